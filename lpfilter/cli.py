@@ -1,0 +1,138 @@
+"""The ``lpfilter`` command line: parse, dispatch, and turn errors into exit statuses.
+
+This is the only place that configures logging, prints error messages and chooses exit
+statuses; everything below raises ``LpfilterError`` subclasses. Command modules are
+imported only when their command runs, so a quick command stays quick.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lpfilter import __version__
+from lpfilter.errors import LpfilterError
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Printcap
+
+log = logging.getLogger(__name__)
+
+#: command name -> (module under lpfilter.commands, one-line help, aliases)
+COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "printcap": ("printcap_cmd", "show resolved printcap entries", ()),
+    "checkpc": ("checkpc", "check the printcap and the spool directories", ()),
+}
+
+
+@dataclass
+class Context:
+    """What every command gets: parsed options, environment, and the printcap on demand."""
+
+    args: argparse.Namespace
+    environ: Mapping[str, str]
+    stdout: object = field(default_factory=lambda: sys.stdout)
+    _printcap: Printcap | None = None
+
+    def printcap(self, *, side: str = "server", strict: bool = True) -> Printcap:
+        """The printcap named by --printcap / LPFILTER_PRINTCAP / the defaults, read once."""
+        if self._printcap is None or self._printcap.side != side:
+            from lpfilter import printcap
+            from lpfilter.config import printcap_paths
+            paths = printcap_paths(self.args.printcap, self.environ)
+            self._printcap = printcap.load(paths.paths, optional=paths.optional,
+                                           side=side)  # type: ignore[arg-type]
+        if strict:
+            from lpfilter.printcap import raise_fatal
+            raise_fatal(self._printcap)
+        return self._printcap
+
+    def queue(self, option: str | None) -> str:
+        """The queue a command acts on: -P, PRINTER, LPDEST, else the first printer."""
+        from lpfilter.config import default_queue
+        first = None
+        if not option and not self.environ.get("PRINTER") and not self.environ.get("LPDEST"):
+            first = self.printcap().default_printer()
+        return default_queue(option, self.environ, first)
+
+
+def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Options allowed before and after the command (``lpfilter checkpc --printcap F``)."""
+    parser.add_argument("--printcap", metavar="PATH[:PATH...]", default=default,
+                        help="printcap files to read (default: $LPFILTER_PRINTCAP, else"
+                             " /etc/printcap and ~/.printcap)")
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="say more (repeat for more)")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="debug logging, and a traceback on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lpfilter", description="LPRng-style, printcap-driven print spooler backend.")
+    _common_options(parser, None)
+    parser.set_defaults(verbose=0, debug=False)
+    parser.add_argument("--version", action="version", version=f"lpfilter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text, aliases) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, aliases=list(aliases),
+                                 description=help_text)
+        _common_options(command, argparse.SUPPRESS)
+        _command_module(module).add_arguments(command)
+        command.set_defaults(module=module)
+    return parser
+
+
+def _command_module(module: str):  # noqa: ANN202 - a module object
+    return importlib.import_module(f"lpfilter.commands.{module}")
+
+
+def _configure_logging(verbose: int, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error
+        return int(exc.code or 0)
+    _configure_logging(args.verbose, args.debug)
+    context = Context(args, os.environ if environ is None else environ)
+    try:
+        return int(_command_module(args.module).run(context))
+    except LpfilterError as exc:
+        if args.debug:
+            log.exception("error")
+        print(f"lpfilter: {exc}", file=sys.stderr)
+        return int(exc.status)
+    except KeyboardInterrupt:
+        print("lpfilter: interrupted", file=sys.stderr)
+        return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (lpfilter printcap --all | head): not an error of ours.
+        _silence_stdout()
+        return int(ExitStatus.OK)
+    except Exception as exc:  # noqa: BLE001 - the edge: anything unexpected is a bug
+        if args.debug:
+            raise
+        print(f"lpfilter: internal error: {type(exc).__name__}: {exc} (run with --debug for"
+              " a traceback, and please report it)", file=sys.stderr)
+        return int(ExitStatus.INTERNAL)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+

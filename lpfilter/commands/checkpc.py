@@ -1,0 +1,71 @@
+"""``lpfilter checkpc``: every printcap and spool-directory problem, one line each."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import LpfilterError
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.printcap import Printcap, Problem
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fix", action="store_true",
+                        help="create missing spool directories and correct their modes")
+
+
+def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[str]]:
+    """Problems with the queues' spool directories, and what --fix mended."""
+    from lpfilter.printcap import Problem
+    from lpfilter.printcap.model import is_glob
+    from lpfilter.spooldir import check_spool_dir
+    found: list[Problem] = []
+    fixed: list[str] = []
+    owners: dict[str, str] = {}
+    for name in printcap.printer_names():
+        if is_glob(name):
+            continue  # a pattern, not a queue: each matching queue gets its own directory
+        try:
+            entry = printcap.lookup(name)
+        except LpfilterError:
+            continue  # the printcap checks report it
+        path = entry.string("sd") or ""
+        where = entry.origin("sd") or entry.where
+        if path in owners:
+            found.append(Problem(where, f"queue {entry.name} shares spool directory {path} with"
+                                 f" queue {owners[path]}; give each queue its own sd"))
+            continue
+        owners[path] = entry.name
+        mode = entry.number("spool_dir_perms") or 0o700
+        for finding in check_spool_dir(path, mode, fix=fix):
+            if finding.fixed:
+                fixed.append(f"{where}: {finding.message}")
+            else:
+                found.append(Problem(where, finding.message, fatal=True))
+    return found, fixed
+
+
+def run(ctx: Context) -> ExitStatus:
+    from lpfilter.errors import ConfigError
+    from lpfilter.printcap.check import check_printcap
+    printcap = ctx.printcap(strict=False)
+    for problem in printcap.problems:
+        if problem.fatal and problem.origin is None:  # a printcap file cannot be read at all
+            raise ConfigError(problem.message)
+    spool, fixed = _spool_problems(printcap, ctx.args.fix)
+    problems = check_printcap(printcap) + spool
+    out = ctx.stdout
+    for line in fixed:
+        out.write(line + "\n")  # type: ignore[attr-defined]
+    for problem in problems:
+        out.write(f"{problem}\n")  # type: ignore[attr-defined]
+    if problems:
+        count = len(problems)
+        print(f"lpfilter: checkpc: {count} problem{'s' if count != 1 else ''} found",
+              file=sys.stderr)
+        return ExitStatus.FAILURE
+    return ExitStatus.OK

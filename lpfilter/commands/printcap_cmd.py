@@ -1,0 +1,83 @@
+"""``lpfilter printcap``: show entries as LPRng would use them, as printcap text or JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import LpfilterError
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.printcap import Entry
+    from lpfilter.printcap.model import Option
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("-P", dest="printer", metavar="NAME",
+                       help="the printer to show (default: PRINTER, LPDEST, first printer)")
+    which.add_argument("--all", action="store_true", help="every printer, in LPRng's order")
+    parser.add_argument("--json", action="store_true", help="typed JSON instead of text")
+    parser.add_argument("--client", action="store_true",
+                        help="the client view (client records and client.KEY) instead of lpd's")
+
+
+def option_text(entry: Entry, option: Option) -> str:
+    """One option in printcap notation, with %-codes expanded and passwords hidden."""
+    from lpfilter.printcap.destination import redact
+    if option.form == "flag":
+        return option.key
+    if option.form == "off":
+        return option.key + "@"
+    sep = "#" if option.text[len(option.key):].lstrip(" \t").startswith("#") else "="
+    value = entry.expand(option.value or "")
+    return option.key + sep + (redact(value) if option.name == "lp" else value)
+
+
+def entry_text(entry: Entry) -> str:
+    """The entry as LPRng shows it (``lpc client``, ``PRINTCAP_ENTRY``): names, then options."""
+    lines = ["|".join([entry.name] + [n for n in entry.names if n != entry.name])]
+    lines.extend(f" :{option_text(entry, option)}" for _, option in entry.items())
+    return "\n".join(lines) + "\n"
+
+
+def entry_json(entry: Entry) -> dict[str, object]:
+    """``{"name", "aliases", "options"}`` with values typed by LPRng's key table."""
+    from lpfilter.printcap.destination import redact
+    from lpfilter.printcap.model import typed_value
+    options: dict[str, object] = {}
+    for name, option in entry.items():
+        value = typed_value(option)
+        if isinstance(value, str):
+            value = entry.expand(value)
+            value = redact(value) if name == "lp" else value
+        options[name] = value
+    return {"name": entry.name, "aliases": [n for n in entry.names if n != entry.name],
+            "options": options}
+
+
+def run(ctx: Context) -> ExitStatus:
+    args = ctx.args
+    printcap = ctx.printcap(side="client" if args.client else "server")
+    names = printcap.printer_names() if args.all else [ctx.queue(args.printer)]
+    status = ExitStatus.OK
+    entries = []
+    for name in names:
+        try:
+            entries.append(printcap.lookup(name))
+        except LpfilterError as exc:
+            if not args.all:
+                raise
+            print(f"lpfilter: {exc}", file=sys.stderr)
+            status = max(status, exc.status)
+    out = ctx.stdout
+    if args.json:
+        data = [entry_json(e) for e in entries]
+        json.dump(data if args.all else data[0], out, indent=2, ensure_ascii=False)  # type: ignore[arg-type]
+        out.write("\n")  # type: ignore[attr-defined]
+    else:
+        out.write("".join(entry_text(e) for e in entries))  # type: ignore[attr-defined]
+    return status

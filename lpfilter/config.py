@@ -1,0 +1,56 @@
+"""Which printcap files and which queue a command uses: LPRng's client rules.
+
+Kept apart from argument parsing so that every command (and the tests) resolve
+``--printcap``, ``LPFILTER_PRINTCAP``, ``-P``, ``PRINTER`` and ``LPDEST`` the same way.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lpfilter.errors import ConfigError, UsageError
+
+SYSTEM_PRINTCAP = "/etc/printcap"
+USER_PRINTCAP = ".printcap"
+_PATH_SEP = re.compile(r"[:;]")
+
+
+@dataclass(frozen=True, slots=True)
+class PrintcapPaths:
+    """Files to read in order, and those of them that may be missing (``~/.printcap``)."""
+
+    paths: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+
+def _split(value: str, origin: str) -> tuple[str, ...]:
+    paths = tuple(p for p in _PATH_SEP.split(value) if p)
+    for path in paths:
+        if path.startswith("|"):
+            raise UsageError(f"{origin}: '{path}': lpfilter does not run printcap programs;"
+                             " write the printcap to a file and name that file")
+    if not paths:
+        raise UsageError(f"{origin}: no printcap file named")
+    return paths
+
+
+def printcap_paths(option: str | None, environ: Mapping[str, str]) -> PrintcapPaths:
+    """``--printcap``, else ``$LPFILTER_PRINTCAP``, else /etc/printcap then ~/.printcap."""
+    if option is not None:
+        return PrintcapPaths(_split(option, "--printcap"))
+    if environ.get("LPFILTER_PRINTCAP"):
+        return PrintcapPaths(_split(environ["LPFILTER_PRINTCAP"], "LPFILTER_PRINTCAP"))
+    home = environ.get("HOME") or os.path.expanduser("~")
+    user = os.path.join(home, USER_PRINTCAP)
+    return PrintcapPaths((SYSTEM_PRINTCAP, user), (user,))
+
+
+def default_queue(option: str | None, environ: Mapping[str, str],
+                  first_printer: str | None) -> str:
+    """``-P``, else ``$PRINTER``, else ``$LPDEST``, else the printcap's first printer."""
+    for candidate in (option, environ.get("PRINTER"), environ.get("LPDEST"), first_printer):
+        if candidate:
+            return candidate
+    raise ConfigError("no printer given (-P, PRINTER or LPDEST) and the printcap defines none")

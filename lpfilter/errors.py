@@ -1,0 +1,56 @@
+"""The one exception tree of lpfilter.
+
+Transient errors mean "try again later" (a busy printer); permanent ones mean "this will
+not get better by waiting" (a printcap typo, a refused job). Only the command-line edge
+(``lpfilter.cli``) turns them into messages and exit statuses.
+"""
+from __future__ import annotations
+
+from lpfilter.status import ExitStatus
+
+
+class LpfilterError(Exception):
+    """Root of every error lpfilter raises on purpose."""
+
+    status: ExitStatus = ExitStatus.FAILURE
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: ``FILE:LINE`` or a host name the message is about, shown first.
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class TransientError(LpfilterError):
+    """Retrying later may succeed (printer busy, offline, reset)."""
+
+
+class PermanentError(LpfilterError):
+    """Retrying will not help until someone changes something."""
+
+
+class UsageError(PermanentError):
+    """The command line asked for something impossible."""
+
+    status = ExitStatus.USAGE
+
+
+class ConfigError(PermanentError):
+    """A printcap cannot be read, or holds an error LPRng treats as fatal."""
+
+    status = ExitStatus.CONFIG
+
+
+class NoSuchPrinter(PermanentError):
+    """A printer name that no printcap entry (or alias, or pattern) matches."""
+
+    status = ExitStatus.NO_SUCH_PRINTER
+
+
+class AccessError(PermanentError):
+    """A file or directory cannot be opened, read or written."""
+
+    status = ExitStatus.ACCESS

@@ -1,0 +1,204 @@
+"""checkpc's printcap checks: what LPRng 3.8.B would reject or silently misread.
+
+Each finding names the file:line, what LPRng makes of the text, and what to write
+instead. Spool directories are checked in ``spoolcheck``; this module reads text only.
+"""
+from __future__ import annotations
+
+import difflib
+
+from lpfilter.errors import LpfilterError
+from lpfilter.printcap.datatypes import is_number_word, number_word, strtol_leftover
+from lpfilter.printcap.destination import Invalid, Lpd, redact
+from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS, is_filter_key
+from lpfilter.printcap.model import Entry, Option, Printcap, Record, usable_name
+from lpfilter.printcap.source import Problem
+
+_FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
+_OCTAL_KEYS = frozenset({"spool_dir_perms", "spool_file_perms"})
+_SHELL_CHARS = set("<>|;")
+
+
+def _warn(option_or_record: Option | Record, message: str) -> Problem:
+    return Problem(option_or_record.origin, message)
+
+
+def _error(option_or_record: Option | Record, message: str) -> Problem:
+    return Problem(option_or_record.origin, message, fatal=True)
+
+
+def _check_layout(record: Record) -> list[Problem]:
+    """Line-level traps: blank lines inside a backslash continuation, late '|' aliases."""
+    found: list[Problem] = []
+    pieces = record.raw.pieces
+    for (_, before), (offset, line) in zip(pieces, pieces[1:]):
+        if line.after_gap and line.text[0] not in ":|":
+            found.append(Problem(line.origin, f"this line continues entry '{record.primary}'"
+                                 " because the line before the blank or comment line ends in"
+                                 f" '\\' ({before.origin}): LPRng reads '{line.text[:30]}' as"
+                                 " options of that entry; remove that backslash"))
+        elif line.text[0] == "|" and ":" in record.raw.text[:offset]:
+            found.append(Problem(line.origin, f"'{line.text[:30]}' comes after options, so it"
+                                 " is not an alias: LPRng appends it to the option before;"
+                                 " put aliases on the entry's first line"))
+    return found
+
+
+def _check_key(option: Option) -> list[Problem]:
+    name = option.name
+    if name.startswith(("server.", "client.")):
+        name = name.split(".", 1)[1]
+    if not name:
+        return [_warn(option, f"option '{option.text[:30]}' has no key; LPRng ignores it")]
+    if name in KEYS or name in PARSER_KEYS or is_filter_key(name):
+        return []
+    if name in BSD_ONLY:
+        return [_warn(option, f"{name} has no meaning in LPRng 3.8 and is ignored"
+                      f" ({BSD_ONLY[name]})")]
+    if "|" in name:
+        return [_error(option, f"'{option.text[:40]}' looks like the rest of a printer name:"
+                       " a ':' inside the name ends it early (LPRng reads the rest as"
+                       " options); rename the queue without ':'")]
+    if name.replace("-", "_") in KEYS:
+        return [_warn(option, f"{name}: '-' and '_' are not interchangeable in printcap keys;"
+                      f" LPRng ignores this key; write {name.replace('-', '_')}")]
+    close = difflib.get_close_matches(name, list(KEYS), n=1, cutoff=0.8) if len(name) > 3 else []
+    if close:
+        return [_warn(option, f"unknown key '{name}' (LPRng ignores it); did you mean"
+                      f" '{close[0]}'?")]
+    return []
+
+
+def _check_value(option: Option) -> list[Problem]:
+    key = KEYS.get(option.name)
+    found: list[Problem] = []
+    if option.swallowed:
+        found.append(_warn(option, f"a value ending in a backslash escapes the ':' after it:"
+                           f" LPRng reads '{option.text[:50]}' as one option and loses the"
+                           " next one; remove the backslash"))
+    if option.rejoined:
+        shown = redact(option.value or "")
+        found.append(_warn(option, f"lp={shown.replace(chr(92) + ':', ':')} is cut at every ':'"
+                           " by LPRng (it reads lp=ftp and junk options); lpfilter reads it as"
+                           f" meant, but write :lp={shown}: so both agree"))
+    if key is None or option.form != "value" or not option.value:
+        return found
+    text = option.value
+    if key.type in "NF":
+        word = text.strip().lower()
+        if word in ("on", "off"):
+            read = number_word(text)
+            right = f":{option.name}:" if word == "on" else f":{option.name}@:"
+            found.append(_warn(option, f"{option.name}={text} reads as {read}: LPRng knows"
+                               f" yes/no/true/false but not on/off; write {right}"))
+        elif not is_number_word(text):
+            leftover = strtol_leftover(text.strip())
+            found.append(_warn(option, f"{option.name}={text} reads as {number_word(text)}"
+                               f" (LPRng ignores '{leftover}'); write a plain number"))
+        elif (text.strip().lstrip("+-").startswith("0") and len(text.strip()) > 1
+              and not text.strip().lower().startswith(("0x", "-0x", "+0x"))
+              and option.name not in _OCTAL_KEYS):
+            found.append(_warn(option, f"{option.name}={text} is octal to LPRng (a leading 0),"
+                               f" so it means {number_word(text)}; drop the leading 0"))
+    elif option.name == "send_failure_action" and not text.startswith("|"):
+        word = text.strip().lower()
+        if word.removeprefix("j") not in _FAILURE_ACTIONS:
+            found.append(_warn(option, f"send_failure_action={text} is not a word LPRng knows,"
+                               " so it means remove (the job is dropped); use hold, abort,"
+                               " remove, success or |program"))
+    elif is_filter_key(option.name):
+        found.extend(_check_filter(option, text))
+    return found
+
+
+def _check_filter(option: Option, text: str) -> list[Problem]:
+    """LPRng runs a filter only from an absolute path; '$' starts an option expansion."""
+    words = text.lstrip(" \t").removeprefix("|").split()
+    while words and (words[0] in ("-$", "$-") or words[0].upper() == "ROOT"):
+        words.pop(0)
+    rest = " ".join(words)
+    if not words or _SHELL_CHARS.intersection(rest) or rest.startswith("("):
+        return []
+    program = words[0]
+    if program.startswith("$"):
+        return [_warn(option, f"{option.name}={text}: LPRng expands '{program[:2]}' in a filter"
+                      " command (to a job value), so the program is not an absolute path and"
+                      " the job is recorded as printed without running it; write the full"
+                      " path")]
+    if not program.startswith("/"):
+        return [_warn(option, f"{option.name}={text}: the program must be an absolute path;"
+                      " LPRng refuses it and records the job as printed")]
+    return []
+
+
+def _check_names(pc: Printcap) -> list[Problem]:
+    """Names that LPRng gives to a later entry, and queues missing from the printer list."""
+    found: list[Problem] = []
+    first_owner: dict[str, Record] = {}
+    listed = {n.lower() for n in pc.printer_names()} if "all" not in {
+        r.primary.lower() for r in pc.records} else None
+    for record in pc.records:
+        for name in record.names[1:]:
+            if not usable_name(name):
+                continue  # a description with blanks: it names nothing, so nothing clashes
+            lowered = name.lower()
+            earlier = first_owner.get(lowered)
+            owner = pc.owner(name)
+            if earlier is not None and owner != earlier.primary.lower() and (
+                    earlier.primary.lower() != record.primary.lower()):
+                found.append(_warn(earlier, f"name '{name}' of '{earlier.primary}' is also used"
+                                   f" by '{record.primary}' ({record.origin}); LPRng gives it to"
+                                   " the later entry"))
+            first_owner.setdefault(lowered, record)
+        primary = record.primary
+        if (listed is not None and primary.lower() not in listed and primary[0].isalnum()
+                and primary.lower() != "all" and primary == pc.records_of(primary)[0].primary):
+            found.append(_warn(record, f"'{primary}' was already used as a name of another"
+                               " entry, so LPRng leaves it out of the printer list (lpq -a,"
+                               " queue start-up); rename it or the other entry's alias"))
+        first_owner.setdefault(primary.lower(), record)
+    return found
+
+
+def _check_entry(entry: Entry) -> list[Problem]:
+    found: list[Problem] = []
+    destination = entry.destination()
+    lp, rm = entry.options.get("lp"), entry.options.get("rm")
+    where = lp or rm
+    if isinstance(destination, Invalid):
+        found.append(Problem(entry.origin("lp"), f"queue {entry.name}: lp={destination.value}:"
+                             f" {destination.reason}", fatal=True))
+    elif isinstance(destination, Lpd) and lp and lp.value and destination.queue.isdigit():
+        found.append(Problem(lp.origin, f"lp={lp.value}: LPRng reads this as LPD queue"
+                             f" '{destination.queue}' on {destination.host}, not a raw socket"
+                             " (that is BSD lpd's meaning); for a JetDirect socket write"
+                             f" lp={destination.host}%{destination.queue}"))
+    if lp and lp.value and rm and rm.value and "@" not in lp.value:
+        found.append(Problem(lp.origin, f"queue {entry.name} sets both lp and rm: LPRng prints"
+                             " to lp and ignores rm and rp; remove one"))
+    if where is None and not entry.has("sv"):
+        found.append(Problem(entry.where, f"queue {entry.name}: no :lp, :rm or :sv entry; LPRng"
+                             " sends its jobs to the LPD queue of the same name on localhost"))
+    return found
+
+
+def check_printcap(pc: Printcap) -> list[Problem]:
+    """Every problem of the printcap, in file order where it has one."""
+    found: list[Problem] = list(pc.problems)
+    for record in pc.all_records:
+        found.extend(_check_layout(record))
+        for option in record.options:
+            found.extend(_check_key(option))
+            found.extend(_check_value(option))
+    found.extend(_check_names(pc))
+    for name in pc.printer_names():
+        try:
+            entry = pc.lookup(name)
+        except LpfilterError as exc:
+            found.append(Problem(None, str(exc), fatal=True))
+            continue
+        found.extend(_check_entry(entry))
+    unique: dict[str, Problem] = {}
+    for problem in found:
+        unique.setdefault(str(problem), problem)
+    return list(unique.values())

@@ -1,0 +1,113 @@
+"""Small converters between printcap text and typed values, as LPRng 3.8.B does them.
+
+Each function is pure and mirrors one C routine of LPRng, quirks included, because a
+drop-in reader must read ``sh=on`` and ``mx#010`` the way lpd does (see
+``shared/reference/lprng-printcap.md`` §2.3-2.5).
+"""
+from __future__ import annotations
+
+import re
+
+#: C isspace() in the C locale: what LPRng trims.
+C_SPACE = " \t\n\v\f\r"
+
+_TRUE_WORDS = frozenset({"yes", "true", "all", "allow"})
+_FALSE_WORDS = frozenset({"no", "false", "none", "deny"})
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_LIST_SEP = re.compile(r"[ \t,;]+")
+
+
+def c_strip(text: str) -> str:
+    """Trim like LPRng: C whitespace only, never Unicode spaces."""
+    return text.strip(C_SPACE)
+
+
+def strtol(text: str) -> int:
+    """C ``strtol(text, NULL, 0)``: 0x hex, leading-0 octal, junk after digits ignored, none = 0."""
+    match = _STRTOL.match(text)
+    if match is None:
+        return 0
+    sign, digits = match.groups()
+    if digits[:2] in ("0x", "0X"):
+        value = int(digits[2:], 16)
+    elif digits.startswith("0"):
+        value = int(digits, 8) if len(digits) > 1 else 0
+    else:
+        value = int(digits)
+    return -value if sign == "-" else value
+
+
+def strtol_leftover(text: str) -> str:
+    """What ``strtol`` ignores after the number (for checkpc's "junk ignored" warning)."""
+    match = _STRTOL.match(text)
+    return text[match.end():] if match else text
+
+
+def number_word(text: str) -> int:
+    """LPRng's value of a number or flag given as text (Check_str_keyword, then strtol).
+
+    ``on`` and ``off`` are not words LPRng knows: both read as 0.
+    """
+    word = c_strip(text).lower()
+    if word in _TRUE_WORDS:
+        return 1
+    if word in _FALSE_WORDS:
+        return 0
+    return strtol(text)
+
+
+def is_number_word(text: str) -> bool:
+    """True when ``text`` is a number or a flag word LPRng understands with no surprise."""
+    word = c_strip(text).lower()
+    return word in _TRUE_WORDS or word in _FALSE_WORDS or (
+        _STRTOL.match(word) is not None and strtol_leftover(word) == "")
+
+
+def split_list(text: str) -> list[str]:
+    """Split a list value (``tc``, ``oh``, ``all``) on blanks, commas and semicolons."""
+    return [item for item in _LIST_SEP.split(text) if item]
+
+
+def c_unescape(text: str) -> str:
+    """Decode ``ld``/``tr``/``ff`` strings as LPRng's Fix_str does at print time.
+
+    ``\\f \\r \\n \\t``, a backslash and up to three octal digits, and ``\\X`` -> ``X``.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    simple = {"f": "\f", "r": "\r", "n": "\n", "t": "\t"}
+    while i < n:
+        ch = text[i]
+        if ch != "\\" or i + 1 == n:
+            out.append(ch)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt in simple:
+            out.append(simple[nxt])
+            i += 2
+        elif nxt in "01234567":
+            j = i + 1
+            while j < n and j < i + 4 and text[j] in "01234567":
+                j += 1
+            out.append(chr(int(text[i + 1:j], 8) & 0xFF))
+            i = j
+        else:
+            out.append(nxt)
+            i += 2
+    return "".join(out)
+
+
+def format_octal(value: int) -> str:
+    """Show a permission number the way a sysadmin writes it (``0700``)."""
+    return f"0{value:o}"
+
+
+_PERCENT = re.compile(r"%(.)", re.S)
+
+
+def expand_percent(text: str, codes: dict[str, str]) -> str:
+    """LPRng's Expand_percent: ``%P``, ``%Q``... from ``codes``; any other ``%x`` and ``%%`` stay."""
+    if "%" not in text:
+        return text
+    return _PERCENT.sub(lambda m: codes.get(m.group(1), m.group(0)), text)

@@ -1,0 +1,209 @@
+"""Where a queue's jobs go: the ``lp=`` value (with ``rm``/``rp``) as a typed destination.
+
+Nothing is connected here; backends pick their destination type from this. The forms
+and their LPRng meanings are in ``shared/reference/lprng-printcap.md`` §5, including the
+trap that ``9100@printer`` is an LPD queue named "9100" for LPRng, not a socket.
+"""
+from __future__ import annotations
+
+import socket
+import urllib.parse
+from dataclasses import dataclass, field
+
+from lpfilter.printcap.datatypes import strtol, strtol_leftover
+
+LPD_PORT = 515
+JETDIRECT_PORT = 9100
+FTP_PORT = 21
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """``lp=/path``: a device or file, opened for append and never created."""
+
+    path: str
+    kind = "device"
+
+    def display(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Pipe:
+    """``lp=|program args``: the job goes to the program's standard input."""
+
+    command: str
+    kind = "pipe"
+
+    def display(self) -> str:
+        return "|" + self.command
+
+
+@dataclass(frozen=True, slots=True)
+class Socket:
+    """``lp=host%port``: the Socket API (JetDirect/AppSocket)."""
+
+    host: str
+    port: int
+    kind = "socket"
+
+    def display(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}%{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lpd:
+    """``lp=queue@host[%port]`` or ``rm``/``rp``: forward with RFC 1179."""
+
+    queue: str
+    host: str
+    port: int = LPD_PORT
+    kind = "lpd"
+
+    def display(self) -> str:
+        port = f"%{self.port}" if self.port != LPD_PORT else ""
+        return f"{self.queue}@{self.host}{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ftp:
+    """``lp=ftp://[user[:password]@]host[:port]/[path]``: JetDirect FTP printing."""
+
+    host: str
+    port: int = FTP_PORT
+    path: str = ""
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    kind = "ftp"
+
+    def display(self) -> str:
+        """The URI with the password masked: it is never shown or logged."""
+        auth = ""
+        if self.user is not None:
+            auth = urllib.parse.quote(self.user, safe="") + (":***" if self.password else "") + "@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = f":{self.port}" if self.port != FTP_PORT else ""
+        return f"ftp://{auth}{host}{port}/{self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """An ``lp`` value that no backend can use; ``reason`` says why, for checkpc and errors."""
+
+    value: str
+    reason: str
+    kind = "invalid"
+
+    def display(self) -> str:
+        return self.value
+
+
+Destination = Device | Pipe | Socket | Lpd | Ftp | Invalid
+
+
+def parse_port(text: str, default: int) -> int | str:
+    """A port number (C strtol, so a leading 0 is octal) or /etc/services name; str on error."""
+    text = text.strip()
+    if not text:
+        return default
+    if text[0].isdigit():
+        if strtol_leftover(text):
+            return f"port '{text}' is not a number"
+        port = strtol(text)
+    else:
+        try:
+            port = socket.getservbyname(text, "tcp")
+        except OSError:
+            return (f"unknown service name '{text}' (LPRng would report every job as printed"
+                    " without sending it); write the port number")
+    if not 0 < port < 65536:
+        return f"port {port} is out of range 1-65535"
+    return port
+
+
+def split_host(text: str) -> str:
+    """A host part without IPv6 brackets."""
+    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+
+
+def _socket(value: str) -> Destination:
+    host, _, port_text = value.rpartition("%")
+    host = split_host(host.strip())
+    if not host:
+        return Invalid(value, "no host before '%'")
+    port = parse_port(port_text, LPD_PORT)
+    return Invalid(value, port) if isinstance(port, str) else Socket(host, port)
+
+
+def _lpd(value: str) -> Destination:
+    queue, _, rest = value.partition("@")
+    host, sep, port_text = rest.rpartition("%") if "%" in rest else (rest, "", "")
+    host = split_host(host.strip())
+    if not queue or not host:
+        return Invalid(value, "queue@host needs both a queue and a host")
+    port = parse_port(port_text, LPD_PORT) if sep else LPD_PORT
+    return Invalid(value, port) if isinstance(port, str) else Lpd(queue, host, port)
+
+
+def _uri(value: str) -> Destination:
+    text = value.replace("\\:", ":")
+    parts = urllib.parse.urlsplit(text)
+    scheme = parts.scheme.lower()
+    try:
+        host, port_number = parts.hostname, parts.port
+    except ValueError as exc:
+        return Invalid(value, f"bad {scheme} URI: {exc}")
+    if not host:
+        return Invalid(value, f"{scheme}:// URI without a host")
+    path = urllib.parse.unquote(parts.path.lstrip("/"))
+    if scheme == "ftp":
+        user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+        password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+        return Ftp(host, port_number or FTP_PORT, path, user, password)
+    if scheme == "socket":
+        return Socket(host, port_number or JETDIRECT_PORT)
+    if not path:
+        return Invalid(value, "lpd:// URI without a queue (lpd://host/queue)")
+    return Lpd(path, host, port_number or LPD_PORT)
+
+
+URI_SCHEMES = ("ftp", "socket", "lpd")
+
+
+def classify(lp: str | None, *, queue: str, rm: str | None = None, rp: str | None = None,
+             default_remote_host: str = "localhost") -> Destination:
+    """Turn ``lp`` (and ``rm``/``rp`` when lp is unset) into a destination, as LPRng reads it."""
+    if not lp:
+        return Lpd(rp or queue, rm or default_remote_host)
+    if lp.startswith("/"):
+        return Device(lp)
+    if lp.startswith("|"):
+        command = lp[1:].strip()
+        return Pipe(command) if command else Invalid(lp, "'|' with no program after it")
+    plain = lp.replace("\\:", ":")
+    scheme = plain.partition(":")[0].lower()
+    if scheme in URI_SCHEMES and plain[len(scheme):].startswith("://"):
+        return _uri(lp)
+    if "@" in lp:
+        return _lpd(lp)
+    if "%" in lp:
+        return _socket(lp)
+    return Invalid(lp, "not a device path (/dev/...), a pipe (|program), host%port,"
+                   " queue@host or ftp:// URI")
+
+
+def redact(value: str) -> str:
+    """Hide the password of a URI (``ftp://user:***@host``): it never appears in output."""
+    head, sep, rest = value.partition("//")
+    if not sep or head.replace("\\:", ":").lower() not in ("ftp:", "socket:", "lpd:"):
+        return value
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hostpart = authority.rpartition("@")
+    if not at:
+        return value
+    user, colon, _ = userinfo.replace("\\:", ":").partition(":")
+    if not colon:
+        return value
+    escaped = "\\:" if "\\:" in value else ":"
+    return f"{head}//{user}{escaped}***@{hostpart}{slash}{path}"

@@ -1,0 +1,195 @@
+"""The printcap grammar: text in, names and options out. It knows nothing of files.
+
+LPRng 3.8.B reads a printcap in stages (``shared/reference/lprng-printcap.md`` §1-2):
+physical lines (cut at newline, form feed, ^D and ^T; trimmed; comments and blank lines
+dropped), ``include`` lines, entries assembled from continuation lines, and each entry
+cut into names and options. This module does those text stages; ``source`` feeds it
+files and ``model`` gives the pieces meaning.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyparsing as pp
+
+from lpfilter.printcap.datatypes import C_SPACE
+
+_LINE_ENDS = re.compile("[\f\x04\x14]")
+
+# --- the pyparsing grammar -------------------------------------------------------------
+# An entry is its names, up to the first ':', then options, each ending at a ':' that is
+# not right after a backslash (LPRng looks at one character only, so "\\:" is escaped too).
+_NAMES = pp.Regex(r"[^:]*")("names")
+_OPTION = pp.Regex(r":(?:[^:]|(?<=\\):)*")
+_ENTRY = (_NAMES + pp.Group(pp.ZeroOrMore(_OPTION))("options") + pp.StringEnd())
+_ENTRY.leave_whitespace()
+_ENTRY.parse_with_tabs()
+_ENTRY.streamline()
+
+# "include" is the first word of the line, in any letter case; file names follow,
+# separated by blanks, commas, semicolons or colons.
+_INCLUDE = (pp.Regex(r"(?i)include(?=[ \t]|$)") + pp.Regex(r".*")("files")).leave_whitespace()
+_INCLUDE.parse_with_tabs()
+_INCLUDE_SEP = re.compile(r"[ \t,;:]+")
+
+# An option's key ends at a blank or at one of = # @ (LPRng's Option_value_sep).
+_KEY = re.compile(r"[^ \t=#@]*")
+
+
+@dataclass(slots=True)
+class Line:
+    """One trimmed, non-comment physical line; ``origin`` is whatever the caller attached."""
+
+    text: str
+    origin: Any
+    #: The line had leading blanks (indentation never continues an entry in LPRng).
+    indented: bool = False
+    #: Blank or comment lines were dropped right before this one.
+    after_gap: bool = False
+
+
+@dataclass(slots=True)
+class RawEntry:
+    """The text of one entry as LPRng assembles it, with where each piece came from."""
+
+    text: str
+    #: (offset in ``text``, Line) for every physical line joined into the entry.
+    pieces: list[tuple[int, Line]] = field(default_factory=list)
+
+    def line_at(self, offset: int) -> Line:
+        """The physical line that holds character ``offset`` of the entry text."""
+        found = self.pieces[0][1]
+        for start, line in self.pieces:
+            if start > offset:
+                break
+            found = line
+        return found
+
+
+@dataclass(slots=True)
+class ParsedOption:
+    """One option: its trimmed text, its key, and where in the entry text it starts."""
+
+    offset: int
+    text: str
+    key: str
+    #: How the value is written: "flag" (``key``), "off" (``key@``) or "value".
+    form: str
+    #: The value text for the "value" form (``""`` for ``key=``), else None.
+    value: str | None
+    #: The option swallowed the next one through a trailing backslash.
+    swallowed: bool = False
+
+
+@dataclass(slots=True)
+class ParsedEntry:
+    """Names (non-empty, trimmed, as written) and options of one entry."""
+
+    names: list[str]
+    options: list[ParsedOption]
+
+
+def physical_lines(text: str, origin: Any = None) -> list[Line]:
+    """Cut ``text`` into LPRng's physical lines; ``origin(lineno)`` labels each one.
+
+    Line numbers count newlines only, as an editor shows them, even though form feed,
+    ^D and ^T also end a line for LPRng.
+    """
+    lines: list[Line] = []
+    gap = False
+    for lineno, newline_piece in enumerate(text.split("\n"), start=1):
+        for piece in _LINE_ENDS.split(newline_piece):
+            trimmed = piece.strip(C_SPACE)
+            if not trimmed or trimmed[0] == "#":
+                gap = True
+                continue
+            where = origin(lineno) if origin is not None else lineno
+            lines.append(Line(trimmed, where, piece[:1] in (" ", "\t"), gap))
+            gap = False
+    return lines
+
+
+def include_files(line: str) -> list[str] | None:
+    """The files an ``include`` line names, or None when the line is no include."""
+    if line[:7].lower() != "include":
+        return None
+    try:
+        result = _INCLUDE.parse_string(line, parse_all=True)
+    except pp.ParseException:
+        return None
+    return [name for name in _INCLUDE_SEP.split(result["files"]) if name]
+
+
+def assemble(lines: list[Line]) -> list[RawEntry]:
+    """Join continuation lines into entries, as LPRng's Build_printcap_info does.
+
+    A line continues the entry when it starts with ':' or '|', or when the line before
+    ended in a backslash (whatever this one starts with). Pieces are joined by one space.
+    """
+    entries: list[RawEntry] = []
+    current: RawEntry | None = None
+    for line in lines:
+        text = line.text
+        continues = current is not None and (
+            text[0] in ":|" or current.text.endswith("\\"))
+        if continues:
+            assert current is not None
+            base = current.text[:-1] if current.text.endswith("\\") else current.text
+            current.text = base + " "
+            current.pieces.append((len(current.text), line))
+            current.text += text
+        else:
+            current = RawEntry(text, [(0, line)])
+            entries.append(current)
+    for entry in entries:
+        if entry.text.endswith("\\"):
+            entry.text = entry.text[:-1]
+    return entries
+
+
+def option_form(rest: str) -> tuple[str, str | None]:
+    """Read what follows a key: ("flag", None), ("off", None) or ("value", text)."""
+    head = rest.lstrip(" \t")
+    if not head:
+        return "flag", None
+    if head[0] == "@":
+        return "off", None
+    return "value", head.lstrip(" \t=#@")
+
+
+def _option(offset: int, text: str) -> ParsedOption:
+    key = _KEY.match(text).group()  # type: ignore[union-attr]  # always matches
+    form, value = option_form(text[len(key):])
+    return ParsedOption(offset, text, key, form, value)
+
+
+def parse_entry(text: str) -> ParsedEntry:
+    """Cut an assembled entry into names and options, with LPRng's two splitting passes.
+
+    LPRng splits the options, trims them, drops empty ones, joins them again with ':'
+    and splits once more; so an option whose trimmed text ends in a backslash escapes
+    the ':' after it and swallows the next option. Offsets point into ``text``.
+    """
+    result = _ENTRY.parse_string(text, parse_all=True)
+    names = [name.strip(C_SPACE) for name in result["names"].split("|")]
+    pieces: list[tuple[int, str]] = []
+    offset = len(result["names"])
+    for token in result["options"]:
+        body = token[1:]
+        stripped = body.lstrip(C_SPACE)
+        trimmed = stripped.rstrip(C_SPACE)
+        if trimmed:
+            pieces.append((offset + 1 + len(body) - len(stripped), trimmed))
+        offset += len(token)
+    options: list[ParsedOption] = []
+    for start, piece in pieces:
+        if options and options[-1].text.endswith("\\"):
+            previous = options[-1]
+            merged = _option(previous.offset, previous.text + ":" + piece)
+            merged.swallowed = True
+            options[-1] = merged
+        else:
+            options.append(_option(start, piece))
+    return ParsedEntry([name for name in names if name], options)

@@ -1,0 +1,108 @@
+"""The local host as the printcap sees it: ``oh=`` record selection and ``%h``/``%H``.
+
+Looked up lazily, once, and only from the local resolver (``/etc/hosts`` first), because
+most printcaps never use ``oh=`` and a lookup must not slow every command down.
+"""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+from lpfilter.printcap.datatypes import split_list
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """Names and addresses that ``oh=`` patterns are matched against."""
+
+    short: str
+    fqdn: str
+    names: tuple[str, ...]
+    addresses: tuple[IPAddress, ...]
+
+    @classmethod
+    def fixed(cls, fqdn: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> HostInfo:
+        """A host given by hand (tests, or ``--host`` style overrides)."""
+        return cls(fqdn.split(".")[0], fqdn, (fqdn, fqdn.split(".")[0]),
+                   tuple(ipaddress.ip_address(a) for a in addresses))
+
+
+def _hosts_file_lines(path: str = "/etc/hosts") -> list[list[str]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return [line.split("#")[0].split() for line in handle]
+    except OSError:
+        return []
+
+
+@functools.lru_cache(maxsize=1)
+def local_host() -> HostInfo:
+    """This machine's names and addresses, from gethostname() and /etc/hosts only.
+
+    No DNS query is made: a printcap lookup must never send traffic off this machine.
+    """
+    name = socket.gethostname()
+    names = {name, name.split(".")[0], "localhost"}
+    addresses: set[IPAddress] = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
+    fqdn = name
+    for fields in _hosts_file_lines():
+        if len(fields) < 2 or name not in fields[1:]:
+            continue
+        try:
+            addresses.add(ipaddress.ip_address(fields[0]))
+        except ValueError:
+            continue
+        names.update(fields[1:])
+        fqdn = next((n for n in fields[1:] if "." in n and n.startswith(name.split(".")[0])),
+                    fqdn)
+    return HostInfo(fqdn.split(".")[0], fqdn, tuple(sorted(names)), tuple(sorted(
+        addresses, key=lambda a: (a.version, int(a)))))
+
+
+def _matches_address(item: str, host: HostInfo) -> bool | None:
+    """Address or addr/mask match; None when ``item`` is no address form."""
+    try:
+        network = ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        if "/" not in item:
+            return None
+        address, _, mask = item.partition("/")
+        try:
+            network = ipaddress.ip_network(f"{address}/{mask.lstrip('/')}", strict=False)
+        except ValueError:
+            return None
+    return any(a.version == network.version and a in network for a in host.addresses)
+
+
+def _matches_one(item: str, host: HostInfo) -> bool:
+    if item.startswith("<"):
+        try:
+            with open(item[1:], encoding="utf-8", errors="replace") as handle:
+                patterns = split_list(handle.read().replace("\n", " "))
+        except OSError:
+            return False
+        return any(_matches_one(p, host) for p in patterns)
+    if item.startswith("@"):
+        return False  # NIS netgroups are not available to lpfilter
+    by_address = _matches_address(item, host)
+    if by_address is not None:
+        return by_address
+    pattern = item.lower()
+    return any(fnmatch.fnmatchcase(n.lower(), pattern) for n in host.names)
+
+
+def oh_matches(value: str, host: HostInfo) -> bool:
+    """Does an ``oh=`` value select this host? ``!`` negates this and (LPRng quirk) every later item."""
+    negate = False
+    for item in split_list(value):
+        if item.startswith("!"):
+            negate = True
+            item = item[1:]
+        if _matches_one(item, host) != negate:
+            return True
+    return False

@@ -1,0 +1,161 @@
+"""LPRng 3.8.B's printcap key table (``src/vars.c``, ``Pc_var_list``) with the Debian defaults.
+
+The type decides how a value is read (see ``datatypes``); a key missing here is kept
+verbatim and typed as written. ``BSD_ONLY`` keys mean something to BSD lpd but nothing to
+LPRng; checkpc says so instead of calling them typos.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+KeyType = Literal["S", "N", "F"]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One known printcap key."""
+
+    name: str
+    type: KeyType
+    default: str | int | bool | None
+    meaning: str
+
+
+def _k(name: str, type_: KeyType, default: str | int | bool | None, meaning: str) -> Key:
+    return Key(name, type_, default, meaning)
+
+
+_TABLE = (
+    _k("ab", "F", False, "always print a banner"),
+    _k("achk", "F", False, "read a reply from the accounting target"),
+    _k("ae", "S", "jobend $H $n $P $k $b $t $'C $'J $'M", "accounting line at job end"),
+    _k("af", "S", "acct", "accounting file (appended to only if it exists)"),
+    _k("ah", "F", False, "hold every new job"),
+    _k("all", "S", None, "in the entry named all: the printer list"),
+    _k("ar", "F", True, "remote-transfer accounting"),
+    _k("as", "S", "jobstart $H $n $P $k $b $t $'C $'J $'M", "accounting line at job start"),
+    _k("be", "S", None, "end banner program"),
+    _k("bk", "F", False, "strict RFC 1179 control files when forwarding"),
+    _k("bk_filter_options", "S", "$P $w $l $x $y $F $c $L $i $J $C $0n $0h $-a",
+       "filter options when bkf is set"),
+    _k("bk_of_filter_options", "S", "$w $l $x $y", "OF filter options when bkf is set"),
+    _k("bkf", "F", False, "BSD-style filter options"),
+    _k("bl", "S", "$-C:$-n Job: $-J Date: $-t", "short banner line"),
+    _k("bp", "S", None, "banner program"),
+    _k("bq_format", "S", "f", "format of a bounced job"),
+    _k("br", "N", 0, "serial speed"),
+    _k("bs", "S", None, "start banner program"),
+    _k("check_for_nonprintable", "F", True, "lpr checks f-format files for binary data"),
+    _k("cm", "S", None, "comment shown by status"),
+    _k("connect_grace", "N", 0, "pause before each connection, seconds"),
+    _k("connect_interval", "N", 10, "base pause between connection tries, seconds"),
+    _k("connect_timeout", "N", 10, "time allowed for one connection try, seconds"),
+    _k("control_filter", "S", None, "filter for control files"),
+    _k("create_files", "F", False, "create log and accounting files when missing"),
+    _k("db", "S", None, "debug options"),
+    _k("default_remote_host", "S", "localhost", "rm when neither lp nor rm is set"),
+    _k("direct", "F", False, "the client writes straight to lp"),
+    _k("done_jobs", "N", 1, "finished jobs kept for status"),
+    _k("done_jobs_max_age", "N", 0, "age limit of kept finished jobs, seconds"),
+    _k("ff", "S", "\\f", "form-feed string"),
+    _k("ff_separator", "F", False, "form feed between files of a job"),
+    _k("fifo", "F", True, "print strictly in arrival order"),
+    _k("filter", "S", None, "fallback filter for every format"),
+    _k("filter_options", "S", "$A $B $C $D $E $F $G $H $I $J $K $L $M $N $O $P $Q $R $S $T "
+       "$U $V $W $X $Y $Z $a $b $c $d $e $f $g $h $i $j $k $l $m $n $o $p $q $r $s $t $u $v "
+       "$w $x $y $z $-a", "options appended to every filter"),
+    _k("filter_stderr_to_status_file", "F", False, "filter stderr goes to the ps file"),
+    _k("fo", "F", False, "form feed when the device is opened"),
+    _k("force_localhost", "F", True, "clients always talk to the local server"),
+    _k("fq", "F", False, "form feed when the device is closed"),
+    _k("fx", "S", None, "formats that may be submitted"),
+    _k("half_close", "F", True, "shut down the write side of a socket at the end of a job"),
+    _k("hl", "F", False, "banner at the end of the job"),
+    _k("if", "S", None, "filter for formats f, l and p"),
+    _k("keepalive", "F", True, "SO_KEEPALIVE on outgoing connections"),
+    _k("la", "F", True, "local accounting"),
+    _k("ld", "S", None, "leader sent at the start of a job (C escapes)"),
+    _k("lf", "S", "log", "log file, relative to sd"),
+    _k("lk", "F", False, "lock the device"),
+    _k("longnumber", "F", False, "six-digit job numbers"),
+    _k("lp", "S", None, "output: device, |pipe, host%port, queue@host, ftp://"),
+    _k("lpd_bounce", "F", False, "filter, then forward as one file"),
+    _k("lpd_port", "S", "515", "port for LPD forwarding"),
+    _k("max_connect_interval", "N", 60, "cap on the pause between tries, seconds"),
+    _k("mc", "N", 1, "maximum copies"),
+    _k("ml", "N", 0, "minimum printable characters in a text job"),
+    _k("mx", "N", 0, "maximum job size in KiB (0: no limit)"),
+    _k("nb", "F", False, "open the device non-blocking"),
+    _k("of", "S", None, "output filter for banners and separators"),
+    _k("of_filter_options", "S", None, "options for the OF filter"),
+    _k("originate_port", "S", "512 1023", "source ports for outgoing TCP when root"),
+    _k("pl", "N", 66, "page length, lines"),
+    _k("ppd", "S", None, "PPD file"),
+    _k("pr", "S", "/usr/bin/pr", "program for format p"),
+    _k("ps", "S", "status", "status file, relative to sd"),
+    _k("pw", "N", 80, "page width, characters"),
+    _k("px", "N", 0, "page width, pixels"),
+    _k("py", "N", 0, "page length, pixels"),
+    _k("qq", "F", True, "record the queue name in jobs"),
+    _k("retry_econnrefused", "F", True, "retry refused connections"),
+    _k("retry_nolink", "F", True, "no effect in LPRng 3.8.B"),
+    _k("rg", "S", None, "only members of these groups may print"),
+    _k("rm", "S", None, "remote host for LPD forwarding"),
+    _k("router", "S", None, "routing filter"),
+    _k("rp", "S", None, "remote queue name (default: the queue's name)"),
+    _k("rw", "F", False, "open the device read/write"),
+    _k("save_on_error", "F", False, "keep failed jobs"),
+    _k("save_when_done", "F", False, "keep finished jobs"),
+    _k("sb", "F", False, "short banner"),
+    _k("sd", "S", "/var/spool/lpd/%P", "spool directory"),
+    _k("send_failure_action", "S", "remove", "what to do after send_try failed attempts"),
+    _k("send_job_rw_timeout", "N", 0, "read/write timeout while printing, seconds (0: none)"),
+    _k("send_query_rw_timeout", "N", 30, "timeout for status queries, seconds"),
+    _k("send_try", "N", 3, "attempts per job (0: no limit)"),
+    _k("sf", "F", True, "no form feed between the files of a job"),
+    _k("sh", "F", False, "suppress banners"),
+    _k("socket_linger", "N", 10, "SO_LINGER on outgoing connections, seconds"),
+    _k("spool_dir_perms", "N", 0o700, "mode of spool directories"),
+    _k("spool_file_perms", "N", 0o600, "mode of spooled files"),
+    _k("ss", "S", None, "the server queue of a subserver"),
+    _k("stop_on_abort", "F", False, "stop the queue when a job aborts"),
+    _k("stty", "S", None, "stty settings of a tty device"),
+    _k("suspend_of_filter", "F", True, "suspend the OF filter instead of restarting it"),
+    _k("sv", "S", None, "subserver queues of a server queue"),
+    _k("tr", "S", None, "trailer sent at the end of a job (C escapes)"),
+    _k("translate_format", "S", None, "rename formats of outgoing jobs"),
+)
+
+KEYS: dict[str, Key] = {key.name: key for key in _TABLE}
+
+#: Keys LPRng itself acts on while parsing; they are not variables.
+PARSER_KEYS = frozenset({"tc", "oh", "server", "client"})
+
+#: BSD lpd keys with no meaning in LPRng 3.8.B (``rt`` is *not* send_try there).
+BSD_ONLY = {
+    "rt": "BSD's retry count; use send_try",
+    "ms": "BSD's stty mode string; LPRng uses stty",
+    "sy": "BSD's stty settings; LPRng uses stty",
+    "fc": "old BSD tty flag clear bits; LPRng uses stty",
+    "fs": "old BSD tty flag set bits; LPRng uses stty",
+    "xc": "old BSD local-mode clear bits; LPRng uses stty",
+    "xs": "old BSD local-mode set bits; LPRng uses stty",
+    "hw": "BSD/OS hard-wired flag",
+    "ty": "old BSD tty settings; LPRng uses stty",
+    "co": "BSD's copy count limit; LPRng uses mc",
+}
+
+_NOT_FILTERS = frozenset("aflsp")
+
+
+def is_filter_key(name: str) -> bool:
+    """Keys whose value is a filter command line (``if``, ``of``, ``filter``, ``vf``...)."""
+    return name in ("if", "of", "filter", "bp", "bs", "be", "pr") or (
+        len(name) == 2 and name[1] == "f" and name[0].isalpha() and name[0].islower()
+        and name[0] not in _NOT_FILTERS)
+
+
+def is_by_name(name: str) -> bool:
+    """Keys LPRng reads by name, not through its variable table (``key@`` leaves them unset)."""
+    return name not in KEYS and is_filter_key(name)

@@ -1,0 +1,28 @@
+"""Exit statuses of the ``lpfilter`` command, in one place.
+
+Every command returns one of these; ``man/lpfilter.1`` (EXIT STATUS) lists the same
+numbers. Keep the two in step: scripts and cron jobs test these values.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """What a finished ``lpfilter`` command tells its caller."""
+
+    OK = 0
+    #: The command ran but found or met a failure (``checkpc`` found problems).
+    FAILURE = 1
+    #: The command line was wrong (argparse uses 2 as well).
+    USAGE = 2
+    #: A printcap file cannot be read or has an error LPRng treats as fatal.
+    CONFIG = 3
+    #: The named printer (queue) is not in the printcap.
+    NO_SUCH_PRINTER = 4
+    #: A file or directory could not be read or written (permissions, missing file).
+    ACCESS = 5
+    #: An unexpected internal error (a bug); the message asks for ``--debug``.
+    INTERNAL = 70
+    #: Interrupted by SIGINT.
+    INTERRUPTED = 130

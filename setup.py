@@ -1,0 +1,21 @@
+"""Install lpfilter: ``pip install .`` (add ``[test]`` for the test suite)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="lpfilter",
+    version="0.1.0",
+    description="LPRng-style, printcap-driven print spooler backend",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["lpfilter", "lpfilter.*"]),
+    install_requires=["pyparsing>=3.1", "psutil>=5.9"],
+    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    entry_points={"console_scripts": ["lpfilter = lpfilter.cli:main"]},
+    data_files=[
+        ("share/man/man1", ["man/lpfilter.1"]),
+        ("share/man/man5", ["man/lpfilter-printcap.5"]),
+        ("share/doc/lpfilter", ["etc/printcap.example"]),
+    ],
+)
