@@ -44,10 +44,11 @@ class Context:
         """The printcap named by --printcap / LPFILTER_PRINTCAP / the defaults, read once."""
         if self._printcap is None or self._printcap.side != side:
             from lpfilter import printcap
-            from lpfilter.config import printcap_paths
+            from lpfilter.config import cache_dir, printcap_paths
             paths = printcap_paths(self.args.printcap, self.environ)
             self._printcap = printcap.load(paths.paths, optional=paths.optional,
-                                           side=side)  # type: ignore[arg-type]
+                                           side=side,  # type: ignore[arg-type]
+                                           cache_dir=cache_dir(self.environ))
         if strict:
             from lpfilter.printcap import raise_fatal
             raise_fatal(self._printcap)
@@ -96,7 +97,8 @@ def _command_module(module: str):  # noqa: ANN202 - a module object
 
 def _configure_logging(verbose: int, debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
+                        force=True)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -54,3 +54,17 @@ def default_queue(option: str | None, environ: Mapping[str, str],
         if candidate:
             return candidate
     raise ConfigError("no printer given (-P, PRINTER or LPDEST) and the printcap defines none")
+
+
+def cache_dir(environ: Mapping[str, str]) -> str | None:
+    """Where parsed printcaps are cached: $LPFILTER_CACHE_DIR, else the XDG cache directory.
+
+    ``LPFILTER_NO_CACHE=1`` turns the cache off.
+    """
+    if environ.get("LPFILTER_NO_CACHE"):
+        return None
+    if environ.get("LPFILTER_CACHE_DIR"):
+        return environ["LPFILTER_CACHE_DIR"]
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "lpfilter")

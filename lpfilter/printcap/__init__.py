@@ -10,26 +10,46 @@ from collections.abc import Sequence
 
 from lpfilter.errors import ConfigError
 from lpfilter.printcap.hostmatch import HostInfo
-from lpfilter.printcap.model import Entry, Printcap, Side, build_printcap
+from lpfilter.printcap import cache
+from lpfilter.printcap.model import Entry, Printcap, Record, Side, build_record
 from lpfilter.printcap.source import Origin, Problem, read_entries
 
 __all__ = ["Entry", "Origin", "Printcap", "Problem", "load", "raise_fatal"]
 
 
 def load(paths: Sequence[str], *, optional: Sequence[str] = (), side: Side = "server",
-         host: HostInfo | None = None) -> Printcap:
+         host: HostInfo | None = None, cache_dir: str | None = None) -> Printcap:
     """Read ``paths`` in order (later entries win); ``optional`` files may be missing.
 
     Problems are collected on ``Printcap.problems``, not raised, so checkpc can report all
-    of them; callers that need a usable printcap call ``raise_fatal`` first.
+    of them; callers that need a usable printcap call ``raise_fatal`` first. With
+    ``cache_dir``, files unchanged since their last parse are not parsed again.
     """
     problems: list[Problem] = []
-    raw = []
+    records: list[Record] = []
     for path in paths:
         if path in optional and not os.path.exists(path):
             continue
-        raw.extend(read_entries(path, problems))
-    return build_printcap(raw, problems, side=side, host=host)
+        parsed = _parse_file(path, cache_dir)
+        records.extend(parsed.records)
+        problems.extend(parsed.problems)
+    return Printcap(records, side=side, host=host, problems=problems)
+
+
+def _parse_file(path: str, cache_dir: str | None) -> cache.CachedFile:
+    """The records of one top-level file, from the parse cache when it is still valid."""
+    if cache_dir is not None:
+        cached = cache.load(cache_dir, path)
+        if cached is not None:
+            return cached
+    problems: list[Problem] = []
+    seen: list[str] = []
+    raw = read_entries(path, problems, seen)
+    records = [r for r in (build_record(entry, problems) for entry in raw) if r is not None]
+    parsed = cache.CachedFile({name: cache.stamp(name) for name in seen}, records, problems)
+    if cache_dir is not None and not any(p.fatal and p.origin is None for p in problems):
+        cache.store(cache_dir, path, parsed)
+    return parsed
 
 
 def raise_fatal(printcap: Printcap) -> None:

@@ -8,31 +8,42 @@ files and ``model`` gives the pieces meaning.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyparsing as pp
+from typing import TYPE_CHECKING, Any
 
 from lpfilter.printcap.datatypes import C_SPACE
 
+if TYPE_CHECKING:
+    import pyparsing as pp
+
 _LINE_ENDS = re.compile("[\f\x04\x14]")
-
-# --- the pyparsing grammar -------------------------------------------------------------
-# An entry is its names, up to the first ':', then options, each ending at a ':' that is
-# not right after a backslash (LPRng looks at one character only, so "\\:" is escaped too).
-_NAMES = pp.Regex(r"[^:]*")("names")
-_OPTION = pp.Regex(r":(?:[^:]|(?<=\\):)*")
-_ENTRY = (_NAMES + pp.Group(pp.ZeroOrMore(_OPTION))("options") + pp.StringEnd())
-_ENTRY.leave_whitespace()
-_ENTRY.parse_with_tabs()
-_ENTRY.streamline()
-
-# "include" is the first word of the line, in any letter case; file names follow,
-# separated by blanks, commas, semicolons or colons.
-_INCLUDE = (pp.Regex(r"(?i)include(?=[ \t]|$)") + pp.Regex(r".*")("files")).leave_whitespace()
-_INCLUDE.parse_with_tabs()
 _INCLUDE_SEP = re.compile(r"[ \t,;:]+")
+
+
+@functools.lru_cache(maxsize=1)
+def _grammar() -> tuple[pp.ParserElement, pp.ParserElement]:
+    """Build the pyparsing grammar on first use: importing pyparsing costs ~50 ms, and a
+    command served from the parse cache never needs it."""
+    import pyparsing as pp
+
+    # An entry is its names, up to the first ':', then options, each ending at a ':' that
+    # is not right after a backslash (LPRng looks at one character only, so "\\:" is
+    # escaped too).
+    names = pp.Regex(r"[^:]*")("names")
+    option = pp.Regex(r":(?:[^:]|(?<=\\):)*")
+    entry = names + pp.Group(pp.ZeroOrMore(option))("options") + pp.StringEnd()
+    entry.leave_whitespace()
+    entry.parse_with_tabs()
+    entry.streamline()
+    # "include" is the first word of the line, in any letter case; file names follow,
+    # separated by blanks, commas, semicolons or colons.
+    include = (pp.Regex(r"(?i)include(?=[ \t]|$)") + pp.Regex(r".*")("files"))
+    include.leave_whitespace()
+    include.parse_with_tabs()
+    return entry, include
+
 
 # An option's key ends at a blank or at one of = # @ (LPRng's Option_value_sep).
 _KEY = re.compile(r"[^ \t=#@]*")
@@ -115,8 +126,9 @@ def include_files(line: str) -> list[str] | None:
     """The files an ``include`` line names, or None when the line is no include."""
     if line[:7].lower() != "include":
         return None
+    import pyparsing as pp
     try:
-        result = _INCLUDE.parse_string(line, parse_all=True)
+        result = _grammar()[1].parse_string(line, parse_all=True)
     except pp.ParseException:
         return None
     return [name for name in _INCLUDE_SEP.split(result["files"]) if name]
@@ -172,7 +184,7 @@ def parse_entry(text: str) -> ParsedEntry:
     and splits once more; so an option whose trimmed text ends in a backslash escapes
     the ':' after it and swallows the next option. Offsets point into ``text``.
     """
-    result = _ENTRY.parse_string(text, parse_all=True)
+    result = _grammar()[0].parse_string(text, parse_all=True)
     names = [name.strip(C_SPACE) for name in result["names"].split("|")]
     pieces: list[tuple[int, str]] = []
     offset = len(result["names"])

@@ -339,9 +339,3 @@ class Printcap:
                     result[option.name] = option
         return result
 
-
-def build_printcap(raw_entries: list[grammar.RawEntry], problems: list[Problem], *,
-                   side: Side = "server", host: HostInfo | None = None) -> Printcap:
-    """A Printcap from assembled entries (``source.read_entries`` of every file, in order)."""
-    records = [r for r in (build_record(raw, problems) for raw in raw_entries) if r is not None]
-    return Printcap(records, side=side, host=host, problems=problems)

@@ -56,13 +56,15 @@ def _origin_factory(path: str) -> Callable[[int], Origin]:
 
 
 def file_lines(path: str, problems: list[Problem], *, depth: int = 0,
-               include_from: Origin | None = None,
-               reader: Callable[[str], str] = read_text) -> list[grammar.Line]:
+               include_from: Origin | None = None, reader: Callable[[str], str] = read_text,
+               seen: list[str] | None = None) -> list[grammar.Line]:
     """The physical lines of ``path`` with its includes spliced in, as LPRng reads them.
 
     Errors are appended to ``problems`` (include errors are fatal, as in LPRng) and the
     offending include is skipped, so checkpc can go on and report everything at once.
     """
+    if seen is not None:
+        seen.append(path)
     try:
         text = reader(path)
     except OSError as exc:
@@ -90,10 +92,14 @@ def file_lines(path: str, problems: list[Problem], *, depth: int = 0,
                                         " from the current directory, not from this file's"
                                         " directory; write an absolute path"))
             result.extend(file_lines(os.path.abspath(name), problems, depth=depth + 1,
-                                     include_from=line.origin, reader=reader))
+                                     include_from=line.origin, reader=reader, seen=seen))
     return result
 
 
-def read_entries(path: str, problems: list[Problem]) -> list[grammar.RawEntry]:
-    """The raw entries of one top-level printcap file (entries never span two files)."""
-    return grammar.assemble(file_lines(path, problems))
+def read_entries(path: str, problems: list[Problem],
+                 seen: list[str] | None = None) -> list[grammar.RawEntry]:
+    """The raw entries of one top-level printcap file (entries never span two files).
+
+    ``seen`` collects the name of every file read, includes too, for the parse cache.
+    """
+    return grammar.assemble(file_lines(path, problems, seen=seen))

@@ -1,0 +1,101 @@
+"""A parse cache: an unchanged printcap file is not parsed again on every command.
+
+Parsing with pyparsing (and importing it) costs far more than a quick command may spend;
+the records of each top-level file are kept in a pickle beside the user's other caches
+and used while none of the files it was built from (the file and its includes) changed.
+A pickle is code to Python, so a cache file is only trusted in a directory that belongs
+to this user and that no one else may write.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import stat
+import tempfile
+from dataclasses import dataclass
+
+from lpfilter import __version__
+from lpfilter.printcap.model import Record
+from lpfilter.printcap.source import Problem
+
+log = logging.getLogger(__name__)
+
+#: Bump when Record, Option or Problem change shape.
+FORMAT = 1
+
+Stamp = tuple[int, int, int] | None
+
+
+@dataclass(slots=True)
+class CachedFile:
+    """What one top-level file parsed into, and the stamps of every file it read."""
+
+    stamps: dict[str, Stamp]
+    records: list[Record]
+    problems: list[Problem]
+
+
+def stamp(path: str) -> Stamp:
+    """(inode, size, mtime in ns) of a file, or None when it does not exist."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _entry_path(cache_dir: str, path: str) -> str:
+    key = "\0".join((os.path.abspath(path), os.getcwd(), __version__, str(FORMAT)))
+    return os.path.join(cache_dir, hashlib.sha256(key.encode("utf-8", "surrogateescape"))
+                        .hexdigest()[:32] + ".pickle")
+
+
+def _private_dir(cache_dir: str) -> bool:
+    """Only a directory of ours that nobody else can write may hold trusted pickles."""
+    try:
+        info = os.stat(cache_dir)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def load(cache_dir: str, path: str) -> CachedFile | None:
+    """The cached parse of ``path`` if every file it came from is unchanged, else None."""
+    if not _private_dir(cache_dir):
+        return None
+    entry = _entry_path(cache_dir, path)
+    try:
+        with open(entry, "rb") as handle:
+            if os.fstat(handle.fileno()).st_uid != os.getuid():
+                return None
+            cached = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+            TypeError, ValueError):
+        return None
+    if not isinstance(cached, CachedFile):
+        return None
+    if any(stamp(name) != old for name, old in cached.stamps.items()):
+        return None
+    return cached
+
+
+def store(cache_dir: str, path: str, cached: CachedFile) -> None:
+    """Save a parse for next time; a cache that cannot be written is only a lost speed-up."""
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _private_dir(cache_dir):
+            log.debug("parse cache %s is not private to this user; not used", cache_dir)
+            return
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(cached, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, _entry_path(cache_dir, path))
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        log.debug("cannot write the parse cache in %s: %s", cache_dir, exc)

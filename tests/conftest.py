@@ -1,0 +1,26 @@
+"""Shared fixtures: every test gets its own parse-cache directory and a clean environment."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the real /etc/printcap, the user's cache or a PRINTER from outside."""
+    monkeypatch.setenv("LPFILTER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    for name in ("LPFILTER_PRINTCAP", "PRINTER", "LPDEST", "LPFILTER_NO_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's shared/ folder (cloned beside the repo); its absence is a failure."""
+    if not (SHARED / "printcaps").is_dir():
+        pytest.fail(f"shared/ not found at {SHARED}: clone the repo with shared/ beside it")
+    return SHARED
