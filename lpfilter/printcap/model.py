@@ -32,9 +32,13 @@ BAD_NAME_CHARS = frozenset(" \t=#@")
 MAX_TC_DEPTH = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Option:
-    """One option as written: ``key`` keeps its spelling, ``name`` is the lower-case key."""
+    """One option as written: ``key`` keeps its spelling, ``name`` is the lower-case key.
+
+    Treat it as read-only; it is not frozen only because a frozen dataclass is slow to build
+    and a large printcap has a hundred thousand options.
+    """
 
     key: str
     text: str
@@ -45,10 +49,10 @@ class Option:
     swallowed: bool = False
     #: An ``lp=ftp://...`` split at unescaped ':' and read back as meant (checkpc warns).
     rejoined: bool = False
+    name: str = ""
 
-    @property
-    def name(self) -> str:
-        return self.key.lower()
+    def __post_init__(self) -> None:
+        self.name = self.key.lower()
 
 
 @dataclass(slots=True)
@@ -111,6 +115,8 @@ def typed_value(option: Option) -> Value:
 
 def _rejoin_uri(options: list[Option]) -> list[Option]:
     """Read ``:lp=ftp://host:21/P:`` as meant, although ':' split it into junk options."""
+    if not any(o.name == "lp" and o.value and o.value.lower() in URI_SCHEMES for o in options):
+        return options
     out: list[Option] = []
     i = 0
     while i < len(options):
