@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return int(ExitStatus.OK)
     except Exception as exc:  # noqa: BLE001 - the edge: anything unexpected is a bug
         if args.debug:
-            raise
+            log.exception("internal error")
+            return int(ExitStatus.INTERNAL)
         print(f"lpfilter: internal error: {type(exc).__name__}: {exc} (run with --debug for"
               " a traceback, and please report it)", file=sys.stderr)
         return int(ExitStatus.INTERNAL)

@@ -59,9 +59,9 @@ def default_queue(option: str | None, environ: Mapping[str, str],
 def cache_dir(environ: Mapping[str, str]) -> str | None:
     """Where parsed printcaps are cached: $LPFILTER_CACHE_DIR, else the XDG cache directory.
 
-    ``LPFILTER_NO_CACHE=1`` turns the cache off.
+    ``LPFILTER_NO_CACHE`` set to anything but empty or 0 turns the cache off.
     """
-    if environ.get("LPFILTER_NO_CACHE"):
+    if environ.get("LPFILTER_NO_CACHE", "0") not in ("", "0"):
         return None
     if environ.get("LPFILTER_CACHE_DIR"):
         return environ["LPFILTER_CACHE_DIR"]

@@ -58,11 +58,9 @@ def run(ctx: Context) -> ExitStatus:
             raise ConfigError(problem.message)
     spool, fixed = _spool_problems(printcap, ctx.args.fix)
     problems = check_printcap(printcap) + spool
-    out = ctx.stdout
-    for line in fixed:
-        out.write(line + "\n")  # type: ignore[attr-defined]
-    for problem in problems:
-        out.write(f"{problem}\n")  # type: ignore[attr-defined]
+    from lpfilter.printcap.source import printable
+    lines = fixed + [str(problem) for problem in problems]
+    ctx.stdout.write(printable("".join(line + "\n" for line in lines)))  # type: ignore[attr-defined]
     if problems:
         count = len(problems)
         print(f"lpfilter: checkpc: {count} problem{'s' if count != 1 else ''} found",

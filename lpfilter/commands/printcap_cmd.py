@@ -73,11 +73,11 @@ def run(ctx: Context) -> ExitStatus:
                 raise
             print(f"lpfilter: {exc}", file=sys.stderr)
             status = max(status, exc.status)
-    out = ctx.stdout
+    from lpfilter.printcap.source import printable
     if args.json:
         data = [entry_json(e) for e in entries]
-        json.dump(data if args.all else data[0], out, indent=2, ensure_ascii=False)  # type: ignore[arg-type]
-        out.write("\n")  # type: ignore[attr-defined]
+        text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
-        out.write("".join(entry_text(e) for e in entries))  # type: ignore[attr-defined]
+        text = "".join(entry_text(e) for e in entries)
+    ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
     return status

@@ -46,8 +46,16 @@ def stamp(path: str) -> Stamp:
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
+def _code_stamp() -> str:
+    """The parser's own files: a changed lpfilter (even at the same version) is a new cache."""
+    from lpfilter.printcap import datatypes, grammar, keys, model, source
+    return ",".join(str(stamp(module.__file__ or "")) for module in (
+        datatypes, grammar, keys, model, source))
+
+
 def _entry_path(cache_dir: str, path: str) -> str:
-    key = "\0".join((os.path.abspath(path), os.getcwd(), __version__, str(FORMAT)))
+    key = "\0".join((os.path.abspath(path), os.getcwd(), __version__, str(FORMAT),
+                      _code_stamp()))
     return os.path.join(cache_dir, hashlib.sha256(key.encode("utf-8", "surrogateescape"))
                         .hexdigest()[:32] + ".pickle")
 

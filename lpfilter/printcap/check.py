@@ -8,7 +8,8 @@ from __future__ import annotations
 import difflib
 
 from lpfilter.errors import LpfilterError
-from lpfilter.printcap.datatypes import is_number_word, number_word, strtol_leftover
+from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_word,
+                                         strtol_leftover)
 from lpfilter.printcap.destination import Invalid, Lpd, redact
 from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS, is_filter_key
 from lpfilter.printcap.model import Entry, Option, Printcap, Record, usable_name
@@ -78,12 +79,18 @@ def _check_value(option: Option) -> list[Problem]:
                            " next one; remove the backslash"))
     if option.rejoined:
         shown = redact(option.value or "")
-        found.append(_warn(option, f"lp={shown.replace(chr(92) + ':', ':')} is cut at every ':'"
-                           " by LPRng (it reads lp=ftp and junk options); lpfilter reads it as"
-                           f" meant, but write :lp={shown}: so both agree"))
+        found.append(_warn(option, f"lp={shown.replace(chr(92) + ':', ':')}: every unescaped"
+                           " ':' ends a printcap option, so LPRng's rules read a short lp and"
+                           " junk options here; lpfilter reads it as meant, but write"
+                           f" :lp={shown}: (LPRng itself has no ftp://, socket:// or"
+                           " lpd:// forms)"))
     if key is None or option.form != "value" or not option.value:
         return found
     text = option.value
+    if option.name in _OCTAL_KEYS and text.strip()[:1] not in ("0", ""):
+        found.append(_warn(option, f"{option.text} is a decimal number to LPRng"
+                           f" (mode {format_octal(number_word(text))}); write"
+                           f" {option.name}#0{text.strip()} for an octal mode"))
     if key.type in "NF":
         word = text.strip().lower()
         if word in ("on", "off"):

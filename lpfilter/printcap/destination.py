@@ -123,7 +123,8 @@ def parse_port(text: str, default: int) -> int | str:
 
 
 def split_host(text: str) -> str:
-    """A host part without IPv6 brackets."""
+    """A host part without IPv6 brackets; ``\\:`` (a printcap-escaped colon) is a colon."""
+    text = text.replace("\\:", ":")
     return text[1:-1] if text.startswith("[") and text.endswith("]") else text
 
 
@@ -185,6 +186,9 @@ def classify(lp: str | None, *, queue: str, rm: str | None = None, rp: str | Non
     scheme = plain.partition(":")[0].lower()
     if scheme in URI_SCHEMES and plain[len(scheme):].startswith("://"):
         return _uri(lp)
+    if lp.startswith("[") and "]" not in lp:
+        return Invalid(lp, "an IPv6 address is cut at its first ':' (each unescaped ':' ends a"
+                       " printcap option); escape every colon: [2001\\:db8\\:\\:1]%9100")
     if "@" in lp:
         return _lpd(lp)
     if "%" in lp:

@@ -81,6 +81,7 @@ _TABLE = (
     _k("longnumber", "F", False, "six-digit job numbers"),
     _k("lp", "S", None, "output: device, |pipe, host%port, queue@host, ftp://"),
     _k("lpd_bounce", "F", False, "filter, then forward as one file"),
+    _k("lpd_listen_port", "S", "off", "port lpd listens on (Debian: off)"),
     _k("lpd_port", "S", "515", "port for LPD forwarding"),
     _k("max_connect_interval", "N", 60, "cap on the pause between tries, seconds"),
     _k("mc", "N", 1, "maximum copies"),

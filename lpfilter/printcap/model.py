@@ -113,26 +113,34 @@ def typed_value(option: Option) -> Value:
     return number != 0 if key.type == "F" else number
 
 
+def _split_lp(option: Option) -> bool:
+    """Was this ``lp`` value cut short at an unescaped ':' (a URI or an IPv6 address)?"""
+    value = option.value or ""
+    return option.name == "lp" and option.form == "value" and value.lower() in URI_SCHEMES
+
+
 def _rejoin_uri(options: list[Option]) -> list[Option]:
-    """Read ``:lp=ftp://host:21/P:`` as meant, although ':' split it into junk options."""
-    if not any(o.name == "lp" and o.value and o.value.lower() in URI_SCHEMES for o in options):
+    """Read ``:lp=ftp://host:21/P:`` as meant, although each ':' split it into junk options
+    (LPRng reads the junk; checkpc says how to escape). An unescaped IPv6 address cannot be
+    read back this way: its '::' became an empty option, which LPRng drops."""
+    if not any(_split_lp(o) for o in options):
         return options
     out: list[Option] = []
     i = 0
     while i < len(options):
         option = options[i]
         i += 1
-        if not (option.name == "lp" and option.form == "value" and option.value
-                and option.value.lower() in URI_SCHEMES and i < len(options)
-                and options[i].text.startswith("//")):
-            out.append(option)
-            continue
-        value = option.value + "\\:" + options[i].text
-        i += 1
-        while (i < len(options) and "/" not in value.split("//", 1)[1]
-               and not set("=#").intersection(options[i].text)):
+        value = option.value or ""
+        if _split_lp(option) and i < len(options) and options[i].text.startswith("//"):
             value += "\\:" + options[i].text
             i += 1
+            while (i < len(options) and "/" not in value.split("//", 1)[1]
+                   and not set("=#").intersection(options[i].text)):
+                value += "\\:" + options[i].text
+                i += 1
+        else:
+            out.append(option)
+            continue
         out.append(Option(option.key, f"{option.key}={value}", "value", value, option.origin,
                           rejoined=True))
     return out
@@ -261,7 +269,8 @@ class Printcap:
         other = "client" if self.side == "server" else "server"
         if record.flag(other) and not record.flag(self.side):
             return False
-        return all(oh_matches(value, self.host) for value in record.values("oh"))
+        values = record.values("oh")  # duplicate keys: the last one counts
+        return not values or oh_matches(values[-1], self.host)
 
     def owner(self, name: str) -> str | None:
         """The primary name (lower case) that ``name`` resolves to exactly, if any."""

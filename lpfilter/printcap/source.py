@@ -8,6 +8,7 @@ current directory, and nesting deeper than 4 levels is fatal.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +44,17 @@ class Problem:
 def decode(data: bytes) -> str:
     """Printcaps are bytes to LPRng; keep every byte (surrogateescape) so none is changed."""
     return data.decode("utf-8", "surrogateescape")
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def printable(text: str) -> str:
+    """Text safe for any output: bytes that were not UTF-8 shown as ISO-8859-1 characters
+    (the likeliest encoding of an old printcap), never a UnicodeEncodeError."""
+    if text.isascii():
+        return text
+    return _ESCAPED_BYTE.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
 
 
 def read_text(path: str) -> str:

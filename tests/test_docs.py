@@ -1,0 +1,243 @@
+"""The manual pages and the example printcap stay true to the code.
+
+* both man pages render with groff without a single warning;
+* lpfilter-printcap(5) lists every key of the key table, with its type and default;
+* lpfilter(1) documents every command and option, and exactly the exit statuses;
+* etc/printcap.example loads without problems and checkpc is happy with it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lpfilter import cli, printcap
+from lpfilter.printcap.check import check_printcap
+from lpfilter.printcap.datatypes import format_octal
+from lpfilter.printcap.destination import Device, Ftp, Lpd, Pipe, Socket
+from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS
+from lpfilter.status import ExitStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+MAN1 = ROOT / "man" / "lpfilter.1"
+MAN5 = ROOT / "man" / "lpfilter-printcap.5"
+EXAMPLE = ROOT / "etc" / "printcap.example"
+
+# The queues of etc/printcap.example, in file order, and where each one prints.
+EXAMPLE_QUEUES = {
+    "laser": Socket("jetdirect.example", 9100),
+    "dotmatrix": Socket("jetdirect.example", 9101),
+    "color": Socket("color.example", 9100),
+    "ftplaser": Ftp("printer.example", 21, "PORT1"),
+    "usb": Device("/dev/usb/lp0"),
+    "handoff": Pipe("/usr/bin/lpr -Pother"),
+    "remote": Lpd("raw", "printhost.example"),
+}
+
+_ESCAPE = re.compile(r"\\(f(?:\[[^\]]*\]|\(..|.)|\(..|.)")
+_SPECIAL = {"(aq": "'", "(dq": '"', "(bu": "*", "(lq": '"', "(rq": '"', "(em": "--"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code.startswith("f") or code in ("&", "c"):
+        return ""
+    if code == "e":
+        return "\\"
+    if code in ("~", " "):
+        return " "
+    return _SPECIAL.get(code, code)
+
+
+def roff_text(source: str) -> str:
+    """Roff source with escapes resolved (``\\-`` to ``-``, ``\\e`` to ``\\``, fonts dropped)."""
+    return _ESCAPE.sub(_unescape, source)
+
+
+def section(source: str, title: str, level: str = "SH") -> str:
+    """The source of one ``.SH``/``.SS`` section, up to the next heading of that level."""
+    pattern = rf'(?ms)^\.{level} "?{re.escape(title)}"?\n(.*?)(?=^\.SH |^\.{level} |\Z)'
+    match = re.search(pattern, source)
+    assert match, f"no {level} section {title!r}"
+    return match.group(1)
+
+
+def mentions(text: str, word: str) -> bool:
+    """``word`` occurs in ``text`` on its own (``-v`` does not count inside ``--verbose``)."""
+    return re.search(rf"(?<![\w.-]){re.escape(word)}(?![\w-])", text) is not None
+
+
+# --- (a) rendering ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", [MAN1, MAN5], ids=lambda p: p.name)
+def test_man_page_renders_without_warnings(page: Path) -> None:
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.fail("groff is not installed; install groff-base (apt-get install groff-base)"
+                    " to check the manual pages")
+    result = subprocess.run([groff, "-man", "-ww", "-z", str(page)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0
+    assert result.stderr == "", f"groff warnings for {page.name}:\n{result.stderr}"
+
+
+# --- (b) the key table ------------------------------------------------------------------
+
+_TYPE_WORDS = {"S": "string", "N": "number", "F": "flag"}
+_KEY_ENTRY = re.compile(r"(?m)^\.TP\n\.B (\S+)\n\((string|number|flag), (no default|default (.*))\)$")
+
+
+def _documented_default(key) -> str:  # noqa: ANN001 - a keys.Key
+    if key.default is None:
+        return "no default"
+    if key.type == "F":
+        return "default " + ("on" if key.default else "off")
+    if key.type == "N":
+        shown = format_octal(key.default) if key.name.endswith("_perms") else str(key.default)
+        return f"default {shown}"
+    return f'default "{key.default}"'
+
+
+def test_every_key_is_in_the_printcap_page_with_type_and_default() -> None:
+    table = section(MAN5.read_text(encoding="utf-8"), "Key table", level="SS")
+    documented = {name: (type_, roff_text(default))
+                  for name, type_, default, _ in _KEY_ENTRY.findall(table)}
+    assert sorted(set(KEYS) - set(documented)) == [], "keys missing from lpfilter-printcap.5"
+    assert sorted(set(documented) - set(KEYS)) == [], "page lists keys that keys.KEYS lacks"
+    for name, key in KEYS.items():
+        type_, default = documented[name]
+        assert type_ == _TYPE_WORDS[key.type], name
+        assert default == _documented_default(key), name
+
+
+def test_printcap_page_covers_parser_and_bsd_keys_and_required_sections() -> None:
+    source = MAN5.read_text(encoding="utf-8")
+    text = roff_text(source)
+    for key in sorted(PARSER_KEYS | set(BSD_ONLY) | {"server.KEY", "client.KEY"}):
+        assert mentions(text, key), key
+    for title in ("DESTINATIONS", "DIFFERENCES FROM LPRNG", "PERCENT CODES", "SPECIAL NAMES"):
+        section(source, title)
+    for form in ("ftp\\://", "socket\\://", "lpd\\://", "9100@printer"):
+        assert form in text, form
+
+
+# --- (c) commands and options -----------------------------------------------------------
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return dict(action.choices)
+    raise AssertionError("lpfilter has no subcommands")
+
+
+def _tags(source: str) -> str:
+    """The ``.TP`` tag lines of some roff source, escapes resolved, one per line."""
+    return "\n".join(roff_text(tag) for tag in re.findall(r"(?m)^\.TP\n(.*)$", source))
+
+
+def test_every_command_and_option_is_in_lpfilter_1() -> None:
+    source = MAN1.read_text(encoding="utf-8")
+    parser = cli.build_parser()
+    global_options = {o for a in parser._actions for o in a.option_strings}  # noqa: SLF001
+    global_tags = _tags(section(source, "GLOBAL OPTIONS"))
+    for option in sorted(global_options):
+        assert mentions(global_tags, option), f"global option {option} has no entry"
+    subparsers = _subparsers(parser)
+    assert set(cli.COMMANDS) <= set(subparsers)
+    for name, sub in subparsers.items():
+        heading = re.search(rf'(?m)^\.SS "lpfilter {re.escape(name)}\b.*$', source)
+        assert heading, f"command {name} has no subsection under COMMANDS"
+        body = re.split(r"(?m)^\.S[SH] ", source[heading.end():], maxsplit=1)[0]
+        command_tags = _tags(body)
+        for action in sub._actions:  # noqa: SLF001
+            for option in action.option_strings:
+                if option not in global_options:
+                    assert mentions(command_tags, option), f"{name} {option} has no entry"
+                else:
+                    assert mentions(global_tags, option), f"{name} {option} has no entry"
+
+
+def test_every_environment_variable_the_code_reads_is_documented() -> None:
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "lpfilter").rglob("*.py"))
+    names = set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z][A-Z0-9_]*)["']""", code))
+    assert {"LPFILTER_PRINTCAP", "PRINTER", "LPDEST", "HOME"} <= names
+    tags = _tags(section(MAN1.read_text(encoding="utf-8"), "ENVIRONMENT"))
+    assert sorted(n for n in names if not mentions(tags, n)) == []
+
+
+# --- (d) exit statuses ------------------------------------------------------------------
+
+def test_exit_status_section_lists_exactly_the_exit_statuses() -> None:
+    exit_section = section(MAN1.read_text(encoding="utf-8"), "EXIT STATUS")
+    listed = {int(n) for n in re.findall(r"(?m)^\.TP\n\.B (\d+)$", exit_section)}
+    assert listed == {int(status) for status in ExitStatus}
+
+
+# --- (e) the example printcap -----------------------------------------------------------
+
+def test_example_loads_without_problems() -> None:
+    pc = printcap.load([str(EXAMPLE)])
+    assert pc.problems == []
+    assert check_printcap(pc) == []
+    assert pc.printer_names() == list(EXAMPLE_QUEUES)
+    for name, destination in EXAMPLE_QUEUES.items():
+        entry = pc.lookup(name)
+        assert entry.destination() == destination, name
+        assert entry.string("sd") == f"/var/spool/lpd/{name}"
+    assert pc.lookup("LJ").name == "laser"  # aliases, in any letter case
+
+
+def test_example_uses_documentation_host_names_only() -> None:
+    pc = printcap.load([str(EXAMPLE)])
+    for name in pc.printer_names():
+        destination = pc.lookup(name).destination()
+        host = getattr(destination, "host", None)
+        assert host is None or host.endswith(".example"), (name, host)
+    assert not re.search(r"\b\d{1,3}(\.\d{1,3}){3}\b", EXAMPLE.read_text(encoding="utf-8"))
+
+
+def test_example_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["--printcap", str(EXAMPLE), "printcap", "--all", "--json"])
+    out, err = capsys.readouterr()
+    assert (status, err) == (0, "")
+    queues = {q["name"]: q for q in json.loads(out)}
+    assert list(queues) == list(EXAMPLE_QUEUES)
+    laser = queues["laser"]
+    assert laser["aliases"] == ["lj"]
+    options = laser["options"]
+    assert options["lp"] == "jetdirect.example%9100"
+    assert options["ld"] == options["tr"] == "\\033E"  # stored as written; decoded when sent
+    assert options["sh"] is True
+    assert options["mx"] == 0
+    assert options["sd"] == "/var/spool/lpd/laser"
+    assert "tc" not in options
+    assert queues["dotmatrix"]["options"]["mx"] == 20480  # the queue's own value beats tc
+    assert queues["ftplaser"]["options"]["lp"] == "ftp\\://printer.example/PORT1"
+    assert queues["handoff"]["options"]["lp"] == "|/usr/bin/lpr -Pother"
+
+
+def test_example_passes_checkpc_once_spool_directories_exist(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spool = tmp_path / "spool"
+    copy = tmp_path / "printcap"
+    copy.write_text(EXAMPLE.read_text(encoding="utf-8").replace("/var/spool/lpd", str(spool)),
+                    encoding="utf-8")
+    argv = ["--printcap", str(copy), "checkpc"]
+
+    assert cli.main(argv + ["--fix"]) == ExitStatus.OK
+    out, err = capsys.readouterr()
+    assert err == ""
+    created = [line for line in out.splitlines() if "created spool directory" in line]
+    assert len(created) == len(out.splitlines()) == len(EXAMPLE_QUEUES)
+    for name in EXAMPLE_QUEUES:
+        assert stat.S_IMODE(os.stat(spool / name).st_mode) == 0o700
+
+    assert cli.main(argv) == ExitStatus.OK
+    assert capsys.readouterr() == ("", "")
