@@ -5,6 +5,7 @@ Data flow: files (``source``) -> text stages (``grammar``) -> records and entrie
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from lpfilter.printcap.model import Entry, Printcap, Record, Side, build_record
 from lpfilter.printcap.source import Origin, Problem, read_entries
 
 __all__ = ["Entry", "Origin", "Printcap", "Problem", "load", "raise_fatal"]
+
+log = logging.getLogger(__name__)
 
 
 def load(paths: Sequence[str], *, optional: Sequence[str] = (), side: Side = "server",
@@ -41,11 +44,13 @@ def _parse_file(path: str, cache_dir: str | None) -> cache.CachedFile:
     if cache_dir is not None:
         cached = cache.load(cache_dir, path)
         if cached is not None:
+            log.debug("printcap %s: %d entries, from the parse cache", path, len(cached.records))
             return cached
     problems: list[Problem] = []
     seen: list[str] = []
     raw = read_entries(path, problems, seen)
     records = [r for r in (build_record(entry, problems) for entry in raw) if r is not None]
+    log.info("printcap %s: %d entries read (%d files)", path, len(records), len(seen))
     parsed = cache.CachedFile({name: cache.stamp(name) for name in seen}, records, problems)
     if cache_dir is not None and not any(p.fatal and p.origin is None for p in problems):
         cache.store(cache_dir, path, parsed)

@@ -171,7 +171,7 @@ def _check_entry(entry: Entry) -> list[Problem]:
     found: list[Problem] = []
     destination = entry.destination()
     lp, rm = entry.options.get("lp"), entry.options.get("rm")
-    where = lp or rm
+    where = (lp if lp and lp.value else None) or (rm if rm and rm.value else None)
     if isinstance(destination, Invalid):
         found.append(Problem(entry.origin("lp"), f"queue {entry.name}: lp={destination.value}:"
                              f" {destination.reason}", fatal=True))
