@@ -40,15 +40,20 @@ class Context:
     stdout: object = field(default_factory=lambda: sys.stdout)
     _printcap: Printcap | None = None
 
-    def printcap(self, *, side: str = "server", strict: bool = True) -> Printcap:
-        """The printcap named by --printcap / LPFILTER_PRINTCAP / the defaults, read once."""
+    def printcap(self, *, side: str = "server", strict: bool = True,
+                 cached: bool = True) -> Printcap:
+        """The printcap named by --printcap / LPFILTER_PRINTCAP / the defaults, read once.
+
+        ``cached=False`` parses afresh and keeps each record's raw text (checkpc needs it).
+        """
         if self._printcap is None or self._printcap.side != side:
             from lpfilter import printcap
             from lpfilter.config import cache_dir, printcap_paths
             paths = printcap_paths(self.args.printcap, self.environ)
             self._printcap = printcap.load(paths.paths, optional=paths.optional,
                                            side=side,  # type: ignore[arg-type]
-                                           cache_dir=cache_dir(self.environ))
+                                           cache_dir=cache_dir(self.environ) if cached
+                                           else None)
         if strict:
             from lpfilter.printcap import raise_fatal
             raise_fatal(self._printcap)

@@ -52,7 +52,7 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.errors import ConfigError
     from lpfilter.printcap.check import check_printcap
-    printcap = ctx.printcap(strict=False)
+    printcap = ctx.printcap(strict=False, cached=False)
     for problem in printcap.problems:
         if problem.fatal and problem.origin is None:  # a printcap file cannot be read at all
             raise ConfigError(problem.message)

@@ -31,6 +31,8 @@ def _error(option_or_record: Option | Record, message: str) -> Problem:
 def _check_layout(record: Record) -> list[Problem]:
     """Line-level traps: blank lines inside a backslash continuation, late '|' aliases."""
     found: list[Problem] = []
+    if record.raw is None:
+        return found
     pieces = record.raw.pieces
     for (_, before), (offset, line) in zip(pieces, pieces[1:]):
         if line.after_gap and line.text[0] not in ":|":

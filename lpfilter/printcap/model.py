@@ -62,7 +62,8 @@ class Record:
     names: list[str]
     options: list[Option]
     origin: Origin
-    raw: grammar.RawEntry
+    #: The assembled text with its lines, for checkpc; None when read from the parse cache.
+    raw: grammar.RawEntry | None
 
     @property
     def primary(self) -> str:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from lpfilter.printcap import grammar
 
@@ -18,9 +19,11 @@ from lpfilter.printcap import grammar
 MAX_INCLUDE_DEPTH = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a piece of printcap text was written: the reference every message starts with."""
+class Origin(NamedTuple):
+    """Where a piece of printcap text was written: the reference every message starts with.
+
+    A named tuple: a large printcap has one per line, and they are pickled into the cache.
+    """
 
     file: str
     line: int
