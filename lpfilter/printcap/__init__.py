@@ -51,9 +51,6 @@ def _parse_file(path: str, cache_dir: str | None) -> cache.CachedFile:
     with cache.no_gc():
         raw = read_entries(path, problems, seen)
         records = [r for r in (build_record(entry, problems) for entry in raw) if r is not None]
-    if cache_dir is not None:
-        for record in records:
-            record.raw = None  # only checkpc reads it, and checkpc parses afresh
     log.info("printcap %s: %d entries read (%d files)", path, len(records), len(seen))
     parsed = cache.CachedFile({name: cache.stamp(name) for name in seen}, records, problems)
     if cache_dir is not None and not any(p.fatal and p.origin is None for p in problems):
