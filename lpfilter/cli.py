@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "printcap": ("printcap_cmd", "show resolved printcap entries", ()),
     "checkpc": ("checkpc", "check the printcap and the spool directories", ()),
+    "print": ("print_cmd", "spool files and print them", ()),
+    "watch": ("watch", "serve queues: send their jobs to the printers", ()),
+    "status": ("status_cmd", "show queues and their jobs", ("lpq",)),
+    "cancel": ("jobctl", "remove jobs, stopping one that is printing", ("lprm",)),
+    "requeue": ("jobctl", "queue failed or held jobs again", ()),
+    "hold": ("jobctl", "hold queued jobs", ()),
+    "release": ("jobctl", "release held jobs", ()),
 }
 
 
@@ -59,6 +66,10 @@ class Context:
             raise_fatal(self._printcap)
         return self._printcap
 
+    def reset_printcap(self) -> None:
+        """Forget the printcap read so far (SIGHUP: read it again)."""
+        self._printcap = None
+
     def queue(self, option: str | None) -> str:
         """The queue a command acts on: -P, PRINTER, LPDEST, else the first printer."""
         from lpfilter.config import default_queue
@@ -88,11 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text, aliases) in COMMANDS.items():
+        implementation = _command_module(module)
         command = sub.add_parser(name, help=help_text, aliases=list(aliases),
-                                 description=help_text)
+                                 description=help_text,
+                                 add_help=getattr(implementation, "ADD_HELP", True))
         _common_options(command, argparse.SUPPRESS)
-        _command_module(module).add_arguments(command)
-        command.set_defaults(module=module)
+        implementation.add_arguments(command)
+        command.set_defaults(module=module, action=name)
     return parser
 
 

@@ -68,3 +68,21 @@ def cache_dir(environ: Mapping[str, str]) -> str | None:
     base = environ.get("XDG_CACHE_HOME") or os.path.join(
         environ.get("HOME") or os.path.expanduser("~"), ".cache")
     return os.path.join(base, "lpfilter")
+
+
+def lock_dir(environ: Mapping[str, str]) -> str:
+    """Where printer (device) locks live, shared by every lpfilter process of this user.
+
+    ``$LPFILTER_LOCK_DIR``; else /run/lpfilter for root; else ``$XDG_RUNTIME_DIR/lpfilter``;
+    else /tmp/lpfilter-UID. Created on first use (mode 0700).
+    """
+    if environ.get("LPFILTER_LOCK_DIR"):
+        path = environ["LPFILTER_LOCK_DIR"]
+    elif os.getuid() == 0:
+        path = "/run/lpfilter"
+    elif environ.get("XDG_RUNTIME_DIR"):
+        path = os.path.join(environ["XDG_RUNTIME_DIR"], "lpfilter")
+    else:
+        path = f"/tmp/lpfilter-{os.getuid()}"
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path

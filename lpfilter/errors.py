@@ -54,3 +54,25 @@ class AccessError(PermanentError):
     """A file or directory cannot be opened, read or written."""
 
     status = ExitStatus.ACCESS
+
+
+class JobRefused(PermanentError):
+    """The printer (or the pipe program) refused this job: it fails, the queue goes on."""
+
+    status = ExitStatus.JOB_FAILED
+
+
+class HoldJob(PermanentError):
+    """Hold the job until someone releases it (LPRng's JHOLD, filter exit 6)."""
+
+    status = ExitStatus.JOB_HELD
+
+
+class RemoveJob(PermanentError):
+    """Remove the job without printing it (LPRng's JREMOVE, filter exit 3)."""
+
+    status = ExitStatus.JOB_FAILED
+
+
+class JobInterrupted(TransientError):
+    """The send was stopped on purpose (shutdown or cancel); the job is put back or removed."""

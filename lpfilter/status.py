@@ -22,6 +22,15 @@ class ExitStatus(enum.IntEnum):
     NO_SUCH_PRINTER = 4
     #: A file or directory could not be read or written (permissions, missing file).
     ACCESS = 5
+    #: A job failed for good (the printer refused it, or send_try ran out); it is kept as
+    #: failed in the spool with the reason (``lpfilter status``).
+    JOB_FAILED = 6
+    #: A job is held (``-h``, ``ah``, a filter's exit 6, or send_failure_action=hold).
+    JOB_HELD = 7
+    #: A job is still queued for a later try (printer busy or offline); nothing is lost.
+    JOB_PENDING = 8
+    #: Another process serves the queue (``watch --once`` from cron while a daemon runs).
+    QUEUE_BUSY = 9
     #: An unexpected internal error (a bug); the message asks for ``--debug``.
     INTERNAL = 70
     #: Interrupted by SIGINT.

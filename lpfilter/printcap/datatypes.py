@@ -73,29 +73,38 @@ def c_unescape(text: str) -> str:
 
     ``\\f \\r \\n \\t``, a backslash and up to three octal digits, and ``\\X`` -> ``X``.
     """
-    out: list[str] = []
-    i, n = 0, len(text)
-    simple = {"f": "\f", "r": "\r", "n": "\n", "t": "\t"}
+    return c_unescape_bytes(text.encode("utf-8", "surrogateescape")).decode(
+        "utf-8", "surrogateescape")
+
+
+_SIMPLE_ESCAPES = {ord("f"): 0x0C, ord("r"): 0x0D, ord("n"): 0x0A, ord("t"): 0x09}
+_OCTAL = frozenset(b"01234567")
+
+
+def c_unescape_bytes(data: bytes) -> bytes:
+    """``c_unescape`` on the bytes that go to the printer (``\\377`` is the byte 0xFF)."""
+    out = bytearray()
+    i, n = 0, len(data)
     while i < n:
-        ch = text[i]
-        if ch != "\\" or i + 1 == n:
+        ch = data[i]
+        if ch != 0x5C or i + 1 == n:
             out.append(ch)
             i += 1
             continue
-        nxt = text[i + 1]
-        if nxt in simple:
-            out.append(simple[nxt])
+        nxt = data[i + 1]
+        if nxt in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[nxt])
             i += 2
-        elif nxt in "01234567":
+        elif nxt in _OCTAL:
             j = i + 1
-            while j < n and j < i + 4 and text[j] in "01234567":
+            while j < n and j < i + 4 and data[j] in _OCTAL:
                 j += 1
-            out.append(chr(int(text[i + 1:j], 8) & 0xFF))
+            out.append(int(data[i + 1:j], 8) & 0xFF)
             i = j
         else:
             out.append(nxt)
             i += 2
-    return "".join(out)
+    return bytes(out)
 
 
 def format_octal(value: int) -> str:

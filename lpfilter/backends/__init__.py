@@ -1,0 +1,76 @@
+"""Backends: how a job's bytes reach a printer, one per ``lp=`` form.
+
+Every backend has the same tiny interface: ``send(request) -> SendResult``, raising
+``TransientError`` (try again later), ``JobRefused``/``HoldJob``/``RemoveJob`` (this job is
+done trying) or ``JobInterrupted`` (stopped on purpose). The registry maps a destination
+kind to its backend class and imports it only when a job needs it.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from lpfilter.errors import JobRefused
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Destination
+    from lpfilter.spool.job import Job
+
+
+@dataclass(slots=True)
+class SendRequest:
+    """Everything a backend needs for one attempt at one job."""
+
+    job: Job
+    data_path: str
+    entry: Entry
+    destination: Destination
+    #: Returns why the send must stop now ("cancelled", "shutdown"), or None to go on.
+    interrupted: Callable[[], str | None]
+    #: Called once, right before the first byte leaves: makes "maybe printed" durable.
+    first_byte: Callable[[], None]
+    #: Status lines from the printer or program (shown by status, written to ps/lf).
+    status: Callable[[str], None] = field(default=lambda message: None)
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What a successful send achieved."""
+
+    bytes_sent: int
+    #: "sent" (the device or program took it) or "confirmed" (the printer said it printed).
+    delivery: str = "sent"
+    pages: int | None = None
+    message: str = ""
+
+
+class Backend(Protocol):
+    """The one interface every backend implements."""
+
+    def send(self, request: SendRequest) -> SendResult: ...
+
+
+_REGISTRY: dict[str, str] = {
+    "device": "lpfilter.backends.device:DeviceBackend",
+    "pipe": "lpfilter.backends.pipe:PipeBackend",
+}
+
+
+def register(kind: str, target: str) -> None:
+    """Add a backend (``module:Class``) for a destination kind."""
+    _REGISTRY[kind] = target
+
+
+def backend_for(destination: Destination) -> Backend:
+    """The backend for a destination; a form without one fails the job with a clear reason."""
+    target = _REGISTRY.get(destination.kind)
+    if target is None:
+        reason = getattr(destination, "reason", None) or (
+            f"no backend for {destination.kind} destinations in this lpfilter version")
+        raise JobRefused(f"lp={destination.display()}: {reason}")
+    module, _, name = target.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls()  # type: ignore[no-any-return]

@@ -1,0 +1,51 @@
+"""``lp=/path``: a device or file, opened for append and never created (as LPRng does).
+
+A missing or unopenable device is a transient failure (LPRng retries an open that
+fails): a printer switched off or a USB device not yet there is not a reason to fail.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.framing import framing
+from lpfilter.backends.stream import Pump
+from lpfilter.errors import JobRefused, TransientError
+
+
+class DeviceBackend:
+    """Write the job to a device or an existing file."""
+
+    def send(self, request: SendRequest) -> SendResult:
+        path = request.destination.display()
+        entry = request.entry
+        flags = (os.O_RDWR if entry.flag("rw") or entry.flag("lk") else os.O_WRONLY)
+        flags |= os.O_APPEND | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            raise TransientError(f"{path} does not exist (lpfilter never creates the lp"
+                                 " device or file; create it or fix lp)") from None
+        except OSError as exc:
+            raise TransientError(f"cannot open {path}: {exc.strerror}") from None
+        try:
+            if entry.flag("lk"):
+                import fcntl
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            with open(request.data_path, "rb") as data:
+                pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
+                            idle_timeout=float(entry.number("send_job_rw_timeout")),
+                            what=path)
+                try:
+                    sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
+                                         request.job.copies, framing(entry))
+                finally:
+                    pump.close()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EIO, errno.EPIPE, errno.ENXIO):
+                raise TransientError(f"writing {path}: {exc.strerror}") from None
+            raise JobRefused(f"writing {path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        return SendResult(sent, "sent", message=f"{sent} bytes written to {path}")

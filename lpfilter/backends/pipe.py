@@ -1,0 +1,159 @@
+"""``lp=|program args``: the job goes to a program's standard input.
+
+The program's exit status is read with LPRng's filter codes (lprng-filters.md §5): 0 done,
+1 retry, 2 abort, 3 remove, 6 hold, 10 failed without retry; 32-47 are the same codes
+already shifted. What it prints is status, shown to the user; the last lines are kept.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.framing import framing
+from lpfilter.backends.stream import TICK, Pump
+from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
+                             TransientError)
+
+_SHELL_CHARS = frozenset("<>|;")
+#: Output kept from the program, for the failure message.
+_KEEP_LINES = 5
+
+
+def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
+    """LPRng's filter command line: a shell for ``< > | ;`` or a leading '(', else words
+    split on blanks, where a word starting with a quote runs to the same quote."""
+    text = command.strip()
+    if _SHELL_CHARS.intersection(text) or text.startswith("("):
+        return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] in " \t":
+            i += 1
+            continue
+        if text[i] in "'\"":
+            end = text.find(text[i], i + 1)
+            end = n if end < 0 else end
+            words.append(text[i + 1:end])
+            i = end + 1
+        else:
+            end = i
+            while end < n and text[end] not in " \t":
+                end += 1
+            words.append(text[i:end])
+            i = end
+    return words
+
+
+def exit_error(code: int, program: str, output: str) -> LpfilterError | None:
+    """The error an LPRng filter exit status means (None for success)."""
+    if code == 0:
+        return None
+    said = f": {output}" if output else ""
+    if code < 0:
+        return JobRefused(f"{program} was killed by signal {-code}{said}")
+    shifted = code + 31 if 1 <= code <= 31 else code
+    if shifted in (32, 43):  # JFAIL, JTIMEOUT
+        return TransientError(f"{program} exited {code} (try again later){said}")
+    if shifted == 34:
+        return RemoveJob(f"{program} exited {code} (remove the job){said}")
+    if shifted == 37:
+        return HoldJob(f"{program} exited {code} (hold the job){said}")
+    if shifted == 41:
+        return JobRefused(f"{program} exited {code} (failed, no retry){said}")
+    return JobRefused(f"{program} exited {code} (abort the job){said}")
+
+
+class PipeBackend:
+    """Run the program and stream the job into it."""
+
+    def send(self, request: SendRequest) -> SendResult:
+        entry = request.entry
+        command = request.destination.display()[1:]
+        argv = command_argv(command, entry.string("shell") or "/bin/sh")
+        program = os.path.basename(argv[0]) if argv else command
+        env = dict(os.environ, PRINTER=entry.name, SPOOL_DIR=entry.string("sd") or "",
+                   LPFILTER_JOB=request.job.id, LPFILTER_JOB_NAME=request.job.name,
+                   LPFILTER_JOB_USER=request.job.user)
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, cwd=entry.string("sd"),
+                                       env=env, start_new_session=True)
+        except OSError as exc:
+            raise JobRefused(f"cannot run {command!r}: {exc.strerror}") from None
+        assert process.stdin is not None and process.stdout is not None
+        lines: collections.deque[str] = collections.deque(maxlen=_KEEP_LINES)
+        reader = threading.Thread(target=_read_status, args=(process.stdout, lines, request),
+                                  daemon=True)
+        reader.start()
+        sent = 0
+        try:
+            os.set_blocking(process.stdin.fileno(), False)
+            with open(request.data_path, "rb") as data:
+                pump = Pump(process.stdin.fileno(), interrupted=request.interrupted,
+                            first_byte=request.first_byte,
+                            idle_timeout=float(entry.number("send_job_rw_timeout")),
+                            what=program)
+                try:
+                    sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
+                                         request.job.copies, framing(entry))
+                except OSError as exc:
+                    if exc.errno != errno.EPIPE:  # the program stopped reading: its status says why
+                        raise
+                    sent = pump.sent
+                finally:
+                    pump.close()
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+            code = _wait(process, request)
+        except BaseException:
+            _kill(process)
+            raise
+        finally:
+            reader.join(timeout=5)
+        error = exit_error(code, program, " / ".join(lines))
+        if error is not None:
+            raise error
+        return SendResult(sent, "sent", message=f"{program} took {sent} bytes")
+
+
+def _read_status(stream: object, lines: collections.deque[str], request: SendRequest) -> None:
+    """Collect the program's output lines (bounded) and pass them on as status."""
+    for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        line = raw[:500].decode("utf-8", "replace").strip()
+        if line:
+            lines.append(line)
+            request.status(line)
+
+
+def _wait(process: subprocess.Popen[bytes], request: SendRequest) -> int:
+    """Wait for the exit, still hearing cancel and shutdown."""
+    while True:
+        try:
+            return process.wait(timeout=TICK)
+        except subprocess.TimeoutExpired:
+            reason = request.interrupted()
+            if reason:
+                raise JobInterrupted(reason) from None
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Stop the program and everything it started (its own session)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 2
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)

@@ -1,0 +1,113 @@
+"""Streaming a job to a file descriptor: zero-copy, bounded memory, always interruptible.
+
+The data goes with sendfile(2) from the spooled file straight to the destination; the
+destination is non-blocking and waited on with a timeout, so a stalled printer or a
+program that stops reading never hangs the worker: cancel and shutdown are heard within
+``TICK`` seconds, and ``idle_timeout`` ends a send that makes no progress.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import time
+from collections.abc import Callable
+
+from lpfilter.backends.framing import Framing
+from lpfilter.errors import JobInterrupted, TransientError
+
+TICK = 0.2
+CHUNK = 1 << 20
+#: sendfile(2) refuses some pairs (an O_APPEND file, some devices): copy through a buffer.
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP})
+
+
+class Pump:
+    """Sends framing and ``copies`` of a file to ``dst`` (a non-blocking fd)."""
+
+    def __init__(self, dst: int, *, interrupted: Callable[[], str | None],
+                 first_byte: Callable[[], None], idle_timeout: float = 0.0,
+                 what: str = "the printer") -> None:
+        self.dst = dst
+        self.interrupted = interrupted
+        self.first_byte = first_byte
+        self.idle_timeout = idle_timeout
+        self.what = what
+        self.sent = 0
+        self._selector: selectors.BaseSelector | None = selectors.DefaultSelector()
+        try:
+            self._selector.register(dst, selectors.EVENT_WRITE)
+        except PermissionError:  # a regular file: always writable, epoll refuses it
+            self._selector.close()
+            self._selector = None
+        self._started = False
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
+
+    def _wait_writable(self) -> None:
+        deadline = time.monotonic() + self.idle_timeout if self.idle_timeout > 0 else None
+        while True:
+            reason = self.interrupted()
+            if reason:
+                raise JobInterrupted(reason)
+            if self._selector is None or self._selector.select(TICK):
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TransientError(f"{self.what} took no data for {self.idle_timeout:g} s")
+
+    def _before_write(self) -> None:
+        if not self._started:
+            self._started = True
+            self.first_byte()
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            self._wait_writable()
+            self._before_write()
+            try:
+                done = os.write(self.dst, view)
+            except BlockingIOError:
+                continue
+            self.sent += done
+            view = view[done:]
+
+    def send_file(self, src: int, size: int) -> None:
+        """sendfile(2) from ``src`` (from offset 0) in chunks; read/write where it is refused."""
+        offset = 0
+        use_sendfile = True
+        while offset < size:
+            self._wait_writable()
+            self._before_write()
+            count = min(CHUNK, size - offset)
+            try:
+                if use_sendfile:
+                    done = os.sendfile(self.dst, src, offset, count)
+                else:
+                    data = os.pread(src, count, offset)
+                    done = os.write(self.dst, data) if data else 0
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if use_sendfile and offset == 0 and exc.errno in _NO_SENDFILE:
+                    use_sendfile = False
+                    continue
+                raise
+            if done == 0:
+                raise TransientError("the spooled file ended early (it changed while printing)")
+            offset += done
+            self.sent += done
+
+    def send_job(self, src: int, size: int, copies: int, frame: Framing) -> int:
+        """Leader, the copies with separators between them, trailer. Returns bytes sent."""
+        if frame.leader:
+            self.write(frame.leader)
+        for copy in range(max(1, copies)):
+            if copy and frame.separator:
+                self.write(frame.separator)
+            self.send_file(src, size)
+        if frame.trailer:
+            self.write(frame.trailer)
+        return self.sent

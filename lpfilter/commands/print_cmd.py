@@ -1,0 +1,137 @@
+"""``lpfilter print``: spool files as jobs; print them now unless a watcher serves the queue."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.store import SpoolStore
+
+log = logging.getLogger(__name__)
+
+ADD_HELP = False  # -h means --hold here, as in lpr
+#: How often ``--wait`` looks at a job served by a watcher.
+POLL = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--help", action="help", help="show this help and exit")
+    parser.add_argument("-P", dest="printer", metavar="QUEUE",
+                        help="the queue (default: PRINTER, LPDEST, first printer)")
+    parser.add_argument("-J", dest="jobname", metavar="JOBNAME", help="the job's name")
+    parser.add_argument("-T", dest="title", metavar="TITLE", default="", help="a title")
+    parser.add_argument("-U", dest="user", metavar="USER",
+                        help="submit for another user (root only)")
+    parser.add_argument("-#", dest="copies", metavar="COPIES", type=int, default=1,
+                        help="number of copies (limited by the queue's mc)")
+    parser.add_argument("-h", "--hold", action="store_true", help="hold the job")
+    wait = parser.add_mutually_exclusive_group()
+    wait.add_argument("--wait", dest="wait", action="store_true", default=None,
+                      help="wait for the job's final state and exit with it")
+    wait.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="only spool the job; never print it in the foreground")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="files to print (standard input when none)")
+
+
+def _user(requested: str | None) -> str:
+    from lpfilter.errors import UsageError
+    from lpfilter.spool.worker import user_name
+    me = user_name(os.getuid())
+    if requested and requested != me and os.getuid() != 0:
+        raise UsageError(f"-U {requested}: only root may print for another user")
+    return requested or me
+
+
+def run(ctx: Context) -> ExitStatus:
+    from lpfilter.config import lock_dir
+    from lpfilter.spool.store import SpoolStore
+    from lpfilter.spool.submit import JobOptions, check_copies, submit
+    args = ctx.args
+    entry = ctx.printcap().lookup(ctx.queue(args.printer))
+    check_copies(entry, args.copies)
+    store = SpoolStore(entry.string("sd") or "", entry.name)
+    store.ensure()
+    options = JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold)
+    ids = []
+    for path in args.files or [None]:
+        job = submit(entry, store, path, options)
+        ids.append(job.id)
+        print(f"{entry.name}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
+        log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id, job.name,
+                 job.size, " (held)" if job.state == "held" else "")
+    ctx.stdout.flush()  # type: ignore[attr-defined]
+    if args.wait is False or all(store.read(i).state == "held" for i in ids):  # type: ignore[union-attr]
+        return ExitStatus.OK
+    return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
+
+
+def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], locks: str,
+               wait: bool) -> ExitStatus:
+    """Serve the queue in the foreground, or leave the jobs to the watcher that serves it."""
+    from lpfilter.spool.locks import ProcessLock, current_holder
+    from lpfilter.spool.worker import QueueWorker
+    lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print")
+    if not lock.acquire():
+        holder = current_holder(lock.path)
+        who = f"pid {holder.pid} ({holder.purpose})" if holder else "another process"
+        log.info("queue %s is served by %s; the job is queued there", entry.name, who)
+        return _wait_for(ctx, store, ids) if wait else ExitStatus.OK
+    worker = QueueWorker(entry, lock_dir=locks)
+
+    def interrupt(signum: int, frame: object) -> None:
+        worker.stop_deadline = time.time()
+        worker.stop.set()
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.serve(burst=True, wait_retries=True, until=lambda: _all_final(store, ids))
+    finally:
+        lock.release()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return _report(ctx, store, ids, interrupted=worker.stop.is_set())
+
+
+def _all_final(store: SpoolStore, ids: list[str]) -> bool:
+    jobs = [store.read(i) for i in ids]
+    return all(job is None or job.final for job in jobs)
+
+
+def _wait_for(ctx: Context, store: SpoolStore, ids: list[str]) -> ExitStatus:
+    """--wait while a watcher prints the jobs: until each is final (Ctrl-C stops waiting)."""
+    while not _all_final(store, ids):
+        time.sleep(POLL)
+    return _report(ctx, store, ids, interrupted=False)
+
+
+def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
+            interrupted: bool) -> ExitStatus:
+    """One line per job that did not print; the exit status of the worst."""
+    from lpfilter.spool.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
+    worst = ExitStatus.OK
+    order = {DONE: ExitStatus.OK, QUEUED: ExitStatus.JOB_PENDING, HELD: ExitStatus.JOB_HELD,
+             FAILED: ExitStatus.JOB_FAILED, REMOVED: ExitStatus.JOB_FAILED,
+             CANCELLED: ExitStatus.JOB_FAILED}
+    rank = [ExitStatus.OK, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD, ExitStatus.JOB_FAILED]
+    for job_id in ids:
+        job = store.read(job_id)
+        state = job.state if job else CANCELLED
+        status = order.get(state, ExitStatus.JOB_FAILED)
+        if status != ExitStatus.OK:
+            why = (job.last_error if job and job.last_error else state) if job else "removed"
+            if state == QUEUED and interrupted:
+                why = "interrupted; it stays queued and prints with the next lpfilter run"
+            flag = " (possible duplicate)" if job and job.possible_duplicate else ""
+            print(f"lpfilter: {store.queue}-{job_id}: {state}{flag}: {why}", file=sys.stderr)
+        worst = max(worst, status, key=rank.index)
+    return worst

@@ -1,0 +1,100 @@
+"""``lpfilter status`` (alias ``lpq``): each queue's watcher, printer message and jobs."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import TYPE_CHECKING
+
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.printcap import Entry
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("-P", dest="printer", metavar="QUEUE", help="the queue to show")
+    which.add_argument("--all", action="store_true", help="every queue")
+    parser.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)  # pragma: no cover
+
+
+def human_age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def queue_status(entry: Entry) -> dict[str, object]:
+    """Everything status shows about one queue, as plain data."""
+    from lpfilter.spool.locks import current_holder
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
+    store = SpoolStore(entry.string("sd") or "", entry.name)
+    holder = current_holder(os.path.join(store.state, "queue.lock"))
+    served = None
+    if holder is not None:
+        served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
+                  "uptime": round(time.time() - holder.start, 1)}
+    return {"queue": entry.name, "destination": entry.destination().display(),
+            "spool": store.sd, "served_by": served,
+            "printer_status": QueueRecords(entry).last_status(),
+            "jobs": [json.loads(job.to_json()) for job in store.jobs()]}
+
+
+def format_queue(data: dict[str, object]) -> str:
+    now = time.time()
+    lines = [f"Queue {data['queue']}: lp={data['destination']}, spool {data['spool']}"]
+    served = data["served_by"]
+    if served:
+        lines.append(f"  served by pid {served['pid']} ({served['purpose']}),"  # type: ignore[index]
+                     f" up {human_age(served['uptime'])}")  # type: ignore[index]
+    else:
+        lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")
+    if data["printer_status"]:
+        lines.append(f"  printer: {data['printer_status']}")
+    jobs = data["jobs"]
+    if not jobs:
+        lines.append("  no jobs")
+        return "\n".join(lines) + "\n"
+    lines.append(f"  {'JOB':<8} {'USER':<10} {'NAME':<24} {'SIZE':>10} {'STATE':<9}"
+                 f" {'TRIES':>5} {'AGE':>6}  LAST ERROR")
+    for job in jobs:  # type: ignore[attr-defined]
+        state = job["state"] + ("*" if job["possible_duplicate"] else "")
+        lines.append(f"  {job['id']:<8} {job['user'][:10]:<10} {job['name'][:24]:<24}"
+                     f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"
+                     f" {human_age(now - job['submitted']):>6}  {job['last_error'][:60]}")
+    if any(job["possible_duplicate"] for job in jobs):  # type: ignore[attr-defined]
+        lines.append("  * possible duplicate: retried after bytes had reached the printer")
+    return "\n".join(lines) + "\n"
+
+
+def run(ctx: Context) -> ExitStatus:
+    from lpfilter.printcap.model import is_glob
+    from lpfilter.printcap.source import printable
+    args = ctx.args
+    printcap = ctx.printcap()
+    names = ([n for n in printcap.printer_names() if not is_glob(n)] if args.all
+             else [ctx.queue(args.printer)])
+    data = [queue_status(printcap.lookup(name)) for name in names]
+    if args.json:
+        text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = "".join(format_queue(d) for d in data)
+    ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
+    return ExitStatus.OK

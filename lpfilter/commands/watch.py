@@ -1,0 +1,48 @@
+"""``lpfilter watch``: the spool watcher, long-running (systemd, Type=simple) or ``--once``."""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.printcap import Entry
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-P", dest="printers", metavar="QUEUE", action="append",
+                        help="serve this queue (repeat for more; default: all queues)")
+    parser.add_argument("--all", action="store_true", help="serve every queue (the default)")
+    parser.add_argument("--once", action="store_true",
+                        help="process what is queued now and exit (for cron)")
+    parser.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                        help="on SIGTERM, let running jobs finish this long (default 10)")
+    parser.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                        help="a dropped file is taken once unchanged this long (default 2)")
+
+
+def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
+    """The entries to serve: the named queues, else every printer of the printcap."""
+    from lpfilter.printcap.model import is_glob
+    ctx.reset_printcap()
+    printcap = ctx.printcap()
+    chosen = names or [n for n in printcap.printer_names() if not is_glob(n)]
+    return [printcap.lookup(name) for name in chosen]
+
+
+def run(ctx: Context) -> ExitStatus:
+    from lpfilter.config import lock_dir
+    from lpfilter.errors import UsageError
+    from lpfilter.spool.watcher import Watcher
+    args = ctx.args
+    if args.all and args.printers:
+        raise UsageError("give -P QUEUE or --all, not both")
+    if args.grace < 0 or args.settle < 0:
+        raise UsageError("--grace and --settle take a number of seconds, 0 or more")
+    names = args.printers
+    queue_entries(ctx, names)  # a bad printcap or queue name fails here, before any work
+    watcher = Watcher(lambda: queue_entries(ctx, names), lock_dir=lock_dir(ctx.environ),
+                      once=args.once, grace=args.grace, settle=args.settle)
+    return watcher.run()

@@ -1,0 +1,81 @@
+"""Linux inotify through ctypes: one file descriptor the watcher's selector can wait on.
+
+An idle watcher sleeps in select() on this descriptor (and on the signal wake-up pipe),
+so it costs no CPU, yet a file renamed into a spool directory wakes it at once.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import struct
+from dataclasses import dataclass
+
+IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
+IN_ATTRIB = 0x00000004
+IN_Q_OVERFLOW = 0x00004000
+IN_NONBLOCK = 0o4000
+IN_CLOEXEC = 0o2000000
+_HEADER = struct.Struct("iIII")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    watch: int
+    mask: int
+    name: str
+
+
+class Inotify:
+    """An inotify instance; ``None`` from ``open`` where the kernel or libc lacks it."""
+
+    def __init__(self, fd: int, libc: ctypes.CDLL) -> None:
+        self.fd = fd
+        self._libc = libc
+        self.paths: dict[int, str] = {}
+
+    @classmethod
+    def open(cls) -> Inotify | None:
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name or "libc.so.6", use_errno=True)
+            fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        except (OSError, AttributeError):
+            return None
+        return cls(fd, libc) if fd >= 0 else None
+
+    def watch(self, path: str, mask: int) -> int:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), ctypes.c_uint32(mask))
+        if wd < 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), path)
+        self.paths[wd] = path
+        return int(wd)
+
+    def unwatch(self, wd: int) -> None:
+        self._libc.inotify_rm_watch(self.fd, wd)
+        self.paths.pop(wd, None)
+
+    def read(self) -> list[Event]:
+        """The events waiting now (non-blocking; an empty list when there are none)."""
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EINTR):
+                return []
+            raise
+        events: list[Event] = []
+        offset = 0
+        while offset + _HEADER.size <= len(data):
+            wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
+            offset += _HEADER.size
+            raw = data[offset:offset + length].split(b"\0", 1)[0]
+            offset += length
+            events.append(Event(wd, mask, os.fsdecode(raw)))
+        return events
+
+    def close(self) -> None:
+        os.close(self.fd)

@@ -1,0 +1,84 @@
+"""A job's ticket: what lpfilter knows about one job, as a small JSON file beside its data.
+
+Pure data and conversions; ``store`` reads and writes tickets. The ticket is the job's
+truth: a crash leaves it on disk, and the next start reads what state the job was in.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+QUEUED = "queued"
+ACTIVE = "active"
+DONE = "done"
+FAILED = "failed"
+HELD = "held"
+REMOVED = "removed"
+CANCELLED = "cancelled"
+
+STATES = (QUEUED, ACTIVE, DONE, FAILED, HELD, REMOVED, CANCELLED)
+#: A job in one of these states will not be sent again unless someone requeues it.
+FINAL = frozenset({DONE, FAILED, HELD, REMOVED, CANCELLED})
+#: Finished for good: data may be removed, the ticket is kept only for status (done_jobs).
+FINISHED = frozenset({DONE, REMOVED, CANCELLED})
+
+
+@dataclass(slots=True)
+class Job:
+    """One job. Times are seconds since the epoch (float)."""
+
+    id: str
+    queue: str
+    user: str
+    name: str
+    size: int
+    submitted: float
+    title: str = ""
+    copies: int = 1
+    host: str = ""
+    #: "print" (lpfilter print) or "hotfolder" (a file dropped into the spool directory).
+    source: str = "print"
+    state: str = QUEUED
+    attempts: int = 0
+    #: Not before this time (backoff after a transient failure).
+    next_try: float = 0.0
+    last_error: str = ""
+    #: pid and process start time of the worker sending it, while active.
+    worker: tuple[int, float] | None = None
+    #: Bytes may have reached the printer in an attempt that did not finish.
+    send_started: bool = False
+    possible_duplicate: bool = False
+    bytes_sent: int = 0
+    pages: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    #: Where the printer said it took the job ("sent") or confirmed it ("confirmed").
+    delivery: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        """A ticket from its JSON; unknown keys (a newer lpfilter's) are kept in ``extra``."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a ticket is a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        extra = {k: v for k, v in data.items() if k not in names}
+        if isinstance(known.get("worker"), list):
+            known["worker"] = tuple(known["worker"])
+        job = cls(**known)
+        job.extra.update(extra)
+        if job.state not in STATES:
+            raise ValueError(f"unknown job state {job.state!r}")
+        return job

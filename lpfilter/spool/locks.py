@@ -1,0 +1,126 @@
+"""Process locks: one process serves a queue, one job at a time uses a printer.
+
+A lock is a file held with flock(2), so the kernel frees it when its holder dies, even by
+SIGKILL; inside it the holder writes its pid and process start time, so ``status`` can
+say who serves a queue and psutil can tell a live holder from a reused pid.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: How often a blocked acquire looks again (seconds).
+POLL = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds (or last held) a lock."""
+
+    pid: int
+    start: float
+    host: str
+    purpose: str
+    since: float
+
+    def alive(self) -> bool:
+        """Is that very process still running? (A pid alone may have been reused.)"""
+        return process_alive(self.pid, self.start)
+
+
+def process_start(pid: int) -> float:
+    """The start time of ``pid`` as psutil reports it (0.0 when gone)."""
+    import psutil
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return 0.0
+
+
+def process_alive(pid: int, start: float) -> bool:
+    import psutil
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - start) < 0.05 and process.status() != "zombie"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+class ProcessLock:
+    """An flock-based lock file naming its holder."""
+
+    def __init__(self, path: str, purpose: str) -> None:
+        self.path = path
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, *, timeout: float = 0.0,
+                stop: Callable[[], bool] | None = None) -> bool:
+        """Take the lock; wait up to ``timeout`` seconds (polling, so ``stop`` is heard)."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline or (stop is not None and stop()):
+                    os.close(fd)
+                    return False
+                time.sleep(POLL)
+        me = os.getpid()
+        record = {"pid": me, "start": process_start(me), "host": socket.gethostname(),
+                  "purpose": self.purpose, "since": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> ProcessLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def current_holder(path: str) -> Holder | None:
+    """The live holder of the lock at ``path``, or None when nobody holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None  # we could take it: nobody holds it
+        except BlockingIOError:
+            pass
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            holder = Holder(int(data["pid"]), float(data["start"]), str(data["host"]),
+                            str(data["purpose"]), float(data["since"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        return holder if holder.alive() else None
+    finally:
+        os.close(fd)

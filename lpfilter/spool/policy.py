@@ -1,0 +1,74 @@
+"""What happens to a job after an attempt: pure decisions from the error and the printcap.
+
+Retry pauses follow LPRng (``connect_interval`` doubling, at most 8 times, capped by
+``max_connect_interval``, plus ``connect_grace``). After ``send_try`` failed attempts,
+``send_failure_action`` applies; unlike LPRng, whose default ``remove`` drops a job whose
+printer stays off for a few minutes, lpfilter's default keeps the job as failed, visibly,
+with the reason: a job is removed only where the printcap says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
+from lpfilter.spool.job import DONE, FAILED, HELD, QUEUED, REMOVED
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+
+_ACTIONS = {"succ": DONE, "success": DONE, "abort": FAILED, "remove": REMOVED, "hold": HELD}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The job's next state, and when to try again (for ``queued``)."""
+
+    state: str
+    delay: float = 0.0
+    #: A program decides (``send_failure_action=|program``): run it with the attempt count.
+    program: str | None = None
+
+
+def retry_delay(attempts: int, entry: Entry) -> float:
+    """Pause before attempt ``attempts + 1``: interval x 2^(n-1), capped, plus the grace."""
+    interval = max(0, entry.number("connect_interval"))
+    cap = entry.number("max_connect_interval")
+    delay = interval * 2 ** min(max(attempts - 1, 0), 8)
+    if cap > 0:
+        delay = min(delay, cap)
+    return float(delay + max(0, entry.number("connect_grace")))
+
+
+def failure_action(entry: Entry) -> Decision:
+    """``send_failure_action`` as LPRng reads it, but ``hold`` (as failed) when unset."""
+    if not entry.has("send_failure_action"):
+        return Decision(FAILED)
+    value = (entry.string("send_failure_action") or "").strip()
+    if value.startswith("|"):
+        return Decision(FAILED, program=value[1:].strip())
+    word = value.lower()
+    word = word[1:] if word.startswith("j") and word[1:] in _ACTIONS else word
+    return Decision(_ACTIONS.get(word, REMOVED))
+
+
+def decide(error: LpfilterError, attempts: int, entry: Entry) -> Decision:
+    """The job's fate after ``error`` ended attempt number ``attempts``."""
+    if isinstance(error, HoldJob):
+        return Decision(HELD)
+    if isinstance(error, RemoveJob):
+        return Decision(REMOVED)
+    if isinstance(error, TransientError):
+        tries = entry.number("send_try")
+        if tries > 0 and attempts >= tries:
+            return failure_action(entry)
+        return Decision(QUEUED, retry_delay(attempts, entry))
+    if isinstance(error, JobRefused):
+        return Decision(FAILED)
+    return Decision(FAILED)
+
+
+def program_decision(code: int) -> str:
+    """A send_failure_action program's exit status, read as an LPRng filter code; 0: remove."""
+    shifted = code + 31 if 1 <= code <= 31 else code
+    return {0: REMOVED, 32: QUEUED, 33: FAILED, 34: REMOVED, 37: HELD}.get(shifted, FAILED)

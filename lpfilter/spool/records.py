@@ -1,0 +1,93 @@
+"""A queue's records: its log (``lf``), its status file (``ps``) and accounting (``af``).
+
+Paths are relative to the spool directory unless absolute, as in LPRng. Like LPRng, the
+accounting file is written only if it already exists (create it to turn accounting on).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+from lpfilter.spool.fileops import atomic_write
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.job import Job
+
+log = logging.getLogger(__name__)
+
+
+def _path(entry: Entry, key: str) -> str | None:
+    """A record file's path; None for unset, ``|program`` or ``host%port`` targets."""
+    value = entry.string(key)
+    if not value or value.startswith("|") or ("%" in value and "/" not in value):
+        return None
+    return value if os.path.isabs(value) else os.path.join(entry.string("sd") or ".", value)
+
+
+def stamp(when: float | None = None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() if when is None
+                                                                else when))
+
+
+class QueueRecords:
+    """Writes one queue's log lines, status and accounting."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.queue = entry.name
+        self.log_path = _path(entry, "lf")
+        self.status_path = _path(entry, "ps")
+        self.acct_path = _path(entry, "af")
+
+    def log(self, message: str, job: Job | None = None) -> None:
+        """A line in the queue's log file (and the process log)."""
+        text = f"job {job.id}: {message}" if job else message
+        log.info("%s: %s", self.queue, text)
+        if not self.log_path:
+            return
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
+                handle.write(f"{stamp()} {self.queue}[{os.getpid()}] {text}\n")
+        except OSError as exc:
+            log.debug("%s: cannot write log %s: %s", self.queue, self.log_path, exc)
+
+    def status(self, message: str) -> None:
+        """The printer's (or program's) latest message, for ``lpfilter status``."""
+        if not self.status_path:
+            return
+        with contextlib.suppress(OSError):
+            atomic_write(self.status_path, f"{stamp()} {message}\n".encode(
+                "utf-8", "replace"), 0o644)
+
+    def last_status(self) -> str:
+        if not self.status_path:
+            return ""
+        try:
+            with open(self.status_path, encoding="utf-8", errors="replace") as handle:
+                return handle.read(2000).strip()
+        except OSError:
+            return ""
+
+    def account(self, job: Job, outcome: str) -> None:
+        """One accounting line per finished job, if the accounting file exists."""
+        if not self.acct_path or not os.path.isfile(self.acct_path):
+            return
+        seconds = (job.finished or time.time()) - (job.started or job.submitted)
+        line = (f"{stamp(job.finished)} queue={self.queue} job={job.id} user={job.user}"
+                f" bytes={job.bytes_sent} pages={'-' if job.pages is None else job.pages}"
+                f" seconds={seconds:.2f} outcome={outcome} attempts={job.attempts}"
+                f" duplicate={'yes' if job.possible_duplicate else 'no'}"
+                f" delivery={job.delivery or '-'}\n")
+        try:
+            fd = os.open(self.acct_path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, line.encode("utf-8", "replace"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("%s: cannot write accounting file %s: %s", self.queue,
+                        self.acct_path, exc)

@@ -1,0 +1,182 @@
+"""A queue's spool directory on disk: tickets, data files, job numbers, all written safely.
+
+Layout, inside the queue's ``sd``::
+
+    sd/                    the hot folder: files dropped here become jobs
+    sd/.lpfilter/jobs/     NNNNNN.job (the ticket, JSON) and NNNNNN.data (the bytes)
+    sd/.lpfilter/tmp/      files being spooled; renamed into jobs/ when complete
+    sd/.lpfilter/refused/  symlinks, FIFOs and devices dropped into sd, moved aside
+    sd/.lpfilter/seq       the last job number; tickets.lock guards ticket changes
+
+A job exists once its ticket is in jobs/ (written after its data, both fsynced); a data
+file without a ticket is a job interrupted while being spooled and is recovered.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+
+from lpfilter.errors import AccessError
+from lpfilter.spool.fileops import atomic_write, fsync_dir
+from lpfilter.spool.job import QUEUED, Job
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = ".lpfilter"
+#: A data file without a ticket older than this is a crashed submission (not one in flight).
+ORPHAN_AGE = 60.0
+
+
+class SpoolStore:
+    """The jobs of one queue, in its spool directory ``sd``."""
+
+    def __init__(self, sd: str, queue: str) -> None:
+        self.sd = sd
+        self.queue = queue
+        self.state = os.path.join(sd, STATE_DIR)
+        self.jobs_dir = os.path.join(self.state, "jobs")
+        self.tmp_dir = os.path.join(self.state, "tmp")
+        self.refused_dir = os.path.join(self.state, "refused")
+
+    # --- set-up -----------------------------------------------------------------------
+    def ensure(self) -> None:
+        """Create lpfilter's folders in ``sd``; a missing or read-only ``sd`` is a clear error."""
+        if not os.path.isdir(self.sd):
+            raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
+                              " run 'lpfilter checkpc --fix' to create it")
+        if not os.access(self.sd, os.W_OK | os.X_OK):
+            raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
+                              f" spool directory {self.sd}; ask its owner, or print as them")
+        for path in (self.state, self.jobs_dir, self.tmp_dir, self.refused_dir):
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise AccessError(f"queue {self.queue}: cannot create {path}:"
+                                  f" {exc.strerror}") from exc
+
+    # --- names ------------------------------------------------------------------------
+    def data_path(self, job_id: str) -> str:
+        return os.path.join(self.jobs_dir, f"{job_id}.data")
+
+    def ticket_path(self, job_id: str) -> str:
+        return os.path.join(self.jobs_dir, f"{job_id}.job")
+
+    def cancel_path(self, job_id: str) -> str:
+        return os.path.join(self.jobs_dir, f"{job_id}.cancel")
+
+    @contextlib.contextmanager
+    def _flock(self, name: str) -> Iterator[int]:
+        fd = os.open(os.path.join(self.state, name), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def tickets_locked(self) -> contextlib.AbstractContextManager[int]:
+        """Hold while reading and rewriting a ticket, so two processes never interleave."""
+        return self._flock("tickets.lock")
+
+    def next_id(self) -> str:
+        """The next job number of this queue (six digits, more when it grows)."""
+        with self._flock("seq") as fd:
+            raw = os.pread(fd, 32, 0).strip()
+            number = int(raw) + 1 if raw.isdigit() else 1
+            data = str(number).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+        return f"{number:06d}"
+
+    # --- tickets ----------------------------------------------------------------------
+    def write(self, job: Job) -> None:
+        """Store the ticket atomically and durably."""
+        atomic_write(self.ticket_path(job.id), job.to_json().encode())
+
+    def read(self, job_id: str) -> Job | None:
+        try:
+            with open(self.ticket_path(job_id), encoding="utf-8") as handle:
+                return Job.from_json(handle.read())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", self.queue,
+                        job_id, exc, self.jobs_dir)
+            return None
+
+    def jobs(self) -> list[Job]:
+        """Every job with a readable ticket, in arrival order."""
+        try:
+            names = os.listdir(self.jobs_dir)
+        except FileNotFoundError:
+            return []
+        ids = sorted((n[:-4] for n in names if n.endswith(".job")), key=lambda i: (len(i), i))
+        return [job for job in (self.read(i) for i in ids) if job is not None]
+
+    def commit(self, job: Job, staged: str) -> None:
+        """Move a fully written data file from tmp/ into jobs/ and write its ticket."""
+        os.replace(staged, self.data_path(job.id))
+        self.write(job)
+
+    def stage(self, job_id: str) -> tuple[int, str]:
+        """A new file in tmp/ for a job's data: (fd, path)."""
+        path = os.path.join(self.tmp_dir, f"{job_id}.data")
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
+
+    def remove(self, job: Job, *, keep_data: bool = False) -> None:
+        """Delete a job's data (unless kept) and ticket; the ticket goes last."""
+        paths = [self.cancel_path(job.id)] + ([] if keep_data else [self.data_path(job.id)])
+        for path in paths + [self.ticket_path(job.id)]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        fsync_dir(self.jobs_dir)
+
+    def drop_data(self, job: Job) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.data_path(job.id))
+
+    def has_data(self, job: Job) -> bool:
+        return os.path.exists(self.data_path(job.id))
+
+    # --- cancel requests (from another process, while a job is being sent) -------------
+    def request_cancel(self, job_id: str) -> None:
+        atomic_write(self.cancel_path(job_id), b"cancel\n")
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return os.path.exists(self.cancel_path(job_id))
+
+    # --- recovery ---------------------------------------------------------------------
+    def recover_orphans(self, user: str) -> list[Job]:
+        """Tickets for data files whose submission crashed before the ticket was written."""
+        recovered: list[Job] = []
+        now = time.time()
+        try:
+            names = os.listdir(self.jobs_dir)
+        except FileNotFoundError:
+            return recovered
+        tickets = {n[:-4] for n in names if n.endswith(".job")}
+        for name in names:
+            job_id = name[:-5]
+            if not name.endswith(".data") or job_id in tickets:
+                continue
+            path = os.path.join(self.jobs_dir, name)
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if now - max(info.st_mtime, info.st_ctime) < ORPHAN_AGE:
+                continue
+            job = Job(job_id, self.queue, user, f"recovered-{job_id}", info.st_size,
+                      info.st_mtime, state=QUEUED, last_error="recovered after a crash while"
+                      " it was being spooled")
+            self.write(job)
+            log.warning("queue %s: job %s: recovered a spooled file that had no ticket",
+                        self.queue, job_id)
+            recovered.append(job)
+        return recovered

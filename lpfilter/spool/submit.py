@@ -1,0 +1,106 @@
+"""Putting a job into a queue: its data on disk, complete and fsynced, before anything else.
+
+The data is copied by the kernel (copy_file_range: a reflink where the file system has
+them), never read through Python; the printcap's limits (``mx`` size in KiB, ``mc``
+copies) are enforced with a clear refusal.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import AccessError, JobRefused, UsageError
+from lpfilter.spool.fileops import TooLarge, copy_fd
+from lpfilter.spool.job import HELD, QUEUED, Job
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.store import SpoolStore
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """What the user asked for on the command line."""
+
+    user: str
+    name: str | None = None
+    title: str = ""
+    copies: int = 1
+    hold: bool = False
+
+
+def check_copies(entry: Entry, copies: int) -> None:
+    limit = entry.number("mc")
+    if copies < 1:
+        raise UsageError(f"-# {copies}: the number of copies must be at least 1")
+    if limit > 0 and copies > limit:
+        raise UsageError(f"queue {entry.name} allows at most {limit} cop"
+                         f"{'y' if limit == 1 else 'ies'} (mc#{limit} in the printcap);"
+                         f" you asked for {copies}")
+
+
+def _open_source(path: str | None) -> tuple[int, str, int | None]:
+    """(fd, display name, size if known) of a file to print, or of standard input."""
+    if path is None or path == "-":
+        return sys.stdin.fileno(), "(standard input)", None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise AccessError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise AccessError(f"{path}: is a directory, not a file to print") from None
+    except PermissionError:
+        raise AccessError(f"{path}: you may not read this file") from None
+    except OSError as exc:
+        raise AccessError(f"{path}: cannot open: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        os.close(fd)
+        raise AccessError(f"{path}: is a directory, not a file to print")
+    return fd, path, info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOptions) -> Job:
+    """Spool one file (None: standard input) as a job of ``entry``'s queue."""
+    check_copies(entry, options.copies)
+    limit_kib = entry.number("mx")
+    limit = limit_kib * 1024 if limit_kib > 0 else None
+    src, shown, size = _open_source(path)
+    too_big = JobRefused(f"{shown}: larger than queue {entry.name}'s limit of {limit_kib} KiB"
+                         " (mx in the printcap)")
+    try:
+        if size is not None and limit is not None and size > limit:
+            raise too_big
+        if size == 0:
+            raise JobRefused(f"{shown}: empty file; nothing to print")
+        job_id = store.next_id()
+        fd, staged = store.stage(job_id)
+        try:
+            try:
+                copied = copy_fd(src, fd, limit)
+            except TooLarge:
+                raise too_big from None
+            if copied == 0:
+                raise JobRefused(f"{shown}: empty; nothing to print")
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staged)
+            raise
+        os.close(fd)
+    finally:
+        if path is not None and path != "-":
+            os.close(src)
+    name = options.name or (os.path.basename(path) if path and path != "-" else "stdin")
+    job = Job(job_id, entry.name, options.user, name, copied, time.time(),
+              title=options.title, copies=options.copies, host=socket.gethostname(),
+              state=HELD if options.hold or entry.flag("ah") else QUEUED)
+    store.commit(job, staged)
+    return job

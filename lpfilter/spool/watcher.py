@@ -1,0 +1,243 @@
+"""``lpfilter watch``: serve many queues, each in its own thread, woken by inotify events.
+
+Signal handlers only set flags (and wake the selector through the wake-up pipe):
+SIGTERM/SIGINT stop taking jobs and give running sends ``grace`` seconds before they are
+interrupted and put back; SIGHUP re-reads the printcap, starting and stopping queues.
+Queues are independent: a printer that hangs holds up only its own queue's thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lpfilter.spool import inotify
+from lpfilter.spool.locks import ProcessLock, current_holder
+from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.worker import RESCAN, QueueWorker, WorkSummary
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+
+log = logging.getLogger(__name__)
+
+_SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE
+_JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE
+
+
+@dataclass(slots=True)
+class Served:
+    """A queue this watcher runs (or is waiting to run, while another process has it)."""
+
+    entry: Entry
+    worker: QueueWorker
+    lock: ProcessLock
+    thread: threading.Thread | None = None
+    summary: WorkSummary = field(default_factory=WorkSummary)
+    watches: list[int] = field(default_factory=list)
+
+
+class Watcher:
+    """Runs workers for ``entries``; ``load`` re-reads the printcap on SIGHUP."""
+
+    def __init__(self, load: Callable[[], list[Entry]], *, lock_dir: str, once: bool,
+                 grace: float = 10.0, settle: float = 2.0) -> None:
+        self.load = load
+        self.lock_dir = lock_dir
+        self.once = once
+        self.grace = grace
+        self.settle = settle
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.served: dict[str, Served] = {}
+        self.busy: list[str] = []
+        self._inotify: inotify.Inotify | None = None
+        self._by_watch: dict[int, tuple[Served, bool]] = {}
+
+    # --- signals ------------------------------------------------------------------------
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stop.set()
+
+    def _on_hup(self, signum: int, frame: object) -> None:
+        self.reload.set()
+
+    # --- queues -------------------------------------------------------------------------
+    def _start(self, entry: Entry) -> None:
+        store = SpoolStore(entry.string("sd") or "", entry.name)
+        store.ensure()
+        lock = ProcessLock(os.path.join(store.state, "queue.lock"),
+                           "watch --once" if self.once else "watch")
+        worker = QueueWorker(entry, lock_dir=self.lock_dir, settle=self.settle)
+        served = Served(entry, worker, lock)
+        self.served[entry.name] = served
+        if self._inotify is not None:
+            for path, is_spool in ((store.sd, True), (store.jobs_dir, False)):
+                try:
+                    wd = self._inotify.watch(path, _SPOOL_EVENTS if is_spool else _JOB_EVENTS)
+                except OSError as exc:
+                    log.warning("%s: cannot watch %s (%s); rescanning every %g s instead",
+                                entry.name, path, exc.strerror, RESCAN)
+                    continue
+                served.watches.append(wd)
+                self._by_watch[wd] = (served, is_spool)
+        self._try_run(served)
+
+    def _try_run(self, served: Served) -> None:
+        """Start the queue's thread if we can take its lock; say who has it if not."""
+        if served.thread is not None or not served.lock.acquire():
+            if served.thread is None and served.entry.name not in self.busy:
+                holder = current_holder(served.lock.path)
+                who = (f"pid {holder.pid} ({holder.purpose}, since"
+                       f" {time.strftime('%H:%M:%S', time.localtime(holder.since))})"
+                       if holder else "another process")
+                log.warning("queue %s is served by %s; %s", served.entry.name, who,
+                            "skipping it" if self.once else "waiting for it to finish")
+                self.busy.append(served.entry.name)
+            return
+        if served.entry.name in self.busy:
+            self.busy.remove(served.entry.name)
+        served.thread = threading.Thread(target=self._serve, args=(served,),
+                                         name=f"queue-{served.entry.name}", daemon=True)
+        served.thread.start()
+
+    def _serve(self, served: Served) -> None:
+        try:
+            served.summary = served.worker.serve(burst=self.once)
+        except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
+            log.exception("queue %s stopped on an internal error", served.entry.name)
+            served.summary = WorkSummary({"failed": 1})
+        finally:
+            served.lock.release()
+
+    def _stop_queue(self, name: str) -> None:
+        served = self.served.pop(name)
+        for wd in served.watches:
+            self._by_watch.pop(wd, None)
+            if self._inotify is not None:
+                self._inotify.unwatch(wd)
+        if served.thread is not None:
+            served.worker.stop_deadline = time.time() + self.grace
+            served.worker.stop.set()
+            served.worker.wake()
+            served.thread.join(self.grace + 10)
+
+    def _reconfigure(self) -> None:
+        """SIGHUP: queues added to the printcap start, removed ones stop."""
+        try:
+            entries = {e.name: e for e in self.load()}
+        except Exception as exc:  # noqa: BLE001 - keep serving with the old printcap
+            log.error("printcap reload failed, keeping the old one: %s", exc)
+            return
+        for name in list(self.served):
+            if name not in entries:
+                log.info("queue %s removed from the printcap; stopping it", name)
+                self._stop_queue(name)
+        for name, entry in entries.items():
+            if name not in self.served:
+                log.info("queue %s added to the printcap; starting it", name)
+                self._start_safely(entry)
+
+    def _start_safely(self, entry: Entry) -> None:
+        try:
+            self._start(entry)
+        except Exception as exc:  # noqa: BLE001 - a broken queue must not stop the others
+            log.error("queue %s: %s", entry.name, exc)
+
+    # --- the loop -------------------------------------------------------------------------
+    def run(self) -> ExitStatus:
+        """Serve until stopped (or, with ``once``, until each queue's pass is done)."""
+        previous = {s: signal.signal(s, self._on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hup)
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        old_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        self._inotify = None if self.once else inotify.Inotify.open()
+        selector = selectors.DefaultSelector()
+        selector.register(read_end, selectors.EVENT_READ)
+        if self._inotify is not None:
+            selector.register(self._inotify.fd, selectors.EVENT_READ)
+        try:
+            for entry in self.load():
+                self._start_safely(entry)
+            self._loop(selector, read_end)
+        finally:
+            self._shutdown()
+            signal.set_wakeup_fd(old_wakeup)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            selector.close()
+            os.close(read_end)
+            os.close(write_end)
+            if self._inotify is not None:
+                self._inotify.close()
+        return self._status()
+
+    def _loop(self, selector: selectors.BaseSelector, wake_fd: int) -> None:
+        next_rescan = time.monotonic() + RESCAN
+        while not self.stop.is_set():
+            if self.once and all(s.thread is None or not s.thread.is_alive()
+                                 for s in self.served.values()):
+                return
+            for key, _ in selector.select(timeout=0.5 if self.once else RESCAN):
+                if key.fd == wake_fd:
+                    while True:
+                        try:
+                            if not os.read(wake_fd, 512):
+                                break
+                        except BlockingIOError:
+                            break
+                elif self._inotify is not None:
+                    self._dispatch(self._inotify.read())
+            if self.reload.is_set():
+                self.reload.clear()
+                self._reconfigure()
+            if time.monotonic() >= next_rescan:
+                next_rescan = time.monotonic() + RESCAN
+                for served in self.served.values():
+                    self._try_run(served)
+                    served.worker.wake()
+
+    def _dispatch(self, events: list[inotify.Event]) -> None:
+        for event in events:
+            if event.mask & inotify.IN_Q_OVERFLOW:
+                for served in self.served.values():
+                    served.worker.wake()
+                continue
+            found = self._by_watch.get(event.watch)
+            if found is None:
+                continue
+            served, is_spool = found
+            moved = event.name if is_spool and event.mask & inotify.IN_MOVED_TO else None
+            served.worker.wake(moved)
+
+    def _shutdown(self) -> None:
+        """Stop taking jobs; running sends get the grace period, then are put back."""
+        self.stop.set()
+        deadline = time.time() + self.grace
+        for served in self.served.values():
+            served.worker.stop_deadline = deadline
+            served.worker.stop.set()
+            served.worker.wake()
+        for served in self.served.values():
+            if served.thread is not None:
+                served.thread.join(max(0.0, deadline - time.time()) + 10)
+
+    def _status(self) -> ExitStatus:
+        statuses = [s.summary.status() for s in self.served.values() if s.thread is not None]
+        if self.once and self.busy:
+            statuses.append(ExitStatus.QUEUE_BUSY)
+        return max(statuses, default=ExitStatus.OK, key=_severity)
+
+
+_ORDER = [ExitStatus.OK, ExitStatus.QUEUE_BUSY, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD,
+          ExitStatus.JOB_FAILED]
+
+
+def _severity(status: ExitStatus) -> int:
+    return _ORDER.index(status) if status in _ORDER else len(_ORDER)

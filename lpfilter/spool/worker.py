@@ -1,0 +1,324 @@
+"""One queue's worker: take jobs in order, send each through its backend, record the outcome.
+
+The daemon loop and the one-shot pass (``watch --once``, a foreground ``print``) are the
+same code, as in rq's ``Worker.work(burst=True)``: ``serve(burst=True)`` returns when
+nothing is left to do now instead of waiting for more. The caller holds the queue lock.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pwd
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.errors import JobInterrupted, LpfilterError
+from lpfilter.spool import hotfolder, policy
+from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
+                                REMOVED, Job)
+from lpfilter.spool.locks import ProcessLock, process_start
+from lpfilter.spool.records import QueueRecords
+from lpfilter.spool.store import SpoolStore
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+
+log = logging.getLogger(__name__)
+
+#: A daemon rescans this often even without events (a safety net for missed events).
+RESCAN = 30.0
+#: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
+KEEP_RECENT = 60.0
+
+
+@dataclass(slots=True)
+class WorkSummary:
+    """What a pass did; its exit status says whether every job printed."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+
+    def add(self, state: str) -> None:
+        self.counts[state] = self.counts.get(state, 0) + 1
+
+    def status(self) -> ExitStatus:
+        if self.counts.get(FAILED) or self.counts.get(REMOVED):
+            return ExitStatus.JOB_FAILED
+        if self.counts.get(HELD):
+            return ExitStatus.JOB_HELD
+        if self.pending:
+            return ExitStatus.JOB_PENDING
+        return ExitStatus.OK
+
+
+def device_key(display: str) -> str:
+    """A lock-file name for a printer: queues sharing a printer share this name."""
+    digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() else "_" for c in display)[:40]
+    return f"device-{safe}-{digest}.lock"
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+class QueueWorker:
+    """Serves one queue. Another thread may call ``wake`` (events) or set ``stop``."""
+
+    def __init__(self, entry: Entry, *, lock_dir: str, stop: threading.Event | None = None,
+                 settle: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+        self.entry = entry
+        self.queue = entry.name
+        self.store = SpoolStore(entry.string("sd") or "", entry.name)
+        self.records = QueueRecords(entry)
+        self.lock_dir = lock_dir
+        self.stop = stop or threading.Event()
+        #: Set with ``stop`` on shutdown: a running send goes on until this time, then is
+        #: interrupted and put back (None: it may finish).
+        self.stop_deadline: float | None = None
+        self.settle = settle
+        self.clock = clock
+        self.moved_in: set[str] = set()
+        self._wakeup = threading.Event()
+        self._me = (os.getpid(), process_start(os.getpid()))
+        self._own = frozenset(os.path.basename(p) for p in (
+            self.records.log_path, self.records.status_path, self.records.acct_path)
+            if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(self.store.sd))
+
+    def wake(self, moved_in: str | None = None) -> None:
+        """Something changed in the spool (an event, a signal): look again now."""
+        if moved_in:
+            self.moved_in.add(moved_in)
+        self._wakeup.set()
+
+    # --- the loop ---------------------------------------------------------------------
+    def serve(self, *, burst: bool, wait_retries: bool = False,
+              until: Callable[[], bool] | None = None) -> WorkSummary:
+        """Process jobs until stopped; with ``burst``, until nothing can be done now
+        (``wait_retries``: also wait out retry pauses; ``until``: stop when it is true)."""
+        self.store.ensure()
+        self.recover()
+        summary = WorkSummary()
+        next_recovery = self.clock() + RESCAN
+        while not self.stop.is_set() and not (until and until()):
+            recheck = self.adopt()
+            ran, retry_at = self.run_batch(summary, until)
+            if ran:
+                continue
+            now = self.clock()
+            if burst and (not wait_retries or retry_at is None):
+                break
+            if now >= next_recovery:
+                self.store.recover_orphans(user_name(os.getuid()))
+                next_recovery = now + RESCAN
+            deadlines = [t for t in (retry_at, recheck) if t is not None]
+            if not burst:
+                deadlines.append(now + RESCAN)
+            timeout = max(0.0, min(deadlines) - now) if deadlines else RESCAN
+            self._wakeup.wait(timeout)
+            self._wakeup.clear()
+        summary.pending = sum(1 for job in self.store.jobs() if job.state == QUEUED)
+        return summary
+
+    def recover(self) -> None:
+        """After a crash or SIGKILL: an active job goes back to the queue, flagged as a
+        possible duplicate when bytes may already have reached the printer."""
+        for job in self.store.jobs():
+            if job.state != ACTIVE:
+                continue
+            with self.store.tickets_locked():
+                current = self.store.read(job.id)
+                if current is None or current.state != ACTIVE:
+                    continue
+                current.state = QUEUED
+                current.worker = None
+                current.possible_duplicate = current.possible_duplicate or current.send_started
+                current.last_error = "interrupted: lpfilter stopped while sending it"
+                self.store.write(current)
+            flag = " (possible duplicate: bytes had reached the printer)" if (
+                current.send_started) else ""
+            self.records.log(f"requeued after an interrupted send{flag}", current)
+        self.store.recover_orphans(user_name(os.getuid()))
+
+    def adopt(self) -> float | None:
+        """Turn settled hot-folder files into jobs; returns when to look again at others."""
+        found = hotfolder.scan(self.store.sd, self._own, self.moved_in, self.settle,
+                               self.clock())
+        for name, reason in found.refused:
+            hotfolder.refuse(self.store.sd, self.store.refused_dir, name, reason)
+            self.records.log(f"refused {name}: {reason}")
+        hold = self.entry.flag("ah")
+        for candidate in found.ready:
+            job_id = self.store.next_id()
+            try:
+                os.rename(candidate.path, self.store.data_path(job_id))
+            except FileNotFoundError:
+                continue
+            job = Job(job_id, self.queue, user_name(candidate.uid), candidate.name,
+                      candidate.size, self.clock(), source="hotfolder",
+                      state=HELD if hold else QUEUED)
+            self.store.write(job)
+            self.moved_in.discard(candidate.name)
+            self.records.log(f"took {candidate.name} from the spool directory", job)
+        return found.recheck_at
+
+    def run_batch(self, summary: WorkSummary,
+                  until: Callable[[], bool] | None = None) -> tuple[bool, float | None]:
+        """Send the jobs that are due, in arrival order. Returns (sent any, next retry)."""
+        now = self.clock()
+        fifo = self.entry.flag("fifo")
+        ran = False
+        retry_at: float | None = None
+        for job in self.store.jobs():
+            if self.stop.is_set() or (until and until()):
+                break
+            if job.state != QUEUED:
+                continue
+            if job.next_try > now:
+                retry_at = job.next_try if retry_at is None else min(retry_at, job.next_try)
+                if fifo:
+                    break  # strict order: later jobs wait for this one
+                continue
+            state = self.process(job)
+            if state is None:
+                continue
+            ran = True
+            summary.add(state)
+            if state == QUEUED:
+                again = self.store.read(job.id)
+                if again is not None:
+                    retry_at = again.next_try if retry_at is None else min(retry_at,
+                                                                           again.next_try)
+                if fifo:
+                    break
+        if ran:
+            self.prune()
+        return ran, retry_at
+
+    # --- one job ----------------------------------------------------------------------
+    def process(self, job: Job) -> str | None:
+        """One attempt at one job; returns its new state (None: it was not ours to send)."""
+        with self.store.tickets_locked():
+            current = self.store.read(job.id)
+            if current is None or current.state != QUEUED or current.next_try > self.clock():
+                return None
+            job = current
+            if self.store.cancel_requested(job.id):
+                return self.finish(job, CANCELLED, "cancelled")
+            if not self.store.has_data(job):
+                return self.finish(job, FAILED, "its spooled data file is missing")
+            job.attempts += 1
+            job.state = ACTIVE
+            job.worker = self._me
+            job.started = self.clock()
+            if job.send_started:
+                job.possible_duplicate = True
+            self.store.write(job)
+        destination = self.entry.destination()
+        device = ProcessLock(os.path.join(self.lock_dir, device_key(destination.display())),
+                             f"{self.queue} job {job.id}")
+        if not device.acquire(timeout=float("inf"), stop=self.stop.is_set):
+            return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
+        try:
+            result = backend_for(destination).send(self._request(job, destination))
+        except JobInterrupted as exc:
+            if str(exc) == "cancelled":
+                return self.finish(job, CANCELLED, "cancelled while printing")
+            return self.finish(job, QUEUED, f"interrupted ({exc}); it will be sent again",
+                               attempt=False)
+        except LpfilterError as exc:
+            decision = policy.decide(exc, job.attempts, self.entry)
+            state = decision.state
+            if decision.program:
+                state = self._failure_program(decision.program, job)
+            return self.finish(job, state, exc.message, delay=decision.delay)
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
+            log.exception("%s: job %s: internal error", self.queue, job.id)
+            return self.finish(job, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            device.release()
+        return self.finish(job, DONE, result.message, result=result)
+
+    def _request(self, job: Job, destination: object) -> SendRequest:
+        def interrupted() -> str | None:
+            if self.store.cancel_requested(job.id):
+                return "cancelled"
+            if (self.stop.is_set() and self.stop_deadline is not None
+                    and self.clock() >= self.stop_deadline):
+                return "shutdown"
+            return None
+
+        def first_byte() -> None:
+            job.send_started = True
+            with self.store.tickets_locked():
+                self.store.write(job)
+
+        return SendRequest(job, self.store.data_path(job.id), self.entry,
+                           destination, interrupted, first_byte,  # type: ignore[arg-type]
+                           self.records.status)
+
+    def finish(self, job: Job, state: str, message: str, *, result: SendResult | None = None,
+               delay: float = 0.0, attempt: bool = True) -> str:
+        """Record the outcome of an attempt: ticket, data, accounting, log."""
+        now = self.clock()
+        job.state = state
+        job.worker = None
+        if not attempt:
+            job.attempts = max(0, job.attempts - 1)
+        if result is not None:
+            job.bytes_sent, job.pages, job.delivery = (result.bytes_sent, result.pages,
+                                                       result.delivery)
+            job.last_error = ""
+        elif state != DONE:
+            job.last_error = message
+        job.next_try = now + delay if state == QUEUED else 0.0
+        job.finished = now if state != QUEUED else None
+        with self.store.tickets_locked():
+            self.store.write(job)
+        if state in FINISHED:
+            keep = (self.entry.flag("save_when_done") if state == DONE
+                    else self.entry.flag("save_on_error"))
+            if not keep:
+                self.store.drop_data(job)
+        if state in (DONE, FAILED, REMOVED, CANCELLED):
+            self.records.account(job, state)
+        duplicate = " (possible duplicate)" if job.possible_duplicate else ""
+        when = f"; next try in {delay:g} s" if state == QUEUED and delay else ""
+        self.records.log(f"{state}{duplicate}: {message}{when}", job)
+        return state
+
+    def _failure_program(self, program: str, job: Job) -> str:
+        """send_failure_action=|program: it gets the attempt count on stdin; its exit
+        status (an LPRng filter code) decides."""
+        from lpfilter.backends.pipe import command_argv
+        try:
+            done = subprocess.run(command_argv(program), input=f"{job.attempts}\n".encode(),
+                                  capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.records.log(f"send_failure_action program failed: {exc}", job)
+            return FAILED
+        return policy.program_decision(done.returncode)
+
+    def prune(self) -> None:
+        """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
+        keep = max(0, self.entry.number("done_jobs"))
+        max_age = self.entry.number("done_jobs_max_age")
+        now = self.clock()
+        finished = sorted((j for j in self.store.jobs() if j.state in FINISHED),
+                          key=lambda j: j.finished or 0.0, reverse=True)
+        for rank, job in enumerate(finished):
+            age = now - (job.finished or now)
+            if age < KEEP_RECENT or self.store.has_data(job):
+                continue
+            if rank >= keep or (max_age > 0 and age > max_age):
+                self.store.remove(job)
