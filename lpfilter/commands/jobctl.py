@@ -16,6 +16,7 @@ from lpfilter.status import ExitStatus
 if TYPE_CHECKING:
     from lpfilter.cli import Context
     from lpfilter.spool.job import Job
+    from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
 
@@ -32,11 +33,12 @@ def _number(text: str, queue: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _change(store: SpoolStore, job: Job, action: str) -> str:
+def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> str:
     """Apply ``action`` to one job; returns what happened, for the user."""
-    from lpfilter.spool.job import (ACTIVE, CANCELLED, FAILED, FINISHED, HELD, QUEUED)
+    import time
+
+    from lpfilter.spool.job import ACTIVE, CANCELLED, FAILED, FINISHED, HELD, QUEUED
     from lpfilter.spool.locks import process_alive
-    from lpfilter.spool.records import QueueRecords  # noqa: F401 - accounting below
     if action == "cancel":
         if job.state == ACTIVE and job.worker and process_alive(*job.worker):
             store.request_cancel(job.id)
@@ -44,7 +46,10 @@ def _change(store: SpoolStore, job: Job, action: str) -> str:
         if job.state in FINISHED:
             return f"already {job.state}"
         job.state = CANCELLED
+        job.finished = time.time()
         store.remove(job)
+        records.account(job, CANCELLED)
+        records.log("cancelled", job)
         return "cancelled"
     if job.state == ACTIVE:
         return "being printed; only cancel can stop it"
@@ -69,6 +74,7 @@ def _change(store: SpoolStore, job: Job, action: str) -> str:
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.errors import UsageError
+    from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.worker import user_name
     args = ctx.args
@@ -78,6 +84,7 @@ def run(ctx: Context) -> ExitStatus:
     entry = ctx.printcap().lookup(ctx.queue(args.printer))
     store = SpoolStore(entry.string("sd") or "", entry.name)
     store.ensure()
+    records = QueueRecords(entry)
     wanted = {_number(i, entry.name) for i in args.ids}
     if None in wanted:
         raise UsageError(f"not a job id: {', '.join(i for i in args.ids if _number(i, entry.name) is None)}")
@@ -95,7 +102,7 @@ def run(ctx: Context) -> ExitStatus:
                           file=sys.stderr)
                     status = ExitStatus.ACCESS
                 continue
-            print(f"{entry.name}-{job.id}: {_change(store, job, action)}", file=ctx.stdout)  # type: ignore[arg-type]
+            print(f"{entry.name}-{job.id}: {_change(store, records, job, action)}", file=ctx.stdout)  # type: ignore[arg-type]
     for number in sorted(wanted - seen):  # type: ignore[operator]
         print(f"lpfilter: {entry.name}-{number:06d}: no such job", file=sys.stderr)
         status = ExitStatus.FAILURE

@@ -20,8 +20,12 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data``: readers see the old or the new file, never half."""
+def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data``: readers see the old or the new file, never half.
+
+    ``durable`` also makes it survive a power cut (fdatasync, then the directory); without
+    it the change survives a crash of the process, which is all some states need.
+    """
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -29,14 +33,16 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if durable:
+            os.fdatasync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
         raise
     os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 class TooLarge(Exception):

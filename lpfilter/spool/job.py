@@ -63,7 +63,7 @@ class Job:
         return self.state in FINAL
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in _FIELDS}
         return json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -72,7 +72,7 @@ class Job:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("a ticket is a JSON object")
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in _FIELDS}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names}
         if isinstance(known.get("worker"), list):
@@ -82,3 +82,6 @@ class Job:
         if job.state not in STATES:
             raise ValueError(f"unknown job state {job.state!r}")
         return job
+
+
+_FIELDS = dataclasses.fields(Job)

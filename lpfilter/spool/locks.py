@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import socket
@@ -32,6 +33,11 @@ class Holder:
     def alive(self) -> bool:
         """Is that very process still running? (A pid alone may have been reused.)"""
         return process_alive(self.pid, self.start)
+
+
+@functools.lru_cache(maxsize=8)
+def _own_start(pid: int) -> float:
+    return process_start(pid)
 
 
 def process_start(pid: int) -> float:
@@ -59,6 +65,7 @@ class ProcessLock:
         self.path = path
         self.purpose = purpose
         self._fd: int | None = None
+        self._idle: int | None = None
 
     @property
     def held(self) -> bool:
@@ -69,7 +76,9 @@ class ProcessLock:
         """Take the lock; wait up to ``timeout`` seconds (polling, so ``stop`` is heard)."""
         if self._fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._idle if self._idle is not None else os.open(
+            self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._idle = None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -77,23 +86,31 @@ class ProcessLock:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline or (stop is not None and stop()):
-                    os.close(fd)
+                    self._idle = fd
                     return False
                 time.sleep(POLL)
         me = os.getpid()
-        record = {"pid": me, "start": process_start(me), "host": socket.gethostname(),
+        record = {"pid": me, "start": _own_start(me), "host": socket.gethostname(),
                   "purpose": self.purpose, "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
         self._fd = fd
         return True
 
-    def release(self) -> None:
+    def release(self, *, keep_open: bool = False) -> None:
+        """Give the lock up; ``keep_open`` keeps the file open for the next acquire."""
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
-            os.close(self._fd)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if keep_open:
+                self._idle = self._fd
+            else:
+                os.close(self._fd)
             self._fd = None
+        if not keep_open and self._idle is not None:
+            os.close(self._idle)
+            self._idle = None
 
     def __enter__(self) -> ProcessLock:
         self.acquire()

@@ -41,6 +41,7 @@ class QueueRecords:
         self.log_path = _path(entry, "lf")
         self.status_path = _path(entry, "ps")
         self.acct_path = _path(entry, "af")
+        self._log_fd: int | None = None
 
     def log(self, message: str, job: Job | None = None) -> None:
         """A line in the queue's log file (and the process log)."""
@@ -48,12 +49,19 @@ class QueueRecords:
         log.info("%s: %s", self.queue, text)
         if not self.log_path:
             return
+        line = f"{stamp()} {self.queue}[{os.getpid()}] {text}\n".encode("utf-8", "replace")
         try:
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
-                handle.write(f"{stamp()} {self.queue}[{os.getpid()}] {text}\n")
+            if self._log_fd is None:
+                self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                       | os.O_CLOEXEC, 0o600)
+            os.write(self._log_fd, line)
         except OSError as exc:
             log.debug("%s: cannot write log %s: %s", self.queue, self.log_path, exc)
+
+    def close(self) -> None:
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
 
     def status(self, message: str) -> None:
         """The printer's (or program's) latest message, for ``lpfilter status``."""

@@ -41,6 +41,7 @@ class SpoolStore:
         self.jobs_dir = os.path.join(self.state, "jobs")
         self.tmp_dir = os.path.join(self.state, "tmp")
         self.refused_dir = os.path.join(self.state, "refused")
+        self._fds: dict[str, int] = {}
 
     # --- set-up -----------------------------------------------------------------------
     def ensure(self) -> None:
@@ -72,12 +73,22 @@ class SpoolStore:
 
     @contextlib.contextmanager
     def _flock(self, name: str) -> Iterator[int]:
-        fd = os.open(os.path.join(self.state, name), os.O_RDWR | os.O_CREAT, 0o600)
+        """flock a small file in the state folder; its descriptor stays open for reuse."""
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = os.open(os.path.join(self.state, name), os.O_RDWR | os.O_CREAT, 0o600)
+            self._fds[name] = fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
         finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the lock files kept open (a store can still be used afterwards)."""
+        for fd in self._fds.values():
             os.close(fd)
+        self._fds.clear()
 
     def tickets_locked(self) -> contextlib.AbstractContextManager[int]:
         """Hold while reading and rewriting a ticket, so two processes never interleave."""
@@ -95,9 +106,9 @@ class SpoolStore:
         return f"{number:06d}"
 
     # --- tickets ----------------------------------------------------------------------
-    def write(self, job: Job) -> None:
-        """Store the ticket atomically and durably."""
-        atomic_write(self.ticket_path(job.id), job.to_json().encode())
+    def write(self, job: Job, *, durable: bool = True) -> None:
+        """Store the ticket atomically; ``durable`` (the default) also survives a power cut."""
+        atomic_write(self.ticket_path(job.id), job.to_json().encode(), durable=durable)
 
     def read(self, job_id: str) -> Job | None:
         try:

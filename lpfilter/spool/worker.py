@@ -90,6 +90,7 @@ class QueueWorker:
         self.clock = clock
         self.moved_in: set[str] = set()
         self._wakeup = threading.Event()
+        self._device: ProcessLock | None = None
         self._me = (os.getpid(), process_start(os.getpid()))
         self._own = frozenset(os.path.basename(p) for p in (
             self.records.log_path, self.records.status_path, self.records.acct_path)
@@ -107,6 +108,7 @@ class QueueWorker:
         """Process jobs until stopped; with ``burst``, until nothing can be done now
         (``wait_retries``: also wait out retry pauses; ``until``: stop when it is true)."""
         self.store.ensure()
+        os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
         self.recover()
         summary = WorkSummary()
         next_recovery = self.clock() + RESCAN
@@ -128,6 +130,7 @@ class QueueWorker:
             self._wakeup.wait(timeout)
             self._wakeup.clear()
         summary.pending = sum(1 for job in self.store.jobs() if job.state == QUEUED)
+        self.close()
         return summary
 
     def recover(self) -> None:
@@ -223,10 +226,11 @@ class QueueWorker:
             job.started = self.clock()
             if job.send_started:
                 job.possible_duplicate = True
-            self.store.write(job)
+            # Not fsynced: after a power cut "queued" is right, as nothing was sent yet;
+            # first_byte below makes "maybe sent" durable before any byte leaves.
+            self.store.write(job, durable=False)
         destination = self.entry.destination()
-        device = ProcessLock(os.path.join(self.lock_dir, device_key(destination.display())),
-                             f"{self.queue} job {job.id}")
+        device = self._device_lock(destination.display())
         if not device.acquire(timeout=float("inf"), stop=self.stop.is_set):
             return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
         try:
@@ -246,8 +250,24 @@ class QueueWorker:
             log.exception("%s: job %s: internal error", self.queue, job.id)
             return self.finish(job, FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            device.release()
+            device.release(keep_open=True)
         return self.finish(job, DONE, result.message, result=result)
+
+    def _device_lock(self, display: str) -> ProcessLock:
+        if self._device is None or self._device.path != os.path.join(
+                self.lock_dir, device_key(display)):
+            if self._device is not None:
+                self._device.release()
+            self._device = ProcessLock(os.path.join(self.lock_dir, device_key(display)),
+                                       f"queue {self.queue}")
+        return self._device
+
+    def close(self) -> None:
+        """Close the files a worker keeps open between jobs."""
+        if self._device is not None:
+            self._device.release()
+        self.store.close()
+        self.records.close()
 
     def _request(self, job: Job, destination: object) -> SendRequest:
         def interrupted() -> str | None:
