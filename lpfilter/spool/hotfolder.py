@@ -2,7 +2,8 @@
 
 A file still being written is never taken: it is taken once it was renamed in, or once
 it has not changed for the settle time and no process holds it open for writing. Dot
-files, ``*.tmp``, ``*.part`` and lpfilter's own files are never jobs. Symbolic links,
+files, ``*.tmp``, ``*.part``, lpfilter's own files (log, status, accounting) and LPRng's
+spool files (``hfA123``, ``dfA123host``, ``control.lp``...) are never jobs. Symbolic links,
 FIFOs, devices and sockets are moved aside unopened with a logged reason: a link to
 /etc/shadow must not print.
 """
@@ -10,12 +11,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".tmp", ".part")
+#: LPRng's own spool files (job tickets, data and control files, queue control, status,
+#: locks): an LPRng spool directory reused for lpfilter must not print them as jobs.
+LPRNG_FILES = re.compile(r"^(?:[hcdt]f[A-Za-z]\d{3}|lpd\.lock\.)")
+
+
+def lprng_names(queue: str) -> frozenset[str]:
+    """The per-queue files LPRng keeps in a spool directory."""
+    return frozenset(f"{kind}.{queue}" for kind in ("control", "status", "unspooler"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,8 @@ def scan(sd: str, own: frozenset[str], moved_in: set[str], settle: float, now: f
         return Scan([], [], None)
     for entry in entries:
         name = entry.name
-        if name.startswith(".") or name.endswith(IGNORED_SUFFIXES) or name in own:
+        if (name.startswith(".") or name.endswith(IGNORED_SUFFIXES) or name in own
+                or LPRNG_FILES.match(name)):
             continue
         try:
             info = entry.stat(follow_symlinks=False)

@@ -17,6 +17,9 @@ from lpfilter.spool.job import DONE, FAILED, HELD, QUEUED, REMOVED
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 
+#: The shortest pause between tries when send_try is 0 (no limit on attempts).
+UNLIMITED_MIN_DELAY = 1.0
+
 _ACTIONS = {"succ": DONE, "success": DONE, "abort": FAILED, "remove": REMOVED, "hold": HELD}
 
 
@@ -62,7 +65,12 @@ def decide(error: LpfilterError, attempts: int, entry: Entry) -> Decision:
         tries = entry.number("send_try")
         if tries > 0 and attempts >= tries:
             return failure_action(entry)
-        return Decision(QUEUED, retry_delay(attempts, entry))
+        delay = retry_delay(attempts, entry)
+        if tries <= 0:
+            # LPRng retries an unlimited send_try without any pause; against a printer that
+            # stays off that is a busy loop, so lpfilter waits at least a second.
+            delay = max(delay, UNLIMITED_MIN_DELAY)
+        return Decision(QUEUED, delay)
     if isinstance(error, JobRefused):
         return Decision(FAILED)
     return Decision(FAILED)

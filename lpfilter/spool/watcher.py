@@ -91,6 +91,9 @@ class Watcher:
 
     def _try_run(self, served: Served) -> None:
         """Start the queue's thread if we can take its lock; say who has it if not."""
+        if served.thread is not None and not served.thread.is_alive() and not self.once:
+            log.warning("queue %s: its worker ended; starting it again", served.entry.name)
+            served.thread = None
         if served.thread is not None or not served.lock.acquire():
             if served.thread is None and served.entry.name not in self.busy:
                 holder = current_holder(served.lock.path)

@@ -94,7 +94,8 @@ class QueueWorker:
         self._me = (os.getpid(), process_start(os.getpid()))
         self._own = frozenset(os.path.basename(p) for p in (
             self.records.log_path, self.records.status_path, self.records.acct_path)
-            if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(self.store.sd))
+            if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(self.store.sd)
+        ) | hotfolder.lprng_names(self.queue)
 
     def wake(self, moved_in: str | None = None) -> None:
         """Something changed in the spool (an event, a signal): look again now."""
@@ -220,6 +221,8 @@ class QueueWorker:
                 return self.finish(job, CANCELLED, "cancelled")
             if not self.store.has_data(job):
                 return self.finish(job, FAILED, "its spooled data file is missing")
+            if job.size == 0:
+                return self.finish(job, FAILED, "empty file; nothing to print")
             job.attempts += 1
             job.state = ACTIVE
             job.worker = self._me
