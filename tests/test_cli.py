@@ -181,13 +181,13 @@ def test_checkpc_statuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_parse_cache_is_used_and_never_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    """A second run reads the pickle; editing an included file invalidates it."""
+    """A second run reads the cache; editing an included file invalidates it."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("LPFILTER_CACHE_DIR", str(cache))
     included = write(tmp_path, "lp:lp=/dev/a\n", "included")
     top = write(tmp_path, f"include {included}\n:mx#1\n", "top")
     first = run_json(capsys, "--printcap", str(top), "printcap", "--json")
-    pickles = list(cache.glob("*.pickle"))
+    pickles = list(cache.glob("*.cache"))
     assert len(pickles) == 1 and first["options"] == {"lp": "/dev/a", "mx": 1}
     assert run_json(capsys, "--printcap", str(top), "printcap", "--json") == first
     included.write_text("lp:lp=/dev/b:sh\n")
@@ -199,7 +199,7 @@ def test_parse_cache_is_used_and_never_stale(tmp_path: Path, monkeypatch: pytest
 def test_parse_cache_ignores_a_directory_others_can_write(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    """A pickle is code: a group- or world-writable cache directory is never trusted."""
+    """A group- or world-writable cache directory is never trusted (others could write it)."""
     cache = tmp_path / "shared-cache"
     cache.mkdir()
     cache.chmod(0o777)

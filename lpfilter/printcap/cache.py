@@ -1,10 +1,11 @@
 """A parse cache: an unchanged printcap file is not parsed again on every command.
 
 Parsing with pyparsing (and importing it) costs far more than a quick command may spend;
-the records of each top-level file are kept in a pickle beside the user's other caches
-and used while none of the files it was built from (the file and its includes) changed.
-A pickle is code to Python, so a cache file is only trusted in a directory that belongs
-to this user and that no one else may write.
+the records of each top-level file are kept beside the user's other caches and used while
+none of the files it was built from (the file and its includes) changed. They are stored
+with ``marshal`` as plain tuples (three times faster to write than a pickle, and data
+only), and a cache file is only trusted in a directory that belongs to this user and
+that no one else may write.
 """
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lpfilter import __version__
-from lpfilter.printcap.model import Record
-from lpfilter.printcap.source import Problem
+from lpfilter.printcap.model import Option, Record
+from lpfilter.printcap.source import Origin, Problem
 
 log = logging.getLogger(__name__)
 
 #: Bump when Record, Option or Problem change shape.
-FORMAT = 2
+FORMAT = 3
 
 Stamp = tuple[int, int, int] | None
 
@@ -55,7 +56,7 @@ def _code_stamp() -> str:
 
 @contextlib.contextmanager
 def no_gc() -> Iterator[None]:
-    """Build or (un)pickle many small objects without the cyclic collector running over and
+    """Build or store many small objects without the cyclic collector running over and
     over on them (it doubled the time of a 10,000-entry printcap); none of them is cyclic."""
     enabled = gc.isenabled()
     gc.disable()
@@ -66,17 +67,49 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _flatten(cached: CachedFile) -> tuple[object, ...]:
+    """Records and problems as nested tuples of str/int/bool (what marshal stores)."""
+    files: dict[str, int] = {}
+
+    def fid(name: str) -> int:
+        return files.setdefault(name, len(files))
+
+    records = [(r.names, fid(r.origin.file), r.origin.line,
+                [(o.key, o.text, o.form, o.value, fid(o.origin.file), o.origin.line,
+                  o.swallowed, o.rejoined) for o in r.options]) for r in cached.records]
+    problems = [(p.origin is not None and fid(p.origin.file), p.origin.line if p.origin else 0,
+                 p.message, p.fatal) for p in cached.problems]
+    return (FORMAT, cached.stamps, list(files), records, problems)
+
+
+def _rebuild(data: tuple[object, ...]) -> CachedFile:
+    """The inverse of _flatten; any malformed data raises (and the cache is not used)."""
+    fmt, stamps, files, records, problems = data
+    if fmt != FORMAT:
+        raise ValueError("another cache format")
+    names: list[str] = files  # type: ignore[assignment]
+    built = [Record(list(n), [Option(k, t, fm, v, Origin(names[f], ln), sw, rj, k.lower())
+                              for (k, t, fm, v, f, ln, sw, rj) in opts],
+                    Origin(names[rf], rl), None)
+             for (n, rf, rl, opts) in records]  # type: ignore[attr-defined]
+    found = [Problem(Origin(names[f], ln) if f is not False else None, message, fatal)
+             for (f, ln, message, fatal) in problems]  # type: ignore[attr-defined]
+    return CachedFile({k: tuple(v) if v is not None else None  # type: ignore[misc]
+                       for k, v in stamps.items()}, built, found)  # type: ignore[attr-defined]
+
+
 def _entry_path(cache_dir: str, path: str) -> str:
     import hashlib
 
     key = "\0".join((os.path.abspath(path), os.getcwd(), __version__, str(FORMAT),
                       _code_stamp()))
     return os.path.join(cache_dir, hashlib.sha256(key.encode("utf-8", "surrogateescape"))
-                        .hexdigest()[:32] + ".pickle")
+                        .hexdigest()[:32] + ".cache")
 
 
 def _private_dir(cache_dir: str) -> bool:
-    """Only a directory of ours that nobody else can write may hold trusted pickles."""
+    """Only a directory of ours that nobody else can write may hold a trusted cache:
+    another user could otherwise feed us a printcap of their choosing."""
     try:
         info = os.stat(cache_dir)
     except OSError:
@@ -89,17 +122,14 @@ def load(cache_dir: str, path: str) -> CachedFile | None:
     """The cached parse of ``path`` if every file it came from is unchanged, else None."""
     if not _private_dir(cache_dir):
         return None
-    import pickle
+    import marshal
     entry = _entry_path(cache_dir, path)
     try:
         with open(entry, "rb") as handle, no_gc():
             if os.fstat(handle.fileno()).st_uid != os.getuid():
                 return None
-            cached = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            TypeError, ValueError):
-        return None
-    if not isinstance(cached, CachedFile):
+            cached = _rebuild(marshal.load(handle))
+    except (OSError, EOFError, TypeError, ValueError, IndexError, KeyError):
         return None
     if any(stamp(name) != old for name, old in cached.stamps.items()):
         return None
@@ -112,7 +142,7 @@ def store(cache_dir: str, path: str, cached: CachedFile) -> None:
     Records are stored without their raw text (only checkpc needs it, and it never uses
     the cache): that made the file a third smaller and faster to read.
     """
-    import pickle
+    import marshal
     import tempfile
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
@@ -122,7 +152,7 @@ def store(cache_dir: str, path: str, cached: CachedFile) -> None:
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle, no_gc():
-                pickle.dump(cached, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                marshal.dump(_flatten(cached), handle)
             os.replace(tmp, _entry_path(cache_dir, path))
         except BaseException:
             os.unlink(tmp)

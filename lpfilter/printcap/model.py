@@ -55,11 +55,6 @@ class Option:
         if not self.name:
             self.name = self.key.lower()
 
-    def __reduce__(self) -> tuple[object, ...]:
-        """Pickle as a plain tuple: half the time and size of the default for the cache."""
-        return (Option, (self.key, self.text, self.form, self.value, self.origin,
-                         self.swallowed, self.rejoined, self.name))
-
 
 @dataclass(slots=True)
 class Record:
@@ -74,10 +69,6 @@ class Record:
     @property
     def primary(self) -> str:
         return self.names[0]
-
-    def __reduce__(self) -> tuple[object, ...]:
-        """Pickled for the parse cache without the raw text (only checkpc reads it)."""
-        return (Record, (self.names, self.options, self.origin, None))
 
     def flag(self, name: str) -> bool:
         """A parser flag (``server``, ``client``) as LPRng tests it on the record."""

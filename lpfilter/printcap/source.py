@@ -22,7 +22,7 @@ MAX_INCLUDE_DEPTH = 4
 class Origin(NamedTuple):
     """Where a piece of printcap text was written: the reference every message starts with.
 
-    A named tuple: a large printcap has one per line, and they are pickled into the cache.
+    A named tuple: a large printcap has one per line, so they must be cheap to make.
     """
 
     file: str
