@@ -2,8 +2,11 @@
 
 * both man pages render with groff without a single warning;
 * lpfilter-printcap(5) lists every key of the key table, with its type and default;
-* lpfilter(1) documents every command and option, and exactly the exit statuses;
-* etc/printcap.example loads without problems and checkpc is happy with it.
+* lpfilter(1) documents every command, alias and option, the job states, the
+  environment of pipe programs, the accounting line, and exactly the exit statuses;
+* etc/printcap.example loads without problems and checkpc is happy with it;
+* etc/lpfilter.service and etc/lpfilter.cron run ``lpfilter watch`` with options the
+  parser accepts.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -23,12 +27,16 @@ from lpfilter.printcap.check import check_printcap
 from lpfilter.printcap.datatypes import format_octal
 from lpfilter.printcap.destination import Device, Ftp, Lpd, Pipe, Socket
 from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS
+from lpfilter.spool.job import STATES, Job
+from lpfilter.spool.records import QueueRecords
 from lpfilter.status import ExitStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 MAN1 = ROOT / "man" / "lpfilter.1"
 MAN5 = ROOT / "man" / "lpfilter-printcap.5"
 EXAMPLE = ROOT / "etc" / "printcap.example"
+SERVICE = ROOT / "etc" / "lpfilter.service"
+CRON = ROOT / "etc" / "lpfilter.cron"
 
 # The queues of etc/printcap.example, in file order, and where each one prints.
 EXAMPLE_QUEUES = {
@@ -37,6 +45,7 @@ EXAMPLE_QUEUES = {
     "color": Socket("color.example", 9100),
     "ftplaser": Ftp("printer.example", 21, "PORT1"),
     "usb": Device("/dev/usb/lp0"),
+    "batch": Device("/dev/usb/lp0"),
     "handoff": Pipe("/usr/bin/lpr -Pother"),
     "remote": Lpd("raw", "printhost.example"),
 }
@@ -150,11 +159,20 @@ def test_every_command_and_option_is_in_lpfilter_1() -> None:
     for option in sorted(global_options):
         assert mentions(global_tags, option), f"global option {option} has no entry"
     subparsers = _subparsers(parser)
-    assert set(cli.COMMANDS) <= set(subparsers)
-    for name, sub in subparsers.items():
+    aliases = {alias: name for name, (_, _, names) in cli.COMMANDS.items() for alias in names}
+    assert set(subparsers) == set(cli.COMMANDS) | set(aliases)
+    synopsis = roff_text(section(source, "SYNOPSIS"))
+    for name in cli.COMMANDS:
+        sub = subparsers[name]
+        assert mentions(synopsis, name), f"command {name} is not in the SYNOPSIS"
         heading = re.search(rf'(?m)^\.SS "lpfilter {re.escape(name)}\b.*$', source)
         assert heading, f"command {name} has no subsection under COMMANDS"
         body = re.split(r"(?m)^\.S[SH] ", source[heading.end():], maxsplit=1)[0]
+        for alias in cli.COMMANDS[name][2]:
+            # An alias shares its command's subsection, which names it.
+            assert subparsers[alias] is sub
+            assert mentions(roff_text(body), f"lpfilter {alias}"), f"alias {alias} of {name}"
+            assert mentions(synopsis, alias), f"alias {alias} is not in the SYNOPSIS"
         command_tags = _tags(body)
         for action in sub._actions:  # noqa: SLF001
             for option in action.option_strings:
@@ -170,6 +188,43 @@ def test_every_environment_variable_the_code_reads_is_documented() -> None:
     assert {"LPFILTER_PRINTCAP", "PRINTER", "LPDEST", "HOME"} <= names
     tags = _tags(section(MAN1.read_text(encoding="utf-8"), "ENVIRONMENT"))
     assert sorted(n for n in names if not mentions(tags, n)) == []
+
+
+def test_job_states_are_documented() -> None:
+    states = section(MAN1.read_text(encoding="utf-8"), "Job states", level="SS")
+    assert sorted(re.findall(r"(?m)^\.TP\n\.B (\w+)$", states)) == sorted(STATES)
+
+
+def test_environment_of_pipe_programs_is_documented() -> None:
+    code = (ROOT / "lpfilter" / "backends" / "pipe.py").read_text(encoding="utf-8")
+    call = re.search(r"env = dict\(os\.environ,(.*?)\)\n", code, re.S)
+    assert call, "pipe.py no longer builds the program's environment with dict(os.environ, ...)"
+    names = re.findall(r"([A-Z][A-Z0-9_]*)=", call.group(1))
+    assert {"PRINTER", "LPFILTER_JOB"} <= set(names)
+    tags = _tags(section(MAN1.read_text(encoding="utf-8"), "Pipe programs", level="SS"))
+    assert sorted(n for n in names if not mentions(tags, n)) == []
+
+
+def test_accounting_line_matches_the_page(tmp_path: Path) -> None:
+    """The fields of a real accounting line, in order, are those of the RECORDS template."""
+    copy = tmp_path / "printcap"
+    copy.write_text(f"lp:sd={tmp_path}:af=acct:lp=/dev/null\n", encoding="utf-8")
+    (tmp_path / "acct").touch()
+    entry = printcap.load([str(copy)]).lookup("lp")
+    job = Job("000012", "lp", "ann", "report", 5120, 1.0e9, state="done", attempts=1,
+              started=1.0e9, finished=1.0e9 + 0.41, bytes_sent=5120, delivery="sent")
+    QueueRecords(entry).account(job, "done")
+    line = (tmp_path / "acct").read_text(encoding="utf-8")
+    written = re.findall(r" (\w+)=", line)
+    records = section(MAN1.read_text(encoding="utf-8"), "RECORDS")
+    blocks = re.findall(r"(?ms)^\.EX\n(.*?)^\.EE$", records)
+    templates = [" ".join(roff_text(b).split()) for b in blocks if " queue=" in b]
+    assert templates, "RECORDS shows no accounting line"
+    for template in templates:
+        assert re.findall(r" (\w+)=", template) == written, template
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d queue=lp job=000012 user=ann bytes=5120"
+                    r" pages=- seconds=0\.41 outcome=done attempts=1 duplicate=no"
+                    r" delivery=sent\n$", line), line
 
 
 # --- (d) exit statuses ------------------------------------------------------------------
@@ -241,3 +296,48 @@ def test_example_passes_checkpc_once_spool_directories_exist(
 
     assert cli.main(argv) == ExitStatus.OK
     assert capsys.readouterr() == ("", "")
+
+
+# --- (f) the systemd unit and the cron line -------------------------------------------------
+
+def _watch_commands(path: Path) -> list[list[str]]:
+    """The argument lists after ``lpfilter`` in a unit's ExecStart= or a cron line."""
+    found = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if path.suffix == ".service":
+            if not line.startswith("ExecStart="):
+                continue
+            line = line.removeprefix("ExecStart=")
+        else:
+            line = " ".join(line.split()[6:])  # minute hour dom month dow user: the command
+        words = shlex.split(line)
+        start = next(i for i, w in enumerate(words) if os.path.basename(w) == "lpfilter")
+        args = []
+        for word in words[start + 1:]:
+            if word[:1] in "<>|;&" or re.match(r"\d*>", word):
+                break  # a redirection or the next shell command
+            args.append(word)
+        found.append(args)
+    return found
+
+
+@pytest.mark.parametrize(("path", "once"), [(SERVICE, False), (CRON, True)],
+                         ids=lambda v: v.name if isinstance(v, Path) else str(v))
+def test_service_and_cron_run_watch_with_options_the_parser_accepts(path: Path,
+                                                                    once: bool) -> None:
+    commands = _watch_commands(path)
+    assert commands, f"{path.name} runs no lpfilter command"
+    parser = cli.build_parser()
+    for args in commands:
+        assert "watch" in args, f"{path.name}: {args} is not lpfilter watch"
+        try:
+            parsed = parser.parse_args(args)
+        except SystemExit:
+            pytest.fail(f"{path.name}: lpfilter {shlex.join(args)}: the parser refuses it")
+        assert parsed.command == "watch"
+        assert parsed.once is once, f"{path.name}: --once is {'missing' if once else 'wrong'}"
+        assert parsed.grace >= 0 and parsed.settle >= 0
+    assert "lpfilter watch" in path.read_text(encoding="utf-8")

@@ -34,6 +34,9 @@ class SendRequest:
     first_byte: Callable[[], None]
     #: Status lines from the printer or program (shown by status, written to ps/lf).
     status: Callable[[str], None] = field(default=lambda message: None)
+    #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
+    #: failed attempt is accounted with what it sent.
+    sent: int = 0
 
 
 @dataclass(slots=True)

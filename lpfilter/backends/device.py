@@ -14,6 +14,24 @@ from lpfilter.backends.stream import Pump
 from lpfilter.errors import JobRefused, TransientError
 
 
+def _lock_device(fd: int, request: SendRequest) -> None:
+    """``lk``: lock the device against other programs, still hearing cancel and shutdown."""
+    import fcntl
+    import time
+
+    from lpfilter.backends.stream import TICK
+    from lpfilter.errors import JobInterrupted
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            reason = request.interrupted()
+            if reason:
+                raise JobInterrupted(reason) from None
+            time.sleep(TICK)
+
+
 class DeviceBackend:
     """Write the job to a device or an existing file."""
 
@@ -31,11 +49,11 @@ class DeviceBackend:
             raise TransientError(f"cannot open {path}: {exc.strerror}") from None
         try:
             if entry.flag("lk"):
-                import fcntl
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                _lock_device(fd, request)
             with open(request.data_path, "rb") as data:
                 pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
                             idle_timeout=float(entry.number("send_job_rw_timeout")),
+                            progress=lambda n: setattr(request, "sent", n),
                             what=path)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,

@@ -27,12 +27,14 @@ class Pump:
 
     def __init__(self, dst: int, *, interrupted: Callable[[], str | None],
                  first_byte: Callable[[], None], idle_timeout: float = 0.0,
-                 what: str = "the printer") -> None:
+                 what: str = "the printer",
+                 progress: Callable[[int], None] | None = None) -> None:
         self.dst = dst
         self.interrupted = interrupted
         self.first_byte = first_byte
         self.idle_timeout = idle_timeout
         self.what = what
+        self.progress = progress
         self.sent = 0
         self._selector: selectors.BaseSelector | None = selectors.DefaultSelector()
         try:
@@ -73,6 +75,8 @@ class Pump:
                 continue
             self.sent += done
             view = view[done:]
+            if self.progress is not None:
+                self.progress(self.sent)
 
     def send_file(self, src: int, size: int) -> None:
         """sendfile(2) from ``src`` (from offset 0) in chunks; read/write where it is refused."""
@@ -99,6 +103,8 @@ class Pump:
                 raise TransientError("the spooled file ended early (it changed while printing)")
             offset += done
             self.sent += done
+            if self.progress is not None:
+                self.progress(self.sent)
 
     def send_job(self, src: int, size: int, copies: int, frame: Framing) -> int:
         """Leader, the copies with separators between them, trailer. Returns bytes sent."""

@@ -28,8 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="job ids as print shows them (lp-000012, 000012 or 12)")
 
 
-def _number(text: str, queue: str) -> int | None:
-    text = text.removeprefix(f"{queue}-")
+def _number(text: str, names: list[str]) -> int | None:
+    """A job number from ``lp-000012``, ``000012`` or ``12`` (any name of the queue)."""
+    for name in names:
+        if text.lower().startswith(f"{name.lower()}-"):
+            text = text[len(name) + 1:]
+            break
     return int(text) if text.isdigit() else None
 
 
@@ -44,9 +48,12 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
             store.request_cancel(job.id)
             return "being printed: its worker stops it and removes it"
         if job.state in FINISHED:
+            if store.has_data(job):
+                store.remove(job)
+                return f"removed (it was {job.state}; its saved data is deleted)"
             return f"already {job.state}"
         job.state = CANCELLED
-        job.finished = time.time()
+        job.finished = job.started = time.time()
         store.remove(job)
         records.account(job, CANCELLED)
         records.log("cancelled", job)
@@ -85,9 +92,12 @@ def run(ctx: Context) -> ExitStatus:
     store = SpoolStore(entry.string("sd") or "", entry.name)
     store.ensure()
     records = QueueRecords(entry)
-    wanted = {_number(i, entry.name) for i in args.ids}
+    names = [entry.name, *entry.names, *([args.printer] if args.printer else [])]
+    wanted = {_number(i, names) for i in args.ids}
     if None in wanted:
-        raise UsageError(f"not a job id: {', '.join(i for i in args.ids if _number(i, entry.name) is None)}")
+        bad = ", ".join(i for i in args.ids if _number(i, names) is None)
+        raise UsageError(f"not a job id: {bad} (write it as print showed it, e.g."
+                         f" {entry.name}-000012)")
     me, root = user_name(os.getuid()), os.getuid() == 0
     status = ExitStatus.OK
     seen: set[int] = set()

@@ -52,6 +52,19 @@ def _user(requested: str | None) -> str:
     return requested or me
 
 
+def _check_readable(path: str) -> None:
+    """Refuse before spooling anything, so that no file of the command is half-done."""
+    from lpfilter.errors import AccessError
+    if path == "-":
+        return
+    if not os.path.exists(path):
+        raise AccessError(f"{path}: no such file; nothing was printed")
+    if os.path.isdir(path):
+        raise AccessError(f"{path}: is a directory, not a file to print; nothing was printed")
+    if not os.access(path, os.R_OK):
+        raise AccessError(f"{path}: you may not read this file; nothing was printed")
+
+
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.config import lock_dir
     from lpfilter.spool.store import SpoolStore
@@ -62,6 +75,8 @@ def run(ctx: Context) -> ExitStatus:
     store = SpoolStore(entry.string("sd") or "", entry.name)
     store.ensure()
     options = JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold)
+    for path in args.files:
+        _check_readable(path)
     ids = []
     for path in args.files or [None]:
         job = submit(entry, store, path, options)
@@ -95,11 +110,23 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         worker.serve(burst=True, wait_retries=True, until=lambda: _all_final(store, ids))
+        # Another print may have queued a job while we held the lock and left it to us:
+        # after letting go, look again, so that no job waits with nobody serving it.
+        lock.release()
+        while not worker.stop.is_set() and _due(store) and lock.acquire():
+            worker.serve(burst=True)
+            lock.release()
     finally:
         lock.release()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return _report(ctx, store, ids, interrupted=worker.stop.is_set())
+
+
+def _due(store: SpoolStore) -> bool:
+    """Is a queued job ready to be sent now?"""
+    now = time.time()
+    return any(job.state == "queued" and job.next_try <= now for job in store.jobs())
 
 
 def _all_final(store: SpoolStore, ids: list[str]) -> bool:

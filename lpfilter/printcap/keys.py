@@ -116,6 +116,7 @@ _TABLE = (
     _k("send_try", "N", 3, "attempts per job (0: no limit)"),
     _k("sf", "F", True, "no form feed between the files of a job"),
     _k("sh", "F", False, "suppress banners"),
+    _k("shell", "S", "/bin/sh", "shell for filter and pipe commands with < > | ;"),
     _k("socket_linger", "N", 10, "SO_LINGER on outgoing connections, seconds"),
     _k("spool_dir_perms", "N", 0o700, "mode of spool directories"),
     _k("spool_file_perms", "N", 0o600, "mode of spooled files"),

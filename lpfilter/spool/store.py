@@ -60,6 +60,10 @@ class SpoolStore:
             except OSError as exc:
                 raise AccessError(f"queue {self.queue}: cannot create {path}:"
                                   f" {exc.strerror}") from exc
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write"
+                                  f" {path}; it belongs to the user who runs this queue's"
+                                  " watcher: print as that user")
 
     # --- names ------------------------------------------------------------------------
     def data_path(self, job_id: str) -> str:

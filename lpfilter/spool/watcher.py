@@ -58,6 +58,8 @@ class Watcher:
         self.reload = threading.Event()
         self.served: dict[str, Served] = {}
         self.busy: list[str] = []
+        #: Queues that could not start (no spool directory...), retried at each rescan.
+        self.broken: dict[str, Entry] = {}
         self._inotify: inotify.Inotify | None = None
         self._by_watch: dict[int, tuple[Served, bool]] = {}
 
@@ -142,16 +144,28 @@ class Watcher:
             if name not in entries:
                 log.info("queue %s removed from the printcap; stopping it", name)
                 self._stop_queue(name)
+            elif entries[name].options != self.served[name].entry.options:
+                log.info("queue %s changed in the printcap; restarting it", name)
+                self._stop_queue(name)
+        for name in list(self.broken):
+            if name not in entries:
+                del self.broken[name]
         for name, entry in entries.items():
             if name not in self.served:
-                log.info("queue %s added to the printcap; starting it", name)
+                if name not in self.broken:
+                    log.info("queue %s: starting it", name)
                 self._start_safely(entry)
 
     def _start_safely(self, entry: Entry) -> None:
         try:
             self._start(entry)
         except Exception as exc:  # noqa: BLE001 - a broken queue must not stop the others
-            log.error("queue %s: %s", entry.name, exc)
+            if entry.name not in self.broken:
+                log.error("%s", exc if str(exc).startswith("queue ") else
+                          f"queue {entry.name}: {exc}")
+            self.broken[entry.name] = entry
+        else:
+            self.broken.pop(entry.name, None)
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> ExitStatus:
@@ -202,6 +216,8 @@ class Watcher:
                 self._reconfigure()
             if time.monotonic() >= next_rescan:
                 next_rescan = time.monotonic() + RESCAN
+                for entry in list(self.broken.values()):
+                    self._start_safely(entry)
                 for served in self.served.values():
                     self._try_run(served)
                     served.worker.wake()
@@ -232,14 +248,20 @@ class Watcher:
                 served.thread.join(max(0.0, deadline - time.time()) + 10)
 
     def _status(self) -> ExitStatus:
+        """--once: whether every job printed. A daemon stopped by a signal exits 0 (its
+        jobs' outcomes are in the log and accounting), unless a queue could not start."""
+        if not self.once:
+            return ExitStatus.CONFIG if self.broken else ExitStatus.OK
         statuses = [s.summary.status() for s in self.served.values() if s.thread is not None]
+        if self.broken:
+            statuses.append(ExitStatus.CONFIG)
         if self.once and self.busy:
             statuses.append(ExitStatus.QUEUE_BUSY)
         return max(statuses, default=ExitStatus.OK, key=_severity)
 
 
 _ORDER = [ExitStatus.OK, ExitStatus.QUEUE_BUSY, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD,
-          ExitStatus.JOB_FAILED]
+          ExitStatus.JOB_FAILED, ExitStatus.CONFIG]
 
 
 def _severity(status: ExitStatus) -> int:

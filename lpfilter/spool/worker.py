@@ -162,6 +162,7 @@ class QueueWorker:
             hotfolder.refuse(self.store.sd, self.store.refused_dir, name, reason)
             self.records.log(f"refused {name}: {reason}")
         hold = self.entry.flag("ah")
+        limit = self.entry.number("mx") * 1024
         for candidate in found.ready:
             job_id = self.store.next_id()
             try:
@@ -171,6 +172,10 @@ class QueueWorker:
             job = Job(job_id, self.queue, user_name(candidate.uid), candidate.name,
                       candidate.size, self.clock(), source="hotfolder",
                       state=HELD if hold else QUEUED)
+            if 0 < limit < candidate.size:
+                job.state, job.finished = FAILED, self.clock()
+                job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
+                                  " the printcap)")
             self.store.write(job)
             self.moved_in.discard(candidate.name)
             self.records.log(f"took {candidate.name} from the spool directory", job)
@@ -236,20 +241,24 @@ class QueueWorker:
         device = self._device_lock(destination.display())
         if not device.acquire(timeout=float("inf"), stop=self.stop.is_set):
             return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
+        request = self._request(job, destination)
         try:
-            result = backend_for(destination).send(self._request(job, destination))
+            result = backend_for(destination).send(request)
         except JobInterrupted as exc:
+            job.bytes_sent = request.sent
             if str(exc) == "cancelled":
                 return self.finish(job, CANCELLED, "cancelled while printing")
             return self.finish(job, QUEUED, f"interrupted ({exc}); it will be sent again",
                                attempt=False)
         except LpfilterError as exc:
+            job.bytes_sent = request.sent
             decision = policy.decide(exc, job.attempts, self.entry)
             state = decision.state
             if decision.program:
                 state = self._failure_program(decision.program, job)
             return self.finish(job, state, exc.message, delay=decision.delay)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
+            job.bytes_sent = request.sent
             log.exception("%s: job %s: internal error", self.queue, job.id)
             return self.finish(job, FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
@@ -310,7 +319,7 @@ class QueueWorker:
             self.store.write(job)
         if state in FINISHED:
             keep = (self.entry.flag("save_when_done") if state == DONE
-                    else self.entry.flag("save_on_error"))
+                    else self.entry.flag("save_on_error") if state == REMOVED else False)
             if not keep:
                 self.store.drop_data(job)
         if state in (DONE, FAILED, REMOVED, CANCELLED):
