@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 _SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE
 _JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE
+#: A lock holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
+_STATE_EVENTS = inotify.IN_CLOSE_WRITE
+#: While a queue is served by another process, look at its lock at least this often.
+BUSY_POLL = 1.0
 
 
 @dataclass(slots=True)
@@ -61,7 +65,7 @@ class Watcher:
         #: Queues that could not start (no spool directory...), retried at each rescan.
         self.broken: dict[str, Entry] = {}
         self._inotify: inotify.Inotify | None = None
-        self._by_watch: dict[int, tuple[Served, bool]] = {}
+        self._by_watch: dict[int, tuple[Served, str]] = {}
 
     # --- signals ------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: object) -> None:
@@ -80,15 +84,17 @@ class Watcher:
         served = Served(entry, worker, lock)
         self.served[entry.name] = served
         if self._inotify is not None:
-            for path, is_spool in ((store.sd, True), (store.jobs_dir, False)):
+            for path, kind, mask in ((store.sd, "spool", _SPOOL_EVENTS),
+                                     (store.jobs_dir, "jobs", _JOB_EVENTS),
+                                     (store.state, "state", _STATE_EVENTS)):
                 try:
-                    wd = self._inotify.watch(path, _SPOOL_EVENTS if is_spool else _JOB_EVENTS)
+                    wd = self._inotify.watch(path, mask)
                 except OSError as exc:
                     log.warning("%s: cannot watch %s (%s); rescanning every %g s instead",
                                 entry.name, path, exc.strerror, RESCAN)
                     continue
                 served.watches.append(wd)
-                self._by_watch[wd] = (served, is_spool)
+                self._by_watch[wd] = (served, kind)
         self._try_run(served)
 
     def _try_run(self, served: Served) -> None:
@@ -201,7 +207,8 @@ class Watcher:
             if self.once and all(s.thread is None or not s.thread.is_alive()
                                  for s in self.served.values()):
                 return
-            for key, _ in selector.select(timeout=0.5 if self.once else RESCAN):
+            timeout = 0.5 if self.once else BUSY_POLL if self.busy else RESCAN
+            for key, _ in selector.select(timeout=timeout):
                 if key.fd == wake_fd:
                     while True:
                         try:
@@ -214,6 +221,10 @@ class Watcher:
             if self.reload.is_set():
                 self.reload.clear()
                 self._reconfigure()
+            if not self.once:
+                for name in list(self.busy):
+                    if name in self.served:
+                        self._try_run(self.served[name])
             if time.monotonic() >= next_rescan:
                 next_rescan = time.monotonic() + RESCAN
                 for entry in list(self.broken.values()):
@@ -231,8 +242,12 @@ class Watcher:
             found = self._by_watch.get(event.watch)
             if found is None:
                 continue
-            served, is_spool = found
-            moved = event.name if is_spool and event.mask & inotify.IN_MOVED_TO else None
+            served, kind = found
+            if kind == "state":
+                if event.name == "queue.lock" and served.thread is None:
+                    self._try_run(served)  # the process that served it let go
+                continue
+            moved = event.name if kind == "spool" and event.mask & inotify.IN_MOVED_TO else None
             served.worker.wake(moved)
 
     def _shutdown(self) -> None:

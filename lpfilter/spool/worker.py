@@ -314,6 +314,8 @@ class QueueWorker:
         elif state != DONE:
             job.last_error = message
         job.next_try = now + delay if state == QUEUED else 0.0
+        if state == QUEUED and job.send_started:
+            job.possible_duplicate = True  # the next try resends what may have printed
         job.finished = now if state != QUEUED else None
         with self.store.tickets_locked():
             self.store.write(job)
