@@ -90,8 +90,9 @@ class PipeBackend:
             raise JobRefused(f"cannot run {command!r}: {exc.strerror}") from None
         assert process.stdin is not None and process.stdout is not None
         lines: collections.deque[str] = collections.deque(maxlen=_KEEP_LINES)
-        reader = threading.Thread(target=_read_status, args=(process.stdout, lines, request),
-                                  daemon=True)
+        activity = [time.monotonic()]
+        reader = threading.Thread(target=_read_status,
+                                  args=(process.stdout, lines, request, activity), daemon=True)
         reader.start()
         sent = 0
         try:
@@ -113,29 +114,39 @@ class PipeBackend:
                     pump.close()
             with contextlib.suppress(OSError):
                 process.stdin.close()
-            code = _wait(process, request)
+            code = _wait(process, request, float(entry.number("send_job_rw_timeout")),
+                         activity, program)
         except BaseException:
             _kill(process)
             raise
         finally:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
             reader.join(timeout=5)
+            process.stdout.close()
         error = exit_error(code, program, " / ".join(lines))
         if error is not None:
             raise error
         return SendResult(sent, "sent", message=f"{program} took {sent} bytes")
 
 
-def _read_status(stream: object, lines: collections.deque[str], request: SendRequest) -> None:
+def _read_status(stream: object, lines: collections.deque[str], request: SendRequest,
+                 activity: list[float]) -> None:
     """Collect the program's output lines (bounded) and pass them on as status."""
     for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        activity[0] = time.monotonic()
         line = raw[:500].decode("utf-8", "replace").strip()
         if line:
             lines.append(line)
             request.status(line)
 
 
-def _wait(process: subprocess.Popen[bytes], request: SendRequest) -> int:
-    """Wait for the exit, still hearing cancel and shutdown."""
+def _wait(process: subprocess.Popen[bytes], request: SendRequest, timeout: float,
+          activity: list[float], program: str) -> int:
+    """Wait for the exit, still hearing cancel and shutdown. With ``send_job_rw_timeout``
+    (``timeout`` > 0), a program silent for that long after its input ended is given up
+    on, as lpd does; its output counts as a sign of life."""
+    activity[0] = max(activity[0], time.monotonic())
     while True:
         try:
             return process.wait(timeout=TICK)
@@ -143,6 +154,9 @@ def _wait(process: subprocess.Popen[bytes], request: SendRequest) -> int:
             reason = request.interrupted()
             if reason:
                 raise JobInterrupted(reason) from None
+            if timeout > 0 and time.monotonic() - activity[0] > timeout:
+                raise TransientError(f"{program} took all its input but did not finish"
+                                     f" within {timeout:g} s (send_job_rw_timeout)") from None
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -76,6 +76,7 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
             return "its data is gone (keep it with save_when_done / save_on_error)"
         job.state, job.attempts, job.next_try, job.finished = QUEUED, 0, 0.0, None
     store.write(job)
+    store.clear_cancel(job.id)
     return {"hold": "held", "release": "released", "requeue": "queued again"}[action]
 
 

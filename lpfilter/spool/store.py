@@ -163,6 +163,10 @@ class SpoolStore:
     def request_cancel(self, job_id: str) -> None:
         atomic_write(self.cancel_path(job_id), b"cancel\n")
 
+    def clear_cancel(self, job_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.cancel_path(job_id))
+
     def cancel_requested(self, job_id: str) -> bool:
         return os.path.exists(self.cancel_path(job_id))
 

@@ -319,6 +319,7 @@ class QueueWorker:
         job.finished = now if state != QUEUED else None
         with self.store.tickets_locked():
             self.store.write(job)
+            self.store.clear_cancel(job.id)  # a request that came too late is spent
         if state in FINISHED:
             keep = (self.entry.flag("save_when_done") if state == DONE
                     else self.entry.flag("save_on_error") if state == REMOVED else False)
