@@ -1,6 +1,9 @@
 """Shared fixtures: every test gets its own parse-cache directory and a clean environment."""
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,22 @@ def shared_dir() -> Path:
     if not (SHARED / "printcaps").is_dir():
         pytest.fail(f"shared/ not found at {SHARED}: clone the repo with shared/ beside it")
     return SHARED
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An unclosed file or socket is a failure here, not a warning (as in pyftpdlib)."""
+    config.addinivalue_line("filterwarnings", "error::ResourceWarning")
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads() -> Iterator[None]:
+    """Every thread a test starts must be gone when it ends (bounded wait)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leaked = [t for t in leaked if t.is_alive()]
+    assert not leaked, f"threads left running: {[t.name for t in leaked]}"
