@@ -74,5 +74,17 @@ class RemoveJob(PermanentError):
     status = ExitStatus.JOB_FAILED
 
 
+class PrinterBusy(TransientError):
+    """The printer refused the connection: it takes one at a time, and has one."""
+
+
+class PrinterOffline(TransientError):
+    """No answer from the printer's address (switched off, unplugged, unreachable)."""
+
+
+class NameNotFound(TransientError):
+    """The printer's host name does not resolve (yet): DNS or /etc/hosts may change."""
+
+
 class JobInterrupted(TransientError):
     """The send was stopped on purpose (shutdown or cancel); the job is put back or removed."""

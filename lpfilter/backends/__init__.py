@@ -59,6 +59,7 @@ class Backend(Protocol):
 _REGISTRY: dict[str, str] = {
     "device": "lpfilter.backends.device:DeviceBackend",
     "pipe": "lpfilter.backends.pipe:PipeBackend",
+    "socket": "lpfilter.backends.jetdirect:JetDirectBackend",
 }
 
 

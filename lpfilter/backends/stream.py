@@ -28,17 +28,22 @@ class Pump:
     def __init__(self, dst: int, *, interrupted: Callable[[], str | None],
                  first_byte: Callable[[], None], idle_timeout: float = 0.0,
                  what: str = "the printer",
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 reader: Callable[[], bool] | None = None) -> None:
+        """``reader`` is called whenever ``dst`` has bytes to read (a printer's back channel
+        must be read while sending, or it can lock up); it returns False at EOF."""
         self.dst = dst
         self.interrupted = interrupted
         self.first_byte = first_byte
         self.idle_timeout = idle_timeout
         self.what = what
         self.progress = progress
+        self.reader = reader
         self.sent = 0
         self._selector: selectors.BaseSelector | None = selectors.DefaultSelector()
+        events = selectors.EVENT_WRITE | (selectors.EVENT_READ if reader else 0)
         try:
-            self._selector.register(dst, selectors.EVENT_WRITE)
+            self._selector.register(dst, events)
         except PermissionError:  # a regular file: always writable, epoll refuses it
             self._selector.close()
             self._selector = None
@@ -54,7 +59,16 @@ class Pump:
             reason = self.interrupted()
             if reason:
                 raise JobInterrupted(reason)
-            if self._selector is None or self._selector.select(TICK):
+            if self._selector is None:
+                return
+            writable = False
+            for _key, mask in self._selector.select(TICK):
+                if mask & selectors.EVENT_READ and self.reader is not None:
+                    if not self.reader():  # EOF on the back channel: stop listening
+                        self._selector.modify(self.dst, selectors.EVENT_WRITE)
+                        self.reader = None
+                writable = writable or bool(mask & selectors.EVENT_WRITE)
+            if writable:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise TransientError(f"{self.what} took no data for {self.idle_timeout:g} s")

@@ -127,6 +127,17 @@ _TABLE = (
     _k("sv", "S", None, "subserver queues of a server queue"),
     _k("tr", "S", None, "trailer sent at the end of a job (C escapes)"),
     _k("translate_format", "S", None, "rename formats of outgoing jobs"),
+    # lpfilter's own keys (LPRng ignores keys it does not know, so one printcap serves both)
+    _k("init", "S", None, "lpfilter: bytes sent after the PJL prologue (C escapes)"),
+    _k("pagecount", "F", False, "lpfilter: PJL INFO PAGECOUNT before and after the job"),
+    _k("pjl", "F", False, "lpfilter: wrap jobs in PJL JOB/EOJ (socket printers)"),
+    _k("pjl_enter", "S", None, "lpfilter: PJL ENTER LANGUAGE (PCL, POSTSCRIPT...)"),
+    _k("ps_eoj", "F", False, "lpfilter: PostScript ^D before and after the job"),
+    _k("stall_timeout", "N", 300, "lpfilter: a printer taking no data this long fails the try"),
+    _k("sync", "F", False, "lpfilter: PJL ECHO sync before the job"),
+    _k("waitend", "S", None, "lpfilter: wait for completion: pjl, echo, eof, delay or none"),
+    _k("waitend_delay", "N", 5, "lpfilter: seconds to wait with waitend=delay"),
+    _k("waitend_timeout", "N", 90, "lpfilter: silence that ends a completion wait, seconds"),
 )
 
 KEYS: dict[str, Key] = {key.name: key for key in _TABLE}

@@ -1,0 +1,95 @@
+"""Opening a TCP connection to a printer: every address tried, every failure classified.
+
+Refused means busy (a JetDirect takes one connection at a time); no answer or no route
+means offline; a name that does not resolve is its own case. Each is a TransientError
+subclass, so the worker retries it on LPRng's schedule and shows which it was.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Callable
+
+from lpfilter.errors import (JobInterrupted, NameNotFound, PrinterBusy, PrinterOffline,
+                             TransientError)
+
+TICK = 0.2
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+_OFFLINE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN,
+                      errno.ETIMEDOUT})
+
+
+def resolve(host: str, port: int) -> list[tuple[int, int, int, object]]:
+    """Every address of ``host`` (IPv4 and IPv6), in the resolver's order."""
+    literal = ":" in host or host.replace(".", "").isdigit()
+    if not literal and not _HOSTNAME.match(host):
+        raise NameNotFound(f"{host}: not a valid host name; fix lp in the printcap")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NameNotFound(f"{host}: the name does not resolve ({exc.strerror})") from None
+    return [(family, kind, proto, address) for family, kind, proto, _, address in infos]
+
+
+def _wait(sock: socket.socket, deadline: float,
+          interrupted: Callable[[], str | None]) -> bool:
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_WRITE)
+        while True:
+            reason = interrupted()
+            if reason:
+                raise JobInterrupted(reason)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if selector.select(min(TICK, left)):
+                return True
+
+
+def open_connection(host: str, port: int, *, timeout: float,
+                    interrupted: Callable[[], str | None], keepalive: bool = True,
+                    linger: int = 10) -> socket.socket:
+    """A connected non-blocking socket to the first address of ``host`` that accepts."""
+    failures: list[tuple[object, int]] = []
+    for family, kind, proto, address in resolve(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            code = sock.connect_ex(address)  # type: ignore[arg-type]
+            if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+                deadline = time.monotonic() + (timeout if timeout > 0 else 3600.0)
+                code = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if _wait(sock, deadline, interrupted) else errno.ETIMEDOUT)
+            if code == 0:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(keepalive))
+                if linger > 0:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, linger))
+                result, sock = sock, None  # type: ignore[assignment]
+                return result
+            failures.append((address, code))
+        finally:
+            if sock is not None:
+                sock.close()
+    raise _classify(host, port, failures, timeout)
+
+
+def _classify(host: str, port: int, failures: list[tuple[object, int]],
+              timeout: float) -> TransientError:
+    codes = [code for _, code in failures]
+    where = f"{host}%{port}"
+    if errno.ECONNREFUSED in codes:
+        return PrinterBusy(f"{where}: connection refused: the printer is busy (it takes one"
+                           " connection at a time) or nothing listens on that port")
+    if codes and all(code in _OFFLINE for code in codes):
+        if errno.ETIMEDOUT in codes:
+            return PrinterOffline(f"{where}: no answer within {timeout:g} s: the printer is"
+                                  " off or unreachable")
+        return PrinterOffline(f"{where}: unreachable ({os.strerror(codes[0])})")
+    detail = ", ".join(os.strerror(code) for code in codes) or "no address"
+    return TransientError(f"{where}: cannot connect ({detail})")

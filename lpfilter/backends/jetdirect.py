@@ -1,0 +1,257 @@
+"""``lp=host%port``: the Socket API (HP JetDirect, AppSocket, port 9100).
+
+One connection per job, opened only when the job is ready. Optional PJL sync (an ECHO
+proves the printer and its back channel are alive before paper is used), PJL job
+wrapping, PostScript ^D framing and an init string; the data goes with sendfile while
+the back channel is read all the time; then the wait for completion that the Socket API
+leaves to the sender: PJL ``USTATUS JOB END``, an ECHO cookie, the printer's EOF, a fixed
+delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-2.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.connect import open_connection
+from lpfilter.backends.framing import Framing, framing
+from lpfilter.backends.stream import TICK, Pump
+from lpfilter.errors import JobInterrupted, PrinterOffline, TransientError
+from lpfilter.printcap.datatypes import c_unescape_bytes
+from lpfilter.protocols import pjl
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+
+WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
+#: After the last byte and the end of the wait: how long to drain a closing connection.
+DRAIN = 2.0
+
+
+class Session:
+    """One connection's back channel: replies parsed, new status passed on, EOF noticed."""
+
+    def __init__(self, sock: socket.socket, request: SendRequest) -> None:
+        self.sock = sock
+        self.request = request
+        self.parser = pjl.ReplyParser()
+        self.eof = False
+        self.reset = False
+        self.ended: dict[str, int | None] = {}
+        self.echoes: set[str] = set()
+        self.pagecount: int | None = None
+        self.last_words = ""
+        self.last_heard = time.monotonic()
+
+    def read(self) -> bool:
+        """Read what the printer sent; False once it closed its side."""
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            self.eof = self.reset = True
+            return False
+        if not data:
+            self.eof = True
+            return False
+        self.last_heard = time.monotonic()
+        for reply in self.parser.feed(data):
+            self._handle(reply)
+        return True
+
+    def _handle(self, reply: pjl.Reply) -> None:
+        if reply.kind == "job" and reply.value == "END":
+            name = reply.fields.get("NAME", "").strip('"')
+            if len(self.ended) < 64:
+                self.ended[name] = reply.pages
+        elif reply.kind == "echo" and len(self.echoes) < 64:
+            self.echoes.add(reply.value)
+        elif reply.kind == "pagecount":
+            self.pagecount = reply.pages
+        if reply.kind in ("status", "device", "ps", "job"):
+            words = reply.words()
+            if words and words != self.last_words:  # changes, not repeats
+                self.last_words = words
+                self.request.status(words)
+
+    def wait(self, done: Callable[[], bool], *, silence: float, deadline: float) -> str:
+        """Read until ``done()``; returns "done", "eof", "silence" or "deadline"."""
+        while True:
+            if done():
+                return "done"
+            if self.eof:
+                return "eof"
+            reason = self.request.interrupted()
+            if reason:
+                raise JobInterrupted(reason)
+            now = time.monotonic()
+            if now >= deadline:
+                return "deadline"
+            if silence > 0 and now - self.last_heard >= silence:
+                return "silence"
+            import select
+            ready, _, _ = select.select([self.sock], [], [], min(TICK, deadline - now))
+            if ready:
+                self.read()
+
+    def send(self, data: bytes) -> None:
+        """A small command (sync, page count query) on the connection."""
+        self.sock.setblocking(True)
+        try:
+            self.sock.settimeout(10)
+            self.sock.sendall(data)
+        finally:
+            self.sock.setblocking(False)
+
+
+def _settings(entry: Entry) -> dict[str, object]:
+    use_pjl = entry.flag("pjl")
+    mode = (entry.string("waitend") or ("pjl" if use_pjl else "eof")).strip().lower()
+    if mode not in WAIT_MODES or (mode == "pjl" and not use_pjl):
+        mode = "eof"
+    rw_timeout = entry.number("send_job_rw_timeout")
+    return {"pjl": use_pjl, "mode": mode, "silence": float(entry.number("waitend_timeout")),
+            "delay": float(entry.number("waitend_delay")),
+            "overall": float(rw_timeout) if rw_timeout > 0 else 3600.0,
+            "stall": float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
+
+
+class JetDirectBackend:
+    """Send a job to a raw TCP printer port."""
+
+    def send(self, request: SendRequest) -> SendResult:
+        entry, job = request.entry, request.job
+        host, port = request.destination.host, request.destination.port  # type: ignore[union-attr]
+        where = f"{host}%{port}"
+        settings = _settings(entry)
+        _pause(float(entry.number("connect_grace")), request)
+        sock = open_connection(host, port, timeout=float(entry.number("connect_timeout")),
+                               interrupted=request.interrupted,
+                               keepalive=entry.flag("keepalive"),
+                               linger=entry.number("socket_linger"))
+        session = Session(sock, request)
+        start = time.monotonic()
+        name = pjl.safe_name(f"{entry.name}-{job.id} {job.name}")
+        cookie = pjl.safe_name(f"lpf-{job.id}-{int(time.time())}")
+        try:
+            before = self._prepare(session, entry, settings, cookie, where)
+            sent = self._stream(session, request, entry, settings, name, cookie, where)
+            delivery, pages, note = self._complete(session, entry, settings, name, cookie,
+                                                   start, before)
+        except OSError as exc:
+            raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent} bytes"
+                                 " (the job will be sent again)") from None
+        finally:
+            sock.close()
+        said = "confirmed by the printer" if delivery == "confirmed" else "sent"
+        counted = f", {pages} pages" if pages is not None else ""
+        return SendResult(sent, delivery, pages, f"{said}: {sent} bytes to {where}{counted}"
+                          f"{note}")
+
+    def _prepare(self, session: Session, entry: Entry, settings: dict[str, object],
+                 cookie: str, where: str) -> int | None:
+        """Sync and the first page count, before any paper is used."""
+        silence = float(settings["silence"])  # type: ignore[arg-type]
+        deadline = time.monotonic() + (silence if silence > 0 else 60.0)
+        if entry.flag("sync"):
+            session.send(pjl.echo(cookie + "-sync"))
+            if session.wait(lambda: cookie + "-sync" in session.echoes, silence=0,
+                            deadline=deadline) != "done":
+                raise PrinterOffline(f"{where}: no answer to a PJL ECHO: the printer or its"
+                                     " back channel is not working (sync@ turns the check off"
+                                     " for one-way print servers)")
+        if entry.flag("pagecount"):
+            session.pagecount = None
+            session.send(pjl.info("PAGECOUNT"))
+            session.wait(lambda: session.pagecount is not None, silence=0, deadline=deadline)
+            return session.pagecount
+        return None
+
+    def _stream(self, session: Session, request: SendRequest, entry: Entry,
+                settings: dict[str, object], name: str, cookie: str, where: str) -> int:
+        """Prologue, data (zero-copy) and epilogue, reading the back channel meanwhile."""
+        prologue = b""
+        if settings["pjl"]:
+            prologue += pjl.job_start(name, enter=entry.string("pjl_enter"))
+        prologue += c_unescape_bytes((entry.string("init") or "").encode("utf-8",
+                                                                          "surrogateescape"))
+        epilogue = b""
+        if entry.flag("ps_eoj"):
+            prologue += b"\x04"
+            epilogue += b"\x04"
+        if settings["pjl"]:
+            epilogue += pjl.job_end(name, echo=cookie if settings["mode"] == "echo" else None)
+        elif settings["mode"] == "echo":
+            epilogue += pjl.echo(cookie)
+        base = framing(entry)
+        frame = Framing(prologue + base.leader, base.separator, base.trailer + epilogue)
+        with open(request.data_path, "rb") as data:
+            pump = Pump(session.sock.fileno(), interrupted=request.interrupted,
+                        first_byte=request.first_byte, idle_timeout=float(settings["stall"]),  # type: ignore[arg-type]
+                        what=where, progress=lambda n: setattr(request, "sent", n),
+                        reader=session.read)
+            try:
+                sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
+                                     request.job.copies, frame)
+            finally:
+                pump.close()
+        if session.eof:
+            raise TransientError(f"{where}: the printer closed the connection after {sent}"
+                                 " bytes, before the job ended (it will be sent again)")
+        return sent
+
+    def _complete(self, session: Session, entry: Entry, settings: dict[str, object],
+                  name: str, cookie: str, start: float,
+                  before: int | None) -> tuple[str, int | None, str]:
+        """Wait for the printer to finish the job; returns (delivery, pages, note)."""
+        mode = settings["mode"]
+        deadline = start + float(settings["overall"])  # type: ignore[arg-type]
+        silence = float(settings["silence"])  # type: ignore[arg-type]
+        half_close = entry.flag("half_close")
+        if half_close and mode in ("eof", "delay", "none"):
+            session.sock.shutdown(socket.SHUT_WR)
+        confirmed, how = False, ""
+        if mode == "pjl":
+            how = session.wait(lambda: name in session.ended, silence=silence, deadline=deadline)
+            confirmed = how == "done"
+        elif mode == "echo":
+            how = session.wait(lambda: cookie in session.echoes, silence=silence,
+                               deadline=deadline)
+            confirmed = how == "done"
+        elif mode == "eof":
+            how = session.wait(lambda: False, silence=silence, deadline=deadline)
+        elif mode == "delay":
+            _pause(float(settings["delay"]), session.request)  # type: ignore[arg-type]
+        pages = session.ended.get(name)
+        if before is not None and not session.eof:
+            session.pagecount = None
+            session.send(pjl.info("PAGECOUNT"))
+            session.wait(lambda: session.pagecount is not None, silence=0,
+                         deadline=min(deadline, time.monotonic() + max(silence, 5.0)))
+            if pages is None and session.pagecount is not None:
+                pages = max(0, session.pagecount - before)
+        if half_close and mode in ("pjl", "echo") and not session.eof:
+            session.sock.shutdown(socket.SHUT_WR)
+            session.wait(lambda: False, silence=DRAIN, deadline=time.monotonic() + DRAIN)
+        note = ""
+        if mode in ("pjl", "echo") and not confirmed:
+            note = {"eof": "; the printer closed the connection without confirming",
+                    "silence": f"; no confirmation within {silence:g} s of silence",
+                    "deadline": "; no confirmation before the overall time limit"}.get(how, "")
+        elif mode == "eof" and how in ("silence", "deadline"):
+            note = f"; the printer did not close the connection ({how})"
+        return ("confirmed" if confirmed else "sent"), pages, note
+
+
+def _pause(seconds: float, request: SendRequest) -> None:
+    """Sleep, still hearing cancel and shutdown."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        reason = request.interrupted()
+        if reason:
+            raise JobInterrupted(reason)
+        time.sleep(min(TICK, max(0.0, end - time.monotonic())))

@@ -1,0 +1,1 @@
+"""Protocol bytes, built and parsed by pure functions (no sockets here)."""
