@@ -37,6 +37,13 @@ class SendRequest:
     #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
     #: failed attempt is accounted with what it sent.
     sent: int = 0
+    #: Called with the running byte count; backends pass it to their Pump.
+    on_progress: Callable[[int], None] | None = None
+
+    def progress(self, sent: int) -> None:
+        self.sent = sent
+        if self.on_progress is not None:
+            self.on_progress(sent)
 
 
 @dataclass(slots=True)

@@ -53,7 +53,7 @@ class DeviceBackend:
             with open(request.data_path, "rb") as data:
                 pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
                             idle_timeout=float(entry.number("send_job_rw_timeout")),
-                            progress=lambda n: setattr(request, "sent", n),
+                            progress=request.progress,
                             what=path)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,

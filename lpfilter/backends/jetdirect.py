@@ -192,7 +192,7 @@ class JetDirectBackend:
         with open(request.data_path, "rb") as data:
             pump = Pump(session.sock.fileno(), interrupted=request.interrupted,
                         first_byte=request.first_byte, idle_timeout=float(settings["stall"]),  # type: ignore[arg-type]
-                        what=where, progress=lambda n: setattr(request, "sent", n),
+                        what=where, progress=request.progress,
                         reader=session.read)
             try:
                 sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,

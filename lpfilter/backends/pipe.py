@@ -101,7 +101,7 @@ class PipeBackend:
                 pump = Pump(process.stdin.fileno(), interrupted=request.interrupted,
                             first_byte=request.first_byte,
                             idle_timeout=float(entry.number("send_job_rw_timeout")),
-                            progress=lambda n: setattr(request, "sent", n),
+                            progress=request.progress,
                             what=program)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,

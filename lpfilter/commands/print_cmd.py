@@ -101,7 +101,10 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
         who = f"pid {holder.pid} ({holder.purpose})" if holder else "another process"
         log.info("queue %s is served by %s; the job is queued there", entry.name, who)
         return _wait_for(ctx, store, ids) if wait else ExitStatus.OK
+    from lpfilter.progress import TerminalObserver
     worker = QueueWorker(entry, lock_dir=locks)
+    observer = TerminalObserver(sys.stderr)
+    worker.observer = observer
 
     def interrupt(signum: int, frame: object) -> None:
         worker.stop_deadline = time.time()
@@ -117,6 +120,7 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
             worker.serve(burst=True)
             lock.release()
     finally:
+        observer.close()
         lock.release()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.errors import JobInterrupted, LpfilterError
@@ -58,6 +58,24 @@ class WorkSummary:
         return ExitStatus.OK
 
 
+class Observer(Protocol):
+    """What a foreground ``print`` or ``demo`` shows while a job is sent."""
+
+    def progress(self, job: Job, sent: int) -> None: ...
+
+    def status(self, job: Job, message: str) -> None: ...
+
+
+def _short(error: LpfilterError) -> str:
+    """A few words for a status line: what kind of trouble the printer is in."""
+    from lpfilter.errors import NameNotFound, PrinterBusy, PrinterOffline
+    for kind, words in ((PrinterBusy, "printer busy"), (PrinterOffline, "printer offline"),
+                        (NameNotFound, "printer name does not resolve")):
+        if isinstance(error, kind):
+            return words
+    return "failed"
+
+
 def device_key(display: str) -> str:
     """A lock-file name for a printer: queues sharing a printer share this name."""
     digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[:16]
@@ -91,6 +109,9 @@ class QueueWorker:
         self.moved_in: set[str] = set()
         self._wakeup = threading.Event()
         self._device: ProcessLock | None = None
+        #: Someone watching this worker's jobs (a progress bar): progress(job, sent) and
+        #: status(job, message) are called from the worker's thread.
+        self.observer: Observer | None = None
         self._me = (os.getpid(), process_start(os.getpid()))
         self._own = frozenset(os.path.basename(p) for p in (
             self.records.log_path, self.records.status_path, self.records.acct_path)
@@ -256,6 +277,8 @@ class QueueWorker:
             state = decision.state
             if decision.program:
                 state = self._failure_program(decision.program, job)
+            if state == QUEUED:
+                self._status(job, f"{_short(exc)}, retrying in {decision.delay:g} s")
             return self.finish(job, state, exc.message, delay=decision.delay)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
             job.bytes_sent = request.sent
@@ -295,9 +318,24 @@ class QueueWorker:
             with self.store.tickets_locked():
                 self.store.write(job)
 
-        return SendRequest(job, self.store.data_path(job.id), self.entry,
-                           destination, interrupted, first_byte,  # type: ignore[arg-type]
-                           self.records.status)
+        def status(message: str) -> None:
+            self._status(job, message)
+
+        def progress(sent: int) -> None:
+            if self.observer is not None:
+                self.observer.progress(job, sent)
+
+        request = SendRequest(job, self.store.data_path(job.id), self.entry,
+                              destination, interrupted, first_byte,  # type: ignore[arg-type]
+                              status)
+        request.on_progress = progress
+        return request
+
+    def _status(self, job: Job, message: str) -> None:
+        """A status line from the printer (or about it): ps file, log of changes, observer."""
+        self.records.status(message)
+        if self.observer is not None:
+            self.observer.status(job, message)
 
     def finish(self, job: Job, state: str, message: str, *, result: SendResult | None = None,
                delay: float = 0.0, attempt: bool = True) -> str:
