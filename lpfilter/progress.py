@@ -32,6 +32,7 @@ class TerminalObserver:
         self.bar_min = bar_min
         self._start: dict[str, float] = {}
         self._drawn = 0.0
+        self._tenths: dict[str, int] = {}
         self._bar_visible = False
 
     def _clear(self) -> None:
@@ -52,8 +53,13 @@ class TerminalObserver:
             return
         now = time.monotonic()
         start = self._start.setdefault(job.id, now)
-        if now - self._drawn < _REDRAW and sent < total:
+        tty = self.stream.isatty()
+        if tty and now - self._drawn < _REDRAW and sent < total:
             return
+        tenth = min(10, int(10 * sent / total)) if total else 10
+        if not tty and self._tenths.get(job.id, -1) >= tenth:
+            return  # off a terminal: one line per tenth, not a flood
+        self._tenths[job.id] = tenth
         self._drawn = now
         done = min(1.0, sent / total) if total else 1.0
         rate = sent / (now - start) if now > start else 0.0
