@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.framing import framing
@@ -39,7 +40,14 @@ class DeviceBackend:
         path = request.destination.display()
         entry = request.entry
         flags = (os.O_RDWR if entry.flag("rw") or entry.flag("lk") else os.O_WRONLY)
-        flags |= os.O_APPEND | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
+        flags |= os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
+        # A file is appended to, never truncated (LPRng's O_APPEND); on a character device
+        # O_APPEND means nothing but stops sendfile(2), so it is left out there.
+        try:
+            regular = not stat.S_ISCHR(os.stat(path).st_mode)
+        except OSError:
+            regular = True
+        flags |= os.O_APPEND if regular else 0
         try:
             fd = os.open(path, flags)
         except FileNotFoundError:
@@ -53,7 +61,7 @@ class DeviceBackend:
             with open(request.data_path, "rb") as data:
                 pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
                             idle_timeout=float(entry.number("send_job_rw_timeout")),
-                            progress=request.progress,
+                            progress=request.progress, sendfile=not regular,
                             what=path)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,

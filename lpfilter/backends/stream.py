@@ -29,7 +29,7 @@ class Pump:
                  first_byte: Callable[[], None], idle_timeout: float = 0.0,
                  what: str = "the printer",
                  progress: Callable[[int], None] | None = None,
-                 reader: Callable[[], bool] | None = None) -> None:
+                 reader: Callable[[], bool] | None = None, sendfile: bool = True) -> None:
         """``reader`` is called whenever ``dst`` has bytes to read (a printer's back channel
         must be read while sending, or it can lock up); it returns False at EOF."""
         self.dst = dst
@@ -39,6 +39,7 @@ class Pump:
         self.what = what
         self.progress = progress
         self.reader = reader
+        self.use_sendfile = sendfile
         self.sent = 0
         self._selector: selectors.BaseSelector | None = selectors.DefaultSelector()
         events = selectors.EVENT_WRITE | (selectors.EVENT_READ if reader else 0)
@@ -95,7 +96,7 @@ class Pump:
     def send_file(self, src: int, size: int) -> None:
         """sendfile(2) from ``src`` (from offset 0) in chunks; read/write where it is refused."""
         offset = 0
-        use_sendfile = True
+        use_sendfile = self.use_sendfile
         while offset < size:
             self._wait_writable()
             self._before_write()

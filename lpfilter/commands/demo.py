@@ -41,7 +41,8 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.progress import TerminalObserver
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, submit
-    from lpfilter.spool.worker import QueueWorker, user_name
+    from lpfilter.spool.job import user_name
+    from lpfilter.spool.worker import QueueWorker
     from lpfilter.virtual_printer import Behaviour, VirtualPrinter
     out = ctx.stdout
     base = tempfile.mkdtemp(prefix="lpfilter-demo-")

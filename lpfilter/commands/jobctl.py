@@ -84,7 +84,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.errors import UsageError
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
-    from lpfilter.spool.worker import user_name
+    from lpfilter.spool.job import user_name
     args = ctx.args
     action = {"lprm": "cancel"}.get(args.action, args.action)
     if not args.ids and not args.all:

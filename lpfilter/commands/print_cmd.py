@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _user(requested: str | None) -> str:
     from lpfilter.errors import UsageError
-    from lpfilter.spool.worker import user_name
+    from lpfilter.spool.job import user_name
     me = user_name(os.getuid())
     if requested and requested != me and os.getuid() != 0:
         raise UsageError(f"-U {requested}: only root may print for another user")

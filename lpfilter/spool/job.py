@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pwd
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,3 +86,11 @@ class Job:
 
 
 _FIELDS = dataclasses.fields(Job)
+
+
+def user_name(uid: int) -> str:
+    """The login name of ``uid`` (the number itself when it has none)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

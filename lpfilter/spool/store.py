@@ -14,6 +14,7 @@ file without a ticket is a job interrupted while being spooled and is recovered.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -42,6 +43,7 @@ class SpoolStore:
         self.tmp_dir = os.path.join(self.state, "tmp")
         self.refused_dir = os.path.join(self.state, "refused")
         self._fds: dict[str, int] = {}
+        self._parsed: dict[str, tuple[tuple[int, int, int], Job]] = {}
 
     # --- set-up -----------------------------------------------------------------------
     def ensure(self) -> None:
@@ -126,13 +128,33 @@ class SpoolStore:
             return None
 
     def jobs(self) -> list[Job]:
-        """Every job with a readable ticket, in arrival order."""
+        """Every job with a readable ticket, in arrival order (copies: change and ``write``).
+
+        A ticket is parsed again only when its file changed (tickets are replaced, never
+        edited in place, so inode, size and mtime tell): a queue keeps many finished
+        tickets, and a watcher lists them on every pass.
+        """
         try:
-            names = os.listdir(self.jobs_dir)
+            entries = [e for e in os.scandir(self.jobs_dir) if e.name.endswith(".job")]
         except FileNotFoundError:
             return []
-        ids = sorted((n[:-4] for n in names if n.endswith(".job")), key=lambda i: (len(i), i))
-        return [job for job in (self.read(i) for i in ids) if job is not None]
+        found: list[Job] = []
+        cache: dict[str, tuple[tuple[int, int, int], Job]] = {}
+        for entry in sorted(entries, key=lambda e: (len(e.name), e.name)):
+            job_id = entry.name[:-4]
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue
+            key = (info.st_ino, info.st_size, info.st_mtime_ns)
+            cached = self._parsed.get(job_id)
+            job = cached[1] if cached is not None and cached[0] == key else self.read(job_id)
+            if job is None:
+                continue
+            cache[job_id] = (key, job)
+            found.append(dataclasses.replace(job))
+        self._parsed = cache
+        return found
 
     def commit(self, job: Job, staged: str) -> None:
         """Move a fully written data file from tmp/ into jobs/ and write its ticket."""

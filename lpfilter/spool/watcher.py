@@ -65,6 +65,7 @@ class Watcher:
         #: Queues that could not start (no spool directory...), retried at each rescan.
         self.broken: dict[str, Entry] = {}
         self._inotify: inotify.Inotify | None = None
+        self._wake_fd: int | None = None
         self._by_watch: dict[int, tuple[Served, str]] = {}
 
     # --- signals ------------------------------------------------------------------------
@@ -126,6 +127,11 @@ class Watcher:
             served.summary = WorkSummary({"failed": 1})
         finally:
             served.lock.release()
+            if self._wake_fd is not None:  # --once: the loop ends as soon as all are done
+                try:
+                    os.write(self._wake_fd, b"\0")
+                except OSError:
+                    pass
 
     def _stop_queue(self, name: str) -> None:
         served = self.served.pop(name)
@@ -179,6 +185,7 @@ class Watcher:
         previous = {s: signal.signal(s, self._on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hup)
         read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_fd = write_end
         old_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         self._inotify = None if self.once else inotify.Inotify.open()
         selector = selectors.DefaultSelector()
@@ -195,6 +202,7 @@ class Watcher:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             selector.close()
+            self._wake_fd = None
             os.close(read_end)
             os.close(write_end)
             if self._inotify is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pwd
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.errors import JobInterrupted, LpfilterError
 from lpfilter.spool import hotfolder, policy
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
-                                REMOVED, Job)
+                                REMOVED, Job, user_name)
 from lpfilter.spool.locks import ProcessLock, process_start
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
@@ -81,13 +80,6 @@ def device_key(display: str) -> str:
     digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     safe = "".join(c if c.isalnum() else "_" for c in display)[:40]
     return f"device-{safe}-{digest}.lock"
-
-
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 class QueueWorker:
