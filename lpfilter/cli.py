@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "requeue": ("jobctl", "queue failed or held jobs again", ()),
     "hold": ("jobctl", "hold queued jobs", ()),
     "release": ("jobctl", "release held jobs", ()),
+    "demo": ("demo", "print a sample through a virtual printer, to see lpfilter work", ()),
+    "virtual-printer": ("virtual_printer", "a JetDirect printer emulator for testing printcaps", ()),
 }
 
 

@@ -9,8 +9,11 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import struct
+import termios
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -137,15 +140,20 @@ class JetDirectBackend:
         start = time.monotonic()
         name = pjl.safe_name(f"{entry.name}-{job.id} {job.name}")
         cookie = pjl.safe_name(f"lpf-{job.id}-{int(time.time())}")
+        finished = False
         try:
             before = self._prepare(session, entry, settings, cookie, where)
             sent = self._stream(session, request, entry, settings, name, cookie, where)
             delivery, pages, note = self._complete(session, entry, settings, name, cookie,
                                                    start, before)
+            _check_delivered(session, where, sent)
+            finished = True
         except OSError as exc:
             raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent} bytes"
                                  " (the job will be sent again)") from None
         finally:
+            if not finished:  # reset: a linger would block here, deaf to cancel and shutdown
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
         said = "confirmed by the printer" if delivery == "confirmed" else "sent"
         counted = f", {pages} pages" if pages is not None else ""
@@ -159,8 +167,12 @@ class JetDirectBackend:
         deadline = time.monotonic() + (silence if silence > 0 else 60.0)
         if entry.flag("sync"):
             session.send(pjl.echo(cookie + "-sync"))
-            if session.wait(lambda: cookie + "-sync" in session.echoes, silence=0,
-                            deadline=deadline) != "done":
+            how = session.wait(lambda: cookie + "-sync" in session.echoes, silence=0,
+                               deadline=deadline)
+            if how == "eof":
+                raise PrinterOffline(f"{where}: the printer closed the connection during the"
+                                     " PJL ECHO sync")
+            if how != "done":
                 raise PrinterOffline(f"{where}: no answer to a PJL ECHO: the printer or its"
                                      " back channel is not working (sync@ turns the check off"
                                      " for one-way print servers)")
@@ -245,6 +257,27 @@ class JetDirectBackend:
         elif mode == "eof" and how in ("silence", "deadline"):
             note = f"; the printer did not close the connection ({how})"
         return ("confirmed" if confirmed else "sent"), pages, note
+
+
+def _unsent(sock: socket.socket) -> int:
+    """Bytes the kernel still holds for the printer (not sent, or not acknowledged)."""
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
+
+
+def _check_delivered(session: Session, where: str, sent: int) -> None:
+    """A job is not done while the printer reset the connection or left bytes untaken
+    (a printer that accepts and never reads: the data fitted in the socket buffers)."""
+    if session.reset:
+        raise TransientError(f"{where}: the printer reset the connection before it took the"
+                             " whole job (it will be sent again)")
+    unsent = _unsent(session.sock)
+    if unsent > 0:
+        raise TransientError(f"{where}: the printer did not take the last {unsent} of {sent}"
+                             " bytes (it will be sent again)")
 
 
 def _pause(seconds: float, request: SendRequest) -> None:

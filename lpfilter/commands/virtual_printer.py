@@ -1,0 +1,123 @@
+"""``lpfilter virtual-printer``: a JetDirect emulator to test a printcap without paper.
+
+Runs in the foreground until SIGTERM/SIGINT (or ``--jobs N``), one line per job on
+standard output; the first line says where it listens, so a script can use ``--port 0``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TextIO
+
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.virtual_printer import JobRecord
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; only loopback"
+                             " addresses unless --allow-remote)")
+    parser.add_argument("--port", type=_count, default=9100,
+                        help="TCP port (default 9100; 0 picks a free one)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a --host that is not a loopback address")
+    parser.add_argument("--output", metavar="DIR",
+                        help="store each job's bytes in DIR/job-NNNN.prn (default: discard)")
+    parser.add_argument("--jobs", type=_count, metavar="N", help="exit after N connections")
+    parser.add_argument("--pages", type=_count, metavar="N",
+                        help="pages per job (default: its form feeds, at least 1)")
+    behave = parser.add_argument_group("misbehaving")
+    behave.add_argument("--refuse", type=_count, default=0, metavar="N",
+                        help="refuse connections (ECONNREFUSED) for N windows at the start")
+    behave.add_argument("--refuse-window", type=_seconds, default=1.0, metavar="SECONDS",
+                        help="length of a --refuse window (default 1)")
+    behave.add_argument("--reset-after", type=_count, metavar="BYTES",
+                        help="reset each connection (RST) after BYTES bytes")
+    behave.add_argument("--close-after", type=_count, metavar="BYTES",
+                        help="close each connection after BYTES bytes (0: at once)")
+    behave.add_argument("--stall", action="store_true", help="accept, then never read")
+    behave.add_argument("--no-end", action="store_true",
+                        help="never send PJL USTATUS JOB END")
+    behave.add_argument("--end-delay", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="send USTATUS JOB END this long after the EOJ")
+    behave.add_argument("--close-on-half-close", action="store_true",
+                        help="close at once when the client half-closes, dropping replies")
+    behave.add_argument("--slow", type=_count, metavar="BYTES_PER_SECOND",
+                        help="read at most this fast")
+    behave.add_argument("--garbage", action="store_true",
+                        help="send random bytes on the back channel (at most 1 MiB)")
+    behave.add_argument("--idle-timeout", type=_seconds, default=90.0, metavar="SECONDS",
+                        help="close a connection idle this long (default 90, 0: never)")
+
+
+def run(ctx: Context) -> ExitStatus:
+    from lpfilter.errors import LpfilterError, UsageError
+    from lpfilter.virtual_printer import Behaviour, VirtualPrinter
+    args = ctx.args
+    out: TextIO = ctx.stdout  # type: ignore[assignment]
+    behaviour = Behaviour(pages=args.pages, reset_after=args.reset_after,
+                          close_after=args.close_after, stall=args.stall, no_end=args.no_end,
+                          end_delay=args.end_delay,
+                          close_on_half_close=args.close_on_half_close,
+                          slow=args.slow or None, garbage=args.garbage)
+
+    def report(record: JobRecord) -> None:
+        names = f" ({', '.join(record.names)})" if record.names else ""
+        where = f" -> {record.path}" if record.path else ""
+        print(f"job {record.number}{names}: {record.size} bytes, {record.pages} pages{where};"
+              f" {record.ended}", file=out, flush=True)
+
+    printer = VirtualPrinter(args.host, args.port, args.output, behaviour, jobs=args.jobs,
+                             idle_timeout=args.idle_timeout, refuse_window=args.refuse_window,
+                             allow_remote=args.allow_remote, on_job=report)
+    try:
+        if args.refuse:
+            printer.refuse(args.refuse)
+        try:
+            printer.open()
+        except ValueError as exc:
+            raise UsageError(f"{exc}: give --allow-remote to listen there") from None
+        except OSError as exc:
+            raise LpfilterError(f"cannot listen on {args.host} port {args.port}:"
+                                f" {exc.strerror or exc}") from None
+        with _stop_on_signals(printer.stop):
+            print("listening on %s %s" % printer.address, file=out, flush=True)
+            printer.serve()
+    finally:
+        printer.close()
+    return ExitStatus.OK
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT only set the printer's stop flag; it ends within a tick."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, lambda *_: stop())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,564 @@
+"""A JetDirect (port 9100) printer emulator, to test a printcap or the Socket API backend
+without paper.
+
+Like an internal print server it takes one connection at a time and refuses others at the
+TCP level (its listening socket is closed while a job runs), stores every byte it receives,
+answers PJL on the same connection, and closes after the client's EOF once its replies are
+out. It misbehaves on request as real printers do (printer-protocols.md §1.1, §6). One
+thread driven by poll(2): ``start()`` runs it in a thread for tests.
+
+Refusing: the kernel answers a connection to a port nobody listens on with a reset
+(ECONNREFUSED, what a busy print server gives) without telling any program, so the printer
+cannot count refused attempts. ``refuse(n)`` therefore keeps the port closed for ``n``
+windows of ``refuse_window`` seconds: a client trying once per window is refused ``n``
+times. Between windows the port stays bound (not listening), so no other program takes it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import select
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from lpfilter.protocols.pjl import UEL
+
+TICK = 0.05
+CHUNK = 256 * 1024
+#: A PJL line longer than this is not PJL: it is dropped and the bytes count as data.
+MAX_LINE = 4096
+#: Replies a client leaves unread: past this the printer stops reading too (as real ones do).
+OUT_LIMIT = 256 * 1024
+FF = b"\x0c"
+_RDHUP = getattr(select, "POLLRDHUP", 0)
+_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
+_NAME = re.compile(r'\bNAME\s*=\s*"([^"]*)"', re.I)
+_USTATUS = re.compile(r"\b(JOB|DEVICE|PAGE)\s*=\s*(\w+)", re.I)
+_JOB_FILE = re.compile(r"^job-(\d+)\.prn$")
+
+
+@dataclass
+class Behaviour:
+    """How the printer (mis)behaves; read afresh for each connection."""
+
+    #: Pages per job; None: form feeds in the job's data, at least 1 (0 for an empty job).
+    pages: int | None = None
+    #: Reset the connection (SO_LINGER 0, RST) after this many bytes.
+    reset_after: int | None = None
+    #: Close the connection (FIN) after this many bytes; 0 = accept and close at once.
+    close_after: int | None = None
+    #: Accept, then never read: the client's sends block (a busy print-server box).
+    stall: bool = False
+    #: Never send USTATUS JOB END.
+    no_end: bool = False
+    #: Seconds between EOJ and its USTATUS JOB END (the printer is printing).
+    end_delay: float = 0.0
+    #: Close at once when the client half-closes, dropping pending replies (apple/cups#2325).
+    close_on_half_close: bool = False
+    #: Read at most this many bytes per second.
+    slow: int | None = None
+    #: Send random non-PJL bytes (no form feed, no '@') on the back channel, up to a limit.
+    garbage: bool = False
+    garbage_limit: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing the printer saw or did (for tests and the command's log)."""
+
+    when: float
+    job: int
+    #: listening closed refusing open pjl overlong reply eof dropped close
+    kind: str
+    detail: str = ""
+
+
+@dataclass
+class JobRecord:
+    """One connection: where its bytes went and what the printer made of them."""
+
+    number: int
+    peer: str
+    path: Path | None
+    size: int = 0
+    pages: int = 0
+    names: list[str] = field(default_factory=list)
+    ended: str = ""
+
+
+class Piece(NamedTuple):
+    kind: str  # "data", "pjl" or "overlong"
+    line: str = ""
+    size: int = 0
+    form_feeds: int = 0
+
+
+def _uel_prefix(data: bytes, pos: int, end: int) -> int:
+    """How many bytes at the end of ``data[pos:end]`` could start a UEL."""
+    for size in range(min(len(UEL) - 1, end - pos), 0, -1):
+        if data.endswith(UEL[:size], pos, end):
+            return size
+    return 0
+
+
+class PjlScanner:
+    """Splits a client's bytes into job data and ``@PJL`` lines, incrementally.
+
+    A UEL enters PJL; lines starting ``@PJL`` are commands; anything else, or after
+    ``ENTER LANGUAGE``, is data again (printers switch languages implicitly). Memory stays
+    bounded: a UEL split across reads is carried (< 9 bytes), an endless line is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.in_pjl = False
+        self._carry = b""
+        self._line = bytearray()
+
+    def feed(self, data: bytes) -> list[Piece]:
+        pieces: list[Piece] = []
+        if self._carry:
+            data, self._carry = self._carry + data, b""
+        pos, end = 0, len(data)
+        while pos < end:
+            if not self.in_pjl:
+                hit = data.find(UEL, pos)
+                stop = hit if hit >= 0 else end - _uel_prefix(data, pos, end)
+                if stop > pos:
+                    pieces.append(Piece("data", "", stop - pos, data.count(FF, pos, stop)))
+                if hit < 0:
+                    self._carry = data[stop:]
+                    break
+                self.in_pjl, pos = True, hit + len(UEL)
+                continue
+            newline = data.find(b"\n", pos)
+            stop = min(end if newline < 0 else newline, pos + MAX_LINE + 1 - len(self._line))
+            self._line += data[pos:stop]
+            complete = stop == newline
+            if (not b"@PJL".startswith(bytes(self._line[:4]).upper())
+                    or (complete and len(self._line.rstrip(b"\r")) < 4)):
+                data = bytes(self._line) + data[stop:]  # not PJL: back to data
+                pos, end, self.in_pjl = 0, len(data), False
+                self._line.clear()
+            elif complete:
+                text = bytes(self._line).rstrip(b"\r").decode("ascii", "replace")
+                self._line.clear()
+                pieces.append(Piece("pjl", text))
+                pos = newline + 1
+                if re.match(r"@PJL\s+ENTER\b", text, re.I):
+                    self.in_pjl = False
+            elif len(self._line) > MAX_LINE:
+                pieces.append(Piece("overlong", "", len(self._line)))
+                self._line.clear()
+                pos, self.in_pjl = stop, False
+            else:
+                pos = stop
+        return pieces
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+class VirtualPrinter:
+    """The emulator. ``open()`` binds (port 0 picks a free port, see ``address``);
+    ``serve()`` takes connections until ``stop()`` or ``jobs`` connections."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9100,
+                 output: str | os.PathLike[str] | None = None,
+                 behaviour: Behaviour | None = None, *, jobs: int | None = None,
+                 pagecount: int = 0, idle_timeout: float = 90.0, refuse_window: float = 1.0,
+                 allow_remote: bool = False, model: str = "lpfilter virtual printer",
+                 on_job: Callable[[JobRecord], None] | None = None) -> None:
+        self.host, self.port = host, port
+        self.output = Path(output) if output is not None else None
+        self.behaviour = behaviour or Behaviour()
+        self.jobs, self.idle_timeout, self.refuse_window = jobs, idle_timeout, refuse_window
+        self.allow_remote, self.model, self.on_job = allow_remote, model, on_job
+        self.pagecount = pagecount
+        self.records: deque[JobRecord] = deque(maxlen=1000)
+        self.jobs_done = 0
+        self._events: deque[Event] = deque(maxlen=10000)
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._listening = False
+        self._address: tuple[object, ...] = ()
+        self._refuse_until = 0.0
+        self._next_number = 1
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle -------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        return str(self._address[0]), int(self._address[1])  # type: ignore[call-overload]
+
+    def open(self) -> None:
+        """Bind and listen (unless refusing); a non-loopback host needs ``allow_remote``."""
+        if self._sock is not None:
+            return
+        family, _, _, _, address = socket.getaddrinfo(self.host, self.port,
+                                                      type=socket.SOCK_STREAM)[0]
+        if not self.allow_remote and not is_loopback(str(address[0])):
+            raise ValueError(f"{self.host} is not a loopback address")
+        self._family = family
+        self._sock = self._bind(address)
+        self._address = self._sock.getsockname()
+        if self.output is not None:
+            self.output.mkdir(parents=True, exist_ok=True)
+            numbers = [int(m.group(1)) for m in map(_JOB_FILE.match, os.listdir(self.output))
+                       if m]
+            self._next_number = max(numbers, default=0) + 1
+        if time.monotonic() >= self._refuse_until:
+            self._set_listening(True)
+
+    def start(self) -> VirtualPrinter:
+        """Open and serve in a thread (tests); ``stop()`` ends it."""
+        self.open()
+        self._thread = threading.Thread(target=self.serve, daemon=True,
+                                        name=f"virtual-printer-{self.address[1]}")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask ``serve()`` to end (safe from a signal handler); joins the thread if any."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+            if not self._thread.is_alive():
+                self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock, self._listening = None, False
+
+    def __enter__(self) -> VirtualPrinter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def refuse(self, count: int) -> None:
+        """Refuse connections (ECONNREFUSED) for ``count`` windows of ``refuse_window`` s.
+
+        Returns once the port is closed, so a connection made next is refused."""
+        self._refuse_until = time.monotonic() + count * self.refuse_window
+        self.note(0, "refusing", f"{count * self.refuse_window:g} s")
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            with self._cond:
+                self._cond.wait_for(lambda: not self._listening or not thread.is_alive(), 5.0)
+        elif thread is None:
+            self._set_listening(False)
+
+    def serve(self) -> None:
+        """Take connections one at a time until ``stop()`` or ``jobs`` connections."""
+        self.open()
+        while not self._stop.is_set() and (self.jobs is None or self.jobs_done < self.jobs):
+            if time.monotonic() < self._refuse_until:
+                self._set_listening(False)
+                self._stop.wait(TICK)
+                continue
+            self._set_listening(True)
+            assert self._sock is not None
+            poller = select.poll()
+            poller.register(self._sock, select.POLLIN)
+            if not poller.poll(TICK * 1000):
+                continue
+            try:
+                conn, peer = self._sock.accept()
+            except (BlockingIOError, ConnectionAbortedError):
+                continue
+            self._set_listening(False)  # busy: others are refused, as by a print server
+            self._serve_connection(conn, peer)
+
+    # --- the listening socket ---------------------------------------------------------
+    def _bind(self, address: tuple[object, ...]) -> socket.socket:
+        for delay in (0.01, 0.1, 0.5, 1, 2, 0):  # a client's ephemeral port may hold it
+            sock = socket.socket(self._family, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.setblocking(False)
+                sock.bind(address)
+                return sock
+            except OSError:
+                sock.close()
+                if not delay:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _set_listening(self, on: bool) -> None:
+        """Listen, or close the listener and keep the port bound (connections refused)."""
+        if on == self._listening or self._sock is None:
+            return
+        if on:
+            rate = self.behaviour.slow
+            if self.behaviour.stall or rate:  # small window: the client feels it at once
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                      max(4096, min(rate or 0, 65536)))
+            self._sock.listen(4)
+        else:
+            self._sock.close()
+            self._sock = self._bind(self._address)
+        self._listening = on
+        self.note(0, "listening" if on else "closed", "%s %s" % self.address)
+
+    # --- connections ------------------------------------------------------------------
+    def _serve_connection(self, conn: socket.socket, peer: tuple[object, ...]) -> None:
+        number, self._next_number = self._next_number, self._next_number + 1
+        path = self.output / f"job-{number:04d}.prn" if self.output is not None else None
+        host = f"[{peer[0]}]" if ":" in str(peer[0]) else peer[0]
+        record = JobRecord(number, f"{host}:{peer[1]}", path)
+        self.note(number, "open", record.peer)
+        with conn:  # recorded before the close, so a client seeing EOF sees the record
+            if path is None:
+                record.ended = _Connection(self, conn, None, record).run()
+            else:
+                with open(path, "wb") as sink:
+                    record.ended = _Connection(self, conn, sink, record).run()
+            with self._cond:
+                self.records.append(record)
+                self.jobs_done += 1
+            self.note(number, "close", f"{record.size} bytes, {record.pages} pages:"
+                                       f" {record.ended}")
+        if self.on_job is not None:
+            self.on_job(record)
+
+    def note(self, job: int, kind: str, detail: str = "") -> None:
+        with self._cond:
+            self._events.append(Event(time.monotonic(), job, kind, detail))
+            self._cond.notify_all()
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        with self._cond:
+            return [e for e in self._events if kind is None or e.kind == kind]
+
+    def wait_listening(self, timeout: float = 10.0) -> bool:
+        """Wait until the printer takes connections (after a job it re-opens its port)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._listening, timeout)
+
+    def wait_for(self, kind: str, count: int = 1, timeout: float = 10.0) -> list[Event]:
+        """The events of ``kind`` once there are ``count``; TimeoutError after ``timeout``."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.events(kind)) >= count, timeout):
+                raise TimeoutError(f"virtual printer: fewer than {count} {kind!r} events"
+                                   f" after {timeout:g} s: {list(self._events)[-5:]}")
+            return self.events(kind)
+
+
+class _Connection:
+    """One client: read (at a rate, up to a limit), store, parse PJL, answer, close."""
+
+    def __init__(self, printer: VirtualPrinter, conn: socket.socket, sink: BinaryIO | None,
+                 record: JobRecord) -> None:
+        self.printer, self.conn, self.sink, self.record = printer, conn, sink, record
+        self.b = dataclasses.replace(printer.behaviour)
+        self.scanner = PjlScanner()
+        self.out = bytearray()
+        self.later: list[tuple[float, bytes]] = []
+        self.ustatus: set[str] = set()
+        self.job_name: str | None = None
+        self.data_bytes = self.form_feeds = 0
+        self.eof = False
+        self.garbage_left = self.b.garbage_limit if self.b.garbage else 0
+        self.started = self.last = time.monotonic()
+
+    def run(self) -> str:
+        """Serve the connection; returns why it ended."""
+        b, conn = self.b, self.conn
+        if b.reset_after == 0 or b.close_after == 0:
+            return self._limit_reached()
+        conn.setblocking(False)
+        poller = select.poll()
+        poller.register(conn, 0)
+        while True:
+            if self.printer._stop.is_set():
+                return "the printer was stopped"
+            now = time.monotonic()
+            while self.later and self.later[0][0] <= now:
+                self.out += self.later.pop(0)[1]
+            if self.eof and not self.out and not self.later:
+                return "closed after the client's EOF"
+            if 0 < self.printer.idle_timeout < now - self.last:
+                return f"idle for {self.printer.idle_timeout:g} s"
+            mask, timeout = self._interest(now)
+            poller.modify(conn, mask)
+            for _fd, happened in poller.poll(timeout * 1000):
+                ended = self._write() if happened & select.POLLOUT else None
+                if ended is None and mask & select.POLLIN and happened & (select.POLLIN | _GONE):
+                    ended = self._read()
+                elif ended is None and happened & (_GONE | _RDHUP):
+                    ended = "the client closed or reset the connection"
+                if ended is not None:
+                    return ended
+
+    def _budget(self, now: float) -> int:
+        rate = self.b.slow or 0
+        return int(rate * (now - self.started)) + min(rate, 4096) - self.record.size
+
+    def _interest(self, now: float) -> tuple[int, float]:
+        mask, timeout = 0, TICK
+        if self.b.stall:
+            mask |= _RDHUP
+        elif not self.eof and len(self.out) < OUT_LIMIT and len(self.later) < 1000:
+            budget = self._budget(now) if self.b.slow else 1
+            if budget > 0:
+                mask |= select.POLLIN
+            else:
+                timeout = min(timeout, (1 - budget) / (self.b.slow or 1))
+        if self.out or (self.garbage_left and not self.eof):
+            mask |= select.POLLOUT
+        if self.later:
+            timeout = min(timeout, max(0.0, self.later[0][0] - now))
+        return mask, timeout
+
+    def _read(self) -> str | None:
+        want = CHUNK
+        if self.b.slow:
+            want = min(want, max(1, self._budget(time.monotonic())))
+        limit = self.b.reset_after if self.b.reset_after is not None else self.b.close_after
+        if limit is not None:
+            want = min(want, limit - self.record.size)
+        try:
+            data = self.conn.recv(want)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            return f"the client reset the connection ({exc.strerror})"
+        if not data:
+            return self._end_of_input()
+        self.record.size += len(data)
+        self.last = time.monotonic()
+        if self.sink is not None:
+            self.sink.write(data)
+        for piece in self.scanner.feed(data):
+            if piece.kind == "data":
+                self.data_bytes += piece.size
+                self.form_feeds += piece.form_feeds
+            elif piece.kind == "overlong":
+                self.printer.note(self.record.number, "overlong", f"{piece.size} bytes")
+            else:
+                self._command(piece.line)
+        if limit is not None and self.record.size >= limit:
+            return self._limit_reached()
+        return None
+
+    def _limit_reached(self) -> str:
+        if self.b.reset_after is not None and self.record.size >= self.b.reset_after:
+            self.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return f"reset after {self.record.size} bytes"
+        return f"closed after {self.record.size} bytes"
+
+    def _end_of_input(self) -> str | None:
+        self.eof = True
+        self._print_segment(job=False)
+        self.printer.note(self.record.number, "eof", f"{self.record.size} bytes")
+        if self.b.close_on_half_close:
+            pending = len(self.out) + sum(len(r) for _, r in self.later)
+            self.printer.note(self.record.number, "dropped", f"{pending} bytes")
+            return "closed at the client's half-close"
+        return None
+
+    def _write(self) -> str | None:
+        if not self.out and self.garbage_left and not self.eof:
+            size = min(4096, self.garbage_left)
+            self.garbage_left -= size
+            self.out += os.urandom(size).translate(_GARBAGE)
+        try:
+            sent = self.conn.send(self.out)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            return f"the client went away before the replies ({exc.strerror})"
+        del self.out[:sent]
+        self.last = time.monotonic()
+        return None
+
+    # --- PJL --------------------------------------------------------------------------
+    def _reply(self, *lines: str, delay: float = 0.0) -> None:
+        data = "\r\n".join(lines).encode("ascii", "replace") + b"\r\n" + FF
+        self.printer.note(self.record.number, "reply", " | ".join(lines))
+        if delay > 0:
+            self.later.append((time.monotonic() + delay, data))
+        else:
+            self.out += data
+
+    def _print_segment(self, *, job: bool) -> int:
+        """The data since the last JOB or EOJ is printed: count its pages."""
+        if not self.data_bytes and not job:
+            return 0
+        pages = 0
+        if self.data_bytes:
+            pages = self.b.pages if self.b.pages is not None else max(1, self.form_feeds)
+        self.data_bytes = self.form_feeds = 0
+        self.record.pages += pages
+        with self.printer._cond:
+            self.printer.pagecount += pages
+        return pages
+
+    def _device(self, code: int, display: str) -> None:
+        if "DEVICE" in self.ustatus:
+            self._reply("@PJL USTATUS DEVICE", f"CODE={code}", f'DISPLAY="{display}"',
+                        "ONLINE=TRUE")
+
+    def _command(self, line: str) -> None:
+        self.printer.note(self.record.number, "pjl", line)
+        words = line[4:].strip()
+        upper = words.upper().split()
+        verb = upper[0] if upper else ""
+        name = _NAME.search(words)
+        if verb == "ECHO":
+            self._reply(f"@PJL ECHO {words[4:].strip()}".rstrip())
+        elif verb == "INFO":
+            what = upper[1] if len(upper) > 1 else ""
+            answers = {"PAGECOUNT": [f"PAGECOUNT={self.printer.pagecount}"],
+                       "STATUS": ["CODE=10001", 'DISPLAY="Ready"', "ONLINE=TRUE"],
+                       "ID": [f'"{self.printer.model}"']}.get(what, ['"?"'])
+            self._reply(f"@PJL INFO {what}", *answers)
+        elif verb == "USTATUSOFF":
+            self.ustatus.clear()
+        elif verb == "USTATUS":
+            for kind, value in _USTATUS.findall(words):
+                if value.upper() in ("ON", "VERBOSE"):
+                    if kind.upper() == "JOB" and "JOB" not in self.ustatus and \
+                            self.job_name is not None:
+                        self._reply("@PJL USTATUS JOB", "START", f'NAME="{self.job_name}"')
+                    self.ustatus.add(kind.upper())
+                else:
+                    self.ustatus.discard(kind.upper())
+        elif verb == "JOB":
+            self._print_segment(job=False)
+            self.job_name = name.group(1) if name else ""
+            if len(self.record.names) < 100:
+                self.record.names.append(self.job_name)
+            if "JOB" in self.ustatus:
+                self._reply("@PJL USTATUS JOB", "START", f'NAME="{self.job_name}"')
+            self._device(10023, "Printing")
+        elif verb == "EOJ":
+            pages = self._print_segment(job=True)
+            ended = name.group(1) if name else self.job_name or ""
+            self.job_name = None
+            if "JOB" in self.ustatus and not self.b.no_end:
+                self._reply("@PJL USTATUS JOB", "END", f'NAME="{ended}"', f"PAGES={pages}",
+                            delay=self.b.end_delay)
+            self._device(10001, "Ready")
+
+
+#: Garbage is random bytes without a form feed or '@', so it never looks like a reply.
+_GARBAGE = bytes.maketrans(b"\x0c@", b"\x0bA")
