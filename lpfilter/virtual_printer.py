@@ -28,14 +28,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from lpfilter.protocols.pjl import UEL
+from lpfilter.protocols.pjlstream import PjlScanner
 
 TICK = 0.05
 CHUNK = 256 * 1024
-#: A PJL line longer than this is not PJL: it is dropped and the bytes count as data.
-MAX_LINE = 4096
 #: Replies a client leaves unread: past this the printer stops reading too (as real ones do).
 OUT_LIMIT = 256 * 1024
 FF = b"\x0c"
@@ -93,75 +92,6 @@ class JobRecord:
     pages: int = 0
     names: list[str] = field(default_factory=list)
     ended: str = ""
-
-
-class Piece(NamedTuple):
-    kind: str  # "data", "pjl" or "overlong"
-    line: str = ""
-    size: int = 0
-    form_feeds: int = 0
-
-
-def _uel_prefix(data: bytes, pos: int, end: int) -> int:
-    """How many bytes at the end of ``data[pos:end]`` could start a UEL."""
-    for size in range(min(len(UEL) - 1, end - pos), 0, -1):
-        if data.endswith(UEL[:size], pos, end):
-            return size
-    return 0
-
-
-class PjlScanner:
-    """Splits a client's bytes into job data and ``@PJL`` lines, incrementally.
-
-    A UEL enters PJL; lines starting ``@PJL`` are commands; anything else, or after
-    ``ENTER LANGUAGE``, is data again (printers switch languages implicitly). Memory stays
-    bounded: a UEL split across reads is carried (< 9 bytes), an endless line is dropped.
-    """
-
-    def __init__(self) -> None:
-        self.in_pjl = False
-        self._carry = b""
-        self._line = bytearray()
-
-    def feed(self, data: bytes) -> list[Piece]:
-        pieces: list[Piece] = []
-        if self._carry:
-            data, self._carry = self._carry + data, b""
-        pos, end = 0, len(data)
-        while pos < end:
-            if not self.in_pjl:
-                hit = data.find(UEL, pos)
-                stop = hit if hit >= 0 else end - _uel_prefix(data, pos, end)
-                if stop > pos:
-                    pieces.append(Piece("data", "", stop - pos, data.count(FF, pos, stop)))
-                if hit < 0:
-                    self._carry = data[stop:]
-                    break
-                self.in_pjl, pos = True, hit + len(UEL)
-                continue
-            newline = data.find(b"\n", pos)
-            stop = min(end if newline < 0 else newline, pos + MAX_LINE + 1 - len(self._line))
-            self._line += data[pos:stop]
-            complete = stop == newline
-            if (not b"@PJL".startswith(bytes(self._line[:4]).upper())
-                    or (complete and len(self._line.rstrip(b"\r")) < 4)):
-                data = bytes(self._line) + data[stop:]  # not PJL: back to data
-                pos, end, self.in_pjl = 0, len(data), False
-                self._line.clear()
-            elif complete:
-                text = bytes(self._line).rstrip(b"\r").decode("ascii", "replace")
-                self._line.clear()
-                pieces.append(Piece("pjl", text))
-                pos = newline + 1
-                if re.match(r"@PJL\s+ENTER\b", text, re.I):
-                    self.in_pjl = False
-            elif len(self._line) > MAX_LINE:
-                pieces.append(Piece("overlong", "", len(self._line)))
-                self._line.clear()
-                pos, self.in_pjl = stop, False
-            else:
-                pos = stop
-        return pieces
 
 
 def is_loopback(host: str) -> bool:

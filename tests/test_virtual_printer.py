@@ -20,7 +20,8 @@ import pytest
 from lpfilter.cli import main
 from lpfilter.protocols import pjl
 from lpfilter.spool.store import SpoolStore
-from lpfilter.virtual_printer import Behaviour, PjlScanner, Piece, VirtualPrinter
+from lpfilter.protocols.pjlstream import Piece, PjlScanner
+from lpfilter.virtual_printer import Behaviour, VirtualPrinter
 
 UEL = pjl.UEL
 MakePrinter = Callable[..., VirtualPrinter]

@@ -48,6 +48,11 @@ class Session:
         self.pagecount: int | None = None
         self.last_words = ""
         self.last_heard = time.monotonic()
+        self.half_closed = False
+
+    def half_close(self) -> None:
+        self.sock.shutdown(socket.SHUT_WR)
+        self.half_closed = True
 
     def read(self) -> bool:
         """Read what the printer sent; False once it closed its side."""
@@ -225,7 +230,7 @@ class JetDirectBackend:
         silence = float(settings["silence"])  # type: ignore[arg-type]
         half_close = entry.flag("half_close")
         if half_close and mode in ("eof", "delay", "none"):
-            session.sock.shutdown(socket.SHUT_WR)
+            session.half_close()
         confirmed, how = False, ""
         if mode == "pjl":
             how = session.wait(lambda: name in session.ended, silence=silence, deadline=deadline)
@@ -247,7 +252,7 @@ class JetDirectBackend:
             if pages is None and session.pagecount is not None:
                 pages = max(0, session.pagecount - before)
         if half_close and mode in ("pjl", "echo") and not session.eof:
-            session.sock.shutdown(socket.SHUT_WR)
+            session.half_close()
             session.wait(lambda: False, silence=DRAIN, deadline=time.monotonic() + DRAIN)
         note = ""
         if mode in ("pjl", "echo") and not confirmed:
@@ -275,7 +280,7 @@ def _check_delivered(session: Session, where: str, sent: int) -> None:
         raise TransientError(f"{where}: the printer reset the connection before it took the"
                              " whole job (it will be sent again)")
     unsent = _unsent(session.sock)
-    if unsent > 0:
+    if unsent > (1 if session.half_closed else 0):  # a FIN not yet acknowledged counts 1
         raise TransientError(f"{where}: the printer did not take the last {unsent} of {sent}"
                              " bytes (it will be sent again)")
 
