@@ -6,7 +6,10 @@
   environment of pipe programs, the accounting line, and exactly the exit statuses;
 * etc/printcap.example loads without problems and checkpc is happy with it;
 * etc/lpfilter.service and etc/lpfilter.cron run ``lpfilter watch`` with options the
-  parser accepts.
+  parser accepts;
+* the socket printer sections of both pages name lpfilter's own keys and the waitend modes;
+* README's first command ends with ``lpfilter demo``, and ``lpfilter demo`` works; the
+  tour's commands are ones the parser accepts.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,7 @@ MAN5 = ROOT / "man" / "lpfilter-printcap.5"
 EXAMPLE = ROOT / "etc" / "printcap.example"
 SERVICE = ROOT / "etc" / "lpfilter.service"
 CRON = ROOT / "etc" / "lpfilter.cron"
+README = ROOT / "README.md"
 
 # The queues of etc/printcap.example, in file order, and where each one prints.
 EXAMPLE_QUEUES = {
@@ -341,3 +346,101 @@ def test_service_and_cron_run_watch_with_options_the_parser_accepts(path: Path,
         assert parsed.once is once, f"{path.name}: --once is {'missing' if once else 'wrong'}"
         assert parsed.grace >= 0 and parsed.settle >= 0
     assert "lpfilter watch" in path.read_text(encoding="utf-8")
+
+
+# --- (g) socket printers --------------------------------------------------------------------
+
+WAITEND_MODES = ("pjl", "echo", "eof", "delay", "none")
+#: The keys of the table that are lpfilter's own (LPRng ignores them).
+OWN_KEYS = sorted(name for name, key in KEYS.items() if key.meaning.startswith("lpfilter:"))
+
+
+def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
+    from lpfilter.backends.jetdirect import WAIT_MODES
+    assert set(WAIT_MODES) == set(WAITEND_MODES)
+    assert {"pjl", "sync", "pagecount", "waitend", "stall_timeout"} <= set(OWN_KEYS)
+    printcap_page = MAN5.read_text(encoding="utf-8")
+    own = section(printcap_page, "SOCKET PRINTERS (lpfilter keys)")
+    own_text = roff_text(own)
+    for name in OWN_KEYS:
+        assert re.search(rf"(?m)^\.TP\n\.B {re.escape(name)}\n\(lpfilter; ", own), name
+    for mode in WAITEND_MODES:
+        assert re.search(rf"(?m)^\.TP.*\n\.B {mode}$", own), f"waitend={mode} in page 5"
+    assert "LPRng ignores" in " ".join(own_text.split())
+    table = " ".join(roff_text(section(printcap_page, "Key table", level="SS")).split())
+    assert "When unset: pjl when pjl is set, else eof." in table  # waitend's default
+    manual = section(MAN1.read_text(encoding="utf-8"), "SOCKET PRINTERS")
+    tags = _tags(manual)
+    for mode in WAITEND_MODES:
+        assert mentions(tags, mode), f"waitend={mode} in lpfilter(1)"
+    for kind in ("printer busy", "printer offline", "printer name does not resolve"):
+        assert kind in tags, kind
+    from lpfilter.progress import BAR_MIN
+    from lpfilter.protocols.pjl import MAX_NAME
+    text = " ".join(roff_text(manual).split())
+    for word in ("connect_timeout", "connect_grace", "sendfile", "half_close",
+                 "stall_timeout", "send_job_rw_timeout", "waitend_timeout",
+                 f"cut at {MAX_NAME} characters", "possible duplicate", "delivery"):
+        assert word in text, word
+    whole = " ".join(roff_text(MAN1.read_text(encoding="utf-8")).split())
+    assert f"a job of {BAR_MIN >> 20} MiB or more" in whole  # print's progress bar
+
+
+# --- (h) README and the demo ------------------------------------------------------------
+
+def _code_blocks(markdown: str) -> list[str]:
+    return re.findall(r"(?ms)^```(?:sh)?\n(.*?)^```$", markdown)
+
+
+def test_readme_set_up_is_two_commands_the_first_ending_with_the_demo() -> None:
+    readme = README.read_text(encoding="utf-8")
+    set_up = re.search(r"(?ms)^## Set up\n(.*?)(?=^## )", readme)
+    assert set_up, "README has no Set up section"
+    blocks = [b.strip() for b in _code_blocks(set_up.group(1))]
+    assert len(blocks) == 2, blocks
+    assert all("\n" not in b for b in blocks), "each set-up command is one line"
+    first, second = blocks
+    assert first.startswith("python3 -m venv .venv && .venv/bin/pip install . && ")
+    assert first.endswith(".venv/bin/lpfilter demo"), first
+    assert second == ("python3 -m venv .venv && .venv/bin/pip install '.[test]'"
+                      " && .venv/bin/python -m pytest -q")
+
+
+def test_readme_tour_commands_are_accepted_by_the_parser() -> None:
+    parser = cli.build_parser()
+    commands = []
+    for block in _code_blocks(README.read_text(encoding="utf-8")):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "lpfilter":
+                commands.append(words[1:])
+    assert len(commands) >= 10
+    assert ["demo"] in commands
+    for args in commands:
+        try:
+            parser.parse_args(args)
+        except SystemExit:
+            pytest.fail(f"README: lpfilter {shlex.join(args)}: the parser refuses it")
+
+
+def test_demo_prints_through_the_virtual_printer_and_shows_the_accounting_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``lpfilter demo`` (README's first command) exits 0; it uses loopback only."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its directory goes here
+    assert cli.main(["demo"]) == ExitStatus.OK
+    out, _ = capsys.readouterr()
+    assert re.search(r"(?m)^virtual printer listening on 127\.0\.0\.1:\d+ ", out), out
+    printed = re.search(r"(?m)^the printer received the bytes in (\S+)$", out)
+    assert printed, out
+    landed = Path(printed.group(1))
+    assert landed.is_file() and tmp_path in landed.parents
+    accounting = re.search(
+        r"(?m)^accounting \((\S+)\): (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d queue=demo job=000001"
+        r" user=\S+ bytes=(\d+) pages=3 seconds=[\d.]+ outcome=done attempts=1 duplicate=no"
+        r" delivery=confirmed)$", out)
+    assert accounting, out
+    acct, line, sent = accounting.groups()
+    assert Path(acct).read_text(encoding="utf-8") == line + "\n"
+    assert landed.stat().st_size >= int(sent) > 0
+    assert "printed: the printer confirmed it, 3 pages" in out

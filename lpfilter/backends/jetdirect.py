@@ -124,6 +124,7 @@ def _settings(entry: Entry) -> dict[str, object]:
     rw_timeout = entry.number("send_job_rw_timeout")
     return {"pjl": use_pjl, "mode": mode, "silence": float(entry.number("waitend_timeout")),
             "delay": float(entry.number("waitend_delay")),
+            # The completion wait's bound, counted from the end of the data.
             "overall": float(rw_timeout) if rw_timeout > 0 else 3600.0,
             "stall": float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
 
@@ -154,8 +155,8 @@ class JetDirectBackend:
             _check_delivered(session, where, sent)
             finished = True
         except OSError as exc:
-            raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent} bytes"
-                                 " (the job will be sent again)") from None
+            raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent}"
+                                 " bytes") from None
         finally:
             if not finished:  # reset: a linger would block here, deaf to cancel and shutdown
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -218,19 +219,28 @@ class JetDirectBackend:
                 pump.close()
         if session.eof:
             raise TransientError(f"{where}: the printer closed the connection after {sent}"
-                                 " bytes, before the job ended (it will be sent again)")
+                                 " bytes, before the job ended")
         return sent
 
     def _complete(self, session: Session, entry: Entry, settings: dict[str, object],
                   name: str, cookie: str, start: float,
                   before: int | None) -> tuple[str, int | None, str]:
-        """Wait for the printer to finish the job; returns (delivery, pages, note)."""
+        """Wait for the printer to finish the job; returns (delivery, pages, note).
+
+        First the printer must take every byte (the kernel's send queue empties; no
+        progress for ``stall_timeout`` fails the try), and only then do the completion
+        wait and its silence clock start. With ``eof`` the write side is shut at once (the
+        printer closes when it has everything); otherwise at the very end, after the wait
+        and the last page count, so that the printer can still be asked.
+        """
         mode = settings["mode"]
-        deadline = start + float(settings["overall"])  # type: ignore[arg-type]
         silence = float(settings["silence"])  # type: ignore[arg-type]
         half_close = entry.flag("half_close")
-        if half_close and mode in ("eof", "delay", "none"):
+        if half_close and mode == "eof":
             session.half_close()
+        _drain(session, float(settings["stall"]))  # type: ignore[arg-type]
+        session.last_heard = time.monotonic()
+        deadline = time.monotonic() + float(settings["overall"])  # type: ignore[arg-type]
         confirmed, how = False, ""
         if mode == "pjl":
             how = session.wait(lambda: name in session.ended, silence=silence, deadline=deadline)
@@ -244,14 +254,14 @@ class JetDirectBackend:
         elif mode == "delay":
             _pause(float(settings["delay"]), session.request)  # type: ignore[arg-type]
         pages = session.ended.get(name)
-        if before is not None and not session.eof:
+        if before is not None and not session.eof and not session.half_closed:
             session.pagecount = None
             session.send(pjl.info("PAGECOUNT"))
             session.wait(lambda: session.pagecount is not None, silence=0,
-                         deadline=min(deadline, time.monotonic() + max(silence, 5.0)))
+                         deadline=time.monotonic() + max(silence, 5.0))
             if pages is None and session.pagecount is not None:
                 pages = max(0, session.pagecount - before)
-        if half_close and mode in ("pjl", "echo") and not session.eof:
+        if half_close and not session.half_closed and not session.eof:
             session.half_close()
             session.wait(lambda: False, silence=DRAIN, deadline=time.monotonic() + DRAIN)
         note = ""
@@ -262,6 +272,29 @@ class JetDirectBackend:
         elif mode == "eof" and how in ("silence", "deadline"):
             note = f"; the printer did not close the connection ({how})"
         return ("confirmed" if confirmed else "sent"), pages, note
+
+
+def _drain(session: Session, stall: float) -> None:
+    """Wait until the printer has taken every byte, reading its back channel meanwhile;
+    a send queue that does not shrink for ``stall`` seconds fails the try."""
+    import select
+    allowed = 1 if session.half_closed else 0  # an unacknowledged FIN counts one
+    unsent = _unsent(session.sock)
+    moved = time.monotonic()
+    while unsent > allowed and not session.reset:
+        reason = session.request.interrupted()
+        if reason:
+            raise JobInterrupted(reason)
+        if stall > 0 and time.monotonic() - moved > stall:
+            raise TransientError(f"the printer took no data for {stall:g} s; {unsent} bytes"
+                                 " of the job are still waiting for it")
+        ready, _, _ = select.select([session.sock], [], [], TICK)
+        if ready and not session.eof:
+            session.read()
+        now_unsent = _unsent(session.sock)
+        if now_unsent < unsent:
+            moved = time.monotonic()
+        unsent = now_unsent
 
 
 def _unsent(sock: socket.socket) -> int:
@@ -278,11 +311,11 @@ def _check_delivered(session: Session, where: str, sent: int) -> None:
     (a printer that accepts and never reads: the data fitted in the socket buffers)."""
     if session.reset:
         raise TransientError(f"{where}: the printer reset the connection before it took the"
-                             " whole job (it will be sent again)")
+                             " whole job")
     unsent = _unsent(session.sock)
     if unsent > (1 if session.half_closed else 0):  # a FIN not yet acknowledged counts 1
         raise TransientError(f"{where}: the printer did not take the last {unsent} of {sent}"
-                             " bytes (it will be sent again)")
+                             " bytes")
 
 
 def _pause(seconds: float, request: SendRequest) -> None:

@@ -326,6 +326,7 @@ class QueueWorker:
     def _status(self, job: Job, message: str) -> None:
         """A status line from the printer (or about it): ps file, log of changes, observer."""
         self.records.status(message)
+        self.records.log(f"printer: {message}", job)
         if self.observer is not None:
             self.observer.status(job, message)
 
@@ -357,6 +358,8 @@ class QueueWorker:
                 self.store.drop_data(job)
         if state in (DONE, FAILED, REMOVED, CANCELLED):
             self.records.account(job, state)
+        if state != QUEUED:  # the queue's status no longer says "busy, retrying"
+            self.records.status(f"job {job.id} {state}: {message}")
         duplicate = " (possible duplicate)" if job.possible_duplicate else ""
         when = f"; next try in {delay:g} s" if state == QUEUED and delay else ""
         self.records.log(f"{state}{duplicate}: {message}{when}", job)
