@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from lpfilter.protocols.pjl import UEL
 from lpfilter.protocols.pjlstream import PjlScanner
 
 TICK = 0.05

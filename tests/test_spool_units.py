@@ -398,3 +398,16 @@ def test_cancel_stops_a_long_send_promptly(tmp_path: Path, body: str, size: int)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
+
+
+def test_a_ticket_being_written_is_not_a_job(tmp_path: Path) -> None:
+    """atomic_write's ``.tmp-PID-NNNNNN.job`` never shows up as a job (cancel, status)."""
+    from lpfilter.spool.store import SpoolStore
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "q")
+    store.ensure()
+    (Path(store.jobs_dir) / ".tmp-1-000001.job").write_text("{")
+    (Path(store.jobs_dir) / ".tmp-1-000001.data").write_text("x")
+    assert store.jobs() == []
+    assert store.recover_orphans("root") == []

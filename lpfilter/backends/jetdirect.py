@@ -143,7 +143,6 @@ class JetDirectBackend:
                                keepalive=entry.flag("keepalive"),
                                linger=entry.number("socket_linger"))
         session = Session(sock, request)
-        start = time.monotonic()
         name = pjl.safe_name(f"{entry.name}-{job.id} {job.name}")
         cookie = pjl.safe_name(f"lpf-{job.id}-{int(time.time())}")
         finished = False
@@ -151,7 +150,7 @@ class JetDirectBackend:
             before = self._prepare(session, entry, settings, cookie, where)
             sent = self._stream(session, request, entry, settings, name, cookie, where)
             delivery, pages, note = self._complete(session, entry, settings, name, cookie,
-                                                   start, before)
+                                                   where, before)
             _check_delivered(session, where, sent)
             finished = True
         except OSError as exc:
@@ -223,7 +222,7 @@ class JetDirectBackend:
         return sent
 
     def _complete(self, session: Session, entry: Entry, settings: dict[str, object],
-                  name: str, cookie: str, start: float,
+                  name: str, cookie: str, where: str,
                   before: int | None) -> tuple[str, int | None, str]:
         """Wait for the printer to finish the job; returns (delivery, pages, note).
 
@@ -238,7 +237,7 @@ class JetDirectBackend:
         half_close = entry.flag("half_close")
         if half_close and mode == "eof":
             session.half_close()
-        _drain(session, float(settings["stall"]))  # type: ignore[arg-type]
+        _drain(session, float(settings["stall"]), where)  # type: ignore[arg-type]
         session.last_heard = time.monotonic()
         deadline = time.monotonic() + float(settings["overall"])  # type: ignore[arg-type]
         confirmed, how = False, ""
@@ -274,7 +273,7 @@ class JetDirectBackend:
         return ("confirmed" if confirmed else "sent"), pages, note
 
 
-def _drain(session: Session, stall: float) -> None:
+def _drain(session: Session, stall: float, where: str) -> None:
     """Wait until the printer has taken every byte, reading its back channel meanwhile;
     a send queue that does not shrink for ``stall`` seconds fails the try."""
     import select
@@ -286,10 +285,12 @@ def _drain(session: Session, stall: float) -> None:
         if reason:
             raise JobInterrupted(reason)
         if stall > 0 and time.monotonic() - moved > stall:
-            raise TransientError(f"the printer took no data for {stall:g} s; {unsent} bytes"
-                                 " of the job are still waiting for it")
-        ready, _, _ = select.select([session.sock], [], [], TICK)
-        if ready and not session.eof:
+            raise TransientError(f"{where}: the printer took no data for {stall:g} s; {unsent}"
+                                 " bytes of the job are still waiting for it")
+        # After the printer's EOF the socket stays readable: stop selecting on it, or this
+        # loop would spin while a slow printer still reads.
+        ready, _, _ = select.select([] if session.eof else [session.sock], [], [], TICK)
+        if ready:
             session.read()
         now_unsent = _unsent(session.sock)
         if now_unsent < unsent:

@@ -18,6 +18,7 @@ import dataclasses
 import fcntl
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 STATE_DIR = ".lpfilter"
 #: A data file without a ticket older than this is a crashed submission (not one in flight).
 ORPHAN_AGE = 60.0
+#: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
+_TICKET = re.compile(r"^\d+\.job$")
 
 
 class SpoolStore:
@@ -135,7 +138,7 @@ class SpoolStore:
         tickets, and a watcher lists them on every pass.
         """
         try:
-            entries = [e for e in os.scandir(self.jobs_dir) if e.name.endswith(".job")]
+            entries = [e for e in os.scandir(self.jobs_dir) if _TICKET.match(e.name)]
         except FileNotFoundError:
             return []
         found: list[Job] = []
@@ -201,10 +204,10 @@ class SpoolStore:
             names = os.listdir(self.jobs_dir)
         except FileNotFoundError:
             return recovered
-        tickets = {n[:-4] for n in names if n.endswith(".job")}
+        tickets = {n[:-4] for n in names if _TICKET.match(n)}
         for name in names:
             job_id = name[:-5]
-            if not name.endswith(".data") or job_id in tickets:
+            if not name.endswith(".data") or not job_id.isdigit() or job_id in tickets:
                 continue
             path = os.path.join(self.jobs_dir, name)
             try:
