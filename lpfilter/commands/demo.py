@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
@@ -37,6 +36,8 @@ def sample_document() -> bytes:
 
 
 def run(ctx: Context) -> ExitStatus:
+    import tempfile
+
     from lpfilter import printcap
     from lpfilter.progress import TerminalObserver
     from lpfilter.spool.store import SpoolStore
