@@ -434,3 +434,41 @@ def test_watch_once_on_a_busy_queue(make_queue: MakeQueue) -> None:
         child.stdout.close()  # type: ignore[union-attr]
     assert q.cli("watch", "--once", "-P", "q")[0] == 0
     assert [j.state for j in q.jobs().values()] == ["done", "done"]
+
+
+def test_print_wait_takes_over_when_the_watcher_goes_away(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`print --wait` never waits for a watcher that died: it serves the queue itself."""
+    import os
+    import subprocess
+    import sys
+    import time as clock
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    out = tmp_path / "out"
+    out.touch()
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:lp={out}:sd={sd}\n")
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
+    (tmp_path / "f").write_text("taken over\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, time\n"
+         "from lpfilter.spool.locks import ProcessLock\n"
+         "from lpfilter.spool.store import SpoolStore\n"
+         f"s = SpoolStore({str(sd)!r}, 'q'); s.ensure()\n"
+         "lock = ProcessLock(os.path.join(s.state, 'queue.lock'), 'watch')\n"
+         "lock.acquire(); print('held', flush=True); time.sleep(1.5)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = clock.monotonic()
+        assert main(["print", "--wait", str(tmp_path / "f")]) == 0
+        assert clock.monotonic() - started < 10
+        assert out.read_text() == "taken over\n"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        holder.stdout.close()  # type: ignore[union-attr]
+    assert os.path.exists(sd / ".lpfilter" / "queue.lock")

@@ -96,11 +96,15 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
     from lpfilter.spool.locks import ProcessLock, current_holder
     from lpfilter.spool.worker import QueueWorker
     lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print")
-    if not lock.acquire():
+    while not lock.acquire():
         holder = current_holder(lock.path)
         who = f"pid {holder.pid} ({holder.purpose})" if holder else "another process"
         log.info("queue %s is served by %s; the job is queued there", entry.name, who)
-        return _wait_for(ctx, store, ids) if wait else ExitStatus.OK
+        if not wait:
+            return ExitStatus.OK
+        if _wait_for(store, ids, lock.path):
+            return _report(ctx, store, ids, interrupted=False)
+        # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
     from lpfilter.progress import TerminalObserver
     worker = QueueWorker(entry, lock_dir=locks)
     observer = TerminalObserver(sys.stderr)
@@ -138,11 +142,17 @@ def _all_final(store: SpoolStore, ids: list[str]) -> bool:
     return all(job is None or job.final for job in jobs)
 
 
-def _wait_for(ctx: Context, store: SpoolStore, ids: list[str]) -> ExitStatus:
-    """--wait while a watcher prints the jobs: until each is final (Ctrl-C stops waiting)."""
+def _wait_for(store: SpoolStore, ids: list[str], lock_path: str) -> bool:
+    """--wait while a watcher prints the jobs: True once each is final, False as soon as
+    nobody serves the queue any more (a watcher that died must not leave us waiting)."""
+    from lpfilter.spool.locks import current_holder
+    polls = 0
     while not _all_final(store, ids):
         time.sleep(POLL)
-    return _report(ctx, store, ids, interrupted=False)
+        polls += 1
+        if polls % 10 == 0 and current_holder(lock_path) is None:
+            return _all_final(store, ids)
+    return True
 
 
 def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
