@@ -15,10 +15,7 @@ status 2 means it could not run (a command failed, or a printcap read back wrong
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,6 +25,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchkit import (BenchError, clean_env, header, lpfilter_command, machine_info,
+                      print_info, row, spread, verdict)
 
 BIG_ENTRIES = 10_000
 #: (figure, target, limit in s, the only --entries it is judged at, if any).
@@ -191,10 +191,6 @@ FIGURES = [("import", "import lpfilter.printcap", "s"),
 REFERENCE = {"pass": "python -c pass", "import pyparsing": 'python -c "import pyparsing"'}
 
 
-class BenchError(Exception):
-    """The benchmark itself cannot run; never raised for a missed target."""
-
-
 @dataclass
 class Variant:
     """A cache state: its environment, and a directory emptied before each run (cold)."""
@@ -208,28 +204,11 @@ class Variant:
             shutil.rmtree(self.empty, ignore_errors=True)
 
 
-def clean_env(tmp: Path) -> dict[str, str]:
-    """The environment a user has: .pyc files written and read; no printer settings; a
-    cache home inside ``tmp`` so the user's own cache is never read or written."""
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC",
-        "PYTHONDEVMODE", "LPFILTER_PRINTCAP", "LPFILTER_CACHE_DIR", "LPFILTER_NO_CACHE",
-        "PRINTER", "LPDEST")}
-    env["XDG_CACHE_HOME"] = str(tmp / "xdg-cache")
-    return env
-
-
 def make_variants(env: dict[str, str], tmp: Path) -> list[Variant]:
     """off: no cache; cold: parse, then write the cache; warm: read what warm-up wrote."""
     return [Variant("off", env | {"LPFILTER_NO_CACHE": "1"}),
             Variant("cold", env | {"LPFILTER_CACHE_DIR": str(tmp / "cold")}, tmp / "cold"),
             Variant("warm", env | {"LPFILTER_CACHE_DIR": str(tmp / "warm")})]
-
-
-def lpfilter_command() -> list[str]:
-    """The ``lpfilter`` script beside this interpreter, else ``python -m lpfilter``."""
-    script = Path(sys.executable).parent / "lpfilter"
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "lpfilter"]
 
 
 def run(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
@@ -304,7 +283,7 @@ def stats(samples: list[float]) -> dict[str, object]:
 def cell(samples: list[float], unit: str) -> str:
     """``median (min–max)`` in ms or MiB."""
     scale, suffix = (2**-20, "MiB") if unit == "B" else (1000, "ms")
-    med, low, high = (x * scale for x in (statistics.median(samples), min(samples), max(samples)))
+    med, low, high = (x * scale for x in spread(samples))
     digits = 1 if unit == "B" or med < 100 else 0
     return f"{med:.{digits}f} {suffix} ({low:.{digits}f}–{high:.{digits}f})"
 
@@ -315,29 +294,25 @@ def verdicts(bench: Bench) -> list[dict[str, object]]:
     for name, samples in bench.samples.items():
         for key, target, limit, entries in TARGETS:
             median = statistics.median(samples[key])
-            status = ("N/A" if entries not in (None, bench.big.printers)
-                      else "PASS" if median < limit else "MISS")
+            status = verdict(median, limit, judged=entries in (None, bench.big.printers))
             out.append({"variant": name, "target": target, "median_s": median, "status": status})
     return out
 
 
 def print_report(bench: Bench, info: dict[str, object], runs: int) -> None:
     """Markdown tables, ready to paste into bench/README.md."""
-    def row(*cells: str) -> None:
-        print("| " + " | ".join(cells) + " |")
-    for key, value in info.items():
-        print(f"{key}: {value}")
+    print_info(info)
     print(f"{runs} rounds after one warm-up round, interleaved; median (min–max)\n")
     names = [v.name for v in bench.variants]
-    row("figure", *names), row(*["---"] * (len(names) + 1))
+    header("figure", *names)
     for key, label, unit in FIGURES:
         label = label.format(entries=f"{bench.big.printers:,}", probe=bench.big.probe)
         row(label, *(cell(bench.samples[n][key], unit) for n in names))
     row("pyparsing imported", *("yes" if bench.pyparsing[n] else "no" for n in names))
-    print(), row("reference (wall)", "time"), row("---", "---")
+    print(), header("reference (wall)", "time")
     for code, label in REFERENCE.items():
         row(f"`{label}`", cell(bench.reference[code], "s"))
-    print(), row("target", *names), row(*["---"] * (len(names) + 1))
+    print(), header("target", *names)
     checks = verdicts(bench)
     for target in dict.fromkeys(c["target"] for c in checks):
         row(target, *(f"{c['status']}, {c['median_s'] * 1000:.0f} ms" for c in checks
@@ -366,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def measure(args: argparse.Namespace, tmp: Path) -> int:
     """Generate, warm up, measure ``args.runs`` rounds, report."""
-    env = clean_env(tmp)
+    env = clean_env(tmp, locks=False)
     cwd = tmp / "cwd"  # empty, so '' on sys.path finds nothing
     cwd.mkdir()
     bench = Bench(generate_big(tmp, args.entries), generate_small(tmp), make_variants(env, tmp),
@@ -377,8 +352,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
         bench.round(n)
     versions = run([sys.executable, "-c", "import sys, pyparsing; print(sys.version.split()[0],"
                     " pyparsing.__version__)"], env, cwd)[1].split()
-    info = {"date": datetime.date.today().isoformat(),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.platform()}",
+    info = {**machine_info(),
             "python": f"{versions[0]} ({sys.executable}), pyparsing {versions[1]}",
             "lpfilter": f"{' '.join(bench.lpfilter)}, package from {bench.package}",
             "big": f"{bench.big.describe()}, probe {bench.big.probe} (3 levels of tc, included)",

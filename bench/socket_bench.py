@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import fcntl
 import json
 import os
@@ -31,6 +30,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
+                      lpfilter_info, machine_info, print_info, progress, row, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -79,24 +81,6 @@ OPTIONS = [("--runs", int, 5, "measured rounds after the warm-up"),
            ("--disk", str, "/tmp", "where the big files, their spool and the disk spool go"),
            ("--tmpfs", str, "/dev/shm", "where the tmpfs spool goes"),
            ("--timeout", float, 600.0, "longest any one command may run, seconds")]
-
-
-class BenchError(Exception):
-    """The benchmark itself cannot run; never raised for a missed target."""
-
-
-def clean_env(tmp: Path) -> dict[str, str]:
-    """The user's environment, writing .pyc files, with caches and locks inside ``tmp``."""
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC",
-        "PYTHONDEVMODE", "LPFILTER_PRINTCAP", "LPFILTER_CACHE_DIR", "LPFILTER_NO_CACHE",
-        "PRINTER", "LPDEST", "LPFILTER_LOCK_DIR")}
-    return env | {"XDG_CACHE_HOME": str(tmp / "xdg-cache"), "LPFILTER_LOCK_DIR": str(tmp / "lk")}
-
-
-def lpfilter_command() -> list[str]:
-    script = Path(sys.executable).parent / "lpfilter"
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "lpfilter"]
 
 
 def fs_type(path: str) -> str:
@@ -323,7 +307,7 @@ def small_round(b: Bench, fs: str) -> dict[str, float]:
 
 
 def measure(args: argparse.Namespace, b: Bench) -> dict[str, dict[str, list[float]]]:
-    say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
+    say = progress(args.json)
     got: dict[str, dict[str, list[float]]] = {g: {} for g in ("medium", "big", "disk", "tmpfs")}
     say("warm-up round")
     for fs in ("disk", "tmpfs"):
@@ -348,7 +332,7 @@ def measure(args: argparse.Namespace, b: Bench) -> dict[str, dict[str, list[floa
 
 def cell(samples: list[float], unit: str) -> str:
     """``median (min–max)`` in MB/s, ×, ms or s, MiB, jobs/s."""
-    med, low, high = statistics.median(samples), min(samples), max(samples)
+    med, low, high = spread(samples)
     if len(samples) == 1:  # a single value: no range
         return cell(samples * 2, unit).split(" (")[0]
     if unit == "B":
@@ -370,9 +354,8 @@ def verdicts(got: dict[str, dict[str, list[float]]],
     for key, target, limit, higher, groups, only in TARGETS:
         for group in groups:
             median = statistics.median(got[group][key])
-            ok = median >= limit if higher else median < limit
-            status = ("N/A" if only and getattr(args, only[0]) != only[1]
-                      else "PASS" if ok else "MISS")
+            status = verdict(median, limit, higher,
+                             judged=not only or getattr(args, only[0]) == only[1])
             out.append({"target": target.format(jobs=args.jobs), "group": group, "figure": key,
                         "median": median, "status": status})
     return out
@@ -380,16 +363,13 @@ def verdicts(got: dict[str, dict[str, list[float]]],
 
 def print_report(got: dict[str, dict[str, list[float]]], info: dict[str, object],
                  args: argparse.Namespace) -> None:
-    def row(*cells: str) -> None:
-        print("| " + " | ".join(cells) + " |")
-    for key, value in info.items():
-        print(f"{key}: {value}")
+    print_info(info)
     print(f"{args.runs} rounds after a warm-up, interleaved (nc first in odd rounds);"
           " median (min–max) over rounds; MB = 10^6 bytes\n")
     names = {"medium": f"{args.medium} MiB", "big": f"{args.big} MiB",
              "disk": "disk", "tmpfs": "tmpfs"}
     for groups, figures in ((("medium", "big"), BIG_FIGURES), (("disk", "tmpfs"), SMALL_FIGURES)):
-        row("figure", *(names[g] for g in groups)), row(*["---"] * (len(groups) + 1))
+        header("figure", *(names[g] for g in groups))
         for key, label, unit in figures:
             row(label.format(jobs=args.jobs),
                 *(cell(got[g][key], unit) if key in got[g] else "" for g in groups))
@@ -399,7 +379,7 @@ def print_report(got: dict[str, dict[str, list[float]]], info: dict[str, object]
             print(f"The spooled copy took {used:.0%} of the job's size on {args.disk}: "
                   + ("its blocks were copied, not shared (no reflink).\n" if used > 0.5
                      else "its blocks are shared with the file printed (a reflink).\n"))
-    row("target", "judged on", "result"), row("---", "---", "---")
+    header("target", "judged on", "result")
     for check in verdicts(got, args):
         row(str(check["target"]), names[str(check["group"])],
             f"{check['status']}, {cell([check['median']], UNITS[str(check['figure'])])}")
@@ -407,9 +387,7 @@ def print_report(got: dict[str, dict[str, list[float]]], info: dict[str, object]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for flag, kind, default, text in OPTIONS:
-        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})",
-                            metavar={int: "N", float: "S", str: "DIR"}[kind])
+    add_options(parser, OPTIONS)
     parser.add_argument("--sink", choices=("recv", "splice"), default="recv",
                         help="recv: recv_into a 4 MiB buffer (default); splice: zero-copy")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
@@ -445,19 +423,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for root in roots:
                 shutil.rmtree(root, ignore_errors=True)
-    import lpfilter
     nc_version = subprocess.run([NC, "-h"], capture_output=True, text=True).stderr
-    info = {"date": datetime.date.today().isoformat(),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.platform()}",
+    info = {**machine_info(),
             "python": f"{platform.python_version()} ({sys.executable})",
-            "lpfilter": f"{' '.join(lpfilter_command())}, package from"
-                        f" {Path(lpfilter.__file__).parent.parent}",
+            "lpfilter": lpfilter_info(),
             "nc": f"{NC}: {nc_version.splitlines()[0] if nc_version else '?'}",
             "sink": f"in-process, {args.sink}" + (" into a 4 MiB buffer" if args.sink == "recv"
                                                  else ", socket to pipe to /dev/null"),
             "spool": f"big jobs and disk: {args.disk} ({fs_type(args.disk)}); tmpfs:"
                      f" {args.tmpfs} ({fs_type(args.tmpfs)})",
-            "load average (1 min)": f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"}
+            "load average (1 min)": load_average(load_before)}
     if args.json:
         print(json.dumps({"info": info, "args": vars(args), "targets": verdicts(got, args),
                           "samples": got}, indent=2))

@@ -11,7 +11,6 @@ status 2 means it could not run (a command failed, or a job did not end as expec
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -29,6 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
+
+from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
+                      lpfilter_info, machine_info, print_info, progress, row, spread, verdict)
 
 JOB_SIZE = 1024
 SETTLE = 5.0  # seconds the idle watcher gets to settle once it serves every queue
@@ -76,24 +78,6 @@ OPTIONS = [("--runs", int, 3, "measured rounds after the warm-up"),
            ("--tmpfs", str, "/dev/shm", "where the tmpfs spool goes"),
            ("--timeout", float, 600.0, "longest wait for a running watcher's batch")]
 MARK = re.compile(rb"@@([A-Za-z0-9-]+)@@")
-
-
-class BenchError(Exception):
-    """The benchmark itself cannot run; never raised for a missed target."""
-
-
-def clean_env(tmp: Path) -> dict[str, str]:
-    """The user's environment, writing .pyc files, with caches and locks inside ``tmp``."""
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC",
-        "PYTHONDEVMODE", "LPFILTER_PRINTCAP", "LPFILTER_CACHE_DIR", "LPFILTER_NO_CACHE",
-        "PRINTER", "LPDEST", "LPFILTER_LOCK_DIR")}
-    return env | {"XDG_CACHE_HOME": str(tmp / "xdg-cache"), "LPFILTER_LOCK_DIR": str(tmp / "lk")}
-
-
-def lpfilter_command() -> list[str]:
-    script = Path(sys.executable).parent / "lpfilter"
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "lpfilter"]
 
 
 def job_bytes(tag: str) -> bytes:
@@ -303,7 +287,7 @@ def idle(area: Area, seconds: float) -> dict[str, float]:
 # --- the run --------------------------------------------------------------------------
 
 def measure(args: argparse.Namespace, areas: list[Area]) -> dict[str, dict[str, list[float]]]:
-    say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
+    say = progress(args.json)
     got = {a.name: {key: [] for key in [*UNITS, "hot_all", "commit_all"]} for a in areas}
     got["reference"] = {"pass": []}
     rng = random.Random(1)
@@ -357,7 +341,7 @@ def measure(args: argparse.Namespace, areas: list[Area]) -> dict[str, dict[str, 
 
 def cell(samples: list[float], unit: str) -> str:
     """``median (min–max)``: jobs/s or ms; a single value for the idle watcher's figures."""
-    med, low, high = statistics.median(samples), min(samples), max(samples)
+    med, low, high = spread(samples)
     if unit in ("pct", "B", "n"):
         return {"pct": f"{med:.3f} %", "B": f"{med / 2**20:.1f} MiB", "n": f"{med:.0f}"}[unit]
     if unit == "rate":
@@ -373,9 +357,8 @@ def verdicts(got: dict[str, dict[str, list[float]]], names: list[str],
     for key, target, limit, higher, only in TARGETS:
         for name in names:
             median = statistics.median(got[name][key])
-            ok = median >= limit if higher else median < limit
-            status = ("N/A" if only and getattr(args, only[0]) != only[1]
-                      else "PASS" if ok else "MISS")
+            status = verdict(median, limit, higher,
+                             judged=not only or getattr(args, only[0]) == only[1])
             out.append({"fs": name, "target": target, "figure": key, "median": median,
                         "status": status})
     return out
@@ -383,14 +366,11 @@ def verdicts(got: dict[str, dict[str, list[float]]], names: list[str],
 
 def print_report(got: dict[str, dict[str, list[float]]], names: list[str],
                  info: dict[str, object], args: argparse.Namespace) -> None:
-    def row(*cells: str) -> None:
-        print("| " + " | ".join(cells) + " |")
-    for key, value in info.items():
-        print(f"{key}: {value}")
+    print_info(info)
     print(f"{args.runs} rounds after a warm-up, interleaved; median (min–max) over rounds;"
           f" (2) {args.latency_files} samples of each kind per round; (4) {args.prints}"
           " per round; (3) one run per file system\n")
-    row("figure", *names), row(*["---"] * (len(names) + 1))
+    header("figure", *names)
     for key, label, unit in FIGURES:
         kept, quarter = 3 * WARM, 2 * max(1, args.latency_files // 4)  # 2 jobs per sample
         label = label.format(jobs=args.jobs, idle=f"{args.idle_seconds:g}",
@@ -398,9 +378,9 @@ def print_report(got: dict[str, dict[str, list[float]]], names: list[str],
                              last=f"{kept + 2 * args.latency_files - quarter}–"
                                   f"{kept + 2 * args.latency_files}")
         row(label, *(cell(got[n][key], unit) for n in names))
-    print(), row("reference (wall)", "time"), row("---", "---")
+    print(), header("reference (wall)", "time")
     row("`python -c pass`", cell(got["reference"]["pass"], "s"))
-    print(), row("target", *names), row(*["---"] * (len(names) + 1))
+    print(), header("target", *names)
     checks = verdicts(got, names, args)
     for target in dict.fromkeys(c["target"] for c in checks):
         row(target, *(f"{c['status']}, {cell([c['median']], UNITS[c['figure']])}"
@@ -409,9 +389,7 @@ def print_report(got: dict[str, dict[str, list[float]]], names: list[str],
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for flag, kind, default, text in OPTIONS:
-        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})",
-                            metavar={int: "N", float: "S", str: "DIR"}[kind])
+    add_options(parser, OPTIONS)
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = parser.parse_args(argv)
     if min(args.runs, args.jobs, args.prints, args.idle_queues) < 1 or args.latency_files < 2:
@@ -436,15 +414,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for root in roots:
                 shutil.rmtree(root, ignore_errors=True)
-    import lpfilter
-    info = {"date": datetime.date.today().isoformat(),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.platform()}",
+    info = {**machine_info(),
             "python": f"{platform.python_version()} ({sys.executable}), psutil"
                       f" {psutil.__version__}",
-            "lpfilter": f"{' '.join(lpfilter_command())}, package from"
-                        f" {Path(lpfilter.__file__).parent.parent}",
+            "lpfilter": lpfilter_info(),
             "spool": ", ".join(f"{name}: {base}" for name, base in bases.items()),
-            "load average (1 min)": f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"}
+            "load average (1 min)": load_average(load_before)}
     if args.json:
         print(json.dumps({"info": info, "args": vars(args),
                           "targets": verdicts(got, list(bases), args), "samples": got}, indent=2))

@@ -1,0 +1,95 @@
+"""Helpers the bench/*_bench.py scripts share, so each is written once.
+
+The scripts are run as ``python bench/NAME_bench.py``, which puts bench/ on sys.path and
+makes ``import benchkit`` work. Only what is the same in every caller lives here: each
+script still measures, formats its cells and judges its targets in its own way.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class BenchError(Exception):
+    """The benchmark itself cannot run; never raised for a missed target."""
+
+
+def clean_env(tmp: Path, locks: bool = True) -> dict[str, str]:
+    """The user's environment, writing .pyc files, with no printer settings and a cache
+    home inside ``tmp``; with ``locks``, the lock directory is inside ``tmp`` too."""
+    drop = ("PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC",
+            "PYTHONDEVMODE", "LPFILTER_PRINTCAP", "LPFILTER_CACHE_DIR", "LPFILTER_NO_CACHE",
+            "PRINTER", "LPDEST", *(("LPFILTER_LOCK_DIR",) if locks else ()))
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["XDG_CACHE_HOME"] = str(tmp / "xdg-cache")
+    if locks:
+        env["LPFILTER_LOCK_DIR"] = str(tmp / "lk")
+    return env
+
+
+def lpfilter_command() -> list[str]:
+    """The ``lpfilter`` script beside this interpreter, else ``python -m lpfilter``."""
+    script = Path(sys.executable).parent / "lpfilter"
+    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "lpfilter"]
+
+
+def add_options(parser: argparse.ArgumentParser,
+                options: Sequence[tuple[str, type, object, str]]) -> None:
+    """An option per ``(flag, type, default, help)``."""
+    for flag, kind, default, text in options:
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})",
+                            metavar={int: "N", float: "S", str: "DIR"}[kind])
+
+
+def progress(quiet: bool) -> Callable[[str], None]:
+    """Prints a progress line to stderr, or nothing when ``quiet`` (--json)."""
+    return (lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr))
+
+
+def spread(samples: Sequence[float]) -> tuple[float, float, float]:
+    """(median, min, max) of the samples."""
+    return statistics.median(samples), min(samples), max(samples)
+
+
+def verdict(median: float, limit: float, higher: bool = False, judged: bool = True) -> str:
+    """PASS or MISS for a median against its limit; N/A when not ``judged`` here."""
+    ok = median >= limit if higher else median < limit
+    return "N/A" if not judged else "PASS" if ok else "MISS"
+
+
+def row(*cells: str) -> None:
+    """One row of a Markdown table."""
+    print("| " + " | ".join(cells) + " |")
+
+
+def header(*cells: str) -> None:
+    """A Markdown table's header row and its separator."""
+    row(*cells), row(*["---"] * len(cells))
+
+
+def print_info(info: dict[str, object]) -> None:
+    for key, value in info.items():
+        print(f"{key}: {value}")
+
+
+def machine_info() -> dict[str, str]:
+    """The first lines of every report: today's date and the machine."""
+    return {"date": datetime.date.today().isoformat(),
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.platform()}"}
+
+
+def lpfilter_info() -> str:
+    """The command timed, and where this interpreter imports the lpfilter package from."""
+    import lpfilter
+    return f"{' '.join(lpfilter_command())}, package from {Path(lpfilter.__file__).parent.parent}"
+
+
+def load_average(before: float) -> str:
+    """The 1-minute load average before the run (``os.getloadavg()[0]``) and now."""
+    return f"{before:.2f} before, {os.getloadavg()[0]:.2f} after"
