@@ -462,3 +462,18 @@ def test_checkpc_fix_spool_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert run_checkpc(tmp_path, capsys, OK_LINE, "--fix", make_dirs=False)[1] == 0
     assert stat.S_IMODE(os.stat(spool).st_mode) == 0o700
     assert run_checkpc(tmp_path, capsys, OK_LINE, make_dirs=False)[1:] == (0, [])
+
+
+def test_checkpc_warns_about_waitend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """lpfilter key: an unknown waitend mode, or waitend=pjl without pjl, is reported."""
+    from lpfilter.cli import main
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    spool2 = tmp_path / "spool2"
+    spool2.mkdir(mode=0o700)
+    path = tmp_path / "printcap"
+    path.write_text(f"a:lp=h%9100:sd={spool}:waitend=pjll\nb:lp=h%9100:sd={spool2}:waitend=pjl\n")
+    assert main(["--printcap", str(path), "checkpc"]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:1: waitend=pjll is not a completion mode" in out
+    assert f"{path}:2: queue b: waitend=pjl needs :pjl:" in out

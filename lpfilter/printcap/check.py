@@ -16,6 +16,8 @@ from lpfilter.printcap.model import Entry, Option, Printcap, Record, usable_name
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
+#: lpfilter's completion-wait modes for socket printers (backends/jetdirect.py).
+_WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
 _OCTAL_KEYS = frozenset({"spool_dir_perms", "spool_file_perms"})
 _SHELL_CHARS = set("<>|;")
 
@@ -117,6 +119,10 @@ def _check_value(option: Option) -> list[Problem]:
                                " remove, success or |program"))
     elif is_filter_key(option.name):
         found.extend(_check_filter(option, text))
+    elif option.name == "waitend" and text.strip().lower() not in _WAIT_MODES:
+        found.append(_warn(option, f"waitend={text} is not a completion mode lpfilter knows, so"
+                           " it waits for the printer to close the connection (eof); use one of"
+                           f" {', '.join(_WAIT_MODES)}"))
     return found
 
 
@@ -182,6 +188,11 @@ def _check_entry(entry: Entry) -> list[Problem]:
                              f" '{destination.queue}' on {destination.host}, not a raw socket"
                              " (that is BSD lpd's meaning); for a JetDirect socket write"
                              f" lp={destination.host}%{destination.queue}"))
+    waitend = entry.options.get("waitend")
+    if (waitend and (waitend.value or "").strip().lower() == "pjl" and not entry.flag("pjl")):
+        found.append(Problem(waitend.origin, f"queue {entry.name}: waitend=pjl needs :pjl: (the"
+                             " job must be wrapped in PJL for the printer to report its end);"
+                             " without it lpfilter waits for eof"))
     if lp and lp.value and rm and rm.value and "@" not in lp.value:
         found.append(Problem(lp.origin, f"queue {entry.name} sets both lp and rm: LPRng prints"
                              " to lp and ignores rm and rp; remove one"))
