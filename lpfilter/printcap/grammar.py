@@ -73,6 +73,17 @@ class RawEntry:
     #: (offset in ``text``, Line) for every physical line joined into the entry.
     pieces: list[tuple[int, Line]] = field(default_factory=list)
 
+    def lines_at(self, offsets: list[int]) -> list[Line]:
+        """``line_at`` for ascending offsets, in one walk (options come in text order)."""
+        pieces = self.pieces
+        found: list[Line] = []
+        index, last = 0, len(pieces) - 1
+        for offset in offsets:
+            while index < last and pieces[index + 1][0] <= offset:
+                index += 1
+            found.append(pieces[index][1])
+        return found
+
     def line_at(self, offset: int) -> Line:
         """The physical line that holds character ``offset`` of the entry text."""
         pieces = self.pieces

@@ -30,6 +30,8 @@ Value = bool | int | str | None
 BAD_NAME_CHARS = frozenset(" \t=#@")
 #: LPRng's Select_pc_info gives up past this many nested tc levels.
 MAX_TC_DEPTH = 5
+#: Keys that decide whether a record is used at all on this host and side.
+_SELECTORS = frozenset({"server", "client", "oh"})
 
 
 @dataclass(slots=True)
@@ -152,8 +154,9 @@ def build_record(raw: grammar.RawEntry, problems: list[Problem]) -> Record | Non
     """A record from an assembled entry, or None (with a problem) where LPRng drops it."""
     parsed = grammar.parse_entry(raw.text)
     origin = raw.pieces[0][1].origin
-    options = [Option(p.key, p.text, p.form, p.value, raw.line_at(p.offset).origin, p.swallowed,
-                      False, p.key.lower()) for p in parsed.options]
+    lines = raw.lines_at([p.offset for p in parsed.options])
+    options = [Option(p.key, p.text, p.form, p.value, line.origin, p.swallowed, False,
+                      p.key.lower()) for p, line in zip(parsed.options, lines)]
     if not parsed.names:
         problems.append(Problem(origin, "entry without a name (it starts with ':'): LPRng"
                                 " drops it; put the printer name first"))
@@ -268,6 +271,8 @@ class Printcap:
 
     def _selected(self, record: Record) -> bool:
         """LPRng keeps a record only for its side and, with ``oh=``, only on matching hosts."""
+        if not any(o.name in _SELECTORS for o in record.options):
+            return True  # the common case, decided in one pass over the options
         other = "client" if self.side == "server" else "server"
         if record.flag(other) and not record.flag(self.side):
             return False
