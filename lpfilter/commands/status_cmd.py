@@ -73,15 +73,23 @@ def format_queue(data: dict[str, object]) -> str:
         lines.append("  no jobs")
         return "\n".join(lines) + "\n"
     lines.append(f"  {'JOB':<8} {'USER':<10} {'NAME':<24} {'SIZE':>10} {'STATE':<9}"
-                 f" {'TRIES':>5} {'AGE':>6}  LAST ERROR")
+                 f" {'TRIES':>5} {'AGE':>6}  DETAIL")
     for job in jobs:  # type: ignore[attr-defined]
         state = job["state"] + ("*" if job["possible_duplicate"] else "")
         lines.append(f"  {job['id']:<8} {job['user'][:10]:<10} {job['name'][:24]:<24}"
                      f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"
-                     f" {human_age(now - job['submitted']):>6}  {job['last_error'][:60]}")
+                     f" {human_age(now - job['submitted']):>6}  {_detail(job)[:60]}")
     if any(job["possible_duplicate"] for job in jobs):  # type: ignore[attr-defined]
         lines.append("  * possible duplicate: retried after bytes had reached the printer")
     return "\n".join(lines) + "\n"
+
+
+def _detail(job: dict[str, object]) -> str:
+    """The last error, or for a printed job how far it got: sent, or confirmed (and pages)."""
+    if job["state"] == "done" and job.get("delivery"):
+        pages = f", {job['pages']} pages" if job.get("pages") is not None else ""
+        return f"{job['delivery']}{pages}"
+    return str(job.get("last_error") or "")
 
 
 def run(ctx: Context) -> ExitStatus:
