@@ -70,11 +70,6 @@ _REGISTRY: dict[str, str] = {
 }
 
 
-def register(kind: str, target: str) -> None:
-    """Add a backend (``module:Class``) for a destination kind."""
-    _REGISTRY[kind] = target
-
-
 def backend_for(destination: Destination) -> Backend:
     """The backend for a destination; a form without one fails the job with a clear reason."""
     target = _REGISTRY.get(destination.kind)

@@ -8,7 +8,6 @@ files and ``model`` gives the pieces meaning.
 """
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 from dataclasses import dataclass, field
@@ -74,7 +73,8 @@ class RawEntry:
     pieces: list[tuple[int, Line]] = field(default_factory=list)
 
     def lines_at(self, offsets: list[int]) -> list[Line]:
-        """``line_at`` for ascending offsets, in one walk (options come in text order)."""
+        """The physical line holding each of ``offsets`` (ascending, as options come), in
+        one walk over the entry's lines."""
         pieces = self.pieces
         found: list[Line] = []
         index, last = 0, len(pieces) - 1
@@ -83,13 +83,6 @@ class RawEntry:
                 index += 1
             found.append(pieces[index][1])
         return found
-
-    def line_at(self, offset: int) -> Line:
-        """The physical line that holds character ``offset`` of the entry text."""
-        pieces = self.pieces
-        if len(pieces) == 1 or offset < pieces[1][0]:
-            return pieces[0][1]
-        return pieces[bisect.bisect_right(pieces, offset, key=lambda p: p[0]) - 1][1]
 
 
 @dataclass(slots=True)

@@ -173,7 +173,6 @@ class ReplyParser:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
-        self.dropped = 0
 
     def feed(self, data: bytes) -> list[Reply]:
         self._buffer += data
@@ -195,6 +194,5 @@ class ReplyParser:
             keep = self._buffer.rfind(b"@PJL")
             keep = keep if keep >= 0 and len(self._buffer) - keep <= MAX_REPLY else len(
                 self._buffer)
-            self.dropped += keep
             del self._buffer[:keep]
         return replies

@@ -67,10 +67,6 @@ class ProcessLock:
         self._fd: int | None = None
         self._idle: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self, *, timeout: float = 0.0,
                 stop: Callable[[], bool] | None = None) -> bool:
         """Take the lock; wait up to ``timeout`` seconds (polling, so ``stop`` is heard)."""
