@@ -11,7 +11,7 @@ import stat
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.framing import framing
-from lpfilter.backends.stream import Pump
+from lpfilter.backends.stream import Pump, stall_limit
 from lpfilter.errors import JobRefused, TransientError
 
 
@@ -60,7 +60,7 @@ class DeviceBackend:
                 _lock_device(fd, request)
             with open(request.data_path, "rb") as data:
                 pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
-                            idle_timeout=float(entry.number("send_job_rw_timeout")),
+                            idle_timeout=stall_limit(entry),
                             progress=request.progress, sendfile=not regular,
                             what=path)
                 try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.framing import Framing, framing
-from lpfilter.backends.stream import TICK, Pump
+from lpfilter.backends.stream import TICK, Pump, stall_limit
 from lpfilter.errors import JobInterrupted, PrinterOffline, TransientError
 from lpfilter.printcap.datatypes import c_unescape_bytes
 from lpfilter.protocols import pjl
@@ -126,7 +126,7 @@ def _settings(entry: Entry) -> dict[str, object]:
             "delay": float(entry.number("waitend_delay")),
             # The completion wait's bound, counted from the end of the data.
             "overall": float(rw_timeout) if rw_timeout > 0 else 3600.0,
-            "stall": float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
+            "stall": stall_limit(entry)}
 
 
 class JetDirectBackend:

@@ -17,7 +17,7 @@ import time
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.framing import framing
-from lpfilter.backends.stream import TICK, Pump
+from lpfilter.backends.stream import TICK, Pump, stall_limit
 from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
                              TransientError)
 
@@ -100,7 +100,7 @@ class PipeBackend:
             with open(request.data_path, "rb") as data:
                 pump = Pump(process.stdin.fileno(), interrupted=request.interrupted,
                             first_byte=request.first_byte,
-                            idle_timeout=float(entry.number("send_job_rw_timeout")),
+                            idle_timeout=stall_limit(entry),
                             progress=request.progress,
                             what=program)
                 try:

@@ -12,14 +12,25 @@ import os
 import selectors
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lpfilter.backends.framing import Framing
 from lpfilter.errors import JobInterrupted, TransientError
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
 
 TICK = 0.2
 CHUNK = 1 << 20
 #: sendfile(2) refuses some pairs (an O_APPEND file, some devices): copy through a buffer.
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP})
+
+
+def stall_limit(entry: Entry) -> float:
+    """How long a printer (device, program, socket) may take no data before the try fails:
+    ``send_job_rw_timeout`` when set, else lpfilter's ``stall_timeout`` (0: no limit)."""
+    rw_timeout = entry.number("send_job_rw_timeout")
+    return float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))
 
 
 class Pump:

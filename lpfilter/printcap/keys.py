@@ -133,7 +133,8 @@ _TABLE = (
     _k("pjl", "F", False, "lpfilter: wrap jobs in PJL JOB/EOJ (socket printers)"),
     _k("pjl_enter", "S", None, "lpfilter: PJL ENTER LANGUAGE (PCL, POSTSCRIPT...)"),
     _k("ps_eoj", "F", False, "lpfilter: PostScript ^D before and after the job"),
-    _k("stall_timeout", "N", 300, "lpfilter: a printer taking no data this long fails the try"),
+    _k("stall_timeout", "N", 300, "lpfilter: a printer or program taking no data this long"
+       " fails the try"),
     _k("sync", "F", False, "lpfilter: PJL ECHO sync before the job"),
     _k("waitend", "S", None, "lpfilter: wait for completion: pjl, echo, eof, delay or none"),
     _k("waitend_delay", "N", 5, "lpfilter: seconds to wait with waitend=delay"),
