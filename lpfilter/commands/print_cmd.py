@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -93,6 +92,8 @@ def run(ctx: Context) -> ExitStatus:
 def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], locks: str,
                wait: bool) -> ExitStatus:
     """Serve the queue in the foreground, or leave the jobs to the watcher that serves it."""
+    import signal
+
     from lpfilter.spool.locks import ProcessLock, current_holder
     from lpfilter.spool.worker import QueueWorker
     lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print")

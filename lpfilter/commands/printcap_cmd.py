@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -75,6 +74,7 @@ def run(ctx: Context) -> ExitStatus:
             status = max(status, exc.status)
     from lpfilter.printcap.source import printable
     if args.json:
+        import json
         data = [entry_json(e) for e in entries]
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:

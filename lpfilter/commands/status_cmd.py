@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import TYPE_CHECKING
@@ -54,7 +53,7 @@ def queue_status(entry: Entry) -> dict[str, object]:
     return {"queue": entry.name, "destination": entry.destination().display(),
             "spool": store.sd, "served_by": served,
             "printer_status": QueueRecords(entry).last_status(),
-            "jobs": [json.loads(job.to_json()) for job in store.jobs()]}
+            "jobs": [job.to_dict() for job in store.jobs()]}
 
 
 def format_queue(data: dict[str, object]) -> str:
@@ -101,6 +100,7 @@ def run(ctx: Context) -> ExitStatus:
              else [ctx.queue(args.printer)])
     data = [queue_status(printcap.lookup(name)) for name in names]
     if args.json:
+        import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
         text = "".join(format_queue(d) for d in data)

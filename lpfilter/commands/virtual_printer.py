@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
@@ -111,6 +109,8 @@ def run(ctx: Context) -> ExitStatus:
 @contextlib.contextmanager
 def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     """SIGTERM and SIGINT only set the printer's stop flag; it ends within a tick."""
+    import signal
+    import threading
     if threading.current_thread() is not threading.main_thread():
         yield
         return

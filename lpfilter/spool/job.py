@@ -63,9 +63,15 @@ class Job:
     def final(self) -> bool:
         return self.state in FINAL
 
-    def to_json(self) -> str:
+    def to_dict(self) -> dict[str, Any]:
+        """The ticket as plain data (what ``status --json`` shows)."""
         data = {f.name: getattr(self, f.name) for f in _FIELDS}
-        return json.dumps(data, sort_keys=True, ensure_ascii=False) + "\n"
+        if data["worker"] is not None:
+            data["worker"] = list(data["worker"])
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Job:
