@@ -1,4 +1,4 @@
-"""Install lpfilter: ``pip install .`` (add ``[test]`` for the test suite)."""
+"""Install lpfilter: ``pip install .`` (``[ftp]`` for the FTP virtual printer, ``[test]`` for the tests)."""
 from setuptools import find_packages, setup
 
 setup(
@@ -11,7 +11,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["lpfilter", "lpfilter.*"]),
     install_requires=["pyparsing>=3.1", "psutil>=5.9"],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    # pyftpdlib runs only `lpfilter virtual-printer --ftp`: an optional extra.
+    extras_require={"ftp": ["pyftpdlib>=1.5.7"],
+                    "test": ["pytest>=7", "hypothesis>=6", "pyftpdlib>=1.5.7"]},
     entry_points={"console_scripts": ["lpfilter = lpfilter.cli:main"]},
     data_files=[
         ("share/man/man1", ["man/lpfilter.1"]),

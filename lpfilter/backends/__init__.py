@@ -39,6 +39,8 @@ class SendRequest:
     sent: int = 0
     #: Called with the running byte count; backends pass it to their Pump.
     on_progress: Callable[[int], None] | None = None
+    #: Where host-wide locks live (printer locks, FTP session slots); "": the default.
+    lock_dir: str = ""
 
     def progress(self, sent: int) -> None:
         self.sent = sent
@@ -58,7 +60,9 @@ class SendResult:
 
 
 class Backend(Protocol):
-    """The one interface every backend implements."""
+    """The one interface every backend implements. A backend may also have ``close()``:
+    the worker keeps it across a batch of jobs (an FTP session stays open) and calls
+    ``close()`` when the queue runs dry."""
 
     def send(self, request: SendRequest) -> SendResult: ...
 
@@ -67,6 +71,7 @@ _REGISTRY: dict[str, str] = {
     "device": "lpfilter.backends.device:DeviceBackend",
     "pipe": "lpfilter.backends.pipe:PipeBackend",
     "socket": "lpfilter.backends.jetdirect:JetDirectBackend",
+    "ftp": "lpfilter.backends.ftp:FtpBackend",
 }
 
 

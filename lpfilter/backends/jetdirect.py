@@ -9,11 +9,9 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import struct
-import termios
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.framing import Framing, framing
-from lpfilter.backends.stream import TICK, Pump, stall_limit
+from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
 from lpfilter.errors import JobInterrupted, PrinterOffline, TransientError
 from lpfilter.printcap.datatypes import c_unescape_bytes
 from lpfilter.protocols import pjl
@@ -278,33 +276,24 @@ def _drain(session: Session, stall: float, where: str) -> None:
     a send queue that does not shrink for ``stall`` seconds fails the try."""
     import select
     allowed = 1 if session.half_closed else 0  # an unacknowledged FIN counts one
-    unsent = _unsent(session.sock)
+    waiting = unsent(session.sock.fileno())
     moved = time.monotonic()
-    while unsent > allowed and not session.reset:
+    while waiting > allowed and not session.reset:
         reason = session.request.interrupted()
         if reason:
             raise JobInterrupted(reason)
         if stall > 0 and time.monotonic() - moved > stall:
-            raise TransientError(f"{where}: the printer took no data for {stall:g} s; {unsent}"
+            raise TransientError(f"{where}: the printer took no data for {stall:g} s; {waiting}"
                                  " bytes of the job are still waiting for it")
         # After the printer's EOF the socket stays readable: stop selecting on it, or this
         # loop would spin while a slow printer still reads.
         ready, _, _ = select.select([] if session.eof else [session.sock], [], [], TICK)
         if ready:
             session.read()
-        now_unsent = _unsent(session.sock)
-        if now_unsent < unsent:
+        now_unsent = unsent(session.sock.fileno())
+        if now_unsent < waiting:
             moved = time.monotonic()
-        unsent = now_unsent
-
-
-def _unsent(sock: socket.socket) -> int:
-    """Bytes the kernel still holds for the printer (not sent, or not acknowledged)."""
-    try:
-        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
-    except OSError:
-        return 0
-    return int(struct.unpack("i", raw)[0])
+        waiting = now_unsent
 
 
 def _check_delivered(session: Session, where: str, sent: int) -> None:
@@ -313,9 +302,9 @@ def _check_delivered(session: Session, where: str, sent: int) -> None:
     if session.reset:
         raise TransientError(f"{where}: the printer reset the connection before it took the"
                              " whole job")
-    unsent = _unsent(session.sock)
-    if unsent > (1 if session.half_closed else 0):  # a FIN not yet acknowledged counts 1
-        raise TransientError(f"{where}: the printer did not take the last {unsent} of {sent}"
+    left = unsent(session.sock.fileno())
+    if left > (1 if session.half_closed else 0):  # a FIN not yet acknowledged counts 1
+        raise TransientError(f"{where}: the printer did not take the last {left} of {sent}"
                              " bytes")
 
 

@@ -8,8 +8,11 @@ program that stops reading never hangs the worker: cancel and shutdown are heard
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import selectors
+import struct
+import termios
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -31,6 +34,16 @@ def stall_limit(entry: Entry) -> float:
     ``send_job_rw_timeout`` when set, else lpfilter's ``stall_timeout`` (0: no limit)."""
     rw_timeout = entry.number("send_job_rw_timeout")
     return float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))
+
+
+def unsent(sock: int) -> int:
+    """Bytes the kernel still holds for the peer of socket ``sock`` (not sent, or not
+    acknowledged): zero means the printer has taken everything."""
+    try:
+        raw = fcntl.ioctl(sock, termios.TIOCOUTQ, struct.pack("i", 0))
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
 
 
 class Pump:

@@ -128,6 +128,11 @@ _TABLE = (
     _k("tr", "S", None, "trailer sent at the end of a job (C escapes)"),
     _k("translate_format", "S", None, "rename formats of outgoing jobs"),
     # lpfilter's own keys (LPRng ignores keys it does not know, so one printcap serves both)
+    _k("ftp_active", "F", False, "lpfilter: FTP active mode (PORT) instead of passive"),
+    _k("ftp_idle", "N", 240, "lpfilter: reuse an FTP session idle less than this, seconds"),
+    _k("ftp_password_file", "S", None, "lpfilter: file whose first line is the FTP password"),
+    _k("ftp_sessions", "N", 3, "lpfilter: most FTP sessions to one print server at once"),
+    _k("ftp_user", "S", None, "lpfilter: FTP user name (default: netrc, else anonymous)"),
     _k("init", "S", None, "lpfilter: bytes sent after the PJL prologue (C escapes)"),
     _k("pagecount", "F", False, "lpfilter: PJL INFO PAGECOUNT before and after the job"),
     _k("pjl", "F", False, "lpfilter: wrap jobs in PJL JOB/EOJ (socket printers)"),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.backends import Backend, SendRequest, SendResult, backend_for
 from lpfilter.errors import JobInterrupted, LpfilterError
 from lpfilter.spool import hotfolder, policy
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
@@ -28,6 +28,7 @@ from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Destination
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ class QueueWorker:
         self.moved_in: set[str] = set()
         self._wakeup = threading.Event()
         self._device: ProcessLock | None = None
+        #: Backends kept across a batch (an FTP session stays open between jobs).
+        self._backends: dict[str, Backend] = {}
         #: Someone watching this worker's jobs (a progress bar): progress(job, sent) and
         #: status(job, message) are called from the worker's thread.
         self.observer: Observer | None = None
@@ -132,6 +135,7 @@ class QueueWorker:
             if ran:
                 continue
             now = self.clock()
+            self.close_backends()  # nothing to send now: no idle session held open
             if burst and (not wait_retries or retry_at is None):
                 break
             if now >= next_recovery:
@@ -252,11 +256,15 @@ class QueueWorker:
             self.store.write(job, durable=False)
         destination = self.entry.destination()
         device = self._device_lock(destination.display())
-        if not device.acquire(timeout=float("inf"), stop=self.stop.is_set):
-            return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
+        if not device.acquire():
+            # Another queue prints there: while waiting, hold no session it may need.
+            self.close_backends()
+            if not device.acquire(timeout=float("inf"), stop=self.stop.is_set):
+                return self.finish(job, QUEUED, "not sent: lpfilter is stopping",
+                                   attempt=False)
         request = self._request(job, destination)
         try:
-            result = backend_for(destination).send(request)
+            result = self._backend(destination).send(request)
         except JobInterrupted as exc:
             job.bytes_sent = request.sent
             if str(exc) == "cancelled":
@@ -289,8 +297,27 @@ class QueueWorker:
                                        f"queue {self.queue}")
         return self._device
 
+    def _backend(self, destination: Destination) -> Backend:
+        key = f"{destination.kind} {destination.display()}"
+        if key not in self._backends:
+            self.close_backends()
+            self._backends[key] = backend_for(destination)
+        return self._backends[key]
+
+    def close_backends(self) -> None:
+        """End what backends keep open between jobs (an FTP session: QUIT)."""
+        backends, self._backends = self._backends, {}
+        for backend in backends.values():
+            close = getattr(backend, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing must not lose the queue
+                    log.exception("%s: closing a backend failed", self.queue)
+
     def close(self) -> None:
-        """Close the files a worker keeps open between jobs."""
+        """Close the files and sessions a worker keeps open between jobs."""
+        self.close_backends()
         if self._device is not None:
             self._device.release()
         self.store.close()
@@ -321,6 +348,7 @@ class QueueWorker:
                               destination, interrupted, first_byte,  # type: ignore[arg-type]
                               status)
         request.on_progress = progress
+        request.lock_dir = self.lock_dir
         return request
 
     def _status(self, job: Job, message: str) -> None:

@@ -1,0 +1,100 @@
+"""Who lpfilter logs in as on an FTP print server, and with which password.
+
+In order: the user (and password) in ``lp=ftp://user:password@host/``; the printcap's
+``ftp_user`` with ``ftp_password_file``; the ``machine`` entry (or ``default``) of the
+netrc file (``$NETRC`` or ``~/.netrc``, the FTP convention); else ``anonymous``, which
+JetDirect accepts (it ignores passwords unless an admin password is set). A password file
+or netrc that other users can read is refused, as ftp clients refuse it. The password is
+kept out of ``repr`` and never put into a message.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Ftp
+
+ANONYMOUS = "anonymous"
+ANONYMOUS_PASSWORD = "lpfilter@"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: str
+    password: str = field(repr=False)
+    #: Where they came from, for messages: "lp", "ftp_user", "netrc FILE", "anonymous".
+    source: str = "anonymous"
+
+
+def credentials(destination: Ftp, entry: Entry,
+                environ: Mapping[str, str] | None = None) -> Credentials:
+    """The login for ``destination``; ``ConfigError`` names a file that cannot be used."""
+    env = os.environ if environ is None else environ
+    user = destination.user
+    source = "lp"
+    if user is None and entry.string("ftp_user"):
+        user, source = entry.string("ftp_user") or "", "ftp_user"
+    if user is not None and destination.password is not None:
+        return Credentials(user, destination.password, source)
+    secret_file = entry.string("ftp_password_file")
+    if user is not None and secret_file:
+        return Credentials(user, _password_file(secret_file), source)
+    found = _from_netrc(destination.host, user, env)
+    if found is not None:
+        return found
+    if user is not None:
+        return Credentials(user, "", source)
+    return Credentials(ANONYMOUS, ANONYMOUS_PASSWORD)
+
+
+def _private(path: str, what: str) -> os.stat_result:
+    """The file's status; a file others can read (or not the user's own) is refused."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    if info.st_uid != os.getuid():
+        raise ConfigError(f"{what} {path} belongs to another user; it must be your own")
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{what} {path} can be read by other users; run chmod 600 {path}")
+    return info
+
+
+def _password_file(path: str) -> str:
+    """The first line of ``ftp_password_file``."""
+    _private(path, "ftp_password_file")
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"ftp_password_file {path}: {exc.strerror}") from None
+
+
+def _from_netrc(host: str, user: str | None, env: Mapping[str, str]) -> Credentials | None:
+    """The netrc entry for ``host`` (for ``user`` when one is set), if there is a netrc."""
+    import netrc
+    path = env.get("NETRC") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
+                                             ".netrc")
+    if not os.path.exists(path):
+        return None
+    _private(path, "netrc file")
+    try:
+        parsed = netrc.netrc(path)
+    except netrc.NetrcParseError as exc:
+        raise ConfigError(f"{exc.filename}:{exc.lineno}: {exc.msg}") from None
+    except OSError as exc:
+        raise ConfigError(f"netrc file {path}: {exc.strerror}") from None
+    found = parsed.authenticators(host)
+    if found is None:
+        return None
+    login, _account, password = found
+    if user is not None and login and login != user:
+        return None
+    return Credentials(user or login or ANONYMOUS, password or "", f"netrc {path}")
