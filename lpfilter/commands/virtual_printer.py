@@ -2,6 +2,7 @@
 
 Runs in the foreground until SIGTERM/SIGINT (or ``--jobs N``), one line per job on
 standard output; the first line says where it listens, so a script can use ``--port 0``.
+``--ftp`` emulates the JetDirect FTP print server instead (needs pyftpdlib).
 """
 from __future__ import annotations
 
@@ -35,15 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; only loopback"
                              " addresses unless --allow-remote)")
-    parser.add_argument("--port", type=_count, default=9100,
-                        help="TCP port (default 9100; 0 picks a free one)")
+    parser.add_argument("--port", type=_count,
+                        help="TCP port (default 9100, with --ftp 2121; 0 picks a free one)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a --host that is not a loopback address")
     parser.add_argument("--output", metavar="DIR",
                         help="store each job's bytes in DIR/job-NNNN.prn (default: discard)")
-    parser.add_argument("--jobs", type=_count, metavar="N", help="exit after N connections")
+    parser.add_argument("--jobs", type=_count, metavar="N",
+                        help="exit after N connections (with --ftp: N files)")
     parser.add_argument("--pages", type=_count, metavar="N",
                         help="pages per job (default: its form feeds, at least 1)")
+    ftp = parser.add_argument_group("FTP print server (--ftp)")
+    ftp.add_argument("--ftp", action="store_true",
+                     help="be a JetDirect FTP print server (directories PORT1..PORT3; needs"
+                          " pyftpdlib: pip install 'lpfilter[ftp]')")
+    ftp.add_argument("--sessions", type=_count, default=3, metavar="N",
+                     help="control connections at once; one more is told 421 (default 3)")
+    ftp.add_argument("--password", metavar="WORD",
+                     help="the only password accepted (default: any user, any password)")
+    ftp.add_argument("--no-pasv", action="store_true",
+                     help="refuse passive mode (500 to PASV and EPSV)")
     behave = parser.add_argument_group("misbehaving")
     behave.add_argument("--refuse", type=_count, default=0, metavar="N",
                         help="refuse connections (ECONNREFUSED) for N windows at the start")
@@ -64,14 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read at most this fast")
     behave.add_argument("--garbage", action="store_true",
                         help="send random bytes on the back channel (at most 1 MiB)")
-    behave.add_argument("--idle-timeout", type=_seconds, default=90.0, metavar="SECONDS",
-                        help="close a connection idle this long (default 90, 0: never)")
+    behave.add_argument("--idle-timeout", type=_seconds, metavar="SECONDS",
+                        help="close a connection idle this long (default 90, with --ftp 900"
+                             " as JetDirect does; 0: never)")
 
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.errors import LpfilterError, UsageError
     from lpfilter.virtual_printer import Behaviour, VirtualPrinter
     args = ctx.args
+    if args.ftp:
+        return _run_ftp(ctx)
+    if args.port is None:
+        args.port = 9100
     out: TextIO = ctx.stdout  # type: ignore[assignment]
     behaviour = Behaviour(pages=args.pages, reset_after=args.reset_after,
                           close_after=args.close_after, stall=args.stall, no_end=args.no_end,
@@ -86,7 +103,8 @@ def run(ctx: Context) -> ExitStatus:
               f" {record.ended}", file=out, flush=True)
 
     printer = VirtualPrinter(args.host, args.port, args.output, behaviour, jobs=args.jobs,
-                             idle_timeout=args.idle_timeout, refuse_window=args.refuse_window,
+                             idle_timeout=90.0 if args.idle_timeout is None
+                             else args.idle_timeout, refuse_window=args.refuse_window,
                              allow_remote=args.allow_remote, on_job=report)
     try:
         if args.refuse:
@@ -101,6 +119,52 @@ def run(ctx: Context) -> ExitStatus:
         with _stop_on_signals(printer.stop):
             print("listening on %s %s" % printer.address, file=out, flush=True)
             printer.serve()
+    finally:
+        printer.close()
+    return ExitStatus.OK
+
+
+def _run_ftp(ctx: Context) -> ExitStatus:
+    """The FTP print server: one line per received file."""
+    import logging
+    from lpfilter.errors import LpfilterError, UsageError
+    args = ctx.args
+    out: TextIO = ctx.stdout  # type: ignore[assignment]
+    try:
+        from lpfilter.virtual_ftp import FtpBehaviour, FtpJob, VirtualFtpPrinter
+    except ImportError:
+        raise LpfilterError("the FTP virtual printer needs pyftpdlib: pip install"
+                            " 'lpfilter[ftp]' (or pip install pyftpdlib)") from None
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)  # one line per file is ours
+    received = 0
+
+    def report(job: FtpJob) -> None:
+        nonlocal received
+        received += 1
+        where = f" -> {job.path}" if job.path else ""
+        ended = "complete" if job.complete else "incomplete: the connection was dropped"
+        print(f"file {job.number} ({job.directory}/{job.name}): {job.size} bytes{where};"
+              f" {ended}", file=out, flush=True)
+
+    behaviour = FtpBehaviour(passive=not args.no_pasv, drop_after=args.close_after,
+                             slow=args.slow or None)
+    port = 2121 if args.port is None else args.port
+    try:
+        printer = VirtualFtpPrinter(args.host, port, args.output, behaviour,
+                                    sessions=args.sessions,
+                                    idle_timeout=900.0 if args.idle_timeout is None
+                                    else args.idle_timeout, password=args.password,
+                                    allow_remote=args.allow_remote, on_job=report)
+    except ValueError as exc:
+        raise UsageError(f"{exc}: give --allow-remote to listen there") from None
+    except OSError as exc:
+        raise LpfilterError(f"cannot listen on {args.host} port {port}:"
+                            f" {exc.strerror or exc}") from None
+    try:
+        with _stop_on_signals(printer.stop):
+            print("listening on %s %s (FTP)" % printer.address, file=out, flush=True)
+            printer.serve(until=lambda: args.jobs is not None and received >= args.jobs)
     finally:
         printer.close()
     return ExitStatus.OK
