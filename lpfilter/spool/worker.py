@@ -6,7 +6,6 @@ nothing is left to do now instead of waiting for more. The caller holds the queu
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -16,19 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from lpfilter.backends import Backend, SendRequest, SendResult, backend_for
+from lpfilter.backends import SendRequest, SendResult
 from lpfilter.errors import JobInterrupted, LpfilterError
 from lpfilter.spool import hotfolder, policy
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
                                 REMOVED, Job, user_name)
-from lpfilter.spool.locks import ProcessLock, process_start
+from lpfilter.spool.locks import process_start
+from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
-    from lpfilter.printcap.destination import Destination
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +75,6 @@ def _short(error: LpfilterError) -> str:
     return "failed"
 
 
-def device_key(display: str) -> str:
-    """A lock-file name for a printer: queues sharing a printer share this name."""
-    digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    safe = "".join(c if c.isalnum() else "_" for c in display)[:40]
-    return f"device-{safe}-{digest}.lock"
-
-
 class QueueWorker:
     """Serves one queue. Another thread may call ``wake`` (events) or set ``stop``."""
 
@@ -101,9 +93,7 @@ class QueueWorker:
         self.clock = clock
         self.moved_in: set[str] = set()
         self._wakeup = threading.Event()
-        self._device: ProcessLock | None = None
-        #: Backends kept across a batch (an FTP session stays open between jobs).
-        self._backends: dict[str, Backend] = {}
+        self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
         #: Someone watching this worker's jobs (a progress bar): progress(job, sent) and
         #: status(job, message) are called from the worker's thread.
         self.observer: Observer | None = None
@@ -135,7 +125,7 @@ class QueueWorker:
             if ran:
                 continue
             now = self.clock()
-            self.close_backends()  # nothing to send now: no idle session held open
+            self.printers.close_backends()  # nothing to send now: hold no idle session
             if burst and (not wait_retries or retry_at is None):
                 break
             if now >= next_recovery:
@@ -255,16 +245,12 @@ class QueueWorker:
             # first_byte below makes "maybe sent" durable before any byte leaves.
             self.store.write(job, durable=False)
         destination = self.entry.destination()
-        device = self._device_lock(destination.display())
-        if not device.acquire():
-            # Another queue prints there: while waiting, hold no session it may need.
-            self.close_backends()
-            if not device.acquire(timeout=float("inf"), stop=self.stop.is_set):
-                return self.finish(job, QUEUED, "not sent: lpfilter is stopping",
-                                   attempt=False)
+        device = self.printers.lock(destination, self.stop.is_set)
+        if device is None:
+            return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
         request = self._request(job, destination)
         try:
-            result = self._backend(destination).send(request)
+            result = self.printers.backend(destination).send(request)
         except JobInterrupted as exc:
             job.bytes_sent = request.sent
             if str(exc) == "cancelled":
@@ -288,38 +274,9 @@ class QueueWorker:
             device.release(keep_open=True)
         return self.finish(job, DONE, result.message, result=result)
 
-    def _device_lock(self, display: str) -> ProcessLock:
-        if self._device is None or self._device.path != os.path.join(
-                self.lock_dir, device_key(display)):
-            if self._device is not None:
-                self._device.release()
-            self._device = ProcessLock(os.path.join(self.lock_dir, device_key(display)),
-                                       f"queue {self.queue}")
-        return self._device
-
-    def _backend(self, destination: Destination) -> Backend:
-        key = f"{destination.kind} {destination.display()}"
-        if key not in self._backends:
-            self.close_backends()
-            self._backends[key] = backend_for(destination)
-        return self._backends[key]
-
-    def close_backends(self) -> None:
-        """End what backends keep open between jobs (an FTP session: QUIT)."""
-        backends, self._backends = self._backends, {}
-        for backend in backends.values():
-            close = getattr(backend, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # noqa: BLE001 - closing must not lose the queue
-                    log.exception("%s: closing a backend failed", self.queue)
-
     def close(self) -> None:
         """Close the files and sessions a worker keeps open between jobs."""
-        self.close_backends()
-        if self._device is not None:
-            self._device.release()
+        self.printers.close()
         self.store.close()
         self.records.close()
 
