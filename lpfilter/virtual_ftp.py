@@ -124,6 +124,8 @@ class _Dropper(DTPHandler):  # type: ignore[misc]
             self.cmd_channel.close()
             self.close()
 
+    handle_read_event = handle_read  # pyftpdlib calls this name, not handle_read
+
 
 class VirtualFtpPrinter:
     """The server; ``start()`` runs it in a thread, ``serve()`` in the caller's."""

@@ -7,7 +7,8 @@
 * etc/printcap.example loads without problems and checkpc is happy with it;
 * etc/lpfilter.service and etc/lpfilter.cron run ``lpfilter watch`` with options the
   parser accepts;
-* the socket printer sections of both pages name lpfilter's own keys and the waitend modes;
+* the socket printer sections of both pages name lpfilter's own keys and the waitend modes,
+  and the FTP printer sections its ftp_* keys, what "sent" means and how errors end;
 * README's first command ends with ``lpfilter demo``, and ``lpfilter demo`` works; the
   tour's commands are ones the parser accepts.
 """
@@ -353,16 +354,19 @@ def test_service_and_cron_run_watch_with_options_the_parser_accepts(path: Path,
 WAITEND_MODES = ("pjl", "echo", "eof", "delay", "none")
 #: The keys of the table that are lpfilter's own (LPRng ignores them).
 OWN_KEYS = sorted(name for name, key in KEYS.items() if key.meaning.startswith("lpfilter:"))
+#: lpfilter's own keys for FTP printers: documented under FTP PRINTERS, not SOCKET PRINTERS.
+FTP_KEYS = [name for name in OWN_KEYS if name.startswith("ftp_")]
+SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS]
 
 
 def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
     from lpfilter.backends.jetdirect import WAIT_MODES
     assert set(WAIT_MODES) == set(WAITEND_MODES)
-    assert {"pjl", "sync", "pagecount", "waitend", "stall_timeout"} <= set(OWN_KEYS)
+    assert {"pjl", "sync", "pagecount", "waitend", "stall_timeout"} <= set(SOCKET_KEYS)
     printcap_page = MAN5.read_text(encoding="utf-8")
     own = section(printcap_page, "SOCKET PRINTERS (lpfilter keys)")
     own_text = roff_text(own)
-    for name in OWN_KEYS:
+    for name in SOCKET_KEYS:
         assert re.search(rf"(?m)^\.TP\n\.B {re.escape(name)}\n\(lpfilter; ", own), name
     for mode in WAITEND_MODES:
         assert re.search(rf"(?m)^\.TP.*\n\.B {mode}$", own), f"waitend={mode} in page 5"
@@ -386,7 +390,35 @@ def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
     assert f"a job of {BAR_MIN >> 20} MiB or more" in whole  # print's progress bar
 
 
-# --- (h) README and the demo ------------------------------------------------------------
+# --- (h) FTP printers -------------------------------------------------------------------
+
+def test_ftp_sections_name_the_ftp_keys_sent_and_the_error_mapping() -> None:
+    assert {"ftp_active", "ftp_idle", "ftp_password_file", "ftp_sessions",
+            "ftp_user"} <= set(FTP_KEYS)
+    printcap_page = MAN5.read_text(encoding="utf-8")
+    own = section(printcap_page, "FTP PRINTERS (lpfilter keys)")
+    for name in FTP_KEYS:
+        assert re.search(rf"(?m)^\.TP\n\.B {re.escape(name)}\n\(lpfilter; ", own), name
+    text = " ".join(roff_text(own).split())
+    for word in (":lp=ftp\\://printer.example/PORT1:", "checkpc", "ftp_idle", "240",
+                 "270", "900", "netrc", "NETRC", "anonymous", "TYPE I", "PASV", "EPSV",
+                 "STOR", "226", "421", "530", "550", "possible duplicate", "no back channel",
+                 "LPRng ignores", "connect_timeout", "stall_timeout", "send_job_rw_timeout",
+                 "keepalive"):
+        assert word in text, word
+    from lpfilter.protocols.ftp import MAX_STORE_NAME
+    assert f"at most {MAX_STORE_NAME} characters" in text
+    manual = section(MAN1.read_text(encoding="utf-8"), "FTP PRINTERS")
+    text = " ".join(roff_text(manual).split())
+    for word in ("226", "421", "530", "550", "ftp_idle", "ftp_sessions", "QUIT",
+                 "waiting for an FTP session", "possible duplicate", "delivery=sent",
+                 "no back channel", "slot"):
+        assert word in text, word
+    files = " ".join(roff_text(section(MAN1.read_text(encoding="utf-8"), "FILES")).split())
+    assert "~/.netrc" in files and "-slot" in files
+
+
+# --- (i) README and the demo ------------------------------------------------------------
 
 def _code_blocks(markdown: str) -> list[str]:
     return re.findall(r"(?ms)^```(?:sh)?\n(.*?)^```$", markdown)

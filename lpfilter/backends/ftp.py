@@ -146,7 +146,8 @@ def _open_data(session: Session, request: SendRequest) -> socket.socket:
             host = session.control.sock.getpeername()[0]
             try:
                 return open_connection(host, port, timeout=session.connect_timeout,
-                                       interrupted=request.interrupted, linger=0)
+                                       interrupted=request.interrupted,
+                                       keepalive=session.keepalive, linger=0)
             except TransientError as exc:
                 reason = f"the passive data connection failed ({exc.message})"
         else:
@@ -182,7 +183,8 @@ def _listen(session: Session) -> socket.socket:
 def _accept(listener: socket.socket, session: Session, request: SendRequest) -> socket.socket:
     """Active mode: wait (interruptibly) for the server's data connection."""
     import select
-    deadline = time.monotonic() + max(session.connect_timeout, 1.0)
+    wait = session.connect_timeout if session.connect_timeout > 0 else 60.0
+    deadline = time.monotonic() + wait
     try:
         while True:
             reason = request.interrupted()

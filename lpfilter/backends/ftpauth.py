@@ -44,8 +44,10 @@ def credentials(destination: Ftp, entry: Entry,
     if user is not None and destination.password is not None:
         return Credentials(user, destination.password, source)
     secret_file = entry.string("ftp_password_file")
-    if user is not None and secret_file:
-        return Credentials(user, _password_file(secret_file), source)
+    if secret_file:  # without a user: anonymous with this (JetDirect admin) password
+        return Credentials(user if user is not None else ANONYMOUS,
+                           _password_file(secret_file),
+                           source if user is not None else "ftp_password_file")
     found = _from_netrc(destination.host, user, env)
     if found is not None:
         return found
@@ -63,7 +65,8 @@ def _private(path: str, what: str) -> os.stat_result:
     if info.st_uid != os.getuid():
         raise ConfigError(f"{what} {path} belongs to another user; it must be your own")
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{what} {path} can be read by other users; run chmod 600 {path}")
+        raise ConfigError(f"{what} {path} is open to other users (group or other"
+                          f" permissions); run chmod 600 {path}")
     return info
 
 

@@ -41,9 +41,9 @@ def failure(reply: ftp.Reply, where: str, step: str) -> LpfilterError:
     words = reply.words()
     if reply.code == 421:
         return PrinterBusy(f"{where}: {step}: the print server refused the session ({words}):"
-                           " all its sessions are in use or it is closing; retrying")
+                           " all its sessions are in use, or it is closing")
     if reply.kind == 4:
-        return TransientError(f"{where}: {step}: {words}; retrying later")
+        return TransientError(f"{where}: {step}: {words}")
     if reply.code == 530:
         return JobRefused(f"{where}: {step}: login refused ({words}); give the right user and"
                           " password in lp, ftp_user and ftp_password_file, or ~/.netrc")
@@ -138,7 +138,7 @@ class Session:
     """A logged-in control connection holding one of the server's slots."""
 
     def __init__(self, control: Control, slot: ProcessLock, *, key: str, passive: bool,
-                 connect_timeout: float, reply_timeout: float,
+                 connect_timeout: float, reply_timeout: float, keepalive: bool,
                  interrupted: Callable[[], str | None]) -> None:
         self.control = control
         self.slot = slot
@@ -147,6 +147,7 @@ class Session:
         self.passive = passive
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
+        self.keepalive = keepalive
         #: The current job's cancel/shutdown check (a kept session serves several jobs).
         self.interrupted = interrupted
         self.last_used = time.monotonic()
@@ -242,6 +243,7 @@ def open_session(request: SendRequest, destination: Ftp, key: str) -> Session:
         control = Control(sock, where)
         session = Session(control, slot, key=key, passive=not entry.flag("ftp_active"),
                           connect_timeout=timeout, reply_timeout=stall_limit(entry),
+                          keepalive=entry.flag("keepalive"),
                           interrupted=request.interrupted)
         greeting = control.reply(session.reply_timeout, step="the greeting",
                                  interrupted=request.interrupted)

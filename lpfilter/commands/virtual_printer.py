@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a --host that is not a loopback address")
     parser.add_argument("--output", metavar="DIR",
-                        help="store each job's bytes in DIR/job-NNNN.prn (default: discard)")
+                        help="store each job's bytes in DIR/job-NNNN.prn (with --ftp:"
+                             " DIR/PORTn/NAME; default: discard)")
     parser.add_argument("--jobs", type=_count, metavar="N",
                         help="exit after N connections (with --ftp: N files)")
     parser.add_argument("--pages", type=_count, metavar="N",
@@ -56,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the only password accepted (default: any user, any password)")
     ftp.add_argument("--no-pasv", action="store_true",
                      help="refuse passive mode (500 to PASV and EPSV)")
-    behave = parser.add_argument_group("misbehaving")
+    behave = parser.add_argument_group("misbehaving (with --ftp only --close-after, --slow"
+                                       " and --idle-timeout apply)")
     behave.add_argument("--refuse", type=_count, default=0, metavar="N",
                         help="refuse connections (ECONNREFUSED) for N windows at the start")
     behave.add_argument("--refuse-window", type=_seconds, default=1.0, metavar="SECONDS",
