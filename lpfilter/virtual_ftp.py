@@ -23,6 +23,7 @@ from typing import Any
 
 from pyftpdlib.authorizers import AuthenticationFailed, DummyAuthorizer
 from pyftpdlib.handlers import DTPHandler, FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from lpfilter.virtual_printer import is_loopback
@@ -153,7 +154,9 @@ class VirtualFtpPrinter:
         for name in PORT_DIRECTORIES:
             os.makedirs(os.path.join(self.root, name), exist_ok=True)
         handler = self._handler_class(idle_timeout, password)
-        self.server = FTPServer((host, port), handler)
+        # Its own event loop: pyftpdlib's default one is shared by the whole process, and
+        # closing one server would close every other.
+        self.server = FTPServer((host, port), handler, ioloop=IOLoop())
 
     def _handler_class(self, idle_timeout: float, password: str | None) -> type[_Handler]:
         """pyftpdlib is configured by class attributes: one subclass per server."""

@@ -33,6 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """An unclosed file or socket is a failure here, not a warning (as in pyftpdlib)."""
     config.addinivalue_line("filterwarnings", "error::ResourceWarning")
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
+    # pyftpdlib (the test FTP server) still imports asyncore/asynchat on Python 3.11.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:The asyn(core|chat) module is deprecated:DeprecationWarning")
 
 
 @pytest.fixture(autouse=True)

@@ -181,10 +181,10 @@ def _check_entry(entry: Entry) -> list[Problem]:
     lp, rm = entry.options.get("lp"), entry.options.get("rm")
     where = (lp if lp and lp.value else None) or (rm if rm and rm.value else None)
     if isinstance(destination, Invalid):
-        found.append(Problem(entry.origin("lp"), f"queue {entry.name}: lp={destination.value}:"
+        found.append(Problem(entry.origin("lp"), f"queue {entry.name}: lp={destination.display()}:"
                              f" {destination.reason}", fatal=True))
     elif isinstance(destination, Lpd) and lp and lp.value and destination.queue.isdigit():
-        found.append(Problem(lp.origin, f"lp={lp.value}: LPRng reads this as LPD queue"
+        found.append(Problem(lp.origin, f"lp={redact(lp.value)}: LPRng reads this as LPD queue"
                              f" '{destination.queue}' on {destination.host}, not a raw socket"
                              " (that is BSD lpd's meaning); for a JetDirect socket write"
                              f" lp={destination.host}%{destination.queue}"))

@@ -96,7 +96,8 @@ class Invalid:
     kind = "invalid"
 
     def display(self) -> str:
-        return self.value
+        """The value, with a URI's password masked even when the URI is broken."""
+        return redact(self.value)
 
 
 Destination = Device | Pipe | Socket | Lpd | Ftp | Invalid
@@ -149,12 +150,21 @@ def _lpd(value: str) -> Destination:
 
 def _uri(value: str) -> Destination:
     text = value.replace("\\:", ":")
+    scheme, _, rest = text.partition("://")
+    if "@" in rest:
+        # The user information runs to the last '@': a password may hold '/', '#' or '?'
+        # unencoded, which a URI parser would take for the start of the path.
+        userinfo, _, hostpart = rest.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        quoted = urllib.parse.quote(user, safe="%") + (
+            ":" + urllib.parse.quote(password, safe="%") if colon else "")
+        text = f"{scheme}://{quoted}@{hostpart}"
     parts = urllib.parse.urlsplit(text)
     scheme = parts.scheme.lower()
     try:
         host, port_number = parts.hostname, parts.port
-    except ValueError as exc:
-        return Invalid(value, f"bad {scheme} URI: {exc}")
+    except ValueError:
+        return Invalid(value, f"bad port in the {scheme} URI (a number, 1 to 65535)")
     if not host:
         return Invalid(value, f"{scheme}:// URI without a host")
     path = urllib.parse.unquote(parts.path.lstrip("/"))
@@ -202,12 +212,11 @@ def redact(value: str) -> str:
     head, sep, rest = value.partition("//")
     if not sep or head.replace("\\:", ":").lower() not in ("ftp:", "socket:", "lpd:"):
         return value
-    authority, slash, path = rest.partition("/")
-    userinfo, at, hostpart = authority.rpartition("@")
+    userinfo, at, hostpart = rest.rpartition("@")  # a password may hold '/' unencoded
     if not at:
         return value
     user, colon, _ = userinfo.replace("\\:", ":").partition(":")
     if not colon:
         return value
     escaped = "\\:" if "\\:" in value else ":"
-    return f"{head}//{user}{escaped}***@{hostpart}{slash}{path}"
+    return f"{head}//{user}{escaped}***@{hostpart}"

@@ -19,7 +19,7 @@ MAX_LINES = 200
 MAX_STORE_NAME = 48
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_PASV = re.compile(rb"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
+_PASV = re.compile(rb"(?<!\d)(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})(?!\d)")
 _EPSV = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
 
 
@@ -65,6 +65,8 @@ class ReplyReader:
                 if len(self._buffer) > MAX_LINE:
                     raise ProtocolError("a reply line longer than %d bytes" % MAX_LINE)
                 return replies
+            if end > MAX_LINE:
+                raise ProtocolError("a reply line longer than %d bytes" % MAX_LINE)
             line = bytes(self._buffer[:end]).rstrip(b"\r")
             del self._buffer[: end + 1]
             reply = self._line(line)
@@ -105,7 +107,7 @@ def parse_pasv(text: str) -> tuple[str, int]:
     if not match:
         raise ProtocolError(f"no address in the PASV reply {text[:60]!r}")
     numbers = [int(n) for n in match.groups()]
-    if any(n > 255 for n in numbers):
+    if any(n > 255 for n in numbers) or numbers[4] * 256 + numbers[5] == 0:
         raise ProtocolError(f"a bad address in the PASV reply {text[:60]!r}")
     return ".".join(str(n) for n in numbers[:4]), numbers[4] * 256 + numbers[5]
 
