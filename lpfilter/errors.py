@@ -88,3 +88,12 @@ class NameNotFound(TransientError):
 
 class JobInterrupted(TransientError):
     """The send was stopped on purpose (shutdown or cancel); the job is put back or removed."""
+
+
+def in_brief(error: LpfilterError) -> str:
+    """A few words for a status line: what kind of trouble the printer is in."""
+    for kind, words in ((PrinterBusy, "printer busy"), (PrinterOffline, "printer offline"),
+                        (NameNotFound, "printer name does not resolve")):
+        if isinstance(error, kind):
+            return words
+    return "failed"

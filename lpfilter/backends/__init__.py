@@ -39,6 +39,9 @@ class SendRequest:
     sent: int = 0
     #: Called with the running byte count; backends pass it to their Pump.
     on_progress: Callable[[int], None] | None = None
+    #: Apply the printcap's framing (ld, tr, ff, fo, fq, sf). ``lpfilter filter`` turns it
+    #: off: under lpd, lpd frames the job (and runs a filter once per copy).
+    framed: bool = True
     #: Where host-wide locks live (printer locks, FTP session slots); "": the default.
     lock_dir: str = ""
 

@@ -10,7 +10,7 @@ import os
 import stat
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.backends.framing import framing
+from lpfilter.backends.framing import request_framing
 from lpfilter.backends.stream import Pump, stall_limit
 from lpfilter.errors import JobRefused, TransientError
 
@@ -65,7 +65,7 @@ class DeviceBackend:
                             what=path)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                         request.job.copies, framing(entry))
+                                         request.job.copies, request_framing(request))
                 finally:
                     pump.close()
         except OSError as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lpfilter.printcap.datatypes import c_unescape_bytes
 
 if TYPE_CHECKING:
+    from lpfilter.backends import SendRequest
     from lpfilter.printcap import Entry
 
 
@@ -35,3 +36,8 @@ def framing(entry: Entry) -> Framing:
     separator = form_feed if (not entry.flag("sf") or entry.flag("ff_separator")) else b""
     trailer = (form_feed if entry.flag("fq") else b"") + _printer_bytes(entry, "tr")
     return Framing(leader, separator, trailer)
+
+
+def request_framing(request: SendRequest) -> Framing:
+    """The framing for one send: none when lpd frames the job (``lpfilter filter``)."""
+    return framing(request.entry) if request.framed else Framing(b"", b"", b"")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
-from lpfilter.backends.framing import framing
+from lpfilter.backends.framing import request_framing
 from lpfilter.backends.ftpsession import Control, Session, failure, open_session
 from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
 from lpfilter.errors import JobInterrupted, JobRefused, LpfilterError, TransientError
@@ -110,7 +110,7 @@ def _store(session: Session, request: SendRequest) -> SendResult:
                         what=session.where, progress=request.progress)
             try:
                 sent = pump.send_job(source.fileno(), os.fstat(source.fileno()).st_size,
-                                     job.copies, framing(entry))
+                                     job.copies, request_framing(request))
             except OSError as exc:
                 raise _dropped(session, request, exc) from None
             finally:

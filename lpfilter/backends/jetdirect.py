@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
-from lpfilter.backends.framing import Framing, framing
+from lpfilter.backends.framing import Framing, request_framing
 from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
 from lpfilter.errors import JobInterrupted, PrinterOffline, TransientError
 from lpfilter.printcap.datatypes import c_unescape_bytes
@@ -114,7 +114,7 @@ class Session:
             self.sock.setblocking(False)
 
 
-def _settings(entry: Entry) -> dict[str, object]:
+def socket_settings(entry: Entry) -> dict[str, object]:
     use_pjl = entry.flag("pjl")
     mode = (entry.string("waitend") or ("pjl" if use_pjl else "eof")).strip().lower()
     if mode not in WAIT_MODES or (mode == "pjl" and not use_pjl):
@@ -124,40 +124,58 @@ def _settings(entry: Entry) -> dict[str, object]:
             "delay": float(entry.number("waitend_delay")),
             # The completion wait's bound, counted from the end of the data.
             "overall": float(rw_timeout) if rw_timeout > 0 else 3600.0,
-            "stall": stall_limit(entry)}
+            "stall": stall_limit(entry), "half_close": entry.flag("half_close")}
 
 
 class JetDirectBackend:
     """Send a job to a raw TCP printer port."""
 
     def send(self, request: SendRequest) -> SendResult:
-        entry, job = request.entry, request.job
+        entry = request.entry
         host, port = request.destination.host, request.destination.port  # type: ignore[union-attr]
         where = f"{host}%{port}"
-        settings = _settings(entry)
+        settings = socket_settings(entry)
         _pause(float(entry.number("connect_grace")), request)
         sock = open_connection(host, port, timeout=float(entry.number("connect_timeout")),
                                interrupted=request.interrupted,
                                keepalive=entry.flag("keepalive"),
                                linger=entry.number("socket_linger"))
+        finished = False
+        try:
+            result = self._run(sock, request, settings, where)
+            finished = True
+        finally:
+            if not finished:  # reset: a linger would block here, deaf to cancel and shutdown
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        return result
+
+    def send_on(self, sock: socket.socket, request: SendRequest, where: str) -> SendResult:
+        """The same job over a connection someone else opened and keeps (lpd's, for a data
+        filter): it is never half-closed or closed here, so ``waitend=eof`` (the printer
+        closing) cannot work and means ``none``."""
+        settings = socket_settings(request.entry)
+        settings["half_close"] = False
+        if settings["mode"] == "eof":
+            settings["mode"] = "none"
+        sock.setblocking(False)
+        return self._run(sock, request, settings, where)
+
+    def _run(self, sock: socket.socket, request: SendRequest, settings: dict[str, object],
+             where: str) -> SendResult:
+        entry, job = request.entry, request.job
         session = Session(sock, request)
         name = pjl.safe_name(f"{entry.name}-{job.id} {job.name}")
         cookie = pjl.safe_name(f"lpf-{job.id}-{int(time.time())}")
-        finished = False
         try:
             before = self._prepare(session, entry, settings, cookie, where)
             sent = self._stream(session, request, entry, settings, name, cookie, where)
             delivery, pages, note = self._complete(session, entry, settings, name, cookie,
                                                    where, before)
             _check_delivered(session, where, sent)
-            finished = True
         except OSError as exc:
             raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent}"
                                  " bytes") from None
-        finally:
-            if not finished:  # reset: a linger would block here, deaf to cancel and shutdown
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
         said = "confirmed by the printer" if delivery == "confirmed" else "sent"
         counted = f", {pages} pages" if pages is not None else ""
         return SendResult(sent, delivery, pages, f"{said}: {sent} bytes to {where}{counted}"
@@ -189,21 +207,7 @@ class JetDirectBackend:
     def _stream(self, session: Session, request: SendRequest, entry: Entry,
                 settings: dict[str, object], name: str, cookie: str, where: str) -> int:
         """Prologue, data (zero-copy) and epilogue, reading the back channel meanwhile."""
-        prologue = b""
-        if settings["pjl"]:
-            prologue += pjl.job_start(name, enter=entry.string("pjl_enter"))
-        prologue += c_unescape_bytes((entry.string("init") or "").encode("utf-8",
-                                                                          "surrogateescape"))
-        epilogue = b""
-        if entry.flag("ps_eoj"):
-            prologue += b"\x04"
-            epilogue += b"\x04"
-        if settings["pjl"]:
-            epilogue += pjl.job_end(name, echo=cookie if settings["mode"] == "echo" else None)
-        elif settings["mode"] == "echo":
-            epilogue += pjl.echo(cookie)
-        base = framing(entry)
-        frame = Framing(prologue + base.leader, base.separator, base.trailer + epilogue)
+        frame = wrapping(request, settings, name, cookie)
         with open(request.data_path, "rb") as data:
             pump = Pump(session.sock.fileno(), interrupted=request.interrupted,
                         first_byte=request.first_byte, idle_timeout=float(settings["stall"]),  # type: ignore[arg-type]
@@ -232,7 +236,7 @@ class JetDirectBackend:
         """
         mode = settings["mode"]
         silence = float(settings["silence"])  # type: ignore[arg-type]
-        half_close = entry.flag("half_close")
+        half_close = bool(settings["half_close"])
         if half_close and mode == "eof":
             session.half_close()
         _drain(session, float(settings["stall"]), where)  # type: ignore[arg-type]
@@ -269,6 +273,28 @@ class JetDirectBackend:
         elif mode == "eof" and how in ("silence", "deadline"):
             note = f"; the printer did not close the connection ({how})"
         return ("confirmed" if confirmed else "sent"), pages, note
+
+
+def wrapping(request: SendRequest, settings: dict[str, object], name: str,
+             cookie: str) -> Framing:
+    """The bytes around the data: PJL job, init, ^D, the echo cookie, and the printcap's
+    framing; used for the socket and for ``lpfilter filter`` on any output."""
+    entry = request.entry
+    prologue = b""
+    if settings["pjl"]:
+        prologue += pjl.job_start(name, enter=entry.string("pjl_enter"))
+    prologue += c_unescape_bytes((entry.string("init") or "").encode("utf-8",
+                                                                      "surrogateescape"))
+    epilogue = b""
+    if entry.flag("ps_eoj"):
+        prologue += b"\x04"
+        epilogue += b"\x04"
+    if settings["pjl"]:
+        epilogue += pjl.job_end(name, echo=cookie if settings["mode"] == "echo" else None)
+    elif settings["mode"] == "echo":
+        epilogue += pjl.echo(cookie)
+    base = request_framing(request)
+    return Framing(prologue + base.leader, base.separator, base.trailer + epilogue)
 
 
 def _drain(session: Session, stall: float, where: str) -> None:

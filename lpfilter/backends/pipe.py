@@ -16,7 +16,7 @@ import threading
 import time
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.backends.framing import framing
+from lpfilter.backends.framing import request_framing
 from lpfilter.backends.stream import TICK, Pump, stall_limit
 from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
                              TransientError)
@@ -105,7 +105,7 @@ class PipeBackend:
                             what=program)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                         request.job.copies, framing(entry))
+                                         request.job.copies, request_framing(request))
                 except OSError as exc:
                     if exc.errno != errno.EPIPE:  # the program stopped reading: its status says why
                         raise

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.errors import JobInterrupted, LpfilterError
+from lpfilter.errors import JobInterrupted, LpfilterError, in_brief
 from lpfilter.spool import hotfolder, policy
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
                                 REMOVED, Job, user_name)
@@ -63,16 +63,6 @@ class Observer(Protocol):
     def progress(self, job: Job, sent: int) -> None: ...
 
     def status(self, job: Job, message: str) -> None: ...
-
-
-def _short(error: LpfilterError) -> str:
-    """A few words for a status line: what kind of trouble the printer is in."""
-    from lpfilter.errors import NameNotFound, PrinterBusy, PrinterOffline
-    for kind, words in ((PrinterBusy, "printer busy"), (PrinterOffline, "printer offline"),
-                        (NameNotFound, "printer name does not resolve")):
-        if isinstance(error, kind):
-            return words
-    return "failed"
 
 
 class QueueWorker:
@@ -264,7 +254,7 @@ class QueueWorker:
             if decision.program:
                 state = self._failure_program(decision.program, job)
             if state == QUEUED:
-                self._status(job, f"{_short(exc)}, retrying in {decision.delay:g} s")
+                self._status(job, f"{in_brief(exc)}, retrying in {decision.delay:g} s")
             return self.finish(job, state, exc.message, delay=decision.delay)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
             job.bytes_sent = request.sent
