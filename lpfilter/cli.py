@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "release": ("jobctl", "release held jobs", ()),
     "demo": ("demo", "print a sample through a virtual printer, to see lpfilter work", ()),
     "virtual-printer": ("virtual_printer", "a JetDirect printer emulator for testing printcaps", ()),
+    "filter": ("filter_cmd", "send standard input through lpfilter's backends, as an LPRng"
+               " filter or lp=| program", ()),
 }
 
 
@@ -124,8 +126,12 @@ def _configure_logging(verbose: int, debug: bool) -> None:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head, raw = _split_filter(argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(head)
+        if raw is not None:
+            args.filter_argv = raw
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return int(exc.code or 0)
     _configure_logging(args.verbose, args.debug)
@@ -151,6 +157,23 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"lpfilter: internal error: {type(exc).__name__}: {exc} (run with --debug for"
               " a traceback, and please report it)", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
+
+
+def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """``lpfilter [global options] filter REST``: REST is lpd's option list, passed raw
+    (argparse would trip over ``-Aroot@host+507`` or a lone accounting file name)."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in ("-v", "--verbose", "--debug") or token.startswith("--printcap="):
+            i += 1
+        elif token == "--printcap":
+            i += 2
+        else:
+            break
+    if i < len(argv) and argv[i] == "filter":
+        return argv[:i + 1], argv[i + 1:]
+    return argv, None
 
 
 def _silence_stdout() -> None:

@@ -1,0 +1,135 @@
+"""``lpfilter filter [DESTINATION] [LPRng filter options]``: lpfilter's backends under lpd.
+
+Three uses (lprng-filters.md §3, §7):
+
+* output device, ``:lp=|/usr/bin/lpfilter filter HOST%PORT:``: the job arrives on stdin
+  (lpd's socket); it is put on disk, then sent through lpfilter's backend for DESTINATION
+  (socket or ``ftp://``); status lines go back on the same socket.
+* data filter, ``:if=/usr/bin/lpfilter filter:`` with lpd's own ``lp=host%port``: stdin is
+  the spooled file, stdout is the printer; the job goes out with the entry's PJL and init
+  wrapping, and where stdout is a socket the printer's replies are read for completion
+  and page counts (as ifhp does).
+* by hand, ``lpfilter filter -Plp < file``: a queue of lpfilter's own printcap (or
+  DESTINATION) without the spool.
+
+The entry comes from ``PRINTCAP_ENTRY`` (what lpd sets), else ``-P`` and lpfilter's
+printcap; DESTINATION overrides its ``lp``. The exit status is LPRng's filter code: 0 done,
+1 retry later, 2 abort this job, 3 remove it, 6 hold it. lpd frames the job (ld, tr, ff)
+and runs a filter once per copy, so under lpd neither is done here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from lpfilter.lprng import filterargs
+
+if TYPE_CHECKING:
+    from lpfilter.cli import Context
+    from lpfilter.lprng.filterrun import Plan
+    from lpfilter.printcap import Entry
+
+ADD_HELP = False
+#: LPRng filter exit codes (lprng-filters.md §5).
+JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
+
+USAGE = """\
+usage: lpfilter filter [DESTINATION] [LPRng filter options ...] [accounting-file]
+
+Sends standard input to DESTINATION (host%port or ftp://...), or to the queue's lp
+(PRINTCAP_ENTRY, else -P queue in lpfilter's printcap); under lpd as an if= filter
+(PRINTCAP_ENTRY set, no DESTINATION) it writes the job to standard output.
+Exit status: 0 done, 1 retry later, 2 abort this job, 3 remove it, 6 hold it.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Nothing: lpd's option list is read by lpfilter.lprng.filterargs (cli passes it raw)."""
+    parser.add_argument("filter_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def run(ctx: Context) -> int:
+    import logging
+    args = filterargs.parse(getattr(ctx.args, "filter_argv", []) or [])
+    err: TextIO = sys.stderr
+    if "--help" in args.own:
+        print(USAGE, end="", file=ctx.stdout)  # type: ignore[arg-type]
+        return JSUCC
+    if "--debug" in args.own or "--verbose" in args.own:
+        logging.getLogger().setLevel(logging.DEBUG if "--debug" in args.own else logging.INFO)
+    if args.own.get("--printcap"):
+        ctx.args.printcap = args.own["--printcap"]
+    from lpfilter.errors import LpfilterError
+    try:
+        plan = _plan(ctx, args)
+    except LpfilterError as exc:
+        print(f"lpfilter filter: {exc}", file=err, flush=True)
+        return JABORT
+    from lpfilter.lprng.filterrun import FilterRun
+    return FilterRun(plan, err).run()
+
+
+def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
+    """Which entry, which destination, which mode: every decision before any byte moves."""
+    from lpfilter.errors import UsageError
+    from lpfilter.lprng.entrytext import default_entry, entry_from_text
+    from lpfilter.lprng.filterrun import Plan
+    from lpfilter.printcap.destination import classify
+    env = ctx.environ
+    under_lpd = bool(env.get("PRINTCAP_ENTRY"))
+    bsd = "n" in args.options and "h" in args.options and not under_lpd
+    entry: Entry
+    if under_lpd:
+        entry = entry_from_text(env["PRINTCAP_ENTRY"])
+    elif args.get("P") or (not args.destination and not bsd):
+        entry = ctx.printcap().lookup(ctx.queue(args.get("P")))
+    else:
+        entry = default_entry(args.get("P") or env.get("PRINTER") or "lp")
+    stdin_kind = _kind(0)
+    if stdin_kind == "tty":
+        raise UsageError("standard input is a terminal: give the job on it"
+                         " (lpfilter filter -P QUEUE < FILE)")
+    if args.destination:
+        destination = classify(args.destination, queue=entry.name)
+        mode = "device"
+    elif under_lpd or bsd:
+        if stdin_kind == "socket" and _same_file(0, 1):
+            raise UsageError("no destination: as lpd's output device write"
+                             " lp=|/usr/bin/lpfilter filter HOST%PORT (or ftp://HOST/DIR)")
+        destination, mode = None, "stdout"
+    else:
+        destination, mode = entry.destination(), "device"
+    if destination is not None and destination.kind == "pipe":
+        # lp=|lpfilter filter with no destination would start itself again, forever.
+        raise UsageError(f"destination {destination.display()}: lpfilter filter sends to a"
+                         " printer (host%port, ftp://..., or a device), not to a program")
+    return Plan(entry=entry, destination=destination, mode=mode, args=args,
+                stdin_kind=stdin_kind, framed=not (under_lpd or bsd),
+                spool_dir=env.get("SPOOL_DIR") or args.get("d") or "",
+                user=args.get("n") or args.get("L") or env.get("USER") or "",
+                started=time.time())
+
+
+def _kind(fd: int) -> str:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return "closed"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "tty" if os.isatty(fd) else "other"
+
+
+def _same_file(a: int, b: int) -> bool:
+    try:
+        first, second = os.fstat(a), os.fstat(b)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+

@@ -1,0 +1,32 @@
+"""The queue's settings as lpd hands them to a filter: ``PRINTCAP_ENTRY``.
+
+lpd puts the merged entry into the environment as printcap text (names, then one
+``:key=value`` per continuation line, ``%`` codes already expanded, values raw;
+lprng-filters.md §4). It is read with the same reader as a printcap file, so the filter
+sees exactly the keys, types and defaults lpfilter's own queues would.
+"""
+from __future__ import annotations
+
+from lpfilter.errors import ConfigError
+from lpfilter.printcap.model import Entry, Printcap, build_record
+from lpfilter.printcap.source import Problem, file_lines
+
+ORIGIN = "PRINTCAP_ENTRY"
+
+
+def entry_from_text(text: str, origin: str = ORIGIN) -> Entry:
+    """The first entry of ``text``; ConfigError when it holds none."""
+    from lpfilter.printcap import grammar
+    problems: list[Problem] = []
+    lines = [line for line in file_lines(origin, problems, reader=lambda _path: text)]
+    records = [r for r in (build_record(raw, problems) for raw in grammar.assemble(lines))
+               if r is not None]
+    if not records:
+        raise ConfigError(f"{origin} holds no printcap entry")
+    return Printcap(records).lookup(records[0].primary)
+
+
+def default_entry(name: str) -> Entry:
+    """An entry with every key at its default, for a filter run without any printcap."""
+    safe = "".join(c for c in name if c.isalnum() or c in "._-") or "lp"
+    return entry_from_text(f"{safe}:\n", "(defaults)")

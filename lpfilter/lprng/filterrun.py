@@ -1,0 +1,234 @@
+"""One ``lpfilter filter`` run: data on disk, one send, LPRng's exit code and status lines.
+
+What lpd reads back are short lines on stderr (for an ``lp=|`` program: the same socket
+that carried the job), written as things happen: the printer's own status ("paper out"),
+"printer busy, retrying later: ...", "job confirmed by printer, 3 pages". Retrying is
+lpd's business, on its own schedule (``send_try``, ``connect_interval``): a transient
+failure exits 1 at once. Signals (lprm, lpd stopping) only set a flag; the send stops
+within a tick and the job is left for lpd to send again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.errors import (HoldJob, JobInterrupted, LpfilterError, RemoveJob, TransientError,
+                             in_brief)
+from lpfilter.lprng.filterargs import FilterArgs
+from lpfilter.spool.job import Job
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Destination
+
+log = logging.getLogger(__name__)
+
+JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything decided from the command line and environment."""
+
+    entry: Entry
+    #: None: write to standard output (a data filter under lpd).
+    destination: Destination | None
+    mode: str
+    args: FilterArgs
+    stdin_kind: str
+    framed: bool
+    spool_dir: str
+    user: str
+    started: float
+
+
+class FilterRun:
+    def __init__(self, plan: Plan, err: TextIO) -> None:
+        self.plan = plan
+        self.err = err
+        self.stopping: str | None = None
+
+    def say(self, line: str) -> None:
+        """One status line for lpd (and lpq): printable, one line."""
+        text = " ".join("".join(c if c.isprintable() else " " for c in line).split())
+        with contextlib.suppress(OSError, ValueError):
+            print(text, file=self.err, flush=True)
+
+    def run(self) -> int:
+        with self._signals():
+            try:
+                with self._data() as (path, size):
+                    return self._send(path, size)
+            except LpfilterError as exc:  # the data could not be read or stored
+                self.say(f"cannot take the job: {exc}")
+                return JFAIL
+
+    # --- pieces -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGTERM, SIGINT, SIGHUP (lprm, lpd stopping) only set a flag."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(signum: int, _frame: object) -> None:
+            self.stopping = signal.Signals(signum).name
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT,
+                                                        signal.SIGHUP)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    @contextlib.contextmanager
+    def _data(self) -> Iterator[tuple[str, int]]:
+        """The job as a file: lpd's spool file itself, or stdin copied to a private file
+        (in the spool directory when it can) before any byte goes to the printer."""
+        if self.plan.stdin_kind == "file":
+            yield "/proc/self/fd/0", os.fstat(0).st_size
+            return
+        from lpfilter.errors import AccessError
+        from lpfilter.spool.fileops import copy_fd
+        fd, path = -1, ""
+        for directory in (self.plan.spool_dir, os.environ.get("TMPDIR", ""), "/tmp"):
+            if not directory:
+                continue
+            try:
+                fd, path = tempfile.mkstemp(prefix=".lpfilter-filter-", dir=directory)
+                break
+            except OSError:
+                continue
+        if fd < 0:
+            raise AccessError("no writable directory for the job's data (spool dir, TMPDIR,"
+                              " /tmp)")
+        try:
+            try:
+                size = copy_fd(0, fd)
+            except OSError as exc:
+                raise AccessError(f"reading the job: {exc.strerror or exc}") from None
+            os.close(fd)
+            fd = -1
+            yield path, size
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _job(self, size: int) -> Job:
+        args = self.plan.args
+        name = args.get("J") or args.get("N") or args.get("f") or "stdin"
+        ident = args.get("j") or args.get("A") or str(os.getpid())  # -j: lpd's job number
+        return Job(ident, self.plan.entry.name, self.plan.user or "unknown", name, size,
+                   self.plan.started, title=args.get("T") or "",
+                   host=args.get("H") or args.get("h") or "")
+
+    def _send(self, path: str, size: int) -> int:
+        plan = self.plan
+        job = self._job(size)
+        went_out = False
+
+        def interrupted() -> str | None:
+            return "shutdown" if self.stopping else None
+
+        def first_byte() -> None:
+            nonlocal went_out
+            went_out = True
+
+        request = SendRequest(job, path, plan.entry, plan.destination,  # type: ignore[arg-type]
+                              interrupted, first_byte, self.say)
+        request.framed = plan.framed
+        outcome, code = "failed", JABORT
+        result: SendResult | None = None
+        try:
+            result = self._deliver(request)
+            outcome, code = result.delivery, JSUCC
+        except JobInterrupted as exc:
+            self.say(f"stopped ({self.stopping or exc}); lpd will send the job again")
+            code = JFAIL
+        except HoldJob as exc:
+            self.say(f"job held: {exc}")
+            code = JHOLD
+        except RemoveJob as exc:
+            self.say(f"job removed: {exc}")
+            code = JREMOVE
+        except TransientError as exc:
+            self.say(f"{in_brief(exc)}, retrying later: {exc}")
+            code = JFAIL
+        except LpfilterError as exc:
+            self.say(f"job refused: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug: keep the job (abort, not remove)
+            log.debug("internal error", exc_info=True)
+            self.say(f"internal error: {type(exc).__name__}: {exc}; the job is kept")
+        if code != JSUCC and went_out:
+            self.say(f"possible duplicate: {request.sent} bytes reached the printer before"
+                     " the failure")
+        if result is not None:
+            pages = f", {result.pages} pages" if result.pages is not None else ""
+            if result.delivery == "confirmed":
+                self.say(f"job confirmed by printer{pages}")
+            else:
+                self.say(f"job sent to {self._where()}, {result.bytes_sent} bytes{pages}")
+        self._account(job, result, request.sent, outcome)
+        return code
+
+    def _where(self) -> str:
+        return self.plan.destination.display() if self.plan.destination else "the printer"
+
+    def _deliver(self, request: SendRequest) -> SendResult:
+        if self.plan.destination is not None:
+            backend = backend_for(self.plan.destination)
+            try:
+                return backend.send(request)
+            finally:
+                close = getattr(backend, "close", None)
+                if close is not None:
+                    close()
+        from lpfilter.lprng.stdout import send_to_stdout
+        return send_to_stdout(request)
+
+    def _account(self, job: Job, result: SendResult | None, sent: int, outcome: str) -> None:
+        """LPRng's af rule: a line appended to the accounting file only if it exists (a
+        ``|program`` or ``host%port`` af is lpd's to feed)."""
+        args = self.plan.args
+        target = args.accounting or args.get("a")
+        if not target or target.startswith("|") or "%" in target:
+            return
+        if not os.path.isabs(target):
+            target = os.path.join(self.plan.spool_dir or os.getcwd(), target)
+        if not os.path.isfile(target):
+            return
+        from lpfilter.lprng.accounting import line
+        text = line(queue=job.queue, user=job.user, host=job.host, name=job.name,
+                    bytes_sent=result.bytes_sent if result else sent,
+                    pages=result.pages if result else None,
+                    seconds=time.time() - self.plan.started, outcome=outcome)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, text.encode("utf-8", "replace"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.say(f"cannot write the accounting file {target}: {exc.strerror}")
+
+
+def peer_name(sock: socket.socket) -> str:
+    """``host%port`` of the printer at the other end of lpd's connection."""
+    try:
+        host, port = sock.getpeername()[:2]
+    except (OSError, ValueError):
+        return "the printer"
+    return f"{host}%{port}"

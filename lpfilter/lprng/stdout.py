@@ -1,0 +1,44 @@
+"""A data filter's output: the job, wrapped as the entry says, on standard output.
+
+Under lpd with ``lp=host%port``, standard output is lpd's connection to the printer: the
+JetDirect backend runs over it (PJL wrapping, completion wait, page counts from the back
+channel) but never closes or half-closes it, since lpd still writes to it afterwards.
+On any other output (a device, a pipe, a file) there is no back channel: the wrapped job
+is written and that is all.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.jetdirect import JetDirectBackend, socket_settings, wrapping
+from lpfilter.backends.stream import Pump, stall_limit
+from lpfilter.protocols import pjl
+
+
+def send_to_stdout(request: SendRequest) -> SendResult:
+    """Send the job to file descriptor 1."""
+    if stat.S_ISSOCK(os.fstat(1).st_mode):
+        sock = socket.socket(fileno=os.dup(1))
+        from lpfilter.lprng.filterrun import peer_name
+        try:
+            return JetDirectBackend().send_on(sock, request, peer_name(sock))
+        finally:
+            sock.setblocking(True)  # the file status is shared with lpd's descriptor
+            sock.close()
+    settings = socket_settings(request.entry)
+    settings["mode"] = "none"
+    job = request.job
+    name = pjl.safe_name(f"{request.entry.name}-{job.id} {job.name}")
+    frame = wrapping(request, settings, name, "")
+    with open(request.data_path, "rb") as data:
+        pump = Pump(1, interrupted=request.interrupted, first_byte=request.first_byte,
+                    idle_timeout=stall_limit(request.entry), what="the output",
+                    progress=request.progress)
+        try:
+            sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size, 1, frame)
+        finally:
+            pump.close()
+    return SendResult(sent, "sent", None, f"sent: {sent} bytes to standard output")
