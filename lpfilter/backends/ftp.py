@@ -115,7 +115,10 @@ def _store(session: Session, request: SendRequest) -> SendResult:
                 raise _dropped(session, request, exc) from None
             finally:
                 pump.close()
-        data.shutdown(socket.SHUT_WR)  # stream mode: end of file is the end of the data
+        try:
+            data.shutdown(socket.SHUT_WR)  # stream mode: end of file is the end of the data
+        except OSError:
+            pass  # the server closed first: its reply says whether it had everything
         reply = _final_reply(session, request, data, stall)
     finally:
         data.close()
