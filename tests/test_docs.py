@@ -10,7 +10,10 @@
 * the socket printer sections of both pages name lpfilter's own keys and the waitend modes,
   and the FTP printer sections its ftp_* keys, what "sent" means and how errors end;
 * README's first command ends with ``lpfilter demo``, and ``lpfilter demo`` works; the
-  tour's commands are ones the parser accepts.
+  tour's commands are ones the parser accepts;
+* ``lpfilter filter``: its options, its three printcap forms (in the page, in the example
+  printcap, read as lpd would pass them), LPRng's exit codes, the status lines, the
+  accounting line and the differences from ifhp are documented, and README says how.
 """
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ EXAMPLE_QUEUES = {
     "batch": Device("/dev/usb/lp0"),
     "handoff": Pipe("/usr/bin/lpr -Pother"),
     "remote": Lpd("raw", "printhost.example"),
+    # For LPRng's lpd (lpfilter filter); lpfilter's reader loads them too.
+    "jdpipe": Pipe("/usr/bin/lpfilter filter printer.example%9100"),
+    "ftppipe": Pipe("/usr/bin/lpfilter filter ftp\\://printer.example/PORT1"),
+    "jdfilter": Socket("printer.example", 9100),
 }
 
 _ESCAPE = re.compile(r"\\(f(?:\[[^\]]*\]|\(..|.)|\(..|.)")
@@ -190,8 +197,10 @@ def test_every_command_and_option_is_in_lpfilter_1() -> None:
 
 def test_every_environment_variable_the_code_reads_is_documented() -> None:
     code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "lpfilter").rglob("*.py"))
-    names = set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z][A-Z0-9_]*)["']""", code))
-    assert {"LPFILTER_PRINTCAP", "PRINTER", "LPDEST", "HOME"} <= names
+    names = set(re.findall(r"""\b(?:env|environ)(?:\.get\(|\[)["']([A-Z][A-Z0-9_]*)["']""",
+                           code))
+    assert {"LPFILTER_PRINTCAP", "PRINTER", "LPDEST", "HOME", "PRINTCAP_ENTRY",
+            "SPOOL_DIR"} <= names
     tags = _tags(section(MAN1.read_text(encoding="utf-8"), "ENVIRONMENT"))
     assert sorted(n for n in names if not mentions(tags, n)) == []
 
@@ -444,14 +453,25 @@ def test_readme_tour_commands_are_accepted_by_the_parser() -> None:
         for line in block.splitlines():
             words = shlex.split(line, comments=True)
             if words and words[0] == "lpfilter":
-                commands.append(words[1:])
+                commands.append(_before_redirection(words[1:]))
     assert len(commands) >= 10
     assert ["demo"] in commands
     for args in commands:
+        head, _raw = cli._split_filter(args)  # noqa: SLF001 - as main() reads them
         try:
-            parser.parse_args(args)
+            parser.parse_args(head)
         except SystemExit:
             pytest.fail(f"README: lpfilter {shlex.join(args)}: the parser refuses it")
+
+
+def _before_redirection(words: list[str]) -> list[str]:
+    """The arguments of a command line, without a redirection or a next command."""
+    args = []
+    for word in words:
+        if word[:1] in "<>|;&" or re.match(r"\d*>", word):
+            break
+        args.append(word)
+    return args
 
 
 def test_demo_prints_through_the_virtual_printer_and_shows_the_accounting_line(
@@ -475,3 +495,198 @@ def test_demo_prints_through_the_virtual_printer_and_shows_the_accounting_line(
     assert Path(acct).read_text(encoding="utf-8") == line + "\n"
     assert landed.stat().st_size >= int(sent) > 0
     assert "printed: the printer confirmed it, 3 pages" in out
+
+
+# --- (j) lpfilter filter: LPRng's drop-in -------------------------------------------------
+
+LPRNG = "USING LPFILTER FROM LPRNG"
+#: The three printcap forms, as the page writes them (README and the example printcap too).
+DEVICE_FORM = ":lp=|/usr/bin/lpfilter filter printer.example%9100:"
+FTP_FORM = ":lp=|/usr/bin/lpfilter filter ftp\\://printer.example/PORT1:"
+IF_FORM = ":if=/usr/bin/lpfilter filter:"
+BY_HAND = "lpfilter filter -Plp < file"
+#: The option list LPRng 3.8.B appended for an lp=| program in the lab
+#: (shared/reference/lprng-filters.md §2, "Observed argv", minus -F -N -e -f).
+LPD_OPTIONS = ["-Aroot@localhost+507", "-CZ", "-D2026-11-21-04:12:41.392", "-Hlocalhost",
+               "-I4", "-JMyJob", "-Lroot", "-Pq1", "-Qq1", "-STest queue one", "-Ttitle1",
+               "-W100", "-Zopt1=a,opt2=b", "-aacct", "-b18", "-d/tmp/lpdlab/spool/q1",
+               "-hlocalhost", "-i4", "-j507", "-l66", "-nroot", "-sstatus",
+               "-t2026-11-21-04:12:41.000", "-w80", "-x0", "-y0", "acct"]
+
+
+def _lpd_argv(command: str) -> list[str]:
+    """What LPRng runs for a filter or ``lp=|`` value without shell characters: the value
+    split at blanks (backslashes kept), then its option list."""
+    return command.removeprefix("|").split() + LPD_OPTIONS
+
+
+_ARGUMENT = re.compile(r'"([^"]*)"|(\S+)')
+#: Macros whose arguments are text: joined with blanks, or (font alternation) without.
+_TEXT_MACROS = {"B": " ", "I": " ", "SM": " ", "BR": "", "RB": "", "IR": "", "RI": "",
+                "BI": "", "IB": ""}
+
+
+def plain(source: str) -> str:
+    """Roff source as running text, as a reader sees it: macro lines give their text
+    (``.BR lp= host`` is ``lp=host``), other requests nothing, blanks squeezed."""
+    words = []
+    for line in source.splitlines():
+        if line.startswith((".", "'")):
+            name, _, rest = line[1:].partition(" ")
+            if name not in _TEXT_MACROS:
+                continue
+            args = [quoted if quoted or bare == "" else bare
+                    for quoted, bare in _ARGUMENT.findall(rest)]
+            line = _TEXT_MACROS[name].join(args)
+        words.append(roff_text(line))
+    return " ".join(" ".join(words).split())
+
+
+def _lprng_text(title: str | None = None) -> str:
+    source = section(MAN1.read_text(encoding="utf-8"), LPRNG)
+    if title is not None:
+        source = section(source, title, level="SS")
+    return plain(source)
+
+
+def test_filter_subsection_matches_the_usage_and_names_its_own_long_options() -> None:
+    from lpfilter.commands import filter_cmd
+    from lpfilter.lprng.filterargs import LONG_OPTIONS
+    source = MAN1.read_text(encoding="utf-8")
+    heading = re.search(r'(?m)^\.SS "(lpfilter filter\b.*)"$', source)
+    assert heading, "no lpfilter filter subsection"
+    usage = filter_cmd.USAGE.splitlines()[0].removeprefix("usage: ")
+    assert roff_text(heading.group(1)).lower() == usage.lower()
+    body = re.split(r"(?m)^\.S[SH] ", source[heading.end():], maxsplit=1)[0]
+    tags = _tags(body)
+    for option in LONG_OPTIONS:
+        assert mentions(tags, option), f"filter {option} has no entry"
+    text = plain(body)
+    for word in ("PRINTCAP_ENTRY", "$PRINTER", "$LPDEST", "-n root", "accounting file",
+                 "refused", "terminal", LPRNG):
+        assert word in text, word
+
+
+def test_lprng_section_shows_the_three_forms_as_lpd_runs_them() -> None:
+    from lpfilter.lprng import filterargs
+    from lpfilter.printcap.destination import classify
+    text = _lprng_text()
+    for form in (DEVICE_FORM, FTP_FORM, IF_FORM, BY_HAND):
+        assert form in text, form
+    for word in ("socket pair", "PRINTCAP_ENTRY", "SPOOL_DIR", "backslashes", "absolute",
+                 "once per file and per copy", "waitend=eof", "never closed or half-closed",
+                 "-n login -h host"):
+        assert word in text, word
+    for value, target in ((DEVICE_FORM, Socket("printer.example", 9100)),
+                          (FTP_FORM, Ftp("printer.example", 21, "PORT1"))):
+        argv = _lpd_argv(value.strip(":").removeprefix("lp="))
+        assert os.path.isabs(argv[0]) and argv[1] == "filter"
+        args = filterargs.parse(argv[2:])
+        assert classify(args.destination, queue="q1") == target, value
+        assert (args.get("P"), args.get("J"), args.get("j"), args.accounting) == (
+            "q1", "MyJob", "507", "acct")
+    args = filterargs.parse(_lpd_argv(IF_FORM.strip(":").removeprefix("if="))[2:])
+    assert args.destination is None  # a data filter: the job goes to standard output
+
+
+def test_example_printcap_has_the_lprng_forms() -> None:
+    pc = printcap.load([str(EXAMPLE)])
+    assert f":lp={pc.lookup('jdpipe').string('lp')}:" == DEVICE_FORM
+    assert f":lp={pc.lookup('ftppipe').string('lp')}:" == FTP_FORM
+    jdfilter = pc.lookup("jdfilter")
+    assert f":if={jdfilter.string('if')}:" == IF_FORM
+    assert jdfilter.flag("pjl") and jdfilter.flag("sync") and jdfilter.flag("pagecount")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert "lpfilter filter -P color < report.ps" in text
+    assert "LPRng's /etc/printcap" in text and LPRNG in text
+
+
+def test_lprng_section_names_the_keys_that_matter() -> None:
+    text = _lprng_text("Which printcap keys matter")
+    keys = set(OWN_KEYS) | {"connect_timeout", "connect_grace", "keepalive", "socket_linger",
+                            "half_close", "send_job_rw_timeout", "ld", "tr", "send_try",
+                            "connect_interval", "max_connect_interval", "send_failure_action"}
+    for key in sorted(keys):
+        assert mentions(text, key), key
+    assert "eof means none" in text
+
+
+def test_lprng_section_exit_codes_are_lprngs_and_say_what_gives_each() -> None:
+    from lpfilter.commands import filter_cmd
+    from lpfilter.lprng import filterrun
+    codes = (filterrun.JSUCC, filterrun.JFAIL, filterrun.JABORT, filterrun.JREMOVE,
+             filterrun.JHOLD)
+    assert codes == (filter_cmd.JSUCC, filter_cmd.JFAIL, filter_cmd.JABORT,
+                     filter_cmd.JREMOVE, filter_cmd.JHOLD) == (0, 1, 2, 3, 6)
+    source = section(section(MAN1.read_text(encoding="utf-8"), LPRNG), "Exit codes",
+                     level="SS")
+    entries = {int(n): plain(body) for n, body in
+               re.findall(r"(?ms)^\.TP\n\.B (\d+)\n(.*?)(?=^\.TP|^\.PP|\Z)", source)}
+    assert sorted(entries) == sorted(codes)
+    for word in ("busy", "421", "offline", "does not resolve", "reset", "dropped",
+                 "stall_timeout", "4xx", "signal", "stored"):
+        assert word in entries[filterrun.JFAIL], f"exit 1: {word}"
+    for word in ("refused", "530", "5xx", "queue@host", "PRINTCAP_ENTRY", "printcap",
+                 "no destination", "terminal", "internal error", "the job is kept"):
+        assert word in entries[filterrun.JABORT], f"exit 2: {word}"
+    text = plain(source)
+    assert "never do" in text  # 3 and 6: no backend that filter uses asks for them today
+    assert "a bug" in text and "70" not in text  # even a crash exits 2, an abort lpd knows
+    exit_status = plain(section(MAN1.read_text(encoding="utf-8"), "EXIT STATUS"))
+    assert "filter is the exception" in exit_status and "LPRng's filter codes" in exit_status
+
+
+def test_lprng_section_status_lines_are_the_ones_filter_writes() -> None:
+    from lpfilter.errors import (LpfilterError, NameNotFound, PrinterBusy, PrinterOffline,
+                                 TransientError, in_brief)
+    code = (ROOT / "lpfilter" / "lprng" / "filterrun.py").read_text(encoding="utf-8") + (
+        ROOT / "lpfilter" / "commands" / "filter_cmd.py").read_text(encoding="utf-8")
+    code = re.sub(r'"\n\s*f?"', "", code)  # string literals continued on the next line, joined
+    tags = plain("\n".join(re.findall(r"(?m)^\.TP\n(.*)$", section(
+        section(MAN1.read_text(encoding="utf-8"), LPRNG), "Status lines", level="SS"))))
+    for fixed in ("job confirmed by printer", "job sent to ", ", retrying later: ",
+                  "possible duplicate: ", " bytes were sent before the failure",
+                  "job refused: ", "stopped (", "; lpd will send the job again",
+                  "cannot take the job: ", "internal error: ", "; the job is kept",
+                  "lpfilter filter: "):
+        assert fixed in tags, f"page: {fixed}"
+        assert fixed in code, f"code: {fixed}"
+    error: LpfilterError
+    for error in (PrinterBusy("x"), PrinterOffline("x"), NameNotFound("x"), TransientError("x")):
+        assert f"{in_brief(error)}, retrying later: " in tags, in_brief(error)
+    assert "job sent to the printer" in _lprng_text("Status lines")
+    assert '"the printer"' in code  # where a data filter's job went
+
+
+def test_lprng_section_accounting_line_is_the_one_filter_writes() -> None:
+    import time
+    from lpfilter.lprng.accounting import line
+    when = time.mktime((2026, 3, 1, 14, 2, 7, 0, 0, -1))
+    written = line(queue="lp", user="ann", host="client.example", name="report",
+                   bytes_sent=48213, pages=2, seconds=4.21, outcome="confirmed", when=when)
+    source = section(section(MAN1.read_text(encoding="utf-8"), LPRNG), "Accounting",
+                     level="SS")
+    blocks = [plain(b) for b in re.findall(r"(?ms)^\.EX\n(.*?)^\.EE$", source)]
+    assert blocks == [written.rstrip("\n")]
+    text = plain(source)
+    for word in ("only if the file exists", "|program", "host%port", "confirmed", "sent",
+                 "failed", "jobstart"):
+        assert word in text, word
+
+
+def test_lprng_section_compares_with_ifhp() -> None:
+    text = _lprng_text("Compared with ifhp")
+    for word in ("ifhp.conf", ":ifhp=", "converts nothing", "-Z", "IPv4", "dev_retries",
+                 "exit code 1"):
+        assert word in text, word
+
+
+def test_readme_says_how_to_use_lpfilter_from_lprng() -> None:
+    readme = README.read_text(encoding="utf-8")
+    using = re.search(r"(?ms)^## Using lpfilter from LPRng\n(.*?)(?=^## )", readme)
+    assert using, "README has no 'Using lpfilter from LPRng' section"
+    text = " ".join(using.group(1).split())
+    for word in (DEVICE_FORM.removeprefix(":"), IF_FORM, "lpfilter filter -P lj",
+                 "ftp\\://printer.example/PORT1", "man/lpfilter.1", LPRNG,
+                 "etc/printcap.example", "1 retry later"):
+        assert word in text, word

@@ -40,9 +40,10 @@ JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
 USAGE = """\
 usage: lpfilter filter [DESTINATION] [LPRng filter options ...] [accounting-file]
 
-Sends standard input to DESTINATION (host%port or ftp://...), or to the queue's lp
-(PRINTCAP_ENTRY, else -P queue in lpfilter's printcap); under lpd as an if= filter
-(PRINTCAP_ENTRY set, no DESTINATION) it writes the job to standard output.
+Sends standard input to DESTINATION (host%port, socket://, ftp:// or a device path),
+or to the queue's lp (PRINTCAP_ENTRY, else -P queue in lpfilter's printcap); under lpd
+as an if= filter (PRINTCAP_ENTRY set, no DESTINATION) it writes the job to standard
+output.
 Exit status: 0 done, 1 retry later, 2 abort this job, 3 remove it, 6 hold it.
 """
 
@@ -66,11 +67,16 @@ def run(ctx: Context) -> int:
     from lpfilter.errors import LpfilterError
     try:
         plan = _plan(ctx, args)
+        from lpfilter.lprng.filterrun import FilterRun
+        return FilterRun(plan, err).run()
     except LpfilterError as exc:
         print(f"lpfilter filter: {exc}", file=err, flush=True)
         return JABORT
-    from lpfilter.lprng.filterrun import FilterRun
-    return FilterRun(plan, err).run()
+    except Exception as exc:  # noqa: BLE001 - a bug: lpd keeps the job (abort), never 70
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        print(f"lpfilter filter: internal error: {type(exc).__name__}: {exc}; the job is"
+              " kept", file=err, flush=True)
+        return JABORT
 
 
 def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
@@ -99,7 +105,7 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
     elif under_lpd or bsd:
         if stdin_kind == "socket" and _same_file(0, 1):
             raise UsageError("no destination: as lpd's output device write"
-                             " lp=|/usr/bin/lpfilter filter HOST%PORT (or ftp://HOST/DIR)")
+                             " lp=|/usr/bin/lpfilter filter HOST%PORT (or ftp\\://HOST/DIR)")
         destination, mode = None, "stdout"
     else:
         destination, mode = entry.destination(), "device"

@@ -173,8 +173,7 @@ class FilterRun:
             log.debug("internal error", exc_info=True)
             self.say(f"internal error: {type(exc).__name__}: {exc}; the job is kept")
         if code != JSUCC and went_out:
-            self.say(f"possible duplicate: {request.sent} bytes reached the printer before"
-                     " the failure")
+            self.say(f"possible duplicate: {request.sent} bytes were sent before the failure")
         if result is not None:
             pages = f", {result.pages} pages" if result.pages is not None else ""
             if result.delivery == "confirmed":
