@@ -82,6 +82,10 @@ class PrinterOffline(TransientError):
     """No answer from the printer's address (switched off, unplugged, unreachable)."""
 
 
+class ConnectionLost(TransientError):
+    """The printer reset or dropped the connection in the middle of a job."""
+
+
 class NameNotFound(TransientError):
     """The printer's host name does not resolve (yet): DNS or /etc/hosts may change."""
 
@@ -93,7 +97,8 @@ class JobInterrupted(TransientError):
 def in_brief(error: LpfilterError) -> str:
     """A few words for a status line: what kind of trouble the printer is in."""
     for kind, words in ((PrinterBusy, "printer busy"), (PrinterOffline, "printer offline"),
-                        (NameNotFound, "printer name does not resolve")):
+                        (NameNotFound, "printer name does not resolve"),
+                        (ConnectionLost, "connection to the printer lost")):
         if isinstance(error, kind):
             return words
     return "failed"

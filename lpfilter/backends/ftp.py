@@ -23,7 +23,8 @@ from lpfilter.backends.connect import open_connection
 from lpfilter.backends.framing import request_framing
 from lpfilter.backends.ftpsession import Control, Session, failure, open_session
 from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
-from lpfilter.errors import JobInterrupted, JobRefused, LpfilterError, TransientError
+from lpfilter.errors import (ConnectionLost, JobInterrupted, JobRefused, LpfilterError,
+                             TransientError)
 from lpfilter.protocols import ftp
 
 if TYPE_CHECKING:
@@ -212,7 +213,7 @@ def _dropped(session: Session, request: SendRequest, exc: OSError) -> LpfilterEr
     if reply is not None and reply.kind == 5:
         return JobRefused(f"{session.where}: the server refused the data after"
                           f" {request.sent} bytes{said}")
-    return TransientError(f"{session.where}: the data connection was dropped after"
+    return ConnectionLost(f"{session.where}: the data connection was dropped after"
                           f" {request.sent} bytes ({exc.strerror or exc}){said}")
 
 

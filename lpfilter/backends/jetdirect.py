@@ -9,6 +9,7 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 """
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -20,7 +21,7 @@ from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.framing import Framing, request_framing
 from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
-from lpfilter.errors import JobInterrupted, PrinterOffline, TransientError
+from lpfilter.errors import ConnectionLost, JobInterrupted, PrinterOffline, TransientError
 from lpfilter.printcap.datatypes import c_unescape_bytes
 from lpfilter.protocols import pjl
 
@@ -174,6 +175,9 @@ class JetDirectBackend:
                                                    where, before)
             _check_delivered(session, where, sent)
         except OSError as exc:
+            if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
+                raise ConnectionLost(f"{where}: the printer reset the connection after"
+                                     f" {request.sent} bytes") from None
             raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent}"
                                  " bytes") from None
         said = "confirmed by the printer" if delivery == "confirmed" else "sent"
@@ -326,7 +330,7 @@ def _check_delivered(session: Session, where: str, sent: int) -> None:
     """A job is not done while the printer reset the connection or left bytes untaken
     (a printer that accepts and never reads: the data fitted in the socket buffers)."""
     if session.reset:
-        raise TransientError(f"{where}: the printer reset the connection before it took the"
+        raise ConnectionLost(f"{where}: the printer reset the connection before it took the"
                              " whole job")
     left = unsent(session.sock.fileno())
     if left > (1 if session.half_closed else 0):  # a FIN not yet acknowledged counts 1
