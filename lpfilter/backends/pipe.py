@@ -79,8 +79,9 @@ class PipeBackend:
         command = request.destination.display()[1:]
         argv = command_argv(command, entry.string("shell") or "/bin/sh")
         program = os.path.basename(argv[0]) if argv else command
+        from lpfilter.lprng.entrytext import entry_to_text
         env = dict(os.environ, PRINTER=entry.name, SPOOL_DIR=entry.string("sd") or "",
-                   LPFILTER_JOB=request.job.id, LPFILTER_JOB_NAME=request.job.name,
+                   PRINTCAP_ENTRY=entry_to_text(entry), LPFILTER_JOB=request.job.id, LPFILTER_JOB_NAME=request.job.name,
                    LPFILTER_JOB_USER=request.job.user)
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -116,7 +116,8 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
     return Plan(entry=entry, destination=destination, mode=mode, args=args,
                 stdin_kind=stdin_kind, framed=not (under_lpd or bsd),
                 spool_dir=env.get("SPOOL_DIR") or args.get("d") or "",
-                user=args.get("n") or args.get("L") or env.get("USER") or "",
+                user=args.get("n") or args.get("L") or env.get("LPFILTER_JOB_USER")
+                or env.get("USER") or "",
                 started=time.time())
 
 

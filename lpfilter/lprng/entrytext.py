@@ -26,6 +26,16 @@ def entry_from_text(text: str, origin: str = ORIGIN) -> Entry:
     return Printcap(records).lookup(records[0].primary)
 
 
+def entry_to_text(entry: Entry) -> str:
+    """The entry as lpd writes ``PRINTCAP_ENTRY``: names joined by ``|``, then one
+    ``:option`` per line, ``%`` codes expanded, values otherwise raw. lpfilter's pipe
+    programs get it too, so ``lp=|lpfilter filter ...`` under lpfilter's own watcher sees
+    its queue's keys."""
+    lines = ["|".join(entry.names or [entry.name])]
+    lines += [f" :{entry.expand(option.text)}" for _name, option in sorted(entry.items())]
+    return "\n".join(lines) + "\n"
+
+
 def default_entry(name: str) -> Entry:
     """An entry with every key at its default, for a filter run without any printcap."""
     safe = "".join(c for c in name if c.isalnum() or c in "._-") or "lp"

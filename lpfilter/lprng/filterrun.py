@@ -129,8 +129,11 @@ class FilterRun:
 
     def _job(self, size: int) -> Job:
         args = self.plan.args
-        name = args.get("J") or args.get("N") or args.get("f") or "stdin"
-        ident = args.get("j") or args.get("A") or str(os.getpid())  # -j: lpd's job number
+        env = os.environ  # lpfilter's own pipe backend names the job here (not lpd)
+        name = (args.get("J") or args.get("N") or args.get("f") or env.get("LPFILTER_JOB_NAME")
+                or "stdin")
+        ident = (args.get("j") or args.get("A") or env.get("LPFILTER_JOB")  # -j: lpd's number
+                 or str(os.getpid()))
         return Job(ident, self.plan.entry.name, self.plan.user or "unknown", name, size,
                    self.plan.started, title=args.get("T") or "",
                    host=args.get("H") or args.get("h") or "")
