@@ -55,3 +55,13 @@ def test_the_watcher_runs_lpfilter_filter_with_the_queues_keys(tmp_path: Path) -
     assert b"<LD>" + job + b"<TR>" in received
     tickets = list(SpoolStore(str(spool), "lp").jobs())
     assert [t.state for t in tickets] == ["done"]
+
+
+def test_as_an_of_filter_it_refuses_at_once(capsys: object) -> None:
+    """An OF filter must stop itself on lpd's \\031\\001; lpfilter filter does not, so it
+    says so and exits 2 rather than hang lpd."""
+    status = main(["filter", "-Fo", "-Pq1", "-w80", "acct"],
+                  {"PRINTCAP_ENTRY": "q1\n :lp=/dev/null\n :of=/usr/bin/lpfilter filter\n"})
+    assert status == 2
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert err.count("\n") == 1 and "not an of= filter" in err

@@ -65,17 +65,18 @@ def run(ctx: Context) -> int:
     if args.own.get("--printcap"):
         ctx.args.printcap = args.own["--printcap"]
     from lpfilter.errors import LpfilterError
+    from lpfilter.lprng.filterrun import one_line
     try:
         plan = _plan(ctx, args)
         from lpfilter.lprng.filterrun import FilterRun
         return FilterRun(plan, err).run()
     except LpfilterError as exc:
-        print(f"lpfilter filter: {exc}", file=err, flush=True)
+        print(one_line(f"lpfilter filter: {exc}"), file=err, flush=True)
         return JABORT
     except Exception as exc:  # noqa: BLE001 - a bug: lpd keeps the job (abort), never 70
         logging.getLogger(__name__).debug("internal error", exc_info=True)
-        print(f"lpfilter filter: internal error: {type(exc).__name__}: {exc}; the job is"
-              " kept", file=err, flush=True)
+        print(one_line(f"lpfilter filter: internal error: {type(exc).__name__}: {exc}; the"
+                       " job is kept"), file=err, flush=True)
         return JABORT
 
 
@@ -86,6 +87,9 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
     from lpfilter.lprng.filterrun import Plan
     from lpfilter.printcap.destination import classify
     env = ctx.environ
+    if args.get("F") == "o":
+        raise UsageError("lpfilter filter is not an of= filter (it does not stop itself on"
+                         " lpd's \\031\\001); use it as lp=| or if=")
     under_lpd = bool(env.get("PRINTCAP_ENTRY"))
     bsd = "n" in args.options and "h" in args.options and not under_lpd
     entry: Entry
@@ -115,6 +119,7 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
                          " printer (host%port, ftp://..., or a device), not to a program")
     return Plan(entry=entry, destination=destination, mode=mode, args=args,
                 stdin_kind=stdin_kind, framed=not (under_lpd or bsd),
+                under_lpd=under_lpd or bsd,
                 spool_dir=env.get("SPOOL_DIR") or args.get("d") or "",
                 user=args.get("n") or args.get("L") or env.get("LPFILTER_JOB_USER")
                 or env.get("USER") or "",

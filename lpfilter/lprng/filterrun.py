@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TICK = 0.2
+CHUNK = 1 << 20
+
 JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
 
 
@@ -47,6 +50,9 @@ class Plan:
     args: FilterArgs
     stdin_kind: str
     framed: bool
+    #: Started by lpd (PRINTCAP_ENTRY, or BSD lpd's layout): lpd frames, and the bare
+    #: last argument is its accounting file.
+    under_lpd: bool
     spool_dir: str
     user: str
     started: float
@@ -60,15 +66,17 @@ class FilterRun:
 
     def say(self, line: str) -> None:
         """One status line for lpd (and lpq): printable, one line."""
-        text = " ".join("".join(c if c.isprintable() else " " for c in line).split())
         with contextlib.suppress(OSError, ValueError):
-            print(text, file=self.err, flush=True)
+            print(one_line(line), file=self.err, flush=True)
 
     def run(self) -> int:
         with self._signals():
             try:
                 with self._data() as (path, size):
                     return self._send(path, size)
+            except JobInterrupted as exc:  # while lpd was still writing the job
+                self.say(f"stopped ({exc}); lpd will send the job again")
+                return JFAIL
             except LpfilterError as exc:  # the data could not be read or stored
                 self.say(f"cannot take the job: {exc}")
                 return JFAIL
@@ -100,7 +108,6 @@ class FilterRun:
             yield "/proc/self/fd/0", os.fstat(0).st_size
             return
         from lpfilter.errors import AccessError
-        from lpfilter.spool.fileops import copy_fd
         fd, path = -1, ""
         for directory in (self.plan.spool_dir, os.environ.get("TMPDIR", ""), "/tmp"):
             if not directory:
@@ -115,7 +122,7 @@ class FilterRun:
                               " /tmp)")
         try:
             try:
-                size = copy_fd(0, fd)
+                size = self._copy_stdin(fd)
             except OSError as exc:
                 raise AccessError(f"reading the job: {exc.strerror or exc}") from None
             os.close(fd)
@@ -126,6 +133,25 @@ class FilterRun:
                 os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+    def _copy_stdin(self, fd: int) -> int:
+        """Standard input to ``fd`` in bounded chunks, waking every tick: a signal while
+        lpd is still writing stops the filter at once (and the private copy is removed)."""
+        import select
+        total = 0
+        while True:
+            if self.stopping:
+                raise JobInterrupted(self.stopping)
+            ready, _, _ = select.select([0], [], [], TICK)
+            if not ready:
+                continue
+            data = os.read(0, CHUNK)
+            if not data:
+                return total
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            total += len(data)
 
     def _job(self, size: int) -> Job:
         args = self.plan.args
@@ -178,7 +204,8 @@ class FilterRun:
         if code != JSUCC and went_out:
             self.say(f"possible duplicate: {request.sent} bytes were sent before the failure")
         if result is not None:
-            pages = f", {result.pages} pages" if result.pages is not None else ""
+            pages = "" if result.pages is None else (
+                f", {result.pages} page{'' if result.pages == 1 else 's'}")
             if result.delivery == "confirmed":
                 self.say(f"job confirmed by printer{pages}")
             else:
@@ -206,8 +233,8 @@ class FilterRun:
         ``|program`` or ``host%port`` af is lpd's to feed)."""
         args = self.plan.args
         target = args.accounting or args.get("a")
-        if not target or target.startswith("|") or "%" in target:
-            return
+        if not self.plan.under_lpd or not target or target.startswith("|") or "%" in target:
+            return  # by hand, a bare argument is nobody's accounting file
         if not os.path.isabs(target):
             target = os.path.join(self.plan.spool_dir or os.getcwd(), target)
         if not os.path.isfile(target):
@@ -225,6 +252,12 @@ class FilterRun:
                 os.close(fd)
         except OSError as exc:
             self.say(f"cannot write the accounting file {target}: {exc.strerror}")
+
+
+def one_line(text: str) -> str:
+    """Control characters and line breaks become blanks: a value from the command line
+    can never make a second status line."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def peer_name(sock: socket.socket) -> str:

@@ -125,7 +125,8 @@ class Reply:
             return f"page count {self.pages}"
         if self.kind == "job":
             name = self.fields.get("NAME", "").strip('"')
-            pages = f", {self.pages} pages" if self.pages is not None else ""
+            pages = "" if self.pages is None else (
+                f", {self.pages} page{'' if self.pages == 1 else 's'}")
             return f"job {name} {self.value.lower()}{pages}"
         return display or self.text
 
