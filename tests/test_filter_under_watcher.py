@@ -65,3 +65,20 @@ def test_as_an_of_filter_it_refuses_at_once(capsys: object) -> None:
     assert status == 2
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert err.count("\n") == 1 and "not an of= filter" in err
+
+
+def test_under_the_watcher_without_a_destination_the_job_fails_with_the_reason(
+        tmp_path: Path) -> None:
+    """lp=|lpfilter filter with no destination under lpfilter's own spool: standard output
+    is the pipe back to the spool, not a printer, so the job fails saying why."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"lp:sd={spool}:lp=|{LPFILTER} filter:send_try#1\n")
+    source = tmp_path / "doc.txt"
+    source.write_bytes(b"text\n")
+    env = {"HOME": str(tmp_path), "LPFILTER_LOCK_DIR": str(tmp_path / "locks")}
+    status = main(["--printcap", str(printcap), "print", "-P", "lp", str(source)], env)
+    assert status == 6
+    [ticket] = list(SpoolStore(str(spool), "lp").jobs())
+    assert ticket.state == "failed" and "no destination" in ticket.last_error

@@ -107,7 +107,9 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
         destination = classify(args.destination, queue=entry.name)
         mode = "device"
     elif under_lpd or bsd:
-        if stdin_kind == "socket" and _same_file(0, 1):
+        # As lpd's lp=| program (one socket both ways) or lpfilter's own pipe program,
+        # standard output is not a printer: a destination must be named.
+        if (stdin_kind == "socket" and _same_file(0, 1)) or env.get("LPFILTER_JOB"):
             raise UsageError("no destination: as lpd's output device write"
                              " lp=|/usr/bin/lpfilter filter HOST%PORT (or ftp\\://HOST/DIR)")
         destination, mode = None, "stdout"
