@@ -303,11 +303,16 @@ def wrapping(request: SendRequest, settings: dict[str, object], name: str,
 
 def _drain(session: Session, stall: float, where: str) -> None:
     """Wait until the printer has taken every byte, reading its back channel meanwhile;
-    a send queue that does not shrink for ``stall`` seconds fails the try."""
+    a send queue that does not shrink for ``stall`` seconds fails the try.
+
+    No event says "the send queue is empty", so it is polled: first after 2 ms, then at
+    the pace the queue has been shrinking, never slower than ``TICK``, so the end of a job
+    is not rounded up to a whole tick."""
     import select
     allowed = 1 if session.half_closed else 0  # an unacknowledged FIN counts one
     waiting = unsent(session.sock.fileno())
-    moved = time.monotonic()
+    moved = last = time.monotonic()
+    pause = 0.002
     while waiting > allowed and not session.reset:
         reason = session.request.interrupted()
         if reason:
@@ -317,13 +322,18 @@ def _drain(session: Session, stall: float, where: str) -> None:
                                  " bytes of the job are still waiting for it")
         # After the printer's EOF the socket stays readable: stop selecting on it, or this
         # loop would spin while a slow printer still reads.
-        ready, _, _ = select.select([] if session.eof else [session.sock], [], [], TICK)
+        ready, _, _ = select.select([] if session.eof else [session.sock], [], [], pause)
         if ready:
             session.read()
         now_unsent = unsent(session.sock.fileno())
+        now = time.monotonic()
         if now_unsent < waiting:
-            moved = time.monotonic()
-        waiting = now_unsent
+            rate = (waiting - now_unsent) / max(now - last, 1e-6)
+            pause = min(TICK, max(0.002, now_unsent / rate))  # when it should be empty
+            moved = now
+        else:
+            pause = min(TICK, pause * 2)
+        last, waiting = now, now_unsent
 
 
 def _check_delivered(session: Session, where: str, sent: int) -> None:
