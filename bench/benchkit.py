@@ -10,7 +10,9 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -93,3 +95,18 @@ def lpfilter_info() -> str:
 def load_average(before: float) -> str:
     """The 1-minute load average before the run (``os.getloadavg()[0]``) and now."""
     return f"{before:.2f} before, {os.getloadavg()[0]:.2f} after"
+
+
+def size_arg(text: str) -> int:
+    """``1G``, ``64M``, ``512K`` or a number of MiB, in bytes (for ``--size``)."""
+    match = re.fullmatch(r"(\d+)([KMG]?)i?B?", text.strip(), re.I)
+    if not match or int(match[1]) < 1:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return int(match[1]) * {"K": 2**10, "M": 2**20, "G": 2**30, "": 2**20}[match[2].upper()]
+
+
+def fs_type(path: str) -> str:
+    """The file system type under ``path`` (ext4, tmpfs...), for the report."""
+    done = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", path], capture_output=True,
+                          text=True)
+    return (done.stdout.split() or ["?"])[0]

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import statistics
@@ -32,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, spread, verdict)
+                      lpfilter_info, machine_info, print_info, progress, row, size_arg,
+                      spread, verdict, fs_type)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -82,18 +82,8 @@ OPTIONS = [("--runs", int, 5, "measured rounds after the warm-up"),
            ("--timeout", float, 600.0, "longest any one command may run, seconds")]
 
 
-def size_arg(text: str) -> int:
-    """``1G``, ``64M``, ``512K`` or a number of MiB, in bytes."""
-    match = re.fullmatch(r"(\d+)([KMG]?)i?B?", text.strip(), re.I)
-    if not match or int(match[1]) < 1:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
-    return int(match[1]) * {"K": 2**10, "M": MiB, "G": 2**30, "": MiB}[match[2].upper()]
 
 
-def fs_type(path: str) -> str:
-    done = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", path], capture_output=True,
-                          text=True)
-    return (done.stdout.split() or ["?"])[0]
 
 
 def serve(home: str) -> None:

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, spread, verdict)
+                      lpfilter_info, machine_info, print_info, progress, row, spread,
+                      verdict, fs_type)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -83,10 +84,6 @@ OPTIONS = [("--runs", int, 5, "measured rounds after the warm-up"),
            ("--timeout", float, 600.0, "longest any one command may run, seconds")]
 
 
-def fs_type(path: str) -> str:
-    done = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", path], capture_output=True,
-                          text=True)
-    return (done.stdout.split() or ["?"])[0]
 
 
 @dataclass(slots=True)
