@@ -70,6 +70,18 @@ def _private(path: str, what: str) -> os.stat_result:
     return info
 
 
+def password_file_problem(path: str) -> str | None:
+    """What is wrong with an ``ftp_password_file`` for the user running this (checkpc)."""
+    if not os.path.isabs(path):
+        return (f"ftp_password_file {path}: a relative path is read from the watcher's"
+                " working directory; give an absolute path")
+    try:
+        _private(path, "ftp_password_file")
+    except ConfigError as exc:
+        return exc.message
+    return None
+
+
 def _password_file(path: str) -> str:
     """The first line of ``ftp_password_file``."""
     _private(path, "ftp_password_file")

@@ -40,6 +40,13 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
                                  f" queue {owners[path]}; give each queue its own sd"))
             continue
         owners[path] = entry.name
+        secret = entry.string("ftp_password_file")
+        if secret:
+            from lpfilter.backends.ftpauth import password_file_problem
+            message = password_file_problem(secret)
+            if message:
+                found.append(Problem(entry.origin("ftp_password_file") or entry.where,
+                                     f"queue {entry.name}: {message}"))
         mode = entry.number("spool_dir_perms") or 0o700
         for finding in check_spool_dir(path, mode, fix=fix):
             if finding.fixed:

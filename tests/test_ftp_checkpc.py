@@ -1,0 +1,49 @@
+"""checkpc looks at each FTP queue's ftp_password_file as the backend will: an absolute
+path, the user's own file, no permission for group or others."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lpfilter.cli import main
+
+
+def _checkpc(tmp_path: Path, secret: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}:lp=ftp\\://127.0.0.1/PORT1:ftp_password_file={secret}\n")
+    status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    return status, capsys.readouterr().out
+
+
+def test_a_private_absolute_password_file_passes(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    secret = tmp_path / "ftp-password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    status, out = _checkpc(tmp_path, str(secret), capsys)
+    assert status == 0, out
+    assert "s3cret" not in out
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_password_file_open_to_others_is_reported(tmp_path: Path, mode: int,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    secret = tmp_path / "ftp-password"
+    secret.write_text("s3cret\n")
+    os.chmod(secret, mode)
+    status, out = _checkpc(tmp_path, str(secret), capsys)
+    assert status == 1
+    assert f"printcap:1: queue f1: ftp_password_file {secret} is open to other users" in out
+    assert f"chmod 600 {secret}" in out and "s3cret" not in out
+
+
+def test_a_relative_password_file_is_reported(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _checkpc(tmp_path, "ftp-password", capsys)
+    assert status == 1
+    assert "ftp_password_file ftp-password: a relative path" in out
+    assert "give an absolute path" in out
