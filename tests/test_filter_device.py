@@ -209,3 +209,23 @@ def test_signal_while_lpd_is_still_writing_the_job_stops_promptly(lpd: Lpd) -> N
     assert exited == [1], "still running 3 s after SIGTERM, waiting for lpd's EOF"
     assert run.lines == ["stopped (SIGTERM); lpd will send the job again"]
     assert spool_is_clean(lpd)
+
+
+def test_a_killed_filters_copy_is_removed_by_the_next_run(lpd: Lpd,
+                                                         printer: MakePrinter) -> None:
+    """SIGKILL leaves the private copy behind (lpd still has the job); the next filter in
+    that spool directory removes copies whose process is gone, and keeps a live one's."""
+    gone = subprocess.Popen(["/bin/true"])
+    gone.wait(timeout=10)
+    orphan = lpd.spool / f".lpfilter-filter-{gone.pid}-abc123"
+    orphan.write_bytes(b"half a job")
+    live = lpd.spool / f".lpfilter-filter-{os.getpid()}-def456"  # this test is alive
+    live.write_bytes(b"being written")
+    emulator = printer()
+    where = dest(emulator)
+    run = lp_pipe(lpd, lpd.argv(where), lpd.env(device_entry(lpd, where)), b"next job\n")
+    assert run.rc == 0, run.text
+    assert not orphan.exists()
+    assert live.exists()
+    live.unlink()
+    assert spool_is_clean(lpd)

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 TICK = 0.2
 CHUNK = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: The private copy of a job read from a socket or pipe: PREFIX + pid + "-" + random.
+TEMP_PREFIX = ".lpfilter-filter-"
 
 JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
 
@@ -116,10 +118,12 @@ class FilterRun:
             if not directory:
                 continue
             try:
-                fd, path = tempfile.mkstemp(prefix=".lpfilter-filter-", dir=directory)
-                break
+                fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-",
+                                            dir=directory)
             except OSError:
                 continue
+            _remove_orphans(directory)
+            break
         if fd < 0:
             raise AccessError("no writable directory for the job's data (spool dir, TMPDIR,"
                               " /tmp)")
@@ -281,6 +285,30 @@ class FilterRun:
                 os.close(fd)
         except OSError as exc:
             self.say(f"cannot write the accounting file {target}: {exc.strerror}")
+
+
+def _remove_orphans(directory: str) -> None:
+    """Copies left by a filter that was killed (SIGKILL, a crash): their pid is gone.
+    lpd still has those jobs in its own spool; the copies are only waste."""
+    from lpfilter.spool.locks import process_start
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(TEMP_PREFIX):].partition("-")[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        path = os.path.join(directory, name)
+        try:
+            born = os.stat(path).st_mtime
+        except OSError:
+            continue
+        started = process_start(int(pid_text))
+        # Gone, or a newer process that reused the pid: the copy is an orphan.
+        if not started or started > born + 1:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def one_line(text: str) -> str:
