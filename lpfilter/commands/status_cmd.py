@@ -39,7 +39,23 @@ def human_age(seconds: float) -> str:
     return f"{seconds // 86400}d"
 
 
-def queue_status(entry: Entry) -> dict[str, object]:
+def ftp_sessions(entry: Entry, lock_dir: str) -> dict[str, object] | None:
+    """For an FTP queue: the server's session slots and who holds them (psutil tells a
+    live holder from a dead one), across every lpfilter process of this lock directory."""
+    destination = entry.destination()
+    if destination.kind != "ftp":
+        return None
+    from lpfilter.backends.ftpsession import slot_paths
+    from lpfilter.spool.locks import current_holder
+    limit = max(1, entry.number("ftp_sessions"))
+    paths = slot_paths(lock_dir, destination.host, destination.port,  # type: ignore[union-attr]
+                       limit)
+    holders = [h for h in map(current_holder, paths) if h is not None]
+    return {"limit": limit, "in_use": [{"pid": h.pid, "purpose": h.purpose, "since": h.since}
+                                       for h in holders]}
+
+
+def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     """Everything status shows about one queue, as plain data."""
     from lpfilter.spool.locks import current_holder
     from lpfilter.spool.records import QueueRecords
@@ -53,6 +69,7 @@ def queue_status(entry: Entry) -> dict[str, object]:
     return {"queue": entry.name, "destination": entry.destination().display(),
             "spool": store.sd, "served_by": served,
             "printer_status": QueueRecords(entry).last_status(),
+            "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
             "jobs": [job.to_dict() for job in store.jobs()]}
 
 
@@ -67,6 +84,12 @@ def format_queue(data: dict[str, object]) -> str:
         lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")
     if data["printer_status"]:
         lines.append(f"  printer: {data['printer_status']}")
+    sessions = data.get("ftp_sessions")
+    if sessions:
+        used = sessions["in_use"]  # type: ignore[index]
+        who = f" (pids {', '.join(str(h['pid']) for h in used)})" if used else ""
+        lines.append(f"  FTP sessions to the server: {len(used)} of"
+                     f" {sessions['limit']} in use{who}")  # type: ignore[index]
     jobs = data["jobs"]
     if not jobs:
         lines.append("  no jobs")
@@ -98,7 +121,9 @@ def run(ctx: Context) -> ExitStatus:
     printcap = ctx.printcap()
     names = ([n for n in printcap.printer_names() if not is_glob(n)] if args.all
              else [ctx.queue(args.printer)])
-    data = [queue_status(printcap.lookup(name)) for name in names]
+    from lpfilter.config import lock_dir
+    locks = lock_dir(ctx.environ)
+    data = [queue_status(printcap.lookup(name), locks) for name in names]
     if args.json:
         import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
