@@ -10,7 +10,6 @@ import os
 import select
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,23 +21,11 @@ from lpfilter.cli import main
 from lpfilter.spool.job import Job
 from lpfilter.spool.store import SpoolStore
 from lpfilter.virtual_ftp import FtpBehaviour, VirtualFtpPrinter
+from spoolkit import wait_until  # noqa: F401 - the FTP tests import it from here
 
 #: Short pauses and timeouts: a retry after 1 s, a dead server noticed within seconds.
 FAST = ("connect_interval#1:max_connect_interval#1:connect_timeout#3:stall_timeout#5"
         ":send_try#3")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
-               what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(autouse=True)
