@@ -218,8 +218,10 @@ class VirtualFtpPrinter:
     # --- running ---------------------------------------------------------------------
     def serve(self, until: Callable[[], bool] | None = None) -> None:
         """Run until ``stop()`` (or ``until()`` is true)."""
+        loop = self.server.ioloop
         while not self._stop.is_set() and not (until and until()):
-            self.server.serve_forever(timeout=TICK, blocking=False, handle_exit=False)
+            # One poll at a time (serve_forever would log "starting" on every call).
+            loop.loop(TICK, blocking=False)
 
     def start(self) -> VirtualFtpPrinter:
         self._thread = threading.Thread(target=self.serve, name="virtual-ftp", daemon=True)
