@@ -7,14 +7,18 @@ script still measures, formats its cells and judges its targets in its own way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 
@@ -110,3 +114,18 @@ def fs_type(path: str) -> str:
     done = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", path], capture_output=True,
                           text=True)
     return (done.stdout.split() or ["?"])[0]
+
+
+@contextlib.contextmanager
+def scratch_dirs(prefix: str, *bases: str) -> Iterator[list[Path]]:
+    """A temporary directory under each of ``bases``, removed afterwards whatever happens
+    (SIGTERM too: it becomes SystemExit, so the cleanup still runs)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    roots: list[Path] = []
+    try:
+        for base in bases:
+            roots.append(Path(tempfile.mkdtemp(prefix=prefix, dir=base)))
+        yield roots
+    finally:
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)

@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -29,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchkit import (BenchError, add_options, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, size_arg,
-                      spread, verdict, fs_type)
+from benchkit import (BenchError, add_options, fs_type, header, load_average, lpfilter_command,
+                      lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
+                      size_arg, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 HEAD, BUF = 64, 4 * MiB  # bytes the sink keeps of each connection; its recv_into buffer
@@ -413,28 +412,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"filter_bench: too little space in {', '.join(short)}: the job, lpfilter's copy"
               " and 512 MiB (64 MiB on tmpfs) are needed", file=sys.stderr)
         return 2
-    roots: list[Path] = []
-    sink = bench = None
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # and still clean up
     load_before, began = os.getloadavg()[0], time.monotonic()
-    try:
-        for base in (args.disk, args.tmpfs):
-            roots.append(Path(tempfile.mkdtemp(prefix="lpfilter-filter-bench-", dir=base)))
-        sink = Sink()
-        bench = Bench(args, roots[0], roots[1], sink)
-        got = measure(args, bench)
-    except BenchError as exc:
-        print(f"filter_bench: cannot benchmark: {exc}", file=sys.stderr)
-        return 2
-    finally:
+    with scratch_dirs("lpfilter-filter-bench-", args.disk, args.tmpfs) as roots:
+        sink = bench = None
         try:
+            sink = Sink()
+            bench = Bench(args, roots[0], roots[1], sink)
+            got = measure(args, bench)
+        except BenchError as exc:
+            print(f"filter_bench: cannot benchmark: {exc}", file=sys.stderr)
+            return 2
+        finally:
             if bench is not None:
                 bench.kill()
             if sink is not None:
                 sink.close()
-        finally:
-            for root in roots:
-                shutil.rmtree(root, ignore_errors=True)
     versions = [subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 .stdout.split("\n")[0] for cmd in ([CAT, "--version"], [NC, "-h"])]
     info = {**machine_info(), "python": f"{platform.python_version()} ({sys.executable})",

@@ -23,16 +23,15 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, size_arg,
-                      spread, verdict, fs_type)
+from benchkit import (BenchError, add_options, clean_env, fs_type, header, load_average,
+                      lpfilter_command, lpfilter_info, machine_info, print_info, progress, row,
+                      scratch_dirs, size_arg, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -403,28 +402,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ftp_bench: {args.disk} has {free / MiB:,.0f} MiB free; this run needs"
               f" {need / MiB:,.0f} MiB", file=sys.stderr)
         return 2
-    roots: list[Path] = []
-    server = bench = None
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # and still clean up
     load_before, began = os.getloadavg()[0], time.monotonic()
-    try:
-        for base in (args.disk, args.tmpfs):
-            roots.append(Path(tempfile.mkdtemp(prefix="lpfilter-ftp-bench-", dir=base)))
-        server = Server(clean_env(roots[0]), roots[0] / "ftp-home")
-        bench = Bench(args, roots[0], roots[1], server)
-        got = measure(args, bench)
-    except BenchError as exc:
-        print(f"ftp_bench: cannot benchmark: {exc}", file=sys.stderr)
-        return 2
-    finally:
+    with scratch_dirs("lpfilter-ftp-bench-", args.disk, args.tmpfs) as roots:
+        server = bench = None
         try:
+            server = Server(clean_env(roots[0]), roots[0] / "ftp-home")
+            bench = Bench(args, roots[0], roots[1], server)
+            got = measure(args, bench)
+        except BenchError as exc:
+            print(f"ftp_bench: cannot benchmark: {exc}", file=sys.stderr)
+            return 2
+        finally:
             if bench is not None:
                 bench.kill()
             if server is not None:
                 server.close()
-        finally:
-            for root in roots:
-                shutil.rmtree(root, ignore_errors=True)
     curl_version = subprocess.run([CURL, "--version"], capture_output=True, text=True).stdout
     info = {**machine_info(), "python": f"{platform.python_version()} ({sys.executable})",
             "lpfilter": lpfilter_info(),

@@ -24,16 +24,15 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, spread,
-                      verdict, fs_type)
+from benchkit import (BenchError, add_options, clean_env, fs_type, header, load_average,
+                      lpfilter_command, lpfilter_info, machine_info, print_info, progress, row,
+                      scratch_dirs, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -398,28 +397,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"socket_bench: {base} has {free / MiB:,.0f} MiB free; this run needs"
                   f" {size / MiB:,.0f} MiB", file=sys.stderr)
             return 2
-    roots: list[Path] = []
-    sink = bench = None
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # and still clean up
     load_before = os.getloadavg()[0]
-    try:
-        for base in (args.disk, args.tmpfs):
-            roots.append(Path(tempfile.mkdtemp(prefix="lpfilter-socket-bench-", dir=base)))
-        sink = Sink(args.sink)
-        bench = Bench(args, roots[0], roots[1], sink)
-        got = measure(args, bench)
-    except BenchError as exc:
-        print(f"socket_bench: cannot benchmark: {exc}", file=sys.stderr)
-        return 2
-    finally:
+    with scratch_dirs("lpfilter-socket-bench-", args.disk, args.tmpfs) as roots:
+        sink = bench = None
         try:
+            sink = Sink(args.sink)
+            bench = Bench(args, roots[0], roots[1], sink)
+            got = measure(args, bench)
+        except BenchError as exc:
+            print(f"socket_bench: cannot benchmark: {exc}", file=sys.stderr)
+            return 2
+        finally:
             if bench is not None:
                 bench.close()
             if sink is not None:
                 sink.close()
-        finally:
-            for root in roots:
-                shutil.rmtree(root, ignore_errors=True)
     nc_version = subprocess.run([NC, "-h"], capture_output=True, text=True).stderr
     info = {**machine_info(),
             "python": f"{platform.python_version()} ({sys.executable})",
