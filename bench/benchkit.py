@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -129,3 +131,21 @@ def scratch_dirs(prefix: str, *bases: str) -> Iterator[list[Path]]:
     finally:
         for root in roots:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def reap_timed(proc: subprocess.Popen[bytes], timeout: float, kill: Callable[[], None],
+               argv: Sequence[object], output: Path) -> float:
+    """Wait for ``proc`` (``kill()`` after ``timeout`` seconds) and return when it ended;
+    a non-zero exit status is a BenchError with the command and the end of its output."""
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        _, status = os.waitpid(proc.pid, 0)
+    finally:
+        timer.cancel()
+    end = time.perf_counter()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(map(str, argv))[:300]}: exit status {proc.returncode}\n"
+                         + output.read_text(errors="replace")[-2000:])
+    return end

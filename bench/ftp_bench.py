@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from benchkit import (BenchError, add_options, clean_env, fs_type, header, load_average,
-                      lpfilter_command, lpfilter_info, machine_info, print_info, progress, row,
-                      scratch_dirs, size_arg, spread, verdict)
+                      lpfilter_command, lpfilter_info, machine_info, print_info, progress,
+                      reap_timed, row, scratch_dirs, size_arg, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -226,17 +226,7 @@ class Bench:
             self.live = proc = subprocess.Popen(  # its own group: kill() gets time's child too
                 [*timed, *argv], env=self.env, cwd=self.disk / "cwd", stdin=subprocess.DEVNULL,
                 stdout=out, stderr=out, start_new_session=True)
-        timer = threading.Timer(self.args.timeout, self.kill)
-        timer.start()
-        try:
-            _, status = os.waitpid(proc.pid, 0)
-        finally:
-            timer.cancel()
-        end = time.perf_counter()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise BenchError(f"{' '.join(map(str, argv))[:300]}: exit status {proc.returncode}\n"
-                             + log.read_text(errors="replace")[-2000:])
+        end = reap_timed(proc, self.args.timeout, self.kill, argv, log)
         return start, end, int(rss_file.read_text().split()[-1]) * 1024.0 if rss else 0.0
 
     def lpfilter(self, *args: object) -> tuple[float, float, float]:
