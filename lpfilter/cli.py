@@ -59,8 +59,9 @@ class Context:
         """
         if self._printcap is None or self._printcap.side != side:
             from lpfilter import printcap
-            from lpfilter.config import cache_dir, printcap_paths
+            from lpfilter.config import cache_dir, printcap_paths, require_printcap
             paths = printcap_paths(self.args.printcap, self.environ)
+            require_printcap(paths)
             self._printcap = printcap.load(paths.paths, optional=paths.optional,
                                            side=side,  # type: ignore[arg-type]
                                            cache_dir=cache_dir(self.environ) if cached
