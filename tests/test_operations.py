@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from spoolkit import kit_at, wait_until
 
 from lpfilter import config
 from lpfilter.cli import main
@@ -42,3 +43,59 @@ def test_no_printcap_says_how_to_name_one(tmp_path: Path, monkeypatch: pytest.Mo
     shown = re.search(r"start from (?:etc/printcap\.example \(installed as )?(/\S+?)\)?$", err)
     assert shown and Path(shown.group(1)).is_file(), err  # a path the user can open
     assert Path(shown.group(1)).read_bytes() == (REPO / "etc" / "printcap.example").read_bytes()
+
+
+# --- a missing spool directory: one status (ACCESS, 5) for every command ------------------
+
+MISSING_SPOOL_COMMANDS = [
+    ["print", "-P", "q", "DOC"], ["print", "-P", "q", "--no-wait", "DOC"],
+    ["watch", "--once", "-P", "q"], ["watch", "--once", "--all"],
+    ["status", "-P", "q"], ["status", "--all"], ["status", "-P", "q", "--json"],
+    ["cancel", "-P", "q", "1"], ["lprm", "-P", "q", "--all"], ["requeue", "-P", "q", "--all"],
+    ["hold", "-P", "q", "1"], ["release", "-P", "q", "--all"]]
+
+
+@pytest.mark.parametrize("argv", MISSING_SPOOL_COMMANDS, ids=" ".join)
+def test_a_missing_spool_directory_is_the_same_status_everywhere(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Every command that meets a missing sd says so in one line naming it and the fix,
+    and exits 5; status shows the queue with the problem, never as an empty queue."""
+    sd = tmp_path / "spool-q"
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:sd={sd}:lp=/dev/null\n")
+    (tmp_path / "doc.txt").write_text("hello\n")
+    argv = [str(tmp_path / "doc.txt") if a == "DOC" else a for a in argv]
+    assert main(["--printcap", str(printcap), *argv]) == ExitStatus.ACCESS
+    out, err = capsys.readouterr()
+    line = (f"lpfilter: queue q: spool directory {sd} does not exist; run 'lpfilter checkpc"
+            " --fix' to create it\n")
+    assert err == line
+    assert "no jobs" not in out
+    if argv[0] == "status":
+        assert ("no spool directory" in out) if "--json" not in argv else (
+            '"error": "queue q: spool directory' in out)
+    assert not sd.exists()
+
+
+def test_a_daemon_that_cannot_start_a_queue_for_want_of_its_spool_directory_exits_5(
+        tmp_path: Path) -> None:
+    """The daemon keeps running (the directory may appear) but says why the queue does not
+    start, and exits 5 when stopped, as every other command does."""
+    with kit_at(tmp_path) as kit:
+        sd = kit.queue("q", "/dev/null", accounting=False)
+        sd.rmdir()
+        daemon = kit.start("watch", "-P", "q")
+        wait_until(lambda: "does not exist" in daemon.stderr(), what="the daemon's error line")
+        assert daemon.popen.poll() is None
+        assert daemon.stop() == ExitStatus.ACCESS
+        assert (f"queue q: spool directory {sd} does not exist; run 'lpfilter checkpc --fix'"
+                in daemon.stderr())
+
+
+def test_exit_status_page_names_the_missing_spool_directory_for_every_command() -> None:
+    from test_docs import MAN1, plain, section
+    five = plain(section(MAN1.read_text(encoding="utf-8"), "EXIT STATUS").split(".B 5\n")[1]
+                 .split(".TP")[0])
+    assert "missing spool directory" in five
+    for command in ("print", "watch", "status", "cancel", "requeue", "hold", "release"):
+        assert command in five, command
