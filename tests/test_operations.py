@@ -3,6 +3,8 @@ missing spool directory in every command."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,98 @@ def test_exit_status_page_names_the_missing_spool_directory_for_every_command() 
     assert "missing spool directory" in five
     for command in ("print", "watch", "status", "cancel", "requeue", "hold", "release"):
         assert command in five, command
+
+
+# --- checkpc: unknown keys and keys lpfilter's own spool does not act on -------------------
+
+def _checkpc(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+             options: list[str]) -> tuple[int, list[str], str]:
+    """checkpc on queue q with each option on a line of its own, from line 2 on."""
+    sd = tmp_path / "spool"
+    sd.mkdir(mode=0o700, exist_ok=True)
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:sd={sd}:lp=/dev/null\n" + "".join(
+        f"    :{option}\n" for option in options))
+    status = main(["--printcap", str(printcap), "checkpc"])
+    out, err = capsys.readouterr()
+    return status, out.splitlines(), err
+
+
+@pytest.mark.parametrize(("written", "hint"), [
+    ("sycn", "sync"), ("pgl", "pjl"), ("connect_timout#5", "connect_timeout"),
+    ("ftp_sesions#2", "ftp_sessions"), ("lpd_pol_time#5", "lpd_poll_time"),
+    ("frobnicate=1", None), ("Qz", None)])
+def test_checkpc_reports_every_unknown_key_with_a_hint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str,
+        hint: str | None) -> None:
+    """A key of neither LPRng nor lpfilter is a problem on its own line (file:line), with
+    the key it most likely misspells."""
+    status, out, _ = _checkpc(tmp_path, capsys, [written])
+    key = re.split("[=#@]", written)[0].lower()
+    assert status == ExitStatus.FAILURE
+    assert out == [f"{tmp_path / 'printcap'}:2: unknown key '{key}': neither LPRng nor"
+                   " lpfilter knows it, so both ignore it"
+                   + (f"; did you mean '{hint}'?" if hint else "")]
+
+
+def test_checkpc_knows_every_key_of_lprng_and_lpfilter(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """LPRng keys the key table leaves out (lpd.conf settings...) and lpfilter's own keys
+    are not unknown."""
+    known = ("lpd_poll_time#600 kerberos_keytab=/etc/k ssl_ca_file=/x chooser_interval#5"
+             " discard_zero_length_jobs user_printcap=.printcap pjl sync pagecount"
+             " ftp_sessions#2 waitend=eof cm=Hello lf=log af=acct ld=\\033E mx#0 sh")
+    assert _checkpc(tmp_path, capsys, known.split()) == (ExitStatus.OK, [], "")
+
+
+NOTED = ["if=/usr/libexec/lpr/lpf", "of=/usr/lib/lpf", "filter=/usr/bin/f",
+         "vf=/usr/bin/v", "pr=/usr/bin/pr", "ab", "hl", "sb", "bp=/usr/bin/banner",
+         "sv=a,b", "ss=main", "chooser=/usr/bin/c", "router=/usr/bin/r", "br#9600",
+         "stty=-parity", "rg=staff", "fx=flp", "as=jobstart", "ae=|/usr/bin/acct",
+         "stop_on_abort", "translate_format=xf", "lpd_bounce", "control_filter=/bin/cf"]
+
+
+def test_checkpc_notes_keys_its_own_spool_does_not_act_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Filters, banners, sv... set: one note line each (file:line, the option, what lpfilter
+    does instead); notes alone are no problem (exit 0, nothing on stderr)."""
+    status, out, err = _checkpc(tmp_path, capsys, NOTED)
+    assert (status, err) == (ExitStatus.OK, "")
+    assert len(out) == len(NOTED)
+    for line_no, (option, line) in enumerate(zip(NOTED, out), 2):
+        assert line.startswith(f"{tmp_path / 'printcap'}:{line_no}: note: {option}: not acted"
+                               " on by lpfilter's own spool (watch, print) yet: "), line
+        assert line.endswith("; only LPRng's lpd uses it"), line
+    assert "runs no filters and sends the job to lp as spooled" in out[0]
+    assert "prints no banner pages" in out[5]
+    installed = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap",
+                                str(tmp_path / "printcap"), "checkpc"], capture_output=True,
+                               text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    assert (installed.returncode, installed.stdout.splitlines(), installed.stderr) == (
+        0, out, "")
+
+
+def test_pages_name_every_key_checkpc_notes() -> None:
+    from test_docs import MAN1, MAN5, mentions, plain, section
+    from lpfilter.printcap.keys import NOT_ACTED_ON
+    differences = plain(section(MAN5.read_text(encoding="utf-8"), "DIFFERENCES FROM LPRNG"))
+    heading = re.search(r'(?m)^\.SS "lpfilter checkpc\b.*$', MAN1.read_text(encoding="utf-8"))
+    assert heading
+    checkpc = plain(re.split(r"(?m)^\.S[SH] ", MAN1.read_text(encoding="utf-8")[heading.end():],
+                             maxsplit=1)[0])
+    for key in [*NOT_ACTED_ON, "if", "of", "filter", "pr"]:
+        assert mentions(differences, key), f"lpfilter-printcap(5): {key}"
+        assert mentions(checkpc, key), f"lpfilter(1) checkpc: {key}"
+    assert "did you mean" in checkpc and "note" in checkpc and "status 0" in checkpc
+
+
+def test_checkpc_notes_come_with_problems_and_spare_what_has_no_effect(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A filter that is lpfilter's own, a flag turned off, an empty value: no note. Notes
+    next to a problem: the problem decides the status, and only problems are counted."""
+    quiet = ["if=/usr/bin/lpfilter filter -v", "hl@", "ab@", "sh", "sv=", "br#0"]
+    assert _checkpc(tmp_path, capsys, quiet) == (ExitStatus.OK, [], "")
+    status, out, err = _checkpc(tmp_path, capsys, ["if=/usr/libexec/lpf", "sycn"])
+    assert status == ExitStatus.FAILURE and len(out) == 2
+    assert ": note: if=/usr/libexec/lpf:" in out[0] and "unknown key 'sycn'" in out[1]
+    assert err == "lpfilter: checkpc: 1 problem found\n"

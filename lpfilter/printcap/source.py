@@ -39,9 +39,13 @@ class Problem:
     origin: Origin | None
     message: str
     fatal: bool = False
+    #: Not a mistake, but worth knowing (a key lpfilter does not act on): checkpc shows it
+    #: and still exits 0.
+    note: bool = False
 
     def __str__(self) -> str:
-        return f"{self.origin}: {self.message}" if self.origin else self.message
+        text = f"note: {self.message}" if self.note else self.message
+        return f"{self.origin}: {text}" if self.origin else text
 
 
 def decode(data: bytes) -> str:
