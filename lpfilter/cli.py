@@ -118,10 +118,19 @@ def _command_module(module: str):  # noqa: ANN202 - a module object
     return importlib.import_module(f"lpfilter.commands.{module}")
 
 
-def _configure_logging(verbose: int, debug: bool) -> None:
+#: What ``watch`` logs at INFO by default (start, each job's outcome, stop), so that the
+#: journal shows what happened; every other command, and ``watch -q``, says only warnings.
+_WATCH_LOGGERS = ("lpfilter.commands.watch", "lpfilter.spool.watcher", "lpfilter.spool.worker")
+
+
+def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
+                       quiet: bool = False) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
                         force=True)
+    daemon = logging.INFO if watch and not quiet and level > logging.INFO else logging.NOTSET
+    for name in _WATCH_LOGGERS:  # set every time: main() may run again in one process
+        logging.getLogger(name).setLevel(daemon)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -135,7 +144,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             args.filter_argv = raw
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return int(exc.code or 0)
-    _configure_logging(args.verbose, args.debug)
+    _configure_logging(args.verbose, args.debug, watch=args.action == "watch",
+                       quiet=getattr(args, "quiet", False))
     context = Context(args, os.environ if environ is None else environ)
     try:
         return int(_command_module(args.module).run(context))

@@ -2,13 +2,14 @@
 missing spool directory in every command."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from spoolkit import kit_at, wait_until
+from spoolkit import job_ids, kit_at, wait_served, wait_until
 
 from lpfilter import config
 from lpfilter.cli import main
@@ -196,3 +197,80 @@ def test_checkpc_notes_come_with_problems_and_spare_what_has_no_effect(
     assert status == ExitStatus.FAILURE and len(out) == 2
     assert ": note: if=/usr/libexec/lpf:" in out[0] and "unknown key 'sycn'" in out[1]
     assert err == "lpfilter: checkpc: 1 problem found\n"
+
+
+# --- watch logs to stderr: start, one line per job outcome, stop ---------------------------
+
+ODD_NAME = "ann\x1b[2Jual\n.txt"  # an escape sequence and a newline in a file name
+SHOWN = "ann\\x1b[2Jual\\n.txt"
+
+
+def _job_line(queue: str, job: str, name: str, size: int, outcome: str) -> str:
+    import pwd
+    user = pwd.getpwuid(os.getuid()).pw_name
+    return (rf"lpfilter: queue {queue}: job {job} '{re.escape(name)}' \(user {user}, {size}"
+            rf" bytes\): {outcome} after \d+\.\d\d s: .+")
+
+
+def test_the_daemon_logs_its_start_each_job_and_its_stop(tmp_path: Path) -> None:
+    """A real `lpfilter watch`: its stderr (the journal) has one line at start (version,
+    queues, printcap), one per job outcome naming the job with control characters made
+    visible, one at stop; `-q` leaves only warnings."""
+    from lpfilter import __version__
+    with kit_at(tmp_path) as kit:
+        kit.queue("q", kit.recorder())
+        bad = kit.program("bad.sh", "#!/bin/sh\ncat >/dev/null\nexit 2\n")
+        kit.queue("bad", f"|{bad}", accounting=False)
+        (kit.root / ODD_NAME).write_bytes(b"hello\n")
+        (kit.root / "refused.txt").write_bytes(b"no\n")
+        daemon = kit.start("watch")
+        wait_until(lambda: "serving" in daemon.stderr(), what="the start line")
+        [good] = job_ids(kit.run("print", "-P", "q", "--no-wait",
+                                 str(kit.root / ODD_NAME)).stdout, "q")
+        [failed] = job_ids(kit.run("print", "-P", "bad", "--no-wait",
+                                   str(kit.root / "refused.txt")).stdout, "bad")
+        wait_until(lambda: kit.states("q").get(good) == "done"
+                   and kit.states("bad").get(failed) == "failed", what="both outcomes")
+        assert daemon.stop() == 0
+        lines = daemon.stderr().splitlines()
+    assert "\x1b" not in daemon.stderr()
+    assert lines[0] == (f"lpfilter: watch started: lpfilter {__version__}, pid {daemon.pid},"
+                        f" serving 2 queues: q, bad; printcap {kit.printcap}")
+    assert lines[-1] == f"lpfilter: watch stopped (pid {daemon.pid}), exit status 0"
+    jobs = sorted(lines[1:-1])
+    assert len(jobs) == 2, lines
+    assert re.fullmatch(_job_line("bad", failed, "refused.txt", 3, "failed"), jobs[0]), jobs
+    assert "bad.sh exited 2" in jobs[0]
+    assert re.fullmatch(_job_line("q", good, SHOWN, 6, "done"), jobs[1]), jobs
+
+
+def test_watch_quiet_logs_only_warnings(tmp_path: Path) -> None:
+    with kit_at(tmp_path) as kit:
+        kit.queue("q", kit.recorder())
+        daemon = kit.start("watch", "-q", "-P", "q")
+        wait_served(kit, "q", daemon)
+        [job] = job_ids(kit.run("print", "-P", "q", "--no-wait", str(kit.printcap)).stdout,
+                        "q")
+        wait_until(lambda: kit.states("q").get(job) == "done", what="the job")
+        assert daemon.stop() == 0
+        assert daemon.stderr() == ""
+
+
+def test_watch_once_logs_each_job_but_no_start_or_stop_and_print_stays_quiet(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """From cron, only the jobs are news; other commands keep their quiet default even in
+    the same process after a watch."""
+    sd = tmp_path / "spool"
+    sd.mkdir(mode=0o700)
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:sd={sd}:lp=/dev/null\n")
+    (tmp_path / ODD_NAME).write_bytes(b"hi\n")
+    base = ["--printcap", str(printcap)]
+    assert main([*base, "print", "-P", "q", "--no-wait", str(tmp_path / ODD_NAME)]) == 0
+    capsys.readouterr()
+    assert main([*base, "watch", "--once", "-P", "q"]) == 0
+    err = capsys.readouterr().err
+    assert re.fullmatch(_job_line("q", "000001", SHOWN, 3, "done") + "\n", err), err
+    assert main([*base, "watch", "--once", "-q", "-P", "q"]) == 0
+    assert main([*base, "print", "-P", "q", str(tmp_path / ODD_NAME)]) == 0
+    assert capsys.readouterr() == ("q-000002\n", "")

@@ -64,6 +64,16 @@ def printable(text: str) -> str:
     return _ESCAPED_BYTE.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
 
 
+def visible(text: str) -> str:
+    """User text (a job or file name, a program's message) for a log or terminal: as
+    ``printable``, with control characters (ESC, newline, DEL, C1...) shown as escapes."""
+    text = printable(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def read_text(path: str) -> str:
     """The text of one printcap file; OSError is the caller's to report."""
     with open(path, "rb") as handle:
