@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -274,3 +275,59 @@ def test_watch_once_logs_each_job_but_no_start_or_stop_and_print_stays_quiet(
     assert main([*base, "watch", "--once", "-q", "-P", "q"]) == 0
     assert main([*base, "print", "-P", "q", str(tmp_path / ODD_NAME)]) == 0
     assert capsys.readouterr() == ("q-000002\n", "")
+
+
+# --- etc/lpfilter.service and etc/lpfilter.cron --------------------------------------------
+
+SERVICE = REPO / "etc" / "lpfilter.service"
+CRON = REPO / "etc" / "lpfilter.cron"
+
+
+def _unit(text: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_service_finds_lpfilter_on_the_path_and_is_hardened_without_breaking_printing(
+        tmp_path: Path) -> None:
+    text = SERVICE.read_text(encoding="utf-8")
+    unit = _unit(text)
+    [start] = unit["ExecStart"]
+    assert start.split()[0] == "lpfilter", "ExecStart finds lpfilter in systemd's search path"
+    assert "write\n# its full path here" in text and "ExecStart=/opt/" in text
+    for key, value in (("NoNewPrivileges", "yes"), ("PrivateTmp", "yes"),
+                       ("ProtectSystem", "strict"), ("RuntimeDirectory", "lpfilter"),
+                       ("RuntimeDirectoryPreserve", "yes"), ("CacheDirectory", "lpfilter"),
+                       ("CacheDirectoryMode", "0700"), ("RuntimeDirectoryMode", "0700")):
+        assert unit.get(key) == [value], key
+    assert "-/var/spool/lpd" in unit["ReadWritePaths"]
+    # root's printer locks are in /run/lpfilter (config.lock_dir), the parse cache is
+    # where the unit points it
+    assert unit["Environment"] == ["LPFILTER_CACHE_DIR=/var/cache/lpfilter"]
+    # these would take the printer devices or the network away
+    for breaking in ("PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock",
+                     "PrivateNetwork", "IPAddressDeny", "RestrictAddressFamilies", "User"):
+        assert breaking not in unit, breaking
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:  # where systemd is installed: its own check of the unit
+        installed = Path(sys.executable).with_name("lpfilter")
+        assert installed.is_file()
+        copy = tmp_path / "lpfilter.service"
+        copy.write_text(text.replace("ExecStart=lpfilter ", f"ExecStart={installed} "))
+        done = subprocess.run([analyze, "verify", "--man=no", str(copy)], capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+
+
+def test_cron_line_finds_lpfilter_on_its_path() -> None:
+    text = CRON.read_text(encoding="utf-8")
+    path = re.search(r"(?m)^PATH=(\S+)$", text)
+    assert path and "/usr/local/bin" in path.group(1).split(":")
+    [line] = [l for l in text.splitlines() if l and not l.startswith("#") and "=" not in
+              l.split()[0]]
+    assert line.split()[6:9] == ["lpfilter", "watch", "--once"], line
+    assert "full path of lpfilter" in text and "-q" in text
