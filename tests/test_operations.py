@@ -331,3 +331,46 @@ def test_cron_line_finds_lpfilter_on_its_path() -> None:
               l.split()[0]]
     assert line.split()[6:9] == ["lpfilter", "watch", "--once"], line
     assert "full path of lpfilter" in text and "-q" in text
+
+
+# --- pyproject.toml: the standard build -------------------------------------------------
+
+LEGACY = re.compile(r"DEPRECATION|legacy (setup\.py|editable|install)|setup\.py (install|develop"
+                    r"|bdist_wheel)", re.I)
+
+
+def test_pyproject_builds_the_standard_way(tmp_path: Path) -> None:
+    """pyproject.toml names setuptools' PEP 517 backend (metadata stays in setup.py), and
+    a real build of a copy of the source makes a wheel with the command and the data files,
+    without a word about a legacy build (no network: the venv's setuptools builds it)."""
+    import tomllib
+    import zipfile
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["build-system"]["build-backend"] == "setuptools.build_meta"
+    [requirement] = project["build-system"]["requires"]
+    assert re.fullmatch(r"setuptools>=(\d+)", requirement) and int(requirement[12:]) >= 64
+    assert "project" not in project  # one source of metadata: setup.py
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("lpfilter", "man", "etc"):
+        shutil.copytree(REPO / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "--no-index", "-w", str(tmp_path / "out"),
+                            str(source)], capture_output=True, text=True, timeout=300,
+                           check=False, stdin=subprocess.DEVNULL)
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output
+    assert "(pyproject.toml)" in output and not LEGACY.search(output), output
+    [wheel] = (tmp_path / "out").glob("lpfilter-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(archive.read(n).decode() for n in names
+                            if n.endswith(".dist-info/entry_points.txt"))
+    assert "lpfilter = lpfilter.cli:main" in entry_points
+    for data in ("share/doc/lpfilter/printcap.example", "share/man/man1/lpfilter.1",
+                 "share/man/man5/lpfilter-printcap.5"):
+        assert any(n.endswith(f".data/data/{data}") for n in names), data
+    assert config.EXAMPLE_DOC == "share/doc/lpfilter/printcap.example"  # what errors name
