@@ -128,9 +128,9 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
                         force=True)
-    daemon = logging.INFO if watch and not quiet and level > logging.INFO else logging.NOTSET
-    for name in _WATCH_LOGGERS:  # set every time: main() may run again in one process
-        logging.getLogger(name).setLevel(daemon)
+    if watch and not quiet and level > logging.INFO:
+        for name in _WATCH_LOGGERS:  # reset when the command ends (main's finally)
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"lpfilter: internal error: {type(exc).__name__}: {exc} (run with --debug for"
               " a traceback, and please report it)", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
+    finally:
+        for name in _WATCH_LOGGERS:  # watch's INFO default ends with the command
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:

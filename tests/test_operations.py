@@ -272,6 +272,8 @@ def test_watch_once_logs_each_job_but_no_start_or_stop_and_print_stays_quiet(
     assert main([*base, "watch", "--once", "-P", "q"]) == 0
     err = capsys.readouterr().err
     assert re.fullmatch(_job_line("q", "000001", SHOWN, 3, "done") + "\n", err), err
+    import logging
+    assert logging.getLogger("lpfilter.spool.worker").level == logging.NOTSET  # not leaked
     assert main([*base, "watch", "--once", "-q", "-P", "q"]) == 0
     assert main([*base, "print", "-P", "q", str(tmp_path / ODD_NAME)]) == 0
     assert capsys.readouterr() == ("q-000002\n", "")
