@@ -74,7 +74,7 @@ def _check_key(option: Option) -> list[Problem]:
                   f" both ignore it{hint}")]
 
 
-#: Every key name checkpc knows, for "did you mean" (the table first: the likelier typo).
+#: Every key name checkpc knows: the candidates for "did you mean".
 _KNOWN = [*KEYS, *sorted(PARSER_KEYS), *sorted(LPRNG_OTHER_KEYS)]
 
 
