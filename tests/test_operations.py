@@ -234,6 +234,11 @@ def test_the_daemon_logs_its_start_each_job_and_its_stop(tmp_path: Path) -> None
                    and kit.states("bad").get(failed) == "failed", what="both outcomes")
         assert daemon.stop() == 0
         lines = daemon.stderr().splitlines()
+        [later] = job_ids(kit.run("print", "-P", "q", "--no-wait",
+                                  str(kit.root / ODD_NAME)).stdout, "q")
+        once = kit.run("watch", "--once", "-P", "q")  # from cron: the job line only
+        assert once.returncode == 0, once.stderr
+        assert re.fullmatch(_job_line("q", later, SHOWN, 6, "done") + "\n", once.stderr)
     assert "\x1b" not in daemon.stderr()
     assert lines[0] == (f"lpfilter: watch started: lpfilter {__version__}, pid {daemon.pid},"
                         f" serving 2 queues: q, bad; printcap {kit.printcap}")
