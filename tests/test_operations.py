@@ -357,6 +357,10 @@ def test_pyproject_builds_the_standard_way(tmp_path: Path) -> None:
     [requirement] = project["build-system"]["requires"]
     assert re.fullmatch(r"setuptools>=(\d+)", requirement) and int(requirement[12:]) >= 64
     assert "project" not in project  # one source of metadata: setup.py
+    from importlib.metadata import version
+    have = tuple(int(p) for p in version("setuptools").split(".")[:2])
+    assert have >= (70, 1), (f"setuptools {version('setuptools')} cannot build a wheel by"
+                             " itself: install the test extras again (pip install '.[test]')")
     source = tmp_path / "src"
     source.mkdir()
     for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE"):
