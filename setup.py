@@ -12,8 +12,11 @@ setup(
     packages=find_packages(include=["lpfilter", "lpfilter.*"]),
     install_requires=["pyparsing>=3.1", "psutil>=5.9"],
     # pyftpdlib runs only `lpfilter virtual-printer --ftp`: an optional extra.
+    # setuptools in [test]: a test builds the wheel without build isolation (no network);
+    # 70.1 builds wheels without the separate wheel package.
     extras_require={"ftp": ["pyftpdlib>=1.5.7"],
-                    "test": ["pytest>=7", "hypothesis>=6", "pyftpdlib>=1.5.7"]},
+                    "test": ["pytest>=7", "hypothesis>=6", "pyftpdlib>=1.5.7",
+                             "setuptools>=70.1"]},
     entry_points={"console_scripts": ["lpfilter = lpfilter.cli:main"]},
     data_files=[
         ("share/man/man1", ["man/lpfilter.1"]),

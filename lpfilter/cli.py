@@ -59,8 +59,9 @@ class Context:
         """
         if self._printcap is None or self._printcap.side != side:
             from lpfilter import printcap
-            from lpfilter.config import cache_dir, printcap_paths
+            from lpfilter.config import cache_dir, printcap_paths, require_printcap
             paths = printcap_paths(self.args.printcap, self.environ)
+            require_printcap(paths)
             self._printcap = printcap.load(paths.paths, optional=paths.optional,
                                            side=side,  # type: ignore[arg-type]
                                            cache_dir=cache_dir(self.environ) if cached
@@ -117,10 +118,19 @@ def _command_module(module: str):  # noqa: ANN202 - a module object
     return importlib.import_module(f"lpfilter.commands.{module}")
 
 
-def _configure_logging(verbose: int, debug: bool) -> None:
+#: What ``watch`` logs at INFO by default (start, each job's outcome, stop), so that the
+#: journal shows what happened; every other command, and ``watch -q``, says only warnings.
+_WATCH_LOGGERS = ("lpfilter.commands.watch", "lpfilter.spool.watcher", "lpfilter.spool.worker")
+
+
+def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
+                       quiet: bool = False) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
                         force=True)
+    if watch and not quiet and level > logging.INFO:
+        for name in _WATCH_LOGGERS:  # reset when the command ends (main's finally)
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -134,7 +144,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             args.filter_argv = raw
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return int(exc.code or 0)
-    _configure_logging(args.verbose, args.debug)
+    _configure_logging(args.verbose, args.debug, watch=args.action == "watch",
+                       quiet=getattr(args, "quiet", False))
     context = Context(args, os.environ if environ is None else environ)
     try:
         return int(_command_module(args.module).run(context))
@@ -157,6 +168,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"lpfilter: internal error: {type(exc).__name__}: {exc} (run with --debug for"
               " a traceback, and please report it)", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
+    finally:
+        for name in _WATCH_LOGGERS:  # watch's INFO default ends with the command
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:

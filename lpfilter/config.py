@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import os
 import re
+import site
+import sys
+import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from lpfilter.errors import ConfigError, UsageError
 
 SYSTEM_PRINTCAP = "/etc/printcap"
 USER_PRINTCAP = ".printcap"
+#: Where setup.py installs the example printcap, under the installation prefix.
+EXAMPLE_DOC = os.path.join("share", "doc", "lpfilter", "printcap.example")
 _PATH_SEP = re.compile(r"[:;]")
 
 
@@ -23,6 +29,8 @@ class PrintcapPaths:
 
     paths: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    #: Who named them: "--printcap", "LPFILTER_PRINTCAP" or "default".
+    source: str = "default"
 
 
 def _split(value: str, origin: str) -> tuple[str, ...]:
@@ -39,12 +47,37 @@ def _split(value: str, origin: str) -> tuple[str, ...]:
 def printcap_paths(option: str | None, environ: Mapping[str, str]) -> PrintcapPaths:
     """``--printcap``, else ``$LPFILTER_PRINTCAP``, else /etc/printcap then ~/.printcap."""
     if option is not None:
-        return PrintcapPaths(_split(option, "--printcap"))
+        return PrintcapPaths(_split(option, "--printcap"), source="--printcap")
     if environ.get("LPFILTER_PRINTCAP"):
-        return PrintcapPaths(_split(environ["LPFILTER_PRINTCAP"], "LPFILTER_PRINTCAP"))
+        return PrintcapPaths(_split(environ["LPFILTER_PRINTCAP"], "LPFILTER_PRINTCAP"),
+                             source="LPFILTER_PRINTCAP")
     home = environ.get("HOME") or os.path.expanduser("~")
     user = os.path.join(home, USER_PRINTCAP)
     return PrintcapPaths((SYSTEM_PRINTCAP, user), (user,))
+
+
+def example_printcap() -> str:
+    """Where a user finds the example printcap: the installed copy (pip puts setup.py's
+    data_files under the prefix), else the source tree's etc/printcap.example."""
+    bases = (sysconfig.get_path("data"), sys.prefix, site.USER_BASE, "/usr/local", "/usr")
+    for base in dict.fromkeys(b for b in bases if b):
+        path = os.path.join(base, EXAMPLE_DOC)
+        if os.path.isfile(path):
+            return f"etc/printcap.example (installed as {path})"
+    source = Path(__file__).resolve().parents[1] / "etc" / "printcap.example"
+    if source.is_file():
+        return str(source)
+    return f"etc/printcap.example (in lpfilter's source; pip installs it as PREFIX/{EXAMPLE_DOC})"
+
+
+def require_printcap(paths: PrintcapPaths) -> None:
+    """No printcap at all is a set-up step not yet taken: say how to take it, in one line."""
+    for path in paths.paths:
+        if path not in paths.optional and not os.path.exists(path):
+            named = "the default" if paths.source == "default" else f"given by {paths.source}"
+            raise ConfigError(f"no printcap found: {path} ({named}) does not exist;"
+                              " name one with --printcap FILE or LPFILTER_PRINTCAP=FILE, or"
+                              f" start from {example_printcap()}")
 
 
 def default_queue(option: str | None, environ: Mapping[str, str],

@@ -124,7 +124,7 @@ def test_printcap_programs_are_refused(capsys: pytest.CaptureFixture[str]) -> No
 
 
 @pytest.mark.parametrize(("text", "argv", "status", "message"), [
-    (None, ["printcap"], ExitStatus.CONFIG, "cannot read printcap: No such file"),
+    (None, ["printcap"], ExitStatus.CONFIG, "missing (given by --printcap) does not exist"),
     ("lp:lp=/dev/x\n", ["printcap", "-P", "nope"], ExitStatus.NO_SUCH_PRINTER,
      "no printer named 'nope'"),
     ("lp:tc=missing:lp=/dev/x\n", ["printcap"], ExitStatus.CONFIG,

@@ -320,8 +320,8 @@ def _watch_commands(path: Path) -> list[list[str]]:
     found = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+        if not line or line.startswith("#") or re.match(r"[A-Z_]+=", line):
+            continue  # a comment, or a cron variable (PATH=...)
         if path.suffix == ".service":
             if not line.startswith("ExecStart="):
                 continue

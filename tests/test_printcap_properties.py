@@ -24,9 +24,10 @@ from lpfilter.errors import LpfilterError
 from lpfilter.printcap.check import check_printcap
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.model import typed_value
+from sharedkit import CORPUS, SHARED, require_shared
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REAL = sorted((SHARED / "printcaps").glob("*.printcap"))
+#: The real printcaps of the corpus; none when shared/ is absent (see test_corpus_present).
+REAL = sorted(CORPUS.glob("*.printcap"))
 REAL_BYTES = [path.read_bytes() for path in REAL]
 HOST = HostInfo.fixed("host.example", ("127.0.0.1",))
 SETTINGS = settings(max_examples=200, deadline=None,
@@ -78,7 +79,15 @@ def mutated_real(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-any_printcap = st.one_of(texts.map(lambda t: t.encode("utf-8")), mutated_real())
+any_printcap = (st.one_of(texts.map(lambda t: t.encode("utf-8")), mutated_real()) if REAL_BYTES
+                else texts.map(lambda t: t.encode("utf-8")))
+
+
+def test_corpus_present() -> None:
+    """The mutations above start from the real printcaps: without them, say so (skip, or
+    fail in CI)."""
+    require_shared(SHARED)
+    assert REAL_BYTES, f"no real printcaps in {CORPUS}"
 
 
 @contextlib.contextmanager

@@ -68,6 +68,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.printcap.source import printable
     lines = fixed + [str(problem) for problem in problems]
     ctx.stdout.write(printable("".join(line + "\n" for line in lines)))  # type: ignore[attr-defined]
+    problems = [problem for problem in problems if not problem.note]  # notes: exit 0
     if problems:
         count = len(problems)
         print(f"lpfilter: checkpc: {count} problem{'s' if count != 1 else ''} found",

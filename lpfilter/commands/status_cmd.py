@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,13 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     from lpfilter.spool.locks import current_holder
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
+    from lpfilter.errors import AccessError
     store = SpoolStore(entry.string("sd") or "", entry.name)
+    try:
+        store.require_dir()
+        error = None
+    except AccessError as exc:
+        error = str(exc)  # reported (exit 5), not shown as an empty queue
     holder = current_holder(os.path.join(store.state, "queue.lock"))
     served = None
     if holder is not None:
@@ -70,7 +77,7 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
             "spool": store.sd, "served_by": served,
             "printer_status": QueueRecords(entry).last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
-            "jobs": [job.to_dict() for job in store.jobs()]}
+            "error": error, "jobs": [job.to_dict() for job in store.jobs()]}
 
 
 def format_queue(data: dict[str, object]) -> str:
@@ -91,6 +98,10 @@ def format_queue(data: dict[str, object]) -> str:
         lines.append(f"  FTP sessions to the server: {len(used)} of"
                      f" {sessions['limit']} in use{who}")  # type: ignore[index]
     jobs = data["jobs"]
+    if data.get("error"):
+        lines.append(f"  no spool directory: {data['spool']} does not exist, so no job can be"
+                     " queued here")
+        return "\n".join(lines) + "\n"
     if not jobs:
         lines.append("  no jobs")
         return "\n".join(lines) + "\n"
@@ -130,4 +141,7 @@ def run(ctx: Context) -> ExitStatus:
     else:
         text = "".join(format_queue(d) for d in data)
     ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
-    return ExitStatus.OK
+    errors = [str(d["error"]) for d in data if d.get("error")]
+    for error in errors:
+        print(f"lpfilter: {printable(error)}", file=sys.stderr)
+    return ExitStatus.ACCESS if errors else ExitStatus.OK

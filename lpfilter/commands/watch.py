@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
@@ -9,6 +11,10 @@ from lpfilter.status import ExitStatus
 if TYPE_CHECKING:
     from lpfilter.cli import Context
     from lpfilter.printcap import Entry
+
+log = logging.getLogger(__name__)
+#: The start line names at most this many queues (then "and N more").
+NAMED_QUEUES = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on SIGTERM, let running jobs finish this long (default 10)")
     parser.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
                         help="a dropped file is taken once unchanged this long (default 2)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="log only warnings and errors (not the start, each job's"
+                             " outcome and the stop)")
 
 
 def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
@@ -42,7 +51,28 @@ def run(ctx: Context) -> ExitStatus:
     if args.grace < 0 or args.settle < 0:
         raise UsageError("--grace and --settle take a number of seconds, 0 or more")
     names = args.printers
-    queue_entries(ctx, names)  # a bad printcap or queue name fails here, before any work
+    entries = queue_entries(ctx, names)  # a bad printcap or queue name fails here, first
     watcher = Watcher(lambda: queue_entries(ctx, names), lock_dir=lock_dir(ctx.environ),
                       once=args.once, grace=args.grace, settle=args.settle)
-    return watcher.run()
+    # A daemon says when it starts and stops; from cron (--once) only the jobs are news.
+    level = logging.DEBUG if args.once else logging.INFO
+    log.log(level, "%s", start_line(ctx, entries))
+    status = watcher.run()
+    log.log(level, "watch stopped (pid %d), exit status %d", os.getpid(), status)
+    return status
+
+
+def start_line(ctx: Context, entries: list[Entry]) -> str:
+    """Version, queues and printcap files: what the journal shows first."""
+    from lpfilter import __version__
+    from lpfilter.config import printcap_paths
+    from lpfilter.printcap.source import visible
+    paths = printcap_paths(ctx.args.printcap, ctx.environ)
+    files = [os.path.abspath(p) for p in paths.paths
+             if p not in paths.optional or os.path.exists(p)]
+    queues = [visible(e.name) for e in entries]
+    more = len(queues) - NAMED_QUEUES
+    shown = ", ".join(queues[:NAMED_QUEUES]) + (f" and {more} more" if more > 0 else "")
+    return (f"watch started: lpfilter {__version__}, pid {os.getpid()}, serving"
+            f" {len(queues)} queue{'s' if len(queues) != 1 else ''}: {shown or 'none'};"
+            f" printcap {', '.join(visible(f) for f in files)}")

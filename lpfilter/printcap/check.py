@@ -11,8 +11,9 @@ from lpfilter.errors import LpfilterError
 from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_word,
                                          strtol_leftover)
 from lpfilter.printcap.destination import Invalid, Lpd, redact
-from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS, is_filter_key
-from lpfilter.printcap.model import Entry, Option, Printcap, Record, usable_name
+from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
+                                   PARSER_KEYS, is_filter_key)
+from lpfilter.printcap.model import Entry, Option, Printcap, Record, typed_value, usable_name
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
@@ -55,7 +56,7 @@ def _check_key(option: Option) -> list[Problem]:
         name = name.split(".", 1)[1]
     if not name:
         return [_warn(option, f"option '{option.text[:30]}' has no key; LPRng ignores it")]
-    if name in KEYS or name in PARSER_KEYS or is_filter_key(name):
+    if name in KEYS or name in PARSER_KEYS or name in LPRNG_OTHER_KEYS or is_filter_key(name):
         return []
     if name in BSD_ONLY:
         return [_warn(option, f"{name} has no meaning in LPRng 3.8 and is ignored"
@@ -67,11 +68,60 @@ def _check_key(option: Option) -> list[Problem]:
     if name.replace("-", "_") in KEYS:
         return [_warn(option, f"{name}: '-' and '_' are not interchangeable in printcap keys;"
                       f" LPRng ignores this key; write {name.replace('-', '_')}")]
-    close = difflib.get_close_matches(name, list(KEYS), n=1, cutoff=0.8) if len(name) > 3 else []
-    if close:
-        return [_warn(option, f"unknown key '{name}' (LPRng ignores it); did you mean"
-                      f" '{close[0]}'?")]
-    return []
+    close = did_you_mean(name)
+    hint = f"; did you mean '{close}'?" if close else ""
+    return [_warn(option, f"unknown key '{name}': neither LPRng nor lpfilter knows it, so"
+                  f" both ignore it{hint}")]
+
+
+#: Every key name checkpc knows: the candidates for "did you mean".
+_KNOWN = [*KEYS, *sorted(PARSER_KEYS), *sorted(LPRNG_OTHER_KEYS)]
+
+
+def did_you_mean(name: str) -> str | None:
+    """The known key ``name`` is most likely a typo of: fewest edits (a swap of two
+    neighbours is one), then the same length (``pgl`` is ``pjl`` before ``pl``)."""
+    close = difflib.get_close_matches(name, _KNOWN, n=8, cutoff=0.6)
+    if not close:
+        return None
+    return min(close, key=lambda k: (_edits(name, k), abs(len(k) - len(name))))
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, changes, neighbour swaps."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, rows[-2][j - 2] + 1)
+            row.append(cost)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def _check_acted_on(option: Option) -> list[Problem]:
+    """A note for a key lpfilter's own spool does not act on (filters, banners, sv...),
+    when it is set to something that would have an effect."""
+    name = option.name
+    if name not in NOT_ACTED_ON and not is_filter_key(name):
+        return []
+    value = typed_value(option)
+    if value in (None, False, 0, "", "0"):
+        return []
+    if isinstance(value, str) and _runs_lpfilter_filter(value):
+        return []  # lpfilter's own filter: the spool already does what it does
+    why = NOT_ACTED_ON.get(name, NO_FILTERS)
+    return [Problem(option.origin, f"{option.text[:40]}: not acted on by lpfilter's own spool"
+                    f" (watch, print) yet: {why}; only LPRng's lpd uses it", note=True)]
+
+
+def _runs_lpfilter_filter(command: str) -> bool:
+    """``/usr/bin/lpfilter filter ...``: LPRng's lpd running lpfilter's backends."""
+    words = command.lstrip(" \t|").split()
+    return len(words) > 1 and words[0].rsplit("/", 1)[-1] == "lpfilter" and (
+        words[1] == "filter")
 
 
 def _check_value(option: Option) -> list[Problem]:
@@ -210,6 +260,7 @@ def check_printcap(pc: Printcap) -> list[Problem]:
         for option in record.options:
             found.extend(_check_key(option))
             found.extend(_check_value(option))
+            found.extend(_check_acted_on(option))
     found.extend(_check_names(pc))
     for name in pc.printer_names():
         try:

@@ -39,9 +39,13 @@ class Problem:
     origin: Origin | None
     message: str
     fatal: bool = False
+    #: Not a mistake, but worth knowing (a key lpfilter does not act on): checkpc shows it
+    #: and still exits 0.
+    note: bool = False
 
     def __str__(self) -> str:
-        return f"{self.origin}: {self.message}" if self.origin else self.message
+        text = f"note: {self.message}" if self.note else self.message
+        return f"{self.origin}: {text}" if self.origin else text
 
 
 def decode(data: bytes) -> str:
@@ -58,6 +62,16 @@ def printable(text: str) -> str:
     if text.isascii():
         return text
     return _ESCAPED_BYTE.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
+
+
+def visible(text: str) -> str:
+    """User text (a job or file name, a program's message) for a log or terminal: as
+    ``printable``, with control characters (ESC, newline, DEL, C1...) shown as escapes."""
+    text = printable(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 def read_text(path: str) -> str:

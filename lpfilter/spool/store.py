@@ -49,11 +49,15 @@ class SpoolStore:
         self._parsed: dict[str, tuple[tuple[int, int, int], Job]] = {}
 
     # --- set-up -----------------------------------------------------------------------
-    def ensure(self) -> None:
-        """Create lpfilter's folders in ``sd``; a missing or read-only ``sd`` is a clear error."""
+    def require_dir(self) -> None:
+        """A missing ``sd`` is the same error (ACCESS) for every command that meets it."""
         if not os.path.isdir(self.sd):
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
                               " run 'lpfilter checkpc --fix' to create it")
+
+    def ensure(self) -> None:
+        """Create lpfilter's folders in ``sd``; a missing or read-only ``sd`` is a clear error."""
+        self.require_dir()
         if not os.access(self.sd, os.W_OK | os.X_OK):
             raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
                               f" spool directory {self.sd}; ask its owner, or print as them")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lpfilter.errors import LpfilterError
 from lpfilter.spool import inotify
 from lpfilter.spool.locks import ProcessLock, current_holder
 from lpfilter.spool.store import SpoolStore
@@ -62,8 +63,10 @@ class Watcher:
         self.reload = threading.Event()
         self.served: dict[str, Served] = {}
         self.busy: list[str] = []
-        #: Queues that could not start (no spool directory...), retried at each rescan.
+        #: Queues that could not start (no spool directory...), retried at each rescan,
+        #: and the exit status of why (a missing spool directory is ACCESS, as everywhere).
         self.broken: dict[str, Entry] = {}
+        self.broken_status: dict[str, ExitStatus] = {}
         self._inotify: inotify.Inotify | None = None
         self._wake_fd: int | None = None
         self._by_watch: dict[int, tuple[Served, str]] = {}
@@ -162,6 +165,7 @@ class Watcher:
         for name in list(self.broken):
             if name not in entries:
                 del self.broken[name]
+                self.broken_status.pop(name, None)
         for name, entry in entries.items():
             if name not in self.served:
                 if name not in self.broken:
@@ -176,8 +180,11 @@ class Watcher:
                 log.error("%s", exc if str(exc).startswith("queue ") else
                           f"queue {entry.name}: {exc}")
             self.broken[entry.name] = entry
+            self.broken_status[entry.name] = (exc.status if isinstance(exc, LpfilterError)
+                                              else ExitStatus.CONFIG)
         else:
             self.broken.pop(entry.name, None)
+            self.broken_status.pop(entry.name, None)
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> ExitStatus:
@@ -273,18 +280,18 @@ class Watcher:
     def _status(self) -> ExitStatus:
         """--once: whether every job printed. A daemon stopped by a signal exits 0 (its
         jobs' outcomes are in the log and accounting), unless a queue could not start."""
+        broken = list(self.broken_status.values())
         if not self.once:
-            return ExitStatus.CONFIG if self.broken else ExitStatus.OK
+            return max(broken, default=ExitStatus.OK, key=_severity)
         statuses = [s.summary.status() for s in self.served.values() if s.thread is not None]
-        if self.broken:
-            statuses.append(ExitStatus.CONFIG)
+        statuses.extend(broken)
         if self.once and self.busy:
             statuses.append(ExitStatus.QUEUE_BUSY)
         return max(statuses, default=ExitStatus.OK, key=_severity)
 
 
 _ORDER = [ExitStatus.OK, ExitStatus.QUEUE_BUSY, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD,
-          ExitStatus.JOB_FAILED, ExitStatus.CONFIG]
+          ExitStatus.JOB_FAILED, ExitStatus.ACCESS, ExitStatus.CONFIG]
 
 
 def _severity(status: ExitStatus) -> int:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.errors import JobInterrupted, LpfilterError, in_brief
+from lpfilter.printcap.source import visible
 from lpfilter.spool import hotfolder, policy
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
                                 REMOVED, Job, user_name)
@@ -338,6 +339,11 @@ class QueueWorker:
         duplicate = " (possible duplicate)" if job.possible_duplicate else ""
         when = f"; next try in {delay:g} s" if state == QUEUED and delay else ""
         self.records.log(f"{state}{duplicate}: {message}{when}", job)
+        # The process log (a daemon's journal): one line per outcome, naming the job.
+        log.info("queue %s: job %s '%s' (user %s, %d bytes): %s%s after %.2f s: %s%s",
+                 self.queue, job.id, visible(job.name), visible(job.user), job.size,
+                 "queued again" if state == QUEUED else state, duplicate,
+                 max(0.0, now - job.started) if job.started else 0.0, visible(message), when)
         return state
 
     def _failure_program(self, program: str, job: Job) -> str:
