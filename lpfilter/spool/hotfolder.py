@@ -166,7 +166,7 @@ def open_for_writing(paths: set[str]) -> Writers:
     import psutil
     wanted = {os.path.realpath(p): p for p in paths}
     found = Writers(others_unseen=os.geteuid() != 0 and _proc_hides_others())
-    for process in psutil.process_iter(["name"]):
+    for process in psutil.process_iter():
         try:
             files = process.open_files()
         except psutil.AccessDenied:
@@ -178,10 +178,18 @@ def open_for_writing(paths: set[str]) -> Writers:
             flags = getattr(item, "flags", 0)
             writing = getattr(item, "mode", "r") != "r" or flags & (os.O_WRONLY | os.O_RDWR)
             if writing and item.path in wanted:
-                name = shown(process.info.get("name") or "?")
                 found.holders.setdefault(wanted[item.path], []).append(
-                    f"pid {process.pid} ({name})")
+                    f"pid {process.pid} ({_name(process)})")
     return found
+
+
+def _name(process: object) -> str:
+    """A process's name for a message (it may be any text its owner chose)."""
+    import psutil
+    try:
+        return shown(process.name())  # type: ignore[attr-defined]
+    except (psutil.Error, OSError):
+        return "?"
 
 
 def _hidden(process: object, found: Writers) -> None:
