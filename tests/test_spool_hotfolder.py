@@ -311,3 +311,18 @@ def test_one_look_at_the_processes_per_scan_whatever_the_number_of_files(
     assert sorted(c.name for c in found.ready) == [f"f{n:03d}" for n in range(500)]
     assert list(found.waiting) == ["held"] and f"pid {holder.pid} " in found.waiting["held"]
     stop(holder)
+
+
+def test_a_refused_link_is_moved_even_if_the_refused_folder_was_removed(kit: Kit) -> None:
+    """The refused folder removed while the daemon runs: it is made again, the link goes
+    there, and the log line says so (it used to say only that it could not be moved)."""
+    sd = kit.queue("q", kit.recorder())
+    watcher = kit.start("watch", "-P", "q", "--settle", "0.2")
+    refused = sd / ".lpfilter" / "refused"
+    wait_until(refused.is_dir, what="the watcher to set up the spool directory")
+    refused.rmdir()
+    os.symlink("/etc/shadow", sd / "shadow")
+    wait_until(lambda: (refused / "shadow").is_symlink(), what="the link to be moved")
+    assert watcher.stop() == 0
+    assert (f"refused shadow: a symbolic link (never followed); moved to {refused / 'shadow'}"
+            in (sd / "log").read_text())

@@ -230,7 +230,13 @@ def refuse(refused_dir: str, path: str) -> str:
         target = os.path.join(refused_dir, f"{name}.{suffix}")
         suffix += 1
     try:
-        os.rename(path, target)
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                raise
+            os.mkdir(refused_dir, 0o700)  # removed while the watcher ran: make it again
+            os.rename(path, target)
     except OSError as exc:
         return f"cannot move it to {shown(target)}: {exc.strerror}"
     return f"moved to {shown(target)}"
