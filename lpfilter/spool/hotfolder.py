@@ -1,11 +1,15 @@
 """The hot folder: any regular file another program puts into a queue's ``sd`` is a job.
 
-A file still being written is never taken: it is taken once it was renamed in, or once
-it has not changed for the settle time and no process holds it open for writing. Dot
-files, ``*.tmp``, ``*.part``, lpfilter's own files (log, status, accounting) and LPRng's
-spool files (``hfA123``, ``dfA123host``, ``control.lp``...) are never jobs. Symbolic links,
-FIFOs, devices and sockets are moved aside unopened with a logged reason: a link to
-/etc/shadow must not print.
+A file still being written is never taken. It is complete once it was renamed in, or once
+no process has it open for writing: at the first look (a watcher starting, ``watch
+--once``) that is enough, whatever the file's age; later looks of a running watcher also
+want it unchanged for the settle time, as a program may open a file again to append. Where
+lpfilter cannot see every process that might hold a file (a process of another user, and
+the watcher is not root), only the settle time protects it. Dot files, ``*.tmp``,
+``*.part``, lpfilter's own files (log, status, accounting) and LPRng's spool files
+(``hfA123``, ``dfA123host``, ``control.lp``...) are never jobs. Symbolic links, FIFOs,
+devices and sockets are moved aside unopened with a logged reason: a link to /etc/shadow
+must not print.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import logging
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,8 @@ IGNORED_SUFFIXES = (".tmp", ".part")
 #: LPRng's own spool files (job tickets, data and control files, queue control, status,
 #: locks): an LPRng spool directory reused for lpfilter must not print them as jobs.
 LPRNG_FILES = re.compile(r"^(?:[hcdt]f[A-Za-z]\d{3}|lpd\.lock\.)")
+#: Write permission for group or others: processes of other users may hold the file.
+_SHARED = stat.S_IWGRP | stat.S_IWOTH
 
 
 def lprng_names(queue: str) -> frozenset[str]:
@@ -28,15 +34,22 @@ def lprng_names(queue: str) -> frozenset[str]:
     return frozenset(f"{kind}.{queue}" for kind in ("control", "status", "unspooler"))
 
 
+def shown(text: str) -> str:
+    """A file name as it may reach a terminal or log: control characters made visible."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A file that is ready to become a job."""
+    """A regular file in the hot folder that may become a job."""
 
     name: str
     path: str
     size: int
     mtime: float
     uid: int
+    mode: int = 0o600
 
 
 @dataclass(slots=True)
@@ -44,7 +57,32 @@ class Scan:
     ready: list[Candidate]
     refused: list[tuple[str, str]]
     #: When a file that is not settled yet should be looked at again (None: no such file).
+    #: Not for a file a process holds open: its writer closing it is an inotify event.
     recheck_at: float | None
+    #: The files not taken at this look, each with the reason.
+    waiting: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Writers:
+    """One look at every process: which files are held open for writing, and by whom;
+    whose processes could not be looked into."""
+
+    holders: dict[str, list[str]] = field(default_factory=dict)
+    #: The uids of each process whose open files we may not see (root's left out: a root
+    #: process writing into a hot folder in place is not guarded against).
+    hidden: list[frozenset[int]] = field(default_factory=list)
+    #: /proc hides other users' processes from us (mounted with hidepid).
+    others_unseen: bool = False
+
+    def certain(self, candidate: Candidate) -> bool:
+        """Did we see every process that could hold this file open for writing? One we
+        could not see could if it runs as the file's owner, or if the file is writable by
+        group or others."""
+        shared = bool(candidate.mode & _SHARED)
+        if self.others_unseen and (shared or candidate.uid != os.geteuid()):
+            return False
+        return not any(shared or candidate.uid in uids for uids in self.hidden)
 
 
 def _kind(mode: int) -> str | None:
@@ -60,18 +98,15 @@ def _kind(mode: int) -> str | None:
     return None
 
 
-def scan(sd: str, own: frozenset[str], moved_in: set[str], settle: float, now: float) -> Scan:
-    """Classify the entries of ``sd``: ready files (oldest first), refused ones, and when to
-    look again at files still settling."""
-    ready: list[Candidate] = []
+def _entries(sd: str, own: frozenset[str]) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """The regular files of ``sd`` that may be jobs, and the entries to refuse."""
+    candidates: list[Candidate] = []
     refused: list[tuple[str, str]] = []
-    settling: list[Candidate] = []
-    recheck_at: float | None = None
     try:
         entries = list(os.scandir(sd))
     except OSError as exc:
         log.warning("cannot read spool directory %s: %s", sd, exc.strerror)
-        return Scan([], [], None)
+        return [], []
     for entry in entries:
         name = entry.name
         if (name.startswith(".") or name.endswith(IGNORED_SUFFIXES) or name in own
@@ -87,54 +122,121 @@ def scan(sd: str, own: frozenset[str], moved_in: set[str], settle: float, now: f
         if reason is not None:
             refused.append((name, reason))
             continue
-        candidate = Candidate(name, entry.path, info.st_size, info.st_mtime, info.st_uid)
-        if name in moved_in or now - info.st_mtime >= settle:
-            settling.append(candidate)
-        else:
-            due = info.st_mtime + settle
-            recheck_at = due if recheck_at is None else min(recheck_at, due)
-    busy = open_for_writing({c.path for c in settling if c.name not in moved_in})
-    for candidate in settling:
-        if candidate.path in busy:
-            due = now + settle
-            recheck_at = due if recheck_at is None else min(recheck_at, due)
-        else:
-            ready.append(candidate)
-    ready.sort(key=lambda c: (c.mtime, c.name))
-    return Scan(ready, refused, recheck_at)
+        candidates.append(Candidate(name, entry.path, info.st_size, info.st_mtime,
+                                    info.st_uid, info.st_mode))
+    return candidates, refused
 
 
-def open_for_writing(paths: set[str]) -> set[str]:
-    """Which of ``paths`` some process has open for writing (as far as we may look)."""
+def scan(sd: str, own: frozenset[str], moved_in: set[str], settle: float, now: float, *,
+         fresh: bool = False) -> Scan:
+    """Classify the entries of ``sd``: ready files (oldest first), refused ones, the others
+    with the reason, and when to look again. ``fresh``: the first look (a watcher
+    starting, ``watch --once``), where a file nobody holds open is complete at any age."""
+    candidates, refused = _entries(sd, own)
+    found = Scan([], refused, None)
+    looked = [c for c in candidates
+              if fresh or c.name in moved_in or now - c.mtime >= settle]
+    writers = open_for_writing({c.path for c in looked})  # once per scan, not per file
+    looked_at = {c.path for c in looked}
+    for candidate in candidates:
+        age = now - candidate.mtime
+        holders = writers.holders.get(candidate.path)
+        if holders:  # looked at again when closed (an inotify event) or at a rescan
+            found.waiting[candidate.name] = "open for writing by " + ", ".join(holders)
+            continue
+        if candidate.path in looked_at and (candidate.name in moved_in or age >= settle
+                                            or writers.certain(candidate)):
+            found.ready.append(candidate)
+            continue
+        found.waiting[candidate.name] = (
+            f"changed {max(age, 0.0):.1f} s ago (less than the settle time, {settle:g} s)"
+            + ("; a process lpfilter may not inspect (another user's) may still be"
+               " writing it" if fresh else ""))
+        due = candidate.mtime + settle
+        found.recheck_at = due if found.recheck_at is None else min(found.recheck_at, due)
+    found.ready.sort(key=lambda c: (c.mtime, c.name))
+    return found
+
+
+def open_for_writing(paths: set[str]) -> Writers:
+    """Which of ``paths`` some process has open for writing, as far as we may look; one
+    pass over all processes, whatever the number of paths."""
     if not paths:
-        return set()
+        return Writers()
     import psutil
     wanted = {os.path.realpath(p): p for p in paths}
-    found: set[str] = set()
+    found = Writers(others_unseen=os.geteuid() != 0 and _proc_hides_others())
     for process in psutil.process_iter():
         try:
             files = process.open_files()
+        except psutil.AccessDenied:
+            _hidden(process, found)
+            continue
         except (psutil.Error, OSError):
-            continue  # gone, or another user's process we may not inspect
+            continue  # gone meanwhile, or a zombie: holds nothing
         for item in files:
             flags = getattr(item, "flags", 0)
             writing = getattr(item, "mode", "r") != "r" or flags & (os.O_WRONLY | os.O_RDWR)
             if writing and item.path in wanted:
-                found.add(wanted[item.path])
+                found.holders.setdefault(wanted[item.path], []).append(
+                    f"pid {process.pid} ({_name(process)})")
     return found
 
 
-def refuse(sd: str, refused_dir: str, name: str, reason: str) -> None:
-    """Move a refused entry (never opened, never followed) out of the hot folder."""
+def _name(process: object) -> str:
+    """A process's name for a message (it may be any text its owner chose)."""
+    import psutil
+    try:
+        return shown(process.name())  # type: ignore[attr-defined]
+    except (psutil.Error, OSError):
+        return "?"
+
+
+def _hidden(process: object, found: Writers) -> None:
+    """Note the uids of a process whose open files we may not see (unless it is root's)."""
+    import psutil
+    try:
+        uids = process.uids()  # type: ignore[attr-defined]
+    except psutil.AccessDenied:
+        found.others_unseen = True  # not even its owner may be known
+        return
+    except (psutil.Error, OSError):
+        return
+    if uids.effective != 0:
+        found.hidden.append(frozenset(uids))
+
+
+def _proc_hides_others() -> bool:
+    """Is /proc mounted with hidepid, so that other users' processes are not even listed?"""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) > 4 and fields[4] == "/proc" and "hidepid=" in line:
+                    value = line.split("hidepid=", 1)[1].split(",", 1)[0].split()[0]
+                    return value not in ("0", "off")
+    except OSError:
+        return True  # cannot tell: assume the worst
+    return False
+
+
+def refuse(refused_dir: str, path: str) -> str:
+    """Move a refused entry (never opened, never followed) out of the hot folder; says
+    where it went, or why it could not be moved."""
+    name = os.path.basename(path)
     target = os.path.join(refused_dir, name)
     suffix = 1
     while os.path.lexists(target) and suffix < 1000:
         target = os.path.join(refused_dir, f"{name}.{suffix}")
         suffix += 1
     try:
-        os.rename(os.path.join(sd, name), target)
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                raise
+            os.mkdir(refused_dir, 0o700)  # removed while the watcher ran: make it again
+            os.rename(path, target)
     except OSError as exc:
-        log.warning("%s: refused %s (%s) but cannot move it away: %s", sd, name, reason,
-                    exc.strerror)
-        return
-    log.warning("%s: refused %s: %s; moved to %s", sd, name, reason, target)
+        return f"cannot move it to {shown(target)}: {exc.strerror}"
+    return f"moved to {shown(target)}"

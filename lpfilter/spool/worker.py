@@ -44,6 +44,8 @@ class WorkSummary:
 
     counts: dict[str, int] = field(default_factory=dict)
     pending: int = 0
+    #: Hot-folder files a one-shot pass left for a later run (each said on stderr).
+    left: int = 0
 
     def add(self, state: str) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
@@ -53,7 +55,7 @@ class WorkSummary:
             return ExitStatus.JOB_FAILED
         if self.counts.get(HELD):
             return ExitStatus.JOB_HELD
-        if self.pending:
+        if self.pending or self.left:
             return ExitStatus.JOB_PENDING
         return ExitStatus.OK
 
@@ -83,6 +85,13 @@ class QueueWorker:
         self.settle = settle
         self.clock = clock
         self.moved_in: set[str] = set()
+        #: The first look at the hot folder takes every file nobody has open for writing,
+        #: whatever its age (a file renamed in while no watcher ran needs no settle time).
+        self._fresh = True
+        #: ``watch --once``: every look is a first look, files that may still be written by
+        #: processes we cannot inspect are waited for until then, and those left are named.
+        self.files_deadline: float | None = None
+        self._waiting: dict[str, str] = {}
         self._wakeup = threading.Event()
         self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
         #: Someone watching this worker's jobs (a progress bar): progress(job, sent) and
@@ -118,7 +127,9 @@ class QueueWorker:
             now = self.clock()
             self.printers.close_backends()  # nothing to send now: hold no idle session
             if burst and (not wait_retries or retry_at is None):
-                break
+                recheck, retry_at = self._settling(recheck), None
+                if recheck is None:
+                    break
             if now >= next_recovery:
                 self.store.recover_orphans(user_name(os.getuid()))
                 next_recovery = now + RESCAN
@@ -129,6 +140,7 @@ class QueueWorker:
             self._wakeup.wait(timeout)
             self._wakeup.clear()
         summary.pending = sum(1 for job in self.store.jobs() if job.state == QUEUED)
+        summary.left = self._say_left()
         self.close()
         return summary
 
@@ -153,12 +165,16 @@ class QueueWorker:
         self.store.recover_orphans(user_name(os.getuid()))
 
     def adopt(self) -> float | None:
-        """Turn settled hot-folder files into jobs; returns when to look again at others."""
+        """Turn complete hot-folder files into jobs; returns when to look again at others."""
+        fresh = self._fresh or self.files_deadline is not None
         found = hotfolder.scan(self.store.sd, self._own, self.moved_in, self.settle,
-                               self.clock())
+                               self.clock(), fresh=fresh)
+        self._fresh, self._waiting = False, found.waiting
         for name, reason in found.refused:
-            hotfolder.refuse(self.store.sd, self.store.refused_dir, name, reason)
-            self.records.log(f"refused {name}: {reason}")
+            where = hotfolder.refuse(self.store.refused_dir, os.path.join(self.store.sd, name))
+            line = f"refused {hotfolder.shown(name)}: {reason}; {where}"
+            log.warning("queue %s: %s", self.queue, line)
+            self.records.log(line)
         hold = self.entry.flag("ah")
         limit = self.entry.number("mx") * 1024
         for candidate in found.ready:
@@ -178,6 +194,22 @@ class QueueWorker:
             self.moved_in.discard(candidate.name)
             self.records.log(f"took {candidate.name} from the spool directory", job)
         return found.recheck_at
+
+    def _settling(self, recheck: float | None) -> float | None:
+        """``watch --once``: when to look again at a file that may still be written by a
+        process we cannot inspect, if that is within the pass's settle time."""
+        if self.files_deadline is None or recheck is None or recheck > self.files_deadline:
+            return None
+        return recheck
+
+    def _say_left(self) -> int:
+        """``watch --once``: one line on stderr per hot-folder file left for a later run."""
+        if self.files_deadline is None:
+            return 0
+        for name, reason in sorted(self._waiting.items()):
+            log.warning("queue %s: left %s in %s for a later run: %s", self.queue,
+                        hotfolder.shown(name), self.store.sd, reason)
+        return len(self._waiting)
 
     def run_batch(self, summary: WorkSummary,
                   until: Callable[[], bool] | None = None) -> tuple[bool, float | None]:
