@@ -265,6 +265,27 @@ def test_a_signal_during_the_retry_pause_ends_print_at_once(tmp_path: Path, refu
                                       f" queued: {HOW}\n"), proc.stderr()
 
 
+def test_print_wait_asks_for_the_final_state_so_it_has_no_bound(tmp_path: Path,
+                                                                 refusing: int) -> None:
+    """print --wait with no watcher keeps trying well past LPFILTER_PRINT_WAIT (1 s here,
+    with 1 s between tries): it ends only when the job is final, or on a signal."""
+    with kit_at(tmp_path) as kit:
+        kit.env["LPFILTER_PRINT_WAIT"] = "1"
+        kit.queue("q", f"127.0.0.1%{refusing}")
+        (tmp_path / "doc").write_bytes(b"patience\n")
+        proc = kit.start("print", "--wait", "-P", "q", str(tmp_path / "doc"))
+
+        def tried(times: int) -> bool:
+            ticket = kit.tickets("q").get("000001", {})
+            return ticket.get("unreachable_tries", 0) >= times
+
+        wait_until(lambda: tried(4) or proc.popen.poll() is not None, what="4 tries")
+        assert proc.popen.poll() is None and tried(4), proc.stderr()
+        proc.signal(signal.SIGINT)
+        assert proc.wait(timeout=3) == 8
+        assert kit.ticket("q", "000001")["state"] == "queued"
+
+
 # --- the policy, as pure decisions --------------------------------------------------------
 def make_entry(tmp_path: Path, options: str) -> printcap.Entry:
     path = tmp_path / "printcap.units"

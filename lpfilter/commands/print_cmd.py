@@ -115,7 +115,8 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
     worker = QueueWorker(entry, lock_dir=locks)
     observer = TerminalObserver(sys.stderr)
     worker.observer = observer
-    give_up = time.time() + _print_wait(ctx.environ)
+    # --wait asks for the final state: no bound then (Ctrl-C still ends it at once).
+    give_up = None if wait else time.time() + _print_wait(ctx.environ)
 
     def interrupt(signum: int, frame: object) -> None:
         worker.stop_deadline = time.time()
