@@ -6,10 +6,18 @@ printed rather than leave the user waiting for nothing.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from lpfilter.spool.locks import current_holder
+
+if TYPE_CHECKING:
+    from lpfilter.spool.job import Job
+
+log = logging.getLogger(__name__)
 
 
 def since_words(when: float, now: float) -> str:
@@ -33,3 +41,12 @@ def how_it_prints(queue: str) -> str:
     """What prints a queued job when nothing serves its queue now."""
     return (f"it prints when a running 'lpfilter watch', the next 'lpfilter watch --once'"
             f" or another 'lpfilter print -P {queue}' finds the printer ready")
+
+
+def say_pending(jobs: Iterable[Job], *, fifo: bool) -> None:
+    """``watch --once``: one line per job it leaves queued, with the reason (a cron user
+    must not believe a job printed because the run ended)."""
+    untried = "waits its turn behind the jobs before it (fifo)" if fifo else "not tried yet"
+    for job in jobs:
+        log.warning("%s-%s: still queued (%s); the next watch --once or a running watch"
+                    " tries it again", job.queue, job.id, visible(job.last_error or untried))

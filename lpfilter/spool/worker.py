@@ -24,7 +24,7 @@ from lpfilter.spool.locks import process_start
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
-from lpfilter.spool.waiting import since_words, visible
+from lpfilter.spool.waiting import say_pending, since_words
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -144,10 +144,8 @@ class QueueWorker:
             self._wakeup.clear()
         pending = [job for job in self.store.jobs() if job.state == QUEUED]
         summary.pending = len(pending)
-        for job in pending if every_job else ():
-            log.warning("%s-%s: still queued (%s); the next watch --once or a running watch"
-                        " tries it again", self.queue, job.id,
-                        visible(job.last_error or "not tried yet"))
+        if every_job:
+            say_pending(pending, fifo=self.entry.flag("fifo"))
         self.close()
         return summary
 
