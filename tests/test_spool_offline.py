@@ -139,6 +139,26 @@ def test_the_wait_survives_across_runs_and_status_says_since_when(queue: Queue,
         queue.cli("status", "-P", "q", "--json")[1])["jobs"][0]["last_error"])
 
 
+def test_a_new_job_says_since_when_the_printer_is_away_not_since_its_own_try(
+        queue: Queue, refusing: int) -> None:
+    """The printer has refused the queue's first job for an hour: a job printed now says
+    the printer is away since then (the status line is about the printer)."""
+    queue.setup(f"127.0.0.1%{refusing}", ":fifo@")
+    assert queue.cli("print", "-P", "q", queue.doc())[0] == 8
+    store = SpoolStore(str(queue.sd), "q")
+    first = queue.job()
+    an_hour_ago = time.time() - 3600
+    first.unreachable_since, first.next_try = an_hour_ago, time.time() + 3600
+    with store.tickets_locked():
+        store.write(first)
+    assert queue.cli("print", "-P", "q", queue.doc())[0] == 8
+    assert queue.job("000002").unreachable_since == an_hour_ago
+    assert queue.job("000001").unreachable_tries == first.unreachable_tries  # not tried
+    since = r"(\w{3} \d\d )?" + time.strftime("%H:%M", time.localtime(an_hour_ago))
+    assert re.search(rf"printer busy or switched off since {since}, next try in 1 s\n$",
+                     queue.text("status")), queue.text("status")
+
+
 def test_send_try_set_in_the_printcap_counts_refusals(queue: Queue, refusing: int) -> None:
     """send_try#2 given explicitly: refusals count as in LPRng, the job fails after 2."""
     queue.setup(f"127.0.0.1%{refusing}", ":send_try#2")

@@ -284,7 +284,10 @@ class QueueWorker:
         sets send_try, the try is not counted: the job waits for the printer."""
         if isinstance(exc, NotConnected):
             job.unreachable_tries += 1
-            job.unreachable_since = job.unreachable_since or self.clock()
+            # Since when the printer is away: this job's first try, or an earlier one's.
+            job.unreachable_since = job.unreachable_since or min(
+                (j.unreachable_since for j in self.store.jobs()
+                 if j.state == QUEUED and j.unreachable_since), default=self.clock())
             since = f"{exc.trouble} since {since_words(job.unreachable_since, self.clock())}"
             message, news = f"{since}: {exc.message}", f"{exc.host}: {since}, next try in"
         else:
