@@ -75,19 +75,46 @@ class RemoveJob(PermanentError):
 
 
 class PrinterBusy(TransientError):
-    """The printer refused the connection: it takes one at a time, and has one."""
+    """The printer refused the connection or the session: it takes one at a time."""
 
 
 class PrinterOffline(TransientError):
-    """No answer from the printer's address (switched off, unplugged, unreachable)."""
+    """No answer from the printer (switched off, unplugged, unreachable)."""
 
 
 class ConnectionLost(TransientError):
     """The printer reset or dropped the connection in the middle of a job."""
 
 
-class NameNotFound(TransientError):
+class NotConnected(TransientError):
+    """No connection could be opened at all: the printer is off, away or unnamed, which is
+    never the job's fault, so (unless the printcap sets send_try) it uses up no attempt.
+    ``trouble`` is what the queue's status line calls it; ``host`` is ``host%port``."""
+
+    trouble = "printer unreachable"
+
+    def __init__(self, message: str, *, host: str = "", where: str | None = None) -> None:
+        super().__init__(message, where=where)
+        self.host = host
+
+
+class ConnectRefused(NotConnected, PrinterBusy):
+    """Refused: a JetDirect busy with another host's job and one switched off but still
+    on the network (or a port nobody listens on) look the same."""
+
+    trouble = "printer busy or switched off"
+
+
+class Unreachable(NotConnected, PrinterOffline):
+    """No answer within connect_timeout, or no route to the host or its network."""
+
+    trouble = "printer unreachable"
+
+
+class NameNotFound(NotConnected):
     """The printer's host name does not resolve (yet): DNS or /etc/hosts may change."""
+
+    trouble = "name does not resolve"
 
 
 class JobInterrupted(TransientError):

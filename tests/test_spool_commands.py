@@ -71,6 +71,10 @@ class Queue:
 
 
 MakeQueue = Callable[..., Queue]
+#: What release and requeue add when no process serves queue q.
+NO_WATCHER = (", but no watcher serves q now: it prints when a running 'lpfilter watch', the"
+              " next 'lpfilter watch --once' or another 'lpfilter print -P q' finds the"
+              " printer ready")
 
 
 @pytest.fixture
@@ -322,7 +326,7 @@ def test_a_spent_cancel_request_does_not_cancel_a_requeued_job(make_queue: MakeQ
     q.worker().serve(burst=True)
     # What `cancel` leaves when the program exits 0 between two of the worker's checks.
     SpoolStore(str(q.sd), "q").request_cancel("000001")
-    assert q.cli("requeue", "1")[:2] == (0, "q-000001: queued again\n")
+    assert q.cli("requeue", "1")[:2] == (0, f"q-000001: queued again{NO_WATCHER}\n")
     q.worker().serve(burst=True)
     assert q.jobs()["000001"].state == "done" and q.printed.read_text() == "job 0\njob 0\n"
 
@@ -336,7 +340,7 @@ def test_hold_release_requeue_cancel(make_queue: MakeQueue) -> None:
     for argv, rc, out, err in [
             (("hold", "1"), 0, "q-000001: held\n", ""),
             (("hold", "1"), 0, "q-000001: not queued (held)\n", ""),
-            (("release", "q-000001"), 0, "q-000001: released\n", ""),
+            (("release", "q-000001"), 0, f"q-000001: released{NO_WATCHER}\n", ""),
             (("release", "000001"), 0, "q-000001: not held (queued)\n", ""),
             (("requeue", "2"), 0, "q-000002: already queued\n", ""),
             (("lprm", "3"), 0, "q-000003: cancelled\n", ""),
@@ -351,7 +355,7 @@ def test_hold_release_requeue_cancel(make_queue: MakeQueue) -> None:
     q.worker().serve(burst=True)
     assert q.jobs()["000002"].state == "failed"
     assert q.cli("requeue", "1", "2") == (
-        0, "q-000001: queued again\nq-000002: queued again\n", "")
+        0, f"q-000001: queued again{NO_WATCHER}\nq-000002: queued again{NO_WATCHER}\n", "")
     assert [(j.state, j.attempts) for j in q.jobs().values()] == [("queued", 0), ("queued", 0)]
     assert q.cli("cancel", "--all") == (0, "q-000001: cancelled\nq-000002: cancelled\n", "")
     assert q.jobs() == {} and os.listdir(q.sd / ".lpfilter/jobs") == []

@@ -1,8 +1,10 @@
 """Opening a TCP connection to a printer: every address tried, every failure classified.
 
-Refused means busy (a JetDirect takes one connection at a time); no answer or no route
-means offline; a name that does not resolve is its own case. Each is a TransientError
-subclass, so the worker retries it on LPRng's schedule and shows which it was.
+Refused means busy or switched off (a JetDirect takes one connection at a time, and a
+port nobody listens on refuses too); no answer or no route means unreachable; a name that
+does not resolve is its own case. Each is a NotConnected error carrying ``host%port``: the
+worker retries it on LPRng's schedule without counting it against the job, and shows which
+it was.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import struct
 import time
 from collections.abc import Callable
 
-from lpfilter.errors import (JobInterrupted, NameNotFound, PrinterBusy, PrinterOffline,
-                             TransientError)
+from lpfilter.errors import (ConnectRefused, JobInterrupted, NameNotFound, TransientError,
+                             Unreachable)
 
 TICK = 0.2
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
@@ -28,11 +30,13 @@ def resolve(host: str, port: int) -> list[tuple[int, int, int, object]]:
     """Every address of ``host`` (IPv4 and IPv6), in the resolver's order."""
     literal = ":" in host or host.replace(".", "").isdigit()
     if not literal and not _HOSTNAME.match(host):
-        raise NameNotFound(f"{host}: not a valid host name; fix lp in the printcap")
+        raise NameNotFound(f"{host}: not a valid host name; fix lp in the printcap",
+                           host=f"{host}%{port}")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise NameNotFound(f"{host}: the name does not resolve ({exc.strerror})") from None
+        raise NameNotFound(f"{host}: the name does not resolve ({exc.strerror})",
+                           host=f"{host}%{port}") from None
     return [(family, kind, proto, address) for family, kind, proto, _, address in infos]
 
 
@@ -84,12 +88,13 @@ def _classify(host: str, port: int, failures: list[tuple[object, int]],
     codes = [code for _, code in failures]
     where = f"{host}%{port}"
     if errno.ECONNREFUSED in codes:
-        return PrinterBusy(f"{where}: connection refused: the printer is busy (it takes one"
-                           " connection at a time) or nothing listens on that port")
+        return ConnectRefused(f"{where}: connection refused: the printer is busy (it takes"
+                              " one connection at a time), switched off, or nothing listens"
+                              " on that port", host=where)
     if codes and all(code in _OFFLINE for code in codes):
         if errno.ETIMEDOUT in codes:
-            return PrinterOffline(f"{where}: no answer within {timeout:g} s: the printer is"
-                                  " off or unreachable")
-        return PrinterOffline(f"{where}: unreachable ({os.strerror(codes[0])})")
+            return Unreachable(f"{where}: no answer within {timeout:g} s: the printer is"
+                               " off or unreachable", host=where)
+        return Unreachable(f"{where}: unreachable ({os.strerror(codes[0])})", host=where)
     detail = ", ".join(os.strerror(code) for code in codes) or "no address"
     return TransientError(f"{where}: cannot connect ({detail})")

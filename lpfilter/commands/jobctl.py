@@ -85,6 +85,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.job import user_name
+    from lpfilter.spool.waiting import how_it_prints, served
     args = ctx.args
     action = {"lprm": "cancel"}.get(args.action, args.action)
     if not args.ids and not args.all:
@@ -113,7 +114,10 @@ def run(ctx: Context) -> ExitStatus:
                           file=sys.stderr)
                     status = ExitStatus.ACCESS
                 continue
-            print(f"{entry.name}-{job.id}: {_change(store, records, job, action)}", file=ctx.stdout)  # type: ignore[arg-type]
+            said = _change(store, records, job, action)
+            if said in ("released", "queued again") and not served(store.state):
+                said += f", but no watcher serves {entry.name} now: {how_it_prints(entry.name)}"
+            print(f"{entry.name}-{job.id}: {said}", file=ctx.stdout)  # type: ignore[arg-type]
     for number in sorted(wanted - seen):  # type: ignore[operator]
         print(f"lpfilter: {entry.name}-{number:06d}: no such job", file=sys.stderr)
         status = ExitStatus.FAILURE

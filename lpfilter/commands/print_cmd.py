@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lpfilter.cli import Context
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
@@ -20,6 +22,9 @@ log = logging.getLogger(__name__)
 ADD_HELP = False  # -h means --hold here, as in lpr
 #: How often ``--wait`` looks at a job served by a watcher.
 POLL = 0.1
+#: How long a foreground print waits out retry pauses (a printer that is off) before it
+#: leaves its jobs queued and exits 8; LPFILTER_PRINT_WAIT changes it.
+PRINT_WAIT = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +115,8 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
     worker = QueueWorker(entry, lock_dir=locks)
     observer = TerminalObserver(sys.stderr)
     worker.observer = observer
+    # --wait asks for the final state: no bound then (Ctrl-C still ends it at once).
+    give_up = None if wait else time.time() + _print_wait(ctx.environ)
 
     def interrupt(signum: int, frame: object) -> None:
         worker.stop_deadline = time.time()
@@ -117,7 +124,8 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        worker.serve(burst=True, wait_retries=True, until=lambda: _all_final(store, ids))
+        worker.serve(burst=True, wait_retries=True, until=lambda: _all_final(store, ids),
+                     give_up=give_up)
         # Another print may have queued a job while we held the lock and left it to us:
         # after letting go, look again, so that no job waits with nobody serving it.
         lock.release()
@@ -130,6 +138,21 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return _report(ctx, store, ids, interrupted=worker.stop.is_set())
+
+
+def _print_wait(environ: Mapping[str, str]) -> float:
+    """LPFILTER_PRINT_WAIT, else PRINT_WAIT; a value that is no number of seconds is said
+    once and the default used (the job is spooled already: it must not fail for this)."""
+    text = environ.get("LPFILTER_PRINT_WAIT", "").strip()
+    try:
+        value = float(text) if text else PRINT_WAIT
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        log.warning("LPFILTER_PRINT_WAIT=%r is not a number of seconds; waiting %g s",
+                    text, PRINT_WAIT)
+        return PRINT_WAIT
+    return value
 
 
 def _due(store: SpoolStore) -> bool:
@@ -160,6 +183,7 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             interrupted: bool) -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
     from lpfilter.spool.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
+    from lpfilter.spool.waiting import how_it_prints, visible
     worst = ExitStatus.OK
     order = {DONE: ExitStatus.OK, QUEUED: ExitStatus.JOB_PENDING, HELD: ExitStatus.JOB_HELD,
              FAILED: ExitStatus.JOB_FAILED, REMOVED: ExitStatus.JOB_FAILED,
@@ -171,8 +195,9 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
         status = order.get(state, ExitStatus.JOB_FAILED)
         if status != ExitStatus.OK:
             why = (job.last_error if job and job.last_error else state) if job else "removed"
-            if state == QUEUED and interrupted:
-                why = "interrupted; it stays queued and prints with the next lpfilter run"
+            if state == QUEUED:
+                why = "interrupted" if interrupted else why
+                why = f"{visible(why)}; it stays queued: {how_it_prints(store.queue)}"
             flag = " (possible duplicate)" if job and job.possible_duplicate else ""
             print(f"lpfilter: {store.queue}-{job_id}: {state}{flag}: {why}", file=sys.stderr)
         worst = max(worst, status, key=rank.index)

@@ -46,6 +46,11 @@ class Job:
     #: Not before this time (backoff after a transient failure).
     next_try: float = 0.0
     last_error: str = ""
+    #: Since when no connection to the printer could be opened (0: it could, last time), and
+    #: how many tries in a row found it so: status says since when, the pause grows with
+    #: the tries, and such tries are not counted in ``attempts`` unless send_try is set.
+    unreachable_since: float = 0.0
+    unreachable_tries: int = 0
     #: pid and process start time of the worker sending it, while active.
     worker: tuple[int, float] | None = None
     #: Bytes may have reached the printer in an attempt that did not finish.

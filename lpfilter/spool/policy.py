@@ -5,13 +5,19 @@ Retry pauses follow LPRng (``connect_interval`` doubling, at most 8 times, cappe
 ``send_failure_action`` applies; unlike LPRng, whose default ``remove`` drops a job whose
 printer stays off for a few minutes, lpfilter's default keeps the job as failed, visibly,
 with the reason: a job is removed only where the printcap says so.
+
+A printer that cannot be reached at all (connection refused, no route, no answer, a name
+that does not resolve) is not the job's fault: as in CUPS, the job waits until the printer
+is back, and such tries use up none of its ``send_try`` attempts unless the printcap sets
+``send_try`` itself.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
+from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
+                             TransientError)
 from lpfilter.spool.job import DONE, FAILED, HELD, QUEUED, REMOVED
 
 if TYPE_CHECKING:
@@ -31,6 +37,8 @@ class Decision:
     delay: float = 0.0
     #: A program decides (``send_failure_action=|program``): run it with the attempt count.
     program: str | None = None
+    #: The attempt counts against ``send_try`` (False: the printer could not be reached).
+    counted: bool = True
 
 
 def retry_delay(attempts: int, entry: Entry) -> float:
@@ -55,8 +63,19 @@ def failure_action(entry: Entry) -> Decision:
     return Decision(_ACTIONS.get(word, REMOVED))
 
 
-def decide(error: LpfilterError, attempts: int, entry: Entry) -> Decision:
-    """The job's fate after ``error`` ended attempt number ``attempts``."""
+def counts_attempt(error: LpfilterError, entry: Entry) -> bool:
+    """Does this failure use up one of the job's ``send_try`` attempts? Not an unreachable
+    printer's, unless the printcap sets ``send_try`` (then it counts, as in LPRng)."""
+    return not (isinstance(error, NotConnected) and not entry.has("send_try"))
+
+
+def decide(error: LpfilterError, attempts: int, entry: Entry, *,
+           unreachable_tries: int = 0) -> Decision:
+    """The job's fate after ``error`` ended attempt number ``attempts`` (the
+    ``unreachable_tries``-th in a row that found the printer unreachable, if one did)."""
+    if not counts_attempt(error, entry):
+        delay = retry_delay(max(1, unreachable_tries), entry)
+        return Decision(QUEUED, max(delay, UNLIMITED_MIN_DELAY), counted=False)
     if isinstance(error, HoldJob):
         return Decision(HELD)
     if isinstance(error, RemoveJob):

@@ -126,7 +126,7 @@ class Watcher:
 
     def _serve(self, served: Served) -> None:
         try:
-            served.summary = served.worker.serve(burst=self.once)
+            served.summary = served.worker.serve(burst=self.once, every_job=self.once)
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
             log.exception("queue %s stopped on an internal error", served.entry.name)
             served.summary = WorkSummary({"failed": 1})

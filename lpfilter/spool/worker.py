@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.errors import JobInterrupted, LpfilterError, in_brief
+from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, in_brief
 from lpfilter.printcap.source import visible
 from lpfilter.spool import hotfolder, policy
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
@@ -25,6 +25,7 @@ from lpfilter.spool.locks import process_start
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.waiting import say_pending, since_words
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: A daemon rescans this often even without events (a safety net for missed events).
 RESCAN = 30.0
+#: How often a one-shot pass waiting out a retry pause looks whether it must stop.
+STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
 
@@ -92,6 +95,8 @@ class QueueWorker:
         #: processes we cannot inspect are waited for until then, and those left are named.
         self.files_deadline: float | None = None
         self._waiting: dict[str, str] = {}
+        #: Queued jobs this pass tries once even before their retry pause ends.
+        self.early: set[str] = set()
         self._wakeup = threading.Event()
         self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
         #: Someone watching this worker's jobs (a progress bar): progress(job, sent) and
@@ -111,13 +116,18 @@ class QueueWorker:
 
     # --- the loop ---------------------------------------------------------------------
     def serve(self, *, burst: bool, wait_retries: bool = False,
-              until: Callable[[], bool] | None = None) -> WorkSummary:
+              until: Callable[[], bool] | None = None, every_job: bool = False,
+              give_up: float | None = None) -> WorkSummary:
         """Process jobs until stopped; with ``burst``, until nothing can be done now
-        (``wait_retries``: also wait out retry pauses; ``until``: stop when it is true)."""
+        (``wait_retries``: also wait out retry pauses, but none that ends after
+        ``give_up``; ``until``: stop when it is true; ``every_job``: try each queued job
+        once whatever its retry pause says, as a cron run is the retry interval)."""
         self.store.ensure()
         os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
         self.recover()
         summary = WorkSummary()
+        self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
+            set())
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
             recheck = self.adopt()
@@ -126,7 +136,8 @@ class QueueWorker:
                 continue
             now = self.clock()
             self.printers.close_backends()  # nothing to send now: hold no idle session
-            if burst and (not wait_retries or retry_at is None):
+            if burst and (not wait_retries or retry_at is None
+                          or (give_up is not None and retry_at > give_up)):
                 recheck, retry_at = self._settling(recheck), None
                 if recheck is None:
                     break
@@ -136,11 +147,18 @@ class QueueWorker:
             deadlines = [t for t in (retry_at, recheck) if t is not None]
             if not burst:
                 deadlines.append(now + RESCAN)
-            timeout = max(0.0, min(deadlines) - now) if deadlines else RESCAN
-            self._wakeup.wait(timeout)
+            end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
+            # A one-shot pass (a foreground print) looks at ``stop`` every STOP_TICK: its
+            # signal handler may only set that flag, and Ctrl-C must not sit out a pause.
+            while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
+                if self._wakeup.wait(min(left, STOP_TICK) if burst else left):
+                    break
             self._wakeup.clear()
-        summary.pending = sum(1 for job in self.store.jobs() if job.state == QUEUED)
+        pending = [job for job in self.store.jobs() if job.state == QUEUED]
+        summary.pending = len(pending)
         summary.left = self._say_left()
+        if every_job:
+            say_pending(pending, fifo=self.entry.flag("fifo"))
         self.close()
         return summary
 
@@ -223,7 +241,7 @@ class QueueWorker:
                 break
             if job.state != QUEUED:
                 continue
-            if job.next_try > now:
+            if job.next_try > now and job.id not in self.early:
                 retry_at = job.next_try if retry_at is None else min(retry_at, job.next_try)
                 if fifo:
                     break  # strict order: later jobs wait for this one
@@ -249,8 +267,10 @@ class QueueWorker:
         """One attempt at one job; returns its new state (None: it was not ours to send)."""
         with self.store.tickets_locked():
             current = self.store.read(job.id)
-            if current is None or current.state != QUEUED or current.next_try > self.clock():
+            if current is None or current.state != QUEUED or (
+                    current.next_try > self.clock() and job.id not in self.early):
                 return None
+            self.early.discard(job.id)
             job = current
             if self.store.cancel_requested(job.id):
                 return self.finish(job, CANCELLED, "cancelled")
@@ -282,13 +302,7 @@ class QueueWorker:
                                attempt=False)
         except LpfilterError as exc:
             job.bytes_sent = request.sent
-            decision = policy.decide(exc, job.attempts, self.entry)
-            state = decision.state
-            if decision.program:
-                state = self._failure_program(decision.program, job)
-            if state == QUEUED:
-                self._status(job, f"{in_brief(exc)}, retrying in {decision.delay:g} s")
-            return self.finish(job, state, exc.message, delay=decision.delay)
+            return self._failed(job, exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
             job.bytes_sent = request.sent
             log.exception("%s: job %s: internal error", self.queue, job.id)
@@ -296,6 +310,31 @@ class QueueWorker:
         finally:
             device.release(keep_open=True)
         return self.finish(job, DONE, result.message, result=result)
+
+    def _failed(self, job: Job, exc: LpfilterError) -> str:
+        """A failed attempt, as the policy decides. A printer that could not be reached is
+        remembered since when (across attempts, in the ticket) and, unless the printcap
+        sets send_try, the try is not counted: the job waits for the printer."""
+        if isinstance(exc, NotConnected):
+            job.unreachable_tries += 1
+            # Since when the printer is away: this job's first try, or an earlier one's.
+            job.unreachable_since = job.unreachable_since or min(
+                (j.unreachable_since for j in self.store.jobs()
+                 if j.state == QUEUED and j.unreachable_since), default=self.clock())
+            since = f"{exc.trouble} since {since_words(job.unreachable_since, self.clock())}"
+            message, news = f"{since}: {exc.message}", f"{exc.host}: {since}, next try in"
+        else:
+            job.unreachable_since, job.unreachable_tries = 0.0, 0
+            message, news = exc.message, f"{in_brief(exc)}, retrying in"
+        decision = policy.decide(exc, job.attempts, self.entry,
+                                 unreachable_tries=job.unreachable_tries)
+        state = decision.state
+        if decision.program:
+            state = self._failure_program(decision.program, job)
+        if state == QUEUED:
+            self._status(job, f"{news} {decision.delay:g} s")
+        return self.finish(job, state, message, delay=decision.delay,
+                           attempt=decision.counted)
 
     def close(self) -> None:
         """Close the files and sessions a worker keeps open between jobs."""
@@ -350,6 +389,7 @@ class QueueWorker:
             job.bytes_sent, job.pages, job.delivery = (result.bytes_sent, result.pages,
                                                        result.delivery)
             job.last_error = ""
+            job.unreachable_since, job.unreachable_tries = 0.0, 0
         elif state != DONE:
             job.last_error = message
         job.next_try = now + delay if state == QUEUED else 0.0
