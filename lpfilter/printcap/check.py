@@ -80,7 +80,9 @@ def _check_value(option: Option) -> list[Problem]:
     if option.swallowed:
         found.append(_warn(option, f"a value ending in a backslash escapes the ':' after it:"
                            f" LPRng reads '{option.text[:50]}' as one option and loses the"
-                           " next one; remove the backslash"))
+                           " option that follows it in alphabetical order of keys (LPRng"
+                           " sorts an entry's options before it splits them again), not"
+                           " the next one in the file; remove the backslash"))
     if option.rejoined:
         shown = redact(option.value or "")
         found.append(_warn(option, f"lp={shown.replace(chr(92) + ':', ':')}: every unescaped"
