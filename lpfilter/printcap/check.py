@@ -12,7 +12,8 @@ from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_wo
                                          strtol_leftover)
 from lpfilter.printcap.destination import Invalid, Lpd, redact
 from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS, is_filter_key
-from lpfilter.printcap.model import Entry, Option, Printcap, Record, usable_name
+from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob,
+                                     usable_name)
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
@@ -204,6 +205,21 @@ def _check_entry(entry: Entry) -> list[Problem]:
     return found
 
 
+def _check_list(pc: Printcap) -> list[Problem]:
+    """Primary names that are patterns, not queues."""
+    found: list[Problem] = []
+    for record in pc.records:
+        primary = record.primary
+        if (is_glob(primary) and primary != "*" and primary[0].isalnum()
+                and record is pc.records_of(primary)[0]):
+            found.append(_warn(record, f"'{primary}' is a pattern: lpfilter serves each"
+                               " name it matches as a queue of that name (%P is the name);"
+                               " LPRng's lpd refuses a pattern as a server queue name (its"
+                               f" %P would be '{primary}'); put the pattern in an alias"
+                               " to give the queue one name"))
+    return found
+
+
 def check_printcap(pc: Printcap) -> list[Problem]:
     """Every problem of the printcap, in file order where it has one."""
     found: list[Problem] = list(pc.problems)
@@ -213,6 +229,7 @@ def check_printcap(pc: Printcap) -> list[Problem]:
             found.extend(_check_key(option))
             found.extend(_check_value(option))
     found.extend(_check_names(pc))
+    found.extend(_check_list(pc))
     for name in pc.printer_names():
         try:
             entry = pc.lookup(name)
