@@ -123,6 +123,74 @@ def test_checkpc_names_the_option_lost(tmp_path: Path,
             and "cm=Room 101\\:lp=/dev/null" in line and "alphabetical" in line], out
 
 
+# ---- (c) the `all` entry listing a printer that is not defined --------------------------------
+# getprinter.c, Get_all_printcap_entries: Select_pc_info("all", wildcard 0) finds the entry by
+# exact name or alias; Find_str_value(entry, "all") gives the text after "all=" only (an
+# "all#..." or bare "all" gives NULL, and then the list is the one word "all"); the value is
+# Split on File_sep (blank, tab, ',', ';', ':') and used as is: names no entry defines stay.
+# getqueue.c, Setup_printer (lpd, Service_all) and checkpc.c, Scan_printer then find no entry and
+# no spool directory for such a name: lpd skips it, lpq -a shows an error for it, checkpc warns.
+
+GHOST = "a:sd={sd}:lp=/dev/null\nall:all=a,ghost\n"
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("a\nall:all=a,ghost b;c\n", ["a", "ghost", "b", "c"]),
+    ("a\nall|every:all=b\nb\n", ["b"]),
+    ("a\nall:all#a\n", ["all"]), ("a\nall:all\n", ["all"]), ("a\nall:sd=/x\n", ["all"]),
+    ("a\nall:all = a\n", ["all"]), ("a\nall:all=\n", []),
+    ("a\nall:all=%P\n", ["%P"]), ("a\n.t:all=a,b\nall:tc=.t\nb\n", ["a", "b"]),
+], ids=["undefined-kept", "by-alias", "hash", "flag", "no-all-key", "blank-eq", "empty",
+        "not-expanded", "via-tc"])
+def test_all_list_as_lprng_reads_it(tmp_path: Path, text: str, names: list[str]) -> None:
+    """(c) The printer list an `all` entry gives."""
+    assert load(tmp_path, text).printer_names() == names
+
+
+def test_all_lists_undefined_printer_checkpc(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """(c) checkpc reports the undefined name at the all= line, once, as LPRng's checkpc
+    warns about it; it is no fatal 'no printer named' without a file:line."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    load(tmp_path, GHOST.format(sd=sd))
+    status, out, _ = run(tmp_path, capsys, "checkpc")
+    assert status == 1
+    found = [line for line in out.splitlines() if "ghost" in line]
+    assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'printcap'}:2: "), out
+    assert "all=" in found[0] and "no printer named" not in out
+
+
+def test_all_lists_undefined_printer_watch_and_status(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """(c) Like lpd (which skips it), watch serves the defined queues; status -a shows them."""
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
+    sd, out = tmp_path / "sd", tmp_path / "printed"
+    sd.mkdir(mode=0o700)
+    out.touch()
+    load(tmp_path, GHOST.format(sd=sd).replace("/dev/null", str(out)))
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello\n")
+    status, stdout, err = run(tmp_path, capsys, "print", "-P", "a", "--no-wait", str(doc))
+    assert (status, stdout) == (0, "a-000001\n"), err
+    status, _, err = run(tmp_path, capsys, "watch", "--once")
+    assert status == 0, err
+    assert out.read_text() == "hello\n"
+    status, stdout, err = run(tmp_path, capsys, "status", "--all", "--json")
+    assert status == 0, err
+    assert "ghost" not in stdout and '"a"' in stdout
+
+
+def test_all_lists_printer_a_wildcard_answers(tmp_path: Path) -> None:
+    """(c) A listed name that only '*' or a glob entry answers to is a queue (the usual
+    client set-up: all=... plus *:rm=server): the lookup worked before, and the queue
+    list keeps such names."""
+    pc = load(tmp_path, "all:all=a,lpx,remote\nlp*:rm=s1\n*:rm=server\na:lp=/dev/null\n")
+    assert pc.queue_names() == ["a", "lpx", "remote"]
+    assert [pc.lookup(n).string("rm") for n in ("lpx", "remote")] == ["s1", "server"]
+
+
 # ---- (d) glob-named entries: the names they answer to, and %P ---------------------------------
 # linelist.c, Select_pc_info: an exact name or alias first (strcasecmp); then, with wildcard
 # on, every name of the names list in ITS order, which is sorted by name (Set_str_value keeps

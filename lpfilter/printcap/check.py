@@ -206,8 +206,27 @@ def _check_entry(entry: Entry) -> list[Problem]:
 
 
 def _check_list(pc: Printcap) -> list[Problem]:
-    """Primary names that are patterns, not queues."""
+    """The ``all`` entry as LPRng reads it, and names that are patterns, not queues."""
     found: list[Problem] = []
+    if pc.owner("all") is not None:
+        try:
+            entry = pc.lookup("all")
+        except LpfilterError:
+            return found  # check_printcap reports the broken tc
+        option = entry.options.get("all")
+        where = option.origin if option else entry.where
+        if option is None or option.text[len(option.key):][:1] != "=":
+            shown = f"'{option.text[:30]}'" if option else "no all= option"
+            found.append(Problem(where, f"entry 'all' has {shown}: LPRng reads the printer"
+                                 " list only from all=NAME,NAME..., so its list is the one"
+                                 " name 'all'; write :all=q1,q2:"))
+        for name in pc.printer_names():
+            if pc.resolve(name) is None:
+                found.append(Problem(where, f"all= lists '{name}', but no entry defines it"
+                                     " and no glob or '*' entry matches it: LPRng keeps it"
+                                     " in the printer list (lpq -a shows an error for it,"
+                                     " lpd skips it) and lpfilter skips it too; define the"
+                                     " printer or remove it from all="))
     for record in pc.records:
         primary = record.primary
         if (is_glob(primary) and primary != "*" and primary[0].isalnum()
@@ -231,6 +250,8 @@ def check_printcap(pc: Printcap) -> list[Problem]:
     found.extend(_check_names(pc))
     found.extend(_check_list(pc))
     for name in pc.printer_names():
+        if pc.resolve(name) is None:
+            continue  # _check_list said so, with the all= line
         try:
             entry = pc.lookup(name)
         except LpfilterError as exc:

@@ -297,8 +297,7 @@ class Printcap:
     def printer_names(self) -> list[str]:
         """LPRng's printer list: the ``all`` entry's list, else primary names in first-seen order."""
         if "all" in self._names:
-            entry = self.lookup("all")
-            return split_list(entry.string("all") or "")
+            return self._all_list()
         seen: set[str] = set()
         result: list[str] = []
         for record in self.records:
@@ -308,6 +307,28 @@ class Printcap:
                     and primary[0] not in string.punctuation):
                 result.append(primary)
             seen.update(n.lower() for n in record.names)
+        return result
+
+    def _all_list(self) -> list[str]:
+        """The ``all`` entry's list exactly as LPRng's Get_all_printcap_entries takes it:
+        only an ``all=`` value counts (``all#x``, ``:all:`` and no value at all give the
+        list ``all``), it is not %-expanded, and names no entry defines stay in it."""
+        option = self.lookup("all").options.get("all")
+        if option is None or option.text[len(option.key):][:1] != "=":
+            return ["all"]
+        return split_list(option.text[len(option.key) + 1:])
+
+    def queue_names(self) -> list[str]:
+        """The queues "every queue" means: the printer list without glob patterns and
+        without names that no entry answers to (LPRng's lpd skips those too, finding no
+        spool directory for them; checkpc reports them)."""
+        seen: set[str] = set()
+        result: list[str] = []
+        for name in self.printer_names():
+            if is_glob(name) or name.lower() in seen or self.resolve(name) is None:
+                continue
+            seen.add(name.lower())
+            result.append(name)
         return result
 
     def resolve(self, name: str) -> str | None:
