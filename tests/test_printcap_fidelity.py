@@ -147,6 +147,16 @@ def test_all_list_as_lprng_reads_it(tmp_path: Path, text: str, names: list[str])
     assert load(tmp_path, text).printer_names() == names
 
 
+def test_checkpc_all_entry_without_all_list(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """(c) checkpc says that an `all` entry written all#a,b gives LPRng the list "all"."""
+    load(tmp_path, "a:lp=/dev/null\nall:all#a,b\n")
+    status, out, _ = run(tmp_path, capsys, "checkpc")
+    assert status == 1
+    assert [line for line in out.splitlines() if line.startswith(f"{tmp_path / 'printcap'}:2: ")
+            and "all#a,b" in line and ":all=a,b:" in line], out
+
+
 def test_all_lists_undefined_printer_checkpc(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """(c) checkpc reports the undefined name at the all= line, once, as LPRng's checkpc

@@ -217,9 +217,10 @@ def _check_list(pc: Printcap) -> list[Problem]:
         where = option.origin if option else entry.where
         if option is None or option.text[len(option.key):][:1] != "=":
             shown = f"'{option.text[:30]}'" if option else "no all= option"
+            fix = (option.value if option and option.form == "value" else "") or "q1,q2"
             found.append(Problem(where, f"entry 'all' has {shown}: LPRng reads the printer"
                                  " list only from all=NAME,NAME..., so its list is the one"
-                                 " name 'all'; write :all=q1,q2:"))
+                                 f" name 'all'; write :all={fix}:"))
         for name in pc.printer_names():
             if pc.resolve(name) is None:
                 found.append(Problem(where, f"all= lists '{name}', but no entry defines it"
