@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,3 +246,40 @@ def test_text_output_round_trip(text: str) -> None:
         second = os.path.join(tmp, "second")
         Path(second).write_text(output, encoding="utf-8")
         assert typed_entries(second) == typed_entries(first), output
+
+
+def _lprng_split(text: str) -> list[str]:
+    """linelist.c Split(sep ":", trim, escape ":"): a ':' right after a backslash (and not
+    the first character of the piece) does not split; pieces are trimmed, empty ones go."""
+    pieces, start = [], 0
+    for at, char in enumerate(text):
+        if char == ":" and not (at != start and text[at - 1] == "\\"):
+            pieces.append(text[start:at])
+            start = at + 1
+    pieces.append(text[start:])
+    return [p.strip(" \t\n\v\f\r") for p in pieces if p.strip(" \t\n\v\f\r")]
+
+
+def _by_key(options: list[str]) -> list[str]:
+    """Split(sort=1, keysep " \\t=#@"): stable, by the key's bytes with A-Z folded."""
+    def key(option: str) -> bytes:
+        return re.match(r"[^ \t=#@]*", option).group().encode().lower()  # type: ignore[union-attr]
+    return sorted(options, key=key)
+
+
+OPTION_PIECES = ["cm=a\\ ", "cm=b\\", "zz=1\\ ", "aa=2", "Ab@", "x", "x\\:y", "\\", " ", "mx#4",
+                 "C=\\\\", "b c"]
+
+
+@SETTINGS
+@given(options=st.one_of(
+    st.text(alphabet=":\\ \tabcxz=#@AC", max_size=60),
+    st.lists(st.sampled_from(OPTION_PIECES), max_size=8).map(":".join)))
+@example(options="cm=abc\\ :aa=1:zz=2")
+def test_options_split_as_lprng_rebuilds_them(options: str) -> None:
+    """Issue 10 §6 (b): the options of an entry are what LPRng gets from its two passes
+    (linelist.c Build_pc_names: split, trim, sort by key, join with ':'; Find_pc_info:
+    split again), so a trailing backslash swallows the next option in key order."""
+    from lpfilter.printcap.grammar import parse_entry
+    expected = _by_key(_lprng_split(":".join(_by_key(_lprng_split(options)))))
+    assert _by_key([o.text for o in parse_entry("lp:" + options).options]) == expected

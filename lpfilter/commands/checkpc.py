@@ -21,14 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[str]]:
     """Problems with the queues' spool directories, and what --fix mended."""
     from lpfilter.printcap import Problem
-    from lpfilter.printcap.model import is_glob
     from lpfilter.spooldir import check_spool_dir
     found: list[Problem] = []
     fixed: list[str] = []
     owners: dict[str, str] = {}
-    for name in printcap.printer_names():
-        if is_glob(name):
-            continue  # a pattern, not a queue: each matching queue gets its own directory
+    # Patterns are not queues (each matching queue gets its own directory), and names that
+    # all= lists but nothing defines get no directory (the printcap checks report them).
+    for name in printcap.queue_names():
         try:
             entry = printcap.lookup(name)
         except LpfilterError:

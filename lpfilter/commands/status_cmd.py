@@ -126,11 +126,10 @@ def _detail(job: dict[str, object]) -> str:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.printcap.model import is_glob
     from lpfilter.printcap.source import printable
     args = ctx.args
     printcap = ctx.printcap()
-    names = ([n for n in printcap.printer_names() if not is_glob(n)] if args.all
+    names = (printcap.queue_names() if args.all
              else [ctx.queue(args.printer)])
     from lpfilter.config import lock_dir
     locks = lock_dir(ctx.environ)

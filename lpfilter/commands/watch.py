@@ -34,10 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
     """The entries to serve: the named queues, else every printer of the printcap."""
-    from lpfilter.printcap.model import is_glob
     ctx.reset_printcap()
     printcap = ctx.printcap()
-    chosen = names or [n for n in printcap.printer_names() if not is_glob(n)]
+    chosen = names or printcap.queue_names()  # checkpc names what all= lists but nothing defines
     return [printcap.lookup(name) for name in chosen]
 
 

@@ -24,7 +24,7 @@ from lpfilter.printcap.source import Origin, Problem
 log = logging.getLogger(__name__)
 
 #: Bump when Record, Option or Problem change shape.
-FORMAT = 3
+FORMAT = 4
 
 Stamp = tuple[int, int, int] | None
 

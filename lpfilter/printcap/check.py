@@ -12,8 +12,9 @@ from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_wo
                                          strtol_leftover)
 from lpfilter.printcap.destination import Invalid, Lpd, redact
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
-                                   PARSER_KEYS, is_filter_key)
-from lpfilter.printcap.model import Entry, Option, Printcap, Record, typed_value, usable_name
+                                    PARSER_KEYS, is_filter_key)
+from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
+                                     usable_name)
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
@@ -130,7 +131,9 @@ def _check_value(option: Option) -> list[Problem]:
     if option.swallowed:
         found.append(_warn(option, f"a value ending in a backslash escapes the ':' after it:"
                            f" LPRng reads '{option.text[:50]}' as one option and loses the"
-                           " next one; remove the backslash"))
+                           " option that follows it in alphabetical order of keys (LPRng"
+                           " sorts an entry's options before it splits them again), not"
+                           " the next one in the file; remove the backslash"))
     if option.rejoined:
         shown = redact(option.value or "")
         found.append(_warn(option, f"lp={shown.replace(chr(92) + ':', ':')}: every unescaped"
@@ -252,6 +255,41 @@ def _check_entry(entry: Entry) -> list[Problem]:
     return found
 
 
+def _check_list(pc: Printcap) -> list[Problem]:
+    """The ``all`` entry as LPRng reads it, and names that are patterns, not queues."""
+    found: list[Problem] = []
+    if pc.owner("all") is not None:
+        try:
+            entry = pc.lookup("all")
+        except LpfilterError:
+            return found  # check_printcap reports the broken tc
+        option = entry.options.get("all")
+        where = option.origin if option else entry.where
+        if option is None or option.text[len(option.key):][:1] != "=":
+            shown = f"'{option.text[:30]}'" if option else "no all= option"
+            fix = (option.value if option and option.form == "value" else "") or "q1,q2"
+            found.append(Problem(where, f"entry 'all' has {shown}: LPRng reads the printer"
+                                 " list only from all=NAME,NAME..., so its list is the one"
+                                 f" name 'all'; write :all={fix}:"))
+        for name in pc.printer_names():
+            if pc.resolve(name) is None:
+                found.append(Problem(where, f"all= lists '{name}', but no entry defines it"
+                                     " and no glob or '*' entry matches it: LPRng keeps it"
+                                     " in the printer list (lpq -a shows an error for it,"
+                                     " lpd skips it) and lpfilter skips it too; define the"
+                                     " printer or remove it from all="))
+    for record in pc.records:
+        primary = record.primary
+        if (is_glob(primary) and primary != "*" and primary[0].isalnum()
+                and record is pc.records_of(primary)[0]):
+            found.append(_warn(record, f"'{primary}' is a pattern: lpfilter serves each"
+                               " name it matches as a queue of that name (%P is the name);"
+                               " LPRng's lpd refuses a pattern as a server queue name (its"
+                               f" %P would be '{primary}'); put the pattern in an alias"
+                               " to give the queue one name"))
+    return found
+
+
 def check_printcap(pc: Printcap) -> list[Problem]:
     """Every problem of the printcap, in file order where it has one."""
     found: list[Problem] = list(pc.problems)
@@ -262,7 +300,10 @@ def check_printcap(pc: Printcap) -> list[Problem]:
             found.extend(_check_value(option))
             found.extend(_check_acted_on(option))
     found.extend(_check_names(pc))
+    found.extend(_check_list(pc))
     for name in pc.printer_names():
+        if pc.resolve(name) is None:
+            continue  # _check_list said so, with the all= line
         try:
             entry = pc.lookup(name)
         except LpfilterError as exc:

@@ -120,3 +120,51 @@ def expand_percent(text: str, codes: dict[str, str]) -> str:
     if "%" not in text:
         return text
     return _PERCENT.sub(lambda m: codes.get(m.group(1), m.group(0)), text)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """C tolower() in the C locale: only A-Z change (strcasecmp's folding)."""
+    return text.translate(_ASCII_LOWER)
+
+
+def globmatch(pattern: str, name: str) -> bool:
+    """LPRng's Globmatch (globmatch.c, glob_pattern), used on printcap names.
+
+    Literal text compares ASCII case-insensitively; ``?`` is one character; ``*`` is any
+    run, but one followed by more pattern must leave that part a character to match at;
+    ``[...]`` is a set or ``a-z`` range compared case-sensitively, ``[^...]`` its negation
+    (``!`` is literal); an unclosed ``[`` matches nothing.
+    """
+    meta = next((i for i, ch in enumerate(pattern) if ch in "*?["), -1)
+    if meta < 0:
+        return ascii_lower(pattern) == ascii_lower(name)
+    if ascii_lower(pattern[:meta]) != ascii_lower(name[:meta]) or len(name) < meta:
+        return False
+    kind, rest, name = pattern[meta], pattern[meta + 1:], name[meta:]
+    if kind == "?":
+        return bool(name) and globmatch(rest, name[1:])
+    if kind == "*":
+        return not rest or any(globmatch(rest, name[i:]) for i in range(len(name)))
+    close = rest.find("]")
+    if close < 0 or not name:
+        return False
+    return _in_set(rest[:close], name[0]) and globmatch(rest[close + 1:], name[1:])
+
+
+def _in_set(body: str, ch: str) -> bool:
+    """One ``[...]`` of globmatch: single characters and ``a-z`` ranges, ``^`` inverts."""
+    invert = body.startswith("^")
+    body = body[1:] if invert else body
+    found, previous, i = False, "", 0
+    while not found and i < len(body):
+        if previous and body[i] == "-" and i + 1 < len(body):
+            found = previous <= ch <= body[i + 1]
+            previous, i = "", i + 2
+        else:
+            previous = body[i]
+            found = ch == previous
+            i += 1
+    return found != invert

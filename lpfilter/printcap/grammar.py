@@ -183,29 +183,57 @@ def _option(offset: int, text: str) -> ParsedOption:
     return ParsedOption(offset, text, key, form, value)
 
 
+def option_sort_key(text: str) -> bytes:
+    """The order LPRng's Split(sort=1) puts options in: by key, ASCII case folded, stable."""
+    key = _KEY.match(text).group()  # type: ignore[union-attr]  # always matches
+    return key.encode("utf-8", "surrogateescape").lower()
+
+
 def parse_entry(text: str) -> ParsedEntry:
     """Cut an assembled entry into names and options, with LPRng's two splitting passes.
 
-    LPRng splits the options, trims them, drops empty ones, joins them again with ':'
-    and splits once more; so an option whose trimmed text ends in a backslash escapes
-    the ':' after it and swallows the next option. Offsets point into ``text``.
+    LPRng (linelist.c, Build_pc_names) splits the options, trims them, drops empty ones,
+    sorts them by key and joins them again with ':'; Find_pc_info splits that once more.
+    So an option whose trimmed text ends in a backslash escapes the ':' after it and
+    swallows the option that follows it *in key order*, not in the file. Options keep
+    the file's order here; offsets point into ``text``.
     """
     # StringEnd in the grammar already demands all of the text; parse_all would only
     # double the cost of each call.
     names_text, options_text = _grammar()[0].parse_string(text)
     names = [name.strip(C_SPACE) for name in names_text.split("|")]
     base = len(names_text)
-    options: list[ParsedOption] = []
+    pieces: list[tuple[int, str]] = []
     for match in _OPTION.finditer(options_text):
         body = match.group()[1:]
         stripped = body.lstrip(C_SPACE)
         piece = stripped.rstrip(C_SPACE)
-        if not piece:
-            continue
-        if options and options[-1].text.endswith("\\"):
-            previous = options[-1]
-            options[-1] = _option(previous.offset, previous.text + ":" + piece)
-            options[-1].swallowed = True
-        else:
-            options.append(_option(base + match.start() + 1 + len(body) - len(stripped), piece))
+        if piece:
+            pieces.append((base + match.start() + 1 + len(body) - len(stripped), piece))
+    texts, swallowed = _join_escaped(pieces)
+    options: list[ParsedOption] = []
+    for index, (offset, _piece) in enumerate(pieces):
+        if index in texts:
+            options.append(_option(offset, texts[index]))
+            options[-1].swallowed = index in swallowed
     return ParsedEntry([name for name in names if name], options)
+
+
+def _join_escaped(pieces: list[tuple[int, str]]) -> tuple[dict[int, str], set[int]]:
+    """LPRng's rejoin and second split: each option (by index) that survives with its
+    final text, and the indexes of those that swallowed the next one in key order."""
+    texts = {index: piece for index, (_offset, piece) in enumerate(pieces)}
+    if not any(piece.endswith("\\") for _offset, piece in pieces):
+        return texts, set()  # the common case: nothing to join, no sort needed
+    order = sorted(range(len(pieces)), key=lambda i: option_sort_key(pieces[i][1]))
+    swallowed: set[int] = set()
+    head: int | None = None
+    for index in order:
+        if head is not None:
+            texts[head] += ":" + texts.pop(index)
+            swallowed.add(head)
+        else:
+            head = index
+        if not texts[head].endswith("\\"):
+            head = None
+    return texts, swallowed

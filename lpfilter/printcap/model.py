@@ -9,7 +9,6 @@ are in ``shared/reference/lprng-printcap.md`` §2-4.
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ from typing import Literal
 
 from lpfilter.errors import ConfigError, NoSuchPrinter
 from lpfilter.printcap import grammar
-from lpfilter.printcap.datatypes import expand_percent, number_word, split_list
+from lpfilter.printcap.datatypes import (ascii_lower, expand_percent, globmatch, number_word,
+                                         split_list)
 from lpfilter.printcap.destination import URI_SCHEMES, Destination, classify
 from lpfilter.printcap.hostmatch import HostInfo, local_host, oh_matches
 from lpfilter.printcap.keys import KEYS, is_by_name
@@ -255,13 +255,21 @@ class Printcap:
         self.all_records = records
         self.records = [r for r in records if self._selected(r)]
         self._by_primary: dict[str, list[Record]] = {}
+        #: Every usable name (lower case) to the primary (lower case) of the entry owning
+        #: it, and as spelled by that entry: LPRng's names list (Build_pc_names).
         self._names: dict[str, str] = {}
+        spelling: dict[str, str] = {}
         for record in self.records:
             primary = record.primary.lower()
             self._by_primary.setdefault(primary, []).append(record)
             for name in record.names:
                 if usable_name(name):
                     self._names[name.lower()] = primary
+                    spelling[name.lower()] = name
+        #: Glob names in the order LPRng tries them: its names list is sorted by name
+        #: (strcasecmp), so the first match in that order wins, not the first in the file.
+        self._globs = sorted((n for n in spelling.values() if is_glob(n) and n != "*"),
+                             key=lambda n: ascii_lower(n).encode("utf-8", "surrogateescape"))
 
     @property
     def host(self) -> HostInfo:
@@ -289,8 +297,7 @@ class Printcap:
     def printer_names(self) -> list[str]:
         """LPRng's printer list: the ``all`` entry's list, else primary names in first-seen order."""
         if "all" in self._names:
-            entry = self.lookup("all")
-            return split_list(entry.string("all") or "")
+            return self._all_list()
         seen: set[str] = set()
         result: list[str] = []
         for record in self.records:
@@ -302,27 +309,66 @@ class Printcap:
             seen.update(n.lower() for n in record.names)
         return result
 
+    def _all_list(self) -> list[str]:
+        """The ``all`` entry's list exactly as LPRng's Get_all_printcap_entries takes it:
+        only an ``all=`` value counts (``all#x``, ``:all:`` and no value at all give the
+        list ``all``), it is not %-expanded, and names no entry defines stay in it."""
+        option = self.lookup("all").options.get("all")
+        if option is None or option.text[len(option.key):][:1] != "=":
+            return ["all"]
+        return split_list(option.text[len(option.key) + 1:])
+
+    def queue_names(self) -> list[str]:
+        """The queues "every queue" means: the printer list without glob patterns and
+        without names that no entry answers to (LPRng's lpd skips those too, finding no
+        spool directory for them; checkpc reports them)."""
+        seen: set[str] = set()
+        result: list[str] = []
+        for name in self.printer_names():
+            if is_glob(name) or name.lower() in seen or self.resolve(name) is None:
+                continue
+            seen.add(name.lower())
+            result.append(name)
+        return result
+
+    def resolve(self, name: str) -> str | None:
+        """The primary (lower case) ``name`` answers to, as LPRng's Select_pc_info finds it:
+        an exact name or alias (any case), else the first glob name in LPRng's order that
+        matches it (globmatch), else the entry named or aliased ``*``."""
+        primary = self._names.get(name.lower())
+        if primary is not None:
+            return primary
+        # lpd lowercases the queue name before the search (getqueue.c: Setup_printer),
+        # which only matters to case-sensitive [] sets.
+        wanted = name.lower() if self.side == "server" else name
+        for pattern in self._globs:
+            if globmatch(pattern, wanted):
+                return self._names[pattern.lower()]
+        return self._names.get("*")
+
     def default_printer(self) -> str | None:
         names = self.printer_names()
         return names[0] if names else None
 
     def lookup(self, name: str) -> Entry:
-        """The resolved entry for ``name``: exact name or alias, then glob names, then ``*``."""
-        primary = self.owner(name)
-        queue = None
-        if primary is None:
-            for record in self.records:
-                if any(is_glob(n) and n != "*" and usable_name(n)
-                       and fnmatch.fnmatchcase(name.lower(), n.lower()) for n in record.names):
-                    primary = record.primary.lower()
-                    break
-            else:
-                primary = "*" if "*" in self._names else None
-            queue = name
+        """The resolved entry for ``name``: exact name or alias, then glob names, then ``*``.
+
+        The queue is named by the entry's first record, except for an entry found through
+        a wildcard whose own name is ``*`` or a pattern: that one takes the name asked for
+        (LPRng Reference Manual 12.5; lpfilter-printcap(5) for patterns), in lower case on
+        the server side, as lpd does. Names: every name of every merged record in
+        file order, duplicates dropped only when spelled the same (Find_pc_info).
+        """
+        primary = self.resolve(name)
         if primary is None:
             raise NoSuchPrinter(f"no printer named '{name}' in the printcap"
                                 " (lpfilter printcap --all lists them)")
         records = self.records_of(primary)
+        # lpd lowercases the name asked for before anything else (Setup_printer): %Q too.
+        asked = name.lower() if self.side == "server" else name
+        queue = records[0].primary
+        if name.lower() not in self._names and is_glob(queue):
+            queue = asked
         options = self._resolve(primary, depth=0, chain=[records[0].primary])
         for option in list(options.values()):
             prefix, dot, key = option.name.partition(".")
@@ -331,10 +377,8 @@ class Printcap:
                                       option.value, option.origin)
         names: list[str] = []
         for record in records:
-            names.extend(n for n in record.names
-                         if n.lower() not in {m.lower() for m in names})
-        return Entry(queue or records[0].primary, names, options, name, self.host,
-                     records[0].origin)
+            names.extend(n for n in record.names if n not in names)
+        return Entry(queue, names, options, asked, self.host, records[0].origin)
 
     def _resolve(self, primary: str, *, depth: int, chain: list[str]) -> dict[str, Option]:
         """Own options over tc templates, record by record (LPRng's Find_pc_info)."""
