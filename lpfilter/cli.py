@@ -196,18 +196,32 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:
     """``lpfilter [global options] filter REST``: REST is lpd's option list, passed raw
-    (argparse would trip over ``-Aroot@host+507`` or a lone accounting file name)."""
+    (argparse would trip over ``-Aroot@host+507`` or a lone accounting file name). A
+    global ``-P q`` joins that list as ``-Pq`` (after the destination, before the rest, so
+    a -P in REST still wins), as filter reads it there."""
     i = 0
+    head: list[str] = []
+    queues: list[str] = []
     while i < len(argv):
         token = argv[i]
         if token in ("-v", "--verbose", "--debug") or token.startswith("--printcap="):
+            head.append(token)
             i += 1
         elif token == "--printcap":
+            head += argv[i:i + 2]
             i += 2
+        elif token == "-P" and i + 1 < len(argv):
+            queues.append(argv[i + 1])
+            i += 2
+        elif token.startswith("-P") and len(token) > 2:
+            queues.append(token[2:].removeprefix("="))
+            i += 1
         else:
             break
     if i < len(argv) and argv[i] == "filter":
-        return argv[:i + 1], argv[i + 1:]
+        rest = argv[i + 1:]
+        at = 1 if rest and rest[0] and not rest[0].startswith("-") else 0
+        return head + ["filter"], rest[:at] + [f"-P{queue}" for queue in queues] + rest[at:]
     return argv, None
 
 

@@ -324,3 +324,25 @@ def test_usage_error_of_the_installed_command(tmp_path: Path) -> None:
     assert done.returncode == ExitStatus.USAGE and done.stdout == ""
     assert done.stderr.startswith("usage: lpfilter print ")
     assert done.stderr.endswith("lpfilter print: error: unrecognized arguments: --bogus\n")
+
+
+def test_global_P_reaches_filter_as_its_lprng_P(tmp_path: Path) -> None:
+    """`lpfilter -P q filter` is `lpfilter filter -Pq`: the queue joins lpd's option list
+    after the destination, where a -P of that list still wins."""
+    from lpfilter.cli import _split_filter
+    assert _split_filter(["-P", "lp", "filter"]) == (["filter"], ["-Plp"])
+    assert _split_filter(["-v", "-Plp", "--printcap", "/pc", "filter", "host%9100", "-Jx"]) == (
+        ["-v", "--printcap", "/pc", "filter"], ["host%9100", "-Plp", "-Jx"])
+    assert _split_filter(["-P=a", "filter", "-Pb", "acct"]) == (["filter"], ["-Pa", "-Pb", "acct"])
+    out, other = tmp_path / "out", tmp_path / "other"
+    out.touch()
+    other.touch()
+    path = write(tmp_path, f"q:lp={out}:sd={tmp_path}\nwrong:lp={other}:sd={tmp_path}\n")
+    (tmp_path / "doc").write_text("by hand\n")
+    for queues in (["-P", "q"], ["-P", "wrong", "-Pq"]):
+        with open(tmp_path / "doc", "rb") as doc:
+            done = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap", str(path),
+                                   *queues[:2], "filter", *queues[2:]], stdin=doc,
+                                  capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+    assert (out.read_text(), other.read_text()) == ("by hand\n" * 2, "")
