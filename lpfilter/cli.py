@@ -95,13 +95,48 @@ def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
                         help="debug logging, and a traceback on errors")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: an argument it does not know is its own usage error, so the
+    message comes with that command's usage, not the top-level one."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcommand action
+    """Runs the command's parser with the queues of a global ``-P`` given first, so that
+    ``lpfilter -P q status`` is exactly ``lpfilter status -P q`` (same checks, same
+    errors; a command without -P refuses it with its own usage)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Sequence[str] | None, option_string: str | None = None) -> None:
+        values = list(values or [])
+        queues = vars(namespace).pop(_GLOBAL_QUEUES, None) or []
+        given = [word for queue in queues for word in ("-P", queue)]
+        super().__call__(parser, namespace, values[:1] + given + values[1:], option_string)
+
+
+#: Where the parser keeps the queues of a -P given before the command, until the command's
+#: own parser takes them.
+_GLOBAL_QUEUES = "global_queues"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lpfilter", description="LPRng-style, printcap-driven print spooler backend.")
     _common_options(parser, None)
     parser.set_defaults(verbose=0, debug=False)
+    parser.add_argument("-P", dest=_GLOBAL_QUEUES, metavar="QUEUE", action="append",
+                        default=argparse.SUPPRESS,
+                        help="the queue, for a command that takes -P (as if given after it)")
     parser.add_argument("--version", action="version", version=f"lpfilter {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands,
+                                parser_class=_CommandParser)
     sub.required = True
     for name, (module, help_text, aliases) in COMMANDS.items():
         implementation = _command_module(module)
@@ -175,18 +210,32 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:
     """``lpfilter [global options] filter REST``: REST is lpd's option list, passed raw
-    (argparse would trip over ``-Aroot@host+507`` or a lone accounting file name)."""
+    (argparse would trip over ``-Aroot@host+507`` or a lone accounting file name). A
+    global ``-P q`` joins that list as ``-Pq`` (after the destination, before the rest, so
+    a -P in REST still wins), as filter reads it there."""
     i = 0
+    head: list[str] = []
+    queues: list[str] = []
     while i < len(argv):
         token = argv[i]
         if token in ("-v", "--verbose", "--debug") or token.startswith("--printcap="):
+            head.append(token)
             i += 1
         elif token == "--printcap":
+            head += argv[i:i + 2]
             i += 2
+        elif token == "-P" and i + 1 < len(argv):
+            queues.append(argv[i + 1])
+            i += 2
+        elif token.startswith("-P") and len(token) > 2:
+            queues.append(token[2:].removeprefix("="))
+            i += 1
         else:
             break
     if i < len(argv) and argv[i] == "filter":
-        return argv[:i + 1], argv[i + 1:]
+        rest = argv[i + 1:]
+        at = 1 if rest and rest[0] and not rest[0].startswith("-") else 0
+        return head + ["filter"], rest[:at] + [f"-P{queue}" for queue in queues] + rest[at:]
     return argv, None
 
 

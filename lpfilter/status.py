@@ -26,7 +26,7 @@ class ExitStatus(enum.IntEnum):
     #: failed in the spool with the reason (``lpfilter status``).
     JOB_FAILED = 6
     #: A job ended up held (a pipe program's exit 6, or send_failure_action=hold); a job
-    #: held on purpose at submission (``print -h``, ``ah``) is a success (0).
+    #: held on purpose at submission (``print --hold``, ``ah``) is a success (0).
     JOB_HELD = 7
     #: A job is still queued for a later try (printer busy or offline); nothing is lost.
     JOB_PENDING = 8

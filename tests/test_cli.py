@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -244,3 +245,104 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     for name in COMMANDS:
         assert main([name, "--help"]) == 0
         assert f"usage: lpfilter {name}" in capsys.readouterr().out
+
+
+def _parsed(*argv: str) -> dict[str, object]:
+    from lpfilter.cli import build_parser
+    return vars(build_parser().parse_args(list(argv)))
+
+
+@pytest.mark.parametrize(("command", "rest"), [
+    ("print", ["-J", "x", "file"]), ("watch", ["--once"]), ("status", ["--json"]),
+    ("lpq", []), ("cancel", ["12"]), ("lprm", ["--all"]), ("requeue", ["--all"]),
+    ("hold", ["3"]), ("release", ["3"]), ("printcap", ["--json"])])
+def test_global_P_is_the_commands_P(command: str, rest: list[str]) -> None:
+    """`lpfilter -P q COMMAND` parses exactly as `lpfilter COMMAND -P q`, for every command
+    that takes -P (attached, with =, and before other global options too)."""
+    after = _parsed(command, "-P", "q", *rest)
+    assert _parsed("-P", "q", command, *rest) == after
+    assert _parsed("-Pq", command, *rest) == after
+    assert _parsed("-P=q", "-v", command, *rest) == {**after, "verbose": 1}
+    assert "global_queues" not in after
+
+
+def test_global_P_repeats_for_watch_and_the_last_one_wins_elsewhere() -> None:
+    assert _parsed("-P", "a", "-P", "b", "watch")["printers"] == ["a", "b"]
+    assert _parsed("-P", "a", "watch", "-P", "b", "--once")["printers"] == ["a", "b"]
+    assert _parsed("watch")["printers"] is None
+    assert _parsed("-P", "a", "status", "-P", "b")["printer"] == "b"
+    assert _parsed("-P", "status", "status")["printer"] == "status"  # a queue named status
+
+
+def test_global_P_runs_the_command_on_that_queue(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """In-process and as the installed command: the queue before the command is used."""
+    path = str(write(tmp_path))
+    assert main(["--printcap", path, "-P", "second", "printcap"]) == 0
+    assert capsys.readouterr().out == "second\n :ah\n :lp=/dev/null\n :mx=0x10\n"
+    assert main(["-P", "nope", "--printcap", path, "printcap"]) == ExitStatus.NO_SUCH_PRINTER
+    assert "'nope'" in capsys.readouterr().err
+    done = _run([sys.executable, "-m", "lpfilter", "-P", "second", "printcap", "--printcap",
+                 path])
+    assert (done.returncode, done.stdout) == (0, "second\n :ah\n :lp=/dev/null\n :mx=0x10\n")
+
+
+def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[str, str]:
+    """(the usage's prog, the error line) of a command line argparse refuses."""
+    assert main(argv) == ExitStatus.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    usage = re.match(r"usage: (lpfilter(?: [\w-]+)?) ", lines[0])
+    assert usage and lines[-1].startswith(f"{usage.group(1)}: error: "), captured.err
+    return usage.group(1), lines[-1].split(": error: ", 1)[1]
+
+
+@pytest.mark.parametrize(("argv", "prog", "error"), [
+    (["print", "--bogus"], "lpfilter print", "unrecognized arguments: --bogus"),
+    (["print", "-#", "two"], "lpfilter print", "argument -#/-K: invalid int value: 'two'"),
+    (["status", "-P"], "lpfilter status", "argument -P: expected one argument"),
+    (["status", "--bogus", "x"], "lpfilter status", "unrecognized arguments: --bogus x"),
+    (["lpq", "--bogus"], "lpfilter status", "unrecognized arguments: --bogus"),
+    (["watch", "--once", "extra"], "lpfilter watch", "unrecognized arguments: extra"),
+    (["cancel", "-P"], "lpfilter cancel", "argument -P: expected one argument"),
+    (["-P", "q", "status", "--all"], "lpfilter status",
+     "argument --all: not allowed with argument -P"),
+    (["-P", "q", "checkpc"], "lpfilter checkpc", "unrecognized arguments: -P q"),
+    (["-P", "q", "demo"], "lpfilter demo", "unrecognized arguments: -P q"),
+    (["--bogus", "status"], "lpfilter", "unrecognized arguments: --bogus"),
+    (["-P"], "lpfilter", "argument -P: expected one argument")])
+def test_usage_errors_show_the_usage_of_the_command(capsys: pytest.CaptureFixture[str],
+                                                    argv: list[str], prog: str,
+                                                    error: str) -> None:
+    """A mistake after the command gets that command's usage; before it, the general one."""
+    assert _usage_error(capsys, argv) == (prog, error)
+
+
+def test_usage_error_of_the_installed_command(tmp_path: Path) -> None:
+    done = _run([sys.executable, "-m", "lpfilter", "print", "--bogus"])
+    assert done.returncode == ExitStatus.USAGE and done.stdout == ""
+    assert done.stderr.startswith("usage: lpfilter print ")
+    assert done.stderr.endswith("lpfilter print: error: unrecognized arguments: --bogus\n")
+
+
+def test_global_P_reaches_filter_as_its_lprng_P(tmp_path: Path) -> None:
+    """`lpfilter -P q filter` is `lpfilter filter -Pq`: the queue joins lpd's option list
+    after the destination, where a -P of that list still wins."""
+    from lpfilter.cli import _split_filter
+    assert _split_filter(["-P", "lp", "filter"]) == (["filter"], ["-Plp"])
+    assert _split_filter(["-v", "-Plp", "--printcap", "/pc", "filter", "host%9100", "-Jx"]) == (
+        ["-v", "--printcap", "/pc", "filter"], ["host%9100", "-Plp", "-Jx"])
+    assert _split_filter(["-P=a", "filter", "-Pb", "acct"]) == (["filter"], ["-Pa", "-Pb", "acct"])
+    out, other = tmp_path / "out", tmp_path / "other"
+    out.touch()
+    other.touch()
+    path = write(tmp_path, f"q:lp={out}:sd={tmp_path}\nwrong:lp={other}:sd={tmp_path}\n")
+    (tmp_path / "doc").write_text("by hand\n")
+    for queues in (["-P", "q"], ["-P", "wrong", "-Pq"]):
+        with open(tmp_path / "doc", "rb") as doc:
+            done = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap", str(path),
+                                   *queues[:2], "filter", *queues[2:]], stdin=doc,
+                                  capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+    assert (out.read_text(), other.read_text()) == ("by hand\n" * 2, "")

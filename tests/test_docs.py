@@ -388,7 +388,7 @@ def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
         assert mentions(tags, mode), f"waitend={mode} in lpfilter(1)"
     for kind in ("printer busy", "printer offline", "printer name does not resolve"):
         assert kind in tags, kind
-    from lpfilter.progress import BAR_MIN
+    from lpfilter.progress import BAR_AFTER
     from lpfilter.protocols.pjl import MAX_NAME
     text = " ".join(roff_text(manual).split())
     for word in ("connect_timeout", "connect_grace", "sendfile", "half_close",
@@ -396,7 +396,8 @@ def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
                  f"cut at {MAX_NAME} characters", "possible duplicate", "delivery"):
         assert word in text, word
     whole = " ".join(roff_text(MAN1.read_text(encoding="utf-8")).split())
-    assert f"a job of {BAR_MIN >> 20} MiB or more" in whole  # print's progress bar
+    assert BAR_AFTER == 1.0 and "a job that takes more than about a second" in whole  # the bar
+    assert "it stays until the printer has taken the last byte" in whole
 
 
 # --- (h) FTP printers -------------------------------------------------------------------

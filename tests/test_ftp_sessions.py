@@ -254,7 +254,7 @@ def test_a_watcher_quits_its_session_when_the_queue_runs_dry(kit: Kit,
     for n, doc in enumerate(docs):
         doc.write_bytes(f"watched {n}\n".encode())
     # Held, then released by one command: the watcher finds all three in one batch.
-    assert kit.run("print", "-h", "-P", "q", *map(str, docs)).returncode == 0
+    assert kit.run("print", "--hold", "-P", "q", *map(str, docs)).returncode == 0
     assert kit.run("release", "-P", "q", "--all").returncode == 0
     wait_until(lambda: [j.state for j in store.jobs()] == ["done"] * 3, what="3 jobs done")
     wait_until(lambda: server.printer.active_sessions == 0, what="the session to end")

@@ -103,20 +103,71 @@ def make_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 # --- submitting -----------------------------------------------------------------------
-@pytest.mark.parametrize(("options", "argv", "state"), [
-    ("mc#0", ["--no-wait"], "queued"), ("mc#0", ["-h"], "held"), ("mc#0", ["--hold"], "held"),
-    ("mc#0:ah", [], "held")])
+@pytest.mark.parametrize(("options", "argv", "state", "no_banner"), [
+    ("mc#0", ["--no-wait"], "queued", False), ("mc#0", ["--no-wait", "-h"], "queued", True),
+    ("mc#0", ["--hold"], "held", False), ("mc#0", ["--hold", "-h"], "held", True),
+    ("mc#0:ah", [], "held", False)])
 def test_print_records_options(make_queue: MakeQueue, options: str, argv: list[str],
-                               state: str) -> None:
-    """-J, -T, -# and (as root) -U are kept in the ticket; -h and ah hold the job."""
+                               state: str, no_banner: bool) -> None:
+    """-J, -T, -#, -C and (as root) -U are kept in the ticket; --hold and ah hold the job;
+    -h is LPRng's "no banner page", recorded, and holds nothing."""
     q = make_queue(options)
     assert q.cli("print", *argv, "-J", "report", "-T", "Q3", "-#", "3", "-U", "bob",
-                 q.doc(b"x" * 5000)) == (0, "q-000001\n", "")
+                 "-C", "finance", q.doc(b"x" * 5000)) == (0, "q-000001\n", "")
     job = q.jobs()["000001"]
     assert (job.name, job.title, job.copies, job.user, job.size, job.state) == (
         "report", "Q3", 3, "bob", 5000, state)
+    assert (job.job_class, job.no_banner) == ("finance", no_banner)
     assert (q.sd / ".lpfilter/jobs/000001.data").read_bytes() == b"x" * 5000
     assert not q.printed.exists()
+
+
+def test_print_h_prints_without_a_banner_instead_of_holding(make_queue: MakeQueue) -> None:
+    """`print -h file` (lpr's "no banner") prints the job at once; only --hold holds."""
+    q = make_queue()
+    assert q.cli("print", "-h", q.doc(b"no banner\n")) == (0, "q-000001\n", "")
+    job = q.jobs()["000001"]
+    assert (job.state, job.no_banner) == ("done", True)
+    assert q.printed.read_bytes() == b"no banner\n"
+    status = json.loads(q.cli("status", "--json")[1])
+    assert [(j["no_banner"], j["job_class"]) for j in status["jobs"]] == [(True, "")]
+
+
+def test_print_K_is_copies_as_in_lprng(make_queue: MakeQueue) -> None:
+    """-K N is -# N: the same copies, the same mc limit and refusal."""
+    q = make_queue("mc#3")
+    assert q.cli("print", "-K", "3", q.doc(b"copy\n")) == (0, "q-000001\n", "")
+    assert q.jobs()["000001"].copies == 3
+    assert q.printed.read_bytes() == b"copy\n" * 3
+    rc, out, err = q.cli("print", "--no-wait", "-K", "4", q.doc())
+    assert (rc, out, err) == (ExitStatus.USAGE, "", "lpfilter: queue q allows at most 3 copies"
+                              " (mc#3 in the printcap); you asked for 4\n")
+    assert list(q.jobs()) == ["000001"]
+
+
+MAIL = ("lpfilter: -m: lpfilter does not send mail; nothing was printed (leave out -m:"
+        " 'print --wait' or 'status' tell how a job ended)\n")
+
+
+@pytest.mark.parametrize("argv", [["-m"], ["-m", "ann@example.org"], ["-mann"],
+                                  ["-P", "nosuchqueue", "-m"]])
+def test_print_m_is_refused_in_one_line(make_queue: MakeQueue, argv: list[str]) -> None:
+    """Mail on completion is not supported: one line, usage status, nothing spooled (the
+    refusal comes before the queue is even looked up)."""
+    q = make_queue()
+    assert q.cli("print", *argv, q.doc()) == (ExitStatus.USAGE, "", MAIL)
+    assert q.jobs() == {}
+    assert not q.printed.exists()
+
+
+def test_a_ticket_written_before_class_and_banner_loads() -> None:
+    """Tickets of an older lpfilter have neither job_class nor no_banner: defaults."""
+    old = {"id": "000007", "queue": "q", "user": "ann", "name": "n", "size": 3,
+           "submitted": 1.0e9, "state": "queued"}
+    job = Job.from_json(json.dumps(old))
+    assert (job.job_class, job.no_banner, job.extra) == ("", False, {})
+    again = Job.from_json(job.to_json())
+    assert (again.job_class, again.no_banner) == ("", False)
 
 
 MX = "larger than queue q's limit of 1 KiB (mx in the printcap)"
@@ -370,7 +421,7 @@ def test_failed_job_and_status(make_queue: MakeQueue) -> None:
     q = make_queue()
     q.program("cat >/dev/null\necho PAPER JAM\nexit 2\n")
     assert q.cli("print", q.doc(b"z" * 2048, "report.ps"))[:2] == (6, "q-000001\n")
-    assert q.cli("print", "-h", "-U", "carol", q.doc())[0] == 0
+    assert q.cli("print", "--hold", "-U", "carol", q.doc())[0] == 0
     job = q.jobs()["000001"]
     assert job.state == "failed" and q.has_data("000001")
     assert job.last_error == "prog.sh exited 2 (abort the job): PAPER JAM"

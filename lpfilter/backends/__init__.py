@@ -37,7 +37,8 @@ class SendRequest:
     #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
     #: failed attempt is accounted with what it sent.
     sent: int = 0
-    #: Called with the running byte count; backends pass it to their Pump.
+    #: Called with the bytes the printer (or program) has taken so far: those sent less
+    #: those still waiting in the system's buffers. Backends pass ``progress`` to their Pump.
     on_progress: Callable[[int], None] | None = None
     #: Apply the printcap's framing (ld, tr, ff, fo, fq, sf). ``lpfilter filter`` turns it
     #: off: under lpd, lpd frames the job (and runs a filter once per copy).
@@ -45,10 +46,12 @@ class SendRequest:
     #: Where host-wide locks live (printer locks, FTP session slots); "": the default.
     lock_dir: str = ""
 
-    def progress(self, sent: int) -> None:
+    def progress(self, sent: int, waiting: int = 0) -> None:
+        """``sent`` bytes left lpfilter, ``waiting`` of them not yet taken by the printer
+        (still in a socket's send queue or a pipe)."""
         self.sent = sent
         if self.on_progress is not None:
-            self.on_progress(sent)
+            self.on_progress(max(0, sent - waiting))
 
 
 @dataclass(slots=True)

@@ -226,6 +226,7 @@ def _final_reply(session: Session, request: SendRequest, data: socket.socket,
     def progressed() -> bool:
         nonlocal waiting
         now = unsent(data.fileno())
+        request.progress(request.sent, now)
         moved, waiting = now < waiting, now
         return moved
 

@@ -326,6 +326,7 @@ def _drain(session: Session, stall: float, where: str) -> None:
         if ready:
             session.read()
         now_unsent = unsent(session.sock.fileno())
+        session.request.progress(session.request.sent, max(0, now_unsent - allowed))
         now = time.monotonic()
         if now_unsent < waiting:
             rate = (waiting - now_unsent) / max(now - last, 1e-6)

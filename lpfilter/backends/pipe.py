@@ -128,6 +128,7 @@ class PipeBackend:
         error = exit_error(code, program, " / ".join(lines))
         if error is not None:
             raise error
+        request.progress(sent)  # what waited in the pipe was taken: it exited 0
         return SendResult(sent, "sent", message=f"{program} took {sent} bytes")
 
 

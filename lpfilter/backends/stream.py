@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import selectors
+import stat
 import struct
 import termios
 import time
@@ -46,16 +47,29 @@ def unsent(sock: int) -> int:
     return int(struct.unpack("i", raw)[0])
 
 
+def waiting_query(fd: int) -> int | None:
+    """The ioctl that tells how many bytes written to ``fd`` its reader has not taken yet:
+    TIOCOUTQ for a socket or a terminal, FIONREAD for a pipe; None for anything else."""
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISSOCK(mode) or stat.S_ISCHR(mode):
+        return termios.TIOCOUTQ
+    if stat.S_ISFIFO(mode):
+        return termios.FIONREAD
+    return None
+
+
 class Pump:
     """Sends framing and ``copies`` of a file to ``dst`` (a non-blocking fd)."""
 
     def __init__(self, dst: int, *, interrupted: Callable[[], str | None],
                  first_byte: Callable[[], None], idle_timeout: float = 0.0,
                  what: str = "the printer",
-                 progress: Callable[[int], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None,
                  reader: Callable[[], bool] | None = None, sendfile: bool = True) -> None:
         """``reader`` is called whenever ``dst`` has bytes to read (a printer's back channel
-        must be read while sending, or it can lock up); it returns False at EOF."""
+        must be read while sending, or it can lock up); it returns False at EOF.
+        ``progress(sent, waiting)`` hears of every write and of every wait for the printer:
+        the bytes sent, and how many of them the printer has not taken yet."""
         self.dst = dst
         self.interrupted = interrupted
         self.first_byte = first_byte
@@ -65,6 +79,7 @@ class Pump:
         self.reader = reader
         self.use_sendfile = sendfile
         self.sent = 0
+        self._waiting = waiting_query(dst) if progress is not None else None
         self._selector: selectors.BaseSelector | None = selectors.DefaultSelector()
         events = selectors.EVENT_WRITE | (selectors.EVENT_READ if reader else 0)
         try:
@@ -77,6 +92,19 @@ class Pump:
     def close(self) -> None:
         if self._selector is not None:
             self._selector.close()
+
+    def report(self) -> None:
+        """Tell ``progress`` what was sent and what the printer has not taken yet."""
+        if self.progress is None:
+            return
+        waiting = 0
+        if self._waiting is not None:
+            try:
+                raw = fcntl.ioctl(self.dst, self._waiting, struct.pack("i", 0))
+                waiting = int(struct.unpack("i", raw)[0])
+            except OSError:  # not a terminal after all (/dev/null): nothing to ask
+                self._waiting = None
+        self.progress(self.sent, min(self.sent, max(0, waiting)))
 
     def _wait_writable(self) -> None:
         deadline = time.monotonic() + self.idle_timeout if self.idle_timeout > 0 else None
@@ -95,6 +123,7 @@ class Pump:
                 writable = writable or bool(mask & selectors.EVENT_WRITE)
             if writable:
                 return
+            self.report()  # the printer may be taking what waits in the buffers
             if deadline is not None and time.monotonic() > deadline:
                 raise TransientError(f"{self.what} took no data for {self.idle_timeout:g} s")
 
@@ -114,8 +143,7 @@ class Pump:
                 continue
             self.sent += done
             view = view[done:]
-            if self.progress is not None:
-                self.progress(self.sent)
+            self.report()
 
     def send_file(self, src: int, size: int) -> None:
         """sendfile(2) from ``src`` (from offset 0) in chunks; read/write where it is refused."""
@@ -142,8 +170,7 @@ class Pump:
                 raise TransientError("the spooled file ended early (it changed while printing)")
             offset += done
             self.sent += done
-            if self.progress is not None:
-                self.progress(self.sent)
+            self.report()
 
     def send_job(self, src: int, size: int, copies: int, frame: Framing) -> int:
         """Leader, the copies with separators between them, trailer. Returns bytes sent."""

@@ -75,7 +75,7 @@ def run(ctx: Context) -> ExitStatus:
         say(f"spooled job demo-{job.id}: {job.size} bytes, {PAGES} pages, in {spool}")
         worker = QueueWorker(entry, lock_dir=os.path.join(base, "locks"))
         observer = TerminalObserver(sys.stdout if out is sys.stdout else out,  # type: ignore[arg-type]
-                                    force=True, bar_min=0)
+                                    force=True, after=0.0)
         worker.observer = observer
         worker.serve(burst=True, wait_retries=True,
                      until=lambda: (store.read(job.id) or job).final)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ADD_HELP = False  # -h means --hold here, as in lpr
+ADD_HELP = False  # -h means "no banner page" here, as in LPRng's lpr
 #: How often ``--wait`` looks at a job served by a watcher.
 POLL = 0.1
 #: How long a foreground print waits out retry pauses (a printer that is off) before it
@@ -35,9 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-T", dest="title", metavar="TITLE", default="", help="a title")
     parser.add_argument("-U", dest="user", metavar="USER",
                         help="submit for another user (root only)")
-    parser.add_argument("-#", dest="copies", metavar="COPIES", type=int, default=1,
+    parser.add_argument("-#", "-K", dest="copies", metavar="COPIES", type=int, default=1,
                         help="number of copies (limited by the queue's mc)")
-    parser.add_argument("-h", "--hold", action="store_true", help="hold the job")
+    parser.add_argument("-C", dest="job_class", metavar="CLASS", default="",
+                        help="the job's class (LPRng's lpr -C), kept with the job")
+    parser.add_argument("-h", dest="no_banner", action="store_true",
+                        help="no banner page (LPRng's lpr -h; lpfilter prints none yet)")
+    parser.add_argument("-m", dest="mail", metavar="ADDRESS", nargs="?", const="",
+                        help="refused: lpfilter does not send mail")
+    parser.add_argument("--hold", action="store_true", help="hold the job")
     wait = parser.add_mutually_exclusive_group()
     wait.add_argument("--wait", dest="wait", action="store_true", default=None,
                       help="wait for the job's final state and exit with it")
@@ -73,12 +79,17 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.config import lock_dir
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, check_copies, submit
+    from lpfilter.errors import UsageError
     args = ctx.args
+    if args.mail is not None:  # before anything is looked up or spooled
+        raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
+                         " 'print --wait' or 'status' tell how a job ended)")
     entry = ctx.printcap().lookup(ctx.queue(args.printer))
     check_copies(entry, args.copies)
     store = SpoolStore(entry.string("sd") or "", entry.name)
     store.ensure()
-    options = JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold)
+    options = JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold,
+                         job_class=args.job_class, no_banner=args.no_banner)
     for path in args.files:
         _check_readable(path)
     ids = []

@@ -39,6 +39,10 @@ class Job:
     title: str = ""
     copies: int = 1
     host: str = ""
+    #: LPRng's job class (lpr -C); lpfilter keeps it but does not act on it.
+    job_class: str = ""
+    #: lpr -h: the user asked for no banner page (lpfilter prints no banners yet).
+    no_banner: bool = False
     #: "print" (lpfilter print) or "hotfolder" (a file dropped into the spool directory).
     source: str = "print"
     state: str = QUEUED

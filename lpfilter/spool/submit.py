@@ -33,6 +33,10 @@ class JobOptions:
     title: str = ""
     copies: int = 1
     hold: bool = False
+    #: LPRng's job class (lpr -C), kept with the job.
+    job_class: str = ""
+    #: lpr -h: no banner page.
+    no_banner: bool = False
 
 
 def check_copies(entry: Entry, copies: int) -> None:
@@ -101,6 +105,7 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
     name = options.name or (os.path.basename(path) if path and path != "-" else "stdin")
     job = Job(job_id, entry.name, options.user, name, copied, time.time(),
               title=options.title, copies=options.copies, host=socket.gethostname(),
+              job_class=options.job_class, no_banner=options.no_banner,
               state=HELD if options.hold or entry.flag("ah") else QUEUED)
     store.commit(job, staged)
     return job

@@ -66,9 +66,11 @@ class WorkSummary:
 class Observer(Protocol):
     """What a foreground ``print`` or ``demo`` shows while a job is sent."""
 
-    def progress(self, job: Job, sent: int) -> None: ...
+    def progress(self, job: Job, taken: int) -> None: ...
 
     def status(self, job: Job, message: str) -> None: ...
+
+    def end(self, job: Job) -> None: ...
 
 
 class QueueWorker:
@@ -99,8 +101,9 @@ class QueueWorker:
         self.early: set[str] = set()
         self._wakeup = threading.Event()
         self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
-        #: Someone watching this worker's jobs (a progress bar): progress(job, sent) and
-        #: status(job, message) are called from the worker's thread.
+        #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
+        #: status(job, message) and end(job) (the backend is done with it: the printer took
+        #: the last byte, or the try ended) are called from the worker's thread.
         self.observer: Observer | None = None
         self._me = (os.getpid(), process_start(os.getpid()))
         self._own = frozenset(os.path.basename(p) for p in (
@@ -309,6 +312,8 @@ class QueueWorker:
             return self.finish(job, FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             device.release(keep_open=True)
+            if self.observer is not None:
+                self.observer.end(job)
         return self.finish(job, DONE, result.message, result=result)
 
     def _failed(self, job: Job, exc: LpfilterError) -> str:
@@ -359,9 +364,9 @@ class QueueWorker:
         def status(message: str) -> None:
             self._status(job, message)
 
-        def progress(sent: int) -> None:
+        def progress(taken: int) -> None:
             if self.observer is not None:
-                self.observer.progress(job, sent)
+                self.observer.progress(job, taken)
 
         request = SendRequest(job, self.store.data_path(job.id), self.entry,
                               destination, interrupted, first_byte,  # type: ignore[arg-type]
