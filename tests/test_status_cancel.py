@@ -1,12 +1,17 @@
-"""LPRng and CUPS habits of status (lpq), issue 10 section 3, and status naming each
-queue's log file (section 4): ``status -a``/``-l``, a DETAIL column cut only between
-words, an active job's bytes and percent, control characters made visible."""
+"""LPRng and CUPS habits of status (lpq) and cancel (lprm), issue 10 section 3, and status
+naming each queue's log file (section 4): ``status -a``/``-l``, a DETAIL column cut only
+between words, an active job's bytes and percent, control characters made visible;
+``cancel QUEUE-NNNNNN`` without -P, ``-``/``all`` for every job of the user, ``-a`` for
+every queue."""
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from spoolkit import Kit, job_ids, kit_at, wait_served, wait_until
 
 from lpfilter.cli import main
 from lpfilter.commands.status_cmd import cut_words, human_size
+from lpfilter.spool.store import SpoolStore
 
 
 class World:
@@ -51,6 +57,9 @@ class World:
         rc, out, err = self.cli("print", "--no-wait", "-P", queue, *options, str(doc))
         assert rc == 0, err
         return out.strip()
+
+    def ids(self, queue: str) -> list[str]:
+        return [job.id for job in SpoolStore(str(self.tmp / f"sd-{queue}"), queue).jobs()]
 
 
 @pytest.fixture
@@ -214,3 +223,96 @@ def test_an_active_job_shows_bytes_sent_and_percent(kit: Kit) -> None:
     wait_until(lambda: kit.states("q")[job] == "done", what="the job to print")
     assert kit.ticket("q", job)["bytes_sent"] == size
     assert watcher.stop() == 0
+
+
+# --- cancel -------------------------------------------------------------------------------
+def test_cancel_finds_the_queue_from_the_id(world: World) -> None:
+    """No -P: the id names its queue (one with '-' in its name too, or an alias); the
+    default queue (q, the first) is not touched; an unknown queue is a clear error."""
+    for queue in ("q", "r", "lp-color"):
+        world.spool(queue)
+        world.spool(queue)
+    assert world.cli("cancel", "r-000002") == (0, "r-000002: cancelled\n", "")
+    assert world.cli("lprm", "lp-color-1", "color-000002") == (
+        0, "lp-color-000001: cancelled\nlp-color-000002: cancelled\n", "")
+    assert world.cli("hold", "R-000001") == (0, "r-000001: held\n", "")
+    assert world.cli("cancel", "zz-000001") == (
+        4, "", "lpfilter: zz-000001: no queue named 'zz' in the printcap (lpfilter status"
+               " -a lists the queues)\n")
+    assert world.cli("cancel", "r-000009") == (1, "", "lpfilter: r-000009: no such job\n")
+    assert world.cli("cancel", "\u00b2", "r-\u00b2") == (  # digits to isdigit(), not to int()
+        2, "", "lpfilter: not a job id: \u00b2, r-\u00b2 (write it as print showed it,"
+               " e.g. q-000012)\n")
+    assert (world.ids("q"), world.ids("r"), world.ids("lp-color")) == (
+        ["000001", "000002"], ["000001"], [])
+    assert world.cli("cancel", "-P", "r", "1", "q-2") == (
+        0, "r-000001: cancelled\nq-000002: cancelled\n", "")
+
+
+@pytest.mark.parametrize("every", ["-", "all"])
+def test_cancel_dash_or_all_removes_every_job_as_root(world: World, every: str) -> None:
+    world.spool("q")
+    world.spool("q", "-U", "carol")
+    world.spool("r")
+    assert world.cli("cancel", "-P", "q", every) == (
+        0, "q-000001: cancelled\nq-000002: cancelled\n", "")
+    assert (world.ids("q"), world.ids("r")) == ([], ["000001"])
+
+
+def test_cancel_a_acts_on_every_queue(world: World) -> None:
+    for queue in ("q", "r", "lp-color"):
+        world.spool(queue)
+    world.spool("r")
+    assert world.cli("cancel", "-a", "2") == (0, "r-000002: cancelled\n", "")
+    assert world.cli("cancel", "-a", "7") == (
+        1, "", "lpfilter: job 000007: no such job in any queue\n")
+    assert world.cli("cancel", "-a", "-P", "q", "all") == (
+        2, "", "lpfilter: cancel: -a (every queue) and -P q do not go together\n")
+    assert world.cli("lprm", "-a", "all") == (
+        0, "q-000001: cancelled\nr-000001: cancelled\nlp-color-000001: cancelled\n", "")
+    assert world.ids("q") == world.ids("r") == world.ids("lp-color") == []
+    world.spool("q")
+    assert world.cli("hold", "-a", "--all") == (0, "q-000002: held\n", "")
+
+
+NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
+          "import lpfilter.commands.jobctl, lpfilter.spool.store, lpfilter.spool.records\n"
+          "import lpfilter.spool.job, lpfilter.spool.locks, lpfilter.config\n"
+          "cli.build_parser(); pc.load([os.environ['LPFILTER_PRINTCAP']])\n"
+          "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+          "sys.exit(cli.main(sys.argv[1:]))\n")
+
+
+@pytest.mark.parametrize(("argv", "rc", "out", "err"), [
+    (["-P", "q", "-"], 0, "q-000001: cancelled\nq-000003: cancelled\n", ""),
+    (["-a", "all"], 0, "q-000001: cancelled\nq-000003: cancelled\n", ""),
+    (["q-2", "q-3"], 5, "q-000003: cancelled\n",
+     "lpfilter: q-000002: not your job (carol's)\n")])
+def test_a_user_removes_only_their_own_jobs(argv: list[str], rc: int, out: str,
+                                            err: str) -> None:
+    """As uid 65534 (nobody): '-', '-a all' remove nobody's jobs and pass over carol's;
+    naming carol's job is refused (exit 5)."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a child as nobody and spool for other users")
+    world = Path(tempfile.mkdtemp(prefix="lpfilter-nobody-"))
+    try:
+        world.chmod(0o755)
+        (world / "sd").mkdir()
+        (world / "printcap").write_text(f"q:sd={world / 'sd'}:lp=/dev/null\n")
+        (world / "doc").write_text("hello\n")
+        env = dict(os.environ, LPFILTER_PRINTCAP=str(world / "printcap"), HOME=str(world),
+                   LPFILTER_NO_CACHE="1", LPFILTER_LOCK_DIR=str(world / "locks"))
+        for user in ("nobody", "carol", "nobody"):
+            subprocess.run([sys.executable, "-m", "lpfilter", "print", "--no-wait", "-U", user,
+                            str(world / "doc")], env=env, check=True, timeout=30,
+                           capture_output=True)
+        for path in [world / "sd", *(world / "sd").rglob("*")]:
+            os.chown(path, 65534, 65534, follow_symlinks=False)
+        done = subprocess.run([sys.executable, "-c", NOBODY, "cancel", *argv], env=env,
+                              cwd=world, timeout=30, capture_output=True, text=True,
+                              check=False)
+        assert (done.returncode, done.stdout, done.stderr) == (rc, out, err)
+        left = [(j.id, j.user) for j in SpoolStore(str(world / "sd"), "q").jobs()]
+        assert left == ([("000001", "nobody")] if rc else []) + [("000002", "carol")]
+    finally:
+        shutil.rmtree(world)
