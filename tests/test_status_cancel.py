@@ -205,20 +205,28 @@ def test_an_active_job_shows_bytes_sent_and_percent(kit: Kit) -> None:
                     "q")
     wait_until(ready.exists, what="the program to read its first 256 KiB")
 
-    def sending() -> re.Match[str] | None:
-        return re.search(r" active .*  sending: (\S+ \S+) of 4\.0 MiB \((\d+)%\)$",
-                         _row(kit.run("status", "-P", "q").stdout, job))
+    def sending() -> tuple[int, str, str] | None:
+        """(ticket's bytes_sent, bytes and percent status shows) once they agree on a
+        count past the program's first read (the count stays put: the program stopped)."""
+        found = re.search(r" active .*  sending: (\S+ \S+) of 4\.0 MiB \((\d+)%\)$",
+                          _row(kit.run("status", "-P", "q").stdout, job))
+        sent = kit.ticket("q", job)["bytes_sent"]
+        if found is None or sent < 256 * 1024:
+            return None
+        shown = found.group(1), found.group(2)
+        return (sent, *shown) if shown == (human_size(sent), str(sent * 100 // size)) else None
 
-    shown = wait_until(lambda: (m := sending()) and m.group(1) != "0 B" and m,
-                       timeout=30, interval=0.2, what="status to show the bytes sent")
-    sent = kit.ticket("q", job)["bytes_sent"]
-    assert 256 * 1024 <= sent < size  # the program stopped reading; the send waits
-    assert shown.groups() == (human_size(sent), str(sent * 100 // size))
-    assert 0 < int(shown.group(2)) < 100
-    long = kit.run("status", "-l", "-P", "q").stdout
-    assert f"bytes sent:         {sent} ({human_size(sent)} of 4.0 MiB" in long
+    sent, _, percent = wait_until(sending, timeout=30, interval=0.2,
+                                  what="status to show the bytes sent")
+    assert sent < size and 0 < int(percent) < 100  # the program stopped reading; it waits
+    long = re.search(r"(?m)^    bytes sent: +(\d+) \((\S+ \S+) of 4\.0 MiB \((\d+)%\)\)$",
+                     kit.run("status", "-l", "-P", "q").stdout)
+    assert long, "status -l shows no bytes sent"
+    count = int(long.group(1))
+    assert long.groups()[1:] == (human_size(count), str(count * 100 // size))
+    assert 256 * 1024 <= count < size
     [data] = json.loads(kit.run("status", "-P", "q", "--json").stdout)["jobs"]
-    assert (data["state"], data["bytes_sent"]) == ("active", sent)
+    assert data["state"] == "active" and 256 * 1024 <= data["bytes_sent"] < size
     go.touch()
     wait_until(lambda: kit.states("q")[job] == "done", what="the job to print")
     assert kit.ticket("q", job)["bytes_sent"] == size
