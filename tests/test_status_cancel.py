@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from spoolkit import Kit, job_ids, kit_at, wait_served, wait_until
 
 from lpfilter.cli import main
-from lpfilter.commands.status_cmd import cut_words, human_size
+from lpfilter.commands.status_cmd import cut_words, human_size, visible
 from lpfilter.spool.store import SpoolStore
 
 
@@ -174,6 +175,18 @@ def test_status_shows_control_characters_visibly(world: World) -> None:
         assert "\x1b" not in out and "\x07" not in out
         assert "evil\\x1b[2J\\x07name" in out
     assert "t\\x1b]0;owned\\x07" in world.cli("status", "-l", "-P", "q")[1]
+
+
+@given(st.binary(max_size=60))
+def test_visible_leaves_no_control_character(raw: bytes) -> None:
+    """Whatever bytes a name or a printer message holds (undecodable ones included: byte
+    0x9b must not come out as the C1 control CSI), no control character gets through."""
+    text = raw.decode("utf-8", "surrogateescape")
+    shown = visible(text)
+    assert not any(unicodedata.category(ch) == "Cc" for ch in shown)
+    shown.encode("utf-8")  # and it can be written
+    if text.isprintable():
+        assert shown == text
 
 
 SLOW_READER = r'''#!{python} -IS
