@@ -261,6 +261,9 @@ def test_cancel_finds_the_queue_from_the_id(world: World) -> None:
         4, "", "lpfilter: zz-000001: no queue named 'zz' in the printcap (lpfilter status"
                " -a lists the queues)\n")
     assert world.cli("cancel", "r-000009") == (1, "", "lpfilter: r-000009: no such job\n")
+    assert world.cli("cancel", "z\x1b[2J-000001") == (
+        4, "", "lpfilter: z\\x1b[2J-000001: no queue named 'z\\x1b[2J' in the printcap"
+               " (lpfilter status -a lists the queues)\n")
     assert world.cli("cancel", "\u00b2", "r-\u00b2") == (  # digits to isdigit(), not to int()
         2, "", "lpfilter: not a job id: \u00b2, r-\u00b2 (write it as print showed it,"
                " e.g. q-000012)\n")

@@ -60,6 +60,7 @@ class _Target:
 def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
     """The queue and number of ``q-000012`` (None: not of that form); the queue must be
     in the printcap (names, aliases, glob names), else it is a clear error."""
+    from lpfilter.commands.status_cmd import visible
     from lpfilter.errors import NoSuchPrinter
     match = _QUEUE_ID.fullmatch(text)
     if match is None:
@@ -67,13 +68,14 @@ def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
     try:
         entry = printcap.lookup(match.group(1))
     except NoSuchPrinter:
-        raise NoSuchPrinter(f"{text}: no queue named '{match.group(1)}' in the printcap"
-                            " (lpfilter status -a lists the queues)") from None
+        raise NoSuchPrinter(f"{visible(text)}: no queue named '{visible(match.group(1))}' in"
+                            " the printcap (lpfilter status -a lists the queues)") from None
     return entry, int(match.group(2))
 
 
 def _targets(ctx: Context, action: str) -> list[_Target]:
     """The queues and jobs the command line names, checked before anything changes."""
+    from lpfilter.commands.status_cmd import visible
     from lpfilter.errors import UsageError
     from lpfilter.printcap.model import is_glob
     args = ctx.args
@@ -89,7 +91,7 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     queued = {i: _queue_of(i, printcap) for i in ids if not _PLAIN.fullmatch(i)}
     bad = [i for i, found in queued.items() if found is None]
     if bad:
-        raise UsageError(f"not a job id: {', '.join(bad)} (write it as print showed it,"
+        raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed it,"
                          f" e.g. {_example(ctx)}-000012)")
     targets: dict[str, _Target] = {}
     if args.all_queues:
@@ -175,6 +177,7 @@ def run(ctx: Context) -> ExitStatus:
 def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found."""
+    from lpfilter.commands.status_cmd import visible
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     entry = target.entry
@@ -194,8 +197,8 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
             seen.add(number)
             if not root and job.user != me:
                 if named:
-                    print(f"lpfilter: {entry.name}-{job.id}: not your job ({job.user}'s)",
-                          file=sys.stderr)
+                    print(f"lpfilter: {entry.name}-{job.id}: not your job"
+                          f" ({visible(job.user)}'s)", file=sys.stderr)
                     status = max(status, ExitStatus.ACCESS)
                 continue
             print(f"{entry.name}-{job.id}: {_change(store, records, job, action)}", file=ctx.stdout)  # type: ignore[arg-type]
