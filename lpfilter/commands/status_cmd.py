@@ -114,6 +114,7 @@ def _clip(text: str, width: int) -> str:
 
 
 def format_queue(data: dict[str, object], *, long: bool = False) -> str:
+    """One queue as text: a table of its jobs, or with ``long`` a block per job."""
     lines = [f"Queue {data['queue']}: lp={data['destination']}, spool {data['spool']}",
              f"  log file: {_log_file(data)}"]
     served = data["served_by"]
@@ -142,12 +143,14 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
 
 
 def _log_file(data: dict[str, object]) -> str:
+    """Where to look when a job went wrong (lf); say so when there is no such file."""
     if data["log_file"]:
         return visible(str(data["log_file"]))
     return "none (the printcap's lf names no file)"
 
 
 def _job_table(jobs: list[dict[str, object]]) -> list[str]:
+    """One line per job, fixed columns; only DETAIL, the last, may run long (cut_words)."""
     now = time.time()
     lines = [f"  {'JOB':<8} {'USER':<10} {'NAME':<24} {'SIZE':>10} {'STATE':<9}"
              f" {'TRIES':>5} {'AGE':>6}  DETAIL"]
@@ -184,11 +187,13 @@ def _detail(job: dict[str, object]) -> str:
 
 
 def _when(seconds: object) -> str:
+    """A time as the queue's log writes it, so the two can be matched; "-" for never."""
     from lpfilter.spool.records import stamp
     return stamp(float(seconds)) if seconds else "-"  # type: ignore[arg-type]
 
 
 def _next_try(job: dict[str, object]) -> str:
+    """Only a queued job has a next try: "now", or when (a retry pause)."""
     if job["state"] != "queued":
         return "-"
     wait = float(job.get("next_try") or 0) - time.time()  # type: ignore[arg-type]
