@@ -299,6 +299,16 @@ def test_cancel_a_acts_on_every_queue(world: World) -> None:
     assert world.cli("hold", "-a", "--all") == (0, "q-000002: held\n", "")
 
 
+def test_cancel_a_passes_over_a_queue_without_jobs(world: World) -> None:
+    """-a: a queue whose spool directory is missing (or never had a job) has no job to
+    cancel; it does not stop the others."""
+    world.printcap.write_text(world.printcap.read_text()
+                              + f"gone:sd={world.tmp / 'missing'}:lp=/dev/null\n")
+    world.spool("r")
+    assert world.cli("cancel", "-a", "-") == (0, "r-000001: cancelled\n", "")
+    assert world.cli("cancel", "-P", "gone", "-")[0] == 5  # named, it is an error
+
+
 NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
           "import lpfilter.commands.jobctl, lpfilter.spool.store, lpfilter.spool.records\n"
           "import lpfilter.spool.job, lpfilter.spool.locks, lpfilter.config\n"
