@@ -91,8 +91,8 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     queued = {i: _queue_of(i, printcap) for i in ids if not _PLAIN.fullmatch(i)}
     bad = [i for i, found in queued.items() if found is None]
     if bad:
-        raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed it,"
-                         f" e.g. {_example(ctx)}-000012)")
+        raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed"
+                         f" it, e.g. {_example(ctx)}-000012)")
     targets: dict[str, _Target] = {}
     if args.all_queues:
         for name in printcap.printer_names():
