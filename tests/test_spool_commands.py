@@ -427,9 +427,10 @@ def test_failed_job_and_status(make_queue: MakeQueue) -> None:
     assert job.last_error == "prog.sh exited 2 (abort the job): PAPER JAM"
     assert (q.sd / "status").read_text().endswith(" PAPER JAM\n")
     rc, out, _ = q.cli("status")
-    assert rc == 0 and out.startswith(f"Queue q: lp=|{q.prog}, spool {q.sd}\n  not served")
+    assert rc == 0 and out.startswith(f"Queue q: lp=|{q.prog}, spool {q.sd}\n"
+                                      f"  log file: {q.sd / 'log'}\n  not served")
     assert "\n  printer: " in out and out.count("PAPER JAM") == 2
-    rows = [line.split() for line in out.splitlines()[4:]]
+    rows = [line.split() for line in out.splitlines()[5:]]
     assert [r[:7] for r in rows] == [
         ["000001", "root", "report.ps", "2.0", "KiB", "failed", "1"],
         ["000002", "carol", "doc.txt", "6", "B", "held", "0"]]

@@ -3,38 +3,116 @@
 Each change is made under the queue's ticket lock, so it never crosses a worker's. A job
 being printed is stopped safely by its worker (``cancel`` leaves it a request); ``hold``
 and ``requeue`` leave an active job alone. Users other than root act on their own jobs.
+
+Which jobs, as LPRng's lprm and CUPS' cancel take them: ``q-000012`` names its queue (the
+printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-`` or ``all``
+(or ``--all``) is every job of the user (root: every job), and ``-a`` every queue.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.cli import Context
+    from lpfilter.printcap import Entry, Printcap
     from lpfilter.spool.job import Job
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
+
+#: ``QUEUE-NNNNNN``: a job id with its queue (a queue name may have ``-`` in it).
+_QUEUE_ID = re.compile(r"(?s)(.+)-([0-9]+)")
+_PLAIN = re.compile(r"[0-9]+")
+#: Words that mean "every job" (of the user), as lprm's ``-`` and LPRng's ``all``.
+EVERY = ("-", "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-P", dest="printer", metavar="QUEUE",
                         help="the queue (default: PRINTER, LPDEST, first printer)")
-    parser.add_argument("--all", action="store_true", help="every job of the queue")
+    parser.add_argument("-a", dest="all_queues", action="store_true",
+                        help="every queue of the printer list (as LPRng's lprm -a)")
+    parser.add_argument("--all", action="store_true",
+                        help="every job of the queue (as the id - or all)")
     parser.add_argument("ids", nargs="*", metavar="ID",
-                        help="job ids as print shows them (lp-000012, 000012 or 12)")
+                        help="job ids as print shows them (lp-000012: job 12 of queue lp;"
+                             " 000012 or 12: of the -P queue), or - or all: every job")
 
 
-def _number(text: str, names: list[str]) -> int | None:
-    """A job number from ``lp-000012``, ``000012`` or ``12`` (any name of the queue)."""
-    for name in names:
-        if text.lower().startswith(f"{name.lower()}-"):
-            text = text[len(name) + 1:]
-            break
-    return int(text) if text.isdigit() else None
+@dataclass
+class _Target:
+    """The jobs to act on in one queue."""
+
+    entry: Entry
+    #: Numbers named with this queue (q-000012), or plain ones without -a: must exist.
+    named: set[int] = field(default_factory=set)
+    #: Plain numbers with -a: looked for in every queue.
+    anywhere: set[int] = field(default_factory=set)
+    every: bool = False
+
+
+def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
+    """The queue and number of ``q-000012`` (None: not of that form); the queue must be
+    in the printcap (names, aliases, glob names), else it is a clear error."""
+    from lpfilter.commands.status_cmd import visible
+    from lpfilter.errors import NoSuchPrinter
+    match = _QUEUE_ID.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        entry = printcap.lookup(match.group(1))
+    except NoSuchPrinter:
+        raise NoSuchPrinter(f"{visible(text)}: no queue named '{visible(match.group(1))}' in"
+                            " the printcap (lpfilter status -a lists the queues)") from None
+    return entry, int(match.group(2))
+
+
+def _targets(ctx: Context, action: str) -> list[_Target]:
+    """The queues and jobs the command line names, checked before anything changes."""
+    from lpfilter.commands.status_cmd import visible
+    from lpfilter.errors import UsageError
+    from lpfilter.printcap.model import is_glob
+    args = ctx.args
+    every = args.all or any(i in EVERY for i in args.ids)
+    ids = [i for i in args.ids if i not in EVERY]
+    if not ids and not every:
+        raise UsageError(f"{action}: name the jobs (their ids) or give --all")
+    if args.all_queues and args.printer:
+        raise UsageError(f"{action}: -a (every queue) and -P {args.printer} do not go"
+                         " together")
+    printcap = ctx.printcap()
+    plain = {int(i) for i in ids if _PLAIN.fullmatch(i)}
+    queued = {i: _queue_of(i, printcap) for i in ids if not _PLAIN.fullmatch(i)}
+    bad = [i for i, found in queued.items() if found is None]
+    if bad:
+        raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed"
+                         f" it, e.g. {_example(ctx)}-000012)")
+    targets: dict[str, _Target] = {}
+    if args.all_queues:
+        for name in printcap.printer_names():
+            if not is_glob(name):
+                entry = printcap.lookup(name)
+                targets[entry.name] = _Target(entry, anywhere=set(plain), every=every)
+    elif plain or every:
+        entry = printcap.lookup(ctx.queue(args.printer))
+        targets[entry.name] = _Target(entry, named=set(plain), every=every)
+    for entry, number in filter(None, queued.values()):
+        targets.setdefault(entry.name, _Target(entry)).named.add(number)
+    return list(targets.values())
+
+
+def _example(ctx: Context) -> str:
+    from lpfilter.errors import LpfilterError
+    try:
+        return ctx.queue(ctx.args.printer)
+    except LpfilterError:
+        return "lp"
 
 
 def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> str:
@@ -81,44 +159,54 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.errors import UsageError
+    from lpfilter.spool.job import user_name
+    action = {"lprm": "cancel"}.get(ctx.args.action, ctx.args.action)
+    targets = _targets(ctx, action)
+    me, root = user_name(os.getuid()), os.getuid() == 0
+    status = ExitStatus.OK
+    found: set[int] = set()
+    for target in targets:
+        queue_status, seen = _apply(ctx, target, action, me, root)
+        status, found = max(status, queue_status), found | seen
+    for number in sorted({n for t in targets for n in t.anywhere} - found):
+        print(f"lpfilter: job {number:06d}: no such job in any queue", file=sys.stderr)
+        status = max(status, ExitStatus.FAILURE)
+    return status
+
+
+def _apply(ctx: Context, target: _Target, action: str, me: str,
+           root: bool) -> tuple[ExitStatus, set[int]]:
+    """Act on one queue's chosen jobs; returns the exit status and the numbers found."""
+    from lpfilter.commands.status_cmd import visible
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
-    from lpfilter.spool.job import user_name
     from lpfilter.spool.waiting import how_it_prints, served
-    args = ctx.args
-    action = {"lprm": "cancel"}.get(args.action, args.action)
-    if not args.ids and not args.all:
-        raise UsageError(f"{action}: name the jobs (their ids) or give --all")
-    entry = ctx.printcap().lookup(ctx.queue(args.printer))
+    entry = target.entry
     store = SpoolStore(entry.string("sd") or "", entry.name)
+    if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
+        return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
     store.ensure()
     records = QueueRecords(entry)
-    names = [entry.name, *entry.names, *([args.printer] if args.printer else [])]
-    wanted = {_number(i, names) for i in args.ids}
-    if None in wanted:
-        bad = ", ".join(i for i in args.ids if _number(i, names) is None)
-        raise UsageError(f"not a job id: {bad} (write it as print showed it, e.g."
-                         f" {entry.name}-000012)")
-    me, root = user_name(os.getuid()), os.getuid() == 0
     status = ExitStatus.OK
     seen: set[int] = set()
     with store.tickets_locked():
         for job in store.jobs():
-            if not args.all and int(job.id) not in wanted:
+            number = int(job.id)
+            named = number in target.named or number in target.anywhere
+            if not named and not target.every:
                 continue
-            seen.add(int(job.id))
+            seen.add(number)
             if not root and job.user != me:
-                if not args.all:
-                    print(f"lpfilter: {entry.name}-{job.id}: not your job ({job.user}'s)",
-                          file=sys.stderr)
-                    status = ExitStatus.ACCESS
+                if named:
+                    print(f"lpfilter: {entry.name}-{job.id}: not your job"
+                          f" ({visible(job.user)}'s)", file=sys.stderr)
+                    status = max(status, ExitStatus.ACCESS)
                 continue
             said = _change(store, records, job, action)
             if said in ("released", "queued again") and not served(store.state):
                 said += f", but no watcher serves {entry.name} now: {how_it_prints(entry.name)}"
             print(f"{entry.name}-{job.id}: {said}", file=ctx.stdout)  # type: ignore[arg-type]
-    for number in sorted(wanted - seen):  # type: ignore[operator]
+    for number in sorted(target.named - seen):
         print(f"lpfilter: {entry.name}-{number:06d}: no such job", file=sys.stderr)
-        status = ExitStatus.FAILURE
-    return status
+        status = max(status, ExitStatus.FAILURE)
+    return status, seen

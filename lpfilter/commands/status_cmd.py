@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import time
+import unicodedata
 from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
@@ -17,8 +18,14 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("-P", dest="printer", metavar="QUEUE", help="the queue to show")
-    which.add_argument("--all", action="store_true", help="every queue")
+    which.add_argument("-a", "--all", action="store_true", help="every queue")
+    parser.add_argument("-l", "--long", action="store_true",
+                        help="one block per job with every detail, nothing cut")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+
+#: The width of the DETAIL column; longer details are cut between words.
+DETAIL_WIDTH = 60
 
 
 def human_size(size: int) -> str:
@@ -73,16 +80,50 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     if holder is not None:
         served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
                   "uptime": round(time.time() - holder.start, 1)}
+    records = QueueRecords(entry)
     return {"queue": entry.name, "destination": entry.destination().display(),
-            "spool": store.sd, "served_by": served,
-            "printer_status": QueueRecords(entry).last_status(),
+            "spool": store.sd, "log_file": records.log_path,
+            "served_by": served, "printer_status": records.last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
             "error": error, "jobs": [job.to_dict() for job in store.jobs()]}
 
 
-def format_queue(data: dict[str, object]) -> str:
-    now = time.time()
-    lines = [f"Queue {data['queue']}: lp={data['destination']}, spool {data['spool']}"]
+def visible(text: str) -> str:
+    """User, printer or program text for a terminal: control characters shown as escapes
+    (a job named ``\\x1b[2J`` must not clear the screen of whoever runs status)."""
+    from lpfilter.printcap.source import printable
+    text = printable(text)  # first: an undecodable byte may turn into a C1 control
+    if text.isprintable():
+        return text
+    return "".join(ch if unicodedata.category(ch) != "Cc" else
+                   ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def cut_words(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut between words with ``...``; a first
+    word longer than the width is kept whole rather than cut."""
+    if len(text) <= width:
+        return text
+    kept = ""
+    for word in text.split(" "):
+        candidate = f"{kept} {word}" if kept else word
+        if kept and len(candidate) + 4 > width:
+            break
+        kept = candidate
+    if kept == text:  # one word, wider than the column
+        return text
+    return (kept.rstrip(" ,;:") or kept) + " ..."
+
+
+def _clip(text: str, width: int) -> str:
+    """A fixed-width column (user, name): cut, with ``~`` marking that it was."""
+    return text if len(text) <= width else text[:width - 1] + "~"
+
+
+def format_queue(data: dict[str, object], *, long: bool = False) -> str:
+    """One queue as text: a table of its jobs, or with ``long`` a block per job."""
+    lines = [f"Queue {data['queue']}: lp={data['destination']}, spool {data['spool']}",
+             f"  log file: {_log_file(data)}"]
     served = data["served_by"]
     if served:
         lines.append(f"  served by pid {served['pid']} ({served['purpose']}),"  # type: ignore[index]
@@ -90,39 +131,114 @@ def format_queue(data: dict[str, object]) -> str:
     else:
         lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")
     if data["printer_status"]:
-        lines.append(f"  printer: {data['printer_status']}")
+        lines.append(f"  printer: {visible(str(data['printer_status']))}")
     sessions = data.get("ftp_sessions")
     if sessions:
         used = sessions["in_use"]  # type: ignore[index]
         who = f" (pids {', '.join(str(h['pid']) for h in used)})" if used else ""
         lines.append(f"  FTP sessions to the server: {len(used)} of"
                      f" {sessions['limit']} in use{who}")  # type: ignore[index]
-    jobs = data["jobs"]
+    jobs: list[dict[str, object]] = data["jobs"]  # type: ignore[assignment]
     if data.get("error"):
         lines.append(f"  no spool directory: {data['spool']} does not exist, so no job can be"
                      " queued here")
         return "\n".join(lines) + "\n"
     if not jobs:
         lines.append("  no jobs")
-        return "\n".join(lines) + "\n"
-    lines.append(f"  {'JOB':<8} {'USER':<10} {'NAME':<24} {'SIZE':>10} {'STATE':<9}"
-                 f" {'TRIES':>5} {'AGE':>6}  DETAIL")
-    for job in jobs:  # type: ignore[attr-defined]
-        state = job["state"] + ("*" if job["possible_duplicate"] else "")
-        lines.append(f"  {job['id']:<8} {job['user'][:10]:<10} {job['name'][:24]:<24}"
-                     f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"
-                     f" {human_age(now - job['submitted']):>6}  {_detail(job)[:60]}")
-    if any(job["possible_duplicate"] for job in jobs):  # type: ignore[attr-defined]
-        lines.append("  * possible duplicate: retried after bytes had reached the printer")
+    elif long:
+        for job in jobs:
+            lines.extend(_job_block(str(data["queue"]), job))
+    else:
+        lines.extend(_job_table(jobs))
     return "\n".join(lines) + "\n"
 
 
+def _log_file(data: dict[str, object]) -> str:
+    """Where to look when a job went wrong (lf); say so when there is no such file."""
+    if data["log_file"]:
+        return visible(str(data["log_file"]))
+    return "none (the printcap's lf names no file)"
+
+
+def _job_table(jobs: list[dict[str, object]]) -> list[str]:
+    """One line per job, fixed columns; only DETAIL, the last, may run long (cut_words)."""
+    now = time.time()
+    lines = [f"  {'JOB':<8} {'USER':<10} {'NAME':<24} {'SIZE':>10} {'STATE':<9}"
+             f" {'TRIES':>5} {'AGE':>6}  DETAIL"]
+    for job in jobs:
+        state = str(job["state"]) + ("*" if job["possible_duplicate"] else "")
+        lines.append(f"  {job['id']:<8} {_clip(visible(str(job['user'])), 10):<10}"
+                     f" {_clip(visible(str(job['name'])), 24):<24}"
+                     f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"  # type: ignore[arg-type]
+                     f" {human_age(now - job['submitted']):>6}"  # type: ignore[operator]
+                     f"  {cut_words(visible(_detail(job)), DETAIL_WIDTH)}".rstrip())
+    if any(job["possible_duplicate"] for job in jobs):
+        lines.append("  * possible duplicate: retried after bytes had reached the printer")
+    return lines
+
+
+def _sending(job: dict[str, object]) -> str:
+    """How far an active job's send has got: bytes and percent of size times copies
+    (the worker records it in the ticket about once a second)."""
+    sent = int(job.get("bytes_sent") or 0)  # type: ignore[call-overload]
+    total = int(job["size"]) * max(1, int(job.get("copies") or 1))  # type: ignore[call-overload]
+    percent = f" ({min(100, sent * 100 // total)}%)" if total > 0 else ""
+    return f"{human_size(sent)} of {human_size(total)}{percent}"
+
+
 def _detail(job: dict[str, object]) -> str:
-    """The last error, or for a printed job how far it got: sent, or confirmed (and pages)."""
+    """For an active job how far its send got; for a printed one how far the printer went
+    (sent, or confirmed, and pages); else the last error."""
+    if job["state"] == "active":
+        return f"sending: {_sending(job)}"
     if job["state"] == "done" and job.get("delivery"):
         pages = f", {job['pages']} pages" if job.get("pages") is not None else ""
         return f"{job['delivery']}{pages}"
     return str(job.get("last_error") or "")
+
+
+def _when(seconds: object) -> str:
+    """A time as the queue's log writes it, so the two can be matched; "-" for never."""
+    from lpfilter.spool.records import stamp
+    return stamp(float(seconds)) if seconds else "-"  # type: ignore[arg-type]
+
+
+def _next_try(job: dict[str, object]) -> str:
+    """Only a queued job has a next try: "now", or when (a retry pause)."""
+    if job["state"] != "queued":
+        return "-"
+    wait = float(job.get("next_try") or 0) - time.time()  # type: ignore[arg-type]
+    return f"{_when(job['next_try'])} (in {human_age(wait)})" if wait > 0 else "now"
+
+
+def _job_block(queue: str, job: dict[str, object]) -> list[str]:
+    """``status -l``: every detail of one job on its own line, nothing cut."""
+    sent = int(job.get("bytes_sent") or 0)  # type: ignore[call-overload]
+    pages = job.get("pages")
+    worker = job.get("worker")
+    fields = [
+        ("user", visible(str(job["user"]))),
+        ("name", visible(str(job["name"]))),
+        ("title", visible(str(job.get("title") or "")) or "-"),
+        ("host", visible(str(job.get("host") or "")) or "-"),
+        ("source", str(job.get("source") or "-")),
+        ("size", f"{human_size(job['size'])} ({job['size']} bytes)"),  # type: ignore[arg-type]
+        ("copies", str(job.get("copies") or 1)),
+        ("state", str(job["state"])),
+        ("attempts", str(job["attempts"])),
+        ("submitted", _when(job["submitted"])),
+        ("started", _when(job.get("started"))),
+        ("finished", _when(job.get("finished"))),
+        ("next try", _next_try(job)),
+        ("bytes sent", f"{sent} ({_sending(job)})" if job["state"] == "active" else str(sent)),
+        ("pages", "-" if pages is None else str(pages)),
+        ("delivery", visible(str(job.get("delivery") or "")) or "-"),
+        ("worker", f"pid {worker[0]}" if worker else "-"),  # type: ignore[index]
+        ("possible duplicate", "yes" if job["possible_duplicate"] else "no"),
+        ("last error", visible(str(job.get("last_error") or "")) or "-"),
+    ]
+    return [f"  job {queue}-{job['id']}"] + [f"    {label + ':':<20}{value}"
+                                            for label, value in fields]
 
 
 def run(ctx: Context) -> ExitStatus:
@@ -138,7 +254,7 @@ def run(ctx: Context) -> ExitStatus:
         import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
-        text = "".join(format_queue(d) for d in data)
+        text = "".join(format_queue(d, long=args.long) for d in data)
     ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:

@@ -24,7 +24,7 @@ from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD,
 from lpfilter.spool.locks import process_start
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
-from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.store import ProgressRecorder, SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
 from lpfilter.status import ExitStatus
 
@@ -283,6 +283,7 @@ class QueueWorker:
                 return self.finish(job, FAILED, "empty file; nothing to print")
             job.attempts += 1
             job.state = ACTIVE
+            job.bytes_sent = 0  # this attempt's, as the send goes (status shows it)
             job.worker = self._me
             job.started = self.clock()
             if job.send_started:
@@ -348,7 +349,10 @@ class QueueWorker:
         self.records.close()
 
     def _request(self, job: Job, destination: object) -> SendRequest:
+        recorder = ProgressRecorder(self.store, job)
+
         def interrupted() -> str | None:
+            recorder.record()
             if self.store.cancel_requested(job.id):
                 return "cancelled"
             if (self.stop.is_set() and self.stop_deadline is not None
@@ -365,6 +369,7 @@ class QueueWorker:
             self._status(job, message)
 
         def progress(taken: int) -> None:
+            recorder.sent = taken
             if self.observer is not None:
                 self.observer.progress(job, taken)
 
