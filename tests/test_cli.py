@@ -307,7 +307,7 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[s
     (["watch", "--once", "extra"], "lpfilter watch", "unrecognized arguments: extra"),
     (["cancel", "-P"], "lpfilter cancel", "argument -P: expected one argument"),
     (["-P", "q", "status", "--all"], "lpfilter status",
-     "argument --all: not allowed with argument -P"),
+     "argument -a/--all: not allowed with argument -P"),
     (["-P", "q", "checkpc"], "lpfilter checkpc", "unrecognized arguments: -P q"),
     (["-P", "q", "demo"], "lpfilter demo", "unrecognized arguments: -P q"),
     (["--bogus", "status"], "lpfilter", "unrecognized arguments: --bogus"),

@@ -252,7 +252,7 @@ def test_watch_once_prints_a_job_whose_retry_pause_has_not_ended(queue: Queue) -
 def test_release_and_requeue_say_how_the_job_prints_when_no_watcher_runs(
         queue: Queue, refusing: int, tmp_path: Path) -> None:
     queue.setup(f"127.0.0.1%{refusing}", ":send_try#1")
-    assert queue.cli("print", "-h", "-P", "q", queue.doc())[0] == 0
+    assert queue.cli("print", "--hold", "-P", "q", queue.doc())[0] == 0
     assert queue.cli("print", "-P", "q", queue.doc())[0] == 6
     no_watcher = f", but no watcher serves q now: {HOW}\n"
     assert queue.cli("release", "-P", "q", "1") == (0, f"q-000001: released{no_watcher}", "")
