@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from spoolkit import Kit, job_ids, kit_at, wait_served, wait_until
 
 from lpfilter.cli import main
-from lpfilter.commands.status_cmd import cut_words, human_size, visible
+from lpfilter.commands.status_cmd import cut_words, human_size
+from lpfilter.printcap.source import visible
 from lpfilter.spool.store import SpoolStore
 
 

@@ -5,9 +5,9 @@ import argparse
 import os
 import sys
 import time
-import unicodedata
 from typing import TYPE_CHECKING
 
+from lpfilter.printcap.source import printable, visible
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -86,17 +86,6 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
             "served_by": served, "printer_status": records.last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
             "error": error, "jobs": [job.to_dict() for job in store.jobs()]}
-
-
-def visible(text: str) -> str:
-    """User, printer or program text for a terminal: control characters shown as escapes
-    (a job named ``\\x1b[2J`` must not clear the screen of whoever runs status)."""
-    from lpfilter.printcap.source import printable
-    text = printable(text)  # first: an undecodable byte may turn into a C1 control
-    if text.isprintable():
-        return text
-    return "".join(ch if unicodedata.category(ch) != "Cc" else
-                   ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def cut_words(text: str, width: int) -> str:
@@ -242,7 +231,6 @@ def _job_block(queue: str, job: dict[str, object]) -> list[str]:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.printcap.source import printable
     args = ctx.args
     printcap = ctx.printcap()
     names = (printcap.queue_names() if args.all

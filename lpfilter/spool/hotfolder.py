@@ -19,6 +19,8 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from lpfilter.printcap.source import visible
+
 log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".tmp", ".part")
@@ -32,12 +34,6 @@ _SHARED = stat.S_IWGRP | stat.S_IWOTH
 def lprng_names(queue: str) -> frozenset[str]:
     """The per-queue files LPRng keeps in a spool directory."""
     return frozenset(f"{kind}.{queue}" for kind in ("control", "status", "unspooler"))
-
-
-def shown(text: str) -> str:
-    """A file name as it may reach a terminal or log: control characters made visible."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +183,7 @@ def _name(process: object) -> str:
     """A process's name for a message (it may be any text its owner chose)."""
     import psutil
     try:
-        return shown(process.name())  # type: ignore[attr-defined]
+        return visible(process.name())  # type: ignore[attr-defined]
     except (psutil.Error, OSError):
         return "?"
 
@@ -238,5 +234,5 @@ def refuse(refused_dir: str, path: str) -> str:
             os.mkdir(refused_dir, 0o700)  # removed while the watcher ran: make it again
             os.rename(path, target)
     except OSError as exc:
-        return f"cannot move it to {shown(target)}: {exc.strerror}"
-    return f"moved to {shown(target)}"
+        return f"cannot move it to {visible(target)}: {exc.strerror}"
+    return f"moved to {visible(target)}"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from lpfilter.printcap.source import visible
 from lpfilter.spool.locks import current_holder
 
 if TYPE_CHECKING:
@@ -25,11 +26,6 @@ def since_words(when: float, now: float) -> str:
     then = time.localtime(when)
     same_day = time.localtime(now)[:3] == then[:3]
     return time.strftime("%H:%M" if same_day else "%b %d %H:%M", then)
-
-
-def visible(text: str) -> str:
-    """Text for a terminal or log with its control characters shown, not obeyed."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def served(state_dir: str) -> bool:

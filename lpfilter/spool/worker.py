@@ -193,7 +193,7 @@ class QueueWorker:
         self._fresh, self._waiting = False, found.waiting
         for name, reason in found.refused:
             where = hotfolder.refuse(self.store.refused_dir, os.path.join(self.store.sd, name))
-            line = f"refused {hotfolder.shown(name)}: {reason}; {where}"
+            line = f"refused {visible(name)}: {reason}; {where}"
             log.warning("queue %s: %s", self.queue, line)
             self.records.log(line)
         hold = self.entry.flag("ah")
@@ -229,7 +229,7 @@ class QueueWorker:
             return 0
         for name, reason in sorted(self._waiting.items()):
             log.warning("queue %s: left %s in %s for a later run: %s", self.queue,
-                        hotfolder.shown(name), self.store.sd, reason)
+                        visible(name), self.store.sd, reason)
         return len(self._waiting)
 
     def run_batch(self, summary: WorkSummary,
