@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
+import pytest
 
 from lpfilter.spool.locks import current_holder
 
@@ -291,3 +293,20 @@ def kit_at(root: Path) -> Iterator[Kit]:
         yield kit
     finally:
         kit.cleanup()
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Iterator[Kit]:
+    """A Kit under tmp_path; every process it started is ended afterwards."""
+    with kit_at(tmp_path) as spool_kit:
+        yield spool_kit
+
+
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on tmpfs where there is one (fsync costs nothing), else under tmp_path."""
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
+        with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lpfilter-test-") as path:
+            yield Path(path)
+    else:
+        yield tmp_path

@@ -94,6 +94,19 @@ class Recorder:
         self.inner.end(job)
 
 
+def _print_observed(tmp_path: Path, recorder: Recorder) -> Job | None:
+    """Spool tmp_path/doc on the printcap's queue q and serve it once, watched by
+    ``recorder``; returns the job's ticket afterwards."""
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure()
+    job = submit(entry, store, str(tmp_path / "doc"), JobOptions(user_name(os.getuid())))
+    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    worker.observer = recorder
+    worker.serve(burst=True)
+    return store.read(job.id)
+
+
 def test_the_bar_counts_what_the_printer_took_and_stays_to_the_last_byte(
         tmp_path: Path) -> None:
     """A 512 KiB job fits in the socket's buffers at once, but the printer takes it over
@@ -108,16 +121,9 @@ def test_the_bar_counts_what_the_printer_took_and_stays_to_the_last_byte(
         (tmp_path / "printcap").write_text(
             f"q:lp=127.0.0.1%{printer.port}:sd={sd}:connect_interval#0:stall_timeout#20:"
             "waitend=eof:waitend_timeout#20\n")
-        entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
-        store = SpoolStore(str(sd), "q")
-        store.ensure()
-        job = submit(entry, store, str(tmp_path / "doc"), JobOptions(user_name(os.getuid())))
-        worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
         shown = io.StringIO()
         recorder = Recorder(TerminalObserver(shown, force=True), printer)
-        worker.observer = recorder
-        worker.serve(burst=True)
-        done = store.read(job.id)
+        done = _print_observed(tmp_path, recorder)
         assert done is not None and done.state == "done", done
         assert printer.received == size == done.bytes_sent
     assert recorder.calls, "no progress was reported"
@@ -173,16 +179,9 @@ def test_the_bar_of_a_pipe_counts_what_the_program_read(tmp_path: Path) -> None:
     sd = tmp_path / "sd"
     sd.mkdir()
     (tmp_path / "printcap").write_text(f"q:lp=|{program}:sd={sd}:stall_timeout#20\n")
-    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
-    store = SpoolStore(str(sd), "q")
-    store.ensure()
-    job = submit(entry, store, str(tmp_path / "doc"), JobOptions(user_name(os.getuid())))
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
     shown = io.StringIO()
     recorder = Recorder(TerminalObserver(shown, force=True), CountFile(tmp_path / "count"))
-    worker.observer = recorder
-    worker.serve(burst=True)
-    done = store.read(job.id)
+    done = _print_observed(tmp_path, recorder)
     assert done is not None and done.state == "done", done
     ahead = [(taken, read) for taken, read in recorder.calls if taken > read + 2 * CHUNK]
     assert not ahead, f"counted bytes still in the pipe: {ahead[:3]}"

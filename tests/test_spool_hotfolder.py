@@ -14,30 +14,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 from ftpkit import FtpQueue, MakeServer, ftp_queue, ftp_server, hang_guard  # noqa: F401
-from spoolkit import Kit, Proc, kit_at, wait_until
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[Kit]:
-    """A Kit under tmp_path; every process it started is ended afterwards."""
-    with kit_at(tmp_path) as spool_kit:
-        yield spool_kit
-
-
-@pytest.fixture
-def fast_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on tmpfs where there is one (fsync costs nothing), else under tmp_path."""
-    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
-        with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lpfilter-test-") as path:
-            yield Path(path)
-    else:
-        yield tmp_path
+from spoolkit import Kit, Proc, fast_dir, kit, wait_until  # noqa: F401 - fixtures
 
 
 def drop(sd: Path, name: str, data: bytes) -> Path:

@@ -9,33 +9,15 @@ import shutil
 import signal
 import stat
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spoolkit import Kit, all_done, gone, job_ids, kit_at, wait_served, wait_until, write_files
+from spoolkit import (Kit, all_done, fast_dir, gone, job_ids, kit,  # noqa: F401 - fixtures
+                      wait_served, wait_until, write_files)
 
 from lpfilter.spool.locks import current_holder
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[Kit]:
-    """A Kit under tmp_path; every process it started is ended afterwards."""
-    with kit_at(tmp_path) as spool_kit:
-        yield spool_kit
-
-
-@pytest.fixture
-def fast_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on tmpfs where there is one (fsync costs nothing), else under tmp_path."""
-    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
-        with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="lpfilter-test-") as path:
-            yield Path(path)
-    else:
-        yield tmp_path
 
 
 # --- crashes ----------------------------------------------------------------------------

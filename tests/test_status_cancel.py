@@ -13,13 +13,12 @@ import subprocess
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from spoolkit import Kit, job_ids, kit_at, wait_served, wait_until
+from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - kit: a fixture
 
 from lpfilter.cli import main
 from lpfilter.commands.status_cmd import cut_words, human_size
@@ -71,12 +70,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     made = World(tmp_path, capsys)
     monkeypatch.setenv("LPFILTER_PRINTCAP", str(made.printcap))
     return made
-
-
-@pytest.fixture
-def kit(tmp_path: Path) -> Iterator[Kit]:
-    with kit_at(tmp_path) as spool_kit:
-        yield spool_kit
 
 
 # --- status -------------------------------------------------------------------------------
