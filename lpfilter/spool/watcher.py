@@ -86,7 +86,7 @@ class Watcher:
                            "watch --once" if self.once else "watch")
         worker = QueueWorker(entry, lock_dir=self.lock_dir, settle=self.settle)
         if self.once:  # files that may still be written are waited for this long, no more
-            worker.files_deadline = time.time() + self.settle
+            worker.intake.files_deadline = time.time() + self.settle
         served = Served(entry, worker, lock)
         self.served[entry.name] = served
         if self._inotify is not None:

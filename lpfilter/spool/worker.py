@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, in_brief
 from lpfilter.printcap.source import visible
-from lpfilter.spool import hotfolder, policy
+from lpfilter.spool import policy
+from lpfilter.spool.intake import Intake
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
                                 REMOVED, Job, user_name)
 from lpfilter.spool.locks import process_start
@@ -87,16 +88,8 @@ class QueueWorker:
         #: Set with ``stop`` on shutdown: a running send goes on until this time, then is
         #: interrupted and put back (None: it may finish).
         self.stop_deadline: float | None = None
-        self.settle = settle
         self.clock = clock
-        self.moved_in: set[str] = set()
-        #: The first look at the hot folder takes every file nobody has open for writing,
-        #: whatever its age (a file renamed in while no watcher ran needs no settle time).
-        self._fresh = True
-        #: ``watch --once``: every look is a first look, files that may still be written by
-        #: processes we cannot inspect are waited for until then, and those left are named.
-        self.files_deadline: float | None = None
-        self._waiting: dict[str, str] = {}
+        self.intake = Intake(entry, self.store, self.records, settle=settle, clock=clock)
         #: Queued jobs this pass tries once even before their retry pause ends.
         self.early: set[str] = set()
         self._wakeup = threading.Event()
@@ -106,15 +99,11 @@ class QueueWorker:
         #: the last byte, or the try ended) are called from the worker's thread.
         self.observer: Observer | None = None
         self._me = (os.getpid(), process_start(os.getpid()))
-        self._own = frozenset(os.path.basename(p) for p in (
-            self.records.log_path, self.records.status_path, self.records.acct_path)
-            if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(self.store.sd)
-        ) | hotfolder.lprng_names(self.queue)
 
     def wake(self, moved_in: str | None = None) -> None:
         """Something changed in the spool (an event, a signal): look again now."""
         if moved_in:
-            self.moved_in.add(moved_in)
+            self.intake.moved_in.add(moved_in)
         self._wakeup.set()
 
     # --- the loop ---------------------------------------------------------------------
@@ -133,7 +122,7 @@ class QueueWorker:
             set())
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
-            recheck = self.adopt()
+            recheck = self.intake.adopt()
             ran, retry_at = self.run_batch(summary, until)
             if ran:
                 continue
@@ -141,7 +130,7 @@ class QueueWorker:
             self.printers.close_backends()  # nothing to send now: hold no idle session
             if burst and (not wait_retries or retry_at is None
                           or (give_up is not None and retry_at > give_up)):
-                recheck, retry_at = self._settling(recheck), None
+                recheck, retry_at = self.intake.settling(recheck), None
                 if recheck is None:
                     break
             if now >= next_recovery:
@@ -159,7 +148,7 @@ class QueueWorker:
             self._wakeup.clear()
         pending = [job for job in self.store.jobs() if job.state == QUEUED]
         summary.pending = len(pending)
-        summary.left = self._say_left()
+        summary.left = self.intake.say_left()
         if every_job:
             say_pending(pending, fifo=self.entry.flag("fifo"))
         self.close()
@@ -184,53 +173,6 @@ class QueueWorker:
                 current.send_started) else ""
             self.records.log(f"requeued after an interrupted send{flag}", current)
         self.store.recover_orphans(user_name(os.getuid()))
-
-    def adopt(self) -> float | None:
-        """Turn complete hot-folder files into jobs; returns when to look again at others."""
-        fresh = self._fresh or self.files_deadline is not None
-        found = hotfolder.scan(self.store.sd, self._own, self.moved_in, self.settle,
-                               self.clock(), fresh=fresh)
-        self._fresh, self._waiting = False, found.waiting
-        for name, reason in found.refused:
-            where = hotfolder.refuse(self.store.refused_dir, os.path.join(self.store.sd, name))
-            line = f"refused {visible(name)}: {reason}; {where}"
-            log.warning("queue %s: %s", self.queue, line)
-            self.records.log(line)
-        hold = self.entry.flag("ah")
-        limit = self.entry.number("mx") * 1024
-        for candidate in found.ready:
-            job_id = self.store.next_id()
-            try:
-                os.rename(candidate.path, self.store.data_path(job_id))
-            except FileNotFoundError:
-                continue
-            job = Job(job_id, self.queue, user_name(candidate.uid), candidate.name,
-                      candidate.size, self.clock(), source="hotfolder",
-                      state=HELD if hold else QUEUED)
-            if 0 < limit < candidate.size:
-                job.state, job.finished = FAILED, self.clock()
-                job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
-                                  " the printcap)")
-            self.store.write(job)
-            self.moved_in.discard(candidate.name)
-            self.records.log(f"took {candidate.name} from the spool directory", job)
-        return found.recheck_at
-
-    def _settling(self, recheck: float | None) -> float | None:
-        """``watch --once``: when to look again at a file that may still be written by a
-        process we cannot inspect, if that is within the pass's settle time."""
-        if self.files_deadline is None or recheck is None or recheck > self.files_deadline:
-            return None
-        return recheck
-
-    def _say_left(self) -> int:
-        """``watch --once``: one line on stderr per hot-folder file left for a later run."""
-        if self.files_deadline is None:
-            return 0
-        for name, reason in sorted(self._waiting.items()):
-            log.warning("queue %s: left %s in %s for a later run: %s", self.queue,
-                        visible(name), self.store.sd, reason)
-        return len(self._waiting)
 
     def run_batch(self, summary: WorkSummary,
                   until: Callable[[], bool] | None = None) -> tuple[bool, float | None]:

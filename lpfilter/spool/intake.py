@@ -1,0 +1,98 @@
+"""A queue's hot folder as its worker sees it: complete files become jobs.
+
+``hotfolder`` classifies the entries of a spool directory; this module remembers what a
+worker needs between looks (files renamed in, whether this is the first look, what was
+left for later) and turns the ready files into tickets.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lpfilter.printcap.source import visible
+from lpfilter.spool import hotfolder
+from lpfilter.spool.job import FAILED, HELD, QUEUED, Job, user_name
+from lpfilter.spool.records import QueueRecords
+from lpfilter.spool.store import SpoolStore
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    """Takes one queue's hot-folder files; the worker's thread calls ``adopt``."""
+
+    def __init__(self, entry: Entry, store: SpoolStore, records: QueueRecords, *,
+                 settle: float, clock: Callable[[], float]) -> None:
+        self.entry = entry
+        self.store = store
+        self.records = records
+        self.settle = settle
+        self.clock = clock
+        #: Names inotify saw renamed in: complete at once, whatever their age.
+        self.moved_in: set[str] = set()
+        #: The first look at the hot folder takes every file nobody has open for writing,
+        #: whatever its age (a file renamed in while no watcher ran needs no settle time).
+        self._fresh = True
+        #: ``watch --once``: every look is a first look, files that may still be written by
+        #: processes we cannot inspect are waited for until then, and those left are named.
+        self.files_deadline: float | None = None
+        self._waiting: dict[str, str] = {}
+        self._own = frozenset(os.path.basename(p) for p in (
+            records.log_path, records.status_path, records.acct_path)
+            if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(store.sd)
+        ) | hotfolder.lprng_names(entry.name)
+
+    def adopt(self) -> float | None:
+        """Turn complete hot-folder files into jobs; returns when to look again at others."""
+        fresh = self._fresh or self.files_deadline is not None
+        found = hotfolder.scan(self.store.sd, self._own, self.moved_in, self.settle,
+                               self.clock(), fresh=fresh)
+        self._fresh, self._waiting = False, found.waiting
+        for name, reason in found.refused:
+            where = hotfolder.refuse(self.store.refused_dir, os.path.join(self.store.sd, name))
+            line = f"refused {visible(name)}: {reason}; {where}"
+            log.warning("queue %s: %s", self.entry.name, line)
+            self.records.log(line)
+        for candidate in found.ready:
+            self._take(candidate)
+        return found.recheck_at
+
+    def _take(self, candidate: hotfolder.Candidate) -> None:
+        """One ready file: renamed to a job's data file, then its ticket written."""
+        job_id = self.store.next_id()
+        try:
+            os.rename(candidate.path, self.store.data_path(job_id))
+        except FileNotFoundError:
+            return
+        job = Job(job_id, self.entry.name, user_name(candidate.uid), candidate.name,
+                  candidate.size, self.clock(), source="hotfolder",
+                  state=HELD if self.entry.flag("ah") else QUEUED)
+        limit = self.entry.number("mx") * 1024
+        if 0 < limit < candidate.size:
+            job.state, job.finished = FAILED, self.clock()
+            job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
+                              " the printcap)")
+        self.store.write(job)
+        self.moved_in.discard(candidate.name)
+        self.records.log(f"took {candidate.name} from the spool directory", job)
+
+    def settling(self, recheck: float | None) -> float | None:
+        """``watch --once``: when to look again at a file that may still be written by a
+        process we cannot inspect, if that is within the pass's settle time."""
+        if self.files_deadline is None or recheck is None or recheck > self.files_deadline:
+            return None
+        return recheck
+
+    def say_left(self) -> int:
+        """``watch --once``: one line on stderr per hot-folder file left for a later run."""
+        if self.files_deadline is None:
+            return 0
+        for name, reason in sorted(self._waiting.items()):
+            log.warning("queue %s: left %s in %s for a later run: %s", self.entry.name,
+                        visible(name), self.store.sd, reason)
+        return len(self._waiting)
