@@ -64,7 +64,7 @@ def run(ctx: Context) -> ExitStatus:
             raise ConfigError(problem.message)
     spool, fixed = _spool_problems(printcap, ctx.args.fix)
     problems = check_printcap(printcap) + spool
-    from lpfilter.printcap.source import printable
+    from lpfilter.text import printable
     lines = fixed + [str(problem) for problem in problems]
     ctx.stdout.write(printable("".join(line + "\n" for line in lines)))  # type: ignore[attr-defined]
     problems = [problem for problem in problems if not problem.note]  # notes: exit 0

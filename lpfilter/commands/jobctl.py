@@ -60,7 +60,7 @@ class _Target:
 def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
     """The queue and number of ``q-000012`` (None: not of that form); the queue must be
     in the printcap (names, aliases, glob names), else it is a clear error."""
-    from lpfilter.printcap.source import visible
+    from lpfilter.text import visible
     from lpfilter.errors import NoSuchPrinter
     match = _QUEUE_ID.fullmatch(text)
     if match is None:
@@ -75,7 +75,7 @@ def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
 
 def _targets(ctx: Context, action: str) -> list[_Target]:
     """The queues and jobs the command line names, checked before anything changes."""
-    from lpfilter.printcap.source import visible
+    from lpfilter.text import visible
     from lpfilter.errors import UsageError
     from lpfilter.printcap.model import is_glob
     args = ctx.args
@@ -177,7 +177,7 @@ def run(ctx: Context) -> ExitStatus:
 def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found."""
-    from lpfilter.printcap.source import visible
+    from lpfilter.text import visible
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.waiting import how_it_prints, served

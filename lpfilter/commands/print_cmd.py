@@ -194,7 +194,7 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             interrupted: bool) -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
     from lpfilter.spool.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
-    from lpfilter.printcap.source import visible
+    from lpfilter.text import visible
     from lpfilter.spool.waiting import how_it_prints
     worst = ExitStatus.OK
     order = {DONE: ExitStatus.OK, QUEUED: ExitStatus.JOB_PENDING, HELD: ExitStatus.JOB_HELD,

@@ -72,7 +72,7 @@ def run(ctx: Context) -> ExitStatus:
                 raise
             print(f"lpfilter: {exc}", file=sys.stderr)
             status = max(status, exc.status)
-    from lpfilter.printcap.source import printable
+    from lpfilter.text import printable
     if args.json:
         import json
         data = [entry_json(e) for e in entries]

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from lpfilter.printcap.source import printable, visible
+from lpfilter.text import printable, visible
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:

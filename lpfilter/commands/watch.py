@@ -65,7 +65,7 @@ def start_line(ctx: Context, entries: list[Entry]) -> str:
     """Version, queues and printcap files: what the journal shows first."""
     from lpfilter import __version__
     from lpfilter.config import printcap_paths
-    from lpfilter.printcap.source import visible
+    from lpfilter.text import visible
     paths = printcap_paths(ctx.args.printcap, ctx.environ)
     files = [os.path.abspath(p) for p in paths.paths
              if p not in paths.optional or os.path.exists(p)]

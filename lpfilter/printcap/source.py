@@ -8,7 +8,6 @@ current directory, and nesting deeper than 4 levels is fatal.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -51,27 +50,6 @@ class Problem:
 def decode(data: bytes) -> str:
     """Printcaps are bytes to LPRng; keep every byte (surrogateescape) so none is changed."""
     return data.decode("utf-8", "surrogateescape")
-
-
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
-
-
-def printable(text: str) -> str:
-    """Text safe for any output: bytes that were not UTF-8 shown as ISO-8859-1 characters
-    (the likeliest encoding of an old printcap), never a UnicodeEncodeError."""
-    if text.isascii():
-        return text
-    return _ESCAPED_BYTE.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
-
-
-def visible(text: str) -> str:
-    """User text (a job or file name, a program's message) for a log or terminal: as
-    ``printable``, with control characters (ESC, newline, DEL, C1...) shown as escapes."""
-    text = printable(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
 
 
 def read_text(path: str) -> str:

@@ -19,7 +19,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
-from lpfilter.printcap.source import visible
+from lpfilter.text import visible
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lpfilter.printcap.source import visible
+from lpfilter.text import visible
 from lpfilter.spool import hotfolder
 from lpfilter.spool.job import FAILED, HELD, QUEUED, Job, user_name
 from lpfilter.spool.records import QueueRecords

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from lpfilter.printcap.source import visible
+from lpfilter.text import visible
 from lpfilter.spool.locks import current_holder
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, in_brief
-from lpfilter.printcap.source import visible
+from lpfilter.text import visible
 from lpfilter.spool import policy
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
@@ -240,6 +240,7 @@ class QueueWorker:
         request = self._request(job, destination)
         try:
             result = self.printers.backend(destination).send(request)
+            request.progress(result.bytes_sent)  # done: the printer took every byte
         except JobInterrupted as exc:
             job.bytes_sent = request.sent
             if str(exc) == "cancelled":
