@@ -22,7 +22,7 @@ from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - 
 
 from lpfilter.cli import main
 from lpfilter.commands.status_cmd import cut_words, human_size
-from lpfilter.printcap.source import visible
+from lpfilter.text import visible
 from lpfilter.spool.store import SpoolStore
 
 

@@ -132,7 +132,9 @@ def scan(sd: str, own: frozenset[str], moved_in: set[str], settle: float, now: f
     found = Scan([], refused, None)
     looked = [c for c in candidates
               if fresh or c.name in moved_in or now - c.mtime >= settle]
-    writers = open_for_writing({c.path for c in looked})  # once per scan, not per file
+    # A file renamed in is complete (renaming is how a writer says so): only the others
+    # are looked for among the processes' open files, in one pass per scan, not per file.
+    writers = open_for_writing({c.path for c in looked if c.name not in moved_in})
     looked_at = {c.path for c in looked}
     for candidate in candidates:
         age = now - candidate.mtime
