@@ -2,12 +2,14 @@
 storage, try later) keeps the job queued; ``552`` (permanent: exceeded storage allocation)
 fails it with the server's words; a reply line that never ends is cut at a bound and the
 job waits for another try. A scripted FTP server on 127.0.0.1 (tests/ftpscript.py) gives
-these replies on demand; ``print`` and ``watch --once`` run in this process."""
+these replies on demand; ``print`` and ``watch --once`` run in this process, and the
+installed ``lpfilter filter`` as lpd's output device."""
 from __future__ import annotations
 
 import os
 
 import pytest
+from filterkit import LPFILTER, Lpd, lp_pipe, lpd  # noqa: F401
 from ftpkit import FtpQueue, ftp_queue, hang_guard  # noqa: F401
 from ftpscript import LIMIT, Script, ScriptedFtp, scripted_ftp  # noqa: F401
 
@@ -84,3 +86,25 @@ def test_the_reply_reader_holds_no_more_than_a_line_of_an_endless_reply() -> Non
             reader.feed(b"x" * 4096)
             fed += 4096
     assert fed <= ftp.MAX_LINE + 4096
+
+
+# --- the same replies to lpfilter filter under lpd ------------------------------------------
+@pytest.mark.parametrize(("script", "code", "words"), [
+    (Script(before_data=FULL_452), 1, "452 Insufficient storage space"),
+    (Script(after_data=FULL_452), 1, "452 Insufficient storage space"),
+    (Script(before_data=FULL_552), 2, "552 Requested file action aborted"),
+    (Script(after_data=FULL_552), 2, "552 Requested file action aborted"),
+    (Script(endless=True), 1, f"longer than {ftp.MAX_LINE} bytes"),
+], ids=["452-before", "452-after", "552-before", "552-after", "endless"])
+def test_lpd_hears_retry_later_or_abort_with_the_servers_words(
+        lpd: Lpd, scripted_ftp: type[ScriptedFtp], script: Script, code: int,
+        words: str) -> None:
+    """The installed ``lpfilter filter ftp://...`` as lpd's output device: LPRng's 1 (retry
+    later) for 452 and the overlong line, 2 (abort the job) for 552."""
+    server = scripted_ftp(script)
+    destination = f"ftp://127.0.0.1:{server.port}/PORT1"
+    entry = lpd.entry(f"|{LPFILTER} filter {destination.replace(':', chr(92) + ':')}")
+    run = lp_pipe(lpd, lpd.argv(destination), lpd.env(entry), b"job\n", timeout=60)
+    assert run.rc == code, run.text
+    assert run.has(words) and "Traceback" not in run.text, run.text
+    assert all(line.isprintable() for line in run.lines)
