@@ -4,30 +4,34 @@ an accounting file that is a symbolic link, a FIFO or a device is never opened (
 followed), and a generated walk of overlong values, control characters, letters missing
 their values, ``-P`` with path characters, job names with shell metacharacters or
 ``../`` and garbage in numeric fields ends with an LPRng exit code, no traceback and
-nothing written outside the spool and the printer."""
+nothing written outside the spool and the printer, as lpd's output device (lp=|) and as
+its data filter (if=)."""
 from __future__ import annotations
 
 import os
 import pty
 import select
+import socket
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
-from filterkit import (LPFILTER, Lpd, MakePrinter, dest, lp_pipe, lpd,  # noqa: F401
-                       printer, stored)
+from filterkit import (LPFILTER, Lpd, MakePrinter, data_filter, dest, lp_pipe,  # noqa: F401
+                       lpd, printer, stored)
 from ftpkit import hang_guard  # noqa: F401
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 DATA = b"accounting\x0c"
+#: lpd's spooled data file, a data filter's standard input.
+SPOOLED = "dfA507localhost"
 #: LPRng's filter exit codes (lprng-filters.md §5).
 LPRNG_CODES = {0, 1, 2, 3, 6}
 
 
-def device_entry(lpd: Lpd, where: str) -> str:
-    return lpd.entry(f"|{LPFILTER} filter {where}")
+def device_entry(lpd: Lpd, where: str, *flags: str) -> str:
+    return lpd.entry(f"|{LPFILTER} filter {where}", *flags)
 
 
 # --- the accounting file --------------------------------------------------------------------
@@ -112,7 +116,9 @@ def option_lists(draw: st.DrawFn) -> dict[str, object]:
     for letter in draw(st.sets(st.sampled_from(list(NUMERIC)), max_size=3)):
         values[letter] = draw(st.sampled_from(["", "x", "-5", "1" * 5000, "3.5", "\x7f"]))
     bare = draw(st.lists(st.sampled_from(list("JPnhjd")), max_size=3))
-    return {"values": values, "bare": bare, "where": draw(st.sampled_from(["ok", "none"]))}
+    return {"values": values, "bare": bare,
+            "where": draw(st.sampled_from(["ok", "none", "if"])),
+            "flags": draw(st.sampled_from([(), ("pjl",)]))}
 
 
 def tree(root: Path) -> set[str]:
@@ -127,20 +133,31 @@ def test_hostile_option_lists_end_with_an_lprng_code(lpd: Lpd, printer: MakePrin
                                                       case: dict[str, object]) -> None:
     """The fixtures are shared by the examples: each starts its own printer and empties
     the accounting file."""
-    where = dest(printer())
+    emulator = printer()
+    where = dest(emulator)
     values: dict[str, str] = dict(case["values"])  # type: ignore[arg-type]
-    argv = lpd.argv(where if case["where"] == "ok" else None, **values)
+    data_filter_mode = case["where"] == "if"
+    argv = lpd.argv(where if case["where"] == "ok" else None, lp_pipe=not data_filter_mode,
+                    **values)
     for letter in case["bare"]:  # type: ignore[union-attr]
         argv.insert(len(argv) - 1, f"-{letter}")  # a letter whose value went missing
     lpd.acct().write_text("")
+    (lpd.spool / SPOOLED).write_bytes(DATA)
     before = tree(tmp_path)
-    run = lp_pipe(lpd, argv, lpd.env(device_entry(lpd, where)), DATA, timeout=30)
+    flags: tuple[str, ...] = case["flags"]  # type: ignore[assignment]
+    if data_filter_mode:  # if=: stdin lpd's spool file, stdout the printer's connection
+        entry = lpd.entry(where, *flags, **{"if": f"{LPFILTER} filter"})
+        with socket.create_connection(emulator.address) as conn:
+            run = data_filter(lpd, argv, lpd.env(entry), DATA, conn.fileno(), timeout=30)
+    else:
+        run = lp_pipe(lpd, argv, lpd.env(device_entry(lpd, where, *flags)), DATA,
+                      timeout=30)
     assert run.rc in LPRNG_CODES, (run.rc, run.text)
     assert "Traceback" not in run.text and "internal error" not in run.text, run.text
     assert all(line.isprintable() for line in run.lines), run.lines
     made = tree(tmp_path) - before
     assert all(p.split("/")[0] == "locks" or p.startswith("out") for p in made), made
-    assert sorted(p.name for p in lpd.spool.iterdir()) == ["acct"]
+    assert sorted(p.name for p in lpd.spool.iterdir()) == sorted([SPOOLED, "acct"])
     assert not list(tmp_path.rglob("pwned"))
     acct = lpd.acct().read_text()
     assert acct.count("\n") <= 1 and acct[:-1].isprintable(), acct
