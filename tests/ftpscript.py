@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -43,6 +43,7 @@ class ScriptedFtp:
         self.listener.settimeout(0.2)
         self.port = self.listener.getsockname()[1]
         self._stop = threading.Event()
+        self._listeners: list[socket.socket] = []
         self._thread = threading.Thread(target=self._serve, name="scripted-ftp", daemon=True)
         self._thread.start()
 
@@ -53,6 +54,8 @@ class ScriptedFtp:
         self._stop.set()
         self._thread.join(30)
         self.listener.close()
+        for listener in self._listeners:
+            listener.close()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -69,7 +72,10 @@ class ScriptedFtp:
 
     def _session(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
-        say = lambda text: conn.sendall(text.encode() + b"\r\n")  # noqa: E731
+
+        def say(text: str) -> None:
+            conn.sendall(text.encode() + b"\r\n")
+
         say("220 scripted FTP server ready")
         data_listener: socket.socket | None = None
         for _ in range(100):
@@ -86,13 +92,16 @@ class ScriptedFtp:
             elif verb in ("CWD", "TYPE"):
                 say("250 OK." if verb == "CWD" else "200 Type set.")
             elif verb == "PASV":
+                if data_listener is not None:
+                    data_listener.close()
                 data_listener = socket.create_server(("127.0.0.1", 0))
+                self._listeners.append(data_listener)  # closed by close() at the latest
                 data_listener.settimeout(10)
                 port = data_listener.getsockname()[1]
                 say(f"227 Entering Passive Mode (127,0,0,1,{port >> 8},{port & 255})")
             elif verb == "STOR" and data_listener is not None:
-                self._store(conn, data_listener, say)
-                data_listener.close()
+                with data_listener:
+                    self._store(conn, data_listener, say)
                 data_listener = None
             elif verb == "QUIT":
                 say("221 Goodbye.")
@@ -101,12 +110,12 @@ class ScriptedFtp:
                 say("502 Not here.")
 
     def _store(self, conn: socket.socket, listener: socket.socket,
-               say: object) -> None:
+               say: Callable[[str], None]) -> None:
         script = self.script
         if script.before_data is not None:
-            say(script.before_data)  # type: ignore[operator]
+            say(script.before_data)
             return
-        say("150 Ok to send data.")  # type: ignore[operator]
+        say("150 Ok to send data.")
         data, _ = listener.accept()
         with data:
             data.settimeout(10)
@@ -115,7 +124,7 @@ class ScriptedFtp:
                 parts.append(chunk)
         script.received.append(b"".join(parts))
         if not script.endless:
-            say(script.after_data)  # type: ignore[operator]
+            say(script.after_data)
             return
         conn.sendall(b"226 ")
         try:
