@@ -88,6 +88,12 @@ class Control:
             return
         try:
             self._replies.extend(self._reader.feed(data))
+        except ftp.ReplyTooLong as exc:
+            # Cut at the bound, never held whole; the server may be out of something
+            # (disk, memory): the job waits for a later try, as for any 4xx.
+            self.eof = True
+            raise TransientError(f"{self.where}: the server sent {exc}; the reply was cut"
+                                 " and the job is tried again later") from None
         except ftp.ProtocolError as exc:
             raise JobRefused(f"{self.where}: this is not an FTP server ({exc}); check the"
                              " host and port in lp") from None
@@ -101,7 +107,7 @@ class Control:
             if ready:
                 try:
                     self._read()
-                except JobRefused:
+                except LpfilterError:  # not FTP, or a reply past the bounds
                     return None
             elif left <= 0:
                 break

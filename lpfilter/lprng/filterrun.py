@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -270,21 +271,55 @@ class FilterRun:
             return  # by hand, a bare argument is nobody's accounting file
         if not os.path.isabs(target):
             target = os.path.join(self.plan.spool_dir or os.getcwd(), target)
-        if not os.path.isfile(target):
-            return
         from lpfilter.lprng.accounting import line
         text = line(queue=job.queue, user=job.user, host=job.host, name=job.name,
                     bytes_sent=result.bytes_sent if result else sent,
                     pages=result.pages if result else None,
                     seconds=time.time() - self.plan.started, outcome=outcome)
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_APPEND)
+            fd = _open_accounting(target)
+            if fd is None:
+                return
             try:
                 os.write(fd, text.encode("utf-8", "replace"))
             finally:
                 os.close(fd)
         except OSError as exc:
-            self.say(f"cannot write the accounting file {target}: {exc.strerror}")
+            self.say(f"accounting file {target}: {exc.strerror or exc}; no line written")
+
+
+def _open_accounting(target: str) -> int | None:
+    """The accounting file open for appending, or None when it does not exist (LPRng's
+    rule: no file, no accounting). Only a regular file is ever opened, and never through
+    a symbolic link: the argument may name a FIFO (an open that blocks for ever), a device
+    (an open with side effects) or a link planted in a shared directory. ``lstat`` first,
+    so nothing else is opened at all; then ``O_NOFOLLOW | O_NONBLOCK`` and ``fstat`` on
+    the descriptor, so a swap in between is caught too."""
+    try:
+        before = os.lstat(target)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(before.st_mode):
+        raise OSError(errno.ELOOP, "a symbolic link, which lpfilter does not follow")
+    if not stat.S_ISREG(before.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+             | os.O_CLOEXEC)
+    try:
+        fd = os.open(target, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # swapped for a link or a FIFO
+            raise OSError(exc.errno, "replaced while being opened; not followed") from None
+        raise
+    after = os.fstat(fd)
+    if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (
+            before.st_dev, before.st_ino):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "replaced while being opened by something that is not"
+                      " the regular file it was")
+    return fd
 
 
 def _remove_orphans(directory: str) -> None:

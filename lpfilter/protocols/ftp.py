@@ -27,6 +27,12 @@ class ProtocolError(ValueError):
     """Bytes that are not an FTP reply."""
 
 
+class ReplyTooLong(ProtocolError):
+    """A reply line (or multi-line reply) past the bounds: cut, never held whole. A server
+    that ran out of something may send one; unlike bytes that are no reply at all, it is
+    worth another try later."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One complete reply: its code and its text (lines joined by a space)."""
@@ -63,10 +69,10 @@ class ReplyReader:
             end = self._buffer.find(b"\n")
             if end < 0:
                 if len(self._buffer) > MAX_LINE:
-                    raise ProtocolError("a reply line longer than %d bytes" % MAX_LINE)
+                    raise ReplyTooLong("a reply line longer than %d bytes" % MAX_LINE)
                 return replies
             if end > MAX_LINE:
-                raise ProtocolError("a reply line longer than %d bytes" % MAX_LINE)
+                raise ReplyTooLong("a reply line longer than %d bytes" % MAX_LINE)
             line = bytes(self._buffer[:end]).rstrip(b"\r")
             del self._buffer[: end + 1]
             reply = self._line(line)
@@ -87,7 +93,7 @@ class ReplyReader:
             self._code, self._lines = None, []
             return Reply(code, " ".join(part.strip() for part in lines if part.strip()))
         if len(self._lines) >= MAX_LINES:
-            raise ProtocolError("a multi-line reply that does not end")
+            raise ReplyTooLong("a multi-line reply that does not end (over %d lines)" % MAX_LINES)
         self._lines.append(text)
         return None
 
