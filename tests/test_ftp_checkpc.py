@@ -47,3 +47,44 @@ def test_a_relative_password_file_is_reported(tmp_path: Path,
     assert status == 1
     assert "ftp_password_file ftp-password: a relative path" in out
     assert "give an absolute path" in out
+
+
+@pytest.mark.parametrize(("line", "key", "shown"), [
+    ("lp=|/usr/bin/lpfilter filter ftp\\://printuser\\:s3cret@printer/PORT1", "lp",
+     "lp=|/usr/bin/lpfilter filter ftp://printuser:***@printer/PORT1"),
+    ("lp=/dev/null:if=/usr/bin/lpfilter --debug filter ftp\\://u\\:s3cret@printer\\:2121/P -Pq",
+     "if", "if=/usr/bin/lpfilter --debug filter ftp://u:***@printer:2121/P -Pq"),
+    ("lp=/dev/null:filter=/usr/local/bin/lpfilter filter ftp\\://u\\:s3cret@printer/PORT1",
+     "filter", "filter=/usr/local/bin/lpfilter filter ftp://u:***@printer/PORT1")])
+def test_a_password_on_a_filter_command_line_is_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, key: str,
+        shown: str) -> None:
+    """Issue 11 item 3: lpd runs lp=| and filter programs with the line's words as their
+    arguments, which every local user can read; checkpc says so at the line, masked."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}\n  :{line}\n")
+    status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert (f"printcap:2: {shown}: a password on a command line is visible to every local"
+            " user") in out
+    assert "ftp_password_file" in out and "~/.netrc" in out and "s3cret" not in out
+
+
+@pytest.mark.parametrize("line", [
+    "lp=|/usr/bin/lpfilter filter ftp\\://printuser@printer/PORT1",
+    "lp=ftp\\://printuser\\:s3cret@printer/PORT1",
+    "lp=|/usr/bin/lpfilter filter -Pq1",
+    "lp=|/usr/bin/other-program ftp\\://u\\:s3cret@printer/PORT1"])
+def test_no_password_on_a_command_line_is_not_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """Without a password, or with it only in the printcap (lpfilter's own backends read
+    it there: print and watch never put it on a command line), nothing is said."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}:{line}\n")
+    main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    assert "password on a command line" not in capsys.readouterr().out

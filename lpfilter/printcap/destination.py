@@ -220,3 +220,12 @@ def redact(value: str) -> str:
         return value
     escaped = "\\:" if "\\:" in value else ":"
     return f"{head}//{user}{escaped}***@{hostpart}"
+
+
+def password_on_command_line(shown: str) -> str:
+    """Why a destination with a password is refused on a command line (``lpfilter filter``
+    and checkpc), naming the safe ways; ``shown`` says where, its password masked."""
+    return (f"{shown}: a password on a command line is visible to every local"
+            " user (ps, /proc/PID/cmdline) while the job is sent; leave it out and give"
+            " ftp_user and ftp_password_file (a file of mode 0600) in the printcap entry,"
+            " or (run by hand) a machine line in ~/.netrc")
