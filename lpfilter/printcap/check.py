@@ -14,8 +14,8 @@ from lpfilter.printcap.destination import (Ftp, Invalid, Lpd, classify, password
                                            redact)
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
-from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
-                                     usable_name)
+from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, nul_problem,
+                                     typed_value, usable_name)
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
@@ -164,6 +164,9 @@ def _check_command_password(option: Option) -> list[Problem]:
 def _check_value(option: Option) -> list[Problem]:
     key = KEYS.get(option.name)
     found: list[Problem] = []
+    nul = nul_problem(option)
+    if nul:
+        return [_error(option, nul)]
     if option.swallowed:
         found.append(_warn(option, f"a value ending in a backslash escapes the ':' after it:"
                            f" LPRng reads '{option.text[:50]}' as one option and loses the"
