@@ -91,7 +91,13 @@ class SpoolStore:
         """flock a small file in the state folder; its descriptor stays open for reuse."""
         fd = self._fds.get(name)
         if fd is None:
-            fd = os.open(os.path.join(self.state, name), os.O_RDWR | os.O_CREAT, 0o600)
+            path = os.path.join(self.state, name)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except PermissionError:
+                raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
+                                  f" write {path} in spool directory {self.sd}; it belongs"
+                                  " to the user who runs this queue's watcher") from None
             self._fds[name] = fd
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -147,6 +153,8 @@ class SpoolStore:
             entries = [e for e in os.scandir(self.jobs_dir) if _TICKET.match(e.name)]
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise self._unreadable(exc) from None
         found: list[Job] = []
         cache: dict[str, tuple[tuple[int, int, int], Job]] = {}
         for entry in sorted(entries, key=lambda e: (len(e.name), e.name)):
@@ -155,6 +163,8 @@ class SpoolStore:
                 info = entry.stat()
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                raise self._unreadable(exc) from None
             key = (info.st_ino, info.st_size, info.st_mtime_ns)
             cached = self._parsed.get(job_id)
             job = cached[1] if cached is not None and cached[0] == key else self.read(job_id)
@@ -164,6 +174,15 @@ class SpoolStore:
             found.append(dataclasses.replace(job))
         self._parsed = cache
         return found
+
+    def _unreadable(self, exc: OSError) -> AccessError:
+        """The jobs cannot be listed: one line naming the spool directory (exit 5)."""
+        if isinstance(exc, PermissionError):
+            return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not read the"
+                               f" jobs in spool directory {self.sd}; ask its owner, or run"
+                               " this as the user who runs its watcher")
+        return AccessError(f"queue {self.queue}: cannot read the jobs in spool directory"
+                           f" {self.sd} ({self.jobs_dir}: {exc.strerror})")
 
     def commit(self, job: Job, staged: str) -> None:
         """Move a fully written data file from tmp/ into jobs/ and write its ticket."""
