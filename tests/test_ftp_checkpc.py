@@ -88,3 +88,19 @@ def test_no_password_on_a_command_line_is_not_reported(
     printcap.write_text(f"f1:sd={spool}:{line}\n")
     main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
     assert "password on a command line" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("line", [
+    "lp=|/usr/bin/lpfilter filter ftp\\://printuser\\:s3cret@printer/PORT1 -Pq",
+    "lp=/dev/null:if=/usr/bin/lpfilter --debug filter ftp\\://u\\:s3cret@printer/PORT1"])
+@pytest.mark.parametrize("json", [False, True])
+def test_printcap_masks_a_password_in_a_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, json: bool) -> None:
+    """``lpfilter printcap`` showed the password of a destination among a program's words
+    (its masking knew only a value that is the URI itself)."""
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"f1:sd={tmp_path}:{line}\n")
+    status = main(["--printcap", str(printcap), "printcap", "-P", "f1",
+                   *(["--json"] if json else [])])
+    out = capsys.readouterr().out
+    assert status == 0 and "s3cret" not in out and "\\:***@printer/PORT1" in out, out
