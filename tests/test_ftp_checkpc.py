@@ -104,3 +104,25 @@ def test_printcap_masks_a_password_in_a_command_line(
                    *(["--json"] if json else [])])
     out = capsys.readouterr().out
     assert status == 0 and "s3cret" not in out and "\\:***@printer/PORT1" in out, out
+
+
+def test_an_unescaped_uri_in_a_command_line_is_said_once_and_masked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Unescaped, LPRng cuts the URI at each ':' (lpd passes 'ftp' as the destination) and
+    the password became an 'unknown key' that checkpc showed; now one line says how to
+    write it, masked, with the password problem beside it."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}\n  :lp=|/usr/bin/lpfilter filter"
+                        " ftp://printuser:s3cret@printer:2121/PORT1:mx#0:zzz\n")
+    status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    out = capsys.readouterr().out
+    assert status == 1 and "s3cret" not in out, out
+    shown = "lp=|/usr/bin/lpfilter filter ftp://printuser:***@printer:2121/PORT1"
+    assert (f"printcap:2: {shown}: every unescaped ':' ends a printcap option, so lpd runs the"
+            " program with 'ftp' as its destination") in out
+    assert ("escape each ':' of the URI: lp=|/usr/bin/lpfilter filter"
+            " ftp\\://printuser\\:***@printer\\:2121/PORT1\n") in out
+    assert f"printcap:2: {shown}: a password on a command line" in out
+    assert "unknown key 'zzz'" in out and "'//printuser'" not in out

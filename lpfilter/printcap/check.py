@@ -10,12 +10,14 @@ import difflib
 from lpfilter.errors import LpfilterError
 from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_word,
                                          strtol_leftover)
-from lpfilter.printcap.destination import (Ftp, Invalid, Lpd, classify, password_on_command_line,
-                                           redact)
+from lpfilter.printcap.commandline import (check_command_password, cut_command_uris,
+                                           filter_arguments)
+from lpfilter.printcap.destination import Invalid, Lpd, redact
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
-from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, nul_problem,
-                                     typed_value, usable_name)
+from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
+                                     usable_name)
+from lpfilter.printcap.nul import nul_problem
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
@@ -121,44 +123,7 @@ def _check_acted_on(option: Option) -> list[Problem]:
 
 def _runs_lpfilter_filter(command: str) -> bool:
     """``/usr/bin/lpfilter [options] filter ...``: LPRng's lpd running lpfilter's backends."""
-    return _filter_arguments(command) is not None
-
-
-#: lpfilter's options before its command that take a value (``--printcap FILE``, ``-P q``).
-_GLOBAL_WITH_VALUE = ("--printcap", "-P")
-
-
-def _filter_arguments(command: str) -> list[str] | None:
-    """The words after ``filter`` in ``[|]/path/lpfilter [options] filter ...``; None when
-    the command is not lpfilter's filter."""
-    words = command.lstrip(" \t").removeprefix("|").split()
-    while words and (words[0] in ("-$", "$-") or words[0].upper() == "ROOT"):
-        words.pop(0)
-    if not words or words[0].rsplit("/", 1)[-1] != "lpfilter":
-        return None
-    rest = words[1:]
-    while rest and rest[0] != "filter" and rest[0].startswith("-"):
-        rest = rest[2:] if rest[0] in _GLOBAL_WITH_VALUE else rest[1:]
-    return rest[1:] if rest and rest[0] == "filter" else None
-
-
-def _check_command_password(option: Option) -> list[Problem]:
-    """``lp=|lpfilter filter ftp://user:password@...`` (or an if=/of=... filter): the
-    password would be in the program's arguments, which every local user can read."""
-    if option.form != "value" or not option.value:
-        return []
-    if option.name != "lp" and not is_filter_key(option.name):
-        return []
-    if option.name == "lp" and not option.value.lstrip().startswith("|"):
-        return []
-    arguments = _filter_arguments(option.value)
-    if not arguments or arguments[0].startswith("-"):
-        return []  # no destination: the entry's lp (and its password file) is used
-    found = classify(arguments[0], queue="")
-    if not isinstance(found, Ftp) or not found.password:
-        return []
-    shown = option.value.replace(arguments[0], found.display(), 1).strip()
-    return [_error(option, password_on_command_line(f"{option.name}={shown}"))]
+    return filter_arguments(command) is not None
 
 
 def _check_value(option: Option) -> list[Problem]:
@@ -334,11 +299,15 @@ def check_printcap(pc: Printcap) -> list[Problem]:
     found: list[Problem] = list(pc.problems)
     for record in pc.all_records:
         found.extend(_check_layout(record))
-        for option in record.options:
+        cut, junk = cut_command_uris(record)
+        found.extend(cut)
+        for index, option in enumerate(record.options):
+            if index in junk:
+                continue  # the rest of a cut URI, said once (a password in it masked)
             found.extend(_check_key(option))
             found.extend(_check_value(option))
             found.extend(_check_acted_on(option))
-            found.extend(_check_command_password(option))
+            found.extend(check_command_password(option))
     found.extend(_check_names(pc))
     found.extend(_check_list(pc))
     for name in pc.printer_names():

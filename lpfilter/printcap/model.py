@@ -18,11 +18,11 @@ from lpfilter.errors import ConfigError, NoSuchPrinter
 from lpfilter.printcap import grammar
 from lpfilter.printcap.datatypes import (ascii_lower, expand_percent, globmatch, number_word,
                                          split_list)
-from lpfilter.printcap.destination import URI_SCHEMES, Destination, classify, redact
+from lpfilter.printcap.destination import URI_SCHEMES, Destination, classify
 from lpfilter.printcap.hostmatch import HostInfo, local_host, oh_matches
 from lpfilter.printcap.keys import KEYS, is_by_name
+from lpfilter.printcap.nul import refuse_nul
 from lpfilter.printcap.source import Origin, Problem
-from lpfilter.text import visible
 
 Side = Literal["server", "client"]
 Value = bool | int | str | None
@@ -245,28 +245,6 @@ class Entry:
         return iter(sorted(self.options.items()))
 
 
-def nul_problem(option: Option) -> str | None:
-    """A NUL byte in a value: no path, host or program can hold one (a C string, as LPRng
-    reads it, ends there), so the entry is unusable; the message says where, masked."""
-    if option.value is None or "\0" not in option.value:
-        return None
-    shown = option.text[:len(option.key) + 1] + redact(option.value)  # key=, key#
-    return (f"{visible(shown)[:200]}: a NUL byte (\\x00) in the value; no file"
-            " name, host or program can hold one (LPRng ends the value there): remove it")
-
-
-def _refuse_nul(entry: Entry) -> None:
-    """The usual one-line printcap error (exit 3) for an entry with a NUL byte, before a
-    path built from it reaches the file system (where it would raise ValueError)."""
-    for option in entry.options.values():
-        message = nul_problem(option)
-        if message:
-            raise ConfigError(message, where=str(option.origin))  # as checkpc says it
-    if "\0" in entry.name:
-        raise ConfigError("a NUL byte (\\x00) in the queue's name; remove it",
-                          where=str(entry.where))
-
-
 class Printcap:
     """All records of the printcap files, seen from one side (lpd "server" or "client")."""
 
@@ -402,7 +380,7 @@ class Printcap:
         for record in records:
             names.extend(n for n in record.names if n not in names)
         entry = Entry(queue, names, options, asked, self.host, records[0].origin)
-        _refuse_nul(entry)
+        refuse_nul(entry)
         return entry
 
     def _resolve(self, primary: str, *, depth: int, chain: list[str]) -> dict[str, Option]:
