@@ -95,3 +95,17 @@ def test_installed_program_no_traceback(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"lpfilter: {printcap}:3: sd=")
+
+
+def test_a_nul_byte_in_the_all_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The all entry is no queue: checkpc reports its line as a problem (it exited 3
+    when the printer list was read through the queue lookup)."""
+    (tmp_path / "good").mkdir(mode=0o700)
+    printcap = tmp_path / "printcap"
+    printcap.write_bytes(f"all:all=good,q\0x\ngood:sd={tmp_path / 'good'}:lp=/dev/null\n"
+                         .encode())
+    assert main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)}) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{printcap}:1: all=good,q\\x00x: a NUL byte"), out
+    assert main(["--printcap", str(printcap), "status", "--all"]) == 0
+    assert capsys.readouterr().out.startswith("Queue good:")

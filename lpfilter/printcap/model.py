@@ -314,7 +314,7 @@ class Printcap:
         """The ``all`` entry's list exactly as LPRng's Get_all_printcap_entries takes it:
         only an ``all=`` value counts (``all#x``, ``:all:`` and no value at all give the
         list ``all``), it is not %-expanded, and names no entry defines stay in it."""
-        option = self.lookup("all").options.get("all")
+        option = self.lookup("all", usable=False).options.get("all")
         if option is None or option.text[len(option.key):][:1] != "=":
             return ["all"]
         return split_list(option.text[len(option.key) + 1:])
@@ -351,7 +351,7 @@ class Printcap:
         names = self.printer_names()
         return names[0] if names else None
 
-    def lookup(self, name: str) -> Entry:
+    def lookup(self, name: str, *, usable: bool = True) -> Entry:
         """The resolved entry for ``name``: exact name or alias, then glob names, then ``*``.
 
         The queue is named by the entry's first record, except for an entry found through
@@ -380,7 +380,8 @@ class Printcap:
         for record in records:
             names.extend(n for n in record.names if n not in names)
         entry = Entry(queue, names, options, asked, self.host, records[0].origin)
-        refuse_nul(entry)
+        if usable:  # a queue's values become paths, hosts, programs; the all list does not
+            refuse_nul(entry)
         return entry
 
     def _resolve(self, primary: str, *, depth: int, chain: list[str]) -> dict[str, Option]:
