@@ -166,3 +166,22 @@ def test_a_lock_directory_that_cannot_be_made(tmp_path: Path,
     assert status == 5, err
     assert err == (f"lpfilter: lock directory {blocker}/locks: cannot create it: Not a"
                    " directory; set LPFILTER_LOCK_DIR to a directory you may write\n")
+
+
+def test_a_spool_behind_a_closed_directory_is_not_called_missing(world: World) -> None:
+    """sd inside a directory closed to the user: status, print and cancel say the user
+    may not use it, not that it does not exist (with checkpc --fix to create it)."""
+    closed = world.root / "closed"
+    closed.mkdir(mode=0o700)
+    world.sd.rename(closed / "sd")
+    sd = closed / "sd"
+    world.printcap.write_text(f"q:sd={sd}:lp=/dev/null\n")
+    done = world.as_nobody("status", "-P", "q")
+    assert done.returncode == 5 and "does not exist" not in done.stdout + done.stderr
+    assert _one_line(done).startswith(f"lpfilter: queue q: you (uid 65534) may not read the"
+                                      f" jobs in spool directory {sd};")
+    for argv in (["print", "--no-wait", "-P", "q", str(world.doc)], ["cancel", "-P", "q", "all"]):
+        done = world.as_nobody(*argv)
+        assert done.returncode == 5, done.stderr
+        assert _one_line(done).startswith(f"lpfilter: queue q: you (uid 65534) may not write"
+                                          f" the spool directory {sd};")

@@ -52,8 +52,10 @@ class SpoolStore:
 
     # --- set-up -----------------------------------------------------------------------
     def require_dir(self) -> None:
-        """A missing ``sd`` is the same error (ACCESS) for every command that meets it."""
-        if not os.path.isdir(self.sd):
+        """A missing ``sd`` is the same error (ACCESS) for every command that meets it.
+        One behind a directory closed to this user is not called missing: reading or
+        writing it says so, naming it."""
+        if not os.path.isdir(self.sd) and not _closed_above(self.sd):
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
                               " run 'lpfilter checkpc --fix' to create it")
 
@@ -249,6 +251,17 @@ class SpoolStore:
                         self.queue, job_id)
             recovered.append(job)
         return recovered
+
+
+def _closed_above(path: str) -> bool:
+    """Is ``path`` out of this user's sight (a directory above it closed), not missing?"""
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 class ProgressRecorder:
