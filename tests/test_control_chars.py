@@ -113,8 +113,8 @@ def test_filter_status_lines_and_accounting_show_escapes(tmp_path: Path) -> None
     """filter's status line (the error before sending) and its accounting items: the
     control characters are shown as escapes, not blanked out."""
     from filterkit import LPFILTER
-    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PRINTCAP_ENTRY": "q1\n :lp=/dev/null\n",
-           "LPFILTER_LOCK_DIR": str(tmp_path / "locks")}
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "PRINTCAP_ENTRY": "q1\n :lp=/dev/null\n", "LPFILTER_LOCK_DIR": str(tmp_path / "locks")}
     done = subprocess.run([LPFILTER, "filter", "|/bin/prog\x1b[2J\nINJECTED", "-Pq1"],
                           input=b"job", capture_output=True, env=env, cwd=tmp_path, timeout=20,
                           check=False)

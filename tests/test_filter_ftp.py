@@ -55,8 +55,9 @@ def test_a_password_in_the_destination_is_refused_before_connecting(
     assert run.rc == 2, run.text
     (line,) = run.lines
     host, port = server.printer.address
-    assert line.startswith(f"lpfilter filter: destination ftp://printuser:***@{host}:{port}/PORT2:"
-                           " a password on a command line is visible to every local user")
+    assert line.startswith(f"lpfilter filter: destination ftp://printuser:***@{host}:{port}"
+                           "/PORT2: a password on a command line is visible to every local"
+                           " user")
     assert "ftp_password_file" in line and "~/.netrc" in line
     assert PASSWORD not in run.text
     assert server.seen.logins == [] and not server.seen.commands and not server.printer.jobs

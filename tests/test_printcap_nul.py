@@ -47,10 +47,10 @@ def test_checkpc_reports_a_nul_byte_as_a_problem_line(
     assert err == "lpfilter: checkpc: 1 problem found\n"
 
 
-@pytest.mark.parametrize("argv", [["status", "--all"], ["status", "-P", "q"],
-                                  ["status", "--json", "-P", "q"], ["watch", "--once", "-P", "q"],
-                                  ["print", "--no-wait", "-P", "q"], ["cancel", "-P", "q", "all"],
-                                  ["printcap", "-P", "q"]])
+@pytest.mark.parametrize("argv", [
+    ["status", "--all"], ["status", "-P", "q"], ["status", "--json", "-P", "q"],
+    ["watch", "--once", "-P", "q"], ["print", "--no-wait", "-P", "q"],
+    ["cancel", "-P", "q", "all"], ["printcap", "-P", "q"]])
 @pytest.mark.parametrize("key", KEYS)
 def test_other_commands_give_the_one_line_printcap_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, argv: list[str],
@@ -67,7 +67,8 @@ def test_other_commands_give_the_one_line_printcap_error(
     assert "NUL byte" in err and "secret" not in err and "\0" not in err
 
 
-def test_the_other_queues_still_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_other_queues_still_work(tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
     printcap = _printcap(tmp_path, "sd")
     status = main(["--printcap", str(printcap), "status", "-P", "good"])
     out, err = capsys.readouterr()
@@ -75,7 +76,8 @@ def test_the_other_queues_still_work(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert out.startswith("Queue good:")
 
 
-def test_a_nul_byte_in_an_include_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_nul_byte_in_an_include_name(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     printcap = tmp_path / "printcap"
     printcap.write_bytes(f"include {tmp_path}/a\0b\nq:sd={tmp_path}:lp=/dev/null\n".encode())
     assert main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)}) == 1
@@ -97,7 +99,8 @@ def test_installed_program_no_traceback(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"lpfilter: {printcap}:3: sd=")
 
 
-def test_a_nul_byte_in_the_all_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_nul_byte_in_the_all_list(tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The all entry is no queue: checkpc reports its line as a problem (it exited 3
     when the printer list was read through the queue lookup)."""
     (tmp_path / "good").mkdir(mode=0o700)

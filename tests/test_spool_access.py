@@ -46,7 +46,8 @@ class World:
         (root / "nobody-locks").mkdir(mode=0o700)
         os.chown(root / "nobody-locks", 65534, 65534)
         self.printcap = root / "printcap"
-        self.printcap.write_text(f"q:sd={self.sd}:lp=/dev/null\nopen:sd={self.open}:lp=/dev/null\n")
+        self.printcap.write_text(f"q:sd={self.sd}:lp=/dev/null\n"
+                                 f"open:sd={self.open}:lp=/dev/null\n")
         self.doc = root / "doc"
         self.doc.write_text("hello\n")
         self.doc.chmod(0o644)
@@ -54,7 +55,8 @@ class World:
                         LPFILTER_NO_CACHE="1")
 
     def spool_as_root(self) -> None:
-        env = {"LPFILTER_PRINTCAP": str(self.printcap), "LPFILTER_LOCK_DIR": str(self.root / "rl")}
+        env = {"LPFILTER_PRINTCAP": str(self.printcap),
+               "LPFILTER_LOCK_DIR": str(self.root / "rl")}
         assert main(["print", "--no-wait", "-P", "q", str(self.doc)], env) == 0
 
     def as_nobody(self, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -90,9 +92,9 @@ def test_status_on_a_spool_the_user_cannot_read(world: World, mode: int) -> None
     world.sd.chmod(mode)
     done = world.as_nobody("status", "-P", "q")
     assert done.returncode == 5, done.stderr
-    assert _one_line(done) == (f"lpfilter: queue q: you (uid 65534) may not read the jobs in"
-                               f" spool directory {world.sd}; ask its owner, or run this as the"
-                               " user who runs its watcher")
+    assert _one_line(done) == (f"lpfilter: queue q: you (uid 65534) may not read the jobs"
+                               f" in spool directory {world.sd}; ask its owner, or run this as"
+                               " the user who runs its watcher")
     assert done.stdout.startswith(f"Queue q: lp=/dev/null, spool {world.sd}\n")
     assert (f"  watcher and jobs not shown: you may not read its spool directory {world.sd}\n"
             in done.stdout)
@@ -149,7 +151,8 @@ def test_a_lock_file_of_another_user_in_an_open_state_folder(world: World) -> No
     assert done.returncode == 5, done.stderr
     assert _one_line(done) == (
         f"lpfilter: queue q: you (uid 65534) may not write {world.sd}/.lpfilter/tickets.lock"
-        f" in spool directory {world.sd}; it belongs to the user who runs this queue's watcher")
+        f" in spool directory {world.sd}; it belongs to the user who runs this queue's"
+        " watcher")
 
 
 def test_a_lock_directory_that_cannot_be_made(tmp_path: Path,
@@ -180,7 +183,8 @@ def test_a_spool_behind_a_closed_directory_is_not_called_missing(world: World) -
     assert done.returncode == 5 and "does not exist" not in done.stdout + done.stderr
     assert _one_line(done).startswith(f"lpfilter: queue q: you (uid 65534) may not read the"
                                       f" jobs in spool directory {sd};")
-    for argv in (["print", "--no-wait", "-P", "q", str(world.doc)], ["cancel", "-P", "q", "all"]):
+    for argv in (["print", "--no-wait", "-P", "q", str(world.doc)],
+                 ["cancel", "-P", "q", "all"]):
         done = world.as_nobody(*argv)
         assert done.returncode == 5, done.stderr
         assert _one_line(done).startswith(f"lpfilter: queue q: you (uid 65534) may not write"

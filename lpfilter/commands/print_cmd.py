@@ -98,8 +98,8 @@ def run(ctx: Context) -> ExitStatus:
         job = submit(entry, store, path, options)
         ids.append(job.id)
         print(f"{entry.name}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
-        log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id, visible(job.name),
-                 job.size, " (held)" if job.state == "held" else "")
+        log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
+                 visible(job.name), job.size, " (held)" if job.state == "held" else "")
     ctx.stdout.flush()  # type: ignore[attr-defined]
     if args.wait is False or all(store.read(i).state == "held" for i in ids):  # type: ignore[union-attr]
         return ExitStatus.OK

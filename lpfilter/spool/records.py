@@ -89,7 +89,8 @@ class QueueRecords:
         if not self.acct_path or not os.path.isfile(self.acct_path):
             return
         seconds = (job.finished or time.time()) - (job.started or job.submitted)
-        line = (f"{stamp(job.finished)} queue={self.queue} job={job.id} user={visible(job.user)}"
+        line = (f"{stamp(job.finished)} queue={self.queue} job={job.id}"
+                f" user={visible(job.user)}"
                 f" bytes={job.bytes_sent} pages={'-' if job.pages is None else job.pages}"
                 f" seconds={seconds:.2f} outcome={outcome} attempts={job.attempts}"
                 f" duplicate={'yes' if job.possible_duplicate else 'no'}"
