@@ -125,3 +125,16 @@ def test_filter_status_lines_and_accounting_show_escapes(tmp_path: Path) -> None
     text = account_line(queue="q1", user="u\x1b\n", host="h", name="it's\r", bytes_sent=1,
                         pages=None, seconds=0.0, outcome="sent", when=0.0)
     assert "'-nu\\x1b\\n'" in text and "'-Jit_s\\r'" in text and text.count("\n") == 1
+
+
+def test_status_of_a_pattern_queue_named_with_control_characters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A '*' entry takes the name asked for (in sd=%P too): status showed it raw in the
+    missing spool directory line and on standard error."""
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"*:sd={tmp_path}/%P:lp=/dev/null\n")
+    status = main(["--printcap", str(printcap), "status", "-P", "a\x1b[2Jb"])
+    out, err = capsys.readouterr()
+    assert status == 5 and clean(out) and clean(err), out + err
+    assert f"no spool directory: {tmp_path}/a\\x1b[2jb does not exist" in out
+    assert err.count("\n") == 1 and "a\\x1b[2jb" in err

@@ -140,8 +140,8 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
                      f" {sessions['limit']} in use{who}")  # type: ignore[index]
     jobs: list[dict[str, object]] = data["jobs"]  # type: ignore[assignment]
     if data.get("error"):
-        lines.append(f"  no spool directory: {data['spool']} does not exist, so no job can be"
-                     " queued here")
+        lines.append(f"  no spool directory: {visible(str(data['spool']))} does not exist, so no"
+                     " job can be queued here")
         return "\n".join(lines) + "\n"
     if not jobs:
         lines.append("  no jobs")
@@ -257,5 +257,5 @@ def run(ctx: Context) -> ExitStatus:
     ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:
-        print(f"lpfilter: {printable(error)}", file=sys.stderr)
+        print(f"lpfilter: {visible(error)}", file=sys.stderr)
     return ExitStatus.ACCESS if errors else ExitStatus.OK
