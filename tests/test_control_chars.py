@@ -138,3 +138,22 @@ def test_status_of_a_pattern_queue_named_with_control_characters(
     assert status == 5 and clean(out) and clean(err), out + err
     assert f"no spool directory: {tmp_path}/a\\x1b[2jb does not exist" in out
     assert err.count("\n") == 1 and "a\\x1b[2jb" in err
+
+
+def test_print_and_cancel_echo_a_pattern_queue_name_visible(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """print's job id line and cancel's lines repeat the queue name given with -P."""
+    (tmp_path / "sd").mkdir()
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"*:sd={tmp_path / 'sd'}:lp=/dev/null\n")
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
+    doc = tmp_path / "doc"
+    doc.write_text("hello\n")
+    queue = "a\x1b[2Jb"
+    assert main(["--printcap", str(printcap), "print", "--no-wait", "-P", queue, str(doc)]) == 0
+    assert capsys.readouterr().out == "a\\x1b[2jb-000001\n"
+    assert main(["--printcap", str(printcap), "cancel", "-P", queue, "1", "7"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "a\\x1b[2jb-000001: cancelled\n" and clean(err), err
+    assert err == "lpfilter: a\\x1b[2jb-000007: no such job\n"

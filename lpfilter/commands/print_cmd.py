@@ -97,7 +97,7 @@ def run(ctx: Context) -> ExitStatus:
     for path in args.files or [None]:
         job = submit(entry, store, path, options)
         ids.append(job.id)
-        print(f"{entry.name}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
+        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
                  visible(job.name), job.size, " (held)" if job.state == "held" else "")
     ctx.stdout.flush()  # type: ignore[attr-defined]
@@ -210,8 +210,9 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             why = visible(why)
             if state == QUEUED:
                 why = "interrupted" if interrupted else why
-                why = f"{why}; it stays queued: {how_it_prints(store.queue)}"
+                why = f"{why}; it stays queued: {how_it_prints(visible(store.queue))}"
             flag = " (possible duplicate)" if job and job.possible_duplicate else ""
-            print(f"lpfilter: {store.queue}-{job_id}: {state}{flag}: {why}", file=sys.stderr)
+            print(f"lpfilter: {visible(store.queue)}-{job_id}: {state}{flag}: {why}",
+                  file=sys.stderr)
         worst = max(worst, status, key=rank.index)
     return worst
