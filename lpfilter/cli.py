@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from lpfilter import __version__
 from lpfilter.errors import LpfilterError
 from lpfilter.status import ExitStatus
+from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Printcap
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except LpfilterError as exc:
         if args.debug:
             log.exception("error")
-        print(f"lpfilter: {exc}", file=sys.stderr)
+        print(f"lpfilter: {visible(str(exc))}", file=sys.stderr)  # one line, always
         return int(exc.status)
     except KeyboardInterrupt:
         print("lpfilter: interrupted", file=sys.stderr)
@@ -200,8 +201,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.debug:
             log.exception("internal error")
             return int(ExitStatus.INTERNAL)
-        print(f"lpfilter: internal error: {type(exc).__name__}: {exc} (run with --debug for"
-              " a traceback, and please report it)", file=sys.stderr)
+        print(f"lpfilter: internal error: {type(exc).__name__}: {visible(str(exc))} (run with"
+              " --debug for a traceback, and please report it)", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
     finally:
         for name in _WATCH_LOGGERS:  # watch's INFO default ends with the command

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lpfilter.errors import ConfigError, UsageError
+from lpfilter.errors import AccessError, ConfigError, UsageError
 
 SYSTEM_PRINTCAP = "/etc/printcap"
 USER_PRINTCAP = ".printcap"
@@ -117,5 +117,9 @@ def lock_dir(environ: Mapping[str, str]) -> str:
         path = os.path.join(environ["XDG_RUNTIME_DIR"], "lpfilter")
     else:
         path = f"/tmp/lpfilter-{os.getuid()}"
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise AccessError(f"lock directory {path}: cannot create it: {exc.strerror}; set"
+                          " LPFILTER_LOCK_DIR to a directory you may write") from None
     return path

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from lpfilter.text import visible
+
 if TYPE_CHECKING:
     from lpfilter.spool.job import Job
 
@@ -63,7 +65,7 @@ class TerminalObserver:
         if not self.enabled:
             return
         self._clear()
-        self._emit(f"lpfilter: {job.queue}-{job.id}: printer: {message}\n")
+        self._emit(f"lpfilter: {job.queue}-{job.id}: printer: {visible(message)}\n")
 
     def progress(self, job: Job, taken: int) -> None:
         """The printer has taken ``taken`` bytes of ``job`` (framing included)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,15 +43,36 @@ def test_file_arrives_byte_for_byte(lpd: Lpd, ftp_server: MakeServer, escaped: b
     assert not [n for n in os.listdir(lpd.spool) if n.startswith(".lpfilter")]
 
 
-def test_user_and_password_from_the_destination(lpd: Lpd, ftp_server: MakeServer) -> None:
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "printcap-escaped"])
+def test_a_password_in_the_destination_is_refused_before_connecting(
+        lpd: Lpd, ftp_server: MakeServer, escaped: bool) -> None:
+    """Issue 11 item 3: the argv of ``lp=|lpfilter filter ftp://user:pw@...`` is in
+    /proc/PID/cmdline for every local user. Refused (LPRng's abort, 2) with one status line
+    naming the safe ways, the password masked, and no connection to the server."""
     server = ftp_server(password=PASSWORD)
-    destination = server.lp("PORT2", "printuser", PASSWORD, escaped=False)
+    destination = server.lp("PORT2", "printuser", PASSWORD, escaped=escaped)
     run = lp_pipe(lpd, lpd.argv(destination), lpd.env(ftp_entry(lpd, destination)), DATA)
-    assert run.rc == 0, run.text
-    (stored,) = server.files(1)
-    assert stored.directory == "PORT2" and Path(stored.path).read_bytes() == DATA
-    assert server.seen.logins == ["printuser"]
-    assert PASSWORD not in run.text and "printuser:***@" in run.text
+    assert run.rc == 2, run.text
+    (line,) = run.lines
+    host, port = server.printer.address
+    assert line.startswith(f"lpfilter filter: destination ftp://printuser:***@{host}:{port}"
+                           "/PORT2: a password on a command line is visible to every local"
+                           " user")
+    assert "ftp_password_file" in line and "~/.netrc" in line
+    assert PASSWORD not in run.text
+    assert server.seen.logins == [] and not server.seen.commands and not server.printer.jobs
+
+
+def test_a_password_in_the_destination_is_refused_by_hand_too(tmp_path: Path) -> None:
+    """By hand, with no printcap at all: refused before anything is read or connected."""
+    done = subprocess.run([LPFILTER, "filter", f"ftp://u:{PASSWORD}@127.0.0.1:9/PORT1",
+                           "-Pq1"], input=b"job", capture_output=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=20,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.decode().splitlines()
+    assert "ftp://u:***@127.0.0.1:9/PORT1: a password on a command line" in line
+    assert PASSWORD not in line
 
 
 def test_user_and_password_file_from_printcap_entry(lpd: Lpd, ftp_server: MakeServer) -> None:
@@ -71,12 +93,17 @@ def test_user_and_password_file_from_printcap_entry(lpd: Lpd, ftp_server: MakeSe
 
 def test_wrong_password_530_aborts_the_job(lpd: Lpd, ftp_server: MakeServer) -> None:
     server = ftp_server(password=PASSWORD)
-    destination = server.lp("PORT1", "printuser", "not-" + PASSWORD, escaped=False)
-    run = lp_pipe(lpd, lpd.argv(destination), lpd.env(ftp_entry(lpd, destination)), DATA)
+    secret = lpd.root / "ftp-secret"
+    secret.write_text("not-" + PASSWORD + "\n")
+    secret.chmod(0o600)
+    destination = server.lp("PORT1", escaped=False)
+    entry = lpd.entry(f"|{LPFILTER} filter {destination.replace(':', chr(92) + ':')}",
+                      ftp_user="printuser", ftp_password_file=str(secret))
+    run = lp_pipe(lpd, lpd.argv(destination), lpd.env(entry), DATA)
     assert run.rc == 2, run.text
     host, port = server.printer.address
     (line,) = run.lines
-    assert line.startswith(f"job refused: ftp://printuser:***@{host}:{port}/PORT1")
+    assert line.startswith(f"job refused: ftp://{host}:{port}/PORT1")
     assert "530" in line and "login refused" in line
     assert PASSWORD not in run.text and not server.printer.jobs
 

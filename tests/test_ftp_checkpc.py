@@ -47,3 +47,82 @@ def test_a_relative_password_file_is_reported(tmp_path: Path,
     assert status == 1
     assert "ftp_password_file ftp-password: a relative path" in out
     assert "give an absolute path" in out
+
+
+@pytest.mark.parametrize(("line", "key", "shown"), [
+    ("lp=|/usr/bin/lpfilter filter ftp\\://printuser\\:s3cret@printer/PORT1", "lp",
+     "lp=|/usr/bin/lpfilter filter ftp://printuser:***@printer/PORT1"),
+    ("lp=/dev/null:if=/usr/bin/lpfilter --debug filter ftp\\://u\\:s3cret@printer\\:2121/P -Pq",
+     "if", "if=/usr/bin/lpfilter --debug filter ftp://u:***@printer:2121/P -Pq"),
+    ("lp=/dev/null:filter=/usr/local/bin/lpfilter filter ftp\\://u\\:s3cret@printer/PORT1",
+     "filter", "filter=/usr/local/bin/lpfilter filter ftp://u:***@printer/PORT1")])
+def test_a_password_on_a_filter_command_line_is_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, key: str,
+        shown: str) -> None:
+    """Issue 11 item 3: lpd runs lp=| and filter programs with the line's words as their
+    arguments, which every local user can read; checkpc says so at the line, masked."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}\n  :{line}\n")
+    status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert (f"printcap:2: {shown}: a password on a command line is visible to every local"
+            " user") in out
+    assert "ftp_password_file" in out and "~/.netrc" in out and "s3cret" not in out
+
+
+@pytest.mark.parametrize("line", [
+    "lp=|/usr/bin/lpfilter filter ftp\\://printuser@printer/PORT1",
+    "lp=ftp\\://printuser\\:s3cret@printer/PORT1",
+    "lp=|/usr/bin/lpfilter filter -Pq1",
+    "lp=|/usr/bin/other-program ftp\\://u\\:s3cret@printer/PORT1"])
+def test_no_password_on_a_command_line_is_not_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """Without a password, or with it only in the printcap (lpfilter's own backends read
+    it there: print and watch never put it on a command line), nothing is said."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}:{line}\n")
+    main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    assert "password on a command line" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("line", [
+    "lp=|/usr/bin/lpfilter filter ftp\\://printuser\\:s3cret@printer/PORT1 -Pq",
+    "lp=/dev/null:if=/usr/bin/lpfilter --debug filter ftp\\://u\\:s3cret@printer/PORT1"])
+@pytest.mark.parametrize("json", [False, True])
+def test_printcap_masks_a_password_in_a_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, json: bool) -> None:
+    """``lpfilter printcap`` showed the password of a destination among a program's words
+    (its masking knew only a value that is the URI itself)."""
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"f1:sd={tmp_path}:{line}\n")
+    status = main(["--printcap", str(printcap), "printcap", "-P", "f1",
+                   *(["--json"] if json else [])])
+    out = capsys.readouterr().out
+    assert status == 0 and "s3cret" not in out and "\\:***@printer/PORT1" in out, out
+
+
+def test_an_unescaped_uri_in_a_command_line_is_said_once_and_masked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Unescaped, LPRng cuts the URI at each ':' (lpd passes 'ftp' as the destination) and
+    the password became an 'unknown key' that checkpc showed; now one line says how to
+    write it, masked, with the password problem beside it."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    printcap.write_text(f"f1:sd={spool}\n  :lp=|/usr/bin/lpfilter filter"
+                        " ftp://printuser:s3cret@printer:2121/PORT1:mx#0:zzz\n")
+    status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    out = capsys.readouterr().out
+    assert status == 1 and "s3cret" not in out, out
+    shown = "lp=|/usr/bin/lpfilter filter ftp://printuser:***@printer:2121/PORT1"
+    assert (f"printcap:2: {shown}: every unescaped ':' ends a printcap option, so lpd runs the"
+            " program with 'ftp' as its destination") in out
+    assert ("escape each ':' of the URI: lp=|/usr/bin/lpfilter filter"
+            " ftp\\://printuser\\:***@printer\\:2121/PORT1\n") in out
+    assert f"printcap:2: {shown}: a password on a command line" in out
+    assert "unknown key 'zzz'" in out and "'//printuser'" not in out

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lpfilter.cli import Context
     from lpfilter.lprng.filterrun import Plan
     from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Destination
 
 ADD_HELP = False
 #: LPRng filter exit codes (lprng-filters.md §5).
@@ -90,6 +91,8 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
     if args.get("F") == "o":
         raise UsageError("lpfilter filter is not an of= filter (it does not stop itself on"
                          " lpd's \\031\\001); use it as lp=| or if=")
+    if args.destination:  # before any printcap is read or anything connects
+        _refuse_password(classify(args.destination, queue=""))
     under_lpd = bool(env.get("PRINTCAP_ENTRY"))
     bsd = "n" in args.options and "h" in args.options and not under_lpd
     entry: Entry
@@ -126,6 +129,15 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
                 user=args.get("n") or args.get("L") or env.get("LPFILTER_JOB_USER")
                 or env.get("USER") or "",
                 started=time.time())
+
+
+def _refuse_password(destination: Destination) -> None:
+    """A password in the destination is in /proc/PID/cmdline, which every local user can
+    read for the whole transfer: refused before anything connects."""
+    from lpfilter.errors import UsageError
+    from lpfilter.printcap.destination import password_on_command_line
+    if destination.kind == "ftp" and destination.password:  # type: ignore[union-attr]
+        raise UsageError(password_on_command_line(f"destination {destination.display()}"))
 
 
 def _kind(fd: int) -> str:

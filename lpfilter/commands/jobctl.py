@@ -182,6 +182,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.waiting import how_it_prints, served
     entry = target.entry
+    queue = visible(entry.name)  # a pattern entry takes the name given on the command line
     store = SpoolStore(entry.string("sd") or "", entry.name)
     if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
         return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
@@ -198,15 +199,15 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
             seen.add(number)
             if not root and job.user != me:
                 if named:
-                    print(f"lpfilter: {entry.name}-{job.id}: not your job"
+                    print(f"lpfilter: {queue}-{job.id}: not your job"
                           f" ({visible(job.user)}'s)", file=sys.stderr)
                     status = max(status, ExitStatus.ACCESS)
                 continue
             said = _change(store, records, job, action)
             if said in ("released", "queued again") and not served(store.state):
-                said += f", but no watcher serves {entry.name} now: {how_it_prints(entry.name)}"
-            print(f"{entry.name}-{job.id}: {said}", file=ctx.stdout)  # type: ignore[arg-type]
+                said += f", but no watcher serves {queue} now: {how_it_prints(queue)}"
+            print(f"{queue}-{job.id}: {said}", file=ctx.stdout)  # type: ignore[arg-type]
     for number in sorted(target.named - seen):
-        print(f"lpfilter: {entry.name}-{number:06d}: no such job", file=sys.stderr)
+        print(f"lpfilter: {queue}-{number:06d}: no such job", file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)
     return status, seen

@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
+from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -96,9 +97,9 @@ def run(ctx: Context) -> ExitStatus:
     for path in args.files or [None]:
         job = submit(entry, store, path, options)
         ids.append(job.id)
-        print(f"{entry.name}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
-        log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id, job.name,
-                 job.size, " (held)" if job.state == "held" else "")
+        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
+        log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
+                 visible(job.name), job.size, " (held)" if job.state == "held" else "")
     ctx.stdout.flush()  # type: ignore[attr-defined]
     if args.wait is False or all(store.read(i).state == "held" for i in ids):  # type: ignore[union-attr]
         return ExitStatus.OK
@@ -194,7 +195,6 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             interrupted: bool) -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
     from lpfilter.spool.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
-    from lpfilter.text import visible
     from lpfilter.spool.waiting import how_it_prints
     worst = ExitStatus.OK
     order = {DONE: ExitStatus.OK, QUEUED: ExitStatus.JOB_PENDING, HELD: ExitStatus.JOB_HELD,
@@ -207,10 +207,12 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
         status = order.get(state, ExitStatus.JOB_FAILED)
         if status != ExitStatus.OK:
             why = (job.last_error if job and job.last_error else state) if job else "removed"
+            why = visible(why)
             if state == QUEUED:
                 why = "interrupted" if interrupted else why
-                why = f"{visible(why)}; it stays queued: {how_it_prints(store.queue)}"
+                why = f"{why}; it stays queued: {how_it_prints(visible(store.queue))}"
             flag = " (possible duplicate)" if job and job.possible_duplicate else ""
-            print(f"lpfilter: {store.queue}-{job_id}: {state}{flag}: {why}", file=sys.stderr)
+            print(f"lpfilter: {visible(store.queue)}-{job_id}: {state}{flag}: {why}",
+                  file=sys.stderr)
         worst = max(worst, status, key=rank.index)
     return worst

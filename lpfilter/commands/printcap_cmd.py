@@ -33,7 +33,13 @@ def option_text(entry: Entry, option: Option) -> str:
         return option.key + "@"
     sep = "#" if option.text[len(option.key):].lstrip(" \t").startswith("#") else "="
     value = entry.expand(option.value or "")
-    return option.key + sep + (redact(value) if option.name == "lp" else value)
+    return option.key + sep + (redact(value) if _may_hold_uri(option.name) else value)
+
+
+def _may_hold_uri(name: str) -> bool:
+    """lp, or a filter whose command line may name a destination with a password."""
+    from lpfilter.printcap.keys import is_filter_key
+    return name == "lp" or is_filter_key(name)
 
 
 def entry_text(entry: Entry) -> str:
@@ -52,7 +58,7 @@ def entry_json(entry: Entry) -> dict[str, object]:
         value = typed_value(option)
         if isinstance(value, str):
             value = entry.expand(value)
-            value = redact(value) if name == "lp" else value
+            value = redact(value) if _may_hold_uri(name) else value
         options[name] = value
     return {"name": entry.name, "aliases": [n for n in entry.names if n != entry.name],
             "options": options}

@@ -70,11 +70,18 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     from lpfilter.spool.store import SpoolStore
     from lpfilter.errors import AccessError
     store = SpoolStore(entry.string("sd") or "", entry.name)
+    jobs: list[dict[str, object]] = []
+    readable = True
     try:
         store.require_dir()
         error = None
     except AccessError as exc:
         error = str(exc)  # reported (exit 5), not shown as an empty queue
+    else:
+        try:
+            jobs = [job.to_dict() for job in store.jobs()]
+        except AccessError as exc:  # not this user's to read: said (exit 5), not empty
+            error, readable = str(exc), False
     holder = current_holder(os.path.join(store.state, "queue.lock"))
     served = None
     if holder is not None:
@@ -85,7 +92,7 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
             "spool": store.sd, "log_file": records.log_path,
             "served_by": served, "printer_status": records.last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
-            "error": error, "jobs": [job.to_dict() for job in store.jobs()]}
+            "error": error, "readable": readable, "jobs": jobs}
 
 
 def cut_words(text: str, width: int) -> str:
@@ -111,8 +118,12 @@ def _clip(text: str, width: int) -> str:
 
 def format_queue(data: dict[str, object], *, long: bool = False) -> str:
     """One queue as text: a table of its jobs, or with ``long`` a block per job."""
-    lines = [f"Queue {data['queue']}: lp={data['destination']}, spool {data['spool']}",
-             f"  log file: {_log_file(data)}"]
+    lines = [f"Queue {visible(str(data['queue']))}: lp={visible(str(data['destination']))},"
+             f" spool {visible(str(data['spool']))}", f"  log file: {_log_file(data)}"]
+    if not data.get("readable", True):  # neither its lock nor its jobs can be looked at
+        lines.append(f"  watcher and jobs not shown: you may not read its spool directory"
+                     f" {visible(str(data['spool']))}")
+        return "\n".join(lines) + "\n"
     served = data["served_by"]
     if served:
         lines.append(f"  served by pid {served['pid']} ({served['purpose']}),"  # type: ignore[index]
@@ -129,8 +140,8 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
                      f" {sessions['limit']} in use{who}")  # type: ignore[index]
     jobs: list[dict[str, object]] = data["jobs"]  # type: ignore[assignment]
     if data.get("error"):
-        lines.append(f"  no spool directory: {data['spool']} does not exist, so no job can be"
-                     " queued here")
+        lines.append(f"  no spool directory: {visible(str(data['spool']))} does not exist, so no"
+                     " job can be queued here")
         return "\n".join(lines) + "\n"
     if not jobs:
         lines.append("  no jobs")
@@ -246,5 +257,5 @@ def run(ctx: Context) -> ExitStatus:
     ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:
-        print(f"lpfilter: {printable(error)}", file=sys.stderr)
+        print(f"lpfilter: {visible(error)}", file=sys.stderr)
     return ExitStatus.ACCESS if errors else ExitStatus.OK

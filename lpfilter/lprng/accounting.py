@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+from lpfilter.text import visible
+
 
 def _item(text: str) -> str:
-    cleaned = "".join(c if c.isprintable() and c != "'" else "_" for c in text)
+    cleaned = visible(text).replace("'", "_")
     return f"'{cleaned[:200]}'"
 
 

@@ -29,6 +29,7 @@ from lpfilter.errors import (HoldJob, JobInterrupted, LpfilterError, RemoveJob, 
                              in_brief)
 from lpfilter.lprng.filterargs import FilterArgs
 from lpfilter.spool.job import Job
+from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -347,9 +348,10 @@ def _remove_orphans(directory: str) -> None:
 
 
 def one_line(text: str) -> str:
-    """Control characters and line breaks become blanks: a value from the command line
-    can never make a second status line."""
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    """One status line: control characters and line breaks made visible, so a value from
+    the command line (or a server's reply) can never make a second line or reach lpq's
+    terminal as an escape sequence."""
+    return visible(text.strip())
 
 
 def peer_name(sock: socket.socket) -> str:

@@ -10,11 +10,14 @@ import difflib
 from lpfilter.errors import LpfilterError
 from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_word,
                                          strtol_leftover)
+from lpfilter.printcap.commandline import (check_command_password, cut_command_uris,
+                                           filter_arguments)
 from lpfilter.printcap.destination import Invalid, Lpd, redact
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
 from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
                                      usable_name)
+from lpfilter.printcap.nul import nul_problem
 from lpfilter.printcap.source import Problem
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
@@ -119,15 +122,16 @@ def _check_acted_on(option: Option) -> list[Problem]:
 
 
 def _runs_lpfilter_filter(command: str) -> bool:
-    """``/usr/bin/lpfilter filter ...``: LPRng's lpd running lpfilter's backends."""
-    words = command.lstrip(" \t|").split()
-    return len(words) > 1 and words[0].rsplit("/", 1)[-1] == "lpfilter" and (
-        words[1] == "filter")
+    """``/usr/bin/lpfilter [options] filter ...``: LPRng's lpd running lpfilter's backends."""
+    return filter_arguments(command) is not None
 
 
 def _check_value(option: Option) -> list[Problem]:
     key = KEYS.get(option.name)
     found: list[Problem] = []
+    nul = nul_problem(option)
+    if nul:
+        return [_error(option, nul)]
     if option.swallowed:
         found.append(_warn(option, f"a value ending in a backslash escapes the ':' after it:"
                            f" LPRng reads '{option.text[:50]}' as one option and loses the"
@@ -295,10 +299,15 @@ def check_printcap(pc: Printcap) -> list[Problem]:
     found: list[Problem] = list(pc.problems)
     for record in pc.all_records:
         found.extend(_check_layout(record))
-        for option in record.options:
+        cut, junk = cut_command_uris(record)
+        found.extend(cut)
+        for index, option in enumerate(record.options):
+            if index in junk:
+                continue  # the rest of a cut URI, said once (a password in it masked)
             found.extend(_check_key(option))
             found.extend(_check_value(option))
             found.extend(_check_acted_on(option))
+            found.extend(check_command_password(option))
     found.extend(_check_names(pc))
     found.extend(_check_list(pc))
     for name in pc.printer_names():

@@ -6,6 +6,7 @@ trap that ``9100@printer`` is an LPD queue named "9100" for LPRng, not a socket.
 """
 from __future__ import annotations
 
+import re
 import socket
 import urllib.parse
 from dataclasses import dataclass, field
@@ -208,7 +209,16 @@ def classify(lp: str | None, *, queue: str, rm: str | None = None, rp: str | Non
 
 
 def redact(value: str) -> str:
-    """Hide the password of a URI (``ftp://user:***@host``): it never appears in output."""
+    """Hide the password of a URI (``ftp://user:***@host``): it never appears in output.
+    In a program's command line (``|/usr/bin/lpfilter filter ftp://user:pw@host/P``, or a
+    filter's), that of each word."""
+    whole = _redact_uri(value)
+    if whole != value or not any(c.isspace() for c in value):
+        return whole
+    return re.sub(r"\S+", lambda word: _redact_uri(word.group()), value)
+
+
+def _redact_uri(value: str) -> str:
     head, sep, rest = value.partition("//")
     if not sep or head.replace("\\:", ":").lower() not in ("ftp:", "socket:", "lpd:"):
         return value
@@ -220,3 +230,12 @@ def redact(value: str) -> str:
         return value
     escaped = "\\:" if "\\:" in value else ":"
     return f"{head}//{user}{escaped}***@{hostpart}"
+
+
+def password_on_command_line(shown: str) -> str:
+    """Why a destination with a password is refused on a command line (``lpfilter filter``
+    and checkpc), naming the safe ways; ``shown`` says where, its password masked."""
+    return (f"{shown}: a password on a command line is visible to every local"
+            " user (ps, /proc/PID/cmdline) while the job is sent; leave it out and give"
+            " ftp_user and ftp_password_file (a file of mode 0600) in the printcap entry,"
+            " or (run by hand) a machine line in ~/.netrc")

@@ -21,6 +21,7 @@ from lpfilter.printcap.datatypes import (ascii_lower, expand_percent, globmatch,
 from lpfilter.printcap.destination import URI_SCHEMES, Destination, classify
 from lpfilter.printcap.hostmatch import HostInfo, local_host, oh_matches
 from lpfilter.printcap.keys import KEYS, is_by_name
+from lpfilter.printcap.nul import refuse_nul
 from lpfilter.printcap.source import Origin, Problem
 
 Side = Literal["server", "client"]
@@ -313,7 +314,7 @@ class Printcap:
         """The ``all`` entry's list exactly as LPRng's Get_all_printcap_entries takes it:
         only an ``all=`` value counts (``all#x``, ``:all:`` and no value at all give the
         list ``all``), it is not %-expanded, and names no entry defines stay in it."""
-        option = self.lookup("all").options.get("all")
+        option = self.lookup("all", usable=False).options.get("all")
         if option is None or option.text[len(option.key):][:1] != "=":
             return ["all"]
         return split_list(option.text[len(option.key) + 1:])
@@ -350,7 +351,7 @@ class Printcap:
         names = self.printer_names()
         return names[0] if names else None
 
-    def lookup(self, name: str) -> Entry:
+    def lookup(self, name: str, *, usable: bool = True) -> Entry:
         """The resolved entry for ``name``: exact name or alias, then glob names, then ``*``.
 
         The queue is named by the entry's first record, except for an entry found through
@@ -378,7 +379,10 @@ class Printcap:
         names: list[str] = []
         for record in records:
             names.extend(n for n in record.names if n not in names)
-        return Entry(queue, names, options, asked, self.host, records[0].origin)
+        entry = Entry(queue, names, options, asked, self.host, records[0].origin)
+        if usable:  # a queue's values become paths, hosts, programs; the all list does not
+            refuse_nul(entry)
+        return entry
 
     def _resolve(self, primary: str, *, depth: int, chain: list[str]) -> dict[str, Option]:
         """Own options over tc templates, record by record (LPRng's Find_pc_info)."""

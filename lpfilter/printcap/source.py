@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from lpfilter.printcap import grammar
+from lpfilter.text import visible
 
 #: LPRng's Read_file_list gives up beyond this many nested includes.
 MAX_INCLUDE_DEPTH = 4
@@ -94,6 +95,10 @@ def file_lines(path: str, problems: list[Problem], *, depth: int = 0,
                                     True))
             continue
         for name in names:
+            if "\0" in name:  # no file name holds one; open() would raise ValueError
+                problems.append(Problem(line.origin, f"include {visible(name)}:"
+                                        " a NUL byte in the file name; remove it", True))
+                continue
             if not os.path.isabs(name):
                 problems.append(Problem(line.origin, f"include {name}: a relative name is taken"
                                         " from the current directory, not from this file's"

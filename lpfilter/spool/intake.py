@@ -79,7 +79,7 @@ class Intake:
                               " the printcap)")
         self.store.write(job)
         self.moved_in.discard(candidate.name)
-        self.records.log(f"took {candidate.name} from the spool directory", job)
+        self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
 
     def settling(self, recheck: float | None) -> float | None:
         """``watch --once``: when to look again at a file that may still be written by a

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.spool.fileops import atomic_write
+from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -44,8 +45,9 @@ class QueueRecords:
         self._log_fd: int | None = None
 
     def log(self, message: str, job: Job | None = None) -> None:
-        """A line in the queue's log file (and the process log)."""
-        text = f"job {job.id}: {message}" if job else message
+        """A line in the queue's log file (and the process log): one line, whatever a job
+        name, file name or printer message holds (control characters made visible)."""
+        text = visible(f"job {job.id}: {message}" if job else message)
         log.info("%s: %s", self.queue, text)
         if not self.log_path:
             return
@@ -70,7 +72,7 @@ class QueueRecords:
         with contextlib.suppress(OSError):
             # Whole or old, never half; but not fsynced: it is news, not a record, and a
             # sync per job halved the small-job rate on this disk.
-            atomic_write(self.status_path, f"{stamp()} {message}\n".encode(
+            atomic_write(self.status_path, f"{stamp()} {visible(message)}\n".encode(
                 "utf-8", "replace"), 0o644, durable=False)
 
     def last_status(self) -> str:
@@ -87,7 +89,8 @@ class QueueRecords:
         if not self.acct_path or not os.path.isfile(self.acct_path):
             return
         seconds = (job.finished or time.time()) - (job.started or job.submitted)
-        line = (f"{stamp(job.finished)} queue={self.queue} job={job.id} user={job.user}"
+        line = (f"{stamp(job.finished)} queue={self.queue} job={job.id}"
+                f" user={visible(job.user)}"
                 f" bytes={job.bytes_sent} pages={'-' if job.pages is None else job.pages}"
                 f" seconds={seconds:.2f} outcome={outcome} attempts={job.attempts}"
                 f" duplicate={'yes' if job.possible_duplicate else 'no'}"

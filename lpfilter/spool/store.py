@@ -52,8 +52,10 @@ class SpoolStore:
 
     # --- set-up -----------------------------------------------------------------------
     def require_dir(self) -> None:
-        """A missing ``sd`` is the same error (ACCESS) for every command that meets it."""
-        if not os.path.isdir(self.sd):
+        """A missing ``sd`` is the same error (ACCESS) for every command that meets it.
+        One behind a directory closed to this user is not called missing: reading or
+        writing it says so, naming it."""
+        if not os.path.isdir(self.sd) and not _closed_above(self.sd):
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
                               " run 'lpfilter checkpc --fix' to create it")
 
@@ -91,7 +93,13 @@ class SpoolStore:
         """flock a small file in the state folder; its descriptor stays open for reuse."""
         fd = self._fds.get(name)
         if fd is None:
-            fd = os.open(os.path.join(self.state, name), os.O_RDWR | os.O_CREAT, 0o600)
+            path = os.path.join(self.state, name)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except PermissionError:
+                raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
+                                  f" write {path} in spool directory {self.sd}; it belongs"
+                                  " to the user who runs this queue's watcher") from None
             self._fds[name] = fd
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -147,6 +155,8 @@ class SpoolStore:
             entries = [e for e in os.scandir(self.jobs_dir) if _TICKET.match(e.name)]
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise self._unreadable(exc) from None
         found: list[Job] = []
         cache: dict[str, tuple[tuple[int, int, int], Job]] = {}
         for entry in sorted(entries, key=lambda e: (len(e.name), e.name)):
@@ -155,6 +165,8 @@ class SpoolStore:
                 info = entry.stat()
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                raise self._unreadable(exc) from None
             key = (info.st_ino, info.st_size, info.st_mtime_ns)
             cached = self._parsed.get(job_id)
             job = cached[1] if cached is not None and cached[0] == key else self.read(job_id)
@@ -164,6 +176,15 @@ class SpoolStore:
             found.append(dataclasses.replace(job))
         self._parsed = cache
         return found
+
+    def _unreadable(self, exc: OSError) -> AccessError:
+        """The jobs cannot be listed: one line naming the spool directory (exit 5)."""
+        if isinstance(exc, PermissionError):
+            return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not read the"
+                               f" jobs in spool directory {self.sd}; ask its owner, or run"
+                               " this as the user who runs its watcher")
+        return AccessError(f"queue {self.queue}: cannot read the jobs in spool directory"
+                           f" {self.sd} ({self.jobs_dir}: {exc.strerror})")
 
     def commit(self, job: Job, staged: str) -> None:
         """Move a fully written data file from tmp/ into jobs/ and write its ticket."""
@@ -230,6 +251,17 @@ class SpoolStore:
                         self.queue, job_id)
             recovered.append(job)
         return recovered
+
+
+def _closed_above(path: str) -> bool:
+    """Is ``path`` out of this user's sight (a directory above it closed), not missing?"""
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 class ProgressRecorder:
