@@ -12,9 +12,13 @@ import functools
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from lpfilter.errors import AccessError
+from lpfilter.spool.fileops import give
 
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05
@@ -61,9 +65,11 @@ def process_alive(pid: int, start: float) -> bool:
 class ProcessLock:
     """An flock-based lock file naming its holder."""
 
-    def __init__(self, path: str, purpose: str) -> None:
+    def __init__(self, path: str, purpose: str, owner: int | None = None) -> None:
         self.path = path
         self.purpose = purpose
+        #: A lock in a queue's folder belongs to the queue's owner (root gives it to them).
+        self.owner = owner
         self._fd: int | None = None
         self._idle: int | None = None
 
@@ -72,8 +78,7 @@ class ProcessLock:
         """Take the lock; wait up to ``timeout`` seconds (polling, so ``stop`` is heard)."""
         if self._fd is not None:
             return True
-        fd = self._idle if self._idle is not None else os.open(
-            self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._idle if self._idle is not None else self._open()
         self._idle = None
         deadline = time.monotonic() + timeout
         while True:
@@ -92,6 +97,25 @@ class ProcessLock:
         os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
         self._fd = fd
         return True
+
+    def _open(self) -> int:
+        """Never through a symbolic link, never blocked by a FIFO; in a queue's folder, a
+        regular file of the queue's owner only."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise AccessError(f"{self.path}: cannot open this lock file ({exc.strerror});"
+                              " it is not one lpfilter made: remove it") from None
+        if self.owner is not None:
+            give(fd, self.owner)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (self.owner is not None
+                                              and info.st_uid != self.owner):
+            os.close(fd)
+            raise AccessError(f"{self.path}: not a lock file lpfilter made (uid"
+                              f" {info.st_uid}, mode {info.st_mode:o}); remove it")
+        return fd
 
     def release(self, *, keep_open: bool = False) -> None:
         """Give the lock up; ``keep_open`` keeps the file open for the next acquire."""
@@ -119,10 +143,12 @@ class ProcessLock:
 def current_holder(path: str) -> Holder | None:
     """The live holder of the lock at ``path``, or None when nobody holds it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return None  # we could take it: nobody holds it
