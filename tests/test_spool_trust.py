@@ -32,7 +32,7 @@ SECRET = b"root-only secret: s3cr3t\n"
 #: as root (the interpreter may be where nobody cannot read it, /root/.pyenv); then
 #: argv[3] is "cli" (lpfilter's main with the rest) or Python code run with the rest as
 #: ``args``.
-AS_USER = """import importlib, os, pkgutil, sys, lpfilter, lpfilter.cli as cli
+AS_USER = """import importlib, os, pkgutil, resource, sys, lpfilter, lpfilter.cli as cli
 import lpfilter.printcap as pc
 for module in pkgutil.walk_packages(lpfilter.__path__, "lpfilter."):
     if not module.name.endswith("__main__"):
@@ -290,3 +290,49 @@ def test_checkpc_explains_a_shared_spool_directory(world: World, mode: int, rc: 
     if mode == 0o777:
         run = world.watch_once()
         assert run.returncode == 5 and "has no sticky bit" in run.stderr
+
+
+def test_root_gives_what_it_spools_in_a_users_queue_to_that_user(world: World) -> None:
+    """sd is nobody's (the queue's owner): root's 'print' makes .lpfilter and every file in
+    it nobody's, so that nobody's own watcher serves the job (and would refuse a file of
+    root's as not its own)."""
+    os.chown(world.sd, NOBODY, NOBODY)
+    world.sd.chmod(0o700)
+    done = subprocess.run([sys.executable, "-m", "lpfilter", "print", "--no-wait",
+                           str(world.root / "doc")], env=world.env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (0, "q-000001\n"), done.stderr
+    state = world.sd / ".lpfilter"
+    owners = {str(p.relative_to(world.sd)): p.lstat().st_uid
+              for p in [state, *state.rglob("*")]}
+    assert set(owners.values()) == {NOBODY}, owners
+    for path in (world.printer, world.root / "locks"):
+        os.chown(path, NOBODY, NOBODY)
+    run = world.as_user(NOBODY, "cli", "watch", "--once")
+    assert run.returncode == 0, run.stderr
+    assert world.printer.read_text() == "hello from nobody\n"
+
+
+def test_planted_symlinks_at_lpfilters_own_names_are_never_followed(tmp_path: Path) -> None:
+    """Whoever can write the job folder (the owner, attacking root) plants symbolic links
+    where lpfilter writes: at the temporary name a ticket was written through (once
+    .tmp-PID-NAME), and at its lock files. Root writes the ticket without touching the
+    victim, and refuses the lock file."""
+    from lpfilter.errors import AccessError
+    from lpfilter.spool.store import SpoolStore
+    (tmp_path / "sd").mkdir()
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure()
+    victim = tmp_path / "victim"
+    victim.write_bytes(SECRET)
+    jobs = Path(store.jobs_dir)
+    for name in ("000001.job", "000001.cancel"):
+        (jobs / f".tmp-{os.getpid()}-{name}").symlink_to(victim)
+    store.write(Job("000001", "q", "root", "doc", 5, 0.0))
+    store.request_cancel("000001")
+    assert victim.read_bytes() == SECRET
+    assert store.read("000001") is not None and store.cancel_requested("000001")
+    (Path(store.state) / "seq").symlink_to(victim)
+    with pytest.raises(AccessError, match="seq: a symbolic link, not a lock file"):
+        store.next_id()
+    assert victim.read_bytes() == SECRET

@@ -7,6 +7,7 @@ say who serves a queue and psutil can tell a live holder from a reused pid.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import json
@@ -105,8 +106,10 @@ class ProcessLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
                          | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise AccessError(f"{self.path}: cannot open this lock file ({exc.strerror});"
-                              " it is not one lpfilter made: remove it") from None
+            if exc.errno != errno.ELOOP:
+                raise
+            raise AccessError(f"{self.path}: a symbolic link, not a lock file lpfilter made"
+                              " (never followed); remove it") from None
         if self.owner is not None:
             give(fd, self.owner)
         info = os.fstat(fd)

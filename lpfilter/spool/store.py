@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import logging
 import os
@@ -374,8 +375,10 @@ def lock_file(path: str, owner: int) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
                      | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise AccessError(f"{path}: cannot open this lock file ({exc.strerror}); it is not"
-                          " one lpfilter made: remove it") from None
+        if exc.errno != errno.ELOOP:
+            raise
+        raise AccessError(f"{path}: a symbolic link, not a lock file lpfilter made (never"
+                          " followed); remove it") from None
     give(fd, owner)
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_uid != owner:
