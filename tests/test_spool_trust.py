@@ -336,3 +336,28 @@ def test_planted_symlinks_at_lpfilters_own_names_are_never_followed(tmp_path: Pa
     with pytest.raises(AccessError, match="seq: a symbolic link, not a lock file"):
         store.next_id()
     assert victim.read_bytes() == SECRET
+
+
+def test_a_symlink_planted_at_the_queues_log_in_a_shared_spool_is_never_followed(
+        world: World) -> None:
+    """sd is root's and shared (01777), its log (lf) and accounting file (af) lie in it.
+    Before the first log line, nobody puts symbolic links to root-only files at their
+    names and drops a file; root's watcher prints it and appends nothing to those files."""
+    (world.root / "printcap").write_text(f"q:sd={world.sd}:lp={world.printer}:lf=log:af=acct\n")
+    world.sd.chmod(0o1777)
+    victim = world.root / "victim"
+    victim.write_bytes(SECRET)
+    victim.chmod(0o600)
+    attack = """sd, secret, victim = args
+os.symlink(secret, os.path.join(sd, "log"))
+os.symlink(victim, os.path.join(sd, "acct"))
+with open(os.path.join(sd, ".page.txt"), "w") as handle:
+    handle.write("a page\\n")
+os.rename(os.path.join(sd, ".page.txt"), os.path.join(sd, "page.txt"))
+"""
+    done = world.as_user(NOBODY, attack, str(world.sd), str(world.secret), str(victim))
+    assert done.returncode == 0, done.stderr
+    run = world.watch_once()
+    assert run.returncode == 0, run.stderr
+    assert world.printer.read_bytes() == b"a page\n"
+    assert world.secret.read_bytes() == SECRET and victim.read_bytes() == SECRET
