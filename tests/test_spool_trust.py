@@ -361,3 +361,35 @@ os.rename(os.path.join(sd, ".page.txt"), os.path.join(sd, "page.txt"))
     assert run.returncode == 0, run.stderr
     assert world.printer.read_bytes() == b"a page\n"
     assert world.secret.read_bytes() == SECRET and victim.read_bytes() == SECRET
+
+
+def test_root_neither_writes_nor_gives_away_a_hard_link_planted_at_a_lock_file(
+        world: World) -> None:
+    """sd is nobody's: nobody spools a job, then replaces the job-number file (seq) with a
+    hard link to a root-only file (made by root where fs.protected_hardlinks=1 stops
+    nobody). Root's 'print' into the queue refuses it in one line (exit 5): the root-only
+    file keeps its owner and its bytes."""
+    os.chown(world.sd, NOBODY, NOBODY)
+    world.sd.chmod(0o700)
+    done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
+    assert done.returncode == 0, done.stderr
+    seq = world.sd / ".lpfilter" / "seq"
+    attack = """seq, secret = args
+os.unlink(seq)
+try:
+    os.link(secret, seq)
+except PermissionError:
+    print("protected_hardlinks")
+"""
+    done = world.as_user(NOBODY, attack, str(seq), str(world.secret))
+    assert done.returncode == 0, done.stderr
+    if done.stdout == "protected_hardlinks\n":
+        os.link(world.secret, seq)
+    done = subprocess.run([sys.executable, "-m", "lpfilter", "print", "--no-wait",
+                           str(world.root / "doc")], env=world.env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (5, "", (
+        f"lpfilter: {seq}: a regular file of uid 0, not a lock file lpfilter made;"
+        " remove it\n"))
+    info = world.secret.stat()
+    assert (info.st_uid, world.secret.read_bytes()) == (0, SECRET)

@@ -94,6 +94,40 @@ def create_new(directory: str, name: str, mode: int = 0o600,
     raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
 
 
+def open_lock(path: str, owner: int | None, mode: int = 0o600) -> int:
+    """Open (or create) a lock file for reading and writing: never through a symbolic link,
+    never blocked by a FIFO; a regular file, of ``owner`` when given. Only a file this
+    call created is given to the owner: root never chowns a file someone planted (a hard
+    link to /etc/shadow)."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    for _ in range(10):
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            try:
+                fd = os.open(path, flags)
+            except FileNotFoundError:
+                continue  # removed meanwhile: create it
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise AccessError(f"{path}: a symbolic link, not a lock file lpfilter made"
+                                  " (never followed); remove it") from None
+        else:
+            if owner is not None:
+                give(fd, owner)
+        break
+    else:
+        raise AccessError(f"{path}: keeps disappearing; cannot open this lock file")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (owner is not None and info.st_uid != owner):
+        os.close(fd)
+        what = "a regular file" if stat.S_ISREG(info.st_mode) else kind_of(info.st_mode)
+        raise AccessError(f"{path}: {what} of uid {info.st_uid}, not a lock file lpfilter"
+                          " made; remove it")
+    return fd
+
+
 def give(fd: int, owner: int) -> None:
     """Root makes what it creates in a queue's folder the queue owner's (who else runs
     that queue's watcher); nobody else can, nor needs to."""

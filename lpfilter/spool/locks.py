@@ -7,7 +7,6 @@ say who serves a queue and psutil can tell a live holder from a reused pid.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import functools
 import json
@@ -18,8 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lpfilter.errors import AccessError
-from lpfilter.spool.fileops import give
+from lpfilter.spool.fileops import open_lock
 
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05
@@ -79,7 +77,8 @@ class ProcessLock:
         """Take the lock; wait up to ``timeout`` seconds (polling, so ``stop`` is heard)."""
         if self._fd is not None:
             return True
-        fd = self._idle if self._idle is not None else self._open()
+        fd = self._idle if self._idle is not None else open_lock(self.path, self.owner,
+                                                                  0o644)
         self._idle = None
         deadline = time.monotonic() + timeout
         while True:
@@ -98,27 +97,6 @@ class ProcessLock:
         os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
         self._fd = fd
         return True
-
-    def _open(self) -> int:
-        """Never through a symbolic link, never blocked by a FIFO; in a queue's folder, a
-        regular file of the queue's owner only."""
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-                         | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                raise
-            raise AccessError(f"{self.path}: a symbolic link, not a lock file lpfilter made"
-                              " (never followed); remove it") from None
-        if self.owner is not None:
-            give(fd, self.owner)
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (self.owner is not None
-                                              and info.st_uid != self.owner):
-            os.close(fd)
-            raise AccessError(f"{self.path}: not a lock file lpfilter made (uid"
-                              f" {info.st_uid}, mode {info.st_mode:o}); remove it")
-        return fd
 
     def release(self, *, keep_open: bool = False) -> None:
         """Give the lock up; ``keep_open`` keeps the file open for the next acquire."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import logging
 import os
@@ -32,7 +31,7 @@ from collections.abc import Iterator
 
 from lpfilter.errors import AccessError
 from lpfilter.spool.fileops import (UnsafeFile, atomic_write, fsync_dir, give, kind_of,
-                                    open_regular)
+                                    open_lock, open_regular)
 from lpfilter.spool.hotfolder import refuse
 from lpfilter.spool.job import QUEUED, Job, user_name
 
@@ -112,8 +111,10 @@ class SpoolStore:
         """One of lpfilter's folders: created (the owner's, 0700) or checked; one that is
         not the owner's own private directory is moved aside and made again."""
         for _ in range(2):
+            created = False
             try:
                 os.mkdir(path, 0o700)
+                created = True
             except FileExistsError:
                 pass
             except OSError as exc:
@@ -125,7 +126,8 @@ class SpoolStore:
                 reason = kind_of(os.lstat(path).st_mode)
             else:
                 try:
-                    give(fd, self.owner)
+                    if created:  # never one someone else made: that is refused
+                        give(fd, self.owner)
                     found = os.fstat(fd)
                 finally:
                     os.close(fd)
@@ -160,7 +162,7 @@ class SpoolStore:
         """flock a small file in the state folder; its descriptor stays open for reuse."""
         fd = self._fds.get(name)
         if fd is None:
-            fd = lock_file(os.path.join(self.state, name), self.owner)
+            fd = open_lock(os.path.join(self.state, name), self.owner)
             self._fds[name] = fd
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -367,23 +369,3 @@ class ProgressRecorder:
         with self.store.tickets_locked():
             self.store.write(self.job, durable=False)
 
-
-def lock_file(path: str, owner: int) -> int:
-    """Open (or create, as the owner's) a lock file of a queue's folder: never through a
-    symbolic link, never a FIFO or another user's file."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-                     | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise AccessError(f"{path}: a symbolic link, not a lock file lpfilter made (never"
-                          " followed); remove it") from None
-    give(fd, owner)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_uid != owner:
-        os.close(fd)
-        what = "a regular file" if stat.S_ISREG(info.st_mode) else kind_of(info.st_mode)
-        raise AccessError(f"{path}: {what} of uid {info.st_uid}, not a lock file of the"
-                          f" queue's owner (uid {owner}); remove it")
-    return fd
