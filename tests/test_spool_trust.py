@@ -393,3 +393,24 @@ except PermissionError:
         " remove it\n"))
     info = world.secret.stat()
     assert (info.st_uid, world.secret.read_bytes()) == (0, SECRET)
+
+
+def test_a_file_taken_from_a_shared_hot_folder_becomes_the_queue_owners(world: World) -> None:
+    """sd is root's and shared (01777), jobs are held on arrival (ah): the file nobody drops
+    is taken as nobody's job, but its kept data is root's (the queue's owner), mode 0600,
+    so nobody can no longer change what the watcher checked."""
+    (world.root / "printcap").write_text(f"q:sd={world.sd}:lp={world.printer}:ah\n")
+    world.sd.chmod(0o1777)
+    drop = """sd, = args
+with open(os.path.join(sd, "page.txt"), "w") as handle:
+    handle.write("a page\\n")
+os.chmod(os.path.join(sd, "page.txt"), 0o666)
+"""
+    done = world.as_user(NOBODY, drop, str(world.sd))
+    assert done.returncode == 0, done.stderr
+    run = world.watch_once()
+    assert run.returncode == 0, run.stderr
+    [(job_id, job)] = world.tickets().items()
+    assert (job["user"], job["name"], job["state"]) == ("nobody", "page.txt", "held")
+    data = (world.sd / ".lpfilter" / "jobs" / f"{job_id}.data").stat()
+    assert (data.st_uid, stat.S_IMODE(data.st_mode), data.st_nlink) == (0, 0o600, 1)
