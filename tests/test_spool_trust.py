@@ -414,3 +414,19 @@ os.chmod(os.path.join(sd, "page.txt"), 0o666)
     assert (job["user"], job["name"], job["state"]) == ("nobody", "page.txt", "held")
     data = (world.sd / ".lpfilter" / "jobs" / f"{job_id}.data").stat()
     assert (data.st_uid, stat.S_IMODE(data.st_mode), data.st_nlink) == (0, 0o600, 1)
+
+
+def test_an_old_symlink_among_the_data_files_is_refused_not_recovered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data file without a ticket, old enough to be a crashed submission, is recovered as
+    a job only when it is the owner's regular file: a symbolic link is moved aside."""
+    from lpfilter.spool import store as store_module
+    (tmp_path / "sd").mkdir()
+    store = store_module.SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure()
+    victim = tmp_path / "victim"
+    victim.write_bytes(SECRET)
+    Path(store.data_path("000007")).symlink_to(victim)
+    monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)
+    assert store.recover_orphans("root") == []
+    assert store.jobs() == [] and os.listdir(store.refused_dir) == ["000007.data"]

@@ -328,6 +328,9 @@ class SpoolStore:
                 continue
             path = os.path.join(self.jobs_dir, name)
             try:
+                seen = os.lstat(path)
+                if now - max(seen.st_mtime, seen.st_ctime) < ORPHAN_AGE:
+                    continue  # may be in flight: a ticket may come yet
                 fd, info = open_regular(path, self.owner)
             except UnsafeFile as exc:
                 self.refuse(path, exc.reason)
@@ -335,8 +338,6 @@ class SpoolStore:
             except OSError:
                 continue
             os.close(fd)
-            if now - max(info.st_mtime, info.st_ctime) < ORPHAN_AGE:
-                continue
             job = Job(job_id, self.queue, user, f"recovered-{job_id}", info.st_size,
                       info.st_mtime, state=QUEUED, last_error="recovered after a crash while"
                       " it was being spooled")
