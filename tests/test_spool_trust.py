@@ -430,3 +430,31 @@ def test_an_old_symlink_among_the_data_files_is_refused_not_recovered(
     monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)
     assert store.recover_orphans("root") == []
     assert store.jobs() == [] and os.listdir(store.refused_dir) == ["000007.data"]
+
+
+def test_the_owners_watcher_copies_another_users_file_and_refuses_one_it_cannot_read(
+        world: World) -> None:
+    """sd is nobody's and shared (01777); nobody's watcher serves it. uid 65533 drops a
+    readable file and a 0600 one: the first is copied (the job's data is nobody's) and
+    printed, the second refused with the reason and moved aside; the watcher goes on."""
+    os.chown(world.sd, NOBODY, NOBODY)
+    world.sd.chmod(0o1777)
+    for path in (world.printer, world.root / "locks"):
+        os.chown(path, NOBODY, NOBODY)
+    drop = """sd, = args
+for name, mode in (("open.txt", 0o644), ("private.txt", 0o600)):
+    with open(os.path.join(sd, "." + name), "w") as handle:
+        handle.write(name + " from uid 65533\\n")
+    os.chmod(os.path.join(sd, "." + name), mode)
+    os.rename(os.path.join(sd, "." + name), os.path.join(sd, name))
+"""
+    done = world.as_user(STRANGER, drop, str(world.sd), gid=STRANGER)
+    assert done.returncode == 0, done.stderr
+    run = world.as_user(NOBODY, "cli", "watch", "--once")
+    assert run.returncode == 0, run.stderr
+    assert world.printer.read_bytes() == b"open.txt from uid 65533\n"
+    assert refused_lines(run.stderr) == [
+        "lpfilter: queue q: refused private.txt: cannot take it (uid 65534): Permission"
+        f" denied; moved to {world.sd}/.lpfilter/refused/private.txt"]
+    [job] = world.tickets().values()
+    assert (job["user"], job["state"]) == ("65533", "done")

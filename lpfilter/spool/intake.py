@@ -6,6 +6,7 @@ left for later) and turns the ready files into tickets.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -75,9 +76,11 @@ class Intake:
             return
         try:
             uid, size = self._adopt(job_id, path)
-        except UnsafeFile as exc:
+        except (UnsafeFile, OSError) as exc:
+            reason = exc.reason if isinstance(exc, UnsafeFile) else (
+                f"cannot take it (uid {os.geteuid()}): {exc.strerror}")
             where = hotfolder.refuse(self.store.refused_dir, path, candidate.name)
-            line = f"refused {visible(candidate.name)}: {exc.reason}; {where}"
+            line = f"refused {visible(candidate.name)}: {reason}; {where}"
             log.warning("queue %s: %s", self.entry.name, line)
             self.records.log(line)
             self.moved_in.discard(candidate.name)
@@ -115,9 +118,13 @@ class Intake:
             try:
                 size = copy_fd(fd, copy)
                 os.fsync(copy)
+                os.replace(staged, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(staged)
+                raise
             finally:
                 os.close(copy)
-            os.replace(staged, path)
             return info.st_uid, size
         finally:
             os.close(fd)
