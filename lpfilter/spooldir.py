@@ -2,11 +2,13 @@
 
 A queue's jobs live in its ``sd`` directory; it must exist before the first job is
 written, belong to no other queue, and not be writable by others (anyone who can write
-there can print as anyone or remove jobs).
+there can print as anyone or remove jobs). One that others may write must be sticky
+(01777): it is then a shared hot folder, and only its owner (or root) spools jobs there.
 """
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ class SpoolFinding:
     path: str
     message: str
     fixed: bool = False
+    #: Worth knowing, not a problem (checkpc shows it and still exits 0).
+    note: bool = False
 
 
 def check_spool_dir(path: str, mode: int, *, fix: bool = False) -> list[SpoolFinding]:
@@ -56,7 +60,30 @@ def check_spool_dir(path: str, mode: int, *, fix: bool = False) -> list[SpoolFin
                 found.append(SpoolFinding(path, wrong + f"; cannot change it: {exc.strerror}"))
         else:
             found.append(SpoolFinding(path, wrong + "; 'lpfilter checkpc --fix' changes it"))
+    found.extend(_shared(path, os.stat(path)))
     if not os.access(path, os.W_OK | os.X_OK):
         found.append(SpoolFinding(path, f"spool directory {path} is not writable by this user"
                                   f" (uid {os.getuid()}); run lpfilter as its owner or chown it"))
     return found
+
+
+def _shared(path: str, info: os.stat_result) -> list[SpoolFinding]:
+    """A spool directory others may write: a hot folder only (until the print server gives
+    other users a safe way to submit), and only when sticky."""
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return []
+    if not mode & stat.S_ISVTX:
+        return [SpoolFinding(path, f"spool directory {path} may be written by others but has"
+                             f" no sticky bit (mode {format_octal(mode)}): anyone could replace"
+                             " lpfilter's folder in it, so print and watch refuse it; make it"
+                             " 01777 (a shared hot folder) or 0700")]
+    try:
+        owner = f"{pwd.getpwuid(info.st_uid).pw_name} (uid {info.st_uid})"
+    except KeyError:
+        owner = f"uid {info.st_uid}"
+    return [SpoolFinding(path, f"spool directory {path} is shared (mode {format_octal(mode)}):"
+                         " other users may drop files into it (a hot folder), which the"
+                         f" watcher of its owner {owner} takes; 'lpfilter print' by other"
+                         " users is refused (exit 5) until the print server gives them a"
+                         " safe way to submit", note=True)]

@@ -175,7 +175,7 @@ def test_once_waits_the_settle_time_for_files_of_users_it_cannot_inspect() -> No
         for path in (sd, locks):
             path.mkdir()
         printer.touch()
-        sd.chmod(0o777)  # others may drop files
+        sd.chmod(0o1777)  # others may drop files (sticky: a shared hot folder)
         for path in (sd, printer, locks):
             os.chown(path, 65534, 65534)
         (world / "printcap").write_text(f"q:sd={sd}:lp={printer}\n")

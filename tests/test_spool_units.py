@@ -183,7 +183,8 @@ def test_ticket_roundtrip_and_arrival_order(tmp_path: Path) -> None:
                                      b'{"state": "bogus"}', b"\xff\xfe", b"", None])
 def test_unreadable_ticket_does_not_crash_jobs(tmp_path: Path, content: bytes | None,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    """A damaged ticket (None: a directory) is skipped with a warning; others are listed."""
+    """A damaged ticket is skipped with a warning; others are listed. A directory where a
+    ticket should be (None) is not one lpfilter made: refused and moved aside."""
     store = new_store(tmp_path)
     add_job(store, "000001")
     add_job(store, "000003")
@@ -193,7 +194,11 @@ def test_unreadable_ticket_does_not_crash_jobs(tmp_path: Path, content: bytes | 
         Path(store.ticket_path("000002")).write_bytes(content)
     with caplog.at_level(logging.WARNING):
         assert [j.id for j in store.jobs()] == ["000001", "000003"]
-    assert "000002" in caplog.text and "unreadable ticket" in caplog.text
+    if content is None:
+        assert "refused" in caplog.text and "000002.job: a directory; moved to" in caplog.text
+        assert os.path.isdir(os.path.join(store.refused_dir, "000002.job"))
+    else:
+        assert "000002" in caplog.text and "unreadable ticket" in caplog.text
 
 
 def test_orphan_data_is_recovered_only_when_old(tmp_path: Path,

@@ -8,9 +8,10 @@ kind to its backend class and imports it only when a job needs it.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from lpfilter.errors import JobRefused
 
@@ -45,6 +46,18 @@ class SendRequest:
     framed: bool = True
     #: Where host-wide locks live (printer locks, FTP session slots); "": the default.
     lock_dir: str = ""
+    #: The data file as the spool opened and checked it (a regular file of the queue's
+    #: owner, reached without following a symbolic link); None: open ``data_path``.
+    data_fd: int | None = None
+
+    def open_data(self) -> BinaryIO:
+        """The job's bytes, from the descriptor the spool checked: never the path again,
+        which could name something else by now."""
+        if self.data_fd is None:
+            return open(self.data_path, "rb")
+        fd = os.dup(self.data_fd)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.fdopen(fd, "rb")
 
     def progress(self, sent: int, waiting: int = 0) -> None:
         """``sent`` bytes left lpfilter, ``waiting`` of them not yet taken by the printer

@@ -58,7 +58,7 @@ class DeviceBackend:
         try:
             if entry.flag("lk"):
                 _lock_device(fd, request)
-            with open(request.data_path, "rb") as data:
+            with request.open_data() as data:
                 pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
                             idle_timeout=stall_limit(entry),
                             progress=request.progress, sendfile=not regular,

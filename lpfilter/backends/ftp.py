@@ -105,7 +105,7 @@ def _store(session: Session, request: SendRequest) -> SendResult:
         if isinstance(data, _Listener):  # active mode: the server connects to us now
             data = _accept(data, session, request)
         stall = stall_limit(entry)
-        with open(request.data_path, "rb") as source:
+        with request.open_data() as source:
             pump = Pump(data.fileno(), interrupted=request.interrupted,
                         first_byte=request.first_byte, idle_timeout=stall,
                         what=session.where, progress=request.progress)

@@ -212,7 +212,7 @@ class JetDirectBackend:
                 settings: dict[str, object], name: str, cookie: str, where: str) -> int:
         """Prologue, data (zero-copy) and epilogue, reading the back channel meanwhile."""
         frame = wrapping(request, settings, name, cookie)
-        with open(request.data_path, "rb") as data:
+        with request.open_data() as data:
             pump = Pump(session.sock.fileno(), interrupted=request.interrupted,
                         first_byte=request.first_byte, idle_timeout=float(settings["stall"]),  # type: ignore[arg-type]
                         what=where, progress=request.progress,

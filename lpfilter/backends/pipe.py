@@ -98,7 +98,7 @@ class PipeBackend:
         sent = 0
         try:
             os.set_blocking(process.stdin.fileno(), False)
-            with open(request.data_path, "rb") as data:
+            with request.open_data() as data:
                 pump = Pump(process.stdin.fileno(), interrupted=request.interrupted,
                             first_byte=request.first_byte,
                             idle_timeout=stall_limit(entry),

@@ -51,7 +51,8 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
             if finding.fixed:
                 fixed.append(f"{where}: {finding.message}")
             else:
-                found.append(Problem(where, finding.message, fatal=True))
+                found.append(Problem(where, finding.message, fatal=not finding.note,
+                                     note=finding.note))
     return found, fixed
 
 

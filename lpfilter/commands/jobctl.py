@@ -186,7 +186,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     store = SpoolStore(entry.string("sd") or "", entry.name)
     if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
         return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
-    store.ensure()
+    store.ensure("change")
     records = QueueRecords(entry)
     status = ExitStatus.OK
     seen: set[int] = set()

@@ -87,9 +87,10 @@ def run(ctx: Context) -> ExitStatus:
                          " 'print --wait' or 'status' tell how a job ended)")
     entry = ctx.printcap().lookup(ctx.queue(args.printer))
     check_copies(entry, args.copies)
+    user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)
     store.ensure()
-    options = JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold,
+    options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner)
     for path in args.files:
         _check_readable(path)
@@ -113,7 +114,7 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
 
     from lpfilter.spool.locks import ProcessLock, current_holder
     from lpfilter.spool.worker import QueueWorker
-    lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print")
+    lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print", store.owner)
     while not lock.acquire():
         holder = current_holder(lock.path)
         who = f"pid {holder.pid} ({holder.purpose})" if holder else "another process"

@@ -33,7 +33,7 @@ def send_to_stdout(request: SendRequest) -> SendResult:
     job = request.job
     name = pjl.safe_name(f"{request.entry.name}-{job.id} {job.name}")
     frame = wrapping(request, settings, name, "")
-    with open(request.data_path, "rb") as data:
+    with request.open_data() as data:
         pump = Pump(1, interrupted=request.interrupted, first_byte=request.first_byte,
                     idle_timeout=stall_limit(request.entry), what="the output",
                     progress=request.progress)

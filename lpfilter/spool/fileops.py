@@ -7,8 +7,64 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
+import stat
+
+from lpfilter.errors import AccessError
 
 CHUNK = 1 << 20
+#: How a spool file is opened for reading: a symbolic link is never followed, a FIFO never
+#: blocks the open, a terminal never becomes the controlling one.
+SAFE_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+class UnsafeFile(AccessError):
+    """A spool entry lpfilter did not make (a symbolic link, a FIFO, another user's file):
+    refused and moved aside, never read or sent. ``reason`` says why, for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (never followed)"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a regular file"
+
+
+def open_regular(path: str, owner: int | None = None) -> tuple[int, os.stat_result]:
+    """Open a spool file for reading without following a symbolic link or blocking on a
+    FIFO, and check what was opened on the descriptor itself (no lstat-then-open race):
+    a regular file, of ``owner`` when given. Raises UnsafeFile, or OSError
+    (FileNotFoundError...) when there is nothing to open."""
+    try:
+        fd = os.open(path, SAFE_OPEN)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile("a symbolic link (never followed)") from None
+        if exc.errno == errno.ENXIO:
+            raise UnsafeFile("a socket") from None
+        raise
+    info = os.fstat(fd)
+    reason = None
+    if not stat.S_ISREG(info.st_mode):
+        reason = kind_of(info.st_mode)
+    elif owner is not None and info.st_uid != owner:
+        reason = f"owned by uid {info.st_uid}, not by the queue's owner (uid {owner})"
+    if reason is not None:
+        os.close(fd)
+        raise UnsafeFile(reason)
+    return fd, info
 
 
 def fsync_dir(path: str) -> None:
@@ -20,15 +76,75 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+def create_new(directory: str, name: str, mode: int = 0o600,
+               owner: int | None = None) -> tuple[int, str]:
+    """A new file in ``directory`` named after ``name`` with a random part: (fd, path).
+    O_EXCL: a name someone planted (a symbolic link to /etc/passwd) is never opened.
+    ``owner``: root gives the file to the queue's owner."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, mode)
+        except FileExistsError:
+            continue
+        if owner is not None:
+            give(fd, owner)
+        return fd, tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", directory)
+
+
+def open_lock(path: str, owner: int | None, mode: int = 0o600) -> int:
+    """Open (or create) a lock file for reading and writing: never through a symbolic link,
+    never blocked by a FIFO; a regular file, of ``owner`` when given. Only a file this
+    call created is given to the owner: root never chowns a file someone planted (a hard
+    link to /etc/shadow)."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    for _ in range(10):
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            try:
+                fd = os.open(path, flags)
+            except FileNotFoundError:
+                continue  # removed meanwhile: create it
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise AccessError(f"{path}: a symbolic link, not a lock file lpfilter made"
+                                  " (never followed); remove it") from None
+        else:
+            if owner is not None:
+                give(fd, owner)
+        break
+    else:
+        raise AccessError(f"{path}: keeps disappearing; cannot open this lock file")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (owner is not None and info.st_uid != owner):
+        os.close(fd)
+        what = "a regular file" if stat.S_ISREG(info.st_mode) else kind_of(info.st_mode)
+        raise AccessError(f"{path}: {what} of uid {info.st_uid}, not a lock file lpfilter"
+                          " made; remove it")
+    return fd
+
+
+def give(fd: int, owner: int) -> None:
+    """Root makes what it creates in a queue's folder the queue owner's (who else runs
+    that queue's watcher); nobody else can, nor needs to."""
+    if os.geteuid() == 0 and owner != 0 and os.fstat(fd).st_uid != owner:
+        os.fchown(fd, owner, -1)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True,
+                 owner: int | None = None) -> None:
     """Replace ``path`` with ``data``: readers see the old or the new file, never half.
 
     ``durable`` also makes it survive a power cut (fdatasync, then the directory); without
-    it the change survives a crash of the process, which is all some states need.
+    it the change survives a crash of the process, which is all some states need. A
+    symbolic link at ``path`` is replaced, never followed.
     """
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    fd, tmp = create_new(directory, os.path.basename(path), mode, owner)
     try:
         view = memoryview(data)
         while view:

@@ -10,11 +10,19 @@ the watcher is not root), only the settle time protects it. Dot files, ``*.tmp``
 (``hfA123``, ``dfA123host``, ``control.lp``...) are never jobs. Symbolic links, FIFOs,
 devices and sockets are moved aside unopened with a logged reason: a link to /etc/shadow
 must not print.
+
+The watcher (root, or the queue's owner) must never read on a dropper's behalf a file the
+dropper could not read. It cannot know who dropped a file, so a file taken in is checked
+on its open descriptor (``dropped_reason``): a file with more than one hard link (a link
+keeps its owner, and with fs.protected_hardlinks=0 anyone may link anyone's file) is taken
+only when its owner is the queue's owner and nobody else may write the spool directory;
+a file whose owner may not write the spool directory was put there by someone else.
 """
 from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
 import stat
 from dataclasses import dataclass, field
@@ -218,10 +226,52 @@ def _proc_hides_others() -> bool:
     return False
 
 
-def refuse(refused_dir: str, path: str) -> str:
-    """Move a refused entry (never opened, never followed) out of the hot folder; says
-    where it went, or why it could not be moved."""
-    name = os.path.basename(path)
+def could_write(uid: int, spool: os.stat_result) -> bool:
+    """Could user ``uid`` create a file in the directory ``spool`` describes (by its mode:
+    owner, group and supplementary groups, others)?"""
+    if uid == 0:
+        return True
+    mode = spool.st_mode
+    if uid == spool.st_uid:
+        return mode & 0o300 == 0o300
+    try:
+        user = pwd.getpwuid(uid)
+        groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+    except (KeyError, OSError):
+        groups = set()
+    if spool.st_gid in groups:
+        return mode & 0o030 == 0o030
+    return mode & 0o003 == 0o003
+
+
+def dropped_reason(info: os.stat_result, spool: os.stat_result) -> str | None:
+    """Why a file dropped into the hot folder (``info``, from its open descriptor) must
+    not be read for whoever dropped it, or None. ``spool``: the spool directory."""
+    if not stat.S_ISREG(info.st_mode):
+        return _kind(info.st_mode) or "not a regular file"
+    owner = f"uid {info.st_uid}"
+    with_name = f"{owner} ({visible(_user(info.st_uid))})"
+    if info.st_nlink > 1 and (spool.st_mode & _SHARED or info.st_uid != spool.st_uid):
+        return (f"it has {info.st_nlink} hard links and belongs to {with_name}: a link"
+                " may name a file its dropper may not read; copy the file in instead")
+    if not could_write(info.st_uid, spool):
+        return (f"it belongs to {with_name}, who may not write the spool directory: someone"
+                " else put it there")
+    return None
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def refuse(refused_dir: str, path: str, name: str | None = None) -> str:
+    """Move a refused entry (never opened, never followed) out of the hot folder (or the
+    job folder) under ``name`` (default: its own); says where it went, or why it could not
+    be moved."""
+    name = name or os.path.basename(path)
     target = os.path.join(refused_dir, name)
     suffix = 1
     while os.path.lexists(target) and suffix < 1000:

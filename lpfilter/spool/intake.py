@@ -6,6 +6,7 @@ left for later) and turns the ready files into tickets.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.text import visible
 from lpfilter.spool import hotfolder
+from lpfilter.spool.fileops import UnsafeFile, copy_fd, open_regular
 from lpfilter.spool.job import FAILED, HELD, QUEUED, Job, user_name
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
@@ -63,23 +65,69 @@ class Intake:
         return found.recheck_at
 
     def _take(self, candidate: hotfolder.Candidate) -> None:
-        """One ready file: renamed to a job's data file, then its ticket written."""
+        """One ready file: renamed to a job's data file (where nobody but the queue's owner
+        can swap it), opened there and checked on the descriptor, made the owner's, then
+        its ticket written."""
         job_id = self.store.next_id()
+        path = self.store.data_path(job_id)
         try:
-            os.rename(candidate.path, self.store.data_path(job_id))
+            os.rename(candidate.path, path)
         except FileNotFoundError:
             return
-        job = Job(job_id, self.entry.name, user_name(candidate.uid), candidate.name,
-                  candidate.size, self.clock(), source="hotfolder",
+        try:
+            uid, size = self._adopt(job_id, path)
+        except (UnsafeFile, OSError) as exc:
+            reason = exc.reason if isinstance(exc, UnsafeFile) else (
+                f"cannot take it (uid {os.geteuid()}): {exc.strerror}")
+            where = hotfolder.refuse(self.store.refused_dir, path, candidate.name)
+            line = f"refused {visible(candidate.name)}: {reason}; {where}"
+            log.warning("queue %s: %s", self.entry.name, line)
+            self.records.log(line)
+            self.moved_in.discard(candidate.name)
+            return
+        job = Job(job_id, self.entry.name, user_name(uid), candidate.name,
+                  size, self.clock(), source="hotfolder",
                   state=HELD if self.entry.flag("ah") else QUEUED)
         limit = self.entry.number("mx") * 1024
-        if 0 < limit < candidate.size:
+        if 0 < limit < size:
             job.state, job.finished = FAILED, self.clock()
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
                               " the printcap)")
         self.store.write(job)
         self.moved_in.discard(candidate.name)
         self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
+
+    def _adopt(self, job_id: str, path: str) -> tuple[int, int]:
+        """Check a file taken in (UnsafeFile if it must not be read for its dropper) and
+        make it the queue owner's: root gives it to them, the owner's watcher copies a
+        file of another user (in the kernel; the copy replaces it atomically). Returns
+        the dropper's uid (the job's user) and the size."""
+        fd, info = open_regular(path)
+        try:
+            reason = hotfolder.dropped_reason(info, os.stat(self.store.sd))
+            if reason is not None:
+                raise UnsafeFile(reason)
+            owner = self.store.owner
+            if info.st_uid == owner:
+                return info.st_uid, info.st_size
+            if os.geteuid() == 0:  # its only name is in jobs/ now (one link, checked)
+                os.fchown(fd, owner, -1)
+                os.fchmod(fd, 0o600)
+                return info.st_uid, info.st_size
+            copy, staged = self.store.stage(job_id)
+            try:
+                size = copy_fd(fd, copy)
+                os.fsync(copy)
+                os.replace(staged, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(staged)
+                raise
+            finally:
+                os.close(copy)
+            return info.st_uid, size
+        finally:
+            os.close(fd)
 
     def settling(self, recheck: float | None) -> float | None:
         """``watch --once``: when to look again at a file that may still be written by a

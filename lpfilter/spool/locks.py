@@ -12,9 +12,12 @@ import functools
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from lpfilter.spool.fileops import open_lock
 
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05
@@ -61,9 +64,11 @@ def process_alive(pid: int, start: float) -> bool:
 class ProcessLock:
     """An flock-based lock file naming its holder."""
 
-    def __init__(self, path: str, purpose: str) -> None:
+    def __init__(self, path: str, purpose: str, owner: int | None = None) -> None:
         self.path = path
         self.purpose = purpose
+        #: A lock in a queue's folder belongs to the queue's owner (root gives it to them).
+        self.owner = owner
         self._fd: int | None = None
         self._idle: int | None = None
 
@@ -72,8 +77,8 @@ class ProcessLock:
         """Take the lock; wait up to ``timeout`` seconds (polling, so ``stop`` is heard)."""
         if self._fd is not None:
             return True
-        fd = self._idle if self._idle is not None else os.open(
-            self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._idle if self._idle is not None else open_lock(self.path, self.owner,
+                                                                  0o644)
         self._idle = None
         deadline = time.monotonic() + timeout
         while True:
@@ -119,10 +124,12 @@ class ProcessLock:
 def current_holder(path: str) -> Holder | None:
     """The live holder of the lock at ``path``, or None when nobody holds it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return None  # we could take it: nobody holds it

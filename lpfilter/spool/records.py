@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from lpfilter.spool.job import Job
 
 log = logging.getLogger(__name__)
+#: Records may lie in a spool directory others may write (a shared hot folder): a symbolic
+#: link planted at a record's name is never followed, a FIFO never blocks.
+_NO_LINK = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def _path(entry: Entry, key: str) -> str | None:
@@ -55,7 +58,7 @@ class QueueRecords:
         try:
             if self._log_fd is None:
                 self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                                       | os.O_CLOEXEC, 0o600)
+                                       | _NO_LINK, 0o600)
             os.write(self._log_fd, line)
         except OSError as exc:
             log.debug("%s: cannot write log %s: %s", self.queue, self.log_path, exc)
@@ -79,7 +82,8 @@ class QueueRecords:
         if not self.status_path:
             return ""
         try:
-            with open(self.status_path, encoding="utf-8", errors="replace") as handle:
+            fd = os.open(self.status_path, os.O_RDONLY | _NO_LINK)
+            with open(fd, encoding="utf-8", errors="replace") as handle:
                 return handle.read(2000).strip()
         except OSError:
             return ""
@@ -96,7 +100,7 @@ class QueueRecords:
                 f" duplicate={'yes' if job.possible_duplicate else 'no'}"
                 f" delivery={job.delivery or '-'}\n")
         try:
-            fd = os.open(self.acct_path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self.acct_path, os.O_WRONLY | os.O_APPEND | _NO_LINK)
             try:
                 os.write(fd, line.encode("utf-8", "replace"))
             finally:

@@ -10,6 +10,12 @@ Layout, inside the queue's ``sd``::
 
 A job exists once its ticket is in jobs/ (written after its data, both fsynced); a data
 file without a ticket is a job interrupted while being spooled and is recovered.
+
+``.lpfilter`` and everything in it belong to the queue's owner, the owner of ``sd``
+(root when ``sd`` is root's): only the owner or root may spool or serve jobs there, root
+gives what it creates to the owner, and a folder, ticket or data file of anyone else (or a
+symbolic link, a FIFO...) is refused and moved aside, never read or sent. Files are opened
+without following symbolic links and checked on the open descriptor.
 """
 from __future__ import annotations
 
@@ -19,12 +25,15 @@ import fcntl
 import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 
 from lpfilter.errors import AccessError
-from lpfilter.spool.fileops import atomic_write, fsync_dir
-from lpfilter.spool.job import QUEUED, Job
+from lpfilter.spool.fileops import (UnsafeFile, atomic_write, fsync_dir, give, kind_of,
+                                    open_lock, open_regular)
+from lpfilter.spool.hotfolder import refuse
+from lpfilter.spool.job import QUEUED, Job, user_name
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,10 @@ ORPHAN_AGE = 60.0
 PROGRESS_EVERY = 1.0
 #: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
 _TICKET = re.compile(r"^\d+\.job$")
+#: A ticket is a few hundred bytes of JSON; more is not a ticket lpfilter wrote.
+TICKET_MAX = 1 << 20
+#: Write permission for group or others.
+_SHARED = stat.S_IWGRP | stat.S_IWOTH
 
 
 class SpoolStore:
@@ -49,6 +62,16 @@ class SpoolStore:
         self.refused_dir = os.path.join(self.state, "refused")
         self._fds: dict[str, int] = {}
         self._parsed: dict[str, tuple[tuple[int, int, int], Job]] = {}
+        self._owner: int | None = None
+        #: Set by ``ensure``: this process (the owner or root) moves refused entries aside.
+        self._tidy = False
+
+    @property
+    def owner(self) -> int:
+        """The queue's owner: the owner of ``sd`` (root when ``sd`` is root's)."""
+        if self._owner is None:
+            self._owner = os.stat(self.sd).st_uid
+        return self._owner
 
     # --- set-up -----------------------------------------------------------------------
     def require_dir(self) -> None:
@@ -59,24 +82,72 @@ class SpoolStore:
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
                               " run 'lpfilter checkpc --fix' to create it")
 
-    def ensure(self) -> None:
-        """Create lpfilter's folders in ``sd``; a missing or read-only ``sd`` is a clear error."""
+    def ensure(self, action: str = "print") -> None:
+        """Create lpfilter's folders in ``sd`` (or check them); a missing or read-only
+        ``sd``, or one that is not ours, is a clear error. ``action`` (print, watch,
+        change) picks the advice."""
         self.require_dir()
+        info = os.stat(self.sd)
+        self._owner = info.st_uid
+        if info.st_mode & _SHARED and not info.st_mode & stat.S_ISVTX:
+            raise AccessError(f"queue {self.queue}: spool directory {self.sd} may be written"
+                              f" by others but has no sticky bit (mode"
+                              f" {stat.S_IMODE(info.st_mode):04o}): anyone could replace"
+                              " lpfilter's folder in it; make it 01777 (a shared hot folder)"
+                              " or 0700")
         if not os.access(self.sd, os.W_OK | os.X_OK):
             raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
                               f" spool directory {self.sd}; ask its owner, or print as them")
+        if os.geteuid() not in (0, info.st_uid):
+            owner = f"{user_name(info.st_uid)} (uid {info.st_uid})"
+            advice = (f"drop the file into {self.sd} instead: the owner's watcher takes it from"
+                      " there (or wait for the print server)" if action == "print" else
+                      f"run it as {user_name(info.st_uid)} or root")
+            raise AccessError(f"queue {self.queue}: spool directory {self.sd} is shared; its"
+                              f" jobs belong to its owner {owner} only: {advice}")
         for path in (self.state, self.jobs_dir, self.tmp_dir, self.refused_dir):
+            self._make_dir(path)
+        self._tidy = True
+
+    def _make_dir(self, path: str) -> None:
+        """One of lpfilter's folders: created (the owner's, 0700) or checked; one that is
+        not the owner's own private directory is moved aside and made again."""
+        for _ in range(2):
+            created = False
             try:
                 os.mkdir(path, 0o700)
+                created = True
             except FileExistsError:
                 pass
             except OSError as exc:
                 raise AccessError(f"queue {self.queue}: cannot create {path}:"
                                   f" {exc.strerror}") from exc
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write"
-                                  f" {path}; it belongs to the user who runs this queue's"
-                                  " watcher: print as that user")
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                reason = kind_of(os.lstat(path).st_mode)
+            else:
+                try:
+                    if created:  # never one someone else made: that is refused
+                        give(fd, self.owner)
+                    found = os.fstat(fd)
+                finally:
+                    os.close(fd)
+                reason = (f"owned by uid {found.st_uid}, not by the queue's owner (uid"
+                          f" {self.owner})" if found.st_uid != self.owner else
+                          f"writable by others (mode {stat.S_IMODE(found.st_mode):04o})"
+                          if found.st_mode & _SHARED else None)
+            if reason is None:
+                return
+            aside = f"{path}.refused-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            try:
+                os.rename(path, aside)
+            except OSError as exc:
+                raise AccessError(f"queue {self.queue}: {path} is {reason} and cannot be"
+                                  f" moved aside: {exc.strerror}") from exc
+            log.warning("queue %s: refused %s: %s; moved to %s", self.queue, path, reason,
+                        aside)
+        raise AccessError(f"queue {self.queue}: cannot make {path}")
 
     # --- names ------------------------------------------------------------------------
     def data_path(self, job_id: str) -> str:
@@ -95,7 +166,7 @@ class SpoolStore:
         if fd is None:
             path = os.path.join(self.state, name)
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = open_lock(path, self.owner)
             except PermissionError:
                 raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
                                   f" write {path} in spool directory {self.sd}; it belongs"
@@ -131,18 +202,56 @@ class SpoolStore:
     # --- tickets ----------------------------------------------------------------------
     def write(self, job: Job, *, durable: bool = True) -> None:
         """Store the ticket atomically; ``durable`` (the default) also survives a power cut."""
-        atomic_write(self.ticket_path(job.id), job.to_json().encode(), durable=durable)
+        atomic_write(self.ticket_path(job.id), job.to_json().encode(), durable=durable,
+                     owner=self.owner)
 
     def read(self, job_id: str) -> Job | None:
+        """A job's ticket; a symbolic link, a FIFO or another user's file is refused."""
+        path = self.ticket_path(job_id)
         try:
-            with open(self.ticket_path(job_id), encoding="utf-8") as handle:
-                return Job.from_json(handle.read())
+            fd, _ = open_regular(path, self.owner)
         except FileNotFoundError:
             return None
+        except UnsafeFile as exc:
+            self.refuse(path, exc.reason)
+            return None
+        except OSError as exc:
+            log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", self.queue,
+                        job_id, exc.strerror, self.jobs_dir)
+            return None
+        try:
+            with open(fd, "rb") as handle:
+                data = handle.read(TICKET_MAX + 1)
+            if len(data) > TICKET_MAX:
+                raise ValueError(f"larger than {TICKET_MAX} bytes")
+            return Job.from_json(data.decode("utf-8"))
         except (OSError, ValueError, TypeError) as exc:
             log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", self.queue,
                         job_id, exc, self.jobs_dir)
             return None
+
+    def refuse(self, path: str, reason: str) -> str:
+        """A job-folder entry that lpfilter did not make: moved aside (by the owner or root),
+        with one line naming it; never read or sent. Returns where it went."""
+        if not self._tidy:
+            log.warning("queue %s: %s: %s; not read", self.queue, path, reason)
+            return "left where it is"
+        where = refuse(self.refused_dir, path)
+        log.warning("queue %s: refused %s: %s; %s", self.queue, path, reason, where)
+        return where
+
+    def open_data(self, job_id: str) -> int | str:
+        """A job's data file, opened for sending (the caller closes it): a regular file of
+        the queue's owner, never a symbolic link or a FIFO. Otherwise why the job fails:
+        a file lpfilter did not make is refused and moved aside."""
+        path = self.data_path(job_id)
+        try:
+            return open_regular(path, self.owner)[0]
+        except UnsafeFile as exc:
+            return (f"its data file was refused, never sent: {exc.reason};"
+                    f" {self.refuse(path, exc.reason)}")
+        except OSError as exc:
+            return f"cannot open its data file: {exc.strerror}"
 
     def jobs(self) -> list[Job]:
         """Every job with a readable ticket, in arrival order (copies: change and ``write``).
@@ -162,7 +271,7 @@ class SpoolStore:
         for entry in sorted(entries, key=lambda e: (len(e.name), e.name)):
             job_id = entry.name[:-4]
             try:
-                info = entry.stat()
+                info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -194,7 +303,9 @@ class SpoolStore:
     def stage(self, job_id: str) -> tuple[int, str]:
         """A new file in tmp/ for a job's data: (fd, path)."""
         path = os.path.join(self.tmp_dir, f"{job_id}.data")
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        give(fd, self.owner)
+        return fd, path
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:
         """Delete a job's data (unless kept) and ticket; the ticket goes last."""
@@ -209,18 +320,18 @@ class SpoolStore:
             os.unlink(self.data_path(job.id))
 
     def has_data(self, job: Job) -> bool:
-        return os.path.exists(self.data_path(job.id))
+        return os.path.lexists(self.data_path(job.id))
 
     # --- cancel requests (from another process, while a job is being sent) -------------
     def request_cancel(self, job_id: str) -> None:
-        atomic_write(self.cancel_path(job_id), b"cancel\n")
+        atomic_write(self.cancel_path(job_id), b"cancel\n", owner=self.owner)
 
     def clear_cancel(self, job_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.cancel_path(job_id))
 
     def cancel_requested(self, job_id: str) -> bool:
-        return os.path.exists(self.cancel_path(job_id))
+        return os.path.lexists(self.cancel_path(job_id))
 
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:
@@ -238,11 +349,16 @@ class SpoolStore:
                 continue
             path = os.path.join(self.jobs_dir, name)
             try:
-                info = os.stat(path)
-            except FileNotFoundError:
+                seen = os.lstat(path)
+                if now - max(seen.st_mtime, seen.st_ctime) < ORPHAN_AGE:
+                    continue  # may be in flight: a ticket may come yet
+                fd, info = open_regular(path, self.owner)
+            except UnsafeFile as exc:
+                self.refuse(path, exc.reason)
                 continue
-            if now - max(info.st_mtime, info.st_ctime) < ORPHAN_AGE:
+            except OSError:
                 continue
+            os.close(fd)
             job = Job(job_id, self.queue, user, f"recovered-{job_id}", info.st_size,
                       info.st_mtime, state=QUEUED, last_error="recovered after a crash while"
                       " it was being spooled")
@@ -285,3 +401,4 @@ class ProgressRecorder:
         self._written = self.job.bytes_sent = self.sent
         with self.store.tickets_locked():
             self.store.write(self.job, durable=False)
+

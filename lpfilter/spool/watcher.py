@@ -81,9 +81,9 @@ class Watcher:
     # --- queues -------------------------------------------------------------------------
     def _start(self, entry: Entry) -> None:
         store = SpoolStore(entry.string("sd") or "", entry.name)
-        store.ensure()
+        store.ensure("watch")
         lock = ProcessLock(os.path.join(store.state, "queue.lock"),
-                           "watch --once" if self.once else "watch")
+                           "watch --once" if self.once else "watch", store.owner)
         worker = QueueWorker(entry, lock_dir=self.lock_dir, settle=self.settle)
         if self.once:  # files that may still be written are waited for this long, no more
             worker.intake.files_deadline = time.time() + self.settle

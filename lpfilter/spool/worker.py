@@ -114,7 +114,7 @@ class QueueWorker:
         (``wait_retries``: also wait out retry pauses, but none that ends after
         ``give_up``; ``until``: stop when it is true; ``every_job``: try each queued job
         once whatever its retry pause says, as a cron run is the retry interval)."""
-        self.store.ensure()
+        self.store.ensure("watch")
         os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
         self.recover()
         summary = WorkSummary()
@@ -223,6 +223,9 @@ class QueueWorker:
                 return self.finish(job, FAILED, "its spooled data file is missing")
             if job.size == 0:
                 return self.finish(job, FAILED, "empty file; nothing to print")
+            data_fd = self.store.open_data(job.id)  # the backend reads this, not the path
+            if isinstance(data_fd, str):
+                return self.finish(job, FAILED, data_fd)
             job.attempts += 1
             job.state = ACTIVE
             job.bytes_sent = 0  # this attempt's, as the send goes (status shows it)
@@ -233,11 +236,19 @@ class QueueWorker:
             # Not fsynced: after a power cut "queued" is right, as nothing was sent yet;
             # first_byte below makes "maybe sent" durable before any byte leaves.
             self.store.write(job, durable=False)
+        try:
+            return self._send(job, data_fd)
+        finally:
+            os.close(data_fd)
+
+    def _send(self, job: Job, data_fd: int) -> str:
+        """Send a job (marked active) from its checked data file; returns its new state."""
         destination = self.entry.destination()
         device = self.printers.lock(destination, self.stop.is_set)
         if device is None:
             return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
         request = self._request(job, destination)
+        request.data_fd = data_fd
         try:
             result = self.printers.backend(destination).send(request)
             request.progress(result.bytes_sent)  # done: the printer took every byte
