@@ -118,34 +118,39 @@ def test_status_all_shows_the_other_queues_and_exits_5(world: World) -> None:
 @pytest.mark.parametrize("mode", [0o700, 0o755, 0o1777])
 def test_job_commands_on_a_spool_the_user_cannot_write(world: World, command: str,
                                                        mode: int) -> None:
-    """0700 and 0755: the spool directory; 01777: lpfilter's .lpfilter in it (root's)."""
+    """0700 and 0755: the spool directory; 01777: a shared spool, whose jobs are its
+    owner's (root's) only."""
     world.sd.chmod(mode)
     done = world.as_nobody(command, "-P", "q", "all")
     assert done.returncode == 5, done.stderr
     line = _one_line(done)
-    assert line.startswith("lpfilter: queue q: you (uid 65534) may not write") and (
+    said = ("is shared; its jobs belong to its owner root (uid 0) only: run it as root"
+            if mode == 0o1777 else "may not write")
+    assert line.startswith("lpfilter: queue q: ") and said in line and (
         str(world.sd) in line), line
 
 
 @pytest.mark.parametrize("mode", [0o700, 0o755, 0o1777])
 def test_print_on_a_spool_the_user_cannot_write(world: World, mode: int) -> None:
+    """01777: a shared spool is a hot folder for the others: print says to drop it there."""
     world.sd.chmod(mode)
     done = world.as_nobody("print", "--no-wait", "-P", "q", str(world.doc))
     assert (done.returncode, done.stdout) == (5, ""), done.stderr
     line = _one_line(done)
-    assert line.startswith("lpfilter: queue q: you (uid 65534) may not write") and (
+    said = (f"is shared; its jobs belong to its owner root (uid 0) only: drop the file into"
+            f" {world.sd} instead" if mode == 0o1777 else "you (uid 65534) may not write")
+    assert line.startswith("lpfilter: queue q: ") and said in line and (
         str(world.sd) in line), line
 
 
 def test_a_lock_file_of_another_user_in_an_open_state_folder(world: World) -> None:
-    """Folders opened to everyone (chmod -R 777) but the ticket lock still root's 0600:
-    the job commands say which file, in one line (was a PermissionError, 70)."""
-    world.sd.chmod(0o1777)
-    for folder in (world.sd / ".lpfilter").rglob("*"):
-        if folder.is_dir():
-            folder.chmod(0o777)
-    (world.sd / ".lpfilter").chmod(0o777)
+    """The queue is the user's (sd and lpfilter's folders are theirs) but the ticket lock
+    was left root's 0600 (root ran a command there before lpfilter gave what it made to the
+    owner): the job commands say which file, in one line (was a PermissionError, 70)."""
+    for path in (world.sd, *world.sd.rglob("*")):
+        os.chown(path, 65534, 65534)
     (world.sd / ".lpfilter" / "tickets.lock").touch(mode=0o600)
+    os.chown(world.sd / ".lpfilter" / "tickets.lock", 0, 0)
     (world.sd / ".lpfilter" / "tickets.lock").chmod(0o600)
     done = world.as_nobody("cancel", "-P", "q", "all")
     assert done.returncode == 5, done.stderr

@@ -87,6 +87,9 @@ class SpoolStore:
         ``sd``, or one that is not ours, is a clear error. ``action`` (print, watch,
         change) picks the advice."""
         self.require_dir()
+        if not os.access(self.sd, os.W_OK | os.X_OK):
+            raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
+                              f" spool directory {self.sd}; ask its owner, or print as them")
         info = os.stat(self.sd)
         self._owner = info.st_uid
         if info.st_mode & _SHARED and not info.st_mode & stat.S_ISVTX:
@@ -95,13 +98,11 @@ class SpoolStore:
                               f" {stat.S_IMODE(info.st_mode):04o}): anyone could replace"
                               " lpfilter's folder in it; make it 01777 (a shared hot folder)"
                               " or 0700")
-        if not os.access(self.sd, os.W_OK | os.X_OK):
-            raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
-                              f" spool directory {self.sd}; ask its owner, or print as them")
         if os.geteuid() not in (0, info.st_uid):
             owner = f"{user_name(info.st_uid)} (uid {info.st_uid})"
             advice = (f"drop the file into {self.sd} instead: the owner's watcher takes it from"
                       " there (or wait for the print server)" if action == "print" else
+                      "run it as root" if info.st_uid == 0 else
                       f"run it as {user_name(info.st_uid)} or root")
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} is shared; its"
                               f" jobs belong to its owner {owner} only: {advice}")
