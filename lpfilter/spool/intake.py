@@ -6,6 +6,7 @@ left for later) and turns the ready files into tickets.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -77,7 +78,12 @@ class Intake:
             job.state, job.finished = FAILED, self.clock()
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
                               " the printcap)")
-        self.store.write(job)
+        try:
+            self.store.write(job)
+        except BaseException:  # a full spool: the file goes back where it was, for later
+            with contextlib.suppress(OSError):
+                os.rename(self.store.data_path(job_id), candidate.path)
+            raise
         self.moved_in.discard(candidate.name)
         self.records.log(f"took {candidate.name} from the spool directory", job)
 

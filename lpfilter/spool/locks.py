@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lpfilter.errors import NO_ROOM
+
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05
 
@@ -88,8 +90,16 @@ class ProcessLock:
         me = os.getpid()
         record = {"pid": me, "start": _own_start(me), "host": socket.gethostname(),
                   "purpose": self.purpose, "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._idle = fd
+                raise
+            # A full or read-only disk: the lock holds (flock is the lock); only who
+            # holds it cannot be shown. What needs writing next says the disk is full.
         self._fd = fd
         return True
 
