@@ -275,3 +275,23 @@ def test_job_is_not_sent_when_its_maybe_sent_mark_cannot_be_written(
     assert (job.state, job.possible_duplicate) == ("done", False)
     sent = [received for received in server.printer.jobs if received.size]
     assert [(r.size, r.complete) for r in sent] == [(len(data), True)]
+
+
+def test_hot_folder_file_stays_put_on_a_full_spool(kit: Kit, small_fs: Path) -> None:
+    """A dropped file whose ticket cannot be written goes back where it was (it became a
+    ticketless data file, recovered a minute later as 'recovered-N' under the watcher's
+    name); it is taken, with its own name, once there is room."""
+    sd = kit.queue("lp", kit.recorder(), parent=small_fs)
+    kit.run("checkpc", "--fix")
+    assert kit.run("watch", "--once", "-P", "lp").returncode == 0  # makes .lpfilter/
+    (sd / "report.txt").write_text("dropped\n")
+    with filled(small_fs):
+        once = kit.run("watch", "--once", "-P", "lp")
+        assert once.returncode == ExitStatus.SPOOL_FULL, once.stderr
+        assert f"the spool directory {sd} cannot be written" in once.stderr, once.stderr
+        assert (sd / "report.txt").read_text() == "dropped\n"
+        assert state_files(sd) == []
+    once = kit.run("watch", "--once", "-P", "lp")
+    assert once.returncode == 0, once.stderr
+    (ticket,) = kit.tickets("lp").values()
+    assert (ticket["name"], ticket["state"]) == ("report.txt", "done")

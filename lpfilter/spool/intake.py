@@ -67,7 +67,8 @@ class Intake:
         """One ready file: renamed to a job's data file, then its ticket written."""
         job_id = self.store.next_id()
         try:
-            os.rename(candidate.path, self.store.data_path(job_id))
+            with self.store.room():
+                os.rename(candidate.path, self.store.data_path(job_id))
         except FileNotFoundError:
             return
         job = Job(job_id, self.entry.name, user_name(candidate.uid), candidate.name,
