@@ -14,8 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, SpoolFull, in_brief
@@ -23,14 +22,14 @@ from lpfilter.text import visible
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.intake import Intake
-from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
-                                REMOVED, Job, user_name)
+from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, QUEUED, REMOVED,
+                                Job, user_name)
 from lpfilter.spool.locks import process_start
+from lpfilter.spool.outcome import Observer, WorkSummary  # noqa: F401 - re-exported
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import ProgressRecorder, SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
-from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -43,42 +42,6 @@ RESCAN = 30.0
 STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
-
-
-@dataclass(slots=True)
-class WorkSummary:
-    """What a pass did; its exit status says whether every job printed."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    pending: int = 0
-    #: Hot-folder files a one-shot pass left for a later run (each said on stderr).
-    left: int = 0
-    #: A one-shot pass stopped because the spool could not be written.
-    full: SpoolFull | None = None
-
-    def add(self, state: str) -> None:
-        self.counts[state] = self.counts.get(state, 0) + 1
-
-    def status(self) -> ExitStatus:
-        if self.full is not None:
-            return ExitStatus.SPOOL_FULL
-        if self.counts.get(FAILED) or self.counts.get(REMOVED):
-            return ExitStatus.JOB_FAILED
-        if self.counts.get(HELD):
-            return ExitStatus.JOB_HELD
-        if self.pending or self.left:
-            return ExitStatus.JOB_PENDING
-        return ExitStatus.OK
-
-
-class Observer(Protocol):
-    """What a foreground ``print`` or ``demo`` shows while a job is sent."""
-
-    def progress(self, job: Job, taken: int) -> None: ...
-
-    def status(self, job: Job, message: str) -> None: ...
-
-    def end(self, job: Job) -> None: ...
 
 
 class QueueWorker:
