@@ -87,13 +87,16 @@ class QueueWorker:
         once whatever its retry pause says, as a cron run is the retry interval)."""
         self.store.ensure()
         os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
-        self.recover()
         summary = WorkSummary()
-        self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
-            set())
+        recovered = False
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
             try:
+                if not recovered:  # in the loop: a full spool waits here as well
+                    self.recover()
+                    recovered = True
+                    self.early = {j.id for j in self.store.jobs()
+                                  if j.state == QUEUED} if every_job else set()
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
