@@ -196,7 +196,8 @@ def test_daemon_waits_while_its_spool_is_removed(kit: Kit) -> None:
     wait_until(lambda: "was removed or moved" in watcher.stderr(), what="the daemon to say")
     sd.mkdir(mode=0o700)
     watcher.signal(signal.SIGHUP)  # else at the next rescan
-    wait_until(lambda: "spool directory is back" in watcher.stderr(), what="the queue back")
+    wait_until(lambda: f"spool directory {sd} can be used again" in watcher.stderr(),
+               what="the queue back")
     (sd / "dropped.txt").write_text("after\n")
     wait_until(lambda: set(kit.states("lp").values()) == {"done"}, what="the job printed")
     assert watcher.popen.poll() is None
@@ -295,3 +296,20 @@ def test_hot_folder_file_stays_put_on_a_full_spool(kit: Kit, small_fs: Path) -> 
     assert once.returncode == 0, once.stderr
     (ticket,) = kit.tickets("lp").values()
     assert (ticket["name"], ticket["state"]) == ("report.txt", "done")
+
+
+def test_checkpc_names_a_full_or_read_only_spool(kit: Kit, small_fs: Path) -> None:
+    """checkpc said nothing of a full spool, and called a read-only one "not writable by
+    this user ... chown it"."""
+    sd = kit.queue("lp", kit.recorder(), parent=small_fs)
+    with filled(small_fs):
+        done = kit.run("checkpc")
+        assert done.returncode == ExitStatus.FAILURE, done.stdout + done.stderr
+        assert f"spool directory {sd} is on a full file system" in done.stdout + done.stderr
+    with read_only(sd):
+        done = kit.run("checkpc")
+        assert done.returncode == ExitStatus.FAILURE, done.stdout + done.stderr
+        said = done.stdout + done.stderr
+        assert f"spool directory {sd} is on a read-only file system" in said, said
+        assert "not writable by this user" not in said, said
+    assert kit.run("checkpc").returncode == 0

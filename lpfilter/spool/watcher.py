@@ -198,8 +198,8 @@ class Watcher:
                                               else ExitStatus.CONFIG)
         else:
             if self.broken.pop(entry.name, None) is not None:
-                log.warning("queue %s: its spool directory is back; serving the queue",
-                            entry.name)
+                log.warning("queue %s: its spool directory %s can be used again; serving"
+                            " the queue", entry.name, entry.string("sd"))
             self.broken_status.pop(entry.name, None)
 
     def _retire(self, name: str, error: LpfilterError) -> None:
