@@ -149,6 +149,17 @@ def test_symlink_to_a_regular_printcap_is_read(tmp_path: Path) -> None:
     assert done.stdout.startswith("lp\n"), done.stdout
 
 
+def test_dev_null_is_an_empty_printcap(tmp_path: Path) -> None:
+    """/etc/printcap -> /dev/null is how some admins say "no printcap": read as empty."""
+    link = tmp_path / "printcap"
+    link.symlink_to("/dev/null")
+    top = _write(tmp_path / "top.pc", f"lp:sd={tmp_path}:lp=/dev/null\ninclude /dev/null\n")
+    for printcap, shown in ((str(link), ""), (top, "lp\n")):
+        done = lpfilter(tmp_path, printcap, "printcap", "--all")
+        assert done.returncode == ExitStatus.OK, done.stderr
+        assert done.stdout.startswith(shown), done.stdout
+
+
 def test_file_over_the_limit_is_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.pc"
     with open(big, "wb") as handle:

@@ -66,6 +66,10 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
+#: The device number of /dev/null on Linux (character device 1:3).
+_DEV_NULL = os.makedev(1, 3)
+
+
 class NotAPrintcap(OSError):
     """A printcap path that names no regular file, or a file over MAX_PRINTCAP_BYTES."""
 
@@ -83,12 +87,14 @@ def read_text(path: str, limit: int = MAX_PRINTCAP_BYTES) -> str:
     """The text of one printcap file; OSError is the caller's to report.
 
     Symlinks are followed (/etc/printcap is often one), but what they lead to must be a
-    regular file of at most ``limit`` bytes: a FIFO would block for ever and /dev/zero
+    regular file of at most ``limit`` bytes (or /dev/null, read as empty): a FIFO would block for ever and /dev/zero
     never ends. The type is looked at before opening (opening some devices acts on them)
     and again on the open descriptor; O_NONBLOCK keeps a FIFO swapped in between from
     blocking the open, and at most ``limit + 1`` bytes are ever read.
     """
     before = os.stat(path)
+    if stat.S_ISCHR(before.st_mode) and before.st_rdev == _DEV_NULL:
+        return ""  # a printcap linked to /dev/null is an admin's way of saying "empty"
     if not stat.S_ISREG(before.st_mode):
         raise NotAPrintcap(errno.EINVAL, f"{_kind(before.st_mode)}, not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
