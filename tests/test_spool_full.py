@@ -25,8 +25,10 @@ from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - 
 
 #: A backend program that takes the job, says so in OUT/started, and exits once OUT/go
 #: exists (at most 30 s): the test changes the spool while the job is being sent.
+#: Its pid goes to PIDS, so the kit ends it.
 GATED = r'''#!{python} -IS
 import os, sys, time
+open(os.path.join({pids!r}, str(os.getpid())), "w").close()
 data = sys.stdin.buffer.read()
 open(os.path.join({out!r}, "started"), "w").close()
 deadline = time.monotonic() + 30
@@ -212,7 +214,8 @@ def test_daemon_keeps_an_outcome_it_cannot_write(kit: Kit) -> None:
     outcome and writes it when it can (no reprint), and goes on serving the queue."""
     if os.geteuid() != 0:
         pytest.skip("a read-only bind mount needs root (CI runs the tests as root)")
-    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out)))
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                  pids=str(kit.pids)))
     sd = kit.queue("lp", f"|{program}")
     watcher = kit.start("watch", "-P", "lp")
     wait_served(kit, "lp", watcher)
@@ -313,3 +316,32 @@ def test_checkpc_names_a_full_or_read_only_spool(kit: Kit, small_fs: Path) -> No
         assert f"spool directory {sd} is on a read-only file system" in said, said
         assert "not writable by this user" not in said, said
     assert kit.run("checkpc").returncode == 0
+
+
+def test_daemon_started_on_a_full_spool_waits_for_room(kit: Kit, small_fs: Path) -> None:
+    """A job left active by a killed watcher cannot be put back while the disk is full:
+    the new daemon says so once and keeps the queue (it failed the queue, which was then
+    started afresh at each rescan or SIGHUP and failed again)."""
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                   pids=str(kit.pids)))
+    sd = kit.queue("lp", f"|{program}", parent=small_fs)
+    first = kit.start("watch", "-P", "lp")
+    wait_served(kit, "lp", first)
+    (sd / "doc.txt").write_text("interrupted\n")
+    wait_until(lambda: (kit.out / "started").exists(), what="the send to start")
+    first.popen.kill()
+    first.wait()
+    assert set(kit.states("lp").values()) == {"active"}
+    (kit.out / "go").touch()
+    with filled(small_fs):
+        watcher = kit.start("watch", "-P", "lp")
+        wait_until(lambda: "cannot be written" in watcher.stderr(), what="the daemon to say")
+    watcher.signal(signal.SIGHUP)
+    wait_until(lambda: set(kit.states("lp").values()) == {"done"}, what="the job printed")
+    (ticket,) = kit.tickets("lp").values()
+    assert ticket["possible_duplicate"]  # its bytes had reached the program
+    assert watcher.stop() == 0
+    err = watcher.stderr()
+    assert err.count("cannot be written") == 1, err
+    assert err.count("can be written again") == 1, err
+    assert "can be used again" not in err and "Traceback" not in err, err

@@ -90,9 +90,12 @@ class ProcessLock:
         me = os.getpid()
         record = {"pid": me, "start": _own_start(me), "host": socket.gethostname(),
                   "purpose": self.purpose, "since": time.time()}
+        data = json.dumps(record).encode() + b"\n"
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
+            # Over the old record, then cut to size: on a full disk the block the file
+            # already has is reused (truncating first would give it up, and then fail).
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
         except OSError as exc:
             if exc.errno not in NO_ROOM:
                 fcntl.flock(fd, fcntl.LOCK_UN)

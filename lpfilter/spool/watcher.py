@@ -134,8 +134,10 @@ class Watcher:
             if served.summary.full is not None:
                 log.error("%s; the queue's jobs stay queued for the next run",
                           served.summary.full)
-        except LpfilterError as exc:  # its spool directory went away: one line, and the
-            log.error("%s", exc)     # main loop retries the queue at each rescan
+        except LpfilterError as exc:  # its spool directory went away: one line (none when
+            # the watcher saw it go and is stopping the queue), and the main loop retries
+            # the queue at each rescan
+            log.log(logging.DEBUG if served.worker.stop.is_set() else logging.ERROR, "%s", exc)
             served.error = exc
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
             log.exception("queue %s stopped on an internal error", served.entry.name)

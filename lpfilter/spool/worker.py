@@ -88,15 +88,19 @@ class QueueWorker:
         self.store.ensure()
         os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
         summary = WorkSummary()
-        recovered = False
+        recovered = True
+        try:
+            self.recover()
+        except SpoolFull as exc:  # tried again in the loop, where a full spool waits
+            recovered, summary.full = False, exc if burst else None
+        self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
+            set())
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
             try:
-                if not recovered:  # in the loop: a full spool waits here as well
+                if not recovered:
                     self.recover()
-                    recovered = True
-                    self.early = {j.id for j in self.store.jobs()
-                                  if j.state == QUEUED} if every_job else set()
+                    recovered, summary.full = True, None
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
