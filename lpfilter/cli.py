@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lpfilter import __version__
-from lpfilter.errors import LpfilterError
+from lpfilter.errors import NO_ROOM, LpfilterError
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -198,6 +198,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         _silence_stdout()
         return int(ExitStatus.OK)
     except Exception as exc:  # noqa: BLE001 - the edge: anything unexpected is a bug
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+            # A full or read-only file system outside the spool's own writes (the lock
+            # directory...): the same expected condition, the same status.
+            if args.debug:
+                log.exception("error")
+            print(f"lpfilter: cannot write {exc.filename or 'a file'}: {exc.strerror}; free"
+                  " space on its file system (or remount it read-write) and try again",
+                  file=sys.stderr)
+            return int(ExitStatus.SPOOL_FULL)
         if args.debug:
             log.exception("internal error")
             return int(ExitStatus.INTERNAL)

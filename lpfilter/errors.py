@@ -6,7 +6,13 @@ not get better by waiting" (a printcap typo, a refused job). Only the command-li
 """
 from __future__ import annotations
 
+import errno
+
 from lpfilter.status import ExitStatus
+
+#: What a write meets on a full, over-quota or read-only file system: an expected
+#: condition (SpoolFull), never an internal error.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class LpfilterError(Exception):
@@ -54,6 +60,31 @@ class AccessError(PermanentError):
     """A file or directory cannot be opened, read or written."""
 
     status = ExitStatus.ACCESS
+
+
+class SpoolFull(TransientError):
+    """A directory lpfilter must write is on a full, over-quota or read-only file system.
+
+    Transient: it gets better when someone frees space or remounts; nothing is lost
+    meanwhile (queued jobs wait, a job not spooled was not announced). ``directory`` is
+    the directory named to the admin, ``errno`` the cause."""
+
+    status = ExitStatus.SPOOL_FULL
+
+    def __init__(self, directory: str, error: int, *, queue: str = "") -> None:
+        self.directory = directory
+        self.errno = error
+        self.queue = queue
+        if error == errno.EROFS:
+            what = ("is on a read-only file system; remount it read-write (or move sd) and"
+                    " try again")
+        elif error == errno.EDQUOT:
+            what = "is over its disk quota; free space or raise the quota, and try again"
+        else:
+            what = (f"is on a full file system; free space there (df {directory}) and try"
+                    " again")
+        owner = f"queue {queue}: " if queue else ""
+        super().__init__(f"{owner}the spool directory {directory} cannot be written: it {what}")
 
 
 class JobRefused(PermanentError):

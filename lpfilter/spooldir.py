@@ -61,7 +61,10 @@ def check_spool_dir(path: str, mode: int, *, fix: bool = False) -> list[SpoolFin
         else:
             found.append(SpoolFinding(path, wrong + "; 'lpfilter checkpc --fix' changes it"))
     found.extend(_shared(path, os.stat(path)))
-    if not os.access(path, os.W_OK | os.X_OK):
+    room = _no_room(path)
+    if room:
+        found.append(SpoolFinding(path, room))
+    elif not os.access(path, os.W_OK | os.X_OK):
         found.append(SpoolFinding(path, f"spool directory {path} is not writable by this user"
                                   f" (uid {os.getuid()}); run lpfilter as its owner or chown it"))
     return found
@@ -87,3 +90,19 @@ def _shared(path: str, info: os.stat_result) -> list[SpoolFinding]:
                          f" watcher of its owner {owner} takes; 'lpfilter print' by other"
                          " users is refused (exit 5) until the print server gives them a"
                          " safe way to submit", note=True)]
+
+
+def _no_room(path: str) -> str | None:
+    """A spool on a read-only or full file system (commands meeting it exit 10)."""
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return (f"spool directory {path} is on a read-only file system: no job can be"
+                " queued or sent; remount it read-write (or move sd)")
+    free = info.f_bfree if os.geteuid() == 0 else info.f_bavail
+    if info.f_blocks and free == 0:
+        return (f"spool directory {path} is on a full file system: no job can be queued,"
+                f" and queued jobs wait; free space there (df {path})")
+    return None

@@ -32,6 +32,10 @@ class ExitStatus(enum.IntEnum):
     JOB_PENDING = 8
     #: Another process serves the queue (``watch --once`` from cron while a daemon runs).
     QUEUE_BUSY = 9
+    #: The spool directory (or another directory lpfilter must write) is on a file system
+    #: that is full, over quota or read-only: nothing was half-made, queued jobs wait; free
+    #: space (or remount it read-write) and run the command again.
+    SPOOL_FULL = 10
     #: An unexpected internal error (a bug); the message asks for ``--debug``.
     INTERNAL = 70
     #: Interrupted by SIGINT.

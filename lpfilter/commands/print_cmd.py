@@ -137,20 +137,25 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        worker.serve(burst=True, wait_retries=True, until=lambda: _all_final(store, ids),
-                     give_up=give_up)
+        summary = worker.serve(burst=True, wait_retries=True,
+                               until=lambda: _all_final(store, ids), give_up=give_up)
         # Another print may have queued a job while we held the lock and left it to us:
         # after letting go, look again, so that no job waits with nobody serving it.
         lock.release()
-        while not worker.stop.is_set() and _due(store) and lock.acquire():
-            worker.serve(burst=True)
+        while (summary.full is None and not worker.stop.is_set() and _due(store)
+               and lock.acquire()):
+            summary = worker.serve(burst=True)
             lock.release()
     finally:
         observer.close()
         lock.release()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return _report(ctx, store, ids, interrupted=worker.stop.is_set())
+    status = _report(ctx, store, ids, interrupted=worker.stop.is_set())
+    if summary.full is not None:  # the jobs are spooled and wait; the spool needs room
+        print(f"lpfilter: {summary.full}", file=sys.stderr)
+        return ExitStatus.SPOOL_FULL
+    return status
 
 
 def _print_wait(environ: Mapping[str, str]) -> float:

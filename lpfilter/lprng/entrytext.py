@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from lpfilter.errors import ConfigError
 from lpfilter.printcap.model import Entry, Printcap, build_record
-from lpfilter.printcap.source import Problem, file_lines
+from lpfilter.printcap.source import MAX_ENTRY_BYTES, Problem, bounded, file_lines
 
 ORIGIN = "PRINTCAP_ENTRY"
 
 
 def entry_from_text(text: str, origin: str = ORIGIN) -> Entry:
-    """The first entry of ``text``; ConfigError when it holds none."""
+    """The first entry of ``text``; ConfigError when it holds none, or when it is longer
+    than one printcap entry may be (lpd's is a few KiB; parsing a huge one would take
+    long and much memory)."""
     from lpfilter.printcap import grammar
+    if len(text) > MAX_ENTRY_BYTES:
+        raise ConfigError(f"{origin} is {len(text)} characters long, over lpfilter's limit"
+                          f" of {MAX_ENTRY_BYTES >> 20} MiB for one printcap entry; it is not"
+                          " an entry lpd wrote")
     problems: list[Problem] = []
     lines = [line for line in file_lines(origin, problems, reader=lambda _path: text)]
-    records = [r for r in (build_record(raw, problems) for raw in grammar.assemble(lines))
-               if r is not None]
+    raws = bounded(grammar.assemble(lines), problems)
+    records = [r for r in (build_record(raw, problems) for raw in raws) if r is not None]
     if not records:
         raise ConfigError(f"{origin} holds no printcap entry")
     return Printcap(records).lookup(records[0].primary)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from lpfilter import __version__
 from lpfilter.printcap.model import Option, Record
-from lpfilter.printcap.source import Origin, Problem
+from lpfilter.printcap.source import MAX_PRINTCAP_BYTES, Origin, Problem
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,9 @@ def load(cache_dir: str, path: str) -> CachedFile | None:
     entry = _entry_path(cache_dir, path)
     try:
         with open(entry, "rb") as handle, no_gc():
-            if os.fstat(handle.fileno()).st_uid != os.getuid():
+            info = os.fstat(handle.fileno())
+            if (info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode)
+                    or info.st_size > 4 * MAX_PRINTCAP_BYTES):
                 return None
             # loads() on the whole file: load() on a file object reads field by field
             # through Python and took ten times as long.

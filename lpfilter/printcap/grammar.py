@@ -148,19 +148,30 @@ def assemble(lines: list[Line]) -> list[RawEntry]:
     """
     entries: list[RawEntry] = []
     current: RawEntry | None = None
+    # The text is joined once per entry, at the end: adding each line to a growing string
+    # copied it every time, and an entry of 200,000 continuation lines took minutes.
+    parts: list[str] = []
+    length = 0
     for line in lines:
         text = line.text
-        continues = current is not None and (
-            text[0] in ":|" or current.text.endswith("\\"))
+        continues = current is not None and (text[0] in ":|" or parts[-1].endswith("\\"))
         if continues:
             assert current is not None
-            base = current.text[:-1] if current.text.endswith("\\") else current.text
-            current.text = base + " "
-            current.pieces.append((len(current.text), line))
-            current.text += text
+            if parts[-1].endswith("\\"):
+                parts[-1] = parts[-1][:-1]
+                length -= 1
+            parts.append(" ")
+            current.pieces.append((length + 1, line))
+            parts.append(text)
+            length += 1 + len(text)
         else:
-            current = RawEntry(text, [(0, line)])
+            if current is not None:
+                current.text = "".join(parts)
+            current = RawEntry("", [(0, line)])
+            parts, length = [text], len(text)
             entries.append(current)
+    if current is not None:
+        current.text = "".join(parts)
     for entry in entries:
         if entry.text.endswith("\\"):
             entry.text = entry.text[:-1]

@@ -12,12 +12,13 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lpfilter.text import visible
+from lpfilter.errors import SpoolFull
 from lpfilter.spool import hotfolder
 from lpfilter.spool.fileops import UnsafeFile, copy_fd, open_regular
 from lpfilter.spool.job import FAILED, HELD, QUEUED, Job, user_name
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
+from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -71,11 +72,16 @@ class Intake:
         job_id = self.store.next_id()
         path = self.store.data_path(job_id)
         try:
-            os.rename(candidate.path, path)
+            with self.store.room():
+                os.rename(candidate.path, path)
         except FileNotFoundError:
             return
         try:
             uid, size = self._adopt(job_id, path)
+        except SpoolFull:  # no room for the owner's copy: the file goes back, for later
+            with contextlib.suppress(OSError):
+                os.rename(path, candidate.path)
+            raise
         except (UnsafeFile, OSError) as exc:
             reason = exc.reason if isinstance(exc, UnsafeFile) else (
                 f"cannot take it (uid {os.geteuid()}): {exc.strerror}")
@@ -93,7 +99,12 @@ class Intake:
             job.state, job.finished = FAILED, self.clock()
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
                               " the printcap)")
-        self.store.write(job)
+        try:
+            self.store.write(job)
+        except BaseException:  # a full spool: the file goes back where it was, for later
+            with contextlib.suppress(OSError):
+                os.rename(self.store.data_path(job_id), candidate.path)
+            raise
         self.moved_in.discard(candidate.name)
         self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
 
@@ -116,9 +127,10 @@ class Intake:
                 return info.st_uid, info.st_size
             copy, staged = self.store.stage(job_id)
             try:
-                size = copy_fd(fd, copy)
-                os.fsync(copy)
-                os.replace(staged, path)
+                with self.store.room():
+                    size = copy_fd(fd, copy)
+                    os.fsync(copy)
+                    os.replace(staged, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(staged)

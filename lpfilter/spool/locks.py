@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lpfilter.errors import NO_ROOM
 from lpfilter.spool.fileops import open_lock
 
 #: How often a blocked acquire looks again (seconds).
@@ -93,8 +94,19 @@ class ProcessLock:
         me = os.getpid()
         record = {"pid": me, "start": _own_start(me), "host": socket.gethostname(),
                   "purpose": self.purpose, "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode() + b"\n", 0)
+        data = json.dumps(record).encode() + b"\n"
+        try:
+            # Over the old record, then cut to size: on a full disk the block the file
+            # already has is reused (truncating first would give it up, and then fail).
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._idle = fd
+                raise
+            # A full or read-only disk: the lock holds (flock is the lock); only who
+            # holds it cannot be shown. What needs writing next says the disk is full.
         self._fd = fd
         return True
 

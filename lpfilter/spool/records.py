@@ -5,7 +5,6 @@ accounting file is written only if it already exists (create it to turn accounti
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -46,6 +45,18 @@ class QueueRecords:
         self.status_path = _path(entry, "ps")
         self.acct_path = _path(entry, "af")
         self._log_fd: int | None = None
+        #: Record files that could not be written, each said once until it can be again:
+        #: a full disk must not fail (or flood the journal of) a print that succeeded.
+        self._failing: set[str] = set()
+
+    def _trouble(self, path: str, exc: OSError | None) -> None:
+        """Say once that ``path`` cannot be written (None: it can again)."""
+        if exc is None:
+            self._failing.discard(path)
+        elif path not in self._failing:
+            self._failing.add(path)
+            log.warning("%s: cannot write %s: %s; the jobs are not affected", self.queue,
+                        path, exc.strerror or exc)
 
     def log(self, message: str, job: Job | None = None) -> None:
         """A line in the queue's log file (and the process log): one line, whatever a job
@@ -61,7 +72,9 @@ class QueueRecords:
                                        | _NO_LINK, 0o600)
             os.write(self._log_fd, line)
         except OSError as exc:
-            log.debug("%s: cannot write log %s: %s", self.queue, self.log_path, exc)
+            self._trouble(self.log_path, exc)
+        else:
+            self._trouble(self.log_path, None)
 
     def close(self) -> None:
         if self._log_fd is not None:
@@ -72,11 +85,15 @@ class QueueRecords:
         """The printer's (or program's) latest message, for ``lpfilter status``."""
         if not self.status_path:
             return
-        with contextlib.suppress(OSError):
+        try:
             # Whole or old, never half; but not fsynced: it is news, not a record, and a
             # sync per job halved the small-job rate on this disk.
             atomic_write(self.status_path, f"{stamp()} {visible(message)}\n".encode(
                 "utf-8", "replace"), 0o644, durable=False)
+        except OSError as exc:
+            self._trouble(self.status_path, exc)
+        else:
+            self._trouble(self.status_path, None)
 
     def last_status(self) -> str:
         if not self.status_path:
@@ -106,5 +123,6 @@ class QueueRecords:
             finally:
                 os.close(fd)
         except OSError as exc:
-            log.warning("%s: cannot write accounting file %s: %s", self.queue,
-                        self.acct_path, exc)
+            self._trouble(self.acct_path, exc)
+        else:
+            self._trouble(self.acct_path, None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import logging
 import os
@@ -29,7 +30,7 @@ import stat
 import time
 from collections.abc import Iterator
 
-from lpfilter.errors import AccessError
+from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
 from lpfilter.spool.fileops import (UnsafeFile, atomic_write, fsync_dir, give, kind_of,
                                     open_lock, open_regular)
 from lpfilter.spool.hotfolder import refuse
@@ -82,11 +83,37 @@ class SpoolStore:
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
                               " run 'lpfilter checkpc --fix' to create it")
 
+    @contextlib.contextmanager
+    def room(self) -> Iterator[None]:
+        """Writes in the spool: a full, over-quota or read-only file system is SpoolFull,
+        naming ``sd`` and what to do (an expected condition, not an internal error)."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno in NO_ROOM:
+                raise SpoolFull(self.sd, exc.errno, queue=self.queue) from exc
+            raise
+
+    def explain(self, exc: OSError) -> AccessError | None:
+        """An OSError met while serving the queue, as the one-line error it is when the
+        spool directory was removed or made unwritable under a watcher (None: another)."""
+        if isinstance(exc, PermissionError):
+            return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may no longer"
+                               f" write {exc.filename or self.sd}; give the spool directory"
+                               " back to the user who runs the watcher")
+        if isinstance(exc, FileNotFoundError) and not os.path.isdir(self.jobs_dir):
+            return AccessError(f"queue {self.queue}: the spool directory {self.sd} (or its"
+                               f" {STATE_DIR} folder) was removed while the queue was served")
+        return None
+
     def ensure(self, action: str = "print") -> None:
         """Create lpfilter's folders in ``sd`` (or check them); a missing or read-only
         ``sd``, or one that is not ours, is a clear error. ``action`` (print, watch,
         change) picks the advice."""
         self.require_dir()
+        with contextlib.suppress(OSError):
+            if os.statvfs(self.sd).f_flag & os.ST_RDONLY:  # os.access says only "no"
+                raise SpoolFull(self.sd, errno.EROFS, queue=self.queue)
         if not os.access(self.sd, os.W_OK | os.X_OK):
             raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
                               f" spool directory {self.sd}; ask its owner, or print as them")
@@ -121,6 +148,8 @@ class SpoolStore:
             except FileExistsError:
                 pass
             except OSError as exc:
+                if exc.errno in NO_ROOM:
+                    raise SpoolFull(self.sd, exc.errno, queue=self.queue) from exc
                 raise AccessError(f"queue {self.queue}: cannot create {path}:"
                                   f" {exc.strerror}") from exc
             try:
@@ -167,7 +196,8 @@ class SpoolStore:
         if fd is None:
             path = os.path.join(self.state, name)
             try:
-                fd = open_lock(path, self.owner)
+                with self.room():
+                    fd = open_lock(path, self.owner)
             except PermissionError:
                 raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
                                   f" write {path} in spool directory {self.sd}; it belongs"
@@ -191,11 +221,10 @@ class SpoolStore:
 
     def next_id(self) -> str:
         """The next job number of this queue (six digits, more when it grows)."""
-        with self._flock("seq") as fd:
+        with self._flock("seq") as fd, self.room():
             raw = os.pread(fd, 32, 0).strip()
             number = int(raw) + 1 if raw.isdigit() else 1
-            data = str(number).encode()
-            os.ftruncate(fd, 0)
+            data = str(number).encode().ljust(len(raw))  # rewritten in place: no new block
             os.pwrite(fd, data, 0)
             os.fsync(fd)
         return f"{number:06d}"
@@ -203,8 +232,9 @@ class SpoolStore:
     # --- tickets ----------------------------------------------------------------------
     def write(self, job: Job, *, durable: bool = True) -> None:
         """Store the ticket atomically; ``durable`` (the default) also survives a power cut."""
-        atomic_write(self.ticket_path(job.id), job.to_json().encode(), durable=durable,
-                     owner=self.owner)
+        with self.room():
+            atomic_write(self.ticket_path(job.id), job.to_json().encode(), durable=durable,
+                         owner=self.owner)
 
     def read(self, job_id: str) -> Job | None:
         """A job's ticket; a symbolic link, a FIFO or another user's file is refused."""
@@ -297,24 +327,33 @@ class SpoolStore:
                            f" {self.sd} ({self.jobs_dir}: {exc.strerror})")
 
     def commit(self, job: Job, staged: str) -> None:
-        """Move a fully written data file from tmp/ into jobs/ and write its ticket."""
-        os.replace(staged, self.data_path(job.id))
-        self.write(job)
+        """Move a fully written data file from tmp/ into jobs/ and write its ticket; if the
+        ticket cannot be written the data file is removed (the job was never announced)."""
+        with self.room():
+            os.replace(staged, self.data_path(job.id))
+        try:
+            self.write(job)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.data_path(job.id))
+            raise
 
     def stage(self, job_id: str) -> tuple[int, str]:
         """A new file in tmp/ for a job's data: (fd, path)."""
         path = os.path.join(self.tmp_dir, f"{job_id}.data")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with self.room():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         give(fd, self.owner)
         return fd, path
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:
         """Delete a job's data (unless kept) and ticket; the ticket goes last."""
         paths = [self.cancel_path(job.id)] + ([] if keep_data else [self.data_path(job.id)])
-        for path in paths + [self.ticket_path(job.id)]:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        fsync_dir(self.jobs_dir)
+        with self.room():
+            for path in paths + [self.ticket_path(job.id)]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            fsync_dir(self.jobs_dir)
 
     def drop_data(self, job: Job) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -325,7 +364,8 @@ class SpoolStore:
 
     # --- cancel requests (from another process, while a job is being sent) -------------
     def request_cancel(self, job_id: str) -> None:
-        atomic_write(self.cancel_path(job_id), b"cancel\n", owner=self.owner)
+        with self.room():
+            atomic_write(self.cancel_path(job_id), b"cancel\n", owner=self.owner)
 
     def clear_cancel(self, job_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -394,12 +434,18 @@ class ProgressRecorder:
         self.sent = 0
         self._written = 0
         self._at = time.monotonic()
+        self._full = False
 
     def record(self) -> None:
         if self.sent == self._written or time.monotonic() - self._at < PROGRESS_EVERY:
             return
         self._at = time.monotonic()
         self._written = self.job.bytes_sent = self.sent
-        with self.store.tickets_locked():
-            self.store.write(self.job, durable=False)
+        try:
+            with self.store.tickets_locked():
+                self.store.write(self.job, durable=False)
+        except SpoolFull as exc:  # news for status, not worth failing a send for
+            if not self._full:
+                log.warning("%s; the job's progress is not shown meanwhile", exc)
+            self._full = True
 

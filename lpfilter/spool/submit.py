@@ -87,12 +87,14 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
         fd, staged = store.stage(job_id)
         try:
             try:
-                copied = copy_fd(src, fd, limit)
+                with store.room():
+                    copied = copy_fd(src, fd, limit)
             except TooLarge:
                 raise too_big from None
             if copied == 0:
                 raise JobRefused(f"{shown}: empty; nothing to print")
-            os.fsync(fd)
+            with store.room():
+                os.fsync(fd)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):

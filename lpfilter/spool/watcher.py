@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import LpfilterError
+from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.spool import inotify
 from lpfilter.spool.locks import ProcessLock, current_holder
 from lpfilter.spool.store import SpoolStore
@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE
-_JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE
+#: A watched directory deleted or moved away: its queue waits for it to come back.
+_GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
+_SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE | _GONE
+_JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | _GONE
 #: A lock holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
-_STATE_EVENTS = inotify.IN_CLOSE_WRITE
+_STATE_EVENTS = inotify.IN_CLOSE_WRITE | _GONE
 #: While a queue is served by another process, look at its lock at least this often.
 BUSY_POLL = 1.0
 
@@ -47,6 +49,8 @@ class Served:
     thread: threading.Thread | None = None
     summary: WorkSummary = field(default_factory=WorkSummary)
     watches: list[int] = field(default_factory=list)
+    #: Why the worker stopped, when its spool went away or became unwritable.
+    error: LpfilterError | None = None
 
 
 class Watcher:
@@ -127,6 +131,14 @@ class Watcher:
     def _serve(self, served: Served) -> None:
         try:
             served.summary = served.worker.serve(burst=self.once, every_job=self.once)
+            if served.summary.full is not None:
+                log.error("%s; the queue's jobs stay queued for the next run",
+                          served.summary.full)
+        except LpfilterError as exc:  # its spool directory went away: one line (none when
+            # the watcher saw it go and is stopping the queue), and the main loop retries
+            # the queue at each rescan
+            log.log(logging.DEBUG if served.worker.stop.is_set() else logging.ERROR, "%s", exc)
+            served.error = exc
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
             log.exception("queue %s stopped on an internal error", served.entry.name)
             served.summary = WorkSummary({"failed": 1})
@@ -173,6 +185,8 @@ class Watcher:
                 if name not in self.broken:
                     log.info("queue %s: starting it", name)
                 self._start_safely(entry)
+        for served in self.served.values():  # and look again (a spool that has room again)
+            served.worker.wake()
 
     def _start_safely(self, entry: Entry) -> None:
         try:
@@ -185,8 +199,20 @@ class Watcher:
             self.broken_status[entry.name] = (exc.status if isinstance(exc, LpfilterError)
                                               else ExitStatus.CONFIG)
         else:
-            self.broken.pop(entry.name, None)
+            if self.broken.pop(entry.name, None) is not None:
+                log.warning("queue %s: its spool directory %s can be used again; serving"
+                            " the queue", entry.name, entry.string("sd"))
             self.broken_status.pop(entry.name, None)
+
+    def _retire(self, name: str, error: LpfilterError) -> None:
+        """A daemon's queue whose spool directory went away (said once already): stop it;
+        it is started again, with a new lock and new watches, once the directory is back."""
+        served = self.served.get(name)
+        if served is None:
+            return
+        self._stop_queue(name)
+        self.broken[name] = served.entry
+        self.broken_status[name] = error.status
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> ExitStatus:
@@ -239,6 +265,10 @@ class Watcher:
                 self.reload.clear()
                 self._reconfigure()
             if not self.once:
+                for name, served in list(self.served.items()):
+                    if served.error is not None and not (served.thread and
+                                                         served.thread.is_alive()):
+                        self._retire(name, served.error)
                 for name in list(self.busy):
                     if name in self.served:
                         self._try_run(self.served[name])
@@ -260,12 +290,26 @@ class Watcher:
             if found is None:
                 continue
             served, kind = found
+            if event.mask & _GONE:
+                self._gone(served)
+                continue
             if kind == "state":
                 if event.name == "queue.lock" and served.thread is None:
                     self._try_run(served)  # the process that served it let go
                 continue
             moved = event.name if kind == "spool" and event.mask & inotify.IN_MOVED_TO else None
             served.worker.wake(moved)
+
+    def _gone(self, served: Served) -> None:
+        """A watched folder of the queue was deleted or moved: say it once, and wait."""
+        name = served.entry.name
+        if self.served.get(name) is not served:
+            return
+        error = AccessError(f"queue {name}: its spool directory {served.worker.store.sd} (or"
+                            " its .lpfilter folder) was removed or moved; the queue waits for"
+                            " it to come back (looked for at each rescan, and on SIGHUP)")
+        log.error("%s", error)
+        self._retire(name, error)
 
     def _shutdown(self) -> None:
         """Stop taking jobs; running sends get the grace period, then are put back."""
@@ -285,7 +329,8 @@ class Watcher:
         broken = list(self.broken_status.values())
         if not self.once:
             return max(broken, default=ExitStatus.OK, key=_severity)
-        statuses = [s.summary.status() for s in self.served.values() if s.thread is not None]
+        statuses = [s.error.status if s.error is not None else s.summary.status()
+                    for s in self.served.values() if s.thread is not None]
         statuses.extend(broken)
         if self.once and self.busy:
             statuses.append(ExitStatus.QUEUE_BUSY)
@@ -293,7 +338,7 @@ class Watcher:
 
 
 _ORDER = [ExitStatus.OK, ExitStatus.QUEUE_BUSY, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD,
-          ExitStatus.JOB_FAILED, ExitStatus.ACCESS, ExitStatus.CONFIG]
+          ExitStatus.JOB_FAILED, ExitStatus.SPOOL_FULL, ExitStatus.ACCESS, ExitStatus.CONFIG]
 
 
 def _severity(status: ExitStatus) -> int:

@@ -6,28 +6,30 @@ nothing is left to do now instead of waiting for more. The caller holds the queu
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, in_brief
+from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, SpoolFull, in_brief
 from lpfilter.text import visible
 from lpfilter.spool import policy
+from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.intake import Intake
-from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, HELD, QUEUED,
-                                REMOVED, Job, user_name)
+from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, QUEUED, REMOVED,
+                                Job, user_name)
 from lpfilter.spool.locks import process_start
+from lpfilter.spool.outcome import Observer, WorkSummary  # noqa: F401 - re-exported
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import ProgressRecorder, SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
-from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -40,38 +42,6 @@ RESCAN = 30.0
 STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
-
-
-@dataclass(slots=True)
-class WorkSummary:
-    """What a pass did; its exit status says whether every job printed."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    pending: int = 0
-    #: Hot-folder files a one-shot pass left for a later run (each said on stderr).
-    left: int = 0
-
-    def add(self, state: str) -> None:
-        self.counts[state] = self.counts.get(state, 0) + 1
-
-    def status(self) -> ExitStatus:
-        if self.counts.get(FAILED) or self.counts.get(REMOVED):
-            return ExitStatus.JOB_FAILED
-        if self.counts.get(HELD):
-            return ExitStatus.JOB_HELD
-        if self.pending or self.left:
-            return ExitStatus.JOB_PENDING
-        return ExitStatus.OK
-
-
-class Observer(Protocol):
-    """What a foreground ``print`` or ``demo`` shows while a job is sent."""
-
-    def progress(self, job: Job, taken: int) -> None: ...
-
-    def status(self, job: Job, message: str) -> None: ...
-
-    def end(self, job: Job) -> None: ...
 
 
 class QueueWorker:
@@ -99,6 +69,7 @@ class QueueWorker:
         #: the last byte, or the try ended) are called from the worker's thread.
         self.observer: Observer | None = None
         self._me = (os.getpid(), process_start(os.getpid()))
+        self.backlog = Backlog(self.queue)
 
     def wake(self, moved_in: str | None = None) -> None:
         """Something changed in the spool (an event, a signal): look again now."""
@@ -116,14 +87,39 @@ class QueueWorker:
         once whatever its retry pause says, as a cron run is the retry interval)."""
         self.store.ensure("watch")
         os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
-        self.recover()
         summary = WorkSummary()
+        recovered = True
+        try:
+            self.recover()
+        except SpoolFull as exc:  # tried again in the loop, where a full spool waits
+            recovered, summary.full = False, exc if burst else None
         self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
             set())
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
-            recheck = self.intake.adopt()
-            ran, retry_at = self.run_batch(summary, until)
+            try:
+                if not recovered:
+                    self.recover()
+                    recovered, summary.full = True, None
+                self.backlog.flush()
+                recheck = self.intake.adopt()
+                ran, retry_at = self.run_batch(summary, until)
+                if self.clock() >= next_recovery:
+                    self.store.recover_orphans(user_name(os.getuid()))
+                    next_recovery = self.clock() + RESCAN
+            except OSError as exc:  # the spool directory removed, or made unwritable
+                error = self.store.explain(exc)
+                if error is None:
+                    raise
+                raise error from exc
+            except SpoolFull as exc:  # nothing was half-made; the jobs wait
+                if burst:
+                    summary.full = exc
+                    break
+                self.backlog.full(exc, RESCAN)
+                ran, retry_at, recheck = False, None, None
+            else:
+                self.backlog.room()
             if ran:
                 continue
             now = self.clock()
@@ -133,9 +129,6 @@ class QueueWorker:
                 recheck, retry_at = self.intake.settling(recheck), None
                 if recheck is None:
                     break
-            if now >= next_recovery:
-                self.store.recover_orphans(user_name(os.getuid()))
-                next_recovery = now + RESCAN
             deadlines = [t for t in (retry_at, recheck) if t is not None]
             if not burst:
                 deadlines.append(now + RESCAN)
@@ -149,7 +142,7 @@ class QueueWorker:
         pending = [job for job in self.store.jobs() if job.state == QUEUED]
         summary.pending = len(pending)
         summary.left = self.intake.say_left()
-        if every_job:
+        if every_job and summary.full is None:  # else the one line about the spool says it
             say_pending(pending, fifo=self.entry.flag("fifo"))
         self.close()
         return summary
@@ -252,6 +245,9 @@ class QueueWorker:
         try:
             result = self.printers.backend(destination).send(request)
             request.progress(result.bytes_sent)  # done: the printer took every byte
+        except SpoolFull as exc:  # the "maybe sent" mark could not be written: not sent
+            self.finish(job, QUEUED, f"not sent: {exc}", attempt=False)
+            raise
         except JobInterrupted as exc:
             job.bytes_sent = request.sent
             if str(exc) == "cancelled":
@@ -315,9 +311,13 @@ class QueueWorker:
             return None
 
         def first_byte() -> None:
-            job.send_started = True
-            with self.store.tickets_locked():
-                self.store.write(job)
+            started, job.send_started = job.send_started, True
+            try:
+                with self.store.tickets_locked():
+                    self.store.write(job)
+            except SpoolFull:
+                job.send_started = started  # no byte may leave without this mark
+                raise
 
         def status(message: str) -> None:
             self._status(job, message)
@@ -343,7 +343,9 @@ class QueueWorker:
 
     def finish(self, job: Job, state: str, message: str, *, result: SendResult | None = None,
                delay: float = 0.0, attempt: bool = True) -> str:
-        """Record the outcome of an attempt: ticket, data, accounting, log."""
+        """Record the outcome of an attempt: ticket, data, accounting, log. A ticket that
+        cannot be written (a full spool) waits in the backlog, and SpoolFull is raised."""
+        before = dataclasses.replace(job)
         now = self.clock()
         job.state = state
         job.worker = None
@@ -360,9 +362,15 @@ class QueueWorker:
         if state == QUEUED and job.send_started:
             job.possible_duplicate = True  # the next try resends what may have printed
         job.finished = now if state != QUEUED else None
-        with self.store.tickets_locked():
-            self.store.write(job)
-            self.store.clear_cancel(job.id)  # a request that came too late is spent
+        try:
+            with self.store.tickets_locked():
+                self.store.write(job)
+                self.store.clear_cancel(job.id)  # a request that came too late is spent
+        except SpoolFull:
+            self.backlog.add(job.id, functools.partial(
+                self.finish, before, state, message, result=result, delay=delay,
+                attempt=attempt))
+            raise
         if state in FINISHED:
             keep = (self.entry.flag("save_when_done") if state == DONE
                     else self.entry.flag("save_on_error") if state == REMOVED else False)

@@ -1,0 +1,45 @@
+"""A worker's answer to a spool it cannot write (full, over quota, read-only).
+
+Such a spool is an expected condition: the daemon says so once, keeps the queue waiting and
+tries again at each rescan (or event), and says once when it can write again. Ticket
+changes that could not be written (a job's outcome) are kept here and written first.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lpfilter.errors import SpoolFull
+
+log = logging.getLogger(__name__)
+
+
+class Backlog:
+    """Ticket writes waiting for room, and whether the queue's trouble was said."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.pending: dict[str, Callable[[], object]] = {}
+        self.said: SpoolFull | None = None
+
+    def add(self, job_id: str, retry: Callable[[], object]) -> None:
+        """Write this job's change later (``retry`` adds itself again if it fails)."""
+        self.pending[job_id] = retry
+
+    def flush(self) -> None:
+        """Write what waited, oldest first; SpoolFull when there is still no room."""
+        for job_id, retry in list(self.pending.items()):
+            del self.pending[job_id]
+            retry()
+
+    def full(self, error: SpoolFull, every: float) -> None:
+        """Say once (per spell) that the queue waits for its spool directory."""
+        if self.said is None:
+            log.error("%s; its jobs stay queued and are tried again every %g s", error, every)
+        self.said = error
+
+    def room(self) -> None:
+        if self.said is not None:
+            log.warning("queue %s: the spool directory %s can be written again; serving the"
+                        " queue", self.queue, self.said.directory)
+        self.said = None

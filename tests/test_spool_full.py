@@ -1,0 +1,347 @@
+"""A full or read-only spool, and a spool directory removed under the daemon: real small
+file systems (a 512 KiB tmpfs, a read-only bind mount) and real lpfilter processes.
+
+A full or read-only spool is an expected condition: one line naming the spool directory
+and what to do, exit status 10 (SPOOL_FULL) in every command, nothing half-made, and the
+jobs wait (the daemon says so once and serves the queue again when it can).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ftpkit import FtpQueue, MakeServer, ftp_server  # noqa: F401 - fixture
+from lpfilter.status import ExitStatus
+from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - fixture
+
+#: A backend program that takes the job, says so in OUT/started, and exits once OUT/go
+#: exists (at most 30 s): the test changes the spool while the job is being sent.
+#: Its pid goes to PIDS, so the kit ends it.
+GATED = r'''#!{python} -IS
+import os, sys, time
+open(os.path.join({pids!r}, str(os.getpid())), "w").close()
+data = sys.stdin.buffer.read()
+open(os.path.join({out!r}, "started"), "w").close()
+deadline = time.monotonic() + 30
+while not os.path.exists(os.path.join({out!r}, "go")) and time.monotonic() < deadline:
+    time.sleep(0.05)
+with open(os.path.join({out!r}, os.environ["LPFILTER_JOB"] + ".out"), "ab") as handle:
+    handle.write(data)
+'''
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, timeout=20)
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True, timeout=20)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs under tmp_path (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs the tests as root)")
+    where = tmp_path / "fs"
+    where.mkdir()
+    try:
+        _mount("-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(where))
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        yield where
+    finally:
+        _umount(where)
+
+
+@contextlib.contextmanager
+def filled(where: Path) -> Iterator[None]:
+    """Fill the file system of ``where`` to ENOSPC; free it again afterwards."""
+    filler = where / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for _ in range(100_000):  # 400 MB at most: the tmpfs is 512 KiB
+            try:
+                os.write(fd, b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                break
+        else:
+            raise AssertionError("the file system never filled up")
+    finally:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        filler.unlink()
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` read-only (a read-only bind mount on itself) until the block ends."""
+    _mount("--bind", str(path), str(path))
+    try:
+        _mount("-o", "remount,bind,ro", str(path))
+        yield
+    finally:
+        _umount(path)
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def state_files(sd: Path) -> list[str]:
+    return sorted(str(p.relative_to(sd)) for p in (sd / ".lpfilter").rglob("*")
+                  if p.parent.name in ("jobs", "tmp"))
+
+
+def test_print_on_a_full_spool_says_so_and_leaves_nothing(kit: Kit, small_fs: Path) -> None:
+    """It exited 70 ("internal error ... No space left on device, please report it")."""
+    sd = kit.queue("lp", kit.recorder(), parent=small_fs)
+    doc = kit.root / "doc.txt"
+    doc.write_bytes(b"page\n" * 20_000)
+    first = kit.run("print", "--no-wait", "-P", "lp", str(doc))
+    assert first.returncode == 0, first.stderr
+    before = state_files(sd)
+    with filled(small_fs):
+        for args in (["--no-wait"], [], ["--wait"]):
+            done = kit.run("print", *args, "-P", "lp", str(doc))
+            assert done.returncode == ExitStatus.SPOOL_FULL, done.stderr
+            assert len(lines(done.stderr)) == 1, done.stderr
+            assert f"the spool directory {sd} cannot be written" in done.stderr
+            assert "full file system; free space there" in done.stderr
+            assert done.stdout == ""  # no job id announced
+            assert state_files(sd) == before  # nothing half-made, tmp/ empty
+        status = kit.run("status", "-P", "lp")
+        assert status.returncode == 0, status.stderr
+    again = kit.run("print", "--no-wait", "-P", "lp", str(doc))
+    assert again.returncode == 0, again.stderr
+
+
+def test_watch_once_on_a_full_spool_keeps_the_job(kit: Kit, small_fs: Path) -> None:
+    """It exited 3 (the printcap error status) with a bare errno text."""
+    sd = kit.queue("lp", kit.recorder(), parent=small_fs)
+    done = kit.run("print", "--no-wait", "-P", "lp", "-J", "kept", str(kit.printcap))
+    (job,) = job_ids(done.stdout, "lp")
+    with filled(small_fs):
+        once = kit.run("watch", "--once", "-P", "lp")
+        assert once.returncode == ExitStatus.SPOOL_FULL, once.stderr
+        assert f"the spool directory {sd} cannot be written" in once.stderr, once.stderr
+        assert "Traceback" not in once.stderr and "internal error" not in once.stderr
+        ticket = kit.ticket("lp", job)
+        assert (ticket["state"], ticket["attempts"], ticket["send_started"]) == (
+            "queued", 0, False)
+        assert kit.output("lp", job) is None  # not sent
+    once = kit.run("watch", "--once", "-P", "lp")
+    assert once.returncode == 0, once.stderr
+    assert kit.states("lp") == {job: "done"}
+    assert kit.output("lp", job) == kit.printcap.read_bytes()
+
+
+def test_read_only_spool_is_the_same_status_in_every_command(kit: Kit, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (CI runs the tests as root)")
+    sd = kit.queue("lp", kit.recorder())
+    done = kit.run("print", "--no-wait", "--hold", "-P", "lp", str(kit.printcap))
+    (job,) = job_ids(done.stdout, "lp")
+    before = state_files(sd)
+    with read_only(sd):
+        for args in (["print", "--no-wait", "-P", "lp", str(kit.printcap)],
+                     ["print", "-P", "lp", str(kit.printcap)],
+                     ["watch", "--once", "-P", "lp"], ["release", job], ["cancel", job],
+                     ["hold", job]):
+            result = kit.run(*args)
+            assert result.returncode == ExitStatus.SPOOL_FULL, (args, result.stderr)
+            assert f"the spool directory {sd} cannot be written" in result.stderr, args
+            assert "read-only file system; remount it read-write" in result.stderr, args
+            assert "Traceback" not in result.stderr
+        status = kit.run("status", "-P", "lp")
+        assert status.returncode == 0, status.stderr
+        assert state_files(sd) == before
+    assert kit.states("lp") == {job: "held"}
+
+
+def test_records_on_a_full_disk_do_not_fail_a_print(kit: Kit, small_fs: Path) -> None:
+    """The log, status and accounting files on a full disk: each said once, jobs print."""
+    (small_fs / "acct").touch()
+    kit.queue("lp", kit.recorder(), lf=str(small_fs / "log"), ps=str(small_fs / "status"),
+              af=str(small_fs / "acct"), accounting=False)
+    docs = [kit.root / f"doc{n}" for n in range(3)]
+    for doc in docs:
+        doc.write_text(f"{doc.name}\n")
+    with filled(small_fs):
+        done = kit.run("print", "-P", "lp", *map(str, docs))
+    assert done.returncode == 0, done.stderr
+    assert set(kit.states("lp").values()) == {"done"}
+    for name in ("log", "status", "acct"):
+        said = [line for line in lines(done.stderr) if f"cannot write {small_fs / name}:" in line]
+        assert len(said) == 1, done.stderr
+
+
+def test_daemon_waits_while_its_spool_is_removed(kit: Kit) -> None:
+    """It said nothing, and never served the directory made again."""
+    sd = kit.queue("lp", kit.recorder())
+    watcher = kit.start("watch", "-P", "lp")
+    wait_served(kit, "lp", watcher)
+    shutil.rmtree(sd)
+    wait_until(lambda: "was removed or moved" in watcher.stderr(), what="the daemon to say")
+    sd.mkdir(mode=0o700)
+    watcher.signal(signal.SIGHUP)  # else at the next rescan
+    wait_until(lambda: f"spool directory {sd} can be used again" in watcher.stderr(),
+               what="the queue back")
+    (sd / "dropped.txt").write_text("after\n")
+    wait_until(lambda: set(kit.states("lp").values()) == {"done"}, what="the job printed")
+    assert watcher.popen.poll() is None
+    assert watcher.stop() == 0
+    err = watcher.stderr()
+    assert err.count("was removed or moved") == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+
+
+def test_daemon_keeps_an_outcome_it_cannot_write(kit: Kit) -> None:
+    """The spool made read-only while a job is sent: the daemon says so once, keeps the
+    outcome and writes it when it can (no reprint), and goes on serving the queue."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (CI runs the tests as root)")
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                  pids=str(kit.pids)))
+    sd = kit.queue("lp", f"|{program}")
+    watcher = kit.start("watch", "-P", "lp")
+    wait_served(kit, "lp", watcher)
+    (sd / "doc.txt").write_text("once\n")
+    wait_until(lambda: (kit.out / "started").exists(), what="the send to start")
+    with read_only(sd):
+        (kit.out / "go").touch()
+        wait_until(lambda: "cannot be written" in watcher.stderr(), what="the daemon to say")
+        assert set(kit.states("lp").values()) == {"active"}
+    watcher.signal(signal.SIGHUP)
+    wait_until(lambda: set(kit.states("lp").values()) == {"done"}, what="the outcome")
+    (job,) = kit.states("lp")
+    assert (kit.out / f"{job}.out").read_text() == "once\n"  # sent once, not again
+    assert not kit.ticket("lp", job)["possible_duplicate"]
+    assert watcher.popen.poll() is None
+    assert watcher.stop() == 0
+    err = watcher.stderr()
+    assert err.count("cannot be written") == 1, err
+    assert err.count("can be written again") == 1, err
+    assert "Traceback" not in err, err
+
+
+def test_job_is_not_sent_when_its_maybe_sent_mark_cannot_be_written(
+        tmp_path: Path, small_fs: Path, ftp_server: MakeServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The disk fills between the job's start and its first byte (here: while the FTP
+    server logs the client in): the "maybe sent" mark cannot be made durable, so no byte
+    is sent; the job is sent once, not marked a duplicate, when there is room again."""
+    queue = FtpQueue(tmp_path, capsys)
+    queue.sd = small_fs / "sd"
+    queue.sd.mkdir(mode=0o700)
+    for key, value in queue.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NETRC", raising=False)
+    server = ftp_server()
+    queue.setup(server.lp())
+    handler = server.printer.server.handler
+    login = handler.on_login
+    filler = contextlib.ExitStack()
+    logins: list[str] = []
+
+    def fill_then_login(self: object, username: str) -> None:
+        if not logins:  # the first login only
+            filler.enter_context(filled(small_fs))
+        logins.append(username)
+        login(self, username)
+
+    handler.on_login = fill_then_login
+    data = b"%!PS\n" + os.urandom(3000) + b"\n"
+    with filler:
+        run = queue.print(data)
+        assert run.rc == ExitStatus.SPOOL_FULL, run.err
+        assert f"the spool directory {queue.sd} cannot be written" in run.err, run.err
+        assert "Traceback" not in run.err
+        job = queue.job()
+        assert not job.send_started and not job.possible_duplicate
+        assert all(received.size == 0 for received in server.printer.jobs)
+    again = queue.run("watch", "--once")
+    assert again.rc == 0, again.err
+    job = queue.job()
+    assert (job.state, job.possible_duplicate) == ("done", False)
+    sent = [received for received in server.printer.jobs if received.size]
+    assert [(r.size, r.complete) for r in sent] == [(len(data), True)]
+
+
+def test_hot_folder_file_stays_put_on_a_full_spool(kit: Kit, small_fs: Path) -> None:
+    """A dropped file whose ticket cannot be written goes back where it was (it became a
+    ticketless data file, recovered a minute later as 'recovered-N' under the watcher's
+    name); it is taken, with its own name, once there is room."""
+    sd = kit.queue("lp", kit.recorder(), parent=small_fs)
+    kit.run("checkpc", "--fix")
+    assert kit.run("watch", "--once", "-P", "lp").returncode == 0  # makes .lpfilter/
+    (sd / "report.txt").write_text("dropped\n")
+    with filled(small_fs):
+        once = kit.run("watch", "--once", "-P", "lp")
+        assert once.returncode == ExitStatus.SPOOL_FULL, once.stderr
+        assert f"the spool directory {sd} cannot be written" in once.stderr, once.stderr
+        assert (sd / "report.txt").read_text() == "dropped\n"
+        assert state_files(sd) == []
+    once = kit.run("watch", "--once", "-P", "lp")
+    assert once.returncode == 0, once.stderr
+    (ticket,) = kit.tickets("lp").values()
+    assert (ticket["name"], ticket["state"]) == ("report.txt", "done")
+
+
+def test_checkpc_names_a_full_or_read_only_spool(kit: Kit, small_fs: Path) -> None:
+    """checkpc said nothing of a full spool, and called a read-only one "not writable by
+    this user ... chown it"."""
+    sd = kit.queue("lp", kit.recorder(), parent=small_fs)
+    with filled(small_fs):
+        done = kit.run("checkpc")
+        assert done.returncode == ExitStatus.FAILURE, done.stdout + done.stderr
+        assert f"spool directory {sd} is on a full file system" in done.stdout + done.stderr
+    with read_only(sd):
+        done = kit.run("checkpc")
+        assert done.returncode == ExitStatus.FAILURE, done.stdout + done.stderr
+        said = done.stdout + done.stderr
+        assert f"spool directory {sd} is on a read-only file system" in said, said
+        assert "not writable by this user" not in said, said
+    assert kit.run("checkpc").returncode == 0
+
+
+def test_daemon_started_on_a_full_spool_waits_for_room(kit: Kit, small_fs: Path) -> None:
+    """A job left active by a killed watcher cannot be put back while the disk is full:
+    the new daemon says so once and keeps the queue (it failed the queue, which was then
+    started afresh at each rescan or SIGHUP and failed again)."""
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                   pids=str(kit.pids)))
+    sd = kit.queue("lp", f"|{program}", parent=small_fs)
+    first = kit.start("watch", "-P", "lp")
+    wait_served(kit, "lp", first)
+    (sd / "doc.txt").write_text("interrupted\n")
+    wait_until(lambda: (kit.out / "started").exists(), what="the send to start")
+    first.popen.kill()
+    first.wait()
+    assert set(kit.states("lp").values()) == {"active"}
+    (kit.out / "go").touch()
+    with filled(small_fs):
+        watcher = kit.start("watch", "-P", "lp")
+        wait_until(lambda: "cannot be written" in watcher.stderr(), what="the daemon to say")
+    watcher.signal(signal.SIGHUP)
+    wait_until(lambda: set(kit.states("lp").values()) == {"done"}, what="the job printed")
+    (ticket,) = kit.tickets("lp").values()
+    assert ticket["possible_duplicate"]  # its bytes had reached the program
+    assert watcher.stop() == 0
+    err = watcher.stderr()
+    assert err.count("cannot be written") == 1, err
+    assert err.count("can be written again") == 1, err
+    assert "can be used again" not in err and "Traceback" not in err, err
