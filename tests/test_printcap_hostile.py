@@ -71,9 +71,7 @@ def hostile_printcaps(tmp: Path) -> dict[str, str]:
     good = f"lp:sd={sd}:lp=/dev/null\n"
     rng = random.Random(11)
     cases: dict[str, str] = {}
-    # random bytes: without NUL (a NUL in a path key is issue 11's item 6, another branch)
-    noise = bytes(b for b in rng.randbytes(300_000) if b)
-    cases["random bytes"] = _write(tmp / "random.pc", noise)
+    cases["random bytes"] = _write(tmp / "random.pc", rng.randbytes(300_000))
     cases["random printable"] = _write(tmp / "printable.pc", "".join(
         rng.choice(":|=#@\\\n \tabcz019%.") for _ in range(200_000)))
     cases["huge line"] = _write(tmp / "hugeline.pc", good.rstrip("\n")
@@ -105,6 +103,10 @@ def hostile_printcaps(tmp: Path) -> dict[str, str]:
     cases["include a directory"] = _write(tmp / "incdir.pc", good + f"include {tmp}\n")
     cases["NUL bytes"] = _write(tmp / "nul.pc", b"# a\0comment\n" + good.encode().rstrip(b"\n")
                                 + b":cm=x\0y\n")
+    cases["NUL in sd"] = _write(tmp / "nulsd.pc", b"lp:sd=" + str(sd).encode()
+                                + b"/a\0b:lp=/dev/null\n")
+    cases["NUL in a name and lp"] = _write(tmp / "nulname.pc", b"l\0p|lp:sd="
+                                           + str(sd).encode() + b":lp=/dev/\0null\n")
     cases["not UTF-8"] = _write(tmp / "latin1.pc", b"l\xe9\xff:sd=" + str(sd).encode()
                                 + b":lp=/dev/null:cm=\xc3\x28\xa0\n")
     big = tmp / "big.pc"
