@@ -24,7 +24,8 @@ from lpfilter.printcap import load
 from lpfilter.spool.job import Job, user_name
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
-from lpfilter.spool.worker import QueueWorker, WorkSummary
+from lpfilter.spool.outcome import WorkSummary
+from lpfilter.spool.worker import QueueWorker
 from lpfilter.status import ExitStatus
 
 WAITING = "waiting for an FTP session"

@@ -6,11 +6,15 @@ the complete new one, and it is on disk (fsync) before anyone is told it exists.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import stat
+import time
 
-from lpfilter.errors import AccessError
+from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 #: How a spool file is opened for reading: a symbolic link is never followed, a FIFO never
@@ -204,3 +208,52 @@ def _read_write(src: int, dst: int, count: int) -> int:
     while view:
         view = view[os.write(dst, view):]
     return len(data)
+
+
+def private_dir(path: str, owner: int, who: str, sd: str) -> None:
+    """Create ``path`` (0700, given to ``owner`` when this call made it) or check it: a
+    folder that is not ``owner``'s own private directory (another owner, writable by
+    others, a link or no directory at all) is moved aside, with a logged line, and made
+    again. ``who`` ("queue q") and ``sd`` name it in messages."""
+    for _ in range(2):
+        created = False
+        try:
+            os.mkdir(path, 0o700)
+            created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if exc.errno in NO_ROOM:
+                raise SpoolFull(sd, exc.errno, queue=who.removeprefix("queue ")) from exc
+            raise AccessError(f"{who}: cannot create {path}: {exc.strerror}") from exc
+        reason = _not_private(path, owner, created)
+        if reason is None:
+            return
+        aside = f"{path}.refused-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        try:
+            os.rename(path, aside)
+        except OSError as exc:
+            raise AccessError(f"{who}: {path} is {reason} and cannot be moved aside:"
+                              f" {exc.strerror}") from exc
+        log.warning("%s: refused %s: %s; moved to %s", who, path, reason, aside)
+    raise AccessError(f"{who}: cannot make {path}")
+
+
+def _not_private(path: str, owner: int, created: bool) -> str | None:
+    """Why ``path`` is not ``owner``'s private directory (None: it is), looked at through
+    a descriptor opened without following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return kind_of(os.lstat(path).st_mode)
+    try:
+        if created:  # never one someone else made: that is refused
+            give(fd, owner)
+        found = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if found.st_uid != owner:
+        return f"owned by uid {found.st_uid}, not by the queue's owner (uid {owner})"
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by others (mode {stat.S_IMODE(found.st_mode):04o})"
+    return None

@@ -31,18 +31,16 @@ import time
 from collections.abc import Iterator
 
 from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
-from lpfilter.spool.fileops import (UnsafeFile, atomic_write, fsync_dir, give, kind_of,
-                                    open_lock, open_regular)
+from lpfilter.spool.fileops import (UnsafeFile, atomic_write, fsync_dir, give, open_lock,
+                                    open_regular, private_dir)
 from lpfilter.spool.hotfolder import refuse
-from lpfilter.spool.job import QUEUED, Job, user_name
+from lpfilter.spool.job import FINISHED, QUEUED, Job, user_name
 
 log = logging.getLogger(__name__)
 
 STATE_DIR = ".lpfilter"
 #: A data file without a ticket older than this is a crashed submission (not one in flight).
 ORPHAN_AGE = 60.0
-#: An active job's ticket gets its bytes_sent at most this often (for ``status``).
-PROGRESS_EVERY = 1.0
 #: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
 _TICKET = re.compile(r"^\d+\.job$")
 #: A ticket is a few hundred bytes of JSON; more is not a ticket lpfilter wrote.
@@ -138,46 +136,8 @@ class SpoolStore:
         self._tidy = True
 
     def _make_dir(self, path: str) -> None:
-        """One of lpfilter's folders: created (the owner's, 0700) or checked; one that is
-        not the owner's own private directory is moved aside and made again."""
-        for _ in range(2):
-            created = False
-            try:
-                os.mkdir(path, 0o700)
-                created = True
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                if exc.errno in NO_ROOM:
-                    raise SpoolFull(self.sd, exc.errno, queue=self.queue) from exc
-                raise AccessError(f"queue {self.queue}: cannot create {path}:"
-                                  f" {exc.strerror}") from exc
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
-                reason = kind_of(os.lstat(path).st_mode)
-            else:
-                try:
-                    if created:  # never one someone else made: that is refused
-                        give(fd, self.owner)
-                    found = os.fstat(fd)
-                finally:
-                    os.close(fd)
-                reason = (f"owned by uid {found.st_uid}, not by the queue's owner (uid"
-                          f" {self.owner})" if found.st_uid != self.owner else
-                          f"writable by others (mode {stat.S_IMODE(found.st_mode):04o})"
-                          if found.st_mode & _SHARED else None)
-            if reason is None:
-                return
-            aside = f"{path}.refused-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-            try:
-                os.rename(path, aside)
-            except OSError as exc:
-                raise AccessError(f"queue {self.queue}: {path} is {reason} and cannot be"
-                                  f" moved aside: {exc.strerror}") from exc
-            log.warning("queue %s: refused %s: %s; moved to %s", self.queue, path, reason,
-                        aside)
-        raise AccessError(f"queue {self.queue}: cannot make {path}")
+        """One of lpfilter's folders: the owner's own private directory (see private_dir)."""
+        private_dir(path, self.owner, f"queue {self.queue}", self.sd)
 
     # --- names ------------------------------------------------------------------------
     def data_path(self, job_id: str) -> str:
@@ -355,6 +315,18 @@ class SpoolStore:
                     os.unlink(path)
             fsync_dir(self.jobs_dir)
 
+    def prune(self, keep: int, max_age: float, now: float, keep_recent: float) -> None:
+        """Keep the ``keep`` newest finished tickets (and any younger than
+        ``keep_recent``, or whose data is kept); ``max_age`` > 0 also drops older ones."""
+        finished = sorted((j for j in self.jobs() if j.state in FINISHED),
+                          key=lambda j: j.finished or 0.0, reverse=True)
+        for rank, job in enumerate(finished):
+            age = now - (job.finished or now)
+            if age < keep_recent or self.has_data(job):
+                continue
+            if rank >= keep or (max_age > 0 and age > max_age):
+                self.remove(job)
+
     def drop_data(self, job: Job) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.data_path(job.id))
@@ -419,33 +391,3 @@ def _closed_above(path: str) -> bool:
     except (OSError, ValueError):
         return False
     return False
-
-
-class ProgressRecorder:
-    """Puts an active job's byte count in its ticket for ``status``, at most once every
-    PROGRESS_EVERY seconds and without fsync: a 1 GiB send costs a few small renames.
-
-    ``record`` runs from the send's own checks (every chunk, and every tick while the
-    printer takes nothing), so a stalled send shows what it got to."""
-
-    def __init__(self, store: SpoolStore, job: Job) -> None:
-        self.store = store
-        self.job = job
-        self.sent = 0
-        self._written = 0
-        self._at = time.monotonic()
-        self._full = False
-
-    def record(self) -> None:
-        if self.sent == self._written or time.monotonic() - self._at < PROGRESS_EVERY:
-            return
-        self._at = time.monotonic()
-        self._written = self.job.bytes_sent = self.sent
-        try:
-            with self.store.tickets_locked():
-                self.store.write(self.job, durable=False)
-        except SpoolFull as exc:  # news for status, not worth failing a send for
-            if not self._full:
-                log.warning("%s; the job's progress is not shown meanwhile", exc)
-            self._full = True
-

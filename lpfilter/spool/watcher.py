@@ -21,7 +21,8 @@ from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.spool import inotify
 from lpfilter.spool.locks import ProcessLock, current_holder
 from lpfilter.spool.store import SpoolStore
-from lpfilter.spool.worker import RESCAN, QueueWorker, WorkSummary
+from lpfilter.spool.outcome import WorkSummary
+from lpfilter.spool.worker import RESCAN, QueueWorker
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:

@@ -25,10 +25,10 @@ from lpfilter.spool.intake import Intake
 from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, QUEUED, REMOVED,
                                 Job, user_name)
 from lpfilter.spool.locks import process_start
-from lpfilter.spool.outcome import Observer, WorkSummary  # noqa: F401 - re-exported
+from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
-from lpfilter.spool.store import ProgressRecorder, SpoolStore
+from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
 
 if TYPE_CHECKING:
@@ -404,14 +404,5 @@ class QueueWorker:
 
     def prune(self) -> None:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
-        keep = max(0, self.entry.number("done_jobs"))
-        max_age = self.entry.number("done_jobs_max_age")
-        now = self.clock()
-        finished = sorted((j for j in self.store.jobs() if j.state in FINISHED),
-                          key=lambda j: j.finished or 0.0, reverse=True)
-        for rank, job in enumerate(finished):
-            age = now - (job.finished or now)
-            if age < KEEP_RECENT or self.store.has_data(job):
-                continue
-            if rank >= keep or (max_age > 0 and age > max_age):
-                self.store.remove(job)
+        self.store.prune(max(0, self.entry.number("done_jobs")),
+                         self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
