@@ -27,6 +27,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from lpfilter.spool.fileops import kind_of
 from lpfilter.text import visible
 
 log = logging.getLogger(__name__)
@@ -89,19 +90,6 @@ class Writers:
         return not any(shared or candidate.uid in uids for uids in self.hidden)
 
 
-def _kind(mode: int) -> str | None:
-    """Why a non-regular entry is refused, or None for a regular file."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link (never followed)"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return None
-
-
 def _entries(sd: str, own: frozenset[str]) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """The regular files of ``sd`` that may be jobs, and the entries to refuse."""
     candidates: list[Candidate] = []
@@ -122,9 +110,8 @@ def _entries(sd: str, own: frozenset[str]) -> tuple[list[Candidate], list[tuple[
             continue
         if stat.S_ISDIR(info.st_mode):
             continue
-        reason = _kind(info.st_mode)
-        if reason is not None:
-            refused.append((name, reason))
+        if not stat.S_ISREG(info.st_mode):
+            refused.append((name, kind_of(info.st_mode)))
             continue
         candidates.append(Candidate(name, entry.path, info.st_size, info.st_mtime,
                                     info.st_uid, info.st_mode))
@@ -248,7 +235,7 @@ def dropped_reason(info: os.stat_result, spool: os.stat_result) -> str | None:
     """Why a file dropped into the hot folder (``info``, from its open descriptor) must
     not be read for whoever dropped it, or None. ``spool``: the spool directory."""
     if not stat.S_ISREG(info.st_mode):
-        return _kind(info.st_mode) or "not a regular file"
+        return kind_of(info.st_mode)
     owner = f"uid {info.st_uid}"
     with_name = f"{owner} ({visible(_user(info.st_uid))})"
     if info.st_nlink > 1 and (spool.st_mode & _SHARED or info.st_uid != spool.st_uid):
