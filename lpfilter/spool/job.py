@@ -72,6 +72,14 @@ class Job:
     def final(self) -> bool:
         return self.state in FINAL
 
+    def copy(self) -> Job:
+        """A shallow copy (as dataclasses.replace makes, at a fifth of its cost: the
+        worker copies every ticket it lists, many times a second on a busy queue)."""
+        other = object.__new__(Job)
+        for name in _NAMES:
+            setattr(other, name, getattr(self, name))
+        return other
+
     def to_dict(self) -> dict[str, Any]:
         """The ticket as plain data (what ``status --json`` shows)."""
         data = {f.name: getattr(self, f.name) for f in _FIELDS}
@@ -101,6 +109,7 @@ class Job:
 
 
 _FIELDS = dataclasses.fields(Job)
+_NAMES = tuple(f.name for f in _FIELDS)
 
 
 def user_name(uid: int) -> str:

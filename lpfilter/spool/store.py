@@ -20,7 +20,6 @@ without following symbolic links and checked on the open descriptor.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import logging
@@ -273,7 +272,7 @@ class SpoolStore:
             if job is None:
                 continue
             cache[job_id] = (key, job)
-            found.append(dataclasses.replace(job))
+            found.append(job.copy())
         self._parsed = cache
         return found
 

@@ -6,7 +6,6 @@ nothing is left to do now instead of waiting for more. The caller holds the queu
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -345,7 +344,7 @@ class QueueWorker:
                delay: float = 0.0, attempt: bool = True) -> str:
         """Record the outcome of an attempt: ticket, data, accounting, log. A ticket that
         cannot be written (a full spool) waits in the backlog, and SpoolFull is raised."""
-        before = dataclasses.replace(job)
+        before = job.copy()
         now = self.clock()
         job.state = state
         job.worker = None
