@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -345,3 +346,27 @@ def test_daemon_started_on_a_full_spool_waits_for_room(kit: Kit, small_fs: Path)
     assert err.count("cannot be written") == 1, err
     assert err.count("can be written again") == 1, err
     assert "can be used again" not in err and "Traceback" not in err, err
+
+
+def test_daemon_on_a_full_spool_waits_without_spinning(kit: Kit, small_fs: Path) -> None:
+    """A queued job on a full spool: each try to mark it active leaves a temporary ticket
+    closed in jobs/, an inotify event; the daemon woke itself on it at once, again and
+    again, at full CPU, keeping the job's data file open each time until it ran out of
+    descriptors and stopped with an internal error. It now waits for the rescan."""
+    import psutil
+    kit.queue("lp", kit.recorder(), parent=small_fs)
+    assert kit.run("print", "--no-wait", "-P", "lp", str(kit.program("doc", "a page\n"))
+                   ).returncode == 0
+    with filled(small_fs):
+        watcher = kit.start("watch", "-P", "lp")
+        wait_until(lambda: "cannot be written" in watcher.stderr(), what="the daemon to say")
+        process = psutil.Process(watcher.pid)
+        fds, cpu = process.num_fds(), sum(process.cpu_times()[:2])
+        window = 2.0
+        time.sleep(window)  # a window to measure in, not a wait for an event
+        assert process.num_fds() <= fds + 2, (fds, process.num_fds())
+        used = sum(process.cpu_times()[:2]) - cpu
+        assert used < window / 4, f"{used:.2f} s of CPU in {window:g} s: it spins"
+        assert set(kit.states("lp").values()) == {"queued"}
+    assert watcher.stop() == 0
+    assert "Traceback" not in watcher.stderr() and "internal error" not in watcher.stderr()

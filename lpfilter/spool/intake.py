@@ -50,6 +50,11 @@ class Intake:
             if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(store.sd)
         ) | hotfolder.lprng_names(entry.name)
 
+    def own(self, name: str) -> bool:
+        """Is ``name`` in the spool directory one of the queue's own files (log, status,
+        accounting, LPRng's)?"""
+        return name in self._own
+
     def adopt(self) -> float | None:
         """Turn complete hot-folder files into jobs; returns when to look again at others."""
         fresh = self._fresh or self.files_deadline is not None

@@ -298,6 +298,8 @@ class Watcher:
                 if event.name == "queue.lock" and served.thread is None:
                     self._try_run(served)  # the process that served it let go
                 continue
+            if not served.worker.news(kind, event.name):
+                continue  # lpfilter's own writes: a temporary file, a log or status line
             moved = event.name if kind == "spool" and event.mask & inotify.IN_MOVED_TO else None
             served.worker.wake(moved)
 

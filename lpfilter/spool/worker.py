@@ -70,6 +70,15 @@ class QueueWorker:
         self._me = (os.getpid(), process_start(os.getpid()))
         self.backlog = Backlog(self.queue)
 
+    def news(self, folder: str, name: str) -> bool:
+        """Is an event about ``name`` in the spool directory (``folder`` "spool") or the
+        job folder ("jobs") worth a look? Not lpfilter's own writes: a temporary file
+        (a ticket being written; on a full disk each failed try would wake the worker
+        again at once), the queue's log, status or accounting file, a dot file."""
+        if folder == "jobs":
+            return not name.startswith(".tmp-")
+        return not name.startswith(".") and not self.intake.own(name)
+
     def wake(self, moved_in: str | None = None) -> None:
         """Something changed in the spool (an event, a signal): look again now."""
         if moved_in:
@@ -225,9 +234,13 @@ class QueueWorker:
             job.started = self.clock()
             if job.send_started:
                 job.possible_duplicate = True
-            # Not fsynced: after a power cut "queued" is right, as nothing was sent yet;
-            # first_byte below makes "maybe sent" durable before any byte leaves.
-            self.store.write(job, durable=False)
+            try:
+                # Not fsynced: after a power cut "queued" is right, as nothing was sent
+                # yet; first_byte below makes "maybe sent" durable before any byte leaves.
+                self.store.write(job, durable=False)
+            except BaseException:  # a full spool: nothing was sent, the ticket says queued
+                os.close(data_fd)
+                raise
         try:
             return self._send(job, data_fd)
         finally:
