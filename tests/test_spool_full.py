@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -288,18 +289,27 @@ def test_hot_folder_file_stays_put_on_a_full_spool(kit: Kit, small_fs: Path) -> 
     name); it is taken, with its own name, once there is room."""
     sd = kit.queue("lp", kit.recorder(), parent=small_fs)
     kit.run("checkpc", "--fix")
+    sd.chmod(0o1777)  # a shared hot folder: the file is another user's
+    (sd / "first.txt").write_text("first\n")  # a job first: the job counter exists
     assert kit.run("watch", "--once", "-P", "lp").returncode == 0  # makes .lpfilter/
     (sd / "report.txt").write_text("dropped\n")
+    os.chown(sd / "report.txt", 65534, 65534)
+    (sd / "report.txt").chmod(0o644)
     with filled(small_fs):
         once = kit.run("watch", "--once", "-P", "lp")
         assert once.returncode == ExitStatus.SPOOL_FULL, once.stderr
         assert f"the spool directory {sd} cannot be written" in once.stderr, once.stderr
         assert (sd / "report.txt").read_text() == "dropped\n"
-        assert state_files(sd) == []
+        assert state_files(sd) == [".lpfilter/jobs/000001.job"]  # the first job's only
+        # Still the dropper's, as dropped (root had given it to the queue's owner).
+        info = (sd / "report.txt").stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o644)
     once = kit.run("watch", "--once", "-P", "lp")
     assert once.returncode == 0, once.stderr
-    (ticket,) = kit.tickets("lp").values()
-    assert (ticket["name"], ticket["state"]) == ("report.txt", "done")
+    tickets = {t["name"]: t for t in kit.tickets("lp").values()}
+    assert set(tickets) == {"first.txt", "report.txt"}
+    ticket = tickets["report.txt"]
+    assert (ticket["state"], ticket["user"]) == ("done", "nobody")
 
 
 def test_checkpc_names_a_full_or_read_only_spool(kit: Kit, small_fs: Path) -> None:

@@ -458,3 +458,45 @@ for name, mode in (("open.txt", 0o644), ("private.txt", 0o600)):
         f" denied; moved to {world.sd}/.lpfilter/refused/private.txt"]
     [job] = world.tickets().values()
     assert (job["user"], job["state"]) == ("65533", "done")
+
+
+def test_a_refused_entry_never_replaces_another_nor_stays_for_want_of_a_name(
+        tmp_path: Path) -> None:
+    """refuse() gave a second entry of a taken name ``NAME.1``; with a 255-byte name that
+    name is too long, the move failed and the entry stayed in jobs/ with no ticket, where
+    orphan recovery printed it a minute later (and past 999 it replaced a refused file)."""
+    from lpfilter.spool.hotfolder import REFUSED_NAME_MAX, refuse
+    refused = tmp_path / "refused"
+    refused.mkdir(mode=0o700)
+    name = "A" * 255
+    for body in (b"first\n", b"second\n", b"third\n"):
+        entry = tmp_path / "entry"
+        entry.write_bytes(body)
+        said = refuse(str(refused), str(entry), name)
+        assert said.startswith("moved to ") and not entry.exists(), said
+    kept = sorted(p.read_bytes() for p in refused.iterdir())
+    assert kept == [b"first\n", b"second\n", b"third\n"]
+    assert all(len(os.fsencode(p.name)) <= REFUSED_NAME_MAX + 9 for p in refused.iterdir()
+               if p.name != name)
+
+
+def test_orphan_recovery_refuses_a_data_file_with_other_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data file with no ticket and a second name (a hard link to a root-only file left
+    in jobs/) is refused by the recovery, never made a job."""
+    from lpfilter.spool import store as store_module
+    from lpfilter.spool.store import SpoolStore
+    monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)  # link() made its ctime now
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "q")
+    store.ensure("watch")
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    secret.chmod(0o600)
+    orphan = Path(store.data_path("000009"))
+    os.link(secret, orphan)
+    assert store.recover_orphans("root") == []
+    assert not orphan.exists() and store.jobs() == []
+    assert [p.read_bytes() for p in Path(store.refused_dir).iterdir()] == [SECRET]
+    store.close()

@@ -24,6 +24,7 @@ import logging
 import os
 import pwd
 import re
+import secrets
 import stat
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ from lpfilter.text import visible
 
 log = logging.getLogger(__name__)
 
+#: A refused entry keeps at most this much of its name (bytes), leaving room for a
+#: random part within the 255 bytes a file name may have.
+REFUSED_NAME_MAX = 200
 IGNORED_SUFFIXES = (".tmp", ".part")
 #: LPRng's own spool files (job tickets, data and control files, queue control, status,
 #: locks): an LPRng spool directory reused for lpfilter must not print them as jobs.
@@ -257,13 +261,16 @@ def _user(uid: int) -> str:
 def refuse(refused_dir: str, path: str, name: str | None = None) -> str:
     """Move a refused entry (never opened, never followed) out of the hot folder (or the
     job folder) under ``name`` (default: its own); says where it went, or why it could not
-    be moved."""
+    be moved. The refused folder is the queue owner's alone, so a name found free there
+    stays free; a taken or overlong name gets a random part (never a replaced file)."""
     name = name or os.path.basename(path)
     target = os.path.join(refused_dir, name)
-    suffix = 1
-    while os.path.lexists(target) and suffix < 1000:
-        target = os.path.join(refused_dir, f"{name}.{suffix}")
-        suffix += 1
+    if len(os.fsencode(name)) > REFUSED_NAME_MAX or os.path.lexists(target):
+        short = os.fsdecode(os.fsencode(name)[:REFUSED_NAME_MAX])
+        while True:  # bounded in practice: 2^32 names, the folder holds few
+            target = os.path.join(refused_dir, f"{short}.{secrets.token_hex(4)}")
+            if not os.path.lexists(target):
+                break
     try:
         try:
             os.rename(path, target)

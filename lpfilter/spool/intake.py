@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -84,13 +85,17 @@ class Intake:
         try:
             uid, size = self._adopt(job_id, path)
         except SpoolFull:  # no room for the owner's copy: the file goes back, for later
-            with contextlib.suppress(OSError):
-                os.rename(path, candidate.path)
+            self._put_back(path, candidate)
             raise
         except (UnsafeFile, OSError) as exc:
             reason = exc.reason if isinstance(exc, UnsafeFile) else (
                 f"cannot take it (uid {os.geteuid()}): {exc.strerror}")
             where = hotfolder.refuse(self.store.refused_dir, path, candidate.name)
+            if os.path.lexists(path):  # not moved: never left where recovery would take it
+                kept = path.removesuffix(".data") + ".refused"
+                with contextlib.suppress(OSError):
+                    os.rename(path, kept)
+                    where += f"; kept as {kept}"
             line = f"refused {visible(candidate.name)}: {reason}; {where}"
             log.warning("queue %s: %s", self.entry.name, line)
             self.records.log(line)
@@ -107,11 +112,31 @@ class Intake:
         try:
             self.store.write(job)
         except BaseException:  # a full spool: the file goes back where it was, for later
-            with contextlib.suppress(OSError):
-                os.rename(self.store.data_path(job_id), candidate.path)
+            self._put_back(path, candidate)
             raise
         self.moved_in.discard(candidate.name)
         self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
+
+    def _put_back(self, path: str, candidate: hotfolder.Candidate) -> None:
+        """A file taken in that cannot become a job now (a full spool) goes back to its
+        name in the hot folder, its dropper's again (root had given it to the queue's
+        owner), without replacing a file dropped there meanwhile; where that name is
+        taken it stays in the job folder, whose orphans are recovered later."""
+        with contextlib.suppress(OSError):
+            if os.geteuid() == 0:  # jobs/ is the owner's alone: the path is ours
+                os.chown(path, candidate.uid, -1, follow_symlinks=False)
+                os.chmod(path, stat.S_IMODE(candidate.mode))
+        try:
+            os.link(path, candidate.path, follow_symlinks=False)
+        except FileExistsError:
+            return
+        except OSError:  # a link refused (protected_hardlinks): a rename, if still free
+            with contextlib.suppress(OSError):
+                if not os.path.lexists(candidate.path):
+                    os.rename(path, candidate.path)
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
     def _adopt(self, job_id: str, path: str) -> tuple[int, int]:
         """Check a file taken in (UnsafeFile if it must not be read for its dropper) and

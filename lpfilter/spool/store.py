@@ -365,12 +365,14 @@ class SpoolStore:
                 if now - max(seen.st_mtime, seen.st_ctime) < ORPHAN_AGE:
                     continue  # may be in flight: a ticket may come yet
                 fd, info = open_regular(path, self.owner)
+                os.close(fd)
+                if info.st_nlink > 1:  # another name elsewhere: maybe not the owner's data
+                    raise UnsafeFile(f"it has {info.st_nlink} hard links")
             except UnsafeFile as exc:
                 self.refuse(path, exc.reason)
                 continue
             except OSError:
                 continue
-            os.close(fd)
             job = Job(job_id, self.queue, user, f"recovered-{job_id}", info.st_size,
                       info.st_mtime, state=QUEUED, last_error="recovered after a crash while"
                       " it was being spooled")
