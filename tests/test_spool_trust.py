@@ -500,3 +500,29 @@ def test_orphan_recovery_refuses_a_data_file_with_other_names(
     assert not orphan.exists() and store.jobs() == []
     assert [p.read_bytes() for p in Path(store.refused_dir).iterdir()] == [SECRET]
     store.close()
+
+
+def test_records_a_user_planted_in_a_shared_spool_are_not_written(world: World) -> None:
+    """nobody makes the log (lf) and accounting (af) files of a shared root spool, their
+    own and writable to all, and drops a file: root's watcher appended to them (the user
+    could then forge or erase records, or switch accounting on). It prints the file,
+    writes neither, and says why once each."""
+    (world.root / "printcap").write_text(f"q:sd={world.sd}:lp={world.printer}:lf=log:af=acct\n")
+    world.sd.chmod(0o1777)
+    attack = """sd, = args
+for name in ("log", "acct"):
+    with open(os.path.join(sd, name), "w") as handle:
+        handle.write("forged\\n")
+    os.chmod(os.path.join(sd, name), 0o666)
+with open(os.path.join(sd, ".page.txt"), "w") as handle:
+    handle.write("a page\\n")
+os.rename(os.path.join(sd, ".page.txt"), os.path.join(sd, "page.txt"))
+"""
+    done = world.as_user(NOBODY, attack, str(world.sd))
+    assert done.returncode == 0, done.stderr
+    run = world.watch_once()
+    assert run.returncode == 0, run.stderr
+    assert world.printer.read_bytes() == b"a page\n"
+    for name in ("log", "acct"):
+        assert (world.sd / name).read_text() == "forged\n", name
+        assert run.stderr.count(f"cannot write {world.sd / name}: owned by uid 65534") == 1

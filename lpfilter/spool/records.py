@@ -5,8 +5,10 @@ accounting file is written only if it already exists (create it to turn accounti
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import time
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,33 @@ def _path(entry: Entry, key: str) -> str | None:
     if not value or value.startswith("|") or ("%" in value and "/" not in value):
         return None
     return value if os.path.isabs(value) else os.path.join(entry.string("sd") or ".", value)
+
+
+def _open_record(path: str, flags: int, mode: int = 0o600) -> int:
+    """Open a log or accounting file to append to it: never through a link, a regular file
+    with no other name, and, in a folder others may write (a shared spool), one of this
+    process's user, of root or of the folder's owner. A file another user planted there
+    is not written (it would let them forge or erase records, or, hard-linked, make root
+    append to a file of theirs choosing): OSError says why."""
+    fd = os.open(path, flags | _NO_LINK, mode)
+    try:
+        info = os.fstat(fd)
+        folder = os.stat(os.path.dirname(path) or ".")
+        trusted = {os.geteuid(), 0, folder.st_uid}
+        if not stat.S_ISREG(info.st_mode):
+            why = "not a regular file"
+        elif info.st_nlink != 1:
+            why = f"it has {info.st_nlink} hard links"
+        elif folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and info.st_uid not in trusted:
+            why = (f"owned by uid {info.st_uid} in a folder others may write; not written"
+                   " (remove it, or move the file out of the spool directory)")
+        else:
+            return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    raise OSError(errno.EPERM, why, path)
 
 
 def stamp(when: float | None = None) -> str:
@@ -68,8 +97,8 @@ class QueueRecords:
         line = f"{stamp()} {self.queue}[{os.getpid()}] {text}\n".encode("utf-8", "replace")
         try:
             if self._log_fd is None:
-                self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                                       | _NO_LINK, 0o600)
+                self._log_fd = _open_record(self.log_path,
+                                            os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             os.write(self._log_fd, line)
         except OSError as exc:
             self._trouble(self.log_path, exc)
@@ -117,7 +146,7 @@ class QueueRecords:
                 f" duplicate={'yes' if job.possible_duplicate else 'no'}"
                 f" delivery={job.delivery or '-'}\n")
         try:
-            fd = os.open(self.acct_path, os.O_WRONLY | os.O_APPEND | _NO_LINK)
+            fd = _open_record(self.acct_path, os.O_WRONLY | os.O_APPEND)
             try:
                 os.write(fd, line.encode("utf-8", "replace"))
             finally:
