@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import signal
 import socket
@@ -360,3 +361,51 @@ def test_connection_failures_are_classified_with_their_host(codes: list[int], ki
     assert error.host == "printer.example%9100"  # type: ignore[attr-defined]
     other = _classify("printer.example", 9100, [(("192.0.2.1", 9100), errno.EACCES)], 10)
     assert type(other) is TransientError  # not known to be the printer's absence: counted
+
+
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """A loopback port whose listener never accepts and whose backlog is full: a
+    connection to it gets no answer, as a printer switched off behind a router."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):  # the backlog holds one or two; the rest wait unanswered
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()
+
+
+def test_a_printer_that_does_not_answer_ends_the_round(queue: Queue, silent: int) -> None:
+    """fifo@, three jobs, a connect timeout longer than the pause: each try took the whole
+    timeout, so some job was always due again and watch --once never ended (print neither:
+    its bound was looked at only after a round that sent nothing). Once the printer does
+    not answer, its other jobs wait for the next round, as CUPS stops such a queue."""
+    queue.setup(f"127.0.0.1%{silent}", ":fifo@:connect_timeout#1")
+    for _ in range(3):
+        assert queue.cli("print", "--no-wait", "-P", "q", queue.doc())[0] == 0
+    done = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap",
+                           str(queue.root / "printcap"), "watch", "--once", "-P", "q"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 8, done.stderr
+    tries = [queue.job(f"{n:06d}").unreachable_tries for n in (1, 2, 3)]
+    assert tries == [1, 0, 0], tries
+    assert {queue.job(f"{n:06d}").state for n in (1, 2, 3)} == {QUEUED}
+    # A foreground print with a 1 s bound, the three jobs before its own still queued.
+    done = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap",
+                           str(queue.root / "printcap"), "print", "-P", "q", queue.doc()],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          stdin=subprocess.DEVNULL,
+                          env={**os.environ, "LPFILTER_PRINT_WAIT": "1"})
+    assert done.returncode == 8, done.stderr
+    assert {queue.job(f"{n:06d}").state for n in (1, 2, 3, 4)} == {QUEUED}

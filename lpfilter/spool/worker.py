@@ -63,6 +63,9 @@ class QueueWorker:
         self.early: set[str] = set()
         self._wakeup = threading.Event()
         self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
+        #: The printer could not be reached this round: no other job is tried until the
+        #: next one (after the pause), as CUPS stops a queue whose printer is away.
+        self.away = False
         #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
         #: status(job, message) and end(job) (the backend is done with it: the printer took
         #: the last byte, or the try ended) are called from the worker's thread.
@@ -103,6 +106,7 @@ class QueueWorker:
             recovered, summary.full = False, exc if burst else None
         self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
             set())
+        self.away = False
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
             try:
@@ -141,6 +145,7 @@ class QueueWorker:
             if not burst:
                 deadlines.append(now + RESCAN)
             end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
+            self.away = False  # after the pause, the printer is tried again
             # A one-shot pass (a foreground print) looks at ``stop`` every STOP_TICK: its
             # signal handler may only set that flag, and Ctrl-C must not sit out a pause.
             while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
@@ -187,6 +192,8 @@ class QueueWorker:
                 break
             if job.state != QUEUED:
                 continue
+            if self.away:
+                break  # the printer did not answer: its other jobs wait for the next round
             if job.next_try > now and job.id not in self.early:
                 retry_at = job.next_try if retry_at is None else min(retry_at, job.next_try)
                 if fifo:
@@ -284,6 +291,9 @@ class QueueWorker:
         remembered since when (across attempts, in the ticket) and, unless the printcap
         sets send_try, the try is not counted: the job waits for the printer."""
         if isinstance(exc, NotConnected):
+            # Its other jobs are not tried this round: each would wait out a connect
+            # timeout, and rounds of them would never end while the printer stays away.
+            self.away = True
             job.unreachable_tries += 1
             # Since when the printer is away: this job's first try, or an earlier one's.
             job.unreachable_since = job.unreachable_since or min(
