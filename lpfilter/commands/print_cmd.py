@@ -142,7 +142,8 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
         # Another print may have queued a job while we held the lock and left it to us:
         # after letting go, look again, so that no job waits with nobody serving it.
         lock.release()
-        while (summary.full is None and not worker.stop.is_set() and not worker.away
+        while (summary.full is None and not worker.stop.is_set()
+               and worker.away is None
                and _due(store) and lock.acquire()):
             summary = worker.serve(burst=True)
             lock.release()

@@ -63,9 +63,10 @@ class QueueWorker:
         self.early: set[str] = set()
         self._wakeup = threading.Event()
         self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
-        #: The printer could not be reached this round: no other job is tried until the
-        #: next one (after the pause), as CUPS stops a queue whose printer is away.
-        self.away = False
+        #: The printer could not be reached: when it is tried again. No other job is
+        #: tried before (each would wait out a connect timeout), as CUPS stops a queue
+        #: whose printer is away. None: it answered, or was not tried yet.
+        self.away: float | None = None
         #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
         #: status(job, message) and end(job) (the backend is done with it: the printer took
         #: the last byte, or the try ended) are called from the worker's thread.
@@ -106,7 +107,7 @@ class QueueWorker:
             recovered, summary.full = False, exc if burst else None
         self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
             set())
-        self.away = False
+        self.away = None
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
             try:
@@ -145,7 +146,6 @@ class QueueWorker:
             if not burst:
                 deadlines.append(now + RESCAN)
             end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
-            self.away = False  # after the pause, the printer is tried again
             # A one-shot pass (a foreground print) looks at ``stop`` every STOP_TICK: its
             # signal handler may only set that flag, and Ctrl-C must not sit out a pause.
             while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
@@ -192,8 +192,10 @@ class QueueWorker:
                 break
             if job.state != QUEUED:
                 continue
-            if self.away:
-                break  # the printer did not answer: its other jobs wait for the next round
+            if self.away is not None and now < self.away:  # no answer: the others wait
+                retry_at = self.away if retry_at is None else min(retry_at, self.away)
+                break
+            self.away = None  # the pause is over: the printer is tried again
             if job.next_try > now and job.id not in self.early:
                 retry_at = job.next_try if retry_at is None else min(retry_at, job.next_try)
                 if fifo:
@@ -291,9 +293,6 @@ class QueueWorker:
         remembered since when (across attempts, in the ticket) and, unless the printcap
         sets send_try, the try is not counted: the job waits for the printer."""
         if isinstance(exc, NotConnected):
-            # Its other jobs are not tried this round: each would wait out a connect
-            # timeout, and rounds of them would never end while the printer stays away.
-            self.away = True
             job.unreachable_tries += 1
             # Since when the printer is away: this job's first try, or an earlier one's.
             job.unreachable_since = job.unreachable_since or min(
@@ -311,6 +310,10 @@ class QueueWorker:
             state = self._failure_program(decision.program, job)
         if state == QUEUED:
             self._status(job, f"{news} {decision.delay:g} s")
+        if isinstance(exc, NotConnected):
+            # Its other jobs wait for this try: each would wait out a connect timeout,
+            # and rounds of them would never end while the printer stays away.
+            self.away = self.clock() + decision.delay
         return self.finish(job, state, message, delay=decision.delay,
                            attempt=decision.counted)
 
