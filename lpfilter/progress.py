@@ -65,7 +65,7 @@ class TerminalObserver:
         if not self.enabled:
             return
         self._clear()
-        self._emit(f"lpfilter: {job.queue}-{job.id}: printer: {visible(message)}\n")
+        self._emit(f"lpfilter: {visible(job.queue)}-{job.id}: printer: {visible(message)}\n")
 
     def progress(self, job: Job, taken: int) -> None:
         """The printer has taken ``taken`` bytes of ``job`` (framing included)."""

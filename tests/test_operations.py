@@ -385,3 +385,78 @@ def test_pyproject_builds_the_standard_way(tmp_path: Path) -> None:
                  "share/man/man5/lpfilter-printcap.5"):
         assert any(n.endswith(f".data/data/{data}") for n in names), data
     assert config.EXAMPLE_DOC == "share/doc/lpfilter/printcap.example"  # what errors name
+
+
+# --- found by review after issue 10 -----------------------------------------------------
+@pytest.mark.parametrize("option", ["--settle", "--grace"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_watch_takes_only_a_finite_number_of_seconds(tmp_path: Path, option: str,
+                                                     value: str) -> None:
+    """--settle nan passed the check (nan < 0 is false) and the worker spun at full CPU."""
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "printcap").write_text(f"q:sd={tmp_path / 'sd'}:lp=/dev/null\n")
+    assert main(["--printcap", str(tmp_path / "printcap"), "watch", "--once", "-P", "q",
+                 option, value]) == ExitStatus.USAGE
+
+
+def test_cancel_a_passes_over_a_listed_printer_nothing_defines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """all=lp,ghost: watch and status skip ghost; cancel -a stopped at it (exit 4) before
+    removing anything."""
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "printcap").write_text(f"all:all=lp,ghost\nlp:sd={tmp_path / 'sd'}"
+                                       ":lp=/dev/null\n")
+    pc = ["--printcap", str(tmp_path / "printcap")]
+    assert main([*pc, "print", "--no-wait", "--hold", "-P", "lp", "/dev/null"]) in (0, 5, 6)
+    (tmp_path / "doc").write_text("a page\n")
+    assert main([*pc, "print", "--no-wait", "--hold", "-P", "lp", str(tmp_path / "doc")]) == 0
+    capsys.readouterr()
+    assert main([*pc, "cancel", "-a", "all"]) == 0
+    assert "cancelled" in capsys.readouterr().out
+
+
+def test_release_starts_a_new_wait_for_the_printer(tmp_path: Path) -> None:
+    """A job held after the printer was away kept its "unreachable since": released a week
+    later, it dated every new job's "since" back to then."""
+    from lpfilter.spool.store import SpoolStore
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "printcap").write_text(f"q:sd={tmp_path / 'sd'}:lp=/dev/null\n")
+    (tmp_path / "doc").write_text("a page\n")
+    pc = ["--printcap", str(tmp_path / "printcap")]
+    assert main([*pc, "print", "--no-wait", "--hold", "-P", "q", str(tmp_path / "doc")]) == 0
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    job = store.read("000001")
+    assert job is not None
+    job.unreachable_since, job.unreachable_tries = 1_000_000.0, 7
+    with store.tickets_locked():
+        store.write(job)
+    assert main([*pc, "release", "-P", "q", "1"]) == 0
+    job = store.read("000001")
+    assert job is not None and (job.unreachable_since, job.unreachable_tries) == (0.0, 0)
+    store.close()
+
+
+def test_queue_names_from_the_command_line_reach_the_log_visible(tmp_path: Path) -> None:
+    """A glob entry takes its queue name (and %P in sd) from -P: a BEL in it reached
+    stderr raw in watch --once's line about a file left for later."""
+    spool = tmp_path / "spool"
+    (spool / "lp\az").mkdir(parents=True)
+    (tmp_path / "printcap").write_text(f"lp*:sd={spool}/%P:lp=/dev/null\n")
+    held = spool / "lp\az" / "doc.txt"
+    writer = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               f"f = open({str(held)!r}, 'w'); f.write('x'); f.flush()\n"
+                               "print('open', flush=True); time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "open\n"
+        done = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap",
+                               str(tmp_path / "printcap"), "watch", "--once", "-P", "lp\az"],
+                              capture_output=True, text=True, timeout=60, check=False,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+        if writer.stdout is not None:
+            writer.stdout.close()
+    assert done.returncode == 8, done.stderr
+    assert "left doc.txt" in done.stderr and "\a" not in done.stderr, done.stderr

@@ -77,7 +77,6 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     """The queues and jobs the command line names, checked before anything changes."""
     from lpfilter.text import visible
     from lpfilter.errors import UsageError
-    from lpfilter.printcap.model import is_glob
     args = ctx.args
     every = args.all or any(i in EVERY for i in args.ids)
     ids = [i for i in args.ids if i not in EVERY]
@@ -95,10 +94,9 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
                          f" it, e.g. {_example(ctx)}-000012)")
     targets: dict[str, _Target] = {}
     if args.all_queues:
-        for name in printcap.printer_names():
-            if not is_glob(name):
-                entry = printcap.lookup(name)
-                targets[entry.name] = _Target(entry, anywhere=set(plain), every=every)
+        for name in printcap.queue_names():  # as watch and status: no names nothing defines
+            entry = printcap.lookup(name)
+            targets[entry.name] = _Target(entry, anywhere=set(plain), every=every)
     elif plain or every:
         entry = printcap.lookup(ctx.queue(args.printer))
         targets[entry.name] = _Target(entry, named=set(plain), every=every)
@@ -153,6 +151,9 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
         if not store.has_data(job):
             return "its data is gone (keep it with save_when_done / save_on_error)"
         job.state, job.attempts, job.next_try, job.finished = QUEUED, 0, 0.0, None
+    # Held, released or queued again, the job starts a new wait: "printer unreachable
+    # since" must not date from before (a job held last week would date it for all).
+    job.unreachable_since, job.unreachable_tries = 0.0, 0
     store.write(job)
     store.clear_cancel(job.id)
     return {"hold": "held", "release": "released", "requeue": "queued again"}[action]

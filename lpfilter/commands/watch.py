@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,7 @@ def run(ctx: Context) -> ExitStatus:
     args = ctx.args
     if args.all and args.printers:
         raise UsageError("give -P QUEUE or --all, not both")
-    if args.grace < 0 or args.settle < 0:
+    if not all(0 <= value < math.inf for value in (args.grace, args.settle)):  # NaN too
         raise UsageError("--grace and --settle take a number of seconds, 0 or more")
     names = args.printers
     entries = queue_entries(ctx, names)  # a bad printcap or queue name fails here, first

@@ -65,7 +65,7 @@ class Intake:
         for name, reason in found.refused:
             where = hotfolder.refuse(self.store.refused_dir, os.path.join(self.store.sd, name))
             line = f"refused {visible(name)}: {reason}; {where}"
-            log.warning("queue %s: %s", self.entry.name, line)
+            log.warning("queue %s: %s", visible(self.entry.name), line)
             self.records.log(line)
         for candidate in found.ready:
             self._take(candidate)
@@ -97,7 +97,7 @@ class Intake:
                     os.rename(path, kept)
                     where += f"; kept as {kept}"
             line = f"refused {visible(candidate.name)}: {reason}; {where}"
-            log.warning("queue %s: %s", self.entry.name, line)
+            log.warning("queue %s: %s", visible(self.entry.name), line)
             self.records.log(line)
             self.moved_in.discard(candidate.name)
             return
@@ -183,6 +183,7 @@ class Intake:
         if self.files_deadline is None:
             return 0
         for name, reason in sorted(self._waiting.items()):
-            log.warning("queue %s: left %s in %s for a later run: %s", self.entry.name,
-                        visible(name), self.store.sd, reason)
+            log.warning("queue %s: left %s in %s for a later run: %s",
+                        visible(self.entry.name), visible(name), visible(self.store.sd),
+                        reason)
         return len(self._waiting)

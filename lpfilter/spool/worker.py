@@ -410,7 +410,7 @@ class QueueWorker:
         self.records.log(f"{state}{duplicate}: {message}{when}", job)
         # The process log (a daemon's journal): one line per outcome, naming the job.
         log.info("queue %s: job %s '%s' (user %s, %d bytes): %s%s after %.2f s: %s%s",
-                 self.queue, job.id, visible(job.name), visible(job.user), job.size,
+                 visible(self.queue), job.id, visible(job.name), visible(job.user), job.size,
                  "queued again" if state == QUEUED else state, duplicate,
                  max(0.0, now - job.started) if job.started else 0.0, visible(message), when)
         return state
