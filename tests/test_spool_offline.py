@@ -353,7 +353,12 @@ def test_other_transient_failures_still_use_up_send_try(tmp_path: Path,
     ([errno.ECONNREFUSED], ConnectRefused, "printer busy or switched off"),
     ([errno.EHOSTUNREACH, errno.ECONNREFUSED], ConnectRefused, "printer busy or switched off"),
     ([errno.ETIMEDOUT], Unreachable, "printer unreachable"),
-    ([errno.ENETUNREACH, errno.EHOSTUNREACH], Unreachable, "printer unreachable")])
+    ([errno.ENETUNREACH, errno.EHOSTUNREACH], Unreachable, "printer unreachable"),
+    # An IPv6 address a host without IPv6 cannot use says nothing of the printer (it made
+    # the printer's absence a counted failure, and no socket family an internal error).
+    ([errno.EADDRNOTAVAIL, errno.ETIMEDOUT], Unreachable, "printer unreachable"),
+    ([errno.EAFNOSUPPORT, errno.ECONNREFUSED], ConnectRefused,
+     "printer busy or switched off")])
 def test_connection_failures_are_classified_with_their_host(codes: list[int], kind: type,
                                                             trouble: str) -> None:
     error = _classify("printer.example", 9100, [(("192.0.2.1", 9100), c) for c in codes], 10)

@@ -22,6 +22,7 @@ from lpfilter.errors import (ConnectRefused, JobInterrupted, NameNotFound, Trans
 
 TICK = 0.2
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+_UNUSABLE = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL})
 _OFFLINE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN,
                       errno.ETIMEDOUT})
 
@@ -61,7 +62,11 @@ def open_connection(host: str, port: int, *, timeout: float,
     """A connected non-blocking socket to the first address of ``host`` that accepts."""
     failures: list[tuple[object, int]] = []
     for family, kind, proto, address in resolve(host, port):
-        sock = socket.socket(family, kind, proto)
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:  # a family this host cannot use (no IPv6): the next one
+            failures.append((address, exc.errno or errno.EAFNOSUPPORT))
+            continue
         try:
             sock.setblocking(False)
             code = sock.connect_ex(address)  # type: ignore[arg-type]
@@ -85,7 +90,10 @@ def open_connection(host: str, port: int, *, timeout: float,
 
 def _classify(host: str, port: int, failures: list[tuple[object, int]],
               timeout: float) -> TransientError:
-    codes = [code for _, code in failures]
+    # An address this host cannot use (an IPv6 one without IPv6) says nothing of the
+    # printer: the others decide, where there are others.
+    codes = [code for _, code in failures if code not in _UNUSABLE] or [
+        code for _, code in failures]
     where = f"{host}%{port}"
     if errno.ECONNREFUSED in codes:
         return ConnectRefused(f"{where}: connection refused: the printer is busy (it takes"
