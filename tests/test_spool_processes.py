@@ -369,3 +369,26 @@ def test_queues_sharing_a_printer_never_send_at_once(kit: Kit, split: bool) -> N
         assert end <= start, f"two sends overlapped: {spans}"
     assert not (kit.out / "overlap").exists()
     assert [w.stop() for w in watchers] == [0] * len(watchers)
+
+
+def test_print_waits_for_a_one_shot_run_that_holds_the_queue(kit: Kit) -> None:
+    """The queue is held by a watch --once (say, ending its last pass): print exited 0
+    at once, the job left for the next cron run with only an INFO line. It now waits for
+    that run and, when the run lets go with its job unprinted, prints it itself."""
+    import threading
+
+    from lpfilter.spool.locks import ProcessLock
+    sd = kit.queue("lp", kit.recorder())
+    assert kit.run("checkpc", "--fix").returncode == 0
+    assert kit.run("watch", "--once", "-P", "lp").returncode == 0  # makes .lpfilter/
+    lock = ProcessLock(str(sd / ".lpfilter" / "queue.lock"), "watch --once")
+    assert lock.acquire()
+    timer = threading.Timer(1.0, lock.release)
+    timer.start()
+    try:
+        done = kit.run("print", "-P", "lp", str(kit.program("doc", "a page\n")))
+    finally:
+        timer.join()
+        lock.release()
+    assert done.returncode == 0, done.stderr
+    assert [line[1] for line in kit.log_lines()] == ["000001"]

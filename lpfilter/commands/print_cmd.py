@@ -119,8 +119,11 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
         holder = current_holder(lock.path)
         who = f"pid {holder.pid} ({holder.purpose})" if holder else "another process"
         log.info("queue %s is served by %s; the job is queued there", entry.name, who)
-        if not wait:
-            return ExitStatus.OK
+        one_shot = holder is not None and holder.purpose in ("watch --once", "print")
+        if not wait and not one_shot:
+            return ExitStatus.OK  # a daemon: it prints the job
+        # A one-shot run (watch --once, another print) may be ending its last pass: wait
+        # for it, and serve the queue if it leaves our jobs unfinished.
         if _wait_for(store, ids, lock.path):
             return _report(ctx, store, ids, interrupted=False)
         # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
