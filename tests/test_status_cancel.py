@@ -345,3 +345,20 @@ def test_a_user_removes_only_their_own_jobs(argv: list[str], rc: int, out: str,
         assert left == ([("000001", "nobody")] if rc else []) + [("000002", "carol")]
     finally:
         shutil.rmtree(world)
+
+
+def test_cancel_all_says_nothing_of_finished_tickets(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """cancel -P q all answered 'already done' once per finished ticket kept for status
+    (52 lines on a busy queue); only the jobs it acts on are named."""
+    from lpfilter.cli import main
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "printcap").write_text(f"q:sd={tmp_path / 'sd'}:lp=/dev/null\n")
+    (tmp_path / "doc").write_text("a page\n")
+    pc = ["--printcap", str(tmp_path / "printcap")]
+    for _ in range(3):
+        assert main([*pc, "print", "-P", "q", str(tmp_path / "doc")]) == 0
+    assert main([*pc, "print", "--hold", "-P", "q", str(tmp_path / "doc")]) == 0
+    capsys.readouterr()
+    assert main([*pc, "cancel", "-P", "q", "all"]) == 0
+    assert capsys.readouterr().out == "q-000004: cancelled\n"

@@ -181,6 +181,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     from lpfilter.text import visible
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
+    from lpfilter.spool.job import FINISHED
     from lpfilter.spool.waiting import how_it_prints, served
     entry = target.entry
     queue = visible(entry.name)  # a pattern entry takes the name given on the command line
@@ -197,6 +198,8 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
             named = number in target.named or number in target.anywhere
             if not named and not target.every:
                 continue
+            if not named and job.state in FINISHED and not store.has_data(job):
+                continue  # a finished ticket kept for status: nothing to do, nothing to say
             seen.add(number)
             if not root and job.user != me:
                 if named:
