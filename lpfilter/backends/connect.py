@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import selectors
 import socket
 import struct
 import time
 from collections.abc import Callable
 
+from lpfilter.printcap.destination import host_problem
 from lpfilter.errors import (ConnectRefused, JobInterrupted, NameNotFound, TransientError,
                              Unreachable)
 
 TICK = 0.2
-_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
 _UNUSABLE = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL})
 _OFFLINE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN,
                       errno.ETIMEDOUT})
@@ -29,8 +28,7 @@ _OFFLINE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, er
 
 def resolve(host: str, port: int) -> list[tuple[int, int, int, object]]:
     """Every address of ``host`` (IPv4 and IPv6), in the resolver's order."""
-    literal = ":" in host or host.replace(".", "").isdigit()
-    if not literal and not _HOSTNAME.match(host):
+    if host_problem(host) is not None:
         raise NameNotFound(f"{host}: not a valid host name; fix lp in the printcap",
                            host=f"{host}%{port}")
     try:

@@ -12,7 +12,7 @@ from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_wo
                                          strtol_leftover)
 from lpfilter.printcap.commandline import (check_command_password, cut_command_uris,
                                            filter_arguments)
-from lpfilter.printcap.destination import Invalid, Lpd, redact
+from lpfilter.printcap.destination import Invalid, Lpd, Socket, host_problem, redact
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
 from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
@@ -240,6 +240,11 @@ def _check_entry(entry: Entry) -> list[Problem]:
     if isinstance(destination, Invalid):
         found.append(Problem(entry.origin("lp"), f"queue {entry.name}: lp={destination.display()}:"
                              f" {destination.reason}", fatal=True))
+    elif (isinstance(destination, (Socket, Lpd)) and lp and lp.value
+          and (bad := host_problem(destination.host))):
+        found.append(Problem(lp.origin, f"queue {entry.name}: lp={redact(lp.value)}: {bad}, so"
+                             " no job can ever reach it (they would wait as for a printer that"
+                             " is away); fix the host name"))
     elif isinstance(destination, Lpd) and lp and lp.value and destination.queue.isdigit():
         found.append(Problem(lp.origin, f"lp={redact(lp.value)}: LPRng reads this as LPD queue"
                              f" '{destination.queue}' on {destination.host}, not a raw socket"

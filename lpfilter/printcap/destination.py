@@ -18,6 +18,20 @@ JETDIRECT_PORT = 9100
 FTP_PORT = 21
 
 
+#: A host name as the resolver takes it (RFC 1123 letters, digits, '-', '.', and '_'
+#: that real sites use); an address literal is not a name.
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` can never be looked up (None: it may be): a typo in lp, not a printer
+    that is away."""
+    literal = ":" in host or host.replace(".", "").isdigit()
+    if literal or _HOSTNAME.match(host):
+        return None
+    return f"'{host}' is not a valid host name (letters, digits, '-', '.' and '_')"
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     """``lp=/path``: a device or file, opened for append and never created."""
