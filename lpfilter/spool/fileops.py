@@ -229,7 +229,10 @@ def private_dir(path: str, owner: int, who: str, sd: str) -> None:
         reason = _not_private(path, owner, created)
         if reason is None:
             return
-        aside = f"{path}.refused-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        # A random part: in a shared spool a user could plant a directory at a name
+        # known in advance, and the move aside (so the queue) would fail.
+        aside = (f"{path}.refused-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+                 f"-{secrets.token_hex(4)}")
         try:
             os.rename(path, aside)
         except OSError as exc:
