@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import os
 import re
-import site
-import sys
-import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from lpfilter.errors import AccessError, ConfigError, UsageError
 
@@ -59,6 +55,10 @@ def printcap_paths(option: str | None, environ: Mapping[str, str]) -> PrintcapPa
 def example_printcap() -> str:
     """Where a user finds the example printcap: the installed copy (pip puts setup.py's
     data_files under the prefix), else the source tree's etc/printcap.example."""
+    import site  # only on this error path: every command imports this module
+    import sys
+    import sysconfig
+    from pathlib import Path
     bases = (sysconfig.get_path("data"), sys.prefix, site.USER_BASE, "/usr/local", "/usr")
     for base in dict.fromkeys(b for b in bases if b):
         path = os.path.join(base, EXAMPLE_DOC)

@@ -147,7 +147,7 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
         lines.append("  no jobs")
     elif long:
         for job in jobs:
-            lines.extend(_job_block(str(data["queue"]), job))
+            lines.extend(_job_block(visible(str(data["queue"])), job))
     else:
         lines.extend(_job_table(jobs))
     return "\n".join(lines) + "\n"
