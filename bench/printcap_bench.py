@@ -154,7 +154,7 @@ path, checks, expected = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 t0 = time.perf_counter()
 import lpfilter.printcap as lpc
-from lpfilter.config import cache_dir
+from lpfilter.commands.environment import cache_dir
 t1 = time.perf_counter()
 rss_before, t2 = rss(), time.perf_counter()
 pc = lpc.load([path], cache_dir=cache_dir(os.environ))

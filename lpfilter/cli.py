@@ -12,77 +12,31 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lpfilter import __version__
+from lpfilter.commands.environment import Context
 from lpfilter.errors import NO_ROOM, LpfilterError
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
-
-if TYPE_CHECKING:
-    from lpfilter.printcap import Printcap
 
 log = logging.getLogger(__name__)
 
 #: command name -> (module under lpfilter.commands, one-line help, aliases)
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "printcap": ("printcap_cmd", "show resolved printcap entries", ()),
-    "checkpc": ("checkpc", "check the printcap and the spool directories", ()),
+    "checkpc": ("checkpc_cmd", "check the printcap and the spool directories", ()),
     "print": ("print_cmd", "spool files and print them", ()),
-    "watch": ("watch", "serve queues: send their jobs to the printers", ()),
+    "watch": ("watch_cmd", "serve queues: send their jobs to the printers", ()),
     "status": ("status_cmd", "show queues and their jobs", ("lpq",)),
-    "cancel": ("jobctl", "remove jobs, stopping one that is printing", ("lprm",)),
-    "requeue": ("jobctl", "queue failed or held jobs again", ()),
-    "hold": ("jobctl", "hold queued jobs", ()),
-    "release": ("jobctl", "release held jobs", ()),
-    "demo": ("demo", "print a sample through a virtual printer, to see lpfilter work", ()),
-    "virtual-printer": ("virtual_printer", "a JetDirect printer emulator for testing printcaps", ()),
+    "cancel": ("jobctl_cmd", "remove jobs, stopping one that is printing", ("lprm",)),
+    "requeue": ("jobctl_cmd", "queue failed or held jobs again", ()),
+    "hold": ("jobctl_cmd", "hold queued jobs", ()),
+    "release": ("jobctl_cmd", "release held jobs", ()),
+    "demo": ("demo_cmd", "print a sample through a virtual printer, to see lpfilter work", ()),
+    "virtual-printer": ("virtual_printer_cmd", "a JetDirect printer emulator for testing printcaps", ()),
     "filter": ("filter_cmd", "send standard input through lpfilter's backends, as an LPRng"
                " filter or lp=| program", ()),
 }
-
-
-@dataclass
-class Context:
-    """What every command gets: parsed options, environment, and the printcap on demand."""
-
-    args: argparse.Namespace
-    environ: Mapping[str, str]
-    stdout: object = field(default_factory=lambda: sys.stdout)
-    _printcap: Printcap | None = None
-
-    def printcap(self, *, side: str = "server", strict: bool = True,
-                 cached: bool = True) -> Printcap:
-        """The printcap named by --printcap / LPFILTER_PRINTCAP / the defaults, read once.
-
-        ``cached=False`` parses afresh and keeps each record's raw text (checkpc needs it).
-        """
-        if self._printcap is None or self._printcap.side != side:
-            from lpfilter import printcap
-            from lpfilter.config import cache_dir, printcap_paths, require_printcap
-            paths = printcap_paths(self.args.printcap, self.environ)
-            require_printcap(paths)
-            self._printcap = printcap.load(paths.paths, optional=paths.optional,
-                                           side=side,  # type: ignore[arg-type]
-                                           cache_dir=cache_dir(self.environ) if cached
-                                           else None)
-        if strict:
-            from lpfilter.printcap import raise_fatal
-            raise_fatal(self._printcap)
-        return self._printcap
-
-    def reset_printcap(self) -> None:
-        """Forget the printcap read so far (SIGHUP: read it again)."""
-        self._printcap = None
-
-    def queue(self, option: str | None) -> str:
-        """The queue a command acts on: -P, PRINTER, LPDEST, else the first printer."""
-        from lpfilter.config import default_queue
-        first = None
-        if not option and not self.environ.get("PRINTER") and not self.environ.get("LPDEST"):
-            first = self.printcap().default_printer()
-        return default_queue(option, self.environ, first)
 
 
 def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -156,7 +110,7 @@ def _command_module(module: str):  # noqa: ANN202 - a module object
 
 #: What ``watch`` logs at INFO by default (start, each job's outcome, stop), so that the
 #: journal shows what happened; every other command, and ``watch -q``, says only warnings.
-_WATCH_LOGGERS = ("lpfilter.commands.watch", "lpfilter.spool.watcher", "lpfilter.spool.worker")
+_WATCH_LOGGERS = ("lpfilter.commands.watch_cmd", "lpfilter.spool.watcher", "lpfilter.spool.worker")
 
 
 def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,

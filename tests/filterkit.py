@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.virtual_printer import Behaviour, VirtualPrinter
+from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
 
 LPFILTER = str(Path(sys.executable).with_name("lpfilter"))
 UEL = b"\x1b%-12345X"

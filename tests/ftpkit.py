@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from lpfilter.cli import main
-from lpfilter.spool.job import Job
+from lpfilter.job import Job
 from lpfilter.spool.store import SpoolStore
-from lpfilter.virtual_ftp import FtpBehaviour, VirtualFtpPrinter
+from lpfilter.emulator.ftp import FtpBehaviour, VirtualFtpPrinter
 from spoolkit import wait_until  # noqa: F401 - the FTP tests import it from here
 
 #: Short pauses and timeouts: a retry after 1 s, a dead server noticed within seconds.
@@ -211,7 +211,7 @@ def ftp_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 # --- a child process holding FTP session slots ----------------------------------------
 HOLDER = r"""
 import sys
-from lpfilter.spool.locks import ProcessLock
+from lpfilter.locks import ProcessLock
 locks = [ProcessLock(path, "test: a busy FTP session") for path in sys.argv[1:]]
 assert all(lock.acquire() for lock in locks)
 print("held", flush=True)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
-from lpfilter.spool.locks import current_holder
+from lpfilter.locks import current_holder
 
 T = TypeVar("T")
 

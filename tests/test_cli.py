@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter import config
+from lpfilter.commands import environment as config
 from lpfilter.cli import COMMANDS, main
 from lpfilter.status import ExitStatus
 

@@ -14,8 +14,8 @@ import pytest
 from spoolkit import Kit, kit  # noqa: F401 - kit: a fixture
 
 from lpfilter.cli import main
-from lpfilter.progress import TerminalObserver
-from lpfilter.spool.job import Job
+from lpfilter.commands.terminal import TerminalObserver
+from lpfilter.job import Job
 
 NAME = "a\x1b[2Jb\nforged\rline\x07"
 TITLE = "t\x1b]0;owned\x07\r\nX"
@@ -121,7 +121,7 @@ def test_filter_status_lines_and_accounting_show_escapes(tmp_path: Path) -> None
     assert done.returncode == 2
     (line,) = done.stderr.decode().splitlines()
     assert "|/bin/prog\\x1b[2J\\nINJECTED" in line, line
-    from lpfilter.lprng.accounting import line as account_line
+    from lpfilter.filtermode.accounting import line as account_line
     text = account_line(queue="q1", user="u\x1b\n", host="h", name="it's\r", bytes_sent=1,
                         pages=None, seconds=0.0, outcome="sent", when=0.0)
     assert "'-nu\\x1b\\n'" in text and "'-Jit_s\\r'" in text and text.count("\n") == 1

@@ -35,7 +35,7 @@ from lpfilter.printcap.check import check_printcap
 from lpfilter.printcap.datatypes import format_octal
 from lpfilter.printcap.destination import Device, Ftp, Lpd, Pipe, Socket
 from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS
-from lpfilter.spool.job import STATES, Job
+from lpfilter.job import STATES, Job
 from lpfilter.spool.records import QueueRecords
 from lpfilter.status import ExitStatus
 
@@ -388,7 +388,7 @@ def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
         assert mentions(tags, mode), f"waitend={mode} in lpfilter(1)"
     for kind in ("printer busy", "printer offline", "printer name does not resolve"):
         assert kind in tags, kind
-    from lpfilter.progress import BAR_AFTER
+    from lpfilter.commands.terminal import BAR_AFTER
     from lpfilter.protocols.pjl import MAX_NAME
     text = " ".join(roff_text(manual).split())
     for word in ("connect_timeout", "connect_grace", "sendfile", "half_close",
@@ -552,7 +552,7 @@ def _lprng_text(title: str | None = None) -> str:
 
 def test_filter_subsection_matches_the_usage_and_names_its_own_long_options() -> None:
     from lpfilter.commands import filter_cmd
-    from lpfilter.lprng.filterargs import LONG_OPTIONS
+    from lpfilter.filtermode.arguments import LONG_OPTIONS
     source = MAN1.read_text(encoding="utf-8")
     heading = re.search(r'(?m)^\.SS "(lpfilter filter\b.*)"$', source)
     assert heading, "no lpfilter filter subsection"
@@ -569,7 +569,7 @@ def test_filter_subsection_matches_the_usage_and_names_its_own_long_options() ->
 
 
 def test_lprng_section_shows_the_three_forms_as_lpd_runs_them() -> None:
-    from lpfilter.lprng import filterargs
+    from lpfilter.filtermode import arguments as filterargs
     from lpfilter.printcap.destination import classify
     text = _lprng_text()
     for form in (DEVICE_FORM, FTP_FORM, IF_FORM, BY_HAND):
@@ -613,12 +613,11 @@ def test_lprng_section_names_the_keys_that_matter() -> None:
 
 
 def test_lprng_section_exit_codes_are_lprngs_and_say_what_gives_each() -> None:
-    from lpfilter.commands import filter_cmd
-    from lpfilter.lprng import filterrun
-    codes = (filterrun.JSUCC, filterrun.JFAIL, filterrun.JABORT, filterrun.JREMOVE,
-             filterrun.JHOLD)
-    assert codes == (filter_cmd.JSUCC, filter_cmd.JFAIL, filter_cmd.JABORT,
-                     filter_cmd.JREMOVE, filter_cmd.JHOLD) == (0, 1, 2, 3, 6)
+    from lpfilter.filtercodes import FilterCode
+    # The codes lpfilter filter returns to lpd (JFAILNORETRY and JTIMEOUT it only reads).
+    codes = (FilterCode.JSUCC, FilterCode.JFAIL, FilterCode.JABORT, FilterCode.JREMOVE,
+             FilterCode.JHOLD)
+    assert codes == (0, 1, 2, 3, 6)
     source = section(section(MAN1.read_text(encoding="utf-8"), LPRNG), "Exit codes",
                      level="SS")
     entries = {int(n): plain(body) for n, body in
@@ -626,10 +625,10 @@ def test_lprng_section_exit_codes_are_lprngs_and_say_what_gives_each() -> None:
     assert sorted(entries) == sorted(codes)
     for word in ("busy", "421", "offline", "does not resolve", "reset", "dropped",
                  "stall_timeout", "4xx", "signal", "stored"):
-        assert word in entries[filterrun.JFAIL], f"exit 1: {word}"
+        assert word in entries[FilterCode.JFAIL], f"exit 1: {word}"
     for word in ("refused", "530", "5xx", "queue@host", "PRINTCAP_ENTRY", "printcap",
                  "no destination", "terminal", "internal error", "the job is kept"):
-        assert word in entries[filterrun.JABORT], f"exit 2: {word}"
+        assert word in entries[FilterCode.JABORT], f"exit 2: {word}"
     text = plain(source)
     assert "never do" in text  # 3 and 6: no backend that filter uses asks for them today
     assert "a bug" in text and "70" not in text  # even a crash exits 2, an abort lpd knows
@@ -640,7 +639,7 @@ def test_lprng_section_exit_codes_are_lprngs_and_say_what_gives_each() -> None:
 def test_lprng_section_status_lines_are_the_ones_filter_writes() -> None:
     from lpfilter.errors import (LpfilterError, NameNotFound, PrinterBusy, PrinterOffline,
                                  TransientError, in_brief)
-    code = (ROOT / "lpfilter" / "lprng" / "filterrun.py").read_text(encoding="utf-8") + (
+    code = (ROOT / "lpfilter" / "filtermode" / "run.py").read_text(encoding="utf-8") + (
         ROOT / "lpfilter" / "commands" / "filter_cmd.py").read_text(encoding="utf-8")
     code = re.sub(r'"\n\s*f?"', "", code)  # string literals continued on the next line, joined
     tags = plain("\n".join(re.findall(r"(?m)^\.TP\n(.*)$", section(
@@ -661,7 +660,7 @@ def test_lprng_section_status_lines_are_the_ones_filter_writes() -> None:
 
 def test_lprng_section_accounting_line_is_the_one_filter_writes() -> None:
     import time
-    from lpfilter.lprng.accounting import line
+    from lpfilter.filtermode.accounting import line
     when = time.mktime((2026, 3, 1, 14, 2, 7, 0, 0, -1))
     written = line(queue="lp", user="ann", host="client.example", name="report",
                    bytes_sent=48213, pages=2, seconds=4.21, outcome="confirmed", when=when)

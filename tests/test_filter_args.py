@@ -1,5 +1,5 @@
 """``lpfilter filter``'s command line, read as LPRng and BSD lpd build it (pure functions):
-lpfilter.lprng.filterargs, the PRINTCAP_ENTRY reader, and the cli's raw pass-through.
+lpfilter.filtermode.arguments, the PRINTCAP_ENTRY reader, and the cli's raw pass-through.
 Facts: lprng-filters.md §2 (observed argv) and §4 (PRINTCAP_ENTRY text)."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lpfilter.cli import _split_filter
-from lpfilter.lprng.entrytext import default_entry, entry_from_text
-from lpfilter.lprng.filterargs import FilterArgs, parse
+from lpfilter.printcap.entrytext import default_entry, entry_from_text
+from lpfilter.filtermode.arguments import FilterArgs, parse
 
 #: The data filter's argv recorded on LPRng 3.8.B (each item one argv element).
 RECORDED = ["-Aroot@localhost+507", "-CZ", "-D2026-11-21-04:12:41.392", "-Ff", "-Hlocalhost",

@@ -21,7 +21,7 @@ from spoolkit import Kit, kit_at, wait_served
 
 from lpfilter.backends.ftpsession import slot_paths
 from lpfilter.printcap import load
-from lpfilter.spool.job import Job, user_name
+from lpfilter.job import Job, user_name
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
 from lpfilter.spool.outcome import WorkSummary

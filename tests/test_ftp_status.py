@@ -12,7 +12,7 @@ import pytest
 
 from lpfilter.backends.ftpsession import slot_paths
 from lpfilter.cli import main
-from lpfilter.spool.locks import ProcessLock
+from lpfilter.locks import ProcessLock
 
 
 def _status(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
@@ -53,7 +53,7 @@ def test_a_dead_holders_slot_is_free(tmp_path: Path,
     locks = tmp_path / "locks"
     locks.mkdir(mode=0o700)
     path = slot_paths(str(locks), "127.0.0.1", 2121, 3)[0]
-    code = ("import sys, time; from lpfilter.spool.locks import ProcessLock;"
+    code = ("import sys, time; from lpfilter.locks import ProcessLock;"
             f" lock = ProcessLock({path!r}, 'doomed'); lock.acquire();"
             " print('held', flush=True); time.sleep(60)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from spoolkit import job_ids, kit_at, wait_served, wait_until
 
-from lpfilter import config
+from lpfilter.commands import environment as config
 from lpfilter.cli import main
 from lpfilter.status import ExitStatus
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from spoolkit import Kit, Proc, all_done, job_ids, kit, wait_until, write_files  # noqa: F401
 
-from lpfilter.spool.locks import current_holder
+from lpfilter.locks import current_holder
 from lpfilter.status import ExitStatus
 
 PRINTS = 30

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from lpfilter.cli import main
 from lpfilter.errors import ConfigError
-from lpfilter.lprng.entrytext import entry_from_text
+from lpfilter.printcap.entrytext import entry_from_text
 from lpfilter.printcap.source import MAX_ENTRY_BYTES, MAX_PRINTCAP_BYTES
 from lpfilter.status import ExitStatus
 

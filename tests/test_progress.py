@@ -20,9 +20,10 @@ from pathlib import Path
 
 from spoolkit import kit_at, wait_until
 
-from lpfilter import printcap, progress
-from lpfilter.progress import TerminalObserver
-from lpfilter.spool.job import Job, user_name
+from lpfilter import printcap
+from lpfilter.commands import terminal as progress
+from lpfilter.commands.terminal import TerminalObserver
+from lpfilter.job import Job, user_name
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
 from lpfilter.spool.worker import QueueWorker

@@ -22,7 +22,7 @@ import pytest
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.spool import worker as worker_module
-from lpfilter.spool.job import ACTIVE, Job
+from lpfilter.job import ACTIVE, Job
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.status import ExitStatus
@@ -210,8 +210,8 @@ def test_print_limits_and_refusals(make_queue: MakeQueue, tmp_path: Path, option
 
 
 NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
-          "import lpfilter.commands.print_cmd, lpfilter.spool.submit, lpfilter.config\n"
-          "import lpfilter.spool.store, lpfilter.spool.worker, lpfilter.spool.locks\n"
+          "import lpfilter.commands.print_cmd, lpfilter.spool.submit, lpfilter.commands.environment\n"
+          "import lpfilter.spool.store, lpfilter.spool.worker, lpfilter.locks\n"
           "cli.build_parser(); pc.load([os.environ['LPFILTER_PRINTCAP']])\n"
           "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
           "sys.exit(cli.main(sys.argv[1:]))\n")
@@ -462,7 +462,7 @@ def test_print_in_the_foreground_exits_with_the_result(make_queue: MakeQueue, op
         assert err == ""
 
 
-HOLDER = ("import sys, time\nfrom lpfilter.spool.locks import ProcessLock\n"
+HOLDER = ("import sys, time\nfrom lpfilter.locks import ProcessLock\n"
           "lock = ProcessLock(sys.argv[1], 'test holder')\nassert lock.acquire()\n"
           "print('locked', flush=True)\ntime.sleep(60)\n")
 
@@ -511,7 +511,7 @@ def test_print_wait_takes_over_when_the_watcher_goes_away(
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import os, sys, time\n"
-         "from lpfilter.spool.locks import ProcessLock\n"
+         "from lpfilter.locks import ProcessLock\n"
          "from lpfilter.spool.store import SpoolStore\n"
          f"s = SpoolStore({str(sd)!r}, 'q'); s.ensure()\n"
          "lock = ProcessLock(os.path.join(s.state, 'queue.lock'), 'watch')\n"

@@ -27,7 +27,7 @@ from lpfilter.cli import main
 from lpfilter.errors import (ConnectionLost, ConnectRefused, LpfilterError, NameNotFound,
                              NotConnected, PrinterBusy, TransientError, Unreachable)
 from lpfilter.spool import policy
-from lpfilter.spool.job import FAILED, QUEUED, Job
+from lpfilter.job import FAILED, QUEUED, Job
 from lpfilter.spool.store import SpoolStore
 from spoolkit import kit_at, wait_until
 
@@ -35,7 +35,7 @@ from spoolkit import kit_at, wait_until
 HOW = ("it prints when a running 'lpfilter watch', the next 'lpfilter watch --once' or"
        " another 'lpfilter print -P q' finds the printer ready")
 SINCE = r"\d\d:\d\d"
-HOLDER = ("import sys, time\nfrom lpfilter.spool.locks import ProcessLock\n"
+HOLDER = ("import sys, time\nfrom lpfilter.locks import ProcessLock\n"
           "lock = ProcessLock(sys.argv[1], 'test holder')\nassert lock.acquire()\n"
           "print('locked', flush=True)\ntime.sleep(60)\n")
 

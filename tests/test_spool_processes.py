@@ -17,7 +17,7 @@ import pytest
 from spoolkit import (Kit, all_done, fast_dir, gone, job_ids, kit,  # noqa: F401 - fixtures
                       wait_served, wait_until, write_files)
 
-from lpfilter.spool.locks import current_holder
+from lpfilter.locks import current_holder
 
 
 # --- crashes ----------------------------------------------------------------------------
@@ -377,7 +377,7 @@ def test_print_waits_for_a_one_shot_run_that_holds_the_queue(kit: Kit) -> None:
     that run and, when the run lets go with its job unprinted, prints it itself."""
     import threading
 
-    from lpfilter.spool.locks import ProcessLock
+    from lpfilter.locks import ProcessLock
     sd = kit.queue("lp", kit.recorder())
     assert kit.run("checkpc", "--fix").returncode == 0
     assert kit.run("watch", "--once", "-P", "lp").returncode == 0  # makes .lpfilter/

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.spool.job import QUEUED, Job
+from lpfilter.job import QUEUED, Job
 
 NOBODY = 65534
 #: A user with no name, not in nobody's group.

@@ -15,13 +15,13 @@ import pytest
 
 from lpfilter import printcap
 from lpfilter.backends import SendRequest, SendResult, backend_for
-from lpfilter.backends.pipe import command_argv
+from lpfilter.programs import command_argv
 from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
                              TransientError)
 from lpfilter.printcap import Entry
 from lpfilter.spool import policy, store as store_module
-from lpfilter.spool.fileops import CHUNK, TooLarge, atomic_write, copy_fd
-from lpfilter.spool.job import DONE, FAILED, HELD, QUEUED, REMOVED, Job
+from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd
+from lpfilter.job import DONE, FAILED, HELD, QUEUED, REMOVED, Job
 from lpfilter.spool.store import SpoolStore
 
 

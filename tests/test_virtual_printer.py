@@ -21,7 +21,7 @@ from lpfilter.cli import main
 from lpfilter.protocols import pjl
 from lpfilter.spool.store import SpoolStore
 from lpfilter.protocols.pjlstream import Piece, PjlScanner
-from lpfilter.virtual_printer import Behaviour, VirtualPrinter
+from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
 
 UEL = pjl.UEL
 MakePrinter = Callable[..., VirtualPrinter]

@@ -18,7 +18,7 @@ from lpfilter.errors import JobRefused
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
-    from lpfilter.spool.job import Job
+    from lpfilter.job import Job
 
 
 @dataclass(slots=True)

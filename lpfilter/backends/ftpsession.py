@@ -24,7 +24,7 @@ from lpfilter.backends.stream import TICK, stall_limit
 from lpfilter.errors import (JobInterrupted, JobRefused, LpfilterError, PrinterBusy,
                              TransientError)
 from lpfilter.protocols import ftp
-from lpfilter.spool.locks import POLL, ProcessLock, current_holder
+from lpfilter.locks import POLL, ProcessLock, current_holder
 
 if TYPE_CHECKING:
     from lpfilter.backends import SendRequest
@@ -207,7 +207,7 @@ def take_slot(request: SendRequest, destination: Ftp, where: str) -> ProcessLock
     taken, saying once who holds them."""
     count = max(1, request.entry.number("ftp_sessions"))
     if not request.lock_dir:
-        from lpfilter.config import lock_dir
+        from lpfilter.commands.environment import lock_dir
         request.lock_dir = lock_dir(os.environ)
     paths = slot_paths(request.lock_dir, destination.host, destination.port, count)
     locks = [ProcessLock(path, f"FTP session to {where} for queue {request.entry.name}")

@@ -18,57 +18,27 @@ import time
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.framing import request_framing
 from lpfilter.backends.stream import TICK, Pump, stall_limit
+from lpfilter.filtercodes import FilterCode, decode, describe
+from lpfilter.programs import command_argv
 from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
                              TransientError)
 
-_SHELL_CHARS = frozenset("<>|;")
 #: Output kept from the program, for the failure message.
 _KEEP_LINES = 5
 
 
-def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
-    """LPRng's filter command line: a shell for ``< > | ;`` or a leading '(', else words
-    split on blanks, where a word starting with a quote runs to the same quote."""
-    text = command.strip()
-    if _SHELL_CHARS.intersection(text) or text.startswith("("):
-        return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
-    words: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] in " \t":
-            i += 1
-            continue
-        if text[i] in "'\"":
-            end = text.find(text[i], i + 1)
-            end = n if end < 0 else end
-            words.append(text[i + 1:end])
-            i = end + 1
-        else:
-            end = i
-            while end < n and text[end] not in " \t":
-                end += 1
-            words.append(text[i:end])
-            i = end
-    return words
-
-
-def exit_error(code: int, program: str, output: str) -> LpfilterError | None:
+def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
     """The error an LPRng filter exit status means (None for success)."""
-    if code == 0:
+    code = decode(status)
+    if code is FilterCode.JSUCC:
         return None
     said = f": {output}" if output else ""
-    if code < 0:
-        return JobRefused(f"{program} was killed by signal {-code}{said}")
-    shifted = code + 31 if 1 <= code <= 31 else code
-    if shifted in (32, 43):  # JFAIL, JTIMEOUT
-        return TransientError(f"{program} exited {code} (try again later){said}")
-    if shifted == 34:
-        return RemoveJob(f"{program} exited {code} (remove the job){said}")
-    if shifted == 37:
-        return HoldJob(f"{program} exited {code} (hold the job){said}")
-    if shifted == 41:
-        return JobRefused(f"{program} exited {code} (failed, no retry){said}")
-    return JobRefused(f"{program} exited {code} (abort the job){said}")
+    if status < 0:
+        return JobRefused(f"{program} was killed by signal {-status}{said}")
+    error: type[LpfilterError] = {
+        FilterCode.JFAIL: TransientError, FilterCode.JTIMEOUT: TransientError,
+        FilterCode.JREMOVE: RemoveJob, FilterCode.JHOLD: HoldJob}.get(code, JobRefused)
+    return error(f"{program} exited {status} ({describe(code)}){said}")
 
 
 class PipeBackend:
@@ -79,7 +49,7 @@ class PipeBackend:
         command = request.destination.display()[1:]
         argv = command_argv(command, entry.string("shell") or "/bin/sh")
         program = os.path.basename(argv[0]) if argv else command
-        from lpfilter.lprng.entrytext import entry_to_text
+        from lpfilter.printcap.entrytext import entry_to_text
         env = dict(os.environ, PRINTER=entry.name, SPOOL_DIR=entry.string("sd") or "",
                    PRINTCAP_ENTRY=entry_to_text(entry), LPFILTER_JOB=request.job.id, LPFILTER_JOB_NAME=request.job.name,
                    LPFILTER_JOB_USER=request.job.user)

@@ -26,17 +26,16 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from lpfilter.lprng import filterargs
+from lpfilter.filtercodes import FilterCode
+from lpfilter.filtermode import arguments as filterargs
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
-    from lpfilter.lprng.filterrun import Plan
+    from lpfilter.commands.environment import Context
+    from lpfilter.filtermode.run import Plan
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
 
 ADD_HELP = False
-#: LPRng filter exit codes (lprng-filters.md §5).
-JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
 
 USAGE = """\
 usage: lpfilter filter [DESTINATION] [LPRng filter options ...] [accounting-file]
@@ -50,7 +49,7 @@ Exit status: 0 done, 1 retry later, 2 abort this job, 3 remove it, 6 hold it.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Nothing: lpd's option list is read by lpfilter.lprng.filterargs (cli passes it raw)."""
+    """Nothing: lpd's option list is read by lpfilter.filtermode.arguments (cli passes it raw)."""
     parser.add_argument("filter_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -60,32 +59,32 @@ def run(ctx: Context) -> int:
     err: TextIO = sys.stderr
     if "--help" in args.own:
         print(USAGE, end="", file=ctx.stdout)  # type: ignore[arg-type]
-        return JSUCC
+        return FilterCode.JSUCC
     if "--debug" in args.own or "--verbose" in args.own:
         logging.getLogger().setLevel(logging.DEBUG if "--debug" in args.own else logging.INFO)
     if args.own.get("--printcap"):
         ctx.args.printcap = args.own["--printcap"]
     from lpfilter.errors import LpfilterError
-    from lpfilter.lprng.filterrun import one_line
+    from lpfilter.filtermode.run import one_line
     try:
         plan = _plan(ctx, args)
-        from lpfilter.lprng.filterrun import FilterRun
+        from lpfilter.filtermode.run import FilterRun
         return FilterRun(plan, err).run()
     except LpfilterError as exc:
         print(one_line(f"lpfilter filter: {exc}"), file=err, flush=True)
-        return JABORT
+        return FilterCode.JABORT
     except Exception as exc:  # noqa: BLE001 - a bug: lpd keeps the job (abort), never 70
         logging.getLogger(__name__).debug("internal error", exc_info=True)
         print(one_line(f"lpfilter filter: internal error: {type(exc).__name__}: {exc}; the"
                        " job is kept"), file=err, flush=True)
-        return JABORT
+        return FilterCode.JABORT
 
 
 def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
     """Which entry, which destination, which mode: every decision before any byte moves."""
     from lpfilter.errors import UsageError
-    from lpfilter.lprng.entrytext import default_entry, entry_from_text
-    from lpfilter.lprng.filterrun import Plan
+    from lpfilter.printcap.entrytext import default_entry, entry_from_text
+    from lpfilter.filtermode.run import Plan
     from lpfilter.printcap.destination import classify
     env = ctx.environ
     if args.get("F") == "o":

@@ -14,7 +14,7 @@ from lpfilter.text import visible
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _user(requested: str | None) -> str:
     from lpfilter.errors import UsageError
-    from lpfilter.spool.job import user_name
+    from lpfilter.job import user_name
     me = user_name(os.getuid())
     if requested and requested != me and os.getuid() != 0:
         raise UsageError(f"-U {requested}: only root may print for another user")
@@ -77,7 +77,7 @@ def _check_readable(path: str) -> None:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.config import lock_dir
+    from lpfilter.commands.environment import lock_dir
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, check_copies, submit
     from lpfilter.errors import UsageError
@@ -112,7 +112,7 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
     """Serve the queue in the foreground, or leave the jobs to the watcher that serves it."""
     import signal
 
-    from lpfilter.spool.locks import ProcessLock, current_holder
+    from lpfilter.locks import ProcessLock, current_holder
     from lpfilter.spool.worker import QueueWorker
     lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print", store.owner)
     while not lock.acquire():
@@ -127,7 +127,7 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
         if _wait_for(store, ids, lock.path):
             return _report(ctx, store, ids, interrupted=False)
         # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
-    from lpfilter.progress import TerminalObserver
+    from lpfilter.commands.terminal import TerminalObserver
     worker = QueueWorker(entry, lock_dir=locks)
     observer = TerminalObserver(sys.stderr)
     worker.observer = observer
@@ -191,7 +191,7 @@ def _all_final(store: SpoolStore, ids: list[str]) -> bool:
 def _wait_for(store: SpoolStore, ids: list[str], lock_path: str) -> bool:
     """--wait while a watcher prints the jobs: True once each is final, False as soon as
     nobody serves the queue any more (a watcher that died must not leave us waiting)."""
-    from lpfilter.spool.locks import current_holder
+    from lpfilter.locks import current_holder
     polls = 0
     while not _all_final(store, ids):
         time.sleep(POLL)
@@ -204,7 +204,7 @@ def _wait_for(store: SpoolStore, ids: list[str], lock_path: str) -> bool:
 def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             interrupted: bool) -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
-    from lpfilter.spool.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
+    from lpfilter.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
     from lpfilter.spool.waiting import how_it_prints
     worst = ExitStatus.OK
     order = {DONE: ExitStatus.OK, QUEUED: ExitStatus.JOB_PENDING, HELD: ExitStatus.JOB_HELD,

@@ -9,7 +9,7 @@ from lpfilter.errors import LpfilterError
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
     from lpfilter.printcap.model import Option
 

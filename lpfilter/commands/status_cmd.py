@@ -11,7 +11,7 @@ from lpfilter.text import printable, visible
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
 
 
@@ -54,7 +54,7 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> dict[str, object] | None:
     if destination.kind != "ftp":
         return None
     from lpfilter.backends.ftpsession import slot_paths
-    from lpfilter.spool.locks import current_holder
+    from lpfilter.locks import current_holder
     limit = max(1, entry.number("ftp_sessions"))
     paths = slot_paths(lock_dir, destination.host, destination.port,  # type: ignore[union-attr]
                        limit)
@@ -65,7 +65,7 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> dict[str, object] | None:
 
 def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     """Everything status shows about one queue, as plain data."""
-    from lpfilter.spool.locks import current_holder
+    from lpfilter.locks import current_holder
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     from lpfilter.errors import AccessError
@@ -246,7 +246,7 @@ def run(ctx: Context) -> ExitStatus:
     printcap = ctx.printcap()
     names = (printcap.queue_names() if args.all
              else [ctx.queue(args.printer)])
-    from lpfilter.config import lock_dir
+    from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
     data = [queue_status(printcap.lookup(name), locks) for name in names]
     if args.json:

@@ -1,4 +1,4 @@
-"""Printcap entries as LPRng 3.8.B resolves them: records, merging, ``tc=``, names, lookup.
+"""The printcap as LPRng 3.8.B resolves it: which records apply, merging, ``tc=``, names, lookup.
 
 A *record* is one entry as written; an *entry* is what a queue uses after the records
 sharing its primary name are merged (later wins), ``tc=`` templates are expanded under
@@ -8,241 +8,23 @@ are in ``shared/reference/lprng-printcap.md`` §2-4.
 """
 from __future__ import annotations
 
-import datetime
 import string
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal
 
 from lpfilter.errors import ConfigError, NoSuchPrinter
-from lpfilter.printcap import grammar
-from lpfilter.printcap.datatypes import (ascii_lower, expand_percent, globmatch, number_word,
-                                         split_list)
-from lpfilter.printcap.destination import URI_SCHEMES, Destination, classify
+from lpfilter.printcap.datatypes import ascii_lower, globmatch, split_list
+from lpfilter.printcap.entry import (Entry, Option, Record, Side, Value, build_record, is_glob,
+                                     typed_value, usable_name)
 from lpfilter.printcap.hostmatch import HostInfo, local_host, oh_matches
-from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.nul import refuse_nul
-from lpfilter.printcap.source import Origin, Problem
+from lpfilter.printcap.source import Problem
 
-Side = Literal["server", "client"]
-Value = bool | int | str | None
+__all__ = ["Entry", "Option", "Printcap", "Record", "Side", "Value", "build_record", "is_glob",
+           "typed_value", "usable_name"]
 
-#: A primary name holding one of these makes LPRng drop the whole entry.
-BAD_NAME_CHARS = frozenset(" \t=#@")
 #: LPRng's Select_pc_info gives up past this many nested tc levels.
 MAX_TC_DEPTH = 5
 #: Keys that decide whether a record is used at all on this host and side.
 _SELECTORS = frozenset({"server", "client", "oh"})
-
-
-@dataclass(slots=True)
-class Option:
-    """One option as written: ``key`` keeps its spelling, ``name`` is the lower-case key.
-
-    Treat it as read-only; it is not frozen only because a frozen dataclass is slow to build
-    and a large printcap has a hundred thousand options.
-    """
-
-    key: str
-    text: str
-    form: str
-    value: str | None
-    origin: Origin
-    #: Swallowed the next option through a trailing backslash (checkpc warns).
-    swallowed: bool = False
-    #: An ``lp=ftp://...`` split at unescaped ':' and read back as meant (checkpc warns).
-    rejoined: bool = False
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = self.key.lower()
-
-
-@dataclass(slots=True)
-class Record:
-    """One entry as written in one place of one file."""
-
-    names: list[str]
-    options: list[Option]
-    origin: Origin
-    #: The assembled text with its lines, for checkpc; None when read from the parse cache.
-    raw: grammar.RawEntry | None
-
-    @property
-    def primary(self) -> str:
-        return self.names[0]
-
-    def flag(self, name: str) -> bool:
-        """A parser flag (``server``, ``client``) as LPRng tests it on the record."""
-        found = [o for o in self.options if o.name == name]
-        return bool(found) and _number(found[-1]) != 0
-
-    def values(self, name: str) -> list[str]:
-        return [o.value for o in self.options if o.name == name and o.value]
-
-
-def usable_name(name: str) -> bool:
-    """Can this name be used to look a printer up? (not with a blank, '=', '#' or '@')"""
-    return not BAD_NAME_CHARS.intersection(name)
-
-
-def is_glob(name: str) -> bool:
-    return any(ch in name for ch in "*?[")
-
-
-def _number(option: Option) -> int:
-    if option.form == "flag":
-        return 1
-    if option.form == "off":
-        return 0
-    return number_word(option.value) if option.value else 1
-
-
-def typed_value(option: Option) -> Value:
-    """The value of an option as LPRng types it by its key table (see datatypes)."""
-    key = KEYS.get(option.name)
-    if key is None:
-        if option.form == "value":
-            return option.value
-        if option.form == "off" and is_by_name(option.name):
-            return None
-        return option.form == "flag"
-    if key.type == "S":
-        if option.form == "flag":
-            return "1"
-        if option.form == "off":
-            return "0"
-        return option.value or None
-    number = _number(option)
-    return number != 0 if key.type == "F" else number
-
-
-def _split_lp(option: Option) -> bool:
-    """Was this ``lp`` value cut short at an unescaped ':' (a URI or an IPv6 address)?"""
-    value = option.value or ""
-    return option.name == "lp" and option.form == "value" and value.lower() in URI_SCHEMES
-
-
-def _rejoin_uri(options: list[Option]) -> list[Option]:
-    """Read ``:lp=ftp://host:21/P:`` as meant, although each ':' split it into junk options
-    (LPRng reads the junk; checkpc says how to escape). An unescaped IPv6 address cannot be
-    read back this way: its '::' became an empty option, which LPRng drops."""
-    if not any(_split_lp(o) for o in options):
-        return options
-    out: list[Option] = []
-    i = 0
-    while i < len(options):
-        option = options[i]
-        i += 1
-        value = option.value or ""
-        if _split_lp(option) and i < len(options) and options[i].text.startswith("//"):
-            value += "\\:" + options[i].text
-            i += 1
-            while (i < len(options) and "/" not in value.split("//", 1)[1]
-                   and not set("=#").intersection(options[i].text)):
-                value += "\\:" + options[i].text
-                i += 1
-        else:
-            out.append(option)
-            continue
-        out.append(Option(option.key, f"{option.key}={value}", "value", value, option.origin,
-                          rejoined=True))
-    return out
-
-
-def build_record(raw: grammar.RawEntry, problems: list[Problem]) -> Record | None:
-    """A record from an assembled entry, or None (with a problem) where LPRng drops it."""
-    parsed = grammar.parse_entry(raw.text)
-    origin = raw.pieces[0][1].origin
-    lines = raw.lines_at([p.offset for p in parsed.options])
-    options = [Option(p.key, p.text, p.form, p.value, line.origin, p.swallowed, False,
-                      p.key.lower()) for p, line in zip(parsed.options, lines)]
-    if not parsed.names:
-        problems.append(Problem(origin, "entry without a name (it starts with ':'): LPRng"
-                                " drops it; put the printer name first"))
-        return None
-    record = Record(parsed.names, _rejoin_uri(options), origin, raw)
-    if not usable_name(record.primary):
-        first = raw.pieces[0][1]
-        if first.indented and set("=#@").intersection(record.primary):
-            why = (f"the indented line '{first.text[:30]}' starts a new entry (indentation does"
-                   " not continue one) and LPRng drops it; start the line with ':' or end the"
-                   " line before with '\\'")
-        else:
-            lost = ", ".join(record.names[1:])
-            why = (f"bad printer name '{record.primary}': a name with a blank, '=', '#' or '@'"
-                   " makes LPRng drop the whole entry" + (f" and its aliases ({lost})"
-                                                          if lost else "")
-                   + "; use a plain name first and put the description in an alias or cm=")
-        problems.append(Problem(origin, why))
-        return None
-    return record
-
-
-@dataclass(slots=True)
-class Entry:
-    """A resolved queue: merged options (lower-case key to Option) and its names."""
-
-    name: str
-    names: list[str]
-    options: dict[str, Option]
-    requested: str
-    host: HostInfo
-    #: Where the entry's first record starts.
-    where: Origin
-    _codes: dict[str, str] | None = field(default=None, repr=False)
-
-    def codes(self) -> dict[str, str]:
-        """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""
-        if self._codes is None:
-            rp, rm = self.options.get("rp"), self.options.get("rm")
-            self._codes = {
-                "P": self.name, "Q": self.requested, "h": self.host.short, "H": self.host.fqdn,
-                "R": (rp.value or "") if rp else "", "M": (rm.value or "") if rm else "",
-                "D": datetime.date.today().isoformat(), "a": "unknown"}
-        return self._codes
-
-    def expand(self, text: str) -> str:
-        return expand_percent(text, self.codes()) if "%" in text else text
-
-    def has(self, name: str) -> bool:
-        return name.lower() in self.options
-
-    def origin(self, name: str) -> Origin | None:
-        option = self.options.get(name.lower())
-        return option.origin if option else None
-
-    def get(self, name: str) -> Value:
-        """The typed value of ``name``, else the LPRng default from the key table."""
-        name = name.lower()
-        option = self.options.get(name)
-        if option is None:
-            key = KEYS.get(name)
-            value = key.default if key else None
-        else:
-            value = typed_value(option)
-        return self.expand(value) if isinstance(value, str) else value
-
-    def string(self, name: str) -> str | None:
-        value = self.get(name)
-        return None if value is None else str(value)
-
-    def number(self, name: str) -> int:
-        value = self.get(name)
-        return int(value) if isinstance(value, (bool, int)) else number_word(value or "")
-
-    def flag(self, name: str) -> bool:
-        return bool(self.number(name))
-
-    def destination(self) -> Destination:
-        return classify(self.string("lp"), queue=self.name, rm=self.string("rm"),
-                        rp=self.string("rp"),
-                        default_remote_host=self.string("default_remote_host") or "localhost")
-
-    def items(self) -> Iterator[tuple[str, Option]]:
-        """Options sorted by key, as LPRng lists them."""
-        return iter(sorted(self.options.items()))
 
 
 class Printcap:

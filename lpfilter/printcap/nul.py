@@ -11,7 +11,7 @@ from lpfilter.printcap.destination import redact
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
-    from lpfilter.printcap.model import Entry, Option
+    from lpfilter.printcap.entry import Entry, Option
 
 
 def nul_problem(option: Option) -> str | None:

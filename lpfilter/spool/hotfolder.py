@@ -28,7 +28,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 
-from lpfilter.spool.fileops import kind_of
+from lpfilter.safefiles import kind_of
 from lpfilter.text import visible
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import SpoolFull
 from lpfilter.spool import hotfolder
-from lpfilter.spool.fileops import UnsafeFile, copy_fd, open_regular
-from lpfilter.spool.job import FAILED, HELD, QUEUED, Job, user_name
+from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
+from lpfilter.job import FAILED, HELD, QUEUED, Job, user_name
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from lpfilter.errors import SpoolFull
-from lpfilter.spool.job import FAILED, HELD, REMOVED, Job
+from lpfilter.job import FAILED, HELD, REMOVED, Job
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:

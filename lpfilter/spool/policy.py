@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
                              TransientError)
-from lpfilter.spool.job import DONE, FAILED, HELD, QUEUED, REMOVED
+from lpfilter.job import DONE, FAILED, HELD, QUEUED, REMOVED
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -97,5 +98,5 @@ def decide(error: LpfilterError, attempts: int, entry: Entry, *,
 
 def program_decision(code: int) -> str:
     """A send_failure_action program's exit status, read as an LPRng filter code; 0: remove."""
-    shifted = code + 31 if 1 <= code <= 31 else code
-    return {0: REMOVED, 32: QUEUED, 33: FAILED, 34: REMOVED, 37: HELD}.get(shifted, FAILED)
+    return {FilterCode.JSUCC: REMOVED, FilterCode.JFAIL: QUEUED, FilterCode.JREMOVE: REMOVED,
+            FilterCode.JHOLD: HELD}.get(decode(code), FAILED)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lpfilter.backends import Backend, backend_for
-from lpfilter.spool.locks import ProcessLock
+from lpfilter.locks import ProcessLock
 
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Destination

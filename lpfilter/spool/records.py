@@ -12,12 +12,12 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from lpfilter.spool.fileops import atomic_write
+from lpfilter.safefiles import atomic_write
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
-    from lpfilter.spool.job import Job
+    from lpfilter.job import Job
 
 log = logging.getLogger(__name__)
 #: Records may lie in a spool directory others may write (a shared hot folder): a symbolic

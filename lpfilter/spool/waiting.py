@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lpfilter.text import visible
-from lpfilter.spool.locks import current_holder
+from lpfilter.locks import current_holder
 
 if TYPE_CHECKING:
-    from lpfilter.spool.job import Job
+    from lpfilter.job import Job
 
 log = logging.getLogger(__name__)
 

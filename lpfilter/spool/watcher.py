@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.spool import inotify
-from lpfilter.spool.locks import ProcessLock, current_holder
+from lpfilter.locks import ProcessLock, current_holder
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.outcome import WorkSummary
 from lpfilter.spool.worker import RESCAN, QueueWorker

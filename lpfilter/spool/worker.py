@@ -21,9 +21,9 @@ from lpfilter.text import visible
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.intake import Intake
-from lpfilter.spool.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, QUEUED, REMOVED,
+from lpfilter.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, QUEUED, REMOVED,
                                 Job, user_name)
-from lpfilter.spool.locks import process_start
+from lpfilter.locks import process_start
 from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
@@ -418,7 +418,7 @@ class QueueWorker:
     def _failure_program(self, program: str, job: Job) -> str:
         """send_failure_action=|program: it gets the attempt count on stdin; its exit
         status (an LPRng filter code) decides."""
-        from lpfilter.backends.pipe import command_argv
+        from lpfilter.programs import command_argv
         try:
             done = subprocess.run(command_argv(program), input=f"{job.attempts}\n".encode(),
                                   capture_output=True, timeout=60, check=False)

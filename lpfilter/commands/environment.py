@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from lpfilter.printcap import Printcap
 
 SYSTEM_PRINTCAP = "/etc/printcap"
 USER_PRINTCAP = ".printcap"
@@ -56,7 +63,6 @@ def example_printcap() -> str:
     """Where a user finds the example printcap: the installed copy (pip puts setup.py's
     data_files under the prefix), else the source tree's etc/printcap.example."""
     import site  # only on this error path: every command imports this module
-    import sys
     import sysconfig
     from pathlib import Path
     bases = (sysconfig.get_path("data"), sys.prefix, site.USER_BASE, "/usr/local", "/usr")
@@ -64,7 +70,7 @@ def example_printcap() -> str:
         path = os.path.join(base, EXAMPLE_DOC)
         if os.path.isfile(path):
             return f"etc/printcap.example (installed as {path})"
-    source = Path(__file__).resolve().parents[1] / "etc" / "printcap.example"
+    source = Path(__file__).resolve().parents[2] / "etc" / "printcap.example"
     if source.is_file():
         return str(source)
     return f"etc/printcap.example (in lpfilter's source; pip installs it as PREFIX/{EXAMPLE_DOC})"
@@ -123,3 +129,43 @@ def lock_dir(environ: Mapping[str, str]) -> str:
         raise AccessError(f"lock directory {path}: cannot create it: {exc.strerror}; set"
                           " LPFILTER_LOCK_DIR to a directory you may write") from None
     return path
+
+
+@dataclass
+class Context:
+    """What every command gets: parsed options, environment, and the printcap on demand."""
+
+    args: argparse.Namespace
+    environ: Mapping[str, str]
+    stdout: object = field(default_factory=lambda: sys.stdout)
+    _printcap: Printcap | None = None
+
+    def printcap(self, *, side: str = "server", strict: bool = True,
+                 cached: bool = True) -> Printcap:
+        """The printcap named by --printcap / LPFILTER_PRINTCAP / the defaults, read once.
+
+        ``cached=False`` parses afresh and keeps each record's raw text (checkpc needs it).
+        """
+        if self._printcap is None or self._printcap.side != side:
+            from lpfilter import printcap
+            paths = printcap_paths(self.args.printcap, self.environ)
+            require_printcap(paths)
+            self._printcap = printcap.load(paths.paths, optional=paths.optional,
+                                           side=side,  # type: ignore[arg-type]
+                                           cache_dir=cache_dir(self.environ) if cached
+                                           else None)
+        if strict:
+            from lpfilter.printcap import raise_fatal
+            raise_fatal(self._printcap)
+        return self._printcap
+
+    def reset_printcap(self) -> None:
+        """Forget the printcap read so far (SIGHUP: read it again)."""
+        self._printcap = None
+
+    def queue(self, option: str | None) -> str:
+        """The queue a command acts on: -P, PRINTER, LPDEST, else the first printer."""
+        first = None
+        if not option and not self.environ.get("PRINTER") and not self.environ.get("LPDEST"):
+            first = self.printcap().default_printer()
+        return default_queue(option, self.environ, first)

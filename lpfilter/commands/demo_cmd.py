@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
 
 PAGES = 3
 
@@ -39,12 +39,12 @@ def run(ctx: Context) -> ExitStatus:
     import tempfile
 
     from lpfilter import printcap
-    from lpfilter.progress import TerminalObserver
+    from lpfilter.commands.terminal import TerminalObserver
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, submit
-    from lpfilter.spool.job import user_name
+    from lpfilter.job import user_name
     from lpfilter.spool.worker import QueueWorker
-    from lpfilter.virtual_printer import Behaviour, VirtualPrinter
+    from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
     out = ctx.stdout
     base = tempfile.mkdtemp(prefix="lpfilter-demo-")
     spool, printed = os.path.join(base, "spool"), os.path.join(base, "printer")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.config import lock_dir
+    from lpfilter.commands.environment import lock_dir
     from lpfilter.errors import UsageError
     from lpfilter.spool.watcher import Watcher
     args = ctx.args
@@ -65,7 +65,7 @@ def run(ctx: Context) -> ExitStatus:
 def start_line(ctx: Context, entries: list[Entry]) -> str:
     """Version, queues and printcap files: what the journal shows first."""
     from lpfilter import __version__
-    from lpfilter.config import printcap_paths
+    from lpfilter.commands.environment import printcap_paths
     from lpfilter.text import visible
     paths = printcap_paths(ctx.args.printcap, ctx.environ)
     files = [os.path.abspath(p) for p in paths.paths

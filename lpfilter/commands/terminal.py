@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
-    from lpfilter.spool.job import Job
+    from lpfilter.job import Job
 
 #: A job sent faster than this (seconds) shows no bar: it would only flicker.
 BAR_AFTER = 1.0

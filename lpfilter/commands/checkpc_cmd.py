@@ -9,7 +9,7 @@ from lpfilter.errors import LpfilterError
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
     from lpfilter.printcap import Printcap, Problem
 
 
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[str]]:
     """Problems with the queues' spool directories, and what --fix mended."""
     from lpfilter.printcap import Problem
-    from lpfilter.spooldir import check_spool_dir
+    from lpfilter.commands.spooldirs import check_spool_dir
     found: list[Problem] = []
     fixed: list[str] = []
     owners: dict[str, str] = {}

@@ -22,7 +22,6 @@ def send_to_stdout(request: SendRequest) -> SendResult:
     """Send the job to file descriptor 1."""
     if stat.S_ISSOCK(os.fstat(1).st_mode):
         sock = socket.socket(fileno=os.dup(1))
-        from lpfilter.lprng.filterrun import peer_name
         try:
             return JetDirectBackend().send_on(sock, request, peer_name(sock))
         finally:
@@ -42,3 +41,12 @@ def send_to_stdout(request: SendRequest) -> SendResult:
         finally:
             pump.close()
     return SendResult(sent, "sent", None, f"sent: {sent} bytes to standard output")
+
+
+def peer_name(sock: socket.socket) -> str:
+    """``host%port`` of the printer at the other end of lpd's connection."""
+    try:
+        host, port = sock.getpeername()[:2]
+    except (OSError, ValueError):
+        return "the printer"
+    return f"{host}%{port}"

@@ -15,7 +15,6 @@ import fcntl
 import logging
 import os
 import signal
-import socket
 import stat
 import tempfile
 import threading
@@ -25,10 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.filtercodes import FilterCode
 from lpfilter.errors import (HoldJob, JobInterrupted, LpfilterError, RemoveJob, TransientError,
                              in_brief)
-from lpfilter.lprng.filterargs import FilterArgs
-from lpfilter.spool.job import Job
+from lpfilter.filtermode.arguments import FilterArgs
+from lpfilter.job import Job
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -42,9 +42,6 @@ CHUNK = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 #: The private copy of a job read from a socket or pipe: PREFIX + pid + "-" + random.
 TEMP_PREFIX = ".lpfilter-filter-"
-
-JSUCC, JFAIL, JABORT, JREMOVE, JHOLD = 0, 1, 2, 3, 6
-
 
 @dataclass(slots=True)
 class Plan:
@@ -83,10 +80,10 @@ class FilterRun:
                     return self._send(path, size)
             except JobInterrupted as exc:  # while lpd was still writing the job
                 self.say(f"stopped ({exc}); lpd will send the job again")
-                return JFAIL
+                return FilterCode.JFAIL
             except LpfilterError as exc:  # the data could not be read or stored
                 self.say(f"cannot take the job: {exc}")
-                return JFAIL
+                return FilterCode.JFAIL
 
     # --- pieces -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -214,29 +211,29 @@ class FilterRun:
         request = SendRequest(job, path, plan.entry, plan.destination,  # type: ignore[arg-type]
                               interrupted, first_byte, self.say)
         request.framed = plan.framed
-        outcome, code = "failed", JABORT
+        outcome, code = "failed", FilterCode.JABORT
         result: SendResult | None = None
         try:
             result = self._deliver(request)
-            outcome, code = result.delivery, JSUCC
+            outcome, code = result.delivery, FilterCode.JSUCC
         except JobInterrupted as exc:
             self.say(f"stopped ({self.stopping or exc}); lpd will send the job again")
-            code = JFAIL
+            code = FilterCode.JFAIL
         except HoldJob as exc:
             self.say(f"job held: {exc}")
-            code = JHOLD
+            code = FilterCode.JHOLD
         except RemoveJob as exc:
             self.say(f"job removed: {exc}")
-            code = JREMOVE
+            code = FilterCode.JREMOVE
         except TransientError as exc:
             self.say(f"{in_brief(exc)}, retrying later: {exc}")
-            code = JFAIL
+            code = FilterCode.JFAIL
         except LpfilterError as exc:
             self.say(f"job refused: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bug: keep the job (abort, not remove)
             log.debug("internal error", exc_info=True)
             self.say(f"internal error: {type(exc).__name__}: {exc}; the job is kept")
-        if code != JSUCC and went_out:
+        if code != FilterCode.JSUCC and went_out:
             self.say(f"possible duplicate: {request.sent} bytes were sent before the failure")
         if result is not None:
             pages = "" if result.pages is None else (
@@ -260,7 +257,7 @@ class FilterRun:
                 close = getattr(backend, "close", None)
                 if close is not None:
                     close()
-        from lpfilter.lprng.stdout import send_to_stdout
+        from lpfilter.backends.stdout import send_to_stdout
         return send_to_stdout(request)
 
     def _account(self, job: Job, result: SendResult | None, sent: int, outcome: str) -> None:
@@ -272,7 +269,7 @@ class FilterRun:
             return  # by hand, a bare argument is nobody's accounting file
         if not os.path.isabs(target):
             target = os.path.join(self.plan.spool_dir or os.getcwd(), target)
-        from lpfilter.lprng.accounting import line
+        from lpfilter.filtermode.accounting import line
         text = line(queue=job.queue, user=job.user, host=job.host, name=job.name,
                     bytes_sent=result.bytes_sent if result else sent,
                     pages=result.pages if result else None,
@@ -326,7 +323,7 @@ def _open_accounting(target: str) -> int | None:
 def _remove_orphans(directory: str) -> None:
     """Copies left by a filter that was killed (SIGKILL, a crash): their pid is gone.
     lpd still has those jobs in its own spool; the copies are only waste."""
-    from lpfilter.spool.locks import process_start
+    from lpfilter.locks import process_start
     try:
         names = [n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX)]
     except OSError:
@@ -353,11 +350,3 @@ def one_line(text: str) -> str:
     terminal as an escape sequence."""
     return visible(text.strip())
 
-
-def peer_name(sock: socket.socket) -> str:
-    """``host%port`` of the printer at the other end of lpd's connection."""
-    try:
-        host, port = sock.getpeername()[:2]
-    except (OSError, ValueError):
-        return "the printer"
-    return f"{host}%{port}"

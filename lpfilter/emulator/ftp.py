@@ -26,7 +26,7 @@ from pyftpdlib.handlers import DTPHandler, FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
-from lpfilter.virtual_printer import is_loopback
+from lpfilter.emulator.shared import is_loopback
 
 TICK = 0.1
 PORT_DIRECTORIES = ("PORT1", "PORT2", "PORT3")

@@ -1,6 +1,6 @@
 """One client of the virtual printer: read (at a rate, up to a limit), store the bytes,
 parse PJL, answer on the same connection, misbehave as told, close. Split from
-``virtual_printer`` (which listens and accepts) to keep each module to one job."""
+``jetdirect`` (which listens and accepts) to keep each module to one job."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,15 +10,11 @@ import select
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from lpfilter.protocols.pjlstream import PjlScanner
+from lpfilter.emulator.shared import TICK, Host, JobRecord
 
-if TYPE_CHECKING:
-    from lpfilter.virtual_printer import JobRecord, VirtualPrinter
-
-#: How long one poll waits (seconds).
-TICK = 0.05
 CHUNK = 256 * 1024
 #: Replies a client leaves unread: past this the printer stops reading too (as real ones do).
 OUT_LIMIT = 256 * 1024
@@ -32,7 +28,7 @@ _USTATUS = re.compile(r"\b(JOB|DEVICE|PAGE)\s*=\s*(\w+)", re.I)
 class Connection:
     """One client: read (at a rate, up to a limit), store, parse PJL, answer, close."""
 
-    def __init__(self, printer: VirtualPrinter, conn: socket.socket, sink: BinaryIO | None,
+    def __init__(self, printer: Host, conn: socket.socket, sink: BinaryIO | None,
                  record: JobRecord) -> None:
         self.printer, self.conn, self.sink, self.record = printer, conn, sink, record
         self.b = dataclasses.replace(printer.behaviour)

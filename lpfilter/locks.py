@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lpfilter.errors import NO_ROOM
-from lpfilter.spool.fileops import open_lock
+from lpfilter.safefiles import open_lock
 
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05

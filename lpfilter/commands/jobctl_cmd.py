@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
+    from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry, Printcap
-    from lpfilter.spool.job import Job
+    from lpfilter.job import Job
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
@@ -117,8 +117,8 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
     """Apply ``action`` to one job; returns what happened, for the user."""
     import time
 
-    from lpfilter.spool.job import ACTIVE, CANCELLED, FAILED, FINISHED, HELD, QUEUED
-    from lpfilter.spool.locks import process_alive
+    from lpfilter.job import ACTIVE, CANCELLED, FAILED, FINISHED, HELD, QUEUED
+    from lpfilter.locks import process_alive
     if action == "cancel":
         if job.state == ACTIVE and job.worker and process_alive(*job.worker):
             store.request_cancel(job.id)
@@ -160,7 +160,7 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.spool.job import user_name
+    from lpfilter.job import user_name
     action = {"lprm": "cancel"}.get(ctx.args.action, ctx.args.action)
     targets = _targets(ctx, action)
     me, root = user_name(os.getuid()), os.getuid() == 0
@@ -181,7 +181,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     from lpfilter.text import visible
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
-    from lpfilter.spool.job import FINISHED
+    from lpfilter.job import FINISHED
     from lpfilter.spool.waiting import how_it_prints, served
     entry = target.entry
     queue = visible(entry.name)  # a pattern entry takes the name given on the command line

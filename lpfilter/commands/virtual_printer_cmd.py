@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
-    from lpfilter.cli import Context
-    from lpfilter.virtual_printer import JobRecord
+    from lpfilter.commands.environment import Context
+    from lpfilter.emulator.jetdirect import JobRecord
 
 
 def _count(text: str) -> int:
@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.errors import LpfilterError, UsageError
-    from lpfilter.virtual_printer import Behaviour, VirtualPrinter
+    from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
     args = ctx.args
     if args.ftp:
         return _run_ftp(ctx)
@@ -133,7 +133,7 @@ def _run_ftp(ctx: Context) -> ExitStatus:
     args = ctx.args
     out: TextIO = ctx.stdout  # type: ignore[assignment]
     try:
-        from lpfilter.virtual_ftp import FtpBehaviour, FtpJob, VirtualFtpPrinter
+        from lpfilter.emulator.ftp import FtpBehaviour, FtpJob, VirtualFtpPrinter
     except ImportError:
         raise LpfilterError("the FTP virtual printer needs pyftpdlib: pip install"
                             " 'lpfilter[ftp]' (or pip install pyftpdlib)") from None

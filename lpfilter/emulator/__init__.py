@@ -1,0 +1,1 @@
+"""Printers that lpfilter can talk to: a JetDirect socket printer and an FTP print server."""
