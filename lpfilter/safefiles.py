@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import secrets
 import stat
 import time
 
@@ -37,8 +36,10 @@ def kind_of(mode: int) -> str:
         return "a symbolic link (never followed)"
     if stat.S_ISFIFO(mode):
         return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
     if stat.S_ISSOCK(mode):
         return "a socket"
     if stat.S_ISDIR(mode):
@@ -60,15 +61,20 @@ def open_regular(path: str, owner: int | None = None) -> tuple[int, os.stat_resu
             raise UnsafeFile("a socket") from None
         raise
     info = os.fstat(fd)
-    reason = None
-    if not stat.S_ISREG(info.st_mode):
-        reason = kind_of(info.st_mode)
-    elif owner is not None and info.st_uid != owner:
-        reason = f"owned by uid {info.st_uid}, not by the queue's owner (uid {owner})"
+    reason = refusal(info, owner)
     if reason is not None:
         os.close(fd)
         raise UnsafeFile(reason)
     return fd, info
+
+
+def refusal(info: os.stat_result, owner: int | None) -> str | None:
+    """Why an opened spool file is not one to use (not regular, or not ``owner``'s), or None."""
+    if not stat.S_ISREG(info.st_mode):
+        return kind_of(info.st_mode)
+    if owner is not None and info.st_uid != owner:
+        return f"owned by uid {info.st_uid}, not by the queue's owner (uid {owner})"
+    return None
 
 
 def fsync_dir(path: str) -> None:
@@ -86,7 +92,7 @@ def create_new(directory: str, name: str, mode: int = 0o600,
     O_EXCL: a name someone planted (a symbolic link to /etc/passwd) is never opened.
     ``owner``: root gives the file to the queue's owner."""
     for _ in range(100):
-        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{name}")
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{name}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, mode)
@@ -124,7 +130,7 @@ def open_lock(path: str, owner: int | None, mode: int = 0o600) -> int:
     else:
         raise AccessError(f"{path}: keeps disappearing; cannot open this lock file")
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or (owner is not None and info.st_uid != owner):
+    if refusal(info, owner) is not None:
         os.close(fd)
         what = "a regular file" if stat.S_ISREG(info.st_mode) else kind_of(info.st_mode)
         raise AccessError(f"{path}: {what} of uid {info.st_uid}, not a lock file lpfilter"
@@ -232,7 +238,7 @@ def private_dir(path: str, owner: int, who: str, sd: str) -> None:
         # A random part: in a shared spool a user could plant a directory at a name
         # known in advance, and the move aside (so the queue) would fail.
         aside = (f"{path}.refused-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-                 f"-{secrets.token_hex(4)}")
+                 f"-{os.urandom(4).hex()}")
         try:
             os.rename(path, aside)
         except OSError as exc:

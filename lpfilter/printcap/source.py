@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from lpfilter.printcap import grammar
+from lpfilter.safefiles import kind_of
 from lpfilter.text import visible
 
 #: LPRng's Read_file_list gives up beyond this many nested includes.
@@ -74,15 +75,6 @@ class NotAPrintcap(OSError):
     """A printcap path that names no regular file, or a file over MAX_PRINTCAP_BYTES."""
 
 
-def _kind(mode: int) -> str:
-    for test, word in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return word
-    return "not a regular file"
-
-
 def read_text(path: str, limit: int = MAX_PRINTCAP_BYTES) -> str:
     """The text of one printcap file; OSError is the caller's to report.
 
@@ -96,12 +88,12 @@ def read_text(path: str, limit: int = MAX_PRINTCAP_BYTES) -> str:
     if stat.S_ISCHR(before.st_mode) and before.st_rdev == _DEV_NULL:
         return ""  # a printcap linked to /dev/null is an admin's way of saying "empty"
     if not stat.S_ISREG(before.st_mode):
-        raise NotAPrintcap(errno.EINVAL, f"{_kind(before.st_mode)}, not a regular file")
+        raise NotAPrintcap(errno.EINVAL, f"{kind_of(before.st_mode)}, not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotAPrintcap(errno.EINVAL, f"{_kind(info.st_mode)}, not a regular file")
+            raise NotAPrintcap(errno.EINVAL, f"{kind_of(info.st_mode)}, not a regular file")
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
