@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lpfilter.commands.environment import Context
+    from lpfilter.job import Job
 
 PAGES = 3
 
@@ -80,7 +83,12 @@ def run(ctx: Context) -> ExitStatus:
         worker.serve(burst=True, wait_retries=True,
                      until=lambda: (store.read(job.id) or job).final)
         observer.close()
-    final = store.read(job.id) or job
+    return _report(say, store.read(job.id) or job, base, path)
+
+
+def _report(say: Callable[[str], None], final: Job, base: str, path: str) -> ExitStatus:
+    """What became of the demo job, and where to look."""
+    spool, printed = os.path.join(base, "spool"), os.path.join(base, "printer")
     if final.state != "done":
         say(f"the job ended {final.state}: {final.last_error}; look in {base}")
         return ExitStatus.JOB_FAILED
