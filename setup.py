@@ -16,7 +16,9 @@ setup(
     # 70.1 builds wheels without the separate wheel package.
     extras_require={"ftp": ["pyftpdlib>=1.5.7"],
                     "test": ["pytest>=7", "hypothesis>=6", "pyftpdlib>=1.5.7",
-                             "setuptools>=70.1"]},
+                             "setuptools>=70.1"],
+                    # .ci/run checks the code with these before the tests (pyproject.toml).
+                    "lint": ["ruff>=0.17,<0.18", "mypy>=2.4,<2.5", "types-psutil"]},
     entry_points={"console_scripts": ["lpfilter = lpfilter.cli:main"]},
     data_files=[
         ("share/man/man1", ["man/lpfilter.1"]),
