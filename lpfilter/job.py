@@ -105,6 +105,7 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """A ticket (or a caller) gives the state's value: the job holds a JobState."""
         if not isinstance(self.state, JobState):
             try:
                 self.state = JobState(self.state)
@@ -115,9 +116,10 @@ class Job:
     def final(self) -> bool:
         return self.state in FINAL
 
-    def move_to(self, state: JobState) -> None:
+    def move_to(self, state: JobState | str) -> None:
         """Change the job's state: the only way it changes, so that a transition that can
-        never happen (see TRANSITIONS) is caught where it is attempted, not on disk later."""
+        never happen (see TRANSITIONS) is caught where it is attempted, not on disk later.
+        A state's value ("queued") is taken too, as tickets and older callers say it."""
         new = JobState(state)
         if new not in TRANSITIONS[self.state]:
             raise ImpossibleTransition(self.id, self.queue, self.state, new)
