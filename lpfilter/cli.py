@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from lpfilter import __version__
 from lpfilter.commands.environment import Context
+from lpfilter.commands.exits import for_error
 from lpfilter.errors import NO_ROOM, LpfilterError
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.debug:
             log.exception("error")
         print(f"lpfilter: {visible(str(exc))}", file=sys.stderr)  # one line, always
-        return int(exc.status)
+        return int(for_error(exc))
     except KeyboardInterrupt:
         print("lpfilter: interrupted", file=sys.stderr)
         return int(ExitStatus.INTERRUPTED)

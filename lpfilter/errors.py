@@ -1,14 +1,14 @@
 """The one exception tree of lpfilter.
 
 Transient errors mean "try again later" (a busy printer); permanent ones mean "this will
-not get better by waiting" (a printcap typo, a refused job). Only the command-line edge
-(``lpfilter.cli``) turns them into messages and exit statuses.
+not get better by waiting" (a printcap typo, a refused job). An error carries what it is
+about as attributes (``queue``, ``job_id``, ``host``, ``where``) where its raiser knows
+them. Only the command-line edge turns errors into messages and exit statuses
+(``lpfilter.commands.exits`` says which class gets which status).
 """
 from __future__ import annotations
 
 import errno
-
-from lpfilter.status import ExitStatus
 
 #: What a write meets on a full, over-quota or read-only file system: an expected
 #: condition (SpoolFull), never an internal error.
@@ -18,13 +18,16 @@ NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 class LpfilterError(Exception):
     """Root of every error lpfilter raises on purpose."""
 
-    status: ExitStatus = ExitStatus.FAILURE
-
-    def __init__(self, message: str, *, where: str | None = None) -> None:
+    def __init__(self, message: str, *, where: str | None = None, queue: str = "",
+                 job_id: str = "", host: str = "") -> None:
         super().__init__(message)
         self.message = message
         #: ``FILE:LINE`` or a host name the message is about, shown first.
         self.where = where
+        #: The queue, job and printer (``host%port``) it is about ("": none, or unknown).
+        self.queue = queue
+        self.job_id = job_id
+        self.host = host
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
@@ -41,25 +44,17 @@ class PermanentError(LpfilterError):
 class UsageError(PermanentError):
     """The command line asked for something impossible."""
 
-    status = ExitStatus.USAGE
-
 
 class ConfigError(PermanentError):
     """A printcap cannot be read, or holds an error LPRng treats as fatal."""
-
-    status = ExitStatus.CONFIG
 
 
 class NoSuchPrinter(PermanentError):
     """A printer name that no printcap entry (or alias, or pattern) matches."""
 
-    status = ExitStatus.NO_SUCH_PRINTER
-
 
 class AccessError(PermanentError):
     """A file or directory cannot be opened, read or written."""
-
-    status = ExitStatus.ACCESS
 
 
 class SpoolFull(TransientError):
@@ -69,12 +64,9 @@ class SpoolFull(TransientError):
     meanwhile (queued jobs wait, a job not spooled was not announced). ``directory`` is
     the directory named to the admin, ``errno`` the cause."""
 
-    status = ExitStatus.SPOOL_FULL
-
     def __init__(self, directory: str, error: int, *, queue: str = "") -> None:
         self.directory = directory
         self.errno = error
-        self.queue = queue
         if error == errno.EROFS:
             what = ("is on a read-only file system; remount it read-write (or move sd) and"
                     " try again")
@@ -84,25 +76,20 @@ class SpoolFull(TransientError):
             what = (f"is on a full file system; free space there (df {directory}) and try"
                     " again")
         owner = f"queue {queue}: " if queue else ""
-        super().__init__(f"{owner}the spool directory {directory} cannot be written: it {what}")
+        super().__init__(f"{owner}the spool directory {directory} cannot be written: it {what}",
+                         queue=queue)
 
 
 class JobRefused(PermanentError):
     """The printer (or the pipe program) refused this job: it fails, the queue goes on."""
 
-    status = ExitStatus.JOB_FAILED
-
 
 class HoldJob(PermanentError):
     """Hold the job until someone releases it (LPRng's JHOLD, filter exit 6)."""
 
-    status = ExitStatus.JOB_HELD
-
 
 class RemoveJob(PermanentError):
     """Remove the job without printing it (LPRng's JREMOVE, filter exit 3)."""
-
-    status = ExitStatus.JOB_FAILED
 
 
 class PrinterBusy(TransientError):
@@ -125,8 +112,7 @@ class NotConnected(TransientError):
     trouble = "printer unreachable"
 
     def __init__(self, message: str, *, host: str = "", where: str | None = None) -> None:
-        super().__init__(message, where=where)
-        self.host = host
+        super().__init__(message, where=where, host=host)
 
 
 class ConnectRefused(NotConnected, PrinterBusy):
@@ -150,6 +136,17 @@ class NameNotFound(NotConnected):
 
 class JobInterrupted(TransientError):
     """The send was stopped on purpose (shutdown or cancel); the job is put back or removed."""
+
+
+class ImpossibleTransition(PermanentError):
+    """A job was asked to change to a state it can never reach from its own (a bug: see
+    ``lpfilter.job.TRANSITIONS``). The ticket on disk is left as it was."""
+
+    def __init__(self, job_id: str, queue: str, from_state: str, to_state: str) -> None:
+        super().__init__(f"queue {queue}: job {job_id}: a job cannot go from {from_state} to"
+                         f" {to_state}", queue=queue, job_id=job_id)
+        self.from_state = from_state
+        self.to_state = to_state
 
 
 def in_brief(error: LpfilterError) -> str:

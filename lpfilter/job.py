@@ -6,24 +6,59 @@ truth: a crash leaves it on disk, and the next start reads what state the job wa
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import pwd
 from dataclasses import dataclass, field
 from typing import Any
 
-QUEUED = "queued"
-ACTIVE = "active"
-DONE = "done"
-FAILED = "failed"
-HELD = "held"
-REMOVED = "removed"
-CANCELLED = "cancelled"
+from lpfilter.errors import ImpossibleTransition
 
-STATES = (QUEUED, ACTIVE, DONE, FAILED, HELD, REMOVED, CANCELLED)
+
+class JobState(enum.StrEnum):
+    """Where a job is. The values are what tickets on disk say (and ``status`` shows)."""
+
+    QUEUED = "queued"
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    HELD = "held"
+    REMOVED = "removed"
+    CANCELLED = "cancelled"
+
+
+#: The one place a job's state may go from each state, and who moves it there. Anything
+#: else is a bug (ImpossibleTransition): a job must never go, say, from done to active.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    # The worker takes it; hold; cancel (or the worker finding a cancel request); the
+    # worker failing it before any send (data missing, empty, unreadable).
+    JobState.QUEUED: frozenset({JobState.ACTIVE, JobState.HELD, JobState.CANCELLED,
+                                JobState.FAILED}),
+    # An attempt's outcome (queued again: a retry, an interrupted send, a stopping
+    # worker, or recovery after the worker died); cancel of a dead worker's job.
+    JobState.ACTIVE: frozenset({JobState.QUEUED, JobState.DONE, JobState.FAILED,
+                                JobState.HELD, JobState.REMOVED, JobState.CANCELLED}),
+    # release or requeue; cancel.
+    JobState.HELD: frozenset({JobState.QUEUED, JobState.CANCELLED}),
+    # requeue; cancel.
+    JobState.FAILED: frozenset({JobState.QUEUED, JobState.CANCELLED}),
+    # requeue, when the data was kept (save_when_done, save_on_error).
+    JobState.DONE: frozenset({JobState.QUEUED}),
+    JobState.REMOVED: frozenset({JobState.QUEUED}),
+    JobState.CANCELLED: frozenset({JobState.QUEUED}),
+}
+
+# Short names, as the code used them before JobState (commands written against them keep
+# working); new code says JobState.QUEUED.
+QUEUED, ACTIVE, DONE, FAILED = JobState.QUEUED, JobState.ACTIVE, JobState.DONE, JobState.FAILED
+HELD, REMOVED, CANCELLED = JobState.HELD, JobState.REMOVED, JobState.CANCELLED
+
+STATES = tuple(JobState)
 #: A job in one of these states will not be sent again unless someone requeues it.
-FINAL = frozenset({DONE, FAILED, HELD, REMOVED, CANCELLED})
+FINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.HELD, JobState.REMOVED,
+                   JobState.CANCELLED})
 #: Finished for good: data may be removed, the ticket is kept only for status (done_jobs).
-FINISHED = frozenset({DONE, REMOVED, CANCELLED})
+FINISHED = frozenset({JobState.DONE, JobState.REMOVED, JobState.CANCELLED})
 
 
 @dataclass(slots=True)
@@ -45,7 +80,8 @@ class Job:
     no_banner: bool = False
     #: "print" (lpfilter print) or "hotfolder" (a file dropped into the spool directory).
     source: str = "print"
-    state: str = QUEUED
+    #: Changed only through ``move_to``.
+    state: JobState = JobState.QUEUED
     attempts: int = 0
     #: Not before this time (backoff after a transient failure).
     next_try: float = 0.0
@@ -68,9 +104,26 @@ class Job:
     delivery: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """A ticket (or a caller) gives the state's value: the job holds a JobState."""
+        if not isinstance(self.state, JobState):
+            try:
+                self.state = JobState(self.state)
+            except ValueError:
+                raise ValueError(f"unknown job state {self.state!r}") from None
+
     @property
     def final(self) -> bool:
         return self.state in FINAL
+
+    def move_to(self, state: JobState | str) -> None:
+        """Change the job's state: the only way it changes, so that a transition that can
+        never happen (see TRANSITIONS) is caught where it is attempted, not on disk later.
+        A state's value ("queued") is taken too, as tickets and older callers say it."""
+        new = JobState(state)
+        if new not in TRANSITIONS[self.state]:
+            raise ImpossibleTransition(self.id, self.queue, self.state, new)
+        self.state = new
 
     def copy(self) -> Job:
         """A shallow copy (as dataclasses.replace makes, at a fifth of its cost: the
@@ -101,10 +154,8 @@ class Job:
         extra = {k: v for k, v in data.items() if k not in names}
         if isinstance(known.get("worker"), list):
             known["worker"] = tuple(known["worker"])
-        job = cls(**known)
+        job = cls(**known)  # an unknown state is a ValueError
         job.extra.update(extra)
-        if job.state not in STATES:
-            raise ValueError(f"unknown job state {job.state!r}")
         return job
 
 

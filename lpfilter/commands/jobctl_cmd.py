@@ -69,7 +69,8 @@ def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
         entry = printcap.lookup(match.group(1))
     except NoSuchPrinter:
         raise NoSuchPrinter(f"{visible(text)}: no queue named '{visible(match.group(1))}' in"
-                            " the printcap (lpfilter status -a lists the queues)") from None
+                            " the printcap (lpfilter status -a lists the queues)",
+                            queue=match.group(1)) from None
     return entry, int(match.group(2))
 
 
@@ -117,10 +118,10 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
     """Apply ``action`` to one job; returns what happened, for the user."""
     import time
 
-    from lpfilter.job import ACTIVE, CANCELLED, FAILED, FINISHED, HELD, QUEUED
+    from lpfilter.job import FINISHED, JobState
     from lpfilter.locks import process_alive
     if action == "cancel":
-        if job.state == ACTIVE and job.worker and process_alive(*job.worker):
+        if job.state == JobState.ACTIVE and job.worker and process_alive(*job.worker):
             store.request_cancel(job.id)
             return "being printed: its worker stops it and removes it"
         if job.state in FINISHED:
@@ -128,29 +129,30 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
                 store.remove(job)
                 return f"removed (it was {job.state}; its saved data is deleted)"
             return f"already {job.state}"
-        job.state = CANCELLED
+        job.move_to(JobState.CANCELLED)
         job.finished = job.started = time.time()
         store.remove(job)
-        records.account(job, CANCELLED)
+        records.account(job, JobState.CANCELLED)
         records.log("cancelled", job)
         return "cancelled"
-    if job.state == ACTIVE:
+    if job.state == JobState.ACTIVE:
         return "being printed; only cancel can stop it"
     if action == "hold":
-        if job.state != QUEUED:
+        if job.state != JobState.QUEUED:
             return f"not queued ({job.state})"
-        job.state = HELD
+        job.move_to(JobState.HELD)
     elif action == "release":
-        if job.state != HELD:
+        if job.state != JobState.HELD:
             return f"not held ({job.state})"
-        job.state = QUEUED
+        job.move_to(JobState.QUEUED)
         job.next_try = 0.0
     else:  # requeue
-        if job.state not in (FAILED, HELD) and job.state not in FINISHED:
+        if job.state not in (JobState.FAILED, JobState.HELD) and job.state not in FINISHED:
             return f"already {job.state}"
         if not store.has_data(job):
             return "its data is gone (keep it with save_when_done / save_on_error)"
-        job.state, job.attempts, job.next_try, job.finished = QUEUED, 0, 0.0, None
+        job.move_to(JobState.QUEUED)
+        job.attempts, job.next_try, job.finished = 0, 0.0, None
     # Held, released or queued again, the job starts a new wait: "printer unreachable
     # since" must not date from before (a job held last week would date it for all).
     job.unreachable_since, job.unreachable_tries = 0.0, 0

@@ -65,6 +65,7 @@ def entry_json(entry: Entry) -> dict[str, object]:
 
 
 def run(ctx: Context) -> ExitStatus:
+    from lpfilter.commands.exits import for_error
     args = ctx.args
     printcap = ctx.printcap(side="client" if args.client else "server")
     names = printcap.printer_names() if args.all else [ctx.queue(args.printer)]
@@ -77,7 +78,7 @@ def run(ctx: Context) -> ExitStatus:
             if not args.all:
                 raise
             print(f"lpfilter: {exc}", file=sys.stderr)
-            status = max(status, exc.status)
+            status = max(status, for_error(exc))
     from lpfilter.text import printable
     if args.json:
         import json

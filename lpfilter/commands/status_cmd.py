@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from lpfilter.job import JobState
 from lpfilter.text import printable, visible
 from lpfilter.status import ExitStatus
 
@@ -189,9 +190,9 @@ def _sending(job: dict[str, object]) -> str:
 def _detail(job: dict[str, object]) -> str:
     """For an active job how far its send got; for a printed one how far the printer went
     (sent, or confirmed, and pages); else the last error."""
-    if job["state"] == "active":
+    if job["state"] == JobState.ACTIVE:
         return f"sending: {_sending(job)}"
-    if job["state"] == "done" and job.get("delivery"):
+    if job["state"] == JobState.DONE and job.get("delivery"):
         pages = f", {job['pages']} pages" if job.get("pages") is not None else ""
         return f"{job['delivery']}{pages}"
     return str(job.get("last_error") or "")
@@ -205,7 +206,7 @@ def _when(seconds: object) -> str:
 
 def _next_try(job: dict[str, object]) -> str:
     """Only a queued job has a next try: "now", or when (a retry pause)."""
-    if job["state"] != "queued":
+    if job["state"] != JobState.QUEUED:
         return "-"
     wait = float(job.get("next_try") or 0) - time.time()  # type: ignore[arg-type]
     return f"{_when(job['next_try'])} (in {human_age(wait)})" if wait > 0 else "now"
@@ -230,7 +231,8 @@ def _job_block(queue: str, job: dict[str, object]) -> list[str]:
         ("started", _when(job.get("started"))),
         ("finished", _when(job.get("finished"))),
         ("next try", _next_try(job)),
-        ("bytes sent", f"{sent} ({_sending(job)})" if job["state"] == "active" else str(sent)),
+        ("bytes sent", f"{sent} ({_sending(job)})" if job["state"] == JobState.ACTIVE
+         else str(sent)),
         ("pages", "-" if pages is None else str(pages)),
         ("delivery", visible(str(job.get("delivery") or "")) or "-"),
         ("worker", f"pid {worker[0]}" if worker else "-"),  # type: ignore[index]

@@ -43,6 +43,7 @@ def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
+    from lpfilter.commands.exits import for_watch
     from lpfilter.errors import UsageError
     from lpfilter.spool.watcher import Watcher
     args = ctx.args
@@ -57,7 +58,7 @@ def run(ctx: Context) -> ExitStatus:
     # A daemon says when it starts and stops; from cron (--once) only the jobs are news.
     level = logging.DEBUG if args.once else logging.INFO
     log.log(level, "%s", start_line(ctx, entries))
-    status = watcher.run()
+    status = for_watch(watcher.run())
     log.log(level, "watch stopped (pid %d), exit status %d", os.getpid(), status)
     return status
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from lpfilter.errors import SpoolFull
 from lpfilter.spool import hotfolder
 from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
-from lpfilter.job import FAILED, HELD, QUEUED, Job, user_name
+from lpfilter.job import Job, JobState, user_name
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible
@@ -101,12 +101,14 @@ class Intake:
             self.records.log(line)
             self.moved_in.discard(candidate.name)
             return
+        limit = self.entry.number("mx") * 1024
+        too_big = 0 < limit < size  # kept, visibly failed, with the reason
         job = Job(job_id, self.entry.name, user_name(uid), candidate.name,
                   size, self.clock(), source="hotfolder",
-                  state=HELD if self.entry.flag("ah") else QUEUED)
-        limit = self.entry.number("mx") * 1024
-        if 0 < limit < size:
-            job.state, job.finished = FAILED, self.clock()
+                  state=JobState.FAILED if too_big else
+                  JobState.HELD if self.entry.flag("ah") else JobState.QUEUED)
+        if too_big:
+            job.finished = self.clock()
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
                               " the printcap)")
         try:

@@ -1,7 +1,8 @@
-"""What a worker's pass reports: its summary (and exit status), and who watches its jobs.
+"""What a worker's pass and a watcher's run report, and who watches a worker's jobs.
 
 Kept apart from ``worker`` so the loop stays short; the watcher, ``print`` and ``demo``
-read these.
+read these. They say what happened (counts, troubles); the commands choose the exit
+status from them (``lpfilter.commands.exits``).
 """
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from lpfilter.errors import SpoolFull
-from lpfilter.job import FAILED, HELD, REMOVED, Job
-from lpfilter.status import ExitStatus
+from lpfilter.errors import LpfilterError, SpoolFull
+from lpfilter.job import Job, JobState
 
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
@@ -22,28 +22,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class WorkSummary:
-    """What a pass did; its exit status says whether every job printed."""
+    """What a pass did: how many attempts ended in each state, what it left waiting."""
 
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[JobState, int] = field(default_factory=dict)
     pending: int = 0
     #: Hot-folder files a one-shot pass left for a later run (each said on stderr).
     left: int = 0
     #: A one-shot pass stopped because the spool could not be written.
     full: SpoolFull | None = None
 
-    def add(self, state: str) -> None:
+    def add(self, state: JobState) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
 
-    def status(self) -> ExitStatus:
-        if self.full is not None:
-            return ExitStatus.SPOOL_FULL
-        if self.counts.get(FAILED) or self.counts.get(REMOVED):
-            return ExitStatus.JOB_FAILED
-        if self.counts.get(HELD):
-            return ExitStatus.JOB_HELD
-        if self.pending or self.left:
-            return ExitStatus.JOB_PENDING
-        return ExitStatus.OK
+
+@dataclass(slots=True)
+class WatchOutcome:
+    """What a watcher's run came to. A daemon stopped by a signal reports only the queues
+    it could not serve (its jobs' outcomes are in the log and accounting); ``--once``
+    also each queue's pass and the queues another process was serving."""
+
+    #: Queue name -> why it could not be started or was stopped (its spool directory
+    #: missing or unwritable...).
+    broken: dict[str, BaseException] = field(default_factory=dict)
+    #: --once: each queue's pass, or the error that stopped its worker.
+    passes: list[WorkSummary | LpfilterError] = field(default_factory=list)
+    #: --once: queues skipped because another process served them.
+    busy: list[str] = field(default_factory=list)
 
 
 class Observer(Protocol):

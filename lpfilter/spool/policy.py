@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
                              TransientError)
-from lpfilter.job import DONE, FAILED, HELD, QUEUED, REMOVED
+from lpfilter.job import JobState
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -27,14 +27,15 @@ if TYPE_CHECKING:
 #: The shortest pause between tries when send_try is 0 (no limit on attempts).
 UNLIMITED_MIN_DELAY = 1.0
 
-_ACTIONS = {"succ": DONE, "success": DONE, "abort": FAILED, "remove": REMOVED, "hold": HELD}
+_ACTIONS = {"succ": JobState.DONE, "success": JobState.DONE, "abort": JobState.FAILED,
+            "remove": JobState.REMOVED, "hold": JobState.HELD}
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The job's next state, and when to try again (for ``queued``)."""
 
-    state: str
+    state: JobState
     delay: float = 0.0
     #: A program decides (``send_failure_action=|program``): run it with the attempt count.
     program: str | None = None
@@ -55,13 +56,13 @@ def retry_delay(attempts: int, entry: Entry) -> float:
 def failure_action(entry: Entry) -> Decision:
     """``send_failure_action`` as LPRng reads it, but ``hold`` (as failed) when unset."""
     if not entry.has("send_failure_action"):
-        return Decision(FAILED)
+        return Decision(JobState.FAILED)
     value = (entry.string("send_failure_action") or "").strip()
     if value.startswith("|"):
-        return Decision(FAILED, program=value[1:].strip())
+        return Decision(JobState.FAILED, program=value[1:].strip())
     word = value.lower()
     word = word[1:] if word.startswith("j") and word[1:] in _ACTIONS else word
-    return Decision(_ACTIONS.get(word, REMOVED))
+    return Decision(_ACTIONS.get(word, JobState.REMOVED))
 
 
 def counts_attempt(error: LpfilterError, entry: Entry) -> bool:
@@ -76,11 +77,11 @@ def decide(error: LpfilterError, attempts: int, entry: Entry, *,
     ``unreachable_tries``-th in a row that found the printer unreachable, if one did)."""
     if not counts_attempt(error, entry):
         delay = retry_delay(max(1, unreachable_tries), entry)
-        return Decision(QUEUED, max(delay, UNLIMITED_MIN_DELAY), counted=False)
+        return Decision(JobState.QUEUED, max(delay, UNLIMITED_MIN_DELAY), counted=False)
     if isinstance(error, HoldJob):
-        return Decision(HELD)
+        return Decision(JobState.HELD)
     if isinstance(error, RemoveJob):
-        return Decision(REMOVED)
+        return Decision(JobState.REMOVED)
     if isinstance(error, TransientError):
         tries = entry.number("send_try")
         if tries > 0 and attempts >= tries:
@@ -90,13 +91,14 @@ def decide(error: LpfilterError, attempts: int, entry: Entry, *,
             # LPRng retries an unlimited send_try without any pause; against a printer that
             # stays off that is a busy loop, so lpfilter waits at least a second.
             delay = max(delay, UNLIMITED_MIN_DELAY)
-        return Decision(QUEUED, delay)
+        return Decision(JobState.QUEUED, delay)
     if isinstance(error, JobRefused):
-        return Decision(FAILED)
-    return Decision(FAILED)
+        return Decision(JobState.FAILED)
+    return Decision(JobState.FAILED)
 
 
-def program_decision(code: int) -> str:
+def program_decision(code: int) -> JobState:
     """A send_failure_action program's exit status, read as an LPRng filter code; 0: remove."""
-    return {FilterCode.JSUCC: REMOVED, FilterCode.JFAIL: QUEUED, FilterCode.JREMOVE: REMOVED,
-            FilterCode.JHOLD: HELD}.get(decode(code), FAILED)
+    return {FilterCode.JSUCC: JobState.REMOVED, FilterCode.JFAIL: JobState.QUEUED,
+            FilterCode.JREMOVE: JobState.REMOVED,
+            FilterCode.JHOLD: JobState.HELD}.get(decode(code), JobState.FAILED)

@@ -33,7 +33,7 @@ from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
 from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock,
                                     open_regular, private_dir)
 from lpfilter.spool.hotfolder import refuse
-from lpfilter.job import FINISHED, QUEUED, Job, user_name
+from lpfilter.job import FINISHED, Job, JobState, user_name
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class SpoolStore:
         writing it says so, naming it."""
         if not os.path.isdir(self.sd) and not _closed_above(self.sd):
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} does not exist;"
-                              " run 'lpfilter checkpc --fix' to create it")
+                              " run 'lpfilter checkpc --fix' to create it", queue=self.queue)
 
     @contextlib.contextmanager
     def room(self) -> Iterator[None]:
@@ -97,10 +97,11 @@ class SpoolStore:
         if isinstance(exc, PermissionError):
             return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may no longer"
                                f" write {exc.filename or self.sd}; give the spool directory"
-                               " back to the user who runs the watcher")
+                               " back to the user who runs the watcher", queue=self.queue)
         if isinstance(exc, FileNotFoundError) and not os.path.isdir(self.jobs_dir):
             return AccessError(f"queue {self.queue}: the spool directory {self.sd} (or its"
-                               f" {STATE_DIR} folder) was removed while the queue was served")
+                               f" {STATE_DIR} folder) was removed while the queue was served",
+                               queue=self.queue)
         return None
 
     def ensure(self, action: str = "print") -> None:
@@ -113,7 +114,8 @@ class SpoolStore:
                 raise SpoolFull(self.sd, errno.EROFS, queue=self.queue)
         if not os.access(self.sd, os.W_OK | os.X_OK):
             raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write the"
-                              f" spool directory {self.sd}; ask its owner, or print as them")
+                              f" spool directory {self.sd}; ask its owner, or print as them",
+                              queue=self.queue)
         info = os.stat(self.sd)
         self._owner = info.st_uid
         if info.st_mode & _SHARED and not info.st_mode & stat.S_ISVTX:
@@ -121,7 +123,7 @@ class SpoolStore:
                               f" by others but has no sticky bit (mode"
                               f" {stat.S_IMODE(info.st_mode):04o}): anyone could replace"
                               " lpfilter's folder in it; make it 01777 (a shared hot folder)"
-                              " or 0700")
+                              " or 0700", queue=self.queue)
         if os.geteuid() not in (0, info.st_uid):
             owner = f"{user_name(info.st_uid)} (uid {info.st_uid})"
             advice = (f"drop the file into {self.sd} instead: the owner's watcher takes it from"
@@ -129,7 +131,8 @@ class SpoolStore:
                       "run it as root" if info.st_uid == 0 else
                       f"run it as {user_name(info.st_uid)} or root")
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} is shared; its"
-                              f" jobs belong to its owner {owner} only: {advice}")
+                              f" jobs belong to its owner {owner} only: {advice}",
+                              queue=self.queue)
         for path in (self.state, self.jobs_dir, self.tmp_dir, self.refused_dir):
             self._make_dir(path)
         self._tidy = True
@@ -160,7 +163,8 @@ class SpoolStore:
             except PermissionError:
                 raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
                                   f" write {path} in spool directory {self.sd}; it belongs"
-                                  " to the user who runs this queue's watcher") from None
+                                  " to the user who runs this queue's watcher",
+                                  queue=self.queue) from None
             self._fds[name] = fd
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -281,9 +285,9 @@ class SpoolStore:
         if isinstance(exc, PermissionError):
             return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not read the"
                                f" jobs in spool directory {self.sd}; ask its owner, or run"
-                               " this as the user who runs its watcher")
+                               " this as the user who runs its watcher", queue=self.queue)
         return AccessError(f"queue {self.queue}: cannot read the jobs in spool directory"
-                           f" {self.sd} ({self.jobs_dir}: {exc.strerror})")
+                           f" {self.sd} ({self.jobs_dir}: {exc.strerror})", queue=self.queue)
 
     def commit(self, job: Job, staged: str) -> None:
         """Move a fully written data file from tmp/ into jobs/ and write its ticket; if the
@@ -374,8 +378,8 @@ class SpoolStore:
             except OSError:
                 continue
             job = Job(job_id, self.queue, user, f"recovered-{job_id}", info.st_size,
-                      info.st_mtime, state=QUEUED, last_error="recovered after a crash while"
-                      " it was being spooled")
+                      info.st_mtime, state=JobState.QUEUED,
+                      last_error="recovered after a crash while it was being spooled")
             self.write(job)
             log.warning("queue %s: job %s: recovered a spooled file that had no ticket",
                         self.queue, job_id)

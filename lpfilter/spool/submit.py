@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.safefiles import TooLarge, copy_fd
-from lpfilter.job import HELD, QUEUED, Job
+from lpfilter.job import Job, JobState
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -42,11 +42,12 @@ class JobOptions:
 def check_copies(entry: Entry, copies: int) -> None:
     limit = entry.number("mc")
     if copies < 1:
-        raise UsageError(f"-# {copies}: the number of copies must be at least 1")
+        raise UsageError(f"-# {copies}: the number of copies must be at least 1",
+                         queue=entry.name)
     if limit > 0 and copies > limit:
         raise UsageError(f"queue {entry.name} allows at most {limit} cop"
                          f"{'y' if limit == 1 else 'ies'} (mc#{limit} in the printcap);"
-                         f" you asked for {copies}")
+                         f" you asked for {copies}", queue=entry.name)
 
 
 def _open_source(path: str | None) -> tuple[int, str, int | None]:
@@ -77,12 +78,12 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
     limit = limit_kib * 1024 if limit_kib > 0 else None
     src, shown, size = _open_source(path)
     too_big = JobRefused(f"{shown}: larger than queue {entry.name}'s limit of {limit_kib} KiB"
-                         " (mx in the printcap)")
+                         " (mx in the printcap)", queue=entry.name)
     try:
         if size is not None and limit is not None and size > limit:
             raise too_big
         if size == 0:
-            raise JobRefused(f"{shown}: empty file; nothing to print")
+            raise JobRefused(f"{shown}: empty file; nothing to print", queue=entry.name)
         job_id = store.next_id()
         fd, staged = store.stage(job_id)
         try:
@@ -92,7 +93,7 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
             except TooLarge:
                 raise too_big from None
             if copied == 0:
-                raise JobRefused(f"{shown}: empty; nothing to print")
+                raise JobRefused(f"{shown}: empty; nothing to print", queue=entry.name)
             with store.room():
                 os.fsync(fd)
         except BaseException:
@@ -108,6 +109,6 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
     job = Job(job_id, entry.name, options.user, name, copied, time.time(),
               title=options.title, copies=options.copies, host=socket.gethostname(),
               job_class=options.job_class, no_banner=options.no_banner,
-              state=HELD if options.hold or entry.flag("ah") else QUEUED)
+              state=JobState.HELD if options.hold or entry.flag("ah") else JobState.QUEUED)
     store.commit(job, staged)
     return job

@@ -21,9 +21,8 @@ from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.spool import inotify
 from lpfilter.locks import ProcessLock, current_holder
 from lpfilter.spool.store import SpoolStore
-from lpfilter.spool.outcome import WorkSummary
+from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.worker import RESCAN, QueueWorker
-from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -69,9 +68,9 @@ class Watcher:
         self.served: dict[str, Served] = {}
         self.busy: list[str] = []
         #: Queues that could not start (no spool directory...), retried at each rescan,
-        #: and the exit status of why (a missing spool directory is ACCESS, as everywhere).
+        #: and why (the command says what exit status that is).
         self.broken: dict[str, Entry] = {}
-        self.broken_status: dict[str, ExitStatus] = {}
+        self.broken_why: dict[str, BaseException] = {}
         self._inotify: inotify.Inotify | None = None
         self._wake_fd: int | None = None
         self._by_watch: dict[int, tuple[Served, str]] = {}
@@ -180,7 +179,7 @@ class Watcher:
         for name in list(self.broken):
             if name not in entries:
                 del self.broken[name]
-                self.broken_status.pop(name, None)
+                self.broken_why.pop(name, None)
         for name, entry in entries.items():
             if name not in self.served:
                 if name not in self.broken:
@@ -197,13 +196,12 @@ class Watcher:
                 log.error("%s", exc if str(exc).startswith("queue ") else
                           f"queue {entry.name}: {exc}")
             self.broken[entry.name] = entry
-            self.broken_status[entry.name] = (exc.status if isinstance(exc, LpfilterError)
-                                              else ExitStatus.CONFIG)
+            self.broken_why[entry.name] = exc
         else:
             if self.broken.pop(entry.name, None) is not None:
                 log.warning("queue %s: its spool directory %s can be used again; serving"
                             " the queue", entry.name, entry.string("sd"))
-            self.broken_status.pop(entry.name, None)
+            self.broken_why.pop(entry.name, None)
 
     def _retire(self, name: str, error: LpfilterError) -> None:
         """A daemon's queue whose spool directory went away (said once already): stop it;
@@ -213,10 +211,10 @@ class Watcher:
             return
         self._stop_queue(name)
         self.broken[name] = served.entry
-        self.broken_status[name] = error.status
+        self.broken_why[name] = error
 
     # --- the loop -------------------------------------------------------------------------
-    def run(self) -> ExitStatus:
+    def run(self) -> WatchOutcome:
         """Serve until stopped (or, with ``once``, until each queue's pass is done)."""
         previous = {s: signal.signal(s, self._on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hup)
@@ -243,7 +241,7 @@ class Watcher:
             os.close(write_end)
             if self._inotify is not None:
                 self._inotify.close()
-        return self._status()
+        return self._outcome()
 
     def _loop(self, selector: selectors.BaseSelector, wake_fd: int) -> None:
         next_rescan = time.monotonic() + RESCAN
@@ -326,23 +324,12 @@ class Watcher:
             if served.thread is not None:
                 served.thread.join(max(0.0, deadline - time.time()) + 10)
 
-    def _status(self) -> ExitStatus:
-        """--once: whether every job printed. A daemon stopped by a signal exits 0 (its
-        jobs' outcomes are in the log and accounting), unless a queue could not start."""
-        broken = list(self.broken_status.values())
-        if not self.once:
-            return max(broken, default=ExitStatus.OK, key=_severity)
-        statuses = [s.error.status if s.error is not None else s.summary.status()
-                    for s in self.served.values() if s.thread is not None]
-        statuses.extend(broken)
-        if self.once and self.busy:
-            statuses.append(ExitStatus.QUEUE_BUSY)
-        return max(statuses, default=ExitStatus.OK, key=_severity)
-
-
-_ORDER = [ExitStatus.OK, ExitStatus.QUEUE_BUSY, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD,
-          ExitStatus.JOB_FAILED, ExitStatus.SPOOL_FULL, ExitStatus.ACCESS, ExitStatus.CONFIG]
-
-
-def _severity(status: ExitStatus) -> int:
-    return _ORDER.index(status) if status in _ORDER else len(_ORDER)
+    def _outcome(self) -> WatchOutcome:
+        """What the run came to (see WatchOutcome): --once, whether every job printed; a
+        daemon stopped by a signal, only which queues could not be served."""
+        outcome = WatchOutcome(broken=dict(self.broken_why))
+        if self.once:
+            outcome.passes = [s.error if s.error is not None else s.summary
+                              for s in self.served.values() if s.thread is not None]
+            outcome.busy = list(self.busy)
+        return outcome

@@ -170,7 +170,7 @@ class QueueWorker:
                 current = self.store.read(job.id)
                 if current is None or current.state != ACTIVE:
                     continue
-                current.state = QUEUED
+                current.move_to(QUEUED)
                 current.worker = None
                 current.possible_duplicate = current.possible_duplicate or current.send_started
                 current.last_error = "interrupted: lpfilter stopped while sending it"
@@ -237,7 +237,7 @@ class QueueWorker:
             if isinstance(data_fd, str):
                 return self.finish(job, FAILED, data_fd)
             job.attempts += 1
-            job.state = ACTIVE
+            job.move_to(ACTIVE)
             job.bytes_sent = 0  # this attempt's, as the send goes (status shows it)
             job.worker = self._me
             job.started = self.clock()
@@ -372,7 +372,7 @@ class QueueWorker:
         cannot be written (a full spool) waits in the backlog, and SpoolFull is raised."""
         before = job.copy()
         now = self.clock()
-        job.state = state
+        job.move_to(state)
         job.worker = None
         if not attempt:
             job.attempts = max(0, job.attempts - 1)
