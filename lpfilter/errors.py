@@ -8,6 +8,7 @@ them. Only the command-line edge turns errors into messages and exit statuses
 """
 from __future__ import annotations
 
+import enum
 import errno
 
 #: What a write meets on a full, over-quota or read-only file system: an expected
@@ -134,8 +135,24 @@ class NameNotFound(NotConnected):
     trouble = "name does not resolve"
 
 
+class Interruption(enum.Enum):
+    """Why a send was stopped on purpose."""
+
+    #: The job was cancelled: it is removed.
+    CANCELLED = "cancelled"
+    #: lpfilter (or the filter lpd started) is stopping: the job is put back.
+    SHUTDOWN = "shutdown"
+
+
 class JobInterrupted(TransientError):
-    """The send was stopped on purpose (shutdown or cancel); the job is put back or removed."""
+    """The send was stopped on purpose (shutdown or cancel); the job is put back or removed.
+
+    ``reason`` decides which; the message is the reason's word unless a closer one is
+    given (the signal that stopped ``lpfilter filter``)."""
+
+    def __init__(self, reason: Interruption, message: str = "") -> None:
+        super().__init__(message or reason.value)
+        self.reason = reason
 
 
 class ImpossibleTransition(PermanentError):

@@ -369,7 +369,7 @@ SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS]
 
 
 def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:
-    from lpfilter.backends.jetdirect import WAIT_MODES
+    from lpfilter.backends.settings import WAIT_MODES
     assert set(WAIT_MODES) == set(WAITEND_MODES)
     assert {"pjl", "sync", "pagecount", "waitend", "stall_timeout"} <= set(SOCKET_KEYS)
     printcap_page = MAN5.read_text(encoding="utf-8")

@@ -11,6 +11,7 @@ import pytest
 
 from lpfilter.backends.ftpauth import Credentials, credentials
 from lpfilter.backends.ftpsession import failure, slot_paths
+from lpfilter.backends.settings import FtpSettings
 from lpfilter.errors import ConfigError, JobRefused, PrinterBusy, TransientError
 from lpfilter.printcap import load
 from lpfilter.printcap.destination import Ftp, classify
@@ -215,13 +216,14 @@ def test_slot_paths_are_per_server_and_live_in_the_lock_dir(tmp_path: Path) -> N
 
 
 # --- who logs in ------------------------------------------------------------------------
-def _entry(tmp_path: Path, lp: str, options: str = "") -> tuple[Ftp, object]:
+def _entry(tmp_path: Path, lp: str, options: str = "") -> tuple[Ftp, FtpSettings]:
+    """The destination and the FTP settings of queue ``q`` with ``lp`` and ``options``."""
     pc = tmp_path / "printcap"
     pc.write_text(f"q:lp={lp}:sd={tmp_path}{options}\n")
     entry = load([str(pc)]).lookup("q")
     destination = entry.destination()
     assert isinstance(destination, Ftp)
-    return destination, entry
+    return destination, FtpSettings.from_entry(entry)
 
 
 def _private(path: Path, text: str, mode: int = 0o600) -> Path:

@@ -15,9 +15,10 @@ import pytest
 
 from lpfilter import printcap
 from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.backends.settings import settings_for
 from lpfilter.programs import command_argv
-from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
-                             TransientError)
+from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
+                             RemoveJob, TransientError)
 from lpfilter.printcap import Entry
 from lpfilter.spool import policy, store as store_module
 from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd
@@ -42,16 +43,32 @@ def script(tmp_path: Path, body: str, name: str = "prog.sh") -> str:
     return str(path)
 
 
+class Reporter:
+    """A send's listener: status lines to ``status``; ``interrupted`` says when to stop."""
+
+    def __init__(self, interrupted: Callable[[], Interruption | None],
+                 status: Callable[[str], None]) -> None:
+        self.interrupted = interrupted
+        self.status = status
+
+    def first_byte(self) -> None:
+        """Nothing to make durable here."""
+
+    def progress(self, taken: int) -> None:
+        """Nobody watches."""
+
+
 def send(entry: Entry, tmp_path: Path, data: bytes, *, copies: int = 1,
-         interrupted: Callable[[], str | None] = lambda: None,
+         interrupted: Callable[[], Interruption | None] = lambda: None,
          status: Callable[[str], None] = lambda line: None) -> SendResult:
     """One attempt at one job through the queue's backend."""
     path = tmp_path / "job.data"
     path.write_bytes(data)
     job = Job("000001", "q", "root", "job", len(data), time.time(), copies=copies)
     destination = entry.destination()
-    return backend_for(destination).send(SendRequest(job, str(path), entry, destination,
-                                                     interrupted, lambda: None, status))
+    request = SendRequest(job, str(path), destination, settings_for(destination, entry),
+                          Reporter(interrupted, status))
+    return backend_for(destination).send(request)
 
 
 def send_bounded(entry: Entry, tmp_path: Path, data: bytes, *, cancel_after: float,
@@ -61,8 +78,8 @@ def send_bounded(entry: Entry, tmp_path: Path, data: bytes, *, cancel_after: flo
     start = time.monotonic()
     outcome: list[BaseException | SendResult] = []
 
-    def interrupted() -> str | None:
-        return "cancelled" if time.monotonic() - start > cancel_after else None
+    def interrupted() -> Interruption | None:
+        return Interruption.CANCELLED if time.monotonic() - start > cancel_after else None
 
     def run() -> None:
         try:
@@ -398,6 +415,7 @@ def test_cancel_stops_a_long_send_promptly(tmp_path: Path, body: str, size: int)
     entry = make_entry(tmp_path, lp=f"|{script(tmp_path, body)}")
     outcome, took = send_bounded(entry, tmp_path, b"y" * size, cancel_after=0.5)
     assert isinstance(outcome, JobInterrupted) and str(outcome) == "cancelled"
+    assert outcome.reason is Interruption.CANCELLED
     assert took < 3.0
     pid = int((tmp_path / "sd" / "pid").read_text())
     with pytest.raises(ProcessLookupError):

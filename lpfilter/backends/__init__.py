@@ -2,53 +2,72 @@
 
 Every backend has the same tiny interface: ``send(request) -> SendResult``, raising
 ``TransientError`` (try again later), ``JobRefused``/``HoldJob``/``RemoveJob`` (this job is
-done trying) or ``JobInterrupted`` (stopped on purpose). The registry maps a destination
-kind to its backend class and imports it only when a job needs it.
+done trying) or ``JobInterrupted`` (stopped on purpose). The request carries the backend's
+own typed settings (``settings.settings_for``: read once from the printcap entry) and the
+caller's ``Reporter``. The registry maps a destination kind to its backend class and
+imports it only when a job needs it; ``settings.SETTINGS`` maps it to its settings class.
 """
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
-from lpfilter.errors import JobRefused
+from lpfilter.errors import Interruption, JobInterrupted, JobRefused
 
 if TYPE_CHECKING:
-    from lpfilter.printcap import Entry
-    from lpfilter.printcap.destination import Destination
+    from lpfilter.backends.settings import SendSettings
     from lpfilter.job import Job
+    from lpfilter.printcap.destination import Destination
+
+
+class Reporter(Protocol):
+    """The caller's side of one send: it hears what happens, and says when to stop.
+
+    One object, since its answers come from the same place: the worker's job (whose
+    ticket the interruption check also updates with the progress), or ``lpfilter
+    filter``'s run (stderr for lpd, a signal flag)."""
+
+    def interrupted(self) -> Interruption | None:
+        """Why the send must stop now (cancel, shutdown), or None to go on. Asked at
+        least every tick while a backend waits."""
+
+    def first_byte(self) -> None:
+        """Called once, right before the first byte leaves: makes "maybe printed" durable
+        (raising here stops the send before it starts)."""
+
+    def progress(self, taken: int) -> None:
+        """The bytes the printer (or program) has taken so far in this attempt."""
+
+    def status(self, message: str) -> None:
+        """A status line from the printer or program (ps file, log, lpd's stderr)."""
+
+
+#: The settings type of a backend (``SendRequest[SocketSettings]``).
+SettingsT = TypeVar("SettingsT", bound="SendSettings")
 
 
 @dataclass(slots=True)
-class SendRequest:
+class SendRequest(Generic[SettingsT]):
     """Everything a backend needs for one attempt at one job."""
 
     job: Job
+    #: The data file; read through ``open_data``.
     data_path: str
-    entry: Entry
     destination: Destination
-    #: Returns why the send must stop now ("cancelled", "shutdown"), or None to go on.
-    interrupted: Callable[[], str | None]
-    #: Called once, right before the first byte leaves: makes "maybe printed" durable.
-    first_byte: Callable[[], None]
-    #: Status lines from the printer or program (shown by status, written to ps/lf).
-    status: Callable[[str], None] = field(default=lambda message: None)
-    #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
-    #: failed attempt is accounted with what it sent.
-    sent: int = 0
-    #: Called with the bytes the printer (or program) has taken so far: those sent less
-    #: those still waiting in the system's buffers. Backends pass ``progress`` to their Pump.
-    on_progress: Callable[[int], None] | None = None
-    #: Apply the printcap's framing (ld, tr, ff, fo, fq, sf). ``lpfilter filter`` turns it
-    #: off: under lpd, lpd frames the job (and runs a filter once per copy).
-    framed: bool = True
-    #: Where host-wide locks live (printer locks, FTP session slots); "": the default.
+    #: The backend's own printcap settings (``settings.settings_for``).
+    settings: SettingsT
+    reporter: Reporter
+    #: Where host-wide locks live (FTP session slots), decided by the caller; only
+    #: backends that take such locks need it.
     lock_dir: str = ""
     #: The data file as the spool opened and checked it (a regular file of the queue's
     #: owner, reached without following a symbolic link); None: open ``data_path``.
     data_fd: int | None = None
+    #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
+    #: failed attempt is accounted with what it sent.
+    sent: int = 0
 
     def open_data(self) -> BinaryIO:
         """The job's bytes, from the descriptor the spool checked: never the path again,
@@ -63,8 +82,13 @@ class SendRequest:
         """``sent`` bytes left lpfilter, ``waiting`` of them not yet taken by the printer
         (still in a socket's send queue or a pipe)."""
         self.sent = sent
-        if self.on_progress is not None:
-            self.on_progress(max(0, sent - waiting))
+        self.reporter.progress(max(0, sent - waiting))
+
+    def check(self) -> None:
+        """Raise JobInterrupted if the caller wants the send stopped."""
+        reason = self.reporter.interrupted()
+        if reason is not None:
+            raise JobInterrupted(reason)
 
 
 @dataclass(slots=True)
@@ -83,7 +107,7 @@ class Backend(Protocol):
     the worker keeps it across a batch of jobs (an FTP session stays open) and calls
     ``close()`` when the queue runs dry."""
 
-    def send(self, request: SendRequest) -> SendResult: ...
+    def send(self, request: SendRequest[Any]) -> SendResult: ...
 
 
 _REGISTRY: dict[str, str] = {

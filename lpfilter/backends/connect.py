@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 
 from lpfilter.printcap.destination import host_problem
-from lpfilter.errors import (ConnectRefused, JobInterrupted, NameNotFound, TransientError,
-                             Unreachable)
+from lpfilter.errors import (ConnectRefused, Interruption, JobInterrupted, NameNotFound,
+                             TransientError, Unreachable)
 
 TICK = 0.2
 _UNUSABLE = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL})
@@ -40,12 +40,12 @@ def resolve(host: str, port: int) -> list[tuple[int, int, int, object]]:
 
 
 def _wait(sock: socket.socket, deadline: float,
-          interrupted: Callable[[], str | None]) -> bool:
+          interrupted: Callable[[], Interruption | None]) -> bool:
     with selectors.DefaultSelector() as selector:
         selector.register(sock, selectors.EVENT_WRITE)
         while True:
             reason = interrupted()
-            if reason:
+            if reason is not None:
                 raise JobInterrupted(reason)
             left = deadline - time.monotonic()
             if left <= 0:
@@ -55,7 +55,7 @@ def _wait(sock: socket.socket, deadline: float,
 
 
 def open_connection(host: str, port: int, *, timeout: float,
-                    interrupted: Callable[[], str | None], keepalive: bool = True,
+                    interrupted: Callable[[], Interruption | None], keepalive: bool = True,
                     linger: int = 10) -> socket.socket:
     """A connected non-blocking socket to the first address of ``host`` that accepts."""
     failures: list[tuple[object, int]] = []

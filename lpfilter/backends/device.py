@@ -10,36 +10,36 @@ import os
 import stat
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.backends.framing import request_framing
-from lpfilter.backends.stream import Pump, stall_limit
+from lpfilter.backends.settings import DeviceSettings
+from lpfilter.backends.stream import Pump
 from lpfilter.errors import JobRefused, TransientError
 
+Request = SendRequest[DeviceSettings]
 
-def _lock_device(fd: int, request: SendRequest) -> None:
+
+def _lock_device(fd: int, request: Request) -> None:
     """``lk``: lock the device against other programs, still hearing cancel and shutdown."""
     import fcntl
     import time
 
     from lpfilter.backends.stream import TICK
-    from lpfilter.errors import JobInterrupted
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            reason = request.interrupted()
-            if reason:
-                raise JobInterrupted(reason) from None
-            time.sleep(TICK)
+            pass
+        request.check()
+        time.sleep(TICK)
 
 
 class DeviceBackend:
     """Write the job to a device or an existing file."""
 
-    def send(self, request: SendRequest) -> SendResult:
+    def send(self, request: Request) -> SendResult:
         path = request.destination.display()
-        entry = request.entry
-        flags = (os.O_RDWR if entry.flag("rw") or entry.flag("lk") else os.O_WRONLY)
+        settings = request.settings
+        flags = os.O_RDWR if settings.read_write else os.O_WRONLY
         flags |= os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
         # A file is appended to, never truncated (LPRng's O_APPEND); on a character device
         # O_APPEND means nothing but stops sendfile(2), so it is left out there.
@@ -56,16 +56,15 @@ class DeviceBackend:
         except OSError as exc:
             raise TransientError(f"cannot open {path}: {exc.strerror}") from None
         try:
-            if entry.flag("lk"):
+            if settings.lock:
                 _lock_device(fd, request)
             with request.open_data() as data:
-                pump = Pump(fd, interrupted=request.interrupted, first_byte=request.first_byte,
-                            idle_timeout=stall_limit(entry),
-                            progress=request.progress, sendfile=not regular,
-                            what=path)
+                pump = Pump(fd, interrupted=request.reporter.interrupted,
+                            first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
+                            progress=request.progress, sendfile=not regular, what=path)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                         request.job.copies, request_framing(request))
+                                         request.job.copies, settings.framing)
                 finally:
                     pump.close()
         except OSError as exc:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from lpfilter.printcap.datatypes import c_unescape_bytes
 
 if TYPE_CHECKING:
-    from lpfilter.backends import SendRequest
     from lpfilter.printcap import Entry
 
 
@@ -37,7 +36,3 @@ def framing(entry: Entry) -> Framing:
     trailer = (form_feed if entry.flag("fq") else b"") + _printer_bytes(entry, "tr")
     return Framing(leader, separator, trailer)
 
-
-def request_framing(request: SendRequest) -> Framing:
-    """The framing for one send: none when lpd frames the job (``lpfilter filter``)."""
-    return framing(request.entry) if request.framed else Framing(b"", b"", b"")

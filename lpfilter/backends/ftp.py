@@ -18,13 +18,11 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends import SendResult
 from lpfilter.backends.connect import open_connection
-from lpfilter.backends.framing import request_framing
-from lpfilter.backends.ftpsession import Control, Session, failure, open_session
-from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
-from lpfilter.errors import (ConnectionLost, JobInterrupted, JobRefused, LpfilterError,
-                             TransientError)
+from lpfilter.backends.ftpsession import Control, Request, Session, failure, open_session
+from lpfilter.backends.stream import TICK, Pump, unsent
+from lpfilter.errors import ConnectionLost, JobRefused, LpfilterError, TransientError
 from lpfilter.protocols import ftp
 
 if TYPE_CHECKING:
@@ -45,14 +43,14 @@ class FtpBackend:
             self._session.quit()
             self._session = None
 
-    def send(self, request: SendRequest) -> SendResult:
+    def send(self, request: Request) -> SendResult:
         destination: Ftp = request.destination  # type: ignore[assignment]
         key = _key(request)
         session = self._reusable(request, key)
         reused = session is not None
         if session is None:
             session = open_session(request, destination, key)
-        session.interrupted = request.interrupted
+        session.interrupted = request.reporter.interrupted
         try:
             try:
                 session.command("TYPE", "I", step="TYPE I", expect=(2,))
@@ -75,12 +73,12 @@ class FtpBackend:
         self._session = session
         return result
 
-    def _reusable(self, request: SendRequest, key: str) -> Session | None:
+    def _reusable(self, request: Request, key: str) -> Session | None:
         """The kept session, if it is for this server and login and not idle too long."""
         session, self._session = self._session, None
         if session is None:
             return None
-        idle_limit = request.entry.number("ftp_idle")
+        idle_limit = request.settings.idle
         if (session.key != key or idle_limit <= 0
                 or time.monotonic() - session.last_used >= idle_limit):
             session.quit()
@@ -88,30 +86,29 @@ class FtpBackend:
         return session
 
 
-def _key(request: SendRequest) -> str:
-    destination: Ftp = request.destination  # type: ignore[assignment]
-    return "\0".join((destination.display(), request.entry.string("ftp_user") or "",
-                      request.entry.string("ftp_password_file") or ""))
+def _key(request: Request) -> str:
+    settings = request.settings
+    return "\0".join((request.destination.display(), settings.user, settings.password_file))
 
 
-def _store(session: Session, request: SendRequest) -> SendResult:
+def _store(session: Session, request: Request) -> SendResult:
     """One file: data connection, ``STOR``, the bytes, and the server's final reply."""
-    entry, job = request.entry, request.job
-    name = ftp.store_name(entry.name, job.id, job.name)
+    settings, job = request.settings, request.job
+    name = ftp.store_name(settings.queue, job.id, job.name)
     started = time.monotonic()
     data = _open_data(session, request)
     try:
         reply = session.command("STOR", name, step=f"STOR {name}", expect=(1,))
         if isinstance(data, _Listener):  # active mode: the server connects to us now
             data = _accept(data, session, request)
-        stall = stall_limit(entry)
+        stall = settings.stall
         with request.open_data() as source:
-            pump = Pump(data.fileno(), interrupted=request.interrupted,
-                        first_byte=request.first_byte, idle_timeout=stall,
+            pump = Pump(data.fileno(), interrupted=request.reporter.interrupted,
+                        first_byte=request.reporter.first_byte, idle_timeout=stall,
                         what=session.where, progress=request.progress)
             try:
                 sent = pump.send_job(source.fileno(), os.fstat(source.fileno()).st_size,
-                                     job.copies, request_framing(request))
+                                     job.copies, settings.framing)
             except OSError as exc:
                 raise _dropped(session, request, exc) from None
             finally:
@@ -135,7 +132,7 @@ class _Listener(socket.socket):
     """Active mode's listening socket, until the server connects to it."""
 
 
-def _open_data(session: Session, request: SendRequest) -> socket.socket:
+def _open_data(session: Session, request: Request) -> socket.socket:
     """A data connection (passive) or a listening socket announced with PORT/EPRT (active);
     passive refused, by reply or by connection, turns the session to active mode."""
     if session.passive:
@@ -150,14 +147,14 @@ def _open_data(session: Session, request: SendRequest) -> socket.socket:
             host = session.control.sock.getpeername()[0]
             try:
                 return open_connection(host, port, timeout=session.connect_timeout,
-                                       interrupted=request.interrupted,
+                                       interrupted=request.reporter.interrupted,
                                        keepalive=session.keepalive, linger=0)
             except TransientError as exc:
                 reason = f"the passive data connection failed ({exc.message})"
         else:
             reason = f"passive mode refused ({reply.words(60)})"
         session.passive = False
-        request.status(f"{reason}; using active mode")
+        request.reporter.status(f"{reason}; using active mode")
         log.info("%s: %s; using active mode", session.where, reason)
     return _listen(session)
 
@@ -184,16 +181,14 @@ def _listen(session: Session) -> socket.socket:
     return marked
 
 
-def _accept(listener: socket.socket, session: Session, request: SendRequest) -> socket.socket:
+def _accept(listener: socket.socket, session: Session, request: Request) -> socket.socket:
     """Active mode: wait (interruptibly) for the server's data connection."""
     import select
     wait = session.connect_timeout if session.connect_timeout > 0 else 60.0
     deadline = time.monotonic() + wait
     try:
         while True:
-            reason = request.interrupted()
-            if reason:
-                raise JobInterrupted(reason)
+            request.check()
             if time.monotonic() >= deadline:
                 raise TransientError(f"{session.where}: the server did not open the active"
                                      " data connection")
@@ -206,7 +201,7 @@ def _accept(listener: socket.socket, session: Session, request: SendRequest) -> 
         listener.close()
 
 
-def _dropped(session: Session, request: SendRequest, exc: OSError) -> LpfilterError:
+def _dropped(session: Session, request: Request, exc: OSError) -> LpfilterError:
     """The data connection broke during the transfer: the server's words if it said any."""
     reply = session.control.poll(wait=2.0)
     said = f"; the server said {reply.words(80)!r}" if reply is not None else ""
@@ -217,7 +212,7 @@ def _dropped(session: Session, request: SendRequest, exc: OSError) -> LpfilterEr
                           f" {request.sent} bytes ({exc.strerror or exc}){said}")
 
 
-def _final_reply(session: Session, request: SendRequest, data: socket.socket,
+def _final_reply(session: Session, request: Request, data: socket.socket,
                  stall: float) -> ftp.Reply:
     """The reply after the data: its wait is bounded by ``stall`` seconds without the
     server taking bytes, counted from the last byte it took."""
@@ -232,4 +227,4 @@ def _final_reply(session: Session, request: SendRequest, data: socket.socket,
 
     control: Control = session.control
     return control.reply(stall, step="the end of the transfer", progress=progressed,
-                         interrupted=request.interrupted)
+                         interrupted=request.reporter.interrupted)

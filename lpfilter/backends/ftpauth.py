@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from lpfilter.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lpfilter.printcap import Entry
+    from lpfilter.backends.settings import FtpSettings
     from lpfilter.printcap.destination import Ftp
 
 ANONYMOUS = "anonymous"
@@ -33,17 +33,17 @@ class Credentials:
     source: str = "anonymous"
 
 
-def credentials(destination: Ftp, entry: Entry,
+def credentials(destination: Ftp, settings: FtpSettings,
                 environ: Mapping[str, str] | None = None) -> Credentials:
     """The login for ``destination``; ``ConfigError`` names a file that cannot be used."""
     env = os.environ if environ is None else environ
     user = destination.user
     source = "lp"
-    if user is None and entry.string("ftp_user"):
-        user, source = entry.string("ftp_user") or "", "ftp_user"
+    if user is None and settings.user:
+        user, source = settings.user, "ftp_user"
     if user is not None and destination.password is not None:
         return Credentials(user, destination.password, source)
-    secret_file = entry.string("ftp_password_file")
+    secret_file = settings.password_file
     if secret_file:  # without a user: anonymous with this (JetDirect admin) password
         return Credentials(user if user is not None else ANONYMOUS,
                            _password_file(secret_file),

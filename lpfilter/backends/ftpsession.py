@@ -18,17 +18,20 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lpfilter.backends import SendRequest
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.ftpauth import credentials
-from lpfilter.backends.stream import TICK, stall_limit
-from lpfilter.errors import (JobInterrupted, JobRefused, LpfilterError, PrinterBusy,
-                             TransientError)
+from lpfilter.backends.settings import FtpSettings
+from lpfilter.backends.stream import TICK
+from lpfilter.errors import (Interruption, JobInterrupted, JobRefused, LpfilterError,
+                             PrinterBusy, TransientError)
 from lpfilter.protocols import ftp
 from lpfilter.locks import POLL, ProcessLock, current_holder
 
 if TYPE_CHECKING:
-    from lpfilter.backends import SendRequest
     from lpfilter.printcap.destination import Ftp
+
+Request = SendRequest[FtpSettings]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ class Control:
                 break
         return self._replies.pop(0) if self._replies else None
 
-    def reply(self, limit: float, *, step: str, interrupted: Callable[[], str | None],
+    def reply(self, limit: float, *, step: str, interrupted: Callable[[], Interruption | None],
               progress: Callable[[], bool] | None = None) -> ftp.Reply:
         """The next complete reply; ``limit`` seconds without one (counted again whenever
         ``progress()`` is true) fail the try."""
@@ -124,7 +127,7 @@ class Control:
                 raise TransientError(f"{self.where}: the server closed the control"
                                      f" connection during {step}")
             reason = interrupted()
-            if reason:
+            if reason is not None:
                 raise JobInterrupted(reason)
             now = time.monotonic()
             if progress is not None and progress():
@@ -145,7 +148,7 @@ class Session:
 
     def __init__(self, control: Control, slot: ProcessLock, *, key: str, passive: bool,
                  connect_timeout: float, reply_timeout: float, keepalive: bool,
-                 interrupted: Callable[[], str | None]) -> None:
+                 interrupted: Callable[[], Interruption | None]) -> None:
         self.control = control
         self.slot = slot
         self.where = control.where
@@ -202,15 +205,14 @@ def slot_paths(lock_dir: str, host: str, port: int, count: int) -> list[str]:
     return [os.path.join(lock_dir, f"ftp-{safe}-{digest}-slot{n}.lock") for n in range(count)]
 
 
-def take_slot(request: SendRequest, destination: Ftp, where: str) -> ProcessLock:
-    """One of the server's ``ftp_sessions`` slots; waits (interruptibly) while all are
-    taken, saying once who holds them."""
-    count = max(1, request.entry.number("ftp_sessions"))
+def take_slot(request: Request, destination: Ftp, where: str) -> ProcessLock:
+    """One of the server's ``ftp_sessions`` slots (in the caller's lock directory); waits
+    (interruptibly) while all are taken, saying once who holds them."""
     if not request.lock_dir:
-        from lpfilter.commands.environment import lock_dir
-        request.lock_dir = lock_dir(os.environ)
+        raise ValueError("an FTP send needs the caller's lock directory (SendRequest.lock_dir)")
+    count = request.settings.sessions
     paths = slot_paths(request.lock_dir, destination.host, destination.port, count)
-    locks = [ProcessLock(path, f"FTP session to {where} for queue {request.entry.name}")
+    locks = [ProcessLock(path, f"FTP session to {where} for queue {request.settings.queue}")
              for path in paths]
     told = False
     try:
@@ -219,43 +221,40 @@ def take_slot(request: SendRequest, destination: Ftp, where: str) -> ProcessLock
                 if lock.acquire(timeout=0):
                     locks.remove(lock)
                     return lock
-            reason = request.interrupted()
-            if reason:
-                raise JobInterrupted(reason)
+            request.check()
             if not told:
                 told = True
                 holders = [h for h in map(current_holder, paths) if h is not None]
                 pids = ", ".join(str(h.pid) for h in holders) or "processes just ending"
-                request.status(f"waiting for an FTP session to {where}: all {count} are in"
-                               f" use (pids {pids})")
+                request.reporter.status(f"waiting for an FTP session to {where}: all"
+                                        f" {count} are in use (pids {pids})")
             time.sleep(POLL * 2)
     finally:
         for lock in locks:
             lock.release()
 
 
-def open_session(request: SendRequest, destination: Ftp, key: str) -> Session:
+def open_session(request: Request, destination: Ftp, key: str) -> Session:
     """Slot, connection, greeting, login and ``CWD``: a session ready for jobs."""
-    entry = request.entry
+    settings, interrupted = request.settings, request.reporter.interrupted
     where = destination.display()
-    login = credentials(destination, entry)
+    login = credentials(destination, settings)
     slot = take_slot(request, destination, where)
     control: Control | None = None
     try:
-        timeout = float(entry.number("connect_timeout"))
-        sock = open_connection(destination.host, destination.port, timeout=timeout,
-                               interrupted=request.interrupted,
-                               keepalive=entry.flag("keepalive"), linger=0)
+        sock = open_connection(destination.host, destination.port,
+                               timeout=settings.connect_timeout, interrupted=interrupted,
+                               keepalive=settings.keepalive, linger=0)
         control = Control(sock, where)
-        session = Session(control, slot, key=key, passive=not entry.flag("ftp_active"),
-                          connect_timeout=timeout, reply_timeout=stall_limit(entry),
-                          keepalive=entry.flag("keepalive"),
-                          interrupted=request.interrupted)
+        session = Session(control, slot, key=key, passive=not settings.active,
+                          connect_timeout=settings.connect_timeout,
+                          reply_timeout=settings.stall, keepalive=settings.keepalive,
+                          interrupted=interrupted)
         greeting = control.reply(session.reply_timeout, step="the greeting",
-                                 interrupted=request.interrupted)
+                                 interrupted=interrupted)
         while greeting.kind == 1:  # 120: ready in a few minutes
             greeting = control.reply(session.reply_timeout, step="the greeting",
-                                     interrupted=request.interrupted)
+                                     interrupted=interrupted)
         if greeting.kind != 2:
             raise failure(greeting, where, "connect")
         step = f"login as {login.user}"

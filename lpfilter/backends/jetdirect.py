@@ -9,26 +9,24 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
-from lpfilter.backends.framing import Framing, request_framing
-from lpfilter.backends.stream import TICK, Pump, stall_limit, unsent
-from lpfilter.errors import ConnectionLost, JobInterrupted, PrinterOffline, TransientError
-from lpfilter.printcap.datatypes import c_unescape_bytes
+from lpfilter.backends.framing import Framing
+from lpfilter.backends.settings import SocketSettings
+from lpfilter.backends.stream import TICK, Pump, unsent
+from lpfilter.errors import ConnectionLost, PrinterOffline, TransientError
 from lpfilter.protocols import pjl
 
-if TYPE_CHECKING:
-    from lpfilter.printcap import Entry
+Request = SendRequest[SocketSettings]
 
-WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
 #: After the last byte and the end of the wait: how long to drain a closing connection.
 DRAIN = 2.0
 
@@ -36,7 +34,7 @@ DRAIN = 2.0
 class Session:
     """One connection's back channel: replies parsed, new status passed on, EOF noticed."""
 
-    def __init__(self, sock: socket.socket, request: SendRequest) -> None:
+    def __init__(self, sock: socket.socket, request: Request) -> None:
         self.sock = sock
         self.request = request
         self.parser = pjl.ReplyParser()
@@ -83,7 +81,7 @@ class Session:
             words = reply.words()
             if words and words != self.last_words:  # changes, not repeats
                 self.last_words = words
-                self.request.status(words)
+                self.request.reporter.status(words)
 
     def wait(self, done: Callable[[], bool], *, silence: float, deadline: float) -> str:
         """Read until ``done()``; returns "done", "eof", "silence" or "deadline"."""
@@ -92,9 +90,7 @@ class Session:
                 return "done"
             if self.eof:
                 return "eof"
-            reason = self.request.interrupted()
-            if reason:
-                raise JobInterrupted(reason)
+            self.request.check()
             now = time.monotonic()
             if now >= deadline:
                 return "deadline"
@@ -115,35 +111,19 @@ class Session:
             self.sock.setblocking(False)
 
 
-def socket_settings(entry: Entry) -> dict[str, object]:
-    use_pjl = entry.flag("pjl")
-    mode = (entry.string("waitend") or ("pjl" if use_pjl else "eof")).strip().lower()
-    if mode not in WAIT_MODES or (mode == "pjl" and not use_pjl):
-        mode = "eof"
-    rw_timeout = entry.number("send_job_rw_timeout")
-    return {"pjl": use_pjl, "mode": mode, "silence": float(entry.number("waitend_timeout")),
-            "delay": float(entry.number("waitend_delay")),
-            # The completion wait's bound, counted from the end of the data.
-            "overall": float(rw_timeout) if rw_timeout > 0 else 3600.0,
-            "stall": stall_limit(entry), "half_close": entry.flag("half_close")}
-
-
 class JetDirectBackend:
     """Send a job to a raw TCP printer port."""
 
-    def send(self, request: SendRequest) -> SendResult:
-        entry = request.entry
+    def send(self, request: Request) -> SendResult:
+        settings = request.settings
         host, port = request.destination.host, request.destination.port  # type: ignore[union-attr]
-        where = f"{host}%{port}"
-        settings = socket_settings(entry)
-        _pause(float(entry.number("connect_grace")), request)
-        sock = open_connection(host, port, timeout=float(entry.number("connect_timeout")),
-                               interrupted=request.interrupted,
-                               keepalive=entry.flag("keepalive"),
-                               linger=entry.number("socket_linger"))
+        _pause(settings.connect_grace, request)
+        sock = open_connection(host, port, timeout=settings.connect_timeout,
+                               interrupted=request.reporter.interrupted,
+                               keepalive=settings.keepalive, linger=settings.linger)
         finished = False
         try:
-            result = self._run(sock, request, settings, where)
+            result = self._run(sock, request, settings, f"{host}%{port}")
             finished = True
         finally:
             if not finished:  # reset: a linger would block here, deaf to cancel and shutdown
@@ -151,28 +131,28 @@ class JetDirectBackend:
             sock.close()
         return result
 
-    def send_on(self, sock: socket.socket, request: SendRequest, where: str) -> SendResult:
+    def send_on(self, sock: socket.socket, request: Request, where: str) -> SendResult:
         """The same job over a connection someone else opened and keeps (lpd's, for a data
         filter): it is never half-closed or closed here, so ``waitend=eof`` (the printer
         closing) cannot work and means ``none``."""
-        settings = socket_settings(request.entry)
-        settings["half_close"] = False
-        if settings["mode"] == "eof":
-            settings["mode"] = "none"
+        settings = request.settings
+        settings = dataclasses.replace(
+            settings, half_close=False,
+            waitend="none" if settings.waitend == "eof" else settings.waitend)
         sock.setblocking(False)
         return self._run(sock, request, settings, where)
 
-    def _run(self, sock: socket.socket, request: SendRequest, settings: dict[str, object],
+    def _run(self, sock: socket.socket, request: Request, settings: SocketSettings,
              where: str) -> SendResult:
-        entry, job = request.entry, request.job
+        job = request.job
         session = Session(sock, request)
-        name = pjl.safe_name(f"{entry.name}-{job.id} {job.name}")
+        name = pjl.safe_name(f"{settings.queue}-{job.id} {job.name}")
         cookie = pjl.safe_name(f"lpf-{job.id}-{int(time.time())}")
         try:
-            before = self._prepare(session, entry, settings, cookie, where)
-            sent = self._stream(session, request, entry, settings, name, cookie, where)
-            delivery, pages, note = self._complete(session, entry, settings, name, cookie,
-                                                   where, before)
+            before = self._prepare(session, settings, cookie, where)
+            sent = self._stream(session, request, settings, name, cookie, where)
+            delivery, pages, note = self._complete(session, settings, name, cookie, where,
+                                                   before)
             _check_delivered(session, where, sent)
         except OSError as exc:
             if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
@@ -185,12 +165,12 @@ class JetDirectBackend:
         return SendResult(sent, delivery, pages, f"{said}: {sent} bytes to {where}{counted}"
                           f"{note}")
 
-    def _prepare(self, session: Session, entry: Entry, settings: dict[str, object],
-                 cookie: str, where: str) -> int | None:
+    def _prepare(self, session: Session, settings: SocketSettings, cookie: str,
+                 where: str) -> int | None:
         """Sync and the first page count, before any paper is used."""
-        silence = float(settings["silence"])  # type: ignore[arg-type]
+        silence = settings.silence
         deadline = time.monotonic() + (silence if silence > 0 else 60.0)
-        if entry.flag("sync"):
+        if settings.sync:
             session.send(pjl.echo(cookie + "-sync"))
             how = session.wait(lambda: cookie + "-sync" in session.echoes, silence=0,
                                deadline=deadline)
@@ -201,22 +181,21 @@ class JetDirectBackend:
                 raise PrinterOffline(f"{where}: no answer to a PJL ECHO: the printer or its"
                                      " back channel is not working (sync@ turns the check off"
                                      " for one-way print servers)")
-        if entry.flag("pagecount"):
+        if settings.pagecount:
             session.pagecount = None
             session.send(pjl.info("PAGECOUNT"))
             session.wait(lambda: session.pagecount is not None, silence=0, deadline=deadline)
             return session.pagecount
         return None
 
-    def _stream(self, session: Session, request: SendRequest, entry: Entry,
-                settings: dict[str, object], name: str, cookie: str, where: str) -> int:
+    def _stream(self, session: Session, request: Request, settings: SocketSettings,
+                name: str, cookie: str, where: str) -> int:
         """Prologue, data (zero-copy) and epilogue, reading the back channel meanwhile."""
-        frame = wrapping(request, settings, name, cookie)
+        frame = wrapping(settings, name, cookie)
         with request.open_data() as data:
-            pump = Pump(session.sock.fileno(), interrupted=request.interrupted,
-                        first_byte=request.first_byte, idle_timeout=float(settings["stall"]),  # type: ignore[arg-type]
-                        what=where, progress=request.progress,
-                        reader=session.read)
+            pump = Pump(session.sock.fileno(), interrupted=request.reporter.interrupted,
+                        first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
+                        what=where, progress=request.progress, reader=session.read)
             try:
                 sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
                                      request.job.copies, frame)
@@ -227,9 +206,8 @@ class JetDirectBackend:
                                  " bytes, before the job ended")
         return sent
 
-    def _complete(self, session: Session, entry: Entry, settings: dict[str, object],
-                  name: str, cookie: str, where: str,
-                  before: int | None) -> tuple[str, int | None, str]:
+    def _complete(self, session: Session, settings: SocketSettings, name: str, cookie: str,
+                  where: str, before: int | None) -> tuple[str, int | None, str]:
         """Wait for the printer to finish the job; returns (delivery, pages, note).
 
         First the printer must take every byte (the kernel's send queue empties; no
@@ -238,14 +216,12 @@ class JetDirectBackend:
         printer closes when it has everything); otherwise at the very end, after the wait
         and the last page count, so that the printer can still be asked.
         """
-        mode = settings["mode"]
-        silence = float(settings["silence"])  # type: ignore[arg-type]
-        half_close = bool(settings["half_close"])
+        mode, silence, half_close = settings.waitend, settings.silence, settings.half_close
         if half_close and mode == "eof":
             session.half_close()
-        _drain(session, float(settings["stall"]), where)  # type: ignore[arg-type]
+        _drain(session, settings.stall, where)
         session.last_heard = time.monotonic()
-        deadline = time.monotonic() + float(settings["overall"])  # type: ignore[arg-type]
+        deadline = time.monotonic() + settings.overall
         confirmed, how = False, ""
         if mode == "pjl":
             how = session.wait(lambda: name in session.ended, silence=silence, deadline=deadline)
@@ -257,7 +233,7 @@ class JetDirectBackend:
         elif mode == "eof":
             how = session.wait(lambda: False, silence=silence, deadline=deadline)
         elif mode == "delay":
-            _pause(float(settings["delay"]), session.request)  # type: ignore[arg-type]
+            _pause(settings.delay, session.request)
         pages = session.ended.get(name)
         if before is not None and not session.eof and not session.half_closed:
             session.pagecount = None
@@ -279,25 +255,22 @@ class JetDirectBackend:
         return ("confirmed" if confirmed else "sent"), pages, note
 
 
-def wrapping(request: SendRequest, settings: dict[str, object], name: str,
-             cookie: str) -> Framing:
+def wrapping(settings: SocketSettings, name: str, cookie: str) -> Framing:
     """The bytes around the data: PJL job, init, ^D, the echo cookie, and the printcap's
     framing; used for the socket and for ``lpfilter filter`` on any output."""
-    entry = request.entry
     prologue = b""
-    if settings["pjl"]:
-        prologue += pjl.job_start(name, enter=entry.string("pjl_enter"))
-    prologue += c_unescape_bytes((entry.string("init") or "").encode("utf-8",
-                                                                      "surrogateescape"))
+    if settings.pjl:
+        prologue += pjl.job_start(name, enter=settings.pjl_enter)
+    prologue += settings.init
     epilogue = b""
-    if entry.flag("ps_eoj"):
+    if settings.ps_eoj:
         prologue += b"\x04"
         epilogue += b"\x04"
-    if settings["pjl"]:
-        epilogue += pjl.job_end(name, echo=cookie if settings["mode"] == "echo" else None)
-    elif settings["mode"] == "echo":
+    if settings.pjl:
+        epilogue += pjl.job_end(name, echo=cookie if settings.waitend == "echo" else None)
+    elif settings.waitend == "echo":
         epilogue += pjl.echo(cookie)
-    base = request_framing(request)
+    base = settings.framing
     return Framing(prologue + base.leader, base.separator, base.trailer + epilogue)
 
 
@@ -314,9 +287,7 @@ def _drain(session: Session, stall: float, where: str) -> None:
     moved = last = time.monotonic()
     pause = 0.002
     while waiting > allowed and not session.reset:
-        reason = session.request.interrupted()
-        if reason:
-            raise JobInterrupted(reason)
+        session.request.check()
         if stall > 0 and time.monotonic() - moved > stall:
             raise TransientError(f"{where}: the printer took no data for {stall:g} s; {waiting}"
                                  " bytes of the job are still waiting for it")
@@ -349,11 +320,9 @@ def _check_delivered(session: Session, where: str, sent: int) -> None:
                              " bytes")
 
 
-def _pause(seconds: float, request: SendRequest) -> None:
+def _pause(seconds: float, request: Request) -> None:
     """Sleep, still hearing cancel and shutdown."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        reason = request.interrupted()
-        if reason:
-            raise JobInterrupted(reason)
+        request.check()
         time.sleep(min(TICK, max(0.0, end - time.monotonic())))

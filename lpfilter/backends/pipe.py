@@ -16,12 +16,13 @@ import threading
 import time
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.backends.framing import request_framing
-from lpfilter.backends.stream import TICK, Pump, stall_limit
+from lpfilter.backends.settings import PipeSettings
+from lpfilter.backends.stream import TICK, Pump
 from lpfilter.filtercodes import FilterCode, decode, describe
 from lpfilter.programs import command_argv
-from lpfilter.errors import (HoldJob, JobInterrupted, JobRefused, LpfilterError, RemoveJob,
-                             TransientError)
+from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
+
+Request = SendRequest[PipeSettings]
 
 #: Output kept from the program, for the failure message.
 _KEEP_LINES = 5
@@ -44,18 +45,17 @@ def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
 class PipeBackend:
     """Run the program and stream the job into it."""
 
-    def send(self, request: SendRequest) -> SendResult:
-        entry = request.entry
+    def send(self, request: Request) -> SendResult:
+        settings = request.settings
         command = request.destination.display()[1:]
-        argv = command_argv(command, entry.string("shell") or "/bin/sh")
+        argv = command_argv(command, settings.shell)
         program = os.path.basename(argv[0]) if argv else command
-        from lpfilter.printcap.entrytext import entry_to_text
-        env = dict(os.environ, PRINTER=entry.name, SPOOL_DIR=entry.string("sd") or "",
-                   PRINTCAP_ENTRY=entry_to_text(entry), LPFILTER_JOB=request.job.id, LPFILTER_JOB_NAME=request.job.name,
-                   LPFILTER_JOB_USER=request.job.user)
+        env = dict(os.environ, PRINTER=settings.queue, SPOOL_DIR=settings.spool_dir or "",
+                   PRINTCAP_ENTRY=settings.printcap_text, LPFILTER_JOB=request.job.id,
+                   LPFILTER_JOB_NAME=request.job.name, LPFILTER_JOB_USER=request.job.user)
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, cwd=entry.string("sd"),
+                                       stderr=subprocess.STDOUT, cwd=settings.spool_dir,
                                        env=env, start_new_session=True)
         except OSError as exc:
             raise JobRefused(f"cannot run {command!r}: {exc.strerror}") from None
@@ -69,14 +69,13 @@ class PipeBackend:
         try:
             os.set_blocking(process.stdin.fileno(), False)
             with request.open_data() as data:
-                pump = Pump(process.stdin.fileno(), interrupted=request.interrupted,
-                            first_byte=request.first_byte,
-                            idle_timeout=stall_limit(entry),
-                            progress=request.progress,
+                pump = Pump(process.stdin.fileno(), interrupted=request.reporter.interrupted,
+                            first_byte=request.reporter.first_byte,
+                            idle_timeout=settings.stall, progress=request.progress,
                             what=program)
                 try:
                     sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                         request.job.copies, request_framing(request))
+                                         request.job.copies, settings.framing)
                 except OSError as exc:
                     if exc.errno != errno.EPIPE:  # the program stopped reading: its status says why
                         raise
@@ -85,8 +84,7 @@ class PipeBackend:
                     pump.close()
             with contextlib.suppress(OSError):
                 process.stdin.close()
-            code = _wait(process, request, float(entry.number("send_job_rw_timeout")),
-                         activity, program)
+            code = _wait(process, request, settings.finish_timeout, activity, program)
         except BaseException:
             _kill(process)
             raise
@@ -102,7 +100,7 @@ class PipeBackend:
         return SendResult(sent, "sent", message=f"{program} took {sent} bytes")
 
 
-def _read_status(stream: object, lines: collections.deque[str], request: SendRequest,
+def _read_status(stream: object, lines: collections.deque[str], request: Request,
                  activity: list[float]) -> None:
     """Collect the program's output lines (bounded) and pass them on as status."""
     for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
@@ -110,10 +108,10 @@ def _read_status(stream: object, lines: collections.deque[str], request: SendReq
         line = raw[:500].decode("utf-8", "replace").strip()
         if line:
             lines.append(line)
-            request.status(line)
+            request.reporter.status(line)
 
 
-def _wait(process: subprocess.Popen[bytes], request: SendRequest, timeout: float,
+def _wait(process: subprocess.Popen[bytes], request: Request, timeout: float,
           activity: list[float], program: str) -> int:
     """Wait for the exit, still hearing cancel and shutdown. With ``send_job_rw_timeout``
     (``timeout`` > 0), a program silent for that long after its input ended is given up
@@ -123,12 +121,11 @@ def _wait(process: subprocess.Popen[bytes], request: SendRequest, timeout: float
         try:
             return process.wait(timeout=TICK)
         except subprocess.TimeoutExpired:
-            reason = request.interrupted()
-            if reason:
-                raise JobInterrupted(reason) from None
-            if timeout > 0 and time.monotonic() - activity[0] > timeout:
-                raise TransientError(f"{program} took all its input but did not finish"
-                                     f" within {timeout:g} s (send_job_rw_timeout)") from None
+            pass
+        request.check()
+        if timeout > 0 and time.monotonic() - activity[0] > timeout:
+            raise TransientError(f"{program} took all its input but did not finish"
+                                 f" within {timeout:g} s (send_job_rw_timeout)")
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -8,18 +8,21 @@ is written and that is all.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import stat
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.backends.jetdirect import JetDirectBackend, socket_settings, wrapping
-from lpfilter.backends.stream import Pump, stall_limit
+from lpfilter.backends.jetdirect import JetDirectBackend, wrapping
+from lpfilter.backends.settings import SocketSettings
+from lpfilter.backends.stream import Pump
 from lpfilter.protocols import pjl
 
 
-def send_to_stdout(request: SendRequest) -> SendResult:
-    """Send the job to file descriptor 1."""
+def send_to_stdout(request: SendRequest[SocketSettings]) -> SendResult:
+    """Send the job to file descriptor 1, with the socket's settings (read from the entry
+    as for ``lp=host%port``)."""
     if stat.S_ISSOCK(os.fstat(1).st_mode):
         sock = socket.socket(fileno=os.dup(1))
         try:
@@ -27,15 +30,14 @@ def send_to_stdout(request: SendRequest) -> SendResult:
         finally:
             sock.setblocking(True)  # the file status is shared with lpd's descriptor
             sock.close()
-    settings = socket_settings(request.entry)
-    settings["mode"] = "none"
+    settings = dataclasses.replace(request.settings, waitend="none")
     job = request.job
-    name = pjl.safe_name(f"{request.entry.name}-{job.id} {job.name}")
-    frame = wrapping(request, settings, name, "")
+    name = pjl.safe_name(f"{settings.queue}-{job.id} {job.name}")
+    frame = wrapping(settings, name, "")
     with request.open_data() as data:
-        pump = Pump(1, interrupted=request.interrupted, first_byte=request.first_byte,
-                    idle_timeout=stall_limit(request.entry), what="the output",
-                    progress=request.progress)
+        pump = Pump(1, interrupted=request.reporter.interrupted,
+                    first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
+                    what="the output", progress=request.progress)
         try:
             sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size, 1, frame)
         finally:

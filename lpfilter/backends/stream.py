@@ -16,13 +16,9 @@ import struct
 import termios
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.backends.framing import Framing
-from lpfilter.errors import JobInterrupted, TransientError
-
-if TYPE_CHECKING:
-    from lpfilter.printcap import Entry
+from lpfilter.errors import Interruption, JobInterrupted, TransientError
 
 TICK = 0.2
 CHUNK = 1 << 20
@@ -31,13 +27,6 @@ CHUNK = 1 << 20
 REPORT_EVERY = 0.1
 #: sendfile(2) refuses some pairs (an O_APPEND file, some devices): copy through a buffer.
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP})
-
-
-def stall_limit(entry: Entry) -> float:
-    """How long a printer (device, program, socket) may take no data before the try fails:
-    ``send_job_rw_timeout`` when set, else lpfilter's ``stall_timeout`` (0: no limit)."""
-    rw_timeout = entry.number("send_job_rw_timeout")
-    return float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))
 
 
 def unsent(sock: int) -> int:
@@ -64,7 +53,7 @@ def waiting_query(fd: int) -> int | None:
 class Pump:
     """Sends framing and ``copies`` of a file to ``dst`` (a non-blocking fd)."""
 
-    def __init__(self, dst: int, *, interrupted: Callable[[], str | None],
+    def __init__(self, dst: int, *, interrupted: Callable[[], Interruption | None],
                  first_byte: Callable[[], None], idle_timeout: float = 0.0,
                  what: str = "the printer",
                  progress: Callable[[int, int], None] | None = None,
@@ -120,7 +109,7 @@ class Pump:
         deadline = time.monotonic() + self.idle_timeout if self.idle_timeout > 0 else None
         while True:
             reason = self.interrupted()
-            if reason:
+            if reason is not None:
                 raise JobInterrupted(reason)
             if self._selector is None:
                 return

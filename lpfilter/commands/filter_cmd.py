@@ -30,6 +30,8 @@ from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode import arguments as filterargs
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lpfilter.commands.environment import Context
     from lpfilter.filtermode.run import Plan
     from lpfilter.printcap import Entry
@@ -127,7 +129,16 @@ def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
                 spool_dir=env.get("SPOOL_DIR") or args.get("d") or "",
                 user=args.get("n") or args.get("L") or env.get("LPFILTER_JOB_USER")
                 or env.get("USER") or "",
-                started=time.time())
+                started=time.time(), lock_dir=_lock_dir(env, destination))
+
+
+def _lock_dir(env: Mapping[str, str], destination: Destination | None) -> str:
+    """Where the FTP backend keeps its session slots; nothing else here takes host-wide
+    locks, so no other run makes the directory."""
+    if destination is None or destination.kind != "ftp":
+        return ""
+    from lpfilter.commands.environment import lock_dir
+    return lock_dir(env)
 
 
 def _refuse_password(destination: Destination) -> None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
 from lpfilter.filtercodes import FilterCode
-from lpfilter.errors import (HoldJob, JobInterrupted, LpfilterError, RemoveJob, TransientError,
-                             in_brief)
+from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, LpfilterError, RemoveJob,
+                             TransientError, in_brief)
 from lpfilter.filtermode.arguments import FilterArgs
 from lpfilter.job import Job
 from lpfilter.text import visible
@@ -60,18 +61,37 @@ class Plan:
     spool_dir: str
     user: str
     started: float
+    #: Where host-wide locks live (FTP session slots); "": none needed.
+    lock_dir: str = ""
 
 
 class FilterRun:
+    """One run; also the send's Reporter: status lines go to lpd, a signal stops it."""
+
     def __init__(self, plan: Plan, err: TextIO) -> None:
         self.plan = plan
         self.err = err
         self.stopping: str | None = None
+        #: A byte of the job left: a failure now may leave a duplicate.
+        self.went_out = False
 
     def say(self, line: str) -> None:
         """One status line for lpd (and lpq): printable, one line."""
         with contextlib.suppress(OSError, ValueError):
             print(one_line(line), file=self.err, flush=True)
+
+    # --- the Reporter of the send -------------------------------------------------------
+    def interrupted(self) -> Interruption | None:
+        return Interruption.SHUTDOWN if self.stopping else None
+
+    def first_byte(self) -> None:
+        self.went_out = True
+
+    def progress(self, taken: int) -> None:
+        """lpd shows no progress."""
+
+    def status(self, message: str) -> None:
+        self.say(message)
 
     def run(self) -> int:
         with self._signals():
@@ -152,7 +172,7 @@ class FilterRun:
                 fcntl.fcntl(pipe[1], F_SETPIPE_SZ, CHUNK)
             while True:
                 if self.stopping:
-                    raise JobInterrupted(self.stopping)
+                    raise JobInterrupted(Interruption.SHUTDOWN, self.stopping)
                 ready, _, _ = select.select([0], [], [], TICK)
                 if not ready:
                     continue
@@ -199,18 +219,12 @@ class FilterRun:
     def _send(self, path: str, size: int) -> int:
         plan = self.plan
         job = self._job(size)
-        went_out = False
-
-        def interrupted() -> str | None:
-            return "shutdown" if self.stopping else None
-
-        def first_byte() -> None:
-            nonlocal went_out
-            went_out = True
-
-        request = SendRequest(job, path, plan.entry, plan.destination,  # type: ignore[arg-type]
-                              interrupted, first_byte, self.say)
-        request.framed = plan.framed
+        settings: SendSettings = (
+            SocketSettings.from_entry(plan.entry, framed=plan.framed)  # standard output
+            if plan.destination is None
+            else settings_for(plan.destination, plan.entry, framed=plan.framed))
+        request = SendRequest(job, path, plan.destination,  # type: ignore[arg-type]
+                              settings, self, lock_dir=plan.lock_dir)
         outcome, code = "failed", FilterCode.JABORT
         result: SendResult | None = None
         try:
@@ -233,7 +247,7 @@ class FilterRun:
         except Exception as exc:  # noqa: BLE001 - a bug: keep the job (abort, not remove)
             log.debug("internal error", exc_info=True)
             self.say(f"internal error: {type(exc).__name__}: {exc}; the job is kept")
-        if code != FilterCode.JSUCC and went_out:
+        if code != FilterCode.JSUCC and self.went_out:
             self.say(f"possible duplicate: {request.sent} bytes were sent before the failure")
         if result is not None:
             pages = "" if result.pages is None else (
@@ -248,7 +262,7 @@ class FilterRun:
     def _where(self) -> str:
         return self.plan.destination.display() if self.plan.destination else "the printer"
 
-    def _deliver(self, request: SendRequest) -> SendResult:
+    def _deliver(self, request: SendRequest[SendSettings]) -> SendResult:
         if self.plan.destination is not None:
             backend = backend_for(self.plan.destination)
             try:
@@ -258,7 +272,7 @@ class FilterRun:
                 if close is not None:
                     close()
         from lpfilter.backends.stdout import send_to_stdout
-        return send_to_stdout(request)
+        return send_to_stdout(request)  # type: ignore[arg-type]  # SocketSettings: _send
 
     def _account(self, job: Job, result: SendResult | None, sent: int, outcome: str) -> None:
         """LPRng's af rule: a line appended to the accounting file only if it exists (a

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest, SendResult
-from lpfilter.errors import JobInterrupted, LpfilterError, NotConnected, SpoolFull, in_brief
+from lpfilter.backends.settings import settings_for
+from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected,
+                             SpoolFull, in_brief)
 from lpfilter.text import visible
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
@@ -261,8 +263,9 @@ class QueueWorker:
         device = self.printers.lock(destination, self.stop.is_set)
         if device is None:
             return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
-        request = self._request(job, destination)
-        request.data_fd = data_fd
+        request = SendRequest(job, self.store.data_path(job.id), destination,
+                              settings_for(destination, self.entry), JobReporter(self, job),
+                              lock_dir=self.lock_dir, data_fd=data_fd)
         try:
             result = self.printers.backend(destination).send(request)
             request.progress(result.bytes_sent)  # done: the printer took every byte
@@ -271,7 +274,7 @@ class QueueWorker:
             raise
         except JobInterrupted as exc:
             job.bytes_sent = request.sent
-            if str(exc) == "cancelled":
+            if exc.reason is Interruption.CANCELLED:
                 return self.finish(job, CANCELLED, "cancelled while printing")
             return self.finish(job, QUEUED, f"interrupted ({exc}); it will be sent again",
                                attempt=False)
@@ -322,42 +325,6 @@ class QueueWorker:
         self.printers.close()
         self.store.close()
         self.records.close()
-
-    def _request(self, job: Job, destination: object) -> SendRequest:
-        recorder = ProgressRecorder(self.store, job)
-
-        def interrupted() -> str | None:
-            recorder.record()
-            if self.store.cancel_requested(job.id):
-                return "cancelled"
-            if (self.stop.is_set() and self.stop_deadline is not None
-                    and self.clock() >= self.stop_deadline):
-                return "shutdown"
-            return None
-
-        def first_byte() -> None:
-            started, job.send_started = job.send_started, True
-            try:
-                with self.store.tickets_locked():
-                    self.store.write(job)
-            except SpoolFull:
-                job.send_started = started  # no byte may leave without this mark
-                raise
-
-        def status(message: str) -> None:
-            self._status(job, message)
-
-        def progress(taken: int) -> None:
-            recorder.sent = taken
-            if self.observer is not None:
-                self.observer.progress(job, taken)
-
-        request = SendRequest(job, self.store.data_path(job.id), self.entry,
-                              destination, interrupted, first_byte,  # type: ignore[arg-type]
-                              status)
-        request.on_progress = progress
-        request.lock_dir = self.lock_dir
-        return request
 
     def _status(self, job: Job, message: str) -> None:
         """A status line from the printer (or about it): ps file, log of changes, observer."""
@@ -431,3 +398,41 @@ class QueueWorker:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
                          self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
+
+
+class JobReporter:
+    """What a worker hears of one job's send: cancel and shutdown, the "maybe sent" mark,
+    progress (the ticket, for status, and the observer) and the printer's status lines."""
+
+    def __init__(self, worker: QueueWorker, job: Job) -> None:
+        self.worker = worker
+        self.job = job
+        self.recorder = ProgressRecorder(worker.store, job)
+
+    def interrupted(self) -> Interruption | None:
+        self.recorder.record()
+        worker = self.worker
+        if worker.store.cancel_requested(self.job.id):
+            return Interruption.CANCELLED
+        if (worker.stop.is_set() and worker.stop_deadline is not None
+                and worker.clock() >= worker.stop_deadline):
+            return Interruption.SHUTDOWN
+        return None
+
+    def first_byte(self) -> None:
+        job, store = self.job, self.worker.store
+        started, job.send_started = job.send_started, True
+        try:
+            with store.tickets_locked():
+                store.write(job)
+        except SpoolFull:
+            job.send_started = started  # no byte may leave without this mark
+            raise
+
+    def progress(self, taken: int) -> None:
+        self.recorder.sent = taken
+        if self.worker.observer is not None:
+            self.worker.observer.progress(self.job, taken)
+
+    def status(self, message: str) -> None:
+        self.worker._status(self.job, message)

@@ -1,0 +1,191 @@
+"""Each backend's printcap settings: typed, frozen, read once per send from the entry.
+
+A backend reads its settings object and never the entry: every key it uses, with its
+default and its checks, is read here, by its class's ``from_entry``. One module holds them
+all because they share the common part (queue, framing, stall limit), the FTP settings are
+read by three modules (``ftp``, ``ftpsession``, ``ftpauth``), and the socket's also serve
+``lpfilter filter`` on standard output. A new backend adds a class here (deriving from
+``SendSettings``) and a line to ``SETTINGS``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+from lpfilter.backends.framing import Framing, framing
+from lpfilter.printcap.datatypes import c_unescape_bytes
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Destination
+
+#: The socket's ways of waiting for the end of a job (``waitend``).
+WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
+#: The socket's completion wait without ``send_job_rw_timeout``, counted from the end of
+#: the data.
+OVERALL_DEFAULT = 3600.0
+NO_FRAMING = Framing(b"", b"", b"")
+
+
+def _common(entry: Entry, framed: bool) -> dict[str, Any]:
+    """The fields of ``SendSettings``, for every class's ``from_entry``."""
+    rw_timeout = entry.number("send_job_rw_timeout")
+    return {"queue": entry.name, "framing": framing(entry) if framed else NO_FRAMING,
+            "stall": float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    """What every backend uses."""
+
+    #: The queue's name (in PJL job names, FTP file names, a pipe program's PRINTER).
+    queue: str
+    #: The bytes around the job (``ld``, ``tr``, ``ff``, ``fo``, ``fq``, ``sf``); none
+    #: when lpd frames the job (``lpfilter filter`` under lpd).
+    framing: Framing
+    #: Seconds the printer (device, program, socket) may take no data before the try
+    #: fails: ``send_job_rw_timeout`` when set, else ``stall_timeout`` (0: no limit).
+    stall: float
+
+    @classmethod
+    def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        return cls(**_common(entry, framed))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSettings(SendSettings):
+    """``lp=/path``."""
+
+    #: Open read-write (``rw``, or ``lk``, since a lock needs it).
+    read_write: bool
+    #: Lock the device against other programs while sending (``lk``).
+    lock: bool
+
+    @classmethod
+    def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        return cls(**_common(entry, framed), read_write=entry.flag("rw") or entry.flag("lk"),
+                   lock=entry.flag("lk"))
+
+
+@dataclass(frozen=True, slots=True)
+class PipeSettings(SendSettings):
+    """``lp=|program``."""
+
+    #: The shell for a command with shell syntax (``shell``).
+    shell: str
+    #: ``sd``: the program's working directory and SPOOL_DIR.
+    spool_dir: str | None
+    #: The entry as printcap text: the program's PRINTCAP_ENTRY.
+    printcap_text: str
+    #: Seconds the program may stay silent after its input ended (``send_job_rw_timeout``;
+    #: 0 or less: no limit).
+    finish_timeout: float
+
+    @classmethod
+    def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        from lpfilter.printcap.entrytext import entry_to_text
+        return cls(**_common(entry, framed), shell=entry.string("shell") or "/bin/sh",
+                   spool_dir=entry.string("sd"), printcap_text=entry_to_text(entry),
+                   finish_timeout=float(entry.number("send_job_rw_timeout")))
+
+
+@dataclass(frozen=True, slots=True)
+class SocketSettings(SendSettings):
+    """``lp=host%port`` (and ``lpfilter filter``'s standard output)."""
+
+    #: Wrap the job in PJL (``pjl``).
+    pjl: bool
+    #: How the end of the job is waited for: one of WAIT_MODES (``waitend``; "pjl"
+    #: without ``pjl``, or a word not known, is "eof").
+    waitend: str
+    #: Seconds of silence that end the completion wait (``waitend_timeout``; 0: none).
+    silence: float
+    #: ``waitend=delay``'s pause (``waitend_delay``).
+    delay: float
+    #: The completion wait's bound (``send_job_rw_timeout``, else OVERALL_DEFAULT).
+    overall: float
+    #: Shut the write side when done (``half_close``).
+    half_close: bool
+    #: A pause before connecting (``connect_grace``).
+    connect_grace: float
+    #: ``connect_timeout`` (0: an hour).
+    connect_timeout: float
+    #: SO_KEEPALIVE (``keepalive``).
+    keepalive: bool
+    #: SO_LINGER seconds (``socket_linger``; 0: none).
+    linger: int
+    #: Check the back channel with a PJL ECHO before sending (``sync``).
+    sync: bool
+    #: Count pages with PJL INFO PAGECOUNT before and after (``pagecount``).
+    pagecount: bool
+    #: The PJL ENTER LANGUAGE (``pjl_enter``; None: none).
+    pjl_enter: str | None
+    #: The C-unescaped ``init`` string, sent before the job.
+    init: bytes
+    #: PostScript ^D before and after the job (``ps_eoj``).
+    ps_eoj: bool
+
+    @classmethod
+    def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        use_pjl = entry.flag("pjl")
+        mode = (entry.string("waitend") or ("pjl" if use_pjl else "eof")).strip().lower()
+        if mode not in WAIT_MODES or (mode == "pjl" and not use_pjl):
+            mode = "eof"
+        rw_timeout = entry.number("send_job_rw_timeout")
+        init = (entry.string("init") or "").encode("utf-8", "surrogateescape")
+        return cls(**_common(entry, framed), pjl=use_pjl, waitend=mode,
+                   silence=float(entry.number("waitend_timeout")),
+                   delay=float(entry.number("waitend_delay")),
+                   overall=float(rw_timeout) if rw_timeout > 0 else OVERALL_DEFAULT,
+                   half_close=entry.flag("half_close"),
+                   connect_grace=float(entry.number("connect_grace")),
+                   connect_timeout=float(entry.number("connect_timeout")),
+                   keepalive=entry.flag("keepalive"), linger=entry.number("socket_linger"),
+                   sync=entry.flag("sync"), pagecount=entry.flag("pagecount"),
+                   pjl_enter=entry.string("pjl_enter"), init=c_unescape_bytes(init),
+                   ps_eoj=entry.flag("ps_eoj"))
+
+
+@dataclass(frozen=True, slots=True)
+class FtpSettings(SendSettings):
+    """``lp=ftp://...``."""
+
+    #: Seconds a kept session may sit idle and still be reused (``ftp_idle``; 0: never).
+    idle: int
+    #: The login when lp names none (``ftp_user``; "": none).
+    user: str
+    #: The file holding the password (``ftp_password_file``; "": none).
+    password_file: str
+    #: Control connections to one server across lpfilter (``ftp_sessions``; at least 1).
+    sessions: int
+    #: ``connect_timeout``, for the control and passive data connections.
+    connect_timeout: float
+    #: SO_KEEPALIVE (``keepalive``).
+    keepalive: bool
+    #: Start in active mode (``ftp_active``) rather than passive.
+    active: bool
+
+    @classmethod
+    def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        return cls(**_common(entry, framed), idle=entry.number("ftp_idle"),
+                   user=entry.string("ftp_user") or "",
+                   password_file=entry.string("ftp_password_file") or "",
+                   sessions=max(1, entry.number("ftp_sessions")),
+                   connect_timeout=float(entry.number("connect_timeout")),
+                   keepalive=entry.flag("keepalive"), active=entry.flag("ftp_active"))
+
+
+#: Each destination kind's settings (the kinds of ``backend_for``'s registry).
+SETTINGS: dict[str, type[SendSettings]] = {
+    "device": DeviceSettings,
+    "pipe": PipeSettings,
+    "socket": SocketSettings,
+    "ftp": FtpSettings,
+}
+
+
+def settings_for(destination: Destination, entry: Entry, *,
+                 framed: bool = True) -> SendSettings:
+    """The settings of the backend for ``destination``, read from ``entry``. A kind with
+    no backend gets the common ones: ``backend_for`` refuses its job with the reason."""
+    return SETTINGS.get(destination.kind, SendSettings).from_entry(entry, framed=framed)
