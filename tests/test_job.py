@@ -14,7 +14,7 @@ from lpfilter import printcap
 from lpfilter.backends.connect import open_connection
 from lpfilter.commands.exits import for_error, for_pass, for_watch
 from lpfilter.errors import (AccessError, ConfigError, ConnectRefused, HoldJob,
-                             ImpossibleTransition, JobInterrupted, JobRefused, LpfilterError,
+                             ImpossibleTransition, Interruption, JobInterrupted, JobRefused, LpfilterError,
                              NoSuchPrinter, NotConnected, PermanentError, PrinterBusy,
                              RemoveJob, SpoolFull, UsageError)
 from lpfilter.job import FINAL, FINISHED, STATES, TRANSITIONS, Job, JobState
@@ -200,7 +200,7 @@ def test_every_error_takes_its_context_as_keywords() -> None:
     (HoldJob("x"), ExitStatus.JOB_HELD),
     (RemoveJob("x"), ExitStatus.JOB_FAILED),
     (ConnectRefused("x"), ExitStatus.FAILURE),
-    (JobInterrupted("x"), ExitStatus.FAILURE),
+    (JobInterrupted(Interruption.SHUTDOWN), ExitStatus.FAILURE),
 ])
 def test_each_error_class_has_its_exit_status(error: LpfilterError, status: ExitStatus) -> None:
     assert for_error(error) == status
