@@ -95,7 +95,7 @@ def run(ctx: Context) -> ExitStatus:
     for path in args.files or [None]:
         job = submit(entry, store, path, options)
         ids.append(job.id)
-        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
+        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[call-overload]
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
                  visible(job.name), job.size, " (held)" if job.state == "held" else "")
     ctx.stdout.flush()  # type: ignore[attr-defined]

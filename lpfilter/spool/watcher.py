@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, LpfilterError
+from lpfilter.job import JobState
 from lpfilter.spool import inotify
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.store import SpoolStore
@@ -141,7 +142,7 @@ class Watcher:
             served.error = exc
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
             log.exception("queue %s stopped on an internal error", served.entry.name)
-            served.summary = WorkSummary({"failed": 1})
+            served.summary = WorkSummary({JobState.FAILED: 1})
         finally:
             served.server.release()
             if self._wake_fd is not None:  # --once: the loop ends as soon as all are done
