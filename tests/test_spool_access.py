@@ -24,7 +24,8 @@ import importlib, json, os, sys
 import lpfilter.cli as cli, lpfilter.printcap as pc
 for name in ("commands.status_cmd", "commands.jobctl_cmd", "commands.print_cmd", "spool.submit",
              "commands.environment", "spool.store", "spool.worker", "locks", "spool.records",
-             "spool.waiting", "backends.ftpsession", "job", "text", "commands.terminal"):
+             "spool.waiting", "spool.lease", "backends.ftpsession", "job", "text",
+             "commands.terminal"):
     importlib.import_module("lpfilter." + name)
 cli.build_parser(); pc.load([os.environ["LPFILTER_PRINTCAP"]])
 os.setgroups([]); os.setgid(65534); os.setuid(65534)

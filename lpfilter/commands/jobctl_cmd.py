@@ -184,7 +184,8 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     from lpfilter.job import FINISHED
-    from lpfilter.spool.waiting import how_it_prints, served
+    from lpfilter.spool.lease import served
+    from lpfilter.spool.waiting import how_it_prints
     entry = target.entry
     queue = visible(entry.name)  # a pattern entry takes the name given on the command line
     store = SpoolStore(entry.string("sd") or "", entry.name)

@@ -5,7 +5,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADD_HELP = False  # -h means "no banner page" here, as in LPRng's lpr
-#: How often ``--wait`` looks at a job served by a watcher.
-POLL = 0.1
 #: How long a foreground print waits out retry pauses (a printer that is off) before it
 #: leaves its jobs queued and exits 8; LPFILTER_PRINT_WAIT changes it.
 PRINT_WAIT = 30.0
@@ -98,7 +95,7 @@ def run(ctx: Context) -> ExitStatus:
     for path in args.files or [None]:
         job = submit(entry, store, path, options)
         ids.append(job.id)
-        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[arg-type]
+        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[call-overload]
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
                  visible(job.name), job.size, " (held)" if job.state == "held" else "")
     ctx.stdout.flush()  # type: ignore[attr-defined]
@@ -110,54 +107,22 @@ def run(ctx: Context) -> ExitStatus:
 def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], locks: str,
                wait: bool) -> ExitStatus:
     """Serve the queue in the foreground, or leave the jobs to the watcher that serves it."""
-    import signal
-
-    from lpfilter.locks import ProcessLock, current_holder
-    from lpfilter.spool.worker import QueueWorker
-    lock = ProcessLock(os.path.join(store.state, "queue.lock"), "print", store.owner)
-    while not lock.acquire():
-        holder = current_holder(lock.path)
-        who = f"pid {holder.pid} ({holder.purpose})" if holder else "another process"
-        log.info("queue %s is served by %s; the job is queued there", entry.name, who)
-        one_shot = holder is not None and holder.purpose in ("watch --once", "print")
-        if not wait and not one_shot:
-            return ExitStatus.OK  # a daemon: it prints the job
-        # A one-shot run (watch --once, another print) may be ending its last pass: wait
-        # for it, and serve the queue if it leaves our jobs unfinished.
-        if _wait_for(store, ids, lock.path):
-            return _report(ctx, store, ids, interrupted=False)
-        # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
     from lpfilter.commands.terminal import TerminalObserver
-    worker = QueueWorker(entry, lock_dir=locks)
+    from lpfilter.spool.serve import serve_in_foreground
     observer = TerminalObserver(sys.stderr)
-    worker.observer = observer
-    # --wait asks for the final state: no bound then (Ctrl-C still ends it at once).
-    give_up = None if wait else time.time() + _print_wait(ctx.environ)
-
-    def interrupt(signum: int, frame: object) -> None:
-        worker.stop_deadline = time.time()
-        worker.stop.set()
-
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = worker.serve(burst=True, wait_retries=True,
-                               until=lambda: _all_final(store, ids), give_up=give_up)
-        # Another print may have queued a job while we held the lock and left it to us:
-        # after letting go, look again, so that no job waits with nobody serving it.
-        lock.release()
-        while (summary.full is None and not worker.stop.is_set()
-               and worker.away is None
-               and _due(store) and lock.acquire()):
-            summary = worker.serve(burst=True)
-            lock.release()
+        # --wait asks for the final state: no bound then (Ctrl-C still ends it at once).
+        ran = serve_in_foreground(entry, store, ids, lock_dir=locks, wait=wait,
+                                  patience=lambda: None if wait else _print_wait(ctx.environ),
+                                  observer=observer)
     finally:
         observer.close()
-        lock.release()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    status = _report(ctx, store, ids, interrupted=worker.stop.is_set())
-    if summary.full is not None:  # the jobs are spooled and wait; the spool needs room
-        print(f"lpfilter: {summary.full}", file=sys.stderr)
+    if ran.left_to_daemon:
+        return ExitStatus.OK  # a daemon serves the queue: it prints the jobs
+    status = _report(ctx, store, ids, interrupted=ran.interrupted)
+    if ran.summary is not None and ran.summary.full is not None:
+        # the jobs are spooled and wait; the spool needs room
+        print(f"lpfilter: {ran.summary.full}", file=sys.stderr)
         return ExitStatus.SPOOL_FULL
     return status
 
@@ -175,30 +140,6 @@ def _print_wait(environ: Mapping[str, str]) -> float:
                     text, PRINT_WAIT)
         return PRINT_WAIT
     return value
-
-
-def _due(store: SpoolStore) -> bool:
-    """Is a queued job ready to be sent now?"""
-    now = time.time()
-    return any(job.state == "queued" and job.next_try <= now for job in store.jobs())
-
-
-def _all_final(store: SpoolStore, ids: list[str]) -> bool:
-    jobs = [store.read(i) for i in ids]
-    return all(job is None or job.final for job in jobs)
-
-
-def _wait_for(store: SpoolStore, ids: list[str], lock_path: str) -> bool:
-    """--wait while a watcher prints the jobs: True once each is final, False as soon as
-    nobody serves the queue any more (a watcher that died must not leave us waiting)."""
-    from lpfilter.locks import current_holder
-    polls = 0
-    while not _all_final(store, ids):
-        time.sleep(POLL)
-        polls += 1
-        if polls % 10 == 0 and current_holder(lock_path) is None:
-            return _all_final(store, ids)
-    return True
 
 
 def _report(ctx: Context, store: SpoolStore, ids: list[str], *,

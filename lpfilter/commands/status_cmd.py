@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -66,7 +65,7 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> dict[str, object] | None:
 
 def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     """Everything status shows about one queue, as plain data."""
-    from lpfilter.locks import current_holder
+    from lpfilter.spool.lease import holder_of
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     from lpfilter.errors import AccessError
@@ -83,7 +82,7 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
             jobs = [job.to_dict() for job in store.jobs()]
         except AccessError as exc:  # not this user's to read: said (exit 5), not empty
             error, readable = str(exc), False
-    holder = current_holder(os.path.join(store.state, "queue.lock"))
+    holder = holder_of(store.state)
     served = None
     if holder is not None:
         served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
@@ -127,7 +126,8 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
         return "\n".join(lines) + "\n"
     served = data["served_by"]
     if served:
-        lines.append(f"  served by pid {served['pid']} ({served['purpose']}),"  # type: ignore[index]
+        from lpfilter.spool.lease import served_by
+        lines.append(f"  {served_by(served['pid'], served['purpose'])},"  # type: ignore[index]
                      f" up {human_age(served['uptime'])}")  # type: ignore[index]
     else:
         lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")

@@ -7,13 +7,11 @@ printed rather than leave the user waiting for nothing.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lpfilter.text import visible
-from lpfilter.locks import current_holder
 
 if TYPE_CHECKING:
     from lpfilter.job import Job
@@ -26,11 +24,6 @@ def since_words(when: float, now: float) -> str:
     then = time.localtime(when)
     same_day = time.localtime(now)[:3] == then[:3]
     return time.strftime("%H:%M" if same_day else "%b %d %H:%M", then)
-
-
-def served(state_dir: str) -> bool:
-    """Does a live process serve the queue (hold its lock) now?"""
-    return current_holder(os.path.join(state_dir, "queue.lock")) is not None
 
 
 def how_it_prints(queue: str) -> str:

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, LpfilterError
+from lpfilter.job import JobState
 from lpfilter.spool import inotify
-from lpfilter.locks import ProcessLock, current_holder
+from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
+from lpfilter.spool.serve import QueueServer
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
 _SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE | _GONE
 _JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | _GONE
-#: A lock holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
+#: A lease holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
 _STATE_EVENTS = inotify.IN_CLOSE_WRITE | _GONE
 #: While a queue is served by another process, look at its lock at least this often.
 BUSY_POLL = 1.0
@@ -44,13 +46,16 @@ class Served:
     """A queue this watcher runs (or is waiting to run, while another process has it)."""
 
     entry: Entry
-    worker: QueueWorker
-    lock: ProcessLock
+    server: QueueServer
     thread: threading.Thread | None = None
     summary: WorkSummary = field(default_factory=WorkSummary)
     watches: list[int] = field(default_factory=list)
     #: Why the worker stopped, when its spool went away or became unwritable.
     error: LpfilterError | None = None
+
+    @property
+    def worker(self) -> QueueWorker:
+        return self.server.worker
 
 
 class Watcher:
@@ -86,12 +91,11 @@ class Watcher:
     def _start(self, entry: Entry) -> None:
         store = SpoolStore(entry.string("sd") or "", entry.name)
         store.ensure("watch")
-        lock = ProcessLock(os.path.join(store.state, "queue.lock"),
-                           "watch --once" if self.once else "watch", store.owner)
-        worker = QueueWorker(entry, lock_dir=self.lock_dir, settle=self.settle)
+        lease = QueueLease.of(store, "watch --once" if self.once else "watch")
+        served = Served(entry, QueueServer(entry, lease, lock_dir=self.lock_dir,
+                                           settle=self.settle))
         if self.once:  # files that may still be written are waited for this long, no more
-            worker.intake.files_deadline = time.time() + self.settle
-        served = Served(entry, worker, lock)
+            served.worker.intake.files_deadline = time.time() + self.settle
         self.served[entry.name] = served
         if self._inotify is not None:
             for path, kind, mask in ((store.sd, "spool", _SPOOL_EVENTS),
@@ -108,17 +112,14 @@ class Watcher:
         self._try_run(served)
 
     def _try_run(self, served: Served) -> None:
-        """Start the queue's thread if we can take its lock; say who has it if not."""
+        """Start the queue's thread if we can take its lease; say who has it if not."""
         if served.thread is not None and not served.thread.is_alive() and not self.once:
             log.warning("queue %s: its worker ended; starting it again", served.entry.name)
             served.thread = None
-        if served.thread is not None or not served.lock.acquire():
+        if served.thread is not None or not served.server.take():
             if served.thread is None and served.entry.name not in self.busy:
-                holder = current_holder(served.lock.path)
-                who = (f"pid {holder.pid} ({holder.purpose}, since"
-                       f" {time.strftime('%H:%M:%S', time.localtime(holder.since))})"
-                       if holder else "another process")
-                log.warning("queue %s is served by %s; %s", served.entry.name, who,
+                who = holder_words(served.server.lease.holder(), since=True)
+                log.warning("queue %s is %s; %s", served.entry.name, who,
                             "skipping it" if self.once else "waiting for it to finish")
                 self.busy.append(served.entry.name)
             return
@@ -130,7 +131,7 @@ class Watcher:
 
     def _serve(self, served: Served) -> None:
         try:
-            served.summary = served.worker.serve(burst=self.once, every_job=self.once)
+            served.summary = served.server.serve(burst=self.once, every_job=self.once)
             if served.summary.full is not None:
                 log.error("%s; the queue's jobs stay queued for the next run",
                           served.summary.full)
@@ -141,9 +142,9 @@ class Watcher:
             served.error = exc
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
             log.exception("queue %s stopped on an internal error", served.entry.name)
-            served.summary = WorkSummary({"failed": 1})
+            served.summary = WorkSummary({JobState.FAILED: 1})
         finally:
-            served.lock.release()
+            served.server.release()
             if self._wake_fd is not None:  # --once: the loop ends as soon as all are done
                 try:
                     os.write(self._wake_fd, b"\0")
@@ -157,9 +158,7 @@ class Watcher:
             if self._inotify is not None:
                 self._inotify.unwatch(wd)
         if served.thread is not None:
-            served.worker.stop_deadline = time.time() + self.grace
-            served.worker.stop.set()
-            served.worker.wake()
+            served.server.stop(time.time() + self.grace)
             served.thread.join(self.grace + 10)
 
     def _reconfigure(self) -> None:
@@ -293,7 +292,7 @@ class Watcher:
                 self._gone(served)
                 continue
             if kind == "state":
-                if event.name == "queue.lock" and served.thread is None:
+                if event.name == LEASE_FILE and served.thread is None:
                     self._try_run(served)  # the process that served it let go
                 continue
             if not served.worker.news(kind, event.name):
@@ -317,9 +316,7 @@ class Watcher:
         self.stop.set()
         deadline = time.time() + self.grace
         for served in self.served.values():
-            served.worker.stop_deadline = deadline
-            served.worker.stop.set()
-            served.worker.wake()
+            served.server.stop(deadline)
         for served in self.served.values():
             if served.thread is not None:
                 served.thread.join(max(0.0, deadline - time.time()) + 10)

@@ -2,7 +2,8 @@
 
 The daemon loop and the one-shot pass (``watch --once``, a foreground ``print``) are the
 same code, as in rq's ``Worker.work(burst=True)``: ``serve(burst=True)`` returns when
-nothing is left to do now instead of waiting for more. The caller holds the queue lock.
+nothing is left to do now instead of waiting for more. The caller holds the queue's lease
+(``spool/serve.py``'s ``QueueServer`` takes it, and lets it go after).
 """
 from __future__ import annotations
 
@@ -144,16 +145,24 @@ class QueueWorker:
                 recheck, retry_at = self.intake.settling(recheck), None
                 if recheck is None:
                     break
-            deadlines = [t for t in (retry_at, recheck) if t is not None]
-            if not burst:
-                deadlines.append(now + RESCAN)
-            end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
-            # A one-shot pass (a foreground print) looks at ``stop`` every STOP_TICK: its
-            # signal handler may only set that flag, and Ctrl-C must not sit out a pause.
-            while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
-                if self._wakeup.wait(min(left, STOP_TICK) if burst else left):
-                    break
-            self._wakeup.clear()
+            self._pause([t for t in (retry_at, recheck) if t is not None], now, burst=burst)
+        return self._end_pass(summary, every_job=every_job)
+
+    def _pause(self, deadlines: list[float], now: float, *, burst: bool) -> None:
+        """Nothing to do before the first of ``deadlines`` (a daemon: RESCAN at most):
+        wait for it, or for ``wake`` or ``stop``."""
+        if not burst:
+            deadlines.append(now + RESCAN)
+        end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
+        # A one-shot pass (a foreground print) looks at ``stop`` every STOP_TICK: its
+        # signal handler may only set that flag, and Ctrl-C must not sit out a pause.
+        while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
+            if self._wakeup.wait(min(left, STOP_TICK) if burst else left):
+                break
+        self._wakeup.clear()
+
+    def _end_pass(self, summary: WorkSummary, *, every_job: bool) -> WorkSummary:
+        """What the pass leaves: its queued jobs counted (and named, for cron), files closed."""
         pending = [job for job in self.store.jobs() if job.state == QUEUED]
         summary.pending = len(pending)
         summary.left = self.intake.say_left()

@@ -1,0 +1,148 @@
+"""Serving a queue from this process: take its lease, run its worker, let the lease go.
+
+``watch`` (a thread per queue), ``watch --once`` and a foreground ``print`` serve a queue
+with the same code, as rq's ``Worker.work(burst=True)`` is its daemon's: a ``QueueServer``
+holds the queue's lease while ``QueueWorker.serve`` runs (with ``burst``, until nothing can
+be done now) and lets it go after. ``serve_in_foreground`` is ``print``'s way in: it
+serves the queue itself when no other process does, and waits while a one-shot one ends.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lpfilter.job import QUEUED
+from lpfilter.spool.lease import QueueLease, holder_words
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.outcome import Observer, WorkSummary
+    from lpfilter.spool.store import SpoolStore
+
+log = logging.getLogger(__name__)
+
+#: How often ``print`` looks at its jobs while another process serves their queue.
+POLL = 0.1
+#: Lease purposes of processes that end by themselves: a ``print`` waits for them (for
+#: its jobs to be final, or to serve the queue itself), not only for a daemon.
+ONE_SHOT = ("watch --once", "print")
+
+
+class QueueServer:
+    """One queue served by this process: its lease, and the worker that runs while it
+    is held. ``watch`` stops it from its main thread; a signal handler only ``interrupt``s."""
+
+    def __init__(self, entry: Entry, lease: QueueLease, *, lock_dir: str,
+                 settle: float = 2.0) -> None:
+        from lpfilter.spool.worker import QueueWorker  # a print left to a daemon needs none
+        self.entry = entry
+        self.lease = lease
+        self.worker = QueueWorker(entry, lock_dir=lock_dir, settle=settle)
+
+    def take(self) -> bool:
+        """Take the queue's lease now if nobody holds it."""
+        return self.lease.take()
+
+    def release(self) -> None:
+        self.lease.release()
+
+    def serve(self, *, burst: bool, wait_retries: bool = False,
+              until: Callable[[], bool] | None = None, every_job: bool = False,
+              give_up: float | None = None, look_again: bool = False) -> WorkSummary:
+        """Serve the queue, its lease taken (see ``QueueWorker.serve`` for the rest), and
+        let the lease go. ``look_again`` (a foreground print): after letting go, take it
+        again and serve while a queued job is due: another print may have queued one
+        while we held the lease, and left it to us. On an error the lease stays held:
+        the caller says why, then ``release``s it, so a successor finds the reason said."""
+        summary = self.worker.serve(burst=burst, wait_retries=wait_retries, until=until,
+                                    every_job=every_job, give_up=give_up)
+        self.lease.release()
+        while (look_again and summary.full is None and not self.worker.stop.is_set()
+               and self.worker.away is None and _due(self.worker.store) and self.take()):
+            summary = self.worker.serve(burst=True)
+            self.lease.release()
+        return summary
+
+    def stop(self, deadline: float) -> None:
+        """Stop taking jobs; a running send goes on until ``deadline``, then is put back."""
+        self.worker.stop_deadline = deadline
+        self.worker.stop.set()
+        self.worker.wake()
+
+    def interrupt(self, signum: int = 0, frame: object = None) -> None:
+        """Ctrl-C or SIGTERM in the foreground: stop now, a running send put back. A
+        signal handler: it only sets flags, which a one-shot pass looks at every STOP_TICK."""
+        self.worker.stop_deadline = time.time()
+        self.worker.stop.set()
+
+
+@dataclass(slots=True)
+class Foreground:
+    """How a foreground ``print``'s serving ended."""
+
+    #: A daemon serves the queue: it prints the jobs, and nothing was waited for.
+    left_to_daemon: bool = False
+    #: What this process's own serving did (None: another process served the jobs).
+    summary: WorkSummary | None = None
+    #: Ctrl-C or SIGTERM ended it.
+    interrupted: bool = False
+
+
+def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock_dir: str,
+                        wait: bool, patience: Callable[[], float | None],
+                        observer: Observer | None = None) -> Foreground:
+    """``print``: serve the queue until the jobs ``ids`` are final, or leave them to the
+    daemon that serves it. A one-shot process (``watch --once``, another ``print``) that
+    holds the queue is waited for when ``wait`` asks for the final states (or it may be
+    ending its last pass): until the jobs are final, or it lets go and we serve them.
+    ``patience``: how long retry pauses are waited out (None: no bound, for ``--wait``),
+    asked once the queue is ours (a bad setting is said only when it is used)."""
+    lease = QueueLease.of(store, "print")
+    while not lease.take():
+        holder = lease.holder()
+        log.info("queue %s is %s; the job is queued there", entry.name, holder_words(holder))
+        if not wait and not (holder is not None and holder.purpose in ONE_SHOT):
+            return Foreground(left_to_daemon=True)  # a daemon: it prints the job
+        if _wait_for(store, ids, lease):
+            return Foreground()
+        # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
+    server = QueueServer(entry, lease, lock_dir=lock_dir)
+    server.worker.observer = observer
+    after = patience()
+    give_up = None if after is None else time.time() + after
+    previous = {s: signal.signal(s, server.interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = server.serve(burst=True, wait_retries=True, give_up=give_up,
+                               until=lambda: _all_final(store, ids), look_again=True)
+    finally:
+        server.release()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return Foreground(summary=summary, interrupted=server.worker.stop.is_set())
+
+
+def _due(store: SpoolStore) -> bool:
+    """Is a queued job ready to be sent now?"""
+    now = time.time()
+    return any(job.state == QUEUED and job.next_try <= now for job in store.jobs())
+
+
+def _all_final(store: SpoolStore, ids: list[str]) -> bool:
+    jobs = [store.read(i) for i in ids]
+    return all(job is None or job.final for job in jobs)
+
+
+def _wait_for(store: SpoolStore, ids: list[str], lease: QueueLease) -> bool:
+    """Wait while another process prints the jobs: True once each is final, False as
+    soon as nobody serves the queue any more (one that died must not leave us waiting)."""
+    polls = 0
+    while not _all_final(store, ids):
+        time.sleep(POLL)
+        polls += 1
+        if polls % 10 == 0 and lease.holder() is None:
+            return _all_final(store, ids)
+    return True
