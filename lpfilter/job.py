@@ -48,11 +48,6 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELLED: frozenset({JobState.QUEUED}),
 }
 
-# Short names, as the code used them before JobState (commands written against them keep
-# working); new code says JobState.QUEUED.
-QUEUED, ACTIVE, DONE, FAILED = JobState.QUEUED, JobState.ACTIVE, JobState.DONE, JobState.FAILED
-HELD, REMOVED, CANCELLED = JobState.HELD, JobState.REMOVED, JobState.CANCELLED
-
 STATES = tuple(JobState)
 #: A job in one of these states will not be sent again unless someone requeues it.
 FINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.HELD, JobState.REMOVED,

@@ -23,7 +23,7 @@ from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.commands.exits import for_pass
 from lpfilter.spool import worker as worker_module
-from lpfilter.job import ACTIVE, Job
+from lpfilter.job import Job, JobState
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.status import ExitStatus
@@ -324,7 +324,7 @@ def test_recover_requeues_active_jobs_and_flags_duplicates(make_queue: MakeQueue
     store.ensure()
     for job_id, started in (("000001", True), ("000002", False)):
         Path(store.data_path(job_id)).write_bytes(f"{job_id}\n".encode())
-        store.write(Job(job_id, "q", "root", "n", 7, time.time(), state=ACTIVE, attempts=1,
+        store.write(Job(job_id, "q", "root", "n", 7, time.time(), state=JobState.ACTIVE, attempts=1,
                         worker=(2 ** 22 + 1, 1.0), send_started=started))
     worker = q.worker()
     worker.recover()

@@ -27,7 +27,7 @@ from lpfilter.cli import main
 from lpfilter.errors import (ConnectionLost, ConnectRefused, LpfilterError, NameNotFound,
                              NotConnected, PrinterBusy, TransientError, Unreachable)
 from lpfilter.spool import policy
-from lpfilter.job import FAILED, QUEUED, Job
+from lpfilter.job import Job, JobState
 from lpfilter.spool.store import SpoolStore
 from spoolkit import kit_at, wait_until
 
@@ -108,7 +108,7 @@ def test_print_waits_a_bounded_time_then_leaves_the_job_queued(
     rc, out, err = queue.cli("print", "-P", "q", queue.doc())
     job = queue.job()
     assert (rc, out) == (8, "q-000001\n")
-    assert (job.state, job.attempts) == (QUEUED, 0) and queue.has_data()
+    assert (job.state, job.attempts) == (JobState.QUEUED, 0) and queue.has_data()
     assert job.unreachable_tries > 3, job  # more tries than the default send_try of 3
     (line,) = err.splitlines()
     assert line.startswith("lpfilter: q-000001: queued: printer busy or switched off since")
@@ -165,7 +165,7 @@ def test_send_try_set_in_the_printcap_counts_refusals(queue: Queue, refusing: in
     queue.setup(f"127.0.0.1%{refusing}", ":send_try#2")
     rc, _, err = queue.cli("print", "-P", "q", queue.doc())
     job = queue.job()
-    assert rc == 6 and (job.state, job.attempts) == (FAILED, 2) and queue.has_data()
+    assert rc == 6 and (job.state, job.attempts) == (JobState.FAILED, 2) and queue.has_data()
     assert re.match(rf"printer busy or switched off since {SINCE}: 127\.0\.0\.1%{refusing}:"
                     " connection refused", job.last_error), job.last_error
     assert err.startswith("lpfilter: q-000001: failed: printer busy or switched off")
@@ -176,7 +176,7 @@ def test_a_name_that_does_not_resolve_waits_too(queue: Queue) -> None:
     queue.setup("no_such!host%9100")
     rc, _, err = queue.cli("print", "-P", "q", queue.doc())
     job = queue.job()
-    assert rc == 8 and (job.state, job.attempts) == (QUEUED, 0) and job.unreachable_tries > 1
+    assert rc == 8 and (job.state, job.attempts) == (JobState.QUEUED, 0) and job.unreachable_tries > 1
     assert re.search(rf"no_such!host%9100: name does not resolve since {SINCE}, next try in"
                      r" 1 s", queue.text("status")), queue.text("status")
     assert err.endswith(f"; it stays queued: {HOW}\n")
@@ -189,7 +189,7 @@ def test_an_ftp_print_server_that_refuses_the_connection_waits_too(
     queue.setup(f"ftp\\://printuser\\:secret@127.0.0.1\\:{refusing}/PORT1")
     rc, _, err = queue.cli("print", "-P", "q", queue.doc())
     job = queue.job()
-    assert rc == 8 and (job.state, job.attempts) == (QUEUED, 0) and job.unreachable_tries > 1
+    assert rc == 8 and (job.state, job.attempts) == (JobState.QUEUED, 0) and job.unreachable_tries > 1
     assert f"127.0.0.1%{refusing}: printer busy or switched off since" in queue.text("status")
     assert "secret" not in err + queue.text("log") + job.last_error
     assert err.endswith(f"; it stays queued: {HOW}\n")
@@ -202,7 +202,7 @@ def test_a_bad_print_wait_is_said_and_the_default_kept(queue: Queue, refusing: i
     monkeypatch.setenv("LPFILTER_PRINT_WAIT", "soon")
     queue.setup(f"127.0.0.1%{refusing}", ":send_try#1")
     rc, _, err = queue.cli("print", "-P", "q", queue.doc())
-    assert rc == 6 and queue.job().state == FAILED
+    assert rc == 6 and queue.job().state == JobState.FAILED
     assert "lpfilter: LPFILTER_PRINT_WAIT='soon' is not a number of seconds; waiting 30 s\n" in err
 
 
@@ -216,7 +216,7 @@ def test_watch_once_tries_each_queued_job_every_run(queue: Queue, refusing: int)
     for run in range(1, 6):
         rc, _, err = queue.cli("watch", "--once", "-P", "q")
         job = queue.job()
-        assert (rc, job.state, job.attempts, job.unreachable_tries) == (8, QUEUED, 0, run)
+        assert (rc, job.state, job.attempts, job.unreachable_tries) == (8, JobState.QUEUED, 0, run)
         assert job.next_try > time.time() + 200
         # Only the pending lines: watch --once also logs each job's outcome (queue q: ...).
         first, second = [line for line in err.splitlines() if line.startswith("lpfilter: q-")]
@@ -330,11 +330,11 @@ def test_unreachable_is_not_counted_unless_send_try_is_set(tmp_path: Path,
                                                            error: NotConnected) -> None:
     unset = make_entry(tmp_path, "")
     decision = policy.decide(error, 50, unset, unreachable_tries=3)
-    assert decision == policy.Decision(QUEUED, 40.0, counted=False)
+    assert decision == policy.Decision(JobState.QUEUED, 40.0, counted=False)
     assert policy.decide(error, 50, unset, unreachable_tries=9).delay == 60.0
     explicit = make_entry(tmp_path, ":send_try#3")
-    assert policy.decide(error, 3, explicit) == policy.Decision(FAILED)
-    assert policy.decide(error, 2, explicit) == policy.Decision(QUEUED, 20.0)
+    assert policy.decide(error, 3, explicit) == policy.Decision(JobState.FAILED)
+    assert policy.decide(error, 2, explicit) == policy.Decision(JobState.QUEUED, 20.0)
 
 
 @pytest.mark.parametrize("error", [
@@ -345,8 +345,8 @@ def test_other_transient_failures_still_use_up_send_try(tmp_path: Path,
     """An FTP 421 (a busy session, not a refused connection) or a connection lost in the
     middle of a job keeps today's send_try rule, with send_try at its default."""
     entry = make_entry(tmp_path, "")
-    assert policy.decide(error, 2, entry) == policy.Decision(QUEUED, 20.0)
-    assert policy.decide(error, 3, entry) == policy.Decision(FAILED)
+    assert policy.decide(error, 2, entry) == policy.Decision(JobState.QUEUED, 20.0)
+    assert policy.decide(error, 3, entry) == policy.Decision(JobState.FAILED)
 
 
 @pytest.mark.parametrize(("codes", "kind", "trouble"), [
@@ -405,7 +405,7 @@ def test_a_printer_that_does_not_answer_ends_the_round(queue: Queue, silent: int
     assert done.returncode == 8, done.stderr
     tries = [queue.job(f"{n:06d}").unreachable_tries for n in (1, 2, 3)]
     assert tries == [1, 0, 0], tries
-    assert {queue.job(f"{n:06d}").state for n in (1, 2, 3)} == {QUEUED}
+    assert {queue.job(f"{n:06d}").state for n in (1, 2, 3)} == {JobState.QUEUED}
     # A foreground print with a 1 s bound, the three jobs before its own still queued.
     done = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap",
                            str(queue.root / "printcap"), "print", "-P", "q", queue.doc()],
@@ -413,4 +413,4 @@ def test_a_printer_that_does_not_answer_ends_the_round(queue: Queue, silent: int
                           stdin=subprocess.DEVNULL,
                           env={**os.environ, "LPFILTER_PRINT_WAIT": "1"})
     assert done.returncode == 8, done.stderr
-    assert {queue.job(f"{n:06d}").state for n in (1, 2, 3, 4)} == {QUEUED}
+    assert {queue.job(f"{n:06d}").state for n in (1, 2, 3, 4)} == {JobState.QUEUED}

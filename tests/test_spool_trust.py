@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.job import QUEUED, Job
+from lpfilter.job import Job, JobState
 
 NOBODY = 65534
 #: A user with no name, not in nobody's group.
@@ -128,7 +128,7 @@ def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: W
         f" owner root (uid 0) only: drop the file into {world.sd} instead: the owner's"
         " watcher takes it from there (or wait for the print server)\n"))
     assert os.listdir(world.sd) == []
-    ticket = Job("000001", "q", "nobody", "doc", len(SECRET), 0.0, state=QUEUED).to_json()
+    ticket = Job("000001", "q", "nobody", "doc", len(SECRET), 0.0, state=JobState.QUEUED).to_json()
     plant = """state = os.path.join(args[0], ".lpfilter")
 for sub in ("", "jobs", "tmp", "refused"):
     os.mkdir(os.path.join(state, sub), 0o755)

@@ -22,7 +22,7 @@ from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, 
 from lpfilter.printcap import Entry
 from lpfilter.spool import policy, store as store_module
 from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd
-from lpfilter.job import DONE, FAILED, HELD, QUEUED, REMOVED, Job
+from lpfilter.job import Job, JobState
 from lpfilter.spool.store import SpoolStore
 
 
@@ -228,7 +228,7 @@ def test_orphan_data_is_recovered_only_when_old(tmp_path: Path,
     assert store.recover_orphans("alice") == [] and store.read("000002") is None
     monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)
     (job,) = store.recover_orphans("alice")
-    assert (job.id, job.user, job.size, job.state) == ("000002", "alice", 1234, QUEUED)
+    assert (job.id, job.user, job.size, job.state) == ("000002", "alice", 1234, JobState.QUEUED)
     assert "recovered" in job.last_error and store.read("000002") == job
     assert store.recover_orphans("alice") == []
 
@@ -249,16 +249,16 @@ def test_retry_delay_doubles_caps_and_adds_grace(tmp_path: Path, options: str,
 
 
 @pytest.mark.parametrize(("error", "attempts", "options", "state"), [
-    (TransientError("busy"), 1, "send_try#3", QUEUED),
-    (TransientError("busy"), 2, "send_try#3", QUEUED),
-    (TransientError("busy"), 3, "send_try#3", FAILED),
-    (TransientError("busy"), 9, "", FAILED),  # default send_try#3, action unset: failed
-    (TransientError("busy"), 500, "send_try#0", QUEUED),
-    (TransientError("busy"), 3, "send_try#3:send_failure_action=remove", REMOVED),
-    (JobRefused("no"), 1, "", FAILED),
-    (HoldJob("hold"), 1, "", HELD),
-    (RemoveJob("rm"), 1, "", REMOVED),
-    (LpfilterError("other"), 1, "", FAILED),
+    (TransientError("busy"), 1, "send_try#3", JobState.QUEUED),
+    (TransientError("busy"), 2, "send_try#3", JobState.QUEUED),
+    (TransientError("busy"), 3, "send_try#3", JobState.FAILED),
+    (TransientError("busy"), 9, "", JobState.FAILED),  # default send_try#3, action unset: failed
+    (TransientError("busy"), 500, "send_try#0", JobState.QUEUED),
+    (TransientError("busy"), 3, "send_try#3:send_failure_action=remove", JobState.REMOVED),
+    (JobRefused("no"), 1, "", JobState.FAILED),
+    (HoldJob("hold"), 1, "", JobState.HELD),
+    (RemoveJob("rm"), 1, "", JobState.REMOVED),
+    (LpfilterError("other"), 1, "", JobState.FAILED),
 ])
 def test_decide(tmp_path: Path, error: LpfilterError, attempts: int, options: str,
                 state: str) -> None:
@@ -266,14 +266,14 @@ def test_decide(tmp_path: Path, error: LpfilterError, attempts: int, options: st
     entry = make_entry(tmp_path, options + (":" if options else "") + "connect_interval#7")
     decision = policy.decide(error, attempts, entry)
     assert decision.state == state
-    assert decision.delay == (policy.retry_delay(attempts, entry) if state == QUEUED else 0)
+    assert decision.delay == (policy.retry_delay(attempts, entry) if state == JobState.QUEUED else 0)
 
 
 @pytest.mark.parametrize(("value", "state"), [
-    ("remove", REMOVED), ("abort", FAILED), ("hold", HELD), ("succ", DONE),
-    ("success", DONE), ("jhold", HELD), ("JREMOVE", REMOVED), ("Jabort", FAILED),
-    ("jsuccess", DONE), ("retry", REMOVED), ("fail", REMOVED), ("ignore", REMOVED),
-    ("", REMOVED)])
+    ("remove", JobState.REMOVED), ("abort", JobState.FAILED), ("hold", JobState.HELD), ("succ", JobState.DONE),
+    ("success", JobState.DONE), ("jhold", JobState.HELD), ("JREMOVE", JobState.REMOVED), ("Jabort", JobState.FAILED),
+    ("jsuccess", JobState.DONE), ("retry", JobState.REMOVED), ("fail", JobState.REMOVED), ("ignore", JobState.REMOVED),
+    ("", JobState.REMOVED)])
 def test_send_failure_action_words(tmp_path: Path, value: str, state: str) -> None:
     """LPRng's words (any case, optional j prefix); any other word means remove."""
     entry = make_entry(tmp_path, f"send_failure_action={value}")
@@ -282,15 +282,15 @@ def test_send_failure_action_words(tmp_path: Path, value: str, state: str) -> No
 
 def test_send_failure_action_unset_and_program(tmp_path: Path) -> None:
     """Unset: failed (lpfilter's default, not LPRng's remove); |program: run it."""
-    assert policy.failure_action(make_entry(tmp_path)) == policy.Decision(FAILED)
+    assert policy.failure_action(make_entry(tmp_path)) == policy.Decision(JobState.FAILED)
     entry = make_entry(tmp_path, "send_failure_action=| /bin/decide -x")
-    assert policy.failure_action(entry) == policy.Decision(FAILED, program="/bin/decide -x")
+    assert policy.failure_action(entry) == policy.Decision(JobState.FAILED, program="/bin/decide -x")
 
 
 @pytest.mark.parametrize(("code", "state"), [
-    (0, REMOVED), (1, QUEUED), (32, QUEUED), (2, FAILED), (33, FAILED), (3, REMOVED),
-    (34, REMOVED), (6, HELD), (37, HELD), (10, FAILED), (4, FAILED), (99, FAILED),
-    (-9, FAILED)])
+    (0, JobState.REMOVED), (1, JobState.QUEUED), (32, JobState.QUEUED), (2, JobState.FAILED), (33, JobState.FAILED), (3, JobState.REMOVED),
+    (34, JobState.REMOVED), (6, JobState.HELD), (37, JobState.HELD), (10, JobState.FAILED), (4, JobState.FAILED), (99, JobState.FAILED),
+    (-9, JobState.FAILED)])
 def test_program_decision(code: int, state: str) -> None:
     """A send_failure_action program's exit status read as a filter code; 0 is remove."""
     assert policy.program_decision(code) == state

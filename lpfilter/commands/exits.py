@@ -67,6 +67,12 @@ def for_pass(summary: WorkSummary) -> ExitStatus:
     return ExitStatus.OK
 
 
+def for_job(state: JobState) -> ExitStatus:
+    """A job ``print`` waited for: printed, still queued, held, or failed (or gone)."""
+    return {JobState.DONE: ExitStatus.OK, JobState.QUEUED: ExitStatus.JOB_PENDING,
+            JobState.HELD: ExitStatus.JOB_HELD}.get(state, ExitStatus.JOB_FAILED)
+
+
 def for_watch(outcome: WatchOutcome) -> ExitStatus:
     """``watch``: the worst of its queues' troubles and (``--once``) of its passes."""
     statuses = [for_error(p) if isinstance(p, LpfilterError) else for_pass(p)

@@ -145,25 +145,22 @@ def _print_wait(environ: Mapping[str, str]) -> float:
 def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             interrupted: bool) -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
-    from lpfilter.job import CANCELLED, DONE, FAILED, HELD, QUEUED, REMOVED
+    from lpfilter.commands.exits import for_job, worst
+    from lpfilter.job import JobState
     from lpfilter.spool.waiting import how_it_prints
-    worst = ExitStatus.OK
-    order = {DONE: ExitStatus.OK, QUEUED: ExitStatus.JOB_PENDING, HELD: ExitStatus.JOB_HELD,
-             FAILED: ExitStatus.JOB_FAILED, REMOVED: ExitStatus.JOB_FAILED,
-             CANCELLED: ExitStatus.JOB_FAILED}
-    rank = [ExitStatus.OK, ExitStatus.JOB_PENDING, ExitStatus.JOB_HELD, ExitStatus.JOB_FAILED]
+    statuses = []
     for job_id in ids:
         job = store.read(job_id)
-        state = job.state if job else CANCELLED
-        status = order.get(state, ExitStatus.JOB_FAILED)
+        state = job.state if job else JobState.CANCELLED
+        status = for_job(state)
         if status != ExitStatus.OK:
             why = (job.last_error if job and job.last_error else state) if job else "removed"
             why = visible(why)
-            if state == QUEUED:
+            if state == JobState.QUEUED:
                 why = "interrupted" if interrupted else why
                 why = f"{why}; it stays queued: {how_it_prints(visible(store.queue))}"
             flag = " (possible duplicate)" if job and job.possible_duplicate else ""
             print(f"lpfilter: {visible(store.queue)}-{job_id}: {state}{flag}: {why}",
                   file=sys.stderr)
-        worst = max(worst, status, key=rank.index)
-    return worst
+        statuses.append(status)
+    return worst(statuses)

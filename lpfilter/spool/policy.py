@@ -13,6 +13,7 @@ is back, and such tries use up none of its ``send_try`` attempts unless the prin
 """
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,9 +21,12 @@ from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
                              TransientError)
 from lpfilter.job import JobState
+from lpfilter.programs import command_argv
 
 if TYPE_CHECKING:
+    from lpfilter.job import Job
     from lpfilter.printcap import Entry
+    from lpfilter.spool.records import QueueRecords
 
 #: The shortest pause between tries when send_try is 0 (no limit on attempts).
 UNLIMITED_MIN_DELAY = 1.0
@@ -102,3 +106,15 @@ def program_decision(code: int) -> JobState:
     return {FilterCode.JSUCC: JobState.REMOVED, FilterCode.JFAIL: JobState.QUEUED,
             FilterCode.JREMOVE: JobState.REMOVED,
             FilterCode.JHOLD: JobState.HELD}.get(decode(code), JobState.FAILED)
+
+
+def run_failure_program(program: str, job: Job, records: QueueRecords) -> JobState:
+    """send_failure_action=|program: it gets the attempt count on stdin; its exit
+    status (an LPRng filter code) decides."""
+    try:
+        done = subprocess.run(command_argv(program), input=f"{job.attempts}\n".encode(),
+                              capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        records.log(f"send_failure_action program failed: {exc}", job)
+        return JobState.FAILED
+    return program_decision(done.returncode)

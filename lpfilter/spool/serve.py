@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lpfilter.job import QUEUED
+from lpfilter.job import JobState
 from lpfilter.spool.lease import QueueLease, holder_words
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock
 def _due(store: SpoolStore) -> bool:
     """Is a queued job ready to be sent now?"""
     now = time.time()
-    return any(job.state == QUEUED and job.next_try <= now for job in store.jobs())
+    return any(job.state == JobState.QUEUED and job.next_try <= now for job in store.jobs())
 
 
 def _all_final(store: SpoolStore, ids: list[str]) -> bool:

@@ -7,25 +7,22 @@ nothing is left to do now instead of waiting for more. The caller holds the queu
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
 from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected,
                              SpoolFull, in_brief)
-from lpfilter.text import visible
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.intake import Intake
-from lpfilter.job import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, QUEUED, REMOVED,
-                                Job, user_name)
+from lpfilter.spool.ledger import Ledger
+from lpfilter.job import Job, JobState, user_name
 from lpfilter.locks import process_start
 from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
@@ -76,6 +73,7 @@ class QueueWorker:
         self.observer: Observer | None = None
         self._me = (os.getpid(), process_start(os.getpid()))
         self.backlog = Backlog(self.queue)
+        self.ledger = Ledger(entry, self.store, self.records, self.backlog, clock)
 
     def news(self, folder: str, name: str) -> bool:
         """Is an event about ``name`` in the spool directory (``folder`` "spool") or the
@@ -108,7 +106,7 @@ class QueueWorker:
             self.recover()
         except SpoolFull as exc:  # tried again in the loop, where a full spool waits
             recovered, summary.full = False, exc if burst else None
-        self.early = {j.id for j in self.store.jobs() if j.state == QUEUED} if every_job else (
+        self.early = {j.id for j in self.store.jobs() if j.state == JobState.QUEUED} if every_job else (
             set())
         self.away = None
         next_recovery = self.clock() + RESCAN
@@ -163,7 +161,7 @@ class QueueWorker:
 
     def _end_pass(self, summary: WorkSummary, *, every_job: bool) -> WorkSummary:
         """What the pass leaves: its queued jobs counted (and named, for cron), files closed."""
-        pending = [job for job in self.store.jobs() if job.state == QUEUED]
+        pending = [job for job in self.store.jobs() if job.state == JobState.QUEUED]
         summary.pending = len(pending)
         summary.left = self.intake.say_left()
         if every_job and summary.full is None:  # else the one line about the spool says it
@@ -175,13 +173,13 @@ class QueueWorker:
         """After a crash or SIGKILL: an active job goes back to the queue, flagged as a
         possible duplicate when bytes may already have reached the printer."""
         for job in self.store.jobs():
-            if job.state != ACTIVE:
+            if job.state != JobState.ACTIVE:
                 continue
             with self.store.tickets_locked():
                 current = self.store.read(job.id)
-                if current is None or current.state != ACTIVE:
+                if current is None or current.state != JobState.ACTIVE:
                     continue
-                current.move_to(QUEUED)
+                current.move_to(JobState.QUEUED)
                 current.worker = None
                 current.possible_duplicate = current.possible_duplicate or current.send_started
                 current.last_error = "interrupted: lpfilter stopped while sending it"
@@ -201,7 +199,7 @@ class QueueWorker:
         for job in self.store.jobs():
             if self.stop.is_set() or (until and until()):
                 break
-            if job.state != QUEUED:
+            if job.state != JobState.QUEUED:
                 continue
             if self.away is not None and now < self.away:  # no answer: the others wait
                 retry_at = self.away if retry_at is None else min(retry_at, self.away)
@@ -217,7 +215,7 @@ class QueueWorker:
                 continue
             ran = True
             summary.add(state)
-            if state == QUEUED:
+            if state == JobState.QUEUED:
                 again = self.store.read(job.id)
                 if again is not None:
                     retry_at = again.next_try if retry_at is None else min(retry_at,
@@ -233,22 +231,22 @@ class QueueWorker:
         """One attempt at one job; returns its new state (None: it was not ours to send)."""
         with self.store.tickets_locked():
             current = self.store.read(job.id)
-            if current is None or current.state != QUEUED or (
+            if current is None or current.state != JobState.QUEUED or (
                     current.next_try > self.clock() and job.id not in self.early):
                 return None
             self.early.discard(job.id)
             job = current
             if self.store.cancel_requested(job.id):
-                return self.finish(job, CANCELLED, "cancelled")
+                return self.ledger.finish(job, JobState.CANCELLED, "cancelled")
             if not self.store.has_data(job):
-                return self.finish(job, FAILED, "its spooled data file is missing")
+                return self.ledger.finish(job, JobState.FAILED, "its spooled data file is missing")
             if job.size == 0:
-                return self.finish(job, FAILED, "empty file; nothing to print")
+                return self.ledger.finish(job, JobState.FAILED, "empty file; nothing to print")
             data_fd = self.store.open_data(job.id)  # the backend reads this, not the path
             if isinstance(data_fd, str):
-                return self.finish(job, FAILED, data_fd)
+                return self.ledger.finish(job, JobState.FAILED, data_fd)
             job.attempts += 1
-            job.move_to(ACTIVE)
+            job.move_to(JobState.ACTIVE)
             job.bytes_sent = 0  # this attempt's, as the send goes (status shows it)
             job.worker = self._me
             job.started = self.clock()
@@ -271,7 +269,7 @@ class QueueWorker:
         destination = self.entry.destination()
         device = self.printers.lock(destination, self.stop.is_set)
         if device is None:
-            return self.finish(job, QUEUED, "not sent: lpfilter is stopping", attempt=False)
+            return self.ledger.finish(job, JobState.QUEUED, "not sent: lpfilter is stopping", attempt=False)
         request = SendRequest(job, self.store.data_path(job.id), destination,
                               settings_for(destination, self.entry), JobReporter(self, job),
                               lock_dir=self.lock_dir, data_fd=data_fd)
@@ -279,13 +277,13 @@ class QueueWorker:
             result = self.printers.backend(destination).send(request)
             request.progress(result.bytes_sent)  # done: the printer took every byte
         except SpoolFull as exc:  # the "maybe sent" mark could not be written: not sent
-            self.finish(job, QUEUED, f"not sent: {exc}", attempt=False)
+            self.ledger.finish(job, JobState.QUEUED, f"not sent: {exc}", attempt=False)
             raise
         except JobInterrupted as exc:
             job.bytes_sent = request.sent
             if exc.reason is Interruption.CANCELLED:
-                return self.finish(job, CANCELLED, "cancelled while printing")
-            return self.finish(job, QUEUED, f"interrupted ({exc}); it will be sent again",
+                return self.ledger.finish(job, JobState.CANCELLED, "cancelled while printing")
+            return self.ledger.finish(job, JobState.QUEUED, f"interrupted ({exc}); it will be sent again",
                                attempt=False)
         except LpfilterError as exc:
             job.bytes_sent = request.sent
@@ -293,12 +291,12 @@ class QueueWorker:
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
             job.bytes_sent = request.sent
             log.exception("%s: job %s: internal error", self.queue, job.id)
-            return self.finish(job, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            return self.ledger.finish(job, JobState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             device.release(keep_open=True)
             if self.observer is not None:
                 self.observer.end(job)
-        return self.finish(job, DONE, result.message, result=result)
+        return self.ledger.finish(job, JobState.DONE, result.message, result=result)
 
     def _failed(self, job: Job, exc: LpfilterError) -> str:
         """A failed attempt, as the policy decides. A printer that could not be reached is
@@ -309,7 +307,7 @@ class QueueWorker:
             # Since when the printer is away: this job's first try, or an earlier one's.
             job.unreachable_since = job.unreachable_since or min(
                 (j.unreachable_since for j in self.store.jobs()
-                 if j.state == QUEUED and j.unreachable_since), default=self.clock())
+                 if j.state == JobState.QUEUED and j.unreachable_since), default=self.clock())
             since = f"{exc.trouble} since {since_words(job.unreachable_since, self.clock())}"
             message, news = f"{since}: {exc.message}", f"{exc.host}: {since}, next try in"
         else:
@@ -319,14 +317,14 @@ class QueueWorker:
                                  unreachable_tries=job.unreachable_tries)
         state = decision.state
         if decision.program:
-            state = self._failure_program(decision.program, job)
-        if state == QUEUED:
+            state = policy.run_failure_program(decision.program, job, self.records)
+        if state == JobState.QUEUED:
             self._status(job, f"{news} {decision.delay:g} s")
         if isinstance(exc, NotConnected):
             # Its other jobs wait for this try: each would wait out a connect timeout,
             # and rounds of them would never end while the printer stays away.
             self.away = self.clock() + decision.delay
-        return self.finish(job, state, message, delay=decision.delay,
+        return self.ledger.finish(job, state, message, delay=decision.delay,
                            attempt=decision.counted)
 
     def close(self) -> None:
@@ -341,67 +339,6 @@ class QueueWorker:
         self.records.log(f"printer: {message}", job)
         if self.observer is not None:
             self.observer.status(job, message)
-
-    def finish(self, job: Job, state: str, message: str, *, result: SendResult | None = None,
-               delay: float = 0.0, attempt: bool = True) -> str:
-        """Record the outcome of an attempt: ticket, data, accounting, log. A ticket that
-        cannot be written (a full spool) waits in the backlog, and SpoolFull is raised."""
-        before = job.copy()
-        now = self.clock()
-        job.move_to(state)
-        job.worker = None
-        if not attempt:
-            job.attempts = max(0, job.attempts - 1)
-        if result is not None:
-            job.bytes_sent, job.pages, job.delivery = (result.bytes_sent, result.pages,
-                                                       result.delivery)
-            job.last_error = ""
-            job.unreachable_since, job.unreachable_tries = 0.0, 0
-        elif state != DONE:
-            job.last_error = message
-        job.next_try = now + delay if state == QUEUED else 0.0
-        if state == QUEUED and job.send_started:
-            job.possible_duplicate = True  # the next try resends what may have printed
-        job.finished = now if state != QUEUED else None
-        try:
-            with self.store.tickets_locked():
-                self.store.write(job)
-                self.store.clear_cancel(job.id)  # a request that came too late is spent
-        except SpoolFull:
-            self.backlog.add(job.id, functools.partial(
-                self.finish, before, state, message, result=result, delay=delay,
-                attempt=attempt))
-            raise
-        if state in FINISHED:
-            keep = (self.entry.flag("save_when_done") if state == DONE
-                    else self.entry.flag("save_on_error") if state == REMOVED else False)
-            if not keep:
-                self.store.drop_data(job)
-        if state in (DONE, FAILED, REMOVED, CANCELLED):
-            self.records.account(job, state)
-        if state != QUEUED:  # the queue's status no longer says "busy, retrying"
-            self.records.status(f"job {job.id} {state}: {message}")
-        duplicate = " (possible duplicate)" if job.possible_duplicate else ""
-        when = f"; next try in {delay:g} s" if state == QUEUED and delay else ""
-        self.records.log(f"{state}{duplicate}: {message}{when}", job)
-        # The process log (a daemon's journal): one line per outcome, naming the job.
-        log.info("queue %s: job %s '%s' (user %s, %d bytes): %s%s after %.2f s: %s%s",
-                 visible(self.queue), job.id, visible(job.name), visible(job.user), job.size,
-                 "queued again" if state == QUEUED else state, duplicate,
-                 max(0.0, now - job.started) if job.started else 0.0, visible(message), when)
-        return state
-
-    def _failure_program(self, program: str, job: Job) -> str:
-        """send_failure_action=|program: it gets the attempt count on stdin; its exit
-        status (an LPRng filter code) decides."""
-        from lpfilter.programs import command_argv
-        try:
-            done = subprocess.run(command_argv(program), input=f"{job.attempts}\n".encode(),
-                                  capture_output=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            self.records.log(f"send_failure_action program failed: {exc}", job)
-            return FAILED
-        return policy.program_decision(done.returncode)
 
     def prune(self) -> None:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""

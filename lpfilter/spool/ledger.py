@@ -1,0 +1,88 @@
+"""An attempt's outcome, written down: the ticket (durably), the data file kept or dropped,
+accounting, the queue's status and log files, and one line in the process log.
+
+Kept apart from the worker, which decides what to try; this only records what happened.
+A ticket that cannot be written (a full spool) waits in the backlog to be written when
+there is room again, and SpoolFull is raised to the worker.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import SpoolFull
+from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from lpfilter.backends import SendResult
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.backlog import Backlog
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
+
+log = logging.getLogger(__name__)
+
+
+class Ledger:
+    """Records the outcome of each attempt at one queue's jobs."""
+
+    def __init__(self, entry: Entry, store: SpoolStore, records: QueueRecords,
+                 backlog: Backlog, clock: Callable[[], float]) -> None:
+        self.entry = entry
+        self.queue = entry.name
+        self.store = store
+        self.records = records
+        self.backlog = backlog
+        self.clock = clock
+
+    def finish(self, job: Job, state: str, message: str, *, result: SendResult | None = None,
+               delay: float = 0.0, attempt: bool = True) -> str:
+        """Record the outcome of an attempt: ticket, data, accounting, log. A ticket that
+        cannot be written (a full spool) waits in the backlog, and SpoolFull is raised."""
+        before = job.copy()
+        now = self.clock()
+        job.move_to(state)
+        job.worker = None
+        if not attempt:
+            job.attempts = max(0, job.attempts - 1)
+        if result is not None:
+            job.bytes_sent, job.pages, job.delivery = (result.bytes_sent, result.pages,
+                                                       result.delivery)
+            job.last_error = ""
+            job.unreachable_since, job.unreachable_tries = 0.0, 0
+        elif state != JobState.DONE:
+            job.last_error = message
+        job.next_try = now + delay if state == JobState.QUEUED else 0.0
+        if state == JobState.QUEUED and job.send_started:
+            job.possible_duplicate = True  # the next try resends what may have printed
+        job.finished = now if state != JobState.QUEUED else None
+        try:
+            with self.store.tickets_locked():
+                self.store.write(job)
+                self.store.clear_cancel(job.id)  # a request that came too late is spent
+        except SpoolFull:
+            self.backlog.add(job.id, functools.partial(
+                self.finish, before, state, message, result=result, delay=delay,
+                attempt=attempt))
+            raise
+        if state in FINISHED:
+            keep = (self.entry.flag("save_when_done") if state == JobState.DONE
+                    else self.entry.flag("save_on_error") if state == JobState.REMOVED else False)
+            if not keep:
+                self.store.drop_data(job)
+        if state in (JobState.DONE, JobState.FAILED, JobState.REMOVED, JobState.CANCELLED):
+            self.records.account(job, state)
+        if state != JobState.QUEUED:  # the queue's status no longer says "busy, retrying"
+            self.records.status(f"job {job.id} {state}: {message}")
+        duplicate = " (possible duplicate)" if job.possible_duplicate else ""
+        when = f"; next try in {delay:g} s" if state == JobState.QUEUED and delay else ""
+        self.records.log(f"{state}{duplicate}: {message}{when}", job)
+        # The process log (a daemon's journal): one line per outcome, naming the job.
+        log.info("queue %s: job %s '%s' (user %s, %d bytes): %s%s after %.2f s: %s%s",
+                 visible(self.queue), job.id, visible(job.name), visible(job.user), job.size,
+                 "queued again" if state == JobState.QUEUED else state, duplicate,
+                 max(0.0, now - job.started) if job.started else 0.0, visible(message), when)
+        return state
