@@ -91,6 +91,7 @@ def serve(home: str) -> None:
     import ctypes
     import logging
     import warnings
+
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.filesystems import AbstractedFS
     from pyftpdlib.handlers import DTPHandler, FTPHandler
@@ -128,8 +129,9 @@ def serve(home: str) -> None:
 
     class Handler(FTPHandler):  # type: ignore[misc]
         authorizer, dtp_handler = DummyAuthorizer(), SinkDTP
-        abstracted_fs = type("SinkFS", (AbstractedFS,),  # STOR writes to /dev/null
-                             {"open": lambda self, name, mode: open(os.devnull, mode)})
+        # STOR writes to /dev/null; pyftpdlib closes the file it opens.
+        abstracted_fs = type("SinkFS", (AbstractedFS,), {
+            "open": lambda self, name, mode: open(os.devnull, mode)})  # noqa: SIM115
 
         def on_login(self, username: str) -> None:
             say(login=username)

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchkit import (BenchError, clean_env, header, lpfilter_command, machine_info,
-                      print_info, row, spread, verdict)
+from benchkit import (BenchError, clean_env, header, lpfilter_command, machine_info, print_info,
+                      row, spread, verdict)
 
 BIG_ENTRIES = 10_000
 #: (figure, target, limit in s, the only --entries it is judged at, if any).

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
-
 from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
                       lpfilter_info, machine_info, print_info, progress, row, spread, verdict)
 

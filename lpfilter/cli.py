@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 
 from lpfilter import __version__
 from lpfilter.commands.environment import Context
@@ -34,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "hold": ("jobctl_cmd", "hold queued jobs", ()),
     "release": ("jobctl_cmd", "release held jobs", ()),
     "demo": ("demo_cmd", "print a sample through a virtual printer, to see lpfilter work", ()),
-    "virtual-printer": ("virtual_printer_cmd", "a JetDirect printer emulator for testing printcaps", ()),
+    "virtual-printer": ("virtual_printer_cmd", "a JetDirect printer emulator for testing"
+                        " printcaps", ()),
     "filter": ("filter_cmd", "send standard input through lpfilter's backends, as an LPRng"
                " filter or lp=| program", ()),
 }
@@ -105,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command_module(module: str):  # noqa: ANN202 - a module object
+def _command_module(module: str) -> ModuleType:
     return importlib.import_module(f"lpfilter.commands.{module}")
 
 
 #: What ``watch`` logs at INFO by default (start, each job's outcome, stop), so that the
 #: journal shows what happened; every other command, and ``watch -q``, says only warnings.
-_WATCH_LOGGERS = ("lpfilter.commands.watch_cmd", "lpfilter.spool.watcher", "lpfilter.spool.worker")
+_WATCH_LOGGERS = ("lpfilter.commands.watch_cmd", "lpfilter.spool.watcher", "lpfilter.spool.worker",
+                  "lpfilter.spool.ledger")
 
 
 def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spoolkit import wait_until  # noqa: F401 - the FTP tests import it from here
 
 from lpfilter.cli import main
+from lpfilter.emulator.ftp import FtpBehaviour, VirtualFtpPrinter
 from lpfilter.job import Job
 from lpfilter.spool.store import SpoolStore
-from lpfilter.emulator.ftp import FtpBehaviour, VirtualFtpPrinter
-from spoolkit import wait_until  # noqa: F401 - the FTP tests import it from here
 
 #: Short pauses and timeouts: a retry after 1 s, a dead server noticed within seconds.
 FAST = ("connect_interval#1:max_connect_interval#1:connect_timeout#3:stall_timeout#5"

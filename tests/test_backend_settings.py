@@ -13,9 +13,8 @@ import pytest
 from lpfilter import printcap
 from lpfilter.backends import SendRequest, backend_for
 from lpfilter.backends.framing import Framing
-from lpfilter.backends.settings import (OVERALL_DEFAULT, DeviceSettings, FtpSettings,
-                                        PipeSettings, SendSettings, SocketSettings,
-                                        settings_for)
+from lpfilter.backends.settings import (OVERALL_DEFAULT, DeviceSettings, FtpSettings, PipeSettings,
+                                        SendSettings, SocketSettings, settings_for)
 from lpfilter.errors import Interruption, JobInterrupted, JobRefused
 from lpfilter.job import Job
 from lpfilter.printcap import Entry

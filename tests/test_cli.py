@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.commands import environment as config
 from lpfilter.cli import COMMANDS, main
+from lpfilter.commands import environment as config
 from lpfilter.status import ExitStatus
 
 PRINTCAP = """\

@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
+from sharedkit import CORPUS, SHARED, require_shared
 
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.errors import NoSuchPrinter
 from lpfilter.printcap.destination import Destination, Device, Invalid, Lpd, Socket
-from sharedkit import CORPUS, SHARED, require_shared
 
 MISSING = "<shared/printcaps is missing>"
 

@@ -31,11 +31,11 @@ from pathlib import Path
 import pytest
 
 from lpfilter import cli, printcap
+from lpfilter.job import STATES, Job
 from lpfilter.printcap.check import check_printcap
 from lpfilter.printcap.datatypes import format_octal
 from lpfilter.printcap.destination import Device, Ftp, Lpd, Pipe, Socket
 from lpfilter.printcap.keys import BSD_ONLY, KEYS, PARSER_KEYS
-from lpfilter.job import STATES, Job
 from lpfilter.spool.records import QueueRecords
 from lpfilter.status import ExitStatus
 
@@ -113,7 +113,8 @@ def test_man_page_renders_without_warnings(page: Path) -> None:
 # --- (b) the key table ------------------------------------------------------------------
 
 _TYPE_WORDS = {"S": "string", "N": "number", "F": "flag"}
-_KEY_ENTRY = re.compile(r"(?m)^\.TP\n\.B (\S+)\n\((string|number|flag), (no default|default (.*))\)$")
+_KEY_ENTRY = re.compile(
+    r"(?m)^\.TP\n\.B (\S+)\n\((string|number|flag), (no default|default (.*))\)$")
 
 
 def _documented_default(key) -> str:  # noqa: ANN001 - a keys.Key
@@ -660,6 +661,7 @@ def test_lprng_section_status_lines_are_the_ones_filter_writes() -> None:
 
 def test_lprng_section_accounting_line_is_the_one_filter_writes() -> None:
     import time
+
     from lpfilter.filtermode.accounting import line
     when = time.mktime((2026, 3, 1, 14, 2, 7, 0, 0, -1))
     written = line(queue="lp", user="ann", host="client.example", name="report",

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lpfilter.cli import _split_filter
-from lpfilter.printcap.entrytext import default_entry, entry_from_text
 from lpfilter.filtermode.arguments import FilterArgs, parse
+from lpfilter.printcap.entrytext import default_entry, entry_from_text
 
 #: The data filter's argv recorded on LPRng 3.8.B (each item one argv element).
 RECORDED = ["-Aroot@localhost+507", "-CZ", "-D2026-11-21-04:12:41.392", "-Ff", "-Hlocalhost",
@@ -117,7 +117,7 @@ def test_everything_after_filter_reaches_the_parser_raw() -> None:
 # --- never raises -----------------------------------------------------------------------
 _TOKEN = st.one_of(
     st.text(max_size=12),
-    st.builds(lambda l, v: f"-{l}{v}", st.characters(blacklist_categories=("Cs",)),
+    st.builds(lambda letter, v: f"-{letter}{v}", st.characters(blacklist_categories=("Cs",)),
               st.text(max_size=8)),
     st.sampled_from(["-", "--", "--printcap", "--debug", "--printcap=", "-c", "acct", ""]))
 

@@ -11,8 +11,7 @@ import subprocess
 import time
 
 import pytest
-from filterkit import (LPFILTER, Lpd, MakePrinter, dest, lp_pipe, lpd, pjl_job,  # noqa: F401
-                       printer, stored)
+from filterkit import LPFILTER, Lpd, MakePrinter, dest, lp_pipe, lpd, pjl_job, printer, stored  # noqa: F401
 from ftpkit import hang_guard  # noqa: F401
 
 #: Every byte value but ESC and FF (no PJL of its own), then two form feeds: 2 pages.

@@ -13,8 +13,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from filterkit import (LPFILTER, UEL, Lpd, MakePrinter, data_filter, dest, lp_pipe,  # noqa: F401
-                       lpd, pjl_job, printer, stored)
+from filterkit import (  # noqa: F401
+    LPFILTER,
+    UEL,
+    Lpd,
+    MakePrinter,
+    data_filter,
+    dest,
+    lp_pipe,
+    lpd,
+    pjl_job,
+    printer,
+    stored,
+)
 from ftpkit import hang_guard  # noqa: F401
 
 DATA = b"one\x0ctwo\x0c"
@@ -83,7 +94,8 @@ def test_absolute_accounting_file_in_data_filter_mode(lpd: Lpd, tmp_path: Path) 
 def hostile(canary: Path) -> str:
     """Quotes, line ends, a PJL command, command substitutions, shell operators, escape
     and control characters, a Unicode line separator: everything but NUL."""
-    return ("Ev\"il'\n@PJL SET COPIES=99\r\n\\\x1b%-12345X" f"$(touch {canary}.1)"
+    return ("Ev\"il'\n@PJL SET COPIES=99\r\n\\\x1b%-12345X"
+            f"$(touch {canary}.1)"
             f"`touch {canary}.2`;touch {canary}.3|touch {canary}.4&&touch {canary}.5"
             "\x07\t\x7f\u2028INJECTED LINE\x85\x1f ${IFS} <x >y end")
 

@@ -17,8 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from filterkit import (LPFILTER, Lpd, MakePrinter, data_filter, dest, lp_pipe,  # noqa: F401
-                       lpd, printer, stored)
+from filterkit import LPFILTER, Lpd, MakePrinter, data_filter, dest, lp_pipe, lpd, printer, stored  # noqa: F401
 from ftpkit import hang_guard  # noqa: F401
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

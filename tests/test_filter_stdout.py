@@ -12,8 +12,19 @@ import socket
 import subprocess
 from pathlib import Path
 
-from filterkit import (LPFILTER, UEL, Lpd, MakePrinter, data_filter, dest, lpd,  # noqa: F401
-                       pjl_job, printer, read_to_eof, stored)
+from filterkit import (  # noqa: F401
+    LPFILTER,
+    UEL,
+    Lpd,
+    MakePrinter,
+    data_filter,
+    dest,
+    lpd,
+    pjl_job,
+    printer,
+    read_to_eof,
+    stored,
+)
 from ftpkit import hang_guard  # noqa: F401
 
 DATA = b"page one\x0cpage two\x0c" + bytes(range(32, 127)) * 50 + b"\x0c"

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from lpfilter.cli import main
+from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
 from lpfilter.printcap.entrytext import entry_from_text, entry_to_text
 from lpfilter.spool.store import SpoolStore
-from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
 
 LPFILTER = str(Path(sys.executable).with_name("lpfilter"))
 

@@ -1,11 +1,10 @@
 """LPRng's filter exit codes (lprng-filters.md §5), decoded in one place for the pipe backend,
-the spool's send_failure_action and ``lpfilter filter``."""
+the spool's send_failure_action (test_spool_units.py) and ``lpfilter filter``."""
 from __future__ import annotations
 
 import pytest
 
 from lpfilter.filtercodes import FilterCode, decode, describe
-from lpfilter.spool.policy import program_decision
 
 
 @pytest.mark.parametrize(("status", "code"), [
@@ -27,11 +26,3 @@ def test_codes_are_lprngs_numbers() -> None:
     # What lpfilter filter returns to lpd must be the numbers lpd reads.
     assert [int(c) for c in FilterCode] == [0, 1, 2, 3, 6, 10, 12]
     assert all(describe(c) for c in FilterCode)
-
-
-@pytest.mark.parametrize(("status", "state"), [
-    (0, "removed"), (1, "queued"), (32, "queued"), (2, "failed"), (3, "removed"),
-    (34, "removed"), (6, "held"), (37, "held"), (10, "failed"), (12, "failed"),
-    (43, "failed"), (99, "failed"), (-9, "failed")])
-def test_send_failure_action_reads_the_same_codes(status: int, state: str) -> None:
-    assert program_decision(status) == state

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ftpkit import (FtpQueue, MakeServer, ftp_queue, ftp_server,  # noqa: F401
-                    hang_guard, wait_until)
-
+from ftpkit import FtpQueue, MakeServer, ftp_queue, ftp_server, hang_guard, wait_until  # noqa: F401
 
 PASSWORD = "Pw-7f3a9Zq"  # distinctive: found anywhere it must not be
 

@@ -17,8 +17,8 @@ from lpfilter.printcap import load
 from lpfilter.printcap.destination import Ftp, classify
 from lpfilter.protocols import ftp
 from lpfilter.protocols.ftp import (MAX_LINE, MAX_LINES, MAX_STORE_NAME, ProtocolError, Reply,
-                                    ReplyReader, command, eprt_argument, parse_epsv,
-                                    parse_pasv, port_argument, store_name)
+                                    ReplyReader, command, eprt_argument, parse_epsv, parse_pasv,
+                                    port_argument, store_name)
 
 SAFE = re.compile(r"[A-Za-z0-9._-]+")
 

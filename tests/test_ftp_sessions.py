@@ -15,16 +15,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ftpkit import (FtpQueue, MakeServer, Server, ftp_queue, ftp_server,  # noqa: F401
-                    hang_guard, holding, wait_until)
+from ftpkit import (  # noqa: F401
+    FtpQueue,
+    MakeServer,
+    Server,
+    ftp_queue,
+    ftp_server,
+    hang_guard,
+    holding,
+    wait_until,
+)
 from spoolkit import Kit, kit_at, wait_served
 
 from lpfilter.backends.ftpsession import slot_paths
-from lpfilter.printcap import load
 from lpfilter.job import Job, user_name
+from lpfilter.printcap import load
+from lpfilter.spool.outcome import WorkSummary
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
-from lpfilter.spool.outcome import WorkSummary
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.status import ExitStatus
 
@@ -271,7 +279,7 @@ def test_emulator_refuses_a_session_beyond_its_limit_with_421(ftp_server: MakeSe
         first.connect("127.0.0.1", server.port, timeout=5)
         second = ftplib.FTP()
         try:
-            with pytest.raises(ftplib.error_temp, match="^421"):
+            with pytest.raises(ftplib.error_temp, match=r"^421"):
                 second.connect("127.0.0.1", server.port, timeout=5)
         finally:
             second.close()

@@ -9,21 +9,21 @@ import socket
 from pathlib import Path
 
 import pytest
+from test_spool_full import filled, small_fs  # noqa: F401 - fixture
 
 from lpfilter import printcap
 from lpfilter.backends.connect import open_connection
 from lpfilter.commands.exits import for_error, for_pass, for_watch
 from lpfilter.errors import (AccessError, ConfigError, ConnectRefused, HoldJob,
-                             ImpossibleTransition, Interruption, JobInterrupted, JobRefused, LpfilterError,
-                             NoSuchPrinter, NotConnected, PermanentError, PrinterBusy,
-                             RemoveJob, SpoolFull, UsageError)
+                             ImpossibleTransition, Interruption, JobInterrupted, JobRefused,
+                             LpfilterError, NoSuchPrinter, NotConnected, PermanentError,
+                             PrinterBusy, RemoveJob, SpoolFull, UsageError)
 from lpfilter.job import FINAL, FINISHED, STATES, TRANSITIONS, Job, JobState
 from lpfilter.safefiles import UnsafeFile
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
 from lpfilter.status import ExitStatus
-from test_spool_full import filled, small_fs  # noqa: F401 - fixture
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lpfilter"
 
@@ -48,7 +48,7 @@ def a_job(state: str) -> Job:
 def test_states_are_the_strings_tickets_hold() -> None:
     assert [str(s) for s in JobState] == ["queued", "active", "done", "failed", "held",
                                           "removed", "cancelled"]
-    assert STATES == tuple(JobState) and FINISHED < FINAL
+    assert tuple(JobState) == STATES and FINISHED < FINAL
     assert a_job("held").state is JobState.HELD  # a string given is made a JobState
 
 
@@ -109,9 +109,9 @@ def _state_writes(path: Path) -> list[str]:
             targets = node.targets
         elif isinstance(node, ast.AugAssign | ast.AnnAssign):
             targets = [node.target]
-        elif isinstance(node, ast.Call) and any(k.arg == "state" for k in node.keywords):
-            if isinstance(node.func, ast.Attribute) and node.func.attr == "replace":
-                found.append(f"{path.name}:{node.lineno}")
+        elif (isinstance(node, ast.Call) and any(k.arg == "state" for k in node.keywords)
+              and isinstance(node.func, ast.Attribute) and node.func.attr == "replace"):
+            found.append(f"{path.name}:{node.lineno}")
         for target in targets:
             for part in ast.walk(target):
                 if (isinstance(part, ast.Attribute) and part.attr == "state"

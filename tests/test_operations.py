@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from spoolkit import job_ids, kit_at, wait_served, wait_until
 
-from lpfilter.commands import environment as config
 from lpfilter.cli import main
+from lpfilter.commands import environment as config
 from lpfilter.status import ExitStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +176,7 @@ def test_checkpc_notes_keys_its_own_spool_does_not_act_on(
 
 def test_pages_name_every_key_checkpc_notes() -> None:
     from test_docs import MAN1, MAN5, mentions, plain, section
+
     from lpfilter.printcap.keys import NOT_ACTED_ON
     differences = plain(section(MAN5.read_text(encoding="utf-8"), "DIFFERENCES FROM LPRNG"))
     heading = re.search(r'(?m)^\.SS "lpfilter checkpc\b.*$', MAN1.read_text(encoding="utf-8"))
@@ -334,8 +335,8 @@ def test_cron_line_finds_lpfilter_on_its_path() -> None:
     text = CRON.read_text(encoding="utf-8")
     path = re.search(r"(?m)^PATH=(\S+)$", text)
     assert path and "/usr/local/bin" in path.group(1).split(":")
-    [line] = [l for l in text.splitlines() if l and not l.startswith("#") and "=" not in
-              l.split()[0]]
+    [line] = [row for row in text.splitlines() if row and not row.startswith("#") and "=" not in
+              row.split()[0]]
     assert line.split()[6:9] == ["lpfilter", "watch", "--once"], line
     assert "full path of lpfilter" in text and "-q" in text
 

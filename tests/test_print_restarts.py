@@ -1,10 +1,12 @@
 """``lpfilter print`` in a loop while the daemon (``lpfilter watch``) is stopped with SIGTERM
 and started again, real processes throughout: no job is lost, none is printed twice
 unless it is recorded as a possible duplicate, every ``print`` exits with a documented
-status (``--wait`` too), and at most one process sends to the printer at a time. Bounded: a fixed number
-of prints and of restarts, every wait with a deadline, every process stopped by its pid."""
+status (``--wait`` too), and at most one process sends to the printer at a time. Bounded: a
+fixed number of prints and of restarts, every wait with a deadline, every process stopped by
+its pid."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -92,4 +94,4 @@ def test_print_while_the_watcher_restarts_loses_and_doubles_no_job(kit: Kit) -> 
     # The recorder's own "busy" marker outlives a send cut by SIGTERM, so its overlap
     # file proves nothing here: the finished sends' times must not overlap instead.
     spans = sorted((float(line[3]), float(line[4])) for line in kit.log_lines())
-    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans

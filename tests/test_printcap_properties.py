@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sharedkit import CORPUS, SHARED, require_shared
 
 from lpfilter import cli, printcap
 from lpfilter.errors import LpfilterError
 from lpfilter.printcap.check import check_printcap
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.model import typed_value
-from sharedkit import CORPUS, SHARED, require_shared
 
 #: The real printcaps of the corpus; none when shared/ is absent (see test_corpus_present).
 REAL = sorted(CORPUS.glob("*.printcap"))

@@ -199,8 +199,10 @@ def test_option_records(tmp_path: Path) -> None:
 # §6 key table: type and Debian 3.8.B default of each key
 FILTER_OPTIONS = " ".join(f"${c}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 KEY_TABLE: dict[str, tuple[str, Any]] = {
-    **{k: ("S", None) for k in "all lp rm rp bp bs be ld tr if filter of of_filter_options fx stty"
-       " cm translate_format ppd db rg".split()},
+    **dict.fromkeys(["all", "lp", "rm", "rp", "bp", "bs", "be", "ld", "tr", "if", "filter", "of",
+                     "of_filter_options", "fx", "stty", "cm", "translate_format", "ppd", "db",
+                     "rg"],
+                    ("S", None)),
     "sd": ("S", "/var/spool/lpd/lp"), "lf": ("S", "log"), "af": ("S", "acct"),
     "ps": ("S", "status"), "as": ("S", "jobstart $H $n $P $k $b $t $'C $'J $'M"),
     "bl": ("S", "$-C:$-n Job: $-J Date: $-t"),
@@ -208,15 +210,19 @@ KEY_TABLE: dict[str, tuple[str, Any]] = {
     "originate_port": ("S", "512 1023"), "bq_format": ("S", "f"), "lpd_port": ("S", "515"),
     "default_remote_host": ("S", "localhost"), "lpd_listen_port": ("S", "off"),
     "filter_options": ("S", FILTER_OPTIONS + " $-a"),
-    **{k: ("N", v) for k, v in dict(mx=0, mc=1, pl=66, pw=80, px=0, py=0, br=0, connect_timeout=10,
+    **{k: ("N", v) for k, v in dict(  # noqa: C408 - keywords read as the table does
+       mx=0, mc=1, pl=66, pw=80, px=0, py=0, br=0, connect_timeout=10,
        connect_interval=10, max_connect_interval=60, connect_grace=0, send_try=3, done_jobs=1,
        send_job_rw_timeout=0, send_query_rw_timeout=30, done_jobs_max_age=0,
        socket_linger=10).items()},
-    **{k: ("F", True) for k in "la ar sf retry_econnrefused retry_nolink qq fifo suspend_of_filter"
-       " keepalive force_localhost".split()},
-    **{k: ("F", False) for k in "achk sh ab hl sb ff_separator fo fq bkf bk rw lk nb ah"
-       " stop_on_abort filter_stderr_to_status_file save_on_error save_when_done lpd_bounce"
-       " direct".split()},
+    **dict.fromkeys(["la", "ar", "sf", "retry_econnrefused", "retry_nolink", "qq", "fifo",
+                     "suspend_of_filter", "keepalive", "force_localhost"],
+                    ("F", True)),
+    **dict.fromkeys(["achk", "sh", "ab", "hl", "sb", "ff_separator", "fo", "fq", "bkf", "bk", "rw",
+                     "lk", "nb", "ah", "stop_on_abort", "filter_stderr_to_status_file",
+                     "save_on_error",
+                     "save_when_done", "lpd_bounce", "direct"],
+                    ("F", False)),
 }
 TYPED = {"S": ("1", "0", "012"), "N": (1, 0, 10), "F": (True, False, True)}
 

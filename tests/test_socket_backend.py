@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from lpfilter.cli import main
-from lpfilter.protocols import pjl
-from lpfilter.job import Job
-from lpfilter.spool.store import SpoolStore
 from lpfilter.emulator.jetdirect import Behaviour, JobRecord, VirtualPrinter
+from lpfilter.job import Job
+from lpfilter.protocols import pjl
+from lpfilter.spool.store import SpoolStore
 
 FAST = "connect_interval#0:connect_timeout#2:stall_timeout#2:waitend_timeout#1"
 PAPER_OUT = b'@PJL USTATUS DEVICE\r\nCODE=41000\r\nDISPLAY="Tray 1 empty"\r\n\x0c'

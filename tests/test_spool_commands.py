@@ -22,8 +22,8 @@ import pytest
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.commands.exits import for_pass
-from lpfilter.spool import worker as worker_module
 from lpfilter.job import Job, JobState
+from lpfilter.spool import worker as worker_module
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.status import ExitStatus
@@ -211,7 +211,8 @@ def test_print_limits_and_refusals(make_queue: MakeQueue, tmp_path: Path, option
 
 
 NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
-          "import lpfilter.commands.print_cmd, lpfilter.spool.submit, lpfilter.commands.environment\n"
+          "import lpfilter.commands.print_cmd, lpfilter.spool.submit\n"
+          "import lpfilter.commands.environment\n"
           "import lpfilter.spool.store, lpfilter.spool.worker, lpfilter.locks\n"
           "cli.build_parser(); pc.load([os.environ['LPFILTER_PRINTCAP']])\n"
           "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from ftpkit import FtpQueue, MakeServer, ftp_server  # noqa: F401 - fixture
-from lpfilter.status import ExitStatus
 from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - fixture
+
+from lpfilter.status import ExitStatus
 
 #: A backend program that takes the job, says so in OUT/started, and exits once OUT/go
 #: exists (at most 30 s): the test changes the spool while the job is being sent.

@@ -15,15 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.spool.lease import (
-    LEASE_FILE,
-    QueueLease,
-    holder_of,
-    holder_words,
-    lease_path,
-    served,
-    served_by,
-)
+from lpfilter.spool.lease import (LEASE_FILE, QueueLease, holder_of, holder_words, lease_path,
+                                  served, served_by)
 from lpfilter.spool.store import SpoolStore
 
 #: A process that takes the lease, says so, and keeps it until its standard input ends.

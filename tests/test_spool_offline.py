@@ -20,16 +20,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from spoolkit import kit_at, wait_until
 
 from lpfilter import printcap
 from lpfilter.backends.connect import _classify
 from lpfilter.cli import main
 from lpfilter.errors import (ConnectionLost, ConnectRefused, LpfilterError, NameNotFound,
                              NotConnected, PrinterBusy, TransientError, Unreachable)
-from lpfilter.spool import policy
 from lpfilter.job import Job, JobState
+from lpfilter.spool import policy
 from lpfilter.spool.store import SpoolStore
-from spoolkit import kit_at, wait_until
 
 #: What print, release and requeue say about a queued job when nothing serves queue q.
 HOW = ("it prints when a running 'lpfilter watch', the next 'lpfilter watch --once' or"
@@ -176,7 +176,8 @@ def test_a_name_that_does_not_resolve_waits_too(queue: Queue) -> None:
     queue.setup("no_such!host%9100")
     rc, _, err = queue.cli("print", "-P", "q", queue.doc())
     job = queue.job()
-    assert rc == 8 and (job.state, job.attempts) == (JobState.QUEUED, 0) and job.unreachable_tries > 1
+    assert rc == 8 and (job.state, job.attempts) == (JobState.QUEUED, 0)
+    assert job.unreachable_tries > 1
     assert re.search(rf"no_such!host%9100: name does not resolve since {SINCE}, next try in"
                      r" 1 s", queue.text("status")), queue.text("status")
     assert err.endswith(f"; it stays queued: {HOW}\n")
@@ -189,7 +190,8 @@ def test_an_ftp_print_server_that_refuses_the_connection_waits_too(
     queue.setup(f"ftp\\://printuser\\:secret@127.0.0.1\\:{refusing}/PORT1")
     rc, _, err = queue.cli("print", "-P", "q", queue.doc())
     job = queue.job()
-    assert rc == 8 and (job.state, job.attempts) == (JobState.QUEUED, 0) and job.unreachable_tries > 1
+    assert rc == 8 and (job.state, job.attempts) == (JobState.QUEUED, 0)
+    assert job.unreachable_tries > 1
     assert f"127.0.0.1%{refusing}: printer busy or switched off since" in queue.text("status")
     assert "secret" not in err + queue.text("log") + job.last_error
     assert err.endswith(f"; it stays queued: {HOW}\n")
@@ -245,7 +247,8 @@ def test_watch_once_prints_a_job_whose_retry_pause_has_not_ended(queue: Queue) -
     rc, _, err = queue.cli("watch", "--once", "-P", "q")
     assert rc == 0 and queue.job().state == "done"
     # Nothing left to say but the job's own outcome line (watch --once logs each job).
-    assert [line for line in err.splitlines() if not line.startswith("lpfilter: queue q: job")] == []
+    assert [line for line in err.splitlines()
+            if not line.startswith("lpfilter: queue q: job")] == []
     assert printed.read_bytes() == b"late\n"
 
 

@@ -3,6 +3,7 @@ watchers on one queue, 1000 jobs through a flaky program, the hot folder, the da
 signals and the per-printer lock. Every wait is bounded; every process is ended."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -14,8 +15,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from spoolkit import (Kit, all_done, fast_dir, gone, job_ids, kit,  # noqa: F401 - fixtures
-                      wait_served, wait_until, write_files)
+from spoolkit import (  # noqa: F401 - fixtures
+    Kit,
+    all_done,
+    fast_dir,
+    gone,
+    job_ids,
+    kit,
+    wait_served,
+    wait_until,
+    write_files,
+)
 
 from lpfilter.locks import current_holder
 
@@ -369,7 +379,7 @@ def test_queues_sharing_a_printer_never_send_at_once(kit: Kit, split: bool) -> N
         (q, i) for q in ids for i in ids[q])
     assert {int(line[2]) for line in log} == {w.pid for w in watchers}
     spans = sorted((float(line[3]), float(line[4])) for line in log)
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start, f"two sends overlapped: {spans}"
     assert not (kit.out / "overlap").exists()
     assert [w.stop() for w in watchers] == [0] * len(watchers)

@@ -16,13 +16,14 @@ import pytest
 from lpfilter import printcap
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.backends.settings import settings_for
-from lpfilter.programs import command_argv
 from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
                              RemoveJob, TransientError)
-from lpfilter.printcap import Entry
-from lpfilter.spool import policy, store as store_module
-from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd
 from lpfilter.job import Job, JobState
+from lpfilter.printcap import Entry
+from lpfilter.programs import command_argv
+from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd
+from lpfilter.spool import policy
+from lpfilter.spool import store as store_module
 from lpfilter.spool.store import SpoolStore
 
 
@@ -266,13 +267,17 @@ def test_decide(tmp_path: Path, error: LpfilterError, attempts: int, options: st
     entry = make_entry(tmp_path, options + (":" if options else "") + "connect_interval#7")
     decision = policy.decide(error, attempts, entry)
     assert decision.state == state
-    assert decision.delay == (policy.retry_delay(attempts, entry) if state == JobState.QUEUED else 0)
+    assert decision.delay == (policy.retry_delay(attempts, entry)
+                              if state == JobState.QUEUED else 0)
 
 
 @pytest.mark.parametrize(("value", "state"), [
-    ("remove", JobState.REMOVED), ("abort", JobState.FAILED), ("hold", JobState.HELD), ("succ", JobState.DONE),
-    ("success", JobState.DONE), ("jhold", JobState.HELD), ("JREMOVE", JobState.REMOVED), ("Jabort", JobState.FAILED),
-    ("jsuccess", JobState.DONE), ("retry", JobState.REMOVED), ("fail", JobState.REMOVED), ("ignore", JobState.REMOVED),
+    ("remove", JobState.REMOVED), ("abort", JobState.FAILED), ("hold", JobState.HELD),
+    ("succ", JobState.DONE),
+    ("success", JobState.DONE), ("jhold", JobState.HELD), ("JREMOVE", JobState.REMOVED),
+    ("Jabort", JobState.FAILED),
+    ("jsuccess", JobState.DONE), ("retry", JobState.REMOVED), ("fail", JobState.REMOVED),
+    ("ignore", JobState.REMOVED),
     ("", JobState.REMOVED)])
 def test_send_failure_action_words(tmp_path: Path, value: str, state: str) -> None:
     """LPRng's words (any case, optional j prefix); any other word means remove."""
@@ -284,12 +289,15 @@ def test_send_failure_action_unset_and_program(tmp_path: Path) -> None:
     """Unset: failed (lpfilter's default, not LPRng's remove); |program: run it."""
     assert policy.failure_action(make_entry(tmp_path)) == policy.Decision(JobState.FAILED)
     entry = make_entry(tmp_path, "send_failure_action=| /bin/decide -x")
-    assert policy.failure_action(entry) == policy.Decision(JobState.FAILED, program="/bin/decide -x")
+    assert policy.failure_action(entry) == policy.Decision(JobState.FAILED,
+                                                           program="/bin/decide -x")
 
 
 @pytest.mark.parametrize(("code", "state"), [
-    (0, JobState.REMOVED), (1, JobState.QUEUED), (32, JobState.QUEUED), (2, JobState.FAILED), (33, JobState.FAILED), (3, JobState.REMOVED),
-    (34, JobState.REMOVED), (6, JobState.HELD), (37, JobState.HELD), (10, JobState.FAILED), (4, JobState.FAILED), (99, JobState.FAILED),
+    (0, JobState.REMOVED), (1, JobState.QUEUED), (32, JobState.QUEUED), (2, JobState.FAILED),
+    (33, JobState.FAILED), (3, JobState.REMOVED),
+    (34, JobState.REMOVED), (6, JobState.HELD), (37, JobState.HELD), (10, JobState.FAILED),
+    (4, JobState.FAILED), (99, JobState.FAILED),
     (-9, JobState.FAILED)])
 def test_program_decision(code: int, state: str) -> None:
     """A send_failure_action program's exit status read as a filter code; 0 is remove."""

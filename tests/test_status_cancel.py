@@ -22,8 +22,8 @@ from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - 
 
 from lpfilter.cli import main
 from lpfilter.commands.status_cmd import cut_words, human_size
-from lpfilter.text import visible
 from lpfilter.spool.store import SpoolStore
+from lpfilter.text import visible
 
 
 class World:
@@ -118,7 +118,7 @@ def test_status_detail_is_cut_between_words(world: World) -> None:
     doc = world.tmp / "doc.txt"
     doc.write_bytes(b"x\n")
     assert world.cli("print", "-P", "q", str(doc))[0] == 6
-    rc, out, _ = world.cli("status", "-P", "q")
+    _, out, _ = world.cli("status", "-P", "q")
     detail = re.search(r" failed +1 +\S+  (.*)$", _row(out, "000001")).group(1)
     assert detail.endswith(" ...") and len(detail) <= 60
     kept = detail.removesuffix(" ...")

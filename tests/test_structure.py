@@ -8,6 +8,7 @@ packages are not edges: Python imports them first whatever the module says.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,23 @@ def test_function_size(module: str) -> None:
             and node.end_lineno is not None
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert long == []
+
+
+def test_readme_layout_names_every_module() -> None:
+    # README's "Layout" is the map of the rooms: every module is on it, and nothing that is
+    # not there any more.
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(?:lpfilter/)?(?:[a-z_]+/)*([a-z_]+\.py)`", layout))
+    named = {name for name in named if not name.startswith("test_")}
+    files = {path.name for path in PACKAGE.rglob("*.py")} - {"__init__.py", "__main__.py"}
+    assert sorted(files - named) == [], "modules missing from README's Layout"
+    assert sorted(named - files) == [], "README's Layout names modules that do not exist"
+    for room in re.findall(r"`lpfilter/([a-z_]+)/`", layout):
+        assert (PACKAGE / room).is_dir(), room
+
+
+def test_loggers_named_by_the_edge_are_modules() -> None:
+    # watch's INFO default names loggers by module: a module moved must not silence it.
+    from lpfilter import cli
+    assert [name for name in cli._WATCH_LOGGERS if name not in MODULES] == []

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from lpfilter.cli import main
-from lpfilter.protocols import pjl
-from lpfilter.spool.store import SpoolStore
-from lpfilter.protocols.pjlstream import Piece, PjlScanner
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+from lpfilter.protocols import pjl
+from lpfilter.protocols.pjlstream import Piece, PjlScanner
+from lpfilter.spool.store import SpoolStore
 
 UEL = pjl.UEL
 MakePrinter = Callable[..., VirtualPrinter]

@@ -16,9 +16,9 @@ import struct
 import time
 from collections.abc import Callable
 
-from lpfilter.printcap.destination import host_problem
 from lpfilter.errors import (ConnectRefused, Interruption, JobInterrupted, NameNotFound,
                              TransientError, Unreachable)
+from lpfilter.printcap.destination import host_problem
 
 TICK = 0.2
 _UNUSABLE = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL})

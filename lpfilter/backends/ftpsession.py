@@ -23,10 +23,10 @@ from lpfilter.backends.connect import open_connection
 from lpfilter.backends.ftpauth import credentials
 from lpfilter.backends.settings import FtpSettings
 from lpfilter.backends.stream import TICK
-from lpfilter.errors import (Interruption, JobInterrupted, JobRefused, LpfilterError,
-                             PrinterBusy, TransientError)
-from lpfilter.protocols import ftp
+from lpfilter.errors import (Interruption, JobInterrupted, JobRefused, LpfilterError, PrinterBusy,
+                             TransientError)
 from lpfilter.locks import POLL, ProcessLock, current_holder
+from lpfilter.protocols import ftp
 
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Ftp

@@ -18,9 +18,9 @@ import time
 from lpfilter.backends import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
 from lpfilter.backends.stream import TICK, Pump
+from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
 from lpfilter.filtercodes import FilterCode, decode, describe
 from lpfilter.programs import command_argv
-from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
 
 Request = SendRequest[PipeSettings]
 

@@ -115,10 +115,10 @@ class Pump:
                 return
             writable = False
             for _key, mask in self._selector.select(TICK):
-                if mask & selectors.EVENT_READ and self.reader is not None:
-                    if not self.reader():  # EOF on the back channel: stop listening
-                        self._selector.modify(self.dst, selectors.EVENT_WRITE)
-                        self.reader = None
+                if (mask & selectors.EVENT_READ and self.reader is not None
+                        and not self.reader()):  # EOF on the back channel: stop listening
+                    self._selector.modify(self.dst, selectors.EVENT_WRITE)
+                    self.reader = None
                 writable = writable or bool(mask & selectors.EVENT_WRITE)
             if writable:
                 return

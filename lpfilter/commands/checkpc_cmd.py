@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[str]]:
     """Problems with the queues' spool directories, and what --fix mended."""
-    from lpfilter.printcap import Problem
     from lpfilter.commands.spooldirs import check_spool_dir
+    from lpfilter.printcap import Problem
     found: list[Problem] = []
     fixed: list[str] = []
     owners: dict[str, str] = {}
@@ -67,7 +67,7 @@ def run(ctx: Context) -> ExitStatus:
     problems = check_printcap(printcap) + spool
     from lpfilter.text import printable
     lines = fixed + [str(problem) for problem in problems]
-    ctx.stdout.write(printable("".join(line + "\n" for line in lines)))  # type: ignore[attr-defined]
+    ctx.stdout.write(printable("".join(line + "\n" for line in lines)))
     problems = [problem for problem in problems if not problem.note]  # notes: exit 0
     if problems:
         count = len(problems)

@@ -43,22 +43,22 @@ def run(ctx: Context) -> ExitStatus:
 
     from lpfilter import printcap
     from lpfilter.commands.terminal import TerminalObserver
+    from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+    from lpfilter.job import user_name
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, submit
-    from lpfilter.job import user_name
     from lpfilter.spool.worker import QueueWorker
-    from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
     out = ctx.stdout
     base = tempfile.mkdtemp(prefix="lpfilter-demo-")
     spool, printed = os.path.join(base, "spool"), os.path.join(base, "printer")
     os.mkdir(spool, 0o700)
     sample = os.path.join(base, "sample.txt")
-    with open(sample, "wb") as handle:
-        handle.write(sample_document())
+    with open(sample, "wb") as document:
+        document.write(sample_document())
 
     def say(text: str) -> None:
-        out.write(text + "\n")  # type: ignore[attr-defined]
-        out.flush()  # type: ignore[attr-defined]
+        out.write(text + "\n")
+        out.flush()
 
     behaviour = Behaviour(slow=8 * 1024 * 1024, end_delay=0.5)
     with VirtualPrinter("127.0.0.1", 0, output=printed, behaviour=behaviour) as printer:
@@ -77,7 +77,7 @@ def run(ctx: Context) -> ExitStatus:
         job = submit(entry, store, sample, JobOptions(user_name(os.getuid()), "demo page"))
         say(f"spooled job demo-{job.id}: {job.size} bytes, {PAGES} pages, in {spool}")
         worker = QueueWorker(entry, lock_dir=os.path.join(base, "locks"))
-        observer = TerminalObserver(sys.stdout if out is sys.stdout else out,  # type: ignore[arg-type]
+        observer = TerminalObserver(sys.stdout if out is sys.stdout else out,
                                     force=True, after=0.0)
         worker.observer = observer
         worker.serve(burst=True, wait_retries=True,
@@ -88,8 +88,9 @@ def run(ctx: Context) -> ExitStatus:
 
 def _report(say: Callable[[str], None], final: Job, base: str, path: str) -> ExitStatus:
     """What became of the demo job, and where to look."""
+    from lpfilter.job import JobState
     spool, printed = os.path.join(base, "spool"), os.path.join(base, "printer")
-    if final.state != "done":
+    if final.state is not JobState.DONE:
         say(f"the job ended {final.state}: {final.last_error}; look in {base}")
         return ExitStatus.JOB_FAILED
     confirmed = ("the printer confirmed it" if final.delivery == "confirmed"

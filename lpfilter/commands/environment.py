@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.errors import AccessError, ConfigError, UsageError
 
@@ -137,7 +137,7 @@ class Context:
 
     args: argparse.Namespace
     environ: Mapping[str, str]
-    stdout: object = field(default_factory=lambda: sys.stdout)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
     _printcap: Printcap | None = None
 
     def printcap(self, *, side: str = "server", strict: bool = True,

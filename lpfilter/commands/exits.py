@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import (AccessError, ConfigError, HoldJob, ImpossibleTransition,
-                             JobRefused, LpfilterError, NoSuchPrinter, RemoveJob, SpoolFull,
-                             UsageError)
+from lpfilter.errors import (AccessError, ConfigError, HoldJob, ImpossibleTransition, JobRefused,
+                             LpfilterError, NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
 from lpfilter.job import JobState
 from lpfilter.status import ExitStatus
 

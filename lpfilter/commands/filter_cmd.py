@@ -60,7 +60,7 @@ def run(ctx: Context) -> int:
     args = filterargs.parse(getattr(ctx.args, "filter_argv", []) or [])
     err: TextIO = sys.stderr
     if "--help" in args.own:
-        print(USAGE, end="", file=ctx.stdout)  # type: ignore[arg-type]
+        print(USAGE, end="", file=ctx.stdout)
         return FilterCode.JSUCC
     if "--debug" in args.own or "--verbose" in args.own:
         logging.getLogger().setLevel(logging.DEBUG if "--debug" in args.own else logging.INFO)
@@ -85,9 +85,9 @@ def run(ctx: Context) -> int:
 def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
     """Which entry, which destination, which mode: every decision before any byte moves."""
     from lpfilter.errors import UsageError
-    from lpfilter.printcap.entrytext import default_entry, entry_from_text
     from lpfilter.filtermode.run import Plan
     from lpfilter.printcap.destination import classify
+    from lpfilter.printcap.entrytext import default_entry, entry_from_text
     env = ctx.environ
     if args.get("F") == "o":
         raise UsageError("lpfilter filter is not an of= filter (it does not stop itself on"

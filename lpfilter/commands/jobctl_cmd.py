@@ -21,8 +21,8 @@ from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
-    from lpfilter.printcap import Entry, Printcap
     from lpfilter.job import Job
+    from lpfilter.printcap import Entry, Printcap
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
@@ -60,8 +60,8 @@ class _Target:
 def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
     """The queue and number of ``q-000012`` (None: not of that form); the queue must be
     in the printcap (names, aliases, glob names), else it is a clear error."""
-    from lpfilter.text import visible
     from lpfilter.errors import NoSuchPrinter
+    from lpfilter.text import visible
     match = _QUEUE_ID.fullmatch(text)
     if match is None:
         return None
@@ -76,8 +76,8 @@ def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
 
 def _targets(ctx: Context, action: str) -> list[_Target]:
     """The queues and jobs the command line names, checked before anything changes."""
-    from lpfilter.text import visible
     from lpfilter.errors import UsageError
+    from lpfilter.text import visible
     args = ctx.args
     every = args.all or any(i in EVERY for i in args.ids)
     ids = [i for i in args.ids if i not in EVERY]
@@ -180,12 +180,12 @@ def run(ctx: Context) -> ExitStatus:
 def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found."""
-    from lpfilter.text import visible
-    from lpfilter.spool.records import QueueRecords
-    from lpfilter.spool.store import SpoolStore
     from lpfilter.job import FINISHED
     from lpfilter.spool.lease import served
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.waiting import how_it_prints
+    from lpfilter.text import visible
     entry = target.entry
     queue = visible(entry.name)  # a pattern entry takes the name given on the command line
     store = SpoolStore(entry.string("sd") or "", entry.name)
@@ -213,7 +213,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
             said = _change(store, records, job, action)
             if said in ("released", "queued again") and not served(store.state):
                 said += f", but no watcher serves {queue} now: {how_it_prints(queue)}"
-            print(f"{queue}-{job.id}: {said}", file=ctx.stdout)  # type: ignore[arg-type]
+            print(f"{queue}-{job.id}: {said}", file=ctx.stdout)
     for number in sorted(target.named - seen):
         print(f"lpfilter: {queue}-{number:06d}: no such job", file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)

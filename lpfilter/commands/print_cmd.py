@@ -75,9 +75,10 @@ def _check_readable(path: str) -> None:
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
+    from lpfilter.errors import UsageError
+    from lpfilter.job import JobState
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, check_copies, submit
-    from lpfilter.errors import UsageError
     args = ctx.args
     if args.mail is not None:  # before anything is looked up or spooled
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
@@ -95,11 +96,11 @@ def run(ctx: Context) -> ExitStatus:
     for path in args.files or [None]:
         job = submit(entry, store, path, options)
         ids.append(job.id)
-        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)  # type: ignore[call-overload]
+        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
-                 visible(job.name), job.size, " (held)" if job.state == "held" else "")
-    ctx.stdout.flush()  # type: ignore[attr-defined]
-    if args.wait is False or all(store.read(i).state == "held" for i in ids):  # type: ignore[union-attr]
+                 visible(job.name), job.size, " (held)" if job.state is JobState.HELD else "")
+    ctx.stdout.flush()
+    if args.wait is False or all(store.read(i).state is JobState.HELD for i in ids):  # type: ignore[union-attr]
         return ExitStatus.OK
     return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
 

@@ -86,5 +86,5 @@ def run(ctx: Context) -> ExitStatus:
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
         text = "".join(entry_text(e) for e in entries)
-    ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
+    ctx.stdout.write(printable(text))
     return status

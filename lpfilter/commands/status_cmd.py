@@ -7,8 +7,8 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.job import JobState
-from lpfilter.text import printable, visible
 from lpfilter.status import ExitStatus
+from lpfilter.text import printable, visible
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
@@ -65,10 +65,10 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> dict[str, object] | None:
 
 def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
     """Everything status shows about one queue, as plain data."""
+    from lpfilter.errors import AccessError
     from lpfilter.spool.lease import holder_of
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
-    from lpfilter.errors import AccessError
     store = SpoolStore(entry.string("sd") or "", entry.name)
     jobs: list[dict[str, object]] = []
     readable = True
@@ -256,7 +256,7 @@ def run(ctx: Context) -> ExitStatus:
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
         text = "".join(format_queue(d, long=args.long) for d in data)
-    ctx.stdout.write(printable(text))  # type: ignore[attr-defined]
+    ctx.stdout.write(printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:
         print(f"lpfilter: {visible(error)}", file=sys.stderr)

@@ -84,14 +84,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.errors import LpfilterError, UsageError
     from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+    from lpfilter.errors import LpfilterError, UsageError
     args = ctx.args
     if args.ftp:
         return _run_ftp(ctx)
     if args.port is None:
         args.port = 9100
-    out: TextIO = ctx.stdout  # type: ignore[assignment]
+    out: TextIO = ctx.stdout
     behaviour = Behaviour(pages=args.pages, reset_after=args.reset_after,
                           close_after=args.close_after, stall=args.stall, no_end=args.no_end,
                           end_delay=args.end_delay,
@@ -129,9 +129,10 @@ def run(ctx: Context) -> ExitStatus:
 def _run_ftp(ctx: Context) -> ExitStatus:
     """The FTP print server: one line per received file."""
     import logging
+
     from lpfilter.errors import LpfilterError, UsageError
     args = ctx.args
-    out: TextIO = ctx.stdout  # type: ignore[assignment]
+    out: TextIO = ctx.stdout
     try:
         from lpfilter.emulator.ftp import FtpBehaviour, FtpJob, VirtualFtpPrinter
     except ImportError:

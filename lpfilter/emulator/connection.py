@@ -12,8 +12,8 @@ import struct
 import time
 from typing import BinaryIO
 
-from lpfilter.protocols.pjlstream import PjlScanner
 from lpfilter.emulator.shared import TICK, Host, JobRecord
+from lpfilter.protocols.pjlstream import PjlScanner
 
 CHUNK = 256 * 1024
 #: Replies a client leaves unread: past this the printer stops reading too (as real ones do).

@@ -55,7 +55,7 @@ class FtpBehaviour:
     slow: int | None = None
 
 
-class _AnyUser(DummyAuthorizer):  # type: ignore[misc]
+class _AnyUser(DummyAuthorizer):
     """JetDirect's rule: every user name logs in; passwords are ignored unless one is set."""
 
     def __init__(self, home: str, password: str | None) -> None:
@@ -86,7 +86,7 @@ class _AnyUser(DummyAuthorizer):  # type: ignore[misc]
         return "Goodbye."
 
 
-class _Handler(FTPHandler):  # type: ignore[misc]
+class _Handler(FTPHandler):
     """A control connection; ``printer`` (set on the per-server subclass) keeps the count."""
 
     printer: VirtualFtpPrinter
@@ -103,7 +103,7 @@ class _Handler(FTPHandler):  # type: ignore[misc]
         self.printer.leave(self)
         super().close()
 
-    def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
+    def ftp_STOR(self, file: str, mode: str = "w") -> str | None:  # noqa: N802 - pyftpdlib's name
         self._lpf_file = file
         return super().ftp_STOR(file, mode)  # type: ignore[no-any-return]
 
@@ -114,7 +114,7 @@ class _Handler(FTPHandler):  # type: ignore[misc]
         self.printer.received(self, self.data_channel.get_transmitted_bytes(), False)
 
 
-class _Dropper(DTPHandler):  # type: ignore[misc]
+class _Dropper(DTPHandler):
     """A data channel that hangs up after ``drop_after`` bytes, as a dying server does."""
 
     drop_after = 0

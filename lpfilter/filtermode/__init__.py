@@ -1,1 +1,2 @@
-"""LPRng's side of the drop-in: the filter command line and entry text lpd hands over."""
+"""``lpfilter filter``: LPRng's side of the drop-in. lpd runs lpfilter as a filter or an
+``lp=|`` program: its command line (``arguments``), one run (``run``), the accounting line."""

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
-from lpfilter.filtercodes import FilterCode
 from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, LpfilterError, RemoveJob,
                              TransientError, in_brief)
+from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode.arguments import FilterArgs
 from lpfilter.job import Job
 from lpfilter.text import visible
@@ -166,10 +166,11 @@ class FilterRun:
         a pipe with splice(2), never through Python, where the kernel allows it."""
         import select
         total = 0
-        pipe: tuple[int, int] | None = os.pipe()
+        fds = os.pipe()
+        pipe: tuple[int, int] | None = fds
         try:
             with contextlib.suppress(OSError):
-                fcntl.fcntl(pipe[1], F_SETPIPE_SZ, CHUNK)
+                fcntl.fcntl(fds[1], F_SETPIPE_SZ, CHUNK)
             while True:
                 if self.stopping:
                     raise JobInterrupted(Interruption.SHUTDOWN, self.stopping)

@@ -10,8 +10,8 @@ import os
 from collections.abc import Sequence
 
 from lpfilter.errors import ConfigError
-from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap import cache
+from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.model import Entry, Printcap, Record, Side, build_record
 from lpfilter.printcap.source import Origin, Problem, read_entries
 

@@ -16,6 +16,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from lpfilter import __version__
 from lpfilter.printcap.model import Option, Record
@@ -67,7 +68,7 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _flatten(cached: CachedFile) -> tuple[object, ...]:
+def _flatten(cached: CachedFile) -> tuple[Any, ...]:
     """Records and problems as nested tuples of str/int/bool (what marshal stores)."""
     files: dict[str, int] = {}
 
@@ -94,7 +95,7 @@ def _rebuild(data: tuple[object, ...]) -> CachedFile:
              for (n, rf, rl, opts) in records]  # type: ignore[attr-defined]
     found = [Problem(Origin(names[f], ln) if f is not False else None, message, fatal)
              for (f, ln, message, fatal) in problems]  # type: ignore[attr-defined]
-    return CachedFile({k: tuple(v) if v is not None else None  # type: ignore[misc]
+    return CachedFile({k: tuple(v) if v is not None else None
                        for k, v in stamps.items()}, built, found)  # type: ignore[attr-defined]
 
 

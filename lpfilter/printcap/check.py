@@ -6,12 +6,11 @@ instead. Spool directories are checked in ``spoolcheck``; this module reads text
 from __future__ import annotations
 
 import difflib
+import itertools
 
 from lpfilter.errors import LpfilterError
-from lpfilter.printcap.datatypes import (format_octal, is_number_word, number_word,
-                                         strtol_leftover)
-from lpfilter.printcap.commandline import (check_command_password, cut_command_uris,
-                                           filter_arguments)
+from lpfilter.printcap.commandline import check_command_password, cut_command_uris, filter_arguments
+from lpfilter.printcap.datatypes import format_octal, is_number_word, number_word, strtol_leftover
 from lpfilter.printcap.destination import Invalid, Lpd, Socket, host_problem, redact
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
@@ -41,7 +40,7 @@ def _check_layout(record: Record) -> list[Problem]:
     if record.raw is None:
         return found
     pieces = record.raw.pieces
-    for (_, before), (offset, line) in zip(pieces, pieces[1:]):
+    for (_, before), (offset, line) in itertools.pairwise(pieces):
         if line.after_gap and line.text[0] not in ":|":
             found.append(Problem(line.origin, f"this line continues entry '{record.primary}'"
                                  " because the line before the blank or comment line ends in"

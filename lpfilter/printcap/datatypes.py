@@ -116,7 +116,8 @@ _PERCENT = re.compile(r"%(.)", re.S)
 
 
 def expand_percent(text: str, codes: dict[str, str]) -> str:
-    """LPRng's Expand_percent: ``%P``, ``%Q``... from ``codes``; any other ``%x`` and ``%%`` stay."""
+    """LPRng's Expand_percent: ``%P``, ``%Q``... from ``codes``; any other ``%x`` and ``%%``
+    stay."""
     if "%" not in text:
         return text
     return _PERCENT.sub(lambda m: codes.get(m.group(1), m.group(0)), text)

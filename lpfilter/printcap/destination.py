@@ -184,9 +184,9 @@ def _uri(value: str) -> Destination:
         return Invalid(value, f"{scheme}:// URI without a host")
     path = urllib.parse.unquote(parts.path.lstrip("/"))
     if scheme == "ftp":
-        user = urllib.parse.unquote(parts.username) if parts.username is not None else None
-        password = urllib.parse.unquote(parts.password) if parts.password is not None else None
-        return Ftp(host, port_number or FTP_PORT, path, user, password)
+        login = urllib.parse.unquote(parts.username) if parts.username is not None else None
+        secret = urllib.parse.unquote(parts.password) if parts.password is not None else None
+        return Ftp(host, port_number or FTP_PORT, path, login, secret)
     if scheme == "socket":
         return Socket(host, port_number or JETDIRECT_PORT)
     if not path:

@@ -24,7 +24,7 @@ def entry_from_text(text: str, origin: str = ORIGIN) -> Entry:
                           f" of {MAX_ENTRY_BYTES >> 20} MiB for one printcap entry; it is not"
                           " an entry lpd wrote")
     problems: list[Problem] = []
-    lines = [line for line in file_lines(origin, problems, reader=lambda _path: text)]
+    lines = list(file_lines(origin, problems, reader=lambda _path: text))
     raws = bounded(grammar.assemble(lines), problems)
     records = [r for r in (build_record(raw, problems) for raw in raws) if r is not None]
     if not records:

@@ -97,7 +97,8 @@ def _matches_one(item: str, host: HostInfo) -> bool:
 
 
 def oh_matches(value: str, host: HostInfo) -> bool:
-    """Does an ``oh=`` value select this host? ``!`` negates this and (LPRng quirk) every later item."""
+    """Does an ``oh=`` value select this host? ``!`` negates this and (LPRng quirk) every
+    later item."""
     negate = False
     for item in split_list(value):
         if item.startswith("!"):

@@ -169,36 +169,36 @@ BSD_ONLY = {
 #: vars.c 1.4 of 2005-04-14): keys LPRng knows that lpfilter keeps untyped and never uses.
 #: With KEYS, PARSER_KEYS and the filter keys they are every key checkpc does not call
 #: unknown.
-LPRNG_OTHER_KEYS = frozenset("""
-    accounting_namefixup allow_getenv allow_user_logging allow_user_setting append_z
-    architecture auth auth_forward break_classname_priority_link
-    check_for_protocol_violations chooser chooser_interval chooser_routine
-    chooser_scan_queue class_in_status config_file control_file_line_order
-    default_format default_permission default_printer default_priority default_tmp_dir
-    destinations discard_large_jobs discard_zero_length_jobs drop_root
-    exit_linger_timeout fakelargefile fifo_lock_file filter_ld_path filter_path
-    filter_poll_interval force_fqdn_hostname force_ipaddr_hostname force_lpq_status
-    force_queuename full_time generate_banner group ignore_requested_user_priority
-    incoming_control_filter ipp_listen_port ipp_port ipv6 kerberos_forward_principal
-    kerberos_keytab kerberos_life kerberos_renew kerberos_server_principal
-    kerberos_service lockfile logger_destination logger_max_size logger_path
-    logger_timeout lpd_force_poll lpd_path lpd_poll_servers_started
-    lpd_poll_start_interval lpd_poll_time lpd_printcap_path lpq_status_cached
-    lpq_status_file lpq_status_interval lpq_status_stale lpr lpr_bounce lpr_bsd
-    lpr_send_try mail_from mail_operator_on_error max_accounting_file_size max_datafiles
-    max_log_file_size max_move_count max_servers_active max_status_line max_status_size
-    min_accounting_file_size min_log_file_size min_status_size minfree
-    ms_time_resolution network_connect_grace nline_after_file order_routine pass_env
-    pc_entries_required perms_path pgp_path prefix_option_to_option prefix_z
-    printcap_path queue_control_file queue_lock_file queue_status_file
-    queue_unspooler_file remote_support remove_z report_server_as require_configfiles
-    require_explicit_q return_short_status reuse_addr reverse_lpq_status
-    reverse_priority_order safe_chars send_block_format send_data_first sendmail
-    sendmail_to_user server_tmp_dir short_status_length ssl_ca_file ssl_ca_path
-    ssl_crl_file ssl_crl_path ssl_server_cert ssl_server_password_file stalled_time
-    syslog_device translate_incoming_format unix_socket_path use_info_cache
-    use_shorthost user user_is_authuser user_printcap
-""".split())
+LPRNG_OTHER_KEYS = frozenset([
+    "accounting_namefixup", "allow_getenv", "allow_user_logging", "allow_user_setting", "append_z",
+    "architecture", "auth", "auth_forward", "break_classname_priority_link",
+    "check_for_protocol_violations", "chooser", "chooser_interval", "chooser_routine",
+    "chooser_scan_queue", "class_in_status", "config_file", "control_file_line_order",
+    "default_format", "default_permission", "default_printer", "default_priority",
+    "default_tmp_dir", "destinations", "discard_large_jobs", "discard_zero_length_jobs",
+    "drop_root", "exit_linger_timeout", "fakelargefile", "fifo_lock_file", "filter_ld_path",
+    "filter_path", "filter_poll_interval", "force_fqdn_hostname", "force_ipaddr_hostname",
+    "force_lpq_status", "force_queuename", "full_time", "generate_banner", "group",
+    "ignore_requested_user_priority", "incoming_control_filter", "ipp_listen_port", "ipp_port",
+    "ipv6", "kerberos_forward_principal", "kerberos_keytab", "kerberos_life", "kerberos_renew",
+    "kerberos_server_principal", "kerberos_service", "lockfile", "logger_destination",
+    "logger_max_size", "logger_path", "logger_timeout", "lpd_force_poll", "lpd_path",
+    "lpd_poll_servers_started", "lpd_poll_start_interval", "lpd_poll_time", "lpd_printcap_path",
+    "lpq_status_cached", "lpq_status_file", "lpq_status_interval", "lpq_status_stale", "lpr",
+    "lpr_bounce", "lpr_bsd", "lpr_send_try", "mail_from", "mail_operator_on_error",
+    "max_accounting_file_size", "max_datafiles", "max_log_file_size", "max_move_count",
+    "max_servers_active", "max_status_line", "max_status_size", "min_accounting_file_size",
+    "min_log_file_size", "min_status_size", "minfree", "ms_time_resolution",
+    "network_connect_grace", "nline_after_file", "order_routine", "pass_env", "pc_entries_required",
+    "perms_path", "pgp_path", "prefix_option_to_option", "prefix_z", "printcap_path",
+    "queue_control_file", "queue_lock_file", "queue_status_file", "queue_unspooler_file",
+    "remote_support", "remove_z", "report_server_as", "require_configfiles", "require_explicit_q",
+    "return_short_status", "reuse_addr", "reverse_lpq_status", "reverse_priority_order",
+    "safe_chars", "send_block_format", "send_data_first", "sendmail", "sendmail_to_user",
+    "server_tmp_dir", "short_status_length", "ssl_ca_file", "ssl_ca_path", "ssl_crl_file",
+    "ssl_crl_path", "ssl_server_cert", "ssl_server_password_file", "stalled_time", "syslog_device",
+    "translate_incoming_format", "unix_socket_path", "use_info_cache", "use_shorthost", "user",
+    "user_is_authuser", "user_printcap"])
 
 #: Keys lpfilter reads but its own spool (watch, print) does not act on yet, and what that
 #: means; checkpc notes each one set, so nobody believes it has an effect. Filter keys

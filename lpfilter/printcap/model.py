@@ -78,7 +78,8 @@ class Printcap:
         return self._by_primary.get(primary.lower(), [])
 
     def printer_names(self) -> list[str]:
-        """LPRng's printer list: the ``all`` entry's list, else primary names in first-seen order."""
+        """LPRng's printer list: the ``all`` entry's list, else primary names in first-seen
+        order."""
         if "all" in self._names:
             return self._all_list()
         seen: set[str] = set()

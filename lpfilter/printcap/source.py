@@ -79,10 +79,11 @@ def read_text(path: str, limit: int = MAX_PRINTCAP_BYTES) -> str:
     """The text of one printcap file; OSError is the caller's to report.
 
     Symlinks are followed (/etc/printcap is often one), but what they lead to must be a
-    regular file of at most ``limit`` bytes (or /dev/null, read as empty): a FIFO would block for ever and /dev/zero
-    never ends. The type is looked at before opening (opening some devices acts on them)
-    and again on the open descriptor; O_NONBLOCK keeps a FIFO swapped in between from
-    blocking the open, and at most ``limit + 1`` bytes are ever read.
+    regular file of at most ``limit`` bytes (or /dev/null, read as empty): a FIFO would
+    block for ever and /dev/zero never ends. The type is looked at before opening (opening
+    some devices acts on them) and again on the open descriptor; O_NONBLOCK keeps a FIFO
+    swapped in between from blocking the open, and at most ``limit + 1`` bytes are ever
+    read.
     """
     before = os.stat(path)
     if stat.S_ISCHR(before.st_mode) and before.st_rdev == _DEV_NULL:

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import SpoolFull
-from lpfilter.spool import hotfolder
-from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
 from lpfilter.job import Job, JobState, user_name
+from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
+from lpfilter.spool import hotfolder
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible

@@ -38,8 +38,9 @@ class Ledger:
         self.backlog = backlog
         self.clock = clock
 
-    def finish(self, job: Job, state: str, message: str, *, result: SendResult | None = None,
-               delay: float = 0.0, attempt: bool = True) -> str:
+    def finish(self, job: Job, state: JobState, message: str, *,
+               result: SendResult | None = None, delay: float = 0.0,
+               attempt: bool = True) -> JobState:
         """Record the outcome of an attempt: ticket, data, accounting, log. A ticket that
         cannot be written (a full spool) waits in the backlog, and SpoolFull is raised."""
         before = job.copy()

@@ -17,9 +17,9 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
                              TransientError)
+from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.job import JobState
 from lpfilter.programs import command_argv
 

@@ -16,8 +16,8 @@ from lpfilter.safefiles import atomic_write
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
-    from lpfilter.printcap import Entry
     from lpfilter.job import Job
+    from lpfilter.printcap import Entry
 
 log = logging.getLogger(__name__)
 #: Records may lie in a spool directory others may write (a shared hot folder): a symbolic

@@ -30,10 +30,10 @@ import time
 from collections.abc import Iterator
 
 from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
-from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock,
-                                    open_regular, private_dir)
-from lpfilter.spool.hotfolder import refuse
 from lpfilter.job import FINISHED, Job, JobState, user_name
+from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock, open_regular,
+                                private_dir)
+from lpfilter.spool.hotfolder import refuse
 
 log = logging.getLogger(__name__)
 

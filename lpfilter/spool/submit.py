@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
-from lpfilter.safefiles import TooLarge, copy_fd
 from lpfilter.job import Job, JobState
+from lpfilter.safefiles import TooLarge, copy_fd
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry

@@ -38,4 +38,5 @@ def say_pending(jobs: Iterable[Job], *, fifo: bool) -> None:
     untried = "waits its turn behind the jobs before it (fifo)" if fifo else "not tried yet"
     for job in jobs:
         log.warning("%s-%s: still queued (%s); the next watch --once or a running watch"
-                    " tries it again", visible(job.queue), job.id, visible(job.last_error or untried))
+                    " tries it again", visible(job.queue), job.id,
+                    visible(job.last_error or untried))

@@ -21,9 +21,9 @@ from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import JobState
 from lpfilter.spool import inotify
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
-from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.serve import QueueServer
+from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
 if TYPE_CHECKING:

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
-from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected,
-                             SpoolFull, in_brief)
+from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected, SpoolFull,
+                             in_brief)
+from lpfilter.job import Job, JobState, user_name
+from lpfilter.locks import process_start
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.ledger import Ledger
-from lpfilter.job import Job, JobState, user_name
-from lpfilter.locks import process_start
 from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
@@ -106,8 +106,8 @@ class QueueWorker:
             self.recover()
         except SpoolFull as exc:  # tried again in the loop, where a full spool waits
             recovered, summary.full = False, exc if burst else None
-        self.early = {j.id for j in self.store.jobs() if j.state == JobState.QUEUED} if every_job else (
-            set())
+        self.early = ({j.id for j in self.store.jobs() if j.state == JobState.QUEUED}
+                      if every_job else set())
         self.away = None
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
@@ -227,7 +227,7 @@ class QueueWorker:
         return ran, retry_at
 
     # --- one job ----------------------------------------------------------------------
-    def process(self, job: Job) -> str | None:
+    def process(self, job: Job) -> JobState | None:
         """One attempt at one job; returns its new state (None: it was not ours to send)."""
         with self.store.tickets_locked():
             current = self.store.read(job.id)
@@ -264,12 +264,13 @@ class QueueWorker:
         finally:
             os.close(data_fd)
 
-    def _send(self, job: Job, data_fd: int) -> str:
+    def _send(self, job: Job, data_fd: int) -> JobState:
         """Send a job (marked active) from its checked data file; returns its new state."""
         destination = self.entry.destination()
         device = self.printers.lock(destination, self.stop.is_set)
         if device is None:
-            return self.ledger.finish(job, JobState.QUEUED, "not sent: lpfilter is stopping", attempt=False)
+            return self.ledger.finish(job, JobState.QUEUED, "not sent: lpfilter is stopping",
+                                      attempt=False)
         request = SendRequest(job, self.store.data_path(job.id), destination,
                               settings_for(destination, self.entry), JobReporter(self, job),
                               lock_dir=self.lock_dir, data_fd=data_fd)
@@ -283,22 +284,24 @@ class QueueWorker:
             job.bytes_sent = request.sent
             if exc.reason is Interruption.CANCELLED:
                 return self.ledger.finish(job, JobState.CANCELLED, "cancelled while printing")
-            return self.ledger.finish(job, JobState.QUEUED, f"interrupted ({exc}); it will be sent again",
-                               attempt=False)
+            return self.ledger.finish(job, JobState.QUEUED,
+                                      f"interrupted ({exc}); it will be sent again",
+                                      attempt=False)
         except LpfilterError as exc:
             job.bytes_sent = request.sent
             return self._failed(job, exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
             job.bytes_sent = request.sent
             log.exception("%s: job %s: internal error", self.queue, job.id)
-            return self.ledger.finish(job, JobState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            return self.ledger.finish(job, JobState.FAILED,
+                                      f"internal error: {type(exc).__name__}: {exc}")
         finally:
             device.release(keep_open=True)
             if self.observer is not None:
                 self.observer.end(job)
         return self.ledger.finish(job, JobState.DONE, result.message, result=result)
 
-    def _failed(self, job: Job, exc: LpfilterError) -> str:
+    def _failed(self, job: Job, exc: LpfilterError) -> JobState:
         """A failed attempt, as the policy decides. A printer that could not be reached is
         remembered since when (across attempts, in the ticket) and, unless the printcap
         sets send_try, the try is not counted: the job waits for the printer."""
