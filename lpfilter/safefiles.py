@@ -1,7 +1,10 @@
-"""Durable file operations: atomic replace, directory fsync, and kernel-side copies.
+"""Spool files opened safely and written durably: no symbolic link followed, no FIFO or
+device opened, type and owner checked on the open descriptor; atomic replace, directory
+fsync, and kernel-side copies.
 
 "No job is ever lost" rests on these: a ticket or a spooled file is either the old one or
-the complete new one, and it is on disk (fsync) before anyone is told it exists.
+the complete new one, and it is on disk (fsync) before anyone is told it exists. They are
+on the ground floor because the spool, the locks and the printcap reader all use them.
 """
 from __future__ import annotations
 
