@@ -9,7 +9,7 @@ import errno
 import os
 import stat
 
-from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import DeviceSettings
 from lpfilter.backends.stream import Pump
 from lpfilter.errors import JobRefused, TransientError

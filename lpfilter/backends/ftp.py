@@ -18,7 +18,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from lpfilter.backends import SendResult
+from lpfilter.backends.request import SendResult
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.ftpsession import Control, Request, Session, failure, open_session
 from lpfilter.backends.stream import TICK, Pump, unsent

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lpfilter.backends import SendRequest
+from lpfilter.backends.request import SendRequest
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.ftpauth import credentials
 from lpfilter.backends.settings import FtpSettings

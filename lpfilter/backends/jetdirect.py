@@ -17,7 +17,7 @@ import struct
 import time
 from collections.abc import Callable
 
-from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.framing import Framing
 from lpfilter.backends.settings import SocketSettings

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
 from lpfilter.backends.stream import TICK, Pump
 from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError

@@ -13,7 +13,7 @@ import os
 import socket
 import stat
 
-from lpfilter.backends import SendRequest, SendResult
+from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.jetdirect import JetDirectBackend, wrapping
 from lpfilter.backends.settings import SocketSettings
 from lpfilter.backends.stream import Pump

@@ -1,0 +1,105 @@
+"""One send's request and result, and the interface every backend implements.
+
+Apart from the registry (``lpfilter.backends``) so that a backend module imports this and
+never the package that imports it by name: no circle, even a lazy one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
+
+from lpfilter.errors import Interruption, JobInterrupted
+
+if TYPE_CHECKING:
+    from lpfilter.backends.settings import SendSettings
+    from lpfilter.job import Job
+    from lpfilter.printcap.destination import Destination
+
+
+class Reporter(Protocol):
+    """The caller's side of one send: it hears what happens, and says when to stop.
+
+    One object, since its answers come from the same place: the worker's job (whose
+    ticket the interruption check also updates with the progress), or ``lpfilter
+    filter``'s run (stderr for lpd, a signal flag)."""
+
+    def interrupted(self) -> Interruption | None:
+        """Why the send must stop now (cancel, shutdown), or None to go on. Asked at
+        least every tick while a backend waits."""
+
+    def first_byte(self) -> None:
+        """Called once, right before the first byte leaves: makes "maybe printed" durable
+        (raising here stops the send before it starts)."""
+
+    def progress(self, taken: int) -> None:
+        """The bytes the printer (or program) has taken so far in this attempt."""
+
+    def status(self, message: str) -> None:
+        """A status line from the printer or program (ps file, log, lpd's stderr)."""
+
+
+#: The settings type of a backend (``SendRequest[SocketSettings]``).
+SettingsT = TypeVar("SettingsT", bound="SendSettings")
+
+
+@dataclass(slots=True)
+class SendRequest(Generic[SettingsT]):
+    """Everything a backend needs for one attempt at one job."""
+
+    job: Job
+    #: The data file; read through ``open_data``.
+    data_path: str
+    destination: Destination
+    #: The backend's own printcap settings (``settings.settings_for``).
+    settings: SettingsT
+    reporter: Reporter
+    #: Where host-wide locks live (FTP session slots), decided by the caller; only
+    #: backends that take such locks need it.
+    lock_dir: str = ""
+    #: The data file as the spool opened and checked it (a regular file of the queue's
+    #: owner, reached without following a symbolic link); None: open ``data_path``.
+    data_fd: int | None = None
+    #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
+    #: failed attempt is accounted with what it sent.
+    sent: int = 0
+
+    def open_data(self) -> BinaryIO:
+        """The job's bytes, from the descriptor the spool checked: never the path again,
+        which could name something else by now."""
+        if self.data_fd is None:
+            return open(self.data_path, "rb")
+        fd = os.dup(self.data_fd)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.fdopen(fd, "rb")
+
+    def progress(self, sent: int, waiting: int = 0) -> None:
+        """``sent`` bytes left lpfilter, ``waiting`` of them not yet taken by the printer
+        (still in a socket's send queue or a pipe)."""
+        self.sent = sent
+        self.reporter.progress(max(0, sent - waiting))
+
+    def check(self) -> None:
+        """Raise JobInterrupted if the caller wants the send stopped."""
+        reason = self.reporter.interrupted()
+        if reason is not None:
+            raise JobInterrupted(reason)
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What a successful send achieved."""
+
+    bytes_sent: int
+    #: "sent" (the device or program took it) or "confirmed" (the printer said it printed).
+    delivery: str = "sent"
+    pages: int | None = None
+    message: str = ""
+
+
+class Backend(Protocol):
+    """The one interface every backend implements. A backend may also have ``close()``:
+    the worker keeps it across a batch of jobs (an FTP session stays open) and calls
+    ``close()`` when the queue runs dry."""
+
+    def send(self, request: SendRequest[Any]) -> SendResult: ...
