@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import errno
+from typing import Self
 
 #: What a write meets on a full, over-quota or read-only file system: an expected
 #: condition (SpoolFull), never an internal error.
@@ -32,6 +33,14 @@ class LpfilterError(Exception):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
+
+    def about(self, *, queue: str = "", job_id: str = "", host: str = "") -> Self:
+        """Add what a caller knows (the raiser's own values stay): the worker knows the
+        queue and job of every error its backend raises, and the printer it sent to."""
+        self.queue = self.queue or queue
+        self.job_id = self.job_id or job_id
+        self.host = self.host or host
+        return self
 
 
 class TransientError(LpfilterError):

@@ -111,14 +111,12 @@ class Job:
     def final(self) -> bool:
         return self.state in FINAL
 
-    def move_to(self, state: JobState | str) -> None:
+    def move_to(self, state: JobState) -> None:
         """Change the job's state: the only way it changes, so that a transition that can
-        never happen (see TRANSITIONS) is caught where it is attempted, not on disk later.
-        A state's value ("queued") is taken too, as tickets and older callers say it."""
-        new = JobState(state)
-        if new not in TRANSITIONS[self.state]:
-            raise ImpossibleTransition(self.id, self.queue, self.state, new)
-        self.state = new
+        never happen (see TRANSITIONS) is caught where it is attempted, not on disk later."""
+        if state not in TRANSITIONS[self.state]:
+            raise ImpossibleTransition(self.id, self.queue, self.state, state)
+        self.state = state
 
     def copy(self) -> Job:
         """A shallow copy (as dataclasses.replace makes, at a fifth of its cost: the

@@ -6,11 +6,17 @@ from __future__ import annotations
 _SHELL_CHARS = frozenset("<>|;")
 
 
-def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
-    """LPRng's filter command line: a shell for ``< > | ;`` or a leading '(', else words
-    split on blanks, where a word starting with a quote runs to the same quote."""
+def needs_shell(command: str) -> bool:
+    """Does LPRng run this command line through the shell: ``< > | ;`` or a leading '('?"""
     text = command.strip()
-    if _SHELL_CHARS.intersection(text) or text.startswith("("):
+    return bool(_SHELL_CHARS.intersection(text)) or text.startswith("(")
+
+
+def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
+    """LPRng's filter command line: a shell when it needs one, else words split on
+    blanks, where a word starting with a quote runs to the same quote."""
+    text = command.strip()
+    if needs_shell(text):
         return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
     words: list[str] = []
     i, n = 0, len(text)

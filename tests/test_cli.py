@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lpfilter.cli import COMMANDS, main
-from lpfilter.commands import environment as config
+from lpfilter.commands import environment
 from lpfilter.status import ExitStatus
 
 PRINTCAP = """\
@@ -99,9 +99,9 @@ def test_default_queue_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_printcap_search_path() -> None:
     """--printcap, then LPFILTER_PRINTCAP (':' or ';' separated), then /etc and ~/.printcap."""
-    assert config.printcap_paths("/a:/b", {"LPFILTER_PRINTCAP": "/c"}).paths == ("/a", "/b")
-    assert config.printcap_paths(None, {"LPFILTER_PRINTCAP": "/c;/d"}).paths == ("/c", "/d")
-    default = config.printcap_paths(None, {"HOME": "/home/u"})
+    assert environment.printcap_paths("/a:/b", {"LPFILTER_PRINTCAP": "/c"}).paths == ("/a", "/b")
+    assert environment.printcap_paths(None, {"LPFILTER_PRINTCAP": "/c;/d"}).paths == ("/c", "/d")
+    default = environment.printcap_paths(None, {"HOME": "/home/u"})
     assert default.paths == ("/etc/printcap", "/home/u/.printcap")
     assert default.optional == ("/home/u/.printcap",)
 

@@ -570,7 +570,7 @@ def test_filter_subsection_matches_the_usage_and_names_its_own_long_options() ->
 
 
 def test_lprng_section_shows_the_three_forms_as_lpd_runs_them() -> None:
-    from lpfilter.filtermode import arguments as filterargs
+    from lpfilter.filtermode import arguments
     from lpfilter.printcap.destination import classify
     text = _lprng_text()
     for form in (DEVICE_FORM, FTP_FORM, IF_FORM, BY_HAND):
@@ -583,11 +583,11 @@ def test_lprng_section_shows_the_three_forms_as_lpd_runs_them() -> None:
                           (FTP_FORM, Ftp("printer.example", 21, "PORT1"))):
         argv = _lpd_argv(value.strip(":").removeprefix("lp="))
         assert os.path.isabs(argv[0]) and argv[1] == "filter"
-        args = filterargs.parse(argv[2:])
+        args = arguments.parse(argv[2:])
         assert classify(args.destination, queue="q1") == target, value
         assert (args.get("P"), args.get("J"), args.get("j"), args.accounting) == (
             "q1", "MyJob", "507", "acct")
-    args = filterargs.parse(_lpd_argv(IF_FORM.strip(":").removeprefix("if="))[2:])
+    args = arguments.parse(_lpd_argv(IF_FORM.strip(":").removeprefix("if="))[2:])
     assert args.destination is None  # a data filter: the job goes to standard output
 
 

@@ -6,6 +6,8 @@ import ast
 import itertools
 import json
 import socket
+import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from lpfilter.safefiles import UnsafeFile
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
+from lpfilter.spool.worker import QueueWorker
 from lpfilter.status import ExitStatus
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lpfilter"
@@ -48,7 +51,7 @@ def a_job(state: str) -> Job:
 def test_states_are_the_strings_tickets_hold() -> None:
     assert [str(s) for s in JobState] == ["queued", "active", "done", "failed", "held",
                                           "removed", "cancelled"]
-    assert tuple(JobState) == STATES and FINISHED < FINAL
+    assert FINISHED < FINAL
     assert a_job("held").state is JobState.HELD  # a string given is made a JobState
 
 
@@ -178,6 +181,47 @@ def test_a_refused_connection_names_its_host() -> None:
             open_connection("127.0.0.1", port, timeout=5, interrupted=lambda: None)
     assert isinstance(caught.value, NotConnected)
     assert (caught.value.host, caught.value.queue) == (f"127.0.0.1%{port}", "")
+
+
+def test_a_failed_send_carries_its_queue_job_and_printer(tmp_path: Path) -> None:
+    # The backend knows the printer, the worker the queue and job: the error the policy
+    # gets names all three, whoever raised it.
+    with socket.socket() as printer:  # a printer that accepts, then resets at once
+        printer.bind(("127.0.0.1", 0))
+        printer.listen(1)
+        port = printer.getsockname()[1]
+        sd = tmp_path / "sd"
+        sd.mkdir(mode=0o700)
+        entry = _entry(tmp_path, sd, f":lp=127.0.0.1%{port}:connect_timeout#5:send_try#1")
+        store = SpoolStore(str(sd), "lp")
+        store.ensure()
+        doc = tmp_path / "doc"
+        doc.write_bytes(b"page\n" * 100_000)
+        job = submit(entry, store, str(doc), JobOptions("ann"))
+        worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+        seen: list[LpfilterError] = []
+        decide = worker._failed
+
+        def failed(failing: Job, exc: LpfilterError) -> JobState:
+            seen.append(exc)
+            return decide(failing, exc)
+
+        worker._failed = failed  # type: ignore[method-assign]
+        resetter = threading.Thread(target=_reset_one, args=(printer,))
+        resetter.start()
+        try:
+            worker.serve(burst=True)
+        finally:
+            resetter.join(timeout=10)
+            worker.close()
+    [error] = seen
+    assert (error.queue, error.job_id, error.host) == ("lp", job.id, f"127.0.0.1%{port}")
+
+
+def _reset_one(listener: socket.socket) -> None:
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # RST
 
 
 def test_every_error_takes_its_context_as_keywords() -> None:

@@ -13,7 +13,7 @@ import pytest
 from spoolkit import job_ids, kit_at, wait_served, wait_until
 
 from lpfilter.cli import main
-from lpfilter.commands import environment as config
+from lpfilter.commands import environment
 from lpfilter.status import ExitStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_no_printcap_says_how_to_name_one(tmp_path: Path, monkeypatch: pytest.Mo
     """No printcap at all: one line naming the file, --printcap, LPFILTER_PRINTCAP and an
     example printcap that exists on this machine; the config status (3)."""
     missing = tmp_path / "no-printcap"
-    monkeypatch.setattr(config, "SYSTEM_PRINTCAP", str(missing))
+    monkeypatch.setattr(environment, "SYSTEM_PRINTCAP", str(missing))
     monkeypatch.setenv("HOME", str(tmp_path))
     argv = list(command)
     if source == "--printcap":
@@ -313,7 +313,7 @@ def test_service_finds_lpfilter_on_the_path_and_is_hardened_without_breaking_pri
                        ("CacheDirectoryMode", "0700"), ("RuntimeDirectoryMode", "0700")):
         assert unit.get(key) == [value], key
     assert "-/var/spool/lpd" in unit["ReadWritePaths"]
-    # root's printer locks are in /run/lpfilter (config.lock_dir), the parse cache is
+    # root's printer locks are in /run/lpfilter (environment.lock_dir), the parse cache is
     # where the unit points it
     assert unit["Environment"] == ["LPFILTER_CACHE_DIR=/var/cache/lpfilter"]
     # these would take the printer devices or the network away
@@ -385,7 +385,7 @@ def test_pyproject_builds_the_standard_way(tmp_path: Path) -> None:
     for data in ("share/doc/lpfilter/printcap.example", "share/man/man1/lpfilter.1",
                  "share/man/man5/lpfilter-printcap.5"):
         assert any(n.endswith(f".data/data/{data}") for n in names), data
-    assert config.EXAMPLE_DOC == "share/doc/lpfilter/printcap.example"  # what errors name
+    assert environment.EXAMPLE_DOC == "share/doc/lpfilter/printcap.example"  # what errors name
 
 
 # --- found by review after issue 10 -----------------------------------------------------

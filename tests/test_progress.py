@@ -21,7 +21,7 @@ from pathlib import Path
 from spoolkit import kit_at, wait_until
 
 from lpfilter import printcap
-from lpfilter.commands import terminal as progress
+from lpfilter.commands import terminal
 from lpfilter.commands.terminal import TerminalObserver
 from lpfilter.job import Job, user_name
 from lpfilter.spool.store import SpoolStore
@@ -133,7 +133,7 @@ def test_the_bar_counts_what_the_printer_took_and_stays_to_the_last_byte(
     assert recorder.calls[-1][0] == size  # the last report: the printer took every byte
     assert recorder.ends == [len(recorder.calls)]  # and only then was the bar ended
     percents = [int(p) for p in BAR.findall(shown.getvalue())]
-    assert percents, f"no bar after {progress.BAR_AFTER:g} s: {shown.getvalue()!r}"
+    assert percents, f"no bar after {terminal.BAR_AFTER:g} s: {shown.getvalue()!r}"
     assert percents == sorted(percents) and percents[-1] == 100, percents
     assert any(0 < p < 100 for p in percents), percents
 

@@ -1,4 +1,4 @@
-"""Spool building blocks on real files and real child processes: fileops, the store, the
+"""Spool building blocks on real files and real child processes: safefiles, the store, the
 retry policy, and the device and pipe backends (process-level chaos is in
 test_spool_processes.py)."""
 from __future__ import annotations
@@ -95,7 +95,7 @@ def send_bounded(entry: Entry, tmp_path: Path, data: bytes, *, cancel_after: flo
     return outcome[0], time.monotonic() - start
 
 
-# --- fileops --------------------------------------------------------------------------
+# --- safefiles ------------------------------------------------------------------------
 def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
     """New content replaces the old in one rename; a failed write keeps the old file."""
     target = tmp_path / "ticket"

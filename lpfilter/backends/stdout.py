@@ -13,8 +13,8 @@ import os
 import socket
 import stat
 
-from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.jetdirect import JetDirectBackend, wrapping
+from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import SocketSettings
 from lpfilter.backends.stream import Pump
 from lpfilter.protocols import pjl

@@ -27,7 +27,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.filtercodes import FilterCode
-from lpfilter.filtermode import arguments as filterargs
+from lpfilter.filtermode import arguments
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context) -> int:
     import logging
-    args = filterargs.parse(getattr(ctx.args, "filter_argv", []) or [])
+    args = arguments.parse(getattr(ctx.args, "filter_argv", []) or [])
     err: TextIO = sys.stderr
     if "--help" in args.own:
         print(USAGE, end="", file=ctx.stdout)
@@ -82,7 +82,7 @@ def run(ctx: Context) -> int:
         return FilterCode.JABORT
 
 
-def _plan(ctx: Context, args: filterargs.FilterArgs) -> Plan:
+def _plan(ctx: Context, args: arguments.FilterArgs) -> Plan:
     """Which entry, which destination, which mode: every decision before any byte moves."""
     from lpfilter.errors import UsageError
     from lpfilter.filtermode.run import Plan

@@ -18,12 +18,12 @@ from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, t
                                      usable_name)
 from lpfilter.printcap.nul import nul_problem
 from lpfilter.printcap.source import Problem
+from lpfilter.programs import needs_shell
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
 #: lpfilter's completion-wait modes for socket printers (backends/jetdirect.py).
 _WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
 _OCTAL_KEYS = frozenset({"spool_dir_perms", "spool_file_perms"})
-_SHELL_CHARS = set("<>|;")
 
 
 def _warn(option_or_record: Option | Record, message: str) -> Problem:
@@ -188,7 +188,7 @@ def _check_filter(option: Option, text: str) -> list[Problem]:
     while words and (words[0] in ("-$", "$-") or words[0].upper() == "ROOT"):
         words.pop(0)
     rest = " ".join(words)
-    if not words or _SHELL_CHARS.intersection(rest) or rest.startswith("("):
+    if not words or needs_shell(rest):
         return []
     program = words[0]
     if program.startswith("$"):

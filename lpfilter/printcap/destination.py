@@ -253,3 +253,10 @@ def password_on_command_line(shown: str) -> str:
             " user (ps, /proc/PID/cmdline) while the job is sent; leave it out and give"
             " ftp_user and ftp_password_file (a file of mode 0600) in the printcap entry,"
             " or (run by hand) a machine line in ~/.netrc")
+
+
+def printer_address(destination: Destination) -> str:
+    """``host%port`` of a network printer (what an error about it names), "" for a device
+    or a program."""
+    host, port = getattr(destination, "host", None), getattr(destination, "port", None)
+    return f"{host}%{port}" if host and port else ""

@@ -20,6 +20,7 @@ from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotCon
                              in_brief)
 from lpfilter.job import Job, JobState, user_name
 from lpfilter.locks import process_start
+from lpfilter.printcap.destination import printer_address
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.intake import Intake
@@ -289,7 +290,8 @@ class QueueWorker:
                                       attempt=False)
         except LpfilterError as exc:
             job.bytes_sent = request.sent
-            return self._failed(job, exc)
+            return self._failed(job, exc.about(queue=self.queue, job_id=job.id,
+                                               host=printer_address(destination)))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
             job.bytes_sent = request.sent
             log.exception("%s: job %s: internal error", self.queue, job.id)
