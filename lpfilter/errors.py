@@ -164,13 +164,18 @@ class JobInterrupted(TransientError):
         self.reason = reason
 
 
-class ImpossibleTransition(PermanentError):
-    """A job was asked to change to a state it can never reach from its own (a bug: see
-    ``lpfilter.job.TRANSITIONS``). The ticket on disk is left as it was."""
+class ImpossibleTransition(RuntimeError):
+    """A job was asked to change to a state it can never reach from its own (see
+    ``lpfilter.job.TRANSITIONS``). A bug, not an error lpfilter raises on purpose, so not an
+    ``LpfilterError``: every edge handles it as an internal error (exit 70, a traceback with
+    ``--debug``, "please report it"; a worker's job failed, a watcher's queue logged with
+    its traceback). The ticket on disk is left as it was."""
 
     def __init__(self, job_id: str, queue: str, from_state: str, to_state: str) -> None:
         super().__init__(f"queue {queue}: job {job_id}: a job cannot go from {from_state} to"
-                         f" {to_state}", queue=queue, job_id=job_id)
+                         f" {to_state}")
+        self.job_id = job_id
+        self.queue = queue
         self.from_state = from_state
         self.to_state = to_state
 

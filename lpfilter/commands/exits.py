@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import (AccessError, ConfigError, HoldJob, ImpossibleTransition, JobRefused,
-                             LpfilterError, NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
+from lpfilter.errors import (AccessError, ConfigError, HoldJob, JobRefused, LpfilterError,
+                             NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
 from lpfilter.job import JobState
 from lpfilter.status import ExitStatus
 
@@ -29,7 +29,6 @@ ERRORS: dict[type[LpfilterError], ExitStatus] = {
     JobRefused: ExitStatus.JOB_FAILED,
     HoldJob: ExitStatus.JOB_HELD,
     RemoveJob: ExitStatus.JOB_FAILED,
-    ImpossibleTransition: ExitStatus.INTERNAL,  # a bug, never an answer to bad input
 }
 
 #: From best to worst, for a command that ran many things (``watch``): the worst wins; a

@@ -217,18 +217,22 @@ class FilterRun:
                    self.plan.started, title=args.get("T") or "",
                    host=args.get("H") or args.get("h") or "")
 
-    def _send(self, path: str, size: int) -> int:
+    def _request(self, job: Job, path: str) -> SendRequest[SendSettings]:
         plan = self.plan
-        job = self._job(size)
         settings: SendSettings = (
             SocketSettings.from_entry(plan.entry, framed=plan.framed)  # standard output
             if plan.destination is None
             else settings_for(plan.destination, plan.entry, framed=plan.framed))
-        request = SendRequest(job, path, plan.destination,  # type: ignore[arg-type]
-                              settings, self, lock_dir=plan.lock_dir)
+        return SendRequest(job, path, plan.destination,  # type: ignore[arg-type]
+                           settings, self, lock_dir=plan.lock_dir)
+
+    def _send(self, path: str, size: int) -> int:
+        job = self._job(size)
+        request: SendRequest[SendSettings] | None = None
         outcome, code = "failed", FilterCode.JABORT
         result: SendResult | None = None
-        try:
+        try:  # the settings too: a value that cannot be read is this job's failure
+            request = self._request(job, path)
             result = self._deliver(request)
             outcome, code = result.delivery, FilterCode.JSUCC
         except JobInterrupted as exc:
@@ -248,8 +252,9 @@ class FilterRun:
         except Exception as exc:  # noqa: BLE001 - a bug: keep the job (abort, not remove)
             log.debug("internal error", exc_info=True)
             self.say(f"internal error: {type(exc).__name__}: {exc}; the job is kept")
+        sent = 0 if request is None else request.sent
         if code != FilterCode.JSUCC and self.went_out:
-            self.say(f"possible duplicate: {request.sent} bytes were sent before the failure")
+            self.say(f"possible duplicate: {sent} bytes were sent before the failure")
         if result is not None:
             pages = "" if result.pages is None else (
                 f", {result.pages} page{'' if result.pages == 1 else 's'}")
@@ -257,7 +262,7 @@ class FilterRun:
                 self.say(f"job confirmed by printer{pages}")
             else:
                 self.say(f"job sent to {self._where()}, {result.bytes_sent} bytes{pages}")
-        self._account(job, result, request.sent, outcome)
+        self._account(job, result, sent, outcome)
         return code
 
     def _where(self) -> str:

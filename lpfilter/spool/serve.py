@@ -56,10 +56,13 @@ class QueueServer:
         """Serve the queue, its lease taken (see ``QueueWorker.serve`` for the rest), and
         let the lease go. ``look_again`` (a foreground print): after letting go, take it
         again and serve while a queued job is due: another print may have queued one
-        while we held the lease, and left it to us. On an error the lease stays held:
-        the caller says why, then ``release``s it, so a successor finds the reason said."""
+        while we held the lease, and left it to us. On an error, or a pass ended by a full
+        spool, the lease stays held: the caller says why, then ``release``s it, so a
+        successor finds the reason said."""
         summary = self.worker.serve(burst=burst, wait_retries=wait_retries, until=until,
                                     every_job=every_job, give_up=give_up)
+        if summary.full is not None:
+            return summary
         self.lease.release()
         while (look_again and summary.full is None and not self.worker.stop.is_set()
                and self.worker.away is None and _due(self.worker.store) and self.take()):

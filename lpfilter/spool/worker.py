@@ -32,6 +32,7 @@ from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
 
 if TYPE_CHECKING:
+    from lpfilter.backends.settings import SendSettings
     from lpfilter.printcap import Entry
 
 log = logging.getLogger(__name__)
@@ -272,28 +273,29 @@ class QueueWorker:
         if device is None:
             return self.ledger.finish(job, JobState.QUEUED, "not sent: lpfilter is stopping",
                                       attempt=False)
-        request = SendRequest(job, self.store.data_path(job.id), destination,
-                              settings_for(destination, self.entry), JobReporter(self, job),
-                              lock_dir=self.lock_dir, data_fd=data_fd)
-        try:
+        request: SendRequest[SendSettings] | None = None
+        try:  # the settings too: a value that cannot be read fails the job, as a send would
+            request = SendRequest(job, self.store.data_path(job.id), destination,
+                                  settings_for(destination, self.entry), JobReporter(self, job),
+                                  lock_dir=self.lock_dir, data_fd=data_fd)
             result = self.printers.backend(destination).send(request)
             request.progress(result.bytes_sent)  # done: the printer took every byte
         except SpoolFull as exc:  # the "maybe sent" mark could not be written: not sent
             self.ledger.finish(job, JobState.QUEUED, f"not sent: {exc}", attempt=False)
             raise
         except JobInterrupted as exc:
-            job.bytes_sent = request.sent
+            job.bytes_sent = _sent(request)
             if exc.reason is Interruption.CANCELLED:
                 return self.ledger.finish(job, JobState.CANCELLED, "cancelled while printing")
             return self.ledger.finish(job, JobState.QUEUED,
                                       f"interrupted ({exc}); it will be sent again",
                                       attempt=False)
         except LpfilterError as exc:
-            job.bytes_sent = request.sent
+            job.bytes_sent = _sent(request)
             return self._failed(job, exc.about(queue=self.queue, job_id=job.id,
                                                host=printer_address(destination)))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
-            job.bytes_sent = request.sent
+            job.bytes_sent = _sent(request)
             log.exception("%s: job %s: internal error", self.queue, job.id)
             return self.ledger.finish(job, JobState.FAILED,
                                       f"internal error: {type(exc).__name__}: {exc}")
@@ -349,6 +351,11 @@ class QueueWorker:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
                          self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
+
+
+def _sent(request: SendRequest[SendSettings] | None) -> int:
+    """Bytes an attempt sent (none when it failed before its request was made)."""
+    return 0 if request is None else request.sent
 
 
 class JobReporter:
