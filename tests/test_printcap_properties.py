@@ -140,9 +140,11 @@ def test_load_and_lookup_never_crash(data: bytes, side: str) -> None:
             pass
 
 
-@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
+@pytest.mark.parametrize("path", REAL or [CORPUS], ids=[p.name for p in REAL or [CORPUS]])
 def test_real_printcaps_read(path: Path) -> None:
-    """§1-§5: every real printcap of the corpus reads and resolves without a crash."""
+    """§1-§5: every real printcap of the corpus reads and resolves without a crash (without
+    the corpus: one case, skipped saying why, or failed under CI)."""
+    require_shared()
     try:
         exercise(printcap.load([str(path)], host=HOST))
     except LpfilterError:
