@@ -422,6 +422,13 @@ CHECKS = [  # (id, text, line of the finding, pattern in the message)
     ("bad-lp", "lp:sd={spool}/lp\n :lp=printer\n", 2, r"lp=printer"),
     ("unknown-service", "lp:sd={spool}/lp\n :lp=printer%nosuchsvc\n", 2, r"nosuchsvc"),
     ("filter-dollar-home", OK_LINE + " :if=$HOME/bin/filter\n", 2, r"\$H"),
+    # lprng-printcap.md §5: lp wins over rm and rp, whatever its form.
+    ("lp-device-and-rm", "lp:sd={spool}/lp\n :lp=/dev/null:rm=server\n", 2,
+     r"both lp and rm: LPRng prints to lp and ignores rm"),
+    ("lp-queue-and-rm", "lp:sd={spool}/lp\n :lp=raw@printhost:rm=server\n", 2,
+     r"forwards to lp=raw@printhost and ignores rm=server"),
+    ("rp-on-a-socket", "lp:sd={spool}/lp:lp=printhost%9100\n :rp=raw\n", 2,
+     r"rp=raw means nothing on a socket printer.*lp=raw@printhost"),
 ]
 
 
@@ -450,7 +457,10 @@ def test_checkpc_relative_include(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_checkpc_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """checkpc prints nothing and exits 0 for a printcap LPRng reads as written."""
     text = (OK_LINE + "# comment\nremote:sd={spool}/remote:rm=host:rp=q:mx#0:sh\n"
-            ".tmpl:mx#10\nsock:tc=.tmpl:sd={spool}/sock:lp=printer%9100\n")
+            ".tmpl:mx#10\nsock:tc=.tmpl:sd={spool}/sock:lp=printer%9100\n"
+            # LPD forwarding as sites write it (issue 13): all valid.
+            "fwd:sd={spool}/fwd:lp=raw@printhost\nfwdport:sd={spool}/fwdport:lp=raw@printhost%5515\n"
+            "rmonly:sd={spool}/rmonly:rm=printhost\n")
     _, status, out = run_checkpc(tmp_path, capsys, text)
     assert (status, out) == (0, [])
 

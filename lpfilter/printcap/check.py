@@ -11,7 +11,8 @@ import itertools
 from lpfilter.errors import LpfilterError
 from lpfilter.printcap.commandline import check_command_password, cut_command_uris, filter_arguments
 from lpfilter.printcap.datatypes import format_octal, is_number_word, number_word, strtol_leftover
-from lpfilter.printcap.destination import Invalid, Lpd, Socket, host_problem, redact
+from lpfilter.printcap.destination import (Destination, Invalid, Lpd, Socket, host_problem,
+                                           redact)
 from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
 from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
@@ -231,6 +232,25 @@ def _check_names(pc: Printcap) -> list[Problem]:
     return found
 
 
+def _forwarding(entry: Entry, destination: Destination) -> list[Problem]:
+    """Where lp, rm and rp disagree (lprng-printcap.md §5, Fix_Rm_Rp_info): lp wins."""
+    lp, rm, rp = (entry.options.get(k) for k in ("lp", "rm", "rp"))
+    if not lp or not lp.value:
+        return []
+    if rm and rm.value and "@" not in lp.value:
+        return [Problem(lp.origin, f"queue {entry.name} sets both lp and rm: LPRng prints"
+                        " to lp and ignores rm and rp; remove one")]
+    if rm and rm.value:
+        return [Problem(lp.origin, f"queue {entry.name} sets both lp and rm: LPRng forwards"
+                        f" to lp={redact(lp.value)} and ignores rm={redact(rm.value)}"
+                        " (and rp); remove rm")]
+    if rp and rp.value and isinstance(destination, Socket):
+        return [Problem(rp.origin, f"queue {entry.name}: rp={rp.value} means nothing on a"
+                        f" socket printer (lp={redact(lp.value)}); for LPD forwarding write"
+                        f" lp={rp.value}@{destination.host}, else remove rp")]
+    return []
+
+
 def _check_entry(entry: Entry) -> list[Problem]:
     found: list[Problem] = []
     destination = entry.destination()
@@ -254,9 +274,7 @@ def _check_entry(entry: Entry) -> list[Problem]:
         found.append(Problem(waitend.origin, f"queue {entry.name}: waitend=pjl needs :pjl: (the"
                              " job must be wrapped in PJL for the printer to report its end);"
                              " without it lpfilter waits for eof"))
-    if lp and lp.value and rm and rm.value and "@" not in lp.value:
-        found.append(Problem(lp.origin, f"queue {entry.name} sets both lp and rm: LPRng prints"
-                             " to lp and ignores rm and rp; remove one"))
+    found.extend(_forwarding(entry, destination))
     if where is None and not entry.has("sv"):
         found.append(Problem(entry.where, f"queue {entry.name}: no :lp, :rm or :sv entry; LPRng"
                              " sends its jobs to the LPD queue of the same name on localhost"))
