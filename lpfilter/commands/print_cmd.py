@@ -100,7 +100,7 @@ def run(ctx: Context) -> ExitStatus:
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
                  visible(job.name), job.size, " (held)" if job.state is JobState.HELD else "")
     ctx.stdout.flush()
-    if args.wait is False or all(store.read(i).state is JobState.HELD for i in ids):  # type: ignore[union-attr]
+    if args.wait is False or all(_held(store, i) for i in ids):
         return ExitStatus.OK
     return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
 
@@ -141,6 +141,14 @@ def _print_wait(environ: Mapping[str, str]) -> float:
                     text, PRINT_WAIT)
         return PRINT_WAIT
     return value
+
+
+def _held(store: SpoolStore, job_id: str) -> bool:
+    """Is the job held (nothing to print now)? A ticket gone already is not: it is
+    reported as removed, never an internal error."""
+    from lpfilter.job import JobState
+    job = store.read(job_id)
+    return job is not None and job.state is JobState.HELD
 
 
 def _report(ctx: Context, store: SpoolStore, ids: list[str], *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from lpfilter.job import JobState
 from lpfilter.status import ExitStatus
@@ -24,15 +24,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
 
 
+#: A job as ``Job.to_dict`` gives it (the ticket's JSON).
+JobData = dict[str, Any]
+
+
+class Holder(TypedDict):
+    """A process holding a lock: the queue's lease, or an FTP session slot."""
+
+    pid: int
+    purpose: str
+    since: float
+
+
+class Served(Holder):
+    """Who serves the queue, and for how long."""
+
+    uptime: float
+
+
+class FtpSessions(TypedDict):
+    """An FTP queue's session slots on its server."""
+
+    limit: int
+    in_use: list[Holder]
+
+
+class QueueData(TypedDict):
+    """Everything ``status`` shows about one queue (``--json`` prints it as it is)."""
+
+    queue: str
+    destination: str
+    spool: str
+    log_file: str | None
+    served_by: Served | None
+    printer_status: str
+    ftp_sessions: FtpSessions | None
+    error: str | None
+    readable: bool
+    jobs: list[JobData]
+
+
 #: The width of the DETAIL column; longer details are cut between words.
 DETAIL_WIDTH = 60
 
 
-def human_size(size: int) -> str:
+def human_size(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
+        size /= 1024
     return str(size)  # pragma: no cover
 
 
@@ -47,30 +87,30 @@ def human_age(seconds: float) -> str:
     return f"{seconds // 86400}d"
 
 
-def ftp_sessions(entry: Entry, lock_dir: str) -> dict[str, object] | None:
+def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
     """For an FTP queue: the server's session slots and who holds them (psutil tells a
     live holder from a dead one), across every lpfilter process of this lock directory."""
+    from lpfilter.printcap.destination import Ftp
     destination = entry.destination()
-    if destination.kind != "ftp":
+    if not isinstance(destination, Ftp):
         return None
     from lpfilter.backends.ftpsession import slot_paths
     from lpfilter.locks import current_holder
     limit = max(1, entry.number("ftp_sessions"))
-    paths = slot_paths(lock_dir, destination.host, destination.port,  # type: ignore[union-attr]
-                       limit)
+    paths = slot_paths(lock_dir, destination.host, destination.port, limit)
     holders = [h for h in map(current_holder, paths) if h is not None]
     return {"limit": limit, "in_use": [{"pid": h.pid, "purpose": h.purpose, "since": h.since}
                                        for h in holders]}
 
 
-def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
+def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
     """Everything status shows about one queue, as plain data."""
     from lpfilter.errors import AccessError
     from lpfilter.spool.lease import holder_of
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     store = SpoolStore(entry.string("sd") or "", entry.name)
-    jobs: list[dict[str, object]] = []
+    jobs: list[JobData] = []
     readable = True
     try:
         store.require_dir()
@@ -83,7 +123,7 @@ def queue_status(entry: Entry, lock_dir: str = "") -> dict[str, object]:
         except AccessError as exc:  # not this user's to read: said (exit 5), not empty
             error, readable = str(exc), False
     holder = holder_of(store.state)
-    served = None
+    served: Served | None = None
     if holder is not None:
         served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
                   "uptime": round(time.time() - holder.start, 1)}
@@ -116,7 +156,7 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "~"
 
 
-def format_queue(data: dict[str, object], *, long: bool = False) -> str:
+def format_queue(data: QueueData, *, long: bool = False) -> str:
     """One queue as text: a table of its jobs, or with ``long`` a block per job."""
     lines = [f"Queue {visible(str(data['queue']))}: lp={visible(str(data['destination']))},"
              f" spool {visible(str(data['spool']))}", f"  log file: {_log_file(data)}"]
@@ -127,19 +167,19 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
     served = data["served_by"]
     if served:
         from lpfilter.spool.lease import served_by
-        lines.append(f"  {served_by(served['pid'], served['purpose'])},"  # type: ignore[index]
-                     f" up {human_age(served['uptime'])}")  # type: ignore[index]
+        lines.append(f"  {served_by(served['pid'], served['purpose'])},"
+                     f" up {human_age(served['uptime'])}")
     else:
         lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")
     if data["printer_status"]:
         lines.append(f"  printer: {visible(str(data['printer_status']))}")
     sessions = data.get("ftp_sessions")
     if sessions:
-        used = sessions["in_use"]  # type: ignore[index]
+        used = sessions["in_use"]
         who = f" (pids {', '.join(str(h['pid']) for h in used)})" if used else ""
         lines.append(f"  FTP sessions to the server: {len(used)} of"
-                     f" {sessions['limit']} in use{who}")  # type: ignore[index]
-    jobs: list[dict[str, object]] = data["jobs"]  # type: ignore[assignment]
+                     f" {sessions['limit']} in use{who}")
+    jobs = data["jobs"]
     if data.get("error"):
         lines.append(f"  no spool directory: {visible(str(data['spool']))} does not exist, so no"
                      " job can be queued here")
@@ -154,14 +194,14 @@ def format_queue(data: dict[str, object], *, long: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _log_file(data: dict[str, object]) -> str:
+def _log_file(data: QueueData) -> str:
     """Where to look when a job went wrong (lf); say so when there is no such file."""
     if data["log_file"]:
         return visible(str(data["log_file"]))
     return "none (the printcap's lf names no file)"
 
 
-def _job_table(jobs: list[dict[str, object]]) -> list[str]:
+def _job_table(jobs: list[JobData]) -> list[str]:
     """One line per job, fixed columns; only DETAIL, the last, may run long (cut_words)."""
     now = time.time()
     lines = [f"  {'JOB':<8} {'USER':<10} {'NAME':<24} {'SIZE':>10} {'STATE':<9}"
@@ -170,24 +210,24 @@ def _job_table(jobs: list[dict[str, object]]) -> list[str]:
         state = str(job["state"]) + ("*" if job["possible_duplicate"] else "")
         lines.append(f"  {job['id']:<8} {_clip(visible(str(job['user'])), 10):<10}"
                      f" {_clip(visible(str(job['name'])), 24):<24}"
-                     f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"  # type: ignore[arg-type]
-                     f" {human_age(now - job['submitted']):>6}"  # type: ignore[operator]
+                     f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"
+                     f" {human_age(now - job['submitted']):>6}"
                      f"  {cut_words(visible(_detail(job)), DETAIL_WIDTH)}".rstrip())
     if any(job["possible_duplicate"] for job in jobs):
         lines.append("  * possible duplicate: retried after bytes had reached the printer")
     return lines
 
 
-def _sending(job: dict[str, object]) -> str:
+def _sending(job: JobData) -> str:
     """How far an active job's send has got: bytes and percent of size times copies
     (the worker records it in the ticket about once a second)."""
-    sent = int(job.get("bytes_sent") or 0)  # type: ignore[call-overload]
-    total = int(job["size"]) * max(1, int(job.get("copies") or 1))  # type: ignore[call-overload]
+    sent = int(job.get("bytes_sent") or 0)
+    total = int(job["size"]) * max(1, int(job.get("copies") or 1))
     percent = f" ({min(100, sent * 100 // total)}%)" if total > 0 else ""
     return f"{human_size(sent)} of {human_size(total)}{percent}"
 
 
-def _detail(job: dict[str, object]) -> str:
+def _detail(job: JobData) -> str:
     """For an active job how far its send got; for a printed one how far the printer went
     (sent, or confirmed, and pages); else the last error."""
     if job["state"] == JobState.ACTIVE:
@@ -198,23 +238,23 @@ def _detail(job: dict[str, object]) -> str:
     return str(job.get("last_error") or "")
 
 
-def _when(seconds: object) -> str:
+def _when(seconds: float | None) -> str:
     """A time as the queue's log writes it, so the two can be matched; "-" for never."""
     from lpfilter.spool.records import stamp
-    return stamp(float(seconds)) if seconds else "-"  # type: ignore[arg-type]
+    return stamp(float(seconds)) if seconds else "-"
 
 
-def _next_try(job: dict[str, object]) -> str:
+def _next_try(job: JobData) -> str:
     """Only a queued job has a next try: "now", or when (a retry pause)."""
     if job["state"] != JobState.QUEUED:
         return "-"
-    wait = float(job.get("next_try") or 0) - time.time()  # type: ignore[arg-type]
+    wait = float(job.get("next_try") or 0) - time.time()
     return f"{_when(job['next_try'])} (in {human_age(wait)})" if wait > 0 else "now"
 
 
-def _job_block(queue: str, job: dict[str, object]) -> list[str]:
+def _job_block(queue: str, job: JobData) -> list[str]:
     """``status -l``: every detail of one job on its own line, nothing cut."""
-    sent = int(job.get("bytes_sent") or 0)  # type: ignore[call-overload]
+    sent = int(job.get("bytes_sent") or 0)
     pages = job.get("pages")
     worker = job.get("worker")
     fields = [
@@ -223,7 +263,7 @@ def _job_block(queue: str, job: dict[str, object]) -> list[str]:
         ("title", visible(str(job.get("title") or "")) or "-"),
         ("host", visible(str(job.get("host") or "")) or "-"),
         ("source", str(job.get("source") or "-")),
-        ("size", f"{human_size(job['size'])} ({job['size']} bytes)"),  # type: ignore[arg-type]
+        ("size", f"{human_size(job['size'])} ({job['size']} bytes)"),
         ("copies", str(job.get("copies") or 1)),
         ("state", str(job["state"])),
         ("attempts", str(job["attempts"])),
@@ -235,7 +275,7 @@ def _job_block(queue: str, job: dict[str, object]) -> list[str]:
          else str(sent)),
         ("pages", "-" if pages is None else str(pages)),
         ("delivery", visible(str(job.get("delivery") or "")) or "-"),
-        ("worker", f"pid {worker[0]}" if worker else "-"),  # type: ignore[index]
+        ("worker", f"pid {worker[0]}" if worker else "-"),
         ("possible duplicate", "yes" if job["possible_duplicate"] else "no"),
         ("last error", visible(str(job.get("last_error") or "")) or "-"),
     ]
