@@ -92,6 +92,11 @@ def test_an_operand_that_would_split_or_end_the_line_is_refused(
         lpd.status(queue, operands)
 
 
+def test_a_remove_request_needs_an_agent() -> None:
+    with pytest.raises(LpdProtocolError, match="agent"):
+        lpd.request(Request.REMOVE, "q")
+
+
 _WORD = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(
     lambda w: w.isprintable() and not any(c.isspace() for c in w))
 
@@ -137,7 +142,8 @@ def test_subcommands_parse_as_a_server_reads_them() -> None:
 
 
 @pytest.mark.parametrize("line", [
-    b"\x02152 ../../etc/passwd\n", b"\x0319 dfA/1host\n", b"\x0319 dfA001..\n",
+    "\x0319 dfA١٢٣host\n".encode(), b"\x02152 ../../etc/passwd\n", b"\x0319 dfA/1host\n",
+    b"\x0319 dfA001..\n",
     b"\x020 cfA001host\n", b"\x03-1 dfA001host\n", b"\x031e3 dfA001host\n",
     b"\x031000000000000 dfA001host\n", b"\x0319 dfA001 host\n", b"\x04q\n", b"\x0319\n",
 ])
@@ -169,6 +175,9 @@ def test_the_host_part_of_a_name_is_never_a_path() -> None:
     assert lpd.name_host("a" * 40) == "a" * 31
     assert lpd.name_host("") == "localhost"
     assert lpd.job_number("abc") == lpd.job_number("abc") < 1000  # stable, in range
+    assert lpd.name_host("a..b...c") == "a.b.c"
+    with pytest.raises(LpdProtocolError):
+        lpd.file_line(Subcommand.DATA_FILE, 1, "dfA١٢٣host")  # not ASCII digits
     for host in ("../..", "h/o\ns t", "\0"):
         lpd.check_file_name(lpd.job_names("000001", host).data(0))
 

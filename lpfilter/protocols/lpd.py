@@ -21,8 +21,10 @@ DEFAULT_PORT = 515
 #: Longest request or subcommand line, LF included: LPRng reads them into a 512-byte
 #: buffer (lpd-protocol.md §4), BSD aborts on overflow. Longer is not LPD.
 MAX_LINE = 512
-#: Longest server reason kept from a non-zero acknowledgement, in characters.
+#: Longest server reason kept from a non-zero acknowledgement, in characters; the backend
+#: reads at most MAX_ACK_READ bytes after the octet (LPRng sends up to three lines, §3).
 MAX_REASON = 300
+MAX_ACK_READ = 4 * MAX_REASON
 #: A status reply made safe to show: at most this many lines of this many characters.
 MAX_STATUS_LINES = 500
 MAX_STATUS_LINE = 300
@@ -38,7 +40,7 @@ MAX_NAME_HOST = 31
 #: RFC §3.1: operands are separated by SP, HT, VT or FF.
 _SEPARATORS = re.compile(rb"[ \t\v\f]+")
 _NAME_HOST_BAD = re.compile(r"[^A-Za-z0-9.-]")
-_FILE_NAME = re.compile(r"(cf|df)([A-Za-z])(\d{3,6})([A-Za-z0-9._-]*)")
+_FILE_NAME = re.compile(r"(cf|df)([A-Za-z])(\d{3,6})([A-Za-z0-9._-]*)", re.ASCII)
 
 
 class LpdProtocolError(ValueError):
@@ -97,6 +99,8 @@ def _operand(value: str, what: str) -> bytes:
 
 def request(code: Request, queue: str, operands: tuple[str, ...] = ()) -> bytes:
     """One request line; refused when an operand cannot be carried or it is too long."""
+    if code is Request.REMOVE and not operands:
+        raise LpdProtocolError("a remove request names its agent (RFC §5.5)")
     words = [_operand(queue, "queue name")]
     what = "agent" if code is Request.REMOVE else "user or job"
     words += [_operand(o, what if i == 0 else "user or job") for i, o in enumerate(operands)]
@@ -243,7 +247,9 @@ def job_number(job_id: str, digits: int = 3) -> int:
 
 def name_host(host: str, limit: int = MAX_NAME_HOST) -> str:
     """The host part of a file name: letters, digits, dot and dash (anything else would
-    be a path or a separator to some server), at most ``limit`` characters."""
+    be a path or a separator to some server; never ``..``), at most ``limit`` characters.
+    LPRng writes its full host name and LPRng and BSD servers take it; pass 15 to cut it
+    as CUPS does for old servers with short file names."""
     host = _NAME_HOST_BAD.sub("_", host)[:limit]
     return re.sub(r"\.\.+", ".", host).strip(".") or "localhost"
 
@@ -313,7 +319,7 @@ def parse_ack(data: bytes) -> Ack:
 
 def reason_text(data: bytes, limit: int = MAX_REASON) -> str:
     """A server's reason as one bounded, visible line (its lines joined by spaces)."""
-    text = data[: limit * 4].decode("utf-8", "replace")
+    text = data[:MAX_ACK_READ].decode("utf-8", "replace")
     text = " ".join(visible(line.strip()) for line in text.splitlines() if line.strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -34,7 +34,8 @@ _NAMES = frozenset("HPCLQ")
 
 
 class Style(enum.Enum):
-    """Whose line order to write (lpd-protocol.md §2.1)."""
+    """Whose line order to write (lpd-protocol.md §2.1). Where LPRng puts T (``lpr -T``)
+    is not in the reference: here after L, as BSD's lpr writes it."""
 
     #: LPRng's lpr: H P J C L A D Q, then per file N and its print lines, then U lines.
     LPRNG = "lprng"
