@@ -14,6 +14,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
+from lpfilter.errors import PermanentError
 from lpfilter.text import visible
 
 #: The LPD port (RFC §3.1); LPRng's ``lpd_port``.
@@ -43,8 +44,9 @@ _NAME_HOST_BAD = re.compile(r"[^A-Za-z0-9.-]")
 _FILE_NAME = re.compile(r"(cf|df)([A-Za-z])(\d{3,6})([A-Za-z0-9._-]*)", re.ASCII)
 
 
-class LpdProtocolError(ValueError):
-    """Bytes that are not LPD, or a value that cannot be put on the wire."""
+class LpdProtocolError(PermanentError):
+    """Bytes that are not LPD, or a value that cannot be put on the wire (the one exception
+    root's permanent branch: the same bytes would be refused again)."""
 
 
 class Request(enum.IntEnum):
