@@ -161,6 +161,18 @@ class RealLpd:
         except psutil.NoSuchProcess:
             return []
 
+    def listening(self) -> set[tuple[str, int]]:
+        """The TCP addresses lpd's processes listen on: its own, not another program that
+        took the port meanwhile."""
+        found = set()
+        for process in self.processes():
+            try:
+                found |= {(conn.laddr[0], conn.laddr[1]) for conn in process.net_connections("tcp")
+                          if conn.status == psutil.CONN_LISTEN}
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
     def wait_printed(self, size: int, timeout: float = 30) -> bytes:
         """The printer file's bytes once it holds at least ``size`` bytes (bounded wait)."""
         deadline = time.monotonic() + timeout
@@ -173,28 +185,40 @@ class RealLpd:
         return self.printed.read_bytes()
 
 
-def start_lpd(root: Path) -> RealLpd:
+def start_lpd(root: Path, attempts: int = 3) -> RealLpd:
     """Write the configuration under ``root``, start lpd and wait (at most 20 s) until it
-    accepts connections on its port."""
+    listens on its port and accepts connections there; a port another program took between
+    the probe and lpd's bind is replaced by a new one (at most ``attempts`` starts)."""
     etc = root / "etc"
     for folder in (etc, root / "spool" / "q", root / "tmp"):
         folder.mkdir(parents=True)
-    port = free_port()
-    (etc / "lpd.conf").write_text(CONF.format(root=root, port=port))
     (root / "lpd.perms").write_text("DEFAULT ACCEPT\n")
     (root / "printcap").write_text(PRINTCAP.format(root=root))
     (root / "printed").touch()
+    for _attempt in range(attempts):
+        port = free_port()
+        (etc / "lpd.conf").write_text(CONF.format(root=root, port=port))
+        lpd = _launch(root, port)
+        if lpd is not None:
+            return lpd
+    pytest.fail(f"LPRng's lpd did not listen on 127.0.0.1 ({attempts} ports tried):\n"
+                f"{(root / 'lpd.log').read_text(errors='replace')}")
+
+
+def _launch(root: Path, port: int) -> RealLpd | None:
+    """lpd started on ``port`` and listening there, or None (stopped) if it did not."""
     script = 'mount --bind "$1" /etc/lprng && exec "$2" -F'
-    with (root / "lpd.log").open("wb") as log:
+    with (root / "lpd.log").open("ab") as log:
         proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(etc),
-             LPD], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+             str(root / "etc"), LPD], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT)
     lpd = RealLpd(proc, port, root)
     deadline = time.monotonic() + 20
-    while not accepts(port):
+    while not (lpd.listening() == {("127.0.0.1", port)} and accepts(port)):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_lpd(lpd)
-            pytest.fail(f"LPRng's lpd did not listen on 127.0.0.1:{port}:\n{lpd.log()}")
+            return None
         time.sleep(0.05)
     return lpd
 

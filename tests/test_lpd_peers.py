@@ -8,7 +8,6 @@ import os
 import socket
 from pathlib import Path
 
-import psutil
 import pytest
 from lpdkit import (  # noqa: F401 - real_lpd and scripted_lpd are fixtures
     MODES, MakeScripted, RealLpd, ScriptedLpd, need_lprng, real_lpd, running, scripted_lpd,
@@ -92,10 +91,7 @@ def test_the_real_lpd_listens_on_loopback_only_and_leaves_nothing(tmp_path: Path
     lpd = start_lpd(tmp_path / "lpd")
     pids = {process.pid for process in lpd.processes()}
     try:
-        listening = {conn.laddr for process in lpd.processes()
-                     for conn in process.net_connections("tcp")
-                     if conn.status == psutil.CONN_LISTEN}
-        assert listening == {("127.0.0.1", lpd.port)}
+        assert lpd.listening() == {("127.0.0.1", lpd.port)}
     finally:
         stop_lpd(lpd)
     assert lpd.proc.returncode is not None
@@ -156,3 +152,20 @@ def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown mode"):
         ScriptedLpd("nack-everything")
     assert set(MODES) >= set(TEXTS)
+
+
+def test_a_port_another_program_took_is_replaced(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the kit's probe and lpd's bind another program may take the port: lpd is
+    started again on a new one, and the kit never mistakes the other listener for lpd."""
+    need_lprng()
+    import lpdkit
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        taken = other.getsockname()[1]
+        ports = iter([taken, lpdkit.free_port()])
+        monkeypatch.setattr(lpdkit, "free_port", lambda: next(ports))
+        lpd = start_lpd(tmp_path / "lpd")
+        try:
+            assert lpd.port != taken and lpd.listening() == {("127.0.0.1", lpd.port)}
+        finally:
+            stop_lpd(lpd)
