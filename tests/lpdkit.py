@@ -31,7 +31,11 @@ configuration too. Everything else lives in the test's temporary directory. ``lp
 * ``done_jobs=0``: a printed job leaves the queue, so ``lpq`` lists only waiting jobs.
 
 lpd runs with ``-F``: in the foreground (its pid stays the test's child, stopped by pid), its
-log on stderr, kept in ``DIR/lpd.log`` for failure messages. The printcap has one queue::
+log on stderr, kept in ``DIR/lpd.log`` for failure messages. It counts as started once its
+own processes listen on 127.0.0.1:PORT (psutil) and a connection there is accepted (at most
+20 s); lpd exits when another program took the port first, and is started again on a new one.
+At the end lpd and every process it forked get SIGTERM (SIGKILL after 10 s), by pid, and the
+fixture fails if any of them is still running. The printcap has one queue::
 
     q:sd=DIR/spool/q:lp=DIR/printed:sh:sf:ff_separator@:fo@:fq@:tr=:
 
@@ -40,8 +44,8 @@ filter; ``sh`` (no banner), ``sf``/``ff_separator@`` (no form feed between files
 ``fo@``/``fq@``/``tr=`` (nothing on open, at the end, or as a trailer): the file holds
 exactly the jobs' bytes, one after another.
 
-The scripted server (fixture ``scripted_lpd``)
-----------------------------------------------
+The scripted server (fixture ``scripted_lpd``, class in tests/lpdscript.py)
+---------------------------------------------------------------------------
 A thread serving 127.0.0.1 port 0, one connection at a time: the receive-job side of RFC 1179
 (``\\x02queue``, then ``\\x02``/``\\x03`` subcommands, each file acked twice, see
 shared/reference/lpd-protocol.md §2-§3). ``mode`` picks the misbehaviour (``MODES``): a
