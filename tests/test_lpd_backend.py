@@ -7,6 +7,7 @@ bounded, and a port nobody listens on keeps the job waiting as for a printer tha
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from lpdkit import (  # noqa: F401 - real_lpd and scripted_lpd are fixtures
     MakeScripted, RealLpd, real_lpd, scripted_lpd)
 from lpdscript import TEXTS
-from spoolkit import Kit, kit  # noqa: F401 - kit is a fixture
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit is a fixture
 
 from lpfilter.backends.settings import LpdSettings, settings_for
 from lpfilter.printcap import load
@@ -42,8 +43,8 @@ def send(kit: Kit) -> int:  # noqa: F811
     return kit.run("watch", "--once", "-P", "q").returncode
 
 
-def status_text(kit: Kit) -> str:  # noqa: F811
-    run = kit.run("status", "-l", "-P", "q")
+def status_text(kit: Kit, *args: str) -> str:  # noqa: F811
+    run = kit.run("status", *args, "-P", "q")
     return run.stdout + run.stderr
 
 
@@ -74,7 +75,7 @@ def test_lpq_shows_the_forwarded_jobs_user_and_name(kit: Kit, real_lpd: RealLpd)
     submit(kit, ALL_BYTES, "-J", "quarterly")
     assert send(kit) == 0
     text = real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
-    user = os.environ.get("USER") or __import__("pwd").getpwuid(os.getuid()).pw_name
+    user = pwd.getpwuid(os.getuid()).pw_name
     (line,) = [line for line in text.splitlines() if "quarterly" in line]
     assert f"{user}@" in line and str(len(ALL_BYTES)) in line.split(), text
     assert real_lpd.printed.read_bytes() == b""
@@ -128,7 +129,9 @@ def test_each_refusal_at_each_step(kit: Kit, scripted_lpd: MakeScripted, mode: s
     else:  # 1: no spooling to that queue, 3: this job is bad
         assert (rc, ticket["state"]) == (6, "failed")
     assert reason in ticket["last_error"] and f"code {code}" in ticket["last_error"]
-    assert reason in status_text(kit)
+    assert reason in status_text(kit, "-l")
+    (line,) = [line for line in status_text(kit).splitlines() if line.startswith(f"  {job}")]
+    assert f"127.0.0.1%{server.port}: {reason[:30]}" in line, line
     data_left = mode == "nack-data-content"
     assert ticket["send_started"] == data_left
 
@@ -155,6 +158,22 @@ def test_a_stalled_server_is_bounded(kit: Kit, scripted_lpd: MakeScripted) -> No
     ticket = kit.ticket("q", job)
     assert ticket["state"] == "queued" and not ticket["send_started"]
     assert "no acknowledgement of the receive-job request within 1 s" in ticket["last_error"]
+
+
+def test_cancel_while_waiting_for_an_acknowledgement(kit: Kit,  # noqa: F811
+                                                     scripted_lpd: MakeScripted) -> None:  # noqa: F811
+    """No timeout bounds the wait here (300 s): cancel ends it, the job never sent."""
+    server = scripted_lpd("stall")
+    kit.queue("q", f"q@127.0.0.1%{server.port}", **RETRY_LATER)
+    job = submit(kit, ALL_BYTES)
+    proc = kit.start("watch", "--once", "-P", "q")
+    wait_until(lambda: server.connections and kit.states("q")[job] == "active",
+               what="the send to wait for the server's acknowledgement")
+    cancel = kit.run("cancel", "-P", "q", f"q-{job}")
+    assert cancel.returncode == 0, cancel
+    proc.wait(20)
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == "cancelled" and not ticket["send_started"]
 
 
 @pytest.fixture

@@ -61,7 +61,10 @@ class Connection:
             return
         data = first + self._reason()
         answer = lpd.parse_ack(data)
-        message = f"{self.where}: {step}: {answer.words()}"
+        # The server's reason first: a status line shows the start of a long message.
+        code = f", code {answer.code}" if answer.code >= 0 else ""
+        message = (f"{self.where}: {answer.reason or 'refused'} ({answer.kind.value}{code},"
+                   f" answering {step})")
         if answer.permanent:
             raise JobRefused(message)
         raise PrinterBusy(message)
