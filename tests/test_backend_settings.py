@@ -13,8 +13,8 @@ import pytest
 from lpfilter import printcap
 from lpfilter.backends import SendRequest, backend_for
 from lpfilter.backends.framing import Framing
-from lpfilter.backends.settings import (OVERALL_DEFAULT, DeviceSettings, FtpSettings, PipeSettings,
-                                        SendSettings, SocketSettings, settings_for)
+from lpfilter.backends.settings import (OVERALL_DEFAULT, DeviceSettings, FtpSettings, LpdSettings,
+                                        PipeSettings, SendSettings, SocketSettings, settings_for)
 from lpfilter.errors import Interruption, JobInterrupted, JobRefused
 from lpfilter.job import Job
 from lpfilter.printcap import Entry
@@ -117,7 +117,8 @@ def test_ftp_settings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("lp", "kind"), [
     ("/dev/null", DeviceSettings), ("|/bin/cat", PipeSettings),
-    ("h.example%9100", SocketSettings), (r"ftp\://h.example/PORT1", FtpSettings)])
+    ("h.example%9100", SocketSettings), (r"ftp\://h.example/PORT1", FtpSettings),
+    ("queue@h.example", LpdSettings)])
 def test_settings_for_each_kind(tmp_path: Path, lp: str, kind: type[SendSettings]) -> None:
     entry = entry_of(tmp_path, lp)
     assert type(settings_for(entry.destination(), entry)) is kind
@@ -125,7 +126,7 @@ def test_settings_for_each_kind(tmp_path: Path, lp: str, kind: type[SendSettings
 
 def test_a_kind_without_backend_gets_common_settings_and_a_refusal(tmp_path: Path) -> None:
     """Building the request never fails; the backend lookup refuses the job, as before."""
-    entry = entry_of(tmp_path, "queue@h.example")
+    entry = entry_of(tmp_path, "not-a-destination")
     destination = entry.destination()
     assert type(settings_for(destination, entry)) is SendSettings
     with pytest.raises(JobRefused):

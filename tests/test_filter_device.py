@@ -145,7 +145,7 @@ def test_no_destination_on_lpds_device_socket(lpd: Lpd) -> None:
 
 @pytest.mark.parametrize("where, words", [
     ("notaprinter", "job refused: lp=notaprinter: not a device path"),
-    ("lp@localhost", "job refused: lp=lp@localhost: no backend for lpd destinations"),
+    ("lp@localhost", "job refused: lp=lp@localhost: lpfilter filter does not forward to LPD"),
     ("|/bin/cat", "lpfilter filter: destination |/bin/cat: lpfilter filter sends to a"
                   " printer"),
 ])

@@ -27,6 +27,7 @@ _REGISTRY: dict[str, str] = {
     "pipe": "lpfilter.backends.pipe:PipeBackend",
     "socket": "lpfilter.backends.jetdirect:JetDirectBackend",
     "ftp": "lpfilter.backends.ftp:FtpBackend",
+    "lpd": "lpfilter.backends.lpd:LpdBackend",
 }
 
 

@@ -9,11 +9,13 @@ read by three modules (``ftp``, ``ftpsession``, ``ftpauth``), and the socket's a
 """
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from lpfilter.backends.framing import Framing, framing
 from lpfilter.printcap.datatypes import c_unescape_bytes
+from lpfilter.protocols.lpdcontrol import Style
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -25,6 +27,9 @@ WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
 #: the data.
 OVERALL_DEFAULT = 3600.0
 NO_FRAMING = Framing(b"", b"", b"")
+#: An LPD server's acknowledgement wait when neither ``send_job_rw_timeout`` nor
+#: ``stall_timeout`` bounds it (CUPS's per-read timeout).
+ACK_DEFAULT = 300.0
 
 
 def _common(entry: Entry, framed: bool) -> dict[str, Any]:
@@ -175,12 +180,48 @@ class FtpSettings(SendSettings):
                    keepalive=entry.flag("keepalive"), active=entry.flag("ftp_active"))
 
 
+@dataclass(frozen=True, slots=True)
+class LpdSettings(SendSettings):
+    """``lp=queue@host[%port]`` or ``rm``/``rp``: RFC 1179 forwarding. The port is the
+    destination's (``%port``, else ``lpd_port``). The job goes as it was spooled: never
+    framed (``ld``, ``tr``, ``ff`` are the remote queue's business)."""
+
+    #: ``connect_timeout`` (0: an hour).
+    connect_timeout: float
+    #: Seconds to wait for each acknowledgement: the stall limit, else ACK_DEFAULT.
+    ack_timeout: float
+    #: Write the L (banner) line unless ``sh``.
+    banner: bool
+    #: RFC/BSD control file order without LPRng's own lines with ``bk``, else LPRng's.
+    style: Style
+    #: The print format letter of the data file (``f``: formatted text, as LPRng's lpr).
+    fmt: str
+    #: This host as H and in the file names: ``gethostname()``, never looked up.
+    host: str
+    #: Data file before the control file (LPRng's ``send_data_first``).
+    data_first: bool
+    #: SO_KEEPALIVE (``keepalive``).
+    keepalive: bool
+
+    @classmethod
+    def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        common = _common(entry, False)
+        return cls(**common, connect_timeout=float(entry.number("connect_timeout")),
+                   ack_timeout=common["stall"] if common["stall"] > 0 else ACK_DEFAULT,
+                   banner=not entry.flag("sh"),
+                   style=Style.RFC if entry.flag("bk") else Style.LPRNG, fmt="f",
+                   host=socket.gethostname() or "localhost",
+                   data_first=entry.flag("send_data_first"),
+                   keepalive=entry.flag("keepalive"))
+
+
 #: Each destination kind's settings (the kinds of ``backend_for``'s registry).
 SETTINGS: dict[str, type[SendSettings]] = {
     "device": DeviceSettings,
     "pipe": PipeSettings,
     "socket": SocketSettings,
     "ftp": FtpSettings,
+    "lpd": LpdSettings,
 }
 
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
-from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, LpfilterError, RemoveJob,
-                             TransientError, in_brief)
+from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
+                             RemoveJob, TransientError, in_brief)
 from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode.arguments import FilterArgs
 from lpfilter.job import Job
@@ -270,6 +270,10 @@ class FilterRun:
 
     def _deliver(self, request: SendRequest[SendSettings]) -> SendResult:
         if self.plan.destination is not None:
+            if self.plan.destination.kind == "lpd":
+                raise JobRefused(f"lp={self.plan.destination.display()}: lpfilter filter does"
+                                 " not forward to LPD queues; a spooled queue does (lpfilter"
+                                 " print or watch)")
             backend = backend_for(self.plan.destination)
             try:
                 return backend.send(request)

@@ -153,13 +153,13 @@ def _socket(value: str) -> Destination:
     return Invalid(value, port) if isinstance(port, str) else Socket(host, port)
 
 
-def _lpd(value: str) -> Destination:
+def _lpd(value: str, default_port: int | str) -> Destination:
     queue, _, rest = value.partition("@")
     host, sep, port_text = rest.rpartition("%") if "%" in rest else (rest, "", "")
     host = split_host(host.strip())
     if not queue or not host:
         return Invalid(value, "queue@host needs both a queue and a host")
-    port = parse_port(port_text, LPD_PORT) if sep else LPD_PORT
+    port = parse_port(port_text, LPD_PORT) if sep else default_port
     return Invalid(value, port) if isinstance(port, str) else Lpd(queue, host, port)
 
 
@@ -198,10 +198,15 @@ URI_SCHEMES = ("ftp", "socket", "lpd")
 
 
 def classify(lp: str | None, *, queue: str, rm: str | None = None, rp: str | None = None,
-             default_remote_host: str = "localhost") -> Destination:
-    """Turn ``lp`` (and ``rm``/``rp`` when lp is unset) into a destination, as LPRng reads it."""
+             default_remote_host: str = "localhost", lpd_port: str | None = None) -> Destination:
+    """Turn ``lp`` (and ``rm``/``rp`` when lp is unset) into a destination, as LPRng reads it.
+    ``lpd_port`` is the port of a queue@host without ``%port`` and of rm/rp."""
+    default_port = parse_port(lpd_port or "", LPD_PORT)
     if not lp:
-        return Lpd(rp or queue, rm or default_remote_host)
+        host = rm or default_remote_host
+        if isinstance(default_port, str):
+            return Invalid(f"{rp or queue}@{host}", f"lpd_port: {default_port}")
+        return Lpd(rp or queue, host, default_port)
     if lp.startswith("/"):
         return Device(lp)
     if lp.startswith("|"):
@@ -215,7 +220,9 @@ def classify(lp: str | None, *, queue: str, rm: str | None = None, rp: str | Non
         return Invalid(lp, "an IPv6 address is cut at its first ':' (each unescaped ':' ends a"
                        " printcap option); escape every colon: [2001\\:db8\\:\\:1]%9100")
     if "@" in lp:
-        return _lpd(lp)
+        if isinstance(default_port, str) and "%" not in lp.partition("@")[2]:
+            return Invalid(lp, f"lpd_port: {default_port}")
+        return _lpd(lp, default_port)
     if "%" in lp:
         return _socket(lp)
     return Invalid(lp, "not a device path (/dev/...), a pipe (|program), host%port,"

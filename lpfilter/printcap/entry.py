@@ -227,7 +227,8 @@ class Entry:
     def destination(self) -> Destination:
         return classify(self.string("lp"), queue=self.name, rm=self.string("rm"),
                         rp=self.string("rp"),
-                        default_remote_host=self.string("default_remote_host") or "localhost")
+                        default_remote_host=self.string("default_remote_host") or "localhost",
+                        lpd_port=self.string("lpd_port"))
 
     def items(self) -> Iterator[tuple[str, Option]]:
         """Options sorted by key, as LPRng lists them."""
