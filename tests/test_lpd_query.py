@@ -16,7 +16,8 @@ import pytest
 from lpdkit import RealLpd, real_lpd  # noqa: F401 - real_lpd is a fixture
 from spoolkit import Kit, kit  # noqa: F401 - kit is a fixture
 
-from lpfilter.backends.lpdquery import MAX_REPLY
+from lpfilter.backends.lpdquery import MAX_REPLY, remote_status
+from lpfilter.errors import PrinterOffline
 from lpfilter.cli import main
 from lpfilter.job import user_name
 from lpfilter.protocols.lpd import MAX_STATUS_LINE, MAX_STATUS_LINES
@@ -29,8 +30,11 @@ class ReplyServer:
     (``endless``: the same bytes again and again, at most ``limit`` bytes, until the client
     goes), close. Records the request line."""
 
-    def __init__(self, reply: bytes, *, endless: bool = False, limit: int = 64 * MAX_REPLY):
+    def __init__(self, reply: bytes, *, endless: bool = False, limit: int = 64 * MAX_REPLY,
+                 pause: float = 0.0, stall: bool = False):
         self.reply, self.endless, self.limit = reply, endless, limit
+        self.pause, self.stall = pause, stall
+        self.gone = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(20)
         self.port = self.listener.getsockname()[1]
@@ -51,15 +55,18 @@ class ReplyServer:
                     if not chunk:
                         break
                     self.request += chunk
-                while self.sent < self.limit:
+                if self.stall:  # accept, read, never answer: until the client goes
+                    conn.recv(1)
+                while self.sent < self.limit and not self.stall:
                     conn.sendall(self.reply)
                     self.sent += len(self.reply)
-                    if not self.endless:
+                    if not self.endless or self.gone.wait(self.pause):
                         break
             except OSError:
                 pass  # the client stopped reading and closed: what a bounded client does
 
     def stop(self) -> None:
+        self.gone.set()
         self.listener.close()
         self.thread.join(timeout=30)
         assert not self.thread.is_alive()
@@ -143,6 +150,21 @@ def test_cancel_removes_one_job_of_the_real_lpd(
     assert "bob@" not in real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
 
 
+def test_cancel_dash_removes_all_the_users_jobs_and_only_those(
+        real_lpd: RealLpd, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """``-`` is the user's jobs, all of them: LPRng's lpd, given no item, would remove only
+    the first job the agent may remove (for root alice's, the first in the queue)."""
+    hold_two_jobs(real_lpd)
+    for name in ("mine1", "mine2"):
+        run = real_lpd.client("lpr", "-P", real_lpd.queue, "-J", name, stdin=b"y" * 5)
+        assert run.returncode == 0, run.stderr
+    code, out, err = lpfilter(capsys, "cancel", "-P", real_lpd.queue, "-")
+    assert code == 0 and err == "", err
+    assert out.count("dequeued") == 2 and "alice@" not in out, out
+    after = real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
+    assert "alice@" in after and "bob@" in after and f"{ME}@" not in after, after
+
+
 def test_a_forwarding_queue_shows_the_remote_part_below_its_jobs(
         real_lpd: RealLpd, kit: Kit) -> None:  # noqa: F811
     hold_two_jobs(real_lpd)
@@ -200,8 +222,8 @@ def test_a_forwarding_queue_by_rm_and_rp(reply_server: type[ReplyServer],
     (("status",), b"\x03q\n"),
     (("status", "-l"), b"\x04q\n"),
     (("cancel", "12"), b"\x05q %s 12\n" % ME.encode()),
-    (("cancel", "-"), b"\x05q %s\n" % ME.encode()),
-    (("cancel",), b"\x05q %s\n" % ME.encode()),
+    (("cancel", "-"), b"\x05q %s %s\n" % (ME.encode(), ME.encode())),
+    (("cancel",), b"\x05q %s %s\n" % (ME.encode(), ME.encode())),
     (("lprm", "all"), b"\x05q %s all\n" % ME.encode()),
     (("cancel", "--all"), b"\x05q %s all\n" % ME.encode()),
     (("cancel", "bob", "7"), b"\x05q %s bob 7\n" % ME.encode()),
@@ -282,3 +304,17 @@ def test_the_installed_command_shows_a_remote_queue(reply_server: type[ReplyServ
     shown = kit.run("lpq", "-P", f"q@127.0.0.1%{server.port}")
     assert (shown.returncode, shown.stdout, shown.stderr) == (0, "q@server 0 jobs\n", "")
     assert not Path(kit.printcap).exists()  # no printcap needed to ask a server
+
+
+def test_a_server_that_never_answers_is_an_error_not_a_hang(
+        reply_server: type[ReplyServer]) -> None:
+    server = reply_server(b"", stall=True)
+    with pytest.raises(PrinterOffline, match=r"127\.0\.0\.1%\d+: no answer within 0\.2 s"):
+        remote_status("127.0.0.1", server.port, "q", long=True, timeout=0.2)
+
+
+def test_a_reply_that_trickles_for_ever_is_cut_by_the_overall_bound(
+        reply_server: type[ReplyServer]) -> None:
+    server = reply_server(b"still here\n", endless=True, pause=0.02)
+    lines = remote_status("127.0.0.1", server.port, "q", long=True, timeout=5, total=0.3)
+    assert lines[0] == "still here" and lines[-1] == "(reply cut: no end within 0.3 s)"

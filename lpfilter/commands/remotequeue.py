@@ -96,8 +96,10 @@ def forwarded_status(entry: Entry, target: Lpd, *, long: bool) -> str:
 
 def cancel(ctx: Context, target: Lpd) -> ExitStatus:
     """``cancel -P queue@host [ID ...|-|all]``: ask the server to remove jobs, as LPRng's
-    lprm: the agent is the user running the command, ``-`` (or nothing) is sent as no
-    item (the agent's jobs), ``all`` and ``--all`` as ``all``."""
+    lprm: the agent is the user running the command, ``all`` and ``--all`` are sent as
+    ``all``. ``-`` (or no id) is sent as the agent's own name, which selects all the
+    user's jobs on every server (RFC 1179 §5.5); LPRng's lprm sends nothing there, and
+    LPRng's lpd then removes only the first job the agent may remove (root: anyone's)."""
     from lpfilter.backends.lpdquery import remote_remove
     from lpfilter.errors import UsageError
     from lpfilter.job import user_name
@@ -106,12 +108,14 @@ def cancel(ctx: Context, target: Lpd) -> ExitStatus:
     if args.all_queues:
         raise UsageError(f"cancel: -a (every queue) and -P {target.display()} do not go"
                          " together")
+    agent = user_name(os.getuid())
     items = [i for i in args.ids if i != "-"]
     if args.all and "all" not in items:
         items.append("all")
+    if not items:
+        items = [agent]
     try:
-        lines = remote_remove(target.host, target.port, target.queue,
-                              user_name(os.getuid()), tuple(items),
+        lines = remote_remove(target.host, target.port, target.queue, agent, tuple(items),
                               timeout=TIMEOUT)
     except LpdProtocolError as exc:
         raise UsageError(f"cancel -P {target.display()}: {exc}") from None

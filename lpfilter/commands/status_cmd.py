@@ -307,7 +307,10 @@ def run(ctx: Context) -> ExitStatus:
         import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
-        text = "".join(format_queue(d, long=args.long) + _forwarded(entry, args.long)
+        # One queue's remote part only: -a asks no server (a client printcap may forward
+        # hundreds of queues, each a connection and a wait).
+        text = "".join(format_queue(d, long=args.long)
+                       + ("" if args.all else _forwarded(entry, args.long))
                        for d, entry in zip(data, entries, strict=True))
     ctx.stdout.write(printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
