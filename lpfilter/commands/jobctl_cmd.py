@@ -162,8 +162,18 @@ def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> 
 
 
 def run(ctx: Context) -> ExitStatus:
+    from lpfilter.commands import remotequeue
     from lpfilter.job import user_name
     action = {"lprm": "cancel"}.get(ctx.args.action, ctx.args.action)
+    default = None if ctx.args.all_queues else (ctx.environ.get("PRINTER")
+                                                or ctx.environ.get("LPDEST"))
+    remote = remotequeue.remote_queue(ctx.args.printer or default)
+    if remote is not None:
+        if action != "cancel":
+            from lpfilter.errors import UsageError
+            raise UsageError(f"{action}: {remote.display()} is another server's queue;"
+                             " only cancel reaches it")
+        return remotequeue.cancel(ctx, remote)
     targets = _targets(ctx, action)
     me, root = user_name(os.getuid()), os.getuid() == 0
     status = ExitStatus.OK

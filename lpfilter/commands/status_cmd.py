@@ -283,19 +283,35 @@ def _job_block(queue: str, job: JobData) -> list[str]:
                                             for label, value in fields]
 
 
+def _forwarded(entry: Entry, long: bool) -> str:
+    """A forwarding queue's remote part, below its own jobs ("" for any other queue)."""
+    from lpfilter.commands import remotequeue
+    target = remotequeue.forwarding(entry)
+    return "" if target is None else remotequeue.forwarded_status(entry, target, long=long)
+
+
 def run(ctx: Context) -> ExitStatus:
+    from lpfilter.commands import remotequeue
     args = ctx.args
+    remote = None if args.all else remotequeue.remote_queue(ctx.queue(args.printer))
+    if remote is not None:  # -P queue@host: the server's answer, as lpq shows it
+        return remotequeue.status(ctx, remote)
     printcap = ctx.printcap()
     names = (printcap.queue_names() if args.all
              else [ctx.queue(args.printer)])
     from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
-    data = [queue_status(printcap.lookup(name), locks) for name in names]
+    entries = [printcap.lookup(name) for name in names]
+    data = [queue_status(entry, locks) for entry in entries]
     if args.json:
         import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
-        text = "".join(format_queue(d, long=args.long) for d in data)
+        # One queue's remote part only: -a asks no server (a client printcap may forward
+        # hundreds of queues, each a connection and a wait).
+        text = "".join(format_queue(d, long=args.long)
+                       + ("" if args.all else _forwarded(entry, args.long))
+                       for d, entry in zip(data, entries, strict=True))
     ctx.stdout.write(printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:

@@ -1,0 +1,131 @@
+"""``status`` and ``cancel`` of a queue on another LPD server: ``-P queue@host[%port]``,
+as LPRng's lpq and lprm take it, and the remote part of a local queue that forwards.
+
+The server's answer is free text, shown as it comes (made safe by ``lpdquery``), never
+read for meaning: exit status 0 means the server answered, whatever it said. A server that
+cannot be reached is an error of the NotConnected family (exit status 1); below a local
+forwarding queue it is one line instead, since the local part was shown.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from lpfilter.status import ExitStatus
+
+if TYPE_CHECKING:
+    from lpfilter.commands.environment import Context
+    from lpfilter.printcap import Entry
+    from lpfilter.printcap.destination import Lpd
+
+#: LPRng's default ``connect_timeout``, for a ``queue@host`` named on the command line (no
+#: printcap entry to read it from): for the connection and each read of the answer (the
+#: whole answer gets three times as long, ``lpdquery.TOTAL_FACTOR``).
+TIMEOUT = 10.0
+
+
+def remote_queue(name: str | None) -> Lpd | None:
+    """The LPD queue ``name`` names when it is ``queue@host[%port]`` (None: a local
+    queue); a ``@`` form no server can be asked with is a usage error."""
+    if not name or "@" not in name:
+        return None
+    from lpfilter.errors import UsageError
+    from lpfilter.printcap.destination import Lpd, classify
+    from lpfilter.text import visible
+    found = classify(name, queue=name)
+    if not isinstance(found, Lpd):
+        reason = getattr(found, "reason", "not queue@host[%port]")
+        raise UsageError(f"-P {visible(name)}: {reason} (write queue@host or"
+                         " queue@host%port)")
+    return found
+
+
+def status(ctx: Context, target: Lpd) -> ExitStatus:
+    """``status -P queue@host``: the server's answer, short or (``-l``) long."""
+    from lpfilter.backends.lpdquery import remote_status
+    from lpfilter.errors import UsageError
+    from lpfilter.protocols.lpd import LpdProtocolError
+    args = ctx.args
+    if args.json:
+        raise UsageError(f"--json shows local queues; {target.display()} is another"
+                         " server's, whose answer is free text")
+    try:
+        lines = remote_status(target.host, target.port, target.queue, long=args.long,
+                              timeout=TIMEOUT)
+    except LpdProtocolError as exc:
+        raise UsageError(f"-P {target.display()}: {exc}") from None
+    _show(ctx, lines)
+    return ExitStatus.OK
+
+
+def forwarding(entry: Entry) -> Lpd | None:
+    """The LPD queue a local queue forwards to (``lp=queue@host``, or ``rm``/``rp``; the
+    port of ``%port``, else ``lpd_port``), None for any other queue (a queue naming neither
+    lp nor rm is not asked about)."""
+    import dataclasses
+
+    from lpfilter.printcap.destination import LPD_PORT, Lpd, parse_port
+    destination = entry.destination()
+    lp = entry.string("lp") or ""
+    if not isinstance(destination, Lpd) or not (lp or entry.string("rm")):
+        return None
+    if "%" not in lp and "://" not in lp:  # no port of its own: lpd_port's, as LPRng
+        port = parse_port(entry.string("lpd_port") or "", LPD_PORT)
+        if isinstance(port, int):
+            destination = dataclasses.replace(destination, port=port)
+    return destination
+
+
+def forwarded_status(entry: Entry, target: Lpd, *, long: bool) -> str:
+    """Below a forwarding queue's own jobs: "Remote queue q@host:" and the server's
+    answer, indented; one line saying why when there is none (not an error)."""
+    from lpfilter.backends.lpdquery import remote_status
+    from lpfilter.errors import LpfilterError
+    from lpfilter.text import visible
+    head = f"Remote queue {visible(target.display())}:"
+    try:
+        lines = remote_status(target.host, target.port, target.queue, long=long,
+                              timeout=float(entry.number("connect_timeout") or TIMEOUT))
+    except LpfilterError as exc:
+        lines = [f"not answered: {visible(str(exc))}"]
+    if not lines:
+        lines = ["(the server sent nothing)"]
+    return "\n".join([head, *(f"  {line}" for line in lines)]) + "\n"
+
+
+def cancel(ctx: Context, target: Lpd) -> ExitStatus:
+    """``cancel -P queue@host [ID ...|-|all]``: ask the server to remove jobs, as LPRng's
+    lprm: the agent is the user running the command, ``all`` and ``--all`` are sent as
+    ``all``. ``-`` (or no id) is sent as the agent's own name, which selects all the
+    user's jobs on every server (RFC 1179 §5.5); LPRng's lprm sends nothing there, and
+    LPRng's lpd then removes only the first job the agent may remove (root: anyone's)."""
+    from lpfilter.backends.lpdquery import remote_remove
+    from lpfilter.errors import UsageError
+    from lpfilter.job import user_name
+    from lpfilter.protocols.lpd import LpdProtocolError
+    args = ctx.args
+    if args.all_queues:
+        raise UsageError(f"cancel: -a (every queue) and -P {target.display()} do not go"
+                         " together")
+    agent = user_name(os.getuid())
+    items = [i for i in args.ids if i != "-"]
+    if args.all and "all" not in items:
+        items.append("all")
+    if not items:
+        items = [agent]
+    try:
+        lines = remote_remove(target.host, target.port, target.queue, agent, tuple(items),
+                              timeout=TIMEOUT)
+    except LpdProtocolError as exc:
+        raise UsageError(f"cancel -P {target.display()}: {exc}") from None
+    _show(ctx, lines)
+    return ExitStatus.OK
+
+
+def _show(ctx: Context, lines: list[str]) -> None:
+    """The server's lines (already made safe), or a word that it sent none."""
+    from lpfilter.text import printable
+    if not lines:
+        print("lpfilter: the server answered nothing", file=sys.stderr)
+    ctx.stdout.write(printable("".join(f"{line}\n" for line in lines)))
