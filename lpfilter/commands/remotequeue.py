@@ -61,19 +61,12 @@ def status(ctx: Context, target: Lpd) -> ExitStatus:
 
 def forwarding(entry: Entry) -> Lpd | None:
     """The LPD queue a local queue forwards to (``lp=queue@host``, or ``rm``/``rp``; the
-    port of ``%port``, else ``lpd_port``), None for any other queue (a queue naming neither
-    lp nor rm is not asked about)."""
-    import dataclasses
-
-    from lpfilter.printcap.destination import LPD_PORT, Lpd, parse_port
+    destination carries ``%port``, else ``lpd_port``, as the LPD backend sends to it), None
+    for any other queue (a queue naming neither lp nor rm is not asked about)."""
+    from lpfilter.printcap.destination import Lpd
     destination = entry.destination()
-    lp = entry.string("lp") or ""
-    if not isinstance(destination, Lpd) or not (lp or entry.string("rm")):
+    if not isinstance(destination, Lpd) or not (entry.string("lp") or entry.string("rm")):
         return None
-    if "%" not in lp and "://" not in lp:  # no port of its own: lpd_port's, as LPRng
-        port = parse_port(entry.string("lpd_port") or "", LPD_PORT)
-        if isinstance(port, int):
-            destination = dataclasses.replace(destination, port=port)
     return destination
 
 
