@@ -74,9 +74,14 @@ def test_lpq_shows_the_forwarded_jobs_user_and_name(kit: Kit, real_lpd: RealLpd)
     kit.queue("q", real_lpd.queue, sh=True)
     submit(kit, ALL_BYTES, "-J", "quarterly")
     assert send(kit) == 0
-    text = real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
     user = pwd.getpwuid(os.getuid()).pw_name
-    (line,) = [line for line in text.splitlines() if "quarterly" in line]
+
+    def listed() -> list[str]:  # lpd takes the job in once the connection has closed
+        text = real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
+        return [line for line in text.splitlines() if "quarterly" in line]
+
+    (line,) = wait_until(listed, interval=0.2, what="the job in lpq")
+    text = line
     assert f"{user}@" in line and str(len(ALL_BYTES)) in line.split(), text
     assert real_lpd.printed.read_bytes() == b""
     assert real_lpd.client("lpc", "-P", real_lpd.queue, "start").returncode == 0
