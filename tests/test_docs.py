@@ -57,6 +57,8 @@ EXAMPLE_QUEUES = {
     "batch": Device("/dev/usb/lp0"),
     "handoff": Pipe("/usr/bin/lpr -Pother"),
     "remote": Lpd("raw", "printhost.example"),
+    "remote5515": Lpd("raw", "printhost.example", 5515),
+    "remotelp": Lpd("lp", "printhost.example"),
     # For LPRng's lpd (lpfilter filter); lpfilter's reader loads them too.
     "jdpipe": Pipe("/usr/bin/lpfilter filter printer.example%9100"),
     "ftppipe": Pipe("/usr/bin/lpfilter filter ftp\\://printer.example/PORT1"),
