@@ -202,6 +202,8 @@ class LpdSettings(SendSettings):
     data_first: bool
     #: SO_KEEPALIVE (``keepalive``).
     keepalive: bool
+    #: ``lpd_batch``: the jobs of a batch on one connection, each data file first.
+    batch: bool = False
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
@@ -211,8 +213,8 @@ class LpdSettings(SendSettings):
                    banner=not entry.flag("sh"),
                    style=Style.RFC if entry.flag("bk") else Style.LPRNG, fmt="f",
                    host=socket.gethostname() or "localhost",
-                   data_first=entry.flag("send_data_first"),
-                   keepalive=entry.flag("keepalive"))
+                   data_first=entry.flag("send_data_first") or entry.flag("lpd_batch"),
+                   keepalive=entry.flag("keepalive"), batch=entry.flag("lpd_batch"))
 
 
 #: Each destination kind's settings (the kinds of ``backend_for``'s registry).
