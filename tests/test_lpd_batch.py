@@ -8,6 +8,8 @@ as a possible duplicate while the earlier, acknowledged one is done."""
 from __future__ import annotations
 
 import os
+import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +17,11 @@ import pytest
 from lpdkit import (  # noqa: F401 - real_lpd and scripted_lpd are fixtures
     MakeScripted, RealLpd, real_lpd, scripted_lpd)
 from lpdscript import Relay
-from spoolkit import Kit, kit  # noqa: F401 - kit is a fixture
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit is a fixture
 
 from lpfilter.backends.settings import LpdSettings, settings_for
 from lpfilter.printcap import load
+from lpfilter.protocols import lpd
 
 RETRY_LATER = {"connect_interval": 60, "max_connect_interval": 60}
 
@@ -122,3 +125,33 @@ def test_lpd_batch_is_off_by_default_and_sends_data_first(tmp_path: Path) -> Non
     assert isinstance(plain, LpdSettings) and isinstance(batch, LpdSettings)
     assert (plain.batch, plain.data_first) == (False, False)
     assert (batch.batch, batch.data_first) == (True, True)
+
+
+def _ack(sock: socket.socket) -> bytes:
+    return sock.recv(1)
+
+
+def _send_file(sock: socket.socket, code: lpd.Subcommand, name: str, content: bytes) -> None:
+    sock.sendall(lpd.file_line(code, len(content), name))
+    assert _ack(sock) == b"\0"
+    sock.sendall(content + b"\0")
+    assert _ack(sock) == b"\0"
+
+
+def test_the_real_lpd_takes_a_data_first_job_at_its_last_ack(real_lpd: RealLpd) -> None:  # noqa: F811
+    """The commit point lpd_batch relies on: a job whose control file came after its data
+    is in lpd's spool (job ticket hfA, data file under its own name) while the connection
+    is still open; then the connection is reset (a kept connection cut between jobs), and
+    lpd prints the job."""
+    data = bytes(range(256)) * 4
+    control = b"Hclienthost\nProot\nfdfA001clienthost\nUdfA001clienthost\n"
+    spool = real_lpd.root / "spool" / "q"
+    with socket.create_connection(("127.0.0.1", real_lpd.port), timeout=30) as sock:
+        sock.sendall(lpd.receive_job("q"))
+        assert _ack(sock) == b"\0"
+        _send_file(sock, lpd.Subcommand.DATA_FILE, "dfA001clienthost", data)
+        _send_file(sock, lpd.Subcommand.CONTROL_FILE, "cfA001clienthost", control)
+        wait_until(lambda: {"hfA001", "dfA001clienthost"} <= {p.name for p in spool.iterdir()},
+                   what="lpd to commit the job with the connection open")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert real_lpd.wait_printed(len(data)) == data

@@ -14,14 +14,15 @@ lpd commits a job whose control file came first only at the next control file or
 after its last acknowledgement: with that order a job sent on a kept connection would be
 marked done while the server could still drop it. So a batch sends every job's data file
 first: LPRng commits the job when its control file arrives after its data
-(``Check_for_missing_files``) and BSD lpd renames the control file into its spool before
-acknowledging it, so the control file's acknowledgement is the job's own commit point, and
-only then is the job done. A close or reset between jobs costs nothing already
-acknowledged; a job cut off before its control file's acknowledgement stays queued and is
-sent again. A kept connection the server closed while idle is found before any byte of the
-next job leaves (then one new connection is the same try). Off by default: RFC 1179 says
-nothing of several jobs on one connection, and servers other than LPRng's and BSD's (CUPS's
-cups-lpd, printers' own) may take only one.
+(``Check_for_missing_files``; tests/test_lpd_batch.py sees its job ticket in the spool with
+the connection still open, and the job printed after a reset) and BSD lpd renames the
+control file into its spool before acknowledging it, so the control file's acknowledgement
+is the job's own commit point, and only then is the job done. A close or reset between jobs
+costs nothing already acknowledged; a job cut off before its control file's acknowledgement
+stays queued and is sent again. A kept connection the server closed while idle is found
+before any byte of the next job leaves (then one new connection is the same try). Off by
+default: RFC 1179 says nothing of several jobs on one connection, and servers other than
+LPRng's and BSD's (CUPS's cups-lpd, printers' own) may take only one.
 """
 from __future__ import annotations
 
