@@ -52,6 +52,7 @@ class File:
 @dataclass
 class Connection:
     request: bytes = b""  # the first line, without its LF
+    peer_port: int = 0  # the client's source port
     files: list[File] = field(default_factory=list)
 
 
@@ -99,9 +100,9 @@ class ScriptedLpd:
             ready, _, _ = select.select([self.listener], [], [], 0.1)
             if not ready:
                 continue
-            client, _ = self.listener.accept()
+            client, peer = self.listener.accept()
             self._client = client
-            record = Connection()
+            record = Connection(peer_port=peer[1])
             self.connections.append(record)
             with client:
                 if self.mode == "stall":

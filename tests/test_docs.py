@@ -375,7 +375,7 @@ SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS + LPD_KEYS]
 
 def test_lpd_forwarding_names_its_own_keys() -> None:
     text = roff_text(section(MAN5.read_text(encoding="utf-8"), "LPD FORWARDING"))
-    assert LPD_KEYS == ["lpd_batch"]
+    assert LPD_KEYS == ["lpd_batch", "lpd_reserved_port"]
     for name in LPD_KEYS:
         assert mentions(text, name), name
 

@@ -195,7 +195,8 @@ class LpdBackend:
         return open_connection(destination.host, destination.port,
                                timeout=request.settings.connect_timeout,
                                interrupted=request.reporter.interrupted,
-                               keepalive=request.settings.keepalive)
+                               keepalive=request.settings.keepalive,
+                               source_ports=request.settings.source_ports)
 
     def _job(self, conn: Connection, queue: str, *, request: bool) -> int:
         """The whole transfer (lpd-protocol.md §2); returns the data bytes sent. On a kept
