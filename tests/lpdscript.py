@@ -21,6 +21,9 @@ MODES = {
     "nack-data-content": "refuse after the data file's content and \\0",
     "close-before-final-ack": "close instead of the ack after a data file's content and \\0",
     "stall": "accept the connection, never read from it",
+    "close-between-jobs": "ack the first control file's content, then close (kept connection)",
+    "close-before-second-final-ack": "close instead of the ack after the second control"
+                                     " file's content and \\0",
 }
 #: LPRng's words for each refusal (lpd_rcvjob.c), sent after the code when ``text`` is None.
 TEXTS = {
@@ -49,6 +52,7 @@ class File:
 @dataclass
 class Connection:
     request: bytes = b""  # the first line, without its LF
+    peer_port: int = 0  # the client's source port
     files: list[File] = field(default_factory=list)
 
 
@@ -70,6 +74,7 @@ class ScriptedLpd:
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="scripted-lpd", daemon=True)
         self._client: socket.socket | None = None
+        self.controls = 0  # control files received whole, over all connections
 
     @property
     def port(self) -> int:
@@ -95,9 +100,9 @@ class ScriptedLpd:
             ready, _, _ = select.select([self.listener], [], [], 0.1)
             if not ready:
                 continue
-            client, _ = self.listener.accept()
+            client, peer = self.listener.accept()
             self._client = client
-            record = Connection()
+            record = Connection(peer_port=peer[1])
             self.connections.append(record)
             with client:
                 if self.mode == "stall":
@@ -159,8 +164,13 @@ class ScriptedLpd:
             return False
         if entry.kind == "data" and self.mode == "close-before-final-ack":
             return False
+        if entry.kind == "control":
+            self.controls += 1
+            if self.mode == "close-before-second-final-ack" and self.controls == 2:
+                return False
         client.sendall(b"\0")
-        return True
+        return not (entry.kind == "control" and self.mode == "close-between-jobs"
+                    and self.controls == 1)
 
 
 def _line(reader: BinaryIO, eof_ok: bool = False) -> bytes:
@@ -178,3 +188,44 @@ def _exactly(reader: BinaryIO, count: int) -> bytes:
     if len(data) != count:
         raise Dropped(f"{len(data)} of {count} bytes before the client closed")
     return data
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 port 0 to ``target`` that counts the connections it takes:
+    how many connections a client opened to a real server. One connection at a time, both
+    directions copied until either side closes; ``stop()`` joins the thread (bounded)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="lpd-relay", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(READ_TIMEOUT + 5)
+        self.listener.close()
+        assert not self.thread.is_alive(), "the relay did not stop"
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([self.listener], [], [], 0.1)
+            if not ready:
+                continue
+            client, _ = self.listener.accept()
+            self.accepted += 1
+            with client, socket.create_connection(self.target, timeout=READ_TIMEOUT) as server:
+                self._copy(client, server)
+
+    def _copy(self, client: socket.socket, server: socket.socket) -> None:
+        peers = {client: server, server: client}
+        while not self.stopping.is_set():
+            ready, _, _ = select.select(list(peers), [], [], 0.1)
+            for sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                peers[sock].sendall(data)

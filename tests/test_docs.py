@@ -57,6 +57,8 @@ EXAMPLE_QUEUES = {
     "batch": Device("/dev/usb/lp0"),
     "handoff": Pipe("/usr/bin/lpr -Pother"),
     "remote": Lpd("raw", "printhost.example"),
+    "remote5515": Lpd("raw", "printhost.example", 5515),
+    "remotelp": Lpd("lp", "printhost.example"),
     # For LPRng's lpd (lpfilter filter); lpfilter's reader loads them too.
     "jdpipe": Pipe("/usr/bin/lpfilter filter printer.example%9100"),
     "ftppipe": Pipe("/usr/bin/lpfilter filter ftp\\://printer.example/PORT1"),
@@ -366,7 +368,16 @@ WAITEND_MODES = ("pjl", "echo", "eof", "delay", "none")
 OWN_KEYS = sorted(name for name, key in KEYS.items() if key.meaning.startswith("lpfilter:"))
 #: lpfilter's own keys for FTP printers: documented under FTP PRINTERS, not SOCKET PRINTERS.
 FTP_KEYS = [name for name in OWN_KEYS if name.startswith("ftp_")]
-SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS]
+#: lpfilter's own keys for LPD forwarding: documented under LPD FORWARDING.
+LPD_KEYS = [name for name in OWN_KEYS if name.startswith("lpd_")]
+SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS + LPD_KEYS]
+
+
+def test_lpd_forwarding_names_its_own_keys() -> None:
+    text = roff_text(section(MAN5.read_text(encoding="utf-8"), "LPD FORWARDING"))
+    assert LPD_KEYS == ["lpd_batch", "lpd_reserved_port"]
+    for name in LPD_KEYS:
+        assert mentions(text, name), name
 
 
 def test_socket_sections_name_the_own_keys_and_the_waitend_modes() -> None:

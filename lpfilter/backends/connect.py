@@ -56,8 +56,10 @@ def _wait(sock: socket.socket, deadline: float,
 
 def open_connection(host: str, port: int, *, timeout: float,
                     interrupted: Callable[[], Interruption | None], keepalive: bool = True,
-                    linger: int = 10) -> socket.socket:
-    """A connected non-blocking socket to the first address of ``host`` that accepts."""
+                    linger: int = 10,
+                    source_ports: tuple[int, int] | None = None) -> socket.socket:
+    """A connected non-blocking socket to the first address of ``host`` that accepts;
+    from a port in ``source_ports`` (low, high) when given."""
     failures: list[tuple[object, int]] = []
     for family, kind, proto, address in resolve(host, port):
         try:
@@ -67,6 +69,8 @@ def open_connection(host: str, port: int, *, timeout: float,
             continue
         try:
             sock.setblocking(False)
+            if source_ports is not None:
+                _bind_source(sock, source_ports, f"{host}%{port}")
             code = sock.connect_ex(address)  # type: ignore[arg-type]
             if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
                 deadline = time.monotonic() + (timeout if timeout > 0 else 3600.0)
@@ -84,6 +88,25 @@ def open_connection(host: str, port: int, *, timeout: float,
             if sock is not None:
                 sock.close()
     raise _classify(host, port, failures, timeout)
+
+
+def _bind_source(sock: socket.socket, ports: tuple[int, int], where: str) -> None:
+    """The highest free port of ``ports``, as CUPS does. No SO_REUSEADDR: a port whose
+    last connection is in TIME_WAIT fails to bind and the next one is tried, so the
+    connection never collides with an old one to the same server."""
+    low, high = ports
+    any_address = "::" if sock.family == socket.AF_INET6 else "0.0.0.0"
+    for source in range(high, low - 1, -1):
+        try:
+            sock.bind((any_address, source))
+            return
+        except OSError as exc:
+            if exc.errno == errno.EACCES:
+                raise TransientError(f"{where}: source port {source}: permission denied"
+                                     " (reserved ports need root)") from None
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise TransientError(f"{where}: no free source port in {low}-{high} (originate_port)")
 
 
 def _classify(host: str, port: int, failures: list[tuple[object, int]],

@@ -7,6 +7,22 @@ The data goes zero-copy with the Pump, once (copies are the control file's repea
 lines). ``first_byte`` is reported before the first data byte, so only a failure after data
 left can make the next try a possible duplicate: the job is the server's only after the last
 acknowledgement (lpd-protocol.md §3.1).
+
+``lpd_batch``: the jobs of a batch on one connection (the worker keeps the backend between
+jobs and calls ``close`` when the queue runs dry). When is each job the server's? LPRng's
+lpd commits a job whose control file came first only at the next control file or at EOF,
+after its last acknowledgement: with that order a job sent on a kept connection would be
+marked done while the server could still drop it. So a batch sends every job's data file
+first: LPRng commits the job when its control file arrives after its data
+(``Check_for_missing_files``; tests/test_lpd_batch.py sees its job ticket in the spool with
+the connection still open, and the job printed after a reset) and BSD lpd renames the
+control file into its spool before acknowledging it, so the control file's acknowledgement
+is the job's own commit point, and only then is the job done. A close or reset between jobs
+costs nothing already acknowledged; a job cut off before its control file's acknowledgement
+stays queued and is sent again. A kept connection the server closed while idle is found
+before any byte of the next job leaves (then one new connection is the same try). Off by
+default: RFC 1179 says nothing of several jobs on one connection, and servers other than
+LPRng's and BSD's (CUPS's cups-lpd, printers' own) may take only one.
 """
 from __future__ import annotations
 
@@ -38,6 +54,12 @@ class Connection:
         self.sock = sock
         self.request = request
         self.where = where
+        #: The first data byte was about to leave: a retry may duplicate the job.
+        self.data_started = False
+
+    def first_byte(self) -> None:
+        self.data_started = True
+        self.request.reporter.first_byte()
 
     def write(self, data: bytes) -> None:
         """A request or subcommand line, a control file, a ``\\0``: bounded by the stall
@@ -106,19 +128,38 @@ def _nothing() -> None:
 
 
 class LpdBackend:
-    """Send a job to a remote LPD queue."""
+    """Send a job to a remote LPD queue; with ``lpd_batch``, on the connection kept from the
+    previous job when it is still open."""
+
+    def __init__(self) -> None:
+        self._kept: socket.socket | None = None
+
+    def close(self) -> None:
+        """End the kept connection with a plain close: every job sent on it was committed
+        at its control file's acknowledgement, so the server's EOF loses nothing."""
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
 
     def send(self, request: Request) -> SendResult:
         destination = request.destination
         assert isinstance(destination, Lpd)
         where = destination.display()
-        sock = open_connection(destination.host, destination.port,
-                               timeout=request.settings.connect_timeout,
-                               interrupted=request.reporter.interrupted,
-                               keepalive=request.settings.keepalive)
+        sock, reused = self._take(), True
+        if sock is None:
+            sock, reused = self._connect(request, destination), False
+        conn = Connection(sock, request, where)
         finished = False
         try:
-            sent = self._job(Connection(sock, request, where), destination.queue)
+            try:
+                sent = self._job(conn, destination.queue, request=not reused)
+            except (ConnectionLost, OSError):
+                if not reused or conn.data_started:
+                    raise
+                # The kept connection was cut while idle: nothing of this job left yet.
+                sock.close()
+                sock = conn.sock = self._connect(request, destination)
+                sent = self._job(conn, destination.queue, request=True)
             finished = True
         except OSError as exc:
             if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
@@ -129,20 +170,45 @@ class LpdBackend:
         finally:
             if not finished:  # reset: a linger would block here, deaf to cancel
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
+                sock.close()
+            elif request.settings.batch:
+                self._kept = sock
+            else:
+                sock.close()
         return SendResult(sent, "sent", None, f"sent: {sent} bytes to {where}, every file"
                           " acknowledged")
 
-    def _job(self, conn: Connection, queue: str) -> int:
-        """The whole transfer (lpd-protocol.md §2); returns the data bytes sent."""
-        request = conn.request
-        settings, job = request.settings, request.job
+    def _take(self) -> socket.socket | None:
+        """The kept connection if the server has not closed it: an idle server says nothing,
+        so anything readable (EOF, a stray byte) means it is done with it."""
+        sock, self._kept = self._kept, None
+        if sock is None:
+            return None
+        ready, _, _ = select.select([sock], [], [], 0)
+        if ready:
+            sock.close()
+            return None
+        return sock
+
+    @staticmethod
+    def _connect(request: Request, destination: Lpd) -> socket.socket:
+        return open_connection(destination.host, destination.port,
+                               timeout=request.settings.connect_timeout,
+                               interrupted=request.reporter.interrupted,
+                               keepalive=request.settings.keepalive,
+                               source_ports=request.settings.source_ports)
+
+    def _job(self, conn: Connection, queue: str, *, request: bool) -> int:
+        """The whole transfer (lpd-protocol.md §2); returns the data bytes sent. On a kept
+        connection the receive-job request was made by the batch's first job."""
+        settings, job = conn.request.settings, conn.request.job
         names = lpd.job_names(job.id, settings.host, job_class=job.job_class)
         fields = lpdcontrol.from_job(job, names, host=settings.host, fmt=settings.fmt,
                                      banner=settings.banner, queue=queue)
         control = lpdcontrol.build(fields, settings.style)
-        conn.write(lpd.receive_job(queue))
-        conn.ack("the receive-job request")
+        if request:
+            conn.write(lpd.receive_job(queue))
+            conn.ack("the receive-job request")
         if settings.data_first:
             sent = self._data(conn, names.data(0))
             self._control(conn, control, names.control)
@@ -165,7 +231,7 @@ class LpdBackend:
             conn.write(lpd.file_line(lpd.Subcommand.DATA_FILE, size, name))
             conn.ack("the data file's subcommand")
             pump = Pump(conn.sock.fileno(), interrupted=request.reporter.interrupted,
-                        first_byte=request.reporter.first_byte,
+                        first_byte=conn.first_byte,
                         idle_timeout=request.settings.stall, what=conn.where,
                         progress=request.progress)
             try:

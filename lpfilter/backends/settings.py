@@ -9,6 +9,7 @@ read by three modules (``ftp``, ``ftpsession``, ``ftpauth``), and the socket's a
 """
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
@@ -30,6 +31,8 @@ NO_FRAMING = Framing(b"", b"", b"")
 #: An LPD server's acknowledgement wait when neither ``send_job_rw_timeout`` nor
 #: ``stall_timeout`` bounds it (CUPS's per-read timeout).
 ACK_DEFAULT = 300.0
+#: LPRng's ``originate_port`` default (LPRng vars.c).
+ORIGINATE_DEFAULT = (512, 1023)
 
 
 def _common(entry: Entry, framed: bool) -> dict[str, Any]:
@@ -202,6 +205,10 @@ class LpdSettings(SendSettings):
     data_first: bool
     #: SO_KEEPALIVE (``keepalive``).
     keepalive: bool
+    #: ``lpd_batch``: the jobs of a batch on one connection, each data file first.
+    batch: bool = False
+    #: ``lpd_reserved_port`` as root: the source port range (``originate_port``), else None.
+    source_ports: tuple[int, int] | None = None
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
@@ -211,8 +218,22 @@ class LpdSettings(SendSettings):
                    banner=not entry.flag("sh"),
                    style=Style.RFC if entry.flag("bk") else Style.LPRNG, fmt="f",
                    host=socket.gethostname() or "localhost",
-                   data_first=entry.flag("send_data_first"),
-                   keepalive=entry.flag("keepalive"))
+                   data_first=entry.flag("send_data_first") or entry.flag("lpd_batch"),
+                   keepalive=entry.flag("keepalive"), batch=entry.flag("lpd_batch"),
+                   source_ports=_source_ports(entry))
+
+
+def _source_ports(entry: Entry) -> tuple[int, int] | None:
+    """``originate_port`` (LPRng's "low high") when ``lpd_reserved_port`` is set and this
+    process may bind such ports (root); a malformed range is LPRng's 512-1023."""
+    if not entry.flag("lpd_reserved_port") or os.geteuid() != 0:
+        return None
+    words = (entry.string("originate_port") or "").replace(",", " ").split()
+    if len(words) == 2 and all(word.isdigit() for word in words):
+        low, high = int(words[0]), int(words[1])
+        if 0 < low <= high <= 65535:
+            return low, high
+    return ORIGINATE_DEFAULT
 
 
 #: Each destination kind's settings (the kinds of ``backend_for``'s registry).

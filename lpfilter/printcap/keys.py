@@ -135,6 +135,10 @@ _TABLE = (
     _k("ftp_sessions", "N", 3, "lpfilter: most FTP sessions to one print server at once"),
     _k("ftp_user", "S", None, "lpfilter: FTP user name (default: netrc, else anonymous)"),
     _k("init", "S", None, "lpfilter: bytes sent after the PJL prologue (C escapes)"),
+    _k("lpd_batch", "F", False, "lpfilter: LPD forwarding sends a batch's jobs on one"
+       " connection, data file first"),
+    _k("lpd_reserved_port", "F", False, "lpfilter: LPD forwarding as root connects from a"
+       " port in originate_port"),
     _k("pagecount", "F", False, "lpfilter: PJL INFO PAGECOUNT before and after the job"),
     _k("pjl", "F", False, "lpfilter: wrap jobs in PJL JOB/EOJ (socket printers)"),
     _k("pjl_enter", "S", None, "lpfilter: PJL ENTER LANGUAGE (PCL, POSTSCRIPT...)"),
