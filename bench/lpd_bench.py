@@ -56,7 +56,8 @@ sendmail=
 check_for_nonprintable@
 done_jobs=0
 """
-PRINTCAP = "q:sd={root}/spool/q:lp=/dev/null:sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:\n"
+PRINTCAP = ("q:sd={root}/spool/q:lp=/dev/null:sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:\n"
+            "check:sd={root}/spool/check:lp={root}/printed:sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:\n")
 #: (key, label, unit) in report order; unit: MBs, rate, s, B
 BIG_FIGURES = [("lpf_rate", "lpfilter `watch --once`: size / (start to lpd's queue empty)", "MBs"),
                ("lpr_rate", "LPRng `lpr`: size / (start to lpd's queue empty)", "MBs"),
@@ -94,8 +95,10 @@ class Lpd:
     def __init__(self, root: Path) -> None:
         self.root, self.proc = root, None
         self.spool = root / "spool" / "q"
-        for folder in (root / "etc", self.spool, root / "tmp"):
+        for folder in (root / "etc", self.spool, root / "spool" / "check", root / "tmp"):
             folder.mkdir(parents=True)
+        self.printed = root / "printed"
+        self.printed.touch()
         (root / "lpd.perms").write_text("DEFAULT ACCEPT\n")
         (root / "printcap").write_text(PRINTCAP.format(root=root))
         for _attempt in range(3):
@@ -138,6 +141,14 @@ class Lpd:
     def nsenter(self) -> list[str]:
         """The prefix that runs a command in lpd's namespace (it reads our lpd.conf)."""
         return ["nsenter", "-t", str(self.proc.pid), "-m", f"--wd={self.root}"]
+
+    def wait_printed(self, size: int, what: str) -> None:
+        """Until queue ``check``'s printer file holds ``size`` bytes (at most 60 s)."""
+        deadline = time.monotonic() + 60
+        while (got := self.printed.stat().st_size) < size:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{what}: lpd printed {got} of {size} bytes:\n{self.log()}")
+            time.sleep(0.01)
 
     def jobs(self) -> list[str]:
         """The job files in lpd's spool: hold, control and data files."""
@@ -184,10 +195,12 @@ class Bench:
         self.env, self.lpf = clean_env(root), lpfilter_command()
         self.live: subprocess.Popen[bytes] | None = None
         self.sd = root / "sd"
-        for path in (self.sd, root / "in", root / "cwd"):
+        for path in (self.sd, root / "sd-check", root / "in", root / "cwd"):
             path.mkdir()
         self.printcap = root / "printcap"
-        self.printcap.write_text(f"q:lp={lpd.queue}:sd={self.sd}\n")
+        self.printcap.write_text(f"q:lp={lpd.queue}:sd={self.sd}\n"
+                                 f"check:lp={lpd.queue.replace('q@', 'check@')}"
+                                 f":sd={root / 'sd-check'}\n")
         self.big = root / "in" / "big"
         block = os.urandom(MiB)
         with open(self.big, "wb") as out:
@@ -246,6 +259,22 @@ class Bench:
             self.live.wait()
 
 
+def check(b: Bench) -> None:
+    """Both clients' bytes reach lpd's printer intact: queue ``check`` prints to a file."""
+    files = [b.big, *b.small[:20]]
+    expected = b"".join(path.read_bytes() for path in files)
+    b.lpfilter("print", "--no-wait", "-P", "check", *files)
+    b.lpfilter("watch", "--once", "-P", "check")
+    b.lpd.wait_printed(len(expected), "lpfilter to queue check")
+    queue = b.lpd.queue.replace("q@", "check@")
+    for path in files:
+        b.run([*b.lpd.nsenter(), LPR, "-P", queue, str(path)])
+    b.lpd.wait_printed(2 * len(expected), "lpr to queue check")
+    if b.lpd.printed.read_bytes() != expected * 2:
+        raise BenchError("lpd's printer file differs from the files sent (lpfilter, then lpr)")
+    b.lpd.printed.write_bytes(b"")
+
+
 def one_round(b: Bench, lpr_first: bool) -> dict[str, dict[str, float]]:
     """The big job and the small jobs, by each client (order alternates with the round)."""
     got: dict[str, dict[str, float]] = {"big": {}, "small": {}}
@@ -263,7 +292,8 @@ def one_round(b: Bench, lpr_first: bool) -> dict[str, dict[str, float]]:
 
 def measure(args: argparse.Namespace, b: Bench) -> dict[str, dict[str, list[float]]]:
     say = progress(args.json)
-    say("warm-up round")
+    say("warm-up round, and a check that the bytes arrive intact")
+    check(b)
     b.send_lpfilter(b.small[:20], "warm-up"), b.send_lpr(b.small[:20], "warm-up")
     b.send_lpfilter([b.big], "warm-up")  # also brings the big file into the page cache
     got: dict[str, dict[str, list[float]]] = {"big": {}, "small": {}}
