@@ -39,6 +39,9 @@ MB, MiB = 1e6, 2**20
 SMALL = 1024
 LPD, LPR, TIME = "/usr/sbin/lpd", "/usr/bin/lpr", "/usr/bin/time"
 TIMEOUT = 900.0  # longest any one command or drain may take, seconds
+# As tests/lpdkit.py, and originate_port empty: as root, LPRng's clients otherwise bind
+# source ports 721-731 only, and a loop of 1000 lpr runs out of them (TIME_WAIT): "cannot
+# bind to port - Address already in use". Empty, lpr takes an ordinary port, as lpfilter does.
 CONF = """\
 printcap_path={root}/printcap
 lpd_printcap_path=
@@ -55,6 +58,7 @@ syslog_device=/dev/null
 sendmail=
 check_for_nonprintable@
 done_jobs=0
+originate_port=
 """
 PRINTCAP = ("q:sd={root}/spool/q:lp=/dev/null:sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:\n"
             "check:sd={root}/spool/check:lp={root}/printed:sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:\n")
