@@ -16,8 +16,8 @@ import struct
 import time
 from collections.abc import Callable
 
-from lpfilter.errors import (ConnectRefused, Interruption, JobInterrupted, NameNotFound,
-                             TransientError, Unreachable)
+from lpfilter.errors import (ConnectionLost, ConnectRefused, Interruption, JobInterrupted,
+                             NameNotFound, TransientError, Unreachable)
 from lpfilter.printcap.destination import host_problem
 
 TICK = 0.2
@@ -127,3 +127,13 @@ def _classify(host: str, port: int, failures: list[tuple[object, int]],
         return Unreachable(f"{where}: unreachable ({os.strerror(codes[0])})", host=where)
     detail = ", ".join(os.strerror(code) for code in codes) or "no address"
     return TransientError(f"{where}: cannot connect ({detail})")
+
+
+def broken(exc: OSError, where: str, sent: int, *, peer: str = "printer",
+           unit: str = "bytes") -> TransientError:
+    """The error for a connection that failed while a job went over it: a reset (or a
+    write to a closed peer) is ConnectionLost, anything else a plain transient failure;
+    both say how much had been sent, so the status line tells a possible duplicate."""
+    if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
+        return ConnectionLost(f"{where}: the {peer} reset the connection after {sent} {unit}")
+    return TransientError(f"{where}: {exc.strerror or exc} after {sent} {unit}")

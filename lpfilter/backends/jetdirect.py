@@ -10,7 +10,6 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import socket
 import struct
@@ -18,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from lpfilter.backends.request import SendRequest, SendResult
-from lpfilter.backends.connect import open_connection
+from lpfilter.backends.connect import broken, open_connection
 from lpfilter.backends.framing import Framing
 from lpfilter.backends.settings import SocketSettings
 from lpfilter.backends.stream import TICK, Pump, unsent
@@ -155,11 +154,7 @@ class JetDirectBackend:
                                                    before)
             _check_delivered(session, where, sent)
         except OSError as exc:
-            if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
-                raise ConnectionLost(f"{where}: the printer reset the connection after"
-                                     f" {request.sent} bytes") from None
-            raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent}"
-                                 " bytes") from None
+            raise broken(exc, where, request.sent) from None
         said = "confirmed by the printer" if delivery == "confirmed" else "sent"
         counted = f", {pages} pages" if pages is not None else ""
         return SendResult(sent, delivery, pages, f"{said}: {sent} bytes to {where}{counted}"

@@ -26,14 +26,13 @@ LPRng's and BSD's (CUPS's cups-lpd, printers' own) may take only one.
 """
 from __future__ import annotations
 
-import errno
 import os
 import select
 import socket
 import struct
 import time
 
-from lpfilter.backends.connect import open_connection
+from lpfilter.backends.connect import broken, open_connection
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import LpdSettings
 from lpfilter.backends.stream import TICK, Pump
@@ -162,11 +161,7 @@ class LpdBackend:
                 sent = self._job(conn, destination.queue, request=True)
             finished = True
         except OSError as exc:
-            if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
-                raise ConnectionLost(f"{where}: the server reset the connection after"
-                                     f" {request.sent} bytes of data") from None
-            raise TransientError(f"{where}: {exc.strerror or exc} after {request.sent}"
-                                 " bytes of data") from None
+            raise broken(exc, where, request.sent, peer="server", unit="bytes of data") from None
         finally:
             if not finished:  # reset: a linger would block here, deaf to cancel
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
