@@ -35,11 +35,21 @@ ACK_DEFAULT = 300.0
 ORIGINATE_DEFAULT = (512, 1023)
 
 
+#: A time longer than this (about 31 years) is no limit at all; LPRng's strtol saturates a
+#: huge number the same way, where a float of it would overflow.
+MAX_SECONDS = 10**9
+
+
+def _seconds(value: int) -> float:
+    """A printcap number of seconds as a float, however many digits it was written with."""
+    return float(min(value, MAX_SECONDS))
+
+
 def _common(entry: Entry, framed: bool) -> dict[str, Any]:
     """The fields of ``SendSettings``, for every class's ``from_entry``."""
     rw_timeout = entry.number("send_job_rw_timeout")
     return {"queue": entry.name, "framing": framing(entry) if framed else NO_FRAMING,
-            "stall": float(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
+            "stall": _seconds(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,7 @@ class PipeSettings(SendSettings):
         from lpfilter.printcap.entrytext import entry_to_text
         return cls(**_common(entry, framed), shell=entry.string("shell") or "/bin/sh",
                    spool_dir=entry.string("sd"), printcap_text=entry_to_text(entry),
-                   finish_timeout=float(entry.number("send_job_rw_timeout")))
+                   finish_timeout=_seconds(entry.number("send_job_rw_timeout")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +152,12 @@ class SocketSettings(SendSettings):
         rw_timeout = entry.number("send_job_rw_timeout")
         init = (entry.string("init") or "").encode("utf-8", "surrogateescape")
         return cls(**_common(entry, framed), pjl=use_pjl, waitend=mode,
-                   silence=float(entry.number("waitend_timeout")),
-                   delay=float(entry.number("waitend_delay")),
-                   overall=float(rw_timeout) if rw_timeout > 0 else OVERALL_DEFAULT,
+                   silence=_seconds(entry.number("waitend_timeout")),
+                   delay=_seconds(entry.number("waitend_delay")),
+                   overall=_seconds(rw_timeout) if rw_timeout > 0 else OVERALL_DEFAULT,
                    half_close=entry.flag("half_close"),
-                   connect_grace=float(entry.number("connect_grace")),
-                   connect_timeout=float(entry.number("connect_timeout")),
+                   connect_grace=_seconds(entry.number("connect_grace")),
+                   connect_timeout=_seconds(entry.number("connect_timeout")),
                    keepalive=entry.flag("keepalive"), linger=entry.number("socket_linger"),
                    sync=entry.flag("sync"), pagecount=entry.flag("pagecount"),
                    pjl_enter=entry.string("pjl_enter"), init=c_unescape_bytes(init),
@@ -179,7 +189,7 @@ class FtpSettings(SendSettings):
                    user=entry.string("ftp_user") or "",
                    password_file=entry.string("ftp_password_file") or "",
                    sessions=max(1, entry.number("ftp_sessions")),
-                   connect_timeout=float(entry.number("connect_timeout")),
+                   connect_timeout=_seconds(entry.number("connect_timeout")),
                    keepalive=entry.flag("keepalive"), active=entry.flag("ftp_active"))
 
 
@@ -213,7 +223,7 @@ class LpdSettings(SendSettings):
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
         common = _common(entry, False)
-        return cls(**common, connect_timeout=float(entry.number("connect_timeout")),
+        return cls(**common, connect_timeout=_seconds(entry.number("connect_timeout")),
                    ack_timeout=common["stall"] if common["stall"] > 0 else ACK_DEFAULT,
                    banner=not entry.flag("sh"),
                    style=Style.RFC if entry.flag("bk") else Style.LPRNG, fmt="f",
