@@ -6,6 +6,7 @@ possible duplicate. vsftpd runs as root in the foreground with its own configura
 its pid. CI installs vsftpd (.ci/run); without it these tests fail and say so."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -79,6 +80,22 @@ def _listening(port: int) -> bool:
 MakeVsftpd = Callable[..., Vsftpd]
 
 
+def _stop(server: Vsftpd) -> None:
+    """Kill the sessions, then the listener, and always reap it: a session may end by itself
+    between being listed and being killed, which must not leave the listener unreaped (its
+    Popen would warn later, inside some other test)."""
+    try:
+        for child in server.sessions() if server.proc.poll() is None else []:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+    except psutil.NoSuchProcess:
+        pass  # the listener itself is gone: nothing left to list
+    finally:
+        server.proc.terminate()
+        server.proc.wait(timeout=10)
+        server.proc.stdout.close()  # type: ignore[union-attr]
+
+
 @pytest.fixture
 def vsftpd(tmp_path: Path) -> Iterator[MakeVsftpd]:
     """vsftpd(rate=0, tmpfs=None): started and listening; ``tmpfs`` (a size such as "64k")
@@ -119,11 +136,7 @@ def vsftpd(tmp_path: Path) -> Iterator[MakeVsftpd]:
 
     yield make
     for server in started:
-        for child in server.sessions() if server.proc.poll() is None else []:
-            child.kill()
-        server.proc.terminate()
-        server.proc.wait(timeout=10)
-        server.proc.stdout.close()  # type: ignore[union-attr]
+        _stop(server)
     for server in started:
         shutil.rmtree(server.upload.parent.parent, ignore_errors=True)
 
