@@ -149,3 +149,59 @@ def reap_timed(proc: subprocess.Popen[bytes], timeout: float, kill: Callable[[],
         raise BenchError(f"{' '.join(map(str, argv))[:300]}: exit status {proc.returncode}\n"
                          + output.read_text(errors="replace")[-2000:])
     return end
+
+
+def settle_memory(size: int) -> None:
+    """Touch ``size`` bytes of fresh memory and free them again, so that the next timed run
+    gets pages the machine already backs. On a virtual machine that reports free pages to
+    its host (virtio-balloon free page reporting, seen on the benchmark machine), the first
+    write to a page given back costs a fault in the host: a run that happens to follow a
+    large free (an untimed step that deleted a big file) then pays for memory, not for the
+    program measured. Called before every timed run of every program, it evens that out.
+    Capped at half the memory available, and touches one byte a page."""
+    import mmap  # only the benchmarks that move large files need it
+
+    available = int(next((line.split()[1] for line in Path("/proc/meminfo").read_text()
+                          .splitlines() if line.startswith("MemAvailable:")), "0")) * 1024
+    size = min(size, available // 2) // mmap.PAGESIZE * mmap.PAGESIZE
+    if size <= 0:
+        return
+    with mmap.mmap(-1, size) as area:
+        for offset in range(0, size, mmap.PAGESIZE):
+            area[offset] = 1
+
+
+class FirstFile:
+    """When the first new file whose name starts with one of ``prefixes`` appeared in
+    ``folder``: polled every millisecond by a thread, between ``start()`` and ``stop()``.
+    It tells when a server began to receive, for a client that cannot say so itself."""
+
+    def __init__(self, folder: Path, prefixes: tuple[str, ...]) -> None:
+        self.folder, self.prefixes = folder, prefixes
+        self.seen: float | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FirstFile:
+        before = set(os.listdir(self.folder))
+        self.seen, self._done = None, threading.Event()
+        self._thread = threading.Thread(target=self._poll, args=(before,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self, before: set[str]) -> None:
+        while not self._done.is_set():
+            if any(name.startswith(self.prefixes) and name not in before
+                   for name in os.listdir(self.folder)):
+                self.seen = time.perf_counter()
+                return
+            self._done.wait(0.001)
+
+    def stop(self) -> float:
+        """The time (perf_counter) of the first new file; BenchError if none appeared."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.seen is None:
+            raise BenchError(f"no new file appeared in {self.folder}")
+        return self.seen

@@ -9,6 +9,7 @@ it was.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import selectors
 import socket
@@ -88,6 +89,23 @@ def open_connection(host: str, port: int, *, timeout: float,
             if sock is not None:
                 sock.close()
     raise _classify(host, port, failures, timeout)
+
+
+def on_this_host(sock: socket.socket) -> bool:
+    """Whether the peer of ``sock`` runs on this machine (a loopback address, or one of
+    ours). Zero-copy then only moves the copy into the reader, which takes it from cold
+    page-cache pages: LPRng's lpd spent about 1.3 s of CPU on a 1 GiB job sent with
+    sendfile(2) against 1.0 s for the same bytes written from a 1 MiB buffer, and lpd is
+    the slower side (bench/README.md, LPD forwarding). To another host the network card
+    reads the pages and sendfile saves our copy."""
+    try:
+        peer, own = sock.getpeername()[0], sock.getsockname()[0]
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except (OSError, ValueError, IndexError, TypeError):  # not an IP socket
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return peer == own or address.is_loopback
 
 
 def _bind_source(sock: socket.socket, ports: tuple[int, int], where: str) -> None:

@@ -70,6 +70,7 @@ class Pump:
         self.progress = progress
         self.reader = reader
         self.use_sendfile = sendfile
+        self._buffer: bytearray | None = None
         self.sent = 0
         self._waiting = waiting_query(dst) if progress is not None else None
         self._report_at = time.monotonic() + REPORT_EVERY
@@ -145,19 +146,18 @@ class Pump:
             self.report()
 
     def send_file(self, src: int, size: int) -> None:
-        """sendfile(2) from ``src`` (from offset 0) in chunks; read/write where it is refused."""
+        """sendfile(2) from ``src`` (from offset 0) in chunks; through one buffer where it is
+        refused or the caller chose a copy (``sendfile=False``)."""
         offset = 0
         use_sendfile = self.use_sendfile
         while offset < size:
             self._wait_writable()
             self._before_write()
-            count = min(CHUNK, size - offset)
             try:
                 if use_sendfile:
-                    done = os.sendfile(self.dst, src, offset, count)
+                    done = os.sendfile(self.dst, src, offset, min(CHUNK, size - offset))
                 else:
-                    data = os.pread(src, count, offset)
-                    done = os.write(self.dst, data) if data else 0
+                    done = self._copy(src, offset, min(CHUNK, size - offset))
             except BlockingIOError:
                 continue
             except OSError as exc:
@@ -170,6 +170,14 @@ class Pump:
             offset += done
             self.sent += done
             self.report()
+
+    def _copy(self, src: int, offset: int, count: int) -> int:
+        """One piece through a buffer kept for the whole send; 0 at the file's end."""
+        if self._buffer is None:
+            self._buffer = bytearray(CHUNK)
+        view = memoryview(self._buffer)[:count]
+        got = os.preadv(src, [view], offset)
+        return os.write(self.dst, view[:got]) if got else 0
 
     def send_job(self, src: int, size: int, copies: int, frame: Framing) -> int:
         """Leader, the copies with separators between them, trailer. Returns bytes sent."""
