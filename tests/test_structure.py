@@ -28,9 +28,11 @@ ALLOWED: dict[str, set[str]] = {
     "lpfilter.emulator": {"lpfilter.protocols"},
     "lpfilter.spool": {"lpfilter.printcap", "lpfilter.protocols", "lpfilter.backends"},
     "lpfilter.filtermode": {"lpfilter.printcap", "lpfilter.protocols", "lpfilter.backends"},
+    "lpfilter.server": {"lpfilter.printcap", "lpfilter.protocols", "lpfilter.backends",
+                        "lpfilter.spool"},
     "lpfilter.commands": {"lpfilter.printcap", "lpfilter.protocols", "lpfilter.backends",
                           "lpfilter.spool", "lpfilter.filtermode", "lpfilter.emulator",
-                          "lpfilter.status"},
+                          "lpfilter.server", "lpfilter.status"},
     "lpfilter.cli": {"lpfilter.commands", "lpfilter.status", "lpfilter.printcap"},
     "lpfilter.__main__": {"lpfilter.cli"},
 }

@@ -1,0 +1,176 @@
+"""One client's connection, as the print server reads it: bounded in every way.
+
+A client may be hostile or broken: every line has a length limit, and every unit (a line,
+a control file, each MiB of a data file, an answer) must pass within ``idle_timeout``
+seconds of its start, so a client that sends a byte now and then is cut like a silent one.
+Data goes straight to a file descriptor through one buffer, so memory stays flat whatever
+the job's size. The daemon's shutdown is heard within
+``TICK`` seconds. Nothing here knows the LPD protocol beyond "lines end with LF".
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import threading
+import time
+
+from lpfilter.errors import PermanentError
+
+TICK = 0.2
+CHUNK = 1 << 20
+
+
+class ClientError(PermanentError):
+    """The client broke the protocol, went silent or left; ``reason`` is one line for the
+    log (the client's text in it has its control characters made visible by the caller)."""
+
+
+class Wire:
+    """Reads and writes of one accepted connection (made non-blocking here)."""
+
+    def __init__(self, sock: socket.socket, *, idle_timeout: float,
+                 stop: threading.Event | None = None) -> None:
+        self.sock = sock
+        self.idle_timeout = idle_timeout
+        self.stop = stop or threading.Event()
+        self.received = 0
+        self._pending = bytearray()  # read past a line's end, not yet consumed
+        self._buffer: bytearray | None = None
+        self._deadline = 0.0
+        sock.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(sock, selectors.EVENT_READ)
+
+    def close(self) -> None:
+        self._selector.close()
+
+    def _start(self) -> None:
+        """A new unit begins: it has ``idle_timeout`` seconds."""
+        self._deadline = time.monotonic() + self.idle_timeout
+
+    def _wait(self, events: int) -> None:
+        """Until the socket is ready for ``events``; ClientError once the unit's time is
+        up, or when the daemon stops."""
+        self._selector.modify(self.sock, events)
+        deadline = self._deadline
+        while not self.stop.is_set():
+            if self._selector.select(min(TICK, max(0.0, deadline - time.monotonic()))):
+                return
+            if time.monotonic() >= deadline:
+                raise ClientError(f"the client took more than {self.idle_timeout:g} s"
+                                  " (a line, a control file, or a MiB of data)")
+        raise ClientError("the server is shutting down")
+
+    def _recv(self, size: int) -> bytes:
+        while True:
+            self._wait(selectors.EVENT_READ)
+            try:
+                data = self.sock.recv(size)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                raise ClientError(f"the connection broke ({exc.strerror})") from None
+            self.received += len(data)
+            return data
+
+    def line(self, limit: int) -> bytes | None:
+        """One line without its LF; None when the client closed before sending any byte of
+        it (the normal end of a connection). A longer line, or an end in mid-line, is a
+        ClientError: the rest of such a line is never read."""
+        self._start()
+        while True:
+            end = self._pending.find(b"\n")
+            if end >= 0:
+                if end > limit:
+                    raise ClientError(f"a line longer than {limit} bytes")
+                line = bytes(self._pending[:end])
+                del self._pending[:end + 1]
+                return line
+            if len(self._pending) > limit:
+                raise ClientError(f"a line longer than {limit} bytes")
+            data = self._recv(max(limit + 1 - len(self._pending), 1))
+            if not data:
+                if self._pending:
+                    raise ClientError("the client closed the connection in the middle of a line")
+                return None
+            self._pending += data
+
+    def exact(self, size: int) -> bytes:
+        """``size`` bytes held in memory: only for what has a small limit (a control file)."""
+        self._start()
+        out = bytearray()
+        while len(out) < size:
+            if self._pending:
+                take = min(size - len(out), len(self._pending))
+                out += self._pending[:take]
+                del self._pending[:take]
+                continue
+            data = self._recv(min(CHUNK, size - len(out)))
+            if not data:
+                raise ClientError(f"the client closed the connection after {len(out)} of"
+                                  f" {size} bytes")
+            out += data
+        return bytes(out)
+
+    def into(self, fd: int, size: int | None, limit: int | None = None) -> int:
+        """Copy ``size`` bytes (None: to the end of the connection) into ``fd``, streamed
+        through one buffer; ClientError at an early end, or beyond ``limit`` bytes."""
+        done = 0
+        if self._pending:
+            take = len(self._pending) if size is None else min(size, len(self._pending))
+            done = self._write_all(fd, memoryview(bytes(self._pending[:take])), done, limit)
+            del self._pending[:take]
+        if self._buffer is None:
+            self._buffer = bytearray(CHUNK)
+        view = memoryview(self._buffer)
+        filled = CHUNK  # bytes since the current unit began: a new one every CHUNK
+        while size is None or done < size:
+            if filled >= CHUNK:
+                self._start()
+                filled = 0
+            want = CHUNK - filled if size is None else min(CHUNK - filled, size - done)
+            got = self._recv_into(view[:want])
+            filled += got
+            if got == 0:
+                if size is None:
+                    return done
+                raise ClientError(f"the client closed the connection after {done} of"
+                                  f" {size} bytes of a file")
+            done = self._write_all(fd, view[:got], done, limit)
+        return done
+
+    def _recv_into(self, view: memoryview) -> int:
+        while True:
+            self._wait(selectors.EVENT_READ)
+            try:
+                got = self.sock.recv_into(view)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                raise ClientError(f"the connection broke ({exc.strerror})") from None
+            self.received += got
+            return got
+
+    @staticmethod
+    def _write_all(fd: int, view: memoryview, done: int, limit: int | None) -> int:
+        if limit is not None and done + len(view) > limit:
+            raise ClientError(f"more than the {limit} bytes allowed")
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+            done += written
+        return done
+
+    def send(self, data: bytes) -> None:
+        """All of ``data``; a client that stops reading is cut after ``idle_timeout``."""
+        view = memoryview(data)
+        self._start()
+        while view:
+            self._wait(selectors.EVENT_WRITE)
+            try:
+                view = view[self.sock.send(view):]
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                raise ClientError(f"the connection broke ({exc.strerror})") from None
