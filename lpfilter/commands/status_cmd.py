@@ -204,6 +204,20 @@ def _forwarded(entry: Entry, long: bool) -> str:
     return "" if target is None else remotequeue.forwarded_status(entry, target, long=long)
 
 
+def _through_daemon(ctx: Context, data: QueueData) -> QueueData:
+    """A queue whose jobs this user may not read: the print server's view of it, else
+    what was seen, its error saying that no server runs and how to start one."""
+    from lpfilter.commands import daemonclient
+    from lpfilter.errors import AccessError, LpfilterError
+    if data["readable"] or not daemonclient.may_help(data["spool"]):
+        return data
+    why = AccessError(str(data["error"]), queue=data["queue"])
+    try:
+        return daemonclient.status(ctx.environ, data["queue"], why)
+    except LpfilterError as exc:  # no daemon, or it does not serve the queue
+        return {**data, "error": str(exc)}
+
+
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands import remotequeue
     args = ctx.args
@@ -216,7 +230,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
-    data = [queue_status(entry, locks) for entry in entries]
+    data = [_through_daemon(ctx, queue_status(entry, locks)) for entry in entries]
     if args.json:
         import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
