@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
+from spoolkit import wait_until
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
@@ -245,3 +246,166 @@ def test_the_file_subcommand_builder_matches_the_client(receiver: Receiver) -> N
     client = Client(receiver.port)
     client.close()
     assert receiver.outcome().jobs == []
+
+
+@pytest.mark.parametrize("name,cf,code,why", [
+    ("cfA040client", b"Hclient\nfdfA040client\n", b"\x03", b"needs a host (H) and a user (P)"),
+    ("cfA041client", b"Hclient\nPalice\nJno files\n", b"\x03", b"prints no data file"),
+    ("cfA042client", b"Hclient\nPalice\nf../../etc/passwd\n", b"\x03", b"bad job file name"),
+    ("cfA043client", b"Hclient\nPal\rice\nfdfA043client\n", b"\x03", b"NUL or CR"),
+    ("cfA044client", b"Hclient\nPalice\n" + b"J" * 600 + b"\nfdfA044client\n", b"\x03",
+     b"longer than 512"),
+])
+def test_a_bad_control_file_is_refused(receiver: Receiver, name: str, cf: bytes, code: bytes,
+                                       why: bytes) -> None:
+    client = Client(receiver.port)
+    answer = client.control(name, cf)
+    assert answer.startswith(code) and why in answer
+    client.close()
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def test_a_size_larger_than_the_disk_is_refused_unread(receiver: Receiver) -> None:
+    client = Client(receiver.port)
+    assert client.control("cfA045client", control_file(45)) == b"\0"
+    client.send(b"\x03999999999999 dfA045client\n")
+    answer = client.ack()
+    assert answer.startswith(b"\x02") and b"free in the spool" in answer
+    client.close()
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.staged() == []
+
+
+def test_a_file_not_ended_by_nul_is_refused(receiver: Receiver) -> None:
+    client = Client(receiver.port)
+    assert client.control("cfA046client", control_file(46)) == b"\0"
+    client.send(b"\x034 dfA046client\n")
+    assert client.ack() == b"\0"
+    client.send(b"dataX")
+    answer = client.ack()
+    assert answer.startswith(b"\x03") and b"NUL" in answer
+    client.close()
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def test_cups_stream_mode_closes_without_the_last_nul(receiver: Receiver) -> None:
+    """CUPS ``mode=stream`` with a file: the real size, no NUL, no wait, close."""
+    client = Client(receiver.port)
+    assert client.control("cfA047client", control_file(47)) == b"\0"
+    client.send(b"\x035 dfA047client\nhello")
+    assert client.ack() == b"\0"
+    client.finish()
+    (job,) = receiver.outcome().jobs
+    assert receiver.data(job) == b"hello"
+
+
+def test_a_second_control_file_before_the_data_is_refused(receiver: Receiver) -> None:
+    client = Client(receiver.port)
+    assert client.control("cfA048client", control_file(48)) == b"\0"
+    answer = client.control("cfA049client", control_file(49))
+    assert answer.startswith(b"\x03") and b"dfA048client never came" in answer
+    client.close()
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def test_more_data_files_than_lprng_allows_are_refused(receiver: Receiver) -> None:
+    client = Client(receiver.port)
+    answers = [client.data(f"df{letter}050client", b"x") for letter in
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"]
+    assert answers == [b"\0"] * 52
+    answer = client.data("dfA051client", b"x")
+    assert answer.startswith(b"\x03") and b"more than 52" in answer
+    client.close()
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def test_an_empty_job_is_refused(receiver: Receiver) -> None:
+    client = Client(receiver.port)
+    assert client.control("cfA052client", control_file(52)) == b"\0"
+    client.send(b"\x030 dfA052client\n")
+    assert client.ack() == b"\0"
+    answer = client.finish()
+    assert answer.startswith(b"\x03") and b"empty" in answer
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def test_size_0_is_bounded_by_mx(tmp_path: Path) -> None:
+    server = Receiver(tmp_path, "mx#4")
+    try:
+        client = Client(server.port)
+        assert client.control("cfA053client", control_file(53)) == b"\0"
+        client.send(b"\x030 dfA053client\n")
+        assert client.ack() == b"\0"
+        try:
+            client.send(os.urandom(8192))
+            client.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may have refused and closed already
+        answer = client.ack()
+        assert answer.startswith(b"\x02") and b"4 KiB (mx)" in answer
+        client.close()
+        assert isinstance(server.outcome().error, ClientError)
+        assert server.jobs() == [] and server.staged() == []
+    finally:
+        server.close()
+
+
+def test_ah_holds_a_received_job(tmp_path: Path) -> None:
+    server = Receiver(tmp_path, "ah")
+    try:
+        client = Client(server.port)
+        assert client.control("cfA054client", control_file(54)) == b"\0"
+        assert client.data("dfA054client", b"held") == b"\0"
+        client.finish()
+        (job,) = server.outcome().jobs
+        assert job.state is JobState.HELD
+    finally:
+        server.close()
+
+
+def test_the_retry_is_logged(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    cf = control_file(55)
+    for _ in range(2):
+        client = Client(receiver.port)
+        assert client.control("cfA055client", cf) == b"\0"
+        assert client.data("dfA055client", b"once") == b"\0"
+        client.finish()
+        receiver.outcome()
+    (job,) = receiver.jobs()
+    assert f"already queued as job {job.id}" in caplog.text and "not queued twice" in caplog.text
+
+
+def test_a_different_peer_or_control_file_is_not_a_retry(receiver: Receiver) -> None:
+    """The same job number with other control file bytes (another job of the client after
+    1000 jobs) is a new job."""
+    for user in ("alice", "bob"):
+        client = Client(receiver.port)
+        assert client.control("cfA056client", control_file(56, user=user)) == b"\0"
+        assert client.data("dfA056client", b"twice") == b"\0"
+        client.finish()
+        assert len(receiver.outcome().jobs) == 1
+    assert sorted(j.user for j in receiver.jobs()) == ["alice", "bob"]
+
+
+def test_recovery_leaves_a_file_being_received(receiver: Receiver) -> None:
+    """The worker's recovery runs while a job arrives: it must not take the staged file."""
+    client = Client(receiver.port)
+    assert client.control("cfA057client", control_file(57)) == b"\0"
+    client.send(b"\x03%d dfA057client\n" % (2 * len(DATA)))
+    assert client.ack() == b"\0"
+    client.send(DATA)
+    staged = Path(receiver.store.tmp_dir)
+    wait_until(lambda: [p for p in staged.iterdir() if p.stat().st_size == len(DATA)],
+               what="the first half of the data")
+    assert receiver.store.recover_orphans("nobody") == []
+    assert len(receiver.staged()) == 1
+    client.send(DATA + b"\0")
+    assert client.ack() == b"\0"
+    client.finish()
+    (job,) = receiver.outcome().jobs
+    assert receiver.data(job) == DATA + DATA and receiver.staged() == []
