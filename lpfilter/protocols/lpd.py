@@ -217,9 +217,9 @@ def check_file_name(name: str) -> None:
 def file_job(name: str) -> tuple[int, str]:
     """The job number and host part of a checked job file name (``cfA634localhost``:
     634, ``localhost``): what a server compares to know a job sent again."""
+    check_file_name(name)
     found = _FILE_NAME.fullmatch(name)
-    if not found or ".." in name:
-        raise LpdProtocolError(f"a bad job file name {visible(name)[:80]!r}")
+    assert found is not None
     return int(found.group(3)), found.group(4)
 
 
