@@ -26,6 +26,10 @@ class ClientError(PermanentError):
     log (the client's text in it has its control characters made visible by the caller)."""
 
 
+class TooMuch(ClientError):
+    """More bytes than the limit given to ``Wire.into`` (the client may still be sending)."""
+
+
 class Wire:
     """Reads and writes of one accepted connection (made non-blocking here)."""
 
@@ -113,6 +117,18 @@ class Wire:
             out += data
         return bytes(out)
 
+    def octet(self) -> bytes:
+        """One byte, or b"" when the client closed before it: a file's closing NUL, which
+        a streaming client (CUPS ``mode=stream``) leaves out before it closes."""
+        self._start()
+        if not self._pending:
+            self._pending += self._recv(4096)
+        if not self._pending:
+            return b""
+        first = bytes(self._pending[:1])
+        del self._pending[:1]
+        return first
+
     def into(self, fd: int, size: int | None, limit: int | None = None) -> int:
         """Copy ``size`` bytes (None: to the end of the connection) into ``fd``, streamed
         through one buffer; ClientError at an early end, or beyond ``limit`` bytes."""
@@ -155,7 +171,7 @@ class Wire:
     @staticmethod
     def _write_all(fd: int, view: memoryview, done: int, limit: int | None) -> int:
         if limit is not None and done + len(view) > limit:
-            raise ClientError(f"more than the {limit} bytes allowed")
+            raise TooMuch(f"more than the {limit} bytes allowed")
         while view:
             written = os.write(fd, view)
             view = view[written:]

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
 from lpfilter.job import FINISHED, Job, JobState, user_name
 from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock, open_regular,
-                                private_dir)
+                                private_dir, remove_unlocked)
 from lpfilter.spool.hotfolder import refuse
 
 log = logging.getLogger(__name__)
@@ -302,10 +302,11 @@ class SpoolStore:
             raise
 
     def stage(self, job_id: str) -> tuple[int, str]:
-        """A new file in tmp/ for a job's data: (fd, path)."""
+        """A new file in tmp/ for a job's data: (fd, path), locked till closed (remove_unlocked)."""
         path = os.path.join(self.tmp_dir, f"{job_id}.data")
         with self.room():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
         give(fd, self.owner)
         return fd, path
 
@@ -352,6 +353,7 @@ class SpoolStore:
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:
         """Tickets for data files whose submission crashed before the ticket was written."""
+        remove_unlocked(self.tmp_dir)  # staged by a process that died before its commit
         recovered: list[Job] = []
         now = time.time()
         try:
