@@ -34,7 +34,7 @@ check_for_nonprintable@
 connect_interval=0
 """
 CLIENTS = {"lpr": "/usr/bin/lpr", "lpq": "/usr/bin/lpq", "lprm": "/usr/bin/lprm"}
-_LISTENING = re.compile(r"print server listening on 127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"print server on 127\.0\.0\.1:(\d+)")
 
 
 @dataclass
@@ -68,8 +68,11 @@ def ask(port: int, request: bytes, *, source: str = "127.0.0.1", timeout: float 
     """Send ``request`` and read everything until the server closes (bounded)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                   source_address=(source, 0)) as sock:
-        sock.sendall(request)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server closed first (a refused host): read what it said
+            pass
         return read_all(sock)
 
 

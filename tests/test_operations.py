@@ -242,7 +242,8 @@ def test_the_daemon_logs_its_start_each_job_and_its_stop(tmp_path: Path) -> None
         assert re.fullmatch(_job_line("q", later, SHOWN, 6, "done") + "\n", once.stderr)
     assert "\x1b" not in daemon.stderr()
     assert lines[0] == (f"lpfilter: watch started: lpfilter {__version__}, pid {daemon.pid},"
-                        f" serving 2 queues: q, bad; printcap {kit.printcap}")
+                        f" serving 2 queues: q, bad; printcap {kit.printcap};"
+                        f" print server on {kit.lock_dir / 'lpfilter.sock'}")
     assert lines[-1] == f"lpfilter: watch stopped (pid {daemon.pid}), exit status 0"
     jobs = sorted(lines[1:-1])
     assert len(jobs) == 2, lines

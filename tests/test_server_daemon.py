@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,6 +185,7 @@ def test_500_connections_at_once(kit: Kit) -> None:
     kit.queue("q", kit.recorder())
     server = start_server(kit, "--max-connections", "10", "--idle-timeout", "30")
     daemon = psutil.Process(server.proc.pid)
+    threads = daemon.num_threads()
     clients = [socket.create_connection(("127.0.0.1", server.port), timeout=30)
                for _ in range(500)]
     try:
@@ -202,6 +204,52 @@ def test_500_connections_at_once(kit: Kit) -> None:
             client.close()
     prints_another_job(kit, server)
     assert "Traceback" not in server.proc.stderr()
+    wait_until(lambda: daemon.num_threads() == threads, what="every connection's thread to end")
+
+
+def test_an_idle_server_uses_no_cpu(kit: Kit, server: Server) -> None:
+    """After serving, the listener waits in select without a timeout: no thread wakes."""
+    daemon = psutil.Process(server.proc.pid)
+    threads = daemon.num_threads()
+    assert ask(server.port, b"\x04q\n").startswith(b"Printer: q@")
+    wait_until(lambda: daemon.num_threads() == threads, what="the connection's thread to end")
+    cpu = sum(daemon.cpu_times()[:2])
+    window = 2.0
+    time.sleep(window)  # a window to measure in, not a wait for an event
+    used = sum(daemon.cpu_times()[:2]) - cpu
+    assert used < window / 20, f"{used:.2f} s of CPU in {window:g} s: it spins"
+
+
+def test_the_unix_socket_serves_lpd_requests_as_the_kernels_user(
+        kit: Kit, stuck: Server) -> None:
+    """On the local socket the user is the kernel's (root here): whatever agent the
+    request names, root may remove anyone's job."""
+    send_job(stuck.port, b"mine\n", user="alice", name="alices.txt", number=2)
+    number = next(int(i) for i, t in kit.tickets("q").items() if t["name"] == "alices.txt")
+    with socket.socket(socket.AF_UNIX) as local:
+        local.settimeout(20)
+        local.connect(str(kit.root / "lpfilter.sock"))
+        local.sendall(f"\x05q mallory {number}\n".encode())
+        local.shutdown(socket.SHUT_WR)
+        answer = read_all(local)
+    assert b"dequeued 'alice@client+" in answer, answer
+    assert "alices.txt" not in {t["name"] for t in kit.tickets("q").values()}
+    assert "local user root" in stuck.proc.stderr()
+
+
+def test_a_port_alone_listens_on_ipv6_and_ipv4(kit: Kit) -> None:
+    """``--listen PORT``: every address; an IPv4 client is seen (allow-list, the job's
+    address) as IPv4, not as ::ffff:127.0.0.1."""
+    kit.queue("q", kit.recorder())
+    kit.env["LPFILTER_SOCKET"] = str(kit.root / "s")
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    proc = kit.start("watch", "--listen", str(port))
+    wait_until(lambda: f"print server on [::]:{port}" in proc.stderr()
+               or proc.popen.poll() is not None, what="listening")
+    send_job(port, b"dual stack\n")
+    assert printed(kit) == [b"dual stack\n"]
+    assert next(iter(kit.tickets("q").values()))["peer"] == "127.0.0.1"
 
 
 def test_shutdown_ends_connections_at_once(kit: Kit, server: Server) -> None:
@@ -262,7 +310,7 @@ def test_ipv6_loopback(kit: Kit) -> None:
     kit.queue("q", kit.recorder())
     kit.env["LPFILTER_SOCKET"] = str(kit.root / "s")
     proc = kit.start("watch", "--listen", "[::1]:0")
-    found = wait_until(lambda: re.search(r"listening on \[::1\]:(\d+)", proc.stderr()),
+    found = wait_until(lambda: re.search(r"print server on \[::1\]:(\d+)", proc.stderr()),
                        what="listening")
     with socket.create_connection(("::1", int(found.group(1))), timeout=20) as sock:
         sock.sendall(b"\x03q\n")
@@ -286,7 +334,7 @@ def test_systemd_socket_activation(kit: Kit) -> None:
                                  stdout=subprocess.DEVNULL, stderr=err)
     listening.close()
     try:
-        wait_until(lambda: f"listening on 127.0.0.1:{port}" in
+        wait_until(lambda: f"print server on 127.0.0.1:{port}" in
                    (kit.root / "sd.err").read_text(), what="the inherited socket")
         send_job(port, b"activated\n")
         assert printed(kit) == [b"activated\n"]

@@ -97,7 +97,7 @@ def open_server(ctx: Context, watcher: Watcher) -> Listener | None:
     """The listener over every socket the daemon serves (None with --once): --listen,
     systemd's, and the local Unix socket. Each is named in the log."""
     from lpfilter.server.listener import (DEFAULT_ALLOW, Listener, inherited_sockets,
-                                          open_tcp, parse_allow, parse_listen, sock_name)
+                                          open_tcp, parse_allow, parse_listen)
     args = ctx.args
     if args.once:
         return None
@@ -105,14 +105,14 @@ def open_server(ctx: Context, watcher: Watcher) -> Listener | None:
     try:
         for text in args.listen:
             sockets.append(open_tcp(*parse_listen(text)))
-        sockets.append(_local_socket(ctx))
+        local = _local_socket(ctx)
+        if local is not None:
+            sockets.append(local)
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
     allow = [parse_allow(text) for text in args.allow or DEFAULT_ALLOW]
-    for sock in sockets:
-        log.info("print server listening on %s", sock_name(sock))
     return Listener(sockets, ServedQueues(watcher), allow=allow,
                     max_connections=args.max_connections, idle_timeout=args.idle_timeout,
                     stop=watcher.stop)
@@ -128,9 +128,26 @@ def socket_mode(text: str) -> int:
     return int(text, 8)
 
 
-def _local_socket(ctx: Context) -> socket.socket:
+def _local_socket(ctx: Context) -> socket.socket | None:
+    """The Unix socket for local users. One that cannot be opened (another watcher of
+    this host has it: watchers may share out the queues) is a warning, not the end of a
+    daemon that may serve its queues without it; a bad --socket-group is an error."""
     from lpfilter.commands.environment import lock_dir
+    from lpfilter.errors import AccessError
     from lpfilter.server.local import open_local_socket, server_socket_path
-    return open_local_socket(server_socket_path(ctx.environ, lock_dir(ctx.environ)),
-                             mode=socket_mode(ctx.args.socket_mode),
-                             group=ctx.args.socket_group)
+    try:
+        return open_local_socket(server_socket_path(ctx.environ, lock_dir(ctx.environ)),
+                                 mode=socket_mode(ctx.args.socket_mode),
+                                 group=ctx.args.socket_group)
+    except AccessError as exc:
+        log.warning("%s; this watcher answers no local requests", exc)
+        return None
+
+
+def where(server: Listener | None) -> str:
+    """For the start line: where the print server listens ("" without one)."""
+    from lpfilter.server.listener import sock_name
+    from lpfilter.text import visible
+    if server is None or not server.sockets:
+        return ""
+    return "; print server on " + ", ".join(visible(sock_name(s)) for s in server.sockets)

@@ -61,8 +61,8 @@ def run(ctx: Context) -> ExitStatus:
                       once=args.once, grace=args.grace, settle=args.settle)
     # A daemon says when it starts and stops; from cron (--once) only the jobs are news.
     level = logging.DEBUG if args.once else logging.INFO
-    log.log(level, "%s", start_line(ctx, entries))
     server = lpdserver.open_server(ctx, watcher)
+    log.log(level, "%s", start_line(ctx, entries) + lpdserver.where(server))
     if server is not None:  # accepts once the queues are started
         watcher.on_started = server.start
     try:
