@@ -86,6 +86,9 @@ def test_remove_only_the_claimed_users_jobs_from_the_same_address(
     ids = {t["name"]: i for i, t in kit.tickets("q").items()}
     root = ask(stuck.port, f"\x05q root all {int(ids['b1'])}\n".encode()).decode()
     assert "no permission" in root and "dequeued" not in root
+    send_job(stuck.port, b"a3\n", user="alice", name="a3", number=5)
+    first = ask(stuck.port, b"\x05q alice\n").decode()  # no list: her first job only
+    assert first.count("dequeued") == 1 and f"alice@client+{int(ids['a1'])}'" in first
     answer = ask(stuck.port, b"\x05q alice all\n").decode()
     assert answer.count("dequeued") == 1 and "alice@client+" in answer
     states = {kit.ticket("q", i)["name"]: s for i, s in kit.states("q").items()}
