@@ -164,3 +164,31 @@ def test_a_receiver_killed_mid_job_leaves_only_what_the_next_start_removes(kit: 
     assert list(tmp.iterdir()) == [] and kit.tickets("q") == {}
     assert "left by a process that ended" in run.stderr
     assert not [p for p in (sd / ".lpfilter" / "jobs").iterdir() if p.suffix == ".data"]
+
+
+def test_a_received_job_is_forwarded_as_it_came(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    """Two hops, as a site's print servers chain: a job received by one queue (user, name,
+    print format l) is sent on by ``watch`` with lpfilter's LPD client, and the next server
+    receives the same bytes, user, name and format."""
+    (tmp_path / "second").mkdir()
+    second = Receiver(tmp_path / "second")
+    try:
+        sd = kit.queue("q", f"q@127.0.0.1%{second.port}")
+        first = Receiver(tmp_path, sd=sd)
+        try:
+            client = Client(first.port)
+            cf = control_file(61, user="dave", J="relay", files=(("l", "dfA"),))
+            assert client.control("cfA061client", cf) == b"\0"
+            assert client.data("dfA061client", ALL_BYTES) == b"\0"
+            client.finish()
+            (received,) = first.outcome().jobs
+        finally:
+            first.close()
+        run = kit.run("watch", "--once", "-P", "q")
+        assert run.returncode == 0, run.stderr
+        assert kit.states("q") == {received.id: "done"}
+        (job,) = second.outcome().jobs
+        assert second.data(job) == ALL_BYTES
+        assert (job.user, job.name, job.print_format) == ("dave", "relay", "l")
+    finally:
+        second.close()
