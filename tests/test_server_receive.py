@@ -14,6 +14,7 @@ from spoolkit import wait_until
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
+from lpfilter.server.receive import DUPLICATE_WINDOW
 from lpfilter.server.wire import ClientError
 
 DATA = bytes(range(256)) * 7 + b"\r\n\0\x1b%-12345X"
@@ -409,3 +410,35 @@ def test_recovery_leaves_a_file_being_received(receiver: Receiver) -> None:
     client.finish()
     (job,) = receiver.outcome().jobs
     assert receiver.data(job) == DATA + DATA and receiver.staged() == []
+
+
+def test_an_old_repeat_is_queued_as_a_possible_duplicate(receiver: Receiver) -> None:
+    """Past the retry window the same control file may be a new job (CUPS writes no date):
+    it is queued, flagged, never dropped."""
+    cf = control_file(62)
+    client = Client(receiver.port)
+    assert client.control("cfA062client", cf) == b"\0"
+    assert client.data("dfA062client", b"again") == b"\0"
+    client.finish()
+    (first,) = receiver.outcome().jobs
+    with receiver.store.tickets_locked():
+        first.submitted -= DUPLICATE_WINDOW + 60  # received 16 minutes ago
+        receiver.store.write(first)
+    client = Client(receiver.port)
+    assert client.control("cfA062client", cf) == b"\0"
+    assert client.data("dfA062client", b"again") == b"\0"
+    client.finish()
+    (second,) = receiver.outcome().jobs
+    assert second.possible_duplicate and not first.possible_duplicate
+    assert len(receiver.jobs()) == 2
+
+
+def test_a_repeat_of_another_size_is_another_job(receiver: Receiver) -> None:
+    cf = control_file(63)
+    for body in (b"one", b"three"):
+        client = Client(receiver.port)
+        assert client.control("cfA063client", cf) == b"\0"
+        assert client.data("dfA063client", body) == b"\0"
+        client.finish()
+        assert len(receiver.outcome().jobs) == 1
+    assert len(receiver.jobs()) == 2

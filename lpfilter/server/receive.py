@@ -47,6 +47,12 @@ STOP_QUEUE, RETRY, FAIL = 1, 2, 3
 #: Data files in one job, as LPRng's ``max_datafiles``: each is an open file meanwhile.
 MAX_DATA_FILES = len(DATA_LETTERS)
 #: The lock file that makes "is this a job sent again?" and its commit one step.
+#: A job that repeats one received up to this many seconds before is a client's retry
+#: after a lost final acknowledgement (LPRng retries after 10 s, CUPS after 30 s, lpfilter
+#: after at most max_connect_interval); an older one is queued, flagged a possible
+#: duplicate: a client that writes no date in its control file (CUPS) may repeat a job
+#: number and control file for a new job, and a job dropped as a duplicate would be lost.
+DUPLICATE_WINDOW = 900.0
 RECEIVE_LOCK = "receive.lock"
 
 
@@ -159,8 +165,9 @@ class _Receiver:
                 self.control_file(sub)
             else:
                 self.data_file(sub)
-        except SpoolFull as exc:
-            self.refuse(RETRY, str(exc))
+        except SpoolFull as exc:  # the details are for the log, not for the client
+            log.warning("queue %s: %s", visible(self.entry.name), exc)
+            self.refuse(RETRY, "no room in the spool; try later")
 
     # --- the two kinds of file ------------------------------------------------------
     def control_file(self, sub: lpd.FileLine) -> None:
@@ -285,10 +292,7 @@ class _Receiver:
             with self.store.room():
                 os.fsync(staged_fd)
             job = self.job(fields, size, copies, origin)
-            with self.receive_lock():
-                twin = self.sent_before(job)
-                if twin is None:
-                    self.store.commit(job, staged)
+            twin = self.commit_once(job, staged)
         finally:
             if staged_fd not in (p.fd for p in pending.parts.values()):
                 os.close(staged_fd)
@@ -304,6 +308,19 @@ class _Receiver:
                      job.id, self.peer, visible(pending.control_name), visible(job.user), size)
             self.jobs.append(job)
         pending.discard()
+
+    def commit_once(self, job: Job, staged: str) -> Job | None:
+        """Commit the job unless it is a retry of one received just before: then that one."""
+        with self.receive_lock():
+            twin = self.sent_before(job)
+            if twin is not None and job.submitted - twin.submitted > DUPLICATE_WINDOW:
+                log.warning("queue %s: job %s from %s repeats job %s of %s: queued as a"
+                            " possible duplicate", visible(self.entry.name), job.id,
+                            self.peer, twin.id, time.ctime(twin.submitted))
+                job.possible_duplicate, twin = True, None
+            if twin is None:
+                self.store.commit(job, staged)
+        return twin
 
     def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
         """The job's data as one staged file: (fd, path, size, copies). One data file is
@@ -359,9 +376,10 @@ class _Receiver:
 
     def sent_before(self, job: Job) -> Job | None:
         """The job this one repeats: same client address, user, control file name and
-        bytes (RFC 1179 clients resend the same job number after a lost acknowledgement)."""
-        for other in self.store.jobs():
-            if (other.origin == job.origin and other.peer == job.peer
+        bytes, and size (RFC 1179 clients resend the same job number after a lost
+        acknowledgement); the latest such job."""
+        for other in reversed(self.store.jobs()):
+            if (other.origin == job.origin and other.peer == job.peer and other.size == job.size
                     and other.user == job.user and other.source == "lpd"):
                 return other
         return None
