@@ -192,3 +192,24 @@ def test_a_received_job_is_forwarded_as_it_came(kit: Kit, tmp_path: Path) -> Non
         assert (job.user, job.name, job.print_format) == ("dave", "relay", "l")
     finally:
         second.close()
+
+
+def test_a_received_job_is_printed_as_any_other(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    sd = kit.queue("q", kit.recorder())
+    server = Receiver(tmp_path, sd=sd)
+    try:
+        client = Client(server.port)
+        cf = control_file(64, user="erin", J="minutes")
+        assert client.control("cfA064client", cf) == b"\0"
+        assert client.data("dfA064client", ALL_BYTES) == b"\0"
+        client.finish()
+        (job,) = server.outcome().jobs
+    finally:
+        server.close()
+    run = kit.run("watch", "--once", "-P", "q")
+    assert run.returncode == 0, run.stderr
+    assert kit.states("q") == {job.id: "done"}
+    assert kit.output("q", job.id) == ALL_BYTES
+    assert kit.log_lines()[0][5] == "minutes"
+    status = kit.run("status", "-P", "q")
+    assert status.returncode == 0 and "erin" in status.stdout + status.stderr
