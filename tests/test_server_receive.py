@@ -14,7 +14,7 @@ from spoolkit import wait_until
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
-from lpfilter.server.receive import DUPLICATE_WINDOW
+from lpfilter.server.retries import DUPLICATE_WINDOW, KEEP, Retries, key
 from lpfilter.server.wire import ClientError
 
 DATA = bytes(range(256)) * 7 + b"\r\n\0\x1b%-12345X"
@@ -421,9 +421,9 @@ def test_an_old_repeat_is_queued_as_a_possible_duplicate(receiver: Receiver) -> 
     assert client.data("dfA062client", b"again") == b"\0"
     client.finish()
     (first,) = receiver.outcome().jobs
-    with receiver.store.tickets_locked():
-        first.submitted -= DUPLICATE_WINDOW + 60  # received 16 minutes ago
-        receiver.store.write(first)
+    noted = Path(Retries(receiver.store).dir) / key(first)
+    then = first.submitted - DUPLICATE_WINDOW - 60  # as if received 16 minutes ago
+    os.utime(noted, (then, then))
     client = Client(receiver.port)
     assert client.control("cfA062client", cf) == b"\0"
     assert client.data("dfA062client", b"again") == b"\0"
@@ -442,3 +442,35 @@ def test_a_repeat_of_another_size_is_another_job(receiver: Receiver) -> None:
         client.finish()
         assert len(receiver.outcome().jobs) == 1
     assert len(receiver.jobs()) == 2
+
+
+def test_a_retry_after_the_first_was_printed_and_dropped(receiver: Receiver) -> None:
+    """done_jobs keeps a finished ticket a minute: a retry after that is still known."""
+    cf = control_file(65)
+    client = Client(receiver.port)
+    assert client.control("cfA065client", cf) == b"\0"
+    assert client.data("dfA065client", b"printed") == b"\0"
+    client.finish()
+    (first,) = receiver.outcome().jobs
+    receiver.store.remove(first)
+    client = Client(receiver.port)
+    assert client.control("cfA065client", cf) == b"\0"
+    assert client.data("dfA065client", b"printed") == b"\0"
+    client.finish()
+    assert receiver.outcome().jobs == [] and receiver.jobs() == []
+    assert receiver.staged() == []
+
+
+def test_old_keys_are_swept(receiver: Receiver) -> None:
+    retries = Retries(receiver.store)
+    client = Client(receiver.port)
+    assert client.control("cfA066client", control_file(66)) == b"\0"
+    assert client.data("dfA066client", b"x") == b"\0"
+    client.finish()
+    (job,) = receiver.outcome().jobs
+    (noted,) = Path(retries.dir).iterdir()
+    assert noted.name == key(job) and noted.read_text() == f"{job.id}\n"
+    retries.sweep(noted.stat().st_mtime + KEEP - 1)
+    assert noted.exists()
+    retries.sweep(noted.stat().st_mtime + KEEP + 1)
+    assert not noted.exists()

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
@@ -29,7 +27,8 @@ from lpfilter.job import Job, JobState
 from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
-from lpfilter.safefiles import TooLarge, copy_fd, open_lock, open_regular
+from lpfilter.safefiles import TooLarge, copy_fd, open_regular
+from lpfilter.server.retries import DUPLICATE_WINDOW, Retries
 from lpfilter.server.wire import ClientError, TooMuch, Wire
 from lpfilter.text import visible
 
@@ -46,13 +45,6 @@ OK = b"\0"
 STOP_QUEUE, RETRY, FAIL = 1, 2, 3
 #: Data files in one job, as LPRng's ``max_datafiles``: each is an open file meanwhile.
 MAX_DATA_FILES = len(DATA_LETTERS)
-#: The lock file that makes "is this a job sent again?" and its commit one step.
-#: A job that repeats one received up to this many seconds before is a client's retry
-#: after a lost final acknowledgement (LPRng retries after 10 s, CUPS after 30 s, lpfilter
-#: after at most max_connect_interval); an older one is queued, flagged a possible
-#: duplicate: a client that writes no date in its control file (CUPS) may repeat a job
-#: number and control file for a new job, and a job dropped as a duplicate would be lost.
-DUPLICATE_WINDOW = 900.0
 RECEIVE_LOCK = "receive.lock"
 
 
@@ -302,25 +294,28 @@ class _Receiver:
         if twin is not None:
             log.warning("queue %s: %s sent job %d (%s) again, already queued as job %s"
                         " (its final acknowledgement was lost): not queued twice", name,
-                        self.peer, number, visible(host), twin.id)
+                        self.peer, number, visible(host), twin)
         else:
             log.info("queue %s: job %s received from %s (%s, user %s, %d bytes)", name,
                      job.id, self.peer, visible(pending.control_name), visible(job.user), size)
             self.jobs.append(job)
         pending.discard()
 
-    def commit_once(self, job: Job, staged: str) -> Job | None:
-        """Commit the job unless it is a retry of one received just before: then that one."""
-        with self.receive_lock():
-            twin = self.sent_before(job)
-            if twin is not None and job.submitted - twin.submitted > DUPLICATE_WINDOW:
+    def commit_once(self, job: Job, staged: str) -> str | None:
+        """Commit the job unless it repeats one received just before: then that one's id."""
+        retries = Retries(self.store)
+        with retries.locked():
+            earlier = retries.earlier(job)
+            if earlier is not None and job.submitted - earlier[1] <= DUPLICATE_WINDOW:
+                return earlier[0]
+            if earlier is not None:
                 log.warning("queue %s: job %s from %s repeats job %s of %s: queued as a"
                             " possible duplicate", visible(self.entry.name), job.id,
-                            self.peer, twin.id, time.ctime(twin.submitted))
-                job.possible_duplicate, twin = True, None
-            if twin is None:
-                self.store.commit(job, staged)
-        return twin
+                            self.peer, earlier[0], time.ctime(earlier[1]))
+                job.possible_duplicate = True
+            self.store.commit(job, staged)
+            retries.remember(job)
+        return None
 
     def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
         """The job's data as one staged file: (fd, path, size, copies). One data file is
@@ -363,23 +358,3 @@ class _Receiver:
                    job_class=fields.job_class, no_banner=not fields.banner, source="lpd",
                    state=JobState.HELD if self.entry.flag("ah") else JobState.QUEUED,
                    peer=self.peer.address, origin=origin, print_format=first.format)
-
-    @contextlib.contextmanager
-    def receive_lock(self) -> Iterator[None]:
-        """Other connections (threads of this daemon too: a descriptor of its own) wait."""
-        fd = open_lock(os.path.join(self.store.state, RECEIVE_LOCK), self.store.owner)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def sent_before(self, job: Job) -> Job | None:
-        """The job this one repeats: same client address, user, control file name and
-        bytes, and size (RFC 1179 clients resend the same job number after a lost
-        acknowledgement); the latest such job."""
-        for other in reversed(self.store.jobs()):
-            if (other.origin == job.origin and other.peer == job.peer and other.size == job.size
-                    and other.user == job.user and other.source == "lpd"):
-                return other
-        return None
