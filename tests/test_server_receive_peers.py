@@ -69,14 +69,16 @@ def need_lpr() -> None:
         pytest.skip(reason)
 
 
-def lpr(root: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+def lpr(root: Path, *args: str, stdin: bytes = b"",
+        conf: str = "") -> subprocess.CompletedProcess[bytes]:
     """LPRng's lpr with a configuration of its own (an ordinary source port, no local lpd
-    needed for ``q@host%port``), in a private mount namespace."""
+    needed for ``q@host%port``; ``conf`` more lines), in a private mount namespace."""
     etc = root / "lprng-etc"
     etc.mkdir(exist_ok=True)
     (etc / "lpd.conf").write_text(f"printcap_path={etc}/printcap\nlpd_printcap_path=\n"
                                   "unix_socket_path=off\noriginate_port=\n"
-                                  f"default_tmp_dir={root}\nsyslog_device=/dev/null\n")
+                                  f"default_tmp_dir={root}\nsyslog_device=/dev/null\n"
+                                  + conf)
     (etc / "printcap").write_text("")
     (etc / "lpd.perms").write_text("DEFAULT ACCEPT\n")
     script = 'mount --bind "$1" /etc/lprng && shift && exec "$@"'
@@ -99,6 +101,17 @@ def test_lprngs_lpr_delivers_byte_for_byte(tmp_path: Path, receiver: Receiver) -
     assert receiver.data(job) == data
     assert (job.user, job.name, job.title, job.job_class) == ("root", "MyJob", "Title", "A")
     assert receiver.staged() == []
+
+
+def test_lprngs_lpr_sending_data_first(tmp_path: Path, receiver: Receiver) -> None:
+    need_lpr()
+    path = tmp_path / "job.txt"
+    path.write_bytes(ALL_BYTES)
+    run = lpr(tmp_path, "-P", f"q@127.0.0.1%{receiver.port}", str(path),
+              conf="send_data_first\n")
+    assert run.returncode == 0, run.stderr
+    (job,) = receiver.outcome().jobs
+    assert receiver.data(job) == ALL_BYTES
 
 
 def test_lprngs_lpr_k_streams_with_size_0(tmp_path: Path, receiver: Receiver) -> None:
