@@ -254,6 +254,13 @@ def test_the_file_subcommand_builder_matches_the_client(receiver: Receiver) -> N
     ("cfA041client", b"Hclient\nPalice\nJno files\n", b"\x03", b"prints no data file"),
     ("cfA042client", b"Hclient\nPalice\nf../../etc/passwd\n", b"\x03", b"bad job file name"),
     ("cfA043client", b"Hclient\nPal\rice\nfdfA043client\n", b"\x03", b"NUL or CR"),
+    ("cfA043client", b"Hclient\nPalice\nfdfA043cl\0ient\n", b"\x03", b"NUL or CR"),
+    ("cfA043client", b"Hclient\nPalice\nfdfA043" + b"h" * 200 + b"\n", b"\x03",
+     b"bad job file name"),
+    ("cfA043client", b"Hclient\nPalice\nfdfA043..\nUdfA043..\n", b"\x03",
+     b"bad job file name"),
+    ("cfA043client", b"Hclient\nPalice\nfdfA043client\nU/etc/passwd\n", b"\x03",
+     b"bad job file name"),
     ("cfA044client", b"Hclient\nPalice\n" + b"J" * 600 + b"\nfdfA044client\n", b"\x03",
      b"longer than 512"),
 ])
