@@ -4,6 +4,7 @@ the acknowledgements, the jobs in the receiving store byte for byte, and that no
 file is left behind."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
 from spoolkit import wait_until
+from test_spool_full import small_fs  # noqa: F401 - a fixture
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
@@ -481,3 +483,31 @@ def test_old_keys_are_swept(receiver: Receiver) -> None:
     assert noted.exists()
     retries.sweep(noted.stat().st_mtime + KEEP + 1)
     assert not noted.exists()
+
+
+def test_a_full_spool_answers_try_later_and_keeps_nothing(small_fs: Path) -> None:
+    """A 512 KiB file system: a file announced larger than the free space is refused
+    unread; one streamed (size 0) until the disk is full gets 'try later'."""
+    server = Receiver(small_fs)
+    try:
+        client = Client(server.port)
+        assert client.control("cfA070client", control_file(70)) == b"\0"
+        client.send(b"\x03%d dfA070client\n" % (1 << 20))
+        answer = client.ack()
+        assert answer.startswith(b"\x02") and b"free in the spool" in answer
+        client.close()
+        assert isinstance(server.outcome().error, ClientError)
+        client = Client(server.port)
+        assert client.control("cfA071client", control_file(71)) == b"\0"
+        client.send(b"\x030 dfA071client\n")
+        assert client.ack() == b"\0"
+        with contextlib.suppress(OSError):  # the server may refuse and close meanwhile
+            client.send(os.urandom(1 << 20))
+            client.sock.shutdown(socket.SHUT_WR)
+        answer = client.ack()
+        assert answer.startswith(b"\x02") and b"no room in the spool" in answer
+        client.close()
+        assert isinstance(server.outcome().error, ClientError)
+        assert server.jobs() == [] and server.staged() == []
+    finally:
+        server.close()
