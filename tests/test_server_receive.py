@@ -511,3 +511,28 @@ def test_a_full_spool_answers_try_later_and_keeps_nothing(small_fs: Path) -> Non
         assert server.jobs() == [] and server.staged() == []
     finally:
         server.close()
+
+
+def test_the_spools_folders_are_made_again_when_removed(receiver: Receiver) -> None:
+    """An operator removed .lpfilter/tmp under a running server: the next job makes it."""
+    os.rmdir(receiver.store.tmp_dir)
+    client = Client(receiver.port)
+    assert client.control("cfA072client", control_file(72)) == b"\0"
+    assert client.data("dfA072client", b"still") == b"\0"
+    client.finish()
+    (job,) = receiver.outcome().jobs
+    assert receiver.data(job) == b"still"
+
+
+def test_a_spool_that_cannot_take_jobs_refuses_the_first_subcommand(
+        receiver: Receiver) -> None:
+    os.chmod(receiver.sd, 0o777)  # writable by all without the sticky bit: refused
+    try:
+        client = Client(receiver.port)
+        answer = client.control("cfA073client", control_file(73))
+        assert answer.startswith(b"\x01") and b"cannot take jobs" in answer
+        client.close()
+        assert isinstance(receiver.outcome().error, ClientError)
+    finally:
+        os.chmod(receiver.sd, 0o700)
+    assert receiver.jobs() == [] and receiver.staged() == []

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
-from lpfilter.errors import SpoolFull
+from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job, JobState
 from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
@@ -115,6 +115,7 @@ class _Receiver:
 
     def run(self) -> list[Job]:
         try:
+            self.ready()
             while not self.ended:
                 line = self.wire.line(lpd.MAX_LINE - 1)
                 if line is None:
@@ -127,6 +128,18 @@ class _Receiver:
         finally:
             self.pending.discard()
         return self.jobs
+
+    def ready(self) -> None:
+        """The spool's folders made or checked (as the watcher does): a spool that cannot
+        take jobs is the answer to the client's first subcommand."""
+        try:
+            self.store.ensure("watch")
+        except SpoolFull as exc:
+            log.warning("queue %s: %s", visible(self.entry.name), exc)
+            self.refuse(RETRY, "no room in the spool; try later")
+        except AccessError as exc:
+            log.error("queue %s: cannot receive jobs: %s", visible(self.entry.name), exc)
+            self.refuse(STOP_QUEUE, "the queue cannot take jobs now (see the server's log)")
 
     def what_is_missing(self) -> str:
         missing = self.pending.missing()
