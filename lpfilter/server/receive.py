@@ -29,7 +29,7 @@ from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.safefiles import TooLarge, copy_fd, open_regular
 from lpfilter.server.retries import DUPLICATE_WINDOW, Retries
-from lpfilter.server.wire import ClientError, TooMuch, Wire
+from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -117,7 +117,11 @@ class _Receiver:
         try:
             self.ready()
             while not self.ended:
-                line = self.wire.line(lpd.MAX_LINE - 1)
+                try:
+                    line = self.wire.line(lpd.MAX_LINE - 1)
+                except LineTooLong:
+                    self.refuse(STOP_QUEUE, f"a subcommand line longer than {lpd.MAX_LINE}"
+                                " bytes")
                 if line is None:
                     break
                 self.step(line)
