@@ -39,8 +39,9 @@ class Outcome:
 class Receiver:
     """The receiving server: queue ``q`` in ``sd``, one connection at a time."""
 
-    def __init__(self, root: Path, options: str = "", *, local_user: str | None = None) -> None:
-        self.sd = root / "sd-received"
+    def __init__(self, root: Path, options: str = "", *, local_user: str | None = None,
+                 sd: Path | None = None) -> None:
+        self.sd = sd or root / "sd-received"
         self.sd.mkdir(exist_ok=True)
         path = root / "printcap-received"
         path.write_text(f"q:sd={self.sd}:lp=/dev/null{':' + options if options else ''}\n")

@@ -69,14 +69,16 @@ def need_lpr() -> None:
         pytest.skip(reason)
 
 
-def lpr(root: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+def lpr(root: Path, *args: str, stdin: bytes = b"",
+        conf: str = "") -> subprocess.CompletedProcess[bytes]:
     """LPRng's lpr with a configuration of its own (an ordinary source port, no local lpd
-    needed for ``q@host%port``), in a private mount namespace."""
+    needed for ``q@host%port``; ``conf`` more lines), in a private mount namespace."""
     etc = root / "lprng-etc"
     etc.mkdir(exist_ok=True)
     (etc / "lpd.conf").write_text(f"printcap_path={etc}/printcap\nlpd_printcap_path=\n"
                                   "unix_socket_path=off\noriginate_port=\n"
-                                  f"default_tmp_dir={root}\nsyslog_device=/dev/null\n")
+                                  f"default_tmp_dir={root}\nsyslog_device=/dev/null\n"
+                                  + conf)
     (etc / "printcap").write_text("")
     (etc / "lpd.perms").write_text("DEFAULT ACCEPT\n")
     script = 'mount --bind "$1" /etc/lprng && shift && exec "$@"'
@@ -99,6 +101,17 @@ def test_lprngs_lpr_delivers_byte_for_byte(tmp_path: Path, receiver: Receiver) -
     assert receiver.data(job) == data
     assert (job.user, job.name, job.title, job.job_class) == ("root", "MyJob", "Title", "A")
     assert receiver.staged() == []
+
+
+def test_lprngs_lpr_sending_data_first(tmp_path: Path, receiver: Receiver) -> None:
+    need_lpr()
+    path = tmp_path / "job.txt"
+    path.write_bytes(ALL_BYTES)
+    run = lpr(tmp_path, "-P", f"q@127.0.0.1%{receiver.port}", str(path),
+              conf="send_data_first\n")
+    assert run.returncode == 0, run.stderr
+    (job,) = receiver.outcome().jobs
+    assert receiver.data(job) == ALL_BYTES
 
 
 def test_lprngs_lpr_k_streams_with_size_0(tmp_path: Path, receiver: Receiver) -> None:
@@ -164,3 +177,52 @@ def test_a_receiver_killed_mid_job_leaves_only_what_the_next_start_removes(kit: 
     assert list(tmp.iterdir()) == [] and kit.tickets("q") == {}
     assert "left by a process that ended" in run.stderr
     assert not [p for p in (sd / ".lpfilter" / "jobs").iterdir() if p.suffix == ".data"]
+
+
+def test_a_received_job_is_forwarded_as_it_came(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    """Two hops, as a site's print servers chain: a job received by one queue (user, name,
+    print format l) is sent on by ``watch`` with lpfilter's LPD client, and the next server
+    receives the same bytes, user, name and format."""
+    (tmp_path / "second").mkdir()
+    second = Receiver(tmp_path / "second")
+    try:
+        sd = kit.queue("q", f"q@127.0.0.1%{second.port}")
+        first = Receiver(tmp_path, sd=sd)
+        try:
+            client = Client(first.port)
+            cf = control_file(61, user="dave", J="relay", files=(("l", "dfA"),))
+            assert client.control("cfA061client", cf) == b"\0"
+            assert client.data("dfA061client", ALL_BYTES) == b"\0"
+            client.finish()
+            (received,) = first.outcome().jobs
+        finally:
+            first.close()
+        run = kit.run("watch", "--once", "-P", "q")
+        assert run.returncode == 0, run.stderr
+        assert kit.states("q") == {received.id: "done"}
+        (job,) = second.outcome().jobs
+        assert second.data(job) == ALL_BYTES
+        assert (job.user, job.name, job.print_format) == ("dave", "relay", "l")
+    finally:
+        second.close()
+
+
+def test_a_received_job_is_printed_as_any_other(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    sd = kit.queue("q", kit.recorder())
+    server = Receiver(tmp_path, sd=sd)
+    try:
+        client = Client(server.port)
+        cf = control_file(64, user="erin", J="minutes")
+        assert client.control("cfA064client", cf) == b"\0"
+        assert client.data("dfA064client", ALL_BYTES) == b"\0"
+        client.finish()
+        (job,) = server.outcome().jobs
+    finally:
+        server.close()
+    run = kit.run("watch", "--once", "-P", "q")
+    assert run.returncode == 0, run.stderr
+    assert kit.states("q") == {job.id: "done"}
+    assert kit.output("q", job.id) == ALL_BYTES
+    assert kit.log_lines()[0][5] == "minutes"
+    status = kit.run("status", "-P", "q")
+    assert status.returncode == 0 and "erin" in status.stdout + status.stderr

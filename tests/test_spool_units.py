@@ -460,3 +460,23 @@ def test_staged_files_are_locked_until_closed(tmp_path: Path) -> None:
     assert remove_unlocked(store.tmp_dir) == [staged]
     assert os.listdir(store.tmp_dir) == ["link"]  # a symbolic link is never followed
     assert store.jobs() == []
+
+
+def test_threads_sharing_a_store_get_distinct_job_numbers(tmp_path: Path) -> None:
+    """The print server receives on many connections at once, with one store per queue:
+    its threads share the lock file's descriptor, which flock alone cannot part."""
+    make_entry(tmp_path)
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure()
+    got: list[str] = []
+
+    def take() -> None:
+        got.extend(store.next_id() for _ in range(25))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    store.close()
+    assert len(got) == 200 and len(set(got)) == 200

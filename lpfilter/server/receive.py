@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
-from lpfilter.errors import SpoolFull
+from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job, JobState
 from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
-from lpfilter.safefiles import TooLarge, copy_fd, open_lock, open_regular
-from lpfilter.server.wire import ClientError, TooMuch, Wire
+from lpfilter.safefiles import TooLarge, copy_fd, open_regular
+from lpfilter.server.retries import DUPLICATE_WINDOW, Retries
+from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -46,7 +45,6 @@ OK = b"\0"
 STOP_QUEUE, RETRY, FAIL = 1, 2, 3
 #: Data files in one job, as LPRng's ``max_datafiles``: each is an open file meanwhile.
 MAX_DATA_FILES = len(DATA_LETTERS)
-#: The lock file that makes "is this a job sent again?" and its commit one step.
 RECEIVE_LOCK = "receive.lock"
 
 
@@ -117,8 +115,13 @@ class _Receiver:
 
     def run(self) -> list[Job]:
         try:
+            self.ready()
             while not self.ended:
-                line = self.wire.line(lpd.MAX_LINE - 1)
+                try:
+                    line = self.wire.line(lpd.MAX_LINE - 1)
+                except LineTooLong:
+                    self.refuse(STOP_QUEUE, f"a subcommand line longer than {lpd.MAX_LINE}"
+                                " bytes")
                 if line is None:
                     break
                 self.step(line)
@@ -129,6 +132,18 @@ class _Receiver:
         finally:
             self.pending.discard()
         return self.jobs
+
+    def ready(self) -> None:
+        """The spool's folders made or checked (as the watcher does): a spool that cannot
+        take jobs is the answer to the client's first subcommand."""
+        try:
+            self.store.ensure("watch")
+        except SpoolFull as exc:
+            log.warning("queue %s: %s", visible(self.entry.name), exc)
+            self.refuse(RETRY, "no room in the spool; try later")
+        except AccessError as exc:
+            log.error("queue %s: cannot receive jobs: %s", visible(self.entry.name), exc)
+            self.refuse(STOP_QUEUE, "the queue cannot take jobs now (see the server's log)")
 
     def what_is_missing(self) -> str:
         missing = self.pending.missing()
@@ -159,8 +174,9 @@ class _Receiver:
                 self.control_file(sub)
             else:
                 self.data_file(sub)
-        except SpoolFull as exc:
-            self.refuse(RETRY, str(exc))
+        except SpoolFull as exc:  # the details are for the log, not for the client
+            log.warning("queue %s: %s", visible(self.entry.name), exc)
+            self.refuse(RETRY, "no room in the spool; try later")
 
     # --- the two kinds of file ------------------------------------------------------
     def control_file(self, sub: lpd.FileLine) -> None:
@@ -285,10 +301,7 @@ class _Receiver:
             with self.store.room():
                 os.fsync(staged_fd)
             job = self.job(fields, size, copies, origin)
-            with self.receive_lock():
-                twin = self.sent_before(job)
-                if twin is None:
-                    self.store.commit(job, staged)
+            twin = self.commit_once(job, staged)
         finally:
             if staged_fd not in (p.fd for p in pending.parts.values()):
                 os.close(staged_fd)
@@ -298,12 +311,28 @@ class _Receiver:
         if twin is not None:
             log.warning("queue %s: %s sent job %d (%s) again, already queued as job %s"
                         " (its final acknowledgement was lost): not queued twice", name,
-                        self.peer, number, visible(host), twin.id)
+                        self.peer, number, visible(host), twin)
         else:
             log.info("queue %s: job %s received from %s (%s, user %s, %d bytes)", name,
                      job.id, self.peer, visible(pending.control_name), visible(job.user), size)
             self.jobs.append(job)
         pending.discard()
+
+    def commit_once(self, job: Job, staged: str) -> str | None:
+        """Commit the job unless it repeats one received just before: then that one's id."""
+        retries = Retries(self.store)
+        with retries.locked():
+            earlier = retries.earlier(job)
+            if earlier is not None and job.submitted - earlier[1] <= DUPLICATE_WINDOW:
+                return earlier[0]
+            if earlier is not None:
+                log.warning("queue %s: job %s from %s repeats job %s of %s: queued as a"
+                            " possible duplicate", visible(self.entry.name), job.id,
+                            self.peer, earlier[0], time.ctime(earlier[1]))
+                job.possible_duplicate = True
+            self.store.commit(job, staged)
+            retries.remember(job)
+        return None
 
     def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
         """The job's data as one staged file: (fd, path, size, copies). One data file is
@@ -346,22 +375,3 @@ class _Receiver:
                    job_class=fields.job_class, no_banner=not fields.banner, source="lpd",
                    state=JobState.HELD if self.entry.flag("ah") else JobState.QUEUED,
                    peer=self.peer.address, origin=origin, print_format=first.format)
-
-    @contextlib.contextmanager
-    def receive_lock(self) -> Iterator[None]:
-        """Other connections (threads of this daemon too: a descriptor of its own) wait."""
-        fd = open_lock(os.path.join(self.store.state, RECEIVE_LOCK), self.store.owner)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def sent_before(self, job: Job) -> Job | None:
-        """The job this one repeats: same client address, user, control file name and
-        bytes (RFC 1179 clients resend the same job number after a lost acknowledgement)."""
-        for other in self.store.jobs():
-            if (other.origin == job.origin and other.peer == job.peer
-                    and other.user == job.user and other.source == "lpd"):
-                return other
-        return None

@@ -26,6 +26,10 @@ class ClientError(PermanentError):
     log (the client's text in it has its control characters made visible by the caller)."""
 
 
+class LineTooLong(ClientError):
+    """A line past its limit: the rest of it is never read."""
+
+
 class TooMuch(ClientError):
     """More bytes than the limit given to ``Wire.into`` (the client may still be sending)."""
 
@@ -87,12 +91,12 @@ class Wire:
             end = self._pending.find(b"\n")
             if end >= 0:
                 if end > limit:
-                    raise ClientError(f"a line longer than {limit} bytes")
+                    raise LineTooLong(f"a line longer than {limit} bytes")
                 line = bytes(self._pending[:end])
                 del self._pending[:end + 1]
                 return line
             if len(self._pending) > limit:
-                raise ClientError(f"a line longer than {limit} bytes")
+                raise LineTooLong(f"a line longer than {limit} bytes")
             data = self._recv(max(limit + 1 - len(self._pending), 1))
             if not data:
                 if self._pending:
