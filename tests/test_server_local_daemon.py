@@ -105,4 +105,8 @@ def test_a_forged_user_in_the_control_file_gets_the_kernels_name(
     assert printed(kit, "q", 1) == [b"forged"]
     [ticket] = kit.tickets("q").values()
     assert (ticket["user"], ticket["name"]) == (user.name, "forged")
+    # print --wait: the daemon's answer about the job, until it has printed
+    done = user.run("print", "--wait", "-P", "q", "-J", "waited", env=env, stdin=b"waited\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000002\n", "")
+    assert kit.states("q")["000002"] == "done"
     assert daemon.stop() == 0
