@@ -6,7 +6,8 @@ LPRng's clients read only ``/etc/lprng``; they run as
 (a private mount namespace: the host's files are never changed) with an ``lpd.conf`` whose
 ``originate_port=`` is empty (as bench/lpd_bench.py: else root's clients bind ports
 721-731 and run out under load), ``unix_socket_path=off`` and an empty printcap, so they
-talk TCP to the ``queue@127.0.0.1%PORT`` they are given and nothing else.
+talk TCP to the ``queue@127.0.0.1%PORT`` they are given and nothing else, and
+``connect_interval=0``: lpr retries a refused job at once (three tries), not 10 s apart.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ default_tmp_dir={root}/lprng-tmp
 syslog_device=/dev/null
 sendmail=
 check_for_nonprintable@
+connect_interval=0
 """
 CLIENTS = {"lpr": "/usr/bin/lpr", "lpq": "/usr/bin/lpq", "lprm": "/usr/bin/lprm"}
 _LISTENING = re.compile(r"print server listening on 127\.0\.0\.1:(\d+)")

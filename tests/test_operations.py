@@ -331,6 +331,35 @@ def test_service_finds_lpfilter_on_the_path_and_is_hardened_without_breaking_pri
         assert (done.returncode, done.stderr) == (0, ""), done.stderr
 
 
+SOCKET = REPO / "etc" / "lpfilter.socket"
+
+
+def test_socket_unit_hands_port_515_to_the_service(tmp_path: Path) -> None:
+    """etc/lpfilter.socket: systemd listens on 515 and passes the socket to
+    lpfilter.service (one service, not one per connection); the ExecStart its comment
+    suggests is one the parser accepts; systemd's own check passes where it is installed."""
+    from lpfilter import cli
+    text = SOCKET.read_text(encoding="utf-8")
+    unit = _unit(text)
+    assert unit["ListenStream"] == ["515"]
+    assert unit["Accept"] == ["no"] and unit["Service"] == ["lpfilter.service"]
+    assert unit["WantedBy"] == ["sockets.target"]
+    [suggested] = [line.split("=", 1)[1] for line in text.splitlines()
+                   if line.startswith("#   ExecStart=lpfilter")]
+    parsed = cli.build_parser().parse_args(suggested.split()[1:])
+    assert parsed.command == "watch" and parsed.allow == ["192.0.2.0/24"]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:
+        installed = Path(sys.executable).with_name("lpfilter")
+        service = SERVICE.read_text(encoding="utf-8")
+        (tmp_path / "lpfilter.service").write_text(
+            service.replace("ExecStart=lpfilter ", f"ExecStart={installed} "))
+        (tmp_path / "lpfilter.socket").write_text(text)
+        done = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "lpfilter.socket")],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+
+
 def test_cron_line_finds_lpfilter_on_its_path() -> None:
     text = CRON.read_text(encoding="utf-8")
     path = re.search(r"(?m)^PATH=(\S+)$", text)

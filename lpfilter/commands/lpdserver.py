@@ -114,7 +114,8 @@ def open_server(ctx: Context, watcher: Watcher) -> Listener | None:
     for sock in sockets:
         log.info("print server listening on %s", sock_name(sock))
     return Listener(sockets, ServedQueues(watcher), allow=allow,
-                    max_connections=args.max_connections, idle_timeout=args.idle_timeout)
+                    max_connections=args.max_connections, idle_timeout=args.idle_timeout,
+                    stop=watcher.stop)
 
 
 def socket_mode(text: str) -> int:

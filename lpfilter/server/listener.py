@@ -143,13 +143,15 @@ class Listener:
 
     def __init__(self, sockets: Sequence[socket.socket], queues: Queues, *,
                  allow: Sequence[Network], max_connections: int,
-                 idle_timeout: float) -> None:
+                 idle_timeout: float, stop: threading.Event | None = None) -> None:
         self.sockets = list(sockets)
         self.queues = queues
         self.allow = list(allow)
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.stop = threading.Event()
+        #: Set: every connection ends within ``wire.TICK`` (the daemon's SIGTERM flag may
+        #: be given, so that connections end while running jobs get their grace).
+        self.stop = stop or threading.Event()
         self.in_service = 0
         self.peak = 0
         self._lock = threading.Lock()
