@@ -303,3 +303,37 @@ def test_a_user_cancel_all_queues_passes_over_root_jobs(
         done = user.run("cancel", "-a", "all", env=made.env())
         assert (done.returncode, done.stdout, done.stderr) == (0, "q-000002: cancelled\n", "")
     assert [j.user for j in made.store().jobs()] == ["root"]
+
+
+@pytest.mark.parametrize(("peer", "state"), [
+    (Peer("", uid=1000, user="carol"), JobState.HELD),
+    (Peer("127.0.0.1", 721), JobState.QUEUED)])
+def test_the_hold_line_counts_only_from_a_local_peer(tmp_path: Path, peer: Peer,
+                                                     state: JobState) -> None:
+    """print --hold through the daemon: held as it is queued (never printed first); the
+    same line from a TCP client means nothing."""
+    from lpfilter import printcap
+    from lpfilter.protocols import lpd, lpdcontrol
+    from lpfilter.server.receive import receive_job
+    from lpfilter.spool.store import SpoolStore
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "printcap").write_text(f"q:sd={tmp_path / 'sd'}:lp=/dev/null\n")
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure("watch")
+    names = lpd.job_names("7", "client")
+    control = lpdcontrol.build(lpdcontrol.ControlFields(
+        host="client", user="carol", files=(lpdcontrol.DataFile(names.data(0)),),
+        other=(lpdlocal.HOLD_LINE,)))
+    server, client = _pair()
+    with server, client:
+        client.sendall(lpd.file_line(lpd.Subcommand.CONTROL_FILE, len(control), names.control)
+                       + control + b"\0" + lpd.file_line(lpd.Subcommand.DATA_FILE, 3,
+                                                         names.data(0)) + b"abc\0")
+        client.shutdown(socket.SHUT_WR)
+        wire = Wire(server, idle_timeout=5)
+        [job] = receive_job(wire, entry, store, peer)
+        wire.close()
+    store.close()
+    stored = store.read(job.id)
+    assert stored is not None and stored.state == state

@@ -63,20 +63,27 @@ def test_a_user_prints_and_cancels_through_a_real_daemon(
         5, "", "lpfilter: q-000001: not your job (root's)\n")
     assert kit.states("q")["000001"] == "held"
 
+    done = user.run("print", "--hold", "-P", "q", "-J", "later", doc, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000003\n", "")
+    assert kit.states("q")["000003"] == "held"  # held as it was queued: never printed
+    done = user.run("cancel", "-P", "q", "3", env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000003: cancelled\n", "")
+    assert "000003" not in kit.states("q") and len(list(kit.out.glob("q-*.out"))) == 1
+
     (kit.out / "hang").touch()  # the printer takes a little of the next job and hangs
     done = user.run("print", "-P", "q", "-J", "mine", env=env, stdin=b"held page\n" * 1000)
-    assert (done.returncode, done.stdout) == (0, "q-000003\n"), done.stderr
-    wait_until(lambda: (kit.out / "q-000003.ready").exists(), what="job 3 being printed")
-    done = user.run("print", "-P", "q", doc, env=env)
     assert (done.returncode, done.stdout) == (0, "q-000004\n"), done.stderr
-    done = user.run("cancel", "-P", "q", "4", env=env)
-    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000004: cancelled\n", "")
-    done = user.run("cancel", "q-3", env=env)
+    wait_until(lambda: (kit.out / "q-000004.ready").exists(), what="job 4 being printed")
+    done = user.run("print", "-P", "q", doc, env=env)
+    assert (done.returncode, done.stdout) == (0, "q-000005\n"), done.stderr
+    done = user.run("cancel", "-P", "q", "5", env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000005: cancelled\n", "")
+    done = user.run("cancel", "q-4", env=env)
     assert (done.returncode, done.stdout, done.stderr) == (
-        0, "q-000003: being printed: its worker stops it and removes it\n", "")
-    wait_until(lambda: kit.states("q").get("000003") in (None, "cancelled"),
-               what="job 3 stopped")
-    assert "000004" not in kit.states("q")
+        0, "q-000004: being printed: its worker stops it and removes it\n", "")
+    wait_until(lambda: kit.states("q").get("000004") in (None, "cancelled"),
+               what="job 4 stopped")
+    assert "000005" not in kit.states("q")
     assert kit.states("q")["000001"] == "held"
 
     assert daemon.stop() == 0
