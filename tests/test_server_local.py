@@ -337,3 +337,29 @@ def test_the_hold_line_counts_only_from_a_local_peer(tmp_path: Path, peer: Peer,
     store.close()
     stored = store.read(job.id)
     assert stored is not None and stored.state == state
+
+
+def test_status_all_mixes_the_users_own_queue_and_the_daemons(
+        setting: tuple[World, LocalUser]) -> None:
+    """status -a: a queue the user may read is read directly, root's through the daemon;
+    the daemon not serving a queue is said for that queue alone (exit 5)."""
+    made, user = setting
+    own = made.root / "own"
+    own.mkdir(mode=0o700)
+    os.chown(own, user.uid, -1)
+    other = made.root / "other"
+    other.mkdir(mode=0o700)
+    made.printcap.write_text(made.printcap.read_text() + f"own:sd={own}:lp=/dev/null\n")
+    _root_prints(made)
+    with local_server(made):
+        done = user.run("status", "-a", env=made.env())
+        assert done.returncode == 0, done.stderr
+        assert "Queue q:" in done.stdout and "  000001   root" in done.stdout
+        assert "Queue own:" in done.stdout and "  no jobs" in done.stdout
+        made.printcap.write_text(made.printcap.read_text()
+                                 + f"other:sd={other}:lp=/dev/null\n")
+        done = user.run("status", "-a", env=made.env())  # the server's printcap lacks it
+        assert done.returncode == 5
+        assert done.stderr == ("lpfilter: queue other: the print server serves no such"
+                               " queue\n")
+        assert "  000001   root" in done.stdout
