@@ -55,10 +55,11 @@ def connect(environ: Mapping[str, str], why: AccessError | None) -> socket.socke
     except OSError as exc:
         sock.close()
         reason = exc.strerror or str(exc)
-        head = f"{str(why).split('; ')[0]}, and" if why is not None else "lpfilter:"
-        raise NoDaemon(f"{head} no print server answers on {path} ({reason}): start one"
-                       " with 'lpfilter watch' (as root or the spool's owner), or set"
-                       " LPFILTER_SOCKET to its socket", queue=why.queue if why else "") from None
+        head = f"{why}; and" if why is not None else "lpfilter:"
+        raise NoDaemon(f"{head} no print server answers on {path} ({reason}) to do it for"
+                       " you: start one with 'lpfilter watch' (as root or the spool's owner),"
+                       " or set LPFILTER_SOCKET to its socket",
+                       queue=why.queue if why else "") from None
     return sock
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused
-from lpfilter.protocols import lpd, lpdcontrol
+from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import Subcommand
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
@@ -92,7 +92,8 @@ def _control(names: lpd.JobNames, name: str, options: JobOptions) -> bytes:
     fields = lpdcontrol.ControlFields(
         host=host, user=user, files=(data,), job_name=name,
         job_class=options.job_class, title=options.title, banner=not options.no_banner,
-        identifier=f"{user}@{host}+{names.number}", date=lpdcontrol.lprng_date(time.time()))
+        identifier=f"{user}@{host}+{names.number}", date=lpdcontrol.lprng_date(time.time()),
+        other=(lpdlocal.HOLD_LINE,) if options.hold else ())
     return lpdcontrol.build(fields)
 
 
@@ -135,7 +136,7 @@ def _stream(sock: socket.socket, src: int, size: int | None) -> None:
 
 def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError) -> ExitStatus:
     """``print`` through the print server: each file a job, its id shown as the owner's
-    ``print`` shows it; ``--hold`` holds them at once, ``--wait`` waits for their end."""
+    ``print`` shows it (``--hold``: held as it is queued); ``--wait`` waits for their end."""
     from lpfilter.commands import daemonclient
     sent = [send_file(ctx.environ, queue, path, options, why)
             for path in ctx.args.files or [None]]
@@ -147,14 +148,6 @@ def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError)
         print(shown, file=ctx.stdout)
     ctx.stdout.flush()
     ids = [str(job["id"]) for job in jobs if job]
-    if ids and options.hold:
-        from lpfilter.spool.jobctl import Selection
-        outcomes = daemonclient.control(ctx.environ, queue, "hold",
-                                        Selection(named={int(i) for i in ids}), why)
-        for outcome in outcomes:
-            if outcome.said != "held":
-                print(f"lpfilter: {visible(queue)}-{outcome.job}: not held:"
-                      f" {visible(outcome.said or outcome.kind)}", file=sys.stderr)
     if not ctx.args.wait or options.hold:
         return ExitStatus.OK  # the daemon serves the queue: it prints the jobs
     return _wait(ctx, queue, ids, why)

@@ -31,6 +31,10 @@ JOB_ACTIONS = ("cancel", "hold", "release", "requeue")
 ACTIONS = (*JOB_ACTIONS, "status")
 #: The most of an answer a client reads: a queue's status with thousands of tickets.
 MAX_REPLY = 16 * 1024 * 1024
+#: The control file line of ``print --hold`` sent by a local user: the server holds the
+#: job as it queues it (O is none of the lines RFC 1179, BSD, LPRng or CUPS write,
+#: lpd-protocol.md §4; from a TCP peer the line means nothing).
+HOLD_LINE = ("O", "hold")
 #: Error kinds an answer may carry.
 KINDS = ("access", "config", "no_such_printer", "usage", "spool_full", "refused")
 

@@ -161,10 +161,16 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
             raise NoSuchPrinter(f"queue {visible(request.queue)}: the print server serves no"
                                 " such queue", queue=request.queue)
         entry, store = found
-        if request.action == "status":
-            from lpfilter.spool.queueinfo import queue_status
-            return {"ok": True, "queue": queue_status(entry)}
-        return {"ok": True, "results": _act(request, peer, entry, store)}
+        try:
+            if request.action == "status":
+                from lpfilter.spool.queueinfo import queue_status
+                return {"ok": True, "queue": queue_status(entry)}
+            results = _act(request, peer, entry, store)
+        finally:
+            store.close()
+        if request.action in ("release", "requeue"):
+            queues.wake(entry.name)  # a job queued again prints now, not at the next tick
+        return {"ok": True, "results": results}
     except LpfilterError as exc:
         log.info("%s: %s %s: %s", peer, request.action, visible(request.queue),
                  visible(str(exc)))

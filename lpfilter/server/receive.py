@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job, JobState
-from lpfilter.protocols import lpd, lpdcontrol
+from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.safefiles import TooLarge, copy_fd, open_regular
@@ -373,5 +373,11 @@ class _Receiver:
                    fields.job_name or first.source or self.pending.control_name, size,
                    time.time(), title=fields.title, copies=copies, host=fields.host,
                    job_class=fields.job_class, no_banner=not fields.banner, source="lpd",
-                   state=JobState.HELD if self.entry.flag("ah") else JobState.QUEUED,
+                   state=JobState.HELD if self.entry.flag("ah") or self.hold_asked(fields)
+                   else JobState.QUEUED,
                    peer=self.peer.address, origin=origin, print_format=first.format)
+
+    def hold_asked(self, fields: ControlFields) -> bool:
+        """``print --hold`` by a local user (lpfilter's own control line, honoured only on
+        the Unix socket): the job is held from the start, never printed before the hold."""
+        return self.peer.local and lpdlocal.HOLD_LINE in fields.other
