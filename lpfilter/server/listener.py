@@ -170,8 +170,10 @@ class Listener:
         self._thread.start()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"\0")
+        with self._lock:  # never into a descriptor closed by shutdown (and reused since)
+            if self._wake_w >= 0:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    os.write(self._wake_w, b"\0")
 
     def _accept_loop(self) -> None:
         selector = selectors.DefaultSelector()
@@ -281,5 +283,8 @@ class Listener:
                         SHUTDOWN_WAIT)
         for sock in self.sockets:
             sock.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._lock:
+            os.close(self._wake_w)
+            self._wake_w = -1
+        if self._thread is None or not self._thread.is_alive():
+            os.close(self._wake_r)
