@@ -301,3 +301,26 @@ def test_lprngs_lpr_retry_after_a_lost_final_ack_is_one_job(
     (job,) = receiver.jobs()
     assert receiver.data(job) == ALL_BYTES
     assert "not queued twice" in caplog.text
+
+
+def test_lpfilters_client_retry_after_a_lost_final_ack_is_one_job(
+        kit: Kit, receiver: Receiver) -> None:  # noqa: F811
+    relay = AckDropper(receiver.port, drop=5)
+    try:
+        kit.queue("fwd", f"q@127.0.0.1%{relay.port}")
+        path = kit.root / "once.txt"
+        path.write_bytes(ALL_BYTES)
+        assert kit.run("print", "-P", "fwd", "--no-wait", str(path)).returncode == 0
+        for _ in range(3):  # the lost acknowledgement fails one try; a later one succeeds
+            kit.run("watch", "--once", "-P", "fwd")
+            if list(kit.states("fwd").values()) == ["done"]:
+                break
+    finally:
+        relay.close()
+    (sent,) = kit.tickets("fwd").values()
+    assert sent["state"] == "done" and sent["possible_duplicate"]
+    assert relay.connections == 2
+    first, second = receiver.outcome(), receiver.outcome()
+    assert len(first.jobs) == 1 and second.jobs == [] and second.error is None
+    (job,) = receiver.jobs()
+    assert receiver.data(job) == ALL_BYTES
