@@ -53,6 +53,8 @@ class Receiver:
         self.port: int = self.listener.getsockname()[1]
         self.stop = threading.Event()
         self.outcomes: queue.Queue[Outcome] = queue.Queue()
+        #: Every job as ``receive_job`` reported it committed (before its final ack).
+        self.committed: list[Job] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -77,7 +79,8 @@ class Receiver:
             line = wire.line(lpd.MAX_LINE - 1)
             assert line is not None and lpd.parse_request(line).queue == "q"
             wire.send(b"\0")
-            outcome.jobs = receive_job(wire, self.entry, self.store, peer)
+            outcome.jobs = receive_job(wire, self.entry, self.store, peer,
+                                       committed=self.committed.append)
         except ClientError as exc:
             outcome.error = exc
         except BaseException as exc:  # noqa: BLE001 - the test sees any other, and fails

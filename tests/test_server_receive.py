@@ -65,13 +65,16 @@ def test_the_final_ack_comes_only_after_the_ticket_is_on_disk(receiver: Receiver
 
 
 def test_two_jobs_on_one_connection(receiver: Receiver) -> None:
+    """Each is reported as soon as it is queued (the daemon wakes its worker then)."""
     client = Client(receiver.port)
-    for number, body in ((11, b"first"), (12, b"second")):
+    for count, (number, body) in enumerate(((11, b"first"), (12, b"second")), 1):
         assert client.control(f"cfA{number}0client", control_file(
             number * 10, user=f"u{number}")) == b"\0"
         assert client.data(f"dfA{number}0client", body) == b"\0"
+        assert len(receiver.committed) == count
     client.finish()
     first, second = receiver.outcome().jobs
+    assert receiver.committed == [first, second]
     assert [receiver.data(first), receiver.data(second)] == [b"first", b"second"]
     assert [first.user, second.user] == ["u11", "u12"]
     assert receiver.staged() == []

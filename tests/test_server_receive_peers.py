@@ -4,12 +4,16 @@ queue with ``lp=q@127.0.0.1%PORT``, ``print`` then ``watch --once``) and LPRng's
 SIGKILL in the middle of a job, whose staged file the next start removes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -226,3 +230,97 @@ def test_a_received_job_is_printed_as_any_other(kit: Kit, tmp_path: Path) -> Non
     assert kit.log_lines()[0][5] == "minutes"
     status = kit.run("status", "-P", "q")
     assert status.returncode == 0 and "erin" in status.stdout + status.stderr
+
+
+class AckDropper:
+    """A loopback TCP relay between a client and the receiver that, on its first
+    connection, closes both sides instead of passing on the ``drop``-th acknowledgement
+    (the job's final one): the lost acknowledgement after which clients send a job again."""
+
+    def __init__(self, target: int, drop: int) -> None:
+        self.target, self.drop = target, drop
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(WAIT)
+        for _ in range(2):
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with client, socket.create_connection(("127.0.0.1", self.target)) as server:
+                self._relay(client, server, self.drop if self.connections == 1 else 0)
+
+    def _relay(self, client: socket.socket, server: socket.socket, drop: int) -> None:
+        acks = 0
+        ends = {client: server, server: client}
+        for _ in range(100_000):
+            ready, _, _ = select.select(list(ends), [], [], WAIT)
+            if not ready:
+                return
+            for sock in ready:
+                data = sock.recv(65536)
+                if sock is server and drop:
+                    acks += data.count(b"\0") if data.strip(b"\0") == b"" else 0
+                    if acks >= drop:
+                        return  # the final acknowledgement is lost
+                if not data:
+                    with contextlib.suppress(OSError):
+                        ends[sock].shutdown(socket.SHUT_WR)
+                    del ends[sock]
+                    if sock is server or not ends:
+                        return
+                    continue
+                ends[sock].sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=WAIT)
+
+
+def test_lprngs_lpr_retry_after_a_lost_final_ack_is_one_job(
+        tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    need_lpr()
+    relay = AckDropper(receiver.port, drop=5)  # request, cf line, cf, df line, df
+    try:
+        path = tmp_path / "job.txt"
+        path.write_bytes(ALL_BYTES)
+        run = lpr(tmp_path, "-P", f"q@127.0.0.1%{relay.port}", str(path),
+                  conf="connect_interval=1\n")
+        assert run.returncode == 0, run.stderr
+    finally:
+        relay.close()
+    assert relay.connections == 2
+    first, second = receiver.outcome(), receiver.outcome()
+    assert len(first.jobs) == 1 and second.jobs == [] and second.error is None
+    (job,) = receiver.jobs()
+    assert receiver.data(job) == ALL_BYTES
+    assert "not queued twice" in caplog.text
+
+
+def test_lpfilters_client_retry_after_a_lost_final_ack_is_one_job(
+        kit: Kit, receiver: Receiver) -> None:  # noqa: F811
+    relay = AckDropper(receiver.port, drop=5)
+    try:
+        kit.queue("fwd", f"q@127.0.0.1%{relay.port}")
+        path = kit.root / "once.txt"
+        path.write_bytes(ALL_BYTES)
+        assert kit.run("print", "-P", "fwd", "--no-wait", str(path)).returncode == 0
+        for _ in range(3):  # the lost acknowledgement fails one try; a later one succeeds
+            kit.run("watch", "--once", "-P", "fwd")
+            if list(kit.states("fwd").values()) == ["done"]:
+                break
+    finally:
+        relay.close()
+    (sent,) = kit.tickets("fwd").values()
+    assert sent["state"] == "done" and sent["possible_duplicate"]
+    assert relay.connections == 2
+    first, second = receiver.outcome(), receiver.outcome()
+    assert len(first.jobs) == 1 and second.jobs == [] and second.error is None
+    (job,) = receiver.jobs()
+    assert receiver.data(job) == ALL_BYTES

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
@@ -92,19 +93,24 @@ class _Pending:
         self.control, self.control_name, self.digest, self.job_id = None, "", "", ""
 
 
-def receive_job(wire: Wire, entry: Entry, store: SpoolStore, peer: Peer) -> list[Job]:
+def receive_job(wire: Wire, entry: Entry, store: SpoolStore, peer: Peer, *,
+                committed: Callable[[Job], None] | None = None) -> list[Job]:
     """The subcommands after an acknowledged ``\\x02queue`` request, to the end of the
     connection; returns the jobs committed. A protocol fault is a ClientError, raised
     after the non-zero acknowledgement (with its reason) is sent; a job not committed
-    leaves no file behind."""
-    return _Receiver(wire, entry, store, peer).run()
+    leaves no file behind. ``committed`` is called with each job as soon as it is queued
+    (before its final acknowledgement): the daemon wakes the queue's worker, so the jobs
+    of a long connection print while it goes on."""
+    return _Receiver(wire, entry, store, peer, committed).run()
 
 
 class _Receiver:
     """One connection's job transfer."""
 
-    def __init__(self, wire: Wire, entry: Entry, store: SpoolStore, peer: Peer) -> None:
+    def __init__(self, wire: Wire, entry: Entry, store: SpoolStore, peer: Peer,
+                 committed: Callable[[Job], None] | None) -> None:
         self.wire, self.entry, self.store, self.peer = wire, entry, store, peer
+        self.committed = committed
         limit_kib = entry.number("mx")
         self.limit_kib = limit_kib
         self.limit = limit_kib * 1024 if limit_kib > 0 else None
@@ -316,6 +322,8 @@ class _Receiver:
             log.info("queue %s: job %s received from %s (%s, user %s, %d bytes)", name,
                      job.id, self.peer, visible(pending.control_name), visible(job.user), size)
             self.jobs.append(job)
+            if self.committed is not None:
+                self.committed(job)
         pending.discard()
 
     def commit_once(self, job: Job, staged: str) -> str | None:
