@@ -22,6 +22,7 @@ from serverkit import Server, ask, prints_another_job, printed, read_all, send_j
 from spoolkit import Kit, gone, kit, kit_at, wait_until  # noqa: F401 - fixture
 
 from lpfilter.cli import main
+from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.server.listener import REFUSAL
 
 
@@ -56,6 +57,29 @@ def test_a_job_sent_over_tcp_is_printed_byte_for_byte(kit: Kit, server: Server) 
     assert printed(kit) == [data]
     ticket = next(iter(kit.tickets("q").values()))
     assert ticket["user"] == "alice" and ticket["peer"] == "127.0.0.1"
+
+
+def test_jobs_of_a_long_connection_print_while_it_goes_on(kit: Kit, server: Server) -> None:
+    """Several jobs on one connection (as LPRng's lpr sends them): each is printed once
+    it is queued, not when the client at last closes, and logged as received even when
+    the connection later ends in a fault."""
+    names = lpd.JobNames(7, "client")
+    control = lpdcontrol.build(lpdcontrol.ControlFields(
+        host="client", user="eve", job_name="one",
+        files=(lpdcontrol.DataFile(names.data(0), "f", "one"),)))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        for out in (lpd.receive_job("q"),
+                    lpd.file_line(lpd.Subcommand.CONTROL_FILE, len(control), names.control),
+                    control + b"\0", lpd.file_line(lpd.Subcommand.DATA_FILE, 4, names.data(0)),
+                    b"one\n\0"):
+            sock.sendall(out)
+            assert sock.recv(1) == b"\0"
+        assert printed(kit) == [b"one\n"]  # the connection is still open
+        sock.sendall(b"\x09 not a subcommand\n")  # then a fault: the connection ends
+        assert sock.recv(1) not in (b"", b"\0")
+    wait_until(lambda: "not an LPD subcommand" in server.proc.stderr(), what="the fault logged")
+    assert "received job q-000001 (one, 4 bytes, user eve)" in server.proc.stderr()
+    prints_another_job(kit, server)
 
 
 def test_long_and_short_status_list_the_waiting_jobs(kit: Kit, stuck: Server) -> None:

@@ -24,6 +24,7 @@ from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
+    from lpfilter.job import Job
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
@@ -111,13 +112,15 @@ def _serve(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
         wire.send(b"\0")
     elif code is Request.RECEIVE_JOB:
         from lpfilter.server.receive import receive_job
-        wire.send(b"\0")
-        jobs = receive_job(wire, entry, store, peer)
-        if jobs:
+
+        def queued(job: Job) -> None:  # each job prints while the connection goes on
+            log.info("%s: received job %s-%s (%s, %d bytes, user %s)", peer,
+                     visible(entry.name), job.id, visible(job.name), job.size,
+                     visible(job.user))
             queues.wake(entry.name)
-        for job in jobs:
-            log.info("%s: received job %s-%s (%s, %d bytes, user %s)", peer, entry.name,
-                     job.id, visible(job.name), job.size, visible(job.user))
+
+        wire.send(b"\0")
+        receive_job(wire, entry, store, peer, committed=queued)
     elif code in (Request.SHORT_STATUS, Request.LONG_STATUS):
         wire.send(_status(request, entry, store).encode("utf-8", "surrogateescape"))
     else:
