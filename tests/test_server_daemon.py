@@ -306,6 +306,10 @@ def test_a_daemon_forwards_to_another_daemon_which_prints(tmp_path: Path) -> Non
         assert out.returncode == 0, out
         assert sorted(printed(b, "q", 2)) == sorted([data, b"printed here, sent there\n"])
         assert "dora" in {t["user"] for t in b.tickets("q").values()}
+        shown = a.run("status", "-P", "fwd")
+        assert shown.returncode == 0, shown
+        assert f"Remote queue q@127.0.0.1%{printer.port}:" in shown.stdout, shown.stdout
+        assert shown.stdout.rstrip().endswith(" 0 jobs"), shown.stdout
         assert relay.proc.stop() == 0 and printer.proc.stop() == 0
 
 
