@@ -114,7 +114,7 @@ def _command_module(module: str) -> ModuleType:
 #: What ``watch`` logs at INFO by default (start, each job's outcome, stop), so that the
 #: journal shows what happened; every other command, and ``watch -q``, says only warnings.
 _WATCH_LOGGERS = ("lpfilter.commands.watch_cmd", "lpfilter.spool.watcher", "lpfilter.spool.worker",
-                  "lpfilter.spool.ledger")
+                  "lpfilter.spool.ledger", "lpfilter.commands.lpdserver", "lpfilter.server")
 
 
 def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,

@@ -73,7 +73,8 @@ class Job:
     job_class: str = ""
     #: lpr -h: the user asked for no banner page (lpfilter prints no banners yet).
     no_banner: bool = False
-    #: "print" (lpfilter print) or "hotfolder" (a file dropped into the spool directory).
+    #: "print" (lpfilter print), "hotfolder" (a file dropped into the spool directory) or
+    #: "lpd" (received by the print server).
     source: str = "print"
     #: Changed only through ``move_to``.
     state: JobState = JobState.QUEUED
@@ -97,6 +98,14 @@ class Job:
     finished: float | None = None
     #: Where the printer said it took the job ("sent") or confirmed it ("confirmed").
     delivery: str = ""
+    #: A job received over LPD: the client's IP address ("" for a local client), on which
+    #: the server's rights rest (a remote user may remove only jobs from its own address).
+    peer: str = ""
+    #: A job received over LPD: its number on the wire and a digest of its control file, so
+    #: that a client resending it after a lost final acknowledgement is recognised.
+    origin: str = ""
+    #: A job received over LPD: the print format letter of its print lines (f, l, p, o...).
+    print_format: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,7 +137,8 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """The ticket as plain data (what ``status --json`` shows)."""
-        data = {f.name: getattr(self, f.name) for f in _FIELDS}
+        data = {f.name: getattr(self, f.name) for f in _FIELDS
+                if f.name not in _LPD_ONLY or getattr(self, f.name)}
         if data["worker"] is not None:
             data["worker"] = list(data["worker"])
         return data
@@ -154,6 +164,9 @@ class Job:
 
 _FIELDS = dataclasses.fields(Job)
 _NAMES = tuple(f.name for f in _FIELDS)
+#: Fields only a job received over LPD sets: written only when set, so that the tickets of
+#: other jobs stay byte for byte what earlier versions wrote (and read).
+_LPD_ONLY = frozenset({"peer", "origin", "print_format"})
 
 
 def user_name(uid: int) -> str:

@@ -9,6 +9,7 @@ on the ground floor because the spool, the locks and the printcap reader all use
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import stat
@@ -172,6 +173,36 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = T
     os.replace(tmp, path)
     if durable:
         fsync_dir(directory)
+
+
+def remove_unlocked(directory: str) -> list[str]:
+    """Remove the regular files of ``directory`` that no open descriptor holds locked
+    (flock): files whose writer died before it finished with them (a writer locks its
+    file from creation until it has renamed or removed it). Returns their paths."""
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, SAFE_OPEN)
+        except OSError:
+            continue  # gone meanwhile, or a symbolic link: not a file of a writer
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+        except OSError:
+            continue  # locked: still being written (or removed by its writer meanwhile)
+        finally:
+            os.close(fd)
+        removed.append(entry.path)
+        log.warning("removed %s: left by a process that ended before it had finished with"
+                    " it (a job being spooled or received: no one was told of that job)",
+                    entry.path)
+    return removed
 
 
 class TooLarge(Exception):

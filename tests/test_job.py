@@ -278,3 +278,16 @@ def test_a_watch_reports_troubles_the_command_judges() -> None:
     assert for_watch(WatchOutcome(broken={"a": ConfigError("x"), "b": NoSuchPrinter("y")},
                                   passes=[missing])) == ExitStatus.NO_SUCH_PRINTER
 
+
+
+def test_the_lpd_fields_are_written_only_when_set() -> None:
+    """A job received over LPD keeps its peer, origin and format; other tickets are
+    written without them, as before (the ticket above stays byte for byte)."""
+    plain = Job("000001", "lp", "ann", "report", 6, 1000000000.0)
+    assert not {"peer", "origin", "print_format"} & set(json.loads(plain.to_json()))
+    received = Job("000002", "lp", "bob", "memo", 6, 1000000000.0, source="lpd",
+                   peer="192.0.2.7", origin="cfA007client:abc", print_format="l")
+    again = Job.from_json(received.to_json())
+    assert (again.peer, again.origin, again.print_format) == ("192.0.2.7", "cfA007client:abc",
+                                                              "l")
+    assert again.to_json() == received.to_json() and again.extra == {}

@@ -414,3 +414,20 @@ def test_status_lines_never_exceed_their_bounds(data: bytes, count: int, width: 
     lines = lpd.status_lines(data, max_lines=count, max_line=width)
     assert len(lines) <= count
     assert all(len(line) <= width and line.isprintable() for line in lines)
+
+
+def test_a_job_file_name_gives_its_number_and_host() -> None:
+    assert lpd.file_job("cfA634localhost") == (634, "localhost")
+    assert lpd.file_job("dfB123456print.example.org") == (123456, "print.example.org")
+    for bad in ("cfA12host", "cfA001../x", "xfA001h", "cfA001" + "h" * 200):
+        with pytest.raises(LpdProtocolError, match="bad job file name"):
+            lpd.file_job(bad)
+
+
+def test_a_job_file_name_has_a_length_limit() -> None:
+    longest = "dfA001" + "h" * (lpd.MAX_FILE_NAME - 6)
+    lpd.check_file_name(longest)
+    with pytest.raises(LpdProtocolError, match="bad job file name"):
+        lpd.check_file_name(longest + "h")
+    with pytest.raises(LpdProtocolError, match="bad job file name"):
+        lpd.parse_subcommand(b"\x0310 " + longest.encode() + b"h\n")

@@ -242,7 +242,8 @@ def test_the_daemon_logs_its_start_each_job_and_its_stop(tmp_path: Path) -> None
         assert re.fullmatch(_job_line("q", later, SHOWN, 6, "done") + "\n", once.stderr)
     assert "\x1b" not in daemon.stderr()
     assert lines[0] == (f"lpfilter: watch started: lpfilter {__version__}, pid {daemon.pid},"
-                        f" serving 2 queues: q, bad; printcap {kit.printcap}")
+                        f" serving 2 queues: q, bad; printcap {kit.printcap};"
+                        f" print server on {kit.lock_dir / 'lpfilter.sock'}")
     assert lines[-1] == f"lpfilter: watch stopped (pid {daemon.pid}), exit status 0"
     jobs = sorted(lines[1:-1])
     assert len(jobs) == 2, lines
@@ -328,6 +329,35 @@ def test_service_finds_lpfilter_on_the_path_and_is_hardened_without_breaking_pri
         copy.write_text(text.replace("ExecStart=lpfilter ", f"ExecStart={installed} "))
         done = subprocess.run([analyze, "verify", "--man=no", str(copy)], capture_output=True,
                               text=True, timeout=120, check=False)
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+
+
+SOCKET = REPO / "etc" / "lpfilter.socket"
+
+
+def test_socket_unit_hands_port_515_to_the_service(tmp_path: Path) -> None:
+    """etc/lpfilter.socket: systemd listens on 515 and passes the socket to
+    lpfilter.service (one service, not one per connection); the ExecStart its comment
+    suggests is one the parser accepts; systemd's own check passes where it is installed."""
+    from lpfilter import cli
+    text = SOCKET.read_text(encoding="utf-8")
+    unit = _unit(text)
+    assert unit["ListenStream"] == ["515"]
+    assert unit["Accept"] == ["no"] and unit["Service"] == ["lpfilter.service"]
+    assert unit["WantedBy"] == ["sockets.target"]
+    [suggested] = [line.split("=", 1)[1] for line in text.splitlines()
+                   if line.startswith("#   ExecStart=lpfilter")]
+    parsed = cli.build_parser().parse_args(suggested.split()[1:])
+    assert parsed.command == "watch" and parsed.allow == ["192.0.2.0/24"]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:
+        installed = Path(sys.executable).with_name("lpfilter")
+        service = SERVICE.read_text(encoding="utf-8")
+        (tmp_path / "lpfilter.service").write_text(
+            service.replace("ExecStart=lpfilter ", f"ExecStart={installed} "))
+        (tmp_path / "lpfilter.socket").write_text(text)
+        done = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "lpfilter.socket")],
+                              capture_output=True, text=True, timeout=120, check=False)
         assert (done.returncode, done.stderr) == (0, ""), done.stderr
 
 

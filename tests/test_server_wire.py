@@ -126,3 +126,28 @@ def test_the_daemon_stopping_ends_a_wait(pair: tuple[socket.socket, socket.socke
     timer.join()
     assert time.monotonic() - started < 60  # bounded: not the hour of the idle limit
     wire.close()
+
+
+def test_one_octet_then_the_end(pair: tuple[socket.socket, socket.socket]) -> None:
+    """A file's closing NUL, or b"" where a streaming client closed instead."""
+    client, server = pair
+    client.sendall(b"line\n\0")
+    client.shutdown(socket.SHUT_WR)
+    wire = Wire(server, idle_timeout=10)
+    assert wire.line(512) == b"line"
+    assert wire.octet() == b"\0"
+    assert wire.octet() == b""
+    wire.close()
+
+
+def test_too_much_is_its_own_client_error(
+        pair: tuple[socket.socket, socket.socket], tmp_path: Path) -> None:
+    from lpfilter.server.wire import TooMuch
+    client, server = pair
+    client.sendall(b"x" * 100)
+    client.shutdown(socket.SHUT_WR)
+    wire = Wire(server, idle_timeout=10)
+    with open(tmp_path / "df", "wb") as out, pytest.raises(TooMuch):
+        wire.into(out.fileno(), None, limit=50)
+    assert issubclass(TooMuch, ClientError)
+    wire.close()

@@ -61,7 +61,8 @@ class World:
         assert main(["print", "--no-wait", "-P", "q", str(self.doc)], env) == 0
 
     def as_nobody(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        env = dict(self.env, LPFILTER_LOCK_DIR=str(self.root / "nobody-locks"))
+        env = dict(self.env, LPFILTER_LOCK_DIR=str(self.root / "nobody-locks"),
+                   LPFILTER_SOCKET=str(self.root / "no-daemon.sock"))
         return subprocess.run([sys.executable, "-c", NOBODY, *argv], env=env, cwd=self.root,
                               timeout=60, capture_output=True, text=True, check=False,
                               stdin=subprocess.DEVNULL)
@@ -80,6 +81,13 @@ def world(capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
         shutil.rmtree(made.root)
 
 
+def _no_daemon(world: World) -> str:
+    """What the line says after why the user needs the print server, when none runs."""
+    return (f"; and no print server answers on {world.root / 'no-daemon.sock'} (No such file"
+            " or directory) to do it for you: start one with 'lpfilter watch' (as root or the"
+            " spool's owner), or set LPFILTER_SOCKET to its socket")
+
+
 def _one_line(done: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     lines = done.stderr.splitlines()
@@ -95,7 +103,7 @@ def test_status_on_a_spool_the_user_cannot_read(world: World, mode: int) -> None
     assert done.returncode == 5, done.stderr
     assert _one_line(done) == (f"lpfilter: queue q: you (uid 65534) may not read the jobs"
                                f" in spool directory {world.sd}; ask its owner, or run this as"
-                               " the user who runs its watcher")
+                               " the user who runs its watcher" + _no_daemon(world))
     assert done.stdout.startswith(f"Queue q: lp=/dev/null, spool {world.sd}\n")
     assert (f"  watcher and jobs not shown: you may not read its spool directory {world.sd}\n"
             in done.stdout)

@@ -219,6 +219,11 @@ NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
           "sys.exit(cli.main(sys.argv[1:]))\n")
 
 
+NO_DAEMON = ("; and no print server answers on {sock} (No such file or directory) to do it for"
+             " you: start one with 'lpfilter watch' (as root or the spool's owner), or set"
+             " LPFILTER_SOCKET to its socket")
+
+
 @pytest.mark.parametrize(("mode", "argv", "rc", "message"), [
     (0o700, [], 5, "queue q: you (uid 65534) may not write the spool directory {sd};"
                    " ask its owner, or print as them"),
@@ -235,7 +240,10 @@ def test_print_as_nobody(mode: int, argv: list[str], rc: int, message: str) -> N
         (world / "printcap").write_text(f"q:sd={world / 'sd'}:lp=/dev/null\n")
         (world / "doc").write_text("hello\n")
         env = dict(os.environ, LPFILTER_PRINTCAP=str(world / "printcap"), HOME=str(world),
-                   LPFILTER_NO_CACHE="1", LPFILTER_LOCK_DIR=str(world / "locks"))
+                   LPFILTER_NO_CACHE="1", LPFILTER_LOCK_DIR=str(world / "locks"),
+                   LPFILTER_SOCKET=str(world / "none.sock"))
+        if rc == 5:  # no print server runs to spool it for nobody: the line says so
+            message += NO_DAEMON.format(sock=world / "none.sock")
         # The interpreter may be where nobody cannot read it (/root/.pyenv): the child
         # imports as root, then drops to nobody before lpfilter runs.
         done = subprocess.run([sys.executable, "-c", NOBODY, "print", "--no-wait", *argv,

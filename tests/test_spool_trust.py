@@ -69,7 +69,8 @@ class World:
     def env(self) -> dict[str, str]:
         return dict(os.environ, LPFILTER_PRINTCAP=str(self.root / "printcap"),
                     HOME=str(self.root), LPFILTER_NO_CACHE="1",
-                    LPFILTER_LOCK_DIR=str(self.root / "locks"))
+                    LPFILTER_LOCK_DIR=str(self.root / "locks"),
+                    LPFILTER_SOCKET=str(self.root / "none.sock"))
 
     def as_user(self, uid: int, what: str, *args: str, gid: int = NOBODY
                 ) -> subprocess.CompletedProcess[str]:
@@ -126,7 +127,10 @@ def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: W
     assert (done.returncode, done.stdout, done.stderr) == (5, "", (
         f"lpfilter: queue q: spool directory {world.sd} is shared; its jobs belong to its"
         f" owner root (uid 0) only: drop the file into {world.sd} instead: the owner's"
-        " watcher takes it from there (or wait for the print server)\n"))
+        " watcher takes it from there (or wait for the print server); and no print server"
+        f" answers on {world.root / 'none.sock'} (No such file or directory) to do it for"
+        " you: start one with 'lpfilter watch' (as root or the spool's owner), or set"
+        " LPFILTER_SOCKET to its socket\n"))
     assert os.listdir(world.sd) == []
     ticket = Job("000001", "q", "nobody", "doc", len(SECRET), 0.0, state=JobState.QUEUED).to_json()
     plant = """state = os.path.join(args[0], ".lpfilter")

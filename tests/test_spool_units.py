@@ -21,7 +21,7 @@ from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, 
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import Entry
 from lpfilter.programs import command_argv
-from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd
+from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd, remove_unlocked
 from lpfilter.spool import policy
 from lpfilter.spool import store as store_module
 from lpfilter.spool.store import SpoolStore
@@ -442,3 +442,41 @@ def test_a_ticket_being_written_is_not_a_job(tmp_path: Path) -> None:
     (Path(store.jobs_dir) / ".tmp-1-000001.data").write_text("x")
     assert store.jobs() == []
     assert store.recover_orphans("root") == []
+
+
+def test_staged_files_are_locked_until_closed(tmp_path: Path) -> None:
+    """Recovery removes a staged file only once no process holds it: a submission or a
+    received job still being written (a lock per open file, so threads too) is left."""
+    make_entry(tmp_path)
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure()
+    fd, staged = store.stage("000001")
+    os.write(fd, b"in flight")
+    link = os.path.join(store.tmp_dir, "link")
+    os.symlink(staged, link)
+    assert remove_unlocked(store.tmp_dir) == []
+    assert store.recover_orphans("root") == [] and os.path.exists(staged)
+    os.close(fd)  # the writer is gone without committing it
+    assert remove_unlocked(store.tmp_dir) == [staged]
+    assert os.listdir(store.tmp_dir) == ["link"]  # a symbolic link is never followed
+    assert store.jobs() == []
+
+
+def test_threads_sharing_a_store_get_distinct_job_numbers(tmp_path: Path) -> None:
+    """The print server receives on many connections at once, with one store per queue:
+    its threads share the lock file's descriptor, which flock alone cannot part."""
+    make_entry(tmp_path)
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    store.ensure()
+    got: list[str] = []
+
+    def take() -> None:
+        got.extend(store.next_id() for _ in range(25))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    store.close()
+    assert len(got) == 200 and len(set(got)) == 200

@@ -203,7 +203,8 @@ class LpdBackend:
         connection the receive-job request was made by the batch's first job."""
         settings, job = conn.request.settings, conn.request.job
         names = lpd.job_names(job.id, settings.host, job_class=job.job_class)
-        fields = lpdcontrol.from_job(job, names, host=settings.host, fmt=settings.fmt,
+        fields = lpdcontrol.from_job(job, names, host=settings.host,
+                                     fmt=job.print_format or settings.fmt,
                                      banner=settings.banner, queue=queue)
         control = lpdcontrol.build(fields, settings.style)
         if request:

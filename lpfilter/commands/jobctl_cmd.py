@@ -2,7 +2,9 @@
 
 Each change is made under the queue's ticket lock, so it never crosses a worker's. A job
 being printed is stopped safely by its worker (``cancel`` leaves it a request); ``hold``
-and ``requeue`` leave an active job alone. Users other than root act on their own jobs.
+and ``requeue`` leave an active job alone. Root and the spool's owner act on every job,
+other users on their own; a user who may not write the spool asks the print server (the
+daemon's Unix socket, ``daemonclient``), which makes the same change with the same rights.
 
 Which jobs, as LPRng's lprm and CUPS' cancel take them: ``q-000012`` names its queue (the
 printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-`` or ``all``
@@ -17,14 +19,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lpfilter.commands import daemonclient
+from lpfilter.spool.jobctl import Selection
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
-    from lpfilter.job import Job
     from lpfilter.printcap import Entry, Printcap
-    from lpfilter.spool.records import QueueRecords
-    from lpfilter.spool.store import SpoolStore
+    from lpfilter.spool.jobctl import Outcome
 
 #: ``QUEUE-NNNNNN``: a job id with its queue (a queue name may have ``-`` in it).
 _QUEUE_ID = re.compile(r"(?s)(.+)-([0-9]+)")
@@ -50,11 +52,7 @@ class _Target:
     """The jobs to act on in one queue."""
 
     entry: Entry
-    #: Numbers named with this queue (q-000012), or plain ones without -a: must exist.
-    named: set[int] = field(default_factory=set)
-    #: Plain numbers with -a: looked for in every queue.
-    anywhere: set[int] = field(default_factory=set)
-    every: bool = False
+    selection: Selection = field(default_factory=Selection)
 
 
 def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
@@ -97,12 +95,12 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     if args.all_queues:
         for name in printcap.queue_names():  # as watch and status: no names nothing defines
             entry = printcap.lookup(name)
-            targets[entry.name] = _Target(entry, anywhere=set(plain), every=every)
+            targets[entry.name] = _Target(entry, Selection(anywhere=set(plain), every=every))
     elif plain or every:
         entry = printcap.lookup(ctx.queue(args.printer))
-        targets[entry.name] = _Target(entry, named=set(plain), every=every)
+        targets[entry.name] = _Target(entry, Selection(named=set(plain), every=every))
     for entry, number in filter(None, queued.values()):
-        targets.setdefault(entry.name, _Target(entry)).named.add(number)
+        targets.setdefault(entry.name, _Target(entry)).selection.named.add(number)
     return list(targets.values())
 
 
@@ -112,53 +110,6 @@ def _example(ctx: Context) -> str:
         return ctx.queue(ctx.args.printer)
     except LpfilterError:
         return "lp"
-
-
-def _change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> str:
-    """Apply ``action`` to one job; returns what happened, for the user."""
-    import time
-
-    from lpfilter.job import FINISHED, JobState
-    from lpfilter.locks import process_alive
-    if action == "cancel":
-        if job.state == JobState.ACTIVE and job.worker and process_alive(*job.worker):
-            store.request_cancel(job.id)
-            return "being printed: its worker stops it and removes it"
-        if job.state in FINISHED:
-            if store.has_data(job):
-                store.remove(job)
-                return f"removed (it was {job.state}; its saved data is deleted)"
-            return f"already {job.state}"
-        job.move_to(JobState.CANCELLED)
-        job.finished = job.started = time.time()
-        store.remove(job)
-        records.account(job, JobState.CANCELLED)
-        records.log("cancelled", job)
-        return "cancelled"
-    if job.state == JobState.ACTIVE:
-        return "being printed; only cancel can stop it"
-    if action == "hold":
-        if job.state != JobState.QUEUED:
-            return f"not queued ({job.state})"
-        job.move_to(JobState.HELD)
-    elif action == "release":
-        if job.state != JobState.HELD:
-            return f"not held ({job.state})"
-        job.move_to(JobState.QUEUED)
-        job.next_try = 0.0
-    else:  # requeue
-        if job.state not in (JobState.FAILED, JobState.HELD) and job.state not in FINISHED:
-            return f"already {job.state}"
-        if not store.has_data(job):
-            return "its data is gone (keep it with save_when_done / save_on_error)"
-        job.move_to(JobState.QUEUED)
-        job.attempts, job.next_try, job.finished = 0, 0.0, None
-    # Held, released or queued again, the job starts a new wait: "printer unreachable
-    # since" must not date from before (a job held last week would date it for all).
-    job.unreachable_since, job.unreachable_tries = 0.0, 0
-    store.write(job)
-    store.clear_cancel(job.id)
-    return {"hold": "held", "release": "released", "requeue": "queued again"}[action]
 
 
 def run(ctx: Context) -> ExitStatus:
@@ -181,7 +132,7 @@ def run(ctx: Context) -> ExitStatus:
     for target in targets:
         queue_status, seen = _apply(ctx, target, action, me, root)
         status, found = max(status, queue_status), found | seen
-    for number in sorted({n for t in targets for n in t.anywhere} - found):
+    for number in sorted({n for t in targets for n in t.selection.anywhere} - found):
         print(f"lpfilter: job {number:06d}: no such job in any queue", file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)
     return status
@@ -189,42 +140,42 @@ def run(ctx: Context) -> ExitStatus:
 
 def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
-    """Act on one queue's chosen jobs; returns the exit status and the numbers found."""
-    from lpfilter.job import FINISHED
-    from lpfilter.spool.lease import served
+    """Act on one queue's chosen jobs; returns the exit status and the numbers found.
+    A user who may not write the spool asks the print server to do it."""
+    from lpfilter.errors import AccessError
+    from lpfilter.spool.jobctl import act
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
-    from lpfilter.spool.waiting import how_it_prints
-    from lpfilter.text import visible
     entry = target.entry
-    queue = visible(entry.name)  # a pattern entry takes the name given on the command line
     store = SpoolStore(entry.string("sd") or "", entry.name)
-    if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
+    if (ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK)
+            and (root or not daemonclient.reachable(ctx.environ))):
         return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
-    store.ensure("change")
-    records = QueueRecords(entry)
+    try:
+        store.ensure("change")
+    except AccessError as exc:
+        if root or not daemonclient.may_help(store.sd):
+            raise
+        outcomes = daemonclient.control(ctx.environ, entry.name, action, target.selection,
+                                        exc, quiet=ctx.args.all_queues)
+    else:
+        outcomes = act(store, QueueRecords(entry), target.selection, action, me, root)
+    return _show(ctx, entry.name, outcomes)
+
+
+def _show(ctx: Context, name: str, outcomes: list[Outcome]) -> tuple[ExitStatus, set[int]]:
+    """What became of each job, as the user reads it; the exit status of the worst."""
+    from lpfilter.text import visible
+    queue = visible(name)  # a pattern entry takes the name given on the command line
     status = ExitStatus.OK
-    seen: set[int] = set()
-    with store.tickets_locked():
-        for job in store.jobs():
-            number = int(job.id)
-            named = number in target.named or number in target.anywhere
-            if not named and not target.every:
-                continue
-            if not named and job.state in FINISHED and not store.has_data(job):
-                continue  # a finished ticket kept for status: nothing to do, nothing to say
-            seen.add(number)
-            if not root and job.user != me:
-                if named:
-                    print(f"lpfilter: {queue}-{job.id}: not your job"
-                          f" ({visible(job.user)}'s)", file=sys.stderr)
-                    status = max(status, ExitStatus.ACCESS)
-                continue
-            said = _change(store, records, job, action)
-            if said in ("released", "queued again") and not served(store.state):
-                said += f", but no watcher serves {queue} now: {how_it_prints(queue)}"
-            print(f"{queue}-{job.id}: {said}", file=ctx.stdout)
-    for number in sorted(target.named - seen):
-        print(f"lpfilter: {queue}-{number:06d}: no such job", file=sys.stderr)
-        status = max(status, ExitStatus.FAILURE)
-    return status, seen
+    for outcome in outcomes:
+        if outcome.kind == "changed":
+            print(f"{queue}-{outcome.job}: {outcome.said}", file=ctx.stdout)
+        elif outcome.kind == "not_yours":
+            print(f"lpfilter: {queue}-{outcome.job}: not your job"
+                  f" ({visible(outcome.user)}'s)", file=sys.stderr)
+            status = max(status, ExitStatus.ACCESS)
+        elif outcome.kind == "missing":
+            print(f"lpfilter: {queue}-{outcome.number:06d}: no such job", file=sys.stderr)
+            status = max(status, ExitStatus.FAILURE)
+    return status, {o.number for o in outcomes if o.kind != "missing"}

@@ -75,7 +75,7 @@ def _check_readable(path: str) -> None:
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
-    from lpfilter.errors import UsageError
+    from lpfilter.errors import AccessError, UsageError
     from lpfilter.job import JobState
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, check_copies, submit
@@ -87,9 +87,17 @@ def run(ctx: Context) -> ExitStatus:
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)
-    store.ensure()
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner)
+    try:
+        store.ensure()
+    except AccessError as exc:  # the print server spools it for a user who may not
+        from lpfilter.commands import daemonclient, daemonprint
+        if not daemonclient.may_help(store.sd):
+            raise
+        for path in args.files:
+            _check_readable(path)
+        return daemonprint.print_files(ctx, entry.name, options, exc)
     for path in args.files:
         _check_readable(path)
     ids = []

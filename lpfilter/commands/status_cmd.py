@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING
 
 from lpfilter.job import JobState
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
+
+from lpfilter.spool.queueinfo import JobData, QueueData, queue_status
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
@@ -22,46 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--long", action="store_true",
                         help="one block per job with every detail, nothing cut")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
-
-
-#: A job as ``Job.to_dict`` gives it (the ticket's JSON).
-JobData = dict[str, Any]
-
-
-class Holder(TypedDict):
-    """A process holding a lock: the queue's lease, or an FTP session slot."""
-
-    pid: int
-    purpose: str
-    since: float
-
-
-class Served(Holder):
-    """Who serves the queue, and for how long."""
-
-    uptime: float
-
-
-class FtpSessions(TypedDict):
-    """An FTP queue's session slots on its server."""
-
-    limit: int
-    in_use: list[Holder]
-
-
-class QueueData(TypedDict):
-    """Everything ``status`` shows about one queue (``--json`` prints it as it is)."""
-
-    queue: str
-    destination: str
-    spool: str
-    log_file: str | None
-    served_by: Served | None
-    printer_status: str
-    ftp_sessions: FtpSessions | None
-    error: str | None
-    readable: bool
-    jobs: list[JobData]
 
 
 #: The width of the DETAIL column; longer details are cut between words.
@@ -85,54 +47,6 @@ def human_age(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d"
-
-
-def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
-    """For an FTP queue: the server's session slots and who holds them (psutil tells a
-    live holder from a dead one), across every lpfilter process of this lock directory."""
-    from lpfilter.printcap.destination import Ftp
-    destination = entry.destination()
-    if not isinstance(destination, Ftp):
-        return None
-    from lpfilter.backends.ftpsession import slot_paths
-    from lpfilter.locks import current_holder
-    limit = max(1, entry.number("ftp_sessions"))
-    paths = slot_paths(lock_dir, destination.host, destination.port, limit)
-    holders = [h for h in map(current_holder, paths) if h is not None]
-    return {"limit": limit, "in_use": [{"pid": h.pid, "purpose": h.purpose, "since": h.since}
-                                       for h in holders]}
-
-
-def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
-    """Everything status shows about one queue, as plain data."""
-    from lpfilter.errors import AccessError
-    from lpfilter.spool.lease import holder_of
-    from lpfilter.spool.records import QueueRecords
-    from lpfilter.spool.store import SpoolStore
-    store = SpoolStore(entry.string("sd") or "", entry.name)
-    jobs: list[JobData] = []
-    readable = True
-    try:
-        store.require_dir()
-        error = None
-    except AccessError as exc:
-        error = str(exc)  # reported (exit 5), not shown as an empty queue
-    else:
-        try:
-            jobs = [job.to_dict() for job in store.jobs()]
-        except AccessError as exc:  # not this user's to read: said (exit 5), not empty
-            error, readable = str(exc), False
-    holder = holder_of(store.state)
-    served: Served | None = None
-    if holder is not None:
-        served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
-                  "uptime": round(time.time() - holder.start, 1)}
-    records = QueueRecords(entry)
-    return {"queue": entry.name, "destination": entry.destination().display(),
-            "spool": store.sd, "log_file": records.log_path,
-            "served_by": served, "printer_status": records.last_status(),
-            "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
-            "error": error, "readable": readable, "jobs": jobs}
 
 
 def cut_words(text: str, width: int) -> str:
@@ -290,6 +204,20 @@ def _forwarded(entry: Entry, long: bool) -> str:
     return "" if target is None else remotequeue.forwarded_status(entry, target, long=long)
 
 
+def _through_daemon(ctx: Context, data: QueueData) -> QueueData:
+    """A queue whose jobs this user may not read: the print server's view of it, else
+    what was seen, its error saying that no server runs and how to start one."""
+    from lpfilter.commands import daemonclient
+    from lpfilter.errors import AccessError, LpfilterError
+    if data["readable"] or not daemonclient.may_help(data["spool"]):
+        return data
+    why = AccessError(str(data["error"]), queue=data["queue"])
+    try:
+        return daemonclient.status(ctx.environ, data["queue"], why)
+    except LpfilterError as exc:  # no daemon, or it does not serve the queue
+        return {**data, "error": str(exc)}
+
+
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands import remotequeue
     args = ctx.args
@@ -302,7 +230,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
-    data = [queue_status(entry, locks) for entry in entries]
+    data = [_through_daemon(ctx, queue_status(entry, locks)) for entry in entries]
     if args.json:
         import json
         text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="log only warnings and errors (not the start, each job's"
                              " outcome and the stop)")
+    from lpfilter.commands import lpdserver
+    lpdserver.add_arguments(parser)
 
 
 def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
@@ -42,6 +44,7 @@ def queue_entries(ctx: Context, names: list[str] | None) -> list[Entry]:
 
 
 def run(ctx: Context) -> ExitStatus:
+    from lpfilter.commands import lpdserver
     from lpfilter.commands.environment import lock_dir
     from lpfilter.commands.exits import for_watch
     from lpfilter.errors import UsageError
@@ -51,14 +54,22 @@ def run(ctx: Context) -> ExitStatus:
         raise UsageError("give -P QUEUE or --all, not both")
     if not all(0 <= value < math.inf for value in (args.grace, args.settle)):  # NaN too
         raise UsageError("--grace and --settle take a number of seconds, 0 or more")
+    lpdserver.check_arguments(ctx)
     names = args.printers
     entries = queue_entries(ctx, names)  # a bad printcap or queue name fails here, first
     watcher = Watcher(lambda: queue_entries(ctx, names), lock_dir=lock_dir(ctx.environ),
                       once=args.once, grace=args.grace, settle=args.settle)
     # A daemon says when it starts and stops; from cron (--once) only the jobs are news.
     level = logging.DEBUG if args.once else logging.INFO
-    log.log(level, "%s", start_line(ctx, entries))
-    status = for_watch(watcher.run())
+    server = lpdserver.open_server(ctx, watcher)
+    log.log(level, "%s", start_line(ctx, entries) + lpdserver.where(server))
+    if server is not None:  # accepts once the queues are started
+        watcher.on_started = server.start
+    try:
+        status = for_watch(watcher.run())
+    finally:
+        if server is not None:
+            server.shutdown()
     log.log(level, "watch stopped (pid %d), exit status %d", os.getpid(), status)
     return status
 

@@ -37,6 +37,9 @@ DATA_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: The host part of a job file name: LPRng writes its full host name; CUPS cuts it at 15
 #: (lpd-protocol.md §5). 31 is the RFC's bound for ``H``, which every server takes.
 MAX_NAME_HOST = 31
+#: The longest job file name taken: room for any fully qualified host name a client
+#: writes in practice (LPRng writes its FQDN); a 200-character name is hostile, refused.
+MAX_FILE_NAME = 128
 
 #: RFC §3.1: operands are separated by SP, HT, VT or FF.
 _SEPARATORS = re.compile(rb"[ \t\v\f]+")
@@ -207,8 +210,17 @@ def parse_subcommand(line: bytes) -> FileLine | None:
 def check_file_name(name: str) -> None:
     """A job file name as RFC §7 writes it (``cfA123host``, ``dfB123host``): anything
     else, a ``/`` or ``..`` above all, is refused (BSD refuses ``/``, lpd-protocol.md §5)."""
-    if not _FILE_NAME.fullmatch(name) or ".." in name:
+    if len(name) > MAX_FILE_NAME or not _FILE_NAME.fullmatch(name) or ".." in name:
         raise LpdProtocolError(f"a bad job file name {visible(name)[:80]!r}")
+
+
+def file_job(name: str) -> tuple[int, str]:
+    """The job number and host part of a checked job file name (``cfA634localhost``:
+    634, ``localhost``): what a server compares to know a job sent again."""
+    check_file_name(name)
+    found = _FILE_NAME.fullmatch(name)
+    assert found is not None
+    return int(found.group(3)), found.group(4)
 
 
 # --- job numbers and file names -----------------------------------------------------------

@@ -26,6 +26,14 @@ class ClientError(PermanentError):
     log (the client's text in it has its control characters made visible by the caller)."""
 
 
+class LineTooLong(ClientError):
+    """A line past its limit: the rest of it is never read."""
+
+
+class TooMuch(ClientError):
+    """More bytes than the limit given to ``Wire.into`` (the client may still be sending)."""
+
+
 class Wire:
     """Reads and writes of one accepted connection (made non-blocking here)."""
 
@@ -83,12 +91,12 @@ class Wire:
             end = self._pending.find(b"\n")
             if end >= 0:
                 if end > limit:
-                    raise ClientError(f"a line longer than {limit} bytes")
+                    raise LineTooLong(f"a line longer than {limit} bytes")
                 line = bytes(self._pending[:end])
                 del self._pending[:end + 1]
                 return line
             if len(self._pending) > limit:
-                raise ClientError(f"a line longer than {limit} bytes")
+                raise LineTooLong(f"a line longer than {limit} bytes")
             data = self._recv(max(limit + 1 - len(self._pending), 1))
             if not data:
                 if self._pending:
@@ -112,6 +120,18 @@ class Wire:
                                   f" {size} bytes")
             out += data
         return bytes(out)
+
+    def octet(self) -> bytes:
+        """One byte, or b"" when the client closed before it: a file's closing NUL, which
+        a streaming client (CUPS ``mode=stream``) leaves out before it closes."""
+        self._start()
+        if not self._pending:
+            self._pending += self._recv(4096)
+        if not self._pending:
+            return b""
+        first = bytes(self._pending[:1])
+        del self._pending[:1]
+        return first
 
     def into(self, fd: int, size: int | None, limit: int | None = None) -> int:
         """Copy ``size`` bytes (None: to the end of the connection) into ``fd``, streamed
@@ -155,7 +175,7 @@ class Wire:
     @staticmethod
     def _write_all(fd: int, view: memoryview, done: int, limit: int | None) -> int:
         if limit is not None and done + len(view) > limit:
-            raise ClientError(f"more than the {limit} bytes allowed")
+            raise TooMuch(f"more than the {limit} bytes allowed")
         while view:
             written = os.write(fd, view)
             view = view[written:]

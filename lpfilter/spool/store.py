@@ -4,7 +4,7 @@ Layout, inside the queue's ``sd``::
 
     sd/                    the hot folder: files dropped here become jobs
     sd/.lpfilter/jobs/     NNNNNN.job (the ticket, JSON) and NNNNNN.data (the bytes)
-    sd/.lpfilter/tmp/      files being spooled; renamed into jobs/ when complete
+    sd/.lpfilter/tmp/      files being spooled, locked by their writer; then moved to jobs/
     sd/.lpfilter/refused/  symlinks, FIFOs and devices dropped into sd, moved aside
     sd/.lpfilter/seq       the last job number; tickets.lock guards ticket changes
 
@@ -26,13 +26,14 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Iterator
 
 from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
 from lpfilter.job import FINISHED, Job, JobState, user_name
 from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock, open_regular,
-                                private_dir)
+                                private_dir, remove_unlocked)
 from lpfilter.spool.hotfolder import refuse
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,13 @@ class SpoolStore:
     """The jobs of one queue, in its spool directory ``sd``."""
 
     def __init__(self, sd: str, queue: str) -> None:
-        self.sd = sd
-        self.queue = queue
+        self.sd, self.queue = sd, queue
         self.state = os.path.join(sd, STATE_DIR)
         self.jobs_dir = os.path.join(self.state, "jobs")
         self.tmp_dir = os.path.join(self.state, "tmp")
         self.refused_dir = os.path.join(self.state, "refused")
         self._fds: dict[str, int] = {}
+        self._threads = threading.RLock()  # threads share the lock files' descriptors
         self._parsed: dict[str, tuple[tuple[int, int, int], Job]] = {}
         self._owner: int | None = None
         #: Set by ``ensure``: this process (the owner or root) moves refused entries aside.
@@ -153,30 +154,29 @@ class SpoolStore:
 
     @contextlib.contextmanager
     def _flock(self, name: str) -> Iterator[int]:
-        """flock a small file in the state folder; its descriptor stays open for reuse."""
-        fd = self._fds.get(name)
-        if fd is None:
-            path = os.path.join(self.state, name)
+        """flock a small file in the state folder (its fd kept; threads sharing it queue first)."""
+        with self._threads:
+            fd = self._fds.get(name)
+            if fd is None:
+                path = os.path.join(self.state, name)
+                try:
+                    with self.room():
+                        fd = self._fds[name] = open_lock(path, self.owner)
+                except PermissionError:
+                    raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
+                                      f" write {path} in spool directory {self.sd}; it"
+                                      " belongs to the user who runs this queue's watcher",
+                                      queue=self.queue) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                with self.room():
-                    fd = open_lock(path, self.owner)
-            except PermissionError:
-                raise AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not"
-                                  f" write {path} in spool directory {self.sd}; it belongs"
-                                  " to the user who runs this queue's watcher",
-                                  queue=self.queue) from None
-            self._fds[name] = fd
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield fd
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+                yield fd
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Close the lock files kept open (a store can still be used afterwards)."""
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        while self._fds:
+            os.close(self._fds.popitem()[1])
 
     def tickets_locked(self) -> contextlib.AbstractContextManager[int]:
         """Hold while reading and rewriting a ticket, so two processes never interleave."""
@@ -302,10 +302,11 @@ class SpoolStore:
             raise
 
     def stage(self, job_id: str) -> tuple[int, str]:
-        """A new file in tmp/ for a job's data: (fd, path)."""
+        """A new file in tmp/ for a job's data: (fd, path), locked till closed (remove_unlocked)."""
         path = os.path.join(self.tmp_dir, f"{job_id}.data")
         with self.room():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
         give(fd, self.owner)
         return fd, path
 
@@ -352,6 +353,7 @@ class SpoolStore:
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:
         """Tickets for data files whose submission crashed before the ticket was written."""
+        remove_unlocked(self.tmp_dir)  # staged by a process that died before its commit
         recovered: list[Job] = []
         now = time.time()
         try:

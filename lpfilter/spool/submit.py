@@ -101,7 +101,6 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(staged)
             raise
-        os.close(fd)
     finally:
         if path is not None and path != "-":
             os.close(src)
@@ -110,5 +109,8 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
               title=options.title, copies=options.copies, host=socket.gethostname(),
               job_class=options.job_class, no_banner=options.no_banner,
               state=JobState.HELD if options.hold or entry.flag("ah") else JobState.QUEUED)
-    store.commit(job, staged)
+    try:
+        store.commit(job, staged)
+    finally:
+        os.close(fd)  # only now: the staged file stays locked until it is a job (see stage)
     return job

@@ -62,8 +62,11 @@ class Watcher:
     """Runs workers for ``entries``; ``load`` re-reads the printcap on SIGHUP."""
 
     def __init__(self, load: Callable[[], list[Entry]], *, lock_dir: str, once: bool,
-                 grace: float = 10.0, settle: float = 2.0) -> None:
+                 grace: float = 10.0, settle: float = 2.0,
+                 on_started: Callable[[], None] | None = None) -> None:
         self.load = load
+        #: Called once the queues have started (the print server starts accepting then).
+        self.on_started = on_started
         self.lock_dir = lock_dir
         self.once = once
         self.grace = grace
@@ -228,6 +231,8 @@ class Watcher:
         try:
             for entry in self.load():
                 self._start_safely(entry)
+            if self.on_started is not None:
+                self.on_started()
             self._loop(selector, read_end)
         finally:
             self._shutdown()

@@ -1,0 +1,128 @@
+"""lpfilter's own LPD request for local users: job control and full status over the Unix
+socket, as pure functions for the client (``lpfilter hold`` run by an ordinary user) and
+the print server.
+
+The request has the form of LPRng's control request (the one its ``lpc`` sends, code
+``\\x06``, lpd-protocol.md §1): ``\\x06QUEUE USER ACTION [OPERAND ...]\\n``. ``USER`` is
+what the client says it is; the server never believes it (it takes the kernel's peer
+credentials) and refuses the request from a TCP peer. ACTION is ``cancel``, ``hold``,
+``release`` or ``requeue`` with operands ``N`` (job N of the queue: an error if it is
+missing), ``~N`` (job N if it is in this queue: ``-a`` looks in every queue) and ``all``
+(every job of the user), or ``status`` without operands.
+
+The answer is one JSON object and then the server closes: ``{"ok": true, ...}`` with the
+action's result, or ``{"ok": false, "kind": ..., "error": ...}`` (``kind`` names the
+error's family: access, config, no_such_printer, usage, spool_full, refused). It is
+JSON, not LPD's free text, so that the client shows the same lines and exits with the
+same status as the spool's owner running the command.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lpfilter.protocols.lpd import MAX_LINE, LpdProtocolError
+
+#: LPRng's REQ_CONTROL (lp.h): the request code of lpc's requests.
+CONTROL = 6
+JOB_ACTIONS = ("cancel", "hold", "release", "requeue")
+ACTIONS = (*JOB_ACTIONS, "status")
+#: The most of an answer a client reads: a queue's status with thousands of tickets.
+MAX_REPLY = 16 * 1024 * 1024
+#: The control file line of ``print --hold`` sent by a local user: the server holds the
+#: job as it queues it (O is none of the lines RFC 1179, BSD, LPRng or CUPS write,
+#: lpd-protocol.md §4; from a TCP peer the line means nothing).
+HOLD_LINE = ("O", "hold")
+#: Error kinds an answer may carry.
+KINDS = ("access", "config", "no_such_printer", "usage", "spool_full", "refused")
+
+_SEPARATORS = re.compile(rb"[ \t\v\f]+")
+_OPERAND = re.compile(r"all|~?[0-9]{1,9}", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest:
+    """A parsed local request: the queue, the user the client claims, the action and the
+    jobs: ``named`` must exist, ``anywhere`` may be missing, ``every`` is ``all``."""
+
+    queue: str
+    user: str
+    action: str
+    named: frozenset[int] = frozenset()
+    anywhere: frozenset[int] = frozenset()
+    every: bool = False
+
+
+def _word(value: str, what: str) -> bytes:
+    if not value or not value.isprintable() or any(c.isspace() for c in value):
+        raise LpdProtocolError(f"the {what} {value!r} cannot be sent in a request")
+    return value.encode("utf-8", "surrogateescape")
+
+
+def control_request(queue: str, user: str, action: str, *, named: tuple[int, ...] = (),
+                    anywhere: tuple[int, ...] = (), every: bool = False) -> bytes:
+    """The request line; refused when a word cannot be carried or it is too long."""
+    if action not in ACTIONS:
+        raise LpdProtocolError(f"no local action {action!r}")
+    operands = [str(n) for n in named] + [f"~{n}" for n in anywhere] + (["all"] if every
+                                                                        else [])
+    if action == "status" and operands:
+        raise LpdProtocolError("status takes no operands")
+    words = [_word(queue, "queue name"), _word(user, "user name"), action.encode()]
+    words += [o.encode() for o in operands]
+    line = bytes([CONTROL]) + b" ".join(words) + b"\n"
+    if len(line) > MAX_LINE:
+        raise LpdProtocolError(f"a request longer than {MAX_LINE} bytes (name fewer jobs at"
+                               " once)")
+    return line
+
+
+def parse_control(line: bytes) -> ControlRequest:
+    """A local request as the server reads it (with or without its LF)."""
+    if len(line) > MAX_LINE:
+        raise LpdProtocolError(f"a request line longer than {MAX_LINE} bytes")
+    body = line.removesuffix(b"\n")
+    if not body or body[0] != CONTROL:
+        raise LpdProtocolError(f"not a local request (code 0x{body[:1].hex() or 'none'})")
+    words = [w.decode("utf-8", "surrogateescape") for w in _SEPARATORS.split(body[1:]) if w]
+    if any(not w.isprintable() for w in words):
+        raise LpdProtocolError("a request with a control character")
+    if len(words) < 3:
+        raise LpdProtocolError("a local request names the queue, the user and the action")
+    queue, user, action, *operands = words
+    if action not in ACTIONS:
+        raise LpdProtocolError(f"no local action {action[:40]!r} (one of {', '.join(ACTIONS)})")
+    bad = [o for o in operands if not _OPERAND.fullmatch(o)]
+    if bad or (action == "status" and operands):
+        raise LpdProtocolError(f"a bad operand {(bad or operands)[0][:40]!r} for {action}")
+    return ControlRequest(queue, user, action,
+                          frozenset(int(o) for o in operands if o[0].isdigit()),
+                          frozenset(int(o[1:]) for o in operands if o[0] == "~"),
+                          "all" in operands)
+
+
+def reply(answer: dict[str, Any]) -> bytes:
+    """The server's answer: one JSON object (text made ASCII), one line."""
+    return json.dumps(answer, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+
+
+def error_reply(kind: str, error: str, **extra: Any) -> bytes:
+    if kind not in KINDS:
+        raise LpdProtocolError(f"no error kind {kind!r}")
+    return reply({"ok": False, "kind": kind, "error": error, **extra})
+
+
+def parse_reply(data: bytes) -> dict[str, Any]:
+    """The answer as the client reads it (at most MAX_REPLY bytes): a JSON object with
+    ``ok``, else LpdProtocolError."""
+    if len(data) > MAX_REPLY:
+        raise LpdProtocolError(f"an answer longer than {MAX_REPLY} bytes")
+    try:
+        answer = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise LpdProtocolError("an answer that is not lpfilter's (not JSON)") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        raise LpdProtocolError("an answer that is not lpfilter's (no \"ok\")")
+    return answer

@@ -1,0 +1,290 @@
+"""The print server's listening sockets and the threads that serve their connections.
+
+Sockets: TCP ones opened for ``watch --listen [ADDRESS:]PORT``, ones handed over by
+systemd socket activation (``LISTEN_FDS``/``LISTEN_PID``, descriptors from 3), and the
+local Unix socket. A TCP peer whose address is not on the allow-list is closed at once
+(after LPRng's one-line refusal), logged. At most ``max_connections`` connections are
+served at a time, one thread each: at the limit the listening sockets are not even looked
+at, so further clients wait in the kernel's backlog (or are refused by it), never in
+memory here. The accepting thread blocks in ``select`` without a timeout: an idle server
+uses no CPU. ``shutdown`` stops everything within a bounded time (each connection's Wire
+hears ``stop`` within ``wire.TICK``).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+from lpfilter.errors import AccessError, UsageError
+from lpfilter.server.connection import serve_connection
+from lpfilter.server.peer import Peer, Queues
+from lpfilter.text import visible
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_IDLE_TIMEOUT = 60.0
+#: Served when no --allow is given: this host only.
+DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")
+#: sd_listen_fds(3): the first descriptor systemd passes.
+LISTEN_FDS_START = 3
+#: How long shutdown waits for connection threads (each hears ``stop`` within a tick).
+SHUTDOWN_WAIT = 10.0
+#: LPRng's answer to a host it does not serve (lpd-protocol.md §3).
+REFUSAL = b"\x01no connect permissions\n"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``[ADDRESS:]PORT`` (IPv6 as ``[::1]:PORT``) as (address, port); "" is every
+    address. A usage error names what is wrong."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise UsageError(f"--listen {visible(text)}: write an IPv6 address in brackets,"
+                         " e.g. [::1]:515")
+    if not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen {visible(text)}: the port must be a number 0-65535")
+    if sep and host:
+        try:
+            host = str(ipaddress.ip_address(host))
+        except ValueError:
+            raise UsageError(f"--listen {visible(text)}: {visible(host)} is not an IP"
+                             " address (write 127.0.0.1:515, [::1]:515 or 515)") from None
+    return host, int(port)
+
+
+def parse_allow(text: str) -> Network:
+    """``--allow NETWORK``: an address or a network (``192.0.2.0/24``, ``2001:db8::/32``)."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise UsageError(f"--allow {visible(text)}: not an IP address or network"
+                         " (e.g. 192.0.2.0/24)") from None
+
+
+def open_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; "" listens on every IPv6 and IPv4 address."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+    family = socket.AF_INET6 if ":" in host or (not host and socket.has_ipv6) else (
+        socket.AF_INET)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(bool(host)))
+        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+        sock.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        sock.close()
+        raise AccessError(f"cannot listen on {where}: {exc.strerror}"
+                          + (" (ports below 1024 need root, or systemd socket activation)"
+                             if exc.errno == errno.EACCES else "")) from None
+    return sock
+
+
+def inherited_sockets(environ: Mapping[str, str]) -> list[socket.socket]:
+    """The listening sockets systemd passed (sd_listen_fds(3)), when they are ours."""
+    if environ.get("LISTEN_PID") != str(os.getpid()):
+        return []
+    count = environ.get("LISTEN_FDS", "")
+    if not count.isdigit():
+        raise AccessError(f"LISTEN_FDS={visible(count)}: not a number of sockets")
+    found = []
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + int(count)):
+        os.set_inheritable(fd, False)  # never into a filter or backend program
+        sock = socket.socket(fileno=fd)
+        if sock.type != socket.SOCK_STREAM:
+            raise AccessError(f"systemd passed descriptor {fd}, not a stream socket;"
+                              " use ListenStream= in lpfilter.socket")
+        found.append(sock)
+    return found
+
+
+def sock_name(sock: socket.socket) -> str:
+    """Where a listening socket listens, for the log."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return str(name) or "(unnamed Unix socket)"
+    return f"[{name[0]}]:{name[1]}" if sock.family == socket.AF_INET6 else (
+        f"{name[0]}:{name[1]}")
+
+
+def peer_address(text: str) -> str:
+    """A TCP peer's address as text; an IPv4 client of a dual-stack socket as IPv4."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
+def allowed(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+class Listener:
+    """Accepts on ``sockets`` and serves each connection in its own thread."""
+
+    def __init__(self, sockets: Sequence[socket.socket], queues: Queues, *,
+                 allow: Sequence[Network], max_connections: int,
+                 idle_timeout: float, stop: threading.Event | None = None) -> None:
+        self.sockets = list(sockets)
+        self.queues = queues
+        self.allow = list(allow)
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        #: Set: every connection ends within ``wire.TICK`` (the daemon's SIGTERM flag may
+        #: be given, so that connections end while running jobs get their grace).
+        self.stop = stop or threading.Event()
+        self.in_service = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._thread: threading.Thread | None = None
+        #: accept failed for want of descriptors: look again when a connection ends.
+        self._starved = False
+        for sock in self.sockets:
+            sock.setblocking(False)
+
+    def start(self) -> None:
+        """Start accepting (in a thread of its own)."""
+        self._thread = threading.Thread(target=self._accept_loop, name="lpd-listener",
+                                        daemon=True)
+        self._thread.start()
+
+    def _wake(self) -> None:
+        with self._lock:  # never into a descriptor closed by shutdown (and reused since)
+            if self._wake_w >= 0:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    os.write(self._wake_w, b"\0")
+
+    def _accept_loop(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        accepting = False
+        try:
+            while not self.stop.is_set():
+                full = self.in_service >= self.max_connections or self._starved
+                if accepting and full:
+                    for sock in self.sockets:
+                        selector.unregister(sock)
+                elif not accepting and not full:
+                    for sock in self.sockets:
+                        selector.register(sock, selectors.EVENT_READ)
+                accepting = not full
+                for key, _ in selector.select():
+                    if key.fd == self._wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 4096)
+                    elif not self.stop.is_set() and self.in_service < self.max_connections:
+                        self._accept(key.fileobj)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - said once; the spooler itself goes on
+            log.exception("the print server stopped accepting connections (internal"
+                          " error)")
+        finally:
+            selector.close()
+
+    def _accept(self, listening: socket.socket) -> None:
+        try:
+            conn, addr = listening.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:  # out of descriptors: wait for a connection to end
+            log.error("cannot accept a connection on %s: %s", sock_name(listening),
+                      exc.strerror)
+            self._starved = self.in_service > 0  # until one of them ends (_done)
+            return
+        conn.setblocking(True)
+        peer = self._peer(conn, addr)
+        if peer is None:
+            conn.close()
+            return
+        with self._lock:
+            self.in_service += 1
+            self.peak = max(self.peak, self.in_service)
+        thread = threading.Thread(target=self._serve, args=(conn, peer),
+                                  name=f"lpd {peer}", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread can be made now
+            log.error("%s: cannot serve the connection: %s", peer, exc)
+            self._done(conn, thread)
+
+    def _peer(self, conn: socket.socket, addr: object) -> Peer | None:
+        """Who the client is; None (said in the log) for one not to be served."""
+        if conn.family == socket.AF_UNIX:
+            from lpfilter.server.local import local_peer
+            try:
+                return local_peer(conn)
+            except OSError as exc:
+                log.warning("a local client: no peer credentials (%s); closed",
+                            exc.strerror)
+                return None
+        host, port = addr[0], addr[1]  # type: ignore[index]
+        address = peer_address(str(host))
+        if not allowed(address, self.allow):
+            log.warning("refused a connection from %s: not on the allow-list (--allow)",
+                        visible(address))
+            with contextlib.suppress(OSError):
+                conn.send(REFUSAL, socket.MSG_DONTWAIT)
+            return None
+        return Peer(address, int(port))
+
+    def _serve(self, conn: socket.socket, peer: Peer) -> None:
+        try:
+            serve_connection(conn, peer, self.queues, idle_timeout=self.idle_timeout,
+                             stop=self.stop)
+        except Exception:  # noqa: BLE001 - one connection's bug must not stop the server
+            log.exception("%s: internal error while serving the connection", peer)
+        finally:
+            self._done(conn, threading.current_thread())
+
+    def _done(self, conn: socket.socket, thread: threading.Thread) -> None:
+        conn.close()
+        with self._lock:
+            self.in_service -= 1
+            self._threads.discard(thread)
+            self._starved = False
+        self._wake()
+
+    def shutdown(self) -> None:
+        """Stop accepting, end every connection (bounded), close the sockets."""
+        self.stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(SHUTDOWN_WAIT)
+        deadline = time.monotonic() + SHUTDOWN_WAIT
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        left = sum(1 for thread in threads if thread.is_alive())
+        if left:
+            log.warning("%d print server connections did not end in %g s", left,
+                        SHUTDOWN_WAIT)
+        for sock in self.sockets:
+            sock.close()
+        with self._lock:
+            os.close(self._wake_w)
+            self._wake_w = -1
+        if self._thread is None or not self._thread.is_alive():
+            os.close(self._wake_r)

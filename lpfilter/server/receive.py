@@ -1,0 +1,391 @@
+"""Receiving jobs over LPD (RFC 1179 §6; lpd-protocol.md §2, §3.1, §10 "Server").
+
+A job is told "received" (the final acknowledgement) only once its data and ticket are on
+disk, fsynced, as an ordinary queued job; until then each file is a staged file of the
+store, removed on any failure, and locked while it is written so that the startup
+recovery of a process killed mid-transfer can tell it from one still arriving. Both orders
+(control file first, as LPRng, BSD and CUPS send, or data first), several jobs on one
+connection, abort, and a data file of size 0 (to the end of the connection, as LPRng's
+``lpr -k`` streams) are taken. Everything the client names is checked and never used as a
+path; sizes are checked against the queue's ``mx`` and the free space before a byte of the
+file is read. A client that sends a job again after losing its final acknowledgement (same
+address, same control file name and bytes) is answered "received" without a second job.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn
+
+from lpfilter.errors import AccessError, SpoolFull
+from lpfilter.job import Job, JobState
+from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
+from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
+from lpfilter.protocols.lpdcontrol import ControlFields
+from lpfilter.safefiles import TooLarge, copy_fd, open_regular
+from lpfilter.server.retries import DUPLICATE_WINDOW, Retries
+from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
+from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.server.peer import Peer
+    from lpfilter.spool.store import SpoolStore
+
+log = logging.getLogger(__name__)
+
+OK = b"\0"
+#: Non-zero acknowledgements, LPRng's meanings (lpd-protocol.md §3): a malformed line,
+#: try again later (over a size limit, no room), this job is bad.
+STOP_QUEUE, RETRY, FAIL = 1, 2, 3
+#: Data files in one job, as LPRng's ``max_datafiles``: each is an open file meanwhile.
+MAX_DATA_FILES = len(DATA_LETTERS)
+RECEIVE_LOCK = "receive.lock"
+
+
+@dataclass
+class _Part:
+    """A data file received (or being received) into a staged file of the store."""
+
+    fd: int
+    path: str
+    size: int = 0
+
+
+@dataclass
+class _Pending:
+    """The job the connection is sending now: what has arrived of it."""
+
+    job_id: str = ""
+    control: ControlFields | None = None
+    control_name: str = ""
+    digest: str = ""
+    parts: dict[str, _Part] = field(default_factory=dict)
+
+    def missing(self) -> list[str]:
+        """Data files the control file names that have not arrived."""
+        if self.control is None:
+            return []
+        return [f.name for f in self.control.files if f.name not in self.parts]
+
+    def complete(self) -> bool:
+        return self.control is not None and not self.missing()
+
+    def started(self) -> bool:
+        return self.control is not None or bool(self.parts)
+
+    def size(self) -> int:
+        return sum(part.size for part in self.parts.values())
+
+    def discard(self) -> None:
+        """Close and remove every staged file (one already committed is gone: fine)."""
+        for part in self.parts.values():
+            os.close(part.fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part.path)
+        self.parts.clear()
+        self.control, self.control_name, self.digest, self.job_id = None, "", "", ""
+
+
+def receive_job(wire: Wire, entry: Entry, store: SpoolStore, peer: Peer, *,
+                committed: Callable[[Job], None] | None = None) -> list[Job]:
+    """The subcommands after an acknowledged ``\\x02queue`` request, to the end of the
+    connection; returns the jobs committed. A protocol fault is a ClientError, raised
+    after the non-zero acknowledgement (with its reason) is sent; a job not committed
+    leaves no file behind. ``committed`` is called with each job as soon as it is queued
+    (before its final acknowledgement): the daemon wakes the queue's worker, so the jobs
+    of a long connection print while it goes on."""
+    return _Receiver(wire, entry, store, peer, committed).run()
+
+
+class _Receiver:
+    """One connection's job transfer."""
+
+    def __init__(self, wire: Wire, entry: Entry, store: SpoolStore, peer: Peer,
+                 committed: Callable[[Job], None] | None) -> None:
+        self.wire, self.entry, self.store, self.peer = wire, entry, store, peer
+        self.committed = committed
+        limit_kib = entry.number("mx")
+        self.limit_kib = limit_kib
+        self.limit = limit_kib * 1024 if limit_kib > 0 else None
+        self.pending = _Pending()
+        self.jobs: list[Job] = []
+        #: The client's sending side has ended (after a file sent to the end).
+        self.ended = False
+
+    def run(self) -> list[Job]:
+        try:
+            self.ready()
+            while not self.ended:
+                try:
+                    line = self.wire.line(lpd.MAX_LINE - 1)
+                except LineTooLong:
+                    self.refuse(STOP_QUEUE, f"a subcommand line longer than {lpd.MAX_LINE}"
+                                " bytes")
+                if line is None:
+                    break
+                self.step(line)
+            if self.pending.started():
+                log.warning("queue %s: %s closed the connection before its job was complete"
+                            " (%s); nothing was queued", visible(self.entry.name), self.peer,
+                            self.what_is_missing())
+        finally:
+            self.pending.discard()
+        return self.jobs
+
+    def ready(self) -> None:
+        """The spool's folders made or checked (as the watcher does): a spool that cannot
+        take jobs is the answer to the client's first subcommand."""
+        try:
+            self.store.ensure("watch")
+        except SpoolFull as exc:
+            log.warning("queue %s: %s", visible(self.entry.name), exc)
+            self.refuse(RETRY, "no room in the spool; try later")
+        except AccessError as exc:
+            log.error("queue %s: cannot receive jobs: %s", visible(self.entry.name), exc)
+            self.refuse(STOP_QUEUE, "the queue cannot take jobs now (see the server's log)")
+
+    def what_is_missing(self) -> str:
+        missing = self.pending.missing()
+        if missing:
+            return "data file " + ", ".join(visible(m) for m in missing) + " never came"
+        return "no control file came" if self.pending.control is None else "complete"
+
+    def refuse(self, code: int, reason: str) -> NoReturn:
+        """The non-zero acknowledgement with its reason, then the end of the transfer."""
+        with contextlib.suppress(ClientError):
+            self.wire.send(lpd.ack(code, f"{self.entry.name}: {reason}"))
+        raise ClientError(f"queue {visible(self.entry.name)}: refused a job from"
+                          f" {self.peer}: {visible(reason)}")
+
+    def step(self, line: bytes) -> None:
+        try:
+            sub = lpd.parse_subcommand(line)
+        except LpdProtocolError as exc:
+            self.refuse(STOP_QUEUE, str(exc))
+        try:
+            if sub is None:  # abort (RFC §6.1): drop what this job sent so far
+                if self.pending.started():
+                    log.info("queue %s: %s aborted its job", visible(self.entry.name),
+                             self.peer)
+                self.pending.discard()
+                self.wire.send(OK)
+            elif sub.code is Subcommand.CONTROL_FILE:
+                self.control_file(sub)
+            else:
+                self.data_file(sub)
+        except SpoolFull as exc:  # the details are for the log, not for the client
+            log.warning("queue %s: %s", visible(self.entry.name), exc)
+            self.refuse(RETRY, "no room in the spool; try later")
+
+    # --- the two kinds of file ------------------------------------------------------
+    def control_file(self, sub: lpd.FileLine) -> None:
+        pending = self.pending
+        if pending.control is not None:
+            self.refuse(FAIL, f"control file {sub.name} came before the data files of"
+                        f" {pending.control_name} ({self.what_is_missing()})")
+        if sub.size > lpdcontrol.MAX_CONTROL_FILE:
+            self.refuse(FAIL, f"control file {sub.name} of {sub.size} bytes: more than"
+                        f" {lpdcontrol.MAX_CONTROL_FILE}")
+        self.wire.send(OK)
+        data = self.wire.exact(sub.size)
+        self.file_end(sub.name)
+        try:
+            fields = self.fields(lpdcontrol.parse(data))
+        except LpdProtocolError as exc:
+            self.refuse(FAIL, f"control file {sub.name}: {exc}")
+        named = {f.name for f in fields.files}
+        stray = [name for name in pending.parts if name not in named]
+        if stray:
+            self.refuse(FAIL, f"data file {stray[0]} is not named by control file {sub.name}")
+        if len(named) > MAX_DATA_FILES:
+            self.refuse(FAIL, f"control file {sub.name} names more than {MAX_DATA_FILES}"
+                        " data files")
+        pending.control, pending.control_name = fields, sub.name
+        pending.digest = hashlib.sha256(data).hexdigest()[:40]
+        self.acknowledge()
+
+    def fields(self, parsed: ControlFields) -> ControlFields:
+        """The control file's fields cleaned as they are kept: the kernel's user for a local
+        client; the connecting address for a missing host (as LPRng does)."""
+        user = (self.peer.user or str(self.peer.uid)) if self.peer.local else parsed.user
+        host = parsed.host or self.peer.address or "localhost"
+        return lpdcontrol.cleaned(dataclasses.replace(parsed, user=user, host=host))
+
+    def data_file(self, sub: lpd.FileLine) -> None:
+        pending = self.pending
+        if pending.control is not None and sub.name not in pending.missing():
+            self.refuse(FAIL, f"data file {sub.name} is not one control file"
+                        f" {pending.control_name} still waits for")
+        if sub.name in pending.parts:
+            self.refuse(FAIL, f"data file {sub.name} sent twice")
+        if len(pending.parts) >= MAX_DATA_FILES:
+            self.refuse(FAIL, f"more than {MAX_DATA_FILES} data files in one job")
+        room = None if self.limit is None else self.limit - pending.size()
+        if room is not None and sub.size > room:
+            self.refuse(RETRY, f"data file {sub.name} of {sub.size} bytes: the job would be"
+                        f" larger than the queue's limit of {self.limit_kib} KiB (mx)")
+        self.check_room(sub)
+        part = self.stage()
+        pending.parts[sub.name] = part
+        self.wire.send(OK)
+        if sub.size:
+            with self.store.room():
+                part.size = self.wire.into(part.fd, sub.size)
+            self.file_end(sub.name)
+        else:
+            part.size = self.to_the_end(part, room)
+        self.acknowledge()
+
+    def to_the_end(self, part: _Part, room: int | None) -> int:
+        """A data file of size 0: everything up to the client's close (the last file)."""
+        self.ended = True
+        try:
+            with self.store.room():
+                return self.wire.into(part.fd, None, limit=room)
+        except TooMuch:
+            self.refuse(RETRY, f"the job is larger than the queue's limit of"
+                        f" {self.limit_kib} KiB (mx)")
+
+    def file_end(self, name: str) -> None:
+        """The NUL after a file's bytes; a client that closes instead (CUPS's stream mode
+        sends none) has ended its transfer."""
+        end = self.wire.octet()
+        if end == b"":
+            self.ended = True
+        elif end != OK:
+            self.refuse(FAIL, f"file {name} is not followed by a NUL byte")
+
+    def check_room(self, sub: lpd.FileLine) -> None:
+        try:
+            info = os.statvfs(self.store.tmp_dir)
+        except OSError:
+            return
+        free = info.f_bavail * info.f_frsize
+        if sub.size > free:
+            self.refuse(RETRY, f"data file {sub.name} of {sub.size} bytes: only {free} bytes"
+                        " free in the spool")
+
+    def stage(self) -> _Part:
+        """A new staged file for the next data file of the pending job."""
+        pending = self.pending
+        if not pending.job_id:
+            pending.job_id = self.store.next_id()
+        fd, path = self.store.stage(f"{pending.job_id}-{len(pending.parts)}")
+        return _Part(fd, path)
+
+    # --- a complete job -------------------------------------------------------------
+    def acknowledge(self) -> None:
+        """The acknowledgement of a file: for the job's last one, only after its commit."""
+        if self.pending.complete():
+            self.commit()
+        elif self.ended:
+            self.refuse(FAIL, f"the client ended the transfer before the job was complete"
+                        f" ({self.what_is_missing()})")
+        if self.ended:
+            with contextlib.suppress(ClientError):  # the client may have gone already
+                self.wire.send(OK)
+        else:
+            self.wire.send(OK)
+
+    def commit(self) -> None:
+        pending = self.pending
+        assert pending.control is not None
+        fields = pending.control
+        number, host = lpd.file_job(pending.control_name)
+        origin = f"{pending.control_name}:{pending.digest}"
+        staged_fd, staged, size, copies = self.assemble(fields)
+        try:
+            if size == 0:
+                self.refuse(FAIL, "an empty job: nothing to print")
+            with self.store.room():
+                os.fsync(staged_fd)
+            job = self.job(fields, size, copies, origin)
+            twin = self.commit_once(job, staged)
+        finally:
+            if staged_fd not in (p.fd for p in pending.parts.values()):
+                os.close(staged_fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(staged)
+        name = visible(self.entry.name)
+        if twin is not None:
+            log.warning("queue %s: %s sent job %d (%s) again, already queued as job %s"
+                        " (its final acknowledgement was lost): not queued twice", name,
+                        self.peer, number, visible(host), twin)
+        else:
+            log.info("queue %s: job %s received from %s (%s, user %s, %d bytes)", name,
+                     job.id, self.peer, visible(pending.control_name), visible(job.user), size)
+            self.jobs.append(job)
+            if self.committed is not None:
+                self.committed(job)
+        pending.discard()
+
+    def commit_once(self, job: Job, staged: str) -> str | None:
+        """Commit the job unless it repeats one received just before: then that one's id."""
+        retries = Retries(self.store)
+        with retries.locked():
+            earlier = retries.earlier(job)
+            if earlier is not None and job.submitted - earlier[1] <= DUPLICATE_WINDOW:
+                return earlier[0]
+            if earlier is not None:
+                log.warning("queue %s: job %s from %s repeats job %s of %s: queued as a"
+                            " possible duplicate", visible(self.entry.name), job.id,
+                            self.peer, earlier[0], time.ctime(earlier[1]))
+                job.possible_duplicate = True
+            self.store.commit(job, staged)
+            retries.remember(job)
+        return None
+
+    def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
+        """The job's data as one staged file: (fd, path, size, copies). One data file is
+        used as it came; several are joined in print-line order by the kernel, each as
+        often as its print lines say when their copies differ (then the job has one)."""
+        parts = [self.pending.parts[f.name] for f in fields.files]
+        same = len({f.copies for f in fields.files}) == 1
+        if len(parts) == 1:
+            return parts[0].fd, parts[0].path, parts[0].size, fields.files[0].copies
+        fd, path = self.store.stage(f"{self.pending.job_id}-all")
+        try:
+            size = 0
+            for part, data in zip(parts, fields.files):
+                for _ in range(1 if same else data.copies):
+                    size += self.append(fd, part, size)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        return fd, path, size, fields.files[0].copies if same else 1
+
+    def append(self, fd: int, part: _Part, size: int) -> int:
+        src, _ = open_regular(part.path, self.store.owner)
+        try:
+            limit = None if self.limit is None else self.limit - size
+            with self.store.room():
+                return copy_fd(src, fd, limit)
+        except TooLarge:
+            self.refuse(FAIL, f"the job's copies would be larger than the queue's limit of"
+                        f" {self.limit_kib} KiB (mx)")
+        finally:
+            os.close(src)
+
+    def job(self, fields: ControlFields, size: int, copies: int, origin: str) -> Job:
+        first = fields.files[0]
+        job_id = self.pending.job_id
+        return Job(job_id, self.entry.name, fields.user,
+                   fields.job_name or first.source or self.pending.control_name, size,
+                   time.time(), title=fields.title, copies=copies, host=fields.host,
+                   job_class=fields.job_class, no_banner=not fields.banner, source="lpd",
+                   state=JobState.HELD if self.entry.flag("ah") or self.hold_asked(fields)
+                   else JobState.QUEUED,
+                   peer=self.peer.address, origin=origin, print_format=first.format)
+
+    def hold_asked(self, fields: ControlFields) -> bool:
+        """``print --hold`` by a local user (lpfilter's own control line, honoured only on
+        the Unix socket): the job is held from the start, never printed before the hold."""
+        return self.peer.local and lpdlocal.HOLD_LINE in fields.other

@@ -1,0 +1,103 @@
+"""The text a status request (RFC 1179 §5.3, §5.4) is answered with, as LPRng's lpd writes
+it (lpd-protocol.md §7.2), so LPRng's ``lpq`` and ``lpfilter status -P q@host`` show a
+familiar table: short, one line (``q@host 2 jobs``); long, a header and one row a job.
+
+Only jobs still to print or looked at are listed (queued, printing, held, failed); a
+request naming users or job numbers lists only those. Every user-given text in it has its
+control characters made visible; the answer is bounded (``MAX_JOBS`` rows).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.store import SpoolStore
+
+#: At most this many job rows in one answer (then a line saying how many more).
+MAX_JOBS = 1000
+#: Rank words for jobs not waiting in line, as LPRng's lpq shows them.
+_RANK = {JobState.ACTIVE: "active", JobState.HELD: "hold", JobState.FAILED: "error"}
+HEADER = " Rank   Owner/ID                   Class Job Files                 Size Time"
+
+
+def server_name(entry: Entry) -> str:
+    """The host part of ``q@host`` in answers: this host's name as the printcap sees it."""
+    return entry.host.fqdn or entry.host.short or "localhost"
+
+
+def job_number(job: Job) -> int | None:
+    """A job's number as status shows it and remove takes it (lpfilter's id, as a number)."""
+    return int(job.id) if job.id.isascii() and job.id.isdigit() else None
+
+
+def selected(job: Job, items: Iterable[str]) -> bool:
+    """Does a status or remove request's list (user names, job numbers) pick ``job``? An
+    empty list picks every job (RFC 1179 §5.3)."""
+    items = tuple(items)
+    if not items:
+        return True
+    number = job_number(job)
+    for item in items:
+        if item.isascii() and item.isdigit():
+            if number is not None and int(item) == number:
+                return True
+        elif item == job.user:
+            return True
+    return False
+
+
+def owner_id(job: Job, host: str) -> str:
+    """LPRng's ``user@host+number``: who sent the job, from where, which one."""
+    return visible(f"{job.user}@{job.host or host}+{job.id.lstrip('0') or '0'}")
+
+
+def pending(store: SpoolStore) -> list[Job]:
+    """The queue's jobs that status lists: not finished, in the order they print."""
+    return [job for job in store.jobs() if job.state not in FINISHED]
+
+
+def short_status(entry: Entry, store: SpoolStore, items: tuple[str, ...]) -> str:
+    """``lpq -s``: one line, ``q@host N jobs``."""
+    count = sum(1 for job in pending(store) if selected(job, items))
+    return (f"{visible(entry.name)}@{server_name(entry)} {count} job"
+            f"{'' if count == 1 else 's'}\n")
+
+
+def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
+                served_by: str, message: str) -> str:
+    """``lpq``: the header (queue, how many jobs, who serves it, the printer's last
+    message) and one row a job."""
+    host = server_name(entry)
+    jobs = pending(store)
+    printable = sum(1 for job in jobs if job.state in (JobState.QUEUED, JobState.ACTIVE))
+    lines = [f"Printer: {visible(entry.name)}@{host}",
+             f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
+             f" Server: {served_by}"]
+    if message:
+        lines.append(f" Status: {visible(message)}")
+    chosen = [job for job in jobs if selected(job, items)]
+    if chosen:
+        lines.append(HEADER)
+    rank = 0
+    for job in chosen[:MAX_JOBS]:
+        if job.state is JobState.QUEUED:
+            rank += 1
+        lines.append(job_row(job, _RANK.get(job.state, str(rank)), host))
+    if len(chosen) > MAX_JOBS:
+        lines.append(f" ... and {len(chosen) - MAX_JOBS} more jobs")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def job_row(job: Job, rank: str, host: str) -> str:
+    """One row: rank, owner/id, class, number, name, size, time submitted."""
+    name = visible(job.name)[:20]
+    number = job_number(job)
+    when = time.strftime("%H:%M:%S", time.localtime(job.submitted))
+    return (f" {rank:<6} {owner_id(job, host)[:26]:<26} {visible(job.job_class or 'A')[:5]:>5}"
+            f" {'' if number is None else number:>3} {name:<20} {job.size:>5} {when}")

@@ -1,0 +1,121 @@
+"""Changing jobs' states in a spool: cancel, hold, release, requeue, with the user's rights.
+
+One place for it, below the commands and the print server alike: ``lpfilter cancel`` run by
+the spool's owner and the daemon acting for a local user over its Unix socket make the
+same change under the same lock and say the same words. What a caller may do is given as
+``user`` and ``privileged`` (root or the spool's owner: every job), never looked up here.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.locks import process_alive
+from lpfilter.spool.lease import served
+from lpfilter.spool.records import QueueRecords
+from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.waiting import how_it_prints
+from lpfilter.text import visible
+
+ACTIONS = ("cancel", "hold", "release", "requeue")
+
+
+@dataclass
+class Selection:
+    """The jobs of one queue to act on."""
+
+    #: Numbers named with this queue (q-000012), or plain ones without -a: must exist.
+    named: set[int] = field(default_factory=set)
+    #: Plain numbers with -a: looked for in every queue (missing here is no error).
+    anywhere: set[int] = field(default_factory=set)
+    #: Every job (of the user; of everyone for a privileged caller).
+    every: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one job: ``kind`` is "changed" (``said`` tells how), "not_yours"
+    (named, another user's: refused), "skipped" (another user's, not named: passed over
+    silently) or "missing" (named, no such job)."""
+
+    number: int
+    kind: str
+    job: str = ""
+    user: str = ""
+    said: str = ""
+
+
+def change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> str:
+    """Apply ``action`` to one job (the caller holds the ticket lock); what happened."""
+    if action == "cancel":
+        return _cancel(store, records, job)
+    if job.state == JobState.ACTIVE:
+        return "being printed; only cancel can stop it"
+    if action == "hold":
+        if job.state != JobState.QUEUED:
+            return f"not queued ({job.state})"
+        job.move_to(JobState.HELD)
+    elif action == "release":
+        if job.state != JobState.HELD:
+            return f"not held ({job.state})"
+        job.move_to(JobState.QUEUED)
+        job.next_try = 0.0
+    else:  # requeue
+        if job.state not in (JobState.FAILED, JobState.HELD) and job.state not in FINISHED:
+            return f"already {job.state}"
+        if not store.has_data(job):
+            return "its data is gone (keep it with save_when_done / save_on_error)"
+        job.move_to(JobState.QUEUED)
+        job.attempts, job.next_try, job.finished = 0, 0.0, None
+    # Held, released or queued again, the job starts a new wait: "printer unreachable
+    # since" must not date from before (a job held last week would date it for all).
+    job.unreachable_since, job.unreachable_tries = 0.0, 0
+    store.write(job)
+    store.clear_cancel(job.id)
+    return {"hold": "held", "release": "released", "requeue": "queued again"}[action]
+
+
+def _cancel(store: SpoolStore, records: QueueRecords, job: Job) -> str:
+    if job.state == JobState.ACTIVE and job.worker and process_alive(*job.worker):
+        store.request_cancel(job.id)
+        return "being printed: its worker stops it and removes it"
+    if job.state in FINISHED:
+        if store.has_data(job):
+            store.remove(job)
+            return f"removed (it was {job.state}; its saved data is deleted)"
+        return f"already {job.state}"
+    job.move_to(JobState.CANCELLED)
+    job.finished = job.started = time.time()
+    store.remove(job)
+    records.account(job, JobState.CANCELLED)
+    records.log("cancelled", job)
+    return "cancelled"
+
+
+def act(store: SpoolStore, records: QueueRecords, selection: Selection, action: str,
+        user: str, privileged: bool) -> list[Outcome]:
+    """Apply ``action`` to the selected jobs of one queue (``store.ensure`` done by the
+    caller), as ``user``: one Outcome per job found or named, in the queue's order."""
+    outcomes: list[Outcome] = []
+    seen: set[int] = set()
+    with store.tickets_locked():
+        for job in store.jobs():
+            number = int(job.id)
+            named = number in selection.named or number in selection.anywhere
+            if not named and not selection.every:
+                continue
+            if not named and job.state in FINISHED and not store.has_data(job):
+                continue  # a finished ticket kept for status: nothing to do, nothing to say
+            seen.add(number)
+            if not privileged and job.user != user:
+                kind = "not_yours" if named else "skipped"
+                outcomes.append(Outcome(number, kind, job.id, job.user))
+                continue
+            said = change(store, records, job, action)
+            if said in ("released", "queued again") and not served(store.state):
+                said += (f", but no watcher serves {visible(store.queue)} now:"
+                         f" {how_it_prints(visible(store.queue))}")
+            outcomes.append(Outcome(number, "changed", job.id, job.user, said))
+    outcomes.extend(Outcome(n, "missing") for n in sorted(selection.named - seen))
+    return outcomes

@@ -1,0 +1,99 @@
+"""What ``status`` shows about a queue, as plain data: read by ``lpfilter status`` run
+by the spool's owner, and by the print server for a local user who may not read the spool
+(the server sends it as it is; the client shows it the same way).
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+
+
+#: A job as ``Job.to_dict`` gives it (the ticket's JSON).
+JobData = dict[str, Any]
+
+
+class Holder(TypedDict):
+    """A process holding a lock: the queue's lease, or an FTP session slot."""
+
+    pid: int
+    purpose: str
+    since: float
+
+
+class Served(Holder):
+    """Who serves the queue, and for how long."""
+
+    uptime: float
+
+
+class FtpSessions(TypedDict):
+    """An FTP queue's session slots on its server."""
+
+    limit: int
+    in_use: list[Holder]
+
+
+class QueueData(TypedDict):
+    """Everything ``status`` shows about one queue (``--json`` prints it as it is)."""
+
+    queue: str
+    destination: str
+    spool: str
+    log_file: str | None
+    served_by: Served | None
+    printer_status: str
+    ftp_sessions: FtpSessions | None
+    error: str | None
+    readable: bool
+    jobs: list[JobData]
+
+
+def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
+    """For an FTP queue: the server's session slots and who holds them (psutil tells a
+    live holder from a dead one), across every lpfilter process of this lock directory."""
+    from lpfilter.printcap.destination import Ftp
+    destination = entry.destination()
+    if not isinstance(destination, Ftp):
+        return None
+    from lpfilter.backends.ftpsession import slot_paths
+    from lpfilter.locks import current_holder
+    limit = max(1, entry.number("ftp_sessions"))
+    paths = slot_paths(lock_dir, destination.host, destination.port, limit)
+    holders = [h for h in map(current_holder, paths) if h is not None]
+    return {"limit": limit, "in_use": [{"pid": h.pid, "purpose": h.purpose, "since": h.since}
+                                       for h in holders]}
+
+
+def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
+    """Everything status shows about one queue, as plain data."""
+    from lpfilter.errors import AccessError
+    from lpfilter.spool.lease import holder_of
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
+    store = SpoolStore(entry.string("sd") or "", entry.name)
+    jobs: list[JobData] = []
+    readable = True
+    try:
+        store.require_dir()
+        error = None
+    except AccessError as exc:
+        error = str(exc)  # reported (exit 5), not shown as an empty queue
+    else:
+        try:
+            jobs = [job.to_dict() for job in store.jobs()]
+        except AccessError as exc:  # not this user's to read: said (exit 5), not empty
+            error, readable = str(exc), False
+    holder = holder_of(store.state)
+    served: Served | None = None
+    if holder is not None:
+        served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
+                  "uptime": round(time.time() - holder.start, 1)}
+    records = QueueRecords(entry)
+    return {"queue": entry.name, "destination": entry.destination().display(),
+            "spool": store.sd, "log_file": records.log_path,
+            "served_by": served, "printer_status": records.last_status(),
+            "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
+            "error": error, "readable": readable, "jobs": jobs}
