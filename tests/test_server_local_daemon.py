@@ -117,3 +117,21 @@ def test_a_forged_user_in_the_control_file_gets_the_kernels_name(
     assert (done.returncode, done.stdout, done.stderr) == (0, "q-000002\n", "")
     assert kit.states("q")["000002"] == "done"
     assert daemon.stop() == 0
+
+
+def test_print_wait_through_the_daemon_exits_as_the_owners_would(
+        daemon_world: tuple[Kit, LocalUser, dict[str, str]]) -> None:
+    """A printer that refuses the job (its program exits 2): print --wait says so in one
+    line and exits 6, as when the spool's owner prints and waits."""
+    kit, user, env = daemon_world
+    bad = kit.program("bad.sh", "#!/bin/sh\ncat >/dev/null\nexit 2\n")
+    kit.queue("bad", f"|{bad}", accounting=False)
+    kit.printcap.chmod(0o644)
+    daemon = kit.start("watch")
+    wait_served(kit, "bad", daemon)
+    wait_until(lambda: (kit.root / "run" / "lpfilter.sock").exists(), what="the socket")
+    done = user.run("print", "--wait", "-P", "bad", env=env, stdin=b"refused\n")
+    assert (done.returncode, done.stdout) == (6, "bad-000001\n"), done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("lpfilter: bad-000001: failed: ") and "bad.sh exited 2" in line
+    assert daemon.stop() == 0

@@ -176,5 +176,7 @@ def _wait(ctx: Context, queue: str, ids: list[str], why: AccessError) -> ExitSta
         if for_job(state) != ExitStatus.OK:
             job = jobs.get(job_id)
             why_not = visible(str(job.get("last_error") or state)) if job else "removed"
-            print(f"lpfilter: {visible(queue)}-{job_id}: {state}: {why_not}", file=sys.stderr)
+            flag = " (possible duplicate)" if job and job.get("possible_duplicate") else ""
+            print(f"lpfilter: {visible(queue)}-{job_id}: {state}{flag}: {why_not}",
+                  file=sys.stderr)
     return worst(for_job(s) for s in states)
