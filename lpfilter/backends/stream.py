@@ -71,6 +71,7 @@ class Pump:
         self.reader = reader
         self.use_sendfile = sendfile
         self._buffer: bytearray | None = None
+        self._held = (-1, 0, 0)  # (src, from, to): file bytes in the buffer not yet sent
         self.sent = 0
         self._waiting = waiting_query(dst) if progress is not None else None
         self._report_at = time.monotonic() + REPORT_EVERY
@@ -150,6 +151,7 @@ class Pump:
         refused or the caller chose a copy (``sendfile=False``)."""
         offset = 0
         use_sendfile = self.use_sendfile
+        self._held = (-1, 0, 0)
         while offset < size:
             self._wait_writable()
             self._before_write()
@@ -172,12 +174,19 @@ class Pump:
             self.report()
 
     def _copy(self, src: int, offset: int, count: int) -> int:
-        """One piece through a buffer kept for the whole send; 0 at the file's end."""
+        """One piece through a buffer kept for the whole send; 0 at the file's end. What
+        a write could not take stays in the buffer for the next call, never read twice
+        (a small send buffer takes a fraction of each piece)."""
         if self._buffer is None:
             self._buffer = bytearray(CHUNK)
-        view = memoryview(self._buffer)[:count]
-        got = os.preadv(src, [view], offset)
-        return os.write(self.dst, view[:got]) if got else 0
+        held_src, held_from, held_to = self._held
+        if held_src != src or not held_from <= offset < held_to:
+            got = os.preadv(src, [memoryview(self._buffer)[:count]], offset)
+            if not got:
+                return 0
+            held_src, held_from, held_to = self._held = (src, offset, offset + got)
+        return os.write(self.dst, memoryview(self._buffer)[offset - held_from:
+                                                          held_to - held_from])
 
     def send_job(self, src: int, size: int, copies: int, frame: Framing) -> int:
         """Leader, the copies with separators between them, trailer. Returns bytes sent."""
