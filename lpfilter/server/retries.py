@@ -61,7 +61,7 @@ SWEPT = "received.swept"
 
 def key(job: Job) -> str:
     """What makes two received jobs the same, as a file name."""
-    same = "\0".join((job.peer, job.user, job.origin, str(job.size)))
+    same = "\0".join((job.peer, job.user, job.origin, job.data_digest, str(job.size)))
     return hashlib.sha256(same.encode("utf-8", "surrogateescape")).hexdigest()[:40]
 
 
