@@ -424,6 +424,7 @@ def test_an_old_symlink_among_the_data_files_is_refused_not_recovered(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A data file without a ticket, old enough to be a crashed submission, is recovered as
     a job only when it is the owner's regular file: a symbolic link is moved aside."""
+    from lpfilter.spool import recovery
     from lpfilter.spool import store as store_module
     (tmp_path / "sd").mkdir()
     store = store_module.SpoolStore(str(tmp_path / "sd"), "q")
@@ -431,7 +432,7 @@ def test_an_old_symlink_among_the_data_files_is_refused_not_recovered(
     victim = tmp_path / "victim"
     victim.write_bytes(SECRET)
     Path(store.data_path("000007")).symlink_to(victim)
-    monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)
+    monkeypatch.setattr(recovery, "ORPHAN_AGE", 0.0)
     assert store.recover_orphans("root") == []
     assert store.jobs() == [] and os.listdir(store.refused_dir) == ["000007.data"]
 
@@ -488,9 +489,9 @@ def test_orphan_recovery_refuses_a_data_file_with_other_names(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A data file with no ticket and a second name (a hard link to a root-only file left
     in jobs/) is refused by the recovery, never made a job."""
-    from lpfilter.spool import store as store_module
+    from lpfilter.spool import recovery
     from lpfilter.spool.store import SpoolStore
-    monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)  # link() made its ctime now
+    monkeypatch.setattr(recovery, "ORPHAN_AGE", 0.0)  # link() made its ctime now
     sd = tmp_path / "sd"
     sd.mkdir(mode=0o700)
     store = SpoolStore(str(sd), "q")

@@ -23,7 +23,7 @@ from lpfilter.printcap import Entry
 from lpfilter.programs import command_argv
 from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd, remove_unlocked
 from lpfilter.spool import policy
-from lpfilter.spool import store as store_module
+from lpfilter.spool import recovery
 from lpfilter.spool.store import SpoolStore
 
 
@@ -227,7 +227,7 @@ def test_orphan_data_is_recovered_only_when_old(tmp_path: Path,
     with open(store.data_path("000002"), "wb") as data:
         data.write(b"x" * 1234)
     assert store.recover_orphans("alice") == [] and store.read("000002") is None
-    monkeypatch.setattr(store_module, "ORPHAN_AGE", 0.0)
+    monkeypatch.setattr(recovery, "ORPHAN_AGE", 0.0)
     (job,) = store.recover_orphans("alice")
     assert (job.id, job.user, job.size, job.state) == ("000002", "alice", 1234, JobState.QUEUED)
     assert "recovered" in job.last_error and store.read("000002") == job

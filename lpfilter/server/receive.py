@@ -1,15 +1,21 @@
 """Receiving jobs over LPD (RFC 1179 §6; lpd-protocol.md §2, §3.1, §10 "Server").
 
 A job is told "received" (the final acknowledgement) only once its data and ticket are on
-disk, fsynced, as an ordinary queued job; until then each file is a staged file of the
-store, removed on any failure, and locked while it is written so that the startup
-recovery of a process killed mid-transfer can tell it from one still arriving. Both orders
+disk, fsynced, as an ordinary queued job; until then its data files are one staged file
+of the store (server/staging.py: one descriptor per job, not per file), removed on any
+failure, and locked while it is written so that the startup recovery of a process killed
+mid-transfer can tell it from one still arriving. Both orders
 (control file first, as LPRng, BSD and CUPS send, or data first), several jobs on one
 connection, abort, and a data file of size 0 (to the end of the connection, as LPRng's
 ``lpr -k`` streams) are taken. Everything the client names is checked and never used as a
 path; sizes are checked against the queue's ``mx`` and the free space before a byte of the
 file is read. A client that sends a job again after losing its final acknowledgement (same
-address, same control file name and bytes) is answered "received" without a second job.
+address, same control file name and bytes, same data: a digest taken as it streamed in) is
+answered "received" without a second job when it comes within the retry window, and is
+queued flagged possible_duplicate after it. Dropped, not flagged, within the window: the
+issue asks a resent job "recognised ... and not printed twice", and a job identical to
+the last byte, from the same address, under the same job number, minutes apart, is a
+retry; any byte of other data makes it a new job (server/retries.py says more).
 """
 from __future__ import annotations
 
@@ -28,9 +34,10 @@ from lpfilter.job import Job, JobState
 from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
-from lpfilter.safefiles import TooLarge, copy_fd, open_regular
+from lpfilter.server import staging
 from lpfilter.server.retries import DUPLICATE_WINDOW, Retries
-from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
+from lpfilter.server.staging import Part, Staged
+from lpfilter.server.wire import ClientError, Hasher, LineTooLong, TooMuch, Wire
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -44,29 +51,23 @@ OK = b"\0"
 #: Non-zero acknowledgements, LPRng's meanings (lpd-protocol.md §3): a malformed line,
 #: try again later (over a size limit, no room), this job is bad.
 STOP_QUEUE, RETRY, FAIL = 1, 2, 3
-#: Data files in one job, as LPRng's ``max_datafiles``: each is an open file meanwhile.
+#: Data files in one job, as LPRng's ``max_datafiles`` (all in one staged file).
 MAX_DATA_FILES = len(DATA_LETTERS)
 RECEIVE_LOCK = "receive.lock"
-
-
-@dataclass
-class _Part:
-    """A data file received (or being received) into a staged file of the store."""
-
-    fd: int
-    path: str
-    size: int = 0
 
 
 @dataclass
 class _Pending:
     """The job the connection is sending now: what has arrived of it."""
 
-    job_id: str = ""
     control: ControlFields | None = None
     control_name: str = ""
     digest: str = ""
-    parts: dict[str, _Part] = field(default_factory=dict)
+    staged: Staged = field(default_factory=Staged)
+
+    @property
+    def parts(self) -> dict[str, Part]:
+        return self.staged.parts
 
     def missing(self) -> list[str]:
         """Data files the control file names that have not arrived."""
@@ -80,17 +81,10 @@ class _Pending:
     def started(self) -> bool:
         return self.control is not None or bool(self.parts)
 
-    def size(self) -> int:
-        return sum(part.size for part in self.parts.values())
-
     def discard(self) -> None:
-        """Close and remove every staged file (one already committed is gone: fine)."""
-        for part in self.parts.values():
-            os.close(part.fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(part.path)
-        self.parts.clear()
-        self.control, self.control_name, self.digest, self.job_id = None, "", "", ""
+        """Drop the job: its staged file goes."""
+        self.staged.discard()
+        self.control, self.control_name, self.digest = None, "", ""
 
 
 def receive_job(wire: Wire, entry: Entry, store: SpoolStore, peer: Peer, *,
@@ -120,6 +114,8 @@ class _Receiver:
         self.ended = False
 
     def run(self) -> list[Job]:
+        """Subcommands until the client closes: several jobs may share one connection (as
+        LPRng's lpr sends them), and a job half sent when it closes is dropped, logged."""
         try:
             self.ready()
             while not self.ended:
@@ -165,6 +161,8 @@ class _Receiver:
                           f" {self.peer}: {visible(reason)}")
 
     def step(self, line: bytes) -> None:
+        """One subcommand. A full spool is the client's "try later" (it keeps the job and
+        retries), never a fault of ours; its details stay in the log."""
         try:
             sub = lpd.parse_subcommand(line)
         except LpdProtocolError as exc:
@@ -186,6 +184,9 @@ class _Receiver:
 
     # --- the two kinds of file ------------------------------------------------------
     def control_file(self, sub: lpd.FileLine) -> None:
+        """The control file, held in memory (it is small and bounded): it is checked
+        before the data files it names are accepted, and its digest names the job for
+        recognising a resend."""
         pending = self.pending
         if pending.control is not None:
             self.refuse(FAIL, f"control file {sub.name} came before the data files of"
@@ -219,6 +220,9 @@ class _Receiver:
         return lpdcontrol.cleaned(dataclasses.replace(parsed, user=user, host=host))
 
     def data_file(self, sub: lpd.FileLine) -> None:
+        """A data file, streamed into the job's staged file and hashed on the way: its
+        size is refused against mx and the free space before a byte is read, so a hostile
+        client cannot fill the disk; the digest makes a different job never a "resend"."""
         pending = self.pending
         if pending.control is not None and sub.name not in pending.missing():
             self.refuse(FAIL, f"data file {sub.name} is not one control file"
@@ -227,28 +231,32 @@ class _Receiver:
             self.refuse(FAIL, f"data file {sub.name} sent twice")
         if len(pending.parts) >= MAX_DATA_FILES:
             self.refuse(FAIL, f"more than {MAX_DATA_FILES} data files in one job")
-        room = None if self.limit is None else self.limit - pending.size()
+        room = None if self.limit is None else self.limit - pending.staged.size()
         if room is not None and sub.size > room:
             self.refuse(RETRY, f"data file {sub.name} of {sub.size} bytes: the job would be"
                         f" larger than the queue's limit of {self.limit_kib} KiB (mx)")
         self.check_room(sub)
-        part = self.stage()
-        pending.parts[sub.name] = part
+        staged = pending.staged
+        with self.store.room():
+            staged.open(self.store)
+        part = staged.parts[sub.name] = Part(staged.size())
+        hasher = hashlib.sha256()
         self.wire.send(OK)
         if sub.size:
             with self.store.room():
-                part.size = self.wire.into(part.fd, sub.size)
+                part.size = self.wire.into(staged.fd, sub.size, hasher=hasher)
             self.file_end(sub.name)
         else:
-            part.size = self.to_the_end(part, room)
+            part.size = self.to_the_end(staged.fd, room, hasher)
+        part.digest = hasher.hexdigest()
         self.acknowledge()
 
-    def to_the_end(self, part: _Part, room: int | None) -> int:
+    def to_the_end(self, fd: int, room: int | None, hasher: Hasher) -> int:
         """A data file of size 0: everything up to the client's close (the last file)."""
         self.ended = True
         try:
             with self.store.room():
-                return self.wire.into(part.fd, None, limit=room)
+                return self.wire.into(fd, None, limit=room, hasher=hasher)
         except TooMuch:
             self.refuse(RETRY, f"the job is larger than the queue's limit of"
                         f" {self.limit_kib} KiB (mx)")
@@ -272,14 +280,6 @@ class _Receiver:
             self.refuse(RETRY, f"data file {sub.name} of {sub.size} bytes: only {free} bytes"
                         " free in the spool")
 
-    def stage(self) -> _Part:
-        """A new staged file for the next data file of the pending job."""
-        pending = self.pending
-        if not pending.job_id:
-            pending.job_id = self.store.next_id()
-        fd, path = self.store.stage(f"{pending.job_id}-{len(pending.parts)}")
-        return _Part(fd, path)
-
     # --- a complete job -------------------------------------------------------------
     def acknowledge(self) -> None:
         """The acknowledgement of a file: for the job's last one, only after its commit."""
@@ -295,6 +295,8 @@ class _Receiver:
             self.wire.send(OK)
 
     def commit(self) -> None:
+        """Queue the complete job, fsynced, before its final acknowledgement: a client told
+        "received" may forget the job, so the job must survive a crash from then on."""
         pending = self.pending
         assert pending.control is not None
         fields = pending.control
@@ -307,9 +309,10 @@ class _Receiver:
             with self.store.room():
                 os.fsync(staged_fd)
             job = self.job(fields, size, copies, origin)
+            job.data_digest = pending.staged.data_digest([f.name for f in fields.files])
             twin = self.commit_once(job, staged)
         finally:
-            if staged_fd not in (p.fd for p in pending.parts.values()):
+            if staged_fd != pending.staged.fd:
                 os.close(staged_fd)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(staged)
@@ -343,40 +346,35 @@ class _Receiver:
         return None
 
     def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
-        """The job's data as one staged file: (fd, path, size, copies). One data file is
-        used as it came; several are joined in print-line order by the kernel, each as
-        often as its print lines say when their copies differ (then the job has one)."""
-        parts = [self.pending.parts[f.name] for f in fields.files]
-        same = len({f.copies for f in fields.files}) == 1
-        if len(parts) == 1:
-            return parts[0].fd, parts[0].path, parts[0].size, fields.files[0].copies
-        fd, path = self.store.stage(f"{self.pending.job_id}-all")
+        """The job's data as one staged file: (fd, path, size, copies). Its size is known
+        and checked before a byte is copied: differing copies are written out (the job's
+        ticket has one copies count), and 999 of them must not fill the disk."""
+        staged = self.pending.staged
+        total, expand = staging.assembled_size(staged, fields)
         try:
-            size = 0
-            for part, data in zip(parts, fields.files):
-                for _ in range(1 if same else data.copies):
-                    size += self.append(fd, part, size)
+            staging.check_assembled(self.store, total, self.limit)
+        except staging.TooBig as exc:
+            self.refuse(FAIL, str(exc))
+        copies = 1 if expand else fields.files[0].copies
+        if not expand and staging.in_order(staged, fields):
+            return staged.fd, staged.path, total, copies
+        with self.store.room():
+            fd, path = self.store.stage(f"{staged.job_id}-all")
+        try:
+            with self.store.room():
+                for data in fields.files:
+                    part = staged.parts[data.name]
+                    for _ in range(data.copies if expand else 1):
+                        staging.copy_range(staged.fd, fd, part.offset, part.size)
         except BaseException:
             os.close(fd)
             os.unlink(path)
             raise
-        return fd, path, size, fields.files[0].copies if same else 1
-
-    def append(self, fd: int, part: _Part, size: int) -> int:
-        src, _ = open_regular(part.path, self.store.owner)
-        try:
-            limit = None if self.limit is None else self.limit - size
-            with self.store.room():
-                return copy_fd(src, fd, limit)
-        except TooLarge:
-            self.refuse(FAIL, f"the job's copies would be larger than the queue's limit of"
-                        f" {self.limit_kib} KiB (mx)")
-        finally:
-            os.close(src)
+        return fd, path, total, copies
 
     def job(self, fields: ControlFields, size: int, copies: int, origin: str) -> Job:
         first = fields.files[0]
-        job_id = self.pending.job_id
+        job_id = self.pending.staged.job_id
         return Job(job_id, self.entry.name, fields.user,
                    fields.job_name or first.source or self.pending.control_name, size,
                    time.time(), title=fields.title, copies=copies, host=fields.host,

@@ -4,9 +4,24 @@ control file, lpd-protocol.md §3, §10). Queued twice, it would print twice.
 
 Each received job leaves a key in the spool's state folder, ``.lpfilter/received/KEY``
 holding its job id, where KEY is a digest of what makes a job the same (the client's
-address, the user, the control file's name and bytes, the size): the check is one open,
-whatever the number of jobs the queue keeps, and still works once the first job was
-printed and its ticket dropped.
+address, the user, the control file's name and bytes, a digest of every data file taken
+while it streamed in, the size): the check is one open, whatever the number of jobs the
+queue keeps, and still works once the first job was printed and its ticket dropped.
+
+Clients that write no date in the control file and repeat job numbers (CUPS wraps at
+1000, Windows LPR ports and label printers' ERP systems often send a fixed one) send
+new jobs whose control files are byte for byte the same: only the data tells them apart,
+so a different data digest is always a new job. An exact resend (same address, control
+file and data) within DUPLICATE_WINDOW is dropped, answered "received": that is the retry
+the issue asks to be "recognised ... and not printed twice", and a job identical in every
+byte, from the same address, with the same job number, within minutes, is a retry far
+more often than a wish for a second print (which ``-#2`` asks for). Past the window it is
+queued flagged possible_duplicate, never dropped.
+
+The key is written durably (fsynced) before the final acknowledgement: a crash between
+the two would otherwise lose it, and the client's retry would print twice unflagged.
+Keys older than KEEP are swept at most every SWEEP_INTERVAL seconds, timed by the mtime of
+a stamp file, so the folder stays bounded however job numbers are shared.
 """
 from __future__ import annotations
 
@@ -37,14 +52,16 @@ RECEIVE_LOCK = "receive.lock"
 #: duplicate: a client that writes no date in its control file (CUPS) may repeat a job
 #: number and control file for a new job, and a job dropped as a duplicate would be lost.
 DUPLICATE_WINDOW = 900.0
-#: Keys older than this are removed (a sweep every SWEEP_EVERY job numbers).
+#: Keys older than this are removed, by a sweep at most every SWEEP_INTERVAL seconds.
 KEEP = 86400.0
-SWEEP_EVERY = 256
+SWEEP_INTERVAL = 600.0
+#: The stamp file (in the state folder) whose mtime is the last sweep.
+SWEPT = "received.swept"
 
 
 def key(job: Job) -> str:
     """What makes two received jobs the same, as a file name."""
-    same = "\0".join((job.peer, job.user, job.origin, str(job.size)))
+    same = "\0".join((job.peer, job.user, job.origin, job.data_digest, str(job.size)))
     return hashlib.sha256(same.encode("utf-8", "surrogateescape")).hexdigest()[:40]
 
 
@@ -84,12 +101,24 @@ class Retries:
                 private_dir(self.dir, self.store.owner, f"queue {self.store.queue}",
                             self.store.sd)
                 atomic_write(os.path.join(self.dir, key(job)), f"{job.id}\n".encode(),
-                             durable=False, owner=self.store.owner)
-            if job.id.isdigit() and int(job.id) % SWEEP_EVERY == 0:
-                self.sweep(time.time())
+                             durable=True, owner=self.store.owner)
+            self.sweep_due(time.time())
         except (OSError, LpfilterError) as exc:
             log.warning("queue %s: job %s: cannot note it for recognising a retry (%s)",
                         self.store.queue, job.id, exc)
+
+    def sweep_due(self, now: float) -> None:
+        """Sweep when the last sweep (the stamp's mtime) is SWEEP_INTERVAL old or more; the
+        stamp is touched first, so concurrent receivers (under the lock) sweep once."""
+        stamp = os.path.join(self.store.state, SWEPT)
+        try:
+            last = os.lstat(stamp).st_mtime
+        except FileNotFoundError:
+            last = 0.0
+        if 0 <= now - last < SWEEP_INTERVAL:
+            return
+        atomic_write(stamp, b"", durable=False, owner=self.store.owner)
+        self.sweep(now)
 
     def sweep(self, now: float) -> None:
         """Remove the keys older than KEEP: their jobs would be no retries any more."""

@@ -27,20 +27,18 @@ import os
 import re
 import stat
 import threading
-import time
 from collections.abc import Iterator
 
 from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
-from lpfilter.job import FINISHED, Job, JobState, user_name
+from lpfilter.job import FINISHED, Job, user_name
 from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock, open_regular,
-                                private_dir, remove_unlocked)
+                                private_dir)
 from lpfilter.spool.hotfolder import refuse
+from lpfilter.spool.recovery import recover_orphans
 
 log = logging.getLogger(__name__)
 
 STATE_DIR = ".lpfilter"
-#: A data file without a ticket older than this is a crashed submission (not one in flight).
-ORPHAN_AGE = 60.0
 #: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
 _TICKET = re.compile(r"^\d+\.job$")
 #: A ticket is a few hundred bytes of JSON; more is not a ticket lpfilter wrote.
@@ -302,13 +300,27 @@ class SpoolStore:
             raise
 
     def stage(self, job_id: str) -> tuple[int, str]:
-        """A new file in tmp/ for a job's data: (fd, path), locked till closed (remove_unlocked)."""
-        path = os.path.join(self.tmp_dir, f"{job_id}.data")
-        with self.room():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        give(fd, self.owner)
-        return fd, path
+        """A new file in tmp/ for a job's data: (fd, path), locked till closed. Orphan
+        cleanup (remove_unlocked) may take the file between its creation and our lock
+        (it holds the lock only while it unlinks: we wait); once locked it cannot, so
+        the name is checked to still be ours after the lock. Immediate, unlike an age
+        limit: a file a killed process left is removed at the next start."""
+        for attempt in range(5):
+            path = os.path.join(self.tmp_dir, f"{job_id}{'-%d' % attempt if attempt else ''}"
+                                ".data")
+            with self.room():
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if _same_file(fd, path):
+                    give(fd, self.owner)
+                    return fd, path
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # removed by a cleanup before our lock: make it again
+        raise AccessError(f"queue {self.queue}: staged files in {self.tmp_dir} keep"
+                          " vanishing (something else removes them)", queue=self.queue)
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:
         """Delete a job's data (unless kept) and ticket; the ticket goes last."""
@@ -353,40 +365,17 @@ class SpoolStore:
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:
         """Tickets for data files whose submission crashed before the ticket was written."""
-        remove_unlocked(self.tmp_dir)  # staged by a process that died before its commit
-        recovered: list[Job] = []
-        now = time.time()
-        try:
-            names = os.listdir(self.jobs_dir)
-        except FileNotFoundError:
-            return recovered
-        tickets = {n[:-4] for n in names if _TICKET.match(n)}
-        for name in names:
-            job_id = name[:-5]
-            if not name.endswith(".data") or not job_id.isdigit() or job_id in tickets:
-                continue
-            path = os.path.join(self.jobs_dir, name)
-            try:
-                seen = os.lstat(path)
-                if now - max(seen.st_mtime, seen.st_ctime) < ORPHAN_AGE:
-                    continue  # may be in flight: a ticket may come yet
-                fd, info = open_regular(path, self.owner)
-                os.close(fd)
-                if info.st_nlink > 1:  # another name elsewhere: maybe not the owner's data
-                    raise UnsafeFile(f"it has {info.st_nlink} hard links")
-            except UnsafeFile as exc:
-                self.refuse(path, exc.reason)
-                continue
-            except OSError:
-                continue
-            job = Job(job_id, self.queue, user, f"recovered-{job_id}", info.st_size,
-                      info.st_mtime, state=JobState.QUEUED,
-                      last_error="recovered after a crash while it was being spooled")
-            self.write(job)
-            log.warning("queue %s: job %s: recovered a spooled file that had no ticket",
-                        self.queue, job_id)
-            recovered.append(job)
-        return recovered
+        return recover_orphans(self, user)
+
+
+def _same_file(fd: int, path: str) -> bool:
+    """Does ``path`` still name the open file ``fd``?"""
+    try:
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _closed_above(path: str) -> bool:

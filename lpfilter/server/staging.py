@@ -1,0 +1,139 @@
+"""A job being received, on disk: all its data files in ONE staged file of the store.
+
+A job may have up to 52 data files and a connection may stay open for a long time before
+its control file names them all; one open file per data file would let a few slow
+clients exhaust the daemon's descriptors (which the workers share). So the data files
+of one job are appended to one staged file, each remembered by its offset and size, and
+the job holds one descriptor (locked, so that orphan recovery leaves it alone) until it
+is committed or dropped. Each file's bytes are hashed while they stream in, for the
+retry key (server/retries.py): a job sent again must match in its data too.
+
+The job's data as queued is its files in print-line order: when they came in that order
+and all ask for the same copies, the staged file is the job as it is; otherwise the
+ranges are copied out into a second staged file, once per copy when the files' copies
+differ (the job then has one copy). That expansion is computed before a byte is copied
+and refused past the queue's ``mx``, the spool's free space, or ASSEMBLED_MAX.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lpfilter.safefiles import CHUNK
+
+if TYPE_CHECKING:
+    from lpfilter.protocols.lpdcontrol import ControlFields
+    from lpfilter.spool.store import SpoolStore
+
+#: The largest job written out from files whose copies differ (print lines dfA dfA dfB):
+#: a client asking 999 copies of one file must not make a small upload a huge one. A
+#: client with jobs larger than this sends equal copies (LPRng, BSD and CUPS all do),
+#: and such a job is kept as it came, its copies counted by the printer path.
+ASSEMBLED_MAX = 256 << 20
+
+
+class TooBig(Exception):
+    """The job written out would pass a limit; the reason is for the client."""
+
+
+@dataclass
+class Part:
+    """One data file of the job: where it lies in the staged file, and its digest."""
+
+    offset: int
+    size: int = 0
+    digest: str = ""
+
+
+@dataclass
+class Staged:
+    """The data files received so far for the job the connection is sending now."""
+
+    job_id: str = ""
+    fd: int = -1
+    path: str = ""
+    parts: dict[str, Part] = field(default_factory=dict)
+
+    def size(self) -> int:
+        return sum(part.size for part in self.parts.values())
+
+    def open(self, store: SpoolStore) -> None:
+        """The job's staged file, made with its first data file."""
+        if not self.job_id:
+            self.job_id = store.next_id()
+        if self.fd < 0:
+            self.fd, self.path = store.stage(f"{self.job_id}-r")
+
+    def data_digest(self, names: list[str]) -> str:
+        """One digest of every data file in print-line order: a different byte anywhere
+        is a different job."""
+        whole = hashlib.sha256()
+        for name in names:
+            whole.update(f"{name}\0{self.parts[name].digest}\0".encode("utf-8",
+                                                                        "surrogateescape"))
+        return whole.hexdigest()[:40]
+
+    def discard(self) -> None:
+        """Close and remove the staged file (one already committed is gone: fine)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        self.fd, self.path, self.job_id = -1, "", ""
+        self.parts.clear()
+
+
+def assembled_size(staged: Staged, fields: ControlFields) -> tuple[int, bool]:
+    """The size of the job as queued, and whether each file's copies are written out."""
+    same = len({f.copies for f in fields.files}) == 1
+    return sum(staged.parts[f.name].size * (1 if same else f.copies)
+               for f in fields.files), not same
+
+
+def check_assembled(store: SpoolStore, total: int, limit: int | None) -> None:
+    """TooBig when the job written out would pass mx, the free space or ASSEMBLED_MAX."""
+    if limit is not None and total > limit:
+        raise TooBig(f"the job's copies would be {total} bytes, larger than the queue's"
+                     f" limit of {limit // 1024} KiB (mx)")
+    if total > ASSEMBLED_MAX:
+        raise TooBig(f"the job's copies would be {total} bytes, more than the"
+                     f" {ASSEMBLED_MAX} a server writes out; send the same copies for"
+                     " every file")
+    with contextlib.suppress(OSError):
+        info = os.statvfs(store.tmp_dir)
+        if total > info.f_bavail * info.f_frsize:
+            raise TooBig(f"the job's copies would be {total} bytes: more than is free in"
+                         " the spool")
+
+
+def in_order(staged: Staged, fields: ControlFields) -> bool:
+    """The staged file is already the job: the files came in print-line order."""
+    offset = 0
+    for data in fields.files:
+        part = staged.parts[data.name]
+        if part.offset != offset:
+            return False
+        offset += part.size
+    return offset == os.fstat(staged.fd).st_size
+
+
+def copy_range(src: int, dst: int, offset: int, size: int) -> None:
+    """``size`` bytes of ``src`` from ``offset`` appended to ``dst``, in bounded chunks
+    (in the kernel where it can)."""
+    end = offset + size
+    while offset < end:
+        want = min(CHUNK, end - offset)
+        try:
+            done = os.copy_file_range(src, dst, want, offset)
+        except OSError:
+            done = 0
+        if done <= 0:
+            chunk = os.pread(src, want, offset)
+            if not chunk:
+                raise OSError(f"the staged file ended {end - offset} bytes early")
+            os.write(dst, chunk)
+            done = len(chunk)
+        offset += done

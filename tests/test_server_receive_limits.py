@@ -1,0 +1,185 @@
+"""The review's findings on receiving jobs (issue 14): the retry key includes the data, the
+copies written out are bounded before a byte is copied, a job holds one descriptor
+whatever its number of data files, the retry key is durable and swept on a timer, and a
+staged file survives the orphan cleanup running meanwhile. Real loopback servers
+(receivekit) and raw clients."""
+from __future__ import annotations
+
+import contextlib
+import os
+import string
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
+
+from lpfilter.safefiles import remove_unlocked
+from lpfilter.server import retries as retries_module
+from lpfilter.server.retries import KEEP, SWEEP_INTERVAL, SWEPT, Retries
+from lpfilter.server.staging import ASSEMBLED_MAX
+from lpfilter.server.wire import ClientError
+
+
+def send_job(server: Receiver, number: int, data: bytes, host: str = "client") -> None:
+    client = Client(server.port)
+    assert client.control(f"cfA{number:03d}{host}", control_file(number, host=host)) == b"\0"
+    assert client.data(f"dfA{number:03d}{host}", data) == b"\0"
+    client.finish()
+
+
+def test_same_control_file_with_other_data_is_a_new_job(receiver: Receiver) -> None:
+    """An ERP with a fixed job number and no date (as CUPS after its wrap): two labels
+    with the same control file and size but other bytes are two jobs, both kept."""
+    for body in (b"LABEL 0001\n", b"LABEL 0002\n"):
+        send_job(receiver, 0, body, host="erp")
+        assert len(receiver.outcome().jobs) == 1
+    assert sorted(receiver.data(j) for j in receiver.jobs()) == [b"LABEL 0001\n",
+                                                                 b"LABEL 0002\n"]
+    # the exact resend (same data too) is still the retry: not queued again
+    send_job(receiver, 0, b"LABEL 0002\n", host="erp")
+    assert receiver.outcome().jobs == [] and len(receiver.jobs()) == 2
+
+
+def test_the_data_digest_covers_every_data_file(receiver: Receiver) -> None:
+    """Two files: the second one differs only; another job."""
+    cf = control_file(5, files=(("f", "dfA"), ("f", "dfB")))
+    for second in (b"same-B", b"diff-B"):
+        client = Client(receiver.port)
+        assert client.control("cfA005client", cf) == b"\0"
+        assert client.data("dfA005client", b"A") == b"\0"
+        assert client.data("dfB005client", second) == b"\0"
+        client.finish()
+        assert len(receiver.outcome().jobs) == 1
+    assert sorted(receiver.data(j) for j in receiver.jobs()) == [b"Adiff-B", b"Asame-B"]
+
+
+def test_copies_written_out_are_refused_past_the_cap_before_copying(
+        receiver: Receiver) -> None:
+    """No mx: 1 MiB asked 257 times next to another file would be 257 MiB on disk;
+    refused with its reason, and nothing is left."""
+    count = ASSEMBLED_MAX // (1 << 20) + 1
+    cf = control_file(6, files=(("f", "dfA"),) * count + (("f", "dfB"),))
+    client = Client(receiver.port)
+    assert client.control("cfA006client", cf) == b"\0"
+    assert client.data("dfA006client", b"a" * (1 << 20)) == b"\0"
+    answer = client.data("dfB006client", b"b")
+    assert answer.startswith(b"\x03") and b"same copies for every file" in answer
+    client.close()
+    assert isinstance(receiver.outcome().error, ClientError)
+    assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_job_holds_one_descriptor_whatever_its_data_files(tmp_path: Path) -> None:
+    """Three connections, each 40 data files into a job not yet complete: the server
+    holds one staged descriptor per job, not one per file."""
+    letters = string.ascii_uppercase + string.ascii_lowercase
+    files = tuple(("f", f"df{c}") for c in letters[:41])
+    for n in range(3):
+        (tmp_path / str(n)).mkdir()
+    servers = [Receiver(tmp_path / str(n)) for n in range(3)]
+    clients = []
+    try:
+        for server in servers:
+            client = Client(server.port)
+            assert client.control("cfA007client", control_file(7, files=files)) == b"\0"
+            clients.append(client)
+        before = open_fds()
+        for client in clients:
+            for _, name in files[:40]:
+                assert client.data(f"{name}007client", b"x" * 100) == b"\0"
+        grown = open_fds() - before
+        assert grown <= 6, f"{grown} more descriptors for 120 data files"
+        assert all(len(server.staged()) == 1 for server in servers)
+    finally:
+        for client in clients:
+            client.close()
+        for server in servers:
+            server.outcome()
+            assert server.staged() == []
+            server.close()
+
+
+def test_the_retry_key_is_fsynced_before_the_final_ack(receiver: Receiver,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real fsync and fdatasync run; which files they made durable is noted: the
+    key's bytes, then its folder."""
+    synced: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
+        def call(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting(real_fsync))
+    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    send_job(receiver, 8, b"durable")
+    assert len(receiver.outcome().jobs) == 1
+    folder = Retries(receiver.store).dir
+    assert any(os.path.dirname(path) == folder for path in synced), synced
+    assert synced.index(folder) > max(n for n, path in enumerate(synced)
+                                      if os.path.dirname(path) == folder)
+
+
+def test_old_keys_are_swept_on_a_timer(receiver: Receiver) -> None:
+    """Job numbers are shared with print and the hot folder: the sweep goes by time."""
+    retries = Retries(receiver.store)
+    send_job(receiver, 9, b"first")
+    receiver.outcome()
+    now = time.time()
+    old = Path(retries.dir) / ("0" * 40)
+    old.write_text("000001\n")
+    os.utime(old, (now - KEEP - 60, now - KEEP - 60))
+    stamp = Path(receiver.store.state) / SWEPT
+    assert stamp.exists()
+    send_job(receiver, 10, b"second")  # a sweep just ran: not yet
+    receiver.outcome()
+    assert old.exists()
+    os.utime(stamp, (now - SWEEP_INTERVAL - 1, now - SWEEP_INTERVAL - 1))
+    send_job(receiver, 11, b"third")
+    receiver.outcome()
+    assert not old.exists() and len(list(Path(retries.dir).iterdir())) == 3
+    assert retries_module.SWEEP_INTERVAL == SWEEP_INTERVAL
+
+
+def test_a_staged_file_survives_the_cleanup_running_meanwhile(receiver: Receiver) -> None:
+    """remove_unlocked (the rescan's orphan cleanup) in a loop while files are staged:
+    every staged file is still there, under its name, once stage() returns, and no
+    descriptor is left behind."""
+    store = receiver.store
+    done = threading.Event()
+
+    def cleaning() -> None:
+        for _ in range(200_000):
+            if done.is_set():
+                return
+            remove_unlocked(store.tmp_dir)
+
+    cleaner = threading.Thread(target=cleaning)
+    before = open_fds()
+    cleaner.start()
+    lost = 0
+    try:
+        for n in range(3000):
+            fd, path = store.stage(f"race-{n}")
+            try:
+                mine, seen = os.fstat(fd), os.lstat(path)
+                lost += (mine.st_ino, mine.st_dev) != (seen.st_ino, seen.st_dev)
+            except FileNotFoundError:
+                lost += 1
+            finally:
+                with contextlib.suppress(FileNotFoundError):  # the cleaner, once closed
+                    os.unlink(path)
+                os.close(fd)
+    finally:
+        done.set()
+        cleaner.join(timeout=60)
+    assert lost == 0 and open_fds() == before
