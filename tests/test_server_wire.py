@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.server.wire import CHUNK, ClientError, Wire
+from lpfilter.server.wire import CHUNK, WRITEBACK, ClientError, Wire, start_writeback
 
 
 @pytest.fixture
@@ -151,3 +151,26 @@ def test_too_much_is_its_own_client_error(
         wire.into(out.fileno(), None, limit=50)
     assert issubclass(TooMuch, ClientError)
     wire.close()
+
+
+def test_a_file_larger_than_the_writeback_step_arrives_whole(
+        pair: tuple[socket.socket, socket.socket], tmp_path: Path) -> None:
+    """Past every WRITEBACK bytes the file's pages are handed to the disk early
+    (sync_file_range); the bytes are the same, and a descriptor that cannot (a pipe) is
+    left alone without an error."""
+    client, server = pair
+    data = os.urandom(WRITEBACK * 2 + 12345)
+    sender = threading.Thread(target=lambda: client.sendall(data))
+    sender.start()
+    wire = Wire(server, idle_timeout=30)
+    with open(tmp_path / "df", "wb") as out:
+        assert wire.into(out.fileno(), len(data)) == len(data)
+    sender.join(timeout=60)
+    wire.close()
+    assert (tmp_path / "df").read_bytes() == data
+    read_end, write_end = os.pipe()
+    try:
+        start_writeback(write_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
