@@ -187,8 +187,12 @@ def _act(request: lpdlocal.ControlRequest, peer: Peer, entry: Entry,
     store.ensure("change")
     privileged = peer.uid in (0, store.owner)
     selection = Selection(set(request.named), set(request.anywhere), request.every)
-    outcomes = act(store, QueueRecords(entry), selection, request.action, peer.user or "",
-                   privileged)
+    records = QueueRecords(entry)  # its log stays open once written: closed here
+    try:
+        outcomes = act(store, records, selection, request.action, peer.user or "",
+                       privileged)
+    finally:
+        records.close()
     for outcome in outcomes:
         if outcome.kind == "changed":
             log.info("%s: %s %s-%s: %s", peer, request.action, visible(entry.name),
