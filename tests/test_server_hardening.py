@@ -56,3 +56,87 @@ def test_local_cancels_keep_no_descriptor_open(kit: Kit) -> None:
     assert _fds(daemon.pid) <= before + 2  # was one more per cancel: 20 more
     assert "000021" not in kit.states("q")
     assert daemon.stop() == 0
+
+
+ROWS = (
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid"
+    "  timeout inode\n"
+    "   0: 0100007F:0203 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0"
+    "        0 1 1 0000000000000000 100 0 0 10 0\n"
+    "   1: 0100007F:A001 0100007F:0203 01 00000000:00000000 00:00000000 00000000  1234"
+    "        0 2 1 0000000000000000 20 4 30 10 -1\n"
+    "   2: 0100007F:A002 0100007F:0203 06 00000000:00000000 03:00001770 00000000     0"
+    "        0 0 3 0000000000000000\n"
+    "   3: garbage\n"
+    "   4: 0100007F:A003 0100007F:0203 05 00000000:00000000 00:00000000 00000000  1235"
+    "        0 2 1 0000000000000000 20 4 30 10 -1\n")
+ROWS6 = (
+    "  sl  local_address                         remote_address                        st"
+    " tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 00000000000000000000000001000000:B001 00000000000000000000000001000000:0203 01"
+    " 00000000:00000000 00:00000000 00000000  4321        0 5 1 0 20 4 30 10 -1\n"
+    "   1: 0000000000000000FFFF00000100007F:B002 0000000000000000FFFF00000100007F:0203 01"
+    " 00000000:00000000 00:00000000 00000000  4322        0 6 1 0 20 4 30 10 -1\n")
+
+
+def test_the_owner_of_a_loopback_socket_is_read_from_proc_net_tcp() -> None:
+    import ipaddress
+    import sys
+
+    from lpfilter.server.loopuid import decode, owner_uid
+    assert sys.byteorder == "little"  # the sample rows are an x86 kernel's
+    v4, v6 = ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")
+    assert decode("0100007F:0203") == (v4, 515)
+    assert owner_uid(ROWS, (v4, 0xA001), (v4, 515)) == 1234
+    assert owner_uid(ROWS, (v4, 515), (v4, 0xA001)) is None  # the server's own end
+    assert owner_uid(ROWS, (v4, 0xA002), (v4, 515)) is None  # TIME_WAIT: uid 0, no owner
+    assert owner_uid(ROWS, (v4, 0xA003), (v4, 515)) == 1235  # half-closed: still its own
+    assert owner_uid(ROWS, (v4, 0xA001), (v4, 516)) is None
+    assert owner_uid(ROWS6, (v6, 0xB001), (v6, 515)) == 4321
+    assert owner_uid(ROWS6, (v4, 0xB002), (v4, 515)) == 4322  # IPv4-mapped, as IPv4
+    assert owner_uid("", (v4, 1), (v4, 2)) is None
+
+
+def test_a_local_user_over_tcp_loopback_is_the_kernels_user(tmp_path: Path) -> None:
+    """``lpr -P q@localhost`` by an ordinary user: the job is that user's whatever the
+    control file claims, and a claimed name removes no one else's job from 127.0.0.1."""
+    import shutil
+    import tempfile
+
+    from localkit import made_user
+    from serverkit import send_job, start_server
+    from spoolkit import kit_at
+    with made_user() as user:
+        root = Path(tempfile.mkdtemp(prefix="lpfilter-loopuid-"))
+        root.chmod(0o755)
+        try:
+            with kit_at(root) as kit:
+                kit.queue("q", kit.recorder())
+                (kit.out / "hang").touch()  # job 1 stays, being printed
+                server = start_server(kit)
+                send_job(server.port, b"alice's\n", user="alice")  # root's client: TCP rules
+                wait_until(lambda: (kit.out / "q-000001.ready").exists(), what="job 1")
+                assert kit.ticket("q", "000001")["user"] == "alice"
+                script = (
+                    "import socket, sys\n"
+                    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                    "def step(data):\n"
+                    "    s.sendall(data); assert s.recv(1) == b'\\0', data\n"
+                    "cf = b'Hclient\\nPalice\\nJforged\\nLalice\\nfdfA002client\\n'\n"
+                    "step(b'\\x02q\\n'); step(b'\\x02%d cfA002client\\n' % len(cf))\n"
+                    "step(cf + b'\\0'); step(b'\\x036 dfA002client\\n'); step(b'forged\\0')\n"
+                    "s.close()\n"
+                    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                    "s.sendall(b'\\x05q alice 1\\n'); s.shutdown(socket.SHUT_WR)\n"
+                    "while s.recv(4096): pass\n")
+                env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+                done = user.python("-c", script, str(server.port), env=env)
+                assert done.returncode == 0, done.stderr
+                wait_until(lambda: "000002" in kit.tickets("q"), what="job 2")
+                assert kit.ticket("q", "000002")["user"] == user.name  # not alice
+                assert "000001" in kit.states("q")  # alice's job: not the user's to remove
+                assert kit.run("cancel", "q-1").returncode == 0
+                (kit.out / "hang").unlink()
+                assert server.proc.stop() == 0
+        finally:
+            shutil.rmtree(root)

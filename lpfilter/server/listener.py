@@ -247,7 +247,8 @@ class Listener:
             with contextlib.suppress(OSError):
                 conn.send(REFUSAL, socket.MSG_DONTWAIT)
             return None
-        return Peer(address, int(port))
+        from lpfilter.server.loopuid import loopback_peer
+        return loopback_peer(conn, address, int(port)) or Peer(address, int(port))
 
     def _serve(self, conn: socket.socket, peer: Peer) -> None:
         try:
