@@ -11,6 +11,7 @@ from pathlib import Path
 from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - fixture
 
 from lpfilter.protocols import lpdlocal
+from lpfilter.server.listener import BUSY
 
 
 def _local(path: str, request: bytes) -> dict[str, object]:
@@ -140,3 +141,39 @@ def test_a_local_user_over_tcp_loopback_is_the_kernels_user(tmp_path: Path) -> N
                 assert server.proc.stop() == 0
         finally:
             shutil.rmtree(root)
+
+
+def test_one_address_holding_its_share_blocks_neither_hosts_nor_local_users(kit: Kit) -> None:
+    """--max-connections 8: one address holds at most 2 (a quarter); a host filling the
+    TCP class leaves the Unix socket served (a class of its own)."""
+    import psutil
+    from serverkit import read_all, start_server
+    kit.queue("q", kit.recorder())
+    server = start_server(kit, "--max-connections", "8")
+    sock = kit.env["LPFILTER_SOCKET"]
+    daemon = psutil.Process(server.proc.pid)
+
+    def accepted() -> int:
+        return sum(1 for c in daemon.net_connections("tcp") if c.laddr and
+                   c.laddr[1] == server.port and c.status == psutil.CONN_ESTABLISHED)
+
+    def idle(source: str) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", server.port), timeout=30,
+                                        source_address=(source, 0))
+
+    held = [idle("127.0.0.1"), idle("127.0.0.1")]
+    try:
+        with idle("127.0.0.1") as third:
+            assert read_all(third) == BUSY
+        for n in (2, 3, 4):  # the TCP class full: 8 idle connections
+            held += [idle(f"127.0.0.{n}"), idle(f"127.0.0.{n}")]
+        wait_until(lambda: accepted() == 8, what="8 connections in service")
+        answer = _local(sock, lpdlocal.control_request("q", "root", "status"))
+        assert answer["ok"] is True, answer
+        assert accepted() == 8
+    finally:
+        for conn in held:
+            conn.close()
+    assert "too many connections" not in server.proc.stderr()
+    assert "it holds its share of the connections already" in server.proc.stderr()
+    assert server.proc.stop() == 0

@@ -24,7 +24,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from lpfilter.errors import AccessError, UsageError
+from lpfilter.protocols import lpdlocal
 from lpfilter.server.connection import serve_connection
+from lpfilter.server.limits import MAX_LOCAL, Client, Slots, Throttle
 from lpfilter.server.peer import Peer, Queues
 from lpfilter.text import visible
 
@@ -40,6 +42,11 @@ LISTEN_FDS_START = 3
 SHUTDOWN_WAIT = 10.0
 #: LPRng's answer to a host it does not serve (lpd-protocol.md §3).
 REFUSAL = b"\x01no connect permissions\n"
+#: The answer to a client holding its share of the connections already.
+BUSY = b"\x01too many connections from this client; try again later\n"
+#: Out of descriptors, accepting waits this long first, doubling up to the maximum.
+ACCEPT_BACKOFF = 0.05
+MAX_ACCEPT_BACKOFF = 5.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -130,6 +137,11 @@ def peer_address(text: str) -> str:
     return str(mapped or address)
 
 
+def _klass(sock: socket.socket) -> str:
+    """The class of a listening socket's connections (each has its own limit)."""
+    return "local" if sock.family == socket.AF_UNIX else "tcp"
+
+
 def allowed(address: str, networks: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -143,7 +155,8 @@ class Listener:
 
     def __init__(self, sockets: Sequence[socket.socket], queues: Queues, *,
                  allow: Sequence[Network], max_connections: int,
-                 idle_timeout: float, stop: threading.Event | None = None) -> None:
+                 idle_timeout: float, stop: threading.Event | None = None,
+                 max_local: int = MAX_LOCAL) -> None:
         self.sockets = list(sockets)
         self.queues = queues
         self.allow = list(allow)
@@ -152,16 +165,23 @@ class Listener:
         #: Set: every connection ends within ``wire.TICK`` (the daemon's SIGTERM flag may
         #: be given, so that connections end while running jobs get their grace).
         self.stop = stop or threading.Event()
-        self.in_service = 0
+        self.slots = Slots({"tcp": max_connections, "local": max_local})
         self.peak = 0
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
-        #: accept failed for want of descriptors: look again when a connection ends.
-        self._starved = False
+        #: accept failed for want of descriptors: not before this moment (monotonic), or
+        #: a connection's end, is accepting tried again; the wait doubles up to a bound.
+        self._starved_until = 0.0
+        self._backoff = ACCEPT_BACKOFF
+        self._refusals = Throttle()
         for sock in self.sockets:
             sock.setblocking(False)
+
+    @property
+    def in_service(self) -> int:
+        return self.slots.total
 
     def start(self) -> None:
         """Start accepting (in a thread of its own)."""
@@ -176,25 +196,30 @@ class Listener:
                     os.write(self._wake_w, b"\0")
 
     def _accept_loop(self) -> None:
+        """Wait for clients without a timeout (an idle server uses no CPU): a class of
+        sockets whose limit is reached is not looked at (its clients wait in the kernel's
+        backlog) while the other class is still served; out of descriptors, nothing is
+        accepted until a connection ends or a bounded back-off has passed."""
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ)
-        accepting = False
+        watched: set[socket.socket] = set()
         try:
             while not self.stop.is_set():
-                full = self.in_service >= self.max_connections or self._starved
-                if accepting and full:
-                    for sock in self.sockets:
-                        selector.unregister(sock)
-                elif not accepting and not full:
-                    for sock in self.sockets:
+                wait = self._starved_until - time.monotonic()
+                for sock in self.sockets:
+                    want = wait <= 0 and not self.slots.full(_klass(sock))
+                    if want and sock not in watched:
                         selector.register(sock, selectors.EVENT_READ)
-                accepting = not full
-                for key, _ in selector.select():
+                        watched.add(sock)
+                    elif not want and sock in watched:
+                        selector.unregister(sock)
+                        watched.discard(sock)
+                for key, _ in selector.select(wait if wait > 0 else None):
                     if key.fd == self._wake_r:
                         with contextlib.suppress(BlockingIOError):
                             os.read(self._wake_r, 4096)
-                    elif not self.stop.is_set() and self.in_service < self.max_connections:
-                        self._accept(key.fileobj)  # type: ignore[arg-type]
+                    elif not self.stop.is_set() and key.fileobj in watched:
+                        self._accept(key.fileobj)
         except Exception:  # noqa: BLE001 - said once; the spooler itself goes on
             log.exception("the print server stopped accepting connections (internal"
                           " error)")
@@ -202,24 +227,37 @@ class Listener:
             selector.close()
 
     def _accept(self, listening: socket.socket) -> None:
+        """One client from ``listening``: known (allow-list, credentials), given a slot of
+        its class unless it holds its share already, and served in a thread of its own."""
+        klass = _klass(listening)
+        if self.slots.full(klass):
+            return
         try:
             conn, addr = listening.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return
-        except OSError as exc:  # out of descriptors: wait for a connection to end
-            log.error("cannot accept a connection on %s: %s", sock_name(listening),
-                      exc.strerror)
-            self._starved = self.in_service > 0  # until one of them ends (_done)
+        except OSError as exc:  # out of descriptors: back off, or until a connection ends
+            log.error("cannot accept a connection on %s: %s (trying again within %g s)",
+                      sock_name(listening), exc.strerror, self._backoff)
+            self._starved_until = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_ACCEPT_BACKOFF)
             return
+        self._backoff = ACCEPT_BACKOFF
         conn.setblocking(True)
         peer = self._peer(conn, addr)
         if peer is None:
             conn.close()
             return
+        client: Client = ("uid", peer.uid) if peer.local else ("address", peer.address)
+        if not self.slots.take(klass, client):
+            self._refuse(conn, peer, "it holds its share of the connections already",
+                         BUSY if klass == "tcp" else lpdlocal.error_reply(
+                             "busy", "you hold your share of the print server's"
+                             " connections already; try again later"))
+            return
         with self._lock:
-            self.in_service += 1
-            self.peak = max(self.peak, self.in_service)
-        thread = threading.Thread(target=self._serve, args=(conn, peer),
+            self.peak = max(self.peak, self.slots.total)
+        thread = threading.Thread(target=self._serve, args=(conn, peer, klass, client),
                                   name=f"lpd {peer}", daemon=True)
         with self._lock:
             self._threads.add(thread)
@@ -227,7 +265,22 @@ class Listener:
             thread.start()
         except RuntimeError as exc:  # no thread can be made now
             log.error("%s: cannot serve the connection: %s", peer, exc)
-            self._done(conn, thread)
+            self._done(conn, thread, klass, client)
+
+    def _refuse(self, conn: socket.socket, peer: Peer | str, why: str,
+                answer: bytes) -> None:
+        """Close a client at once with ``answer``; logged at most once a minute per
+        client (with the count of those not logged)."""
+        key = peer.uid if isinstance(peer, Peer) and peer.local else str(
+            peer.address if isinstance(peer, Peer) else peer)
+        skipped = self._refusals.passed_over(key)
+        if skipped is not None:
+            more = f" ({skipped} more refused since the last line)" if skipped else ""
+            log.warning("refused a connection from %s: %s%s", visible(str(peer)), why, more)
+        if answer:
+            with contextlib.suppress(OSError):
+                conn.send(answer, socket.MSG_DONTWAIT)
+        conn.close()
 
     def _peer(self, conn: socket.socket, addr: object) -> Peer | None:
         """Who the client is; None (said in the log) for one not to be served."""
@@ -242,29 +295,27 @@ class Listener:
         host, port = addr[0], addr[1]  # type: ignore[index]
         address = peer_address(str(host))
         if not allowed(address, self.allow):
-            log.warning("refused a connection from %s: not on the allow-list (--allow)",
-                        visible(address))
-            with contextlib.suppress(OSError):
-                conn.send(REFUSAL, socket.MSG_DONTWAIT)
+            self._refuse(conn, address, "not on the allow-list (--allow)", REFUSAL)
             return None
         from lpfilter.server.loopuid import loopback_peer
         return loopback_peer(conn, address, int(port)) or Peer(address, int(port))
 
-    def _serve(self, conn: socket.socket, peer: Peer) -> None:
+    def _serve(self, conn: socket.socket, peer: Peer, klass: str, client: Client) -> None:
         try:
             serve_connection(conn, peer, self.queues, idle_timeout=self.idle_timeout,
                              stop=self.stop)
         except Exception:  # noqa: BLE001 - one connection's bug must not stop the server
             log.exception("%s: internal error while serving the connection", peer)
         finally:
-            self._done(conn, threading.current_thread())
+            self._done(conn, threading.current_thread(), klass, client)
 
-    def _done(self, conn: socket.socket, thread: threading.Thread) -> None:
+    def _done(self, conn: socket.socket, thread: threading.Thread, klass: str,
+              client: Client) -> None:
         conn.close()
+        self.slots.give_back(klass, client)
         with self._lock:
-            self.in_service -= 1
             self._threads.discard(thread)
-            self._starved = False
+            self._starved_until = 0.0  # a descriptor is free again
         self._wake()
 
     def shutdown(self) -> None:
