@@ -177,3 +177,28 @@ def test_one_address_holding_its_share_blocks_neither_hosts_nor_local_users(kit:
     assert "too many connections" not in server.proc.stderr()
     assert "it holds its share of the connections already" in server.proc.stderr()
     assert server.proc.stop() == 0
+
+
+def test_the_status_file_is_read_only_when_safe(tmp_path: Path) -> None:
+    """A hard link or a symbolic link planted at ``ps`` is never read (root's daemon
+    serves that text to every client)."""
+    from lpfilter import printcap
+    from lpfilter.spool.records import QueueRecords
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    (tmp_path / "pc").write_text(f"q:sd={sd}:lp=/dev/null:ps=status\n")
+    records = QueueRecords(printcap.load([str(tmp_path / "pc")]).lookup("q"))
+    records.status("printer ready")
+    assert records.last_status().endswith(" printer ready")
+    secret = tmp_path / "secret"
+    secret.write_text("root:$6$hash:19000::::::\n")
+    status = sd / "status"
+    status.unlink()
+    os.link(secret, status)
+    assert records.last_status() == ""
+    status.unlink()
+    status.symlink_to(secret)
+    assert records.last_status() == ""
+    status.unlink()
+    os.mkfifo(status)
+    assert records.last_status() == ""
