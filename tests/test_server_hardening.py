@@ -202,3 +202,94 @@ def test_the_status_file_is_read_only_when_safe(tmp_path: Path) -> None:
     status.unlink()
     os.mkfifo(status)
     assert records.last_status() == ""
+
+
+class _OneQueue:
+    """The Queues of one printcap queue, its store opened as the daemon's is."""
+
+    def __init__(self, pc: Path) -> None:
+        from lpfilter import printcap
+        self.entry = printcap.load([str(pc)]).lookup("q")
+
+    def find(self, name: str) -> tuple[object, object] | None:
+        from lpfilter.spool.store import SpoolStore
+        store = SpoolStore(self.entry.string("sd") or "", "q")
+        store.ensure("watch")
+        return self.entry, store
+
+    def wake(self, name: str) -> None:
+        pass
+
+
+def test_an_os_error_in_a_local_request_is_a_json_answer(tmp_path: Path) -> None:
+    """The tickets' lock file turned into a directory: the cancel fails with an OSError,
+    which the client gets as one JSON error answer, not a closed connection."""
+    from lpfilter.server.local import serve_local_request
+    from lpfilter.server.peer import Peer
+    from lpfilter.server.wire import Wire
+    from lpfilter.spool.store import SpoolStore
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    (tmp_path / "pc").write_text(f"q:sd={sd}:lp=/dev/null\n")
+    queues = _OneQueue(tmp_path / "pc")
+    store = SpoolStore(str(sd), "q")
+    store.ensure("watch")
+    lock = Path(store.state) / "tickets.lock"
+    if lock.exists():
+        lock.unlink()
+    lock.mkdir()
+    server, client = socket.socketpair()
+    with server, client:
+        wire = Wire(server, idle_timeout=10, stop=__import__("threading").Event())
+        line = lpdlocal.control_request("q", "root", "cancel", named=(1,))
+        serve_local_request(wire, line.rstrip(b"\n"), Peer("", uid=0, user="root"),
+                            queues)  # type: ignore[arg-type]
+        server.shutdown(socket.SHUT_WR)
+        client.settimeout(10)
+        answer = lpdlocal.parse_reply(client.recv(65536))
+    assert answer["ok"] is False and answer["kind"] == "refused", answer
+    assert "could not cancel" in str(answer["error"]), answer
+
+
+def test_the_local_answer_is_bounded_by_the_server() -> None:
+    small = lpdlocal.bounded_reply({"ok": True, "queue": {"jobs": []}})
+    assert lpdlocal.parse_reply(small)["ok"] is True
+    huge = lpdlocal.bounded_reply({"ok": True, "queue": {"jobs": ["x" * 1024] * 17 * 1024}})
+    assert len(huge) < 1024
+    answer = lpdlocal.parse_reply(huge)
+    assert answer["ok"] is False and "more than the" in str(answer["error"])
+
+
+def test_print_through_the_daemon_says_queued_when_the_status_fails() -> None:
+    """The final acknowledgement came: the job is queued. A status question the server
+    then leaves unanswered makes ``print`` say so, exit 0, never a failure (which would
+    invite a resubmit, a duplicate)."""
+    import threading
+
+    from localkit import LocalServer, PrintcapQueues, made_user, world
+
+    from lpfilter.server.local import open_local_socket
+
+    class Mute(LocalServer):
+        def one(self, conn: socket.socket) -> None:
+            if conn.recv(1, socket.MSG_PEEK) == b"\x02":
+                super().one(conn)  # the job: received and committed by the server's code
+            # anything else (the status question): closed without an answer
+
+    with made_user() as user, world() as made:
+        listening = open_local_socket(str(made.socket))
+        server = Mute(made.socket, PrintcapQueues(made.printcap))
+        thread = threading.Thread(target=server.serve, args=(listening,), daemon=True)
+        thread.start()
+        try:
+            done = user.run("print", "-P", "q", str(made.doc), env=made.env())
+        finally:
+            server.stop.set()
+            thread.join(10)
+            listening.close()
+        assert not thread.is_alive()
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "q: doc.txt: queued (id unknown)\n"
+        assert "queued the jobs but did not say their ids" in done.stderr
+        [job] = made.store().jobs()
+        assert job.user == user.name
