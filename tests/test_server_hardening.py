@@ -293,3 +293,29 @@ def test_print_through_the_daemon_says_queued_when_the_status_fails() -> None:
         assert "queued the jobs but did not say their ids" in done.stderr
         [job] = made.store().jobs()
         assert job.user == user.name
+
+
+#: An address family no kernel implements: socket() fails with EAFNOSUPPORT, as AF_INET6
+#: does on a kernel booted with ipv6.disable=1.
+NO_FAMILY = 45
+
+
+def test_listening_on_every_address_falls_back_to_ipv4_without_ipv6() -> None:
+    import errno
+
+    import pytest
+
+    from lpfilter.errors import AccessError
+    from lpfilter.server.listener import listen_plan, open_tcp
+    with pytest.raises(OSError) as raised:
+        socket.socket(NO_FAMILY, socket.SOCK_STREAM)
+    assert raised.value.errno == errno.EAFNOSUPPORT
+    assert listen_plan("", ipv6=False) == [(socket.AF_INET, "0.0.0.0", False)]
+    assert [f for f, _, _ in listen_plan("", ipv6=True)] == [socket.AF_INET6, socket.AF_INET]
+    plan = [(NO_FAMILY, "::", False), (socket.AF_INET, "127.0.0.1", False)]
+    with open_tcp("", 0, plan) as sock:  # the IPv6 socket cannot be made: IPv4 then
+        assert sock.family == socket.AF_INET
+        with socket.create_connection(sock.getsockname(), timeout=10):
+            pass
+    with pytest.raises(AccessError, match=r"cannot listen on \*:0: .*not supported"):
+        open_tcp("", 0, [(NO_FAMILY, "::", False)])  # an answer (exit 5), never exit 70

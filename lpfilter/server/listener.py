@@ -80,24 +80,49 @@ def parse_allow(text: str) -> Network:
                          " (e.g. 192.0.2.0/24)") from None
 
 
-def open_tcp(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; "" listens on every IPv6 and IPv4 address."""
+#: Errors that mean "this family is not here" (a kernel without IPv6): the next one is tried.
+_NO_FAMILY = (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL)
+
+Plan = Sequence[tuple[int, str, bool]]
+
+
+def listen_plan(host: str, ipv6: bool = socket.has_ipv6) -> Plan:
+    """The (family, bind address, IPv6-only) to try in turn for ``host``: "" is every
+    IPv6 and IPv4 address (one dual-stack socket), else IPv4 alone when IPv6 is missing."""
+    if ":" in host:
+        return [(socket.AF_INET6, host, True)]
+    if host:
+        return [(socket.AF_INET, host, False)]
+    every: list[tuple[int, str, bool]] = [(socket.AF_INET6, "::", False)] if ipv6 else []
+    return [*every, (socket.AF_INET, "0.0.0.0", False)]
+
+
+def open_tcp(host: str, port: int, plan: Plan | None = None) -> socket.socket:
+    """A listening TCP socket; "" listens on every IPv6 and IPv4 address, or on every IPv4
+    one when the kernel has no IPv6 (``plan``: the families to try, listen_plan's)."""
     where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
-    family = socket.AF_INET6 if ":" in host or (not host and socket.has_ipv6) else (
-        socket.AF_INET)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(bool(host)))
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-        sock.listen(socket.SOMAXCONN)
-    except OSError as exc:
-        sock.close()
-        raise AccessError(f"cannot listen on {where}: {exc.strerror}"
-                          + (" (ports below 1024 need root, or systemd socket activation)"
-                             if exc.errno == errno.EACCES else "")) from None
-    return sock
+    plan = plan if plan is not None else listen_plan(host)
+    for n, (family, address, v6only) in enumerate(plan):
+        sock = None
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+            sock.bind((address, port))
+            sock.listen(socket.SOMAXCONN)
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            if exc.errno in _NO_FAMILY and n + 1 < len(plan):
+                log.info("cannot listen on %s with address family %d (%s); trying the"
+                         " next", where, family, exc.strerror)
+                continue
+            raise AccessError(f"cannot listen on {where}: {exc.strerror}"
+                              + (" (ports below 1024 need root, or systemd socket"
+                                 " activation)" if exc.errno == errno.EACCES else "")) from None
+        return sock
+    raise AccessError(f"cannot listen on {where}: no address family to listen with")
 
 
 def inherited_sockets(environ: Mapping[str, str]) -> list[socket.socket]:
