@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - fixture
@@ -319,3 +321,93 @@ def test_listening_on_every_address_falls_back_to_ipv4_without_ipv6() -> None:
             pass
     with pytest.raises(AccessError, match=r"cannot listen on \*:0: .*not supported"):
         open_tcp("", 0, [(NO_FAMILY, "::", False)])  # an answer (exit 5), never exit 70
+
+
+EMFILE_SCRIPT = """
+import logging, os, resource, sys, time
+from lpfilter.server.listener import Listener, open_tcp, parse_allow
+class Queues:
+    def find(self, name): return None
+    def wake(self, name): pass
+said = []
+class Count(logging.Handler):
+    def emit(self, record):
+        if "cannot accept" in record.getMessage(): said.append(record)
+logging.getLogger("lpfilter").addHandler(Count())
+logging.getLogger("lpfilter").setLevel(logging.INFO)
+sock = open_tcp("127.0.0.1", 0)
+server = Listener([sock], Queues(), allow=[parse_allow("127.0.0.1")], max_connections=4,
+                  idle_timeout=10)
+server.start()
+fillers = []
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+for _ in range(64):
+    try:
+        fillers.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        break
+print(sock.getsockname()[1], flush=True)
+sys.stdin.readline()  # a client waits in the backlog: accept fails with EMFILE
+time.sleep(1.0)  # a window to count the attempts in, not a wait for an event
+print(len(said), flush=True)
+for fd in fillers:
+    os.close(fd)
+sys.stdin.readline()
+server.shutdown()
+"""
+
+
+def test_out_of_descriptors_the_listener_backs_off() -> None:
+    """accept fails with EMFILE while nothing is in service: the listener waits (bounded
+    back-off) instead of spinning on accept and logging each time, and serves the client
+    once descriptors are free again."""
+    with subprocess.Popen([sys.executable, "-c", EMFILE_SCRIPT], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            _emfile_client(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+
+
+def _emfile_client(proc: subprocess.Popen[str]) -> None:
+    from serverkit import read_all
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    line = proc.stdout.readline()
+    assert line.strip().isdigit(), proc.stderr.read()
+    with socket.create_connection(("127.0.0.1", int(line)), timeout=30) as client:
+        client.sendall(b"\x03q\n")
+        proc.stdin.write("connected\n")
+        proc.stdin.flush()
+        attempts = int(proc.stdout.readline())
+        assert 1 <= attempts <= 10, f"{attempts} failed accepts in 1 s: it spins"
+        assert b"no queue 'q' is served here" in read_all(client)
+    proc.stdin.write("done\n")
+    proc.stdin.flush()
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+
+
+def test_refusals_are_logged_once_a_minute_per_address(kit: Kit) -> None:
+    from serverkit import ask, start_server
+
+    from lpfilter.server.limits import Throttle
+    from lpfilter.server.listener import REFUSAL
+    kit.queue("q", kit.recorder())
+    server = start_server(kit, "--allow", "127.0.0.2")
+    for _ in range(5):
+        assert ask(server.port, b"\x03q\n", source="127.0.0.1") == REFUSAL
+    assert ask(server.port, b"\x03q\n", source="127.0.0.2").endswith(b" 0 jobs\n")
+    said = server.proc.stderr().count("refused a connection from 127.0.0.1: not on the"
+                                      " allow-list (--allow)")
+    assert said == 1  # was one line per connection: a journal flood
+    assert server.proc.stop() == 0
+
+    now = [0.0]
+    throttle = Throttle(60.0, clock=lambda: now[0])
+    assert throttle.passed_over("a") == 0
+    assert [throttle.passed_over("a") for _ in range(3)] == [None, None, None]
+    assert throttle.passed_over("b") == 0  # another client has its own minute
+    now[0] = 61.0
+    assert throttle.passed_over("a") == 3  # the next line counts those passed over
