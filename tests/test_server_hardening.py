@@ -422,3 +422,48 @@ def test_refusals_are_logged_once_a_minute_per_address(kit: Kit) -> None:
     assert throttle.passed_over("b") == 0  # another client has its own minute
     now[0] = 61.0
     assert throttle.passed_over("a") == 3  # the next line counts those passed over
+
+
+def _switches(pid: int) -> int:
+    """Voluntary context switches of every thread of ``pid``: each wake-up from a wait."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_idle_connections_do_not_wake_the_daemon(kit: Kit) -> None:
+    """Ten connections that send nothing: the daemon's threads sleep (each Wire waits on
+    its socket and the stop pipe until the idle timeout), they do not tick every 0.2 s;
+    stopping the daemon ends them at once."""
+    import time
+
+    import psutil
+    from serverkit import start_server
+    kit.queue("q", kit.recorder())
+    server = start_server(kit, "--idle-timeout", "300")
+    daemon = psutil.Process(server.proc.pid)
+
+    def accepted() -> int:
+        return sum(1 for c in daemon.net_connections("tcp") if c.laddr and
+                   c.laddr[1] == server.port and c.status == psutil.CONN_ESTABLISHED)
+
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=30,
+                                     source_address=(f"127.0.1.{n}", 0)) for n in range(1, 11)]
+    try:
+        wait_until(lambda: accepted() == 10, what="10 idle connections in service")
+        wait_until(lambda: daemon.num_threads() >= 10, what="their threads")
+        before = _switches(daemon.pid)
+        time.sleep(1.0)  # a window to count wake-ups in, not a wait for an event
+        woken = _switches(daemon.pid) - before
+        assert woken < 25, f"{woken} wake-ups in 1 s with 10 idle connections: they tick"
+        assert server.proc.stop() == 0  # SIGTERM ends the idle connections at once
+    finally:
+        for conn in idle:
+            conn.close()

@@ -18,7 +18,7 @@ from lpfilter.errors import LpfilterError
 from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError, Request, RequestLine
 from lpfilter.server.peer import Peer, Queues
-from lpfilter.server.wire import ClientError, Wire
+from lpfilter.server.wire import ClientError, StopPipe, Wire
 from lpfilter.spool.lease import holder_of, holder_words
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 
 
 def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,
-                     idle_timeout: float, stop: threading.Event) -> None:
-    """Serve one connection to its end; the caller closes ``sock``."""
-    wire = Wire(sock, idle_timeout=idle_timeout, stop=stop)
+                     idle_timeout: float, stop: threading.Event,
+                     stop_pipe: StopPipe | None = None) -> None:
+    """Serve one connection to its end; the caller closes ``sock`` (``stop_pipe``: the
+    listener's, fired with ``stop``, so that waits need no tick)."""
+    wire = Wire(sock, idle_timeout=idle_timeout, stop=stop, stop_pipe=stop_pipe)
     try:
         line = wire.line(lpd.MAX_LINE)
         if line is None:

@@ -7,8 +7,8 @@ local Unix socket. A TCP peer whose address is not on the allow-list is closed a
 served at a time, one thread each: at the limit the listening sockets are not even looked
 at, so further clients wait in the kernel's backlog (or are refused by it), never in
 memory here. The accepting thread blocks in ``select`` without a timeout: an idle server
-uses no CPU. ``shutdown`` stops everything within a bounded time (each connection's Wire
-hears ``stop`` within ``wire.TICK``).
+uses no CPU, and neither does an idle connection (its Wire sleeps until data, its
+deadline or the listener's StopPipe). ``shutdown`` stops everything within a bounded time.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from lpfilter.protocols import lpdlocal
 from lpfilter.server.connection import serve_connection
 from lpfilter.server.limits import MAX_LOCAL, Client, Slots, Throttle
 from lpfilter.server.peer import Peer, Queues
+from lpfilter.server.wire import StopPipe
 from lpfilter.text import visible
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,7 @@ class Listener:
         self._starved_until = 0.0
         self._backoff = ACCEPT_BACKOFF
         self._refusals = Throttle()
+        self._stop_pipe = StopPipe()
         for sock in self.sockets:
             sock.setblocking(False)
 
@@ -328,7 +330,7 @@ class Listener:
     def _serve(self, conn: socket.socket, peer: Peer, klass: str, client: Client) -> None:
         try:
             serve_connection(conn, peer, self.queues, idle_timeout=self.idle_timeout,
-                             stop=self.stop)
+                             stop=self.stop, stop_pipe=self._stop_pipe)
         except Exception:  # noqa: BLE001 - one connection's bug must not stop the server
             log.exception("%s: internal error while serving the connection", peer)
         finally:
@@ -343,10 +345,16 @@ class Listener:
             self._starved_until = 0.0  # a descriptor is free again
         self._wake()
 
+    def stop_connections(self) -> None:
+        """Stop accepting and end every connection now (their waits wake at once); the
+        daemon calls it as it begins to stop, before its running jobs' grace."""
+        self.stop.set()
+        self._stop_pipe.fire()
+        self._wake()
+
     def shutdown(self) -> None:
         """Stop accepting, end every connection (bounded), close the sockets."""
-        self.stop.set()
-        self._wake()
+        self.stop_connections()
         if self._thread is not None:
             self._thread.join(SHUTDOWN_WAIT)
         deadline = time.monotonic() + SHUTDOWN_WAIT
@@ -358,6 +366,8 @@ class Listener:
         if left:
             log.warning("%d print server connections did not end in %g s", left,
                         SHUTDOWN_WAIT)
+        else:
+            self._stop_pipe.close()  # no Wire waits on it any more
         for sock in self.sockets:
             sock.close()
         with self._lock:
