@@ -63,6 +63,9 @@ def _answer_quietly(wire: Wire, data: bytes) -> None:
 
 
 def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
+    """The request line's answer: lpfilter's own requests only for a local peer, a bad
+    line or an unknown queue answered and logged here, so that ``_serve`` meets only a
+    well-formed request for a served queue (whose store it must not keep open)."""
     if line[:1] not in (b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"):
         if peer.local:
             from lpfilter.server.local import serve_local_request
@@ -108,6 +111,8 @@ def _no_queue(request: RequestLine) -> bytes:
 
 def _serve(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
            entry: Entry, store: SpoolStore) -> None:
+    """One RFC 1179 request for a served queue; each answer is sent before anything the
+    client waits for next (a job's first \\0 before its subcommands are read)."""
     code = request.code
     if code is Request.PRINT_WAITING:
         queues.wake(entry.name)

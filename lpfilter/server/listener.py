@@ -328,6 +328,7 @@ class Listener:
         return loopback_peer(conn, address, int(port)) or Peer(address, int(port))
 
     def _serve(self, conn: socket.socket, peer: Peer, klass: str, client: Client) -> None:
+        """A connection's thread: whatever happens, its slot is given back (``_done``)."""
         try:
             serve_connection(conn, peer, self.queues, idle_timeout=self.idle_timeout,
                              stop=self.stop, stop_pipe=self._stop_pipe)
@@ -338,6 +339,7 @@ class Listener:
 
     def _done(self, conn: socket.socket, thread: threading.Thread, klass: str,
               client: Client) -> None:
+        """A connection ended: its slot is free, so the accept loop looks again."""
         conn.close()
         self.slots.give_back(klass, client)
         with self._lock:
