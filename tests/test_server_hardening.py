@@ -467,3 +467,57 @@ def test_idle_connections_do_not_wake_the_daemon(kit: Kit) -> None:
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_one_local_user_holds_at_most_a_share_of_the_unix_socket() -> None:
+    """max_local 4: one uid holds one connection; its next is refused at once (one JSON
+    line saying why), another user's is served."""
+    import threading
+
+    from localkit import made_user
+
+    from lpfilter.server.listener import Listener, parse_allow
+    from lpfilter.server.local import open_local_socket
+
+    class NoQueues:
+        def find(self, name: str) -> None:
+            return None
+
+        def wake(self, name: str) -> None:
+            pass
+
+    import shutil
+    import tempfile
+    top = Path(tempfile.mkdtemp(prefix="lpfilter-uidshare-"))  # reachable by the user
+    top.chmod(0o755)
+    path = top / "run" / "lpfilter.sock"
+    path.parent.mkdir(mode=0o700)
+    server = Listener([open_local_socket(str(path))], NoQueues(),
+                      allow=[parse_allow("127.0.0.1")], max_connections=4, idle_timeout=60,
+                      stop=threading.Event(), max_local=4)
+    server.start()
+    request = lpdlocal.control_request("q", "root", "status")
+    script = ("import socket, sys\n"
+              "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+              "s.sendall(sys.argv[2].encode('latin-1')); s.shutdown(socket.SHUT_WR)\n"
+              "data = b''\n"
+              "while chunk := s.recv(65536): data += chunk\n"
+              "print(data.decode())\n")
+    try:
+        with made_user() as user, socket.socket(socket.AF_UNIX) as held:
+            held.connect(str(path))  # root's, idle
+            wait_until(lambda: server.in_service == 1, what="the idle connection served")
+            with socket.socket(socket.AF_UNIX) as again:  # refused before it asks
+                again.settimeout(30)
+                again.connect(str(path))
+                answer = lpdlocal.parse_reply(again.recv(65536))
+            assert (answer["ok"], answer["kind"]) == (False, "refused"), answer
+            assert "you hold your share" in str(answer["error"])
+            done = user.python("-c", script, str(path), request.decode("latin-1"),
+                               env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+            assert done.returncode == 0, done.stderr
+            theirs = lpdlocal.parse_reply(done.stdout.encode())
+            assert theirs["kind"] == "no_such_printer", theirs
+    finally:
+        server.shutdown()
+        shutil.rmtree(top)

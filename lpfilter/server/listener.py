@@ -45,6 +45,8 @@ SHUTDOWN_WAIT = 10.0
 REFUSAL = b"\x01no connect permissions\n"
 #: The answer to a client holding its share of the connections already.
 BUSY = b"\x01too many connections from this client; try again later\n"
+#: A refused client's request already sent is read (at most this) before the close.
+MAX_DRAIN = 65536
 #: Out of descriptors, accepting waits this long first, doubling up to the maximum.
 ACCEPT_BACKOFF = 0.05
 MAX_ACCEPT_BACKOFF = 5.0
@@ -279,7 +281,7 @@ class Listener:
         if not self.slots.take(klass, client):
             self._refuse(conn, peer, "it holds its share of the connections already",
                          BUSY if klass == "tcp" else lpdlocal.error_reply(
-                             "busy", "you hold your share of the print server's"
+                             "refused", "you hold your share of the print server's"
                              " connections already; try again later"))
             return
         with self._lock:
@@ -307,7 +309,8 @@ class Listener:
         if answer:
             with contextlib.suppress(OSError):
                 conn.send(answer, socket.MSG_DONTWAIT)
-        conn.close()
+                conn.recv(MAX_DRAIN, socket.MSG_DONTWAIT)  # a request already sent, read:
+        conn.close()  # else the close resets the connection before the answer is read
 
     def _peer(self, conn: socket.socket, addr: object) -> Peer | None:
         """Who the client is; None (said in the log) for one not to be served."""
