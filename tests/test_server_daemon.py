@@ -213,8 +213,9 @@ def test_500_connections_at_once(kit: Kit) -> None:
     server = start_server(kit, "--max-connections", "10", "--idle-timeout", "30")
     daemon = psutil.Process(server.proc.pid)
     threads = daemon.num_threads()
-    clients = [socket.create_connection(("127.0.0.1", server.port), timeout=30)
-               for _ in range(500)]
+    clients = [socket.create_connection(("127.0.0.1", server.port), timeout=30,
+                                        source_address=(f"127.0.{n // 250}.{n % 250 + 1}", 0))
+               for n in range(500)]  # 500 hosts: one holds at most a share (limits.py)
     try:
         wait_until(lambda: in_service(daemon, server.port) == 10,
                    what="the daemon to serve 10 connections")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import AccessError, JobRefused
+from lpfilter.errors import AccessError, JobRefused, LpfilterError
 from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import Subcommand
 from lpfilter.status import ExitStatus
@@ -137,20 +137,44 @@ def _stream(sock: socket.socket, src: int, size: int | None) -> None:
 def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError) -> ExitStatus:
     """``print`` through the print server: each file a job, its id shown as the owner's
     ``print`` shows it (``--hold``: held as it is queued); ``--wait`` waits for their end."""
-    from lpfilter.commands import daemonclient
-    sent = [send_file(ctx.environ, queue, path, options, why)
-            for path in ctx.args.files or [None]]
-    jobs = _find(daemonclient.status(ctx.environ, queue, why)["jobs"], sent)
-    for (_origin, name), job in zip(sent, jobs, strict=True):
-        shown = f"{visible(queue)}-{job['id']}" if job else (
-            f"{visible(queue)}: {visible(name)} (sent to the print server; it is not in"
-            " the queue any more)")
-        print(shown, file=ctx.stdout)
-    ctx.stdout.flush()
+    sent: list[tuple[str, str]] = []
+    try:
+        for path in ctx.args.files or [None]:
+            sent.append(send_file(ctx.environ, queue, path, options, why))
+    finally:  # the jobs the server took are said, even when a later file failed
+        jobs = _show(ctx, queue, sent, why)
     ids = [str(job["id"]) for job in jobs if job]
     if not ctx.args.wait or options.hold:
         return ExitStatus.OK  # the daemon serves the queue: it prints the jobs
     return _wait(ctx, queue, ids, why)
+
+
+def _show(ctx: Context, queue: str, sent: list[tuple[str, str]],
+          why: AccessError) -> list[JobData | None]:
+    """One line per job the server acknowledged: its id, found in the queue's status.
+    The final acknowledgement came, so each is queued: a status question that fails then
+    is said, and the job reported as queued, never as failed (a resubmit would print it
+    twice)."""
+    from lpfilter.commands import daemonclient
+    if not sent:
+        return []
+    try:
+        jobs = _find(daemonclient.status(ctx.environ, queue, why)["jobs"], sent)
+        lost = ""
+    except (LpfilterError, KeyError, TypeError) as exc:
+        jobs = [None] * len(sent)
+        lost = visible(str(exc) or type(exc).__name__)
+        print(f"lpfilter: queue {visible(queue)}: the print server queued the jobs but"
+              f" did not say their ids ({lost}); see 'lpfilter status -P {visible(queue)}'",
+              file=sys.stderr)
+    for (_origin, name), job in zip(sent, jobs, strict=True):
+        shown = f"{visible(queue)}-{job['id']}" if job else (
+            f"{visible(queue)}: {visible(name)}: queued (id unknown)" if lost else
+            f"{visible(queue)}: {visible(name)} (sent to the print server; it is not in"
+            " the queue any more)")
+        print(shown, file=ctx.stdout)
+    ctx.stdout.flush()
+    return jobs
 
 
 def _find(jobs: list[JobData], sent: list[tuple[str, str]]) -> list[JobData | None]:

@@ -65,6 +65,7 @@ def run(ctx: Context) -> ExitStatus:
     log.log(level, "%s", start_line(ctx, entries) + lpdserver.where(server))
     if server is not None:  # accepts once the queues are started
         watcher.on_started = server.start
+        watcher.on_stopping = server.stop_connections
     try:
         status = for_watch(watcher.run())
     finally:

@@ -108,6 +108,16 @@ def reply(answer: dict[str, Any]) -> bytes:
     return json.dumps(answer, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
 
 
+def bounded_reply(answer: dict[str, Any]) -> bytes:
+    """The answer, or, when it would be longer than a client reads (MAX_REPLY), an error
+    saying so: the server never sends more than that."""
+    data = reply(answer)
+    if len(data) <= MAX_REPLY:
+        return data
+    return error_reply("refused", f"the answer would be {len(data)} bytes, more than the"
+                                  f" {MAX_REPLY} a client reads; ask about fewer jobs")
+
+
 def error_reply(kind: str, error: str, **extra: Any) -> bytes:
     if kind not in KINDS:
         raise LpdProtocolError(f"no error kind {kind!r}")

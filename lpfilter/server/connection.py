@@ -18,7 +18,7 @@ from lpfilter.errors import LpfilterError
 from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError, Request, RequestLine
 from lpfilter.server.peer import Peer, Queues
-from lpfilter.server.wire import ClientError, Wire
+from lpfilter.server.wire import ClientError, StopPipe, Wire
 from lpfilter.spool.lease import holder_of, holder_words
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 
 
 def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,
-                     idle_timeout: float, stop: threading.Event) -> None:
-    """Serve one connection to its end; the caller closes ``sock``."""
-    wire = Wire(sock, idle_timeout=idle_timeout, stop=stop)
+                     idle_timeout: float, stop: threading.Event,
+                     stop_pipe: StopPipe | None = None) -> None:
+    """Serve one connection to its end; the caller closes ``sock`` (``stop_pipe``: the
+    listener's, fired with ``stop``, so that waits need no tick)."""
+    wire = Wire(sock, idle_timeout=idle_timeout, stop=stop, stop_pipe=stop_pipe)
     try:
         line = wire.line(lpd.MAX_LINE)
         if line is None:
@@ -61,6 +63,9 @@ def _answer_quietly(wire: Wire, data: bytes) -> None:
 
 
 def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
+    """The request line's answer: lpfilter's own requests only for a local peer, a bad
+    line or an unknown queue answered and logged here, so that ``_serve`` meets only a
+    well-formed request for a served queue (whose store it must not keep open)."""
     if line[:1] not in (b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"):
         if peer.local:
             from lpfilter.server.local import serve_local_request
@@ -106,6 +111,8 @@ def _no_queue(request: RequestLine) -> bytes:
 
 def _serve(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
            entry: Entry, store: SpoolStore) -> None:
+    """One RFC 1179 request for a served queue; each answer is sent before anything the
+    client waits for next (a job's first \\0 before its subcommands are read)."""
     code = request.code
     if code is Request.PRINT_WAITING:
         queues.wake(entry.name)

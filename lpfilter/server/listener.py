@@ -7,8 +7,8 @@ local Unix socket. A TCP peer whose address is not on the allow-list is closed a
 served at a time, one thread each: at the limit the listening sockets are not even looked
 at, so further clients wait in the kernel's backlog (or are refused by it), never in
 memory here. The accepting thread blocks in ``select`` without a timeout: an idle server
-uses no CPU. ``shutdown`` stops everything within a bounded time (each connection's Wire
-hears ``stop`` within ``wire.TICK``).
+uses no CPU, and neither does an idle connection (its Wire sleeps until data, its
+deadline or the listener's StopPipe). ``shutdown`` stops everything within a bounded time.
 """
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ import time
 from collections.abc import Mapping, Sequence
 
 from lpfilter.errors import AccessError, UsageError
+from lpfilter.protocols import lpdlocal
 from lpfilter.server.connection import serve_connection
+from lpfilter.server.limits import MAX_LOCAL, Client, Slots, Throttle
 from lpfilter.server.peer import Peer, Queues
+from lpfilter.server.wire import StopPipe
 from lpfilter.text import visible
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,13 @@ LISTEN_FDS_START = 3
 SHUTDOWN_WAIT = 10.0
 #: LPRng's answer to a host it does not serve (lpd-protocol.md §3).
 REFUSAL = b"\x01no connect permissions\n"
+#: The answer to a client holding its share of the connections already.
+BUSY = b"\x01too many connections from this client; try again later\n"
+#: A refused client's request already sent is read (at most this) before the close.
+MAX_DRAIN = 65536
+#: Out of descriptors, accepting waits this long first, doubling up to the maximum.
+ACCEPT_BACKOFF = 0.05
+MAX_ACCEPT_BACKOFF = 5.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -73,24 +83,49 @@ def parse_allow(text: str) -> Network:
                          " (e.g. 192.0.2.0/24)") from None
 
 
-def open_tcp(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; "" listens on every IPv6 and IPv4 address."""
+#: Errors that mean "this family is not here" (a kernel without IPv6): the next one is tried.
+_NO_FAMILY = (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL)
+
+Plan = Sequence[tuple[int, str, bool]]
+
+
+def listen_plan(host: str, ipv6: bool = socket.has_ipv6) -> Plan:
+    """The (family, bind address, IPv6-only) to try in turn for ``host``: "" is every
+    IPv6 and IPv4 address (one dual-stack socket), else IPv4 alone when IPv6 is missing."""
+    if ":" in host:
+        return [(socket.AF_INET6, host, True)]
+    if host:
+        return [(socket.AF_INET, host, False)]
+    every: list[tuple[int, str, bool]] = [(socket.AF_INET6, "::", False)] if ipv6 else []
+    return [*every, (socket.AF_INET, "0.0.0.0", False)]
+
+
+def open_tcp(host: str, port: int, plan: Plan | None = None) -> socket.socket:
+    """A listening TCP socket; "" listens on every IPv6 and IPv4 address, or on every IPv4
+    one when the kernel has no IPv6 (``plan``: the families to try, listen_plan's)."""
     where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
-    family = socket.AF_INET6 if ":" in host or (not host and socket.has_ipv6) else (
-        socket.AF_INET)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(bool(host)))
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-        sock.listen(socket.SOMAXCONN)
-    except OSError as exc:
-        sock.close()
-        raise AccessError(f"cannot listen on {where}: {exc.strerror}"
-                          + (" (ports below 1024 need root, or systemd socket activation)"
-                             if exc.errno == errno.EACCES else "")) from None
-    return sock
+    plan = plan if plan is not None else listen_plan(host)
+    for n, (family, address, v6only) in enumerate(plan):
+        sock = None
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+            sock.bind((address, port))
+            sock.listen(socket.SOMAXCONN)
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            if exc.errno in _NO_FAMILY and n + 1 < len(plan):
+                log.info("cannot listen on %s with address family %d (%s); trying the"
+                         " next", where, family, exc.strerror)
+                continue
+            raise AccessError(f"cannot listen on {where}: {exc.strerror}"
+                              + (" (ports below 1024 need root, or systemd socket"
+                                 " activation)" if exc.errno == errno.EACCES else "")) from None
+        return sock
+    raise AccessError(f"cannot listen on {where}: no address family to listen with")
 
 
 def inherited_sockets(environ: Mapping[str, str]) -> list[socket.socket]:
@@ -130,6 +165,11 @@ def peer_address(text: str) -> str:
     return str(mapped or address)
 
 
+def _klass(sock: socket.socket) -> str:
+    """The class of a listening socket's connections (each has its own limit)."""
+    return "local" if sock.family == socket.AF_UNIX else "tcp"
+
+
 def allowed(address: str, networks: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -143,7 +183,8 @@ class Listener:
 
     def __init__(self, sockets: Sequence[socket.socket], queues: Queues, *,
                  allow: Sequence[Network], max_connections: int,
-                 idle_timeout: float, stop: threading.Event | None = None) -> None:
+                 idle_timeout: float, stop: threading.Event | None = None,
+                 max_local: int = MAX_LOCAL) -> None:
         self.sockets = list(sockets)
         self.queues = queues
         self.allow = list(allow)
@@ -152,16 +193,24 @@ class Listener:
         #: Set: every connection ends within ``wire.TICK`` (the daemon's SIGTERM flag may
         #: be given, so that connections end while running jobs get their grace).
         self.stop = stop or threading.Event()
-        self.in_service = 0
+        self.slots = Slots({"tcp": max_connections, "local": max_local})
         self.peak = 0
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
-        #: accept failed for want of descriptors: look again when a connection ends.
-        self._starved = False
+        #: accept failed for want of descriptors: not before this moment (monotonic), or
+        #: a connection's end, is accepting tried again; the wait doubles up to a bound.
+        self._starved_until = 0.0
+        self._backoff = ACCEPT_BACKOFF
+        self._refusals = Throttle()
+        self._stop_pipe = StopPipe()
         for sock in self.sockets:
             sock.setblocking(False)
+
+    @property
+    def in_service(self) -> int:
+        return self.slots.total
 
     def start(self) -> None:
         """Start accepting (in a thread of its own)."""
@@ -176,25 +225,30 @@ class Listener:
                     os.write(self._wake_w, b"\0")
 
     def _accept_loop(self) -> None:
+        """Wait for clients without a timeout (an idle server uses no CPU): a class of
+        sockets whose limit is reached is not looked at (its clients wait in the kernel's
+        backlog) while the other class is still served; out of descriptors, nothing is
+        accepted until a connection ends or a bounded back-off has passed."""
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ)
-        accepting = False
+        watched: set[socket.socket] = set()
         try:
             while not self.stop.is_set():
-                full = self.in_service >= self.max_connections or self._starved
-                if accepting and full:
-                    for sock in self.sockets:
-                        selector.unregister(sock)
-                elif not accepting and not full:
-                    for sock in self.sockets:
+                wait = self._starved_until - time.monotonic()
+                for sock in self.sockets:
+                    want = wait <= 0 and not self.slots.full(_klass(sock))
+                    if want and sock not in watched:
                         selector.register(sock, selectors.EVENT_READ)
-                accepting = not full
-                for key, _ in selector.select():
+                        watched.add(sock)
+                    elif not want and sock in watched:
+                        selector.unregister(sock)
+                        watched.discard(sock)
+                for key, _ in selector.select(wait if wait > 0 else None):
                     if key.fd == self._wake_r:
                         with contextlib.suppress(BlockingIOError):
                             os.read(self._wake_r, 4096)
-                    elif not self.stop.is_set() and self.in_service < self.max_connections:
-                        self._accept(key.fileobj)  # type: ignore[arg-type]
+                    elif not self.stop.is_set() and key.fileobj in watched:
+                        self._accept(key.fileobj)
         except Exception:  # noqa: BLE001 - said once; the spooler itself goes on
             log.exception("the print server stopped accepting connections (internal"
                           " error)")
@@ -202,24 +256,37 @@ class Listener:
             selector.close()
 
     def _accept(self, listening: socket.socket) -> None:
+        """One client from ``listening``: known (allow-list, credentials), given a slot of
+        its class unless it holds its share already, and served in a thread of its own."""
+        klass = _klass(listening)
+        if self.slots.full(klass):
+            return
         try:
             conn, addr = listening.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return
-        except OSError as exc:  # out of descriptors: wait for a connection to end
-            log.error("cannot accept a connection on %s: %s", sock_name(listening),
-                      exc.strerror)
-            self._starved = self.in_service > 0  # until one of them ends (_done)
+        except OSError as exc:  # out of descriptors: back off, or until a connection ends
+            log.error("cannot accept a connection on %s: %s (trying again within %g s)",
+                      sock_name(listening), exc.strerror, self._backoff)
+            self._starved_until = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_ACCEPT_BACKOFF)
             return
+        self._backoff = ACCEPT_BACKOFF
         conn.setblocking(True)
         peer = self._peer(conn, addr)
         if peer is None:
             conn.close()
             return
+        client: Client = ("uid", peer.uid) if peer.local else ("address", peer.address)
+        if not self.slots.take(klass, client):
+            self._refuse(conn, peer, "it holds its share of the connections already",
+                         BUSY if klass == "tcp" else lpdlocal.error_reply(
+                             "refused", "you hold your share of the print server's"
+                             " connections already; try again later"))
+            return
         with self._lock:
-            self.in_service += 1
-            self.peak = max(self.peak, self.in_service)
-        thread = threading.Thread(target=self._serve, args=(conn, peer),
+            self.peak = max(self.peak, self.slots.total)
+        thread = threading.Thread(target=self._serve, args=(conn, peer, klass, client),
                                   name=f"lpd {peer}", daemon=True)
         with self._lock:
             self._threads.add(thread)
@@ -227,7 +294,23 @@ class Listener:
             thread.start()
         except RuntimeError as exc:  # no thread can be made now
             log.error("%s: cannot serve the connection: %s", peer, exc)
-            self._done(conn, thread)
+            self._done(conn, thread, klass, client)
+
+    def _refuse(self, conn: socket.socket, peer: Peer | str, why: str,
+                answer: bytes) -> None:
+        """Close a client at once with ``answer``; logged at most once a minute per
+        client (with the count of those not logged)."""
+        key = peer.uid if isinstance(peer, Peer) and peer.local else str(
+            peer.address if isinstance(peer, Peer) else peer)
+        skipped = self._refusals.passed_over(key)
+        if skipped is not None:
+            more = f" ({skipped} more refused since the last line)" if skipped else ""
+            log.warning("refused a connection from %s: %s%s", visible(str(peer)), why, more)
+        if answer:
+            with contextlib.suppress(OSError):
+                conn.send(answer, socket.MSG_DONTWAIT)
+                conn.recv(MAX_DRAIN, socket.MSG_DONTWAIT)  # a request already sent, read:
+        conn.close()  # else the close resets the connection before the answer is read
 
     def _peer(self, conn: socket.socket, addr: object) -> Peer | None:
         """Who the client is; None (said in the log) for one not to be served."""
@@ -242,34 +325,41 @@ class Listener:
         host, port = addr[0], addr[1]  # type: ignore[index]
         address = peer_address(str(host))
         if not allowed(address, self.allow):
-            log.warning("refused a connection from %s: not on the allow-list (--allow)",
-                        visible(address))
-            with contextlib.suppress(OSError):
-                conn.send(REFUSAL, socket.MSG_DONTWAIT)
+            self._refuse(conn, address, "not on the allow-list (--allow)", REFUSAL)
             return None
-        return Peer(address, int(port))
+        from lpfilter.server.loopuid import loopback_peer
+        return loopback_peer(conn, address, int(port)) or Peer(address, int(port))
 
-    def _serve(self, conn: socket.socket, peer: Peer) -> None:
+    def _serve(self, conn: socket.socket, peer: Peer, klass: str, client: Client) -> None:
+        """A connection's thread: whatever happens, its slot is given back (``_done``)."""
         try:
             serve_connection(conn, peer, self.queues, idle_timeout=self.idle_timeout,
-                             stop=self.stop)
+                             stop=self.stop, stop_pipe=self._stop_pipe)
         except Exception:  # noqa: BLE001 - one connection's bug must not stop the server
             log.exception("%s: internal error while serving the connection", peer)
         finally:
-            self._done(conn, threading.current_thread())
+            self._done(conn, threading.current_thread(), klass, client)
 
-    def _done(self, conn: socket.socket, thread: threading.Thread) -> None:
+    def _done(self, conn: socket.socket, thread: threading.Thread, klass: str,
+              client: Client) -> None:
+        """A connection ended: its slot is free, so the accept loop looks again."""
         conn.close()
+        self.slots.give_back(klass, client)
         with self._lock:
-            self.in_service -= 1
             self._threads.discard(thread)
-            self._starved = False
+            self._starved_until = 0.0  # a descriptor is free again
+        self._wake()
+
+    def stop_connections(self) -> None:
+        """Stop accepting and end every connection now (their waits wake at once); the
+        daemon calls it as it begins to stop, before its running jobs' grace."""
+        self.stop.set()
+        self._stop_pipe.fire()
         self._wake()
 
     def shutdown(self) -> None:
         """Stop accepting, end every connection (bounded), close the sockets."""
-        self.stop.set()
-        self._wake()
+        self.stop_connections()
         if self._thread is not None:
             self._thread.join(SHUTDOWN_WAIT)
         deadline = time.monotonic() + SHUTDOWN_WAIT
@@ -281,6 +371,8 @@ class Listener:
         if left:
             log.warning("%d print server connections did not end in %g s", left,
                         SHUTDOWN_WAIT)
+        else:
+            self._stop_pipe.close()  # no Wire waits on it any more
         for sock in self.sockets:
             sock.close()
         with self._lock:

@@ -150,7 +150,7 @@ def serve_local_request(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> 
     except LpdProtocolError as exc:
         wire.send(lpdlocal.error_reply("usage", str(exc)))
         raise ClientError(f"{peer}: {visible(str(exc))}") from None
-    wire.send(lpdlocal.reply(_answer(request, peer, queues)))
+    wire.send(lpdlocal.bounded_reply(_answer(request, peer, queues)))
 
 
 def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dict[str, Any]:
@@ -175,6 +175,12 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
         log.info("%s: %s %s: %s", peer, request.action, visible(request.queue),
                  visible(str(exc)))
         return _error(exc)
+    except OSError as exc:  # the spool under the server's feet: said, and answered
+        log.error("%s: %s %s: %s", peer, request.action, visible(request.queue),
+                  visible(str(exc)))
+        return {"ok": False, "kind": "refused",
+                "error": f"queue {visible(request.queue)}: the print server could not"
+                         f" {request.action}: {visible(exc.strerror or str(exc))}"}
 
 
 def _act(request: lpdlocal.ControlRequest, peer: Peer, entry: Entry,
@@ -187,8 +193,12 @@ def _act(request: lpdlocal.ControlRequest, peer: Peer, entry: Entry,
     store.ensure("change")
     privileged = peer.uid in (0, store.owner)
     selection = Selection(set(request.named), set(request.anywhere), request.every)
-    outcomes = act(store, QueueRecords(entry), selection, request.action, peer.user or "",
-                   privileged)
+    records = QueueRecords(entry)  # its log stays open once written: closed here
+    try:
+        outcomes = act(store, records, selection, request.action, peer.user or "",
+                       privileged)
+    finally:
+        records.close()
     for outcome in outcomes:
         if outcome.kind == "changed":
             log.info("%s: %s %s-%s: %s", peer, request.action, visible(entry.name),

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Peer:
     """A connected client. ``address`` is the peer's IP address as text ("" for a local
-    socket); ``uid`` and ``user`` are set only for a local (Unix socket) client, from the
-    kernel's peer credentials."""
+    socket); ``uid`` and ``user`` are set only for a local client, from the kernel: the
+    Unix socket's peer credentials, or the owner of a TCP client's socket on this host
+    (``loopuid``)."""
 
     address: str
     port: int = 0
@@ -30,10 +31,13 @@ class Peer:
         return self.uid is not None
 
     def __str__(self) -> str:
-        if self.local:
+        if self.local and not self.address:
             return f"local user {self.user or self.uid}"
-        return f"[{self.address}]:{self.port}" if ":" in self.address else (
+        where = f"[{self.address}]:{self.port}" if ":" in self.address else (
             f"{self.address}:{self.port}")
+        if self.local:
+            return f"local user {self.user or self.uid} at {where}"
+        return where
 
 
 class Queues(Protocol):

@@ -4,8 +4,9 @@ A client may be hostile or broken: every line has a length limit, and every unit
 a control file, each MiB of a data file, an answer) must pass within ``idle_timeout``
 seconds of its start, so a client that sends a byte now and then is cut like a silent one.
 Data goes straight to a file descriptor through one buffer, so memory stays flat whatever
-the job's size. The daemon's shutdown is heard within
-``TICK`` seconds. Nothing here knows the LPD protocol beyond "lines end with LF".
+the job's size. The daemon's shutdown is heard at once through its StopPipe (within
+``TICK`` seconds when a Wire has only the flag). Nothing here knows the LPD protocol
+beyond "lines end with LF".
 """
 from __future__ import annotations
 
@@ -49,14 +50,43 @@ class Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> None: ...
 
 
+class StopPipe:
+    """The daemon's stop as a descriptor every connection's selector waits on with its
+    socket: an idle connection sleeps until data, its deadline or ``fire`` (never read, so
+    it stays readable for all of them), instead of waking every TICK to look at a flag."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._lock = threading.Lock()
+
+    def fileno(self) -> int:
+        return self._r
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._w >= 0:
+                os.write(self._w, b"\0")
+                os.close(self._w)  # fired once: the read end stays readable
+                self._w = -1
+
+    def close(self) -> None:
+        """After every connection ended (a Wire still waiting would see EOF: readable)."""
+        self.fire()
+        os.close(self._r)
+
+
 class Wire:
     """Reads and writes of one accepted connection (made non-blocking here)."""
 
     def __init__(self, sock: socket.socket, *, idle_timeout: float,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 stop_pipe: StopPipe | None = None) -> None:
+        """``stop_pipe``, when given, fires with ``stop`` (whoever sets it fires it):
+        waits then take no tick; without it ``stop`` is looked at every TICK."""
         self.sock = sock
         self.idle_timeout = idle_timeout
         self.stop = stop or threading.Event()
+        self._stop_pipe = stop_pipe
         self.received = 0
         self._pending = bytearray()  # read past a line's end, not yet consumed
         self._buffer: bytearray | None = None
@@ -64,6 +94,8 @@ class Wire:
         sock.setblocking(False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(sock, selectors.EVENT_READ)
+        if stop_pipe is not None:
+            self._selector.register(stop_pipe, selectors.EVENT_READ)
 
     def close(self) -> None:
         self._selector.close()
@@ -78,8 +110,12 @@ class Wire:
         self._selector.modify(self.sock, events)
         deadline = self._deadline
         while not self.stop.is_set():
-            if self._selector.select(min(TICK, max(0.0, deadline - time.monotonic()))):
+            left = max(0.0, deadline - time.monotonic())
+            ready = self._selector.select(left if self._stop_pipe else min(TICK, left))
+            if any(key.fileobj is self.sock for key, _ in ready):
                 return
+            if self._stop_pipe is not None and ready:
+                break  # fired: the daemon stops
             if time.monotonic() >= deadline:
                 raise ClientError(f"the client took more than {self.idle_timeout:g} s"
                                   " (a line, a control file, or a MiB of data)")

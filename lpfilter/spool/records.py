@@ -125,10 +125,13 @@ class QueueRecords:
             self._trouble(self.status_path, None)
 
     def last_status(self) -> str:
+        """The status line, as root's daemon shows it to every client: read with the same
+        checks as a record is written (no link followed, a regular file with no other
+        name, a trusted owner), else a user's hard link would show them any file."""
         if not self.status_path:
             return ""
         try:
-            fd = os.open(self.status_path, os.O_RDONLY | _NO_LINK)
+            fd = _open_record(self.status_path, os.O_RDONLY)
             with open(fd, encoding="utf-8", errors="replace") as handle:
                 return handle.read(2000).strip()
         except OSError:

@@ -67,6 +67,8 @@ class Watcher:
         self.load = load
         #: Called once the queues have started (the print server starts accepting then).
         self.on_started = on_started
+        #: Called as the watcher begins to stop (before the running jobs' grace).
+        self.on_stopping: Callable[[], None] | None = None
         self.lock_dir = lock_dir
         self.once = once
         self.grace = grace
@@ -319,6 +321,8 @@ class Watcher:
     def _shutdown(self) -> None:
         """Stop taking jobs; running sends get the grace period, then are put back."""
         self.stop.set()
+        if self.on_stopping is not None:
+            self.on_stopping()
         deadline = time.time() + self.grace
         for served in self.served.values():
             served.server.stop(deadline)

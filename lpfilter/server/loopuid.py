@@ -1,0 +1,92 @@
+"""The local user behind a TCP connection from this host, as the kernel knows it.
+
+A client on loopback (or on any address of this host) is a local user whose uid the
+kernel holds: its socket is a row of ``/proc/net/tcp`` or ``/proc/net/tcp6`` whose local
+address:port is the peer's and whose remote address:port is our accepted socket's own. The
+server treats such a peer as that user (``Peer.uid``/``user``), so that ``lpr -P
+q@localhost`` gives no more rights than the Unix socket: a claimed user counts for nothing.
+Not found (another host, another network namespace, no /proc): the TCP rules apply. A
+client of root's is let speak for its users as over the network (a spooler on this host,
+LPRng's lpd or CUPS's lpd backend, forwards other users' jobs): root may do all anyway.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import struct
+
+from lpfilter.job import user_name
+from lpfilter.server.peer import Peer
+
+log = logging.getLogger(__name__)
+
+TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+#: A table is read at most this far (a host with very many connections: the peer is
+#: then served by the TCP rules rather than the server reading without bound).
+MAX_TABLE = 8 * 1024 * 1024
+_WORD = struct.Struct("=I")  # the kernel prints each 32-bit word in host byte order
+#: States whose row carries the socket's owner: ESTABLISHED, FIN_WAIT1, FIN_WAIT2. A
+#: TIME_WAIT row (a client that closed at once) shows uid 0 and must never count as root.
+OWNED_STATES = frozenset({"01", "04", "05"})
+
+Address = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
+
+
+def _normal(host: str, port: int) -> Address:
+    """An address as compared here: an IPv4-mapped IPv6 address as IPv4."""
+    ip = ipaddress.ip_address(host.split("%", 1)[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip), port
+
+
+def decode(field: str) -> Address:
+    """``0100007F:0202`` (or the 32-hex-digit IPv6 form) as (address, port)."""
+    hexip, _, hexport = field.partition(":")
+    if len(hexip) not in (8, 32) or not hexport:
+        raise ValueError(f"not an address of /proc/net/tcp: {field!r}")
+    raw = b"".join(_WORD.pack(int(hexip[i:i + 8], 16)) for i in range(0, len(hexip), 8))
+    ip = ipaddress.ip_address(raw)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip), int(hexport, 16)
+
+
+def owner_uid(table: str, client: Address, server: Address) -> int | None:
+    """The uid column of the row whose local end is ``client`` and remote end ``server``,
+    in a state that keeps its owner; None when no row is (malformed rows are passed over)."""
+    for row in table.splitlines()[1:]:
+        fields = row.split()
+        if len(fields) < 8 or fields[3] not in OWNED_STATES:
+            continue
+        try:
+            if decode(fields[1]) == client and decode(fields[2]) == server:
+                return int(fields[7])
+        except ValueError:
+            continue
+    return None
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as table:
+            return table.read(MAX_TABLE).decode("ascii", "replace")
+    except OSError:
+        return ""
+
+
+def loopback_peer(conn: socket.socket, host: str, port: int) -> Peer | None:
+    """The local user who owns the client end of TCP connection ``conn`` (accepted from
+    ``host``:``port``), as a local Peer keeping the address; None when the kernel shows no
+    such socket here, or root's (a local spooler forwarding: the TCP rules)."""
+    try:
+        ours = conn.getsockname()
+        client, server = _normal(host, port), _normal(str(ours[0]), int(ours[1]))
+    except (OSError, ValueError):
+        return None
+    for path in TABLES:
+        uid = owner_uid(_read(path), client, server)
+        if uid == 0:
+            return None
+        if uid is not None:
+            return Peer(str(client[0]), port, uid=uid, user=user_name(uid))
+    return None
