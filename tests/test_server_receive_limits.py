@@ -19,6 +19,7 @@ from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - 
 from lpfilter.safefiles import remove_unlocked
 from lpfilter.server import retries as retries_module
 from lpfilter.server.retries import KEEP, SWEEP_INTERVAL, SWEPT, Retries
+from lpfilter.server import staging
 from lpfilter.server.staging import ASSEMBLED_MAX
 from lpfilter.server.wire import ClientError
 
@@ -70,6 +71,19 @@ def test_copies_written_out_are_refused_past_the_cap_before_copying(
     client.close()
     assert isinstance(receiver.outcome().error, ClientError)
     assert receiver.jobs() == [] and receiver.staged() == []
+
+
+def test_a_job_taken_as_it_came_is_never_held_to_the_copies_cap(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap is on bytes a server would write out again; a single file larger than it
+    (a 1 GiB job from lpr was refused so) is already on disk and multiplies nothing."""
+    monkeypatch.setattr(staging, "ASSEMBLED_MAX", 1000)
+    client = Client(receiver.port)
+    assert client.control("cfA008client", control_file(8, files=(("f", "dfA"),) * 2)) == b"\0"
+    assert client.data("dfA008client", b"z" * 5000) == b"\0"
+    client.close()
+    (job,) = receiver.jobs()
+    assert (job.size, job.copies) == (5000, 2)
 
 
 def open_fds() -> int:

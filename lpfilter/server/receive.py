@@ -351,12 +351,14 @@ class _Receiver:
         ticket has one copies count), and 999 of them must not fill the disk."""
         staged = self.pending.staged
         total, expand = staging.assembled_size(staged, fields)
+        as_it_came = not expand and staging.in_order(staged, fields)
         try:
-            staging.check_assembled(self.store, total, self.limit)
+            staging.check_assembled(self.store, total, self.limit, expand=expand,
+                                    copy=not as_it_came)
         except staging.TooBig as exc:
             self.refuse(FAIL, str(exc))
         copies = 1 if expand else fields.files[0].copies
-        if not expand and staging.in_order(staged, fields):
+        if as_it_came:
             return staged.fd, staged.path, total, copies
         with self.store.room():
             fd, path = self.store.stage(f"{staged.job_id}-all")

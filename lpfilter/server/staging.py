@@ -93,12 +93,18 @@ def assembled_size(staged: Staged, fields: ControlFields) -> tuple[int, bool]:
                for f in fields.files), not same
 
 
-def check_assembled(store: SpoolStore, total: int, limit: int | None) -> None:
-    """TooBig when the job written out would pass mx, the free space or ASSEMBLED_MAX."""
+def check_assembled(store: SpoolStore, total: int, limit: int | None, *,
+                    expand: bool, copy: bool) -> None:
+    """TooBig when the job would pass mx; when its copies are written out (``expand``),
+    past ASSEMBLED_MAX; when it is copied at all (``copy``), past the free space. A job
+    taken as it came (one file, or files in print-line order) is never held to
+    ASSEMBLED_MAX: its bytes are on disk already and multiply nothing."""
     if limit is not None and total > limit:
         raise TooBig(f"the job's copies would be {total} bytes, larger than the queue's"
                      f" limit of {limit // 1024} KiB (mx)")
-    if total > ASSEMBLED_MAX:
+    if not copy:
+        return
+    if expand and total > ASSEMBLED_MAX:
         raise TooBig(f"the job's copies would be {total} bytes, more than the"
                      f" {ASSEMBLED_MAX} a server writes out; send the same copies for"
                      " every file")
