@@ -46,8 +46,9 @@ Request = SendRequest[LpdSettings]
 REASON_WAIT = 2.0
 
 
-#: SO_SNDBUF towards a server on this host (see Lpd._connect).
+#: SO_SNDBUF towards a server on this host (see LpdBackend._connect).
 LOCAL_SEND_BUFFER = 128 * 1024
+
 
 class Connection:
     """One job's connection: small writes and bounded acknowledgement reads."""
