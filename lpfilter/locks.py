@@ -53,11 +53,20 @@ def process_start(pid: int) -> float:
         return 0.0
 
 
+#: How far a process's start time may move between two readings and still be the same
+#: process. psutil derives it from the boot time, which the kernel recomputes from the
+#: wall clock: a clock step moves every start time (a long test run on a VM whose clock
+#: was stepped saw its own lease "die"). A reused pid needs the pid counter to wrap and
+#: a new process to start within this of the old one's start: not a real risk.
+START_SLACK = 2.0
+
+
 def process_alive(pid: int, start: float) -> bool:
     import psutil
     try:
         process = psutil.Process(pid)
-        return abs(process.create_time() - start) < 0.05 and process.status() != "zombie"
+        return (abs(process.create_time() - start) < START_SLACK
+                and process.status() != "zombie")
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 

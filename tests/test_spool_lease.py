@@ -140,3 +140,14 @@ def test_the_one_wording_of_who_serves() -> None:
     assert served_by(41, "watch") == "served by pid 41 (watch)"
     assert re.fullmatch(r"served by pid 41 \(print, since \d\d:\d\d:\d\d\)",
                         served_by(41, "print", since=0.0))
+
+
+def test_a_clock_step_does_not_kill_a_live_holder() -> None:
+    """psutil's start times move when the wall clock is stepped (they come from the boot
+    time, which the kernel derives from it): a second's difference is the same process,
+    a minute's is another one that took the pid."""
+    from lpfilter.locks import process_alive, process_start
+
+    me, start = os.getpid(), process_start(os.getpid())
+    assert process_alive(me, start) and process_alive(me, start + 1.0)
+    assert not process_alive(me, start - 60.0)
