@@ -25,7 +25,7 @@ import lpfilter.cli as cli, lpfilter.printcap as pc
 for name in ("commands.status_cmd", "commands.jobctl_cmd", "commands.print_cmd", "spool.submit",
              "commands.environment", "spool.store", "spool.worker", "locks", "spool.records",
              "spool.waiting", "spool.lease", "backends.ftpsession", "job", "text",
-             "commands.terminal"):
+             "commands.terminal", "commands.daemonclient"):
     importlib.import_module("lpfilter." + name)
 cli.build_parser(); pc.load([os.environ["LPFILTER_PRINTCAP"]])
 os.setgroups([]); os.setgid(65534); os.setuid(65534)

@@ -212,6 +212,7 @@ def test_print_limits_and_refusals(make_queue: MakeQueue, tmp_path: Path, option
 
 NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
           "import lpfilter.commands.print_cmd, lpfilter.spool.submit\n"
+          "import lpfilter.commands.daemonclient, lpfilter.commands.daemonprint\n"
           "import lpfilter.commands.environment\n"
           "import lpfilter.spool.store, lpfilter.spool.worker, lpfilter.locks\n"
           "cli.build_parser(); pc.load([os.environ['LPFILTER_PRINTCAP']])\n"

@@ -307,6 +307,7 @@ def test_cancel_a_passes_over_a_queue_without_jobs(world: World) -> None:
 NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
           "import lpfilter.commands.jobctl_cmd, lpfilter.spool.store, lpfilter.spool.records\n"
           "import lpfilter.job, lpfilter.locks, lpfilter.commands.environment\n"
+          "import lpfilter.commands.daemonclient, lpfilter.spool.jobctl\n"
           "cli.build_parser(); pc.load([os.environ['LPFILTER_PRINTCAP']])\n"
           "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
           "sys.exit(cli.main(sys.argv[1:]))\n")

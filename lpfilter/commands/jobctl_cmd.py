@@ -19,7 +19,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lpfilter.commands import daemonclient
 from lpfilter.spool.jobctl import Selection
 from lpfilter.status import ExitStatus
 
@@ -142,6 +141,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found.
     A user who may not write the spool asks the print server to do it."""
+    from lpfilter.commands import daemonclient
     from lpfilter.errors import AccessError
     from lpfilter.spool.jobctl import act
     from lpfilter.spool.records import QueueRecords

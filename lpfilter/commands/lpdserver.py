@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lpfilter.server.listener import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+    from lpfilter.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
     parser.add_argument("--listen", action="append", default=[], metavar="[ADDRESS:]PORT",
                         help="answer LPD requests on this TCP port (repeatable; IPv6 as"
                              " [::1]:515; port 0 picks a free one)")

@@ -207,9 +207,11 @@ def _forwarded(entry: Entry, long: bool) -> str:
 def _through_daemon(ctx: Context, data: QueueData) -> QueueData:
     """A queue whose jobs this user may not read: the print server's view of it, else
     what was seen, its error saying that no server runs and how to start one."""
+    if data["readable"]:
+        return data  # the common case: no need for the client's imports
     from lpfilter.commands import daemonclient
     from lpfilter.errors import AccessError, LpfilterError
-    if data["readable"] or not daemonclient.may_help(data["spool"]):
+    if not daemonclient.may_help(data["spool"]):
         return data
     why = AccessError(str(data["error"]), queue=data["queue"])
     try:

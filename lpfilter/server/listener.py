@@ -33,8 +33,6 @@ from lpfilter.text import visible
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_CONNECTIONS = 64
-DEFAULT_IDLE_TIMEOUT = 60.0
 #: Served when no --allow is given: this host only.
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")
 #: sd_listen_fds(3): the first descriptor systemd passes.

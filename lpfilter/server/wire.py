@@ -10,7 +10,6 @@ beyond "lines end with LF".
 """
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import selectors
@@ -275,6 +274,8 @@ class Wire:
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     """libc's sync_file_range(2) (Linux), or None where there is none: the standard
     library has no binding, and the fsync that follows keeps the promise either way."""
+    import ctypes  # only a daemon receiving a job needs it: no command pays its import
+
     try:
         function = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (AttributeError, OSError):
