@@ -104,9 +104,6 @@ class Job:
     #: A job received over LPD: its number on the wire and a digest of its control file, so
     #: that a client resending it after a lost final acknowledgement is recognised.
     origin: str = ""
-    #: A job received over LPD: a digest of its data files, taken as they streamed in; a
-    #: job whose data differs is never taken for a resend (clients repeat job numbers).
-    data_digest: str = ""
     #: A job received over LPD: the print format letter of its print lines (f, l, p, o...).
     print_format: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -169,7 +166,7 @@ _FIELDS = dataclasses.fields(Job)
 _NAMES = tuple(f.name for f in _FIELDS)
 #: Fields only a job received over LPD sets: written only when set, so that the tickets of
 #: other jobs stay byte for byte what earlier versions wrote (and read).
-_LPD_ONLY = frozenset({"peer", "origin", "data_digest", "print_format"})
+_LPD_ONLY = frozenset({"peer", "origin", "print_format"})
 
 
 def user_name(uid: int) -> str:

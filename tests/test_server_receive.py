@@ -5,6 +5,8 @@ file is left behind."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import os
 import socket
 from pathlib import Path
@@ -16,10 +18,31 @@ from test_spool_full import small_fs  # noqa: F401 - a fixture
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
-from lpfilter.server.retries import DUPLICATE_WINDOW, KEEP, Retries, key
+from lpfilter.server.retries import (DUPLICATE_WINDOW, KEEP, UNKNOWN, Retries, format_note,
+                                     parse_note)
 from lpfilter.server.wire import ClientError
 
 DATA = bytes(range(256)) * 7 + b"\r\n\0\x1b%-12345X"
+
+
+def the_note(receiver: Receiver) -> Path:
+    """The one retry note in the receiving spool."""
+    (noted,) = Path(Retries(receiver.store).dir).iterdir()
+    return noted
+
+
+def rewrite_note(noted: Path, **changes: object) -> None:
+    """Change every line of a note (as a crash or the passing of time would have left it)."""
+    lines = [dataclasses.replace(n, **changes) for n in parse_note(noted.read_text())]  # type: ignore[arg-type]
+    noted.write_bytes(format_note(lines))
+
+
+def send(receiver: Receiver, number: int, data: bytes) -> list:
+    client = Client(receiver.port)
+    assert client.control(f"cfA{number:03d}client", control_file(number)) == b"\0"
+    assert client.data(f"dfA{number:03d}client", data) == b"\0"
+    client.finish()
+    return receiver.outcome().jobs
 
 
 def test_control_first_as_lprng_sends_it(receiver: Receiver) -> None:
@@ -426,22 +449,58 @@ def test_recovery_leaves_a_file_being_received(receiver: Receiver) -> None:
 def test_an_old_repeat_is_queued_as_a_possible_duplicate(receiver: Receiver) -> None:
     """Past the retry window the same control file may be a new job (CUPS writes no date):
     it is queued, flagged, never dropped."""
-    cf = control_file(62)
-    client = Client(receiver.port)
-    assert client.control("cfA062client", cf) == b"\0"
-    assert client.data("dfA062client", b"again") == b"\0"
-    client.finish()
-    (first,) = receiver.outcome().jobs
-    noted = Path(Retries(receiver.store).dir) / key(first)
-    then = first.submitted - DUPLICATE_WINDOW - 60  # as if received 16 minutes ago
-    os.utime(noted, (then, then))
-    client = Client(receiver.port)
-    assert client.control("cfA062client", cf) == b"\0"
-    assert client.data("dfA062client", b"again") == b"\0"
-    client.finish()
-    (second,) = receiver.outcome().jobs
+    (first,) = send(receiver, 62, b"again")
+    rewrite_note(the_note(receiver), when=first.submitted - DUPLICATE_WINDOW - 60)
+    (second,) = send(receiver, 62, b"again")
     assert second.possible_duplicate and not first.possible_duplicate
     assert len(receiver.jobs()) == 2
+
+
+def test_the_data_digest_is_noted_after_the_final_ack(receiver: Receiver) -> None:
+    """Not hashed as it streams in (that halved the rate of a big job): noted afterwards,
+    from the job's file, as a sha256 of the data as queued."""
+    (job,) = send(receiver, 67, DATA)
+    (noted,) = parse_note(the_note(receiver).read_text())
+    assert noted.job_id == job.id and noted.when == pytest.approx(job.submitted, abs=0.001)
+    assert noted.digest == hashlib.sha256(DATA).hexdigest()[:40]
+
+
+def test_the_note_is_on_disk_before_the_job_is_queued(receiver: Receiver) -> None:
+    """A crash right after the commit must not leave a job without its note: its retry
+    would print twice, unflagged."""
+    seen: list[list[str]] = []
+
+    class Recorder(list):  # type: ignore[type-arg]
+        def append(self, job: object) -> None:
+            seen.append([p.read_text() for p in Path(Retries(receiver.store).dir).iterdir()])
+            super().append(job)
+
+    receiver.committed = Recorder()
+    (job,) = send(receiver, 68, b"noted first")
+    assert len(seen) == 1 and seen[0] and seen[0][0].startswith(f"{job.id} ")
+    assert seen[0][0].endswith(f" {UNKNOWN}\n")  # the digest comes after the ack
+
+
+def test_a_retry_before_its_digest_was_noted_is_recognised_from_the_data(
+        receiver: Receiver) -> None:
+    """The process died between the final ack and noting the digest: the earlier job's
+    data is still in the spool, and is hashed then."""
+    (first,) = send(receiver, 69, DATA)
+    rewrite_note(the_note(receiver), digest=UNKNOWN)
+    assert send(receiver, 69, DATA) == [] and [j.id for j in receiver.jobs()] == [first.id]
+    assert send(receiver, 69, DATA[::-1]) != []  # other data: another job, not flagged
+    assert not any(j.possible_duplicate for j in receiver.jobs())
+
+
+def test_a_repeat_that_can_no_longer_be_compared_is_flagged(receiver: Receiver) -> None:
+    """No digest noted and the earlier job's data gone (printed): the repeat is queued as
+    a possible duplicate, never dropped, since its data may be new."""
+    (first,) = send(receiver, 70, b"gone")
+    receiver.store.remove(first)
+    rewrite_note(the_note(receiver), digest=UNKNOWN)
+    (second,) = send(receiver, 70, b"gone")
+    assert second.possible_duplicate
+    assert [j.id for j in receiver.jobs()] == [second.id]
 
 
 def test_a_repeat_of_another_size_is_another_job(receiver: Receiver) -> None:
@@ -474,13 +533,10 @@ def test_a_retry_after_the_first_was_printed_and_dropped(receiver: Receiver) -> 
 
 def test_old_keys_are_swept(receiver: Receiver) -> None:
     retries = Retries(receiver.store)
-    client = Client(receiver.port)
-    assert client.control("cfA066client", control_file(66)) == b"\0"
-    assert client.data("dfA066client", b"x") == b"\0"
-    client.finish()
-    (job,) = receiver.outcome().jobs
-    (noted,) = Path(retries.dir).iterdir()
-    assert noted.name == key(job) and noted.read_text() == f"{job.id}\n"
+    (job,) = send(receiver, 66, b"x")
+    noted = the_note(receiver)
+    assert noted.read_text() == (f"{job.id} {job.submitted:.3f}"
+                                 f" {hashlib.sha256(b'x').hexdigest()[:40]}\n")
     retries.sweep(noted.stat().st_mtime + KEEP - 1)
     assert noted.exists()
     retries.sweep(noted.stat().st_mtime + KEEP + 1)

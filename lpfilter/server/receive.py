@@ -10,12 +10,9 @@ connection, abort, and a data file of size 0 (to the end of the connection, as L
 ``lpr -k`` streams) are taken. Everything the client names is checked and never used as a
 path; sizes are checked against the queue's ``mx`` and the free space before a byte of the
 file is read. A client that sends a job again after losing its final acknowledgement (same
-address, same control file name and bytes, same data: a digest taken as it streamed in) is
-answered "received" without a second job when it comes within the retry window, and is
-queued flagged possible_duplicate after it. Dropped, not flagged, within the window: the
-issue asks a resent job "recognised ... and not printed twice", and a job identical to
-the last byte, from the same address, under the same job number, minutes apart, is a
-retry; any byte of other data makes it a new job (server/retries.py says more).
+address, same control file name and bytes, same data) is answered "received" without a
+second job within the retry window, and is queued flagged possible_duplicate after it
+(server/retries.py says why, and why the data's digest is taken after the acknowledgement).
 """
 from __future__ import annotations
 
@@ -35,9 +32,9 @@ from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.server import staging
-from lpfilter.server.retries import DUPLICATE_WINDOW, Retries
+from lpfilter.server.retries import Retries, file_digest
 from lpfilter.server.staging import Part, Staged
-from lpfilter.server.wire import ClientError, Hasher, LineTooLong, TooMuch, Wire
+from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -222,7 +219,7 @@ class _Receiver:
     def data_file(self, sub: lpd.FileLine) -> None:
         """A data file, streamed into the job's staged file and hashed on the way: its
         size is refused against mx and the free space before a byte is read, so a hostile
-        client cannot fill the disk; the digest makes a different job never a "resend"."""
+        client cannot fill the disk."""
         pending = self.pending
         if pending.control is not None and sub.name not in pending.missing():
             self.refuse(FAIL, f"data file {sub.name} is not one control file"
@@ -240,23 +237,21 @@ class _Receiver:
         with self.store.room():
             staged.open(self.store)
         part = staged.parts[sub.name] = Part(staged.size())
-        hasher = hashlib.sha256()
         self.wire.send(OK)
         if sub.size:
             with self.store.room():
-                part.size = self.wire.into(staged.fd, sub.size, hasher=hasher)
+                part.size = self.wire.into(staged.fd, sub.size)
             self.file_end(sub.name)
         else:
-            part.size = self.to_the_end(staged.fd, room, hasher)
-        part.digest = hasher.hexdigest()
+            part.size = self.to_the_end(staged.fd, room)
         self.acknowledge()
 
-    def to_the_end(self, fd: int, room: int | None, hasher: Hasher) -> int:
+    def to_the_end(self, fd: int, room: int | None) -> int:
         """A data file of size 0: everything up to the client's close (the last file)."""
         self.ended = True
         try:
             with self.store.room():
-                return self.wire.into(fd, None, limit=room, hasher=hasher)
+                return self.wire.into(fd, None, limit=room)
         except TooMuch:
             self.refuse(RETRY, f"the job is larger than the queue's limit of"
                         f" {self.limit_kib} KiB (mx)")
@@ -282,68 +277,79 @@ class _Receiver:
 
     # --- a complete job -------------------------------------------------------------
     def acknowledge(self) -> None:
-        """The acknowledgement of a file: for the job's last one, only after its commit."""
+        """The acknowledgement of a file: for the job's last one, only after its commit;
+        then the committed job's digest is noted (even when the client is gone: it is the
+        one that will send the job again)."""
+        committed = None
         if self.pending.complete():
-            self.commit()
+            committed = self.commit()
         elif self.ended:
             self.refuse(FAIL, f"the client ended the transfer before the job was complete"
                         f" ({self.what_is_missing()})")
-        if self.ended:
-            with contextlib.suppress(ClientError):  # the client may have gone already
+        try:
+            if self.ended:
+                with contextlib.suppress(ClientError):  # the client may have gone already
+                    self.wire.send(OK)
+            else:
                 self.wire.send(OK)
-        else:
-            self.wire.send(OK)
+        finally:
+            if committed is not None:
+                self.note_digest(*committed)
+            if self.pending.complete():
+                self.pending.discard()
 
-    def commit(self) -> None:
+    def commit(self) -> tuple[Job, int, str] | None:
         """Queue the complete job, fsynced, before its final acknowledgement: a client told
-        "received" may forget the job, so the job must survive a crash from then on."""
+        "received" may forget the job, so the job must survive a crash from then on.
+        Returns the job, its open data file and its retry note when its digest is still to
+        be noted; None for a resend not queued again."""
         pending = self.pending
         assert pending.control is not None
         fields = pending.control
         number, host = lpd.file_job(pending.control_name)
         origin = f"{pending.control_name}:{pending.digest}"
-        staged_fd, staged, size, copies = self.assemble(fields)
+        fd, staged, size, copies = self.assemble(fields)
         try:
             if size == 0:
                 self.refuse(FAIL, "an empty job: nothing to print")
             with self.store.room():
-                os.fsync(staged_fd)
+                os.fsync(fd)
             job = self.job(fields, size, copies, origin)
-            job.data_digest = pending.staged.data_digest([f.name for f in fields.files])
-            twin = self.commit_once(job, staged)
-        finally:
-            if staged_fd != pending.staged.fd:
-                os.close(staged_fd)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(staged)
+            sizes = [pending.parts[f.name].size for f in fields.files]
+            twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer)
+        except BaseException:
+            self.drop_copy(fd, staged)
+            raise
         name = visible(self.entry.name)
         if twin is not None:
+            self.drop_copy(fd, staged)
             log.warning("queue %s: %s sent job %d (%s) again, already queued as job %s"
                         " (its final acknowledgement was lost): not queued twice", name,
                         self.peer, number, visible(host), twin)
-        else:
-            log.info("queue %s: job %s received from %s (%s, user %s, %d bytes)", name,
-                     job.id, self.peer, visible(pending.control_name), visible(job.user), size)
-            self.jobs.append(job)
-            if self.committed is not None:
-                self.committed(job)
-        pending.discard()
+            return None
+        log.info("queue %s: job %s received from %s (%s, user %s, %d bytes)", name,
+                 job.id, self.peer, visible(pending.control_name), visible(job.user), size)
+        self.jobs.append(job)
+        if self.committed is not None:
+            self.committed(job)
+        return (job, fd, note) if note else None
 
-    def commit_once(self, job: Job, staged: str) -> str | None:
-        """Commit the job unless it repeats one received just before: then that one's id."""
-        retries = Retries(self.store)
-        with retries.locked():
-            earlier = retries.earlier(job)
-            if earlier is not None and job.submitted - earlier[1] <= DUPLICATE_WINDOW:
-                return earlier[0]
-            if earlier is not None:
-                log.warning("queue %s: job %s from %s repeats job %s of %s: queued as a"
-                            " possible duplicate", visible(self.entry.name), job.id,
-                            self.peer, earlier[0], time.ctime(earlier[1]))
-                job.possible_duplicate = True
-            self.store.commit(job, staged)
-            retries.remember(job)
-        return None
+    def drop_copy(self, fd: int, path: str) -> None:
+        """The assembled copy of a job (not its staged file): closed, removed if not queued."""
+        if fd != self.pending.staged.fd:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def note_digest(self, job: Job, fd: int, note: str) -> None:
+        try:
+            Retries(self.store).note_digest(note, job.id, file_digest(fd))
+        except OSError as exc:
+            log.warning("queue %s: job %s: cannot read it back for its digest (%s)",
+                        visible(self.entry.name), job.id, exc)
+        finally:
+            if fd != self.pending.staged.fd:
+                os.close(fd)
 
     def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
         """The job's data as one staged file: (fd, path, size, copies). Its size is known

@@ -5,8 +5,7 @@ its control file names them all; one open file per data file would let a few slo
 clients exhaust the daemon's descriptors (which the workers share). So the data files
 of one job are appended to one staged file, each remembered by its offset and size, and
 the job holds one descriptor (locked, so that orphan recovery leaves it alone) until it
-is committed or dropped. Each file's bytes are hashed while they stream in, for the
-retry key (server/retries.py): a job sent again must match in its data too.
+is committed or dropped.
 
 The job's data as queued is its files in print-line order: when they came in that order
 and all ask for the same copies, the staged file is the job as it is; otherwise the
@@ -17,7 +16,6 @@ and refused past the queue's ``mx``, the spool's free space, or ASSEMBLED_MAX.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -41,11 +39,10 @@ class TooBig(Exception):
 
 @dataclass
 class Part:
-    """One data file of the job: where it lies in the staged file, and its digest."""
+    """One data file of the job: where it lies in the staged file."""
 
     offset: int
     size: int = 0
-    digest: str = ""
 
 
 @dataclass
@@ -66,15 +63,6 @@ class Staged:
             self.job_id = store.next_id()
         if self.fd < 0:
             self.fd, self.path = store.stage(f"{self.job_id}-r")
-
-    def data_digest(self, names: list[str]) -> str:
-        """One digest of every data file in print-line order: a different byte anywhere
-        is a different job."""
-        whole = hashlib.sha256()
-        for name in names:
-            whole.update(f"{name}\0{self.parts[name].digest}\0".encode("utf-8",
-                                                                        "surrogateescape"))
-        return whole.hexdigest()[:40]
 
     def discard(self) -> None:
         """Close and remove the staged file (one already committed is gone: fine)."""

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import cast
 
 from lpfilter.errors import PermanentError
 
@@ -41,12 +41,6 @@ class LineTooLong(ClientError):
 
 class TooMuch(ClientError):
     """More bytes than the limit given to ``Wire.into`` (the client may still be sending)."""
-
-
-class Hasher(Protocol):
-    """What ``Wire.into`` feeds the bytes it writes to (a ``hashlib`` object)."""
-
-    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 class StopPipe:
@@ -195,18 +189,14 @@ class Wire:
         del self._pending[:1]
         return first
 
-    def into(self, fd: int, size: int | None, limit: int | None = None,
-             hasher: Hasher | None = None) -> int:
+    def into(self, fd: int, size: int | None, limit: int | None = None) -> int:
         """Copy ``size`` bytes (None: to the end of the connection) into ``fd``, streamed
-        through one buffer; ClientError at an early end, or beyond ``limit`` bytes.
-        ``hasher`` sees every byte written, so a digest of the file costs no second read."""
+        through one buffer; ClientError at an early end, or beyond ``limit`` bytes."""
         done = 0
         if self._pending:
             take = len(self._pending) if size is None else min(size, len(self._pending))
             first = memoryview(bytes(self._pending[:take]))
             done = self._write_all(fd, first, done, limit)
-            if hasher is not None:
-                hasher.update(first)
             del self._pending[:take]
         if self._buffer is None:
             self._buffer = bytearray(CHUNK)
@@ -229,8 +219,6 @@ class Wire:
                 raise ClientError(f"the client closed the connection after {done} of"
                                   f" {size} bytes of a file")
             done = self._write_all(fd, view[:got], done, limit)
-            if hasher is not None:
-                hasher.update(view[:got])
         return done
 
     def _recv_into(self, view: memoryview) -> int:
