@@ -374,3 +374,24 @@ def test_systemd_socket_activation(kit: Kit) -> None:
         popen.send_signal(signal.SIGTERM)
         assert popen.wait(timeout=30) == 0
     assert gone(popen.pid)
+
+
+def test_the_unix_socket_file_goes_when_the_daemon_stops(kit: Kit, server: Server) -> None:
+    path = Path(kit.env["LPFILTER_SOCKET"])
+    wait_until(path.exists, what="the socket")
+    assert server.proc.stop() == 0
+    assert not path.exists()
+
+
+def test_a_socket_file_another_daemon_put_there_is_left(tmp_path: Path) -> None:
+    """Only the file this daemon bound is removed: a newer daemon's (another inode) stays."""
+    from lpfilter.server.local import open_local_socket, remove_socket_file, socket_file
+    path = tmp_path / "lpfilter.sock"
+    with open_local_socket(str(path)):
+        ours = socket_file(str(path))
+    path.unlink()
+    with open_local_socket(str(path)):
+        remove_socket_file(str(path), ours)
+        assert path.exists()
+        remove_socket_file(str(path), socket_file(str(path)))
+        assert not path.exists()

@@ -9,12 +9,15 @@ descriptor), which the connection closes.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
     from lpfilter.server.listener import Listener
@@ -107,15 +110,18 @@ def open_server(ctx: Context, watcher: Watcher) -> Listener | None:
             sockets.append(open_tcp(*parse_listen(text)))
         local = _local_socket(ctx)
         if local is not None:
-            sockets.append(local)
+            sockets.append(local[0])
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
     allow = [parse_allow(text) for text in args.allow or DEFAULT_ALLOW]
-    return Listener(sockets, ServedQueues(watcher), allow=allow,
-                    max_connections=args.max_connections, idle_timeout=args.idle_timeout,
-                    stop=watcher.stop)
+    listener = Listener(sockets, ServedQueues(watcher), allow=allow,
+                        max_connections=args.max_connections, idle_timeout=args.idle_timeout,
+                        stop=watcher.stop)
+    if local is not None:
+        listener.on_shutdown.append(local[1])
+    return listener
 
 
 def socket_mode(text: str) -> int:
@@ -128,20 +134,24 @@ def socket_mode(text: str) -> int:
     return int(text, 8)
 
 
-def _local_socket(ctx: Context) -> socket.socket | None:
-    """The Unix socket for local users. One that cannot be opened (another watcher of
-    this host has it: watchers may share out the queues) is a warning, not the end of a
-    daemon that may serve its queues without it; a bad --socket-group is an error."""
+def _local_socket(ctx: Context) -> tuple[socket.socket, Callable[[], None]] | None:
+    """The Unix socket for local users, and what removes its file at shutdown. One that
+    cannot be opened (another watcher of this host has it: watchers may share out the
+    queues) is a warning, not the end of a daemon that may serve its queues without it; a
+    bad --socket-group is an error."""
     from lpfilter.commands.environment import lock_dir
     from lpfilter.errors import AccessError
-    from lpfilter.server.local import open_local_socket, server_socket_path
+    from lpfilter.server.local import (open_local_socket, remove_socket_file,
+                                       server_socket_path, socket_file)
+    path = server_socket_path(ctx.environ, lock_dir(ctx.environ))
     try:
-        return open_local_socket(server_socket_path(ctx.environ, lock_dir(ctx.environ)),
-                                 mode=socket_mode(ctx.args.socket_mode),
+        sock = open_local_socket(path, mode=socket_mode(ctx.args.socket_mode),
                                  group=ctx.args.socket_group)
     except AccessError as exc:
         log.warning("%s; this watcher answers no local requests", exc)
         return None
+    identity = socket_file(path)
+    return sock, functools.partial(remove_socket_file, path, identity)
 
 
 def where(server: Listener | None) -> str:

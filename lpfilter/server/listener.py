@@ -21,7 +21,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lpfilter.errors import AccessError, UsageError
 from lpfilter.protocols import lpdlocal
@@ -193,6 +193,8 @@ class Listener:
         self.stop = stop or threading.Event()
         self.slots = Slots({"tcp": max_connections, "local": max_local})
         self.peak = 0
+        #: Called once the sockets are closed (the daemon removes its Unix socket's file).
+        self.on_shutdown: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -373,6 +375,8 @@ class Listener:
             self._stop_pipe.close()  # no Wire waits on it any more
         for sock in self.sockets:
             sock.close()
+        for call in self.on_shutdown:
+            call()
         with self._lock:
             os.close(self._wake_w)
             self._wake_w = -1

@@ -131,6 +131,26 @@ def open_local_socket(path: str, *, mode: int = 0o666,
     return sock
 
 
+def socket_file(path: str) -> tuple[int, int, int]:
+    """What identifies the socket file just bound: device, inode and change time (a file
+    made after ours was removed may get its inode number again)."""
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
+def remove_socket_file(path: str, identity: tuple[int, int, int]) -> None:
+    """At shutdown: the socket file goes, unless another daemon has put its own there since
+    (then it is not ours to remove). Never raises: the next start replaces a stale one."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISSOCK(info.st_mode) and (info.st_dev, info.st_ino,
+                                            info.st_ctime_ns) == identity:
+            os.unlink(path)
+    except OSError as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("socket %s: cannot remove it at shutdown: %s", path, exc.strerror)
+
+
 def local_peer(sock: socket.socket) -> Peer:
     """The user of an accepted Unix connection, as the kernel reports it."""
     _pid, uid, _gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
