@@ -159,7 +159,12 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
         outcomes = daemonclient.control(ctx.environ, entry.name, action, target.selection,
                                         exc, quiet=ctx.args.all_queues)
     else:
-        outcomes = act(store, QueueRecords(entry), target.selection, action, me, root)
+        records = QueueRecords(entry)
+        try:
+            outcomes = act(store, records, target.selection, action, me, root)
+        finally:
+            records.close()
+            store.close()
     return _show(ctx, entry.name, outcomes)
 
 
