@@ -18,8 +18,8 @@ import time
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
 from lpfilter.backends.stream import TICK, Pump, send_body
-from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
-from lpfilter.filtercodes import FilterCode, decode, describe
+from lpfilter.errors import JobRefused, LpfilterError, TransientError
+from lpfilter.filtercodes import FilterCode, decode, describe, error_class
 from lpfilter.programs import command_argv
 
 Request = SendRequest[PipeSettings]
@@ -36,10 +36,7 @@ def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
     said = f": {output}" if output else ""
     if status < 0:
         return JobRefused(f"{program} was killed by signal {-status}{said}")
-    error: type[LpfilterError] = {
-        FilterCode.JFAIL: TransientError, FilterCode.JTIMEOUT: TransientError,
-        FilterCode.JREMOVE: RemoveJob, FilterCode.JHOLD: HoldJob}.get(code, JobRefused)
-    return error(f"{program} exited {status} ({describe(code)}){said}")
+    return error_class(code)(f"{program} exited {status} ({describe(code)}){said}")
 
 
 class PipeBackend:

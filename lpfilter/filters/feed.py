@@ -216,9 +216,8 @@ class Feed:
         plan = self.plan
         if plan.pr is None:
             return self._data
-        temp = tempfile.TemporaryFile(dir=plan.cwd, prefix=".pr-")
-        fd = os.dup(temp.fileno())
-        temp.close()
+        with tempfile.TemporaryFile(dir=plan.cwd, prefix=".pr-") as temp:
+            fd = os.dup(temp.fileno())
         self._temps.append(fd)
         os.lseek(self._data, 0, os.SEEK_SET)
         self._done(self.start_process(plan.pr, stdin=self._data, stdout=fd))
