@@ -175,3 +175,17 @@ def test_cancel_kills_the_filter(kit: Kit, printer: VirtualPrinter) -> None:  # 
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, signal.SIG_DFL)
+
+
+def test_checkpc_no_longer_notes_filter_and_banner_keys(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lpfilter.cli import main
+    sd = tmp_path / "spool"
+    sd.mkdir(mode=0o700)
+    keys = ("if=/usr/bin/a2ps:of=/usr/lib/lpf:filter=/usr/bin/f:vf=/usr/bin/v:pr=/usr/bin/pr"
+            ":ab:hl:sb:generate_banner:bp=/usr/bin/banner:bs=/usr/bin/b:be=/usr/bin/e"
+            ":lpd_bounce")
+    (tmp_path / "printcap").write_text(f"q:sd={sd}:lp=/dev/null:{keys}\n")
+    status = main(["--printcap", str(tmp_path / "printcap"), "checkpc"], {})
+    out = capsys.readouterr().out
+    assert status == 0 and "not acted on" not in out, out

@@ -16,6 +16,7 @@ banner, no ``p`` format) goes the old way: the backend sends the spooled file it
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import TYPE_CHECKING
@@ -106,6 +107,9 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
     of = build_command(entry, "of", facts, role="of") if entry.string("of") else None
     start = end = None
     if wants_banner(entry, job):
+        # ``ab`` without a banner name: LPRng names the job's user (Print_job).
+        facts = dataclasses.replace(facts, control_lines={"L": job.user,
+                                                          **facts.control_lines})
         if not entry.flag("hl"):
             start = _banner(entry, job, facts, "bs", now)
         if entry.flag("hl") or entry.string("be"):

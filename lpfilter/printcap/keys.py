@@ -209,11 +209,10 @@ LPRNG_OTHER_KEYS = frozenset([
     "user_is_authuser", "user_printcap"])
 
 #: Keys lpfilter reads but its own spool (watch, print) does not act on yet, and what that
-#: means; checkpc notes each one set, so nobody believes it has an effect. Filter keys
-#: (``if``, ``of``, ``filter``, ``Xf``, ``pr``) are noted through ``is_filter_key``.
+#: means; checkpc notes each one set, so nobody believes it has an effect. Filters
+#: (``if``, ``of``, ``filter``, ``Xf``, ``pr``) and banners run (``lpfilter.filters``).
 NOT_ACTED_ON = {
-    **dict.fromkeys(("ab", "hl", "sb", "bl", "generate_banner", "bp", "bs", "be"),
-                    "it prints no banner pages"),
+    "bl": "its short banner (sb) is always bl's default form",
     "sv": "it does not pass jobs on to the queues of sv (no load balancing)",
     "ss": "it prints this queue's own jobs, not as a subserver of ss",
     "chooser": "it does not pass jobs on to other queues (no load balancing)",
@@ -229,10 +228,7 @@ NOT_ACTED_ON = {
     "achk": "it does not ask the accounting target",
     "stop_on_abort": "it does not stop the queue when a job aborts",
     "translate_format": "it does not rename job formats",
-    "lpd_bounce": "it sends jobs as spooled, unfiltered",
 }
-#: What a filter key (``if``, ``of``, ``filter``, ``Xf``, ``pr``) set means to lpfilter.
-NO_FILTERS = "it runs no filters and sends the job to lp as spooled"
 
 _NOT_FILTERS = frozenset("aflsp")
 
