@@ -112,6 +112,8 @@ class Running:
         """The exit status (negative: killed by that signal), once stderr is read too."""
         status = self.process.wait()
         self._reader.join(timeout=5)
+        if not self._reader.is_alive() and self.process.stderr is not None:
+            self.process.stderr.close()  # a grandchild may hold it open: then kill() does
         return status
 
     def error(self, status: int) -> LpfilterError | None:
