@@ -108,7 +108,9 @@ def test_without_suspend_the_of_is_restarted(kit: Kit, printer: VirtualPrinter) 
 
 def test_an_of_that_never_stops_fails_the_try_bounded(kit: Kit,  # noqa: F811
                                                        printer: VirtualPrinter) -> None:
-    kit.queue("q", _lp(printer), of="-$ /bin/cat", stall_timeout=2, send_try=1)
+    # It writes a byte every 0.1 s (so the stream never stalls) and never stops itself.
+    ticker = kit.program("ticker.sh", "#!/bin/sh\nwhile :; do printf .; sleep 0.1; done\n")
+    kit.queue("q", _lp(printer), of=f"-$ {ticker}", stall_timeout=2, send_try=1)
     job = _print(kit, "q", b"abc\n")
     _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -207,3 +209,12 @@ def test_a_100_mb_filter_output_streams_with_memory_flat(kit: Kit, tmp_path: Pat
     # The whole output held in memory would be 100 MiB by itself; the worker (Python and
     # lpfilter loaded) stays far below.
     assert 0 < peak < 100 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_short_banner_is_bl_expanded(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    kit.queue("q", _lp(printer), sb=True)
+    _print(kit, "q", b"abc\n", "-C", "Z", "-J", "MyJob", "-U", "root")
+    _watch(kit, "q")
+    line, _, rest = _printed(printer).partition(b"\n")
+    assert line.startswith(b"Z:root Job: MyJob Date: 20") and line.endswith(b".000")
+    assert rest == b"abc\n"

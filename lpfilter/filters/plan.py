@@ -6,9 +6,9 @@ through ``pr``; ``of`` for the pieces around the data. A banner needs a banner n
 job did not ask for none with ``print -h``/no L line, or ``ab``) and no ``sh``; the start
 banner (unless ``hl``) comes from ``bs`` or ``bp``, the end banner (with ``hl``, or when
 ``be`` is set) from ``be`` or ``bp``. Without a banner program LPRng prints the short
-banner line ``bl`` when ``sb`` is set and nothing otherwise; lpfilter does the same, and
-prints its plain built-in text banner (user, job, host, date, queue) when
-``generate_banner`` is set instead.
+banner line ``bl`` (its ``$`` tokens expanded) when ``sb`` is set and nothing otherwise;
+lpfilter does the same, and prints its plain built-in text banner (user, job, host, date,
+queue) when ``generate_banner`` is set instead.
 
 A queue forwarding over LPD sends its jobs as spooled unless ``lpd_bounce``: then they
 are filtered first, as LPRng's bounce queues do. A job with nothing to run (no filter, no
@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from lpfilter.backends.framing import framing
 from lpfilter.errors import JobRefused
 from lpfilter.filters.command import (FilterCommand, JobFacts, build_command, facts_for,
-                                      filter_environment, filter_key, lprng_time)
+                                      filter_environment, filter_key, letter_value)
+from lpfilter.filters.dollars import Token, expand_words, split_words
 from lpfilter.filters.feed import Plan
 from lpfilter.programs import command_argv, needs_shell
 from lpfilter.text import visible
@@ -53,17 +54,21 @@ def _banner(entry: Entry, job: Job, facts: JobFacts, program_key: str | None,
         if key and entry.string(key):
             return build_command(entry, key, facts, role="banner")
     if entry.flag("sb"):
-        return short_banner(job, now)
+        return short_banner(entry, facts)
     if entry.flag("generate_banner"):
         return text_banner(entry, job, now)
     return None
 
 
-def short_banner(job: Job, now: float) -> bytes:
-    """LPRng's default ``bl`` line (``$-C:$-n Job: $-J Date: $-t``) and a newline."""
-    line = (f"{job.job_class or 'A'}:{job.user} Job: {job.name} Date:"
-            f" {lprng_time(now)}")
-    return (visible(line) + "\n").encode("utf-8", "replace")
+def short_banner(entry: Entry, facts: JobFacts) -> bytes:
+    """LPRng's short banner: the ``bl`` line (default ``$-C:$-n Job: $-J Date: $-t``) with
+    its ``$`` tokens expanded, and a newline (Print_banner)."""
+    def lookup(token: Token) -> str | list[str] | None:
+        if len(token.name) != 1:
+            return None
+        return letter_value(entry, facts, token.name, "banner")
+    words = expand_words(split_words(entry.string("bl") or ""), lookup)
+    return (visible(" ".join(words)) + "\n").encode("utf-8", "replace")
 
 
 def text_banner(entry: Entry, job: Job, now: float) -> bytes:
