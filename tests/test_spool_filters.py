@@ -189,3 +189,26 @@ def test_checkpc_no_longer_notes_filter_and_banner_keys(
     status = main(["--printcap", str(tmp_path / "printcap"), "checkpc"], {})
     out = capsys.readouterr().out
     assert status == 0 and "not acted on" not in out, out
+
+
+def test_a_failed_filters_leftover_children_are_killed(kit: Kit,  # noqa: F811
+                                                        printer: VirtualPrinter) -> None:
+    """A child the filter left behind holds the output pipe open: it is killed with the
+    filter's session, so the filter's own status decides at once (not the stall limit)."""
+    pid_file = kit.root / "child.pid"
+    program = kit.program("leave.sh", f"#!/bin/sh\nsleep 600 &\necho $! > {pid_file}\n"
+                                      "exit 2\n")
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=600)
+    job = _print(kit, "q", b"data\n")
+    _watch(kit, "q")
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == "failed" and "exited 2" in ticket["last_error"]
+    wait_until(lambda: _gone(int(pid_file.read_text())), what="the child to be gone")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -117,7 +117,8 @@ class Feed:
         for process in running:
             process.kill()
         os.close(self.fd)  # a producer blocked writing the pipe gets EPIPE
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=10)
         if self._thread.is_alive():
             log.warning("the filter feed thread did not end")
         else:
@@ -202,9 +203,13 @@ class Feed:
         return process
 
     def _done(self, process: Running) -> None:
-        """Wait for a filter's end; raise what its exit status means."""
+        """Wait for a filter's end; raise what its exit status means (after killing what
+        it left behind in its session, which may hold the pipe open)."""
         try:
             process.finish()
+        except LpfilterError:
+            process.kill_group()
+            raise
         finally:
             with self._lock:
                 if process in self._running:

@@ -127,6 +127,12 @@ class Running:
         if error is not None:
             raise error
 
+    def kill_group(self) -> None:
+        """After a failed exit: end whatever the filter started in its session (its
+        process group outlives it while a member is left; none left is no error)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
     def kill(self) -> None:
         """Stop it and whatever it started: SIGTERM (and SIGCONT, should it be stopped),
         then SIGKILL after TERM_GRACE; bounded."""
