@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
+
 #: LPRng's shift: a filter may return JFAIL as 1 or as 32.
 _SHIFT = 31
 
@@ -43,3 +45,10 @@ def describe(code: FilterCode) -> str:
             FilterCode.JTIMEOUT: "try again later", FilterCode.JREMOVE: "remove the job",
             FilterCode.JHOLD: "hold the job", FilterCode.JFAILNORETRY: "failed, no retry",
             FilterCode.JABORT: "abort the job"}[code]
+
+
+def error_class(code: FilterCode) -> type[LpfilterError]:
+    """The error a code raises for its job: JFAIL and JTIMEOUT retry (transient), JREMOVE
+    removes, JHOLD holds; JABORT, JFAILNORETRY and the rest fail it (JobRefused)."""
+    return {FilterCode.JFAIL: TransientError, FilterCode.JTIMEOUT: TransientError,
+            FilterCode.JREMOVE: RemoveJob, FilterCode.JHOLD: HoldJob}.get(code, JobRefused)

@@ -71,7 +71,7 @@ class Job:
     host: str = ""
     #: LPRng's job class (lpr -C); lpfilter keeps it but does not act on it.
     job_class: str = ""
-    #: lpr -h: the user asked for no banner page (lpfilter prints no banners yet).
+    #: lpr -h: the user asked for no banner page (the control file had no L line).
     no_banner: bool = False
     #: "print" (lpfilter print), "hotfolder" (a file dropped into the spool directory) or
     #: "lpd" (received by the print server).

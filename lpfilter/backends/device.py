@@ -11,7 +11,7 @@ import stat
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import DeviceSettings
-from lpfilter.backends.stream import Pump
+from lpfilter.backends.stream import Pump, send_body
 from lpfilter.errors import JobRefused, TransientError
 
 Request = SendRequest[DeviceSettings]
@@ -58,15 +58,13 @@ class DeviceBackend:
         try:
             if settings.lock:
                 _lock_device(fd, request)
-            with request.open_data() as data:
-                pump = Pump(fd, interrupted=request.reporter.interrupted,
-                            first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
-                            progress=request.progress, sendfile=not regular, what=path)
-                try:
-                    sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                         request.job.copies, settings.framing)
-                finally:
-                    pump.close()
+            pump = Pump(fd, interrupted=request.reporter.interrupted,
+                        first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
+                        progress=request.progress, sendfile=not regular, what=path)
+            try:
+                sent = send_body(pump, request, settings.framing)
+            finally:
+                pump.close()
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EIO, errno.EPIPE, errno.ENXIO):
                 raise TransientError(f"writing {path}: {exc.strerror}") from None

@@ -13,7 +13,6 @@ Facts: printer-protocols.md §4.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 from lpfilter.backends.request import SendResult
 from lpfilter.backends.connect import open_connection
 from lpfilter.backends.ftpsession import Control, Request, Session, failure, open_session
-from lpfilter.backends.stream import TICK, Pump, unsent
+from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.errors import ConnectionLost, JobRefused, LpfilterError, TransientError
 from lpfilter.protocols import ftp
 
@@ -102,17 +101,15 @@ def _store(session: Session, request: Request) -> SendResult:
         if isinstance(data, _Listener):  # active mode: the server connects to us now
             data = _accept(data, session, request)
         stall = settings.stall
-        with request.open_data() as source:
-            pump = Pump(data.fileno(), interrupted=request.reporter.interrupted,
-                        first_byte=request.reporter.first_byte, idle_timeout=stall,
-                        what=session.where, progress=request.progress)
-            try:
-                sent = pump.send_job(source.fileno(), os.fstat(source.fileno()).st_size,
-                                     job.copies, settings.framing)
-            except OSError as exc:
-                raise _dropped(session, request, exc) from None
-            finally:
-                pump.close()
+        pump = Pump(data.fileno(), interrupted=request.reporter.interrupted,
+                    first_byte=request.reporter.first_byte, idle_timeout=stall,
+                    what=session.where, progress=request.progress)
+        try:
+            sent = send_body(pump, request, settings.framing)
+        except OSError as exc:
+            raise _dropped(session, request, exc) from None
+        finally:
+            pump.close()
         try:
             data.shutdown(socket.SHUT_WR)  # stream mode: end of file is the end of the data
         except OSError:

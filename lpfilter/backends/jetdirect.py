@@ -10,7 +10,6 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 from __future__ import annotations
 
 import dataclasses
-import os
 import socket
 import struct
 import time
@@ -20,7 +19,7 @@ from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.connect import broken, open_connection
 from lpfilter.backends.framing import Framing
 from lpfilter.backends.settings import SocketSettings
-from lpfilter.backends.stream import TICK, Pump, unsent
+from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.errors import ConnectionLost, PrinterOffline, TransientError
 from lpfilter.protocols import pjl
 
@@ -187,15 +186,13 @@ class JetDirectBackend:
                 name: str, cookie: str, where: str) -> int:
         """Prologue, data (zero-copy) and epilogue, reading the back channel meanwhile."""
         frame = wrapping(settings, name, cookie)
-        with request.open_data() as data:
-            pump = Pump(session.sock.fileno(), interrupted=request.reporter.interrupted,
-                        first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
-                        what=where, progress=request.progress, reader=session.read)
-            try:
-                sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                     request.job.copies, frame)
-            finally:
-                pump.close()
+        pump = Pump(session.sock.fileno(), interrupted=request.reporter.interrupted,
+                    first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
+                    what=where, progress=request.progress, reader=session.read)
+        try:
+            sent = send_body(pump, request, frame)
+        finally:
+            pump.close()
         if session.eof:
             raise TransientError(f"{where}: the printer closed the connection after {sent}"
                                  " bytes, before the job ended")

@@ -17,9 +17,9 @@ import time
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
-from lpfilter.backends.stream import TICK, Pump
-from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
-from lpfilter.filtercodes import FilterCode, decode, describe
+from lpfilter.backends.stream import TICK, Pump, send_body
+from lpfilter.errors import JobRefused, LpfilterError, TransientError
+from lpfilter.filtercodes import FilterCode, decode, describe, error_class
 from lpfilter.programs import command_argv
 
 Request = SendRequest[PipeSettings]
@@ -36,10 +36,7 @@ def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
     said = f": {output}" if output else ""
     if status < 0:
         return JobRefused(f"{program} was killed by signal {-status}{said}")
-    error: type[LpfilterError] = {
-        FilterCode.JFAIL: TransientError, FilterCode.JTIMEOUT: TransientError,
-        FilterCode.JREMOVE: RemoveJob, FilterCode.JHOLD: HoldJob}.get(code, JobRefused)
-    return error(f"{program} exited {status} ({describe(code)}){said}")
+    return error_class(code)(f"{program} exited {status} ({describe(code)}){said}")
 
 
 class PipeBackend:
@@ -68,20 +65,18 @@ class PipeBackend:
         sent = 0
         try:
             os.set_blocking(process.stdin.fileno(), False)
-            with request.open_data() as data:
-                pump = Pump(process.stdin.fileno(), interrupted=request.reporter.interrupted,
-                            first_byte=request.reporter.first_byte,
-                            idle_timeout=settings.stall, progress=request.progress,
-                            what=program)
-                try:
-                    sent = pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
-                                         request.job.copies, settings.framing)
-                except OSError as exc:
-                    if exc.errno != errno.EPIPE:  # the program stopped reading: its status says why
-                        raise
-                    sent = pump.sent
-                finally:
-                    pump.close()
+            pump = Pump(process.stdin.fileno(), interrupted=request.reporter.interrupted,
+                        first_byte=request.reporter.first_byte,
+                        idle_timeout=settings.stall, progress=request.progress,
+                        what=program)
+            try:
+                sent = send_body(pump, request, settings.framing)
+            except OSError as exc:
+                if exc.errno != errno.EPIPE:  # the program stopped reading: its status says why
+                    raise
+                sent = pump.sent
+            finally:
+                pump.close()
             with contextlib.suppress(OSError):
                 process.stdin.close()
             code = _wait(process, request, settings.finish_timeout, activity, program)

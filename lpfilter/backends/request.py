@@ -39,6 +39,20 @@ class Reporter(Protocol):
         """A status line from the printer or program (ps file, log, lpd's stderr)."""
 
 
+class StreamSource(Protocol):
+    """A job body of unknown size read from a pipe (a filter's output): the backend
+    copies ``fd`` to its end, then calls ``finish``, which raises the producer's error
+    (a filter's exit status) so that a body cut short is never taken for a whole job."""
+
+    #: The pipe's read end (non-blocking).
+    fd: int
+    #: Who writes it, for messages ("the if filter /usr/bin/a2ps").
+    what: str
+
+    def finish(self) -> None:
+        """At the pipe's end: wait for the producer; raise what ended it badly."""
+
+
 #: The settings type of a backend (``SendRequest[SocketSettings]``).
 SettingsT = TypeVar("SettingsT", bound="SendSettings")
 
@@ -63,6 +77,9 @@ class SendRequest(Generic[SettingsT]):
     #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
     #: failed attempt is accounted with what it sent.
     sent: int = 0
+    #: The job's body from a filter, streamed (``filters.feed``): it replaces the data
+    #: file, its copies and the settings' framing, which the producer wrote itself.
+    source: StreamSource | None = None
 
     def open_data(self) -> BinaryIO:
         """The job's bytes, from the descriptor the spool checked: never the path again,

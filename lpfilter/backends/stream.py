@@ -16,9 +16,13 @@ import struct
 import termios
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.framing import Framing
 from lpfilter.errors import Interruption, JobInterrupted, TransientError
+
+if TYPE_CHECKING:
+    from lpfilter.backends.request import SendRequest, StreamSource
 
 TICK = 0.2
 CHUNK = 1 << 20
@@ -133,7 +137,7 @@ class Pump:
             self._started = True
             self.first_byte()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             self._wait_writable()
@@ -188,6 +192,76 @@ class Pump:
         return os.write(self.dst, memoryview(self._buffer)[offset - held_from:
                                                           held_to - held_from])
 
+    def send_stream(self, source: StreamSource) -> None:
+        """Copy a pipe (a filter's output) to its end, then ``source.finish()``: splice(2)
+        where the kernel moves pipe pages to ``dst`` itself, else through the one buffer.
+        A source silent for ``idle_timeout`` fails the try like a printer taking nothing."""
+        use_splice = self.use_sendfile and hasattr(os, "splice")
+        waiter = selectors.DefaultSelector()
+        try:
+            waiter.register(source.fd, selectors.EVENT_READ)
+            while True:
+                self._wait_source(waiter, source)
+                if use_splice:
+                    self._wait_writable()
+                    self._before_write()
+                try:
+                    if use_splice:
+                        done = os.splice(source.fd, self.dst, CHUNK,
+                                         flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+                    else:
+                        done = self._pipe_copy(source.fd)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if use_splice and exc.errno in _NO_SENDFILE:
+                        use_splice = False
+                        continue
+                    raise
+                if done == 0:
+                    source.finish()
+                    return
+                if use_splice:
+                    self.sent += done
+                    self.report()
+        finally:
+            waiter.close()
+
+    def _wait_source(self, waiter: selectors.BaseSelector, source: StreamSource) -> None:
+        """Wait until the pipe has bytes (or its end), hearing cancel and shutdown and
+        reading the printer's back channel meanwhile."""
+        deadline = time.monotonic() + self.idle_timeout if self.idle_timeout > 0 else None
+        while not waiter.select(0):
+            reason = self.interrupted()
+            if reason is not None:
+                raise JobInterrupted(reason)
+            if self.reader is not None:
+                self._wait_writable_or_read(TICK / 4)
+            if waiter.select(TICK):
+                return
+            self.report()
+            if deadline is not None and time.monotonic() > deadline:
+                raise TransientError(f"{source.what} wrote nothing for {self.idle_timeout:g} s"
+                                     " (stall_timeout)")
+
+    def _wait_writable_or_read(self, timeout: float) -> None:
+        """Read what the printer says while the source is silent."""
+        if self._selector is None or self.reader is None:
+            return
+        for _key, mask in self._selector.select(timeout):
+            if mask & selectors.EVENT_READ and self.reader is not None and not self.reader():
+                self._selector.modify(self.dst, selectors.EVENT_WRITE)
+                self.reader = None
+
+    def _pipe_copy(self, src: int) -> int:
+        """One read from the pipe, written out whole; 0 at its end."""
+        if self._buffer is None:
+            self._buffer = bytearray(CHUNK)
+        got = os.readv(src, [self._buffer])
+        if got:
+            self.write(memoryview(self._buffer)[:got])
+        return got
+
     def send_job(self, src: int, size: int, copies: int, frame: Framing) -> int:
         """Leader, the copies with separators between them, trailer. Returns bytes sent."""
         if frame.leader:
@@ -199,3 +273,19 @@ class Pump:
         if frame.trailer:
             self.write(frame.trailer)
         return self.sent
+
+
+def send_body(pump: Pump, request: SendRequest[Any], frame: Framing) -> int:
+    """What every byte-stream backend sends: ``frame`` around the spooled file's copies,
+    or around a filter's stream (``request.source``, copies and all). Returns bytes sent."""
+    source = request.source
+    if source is None:
+        with request.open_data() as data:
+            return pump.send_job(data.fileno(), os.fstat(data.fileno()).st_size,
+                                 request.job.copies, frame)
+    if frame.leader:
+        pump.write(frame.leader)
+    pump.send_stream(source)
+    if frame.trailer:
+        pump.write(frame.trailer)
+    return pump.sent

@@ -88,7 +88,8 @@ def _control(names: lpd.JobNames, name: str, options: JobOptions) -> bytes:
     from lpfilter.job import user_name
     host = names.host
     user = user_name(os.getuid())  # the server takes the kernel's word for it anyway
-    data = lpdcontrol.DataFile(names.data(0), "f", name, max(options.copies, 1))
+    data = lpdcontrol.DataFile(names.data(0), options.print_format or "f", name,
+                               max(options.copies, 1))
     fields = lpdcontrol.ControlFields(
         host=host, user=user, files=(data,), job_name=name,
         job_class=options.job_class, title=options.title, banner=not options.no_banner,

@@ -38,7 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-C", dest="job_class", metavar="CLASS", default="",
                         help="the job's class (LPRng's lpr -C), kept with the job")
     parser.add_argument("-h", dest="no_banner", action="store_true",
-                        help="no banner page (LPRng's lpr -h; lpfilter prints none yet)")
+                        help="no banner page (LPRng's lpr -h)")
+    parser.add_argument("-F", dest="format", metavar="FORMAT", type=_format,
+                        help="the job's format letter (LPRng's lpr -F: f, l, p, v, ...)")
+    parser.add_argument("-l", dest="format", action="store_const", const="l",
+                        help="format l: print control characters (-F l)")
+    parser.add_argument("-p", dest="format", action="store_const", const="p",
+                        help="format p: through pr first (-F p)")
     parser.add_argument("-m", dest="mail", metavar="ADDRESS", nargs="?", const="",
                         help="refused: lpfilter does not send mail")
     parser.add_argument("--hold", action="store_true", help="hold the job")
@@ -49,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="only spool the job; never print it in the foreground")
     parser.add_argument("files", nargs="*", metavar="FILE",
                         help="files to print (standard input when none)")
+
+
+def _format(text: str) -> str:
+    """lpr's -F: one lower-case letter (the control file's print line)."""
+    if len(text) != 1 or not ("a" <= text <= "z"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a format letter (a-z)")
+    return text
 
 
 def _user(requested: str | None) -> str:
@@ -88,7 +101,8 @@ def run(ctx: Context) -> ExitStatus:
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
-                         job_class=args.job_class, no_banner=args.no_banner)
+                         job_class=args.job_class, no_banner=args.no_banner,
+                         print_format=args.format or "")
     try:
         store.ensure()
     except AccessError as exc:  # the print server spools it for a user who may not

@@ -13,7 +13,7 @@ from lpfilter.printcap.commandline import check_command_password, cut_command_ur
 from lpfilter.printcap.datatypes import format_octal, is_number_word, number_word, strtol_leftover
 from lpfilter.printcap.destination import (Destination, Invalid, Lpd, Socket, host_problem,
                                            redact)
-from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NO_FILTERS, NOT_ACTED_ON,
+from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NOT_ACTED_ON,
                                     PARSER_KEYS, is_filter_key)
 from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
                                      usable_name)
@@ -109,14 +109,14 @@ def _check_acted_on(option: Option) -> list[Problem]:
     """A note for a key lpfilter's own spool does not act on (filters, banners, sv...),
     when it is set to something that would have an effect."""
     name = option.name
-    if name not in NOT_ACTED_ON and not is_filter_key(name):
+    if name not in NOT_ACTED_ON:
         return []
     value = typed_value(option)
     if value in (None, False, 0, "", "0"):
         return []
     if isinstance(value, str) and _runs_lpfilter_filter(value):
         return []  # lpfilter's own filter: the spool already does what it does
-    why = NOT_ACTED_ON.get(name, NO_FILTERS)
+    why = NOT_ACTED_ON[name]
     return [Problem(option.origin, f"{option.text[:40]}: not acted on by lpfilter's own spool"
                     f" (watch, print) yet: {why}; only LPRng's lpd uses it", note=True)]
 

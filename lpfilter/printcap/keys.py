@@ -65,6 +65,8 @@ _TABLE = (
     _k("filter_options", "S", "$A $B $C $D $E $F $G $H $I $J $K $L $M $N $O $P $Q $R $S $T "
        "$U $V $W $X $Y $Z $a $b $c $d $e $f $g $h $i $j $k $l $m $n $o $p $q $r $s $t $u $v "
        "$w $x $y $z $-a", "options appended to every filter"),
+    _k("filter_ld_path", "S", None, "LD_LIBRARY_PATH of filters (unset when empty)"),
+    _k("filter_path", "S", "/bin:/usr/bin:/usr/local/bin", "PATH of filters"),
     _k("filter_stderr_to_status_file", "F", False, "filter stderr goes to the ps file"),
     _k("fo", "F", False, "form feed when the device is opened"),
     _k("force_localhost", "F", True, "clients always talk to the local server"),
@@ -91,6 +93,7 @@ _TABLE = (
     _k("of", "S", None, "output filter for banners and separators"),
     _k("of_filter_options", "S", None, "options for the OF filter"),
     _k("originate_port", "S", "512 1023", "source ports for outgoing TCP when root"),
+    _k("pass_env", "S", "LANG,LC_*", "environment variables filters get from the daemon"),
     _k("pl", "N", 66, "page length, lines"),
     _k("ppd", "S", None, "PPD file"),
     _k("pr", "S", "/usr/bin/pr", "program for format p"),
@@ -181,8 +184,8 @@ LPRNG_OTHER_KEYS = frozenset([
     "chooser_scan_queue", "class_in_status", "config_file", "control_file_line_order",
     "default_format", "default_permission", "default_printer", "default_priority",
     "default_tmp_dir", "destinations", "discard_large_jobs", "discard_zero_length_jobs",
-    "drop_root", "exit_linger_timeout", "fakelargefile", "fifo_lock_file", "filter_ld_path",
-    "filter_path", "filter_poll_interval", "force_fqdn_hostname", "force_ipaddr_hostname",
+    "drop_root", "exit_linger_timeout", "fakelargefile", "fifo_lock_file",
+    "filter_poll_interval", "force_fqdn_hostname", "force_ipaddr_hostname",
     "force_lpq_status", "force_queuename", "full_time", "generate_banner", "group",
     "ignore_requested_user_priority", "incoming_control_filter", "ipp_listen_port", "ipp_port",
     "ipv6", "kerberos_forward_principal", "kerberos_keytab", "kerberos_life", "kerberos_renew",
@@ -194,7 +197,7 @@ LPRNG_OTHER_KEYS = frozenset([
     "max_accounting_file_size", "max_datafiles", "max_log_file_size", "max_move_count",
     "max_servers_active", "max_status_line", "max_status_size", "min_accounting_file_size",
     "min_log_file_size", "min_status_size", "minfree", "ms_time_resolution",
-    "network_connect_grace", "nline_after_file", "order_routine", "pass_env", "pc_entries_required",
+    "network_connect_grace", "nline_after_file", "order_routine", "pc_entries_required",
     "perms_path", "pgp_path", "prefix_option_to_option", "prefix_z", "printcap_path",
     "queue_control_file", "queue_lock_file", "queue_status_file", "queue_unspooler_file",
     "remote_support", "remove_z", "report_server_as", "require_configfiles", "require_explicit_q",
@@ -206,11 +209,9 @@ LPRNG_OTHER_KEYS = frozenset([
     "user_is_authuser", "user_printcap"])
 
 #: Keys lpfilter reads but its own spool (watch, print) does not act on yet, and what that
-#: means; checkpc notes each one set, so nobody believes it has an effect. Filter keys
-#: (``if``, ``of``, ``filter``, ``Xf``, ``pr``) are noted through ``is_filter_key``.
+#: means; checkpc notes each one set, so nobody believes it has an effect. Filters
+#: (``if``, ``of``, ``filter``, ``Xf``, ``pr``) and banners run (``lpfilter.filters``).
 NOT_ACTED_ON = {
-    **dict.fromkeys(("ab", "hl", "sb", "bl", "generate_banner", "bp", "bs", "be"),
-                    "it prints no banner pages"),
     "sv": "it does not pass jobs on to the queues of sv (no load balancing)",
     "ss": "it prints this queue's own jobs, not as a subserver of ss",
     "chooser": "it does not pass jobs on to other queues (no load balancing)",
@@ -226,10 +227,7 @@ NOT_ACTED_ON = {
     "achk": "it does not ask the accounting target",
     "stop_on_abort": "it does not stop the queue when a job aborts",
     "translate_format": "it does not rename job formats",
-    "lpd_bounce": "it sends jobs as spooled, unfiltered",
 }
-#: What a filter key (``if``, ``of``, ``filter``, ``Xf``, ``pr``) set means to lpfilter.
-NO_FILTERS = "it runs no filters and sends the job to lp as spooled"
 
 _NOT_FILTERS = frozenset("aflsp")
 

@@ -37,6 +37,8 @@ class JobOptions:
     job_class: str = ""
     #: lpr -h: no banner page.
     no_banner: bool = False
+    #: lpr -F/-l/-p: the format letter ("": f, the default).
+    print_format: str = ""
 
 
 def check_copies(entry: Entry, copies: int) -> None:
@@ -108,6 +110,7 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
     job = Job(job_id, entry.name, options.user, name, copied, time.time(),
               title=options.title, copies=options.copies, host=socket.gethostname(),
               job_class=options.job_class, no_banner=options.no_banner,
+              print_format=options.print_format,
               state=JobState.HELD if options.hold or entry.flag("ah") else JobState.QUEUED)
     try:
         store.commit(job, staged)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
+from lpfilter.filters.send import send_job
 from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected, SpoolFull,
                              in_brief)
 from lpfilter.job import Job, JobState, user_name
@@ -278,7 +279,7 @@ class QueueWorker:
             request = SendRequest(job, self.store.data_path(job.id), destination,
                                   settings_for(destination, self.entry), JobReporter(self, job),
                                   lock_dir=self.lock_dir, data_fd=data_fd)
-            result = self.printers.backend(destination).send(request)
+            result = send_job(self.entry, request, self.printers.backend(destination))
             request.progress(result.bytes_sent)  # done: the printer took every byte
         except SpoolFull as exc:  # the "maybe sent" mark could not be written: not sent
             self.ledger.finish(job, JobState.QUEUED, f"not sent: {exc}", attempt=False)

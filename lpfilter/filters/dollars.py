@@ -1,0 +1,146 @@
+"""LPRng's ``$`` tokens in a filter command line (lprng-filters.md §2, ``Fix_dollars``).
+
+Pure text work: a filter string is cut into words (a word starting with a quote runs to the
+same quote), each word into literal text and ``$`` tokens, and each token is replaced by
+what a *lookup* says its letter or ``${name}`` means. A token whose value is empty or
+unknown vanishes with its flag, so a filter never sees a bare ``-X``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: ``$`` then its form markers (``0`` or blanks: flag and value apart; ``-``: value alone;
+#: ``'``: quoted), then a letter, ``*`` or ``{name}``.
+_TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
+_OCTAL = re.compile(r"\\([0-7]{1,3})")
+_BLANKS = " \t"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One ``$`` token: its letter (or ``{name}``), and its form."""
+
+    name: str
+    apart: bool   # $0X or $ X: "-X" and the value as two words
+    bare: bool    # $-X: the value alone
+
+
+#: What a token means: a value (None or "": drop the token), or a list of ready words.
+Lookup = Callable[[Token], "str | list[str] | None"]
+
+
+def unescape(text: str) -> str:
+    """LPRng's backslashes in a filter string: ``\\r \\n \\t`` are blanks, ``\\`` and up to
+    three octal digits a character; anything unprintable or blank that results is a space."""
+    text = text.replace("\\r", " ").replace("\\n", " ").replace("\\t", " ")
+    text = _OCTAL.sub(lambda m: chr(int(m.group(1), 8) & 0xFF), text)
+    return "".join(" " if (not ch.isprintable() or ch in "\t\r\n") else ch for ch in text)
+
+
+def strip_prefixes(text: str) -> tuple[str, bool, bool]:
+    """(rest, no_options, as_root): the leading ``|`` and any ``-$``/``$-``/``ROOT`` words."""
+    rest = text.lstrip(_BLANKS)
+    if rest.startswith("|"):
+        rest = rest[1:]
+    no_options = as_root = False
+    while True:
+        rest = rest.lstrip(_BLANKS)
+        word = re.match(r"(\S+)(?:[ \t]|$)", rest)
+        if word is None:
+            break
+        if word.group(1) in ("-$", "$-"):
+            no_options = True
+        elif word.group(1).upper() == "ROOT":
+            as_root = True
+        else:
+            break
+        rest = rest[word.end():]
+    return rest, no_options, as_root
+
+
+def split_words(text: str) -> list[str]:
+    """Words on blanks; a word starting with a quote runs to the same quote (quotes gone,
+    no escapes). A ``$ X`` token stays one word."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] in _BLANKS:
+            i += 1
+            continue
+        if text[i] in "'\"":
+            end = text.find(text[i], i + 1)
+            end = n if end < 0 else end
+            words.append(text[i + 1:end])
+            i = end + 1
+            continue
+        start = i
+        while i < n and text[i] not in _BLANKS:
+            token = _TOKEN.match(text, i) if text[i] == "$" else None
+            i = token.end() if token else i + 1
+        words.append(text[start:i])
+    return words
+
+
+def _token(match: re.Match[str]) -> Token:
+    marks, name = match.group(1), match.group(2)
+    return Token(name, apart=any(c in marks for c in "0 \t"), bare="-" in marks)
+
+
+def pieces(token: Token, value: str | list[str] | None) -> list[str]:
+    """The words a token becomes: a list from the lookup as it is; a value as ``-Xvalue``,
+    ``-X`` and ``value`` (``$0X``), or ``value`` alone (``$-X``, ``${name}``); nothing for
+    an empty or unknown value."""
+    if isinstance(value, list) or not value:
+        return list(value or [])
+    if len(token.name) != 1 or token.bare:
+        return [value]
+    return ["-" + token.name, value] if token.apart else ["-" + token.name + value]
+
+
+def expand_word(word: str, lookup: Lookup) -> list[str]:
+    """One word with its tokens replaced: usually one word, two for ``$0X``, none when the
+    word was only tokens that came out empty. Text around a token sticks to it
+    (``$HOME`` is ``-H<host>OME``, as in LPRng)."""
+    out: list[str] = []
+    current = ""
+    had_token = False
+    position = 0
+    for match in _TOKEN.finditer(word):
+        current += word[position:match.start()]
+        position = match.end()
+        had_token = True
+        token = _token(match)
+        words = pieces(token, lookup(token))
+        if not words:
+            continue
+        current += words[0]
+        for more in words[1:]:
+            out.append(current)
+            current = more
+    current += word[position:]
+    if current or not had_token:
+        out.append(current)
+    return out
+
+
+def expand_words(words: list[str], lookup: Lookup) -> list[str]:
+    result: list[str] = []
+    for word in words:
+        result.extend(expand_word(word, lookup))
+    return result
+
+
+def shell_quote(word: str) -> str:
+    """One shell word, whatever it holds (a job name is user text)."""
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def expand_shell(text: str, lookup: Lookup) -> str:
+    """A shell command line with each token's words single-quoted, so that the shell sees
+    each as one word and runs nothing a job's name or title holds."""
+    def one(match: re.Match[str]) -> str:
+        words = expand_word(match.group(0), lookup)
+        return " ".join(shell_quote(w) for w in words)
+    return _TOKEN.sub(one, text)

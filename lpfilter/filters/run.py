@@ -1,0 +1,173 @@
+"""Running one filter program as LPRng's lpd does (lprng-filters.md §3).
+
+The caller gives the descriptors: fd 0 (the spooled file, a temporary file, a pipe) and
+fd 1 (the pipe the backend streams from); fd 2 is a pipe whose lines a thread reads and
+queues as status (``Messages``), every descriptor from 3 up is closed, the directory is
+the spool, the environment is the one given (``command.filter_environment``). A filter
+runs in its own session so that it and everything it started can be killed together.
+
+As whom: the watcher runs as the spool's owner and so does the filter. A watcher run by
+root runs a filter as the spool directory's owner, a ``ROOT`` filter as root (as LPRng's
+lpd runs filters as ``user`` and ``ROOT`` ones as root); a watcher that is not root
+refuses a ``ROOT`` filter's job, as it cannot give it what it asks for.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+from lpfilter.errors import JobRefused, LpfilterError
+from lpfilter.filters.exits import exit_error
+from lpfilter.job import user_name
+from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from lpfilter.filters.command import FilterCommand
+
+log = logging.getLogger(__name__)
+
+#: A filter's stderr line longer than this is cut (a status line, not a document).
+LINE_LIMIT = 500
+#: Lines of a filter's stderr kept for the message of its failure.
+KEEP_LINES = 5
+#: After SIGTERM, how long a filter may take to exit before SIGKILL.
+TERM_GRACE = 2.0
+
+
+class Messages:
+    """Status lines from the filters' stderr, queued by their reader threads and passed on
+    by the thread that talks to the job (``drain``): one job's reporter is never called
+    from two threads."""
+
+    def __init__(self) -> None:
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def put(self, line: str) -> None:
+        self._lines.put(line)
+
+    def drain(self, say: Any) -> None:
+        """Pass every queued line to ``say`` (a reporter's ``status``)."""
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return
+            say(line)
+
+
+def identity(as_root: bool, owner: tuple[int, int], *, key: str) -> dict[str, Any]:
+    """``Popen`` arguments for the user a filter runs as (see the module's docstring)."""
+    if os.geteuid() != 0:
+        if as_root:
+            raise JobRefused(f"{key}=ROOT ...: lpfilter runs this queue as"
+                             f" {user_name(os.geteuid())}, not root, and cannot run a ROOT"
+                             " filter; run the watcher as root or leave out ROOT")
+        return {}
+    uid, gid = owner
+    if as_root or uid == 0:
+        return {}
+    return {"user": uid, "group": gid, "extra_groups": []}
+
+
+class Running:
+    """One started filter: its exit status, its last stderr lines, and a kill."""
+
+    def __init__(self, process: subprocess.Popen[bytes], key: str, program: str,
+                 messages: Messages) -> None:
+        self.process = process
+        self.key = key
+        self.program = program
+        self.name = os.path.basename(program)
+        self.lines: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)
+        assert process.stderr is not None
+        self._reader = threading.Thread(target=self._read, args=(process.stderr, messages),
+                                         name=f"{key} filter stderr", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read(self, stream: IO[bytes], messages: Messages) -> None:
+        """Every stderr line becomes a status line (LPRng: ``IF filter 'x' filter msg``)."""
+        title = f"{self.key.upper()} filter '{self.name}'"
+        try:
+            for raw in iter(lambda: stream.readline(LINE_LIMIT), b""):
+                line = visible(raw.decode("utf-8", "replace").strip())
+                if line:
+                    self.lines.append(line)
+                    messages.put(f"{title}: {line}")
+        except (OSError, ValueError):  # closed under us by kill(): nothing more to read
+            pass
+
+    def wait(self) -> int:
+        """The exit status (negative: killed by that signal), once stderr is read too."""
+        status = self.process.wait()
+        self._reader.join(timeout=5)
+        if not self._reader.is_alive() and self.process.stderr is not None:
+            self.process.stderr.close()  # a grandchild may hold it open: then kill() does
+        return status
+
+    def error(self, status: int) -> LpfilterError | None:
+        """What the exit status means for the job (lprng-filters.md §5)."""
+        return exit_error(status, key=self.key, program=self.program,
+                          detail=" / ".join(self.lines))
+
+    def finish(self) -> None:
+        """Wait for the exit and raise what a failure means."""
+        error = self.error(self.wait())
+        if error is not None:
+            raise error
+
+    def kill_group(self) -> None:
+        """After a failed exit: end whatever the filter started in its session (its
+        process group outlives it while a member is left; none left is no error)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """Stop it and whatever it started: SIGTERM (and SIGCONT, should it be stopped),
+        then SIGKILL after TERM_GRACE; bounded."""
+        process = self.process
+        if process.returncode is None and process.poll() is None:
+            for signum in (signal.SIGTERM, signal.SIGCONT):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signum)
+            deadline = time.monotonic() + TERM_GRACE
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+        self._reader.join(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[str, str],
+          cwd: str, owner: tuple[int, int], messages: Messages) -> Running:
+    """Start ``command`` (``stdin`` None: a pipe the caller writes, ``Running.process.stdin``).
+    A program that cannot be started fails the job as LPRng's child exiting 33 would."""
+    argv = command.argv
+    user = identity(command.as_root, owner, key=command.key)
+    try:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE if stdin is None else stdin, stdout=stdout,
+            stderr=subprocess.PIPE, cwd=cwd, env=env, close_fds=True,
+            start_new_session=True, **user)
+    except OSError as exc:
+        raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
+                         f" {exc.strerror or exc}") from None
+    program = argv[2] if command.shell and len(argv) > 2 else argv[0]
+    log.debug("started %s filter %s, pid %d", command.key, argv, process.pid)
+    return Running(process, command.key, program, messages)

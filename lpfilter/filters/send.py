@@ -1,0 +1,115 @@
+"""One attempt at a job through its filters: the worker's hook (``send_job``).
+
+The job's body is produced by ``feed.Feed`` into a pipe and the backend streams it
+(``SendRequest.source``): socket, device, ``lp=|`` program and FTP take a stream of
+unknown size, and the settings' framing (``ld``, ``tr``, form feeds) is left to the
+producer, which writes it in LPRng's order around banners and copies; the backend's own
+wrapping (PJL, ``init``, ``^D``) stays around the whole. LPD needs each file's size first:
+the body is streamed to a temporary file in the spool directory (unlinked, O_TMPFILE), then
+sent as one data file of ``bq_format`` with one copy, as LPRng's ``lpd_bounce`` does.
+
+Filters' stderr lines are queued by their reader threads and said as the job's status
+from the sending thread (at every interruption check), so the reporter sees one thread.
+Whatever ends the attempt, every filter still running is killed and every descriptor
+closed before this returns; the worker then records the job's state as for any send.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from lpfilter.backends.settings import NO_FRAMING
+from lpfilter.backends.stream import Pump
+from lpfilter.errors import NO_ROOM, SpoolFull
+from lpfilter.filters.feed import Feed
+from lpfilter.filters.plan import plan_for
+
+if TYPE_CHECKING:
+    from lpfilter.backends import Backend, Reporter, SendRequest, SendResult
+    from lpfilter.errors import Interruption
+    from lpfilter.filters.run import Messages
+    from lpfilter.printcap import Entry
+
+
+class Relay:
+    """The worker's reporter, passing the filters' queued status lines on first."""
+
+    def __init__(self, real: Reporter, messages: Messages) -> None:
+        self.real = real
+        self.messages = messages
+
+    def interrupted(self) -> Interruption | None:
+        self.messages.drain(self.real.status)
+        return self.real.interrupted()
+
+    def first_byte(self) -> None:
+        self.real.first_byte()
+
+    def progress(self, taken: int) -> None:
+        self.real.progress(taken)
+
+    def status(self, message: str) -> None:
+        self.real.status(message)
+
+
+def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendResult:
+    """Send the job as LPRng's lpd prints it: through its filters and banners when the
+    queue has any for it, else as spooled."""
+    sd = entry.string("sd") or "."
+    plan = plan_for(entry, request.job, data_file=os.path.relpath(request.data_path, sd),
+                    kind=request.destination.kind, stall=request.settings.stall,
+                    environ=os.environ)
+    if plan is None or request.data_fd is None:
+        return backend.send(request)
+    feed = Feed(plan, request.data_fd)
+    real = request.reporter
+    request.reporter = Relay(real, feed.messages)
+    spooled: int | None = None
+    try:
+        feed.start()
+        if request.destination.kind == "lpd":
+            spooled = _spool(feed, request, sd)
+            request.data_fd = spooled
+            job = request.job.copy()
+            job.copies = 1
+            job.print_format = ((entry.string("bq_format") or "f").strip() or "f")[0]
+            request.job = job
+        else:
+            request.source = feed
+            request.settings = dataclasses.replace(request.settings, framing=NO_FRAMING)
+        return backend.send(request)
+    finally:
+        feed.close()
+        feed.messages.drain(real.status)
+        request.reporter = real
+        if spooled is not None:
+            os.close(spooled)
+
+
+def _spool(feed: Feed, request: SendRequest[Any], sd: str) -> int:
+    """The whole filtered body into an unlinked file in the spool (for LPD's sizes);
+    bounded and interruptible like a send. Returns its descriptor."""
+    with tempfile.TemporaryFile(dir=sd, prefix=".filtered-") as temp:
+        fd = os.dup(temp.fileno())
+    try:
+        pump = Pump(fd, interrupted=request.reporter.interrupted, first_byte=_nothing,
+                    idle_timeout=request.settings.stall, what="the spool's temporary file")
+        try:
+            pump.send_stream(feed)
+        finally:
+            pump.close()
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in NO_ROOM:  # nothing was sent: the job waits for room
+            raise SpoolFull(sd, exc.errno, queue=request.settings.queue) from exc
+        raise
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _nothing() -> None:
+    """Filling the temporary file sends nothing to the printer."""

@@ -1,0 +1,293 @@
+"""A filter's command line, environment and exit codes, checked against what LPRng 3.8.B
+was observed to do (shared/reference/lprng-filters.md §1, §2, §4, §5)."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lpfilter.errors import HoldJob, JobRefused, RemoveJob, TransientError
+from lpfilter.filters.command import (JobFacts, build_command, facts_for, filter_environment,
+                                      filter_key, lprng_time)
+from lpfilter.filters.exits import exit_error
+from lpfilter.job import Job
+from lpfilter.printcap.entrytext import entry_from_text
+
+SPOOL = "/tmp/lpdlab/spool/q1"
+#: The lab's job: lpr -Pq1 -J MyJob -C Z -T title1 -w 100 -i 4 -Z opt1=a,opt2=b job1.txt
+FACTS = JobFacts(
+    queue="q1", spool_dir=SPOOL, job_number="507", user="root", host="localhost",
+    job_name="MyJob", title="title1", job_class="Z", file_name="/tmp/lpdlab/job1.txt",
+    data_file="dfA507localhost", control_file="", size=18, fmt="f", copies=1, indent="4",
+    width="100", control_lines={"A": "root@localhost+507", "D": "2026-11-21-04:12:41.392",
+                                "L": "root", "Q": "q1", "Z": "opt1=a,opt2=b"},
+    now=time.mktime((2026, 11, 21, 4, 12, 41, 0, 0, -1)))
+LAB = f"q1|queue1:sd={SPOOL}:lp=/file:if=/path/iffilter:cm=Test queue one\n"
+#: lprng-filters.md §2 "Observed argv", one element per item.
+OBSERVED = ["-Aroot@localhost+507", "-CZ", "-D2026-11-21-04:12:41.392", "-Ff", "-Hlocalhost",
+            "-I4", "-JMyJob", "-Lroot", "-N/tmp/lpdlab/job1.txt", "-Pq1", "-Qq1",
+            "-STest queue one", "-Ttitle1", "-W100", "-Zopt1=a,opt2=b", "-aacct", "-b18",
+            f"-d{SPOOL}", "-edfA507localhost", "-f/tmp/lpdlab/job1.txt", "-hlocalhost",
+            "-i4", "-j507", "-l66", "-nroot", "-sstatus", "-t2026-11-21-04:12:41.000",
+            "-w80", "-x0", "-y0", "acct"]
+PER_FILE = {"-Ff", "-N/tmp/lpdlab/job1.txt", "-edfA507localhost", "-f/tmp/lpdlab/job1.txt"}
+
+
+def entry(extra: str = "", base: str = LAB):  # noqa: ANN201 - an Entry
+    return entry_from_text(base.rstrip("\n") + extra + "\n")
+
+
+def argv(text: str, role: str = "data", facts: JobFacts = FACTS, key: str = "if") -> list[str]:
+    return build_command(entry(text), key, facts, role=role).argv
+
+
+def test_data_filter_gets_exactly_the_observed_argv() -> None:
+    command = build_command(entry(), "if", FACTS, role="data")
+    assert command.argv == ["/path/iffilter", *OBSERVED]
+    assert (command.key, command.as_root, command.shell) == ("if", False, False)
+
+
+def test_lprng_time_has_no_milliseconds() -> None:
+    assert lprng_time(FACTS.now) == "2026-11-21-04:12:41.000"
+
+
+def test_bkf_gives_the_observed_bsd_layout() -> None:
+    facts = dataclasses.replace(FACTS, queue="qbkf", job_name="Jobqbkf", job_class="A",
+                                indent="", control_lines={"L": "root"})
+    got = build_command(entry(":bkf"), "if", facts, role="data").argv
+    assert got == ["/path/iffilter", "-Pqbkf", "-w80", "-l66", "-x0", "-y0", "-Ff", "-Lroot",
+                   "-JJobqbkf", "-CA", "-n", "root", "-h", "localhost", "acct"]
+
+
+def test_of_filter_has_no_per_file_items_and_format_o() -> None:
+    got = argv(":of=/path/of", role="of", key="of")
+    expected = [a for a in OBSERVED if a not in PER_FILE]
+    expected.insert(expected.index("-Hlocalhost"), "-Fo")
+    assert got == ["/path/of", *expected]
+
+
+def test_of_filter_options_and_bk_of_filter_options() -> None:
+    assert argv(":of=/p/of:of_filter_options=$P $F", role="of", key="of") == [
+        "/p/of", "-Pq1", "-Fo"]
+    assert argv(":of=/p/of:bkf:of_filter_options=$P", role="of", key="of") == [
+        "/p/of", "-w80", "-l66", "-x0", "-y0"]
+
+
+def test_lp_pipe_loses_format_and_per_file_items() -> None:
+    got = argv(":lp=|/path/pipe", role="lp", key="lp")
+    assert got == ["/path/pipe", *(a for a in OBSERVED if a not in PER_FILE)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("$P", ["-Pq1"]),
+    ("$0P", ["-P", "q1"]),
+    ("$ P", ["-P", "q1"]),
+    ("$-P", ["q1"]),
+    ("$'P", ["-Pq1"]),
+    ("${cm}", ["Test queue one"]),
+    ("x${nosuchkey}y", ["x0y"]),
+    ("${lf}", ["0"]),          # absent from the entry: 0 although the key has a default
+    ("${Z}", ["opt1=a,opt2=b"]),
+    ("$M $Z $R", ["-Zopt1=a,opt2=b"]),
+    ("$k $0k $-k $g $m $o $p $q $r $u $v $z", []),
+    ("$c", []),
+    ("-J$-J", ["-JMyJob"]),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_dollar_token_forms(text: str, expected: list[str]) -> None:
+    assert argv(f":if=-$ /f {text}") == ["/f", *expected]
+
+
+def test_c_is_a_bare_flag_for_format_l_only() -> None:
+    facts = dataclasses.replace(FACTS, fmt="l")
+    assert argv(":if=-$ /f $c $F", facts=facts) == ["/f", "-c", "-Fl"]
+
+
+def test_control_lines_of_any_upper_case_letter() -> None:
+    facts = dataclasses.replace(FACTS, control_lines={**FACTS.control_lines,
+                                                      "M": "root@h", "U": "x"})
+    assert argv(":if=-$ /f $M $U $0M", facts=facts) == ["/f", "-Mroot@h", "-Ux", "-M",
+                                                        "root@h"]
+
+
+def test_quotes_and_the_option_list_as_in_the_lab() -> None:
+    got = argv(""":if=/path one "two words" 'three x' $0P""")
+    assert got == ["/path", "one", "two words", "three x", "-P", "q1", *OBSERVED]
+
+
+def test_minus_dollar_and_root_prefixes_any_order_any_case() -> None:
+    for text in ("-$ ROOT /f $P", "ROOT $- /f $P", "| root -$ /f $P", "  |Root -$ /f $P"):
+        command = build_command(entry(f":if={text}"), "if", FACTS, role="data")
+        assert command.argv == ["/f", "-Pq1"], text
+        assert command.as_root
+    assert not build_command(entry(":if=-$ /f"), "if", FACTS, role="data").as_root
+
+
+def test_shell_form_quotes_expansions_and_appends_no_options() -> None:
+    command = build_command(entry(":if=/path $P | /bin/cat"), "if", FACTS, role="data")
+    assert command.shell
+    assert command.argv == ["/bin/sh", "-c", "( /path '-Pq1' | /bin/cat )"]
+    assert argv(":if=(/a $0J; /b):shell=/bin/bash") == ["/bin/bash", "-c", "(/a '-J' 'MyJob'; /b)"]
+    assert argv(":if=/a >/dev/null $-t")[2] == "( /a >/dev/null '2026-11-21-04:12:41.000' )"
+
+
+def test_shell_form_keeps_a_hostile_job_name_one_word(tmp_path) -> None:  # noqa: ANN001
+    hostile = "x'; touch " + str(tmp_path / "owned") + "; echo '$(id)`id`"
+    facts = dataclasses.replace(FACTS, job_name=hostile)
+    got = argv(":if=/usr/bin/printf %s $-J > /dev/stdout", facts=facts)
+    out = subprocess.run(got, capture_output=True, text=True, check=True, timeout=30).stdout
+    assert out == hostile
+    assert not (tmp_path / "owned").exists()
+
+
+def test_backslashes() -> None:
+    assert argv(r":if=-$ /path\tx\101\033y\ny\rz\040w") == ["/path", "xA", "y", "y", "z", "w"]
+
+
+def test_absent_values_drop_the_whole_option() -> None:
+    facts = dataclasses.replace(FACTS, indent="", title="", control_lines={})
+    got = argv(":if=/f", facts=facts)
+    assert not [a for a in got if re.fullmatch(r"-[A-Za-z]", a)]
+    assert "-i" not in " ".join(got) and not any(a.startswith(("-T", "-k", "-L")) for a in got)
+
+
+@pytest.mark.parametrize("text", ["filter", "$HOME/bin/filter", "bin/x $P", "-$", ""])
+def test_program_not_an_absolute_path_is_refused(text: str) -> None:
+    with pytest.raises(JobRefused, match=r"if=.*not an absolute path") as caught:
+        argv(f":if={text}" if text else ":if=-$ $k")
+    assert caught.value.queue == "q1"
+
+
+def test_home_trap_expands_h_as_lprng_does() -> None:
+    with pytest.raises(JobRefused, match="-HlocalhostOME/bin/filter"):
+        argv(":if=$HOME/bin/filter")
+
+
+def test_a_is_omitted_when_af_is_a_program() -> None:
+    got = argv(":af=|/usr/bin/acct")
+    assert not any(a.startswith("-a") for a in got) and got[-1] != "acct"
+
+
+def test_filter_key_by_format() -> None:
+    plain = entry(base="q:lp=/dev/null\n")
+    assert [filter_key(plain, f) for f in "flpv"] == [None] * 4
+    full = entry(":vf=/v:filter=/all")
+    assert [filter_key(full, f) for f in "flpaiosvdc"] == ["if"] * 7 + ["vf", "filter",
+                                                                          "filter"]
+    assert filter_key(entry(base="q:filter=/all\n"), "f") == "filter"
+
+
+def test_printcap_entry_exact_text() -> None:
+    e = entry_from_text("q1|queue1:sd=/spool:lp=/file:if=/path:cm=Test queue one\n")
+    env = filter_environment(e, FACTS, inherited={}, login=("root", "/root"))
+    assert env["PRINTCAP_ENTRY"] == (
+        "q1|queue1\n :cm=Test queue one\n :if=/path\n :lp=/file\n :sd=/spool\n")
+
+
+def test_environment_inherits_only_pass_env_and_tz() -> None:
+    inherited = {"SECRET": "x", "PATH": "/evil", "LANG": "C.UTF-8", "LC_ALL": "C",
+                 "TZ": "UTC", "LD_PRELOAD": "/x.so", "HOME": "/home/me"}
+    env = filter_environment(entry(), FACTS, inherited=inherited, login=("daemon", "/usr/sbin"))
+    assert env == {
+        "PRINTER": "q1", "USER": "daemon", "LOGNAME": "daemon", "HOME": "/usr/sbin",
+        "LOGDIR": "/usr/sbin", "PATH": "/bin:/usr/bin:/usr/local/bin", "SHELL": "/bin/sh",
+        "IFS": " \t", "TZ": "UTC", "SPOOL_DIR": SPOOL, "LANG": "C.UTF-8", "LC_ALL": "C",
+        "PRINTCAP_ENTRY": env["PRINTCAP_ENTRY"], "HF": env["HF"],
+        "DATAFILES": "dfA507localhost "}
+    assert "J=MyJob\n" in env["HF"] and "A=root@localhost+507\n" in env["HF"]
+    assert "number=507\n" in env["HF"]
+    custom = filter_environment(entry(":pass_env=FOO:filter_path=/opt/bin:filter_ld_path=/l"),
+                                FACTS, inherited={"FOO": "1", "LANG": "C"}, login=("a", "/"))
+    assert (custom["FOO"], custom["PATH"], custom["LD_LIBRARY_PATH"]) == ("1", "/opt/bin", "/l")
+    assert "LANG" not in custom and "TZ" not in custom
+
+
+def test_facts_for_a_job_as_lprng_control_lines() -> None:
+    job = Job("000042", "q1", "ann", "report.txt", 1234, FACTS.now, title="T", copies=2,
+              host="ws1", job_class="B")
+    e = entry()
+    facts = facts_for(e, job, data_file="dfA042ws1", fmt="", now=FACTS.now)
+    assert (facts.job_number, facts.fmt, facts.spool_dir) == ("42", "f", SPOOL)
+    got = build_command(e, "if", facts, role="data").argv
+    assert got[:10] == ["/path/iffilter", "-Aann@ws1+42", "-CB", "-D2026-11-21-04:12:41.000",
+                        "-Ff", "-Hws1", "-Jreport.txt", "-Lann", "-Nreport.txt", "-Pq1"]
+    job.no_banner = True
+    job.extra["control"] = {"Z": "duplex", "M": "ann@ws1"}
+    later = facts_for(e, job, data_file="dfA042ws1", fmt="v", now=FACTS.now)
+    assert "L" not in later.control() and later.control()["Z"] == "duplex"
+
+
+# --- §5 exit codes --------------------------------------------------------------------------
+@pytest.mark.parametrize(("status", "error", "name"), [
+    (1, TransientError, "JFAIL"), (32, TransientError, "JFAIL"),
+    (2, JobRefused, "JABORT"), (33, JobRefused, "JABORT"),
+    (3, RemoveJob, "JREMOVE"), (34, RemoveJob, "JREMOVE"),
+    (6, HoldJob, "JHOLD"), (37, HoldJob, "JHOLD"),
+    (10, JobRefused, "JFAILNORETRY"), (41, JobRefused, "JFAILNORETRY"),
+    (12, TransientError, "JTIMEOUT"), (43, TransientError, "JTIMEOUT"),
+    (7, JobRefused, "JNOSPOOL"), (38, JobRefused, "JNOSPOOL"), (39, JobRefused, "JNOPRINT"),
+    (40, JobRefused, "JSIGNAL"), (42, JobRefused, "JSUSP"), (44, JobRefused, "JWRERR"),
+    (45, JobRefused, "JRDERR"), (46, JobRefused, "JCHILD"), (47, JobRefused, "JNOWAIT"),
+    (4, JobRefused, "unknown"), (5, JobRefused, "unknown"), (35, JobRefused, "unknown"),
+    (36, JobRefused, "unknown"), (31, JobRefused, "unknown"), (48, JobRefused, "unknown"),
+    (255, JobRefused, "unknown"),
+])
+def test_exit_codes(status: int, error: type, name: str) -> None:
+    got = exit_error(status, key="if", program="/usr/bin/x", detail="out of paper")
+    assert type(got) is error
+    assert str(got) == f"if filter /usr/bin/x exited {status} ({name}" + (
+        ", as JABORT)" if name == "unknown" else ")") + ": out of paper"
+
+
+def test_exit_zero_and_signals() -> None:
+    assert exit_error(0, key="if", program="/x", detail="") is None
+    for signal_number in (9, 15, 11):
+        got = exit_error(-signal_number, key="vf", program="/x", detail="")
+        assert type(got) is JobRefused
+        assert str(got) == f"vf filter /x was killed by signal {signal_number} (JSIGNAL)"
+
+
+def test_every_status_maps_to_an_error() -> None:
+    for status in range(-64, 256):
+        got = exit_error(status, key="if", program="/x", detail="")
+        assert (got is None) == (status == 0)
+
+
+# --- properties -----------------------------------------------------------------------------
+TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.tuples(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT), st.sampled_from("flvo"),
+       st.sampled_from(["data", "of", "lp", "banner", "accounting"]))
+def test_no_empty_option_and_no_nul(values: tuple[str, ...], fmt: str, role: str) -> None:
+    user, host, name, title, indent, z = values
+    facts = dataclasses.replace(FACTS, user=user, host=host, job_name=name, title=title,
+                                indent=indent, fmt=fmt, file_name=name,
+                                control_lines={"Z": z, "L": user})
+    e = entry(":of=/of:lp=|/lp")
+    got = build_command(e, {"of": "of", "lp": "lp"}.get(role, "if"), facts, role=role).argv
+    bare = [a for a in got if re.fullmatch(r"-[A-Za-z]", a) and a != "-c"]
+    assert bare == [] and "" not in got
+    assert not any("\0" in a for a in got)
+    env = filter_environment(e, facts, inherited={"LANG": "\0"}, login=("u", "/"))
+    assert not any("\0" in k + v for k, v in env.items())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(codec="utf-8", exclude_characters="\0\n\r\f\x04\x14:\\"),
+               max_size=40))
+def test_any_filter_string_expands_without_nul_or_crash(text: str) -> None:
+    try:
+        e = entry(f":if=/f {text}")
+    except Exception:  # noqa: BLE001 - the printcap reader's business, not this test's
+        return
+    try:
+        got = build_command(e, "if", FACTS, role="data").argv
+    except JobRefused:
+        return
+    assert not any("\0" in a for a in got)

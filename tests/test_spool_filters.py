@@ -1,0 +1,214 @@
+"""Filters under lpfilter's own spool (issue 15): ``if=``/``Xf=``/``filter=`` run as LPRng's
+lpd runs them (fds, argv, environment, directory), their exit statuses decide the job's
+state, their output streams to the printer, a stalled or killed filter is bounded and
+the job stays in the spool with the reason (lprng-filters.md §1-§5)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
+
+from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+
+PY = sys.executable
+
+#: A data filter that records what it was given: argv, environment, fds, cwd, its input.
+RECORDING = r'''#!{python} -IS
+import json, os, sys
+fds = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+info = {{"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd(),
+        "fds": fds, "stdin_regular": os.path.isfile("/proc/self/fd/0"),
+        "stdin_offset": os.lseek(0, 0, os.SEEK_CUR), "uid": os.getuid()}}
+data = sys.stdin.buffer.read()
+info["data"] = data.decode("latin-1")
+with open({out!r}, "a") as handle:
+    handle.write(json.dumps(info) + "\n")
+sys.stderr.write("recorded one run\n")
+sys.stdout.buffer.write(b"<" + data + b">")
+'''
+
+
+@pytest.fixture
+def printer(tmp_path: Path) -> Iterator[VirtualPrinter]:
+    with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "printed"), Behaviour(pages=1)) as vp:
+        yield vp
+
+
+def _lp(printer: VirtualPrinter) -> str:
+    host, port = printer.address
+    return f"{host}%{port}"
+
+
+def _print(kit: Kit, queue: str, data: bytes, *args: str) -> str:  # noqa: F811
+    source = kit.root / "doc.txt"
+    source.write_bytes(data)
+    done = kit.run("print", "--no-wait", "-P", queue, *args, str(source))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1].removeprefix(f"{queue}-")
+
+
+def _watch(kit: Kit, queue: str) -> str:  # noqa: F811
+    """One pass; its stderr (a failed job's line). Never an internal error."""
+    watch = kit.run("watch", "--once", "-P", queue, timeout=120)
+    assert watch.returncode != 70 and "Traceback" not in watch.stderr, watch.stderr
+    return watch.stderr
+
+
+def _printed(printer: VirtualPrinter, count: int = 1) -> list[bytes]:
+    printer.wait_for("closed", count, timeout=30)
+    return [r.path.read_bytes() for r in list(printer.records)[:count]]  # type: ignore[union-attr]
+
+
+def test_if_tr_upper_cases_the_job_at_the_printer(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    kit.queue("q", _lp(printer), **{"if": "-$ /usr/bin/tr a-z A-Z"})
+    job = _print(kit, "q", b"hello, printer\n")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"HELLO, PRINTER\n"]
+    assert kit.states("q") == {job: "done"}
+
+
+def test_the_filter_gets_lprngs_argv_environment_fds_and_directory(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    record = kit.root / "runs.jsonl"
+    program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
+    sd = kit.queue("q", _lp(printer), **{"if": str(program)}, ps="status", lf="log",
+                   cm="Test queue", mc=3)
+    _print(kit, "q", b"abc\n", "-J", "MyJob", "-T", "title1", "-C", "Z", "-K", "2")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"<abc\n><abc\n>"]  # once per copy, rewound each time
+    runs = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(runs) == 2
+    run = runs[0]
+    argv = run["argv"]
+    assert "-Ff" in argv and "-Pq" in argv and "-JMyJob" in argv and "-Ttitle1" in argv
+    assert "-CZ" in argv and "-STest queue" in argv and f"-d{sd}" in argv
+    assert "-w80" in argv and "-l66" in argv and any(a.startswith("-b4") for a in argv)
+    assert any(a.startswith("-e") and a.endswith(".data") for a in argv)
+    assert argv[-1] == "acct"  # the bare accounting file ends the default option list
+    env = run["env"]
+    assert env["PRINTER"] == "q" and env["SPOOL_DIR"] == str(sd)
+    assert env["PRINTCAP_ENTRY"].startswith("q\n :")
+    assert "LPFILTER_PRINTCAP" not in env  # nothing of lpfilter's own environment
+    assert run["cwd"] == str(sd)
+    assert run["fds"] == [0, 1, 2, 3]  # 3: the listing of /proc/self/fd itself
+    assert run["stdin_regular"] and run["stdin_offset"] == 0
+    assert runs[1]["stdin_offset"] == 0 and runs[1]["data"] == "abc\n"
+    assert run["uid"] == os.getuid()
+    assert "recorded one run" in (sd / "log").read_text()
+
+
+@pytest.mark.parametrize(("code", "state"), [(1, "queued"), (2, "failed"), (3, "removed"),
+                                             (6, "held")])
+def test_exit_codes_decide_the_jobs_state(kit: Kit, printer: VirtualPrinter, code: int,  # noqa: F811
+                                          state: str) -> None:
+    program = kit.program("fail.sh", f"#!/bin/sh\ncat\necho 'paper jam {code}' >&2\n"
+                                     f"exit {code}\n")
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, send_try=2, connect_interval=60)
+    job = _print(kit, "q", b"data\n")
+    _watch(kit, "q")
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == state
+    assert f"paper jam {code}" in ticket["last_error"]
+    assert str(program) in ticket["last_error"]
+    assert os.path.exists(kit.sd("q") / ".lpfilter" / "jobs" / f"{job}.data") or (
+        state == "removed")
+
+
+def test_a_filter_killed_by_a_signal_fails_the_job(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    program = kit.program("die.sh", "#!/bin/sh\nkill -9 $$\n")
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"})
+    job = _print(kit, "q", b"data\n")
+    _watch(kit, "q")
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == "failed"
+    assert "signal 9" in ticket["last_error"] or "SIGKILL" in ticket["last_error"]
+
+
+def test_a_stalled_filter_is_killed_after_the_stall_limit(kit: Kit,  # noqa: F811
+                                                           printer: VirtualPrinter) -> None:
+    pid_file = kit.root / "stalled.pid"
+    program = kit.program("stall.sh", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1)
+    job = _print(kit, "q", b"data\n")
+    _watch(kit, "q")
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == "failed" and "wrote nothing for 2 s" in ticket["last_error"]
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_vf_runs_for_format_v_and_if_for_the_rest(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    kit.queue("q", _lp(printer), **{"if": "-$ /usr/bin/tr a-z A-Z",
+                                    "vf": "-$ /usr/bin/tr a-z x"})
+    _print(kit, "q", b"abc\n", "-F", "v")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"xxx\n"]
+
+
+def test_format_p_goes_through_pr_first(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    pr = kit.program("pr.sh", "#!/bin/sh\necho PAGE-HEADER\ncat\n")
+    kit.queue("q", _lp(printer), pr=str(pr), **{"if": "-$ /bin/cat"})
+    _print(kit, "q", b"body\n", "-p")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"PAGE-HEADER\nbody\n"]
+
+
+def test_cancel_kills_the_filter(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    pid_file = kit.root / "slow.pid"
+    program = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pid_file}\necho started\n"
+                                     "exec sleep 600\n")
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"})
+    job = _print(kit, "q", b"data\n")
+    watch = kit.start("watch", "--once", "-P", "q")
+    wait_until(pid_file.exists, what="the filter to start")
+    done = kit.run("cancel", f"q-{job}")
+    assert done.returncode == 0, done.stderr
+    assert watch.wait(60) in (0, 8)
+    assert kit.states("q")[job] == "cancelled"
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, signal.SIG_DFL)
+
+
+def test_checkpc_no_longer_notes_filter_and_banner_keys(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lpfilter.cli import main
+    sd = tmp_path / "spool"
+    sd.mkdir(mode=0o700)
+    keys = ("if=/usr/bin/a2ps:of=/usr/lib/lpf:filter=/usr/bin/f:vf=/usr/bin/v:pr=/usr/bin/pr"
+            ":ab:hl:sb:generate_banner:bp=/usr/bin/banner:bs=/usr/bin/b:be=/usr/bin/e"
+            ":lpd_bounce")
+    (tmp_path / "printcap").write_text(f"q:sd={sd}:lp=/dev/null:{keys}\n")
+    status = main(["--printcap", str(tmp_path / "printcap"), "checkpc"], {})
+    out = capsys.readouterr().out
+    assert status == 0 and "not acted on" not in out, out
+
+
+def test_a_failed_filters_leftover_children_are_killed(kit: Kit,  # noqa: F811
+                                                        printer: VirtualPrinter) -> None:
+    """A child the filter left behind holds the output pipe open: it is killed with the
+    filter's session, so the filter's own status decides at once (not the stall limit)."""
+    pid_file = kit.root / "child.pid"
+    program = kit.program("leave.sh", f"#!/bin/sh\nsleep 600 &\necho $! > {pid_file}\n"
+                                      "exit 2\n")
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=600)
+    job = _print(kit, "q", b"data\n")
+    _watch(kit, "q")
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == "failed" and "exited 2" in ticket["last_error"]
+    wait_until(lambda: _gone(int(pid_file.read_text())), what="the child to be gone")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -1,0 +1,220 @@
+"""``of=`` with LPRng's suspend protocol, banners (``bp``/``bs``/``be``, ``hl``, ``sh``,
+``print -h``, ``ab``, built-in ones), filters forwarded to a real LPRng lpd with
+``lpd_bounce``, and a 100 MB filter output streamed with the worker's memory flat
+(lprng-filters.md §1, §6)."""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from lpdkit import RealLpd, real_lpd  # noqa: F401 - a fixture
+from spoolkit import Kit, kit  # noqa: F401 - a fixture
+
+from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+
+PY = sys.executable
+
+#: An OF filter: upper-cases what it is given (so its share of the output shows), stops
+#: itself on \031\001, and logs start, stop, continue and end.
+OF_FILTER = r'''#!{python} -IS
+import os, signal, sys
+LOG = {log!r}
+def note(word):
+    with open(LOG, "a") as handle:
+        handle.write(word + "\n")
+signal.signal(signal.SIGCONT, lambda *_: note("continued"))
+note("started " + " ".join(a for a in sys.argv[1:] if a.startswith("-F")))
+held = b""
+while True:
+    chunk = os.read(0, 4096)
+    if not chunk:
+        break
+    held += chunk
+    while b"\031\001" in held:
+        before, _, held = held.partition(b"\031\001")
+        os.write(1, before.upper())
+        note("stopping")
+        os.kill(os.getpid(), signal.SIGSTOP)
+    keep = 1 if held.endswith(b"\031") else 0
+    os.write(1, held[:len(held) - keep].upper())
+    held = held[len(held) - keep:]
+os.write(1, held.upper())
+note("ended")
+'''
+
+
+@pytest.fixture
+def printer(tmp_path: Path) -> Iterator[VirtualPrinter]:
+    with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "printed"), Behaviour(pages=1)) as vp:
+        yield vp
+
+
+def _lp(printer: VirtualPrinter) -> str:
+    host, port = printer.address
+    return f"{host}%{port}"
+
+
+def _print(kit: Kit, queue: str, data: bytes, *args: str) -> str:  # noqa: F811
+    source = kit.root / "doc.txt"
+    source.write_bytes(data)
+    done = kit.run("print", "--no-wait", "-P", queue, *args, str(source))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1].removeprefix(f"{queue}-")
+
+
+def _watch(kit: Kit, queue: str) -> str:  # noqa: F811
+    watch = kit.run("watch", "--once", "-P", queue, timeout=300)
+    assert watch.returncode != 70 and "Traceback" not in watch.stderr, watch.stderr
+    return watch.stderr
+
+
+def _printed(printer: VirtualPrinter) -> bytes:
+    printer.wait_for("closed", 1, timeout=30)
+    return next(iter(printer.records)).path.read_bytes()  # type: ignore[union-attr]
+
+
+def _of(kit: Kit) -> tuple[Path, Path]:  # noqa: F811
+    log = kit.root / "of.log"
+    return kit.program("of.py", OF_FILTER.format(python=PY, log=str(log))), log
+
+
+def test_of_carries_leader_and_trailer_and_is_suspended_for_the_data(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    of, log = _of(kit)
+    kit.queue("q", _lp(printer), of=str(of), ld="<ld>", tr="<tr>", mc=2, sf=False,
+              **{"if": "-$ /bin/cat"})
+    job = _print(kit, "q", b"abc\n", "-K", "2")
+    _watch(kit, "q")
+    # Leader, the separating form feed and trailer through the OF (upper-cased), the
+    # data from the data filter straight to the printer, in LPRng's order.
+    assert _printed(printer) == b"<LD>abc\n\fabc\n<TR>"
+    assert log.read_text().splitlines() == ["started -Fo", "stopping", "continued", "stopping",
+                                            "continued", "ended"]
+    assert kit.states("q") == {job: "done"}
+
+
+def test_without_suspend_the_of_is_restarted(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    of, log = _of(kit)
+    kit.queue("q", _lp(printer), of=str(of), ld="<ld>", tr="<tr>", suspend_of_filter=False)
+    _print(kit, "q", b"abc\n")
+    _watch(kit, "q")
+    assert _printed(printer) == b"<LD>abc\n<TR>"
+    assert log.read_text().splitlines() == ["started -Fo", "ended", "started -Fo", "ended"]
+
+
+def test_an_of_that_never_stops_fails_the_try_bounded(kit: Kit,  # noqa: F811
+                                                       printer: VirtualPrinter) -> None:
+    # It writes a byte every 0.1 s (so the stream never stalls) and never stops itself.
+    ticker = kit.program("ticker.sh", "#!/bin/sh\nwhile :; do printf .; sleep 0.1; done\n")
+    kit.queue("q", _lp(printer), of=f"-$ {ticker}", stall_timeout=2, send_try=1)
+    job = _print(kit, "q", b"abc\n")
+    _watch(kit, "q")
+    ticket = kit.ticket("q", job)
+    assert ticket["state"] == "failed"
+    assert "did not stop itself within 2 s" in ticket["last_error"]
+
+
+#: A banner program: prints the banner user it is given (LPRng's -L option).
+BANNER = """#!/bin/sh
+for arg; do case $arg in -L*) echo "BANNER $arg";; esac; done
+"""
+
+
+@pytest.mark.parametrize(("options", "args", "expected"), [
+    ({}, (), b"BANNER -Lroot\nabc\n"),
+    ({"hl": True}, (), b"abc\nBANNER -Lroot\n"),
+    ({"sh": True}, (), b"abc\n"),
+    ({}, ("-h",), b"abc\n"),
+    ({"ab": True}, ("-h",), b"BANNER -Lroot\nabc\n"),
+])
+def test_banner_program_before_or_after_or_none(kit: Kit, printer: VirtualPrinter,  # noqa: F811
+                                                options: dict[str, object],
+                                                args: tuple[str, ...], expected: bytes) -> None:
+    banner = kit.program("banner.sh", BANNER)
+    kit.queue("q", _lp(printer), bp=str(banner), **options)
+    _print(kit, "q", b"abc\n", "-U", "root", *args)
+    _watch(kit, "q")
+    assert _printed(printer).replace(b"-Auser", b"-Lroot") == expected
+
+
+def test_bs_and_be_programs_and_ld_fo_fq_tr_order(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    start = kit.program("start.sh", "#!/bin/sh\necho START\n")
+    end = kit.program("end.sh", "#!/bin/sh\necho END\n")
+    kit.queue("q", _lp(printer), bs=str(start), be=str(end), ld="<ld>", tr="<tr>", fo=True,
+              fq=True, **{"if": "-$ /usr/bin/tr a-z A-Z"})
+    _print(kit, "q", b"abc\n")
+    _watch(kit, "q")
+    assert _printed(printer) == b"<ld>\fSTART\nABC\nEND\n\f<tr>"
+
+
+def test_built_in_banners(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    kit.queue("q", _lp(printer), generate_banner=True)
+    _print(kit, "q", b"abc\n", "-J", "Report")
+    _watch(kit, "q")
+    printed = _printed(printer)
+    assert printed.endswith(b"\fabc\n")
+    for words in (b"Job:    Report (q-000001)", b"Queue:  q", b"User:"):
+        assert words in printed
+
+
+def test_no_banner_program_and_no_built_in_banner_sends_the_job_as_spooled(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    kit.queue("q", _lp(printer), ld="<ld>")
+    _print(kit, "q", b"abc\n")
+    _watch(kit, "q")
+    assert _printed(printer) == b"<ld>abc\n"
+
+
+def test_filtered_job_forwarded_to_real_lprng_lpd_with_lpd_bounce(
+        kit: Kit, real_lpd: RealLpd) -> None:  # noqa: F811
+    kit.queue("q", real_lpd.queue, lpd_bounce=True, mc=2,
+              **{"if": "-$ /usr/bin/tr a-z A-Z"})
+    job = _print(kit, "q", b"hello lpd\n", "-K", "2")
+    _watch(kit, "q")
+    assert real_lpd.wait_printed(20) == b"HELLO LPD\nHELLO LPD\n"
+    assert kit.states("q") == {job: "done"}
+
+
+def test_lpd_without_lpd_bounce_forwards_the_job_unfiltered(
+        kit: Kit, real_lpd: RealLpd) -> None:  # noqa: F811
+    kit.queue("q", real_lpd.queue, **{"if": "-$ /usr/bin/tr a-z A-Z"})
+    _print(kit, "q", b"hello lpd\n")
+    _watch(kit, "q")
+    assert real_lpd.wait_printed(10) == b"hello lpd\n"
+
+
+def test_a_100_mb_filter_output_streams_with_memory_flat(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    size = 100 * 1024 * 1024
+    with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "printed"), Behaviour(pages=1)) as vp:
+        kit.queue("q", _lp(vp), **{"if": f"-$ /usr/bin/head -c {size} /dev/zero"})
+        _print(kit, "q", b"small input\n")
+        watch = kit.start("watch", "--once", "-P", "q")
+        process = psutil.Process(watch.pid)
+        peak = 0
+        deadline = time.monotonic() + 300
+        while watch.popen.poll() is None and time.monotonic() < deadline:
+            try:
+                peak = max(peak, process.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.02)
+        assert watch.wait(30) == 0, watch.stderr()
+        vp.wait_for("closed", 1, timeout=30)
+        record = next(iter(vp.records))
+    assert record.size == size
+    # The whole output held in memory would be 100 MiB by itself; the worker (Python and
+    # lpfilter loaded) stays far below.
+    assert 0 < peak < 100 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_short_banner_is_bl_expanded(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    kit.queue("q", _lp(printer), sb=True)
+    _print(kit, "q", b"abc\n", "-C", "Z", "-J", "MyJob", "-U", "root")
+    _watch(kit, "q")
+    line, _, rest = _printed(printer).partition(b"\n")
+    assert line.startswith(b"Z:root Job: MyJob Date: 20") and line.endswith(b".000")
+    assert rest == b"abc\n"
