@@ -211,8 +211,6 @@ LPRNG_OTHER_KEYS = frozenset([
 NOT_ACTED_ON = {
     **dict.fromkeys(("ab", "hl", "sb", "bl", "generate_banner", "bp", "bs", "be"),
                     "it prints no banner pages"),
-    "sv": "it does not pass jobs on to the queues of sv (no load balancing)",
-    "ss": "it prints this queue's own jobs, not as a subserver of ss",
     "chooser": "it does not pass jobs on to other queues (no load balancing)",
     "router": "it does not route jobs",
     "control_filter": "it runs no control file filter",
