@@ -35,6 +35,7 @@ from lpfilter.errors import HoldJob, LpfilterError, NotConnected, RemoveJob, in_
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.spool import policy, poolboard
+from lpfilter.spool.poolshare import Serialized, SharedRecords
 from lpfilter.spool.outcome import Observer, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.worker import QueueWorker
@@ -63,6 +64,7 @@ class PoolWorker(QueueWorker):
                  settle: float = 2.0, clock: Callable[[], float] = time.time) -> None:
         super().__init__(entry, lock_dir=lock_dir, stop=stop, settle=settle, clock=clock)
         self.lock = threading.RLock()
+        self.records = self.ledger.records = self.intake.records = SharedRecords(entry)
         members, self.problems = pools.servers(entry)
         for problem in self.problems:
             log.error("pool %s: %s", visible(entry.name), visible(problem))
@@ -201,7 +203,7 @@ class ServerWorker(QueueWorker):
     @property
     def observer(self) -> Observer | None:
         watcher = self.pool.observer
-        return None if watcher is None else _Serialized(watcher, self.pool.lock)
+        return None if watcher is None else Serialized(watcher, self.pool.lock)
 
     @observer.setter
     def observer(self, value: Observer | None) -> None:
@@ -372,23 +374,3 @@ class Round:
         with self.cond:
             self.threads.pop(server.queue, None)
             self.cond.notify_all()
-
-
-class _Serialized:
-    """An observer (a foreground print's progress bar) told by one server at a time."""
-
-    def __init__(self, observer: Observer, lock: threading.RLock) -> None:
-        self.observer = observer
-        self.lock = lock
-
-    def progress(self, job: Job, taken: int) -> None:
-        with self.lock:
-            self.observer.progress(job, taken)
-
-    def status(self, job: Job, message: str) -> None:
-        with self.lock:
-            self.observer.status(job, message)
-
-    def end(self, job: Job) -> None:
-        with self.lock:
-            self.observer.end(job)
