@@ -160,8 +160,9 @@ def test_all_printers_down_jobs_wait_with_the_reason_then_print_when_one_is_back
     wait_until(every_printer_failed, timeout=60, what="each printer of the pool to fail")
     assert set(kit.states("pool").values()) == {"queued"}
     status = kit.run("status", "-P", "pool").stdout
-    assert "every printer of pool pool failed it" in status or "failing" in status, status
-    assert "q1: " in status and "q2: " in status, status
+    for name, port in (("q1", ports[0]), ("q2", ports[1])):  # the board: each one's trouble
+        assert f"    {name}: fail" in status, status
+        assert f"(127.0.0.1%{port}: printer busy or switched off)" in status, status
     holders[0].close()
     back = make_printer(port=ports[0])
     wait_until(lambda: done(kit, 3), timeout=60, what="the jobs to print on q1's printer")
@@ -273,3 +274,24 @@ def test_status_json_names_the_pools_servers(kit: Kit, monkeypatch: pytest.Monke
     data = json.loads(capsys.readouterr().out)
     assert data["destination"] == "pool of q1"
     assert data["pool"] == {"servers": ["q1"], "board": None}
+
+
+def test_sighup_after_a_server_queue_changes_sends_the_pools_jobs_to_its_new_printer(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    old, new = make_printer(), make_printer()
+    server_queue(kit, "q1", old.address[1])
+    pool_queue(kit, ["q1"])
+    daemon = kit.start("watch", "-P", "pool")
+    wait_served(kit, "pool", daemon)
+    (kit.root / "a.txt").write_text("before\n")
+    assert kit.run("print", "-P", "pool", "a.txt").returncode == 0
+    wait_until(lambda: done(kit, 1), what="the first job")
+    server_queue(kit, "q1", new.address[1])  # only the server queue's lp changes
+    daemon.signal(signal.SIGHUP)
+    wait_until(lambda: "queue pool changed in the printcap; restarting it" in daemon.stderr(),
+               what="the pool to restart")
+    wait_served(kit, "pool", daemon)
+    (kit.root / "b.txt").write_text("after\n")
+    assert kit.run("print", "-P", "pool", "b.txt").returncode == 0
+    wait_until(lambda: done(kit, 2), what="the second job")
+    assert (jobs_on(old), jobs_on(new)) == ([b"before\n"], [b"after\n"])

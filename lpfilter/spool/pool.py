@@ -234,7 +234,8 @@ class ServerWorker(QueueWorker):
         self.failures += 1
         delay = max(policy.UNLIMITED_MIN_DELAY, policy.retry_delay(self.failures, self.entry))
         self.back_at = self.clock() + delay
-        self.trouble = visible(exc.message)[:200]
+        brief = f"{exc.host}: {exc.trouble}" if isinstance(exc, NotConnected) else exc.message
+        self.trouble = visible(brief)[:200]
         return self.pool.server_failed(self, job, exc, delay)
 
     def serve_round(self, current: Round) -> None:
