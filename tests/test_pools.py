@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from lpdkit import need_lprng
-from serverkit import lprng, send_job, start_server
+from serverkit import ask, lprng, send_job, start_server
 from spoolkit import Kit, kit, wait_served, wait_until, write_files  # noqa: F401 - fixture
 
 from lpfilter.cli import main
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+from lpfilter.protocols import lpd
 
 MakePrinter = Callable[..., VirtualPrinter]
 
@@ -181,6 +182,10 @@ def test_a_job_received_over_lpd_for_the_pool_prints_on_a_server(
     send_job(server.port, b"through the print server\n", queue="pool")
     wait_until(lambda: done(kit, 1), what="the received job to print")
     assert jobs_on(printer) == [b"through the print server\n"]
+    answer = ask(server.port, lpd.status("pool", long=True)).decode()
+    assert answer.startswith("Printer: pool@") and "  (subservers q1)\n" in answer, answer
+    answer = ask(server.port, lpd.status("q1", long=True)).decode()
+    assert "  (serving pool)\n" in answer, answer
     # A local queue forwarding to the pool (lp=pool@host%port), printed by lpfilter itself.
     kit.queue("fwd", server.queue("pool"))
     (kit.root / "fwd.txt").write_text("forwarded to the pool\n")

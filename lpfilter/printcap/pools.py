@@ -116,6 +116,17 @@ def _check_server(entry: Entry) -> list[Problem]:
     return []
 
 
+def lpq_note(entry: Entry) -> str:
+    """What LPRng's lpq adds after a pool's or a server's name: "  (subservers lp2, lp3)",
+    "  (serving lp)"."""
+    names = server_names(entry)
+    if names:
+        return f"  (subservers {', '.join(names)})"
+    served = entry.options.get("ss")
+    return f"  (serving {served.value})" if served and served.form == "value" and (
+        served.value) else ""
+
+
 def describe(entry: Entry) -> str:
     """How status names a pool's destination: "pool of q1, q2"."""
     return "pool of " + ", ".join(server_names(entry))
