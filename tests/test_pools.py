@@ -18,7 +18,9 @@ from spoolkit import Kit, kit, wait_served, wait_until, write_files  # noqa: F40
 
 from lpfilter.cli import main
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+from lpfilter.locks import ProcessLock
 from lpfilter.protocols import lpd
+from lpfilter.spool.printers import device_key
 
 MakePrinter = Callable[..., VirtualPrinter]
 
@@ -300,3 +302,30 @@ def test_sighup_after_a_server_queue_changes_sends_the_pools_jobs_to_its_new_pri
     assert kit.run("print", "-P", "pool", "b.txt").returncode == 0
     wait_until(lambda: done(kit, 2), what="the second job")
     assert (jobs_on(old), jobs_on(new)) == ([b"before\n"], [b"after\n"])
+
+
+def test_a_file_dropped_into_the_pool_prints_on_a_free_server_while_another_is_busy(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    slow, fast = make_printer(slow=1000), make_printer()
+    server_queue(kit, "q1", slow.address[1])
+    server_queue(kit, "q2", fast.address[1])
+    pool_queue(kit, ["q1", "q2"])
+    daemon = kit.start("watch", "-P", "pool")
+    wait_served(kit, "pool", daemon)
+    # q2's printer is in use by someone else (its lock held, as another queue would), so
+    # the big job goes to q1, whose printer takes 1000 bytes a second: a long send.
+    other = ProcessLock(str(kit.lock_dir / device_key(f"127.0.0.1%{fast.address[1]}")), "test")
+    assert other.acquire()
+    (kit.root / "big.bin").write_bytes(os.urandom(4 << 20))
+    assert kit.run("print", "-P", "pool", "big.bin").returncode == 0
+    wait_until(lambda: [t for t in kit.tickets("pool").values()
+                        if t["state"] == "active" and t["extra"].get("server") == "q1"],
+               what="the big job to print on q1")
+    other.release()
+    dropped = kit.root / "dropped.txt"
+    dropped.write_text("dropped into the pool\n")
+    os.rename(dropped, kit.sd("pool") / "dropped.txt")
+    wait_until(lambda: jobs_on(fast) == [b"dropped into the pool\n"], timeout=60,
+               what="the dropped file to print on q2")
+    states = sorted(kit.states("pool").values())
+    assert states == ["active", "done"], states

@@ -279,10 +279,12 @@ class Round:
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        """Start a thread for each free server that has a job to take; wait for them."""
+        """Start a thread for each free server that has a job to take; wait for them. Files
+        dropped into the pool's spool meanwhile are taken in (a round may last long)."""
         pool = self.pool
-        with self.cond:
-            while True:
+        adopted = time.monotonic()  # serve() took them in just before
+        while True:
+            with self.cond:
                 self.refill()
                 now = pool.clock()
                 if self.error is None and not self.stopping():
@@ -294,6 +296,12 @@ class Round:
                     return
                 rests = [s.back_at - now for s in pool.servers if s.back_at > now]
                 self.cond.wait(min([TICK, *rests]))
+            if self.error is None and time.monotonic() - adopted >= TICK:
+                adopted = time.monotonic()
+                try:  # this thread is serve()'s, the only one using the intake
+                    pool.intake.adopt()
+                except BaseException as exc:  # noqa: BLE001 - raised by run_batch
+                    self.fail(exc)
 
     def _start(self, server: ServerWorker) -> None:
         thread = threading.Thread(target=server.serve_round, args=(self,),
