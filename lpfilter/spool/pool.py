@@ -157,6 +157,10 @@ class PoolWorker(QueueWorker):
         return self.ledger.finish(job, state, message, delay=decision.delay,
                                   attempt=decision.counted)
 
+    def _status(self, job: Job, message: str) -> None:
+        with self.lock:  # servers' threads: one status line (and observer call) at a time
+            super()._status(job, message)
+
     def board(self) -> None:
         """Rewrite the board status shows (which server prints which job, which fails)."""
         with self.lock:
