@@ -329,3 +329,21 @@ def test_a_file_dropped_into_the_pool_prints_on_a_free_server_while_another_is_b
                what="the dropped file to print on q2")
     states = sorted(kit.states("pool").values())
     assert states == ["active", "done"], states
+
+
+def test_a_server_whose_program_refuses_every_job_leaves_them_to_the_other(
+        kit: Kit) -> None:
+    refuse = kit.program("refuse.sh", "#!/bin/sh\ncat >/dev/null\necho out of paper\nexit 2\n")
+    kit.queue("q1", f"|{refuse}", ss="pool")
+    kit.queue("q2", kit.recorder(), ss="pool")
+    pool_queue(kit, ["q1", "q2"])
+    files = write_files(kit.root / "in", 6)
+    out = kit.run("print", "-P", "pool", *map(str, files), timeout=120)
+    assert out.returncode == 0, out.stderr
+    printed = sorted(line[0] for line in kit.log_lines())
+    assert printed == ["q2"] * 6, "the recorder ran for each job, as server q2 (PRINTER=q2)"
+    assert sorted(p.read_bytes() for p in kit.out.glob("q2-*.out")) == sorted(contents(files))
+    log = (kit.sd("pool") / "log").read_text()
+    assert "q1: refuse.sh exited 2 (abort the job): out of paper; another printer" in log, log
+    tickets = kit.tickets("pool").values()
+    assert {t["state"] for t in tickets} == {"done"} and {t["attempts"] for t in tickets} == {1}
