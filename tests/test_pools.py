@@ -347,3 +347,18 @@ def test_a_server_whose_program_refuses_every_job_leaves_them_to_the_other(
     assert "q1: refuse.sh exited 2 (abort the job): out of paper; another printer" in log, log
     tickets = kit.tickets("pool").values()
     assert {t["state"] for t in tickets} == {"done"} and {t["attempts"] for t in tickets} == {1}
+
+
+def test_a_job_every_server_refuses_fails_once_with_each_ones_reason(kit: Kit) -> None:
+    refuse = kit.program("refuse.sh", "#!/bin/sh\ncat >/dev/null\necho out of paper\nexit 2\n")
+    kit.queue("q1", f"|{refuse}", ss="pool")
+    kit.queue("q2", f"|{refuse}", ss="pool")
+    pool_queue(kit, ["q1", "q2"])
+    (kit.root / "a.txt").write_text("nobody prints this\n")
+    out = kit.run("print", "-P", "pool", "a.txt", timeout=120)
+    assert out.returncode == 6, out.stderr  # the job failed
+    (ticket,) = kit.tickets("pool").values()
+    assert (ticket["state"], ticket["attempts"]) == ("failed", 1)
+    assert ticket["last_error"] == (
+        "every printer of pool pool failed it (q1: refuse.sh exited 2 (abort the job): out of"
+        " paper; q2: refuse.sh exited 2 (abort the job): out of paper)")
