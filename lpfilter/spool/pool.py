@@ -31,7 +31,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import HoldJob, LpfilterError, NotConnected, RemoveJob, in_brief
+from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, SpoolFull,
+                             in_brief)
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.spool import policy, poolboard
@@ -220,8 +221,12 @@ class ServerWorker(QueueWorker):
         """Send one of the pool's jobs (claimed, marked active) to this server's printer;
         the ticket says which server prints it."""
         job.extra = {**job.extra, "server": self.queue}
-        with self.store.tickets_locked():
-            self.store.write(job, durable=False)
+        try:
+            with self.store.tickets_locked():
+                self.store.write(job, durable=False)
+        except SpoolFull:  # news for status only; the send's own marks say what matters
+            log.debug("pool %s: job %s: which server prints it is not written", self.pool.queue,
+                      job.id)
         self.job, failures = job.id, self.failures
         self.pool.board()
         try:
