@@ -147,7 +147,7 @@ def test_checkpc_knows_every_key_of_lprng_and_lpfilter(
     assert _checkpc(tmp_path, capsys, known.split()) == (ExitStatus.OK, [], "")
 
 
-NOTED = ["sv=a,b", "ss=main", "chooser=/usr/bin/c", "router=/usr/bin/r", "br#9600",
+NOTED = ["chooser=/usr/bin/c", "router=/usr/bin/r", "br#9600",
          "stty=-parity", "rg=staff", "fx=flp", "as=jobstart", "ae=|/usr/bin/acct",
          "stop_on_abort", "translate_format=xf", "control_filter=/bin/cf"]
 

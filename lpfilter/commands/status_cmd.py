@@ -87,6 +87,8 @@ def format_queue(data: QueueData, *, long: bool = False) -> str:
         lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")
     if data["printer_status"]:
         lines.append(f"  printer: {visible(str(data['printer_status']))}")
+    from lpfilter.commands import poolstatus
+    lines.extend(poolstatus.lines(data))
     sessions = data.get("ftp_sessions")
     if sessions:
         used = sessions["in_use"]
@@ -144,11 +146,12 @@ def _sending(job: JobData) -> str:
 def _detail(job: JobData) -> str:
     """For an active job how far its send got; for a printed one how far the printer went
     (sent, or confirmed, and pages); else the last error."""
+    from lpfilter.commands.poolstatus import server_of
     if job["state"] == JobState.ACTIVE:
-        return f"sending: {_sending(job)}"
+        return f"{server_of(job)}sending: {_sending(job)}"
     if job["state"] == JobState.DONE and job.get("delivery"):
         pages = f", {job['pages']} pages" if job.get("pages") is not None else ""
-        return f"{job['delivery']}{pages}"
+        return f"{server_of(job)}{job['delivery']}{pages}"
     return str(job.get("last_error") or "")
 
 

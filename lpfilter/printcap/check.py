@@ -18,6 +18,7 @@ from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NOT_ACTED_
 from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
                                      usable_name)
 from lpfilter.printcap.nul import nul_problem
+from lpfilter.printcap.pools import check_pool
 from lpfilter.printcap.source import Problem
 from lpfilter.programs import needs_shell
 
@@ -275,6 +276,7 @@ def _check_entry(entry: Entry) -> list[Problem]:
                              " job must be wrapped in PJL for the printer to report its end);"
                              " without it lpfilter waits for eof"))
     found.extend(_forwarding(entry, destination))
+    found.extend(check_pool(entry))
     if where is None and not entry.has("sv"):
         found.append(Problem(entry.where, f"queue {entry.name}: no :lp, :rm or :sv entry; LPRng"
                              " sends its jobs to the LPD queue of the same name on localhost"))

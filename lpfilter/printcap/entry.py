@@ -9,7 +9,7 @@ its primary name are merged (``model``). The rules and their sources are in
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from lpfilter.printcap import grammar
 from lpfilter.printcap.datatypes import expand_percent, number_word
@@ -181,6 +181,8 @@ class Entry:
     #: Where the entry's first record starts.
     where: Origin
     _codes: dict[str, str] | None = field(default=None, repr=False)
+    #: The printcap it was looked up in: a pool (``sv``) finds its server queues there.
+    printcap: Any = field(default=None, repr=False, compare=False)
 
     def codes(self) -> dict[str, str]:
         """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""

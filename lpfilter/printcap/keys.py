@@ -212,8 +212,6 @@ LPRNG_OTHER_KEYS = frozenset([
 #: means; checkpc notes each one set, so nobody believes it has an effect. Filters
 #: (``if``, ``of``, ``filter``, ``Xf``, ``pr``) and banners run (``lpfilter.filters``).
 NOT_ACTED_ON = {
-    "sv": "it does not pass jobs on to the queues of sv (no load balancing)",
-    "ss": "it prints this queue's own jobs, not as a subserver of ss",
     "chooser": "it does not pass jobs on to other queues (no load balancing)",
     "router": "it does not route jobs",
     "control_filter": "it runs no control file filter",

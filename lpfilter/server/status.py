@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.printcap import pools
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     host = server_name(entry)
     jobs = pending(store)
     printable = sum(1 for job in jobs if job.state in (JobState.QUEUED, JobState.ACTIVE))
-    lines = [f"Printer: {visible(entry.name)}@{host}",
+    lines = [f"Printer: {visible(entry.name)}@{host}{visible(pools.lpq_note(entry))}",
              f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
              f" Server: {served_by}"]
     if message:

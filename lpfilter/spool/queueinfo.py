@@ -5,10 +5,11 @@ by the spool's owner, and by the print server for a local user who may not read 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
+    from lpfilter.spool.poolboard import ServerState
 
 
 #: A job as ``Job.to_dict`` gives it (the ticket's JSON).
@@ -49,6 +50,17 @@ class QueueData(TypedDict):
     error: str | None
     readable: bool
     jobs: list[JobData]
+    #: A pool (sv=): its server queues, and (while served) what each is doing.
+    pool: NotRequired[PoolData | None]
+    #: A pool's server queue (ss=): the pool it serves.
+    serving: NotRequired[str]
+
+
+class PoolData(TypedDict):
+    """A pool's server queues and, while a process serves it, what each is doing."""
+
+    servers: list[str]
+    board: list[ServerState] | None
 
 
 def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
@@ -92,7 +104,14 @@ def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
         served = {"pid": holder.pid, "purpose": holder.purpose, "since": holder.since,
                   "uptime": round(time.time() - holder.start, 1)}
     records = QueueRecords(entry)
-    return {"queue": entry.name, "destination": entry.destination().display(),
+    from lpfilter.printcap import pools
+    from lpfilter.spool import poolboard
+    names = pools.server_names(entry)
+    pool: PoolData | None = None
+    if names:
+        pool = {"servers": names, "board": poolboard.read(store.state) if served else None}
+    return {"queue": entry.name, "destination": pools.describe(entry) if names
+            else entry.destination().display(), "pool": pool, "serving": entry.string("ss") or "",
             "spool": store.sd, "log_file": records.log_path,
             "served_by": served, "printer_status": records.last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,

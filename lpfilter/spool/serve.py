@@ -38,10 +38,10 @@ class QueueServer:
 
     def __init__(self, entry: Entry, lease: QueueLease, *, lock_dir: str,
                  settle: float = 2.0) -> None:
-        from lpfilter.spool.worker import QueueWorker  # a print left to a daemon needs none
+        from lpfilter.spool.pool import make_worker  # a print left to a daemon needs none
         self.entry = entry
         self.lease = lease
-        self.worker = QueueWorker(entry, lock_dir=lock_dir, settle=settle)
+        self.worker = make_worker(entry, lock_dir=lock_dir, settle=settle)
 
     def take(self) -> bool:
         """Take the queue's lease now if nobody holds it."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import JobState
+from lpfilter.printcap.pools import same_servers
 from lpfilter.spool import inotify
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
@@ -177,7 +178,8 @@ class Watcher:
             if name not in entries:
                 log.info("queue %s removed from the printcap; stopping it", name)
                 self._stop_queue(name)
-            elif entries[name].options != self.served[name].entry.options:
+            elif (entries[name].options != self.served[name].entry.options
+                  or not same_servers(entries[name], self.served[name].entry)):
                 log.info("queue %s changed in the printcap; restarting it", name)
                 self._stop_queue(name)
         for name in list(self.broken):

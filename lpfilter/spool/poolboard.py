@@ -1,0 +1,64 @@
+"""A pool's board: which server queue prints which job, and which is failing, for status.
+
+The pool's worker rewrites ``.lpfilter/pool.json`` in the pool's spool directory when a
+server takes a job, ends one, or fails (news, not a record: not fsynced); ``status``
+reads it while a process serves the pool. Kept apart from ``spool/pool.py`` so that
+``status`` does not import the worker.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, TypedDict
+
+from lpfilter.errors import AccessError
+from lpfilter.safefiles import atomic_write, open_regular
+
+BOARD = "pool.json"
+#: A board is a few hundred bytes; more is not one lpfilter wrote.
+BOARD_MAX = 1 << 16
+
+
+class ServerState(TypedDict):
+    """One server queue of a pool, as status shows it."""
+
+    queue: str
+    #: The pool's job it is sending now ("" when none).
+    job: str
+    #: Why its printer is not used now ("" when it works).
+    trouble: str
+    #: Until when it is not used (0: it is).
+    back_at: float
+
+
+def write(state_dir: str, servers: list[ServerState], owner: int | None) -> None:
+    """Replace the board (whole or old, never half)."""
+    data = json.dumps({"servers": servers}, ensure_ascii=False).encode()
+    atomic_write(os.path.join(state_dir, BOARD), data, 0o644, durable=False, owner=owner)
+
+
+def read(state_dir: str) -> list[ServerState] | None:
+    """The board, None when there is none (or it is not one lpfilter wrote)."""
+    try:
+        fd, info = open_regular(os.path.join(state_dir, BOARD))
+    except (OSError, AccessError):  # none, or not a regular file (never followed)
+        return None
+    try:
+        if info.st_size > BOARD_MAX:
+            return None
+        with open(fd, "rb", closefd=False) as handle:
+            data: Any = json.loads(handle.read(BOARD_MAX))
+    except (OSError, ValueError, TypeError):
+        return None
+    finally:
+        os.close(fd)
+    servers = data.get("servers") if isinstance(data, dict) else None
+    if not isinstance(servers, list):
+        return None
+    try:
+        return [ServerState(queue=s["queue"], job=str(s.get("job") or ""),
+                            trouble=str(s.get("trouble") or ""),
+                            back_at=float(s.get("back_at") or 0))
+                for s in servers if isinstance(s, dict) and isinstance(s.get("queue"), str)]
+    except (ValueError, TypeError, OverflowError):
+        return None

@@ -1,0 +1,364 @@
+"""Printer pools (``sv=``): a pool's jobs print on the first free of its server queues'
+printers. Real printers: lpfilter's JetDirect emulator on loopback (port 0) in a thread, a
+bound port that listens to nobody (connection refused), one that resets; lpfilter as
+processes (``print``, ``watch`` and its print server), LPRng's lpr for a forwarded job."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lpdkit import need_lprng
+from serverkit import ask, lprng, send_job, start_server
+from spoolkit import Kit, kit, wait_served, wait_until, write_files  # noqa: F401 - fixture
+
+from lpfilter.cli import main
+from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+from lpfilter.locks import ProcessLock
+from lpfilter.protocols import lpd
+from lpfilter.spool.printers import device_key
+
+MakePrinter = Callable[..., VirtualPrinter]
+
+
+@pytest.fixture
+def make_printer(tmp_path: Path) -> Iterator[MakePrinter]:
+    """make_printer(**Behaviour fields): a started emulator on a free loopback port."""
+    started: list[VirtualPrinter] = []
+
+    def make(port: int = 0, **behaviour: object) -> VirtualPrinter:
+        out = tmp_path / f"printer-{len(started)}"
+        printer = VirtualPrinter("127.0.0.1", port, out,
+                                 Behaviour(**behaviour))  # type: ignore[arg-type]
+        started.append(printer.start())
+        assert printer.wait_listening()
+        return printer
+
+    yield make
+    for printer in started:
+        printer.stop()
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A loopback port bound by nobody's listener: every connection is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def server_queue(kit: Kit, name: str, port: int, pool: str = "pool", **options: object) -> None:
+    kit.queue(name, f"127.0.0.1%{port}", ss=pool, **options)
+
+
+def pool_queue(kit: Kit, servers: list[str], name: str = "pool", **options: object) -> Path:
+    """A pool queue: a spool directory and sv=, no lp."""
+    sd = kit.queue(name, "unused", **options)
+    kit.queues[name] = kit.queues[name].replace(":lp=unused", f":sv={','.join(servers)}")
+    kit.write_printcap()
+    return sd
+
+
+def jobs_on(printer: VirtualPrinter) -> list[bytes]:
+    """The complete jobs a printer stored (a connection it reset stored only a part)."""
+    found = []
+    for record in list(printer.records):
+        if record.path is not None and record.path.exists():
+            found.append(record.path.read_bytes())
+    return found
+
+
+def contents(paths: list[Path]) -> dict[bytes, str]:
+    return {p.read_bytes(): p.name for p in paths}
+
+
+def done(kit: Kit, count: int, queue: str = "pool") -> bool:
+    states = kit.states(queue)
+    return len(states) == count and all(s == "done" for s in states.values())
+
+
+@pytest.mark.parametrize("trouble", ["refuses", "resets"])
+def test_thirty_jobs_print_once_each_on_the_two_good_printers(
+        kit: Kit, make_printer: MakePrinter, dead_port: int, trouble: str) -> None:
+    bad = dead_port if trouble == "refuses" else make_printer(reset_after=8).address[1]
+    good = [make_printer(), make_printer()]
+    server_queue(kit, "q1", bad)
+    server_queue(kit, "q2", good[0].address[1])
+    server_queue(kit, "q3", good[1].address[1])
+    pool_queue(kit, ["q1", "q2", "q3"])
+    files = write_files(kit.root / "in", 30)
+    out = kit.run("print", "-P", "pool", *map(str, files), timeout=180)
+    assert out.returncode == 0, out.stderr
+    wanted = contents(files)
+    printed = [data for printer in good for data in jobs_on(printer)]
+    assert sorted(printed) == sorted(wanted), "each job exactly once on a good printer"
+    assert all(jobs_on(printer) for printer in good), "both good printers took jobs"
+    tickets = kit.tickets("pool")
+    assert len(tickets) == 30 and {t["state"] for t in tickets.values()} == {"done"}
+    assert {t["extra"]["server"] for t in tickets.values()} == {"q2", "q3"}
+    assert all(t["attempts"] == 1 for t in tickets.values()), "q1's failures are not counted"
+    failed_on_q1 = [line for line in (kit.sd("pool") / "log").read_text().splitlines()
+                    if "q1: " in line and "another printer of the pool takes it" in line]
+    assert failed_on_q1, "q1 was tried and its job went to another printer"
+    if trouble == "resets":  # bytes reached q1's printer: the job is flagged, not hidden
+        assert any(t["possible_duplicate"] for t in tickets.values())
+    else:
+        assert not any(t["possible_duplicate"] for t in tickets.values())
+
+
+def test_a_busy_printer_is_skipped_while_the_others_take_the_jobs(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    busy, free = make_printer(slow=1000), [make_printer(), make_printer()]
+    server_queue(kit, "q1", busy.address[1])
+    server_queue(kit, "q2", free[0].address[1])
+    server_queue(kit, "q3", free[1].address[1])
+    pool_queue(kit, ["q1", "q2", "q3"])
+    daemon = kit.start("watch")
+    for queue in ("pool", "q1", "q2", "q3"):
+        wait_served(kit, queue, daemon)
+    # q1's own job: 4 MiB to a printer taking 1000 bytes a second holds it for the test.
+    (kit.root / "own.bin").write_bytes(os.urandom(4 << 20))
+    assert kit.run("print", "-P", "q1", "own.bin").returncode == 0
+    wait_until(lambda: kit.tickets("q1") and next(iter(kit.tickets("q1").values()))[
+        "send_started"], what="q1's own job to be printing")
+    files = write_files(kit.root / "in", 10)
+    assert kit.run("print", "-P", "pool", *map(str, files)).returncode == 0
+    wait_until(lambda: done(kit, 10), timeout=60, what="the pool's jobs")
+    assert sorted(d for p in free for d in jobs_on(p)) == sorted(contents(files))
+    assert len(busy.events("open")) == 1, "the busy printer got q1's own job, no other"
+    assert {t["extra"]["server"] for t in kit.tickets("pool").values()} <= {"q2", "q3"}
+    assert list(kit.states("q1").values()) == ["active"]
+    status = kit.run("status", "-P", "pool")
+    assert "subservers: q1, q2, q3" in status.stdout, status.stdout
+    server = kit.run("status", "-P", "q1")
+    assert "serving pool pool" in server.stdout, server.stdout
+
+
+def test_all_printers_down_jobs_wait_with_the_reason_then_print_when_one_is_back(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    ports = []
+    holders = []
+    for _ in range(2):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        holders.append(sock)
+        ports.append(sock.getsockname()[1])
+    server_queue(kit, "q1", ports[0])
+    server_queue(kit, "q2", ports[1])
+    pool_queue(kit, ["q1", "q2"])
+    daemon = kit.start("watch")
+    wait_served(kit, "pool", daemon)
+    files = write_files(kit.root / "in", 3)
+    assert kit.run("print", "-P", "pool", *map(str, files)).returncode == 0
+
+    def every_printer_failed() -> bool:
+        errors = [t["last_error"] for t in kit.tickets("pool").values()]
+        return any(e.startswith("every printer of pool pool failed it") for e in errors)
+
+    wait_until(every_printer_failed, timeout=60, what="each printer of the pool to fail")
+    assert set(kit.states("pool").values()) == {"queued"}
+    status = kit.run("status", "-P", "pool").stdout
+    for name, port in (("q1", ports[0]), ("q2", ports[1])):  # the board: each one's trouble
+        assert f"    {name}: fail" in status, status
+        assert f"(127.0.0.1%{port}: printer busy or switched off)" in status, status
+    holders[0].close()
+    back = make_printer(port=ports[0])
+    wait_until(lambda: done(kit, 3), timeout=60, what="the jobs to print on q1's printer")
+    assert sorted(jobs_on(back)) == sorted(contents(files))
+    assert all(t["attempts"] == 1 for t in kit.tickets("pool").values()), \
+        "an unreachable printer's tries are not counted (no send_try set)"
+    holders[1].close()
+
+
+def test_a_job_received_over_lpd_for_the_pool_prints_on_a_server(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    printer = make_printer()
+    server_queue(kit, "q1", printer.address[1])
+    pool_queue(kit, ["q1"])
+    server = start_server(kit, queue="pool")
+    send_job(server.port, b"through the print server\n", queue="pool")
+    wait_until(lambda: done(kit, 1), what="the received job to print")
+    assert jobs_on(printer) == [b"through the print server\n"]
+    answer = ask(server.port, lpd.status("pool", long=True)).decode()
+    assert answer.startswith("Printer: pool@") and "  (subservers q1)\n" in answer, answer
+    answer = ask(server.port, lpd.status("q1", long=True)).decode()
+    assert "  (serving pool)\n" in answer, answer
+    # A local queue forwarding to the pool (lp=pool@host%port), printed by lpfilter itself.
+    kit.queue("fwd", server.queue("pool"))
+    (kit.root / "fwd.txt").write_text("forwarded to the pool\n")
+    out = kit.run("print", "-P", "fwd", "fwd.txt")
+    assert out.returncode == 0, out.stderr
+    wait_until(lambda: done(kit, 2), what="the forwarded job to print")
+    assert sorted(jobs_on(printer)) == [b"forwarded to the pool\n",
+                                        b"through the print server\n"]
+
+
+def test_lprngs_lpr_to_the_pool_prints_on_a_server(kit: Kit, make_printer: MakePrinter) -> None:
+    need_lprng()
+    printer = make_printer()
+    server_queue(kit, "q1", printer.address[1])
+    server_queue(kit, "q2", printer.address[1])  # two queues, one printer: one at a time
+    pool_queue(kit, ["q1", "q2"])
+    server = start_server(kit, queue="pool")
+    data = os.urandom(20_000)
+    (kit.root / "job.bin").write_bytes(data)
+    out = lprng(kit.root, "lpr", "-P", server.queue("pool"), "job.bin")
+    assert out.returncode == 0, out
+    wait_until(lambda: done(kit, 1), what="lpr's job to print")
+    assert jobs_on(printer) == [data]
+
+
+def test_sigkill_mid_run_every_job_prints_and_only_flagged_ones_twice(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    printers = [make_printer(slow=16384) for _ in range(3)]
+    for n, printer in enumerate(printers, 1):
+        server_queue(kit, f"q{n}", printer.address[1])
+    pool_queue(kit, ["q1", "q2", "q3"])
+    files = []
+    for n in range(9):
+        path = kit.root / f"big{n}.bin"
+        path.write_bytes(f"job {n} ".encode() + os.urandom(48_000))
+        files.append(path)
+    daemon = kit.start("watch")
+    wait_served(kit, "pool", daemon)
+    assert kit.run("print", "-P", "pool", *map(str, files)).returncode == 0
+
+    def midway() -> bool:
+        tickets = kit.tickets("pool").values()
+        return any(t["state"] == "active" and t["send_started"] for t in tickets) and any(
+            t["state"] == "done" for t in tickets)
+
+    wait_until(midway, timeout=60, what="some jobs printed and some being sent")
+    daemon.signal(signal.SIGKILL)
+    daemon.wait()
+    again = kit.start("watch")
+    wait_until(lambda: done(kit, 9), timeout=120, what="every job after the restart")
+    again.stop()
+    wanted = contents(files)
+    printed = [data for printer in printers for data in jobs_on(printer) if data in wanted]
+    assert set(printed) == set(wanted), "every job printed at least once"
+    tickets = {t["name"]: t for t in kit.tickets("pool").values()}
+    for data in set(printed):
+        if printed.count(data) > 1:
+            assert tickets[wanted[data]]["possible_duplicate"], wanted[data]
+
+
+def test_checkpc_says_which_sv_queue_is_missing(kit: Kit, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    server_queue(kit, "q1", 9)
+    server_queue(kit, "q2", 9, pool="other")
+    pool_queue(kit, ["q1", "q2", "nosuch"])
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(kit.printcap))
+    assert main(["checkpc"]) == 1
+    out = capsys.readouterr().out
+    assert "queue pool: sv lists 'nosuch': no printer named 'nosuch'" in out, out
+    assert "queue q2: ss=other names no queue" in out, out
+    assert "not acted on" not in out, out  # sv and ss are acted on now
+    assert "no :lp" not in out, out  # a pool needs no lp
+
+
+def test_checkpc_accepts_a_pool_without_lp(kit: Kit, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    server_queue(kit, "q1", 9)
+    server_queue(kit, "q2", 9)
+    pool_queue(kit, ["q1", "q2"])
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(kit.printcap))
+    assert main(["checkpc"]) == 0, capsys.readouterr()
+    assert capsys.readouterr().out == ""
+
+
+def test_status_json_names_the_pools_servers(kit: Kit, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    server_queue(kit, "q1", 9)
+    pool_queue(kit, ["q1"])
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(kit.printcap))
+    assert main(["status", "-P", "pool", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["destination"] == "pool of q1"
+    assert data["pool"] == {"servers": ["q1"], "board": None}
+
+
+def test_sighup_after_a_server_queue_changes_sends_the_pools_jobs_to_its_new_printer(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    old, new = make_printer(), make_printer()
+    server_queue(kit, "q1", old.address[1])
+    pool_queue(kit, ["q1"])
+    daemon = kit.start("watch", "-P", "pool")
+    wait_served(kit, "pool", daemon)
+    (kit.root / "a.txt").write_text("before\n")
+    assert kit.run("print", "-P", "pool", "a.txt").returncode == 0
+    wait_until(lambda: done(kit, 1), what="the first job")
+    server_queue(kit, "q1", new.address[1])  # only the server queue's lp changes
+    daemon.signal(signal.SIGHUP)
+    wait_until(lambda: "queue pool changed in the printcap; restarting it" in daemon.stderr(),
+               what="the pool to restart")
+    wait_served(kit, "pool", daemon)
+    (kit.root / "b.txt").write_text("after\n")
+    assert kit.run("print", "-P", "pool", "b.txt").returncode == 0
+    wait_until(lambda: done(kit, 2), what="the second job")
+    assert (jobs_on(old), jobs_on(new)) == ([b"before\n"], [b"after\n"])
+
+
+def test_a_file_dropped_into_the_pool_prints_on_a_free_server_while_another_is_busy(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    slow, fast = make_printer(slow=1000), make_printer()
+    server_queue(kit, "q1", slow.address[1])
+    server_queue(kit, "q2", fast.address[1])
+    pool_queue(kit, ["q1", "q2"])
+    daemon = kit.start("watch", "-P", "pool")
+    wait_served(kit, "pool", daemon)
+    # q2's printer is in use by someone else (its lock held, as another queue would), so
+    # the big job goes to q1, whose printer takes 1000 bytes a second: a long send.
+    other = ProcessLock(str(kit.lock_dir / device_key(f"127.0.0.1%{fast.address[1]}")), "test")
+    assert other.acquire()
+    (kit.root / "big.bin").write_bytes(os.urandom(4 << 20))
+    assert kit.run("print", "-P", "pool", "big.bin").returncode == 0
+    wait_until(lambda: [t for t in kit.tickets("pool").values()
+                        if t["state"] == "active" and t["extra"].get("server") == "q1"],
+               what="the big job to print on q1")
+    other.release()
+    dropped = kit.root / "dropped.txt"
+    dropped.write_text("dropped into the pool\n")
+    os.rename(dropped, kit.sd("pool") / "dropped.txt")
+    wait_until(lambda: jobs_on(fast) == [b"dropped into the pool\n"], timeout=60,
+               what="the dropped file to print on q2")
+    states = sorted(kit.states("pool").values())
+    assert states == ["active", "done"], states
+
+
+def test_a_server_whose_program_refuses_every_job_leaves_them_to_the_other(
+        kit: Kit) -> None:
+    refuse = kit.program("refuse.sh", "#!/bin/sh\ncat >/dev/null\necho out of paper\nexit 2\n")
+    kit.queue("q1", f"|{refuse}", ss="pool")
+    kit.queue("q2", kit.recorder(), ss="pool")
+    pool_queue(kit, ["q1", "q2"])
+    files = write_files(kit.root / "in", 6)
+    out = kit.run("print", "-P", "pool", *map(str, files), timeout=120)
+    assert out.returncode == 0, out.stderr
+    printed = sorted(line[0] for line in kit.log_lines())
+    assert printed == ["q2"] * 6, "the recorder ran for each job, as server q2 (PRINTER=q2)"
+    assert sorted(p.read_bytes() for p in kit.out.glob("q2-*.out")) == sorted(contents(files))
+    log = (kit.sd("pool") / "log").read_text()
+    assert "q1: refuse.sh exited 2 (abort the job): out of paper; another printer" in log, log
+    tickets = kit.tickets("pool").values()
+    assert {t["state"] for t in tickets} == {"done"} and {t["attempts"] for t in tickets} == {1}
+
+
+def test_a_job_every_server_refuses_fails_once_with_each_ones_reason(kit: Kit) -> None:
+    refuse = kit.program("refuse.sh", "#!/bin/sh\ncat >/dev/null\necho out of paper\nexit 2\n")
+    kit.queue("q1", f"|{refuse}", ss="pool")
+    kit.queue("q2", f"|{refuse}", ss="pool")
+    pool_queue(kit, ["q1", "q2"])
+    (kit.root / "a.txt").write_text("nobody prints this\n")
+    out = kit.run("print", "-P", "pool", "a.txt", timeout=120)
+    assert out.returncode == 6, out.stderr  # the job failed
+    (ticket,) = kit.tickets("pool").values()
+    assert (ticket["state"], ticket["attempts"]) == ("failed", 1)
+    assert ticket["last_error"] == (
+        "every printer of pool pool failed it (q1: refuse.sh exited 2 (abort the job): out of"
+        " paper; q2: refuse.sh exited 2 (abort the job): out of paper)")
