@@ -163,7 +163,7 @@ def test_checkpc_notes_keys_its_own_spool_does_not_act_on(
         assert line.startswith(f"{tmp_path / 'printcap'}:{line_no}: note: {option}: not acted"
                                " on by lpfilter's own spool (watch, print) yet: "), line
         assert line.endswith("; only LPRng's lpd uses it"), line
-    assert "it does not route jobs" in out[3]
+    assert "it does not route jobs" in out[NOTED.index("router=/usr/bin/r")]
     installed = subprocess.run([sys.executable, "-m", "lpfilter", "--printcap",
                                 str(tmp_path / "printcap"), "checkpc"], capture_output=True,
                                text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
