@@ -28,7 +28,9 @@ from lpfilter.protocols.lpd import MAX_LINE, LpdProtocolError
 #: LPRng's REQ_CONTROL (lp.h): the request code of lpc's requests.
 CONTROL = 6
 JOB_ACTIONS = ("cancel", "hold", "release", "requeue")
-ACTIONS = (*JOB_ACTIONS, "status")
+#: ``reread``: the daemon rereads the printcap (lpc reread by a spool owner who may not
+#: signal the daemon's process).
+ACTIONS = (*JOB_ACTIONS, "status", "reread")
 #: The most of an answer a client reads: a queue's status with thousands of tickets.
 MAX_REPLY = 16 * 1024 * 1024
 #: The control file line of ``print --hold`` sent by a local user: the server holds the
@@ -68,8 +70,8 @@ def control_request(queue: str, user: str, action: str, *, named: tuple[int, ...
         raise LpdProtocolError(f"no local action {action!r}")
     operands = [str(n) for n in named] + [f"~{n}" for n in anywhere] + (["all"] if every
                                                                         else [])
-    if action == "status" and operands:
-        raise LpdProtocolError("status takes no operands")
+    if action in ("status", "reread") and operands:
+        raise LpdProtocolError(f"{action} takes no operands")
     words = [_word(queue, "queue name"), _word(user, "user name"), action.encode()]
     words += [o.encode() for o in operands]
     line = bytes([CONTROL]) + b" ".join(words) + b"\n"
@@ -95,7 +97,7 @@ def parse_control(line: bytes) -> ControlRequest:
     if action not in ACTIONS:
         raise LpdProtocolError(f"no local action {action[:40]!r} (one of {', '.join(ACTIONS)})")
     bad = [o for o in operands if not _OPERAND.fullmatch(o)]
-    if bad or (action == "status" and operands):
+    if bad or (action in ("status", "reread") and operands):
         raise LpdProtocolError(f"a bad operand {(bad or operands)[0][:40]!r} for {action}")
     return ControlRequest(queue, user, action,
                           frozenset(int(o) for o in operands if o[0].isdigit()),

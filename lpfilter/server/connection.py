@@ -66,6 +66,10 @@ def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
     """The request line's answer: lpfilter's own requests only for a local peer, a bad
     line or an unknown queue answered and logged here, so that ``_serve`` meets only a
     well-formed request for a served queue (whose store it must not keep open)."""
+    if line[:1] == b"\x06" and peer.address:  # LPRng's lpc over TCP (server/lpcserver.py)
+        from lpfilter.server.lpcserver import serve_lpc
+        serve_lpc(wire, line, peer, queues)
+        return
     if line[:1] not in (b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"):
         if peer.local:
             from lpfilter.server.local import serve_local_request
