@@ -77,6 +77,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
     from lpfilter.errors import AccessError, UsageError
     from lpfilter.job import JobState
+    from lpfilter.spool.control import entry_control
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, check_copies, submit
     args = ctx.args
@@ -84,6 +85,8 @@ def run(ctx: Context) -> ExitStatus:
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
                          " 'print --wait' or 'status' tell how a job ended)")
     entry = ctx.printcap().lookup(ctx.queue(args.printer))
+    if entry_control(entry).redirect:  # lpc redirect: the job goes to the target
+        entry = ctx.printcap().lookup(entry_control(entry).redirect)
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)

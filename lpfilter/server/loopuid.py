@@ -80,7 +80,7 @@ def socket_owner(conn: socket.socket, host: str, port: int) -> int | None:
     try:
         ours = conn.getsockname()
         client, server = _normal(host, port), _normal(str(ours[0]), int(ours[1]))
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError, TypeError):  # not a TCP socket
         return None
     for path in TABLES:
         uid = owner_uid(_read(path), client, server)
