@@ -5,10 +5,11 @@ the print server.
 The request has the form of LPRng's control request (the one its ``lpc`` sends, code
 ``\\x06``, lpd-protocol.md §1): ``\\x06QUEUE USER ACTION [OPERAND ...]\\n``. ``USER`` is
 what the client says it is; the server never believes it (it takes the kernel's peer
-credentials) and refuses the request from a TCP peer. ACTION is ``cancel``, ``hold``,
+credentials) and takes the request on the Unix socket only. ACTION is ``cancel``, ``hold``,
 ``release`` or ``requeue`` with operands ``N`` (job N of the queue: an error if it is
 missing), ``~N`` (job N if it is in this queue: ``-a`` looks in every queue) and ``all``
-(every job of the user), or ``status`` without operands.
+(every job of the user), or ``status`` or ``reread`` (``lpc reread``) without operands.
+Code 6 from a TCP peer is LPRng's lpc request instead (``protocols.lpdlpc``).
 
 The answer is one JSON object and then the server closes: ``{"ok": true, ...}`` with the
 action's result, or ``{"ok": false, "kind": ..., "error": ...}`` (``kind`` names the

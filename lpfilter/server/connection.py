@@ -1,11 +1,13 @@
 """One client connection of the print server: its request line, read bounded, dispatched.
 
 RFC 1179 §5: ``\\1`` print waiting jobs, ``\\2`` receive a job, ``\\3``/``\\4`` short and
-long status, ``\\5`` remove. A line starting with another byte is lpfilter's own request
-for a local client (hold, release, requeue: ``local.serve_local_request``) and refused
-for a network one. Everything a client does wrong (a bad line, an unknown queue, silence,
-a dropped connection) is one log line with its control characters made visible and an
-answer where the protocol has one, never an exception: the daemon serves on.
+long status, ``\\5`` remove; ``\\6`` from a TCP client is LPRng's lpc request
+(``lpcserver``). A line starting with another byte is lpfilter's own request for a
+client on the Unix socket (hold, release, requeue: ``local.serve_local_request``) and
+refused for a network one. Everything a client does wrong (a bad line, an unknown
+queue, silence, a dropped connection) is one log line with its control characters made
+visible and an answer where the protocol has one, never an exception: the daemon serves
+on.
 """
 from __future__ import annotations
 
