@@ -371,3 +371,46 @@ def test_a_bad_lpc_request_is_answered_and_the_server_serves_on(kit: Kit) -> Non
     assert printed(kit, "q", 1) == [b"still here\n"]
     assert server.proc.stop() == 0
     assert os.path.exists(kit.sd("q"))
+
+
+def test_a_redirect_never_moves_jobs_into_another_owners_directory(tmp_path: Path) -> None:
+    """The control file is the spool owner's: a target directory it names that is not
+    that owner's (root's here) is refused by root's worker, the jobs stay; the owner's
+    own spool is taken."""
+    from localkit import need_root
+
+    from lpfilter import printcap
+    from lpfilter.spool.control import write_control
+    from lpfilter.spool.lpcops import Gate
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
+    from lpfilter.spool.submit import JobOptions, submit
+    need_root("a spool of another owner")
+    uid = 54321
+    sd, other = tmp_path / "sd", tmp_path / "other"
+    for folder in (sd, other):
+        folder.mkdir(mode=0o700)
+    os.chown(sd, uid, uid)
+    (tmp_path / "printcap").write_text(f"q:sd={sd}:lp=/dev/null\n")
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
+    store = SpoolStore(str(sd), "q")
+    store.ensure("watch")
+    job = submit(entry, store, doc_at(tmp_path), JobOptions("alice"))
+    write_control(store.state, QueueControl(redirect="r", redirect_sd=str(other)), uid)
+    records = QueueRecords(entry)
+    gate = Gate(store, records)
+    assert gate.stopped() is True  # nothing printed here while redirected
+    assert [j.id for j in store.jobs()] == [job.id]
+    assert not (other / ".lpfilter").exists()
+    os.chown(other, uid, uid)  # the owner's own spool: moved
+    gate.file = type(gate.file)(store.state)  # a fresh look at the same file
+    assert gate.stopped() is True
+    assert store.jobs() == [] and len(list((other / ".lpfilter" / "jobs").glob("*.job"))) == 1
+    records.close()
+    store.close()
+
+
+def doc_at(folder: Path) -> str:
+    path = folder / "doc.txt"
+    path.write_text("a page\n")
+    return str(path)

@@ -188,7 +188,10 @@ def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore) -> li
 
 class Gate:
     """The worker's look at lpc's state before each job: a stopped queue prints nothing
-    (its jobs stay queued), a redirected one moves its jobs to the target first."""
+    (its jobs stay queued), a redirected one moves its jobs to the target first. The
+    target's directory comes from the control file, which the spool's owner may write:
+    unless that owner is root, the target must be a spool of the same owner, so that a
+    daemon run by root never writes for them where they could not write themselves."""
 
     def __init__(self, store: SpoolStore, records: QueueRecords) -> None:
         from lpfilter.spool.store import SpoolStore
@@ -213,6 +216,9 @@ class Gate:
     def _redirect(self, control: QueueControl) -> None:
         target = self._target(control.redirect_sd, control.redirect)
         try:
+            if self.store.owner not in (0, target.owner):  # root writes nowhere else for it
+                raise AccessError(f"{target.sd} is not a spool of the queue's owner (uid"
+                                  f" {self.store.owner})")
             target.ensure("change")
             for job in move_all(self.store, self.records, target):
                 log.info("queue %s: job %s redirected to %s-%s", visible(self.store.queue),
