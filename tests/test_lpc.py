@@ -104,6 +104,7 @@ def test_print_to_a_stopped_queue_spools_and_exits_8(kit: Kit) -> None:
     assert lpc(kit, "lpc", "-P", "q", "stop")[0] == 0
     done = kit.run("print", "-P", "q", doc(kit))
     assert (done.returncode, done.stdout) == (8, "q-000001\n"), done.stderr
+    assert "queue q is stopped (lpc stop)" in done.stderr
     assert kit.states("q") == {"000001": "queued"}
     done = kit.run("watch", "--once", "-P", "q")
     assert done.returncode == 8 and kit.states("q") == {"000001": "queued"}

@@ -113,6 +113,10 @@ def run(ctx: Context) -> ExitStatus:
     ctx.stdout.flush()
     if args.wait is False or all(_held(store, i) for i in ids):
         return ExitStatus.OK
+    if entry_control(entry).printing_disabled:  # lpc stop: nothing prints before lpc start
+        print(f"lpfilter: queue {visible(entry.name)} is stopped (lpc stop): the job stays"
+              f" queued until 'lpfilter lpc start {visible(entry.name)}'", file=sys.stderr)
+        return ExitStatus.JOB_PENDING
     return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
 
 
