@@ -179,6 +179,7 @@ def test_topq_prints_the_jobs_first(kit: Kit) -> None:
     assert [line[1] for line in kit.log_lines()] == ["000003", "000002"]
     status, out, err = lpc(kit, "lpc", "release", "q", "root", "99")
     assert status == 1 and "q-000001: released" in out and "q-000099: no such job" in err
+    assert "000002" not in out  # a user's name picks their jobs, not the printed ones kept
 
 
 def test_move_and_redirect_send_jobs_to_another_queue(kit: Kit) -> None:

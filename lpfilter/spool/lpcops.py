@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError
-from lpfilter.job import Job, JobState
+from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.safefiles import copy_fd
 from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_control,
                                     write_control)
@@ -71,8 +71,10 @@ def set_redirect(store: SpoolStore, target: SpoolStore | None) -> QueueControl:
 
 
 def selection(store: SpoolStore, numbers: set[int], users: set[str], every: bool) -> Selection:
-    """lpc's job words as a Selection: numbers must exist, user names pick their jobs."""
-    picked = {int(j.id) for j in store.jobs() if j.user in users} if users else set()
+    """lpc's job words as a Selection: numbers must exist, user names pick their jobs
+    (not the finished ones status keeps)."""
+    picked = {int(j.id) for j in store.jobs()
+              if j.user in users and j.state not in FINISHED} if users else set()
     return Selection(named=set(numbers), anywhere=picked, every=every)
 
 
