@@ -212,6 +212,9 @@ def test_move_and_redirect_send_jobs_to_another_queue(kit: Kit) -> None:
 
 def test_reread_makes_the_daemon_read_the_printcap(kit: Kit) -> None:
     kit.queue("q", kit.recorder())
+    kit.env["LPFILTER_SOCKET"] = str(kit.root / "lpfilter.sock")
+    status, _, err = lpc(kit, "reread")  # no daemon: one line, exit 5
+    assert status == 5 and err.count("\n") == 1 and "no print server answers" in err, err
     daemon = kit.start("watch")
     wait_served(kit, "q", daemon)
     kit.queue("r", kit.recorder())

@@ -292,6 +292,7 @@ def _reread(ctx: Context) -> ExitStatus:
     import signal
 
     from lpfilter.commands import daemonclient
+    from lpfilter.errors import AccessError
     from lpfilter.job import user_name
     from lpfilter.protocols import lpdlocal
     from lpfilter.spool.lease import holder_of
@@ -315,7 +316,9 @@ def _reread(ctx: Context) -> ExitStatus:
         return ExitStatus.OK
     request = lpdlocal.control_request(ctx.queue(ctx.args.printer), user_name(os.getuid()),
                                        "reread")
-    answer = daemonclient.ask(ctx.environ, request, None)
+    why = AccessError("reread: no running 'lpfilter watch' of these queues could be sent"
+                      " SIGHUP by you")
+    answer = daemonclient.ask(ctx.environ, request, why)
     print(f"lpfilter watch pid {answer.get('pid')}: sending SIGHUP (it rereads the printcap)",
           file=ctx.stdout)
     return ExitStatus.OK
