@@ -34,6 +34,19 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "requeue": ("jobctl_cmd", "queue failed or held jobs again", ()),
     "hold": ("jobctl_cmd", "hold queued jobs", ()),
     "release": ("jobctl_cmd", "release held jobs", ()),
+    "lpc": ("lpc_cmd", "queue control as LPRng's lpc: stop, start, disable, redirect...", ()),
+    "stop": ("lpc_cmd", "stop printing a queue's jobs (lpc stop)", ()),
+    "start": ("lpc_cmd", "start printing a queue's jobs again (lpc start)", ()),
+    "disable": ("lpc_cmd", "refuse new jobs for a queue (lpc disable)", ()),
+    "enable": ("lpc_cmd", "take new jobs for a queue again (lpc enable)", ()),
+    "down": ("lpc_cmd", "stop printing and refuse new jobs (lpc down)", ()),
+    "up": ("lpc_cmd", "start printing and take new jobs (lpc up)", ()),
+    "topq": ("lpc_cmd", "put jobs at the head of their queue (lpc topq)", ()),
+    "move": ("lpc_cmd", "move jobs to another queue (lpc move)", ()),
+    "redirect": ("lpc_cmd", "send a queue's jobs to another queue (lpc redirect)", ()),
+    "holdall": ("lpc_cmd", "hold every new job of a queue (lpc holdall)", ()),
+    "noholdall": ("lpc_cmd", "stop holding new jobs (lpc noholdall)", ()),
+    "reread": ("lpc_cmd", "make the daemon reread the printcap (lpc reread)", ()),
     "demo": ("demo_cmd", "print a sample through a virtual printer, to see lpfilter work", ()),
     "virtual-printer": ("virtual_printer_cmd", "a JetDirect printer emulator for testing"
                         " printcaps", ()),
@@ -114,7 +127,8 @@ def _command_module(module: str) -> ModuleType:
 #: What ``watch`` logs at INFO by default (start, each job's outcome, stop), so that the
 #: journal shows what happened; every other command, and ``watch -q``, says only warnings.
 _WATCH_LOGGERS = ("lpfilter.commands.watch_cmd", "lpfilter.spool.watcher", "lpfilter.spool.worker",
-                  "lpfilter.spool.ledger", "lpfilter.commands.lpdserver", "lpfilter.server")
+                  "lpfilter.spool.ledger", "lpfilter.commands.lpdserver", "lpfilter.server",
+                  "lpfilter.spool.lpcops")
 
 
 def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,

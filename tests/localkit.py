@@ -144,6 +144,9 @@ class PrintcapQueues:
     def wake(self, name: str) -> None:
         self.woken.append(name)
 
+    def names(self) -> list[str]:
+        return self.printcap.queue_names()
+
 
 @dataclass
 class LocalServer:

@@ -44,6 +44,12 @@ def remote_remove(host: str, port: int, queue: str, agent: str,
     return _ask(host, port, lpd.remove(queue, agent, items), timeout, total)
 
 
+def remote_control(host: str, port: int, request: bytes, *, timeout: float) -> list[str]:
+    """Send an lpc request (``protocols.lpdlpc``) and return the server's answer as lines
+    safe to show, as LPRng's lpc prints it."""
+    return _ask(host, port, request, timeout, None)
+
+
 def _ask(host: str, port: int, request: bytes, timeout: float,
          total: float | None) -> list[str]:
     """Send one request line and read the answer until the server closes (bounded)."""

@@ -76,6 +76,9 @@ class ServedQueues:
         if served is not None:
             served.worker.wake()
 
+    def names(self) -> list[str]:
+        return list(self.watcher.served)
+
 
 def check_arguments(ctx: Context) -> None:
     """Usage errors first, before any socket is opened."""

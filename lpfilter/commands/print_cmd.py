@@ -90,6 +90,7 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.commands.environment import lock_dir
     from lpfilter.errors import AccessError, UsageError
     from lpfilter.job import JobState
+    from lpfilter.spool.control import entry_control
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.submit import JobOptions, check_copies, submit
     args = ctx.args
@@ -97,6 +98,8 @@ def run(ctx: Context) -> ExitStatus:
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
                          " 'print --wait' or 'status' tell how a job ended)")
     entry = ctx.printcap().lookup(ctx.queue(args.printer))
+    if entry_control(entry).redirect:  # lpc redirect: the job goes to the target
+        entry = ctx.printcap().lookup(entry_control(entry).redirect)
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)
@@ -124,6 +127,10 @@ def run(ctx: Context) -> ExitStatus:
     ctx.stdout.flush()
     if args.wait is False or all(_held(store, i) for i in ids):
         return ExitStatus.OK
+    if entry_control(entry).printing_disabled:  # lpc stop: nothing prints before lpc start
+        print(f"lpfilter: queue {visible(entry.name)} is stopped (lpc stop): the job stays"
+              f" queued until 'lpfilter lpc start {visible(entry.name)}'", file=sys.stderr)
+        return ExitStatus.JOB_PENDING
     return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
 
 

@@ -10,6 +10,7 @@ from lpfilter.job import JobState
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
 
+from lpfilter.spool.control import control_words
 from lpfilter.spool.queueinfo import JobData, QueueData, queue_status
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ def format_queue(data: QueueData, *, long: bool = False) -> str:
                      f" up {human_age(served['uptime'])}")
     else:
         lines.append("  not served: no watcher runs for it (lpfilter print serves it itself)")
+    if control_words(data.get("control")):  # lpc's state of the queue
+        lines.append(f"  lpc: {control_words(data.get('control'))}")
     if data["printer_status"]:
         lines.append(f"  printer: {visible(str(data['printer_status']))}")
     from lpfilter.commands import poolstatus

@@ -5,10 +5,11 @@ the print server.
 The request has the form of LPRng's control request (the one its ``lpc`` sends, code
 ``\\x06``, lpd-protocol.md §1): ``\\x06QUEUE USER ACTION [OPERAND ...]\\n``. ``USER`` is
 what the client says it is; the server never believes it (it takes the kernel's peer
-credentials) and refuses the request from a TCP peer. ACTION is ``cancel``, ``hold``,
+credentials) and takes the request on the Unix socket only. ACTION is ``cancel``, ``hold``,
 ``release`` or ``requeue`` with operands ``N`` (job N of the queue: an error if it is
 missing), ``~N`` (job N if it is in this queue: ``-a`` looks in every queue) and ``all``
-(every job of the user), or ``status`` without operands.
+(every job of the user), or ``status`` or ``reread`` (``lpc reread``) without operands.
+Code 6 from a TCP peer is LPRng's lpc request instead (``protocols.lpdlpc``).
 
 The answer is one JSON object and then the server closes: ``{"ok": true, ...}`` with the
 action's result, or ``{"ok": false, "kind": ..., "error": ...}`` (``kind`` names the
@@ -28,7 +29,9 @@ from lpfilter.protocols.lpd import MAX_LINE, LpdProtocolError
 #: LPRng's REQ_CONTROL (lp.h): the request code of lpc's requests.
 CONTROL = 6
 JOB_ACTIONS = ("cancel", "hold", "release", "requeue")
-ACTIONS = (*JOB_ACTIONS, "status")
+#: ``reread``: the daemon rereads the printcap (lpc reread by a spool owner who may not
+#: signal the daemon's process).
+ACTIONS = (*JOB_ACTIONS, "status", "reread")
 #: The most of an answer a client reads: a queue's status with thousands of tickets.
 MAX_REPLY = 16 * 1024 * 1024
 #: The control file line of ``print --hold`` sent by a local user: the server holds the
@@ -68,8 +71,8 @@ def control_request(queue: str, user: str, action: str, *, named: tuple[int, ...
         raise LpdProtocolError(f"no local action {action!r}")
     operands = [str(n) for n in named] + [f"~{n}" for n in anywhere] + (["all"] if every
                                                                         else [])
-    if action == "status" and operands:
-        raise LpdProtocolError("status takes no operands")
+    if action in ("status", "reread") and operands:
+        raise LpdProtocolError(f"{action} takes no operands")
     words = [_word(queue, "queue name"), _word(user, "user name"), action.encode()]
     words += [o.encode() for o in operands]
     line = bytes([CONTROL]) + b" ".join(words) + b"\n"
@@ -95,7 +98,7 @@ def parse_control(line: bytes) -> ControlRequest:
     if action not in ACTIONS:
         raise LpdProtocolError(f"no local action {action[:40]!r} (one of {', '.join(ACTIONS)})")
     bad = [o for o in operands if not _OPERAND.fullmatch(o)]
-    if bad or (action == "status" and operands):
+    if bad or (action in ("status", "reread") and operands):
         raise LpdProtocolError(f"a bad operand {(bad or operands)[0][:40]!r} for {action}")
     return ControlRequest(queue, user, action,
                           frozenset(int(o) for o in operands if o[0].isdigit()),

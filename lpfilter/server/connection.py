@@ -1,11 +1,13 @@
 """One client connection of the print server: its request line, read bounded, dispatched.
 
 RFC 1179 §5: ``\\1`` print waiting jobs, ``\\2`` receive a job, ``\\3``/``\\4`` short and
-long status, ``\\5`` remove. A line starting with another byte is lpfilter's own request
-for a local client (hold, release, requeue: ``local.serve_local_request``) and refused
-for a network one. Everything a client does wrong (a bad line, an unknown queue, silence,
-a dropped connection) is one log line with its control characters made visible and an
-answer where the protocol has one, never an exception: the daemon serves on.
+long status, ``\\5`` remove; ``\\6`` from a TCP client is LPRng's lpc request
+(``lpcserver``). A line starting with another byte is lpfilter's own request for a
+client on the Unix socket (hold, release, requeue: ``local.serve_local_request``) and
+refused for a network one. Everything a client does wrong (a bad line, an unknown
+queue, silence, a dropped connection) is one log line with its control characters made
+visible and an answer where the protocol has one, never an exception: the daemon serves
+on.
 """
 from __future__ import annotations
 
@@ -66,6 +68,10 @@ def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
     """The request line's answer: lpfilter's own requests only for a local peer, a bad
     line or an unknown queue answered and logged here, so that ``_serve`` meets only a
     well-formed request for a served queue (whose store it must not keep open)."""
+    if line[:1] == b"\x06" and peer.address:  # LPRng's lpc over TCP (server/lpcserver.py)
+        from lpfilter.server.lpcserver import serve_lpc
+        serve_lpc(wire, line, peer, queues)
+        return
     if line[:1] not in (b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"):
         if peer.local:
             from lpfilter.server.local import serve_local_request

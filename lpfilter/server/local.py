@@ -185,6 +185,9 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
             if request.action == "status":
                 from lpfilter.spool.queueinfo import queue_status
                 return {"ok": True, "queue": queue_status(entry)}
+            if request.action == "reread":
+                from lpfilter.server.lpcserver import reread
+                return {"ok": True, "pid": reread(peer, store)}
             results = _act(request, peer, entry, store)
         finally:
             store.close()

@@ -74,19 +74,26 @@ def _read(path: str) -> str:
         return ""
 
 
+def socket_owner(conn: socket.socket, host: str, port: int) -> int | None:
+    """The uid owning the client end of TCP connection ``conn`` (accepted from
+    ``host``:``port``) when it is a socket of this host; None when the kernel shows none."""
+    try:
+        ours = conn.getsockname()
+        client, server = _normal(host, port), _normal(str(ours[0]), int(ours[1]))
+    except (OSError, ValueError, IndexError, TypeError):  # not a TCP socket
+        return None
+    for path in TABLES:
+        uid = owner_uid(_read(path), client, server)
+        if uid is not None:
+            return uid
+    return None
+
+
 def loopback_peer(conn: socket.socket, host: str, port: int) -> Peer | None:
     """The local user who owns the client end of TCP connection ``conn`` (accepted from
     ``host``:``port``), as a local Peer keeping the address; None when the kernel shows no
     such socket here, or root's (a local spooler forwarding: the TCP rules)."""
-    try:
-        ours = conn.getsockname()
-        client, server = _normal(host, port), _normal(str(ours[0]), int(ours[1]))
-    except (OSError, ValueError):
+    uid = socket_owner(conn, host, port)
+    if uid is None or uid == 0:
         return None
-    for path in TABLES:
-        uid = owner_uid(_read(path), client, server)
-        if uid == 0:
-            return None
-        if uid is not None:
-            return Peer(str(client[0]), port, uid=uid, user=user_name(uid))
-    return None
+    return Peer(str(_normal(host, port)[0]), port, uid=uid, user=user_name(uid))

@@ -48,3 +48,6 @@ class Queues(Protocol):
 
     def wake(self, name: str) -> None:
         """A job arrived or print-waiting-jobs was asked for: look at the queue now."""
+
+    def names(self) -> list[str]:
+        """The names of the queues served (lpc's ``all``)."""

@@ -35,6 +35,7 @@ from lpfilter.server import staging
 from lpfilter.server.retries import Retries, file_digest
 from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
+from lpfilter.spool.control import entry_control, holds_new
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -143,6 +144,8 @@ class _Receiver:
         except AccessError as exc:
             log.error("queue %s: cannot receive jobs: %s", visible(self.entry.name), exc)
             self.refuse(STOP_QUEUE, "the queue cannot take jobs now (see the server's log)")
+        if entry_control(self.entry).spooling_disabled:  # lpc disable: LPRng's "try later"
+            self.refuse(RETRY, "spooling disabled")
 
     def what_is_missing(self) -> str:
         missing = self.pending.missing()
@@ -387,7 +390,7 @@ class _Receiver:
                    fields.job_name or first.source or self.pending.control_name, size,
                    time.time(), title=fields.title, copies=copies, host=fields.host,
                    job_class=fields.job_class, no_banner=not fields.banner, source="lpd",
-                   state=JobState.HELD if self.entry.flag("ah") or self.hold_asked(fields)
+                   state=JobState.HELD if holds_new(self.entry) or self.hold_asked(fields)
                    else JobState.QUEUED,
                    peer=self.peer.address, origin=origin, print_format=first.format)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.printcap import pools
+from lpfilter.spool.control import flags_text, print_order, read_control
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -60,14 +61,14 @@ def owner_id(job: Job, host: str) -> str:
 
 def pending(store: SpoolStore) -> list[Job]:
     """The queue's jobs that status lists: not finished, in the order they print."""
-    return [job for job in store.jobs() if job.state not in FINISHED]
+    return [job for job in print_order(store.jobs()) if job.state not in FINISHED]
 
 
 def short_status(entry: Entry, store: SpoolStore, items: tuple[str, ...]) -> str:
     """``lpq -s``: one line, ``q@host N jobs``."""
     count = sum(1 for job in pending(store) if selected(job, items))
     return (f"{visible(entry.name)}@{server_name(entry)} {count} job"
-            f"{'' if count == 1 else 's'}\n")
+            f"{'' if count == 1 else 's'}{flags_text(read_control(store.state))}\n")
 
 
 def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
@@ -77,7 +78,8 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     host = server_name(entry)
     jobs = pending(store)
     printable = sum(1 for job in jobs if job.state in (JobState.QUEUED, JobState.ACTIVE))
-    lines = [f"Printer: {visible(entry.name)}@{host}{visible(pools.lpq_note(entry))}",
+    lines = [f"Printer: {visible(entry.name)}@{host}{flags_text(read_control(store.state))}"
+             f"{visible(pools.lpq_note(entry))}",
              f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
              f" Server: {served_by}"]
     if message:

@@ -17,6 +17,7 @@ from lpfilter.errors import SpoolFull
 from lpfilter.job import Job, JobState, user_name
 from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
 from lpfilter.spool import hotfolder
+from lpfilter.spool.control import holds_new
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible
@@ -106,7 +107,7 @@ class Intake:
         job = Job(job_id, self.entry.name, user_name(uid), candidate.name,
                   size, self.clock(), source="hotfolder",
                   state=JobState.FAILED if too_big else
-                  JobState.HELD if self.entry.flag("ah") else JobState.QUEUED)
+                  JobState.HELD if holds_new(self.entry) else JobState.QUEUED)
         if too_big:
             job.finished = self.clock()
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"

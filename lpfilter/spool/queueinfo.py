@@ -54,6 +54,8 @@ class QueueData(TypedDict):
     pool: NotRequired[PoolData | None]
     #: A pool's server queue (ss=): the pool it serves.
     serving: NotRequired[str]
+    #: lpc's state of the queue (spool/control.py; None: not readable by this user).
+    control: dict[str, Any] | None
 
 
 class PoolData(TypedDict):
@@ -84,6 +86,7 @@ def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
     from lpfilter.errors import AccessError
     from lpfilter.spool.lease import holder_of
     from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.control import entry_control, print_order
     from lpfilter.spool.store import SpoolStore
     store = SpoolStore(entry.string("sd") or "", entry.name)
     jobs: list[JobData] = []
@@ -95,7 +98,7 @@ def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
         error = str(exc)  # reported (exit 5), not shown as an empty queue
     else:
         try:
-            jobs = [job.to_dict() for job in store.jobs()]
+            jobs = [job.to_dict() for job in print_order(store.jobs())]
         except AccessError as exc:  # not this user's to read: said (exit 5), not empty
             error, readable = str(exc), False
     holder = holder_of(store.state)
@@ -115,4 +118,5 @@ def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
             "spool": store.sd, "log_file": records.log_path,
             "served_by": served, "printer_status": records.last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
-            "error": error, "readable": readable, "jobs": jobs}
+            "error": error, "readable": readable, "jobs": jobs,
+            "control": entry_control(entry).to_dict() if readable else None}

@@ -65,7 +65,8 @@ class QueueServer:
             return summary
         self.lease.release()
         while (look_again and summary.full is None and not self.worker.stop.is_set()
-               and self.worker.away is None and _due(self.worker.store) and self.take()):
+               and self.worker.away is None and _due(self.worker.store)
+               and not self.worker.gate.stopped() and self.take()):
             summary = self.worker.serve(burst=True)
             self.lease.release()
         return summary

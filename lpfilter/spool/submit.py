@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import TooLarge, copy_fd
+from lpfilter.spool.control import admit, holds_new
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
@@ -76,6 +77,7 @@ def _open_source(path: str | None) -> tuple[int, str, int | None]:
 def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOptions) -> Job:
     """Spool one file (None: standard input) as a job of ``entry``'s queue."""
     check_copies(entry, options.copies)
+    admit(entry)  # lpc disable
     limit_kib = entry.number("mx")
     limit = limit_kib * 1024 if limit_kib > 0 else None
     src, shown, size = _open_source(path)
@@ -111,7 +113,7 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
               title=options.title, copies=options.copies, host=socket.gethostname(),
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
-              state=JobState.HELD if options.hold or entry.flag("ah") else JobState.QUEUED)
+              state=JobState.HELD if options.hold or holds_new(entry) else JobState.QUEUED)
     try:
         store.commit(job, staged)
     finally:

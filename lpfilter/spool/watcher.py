@@ -21,6 +21,7 @@ from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import JobState
 from lpfilter.printcap.pools import same_servers
 from lpfilter.spool import inotify
+from lpfilter.spool.control import CONTROL_FILE
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.serve import QueueServer
@@ -37,7 +38,8 @@ _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
 _SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE | _GONE
 _JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | _GONE
 #: A lease holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
-_STATE_EVENTS = inotify.IN_CLOSE_WRITE | _GONE
+#: lpc's state (control) is renamed into place: its worker looks again (lpc start).
+_STATE_EVENTS = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | _GONE
 #: While a queue is served by another process, look at its lock at least this often.
 BUSY_POLL = 1.0
 
@@ -303,6 +305,8 @@ class Watcher:
             if kind == "state":
                 if event.name == LEASE_FILE and served.thread is None:
                     self._try_run(served)  # the process that served it let go
+                elif event.name == CONTROL_FILE:
+                    served.worker.wake()
                 continue
             if not served.worker.news(kind, event.name):
                 continue  # lpfilter's own writes: a temporary file, a log or status line

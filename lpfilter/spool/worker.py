@@ -24,8 +24,10 @@ from lpfilter.locks import process_start
 from lpfilter.printcap.destination import printer_address
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
+from lpfilter.spool.control import print_order
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.ledger import Ledger
+from lpfilter.spool.lpcops import Gate
 from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
@@ -77,6 +79,7 @@ class QueueWorker:
         self._me = (os.getpid(), process_start(os.getpid()))
         self.backlog = Backlog(self.queue)
         self.ledger = Ledger(entry, self.store, self.records, self.backlog, clock)
+        self.gate = Gate(self.store, self.records)  # lpc stop, redirect
 
     def news(self, folder: str, name: str) -> bool:
         """Is an event about ``name`` in the spool directory (``folder`` "spool") or the
@@ -199,8 +202,8 @@ class QueueWorker:
         fifo = self.entry.flag("fifo")
         ran = False
         retry_at: float | None = None
-        for job in self.store.jobs():
-            if self.stop.is_set() or (until and until()):
+        for job in print_order(self.store.jobs()):
+            if self.stop.is_set() or (until and until()) or self.gate.stopped():
                 break
             if job.state != JobState.QUEUED:
                 continue

@@ -1,0 +1,219 @@
+"""A queue's control state, as LPRng's lpc sets it: printing stopped, spooling disabled,
+new jobs held (holdall), jobs redirected to another queue.
+
+It lives in one small file, ``sd/.lpfilter/control``, of ``key=value`` lines as LPRng's
+spool control file has them (``printing_disabled=1``, ``spooling_disabled=1``,
+``hold_all=1``, ``redirect=QUEUE`` with ``redirect_sd=DIR``, the target's spool directory,
+so that a worker that has no printcap can move jobs there). It is written atomically and
+durably (a temporary file, fsync, rename: a reader sees the old state or the new, and a
+power cut keeps it), owned by the queue's owner, and read without following a symbolic
+link; so the state survives a restart of the daemon. A missing file is a queue with
+nothing set; a file lpfilter did not write (a link, another user's, unreadable) counts
+as nothing set too, with a warning: it is never read.
+
+Who reads it: the worker (a stopped queue's jobs stay queued; a redirected queue's jobs
+move to the target, ``spool/lpcops.py``), ``print`` and the print server's receive (a
+disabled queue refuses new jobs; holdall holds them), and status (``flags_text``, as
+LPRng's lpq shows them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lpfilter.errors import JobRefused
+from lpfilter.safefiles import UnsafeFile, atomic_write, open_regular
+from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from lpfilter.job import Job
+    from lpfilter.printcap import Entry
+
+log = logging.getLogger(__name__)
+
+CONTROL_FILE = "control"
+#: A control file is a few lines; more is not one lpfilter wrote.
+MAX_CONTROL = 4096
+#: The ticket's ``extra`` key topq sets: when the job was put at the head of the queue.
+TOPQ_KEY = "topq"
+
+
+class SpoolingDisabled(JobRefused):
+    """A new job for a queue whose spooling is disabled (``lpc disable``): refused, nothing
+    queued (exit status 6, as any refused job; the print server answers LPD's "try later")."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueControl:
+    """What lpc set for one queue (all off: a queue as the printcap made it)."""
+
+    printing_disabled: bool = False
+    spooling_disabled: bool = False
+    hold_all: bool = False
+    #: The queue new and queued jobs go to ("": none), and its spool directory.
+    redirect: str = ""
+    redirect_sd: str = ""
+
+    def to_text(self) -> str:
+        lines = [f"printing_disabled={int(self.printing_disabled)}",
+                 f"spooling_disabled={int(self.spooling_disabled)}",
+                 f"hold_all={int(self.hold_all)}"]
+        if self.redirect:
+            lines += [f"redirect={self.redirect}", f"redirect_sd={self.redirect_sd}"]
+        return "".join(f"{line}\n" for line in lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> QueueControl:
+        return dataclasses.replace(self, **changes)
+
+
+_FLAGS = ("printing_disabled", "spooling_disabled", "hold_all")
+
+
+def parse(text: str) -> QueueControl:
+    """The state from the file's text; unknown keys and bad lines are passed over (a
+    later lpfilter may write more), so a queue is never stopped by a line it cannot read."""
+    values: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            continue
+        if key in _FLAGS:
+            values[key] = value not in ("", "0", "0x0")
+        elif key in ("redirect", "redirect_sd") and value.isprintable():
+            values[key] = value
+    control = QueueControl(**values)
+    if not control.redirect or not control.redirect_sd:
+        control = control.replace(redirect="", redirect_sd="")
+    return control
+
+
+def control_path(state_dir: str) -> str:
+    return os.path.join(state_dir, CONTROL_FILE)
+
+
+def read_control(state_dir: str, owner: int | None = None) -> QueueControl:
+    """The queue's state (its ``.lpfilter`` folder ``state_dir``); nothing set when there
+    is no file, and when the file is not one lpfilter wrote (said in the log)."""
+    path = control_path(state_dir)
+    try:
+        fd, _info = open_regular(path, owner)
+    except FileNotFoundError:
+        return QueueControl()
+    except (UnsafeFile, OSError) as exc:
+        if isinstance(exc, PermissionError):
+            raise
+        log.warning("%s: not read (%s); the queue counts as having no lpc state", path,
+                    getattr(exc, "reason", None) or getattr(exc, "strerror", exc))
+        return QueueControl()
+    try:
+        data = os.read(fd, MAX_CONTROL + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONTROL:
+        log.warning("%s: larger than %d bytes, not lpfilter's; not read", path, MAX_CONTROL)
+        return QueueControl()
+    return parse(data.decode("utf-8", "replace"))
+
+
+def write_control(state_dir: str, control: QueueControl, owner: int) -> None:
+    """Replace the state, atomically and durably, as a file of the queue's ``owner``."""
+    atomic_write(control_path(state_dir), control.to_text().encode(), owner=owner)
+
+
+def entry_control(entry: Entry) -> QueueControl:
+    """The state of ``entry``'s queue, for a caller that may read its spool (a missing or
+    closed spool has nothing set: the caller meets that error itself, said as it is)."""
+    from lpfilter.spool.store import STATE_DIR
+    try:
+        return read_control(os.path.join(entry.string("sd") or "", STATE_DIR))
+    except PermissionError:
+        return QueueControl()
+
+
+def holds_new(entry: Entry) -> bool:
+    """Is a new job of this queue held from the start: the printcap's ``ah`` or lpc's
+    holdall?"""
+    return entry.flag("ah") or entry_control(entry).hold_all
+
+
+def admit(entry: Entry) -> None:
+    """Refuse a new job when the queue's spooling is disabled (``lpc disable``)."""
+    if entry_control(entry).spooling_disabled:
+        raise SpoolingDisabled(f"queue {visible(entry.name)}: spooling disabled (lpc"
+                               f" disable); nothing was queued: 'lpfilter lpc enable"
+                               f" {visible(entry.name)}' takes jobs again", queue=entry.name)
+
+
+class ControlFile:
+    """A worker's view of its queue's state: read again only when the file changed (its
+    inode, size and time), so a look before each job costs one stat."""
+
+    def __init__(self, state_dir: str, owner: int | None = None) -> None:
+        self.state_dir, self.owner = state_dir, owner
+        self._key: tuple[int, int, int] | None = None
+        self._control = QueueControl()
+
+    def read(self) -> QueueControl:
+        try:
+            info = os.stat(control_path(self.state_dir), follow_symlinks=False)
+        except OSError:
+            self._key, self._control = None, QueueControl()
+            return self._control
+        key = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if key != self._key:
+            try:
+                self._control = read_control(self.state_dir, self.owner)
+            except PermissionError:
+                self._control = QueueControl()
+            self._key = key
+        return self._control
+
+
+def flags_text(control: QueueControl | None) -> str:
+    """The queue's state as LPRng's lpq puts it after the queue's name:
+    `` (printing disabled, spooling disabled) (redirect r) (holdall)``."""
+    if control is None:
+        return ""
+    words = [w for w, on in (("printing disabled", control.printing_disabled),
+                             ("spooling disabled", control.spooling_disabled)) if on]
+    text = f" ({', '.join(words)})" if words else ""
+    if control.redirect:
+        text += f" (redirect {visible(control.redirect)})"
+    if control.hold_all:
+        text += " (holdall)"
+    return text
+
+
+def print_order(jobs: Iterable[Job]) -> list[Job]:
+    """Jobs in the order they print: those put first by topq (the latest topq first),
+    then the rest in arrival order."""
+    jobs = list(jobs)
+    first = sorted((j for j in jobs if _topq(j)), key=_topq, reverse=True)
+    return first + [j for j in jobs if not _topq(j)]
+
+
+def _topq(job: Job) -> float:
+    value = job.extra.get(TOPQ_KEY) if job.extra else None
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def control_words(data: dict[str, Any] | None) -> str:
+    """The state (as ``QueueControl.to_dict`` gives it) in lpfilter status's words:
+    ``printing disabled, spooling disabled, redirected to r, holdall`` ("" for none)."""
+    if not data:
+        return ""
+    words = [w for w, key in (("printing disabled", "printing_disabled"),
+                              ("spooling disabled", "spooling_disabled")) if data.get(key)]
+    if data.get("redirect"):
+        words.append(f"redirected to {visible(str(data['redirect']))}")
+    if data.get("hold_all"):
+        words.append("holdall")
+    return ", ".join(words)

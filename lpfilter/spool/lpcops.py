@@ -1,0 +1,236 @@
+"""What LPRng's lpc does to a queue's spool: change its control state, put jobs at the head
+of the queue (topq), move jobs to another queue (move, redirect), and the worker's gate.
+
+Below the commands and the print server alike (``lpfilter lpc`` run by the spool's owner,
+and the daemon acting for a client): the same change under the same lock, the same
+words. Who may do it is decided by the caller (``privileged``: root or the spool's owner).
+
+A moved job is copied into the target's spool (its data fsynced, its ticket written, as a
+new job of that queue, numbered there), and only then removed here: a crash between the
+two leaves the job in both queues, never in none (the moved ticket names where it came
+from, ``extra.moved_from``). A redirected queue's jobs are moved at ``redirect`` time and,
+for jobs that arrive later (LPD, hot folder), by its worker as soon as it sees them; a
+``print`` to a redirected queue spools into the target directly.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+from lpfilter.errors import AccessError
+from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.safefiles import copy_fd
+from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_control,
+                                    write_control)
+from lpfilter.spool.jobctl import Outcome, Selection
+from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
+
+log = logging.getLogger(__name__)
+
+#: The job states a move (and a redirect) takes; a job being printed stays.
+MOVABLE = (JobState.QUEUED, JobState.HELD)
+#: lpc's queue-wide words and the change each makes to the state.
+CHANGES: dict[str, dict[str, bool]] = {
+    "stop": {"printing_disabled": True}, "start": {"printing_disabled": False},
+    "disable": {"spooling_disabled": True}, "enable": {"spooling_disabled": False},
+    "down": {"printing_disabled": True, "spooling_disabled": True},
+    "up": {"printing_disabled": False, "spooling_disabled": False},
+    "holdall": {"hold_all": True}, "noholdall": {"hold_all": False},
+}
+#: What LPRng's lpc says after each (``q@host: stopped``).
+SAID = {"stop": "stopped", "start": "started", "disable": "disabled", "enable": "enabled",
+        "down": "disabled and stopped", "up": "enabled and started", "holdall": "holdall on",
+        "noholdall": "holdall off"}
+
+
+def change(store: SpoolStore, action: str) -> QueueControl:
+    """Apply a queue-wide word (CHANGES) to the queue's state; the new state. The caller
+    checked the rights and ``store.ensure``d the spool."""
+    with store.tickets_locked():
+        control = read_control(store.state, store.owner).replace(**CHANGES[action])
+        with store.room():
+            write_control(store.state, control, store.owner)
+    return control
+
+
+def set_redirect(store: SpoolStore, target: SpoolStore | None) -> QueueControl:
+    """Redirect the queue to ``target`` (None: ``redirect off``)."""
+    with store.tickets_locked():
+        control = read_control(store.state, store.owner).replace(
+            redirect=target.queue if target else "", redirect_sd=target.sd if target else "")
+        with store.room():
+            write_control(store.state, control, store.owner)
+    return control
+
+
+def selection(store: SpoolStore, numbers: set[int], users: set[str], every: bool) -> Selection:
+    """lpc's job words as a Selection: numbers must exist, user names pick their jobs
+    (not the finished ones status keeps)."""
+    picked = {int(j.id) for j in store.jobs()
+              if j.user in users and j.state not in FINISHED} if users else set()
+    return Selection(named=set(numbers), anywhere=picked, every=every)
+
+
+def _chosen(store: SpoolStore, chosen: Selection, user: str,
+            privileged: bool) -> tuple[list[Job], list[Outcome]]:
+    """The selected jobs (the caller holds the ticket lock) the caller may act on, and
+    the outcomes of those it may not (another user's, missing)."""
+    jobs: list[Job] = []
+    outcomes: list[Outcome] = []
+    seen: set[int] = set()
+    for job in store.jobs():
+        number = int(job.id)
+        named = number in chosen.named or number in chosen.anywhere
+        if not named and not chosen.every:
+            continue
+        if job.state not in (*MOVABLE, JobState.ACTIVE, JobState.FAILED):
+            continue
+        seen.add(number)
+        if not privileged and job.user != user:
+            outcomes.append(Outcome(number, "not_yours" if named else "skipped", job.id,
+                                    job.user))
+            continue
+        jobs.append(job)
+    outcomes.extend(Outcome(n, "missing") for n in sorted(chosen.named - seen))
+    return jobs, outcomes
+
+
+def topq(store: SpoolStore, chosen: Selection, user: str, privileged: bool) -> list[Outcome]:
+    """Put the chosen jobs at the head of the queue, in their order (a later topq goes
+    before an earlier one, as LPRng's)."""
+    outcomes: list[Outcome] = []
+    with store.tickets_locked():
+        jobs, refused = _chosen(store, chosen, user, privileged)
+        stamp = time.time()
+        for rank, job in enumerate(jobs):
+            if job.state not in MOVABLE:
+                said = f"not moved up ({job.state})"
+            else:
+                job.extra = {**job.extra, TOPQ_KEY: stamp - rank * 1e-6}
+                store.write(job)
+                said = "moved to the head of the queue"
+            outcomes.append(Outcome(int(job.id), "changed", job.id, job.user, said))
+    return sorted(outcomes + refused, key=lambda o: o.number)
+
+
+def move(store: SpoolStore, records: QueueRecords, chosen: Selection, target: SpoolStore,
+         user: str, privileged: bool) -> list[Outcome]:
+    """Move the chosen jobs into ``target``'s spool (``ensure``d by the caller)."""
+    outcomes: list[Outcome] = []
+    with store.tickets_locked():
+        jobs, refused = _chosen(store, chosen, user, privileged)
+        for job in jobs:
+            if job.state not in MOVABLE:
+                why = "being printed" if job.state == JobState.ACTIVE else job.state
+                said = f"not moved ({why})"
+            else:
+                moved = move_job(store, records, job, target)
+                said = f"moved to {visible(target.queue)}-{moved.id}"
+            outcomes.append(Outcome(int(job.id), "changed", job.id, job.user, said))
+    return sorted(outcomes + refused, key=lambda o: o.number)
+
+
+def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolStore) -> Job:
+    """One job (its ticket lock held) into ``target`` as a new job there, then removed
+    here; its state (queued or held) and everything the user asked for kept."""
+    data_fd = store.open_data(job.id)
+    if isinstance(data_fd, str):
+        raise AccessError(f"queue {visible(store.queue)}: job {job.id}: {data_fd}",
+                          queue=store.queue)
+    try:
+        moved = _copy_into(target, job, data_fd, origin=f"{store.queue}-{job.id}")
+    finally:
+        os.close(data_fd)
+    store.remove(job)
+    records.log(f"moved to {visible(target.queue)}-{moved.id}", job)
+    return moved
+
+
+def _copy_into(target: SpoolStore, job: Job, data_fd: int, *, origin: str) -> Job:
+    new_id = target.next_id()
+    fd, staged = target.stage(new_id)
+    try:
+        try:
+            with target.room():
+                copy_fd(data_fd, fd)
+                os.fsync(fd)
+            moved = job.copy()
+            moved.id, moved.queue = new_id, target.queue
+            moved.extra = {k: v for k, v in job.extra.items() if k != TOPQ_KEY}
+            moved.extra["moved_from"] = origin
+            moved.attempts, moved.next_try, moved.worker = 0, 0.0, None
+            moved.unreachable_since, moved.unreachable_tries = 0.0, 0
+            with target.tickets_locked():
+                target.commit(moved, staged)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staged)
+            raise
+    finally:
+        os.close(fd)
+    return moved
+
+
+def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore) -> list[Job]:
+    """Every queued and held job of the queue into ``target`` (a redirect)."""
+    moved: list[Job] = []
+    with store.tickets_locked():
+        for job in store.jobs():
+            if job.state in MOVABLE:
+                moved.append(move_job(store, records, job, target))
+    return moved
+
+
+class Gate:
+    """The worker's look at lpc's state before each job: a stopped queue prints nothing
+    (its jobs stay queued), a redirected one moves its jobs to the target first. The
+    target's directory comes from the control file, which the spool's owner may write:
+    unless that owner is root, the target must be a spool of the same owner, so that a
+    daemon run by root never writes for them where they could not write themselves."""
+
+    def __init__(self, store: SpoolStore, records: QueueRecords) -> None:
+        from lpfilter.spool.store import SpoolStore
+        self.store, self.records = store, records
+        self.file = ControlFile(store.state)
+        self._said = ""
+        self._stopped = False
+        self._target: type[SpoolStore] = SpoolStore
+
+    def stopped(self) -> bool:
+        """Must the worker send nothing now?"""
+        control = self.file.read()
+        if control.redirect:
+            self._redirect(control)
+            return True
+        if control.printing_disabled != self._stopped:  # said once a change
+            self._stopped = control.printing_disabled
+            log.info("queue %s: %s", visible(self.store.queue), "printing stopped (lpc stop):"
+                     " its jobs wait" if self._stopped else "printing started (lpc start)")
+        return control.printing_disabled
+
+    def _redirect(self, control: QueueControl) -> None:
+        target = self._target(control.redirect_sd, control.redirect)
+        try:
+            if self.store.owner not in (0, target.owner):  # root writes nowhere else for it
+                raise AccessError(f"{target.sd} is not a spool of the queue's owner (uid"
+                                  f" {self.store.owner})")
+            target.ensure("change")
+            for job in move_all(self.store, self.records, target):
+                log.info("queue %s: job %s redirected to %s-%s", visible(self.store.queue),
+                         job.extra.get("moved_from", ""), visible(target.queue), job.id)
+            self._said = ""
+        except (AccessError, OSError) as exc:  # said once; the jobs stay here meanwhile
+            said = f"queue {visible(self.store.queue)}: cannot move its jobs to"
+            said += f" {visible(control.redirect)} (lpc redirect): {exc}"
+            if said != self._said:
+                log.error("%s", said)
+                self._said = said
+        finally:
+            target.close()
