@@ -362,3 +362,26 @@ def test_a_job_every_server_refuses_fails_once_with_each_ones_reason(kit: Kit) -
     assert ticket["last_error"] == (
         "every printer of pool pool failed it (q1: refuse.sh exited 2 (abort the job): out of"
         " paper; q2: refuse.sh exited 2 (abort the job): out of paper)")
+
+
+def test_lpc_stop_holds_the_pool_and_a_stopped_server_is_passed_over(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    """A stopped pool prints nothing until started; a server queue stopped with lpc takes
+    none of the pool's jobs, the others print them."""
+    printers = [make_printer(), make_printer()]
+    server_queue(kit, "q1", printers[0].address[1])
+    server_queue(kit, "q2", printers[1].address[1])
+    pool_queue(kit, ["q1", "q2"])
+    assert kit.run("lpc", "stop", "pool").returncode == 0
+    assert kit.run("lpc", "stop", "q1").returncode == 0
+    daemon = kit.start("watch")
+    for queue in ("pool", "q1", "q2"):
+        wait_served(kit, queue, daemon)
+    files = write_files(kit.root / "in", 6)
+    assert kit.run("print", "--no-wait", "-P", "pool", *map(str, files)).returncode == 0
+    wait_until(lambda: len(kit.states("pool")) == 6, what="the pool's jobs queued")
+    assert set(kit.states("pool").values()) == {"queued"}  # stopped: nothing printed
+    assert kit.run("lpc", "start", "pool").returncode == 0
+    wait_until(lambda: done(kit, 6), timeout=60, what="the pool's jobs")
+    assert jobs_on(printers[0]) == []  # q1 is stopped: passed over
+    assert sorted(jobs_on(printers[1])) == sorted(contents(files))

@@ -36,6 +36,7 @@ from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, Sp
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.spool import policy, poolboard
+from lpfilter.spool.control import print_order
 from lpfilter.spool.poolshare import Serialized, SharedRecords
 from lpfilter.spool.outcome import Observer, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
@@ -299,6 +300,7 @@ class Round:
                 if self.error is None and not self.stopping():
                     for server in pool.servers:
                         if (server.queue not in self.threads and server.back_at <= now
+                                and not server.gate.file.read().printing_disabled
                                 and self.wants(server)):
                             self._start(server)
                 if not self.threads:
@@ -319,7 +321,9 @@ class Round:
         thread.start()
 
     def stopping(self) -> bool:
-        return self.pool.stop.is_set() or bool(self.until and self.until())
+        """The daemon stops, the pass ends, or lpc stopped (or redirected) the pool."""
+        return (self.pool.stop.is_set() or bool(self.until and self.until())
+                or self.pool.gate.stopped())
 
     def refill(self) -> None:
         """The due jobs from the spool (jobs queued meanwhile, or put back, included)."""
@@ -328,7 +332,7 @@ class Round:
         fifo = pool.entry.flag("fifo")
         due: list[str] = []
         self.retry_at = None
-        for job in pool.store.jobs():
+        for job in print_order(pool.store.jobs()):
             if job.state != JobState.QUEUED or job.id in self.flying:
                 continue
             if job.next_try <= now or job.id in pool.early:
@@ -351,7 +355,8 @@ class Round:
     def may_go(self, server: ServerWorker) -> bool:
         """Should the server's thread take (or wait for) another job?"""
         with self.cond:
-            if self.error is not None or self.stopping() or server.back_at > self.pool.clock():
+            if (self.error is not None or self.stopping() or server.back_at > self.pool.clock()
+                    or server.gate.file.read().printing_disabled):
                 return False
             if not self.wants(server):
                 self.refill()
