@@ -262,6 +262,7 @@ class QueueWorker:
                 os.close(data_fd)
                 raise
         try:
+            self.ledger.started(job)  # LPRng's jobstart accounting line
             return self._send(job, data_fd)
         finally:
             os.close(data_fd)
