@@ -75,11 +75,11 @@ class Accounting:
 
     def _account(self, key: str, job: Job) -> None:
         template = self.entry.string(key) or ""
-        if not template.strip():
+        program = accounting.is_program(template)
+        if not template.strip() or not (program or self._reachable()):
             return
         facts = facts_for(self.entry, job, data_file="", fmt=job.print_format or "f",
                           now=self.clock())
-        program = accounting.is_program(template)
         what = f"{key}={template}" if program else f"af={self.entry.string('af') or ''}"
         try:
             if program:
@@ -90,6 +90,19 @@ class Accounting:
             self._trouble(what, str(exc))
         else:
             self._trouble(what, None)
+
+    def _reachable(self) -> bool:
+        """Is there a target to write a line to? (Cheap: most queues keep the default
+        af=acct and no such file; their jobs should not pay for building lines.)"""
+        target = self.target
+        if target is None:
+            return False
+        return (target.kind != "file" or self.entry.flag("create_files")
+                or os.path.lexists(self._path(target.value)))
+
+    def _path(self, name: str) -> str:
+        return name if os.path.isabs(name) else os.path.join(self.entry.string("sd") or ".",
+                                                             name)
 
     def _trouble(self, what: str, why: str | None) -> None:
         """Say once that accounting cannot be done (None: it can again)."""
@@ -116,8 +129,7 @@ class Accounting:
     def _append(self, name: str, data: bytes) -> None:
         """Append to the accounting file: only an existing one unless ``create_files``,
         never through a link (see ``records``)."""
-        path = name if os.path.isabs(name) else os.path.join(self.entry.string("sd") or ".",
-                                                             name)
+        path = self._path(name)
         flags = os.O_WRONLY | os.O_APPEND
         if self.entry.flag("create_files"):
             flags |= os.O_CREAT
