@@ -244,3 +244,19 @@ def test_checkpc_no_longer_notes_the_accounting_keys(tmp_path: Path,
                         ":af=loghost%9999:la:ar:create_files:accounting_format=keyvalue\n")
     assert cli.main(["--printcap", str(printcap), "checkpc"]) == 0
     assert capsys.readouterr() == ("", "")
+
+
+def test_an_attempt_that_never_reaches_the_printer_writes_no_lines(kit: Kit) -> None:  # noqa: F811
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens there: every try is refused
+    sd = kit.queue("q", f"127.0.0.1%{port}", accounting=False, send_try=2,
+                   connect_timeout=2)
+    (sd / "acct").touch()
+    doc = kit.root / "doc"
+    doc.write_text("x\n")
+    done = kit.run("print", "-P", "q", str(doc))
+    assert done.returncode != 0
+    assert kit.ticket("q", "000001")["unreachable_tries"] >= 1
+    assert (sd / "acct").read_text() == ""

@@ -56,8 +56,10 @@ class Accounting:
         self.timeout = float(timeout) if timeout > 0 else 10.0
 
     def start(self, job: Job) -> None:
-        """An attempt at ``job`` starts: LPRng's ``jobstart`` line."""
-        if not self.wanted:
+        """An attempt at ``job`` reached the printer (lpd writes ``jobstart`` once the
+        device is open, so a printer that cannot be reached writes no lines); once per
+        attempt."""
+        if not self.wanted or job.id in self._started:
             return
         self._started.add(job.id)
         self._account("as", job)

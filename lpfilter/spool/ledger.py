@@ -41,7 +41,7 @@ class Ledger:
         self.accounting = Accounting(entry, records, clock)
 
     def started(self, job: Job) -> None:
-        """An attempt at ``job`` starts (the accounting's ``jobstart``)."""
+        """An attempt at ``job`` reached the printer (the accounting's ``jobstart``)."""
         self.accounting.start(job)
 
     def finish(self, job: Job, state: JobState, message: str, *,

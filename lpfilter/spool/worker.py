@@ -262,7 +262,6 @@ class QueueWorker:
                 os.close(data_fd)
                 raise
         try:
-            self.ledger.started(job)  # LPRng's jobstart accounting line
             return self._send(job, data_fd)
         finally:
             os.close(data_fd)
@@ -387,6 +386,7 @@ class JobReporter:
         except SpoolFull:
             job.send_started = started  # no byte may leave without this mark
             raise
+        self.worker.ledger.started(job)  # connected: LPRng's jobstart accounting line
 
     def progress(self, taken: int) -> None:
         self.recorder.sent = taken
