@@ -109,7 +109,8 @@ def test_af_symlink_is_not_followed_and_the_job_prints(kit: Kit) -> None:  # noq
     done = kit.run("print", "-P", "q", str(doc))
     assert done.returncode == 0, done.stderr
     assert victim.read_text() == "keep\n" and device.read_text() == "data\n"
-    assert "accounting" in done.stderr and "the jobs are not affected" in done.stderr
+    assert f"accounting to af=acct failed: cannot write {sd / 'acct'}:" in done.stderr
+    assert "the jobs are not affected" in done.stderr
     assert kit.states("q") == {"000001": "done"}
 
 
@@ -217,6 +218,8 @@ def test_failing_accounting_never_fails_the_job(kit: Kit, af: str) -> None:  # n
     assert done.stderr.count("accounting to") == 1, done.stderr  # said once, not per line
     if "fails" in af:
         assert "exited 1 (JFAIL): no ledger today" in done.stderr
+    if "closed" in af:
+        assert f"cannot send to 127.0.0.1%{port}: Connection refused" in done.stderr
     assert _children_named("hangs.sh") == []
 
 

@@ -88,7 +88,10 @@ class Accounting:
                 self._run(key, facts, None)
             elif self.target is not None:
                 self._send(accounting.line(template, self.entry, facts), facts)
-        except (OSError, LpfilterError, subprocess.SubprocessError) as exc:
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self._trouble(what, f"cannot write {exc.filename}: {why}" if exc.filename else why)
+        except (LpfilterError, subprocess.SubprocessError) as exc:
             self._trouble(what, str(exc))
         else:
             self._trouble(what, None)
@@ -122,9 +125,13 @@ class Accounting:
         if target.kind == "program":
             self._run("af", facts, data)
         elif target.kind == "host":
-            with socket.create_connection((target.value, target.port),
-                                          timeout=self.timeout) as sock:
-                sock.sendall(data)
+            try:
+                with socket.create_connection((target.value, target.port),
+                                              timeout=self.timeout) as sock:
+                    sock.sendall(data)
+            except OSError as exc:
+                raise TransientError(f"cannot send to {target.value}%{target.port}:"
+                                     f" {exc.strerror or exc}") from None
         else:
             self._append(target.value, data)
 
