@@ -24,8 +24,8 @@ from lpfilter.job import Job
 from lpfilter.spool.store import SpoolStore
 
 #: Short pauses and timeouts: a retry after 1 s, a dead server noticed within seconds.
-FAST = ("connect_interval#1:max_connect_interval#1:connect_timeout#3:stall_timeout#5"
-        ":send_try#3")
+FAST = ("accounting_format=keyvalue:connect_interval#1:max_connect_interval#1"
+        ":connect_timeout#3:stall_timeout#5:send_try#3")
 
 
 @pytest.fixture(autouse=True)

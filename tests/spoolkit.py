@@ -132,8 +132,9 @@ class Kit:
         self.spools[name] = sd
         if accounting:
             (sd / "acct").touch()
+        # The tests read lpfilter's own key=value accounting lines (accounting()).
         opts = {"connect_interval": 0, "max_connect_interval": 0, "done_jobs": 100000,
-                **options}
+                **({"accounting_format": "keyvalue"} if accounting else {}), **options}
         parts = [name, f"sd={sd}", f"lp={lp}"]
         for key, value in opts.items():
             if value is True:

@@ -370,7 +370,16 @@ OWN_KEYS = sorted(name for name, key in KEYS.items() if key.meaning.startswith("
 FTP_KEYS = [name for name in OWN_KEYS if name.startswith("ftp_")]
 #: lpfilter's own keys for LPD forwarding: documented under LPD FORWARDING.
 LPD_KEYS = [name for name in OWN_KEYS if name.startswith("lpd_")]
-SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS + LPD_KEYS]
+#: lpfilter's own accounting keys: documented under ACCOUNTING.
+ACCOUNTING_KEYS = [name for name in OWN_KEYS if name.startswith("accounting_")]
+SOCKET_KEYS = [name for name in OWN_KEYS if name not in FTP_KEYS + LPD_KEYS + ACCOUNTING_KEYS]
+
+
+def test_accounting_section_names_its_own_keys() -> None:
+    text = roff_text(section(MAN5.read_text(encoding="utf-8"), "ACCOUNTING"))
+    assert ACCOUNTING_KEYS == ["accounting_format"]
+    for name in ACCOUNTING_KEYS:
+        assert mentions(text, name), name
 
 
 def test_lpd_forwarding_names_its_own_keys() -> None:

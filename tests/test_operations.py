@@ -148,8 +148,8 @@ def test_checkpc_knows_every_key_of_lprng_and_lpfilter(
 
 
 NOTED = ["chooser=/usr/bin/c", "router=/usr/bin/r", "br#9600",
-         "stty=-parity", "rg=staff", "fx=flp", "as=jobstart", "ae=|/usr/bin/acct",
-         "stop_on_abort", "translate_format=xf", "control_filter=/bin/cf"]
+         "stty=-parity", "rg=staff", "fx=flp", "stop_on_abort", "translate_format=xf",
+         "control_filter=/bin/cf"]
 
 
 def test_checkpc_notes_keys_its_own_spool_does_not_act_on(

@@ -24,7 +24,9 @@ from lpfilter.job import Job
 from lpfilter.protocols import pjl
 from lpfilter.spool.store import SpoolStore
 
-FAST = "connect_interval#0:connect_timeout#2:stall_timeout#2:waitend_timeout#1"
+#: Fast timings; lpfilter's own accounting line, which the tests read.
+FAST = ("connect_interval#0:connect_timeout#2:stall_timeout#2:waitend_timeout#1"
+        ":accounting_format=keyvalue")
 PAPER_OUT = b'@PJL USTATUS DEVICE\r\nCODE=41000\r\nDISPLAY="Tray 1 empty"\r\n\x0c'
 MakePrinter = Callable[..., VirtualPrinter]
 

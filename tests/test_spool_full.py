@@ -178,7 +178,7 @@ def test_records_on_a_full_disk_do_not_fail_a_print(kit: Kit, small_fs: Path) ->
     """The log, status and accounting files on a full disk: each said once, jobs print."""
     (small_fs / "acct").touch()
     kit.queue("lp", kit.recorder(), lf=str(small_fs / "log"), ps=str(small_fs / "status"),
-              af=str(small_fs / "acct"), accounting=False)
+              af=str(small_fs / "acct"), accounting=False, accounting_format="keyvalue")
     docs = [kit.root / f"doc{n}" for n in range(3)]
     for doc in docs:
         doc.write_text(f"{doc.name}\n")

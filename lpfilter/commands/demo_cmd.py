@@ -67,7 +67,8 @@ def run(ctx: Context) -> ExitStatus:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(f"demo|lpfilter demo queue:\\\n\t:lp={host}%{port}:sd={spool}:\\\n"
                          "\t:pjl:sync:pagecount:waitend=pjl:waitend_timeout#10:\\\n"
-                         "\t:lf=log:af=acct:ps=status:cm=a JetDirect printer emulator:\n")
+                         "\t:lf=log:af=acct:ps=status:cm=a JetDirect printer emulator:\\\n"
+                         "\t:accounting_format=keyvalue:\n")
         open(os.path.join(spool, "acct"), "w").close()  # accounting only if the file exists
         say(f"virtual printer listening on {host}:{port} (a JetDirect emulator, loopback only)")
         say(f"printcap: {path}")

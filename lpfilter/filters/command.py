@@ -70,7 +70,7 @@ def facts_for(entry: Entry, job: Job, *, data_file: str, fmt: str, now: float) -
     """A job's facts as LPRng's control file would carry them: ``A`` user@host+number,
     ``D`` the submit time, ``L`` the banner user unless the job asked for none, ``Q`` the
     queue. A ticket's ``extra["control"]`` (lines of a received control file) adds the
-    rest (``M``, ``Z``, ``I``, ``W``...)."""
+    rest (``M``, ``Z``, ``I``, ``W``...). The class is LPRng's default ``A`` when unset."""
     host = job.host or entry.host.fqdn or "localhost"
     number = _number(job)
     lines = {"A": f"{job.user}@{host}+{number}", "D": lprng_date(job.submitted),
@@ -84,7 +84,7 @@ def facts_for(entry: Entry, job: Job, *, data_file: str, fmt: str, now: float) -
     return JobFacts(
         queue=entry.name, spool_dir=entry.string("sd") or "", job_number=number,
         user=job.user, host=host, job_name=job.name, title=job.title,
-        job_class=job.job_class, file_name=lines.pop("N", job.name), data_file=data_file,
+        job_class=job.job_class or "A", file_name=lines.pop("N", job.name), data_file=data_file,
         control_file="", size=job.size, fmt=fmt or "f", copies=job.copies,
         indent=lines.pop("I", ""), width=lines.pop("W", ""), account=lines.pop("R", ""),
         control_lines=lines, now=now)

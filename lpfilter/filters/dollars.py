@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 #: ``$`` then its form markers (``0`` or blanks: flag and value apart; ``-``: value alone;
 #: ``'``: quoted), then a letter, ``*`` or ``{name}``.
-_TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
+TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
 _OCTAL = re.compile(r"\\([0-7]{1,3})")
 _BLANKS = " \t"
 
@@ -77,13 +77,13 @@ def split_words(text: str) -> list[str]:
             continue
         start = i
         while i < n and text[i] not in _BLANKS:
-            token = _TOKEN.match(text, i) if text[i] == "$" else None
+            token = TOKEN.match(text, i) if text[i] == "$" else None
             i = token.end() if token else i + 1
         words.append(text[start:i])
     return words
 
 
-def _token(match: re.Match[str]) -> Token:
+def token_of(match: re.Match[str]) -> Token:
     marks, name = match.group(1), match.group(2)
     return Token(name, apart=any(c in marks for c in "0 \t"), bare="-" in marks)
 
@@ -107,11 +107,11 @@ def expand_word(word: str, lookup: Lookup) -> list[str]:
     current = ""
     had_token = False
     position = 0
-    for match in _TOKEN.finditer(word):
+    for match in TOKEN.finditer(word):
         current += word[position:match.start()]
         position = match.end()
         had_token = True
-        token = _token(match)
+        token = token_of(match)
         words = pieces(token, lookup(token))
         if not words:
             continue
@@ -143,4 +143,4 @@ def expand_shell(text: str, lookup: Lookup) -> str:
     def one(match: re.Match[str]) -> str:
         words = expand_word(match.group(0), lookup)
         return " ".join(shell_quote(w) for w in words)
-    return _TOKEN.sub(one, text)
+    return TOKEN.sub(one, text)

@@ -132,6 +132,8 @@ _TABLE = (
     _k("tr", "S", None, "trailer sent at the end of a job (C escapes)"),
     _k("translate_format", "S", None, "rename formats of outgoing jobs"),
     # lpfilter's own keys (LPRng ignores keys it does not know, so one printcap serves both)
+    _k("accounting_format", "S", "lprng", "lpfilter: accounting lines as LPRng writes them"
+       " (lprng) or lpfilter's own key=value line (keyvalue)"),
     _k("ftp_active", "F", False, "lpfilter: FTP active mode (PORT) instead of passive"),
     _k("ftp_idle", "N", 240, "lpfilter: reuse an FTP session idle less than this, seconds"),
     _k("ftp_password_file", "S", None, "lpfilter: file whose first line is the FTP password"),
@@ -220,8 +222,6 @@ NOT_ACTED_ON = {
     "rg": "it does not restrict printing to these groups: whoever may write the spool"
           " directory can print",
     "fx": "it does not check job formats",
-    "as": "it writes its own accounting line to af, not this one",
-    "ae": "it writes its own accounting line to af, not this one",
     "achk": "it does not ask the accounting target",
     "stop_on_abort": "it does not stop the queue when a job aborts",
     "translate_format": "it does not rename job formats",

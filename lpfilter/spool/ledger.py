@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import SpoolFull
 from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.spool.accounting import Accounting
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -37,6 +38,11 @@ class Ledger:
         self.records = records
         self.backlog = backlog
         self.clock = clock
+        self.accounting = Accounting(entry, records, clock)
+
+    def started(self, job: Job) -> None:
+        """An attempt at ``job`` reached the printer (the accounting's ``jobstart``)."""
+        self.accounting.start(job)
 
     def finish(self, job: Job, state: JobState, message: str, *,
                result: SendResult | None = None, delay: float = 0.0,
@@ -74,8 +80,7 @@ class Ledger:
                     else self.entry.flag("save_on_error") if state == JobState.REMOVED else False)
             if not keep:
                 self.store.drop_data(job)
-        if state in (JobState.DONE, JobState.FAILED, JobState.REMOVED, JobState.CANCELLED):
-            self.records.account(job, state)
+        self.accounting.end(job, state)
         if state != JobState.QUEUED:  # the queue's status no longer says "busy, retrying"
             self.records.status(f"job {job.id} {state}: {message}")
         duplicate = " (possible duplicate)" if job.possible_duplicate else ""

@@ -390,6 +390,7 @@ class JobReporter:
         except SpoolFull:
             job.send_started = started  # no byte may leave without this mark
             raise
+        self.worker.ledger.started(job)  # connected: LPRng's jobstart accounting line
 
     def progress(self, taken: int) -> None:
         self.recorder.sent = taken

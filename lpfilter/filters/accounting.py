@@ -1,0 +1,89 @@
+"""LPRng's accounting lines and targets (lprng-filters.md §8; lprng-printcap.md: af, as,
+ae, la, ar, create_files). Pure: which target ``af`` names, whether ``as``/``ae`` is a
+program, and the line a template gives for a job.
+
+A template's ``$`` tokens are written in LPRng's quoted form, ``'-Xvalue'``, each where
+it stands; a token with no value leaves nothing (the blanks around it stay, as in lpd's
+``'-Pq1'  '-b18'``). A value never carries a quote, a newline or a control character
+into the line: a job's name is user text, and accounting scripts split on quotes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from lpfilter.filters.command import JobFacts, letter_value, raw_value
+from lpfilter.filters.dollars import TOKEN, pieces, token_of
+from lpfilter.printcap.entry import Entry
+from lpfilter.text import visible
+
+#: The accounting formats: LPRng's jobstart/jobend lines, or lpfilter's key=value line.
+FORMATS = ("lprng", "keyvalue")
+#: The longest value written into a line (a job name may be 1000 characters).
+_MAX_VALUE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where ``af`` sends lines: a file (path relative to the spool directory unless
+    absolute), a ``|program``, or a TCP ``host%port``."""
+
+    kind: Literal["file", "program", "host"]
+    value: str
+    port: int = 0
+
+
+def target(entry: Entry) -> Target | None:
+    """The queue's ``af`` target, None when it is unset (or ``af@``, LPRng's ``0``...
+    which is a file named 0 to LPRng; lpfilter takes only an empty value as none)."""
+    value = (entry.string("af") or "").strip()
+    if not value:
+        return None
+    if value.startswith("|"):
+        return Target("program", value)
+    host, percent, port = value.rpartition("%")
+    if percent and host and "/" not in value and port.isdigit() and 0 < int(port) < 65536:
+        return Target("host", host.strip("[]"), int(port))
+    return Target("file", value)
+
+
+def accounting_format(entry: Entry) -> str:
+    """``lprng`` (the default) or ``keyvalue`` (lpfilter's own line, as before 15)."""
+    value = (entry.string("accounting_format") or "lprng").strip().lower()
+    return value if value in FORMATS else "lprng"
+
+
+def is_program(template: str) -> bool:
+    """An ``as``/``ae`` value starting with ``|`` or ``/`` is run, not written."""
+    return template.lstrip()[:1] in ("|", "/")
+
+
+def wanted(entry: Entry) -> bool:
+    """``la`` (local accounting) for a queue that prints, ``ar`` for one forwarding over
+    LPD, as lpd decides."""
+    forwarding = entry.destination().kind == "lpd"
+    return entry.flag("ar" if forwarding else "la")
+
+
+def _quoted(word: str) -> str:
+    return "'" + visible(word).replace("'", "_")[:_MAX_VALUE + 2] + "'"
+
+
+def line(template: str, entry: Entry, facts: JobFacts) -> str:
+    """The line ``template`` (``as`` or ``ae``) gives for a job, newline included."""
+    def one(match: re.Match[str]) -> str:
+        token = token_of(match)
+        if token.name == "*":
+            return ""
+        if token.name.startswith("{"):
+            inner = token.name[1:-1]
+            value: str | list[str] | None = (
+                letter_value(entry, facts, inner, "accounting")
+                if len(inner) == 1 and inner.isupper() else raw_value(entry, inner))
+        else:
+            value = letter_value(entry, facts, token.name, "accounting")
+        return " ".join(_quoted(w) for w in pieces(token, value))
+    text = TOKEN.sub(one, template)
+    return visible(text).rstrip() + "\n"
+

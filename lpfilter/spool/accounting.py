@@ -1,0 +1,204 @@
+"""A queue's accounting as LPRng's lpd writes it (lprng-filters.md §8): a ``jobstart``
+line when an attempt at a job starts and a ``jobend`` line when it ends, from the ``as``
+and ``ae`` templates, to the ``af`` target: a file (appended to only if it exists, unless
+``create_files``), a ``|program`` (the line on its standard input), or ``host%port`` (one
+TCP connection per line). An ``as``/``ae`` that starts with ``|`` or ``/`` is a program
+run with LPRng's filter command line instead.
+
+``accounting_format=keyvalue`` keeps lpfilter's own line (``QueueRecords.account``), one
+per finished job. Accounting never fails or delays a job beyond its bounded timeouts: a
+target that cannot be written is logged, once until it can be again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+from lpfilter.errors import LpfilterError, TransientError
+from lpfilter.filters import accounting
+from lpfilter.filters.command import JobFacts, build_command, facts_for, filter_environment
+from lpfilter.filters.exits import exit_error
+from lpfilter.job import Job, JobState
+from lpfilter.printcap.entry import Entry
+from lpfilter.spool.records import QueueRecords, _open_record
+from lpfilter.text import visible
+
+log = logging.getLogger(__name__)
+
+#: States that end a job for lpfilter's own key=value line.
+_ENDED = (JobState.DONE, JobState.FAILED, JobState.REMOVED, JobState.CANCELLED)
+#: Output of an accounting program kept for the log.
+_KEEP_OUTPUT = 2000
+
+
+class Accounting:
+    """One queue's accounting: ``start`` and ``end`` of each attempt."""
+
+    def __init__(self, entry: Entry, records: QueueRecords,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.entry = entry
+        self.records = records
+        self.clock = clock
+        self.format = accounting.accounting_format(entry)
+        self.target = accounting.target(entry)
+        self.wanted = self.format == "lprng" and accounting.wanted(entry)
+        #: Jobs whose jobstart was written, so that each gets one jobend.
+        self._started: set[str] = set()
+        self._failing: set[str] = set()
+        timeout = entry.number("connect_timeout")
+        self.timeout = float(timeout) if timeout > 0 else 10.0
+
+    def start(self, job: Job) -> None:
+        """An attempt at ``job`` reached the printer (lpd writes ``jobstart`` once the
+        device is open, so a printer that cannot be reached writes no lines); once per
+        attempt."""
+        if not self.wanted or job.id in self._started:
+            return
+        self._started.add(job.id)
+        self._account("as", job)
+
+    def end(self, job: Job, state: JobState) -> None:
+        """An attempt at ``job`` ended in ``state``: LPRng's ``jobend`` for an attempt that
+        had a ``jobstart``; lpfilter's key=value line for a finished job."""
+        if self.format == "keyvalue":
+            if state in _ENDED:
+                self.records.account(job, state)
+            return
+        if job.id in self._started:
+            self._started.discard(job.id)
+            self._account("ae", job)
+
+    def _account(self, key: str, job: Job) -> None:
+        template = self.entry.string(key) or ""
+        program = accounting.is_program(template)
+        if not template.strip() or not (program or self._reachable()):
+            return
+        facts = facts_for(self.entry, job, data_file="", fmt=job.print_format or "f",
+                          now=self.clock())
+        what = f"{key}={template}" if program else f"af={self.entry.string('af') or ''}"
+        try:
+            if program:
+                self._run(key, facts, None)
+            elif self.target is not None:
+                self._send(accounting.line(template, self.entry, facts), facts)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self._trouble(what, f"cannot write {exc.filename}: {why}" if exc.filename else why)
+        except (LpfilterError, subprocess.SubprocessError) as exc:
+            self._trouble(what, str(exc))
+        else:
+            self._trouble(what, None)
+
+    def _reachable(self) -> bool:
+        """Is there a target to write a line to? (Cheap: most queues keep the default
+        af=acct and no such file; their jobs should not pay for building lines.)"""
+        target = self.target
+        if target is None:
+            return False
+        return (target.kind != "file" or self.entry.flag("create_files")
+                or os.path.lexists(self._path(target.value)))
+
+    def _path(self, name: str) -> str:
+        return name if os.path.isabs(name) else os.path.join(self.entry.string("sd") or ".",
+                                                             name)
+
+    def _trouble(self, what: str, why: str | None) -> None:
+        """Say once that accounting cannot be done (None: it can again)."""
+        if why is None:
+            self._failing.discard(what)
+        elif what not in self._failing:
+            self._failing.add(what)
+            log.warning("%s: accounting to %s failed: %s; the jobs are not affected",
+                        visible(self.entry.name), visible(what), visible(why))
+
+    def _send(self, text: str, facts: JobFacts) -> None:
+        target = self.target
+        assert target is not None
+        data = text.encode("utf-8", "replace")
+        if target.kind == "program":
+            self._run("af", facts, data)
+        elif target.kind == "host":
+            try:
+                with socket.create_connection((target.value, target.port),
+                                              timeout=self.timeout) as sock:
+                    sock.sendall(data)
+            except OSError as exc:
+                raise TransientError(f"cannot send to {target.value}%{target.port}:"
+                                     f" {exc.strerror or exc}") from None
+        else:
+            self._append(target.value, data)
+
+    def _append(self, name: str, data: bytes) -> None:
+        """Append to the accounting file: only an existing one unless ``create_files``,
+        never through a link (see ``records``)."""
+        path = self._path(name)
+        flags = os.O_WRONLY | os.O_APPEND
+        if self.entry.flag("create_files"):
+            flags |= os.O_CREAT
+        elif not os.path.lexists(path):
+            return
+        fd = _open_record(path, flags)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def _run(self, key: str, facts: JobFacts, data: bytes | None) -> None:
+        """Run the program ``key`` names with the filter machinery; ``data`` (or nothing)
+        on its standard input. Bounded: killed after the timeout."""
+        command = build_command(self.entry, key, facts, role="accounting")
+        env = filter_environment(self.entry, facts, inherited=os.environ)
+        sd = self.entry.string("sd") or "."
+        process = subprocess.Popen(
+            command.argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=sd, env=env,
+            start_new_session=True)
+        program = command.argv[2] if command.shell else command.argv[0]
+        try:
+            output = _collect(process, data, time.monotonic() + self.timeout)
+        except subprocess.TimeoutExpired:
+            raise TransientError(f"{key} program {program} did not finish within"
+                                 f" {self.timeout:g} s; it was killed") from None
+        error = exit_error(process.returncode, key=key, program=program,
+                           detail=visible(output.decode("utf-8", "replace").strip()))
+        if error is not None:
+            raise error
+
+
+def _collect(process: subprocess.Popen[bytes], data: bytes | None, deadline: float) -> bytes:
+    """Feed ``data``, read the output (the first bytes kept) and wait for the exit, all
+    before ``deadline``; past it the program and its children are killed."""
+    assert process.stdout is not None
+    kept = b""
+    try:
+        if process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.write(data or b"")  # a line: far below a pipe's buffer
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(process.args, 0)
+            ready, _, _ = select.select([process.stdout], [], [], left)
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                kept = (kept + chunk)[:_KEEP_OUTPUT]
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    finally:
+        process.stdout.close()
+    return kept
