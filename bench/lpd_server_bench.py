@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
                       lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
-                      settle_memory, size_arg, spread, verdict)
+                      settle_memory, settle_page_cache, size_arg, spread, verdict)
 from lpd_bench import LPD, LPR, Lpd, free_port
 
 MB, MiB = 1e6, 2**20
@@ -143,7 +143,9 @@ def one_round(lpd: Lpd, daemon: Daemon, big: Path, small: list[Path], size: int,
     for group, files, amount in (("big", [big], size), ("small", small, len(small))):
         order = ["lpf", "lprng"] if lpfilter_first else ["lprng", "lpf"]
         for who in order:
-            settle_memory(sum(p.stat().st_size for p in files) * 2)
+            amount_on_disk = sum(p.stat().st_size for p in files)
+            settle_memory(amount_on_disk * 2)
+            settle_page_cache(big.parent, amount_on_disk + (64 << 20))
             if who == "lpf":
                 stop = daemon.sample()
                 start = lpr_loop(lpd, f"q@127.0.0.1%{daemon.port}", files)
