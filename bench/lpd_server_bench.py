@@ -9,6 +9,8 @@ printing to /dev/null. `lpr` runs in lpd's namespace (its lpd.conf: `originate_p
 empty) with `-P q@127.0.0.1%PORT` for either server. (1) one big job; (2) --jobs × 1 KiB
 jobs, one `lpr` per job from a shell loop. A run ends when the server has printed every
 job: LPRng's spool holds no job file, lpfilter's spool no job data and every ticket done.
+Before each timed run memory and the page cache are settled (benchkit.settle_memory,
+settle_page_cache), whichever server comes next.
 Also: the daemon's peak RSS (sampled every 10 ms) and its CPU time while idle.
 
 A missed target prints MISS and still exits 0: this is a benchmark, not a test. Exit
