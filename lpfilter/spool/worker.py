@@ -288,18 +288,18 @@ class QueueWorker:
             self.ledger.finish(job, JobState.QUEUED, f"not sent: {exc}", attempt=False)
             raise
         except JobInterrupted as exc:
-            job.bytes_sent = (0 if request is None else request.sent)
+            job.bytes_sent = 0 if request is None else request.sent
             if exc.reason is Interruption.CANCELLED:
                 return self.ledger.finish(job, JobState.CANCELLED, "cancelled while printing")
             return self.ledger.finish(job, JobState.QUEUED,
                                       f"interrupted ({exc}); it will be sent again",
                                       attempt=False)
         except LpfilterError as exc:
-            job.bytes_sent = (0 if request is None else request.sent)
+            job.bytes_sent = 0 if request is None else request.sent
             return self._failed(job, exc.about(queue=self.queue, job_id=job.id,
                                                host=printer_address(destination)))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the job
-            job.bytes_sent = (0 if request is None else request.sent)
+            job.bytes_sent = 0 if request is None else request.sent
             log.exception("%s: job %s: internal error", self.queue, job.id)
             return self.ledger.finish(job, JobState.FAILED,
                                       f"internal error: {type(exc).__name__}: {exc}")
