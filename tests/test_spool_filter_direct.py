@@ -182,3 +182,50 @@ def _is_cat_of(pid: int, kit: Kit) -> bool:  # noqa: F811
     except OSError:
         return False
     return exe.endswith("/cat") and cwd.startswith(str(kit.root))
+
+
+def test_a_chattering_back_channel_waits_while_the_filter_writes(
+        kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    """1 MiB of back-channel noise: not read while cat owns the socket (the kernel holds
+    it), read after; the job arrives whole."""
+    data = bytes(range(256)) * (32 << 10)  # 8 MiB
+    with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "chatter"),
+                        Behaviour(garbage=True)) as chatter:
+        kit.queue("q", _lp(chatter), **{"if": "-$ /bin/cat"}, stall_timeout=60)
+        job = _print(kit, "q", data)
+        _watch(kit, "q")
+        chatter.wait_for("closed", 1, timeout=30)
+        printed = [r.path.read_bytes() for r in list(chatter.records)]  # type: ignore[union-attr]
+    assert printed == [data]
+    assert kit.states("q") == {job: "done"}
+
+
+def test_cancel_kills_a_filter_writing_to_a_device_file(kit: Kit) -> None:  # noqa: F811
+    device = kit.root / "device"
+    device.touch()
+    pid_file = kit.root / "slow.pid"
+    program = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pid_file}\nprintf started\n"
+                                     "exec sleep 600\n")
+    kit.queue("d", str(device), **{"if": f"-$ {program}"})
+    job = _print(kit, "d", b"data\n")
+    watch = kit.start("watch", "--once", "-P", "d")
+    wait_until(lambda: device.read_bytes() == b"started", what="the filter's first bytes")
+    done = kit.run("cancel", f"d-{job}")
+    assert done.returncode == 0, done.stderr
+    assert watch.wait(60) in (0, 8)
+    assert kit.states("d")[job] == "cancelled"
+    assert gone(int(pid_file.read_text()))
+
+
+def test_a_silent_filter_on_a_device_file_is_killed_after_the_stall_limit(
+        kit: Kit) -> None:  # noqa: F811
+    device = kit.root / "device"
+    device.touch()
+    pid_file = kit.root / "silent.pid"
+    program = kit.program("silent.sh", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    kit.queue("d", str(device), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1)
+    job = _print(kit, "d", b"data\n")
+    _watch(kit, "d")
+    ticket = kit.ticket("d", job)
+    assert ticket["state"] == "failed" and "wrote nothing for 2 s" in ticket["last_error"]
+    assert gone(int(pid_file.read_text()))
