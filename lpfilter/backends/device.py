@@ -11,7 +11,8 @@ import stat
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import DeviceSettings
-from lpfilter.backends.stream import Pump, send_body
+from lpfilter.backends.lend import send_lent
+from lpfilter.backends.stream import Pump
 from lpfilter.errors import JobRefused, TransientError
 
 Request = SendRequest[DeviceSettings]
@@ -62,7 +63,7 @@ class DeviceBackend:
                         first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
                         progress=request.progress, sendfile=not regular, what=path)
             try:
-                sent = send_body(pump, request, settings.framing)
+                sent = send_lent(pump, request, settings.framing)
             finally:
                 pump.close()
         except OSError as exc:

@@ -19,7 +19,8 @@ from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.connect import broken, open_connection
 from lpfilter.backends.framing import Framing
 from lpfilter.backends.settings import SocketSettings
-from lpfilter.backends.stream import TICK, Pump, send_body, unsent
+from lpfilter.backends.lend import send_lent
+from lpfilter.backends.stream import TICK, Pump, unsent
 from lpfilter.errors import ConnectionLost, PrinterOffline, TransientError
 from lpfilter.protocols import pjl
 
@@ -190,7 +191,7 @@ class JetDirectBackend:
                     first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
                     what=where, progress=request.progress, reader=session.read)
         try:
-            sent = send_body(pump, request, frame)
+            sent = send_lent(pump, request, frame)
         finally:
             pump.close()
         if session.eof:

@@ -6,6 +6,7 @@ never the package that imports it by name: no circle, even a lazy one.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
@@ -53,6 +54,41 @@ class StreamSource(Protocol):
         """At the pipe's end: wait for the producer; raise what ended it badly."""
 
 
+class Outlet(Protocol):
+    """The backend's descriptor lent to a job's filters (``backends.lend.Outlet``)."""
+
+    #: The descriptor (a TCP socket, a file): a data filter's fd 1 while ``lend`` lasts.
+    fd: int
+
+    def write(self, data: bytes) -> None:
+        """lpfilter's own bytes (banners, separators), between filter runs."""
+
+    def copy_file(self, src: int) -> None:
+        """A file from its start, as it is."""
+
+    def lend(self) -> AbstractContextManager[None]:
+        """While a filter writes to ``fd`` itself: blocking, nobody else using it."""
+
+    def wait(self, pid: int, what: str) -> None:
+        """Until the child ``pid`` exits; raises on cancel, shutdown or a stall."""
+
+    def check(self) -> None:
+        """After a filter failed: raise the printer's side going away, if it did."""
+
+
+class DirectSource(Protocol):
+    """A filtered job that can write to the backend's descriptor itself (LPRng's fd 1 is
+    the device) or, where the backend cannot lend it, to its pipe (``StreamSource``)."""
+
+    what: str
+
+    def write_to(self, out: Outlet) -> None:
+        """Produce the whole body into ``out``, in this thread; raise what failed."""
+
+    def start(self) -> None:
+        """Produce into the pipe instead (``request.source`` then streams it)."""
+
+
 #: The settings type of a backend (``SendRequest[SocketSettings]``).
 SettingsT = TypeVar("SettingsT", bound="SendSettings")
 
@@ -80,6 +116,9 @@ class SendRequest(Generic[SettingsT]):
     #: The job's body from a filter, streamed (``filters.feed``): it replaces the data
     #: file, its copies and the settings' framing, which the producer wrote itself.
     source: StreamSource | None = None
+    #: The same body when the producer can also write to the backend's descriptor
+    #: directly (``DirectSource``, not started yet): a socket or file backend lends it.
+    direct: DirectSource | None = None
 
     def open_data(self) -> BinaryIO:
         """The job's bytes, from the descriptor the spool checked: never the path again,

@@ -132,6 +132,10 @@ class Pump:
             if deadline is not None and time.monotonic() > deadline:
                 raise TransientError(f"{self.what} took no data for {self.idle_timeout:g} s")
 
+    def starting(self) -> None:
+        """Right before a byte may leave (the first time): the reporter's ``first_byte``."""
+        self._before_write()
+
     def _before_write(self) -> None:
         if not self._started:
             self._started = True

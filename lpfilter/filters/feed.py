@@ -34,6 +34,8 @@ from lpfilter.filters import run
 from lpfilter.filters.run import Messages, Running
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lpfilter.filters.command import FilterCommand
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,9 @@ class Feed:
         self._temps: list[int] = []
         self._stopping = False
         self.error: BaseException | None = None
+        #: Waits (bounded, interruptible) for a filter's exit before its status is read,
+        #: when the sending thread runs the job itself (``filters.direct``).
+        self.await_exit: Callable[[Running], None] | None = None
         self._thread = threading.Thread(target=self._produce, name="filter feed", daemon=True)
 
     # --- the backend's side -----------------------------------------------------------
@@ -222,6 +227,8 @@ class Feed:
         """Wait for a filter's end; raise what its exit status means (after killing what
         it left behind in its session, which may hold the pipe open)."""
         try:
+            if self.await_exit is not None:
+                self.await_exit(process)
             process.finish()
         except LpfilterError:
             process.kill_group()

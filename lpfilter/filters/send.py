@@ -1,6 +1,10 @@
 """One attempt at a job through its filters: the worker's hook (``send_job``).
 
-The job's body is produced by ``feed.Feed`` into a pipe and the backend streams it
+A socket or device queue without an OF filter lends its descriptor to the data filter,
+which writes to the printer itself as under LPRng (``SendRequest.direct``,
+``filters.direct``, ``backends.lend``); the backend falls back to the pipe where it
+cannot count such writes (a character device). Otherwise the job's body is produced by
+``feed.Feed`` into a pipe and the backend streams it
 (``SendRequest.source``): socket, device, ``lp=|`` program and FTP take a stream of
 unknown size, and the settings' framing (``ld``, ``tr``, form feeds) is left to the
 producer, which writes it in LPRng's order around banners and copies; the backend's own
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from lpfilter.backends.settings import NO_FRAMING
 from lpfilter.backends.stream import Pump
 from lpfilter.errors import NO_ROOM, SpoolFull
+from lpfilter.filters.direct import DirectJob
 from lpfilter.filters.feed import Feed
 from lpfilter.filters.plan import plan_for
 
@@ -31,6 +36,11 @@ if TYPE_CHECKING:
     from lpfilter.errors import Interruption
     from lpfilter.filters.run import Messages
     from lpfilter.printcap import Entry
+
+
+#: Backends that hold the printer as one descriptor and can lend it to a data filter as
+#: its fd 1 (``backends.lend``); an OF filter's job keeps the pipe.
+LENDING = frozenset({"socket", "device"})
 
 
 class Relay:
@@ -67,9 +77,10 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
     real = request.reporter
     request.reporter = Relay(real, feed.messages)
     spooled: int | None = None
+    kind = request.destination.kind
     try:
-        feed.start()
-        if request.destination.kind == "lpd":
+        if kind == "lpd":
+            feed.start()
             spooled = _spool(feed, request, sd)
             request.data_fd = spooled
             job = request.job.copy()
@@ -78,12 +89,17 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
             request.job = job
         else:
             request.source = feed
+            if kind in LENDING and plan.of is None:
+                request.direct = DirectJob(feed)  # started by the backend: lent its fd, or piped
+            else:
+                feed.start()
             request.settings = dataclasses.replace(request.settings, framing=NO_FRAMING)
         return backend.send(request)
     finally:
         feed.close()
         feed.messages.drain(real.status)
         request.reporter = real
+        request.direct = None
         if spooled is not None:
             os.close(spooled)
 
