@@ -160,8 +160,19 @@ def test_all_printers_down_jobs_wait_with_the_reason_then_print_when_one_is_back
         errors = [t["last_error"] for t in kit.tickets("pool").values()]
         return any(e.startswith("every printer of pool pool failed it") for e in errors)
 
-    wait_until(every_printer_failed, timeout=60, what="each printer of the pool to fail")
-    assert set(kit.states("pool").values()) == {"queued"}
+    def all_waiting() -> bool:  # a job may still be on its way to the second printer
+        return every_printer_failed() and set(kit.states("pool").values()) == {"queued"}
+
+    try:
+        wait_until(all_waiting, timeout=60, what="each printer of the pool to fail")
+        waiting_then_back(kit, make_printer, ports, holders, files)
+    finally:
+        for sock in holders:
+            sock.close()
+
+
+def waiting_then_back(kit: Kit, make_printer: MakePrinter, ports: list[int],
+                      holders: list[socket.socket], files: list[Path]) -> None:
     status = kit.run("status", "-P", "pool").stdout
     for name, port in (("q1", ports[0]), ("q2", ports[1])):  # the board: each one's trouble
         assert f"    {name}: fail" in status, status
