@@ -202,6 +202,11 @@ class _Lpc:
             raise AccessError(f"lpc {action}: no other queue '{visible(target_name)}' is"
                               " served here")
         target = found[1]
+        if not self.root and target.owner != store.owner:  # the worker Gate's rule
+            target.close()
+            raise AccessError(f"permission denied: lpc {action}: {visible(target.queue)}'s"
+                              " spool is another owner's; only root on the server may move"
+                              " jobs there")
         if action == "redirect" and read_control(target.state, target.owner).redirect:
             target.close()
             raise AccessError(f"lpc redirect: {visible(target.queue)} is redirected itself")

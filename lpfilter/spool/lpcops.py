@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job, JobState
@@ -163,8 +163,7 @@ def _copy_into(target: SpoolStore, job: Job, data_fd: int, *, origin: str) -> Jo
                 os.fsync(fd)
             moved = job.copy()
             moved.id, moved.queue = new_id, target.queue
-            moved.extra = {k: v for k, v in job.extra.items() if k != TOPQ_KEY}
-            moved.extra["moved_from"] = origin
+            moved.extra = {**_kept_extra(job), "moved_from": origin}
             moved.attempts, moved.next_try, moved.worker = 0, 0.0, None
             moved.unreachable_since, moved.unreachable_tries = 0.0, 0
             with target.tickets_locked():
@@ -176,6 +175,19 @@ def _copy_into(target: SpoolStore, job: Job, data_fd: int, *, origin: str) -> Jo
     finally:
         os.close(fd)
     return moved
+
+
+def _kept_extra(job: Job) -> dict[str, Any]:
+    """What of a ticket's ``extra`` a move takes along: only the control lines of a received
+    job, checked (single capital letters, short printable text); the source spool's owner
+    may have written anything there, and the target may be root's."""
+    given = job.extra.get("control")
+    if not isinstance(given, dict):
+        return {}
+    lines = {k: v for k, v in given.items() if isinstance(k, str) and len(k) == 1
+             and k.isupper() and k.isascii() and isinstance(v, str) and len(v) <= 1024
+             and v.isprintable()}
+    return {"control": lines} if lines else {}
 
 
 def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore) -> list[Job]:

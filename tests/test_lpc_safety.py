@@ -1,0 +1,64 @@
+"""lpc's safety next to spool owners who are not root (review of issue 15): a move over TCP
+never puts jobs into another owner's spool, a moved ticket carries only checked lines,
+``lpc reread`` signals no process a lease names that is not lpfilter's daemon, a control
+file that cannot be read stops printing, and each queue named is acted on by itself.
+Real daemons, users made with useradd, sockets on loopback."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from localkit import LocalUser, made_user
+from serverkit import send_job, start_server
+from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - the fixture
+from test_lpc import lpc
+
+CLIENT = r'''
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(sys.argv[2].encode() + b"\n"); s.shutdown(socket.SHUT_WR)
+print(s.makefile("rb").read().decode())
+'''
+
+
+def _as_user(kit: Kit, user: LocalUser, port: int, line: str) -> str:
+    """An lpc request over TCP from a process of ``user`` (the kernel's uid is theirs)."""
+    done = user.python("-c", CLIENT, str(port), line, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _give(folder: Path, uid: int) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        os.lchown(path, uid, uid)
+
+
+def test_an_owner_cannot_move_forged_jobs_into_roots_queue(kit: Kit) -> None:
+    """q's spool is the user's, r's root's: the user's ``move q all r`` over TCP is
+    refused and the job stays; root's own move takes only checked control lines along."""
+    with made_user() as user:
+        kit.root.chmod(0o755)
+        sdq = kit.queue("q", kit.recorder())
+        kit.queue("r", kit.recorder())
+        _give(sdq, user.uid)
+        server = start_server(kit, "--all")
+        wait_served(kit, "r", server.proc)
+        assert lpc(kit, "stop", "q", "r")[0] == 0
+        send_job(server.port, b"a job\n")
+        wait_until(lambda: len(kit.states("q")) == 1, what="the job in q")
+        ticket = next((sdq / ".lpfilter" / "jobs").glob("*.job"))
+        data = json.loads(ticket.read_text())
+        data.update(user="alice", title="forged", evil={"x": 1},
+                    control={"Z": "duplex", "bad": "x", "M": "a\x01b"})
+        ticket.write_text(json.dumps(data))  # the owner's own file
+        for word in ("move q all r", "redirect q r"):
+            answer = _as_user(kit, user, server.port, f"\x06q {user.name} {word}")
+            assert "permission denied" in answer and "another owner's" in answer, answer
+            assert kit.states("r") == {} and kit.states("q") == {"000001": "queued"}
+        status, out, err = lpc(kit, "move", "q", "all", "r")  # root may
+        assert status == 0 and "moved to r-000001" in out, (out, err)
+        moved = kit.tickets("r")["000001"]
+        assert moved["extra"] == {"control": {"Z": "duplex"}, "moved_from": "q-000001"}
+        assert kit.states("q") == {}
+        assert server.proc.stop() == 0
