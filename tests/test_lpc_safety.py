@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from localkit import LocalUser, made_user
 from serverkit import send_job, start_server
 from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - the fixture
 from test_lpc import lpc
+
+from lpfilter.spool.control import read_control
 
 CLIENT = r'''
 import socket, sys
@@ -62,3 +65,16 @@ def test_an_owner_cannot_move_forged_jobs_into_roots_queue(kit: Kit) -> None:
         assert moved["extra"] == {"control": {"Z": "duplex"}, "moved_from": "q-000001"}
         assert kit.states("q") == {}
         assert server.proc.stop() == 0
+
+
+def test_each_queue_named_is_acted_on_by_itself(kit: Kit) -> None:
+    """``lpc stop r nosuch``: r is stopped (as LPRng's lpc does), nosuch is said, and the
+    exit status is the worst, 4; status likewise shows r and says nosuch."""
+    kit.queue("r", kit.recorder())
+    status, out, err = lpc(kit, "stop", "r", "nosuch")
+    assert status == 4 and re.search(r"^r@\S+: stopped$", out, re.M), (out, err)
+    assert "nosuch" in err and len(err.splitlines()) == 1, err
+    assert read_control(str(kit.sd("r") / ".lpfilter")).printing_disabled
+    done = kit.run("lpc", "status", "nosuch", "r")  # the installed command
+    assert done.returncode == 4 and "nosuch" in done.stderr, done
+    assert re.search(r"^r@\S+ +disabled +enabled +0 ", done.stdout, re.M), done.stdout

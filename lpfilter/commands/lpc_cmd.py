@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
     from lpfilter.spool.jobctl import Outcome
@@ -60,18 +62,28 @@ def run(ctx: Context) -> ExitStatus:
     if word == "reread":
         return _reread(ctx)
     if word in QUEUE_WORDS:
-        for entry in _queues(ctx, operands):
-            _queue_word(ctx, word, entry)
-        return ExitStatus.OK
+        return _each(ctx, operands, lambda entry: _queue_word(ctx, word, entry))
     return _job_word(ctx, word, operands)
 
 
-def _queues(ctx: Context, names: list[str]) -> list[Entry]:
-    """The queues named (``all``: the printer list), else -P's (-a: every queue)."""
+def _each(ctx: Context, names: list[str], act: Callable[[Entry], None]) -> ExitStatus:
+    """``act`` on each queue named (``all``: the printer list), else -P's (-a: every
+    queue), each by itself as LPRng's lpc: a queue not found or refused is said (one line)
+    and the others are still done; the exit status is the worst."""
+    from lpfilter.commands.exits import for_error, worst
+    from lpfilter.errors import LpfilterError
+    from lpfilter.text import visible
     printcap = ctx.printcap()
     if ctx.args.all_queues or names == ["all"]:
         names = printcap.queue_names()
-    return [printcap.lookup(n) for n in names or [ctx.queue(ctx.args.printer)]]
+    statuses = []
+    for name in names or [ctx.queue(ctx.args.printer)]:
+        try:
+            act(printcap.lookup(name))
+        except LpfilterError as exc:
+            print(f"lpfilter: {visible(str(exc))}", file=sys.stderr)
+            statuses.append(for_error(exc))
+    return worst(statuses)
 
 
 def _host(entry: Entry) -> str:
@@ -262,28 +274,26 @@ def _show(ctx: Context, entry: Entry, outcomes: list[Outcome]) -> ExitStatus:
 def _status(ctx: Context, operands: list[str]) -> ExitStatus:
     """LPRng's lpc status table: printing, spooling, jobs, server, redirect, holdall."""
     from lpfilter.commands.environment import lock_dir
+    from lpfilter.commands.exits import worst
     from lpfilter.commands.status_cmd import _through_daemon
+    from lpfilter.spool.control import STATUS_HEAD, QueueControl, status_row
     from lpfilter.spool.queueinfo import queue_status
     from lpfilter.text import visible
-    print(" Printer           Printing Spooling Jobs  Server Subserver Redirect"
-          " Status/(Debug)", file=ctx.stdout)
-    status = ExitStatus.OK
-    for entry in _queues(ctx, operands):
+    print(STATUS_HEAD, file=ctx.stdout)
+    troubles: list[ExitStatus] = []
+
+    def row(entry: Entry) -> None:
         data = _through_daemon(ctx, queue_status(entry, lock_dir(ctx.environ)))
         if data.get("error"):
             print(f"lpfilter: {visible(str(data['error']))}", file=sys.stderr)
-            status = ExitStatus.ACCESS
-        control = data.get("control") or {}
+            troubles.append(ExitStatus.ACCESS)
+        control = QueueControl(**(data.get("control") or {}))
         jobs = sum(1 for j in data["jobs"] if j["state"] not in ("done", "removed",
                                                                 "cancelled"))
-        server = str(data["served_by"]["pid"]) if data["served_by"] else "none"
-        flag = {True: "disabled", False: "enabled"}
-        line = (f"{_host(entry):<18} {flag[bool(control.get('printing_disabled'))]:>8}"
-                f" {flag[bool(control.get('spooling_disabled'))]:>8} {jobs:>4} {server:>7}"
-                f" {'none':>7} {visible(str(control.get('redirect') or '')):>8}"
-                f" {'(holdall)' if control.get('hold_all') else ''}")
-        print(line.rstrip(), file=ctx.stdout)
-    return status
+        server = data["served_by"]["pid"] if data["served_by"] else None
+        print(status_row(_host(entry), control, jobs, server), file=ctx.stdout)
+
+    return worst([_each(ctx, operands, row), *troubles])
 
 
 def _reread(ctx: Context) -> ExitStatus:

@@ -136,17 +136,12 @@ class _Lpc:
 
     def status(self, entry: Entry, store: SpoolStore, head: str) -> str:
         from lpfilter.job import FINISHED
-        from lpfilter.spool.control import read_control
+        from lpfilter.spool.control import read_control, status_row
         from lpfilter.spool.lease import holder_of
         control = read_control(store.state, store.owner)
         jobs = sum(1 for j in store.jobs() if j.state not in FINISHED)
         holder = holder_of(store.state)
-        flag = {True: "disabled", False: "enabled"}
-        line = (f"{head:<18} {flag[control.printing_disabled]:>8}"
-                f" {flag[control.spooling_disabled]:>8} {jobs:>4}"
-                f" {str(holder.pid) if holder else 'none':>7} {'none':>7}"
-                f" {visible(control.redirect):>8} {'(holdall)' if control.hold_all else ''}")
-        return line.rstrip() + "\n"
+        return status_row(head, control, jobs, holder.pid if holder else None) + "\n"
 
     def selection(self, store: SpoolStore,
                   words: tuple[str, ...]) -> tuple[Selection, list[Outcome]]:

@@ -192,6 +192,23 @@ def flags_text(control: QueueControl | None) -> str:
     return text
 
 
+#: The head of LPRng's lpc status table (``status_row`` gives its rows).
+STATUS_HEAD = (" Printer           Printing Spooling Jobs  Server Subserver Redirect"
+               " Status/(Debug)")
+
+
+def status_row(head: str, control: QueueControl, jobs: int, server: int | None) -> str:
+    """One queue's row of LPRng's lpc status table (``q@host``, printing and spooling
+    enabled or disabled, jobs waiting, the serving process, redirect, holdall), for
+    ``lpfilter lpc status`` and the print server's answer alike."""
+    flag = {True: "disabled", False: "enabled"}
+    line = (f"{head:<18} {flag[control.printing_disabled]:>8}"
+            f" {flag[control.spooling_disabled]:>8} {jobs:>4}"
+            f" {str(server) if server else 'none':>7} {'none':>7}"
+            f" {visible(control.redirect):>8} {'(holdall)' if control.hold_all else ''}")
+    return line.rstrip()
+
+
 def print_order(jobs: Iterable[Job]) -> list[Job]:
     """Jobs in the order they print: those put first by topq (the latest topq first),
     then the rest in arrival order."""
