@@ -78,3 +78,65 @@ def test_each_queue_named_is_acted_on_by_itself(kit: Kit) -> None:
     done = kit.run("lpc", "status", "nosuch", "r")  # the installed command
     assert done.returncode == 4 and "nosuch" in done.stderr, done
     assert re.search(r"^r@\S+ +disabled +enabled +0 ", done.stdout, re.M), done.stdout
+
+
+HOLD = r'''
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0); os.write(fd, sys.argv[2].encode())
+print("ready", flush=True); time.sleep(120)
+'''
+
+
+def test_reread_signals_no_process_a_spool_owner_names() -> None:
+    """The owner of q's spool holds q's lease and names a process of root's in it: root's
+    ``lpc reread`` (no daemon on the socket) signals nothing and says no daemon answers;
+    a real ``lpfilter watch`` found by its lease (its socket elsewhere) is signalled."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import psutil
+    from spoolkit import kit_at
+
+    from lpfilter.spool.lease import lease_path
+    root = Path(tempfile.mkdtemp(prefix="lpfilter-reread-"))
+    root.chmod(0o755)
+    with made_user() as user, kit_at(root) as kit:
+        sd = kit.queue("q", kit.recorder())
+        assert kit.run("lpc", "stop", "q").returncode == 0  # makes .lpfilter
+        _give(sd, user.uid)
+        kit.env["LPFILTER_SOCKET"] = str(root / "nobody.sock")
+        victim = subprocess.Popen(["sleep", "120"])  # root's
+        data = json.dumps({"pid": victim.pid, "start": psutil.Process(victim.pid).create_time(),
+                           "host": os.uname().nodename, "purpose": "watch",
+                           "since": time.time()})
+        holder = subprocess.Popen(
+            ["setpriv", f"--reuid={user.uid}", f"--regid={user.uid}", "--clear-groups",
+             sys.executable, "-IS", "-c", HOLD, lease_path(str(sd / ".lpfilter")), data],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+            done = kit.run("lpc", "reread")
+            assert done.returncode == 5 and "no print server answers" in done.stderr, done
+        finally:
+            holder.kill()
+            holder.wait()
+            if holder.stdout is not None:
+                holder.stdout.close()
+            victim.send_signal(signal.SIGTERM)  # a SIGHUP sent before would be taken first
+            assert victim.wait() == -signal.SIGTERM
+        os.lchown(sd, 0, 0)
+        _give(sd, 0)
+        daemon = kit.start("watch")  # its socket is kit.env's: reread finds it by its lease
+        wait_served(kit, "q", daemon)
+        kit.env["LPFILTER_SOCKET"] = str(root / "elsewhere.sock")
+        kit.queue("r", kit.recorder())
+        done = kit.run("lpc", "reread")
+        assert done.returncode == 0 and f"pid {daemon.pid}: sending SIGHUP" in done.stdout
+        wait_served(kit, "r", daemon)
+        assert daemon.stop() == 0
+    subprocess.run(["rm", "-rf", "--", str(root)], check=True, timeout=60)

@@ -60,7 +60,8 @@ def run(ctx: Context) -> ExitStatus:
     if word == "status":
         return _status(ctx, operands)
     if word == "reread":
-        return _reread(ctx)
+        from lpfilter.commands import reread
+        return reread.run(ctx)
     if word in QUEUE_WORDS:
         return _each(ctx, operands, lambda entry: _queue_word(ctx, word, entry))
     return _job_word(ctx, word, operands)
@@ -294,44 +295,6 @@ def _status(ctx: Context, operands: list[str]) -> ExitStatus:
         print(status_row(_host(entry), control, jobs, server), file=ctx.stdout)
 
     return worst([_each(ctx, operands, row), *troubles])
-
-
-def _reread(ctx: Context) -> ExitStatus:
-    """SIGHUP to the daemon that serves the queues (found by their leases); a user who
-    may not signal it asks it over its Unix socket."""
-    import signal
-
-    from lpfilter.commands import daemonclient
-    from lpfilter.errors import AccessError
-    from lpfilter.job import user_name
-    from lpfilter.protocols import lpdlocal
-    from lpfilter.spool.lease import holder_of
-    from lpfilter.spool.store import SpoolStore
-    printcap = ctx.printcap()
-    pids = set()
-    for name in printcap.queue_names():
-        entry = printcap.lookup(name)
-        holder = holder_of(SpoolStore(entry.string("sd") or "", entry.name).state)
-        if holder is not None and holder.purpose == "watch":
-            pids.add(holder.pid)
-    for pid in sorted(pids):
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except PermissionError:
-            continue
-        except ProcessLookupError:
-            continue
-        print(f"lpfilter watch pid {pid}: sending SIGHUP (it rereads the printcap)",
-              file=ctx.stdout)
-        return ExitStatus.OK
-    request = lpdlocal.control_request(ctx.queue(ctx.args.printer), user_name(os.getuid()),
-                                       "reread")
-    why = AccessError("reread: no running 'lpfilter watch' of these queues could be sent"
-                      " SIGHUP by you")
-    answer = daemonclient.ask(ctx.environ, request, why)
-    print(f"lpfilter watch pid {answer.get('pid')}: sending SIGHUP (it rereads the printcap)",
-          file=ctx.stdout)
-    return ExitStatus.OK
 
 
 def _remote(ctx: Context, word: str, operands: list[str]) -> ExitStatus | None:

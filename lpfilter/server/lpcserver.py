@@ -6,7 +6,8 @@ Rights, as the print server's: a claimed user name counts for nothing.
 * Root on this host (a TCP client on loopback or another address of this host whose socket
   the kernel says is root's, ``loopuid``) and the local owner of the queue's spool may do
   everything: stop, start, disable, enable, down, up, holdall, noholdall, redirect, move,
-  topq, reread, hold, release, status.
+  topq, reread, hold, release, status. reread also the daemon's own user (the rule of the
+  local request, ``reread``).
 * Another local user (the kernel's uid of a client on this host) may hold and release
   their own jobs, and ask for status.
 * A remote host may hold and release only the jobs its claimed user sent from that
@@ -43,7 +44,7 @@ JOB_WORDS = ("hold", "release", "topq", "move", "redirect")
 def reread(peer: Peer, store: SpoolStore) -> int:
     """The daemon rereads the printcap (SIGHUP to itself: its handler only sets a flag):
     for root, the daemon's own user and the owner of the queue's spool. Its pid."""
-    if peer.uid not in (0, os.geteuid(), store.owner):
+    if not peer.local or peer.uid not in (0, os.geteuid(), store.owner):
         raise AccessError(f"reread: only root, the daemon's user and the owner of a spool"
                           f" it serves may ask it ({peer} may not)")
     log.info("%s: reread: rereading the printcap", peer)
@@ -120,13 +121,12 @@ class _Lpc:
             return self.status(entry, store, head)
         if action in ("hold", "release"):
             return self.jobs(entry, store, args, head)
+        if action == "reread":  # the rule of the local request, the same function
+            pid = reread(self.peer, store)
+            return f"lpfilter watch pid {pid} on {server_name(entry)}, sending SIGHUP\n"
         if not self.privileged(store):
             raise AccessError(f"permission denied: lpc {action} is for root on the server"
                               " and the owner of the queue's spool")
-        if action == "reread":
-            os.kill(os.getpid(), signal.SIGHUP)
-            log.info("%s: lpc reread: rereading the printcap", self.peer)
-            return f"lpfilter watch pid {os.getpid()} on {server_name(entry)}, sending SIGHUP\n"
         if action in QUEUE_WORDS:
             lpcops.change(store, action)
             log.info("%s: lpc %s %s", self.peer, action, visible(entry.name))
