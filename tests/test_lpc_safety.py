@@ -13,7 +13,7 @@ from pathlib import Path
 from localkit import LocalUser, made_user
 from serverkit import send_job, start_server
 from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - the fixture
-from test_lpc import lpc
+from test_lpc import doc, lpc
 
 from lpfilter.spool.control import read_control
 
@@ -140,3 +140,28 @@ def test_reread_signals_no_process_a_spool_owner_names() -> None:
         wait_served(kit, "r", daemon)
         assert daemon.stop() == 0
     subprocess.run(["rm", "-rf", "--", str(root)], check=True, timeout=60)
+
+
+def test_an_unreadable_control_file_keeps_the_queue_stopped(kit: Kit) -> None:
+    """``lpc stop q``, then the control file replaced by a FIFO, a link, a file of other
+    bytes: printing stays stopped (the job waits), status and lpc status say why, and
+    ``lpc start`` writes the file again."""
+    kit.queue("q", kit.recorder())
+    control = kit.sd("q") / ".lpfilter" / "control"
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    for spoil, why in ((os.mkfifo, "FIFO"), (lambda p: p.symlink_to("/dev/null"), "link"),
+                       (lambda p: p.write_bytes(b"\xff" * 10), "not text")):
+        assert lpc(kit, "stop", "q")[0] == 0
+        control.unlink()
+        spoil(control)
+        status, out, _ = lpc(kit, "lpc", "status", "q")
+        assert status == 0 and re.search(r"^q@\S+ +disabled +enabled +1 .*lpc state"
+                                         r" unreadable: ", out, re.M), out
+        assert why.lower() in out.lower(), out
+        done = kit.run("status", "-P", "q")
+        assert "lpc: printing disabled, lpc state unreadable: " in done.stdout, done
+        done = kit.run("watch", "--once", "-P", "q")
+        assert done.returncode == 8 and kit.states("q") == {"000001": "queued"}, done
+    assert lpc(kit, "start", "q")[0] == 0 and control.is_file() and not control.is_symlink()
+    assert kit.run("watch", "--once", "-P", "q").returncode == 0
+    assert kit.states("q") == {"000001": "done"}

@@ -54,7 +54,8 @@ def change(store: SpoolStore, action: str) -> QueueControl:
     """Apply a queue-wide word (CHANGES) to the queue's state; the new state. The caller
     checked the rights and ``store.ensure``d the spool."""
     with store.tickets_locked():
-        control = read_control(store.state, store.owner).replace(**CHANGES[action])
+        control = read_control(store.state, store.owner).replace(unreadable="",
+                                                                 **CHANGES[action])
         with store.room():
             write_control(store.state, control, store.owner)
     return control
@@ -64,7 +65,8 @@ def set_redirect(store: SpoolStore, target: SpoolStore | None) -> QueueControl:
     """Redirect the queue to ``target`` (None: ``redirect off``)."""
     with store.tickets_locked():
         control = read_control(store.state, store.owner).replace(
-            redirect=target.queue if target else "", redirect_sd=target.sd if target else "")
+            unreadable="", redirect=target.queue if target else "",
+            redirect_sd=target.sd if target else "")
         with store.room():
             write_control(store.state, control, store.owner)
     return control
@@ -223,7 +225,11 @@ class Gate:
             return True
         if control.printing_disabled != self._stopped:  # said once a change
             self._stopped = control.printing_disabled
-            log.info("queue %s: %s", visible(self.store.queue), "printing stopped (lpc stop):"
+            why = "lpc stop"
+            if control.unreadable:
+                why = (f"its lpc state is unreadable ({visible(control.unreadable)}); 'lpfilter"
+                       f" lpc start {visible(self.store.queue)}' writes it again")
+            log.info("queue %s: %s", visible(self.store.queue), f"printing stopped ({why}):"
                      " its jobs wait" if self._stopped else "printing started (lpc start)")
         return control.printing_disabled
 
