@@ -165,3 +165,44 @@ def test_an_unreadable_control_file_keeps_the_queue_stopped(kit: Kit) -> None:
     assert lpc(kit, "start", "q")[0] == 0 and control.is_file() and not control.is_symlink()
     assert kit.run("watch", "--once", "-P", "q").returncode == 0
     assert kit.states("q") == {"000001": "done"}
+
+
+CRASH = r'''
+import os, signal, sys
+from lpfilter.spool.store import SpoolStore
+def sigkill(self, *args, **kwargs):  # the process dies at this very step of the move
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(SpoolStore, sys.argv[1], sigkill)
+from lpfilter.cli import main
+sys.exit(main(sys.argv[2:]))
+'''
+
+
+def _killed_move(kit: Kit, step: str) -> None:
+    """``lpfilter lpc move q all r`` SIGKILLed at ``step`` (a SpoolStore method)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", CRASH, step, "lpc", "move", "q", "all", "r"],
+                          env=kit.env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -9, done
+
+
+def test_a_move_killed_midway_is_settled_never_doubled(kit: Kit) -> None:
+    """Killed after the copy was committed into r, before the job left q: q's job is held
+    (never printed here too) and the next look drops it, r prints it once. Killed before
+    the copy was committed: the next look puts q's job back, and q prints it."""
+    kit.queue("q", kit.recorder())
+    kit.queue("r", kit.recorder())
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    _killed_move(kit, "remove")
+    assert kit.states("q") == {"000001": "held"} and kit.states("r") == {"000001": "queued"}
+    assert kit.run("watch", "--once", "-P", "q").returncode == 0
+    assert kit.states("q") == {}
+    assert kit.run("watch", "--once", "-P", "r").returncode == 0
+    assert kit.states("r") == {"000001": "done"}
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    _killed_move(kit, "commit")
+    assert kit.states("q") == {"000002": "held"} and kit.states("r") == {"000001": "done"}
+    assert kit.run("watch", "--once", "-P", "q").returncode == 0
+    assert kit.states("q") == {"000002": "done"}
+    assert "moving_to" not in kit.tickets("q")["000002"]["extra"]
