@@ -206,3 +206,12 @@ def test_a_move_killed_midway_is_settled_never_doubled(kit: Kit) -> None:
     assert kit.run("watch", "--once", "-P", "q").returncode == 0
     assert kit.states("q") == {"000002": "done"}
     assert "moving_to" not in kit.tickets("q")["000002"]["extra"]
+
+
+def test_a_daemons_control_state_with_keys_unknown_here_is_read() -> None:
+    """lpc status shows a daemon's answer; a key a newer lpfilter added is passed over."""
+    from lpfilter.spool.control import QueueControl
+    data = {"printing_disabled": True, "unreadable": "a FIFO", "future_key": 1}
+    assert QueueControl.from_dict(data) == QueueControl(printing_disabled=True,
+                                                        unreadable="a FIFO")
+    assert QueueControl.from_dict(None) == QueueControl()

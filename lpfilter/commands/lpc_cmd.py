@@ -288,7 +288,7 @@ def _status(ctx: Context, operands: list[str]) -> ExitStatus:
         if data.get("error"):
             print(f"lpfilter: {visible(str(data['error']))}", file=sys.stderr)
             troubles.append(ExitStatus.ACCESS)
-        control = QueueControl(**(data.get("control") or {}))
+        control = QueueControl.from_dict(data.get("control"))
         jobs = sum(1 for j in data["jobs"] if j["state"] not in ("done", "removed",
                                                                 "cancelled"))
         server = data["served_by"]["pid"] if data["served_by"] else None

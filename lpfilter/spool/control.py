@@ -76,6 +76,12 @@ class QueueControl:
     def replace(self, **changes: Any) -> QueueControl:
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> QueueControl:
+        """The state ``to_dict`` gave (a daemon's answer): keys it does not know passed over."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
 
 _FLAGS = ("printing_disabled", "spooling_disabled", "hold_all")
 
