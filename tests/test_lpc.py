@@ -72,7 +72,8 @@ def test_the_control_file_is_lprngs_lines_and_never_followed(tmp_path: Path) -> 
         printing_disabled=True)  # a redirect without its directory is none
     (tmp_path / "elsewhere").write_text("printing_disabled=1\n")
     (tmp_path / "control").symlink_to(tmp_path / "elsewhere")
-    assert read_control(str(tmp_path)) == QueueControl()  # a link is never read
+    assert read_control(str(tmp_path)) == QueueControl(  # a link is never read: stopped
+        printing_disabled=True, unreadable="a symbolic link (never followed)")
 
 
 # --- stop and start, across a daemon restart ----------------------------------------------

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
     from lpfilter.spool.jobctl import Outcome
@@ -58,20 +60,31 @@ def run(ctx: Context) -> ExitStatus:
     if word == "status":
         return _status(ctx, operands)
     if word == "reread":
-        return _reread(ctx)
+        from lpfilter.commands import reread
+        return reread.run(ctx)
     if word in QUEUE_WORDS:
-        for entry in _queues(ctx, operands):
-            _queue_word(ctx, word, entry)
-        return ExitStatus.OK
+        return _each(ctx, operands, lambda entry: _queue_word(ctx, word, entry))
     return _job_word(ctx, word, operands)
 
 
-def _queues(ctx: Context, names: list[str]) -> list[Entry]:
-    """The queues named (``all``: the printer list), else -P's (-a: every queue)."""
+def _each(ctx: Context, names: list[str], act: Callable[[Entry], None]) -> ExitStatus:
+    """``act`` on each queue named (``all``: the printer list), else -P's (-a: every
+    queue), each by itself as LPRng's lpc: a queue not found or refused is said (one line)
+    and the others are still done; the exit status is the worst."""
+    from lpfilter.commands.exits import for_error, worst
+    from lpfilter.errors import LpfilterError
+    from lpfilter.text import visible
     printcap = ctx.printcap()
     if ctx.args.all_queues or names == ["all"]:
         names = printcap.queue_names()
-    return [printcap.lookup(n) for n in names or [ctx.queue(ctx.args.printer)]]
+    statuses = []
+    for name in names or [ctx.queue(ctx.args.printer)]:
+        try:
+            act(printcap.lookup(name))
+        except LpfilterError as exc:
+            print(f"lpfilter: {visible(str(exc))}", file=sys.stderr)
+            statuses.append(for_error(exc))
+    return worst(statuses)
 
 
 def _host(entry: Entry) -> str:
@@ -262,66 +275,26 @@ def _show(ctx: Context, entry: Entry, outcomes: list[Outcome]) -> ExitStatus:
 def _status(ctx: Context, operands: list[str]) -> ExitStatus:
     """LPRng's lpc status table: printing, spooling, jobs, server, redirect, holdall."""
     from lpfilter.commands.environment import lock_dir
+    from lpfilter.commands.exits import worst
     from lpfilter.commands.status_cmd import _through_daemon
+    from lpfilter.spool.control import STATUS_HEAD, QueueControl, status_row
     from lpfilter.spool.queueinfo import queue_status
     from lpfilter.text import visible
-    print(" Printer           Printing Spooling Jobs  Server Subserver Redirect"
-          " Status/(Debug)", file=ctx.stdout)
-    status = ExitStatus.OK
-    for entry in _queues(ctx, operands):
+    print(STATUS_HEAD, file=ctx.stdout)
+    troubles: list[ExitStatus] = []
+
+    def row(entry: Entry) -> None:
         data = _through_daemon(ctx, queue_status(entry, lock_dir(ctx.environ)))
         if data.get("error"):
             print(f"lpfilter: {visible(str(data['error']))}", file=sys.stderr)
-            status = ExitStatus.ACCESS
-        control = data.get("control") or {}
+            troubles.append(ExitStatus.ACCESS)
+        control = QueueControl.from_dict(data.get("control"))
         jobs = sum(1 for j in data["jobs"] if j["state"] not in ("done", "removed",
                                                                 "cancelled"))
-        server = str(data["served_by"]["pid"]) if data["served_by"] else "none"
-        flag = {True: "disabled", False: "enabled"}
-        line = (f"{_host(entry):<18} {flag[bool(control.get('printing_disabled'))]:>8}"
-                f" {flag[bool(control.get('spooling_disabled'))]:>8} {jobs:>4} {server:>7}"
-                f" {'none':>7} {visible(str(control.get('redirect') or '')):>8}"
-                f" {'(holdall)' if control.get('hold_all') else ''}")
-        print(line.rstrip(), file=ctx.stdout)
-    return status
+        server = data["served_by"]["pid"] if data["served_by"] else None
+        print(status_row(_host(entry), control, jobs, server), file=ctx.stdout)
 
-
-def _reread(ctx: Context) -> ExitStatus:
-    """SIGHUP to the daemon that serves the queues (found by their leases); a user who
-    may not signal it asks it over its Unix socket."""
-    import signal
-
-    from lpfilter.commands import daemonclient
-    from lpfilter.errors import AccessError
-    from lpfilter.job import user_name
-    from lpfilter.protocols import lpdlocal
-    from lpfilter.spool.lease import holder_of
-    from lpfilter.spool.store import SpoolStore
-    printcap = ctx.printcap()
-    pids = set()
-    for name in printcap.queue_names():
-        entry = printcap.lookup(name)
-        holder = holder_of(SpoolStore(entry.string("sd") or "", entry.name).state)
-        if holder is not None and holder.purpose == "watch":
-            pids.add(holder.pid)
-    for pid in sorted(pids):
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except PermissionError:
-            continue
-        except ProcessLookupError:
-            continue
-        print(f"lpfilter watch pid {pid}: sending SIGHUP (it rereads the printcap)",
-              file=ctx.stdout)
-        return ExitStatus.OK
-    request = lpdlocal.control_request(ctx.queue(ctx.args.printer), user_name(os.getuid()),
-                                       "reread")
-    why = AccessError("reread: no running 'lpfilter watch' of these queues could be sent"
-                      " SIGHUP by you")
-    answer = daemonclient.ask(ctx.environ, request, why)
-    print(f"lpfilter watch pid {answer.get('pid')}: sending SIGHUP (it rereads the printcap)",
-          file=ctx.stdout)
-    return ExitStatus.OK
+    return worst([_each(ctx, operands, row), *troubles])
 
 
 def _remote(ctx: Context, word: str, operands: list[str]) -> ExitStatus | None:

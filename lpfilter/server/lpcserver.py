@@ -6,7 +6,8 @@ Rights, as the print server's: a claimed user name counts for nothing.
 * Root on this host (a TCP client on loopback or another address of this host whose socket
   the kernel says is root's, ``loopuid``) and the local owner of the queue's spool may do
   everything: stop, start, disable, enable, down, up, holdall, noholdall, redirect, move,
-  topq, reread, hold, release, status.
+  topq, reread, hold, release, status. reread also the daemon's own user (the rule of the
+  local request, ``reread``).
 * Another local user (the kernel's uid of a client on this host) may hold and release
   their own jobs, and ask for status.
 * A remote host may hold and release only the jobs its claimed user sent from that
@@ -43,7 +44,7 @@ JOB_WORDS = ("hold", "release", "topq", "move", "redirect")
 def reread(peer: Peer, store: SpoolStore) -> int:
     """The daemon rereads the printcap (SIGHUP to itself: its handler only sets a flag):
     for root, the daemon's own user and the owner of the queue's spool. Its pid."""
-    if peer.uid not in (0, os.geteuid(), store.owner):
+    if not peer.local or peer.uid not in (0, os.geteuid(), store.owner):
         raise AccessError(f"reread: only root, the daemon's user and the owner of a spool"
                           f" it serves may ask it ({peer} may not)")
     log.info("%s: reread: rereading the printcap", peer)
@@ -120,13 +121,12 @@ class _Lpc:
             return self.status(entry, store, head)
         if action in ("hold", "release"):
             return self.jobs(entry, store, args, head)
+        if action == "reread":  # the rule of the local request, the same function
+            pid = reread(self.peer, store)
+            return f"lpfilter watch pid {pid} on {server_name(entry)}, sending SIGHUP\n"
         if not self.privileged(store):
             raise AccessError(f"permission denied: lpc {action} is for root on the server"
                               " and the owner of the queue's spool")
-        if action == "reread":
-            os.kill(os.getpid(), signal.SIGHUP)
-            log.info("%s: lpc reread: rereading the printcap", self.peer)
-            return f"lpfilter watch pid {os.getpid()} on {server_name(entry)}, sending SIGHUP\n"
         if action in QUEUE_WORDS:
             lpcops.change(store, action)
             log.info("%s: lpc %s %s", self.peer, action, visible(entry.name))
@@ -136,17 +136,12 @@ class _Lpc:
 
     def status(self, entry: Entry, store: SpoolStore, head: str) -> str:
         from lpfilter.job import FINISHED
-        from lpfilter.spool.control import read_control
+        from lpfilter.spool.control import read_control, status_row
         from lpfilter.spool.lease import holder_of
         control = read_control(store.state, store.owner)
         jobs = sum(1 for j in store.jobs() if j.state not in FINISHED)
         holder = holder_of(store.state)
-        flag = {True: "disabled", False: "enabled"}
-        line = (f"{head:<18} {flag[control.printing_disabled]:>8}"
-                f" {flag[control.spooling_disabled]:>8} {jobs:>4}"
-                f" {str(holder.pid) if holder else 'none':>7} {'none':>7}"
-                f" {visible(control.redirect):>8} {'(holdall)' if control.hold_all else ''}")
-        return line.rstrip() + "\n"
+        return status_row(head, control, jobs, holder.pid if holder else None) + "\n"
 
     def selection(self, store: SpoolStore,
                   words: tuple[str, ...]) -> tuple[Selection, list[Outcome]]:
@@ -202,6 +197,11 @@ class _Lpc:
             raise AccessError(f"lpc {action}: no other queue '{visible(target_name)}' is"
                               " served here")
         target = found[1]
+        if not self.root and target.owner != store.owner:  # the worker Gate's rule
+            target.close()
+            raise AccessError(f"permission denied: lpc {action}: {visible(target.queue)}'s"
+                              " spool is another owner's; only root on the server may move"
+                              " jobs there")
         if action == "redirect" and read_control(target.state, target.owner).redirect:
             target.close()
             raise AccessError(f"lpc redirect: {visible(target.queue)} is redirected itself")

@@ -8,8 +8,10 @@ so that a worker that has no printcap can move jobs there). It is written atomic
 durably (a temporary file, fsync, rename: a reader sees the old state or the new, and a
 power cut keeps it), owned by the queue's owner, and read without following a symbolic
 link; so the state survives a restart of the daemon. A missing file is a queue with
-nothing set; a file lpfilter did not write (a link, another user's, unreadable) counts
-as nothing set too, with a warning: it is never read.
+nothing set. A file that is there but cannot be read safely (a link, a FIFO, another
+user's, too large, not text) fails closed: it is never read, printing counts as stopped
+(the jobs wait, none is lost; spooling goes on) and status and lpc status say "lpc state
+unreadable" with why, until lpc writes the file again (``lpfilter lpc start q``).
 
 Who reads it: the worker (a stopped queue's jobs stay queued; a redirected queue's jobs
 move to the target, ``spool/lpcops.py``), ``print`` and the print server's receive (a
@@ -57,6 +59,8 @@ class QueueControl:
     #: The queue new and queued jobs go to ("": none), and its spool directory.
     redirect: str = ""
     redirect_sd: str = ""
+    #: Why the file could not be read ("": it could, or there is none); printing stopped.
+    unreadable: str = ""
 
     def to_text(self) -> str:
         lines = [f"printing_disabled={int(self.printing_disabled)}",
@@ -71,6 +75,12 @@ class QueueControl:
 
     def replace(self, **changes: Any) -> QueueControl:
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> QueueControl:
+        """The state ``to_dict`` gave (a daemon's answer): keys it does not know passed over."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
 
 
 _FLAGS = ("printing_disabled", "spooling_disabled", "hold_all")
@@ -110,17 +120,26 @@ def read_control(state_dir: str, owner: int | None = None) -> QueueControl:
     except (UnsafeFile, OSError) as exc:
         if isinstance(exc, PermissionError):
             raise
-        log.warning("%s: not read (%s); the queue counts as having no lpc state", path,
-                    getattr(exc, "reason", None) or getattr(exc, "strerror", exc))
-        return QueueControl()
+        return _unreadable(path, str(getattr(exc, "reason", None)
+                                     or getattr(exc, "strerror", None) or exc))
     try:
         data = os.read(fd, MAX_CONTROL + 1)
     finally:
         os.close(fd)
     if len(data) > MAX_CONTROL:
-        log.warning("%s: larger than %d bytes, not lpfilter's; not read", path, MAX_CONTROL)
-        return QueueControl()
-    return parse(data.decode("utf-8", "replace"))
+        return _unreadable(path, f"larger than {MAX_CONTROL} bytes, not lpfilter's")
+    try:
+        return parse(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _unreadable(path, "not text")
+
+
+def _unreadable(path: str, why: str) -> QueueControl:
+    """A control file that is there but cannot be read safely: printing stopped (fail
+    closed: a stopped queue is never started by replacing its file), said in the log."""
+    log.warning("%s: not read (%s); printing of the queue stops until lpc writes it again"
+                " ('lpfilter lpc start QUEUE')", path, visible(why))
+    return QueueControl(printing_disabled=True, unreadable=why)
 
 
 def write_control(state_dir: str, control: QueueControl, owner: int) -> None:
@@ -164,8 +183,12 @@ class ControlFile:
     def read(self) -> QueueControl:
         try:
             info = os.stat(control_path(self.state_dir), follow_symlinks=False)
-        except OSError:
+        except FileNotFoundError:
             self._key, self._control = None, QueueControl()
+            return self._control
+        except OSError as exc:  # there, but not to be looked at: fail closed
+            self._key = None
+            self._control = QueueControl(printing_disabled=True, unreadable=str(exc))
             return self._control
         key = (info.st_ino, info.st_size, info.st_mtime_ns)
         if key != self._key:
@@ -189,7 +212,28 @@ def flags_text(control: QueueControl | None) -> str:
         text += f" (redirect {visible(control.redirect)})"
     if control.hold_all:
         text += " (holdall)"
+    if control.unreadable:
+        text += f" (lpc state unreadable: {visible(control.unreadable)})"
     return text
+
+
+#: The head of LPRng's lpc status table (``status_row`` gives its rows).
+STATUS_HEAD = (" Printer           Printing Spooling Jobs  Server Subserver Redirect"
+               " Status/(Debug)")
+
+
+def status_row(head: str, control: QueueControl, jobs: int, server: int | None) -> str:
+    """One queue's row of LPRng's lpc status table (``q@host``, printing and spooling
+    enabled or disabled, jobs waiting, the serving process, redirect, holdall), for
+    ``lpfilter lpc status`` and the print server's answer alike."""
+    flag = {True: "disabled", False: "enabled"}
+    line = (f"{head:<18} {flag[control.printing_disabled]:>8}"
+            f" {flag[control.spooling_disabled]:>8} {jobs:>4}"
+            f" {str(server) if server else 'none':>7} {'none':>7}"
+            f" {visible(control.redirect):>8} {'(holdall)' if control.hold_all else ''}")
+    if control.unreadable:
+        line += f" lpc state unreadable: {visible(control.unreadable)}"
+    return line.rstrip()
 
 
 def print_order(jobs: Iterable[Job]) -> list[Job]:
@@ -216,4 +260,6 @@ def control_words(data: dict[str, Any] | None) -> str:
         words.append(f"redirected to {visible(str(data['redirect']))}")
     if data.get("hold_all"):
         words.append("holdall")
+    if data.get("unreadable"):
+        words.append(f"lpc state unreadable: {visible(str(data['unreadable']))}")
     return ", ".join(words)

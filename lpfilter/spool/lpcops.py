@@ -5,10 +5,15 @@ Below the commands and the print server alike (``lpfilter lpc`` run by the spool
 and the daemon acting for a client): the same change under the same lock, the same
 words. Who may do it is decided by the caller (``privileged``: root or the spool's owner).
 
-A moved job is copied into the target's spool (its data fsynced, its ticket written, as a
-new job of that queue, numbered there), and only then removed here: a crash between the
-two leaves the job in both queues, never in none (the moved ticket names where it came
-from, ``extra.moved_from``). A redirected queue's jobs are moved at ``redirect`` time and,
+A moved job is first marked here, durably (``extra.moving_to``: the target's queue,
+directory and new number, and the job's state; held meanwhile, so it never prints here
+too), then copied into the target's spool (its data fsynced, its ticket written, as a new
+job of that queue, numbered there, naming where it came from, ``extra.moved_from``), and
+only then removed here. A crash in between is settled at the next look (the worker's
+recovery, the next move): a marked job whose copy is in the target is removed here, one
+whose copy is not goes back to its state. Never in none, never printed twice.
+
+A redirected queue's jobs are moved at ``redirect`` time and,
 for jobs that arrive later (LPD, hot folder), by its worker as soon as it sees them; a
 ``print`` to a redirected queue spools into the target directly.
 """
@@ -18,11 +23,11 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.safefiles import copy_fd
+from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
 from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_control,
                                     write_control)
 from lpfilter.spool.jobctl import Outcome, Selection
@@ -33,6 +38,9 @@ if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
 
 log = logging.getLogger(__name__)
+
+#: The ticket's ``extra`` key of a job being moved (see the module's doc).
+MOVING_KEY = "moving_to"
 
 #: The job states a move (and a redirect) takes; a job being printed stays.
 MOVABLE = (JobState.QUEUED, JobState.HELD)
@@ -54,7 +62,8 @@ def change(store: SpoolStore, action: str) -> QueueControl:
     """Apply a queue-wide word (CHANGES) to the queue's state; the new state. The caller
     checked the rights and ``store.ensure``d the spool."""
     with store.tickets_locked():
-        control = read_control(store.state, store.owner).replace(**CHANGES[action])
+        control = read_control(store.state, store.owner).replace(unreadable="",
+                                                                 **CHANGES[action])
         with store.room():
             write_control(store.state, control, store.owner)
     return control
@@ -64,7 +73,8 @@ def set_redirect(store: SpoolStore, target: SpoolStore | None) -> QueueControl:
     """Redirect the queue to ``target`` (None: ``redirect off``)."""
     with store.tickets_locked():
         control = read_control(store.state, store.owner).replace(
-            redirect=target.queue if target else "", redirect_sd=target.sd if target else "")
+            unreadable="", redirect=target.queue if target else "",
+            redirect_sd=target.sd if target else "")
         with store.room():
             write_control(store.state, control, store.owner)
     return control
@@ -124,6 +134,7 @@ def move(store: SpoolStore, records: QueueRecords, chosen: Selection, target: Sp
          user: str, privileged: bool) -> list[Outcome]:
     """Move the chosen jobs into ``target``'s spool (``ensure``d by the caller)."""
     outcomes: list[Outcome] = []
+    settle_moves(store, records)
     with store.tickets_locked():
         jobs, refused = _chosen(store, chosen, user, privileged)
         for job in jobs:
@@ -139,22 +150,34 @@ def move(store: SpoolStore, records: QueueRecords, chosen: Selection, target: Sp
 
 def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolStore) -> Job:
     """One job (its ticket lock held) into ``target`` as a new job there, then removed
-    here; its state (queued or held) and everything the user asked for kept."""
+    here; its state (queued or held) and everything the user asked for kept. Marked
+    first (see the module's doc), so that a crash between is settled, not doubled."""
     data_fd = store.open_data(job.id)
     if isinstance(data_fd, str):
         raise AccessError(f"queue {visible(store.queue)}: job {job.id}: {data_fd}",
                           queue=store.queue)
+    marked = job.copy()
     try:
-        moved = _copy_into(target, job, data_fd, origin=f"{store.queue}-{job.id}")
+        new_id = target.next_id()
+        marked.extra = {**job.extra, MOVING_KEY: {"queue": target.queue, "sd": target.sd,
+                                                  "id": new_id, "state": job.state.value}}
+        if marked.state == JobState.QUEUED:
+            marked.move_to(JobState.HELD)
+        store.write(marked)
+        try:
+            moved = _copy_into(target, job, data_fd, new_id, origin=f"{store.queue}-{job.id}")
+        except BaseException:
+            store.write(job)  # not copied: as it was
+            raise
     finally:
         os.close(data_fd)
-    store.remove(job)
+    store.remove(marked)
     records.log(f"moved to {visible(target.queue)}-{moved.id}", job)
     return moved
 
 
-def _copy_into(target: SpoolStore, job: Job, data_fd: int, *, origin: str) -> Job:
-    new_id = target.next_id()
+def _copy_into(target: SpoolStore, job: Job, data_fd: int, new_id: str, *,
+               origin: str) -> Job:
     fd, staged = target.stage(new_id)
     try:
         try:
@@ -163,8 +186,7 @@ def _copy_into(target: SpoolStore, job: Job, data_fd: int, *, origin: str) -> Jo
                 os.fsync(fd)
             moved = job.copy()
             moved.id, moved.queue = new_id, target.queue
-            moved.extra = {k: v for k, v in job.extra.items() if k != TOPQ_KEY}
-            moved.extra["moved_from"] = origin
+            moved.extra = {**_kept_extra(job), "moved_from": origin}
             moved.attempts, moved.next_try, moved.worker = 0, 0.0, None
             moved.unreachable_since, moved.unreachable_tries = 0.0, 0
             with target.tickets_locked():
@@ -178,9 +200,67 @@ def _copy_into(target: SpoolStore, job: Job, data_fd: int, *, origin: str) -> Jo
     return moved
 
 
+def _kept_extra(job: Job) -> dict[str, Any]:
+    """What of a ticket's ``extra`` a move takes along: only the control lines of a received
+    job, checked (single capital letters, short printable text); the source spool's owner
+    may have written anything there, and the target may be root's."""
+    given = job.extra.get("control")
+    if not isinstance(given, dict):
+        return {}
+    lines = {k: v for k, v in given.items() if isinstance(k, str) and len(k) == 1
+             and k.isupper() and k.isascii() and isinstance(v, str) and len(v) <= 1024
+             and v.isprintable()}
+    return {"control": lines} if lines else {}
+
+
+def settle_moves(store: SpoolStore, records: QueueRecords) -> None:
+    """Moves a crash interrupted (a ticket still marked ``moving_to``): the job is removed
+    here when its copy is in the target (the move was done), else put back as it was."""
+    with store.tickets_locked():
+        for job in store.jobs():
+            mark = job.extra.get(MOVING_KEY)
+            if mark is None:
+                continue
+            origin = f"{store.queue}-{job.id}"
+            if isinstance(mark, dict) and _copied(mark, origin):
+                store.remove(job)
+                records.log(f"moved to {visible(str(mark.get('queue')))}-"
+                            f"{visible(str(mark.get('id')))} (finished after an interruption)",
+                            job)
+                continue
+            job.extra = {k: v for k, v in job.extra.items() if k != MOVING_KEY}
+            was = mark.get("state") if isinstance(mark, dict) else None
+            if was == JobState.QUEUED.value and job.state == JobState.HELD:
+                job.move_to(JobState.QUEUED)
+            store.write(job)
+            records.log("not moved (the move was interrupted); back in the queue", job)
+
+
+def _copied(mark: dict[str, Any], origin: str) -> bool:
+    """Is the target's ticket that a move marked there, and the copy of ``origin``?"""
+    from lpfilter.spool.store import SpoolStore
+    sd, queue, new_id = mark.get("sd"), mark.get("queue"), mark.get("id")
+    if not all(isinstance(v, str) for v in (sd, queue, new_id)) or not str(new_id).isdigit():
+        return False
+    path = SpoolStore(str(sd), str(queue)).ticket_path(str(new_id))
+    try:
+        fd, _info = open_regular(path, None)
+    except (UnsafeFile, OSError):
+        return False
+    try:
+        text = os.read(fd, 1 << 20).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+    try:
+        return Job.from_json(text).extra.get("moved_from") == origin
+    except (ValueError, TypeError):
+        return False
+
+
 def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore) -> list[Job]:
     """Every queued and held job of the queue into ``target`` (a redirect)."""
     moved: list[Job] = []
+    settle_moves(store, records)
     with store.tickets_locked():
         for job in store.jobs():
             if job.state in MOVABLE:
@@ -211,7 +291,11 @@ class Gate:
             return True
         if control.printing_disabled != self._stopped:  # said once a change
             self._stopped = control.printing_disabled
-            log.info("queue %s: %s", visible(self.store.queue), "printing stopped (lpc stop):"
+            why = "lpc stop"
+            if control.unreadable:
+                why = (f"its lpc state is unreadable ({visible(control.unreadable)}); 'lpfilter"
+                       f" lpc start {visible(self.store.queue)}' writes it again")
+            log.info("queue %s: %s", visible(self.store.queue), f"printing stopped ({why}):"
                      " its jobs wait" if self._stopped else "printing started (lpc start)")
         return control.printing_disabled
 

@@ -27,7 +27,7 @@ from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.control import print_order
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.ledger import Ledger
-from lpfilter.spool.lpcops import Gate
+from lpfilter.spool.lpcops import Gate, settle_moves
 from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
@@ -126,6 +126,7 @@ class QueueWorker:
                 ran, retry_at = self.run_batch(summary, until)
                 if self.clock() >= next_recovery:
                     self.store.recover_orphans(user_name(os.getuid()))
+                    settle_moves(self.store, self.records)
                     next_recovery = self.clock() + RESCAN
             except OSError as exc:  # the spool directory removed, or made unwritable
                 error = self.store.explain(exc)
@@ -194,6 +195,7 @@ class QueueWorker:
                 current.send_started) else ""
             self.records.log(f"requeued after an interrupted send{flag}", current)
         self.store.recover_orphans(user_name(os.getuid()))
+        settle_moves(self.store, self.records)  # an lpc move a crash interrupted
 
     def run_batch(self, summary: WorkSummary,
                   until: Callable[[], bool] | None = None) -> tuple[bool, float | None]:
