@@ -43,7 +43,8 @@ def test_a_received_jobs_control_lines_reach_its_filter(kit: Kit) -> None:  # no
             files=(lpdcontrol.DataFile(names.data(0), "f", "job.txt"),),
             other=(("Z", "duplex"), ("I", "4"), ("W", "100"), ("M", "alice"))))
         _send(server.port, names, control, b"hello\n")
-        wait_until(lambda: record.exists() and record.read_text(), what="the filter to run")
+        wait_until(lambda: record.exists() and record.read_text().endswith("\n"),
+                   what="the filter to run")
         argv = json.loads(record.read_text().splitlines()[0])["argv"]
     finally:
         assert server.proc.stop() == 0
