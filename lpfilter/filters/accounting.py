@@ -1,6 +1,7 @@
 """LPRng's accounting lines and targets (lprng-filters.md §8; lprng-printcap.md: af, as,
-ae, la, ar, create_files). Pure: which target ``af`` names, whether ``as``/``ae`` is a
-program, and the line a template gives for a job.
+ae, la, ar, create_files). Pure (but for the warning of an ``af`` that can name no
+target): which target ``af`` names (printcap/acctarget.py reads it), whether ``as``/``ae``
+is a program, and the line a template gives for a job.
 
 A template's ``$`` tokens are written in LPRng's quoted form, ``'-Xvalue'``, each where
 it stands; a token with no value leaves nothing (the blanks around it stay, as in lpd's
@@ -9,49 +10,43 @@ into the line: a job's name is user text, and accounting scripts split on quotes
 """
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
-from typing import Literal
 
+from lpfilter.errors import ConfigError
 from lpfilter.filters.command import JobFacts, letter_value, raw_value
 from lpfilter.filters.dollars import TOKEN, pieces, token_of
+from lpfilter.printcap import acctarget
+from lpfilter.printcap.acctarget import FORMATS, Target, parse_target
 from lpfilter.printcap.entry import Entry
 from lpfilter.text import visible
 
-#: The accounting formats: LPRng's jobstart/jobend lines, or lpfilter's key=value line.
-FORMATS = ("lprng", "keyvalue")
+log = logging.getLogger(__name__)
+
+__all__ = ["FORMATS", "Target", "accounting_format", "is_program", "line", "target", "wanted"]
 #: The longest value written into a line (a job name may be 1000 characters).
 _MAX_VALUE = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where ``af`` sends lines: a file (path relative to the spool directory unless
-    absolute), a ``|program``, or a TCP ``host%port``."""
-
-    kind: Literal["file", "program", "host"]
-    value: str
-    port: int = 0
-
-
 def target(entry: Entry) -> Target | None:
     """The queue's ``af`` target, None when it is unset (or ``af@``, LPRng's ``0``...
-    which is a file named 0 to LPRng; lpfilter takes only an empty value as none)."""
-    value = (entry.string("af") or "").strip()
-    if not value:
+    which is a file named 0 to LPRng; lpfilter takes only an empty value as none). A
+    ``host%port`` whose port is out of range is refused, never taken for a file of that
+    name: None, and a warning naming af's file:line (accounting never stops a queue;
+    checkpc reports it too)."""
+    try:
+        return parse_target(entry.string("af") or "")
+    except ConfigError as exc:
+        where = entry.origin("af")
+        log.warning("queue %s: %s%s", visible(entry.name), f"{where}: " if where else "",
+                    visible(exc.message))
         return None
-    if value.startswith("|"):
-        return Target("program", value)
-    host, percent, port = value.rpartition("%")
-    if percent and host and "/" not in value and port.isdigit() and 0 < int(port) < 65536:
-        return Target("host", host.strip("[]"), int(port))
-    return Target("file", value)
 
 
 def accounting_format(entry: Entry) -> str:
-    """``lprng`` (the default) or ``keyvalue`` (lpfilter's own line, as before 15)."""
-    value = (entry.string("accounting_format") or "lprng").strip().lower()
-    return value if value in FORMATS else "lprng"
+    """``lprng`` (the default) or ``keyvalue`` (lpfilter's own line, as before 15); a
+    value lpfilter does not know is lprng (checkpc says so)."""
+    return acctarget.accounting_format(entry.string("accounting_format"))
 
 
 def is_program(template: str) -> bool:

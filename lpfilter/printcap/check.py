@@ -8,7 +8,8 @@ from __future__ import annotations
 import difflib
 import itertools
 
-from lpfilter.errors import LpfilterError
+from lpfilter.errors import ConfigError, LpfilterError
+from lpfilter.printcap import acctarget
 from lpfilter.printcap.commandline import check_command_password, cut_command_uris, filter_arguments
 from lpfilter.printcap.datatypes import format_octal, is_number_word, number_word, strtol_leftover
 from lpfilter.printcap.destination import (Destination, Invalid, Lpd, Socket, host_problem,
@@ -26,6 +27,8 @@ _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
 #: lpfilter's completion-wait modes for socket printers (backends/jetdirect.py).
 _WAIT_MODES = ("pjl", "echo", "eof", "delay", "none")
 _OCTAL_KEYS = frozenset({"spool_dir_perms", "spool_file_perms"})
+#: Keys _check_accounting reads: a program, target, format or shell each.
+_ACCOUNTING_KEYS = frozenset({"as", "ae", "af", "accounting_format", "shell"})
 
 
 def _warn(option_or_record: Option | Record, message: str) -> Problem:
@@ -175,6 +178,8 @@ def _check_value(option: Option) -> list[Problem]:
             found.append(_warn(option, f"send_failure_action={text} is not a word LPRng knows,"
                                " so it means remove (the job is dropped); use hold, abort,"
                                " remove, success or |program"))
+    elif option.name in _ACCOUNTING_KEYS:
+        found.extend(_check_accounting(option, text))
     elif is_filter_key(option.name):
         found.extend(_check_filter(option, text))
     elif option.name == "waitend" and text.strip().lower() not in _WAIT_MODES:
@@ -202,6 +207,35 @@ def _check_filter(option: Option, text: str) -> list[Problem]:
         return [_warn(option, f"{option.name}={text}: the program must be an absolute path;"
                       " LPRng refuses it and records the job as printed")]
     return []
+
+
+def _check_accounting(option: Option, text: str) -> list[Problem]:
+    """Values of the accounting keys and of ``shell`` that no program, port or format
+    can come of: lpfilter logs each job's failure or falls back, LPRng fails too."""
+    name = option.name
+    if name == "accounting_format":
+        problem = acctarget.format_problem(text)
+        return [_warn(option, problem)] if problem else []
+    if name == "shell":
+        if text.strip().startswith("/"):
+            return []
+        return [_warn(option, f"shell={text}: the shell must be an absolute path; the jobs of"
+                      " a filter or lp=| command it would run (one with < > | ; or a leading"
+                      " '(') are refused; write its full path, e.g. /bin/sh")]
+    if name == "af" and not text.lstrip().startswith("|"):
+        try:
+            acctarget.parse_target(text)
+        except ConfigError as exc:
+            return [_warn(option, exc.message)]
+        return []
+    words = text.lstrip(" \t").removeprefix("|").split() if text.lstrip()[:1] == "|" else []
+    while words and (words[0] in ("-$", "$-") or words[0].upper() == "ROOT"):
+        words.pop(0)
+    if not words or needs_shell(" ".join(words)) or words[0].startswith("/"):
+        return []
+    return [_warn(option, f"{name}={text}: the accounting program '{words[0]}' is not an"
+                  " absolute path: LPRng refuses to run it and lpfilter logs the failure, so"
+                  " no accounting is done; write its full path")]
 
 
 def _check_names(pc: Printcap) -> list[Problem]:

@@ -21,21 +21,20 @@ import dataclasses
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from lpfilter.errors import AccessError, SpoolFull
-from lpfilter.job import Job, JobState
-from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
+from lpfilter.job import Job
+from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
-from lpfilter.server import staging
+from lpfilter.server import received, staging
 from lpfilter.server.retries import Retries, file_digest
 from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
-from lpfilter.spool.control import entry_control, holds_new
+from lpfilter.spool.control import entry_control
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -317,7 +316,9 @@ class _Receiver:
                 self.refuse(FAIL, "an empty job: nothing to print")
             with self.store.room():
                 os.fsync(fd)
-            job = self.job(fields, size, copies, origin)
+            job = received.ticket(self.entry, fields, self.peer, job_id=pending.staged.job_id,
+                                  control_name=pending.control_name, size=size,
+                                  copies=copies, origin=origin)
             sizes = [pending.parts[f.name].size for f in fields.files]
             twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer)
         except BaseException:
@@ -382,19 +383,3 @@ class _Receiver:
             os.unlink(path)
             raise
         return fd, path, total, copies
-
-    def job(self, fields: ControlFields, size: int, copies: int, origin: str) -> Job:
-        first = fields.files[0]
-        job_id = self.pending.staged.job_id
-        return Job(job_id, self.entry.name, fields.user,
-                   fields.job_name or first.source or self.pending.control_name, size,
-                   time.time(), title=fields.title, copies=copies, host=fields.host,
-                   job_class=fields.job_class, no_banner=not fields.banner, source="lpd",
-                   state=JobState.HELD if holds_new(self.entry) or self.hold_asked(fields)
-                   else JobState.QUEUED,
-                   peer=self.peer.address, origin=origin, print_format=first.format)
-
-    def hold_asked(self, fields: ControlFields) -> bool:
-        """``print --hold`` by a local user (lpfilter's own control line, honoured only on
-        the Unix socket): the job is held from the start, never printed before the hold."""
-        return self.peer.local and lpdlocal.HOLD_LINE in fields.other

@@ -1,0 +1,95 @@
+"""A job received over LPD keeps its control file's lines for its filters (review of issue
+15, I5): LPRng's lpd gives a filter every control-file line as ``-X`` (``-Z`` lpr's -Z
+options, ``-I``, ``-W``, ``-M``...) and the data file's original name (its N line) as
+``-N`` and ``-f`` (lprng-filters.md §2, Letters)."""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
+from serverkit import start_server
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
+from test_spool_filters import PY, RECORDING
+
+from lpfilter.commands import daemonprint
+from lpfilter.job import JobState
+from lpfilter.protocols import lpd, lpdcontrol
+from lpfilter.spool.submit import JobOptions
+
+
+def _send(port: int, names: lpd.JobNames, control: bytes, data: bytes) -> None:
+    """One job over a real connection, control file first (as LPRng sends it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        for out in (lpd.receive_job("q"),
+                    lpd.file_line(lpd.Subcommand.CONTROL_FILE, len(control), names.control),
+                    control + b"\0",
+                    lpd.file_line(lpd.Subcommand.DATA_FILE, len(data), names.data(0)),
+                    data + b"\0"):
+            sock.sendall(out)
+            assert sock.recv(1) == b"\0"
+
+
+def test_a_received_jobs_control_lines_reach_its_filter(kit: Kit) -> None:  # noqa: F811
+    record = kit.root / "runs.jsonl"
+    program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
+    kit.queue("q", kit.recorder(), **{"if": str(program)})
+    server = start_server(kit)
+    try:
+        names = lpd.JobNames(7, "client")
+        control = lpdcontrol.build(lpdcontrol.ControlFields(
+            host="client", user="alice", job_name="MyJob", identifier="alice@client+7",
+            files=(lpdcontrol.DataFile(names.data(0), "f", "job.txt"),),
+            other=(("Z", "duplex"), ("I", "4"), ("W", "100"), ("M", "alice"))))
+        _send(server.port, names, control, b"hello\n")
+        wait_until(lambda: record.exists() and record.read_text().endswith("\n"),
+                   what="the filter to run")
+        argv = json.loads(record.read_text().splitlines()[0])["argv"]
+    finally:
+        assert server.proc.stop() == 0
+    for option in ("-Zduplex", "-I4", "-W100", "-Malice", "-Njob.txt", "-fjob.txt",
+                   "-JMyJob", "-Aalice@client+7", "-i4", "-nalice", "-hclient"):
+        assert option in argv, (option, argv)
+
+
+def test_the_ticket_keeps_the_lines_in_the_form_the_filters_read(
+        receiver: Receiver) -> None:  # noqa: F811
+    client = Client(receiver.port)
+    cf = control_file(1, J="report", N="/home/alice/report.txt", Z="a=1,b=2",
+                      R="acct7", Q="lp", D="2026-12-05-08:00:00.000")
+    cf = cf.replace(b"\nfdfA", b"\nZsecond\nS\xe9t\nfdfA")  # a repeated letter, latin-1
+    assert client.control("cfA001client", cf) == b"\0"
+    assert client.data("dfA001client", b"page\n") == b"\0"
+    client.finish()
+    outcome = receiver.outcome()
+    assert outcome.error is None
+    (job,) = receiver.jobs()
+    assert job.extra["control"] == {"N": "/home/alice/report.txt", "Z": "a=1,b=2",
+                                    "R": "acct7", "Q": "lp", "S": "\xe9t",
+                                    "D": "2026-12-05-08:00:00.000"}
+    assert job.name == "report"
+
+
+def test_a_local_clients_job_keeps_its_file_name_but_not_its_hold_line(
+        tmp_path: Path) -> None:
+    """lpfilter's own client (``print`` through the daemon) writes A, D and N, and its
+    ``--hold`` line: the job is held, and the hold line is no line of the job's."""
+    server = Receiver(tmp_path, local_user="alice")
+    try:
+        names = lpd.JobNames(42, "ws1")
+        cf = daemonprint._control(names, "/home/alice/doc.txt",
+                                  JobOptions(user="alice", hold=True))
+        client = Client(server.port)
+        assert client.control(names.control, cf) == b"\0"
+        assert client.data(names.data(0), b"page\n") == b"\0"
+        client.finish()
+        assert server.outcome().error is None
+        (job,) = server.jobs()
+    finally:
+        server.close()
+    assert job.state is JobState.HELD
+    lines = job.extra["control"]
+    assert lines["N"] == "/home/alice/doc.txt"
+    assert lines["A"].endswith("@ws1+42") and lines["D"][:2] == "20"
+    assert "O" not in lines
