@@ -144,7 +144,14 @@ class Job:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
+        """The ticket's text, UTF-8 encodable: bytes that were not UTF-8 in a name (kept
+        as surrogates, from argv or a control file) are written as JSON escapes, which
+        read back as the same characters."""
+        data = self.to_dict()
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        if any("\ud800" <= c <= "\udfff" for c in text):
+            text = json.dumps(data, sort_keys=True)
+        return text + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Job:

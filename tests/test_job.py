@@ -291,3 +291,29 @@ def test_the_lpd_fields_are_written_only_when_set() -> None:
     assert (again.peer, again.origin, again.print_format) == ("192.0.2.7", "cfA007client:abc",
                                                               "l")
     assert again.to_json() == received.to_json() and again.extra == {}
+
+
+def test_a_name_with_bytes_that_are_not_utf8_is_written_and_read_back() -> None:
+    """argv and control files keep such bytes as surrogates; the ticket must still be
+    written (it was an internal error, exit 70) and read back the same."""
+    job = Job("000001", "q", "alice", "bad\udcff\x1b", 3, 1.0, title="caf\u00e9")
+    text = job.to_json()
+    text.encode("utf-8")  # no UnicodeEncodeError
+    again = Job.from_json(text)
+    assert (again.name, again.title) == ("bad\udcff\x1b", "caf\u00e9")
+    plain = Job("000002", "q", "alice", "caf\u00e9", 3, 1.0)
+    assert "caf\u00e9" in plain.to_json()  # other tickets are as before: not escaped
+
+
+def test_print_takes_a_job_name_that_is_not_utf8(tmp_path: Path) -> None:
+    from lpfilter.cli import main
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    (tmp_path / "printcap").write_text(f"q:lp=/dev/null:sd={sd}\n")
+    (tmp_path / "doc").write_text("page\n")
+    env = {"LPFILTER_PRINTCAP": str(tmp_path / "printcap"),
+           "LPFILTER_LOCK_DIR": str(tmp_path / "locks")}
+    assert main(["print", "--no-wait", "-P", "q", "-J", "bad\udcff",
+                 str(tmp_path / "doc")], env) == 0
+    (job,) = SpoolStore(str(sd), "q").jobs()
+    assert job.name == "bad\udcff"

@@ -622,3 +622,16 @@ def test_copies_written_out_stay_within_mx(tmp_path: Path) -> None:
         assert server.jobs() == [] and server.staged() == []
     finally:
         server.close()
+
+
+def test_a_control_file_with_bytes_that_are_not_utf8_is_queued(receiver: Receiver) -> None:
+    """A Windows LPR port sends its code page: the job is acknowledged and queued (writing
+    its ticket failed, and the client never got its answer)."""
+    client = Client(receiver.port)
+    cf = b"Hclient\nPalice\nJbad\xff\nldfA071client\nNfile\xfe\n"
+    assert client.control("cfA071client", cf) == b"\0"
+    assert client.data("dfA071client", b"hello") == b"\0"
+    client.finish()
+    (job,) = receiver.outcome().jobs
+    assert job.name == "bad\udcff" and receiver.data(job) == b"hello"
+    assert [j.name for j in receiver.jobs()] == ["bad\udcff"]
