@@ -212,3 +212,22 @@ def _gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+@pytest.mark.parametrize("hostile", ["';touch PWNED;'", "$(touch PWNED)", "`touch PWNED`",
+                                     '";touch PWNED;"\\'])
+def test_a_shell_form_filter_gets_a_hostile_job_name_whole_and_runs_nothing(
+        kit: Kit, printer: VirtualPrinter, hostile: str) -> None:  # noqa: F811
+    """C1 end to end: ``print -J``/``-T`` text in '$-J', "$-T" and a bare $-J of a
+    shell-form if=, run by the watcher through /bin/sh."""
+    record = kit.root / "runs.jsonl"
+    program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
+    value = hostile.replace("PWNED", str(kit.root / "pwned"))
+    kit.queue("q", _lp(printer), **{"if": f"""{program} '$-J' "$-T" $-J | /bin/cat"""})
+    job = _print(kit, "q", b"abc\n", "-J", value, "-T", value)
+    _watch(kit, "q")
+    assert _printed(printer) == [b"<abc\n>"]
+    assert kit.states("q") == {job: "done"}
+    runs = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [run["argv"] for run in runs] == [[value, value, value]]
+    assert not (kit.root / "pwned").exists()

@@ -102,12 +102,14 @@ def filter_key(entry: Entry, fmt: str) -> str | None:
 
 @dataclass(frozen=True)
 class FilterCommand:
-    """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``."""
+    """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``;
+    ``env``: variables the shell text names (``LPF_1``...), added to the environment."""
 
     key: str
     argv: list[str]
     as_root: bool
     shell: bool
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def lprng_time(when: float) -> str:
@@ -182,7 +184,8 @@ def _lookup(entry: Entry, facts: JobFacts, role: str, template: list[str]) -> Lo
 
 def build_command(entry: Entry, key: str, facts: JobFacts, *, role: str) -> FilterCommand:
     """The argv of the filter ``key`` names, as LPRng builds it (§2): prefixes ``-$`` and
-    ``ROOT``, the shell form (no option list; expansions single-quoted), quoted words,
+    ``ROOT``, the shell form (no option list; each expansion an environment variable the
+    shell text names, never spliced into it), quoted words,
     backslashes, the role's option list appended, ``$`` tokens expanded, options with an
     empty value dropped. JobRefused when the program is not an absolute path."""
     if role not in ROLES:
@@ -193,18 +196,18 @@ def build_command(entry: Entry, key: str, facts: JobFacts, *, role: str) -> Filt
     lookup = _lookup(entry, facts, role, list(template))
     if needs_shell(rest):
         shell = entry.string("shell") or "/bin/sh"
-        body = expand_shell(rest.strip(), lookup)
+        body, values = expand_shell(rest.strip(), lookup)
         argv = [shell, "-c", body if body.startswith("(") else f"( {body} )"]
         program, is_shell = shell, True
     else:
         argv = expand_words(split_words(rest) + template, lookup)
-        program, is_shell = (argv[0] if argv else ""), False
+        program, is_shell, values = (argv[0] if argv else ""), False, {}
     if not program.startswith("/"):
         raise JobRefused(f"{key}={text}: the program '{program}' is not an absolute path"
                          " (LPRng refuses it too: 'bad filter - not absolute path name');"
                          " write its full path", where=str(entry.origin(key) or "") or None,
                          queue=entry.name)
-    return FilterCommand(key, argv, as_root, is_shell)
+    return FilterCommand(key, argv, as_root, is_shell, values)
 
 
 def _hold_file(facts: JobFacts) -> str:

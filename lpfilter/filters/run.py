@@ -163,7 +163,7 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[s
     try:
         process = subprocess.Popen(
             argv, stdin=subprocess.PIPE if stdin is None else stdin, stdout=stdout,
-            stderr=subprocess.PIPE, cwd=cwd, env=env, close_fds=True,
+            stderr=subprocess.PIPE, cwd=cwd, env={**env, **command.env}, close_fds=True,
             start_new_session=True, **user)
     except OSError as exc:
         raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"

@@ -158,7 +158,7 @@ class Accounting:
         sd = self.entry.string("sd") or "."
         process = subprocess.Popen(
             command.argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=sd, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=sd, env={**env, **command.env},
             start_new_session=True)
         program = command.argv[2] if command.shell else command.argv[0]
         try:
