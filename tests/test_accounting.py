@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from localkit import made_user
 from spoolkit import Kit, kit  # noqa: F401 - fixture
 from test_filter_command import FACTS, entry
 
@@ -263,3 +266,37 @@ def test_an_attempt_that_never_reaches_the_printer_writes_no_lines(kit: Kit) -> 
     assert done.returncode != 0
     assert kit.ticket("q", "000001")["unreachable_tries"] >= 1
     assert (sd / "acct").read_text() == ""
+
+
+def test_accounting_programs_run_as_the_filters_do(kit: Kit) -> None:  # noqa: F811
+    """I4: a root watcher runs ae= and af=| programs (as= is a line for af) as it runs the
+    queue's filter: as the spool's owner, not as root."""
+    with made_user() as user:
+        where = Path(tempfile.mkdtemp(prefix="lpfilter-acct-"))
+        try:
+            where.chmod(0o755)  # the user must reach the programs (tmp_path is root's)
+            out = where / "uids"
+            out.touch(mode=0o666)
+            out.chmod(0o666)
+            script = f"#!/bin/sh\necho \"$1 $(id -u)\" >> {out}\ncat >/dev/null\n"
+            rec = where / "rec.sh"
+            rec.write_text(script)
+            rec.chmod(0o755)
+            device = kit.root / "device"
+            device.touch()
+            sd = kit.queue("q", str(device), accounting=False,
+                           **{"if": f"{rec} if", "as": "jobstart $P", "ae": f"|{rec} ae",
+                              "af": f"|{rec} af"})
+            doc = kit.root / "doc"
+            doc.write_text("hello\n")
+            done = kit.run("print", "--no-wait", "-P", "q", str(doc))
+            assert done.returncode == 0, done.stderr
+            for path in [sd, *sd.rglob("*")]:
+                os.lchown(path, user.uid, user.uid)
+            watch = kit.run("watch", "--once", "-P", "q", timeout=120)
+            assert watch.returncode == 0, watch.stderr
+            assert kit.states("q") == {"000001": "done"}
+            got = sorted(out.read_text().splitlines())
+            assert got == sorted(f"{who} {user.uid}" for who in ("if", "ae", "af"))
+        finally:
+            shutil.rmtree(where)
