@@ -326,3 +326,19 @@ def test_any_filter_string_expands_without_nul_or_crash(text: str) -> None:
     except JobRefused:
         return
     assert not any("\0" in a for a in got)
+
+
+def test_filter_messages_are_bounded_and_said_a_few_at_a_time() -> None:
+    """I2: the queue of stderr lines keeps the newest, counts the rest, and says a few."""
+    from lpfilter.filters.run import QUEUE_LINES, SAY_LINES, Messages
+    messages = Messages()
+    for n in range(100000):
+        messages.put(f"line {n}")
+    assert len(messages._lines) == QUEUE_LINES  # noqa: SLF001 - the bound itself
+    said: list[str] = []
+    messages.drain(said.append)
+    assert said == [f"... {100000 - SAY_LINES} more filter message lines not shown",
+                    *(f"line {n}" for n in range(100000 - SAY_LINES, 100000))]
+    messages.put("soon after")
+    messages.drain(said.append, flush=True)  # the attempt's end: whatever the interval
+    assert said[-1] == "soon after"

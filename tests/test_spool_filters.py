@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -231,3 +232,31 @@ def test_a_shell_form_filter_gets_a_hostile_job_name_whole_and_runs_nothing(
     runs = [json.loads(line) for line in record.read_text().splitlines()]
     assert [run["argv"] for run in runs] == [[value, value, value]]
     assert not (kit.root / "pwned").exists()
+
+
+#: A filter that floods its stderr with 30000 lines (3 MB) and then prints its input.
+FLOOD = r'''#!/bin/sh
+/usr/bin/yes "$(/usr/bin/printf '%099d' 0 | /usr/bin/tr 0 e)" | /usr/bin/head -n 30000 >&2
+echo "the last word" >&2
+exec /bin/cat
+'''
+
+
+def test_a_filters_stderr_flood_is_bounded_in_status_and_log(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    """I2: a flood of stderr lines is said a few lines at a time with the count passed
+    over, not line by line into the status file and the log; the job prints once."""
+    program = kit.program("flood.sh", FLOOD)
+    sd = kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, ps="status", lf="log")
+    job = _print(kit, "q", b"hello\n")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"hello\n"]
+    assert kit.states("q") == {job: "done"}
+    log = (sd / "log").read_text().splitlines()
+    said = [line for line in log if "IF filter 'flood.sh'" in line]
+    assert 0 < len(said) < 3000  # not one per line of its 30000
+    assert "the last word" in said[-1]
+    passed = [int(m.group(1)) for line in log
+              for m in [re.search(r"\.\.\. (\d+) more filter message lines not shown", line)]
+              if m]
+    assert sum(passed) + len(said) == 30001  # every line said or counted

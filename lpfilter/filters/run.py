@@ -17,7 +17,6 @@ import collections
 import contextlib
 import logging
 import os
-import queue
 import signal
 import subprocess
 import threading
@@ -42,24 +41,51 @@ KEEP_LINES = 5
 TERM_GRACE = 2.0
 
 
+#: Status lines waiting to be said, the newest kept; older ones are counted, not kept.
+QUEUE_LINES = 100
+#: Lines said at most per ``SAY_INTERVAL``: a chattering filter cannot turn the job's
+#: status file and log into a copy of its stderr, nor starve the printer's connection.
+SAY_LINES = 5
+SAY_INTERVAL = 1.0
+
+
 class Messages:
     """Status lines from the filters' stderr, queued by their reader threads and passed on
     by the thread that talks to the job (``drain``): one job's reporter is never called
-    from two threads."""
+    from two threads. Bounded in memory (``QUEUE_LINES``) and in what is said
+    (``SAY_LINES`` a second, the newest, and how many more there were)."""
 
     def __init__(self) -> None:
-        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._lines: collections.deque[str] = collections.deque(maxlen=QUEUE_LINES)
+        self._dropped = 0
+        self._said_at: float | None = None
 
     def put(self, line: str) -> None:
-        self._lines.put(line)
+        with self._lock:
+            if len(self._lines) == QUEUE_LINES:
+                self._dropped += 1
+            self._lines.append(line)
 
-    def drain(self, say: Any) -> None:
-        """Pass every queued line to ``say`` (a reporter's ``status``)."""
-        while True:
-            try:
-                line = self._lines.get_nowait()
-            except queue.Empty:
-                return
+    def drain(self, say: Any, *, flush: bool = False) -> None:
+        """Pass the newest queued lines to ``say`` (a reporter's ``status``), after a line
+        saying how many were passed over; at most once a ``SAY_INTERVAL`` unless
+        ``flush`` (the attempt's end)."""
+        now = time.monotonic()
+        if not flush and self._said_at is not None and now - self._said_at < SAY_INTERVAL:
+            return
+        with self._lock:
+            lines = list(self._lines)[-SAY_LINES:]
+            passed = self._dropped + len(self._lines) - len(lines)
+            self._lines.clear()
+            self._dropped = 0
+        if not lines:
+            return
+        self._said_at = now
+        if passed:
+            say(f"... {passed} more filter message line{'s' if passed != 1 else ''}"
+                " not shown")
+        for line in lines:
             say(line)
 
 
