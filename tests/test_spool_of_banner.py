@@ -4,6 +4,9 @@
 (lprng-filters.md §1, §6)."""
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from lpdkit import RealLpd, real_lpd  # noqa: F401 - a fixture
-from spoolkit import Kit, kit  # noqa: F401 - a fixture
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - a fixture
 
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
 
@@ -218,3 +221,38 @@ def test_short_banner_is_bl_expanded(kit: Kit, printer: VirtualPrinter) -> None:
     line, _, rest = _printed(printer).partition(b"\n")
     assert line.startswith(b"Z:root Job: MyJob Date: 20") and line.endswith(b".000")
     assert rest == b"abc\n"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_killed_watcher_takes_its_filters_with_it(kit: Kit,  # noqa: F811
+                                                   printer: VirtualPrinter) -> None:
+    """I3: SIGKILL of the watcher while the OF filter has stopped itself and the data
+    filter runs: both die with it (no OF left stopped for ever, no filter left running)."""
+    log = kit.root / "of.log"
+    of = kit.program("of.py", OF_FILTER.format(python=PY, log=str(log)))
+    pidfile = kit.root / "if.pid"
+    slow = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec /bin/sleep 300\n")
+    kit.queue("q", _lp(printer), of=str(of), **{"if": f"-$ {slow}"}, sb=True)
+    _print(kit, "q", b"hello\n")
+    watcher = kit.start("watch", "--once", "-P", "q")
+    filters: list[int] = []
+    try:
+        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                   what="the data filter started")
+        filters = [int(pidfile.read_text())]
+        filters += [p.pid for p in psutil.Process(watcher.popen.pid).children()
+                    if any(str(of) in a for a in p.cmdline())]
+        assert len(filters) == 2 and "stopping" in log.read_text()
+        os.kill(watcher.popen.pid, signal.SIGKILL)
+        watcher.popen.wait(timeout=30)
+        wait_until(lambda: all(_gone(pid) for pid in filters), what="the filters ended")
+    finally:
+        for pid in filters:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

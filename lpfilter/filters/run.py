@@ -4,7 +4,8 @@ The caller gives the descriptors: fd 0 (the spooled file, a temporary file, a pi
 fd 1 (the pipe the backend streams from); fd 2 is a pipe whose lines a thread reads and
 queues as status (``Messages``), every descriptor from 3 up is closed, the directory is
 the spool, the environment is the one given (``command.filter_environment``). A filter
-runs in its own session so that it and everything it started can be killed together.
+runs in its own session so that it and everything it started can be killed together, and
+dies (SIGKILL, from the kernel) when the process that started it ends, however it ends.
 
 As whom: the watcher runs as the spool's owner and so does the filter. A watcher run by
 root runs a filter as the spool directory's owner, a ``ROOT`` filter as root (as LPRng's
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -101,6 +103,25 @@ def identity(as_root: bool, owner: tuple[int, int], *, key: str) -> dict[str, An
     if as_root or uid == 0:
         return {}
     return {"user": uid, "group": gid, "extra_groups": []}
+
+
+#: prctl(2)'s option to have the kernel send a signal when the parent ends.
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _dies_with_parent(parent: int) -> Any:
+    """A ``preexec_fn`` (run after ``Popen`` changed the user, so the kernel keeps it
+    through exec): SIGKILL when the starting thread's process dies, so a watcher killed
+    with SIGKILL leaves no filter running, nor an OF filter stopped for ever. A parent
+    already gone by then: die now."""
+    prctl, kill = _LIBC.prctl, int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), kill)
+    return preexec
 
 
 class Running:
@@ -190,7 +211,7 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[s
         process = subprocess.Popen(
             argv, stdin=subprocess.PIPE if stdin is None else stdin, stdout=stdout,
             stderr=subprocess.PIPE, cwd=cwd, env={**env, **command.env}, close_fds=True,
-            start_new_session=True, **user)
+            start_new_session=True, preexec_fn=_dies_with_parent(os.getpid()), **user)
     except OSError as exc:
         raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
                          f" {exc.strerror or exc}") from None
