@@ -161,6 +161,16 @@ def test_format_p_goes_through_pr_first(kit: Kit, printer: VirtualPrinter) -> No
     assert _printed(printer) == [b"PAGE-HEADER\nbody\n"]
 
 
+def test_pr_is_built_as_every_filter_is(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    """H2: ``pr``'s command line comes from the one filter builder: its ``$`` tokens are
+    expanded (a shell form's through the environment), and no option list is added."""
+    pr = kit.program("pr.sh", '#!/bin/sh\necho "HEADER $# [$1] [$2]"\ncat\n')
+    kit.queue("q", _lp(printer), pr=f"{pr} $-J '$-T' | /bin/cat", **{"if": "-$ /bin/cat"})
+    _print(kit, "q", b"body\n", "-p", "-J", "my job", "-T", "$(id)")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"HEADER 2 [my job] [$(id)]\nbody\n"]
+
+
 def test_cancel_kills_the_filter(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     pid_file = kit.root / "slow.pid"
     program = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pid_file}\necho started\n"

@@ -20,7 +20,7 @@ from lpfilter.printcap.entrytext import entry_to_text
 from lpfilter.programs import needs_shell
 from lpfilter.protocols.lpdcontrol import lprng_date
 
-ROLES = ("data", "of", "lp", "banner", "accounting")
+ROLES = ("data", "of", "lp", "banner", "accounting", "pr")
 #: Letters that name one data file: absent from the OF's, an lp-pipe's, a banner's and an
 #: accounting program's command line (lp-pipes lose -F too).
 _PER_FILE = frozenset("Nef")
@@ -118,7 +118,9 @@ def lprng_time(when: float) -> str:
 
 
 def _template(entry: Entry, role: str) -> str:
-    """The option list appended to a filter (§2.4)."""
+    """The option list appended to a filter (§2.4); none for ``pr`` (Filter_file)."""
+    if role == "pr":
+        return ""
     bkf = entry.flag("bkf")
     if role == "of":
         if bkf:
