@@ -17,11 +17,11 @@ banner, no ``p`` format) goes the old way: the backend sends the spooled file it
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import TYPE_CHECKING
 
 from lpfilter.backends.framing import framing
+from lpfilter.filters import run
 from lpfilter.filters.command import (FilterCommand, JobFacts, build_command, facts_for,
                                       filter_environment, filter_key, letter_value)
 from lpfilter.filters.dollars import Token, expand_words, split_words
@@ -117,10 +117,9 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
         return None
     frame = framing(entry)
     sd = entry.string("sd") or "."
-    info = os.stat(sd)
     return Plan(data=data, pr=pr, of=of, suspend=entry.flag("suspend_of_filter"),
                 start_banner=start, end_banner=end, leader=frame.leader,
                 separator=frame.separator, trailer=frame.trailer, copies=job.copies,
                 env=filter_environment(entry, facts, inherited=environ), cwd=sd,
-                owner=(info.st_uid, info.st_gid),
+                owner=run.filter_owner(entry, sd),
                 of_wait=stall if stall > 0 else OF_WAIT_DEFAULT, notes=notes)

@@ -7,9 +7,11 @@ the spool, the environment is the one given (``command.filter_environment``). A 
 runs in its own session so that it and everything it started can be killed together, and
 dies (SIGKILL, from the kernel) when the process that started it ends, however it ends.
 
-As whom: the watcher runs as the spool's owner and so does the filter. A watcher run by
-root runs a filter as the spool directory's owner, a ``ROOT`` filter as root (as LPRng's
-lpd runs filters as ``user`` and ``ROOT`` ones as root); a watcher that is not root
+As whom (``filter_owner``): the watcher runs as the spool's owner and so does the filter.
+A watcher run by root runs a filter as the spool directory's owner; for a spool root owns,
+as LPRng's lpd does, as the printcap's ``user`` and ``group`` (default ``daemon`` and
+``lp``, or ``nobody``/``nogroup`` where those do not exist), so that root's filters never
+run as root by accident; a ``ROOT`` filter runs as root. A watcher that is not root
 refuses a ``ROOT`` filter's job, as it cannot give it what it asks for.
 """
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import grp
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import threading
@@ -32,6 +36,7 @@ from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.filters.command import FilterCommand
+    from lpfilter.printcap.entry import Entry
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +105,7 @@ def identity(as_root: bool, owner: tuple[int, int], *, key: str) -> dict[str, An
                              " filter; run the watcher as root or leave out ROOT")
         return {}
     uid, gid = owner
-    if as_root or uid == 0:
+    if as_root or (uid, gid) == (0, 0):
         return {}
     return {"user": uid, "group": gid, "extra_groups": []}
 
@@ -122,6 +127,38 @@ def _dies_with_parent(parent: int) -> Any:
         if os.getppid() != parent:
             os.kill(os.getpid(), kill)
     return preexec
+
+
+#: LPRng's ``user`` and ``group`` when the printcap sets none (Debian's lpd: daemon, lp).
+DEFAULT_USERS = ("daemon", "nobody")
+DEFAULT_GROUPS = ("lp", "daemon", "nogroup")
+
+
+def _account_id(name: str | None, defaults: tuple[str, ...], *, kind: str, queue: str) -> int:
+    """The id of a ``user``/``group`` printcap value (a name or a number), else of the
+    first default that exists."""
+    look = pwd.getpwnam if kind == "user" else grp.getgrnam
+    for candidate in ([name.strip()] if name and name.strip() else list(defaults)):
+        if candidate.isdigit():
+            return int(candidate)
+        try:
+            record = look(candidate)
+        except KeyError:
+            continue
+        return record.pw_uid if isinstance(record, pwd.struct_passwd) else record.gr_gid
+    raise JobRefused(f"{kind}={name or '/'.join(defaults)}: no such {kind} on this host to run"
+                     f" the queue's filters as; set {kind}= to one that exists", queue=queue)
+
+
+def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
+    """(uid, gid) a queue's filters run as, ``ROOT`` ones aside (see the module's
+    docstring): the spool directory's owner, or ``user``/``group`` for a root-owned spool
+    under a root watcher."""
+    info = os.stat(spool_dir)
+    if info.st_uid != 0 or os.geteuid() != 0:
+        return info.st_uid, info.st_gid
+    return (_account_id(entry.string("user"), DEFAULT_USERS, kind="user", queue=entry.name),
+            _account_id(entry.string("group"), DEFAULT_GROUPS, kind="group", queue=entry.name))
 
 
 class Running:

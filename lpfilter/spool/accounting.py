@@ -156,12 +156,12 @@ class Accounting:
         command = build_command(self.entry, key, facts, role="accounting")
         env = filter_environment(self.entry, facts, inherited=os.environ)
         sd = self.entry.string("sd") or "."
-        info = os.stat(sd)
+        owner = run.filter_owner(self.entry, sd)
         read_end, write_end = os.pipe()
         try:
             running = run.start(command, stdin=None if data is not None else subprocess.DEVNULL,
                                 stdout=write_end, env=env, cwd=sd,
-                                owner=(info.st_uid, info.st_gid), messages=run.Messages())
+                                owner=owner, messages=run.Messages())
         except BaseException:
             os.close(read_end)
             raise
