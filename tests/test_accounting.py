@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from localkit import made_user
 from spoolkit import Kit, kit  # noqa: F401 - fixture
 from test_filter_command import FACTS, entry
 
@@ -59,7 +62,7 @@ LINE = re.compile(r"^(jobstart|jobend) '-H[^']+' '-n[^']+' '-Pq'  '-b(\d+)'"
 def _queue(kit: Kit, **options: object) -> tuple[Path, Path]:  # noqa: F811
     device = kit.root / "device"
     device.touch()
-    sd = kit.queue("q", str(device), accounting=False, **options)
+    sd = kit.queue("q", str(device), accounting=False, **options, user="root")
     return sd, device
 
 
@@ -91,7 +94,7 @@ def test_af_file_absent_is_not_created_unless_create_files(kit: Kit,  # noqa: F8
     monkeypatch.setenv("LPFILTER_LOCK_DIR", str(kit.lock_dir))
     assert cli.main(["print", "-P", "q", str(doc)]) == 0
     assert not (sd / "acct").exists() and device.read_text() == "x\n"
-    kit.queue("q", str(device), accounting=False, create_files=True)
+    kit.queue("q", str(device), accounting=False, create_files=True, user="root")
     assert cli.main(["print", "-P", "q", str(doc)]) == 0
     assert [x.split()[0] for x in (sd / "acct").read_text().splitlines()] == [
         "jobstart", "jobend"]
@@ -190,7 +193,7 @@ def test_each_attempt_has_its_pair_of_lines(kit: Kit) -> None:  # noqa: F811
     marker = kit.root / "failed-once"
     program = kit.program("flaky.sh", f"#!/bin/sh\ncat > /dev/null\n"
                                       f"[ -e {marker} ] && exit 0\ntouch {marker}\nexit 1\n")
-    sd = kit.queue("q", f"|{program}", accounting=False, send_try=3)
+    sd = kit.queue("q", f"|{program}", accounting=False, send_try=3, user="root")
     (sd / "acct").touch()
     _print(kit)
     assert [x.split()[0] for x in (sd / "acct").read_text().splitlines()] == [
@@ -255,7 +258,7 @@ def test_an_attempt_that_never_reaches_the_printer_writes_no_lines(kit: Kit) -> 
     port = closed.getsockname()[1]
     closed.close()  # nobody listens there: every try is refused
     sd = kit.queue("q", f"127.0.0.1%{port}", accounting=False, send_try=2,
-                   connect_timeout=2)
+                   connect_timeout=2, user="root")
     (sd / "acct").touch()
     doc = kit.root / "doc"
     doc.write_text("x\n")
@@ -263,3 +266,37 @@ def test_an_attempt_that_never_reaches_the_printer_writes_no_lines(kit: Kit) -> 
     assert done.returncode != 0
     assert kit.ticket("q", "000001")["unreachable_tries"] >= 1
     assert (sd / "acct").read_text() == ""
+
+
+def test_accounting_programs_run_as_the_filters_do(kit: Kit) -> None:  # noqa: F811
+    """I4: a root watcher runs ae= and af=| programs (as= is a line for af) as it runs the
+    queue's filter: as the spool's owner, not as root."""
+    with made_user() as user:
+        where = Path(tempfile.mkdtemp(prefix="lpfilter-acct-"))
+        try:
+            where.chmod(0o755)  # the user must reach the programs (tmp_path is root's)
+            out = where / "uids"
+            out.touch(mode=0o666)
+            out.chmod(0o666)
+            script = f"#!/bin/sh\necho \"$1 $(id -u)\" >> {out}\ncat >/dev/null\n"
+            rec = where / "rec.sh"
+            rec.write_text(script)
+            rec.chmod(0o755)
+            device = kit.root / "device"
+            device.touch()
+            sd = kit.queue("q", str(device), accounting=False,
+                           **{"if": f"{rec} if", "as": "jobstart $P", "ae": f"|{rec} ae",
+                              "af": f"|{rec} af"}, user="root")
+            doc = kit.root / "doc"
+            doc.write_text("hello\n")
+            done = kit.run("print", "--no-wait", "-P", "q", str(doc))
+            assert done.returncode == 0, done.stderr
+            for path in [sd, *sd.rglob("*")]:
+                os.lchown(path, user.uid, user.uid)
+            watch = kit.run("watch", "--once", "-P", "q", timeout=120)
+            assert watch.returncode == 0, watch.stderr
+            assert kit.states("q") == {"000001": "done"}
+            got = sorted(out.read_text().splitlines())
+            assert got == sorted(f"{who} {user.uid}" for who in ("if", "ae", "af"))
+        finally:
+            shutil.rmtree(where)

@@ -127,21 +127,56 @@ def test_minus_dollar_and_root_prefixes_any_order_any_case() -> None:
     assert not build_command(entry(":if=-$ /f"), "if", FACTS, role="data").as_root
 
 
-def test_shell_form_quotes_expansions_and_appends_no_options() -> None:
+def test_shell_form_names_expansions_and_appends_no_options() -> None:
     command = build_command(entry(":if=/path $P | /bin/cat"), "if", FACTS, role="data")
     assert command.shell
-    assert command.argv == ["/bin/sh", "-c", "( /path '-Pq1' | /bin/cat )"]
-    assert argv(":if=(/a $0J; /b):shell=/bin/bash") == ["/bin/bash", "-c", "(/a '-J' 'MyJob'; /b)"]
-    assert argv(":if=/a >/dev/null $-t")[2] == "( /a >/dev/null '2026-11-21-04:12:41.000' )"
+    assert command.argv == ["/bin/sh", "-c", '( /path "${LPF_1}" | /bin/cat )']
+    assert command.env == {"LPF_1": "-Pq1"}
+    both = build_command(entry(":if=(/a $0J; /b):shell=/bin/bash"), "if", FACTS, role="data")
+    assert both.argv == ["/bin/bash", "-c", '(/a "${LPF_1}" "${LPF_2}"; /b)']
+    assert both.env == {"LPF_1": "-J", "LPF_2": "MyJob"}
+    late = build_command(entry(":if=/a >/dev/null $-t"), "if", FACTS, role="data")
+    assert late.argv[2] == '( /a >/dev/null "${LPF_1}" )'
+    assert late.env == {"LPF_1": "2026-11-21-04:12:41.000"}
 
 
-def test_shell_form_keeps_a_hostile_job_name_one_word(tmp_path) -> None:  # noqa: ANN001
-    hostile = "x'; touch " + str(tmp_path / "owned") + "; echo '$(id)`id`"
-    facts = dataclasses.replace(FACTS, job_name=hostile)
-    got = argv(":if=/usr/bin/printf %s $-J > /dev/stdout", facts=facts)
-    out = subprocess.run(got, capture_output=True, text=True, check=True, timeout=30).stdout
-    assert out == hostile
-    assert not (tmp_path / "owned").exists()
+def test_shell_form_references_follow_the_printcap_quoting() -> None:
+    command = build_command(entry(""":if=/a 'x$-Jy' "x$-Ty" \\'$-P | /b"""), "if", FACTS,
+                            role="data")
+    assert command.argv[2] == ("""( /a 'x'"${LPF_1}"'y' "x${LPF_2}y" \\'"${LPF_3}" | /b )""")
+    assert command.env == {"LPF_1": "MyJob", "LPF_2": "title1", "LPF_3": "q1"}
+
+
+#: Job names and titles a user chooses; each tries to run ``touch PWNED`` in its own way.
+HOSTILE = ["';touch PWNED;'", '";touch PWNED;"', ";touch PWNED;", "$(touch PWNED)",
+           "`touch PWNED`", "\\';touch PWNED;'\\", '\\";touch PWNED;\\"', "a\ntouch PWNED\n",
+           "x'\"$(touch PWNED)\"'`touch PWNED`\\"]
+
+
+def _recorder(tmp_path) -> str:  # noqa: ANN001
+    """A filter that writes each argument it gets, NUL-terminated, to its stdout."""
+    path = tmp_path / "rec"
+    path.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_shell_form_hostile_names_run_nothing_and_arrive_whole(tmp_path, hostile: str) -> None:  # noqa: ANN001
+    """C1: '$-J', "$-J", bare $-J and $0T inside quotes, run through /bin/sh: each
+    argument is exactly the user's text, and nothing the text names is run."""
+    value = hostile.replace("PWNED", str(tmp_path / "pwned"))
+    facts = dataclasses.replace(FACTS, job_name=value, title=value)
+    rec = _recorder(tmp_path)
+    text = f""":if={rec} '$-J' "$-J" $-J 'a$-Jb' "a$-Tb" $0T '$0T' | /bin/cat"""
+    command = build_command(entry(text), "if", facts, role="data")
+    assert command.argv[0] == "/bin/sh" and value not in command.argv[2]
+    done = subprocess.run(command.argv, env={"PATH": "/usr/bin:/bin", **command.env},
+                          cwd=tmp_path, capture_output=True, check=True, timeout=30)
+    got = done.stdout.decode().split("\0")[:-1]
+    assert got == [value, value, value, f"a{value}b", f"a{value}b", "-T", value,
+                   f"-T {value}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
 
 
 def test_backslashes() -> None:
@@ -291,3 +326,19 @@ def test_any_filter_string_expands_without_nul_or_crash(text: str) -> None:
     except JobRefused:
         return
     assert not any("\0" in a for a in got)
+
+
+def test_filter_messages_are_bounded_and_said_a_few_at_a_time() -> None:
+    """I2: the queue of stderr lines keeps the newest, counts the rest, and says a few."""
+    from lpfilter.filters.run import QUEUE_LINES, SAY_LINES, Messages
+    messages = Messages()
+    for n in range(100000):
+        messages.put(f"line {n}")
+    assert len(messages._lines) == QUEUE_LINES  # noqa: SLF001 - the bound itself
+    said: list[str] = []
+    messages.drain(said.append)
+    assert said == [f"... {100000 - SAY_LINES} more filter message lines not shown",
+                    *(f"line {n}" for n in range(100000 - SAY_LINES, 100000))]
+    messages.put("soon after")
+    messages.drain(said.append, flush=True)  # the attempt's end: whatever the interval
+    assert said[-1] == "soon after"

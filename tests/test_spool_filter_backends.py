@@ -22,7 +22,7 @@ def _print(kit: Kit, queue: str, data: bytes, *args: str) -> str:  # noqa: F811
 def test_filter_output_to_a_device_file(kit: Kit) -> None:  # noqa: F811
     device = kit.root / "device"
     device.write_bytes(b"before\n")
-    kit.queue("d", str(device), ld="<ld>", tr="<tr>", **UPPER)
+    kit.queue("d", str(device), ld="<ld>", tr="<tr>", **UPPER, user="root")
     job = _print(kit, "d", b"to the device\n")
     watch = kit.run("watch", "--once", "-P", "d")
     assert watch.returncode == 0, watch.stderr
@@ -31,7 +31,7 @@ def test_filter_output_to_a_device_file(kit: Kit) -> None:  # noqa: F811
 
 
 def test_filter_output_to_a_pipe_program(kit: Kit) -> None:  # noqa: F811
-    kit.queue("p", kit.recorder(), mc=2, **UPPER)
+    kit.queue("p", kit.recorder(), mc=2, **UPPER, user="root")
     job = _print(kit, "p", b"to the program\n", "-K", "2")
     watch = kit.run("watch", "--once", "-P", "p")
     assert watch.returncode == 0, watch.stderr

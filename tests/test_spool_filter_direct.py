@@ -75,7 +75,7 @@ def _filter(kit: Kit) -> tuple[Path, Path]:  # noqa: F811
 def test_the_filter_writes_to_the_printers_socket_between_pjl_and_banners(
         kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     program, record = _filter(kit)
-    kit.queue("q", _lp(printer), **{"if": str(program)}, pjl=True, **_framed(kit))
+    kit.queue("q", _lp(printer), **{"if": str(program)}, pjl=True, **_framed(kit), user="root")
     job = _print(kit, "q", b"abc\n", "-K", "2")
     _watch(kit, "q")
     printer.wait_for("closed", 1, timeout=30)
@@ -100,7 +100,7 @@ def test_the_filter_writes_to_the_device_file_itself(kit: Kit) -> None:  # noqa:
     device = kit.root / "device"
     device.write_bytes(b"before\n")
     program, record = _filter(kit)
-    kit.queue("d", str(device), **{"if": str(program)}, **_framed(kit))
+    kit.queue("d", str(device), **{"if": str(program)}, **_framed(kit), user="root")
     job = _print(kit, "d", b"xyz\n", "-K", "2")
     _watch(kit, "d")
     body = b"FB<xyz\n>"
@@ -120,7 +120,8 @@ def test_exit_codes_still_decide_on_a_device_file(kit: Kit, code: int,  # noqa: 
     device = kit.root / "device"
     device.touch()
     program = kit.program("fail.sh", f"#!/bin/sh\ncat\necho 'jam {code}' >&2\nexit {code}\n")
-    kit.queue("d", str(device), **{"if": f"-$ {program}"}, send_try=2, connect_interval=60)
+    kit.queue("d", str(device), **{"if": f"-$ {program}"}, send_try=2, connect_interval=60,
+              user="root")
     job = _print(kit, "d", b"data\n")
     _watch(kit, "d")
     ticket = kit.ticket("d", job)
@@ -131,8 +132,8 @@ def test_an_of_job_and_a_character_device_keep_the_pipe(kit: Kit,  # noqa: F811
                                                          printer: VirtualPrinter) -> None:
     program, record = _filter(kit)
     kit.queue("o", _lp(printer), **{"if": str(program), "of": "-$ /bin/cat"},
-              suspend_of_filter=False)
-    kit.queue("n", "/dev/null", **{"if": str(program)})
+              suspend_of_filter=False, user="root")
+    kit.queue("n", "/dev/null", **{"if": str(program)}, user="root")
     done = [_print(kit, queue, b"x\n") for queue in ("o", "n")]
     for queue in ("o", "n"):
         _watch(kit, queue)
@@ -150,7 +151,8 @@ def test_a_printer_that_stops_reading_kills_the_filter_after_the_stall_limit(
     program = kit.program("cat.sh", f"#!/bin/sh\necho $$ > {pid_file}\nexec cat\n")
     with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "stalled"),
                         Behaviour(stall=True)) as stalled:
-        kit.queue("q", _lp(stalled), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1)
+        kit.queue("q", _lp(stalled), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1,
+                  user="root")
         job = _print(kit, "q", b"x" * (64 << 20))
         _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -164,7 +166,7 @@ def test_a_printer_reset_under_the_filter_is_retried_not_a_filter_failure(
     with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "reset"),
                         Behaviour(reset_after=1000)) as resetting:
         kit.queue("q", _lp(resetting), **{"if": "-$ /bin/cat"}, send_try=2,
-                  connect_interval=60)
+                  connect_interval=60, user="root")
         job = _print(kit, "q", b"y" * (32 << 20))
         _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -191,7 +193,7 @@ def test_a_chattering_back_channel_waits_while_the_filter_writes(
     data = bytes(range(256)) * (32 << 10)  # 8 MiB
     with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "chatter"),
                         Behaviour(garbage=True)) as chatter:
-        kit.queue("q", _lp(chatter), **{"if": "-$ /bin/cat"}, stall_timeout=60)
+        kit.queue("q", _lp(chatter), **{"if": "-$ /bin/cat"}, stall_timeout=60, user="root")
         job = _print(kit, "q", data)
         _watch(kit, "q")
         chatter.wait_for("closed", 1, timeout=30)
@@ -206,7 +208,7 @@ def test_cancel_kills_a_filter_writing_to_a_device_file(kit: Kit) -> None:  # no
     pid_file = kit.root / "slow.pid"
     program = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pid_file}\nprintf started\n"
                                      "exec sleep 600\n")
-    kit.queue("d", str(device), **{"if": f"-$ {program}"})
+    kit.queue("d", str(device), **{"if": f"-$ {program}"}, user="root")
     job = _print(kit, "d", b"data\n")
     watch = kit.start("watch", "--once", "-P", "d")
     wait_until(lambda: device.read_bytes() == b"started", what="the filter's first bytes")
@@ -223,7 +225,7 @@ def test_a_silent_filter_on_a_device_file_is_killed_after_the_stall_limit(
     device.touch()
     pid_file = kit.root / "silent.pid"
     program = kit.program("silent.sh", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
-    kit.queue("d", str(device), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1)
+    kit.queue("d", str(device), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1, user="root")
     job = _print(kit, "d", b"data\n")
     _watch(kit, "d")
     ticket = kit.ticket("d", job)

@@ -4,14 +4,20 @@ state, their output streams to the printer, a stalled or killed filter is bounde
 the job stays in the spool with the reason (lprng-filters.md §1-§5)."""
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
+import re
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from localkit import need_root
 from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
 
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
@@ -66,7 +72,7 @@ def _printed(printer: VirtualPrinter, count: int = 1) -> list[bytes]:
 
 
 def test_if_tr_upper_cases_the_job_at_the_printer(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
-    kit.queue("q", _lp(printer), **{"if": "-$ /usr/bin/tr a-z A-Z"})
+    kit.queue("q", _lp(printer), **{"if": "-$ /usr/bin/tr a-z A-Z"}, user="root")
     job = _print(kit, "q", b"hello, printer\n")
     _watch(kit, "q")
     assert _printed(printer) == [b"HELLO, PRINTER\n"]
@@ -78,7 +84,7 @@ def test_the_filter_gets_lprngs_argv_environment_fds_and_directory(
     record = kit.root / "runs.jsonl"
     program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
     sd = kit.queue("q", _lp(printer), **{"if": str(program)}, ps="status", lf="log",
-                   cm="Test queue", mc=3)
+                   cm="Test queue", mc=3, user="root")
     _print(kit, "q", b"abc\n", "-J", "MyJob", "-T", "title1", "-C", "Z", "-K", "2")
     _watch(kit, "q")
     assert _printed(printer) == [b"<abc\n><abc\n>"]  # once per copy, rewound each time
@@ -109,7 +115,8 @@ def test_exit_codes_decide_the_jobs_state(kit: Kit, printer: VirtualPrinter, cod
                                           state: str) -> None:
     program = kit.program("fail.sh", f"#!/bin/sh\ncat\necho 'paper jam {code}' >&2\n"
                                      f"exit {code}\n")
-    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, send_try=2, connect_interval=60)
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, send_try=2, connect_interval=60,
+              user="root")
     job = _print(kit, "q", b"data\n")
     _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -122,7 +129,7 @@ def test_exit_codes_decide_the_jobs_state(kit: Kit, printer: VirtualPrinter, cod
 
 def test_a_filter_killed_by_a_signal_fails_the_job(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     program = kit.program("die.sh", "#!/bin/sh\nkill -9 $$\n")
-    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"})
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, user="root")
     job = _print(kit, "q", b"data\n")
     _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -134,7 +141,8 @@ def test_a_stalled_filter_is_killed_after_the_stall_limit(kit: Kit,  # noqa: F81
                                                            printer: VirtualPrinter) -> None:
     pid_file = kit.root / "stalled.pid"
     program = kit.program("stall.sh", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
-    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1)
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=2, send_try=1,
+              user="root")
     job = _print(kit, "q", b"data\n")
     _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -146,7 +154,7 @@ def test_a_stalled_filter_is_killed_after_the_stall_limit(kit: Kit,  # noqa: F81
 
 def test_vf_runs_for_format_v_and_if_for_the_rest(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     kit.queue("q", _lp(printer), **{"if": "-$ /usr/bin/tr a-z A-Z",
-                                    "vf": "-$ /usr/bin/tr a-z x"})
+                                    "vf": "-$ /usr/bin/tr a-z x"}, user="root")
     _print(kit, "q", b"abc\n", "-F", "v")
     _watch(kit, "q")
     assert _printed(printer) == [b"xxx\n"]
@@ -154,17 +162,28 @@ def test_vf_runs_for_format_v_and_if_for_the_rest(kit: Kit, printer: VirtualPrin
 
 def test_format_p_goes_through_pr_first(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     pr = kit.program("pr.sh", "#!/bin/sh\necho PAGE-HEADER\ncat\n")
-    kit.queue("q", _lp(printer), pr=str(pr), **{"if": "-$ /bin/cat"})
+    kit.queue("q", _lp(printer), pr=str(pr), **{"if": "-$ /bin/cat"}, user="root")
     _print(kit, "q", b"body\n", "-p")
     _watch(kit, "q")
     assert _printed(printer) == [b"PAGE-HEADER\nbody\n"]
+
+
+def test_pr_is_built_as_every_filter_is(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    """H2: ``pr``'s command line comes from the one filter builder: its ``$`` tokens are
+    expanded (a shell form's through the environment), and no option list is added."""
+    pr = kit.program("pr.sh", '#!/bin/sh\necho "HEADER $# [$1] [$2]"\ncat\n')
+    kit.queue("q", _lp(printer), pr=f"{pr} $-J '$-T' | /bin/cat", **{"if": "-$ /bin/cat"},
+              user="root")
+    _print(kit, "q", b"body\n", "-p", "-J", "my job", "-T", "$(id)")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"HEADER 2 [my job] [$(id)]\nbody\n"]
 
 
 def test_cancel_kills_the_filter(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     pid_file = kit.root / "slow.pid"
     program = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pid_file}\necho started\n"
                                      "exec sleep 600\n")
-    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"})
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, user="root")
     job = _print(kit, "q", b"data\n")
     watch = kit.start("watch", "--once", "-P", "q")
     wait_until(pid_file.exists, what="the filter to start")
@@ -198,7 +217,7 @@ def test_a_failed_filters_leftover_children_are_killed(kit: Kit,  # noqa: F811
     pid_file = kit.root / "child.pid"
     program = kit.program("leave.sh", f"#!/bin/sh\nsleep 600 &\necho $! > {pid_file}\n"
                                       "exit 2\n")
-    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=600)
+    kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, stall_timeout=600, user="root")
     job = _print(kit, "q", b"data\n")
     _watch(kit, "q")
     ticket = kit.ticket("q", job)
@@ -212,3 +231,80 @@ def _gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+@pytest.mark.parametrize("hostile", ["';touch PWNED;'", "$(touch PWNED)", "`touch PWNED`",
+                                     '";touch PWNED;"\\'])
+def test_a_shell_form_filter_gets_a_hostile_job_name_whole_and_runs_nothing(
+        kit: Kit, printer: VirtualPrinter, hostile: str) -> None:  # noqa: F811
+    """C1 end to end: ``print -J``/``-T`` text in '$-J', "$-T" and a bare $-J of a
+    shell-form if=, run by the watcher through /bin/sh."""
+    record = kit.root / "runs.jsonl"
+    program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
+    value = hostile.replace("PWNED", str(kit.root / "pwned"))
+    kit.queue("q", _lp(printer), **{"if": f"""{program} '$-J' "$-T" $-J | /bin/cat"""}, user="root")
+    job = _print(kit, "q", b"abc\n", "-J", value, "-T", value)
+    _watch(kit, "q")
+    assert _printed(printer) == [b"<abc\n>"]
+    assert kit.states("q") == {job: "done"}
+    runs = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [run["argv"] for run in runs] == [[value, value, value]]
+    assert not (kit.root / "pwned").exists()
+
+
+#: A filter that floods its stderr with 30000 lines (3 MB) and then prints its input.
+FLOOD = r'''#!/bin/sh
+/usr/bin/yes "$(/usr/bin/printf '%099d' 0 | /usr/bin/tr 0 e)" | /usr/bin/head -n 30000 >&2
+echo "the last word" >&2
+exec /bin/cat
+'''
+
+
+def test_a_filters_stderr_flood_is_bounded_in_status_and_log(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    """I2: a flood of stderr lines is said a few lines at a time with the count passed
+    over, not line by line into the status file and the log; the job prints once."""
+    program = kit.program("flood.sh", FLOOD)
+    sd = kit.queue("q", _lp(printer), **{"if": f"-$ {program}"}, ps="status", lf="log", user="root")
+    job = _print(kit, "q", b"hello\n")
+    _watch(kit, "q")
+    assert _printed(printer) == [b"hello\n"]
+    assert kit.states("q") == {job: "done"}
+    log = (sd / "log").read_text().splitlines()
+    said = [line for line in log if "IF filter 'flood.sh'" in line]
+    assert 0 < len(said) < 3000  # not one per line of its 30000
+    assert "the last word" in said[-1]
+    passed = [int(m.group(1)) for line in log
+              for m in [re.search(r"\.\.\. (\d+) more filter message lines not shown", line)]
+              if m]
+    assert sum(passed) + len(said) == 30001  # every line said or counted
+
+
+def test_a_root_spools_filters_run_as_user_and_group_root_only_when_asked(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    """M3: under a root watcher a root-owned spool's filters run as LPRng's ``user`` and
+    ``group`` (default daemon and lp), as root only with ``ROOT`` (or ``user=root``)."""
+    need_root("filters run as another user")
+    where = Path(tempfile.mkdtemp(prefix="lpfilter-m3-"))
+    try:
+        where.chmod(0o755)  # daemon must reach the program and its record
+        out = where / "ids"
+        out.touch()
+        out.chmod(0o666)
+        rec = where / "rec.sh"
+        rec.write_text(f"#!/bin/sh\necho \"$1 $(id -u) $(id -g)\" >> {out}\nexec /bin/cat\n")
+        rec.chmod(0o755)
+        kit.queue("a", _lp(printer), **{"if": f"-$ {rec} default"}, write=False)
+        kit.queue("b", _lp(printer), **{"if": f"-$ ROOT {rec} root"}, write=False)
+        kit.queue("c", _lp(printer), **{"if": f"-$ {rec} named"}, user="lp", group="daemon")
+        for queue in "abc":
+            job = _print(kit, queue, b"x\n")
+            _watch(kit, queue)
+            assert kit.states(queue) == {job: "done"}
+        daemon, lp = pwd.getpwnam("daemon").pw_uid, grp.getgrnam("lp").gr_gid
+        assert sorted(out.read_text().splitlines()) == [
+            f"default {daemon} {lp}",
+            f"named {pwd.getpwnam('lp').pw_uid} {grp.getgrnam('daemon').gr_gid}",
+            "root 0 0"]
+    finally:
+        shutil.rmtree(where)

@@ -20,7 +20,7 @@ from lpfilter.printcap.entrytext import entry_to_text
 from lpfilter.programs import needs_shell
 from lpfilter.protocols.lpdcontrol import lprng_date
 
-ROLES = ("data", "of", "lp", "banner", "accounting")
+ROLES = ("data", "of", "lp", "banner", "accounting", "pr")
 #: Letters that name one data file: absent from the OF's, an lp-pipe's, a banner's and an
 #: accounting program's command line (lp-pipes lose -F too).
 _PER_FILE = frozenset("Nef")
@@ -102,12 +102,14 @@ def filter_key(entry: Entry, fmt: str) -> str | None:
 
 @dataclass(frozen=True)
 class FilterCommand:
-    """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``."""
+    """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``;
+    ``env``: variables the shell text names (``LPF_1``...), added to the environment."""
 
     key: str
     argv: list[str]
     as_root: bool
     shell: bool
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def lprng_time(when: float) -> str:
@@ -116,7 +118,9 @@ def lprng_time(when: float) -> str:
 
 
 def _template(entry: Entry, role: str) -> str:
-    """The option list appended to a filter (§2.4)."""
+    """The option list appended to a filter (§2.4); none for ``pr`` (Filter_file)."""
+    if role == "pr":
+        return ""
     bkf = entry.flag("bkf")
     if role == "of":
         if bkf:
@@ -182,7 +186,8 @@ def _lookup(entry: Entry, facts: JobFacts, role: str, template: list[str]) -> Lo
 
 def build_command(entry: Entry, key: str, facts: JobFacts, *, role: str) -> FilterCommand:
     """The argv of the filter ``key`` names, as LPRng builds it (§2): prefixes ``-$`` and
-    ``ROOT``, the shell form (no option list; expansions single-quoted), quoted words,
+    ``ROOT``, the shell form (no option list; each expansion an environment variable the
+    shell text names, never spliced into it), quoted words,
     backslashes, the role's option list appended, ``$`` tokens expanded, options with an
     empty value dropped. JobRefused when the program is not an absolute path."""
     if role not in ROLES:
@@ -193,18 +198,18 @@ def build_command(entry: Entry, key: str, facts: JobFacts, *, role: str) -> Filt
     lookup = _lookup(entry, facts, role, list(template))
     if needs_shell(rest):
         shell = entry.string("shell") or "/bin/sh"
-        body = expand_shell(rest.strip(), lookup)
+        body, values = expand_shell(rest.strip(), lookup)
         argv = [shell, "-c", body if body.startswith("(") else f"( {body} )"]
         program, is_shell = shell, True
     else:
         argv = expand_words(split_words(rest) + template, lookup)
-        program, is_shell = (argv[0] if argv else ""), False
+        program, is_shell, values = (argv[0] if argv else ""), False, {}
     if not program.startswith("/"):
         raise JobRefused(f"{key}={text}: the program '{program}' is not an absolute path"
                          " (LPRng refuses it too: 'bad filter - not absolute path name');"
                          " write its full path", where=str(entry.origin(key) or "") or None,
                          queue=entry.name)
-    return FilterCommand(key, argv, as_root, is_shell)
+    return FilterCommand(key, argv, as_root, is_shell, values)
 
 
 def _hold_file(facts: JobFacts) -> str:

@@ -132,15 +132,46 @@ def expand_words(words: list[str], lookup: Lookup) -> list[str]:
     return result
 
 
-def shell_quote(word: str) -> str:
-    """One shell word, whatever it holds (a job name is user text)."""
-    return "'" + word.replace("'", "'\\''") + "'"
+#: The environment variables a shell-form filter's expansions travel in (``LPF_1``...).
+SHELL_VAR = "LPF_"
 
 
-def expand_shell(text: str, lookup: Lookup) -> str:
-    """A shell command line with each token's words single-quoted, so that the shell sees
-    each as one word and runs nothing a job's name or title holds."""
-    def one(match: re.Match[str]) -> str:
-        words = expand_word(match.group(0), lookup)
-        return " ".join(shell_quote(w) for w in words)
-    return TOKEN.sub(one, text)
+def _reference(names: list[str], state: str) -> str:
+    """Shell text naming the variables ``names`` where the quoting state is ``state``:
+    outside quotes each is one double-quoted word; inside ``"..."`` bare references, one
+    word (a variable's value is never expanded again); inside ``'...'`` the same, the
+    admin's quote closed and reopened around them."""
+    inside = " ".join("${%s}" % name for name in names)
+    if state == '"':
+        return inside
+    if state == "'":
+        return "'\"" + inside + "\"'"
+    return " ".join('"${%s}"' % name for name in names)
+
+
+def expand_shell(text: str, lookup: Lookup) -> tuple[str, dict[str, str]]:
+    """A shell command line whose ``$`` tokens are replaced by references to environment
+    variables, and those variables' values. No value a job names (its name, title...)
+    ever becomes shell text, so no quoting in it can run anything, whatever quotes the
+    printcap puts around the token."""
+    values: dict[str, str] = {}
+    out: list[str] = []
+    state = ""   # "", "'" or '"': the quote the scan is inside
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        match = TOKEN.match(text, i) if ch == "$" else None
+        if match is not None:
+            names = []
+            for word in expand_word(match.group(0), lookup):
+                names.append(f"{SHELL_VAR}{len(values) + 1}")
+                values[names[-1]] = word
+            out.append(_reference(names, state))
+            i = match.end()
+            continue
+        step = 2 if ch == "\\" and state != "'" else 1
+        if ch in "'\"" and state in ("", ch):
+            state = "" if state else ch
+        out.append(text[i:i + step])
+        i += step
+    return "".join(out), values

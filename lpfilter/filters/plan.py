@@ -17,17 +17,15 @@ banner, no ``p`` format) goes the old way: the backend sends the spooled file it
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import TYPE_CHECKING
 
 from lpfilter.backends.framing import framing
-from lpfilter.errors import JobRefused
+from lpfilter.filters import run
 from lpfilter.filters.command import (FilterCommand, JobFacts, build_command, facts_for,
                                       filter_environment, filter_key, letter_value)
 from lpfilter.filters.dollars import Token, expand_words, split_words
 from lpfilter.filters.feed import Plan
-from lpfilter.programs import command_argv, needs_shell
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -82,16 +80,12 @@ def text_banner(entry: Entry, job: Job, now: float) -> bytes:
     return b"\n" + text.encode("utf-8", "replace") + form_feed
 
 
-def pr_command(entry: Entry) -> FilterCommand | None:
-    """Format ``p``'s formatter (``pr``), run with no options (LPRng's Filter_file)."""
-    value = (entry.string("pr") or "").strip()
-    if not value:
+def pr_command(entry: Entry, facts: JobFacts) -> FilterCommand | None:
+    """Format ``p``'s formatter (``pr``), built as every filter is but with no option list
+    (LPRng's Filter_file)."""
+    if not (entry.string("pr") or "").strip():
         return None
-    shell = needs_shell(value)
-    argv = command_argv(value, entry.string("shell") or "/bin/sh")
-    if not shell and not argv[0].startswith("/"):
-        raise JobRefused(f"pr={value[:60]}: not an absolute path name (LPRng's 'bad filter')")
-    return FilterCommand(key="pr", argv=argv, as_root=False, shell=shell)
+    return build_command(entry, "pr", facts, role="pr")
 
 
 def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
@@ -108,7 +102,7 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
     facts = facts_for(entry, job, data_file=data_file, fmt=fmt, now=now)
     key = filter_key(entry, fmt)
     data = build_command(entry, key, facts, role="data") if key else None
-    pr = pr_command(entry) if fmt == "p" else None
+    pr = pr_command(entry, facts) if fmt == "p" else None
     of = build_command(entry, "of", facts, role="of") if entry.string("of") else None
     start = end = None
     if wants_banner(entry, job):
@@ -123,10 +117,9 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
         return None
     frame = framing(entry)
     sd = entry.string("sd") or "."
-    info = os.stat(sd)
     return Plan(data=data, pr=pr, of=of, suspend=entry.flag("suspend_of_filter"),
                 start_banner=start, end_banner=end, leader=frame.leader,
                 separator=frame.separator, trailer=frame.trailer, copies=job.copies,
                 env=filter_environment(entry, facts, inherited=environ), cwd=sd,
-                owner=(info.st_uid, info.st_gid),
+                owner=run.filter_owner(entry, sd),
                 of_wait=stall if stall > 0 else OF_WAIT_DEFAULT, notes=notes)

@@ -4,20 +4,25 @@ The caller gives the descriptors: fd 0 (the spooled file, a temporary file, a pi
 fd 1 (the pipe the backend streams from); fd 2 is a pipe whose lines a thread reads and
 queues as status (``Messages``), every descriptor from 3 up is closed, the directory is
 the spool, the environment is the one given (``command.filter_environment``). A filter
-runs in its own session so that it and everything it started can be killed together.
+runs in its own session so that it and everything it started can be killed together, and
+dies (SIGKILL, from the kernel) when the process that started it ends, however it ends.
 
-As whom: the watcher runs as the spool's owner and so does the filter. A watcher run by
-root runs a filter as the spool directory's owner, a ``ROOT`` filter as root (as LPRng's
-lpd runs filters as ``user`` and ``ROOT`` ones as root); a watcher that is not root
+As whom (``filter_owner``): the watcher runs as the spool's owner and so does the filter.
+A watcher run by root runs a filter as the spool directory's owner; for a spool root owns,
+as LPRng's lpd does, as the printcap's ``user`` and ``group`` (default ``daemon`` and
+``lp``, or ``nobody``/``nogroup`` where those do not exist), so that root's filters never
+run as root by accident; a ``ROOT`` filter runs as root. A watcher that is not root
 refuses a ``ROOT`` filter's job, as it cannot give it what it asks for.
 """
 from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
+import grp
 import logging
 import os
-import queue
+import pwd
 import signal
 import subprocess
 import threading
@@ -31,6 +36,7 @@ from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.filters.command import FilterCommand
+    from lpfilter.printcap.entry import Entry
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +48,51 @@ KEEP_LINES = 5
 TERM_GRACE = 2.0
 
 
+#: Status lines waiting to be said, the newest kept; older ones are counted, not kept.
+QUEUE_LINES = 100
+#: Lines said at most per ``SAY_INTERVAL``: a chattering filter cannot turn the job's
+#: status file and log into a copy of its stderr, nor starve the printer's connection.
+SAY_LINES = 5
+SAY_INTERVAL = 1.0
+
+
 class Messages:
     """Status lines from the filters' stderr, queued by their reader threads and passed on
     by the thread that talks to the job (``drain``): one job's reporter is never called
-    from two threads."""
+    from two threads. Bounded in memory (``QUEUE_LINES``) and in what is said
+    (``SAY_LINES`` a second, the newest, and how many more there were)."""
 
     def __init__(self) -> None:
-        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._lines: collections.deque[str] = collections.deque(maxlen=QUEUE_LINES)
+        self._dropped = 0
+        self._said_at: float | None = None
 
     def put(self, line: str) -> None:
-        self._lines.put(line)
+        with self._lock:
+            if len(self._lines) == QUEUE_LINES:
+                self._dropped += 1
+            self._lines.append(line)
 
-    def drain(self, say: Any) -> None:
-        """Pass every queued line to ``say`` (a reporter's ``status``)."""
-        while True:
-            try:
-                line = self._lines.get_nowait()
-            except queue.Empty:
-                return
+    def drain(self, say: Any, *, flush: bool = False) -> None:
+        """Pass the newest queued lines to ``say`` (a reporter's ``status``), after a line
+        saying how many were passed over; at most once a ``SAY_INTERVAL`` unless
+        ``flush`` (the attempt's end)."""
+        now = time.monotonic()
+        if not flush and self._said_at is not None and now - self._said_at < SAY_INTERVAL:
+            return
+        with self._lock:
+            lines = list(self._lines)[-SAY_LINES:]
+            passed = self._dropped + len(self._lines) - len(lines)
+            self._lines.clear()
+            self._dropped = 0
+        if not lines:
+            return
+        self._said_at = now
+        if passed:
+            say(f"... {passed} more filter message line{'s' if passed != 1 else ''}"
+                " not shown")
+        for line in lines:
             say(line)
 
 
@@ -72,9 +105,60 @@ def identity(as_root: bool, owner: tuple[int, int], *, key: str) -> dict[str, An
                              " filter; run the watcher as root or leave out ROOT")
         return {}
     uid, gid = owner
-    if as_root or uid == 0:
+    if as_root or (uid, gid) == (0, 0):
         return {}
     return {"user": uid, "group": gid, "extra_groups": []}
+
+
+#: prctl(2)'s option to have the kernel send a signal when the parent ends.
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _dies_with_parent(parent: int) -> Any:
+    """A ``preexec_fn`` (run after ``Popen`` changed the user, so the kernel keeps it
+    through exec): SIGKILL when the starting thread's process dies, so a watcher killed
+    with SIGKILL leaves no filter running, nor an OF filter stopped for ever. A parent
+    already gone by then: die now."""
+    prctl, kill = _LIBC.prctl, int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), kill)
+    return preexec
+
+
+#: LPRng's ``user`` and ``group`` when the printcap sets none (Debian's lpd: daemon, lp).
+DEFAULT_USERS = ("daemon", "nobody")
+DEFAULT_GROUPS = ("lp", "daemon", "nogroup")
+
+
+def _account_id(name: str | None, defaults: tuple[str, ...], *, kind: str, queue: str) -> int:
+    """The id of a ``user``/``group`` printcap value (a name or a number), else of the
+    first default that exists."""
+    look = pwd.getpwnam if kind == "user" else grp.getgrnam
+    for candidate in ([name.strip()] if name and name.strip() else list(defaults)):
+        if candidate.isdigit():
+            return int(candidate)
+        try:
+            record = look(candidate)
+        except KeyError:
+            continue
+        return record.pw_uid if isinstance(record, pwd.struct_passwd) else record.gr_gid
+    raise JobRefused(f"{kind}={name or '/'.join(defaults)}: no such {kind} on this host to run"
+                     f" the queue's filters as; set {kind}= to one that exists", queue=queue)
+
+
+def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
+    """(uid, gid) a queue's filters run as, ``ROOT`` ones aside (see the module's
+    docstring): the spool directory's owner, or ``user``/``group`` for a root-owned spool
+    under a root watcher."""
+    info = os.stat(spool_dir)
+    if info.st_uid != 0 or os.geteuid() != 0:
+        return info.st_uid, info.st_gid
+    return (_account_id(entry.string("user"), DEFAULT_USERS, kind="user", queue=entry.name),
+            _account_id(entry.string("group"), DEFAULT_GROUPS, kind="group", queue=entry.name))
 
 
 class Running:
@@ -163,8 +247,8 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[s
     try:
         process = subprocess.Popen(
             argv, stdin=subprocess.PIPE if stdin is None else stdin, stdout=stdout,
-            stderr=subprocess.PIPE, cwd=cwd, env=env, close_fds=True,
-            start_new_session=True, **user)
+            stderr=subprocess.PIPE, cwd=cwd, env={**env, **command.env}, close_fds=True,
+            start_new_session=True, preexec_fn=_dies_with_parent(os.getpid()), **user)
     except OSError as exc:
         raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
                          f" {exc.strerror or exc}") from None

@@ -13,7 +13,8 @@ the body is streamed to a temporary file in the spool directory (unlinked, O_TMP
 sent as one data file of ``bq_format`` with one copy, as LPRng's ``lpd_bounce`` does.
 
 Filters' stderr lines are queued by their reader threads and said as the job's status
-from the sending thread (at every interruption check), so the reporter sees one thread.
+from the sending thread (at interruption checks, a few a second at most: ``run.Messages``),
+so the reporter sees one thread.
 Whatever ends the attempt, every filter still running is killed and every descriptor
 closed before this returns; the worker then records the job's state as for any send.
 """
@@ -97,7 +98,7 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
         return backend.send(request)
     finally:
         feed.close()
-        feed.messages.drain(real.status)
+        feed.messages.drain(real.status, flush=True)
         request.reporter = real
         request.direct = None
         if spooled is not None:

@@ -15,14 +15,13 @@ import contextlib
 import logging
 import os
 import select
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 
 from lpfilter.errors import LpfilterError, TransientError
-from lpfilter.filters import accounting
+from lpfilter.filters import accounting, run
 from lpfilter.filters.command import JobFacts, build_command, facts_for, filter_environment
 from lpfilter.filters.exits import exit_error
 from lpfilter.job import Job, JobState
@@ -151,31 +150,40 @@ class Accounting:
             os.close(fd)
 
     def _run(self, key: str, facts: JobFacts, data: bytes | None) -> None:
-        """Run the program ``key`` names with the filter machinery; ``data`` (or nothing)
-        on its standard input. Bounded: killed after the timeout."""
+        """Run the program ``key`` names as a filter is run (``filters.run.start``: the
+        same user, ``ROOT`` handling, session, environment and bounded stderr); ``data``
+        (or nothing) on its standard input. Bounded: killed after the timeout."""
         command = build_command(self.entry, key, facts, role="accounting")
         env = filter_environment(self.entry, facts, inherited=os.environ)
         sd = self.entry.string("sd") or "."
-        process = subprocess.Popen(
-            command.argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=sd, env=env,
-            start_new_session=True)
-        program = command.argv[2] if command.shell else command.argv[0]
+        owner = run.filter_owner(self.entry, sd)
+        read_end, write_end = os.pipe()
         try:
-            output = _collect(process, data, time.monotonic() + self.timeout)
+            running = run.start(command, stdin=None if data is not None else subprocess.DEVNULL,
+                                stdout=write_end, env=env, cwd=sd,
+                                owner=owner, messages=run.Messages())
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        try:
+            output = _collect(running, data, read_end, time.monotonic() + self.timeout)
         except subprocess.TimeoutExpired:
-            raise TransientError(f"{key} program {program} did not finish within"
+            raise TransientError(f"{key} program {running.program} did not finish within"
                                  f" {self.timeout:g} s; it was killed") from None
-        error = exit_error(process.returncode, key=key, program=program,
-                           detail=visible(output.decode("utf-8", "replace").strip()))
+        said = [visible(output.decode("utf-8", "replace").strip()), *running.lines]
+        error = exit_error(running.wait(), key=key, program=running.program,
+                           detail=" / ".join(line for line in said if line))
         if error is not None:
             raise error
 
 
-def _collect(process: subprocess.Popen[bytes], data: bytes | None, deadline: float) -> bytes:
-    """Feed ``data``, read the output (the first bytes kept) and wait for the exit, all
-    before ``deadline``; past it the program and its children are killed."""
-    assert process.stdout is not None
+def _collect(running: run.Running, data: bytes | None, fd: int, deadline: float) -> bytes:
+    """Feed ``data``, read the output from ``fd`` (the first bytes kept; closed here) and
+    wait for the exit, all before ``deadline``; past it the program and its children are
+    killed."""
+    process = running.process
     kept = b""
     try:
         if process.stdin is not None:
@@ -187,18 +195,16 @@ def _collect(process: subprocess.Popen[bytes], data: bytes | None, deadline: flo
             left = deadline - time.monotonic()
             if left <= 0:
                 raise subprocess.TimeoutExpired(process.args, 0)
-            ready, _, _ = select.select([process.stdout], [], [], left)
+            ready, _, _ = select.select([fd], [], [], left)
             if ready:
-                chunk = os.read(process.stdout.fileno(), 65536)
+                chunk = os.read(fd, 65536)
                 if not chunk:
                     break
                 kept = (kept + chunk)[:_KEEP_OUTPUT]
         process.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        running.kill()
         raise
     finally:
-        process.stdout.close()
+        os.close(fd)
     return kept
