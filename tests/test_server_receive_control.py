@@ -34,7 +34,7 @@ def _send(port: int, names: lpd.JobNames, control: bytes, data: bytes) -> None:
 def test_a_received_jobs_control_lines_reach_its_filter(kit: Kit) -> None:  # noqa: F811
     record = kit.root / "runs.jsonl"
     program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
-    kit.queue("q", kit.recorder(), **{"if": str(program)})
+    kit.queue("q", kit.recorder(), user="root", **{"if": str(program)})  # in root's 0700 tmp_path
     server = start_server(kit)
     try:
         names = lpd.JobNames(7, "client")
