@@ -215,3 +215,40 @@ def test_a_daemons_control_state_with_keys_unknown_here_is_read() -> None:
     assert QueueControl.from_dict(data) == QueueControl(printing_disabled=True,
                                                         unreadable="a FIFO")
     assert QueueControl.from_dict(None) == QueueControl()
+
+
+def test_a_ticket_whose_id_is_a_path_is_never_read_nor_acted_on(tmp_path: Path) -> None:
+    """The spool's owner may write its tickets: an id that is not the ticket's file name
+    (``../../victim/keep``) would make root's watcher remove and write files anywhere when
+    it settles an interrupted move (second review, K1). Such a ticket is not read."""
+    from lpfilter import printcap
+    from lpfilter.job import Job
+    from lpfilter.spool.lpcops import MOVING_KEY, settle_moves
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.job").write_text("root's\n")
+    (victim / "keep.data").write_text("root's\n")
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    (tmp_path / "printcap").write_text(f"q:lp=/dev/null:sd={sd}\n")
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
+    store = SpoolStore(str(sd), "q")
+    store.ensure("watch")
+    forged = Job("000001", "q", "alice", "forged", 1, 1.0)
+    forged.extra[MOVING_KEY] = {"sd": str(sd), "queue": "q", "id": "000001", "state": "queued"}
+    store.write(forged)
+    ticket = Path(store.ticket_path("000001"))
+    text = json.loads(ticket.read_text())
+    text["id"] = os.path.relpath(victim / "keep", store.jobs_dir)
+    ticket.write_text(json.dumps(text))
+    assert store.read("000001") is None and store.jobs() == []
+    records = QueueRecords(entry)
+    try:
+        settle_moves(store, records)
+    finally:
+        records.close()
+        store.close()
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.data", "keep.job"]
+    assert ticket.exists()  # left for its owner to see, never followed

@@ -222,7 +222,7 @@ def settle_moves(store: SpoolStore, records: QueueRecords) -> None:
             if mark is None:
                 continue
             origin = f"{store.queue}-{job.id}"
-            if isinstance(mark, dict) and _copied(mark, origin):
+            if isinstance(mark, dict) and _copied(mark, origin, store.owner):
                 store.remove(job)
                 records.log(f"moved to {visible(str(mark.get('queue')))}-"
                             f"{visible(str(mark.get('id')))} (finished after an interruption)",
@@ -236,15 +236,18 @@ def settle_moves(store: SpoolStore, records: QueueRecords) -> None:
             records.log("not moved (the move was interrupted); back in the queue", job)
 
 
-def _copied(mark: dict[str, Any], origin: str) -> bool:
-    """Is the target's ticket that a move marked there, and the copy of ``origin``?"""
+def _copied(mark: dict[str, Any], origin: str, owner: int) -> bool:
+    """Is the target's ticket that a move marked there, and the copy of ``origin``? The
+    mark is in a ticket the spool's owner may write: only a ticket of that same owner (or
+    of root's spools, for a root-owned source) counts, as moves never cross owners."""
     from lpfilter.spool.store import SpoolStore
     sd, queue, new_id = mark.get("sd"), mark.get("queue"), mark.get("id")
-    if not all(isinstance(v, str) for v in (sd, queue, new_id)) or not str(new_id).isdigit():
+    if (not all(isinstance(v, str) for v in (sd, queue, new_id))
+            or not (str(new_id).isascii() and str(new_id).isdigit())):
         return False
     path = SpoolStore(str(sd), str(queue)).ticket_path(str(new_id))
     try:
-        fd, _info = open_regular(path, None)
+        fd, _info = open_regular(path, owner)
     except (UnsafeFile, OSError):
         return False
     try:

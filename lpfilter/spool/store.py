@@ -216,7 +216,10 @@ class SpoolStore:
                 data = handle.read(TICKET_MAX + 1)
             if len(data) > TICKET_MAX:
                 raise ValueError(f"larger than {TICKET_MAX} bytes")
-            return Job.from_json(data.decode("utf-8"))
+            job = Job.from_json(data.decode("utf-8"))
+            if job.id != job_id:  # the id names the job's files: never a path of its own
+                raise ValueError(f"its id {job.id!r} is not its file name")
+            return job
         except (OSError, ValueError, TypeError) as exc:
             log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", self.queue,
                         job_id, exc, self.jobs_dir)
