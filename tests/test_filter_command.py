@@ -179,6 +179,23 @@ def test_shell_form_hostile_names_run_nothing_and_arrive_whole(tmp_path, hostile
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
 
 
+@pytest.mark.parametrize("value", ["-n x y", "*", "a b", "';touch PWNED;'", "$(touch PWNED)"])
+def test_tokens_inside_command_substitutions_are_quoted_afresh(tmp_path, value: str) -> None:  # noqa: ANN001
+    """Inside ``$(...)`` or backquotes the shell's quoting starts again, even within
+    double quotes: a value there must not be split, globbed or become an option of the
+    inner program (second review, I-c)."""
+    value = value.replace("PWNED", str(tmp_path / "pwned"))
+    facts = dataclasses.replace(FACTS, job_name=value)
+    rec = _recorder(tmp_path)
+    text = (f""":if={rec} "$(printf '%s' $-J)" "$(printf '%s' '$-J')" """
+            f""""`printf '%s' $-J`" "x$( (printf '%s' $-J) )y" | /bin/cat""")
+    command = build_command(entry(text), "if", facts, role="data")
+    done = subprocess.run(command.argv, env={"PATH": "/usr/bin:/bin", **command.env},
+                          cwd=tmp_path, capture_output=True, check=True, timeout=30)
+    assert done.stdout.decode().split("\0")[:-1] == [value, value, value, f"x{value}y"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
+
+
 def test_backslashes() -> None:
     assert argv(r":if=-$ /path\tx\101\033y\ny\rz\040w") == ["/path", "xA", "y", "y", "z", "w"]
 

@@ -157,6 +157,10 @@ def expand_shell(text: str, lookup: Lookup) -> tuple[str, dict[str, str]]:
     values: dict[str, str] = {}
     out: list[str] = []
     state = ""   # "", "'" or '"': the quote the scan is inside
+    #: Enclosing command substitutions and parentheses: (what closes it, the quote state
+    #: outside it). Inside ``$(...)`` or backquotes the quoting starts afresh, even within
+    #: double quotes: a reference there must be quoted again.
+    stack: list[tuple[str, str]] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -169,9 +173,33 @@ def expand_shell(text: str, lookup: Lookup) -> tuple[str, dict[str, str]]:
             out.append(_reference(names, state))
             i = match.end()
             continue
-        step = 2 if ch == "\\" and state != "'" else 1
-        if ch in "'\"" and state in ("", ch):
-            state = "" if state else ch
+        step, state = _scan(text, i, state, stack)
         out.append(text[i:i + step])
         i += step
     return "".join(out), values
+
+
+def _scan(text: str, i: int, state: str, stack: list[tuple[str, str]]) -> tuple[int, str]:
+    """One step of ``expand_shell``'s scan at ``text[i]``: how many characters it takes
+    as they are, and the quote state after them (``stack`` is updated in place)."""
+    ch = text[i]
+    if state == "'":
+        return 1, "" if ch == "'" else state
+    if ch == "\\":
+        return 2, state
+    if text.startswith("$(", i):
+        stack.append((")", state))
+        return 2, ""
+    if ch == "`" and stack and stack[-1][0] == "`" and state == "":
+        return 1, stack.pop()[1]
+    if ch == "`":
+        stack.append(("`", state))
+        return 1, ""
+    if state == "":
+        if ch == "(":
+            stack.append((")", state))
+        elif ch == ")" and stack and stack[-1][0] == ")":
+            return 1, stack.pop()[1]
+    if ch in "'\"" and state in ("", ch):
+        return 1, "" if state else ch
+    return 1, state
