@@ -82,3 +82,21 @@ def test_filters_run_as_the_spools_owner_and_root_filters_need_a_root_watcher() 
                                                                                "failed"]
         finally:
             shutil.rmtree(root)
+
+
+def test_an_owners_filters_run_in_the_owners_group_not_the_directorys(tmp_path: Path) -> None:
+    """A spool chowned to a user but left in group root: the user's filters (and
+    accounting programs) must not run with gid 0 (second review, M-b)."""
+    import pwd as _pwd
+
+    from localkit import made_user
+
+    from lpfilter import printcap as _printcap
+    from lpfilter.filters.run import filter_owner
+    with made_user() as user:
+        sd = tmp_path / "sd"
+        sd.mkdir()
+        os.chown(sd, user.uid, 0)
+        (tmp_path / "printcap").write_text(f"q:lp=/dev/null:sd={sd}\n")
+        entry = _printcap.load([str(tmp_path / "printcap")]).lookup("q")
+        assert filter_owner(entry, str(sd)) == (user.uid, _pwd.getpwuid(user.uid).pw_gid)

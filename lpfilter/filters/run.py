@@ -132,6 +132,8 @@ def _dies_with_parent(parent: int) -> Any:
 #: LPRng's ``user`` and ``group`` when the printcap sets none (Debian's lpd: daemon, lp).
 DEFAULT_USERS = ("daemon", "nobody")
 DEFAULT_GROUPS = ("lp", "daemon", "nogroup")
+#: The group of a spool owner with no account, when the spool directory's group is root.
+NOGROUP = 65534
 
 
 def _account_id(name: str | None, defaults: tuple[str, ...], *, kind: str, queue: str) -> int:
@@ -155,8 +157,13 @@ def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
     docstring): the spool directory's owner, or ``user``/``group`` for a root-owned spool
     under a root watcher."""
     info = os.stat(spool_dir)
-    if info.st_uid != 0 or os.geteuid() != 0:
+    if os.geteuid() != 0:
         return info.st_uid, info.st_gid
+    if info.st_uid != 0:  # the owner's own group, not the directory's (it may be root's)
+        try:
+            return info.st_uid, pwd.getpwuid(info.st_uid).pw_gid
+        except KeyError:  # no such account: never the directory's group if it is root's
+            return info.st_uid, info.st_gid or NOGROUP
     return (_account_id(entry.string("user"), DEFAULT_USERS, kind="user", queue=entry.name),
             _account_id(entry.string("group"), DEFAULT_GROUPS, kind="group", queue=entry.name))
 
