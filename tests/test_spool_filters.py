@@ -13,14 +13,17 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from localkit import need_root
+from filterrunkit import lp_of as _lp
+from filterrunkit import print_bytes as _print
+from filterrunkit import printer  # noqa: F401 - a fixture
+from filterrunkit import watch_once as _watch
 from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
 
-from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+from lpfilter.emulator.jetdirect import VirtualPrinter
 
 PY = sys.executable
 
@@ -40,30 +43,6 @@ sys.stdout.buffer.write(b"<" + data + b">")
 '''
 
 
-@pytest.fixture
-def printer(tmp_path: Path) -> Iterator[VirtualPrinter]:
-    with VirtualPrinter("127.0.0.1", 0, str(tmp_path / "printed"), Behaviour(pages=1)) as vp:
-        yield vp
-
-
-def _lp(printer: VirtualPrinter) -> str:
-    host, port = printer.address
-    return f"{host}%{port}"
-
-
-def _print(kit: Kit, queue: str, data: bytes, *args: str) -> str:  # noqa: F811
-    source = kit.root / "doc.txt"
-    source.write_bytes(data)
-    done = kit.run("print", "--no-wait", "-P", queue, *args, str(source))
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()[-1].removeprefix(f"{queue}-")
-
-
-def _watch(kit: Kit, queue: str) -> str:  # noqa: F811
-    """One pass; its stderr (a failed job's line). Never an internal error."""
-    watch = kit.run("watch", "--once", "-P", queue, timeout=120)
-    assert watch.returncode != 70 and "Traceback" not in watch.stderr, watch.stderr
-    return watch.stderr
 
 
 def _printed(printer: VirtualPrinter, count: int = 1) -> list[bytes]:
