@@ -92,7 +92,7 @@ def test_an_owners_filters_run_in_the_owners_group_not_the_directorys(tmp_path: 
     from localkit import made_user
 
     from lpfilter import printcap as _printcap
-    from lpfilter.filters.run import filter_owner
+    from lpfilter.children.run import filter_owner
     with made_user() as user:
         sd = tmp_path / "sd"
         sd.mkdir()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lpfilter.children.run import FilterCommand
 from lpfilter.errors import JobRefused
 from lpfilter.filters.dollars import (Lookup, Token, expand_shell, expand_words, split_words,
                                       strip_prefixes, unescape)
@@ -98,18 +99,6 @@ def filter_key(entry: Entry, fmt: str) -> str | None:
     if fmt not in "flp" and entry.string(fmt + "f"):
         return fmt + "f"
     return "filter" if entry.string("filter") else None
-
-
-@dataclass(frozen=True)
-class FilterCommand:
-    """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``;
-    ``env``: variables the shell text names (``LPF_1``...), added to the environment."""
-
-    key: str
-    argv: list[str]
-    as_root: bool
-    shell: bool
-    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def lprng_time(when: float) -> str:

@@ -10,7 +10,7 @@ and written by nobody else) and is waited for by ``Outlet.wait``: cancel, shutdo
 stall limit kill it (with whatever it started) before the descriptor is taken back.
 Banner and ``pr`` programs write temporary files, as in the pipe path, and are waited for
 the same way. A filter's exit status means what it means in the pipe path
-(``filters.exits``), unless the printer reset the connection under it: then that is the
+(``children.exits``), unless the printer reset the connection under it: then that is the
 reason, and the try is retried. What a successful filter left running is killed: it must
 not write into the printer after lpfilter's next piece.
 """
@@ -24,7 +24,7 @@ from lpfilter.errors import LpfilterError
 if TYPE_CHECKING:
     from lpfilter.backends.request import Outlet
     from lpfilter.filters.feed import Feed
-    from lpfilter.filters.run import Running
+    from lpfilter.children.run import Running
 
 
 class DirectJob:

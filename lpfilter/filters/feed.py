@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import JobRefused, LpfilterError, TransientError
-from lpfilter.filters import run
-from lpfilter.filters.run import Messages, Running
+from lpfilter.children import run
+from lpfilter.children.run import Messages, Running
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lpfilter.filters.command import FilterCommand
+    from lpfilter.children.run import FilterCommand
 
 log = logging.getLogger(__name__)
 

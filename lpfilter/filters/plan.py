@@ -21,9 +21,10 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.backends.framing import framing
-from lpfilter.filters import run
-from lpfilter.filters.command import (FilterCommand, JobFacts, build_command, facts_for,
-                                      filter_environment, filter_key, letter_value)
+from lpfilter.children import run
+from lpfilter.children.run import FilterCommand
+from lpfilter.filters.command import (JobFacts, build_command, facts_for, filter_environment,
+                                      filter_key, letter_value)
 from lpfilter.filters.dollars import Token, expand_words, split_words
 from lpfilter.filters.feed import Plan
 from lpfilter.text import visible

@@ -35,7 +35,7 @@ from lpfilter.filters.plan import plan_for
 if TYPE_CHECKING:
     from lpfilter.backends import Backend, Reporter, SendRequest, SendResult
     from lpfilter.errors import Interruption
-    from lpfilter.filters.run import Messages
+    from lpfilter.children.run import Messages
     from lpfilter.printcap import Entry
 
 

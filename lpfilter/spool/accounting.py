@@ -21,9 +21,10 @@ import time
 from collections.abc import Callable
 
 from lpfilter.errors import LpfilterError, TransientError
-from lpfilter.filters import accounting, run
+from lpfilter.children import run
+from lpfilter.filters import accounting
 from lpfilter.filters.command import JobFacts, build_command, facts_for, filter_environment
-from lpfilter.filters.exits import exit_error
+from lpfilter.children.exits import exit_error
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.entry import Entry
 from lpfilter.spool.records import QueueRecords, _open_record
@@ -150,7 +151,7 @@ class Accounting:
             os.close(fd)
 
     def _run(self, key: str, facts: JobFacts, data: bytes | None) -> None:
-        """Run the program ``key`` names as a filter is run (``filters.run.start``: the
+        """Run the program ``key`` names as a filter is run (``children.run.start``: the
         same user, ``ROOT`` handling, session, environment and bounded stderr); ``data``
         (or nothing) on its standard input. Bounded: killed after the timeout."""
         command = build_command(self.entry, key, facts, role="accounting")

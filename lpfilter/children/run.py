@@ -1,4 +1,4 @@
-"""Running one filter program as LPRng's lpd does (lprng-filters.md §3).
+"""Running one filter (or ``lp=|`` or accounting) program as lpd does (lprng-filters.md §3).
 
 The caller gives the descriptors: fd 0 (the spooled file, a temporary file, a pipe) and
 fd 1 (the pipe the backend streams from); fd 2 is a pipe whose lines a thread reads and
@@ -27,15 +27,16 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from lpfilter.children.exits import exit_error
 from lpfilter.errors import JobRefused, LpfilterError
-from lpfilter.filters.exits import exit_error
 from lpfilter.job import user_name
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
-    from lpfilter.filters.command import FilterCommand
     from lpfilter.printcap.entry import Entry
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,18 @@ def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
             return info.st_uid, info.st_gid or NOGROUP
     return (_account_id(entry.string("user"), DEFAULT_USERS, kind="user", queue=entry.name),
             _account_id(entry.string("group"), DEFAULT_GROUPS, kind="group", queue=entry.name))
+
+
+@dataclass(frozen=True)
+class FilterCommand:
+    """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``;
+    ``env``: variables the shell text names (``LPF_1``...), added to the environment."""
+
+    key: str
+    argv: list[str]
+    as_root: bool
+    shell: bool
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 class Running:
