@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import psutil
+
 
 class BenchError(Exception):
     """The benchmark itself cannot run; never raised for a missed target."""
@@ -225,3 +227,37 @@ class FirstFile:
         if self.seen is None:
             raise BenchError(f"no new file appeared in {self.folder}")
         return self.seen
+
+
+def tree_rss(root: psutil.Process) -> int:
+    """RSS of a process and its children (a child that ends meanwhile counts nothing)."""
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return total
+
+
+def rss_sampler(process: psutil.Process, *, tree: bool = False) -> Callable[[], int]:
+    """Sample the RSS of ``process`` (with ``tree``, of it and its children) every 10 ms in
+    a thread; the returned call stops the sampling and gives the peak. The sampling ends
+    by itself, its peak kept, when the process has ended."""
+    peak, done = [0], threading.Event()
+
+    def run() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], tree_rss(process) if tree
+                              else process.memory_info().rss)
+            except psutil.NoSuchProcess:
+                return
+            done.wait(0.01)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def stop() -> int:
+        done.set()
+        thread.join(timeout=10)
+        return peak[0]
+    return stop

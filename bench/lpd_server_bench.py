@@ -24,15 +24,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
 from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
-                      settle_memory, settle_page_cache, size_arg, spread, verdict)
+                      lpfilter_info, machine_info, print_info, progress, row, rss_sampler,
+                      scratch_dirs, settle_memory, settle_page_cache, size_arg, spread,
+                      verdict)
 from lpd_bench import LPD, LPR, Lpd, free_port
 
 MB, MiB = 1e6, 2**20
@@ -58,8 +58,6 @@ class Daemon:
                                          stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         self.process = psutil.Process(self.proc.pid)
-        self.peak = 0
-        self._sampling = threading.Event()
         deadline = time.monotonic() + 20
         while not any(c.laddr == ("127.0.0.1", self.port) and c.status == psutil.CONN_LISTEN
                       for c in self.process.net_connections("tcp")):
@@ -70,21 +68,7 @@ class Daemon:
 
     def sample(self) -> Callable[[], int]:
         """Start sampling the RSS every 10 ms; the returned call stops and gives the peak."""
-        self.peak, done = 0, threading.Event()
-
-        def run() -> None:
-            while not done.is_set():
-                self.peak = max(self.peak, self.process.memory_info().rss)
-                done.wait(0.01)
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-
-        def stop() -> int:
-            done.set()
-            thread.join(timeout=10)
-            return self.peak
-        return stop
+        return rss_sampler(self.process)
 
     def idle_cpu(self, seconds: float) -> float:
         """CPU seconds the daemon used while nothing happened for ``seconds``."""

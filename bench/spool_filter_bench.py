@@ -27,14 +27,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import lpd_bench
 import psutil
 from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
-                      size_arg, spread, verdict)
+                      lpfilter_info, machine_info, print_info, progress, row, rss_sampler,
+                      scratch_dirs, size_arg, spread, verdict)
 from lpd_bench import LPD, LPR, Lpd
 
 MB, MiB = 1e6, 2**20
@@ -87,39 +87,6 @@ class Sink:
         self.server.close()
 
 
-def tree_rss(root: psutil.Process) -> int:
-    """RSS of a process and its children."""
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def sampler(root: psutil.Process) -> Callable[[], int]:
-    """Sample ``tree_rss`` every 10 ms; the returned call stops and gives the peak."""
-    peak, done = [0], threading.Event()
-
-    def run() -> None:
-        while not done.is_set():
-            try:
-                peak[0] = max(peak[0], tree_rss(root))
-            except psutil.NoSuchProcess:
-                return
-            done.wait(0.01)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def stop() -> int:
-        done.set()
-        thread.join(timeout=10)
-        return peak[0]
-    return stop
-
-
 def run_lpfilter(root: Path, sink: Sink, big: Path, size: int, cat: str) -> tuple[float, int]:
     sd = root / "lpf-sd"
     sd.mkdir(exist_ok=True)
@@ -133,7 +100,7 @@ def run_lpfilter(root: Path, sink: Sink, big: Path, size: int, cat: str) -> tupl
     proc = subprocess.Popen([*base, "watch", "--once", "-P", "q"], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    stop = sampler(psutil.Process(proc.pid))
+    stop = rss_sampler(psutil.Process(proc.pid), tree=True)
     try:
         seconds = sink.wait(size, "lpfilter")
         _, err = proc.communicate(timeout=TIMEOUT)
@@ -151,7 +118,7 @@ def run_lpfilter(root: Path, sink: Sink, big: Path, size: int, cat: str) -> tupl
 
 def run_lprng(lpd: Lpd, sink: Sink, big: Path, size: int) -> tuple[float, int]:
     sink.reset()
-    stop = sampler(psutil.Process(lpd.proc.pid))  # type: ignore[union-attr]
+    stop = rss_sampler(psutil.Process(lpd.proc.pid), tree=True)  # type: ignore[union-attr]
     try:
         done = subprocess.run([*lpd.nsenter(), LPR, "-P", lpd.queue, str(big)],
                               capture_output=True, timeout=TIMEOUT, check=False)

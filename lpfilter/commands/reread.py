@@ -6,10 +6,12 @@ ask, ``server.lpcserver.reread``, and signals itself). Only when no daemon answe
 found by the queues' leases sent SIGHUP; a lease is a file of the spool's owner, who may
 write any pid into it, so the process it names is signalled only when it is an
 ``lpfilter watch`` (its program and arguments, as the kernel shows them) of root or of
-that owner: never another process of root's.
+that owner: never another process of root's. It is pinned by a pidfd before that check
+and signalled through it, so a pid that is reused after the check is never signalled.
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from typing import TYPE_CHECKING
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lpfilter.commands.environment import Context
     from lpfilter.locks import Holder
 
@@ -54,14 +58,35 @@ def _signal_leased(ctx: Context) -> int | None:
             owner = store.owner if holder is not None else -1
         except OSError:
             continue
-        if holder is None or holder.purpose != "watch" or not is_watch(holder, owner):
+        if holder is None or holder.purpose != "watch":
             continue
-        try:
-            os.kill(holder.pid, signal.SIGHUP)
-        except (PermissionError, ProcessLookupError):
-            continue
-        return holder.pid
+        if hup_if(holder.pid, functools.partial(is_watch, holder, owner)):
+            return holder.pid
     return None
+
+
+def hup_if(pid: int, verify: Callable[[], bool]) -> bool:
+    """SIGHUP to the process ``pid`` names, when ``verify()`` says it is the one meant.
+    The process is pinned by a pidfd before the check and signalled through it: if it
+    ends after the check and its pid goes to another process, the kernel refuses the
+    signal (ProcessLookupError) instead of sending it to the newcomer. False when the
+    process is gone at any step, is not the one meant, or is not ours to signal (and on
+    a kernel without pidfds, which has no signal that cannot miss its process)."""
+    if pid <= 0:
+        return False  # a lease may say anything: 0 and -1 are groups to kill(2)
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if not verify():
+            return False
+        signal.pidfd_send_signal(fd, signal.SIGHUP)
+    except (PermissionError, ProcessLookupError):
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def is_watch(holder: Holder, owner: int) -> bool:

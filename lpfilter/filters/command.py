@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import pwd
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,14 @@ ROLES = ("data", "of", "lp", "banner", "accounting", "pr")
 _PER_FILE = frozenset("Nef")
 #: Formats LPRng calls invalid and prints as f (§1.2).
 _AS_F = frozenset("aios")
+#: Letters whose value is a number (§2, Letters: indent, width, job number). A received
+#: control file's ``I``/``W`` line may hold any text, and bash or ksh evaluate a
+#: variable's value as an expression in ``$((...))``, ``[[ -eq ]]`` or ``let`` (where
+#: ``a[$(cmd)]`` runs cmd): such a value passes only as digits, else it is dropped, as an
+#: unknown value is (LPRng's lpr refuses a non-numeric -i/-w outright). ``b l w x y``
+#: are numbers lpfilter makes itself.
+_NUMERIC = frozenset("IWij")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -134,10 +143,21 @@ def _clean(value: str) -> str:
     return value.replace("\0", " ")
 
 
+def _number_only(value: str | None) -> str | None:
+    """A numeric letter's value as plain decimal digits (no leading zeros, which bash
+    reads as octal), None when it is not a number."""
+    if value is None or not _DIGITS.fullmatch(value):
+        return None
+    return value.lstrip("0") or "0"
+
+
 def letter_value(entry: Entry, facts: JobFacts, letter: str, role: str) -> str | list[str] | None:
     """What ``$X`` holds for this entry, job and role (§2, Letters)."""
     if (role != "data" and letter in _PER_FILE) or (role == "lp" and letter == "F"):
         return None
+    if letter in _NUMERIC:
+        value = facts.job_number if letter == "j" else facts.control().get(letter.upper())
+        return _number_only(value)
     if letter.isupper():
         special = {"F": "o" if role == "of" else facts.fmt, "P": facts.queue}
         if letter == "S":
@@ -150,9 +170,8 @@ def letter_value(entry: Entry, facts: JobFacts, letter: str, role: str) -> str |
     af = entry.string("af") or ""
     values = {"a": "" if af.startswith("|") else af, "b": str(facts.size),
               "d": facts.spool_dir, "e": facts.data_file, "f": facts.file_name,
-              "h": facts.host, "i": facts.indent, "j": facts.job_number,
-              "k": facts.control_file, "n": facts.user, "s": entry.string("ps") or "",
-              "t": lprng_time(facts.now)}
+              "h": facts.host, "k": facts.control_file, "n": facts.user,
+              "s": entry.string("ps") or "", "t": lprng_time(facts.now)}
     return values.get(letter)
 
 

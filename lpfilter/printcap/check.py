@@ -20,6 +20,7 @@ from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, t
                                      usable_name)
 from lpfilter.printcap.nul import nul_problem
 from lpfilter.printcap.pools import check_pool
+from lpfilter.printcap.shellarith import check_arithmetic
 from lpfilter.printcap.source import Problem
 from lpfilter.programs import needs_shell
 
@@ -366,6 +367,7 @@ def check_printcap(pc: Printcap) -> list[Problem]:
             found.extend(_check_value(option))
             found.extend(_check_acted_on(option))
             found.extend(check_command_password(option))
+            found.extend(check_arithmetic(option))
     found.extend(_check_names(pc))
     found.extend(_check_list(pc))
     for name in pc.printer_names():
