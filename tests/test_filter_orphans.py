@@ -211,3 +211,23 @@ def test_pdeathsig_fires_when_the_starting_thread_ends(tmp_path: Path) -> None:
     finally:
         started[0].kill()
     assert os.listdir(tmp_path / ".lpfilter" / "filters") == []
+
+
+def test_records_are_never_read_or_removed_through_a_link(kit: Kit) -> None:
+    """``sd/.lpfilter/filters`` made a link to a folder elsewhere: the watcher neither
+    removes what is there nor ends a process it names."""
+    sd = kit.queue("q", "|/bin/cat")
+    elsewhere = kit.root / "elsewhere"
+    elsewhere.mkdir()
+    token = os.urandom(16).hex()
+    (elsewhere / token).write_text("999999999 1.0 1.0\n")
+    (sd / ".lpfilter").mkdir(mode=0o700)
+    (sd / ".lpfilter" / "filters").symlink_to(elsewhere)
+    marked = _sleeper(env={TOKEN_VARIABLE: token, "PATH": "/bin"})
+    try:
+        assert watch_once(kit, "q") == ""
+        assert (elsewhere / token).exists()
+        assert marked.poll() is None
+    finally:
+        _kill([marked.pid])
+        marked.wait(timeout=10)

@@ -26,9 +26,8 @@ import signal
 import stat
 import time
 
-from lpfilter.errors import LpfilterError
 from lpfilter.locks import START_SLACK, process_alive, process_start
-from lpfilter.safefiles import UnsafeFile, open_regular, private_dir
+from lpfilter.safefiles import SAFE_OPEN
 
 log = logging.getLogger(__name__)
 
@@ -59,46 +58,82 @@ def records_dir(sd: str) -> str:
     return os.path.join(sd, STATE_DIR, RECORDS)
 
 
-def note(sd: str, token: str) -> str | None:
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _folder(sd: str, *, create: bool) -> int:
+    """The records' folder, opened through the state folder without following a link at
+    either step (its owner could swap in a link to elsewhere at any time); with
+    ``create``, made (0700, the state folder's owner's) when missing. The owner's own,
+    private directory, else OSError."""
+    state = os.open(os.path.join(sd, STATE_DIR), _DIR)
+    try:
+        owner = os.fstat(state).st_uid
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(RECORDS, 0o700, dir_fd=state)
+                os.chown(RECORDS, owner, -1, dir_fd=state, follow_symlinks=False)
+        fd = os.open(RECORDS, _DIR, dir_fd=state)
+    finally:
+        os.close(state)
+    info = os.fstat(fd)
+    if info.st_uid != owner or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        os.close(fd)
+        raise OSError(f"{records_dir(sd)} is not the queue owner's private folder")
+    return fd
+
+
+class Record:
+    """One running filter's record (see the module's docstring)."""
+
+    def __init__(self, sd: str, token: str) -> None:
+        self.sd, self.token = sd, token
+
+    def forget(self) -> None:
+        with contextlib.suppress(OSError):
+            folder = _folder(self.sd, create=False)
+            try:
+                os.unlink(self.token, dir_fd=folder)
+            finally:
+                os.close(folder)
+
+
+def note(sd: str, token: str) -> Record | None:
     """Write the record of a filter about to start (before the fork: a watcher killed
-    right after it leaves a record). None when there is no state folder or no room:
-    the filter runs anyway (PR_SET_PDEATHSIG still ends it)."""
-    folder = records_dir(sd)
+    right after it leaves a record). None when there is no state folder (a spool not
+    lpfilter's) or no room: the filter runs anyway (PR_SET_PDEATHSIG still ends it)."""
     try:
-        state = os.lstat(os.path.join(sd, STATE_DIR))
-        if not stat.S_ISDIR(state.st_mode):
-            return None  # none yet, or a link: never written through
-        private_dir(folder, state.st_uid, "filter records", sd)
-        fd = os.open(os.path.join(folder, token), os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                     | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except (OSError, LpfilterError) as exc:
-        log.debug("no record of a filter in %s: %s", folder, exc)
+        folder = _folder(sd, create=True)
+    except OSError as exc:
+        log.debug("no record of a filter in %s: %s", sd, exc)
         return None
-    path = os.path.join(folder, token)
     try:
-        pid = os.getpid()
-        os.write(fd, f"{pid} {_own_start(pid)!r} {time.time()!r}\n".encode())
-    except OSError:
-        forget(path)
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600, dir_fd=folder)
+        try:
+            pid = os.getpid()
+            os.write(fd, f"{pid} {_own_start(pid)!r} {time.time()!r}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.debug("no record of a filter in %s: %s", sd, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(token, dir_fd=folder)
         return None
     finally:
-        os.close(fd)
-    return path
+        os.close(folder)
+    return Record(sd, token)
 
 
-def forget(path: str | None) -> None:
-    if path is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
-def _read_record(path: str) -> tuple[int, float, float] | None:
+def _read_record(folder: int, name: str) -> tuple[int, float, float] | None:
     """(starter pid, its start time, when) of a record, or None for one that is not."""
     try:
-        fd, _ = open_regular(path)
-    except (OSError, UnsafeFile):
+        fd = os.open(name, SAFE_OPEN, dir_fd=folder)
+    except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         fields = os.read(fd, RECORD_LIMIT).decode("ascii", "replace").split()
     finally:
         os.close(fd)
@@ -111,25 +146,32 @@ def _read_record(path: str) -> tuple[int, float, float] | None:
 def end_orphans(sd: str, uids: frozenset[int]) -> int:
     """End what dead starters' filters left running (see the module's docstring), only
     processes whose real and effective uid are in ``uids``; returns how many."""
-    folder = records_dir(sd)
     try:
-        names = [n for n in os.listdir(folder) if _NAME.match(n)][:MAX_RECORDS]
+        folder = _folder(sd, create=False)
     except OSError:
         return 0
+    try:
+        return _end_recorded(folder, uids)
+    finally:
+        os.close(folder)
+
+
+def _end_recorded(folder: int, uids: frozenset[int]) -> int:
+    names = [n for n in os.listdir(folder) if _NAME.match(n)][:MAX_RECORDS]
     marks: dict[bytes, float] = {}
-    paths = []
+    stale = []
     for name in names:
-        path = os.path.join(folder, name)
-        record = _read_record(path)
+        record = _read_record(folder, name)
         if record is not None and process_alive(record[0], record[1]):
             continue  # a live process's filter (it removes the record itself)
-        paths.append(path)
+        stale.append(name)
         if record is not None:
             marks[f"{TOKEN_VARIABLE}={name}".encode()] = record[2]
     killed = _kill_marked(marks, uids) if marks else []
     _wait_gone(killed)
-    for path in paths:
-        forget(path)
+    for name in stale:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=folder)
     return len(killed)
 
 

@@ -221,7 +221,7 @@ class Running:
     """One started filter: its exit status, its last stderr lines, and a kill."""
 
     def __init__(self, process: subprocess.Popen[bytes], key: str, program: str,
-                 messages: Messages, record: str | None = None) -> None:
+                 messages: Messages, record: orphans.Record | None = None) -> None:
         self.process = process
         #: Its record for the next watcher (``children.orphans``), gone with its group.
         self.record = record
@@ -272,7 +272,7 @@ class Running:
                 pass
             except PermissionError:
                 return
-        orphans.forget(self.record)
+        self.record.forget()
         self.record = None
 
     def error(self, status: int) -> LpfilterError | None:
@@ -330,7 +330,8 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[s
             env={**env, **command.env, orphans.TOKEN_VARIABLE: token},
             start_new_session=True, preexec_fn=_dies_with_parent(os.getpid()), **user)
     except BaseException as exc:
-        orphans.forget(record)
+        if record is not None:
+            record.forget()
         if not isinstance(exc, OSError):
             raise
         raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
