@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
+from lpfilter.children import run
 from lpfilter.filters.send import send_job
 from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected, SpoolFull,
                              in_brief)
@@ -179,6 +180,7 @@ class QueueWorker:
     def recover(self) -> None:
         """After a crash or SIGKILL: an active job goes back to the queue, flagged as a
         possible duplicate when bytes may already have reached the printer."""
+        run.end_orphans(self.entry, self.store.sd)  # what its filters left: before a send
         for job in self.store.jobs():
             if job.state != JobState.ACTIVE:
                 continue

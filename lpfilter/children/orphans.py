@@ -1,0 +1,220 @@
+"""What a killed watcher's filters left running, found and ended by the next watcher.
+
+PR_SET_PDEATHSIG kills a filter when the watcher's thread that started it ends, but not
+what the filter started (``sh -c "( a | b )"``, a filter that forks): those would go on
+writing to (or holding) the printer while the next watcher sends the job again. So each
+filter gets a random mark in its environment (``TOKEN_VARIABLE``), which what it starts
+inherits, and a record named after the mark in ``sd/.lpfilter/filters`` holding who
+started it (pid, start time) and when; the record goes when the filter's process group
+is empty. A watcher taking a queue over (``end_orphans``, before it sends anything) ends,
+for each record whose starter is dead, exactly the processes that carry the record's
+mark, were started after it, and run as a user the queue's filters run as now (computed
+by the caller from the printcap and the spool's owner, never read from the record):
+SIGKILL, which also ends an OF filter left stopped. A record is the spool owner's to
+write: a forged one names a mark, and only processes of the filter user carrying it
+(which that user could signal itself) are ended; a root watcher signals no one else.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import re
+import select
+import signal
+import stat
+import time
+
+from lpfilter.locks import START_SLACK, process_alive, process_start
+from lpfilter.safefiles import SAFE_OPEN
+
+log = logging.getLogger(__name__)
+
+#: The variable that marks a filter and everything it starts.
+TOKEN_VARIABLE = "LPFILTER_FILTER_MARK"
+#: The records' folder, in the queue's state folder (``sd/.lpfilter``).
+RECORDS = "filters"
+STATE_DIR = ".lpfilter"
+#: Records looked at per takeover, bytes read of one, of a process's environment.
+MAX_RECORDS = 1000
+RECORD_LIMIT = 200
+ENVIRON_LIMIT = 1 << 20
+#: How long a takeover waits for the processes it killed to be gone.
+GONE_WAIT = 5.0
+_NAME = re.compile(r"^[0-9a-f]{32}$")
+
+
+@functools.lru_cache(maxsize=4)
+def _own_start(pid: int) -> float:
+    return process_start(pid)
+
+
+def new_token() -> str:
+    return os.urandom(16).hex()
+
+
+def records_dir(sd: str) -> str:
+    return os.path.join(sd, STATE_DIR, RECORDS)
+
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _folder(sd: str, *, create: bool) -> int:
+    """The records' folder, opened through the state folder without following a link at
+    either step (its owner could swap in a link to elsewhere at any time); with
+    ``create``, made (0700, the state folder's owner's) when missing. The owner's own,
+    private directory, else OSError."""
+    state = os.open(os.path.join(sd, STATE_DIR), _DIR)
+    try:
+        owner = os.fstat(state).st_uid
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(RECORDS, 0o700, dir_fd=state)
+                os.chown(RECORDS, owner, -1, dir_fd=state, follow_symlinks=False)
+        fd = os.open(RECORDS, _DIR, dir_fd=state)
+    finally:
+        os.close(state)
+    info = os.fstat(fd)
+    if info.st_uid != owner or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        os.close(fd)
+        raise OSError(f"{records_dir(sd)} is not the queue owner's private folder")
+    return fd
+
+
+class Record:
+    """One running filter's record (see the module's docstring)."""
+
+    def __init__(self, sd: str, token: str) -> None:
+        self.sd, self.token = sd, token
+
+    def forget(self) -> None:
+        with contextlib.suppress(OSError):
+            folder = _folder(self.sd, create=False)
+            try:
+                os.unlink(self.token, dir_fd=folder)
+            finally:
+                os.close(folder)
+
+
+def note(sd: str, token: str) -> Record | None:
+    """Write the record of a filter about to start (before the fork: a watcher killed
+    right after it leaves a record). None when there is no state folder (a spool not
+    lpfilter's) or no room: the filter runs anyway (PR_SET_PDEATHSIG still ends it)."""
+    try:
+        folder = _folder(sd, create=True)
+    except OSError as exc:
+        log.debug("no record of a filter in %s: %s", sd, exc)
+        return None
+    try:
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600, dir_fd=folder)
+        try:
+            pid = os.getpid()
+            os.write(fd, f"{pid} {_own_start(pid)!r} {time.time()!r}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.debug("no record of a filter in %s: %s", sd, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(token, dir_fd=folder)
+        return None
+    finally:
+        os.close(folder)
+    return Record(sd, token)
+
+
+def _read_record(folder: int, name: str) -> tuple[int, float, float] | None:
+    """(starter pid, its start time, when) of a record, or None for one that is not."""
+    try:
+        fd = os.open(name, SAFE_OPEN, dir_fd=folder)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        fields = os.read(fd, RECORD_LIMIT).decode("ascii", "replace").split()
+    finally:
+        os.close(fd)
+    try:
+        return int(fields[0]), float(fields[1]), float(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def end_orphans(sd: str, uids: frozenset[int]) -> int:
+    """End what dead starters' filters left running (see the module's docstring), only
+    processes whose real and effective uid are in ``uids``; returns how many."""
+    try:
+        folder = _folder(sd, create=False)
+    except OSError:
+        return 0
+    try:
+        return _end_recorded(folder, uids)
+    finally:
+        os.close(folder)
+
+
+def _end_recorded(folder: int, uids: frozenset[int]) -> int:
+    names = [n for n in os.listdir(folder) if _NAME.match(n)][:MAX_RECORDS]
+    marks: dict[bytes, float] = {}
+    stale = []
+    for name in names:
+        record = _read_record(folder, name)
+        if record is not None and process_alive(record[0], record[1]):
+            continue  # a live process's filter (it removes the record itself)
+        stale.append(name)
+        if record is not None:
+            marks[f"{TOKEN_VARIABLE}={name}".encode()] = record[2]
+    killed = _kill_marked(marks, uids) if marks else []
+    _wait_gone(killed)
+    for name in stale:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=folder)
+    return len(killed)
+
+
+def _kill_marked(marks: dict[bytes, float], uids: frozenset[int]) -> list[int]:
+    """SIGKILL every process carrying one of ``marks`` (and started after its record);
+    through a pidfd opened before the checks, so a pid reused meanwhile is not hit."""
+    killed: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        pid = int(entry)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if _marked(pid, marks, uids):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                killed.append(os.dup(pidfd))
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
+    return killed
+
+
+def _marked(pid: int, marks: dict[bytes, float], uids: frozenset[int]) -> bool:
+    with open(f"/proc/{pid}/status", "rb") as status:
+        line = next((x for x in status.read(8192).splitlines() if x.startswith(b"Uid:")), b"")
+    ids = [int(x) for x in line.split()[1:]]
+    if not ids or any(uid not in uids for uid in ids):
+        return False
+    with open(f"/proc/{pid}/environ", "rb") as environ:
+        found = [marks[v] for v in environ.read(ENVIRON_LIMIT).split(b"\0") if v in marks]
+    return bool(found) and process_start(pid) >= min(found) - START_SLACK
+
+
+def _wait_gone(pidfds: list[int]) -> None:
+    """Wait (bounded) until the killed processes are gone: the printer is free again."""
+    deadline = time.monotonic() + GONE_WAIT
+    waiting = list(pidfds)
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(waiting, [], [], left)
+        waiting = [fd for fd in waiting if fd not in ready]
+    for fd in pidfds:
+        os.close(fd)
