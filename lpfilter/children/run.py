@@ -157,6 +157,13 @@ def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
     """(uid, gid) a queue's filters run as, ``ROOT`` ones aside (see the module's
     docstring): the spool directory's owner, or ``user``/``group`` for a root-owned spool
     under a root watcher."""
+    return owner_of(spool_dir, entry.string("user"), entry.string("group"), queue=entry.name)
+
+
+def owner_of(spool_dir: str, user: str | None, group: str | None, *,
+             queue: str) -> tuple[int, int]:
+    """``filter_owner`` from the printcap's ``user`` and ``group`` values (an ``lp=|``
+    program's settings carry them, not the entry)."""
     info = os.stat(spool_dir)
     if os.geteuid() != 0:
         return info.st_uid, info.st_gid
@@ -165,8 +172,8 @@ def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
             return info.st_uid, pwd.getpwuid(info.st_uid).pw_gid
         except KeyError:  # no such account: never the directory's group if it is root's
             return info.st_uid, info.st_gid or NOGROUP
-    return (_account_id(entry.string("user"), DEFAULT_USERS, kind="user", queue=entry.name),
-            _account_id(entry.string("group"), DEFAULT_GROUPS, kind="group", queue=entry.name))
+    return (_account_id(user, DEFAULT_USERS, kind="user", queue=queue),
+            _account_id(group, DEFAULT_GROUPS, kind="group", queue=queue))
 
 
 @dataclass(frozen=True)
@@ -185,14 +192,20 @@ class Running:
     """One started filter: its exit status, its last stderr lines, and a kill."""
 
     def __init__(self, process: subprocess.Popen[bytes], key: str, program: str,
-                 messages: Messages) -> None:
+                 messages: Messages, title: str | None = None) -> None:
         self.process = process
         self.key = key
         self.program = program
         self.name = os.path.basename(program)
         self.lines: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)
-        assert process.stderr is not None
-        self._reader = threading.Thread(target=self._read, args=(process.stderr, messages),
+        #: When the last output line arrived (``time.monotonic()``): a sign of life.
+        self.heard = time.monotonic()
+        self.title = f"{key.upper()} filter '{self.name}': " if title is None else title
+        #: stderr, or stdout with stderr in it (``start(stdout=None)``).
+        output = process.stderr or process.stdout
+        assert output is not None
+        self.output: IO[bytes] = output
+        self._reader = threading.Thread(target=self._read, args=(self.output, messages),
                                          name=f"{key} filter stderr", daemon=True)
         self._reader.start()
 
@@ -202,13 +215,13 @@ class Running:
 
     def _read(self, stream: IO[bytes], messages: Messages) -> None:
         """Every stderr line becomes a status line (LPRng: ``IF filter 'x' filter msg``)."""
-        title = f"{self.key.upper()} filter '{self.name}'"
         try:
             for raw in iter(lambda: stream.readline(LINE_LIMIT), b""):
+                self.heard = time.monotonic()
                 line = visible(raw.decode("utf-8", "replace").strip())
                 if line:
                     self.lines.append(line)
-                    messages.put(f"{title}: {line}")
+                    messages.put(self.title + line)
         except (OSError, ValueError):  # closed under us by kill(): nothing more to read
             pass
 
@@ -216,8 +229,8 @@ class Running:
         """The exit status (negative: killed by that signal), once stderr is read too."""
         status = self.process.wait()
         self._reader.join(timeout=5)
-        if not self._reader.is_alive() and self.process.stderr is not None:
-            self.process.stderr.close()  # a grandchild may hold it open: then kill() does
+        if not self._reader.is_alive():
+            self.output.close()  # a grandchild may hold it open: then kill() does
         return status
 
     def error(self, status: int) -> LpfilterError | None:
@@ -254,24 +267,27 @@ class Running:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=5)
         self._reader.join(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
+        self.output.close()
 
 
-def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[str, str],
-          cwd: str, owner: tuple[int, int], messages: Messages) -> Running:
-    """Start ``command`` (``stdin`` None: a pipe the caller writes, ``Running.process.stdin``).
+def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
+          env: dict[str, str], cwd: str, owner: tuple[int, int], messages: Messages,
+          title: str | None = None) -> Running:
+    """Start ``command`` (``stdin`` None: a pipe the caller writes, ``Running.process.stdin``;
+    ``stdout`` None: stdout joins stderr as status lines, as an ``lp=|`` program's do).
     A program that cannot be started fails the job as LPRng's child exiting 33 would."""
     argv = command.argv
     user = identity(command.as_root, owner, key=command.key)
     try:
         process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE if stdin is None else stdin, stdout=stdout,
-            stderr=subprocess.PIPE, cwd=cwd, env={**env, **command.env}, close_fds=True,
+            argv, stdin=subprocess.PIPE if stdin is None else stdin,
+            stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None else subprocess.PIPE, cwd=cwd,
+            env={**env, **command.env}, close_fds=True,
             start_new_session=True, preexec_fn=_dies_with_parent(os.getpid()), **user)
     except OSError as exc:
         raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
                          f" {exc.strerror or exc}") from None
     program = argv[2] if command.shell and len(argv) > 2 else argv[0]
     log.debug("started %s filter %s, pid %d", command.key, argv, process.pid)
-    return Running(process, command.key, program, messages)
+    return Running(process, command.key, program, messages, title)
