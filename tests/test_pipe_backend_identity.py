@@ -1,7 +1,8 @@
 """``lp=|program`` under a root watcher runs as lpd runs an lp-pipe (lprng-filters.md §3):
 as the queue's filter user (daemon/lp, or ``user``/``group``, for a root-owned spool; root
 only for ``ROOT``; the spool's owner for a user's spool), its output read back as bounded
-status lines, and it dies with the watcher (review finding I-a)."""
+status lines, and it dies with the watcher (review finding I-a); its command line is
+LPRng's: ``$`` tokens expanded, the option list without -F -N -e -f (§2, §7)."""
 from __future__ import annotations
 
 import grp
@@ -143,3 +144,31 @@ def test_a_killed_watcher_leaves_no_lp_pipe_program_running(kit: Kit) -> None:  
         except psutil.NoSuchProcess:
             return True
     wait_until(gone, timeout=30, what=f"the lp=| program (pid {pid}) to end")
+
+
+def test_an_lp_pipe_gets_lprngs_command_line(kit: Kit) -> None:  # noqa: F811
+    """``$`` tokens in the lp=| text are expanded and the option list appended, without
+    the per-file -F -N -e -f (lprng-filters.md §2 "lp-pipe"); ``-$``: no option list;
+    the shell form gets its expansions as variables, no option list."""
+    argv_out = kit.root / "argv"
+    rec = kit.program("rec.sh", "#!/bin/sh\ncat > /dev/null\n"
+                                f"printf '%s\\n' \"$@\" > {argv_out}\n")
+    shelled = kit.root / "shelled"
+    kit.queue("q", f"|{rec} one $-J", write=False)
+    kit.queue("n", f"|-$ {rec} two $0n", write=False)
+    kit.queue("s", f"|{rec} three $-J | /bin/cat > {shelled}")
+    doc = kit.root / "doc.txt"
+    doc.write_text("page\n")
+    got = {}
+    for queue in "qns":
+        done = kit.run("print", "--no-wait", "-J", "My Job", "-P", queue, str(doc))
+        assert done.returncode == 0, done.stderr
+        done = kit.run("watch", "--once", "-P", queue)
+        assert done.returncode == 0, done.stderr
+        got[queue] = argv_out.read_text().splitlines()
+    words = got["q"]
+    assert words[:2] == ["one", "My Job"] and words[-1] == "acct"
+    assert {"-JMy Job", "-Pq", "-Qq", "-nroot", "-b5", "-w80"} <= set(words), words
+    assert not [w for w in words if w[:2] in ("-F", "-N", "-e", "-f")], words
+    assert got["n"] == ["two", "-n", "root"]
+    assert got["s"] == ["three", "My Job"] and shelled.exists()

@@ -3,8 +3,9 @@
 The program is run as lpd runs a filter (``children.run``, lprng-filters.md §3): as the
 queue's filter user (a root watcher: the spool's owner, or ``user``/``group`` for a
 root-owned spool; root only for a leading ``ROOT``), in its own session, killed with
-the watcher however it ends. Its command line is the printcap's words as they are
-(``programs.command_argv``), without LPRng's ``$`` expansion or option list.
+the watcher however it ends. Its command line is LPRng's (``$`` tokens expanded, the
+option list appended) when the caller built it (``SendRequest.command``: the spool's
+worker does), else the printcap's words as they are (``programs.command_argv``).
 
 Its stdin is a pipe the job streams into; its stdout and stderr share one more pipe
 whose lines are device status (§3, §7: lpd reads the program's output back as status),
@@ -56,7 +57,7 @@ class PipeBackend:
     def send(self, request: Request) -> SendResult:
         settings = request.settings
         text = request.destination.display()[1:]
-        command = pipe_command(text, settings.shell)
+        command = request.command or pipe_command(text, settings.shell)
         program = os.path.basename(command.argv[0]) if command.argv else text
         if not command.argv:
             raise JobRefused(f"lp=|{text}: names no program to run")
