@@ -172,3 +172,30 @@ def test_an_lp_pipe_gets_lprngs_command_line(kit: Kit) -> None:  # noqa: F811
     assert not [w for w in words if w[:2] in ("-F", "-N", "-e", "-f")], words
     assert got["n"] == ["two", "-n", "root"]
     assert got["s"] == ["three", "My Job"] and shelled.exists()
+
+
+def test_a_watcher_that_is_not_root_refuses_a_root_lp_pipe_clearly() -> None:
+    """A user's own watcher cannot run ``lp=|ROOT ...``: the job fails saying so."""
+    with made_user() as user:
+        where = _shared_dir("lpfilter-piperoot-")
+        try:
+            with kit_at(where) as kit:
+                sd = kit.queue("q", "|ROOT /bin/cat", user=None, accounting=False)
+                os.chown(sd, user.uid, user.uid)
+                kit.printcap.chmod(0o644)
+                (where / "userlocks").mkdir(mode=0o700)
+                os.chown(where / "userlocks", user.uid, user.uid)
+                env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
+                       "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
+                       "LPFILTER_LOCK_DIR": str(where / "userlocks")}
+                doc = where / "doc.txt"
+                doc.write_text("page\n")
+                doc.chmod(0o644)
+                done = user.run("print", "--no-wait", "-P", "q", str(doc), env=env)
+                assert done.returncode == 0, done.stderr
+                done = user.run("watch", "--once", "-P", "q", env=env)
+                assert "cannot run a ROOT filter" in done.stderr, done.stderr
+                assert "run the watcher as root or leave out ROOT" in done.stderr
+                assert [t["state"] for t in kit.tickets("q").values()] == ["failed"]
+        finally:
+            shutil.rmtree(where)

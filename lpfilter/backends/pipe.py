@@ -72,10 +72,8 @@ class PipeBackend:
         try:
             sent = self._stream(request, running, messages, program)
             code = _wait(running, request, messages, settings.finish_timeout, program)
-        except BaseException:
+        finally:  # after an exit: no signal, its output pipe closed (bounded waits)
             running.kill()
-            raise
-        finally:
             messages.drain(request.reporter.status, flush=True)
         error = exit_error(code, program, " / ".join(running.lines))
         if error is not None:
