@@ -397,6 +397,20 @@ def test_command_argv(command: str, argv: list[str]) -> None:
     assert command_argv(command) == argv
 
 
+def test_one_command_line_splitter() -> None:
+    """H2: lp=| words, send_failure_action and the filters' command lines are cut by one
+    splitter (LPRng's Split_cmd_line), in the ground floor: a ``$ X`` token stays one word
+    for all of them."""
+    import lpfilter.filters.command as command
+    import lpfilter.filters.dollars as dollars
+    import lpfilter.filters.plan as plan
+    from lpfilter import programs
+    assert command.split_words is plan.split_words is programs.split_words
+    assert command.strip_prefixes is programs.strip_prefixes
+    assert not hasattr(dollars, "split_words") and not hasattr(dollars, "strip_prefixes")
+    assert command_argv("/bin/prog $ X 'a b'") == ["/bin/prog", "$ X", "a b"]
+
+
 def test_command_argv_uses_the_shell_key(tmp_path: Path) -> None:
     """The shell form runs the printcap's shell, and really runs."""
     out = tmp_path / "out"
