@@ -3,7 +3,9 @@
 The caller gives the descriptors: fd 0 (the spooled file, a temporary file, a pipe) and
 fd 1 (the pipe the backend streams from); fd 2 is a pipe whose lines a thread reads and
 queues as status (``Messages``), every descriptor from 3 up is closed, the directory is
-the spool, the environment is the one given (``command.filter_environment``). A filter
+the spool, the environment is the one given (``command.filter_environment``). An
+``lp=|`` program (``backends.pipe``) gets a pipe as fd 0 and one pipe as fd 1 and 2, all
+of whose lines are status (lpd gives it one socket for the three). A filter
 runs in its own session so that it and everything it started can be killed together, and
 dies (SIGKILL, from the kernel) when the process that started it ends, however it ends.
 
