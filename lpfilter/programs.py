@@ -1,9 +1,17 @@
 """Running a program named in the printcap (``lp=|``, filters, ``send_failure_action``) with
-LPRng's command-line conventions (lprng-filters.md §2): a shell only when the text needs one."""
+LPRng's command-line conventions (lprng-filters.md §2, ``Split_cmd_line``): the leading
+``|`` and ``-$``/``ROOT`` words, a shell only when the text needs one, else words split on
+blanks. The one splitter: ``filters.dollars`` expands ``$`` tokens in what it cuts."""
 from __future__ import annotations
+
+import re
 
 #: Characters that make LPRng run the command line through ``/bin/sh -c``.
 _SHELL_CHARS = frozenset("<>|;")
+_BLANKS = " \t"
+#: ``$`` then its form markers (``0`` or blanks: flag and value apart; ``-``: value alone;
+#: ``'``: quoted), then a letter, ``*`` or ``{name}``.
+TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
 
 
 def needs_shell(command: str) -> bool:
@@ -12,16 +20,34 @@ def needs_shell(command: str) -> bool:
     return bool(_SHELL_CHARS.intersection(text)) or text.startswith("(")
 
 
-def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
-    """LPRng's filter command line: a shell when it needs one, else words split on
-    blanks, where a word starting with a quote runs to the same quote."""
-    text = command.strip()
-    if needs_shell(text):
-        return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
+def strip_prefixes(text: str) -> tuple[str, bool, bool]:
+    """(rest, no_options, as_root): the leading ``|`` and any ``-$``/``$-``/``ROOT`` words."""
+    rest = text.lstrip(_BLANKS)
+    if rest.startswith("|"):
+        rest = rest[1:]
+    no_options = as_root = False
+    while True:
+        rest = rest.lstrip(_BLANKS)
+        word = re.match(r"(\S+)(?:[ \t]|$)", rest)
+        if word is None:
+            break
+        if word.group(1) in ("-$", "$-"):
+            no_options = True
+        elif word.group(1).upper() == "ROOT":
+            as_root = True
+        else:
+            break
+        rest = rest[word.end():]
+    return rest, no_options, as_root
+
+
+def split_words(text: str) -> list[str]:
+    """Words on blanks; a word starting with a quote runs to the same quote (quotes gone,
+    no escapes). A ``$ X`` token stays one word."""
     words: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        if text[i] in " \t":
+        if text[i] in _BLANKS:
             i += 1
             continue
         if text[i] in "'\"":
@@ -29,10 +55,19 @@ def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
             end = n if end < 0 else end
             words.append(text[i + 1:end])
             i = end + 1
-        else:
-            end = i
-            while end < n and text[end] not in " \t":
-                end += 1
-            words.append(text[i:end])
-            i = end
+            continue
+        start = i
+        while i < n and text[i] not in _BLANKS:
+            token = TOKEN.match(text, i) if text[i] == "$" else None
+            i = token.end() if token else i + 1
+        words.append(text[start:i])
     return words
+
+
+def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
+    """LPRng's command line without ``$`` expansion: a shell when it needs one, else
+    ``split_words``."""
+    text = command.strip()
+    if needs_shell(text):
+        return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
+    return split_words(text)

@@ -126,7 +126,12 @@ class Kit:
     def queue(self, name: str, lp: str, *, accounting: bool = True, write: bool = True,
               parent: Path | None = None, **options: object) -> Path:
         """Add a queue (spool dir mode 0700 in ``parent``, default root; instant retries);
-        returns its spool directory."""
+        returns its spool directory. An ``lp=|`` program runs as ``user`` (``root`` unless
+        given; None: the printcap says none, so daemon) since the kit's programs and files
+        are in root's 0700 pytest directory, where a root watcher's daemon cannot reach."""
+        if lp.startswith("|"):
+            options.setdefault("user", "root")
+        options = {k: v for k, v in options.items() if v is not None}
         sd = (parent or self.root) / f"spool-{name}"
         sd.mkdir(mode=0o700, exist_ok=True)
         self.spools[name] = sd

@@ -36,7 +36,8 @@ def test_the_watcher_runs_lpfilter_filter_with_the_queues_keys(tmp_path: Path) -
         printcap = tmp_path / "printcap"
         printcap.write_text(
             f"lp:sd={spool}:lp=|{LPFILTER} filter {host}%{port}:pjl:ld=<LD>:tr=<TR>"
-            ":connect_timeout#2:stall_timeout#5:waitend_timeout#3:send_try#1\n")
+            ":connect_timeout#2:stall_timeout#5:waitend_timeout#3:send_try#1"
+            ":user=root\n")  # root's 0700 tmp_path: lp=| runs as root, not daemon
         source = tmp_path / "report.ps"
         source.write_bytes(job)
         env = {"HOME": str(tmp_path), "LPFILTER_LOCK_DIR": str(tmp_path / "locks"),
@@ -74,7 +75,7 @@ def test_under_the_watcher_without_a_destination_the_job_fails_with_the_reason(
     spool = tmp_path / "spool"
     spool.mkdir()
     printcap = tmp_path / "printcap"
-    printcap.write_text(f"lp:sd={spool}:lp=|{LPFILTER} filter:send_try#1\n")
+    printcap.write_text(f"lp:sd={spool}:lp=|{LPFILTER} filter:send_try#1:user=root\n")
     source = tmp_path / "doc.txt"
     source.write_bytes(b"text\n")
     env = {"HOME": str(tmp_path), "LPFILTER_LOCK_DIR": str(tmp_path / "locks")}

@@ -179,7 +179,7 @@ def test_the_bar_of_a_pipe_counts_what_the_program_read(tmp_path: Path) -> None:
     program.chmod(0o755)
     sd = tmp_path / "sd"
     sd.mkdir()
-    (tmp_path / "printcap").write_text(f"q:lp=|{program}:sd={sd}:stall_timeout#20\n")
+    (tmp_path / "printcap").write_text(f"q:lp=|{program}:sd={sd}:stall_timeout#20:user=root\n")
     shown = io.StringIO()
     recorder = Recorder(TerminalObserver(shown, force=True), CountFile(tmp_path / "count"))
     done = _print_observed(tmp_path, recorder)

@@ -37,8 +37,9 @@ class Queue:
         self.sd, self.prog, self.printed = tmp / "sd", tmp / "prog.sh", tmp / "printed"
         self.program("cat >> printed_path\n")
         self.printcap = tmp / "printcap"
-        self.printcap.write_text(  # the tests read lpfilter's own accounting line
-            f"q:sd={self.sd}:lp=|{self.prog}:accounting_format=keyvalue:{options}\n")
+        self.printcap.write_text(  # the tests read lpfilter's own accounting line; the
+            # program, in root's 0700 tmp_path, runs as user=root (default: daemon)
+            f"q:sd={self.sd}:lp=|{self.prog}:accounting_format=keyvalue:user=root:{options}\n")
 
     def program(self, body: str) -> None:
         """(Re)write the pipe program; ``printed_path`` names the file it may print to."""

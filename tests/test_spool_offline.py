@@ -61,6 +61,9 @@ class Queue:
         (self.sd / "acct").touch()
 
     def setup(self, lp: str, options: str = "") -> None:
+        """The queue; an ``lp=|`` program in root's 0700 directory runs as root."""
+        if lp.startswith("|"):
+            options += ":user=root"
         (self.root / "printcap").write_text(
             f"q:lp={lp}:sd={self.sd}:connect_interval#0:connect_timeout#2{options}\n")
 

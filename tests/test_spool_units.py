@@ -28,7 +28,10 @@ from lpfilter.spool.store import SpoolStore
 
 
 def make_entry(tmp_path: Path, options: str = "", lp: str = "/dev/null") -> Entry:
-    """Queue ``q`` of a new one-line printcap file, with its spool directory ``sd``."""
+    """Queue ``q`` of a new one-line printcap file, with its spool directory ``sd``. An
+    ``lp=|`` program in root's 0700 ``tmp_path`` runs as ``user=root`` (else daemon)."""
+    if lp.startswith("|") and "user=" not in options:
+        options = ":".join(filter(None, [options, "user=root"]))
     sd = tmp_path / "sd"
     sd.mkdir(exist_ok=True)
     path = tmp_path / f"printcap{len(list(tmp_path.glob('printcap*')))}"
@@ -363,13 +366,15 @@ def test_pipe_exit_codes(tmp_path: Path, code: int | str,
 
 
 def test_pipe_output_is_status_and_in_the_failure_message(tmp_path: Path) -> None:
-    """Each output line is status; the last ones explain a failure."""
+    """Each output line is status (said a few at a time: the newest, after how many were
+    passed over); the last ones explain a failure."""
     prog = script(tmp_path, "cat >/dev/null\nfor i in 1 2 3 4 5 6 7; do echo line $i; done\n"
                             "echo 'PAPER JAM' >&2\nexit 2\n")
     lines: list[str] = []
     with pytest.raises(JobRefused) as caught:
         send(make_entry(tmp_path, lp=f"|{prog}"), tmp_path, b"x\n", status=lines.append)
-    assert lines == [f"line {i}" for i in range(1, 8)] + ["PAPER JAM"]
+    assert lines == ["... 3 more filter message lines not shown"] + [
+        f"line {i}" for i in range(4, 8)] + ["PAPER JAM"]
     assert "exited 2" in str(caught.value) and "PAPER JAM" in str(caught.value)
     assert "line 4" in str(caught.value) and "line 1" not in str(caught.value)
 
@@ -390,6 +395,20 @@ def test_pipe_output_is_status_and_in_the_failure_message(tmp_path: Path) -> Non
 def test_command_argv(command: str, argv: list[str]) -> None:
     """Blank-split words, quotes only at a word's start; a shell for < > | ; and (."""
     assert command_argv(command) == argv
+
+
+def test_one_command_line_splitter() -> None:
+    """H2: lp=| words, send_failure_action and the filters' command lines are cut by one
+    splitter (LPRng's Split_cmd_line), in the ground floor: a ``$ X`` token stays one word
+    for all of them."""
+    import lpfilter.filters.command as command
+    import lpfilter.filters.dollars as dollars
+    import lpfilter.filters.plan as plan
+    from lpfilter import programs
+    assert command.split_words is plan.split_words is programs.split_words
+    assert command.strip_prefixes is programs.strip_prefixes
+    assert not hasattr(dollars, "split_words") and not hasattr(dollars, "strip_prefixes")
+    assert command_argv("/bin/prog $ X 'a b'") == ["/bin/prog", "$ X", "a b"]
 
 
 def test_command_argv_uses_the_shell_key(tmp_path: Path) -> None:

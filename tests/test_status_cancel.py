@@ -38,7 +38,8 @@ class World:
         for name in ("q", "r", "lp-color"):
             (tmp / f"sd-{name}").mkdir()
             alias = "|color" if name == "lp-color" else ""
-            lines.append(f"{name}{alias}:sd={tmp / f'sd-{name}'}:lp=|{self.prog}{extra}\n")
+            lines.append(f"{name}{alias}:sd={tmp / f'sd-{name}'}:lp=|{self.prog}{extra}"
+                         ":user=root\n")  # the program is in root's 0700 tmp_path
         self.printcap = tmp / "printcap"
         self.printcap.write_text("".join(lines))
 

@@ -1,31 +1,36 @@
 """``lp=|program args``: the job goes to a program's standard input.
 
-The program's exit status is read with LPRng's filter codes (lprng-filters.md §5): 0 done,
-1 retry, 2 abort, 3 remove, 6 hold, 10 failed without retry; 32-47 are the same codes
-already shifted. What it prints is status, shown to the user; the last lines are kept.
+The program is run as lpd runs a filter (``children.run``, lprng-filters.md §3): as the
+queue's filter user (a root watcher: the spool's owner, or ``user``/``group`` for a
+root-owned spool; root only for a leading ``ROOT``), in its own session, killed with
+the watcher however it ends. Its command line is LPRng's (``$`` tokens expanded, the
+option list appended) when the caller built it (``SendRequest.command``: the spool's
+worker does), else the printcap's words as they are (``programs.command_argv``).
+
+Its stdin is a pipe the job streams into; its stdout and stderr share one more pipe
+whose lines are device status (§3, §7: lpd reads the program's output back as status),
+bounded in length and in how many are said (``run.Messages``, passed on by the sending
+thread); the last ones explain a failure. The exit status is read with LPRng's filter
+codes (§5): 0 done, 1 retry, 2 abort, 3 remove, 6 hold, 10 failed without retry;
+32-47 are the same codes already shifted.
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import os
-import signal
 import subprocess
-import threading
 import time
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
 from lpfilter.backends.stream import TICK, Pump, send_body
-from lpfilter.errors import JobRefused, LpfilterError, TransientError
+from lpfilter.children import run
+from lpfilter.errors import Interruption, JobRefused, LpfilterError, TransientError
 from lpfilter.filtercodes import FilterCode, decode, describe, error_class
-from lpfilter.programs import command_argv
+from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 Request = SendRequest[PipeSettings]
-
-#: Output kept from the program, for the failure message.
-_KEEP_LINES = 5
 
 
 def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
@@ -39,100 +44,90 @@ def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
     return error_class(code)(f"{program} exited {status} ({describe(code)}){said}")
 
 
+def pipe_command(text: str, shell: str) -> run.FilterCommand:
+    """The program of ``lp=|text``: ``ROOT`` (and ``-$``) words off, the rest split as
+    LPRng splits a filter's line (a shell for ``< > | ;`` or a leading '(')."""
+    rest, _no_options, as_root = strip_prefixes(text)
+    return run.FilterCommand("lp", command_argv(rest, shell), as_root, needs_shell(rest))
+
+
 class PipeBackend:
     """Run the program and stream the job into it."""
 
     def send(self, request: Request) -> SendResult:
         settings = request.settings
-        command = request.destination.display()[1:]
-        argv = command_argv(command, settings.shell)
-        program = os.path.basename(argv[0]) if argv else command
+        text = request.destination.display()[1:]
+        command = request.command or pipe_command(text, settings.shell)
+        program = os.path.basename(command.argv[0]) if command.argv else text
+        if not command.argv:
+            raise JobRefused(f"lp=|{text}: names no program to run")
+        cwd = settings.spool_dir or "."
+        owner = run.owner_of(cwd, settings.user, settings.group, queue=settings.queue)
         env = dict(os.environ, PRINTER=settings.queue, SPOOL_DIR=settings.spool_dir or "",
                    PRINTCAP_ENTRY=settings.printcap_text, LPFILTER_JOB=request.job.id,
                    LPFILTER_JOB_NAME=request.job.name, LPFILTER_JOB_USER=request.job.user)
+        messages = run.Messages()
+        running = run.start(command, stdin=None, stdout=None, env=env, cwd=cwd,
+                            owner=owner, messages=messages, title="")
         try:
-            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, cwd=settings.spool_dir,
-                                       env=env, start_new_session=True)
-        except OSError as exc:
-            raise JobRefused(f"cannot run {command!r}: {exc.strerror}") from None
-        assert process.stdin is not None and process.stdout is not None
-        lines: collections.deque[str] = collections.deque(maxlen=_KEEP_LINES)
-        activity = [time.monotonic()]
-        reader = threading.Thread(target=_read_status,
-                                  args=(process.stdout, lines, request, activity), daemon=True)
-        reader.start()
-        sent = 0
-        try:
-            os.set_blocking(process.stdin.fileno(), False)
-            pump = Pump(process.stdin.fileno(), interrupted=request.reporter.interrupted,
-                        first_byte=request.reporter.first_byte,
-                        idle_timeout=settings.stall, progress=request.progress,
-                        what=program)
-            try:
-                sent = send_body(pump, request, settings.framing)
-            except OSError as exc:
-                if exc.errno != errno.EPIPE:  # the program stopped reading: its status says why
-                    raise
-                sent = pump.sent
-            finally:
-                pump.close()
-            with contextlib.suppress(OSError):
-                process.stdin.close()
-            code = _wait(process, request, settings.finish_timeout, activity, program)
-        except BaseException:
-            _kill(process)
-            raise
-        finally:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
-            reader.join(timeout=5)
-            process.stdout.close()
-        error = exit_error(code, program, " / ".join(lines))
+            sent = self._stream(request, running, messages, program)
+            code = _wait(running, request, messages, settings.finish_timeout, program)
+        finally:  # after an exit: no signal, its output pipe closed (bounded waits)
+            running.kill()
+            messages.drain(request.reporter.status, flush=True)
+        error = exit_error(code, program, " / ".join(running.lines))
         if error is not None:
+            running.kill_group()
             raise error
         request.progress(sent)  # what waited in the pipe was taken: it exited 0
         return SendResult(sent, "sent", message=f"{program} took {sent} bytes")
 
+    @staticmethod
+    def _stream(request: Request, running: run.Running, messages: run.Messages,
+                program: str) -> int:
+        """The job into the program's stdin; the bytes sent (a program that stopped
+        reading ends it early: its exit status says why)."""
+        stdin = running.process.stdin
+        assert stdin is not None
+        reporter = request.reporter
 
-def _read_status(stream: object, lines: collections.deque[str], request: Request,
-                 activity: list[float]) -> None:
-    """Collect the program's output lines (bounded) and pass them on as status."""
-    for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
-        activity[0] = time.monotonic()
-        line = raw[:500].decode("utf-8", "replace").strip()
-        if line:
-            lines.append(line)
-            request.reporter.status(line)
+        def interrupted() -> Interruption | None:
+            messages.drain(reporter.status)
+            return reporter.interrupted()
+        try:
+            os.set_blocking(stdin.fileno(), False)
+            pump = Pump(stdin.fileno(), interrupted=interrupted,
+                        first_byte=reporter.first_byte, idle_timeout=request.settings.stall,
+                        progress=request.progress, what=program)
+            try:
+                return send_body(pump, request, request.settings.framing)
+            except OSError as exc:
+                if exc.errno != errno.EPIPE:
+                    raise
+                return pump.sent
+            finally:
+                pump.close()
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
 
-def _wait(process: subprocess.Popen[bytes], request: Request, timeout: float,
-          activity: list[float], program: str) -> int:
-    """Wait for the exit, still hearing cancel and shutdown. With ``send_job_rw_timeout``
-    (``timeout`` > 0), a program silent for that long after its input ended is given up
-    on, as lpd does; its output counts as a sign of life."""
-    activity[0] = max(activity[0], time.monotonic())
+def _wait(running: run.Running, request: Request, messages: run.Messages, timeout: float,
+          program: str) -> int:
+    """Wait for the exit (and its last output), still hearing cancel and shutdown. With
+    ``send_job_rw_timeout`` (``timeout`` > 0), a program silent for that long after its
+    input ended is given up on, as lpd does; its output counts as a sign of life."""
+    ended = time.monotonic()
+    process = running.process
     while True:
         try:
-            return process.wait(timeout=TICK)
+            process.wait(timeout=TICK)
+            break
         except subprocess.TimeoutExpired:
             pass
+        messages.drain(request.reporter.status)
         request.check()
-        if timeout > 0 and time.monotonic() - activity[0] > timeout:
+        if timeout > 0 and time.monotonic() - max(ended, running.heard) > timeout:
             raise TransientError(f"{program} took all its input but did not finish"
                                  f" within {timeout:g} s (send_job_rw_timeout)")
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Stop the program and everything it started (its own session)."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 2
-    while process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    return running.wait()

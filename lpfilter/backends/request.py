@@ -14,6 +14,7 @@ from lpfilter.errors import Interruption, JobInterrupted
 
 if TYPE_CHECKING:
     from lpfilter.backends.settings import SendSettings
+    from lpfilter.children.run import FilterCommand
     from lpfilter.job import Job
     from lpfilter.printcap.destination import Destination
 
@@ -119,6 +120,10 @@ class SendRequest(Generic[SettingsT]):
     #: The same body when the producer can also write to the backend's descriptor
     #: directly (``DirectSource``, not started yet): a socket or file backend lends it.
     direct: DirectSource | None = None
+    #: An ``lp=|`` program's command line as LPRng builds it (``$`` tokens, the option
+    #: list), by a caller that knows the job's facts (``filters.send``); None: the
+    #: printcap's words as they are.
+    command: FilterCommand | None = None
 
     def open_data(self) -> BinaryIO:
         """The job's bytes, from the descriptor the spool checked: never the path again,

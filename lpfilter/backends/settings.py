@@ -98,13 +98,18 @@ class PipeSettings(SendSettings):
     #: Seconds the program may stay silent after its input ended (``send_job_rw_timeout``;
     #: 0 or less: no limit).
     finish_timeout: float
+    #: ``user`` and ``group``: whom a root watcher runs the program as for a root-owned
+    #: spool (``children.run.owner_of``, looked up at each send, as the spool's owner is).
+    user: str | None = None
+    group: str | None = None
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
         from lpfilter.printcap.entrytext import entry_to_text
         return cls(**_common(entry, framed), shell=entry.string("shell") or "/bin/sh",
                    spool_dir=entry.string("sd"), printcap_text=entry_to_text(entry),
-                   finish_timeout=_seconds(entry.number("send_job_rw_timeout")))
+                   finish_timeout=_seconds(entry.number("send_job_rw_timeout")),
+                   user=entry.string("user"), group=entry.string("group"))
 
 
 @dataclass(frozen=True, slots=True)

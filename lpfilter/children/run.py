@@ -3,7 +3,9 @@
 The caller gives the descriptors: fd 0 (the spooled file, a temporary file, a pipe) and
 fd 1 (the pipe the backend streams from); fd 2 is a pipe whose lines a thread reads and
 queues as status (``Messages``), every descriptor from 3 up is closed, the directory is
-the spool, the environment is the one given (``command.filter_environment``). A filter
+the spool, the environment is the one given (``command.filter_environment``). An
+``lp=|`` program (``backends.pipe``) gets a pipe as fd 0 and one pipe as fd 1 and 2, all
+of whose lines are status (lpd gives it one socket for the three). A filter
 runs in its own session so that it and everything it started can be killed together, and
 dies (SIGKILL, from the kernel) when the process that started it ends, however it ends;
 what it started is ended by the next watcher (``children.orphans``: each filter's record).
@@ -177,6 +179,13 @@ def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
     """(uid, gid) a queue's filters run as, ``ROOT`` ones aside (see the module's
     docstring): the spool directory's owner, or ``user``/``group`` for a root-owned spool
     under a root watcher."""
+    return owner_of(spool_dir, entry.string("user"), entry.string("group"), queue=entry.name)
+
+
+def owner_of(spool_dir: str, user: str | None, group: str | None, *,
+             queue: str) -> tuple[int, int]:
+    """``filter_owner`` from the printcap's ``user`` and ``group`` values (an ``lp=|``
+    program's settings carry them, not the entry)."""
     info = os.stat(spool_dir)
     if os.geteuid() != 0:
         return info.st_uid, info.st_gid
@@ -185,8 +194,8 @@ def filter_owner(entry: Entry, spool_dir: str) -> tuple[int, int]:
             return info.st_uid, pwd.getpwuid(info.st_uid).pw_gid
         except KeyError:  # no such account: never the directory's group if it is root's
             return info.st_uid, info.st_gid or NOGROUP
-    return (_account_id(entry.string("user"), DEFAULT_USERS, kind="user", queue=entry.name),
-            _account_id(entry.string("group"), DEFAULT_GROUPS, kind="group", queue=entry.name))
+    return (_account_id(user, DEFAULT_USERS, kind="user", queue=queue),
+            _account_id(group, DEFAULT_GROUPS, kind="group", queue=queue))
 
 
 def end_orphans(entry: Entry, spool_dir: str) -> int:
@@ -223,7 +232,8 @@ class Running:
     """One started filter: its exit status, its last stderr lines, and a kill."""
 
     def __init__(self, process: subprocess.Popen[bytes], key: str, program: str,
-                 messages: Messages, record: orphans.Record | None = None) -> None:
+                 messages: Messages, record: orphans.Record | None = None,
+                 title: str | None = None) -> None:
         self.process = process
         #: Its record for the next watcher (``children.orphans``), gone with its group.
         self.record = record
@@ -231,8 +241,14 @@ class Running:
         self.program = program
         self.name = os.path.basename(program)
         self.lines: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)
-        assert process.stderr is not None
-        self._reader = threading.Thread(target=self._read, args=(process.stderr, messages),
+        #: When the last output line arrived (``time.monotonic()``): a sign of life.
+        self.heard = time.monotonic()
+        self.title = f"{key.upper()} filter '{self.name}': " if title is None else title
+        #: stderr, or stdout with stderr in it (``start(stdout=None)``).
+        output = process.stderr or process.stdout
+        assert output is not None
+        self.output: IO[bytes] = output
+        self._reader = threading.Thread(target=self._read, args=(self.output, messages),
                                          name=f"{key} filter stderr", daemon=True)
         self._reader.start()
 
@@ -242,13 +258,13 @@ class Running:
 
     def _read(self, stream: IO[bytes], messages: Messages) -> None:
         """Every stderr line becomes a status line (LPRng: ``IF filter 'x' filter msg``)."""
-        title = f"{self.key.upper()} filter '{self.name}'"
         try:
             for raw in iter(lambda: stream.readline(LINE_LIMIT), b""):
+                self.heard = time.monotonic()
                 line = visible(raw.decode("utf-8", "replace").strip())
                 if line:
                     self.lines.append(line)
-                    messages.put(f"{title}: {line}")
+                    messages.put(self.title + line)
         except (OSError, ValueError):  # closed under us by kill(): nothing more to read
             pass
 
@@ -256,8 +272,8 @@ class Running:
         """The exit status (negative: killed by that signal), once stderr is read too."""
         status = self.process.wait()
         self._reader.join(timeout=5)
-        if not self._reader.is_alive() and self.process.stderr is not None:
-            self.process.stderr.close()  # a grandchild may hold it open: then kill() does
+        if not self._reader.is_alive():
+            self.output.close()  # a grandchild may hold it open: then kill() does
         self._forget()
         return status
 
@@ -312,14 +328,15 @@ class Running:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=5)
         self._reader.join(timeout=5)
-        if process.stderr is not None:
-            process.stderr.close()
+        self.output.close()
         self._forget()
 
 
-def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[str, str],
-          cwd: str, owner: tuple[int, int], messages: Messages) -> Running:
-    """Start ``command`` (``stdin`` None: a pipe the caller writes, ``Running.process.stdin``).
+def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
+          env: dict[str, str], cwd: str, owner: tuple[int, int], messages: Messages,
+          title: str | None = None) -> Running:
+    """Start ``command`` (``stdin`` None: a pipe the caller writes, ``Running.process.stdin``;
+    ``stdout`` None: stdout joins stderr as status lines, as an ``lp=|`` program's do).
     A program that cannot be started fails the job as LPRng's child exiting 33 would."""
     argv = command.argv
     user = identity(command.as_root, owner, key=command.key)
@@ -327,9 +344,10 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[s
     record = orphans.note(cwd, token)  # before the fork: see children.orphans
     try:
         process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE if stdin is None else stdin, stdout=stdout,
-            stderr=subprocess.PIPE, cwd=cwd, close_fds=True,
-            env={**env, **command.env, orphans.TOKEN_VARIABLE: token},
+            argv, stdin=subprocess.PIPE if stdin is None else stdin,
+            stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None else subprocess.PIPE, cwd=cwd,
+            env={**env, **command.env, orphans.TOKEN_VARIABLE: token}, close_fds=True,
             start_new_session=True, preexec_fn=_dies_with_parent(os.getpid()), **user)
     except BaseException as exc:
         if record is not None:
@@ -340,4 +358,4 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int, env: dict[s
                          f" {exc.strerror or exc}") from None
     program = argv[2] if command.shell and len(argv) > 2 else argv[0]
     log.debug("started %s filter %s, pid %d", command.key, argv, process.pid)
-    return Running(process, command.key, program, messages, record)
+    return Running(process, command.key, program, messages, record, title)

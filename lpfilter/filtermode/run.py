@@ -211,7 +211,9 @@ class FilterRun:
         env = os.environ  # lpfilter's own pipe backend names the job here (not lpd)
         name = (args.get("J") or args.get("N") or args.get("f") or env.get("LPFILTER_JOB_NAME")
                 or "stdin")
-        ident = (args.get("j") or args.get("A") or env.get("LPFILTER_JOB")  # -j: lpd's number
+        # lpfilter's own spool's job id first (its lp=| program also gets LPRng's -j, the
+        # number without its zeros); else -j, lpd's number.
+        ident = (env.get("LPFILTER_JOB") or args.get("j") or args.get("A")
                  or str(os.getpid()))
         return Job(ident, self.plan.entry.name, self.plan.user or "unknown", name, size,
                    self.plan.started, title=args.get("T") or "",

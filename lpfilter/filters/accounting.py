@@ -15,10 +15,11 @@ import re
 
 from lpfilter.errors import ConfigError
 from lpfilter.filters.command import JobFacts, letter_value, raw_value
-from lpfilter.filters.dollars import TOKEN, pieces, token_of
+from lpfilter.filters.dollars import pieces, token_of
 from lpfilter.printcap import acctarget
 from lpfilter.printcap.acctarget import FORMATS, Target, parse_target
 from lpfilter.printcap.entry import Entry
+from lpfilter.programs import TOKEN
 from lpfilter.text import visible
 
 log = logging.getLogger(__name__)

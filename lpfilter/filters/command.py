@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 from lpfilter.children.run import FilterCommand
 from lpfilter.errors import JobRefused
-from lpfilter.filters.dollars import (Lookup, Token, expand_shell, expand_words, split_words,
-                                      strip_prefixes, unescape)
+from lpfilter.filters.dollars import Lookup, Token, expand_shell, expand_words, unescape
 from lpfilter.job import Job
 from lpfilter.printcap.entry import Entry
 from lpfilter.printcap.entrytext import entry_to_text
-from lpfilter.programs import needs_shell
+from lpfilter.programs import needs_shell, split_words, strip_prefixes
 from lpfilter.protocols.lpdcontrol import lprng_date
 
 ROLES = ("data", "of", "lp", "banner", "accounting", "pr")

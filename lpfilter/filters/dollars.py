@@ -1,9 +1,10 @@
 """LPRng's ``$`` tokens in a filter command line (lprng-filters.md §2, ``Fix_dollars``).
 
-Pure text work: a filter string is cut into words (a word starting with a quote runs to the
-same quote), each word into literal text and ``$`` tokens, and each token is replaced by
-what a *lookup* says its letter or ``${name}`` means. A token whose value is empty or
-unknown vanishes with its flag, so a filter never sees a bare ``-X``.
+Pure text work: a filter string is cut into words (``lpfilter.programs.split_words``, the
+one splitter: a word starting with a quote runs to the same quote), each word into literal
+text and ``$`` tokens, and each token is replaced by what a *lookup* says its letter or
+``${name}`` means. A token whose value is empty or unknown vanishes with its flag, so a
+filter never sees a bare ``-X``.
 """
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: ``$`` then its form markers (``0`` or blanks: flag and value apart; ``-``: value alone;
-#: ``'``: quoted), then a letter, ``*`` or ``{name}``.
-TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
+from lpfilter.programs import TOKEN
+
 _OCTAL = re.compile(r"\\([0-7]{1,3})")
-_BLANKS = " \t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,50 +36,6 @@ def unescape(text: str) -> str:
     text = text.replace("\\r", " ").replace("\\n", " ").replace("\\t", " ")
     text = _OCTAL.sub(lambda m: chr(int(m.group(1), 8) & 0xFF), text)
     return "".join(" " if (not ch.isprintable() or ch in "\t\r\n") else ch for ch in text)
-
-
-def strip_prefixes(text: str) -> tuple[str, bool, bool]:
-    """(rest, no_options, as_root): the leading ``|`` and any ``-$``/``$-``/``ROOT`` words."""
-    rest = text.lstrip(_BLANKS)
-    if rest.startswith("|"):
-        rest = rest[1:]
-    no_options = as_root = False
-    while True:
-        rest = rest.lstrip(_BLANKS)
-        word = re.match(r"(\S+)(?:[ \t]|$)", rest)
-        if word is None:
-            break
-        if word.group(1) in ("-$", "$-"):
-            no_options = True
-        elif word.group(1).upper() == "ROOT":
-            as_root = True
-        else:
-            break
-        rest = rest[word.end():]
-    return rest, no_options, as_root
-
-
-def split_words(text: str) -> list[str]:
-    """Words on blanks; a word starting with a quote runs to the same quote (quotes gone,
-    no escapes). A ``$ X`` token stays one word."""
-    words: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] in _BLANKS:
-            i += 1
-            continue
-        if text[i] in "'\"":
-            end = text.find(text[i], i + 1)
-            end = n if end < 0 else end
-            words.append(text[i + 1:end])
-            i = end + 1
-            continue
-        start = i
-        while i < n and text[i] not in _BLANKS:
-            token = TOKEN.match(text, i) if text[i] == "$" else None
-            i = token.end() if token else i + 1
-        words.append(text[start:i])
-    return words
 
 
 def token_of(match: re.Match[str]) -> Token:

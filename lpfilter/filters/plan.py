@@ -25,8 +25,9 @@ from lpfilter.children import run
 from lpfilter.children.run import FilterCommand
 from lpfilter.filters.command import (JobFacts, build_command, facts_for, filter_environment,
                                       filter_key, letter_value)
-from lpfilter.filters.dollars import Token, expand_words, split_words
+from lpfilter.filters.dollars import Token, expand_words
 from lpfilter.filters.feed import Plan
+from lpfilter.programs import split_words
 from lpfilter.text import visible
 
 if TYPE_CHECKING:

@@ -23,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import time
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.settings import NO_FRAMING
 from lpfilter.backends.stream import Pump
 from lpfilter.errors import NO_ROOM, SpoolFull
+from lpfilter.filters.command import build_command, facts_for
 from lpfilter.filters.direct import DirectJob
 from lpfilter.filters.feed import Feed
 from lpfilter.filters.plan import plan_for
@@ -67,9 +69,15 @@ class Relay:
 
 def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendResult:
     """Send the job as LPRng's lpd prints it: through its filters and banners when the
-    queue has any for it, else as spooled."""
+    queue has any for it, else as spooled; an ``lp=|`` program gets LPRng's command line
+    (role ``lp``: the option list without -F -N -e -f)."""
     sd = entry.string("sd") or "."
-    plan = plan_for(entry, request.job, data_file=os.path.relpath(request.data_path, sd),
+    data_file = os.path.relpath(request.data_path, sd)
+    if request.destination.kind == "pipe" and entry.destination() == request.destination:
+        facts = facts_for(entry, request.job, data_file=data_file,
+                          fmt=request.job.print_format or "f", now=time.time())
+        request.command = build_command(entry, "lp", facts, role="lp")
+    plan = plan_for(entry, request.job, data_file=data_file,
                     kind=request.destination.kind, stall=request.settings.stall,
                     environ=os.environ)
     if plan is None or request.data_fd is None:
