@@ -149,7 +149,7 @@ class PoolWorker(QueueWorker):
                                  unreachable_tries=job.unreachable_tries)
         state = decision.state
         if decision.program:
-            state = policy.run_failure_program(decision.program, job, self.records)
+            state = policy.run_failure_program(decision.program, job, self.records, self.entry)
         message = exc.message
         if len(self.servers) > 1 and not isinstance(exc, (HoldJob, RemoveJob)):
             troubles = "; ".join(f"{s.queue}: {s.trouble}" for s in self.servers if s.trouble)
