@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 
 from lpfilter import __version__
-from lpfilter.commands.environment import Context
+from lpfilter.commands.environment import Context, split_global_options
 from lpfilter.commands.exits import for_error
 from lpfilter.errors import NO_ROOM, LpfilterError
 from lpfilter.status import ExitStatus
@@ -195,25 +195,7 @@ def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:
     (argparse would trip over ``-Aroot@host+507`` or a lone accounting file name). A
     global ``-P q`` joins that list as ``-Pq`` (after the destination, before the rest, so
     a -P in REST still wins), as filter reads it there."""
-    i = 0
-    head: list[str] = []
-    queues: list[str] = []
-    while i < len(argv):
-        token = argv[i]
-        if token in ("-v", "--verbose", "--debug") or token.startswith("--printcap="):
-            head.append(token)
-            i += 1
-        elif token == "--printcap":
-            head += argv[i:i + 2]
-            i += 2
-        elif token == "-P" and i + 1 < len(argv):
-            queues.append(argv[i + 1])
-            i += 2
-        elif token.startswith("-P") and len(token) > 2:
-            queues.append(token[2:].removeprefix("="))
-            i += 1
-        else:
-            break
+    head, queues, i = split_global_options(argv)
     if i < len(argv) and argv[i] == "filter":
         rest = argv[i + 1:]
         at = 1 if rest and rest[0] and not rest[0].startswith("-") else 0

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import psutil
+import pytest
 from filterrunkit import lp_of as _lp
 from filterrunkit import print_bytes as _print
 from filterrunkit import printer  # noqa: F401 - a fixture
@@ -113,6 +114,42 @@ def test_a_killed_watchers_grandchild_is_ended_at_takeover_and_nothing_else(
     finally:
         _kill(started)
         bystander.wait(timeout=10)
+
+
+@pytest.mark.parametrize("member_watched", [True, False])
+def test_a_pools_takeover_ends_what_its_servers_filters_left(
+        kit: Kit, printer: VirtualPrinter, member_watched: bool) -> None:  # noqa: F811
+    """A pool's server sends with its own entry: its filter runs in the server queue's
+    spool and is recorded there (its state folder made by the pool when that queue was
+    never watched); the pool's next watcher ends what it left, with the server queue's
+    filter user, before the job is sent again (else the grandchild holds the printer)."""
+    pids, flag, grand = kit.root / "filter.pids", kit.root / "flag", kit.root / "grand"
+    filt = kit.program("filt.sh", FIRST_HANGS.format(pids=pids, flag=flag, grand=grand))
+    msd = kit.queue("m", _lp(printer), **{"if": f"( {filt} | /bin/cat )"}, user="root")
+    kit.queue("p", "/dev/null", sv="m")
+    if member_watched:
+        assert watch_once(kit, "m") == ""
+    assert (msd / ".lpfilter").exists() is member_watched
+    _print(kit, "p", b"hello pool orphans\n")
+    started: list[int] = []
+    try:
+        watcher = kit.start("watch", "--once", "-P", "p")
+        wait_until(lambda: grand.exists(), what="the server's filter's grandchild started")
+        grandchild = int(grand.read_text())
+        started += [grandchild, *_pids(pids)]
+        assert len(os.listdir(records_dir(str(msd)))) == 1
+        os.kill(watcher.pid, signal.SIGKILL)
+        watcher.popen.wait(timeout=30)
+        assert not gone(grandchild), "the grandchild outlives the watcher by itself"
+        said = watch_once(kit, "p", timeout=120)
+        assert re.match(r"lpfilter: queue m: ended \d+ process(es)? left running by the"
+                        r" filters of a watcher that died\n", said), said
+        assert gone(grandchild)
+        assert _printed(printer) == b"hello pool orphans\n"
+        assert list(kit.states("p").values()) == ["done"]
+        assert os.listdir(records_dir(str(msd))) == []
+    finally:
+        _kill(started)
 
 
 def test_a_root_watcher_signals_no_one_outside_the_queues_filter_user(kit: Kit) -> None:

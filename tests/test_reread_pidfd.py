@@ -9,14 +9,18 @@ the pid of the one just ended. The check itself ends the process and starts the
 newcomer, as a daemon dying at that very moment would."""
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import psutil
 from localkit import need_root
 
 from lpfilter.commands import reread
+from lpfilter.locks import Holder
 
 #: Run as pid 1 of a new pid namespace. argv[1]: "pidfd" (reread.hup_if) or "pid" (the
 #: check-then-kill(2) it replaced, the control). Prints how the newcomer ended.
@@ -99,3 +103,39 @@ def test_a_process_that_ends_between_its_check_and_the_signal_is_no_daemon() -> 
         return True
     assert not reread.hup_if(child.pid, ended)
     assert child.returncode == -signal.SIGKILL
+
+
+#: A stand-in for the installed ``lpfilter`` script: a Python program of that name, so that
+#: ``is_watch`` sees its command line as the kernel shows an lpfilter command's.
+STAND_IN = "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
+
+
+def test_only_a_watch_command_is_a_watcher_whatever_its_other_words(tmp_path: Path) -> None:
+    """Root's own lpfilter commands that merely have the word ``watch`` among their
+    arguments (an option's value, a file name) are not watchers: the command is the first
+    word after lpfilter's global options, as the command line reads them; one whose
+    command is ``watch`` is, global options (and their values) before it or not."""
+    script = tmp_path / "lpfilter"
+    script.write_text(STAND_IN)
+    cases = {
+        ("virtual-printer", "--port", "0", "--output", "watch"): False,
+        ("--printcap", "watch", "status"): False,
+        ("-P", "watch", "status", "-P", "watch"): False,
+        ("print", "-P", "q", "watch"): False,
+        ("watch",): True,
+        ("-vv", "--printcap", "/etc/printcap", "-P", "q", "--debug", "watch", "-P", "q"): True,
+        ("--printcap=/etc/printcap", "-Pq", "watch", "--once"): True,
+    }
+    for words, expected in cases.items():
+        child = subprocess.Popen([sys.executable, str(script), *words], stdout=subprocess.PIPE,
+                                 text=True)
+        try:
+            assert child.stdout is not None and child.stdout.readline() == "ready\n"
+            holder = Holder(child.pid, psutil.Process(child.pid).create_time(), "here",
+                            "watch", 0.0)
+            assert reread.is_watch(holder, os.getuid()) is expected, words
+        finally:
+            child.kill()
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()

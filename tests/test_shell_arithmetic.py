@@ -1,8 +1,9 @@
 """A job's text in bash arithmetic (issue 15 review, minor 1).
 
 A shell-form filter gets each ``$`` token's value in an environment variable, but bash
-evaluates a variable's *value* as an expression in ``$((...))``, ``((...))``, ``let`` and
-``[[ -eq ]]``: ``a[$(touch marker)]`` there runs touch. The numeric letters carry only
+evaluates a variable's *value* as an expression in ``$((...))``, ``$[...]``, ``((...))``,
+``let``, ``[[ -eq ]]``, an array subscript and ``declare -i``: ``a[$(touch marker)]``
+there runs touch. The numeric letters carry only
 digits (a control file's ``I``/``W`` line that is not a number is dropped), and checkpc
 warns, file:line, where any other token stands in arithmetic. Real bash runs."""
 from __future__ import annotations
@@ -27,7 +28,9 @@ from lpfilter.status import ExitStatus
 
 BASH = shutil.which("bash") or "/bin/bash"
 #: Every arithmetic context bash has for a variable's value, each naming one token.
-CONTEXTS = ["[[ {t} -eq 1 ]]", "echo $(( {t} + 1 ))", "(( {t} > 0 ))", "let x={t}"]
+CONTEXTS = ["[[ {t} -eq 1 ]]", "echo $(( {t} + 1 ))", "(( {t} > 0 ))", "let x={t}",
+            "echo $[ {t} + 1 ]", "a[{t}]=1", "declare -i n={t}", "typeset -i n={t}",
+            "f() {{ local -ri n={t}; }}; f"]
 
 
 def attack(marker: Path) -> str:
@@ -98,10 +101,18 @@ WARNED = {"if=/bin/cat; [[ $-W -eq 1 && $-J -gt 2 ]]": "$-J",
           "of=/bin/cat; let y=$0T+1; echo $-J": "$0T",
           "bp=/bin/cat; (( ${pw} + $-n ))": "$-n",
           "lp=|/bin/cat; (( $* ))": "$*",
-          "as=|/bin/acct; echo $(( $-A ))": "$-A"}
+          "as=|/bin/acct; echo $(( $-A ))": "$-A",
+          "if=/bin/cat; echo $[ $-J + $-W ]": "$-J",
+          "vf=/bin/cat; a[$-J]=1; b[${T}]=$-n": "$-J, ${T}",
+          "of=/bin/cat; declare -i n=$-J": "$-J",
+          "bp=/bin/cat; typeset -g -i n=${P}": "${P}",
+          "lp=|/bin/cat; f() { local -i n=$-n; }; f": "$-n"}
 QUIET = ["if=/bin/cat; [[ $-J == x ]]", "vf=/bin/cat | x=$(( $-W + $-I + $-j + $-b ))",
          "of=/bin/cat; let y=$0W+$-w", "ae=jobend $-J $((x))", "lp=|/bin/cat; (( $-j ))",
-         "filter=/bin/prog $J (( $-J ))", "cf=/bin/cat; echo $-J ${pw}"]
+         "filter=/bin/prog $J (( $-J ))", "cf=/bin/cat; echo $-J ${pw}",
+         "if=/bin/cat; a[$-W]=$-J; echo $[ $-I ]", "vf=/bin/cat; declare -r n=$-J",
+         "of=/bin/cat; local n=$-J; tr '[a-z]' '[A-Z]'; echo $-J[1]",
+         "bp=/bin/cat; echo ${a[$-J]}"]
 
 
 def test_checkpc_warns_of_a_job_token_in_shell_arithmetic_on_its_line(

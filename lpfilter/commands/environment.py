@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -45,6 +45,34 @@ def _split(value: str, origin: str) -> tuple[str, ...]:
     if not paths:
         raise UsageError(f"{origin}: no printcap file named")
     return paths
+
+
+def split_global_options(argv: Sequence[str]) -> tuple[list[str], list[str], int]:
+    """lpfilter's options before its command (``cli.build_parser``'s: -v, --verbose,
+    --debug, --printcap PATH, -P QUEUE), known here so that the command word is found
+    without argparse (``filter``'s raw option list, ``lpc reread``'s look at a process's
+    arguments): (those options but -P, the queues of -P, where the command word is)."""
+    i = 0
+    head: list[str] = []
+    queues: list[str] = []
+    while i < len(argv):
+        token = argv[i]
+        if (token in ("--verbose", "--debug") or token.startswith("--printcap=")
+                or re.fullmatch(r"-v+", token)):
+            head.append(token)
+            i += 1
+        elif token == "--printcap":
+            head += argv[i:i + 2]
+            i += 2
+        elif token == "-P" and i + 1 < len(argv):
+            queues.append(argv[i + 1])
+            i += 2
+        elif token.startswith("-P") and len(token) > 2:
+            queues.append(token[2:].removeprefix("="))
+            i += 1
+        else:
+            break
+    return head, queues, i
 
 
 def printcap_paths(option: str | None, environ: Mapping[str, str]) -> PrintcapPaths:

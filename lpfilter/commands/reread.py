@@ -16,6 +16,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from lpfilter.commands.environment import split_global_options
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -105,5 +106,7 @@ def is_watch(holder: Holder, owner: int) -> bool:
     names = [os.path.basename(a) for a in argv]
     for at in range(1, min(len(argv), 5)):  # python [-I -S ...] {/path/lpfilter | -m lpfilter}
         if names[at] == "lpfilter" and (at == 1 or argv[at - 1] == "-m"):
-            return "watch" in argv[at + 1:]
+            words = argv[at + 1:]  # [global options] watch ...: the command, not any word
+            command = split_global_options(words)[2]
+            return command < len(words) and words[command] == "watch"
     return False

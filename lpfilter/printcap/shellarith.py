@@ -2,17 +2,23 @@
 
 A shell-form command (one with ``< > | ;`` or a leading ``(``, run as ``$SHELL -c``) gets
 each ``$`` token's value in an environment variable, never in its text. But bash and ksh
-evaluate a variable's *value* as an arithmetic expression in ``$((...))``, ``((...))``,
-``let`` and the ``-eq -ne -lt -le -gt -ge`` tests of ``[[ ... ]]``; there a value such as
+evaluate a variable's *value* as an arithmetic expression in ``$((...))``, ``$[...]``
+(bash's old form), ``((...))``, ``let``, the ``-eq -ne -lt -le -gt -ge`` tests of
+``[[ ... ]]``, an array's subscript (``a[$-J]=1``) and the value given to an integer
+variable (``declare -i``, ``typeset -i``, ``local -i n=$-J``); there a value such as
 ``a[$(touch /tmp/x)]`` runs a command. The numeric letters (``$I $W $i $j $b $l $w $x
 $y``) carry only digits, so they are safe there; every other token (the job name, title,
 user, ``$*``...) is a job's text.
 
 The look is deliberately simple, a scan of the text, not a shell parser: a token counts
-as inside arithmetic when it stands between ``((`` and the next ``))``, inside
-``[[ ... ]]`` holding one of those test operators, or after ``let`` up to the end of that
-command (``;``, ``|``, ``&``, ``)`` or the end). It does not look at the ``shell`` key:
-``/bin/sh`` is bash on many systems.
+as inside arithmetic when it stands between ``((`` and the next ``))``, between ``$[``
+and the next ``]``, between a name's ``[`` and the next ``]``, inside ``[[ ... ]]``
+holding one of those test operators, or after ``let`` (or ``declare``, ``typeset`` or
+``local`` with an option word holding ``i``) up to the end of that command (``;``,
+``|``, ``&``, ``)`` or the end). A later assignment to a variable declared integer
+elsewhere is not seen. ``${a[$-J]}`` needs no look: the whole of it is lpfilter's own
+``${name}`` token (a printcap value), so bash never sees that subscript. It does not
+look at the ``shell`` key: ``/bin/sh`` is bash on many systems.
 """
 from __future__ import annotations
 
@@ -32,8 +38,12 @@ NUMERIC = frozenset("IWijblwxy")
 #: The keys whose value may be a program run with ``$`` expansion (with is_filter_key).
 PROGRAM_KEYS = frozenset({"lp", "as", "ae", "af"})
 _TEST_OPERATOR = re.compile(r"\s-(eq|ne|lt|le|gt|ge)\s")
-_ARITHMETIC = re.compile(r"\(\((?P<paren>.*?)\)\)|\[\[(?P<test>.*?)\]\]"
-                         r"|(?:^|[\s;|&(])let\s(?P<let>[^;|&)]*)", re.S)
+_ARITHMETIC = re.compile(r"\(\((?P<paren>.*?)\)\)|\$\[(?P<old>.*?)\]|\[\[(?P<test>.*?)\]\]"
+                         r"|(?<![\w${])[A-Za-z_]\w*\[(?P<subscript>[^\]]*)\]"
+                         r"|(?:^|[\s;|&(])let\s(?P<let>[^;|&)]*)"
+                         r"|(?:^|[\s;|&(])(?:declare|typeset|local)(?P<options>(?:\s+[-+]\w+)+)"
+                         r"\s(?P<integer>[^;|&)]*)", re.S)
+_CONTEXTS = ("paren", "old", "test", "subscript", "let", "integer")
 
 
 def _job_text(token: re.Match[str]) -> bool:
@@ -56,8 +66,9 @@ def arithmetic_tokens(command: str) -> list[str]:
         if match.group("test") is not None and not _TEST_OPERATOR.search(
                 f" {match.group('test')} "):
             continue
-        inside = next(g for g in (match.group("paren"), match.group("test"),
-                                  match.group("let")) if g is not None)
+        if match.group("integer") is not None and "i" not in match.group("options"):
+            continue  # declare without -i: a string
+        inside = next(g for g in map(match.group, _CONTEXTS) if g is not None)
         found.extend(t.group(0) for t in TOKEN.finditer(inside) if _job_text(t))
     return found
 
@@ -74,7 +85,8 @@ def check_arithmetic(option: Option) -> list[Problem]:
         return []
     shown = ", ".join(dict.fromkeys(tokens))
     return [Problem(option.origin, f"{key}={text}: {shown} inside shell arithmetic ($((...)),"
-                    " ((...)), let, or a [[ -eq ]] test): bash and ksh evaluate a job's text"
+                    " $[...], ((...)), let, a [[ -eq ]] test, an array subscript or"
+                    " declare -i): bash and ksh evaluate a job's text"
                     " there as an expression, which runs a command a user writes in it"
                     " (a[$(cmd)]); use only the numeric $I $W $i $j $b $l $w $x $y there, or"
                     " pass the value to a program as an argument")]

@@ -1,4 +1,5 @@
-"""What happens to a job after an attempt: pure decisions from the error and the printcap.
+"""What happens to a job after an attempt: pure decisions from the error and the printcap
+(and the run of a ``send_failure_action`` program, which decides when the printcap says so).
 
 Retry pauses follow LPRng (``connect_interval`` doubling, at most 8 times, capped by
 ``max_connect_interval``, plus ``connect_grace``). After ``send_try`` failed attempts,
@@ -13,15 +14,20 @@ is back, and such tries use up none of its ``send_try`` attempts unless the prin
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lpfilter.children import run
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
                              TransientError)
 from lpfilter.filtercodes import FilterCode, decode
+from lpfilter.filters.command import facts_for, filter_environment
 from lpfilter.job import JobState
-from lpfilter.programs import command_argv
+from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 if TYPE_CHECKING:
     from lpfilter.job import Job
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
 
 #: The shortest pause between tries when send_try is 0 (no limit on attempts).
 UNLIMITED_MIN_DELAY = 1.0
+#: How long a send_failure_action program may run before it (and all it started) is killed.
+PROGRAM_TIMEOUT = 60.0
 
 _ACTIONS = {"succ": JobState.DONE, "success": JobState.DONE, "abort": JobState.FAILED,
             "remove": JobState.REMOVED, "hold": JobState.HELD}
@@ -108,13 +116,40 @@ def program_decision(code: int) -> JobState:
             FilterCode.JHOLD: JobState.HELD}.get(decode(code), JobState.FAILED)
 
 
-def run_failure_program(program: str, job: Job, records: QueueRecords) -> JobState:
-    """send_failure_action=|program: it gets the attempt count on stdin; its exit
-    status (an LPRng filter code) decides."""
+def run_failure_program(program: str, job: Job, records: QueueRecords, entry: Entry) -> JobState:
+    """send_failure_action=|program: run as the queue's filters are (``children.run.start``:
+    the queue's filter user, root only for ``ROOT``, its own session, killed with the
+    watcher, recorded for the next one, its output read as bounded lines and dropped), the
+    attempt count on its stdin; its exit status (an LPRng filter code) decides. Waited for
+    PROGRAM_TIMEOUT at most; whatever it left running in its session is then killed."""
+    rest, _no_options, as_root = strip_prefixes(program)
+    argv = command_argv(rest, entry.string("shell") or "/bin/sh")
+    sd = entry.string("sd") or "."
+    facts = facts_for(entry, job, data_file="", fmt=job.print_format or "f", now=time.time())
     try:
-        done = subprocess.run(command_argv(program), input=f"{job.attempts}\n".encode(),
-                              capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        if not argv:
+            raise JobRefused("names no program to run")
+        running = run.start(run.FilterCommand("send_failure_action", argv, as_root,
+                                              needs_shell(rest)),
+                            stdin=None, stdout=None, cwd=sd, owner=run.filter_owner(entry, sd),
+                            env=filter_environment(entry, facts, inherited=os.environ),
+                            messages=run.Messages())
+    except (LpfilterError, OSError) as exc:
         records.log(f"send_failure_action program failed: {exc}", job)
         return JobState.FAILED
-    return program_decision(done.returncode)
+    try:
+        assert running.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # a line: far below a pipe's buffer
+            running.process.stdin.write(f"{job.attempts}\n".encode())
+        with contextlib.suppress(BrokenPipeError):
+            running.process.stdin.close()
+        running.process.wait(timeout=PROGRAM_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        records.log(f"send_failure_action program {running.program} did not finish within"
+                    f" {PROGRAM_TIMEOUT:g} s; it was killed", job)
+        return JobState.FAILED
+    else:
+        running.kill_group()  # what it left running (and holding its output pipe)
+        return program_decision(running.wait())
+    finally:
+        running.kill()  # bounded: its group ended, its output closed

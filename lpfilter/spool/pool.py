@@ -35,7 +35,7 @@ from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, Sp
                              in_brief)
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
-from lpfilter.spool import policy, poolboard
+from lpfilter.spool import policy, poolboard, poolshare
 from lpfilter.spool.control import print_order
 from lpfilter.spool.poolshare import Serialized, SharedRecords
 from lpfilter.spool.outcome import Observer, WorkSummary
@@ -108,14 +108,14 @@ class PoolWorker(QueueWorker):
 
     def _say_stuck(self, resting: list[float]) -> None:
         """Due jobs that no server can take now: say why in the pool's status."""
-        if not self.servers:
-            why = "; ".join(self.problems) or "sv names no queue"
-            self.records.status(f"pool {self.queue} has no server queue to print on ({why})")
-            return
-        troubles = "; ".join(f"{s.queue}: {s.trouble}" for s in self.servers if s.trouble)
-        when = time.strftime("%H:%M:%S", time.localtime(min(resting))) if resting else "later"
-        self.records.status(f"no printer of pool {self.queue} can take a job now"
-                            f" ({troubles or 'all busy'}); next try at {when}")
+        self.records.status(poolboard.stuck(self.queue, [(s.queue, s.trouble) for s in
+                                                         self.servers], self.problems, resting))
+
+    def recover(self) -> None:
+        """What the servers' sends left running first (their records are in their spools)."""
+        for server in self.servers:
+            poolshare.end_left_running(server.entry)
+        super().recover()
 
     def server_failed(self, server: ServerWorker, job: Job, exc: LpfilterError,
                       delay: float) -> JobState:
@@ -149,7 +149,7 @@ class PoolWorker(QueueWorker):
                                  unreachable_tries=job.unreachable_tries)
         state = decision.state
         if decision.program:
-            state = policy.run_failure_program(decision.program, job, self.records)
+            state = policy.run_failure_program(decision.program, job, self.records, self.entry)
         message = exc.message
         if len(self.servers) > 1 and not isinstance(exc, (HoldJob, RemoveJob)):
             troubles = "; ".join(f"{s.queue}: {s.trouble}" for s in self.servers if s.trouble)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any, TypedDict
 
 from lpfilter.errors import AccessError
@@ -35,6 +36,18 @@ def write(state_dir: str, servers: list[ServerState], owner: int | None) -> None
     """Replace the board (whole or old, never half)."""
     data = json.dumps({"servers": servers}, ensure_ascii=False).encode()
     atomic_write(os.path.join(state_dir, BOARD), data, 0o644, durable=False, owner=owner)
+
+
+def stuck(pool: str, servers: list[tuple[str, str]], problems: list[str],
+          resting: list[float]) -> str:
+    """The pool's status line when no server (queue, trouble) can take a due job now."""
+    if not servers:
+        why = "; ".join(problems) or "sv names no queue"
+        return f"pool {pool} has no server queue to print on ({why})"
+    troubles = "; ".join(f"{queue}: {trouble}" for queue, trouble in servers if trouble)
+    when = time.strftime("%H:%M:%S", time.localtime(min(resting))) if resting else "later"
+    return (f"no printer of pool {pool} can take a job now ({troubles or 'all busy'});"
+            f" next try at {when}")
 
 
 def read(state_dir: str) -> list[ServerState] | None:

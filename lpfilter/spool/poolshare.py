@@ -1,17 +1,41 @@
 """What the sending threads of a pool's servers share: the pool's records (log, status,
 accounting) and the observer of a foreground ``print`` (its progress bar), each used by
-one thread at a time where that matters."""
+one thread at a time where that matters; and what they left running (``end_left_running``)."""
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from typing import TYPE_CHECKING
 
+from lpfilter.children import run
+from lpfilter.errors import LpfilterError
+from lpfilter.safefiles import private_dir
 from lpfilter.spool.records import QueueRecords
+from lpfilter.spool.store import STATE_DIR
 
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer
+
+log = logging.getLogger(__name__)
+
+
+def end_left_running(server: Entry) -> None:
+    """A pool's takeover, before its first round: end what a dead watcher's sends on the
+    server queue ``server`` left running. A server's filters (and ``lp=|`` program) run in
+    that queue's spool as its filter user, so their records (``children.orphans``) are in
+    that spool's state folder, made here when the queue was never watched (else no record
+    is written: only PR_SET_PDEATHSIG would end a filter, not what it started)."""
+    sd = server.string("sd") or ""
+    if not sd:
+        return
+    try:
+        private_dir(os.path.join(sd, STATE_DIR), os.stat(sd).st_uid, f"queue {server.name}", sd)
+    except (OSError, LpfilterError) as exc:
+        log.debug("queue %s: no state folder for its filters' records: %s", server.name, exc)
+    run.end_orphans(server, sd)
 
 
 class SharedRecords(QueueRecords):

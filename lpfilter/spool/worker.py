@@ -332,7 +332,7 @@ class QueueWorker:
                                  unreachable_tries=job.unreachable_tries)
         state = decision.state
         if decision.program:
-            state = policy.run_failure_program(decision.program, job, self.records)
+            state = policy.run_failure_program(decision.program, job, self.records, self.entry)
         if state == JobState.QUEUED:
             self._status(job, f"{news} {decision.delay:g} s")
         if isinstance(exc, NotConnected):
