@@ -19,18 +19,45 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pwd
 import select
 import time
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
 from lpfilter.backends.stream import TICK, Pump, send_body
+from lpfilter.job import Job
 from lpfilter.children import run
 from lpfilter.children.exits import exit_error
 from lpfilter.errors import Interruption, JobRefused, TransientError
 from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 Request = SendRequest[PipeSettings]
+
+
+def job_variables(job: Job) -> dict[str, str]:
+    """What lpfilter adds to an ``lp=|`` program's environment: its own spool's job (an
+    ``lpfilter filter`` program keeps the job's id, and writes no accounting of its own)."""
+    return {"LPFILTER_JOB": job.id, "LPFILTER_JOB_NAME": job.name,
+            "LPFILTER_JOB_USER": job.user}
+
+
+def clean_environment(request: Request) -> dict[str, str]:
+    """The program's environment when no caller built LPRng's (``SendRequest.environment``):
+    of the same kind (lprng-filters.md §4), never the watcher's own, which may hold what
+    the filter user must not read (``/proc/PID/environ``)."""
+    settings = request.settings
+    try:
+        record = pwd.getpwuid(os.getuid())
+        login = (record.pw_name, record.pw_dir)
+    except KeyError:
+        login = (str(os.getuid()), "/")
+    env = {"PATH": settings.path, "SHELL": settings.shell, "IFS": " \t",
+           "USER": login[0], "LOGNAME": login[0], "HOME": login[1], "LOGDIR": login[1],
+           "PRINTER": settings.queue, "SPOOL_DIR": settings.spool_dir or "",
+           "PRINTCAP_ENTRY": settings.printcap_text, **job_variables(request.job)}
+    env.update({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {})
+    return {k: v.replace("\0", " ") for k, v in env.items()}
 
 
 def pipe_command(text: str, shell: str) -> run.FilterCommand:
@@ -52,9 +79,7 @@ class PipeBackend:
             raise JobRefused(f"lp=|{text}: names no program to run")
         cwd = settings.spool_dir or "."
         owner = run.owner_of(cwd, settings.user, settings.group, queue=settings.queue)
-        env = dict(os.environ, PRINTER=settings.queue, SPOOL_DIR=settings.spool_dir or "",
-                   PRINTCAP_ENTRY=settings.printcap_text, LPFILTER_JOB=request.job.id,
-                   LPFILTER_JOB_NAME=request.job.name, LPFILTER_JOB_USER=request.job.user)
+        env = request.environment or clean_environment(request)
         messages = run.Messages()
         running = run.start(command, stdin=None, stdout=None, env=env, cwd=cwd,
                             owner=owner, messages=messages, title="")
