@@ -4,17 +4,19 @@ user, could read through /proc/PID/environ)."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from filterrunkit import print_bytes, watch_once
+from filterrunkit import lp_of, print_bytes, printer, watch_once  # noqa: F401 - a fixture
 from spoolkit import Kit, kit  # noqa: F401 - a fixture
 
 from lpfilter import printcap
 from lpfilter.backends.pipe import clean_environment
 from lpfilter.backends.request import SendRequest
 from lpfilter.backends.settings import PipeSettings
+from lpfilter.emulator.jetdirect import VirtualPrinter
 from lpfilter.job import Job
 
 
@@ -54,3 +56,15 @@ def test_a_pipe_program_without_a_built_environment_gets_a_clean_one(
     assert env["PATH"] == "/usr/bin" and env["LPFILTER_JOB"] == "000007"
     assert env["LPFILTER_JOB_USER"] == "alice" and env["PRINTER"] == "q"
 
+
+def test_lpfilter_filter_as_the_spools_lp_pipe_writes_no_second_accounting_line(
+        kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
+    """Its option list carries ``-a<af>`` as LPRng's does; the spool accounts the job, and
+    ``lpfilter filter`` (LPFILTER_JOB set) adds no line of its own."""
+    lpfilter = Path(sys.executable).parent / "lpfilter"
+    kit.queue("q", f"|{lpfilter} filter {lp_of(printer)}", af="acct")
+    job = print_bytes(kit, "q", b"hello\n")
+    watch_once(kit, "q")
+    assert kit.states("q")[job] == "done"
+    lines = (kit.sd("q") / "acct").read_text().splitlines()
+    assert len(lines) == 1 and f"job={job}" in lines[0], lines
