@@ -232,7 +232,7 @@ class Running:
         if self.process.returncode is None:
             with contextlib.suppress(ChildProcessError, InterruptedError):
                 os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
-            self._end_group()
+        self._end_group()  # reaped already by a caller (a timed wait): as kill_group does
         status = self.process.wait()
         self._reader.finish()
         self._forget()
