@@ -214,13 +214,19 @@ def test_job_states_are_documented() -> None:
 
 
 def test_environment_of_pipe_programs_is_documented() -> None:
+    """What pipe.py adds to a filter's environment (``job_variables``) and gives a
+    program when no caller built one (``clean_environment``)."""
     code = (ROOT / "lpfilter" / "backends" / "pipe.py").read_text(encoding="utf-8")
-    call = re.search(r"env = dict\(os\.environ,(.*?)\)\n", code, re.S)
-    assert call, "pipe.py no longer builds the program's environment with dict(os.environ, ...)"
-    names = re.findall(r"([A-Z][A-Z0-9_]*)=", call.group(1))
-    assert {"PRINTER", "LPFILTER_JOB"} <= set(names)
-    tags = _tags(section(MAN1.read_text(encoding="utf-8"), "Pipe programs", level="SS"))
-    assert sorted(n for n in names if not mentions(tags, n)) == []
+    built = re.search(r"\ndef job_variables\(.*?\ndef pipe_command\(", code, re.S)
+    assert built, "pipe.py no longer builds the program's environment in job_variables ..."
+    names = re.findall(r"""["']([A-Z][A-Z0-9_]*)["']:""", built.group(0))
+    assert {"PRINTER", "LPFILTER_JOB", "PATH", "HOME"} <= set(names)
+    source = section(MAN1.read_text(encoding="utf-8"), "Pipe programs", level="SS")
+    text, tags = roff_text(source), _tags(source)
+    assert sorted(n for n in names if not mentions(text, n)) == []
+    own = [n for n in names if n.startswith("LPFILTER_") or n in (
+        "PRINTER", "SPOOL_DIR", "PRINTCAP_ENTRY")]  # each with an entry of its own
+    assert len(own) == 6 and sorted(n for n in own if not mentions(tags, n)) == []
 
 
 def test_accounting_line_matches_the_page(tmp_path: Path) -> None:

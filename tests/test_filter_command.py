@@ -347,7 +347,7 @@ def test_any_filter_string_expands_without_nul_or_crash(text: str) -> None:
 
 def test_filter_messages_are_bounded_and_said_a_few_at_a_time() -> None:
     """I2: the queue of stderr lines keeps the newest, counts the rest, and says a few."""
-    from lpfilter.children.run import QUEUE_LINES, SAY_LINES, Messages
+    from lpfilter.children.output import QUEUE_LINES, SAY_LINES, Messages
     messages = Messages()
     for n in range(100000):
         messages.put(f"line {n}")

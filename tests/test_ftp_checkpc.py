@@ -3,10 +3,13 @@ path, the user's own file, no permission for group or others."""
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 import pytest
+from localkit import need_root
 
+from lpfilter.backends.ftpauth import netrc_problem
 from lpfilter.cli import main
 
 
@@ -126,3 +129,49 @@ def test_an_unescaped_uri_in_a_command_line_is_said_once_and_masked(
             " ftp\\://printuser\\:***@printer\\:2121/PORT1\n") in out
     assert f"printcap:2: {shown}: a password on a command line" in out
     assert "unknown key 'zzz'" in out and "'//printuser'" not in out
+
+
+def _checkpc_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                  options: str) -> tuple[int, str]:
+    """A root-owned spool whose lp=| program is lpfilter filter to an FTP printer."""
+    printcap = tmp_path / "printcap"
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700, exist_ok=True)
+    printcap.write_text(f"f1:sd={spool}:lp=|/usr/bin/lpfilter filter"
+                        f" ftp\\://127.0.0.1/PORT1{options}\n")
+    status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
+    return status, capsys.readouterr().out
+
+
+def test_a_pipe_programs_password_file_is_checked_as_the_queues_filter_user(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A root watcher runs lp=|lpfilter filter of a root-owned spool as daemon, which
+    refuses a password file that is not its own: checkpc (as root) says so first."""
+    need_root("checkpc as root, the program as daemon")
+    secret = tmp_path / "ftp-password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    status, out = _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={secret}")
+    assert status == 1, out
+    assert (f"printcap:1: queue f1: ftp_password_file {secret} belongs to root, but it is"
+            " read by lpfilter filter running as daemon") in out, out
+    assert f"chown daemon {secret}, or set user= to its owner" in out and "s3cret" not in out
+    os.chown(secret, pwd.getpwnam("daemon").pw_uid, -1)
+    assert _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={secret}") == (0, "")
+    os.chown(secret, 0, -1)
+    assert _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={secret}:user=root") == (0, "")
+
+
+def test_a_netrc_the_pipe_programs_user_cannot_use_is_named(tmp_path: Path) -> None:
+    """The program gets the watcher's HOME (LPRng's); run as another user, the watcher's
+    ~/.netrc is not its own."""
+    need_root("a file of root's")
+    home = tmp_path / "home"
+    home.mkdir()
+    assert netrc_problem(str(home), 0) is None  # none there
+    (home / ".netrc").write_text("machine printer login u password s3cret\n")
+    daemon = pwd.getpwnam("daemon").pw_uid
+    message = netrc_problem(str(home), daemon) or ""
+    assert message.startswith(f"netrc file {home}/.netrc: lpfilter filter runs as daemon")
+    assert "ftp_password_file belonging to daemon" in message and "s3cret" not in message
+    assert netrc_problem(str(home), 0) is None  # root's own

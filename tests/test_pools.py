@@ -355,7 +355,7 @@ def test_a_server_whose_program_refuses_every_job_leaves_them_to_the_other(
     assert printed == ["q2"] * 6, "the recorder ran for each job, as server q2 (PRINTER=q2)"
     assert sorted(p.read_bytes() for p in kit.out.glob("q2-*.out")) == sorted(contents(files))
     log = (kit.sd("pool") / "log").read_text()
-    assert "q1: refuse.sh exited 2 (abort the job): out of paper; another printer" in log, log
+    assert "q1: lp filter refuse.sh exited 2 (JABORT): out of paper; another printer" in log, log
     tickets = kit.tickets("pool").values()
     assert {t["state"] for t in tickets} == {"done"} and {t["attempts"] for t in tickets} == {1}
 
@@ -371,8 +371,8 @@ def test_a_job_every_server_refuses_fails_once_with_each_ones_reason(kit: Kit) -
     (ticket,) = kit.tickets("pool").values()
     assert (ticket["state"], ticket["attempts"]) == ("failed", 1)
     assert ticket["last_error"] == (
-        "every printer of pool pool failed it (q1: refuse.sh exited 2 (abort the job): out of"
-        " paper; q2: refuse.sh exited 2 (abort the job): out of paper)")
+        "every printer of pool pool failed it (q1: lp filter refuse.sh exited 2 (JABORT): out of"
+        " paper; q2: lp filter refuse.sh exited 2 (JABORT): out of paper)")
 
 
 def test_lpc_stop_holds_the_pool_and_a_stopped_server_is_passed_over(

@@ -279,7 +279,7 @@ def test_transient_failures_then_failure_action(make_queue: MakeQueue, tmp_path:
     job = q.jobs()["000001"]
     assert (job.state, job.attempts, q.has_data("000001")) == (state, attempts, data)
     assert (tmp_path / "tries").read_text() == "try\n" * attempts
-    assert "exited 1 (try again later)" in job.last_error
+    assert "exited 1 (JFAIL)" in job.last_error
     if decide is not None:  # the program got the attempt count on stdin
         assert (tmp_path / "count").read_text() == f"{attempts}\n"
 
@@ -437,7 +437,7 @@ def test_failed_job_and_status(make_queue: MakeQueue) -> None:
     assert q.cli("print", "--hold", "-U", "carol", q.doc())[0] == 0
     job = q.jobs()["000001"]
     assert job.state == "failed" and q.has_data("000001")
-    assert job.last_error == "prog.sh exited 2 (abort the job): PAPER JAM"
+    assert job.last_error == "lp filter prog.sh exited 2 (JABORT): PAPER JAM"
     assert (q.sd / "status").read_text().endswith(" PAPER JAM\n")
     rc, out, _ = q.cli("status")
     assert rc == 0 and out.startswith(f"Queue q: lp=|{q.prog}, spool {q.sd}\n"
@@ -470,7 +470,7 @@ def test_print_in_the_foreground_exits_with_the_result(make_queue: MakeQueue, op
     assert (got, out, q.jobs()["000001"].state) == (rc, "q-000001\n", state)
     if rc:  # (a retried job whose bytes had reached the program is flagged)
         assert re.fullmatch(rf"lpfilter: q-000001: {state}( \(possible duplicate\))?: "
-                            r"prog\.sh exited \d \(.*\)\n", err), err
+                            r"lp filter prog\.sh exited \d \(.*\)\n", err), err
     else:
         assert err == ""
 

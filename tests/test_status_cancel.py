@@ -113,7 +113,7 @@ def test_status_detail_is_cut_between_words(world: World) -> None:
     characters, mid-word); status -l shows it whole."""
     message = ("paper jam in tray 2: please open the front cover, remove the jammed sheets"
                " carefully and close it again")
-    error = f"prog.sh exited 2 (abort the job): {message}"
+    error = f"lp filter prog.sh exited 2 (JABORT): {message}"
     assert error[59] != " " and error[60] != " "  # 60 characters end inside a word
     world.program(f"cat >/dev/null\necho '{message}'\nexit 2\n")
     doc = world.tmp / "doc.txt"

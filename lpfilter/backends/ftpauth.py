@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lpfilter.job import user_name
 from lpfilter.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -56,13 +57,19 @@ def credentials(destination: Ftp, settings: FtpSettings,
     return Credentials(ANONYMOUS, ANONYMOUS_PASSWORD)
 
 
-def _private(path: str, what: str) -> os.stat_result:
-    """The file's status; a file others can read (or not the user's own) is refused."""
+def _private(path: str, what: str, reader: int | None = None) -> os.stat_result:
+    """The file's status; a file others can read (or not the reader's own: the user
+    running this, or ``reader``, whom checkpc checks for) is refused."""
     try:
         info = os.stat(path)
     except OSError as exc:
         raise ConfigError(f"{what} {path}: {exc.strerror}") from None
-    if info.st_uid != os.getuid():
+    if reader is not None and info.st_uid != reader:
+        raise ConfigError(f"{what} {path} belongs to {user_name(info.st_uid)}, but it is read"
+                          f" by lpfilter filter running as {user_name(reader)}, the queue's"
+                          f" filter user (LPRng's user=); chown {user_name(reader)} {path},"
+                          " or set user= to its owner")
+    if info.st_uid != os.getuid() and reader is None:
         raise ConfigError(f"{what} {path} belongs to another user; it must be your own")
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"{what} {path} is open to other users (group or other"
@@ -70,16 +77,35 @@ def _private(path: str, what: str) -> os.stat_result:
     return info
 
 
-def password_file_problem(path: str) -> str | None:
-    """What is wrong with an ``ftp_password_file`` for the user running this (checkpc)."""
+def password_file_problem(path: str, reader: int | None = None) -> str | None:
+    """What is wrong with an ``ftp_password_file`` for the user running this, or for
+    ``reader``, the user an ``lp=|lpfilter filter`` program runs as (checkpc)."""
     if not os.path.isabs(path):
         return (f"ftp_password_file {path}: a relative path is read from the watcher's"
                 " working directory; give an absolute path")
     try:
-        _private(path, "ftp_password_file")
+        _private(path, "ftp_password_file", reader)
     except ConfigError as exc:
         return exc.message
     return None
+
+
+def netrc_problem(home: str, reader: int) -> str | None:
+    """An ``lp=|lpfilter filter`` program run as ``reader`` by a watcher whose login
+    home is ``home`` (its HOME, as LPRng gives a filter lpd's) reads ``home/.netrc``:
+    why it cannot use that file (checkpc); None when there is none or it can."""
+    path = os.path.join(home, ".netrc")
+    try:
+        owner = os.stat(path).st_uid
+    except OSError:
+        return None
+    if owner == reader:
+        return None
+    who = user_name(reader)
+    return (f"netrc file {path}: lpfilter filter runs as {who} (the queue's filter user,"
+            f" LPRng's user=) with the watcher's HOME {home}, as under LPRng, and cannot use"
+            f" this file of {user_name(owner)}'s; give the entry ftp_user and an"
+            f" ftp_password_file belonging to {who} (mode 600), or set user= to its owner")
 
 
 def _password_file(path: str) -> str:

@@ -19,29 +19,45 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import subprocess
+import pwd
+import select
 import time
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import PipeSettings
 from lpfilter.backends.stream import TICK, Pump, send_body
+from lpfilter.job import Job
 from lpfilter.children import run
-from lpfilter.errors import Interruption, JobRefused, LpfilterError, TransientError
-from lpfilter.filtercodes import FilterCode, decode, describe, error_class
+from lpfilter.children.exits import exit_error
+from lpfilter.errors import Interruption, JobRefused, TransientError
 from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 Request = SendRequest[PipeSettings]
 
 
-def exit_error(status: int, program: str, output: str) -> LpfilterError | None:
-    """The error an LPRng filter exit status means (None for success)."""
-    code = decode(status)
-    if code is FilterCode.JSUCC:
-        return None
-    said = f": {output}" if output else ""
-    if status < 0:
-        return JobRefused(f"{program} was killed by signal {-status}{said}")
-    return error_class(code)(f"{program} exited {status} ({describe(code)}){said}")
+def job_variables(job: Job) -> dict[str, str]:
+    """What lpfilter adds to an ``lp=|`` program's environment: its own spool's job (an
+    ``lpfilter filter`` program keeps the job's id, and writes no accounting of its own)."""
+    return {"LPFILTER_JOB": job.id, "LPFILTER_JOB_NAME": job.name,
+            "LPFILTER_JOB_USER": job.user}
+
+
+def clean_environment(request: Request) -> dict[str, str]:
+    """The program's environment when no caller built LPRng's (``SendRequest.environment``):
+    of the same kind (lprng-filters.md §4), never the watcher's own, which may hold what
+    the filter user must not read (``/proc/PID/environ``)."""
+    settings = request.settings
+    try:
+        record = pwd.getpwuid(os.getuid())
+        login = (record.pw_name, record.pw_dir)
+    except KeyError:
+        login = (str(os.getuid()), "/")
+    env = {"PATH": settings.path, "SHELL": settings.shell, "IFS": " \t",
+           "USER": login[0], "LOGNAME": login[0], "HOME": login[1], "LOGDIR": login[1],
+           "PRINTER": settings.queue, "SPOOL_DIR": settings.spool_dir or "",
+           "PRINTCAP_ENTRY": settings.printcap_text, **job_variables(request.job)}
+    env.update({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {})
+    return {k: v.replace("\0", " ") for k, v in env.items()}
 
 
 def pipe_command(text: str, shell: str) -> run.FilterCommand:
@@ -63,21 +79,18 @@ class PipeBackend:
             raise JobRefused(f"lp=|{text}: names no program to run")
         cwd = settings.spool_dir or "."
         owner = run.owner_of(cwd, settings.user, settings.group, queue=settings.queue)
-        env = dict(os.environ, PRINTER=settings.queue, SPOOL_DIR=settings.spool_dir or "",
-                   PRINTCAP_ENTRY=settings.printcap_text, LPFILTER_JOB=request.job.id,
-                   LPFILTER_JOB_NAME=request.job.name, LPFILTER_JOB_USER=request.job.user)
+        env = request.environment or clean_environment(request)
         messages = run.Messages()
         running = run.start(command, stdin=None, stdout=None, env=env, cwd=cwd,
                             owner=owner, messages=messages, title="")
         try:
             sent = self._stream(request, running, messages, program)
             code = _wait(running, request, messages, settings.finish_timeout, program)
-        finally:  # after an exit: no signal, its output pipe closed (bounded waits)
+        finally:  # after an exit: what it left in its group ended; never waits for output
             running.kill()
             messages.drain(request.reporter.status, flush=True)
-        error = exit_error(code, program, " / ".join(running.lines))
+        error = exit_error(code, key="lp", program=program, detail=" / ".join(running.lines))
         if error is not None:
-            running.kill_group()
             raise error
         request.progress(sent)  # what waited in the pipe was taken: it exited 0
         return SendResult(sent, "sent", message=f"{program} took {sent} bytes")
@@ -118,16 +131,32 @@ def _wait(running: run.Running, request: Request, messages: run.Messages, timeou
     ``send_job_rw_timeout`` (``timeout`` > 0), a program silent for that long after its
     input ended is given up on, as lpd does; its output counts as a sign of life."""
     ended = time.monotonic()
-    process = running.process
-    while True:
-        try:
-            process.wait(timeout=TICK)
-            break
-        except subprocess.TimeoutExpired:
-            pass
-        messages.drain(request.reporter.status)
-        request.check()
-        if timeout > 0 and time.monotonic() - max(ended, running.heard) > timeout:
-            raise TransientError(f"{program} took all its input but did not finish"
-                                 f" within {timeout:g} s (send_job_rw_timeout)")
+    pidfd = _pidfd(running.pid)
+    try:
+        while not _exited(running, pidfd):
+            messages.drain(request.reporter.status)
+            request.check()
+            if timeout > 0 and time.monotonic() - max(ended, running.heard) > timeout:
+                raise TransientError(f"{program} took all its input but did not finish"
+                                     f" within {timeout:g} s (send_job_rw_timeout)")
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return running.wait()
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # no pidfd (an old kernel): the exit is polled every tick
+        return None
+
+
+def _exited(running: run.Running, pidfd: int | None) -> bool:
+    """Whether it exited, waiting at most TICK; never reaped here (``Running.wait`` ends
+    what is left of its group first, while its pid is still its own)."""
+    if pidfd is not None:
+        select.select([pidfd], [], [], TICK)
+    elif not running.exited():
+        time.sleep(TICK)
+    return running.exited()

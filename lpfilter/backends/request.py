@@ -124,6 +124,10 @@ class SendRequest(Generic[SettingsT]):
     #: list), by a caller that knows the job's facts (``filters.send``); None: the
     #: printcap's words as they are.
     command: FilterCommand | None = None
+    #: That program's whole environment as LPRng gives a filter's (lprng-filters.md §4:
+    #: ``filters.command.filter_environment``, with the job's ``LPFILTER_JOB*``), by the
+    #: same caller; None: ``backends.pipe.clean_environment``. Never the watcher's own.
+    environment: dict[str, str] | None = None
 
     def open_data(self) -> BinaryIO:
         """The job's bytes, from the descriptor the spool checked: never the path again,

@@ -102,6 +102,8 @@ class PipeSettings(SendSettings):
     #: spool (``children.run.owner_of``, looked up at each send, as the spool's owner is).
     user: str | None = None
     group: str | None = None
+    #: ``filter_path``: the program's PATH when no caller built its environment.
+    path: str = "/bin:/usr/bin:/usr/local/bin"
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
@@ -109,7 +111,8 @@ class PipeSettings(SendSettings):
         return cls(**_common(entry, framed), shell=entry.string("shell") or "/bin/sh",
                    spool_dir=entry.string("sd"), printcap_text=entry_to_text(entry),
                    finish_timeout=_seconds(entry.number("send_job_rw_timeout")),
-                   user=entry.string("user"), group=entry.string("group"))
+                   user=entry.string("user"), group=entry.string("group"),
+                   path=entry.string("filter_path") or "/bin:/usr/bin:/usr/local/bin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,77 +28,27 @@ import os
 import pwd
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from lpfilter.children import orphans
+from lpfilter.children.output import Messages as Messages  # re-exported: run.Messages
+from lpfilter.children.output import Reader
 from lpfilter.children.exits import exit_error
 from lpfilter.errors import JobRefused, LpfilterError
 from lpfilter.job import user_name
-from lpfilter.text import visible
 
 if TYPE_CHECKING:
     from lpfilter.printcap.entry import Entry
 
 log = logging.getLogger(__name__)
 
-#: A filter's stderr line longer than this is cut (a status line, not a document).
-LINE_LIMIT = 500
 #: Lines of a filter's stderr kept for the message of its failure.
 KEEP_LINES = 5
 #: After SIGTERM, how long a filter may take to exit before SIGKILL.
 TERM_GRACE = 2.0
-
-
-#: Status lines waiting to be said, the newest kept; older ones are counted, not kept.
-QUEUE_LINES = 100
-#: Lines said at most per ``SAY_INTERVAL``: a chattering filter cannot turn the job's
-#: status file and log into a copy of its stderr, nor starve the printer's connection.
-SAY_LINES = 5
-SAY_INTERVAL = 1.0
-
-
-class Messages:
-    """Status lines from the filters' stderr, queued by their reader threads and passed on
-    by the thread that talks to the job (``drain``): one job's reporter is never called
-    from two threads. Bounded in memory (``QUEUE_LINES``) and in what is said
-    (``SAY_LINES`` a second, the newest, and how many more there were)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lines: collections.deque[str] = collections.deque(maxlen=QUEUE_LINES)
-        self._dropped = 0
-        self._said_at: float | None = None
-
-    def put(self, line: str) -> None:
-        with self._lock:
-            if len(self._lines) == QUEUE_LINES:
-                self._dropped += 1
-            self._lines.append(line)
-
-    def drain(self, say: Any, *, flush: bool = False) -> None:
-        """Pass the newest queued lines to ``say`` (a reporter's ``status``), after a line
-        saying how many were passed over; at most once a ``SAY_INTERVAL`` unless
-        ``flush`` (the attempt's end)."""
-        now = time.monotonic()
-        if not flush and self._said_at is not None and now - self._said_at < SAY_INTERVAL:
-            return
-        with self._lock:
-            lines = list(self._lines)[-SAY_LINES:]
-            passed = self._dropped + len(self._lines) - len(lines)
-            self._lines.clear()
-            self._dropped = 0
-        if not lines:
-            return
-        self._said_at = now
-        if passed:
-            say(f"... {passed} more filter message line{'s' if passed != 1 else ''}"
-                " not shown")
-        for line in lines:
-            say(line)
 
 
 def identity(as_root: bool, owner: tuple[int, int], *, key: str) -> dict[str, Any]:
@@ -244,38 +194,54 @@ class Running:
         #: When the last output line arrived (``time.monotonic()``): a sign of life.
         self.heard = time.monotonic()
         self.title = f"{key.upper()} filter '{self.name}': " if title is None else title
-        #: stderr, or stdout with stderr in it (``start(stdout=None)``).
+        #: stderr, or stdout with stderr in it (``start(stdout=None)``): read through a
+        #: descriptor of its own (``output.Reader``), never a buffered file whose close would
+        #: wait for a reader blocked in it.
         output = process.stderr or process.stdout
         assert output is not None
-        self.output: IO[bytes] = output
-        self._reader = threading.Thread(target=self._read, args=(self.output, messages),
-                                         name=f"{key} filter stderr", daemon=True)
-        self._reader.start()
+        self._reader = Reader(os.dup(output.fileno()), lambda line: self.heard_line(line, messages),
+                              name=f"{key} filter stderr")
+        output.close()  # nobody reads it: closing it waits for no one
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def _read(self, stream: IO[bytes], messages: Messages) -> None:
-        """Every stderr line becomes a status line (LPRng: ``IF filter 'x' filter msg``)."""
+    def heard_line(self, line: str, messages: Messages) -> None:
+        """One output line (LPRng: ``IF filter 'x' filter msg``), said as status."""
+        self.heard = time.monotonic()
+        if line:
+            self.lines.append(line)
+            messages.put(self.title + line)
+
+    def exited(self) -> bool:
+        """Whether it has exited (without reaping it: see ``wait``)."""
+        if self.process.returncode is not None:
+            return True
         try:
-            for raw in iter(lambda: stream.readline(LINE_LIMIT), b""):
-                self.heard = time.monotonic()
-                line = visible(raw.decode("utf-8", "replace").strip())
-                if line:
-                    self.lines.append(line)
-                    messages.put(self.title + line)
-        except (OSError, ValueError):  # closed under us by kill(): nothing more to read
-            pass
+            info = os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped by someone else: Popen will say so
+            return self.process.poll() is not None
+        return info is not None
 
     def wait(self) -> int:
-        """The exit status (negative: killed by that signal), once stderr is read too."""
+        """The exit status (negative: killed by that signal). Once it has exited, what is
+        left of its process group is ended, before its pid (the group's id) is reaped and
+        so could be reused, and then its output is read to the end: a background process
+        it left holding the output cannot hold up the job."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ChildProcessError, InterruptedError):
+                os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
+        self._end_group()  # reaped already by a caller (a timed wait): as kill_group does
         status = self.process.wait()
-        self._reader.join(timeout=5)
-        if not self._reader.is_alive():
-            self.output.close()  # a grandchild may hold it open: then kill() does
+        self._reader.finish()
         self._forget()
         return status
+
+    def _end_group(self) -> None:
+        """SIGKILL to what is left of its session's process group (none: no error)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def _forget(self, *, killed: bool = False) -> None:
         """Its record goes once nothing of its process group is left (``killed``: SIGKILL
@@ -313,22 +279,19 @@ class Running:
 
     def kill(self) -> None:
         """Stop it and whatever it started: SIGTERM (and SIGCONT, should it be stopped),
-        then SIGKILL after TERM_GRACE; bounded."""
+        then SIGKILL after TERM_GRACE; bounded, and never waiting for its output."""
         process = self.process
-        if process.returncode is None and process.poll() is None:
+        if not self.exited():
             for signum in (signal.SIGTERM, signal.SIGCONT):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signum)
             deadline = time.monotonic() + TERM_GRACE
-            while process.poll() is None and time.monotonic() < deadline:
+            while not self.exited() and time.monotonic() < deadline:
                 time.sleep(0.02)
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=5)
-        self._reader.join(timeout=5)
-        self.output.close()
+        self._end_group()  # before the reaping below: the group's id is still its own
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        self._reader.finish()
         self._forget()
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import pwd
 import sys
 from typing import TYPE_CHECKING
 
@@ -10,7 +12,7 @@ from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
-    from lpfilter.printcap import Printcap, Problem
+    from lpfilter.printcap import Entry, Printcap, Problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +41,7 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
                                  f" queue {owners[path]}; give each queue its own sd"))
             continue
         owners[path] = entry.name
-        secret = entry.string("ftp_password_file")
-        if secret:
-            from lpfilter.backends.ftpauth import password_file_problem
-            message = password_file_problem(secret)
-            if message:
-                found.append(Problem(entry.origin("ftp_password_file") or entry.where,
-                                     f"queue {entry.name}: {message}"))
+        found += _ftp_secret_problems(entry, path)
         mode = entry.number("spool_dir_perms") or 0o700
         for finding in check_spool_dir(path, mode, fix=fix):
             if finding.fixed:
@@ -54,6 +50,56 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
                 found.append(Problem(where, finding.message, fatal=not finding.note,
                                      note=finding.note))
     return found, fixed
+
+
+def _program_reader(entry: Entry, spool_dir: str) -> int | None:
+    """The user an ``lp=|lpfilter filter`` program of the entry runs as, when a watcher
+    run as this user would run it as another (root's: the queue's filter user); else
+    None (the file is read by the user running this, or by no lpfilter filter)."""
+    from lpfilter.children.run import filter_owner
+    from lpfilter.printcap.commandline import filter_arguments
+    from lpfilter.programs import strip_prefixes
+    lp = entry.string("lp") or ""
+    if not lp.lstrip().startswith("|") or filter_arguments(lp) is None:
+        return None
+    if strip_prefixes(lp.lstrip()[1:])[2]:
+        return None  # ROOT: run as the watcher itself
+    try:
+        uid = filter_owner(entry, spool_dir)[0]
+    except (LpfilterError, OSError):
+        return None  # no such user, no spool directory: reported on their own
+    return uid if uid != os.getuid() else None
+
+
+def _netrc_read(lp: str) -> bool:
+    """Whether ``lp=|lpfilter filter ftp://...`` looks for a netrc: no password given."""
+    from lpfilter.printcap.commandline import filter_arguments
+    from lpfilter.printcap.destination import Ftp, classify
+    words = filter_arguments(lp) or []
+    found = classify(words[0], queue="") if words and not words[0].startswith("-") else None
+    return isinstance(found, Ftp) and found.password is None
+
+
+def _ftp_secret_problems(entry: Entry, spool_dir: str) -> list[Problem]:
+    """``ftp_password_file`` as the reader will find it: the watcher (an FTP queue), or
+    the queue's filter user (``lp=|lpfilter filter``), who also reads the watcher's
+    ``~/.netrc`` when the entry gives no password file."""
+    from lpfilter.backends.ftpauth import netrc_problem, password_file_problem
+    from lpfilter.printcap import Problem
+    reader = _program_reader(entry, spool_dir)
+    secret = entry.string("ftp_password_file")
+    if secret:
+        message = password_file_problem(secret, reader)
+        where = entry.origin("ftp_password_file") or entry.where
+    elif reader is not None and _netrc_read(entry.string("lp") or ""):
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            return []
+        message, where = netrc_problem(home, reader), entry.origin("lp") or entry.where
+    else:
+        return []
+    return [Problem(where, f"queue {entry.name}: {message}")] if message else []
 
 
 def run(ctx: Context) -> ExitStatus:

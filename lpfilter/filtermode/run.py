@@ -289,6 +289,8 @@ class FilterRun:
     def _account(self, job: Job, result: SendResult | None, sent: int, outcome: str) -> None:
         """LPRng's af rule: a line appended to the accounting file only if it exists (a
         ``|program`` or ``host%port`` af is lpd's to feed)."""
+        if os.environ.get("LPFILTER_JOB"):
+            return  # an lp=| program of lpfilter's own spool: the spool accounts the job
         args = self.plan.args
         target = args.accounting or args.get("a")
         if not self.plan.under_lpd or not target or target.startswith("|") or "%" in target:

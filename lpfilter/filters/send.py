@@ -26,10 +26,11 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
+from lpfilter.backends.pipe import job_variables
 from lpfilter.backends.settings import NO_FRAMING
 from lpfilter.backends.stream import Pump
 from lpfilter.errors import NO_ROOM, SpoolFull
-from lpfilter.filters.command import build_command, facts_for
+from lpfilter.filters.command import build_command, facts_for, filter_environment
 from lpfilter.filters.direct import DirectJob
 from lpfilter.filters.feed import Feed
 from lpfilter.filters.plan import plan_for
@@ -77,6 +78,8 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
         facts = facts_for(entry, request.job, data_file=data_file,
                           fmt=request.job.print_format or "f", now=time.time())
         request.command = build_command(entry, "lp", facts, role="lp")
+        request.environment = {**filter_environment(entry, facts, inherited=os.environ),
+                               **job_variables(request.job)}
     plan = plan_for(entry, request.job, data_file=data_file,
                     kind=request.destination.kind, stall=request.settings.stall,
                     environ=os.environ)

@@ -1,0 +1,68 @@
+"""A program lpfilter runs (an ``lp=|`` program, a data filter) that exits leaving a
+background process holding its output pipe does not hold up the send: what is left of its
+process group is ended once it exits, and its output's reader never waits for it."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from filterrunkit import print_bytes, watch_once
+from spoolkit import Kit, gone, kit  # noqa: F401 - a fixture
+
+
+def _leaver(kit: Kit, name: str, pid_file: Path, *, status: int, body: str) -> Path:
+    """A script that does ``body``, leaves ``sleep 600`` holding its output, exits."""
+    return kit.program(name, f"#!/bin/sh\n{body}\n/bin/sleep 600 &\n"
+                             f"echo $! > {pid_file}.new && mv {pid_file}.new {pid_file}\n"
+                             f"exit {status}\n")
+
+
+def _stop(pid_file: Path) -> None:
+    if pid_file.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_an_lp_pipe_leaving_a_background_process_finishes_and_ends_it(kit: Kit) -> None:  # noqa: F811
+    pid_file = kit.root / "bg.pid"
+    program = _leaver(kit, "p.sh", pid_file, status=0, body="cat > /dev/null")
+    kit.queue("q", f"|{program}")
+    job = print_bytes(kit, "q", b"hello\n")
+    try:
+        watch_once(kit, "q", timeout=60)  # without the fix: held for 600 s
+        assert kit.states("q")[job] == "done"
+        assert gone(int(pid_file.read_text()))
+    finally:
+        _stop(pid_file)
+
+
+def test_a_failing_lp_pipe_leaving_a_background_process_fails_at_once(kit: Kit) -> None:  # noqa: F811
+    pid_file = kit.root / "bg.pid"
+    program = _leaver(kit, "p.sh", pid_file, status=2, body="cat > /dev/null")
+    kit.queue("q", f"|{program}", send_try=1)
+    job = print_bytes(kit, "q", b"hello\n")
+    try:
+        err = watch_once(kit, "q", timeout=60)
+        assert kit.states("q")[job] == "failed", err
+        assert gone(int(pid_file.read_text()))
+    finally:
+        _stop(pid_file)
+
+
+def test_a_data_filter_leaving_a_background_process_on_stderr_does_not_linger(
+        kit: Kit) -> None:  # noqa: F811
+    """Into an lp=| program (the filter's output a pipe lpfilter streams from)."""
+    pid_file, out = kit.root / "bg.pid", kit.root / "device.out"
+    flt = _leaver(kit, "f.sh", pid_file, status=0, body="/bin/cat")
+    device = kit.program("dev.sh", f"#!/bin/sh\ncat > {out}\n")
+    kit.queue("q", f"|{device}", **{"if": str(flt)}, user="root")
+    job = print_bytes(kit, "q", b"hello\n")
+    try:
+        err = watch_once(kit, "q", timeout=60)
+        assert kit.states("q")[job] == "done", err
+        assert out.read_bytes() == b"hello\n"
+        assert gone(int(pid_file.read_text()))
+    finally:
+        _stop(pid_file)
