@@ -98,8 +98,9 @@ _GLOBAL_QUEUES = "global_queues"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lpfilter", description="LPRng-style, printcap-driven print spooler backend.")
+    parser = argparse.ArgumentParser(  # no --verb for --verbose: LPRng's and CUPS' habit,
+        prog="lpfilter", allow_abbrev=False,  # and split_global_options knows all there is
+        description="LPRng-style, printcap-driven print spooler backend.")
     _common_options(parser, None)
     parser.set_defaults(verbose=0, debug=False)
     parser.add_argument("-P", dest=_GLOBAL_QUEUES, metavar="QUEUE", action="append",

@@ -311,6 +311,8 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[s
     (["-P", "q", "checkpc"], "lpfilter checkpc", "unrecognized arguments: -P q"),
     (["-P", "q", "demo"], "lpfilter demo", "unrecognized arguments: -P q"),
     (["--bogus", "status"], "lpfilter", "unrecognized arguments: --bogus"),
+    (["--verb", "status"], "lpfilter", "unrecognized arguments: --verb"),  # no abbreviations:
+    (["--deb", "-P", "q", "watch"], "lpfilter", "unrecognized arguments: --deb"),  # LPRng's
     (["-P"], "lpfilter", "argument -P: expected one argument")])
 def test_usage_errors_show_the_usage_of_the_command(capsys: pytest.CaptureFixture[str],
                                                     argv: list[str], prog: str,
@@ -334,6 +336,8 @@ def test_global_P_reaches_filter_as_its_lprng_P(tmp_path: Path) -> None:
     assert _split_filter(["-v", "-Plp", "--printcap", "/pc", "filter", "host%9100", "-Jx"]) == (
         ["-v", "--printcap", "/pc", "filter"], ["host%9100", "-Plp", "-Jx"])
     assert _split_filter(["-P=a", "filter", "-Pb", "acct"]) == (["filter"], ["-Pa", "-Pb", "acct"])
+    assert _split_filter(["-vvPlp", "filter", "-Jx"]) == (["-vv", "filter"], ["-Plp", "-Jx"])
+    assert _split_filter(["-vP", "lp", "filter"]) == (["-v", "filter"], ["-Plp"])
     out, other = tmp_path / "out", tmp_path / "other"
     out.touch()
     other.touch()

@@ -19,7 +19,7 @@ from filterrunkit import lp_of as _lp
 from filterrunkit import print_bytes as _print
 from filterrunkit import printer  # noqa: F401 - a fixture
 from filterrunkit import watch_once
-from localkit import need_root
+from localkit import made_user, need_root, world
 from spoolkit import Kit, gone, kit, wait_until  # noqa: F401 - a fixture
 
 from lpfilter.children import run
@@ -268,3 +268,22 @@ def test_records_are_never_read_or_removed_through_a_link(kit: Kit) -> None:
     finally:
         _kill([marked.pid])
         marked.wait(timeout=10)
+
+
+def test_a_pool_watcher_not_root_makes_no_folder_in_a_shared_server_spool() -> None:
+    """A pool's takeover makes a never-watched server's state folder only where its
+    watcher could serve that queue (SpoolStore.check): in root's shared (01777) spool an
+    ordinary user's folder would be refused and moved aside at every takeover."""
+    with made_user() as user, world() as place:
+        msd, psd = place.root / "msd", place.root / "psd"
+        msd.mkdir()
+        msd.chmod(0o1777)
+        psd.mkdir(mode=0o700)
+        os.chown(psd, user.uid, user.uid)
+        place.printcap.write_text(f"m:sd={msd}:lp=/dev/null\np:sd={psd}:sv=m\n")
+        for _ in range(2):
+            done = user.run("--printcap", str(place.printcap), "watch", "--once", "-P", "p",
+                            env=place.env())
+            assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert os.listdir(msd) == []
+        assert (psd / ".lpfilter").is_dir()

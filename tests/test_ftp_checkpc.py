@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -143,12 +147,23 @@ def _checkpc_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     return status, capsys.readouterr().out
 
 
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory every user can enter (pytest's tmp_path is closed to all but root)."""
+    made = Path(tempfile.mkdtemp(prefix="lpfilter-ftpsecret-"))
+    made.chmod(0o755)
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made)
+
+
 def test_a_pipe_programs_password_file_is_checked_as_the_queues_filter_user(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, open_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A root watcher runs lp=|lpfilter filter of a root-owned spool as daemon, which
     refuses a password file that is not its own: checkpc (as root) says so first."""
     need_root("checkpc as root, the program as daemon")
-    secret = tmp_path / "ftp-password"
+    secret = open_dir / "ftp-password"
     secret.write_text("s3cret\n")
     secret.chmod(0o600)
     status, out = _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={secret}")
@@ -162,16 +177,67 @@ def test_a_pipe_programs_password_file_is_checked_as_the_queues_filter_user(
     assert _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={secret}:user=root") == (0, "")
 
 
-def test_a_netrc_the_pipe_programs_user_cannot_use_is_named(tmp_path: Path) -> None:
+def test_a_netrc_the_pipe_programs_user_cannot_use_is_named(tmp_path: Path,
+                                                             open_dir: Path) -> None:
     """The program gets the watcher's HOME (LPRng's); run as another user, the watcher's
-    ~/.netrc is not its own."""
+    ~/.netrc is not its own; its own in a home it cannot enter is named too."""
     need_root("a file of root's")
     home = tmp_path / "home"
     home.mkdir()
-    assert netrc_problem(str(home), 0) is None  # none there
+    assert netrc_problem(str(home), (0, 0)) is None  # none there
     (home / ".netrc").write_text("machine printer login u password s3cret\n")
-    daemon = pwd.getpwnam("daemon").pw_uid
+    daemon = (pwd.getpwnam("daemon").pw_uid, pwd.getpwnam("daemon").pw_gid)
     message = netrc_problem(str(home), daemon) or ""
     assert message.startswith(f"netrc file {home}/.netrc: lpfilter filter runs as daemon")
     assert "ftp_password_file belonging to daemon" in message and "s3cret" not in message
-    assert netrc_problem(str(home), 0) is None  # root's own
+    assert netrc_problem(str(home), (0, 0)) is None  # root's own
+    closed = open_dir / "home"
+    closed.mkdir(mode=0o700)
+    (closed / ".netrc").write_text("machine printer login u password s3cret\n")
+    os.chown(closed / ".netrc", *daemon)
+    assert netrc_problem(str(closed), daemon) == (
+        f"netrc file {closed}/.netrc: lpfilter filter runs as daemon (the queue's filter"
+        f" user, LPRng's user=) and may not enter the directory {closed}; move the file to"
+        " a directory daemon can reach")
+    closed.chmod(0o711)
+    assert netrc_problem(str(closed), daemon) is None
+
+
+def _daemon_reads(path: Path) -> bool:
+    """Whether daemon, as a filter runs (its uid and gid, no other groups), can read it."""
+    done = subprocess.run(["setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups",
+                           "--", "/bin/cat", str(path)], capture_output=True, timeout=60,
+                          check=False)
+    return done.returncode == 0
+
+
+def test_a_password_file_the_filter_user_cannot_reach_is_reported(
+        tmp_path: Path, open_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """daemon's own file (mode 600) in a directory of root's that daemon may not enter,
+    or reached through a link into it, cannot be read by the program: checkpc says so,
+    as daemon really finds it (setpriv cat)."""
+    need_root("checkpc as root, the program as daemon")
+    locked = open_dir / "locked"
+    locked.mkdir(mode=0o700)
+    secret = locked / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    os.chown(secret, pwd.getpwnam("daemon").pw_uid, -1)
+    link = open_dir / "pw-link"
+    link.symlink_to(secret)
+    for named in (secret, link):
+        status, out = _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={named}:user=daemon")
+        assert status == 1 and not _daemon_reads(named), out
+        assert (f"printcap:1: queue f1: ftp_password_file {named}: lpfilter filter runs as"
+                f" daemon (the queue's filter user, LPRng's user=) and may not enter the"
+                f" directory {locked}; move the file") in out, out
+        assert "s3cret" not in out
+    locked.chmod(0o711)
+    secret.chmod(0o200)
+    status, out = _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={secret}:user=daemon")
+    assert status == 1 and not _daemon_reads(secret), out
+    assert f"ftp_password_file {secret}: lpfilter filter runs as daemon and may not read it" in out
+    secret.chmod(0o600)
+    for named in (secret, link):
+        assert _checkpc_pipe(tmp_path, capsys, f":ftp_password_file={named}:user=daemon") == (0, "")
+        assert _daemon_reads(named)

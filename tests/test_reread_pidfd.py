@@ -125,6 +125,12 @@ def test_only_a_watch_command_is_a_watcher_whatever_its_other_words(tmp_path: Pa
         ("watch",): True,
         ("-vv", "--printcap", "/etc/printcap", "-P", "q", "--debug", "watch", "-P", "q"): True,
         ("--printcap=/etc/printcap", "-Pq", "watch", "--once"): True,
+        ("-vPq", "watch"): True,  # short options bundled, as argparse takes them
+        ("-vvP", "q", "--debug", "watch", "--once"): True,
+        ("-vPwatch", "status"): False,
+        ("-vP", "watch", "status"): False,
+        ("--verb", "watch"): False,  # refused by lpfilter's parser (no abbreviations)
+        ("--printc", "watch", "status"): False,
     }
     for words, expected in cases.items():
         child = subprocess.Popen([sys.executable, str(script), *words], stdout=subprocess.PIPE,

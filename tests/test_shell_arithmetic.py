@@ -30,7 +30,7 @@ BASH = shutil.which("bash") or "/bin/bash"
 #: Every arithmetic context bash has for a variable's value, each naming one token.
 CONTEXTS = ["[[ {t} -eq 1 ]]", "echo $(( {t} + 1 ))", "(( {t} > 0 ))", "let x={t}",
             "echo $[ {t} + 1 ]", "a[{t}]=1", "declare -i n={t}", "typeset -i n={t}",
-            "f() {{ local -ri n={t}; }}; f"]
+            "f() {{ local -ri n={t}; }}; f", "a=([{t}]=1)", "a+=(x [{t}]=1)"]
 
 
 def attack(marker: Path) -> str:
@@ -106,13 +106,15 @@ WARNED = {"if=/bin/cat; [[ $-W -eq 1 && $-J -gt 2 ]]": "$-J",
           "vf=/bin/cat; a[$-J]=1; b[${T}]=$-n": "$-J, ${T}",
           "of=/bin/cat; declare -i n=$-J": "$-J",
           "bp=/bin/cat; typeset -g -i n=${P}": "${P}",
-          "lp=|/bin/cat; f() { local -i n=$-n; }; f": "$-n"}
+          "lp=|/bin/cat; f() { local -i n=$-n; }; f": "$-n",
+          "if=/bin/cat; a=([$-J]=1); cat": "$-J",
+          "vf=/bin/cat; declare -a a=(x $(echo $-W) [${T}]=2)": "${T}"}
 QUIET = ["if=/bin/cat; [[ $-J == x ]]", "vf=/bin/cat | x=$(( $-W + $-I + $-j + $-b ))",
          "of=/bin/cat; let y=$0W+$-w", "ae=jobend $-J $((x))", "lp=|/bin/cat; (( $-j ))",
          "filter=/bin/prog $J (( $-J ))", "cf=/bin/cat; echo $-J ${pw}",
          "if=/bin/cat; a[$-W]=$-J; echo $[ $-I ]", "vf=/bin/cat; declare -r n=$-J",
          "of=/bin/cat; local n=$-J; tr '[a-z]' '[A-Z]'; echo $-J[1]",
-         "bp=/bin/cat; echo ${a[$-J]}"]
+         "bp=/bin/cat; echo ${a[$-J]}", "if=/bin/cat; a=($-J [$-W]=1 $(echo [$-J]))"]
 
 
 def test_checkpc_warns_of_a_job_token_in_shell_arithmetic_on_its_line(

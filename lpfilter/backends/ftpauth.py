@@ -77,31 +77,70 @@ def _private(path: str, what: str, reader: int | None = None) -> os.stat_result:
     return info
 
 
-def password_file_problem(path: str, reader: int | None = None) -> str | None:
+def password_file_problem(path: str, reader: tuple[int, int] | None = None) -> str | None:
     """What is wrong with an ``ftp_password_file`` for the user running this, or for
-    ``reader``, the user an ``lp=|lpfilter filter`` program runs as (checkpc)."""
+    ``reader`` (uid, gid), the user an ``lp=|lpfilter filter`` program runs as (checkpc)."""
     if not os.path.isabs(path):
         return (f"ftp_password_file {path}: a relative path is read from the watcher's"
                 " working directory; give an absolute path")
     try:
-        _private(path, "ftp_password_file", reader)
+        _private(path, "ftp_password_file", None if reader is None else reader[0])
     except ConfigError as exc:
         return exc.message
-    return None
+    return None if reader is None else _unreachable(path, "ftp_password_file", reader)
 
 
-def netrc_problem(home: str, reader: int) -> str | None:
-    """An ``lp=|lpfilter filter`` program run as ``reader`` by a watcher whose login
-    home is ``home`` (its HOME, as LPRng gives a filter lpd's) reads ``home/.netrc``:
-    why it cannot use that file (checkpc); None when there is none or it can."""
+def _permits(info: os.stat_result, uid: int, gid: int, bits: int) -> bool:
+    """Whether the mode gives uid/gid (no other groups) ``bits`` (an ``S_IROTH``-style
+    mask), as the kernel decides for a process that is not root: owner, else group, else other."""
+    if info.st_uid == uid:
+        return bool(info.st_mode & (bits << 6))
+    if info.st_gid == gid:
+        return bool(info.st_mode & (bits << 3))
+    return bool(info.st_mode & bits)
+
+
+def _unreachable(path: str, what: str, reader: tuple[int, int]) -> str | None:
+    """Why ``reader`` cannot open ``path``: a directory on the way (of the path as
+    written and of where its links lead) it may not search, or the file it may not read.
+    A filter runs as uid/gid with no supplementary groups (children.run.identity), so the
+    mode bits decide (ACLs aside); nothing is opened as, or run as, that user."""
+    uid, gid = reader
+    if uid == 0:
+        return None
+    who = user_name(uid)
+    folders: list[str] = []
+    for full in (os.path.abspath(path), os.path.realpath(path)):
+        parent = os.path.dirname(full)
+        while parent not in folders:
+            folders.append(parent)
+            parent = os.path.dirname(parent)
+    try:
+        for folder in sorted(folders, key=len):
+            if not _permits(os.stat(folder), uid, gid, stat.S_IXOTH):
+                return (f"{what} {path}: lpfilter filter runs as {who} (the queue's filter"
+                        f" user, LPRng's user=) and may not enter the directory {folder};"
+                        f" move the file to a directory {who} can reach")
+        readable = _permits(os.stat(path), uid, gid, stat.S_IROTH)
+    except OSError as exc:
+        return f"{what} {path}: {exc.strerror}"
+    return None if readable else (f"{what} {path}: lpfilter filter runs as {who} and may not"
+                                  f" read it; run chmod u+r {path}")
+
+
+def netrc_problem(home: str, reader: tuple[int, int]) -> str | None:
+    """An ``lp=|lpfilter filter`` program run as ``reader`` (uid, gid) by a watcher whose
+    login home is ``home`` (its HOME, as LPRng gives a filter lpd's) reads
+    ``home/.netrc``: why it cannot use that file (checkpc); None when there is none or
+    it can."""
     path = os.path.join(home, ".netrc")
     try:
         owner = os.stat(path).st_uid
     except OSError:
         return None
-    if owner == reader:
-        return None
-    who = user_name(reader)
+    if owner == reader[0]:
+        return _unreachable(path, "netrc file", reader)
+    who = user_name(reader[0])
     return (f"netrc file {path}: lpfilter filter runs as {who} (the queue's filter user,"
             f" LPRng's user=) with the watcher's HOME {home}, as under LPRng, and cannot use"
             f" this file of {user_name(owner)}'s; give the entry ftp_user and an"

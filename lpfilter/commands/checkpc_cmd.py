@@ -52,7 +52,7 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
     return found, fixed
 
 
-def _program_reader(entry: Entry, spool_dir: str) -> int | None:
+def _program_reader(entry: Entry, spool_dir: str) -> tuple[int, int] | None:
     """The user an ``lp=|lpfilter filter`` program of the entry runs as, when a watcher
     run as this user would run it as another (root's: the queue's filter user); else
     None (the file is read by the user running this, or by no lpfilter filter)."""
@@ -65,10 +65,10 @@ def _program_reader(entry: Entry, spool_dir: str) -> int | None:
     if strip_prefixes(lp.lstrip()[1:])[2]:
         return None  # ROOT: run as the watcher itself
     try:
-        uid = filter_owner(entry, spool_dir)[0]
+        owner = filter_owner(entry, spool_dir)
     except (LpfilterError, OSError):
         return None  # no such user, no spool directory: reported on their own
-    return uid if uid != os.getuid() else None
+    return owner if owner[0] != os.getuid() else None
 
 
 def _netrc_read(lp: str) -> bool:

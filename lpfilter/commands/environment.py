@@ -51,25 +51,34 @@ def split_global_options(argv: Sequence[str]) -> tuple[list[str], list[str], int
     """lpfilter's options before its command (``cli.build_parser``'s: -v, --verbose,
     --debug, --printcap PATH, -P QUEUE), known here so that the command word is found
     without argparse (``filter``'s raw option list, ``lpc reread``'s look at a process's
-    arguments): (those options but -P, the queues of -P, where the command word is)."""
+    arguments): (those options but -P, the queues of -P, where the command word is).
+    Short options bundle as argparse takes them (``-vvPq``, ``-vP q``); long ones are
+    never abbreviated (the parser's allow_abbrev=False)."""
     i = 0
     head: list[str] = []
     queues: list[str] = []
     while i < len(argv):
         token = argv[i]
-        if (token in ("--verbose", "--debug") or token.startswith("--printcap=")
-                or re.fullmatch(r"-v+", token)):
+        short = re.fullmatch(r"-(v*)(?:P(.*))?", token, re.DOTALL)
+        if token in ("--verbose", "--debug") or token.startswith("--printcap="):
             head.append(token)
             i += 1
         elif token == "--printcap":
             head += argv[i:i + 2]
             i += 2
-        elif token == "-P" and i + 1 < len(argv):
+        elif short is None or token == "-":
+            break
+        elif short[2] is None:  # -v, -vv
+            head.append(token)
+            i += 1
+        elif short[2]:  # -Pq, -P=q (argparse: q), -vPq (argparse 3.11: -vP=q is =q)
+            head += [f"-{short[1]}"] if short[1] else []
+            queues.append(short[2] if short[1] else short[2].removeprefix("="))
+            i += 1
+        elif i + 1 < len(argv):  # -P q, -vP q
+            head += [f"-{short[1]}"] if short[1] else []
             queues.append(argv[i + 1])
             i += 2
-        elif token.startswith("-P") and len(token) > 2:
-            queues.append(token[2:].removeprefix("="))
-            i += 1
         else:
             break
     return head, queues, i

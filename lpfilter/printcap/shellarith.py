@@ -4,15 +4,16 @@ A shell-form command (one with ``< > | ;`` or a leading ``(``, run as ``$SHELL -
 each ``$`` token's value in an environment variable, never in its text. But bash and ksh
 evaluate a variable's *value* as an arithmetic expression in ``$((...))``, ``$[...]``
 (bash's old form), ``((...))``, ``let``, the ``-eq -ne -lt -le -gt -ge`` tests of
-``[[ ... ]]``, an array's subscript (``a[$-J]=1``) and the value given to an integer
-variable (``declare -i``, ``typeset -i``, ``local -i n=$-J``); there a value such as
+``[[ ... ]]``, an array's subscript (``a[$-J]=1``, ``a=([$-J]=1)``) and the value given
+to an integer variable (``declare -i``, ``typeset -i``, ``local -i n=$-J``); there a value such as
 ``a[$(touch /tmp/x)]`` runs a command. The numeric letters (``$I $W $i $j $b $l $w $x
 $y``) carry only digits, so they are safe there; every other token (the job name, title,
 user, ``$*``...) is a job's text.
 
 The look is deliberately simple, a scan of the text, not a shell parser: a token counts
 as inside arithmetic when it stands between ``((`` and the next ``))``, between ``$[``
-and the next ``]``, between a name's ``[`` and the next ``]``, inside ``[[ ... ]]``
+and the next ``]``, between a name's ``[`` and the next ``]`` (or a ``[`` starting a
+word of a compound assignment ``name=( ... )``), inside ``[[ ... ]]``
 holding one of those test operators, or after ``let`` (or ``declare``, ``typeset`` or
 ``local`` with an option word holding ``i``) up to the end of that command (``;``,
 ``|``, ``&``, ``)`` or the end). A later assignment to a variable declared integer
@@ -44,6 +45,25 @@ _ARITHMETIC = re.compile(r"\(\((?P<paren>.*?)\)\)|\$\[(?P<old>.*?)\]|\[\[(?P<tes
                          r"|(?:^|[\s;|&(])(?:declare|typeset|local)(?P<options>(?:\s+[-+]\w+)+)"
                          r"\s(?P<integer>[^;|&)]*)", re.S)
 _CONTEXTS = ("paren", "old", "test", "subscript", "let", "integer")
+#: ``name=(`` or ``name+=(``: a compound array assignment, whose ``[...]=`` are subscripts.
+_COMPOUND = re.compile(r"(?<![\w${])[A-Za-z_]\w*\+?=\(")
+_WORD_SUBSCRIPT = re.compile(r"(?:^|\s)\[([^\]]*)\]")
+
+
+def _compound_subscripts(text: str) -> list[str]:
+    """The subscripts of compound assignments (``a=([$-J]=1 [2]=x)``): a ``[`` starting a
+    word of ``name=( ... )``, up to the ``)`` that closes it; what nested ``( )`` and
+    ``$( )`` hold is another command's, not the assignment's."""
+    found: list[str] = []
+    for start in _COMPOUND.finditer(text):
+        depth, body = 1, []
+        for char in text[start.end():]:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0:
+                break
+            body.append(char if depth == 1 else " ")
+        found += _WORD_SUBSCRIPT.findall("".join(body))
+    return found
 
 
 def _job_text(token: re.Match[str]) -> bool:
@@ -69,6 +89,8 @@ def arithmetic_tokens(command: str) -> list[str]:
         if match.group("integer") is not None and "i" not in match.group("options"):
             continue  # declare without -i: a string
         inside = next(g for g in map(match.group, _CONTEXTS) if g is not None)
+        found.extend(t.group(0) for t in TOKEN.finditer(inside) if _job_text(t))
+    for inside in _compound_subscripts(text):
         found.extend(t.group(0) for t in TOKEN.finditer(inside) if _job_text(t))
     return found
 

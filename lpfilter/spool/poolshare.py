@@ -4,7 +4,6 @@ one thread at a time where that matters; and what they left running (``end_left_
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ from lpfilter.children import run
 from lpfilter.errors import LpfilterError
 from lpfilter.safefiles import private_dir
 from lpfilter.spool.records import QueueRecords
-from lpfilter.spool.store import STATE_DIR
+from lpfilter.spool.store import SpoolStore
 
 if TYPE_CHECKING:
     from lpfilter.job import Job
@@ -27,12 +26,16 @@ def end_left_running(server: Entry) -> None:
     server queue ``server`` left running. A server's filters (and ``lp=|`` program) run in
     that queue's spool as its filter user, so their records (``children.orphans``) are in
     that spool's state folder, made here when the queue was never watched (else no record
-    is written: only PR_SET_PDEATHSIG would end a filter, not what it started)."""
+    is written: only PR_SET_PDEATHSIG would end a filter, not what it started). Only where
+    this process could serve that queue itself (SpoolStore.check: root or the spool's owner,
+    a shared spool sticky): anywhere else it would be refused and moved aside."""
     sd = server.string("sd") or ""
     if not sd:
         return
+    store = SpoolStore(sd, server.name)
     try:
-        private_dir(os.path.join(sd, STATE_DIR), os.stat(sd).st_uid, f"queue {server.name}", sd)
+        store.check("watch")
+        private_dir(store.state, store.owner, f"queue {server.name}", sd)
     except (OSError, LpfilterError) as exc:
         log.debug("queue %s: no state folder for its filters' records: %s", server.name, exc)
     run.end_orphans(server, sd)

@@ -107,6 +107,14 @@ class SpoolStore:
         """Create lpfilter's folders in ``sd`` (or check them); a missing or read-only
         ``sd``, or one that is not ours, is a clear error. ``action`` (print, watch,
         change) picks the advice."""
+        self.check(action)
+        for path in (self.state, self.jobs_dir, self.tmp_dir, self.refused_dir):
+            self._make_dir(path)
+        self._tidy = True
+
+    def check(self, action: str = "print") -> None:
+        """Whether this process may make lpfilter's folders in ``sd``: an error (AccessError,
+        SpoolFull) saying why not, so a caller that only may make them need not copy it."""
         self.require_dir()
         with contextlib.suppress(OSError):
             if os.statvfs(self.sd).f_flag & os.ST_RDONLY:  # os.access says only "no"
@@ -132,9 +140,6 @@ class SpoolStore:
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} is shared; its"
                               f" jobs belong to its owner {owner} only: {advice}",
                               queue=self.queue)
-        for path in (self.state, self.jobs_dir, self.tmp_dir, self.refused_dir):
-            self._make_dir(path)
-        self._tidy = True
 
     def _make_dir(self, path: str) -> None:
         """One of lpfilter's folders: the owner's own private directory (see private_dir)."""
