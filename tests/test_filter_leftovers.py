@@ -128,3 +128,22 @@ def test_a_session_member_in_another_process_group_is_ended(kit: Kit) -> None:  
         assert gone(pid)
     finally:
         _stop(pid_file)
+
+
+def test_a_data_filter_output_held_by_a_process_out_of_reach_fails_the_try(
+        kit: Kit) -> None:  # noqa: F811
+    """``env -i`` drops the mark: that process cannot be found, and the send gives up on
+    the held pipe (bounded) with a line saying why, the job kept for another try."""
+    pid_file, out = kit.root / "bg.pid", kit.root / "device.out"
+    flt = kit.program("f.sh", "#!/bin/sh\n/bin/cat\n/usr/bin/env -i /usr/bin/setsid"
+                              f" /bin/sleep 600 &\necho $! > {pid_file}.new && mv"
+                              f" {pid_file}.new {pid_file}\n/bin/sleep 0.5\nexit 0\n")
+    device = kit.program("dev.sh", f"#!/bin/sh\ncat > {out}\n")
+    kit.queue("q", f"|{device}", **{"if": str(flt)}, user="root", send_try=1)
+    job = print_bytes(kit, "q", b"hello\n")
+    try:
+        err = watch_once(kit, "q", timeout=60)  # without the fix: held for 600 s
+        assert kit.states("q")[job] == "failed", err
+        assert "still holds its output open" in err
+    finally:
+        _stop(pid_file)

@@ -122,6 +122,10 @@ class Feed:
             self.messages.put(note)
         self._thread.start()
 
+    def produced(self) -> bool:
+        """Whether the producing thread has ended (its end of the pipe closed)."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
     def finish(self) -> None:
         """The pipe ended: the producer closed it. Raise what ended it, if anything did."""
         self._thread.join()
