@@ -5,8 +5,9 @@ what the filter started (``sh -c "( a | b )"``, a filter that forks): those woul
 writing to (or holding) the printer while the next watcher sends the job again. So each
 filter gets a random mark in its environment (``TOKEN_VARIABLE``), which what it starts
 inherits, and a record named after the mark in ``sd/.lpfilter/filters`` holding who
-started it (pid, start time) and when; the record goes when the filter's process group
-is empty. A watcher taking a queue over (``end_orphans``, before it sends anything) ends,
+started it (pid, start time) and when; once the filter exits, its starter ends every
+process carrying the mark (``end_marked``) and only then removes the record. A
+watcher taking a queue over (``end_orphans``, before it sends anything) ends,
 for each record whose starter is dead, exactly the processes that carry the record's
 mark, were started after it, and run as a user the queue's filters run as now (computed
 by the caller from the printcap and the spool's owner, never read from the record):

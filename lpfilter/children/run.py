@@ -8,7 +8,9 @@ the spool, the environment is the one given (``command.filter_environment``). An
 of whose lines are status (lpd gives it one socket for the three). A filter
 runs in its own session so that it and everything it started can be killed together, and
 dies (SIGKILL, from the kernel) when the process that started it ends, however it ends;
-what it started is ended by the next watcher (``children.orphans``: each filter's record).
+what it started is ended once it exits (its group, and every process carrying its mark,
+``orphans.end_marked``), or, should the watcher die first, by the next watcher
+(``children.orphans``: each filter's record).
 
 As whom (``filter_owner``): the watcher runs as the spool's owner and so does the filter.
 A watcher run by root runs a filter as the spool directory's owner; for a spool root owns,
