@@ -155,8 +155,10 @@ def _pidfd(pid: int) -> int | None:
 def _exited(running: run.Running, pidfd: int | None) -> bool:
     """Whether it exited, waiting at most TICK; never reaped here (``Running.wait`` ends
     what is left of its group first, while its pid is still its own)."""
-    if pidfd is not None:
-        select.select([pidfd], [], [], TICK)
+    if pidfd is not None:  # poll(2), not select(2): a descriptor past 1023 is fine
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(TICK * 1000)
     elif not running.exited():
         time.sleep(TICK)
     return running.exited()

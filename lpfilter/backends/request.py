@@ -54,6 +54,10 @@ class StreamSource(Protocol):
     def finish(self) -> None:
         """At the pipe's end: wait for the producer; raise what ended it badly."""
 
+    def produced(self) -> bool:
+        """Whether the producer is done (its own end of the pipe closed): a pipe still
+        open after that is held by something it left running."""
+
 
 class Outlet(Protocol):
     """The backend's descriptor lent to a job's filters (``backends.lend.Outlet``)."""

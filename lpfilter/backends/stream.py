@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 TICK = 0.2
 CHUNK = 1 << 20
+#: After a stream's producer is done (every filter ended, and what they left that
+#: carries their mark), how long its pipe may stay open and silent: only a process out of
+#: lpfilter's reach can hold it, and the try fails rather than wait for it for ever.
+HELD_GRACE = 2.0
 #: Progress is told at most this often: asking the kernel what the printer has not taken
 #: yet costs a system call, a small job's whole send is shorter, and no one reads faster.
 REPORT_EVERY = 0.1
@@ -235,7 +239,15 @@ class Pump:
         """Wait until the pipe has bytes (or its end), hearing cancel and shutdown and
         reading the printer's back channel meanwhile."""
         deadline = time.monotonic() + self.idle_timeout if self.idle_timeout > 0 else None
+        produced: float | None = None
         while not waiter.select(0):
+            if produced is None and source.produced():
+                produced = time.monotonic()
+            elif produced is not None and time.monotonic() - produced > HELD_GRACE:
+                raise TransientError(f"{source.what} ended, but a process it left running"
+                                     " still holds its output open (one lpfilter cannot end:"
+                                     " it dropped LPFILTER_FILTER_MARK from its environment"
+                                     " or runs as another user); the job is tried again")
             reason = self.interrupted()
             if reason is not None:
                 raise JobInterrupted(reason)

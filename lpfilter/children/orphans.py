@@ -5,8 +5,9 @@ what the filter started (``sh -c "( a | b )"``, a filter that forks): those woul
 writing to (or holding) the printer while the next watcher sends the job again. So each
 filter gets a random mark in its environment (``TOKEN_VARIABLE``), which what it starts
 inherits, and a record named after the mark in ``sd/.lpfilter/filters`` holding who
-started it (pid, start time) and when; the record goes when the filter's process group
-is empty. A watcher taking a queue over (``end_orphans``, before it sends anything) ends,
+started it (pid, start time) and when; once the filter exits, its starter ends every
+process carrying the mark (``end_marked``) and only then removes the record. A
+watcher taking a queue over (``end_orphans``, before it sends anything) ends,
 for each record whose starter is dead, exactly the processes that carry the record's
 mark, were started after it, and run as a user the queue's filters run as now (computed
 by the caller from the printcap and the spool's owner, never read from the record):
@@ -209,12 +210,62 @@ def _marked(pid: int, marks: dict[bytes, float], uids: frozenset[int]) -> bool:
     return bool(found) and process_start(pid) >= min(found) - START_SLACK
 
 
-def _wait_gone(pidfds: list[int]) -> None:
+def start_ticks(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22: exact and
+    untouched by clock steps); -1 when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            data = stat_file.read(4096)
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def end_marked(token: str, uid: int, since: int) -> bool:
+    """After a filter's exit: SIGKILL (through pidfds) every process that carries its
+    mark, wherever it went (its own session, another group), and wait (bounded) for them
+    to be gone; whether none is left that could not be ended. Cheap: only processes of
+    ``uid`` started (``start_ticks``) no earlier than the filter (``since``) have their
+    environment read. A process that dropped the mark (``env -i``) or changed its user
+    is not found."""
+    mark, me = f"{TOKEN_VARIABLE}={token}".encode(), os.getpid()
+    killed: list[int] = []
+    complete = True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid or start_ticks(pid) < since:
+                continue
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                carries = mark in environ.read(ENVIRON_LIMIT).split(b"\0")
+            if carries and start_ticks(pid) >= since:  # read again: the pidfd holds it
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                killed.append(os.dup(pidfd))
+        except PermissionError:
+            complete = False
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
+    return _wait_gone(killed) and complete
+
+
+def _wait_gone(pidfds: list[int]) -> bool:
     """Wait (bounded) until the killed processes are gone: the printer is free again."""
     deadline = time.monotonic() + GONE_WAIT
     waiting = list(pidfds)
     while waiting and (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select(waiting, [], [], left)
+        poller = select.poll()
+        for fd in waiting:
+            poller.register(fd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(left * 1000)}
         waiting = [fd for fd in waiting if fd not in ready]
     for fd in pidfds:
         os.close(fd)
+    return not waiting

@@ -80,7 +80,11 @@ class Reader:
     def __init__(self, fd: int, said: Callable[[str], None], *, name: str) -> None:
         self.fd = fd
         self.said = said
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        except OSError:
+            os.close(fd)  # it owns the descriptor from the start
+            raise
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name,
                                         daemon=True)

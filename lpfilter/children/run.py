@@ -8,7 +8,9 @@ the spool, the environment is the one given (``command.filter_environment``). An
 of whose lines are status (lpd gives it one socket for the three). A filter
 runs in its own session so that it and everything it started can be killed together, and
 dies (SIGKILL, from the kernel) when the process that started it ends, however it ends;
-what it started is ended by the next watcher (``children.orphans``: each filter's record).
+what it started is ended once it exits (its group, and every process carrying its mark,
+``orphans.end_marked``), or, should the watcher die first, by the next watcher
+(``children.orphans``: each filter's record).
 
 As whom (``filter_owner``): the watcher runs as the spool's owner and so does the filter.
 A watcher run by root runs a filter as the spool directory's owner; for a spool root owns,
@@ -26,6 +28,7 @@ import grp
 import logging
 import os
 import pwd
+import select
 import signal
 import subprocess
 import time
@@ -183,10 +186,14 @@ class Running:
 
     def __init__(self, process: subprocess.Popen[bytes], key: str, program: str,
                  messages: Messages, record: orphans.Record | None = None,
-                 title: str | None = None) -> None:
+                 title: str | None = None, mark: tuple[str, int] | None = None) -> None:
         self.process = process
-        #: Its record for the next watcher (``children.orphans``), gone with its group.
+        #: Its record for the next watcher (``children.orphans``), gone once every
+        #: process carrying its mark is.
         self.record = record
+        #: (its mark, the uid it runs as) and when it started (``orphans.start_ticks``).
+        self.mark = mark
+        self.since = orphans.start_ticks(process.pid)
         self.key = key
         self.program = program
         self.name = os.path.basename(program)
@@ -224,40 +231,68 @@ class Running:
             return self.process.poll() is not None
         return info is not None
 
+    def wait_for(self, timeout: float) -> bool:
+        """Whether it exits within ``timeout``; never reaped here (``wait`` reaps it, after
+        ending what it left), so a caller's timed wait cannot free its pid too early."""
+        deadline = time.monotonic() + timeout
+        try:
+            pidfd: int | None = os.pidfd_open(self.process.pid)
+        except OSError:  # no pidfd (an old kernel, or reaped): polled
+            pidfd = None
+        try:
+            while not self.exited():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if pidfd is None:
+                    time.sleep(min(left, 0.02))
+                else:
+                    poller = select.poll()
+                    poller.register(pidfd, select.POLLIN)
+                    poller.poll(left * 1000)
+            return True
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
     def wait(self) -> int:
-        """The exit status (negative: killed by that signal). Once it has exited, what is
-        left of its process group is ended, before its pid (the group's id) is reaped and
-        so could be reused, and then its output is read to the end: a background process
-        it left holding the output cannot hold up the job."""
+        """The exit status (negative: killed by that signal). Once it has exited, what it
+        left running (its process group, and every process carrying its mark) is ended
+        before its pid (the group's id) is reaped, and then its output is read to the end:
+        a background process it left holding the output cannot hold up the job."""
         if self.process.returncode is None:
             with contextlib.suppress(ChildProcessError, InterruptedError):
                 os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
-        self._end_group()  # reaped already by a caller (a timed wait): as kill_group does
+        self._end_left()
         status = self.process.wait()
         self._reader.finish()
-        self._forget()
         return status
 
-    def _end_group(self) -> None:
-        """SIGKILL to what is left of its session's process group (none: no error)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+    def _unreaped(self) -> bool:
+        """Whether its pid is still its own (not reaped): only then is it a group id to
+        signal."""
+        if self.process.returncode is not None:
+            return False
+        try:
+            os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        return True
 
-    def _forget(self, *, killed: bool = False) -> None:
-        """Its record goes once nothing of its process group is left (``killed``: SIGKILL
-        was sent to the group); else the next watcher's takeover ends what is left."""
-        if self.record is None:
+    def _end_left(self, signum: int = signal.SIGKILL) -> None:
+        """``signum`` to what is left of its process group (only while its pid is
+        unreaped), then SIGKILL to every process carrying its mark (``orphans.end_marked``);
+        its record goes once none is left."""
+        if self._unreaped():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signum)
+        if self.mark is None:
             return
-        if not killed:
-            try:
-                os.killpg(self.process.pid, 0)
-                return
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                return
-        self.record.forget()
-        self.record = None
+        if orphans.end_marked(self.mark[0], self.mark[1], self.since) and self.exited():
+            self.mark = None  # none left to start more: no second scan
+            if self.record is not None:
+                self.record.forget()
+                self.record = None
 
     def error(self, status: int) -> LpfilterError | None:
         """What the exit status means for the job (lprng-filters.md §5)."""
@@ -271,11 +306,8 @@ class Running:
             raise error
 
     def kill_group(self) -> None:
-        """After a failed exit: end whatever the filter started in its session (its
-        process group outlives it while a member is left; none left is no error)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self._forget(killed=True)
+        """After a failed exit: end whatever the filter started (none left is no error)."""
+        self._end_left()
 
     def kill(self) -> None:
         """Stop it and whatever it started: SIGTERM (and SIGCONT, should it be stopped),
@@ -288,11 +320,10 @@ class Running:
             deadline = time.monotonic() + TERM_GRACE
             while not self.exited() and time.monotonic() < deadline:
                 time.sleep(0.02)
-        self._end_group()  # before the reaping below: the group's id is still its own
+        self._end_left()  # before the reaping below: the group's id is still its own
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
         self._reader.finish()
-        self._forget()
 
 
 def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
@@ -321,4 +352,5 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
                          f" {exc.strerror or exc}") from None
     program = argv[2] if command.shell and len(argv) > 2 else argv[0]
     log.debug("started %s filter %s, pid %d", command.key, argv, process.pid)
-    return Running(process, command.key, program, messages, record, title)
+    return Running(process, command.key, program, messages, record, title,
+                   mark=(token, int(user.get("user", os.geteuid()))))

@@ -22,7 +22,6 @@ import fcntl
 import logging
 import os
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -122,6 +121,10 @@ class Feed:
         for note in self.plan.notes:
             self.messages.put(note)
         self._thread.start()
+
+    def produced(self) -> bool:
+        """Whether the producing thread has ended (its end of the pipe closed)."""
+        return self._thread.ident is not None and not self._thread.is_alive()
 
     def finish(self) -> None:
         """The pipe ended: the producer closed it. Raise what ended it, if anything did."""
@@ -323,15 +326,14 @@ class OfFilter:
         self.stopped = True
 
     def _wait_stopped(self, process: Running) -> None:
-        popen = process.process
         deadline = time.monotonic() + self.feed.plan.of_wait
-        while True:
-            pid, status = os.waitpid(popen.pid, os.WUNTRACED | os.WNOHANG)
-            if pid and os.WIFSTOPPED(status):
+        while True:  # WNOWAIT: never reaped here, so its group is ended before it is
+            info = os.waitid(os.P_PID, process.pid,
+                             os.WEXITED | os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+            if info is not None and info.si_code == os.CLD_STOPPED:
                 return
-            if pid:  # it ended instead: its status, read here, is the Popen's
-                popen.returncode = os.waitstatus_to_exitcode(status)
-                error = process.error(popen.returncode) or JobRefused(
+            if info is not None:  # it ended instead
+                error = process.error(process.wait()) or JobRefused(
                     f"of filter {process.program} exited instead of stopping itself on"
                     " \\031\\001")
                 raise error
@@ -346,12 +348,10 @@ class OfFilter:
         stdin = process.process.stdin
         assert stdin is not None
         stdin.close()
-        try:
-            process.process.wait(timeout=self.feed.plan.of_wait)
-        except subprocess.TimeoutExpired:
+        if not process.wait_for(self.feed.plan.of_wait):
             raise TransientError(f"of filter {process.program} did not exit within"
                                  f" {self.feed.plan.of_wait:g} s of the end of its"
-                                 " input") from None
+                                 " input")
         self.process = None
         self.feed._done(process)
 

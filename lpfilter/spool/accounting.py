@@ -202,8 +202,9 @@ def _collect(running: run.Running, data: bytes | None, fd: int, deadline: float)
                 if not chunk:
                     break
                 kept = (kept + chunk)[:_KEEP_OUTPUT]
-        process.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
+        if not running.wait_for(max(0.0, deadline - time.monotonic())):
+            raise subprocess.TimeoutExpired(process.args, 0)
+    except BaseException:  # a timeout, or a read or write that failed: nothing left over
         running.kill()
         raise
     finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -143,13 +142,10 @@ def run_failure_program(program: str, job: Job, records: QueueRecords, entry: En
             running.process.stdin.write(f"{job.attempts}\n".encode())
         with contextlib.suppress(BrokenPipeError):
             running.process.stdin.close()
-        running.process.wait(timeout=PROGRAM_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        records.log(f"send_failure_action program {running.program} did not finish within"
-                    f" {PROGRAM_TIMEOUT:g} s; it was killed", job)
-        return JobState.FAILED
-    else:
-        running.kill_group()  # what it left running (and holding its output pipe)
-        return program_decision(running.wait())
+        if not running.wait_for(PROGRAM_TIMEOUT):  # never reaped before its group ends
+            records.log(f"send_failure_action program {running.program} did not finish"
+                        f" within {PROGRAM_TIMEOUT:g} s; it was killed", job)
+            return JobState.FAILED
+        return program_decision(running.wait())  # what it left running ended first
     finally:
         running.kill()  # bounded: its group ended, its output closed

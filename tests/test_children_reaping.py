@@ -1,0 +1,154 @@
+"""A started program's pid is never signalled as a process group once it is reaped (a
+reused pid's group could be hit); a program's wait never fails on a descriptor past 1023;
+a failed read or write while collecting an accounting program's output leaves nothing
+behind (no descriptor, thread or process)."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lpfilter.backends import pipe
+from lpfilter.children import output, run
+from lpfilter.spool import accounting
+
+
+def _start(tmp_path: Path, argv: list[str], **kwargs: object) -> run.Running:
+    (tmp_path / ".lpfilter").mkdir(exist_ok=True)
+    options: dict = {"stdin": None, "stdout": None, **kwargs}
+    return run.start(run.FilterCommand("lp", argv, False, False), env={"PATH": "/bin"},
+                     cwd=str(tmp_path), owner=(os.geteuid(), os.getegid()),
+                     messages=run.Messages(), **options)
+
+
+def _end(running: run.Running) -> None:
+    pid = running.pid
+    if running.process.stdin is not None:
+        running.process.stdin.close()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return data[data.rindex(b")") + 2:].split()[0] == b"Z"
+
+
+def test_a_program_group_is_signalled_only_before_its_pid_is_reaped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, bool]] = []
+    real = os.killpg
+
+    def spy(pgid: int, signum: int) -> None:
+        calls.append((signum, _zombie(pgid)))  # ours and unreaped: still a zombie
+        real(pgid, signum)
+    monkeypatch.setattr(os, "killpg", spy)
+    running = _start(tmp_path, ["/bin/true"])
+    try:
+        assert running.wait() == 0
+        running.kill()  # as an lp=| send's cleanup does after the wait
+        running.kill_group()
+    finally:
+        _end(running)
+    assert calls and all(unreaped for _, unreaped in calls), calls
+
+
+def test_a_timed_wait_never_reaps_so_the_group_is_ended_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    running = _start(tmp_path, ["/bin/true"])
+    try:
+        assert running.wait_for(30)
+        assert _zombie(running.pid)  # exited, not reaped: its group id still its own
+        calls: list[bool] = []
+        real = os.killpg
+        monkeypatch.setattr(os, "killpg",
+                            lambda pgid, signum: (calls.append(_zombie(pgid)),
+                                                  real(pgid, signum))[1])
+        assert running.wait() == 0
+        assert calls == [True]
+    finally:
+        _end(running)
+
+
+def test_an_lp_pipe_wait_works_with_a_descriptor_past_1023(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    held: list[int] = []
+    running = _start(tmp_path, ["/bin/sleep", "600"])
+    try:
+        while (fd := os.open("/dev/null", os.O_RDONLY)) < 1100:
+            held.append(fd)
+        held.append(fd)
+        pidfd = pipe._pidfd(running.pid)
+        assert pidfd is not None and pidfd >= 1024
+        held.append(pidfd)
+        assert not pipe._exited(running, pidfd)  # without the fix: ValueError from select
+        os.kill(running.pid, signal.SIGKILL)
+        for _ in range(1000):
+            if pipe._exited(running, pidfd):
+                break
+        assert running.wait() == -signal.SIGKILL
+    finally:
+        for fd in held:
+            os.close(fd)
+        _end(running)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _fds() -> set[int]:
+    return {int(x) for x in os.listdir("/proc/self/fd")}
+
+
+def test_an_accounting_read_that_fails_leaves_nothing_behind(tmp_path: Path) -> None:
+    fds, threads = _fds(), threading.active_count()
+    read_end, write_end = os.pipe()
+    running = _start(tmp_path, ["/bin/sleep", "600"], stdout=write_end)
+    os.close(write_end)
+    os.close(read_end)
+    broken = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)  # readable, read: EISDIR
+    try:
+        with pytest.raises(OSError) as caught:
+            accounting._collect(running, b"line\n", broken, time.monotonic() + 60)
+        assert caught.value.errno == errno.EISDIR
+        assert running.process.returncode is not None  # killed and reaped
+        assert _fds() == fds
+        assert threading.active_count() == threads
+    finally:
+        _end(running)
+
+
+def test_a_reader_that_cannot_start_closes_its_descriptor() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fillers: list[int] = []
+    fd = -1
+    try:
+        used = _fds()
+        fillers = [os.open("/dev/null", os.O_RDONLY)
+                   for _ in range(max(used) + 1 - len(used) + 1)]
+        fd = os.open("/dev/null", os.O_RDONLY)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd + 1, hard))  # no number left
+        with pytest.raises(OSError):
+            output.Reader(fd, lambda line: None, name="test")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with pytest.raises(OSError) as caught:
+            os.fstat(fd)
+        assert caught.value.errno == errno.EBADF
+        fd = -1
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        for each in [*fillers, *([fd] if fd >= 0 else [])]:
+            with contextlib.suppress(OSError):
+                os.close(each)
