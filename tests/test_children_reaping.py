@@ -152,3 +152,35 @@ def test_a_reader_that_cannot_start_closes_its_descriptor() -> None:
         for each in [*fillers, *([fd] if fd >= 0 else [])]:
             with contextlib.suppress(OSError):
                 os.close(each)
+
+
+def test_a_kill_in_another_thread_cannot_reap_between_check_and_signal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Feed.close`` kills (and reaps) in another thread while the sending thread ends the
+    group: the group is never signalled after its pid was reaped."""
+    running = _start(tmp_path, ["/bin/true"])
+    calls: list[bool] = []
+    real_killpg, real_waitid = os.killpg, os.waitid
+    other = threading.Thread(target=running.kill, name="feed close")
+    fired = threading.Event()
+
+    def waitid(*args: object) -> object:
+        result = real_waitid(*args)  # type: ignore[arg-type]
+        if threading.current_thread() is threading.main_thread() and not fired.is_set():
+            fired.set()  # the check said "unreaped": now the other thread's kill runs
+            other.start()
+            other.join(2)  # without the fix it reaps here; with it, it waits for us
+        return result
+    try:
+        assert running.wait_for(30)
+        monkeypatch.setattr(os, "killpg",
+                            lambda pgid, signum: (calls.append(_zombie(pgid)),
+                                                  real_killpg(pgid, signum))[1])
+        monkeypatch.setattr(os, "waitid", waitid)
+        running.kill_group()
+        other.join(30)
+        assert fired.is_set() and not other.is_alive()
+    finally:
+        monkeypatch.undo()
+        _end(running)
+    assert calls and all(calls), calls
