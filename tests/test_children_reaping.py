@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import resource
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lpfilter.backends import pipe
+from lpfilter.backends import lend, pipe
 from lpfilter.children import output, run
 from lpfilter.spool import accounting
 
@@ -152,3 +154,85 @@ def test_a_reader_that_cannot_start_closes_its_descriptor() -> None:
         for each in [*fillers, *([fd] if fd >= 0 else [])]:
             with contextlib.suppress(OSError):
                 os.close(each)
+
+
+def test_a_kill_in_another_thread_cannot_reap_between_check_and_signal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Feed.close`` kills (and reaps) in another thread while the sending thread ends the
+    group: the group is never signalled after its pid was reaped."""
+    running = _start(tmp_path, ["/bin/true"])
+    calls: list[bool] = []
+    real_killpg, real_waitid = os.killpg, os.waitid
+    other = threading.Thread(target=running.kill, name="feed close")
+    fired = threading.Event()
+
+    def waitid(*args: object) -> object:
+        result = real_waitid(*args)  # type: ignore[arg-type]
+        if threading.current_thread() is threading.main_thread() and not fired.is_set():
+            fired.set()  # the check said "unreaped": now the other thread's kill runs
+            other.start()
+            other.join(2)  # without the fix it reaps here; with it, it waits for us
+        return result
+    try:
+        assert running.wait_for(30)
+        monkeypatch.setattr(os, "killpg",
+                            lambda pgid, signum: (calls.append(_zombie(pgid)),
+                                                  real_killpg(pgid, signum))[1])
+        monkeypatch.setattr(os, "waitid", waitid)
+        running.kill_group()
+        other.join(30)
+        assert fired.is_set() and not other.is_alive()
+    finally:
+        monkeypatch.undo()
+        _end(running)
+    assert calls and all(calls), calls
+
+
+@contextlib.contextmanager
+def _high_limit() -> Iterator[None]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(2048, hard)), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _high(fd: int) -> int:
+    """``fd`` moved past 1023 (the original closed)."""
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1100)
+    finally:
+        os.close(fd)
+
+
+def test_a_lent_send_wait_works_with_a_pidfd_past_1023(tmp_path: Path) -> None:
+    with _high_limit():
+        running = _start(tmp_path, ["/bin/sleep", "600"])
+        pidfd = -1
+        try:
+            pidfd = _high(os.pidfd_open(running.pid))
+            assert pidfd >= 1024
+            assert not lend._exited(running.pid, pidfd)  # without the fix: ValueError
+            os.kill(running.pid, signal.SIGKILL)
+            assert any(lend._exited(running.pid, pidfd) for _ in range(1000))
+            assert running.wait() == -signal.SIGKILL
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+            _end(running)
+
+
+def test_an_accounting_read_works_with_a_descriptor_past_1023(tmp_path: Path) -> None:
+    with _high_limit():
+        read_end, write_end = os.pipe()
+        running = _start(tmp_path, ["/bin/echo", "pages 3"], stdout=write_end)
+        os.close(write_end)
+        try:
+            high = _high(read_end)
+            assert high >= 1024
+            kept = accounting._collect(running, None, high, time.monotonic() + 60)
+            assert kept == b"pages 3\n"  # without the fix: ValueError from select
+            assert running.wait() == 0
+        finally:
+            _end(running)

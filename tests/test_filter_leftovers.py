@@ -147,3 +147,22 @@ def test_a_data_filter_output_held_by_a_process_out_of_reach_fails_the_try(
         assert "still holds its output open" in err
     finally:
         _stop(pid_file)
+
+
+def test_a_filters_own_failure_is_not_hidden_by_a_held_output(kit: Kit) -> None:  # noqa: F811
+    """The filter exits 2 (JABORT: the job fails for good) leaving a process out of reach
+    on its output: the job fails for the exit status, not retried for the held pipe."""
+    pid_file, out = kit.root / "bg.pid", kit.root / "device.out"
+    flt = kit.program("f.sh", "#!/bin/sh\n/bin/cat\n/usr/bin/env -i /usr/bin/setsid"
+                              f" /bin/sleep 600 &\necho $! > {pid_file}.new && mv"
+                              f" {pid_file}.new {pid_file}\nexit 2\n")
+    device = kit.program("dev.sh", f"#!/bin/sh\ncat > {out}\n")
+    kit.queue("q", f"|{device}", **{"if": str(flt)}, user="root")
+    job = print_bytes(kit, "q", b"hello\n")
+    try:
+        err = watch_once(kit, "q", timeout=60)
+        assert kit.states("q")[job] == "failed", err
+        # without the fix: the try failed for the held pipe, hiding JABORT
+        assert "still holds its output open" not in err
+    finally:
+        _stop(pid_file)

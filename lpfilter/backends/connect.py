@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import select
 import selectors
 import socket
 import struct
@@ -155,3 +156,11 @@ def broken(exc: OSError, where: str, sent: int, *, peer: str = "printer",
     if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
         return ConnectionLost(f"{where}: the {peer} reset the connection after {sent} {unit}")
     return TransientError(f"{where}: {exc.strerror or exc} after {sent} {unit}")
+
+
+def readable(sock: socket.socket | int, timeout: float) -> bool:
+    """Whether ``sock`` is readable within ``timeout`` seconds: poll(2), not select(2),
+    so a descriptor past 1023 (a busy daemon's) is fine."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0.0, timeout) * 1000))

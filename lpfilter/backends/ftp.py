@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.backends.request import SendResult
-from lpfilter.backends.connect import open_connection
+from lpfilter.backends.connect import open_connection, readable
 from lpfilter.backends.ftpsession import Control, Request, Session, failure, open_session
 from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.errors import ConnectionLost, JobRefused, LpfilterError, TransientError
@@ -180,7 +180,6 @@ def _listen(session: Session) -> socket.socket:
 
 def _accept(listener: socket.socket, session: Session, request: Request) -> socket.socket:
     """Active mode: wait (interruptibly) for the server's data connection."""
-    import select
     wait = session.connect_timeout if session.connect_timeout > 0 else 60.0
     deadline = time.monotonic() + wait
     try:
@@ -189,8 +188,7 @@ def _accept(listener: socket.socket, session: Session, request: Request) -> sock
             if time.monotonic() >= deadline:
                 raise TransientError(f"{session.where}: the server did not open the active"
                                      " data connection")
-            ready, _, _ = select.select([listener], [], [], TICK)
-            if ready:
+            if readable(listener, TICK):
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 return conn

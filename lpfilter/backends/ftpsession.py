@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import select
 import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lpfilter.backends.request import SendRequest
-from lpfilter.backends.connect import open_connection
+from lpfilter.backends.connect import open_connection, readable
 from lpfilter.backends.ftpauth import credentials
 from lpfilter.backends.settings import FtpSettings
 from lpfilter.backends.stream import TICK
@@ -106,8 +105,7 @@ class Control:
         end = time.monotonic() + wait
         while not self._replies and not self.eof:
             left = end - time.monotonic()
-            ready, _, _ = select.select([self.sock], [], [], max(0.0, min(TICK, left)))
-            if ready:
+            if readable(self.sock, min(TICK, left)):
                 try:
                     self._read()
                 except LpfilterError:  # not FTP, or a reply past the bounds
@@ -134,8 +132,7 @@ class Control:
                 deadline = now + limit
             if now >= deadline:
                 raise TransientError(f"{self.where}: no reply to {step} within {limit:g} s")
-            ready, _, _ = select.select([self.sock], [], [], min(TICK, deadline - now))
-            if ready:
+            if readable(self.sock, min(TICK, deadline - now)):
                 self._read()
         return self._replies.pop(0)
 

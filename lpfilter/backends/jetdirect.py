@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from lpfilter.backends.request import SendRequest, SendResult
-from lpfilter.backends.connect import broken, open_connection
+from lpfilter.backends.connect import broken, open_connection, readable
 from lpfilter.backends.framing import Framing
 from lpfilter.backends.settings import SocketSettings
 from lpfilter.backends.lend import send_lent
@@ -95,9 +95,7 @@ class Session:
                 return "deadline"
             if silence > 0 and now - self.last_heard >= silence:
                 return "silence"
-            import select
-            ready, _, _ = select.select([self.sock], [], [], min(TICK, deadline - now))
-            if ready:
+            if readable(self.sock, min(TICK, deadline - now)):
                 self.read()
 
     def send(self, data: bytes) -> None:
@@ -274,7 +272,6 @@ def _drain(session: Session, stall: float, where: str) -> None:
     No event says "the send queue is empty", so it is polled: first after 2 ms, then at
     the pace the queue has been shrinking, never slower than ``TICK``, so the end of a job
     is not rounded up to a whole tick."""
-    import select
     allowed = 1 if session.half_closed else 0  # an unacknowledged FIN counts one
     waiting = unsent(session.sock.fileno())
     moved = last = time.monotonic()
@@ -286,8 +283,9 @@ def _drain(session: Session, stall: float, where: str) -> None:
                                  " bytes of the job are still waiting for it")
         # After the printer's EOF the socket stays readable: stop selecting on it, or this
         # loop would spin while a slow printer still reads.
-        ready, _, _ = select.select([] if session.eof else [session.sock], [], [], pause)
-        if ready:
+        if session.eof:
+            time.sleep(pause)
+        elif readable(session.sock, pause):
             session.read()
         now_unsent = unsent(session.sock.fileno())
         session.request.progress(session.request.sent, max(0, now_unsent - allowed))

@@ -158,9 +158,10 @@ class Outlet:
 
 def _exited(pid: int, pidfd: int | None) -> bool:
     """Whether the child exited (left a zombie), waiting at most TICK for it."""
-    if pidfd is not None:
-        ready, _, _ = select.select([pidfd], [], [], TICK)
-        return bool(ready)
+    if pidfd is not None:  # poll(2), not select(2): a descriptor past 1023 is fine
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(TICK * 1000))
     status = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     if status is not None:
         return True

@@ -27,12 +27,11 @@ LPRng's and BSD's (CUPS's cups-lpd, printers' own) may take only one.
 from __future__ import annotations
 
 import os
-import select
 import socket
 import struct
 import time
 
-from lpfilter.backends.connect import broken, on_this_host, open_connection
+from lpfilter.backends.connect import broken, on_this_host, open_connection, readable
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import LpdSettings
 from lpfilter.backends.stream import TICK, Pump
@@ -118,8 +117,7 @@ class Connection:
             if left <= 0:
                 raise TransientError(f"{self.where}: no acknowledgement of {step} within"
                                      f" {timeout:g} s")
-            ready, _, _ = select.select([self.sock], [], [], min(TICK, left))
-            if ready:
+            if readable(self.sock, min(TICK, left)):
                 try:
                     return self.sock.recv(limit)
                 except BlockingIOError:
@@ -183,8 +181,7 @@ class LpdBackend:
         sock, self._kept = self._kept, None
         if sock is None:
             return None
-        ready, _, _ = select.select([sock], [], [], 0)
-        if ready:
+        if readable(sock, 0):
             sock.close()
             return None
         return sock

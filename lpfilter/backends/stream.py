@@ -244,10 +244,13 @@ class Pump:
             if produced is None and source.produced():
                 produced = time.monotonic()
             elif produced is not None and time.monotonic() - produced > HELD_GRACE:
+                source.finish()  # the producer is done: its own failure comes first
                 raise TransientError(f"{source.what} ended, but a process it left running"
                                      " still holds its output open (one lpfilter cannot end:"
-                                     " it dropped LPFILTER_FILTER_MARK from its environment"
-                                     " or runs as another user); the job is tried again")
+                                     " it dropped LPFILTER_FILTER_MARK from its environment,"
+                                     " changed its user or made itself non-dumpable, or it"
+                                     " did not end within 5 s of SIGKILL); the job is tried"
+                                     " again")
             reason = self.interrupted()
             if reason is not None:
                 raise JobInterrupted(reason)

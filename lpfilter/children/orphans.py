@@ -199,11 +199,18 @@ def _kill_marked(marks: dict[bytes, float], uids: frozenset[int]) -> list[int]:
     return killed
 
 
-def _marked(pid: int, marks: dict[bytes, float], uids: frozenset[int]) -> bool:
+def _all_uids_in(pid: int, uids: frozenset[int]) -> bool:
+    """Whether all four uids of ``pid`` (real, effective, saved, filesystem: the Uid: line
+    of /proc/PID/status) are in ``uids``: a process whose real uid is another user's
+    is not the filter user's to end."""
     with open(f"/proc/{pid}/status", "rb") as status:
         line = next((x for x in status.read(8192).splitlines() if x.startswith(b"Uid:")), b"")
     ids = [int(x) for x in line.split()[1:]]
-    if not ids or any(uid not in uids for uid in ids):
+    return bool(ids) and all(uid in uids for uid in ids)
+
+
+def _marked(pid: int, marks: dict[bytes, float], uids: frozenset[int]) -> bool:
+    if not _all_uids_in(pid, uids):
         return False
     with open(f"/proc/{pid}/environ", "rb") as environ:
         found = [marks[v] for v in environ.read(ENVIRON_LIMIT).split(b"\0") if v in marks]
@@ -224,13 +231,15 @@ def start_ticks(pid: int) -> int:
 def end_marked(token: str, uid: int, since: int) -> bool:
     """After a filter's exit: SIGKILL (through pidfds) every process that carries its
     mark, wherever it went (its own session, another group), and wait (bounded) for them
-    to be gone; whether none is left that could not be ended. Cheap: only processes of
+    to be gone; whether none is left that could not be ended (False only for a process
+    known to carry the mark and still there after GONE_WAIT). Cheap: only processes of
     ``uid`` started (``start_ticks``) no earlier than the filter (``since``) have their
-    environment read. A process that dropped the mark (``env -i``) or changed its user
-    is not found."""
+    environment read. A process that dropped the mark (``env -i``), changed one of its
+    uids, or made itself non-dumpable (its environment unreadable but to root: it cannot
+    be told from the user's own processes started meanwhile, so it is left alone) is not
+    found."""
     mark, me = f"{TOKEN_VARIABLE}={token}".encode(), os.getpid()
     killed: list[int] = []
-    complete = True
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
@@ -244,16 +253,15 @@ def end_marked(token: str, uid: int, since: int) -> bool:
         try:
             with open(f"/proc/{pid}/environ", "rb") as environ:
                 carries = mark in environ.read(ENVIRON_LIMIT).split(b"\0")
-            if carries and start_ticks(pid) >= since:  # read again: the pidfd holds it
+            # read again, now that the pidfd holds the process: the same one, same user
+            if carries and start_ticks(pid) >= since and _all_uids_in(pid, frozenset({uid})):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 killed.append(os.dup(pidfd))
-        except PermissionError:
-            complete = False
-        except OSError:
+        except OSError:  # gone, or its environment unreadable (non-dumpable): not known
             pass
         finally:
             os.close(pidfd)
-    return _wait_gone(killed) and complete
+    return _wait_gone(killed)
 
 
 def _wait_gone(pidfds: list[int]) -> bool:

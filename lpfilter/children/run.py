@@ -31,6 +31,7 @@ import pwd
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,6 +189,9 @@ class Running:
                  messages: Messages, record: orphans.Record | None = None,
                  title: str | None = None, mark: tuple[str, int] | None = None) -> None:
         self.process = process
+        #: Held to check that the pid is unreaped and signal its group, and to reap it: a
+        #: ``kill`` in another thread (``Feed.close``) cannot reap it in between.
+        self._reaping = threading.Lock()
         #: Its record for the next watcher (``children.orphans``), gone once every
         #: process carrying its mark is.
         self.record = record
@@ -264,7 +268,8 @@ class Running:
             with contextlib.suppress(ChildProcessError, InterruptedError):
                 os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
         self._end_left()
-        status = self.process.wait()
+        with self._reaping:
+            status = self.process.wait()
         self._reader.finish()
         return status
 
@@ -283,9 +288,10 @@ class Running:
         """``signum`` to what is left of its process group (only while its pid is
         unreaped), then SIGKILL to every process carrying its mark (``orphans.end_marked``);
         its record goes once none is left."""
-        if self._unreaped():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signum)
+        with self._reaping:
+            if self._unreaped():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.process.pid, signum)
         if self.mark is None:
             return
         if orphans.end_marked(self.mark[0], self.mark[1], self.since) and self.exited():
@@ -313,15 +319,16 @@ class Running:
         """Stop it and whatever it started: SIGTERM (and SIGCONT, should it be stopped),
         then SIGKILL after TERM_GRACE; bounded, and never waiting for its output."""
         process = self.process
-        if not self.exited():
-            for signum in (signal.SIGTERM, signal.SIGCONT):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signum)
+        with self._reaping:
+            if not self.exited():
+                for signum in (signal.SIGTERM, signal.SIGCONT):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signum)
             deadline = time.monotonic() + TERM_GRACE
             while not self.exited() and time.monotonic() < deadline:
                 time.sleep(0.02)
         self._end_left()  # before the reaping below: the group's id is still its own
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        with self._reaping, contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
         self._reader.finish()
 

@@ -196,7 +196,9 @@ def _collect(running: run.Running, data: bytes | None, fd: int, deadline: float)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise subprocess.TimeoutExpired(process.args, 0)
-            ready, _, _ = select.select([fd], [], [], left)
+            poller = select.poll()  # not select(2): a descriptor past 1023 is fine
+            poller.register(fd, select.POLLIN)
+            ready = poller.poll(left * 1000)
             if ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
