@@ -70,6 +70,9 @@ class _CommandParser(argparse.ArgumentParser):
     """A command's parser: an argument it does not know is its own usage error, so the
     message comes with that command's usage, not the top-level one."""
 
+    #: Whether the command's own arguments are in (``_complete``).
+    complete = False
+
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None,
                          ) -> tuple[argparse.Namespace, list[str]]:
@@ -82,11 +85,17 @@ class _CommandParser(argparse.ArgumentParser):
 class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcommand action
     """Runs the command's parser with the queues of a global ``-P`` given first, so that
     ``lpfilter -P q status`` is exactly ``lpfilter status -P q`` (same checks, same
-    errors; a command without -P refuses it with its own usage)."""
+    errors; a command without -P refuses it with its own usage).
+
+    A command's own arguments are added only when argparse has chosen that command
+    (``_complete``): building all of them imports every command module, which cost a
+    quick command (``print``, ``status``) more than the rest of its start-up."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Sequence[str] | None, option_string: str | None = None) -> None:
         values = list(values or [])
+        if values and values[0] in self._name_parser_map:
+            _complete(self._name_parser_map[values[0]])
         queues = vars(namespace).pop(_GLOBAL_QUEUES, None) or []
         given = [word for queue in queues for word in ("-P", queue)]
         super().__call__(parser, namespace, values[:1] + given + values[1:], option_string)
@@ -97,7 +106,9 @@ class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcom
 _GLOBAL_QUEUES = "global_queues"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The whole parser; with ``lazy``, each command's own arguments are added (and its
+    module imported) only when that command is chosen, which parses and prints the same."""
     parser = argparse.ArgumentParser(
         prog="lpfilter", description="LPRng-style, printcap-driven print spooler backend.")
     _common_options(parser, None)
@@ -110,14 +121,29 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=_CommandParser)
     sub.required = True
     for name, (module, help_text, aliases) in COMMANDS.items():
-        implementation = _command_module(module)
         command = sub.add_parser(name, help=help_text, aliases=list(aliases),
-                                 description=help_text,
-                                 add_help=getattr(implementation, "ADD_HELP", True))
-        _common_options(command, argparse.SUPPRESS)
-        implementation.add_arguments(command)
+                                 description=help_text, add_help=False)
         command.set_defaults(module=module, action=name)
+        if not lazy:
+            _complete(command)
     return parser
+
+
+def _complete(command: argparse.ArgumentParser) -> None:
+    """Add a command's arguments, once, in the order a parser built whole has them: -h
+    (unless the command takes -h itself, ``ADD_HELP = False``), the common options, the
+    command's own."""
+    if not isinstance(command, _CommandParser) or command.complete:
+        return
+    implementation = _command_module(str(command.get_default("module")))
+    if getattr(implementation, "ADD_HELP", True):
+        command.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                             help="show this help message and exit")
+    _common_options(command, argparse.SUPPRESS)
+    implementation.add_arguments(command)
+    command.set_defaults(module=command.get_default("module"),
+                         action=command.get_default("action"))
+    command.complete = True
 
 
 def _command_module(module: str) -> ModuleType:
@@ -143,7 +169,7 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
-    parser = build_parser()
+    parser = build_parser(lazy=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     head, raw = _split_filter(argv)
     try:
