@@ -7,6 +7,7 @@ imported only when their command runs, so a quick command stays quick.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -87,15 +88,40 @@ class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcom
     ``lpfilter -P q status`` is exactly ``lpfilter status -P q`` (same checks, same
     errors; a command without -P refuses it with its own usage).
 
-    A command's own arguments are added only when argparse has chosen that command
-    (``_complete``): building all of them imports every command module, which cost a
-    quick command (``print``, ``status``) more than the rest of its start-up."""
+    A command's parser is made, and its arguments added, only when argparse has chosen
+    that command (``add_later``, ``_complete``): building all of them imports every
+    command module and made 26 parsers, which cost a quick command (``print``,
+    ``status``) more than the rest of its start-up."""
+
+    def add_later(self, name: str, help_text: str, aliases: tuple[str, ...],
+                  module: str) -> None:
+        """``add_parser(name, help=..., aliases=...)``, the parser itself made on first use
+        (``parser_for``); until then its words map to what is needed to make it."""
+        self._choices_actions.append(self._ChoicesPseudoAction(name, list(aliases), help_text))
+        for word in (name, *aliases):
+            self._name_parser_map[word] = (name, help_text, aliases, module)  # type: ignore[assignment]
+
+    def parser_for(self, word: str) -> argparse.ArgumentParser:
+        """The parser of a command word (made as ``add_parser`` makes it, one object for a
+        command and its aliases), with the command's arguments in."""
+        found: object = self._name_parser_map[word]
+        if isinstance(found, tuple):
+            name, help_text, aliases, module = found
+            made = self._parser_class(prog=f"{self._prog_prefix} {name}",
+                                      description=help_text, add_help=False)
+            made.set_defaults(module=module, action=name)
+            for each in (name, *aliases):
+                self._name_parser_map[each] = made
+            found = made
+        assert isinstance(found, argparse.ArgumentParser)
+        _complete(found)
+        return found
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Sequence[str] | None, option_string: str | None = None) -> None:
         values = list(values or [])
         if values and values[0] in self._name_parser_map:
-            _complete(self._name_parser_map[values[0]])
+            self.parser_for(values[0])
         queues = vars(namespace).pop(_GLOBAL_QUEUES, None) or []
         given = [word for queue in queues for word in ("-P", queue)]
         super().__call__(parser, namespace, values[:1] + given + values[1:], option_string)
@@ -119,13 +145,12 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lpfilter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands,
                                 parser_class=_CommandParser)
+    assert isinstance(sub, _Commands)
     sub.required = True
     for name, (module, help_text, aliases) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, aliases=list(aliases),
-                                 description=help_text, add_help=False)
-        command.set_defaults(module=module, action=name)
-        if not lazy:
-            _complete(command)
+        sub.add_later(name, help_text, aliases, module)
+    for name in () if lazy else COMMANDS:
+        sub.parser_for(name)
     return parser
 
 
@@ -169,8 +194,20 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
+    if argv is None:  # the process's own command (the console script, python -m lpfilter)
+        try:
+            return _main(sys.argv[1:], environ)
+        finally:
+            # The interpreter exits next. Its last collection would walk every object of
+            # every module imported (about 10 ms of a quick command), and none of them is
+            # garbage: frozen, they are left to the exit's teardown.
+            gc.freeze()
+    return _main(argv, environ)
+
+
+def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
     parser = build_parser(lazy=True)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(argv)
     head, raw = _split_filter(argv)
     try:
         args = parser.parse_args(head)
