@@ -99,7 +99,7 @@ class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcom
         (``parser_for``); until then its words map to what is needed to make it."""
         self._choices_actions.append(self._ChoicesPseudoAction(name, list(aliases), help_text))
         for word in (name, *aliases):
-            self._name_parser_map[word] = (name, help_text, aliases, module)  # type: ignore[assignment]
+            self._name_parser_map[word] = (name, help_text, aliases, module)
 
     def parser_for(self, word: str) -> argparse.ArgumentParser:
         """The parser of a command word (made as ``add_parser`` makes it, one object for a
