@@ -144,10 +144,11 @@ def _rejoin_uri(options: list[Option]) -> list[Option]:
     return out
 
 
-def build_record(raw: grammar.RawEntry, problems: list[Problem]) -> Record | None:
+def build_record(raw: grammar.RawEntry, problems: list[Problem], *,
+                 fast: bool = False) -> Record | None:
     """A record from an assembled entry, or None (with a problem) where LPRng drops it."""
     from lpfilter.printcap import grammar
-    parsed = grammar.parse_entry(raw.text)
+    parsed = grammar.parse_entry(raw.text, fast=fast)
     origin = raw.pieces[0][1].origin
     lines = raw.lines_at([p.offset for p in parsed.options])
     options = [Option(p.key, p.text, p.form, p.value, line.origin, p.swallowed, False,
