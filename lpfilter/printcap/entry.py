@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from lpfilter.printcap.datatypes import expand_percent, number_word
+from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
@@ -112,7 +112,6 @@ def typed_value(option: Option) -> Value:
 
 def _split_lp(option: Option) -> bool:
     """Was this ``lp`` value cut short at an unescaped ':' (a URI or an IPv6 address)?"""
-    from lpfilter.printcap.destination import URI_SCHEMES
     value = option.value or ""
     return option.name == "lp" and option.form == "value" and value.lower() in URI_SCHEMES
 
