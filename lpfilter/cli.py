@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from gettext import gettext
 from types import ModuleType
 
 from lpfilter import __version__
@@ -161,9 +162,9 @@ def _complete(command: argparse.ArgumentParser) -> None:
     if not isinstance(command, _CommandParser) or command.complete:
         return
     implementation = _command_module(str(command.get_default("module")))
-    if getattr(implementation, "ADD_HELP", True):
+    if getattr(implementation, "ADD_HELP", True):  # as argparse's add_help, translated too
         command.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
-                             help="show this help message and exit")
+                             help=gettext("show this help message and exit"))
     _common_options(command, argparse.SUPPRESS)
     implementation.add_arguments(command)
     command.set_defaults(module=command.get_default("module"),
