@@ -7,11 +7,13 @@ imported only when their command runs, so a quick command stays quick.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from gettext import gettext
 from types import ModuleType
 
 from lpfilter import __version__
@@ -70,6 +72,9 @@ class _CommandParser(argparse.ArgumentParser):
     """A command's parser: an argument it does not know is its own usage error, so the
     message comes with that command's usage, not the top-level one."""
 
+    #: Whether the command's own arguments are in (``_complete``).
+    complete = False
+
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None,
                          ) -> tuple[argparse.Namespace, list[str]]:
@@ -82,11 +87,42 @@ class _CommandParser(argparse.ArgumentParser):
 class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcommand action
     """Runs the command's parser with the queues of a global ``-P`` given first, so that
     ``lpfilter -P q status`` is exactly ``lpfilter status -P q`` (same checks, same
-    errors; a command without -P refuses it with its own usage)."""
+    errors; a command without -P refuses it with its own usage).
+
+    A command's parser is made, and its arguments added, only when argparse has chosen
+    that command (``add_later``, ``_complete``): building all of them imports every
+    command module and made 26 parsers, which cost a quick command (``print``,
+    ``status``) more than the rest of its start-up."""
+
+    def add_later(self, name: str, help_text: str, aliases: tuple[str, ...],
+                  module: str) -> None:
+        """``add_parser(name, help=..., aliases=...)``, the parser itself made on first use
+        (``parser_for``); until then its words map to what is needed to make it."""
+        self._choices_actions.append(self._ChoicesPseudoAction(name, list(aliases), help_text))
+        for word in (name, *aliases):
+            self._name_parser_map[word] = (name, help_text, aliases, module)
+
+    def parser_for(self, word: str) -> argparse.ArgumentParser:
+        """The parser of a command word (made as ``add_parser`` makes it, one object for a
+        command and its aliases), with the command's arguments in."""
+        found: object = self._name_parser_map[word]
+        if isinstance(found, tuple):
+            name, help_text, aliases, module = found
+            made = self._parser_class(prog=f"{self._prog_prefix} {name}",
+                                      description=help_text, add_help=False)
+            made.set_defaults(module=module, action=name)
+            for each in (name, *aliases):
+                self._name_parser_map[each] = made
+            found = made
+        assert isinstance(found, argparse.ArgumentParser)
+        _complete(found)
+        return found
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Sequence[str] | None, option_string: str | None = None) -> None:
         values = list(values or [])
+        if values and values[0] in self._name_parser_map:
+            self.parser_for(values[0])
         queues = vars(namespace).pop(_GLOBAL_QUEUES, None) or []
         given = [word for queue in queues for word in ("-P", queue)]
         super().__call__(parser, namespace, values[:1] + given + values[1:], option_string)
@@ -97,7 +133,9 @@ class _Commands(argparse._SubParsersAction):  # noqa: SLF001 - argparse's subcom
 _GLOBAL_QUEUES = "global_queues"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The whole parser; with ``lazy``, each command's own arguments are added (and its
+    module imported) only when that command is chosen, which parses and prints the same."""
     parser = argparse.ArgumentParser(  # no --verb for --verbose: LPRng's and CUPS' habit,
         prog="lpfilter", allow_abbrev=False,  # and split_global_options knows all there is
         description="LPRng-style, printcap-driven print spooler backend.")
@@ -109,16 +147,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lpfilter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands,
                                 parser_class=_CommandParser)
+    assert isinstance(sub, _Commands)
     sub.required = True
     for name, (module, help_text, aliases) in COMMANDS.items():
-        implementation = _command_module(module)
-        command = sub.add_parser(name, help=help_text, aliases=list(aliases),
-                                 description=help_text,
-                                 add_help=getattr(implementation, "ADD_HELP", True))
-        _common_options(command, argparse.SUPPRESS)
-        implementation.add_arguments(command)
-        command.set_defaults(module=module, action=name)
+        sub.add_later(name, help_text, aliases, module)
+    for name in () if lazy else COMMANDS:
+        sub.parser_for(name)
     return parser
+
+
+def _complete(command: argparse.ArgumentParser) -> None:
+    """Add a command's arguments, once, in the order a parser built whole has them: -h
+    (unless the command takes -h itself, ``ADD_HELP = False``), the common options, the
+    command's own."""
+    if not isinstance(command, _CommandParser) or command.complete:
+        return
+    implementation = _command_module(str(command.get_default("module")))
+    if getattr(implementation, "ADD_HELP", True):  # as argparse's add_help, translated too
+        command.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                             help=gettext("show this help message and exit"))
+    _common_options(command, argparse.SUPPRESS)
+    implementation.add_arguments(command)
+    command.set_defaults(module=command.get_default("module"),
+                         action=command.get_default("action"))
+    command.complete = True
 
 
 def _command_module(module: str) -> ModuleType:
@@ -144,8 +196,20 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the process's own command (the console script, python -m lpfilter)
+        try:
+            return _main(sys.argv[1:], environ)
+        finally:
+            # The interpreter exits next. Its last collection would walk every object of
+            # every module imported (about 10 ms of a quick command), and none of them is
+            # garbage: frozen, they are left to the exit's teardown.
+            gc.freeze()
+    return _main(argv, environ)
+
+
+def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
+    parser = build_parser(lazy=True)
+    argv = list(argv)
     head, raw = _split_filter(argv)
     try:
         args = parser.parse_args(head)

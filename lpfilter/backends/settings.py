@@ -10,15 +10,14 @@ read by three modules (``ftp``, ``ftpsession``, ``ftpauth``), and the socket's a
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from lpfilter.backends.framing import Framing, framing
 from lpfilter.printcap.datatypes import c_unescape_bytes
-from lpfilter.protocols.lpdcontrol import Style
 
 if TYPE_CHECKING:
+    from lpfilter.protocols.lpdcontrol import Style
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
 
@@ -230,6 +229,9 @@ class LpdSettings(SendSettings):
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
+        import socket  # here: a filter sending to a socket printer never needs the LPD parts
+
+        from lpfilter.protocols.lpdcontrol import Style
         common = _common(entry, False)
         return cls(**common, connect_timeout=_seconds(entry.number("connect_timeout")),
                    ack_timeout=common["stall"] if common["stall"] > 0 else ACK_DEFAULT,

@@ -141,19 +141,20 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found.
     A user who may not write the spool asks the print server to do it."""
-    from lpfilter.commands import daemonclient
     from lpfilter.errors import AccessError
     from lpfilter.spool.jobctl import act
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
     entry = target.entry
     store = SpoolStore(entry.string("sd") or "", entry.name)
-    if (ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK)
-            and (root or not daemonclient.reachable(ctx.environ))):
-        return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
+    if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
+        from lpfilter.commands import daemonclient  # the print server's client: rarely needed
+        if root or not daemonclient.reachable(ctx.environ):
+            return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
     try:
         store.ensure("change")
     except AccessError as exc:
+        from lpfilter.commands import daemonclient
         if root or not daemonclient.may_help(store.sd):
             raise
         outcomes = daemonclient.control(ctx.environ, entry.name, action, target.selection,

@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -137,6 +136,7 @@ class FilterRun:
             if not directory:
                 continue
             try:
+                import tempfile  # only for a private copy of the job
                 fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-",
                                             dir=directory)
             except OSError:

@@ -50,9 +50,9 @@ def stamp(path: str) -> Stamp:
 
 def _code_stamp() -> str:
     """The parser's own files: a changed lpfilter (even at the same version) is a new cache."""
-    from lpfilter.printcap import datatypes, grammar, keys, model, source
-    return ",".join(str(stamp(module.__file__ or "")) for module in (
-        datatypes, grammar, keys, model, source))
+    here = os.path.dirname(os.path.abspath(__file__))  # by path: a warm cache never imports
+    return ",".join(str(stamp(os.path.join(here, f"{module}.py"))) for module in (  # the grammar
+        "datatypes", "grammar", "keys", "model", "source"))
 
 
 @contextlib.contextmanager

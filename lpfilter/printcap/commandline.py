@@ -4,8 +4,8 @@ local user can read (/proc/PID/cmdline), so a password in it is a problem, and a
 unescaped URI is cut by LPRng at each ':'. Messages never show the password."""
 from __future__ import annotations
 
-from lpfilter.printcap.destination import (URI_SCHEMES, Ftp, classify, password_on_command_line,
-                                           redact)
+from lpfilter.printcap.datatypes import URI_SCHEMES
+from lpfilter.printcap.destination import Ftp, classify, password_on_command_line, redact
 from lpfilter.printcap.keys import is_filter_key
 from lpfilter.printcap.model import Option, Record
 from lpfilter.printcap.source import Problem

@@ -10,6 +10,9 @@ import re
 
 #: C isspace() in the C locale: what LPRng trims.
 C_SPACE = " \t\n\v\f\r"
+#: The URI schemes an ``lp`` value may name (``destination.classify``); here, below both
+#: the entry reader and the destinations, so reading an entry never imports the latter.
+URI_SCHEMES = ("ftp", "socket", "lpd")
 
 _TRUE_WORDS = frozenset({"yes", "true", "all", "allow"})
 _FALSE_WORDS = frozenset({"no", "false", "none", "deny"})

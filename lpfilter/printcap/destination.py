@@ -11,7 +11,7 @@ import socket
 import urllib.parse
 from dataclasses import dataclass, field
 
-from lpfilter.printcap.datatypes import strtol, strtol_leftover
+from lpfilter.printcap.datatypes import URI_SCHEMES, strtol, strtol_leftover
 
 LPD_PORT = 515
 JETDIRECT_PORT = 9100
@@ -193,8 +193,6 @@ def _uri(value: str) -> Destination:
         return Invalid(value, "lpd:// URI without a queue (lpd://host/queue)")
     return Lpd(path, host, port_number or LPD_PORT)
 
-
-URI_SCHEMES = ("ftp", "socket", "lpd")
 
 
 def classify(lp: str | None, *, queue: str, rm: str | None = None, rp: str | None = None,

@@ -5,18 +5,21 @@ A *record* is one entry as written; an *entry* is what a queue uses after the re
 its primary name are merged (``model``). The rules and their sources are in
 ``shared/reference/lprng-printcap.md`` §2-4.
 """
+from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lpfilter.printcap import grammar
-from lpfilter.printcap.datatypes import expand_percent, number_word
-from lpfilter.printcap.destination import URI_SCHEMES, Destination, classify
+from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
+
+if TYPE_CHECKING:  # the grammar and the destinations are imported when first needed:
+    # a command reading a cached printcap never parses, and most never connect
+    from lpfilter.printcap import grammar
+    from lpfilter.printcap.destination import Destination
 
 Side = Literal["server", "client"]
 Value = bool | int | str | None
@@ -140,9 +143,11 @@ def _rejoin_uri(options: list[Option]) -> list[Option]:
     return out
 
 
-def build_record(raw: grammar.RawEntry, problems: list[Problem]) -> Record | None:
+def build_record(raw: grammar.RawEntry, problems: list[Problem], *,
+                 fast: bool = False) -> Record | None:
     """A record from an assembled entry, or None (with a problem) where LPRng drops it."""
-    parsed = grammar.parse_entry(raw.text)
+    from lpfilter.printcap import grammar
+    parsed = grammar.parse_entry(raw.text, fast=fast)
     origin = raw.pieces[0][1].origin
     lines = raw.lines_at([p.offset for p in parsed.options])
     options = [Option(p.key, p.text, p.form, p.value, line.origin, p.swallowed, False,
@@ -187,6 +192,7 @@ class Entry:
     def codes(self) -> dict[str, str]:
         """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""
         if self._codes is None:
+            import datetime
             rp, rm = self.options.get("rp"), self.options.get("rm")
             self._codes = {
                 "P": self.name, "Q": self.requested, "h": self.host.short, "H": self.host.fqdn,
@@ -227,6 +233,7 @@ class Entry:
         return bool(self.number(name))
 
     def destination(self) -> Destination:
+        from lpfilter.printcap.destination import classify
         return classify(self.string("lp"), queue=self.name, rm=self.string("rm"),
                         rp=self.string("rp"),
                         default_remote_host=self.string("default_remote_host") or "localhost",

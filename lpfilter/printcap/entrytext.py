@@ -26,7 +26,9 @@ def entry_from_text(text: str, origin: str = ORIGIN) -> Entry:
     problems: list[Problem] = []
     lines = list(file_lines(origin, problems, reader=lambda _path: text))
     raws = bounded(grammar.assemble(lines), problems)
-    records = [r for r in (build_record(raw, problems) for raw in raws) if r is not None]
+    # fast: names and options cut without pyparsing (grammar.parse_entry), the same pieces
+    records = [r for r in (build_record(raw, problems, fast=True) for raw in raws)
+               if r is not None]
     if not records:
         raise ConfigError(f"{origin} holds no printcap entry")
     return Printcap(records).lookup(records[0].primary)

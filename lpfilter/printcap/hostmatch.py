@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import ipaddress
-import socket
+import os
 from dataclasses import dataclass
 
 from lpfilter.printcap.datatypes import split_list
@@ -40,13 +40,19 @@ def _hosts_file_lines(path: str = "/etc/hosts") -> list[list[str]]:
         return []
 
 
+def host_name() -> str:
+    """This machine's name as ``socket.gethostname()`` gives it: on Linux both read the
+    kernel's node name (uname), and socket is not imported on every command's way."""
+    return os.uname().nodename
+
+
 @functools.lru_cache(maxsize=1)
 def local_host() -> HostInfo:
     """This machine's names and addresses, from gethostname() and /etc/hosts only.
 
     No DNS query is made: a printcap lookup must never send traffic off this machine.
     """
-    name = socket.gethostname()
+    name = host_name()
     names = {name, name.split(".")[0], "localhost"}
     addresses: set[IPAddress] = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
     fqdn = name

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import ConfigError
-from lpfilter.printcap.destination import redact
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -19,6 +18,7 @@ def nul_problem(option: Option) -> str | None:
     reads it, ends there), so the entry is unusable; the message says where, masked."""
     if option.value is None or "\0" not in option.value:
         return None
+    from lpfilter.printcap.destination import redact  # rare: only a value holding NUL
     shown = option.text[:len(option.key) + 1] + redact(option.value)  # key=, key#
     return (f"{visible(shown)[:200]}: a NUL byte (\\x00) in the value; no file"
             " name, host or program can hold one (LPRng ends the value there): remove it")

@@ -12,11 +12,13 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from lpfilter.printcap import grammar
 from lpfilter.safefiles import kind_of
 from lpfilter.text import visible
+
+if TYPE_CHECKING:  # imported where a file is read: a warm cache reads none
+    from lpfilter.printcap import grammar
 
 #: LPRng's Read_file_list gives up beyond this many nested includes.
 MAX_INCLUDE_DEPTH = 4
@@ -153,6 +155,7 @@ def file_lines(path: str, problems: list[Problem], *, depth: int = 0,
             problems.append(Problem(include_from, f"cannot read included file {path}: {reason}"
                                     " (LPRng stops here too)", True))
         return []
+    from lpfilter.printcap import grammar
     result: list[grammar.Line] = []
     for line in grammar.physical_lines(text, _origin_factory(path)):
         names = grammar.include_files(line.text)
@@ -187,6 +190,7 @@ def read_entries(path: str, problems: list[Problem],
 
     ``seen`` collects the name of every file read, includes too, for the parse cache.
     """
+    from lpfilter.printcap import grammar
     return bounded(grammar.assemble(file_lines(path, problems, seen=seen)), problems)
 
 

@@ -33,7 +33,6 @@ from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
 from lpfilter.job import FINISHED, Job, user_name
 from lpfilter.safefiles import (UnsafeFile, atomic_write, fsync_dir, give, open_lock, open_regular,
                                 private_dir)
-from lpfilter.spool.hotfolder import refuse
 from lpfilter.spool.recovery import recover_orphans
 
 log = logging.getLogger(__name__)
@@ -236,6 +235,7 @@ class SpoolStore:
         if not self._tidy:
             log.warning("queue %s: %s: %s; not read", self.queue, path, reason)
             return "left where it is"
+        from lpfilter.spool.hotfolder import refuse  # rare; its imports cost every command
         where = refuse(self.refused_dir, path)
         log.warning("queue %s: refused %s: %s; %s", self.queue, path, reason, where)
         return where

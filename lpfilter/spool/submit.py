@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import stat
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.job import Job, JobState
+from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd
 from lpfilter.spool.control import admit, holds_new
 
@@ -110,7 +110,7 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
             os.close(src)
     name = options.name or (os.path.basename(path) if path and path != "-" else "stdin")
     job = Job(job_id, entry.name, options.user, name, copied, time.time(),
-              title=options.title, copies=options.copies, host=socket.gethostname(),
+              title=options.title, copies=options.copies, host=host_name(),
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
               state=JobState.HELD if options.hold or holds_new(entry) else JobState.QUEUED)

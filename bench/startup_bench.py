@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Start-up benchmark (issue 16): what one lpfilter command costs beyond the interpreter's
+own start, and what that means for a loop of one command per small job.
+
+Run it as root with the interpreter lpfilter is installed in; see bench/README.md.
+(1) own cost: the wall time of `lpfilter print --no-wait`, `status` and `cancel`, each
+minus that of `python -c pass` with the same interpreter, in interleaved rounds.
+(2) --jobs × 1 KiB jobs, one command per job from a shell loop, to a socket printer (a
+loopback sink that reads each connection to EOF and closes it): `lpfilter print --no-wait`
+to a running `lpfilter watch` (EOF wait), LPRng's `lpr` to LPRng's lpd (in a private mount
+namespace, as lpd_bench.py runs it, the queue's lp= the sink), and CUPS's socket backend
+(from Debian's cups package unpacked under .ci/cups), one process per job. (3) the same
+jobs through LPRng's lpd with `if=lpfilter filter` in front of the same printer.
+A run ends when the sink has closed one connection per job, each checked by its marker.
+LPRng's and CUPS's parts are left out (N/A) when they cannot run here.
+
+A missed target prints MISS and still exits 0. Exit status 2: the benchmark could not run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
+                      lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
+                      spread, verdict)
+
+REPO = Path(__file__).resolve().parent.parent
+CUPS_SOCKET = REPO / ".ci/cups/usr/lib/cups/backend-available/socket"
+SMALL, TIMEOUT = 1024, 300.0
+OWN = ["print", "status", "cancel"]
+#: (variant, label) of the loops of one command per job
+LOOPS = [("lpf", "`lpfilter print --no-wait` → running `lpfilter watch`"),
+         ("lprng", "LPRng `lpr` → LPRng lpd"), ("cups", "CUPS socket backend, one per job"),
+         ("filter", "LPRng `lpr` → lpd, `if=lpfilter filter`")]
+
+
+class Sink:
+    """A socket printer on 127.0.0.1: each connection read to EOF, then closed; the time
+    of each close and the first bytes are kept, in order."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port: int = self.listener.getsockname()[1]
+        self.done: list[tuple[float, int, bytes]] = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn: socket.socket) -> None:
+        got = bytearray()
+        with conn:
+            conn.settimeout(60)
+            try:
+                while chunk := conn.recv(65536):
+                    got += chunk
+            except OSError:
+                pass
+        with self.cond:
+            self.done.append((time.perf_counter(), len(got), bytes(got[:256])))
+            self.cond.notify_all()
+
+    def take(self, markers: Sequence[bytes], what: str) -> float:
+        """When the last of ``len(markers)`` connections closed; each marker seen once."""
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.done) >= len(markers), TIMEOUT):
+                raise BenchError(f"{what}: the printer got {len(self.done)} of {len(markers)}"
+                                 " jobs")
+            got, self.done = self.done, []
+        seen = sorted(m for m in markers if any(m in head for _, _, head in got))
+        if len(got) != len(markers) or seen != sorted(markers):
+            raise BenchError(f"{what}: {len(got)} connections, {len(seen)} of"
+                             f" {len(markers)} jobs recognised")
+        return max(end for end, _, _ in got)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def timed(argv: Sequence[str], env: dict[str, str], ok: Sequence[int] = (0,)) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(list(argv), env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=TIMEOUT, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode not in ok:
+        raise BenchError(f"{' '.join(argv)[:200]}: exit status {done.returncode}:"
+                         f" {done.stderr[-800:]}")
+    return wall, done.stdout
+
+
+def own_round(lpf: list[str], env: dict[str, str], job: Path, samples: int,
+              turn: int) -> dict[str, list[float]]:
+    """``samples`` × (python -c pass, print --no-wait, status, cancel of that job), the
+    order of the four rotated by ``turn``; queue ``own`` has no watcher, so the spool
+    holds at most one job."""
+    got: dict[str, list[float]] = {name: [] for name in ["python", *OWN]}
+    for _ in range(samples):
+        job_id = ""
+        order = ["python", *OWN]
+        order = order[turn % 4:] + order[:turn % 4]
+        for name in order:
+            if name == "python":
+                wall, _ = timed([sys.executable, "-c", "pass"], env)
+            elif name == "print":
+                wall, out = timed([*lpf, "print", "--no-wait", "-P", "own", str(job)], env)
+                job_id = out.strip().rpartition("-")[2]
+            elif name == "status":
+                wall, _ = timed([*lpf, "status", "-P", "own"], env)
+            else:  # cancel the job just printed; before the print, one that is not there
+                wall, _ = timed([*lpf, "cancel", "-P", "own", job_id or "999999"], env,
+                                ok=(0, 1))
+                job_id = ""
+            got[name].append(wall)
+        if job_id:
+            timed([*lpf, "cancel", "-P", "own", job_id], env)
+    return got
+
+
+def shell_loop(prefix: Sequence[str], command: str, files: Sequence[Path],
+               env: dict[str, str]) -> float:
+    """Run ``command`` once per file from one shell, one after another; the start time."""
+    start = time.perf_counter()
+    done = subprocess.run([*prefix, "sh", "-c", f'for f do {command} || exit 1; done', "sh",
+                           *map(str, files)], env=env, capture_output=True, timeout=TIMEOUT,
+                          check=False)
+    if done.returncode != 0:
+        raise BenchError(f"{command}: exit status {done.returncode}:"
+                         f" {done.stderr.decode(errors='replace')[-800:]}")
+    return start
+
+
+class Site:
+    """The printcap, the watcher, the sink, and LPRng's lpd when it can run here."""
+
+    def __init__(self, root: Path, args: argparse.Namespace) -> None:
+        self.sink, self.lpf = Sink(), lpfilter_command()
+        self.env = clean_env(root)
+        sd = {name: root / f"sd-{name}" for name in ("own", "sock")}
+        for path in sd.values():
+            path.mkdir()
+        printcap = root / "printcap"
+        printcap.write_text(f"own:lp=/dev/null:sd={sd['own']}\n"
+                            f"sock:lp=127.0.0.1%{self.sink.port}:sd={sd['sock']}\n")
+        self.env["LPFILTER_PRINTCAP"] = str(printcap)
+        self.files = []
+        for i in range(args.jobs):
+            path = root / f"job{i:05d}"
+            path.write_bytes(f"@@job{i:05d}@@\n".encode().ljust(SMALL - 1, b".") + b"\n")
+            self.files.append(path)
+        self.watch = subprocess.Popen([*self.lpf, "watch", "-q", "-P", "sock"], env=self.env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True)
+        lock = sd["sock"] / ".lpfilter" / "queue.lock"
+        deadline = time.monotonic() + 30
+        while str(self.watch.pid) not in (lock.read_text() if lock.exists() else ""):
+            if self.watch.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("lpfilter watch did not start serving queue sock")
+            time.sleep(0.02)
+        self.cups = Path(args.cups_socket) if os.access(args.cups_socket, os.X_OK) else None
+        self.lpd = self._lpd(root / "lpd") if args.lprng else None
+
+    def _lpd(self, root: Path) -> Any:
+        import lpd_bench
+        if os.geteuid() != 0 or not os.access(lpd_bench.LPD, os.X_OK) or not shutil.which(
+                "unshare"):
+            return None
+        common = ":sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:"
+        lpd_bench.PRINTCAP = (  # lpd_bench's Lpd writes this printcap ({root} filled in)
+            f"q:sd={{root}}/spool/q:lp=127.0.0.1%{self.sink.port}{common}\n"
+            f"f:sd={{root}}/spool/f:lp=127.0.0.1%{self.sink.port}{common}pjl@:"
+            f"if={' '.join(self.lpf)} filter:\n"
+            f"check:sd={{root}}/spool/check:lp=/dev/null{common}\n")
+        (root / "spool" / "f").mkdir(parents=True)
+        return lpd_bench.Lpd(root)
+
+    def loop(self, variant: str) -> float:
+        """One command per job, every job to the printer: jobs/s."""
+        markers = [f"@@{p.name}@@".encode() for p in self.files]
+        if variant == "lpf":
+            start = shell_loop([], f'"{self.lpf[0]}" print --no-wait -P sock "$f" >/dev/null',
+                               self.files, self.env)
+        elif variant == "cups":
+            empty = self.files[0].parent / "cups-etc"
+            empty.mkdir(exist_ok=True)
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C",
+                   "DEVICE_URI": f"socket://127.0.0.1:{self.sink.port}",
+                   "CUPS_SERVERROOT": str(empty), "CUPS_DATADIR": str(empty)}
+            start = shell_loop([], f'"{self.cups}" 1 bench job 1 "" "$f" 2>/dev/null',
+                               self.files, env)
+        else:
+            lpd = self.lpd
+            queue = ("q" if variant == "lprng" else "f") + f"@127.0.0.1%{lpd.port}"
+            import lpd_bench
+            start = shell_loop(lpd.nsenter(), f'"{lpd_bench.LPR}" -P {queue} "$f"',
+                               self.files, os.environ.copy())
+        return len(self.files) / (self.sink.take(markers, variant) - start)
+
+    def close(self) -> None:
+        if self.watch.poll() is None:
+            self.watch.terminate()
+            try:
+                self.watch.wait(15)
+            except subprocess.TimeoutExpired:
+                self.watch.kill()
+                self.watch.wait(10)
+        if self.lpd is not None:
+            self.lpd.stop()
+        self.sink.close()
+
+
+def measure(site: Site, args: argparse.Namespace) -> dict[str, list[float]]:
+    say, got = progress(args.json), {}
+    variants = [v for v, _ in LOOPS if (v != "cups" or site.cups) and
+                (v in ("lpf", "cups") or site.lpd is not None)]
+    job = site.files[0]
+    say("warm-up round")
+    own_round(site.lpf, site.env, job, 2, 0)
+    for variant in variants:
+        site.loop(variant)
+    for number in range(args.runs):
+        say(f"round {number + 1}/{args.runs}")
+        for name, walls in own_round(site.lpf, site.env, job, args.samples, number).items():
+            got.setdefault(name, []).append(statistics.median(walls))
+        for variant in variants[number % len(variants):] + variants[:number % len(variants)]:
+            got.setdefault(variant, []).append(site.loop(variant))
+        for name in OWN:
+            got.setdefault(f"{name}_own", []).append(got[name][-1] - got["python"][-1])
+    return got
+
+
+def cell(samples: list[float] | None, unit: str) -> str:
+    if not samples:
+        return "N/A"
+    fmt = {"ms": lambda v: f"{v * 1e3:.1f} ms", "rate": lambda v: f"{v:,.0f} jobs/s",
+           "x": lambda v: f"{v:.2f} ×"}[unit]
+    med, low, high = spread(samples)
+    return fmt(med) if len(samples) == 1 else f"{fmt(med)} ({fmt(low)}–{fmt(high)})"
+
+
+def verdicts(got: dict[str, list[float]]) -> list[tuple[str, str]]:
+    out = []
+    for name in OWN:
+        own = spread(got[f"{name}_own"])[0]
+        out.append((f"`{name}`: own cost (wall − `python -c pass`) ≤ 25 ms",
+                    f"{verdict(own, 0.025 + 1e-9)}, {own * 1e3:.1f} ms"))
+    rate = spread(got["lpf"])[0]
+    out.append(("one `print --no-wait` per job ≥ 40 jobs/s",
+                f"{verdict(rate, 40, higher=True)}, {rate:,.0f} jobs/s"))
+    if got.get("filter"):
+        rate = spread(got["filter"])[0]
+        out.append(("`lpfilter filter` under lpd ≥ 60 jobs/s",
+                    f"{verdict(rate, 60, higher=True)}, {rate:,.0f} jobs/s"))
+    return out
+
+
+def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.Namespace) -> None:
+    print_info(info)
+    print(f"\n{args.runs} rounds after a warm-up, order rotated each round; median (min–max)"
+          " over rounds\n")
+    header("command (wall)", f"median of {args.samples} per round", "own cost: − `python -c pass`")
+    row("`python -c pass`", cell(got["python"], "ms"), "")
+    for name in OWN:
+        label = {"print": "`lpfilter print --no-wait -P own FILE`",
+                 "status": "`lpfilter status -P own`", "cancel": "`lpfilter cancel -P own ID`"}
+        row(label[name], cell(got[name], "ms"), cell(got[f"{name}_own"], "ms"))
+    floor = 1 / spread(got["python"])[0]
+    print()
+    header(f"{args.jobs} × 1 KiB, one command per job", "jobs/s", "÷ lpfilter")
+    for variant, label in LOOPS:
+        ratio = [v / p for v, p in zip(got[variant], got["lpf"])] if got.get(variant) else None
+        row(label, cell(got.get(variant), "rate"), cell(ratio, "x") if variant != "lpf" else "")
+    row("floor: 1 / (`python -c pass`)", f"{floor:,.0f} jobs/s", "")
+    print()
+    header("target", "result")
+    for target, result in verdicts(got):
+        row(target, result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="measured rounds (default 5)")
+    parser.add_argument("--samples", type=int, default=10,
+                        help="runs of each command per round for the own cost (default 10)")
+    parser.add_argument("--jobs", type=int, default=100, help="1 KiB jobs per loop (default 100)")
+    parser.add_argument("--cups-socket", default=os.environ.get("LPFILTER_CUPS_SOCKET",
+                                                                str(CUPS_SOCKET)),
+                        help=f"CUPS's socket backend (default {CUPS_SOCKET})")
+    parser.add_argument("--no-lprng", dest="lprng", action="store_false",
+                        help="leave LPRng's lpd out")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    args = parser.parse_args(argv)
+    if min(args.runs, args.samples, args.jobs) < 1:
+        parser.error("--runs, --samples and --jobs must be at least 1")
+    if len(lpfilter_command()) != 1:
+        print("startup_bench: needs the lpfilter script beside this interpreter", file=sys.stderr)
+        return 2
+    load_before, began = os.getloadavg()[0], time.monotonic()
+    with scratch_dirs("lpfilter-startup-bench-", "/tmp") as (root,):
+        site = None
+        try:
+            site = Site(root, args)
+            got = measure(site, args)
+            cups, lpd = site.cups, site.lpd
+        except BenchError as exc:
+            print(f"startup_bench: cannot benchmark: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if site is not None:
+                site.close()
+    info = {**machine_info(), "python": f"{sys.version.split()[0]} ({sys.executable})",
+            "lpfilter": lpfilter_info(),
+            "CUPS socket backend": str(cups) if cups else "not found (N/A)",
+            "LPRng lpd": "running in a private mount namespace" if lpd else "not run (N/A)",
+            "load average (1 min)": load_average(load_before),
+            "run time": f"{time.monotonic() - began:.0f} s"}
+    if args.json:
+        print(json.dumps({"info": info, "args": vars(args), "samples": got,
+                          "targets": verdicts(got)}, indent=2))
+    else:
+        report(got, info, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

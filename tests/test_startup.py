@@ -1,0 +1,182 @@
+"""Start-up cost (issue 16): what a quick command imports, and the fast paths that keep it
+quick, each proved equal to the path it shortens.
+
+The import sets are structural facts read from ``python -X importtime`` of the installed
+program, never timings: ``print``, ``status`` and ``cancel`` with a warm printcap cache
+import no pyparsing, no grammar, no other command's module; ``lpfilter filter`` under lpd
+reads ``PRINTCAP_ENTRY`` without pyparsing. The fast entry reader gives what pyparsing
+gives on every entry of the corpus and on generated text; the parser built lazily prints
+the same help as the parser built whole.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from filterkit import Lpd
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from sharedkit import CORPUS, require_shared
+
+from lpfilter import cli
+from lpfilter.printcap import grammar
+from lpfilter.printcap.entrytext import entry_from_text, entry_to_text
+
+#: ``python -m lpfilter ARGS`` that writes, last, the modules it imported (``-X importtime``
+#: misses those a command imports with importlib.import_module).
+RUN = ("import json, runpy, sys\n"
+       "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
+       "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
+       "except SystemExit as exc:\n    code = exc.code\n"
+       "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
+       "sys.exit(code)\n")
+#: Modules a quick command never needs (pyparsing alone costs more than the command).
+NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets"}
+
+
+def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object = None,
+             stdout: object = subprocess.PIPE, ok: tuple[int, ...] = (0,)) -> set[str]:
+    """The modules ``python -m lpfilter argv`` imported (it must exit with one of ``ok``)."""
+    done = subprocess.run([sys.executable, "-c", RUN, *argv], env=env, cwd=cwd,
+                          stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+                          check=False)
+    assert done.returncode in ok, done.stderr[-2000:]
+    last = done.stderr.rstrip("\n").rpartition("\n")[2]
+    assert last.startswith("MODULES "), done.stderr[-2000:]
+    return set(json.loads(last.removeprefix("MODULES ")))
+
+
+def _commands(names: set[str]) -> set[str]:
+    return {n for n in names if n.startswith("lpfilter.commands.") and n.endswith("_cmd")}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A printcap with one queue, its own cache and lock directories, warmed once."""
+    spool = tmp_path / "sd"
+    spool.mkdir()
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q|queue:lp=/dev/null:sd={spool}\n")
+    (tmp_path / "job").write_bytes(b"x" * 1024)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
+    env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    cold = imported(["status", "-P", "q"], env, tmp_path)  # parses, fills the cache
+    assert "pyparsing" in cold  # the control: a cold cache reads the file with pyparsing
+    return env, tmp_path
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["print", "--no-wait", "-P", "q", "job"], "print_cmd"),
+    (["status", "-P", "q"], "status_cmd"), (["lpq", "-P", "q"], "status_cmd"),
+    (["cancel", "-P", "q", "999999"], "jobctl_cmd"), (["lprm", "-P", "q", "999999"], "jobctl_cmd")])
+def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str], Path],
+                                                     argv: list[str], command: str) -> None:
+    env, cwd = site
+    names = imported(argv, env, cwd, ok=(1,) if "999999" in argv else (0,))  # 1: no such job
+    assert _commands(names) == {f"lpfilter.commands.{command}"}
+    assert not names & NEVER, sorted(names & NEVER)
+    if argv[0] == "print":
+        assert list((cwd / "sd" / ".lpfilter" / "jobs").glob("*.job"))  # the whole path ran
+        assert not names & {"socket", "lpfilter.printcap.destination"}
+
+
+def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path) -> None:
+    """As lpd's if= filter: the spool file on stdin, the printer on stdout."""
+    lpd = Lpd(tmp_path)
+    env = lpd.env(lpd.entry("/dev/null", "pjl@"))
+    spooled, out = lpd.spool / "dfA507localhost", tmp_path / "printer"
+    spooled.write_bytes(b"@@job@@\n")
+    with open(spooled, "rb") as stdin, open(out, "wb") as printer:
+        names = imported(["filter", *lpd.argv(lp_pipe=False)], env, lpd.spool, stdin=stdin,
+                         stdout=printer)
+    assert out.read_bytes() == b"@@job@@\n"
+    assert _commands(names) == {"lpfilter.commands.filter_cmd"}
+    assert "pyparsing" not in names
+
+
+# --- the fast entry reader ---------------------------------------------------------------
+
+def _same(text: str) -> None:
+    assert grammar.parse_entry(text, fast=True) == grammar.parse_entry(text)
+
+
+def test_fast_entry_reader_equals_pyparsing_on_the_corpus() -> None:
+    require_shared()
+    count = 0
+    for path in sorted(CORPUS.glob("*.printcap")):
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+        for raw in grammar.assemble(grammar.physical_lines(text)):
+            _same(raw.text)
+            count += 1
+    assert count > 40
+
+
+def test_printcap_entry_reads_as_pyparsing_reads_it_on_the_corpus(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every queue of the corpus, written as lpd writes PRINTCAP_ENTRY, is the same entry
+    (names, keys, option texts, typed values) read by the fast path and by pyparsing."""
+    from lpfilter import printcap
+    require_shared()
+    texts = []
+    for path in sorted(CORPUS.glob("*.printcap")):
+        pc = printcap.load([str(path)], cache_dir=None)
+        texts += [entry_to_text(pc.lookup(name, usable=False)) for name in pc.queue_names()]
+    assert len(texts) > 20
+
+    def shape(text: str) -> object:
+        entry = entry_from_text(text)
+        return entry.name, entry.names, [(k, o.text, o.value) for k, o in entry.items()]
+
+    fast = [shape(text) for text in texts]
+    reference = grammar.parse_entry
+    monkeypatch.setattr(grammar, "parse_entry", lambda text, fast=False: reference(text))
+    assert [shape(text) for text in texts] == fast
+
+
+#: Characters that steer the entry grammar, and a few that make keys and values.
+ALPHABET = ":|\\#=@ \t\r\n\x0c" + "abclpsz019%."
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=ALPHABET, max_size=80) | st.text(max_size=40))
+@example(r"lp|x:\:a=b\\:c\:")
+@example(":")
+@example("")
+@example("a\\")
+def test_fast_entry_reader_equals_pyparsing_on_any_text(text: str) -> None:
+    _same(text)
+
+
+# --- the lazy parser ---------------------------------------------------------------------
+
+def _commands_action(parser: argparse.ArgumentParser) -> cli._Commands:  # noqa: SLF001
+    return next(a for a in parser._actions if isinstance(a, cli._Commands))  # noqa: SLF001
+
+
+def test_lazy_parser_prints_what_the_whole_parser_prints() -> None:
+    whole, lazy = cli.build_parser(), cli.build_parser(lazy=True)
+    assert lazy.format_help() == whole.format_help()
+    assert lazy.format_usage() == whole.format_usage()
+    made, built = _commands_action(whole), _commands_action(lazy)
+    for name, (_module, _help, aliases) in cli.COMMANDS.items():
+        sub = built.parser_for(name)
+        assert sub.format_help() == made.parser_for(name).format_help(), name
+        assert all(built.parser_for(alias) is sub for alias in aliases)
+        assert built.parser_for(name) is sub  # made once, kept
+
+
+def test_lazy_parser_makes_only_the_chosen_command() -> None:
+    lazy = cli.build_parser(lazy=True)
+    args = lazy.parse_args(["-P", "q", "status", "--json"])
+    assert (args.command, args.printer, args.json) == ("status", ["q"], True) or \
+        (args.command, args.json) == ("status", True)
+    made = {word for word, parser in _commands_action(lazy)._name_parser_map.items()  # noqa: SLF001
+            if isinstance(parser, argparse.ArgumentParser)}
+    assert made == {"status", "lpq"}
