@@ -9,6 +9,7 @@ import dataclasses
 import enum
 import json
 import pwd
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +150,7 @@ class Job:
         read back as the same characters."""
         data = self.to_dict()
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)
-        if any("\ud800" <= c <= "\udfff" for c in text):
+        if not text.isascii() and _SURROGATE.search(text):  # isascii: C speed, the usual case
             text = json.dumps(data, sort_keys=True)
         return text + "\n"
 
@@ -169,6 +170,8 @@ class Job:
         return job
 
 
+#: A lone surrogate: a byte of a name that was not UTF-8 (``os.fsdecode``'s escape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _FIELDS = dataclasses.fields(Job)
 _NAMES = tuple(f.name for f in _FIELDS)
 #: Fields only a job received over LPD sets: written only when set, so that the tickets of
