@@ -90,6 +90,53 @@ def sigkill(proc: Proc) -> None:
     wait_until(lambda: gone(proc.pid), timeout=20, what=f"pid {proc.pid} to end")
 
 
+class Killer:
+    """SIGKILLs the watcher at random moments of three kinds: while it starts and recovers;
+    while it sends (a random instant just after the printer took a job: the next job is
+    being read, marked, connected, sent); and triggered by the printer itself the instant it
+    has taken a job whole and closed, before the watcher can write "done"."""
+
+    def __init__(self, kit: Kit, rng: random.Random) -> None:
+        self.kit, self.rng = kit, rng
+        self.watchers = [kit.start("watch", "-P", "q")]
+        self.kills = self.by_printer = self.sending = 0
+        self._armed: list[int] = []  # the pid the printer kills at its next job's end
+        self._lock = threading.Lock()
+        self._ended = threading.Event()  # a connection ended since it was cleared
+
+    def job_ended(self) -> None:
+        """The printer's thread, after a connection: the kill asked for, if any."""
+        with self._lock:
+            if self._armed:
+                os.kill(self._armed.pop(), signal.SIGKILL)
+            self._ended.set()
+
+    def kill(self) -> None:
+        """One kill and a new watcher. When no job comes any more (all printed), the kill
+        happens after a bounded wait."""
+        watcher = self.watchers[-1]
+        assert watcher.popen.poll() is None, watcher.stderr()
+        kind = self.rng.random()
+        if kind < 0.2:  # while it starts, recovers, or finds its first jobs
+            time.sleep(self.rng.uniform(0.0, 0.4))
+        else:
+            self._ended.clear()
+            with self._lock:
+                if kind < 0.6:
+                    self._armed.append(watcher.pid)
+            ended = self._ended.wait(10)
+            with self._lock:
+                self._armed.clear()
+            if kind < 0.6:
+                self.by_printer += ended
+            else:  # a random instant of the sends that follow
+                time.sleep(self.rng.uniform(0.0, 0.02))
+                self.sending += ended
+        sigkill(watcher)
+        self.kills += 1
+        self.watchers.append(self.kit.start("watch", "-P", "q"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"seed{c.seed}-{c.jobs}jobs"
                          + ("-resets" if c.resets else ""))
 def test_sigkill_of_the_watcher_loses_no_job_and_flags_every_duplicate(
@@ -98,9 +145,13 @@ def test_sigkill_of_the_watcher_loses_no_job_and_flags_every_duplicate(
     behaviour = Behaviour(pages=1)
     chooser = random.Random(case.seed + 1)
 
+    killer: list[Killer] = []
+
     def next_connection(_record: JobRecord) -> None:  # read afresh for the next connection
         cut = case.resets and chooser.random() < case.resets
         behaviour.reset_after = chooser.randrange(1, JOB_SIZE) if cut else None
+        if killer:
+            killer[0].job_ended()
 
     printed = tmp_path / "printed"
     printer = VirtualPrinter("127.0.0.1", 0, str(printed), behaviour, on_job=next_connection)
@@ -116,24 +167,20 @@ def test_sigkill_of_the_watcher_loses_no_job_and_flags_every_duplicate(
         reported: dict[str, int] = {}
         errors: list[str] = []
         submitting = threading.Thread(target=submit_all, args=(kit, paths, reported, errors))
-        watchers = [kit.start("watch", "-P", "q")]
+        killer.append(Killer(kit, rng))
+        watchers = killer[0].watchers
         submitting.start()
-        kills = during_submission = 0
+        during_submission = 0
         deadline = time.monotonic() + 150
         try:
-            while kills < case.kills and time.monotonic() < deadline:
-                if kills == case.kills // 2:  # the other half once all is spooled: sending
+            while killer[0].kills < case.kills and time.monotonic() < deadline:
+                if killer[0].kills == case.kills // 2:  # the other half once all is spooled
                     submitting.join(120)
-                # Random moments: mostly while it sends, some while it starts and recovers.
-                time.sleep(rng.uniform(0.0, 0.2) if rng.random() < 0.2 else
-                           rng.uniform(0.2, 1.0))
-                assert watchers[-1].popen.poll() is None, watchers[-1].stderr()
-                sigkill(watchers[-1])
-                kills += 1
+                killer[0].kill()
                 during_submission += submitting.is_alive()
-                watchers.append(kit.start("watch", "-P", "q"))
         finally:
             submitting.join(180)
+        kills = killer[0].kills
         assert not submitting.is_alive(), "the prints did not end"
         assert not errors, errors
         assert kills == case.kills, f"only {kills} kills before the deadline"
@@ -181,9 +228,45 @@ def test_sigkill_of_the_watcher_loses_no_job_and_flags_every_duplicate(
         assert sum(seen.values()) - sum(whole.values()) + unnamed <= kills
     assert os.listdir(kit.sd("q") / ".lpfilter" / "tmp") == []
     left = sorted(p.name for p in (kit.sd("q") / ".lpfilter" / "jobs").glob("*.data"))
+    assert not left, f"data files of done jobs left in the spool: {left}"
     cut = sum(seen.values()) - sum(whole.values()) + unnamed
     flagged = sum(t["possible_duplicate"] for t in tickets.values())
-    print(f"\n{case}: kills={kills} (during submission {during_submission})"
+    print(f"\n{case}: kills={kills} (during submission {during_submission},"
+          f" by the printer {killer[0].by_printer}, while sending {killer[0].sending})"
           f" connections={sum(seen.values()) + unnamed} cut={cut}"
-          f" printed-twice={len(doubled)} seen-again={len(again)} flagged={flagged}"
-          f" data-files-left={left}")
+          f" printed-twice={len(doubled)} seen-again={len(again)} flagged={flagged}")
+
+
+def test_a_kill_between_done_and_the_data_removal_leaves_no_data_for_ever(
+        kit: Kit, tmp_path: Path) -> None:
+    """The state a SIGKILL leaves between a ticket saying done and the removal of the job's
+    data (the crash test above met it): the next watcher removes the data, unless the
+    printcap keeps finished jobs' data (save_when_done); the job is not printed again.
+    Without it the data stayed for ever: prune keeps every ticket whose data is there."""
+    printed = tmp_path / "printed"
+    with VirtualPrinter("127.0.0.1", 0, str(printed), Behaviour(pages=1)) as printer:
+        host, port = printer.address
+        kit.queue("q", f"{host}%{port}", write=False)
+        kit.queue("keep", f"{host}%{port}", save_when_done=True)
+        source = tmp_path / "job.txt"
+        source.write_bytes(content(7))
+        ids = {}
+        for queue in ("q", "keep"):
+            done = kit.run("print", "--no-wait", "-P", queue, str(source))
+            assert done.returncode == 0, done.stderr
+            (ids[queue],) = job_ids(done.stdout, queue)
+            once = kit.run("watch", "--once", "-P", queue)
+            assert once.returncode == 0, once.stderr
+            assert kit.states(queue)[ids[queue]] == "done"
+        left = kit.sd("q") / ".lpfilter" / "jobs" / f"{ids['q']}.data"
+        assert not left.exists()
+        left.write_bytes(content(7))  # as a kill just after the ticket said done leaves it
+        left.chmod(0o600)
+        for queue in ("q", "keep"):
+            once = kit.run("watch", "--once", "-P", queue)
+            assert once.returncode == 0 and "Traceback" not in once.stderr, once.stderr
+        assert not left.exists(), "the data of a done job stayed after a restart"
+        assert kit.states("q")[ids["q"]] == "done"
+        kept = kit.sd("keep") / ".lpfilter" / "jobs" / f"{ids['keep']}.data"
+        assert kept.read_bytes() == content(7)  # save_when_done: kept, as the printcap says
+        assert len(list(printed.glob("job-*.prn"))) == 2  # printed once each, never again
