@@ -75,11 +75,8 @@ class Ledger:
                 self.finish, before, state, message, result=result, delay=delay,
                 attempt=attempt))
             raise
-        if state in FINISHED:
-            keep = (self.entry.flag("save_when_done") if state == JobState.DONE
-                    else self.entry.flag("save_on_error") if state == JobState.REMOVED else False)
-            if not keep:
-                self.store.drop_data(job)
+        if state in FINISHED and not self.keeps_data(state):
+            self.store.drop_data(job)
         self.accounting.end(job, state)
         if state != JobState.QUEUED:  # the queue's status no longer says "busy, retrying"
             self.records.status(f"job {job.id} {state}: {message}")
@@ -92,3 +89,19 @@ class Ledger:
                  "queued again" if state == JobState.QUEUED else state, duplicate,
                  max(0.0, now - job.started) if job.started else 0.0, visible(message), when)
         return state
+
+    def keeps_data(self, state: JobState) -> bool:
+        """Whether a job finished in ``state`` keeps its data file (printcap flags)."""
+        return (self.entry.flag("save_when_done") if state == JobState.DONE
+                else self.entry.flag("save_on_error") if state == JobState.REMOVED else False)
+
+    def tidy(self, jobs: list[Job]) -> None:
+        """At start-up: the data of a finished job that should not keep it. A kill between
+        the ticket saying done and the data's removal leaves it, and prune never removes a
+        ticket whose data is there: both would stay for ever."""
+        for job in jobs:
+            if job.state in FINISHED and not self.keeps_data(job.state) and (
+                    self.store.has_data(job)):
+                self.store.drop_data(job)
+                log.info("queue %s: job %s: removed the data file a stop left after the"
+                         " job ended %s", visible(self.queue), job.id, job.state)

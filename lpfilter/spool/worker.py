@@ -193,10 +193,10 @@ class QueueWorker:
                 current.possible_duplicate = current.possible_duplicate or current.send_started
                 current.last_error = "interrupted: lpfilter stopped while sending it"
                 self.store.write(current)
-            flag = " (possible duplicate: bytes had reached the printer)" if (
-                current.send_started) else ""
+            flag = " (possible duplicate: bytes had reached the printer)" * current.send_started
             self.records.log(f"requeued after an interrupted send{flag}", current)
         self.store.recover_orphans(user_name(os.getuid()))
+        self.ledger.tidy(self.store.jobs())  # a finished job's data a kill left behind
         settle_moves(self.store, self.records)  # an lpc move a crash interrupted
 
     def run_batch(self, summary: WorkSummary,
