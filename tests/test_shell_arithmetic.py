@@ -19,10 +19,8 @@ from test_filter_command import FACTS, entry
 from test_operations import _checkpc
 
 from lpfilter import printcap
-from lpfilter.filters import dollars
 from lpfilter.filters.command import JobFacts, build_command, facts_for, filter_environment
 from lpfilter.job import Job
-from lpfilter.printcap import shellarith
 from lpfilter.printcap.check import check_printcap
 from lpfilter.status import ExitStatus
 
@@ -143,7 +141,3 @@ def test_no_arithmetic_warning_for_the_corpus() -> None:
         said = [str(p) for p in check_printcap(printcap.load([str(path)]))
                 if "inside shell arithmetic" in str(p)]
         assert said == [], path
-
-
-def test_the_checkers_token_is_the_filters_token() -> None:
-    assert shellarith.TOKEN.pattern == dollars.TOKEN.pattern

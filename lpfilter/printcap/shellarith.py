@@ -28,11 +28,8 @@ import re
 from lpfilter.printcap.keys import is_filter_key
 from lpfilter.printcap.model import Option
 from lpfilter.printcap.source import Problem
-from lpfilter.programs import needs_shell
+from lpfilter.programs import TOKEN, needs_shell
 
-#: A ``$`` token as the filters room reads it (filters/dollars.py TOKEN; a test checks
-#: that the two are the same): form markers, then a letter, ``*`` or ``{name}``.
-TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
 #: Tokens whose value is only digits (filters/command.py: numbers lpfilter makes, and the
 #: indent, width and job number, dropped unless they are digits).
 NUMERIC = frozenset("IWijblwxy")
