@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from lpfilter.backends.framing import Framing, framing
 from lpfilter.printcap.datatypes import c_unescape_bytes
+from lpfilter.printcap.keys import KEYS
 
 if TYPE_CHECKING:
     from lpfilter.protocols.lpdcontrol import Style
@@ -32,6 +33,9 @@ NO_FRAMING = Framing(b"", b"", b"")
 ACK_DEFAULT = 300.0
 #: LPRng's ``originate_port`` default (LPRng vars.c).
 ORIGINATE_DEFAULT = (512, 1023)
+
+#: ``filter_path``'s default, for an ``lp=|`` program whose caller built no environment.
+_DEFAULT_PATH = str(KEYS["filter_path"].default)
 
 
 #: A time longer than this (about 31 years) is no limit at all; LPRng's strtol saturates a
@@ -102,7 +106,7 @@ class PipeSettings(SendSettings):
     user: str | None = None
     group: str | None = None
     #: ``filter_path``: the program's PATH when no caller built its environment.
-    path: str = "/bin:/usr/bin:/usr/local/bin"
+    path: str = ""
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
@@ -111,7 +115,7 @@ class PipeSettings(SendSettings):
                    spool_dir=entry.string("sd"), printcap_text=entry_to_text(entry),
                    finish_timeout=_seconds(entry.number("send_job_rw_timeout")),
                    user=entry.string("user"), group=entry.string("group"),
-                   path=entry.string("filter_path") or "/bin:/usr/bin:/usr/local/bin")
+                   path=entry.string("filter_path") or _DEFAULT_PATH)
 
 
 @dataclass(frozen=True, slots=True)
