@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.framing import Framing
+from lpfilter.children.orphans import GONE_WAIT
 from lpfilter.errors import Interruption, JobInterrupted, TransientError
 
 if TYPE_CHECKING:
@@ -249,8 +250,8 @@ class Pump:
                                      " still holds its output open (one lpfilter cannot end:"
                                      " it dropped LPFILTER_FILTER_MARK from its environment,"
                                      " changed its user or made itself non-dumpable, or it"
-                                     " did not end within 5 s of SIGKILL); the job is tried"
-                                     " again")
+                                     f" did not end within {GONE_WAIT:g} s of SIGKILL); the"
+                                     " job is tried again")
             reason = self.interrupted()
             if reason is not None:
                 raise JobInterrupted(reason)
