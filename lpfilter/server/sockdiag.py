@@ -1,7 +1,7 @@
 """The uid of one local TCP socket, asked of the kernel with a NETLINK_SOCK_DIAG request.
 
-PROTOTYPE (issue 16; bench/JOURNAL-DESIGN.md §1.4): not yet used by ``loopuid``, whose
-look through ``/proc/net/tcp`` reads and parses every row of the table for each
+``loopuid`` asks this first (issue 16; bench/JOURNAL-DESIGN.md §1.4): its look through
+``/proc/net/tcp``, now only the fallback, reads and parses every row of the table for each
 connection (~8 ms after a burst of 1000 short connections, whose TIME_WAIT rows stay for
 60 s). This asks for the one socket by its four addresses: an ``inet_diag_req_v2``
 without NLM_F_DUMP, answered with one ``inet_diag_msg`` (its ``idiag_uid``) or an error
