@@ -215,11 +215,15 @@ def test_job_states_are_documented() -> None:
 
 def test_environment_of_pipe_programs_is_documented() -> None:
     """What pipe.py adds to a filter's environment (``job_variables``) and gives a
-    program when no caller built one (``clean_environment``)."""
+    program when no caller built one (``clean_environment``: the core every program gets,
+    ``children.run.program_environment``, and those)."""
     code = (ROOT / "lpfilter" / "backends" / "pipe.py").read_text(encoding="utf-8")
     built = re.search(r"\ndef job_variables\(.*?\ndef pipe_command\(", code, re.S)
     assert built, "pipe.py no longer builds the program's environment in job_variables ..."
-    names = re.findall(r"""["']([A-Z][A-Z0-9_]*)["']:""", built.group(0))
+    run = (ROOT / "lpfilter" / "children" / "run.py").read_text(encoding="utf-8")
+    core = re.search(r"\ndef program_environment\(.*?\n(?:def|class|@)", run, re.S)
+    assert core, "children/run.py no longer builds the core in program_environment ..."
+    names = re.findall(r"""["']([A-Z][A-Z0-9_]*)["']:""", built.group(0) + core.group(0))
     assert {"PRINTER", "LPFILTER_JOB", "PATH", "HOME"} <= set(names)
     source = section(MAN1.read_text(encoding="utf-8"), "Pipe programs", level="SS")
     text, tags = roff_text(source), _tags(source)

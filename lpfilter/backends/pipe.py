@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import pwd
 import select
 import time
 
@@ -47,16 +46,10 @@ def clean_environment(request: Request) -> dict[str, str]:
     of the same kind (lprng-filters.md §4), never the watcher's own, which may hold what
     the filter user must not read (``/proc/PID/environ``)."""
     settings = request.settings
-    try:
-        record = pwd.getpwuid(os.getuid())
-        login = (record.pw_name, record.pw_dir)
-    except KeyError:
-        login = (str(os.getuid()), "/")
-    env = {"PATH": settings.path, "SHELL": settings.shell, "IFS": " \t",
-           "USER": login[0], "LOGNAME": login[0], "HOME": login[1], "LOGDIR": login[1],
-           "PRINTER": settings.queue, "SPOOL_DIR": settings.spool_dir or "",
-           "PRINTCAP_ENTRY": settings.printcap_text, **job_variables(request.job)}
-    env.update({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {})
+    env = run.program_environment(
+        queue=settings.queue, spool_dir=settings.spool_dir or "", path=settings.path,
+        shell=settings.shell, printcap_text=settings.printcap_text, inherited=os.environ)
+    env.update(job_variables(request.job))
     return {k: v.replace("\0", " ") for k, v in env.items()}
 
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 from lpfilter.backends.framing import Framing, framing
 from lpfilter.printcap.datatypes import c_unescape_bytes
-from lpfilter.printcap.keys import KEYS
 
 if TYPE_CHECKING:
     from lpfilter.protocols.lpdcontrol import Style
@@ -33,9 +32,6 @@ NO_FRAMING = Framing(b"", b"", b"")
 ACK_DEFAULT = 300.0
 #: LPRng's ``originate_port`` default (LPRng vars.c).
 ORIGINATE_DEFAULT = (512, 1023)
-
-#: ``filter_path``'s default, for an ``lp=|`` program whose caller built no environment.
-_DEFAULT_PATH = str(KEYS["filter_path"].default)
 
 
 #: A time longer than this (about 31 years) is no limit at all; LPRng's strtol saturates a
@@ -115,7 +111,7 @@ class PipeSettings(SendSettings):
                    spool_dir=entry.string("sd"), printcap_text=entry_to_text(entry),
                    finish_timeout=_seconds(entry.number("send_job_rw_timeout")),
                    user=entry.string("user"), group=entry.string("group"),
-                   path=entry.string("filter_path") or _DEFAULT_PATH)
+                   path=entry.string("filter_path") or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,26 @@ def end_orphans(entry: Entry, spool_dir: str) -> int:
     return ended
 
 
+def program_environment(*, queue: str, spool_dir: str, path: str, shell: str,
+                        printcap_text: str, inherited: Mapping[str, str],
+                        login: tuple[str, str] | None = None) -> dict[str, str]:
+    """The core every program a printcap names gets in its environment (lprng-filters.md
+    §4), never the watcher's own (the filter user could read it in /proc/PID/environ):
+    the queue, the login of the real uid (``login``: (name, home), looked up when not
+    given), ``filter_path``, the shell, the spool and the printcap entry, and ``TZ``."""
+    if login is None:
+        try:
+            record = pwd.getpwuid(os.getuid())
+            login = (record.pw_name, record.pw_dir)
+        except KeyError:
+            login = (str(os.getuid()), "/")
+    env = {"PRINTER": queue, "USER": login[0], "LOGNAME": login[0], "HOME": login[1],
+           "LOGDIR": login[1], "PATH": path, "SHELL": shell, "IFS": " \t",
+           "SPOOL_DIR": spool_dir, "PRINTCAP_ENTRY": printcap_text}
+    env.update({"TZ": inherited["TZ"]} if "TZ" in inherited else {})
+    return env
+
+
 @dataclass(frozen=True)
 class FilterCommand:
     """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``;

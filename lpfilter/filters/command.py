@@ -5,14 +5,12 @@ facts once (``facts_for``) and runs what ``build_command`` returns.
 from __future__ import annotations
 
 import fnmatch
-import os
-import pwd
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lpfilter.children.run import FilterCommand
+from lpfilter.children.run import FilterCommand, program_environment
 from lpfilter.errors import JobRefused
 from lpfilter.filters.dollars import Lookup, Token, expand_shell, expand_words, unescape
 from lpfilter.job import Job
@@ -237,20 +235,12 @@ def filter_environment(entry: Entry, facts: JobFacts, *, inherited: Mapping[str,
                        login: tuple[str, str] | None = None) -> dict[str, str]:
     """The filter's whole environment (§4): nothing of ours but ``pass_env`` names and
     ``TZ``. ``login`` is (name, home) of the real uid, looked up when not given."""
-    if login is None:
-        try:
-            record = pwd.getpwuid(os.getuid())
-            login = (record.pw_name, record.pw_dir)
-        except KeyError:
-            login = (str(os.getuid()), "/")
     env = _passed(entry.string("pass_env") or "", inherited)
-    env.update({"PRINTER": facts.queue, "USER": login[0], "LOGNAME": login[0],
-                "HOME": login[1], "LOGDIR": login[1],
-                "PATH": entry.string("filter_path") or "", "SHELL": entry.string("shell") or "",
-                "IFS": " \t", "SPOOL_DIR": facts.spool_dir,
-                "PRINTCAP_ENTRY": entry_to_text(entry), "HF": _hold_file(facts),
-                "DATAFILES": facts.data_file + " "})
+    env.update(program_environment(
+        queue=facts.queue, spool_dir=facts.spool_dir, path=entry.string("filter_path") or "",
+        shell=entry.string("shell") or "", printcap_text=entry_to_text(entry),
+        inherited=inherited, login=login))
+    env.update({"HF": _hold_file(facts), "DATAFILES": facts.data_file + " "})
     ld_path = entry.string("filter_ld_path")
     env.update({"LD_LIBRARY_PATH": ld_path} if ld_path else {})
-    env.update({"TZ": inherited["TZ"]} if "TZ" in inherited else {})
     return {k: _clean(v) for k, v in env.items()}
