@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.backends import lend, pipe
 from lpfilter.children import output, run
+from lpfilter.children.exitwait import ExitWait
 from lpfilter.spool import accounting
 
 
@@ -94,14 +94,11 @@ def test_an_lp_pipe_wait_works_with_a_descriptor_past_1023(tmp_path: Path) -> No
         while (fd := os.open("/dev/null", os.O_RDONLY)) < 1100:
             held.append(fd)
         held.append(fd)
-        pidfd = pipe._pidfd(running.pid)
-        assert pidfd is not None and pidfd >= 1024
-        held.append(pidfd)
-        assert not pipe._exited(running, pidfd)  # without the fix: ValueError from select
-        os.kill(running.pid, signal.SIGKILL)
-        for _ in range(1000):
-            if pipe._exited(running, pidfd):
-                break
+        with ExitWait(running.pid, running.exited) as waiting:  # pipe._wait's
+            assert waiting._pidfd is not None and waiting._pidfd >= 1024
+            assert not waiting.within(0.05)  # without the fix: ValueError from select
+            os.kill(running.pid, signal.SIGKILL)
+            assert waiting.within(60)
         assert running.wait() == -signal.SIGKILL
     finally:
         for fd in held:
@@ -209,17 +206,16 @@ def _high(fd: int) -> int:
 def test_a_lent_send_wait_works_with_a_pidfd_past_1023(tmp_path: Path) -> None:
     with _high_limit():
         running = _start(tmp_path, ["/bin/sleep", "600"])
-        pidfd = -1
         try:
-            pidfd = _high(os.pidfd_open(running.pid))
-            assert pidfd >= 1024
-            assert not lend._exited(running.pid, pidfd)  # without the fix: ValueError
-            os.kill(running.pid, signal.SIGKILL)
-            assert any(lend._exited(running.pid, pidfd) for _ in range(1000))
+            with ExitWait(running.pid) as waiting:  # lend.Outlet.wait's: the pid alone
+                assert waiting._pidfd is not None
+                waiting._pidfd = _high(waiting._pidfd)
+                assert waiting._pidfd >= 1024
+                assert not waiting.within(0.05)  # without the fix: ValueError
+                os.kill(running.pid, signal.SIGKILL)
+                assert waiting.within(60)
             assert running.wait() == -signal.SIGKILL
         finally:
-            if pidfd >= 0:
-                os.close(pidfd)
             _end(running)
 
 

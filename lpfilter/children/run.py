@@ -28,7 +28,6 @@ import grp
 import logging
 import os
 import pwd
-import select
 import signal
 import subprocess
 import threading
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.children import orphans
+from lpfilter.children.exitwait import ExitWait
 from lpfilter.children.output import Messages as Messages  # re-exported: run.Messages
 from lpfilter.children.output import Reader
 from lpfilter.children.exits import exit_error
@@ -258,26 +258,8 @@ class Running:
     def wait_for(self, timeout: float) -> bool:
         """Whether it exits within ``timeout``; never reaped here (``wait`` reaps it, after
         ending what it left), so a caller's timed wait cannot free its pid too early."""
-        deadline = time.monotonic() + timeout
-        try:
-            pidfd: int | None = os.pidfd_open(self.process.pid)
-        except OSError:  # no pidfd (an old kernel, or reaped): polled
-            pidfd = None
-        try:
-            while not self.exited():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                if pidfd is None:
-                    time.sleep(min(left, 0.02))
-                else:
-                    poller = select.poll()
-                    poller.register(pidfd, select.POLLIN)
-                    poller.poll(left * 1000)
-            return True
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+        with ExitWait(self.process.pid, self.exited) as waiting:
+            return waiting.within(timeout)
 
     def wait(self) -> int:
         """The exit status (negative: killed by that signal). Once it has exited, what it
