@@ -29,7 +29,6 @@ from lpfilter.children import run
 from lpfilter.children.exits import exit_error
 from lpfilter.children.exitwait import ExitWait
 from lpfilter.errors import Interruption, JobRefused, TransientError
-from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 Request = SendRequest[PipeSettings]
 
@@ -56,8 +55,7 @@ def clean_environment(request: Request) -> dict[str, str]:
 def pipe_command(text: str, shell: str) -> run.FilterCommand:
     """The program of ``lp=|text``: ``ROOT`` (and ``-$``) words off, the rest split as
     LPRng splits a filter's line (a shell for ``< > | ;`` or a leading '(')."""
-    rest, _no_options, as_root = strip_prefixes(text)
-    return run.FilterCommand("lp", command_argv(rest, shell), as_root, needs_shell(rest))
+    return run.program_command("lp", text, shell)
 
 
 class PipeBackend:

@@ -43,6 +43,7 @@ from lpfilter.children.output import Reader
 from lpfilter.children.exits import exit_error
 from lpfilter.errors import JobRefused, LpfilterError
 from lpfilter.job import user_name
+from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 if TYPE_CHECKING:
     from lpfilter.printcap.entry import Entry
@@ -200,6 +201,14 @@ class FilterCommand:
     as_root: bool
     shell: bool
     env: Mapping[str, str] = field(default_factory=dict)
+
+
+def program_command(key: str, text: str, shell: str) -> FilterCommand:
+    """The program of a printcap's ``|text`` (``lp=|``, ``send_failure_action=|``):
+    ``ROOT`` (and ``-$``) words off, the rest split as LPRng splits a filter's line (a
+    shell for ``< > | ;`` or a leading '('); no argv when it names no program."""
+    rest, _no_options, as_root = strip_prefixes(text)
+    return FilterCommand(key, command_argv(rest, shell), as_root, needs_shell(rest))
 
 
 class Running:
