@@ -239,9 +239,28 @@ class Running:
         #: wait for a reader blocked in it.
         output = process.stderr or process.stdout
         assert output is not None
-        self._reader = Reader(os.dup(output.fileno()), lambda line: self.heard_line(line, messages),
-                              name=f"{key} filter stderr")
+        try:
+            self._reader = Reader(os.dup(output.fileno()),
+                                  lambda line: self.heard_line(line, messages),
+                                  name=f"{key} filter stderr")
+        except BaseException:  # no descriptor (EMFILE), no thread: none of it left running
+            self._abandon()
+            raise
         output.close()  # nobody reads it: closing it waits for no one
+
+    def _abandon(self) -> None:
+        """A start that failed after the fork: the program and whatever it started
+        killed, its pid reaped, its pipes closed, so no caller is left a process it
+        never heard of."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # unreaped: its group's id
+        with self._reaping, contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=TERM_GRACE)
+        self._end_left()  # what carries its mark; its record goes
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     @property
     def pid(self) -> int:
