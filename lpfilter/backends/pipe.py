@@ -67,7 +67,8 @@ class PipeBackend:
         command = request.command or pipe_command(text, settings.shell)
         program = os.path.basename(command.argv[0]) if command.argv else text
         if not command.argv:
-            raise JobRefused(f"lp=|{text}: names no program to run")
+            raise JobRefused(f"queue {settings.queue}: lp=|{text}: names no program to run",
+                             queue=settings.queue)
         cwd = settings.spool_dir or "."
         owner = run.owner_of(cwd, settings.user, settings.group, queue=settings.queue)
         env = request.environment or clean_environment(request)

@@ -385,8 +385,10 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
             record.forget()
         if not isinstance(exc, OSError):
             raise
-        raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
-                         f" {exc.strerror or exc}") from None
+        queue = env.get("PRINTER", "")  # every program's (program_environment)
+        raise JobRefused(f"{f'queue {queue}: ' if queue else ''}{command.key} filter"
+                         f" {argv[0] if argv else '?'}: cannot be run: {exc.strerror or exc}",
+                         queue=queue) from None
     program = argv[2] if command.shell and len(argv) > 2 else argv[0]
     log.debug("started %s filter %s, pid %d", command.key, argv, process.pid)
     return Running(process, command.key, program, messages, record, title,
