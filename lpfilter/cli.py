@@ -18,8 +18,8 @@ from types import ModuleType
 
 from lpfilter import __version__
 from lpfilter.commands.environment import Context, split_global_options
-from lpfilter.commands.exits import for_error
-from lpfilter.errors import NO_ROOM, LpfilterError
+from lpfilter.commands.exits import for_error, worst
+from lpfilter.errors import NO_ROOM, LpfilterError, Several
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -225,8 +225,7 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
     except LpfilterError as exc:
         if args.debug:
             log.exception("error")
-        print(f"lpfilter: {visible(str(exc))}", file=sys.stderr)  # one line, always
-        return int(for_error(exc))
+        return int(_said(exc))
     except KeyboardInterrupt:
         print("lpfilter: interrupted", file=sys.stderr)
         return int(ExitStatus.INTERRUPTED)
@@ -253,6 +252,15 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
     finally:
         for name in _WATCH_LOGGERS:  # watch's INFO default ends with the command
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def _said(error: LpfilterError) -> ExitStatus:
+    """One line for an error, one each (in order) for ``Several``; the exit status (of
+    several, the worst)."""
+    if isinstance(error, Several):
+        return worst([_said(each) for each in error.errors])
+    print(f"lpfilter: {visible(str(error))}", file=sys.stderr)  # one line, always
+    return for_error(error)
 
 
 def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:

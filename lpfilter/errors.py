@@ -43,6 +43,16 @@ class LpfilterError(Exception):
         return self
 
 
+class Several(LpfilterError):
+    """Several things a command did each by itself failed, the rest done (lpc over many
+    queues): the command's edge says each of ``errors`` on its own line, in order, and
+    exits with the worst status."""
+
+    def __init__(self, errors: list[LpfilterError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
+
+
 class TransientError(LpfilterError):
     """Retrying later may succeed (printer busy, offline, reset)."""
 

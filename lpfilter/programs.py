@@ -64,10 +64,16 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+def shell_argv(text: str, shell: str) -> list[str]:
+    """``shell -c`` running ``text`` as LPRng does: in a subshell, ``( text )``, unless it
+    already starts with '('."""
+    return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
+
+
 def command_argv(command: str, shell: str = "/bin/sh") -> list[str]:
     """LPRng's command line without ``$`` expansion: a shell when it needs one, else
     ``split_words``."""
     text = command.strip()
     if needs_shell(text):
-        return [shell, "-c", text if text.startswith("(") else f"( {text} )"]
+        return shell_argv(text, shell)
     return split_words(text)

@@ -233,3 +233,54 @@ def printer(tmp_path: Path) -> Iterator[MakePrinter]:
     yield make
     for emulator in started:
         emulator.stop()
+
+
+#: An OF filter (LPRng's suspend protocol): copies its input, stopping itself (SIGSTOP) at
+#: each \031\001 until lpd continues it. Options: upper-case what it copies (so its share
+#: of the output shows), log start (with its -F), stop, continue and end to a file, write
+#: its pid to a file, and clear its parent-death signal (as the kernel does for one that
+#: changes its user, or a set-user-ID program: stopped, it outlives a SIGKILLed watcher).
+OF_FILTER = r'''#!{python} -IS
+import ctypes, os, signal, sys
+LOG, PID, UPPER, ORPHAN = {log!r}, {pid!r}, {upper!r}, {orphan!r}
+def note(word):
+    if LOG:
+        with open(LOG, "a") as handle:
+            handle.write(word + "\n")
+def out(data):
+    os.write(1, data.upper() if UPPER else data)
+if ORPHAN:
+    ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)
+if PID:
+    with open(PID, "w") as handle:
+        handle.write(str(os.getpid()))
+if LOG:
+    signal.signal(signal.SIGCONT, lambda *_: note("continued"))
+note("started " + " ".join(a for a in sys.argv[1:] if a.startswith("-F")))
+held = b""
+while True:
+    chunk = os.read(0, 4096)
+    if not chunk:
+        break
+    held += chunk
+    while b"\031\001" in held:
+        before, _, held = held.partition(b"\031\001")
+        out(before)
+        note("stopping")
+        os.kill(os.getpid(), signal.SIGSTOP)
+    keep = 1 if held.endswith(b"\031") else 0
+    out(held[:len(held) - keep])
+    held = held[len(held) - keep:]
+out(held)
+note("ended")
+'''
+
+
+def of_filter(where: Path, *, log: Path | None = None, pid: Path | None = None,
+              upper: bool = False, orphan: bool = False) -> Path:
+    """``OF_FILTER`` as the executable ``where/of.py``, with its options."""
+    path = where / "of.py"
+    path.write_text(OF_FILTER.format(python=sys.executable, log=str(log or ""),
+                                     pid=str(pid or ""), upper=upper, orphan=orphan))
+    path.chmod(0o755)
+    return path

@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import resource
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lpfilter.backends import lend, pipe
 from lpfilter.children import output, run
+from lpfilter.children.exitwait import ExitWait
 from lpfilter.spool import accounting
 
 
@@ -94,14 +97,11 @@ def test_an_lp_pipe_wait_works_with_a_descriptor_past_1023(tmp_path: Path) -> No
         while (fd := os.open("/dev/null", os.O_RDONLY)) < 1100:
             held.append(fd)
         held.append(fd)
-        pidfd = pipe._pidfd(running.pid)
-        assert pidfd is not None and pidfd >= 1024
-        held.append(pidfd)
-        assert not pipe._exited(running, pidfd)  # without the fix: ValueError from select
-        os.kill(running.pid, signal.SIGKILL)
-        for _ in range(1000):
-            if pipe._exited(running, pidfd):
-                break
+        with ExitWait(running.pid, running.exited) as waiting:  # pipe._wait's
+            assert waiting._pidfd is not None and waiting._pidfd >= 1024
+            assert not waiting.within(0.05)  # without the fix: ValueError from select
+            os.kill(running.pid, signal.SIGKILL)
+            assert waiting.within(60)
         assert running.wait() == -signal.SIGKILL
     finally:
         for fd in held:
@@ -209,17 +209,16 @@ def _high(fd: int) -> int:
 def test_a_lent_send_wait_works_with_a_pidfd_past_1023(tmp_path: Path) -> None:
     with _high_limit():
         running = _start(tmp_path, ["/bin/sleep", "600"])
-        pidfd = -1
         try:
-            pidfd = _high(os.pidfd_open(running.pid))
-            assert pidfd >= 1024
-            assert not lend._exited(running.pid, pidfd)  # without the fix: ValueError
-            os.kill(running.pid, signal.SIGKILL)
-            assert any(lend._exited(running.pid, pidfd) for _ in range(1000))
+            with ExitWait(running.pid) as waiting:  # lend.Outlet.wait's: the pid alone
+                assert waiting._pidfd is not None
+                waiting._pidfd = _high(waiting._pidfd)
+                assert waiting._pidfd >= 1024
+                assert not waiting.within(0.05)  # without the fix: ValueError
+                os.kill(running.pid, signal.SIGKILL)
+                assert waiting.within(60)
             assert running.wait() == -signal.SIGKILL
         finally:
-            if pidfd >= 0:
-                os.close(pidfd)
             _end(running)
 
 
@@ -236,3 +235,46 @@ def test_an_accounting_read_works_with_a_descriptor_past_1023(tmp_path: Path) ->
             assert running.wait() == 0
         finally:
             _end(running)
+
+
+#: Run in a process of its own: ``run.start`` whose program is started (the fork and exec
+#: succeed) but whose output reader cannot be (a thread's stack larger than the address
+#: space RLIMIT_AS leaves). Says what was raised, which children are left and whether a
+#: descriptor was.
+_FAILED_START = r"""
+import json, os, resource, sys, threading
+import psutil
+from lpfilter.children import run
+spool = sys.argv[1]
+os.makedirs(os.path.join(spool, ".lpfilter"), exist_ok=True)
+me = psutil.Process()
+threading.stack_size(1 << 30)
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (me.memory_info().vms + (256 << 20), hard))
+before = sorted(os.listdir("/proc/self/fd"))
+try:
+    run.start(run.FilterCommand("lp", ["/bin/sleep", "600"], False, False), stdin=None,
+              stdout=None, env={"PATH": "/bin"}, cwd=spool,
+              owner=(os.geteuid(), os.getegid()), messages=run.Messages())
+    error = ""
+except RuntimeError as exc:
+    error = str(exc)
+left = [child.pid for child in me.children(recursive=True)]
+after = sorted(os.listdir("/proc/self/fd"))
+print(json.dumps({"error": error, "left": left, "fds": [before, after]}))
+"""
+
+
+def test_a_start_that_fails_after_the_fork_leaves_no_program(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _FAILED_START, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    said = json.loads(done.stdout.splitlines()[-1]) if done.stdout else {}
+    left = said.get("left", [])
+    for pid in left:  # without the fix: the started sleep, still running unreaped
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 0, done.stderr
+    assert "thread" in said["error"]  # it did fail, after the fork
+    assert left == []
+    assert said["fds"][0] == said["fds"][1]
+    assert [p for p in (tmp_path / ".lpfilter").rglob("*") if not p.is_dir()] == []  # record

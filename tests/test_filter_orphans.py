@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from filterrunkit import lp_of as _lp
 from filterrunkit import print_bytes as _print
 from filterrunkit import printer  # noqa: F401 - a fixture
 from filterrunkit import watch_once
+from filterkit import of_filter
 from localkit import made_user, need_root, world
 from spoolkit import Kit, gone, kit, wait_until  # noqa: F401 - a fixture
 
@@ -26,7 +26,6 @@ from lpfilter.children import run
 from lpfilter.children.orphans import TOKEN_VARIABLE, records_dir
 from lpfilter.emulator.jetdirect import VirtualPrinter
 
-PY = sys.executable
 
 #: The first time: starts a grandchild that sleeps (its pid in GRAND) and hangs; after
 #: that (FLAG exists): copies the job.
@@ -175,35 +174,10 @@ def test_a_root_watcher_signals_no_one_outside_the_queues_filter_user(kit: Kit) 
         own.wait(timeout=10)
 
 
-#: An OF filter as in test_spool_of_banner.py whose parent-death signal is cleared (as
-#: the kernel does for one that changes its user, or a set-user-ID program): stopped by
-#: the suspend protocol, it outlives a SIGKILLed watcher.
-OF_FILTER = r'''#!{python} -IS
-import ctypes, os, signal
-ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)
-with open({pid!r}, "w") as handle:
-    handle.write(str(os.getpid()))
-held = b""
-while True:
-    chunk = os.read(0, 4096)
-    if not chunk:
-        break
-    held += chunk
-    while b"\031\001" in held:
-        before, _, held = held.partition(b"\031\001")
-        os.write(1, before)
-        os.kill(os.getpid(), signal.SIGSTOP)
-    keep = 1 if held.endswith(b"\031") else 0
-    os.write(1, held[:len(held) - keep])
-    held = held[len(held) - keep:]
-os.write(1, held)
-'''
-
-
 def test_an_of_filter_left_stopped_by_a_killed_watcher_is_ended_at_takeover(
         kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     ofpid, pids, flag = kit.root / "of.pid", kit.root / "filter.pids", kit.root / "flag"
-    of = kit.program("of.py", OF_FILTER.format(python=PY, pid=str(ofpid)))
+    of = of_filter(kit.root, pid=ofpid, orphan=True)  # stopped, it outlives the watcher
     slow = kit.program("slow.sh", FIRST_HANGS.format(pids=pids, flag=flag,
                                                       grand=kit.root / "grand"))
     kit.queue("q", _lp(printer), of=str(of), **{"if": f"-$ {slow}"}, sb=True, user="root")

@@ -211,3 +211,22 @@ def test_a_silent_filter_on_a_device_file_is_killed_after_the_stall_limit(
     ticket = kit.ticket("d", job)
     assert ticket["state"] == "failed" and "wrote nothing for 2 s" in ticket["last_error"]
     assert gone(int(pid_file.read_text()))
+
+
+def test_a_bad_format_letter_is_said_on_the_direct_path_and_the_pipe(
+        kit: Kit) -> None:  # noqa: F811
+    """Format ``s`` (LPRng's bad formats: a i o s) prints as ``f``, said once as status
+    before anything runs, whether the filter writes to the device file itself (``d``) or
+    to the pipe (``n``, a character device)."""
+    device = kit.root / "device"
+    device.touch()
+    program, _record = _filter(kit)
+    for queue, lp in (("d", str(device)), ("n", "/dev/null")):
+        kit.queue(queue, lp, **{"if": str(program)}, lf=str(kit.root / f"{queue}.log"),
+                  user="root")
+        job = _print(kit, queue, b"x\n", "-F", "s")
+        _watch(kit, queue)
+        said = (kit.root / f"{queue}.log").read_text()
+        assert said.count("bad data file format 's', using 'f' format") == 1, said
+        assert kit.states(queue) == {job: "done"}
+    assert device.read_bytes() == b"FB<x\n>"

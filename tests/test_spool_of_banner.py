@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -18,39 +17,10 @@ from filterrunkit import lp_of as _lp
 from filterrunkit import print_bytes as _print
 from filterrunkit import printer  # noqa: F401 - a fixture
 from filterrunkit import watch_once
+from filterkit import of_filter
 from spoolkit import Kit, kit, wait_until  # noqa: F401 - a fixture
 
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
-
-PY = sys.executable
-
-#: An OF filter: upper-cases what it is given (so its share of the output shows), stops
-#: itself on \031\001, and logs start, stop, continue and end.
-OF_FILTER = r'''#!{python} -IS
-import os, signal, sys
-LOG = {log!r}
-def note(word):
-    with open(LOG, "a") as handle:
-        handle.write(word + "\n")
-signal.signal(signal.SIGCONT, lambda *_: note("continued"))
-note("started " + " ".join(a for a in sys.argv[1:] if a.startswith("-F")))
-held = b""
-while True:
-    chunk = os.read(0, 4096)
-    if not chunk:
-        break
-    held += chunk
-    while b"\031\001" in held:
-        before, _, held = held.partition(b"\031\001")
-        os.write(1, before.upper())
-        note("stopping")
-        os.kill(os.getpid(), signal.SIGSTOP)
-    keep = 1 if held.endswith(b"\031") else 0
-    os.write(1, held[:len(held) - keep].upper())
-    held = held[len(held) - keep:]
-os.write(1, held.upper())
-note("ended")
-'''
 
 
 def _watch(kit: Kit, queue: str) -> str:  # noqa: F811
@@ -64,7 +34,7 @@ def _printed(printer: VirtualPrinter) -> bytes:
 
 def _of(kit: Kit) -> tuple[Path, Path]:  # noqa: F811
     log = kit.root / "of.log"
-    return kit.program("of.py", OF_FILTER.format(python=PY, log=str(log))), log
+    return of_filter(kit.root, log=log, upper=True), log
 
 
 def test_of_carries_leader_and_trailer_and_is_suspended_for_the_data(
@@ -218,7 +188,7 @@ def test_a_killed_watcher_takes_its_filters_with_it(kit: Kit,  # noqa: F811
     """I3: SIGKILL of the watcher while the OF filter has stopped itself and the data
     filter runs: both die with it (no OF left stopped for ever, no filter left running)."""
     log = kit.root / "of.log"
-    of = kit.program("of.py", OF_FILTER.format(python=PY, log=str(log)))
+    of = of_filter(kit.root, log=log, upper=True)
     pidfile = kit.root / "if.pid"
     slow = kit.program("slow.sh", f"#!/bin/sh\necho $$ > {pidfile}\nexec /bin/sleep 300\n")
     kit.queue("q", _lp(printer), of=str(of), **{"if": f"-$ {slow}"}, sb=True, user="root")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import socket
 import stat
 import struct
@@ -27,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.stream import TICK, Pump, send_body, unsent
+from lpfilter.children.exitwait import ExitWait
 from lpfilter.errors import ConnectionLost, JobInterrupted, TransientError
 
 if TYPE_CHECKING:
@@ -120,12 +120,8 @@ class Outlet:
         pump, stall = self.pump, self.pump.idle_timeout
         base, start = pump.sent, self.meter()
         last, moved = start, time.monotonic()
-        try:
-            pidfd: int | None = os.pidfd_open(pid)
-        except OSError:  # no pidfd (old kernel): poll the pid every tick
-            pidfd = None
-        try:
-            while not _exited(pid, pidfd):
+        with ExitWait(pid) as waiting:
+            while not waiting.within(TICK):
                 reason = pump.interrupted()
                 if reason is not None:
                     raise JobInterrupted(reason)
@@ -140,9 +136,6 @@ class Outlet:
                                              f" {stall:g} s")
                     raise TransientError(f"{what} wrote nothing for {stall:g} s"
                                          " (stall_timeout)")
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
 
     def check(self) -> None:
         """After a filter failed: if the printer's side went away (a reset: the filter got
@@ -154,19 +147,6 @@ class Outlet:
             if state not in (_TCP_ESTABLISHED, _TCP_CLOSE_WAIT):
                 raise ConnectionLost(f"{self.pump.what}: the printer reset the connection"
                                      f" after {self.pump.sent} bytes")
-
-
-def _exited(pid: int, pidfd: int | None) -> bool:
-    """Whether the child exited (left a zombie), waiting at most TICK for it."""
-    if pidfd is not None:  # poll(2), not select(2): a descriptor past 1023 is fine
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        return bool(poller.poll(TICK * 1000))
-    status = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    if status is not None:
-        return True
-    time.sleep(TICK)
-    return False
 
 
 def send_lent(pump: Pump, request: SendRequest[Any], frame: Framing) -> int:

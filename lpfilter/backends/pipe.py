@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import time
 
 from lpfilter.backends.request import SendRequest, SendResult
@@ -28,8 +27,8 @@ from lpfilter.backends.stream import TICK, Pump, send_body
 from lpfilter.job import Job
 from lpfilter.children import run
 from lpfilter.children.exits import exit_error
+from lpfilter.children.exitwait import ExitWait
 from lpfilter.errors import Interruption, JobRefused, TransientError
-from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 Request = SendRequest[PipeSettings]
 
@@ -56,8 +55,7 @@ def clean_environment(request: Request) -> dict[str, str]:
 def pipe_command(text: str, shell: str) -> run.FilterCommand:
     """The program of ``lp=|text``: ``ROOT`` (and ``-$``) words off, the rest split as
     LPRng splits a filter's line (a shell for ``< > | ;`` or a leading '(')."""
-    rest, _no_options, as_root = strip_prefixes(text)
-    return run.FilterCommand("lp", command_argv(rest, shell), as_root, needs_shell(rest))
+    return run.program_command("lp", text, shell)
 
 
 class PipeBackend:
@@ -69,7 +67,8 @@ class PipeBackend:
         command = request.command or pipe_command(text, settings.shell)
         program = os.path.basename(command.argv[0]) if command.argv else text
         if not command.argv:
-            raise JobRefused(f"lp=|{text}: names no program to run")
+            raise JobRefused(f"queue {settings.queue}: lp=|{text}: names no program to run",
+                             queue=settings.queue)
         cwd = settings.spool_dir or "."
         owner = run.owner_of(cwd, settings.user, settings.group, queue=settings.queue)
         env = request.environment or clean_environment(request)
@@ -124,34 +123,11 @@ def _wait(running: run.Running, request: Request, messages: run.Messages, timeou
     ``send_job_rw_timeout`` (``timeout`` > 0), a program silent for that long after its
     input ended is given up on, as lpd does; its output counts as a sign of life."""
     ended = time.monotonic()
-    pidfd = _pidfd(running.pid)
-    try:
-        while not _exited(running, pidfd):
+    with ExitWait(running.pid, running.exited) as waiting:
+        while not waiting.within(TICK):
             messages.drain(request.reporter.status)
             request.check()
             if timeout > 0 and time.monotonic() - max(ended, running.heard) > timeout:
                 raise TransientError(f"{program} took all its input but did not finish"
                                      f" within {timeout:g} s (send_job_rw_timeout)")
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
     return running.wait()
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except OSError:  # no pidfd (an old kernel): the exit is polled every tick
-        return None
-
-
-def _exited(running: run.Running, pidfd: int | None) -> bool:
-    """Whether it exited, waiting at most TICK; never reaped here (``Running.wait`` ends
-    what is left of its group first, while its pid is still its own)."""
-    if pidfd is not None:  # poll(2), not select(2): a descriptor past 1023 is fine
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        poller.poll(TICK * 1000)
-    elif not running.exited():
-        time.sleep(TICK)
-    return running.exited()

@@ -88,7 +88,12 @@ class Reader:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name,
                                         daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # no thread (no memory, no task left): nothing kept open
+            for own in (fd, self._wake_r, self._wake_w):
+                os.close(own)
+            raise
 
     def _run(self) -> None:
         poller = select.poll()

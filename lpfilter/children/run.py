@@ -28,7 +28,6 @@ import grp
 import logging
 import os
 import pwd
-import select
 import signal
 import subprocess
 import threading
@@ -38,11 +37,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.children import orphans
+from lpfilter.children.exitwait import ExitWait
 from lpfilter.children.output import Messages as Messages  # re-exported: run.Messages
 from lpfilter.children.output import Reader
 from lpfilter.children.exits import exit_error
 from lpfilter.errors import JobRefused, LpfilterError
 from lpfilter.job import user_name
+from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 if TYPE_CHECKING:
     from lpfilter.printcap.entry import Entry
@@ -202,6 +203,14 @@ class FilterCommand:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+def program_command(key: str, text: str, shell: str) -> FilterCommand:
+    """The program of a printcap's ``|text`` (``lp=|``, ``send_failure_action=|``):
+    ``ROOT`` (and ``-$``) words off, the rest split as LPRng splits a filter's line (a
+    shell for ``< > | ;`` or a leading '('); no argv when it names no program."""
+    rest, _no_options, as_root = strip_prefixes(text)
+    return FilterCommand(key, command_argv(rest, shell), as_root, needs_shell(rest))
+
+
 class Running:
     """One started filter: its exit status, its last stderr lines, and a kill."""
 
@@ -230,9 +239,28 @@ class Running:
         #: wait for a reader blocked in it.
         output = process.stderr or process.stdout
         assert output is not None
-        self._reader = Reader(os.dup(output.fileno()), lambda line: self.heard_line(line, messages),
-                              name=f"{key} filter stderr")
+        try:
+            self._reader = Reader(os.dup(output.fileno()),
+                                  lambda line: self.heard_line(line, messages),
+                                  name=f"{key} filter stderr")
+        except BaseException:  # no descriptor (EMFILE), no thread: none of it left running
+            self._abandon()
+            raise
         output.close()  # nobody reads it: closing it waits for no one
+
+    def _abandon(self) -> None:
+        """A start that failed after the fork: the program and whatever it started
+        killed, its pid reaped, its pipes closed, so no caller is left a process it
+        never heard of."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # unreaped: its group's id
+        with self._reaping, contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=TERM_GRACE)
+        self._end_left()  # what carries its mark; its record goes
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     @property
     def pid(self) -> int:
@@ -258,26 +286,8 @@ class Running:
     def wait_for(self, timeout: float) -> bool:
         """Whether it exits within ``timeout``; never reaped here (``wait`` reaps it, after
         ending what it left), so a caller's timed wait cannot free its pid too early."""
-        deadline = time.monotonic() + timeout
-        try:
-            pidfd: int | None = os.pidfd_open(self.process.pid)
-        except OSError:  # no pidfd (an old kernel, or reaped): polled
-            pidfd = None
-        try:
-            while not self.exited():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                if pidfd is None:
-                    time.sleep(min(left, 0.02))
-                else:
-                    poller = select.poll()
-                    poller.register(pidfd, select.POLLIN)
-                    poller.poll(left * 1000)
-            return True
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+        with ExitWait(self.process.pid, self.exited) as waiting:
+            return waiting.within(timeout)
 
     def wait(self) -> int:
         """The exit status (negative: killed by that signal). Once it has exited, what it
@@ -375,8 +385,10 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
             record.forget()
         if not isinstance(exc, OSError):
             raise
-        raise JobRefused(f"{command.key} filter {argv[0] if argv else '?'}: cannot be run:"
-                         f" {exc.strerror or exc}") from None
+        queue = env.get("PRINTER", "")  # every program's (program_environment)
+        raise JobRefused(f"{f'queue {queue}: ' if queue else ''}{command.key} filter"
+                         f" {argv[0] if argv else '?'}: cannot be run: {exc.strerror or exc}",
+                         queue=queue) from None
     program = argv[2] if command.shell and len(argv) > 2 else argv[0]
     log.debug("started %s filter %s, pid %d", command.key, argv, process.pid)
     return Running(process, command.key, program, messages, record, title,

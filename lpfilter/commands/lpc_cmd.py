@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lpfilter.commands.environment import Context
+    from lpfilter.errors import LpfilterError
     from lpfilter.printcap import Entry
     from lpfilter.spool.jobctl import Outcome
     from lpfilter.spool.store import SpoolStore
@@ -63,28 +64,37 @@ def run(ctx: Context) -> ExitStatus:
         from lpfilter.commands import reread
         return reread.run(ctx)
     if word in QUEUE_WORDS:
-        return _each(ctx, operands, lambda entry: _queue_word(ctx, word, entry))
+        failed: list[LpfilterError] = []
+        _each(ctx, operands, lambda entry: _queue_word(ctx, word, entry), failed)
+        return _done(failed)
     return _job_word(ctx, word, operands)
 
 
-def _each(ctx: Context, names: list[str], act: Callable[[Entry], None]) -> ExitStatus:
+def _each(ctx: Context, names: list[str], act: Callable[[Entry], None],
+          failed: list[LpfilterError]) -> None:
     """``act`` on each queue named (``all``: the printer list), else -P's (-a: every
-    queue), each by itself as LPRng's lpc: a queue not found or refused is said (one line)
-    and the others are still done; the exit status is the worst."""
-    from lpfilter.commands.exits import for_error, worst
+    queue), each by itself as LPRng's lpc: a queue not found or refused goes to
+    ``failed`` and the others are still done (``_done`` raises them)."""
     from lpfilter.errors import LpfilterError
-    from lpfilter.text import visible
     printcap = ctx.printcap()
     if ctx.args.all_queues or names == ["all"]:
         names = printcap.queue_names()
-    statuses = []
     for name in names or [ctx.queue(ctx.args.printer)]:
         try:
             act(printcap.lookup(name))
         except LpfilterError as exc:
-            print(f"lpfilter: {visible(str(exc))}", file=sys.stderr)
-            statuses.append(for_error(exc))
-    return worst(statuses)
+            failed.append(exc)
+
+
+def _done(failed: list[LpfilterError]) -> ExitStatus:
+    """After every queue was tried: what failed, raised for the command's edge to say
+    (each on one line, the worst status: ``errors.Several``)."""
+    from lpfilter.errors import Several
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        raise Several(failed)
+    return ExitStatus.OK
 
 
 def _host(entry: Entry) -> str:
@@ -275,26 +285,25 @@ def _show(ctx: Context, entry: Entry, outcomes: list[Outcome]) -> ExitStatus:
 def _status(ctx: Context, operands: list[str]) -> ExitStatus:
     """LPRng's lpc status table: printing, spooling, jobs, server, redirect, holdall."""
     from lpfilter.commands.environment import lock_dir
-    from lpfilter.commands.exits import worst
     from lpfilter.commands.status_cmd import _through_daemon
+    from lpfilter.errors import AccessError
     from lpfilter.spool.control import STATUS_HEAD, QueueControl, status_row
     from lpfilter.spool.queueinfo import queue_status
-    from lpfilter.text import visible
     print(STATUS_HEAD, file=ctx.stdout)
-    troubles: list[ExitStatus] = []
+    failed: list[LpfilterError] = []
 
     def row(entry: Entry) -> None:
         data = _through_daemon(ctx, queue_status(entry, lock_dir(ctx.environ)))
-        if data.get("error"):
-            print(f"lpfilter: {visible(str(data['error']))}", file=sys.stderr)
-            troubles.append(ExitStatus.ACCESS)
+        if data.get("error"):  # its row is still shown
+            failed.append(AccessError(str(data["error"]), queue=entry.name))
         control = QueueControl.from_dict(data.get("control"))
         jobs = sum(1 for j in data["jobs"] if j["state"] not in ("done", "removed",
                                                                 "cancelled"))
         server = data["served_by"]["pid"] if data["served_by"] else None
         print(status_row(_host(entry), control, jobs, server), file=ctx.stdout)
 
-    return worst([_each(ctx, operands, row), *troubles])
+    _each(ctx, operands, row, failed)
+    return _done(failed)
 
 
 def _remote(ctx: Context, word: str, operands: list[str]) -> ExitStatus | None:

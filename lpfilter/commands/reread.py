@@ -17,6 +17,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from lpfilter.commands.environment import split_global_options
+from lpfilter.locks import process_alive
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -91,12 +92,15 @@ def hup_if(pid: int, verify: Callable[[], bool]) -> bool:
 
 
 def is_watch(holder: Holder, owner: int) -> bool:
-    """Is the process a lease names that very ``lpfilter watch`` (same start time), run by
-    root or by the spool's ``owner``?"""
+    """Is the process a lease names that very ``lpfilter watch`` (the same start time, by
+    the lock module's one rule: ``locks.process_alive``), run by root or by the spool's
+    ``owner``?"""
     import psutil
+    if not process_alive(holder.pid, holder.start):
+        return False
     try:
         proc = psutil.Process(holder.pid)
-        if abs(proc.create_time() - holder.start) > 1.0 or proc.uids().real not in (0, owner):
+        if proc.uids().real not in (0, owner):
             return False
         argv, exe = proc.cmdline(), os.path.basename(proc.exe())
     except (psutil.Error, OSError):

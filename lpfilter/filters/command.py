@@ -16,7 +16,7 @@ from lpfilter.filters.dollars import Lookup, Token, expand_shell, expand_words, 
 from lpfilter.job import Job
 from lpfilter.printcap.entry import Entry
 from lpfilter.printcap.entrytext import entry_to_text
-from lpfilter.programs import needs_shell, split_words, strip_prefixes
+from lpfilter.programs import needs_shell, shell_argv, split_words, strip_prefixes
 from lpfilter.protocols.lpdcontrol import lprng_date
 
 ROLES = ("data", "of", "lp", "banner", "accounting", "pr")
@@ -204,7 +204,7 @@ def build_command(entry: Entry, key: str, facts: JobFacts, *, role: str) -> Filt
     if needs_shell(rest):
         shell = entry.string("shell") or "/bin/sh"
         body, values = expand_shell(rest.strip(), lookup)
-        argv = [shell, "-c", body if body.startswith("(") else f"( {body} )"]
+        argv = shell_argv(body, shell)
         program, is_shell = shell, True
     else:
         argv = expand_words(split_words(rest) + template, lookup)

@@ -39,8 +39,7 @@ class DirectJob:
         self.feed.start()
 
     def write_to(self, out: Outlet) -> None:
-        for note in self.feed.plan.notes:
-            self.feed.messages.put(note)
+        self.feed.say_notes()
         produce(self.feed, out)
 
 

@@ -118,9 +118,14 @@ class Feed:
 
     # --- the backend's side -----------------------------------------------------------
     def start(self) -> None:
+        self.say_notes()
+        self._thread.start()
+
+    def say_notes(self) -> None:
+        """The plan's notes, as status, before anything runs (either way: ``start`` or
+        ``filters.direct``)."""
         for note in self.plan.notes:
             self.messages.put(note)
-        self._thread.start()
 
     def produced(self) -> bool:
         """Whether the producing thread has ended (its end of the pipe closed)."""

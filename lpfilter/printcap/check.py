@@ -22,7 +22,7 @@ from lpfilter.printcap.nul import nul_problem
 from lpfilter.printcap.pools import check_pool
 from lpfilter.printcap.shellarith import check_arithmetic
 from lpfilter.printcap.source import Problem
-from lpfilter.programs import needs_shell
+from lpfilter.programs import needs_shell, strip_prefixes
 
 _FAILURE_ACTIONS = {"succ", "success", "abort", "remove", "hold"}
 #: lpfilter's completion-wait modes for socket printers (backends/jetdirect.py).
@@ -192,10 +192,8 @@ def _check_value(option: Option) -> list[Problem]:
 
 def _check_filter(option: Option, text: str) -> list[Problem]:
     """LPRng runs a filter only from an absolute path; '$' starts an option expansion."""
-    words = text.lstrip(" \t").removeprefix("|").split()
-    while words and (words[0] in ("-$", "$-") or words[0].upper() == "ROOT"):
-        words.pop(0)
-    rest = " ".join(words)
+    rest = strip_prefixes(text)[0]
+    words = rest.split()
     if not words or needs_shell(rest):
         return []
     program = words[0]
@@ -229,10 +227,9 @@ def _check_accounting(option: Option, text: str) -> list[Problem]:
         except ConfigError as exc:
             return [_warn(option, exc.message)]
         return []
-    words = text.lstrip(" \t").removeprefix("|").split() if text.lstrip()[:1] == "|" else []
-    while words and (words[0] in ("-$", "$-") or words[0].upper() == "ROOT"):
-        words.pop(0)
-    if not words or needs_shell(" ".join(words)) or words[0].startswith("/"):
+    rest = strip_prefixes(text)[0] if text.lstrip()[:1] == "|" else ""
+    words = rest.split()
+    if not words or needs_shell(rest) or words[0].startswith("/"):
         return []
     return [_warn(option, f"{name}={text}: the accounting program '{words[0]}' is not an"
                   " absolute path: LPRng refuses to run it and lpfilter logs the failure, so"

@@ -26,7 +26,6 @@ from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, R
 from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.filters.command import facts_for, filter_environment
 from lpfilter.job import JobState
-from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
 if TYPE_CHECKING:
     from lpfilter.job import Job
@@ -121,16 +120,15 @@ def run_failure_program(program: str, job: Job, records: QueueRecords, entry: En
     watcher, recorded for the next one, its output read as bounded lines and dropped), the
     attempt count on its stdin; its exit status (an LPRng filter code) decides. Waited for
     PROGRAM_TIMEOUT at most; whatever it left running in its session is then killed."""
-    rest, _no_options, as_root = strip_prefixes(program)
-    argv = command_argv(rest, entry.string("shell") or "/bin/sh")
+    command = run.program_command("send_failure_action", program,
+                                  entry.string("shell") or "/bin/sh")
     sd = entry.string("sd") or "."
     facts = facts_for(entry, job, data_file="", fmt=job.print_format or "f", now=time.time())
     try:
-        if not argv:
+        if not command.argv:
             raise JobRefused("names no program to run")
-        running = run.start(run.FilterCommand("send_failure_action", argv, as_root,
-                                              needs_shell(rest)),
-                            stdin=None, stdout=None, cwd=sd, owner=run.filter_owner(entry, sd),
+        running = run.start(command, stdin=None, stdout=None, cwd=sd,
+                            owner=run.filter_owner(entry, sd),
                             env=filter_environment(entry, facts, inherited=os.environ),
                             messages=run.Messages())
     except (LpfilterError, OSError) as exc:
