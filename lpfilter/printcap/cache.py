@@ -15,12 +15,12 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from lpfilter import __version__
 from lpfilter.printcap.model import Option, Record
 from lpfilter.printcap.source import MAX_PRINTCAP_BYTES, Origin, Problem
+from lpfilter.structs import Struct
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,16 @@ FORMAT = 4
 Stamp = tuple[int, int, int] | None
 
 
-@dataclass(slots=True)
-class CachedFile:
+class CachedFile(Struct):
     """What one top-level file parsed into, and the stamps of every file it read."""
 
-    stamps: dict[str, Stamp]
-    records: list[Record]
-    problems: list[Problem]
+    __slots__ = _fields = ("stamps", "records", "problems")
+
+    def __init__(self, stamps: dict[str, Stamp], records: list[Record],
+                 problems: list[Problem]) -> None:
+        self.stamps = stamps
+        self.records = records
+        self.problems = problems
 
 
 def stamp(path: str) -> Stamp:
