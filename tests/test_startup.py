@@ -33,10 +33,24 @@ RUN = ("import json, runpy, sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
        "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
        "except SystemExit as exc:\n    code = exc.code\n"
+       "made = sorted(f'{m}.{n}' for m, module in list(sys.modules.items())\n"
+       "              if m.startswith('lpfilter') for n, c in vars(module).items()\n"
+       "              if isinstance(c, type) and c.__module__ == m\n"
+       "              and '__dataclass_fields__' in vars(c))\n"
+       "sys.stderr.write('\\nDATACLASSES ' + json.dumps(made))\n"
        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
        "sys.exit(code)\n")
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
 NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets"}
+#: The dataclasses (module.Class) each run of ``imported`` defined, by its argv: each is
+#: built at import (0.3-1 ms: its methods are compiled from source with ``exec``).
+DATACLASSES: dict[tuple[str, ...], set[str]] = {}
+#: The only ones a quick command may still build: the spool's and the job's, whose code
+#: belongs to the spool's own rewrite (issue 16's journal). The printcap's records and the
+#: commands' context are lpfilter.structs classes.
+SPOOL_DATACLASSES = {"lpfilter.job.Job", "lpfilter.spool.submit.JobOptions",
+                     "lpfilter.spool.control.QueueControl", "lpfilter.spool.jobctl.Outcome",
+                     "lpfilter.spool.jobctl.Selection"}
 
 
 def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object = None,
@@ -47,8 +61,9 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object =
                           stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
                           check=False)
     assert done.returncode in ok, done.stderr[-2000:]
-    last = done.stderr.rstrip("\n").rpartition("\n")[2]
-    assert last.startswith("MODULES "), done.stderr[-2000:]
+    *_, made, last = done.stderr.rstrip("\n").split("\n")
+    assert last.startswith("MODULES ") and made.startswith("DATACLASSES "), done.stderr[-2000:]
+    DATACLASSES[tuple(argv)] = set(json.loads(made.removeprefix("DATACLASSES ")))
     return set(json.loads(last.removeprefix("MODULES ")))
 
 
@@ -82,6 +97,8 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
     names = imported(argv, env, cwd, ok=(1,) if "999999" in argv else (0,))  # 1: no such job
     assert _commands(names) == {f"lpfilter.commands.{command}"}
     assert not names & NEVER, sorted(names & NEVER)
+    assert DATACLASSES[tuple(argv)] <= SPOOL_DATACLASSES, sorted(DATACLASSES[tuple(argv)])
+    assert "socket" not in names  # the lock's host name is os.uname()'s, as gethostname's
     if argv[0] == "print":
         assert list((cwd / "sd" / ".lpfilter" / "jobs").glob("*.job"))  # the whole path ran
         assert not names & {"socket", "lpfilter.printcap.destination"}

@@ -16,11 +16,11 @@ import argparse
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lpfilter.spool.jobctl import Selection
 from lpfilter.status import ExitStatus
+from lpfilter.structs import Struct
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
@@ -46,12 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " 000012 or 12: of the -P queue), or - or all: every job")
 
 
-@dataclass
-class _Target:
+class _Target(Struct):
     """The jobs to act on in one queue."""
 
-    entry: Entry
-    selection: Selection = field(default_factory=Selection)
+    __slots__ = _fields = ("entry", "selection")
+
+    def __init__(self, entry: Entry, selection: Selection | None = None) -> None:
+        self.entry = entry
+        self.selection = Selection() if selection is None else selection
 
 
 def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
