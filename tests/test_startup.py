@@ -41,7 +41,10 @@ RUN = ("import json, runpy, sys\n"
        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
        "sys.exit(code)\n")
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
-NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets"}
+NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets",
+         # OpenSSL (the cache key is hashed by the interpreter's own SHA-256), and shutil
+         # with its compression modules (argparse asks the terminal's width only for help)
+         "hashlib", "_hashlib", "shutil", "zlib", "lzma", "bz2"}
 #: The dataclasses (module.Class) each run of ``imported`` defined, by its argv: each is
 #: built at import (0.3-1 ms: its methods are compiled from source with ``exec``).
 DATACLASSES: dict[tuple[str, ...], set[str]] = {}
@@ -197,3 +200,26 @@ def test_lazy_parser_makes_only_the_chosen_command() -> None:
     made = {word for word, parser in _commands_action(lazy)._name_parser_map.items()  # noqa: SLF001
             if isinstance(parser, argparse.ArgumentParser)}
     assert made == {"status", "lpq"}
+
+
+def test_the_cache_key_is_hashlibs_sha256() -> None:
+    """The interpreter's own SHA-256 names the cache file as hashlib's did (the same files)."""
+    import hashlib
+
+    from lpfilter.printcap import cache
+    for data in (b"", b"/etc/printcap\0/\0" + bytes(range(256)), "é\udc80".encode(
+            "utf-8", "surrogateescape") * 1000):
+        assert cache._sha256_hex(data) == hashlib.sha256(data).hexdigest()  # noqa: SLF001
+
+
+def test_help_still_fits_the_terminal(monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A parser built without asking the width (lpfilter.cli._Parser) still formats its
+    help to the terminal's width, as argparse does (COLUMNS, else the terminal), never to
+    the fixed width its checks use."""
+    widths = {}
+    for columns in (40, 200):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert cli.main(["print", "--help"]) == 0
+        widths[columns] = max(map(len, capsys.readouterr().out.splitlines()))
+    assert widths[40] < 60 < 100 < widths[200] <= 198
