@@ -107,6 +107,18 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
         assert not names & {"socket", "lpfilter.printcap.destination"}
 
 
+def test_the_command_edge_imports_no_job_and_no_dataclasses() -> None:
+    """``lpfilter.cli`` (what every command imports first) brings in neither the job's
+    module (a dataclass, json) nor dataclasses (with inspect, ast and dis): a command
+    imports them only when it works on jobs."""
+    done = subprocess.run([sys.executable, "-c", "import sys, lpfilter.cli\n"
+                           "print(' '.join(sorted(sys.modules)))"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    names = set(done.stdout.split())
+    assert "lpfilter.cli" in names
+    assert not names & {"lpfilter.job", "json", "dataclasses", "inspect", "shutil", "hashlib"}
+
+
 def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path) -> None:
     """As lpd's if= filter: the spool file on stdin, the printer on stdout."""
     lpd = Lpd(tmp_path)
