@@ -6,14 +6,15 @@ A dataclass is built at import: Python 3.11 writes its ``__init__``, ``__repr__`
 ``__eq__`` as source and compiles each with ``exec``, 0.3-1 ms a class, and a quick command
 (``lpfilter print``) imported a dozen of them, a fifth of its own cost (issue 16). A class
 here writes its ``__slots__`` and ``__init__`` by hand (compiled once, into the ``.pyc``) and
-names its fields in ``_fields``; ``repr`` and ``==`` behave as the dataclass's did.
+names its fields in ``_fields``; ``repr`` and ``==`` behave as the dataclass's did, and a
+frozen one raises ``dataclasses.FrozenInstanceError`` (an ``AttributeError``) when set.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typing import Any, ClassVar
+    from typing import Any, ClassVar, Self
 
 
 class Struct:
@@ -44,6 +45,18 @@ class Struct:
         shown = ", ".join([f"{name}={getattr(self, name)!r}" for name in names])
         return f"{type(self).__qualname__}({shown})"
 
+    def _assign(self, values: dict[str, Any]) -> None:
+        """Set every field from ``values`` (an ``__init__``'s ``locals()``), for a class
+        with many fields that is not built often."""
+        for name in self._fields:
+            object.__setattr__(self, name, values[name])
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (``dataclasses.replace``), made through ``__init__``."""
+        values = {name: getattr(self, name) for name in self._fields}
+        values.update(changes)
+        return type(self)(**values)
+
 
 class FrozenStruct(Struct):
     """An immutable record: no field can be set after ``__init__`` (which sets them with
@@ -52,10 +65,12 @@ class FrozenStruct(Struct):
     __slots__ = ()
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
+        from dataclasses import FrozenInstanceError  # a frozen dataclass's error, imported
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")  # only on this path
 
     def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
+        from dataclasses import FrozenInstanceError
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(self._values())

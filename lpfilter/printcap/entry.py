@@ -207,7 +207,7 @@ class Entry(Struct):
     #: The printcap it was looked up in: a pool (``sv``) finds its server queues there.
     printcap: Any
 
-    def __init__(self, name: str, names: list[str], options: dict[str, Option],  # noqa: PLR0913
+    def __init__(self, name: str, names: list[str], options: dict[str, Option],
                  requested: str, host: HostInfo, where: Origin,
                  _codes: dict[str, str] | None = None, printcap: Any = None) -> None:
         self.name = name
