@@ -131,6 +131,8 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
     assert out.read_bytes() == b"@@job@@\n"
     assert _commands(names) == {"lpfilter.commands.filter_cmd"}
     assert "pyparsing" not in names
+    argv = ("filter", *lpd.argv(lp_pipe=False))
+    assert DATACLASSES[argv] == {"lpfilter.job.Job"}  # settings, request, plan: structs
 
 
 # --- the fast entry reader ---------------------------------------------------------------

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lpfilter.backends.framing import Framing
+from lpfilter.backends.settings import NO_FRAMING, SocketSettings
 from lpfilter.commands.environment import PrintcapPaths
 from lpfilter.printcap.destination import Ftp, Lpd
 from lpfilter.printcap.entry import Entry, Option, Record
@@ -140,3 +142,25 @@ def test_an_ftp_destination_never_shows_its_password() -> None:
     assert ftp == Ftp("printer", 21, "PORT1", "u", "secret") != Ftp("printer", 21, "PORT1", "u")
     assert ftp.kind == "ftp" and ftp.password == "secret"
     assert Lpd("q", "h") == Lpd("q", "h", 515) and hash(Lpd("q", "h")) == hash(Lpd("q", "h", 515))
+
+
+def test_a_frozen_record_is_copied_with_changes_and_refuses_assignment_as_a_dataclass() -> None:
+    """``replace`` is ``dataclasses.replace``; setting a field raises the frozen
+    dataclass's own error, so callers catching it (or AttributeError) still do."""
+    framing = Framing(b"L", b"\f", b"T")
+    settings = SocketSettings("q", framing, 5.0, pjl=True, waitend="pjl", silence=0.0,
+                              delay=0.0, overall=60.0, half_close=True, connect_grace=0.0,
+                              connect_timeout=0.0, keepalive=False, linger=0, sync=False,
+                              pagecount=False, pjl_enter=None, init=b"", ps_eoj=False)
+    changed = settings.replace(framing=NO_FRAMING, waitend="none")
+    assert (changed.framing, changed.waitend, changed.queue, changed.pjl) == (
+        NO_FRAMING, "none", "q", True)
+    assert (settings.framing, settings.waitend) == (framing, "pjl")
+    assert changed == settings.replace(framing=NO_FRAMING).replace(waitend="none")
+    assert repr(settings).startswith("SocketSettings(queue='q', framing=Framing(leader=b'L',")
+    with pytest.raises(TypeError):
+        settings.replace(colour=True)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="'stall'"):
+        settings.stall = 1.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del framing.leader  # type: ignore[misc]
