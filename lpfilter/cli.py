@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
     if argv is None:  # the process's own command (the console script, python -m lpfilter)
         try:
-            return _main(sys.argv[1:], environ)
+            return _main(sys.argv[1:], environ, process=True)
         finally:
             # The interpreter exits next. Its last collection would walk every object of
             # every module imported (about 10 ms of a quick command), and none of them is
@@ -244,7 +244,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return _main(argv, environ)
 
 
-def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
+def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
+          process: bool = False) -> int:
     parser = build_parser(lazy=True)
     argv = list(argv)
     head, raw = _split_filter(argv)
@@ -254,6 +255,9 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
             args.filter_argv = raw
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return int(exc.code or 0)
+    if process:  # start-up is over (lpfilter.__main__ turned the collector off for it):
+        gc.freeze()  # what it made is never garbage; the command's own objects may be
+        gc.enable()
     _configure_logging(args.verbose, args.debug, watch=args.action == "watch",
                        quiet=getattr(args, "quiet", False))
     context = Context(args, os.environ if environ is None else environ)

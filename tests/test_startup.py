@@ -119,6 +119,36 @@ def test_the_command_edge_imports_no_job_and_no_dataclasses() -> None:
     assert not names & {"lpfilter.job", "json", "dataclasses", "inspect", "shutil", "hashlib"}
 
 
+#: ``python -m lpfilter ARGS`` that says, last, how many collections the cyclic collector
+#: ran before and after the command's module was imported.
+COUNT_GC = ("import gc, runpy, sys\n"
+            "seen = [0, 0]\n"
+            "def note(phase, info):\n"
+            "    if phase == 'start':\n"
+            "        seen[any(m.endswith('_cmd') for m in list(sys.modules))] += 1\n"
+            "gc.callbacks.append(note)\n"
+            "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
+            "except SystemExit as exc:\n    code = exc.code\n"
+            "sys.stderr.write(f'\\nGC {seen[0]} {seen[1]} {gc.isenabled()}\\n')\n"
+            "sys.exit(code)\n")
+
+
+def test_start_up_runs_no_collection(site: tuple[dict[str, str], Path]) -> None:
+    """Importing makes no garbage: the collector stays off until the command's module is
+    imported (lpfilter.__main__, also the console script's entry point), and is on again
+    for the command itself."""
+    env, cwd = site
+    done = subprocess.run([sys.executable, "-c", COUNT_GC, "print", "--no-wait", "-P", "q",
+                           "job"], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, _after, enabled = done.stderr.rstrip().rpartition("\n")[2].split()[1:]
+    assert (before, enabled) == ("0", "True")
+    setup = (Path(__file__).resolve().parent.parent / "setup.py").read_text()
+    assert '"lpfilter = lpfilter.__main__:main"' in setup
+
+
 def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path) -> None:
     """As lpd's if= filter: the spool file on stdin, the printer on stdout."""
     lpd = Lpd(tmp_path)
