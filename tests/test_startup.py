@@ -120,17 +120,21 @@ def test_the_command_edge_imports_no_job_and_no_dataclasses() -> None:
 
 
 #: ``python -m lpfilter ARGS`` that says, last, how many collections the cyclic collector
-#: ran before and after the command's module was imported.
+#: ran while lpfilter.cli and the command's module were imported and the arguments parsed
+#: (from the moment lpfilter.cli is in sys.modules until the command's module is), then
+#: afterwards, and whether it is on at the end.
 COUNT_GC = ("import gc, runpy, sys\n"
-            "seen = [0, 0]\n"
+            "seen = [0, 0, 0]\n"
             "def note(phase, info):\n"
             "    if phase == 'start':\n"
-            "        seen[any(m.endswith('_cmd') for m in list(sys.modules))] += 1\n"
+            "        names = list(sys.modules)\n"
+            "        command = any(m.endswith('_cmd') for m in names)\n"
+            "        seen[('lpfilter.cli' in names) + command] += 1\n"
             "gc.callbacks.append(note)\n"
             "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
             "except SystemExit as exc:\n    code = exc.code\n"
-            "sys.stderr.write(f'\\nGC {seen[0]} {seen[1]} {gc.isenabled()}\\n')\n"
+            "sys.stderr.write(f'\\nGC {seen[1]} {seen[2]} {gc.isenabled()}\\n')\n"
             "sys.exit(code)\n")
 
 
