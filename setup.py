@@ -19,7 +19,7 @@ setup(
                              "setuptools>=70.1"],
                     # .ci/run checks the code with these before the tests (pyproject.toml).
                     "lint": ["ruff>=0.17,<0.18", "mypy>=2.4,<2.5", "types-psutil"]},
-    entry_points={"console_scripts": ["lpfilter = lpfilter.cli:main"]},
+    entry_points={"console_scripts": ["lpfilter = lpfilter.__main__:main"]},
     data_files=[
         ("share/man/man1", ["man/lpfilter.1"]),
         ("share/man/man5", ["man/lpfilter-printcap.5"]),

@@ -7,14 +7,16 @@ imported only when their command runs, so a quick command stays quick.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from gettext import gettext
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from lpfilter import __version__
 from lpfilter.commands.environment import Context, split_global_options
@@ -22,6 +24,9 @@ from lpfilter.commands.exits import for_error, worst
 from lpfilter.errors import NO_ROOM, LpfilterError, Several
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
+
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,39 @@ def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
                         help="debug logging, and a traceback on errors")
 
 
-class _CommandParser(argparse.ArgumentParser):
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with the terminal's width asked only when text is formatted for
+    the terminal. ``add_argument`` (to check a metavar) and ``add_subparsers`` (for the
+    commands' prog) make a formatter whose width they never use, and asking the width
+    imports shutil, and with it zlib, bz2 and lzma: 2 ms of a quick command that prints no
+    help."""
+
+    #: A fixed width while a formatter is only made for a check (``_unsized``).
+    _width: int | None = None
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        with self._unsized():
+            return super().add_argument(*args, **kwargs)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        with self._unsized():
+            return super().add_subparsers(**kwargs)
+
+    @contextlib.contextmanager
+    def _unsized(self) -> Iterator[None]:
+        self._width = 80
+        try:
+            yield
+        finally:
+            self._width = None
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._width is None:
+            return super()._get_formatter()
+        return self.formatter_class(prog=self.prog, width=self._width)  # type: ignore[call-arg]
+
+
+class _CommandParser(_Parser):
     """A command's parser: an argument it does not know is its own usage error, so the
     message comes with that command's usage, not the top-level one."""
 
@@ -136,7 +173,7 @@ _GLOBAL_QUEUES = "global_queues"
 def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
     """The whole parser; with ``lazy``, each command's own arguments are added (and its
     module imported) only when that command is chosen, which parses and prints the same."""
-    parser = argparse.ArgumentParser(  # no --verb for --verbose: LPRng's and CUPS' habit,
+    parser = _Parser(  # no --verb for --verbose: LPRng's and CUPS' habit,
         prog="lpfilter", allow_abbrev=False,  # and split_global_options knows all there is
         description="LPRng-style, printcap-driven print spooler backend.")
     _common_options(parser, None)
@@ -198,7 +235,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
     if argv is None:  # the process's own command (the console script, python -m lpfilter)
         try:
-            return _main(sys.argv[1:], environ)
+            return _main(sys.argv[1:], environ, process=True)
         finally:
             # The interpreter exits next. Its last collection would walk every object of
             # every module imported (about 10 ms of a quick command), and none of them is
@@ -207,7 +244,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return _main(argv, environ)
 
 
-def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
+def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
+          process: bool = False) -> int:
     parser = build_parser(lazy=True)
     argv = list(argv)
     head, raw = _split_filter(argv)
@@ -217,6 +255,9 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None) -> int:
             args.filter_argv = raw
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
         return int(exc.code or 0)
+    if process:  # start-up is over (lpfilter.__main__ turned the collector off for it):
+        gc.freeze()  # what it made is never garbage; the command's own objects may be
+        gc.enable()
     _configure_logging(args.verbose, args.debug, watch=args.action == "watch",
                        quiet=getattr(args, "quiet", False))
     context = Context(args, os.environ if environ is None else environ)

@@ -11,28 +11,35 @@ import fcntl
 import functools
 import json
 import os
-import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from lpfilter.errors import NO_ROOM
 from lpfilter.safefiles import open_lock
+from lpfilter.structs import FrozenStruct
 
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class Holder:
+class Holder(FrozenStruct):
     """Who holds (or last held) a lock."""
 
+    __slots__ = _fields = ("pid", "start", "host", "purpose", "since")
     pid: int
     start: float
     host: str
     purpose: str
     since: float
+
+    def __init__(self, pid: int, start: float, host: str, purpose: str, since: float) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "pid", pid)
+        setattr_(self, "start", start)
+        setattr_(self, "host", host)
+        setattr_(self, "purpose", purpose)
+        setattr_(self, "since", since)
 
     def alive(self) -> bool:
         """Is that very process still running? (A pid alone may have been reused.)"""
@@ -101,7 +108,9 @@ class ProcessLock:
                     return False
                 time.sleep(POLL)
         me = os.getpid()
-        record = {"pid": me, "start": _own_start(me), "host": socket.gethostname(),
+        # os.uname().nodename is what socket.gethostname() returns on Linux, without
+        # importing socket on every quick command's way.
+        record = {"pid": me, "start": _own_start(me), "host": os.uname().nodename,
                   "purpose": self.purpose, "since": time.time()}
         data = json.dumps(record).encode() + b"\n"
         try:

@@ -408,7 +408,7 @@ def test_pyproject_builds_the_standard_way(tmp_path: Path) -> None:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names
                             if n.endswith(".dist-info/entry_points.txt"))
-    assert "lpfilter = lpfilter.cli:main" in entry_points
+    assert "lpfilter = lpfilter.__main__:main" in entry_points  # start-up without collection
     for data in ("share/doc/lpfilter/printcap.example", "share/man/man1/lpfilter.1",
                  "share/man/man5/lpfilter-printcap.5"):
         assert any(n.endswith(f".data/data/{data}") for n in names), data

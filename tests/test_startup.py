@@ -33,10 +33,25 @@ RUN = ("import json, runpy, sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
        "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
        "except SystemExit as exc:\n    code = exc.code\n"
+       "made = sorted(f'{m}.{n}' for m, module in list(sys.modules.items())\n"
+       "              if m.startswith('lpfilter') for n, c in vars(module).items()\n"
+       "              if isinstance(c, type) and c.__module__ == m\n"
+       "              and '__dataclass_fields__' in vars(c))\n"
+       "sys.stderr.write('\\nDATACLASSES ' + json.dumps(made))\n"
        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
        "sys.exit(code)\n")
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
-NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets"}
+NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets",
+         # OpenSSL (the cache key is hashed by the interpreter's own SHA-256), and shutil
+         # with its compression modules (argparse asks the terminal's width only for help)
+         "hashlib", "_hashlib", "shutil", "zlib", "lzma", "bz2"}
+#: The dataclasses (module.Class) each run of ``imported`` defined, by its argv: each is
+#: built at import (0.3-1 ms: its methods are compiled from source with ``exec``).
+DATACLASSES: dict[tuple[str, ...], set[str]] = {}
+#: The only ones a quick command may still build: the spool's and the job's (Job,
+#: JobOptions, QueueControl...), whose code belongs to the spool's own rewrite (issue 16's
+#: journal). The printcap's records and the commands' context are lpfilter.structs classes.
+SPOOL_MODULES = ("lpfilter.job.", "lpfilter.spool.")
 
 
 def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object = None,
@@ -47,8 +62,9 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object =
                           stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
                           check=False)
     assert done.returncode in ok, done.stderr[-2000:]
-    last = done.stderr.rstrip("\n").rpartition("\n")[2]
-    assert last.startswith("MODULES "), done.stderr[-2000:]
+    *_, made, last = done.stderr.rstrip("\n").split("\n")
+    assert last.startswith("MODULES ") and made.startswith("DATACLASSES "), done.stderr[-2000:]
+    DATACLASSES[tuple(argv)] = set(json.loads(made.removeprefix("DATACLASSES ")))
     return set(json.loads(last.removeprefix("MODULES ")))
 
 
@@ -82,9 +98,59 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
     names = imported(argv, env, cwd, ok=(1,) if "999999" in argv else (0,))  # 1: no such job
     assert _commands(names) == {f"lpfilter.commands.{command}"}
     assert not names & NEVER, sorted(names & NEVER)
+    made = DATACLASSES[tuple(argv)]
+    assert "lpfilter.job.Job" in made  # the control: the wrapper sees dataclasses
+    assert all(name.startswith(SPOOL_MODULES) for name in made), sorted(made)
+    assert "socket" not in names  # the lock's host name is os.uname()'s, as gethostname's
     if argv[0] == "print":
         assert list((cwd / "sd" / ".lpfilter" / "jobs").glob("*.job"))  # the whole path ran
         assert not names & {"socket", "lpfilter.printcap.destination"}
+
+
+def test_the_command_edge_imports_no_job_and_no_dataclasses() -> None:
+    """``lpfilter.cli`` (what every command imports first) brings in neither the job's
+    module (a dataclass, json) nor dataclasses (with inspect, ast and dis): a command
+    imports them only when it works on jobs."""
+    done = subprocess.run([sys.executable, "-c", "import sys, lpfilter.cli\n"
+                           "print(' '.join(sorted(sys.modules)))"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    names = set(done.stdout.split())
+    assert "lpfilter.cli" in names
+    assert not names & {"lpfilter.job", "json", "dataclasses", "inspect", "shutil", "hashlib"}
+
+
+#: ``python -m lpfilter ARGS`` that says, last, how many collections the cyclic collector
+#: ran while lpfilter.cli and the command's module were imported and the arguments parsed
+#: (from the moment lpfilter.cli is in sys.modules until the command's module is), then
+#: afterwards, and whether it is on at the end.
+COUNT_GC = ("import gc, runpy, sys\n"
+            "seen = [0, 0, 0]\n"
+            "def note(phase, info):\n"
+            "    if phase == 'start':\n"
+            "        names = list(sys.modules)\n"
+            "        command = any(m.endswith('_cmd') for m in names)\n"
+            "        seen[('lpfilter.cli' in names) + command] += 1\n"
+            "gc.callbacks.append(note)\n"
+            "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
+            "except SystemExit as exc:\n    code = exc.code\n"
+            "sys.stderr.write(f'\\nGC {seen[1]} {seen[2]} {gc.isenabled()}\\n')\n"
+            "sys.exit(code)\n")
+
+
+def test_start_up_runs_no_collection(site: tuple[dict[str, str], Path]) -> None:
+    """Importing makes no garbage: the collector stays off until the command's module is
+    imported (lpfilter.__main__, also the console script's entry point), and is on again
+    for the command itself."""
+    env, cwd = site
+    done = subprocess.run([sys.executable, "-c", COUNT_GC, "print", "--no-wait", "-P", "q",
+                           "job"], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, _after, enabled = done.stderr.rstrip().rpartition("\n")[2].split()[1:]
+    assert (before, enabled) == ("0", "True")
+    setup = (Path(__file__).resolve().parent.parent / "setup.py").read_text()
+    assert '"lpfilter = lpfilter.__main__:main"' in setup
 
 
 def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path) -> None:
@@ -99,6 +165,8 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
     assert out.read_bytes() == b"@@job@@\n"
     assert _commands(names) == {"lpfilter.commands.filter_cmd"}
     assert "pyparsing" not in names
+    argv = ("filter", *lpd.argv(lp_pipe=False))
+    assert DATACLASSES[argv] == {"lpfilter.job.Job"}  # settings, request, plan: structs
 
 
 # --- the fast entry reader ---------------------------------------------------------------
@@ -180,3 +248,26 @@ def test_lazy_parser_makes_only_the_chosen_command() -> None:
     made = {word for word, parser in _commands_action(lazy)._name_parser_map.items()  # noqa: SLF001
             if isinstance(parser, argparse.ArgumentParser)}
     assert made == {"status", "lpq"}
+
+
+def test_the_cache_key_is_hashlibs_sha256() -> None:
+    """The interpreter's own SHA-256 names the cache file as hashlib's did (the same files)."""
+    import hashlib
+
+    from lpfilter.printcap import cache
+    for data in (b"", b"/etc/printcap\0/\0" + bytes(range(256)), "é\udc80".encode(
+            "utf-8", "surrogateescape") * 1000):
+        assert cache._sha256_hex(data) == hashlib.sha256(data).hexdigest()  # noqa: SLF001
+
+
+def test_help_still_fits_the_terminal(monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A parser built without asking the width (lpfilter.cli._Parser) still formats its
+    help to the terminal's width, as argparse does (COLUMNS, else the terminal), never to
+    the fixed width its checks use."""
+    widths = {}
+    for columns in (40, 200):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert cli.main(["print", "--help"]) == 0
+        widths[columns] = max(map(len, capsys.readouterr().out.splitlines()))
+    assert widths[40] < 60 < 100 < widths[200] <= 198

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lpfilter"
 
 #: Each room and the rooms it may import (besides itself and the ground floor).
 GROUND = {"lpfilter", "lpfilter.text", "lpfilter.errors", "lpfilter.job", "lpfilter.locks",
-          "lpfilter.safefiles", "lpfilter.filtercodes", "lpfilter.programs"}
+          "lpfilter.safefiles", "lpfilter.filtercodes", "lpfilter.programs", "lpfilter.structs"}
 ALLOWED: dict[str, set[str]] = {
     "lpfilter.printcap": set(),
     "lpfilter.protocols": set(),

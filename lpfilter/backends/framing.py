@@ -7,20 +7,25 @@ repeated files of one job.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lpfilter.printcap.datatypes import c_unescape_bytes
+from lpfilter.structs import FrozenStruct
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 
 
-@dataclass(frozen=True, slots=True)
-class Framing:
+class Framing(FrozenStruct):
+    __slots__ = _fields = ("leader", "separator", "trailer")
     leader: bytes
     separator: bytes
     trailer: bytes
+
+    def __init__(self, leader: bytes, separator: bytes, trailer: bytes) -> None:
+        object.__setattr__(self, "leader", leader)
+        object.__setattr__(self, "separator", separator)
+        object.__setattr__(self, "trailer", trailer)
 
 
 def _printer_bytes(entry: Entry, key: str) -> bytes:

@@ -9,7 +9,6 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 """
 from __future__ import annotations
 
-import dataclasses
 import socket
 import struct
 import time
@@ -133,9 +132,8 @@ class JetDirectBackend:
         filter): it is never half-closed or closed here, so ``waitend=eof`` (the printer
         closing) cannot work and means ``none``."""
         settings = request.settings
-        settings = dataclasses.replace(
-            settings, half_close=False,
-            waitend="none" if settings.waitend == "eof" else settings.waitend)
+        settings = settings.replace(
+            half_close=False, waitend="none" if settings.waitend == "eof" else settings.waitend)
         sock.setblocking(False)
         return self._run(sock, request, settings, where)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
 from lpfilter.errors import Interruption, JobInterrupted
+from lpfilter.structs import Struct
 
 if TYPE_CHECKING:
     from lpfilter.backends.settings import SendSettings
@@ -98,9 +98,12 @@ class DirectSource(Protocol):
 SettingsT = TypeVar("SettingsT", bound="SendSettings")
 
 
-@dataclass(slots=True)
-class SendRequest(Generic[SettingsT]):
+class SendRequest(Struct, Generic[SettingsT]):
     """Everything a backend needs for one attempt at one job."""
+
+    __slots__ = _fields = ("job", "data_path", "destination", "settings", "reporter",
+                           "lock_dir", "data_fd", "sent", "source", "direct", "command",
+                           "environment")
 
     job: Job
     #: The data file; read through ``open_data``.
@@ -111,27 +114,45 @@ class SendRequest(Generic[SettingsT]):
     reporter: Reporter
     #: Where host-wide locks live (FTP session slots), decided by the caller; only
     #: backends that take such locks need it.
-    lock_dir: str = ""
+    lock_dir: str
     #: The data file as the spool opened and checked it (a regular file of the queue's
     #: owner, reached without following a symbolic link); None: open ``data_path``.
-    data_fd: int | None = None
+    data_fd: int | None
     #: Bytes that left so far in this attempt (kept up to date by the backend's Pump), so a
     #: failed attempt is accounted with what it sent.
-    sent: int = 0
+    sent: int
     #: The job's body from a filter, streamed (``filters.feed``): it replaces the data
     #: file, its copies and the settings' framing, which the producer wrote itself.
-    source: StreamSource | None = None
+    source: StreamSource | None
     #: The same body when the producer can also write to the backend's descriptor
     #: directly (``DirectSource``, not started yet): a socket or file backend lends it.
-    direct: DirectSource | None = None
+    direct: DirectSource | None
     #: An ``lp=|`` program's command line as LPRng builds it (``$`` tokens, the option
     #: list), by a caller that knows the job's facts (``filters.send``); None: the
     #: printcap's words as they are.
-    command: FilterCommand | None = None
+    command: FilterCommand | None
     #: That program's whole environment as LPRng gives a filter's (lprng-filters.md §4:
     #: ``filters.command.filter_environment``, with the job's ``LPFILTER_JOB*``), by the
     #: same caller; None: ``backends.pipe.clean_environment``. Never the watcher's own.
-    environment: dict[str, str] | None = None
+    environment: dict[str, str] | None
+
+    def __init__(self, job: Job, data_path: str, destination: Destination,
+                 settings: SettingsT, reporter: Reporter, lock_dir: str = "",
+                 data_fd: int | None = None, sent: int = 0, source: StreamSource | None = None,
+                 direct: DirectSource | None = None, command: FilterCommand | None = None,
+                 environment: dict[str, str] | None = None) -> None:
+        self.job = job
+        self.data_path = data_path
+        self.destination = destination
+        self.settings = settings
+        self.reporter = reporter
+        self.lock_dir = lock_dir
+        self.data_fd = data_fd
+        self.sent = sent
+        self.source = source
+        self.direct = direct
+        self.command = command
+        self.environment = environment
 
     def open_data(self) -> BinaryIO:
         """The job's bytes, from the descriptor the spool checked: never the path again,
@@ -155,15 +176,22 @@ class SendRequest(Generic[SettingsT]):
             raise JobInterrupted(reason)
 
 
-@dataclass(slots=True)
-class SendResult:
+class SendResult(Struct):
     """What a successful send achieved."""
 
+    __slots__ = _fields = ("bytes_sent", "delivery", "pages", "message")
     bytes_sent: int
     #: "sent" (the device or program took it) or "confirmed" (the printer said it printed).
-    delivery: str = "sent"
-    pages: int | None = None
-    message: str = ""
+    delivery: str
+    pages: int | None
+    message: str
+
+    def __init__(self, bytes_sent: int, delivery: str = "sent", pages: int | None = None,
+                 message: str = "") -> None:
+        self.bytes_sent = bytes_sent
+        self.delivery = delivery
+        self.pages = pages
+        self.message = message
 
 
 class Backend(Protocol):

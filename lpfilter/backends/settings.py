@@ -1,5 +1,9 @@
 """Each backend's printcap settings: typed, frozen, read once per send from the entry.
 
+Frozen records of ``lpfilter.structs`` (each ``__init__`` names its fields, base class's
+first, as a dataclass's would): ``lpfilter filter`` imports them all, and as dataclasses
+they cost it 4 ms to build.
+
 A backend reads its settings object and never the entry: every key it uses, with its
 default and its checks, is read here, by its class's ``from_entry``. One module holds them
 all because they share the common part (queue, framing, stall limit), the FTP settings are
@@ -10,11 +14,11 @@ read by three modules (``ftp``, ``ftpsession``, ``ftpauth``), and the socket's a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from lpfilter.backends.framing import Framing, framing
 from lpfilter.printcap.datatypes import c_unescape_bytes
+from lpfilter.structs import FrozenStruct
 
 if TYPE_CHECKING:
     from lpfilter.protocols.lpdcontrol import Style
@@ -51,9 +55,12 @@ def _common(entry: Entry, framed: bool) -> dict[str, Any]:
             "stall": _seconds(rw_timeout if rw_timeout > 0 else entry.number("stall_timeout"))}
 
 
-@dataclass(frozen=True, slots=True)
-class SendSettings:
-    """What every backend uses."""
+class SendSettings(FrozenStruct):
+    """What every backend uses. A subclass's fields come after these (its slots are its
+    own fields: ``_fields[3:]``)."""
+
+    _fields: ClassVar[tuple[str, ...]] = ("queue", "framing", "stall")
+    __slots__ = _fields
 
     #: The queue's name (in PJL job names, FTP file names, a pipe program's PRINTER).
     queue: str
@@ -64,19 +71,28 @@ class SendSettings:
     #: fails: ``send_job_rw_timeout`` when set, else ``stall_timeout`` (0: no limit).
     stall: float
 
+    def __init__(self, queue: str, framing: Framing, stall: float) -> None:
+        self._assign(locals())
+
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
         return cls(**_common(entry, framed))
 
 
-@dataclass(frozen=True, slots=True)
 class DeviceSettings(SendSettings):
     """``lp=/path``."""
+
+    _fields = (*SendSettings._fields, "read_write", "lock")
+    __slots__ = _fields[3:]
 
     #: Open read-write (``rw``, or ``lk``, since a lock needs it).
     read_write: bool
     #: Lock the device against other programs while sending (``lk``).
     lock: bool
+
+    def __init__(self, queue: str, framing: Framing, stall: float, read_write: bool,
+                 lock: bool) -> None:
+        self._assign(locals())
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
@@ -84,9 +100,12 @@ class DeviceSettings(SendSettings):
                    lock=entry.flag("lk"))
 
 
-@dataclass(frozen=True, slots=True)
 class PipeSettings(SendSettings):
     """``lp=|program``."""
+
+    _fields = (*SendSettings._fields, "shell", "spool_dir", "printcap_text", "finish_timeout",
+               "user", "group", "path")
+    __slots__ = _fields[3:]
 
     #: The shell for a command with shell syntax (``shell``).
     shell: str
@@ -99,10 +118,15 @@ class PipeSettings(SendSettings):
     finish_timeout: float
     #: ``user`` and ``group``: whom a root watcher runs the program as for a root-owned
     #: spool (``children.run.owner_of``, looked up at each send, as the spool's owner is).
-    user: str | None = None
-    group: str | None = None
+    user: str | None
+    group: str | None
     #: ``filter_path``: the program's PATH when no caller built its environment.
-    path: str = ""
+    path: str
+
+    def __init__(self, queue: str, framing: Framing, stall: float, shell: str,
+                 spool_dir: str | None, printcap_text: str, finish_timeout: float,
+                 user: str | None = None, group: str | None = None, path: str = "") -> None:
+        self._assign(locals())
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
@@ -114,9 +138,13 @@ class PipeSettings(SendSettings):
                    path=entry.string("filter_path") or "")
 
 
-@dataclass(frozen=True, slots=True)
 class SocketSettings(SendSettings):
     """``lp=host%port`` (and ``lpfilter filter``'s standard output)."""
+
+    _fields = (*SendSettings._fields, "pjl", "waitend", "silence", "delay", "overall",
+               "half_close", "connect_grace", "connect_timeout", "keepalive", "linger", "sync",
+               "pagecount", "pjl_enter", "init", "ps_eoj")
+    __slots__ = _fields[3:]
 
     #: Wrap the job in PJL (``pjl``).
     pjl: bool
@@ -150,6 +178,13 @@ class SocketSettings(SendSettings):
     #: PostScript ^D before and after the job (``ps_eoj``).
     ps_eoj: bool
 
+    def __init__(self, queue: str, framing: Framing, stall: float, pjl: bool, waitend: str,
+                 silence: float, delay: float, overall: float, half_close: bool,
+                 connect_grace: float, connect_timeout: float, keepalive: bool, linger: int,
+                 sync: bool, pagecount: bool, pjl_enter: str | None, init: bytes,
+                 ps_eoj: bool) -> None:
+        self._assign(locals())
+
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
         use_pjl = entry.flag("pjl")
@@ -171,9 +206,12 @@ class SocketSettings(SendSettings):
                    ps_eoj=entry.flag("ps_eoj"))
 
 
-@dataclass(frozen=True, slots=True)
 class FtpSettings(SendSettings):
     """``lp=ftp://...``."""
+
+    _fields = (*SendSettings._fields, "idle", "user", "password_file", "sessions",
+               "connect_timeout", "keepalive", "active")
+    __slots__ = _fields[3:]
 
     #: Seconds a kept session may sit idle and still be reused (``ftp_idle``; 0: never).
     idle: int
@@ -190,6 +228,11 @@ class FtpSettings(SendSettings):
     #: Start in active mode (``ftp_active``) rather than passive.
     active: bool
 
+    def __init__(self, queue: str, framing: Framing, stall: float, idle: int, user: str,
+                 password_file: str, sessions: int, connect_timeout: float, keepalive: bool,
+                 active: bool) -> None:
+        self._assign(locals())
+
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
         return cls(**_common(entry, framed), idle=entry.number("ftp_idle"),
@@ -200,11 +243,14 @@ class FtpSettings(SendSettings):
                    keepalive=entry.flag("keepalive"), active=entry.flag("ftp_active"))
 
 
-@dataclass(frozen=True, slots=True)
 class LpdSettings(SendSettings):
     """``lp=queue@host[%port]`` or ``rm``/``rp``: RFC 1179 forwarding. The port is the
     destination's (``%port``, else ``lpd_port``). The job goes as it was spooled: never
     framed (``ld``, ``tr``, ``ff`` are the remote queue's business)."""
+
+    _fields = (*SendSettings._fields, "connect_timeout", "ack_timeout", "banner", "style",
+               "fmt", "host", "data_first", "keepalive", "batch", "source_ports")
+    __slots__ = _fields[3:]
 
     #: ``connect_timeout`` (0: an hour).
     connect_timeout: float
@@ -223,9 +269,15 @@ class LpdSettings(SendSettings):
     #: SO_KEEPALIVE (``keepalive``).
     keepalive: bool
     #: ``lpd_batch``: the jobs of a batch on one connection, each data file first.
-    batch: bool = False
+    batch: bool
     #: ``lpd_reserved_port`` as root: the source port range (``originate_port``), else None.
-    source_ports: tuple[int, int] | None = None
+    source_ports: tuple[int, int] | None
+
+    def __init__(self, queue: str, framing: Framing, stall: float, connect_timeout: float,
+                 ack_timeout: float, banner: bool, style: Style, fmt: str, host: str,
+                 data_first: bool, keepalive: bool, batch: bool = False,
+                 source_ports: tuple[int, int] | None = None) -> None:
+        self._assign(locals())
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:

@@ -8,7 +8,6 @@ is written and that is all.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import stat
@@ -30,7 +29,7 @@ def send_to_stdout(request: SendRequest[SocketSettings]) -> SendResult:
         finally:
             sock.setblocking(True)  # the file status is shared with lpd's descriptor
             sock.close()
-    settings = dataclasses.replace(request.settings, waitend="none")
+    settings = request.settings.replace(waitend="none")
     job = request.job
     name = pjl.safe_name(f"{settings.queue}-{job.id} {job.name}")
     frame = wrapping(settings, name, "")

@@ -9,10 +9,10 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.errors import AccessError, ConfigError, UsageError
+from lpfilter.structs import FrozenStruct, Struct
 
 if TYPE_CHECKING:
     import argparse
@@ -26,14 +26,21 @@ EXAMPLE_DOC = os.path.join("share", "doc", "lpfilter", "printcap.example")
 _PATH_SEP = re.compile(r"[:;]")
 
 
-@dataclass(frozen=True, slots=True)
-class PrintcapPaths:
+class PrintcapPaths(FrozenStruct):
     """Files to read in order, and those of them that may be missing (``~/.printcap``)."""
 
+    __slots__ = _fields = ("paths", "optional", "source")
     paths: tuple[str, ...]
-    optional: tuple[str, ...] = ()
+    optional: tuple[str, ...]
     #: Who named them: "--printcap", "LPFILTER_PRINTCAP" or "default".
-    source: str = "default"
+    source: str
+
+    def __init__(self, paths: tuple[str, ...], optional: tuple[str, ...] = (),
+                 source: str = "default") -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "paths", paths)
+        setattr_(self, "optional", optional)
+        setattr_(self, "source", source)
 
 
 def _split(value: str, origin: str) -> tuple[str, ...]:
@@ -168,14 +175,17 @@ def lock_dir(environ: Mapping[str, str]) -> str:
     return path
 
 
-@dataclass
-class Context:
+class Context(Struct):
     """What every command gets: parsed options, environment, and the printcap on demand."""
 
-    args: argparse.Namespace
-    environ: Mapping[str, str]
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    _printcap: Printcap | None = None
+    _fields = ("args", "environ", "stdout", "_printcap")
+
+    def __init__(self, args: argparse.Namespace, environ: Mapping[str, str],
+                 stdout: TextIO | None = None, _printcap: Printcap | None = None) -> None:
+        self.args = args
+        self.environ = environ
+        self.stdout: TextIO = sys.stdout if stdout is None else stdout
+        self._printcap = _printcap
 
     def printcap(self, *, side: str = "server", strict: bool = True,
                  cached: bool = True) -> Printcap:

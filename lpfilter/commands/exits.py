@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import (AccessError, ConfigError, HoldJob, JobRefused, LpfilterError,
                              NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
-from lpfilter.job import JobState
 from lpfilter.status import ExitStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the job's module (a dataclass, json) is imported by the verdicts on
+    # jobs: every command imports this module through the command edge
+    from lpfilter.job import JobState
     from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 
 #: An error's exit status is that of the first of its classes (in method resolution order)
@@ -54,6 +55,7 @@ def for_queue_trouble(error: BaseException) -> ExitStatus:
 
 def for_pass(summary: WorkSummary) -> ExitStatus:
     """A one-shot pass over a queue: did every job it tried print?"""
+    from lpfilter.job import JobState
     if summary.full is not None:
         return ExitStatus.SPOOL_FULL
     if summary.counts.get(JobState.FAILED) or summary.counts.get(JobState.REMOVED):
@@ -67,6 +69,7 @@ def for_pass(summary: WorkSummary) -> ExitStatus:
 
 def for_job(state: JobState) -> ExitStatus:
     """A job ``print`` waited for: printed, still queued, held, or failed (or gone)."""
+    from lpfilter.job import JobState
     return {JobState.DONE: ExitStatus.OK, JobState.QUEUED: ExitStatus.JOB_PENDING,
             JobState.HELD: ExitStatus.JOB_HELD}.get(state, ExitStatus.JOB_FAILED)
 

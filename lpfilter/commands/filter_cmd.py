@@ -26,14 +26,17 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from lpfilter.errors import LpfilterError, UsageError
 from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode import arguments
+from lpfilter.filtermode.run import FilterRun, Plan, one_line
+from lpfilter.printcap.destination import classify, password_on_command_line
+from lpfilter.printcap.entrytext import default_entry, entry_from_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from lpfilter.commands.environment import Context
-    from lpfilter.filtermode.run import Plan
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
 
@@ -66,11 +69,8 @@ def run(ctx: Context) -> int:
         logging.getLogger().setLevel(logging.DEBUG if "--debug" in args.own else logging.INFO)
     if args.own.get("--printcap"):
         ctx.args.printcap = args.own["--printcap"]
-    from lpfilter.errors import LpfilterError
-    from lpfilter.filtermode.run import one_line
     try:
         plan = _plan(ctx, args)
-        from lpfilter.filtermode.run import FilterRun
         return FilterRun(plan, err).run()
     except LpfilterError as exc:
         print(one_line(f"lpfilter filter: {exc}"), file=err, flush=True)
@@ -84,10 +84,6 @@ def run(ctx: Context) -> int:
 
 def _plan(ctx: Context, args: arguments.FilterArgs) -> Plan:
     """Which entry, which destination, which mode: every decision before any byte moves."""
-    from lpfilter.errors import UsageError
-    from lpfilter.filtermode.run import Plan
-    from lpfilter.printcap.destination import classify
-    from lpfilter.printcap.entrytext import default_entry, entry_from_text
     env = ctx.environ
     if args.get("F") == "o":
         raise UsageError("lpfilter filter is not an of= filter (it does not stop itself on"
@@ -144,8 +140,6 @@ def _lock_dir(env: Mapping[str, str], destination: Destination | None) -> str:
 def _refuse_password(destination: Destination) -> None:
     """A password in the destination is in /proc/PID/cmdline, which every local user can
     read for the whole transfer: refused before anything connects."""
-    from lpfilter.errors import UsageError
-    from lpfilter.printcap.destination import password_on_command_line
     if destination.kind == "ftp" and destination.password:  # type: ignore[union-attr]
         raise UsageError(password_on_command_line(f"destination {destination.display()}"))
 

@@ -16,15 +16,19 @@ import argparse
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lpfilter.spool.jobctl import Selection
+from lpfilter.errors import AccessError
+from lpfilter.printcap import Entry, Printcap
+from lpfilter.spool.jobctl import Selection, act
+from lpfilter.spool.records import QueueRecords
+from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
+from lpfilter.structs import Struct
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what every run needs is imported with this module, while the start-up
+    # runs without the cyclic collector (lpfilter.__main__)
     from lpfilter.commands.environment import Context
-    from lpfilter.printcap import Entry, Printcap
     from lpfilter.spool.jobctl import Outcome
 
 #: ``QUEUE-NNNNNN``: a job id with its queue (a queue name may have ``-`` in it).
@@ -46,12 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " 000012 or 12: of the -P queue), or - or all: every job")
 
 
-@dataclass
-class _Target:
+class _Target(Struct):
     """The jobs to act on in one queue."""
 
-    entry: Entry
-    selection: Selection = field(default_factory=Selection)
+    __slots__ = _fields = ("entry", "selection")
+
+    def __init__(self, entry: Entry, selection: Selection | None = None) -> None:
+        self.entry = entry
+        self.selection = Selection() if selection is None else selection
 
 
 def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
@@ -141,10 +147,6 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found.
     A user who may not write the spool asks the print server to do it."""
-    from lpfilter.errors import AccessError
-    from lpfilter.spool.jobctl import act
-    from lpfilter.spool.records import QueueRecords
-    from lpfilter.spool.store import SpoolStore
     entry = target.entry
     store = SpoolStore(entry.string("sd") or "", entry.name)
     if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):

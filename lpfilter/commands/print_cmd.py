@@ -7,15 +7,21 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from lpfilter.commands.environment import lock_dir
+from lpfilter.errors import AccessError, UsageError
+from lpfilter.job import JobState, user_name
+from lpfilter.printcap import Entry
+from lpfilter.spool.control import entry_control
+from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.submit import JobOptions, check_copies, submit
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the modules every print needs are imported with this one, while the
+    # start-up runs without the cyclic collector (lpfilter.__main__)
     from collections.abc import Mapping
 
     from lpfilter.commands.environment import Context
-    from lpfilter.printcap import Entry
-    from lpfilter.spool.store import SpoolStore
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +71,6 @@ def _format(text: str) -> str:
 
 
 def _user(requested: str | None) -> str:
-    from lpfilter.errors import UsageError
-    from lpfilter.job import user_name
     me = user_name(os.getuid())
     if requested and requested != me and os.getuid() != 0:
         raise UsageError(f"-U {requested}: only root may print for another user")
@@ -75,7 +79,6 @@ def _user(requested: str | None) -> str:
 
 def _check_readable(path: str) -> None:
     """Refuse before spooling anything, so that no file of the command is half-done."""
-    from lpfilter.errors import AccessError
     if path == "-":
         return
     if not os.path.exists(path):
@@ -87,12 +90,6 @@ def _check_readable(path: str) -> None:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.commands.environment import lock_dir
-    from lpfilter.errors import AccessError, UsageError
-    from lpfilter.job import JobState
-    from lpfilter.spool.control import entry_control
-    from lpfilter.spool.store import SpoolStore
-    from lpfilter.spool.submit import JobOptions, check_copies, submit
     args = ctx.args
     if args.mail is not None:  # before anything is looked up or spooled
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
@@ -175,7 +172,6 @@ def _print_wait(environ: Mapping[str, str]) -> float:
 def _held(store: SpoolStore, job_id: str) -> bool:
     """Is the job held (nothing to print now)? A ticket gone already is not: it is
     reported as removed, never an internal error."""
-    from lpfilter.job import JobState
     job = store.read(job_id)
     return job is not None and job.state is JobState.HELD
 
@@ -184,7 +180,6 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             interrupted: bool) -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
     from lpfilter.commands.exits import for_job, worst
-    from lpfilter.job import JobState
     from lpfilter.spool.waiting import how_it_prints
     statuses = []
     for job_id in ids:

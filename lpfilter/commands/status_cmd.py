@@ -7,15 +7,14 @@ import time
 from typing import TYPE_CHECKING
 
 from lpfilter.job import JobState
+from lpfilter.printcap import Entry
+from lpfilter.spool.control import control_words
+from lpfilter.spool.queueinfo import JobData, QueueData, queue_status
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
 
-from lpfilter.spool.control import control_words
-from lpfilter.spool.queueinfo import JobData, QueueData, queue_status
-
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
-    from lpfilter.printcap import Entry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,8 @@ destination (``lpfilter filter printer.example%9100 -Plp ...``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+
+from lpfilter.structs import Struct
 
 #: Letters that are flags without a value (``-c``: format ``l``, pass control characters).
 BARE_FLAGS = frozenset("c")
@@ -18,19 +19,28 @@ BARE_FLAGS = frozenset("c")
 LONG_OPTIONS = {"--debug": False, "--verbose": False, "--printcap": True, "--help": False}
 
 
-@dataclass(slots=True)
-class FilterArgs:
+class FilterArgs(Struct):
     """What the command line says."""
 
-    destination: str | None = None
+    __slots__ = _fields = ("destination", "options", "accounting", "own", "extra")
+    destination: str | None
     #: Letter -> value (the last one given wins); a bare flag has "".
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str]
     #: The accounting file: the last bare argument after the options.
-    accounting: str | None = None
+    accounting: str | None
     #: lpfilter's own long options ("--printcap" -> path, "--debug" -> "").
-    own: dict[str, str] = field(default_factory=dict)
+    own: dict[str, str]
     #: Bare arguments that are neither destination nor accounting file (ignored).
-    extra: list[str] = field(default_factory=list)
+    extra: list[str]
+
+    def __init__(self, destination: str | None = None, options: dict[str, str] | None = None,
+                 accounting: str | None = None, own: dict[str, str] | None = None,
+                 extra: list[str] | None = None) -> None:
+        self.destination = destination
+        self.options = {} if options is None else options
+        self.accounting = accounting
+        self.own = {} if own is None else own
+        self.extra = [] if extra is None else extra
 
     def get(self, letter: str) -> str | None:
         """The value of ``-X``, None when absent or empty (LPRng drops empty values)."""

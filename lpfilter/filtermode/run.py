@@ -19,7 +19,6 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
@@ -29,6 +28,7 @@ from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, 
 from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode.arguments import FilterArgs
 from lpfilter.job import Job
+from lpfilter.structs import Struct
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -43,10 +43,11 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 #: The private copy of a job read from a socket or pipe: PREFIX + pid + "-" + random.
 TEMP_PREFIX = ".lpfilter-filter-"
 
-@dataclass(slots=True)
-class Plan:
+class Plan(Struct):
     """Everything decided from the command line and environment."""
 
+    __slots__ = _fields = ("entry", "destination", "mode", "args", "stdin_kind", "framed",
+                           "under_lpd", "spool_dir", "user", "started", "lock_dir")
     entry: Entry
     #: None: write to standard output (a data filter under lpd).
     destination: Destination | None
@@ -61,7 +62,22 @@ class Plan:
     user: str
     started: float
     #: Where host-wide locks live (FTP session slots); "": none needed.
-    lock_dir: str = ""
+    lock_dir: str
+
+    def __init__(self, entry: Entry, destination: Destination | None,
+                 mode: str, args: FilterArgs, stdin_kind: str, framed: bool, under_lpd: bool,
+                 spool_dir: str, user: str, started: float, lock_dir: str = "") -> None:
+        self.entry = entry
+        self.destination = destination
+        self.mode = mode
+        self.args = args
+        self.stdin_kind = stdin_kind
+        self.framed = framed
+        self.under_lpd = under_lpd
+        self.spool_dir = spool_dir
+        self.user = user
+        self.started = started
+        self.lock_dir = lock_dir
 
 
 class FilterRun:

@@ -20,7 +20,6 @@ closed before this returns; the worker then records the job's state as for any s
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import time
@@ -105,7 +104,7 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
                 request.direct = DirectJob(feed)  # started by the backend: lent its fd, or piped
             else:
                 feed.start()
-            request.settings = dataclasses.replace(request.settings, framing=NO_FRAMING)
+            request.settings = request.settings.replace(framing=NO_FRAMING)
         return backend.send(request)
     finally:
         feed.close()

@@ -7,11 +7,10 @@ trap that ``9100@printer`` is an LPD queue named "9100" for LPRng, not a socket.
 from __future__ import annotations
 
 import re
-import socket
 import urllib.parse
-from dataclasses import dataclass, field
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, strtol, strtol_leftover
+from lpfilter.structs import FrozenStruct
 
 LPD_PORT = 515
 JETDIRECT_PORT = 9100
@@ -32,65 +31,90 @@ def host_problem(host: str) -> str | None:
     return f"'{host}' is not a valid host name (letters, digits, '-', '.' and '_')"
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
+class Device(FrozenStruct):
     """``lp=/path``: a device or file, opened for append and never created."""
 
+    __slots__ = _fields = ("path",)
     path: str
     kind = "device"
+
+    def __init__(self, path: str) -> None:
+        object.__setattr__(self, "path", path)
 
     def display(self) -> str:
         return self.path
 
 
-@dataclass(frozen=True, slots=True)
-class Pipe:
+class Pipe(FrozenStruct):
     """``lp=|program args``: the job goes to the program's standard input."""
 
+    __slots__ = _fields = ("command",)
     command: str
     kind = "pipe"
+
+    def __init__(self, command: str) -> None:
+        object.__setattr__(self, "command", command)
 
     def display(self) -> str:
         return "|" + self.command
 
 
-@dataclass(frozen=True, slots=True)
-class Socket:
+class Socket(FrozenStruct):
     """``lp=host%port``: the Socket API (JetDirect/AppSocket)."""
 
+    __slots__ = _fields = ("host", "port")
     host: str
     port: int
     kind = "socket"
+
+    def __init__(self, host: str, port: int) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
 
     def display(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}%{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class Lpd:
+class Lpd(FrozenStruct):
     """``lp=queue@host[%port]`` or ``rm``/``rp``: forward with RFC 1179."""
 
+    __slots__ = _fields = ("queue", "host", "port")
     queue: str
     host: str
-    port: int = LPD_PORT
+    port: int
     kind = "lpd"
+
+    def __init__(self, queue: str, host: str, port: int = LPD_PORT) -> None:
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
 
     def display(self) -> str:
         port = f"%{self.port}" if self.port != LPD_PORT else ""
         return f"{self.queue}@{self.host}{port}"
 
 
-@dataclass(frozen=True, slots=True)
-class Ftp:
+class Ftp(FrozenStruct):
     """``lp=ftp://[user[:password]@]host[:port]/[path]``: JetDirect FTP printing."""
 
+    __slots__ = _fields = ("host", "port", "path", "user", "password")
+    _shown = _fields[:4]  # never the password
     host: str
-    port: int = FTP_PORT
-    path: str = ""
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
+    port: int
+    path: str
+    user: str | None
+    password: str | None
     kind = "ftp"
+
+    def __init__(self, host: str, port: int = FTP_PORT, path: str = "",
+                 user: str | None = None, password: str | None = None) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "host", host)
+        setattr_(self, "port", port)
+        setattr_(self, "path", path)
+        setattr_(self, "user", user)
+        setattr_(self, "password", password)
 
     def display(self) -> str:
         """The URI with the password masked: it is never shown or logged."""
@@ -102,13 +126,17 @@ class Ftp:
         return f"ftp://{auth}{host}{port}/{self.path}"
 
 
-@dataclass(frozen=True, slots=True)
-class Invalid:
+class Invalid(FrozenStruct):
     """An ``lp`` value that no backend can use; ``reason`` says why, for checkpc and errors."""
 
+    __slots__ = _fields = ("value", "reason")
     value: str
     reason: str
     kind = "invalid"
+
+    def __init__(self, value: str, reason: str) -> None:
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "reason", reason)
 
     def display(self) -> str:
         """The value, with a URI's password masked even when the URI is broken."""
@@ -129,6 +157,7 @@ def parse_port(text: str, default: int) -> int | str:
         port = strtol(text)
     else:
         try:
+            import socket  # only for a port given by name: most commands never connect
             port = socket.getservbyname(text, "tcp")
         except OSError:
             return (f"unknown service name '{text}' (LPRng would report every job as printed"

@@ -8,13 +8,13 @@ its primary name are merged (``model``). The rules and their sources are in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
+from lpfilter.structs import Struct
 
 if TYPE_CHECKING:  # the grammar and the destinations are imported when first needed:
     # a command reading a cached printcap never parses, and most never connect
@@ -27,39 +27,54 @@ Value = bool | int | str | None
 #: A primary name holding one of these makes LPRng drop the whole entry.
 BAD_NAME_CHARS = frozenset(" \t=#@")
 
-@dataclass(slots=True)
-class Option:
+class Option(Struct):
     """One option as written: ``key`` keeps its spelling, ``name`` is the lower-case key.
 
-    Treat it as read-only; it is not frozen only because a frozen dataclass is slow to build
+    Treat it as read-only; it is not frozen only because a frozen record is slow to build
     and a large printcap has a hundred thousand options.
     """
 
+    __slots__ = _fields = ("key", "text", "form", "value", "origin", "swallowed", "rejoined",
+                           "name")
     key: str
     text: str
     form: str
     value: str | None
     origin: Origin
     #: Swallowed the next option through a trailing backslash (checkpc warns).
-    swallowed: bool = False
+    swallowed: bool
     #: An ``lp=ftp://...`` split at unescaped ':' and read back as meant (checkpc warns).
-    rejoined: bool = False
-    name: str = ""
+    rejoined: bool
+    name: str
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            self.name = self.key.lower()
+    def __init__(self, key: str, text: str, form: str, value: str | None, origin: Origin,
+                 swallowed: bool = False, rejoined: bool = False, name: str = "") -> None:
+        self.key = key
+        self.text = text
+        self.form = form
+        self.value = value
+        self.origin = origin
+        self.swallowed = swallowed
+        self.rejoined = rejoined
+        self.name = name or key.lower()
 
 
-@dataclass(slots=True)
-class Record:
+class Record(Struct):
     """One entry as written in one place of one file."""
 
+    __slots__ = _fields = ("names", "options", "origin", "raw")
     names: list[str]
     options: list[Option]
     origin: Origin
     #: The assembled text with its lines, for checkpc; None when read from the parse cache.
     raw: grammar.RawEntry | None
+
+    def __init__(self, names: list[str], options: list[Option], origin: Origin,
+                 raw: grammar.RawEntry | None) -> None:
+        self.names = names
+        self.options = options
+        self.origin = origin
+        self.raw = raw
 
     @property
     def primary(self) -> str:
@@ -174,10 +189,13 @@ def build_record(raw: grammar.RawEntry, problems: list[Problem], *,
     return record
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(Struct):
     """A resolved queue: merged options (lower-case key to Option) and its names."""
 
+    __slots__ = _fields = ("name", "names", "options", "requested", "host", "where", "_codes",
+                           "printcap")
+    _shown = _fields[:6]
+    _compared = _fields[:7]
     name: str
     names: list[str]
     options: dict[str, Option]
@@ -185,9 +203,21 @@ class Entry:
     host: HostInfo
     #: Where the entry's first record starts.
     where: Origin
-    _codes: dict[str, str] | None = field(default=None, repr=False)
+    _codes: dict[str, str] | None
     #: The printcap it was looked up in: a pool (``sv``) finds its server queues there.
-    printcap: Any = field(default=None, repr=False, compare=False)
+    printcap: Any
+
+    def __init__(self, name: str, names: list[str], options: dict[str, Option],
+                 requested: str, host: HostInfo, where: Origin,
+                 _codes: dict[str, str] | None = None, printcap: Any = None) -> None:
+        self.name = name
+        self.names = names
+        self.options = options
+        self.requested = requested
+        self.host = host
+        self.where = where
+        self._codes = _codes
+        self.printcap = printcap
 
     def codes(self) -> dict[str, str]:
         """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""

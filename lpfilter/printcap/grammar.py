@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.printcap.datatypes import C_SPACE
+from lpfilter.structs import Struct
 
 if TYPE_CHECKING:
     import pyparsing as pp
@@ -57,25 +57,36 @@ def _grammar() -> tuple[pp.ParserElement, pp.ParserElement]:
 _KEY = re.compile(r"[^ \t=#@]*")
 
 
-@dataclass(slots=True)
-class Line:
+class Line(Struct):
     """One trimmed, non-comment physical line; ``origin`` is whatever the caller attached."""
 
+    __slots__ = _fields = ("text", "origin", "indented", "after_gap")
     text: str
     origin: Any
     #: The line had leading blanks (indentation never continues an entry in LPRng).
-    indented: bool = False
+    indented: bool
     #: Blank or comment lines were dropped right before this one.
-    after_gap: bool = False
+    after_gap: bool
+
+    def __init__(self, text: str, origin: Any, indented: bool = False,
+                 after_gap: bool = False) -> None:
+        self.text = text
+        self.origin = origin
+        self.indented = indented
+        self.after_gap = after_gap
 
 
-@dataclass(slots=True)
-class RawEntry:
+class RawEntry(Struct):
     """The text of one entry as LPRng assembles it, with where each piece came from."""
 
+    __slots__ = _fields = ("text", "pieces")
     text: str
     #: (offset in ``text``, Line) for every physical line joined into the entry.
-    pieces: list[tuple[int, Line]] = field(default_factory=list)
+    pieces: list[tuple[int, Line]]
+
+    def __init__(self, text: str, pieces: list[tuple[int, Line]] | None = None) -> None:
+        self.text = text
+        self.pieces = [] if pieces is None else pieces
 
     def lines_at(self, offsets: list[int]) -> list[Line]:
         """The physical line holding each of ``offsets`` (ascending, as options come), in
@@ -90,10 +101,10 @@ class RawEntry:
         return found
 
 
-@dataclass(slots=True)
-class ParsedOption:
+class ParsedOption(Struct):
     """One option: its trimmed text, its key, and where in the entry text it starts."""
 
+    __slots__ = _fields = ("offset", "text", "key", "form", "value", "swallowed")
     offset: int
     text: str
     key: str
@@ -102,15 +113,26 @@ class ParsedOption:
     #: The value text for the "value" form (``""`` for ``key=``), else None.
     value: str | None
     #: The option swallowed the next one through a trailing backslash.
-    swallowed: bool = False
+    swallowed: bool
+
+    def __init__(self, offset: int, text: str, key: str, form: str,
+                 value: str | None, swallowed: bool = False) -> None:
+        self.offset = offset
+        self.text = text
+        self.key = key
+        self.form = form
+        self.value = value
+        self.swallowed = swallowed
 
 
-@dataclass(slots=True)
-class ParsedEntry:
+class ParsedEntry(Struct):
     """Names (non-empty, trimmed, as written) and options of one entry."""
 
-    names: list[str]
-    options: list[ParsedOption]
+    __slots__ = _fields = ("names", "options")
+
+    def __init__(self, names: list[str], options: list[ParsedOption]) -> None:
+        self.names = names
+        self.options = options
 
 
 def physical_lines(text: str, origin: Any = None) -> list[Line]:

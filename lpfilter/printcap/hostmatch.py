@@ -9,21 +9,29 @@ import fnmatch
 import functools
 import ipaddress
 import os
-from dataclasses import dataclass
 
 from lpfilter.printcap.datatypes import split_list
+from lpfilter.structs import FrozenStruct
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True, slots=True)
-class HostInfo:
+class HostInfo(FrozenStruct):
     """Names and addresses that ``oh=`` patterns are matched against."""
 
+    __slots__ = _fields = ("short", "fqdn", "names", "addresses")
     short: str
     fqdn: str
     names: tuple[str, ...]
     addresses: tuple[IPAddress, ...]
+
+    def __init__(self, short: str, fqdn: str, names: tuple[str, ...],
+                 addresses: tuple[IPAddress, ...]) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "short", short)
+        setattr_(self, "fqdn", fqdn)
+        setattr_(self, "names", names)
+        setattr_(self, "addresses", addresses)
 
     @classmethod
     def fixed(cls, fqdn: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> HostInfo:

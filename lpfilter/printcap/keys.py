@@ -6,20 +6,29 @@ LPRng; checkpc says so instead of calling them typos.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from lpfilter.structs import FrozenStruct
 
 KeyType = Literal["S", "N", "F"]
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
+class Key(FrozenStruct):
     """One known printcap key."""
 
+    __slots__ = _fields = ("name", "type", "default", "meaning")
     name: str
     type: KeyType
     default: str | int | bool | None
     meaning: str
+
+    def __init__(self, name: str, type: KeyType,  # noqa: A002 - the field's name
+                 default: str | int | bool | None, meaning: str) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "type", type)
+        setattr_(self, "default", default)
+        setattr_(self, "meaning", meaning)
 
 
 def _k(name: str, type_: KeyType, default: str | int | bool | None, meaning: str) -> Key:

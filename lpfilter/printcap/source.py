@@ -11,10 +11,10 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from lpfilter.safefiles import kind_of
+from lpfilter.structs import FrozenStruct, Struct
 from lpfilter.text import visible
 
 if TYPE_CHECKING:  # imported where a file is read: a warm cache reads none
@@ -48,16 +48,24 @@ class Origin(NamedTuple):
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(FrozenStruct):
     """Something a printcap gets wrong. ``fatal`` ones stop LPRng (and lpfilter) from using it."""
 
+    __slots__ = _fields = ("origin", "message", "fatal", "note")
     origin: Origin | None
     message: str
-    fatal: bool = False
+    fatal: bool
     #: Not a mistake, but worth knowing (a key lpfilter does not act on): checkpc shows it
     #: and still exits 0.
-    note: bool = False
+    note: bool
+
+    def __init__(self, origin: Origin | None, message: str, fatal: bool = False,
+                 note: bool = False) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "origin", origin)
+        setattr_(self, "message", message)
+        setattr_(self, "fatal", fatal)
+        setattr_(self, "note", note)
 
     def __str__(self) -> str:
         text = f"note: {self.message}" if self.note else self.message
@@ -117,12 +125,15 @@ def _origin_factory(path: str) -> Callable[[int], Origin]:
     return lambda lineno: Origin(path, lineno)
 
 
-@dataclass(slots=True)
-class _Budget:
+class _Budget(Struct):
     """What one top-level file may still read with its includes (files, characters)."""
 
-    files: int = MAX_INCLUDED_FILES + 1
-    text: int = MAX_PRINTCAP_BYTES
+    __slots__ = _fields = ("files", "text")
+
+    def __init__(self, files: int = MAX_INCLUDED_FILES + 1,
+                 text: int = MAX_PRINTCAP_BYTES) -> None:
+        self.files = files
+        self.text = text
 
 
 def file_lines(path: str, problems: list[Problem], *, depth: int = 0,

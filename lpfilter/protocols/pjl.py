@@ -8,7 +8,8 @@ out of the back channel with a bounded buffer, so endless garbage cannot grow me
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from lpfilter.structs import FrozenStruct
 
 UEL = b"\x1b%-12345X"
 EOL = b"\r\n"
@@ -87,19 +88,27 @@ def code_words(code: int) -> str:
     return f"status code {code}"
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(FrozenStruct):
     """One message from the printer.
 
     kind: "echo", "pagecount", "status", "job" (USTATUS JOB), "device" (USTATUS DEVICE),
     "page" (USTATUS PAGE), "id", "ps" (a PostScript %%[ ... ]%% message) or "other".
     """
 
+    __slots__ = _fields = ("kind", "text", "fields", "value")
     kind: str
     text: str
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str]
     #: For "job": START or END; for "echo": the cookie; for "id": the model.
-    value: str = ""
+    value: str
+
+    def __init__(self, kind: str, text: str, fields: dict[str, str] | None = None,
+                 value: str = "") -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "kind", kind)
+        setattr_(self, "text", text)
+        setattr_(self, "fields", {} if fields is None else fields)
+        setattr_(self, "value", value)
 
     @property
     def pages(self) -> int | None:
