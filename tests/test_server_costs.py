@@ -1,0 +1,65 @@
+"""What the daemon pays per job received: counted (calls, system calls), never timed.
+
+Issue 16's LPD target (1000 jobs received from LPRng's lpr and printed at 500 jobs/s or
+more) is CPU-bound: bench/JOURNAL-DESIGN.md §1.4 found a stopped queue's worker listing
+every ticket at each wake-up, and set-up checks repeated on every connection. These tests
+pin that those costs are gone, by counting them on real stores and real connections.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lpfilter import printcap
+from lpfilter.job import JobState
+from lpfilter.spool.control import QueueControl, write_control
+from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.submit import JobOptions, submit
+from lpfilter.spool.worker import QueueWorker, WorkSummary
+
+
+def _queue(tmp_path: Path) -> tuple[printcap.Entry, SpoolStore]:
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"q:sd={sd}:lp={tmp_path / 'out'}:\n")
+    (tmp_path / "out").touch()
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
+    store = SpoolStore(str(sd), "q")
+    store.ensure("watch")
+    return entry, store
+
+
+def test_a_stopped_queues_worker_lists_no_jobs_when_woken(tmp_path: Path) -> None:
+    """Every job received wakes the queue's worker; while lpc stop holds the queue, a
+    wake-up looks at the gate only (it used to list, stat and copy every ticket first:
+    quadratic in the jobs received). Once started, the jobs print."""
+    entry, store = _queue(tmp_path)
+    doc = tmp_path / "doc"
+    doc.write_bytes(b"a page\n")
+    write_control(store.state, QueueControl(printing_disabled=True), store.owner)
+    (tmp_path / "locks").mkdir(mode=0o700)
+    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    listed: list[int] = []
+    listing = worker.store.jobs
+
+    def counted():  # type: ignore[no-untyped-def]
+        found = listing()
+        listed.append(len(found))
+        return found
+
+    worker.store.jobs = counted  # type: ignore[method-assign]
+    summary = WorkSummary()
+    wakeups = 20
+    try:
+        for _ in range(wakeups):  # a job received, the worker woken: one batch each
+            submit(entry, store, str(doc), JobOptions("alice"))
+            assert worker.run_batch(summary) == (False, None)
+        assert listed == []
+        assert [j.state for j in store.jobs()] == [JobState.QUEUED] * wakeups
+        write_control(store.state, QueueControl(), store.owner)  # lpc start
+        ran, _ = worker.run_batch(summary)
+        assert ran and listed[0] == wakeups
+        assert [j.state for j in store.jobs()] == [JobState.DONE] * wakeups
+        assert (tmp_path / "out").read_bytes() == b"a page\n" * wakeups
+    finally:
+        worker.close()
+        store.close()
