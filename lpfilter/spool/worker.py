@@ -211,10 +211,10 @@ class QueueWorker:
         ran = False
         retry_at: float | None = None
         for job in print_order(self.store.jobs()):
+            if job.state != JobState.QUEUED:  # finished tickets are kept: many, passed over
+                continue
             if self.stop.is_set() or (until and until()) or self.gate.stopped():
                 break
-            if job.state != JobState.QUEUED:
-                continue
             if self.away is not None and now < self.away:  # no answer: the others wait
                 retry_at = self.away if retry_at is None else min(retry_at, self.away)
                 break
