@@ -174,3 +174,33 @@ def test_a_file_larger_than_the_writeback_step_arrives_whole(
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_small_file_takes_a_buffer_of_its_size_not_a_mib(
+        pair: tuple[socket.socket, socket.socket], tmp_path: Path) -> None:
+    """A 1 KiB job's data is read through a 1 KiB buffer (a MiB made and zeroed for each
+    connection was a third of a received job's CPU); a bigger file after it on the same
+    connection still arrives whole, through a buffer of at most CHUNK."""
+    import tracemalloc
+    client, server = pair
+    small, big = os.urandom(1024), os.urandom(2 * CHUNK + 5)
+    wire = Wire(server, idle_timeout=10)
+    client.sendall(b"\x03 1024 dfA\n")
+    assert wire.line(512) == b"\x03 1024 dfA"
+    client.sendall(small)  # after the line was taken: nothing of it is pending
+    tracemalloc.start()
+    try:
+        with open(tmp_path / "small", "wb") as out:
+            assert wire.into(out.fileno(), len(small)) == len(small)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 10, peak
+    sender = threading.Thread(target=lambda: client.sendall(big))
+    sender.start()
+    with open(tmp_path / "big", "wb") as out:
+        assert wire.into(out.fileno(), len(big)) == len(big)
+    sender.join(timeout=30)
+    assert (tmp_path / "small").read_bytes() == small
+    assert (tmp_path / "big").read_bytes() == big
+    wire.close()
