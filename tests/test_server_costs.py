@@ -98,3 +98,63 @@ def test_a_batch_looks_at_the_gate_once_per_queued_job_not_per_ticket(tmp_path: 
     finally:
         worker.close()
         store.close()
+
+
+def test_the_spool_is_checked_once_per_daemon_not_per_connection(tmp_path: Path) -> None:
+    """store.ensure (about fourteen system calls, four mkdirs) ran on every connection;
+    now again only when the spool's folders changed: the first connection checks, its job
+    makes files in the state folder (so the second checks again), then 19 connections
+    check nothing. A removed tmp/ is
+    noticed (the state folder changed), checked and made again."""
+    import os
+
+    from receivekit import Client, Receiver, control_file
+
+    server = Receiver(tmp_path)
+    calls: list[str] = []
+    ensure = server.store.ensure
+
+    def counted(action: str = "print") -> None:
+        calls.append(action)
+        ensure(action)
+
+    server.store.ensure = counted  # type: ignore[method-assign]
+    try:
+        for number in range(1, 23):
+            if number == 22:
+                os.rmdir(server.store.tmp_dir)
+            client = Client(server.port)
+            assert client.control(f"cfA{number:03d}client", control_file(number)) == b"\0"
+            assert client.data(f"dfA{number:03d}client", b"job %d\n" % number) == b"\0"
+            client.finish()
+            assert server.outcome().error is None
+            if number == 21:
+                assert calls == ["watch"] * 2, calls  # the first connection's and the second's
+        assert calls == ["watch"] * 3  # and once more after tmp/ went
+        assert len(server.jobs()) == 22 and server.staged() == []
+    finally:
+        server.close()
+
+
+def test_a_failed_operation_makes_the_next_connection_check_in_full(tmp_path: Path) -> None:
+    from lpfilter.server.spoolcheck import SpoolChecks
+
+    _, store = _queue(tmp_path)
+    checks = SpoolChecks()
+    calls: list[str] = []
+    ensure = store.ensure
+
+    def counted(action: str = "print") -> None:
+        calls.append(action)
+        ensure(action)
+
+    store.ensure = counted  # type: ignore[method-assign]
+    for _ in range(3):
+        checks.ensure(store)
+    assert calls == ["watch"]
+    checks.forget(store)
+    checks.ensure(store)
+    checks.ensure(store)
+    assert calls == ["watch", "watch"]
+    store.close()
+
