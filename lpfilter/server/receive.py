@@ -31,7 +31,7 @@ from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.server import received, staging
-from lpfilter.server.retries import Retries, file_digest
+from lpfilter.server.retries import DIGEST_AT_ONCE, UNKNOWN, Retries, file_digest
 from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
@@ -313,7 +313,7 @@ class _Receiver:
         """Queue the complete job, fsynced, before its final acknowledgement: a client told
         "received" may forget the job, so the job must survive a crash from then on.
         Returns the job, its open data file and its retry note when its digest is still to
-        be noted; None for a resend not queued again."""
+        be noted; None when nothing is (a resend not queued again, a small job)."""
         pending = self.pending
         assert pending.control is not None
         fields = pending.control
@@ -329,7 +329,9 @@ class _Receiver:
                                   control_name=pending.control_name, size=size,
                                   copies=copies, origin=origin)
             sizes = [pending.parts[f.name].size for f in fields.files]
-            twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer)
+            digest = file_digest(fd) if size <= DIGEST_AT_ONCE else UNKNOWN
+            twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer,
+                                                         digest)
         except BaseException:
             self.drop_copy(fd, staged)
             raise
@@ -345,7 +347,11 @@ class _Receiver:
         self.jobs.append(job)
         if self.committed is not None:
             self.committed(job)
-        return (job, fd, note) if note else None
+        if note:
+            return job, fd, note
+        if fd != pending.staged.fd:  # an assembled copy: its digest is noted already
+            os.close(fd)
+        return None
 
     def drop_copy(self, fd: int, path: str) -> None:
         """The assembled copy of a job (not its staged file): closed, removed if not queued."""
