@@ -201,14 +201,10 @@ class QueueWorker:
 
     def run_batch(self, summary: WorkSummary,
                   until: Callable[[], bool] | None = None) -> tuple[bool, float | None]:
-        """Send the jobs that are due, in arrival order. Returns (sent any, next retry).
-        The gate is looked at before the jobs are listed: a stopped queue's worker is woken
-        by every job received, and listing them all each time is quadratic in the jobs."""
+        """Send the jobs that are due, in arrival order. Returns (sent any, next retry)."""
         if self.stop.is_set() or (until and until()) or self.gate.stopped():
-            return False, None
-        now = self.clock()
-        fifo = self.entry.flag("fifo")
-        ran = False
+            return False, None  # before the listing: every job received wakes a stopped queue
+        now, fifo, ran = self.clock(), self.entry.flag("fifo"), False
         retry_at: float | None = None
         for job in print_order(self.store.jobs()):
             if job.state != JobState.QUEUED:  # finished tickets are kept: many, passed over
