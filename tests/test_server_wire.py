@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import threading
 import time
@@ -203,4 +204,40 @@ def test_a_small_file_takes_a_buffer_of_its_size_not_a_mib(
     sender.join(timeout=30)
     assert (tmp_path / "small").read_bytes() == small
     assert (tmp_path / "big").read_bytes() == big
+    wire.close()
+
+
+def test_an_answer_is_sent_without_waiting_for_room_first(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """A job's five acknowledgements fit the socket's buffer: each is sent at once, not
+    after switching the selector to "writable" and back (two epoll_ctl and an epoll_wait
+    per answer, on every connection)."""
+    client, server = pair
+    wire = Wire(server, idle_timeout=10)
+    switches: list[int] = []
+    modify = wire._selector.modify
+
+    def counted(fileobj: object, events: int, data: object = None) -> object:
+        switches.append(events)
+        return modify(fileobj, events, data)  # type: ignore[arg-type]
+
+    wire._selector.modify = counted  # type: ignore[method-assign]
+    for n in range(5):
+        client.sendall(b"line %d\n" % n)
+        assert wire.line(512) == b"line %d" % n
+        wire.send(b"\0")
+        assert client.recv(1) == b"\0"
+    assert switches and selectors.EVENT_WRITE not in switches  # only the reads' waits
+    wire.close()
+
+
+def test_a_client_that_stops_reading_is_cut(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """Answers the client never reads fill the buffers: the send waits, bounded."""
+    client, server = pair
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    wire = Wire(server, idle_timeout=0.5)
+    with pytest.raises(ClientError, match=r"more than 0\.5 s"):
+        wire.send(b"x" * (64 << 20))
     wire.close()

@@ -254,13 +254,17 @@ class Wire:
         view = memoryview(data)
         self._start()
         while view:
-            self._wait(selectors.EVENT_WRITE)
-            try:
+            if self.stop.is_set():
+                raise ClientError("the server is shutting down")
+            try:  # first: an answer fits the socket's buffer; waiting for room (two
+                # epoll_ctl and an epoll_wait per answer) is for a client that stops reading
                 view = view[self.sock.send(view):]
-            except (BlockingIOError, InterruptedError):
                 continue
+            except (BlockingIOError, InterruptedError):
+                pass
             except OSError as exc:
                 raise ClientError(f"the connection broke ({exc.strerror})") from None
+            self._wait(selectors.EVENT_WRITE)
 
 
 @functools.cache
