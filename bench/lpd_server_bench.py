@@ -44,8 +44,8 @@ from pathlib import Path
 
 import psutil
 from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
-                      settle_memory, settle_page_cache, spread, verdict)
+                      lpfilter_info, machine_info, print_info, progress, row, rss_sampler,
+                      scratch_dirs, settle_memory, settle_page_cache, spread, verdict)
 from lpd_bench import LPD, LPR, PRINTCAP, Lpd, free_port
 
 MB, MiB = 1e6, 2**20
@@ -170,6 +170,10 @@ class Daemon:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def sample(self) -> Callable[[], int]:
+        """Start sampling the RSS every 10 ms; the returned call stops and gives the peak."""
+        return rss_sampler(psutil.Process(self.proc.pid))
+
     def cpu(self) -> float:
         return cpu_seconds([self.proc.pid])
 
@@ -220,6 +224,9 @@ class Lprng(Lpd):
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def sample(self) -> Callable[[], int]:
+        return lambda: 0  # lpd forks per job: its peak RSS is not one process's
+
     def cpu(self) -> float:
         return cpu_seconds([p.pid for p in self.processes()])
 
@@ -254,19 +261,19 @@ def py_clients(port: int, jobs: int, clients: int, tag: str) -> None:
 
 
 def timed(server: Server, send: Callable[[], None], size: int, count: int,
-          what: str) -> tuple[float, float]:
-    """(rate, CPU seconds per 1000 jobs or per GiB) of one run: memory and the page cache
-    settled first, then ``send``, to the last byte at the printer."""
+          what: str) -> tuple[float, float, int]:
+    """(rate, CPU seconds, peak RSS) of one run: memory and the page cache settled first,
+    then ``send``, to the last byte at the printer."""
     settle_memory(size * 2)
     settle_page_cache(Path("/tmp"), size + (64 << 20))
     server.sink.bytes = 0
-    cpu = server.cpu()
+    cpu, peak = server.cpu(), server.sample()
     start = time.perf_counter()
     send()
     end = server.sink.wait(size, what, server.alive)
-    used = server.cpu() - cpu
+    used, rss = server.cpu() - cpu, peak()
     server.drain(what)
-    return count / (end - start), used
+    return count / (end - start), used, rss
 
 
 def sender(lpd: Lprng, server: Server, way: str, files: list[Path], args: argparse.Namespace,
@@ -286,14 +293,16 @@ def one_round(lpd: Lprng, servers: list[Server], args: argparse.Namespace, big: 
     for server in servers[turn:] + servers[:turn]:
         if big is not None:
             size = big.stat().st_size
-            rate, cpu = timed(server, sender(lpd, server, "lpr", [big], args, number),
-                              size, size, f"{server.name} big")
+            rate, cpu, rss = timed(server, sender(lpd, server, "lpr", [big], args, number),
+                                   size, size, f"{server.name} big")
             got[f"big_{server.name}"], got[f"bigcpu_{server.name}"] = rate, cpu / size * 2**30
+            got[f"bigrss_{server.name}"] = rss
         for way in args.ways:
-            rate, cpu = timed(server, sender(lpd, server, way, small, args, number),
-                              len(small) * SMALL, len(small), f"{server.name} {way}")
+            rate, cpu, rss = timed(server, sender(lpd, server, way, small, args, number),
+                                   len(small) * SMALL, len(small), f"{server.name} {way}")
             got[f"{way}_{server.name}"] = rate
             got[f"{way}cpu_{server.name}"] = cpu / len(small) * 1000
+            got[f"{way}rss_{server.name}"] = rss
     return got
 
 
@@ -306,7 +315,8 @@ WAYS = {"big": "one big job by lpr: size / (lpr's start to printed)",
 def cell(samples: list[float], unit: str) -> str:
     med, low, high = spread(samples)
     fmt = {"MBs": lambda v: f"{v / MB:,.0f} MB/s", "rate": lambda v: f"{v:,.0f} jobs/s",
-           "cpu": lambda v: f"{v:.2f} s", "s": lambda v: f"{v:.3f} s"}[unit]
+           "cpu": lambda v: f"{v:.2f} s", "s": lambda v: f"{v:.3f} s",
+           "B": lambda v: f"{v / MiB:.1f} MiB"}[unit]
     return fmt(med) if len(samples) == 1 else f"{fmt(med)} ({fmt(low)}–{fmt(high)})"
 
 
@@ -320,6 +330,8 @@ def report(got: dict[str, list[float]], names: list[str], args: argparse.Namespa
         per = "GiB" if way == "big" else "1000 jobs"
         row(f"… the server's CPU per {per}", *[cell(got[f"{way}cpu_{n}"], "cpu")
                                                 for n in names])
+        row("… lpfilter's peak RSS", *[cell(got[f"{way}rss_{n}"], "B") if n != "lprng"
+                                       else "–" for n in names])
     print()
     header("target", "result")
     for target, result in verdicts(got, idle):
@@ -335,6 +347,11 @@ def verdicts(got: dict[str, list[float]], idle: float) -> list[tuple[str, str]]:
         ratio = rate / spread(got["lpr_lprng"])[0]
         found.append(("the same: lpfilter ≥ LPRng's lpd",
                       f"{verdict(ratio, 1.0, True)}, {ratio:.2f} ×"))
+    small_rss = got.get("lprrss_lpf") or got.get("pyrss_lpf")
+    if "bigrss_lpf" in got and small_rss:
+        growth = spread(got["bigrss_lpf"])[0] - spread(small_rss)[0]
+        found.append(("memory flat: big-job peak − small-jobs peak < 4 MiB",
+                      f"{verdict(growth, 4 * MiB)}, {growth / MiB:.1f} MiB"))
     found.append(("idle daemon: CPU over 5 s < 0.05 s", f"{verdict(idle, 0.05)}, {idle:.3f} s"))
     return found
 
