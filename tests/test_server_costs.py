@@ -200,3 +200,33 @@ def test_a_small_jobs_retry_note_is_written_once_with_its_digest(
             assert (noted.job_id, noted.digest) == (job.id, digest)
     finally:
         server.close()
+
+
+def test_an_assembled_jobs_copy_is_closed_once_committed(tmp_path: Path) -> None:
+    """Data files sent in another order than the print lines are copied into a second
+    staged file; its descriptor was closed only by the digest noted after the final
+    acknowledgement, so a job whose digest was known already kept it open for ever."""
+    import os
+
+    from receivekit import Client, Receiver, control_file
+
+    server = Receiver(tmp_path)
+    try:
+        def send(number: int) -> None:
+            client = Client(server.port)
+            for name in (f"dfB{number:03d}client", f"dfA{number:03d}client"):  # B first
+                assert client.data(name, b"%s of job %d\n" % (name[:3].encode(), number)) == b"\0"
+            files = (("f", "dfA"), ("f", "dfB"))
+            assert client.control(f"cfA{number:03d}client",
+                                  control_file(number, files=files)) == b"\0"
+            client.finish()
+            (job,) = server.outcome().jobs
+            assert server.data(job) == b"dfA of job %d\ndfB of job %d\n" % (number, number)
+
+        send(1)
+        before = len(os.listdir("/proc/self/fd"))
+        for number in range(2, 12):
+            send(number)
+        assert len(os.listdir("/proc/self/fd")) <= before
+    finally:
+        server.close()
