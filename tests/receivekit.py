@@ -21,6 +21,7 @@ from lpfilter.printcap import Entry
 from lpfilter.protocols import lpd
 from lpfilter.server.peer import Peer
 from lpfilter.server.receive import receive_job
+from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.wire import ClientError, Wire
 from lpfilter.spool.store import SpoolStore
 
@@ -55,6 +56,8 @@ class Receiver:
         self.outcomes: queue.Queue[Outcome] = queue.Queue()
         #: Every job as ``receive_job`` reported it committed (before its final ack).
         self.committed: list[Job] = []
+        #: The spool's checks, shared by the connections as a daemon's are.
+        self.checks = SpoolChecks()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -80,7 +83,8 @@ class Receiver:
             assert line is not None and lpd.parse_request(line).queue == "q"
             wire.send(b"\0")
             outcome.jobs = receive_job(wire, self.entry, self.store, peer,
-                                       committed=self.committed.append)
+                                       committed=self.committed.append,
+                                       checks=self.checks)
         except ClientError as exc:
             outcome.error = exc
         except BaseException as exc:  # noqa: BLE001 - the test sees any other, and fails

@@ -18,8 +18,8 @@ from test_spool_full import small_fs  # noqa: F401 - a fixture
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
-from lpfilter.server.retries import (DUPLICATE_WINDOW, KEEP, UNKNOWN, Retries, format_note,
-                                     parse_note)
+from lpfilter.server.retries import (DIGEST_AT_ONCE, DUPLICATE_WINDOW, KEEP, UNKNOWN, Retries,
+                                     format_note, parse_note)
 from lpfilter.server.wire import ClientError
 
 DATA = bytes(range(256)) * 7 + b"\r\n\0\x1b%-12345X"
@@ -465,10 +465,14 @@ def test_the_data_digest_is_noted_after_the_final_ack(receiver: Receiver) -> Non
     assert noted.digest == hashlib.sha256(DATA).hexdigest()[:40]
 
 
-def test_the_note_is_on_disk_before_the_job_is_queued(receiver: Receiver) -> None:
+@pytest.mark.parametrize("size", [11, DIGEST_AT_ONCE + 1])
+def test_the_note_is_on_disk_before_the_job_is_queued(receiver: Receiver, size: int) -> None:
     """A crash right after the commit must not leave a job without its note: its retry
-    would print twice, unflagged."""
+    would print twice, unflagged. A small job's note has its digest already (hashed
+    before the note is written, so the note is written once); a big one's comes after the
+    final acknowledgement (not hashed while its data streams in)."""
     seen: list[list[str]] = []
+    data = os.urandom(size)
 
     class Recorder(list):  # type: ignore[type-arg]
         def append(self, job: object) -> None:
@@ -476,9 +480,12 @@ def test_the_note_is_on_disk_before_the_job_is_queued(receiver: Receiver) -> Non
             super().append(job)
 
     receiver.committed = Recorder()
-    (job,) = send(receiver, 68, b"noted first")
+    (job,) = send(receiver, 68, data)
     assert len(seen) == 1 and seen[0] and seen[0][0].startswith(f"{job.id} ")
-    assert seen[0][0].endswith(f" {UNKNOWN}\n")  # the digest comes after the ack
+    digest = hashlib.sha256(data).hexdigest()[:40] if size <= DIGEST_AT_ONCE else UNKNOWN
+    assert seen[0][0].endswith(f" {digest}\n")
+    (noted,) = parse_note(the_note(receiver).read_text())
+    assert noted.digest == hashlib.sha256(data).hexdigest()[:40]  # after the ack: either
 
 
 def test_a_retry_before_its_digest_was_noted_is_recognised_from_the_data(

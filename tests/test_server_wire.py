@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import threading
 import time
@@ -174,3 +175,69 @@ def test_a_file_larger_than_the_writeback_step_arrives_whole(
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_small_file_takes_a_buffer_of_its_size_not_a_mib(
+        pair: tuple[socket.socket, socket.socket], tmp_path: Path) -> None:
+    """A 1 KiB job's data is read through a 1 KiB buffer (a MiB made and zeroed for each
+    connection was a third of a received job's CPU); a bigger file after it on the same
+    connection still arrives whole, through a buffer of at most CHUNK."""
+    import tracemalloc
+    client, server = pair
+    small, big = os.urandom(1024), os.urandom(2 * CHUNK + 5)
+    wire = Wire(server, idle_timeout=10)
+    client.sendall(b"\x03 1024 dfA\n")
+    assert wire.line(512) == b"\x03 1024 dfA"
+    client.sendall(small)  # after the line was taken: nothing of it is pending
+    tracemalloc.start()
+    try:
+        with open(tmp_path / "small", "wb") as out:
+            assert wire.into(out.fileno(), len(small)) == len(small)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 10, peak
+    sender = threading.Thread(target=lambda: client.sendall(big))
+    sender.start()
+    with open(tmp_path / "big", "wb") as out:
+        assert wire.into(out.fileno(), len(big)) == len(big)
+    sender.join(timeout=30)
+    assert (tmp_path / "small").read_bytes() == small
+    assert (tmp_path / "big").read_bytes() == big
+    wire.close()
+
+
+def test_an_answer_is_sent_without_waiting_for_room_first(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """A job's five acknowledgements fit the socket's buffer: each is sent at once, not
+    after switching the selector to "writable" and back (two epoll_ctl and an epoll_wait
+    per answer, on every connection)."""
+    client, server = pair
+    wire = Wire(server, idle_timeout=10)
+    switches: list[int] = []
+    modify = wire._selector.modify
+
+    def counted(fileobj: object, events: int, data: object = None) -> object:
+        switches.append(events)
+        return modify(fileobj, events, data)  # type: ignore[arg-type]
+
+    wire._selector.modify = counted  # type: ignore[method-assign]
+    for n in range(5):
+        client.sendall(b"line %d\n" % n)
+        assert wire.line(512) == b"line %d" % n
+        wire.send(b"\0")
+        assert client.recv(1) == b"\0"
+    assert switches and selectors.EVENT_WRITE not in switches  # only the reads' waits
+    wire.close()
+
+
+def test_a_client_that_stops_reading_is_cut(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """Answers the client never reads fill the buffers: the send waits, bounded."""
+    client, server = pair
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    wire = Wire(server, idle_timeout=0.5)
+    with pytest.raises(ClientError, match=r"more than 0\.5 s"):
+        wire.send(b"x" * (64 << 20))
+    wire.close()

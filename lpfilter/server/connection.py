@@ -20,6 +20,7 @@ from lpfilter.errors import LpfilterError
 from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError, Request, RequestLine
 from lpfilter.server.peer import Peer, Queues
+from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.wire import ClientError, StopPipe, Wire
 from lpfilter.spool.lease import holder_of, holder_words
 from lpfilter.spool.records import QueueRecords
@@ -35,16 +36,18 @@ log = logging.getLogger(__name__)
 
 def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,
                      idle_timeout: float, stop: threading.Event,
-                     stop_pipe: StopPipe | None = None) -> None:
+                     stop_pipe: StopPipe | None = None,
+                     checks: SpoolChecks | None = None) -> None:
     """Serve one connection to its end; the caller closes ``sock`` (``stop_pipe``: the
-    listener's, fired with ``stop``, so that waits need no tick)."""
+    listener's, fired with ``stop``, so that waits need no tick; ``checks``: its spool
+    checks, made once per queue)."""
     wire = Wire(sock, idle_timeout=idle_timeout, stop=stop, stop_pipe=stop_pipe)
     try:
         line = wire.line(lpd.MAX_LINE)
         if line is None:
             log.debug("%s: closed without a request", peer)
             return
-        _dispatch(wire, line, peer, queues)
+        _dispatch(wire, line, peer, queues, checks or SpoolChecks())
     except (ClientError, LpdProtocolError) as exc:
         log.warning("%s: %s", peer, visible(str(exc)))
     except LpfilterError as exc:  # the spool: full disk, a queue's directory gone...
@@ -64,7 +67,8 @@ def _answer_quietly(wire: Wire, data: bytes) -> None:
         pass
 
 
-def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
+def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues,
+              checks: SpoolChecks) -> None:
     """The request line's answer: lpfilter's own requests only for a local peer, a bad
     line or an unknown queue answered and logged here, so that ``_serve`` meets only a
     well-formed request for a served queue (whose store it must not keep open)."""
@@ -95,7 +99,7 @@ def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
         return
     entry, store = found
     try:
-        _serve(wire, request, peer, queues, entry, store)
+        _serve(wire, request, peer, queues, entry, store, checks)
     finally:
         store.close()
 
@@ -116,7 +120,7 @@ def _no_queue(request: RequestLine) -> bytes:
 
 
 def _serve(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
-           entry: Entry, store: SpoolStore) -> None:
+           entry: Entry, store: SpoolStore, checks: SpoolChecks) -> None:
     """One RFC 1179 request for a served queue; each answer is sent before anything the
     client waits for next (a job's first \\0 before its subcommands are read)."""
     code = request.code
@@ -133,7 +137,7 @@ def _serve(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
             queues.wake(entry.name)
 
         wire.send(b"\0")
-        receive_job(wire, entry, store, peer, committed=queued)
+        receive_job(wire, entry, store, peer, committed=queued, checks=checks)
     elif code in (Request.SHORT_STATUS, Request.LONG_STATUS):
         wire.send(_status(request, entry, store).encode("utf-8", "surrogateescape"))
     else:

@@ -28,6 +28,7 @@ from lpfilter.protocols import lpdlocal
 from lpfilter.server.connection import serve_connection
 from lpfilter.server.limits import MAX_LOCAL, Client, Slots, Throttle
 from lpfilter.server.peer import Peer, Queues
+from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.wire import StopPipe
 from lpfilter.text import visible
 
@@ -205,6 +206,8 @@ class Listener:
         self._backoff = ACCEPT_BACKOFF
         self._refusals = Throttle()
         self._stop_pipe = StopPipe()
+        #: The served spools' set-up checks, made once per queue (and again on a change).
+        self.checks = SpoolChecks()
         for sock in self.sockets:
             sock.setblocking(False)
 
@@ -334,7 +337,7 @@ class Listener:
         """A connection's thread: whatever happens, its slot is given back (``_done``)."""
         try:
             serve_connection(conn, peer, self.queues, idle_timeout=self.idle_timeout,
-                             stop=self.stop, stop_pipe=self._stop_pipe)
+                             stop=self.stop, stop_pipe=self._stop_pipe, checks=self.checks)
         except Exception:  # noqa: BLE001 - one connection's bug must not stop the server
             log.exception("%s: internal error while serving the connection", peer)
         finally:

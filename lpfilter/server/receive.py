@@ -31,7 +31,8 @@ from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.server import received, staging
-from lpfilter.server.retries import Retries, file_digest
+from lpfilter.server.retries import DIGEST_AT_ONCE, UNKNOWN, Retries, file_digest
+from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.spool.control import entry_control
@@ -50,7 +51,6 @@ OK = b"\0"
 STOP_QUEUE, RETRY, FAIL = 1, 2, 3
 #: Data files in one job, as LPRng's ``max_datafiles`` (all in one staged file).
 MAX_DATA_FILES = len(DATA_LETTERS)
-RECEIVE_LOCK = "receive.lock"
 
 
 @dataclass
@@ -85,23 +85,25 @@ class _Pending:
 
 
 def receive_job(wire: Wire, entry: Entry, store: SpoolStore, peer: Peer, *,
-                committed: Callable[[Job], None] | None = None) -> list[Job]:
+                committed: Callable[[Job], None] | None = None,
+                checks: SpoolChecks | None = None) -> list[Job]:
     """The subcommands after an acknowledged ``\\x02queue`` request, to the end of the
     connection; returns the jobs committed. A protocol fault is a ClientError, raised
     after the non-zero acknowledgement (with its reason) is sent; a job not committed
     leaves no file behind. ``committed`` is called with each job as soon as it is queued
     (before its final acknowledgement): the daemon wakes the queue's worker, so the jobs
-    of a long connection print while it goes on."""
-    return _Receiver(wire, entry, store, peer, committed).run()
+    of a long connection print while it goes on. ``checks``: the daemon's, so that the
+    spool's folders are checked once, not on every connection (None: on this one)."""
+    return _Receiver(wire, entry, store, peer, committed, checks or SpoolChecks()).run()
 
 
 class _Receiver:
     """One connection's job transfer."""
 
     def __init__(self, wire: Wire, entry: Entry, store: SpoolStore, peer: Peer,
-                 committed: Callable[[Job], None] | None) -> None:
+                 committed: Callable[[Job], None] | None, checks: SpoolChecks) -> None:
         self.wire, self.entry, self.store, self.peer = wire, entry, store, peer
-        self.committed = committed
+        self.committed, self.checks = committed, checks
         limit_kib = entry.number("mx")
         self.limit_kib = limit_kib
         self.limit = limit_kib * 1024 if limit_kib > 0 else None
@@ -115,28 +117,35 @@ class _Receiver:
         LPRng's lpr sends them), and a job half sent when it closes is dropped, logged."""
         try:
             self.ready()
-            while not self.ended:
-                try:
-                    line = self.wire.line(lpd.MAX_LINE - 1)
-                except LineTooLong:
-                    self.refuse(STOP_QUEUE, f"a subcommand line longer than {lpd.MAX_LINE}"
-                                " bytes")
-                if line is None:
-                    break
-                self.step(line)
+            self.serve()
             if self.pending.started():
                 log.warning("queue %s: %s closed the connection before its job was complete"
                             " (%s); nothing was queued", visible(self.entry.name), self.peer,
                             self.what_is_missing())
+        except (OSError, AccessError):
+            self.checks.forget(self.store)  # a folder may have gone: all checks next time
+            raise
         finally:
             self.pending.discard()
         return self.jobs
+
+    def serve(self) -> None:
+        """The subcommands, one by one, until the client ends its transfer."""
+        while not self.ended:
+            try:
+                line = self.wire.line(lpd.MAX_LINE - 1)
+            except LineTooLong:
+                self.refuse(STOP_QUEUE, f"a subcommand line longer than {lpd.MAX_LINE}"
+                            " bytes")
+            if line is None:
+                break
+            self.step(line)
 
     def ready(self) -> None:
         """The spool's folders made or checked (as the watcher does): a spool that cannot
         take jobs is the answer to the client's first subcommand."""
         try:
-            self.store.ensure("watch")
+            self.checks.ensure(self.store, "watch")
         except SpoolFull as exc:
             log.warning("queue %s: %s", visible(self.entry.name), exc)
             self.refuse(RETRY, "no room in the spool; try later")
@@ -304,7 +313,7 @@ class _Receiver:
         """Queue the complete job, fsynced, before its final acknowledgement: a client told
         "received" may forget the job, so the job must survive a crash from then on.
         Returns the job, its open data file and its retry note when its digest is still to
-        be noted; None for a resend not queued again."""
+        be noted; None when nothing is (a resend not queued again, a small job)."""
         pending = self.pending
         assert pending.control is not None
         fields = pending.control
@@ -320,7 +329,9 @@ class _Receiver:
                                   control_name=pending.control_name, size=size,
                                   copies=copies, origin=origin)
             sizes = [pending.parts[f.name].size for f in fields.files]
-            twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer)
+            digest = file_digest(fd) if size <= DIGEST_AT_ONCE else UNKNOWN
+            twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer,
+                                                         digest)
         except BaseException:
             self.drop_copy(fd, staged)
             raise
@@ -336,7 +347,11 @@ class _Receiver:
         self.jobs.append(job)
         if self.committed is not None:
             self.committed(job)
-        return (job, fd, note) if note else None
+        if note:
+            return job, fd, note
+        if fd != pending.staged.fd:  # an assembled copy: its digest is noted already
+            os.close(fd)
+        return None
 
     def drop_copy(self, fd: int, path: str) -> None:
         """The assembled copy of a job (not its staged file): closed, removed if not queued."""

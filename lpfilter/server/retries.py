@@ -22,13 +22,17 @@ possible_duplicate, never dropped; so is a repeat whose earlier data can no long
 compared (its digest was never noted and its data file is gone).
 
 The data is not hashed while it arrives: at 1.5 GB/s, sha256 doubled the time a GiB took
-to reach the disk (bench/README.md, LPD server). The digest is taken after the final
-acknowledgement, from the job's still-open file (``note_digest``), and only a repeat
-(rare) hashes before it. The note itself is written durably BEFORE the job is committed:
-a crash after the commit then never leaves a queued job without its note, whose retry
-would print twice unflagged (a crash between the two leaves a note naming a job that never
-was: its retry is queued, flagged). Notes older than KEEP are swept at most every
-SWEEP_INTERVAL seconds, timed by the mtime of a stamp file, so the folder stays bounded.
+to reach the disk (bench/README.md, LPD server). A big job's digest is taken after the
+final acknowledgement, from the job's still-open file (``note_digest``), and only a repeat
+(rare) hashes before it. A job of at most DIGEST_AT_ONCE bytes is hashed before its note
+is written (microseconds, from the page cache), so that its note is written once, with
+the digest: writing it again after the acknowledgement (a lock, a read, a new file
+renamed over the note) cost more than the hash. The note itself is written durably
+BEFORE the job is committed: a crash after the commit then never leaves a queued job
+without its note, whose retry would print twice unflagged (a crash between the two leaves
+a note naming a job that never was: its retry is queued, flagged). Notes older than KEEP
+are swept at most every SWEEP_INTERVAL seconds, timed by the mtime of a stamp file, so the
+folder stays bounded.
 """
 from __future__ import annotations
 
@@ -69,6 +73,8 @@ SWEPT = "received.swept"
 #: The most jobs one note remembers (a client repeating one control file for new jobs).
 MAX_NOTED = 32
 UNKNOWN = "-"
+#: A job this small is hashed before its note is written (sha256 of 64 KiB: ~35 µs).
+DIGEST_AT_ONCE = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -230,16 +236,17 @@ class Retries:
                         os.unlink(entry.path)
 
     def commit_once(self, job: Job, staged: str, fd: int, sizes: list[int],
-                    peer: object) -> tuple[str | None, str]:
-        """Commit a received job (its data staged at ``staged``, open as ``fd``) unless it
-        resends one received just before: then (that one's id, ""); else (None, the note
-        still waiting for the job's digest, or "" when it has it)."""
+                    peer: object, digest: str = UNKNOWN) -> tuple[str | None, str]:
+        """Commit a received job (its data staged at ``staged``, open as ``fd``; its
+        ``digest`` when the caller took it already) unless it resends one received just
+        before: then (that one's id, ""); else (None, the note still waiting for the job's
+        digest, or "" when it has it)."""
         note = self.path(job, sizes)
         with self.locked():
             noted = self.earlier(note)
-            digest = UNKNOWN
-            if noted:  # rare: only now is the data hashed before the acknowledgement
-                digest = file_digest(fd)
+            if noted:
+                if digest == UNKNOWN:  # rare: a big job repeating a key, hashed before its ack
+                    digest = file_digest(fd)
                 twin = self.repeated(noted, digest, job, peer)
                 if twin is not None:
                     return twin, ""

@@ -202,15 +202,15 @@ class QueueWorker:
     def run_batch(self, summary: WorkSummary,
                   until: Callable[[], bool] | None = None) -> tuple[bool, float | None]:
         """Send the jobs that are due, in arrival order. Returns (sent any, next retry)."""
-        now = self.clock()
-        fifo = self.entry.flag("fifo")
-        ran = False
+        if self.stop.is_set() or (until and until()) or self.gate.stopped():
+            return False, None  # before the listing: every job received wakes a stopped queue
+        now, fifo, ran = self.clock(), self.entry.flag("fifo"), False
         retry_at: float | None = None
         for job in print_order(self.store.jobs()):
+            if job.state != JobState.QUEUED:  # finished tickets are kept: many, passed over
+                continue
             if self.stop.is_set() or (until and until()) or self.gate.stopped():
                 break
-            if job.state != JobState.QUEUED:
-                continue
             if self.away is not None and now < self.away:  # no answer: the others wait
                 retry_at = self.away if retry_at is None else min(retry_at, self.away)
                 break

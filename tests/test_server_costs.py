@@ -1,0 +1,232 @@
+"""What the daemon pays per job received: counted (calls, system calls), never timed.
+
+Issue 16's LPD target (1000 jobs received from LPRng's lpr and printed at 500 jobs/s or
+more) is CPU-bound: bench/JOURNAL-DESIGN.md §1.4 found a stopped queue's worker listing
+every ticket at each wake-up, and set-up checks repeated on every connection. These tests
+pin that those costs are gone, by counting them on real stores and real connections.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lpfilter import printcap
+from lpfilter.job import JobState
+from lpfilter.spool.control import QueueControl, write_control
+from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.submit import JobOptions, submit
+from lpfilter.spool.worker import QueueWorker, WorkSummary
+
+
+def _queue(tmp_path: Path) -> tuple[printcap.Entry, SpoolStore]:
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"q:sd={sd}:lp={tmp_path / 'out'}:\n")
+    (tmp_path / "out").touch()
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("q")
+    store = SpoolStore(str(sd), "q")
+    store.ensure("watch")
+    return entry, store
+
+
+def test_a_stopped_queues_worker_lists_no_jobs_when_woken(tmp_path: Path) -> None:
+    """Every job received wakes the queue's worker; while lpc stop holds the queue, a
+    wake-up looks at the gate only (it used to list, stat and copy every ticket first:
+    quadratic in the jobs received). Once started, the jobs print."""
+    entry, store = _queue(tmp_path)
+    doc = tmp_path / "doc"
+    doc.write_bytes(b"a page\n")
+    write_control(store.state, QueueControl(printing_disabled=True), store.owner)
+    (tmp_path / "locks").mkdir(mode=0o700)
+    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    listed: list[int] = []
+    listing = worker.store.jobs
+
+    def counted():  # type: ignore[no-untyped-def]
+        found = listing()
+        listed.append(len(found))
+        return found
+
+    worker.store.jobs = counted  # type: ignore[method-assign]
+    summary = WorkSummary()
+    wakeups = 20
+    try:
+        for _ in range(wakeups):  # a job received, the worker woken: one batch each
+            submit(entry, store, str(doc), JobOptions("alice"))
+            assert worker.run_batch(summary) == (False, None)
+        assert listed == []
+        assert [j.state for j in store.jobs()] == [JobState.QUEUED] * wakeups
+        write_control(store.state, QueueControl(), store.owner)  # lpc start
+        ran, _ = worker.run_batch(summary)
+        assert ran and listed[0] == wakeups
+        assert [j.state for j in store.jobs()] == [JobState.DONE] * wakeups
+        assert (tmp_path / "out").read_bytes() == b"a page\n" * wakeups
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_a_batch_looks_at_the_gate_once_per_queued_job_not_per_ticket(tmp_path: Path) -> None:
+    """Finished tickets are kept (done_jobs) and listed with the queued ones; lpc's state
+    is read before each job sent, never for each finished ticket passed over (it was:
+    with 500 jobs received while printing, 33,666 reads of the control file)."""
+    entry, store = _queue(tmp_path)
+    doc = tmp_path / "doc"
+    doc.write_bytes(b"a page\n")
+    (tmp_path / "locks").mkdir(mode=0o700)
+    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    looks: list[bool] = []
+    look = worker.gate.stopped
+
+    def counted() -> bool:
+        looks.append(look())
+        return looks[-1]
+
+    worker.gate.stopped = counted  # type: ignore[method-assign]
+    summary = WorkSummary()
+    try:
+        finished = 30
+        for _ in range(finished):
+            submit(entry, store, str(doc), JobOptions("alice"))
+        assert worker.run_batch(summary)[0]
+        assert len(looks) == 1 + finished  # before the listing, then before each job
+        looks.clear()
+        submit(entry, store, str(doc), JobOptions("alice"))
+        assert worker.run_batch(summary)[0]
+        assert len(store.jobs()) == finished + 1  # the finished tickets are still listed
+        assert looks == [False, False]  # before the listing, and before the one job
+        assert (tmp_path / "out").read_bytes() == b"a page\n" * (finished + 1)
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_the_spool_is_checked_once_per_daemon_not_per_connection(tmp_path: Path) -> None:
+    """store.ensure (about fourteen system calls, four mkdirs) ran on every connection;
+    now again only when the spool's folders changed: the first connection checks, its job
+    makes files in the state folder (so the second checks again), then 19 connections
+    check nothing. A removed tmp/ is
+    noticed (the state folder changed), checked and made again."""
+    import os
+
+    from receivekit import Client, Receiver, control_file
+
+    server = Receiver(tmp_path)
+    calls: list[str] = []
+    ensure = server.store.ensure
+
+    def counted(action: str = "print") -> None:
+        calls.append(action)
+        ensure(action)
+
+    server.store.ensure = counted  # type: ignore[method-assign]
+    try:
+        for number in range(1, 23):
+            if number == 22:
+                os.rmdir(server.store.tmp_dir)
+            client = Client(server.port)
+            assert client.control(f"cfA{number:03d}client", control_file(number)) == b"\0"
+            assert client.data(f"dfA{number:03d}client", b"job %d\n" % number) == b"\0"
+            client.finish()
+            assert server.outcome().error is None
+            if number == 21:
+                assert calls == ["watch"] * 2, calls  # the first connection's and the second's
+        assert calls == ["watch"] * 3  # and once more after tmp/ went
+        assert len(server.jobs()) == 22 and server.staged() == []
+    finally:
+        server.close()
+
+
+def test_a_failed_operation_makes_the_next_connection_check_in_full(tmp_path: Path) -> None:
+    from lpfilter.server.spoolcheck import SpoolChecks
+
+    _, store = _queue(tmp_path)
+    checks = SpoolChecks()
+    calls: list[str] = []
+    ensure = store.ensure
+
+    def counted(action: str = "print") -> None:
+        calls.append(action)
+        ensure(action)
+
+    store.ensure = counted  # type: ignore[method-assign]
+    for _ in range(3):
+        checks.ensure(store)
+    assert calls == ["watch"]
+    checks.forget(store)
+    checks.ensure(store)
+    checks.ensure(store)
+    assert calls == ["watch", "watch"]
+    store.close()
+
+
+def test_a_small_jobs_retry_note_is_written_once_with_its_digest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small job is hashed before its retry note is written, so the note is written
+    once (durably, before the commit), not again after the final acknowledgement with the
+    digest (a lock, a read and a file renamed over the note, per job). A big job still
+    gets its digest after its acknowledgement. Either way the note ends with the digest."""
+    import hashlib
+    import os
+
+    from receivekit import Client, Receiver, control_file
+
+    from lpfilter.server import retries
+
+    written: list[tuple[str, bytes]] = []
+    write = retries.atomic_write
+
+    def counted(path: str, data: bytes, **options: object) -> None:
+        if os.path.dirname(path).endswith(retries.RECEIVED_DIR):
+            written.append((os.path.basename(path), data))
+        write(path, data, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retries, "atomic_write", counted)
+    server = Receiver(tmp_path)
+    try:
+        for number, size in ((1, 1024), (2, retries.DIGEST_AT_ONCE + 1)):
+            data = os.urandom(size)
+            written.clear()
+            client = Client(server.port)
+            assert client.control(f"cfA{number:03d}client", control_file(number)) == b"\0"
+            assert client.data(f"dfA{number:03d}client", data) == b"\0"
+            client.finish()
+            (job,) = server.outcome().jobs
+            digest = hashlib.sha256(data).hexdigest()[:40]
+            assert len(written) == (1 if size <= retries.DIGEST_AT_ONCE else 2), written
+            note = os.path.join(server.store.state, retries.RECEIVED_DIR, written[-1][0])
+            noted = retries.parse_note(Path(note).read_text())[-1]
+            assert (noted.job_id, noted.digest) == (job.id, digest)
+    finally:
+        server.close()
+
+
+def test_an_assembled_jobs_copy_is_closed_once_committed(tmp_path: Path) -> None:
+    """Data files sent in another order than the print lines are copied into a second
+    staged file; its descriptor was closed only by the digest noted after the final
+    acknowledgement, so a job whose digest was known already kept it open for ever."""
+    import os
+
+    from receivekit import Client, Receiver, control_file
+
+    server = Receiver(tmp_path)
+    try:
+        def send(number: int) -> None:
+            client = Client(server.port)
+            for name in (f"dfB{number:03d}client", f"dfA{number:03d}client"):  # B first
+                assert client.data(name, b"%s of job %d\n" % (name[:3].encode(), number)) == b"\0"
+            files = (("f", "dfA"), ("f", "dfB"))
+            assert client.control(f"cfA{number:03d}client",
+                                  control_file(number, files=files)) == b"\0"
+            client.finish()
+            (job,) = server.outcome().jobs
+            assert server.data(job) == b"dfA of job %d\ndfB of job %d\n" % (number, number)
+
+        send(1)
+        before = len(os.listdir("/proc/self/fd"))
+        for number in range(2, 12):
+            send(number)
+        assert len(os.listdir("/proc/self/fd")) <= before
+    finally:
+        server.close()
