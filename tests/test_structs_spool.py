@@ -239,3 +239,21 @@ def test_a_selection_is_the_dataclass_it_replaced(named: set[int], anywhere: set
     new.every = not every  # mutable, as the dataclass
     with pytest.raises(TypeError, match="unhashable"):
         hash(new)
+
+
+def test_origin_is_the_named_tuple_it_was() -> None:
+    """printcap.source.Origin, now a collections.namedtuple (typing.NamedTuple compiled its
+    annotations at import), shows, compares, copies and pickles as before."""
+    import copy
+    import pickle
+
+    from lpfilter.printcap.source import Origin
+    origin = Origin("f", 1)
+    assert (repr(origin), str(origin), origin._fields) == ("Origin(file='f', line=1)", "f:1",
+                                                          ("file", "line"))
+    assert origin == ("f", 1) and hash(origin) == hash(("f", 1)) and origin[1] == 1
+    assert Origin(file="f", line=1) == origin and origin._replace(line=2) == Origin("f", 2)
+    for again in (pickle.loads(pickle.dumps(origin)), copy.deepcopy(origin)):  # noqa: S301
+        assert again == origin and type(again) is Origin
+    with pytest.raises(AttributeError):
+        origin.column = 3  # type: ignore[attr-defined]
