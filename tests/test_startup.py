@@ -27,12 +27,24 @@ from lpfilter import cli
 from lpfilter.printcap import grammar
 from lpfilter.printcap.entrytext import entry_from_text, entry_to_text
 
+#: Whether a class was made by typing's TypedDict or NamedTuple: building one compiles each
+#: field's annotation (a ForwardRef: about 0.2 ms a field), so a quick command makes none.
+TYPED = ("def typed(c):\n"
+         "    if typing is None:\n        return False\n"
+         "    nt = issubclass(c, tuple) and '_fields' in vars(c) and '__annotations__' in vars(c)\n"
+         "    return typing.is_typeddict(c) or nt\n")
 #: ``python -m lpfilter ARGS`` that writes, last, the modules it imported (``-X importtime``
 #: misses those a command imports with importlib.import_module).
 RUN = ("import json, runpy, sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
        "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
        "except SystemExit as exc:\n    code = exc.code\n"
+       "typing = sys.modules.get('typing')\n"
+       f"{TYPED}\n"
+       "made = sorted(f'{m}.{n}' for m, module in list(sys.modules.items())\n"
+       "              if m.startswith('lpfilter') for n, c in vars(module).items()\n"
+       "              if isinstance(c, type) and c.__module__ == m and typed(c))\n"
+       "sys.stderr.write('\\nTYPED ' + json.dumps(made))\n"
        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
        "sys.exit(code)\n")
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
@@ -46,6 +58,8 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
 #: the backends') are lpfilter.structs classes, so neither it nor ``lpfilter filter``
 #: imports them.
 NO_DATACLASSES = {"dataclasses", "inspect", "ast", "dis"}
+#: The TypedDict and typing.NamedTuple classes each run of ``imported`` made, by its argv.
+TYPED_CLASSES: dict[tuple[str, ...], list[str]] = {}
 
 
 def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object = None,
@@ -56,8 +70,9 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object =
                           stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
                           check=False)
     assert done.returncode in ok, done.stderr[-2000:]
-    last = done.stderr.rstrip("\n").rpartition("\n")[2]
-    assert last.startswith("MODULES "), done.stderr[-2000:]
+    *_, typed, last = done.stderr.rstrip("\n").split("\n")
+    assert last.startswith("MODULES ") and typed.startswith("TYPED "), done.stderr[-2000:]
+    TYPED_CLASSES[tuple(argv)] = json.loads(typed.removeprefix("TYPED "))
     return set(json.loads(last.removeprefix("MODULES ")))
 
 
@@ -93,6 +108,7 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
     assert not names & NEVER, sorted(names & NEVER)
     assert "lpfilter.job" in names  # the control: the command read or made jobs
     assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)
+    assert TYPED_CLASSES[tuple(argv)] == []  # Origin, status's data: no typing classes
     assert "socket" not in names  # the lock's host name is os.uname()'s, as gethostname's
     if argv[0] == "print":
         assert list((cwd / "sd" / ".lpfilter" / "jobs").glob("*.job"))  # the whole path ran
@@ -159,6 +175,27 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
     assert "pyparsing" not in names
     assert "lpfilter.job" in names and "lpfilter.backends.settings" in names  # the control
     assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)  # job, plan: structs
+    assert TYPED_CLASSES[("filter", *lpd.argv(lp_pipe=False))] == []
+
+
+def test_the_typed_class_check_sees_typing_s_classes() -> None:
+    """The control for ``TYPED``: it flags a TypedDict and a typing.NamedTuple, and neither
+    a collections.namedtuple (printcap.source.Origin's base) nor a plain class."""
+    import collections
+    import typing
+    scope: dict[str, object] = {"typing": typing}
+    exec(TYPED, scope)  # noqa: S102 (the wrapper's own source, run as the wrapper runs it)
+    typed = scope["typed"]
+    assert callable(typed)
+
+    class Data(typing.TypedDict):
+        a: int
+
+    class Pair(typing.NamedTuple):
+        a: int
+
+    plain = collections.namedtuple("plain", "a")
+    assert (typed(Data), typed(Pair), typed(plain), typed(int)) == (True, True, False, False)
 
 
 # --- the fast entry reader ---------------------------------------------------------------
