@@ -5,15 +5,14 @@ truth: a crash leaves it on disk, and the next start reads what state the job wa
 """
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import pwd
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from lpfilter.errors import ImpossibleTransition
+from lpfilter.structs import Struct
 
 
 class JobState(enum.StrEnum):
@@ -57,65 +56,116 @@ FINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.HELD, JobState.REMOV
 FINISHED = frozenset({JobState.DONE, JobState.REMOVED, JobState.CANCELLED})
 
 
-@dataclass(slots=True)
-class Job:
-    """One job. Times are seconds since the epoch (float)."""
+class Job(Struct):
+    """One job. Times are seconds since the epoch (float).
 
+    A ``Struct`` (what ``@dataclass(slots=True)`` gave it: ``==`` field by field, its
+    ``repr``, unhashable) written out, so that a quick command imports no ``dataclasses``
+    (issue 16). ``_fields`` is the ticket's keys, in this order."""
+
+    __slots__ = _fields = (
+        "id", "queue", "user", "name", "size", "submitted", "title", "copies", "host",
+        "job_class", "no_banner", "source", "state", "attempts", "next_try", "last_error",
+        "unreachable_since", "unreachable_tries", "worker", "send_started",
+        "possible_duplicate", "bytes_sent", "pages", "started", "finished", "delivery", "peer",
+        "origin", "print_format", "extra")
     id: str
     queue: str
     user: str
     name: str
     size: int
     submitted: float
-    title: str = ""
-    copies: int = 1
-    host: str = ""
+    title: str
+    copies: int
+    host: str
     #: LPRng's job class (lpr -C); lpfilter keeps it but does not act on it.
-    job_class: str = ""
+    job_class: str
     #: lpr -h: the user asked for no banner page (the control file had no L line).
-    no_banner: bool = False
+    no_banner: bool
     #: "print" (lpfilter print), "hotfolder" (a file dropped into the spool directory) or
     #: "lpd" (received by the print server).
-    source: str = "print"
+    source: str
     #: Changed only through ``move_to``.
-    state: JobState = JobState.QUEUED
-    attempts: int = 0
+    state: JobState
+    attempts: int
     #: Not before this time (backoff after a transient failure).
-    next_try: float = 0.0
-    last_error: str = ""
+    next_try: float
+    last_error: str
     #: Since when no connection to the printer could be opened (0: it could, last time), and
     #: how many tries in a row found it so: status says since when, the pause grows with
     #: the tries, and such tries are not counted in ``attempts`` unless send_try is set.
-    unreachable_since: float = 0.0
-    unreachable_tries: int = 0
+    unreachable_since: float
+    unreachable_tries: int
     #: pid and process start time of the worker sending it, while active.
-    worker: tuple[int, float] | None = None
+    worker: tuple[int, float] | None
     #: Bytes may have reached the printer in an attempt that did not finish.
-    send_started: bool = False
-    possible_duplicate: bool = False
-    bytes_sent: int = 0
-    pages: int | None = None
-    started: float | None = None
-    finished: float | None = None
+    send_started: bool
+    possible_duplicate: bool
+    bytes_sent: int
+    pages: int | None
+    started: float | None
+    finished: float | None
     #: Where the printer said it took the job ("sent") or confirmed it ("confirmed").
-    delivery: str = ""
+    delivery: str
     #: A job received over LPD: the client's IP address ("" for a local client), on which
     #: the server's rights rest (a remote user may remove only jobs from its own address).
-    peer: str = ""
+    peer: str
     #: A job received over LPD: its number on the wire and a digest of its control file, so
     #: that a client resending it after a lost final acknowledgement is recognised.
-    origin: str = ""
+    origin: str
     #: A job received over LPD: the print format letter of its print lines (f, l, p, o...).
-    print_format: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    print_format: str
+    extra: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        """A ticket (or a caller) gives the state's value: the job holds a JobState."""
-        if not isinstance(self.state, JobState):
+    def __init__(self, id: str, queue: str, user: str, name: str,
+                 size: int, submitted: float, title: str = "", copies: int = 1,
+                 host: str = "", job_class: str = "", no_banner: bool = False,
+                 source: str = "print", state: JobState | str = JobState.QUEUED,
+                 attempts: int = 0, next_try: float = 0.0, last_error: str = "",
+                 unreachable_since: float = 0.0, unreachable_tries: int = 0,
+                 worker: tuple[int, float] | None = None, send_started: bool = False,
+                 possible_duplicate: bool = False, bytes_sent: int = 0,
+                 pages: int | None = None, started: float | None = None,
+                 finished: float | None = None, delivery: str = "", peer: str = "",
+                 origin: str = "", print_format: str = "",
+                 extra: dict[str, Any] | None = None) -> None:
+        """A ticket (or a caller) may give the state's value: the job holds a JobState.
+        ``extra`` None is a new empty dict (the dataclass's ``default_factory``)."""
+        self.id = id
+        self.queue = queue
+        self.user = user
+        self.name = name
+        self.size = size
+        self.submitted = submitted
+        self.title = title
+        self.copies = copies
+        self.host = host
+        self.job_class = job_class
+        self.no_banner = no_banner
+        self.source = source
+        if not isinstance(state, JobState):
             try:
-                self.state = JobState(self.state)
+                state = JobState(state)
             except ValueError:
-                raise ValueError(f"unknown job state {self.state!r}") from None
+                raise ValueError(f"unknown job state {state!r}") from None
+        self.state = state
+        self.attempts = attempts
+        self.next_try = next_try
+        self.last_error = last_error
+        self.unreachable_since = unreachable_since
+        self.unreachable_tries = unreachable_tries
+        self.worker = worker
+        self.send_started = send_started
+        self.possible_duplicate = possible_duplicate
+        self.bytes_sent = bytes_sent
+        self.pages = pages
+        self.started = started
+        self.finished = finished
+        self.delivery = delivery
+        self.peer = peer
+        self.origin = origin
+        self.print_format = print_format
+        self.extra = {} if extra is None else extra
 
     @property
     def final(self) -> bool:
@@ -129,17 +179,17 @@ class Job:
         self.state = state
 
     def copy(self) -> Job:
-        """A shallow copy (as dataclasses.replace makes, at a fifth of its cost: the
+        """A shallow copy (as dataclasses.replace made, at a fifth of its cost: the
         worker copies every ticket it lists, many times a second on a busy queue)."""
         other = object.__new__(Job)
-        for name in _NAMES:
+        for name in _FIELDS:
             setattr(other, name, getattr(self, name))
         return other
 
     def to_dict(self) -> dict[str, Any]:
         """The ticket as plain data (what ``status --json`` shows)."""
-        data = {f.name: getattr(self, f.name) for f in _FIELDS
-                if f.name not in _LPD_ONLY or getattr(self, f.name)}
+        data = {name: getattr(self, name) for name in _FIELDS
+                if name not in _LPD_ONLY or getattr(self, name)}
         if data["worker"] is not None:
             data["worker"] = list(data["worker"])
         return data
@@ -160,9 +210,8 @@ class Job:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("a ticket is a JSON object")
-        names = {f.name for f in _FIELDS}
-        known = {k: v for k, v in data.items() if k in names}
-        extra = {k: v for k, v in data.items() if k not in names}
+        known = {k: v for k, v in data.items() if k in _FIELD_SET}
+        extra = {k: v for k, v in data.items() if k not in _FIELD_SET}
         if isinstance(known.get("worker"), list):
             known["worker"] = tuple(known["worker"])
         job = cls(**known)  # an unknown state is a ValueError
@@ -172,8 +221,9 @@ class Job:
 
 #: A lone surrogate: a byte of a name that was not UTF-8 (``os.fsdecode``'s escape).
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_FIELDS = dataclasses.fields(Job)
-_NAMES = tuple(f.name for f in _FIELDS)
+#: The ticket's keys, in the order of ``Job``'s fields (the dataclass's ``fields``).
+_FIELDS = Job._fields
+_FIELD_SET = frozenset(_FIELDS)
 #: Fields only a job received over LPD sets: written only when set, so that the tickets of
 #: other jobs stay byte for byte what earlier versions wrote (and read).
 _LPD_ONLY = frozenset({"peer", "origin", "print_format"})

@@ -51,6 +51,11 @@ class Struct:
         for name in self._fields:
             object.__setattr__(self, name, values[name])
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields by name: ``dataclasses.asdict`` of a record of plain values (the
+        values are not copied)."""
+        return {name: getattr(self, name) for name in self._fields}
+
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` (``dataclasses.replace``), made through ``__init__``."""
         values = {name: getattr(self, name) for name in self._fields}

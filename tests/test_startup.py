@@ -27,17 +27,24 @@ from lpfilter import cli
 from lpfilter.printcap import grammar
 from lpfilter.printcap.entrytext import entry_from_text, entry_to_text
 
+#: Whether a class was made by typing's TypedDict or NamedTuple: building one compiles each
+#: field's annotation (a ForwardRef: about 0.2 ms a field), so a quick command makes none.
+TYPED = ("def typed(c):\n"
+         "    if typing is None:\n        return False\n"
+         "    nt = issubclass(c, tuple) and '_fields' in vars(c) and '__annotations__' in vars(c)\n"
+         "    return typing.is_typeddict(c) or nt\n")
 #: ``python -m lpfilter ARGS`` that writes, last, the modules it imported (``-X importtime``
 #: misses those a command imports with importlib.import_module).
 RUN = ("import json, runpy, sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
        "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
        "except SystemExit as exc:\n    code = exc.code\n"
+       "typing = sys.modules.get('typing')\n"
+       f"{TYPED}\n"
        "made = sorted(f'{m}.{n}' for m, module in list(sys.modules.items())\n"
        "              if m.startswith('lpfilter') for n, c in vars(module).items()\n"
-       "              if isinstance(c, type) and c.__module__ == m\n"
-       "              and '__dataclass_fields__' in vars(c))\n"
-       "sys.stderr.write('\\nDATACLASSES ' + json.dumps(made))\n"
+       "              if isinstance(c, type) and c.__module__ == m and typed(c))\n"
+       "sys.stderr.write('\\nTYPED ' + json.dumps(made))\n"
        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
        "sys.exit(code)\n")
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
@@ -45,13 +52,14 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          # OpenSSL (the cache key is hashed by the interpreter's own SHA-256), and shutil
          # with its compression modules (argparse asks the terminal's width only for help)
          "hashlib", "_hashlib", "shutil", "zlib", "lzma", "bz2"}
-#: The dataclasses (module.Class) each run of ``imported`` defined, by its argv: each is
-#: built at import (0.3-1 ms: its methods are compiled from source with ``exec``).
-DATACLASSES: dict[tuple[str, ...], set[str]] = {}
-#: The only ones a quick command may still build: the spool's and the job's (Job,
-#: JobOptions, QueueControl...), whose code belongs to the spool's own rewrite (issue 16's
-#: journal). The printcap's records and the commands' context are lpfilter.structs classes.
-SPOOL_MODULES = ("lpfilter.job.", "lpfilter.spool.")
+#: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
+#: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
+#: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
+#: the backends') are lpfilter.structs classes, so neither it nor ``lpfilter filter``
+#: imports them.
+NO_DATACLASSES = {"dataclasses", "inspect", "ast", "dis"}
+#: The TypedDict and typing.NamedTuple classes each run of ``imported`` made, by its argv.
+TYPED_CLASSES: dict[tuple[str, ...], list[str]] = {}
 
 
 def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object = None,
@@ -62,9 +70,9 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object =
                           stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
                           check=False)
     assert done.returncode in ok, done.stderr[-2000:]
-    *_, made, last = done.stderr.rstrip("\n").split("\n")
-    assert last.startswith("MODULES ") and made.startswith("DATACLASSES "), done.stderr[-2000:]
-    DATACLASSES[tuple(argv)] = set(json.loads(made.removeprefix("DATACLASSES ")))
+    *_, typed, last = done.stderr.rstrip("\n").split("\n")
+    assert last.startswith("MODULES ") and typed.startswith("TYPED "), done.stderr[-2000:]
+    TYPED_CLASSES[tuple(argv)] = json.loads(typed.removeprefix("TYPED "))
     return set(json.loads(last.removeprefix("MODULES ")))
 
 
@@ -98,9 +106,9 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
     names = imported(argv, env, cwd, ok=(1,) if "999999" in argv else (0,))  # 1: no such job
     assert _commands(names) == {f"lpfilter.commands.{command}"}
     assert not names & NEVER, sorted(names & NEVER)
-    made = DATACLASSES[tuple(argv)]
-    assert "lpfilter.job.Job" in made  # the control: the wrapper sees dataclasses
-    assert all(name.startswith(SPOOL_MODULES) for name in made), sorted(made)
+    assert "lpfilter.job" in names  # the control: the command read or made jobs
+    assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)
+    assert TYPED_CLASSES[tuple(argv)] == []  # Origin, status's data: no typing classes
     assert "socket" not in names  # the lock's host name is os.uname()'s, as gethostname's
     if argv[0] == "print":
         assert list((cwd / "sd" / ".lpfilter" / "jobs").glob("*.job"))  # the whole path ran
@@ -109,7 +117,7 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
 
 def test_the_command_edge_imports_no_job_and_no_dataclasses() -> None:
     """``lpfilter.cli`` (what every command imports first) brings in neither the job's
-    module (a dataclass, json) nor dataclasses (with inspect, ast and dis): a command
+    module (json) nor dataclasses (with inspect, ast and dis): a command
     imports them only when it works on jobs."""
     done = subprocess.run([sys.executable, "-c", "import sys, lpfilter.cli\n"
                            "print(' '.join(sorted(sys.modules)))"], capture_output=True,
@@ -165,8 +173,29 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
     assert out.read_bytes() == b"@@job@@\n"
     assert _commands(names) == {"lpfilter.commands.filter_cmd"}
     assert "pyparsing" not in names
-    argv = ("filter", *lpd.argv(lp_pipe=False))
-    assert DATACLASSES[argv] == {"lpfilter.job.Job"}  # settings, request, plan: structs
+    assert "lpfilter.job" in names and "lpfilter.backends.settings" in names  # the control
+    assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)  # job, plan: structs
+    assert TYPED_CLASSES[("filter", *lpd.argv(lp_pipe=False))] == []
+
+
+def test_the_typed_class_check_sees_typing_s_classes() -> None:
+    """The control for ``TYPED``: it flags a TypedDict and a typing.NamedTuple, and neither
+    a collections.namedtuple (printcap.source.Origin's base) nor a plain class."""
+    import collections
+    import typing
+    scope: dict[str, object] = {"typing": typing}
+    exec(TYPED, scope)  # noqa: S102 (the wrapper's own source, run as the wrapper runs it)
+    typed = scope["typed"]
+    assert callable(typed)
+
+    class Data(typing.TypedDict):
+        a: int
+
+    class Pair(typing.NamedTuple):
+        a: int
+
+    plain = collections.namedtuple("plain", "a")
+    assert (typed(Data), typed(Pair), typed(plain), typed(int)) == (True, True, False, False)
 
 
 # --- the fast entry reader ---------------------------------------------------------------

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 from lpfilter.job import JobState
 from lpfilter.printcap import Entry
 from lpfilter.spool.control import control_words
-from lpfilter.spool.queueinfo import JobData, QueueData, queue_status
+from lpfilter.spool.queueinfo import queue_status
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
 
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
+    from lpfilter.spool.queueinfo import JobData, QueueData
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

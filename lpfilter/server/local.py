@@ -209,8 +209,6 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
 def _act(request: lpdlocal.ControlRequest, peer: Peer, entry: Entry,
          store: SpoolStore) -> list[dict[str, Any]]:
     """The job change, with the peer's rights: root and the spool's owner every job."""
-    from dataclasses import asdict
-
     from lpfilter.spool.jobctl import Selection, act
     from lpfilter.spool.records import QueueRecords
     store.ensure("change")
@@ -226,7 +224,7 @@ def _act(request: lpdlocal.ControlRequest, peer: Peer, entry: Entry,
         if outcome.kind == "changed":
             log.info("%s: %s %s-%s: %s", peer, request.action, visible(entry.name),
                      outcome.job, outcome.said)
-    return [asdict(o) for o in outcomes]
+    return [o.to_dict() for o in outcomes]
 
 
 def _error(exc: LpfilterError) -> dict[str, Any]:

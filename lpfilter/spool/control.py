@@ -20,15 +20,14 @@ LPRng's lpq shows them).
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import JobRefused
 from lpfilter.safefiles import UnsafeFile, atomic_write, open_regular
+from lpfilter.structs import FrozenStruct
 from lpfilter.text import visible
 
 if TYPE_CHECKING:
@@ -49,18 +48,30 @@ class SpoolingDisabled(JobRefused):
     queued (exit status 6, as any refused job; the print server answers LPD's "try later")."""
 
 
-@dataclass(frozen=True, slots=True)
-class QueueControl:
-    """What lpc set for one queue (all off: a queue as the printcap made it)."""
+class QueueControl(FrozenStruct):
+    """What lpc set for one queue (all off: a queue as the printcap made it). A
+    ``FrozenStruct``, as the frozen dataclass it was, without importing ``dataclasses``."""
 
-    printing_disabled: bool = False
-    spooling_disabled: bool = False
-    hold_all: bool = False
+    __slots__ = _fields = ("printing_disabled", "spooling_disabled", "hold_all", "redirect",
+                           "redirect_sd", "unreadable")
+    printing_disabled: bool
+    spooling_disabled: bool
+    hold_all: bool
     #: The queue new and queued jobs go to ("": none), and its spool directory.
-    redirect: str = ""
-    redirect_sd: str = ""
+    redirect: str
+    redirect_sd: str
     #: Why the file could not be read ("": it could, or there is none); printing stopped.
-    unreadable: str = ""
+    unreadable: str
+
+    def __init__(self, printing_disabled: bool = False, spooling_disabled: bool = False,
+                 hold_all: bool = False, redirect: str = "", redirect_sd: str = "",
+                 unreadable: str = "") -> None:
+        object.__setattr__(self, "printing_disabled", printing_disabled)
+        object.__setattr__(self, "spooling_disabled", spooling_disabled)
+        object.__setattr__(self, "hold_all", hold_all)
+        object.__setattr__(self, "redirect", redirect)
+        object.__setattr__(self, "redirect_sd", redirect_sd)
+        object.__setattr__(self, "unreadable", unreadable)
 
     def to_text(self) -> str:
         lines = [f"printing_disabled={int(self.printing_disabled)}",
@@ -70,17 +81,10 @@ class QueueControl:
             lines += [f"redirect={self.redirect}", f"redirect_sd={self.redirect_sd}"]
         return "".join(f"{line}\n" for line in lines)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes: Any) -> QueueControl:
-        return dataclasses.replace(self, **changes)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> QueueControl:
         """The state ``to_dict`` gave (a daemon's answer): keys it does not know passed over."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        return cls(**{k: v for k, v in (data or {}).items() if k in cls._fields})
 
 
 _FLAGS = ("printing_disabled", "spooling_disabled", "hold_all")

@@ -8,7 +8,6 @@ same change under the same lock and say the same words. What a caller may do is 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.locks import process_alive
@@ -16,34 +15,51 @@ from lpfilter.spool.lease import served
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.waiting import how_it_prints
+from lpfilter.structs import FrozenStruct, Struct
 from lpfilter.text import visible
 
 ACTIONS = ("cancel", "hold", "release", "requeue")
 
 
-@dataclass
-class Selection:
-    """The jobs of one queue to act on."""
+class Selection(Struct):
+    """The jobs of one queue to act on (a ``Struct``, as the dataclass it was: ``cancel``
+    imports no ``dataclasses``)."""
 
+    __slots__ = _fields = ("named", "anywhere", "every")
     #: Numbers named with this queue (q-000012), or plain ones without -a: must exist.
-    named: set[int] = field(default_factory=set)
+    named: set[int]
     #: Plain numbers with -a: looked for in every queue (missing here is no error).
-    anywhere: set[int] = field(default_factory=set)
+    anywhere: set[int]
     #: Every job (of the user; of everyone for a privileged caller).
-    every: bool = False
+    every: bool
+
+    def __init__(self, named: set[int] | None = None, anywhere: set[int] | None = None,
+                 every: bool = False) -> None:
+        """None is a new empty set (the dataclass's ``default_factory``)."""
+        self.named = set() if named is None else named
+        self.anywhere = set() if anywhere is None else anywhere
+        self.every = every
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(FrozenStruct):
     """What became of one job: ``kind`` is "changed" (``said`` tells how), "not_yours"
     (named, another user's: refused), "skipped" (another user's, not named: passed over
     silently) or "missing" (named, no such job)."""
 
+    __slots__ = _fields = ("number", "kind", "job", "user", "said")
     number: int
     kind: str
-    job: str = ""
-    user: str = ""
-    said: str = ""
+    job: str
+    user: str
+    said: str
+
+    def __init__(self, number: int, kind: str, job: str = "", user: str = "",
+                 said: str = "") -> None:
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "job", job)
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "said", said)
 
 
 def change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import atomic_write, open_regular
@@ -20,16 +20,19 @@ BOARD = "pool.json"
 BOARD_MAX = 1 << 16
 
 
-class ServerState(TypedDict):
-    """One server queue of a pool, as status shows it."""
+if TYPE_CHECKING:  # for mypy only: a TypedDict is a dict at run time (and costs to build)
+    from typing import TypedDict
 
-    queue: str
-    #: The pool's job it is sending now ("" when none).
-    job: str
-    #: Why its printer is not used now ("" when it works).
-    trouble: str
-    #: Until when it is not used (0: it is).
-    back_at: float
+    class ServerState(TypedDict):
+        """One server queue of a pool, as status shows it."""
+
+        queue: str
+        #: The pool's job it is sending now ("" when none).
+        job: str
+        #: Why its printer is not used now ("" when it works).
+        trouble: str
+        #: Until when it is not used (0: it is).
+        back_at: float
 
 
 def write(state_dir: str, servers: list[ServerState], owner: int | None) -> None:
@@ -69,9 +72,8 @@ def read(state_dir: str) -> list[ServerState] | None:
     if not isinstance(servers, list):
         return None
     try:
-        return [ServerState(queue=s["queue"], job=str(s.get("job") or ""),
-                            trouble=str(s.get("trouble") or ""),
-                            back_at=float(s.get("back_at") or 0))
+        return [{"queue": s["queue"], "job": str(s.get("job") or ""),
+                 "trouble": str(s.get("trouble") or ""), "back_at": float(s.get("back_at") or 0)}
                 for s in servers if isinstance(s, dict) and isinstance(s.get("queue"), str)]
     except (ValueError, TypeError, OverflowError):
         return None

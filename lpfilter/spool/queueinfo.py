@@ -5,9 +5,11 @@ by the spool's owner, and by the print server for a local user who may not read 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from typing import NotRequired, TypedDict
+
     from lpfilter.printcap import Entry
     from lpfilter.spool.poolboard import ServerState
 
@@ -15,54 +17,51 @@ if TYPE_CHECKING:
 #: A job as ``Job.to_dict`` gives it (the ticket's JSON).
 JobData = dict[str, Any]
 
+if TYPE_CHECKING:  # for mypy only: a TypedDict is a dict at run time, and building the
+    # class compiles each field's annotation (about 2 ms of status)
+    class Holder(TypedDict):
+        """A process holding a lock: the queue's lease, or an FTP session slot."""
 
-class Holder(TypedDict):
-    """A process holding a lock: the queue's lease, or an FTP session slot."""
+        pid: int
+        purpose: str
+        since: float
 
-    pid: int
-    purpose: str
-    since: float
+    class Served(Holder):
+        """Who serves the queue, and for how long."""
 
+        uptime: float
 
-class Served(Holder):
-    """Who serves the queue, and for how long."""
+    class FtpSessions(TypedDict):
+        """An FTP queue's session slots on its server."""
 
-    uptime: float
+        limit: int
+        in_use: list[Holder]
 
+    class QueueData(TypedDict):
+        """Everything ``status`` shows about one queue (``--json`` prints it as it is)."""
 
-class FtpSessions(TypedDict):
-    """An FTP queue's session slots on its server."""
+        queue: str
+        destination: str
+        spool: str
+        log_file: str | None
+        served_by: Served | None
+        printer_status: str
+        ftp_sessions: FtpSessions | None
+        error: str | None
+        readable: bool
+        jobs: list[JobData]
+        #: A pool (sv=): its server queues, and (while served) what each is doing.
+        pool: NotRequired[PoolData | None]
+        #: A pool's server queue (ss=): the pool it serves.
+        serving: NotRequired[str]
+        #: lpc's state of the queue (spool/control.py; None: not readable by this user).
+        control: dict[str, Any] | None
 
-    limit: int
-    in_use: list[Holder]
+    class PoolData(TypedDict):
+        """A pool's server queues and, while a process serves it, what each is doing."""
 
-
-class QueueData(TypedDict):
-    """Everything ``status`` shows about one queue (``--json`` prints it as it is)."""
-
-    queue: str
-    destination: str
-    spool: str
-    log_file: str | None
-    served_by: Served | None
-    printer_status: str
-    ftp_sessions: FtpSessions | None
-    error: str | None
-    readable: bool
-    jobs: list[JobData]
-    #: A pool (sv=): its server queues, and (while served) what each is doing.
-    pool: NotRequired[PoolData | None]
-    #: A pool's server queue (ss=): the pool it serves.
-    serving: NotRequired[str]
-    #: lpc's state of the queue (spool/control.py; None: not readable by this user).
-    control: dict[str, Any] | None
-
-
-class PoolData(TypedDict):
-    """A pool's server queues and, while a process serves it, what each is doing."""
-
-    servers: list[str]
-    board: list[ServerState] | None
+        servers: list[str]
+        board: list[ServerState] | None
 
 
 def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:

@@ -11,7 +11,6 @@ import os
 import stat
 import sys
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
@@ -19,27 +18,42 @@ from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd
 from lpfilter.spool.control import admit, holds_new
+from lpfilter.structs import FrozenStruct
 
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
 
-@dataclass(frozen=True, slots=True)
-class JobOptions:
-    """What the user asked for on the command line."""
+class JobOptions(FrozenStruct):
+    """What the user asked for on the command line (a ``FrozenStruct``, as the frozen
+    dataclass it was: no ``dataclasses`` on ``print``'s path)."""
 
+    __slots__ = _fields = ("user", "name", "title", "copies", "hold", "job_class", "no_banner",
+                           "print_format")
     user: str
-    name: str | None = None
-    title: str = ""
-    copies: int = 1
-    hold: bool = False
+    name: str | None
+    title: str
+    copies: int
+    hold: bool
     #: LPRng's job class (lpr -C), kept with the job.
-    job_class: str = ""
+    job_class: str
     #: lpr -h: no banner page.
-    no_banner: bool = False
+    no_banner: bool
     #: lpr -F/-l/-p: the format letter ("": f, the default).
-    print_format: str = ""
+    print_format: str
+
+    def __init__(self, user: str, name: str | None = None, title: str = "", copies: int = 1,
+                 hold: bool = False, job_class: str = "", no_banner: bool = False,
+                 print_format: str = "") -> None:
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "title", title)
+        object.__setattr__(self, "copies", copies)
+        object.__setattr__(self, "hold", hold)
+        object.__setattr__(self, "job_class", job_class)
+        object.__setattr__(self, "no_banner", no_banner)
+        object.__setattr__(self, "print_format", print_format)
 
 
 def check_copies(entry: Entry, copies: int) -> None:
