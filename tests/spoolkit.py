@@ -3,7 +3,6 @@ backend programs, bounded waits, and clean-up of every process a test started.""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import psutil
 import pytest
 
 from lpfilter.locks import current_holder
+from lpfilter.spool.jobindex import replay_file
 
 T = TypeVar("T")
 
@@ -214,13 +214,12 @@ class Kit:
 
     # --- what is on disk --------------------------------------------------------------
     def tickets(self, queue: str) -> dict[str, dict[str, Any]]:
-        """Every readable ticket of a queue, by job id."""
-        jobs_dir = self.sd(queue) / ".lpfilter" / "jobs"
-        found: dict[str, dict[str, Any]] = {}
-        for path in jobs_dir.glob("[0-9]*.job"):
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                found[path.stem] = json.loads(path.read_text())
-        return found
+        """Every job of a queue as its journal says (a ticket's fields), by job id."""
+        path = self.sd(queue) / ".lpfilter" / "journal"
+        try:
+            return replay_file(str(path))
+        except FileNotFoundError:
+            return {}
 
     def ticket(self, queue: str, job: str) -> dict[str, Any]:
         return self.tickets(queue)[job]

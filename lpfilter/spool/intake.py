@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import SpoolFull
 from lpfilter.job import Job, JobState, user_name
-from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
+from lpfilter.safefiles import UnsafeFile, copy_fd, fsync_dir, open_regular
 from lpfilter.spool import hotfolder
 from lpfilter.spool.control import holds_new
 from lpfilter.spool.records import QueueRecords
@@ -113,6 +113,8 @@ class Intake:
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
                               " the printcap)")
         try:
+            with self.store.room():  # a durable record never names a rename a power cut
+                fsync_dir(self.store.jobs_dir)  # could take back
             self.store.write(job)
         except BaseException:  # a full spool: the file goes back where it was, for later
             self._put_back(path, candidate)
