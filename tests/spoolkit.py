@@ -3,6 +3,7 @@ backend programs, bounded waits, and clean-up of every process a test started.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from lpfilter.locks import current_holder
 from lpfilter.spool.jobindex import replay_file
+from lpfilter.spool.journalformat import Kind, encode, first_lsn
 
 T = TypeVar("T")
 
@@ -315,3 +317,22 @@ def fast_dir(tmp_path: Path) -> Iterator[Path]:
             yield Path(path)
     else:
         yield tmp_path
+
+
+# --- forging the journal, as a spool's owner can ------------------------------------------
+def journal_path(sd: Path) -> Path:
+    return sd / ".lpfilter" / "journal"
+
+
+def forge_record(sd: Path, kind: int, payload: bytes) -> None:
+    """A well-framed record appended to a queue's journal (its owner may write anything
+    there): what root's watcher must take as untrusted input."""
+    path = journal_path(sd)
+    data = path.read_bytes() if path.exists() else b""
+    with open(path, "ab") as handle:
+        handle.write(encode(first_lsn(data) + len(data), kind, payload))
+
+
+def forge_job(sd: Path, fields: dict[str, Any]) -> None:
+    """A JOB record of the owner's making (a ticket's fields, as ``Kit.tickets`` gives)."""
+    forge_record(sd, Kind.JOB, json.dumps(fields).encode())

@@ -224,7 +224,7 @@ class _OneQueue:
 
 
 def test_an_os_error_in_a_local_request_is_a_json_answer(tmp_path: Path) -> None:
-    """The tickets' lock file turned into a directory: the cancel fails with an OSError,
+    """The journal's lock file turned into a directory: the cancel fails with an OSError,
     which the client gets as one JSON error answer, not a closed connection."""
     from lpfilter.server.local import serve_local_request
     from lpfilter.server.peer import Peer
@@ -236,7 +236,7 @@ def test_an_os_error_in_a_local_request_is_a_json_answer(tmp_path: Path) -> None
     queues = _OneQueue(tmp_path / "pc")
     store = SpoolStore(str(sd), "q")
     store.ensure("watch")
-    lock = Path(store.state) / "tickets.lock"
+    lock = Path(store.state) / "journal.lock"
     if lock.exists():
         lock.unlink()
     lock.mkdir()

@@ -193,7 +193,7 @@ def test_records_on_a_full_disk_do_not_fail_a_print(kit: Kit, small_fs: Path) ->
 
 def remove_busy_tree(top: Path) -> None:
     """``rm -rf`` of a directory the daemon may still be making a file in (its first pass
-    makes ``.lpfilter/tickets.lock`` just after it takes the queue's lock): tried again, as
+    makes ``.lpfilter/journal`` just after it takes the queue's lock): tried again, as
     an administrator would, at most 50 times."""
     for _ in range(49):
         try:
@@ -316,7 +316,7 @@ def test_hot_folder_file_stays_put_on_a_full_spool(kit: Kit, small_fs: Path) -> 
         assert once.returncode == ExitStatus.SPOOL_FULL, once.stderr
         assert f"the spool directory {sd} cannot be written" in once.stderr, once.stderr
         assert (sd / "report.txt").read_text() == "dropped\n"
-        assert state_files(sd) == [".lpfilter/jobs/000001.job"]  # the first job's only
+        assert state_files(sd) == [] and list(kit.tickets("lp")) == ["000001"]  # the first's
         # Still the dropper's, as dropped (root had given it to the queue's owner).
         info = (sd / "report.txt").stat()
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o644)

@@ -52,8 +52,8 @@ _READ_ONLY = os.O_RDONLY | _FLAGS
 
 def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int:
     """Open (or create, with ``create``) ``path`` without following a link; a regular file
-    of ``owner`` with one link, checked on the descriptor (UnsafeFile otherwise). Only a
-    file this call created is given to the owner."""
+    of ``owner`` with one link, checked on the descriptor (UnsafeFile otherwise, its reason
+    naming the file). Only a file this call created is given to the owner."""
     fd = -1
     if create:
         try:
@@ -66,16 +66,18 @@ def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int
             fd = os.open(path, flags)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise UnsafeFile("a symbolic link (never followed)") from None
+                raise UnsafeFile(f"{path}: a symbolic link (never followed)") from None
             if exc.errno == errno.ENXIO:
-                raise UnsafeFile("a socket") from None
+                raise UnsafeFile(f"{path}: a socket") from None
+            if exc.errno == errno.EISDIR:
+                raise UnsafeFile(f"{path}: a directory") from None
             raise
     info = os.fstat(fd)
     reason = refusal(info, owner) or (
         f"it has {info.st_nlink} hard links" if info.st_nlink != 1 else None)
     if reason is not None:
         os.close(fd)
-        raise UnsafeFile(reason)
+        raise UnsafeFile(f"{path}: {reason}")
     return fd
 
 

@@ -94,10 +94,11 @@ class SpoolStore(SpoolDir):
                 return journal
             self.close()
             writable = os.access(self.state, os.W_OK | os.X_OK)
-            if not writable and (write or os.path.lexists(self.journal_path)):
-                if write:
-                    raise self._may_not_write(self.journal_path)
-            elif not writable:
+            if not writable and write:
+                if not os.path.isdir(self.state):  # removed under us: see explain()
+                    raise FileNotFoundError(errno.ENOENT, "no such directory", self.state)
+                raise self._may_not_write(self.journal_path)
+            if not writable and not self._journal_seen():
                 return None
             index = JobIndex(self.queue)
             try:
@@ -109,9 +110,9 @@ class SpoolStore(SpoolDir):
                     raise
                 return None
             except UnsafeFile as exc:
-                raise AccessError(f"queue {self.queue}: {self.journal_path}: {exc.reason};"
-                                  " not used: move it away (lpfilter makes a new one and"
-                                  " takes the data files in jobs/ in again)",
+                raise AccessError(f"queue {self.queue}: {exc.reason}; not used: remove it"
+                                  " (lpfilter makes a new one; the data files in jobs/ no"
+                                  " record names are taken in again as jobs)",
                                   queue=self.queue) from None
             except PermissionError as exc:
                 raise self._may_not_write(exc.filename or self.journal_path) from None
@@ -119,6 +120,16 @@ class SpoolStore(SpoolDir):
             if writable and (journal.end == 0 or tickets.left_behind(self.state)):
                 self._upgrade(journal)
             return journal
+
+    def _journal_seen(self) -> bool:
+        """Is there a journal to read (a folder closed to this user: say so)?"""
+        try:
+            os.lstat(self.journal_path)
+        except FileNotFoundError:
+            return False
+        except PermissionError as exc:
+            raise self._unreadable(exc) from None
+        return True
 
     def _writer(self) -> Journal:
         journal = self._open(write=True)
