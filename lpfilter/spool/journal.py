@@ -109,7 +109,8 @@ class Journal:
             except BaseException:
                 os.close(self.fd)
                 raise
-        self._threads = threading.RLock()
+        #: Held while records are read or appended: hold it to look at what they made.
+        self.threads = threading.RLock()
         self._cond = threading.Condition()
         self._base = 0  # the LSN of the file's first byte
         self._read_at = 0  # how far the file is read (an offset in it)
@@ -135,12 +136,14 @@ class Journal:
     # --- reading ------------------------------------------------------------------------
     def catch_up(self, *, cut: bool = False) -> None:
         """Read the records appended since the last look (an fstat says whether there are
-        any); a torn tail is cut off when ``cut`` (only under the lock), else left."""
-        info = os.fstat(self.fd)
-        self._read(info, cut=cut)
-        if self._replaced(info):  # compacted by another process: read the new one from its start
-            self._reopen()
-            self._read(os.fstat(self.fd), cut=cut)
+        any); a torn tail is cut off when ``cut`` (only under the lock), else left. One
+        thread at a time (``threads``): the records go to ``on_record`` in order."""
+        with self.threads:
+            info = os.fstat(self.fd)
+            self._read(info, cut=cut)
+            if self._replaced(info):  # compacted by another process: read the new one
+                self._reopen()
+                self._read(os.fstat(self.fd), cut=cut)
 
     def _read(self, info: os.stat_result, *, cut: bool) -> None:
         size = info.st_size
@@ -220,7 +223,7 @@ class Journal:
         already holding it holds it again (the outermost hold takes and lets go)."""
         if not self.writable:
             raise RuntimeError("Journal.locked on a read-only journal")
-        with self._threads:
+        with self.threads:
             if self.holding:
                 yield
                 return

@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
+from lpfilter.errors import NO_ROOM, AccessError, LpfilterError, SpoolFull
 from lpfilter.job import user_name
 from lpfilter.safefiles import private_dir
 
@@ -116,6 +116,24 @@ class SpoolDir:
     def _make_dir(self, path: str) -> None:
         """One of lpfilter's folders: the owner's own private directory (see private_dir)."""
         private_dir(path, self.owner, f"queue {self.queue}", self.sd)
+
+    def _may_not_write(self, path: str) -> LpfilterError:
+        """This process may not write ``path``: a read-only file system, or not its own."""
+        with contextlib.suppress(OSError):
+            if os.statvfs(self.sd).f_flag & os.ST_RDONLY:
+                return SpoolFull(self.sd, errno.EROFS, queue=self.queue)
+        return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write {path}"
+                           f" in spool directory {self.sd}; it belongs to the user who runs"
+                           " this queue's watcher", queue=self.queue)
+
+    def _unreadable(self, exc: OSError) -> AccessError:
+        """The jobs cannot be listed: one line naming the spool directory (exit 5)."""
+        if isinstance(exc, PermissionError):
+            return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not read the"
+                               f" jobs in spool directory {self.sd}; ask its owner, or run"
+                               " this as the user who runs its watcher", queue=self.queue)
+        return AccessError(f"queue {self.queue}: cannot read the jobs in spool directory"
+                           f" {self.sd} ({self.jobs_dir}: {exc.strerror})", queue=self.queue)
 
 
 def _closed_above(path: str) -> bool:

@@ -46,7 +46,7 @@ import logging
 import os
 import threading
 
-from lpfilter.errors import AccessError, LpfilterError, SpoolFull
+from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job
 from lpfilter.safefiles import UnsafeFile, fsync_dir, give, open_regular
 from lpfilter.spool import tickets
@@ -87,11 +87,11 @@ class SpoolStore(SpoolDir):
         whether it was replaced). None: there is none and this process may not make one
         (the spool is read from its old tickets, if any). Opened read-write (and the old
         tickets taken in) when this process may write the state folder, else read-only."""
+        journal = self._journal
+        if journal is not None and (journal.writable or not write):
+            journal.catch_up()  # not under self._threads: a holder of the journal's lock
+            return journal  # may be waiting for it (lock order: journal, then store)
         with self._threads:
-            journal = self._journal
-            if journal is not None and (journal.writable or not write):
-                journal.catch_up()
-                return journal
             self.close()
             writable = os.access(self.state, os.W_OK | os.X_OK)
             if not writable and write:
@@ -135,14 +135,6 @@ class SpoolStore(SpoolDir):
         journal = self._open(write=True)
         assert journal is not None and journal.writable
         return journal
-
-    def _may_not_write(self, path: str) -> LpfilterError:
-        with contextlib.suppress(OSError):
-            if os.statvfs(self.sd).f_flag & os.ST_RDONLY:
-                return SpoolFull(self.sd, errno.EROFS, queue=self.queue)
-        return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not write {path}"
-                           f" in spool directory {self.sd}; it belongs to the user who runs"
-                           " this queue's watcher", queue=self.queue)
 
     def _upgrade(self, journal: Journal) -> None:
         """The spool's old form (ticket files, ``seq``, cancel files) into records, durably,
@@ -216,20 +208,24 @@ class SpoolStore(SpoolDir):
 
     def read(self, job_id: str) -> Job | None:
         """A job as the journal says (a copy), or None."""
-        if self._open() is None:
+        journal = self._open()
+        if journal is None:
             return self._legacy().get(job_id)
-        job = self._index.jobs.get(job_id)
-        return None if job is None else job.copy()
+        with journal.threads:
+            job = self._index.jobs.get(job_id)
+            return None if job is None else job.copy()
 
     def jobs(self) -> list[Job]:
         """Every job, in arrival order (copies: change and ``write``)."""
         try:
-            if self._open() is None:
-                return list(self._legacy().values())
+            journal = self._open()
         except PermissionError as exc:
             raise self._unreadable(exc) from None
-        jobs = sorted(self._index.jobs.values(), key=lambda j: (len(j.id), j.id))
-        return [job.copy() for job in jobs]
+        if journal is None:
+            return list(self._legacy().values())
+        with journal.threads:
+            jobs = sorted(self._index.jobs.values(), key=lambda j: (len(j.id), j.id))
+            return [job.copy() for job in jobs]
 
     def _legacy(self) -> dict[str, Job]:
         """A spool this process may not write, not yet upgraded: its ticket files."""
@@ -243,9 +239,11 @@ class SpoolStore(SpoolDir):
 
     def known(self) -> set[str]:
         """The ids the journal names (orphan recovery: data that no job names)."""
-        if self._open() is None:
+        journal = self._open()
+        if journal is None:
             return set(self._legacy())
-        return set(self._index.jobs)
+        with journal.threads:
+            return set(self._index.jobs)
 
     def refuse(self, path: str, reason: str) -> str:
         """A job-folder entry that lpfilter did not make: moved aside (by the owner or root),
@@ -270,15 +268,6 @@ class SpoolStore(SpoolDir):
                     f" {self.refuse(path, exc.reason)}")
         except OSError as exc:
             return f"cannot open its data file: {exc.strerror}"
-
-    def _unreadable(self, exc: OSError) -> AccessError:
-        """The jobs cannot be listed: one line naming the spool directory (exit 5)."""
-        if isinstance(exc, PermissionError):
-            return AccessError(f"queue {self.queue}: you (uid {os.getuid()}) may not read the"
-                               f" jobs in spool directory {self.sd}; ask its owner, or run"
-                               " this as the user who runs its watcher", queue=self.queue)
-        return AccessError(f"queue {self.queue}: cannot read the jobs in spool directory"
-                           f" {self.sd} ({self.jobs_dir}: {exc.strerror})", queue=self.queue)
 
     def commit(self, job: Job, staged: str) -> None:
         """Move a fully written data file from tmp/ into jobs/, make that durable (a durable
@@ -335,8 +324,9 @@ class SpoolStore(SpoolDir):
         whose data is kept); ``max_age`` > 0 also drops older ones: one GONE record and one
         sync for all. Then the journal is compacted when it has grown big (§2.9)."""
         journal = self._writer()
-        finished = sorted((j for j in self._index.jobs.values() if j.state in FINISHED),
-                          key=lambda j: j.finished or 0.0, reverse=True)
+        with journal.threads:
+            finished = sorted((j for j in self._index.jobs.values() if j.state in FINISHED),
+                              key=lambda j: j.finished or 0.0, reverse=True)
         drop = []
         for rank, job in enumerate(finished):
             age = now - (job.finished or now)
@@ -380,9 +370,11 @@ class SpoolStore(SpoolDir):
 
     def cancel_requested(self, job_id: str) -> bool:
         """Asked often during a send: an fstat, a catch-up only when the journal grew."""
-        if self._open() is None:
+        journal = self._open()
+        if journal is None:
             return os.path.lexists(os.path.join(self.jobs_dir, f"{job_id}.cancel"))
-        return job_id in self._index.cancels
+        with journal.threads:
+            return job_id in self._index.cancels
 
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:
