@@ -22,6 +22,7 @@ import pytest
 
 from lpfilter.job import Job, JobState
 from lpfilter.spool.jobindex import replay_file
+from lpfilter.spool.journal import Kind, encode
 
 NOBODY = 65534
 #: A user with no name, not in nobody's group.
@@ -118,9 +119,10 @@ def refused_lines(stderr: str) -> list[str]:
 def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: World) -> None:
     """sd is root's and 01777 (a shared hot folder). nobody's 'print' is refused in one line
     (exit 5) saying to drop the file into sd, and makes nothing there. nobody then builds
-    the job folder an earlier lpfilter would have let them make, with a job whose data is a
-    symbolic link to a root-only file: root's watcher refuses the folder (not the queue
-    owner's), moves it aside with one line naming it, and prints nothing of the file."""
+    the job folder an earlier lpfilter would have let them make, with a journal naming a job
+    whose data is a symbolic link to a root-only file: root's watcher refuses the folder
+    (not the queue owner's), moves it aside with one line naming it, and prints nothing of
+    the file."""
     world.sd.chmod(0o1777)
     done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
     assert (done.returncode, done.stdout, done.stderr) == (5, "", (
@@ -132,14 +134,15 @@ def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: W
         " LPFILTER_SOCKET to its socket\n"))
     assert os.listdir(world.sd) == []
     ticket = Job("000001", "q", "nobody", "doc", len(SECRET), 0.0, state=JobState.QUEUED).to_json()
+    record = encode(0, Kind.JOB, ticket.encode()).hex()
     plant = """state = os.path.join(args[0], ".lpfilter")
 for sub in ("", "jobs", "tmp", "refused"):
     os.mkdir(os.path.join(state, sub), 0o755)
-with open(os.path.join(state, "jobs", "000001.job"), "w") as handle:
-    handle.write(args[1])
+with open(os.path.join(state, "journal"), "wb") as handle:
+    handle.write(bytes.fromhex(args[1]))
 os.symlink(args[2], os.path.join(state, "jobs", "000001.data"))
 """
-    done = world.as_user(NOBODY, plant, str(world.sd), ticket, str(world.secret))
+    done = world.as_user(NOBODY, plant, str(world.sd), record, str(world.secret))
     assert done.returncode == 0, done.stderr
     run = world.watch_once()
     assert run.returncode == 0, run.stderr

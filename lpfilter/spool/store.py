@@ -143,13 +143,18 @@ class SpoolStore(SpoolDir):
         between the commit and the removal never brings back an older job."""
         with journal.locked():
             known = self._index.last_id
+            ids = tickets.ticket_ids(self.jobs_dir)
+            cancels = tickets.cancel_ids(self.jobs_dir)
+            if not ids and not cancels and not tickets.left_behind(self.state):
+                return  # a new spool: nothing to take in
             jobs = [j for j in tickets.read_all(self.jobs_dir, self.owner, self.queue,
                                                 self.refuse) if int(j.id) > known]
+            for job in jobs:
+                job.queue = self.queue  # a queue renamed in the printcap keeps its jobs
             last = max([tickets.last_number(self.state, self.owner), known]
-                       + [int(i) for i in tickets.ticket_ids(self.jobs_dir)])
-            records = [job_record(job) for job in jobs if job.queue == self.queue]
-            records += [cancel_record(i, True) for i in tickets.cancel_ids(self.jobs_dir)
-                        if int(i) > known]
+                       + [int(i) for i in ids])
+            records = [job_record(job) for job in jobs]
+            records += [cancel_record(i, True) for i in cancels if int(i) > known]
             if last > known:
                 records.append(reserve_record(last))
             end = journal.end
@@ -162,9 +167,8 @@ class SpoolStore(SpoolDir):
             with self.room():
                 journal.sync_to(end)
                 tickets.remove_old(self.state, self.jobs_dir)
-        if jobs:
-            log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
-                     len(jobs), self.journal_path)
+        log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
+                 len(jobs), self.journal_path)
 
     def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> None:
         """Records in one write under the lock; ``durable``: and synced (group commit:
