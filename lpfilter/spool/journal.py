@@ -249,8 +249,9 @@ class Journal:
             while view:
                 view = view[os.write(self.fd, view):]
         except BaseException:
-            os.ftruncate(self.fd, self._read_at)  # nothing half-written stays behind
-            self._stamp = (-1, 0)
+            if os.fstat(self.fd).st_size > self._read_at:  # (a truncate is an inotify event)
+                os.ftruncate(self.fd, self._read_at)  # nothing half-written stays behind
+                self._stamp = (-1, 0)
             raise
         self.catch_up()
         return at

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #: A watched directory deleted or moved away: its queue waits for it to come back.
 _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
 _SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE | _GONE
+#: The job folder is watched only to see the spool removed: the state folder's removal is
+#: reported only once its open files (the journal) are closed, and a worker keeps it open.
 #: A lease holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
 #: lpc's state (control) is renamed into place: its worker looks again (lpc start). The
 #: journal is appended to (a job recorded, a cancel asked) or replaced by a compaction.
@@ -108,6 +110,7 @@ class Watcher:
         self.served[entry.name] = served
         if self._inotify is not None:
             for path, kind, mask in ((store.sd, "spool", _SPOOL_EVENTS),
+                                     (store.jobs_dir, "jobs", _GONE),
                                      (store.state, "state", _STATE_EVENTS)):
                 try:
                     wd = self._inotify.watch(path, mask)
