@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""The journal prototype against today's tickets: the file work of 1000 hot-folder jobs,
-taken in and sent, through lpfilter's own code (issue 16, bench/JOURNAL-DESIGN.md).
+"""SpoolStore's calls against the journal design's batches: the file work of 1000
+hot-folder jobs, taken in and sent, through lpfilter's own code (issue 16,
+bench/JOURNAL-DESIGN.md). ``today`` is whatever store the package imported has: ticket
+files before phase 1 (a snapshot on PYTHONPATH), the journal with one record per change
+since; ``journal`` is the design's phase 2 (MARK batches) written directly.
 
 Two variants, each in a fresh process, interleaved round by round, on the disk (``--disk``,
 default /tmp) and on tmpfs (``--tmpfs``, default /dev/shm):

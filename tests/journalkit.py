@@ -1,6 +1,7 @@
 """A worker that sends jobs the way the journal design says (bench/JOURNAL-DESIGN.md §2.4),
-for the prototype's crash tests: one durable MARK per batch, then START, FIRST, the bytes
-and END for each job, none of them synced; at start the replay is settled (jobindex).
+for the crash tests of the design's phase 2 (the store does not batch yet): one durable
+MARK per batch, then START, FIRST, the bytes and END for each job, none of them synced;
+at start the replay is settled (jobindex).
 
 The "printer" is a file opened with O_APPEND: each try writes ``ID BEGIN`` and then
 ``ID PAYLOAD END``, two writes, so a kill between them leaves a job half printed.

@@ -1,5 +1,7 @@
-"""The journal prototype (issue 16, bench/JOURNAL-DESIGN.md): records, torn tails, safe
-opening, group commit, and the promise under SIGKILL and under a simulated power cut."""
+"""The journal (issue 16, bench/JOURNAL-DESIGN.md; SpoolStore's backing since phase 1):
+records, torn tails, safe opening, group commit, and the design's batched MARK records
+(phase 2, through tests/journalkit.py) keeping the promise under SIGKILL and under a
+simulated power cut. The store on it: tests/test_journal_store.py."""
 from __future__ import annotations
 
 import os
