@@ -256,6 +256,18 @@ class Journal:
         self.catch_up()
         return at
 
+    def append_all(self, records: list[tuple[int, bytes]]) -> int:
+        """Any number of records, in writes of at most half a batch each (under ``locked``);
+        returns the journal's end after them."""
+        end = self._end
+        while records:
+            size, count = 0, 0
+            while count < len(records) and size + len(records[count][1]) < BATCH_MAX // 2:
+                size, count = size + len(records[count][1]) + 32, count + 1
+            end = self.append(records[:max(count, 1)])
+            records = records[max(count, 1):]
+        return end
+
     def compact(self, records: list[tuple[int, bytes]], head: bytes = b"") -> None:
         """Replace the journal (under ``locked``) by a HEAD (``head``: what the replay must
         not forget, the last job number) and ``records``, the live state the caller's

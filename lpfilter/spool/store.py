@@ -52,7 +52,7 @@ from lpfilter.safefiles import UnsafeFile, fsync_dir, give, open_regular
 from lpfilter.spool import tickets
 from lpfilter.spool.jobindex import (JobIndex, cancel_record, gone_record, job_record,
                                      reserve_record)
-from lpfilter.spool.journal import BATCH_MAX, JOURNAL, Journal
+from lpfilter.spool.journal import JOURNAL, Journal
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
 
@@ -88,38 +88,44 @@ class SpoolStore(SpoolDir):
         (the spool is read from its old tickets, if any). Opened read-write (and the old
         tickets taken in) when this process may write the state folder, else read-only."""
         journal = self._journal
-        if journal is not None and (journal.writable or not write):
-            journal.catch_up()  # not under self._threads: a holder of the journal's lock
-            return journal  # may be waiting for it (lock order: journal, then store)
-        with self._threads:
-            self.close()
-            writable = os.access(self.state, os.W_OK | os.X_OK)
-            if not writable and write:
-                if not os.path.isdir(self.state):  # removed under us: see explain()
-                    raise FileNotFoundError(errno.ENOENT, "no such directory", self.state)
-                raise self._may_not_write(self.journal_path)
-            if not writable and not self._journal_seen():
-                return None
-            index = JobIndex(self.queue)
-            try:
-                with self.room():
-                    journal = Journal(self.state, self.owner, index.apply, index.reset,
-                                      writable=writable)
-            except FileNotFoundError:
-                if write:
-                    raise
-                return None
-            except UnsafeFile as exc:
-                raise AccessError(f"queue {self.queue}: {exc.reason}; not used: remove it"
-                                  " (lpfilter makes a new one; the data files in jobs/ no"
-                                  " record names are taken in again as jobs)",
-                                  queue=self.queue) from None
-            except PermissionError as exc:
-                raise self._may_not_write(exc.filename or self.journal_path) from None
-            self._journal, self._index, self._tidy = journal, index, self._tidy or writable
-            if writable and (journal.end == 0 or tickets.left_behind(self.state)):
-                self._upgrade(journal)
-            return journal
+        if journal is None or not (journal.writable or not write):
+            with self._threads:  # one thread opens it; the others use what it opened
+                journal = self._journal
+                if journal is None or not (journal.writable or not write):
+                    return self._open_new(write)
+        journal.catch_up()  # not under self._threads: a holder of the journal's lock may
+        return journal  # be waiting for it (lock order: journal, then store)
+
+    def _open_new(self, write: bool) -> Journal | None:
+        """Open the journal (under self._threads): see _open."""
+        self.close()
+        writable = os.access(self.state, os.W_OK | os.X_OK)
+        if not writable and write:
+            if not os.path.isdir(self.state):  # removed under us: see explain()
+                raise FileNotFoundError(errno.ENOENT, "no such directory", self.state)
+            raise self._may_not_write(self.journal_path)
+        if not writable and not self._journal_seen():
+            return None
+        index = JobIndex(self.queue)
+        try:
+            with self.room():
+                journal = Journal(self.state, self.owner, index.apply, index.reset,
+                                  writable=writable)
+        except FileNotFoundError:
+            if write:
+                raise
+            return None
+        except UnsafeFile as exc:
+            raise AccessError(f"queue {self.queue}: {exc.reason}; not used: remove it"
+                              " (lpfilter makes a new one; the data files in jobs/ no"
+                              " record names are taken in again as jobs)",
+                              queue=self.queue) from None
+        except PermissionError as exc:
+            raise self._may_not_write(exc.filename or self.journal_path) from None
+        self._journal, self._index, self._tidy = journal, index, self._tidy or writable
+        if writable and (journal.end == 0 or tickets.left_behind(self.state)):
+            self._upgrade(journal)
+        return journal
 
     def _journal_seen(self) -> bool:
         """Is there a journal to read (a folder closed to this user: say so)?"""
@@ -157,13 +163,7 @@ class SpoolStore(SpoolDir):
             records += [cancel_record(i, True) for i in cancels if int(i) > known]
             if last > known:
                 records.append(reserve_record(last))
-            end = journal.end
-            while records:
-                size, count = 0, 0
-                while count < len(records) and size + len(records[count][1]) < BATCH_MAX // 2:
-                    size, count = size + len(records[count][1]) + 32, count + 1
-                end = journal.append(records[:count])
-                records = records[count:]
+            end = journal.append_all(records)
             with self.room():
                 journal.sync_to(end)
                 tickets.remove_old(self.state, self.jobs_dir)
