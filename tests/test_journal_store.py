@@ -10,6 +10,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,40 @@ def test_damage_followed_by_good_records_is_refused_in_one_line(kit: Kit) -> Non
     with pytest.raises(AccessError, match="damaged"):
         store.jobs()
     assert main(["--printcap", str(kit.printcap), "status", "-P", "lp"]) == 5  # in-process
+
+
+def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten files dropped at once become ten jobs with one fsync of jobs/ and one fdatasync
+    of the journal (the real calls run; which file each made durable is noted)."""
+    from lpfilter import printcap
+    from lpfilter.spool.intake import Intake
+    from lpfilter.spool.records import QueueRecords
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"lp:sd={sd}:lp=/dev/null\n")
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("lp")
+    store = SpoolStore(str(sd), "lp")
+    store.ensure("watch")
+    records = QueueRecords(entry)
+    intake = Intake(entry, store, records, settle=0.0, clock=lambda: 2e9)
+    for n in range(10):
+        (sd / f"f{n}.txt").write_text(f"page {n}\n")
+    synced: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
+        def call(fd: int) -> None:
+            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting(real_fsync))
+    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    try:
+        intake.adopt()
+    finally:
+        monkeypatch.undo()
+        records.close()
+    assert sorted(j.name for j in store.jobs()) == [f"f{n}.txt" for n in range(10)]
+    assert sorted(synced) == ["jobs", "journal"], synced
+    store.close()
