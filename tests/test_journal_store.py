@@ -222,3 +222,39 @@ def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
     assert sorted(j.name for j in store.jobs()) == [f"f{n}.txt" for n in range(10)]
     assert sorted(synced) == ["jobs", "journal"], synced
     store.close()
+
+
+def test_print_of_many_files_commits_them_in_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``print`` given 70 files: each staged file is fsynced, then two batches (64 and 6)
+    each make one fsync of jobs/ and one fdatasync of the journal; every id is printed,
+    in order, and a file refused after them leaves the ones before it spooled."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"lp:sd={sd}:lp=/dev/null\n")
+    files = []
+    for n in range(70):
+        files.append(tmp_path / f"f{n:02d}.txt")
+        files[-1].write_text(f"page {n}\n")
+    synced: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
+        def call(fd: int) -> None:
+            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting(real_fsync))
+    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    argv = ["--printcap", str(tmp_path / "printcap"), "print", "--no-wait", "-P", "lp"]
+    assert main([*argv, *map(str, files)]) == 0
+    monkeypatch.undo()
+    assert capsys.readouterr().out.split() == [f"lp-{n:06d}" for n in range(1, 71)]
+    assert (synced.count("jobs"), synced.count("journal")) == (2, 2), synced
+    assert sum(name.endswith(".data") for name in synced) == 70  # each staged file
+    (tmp_path / "empty").touch()
+    assert main([*argv, str(files[0]), str(tmp_path / "empty"), str(files[1])]) != 0
+    assert capsys.readouterr().out.split() == ["lp-000071"]
+    assert [j.name for j in SpoolStore(str(sd), "lp").jobs()][-2:] == ["f69.txt", "f00.txt"]

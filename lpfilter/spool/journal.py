@@ -35,16 +35,15 @@ import threading
 from collections.abc import Callable, Iterator
 
 from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal
-from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL_MAX, RECORD_MAX, JournalDamaged,
-                                          Kind, Record, boot_id, decode, encode, encode_all,
-                                          first_lsn, good_after)
+from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, RECORD_MAX,
+                                          JournalDamaged, Kind, Record, boot_id, decode,
+                                          encode, encode_all, first_lsn, good_after)
 
 __all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
            "boot_id", "decode", "encode", "open_owned"]
 
 log = logging.getLogger(__name__)
 
-JOURNAL = "journal"
 _FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _OPEN = os.O_RDWR | os.O_APPEND | _FLAGS
 _READ_ONLY = os.O_RDONLY | _FLAGS

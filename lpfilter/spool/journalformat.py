@@ -28,6 +28,8 @@ RECORD_MAX = (1 << 20) + _BODY.size
 BATCH_MAX = 8 << 20
 #: A journal is read at most this far (a spool owner could make it any size).
 JOURNAL_MAX = 64 << 20
+#: The journal's name in a queue's state folder (its lock: ``journal.lock``).
+JOURNAL = "journal"
 
 
 class Kind(enum.IntEnum):

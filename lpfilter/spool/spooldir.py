@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from lpfilter.errors import NO_ROOM, AccessError, LpfilterError, SpoolFull
 from lpfilter.job import user_name
 from lpfilter.safefiles import private_dir
+from lpfilter.spool.journalformat import JOURNAL
 
 STATE_DIR = ".lpfilter"
 #: Write permission for group or others.
@@ -116,6 +117,20 @@ class SpoolDir:
     def _make_dir(self, path: str) -> None:
         """One of lpfilter's folders: the owner's own private directory (see private_dir)."""
         private_dir(path, self.owner, f"queue {self.queue}", self.sd)
+
+    @property
+    def journal_path(self) -> str:
+        return os.path.join(self.state, JOURNAL)
+
+    def _journal_seen(self) -> bool:
+        """Is there a journal to read (a folder closed to this user: say so)?"""
+        try:
+            os.lstat(self.journal_path)
+        except FileNotFoundError:
+            return False
+        except PermissionError as exc:
+            raise self._unreadable(exc) from None
+        return True
 
     def _may_not_write(self, path: str) -> LpfilterError:
         """This process may not write ``path``: a read-only file system, or not its own."""
