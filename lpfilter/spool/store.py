@@ -16,8 +16,8 @@ ticket. Now a change is a record appended to one file: ``durable=False`` survive
 (the page cache is the file), ``durable`` waits for an fdatasync covering every record so
 far (group commit); ``read``/``jobs`` answer from an index in memory, caught up when an
 fstat says the file grew (an lstat: replaced by a compaction). Measured (1000 x 1 KiB on
-this disk, bench/README.md): flushes per hot-folder job 7 -> 2 (+ 2 per batch), hot
-folder + ``watch --once`` 147 -> 224 jobs/s before the batches, ``print`` x 1000 329 -> 448.
+this disk, bench/README.md): flushes per hot-folder job 7 -> 2 (+ 2 per batch of 64), hot
+folder + ``watch --once`` 172 -> 326 jobs/s, ``print`` FILE x 1000 472 -> 938 jobs/s.
 
 Phase 1 keeps ``SpoolStore``'s interface (the worker, ledger, lpc, pools, the server,
 status, ``print --wait`` unchanged; a JOB record is a ticket's JSON); hot-folder scans and
