@@ -258,3 +258,24 @@ def test_print_of_many_files_commits_them_in_batches(
     assert main([*argv, str(files[0]), str(tmp_path / "empty"), str(files[1])]) != 0
     assert capsys.readouterr().out.split() == ["lp-000071"]
     assert [j.name for j in SpoolStore(str(sd), "lp").jobs()][-2:] == ["f69.txt", "f00.txt"]
+
+
+def test_a_spool_removed_while_its_folders_are_made_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rm -rf`` of the spool while a starting worker makes (or checks) lpfilter's folders:
+    the error it meets is the one line about the removed spool, not an internal error."""
+    import shutil
+
+    from lpfilter import safefiles
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    real = safefiles._not_private
+
+    def removed_meanwhile(path: str, *args: object) -> str | None:
+        if path.endswith("refused"):  # made, then gone before it is looked at
+            shutil.rmtree(sd / ".lpfilter")
+        return real(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(safefiles, "_not_private", removed_meanwhile)
+    with pytest.raises(AccessError, match="was removed while the queue was served"):
+        SpoolStore(str(sd), "lp").ensure("watch")

@@ -82,7 +82,10 @@ class SpoolDir:
         change) picks the advice."""
         self.check(action)
         for path in (self.state, self.jobs_dir, self.tmp_dir, self.refused_dir):
-            self._make_dir(path)
+            try:
+                self._make_dir(path)
+            except FileNotFoundError as exc:  # the spool removed meanwhile (rm -rf)
+                raise self.explain(exc) or exc from None
         self._tidy = True
 
     def check(self, action: str = "print") -> None:
