@@ -19,6 +19,8 @@ import psutil
 import pytest
 
 from lpfilter.locks import current_holder
+from lpfilter.spool.jobindex import replay_file
+from lpfilter.spool.journalformat import Kind, encode, first_lsn
 
 T = TypeVar("T")
 
@@ -214,13 +216,12 @@ class Kit:
 
     # --- what is on disk --------------------------------------------------------------
     def tickets(self, queue: str) -> dict[str, dict[str, Any]]:
-        """Every readable ticket of a queue, by job id."""
-        jobs_dir = self.sd(queue) / ".lpfilter" / "jobs"
-        found: dict[str, dict[str, Any]] = {}
-        for path in jobs_dir.glob("[0-9]*.job"):
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                found[path.stem] = json.loads(path.read_text())
-        return found
+        """Every job of a queue as its journal says (a ticket's fields), by job id."""
+        path = self.sd(queue) / ".lpfilter" / "journal"
+        try:
+            return replay_file(str(path))
+        except FileNotFoundError:
+            return {}
 
     def ticket(self, queue: str, job: str) -> dict[str, Any]:
         return self.tickets(queue)[job]
@@ -316,3 +317,22 @@ def fast_dir(tmp_path: Path) -> Iterator[Path]:
             yield Path(path)
     else:
         yield tmp_path
+
+
+# --- forging the journal, as a spool's owner can ------------------------------------------
+def journal_path(sd: Path) -> Path:
+    return sd / ".lpfilter" / "journal"
+
+
+def forge_record(sd: Path, kind: int, payload: bytes) -> None:
+    """A well-framed record appended to a queue's journal (its owner may write anything
+    there): what root's watcher must take as untrusted input."""
+    path = journal_path(sd)
+    data = path.read_bytes() if path.exists() else b""
+    with open(path, "ab") as handle:
+        handle.write(encode(first_lsn(data) + len(data), kind, payload))
+
+
+def forge_job(sd: Path, fields: dict[str, Any]) -> None:
+    """A JOB record of the owner's making (a ticket's fields, as ``Kit.tickets`` gives)."""
+    forge_record(sd, Kind.JOB, json.dumps(fields).encode())

@@ -118,7 +118,7 @@ def _state_writes(path: Path) -> list[str]:
             for part in ast.walk(target):
                 if (isinstance(part, ast.Attribute) and part.attr == "state"
                         and not (isinstance(part.value, ast.Name) and part.value.id == "self"
-                                 and path.name == "store.py")):  # the store's folder
+                                 and path.name == "spooldir.py")):  # the store's folder
                     found.append(f"{path.name}:{node.lineno}")
     return found
 

@@ -23,6 +23,7 @@ from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError
 from lpfilter.protocols.lpdlpc import LpcRequest, lpc_request, parse_lpc
 from lpfilter.spool.control import QueueControl, parse, read_control
+from lpfilter.spool.jobindex import replay_file
 
 STOPPED = re.compile(r"\APrinter: q@\S+\nq@\S+: stopped\n\Z")
 
@@ -411,7 +412,7 @@ def test_a_redirect_never_moves_jobs_into_another_owners_directory(tmp_path: Pat
     os.chown(other, uid, uid)  # the owner's own spool: moved
     gate.file = type(gate.file)(store.state)  # a fresh look at the same file
     assert gate.stopped() is True
-    assert store.jobs() == [] and len(list((other / ".lpfilter" / "jobs").glob("*.job"))) == 1
+    assert store.jobs() == [] and len(replay_file(str(other / ".lpfilter" / "journal"))) == 1
     records.close()
     store.close()
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from localkit import LocalUser, made_user
 from serverkit import send_job, start_server
-from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - the fixture
+from spoolkit import (Kit, forge_job, journal_path, kit, wait_served,  # noqa: F401
+                      wait_until)
 from test_lpc import doc, lpc
 
 from lpfilter.spool.control import read_control
@@ -50,11 +51,10 @@ def test_an_owner_cannot_move_forged_jobs_into_roots_queue(kit: Kit) -> None:
         assert lpc(kit, "stop", "q", "r")[0] == 0
         send_job(server.port, b"a job\n")
         wait_until(lambda: len(kit.states("q")) == 1, what="the job in q")
-        ticket = next((sdq / ".lpfilter" / "jobs").glob("*.job"))
-        data = json.loads(ticket.read_text())
+        data = kit.ticket("q", "000001")
         data.update(user="alice", title="forged", evil={"x": 1},
                     control={"Z": "duplex", "bad": "x", "M": "a\x01b"})
-        ticket.write_text(json.dumps(data))  # the owner's own file
+        forge_job(sdq, data)  # the owner's own journal
         for word in ("move q all r", "redirect q r"):
             answer = _as_user(kit, user, server.port, f"\x06q {user.name} {word}")
             assert "permission denied" in answer and "another owner's" in answer, answer
@@ -218,9 +218,9 @@ def test_a_daemons_control_state_with_keys_unknown_here_is_read() -> None:
 
 
 def test_a_ticket_whose_id_is_a_path_is_never_read_nor_acted_on(tmp_path: Path) -> None:
-    """The spool's owner may write its tickets: an id that is not the ticket's file name
+    """The spool's owner may write its journal: a job record whose id is not digits
     (``../../victim/keep``) would make root's watcher remove and write files anywhere when
-    it settles an interrupted move (second review, K1). Such a ticket is not read."""
+    it settles an interrupted move (second review, K1). Such a record is not read."""
     from lpfilter import printcap
     from lpfilter.job import Job
     from lpfilter.spool.lpcops import MOVING_KEY, settle_moves
@@ -238,12 +238,12 @@ def test_a_ticket_whose_id_is_a_path_is_never_read_nor_acted_on(tmp_path: Path) 
     store.ensure("watch")
     forged = Job("000001", "q", "alice", "forged", 1, 1.0)
     forged.extra[MOVING_KEY] = {"sd": str(sd), "queue": "q", "id": "000001", "state": "queued"}
-    store.write(forged)
-    ticket = Path(store.ticket_path("000001"))
-    text = json.loads(ticket.read_text())
+    text = json.loads(forged.to_json())
     text["id"] = os.path.relpath(victim / "keep", store.jobs_dir)
-    ticket.write_text(json.dumps(text))
-    assert store.read("000001") is None and store.jobs() == []
+    store.next_id()  # the journal is made
+    forge_job(sd, text)
+    journal = journal_path(sd).read_bytes()
+    assert store.read(text["id"]) is None and store.jobs() == []
     records = QueueRecords(entry)
     try:
         settle_moves(store, records)
@@ -251,4 +251,4 @@ def test_a_ticket_whose_id_is_a_path_is_never_read_nor_acted_on(tmp_path: Path) 
         records.close()
         store.close()
     assert sorted(p.name for p in victim.iterdir()) == ["keep.data", "keep.job"]
-    assert ticket.exists()  # left for its owner to see, never followed
+    assert journal_path(sd).read_bytes() == journal  # left for its owner to see

@@ -224,8 +224,10 @@ class _OneQueue:
 
 
 def test_an_os_error_in_a_local_request_is_a_json_answer(tmp_path: Path) -> None:
-    """The tickets' lock file turned into a directory: the cancel fails with an OSError,
-    which the client gets as one JSON error answer, not a closed connection."""
+    """A job's data file turned into a directory: the cancel fails with an OSError (the
+    unlink), which the client gets as one JSON error answer, not a closed connection.
+    (Once the tickets' lock as a directory: the journal's lock is now refused as not a
+    file lpfilter made, one AccessError line, test_spool_units.)"""
     from lpfilter.server.local import serve_local_request
     from lpfilter.server.peer import Peer
     from lpfilter.server.wire import Wire
@@ -236,10 +238,9 @@ def test_an_os_error_in_a_local_request_is_a_json_answer(tmp_path: Path) -> None
     queues = _OneQueue(tmp_path / "pc")
     store = SpoolStore(str(sd), "q")
     store.ensure("watch")
-    lock = Path(store.state) / "tickets.lock"
-    if lock.exists():
-        lock.unlink()
-    lock.mkdir()
+    from lpfilter.job import Job
+    store.write(Job("000001", "q", "root", "doc", 5, 1.0))
+    Path(store.data_path("000001")).mkdir()
     server, client = socket.socketpair()
     with server, client:
         wire = Wire(server, idle_timeout=10, stop=__import__("threading").Event())

@@ -108,8 +108,8 @@ def test_a_job_holds_one_descriptor_whatever_its_data_files(tmp_path: Path) -> N
         for client in clients:
             for _, name in files[:40]:
                 assert client.data(f"{name}007client", b"x" * 100) == b"\0"
-        grown = open_fds() - before
-        assert grown <= 6, f"{grown} more descriptors for 120 data files"
+        grown = open_fds() - before  # per job its staged file; per store its journal and
+        assert grown <= 9, f"{grown} more descriptors for 120 data files"  # lock (once seq)
         assert all(len(server.staged()) == 1 for server in servers)
     finally:
         for client in clients:

@@ -153,18 +153,18 @@ def test_print_on_a_spool_the_user_cannot_write(world: World, mode: int) -> None
 
 
 def test_a_lock_file_of_another_user_in_an_open_state_folder(world: World) -> None:
-    """The queue is the user's (sd and lpfilter's folders are theirs) but the ticket lock
+    """The queue is the user's (sd and lpfilter's folders are theirs) but the journal's lock
     was left root's 0600 (root ran a command there before lpfilter gave what it made to the
     owner): the job commands say which file, in one line (was a PermissionError, 70)."""
     for path in (world.sd, *world.sd.rglob("*")):
         os.chown(path, 65534, 65534)
-    (world.sd / ".lpfilter" / "tickets.lock").touch(mode=0o600)
-    os.chown(world.sd / ".lpfilter" / "tickets.lock", 0, 0)
-    (world.sd / ".lpfilter" / "tickets.lock").chmod(0o600)
+    (world.sd / ".lpfilter" / "journal.lock").touch(mode=0o600)
+    os.chown(world.sd / ".lpfilter" / "journal.lock", 0, 0)
+    (world.sd / ".lpfilter" / "journal.lock").chmod(0o600)
     done = world.as_nobody("cancel", "-P", "q", "all")
     assert done.returncode == 5, done.stderr
     assert _one_line(done) == (
-        f"lpfilter: queue q: you (uid 65534) may not write {world.sd}/.lpfilter/tickets.lock"
+        f"lpfilter: queue q: you (uid 65534) may not write {world.sd}/.lpfilter/journal.lock"
         f" in spool directory {world.sd}; it belongs to the user who runs this queue's"
         " watcher")
 

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 from ftpkit import FtpQueue, MakeServer, ftp_server  # noqa: F401 - fixture
-from spoolkit import Kit, job_ids, kit, wait_served, wait_until  # noqa: F401 - fixture
+from spoolkit import (Kit, forge_record, job_ids, kit, wait_served,  # noqa: F401 - fixture
+                      wait_until)
+
+from lpfilter.spool.journal import Kind
 
 from lpfilter.status import ExitStatus
 
@@ -66,9 +69,29 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         _umount(where)
 
 
+def _to_a_page(journal: Path) -> None:
+    """A journal's last page filled with a record that changes nothing (a number already
+    given, padded): on a full file system its next record then needs a new page, as a
+    ticket needed a new file (a small append into a page's slack needs no room)."""
+    need = -journal.stat().st_size % 4096  # a record is 17 bytes and its payload
+    if need:
+        need += 4096 if need < 17 + 16 else 0
+        forge_record(journal.parent.parent, Kind.RESERVE, b'{"last_id": "0"}'.ljust(need - 17))
+        assert journal.stat().st_size % 4096 == 0
+
+
 @contextlib.contextmanager
 def filled(where: Path) -> Iterator[None]:
-    """Fill the file system of ``where`` to ENOSPC; free it again afterwards."""
+    """Fill the file system of ``where`` to ENOSPC (the journals in it to a page: see
+    _to_a_page); free it again afterwards. The running filters' records are linked
+    elsewhere meanwhile, so that their removal frees no block: one block gives a journal
+    room for several records, where a ticket needed a new file for each."""
+    for journal in where.rglob(".lpfilter/journal"):
+        _to_a_page(journal)
+    kept = where / "kept"
+    kept.mkdir()
+    for number, record in enumerate(where.rglob(".lpfilter/filters/*")):
+        os.link(record, kept / str(number))
     filler = where / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -86,6 +109,7 @@ def filled(where: Path) -> Iterator[None]:
         yield
     finally:
         filler.unlink()
+        shutil.rmtree(kept)
 
 
 @contextlib.contextmanager
@@ -193,7 +217,7 @@ def test_records_on_a_full_disk_do_not_fail_a_print(kit: Kit, small_fs: Path) ->
 
 def remove_busy_tree(top: Path) -> None:
     """``rm -rf`` of a directory the daemon may still be making a file in (its first pass
-    makes ``.lpfilter/tickets.lock`` just after it takes the queue's lock): tried again, as
+    makes ``.lpfilter/journal`` just after it takes the queue's lock): tried again, as
     an administrator would, at most 50 times."""
     for _ in range(49):
         try:
@@ -227,19 +251,20 @@ def test_daemon_waits_while_its_spool_is_removed(kit: Kit) -> None:
     assert "Traceback" not in err and "internal error" not in err, err
 
 
-def test_daemon_keeps_an_outcome_it_cannot_write(kit: Kit) -> None:
-    """The spool made read-only while a job is sent: the daemon says so once, keeps the
-    outcome and writes it when it can (no reprint), and goes on serving the queue."""
-    if os.geteuid() != 0:
-        pytest.skip("a read-only bind mount needs root (CI runs the tests as root)")
+def test_daemon_keeps_an_outcome_it_cannot_write(kit: Kit, small_fs: Path) -> None:
+    """The spool fills up while a job is sent: the daemon says so once, keeps the outcome
+    and writes it when it can (no reprint), and goes on serving the queue. (Once the spool
+    was made read-only by a bind mount here: a daemon's journal, open for writing since
+    before, is written through its own mount, and a real remount read-only is refused
+    while it is open, so a full disk is the outcome a daemon can meet.)"""
     program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
                                                   pids=str(kit.pids)))
-    sd = kit.queue("lp", f"|{program}")
+    sd = kit.queue("lp", f"|{program}", parent=small_fs)
     watcher = kit.start("watch", "-P", "lp")
     wait_served(kit, "lp", watcher)
     (sd / "doc.txt").write_text("once\n")
     wait_until(lambda: (kit.out / "started").exists(), what="the send to start")
-    with read_only(sd):
+    with filled(small_fs):
         (kit.out / "go").touch()
         wait_until(lambda: "cannot be written" in watcher.stderr(), what="the daemon to say")
         assert set(kit.states("lp").values()) == {"active"}
@@ -316,7 +341,7 @@ def test_hot_folder_file_stays_put_on_a_full_spool(kit: Kit, small_fs: Path) -> 
         assert once.returncode == ExitStatus.SPOOL_FULL, once.stderr
         assert f"the spool directory {sd} cannot be written" in once.stderr, once.stderr
         assert (sd / "report.txt").read_text() == "dropped\n"
-        assert state_files(sd) == [".lpfilter/jobs/000001.job"]  # the first job's only
+        assert state_files(sd) == [] and list(kit.tickets("lp")) == ["000001"]  # the first's
         # Still the dropper's, as dropped (root had given it to the queue's owner).
         info = (sd / "report.txt").stat()
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (65534, 0o644)

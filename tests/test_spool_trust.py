@@ -8,7 +8,6 @@ processes as other users; every run is bounded by a timeout.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -22,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from lpfilter.job import Job, JobState
+from lpfilter.spool.jobindex import replay_file
+from lpfilter.spool.journal import Kind, encode
 
 NOBODY = 65534
 #: A user with no name, not in nobody's group.
@@ -88,8 +89,7 @@ class World:
         return sorted(os.listdir(self.sd / ".lpfilter" / "refused"))
 
     def tickets(self) -> dict[str, dict[str, object]]:
-        jobs = self.sd / ".lpfilter" / "jobs"
-        return {p.stem: json.loads(p.read_bytes()) for p in jobs.glob("*.job")}
+        return replay_file(str(self.sd / ".lpfilter" / "journal"))
 
 
 @pytest.fixture
@@ -119,9 +119,10 @@ def refused_lines(stderr: str) -> list[str]:
 def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: World) -> None:
     """sd is root's and 01777 (a shared hot folder). nobody's 'print' is refused in one line
     (exit 5) saying to drop the file into sd, and makes nothing there. nobody then builds
-    the job folder an earlier lpfilter would have let them make, with a job whose data is a
-    symbolic link to a root-only file: root's watcher refuses the folder (not the queue
-    owner's), moves it aside with one line naming it, and prints nothing of the file."""
+    the job folder an earlier lpfilter would have let them make, with a journal naming a job
+    whose data is a symbolic link to a root-only file: root's watcher refuses the folder
+    (not the queue owner's), moves it aside with one line naming it, and prints nothing of
+    the file."""
     world.sd.chmod(0o1777)
     done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
     assert (done.returncode, done.stdout, done.stderr) == (5, "", (
@@ -133,14 +134,15 @@ def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: W
         " LPFILTER_SOCKET to its socket\n"))
     assert os.listdir(world.sd) == []
     ticket = Job("000001", "q", "nobody", "doc", len(SECRET), 0.0, state=JobState.QUEUED).to_json()
+    record = encode(0, Kind.JOB, ticket.encode()).hex()
     plant = """state = os.path.join(args[0], ".lpfilter")
 for sub in ("", "jobs", "tmp", "refused"):
     os.mkdir(os.path.join(state, sub), 0o755)
-with open(os.path.join(state, "jobs", "000001.job"), "w") as handle:
-    handle.write(args[1])
+with open(os.path.join(state, "journal"), "wb") as handle:
+    handle.write(bytes.fromhex(args[1]))
 os.symlink(args[2], os.path.join(state, "jobs", "000001.data"))
 """
-    done = world.as_user(NOBODY, plant, str(world.sd), ticket, str(world.secret))
+    done = world.as_user(NOBODY, plant, str(world.sd), record, str(world.secret))
     assert done.returncode == 0, done.stderr
     run = world.watch_once()
     assert run.returncode == 0, run.stderr
@@ -156,40 +158,37 @@ os.symlink(args[2], os.path.join(state, "jobs", "000001.data"))
 
 def test_the_queue_owner_cannot_make_a_root_watcher_send_what_they_may_not_read(
         world: World) -> None:
-    """sd is nobody's: nobody spools four jobs, then replaces the data of job 1 with a
+    """sd is nobody's: nobody spools three jobs, then replaces the data of job 1 with a
     symbolic link to a root-only file, that of job 2 with a hard link to it (made by root
     where fs.protected_hardlinks=1 stops nobody: the file then looks as it would where
-    it is 0), that of job 3 with a FIFO, and the ticket of job 4 with a symbolic link.
-    Root's watcher sends none of them and does not hang: each entry is refused with its
-    reason and moved aside; jobs 1-3 fail with it."""
+    it is 0), that of job 3 with a FIFO. Root's watcher sends none of them and does not
+    hang: each entry is refused with its reason and moved aside; jobs 1-3 fail with it.
+    (The ticket of a fourth job once replaced by a link: the journal's own test is
+    test_a_journal_that_is_not_the_owners_own_file_is_never_used.)"""
     os.chown(world.sd, NOBODY, NOBODY)
     world.sd.chmod(0o700)
-    for _ in range(4):
+    for _ in range(3):
         done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
         assert done.returncode == 0, done.stderr
     jobs = world.sd / ".lpfilter" / "jobs"
-    (world.root / "fake.job").write_text((jobs / "000004.job").read_text())
-    attack = """jobs, secret, fake = args
+    attack = """jobs, secret = args
 for job in ("000001", "000002", "000003"):
     os.unlink(os.path.join(jobs, job + ".data"))
-os.unlink(os.path.join(jobs, "000004.job"))
 os.symlink(secret, os.path.join(jobs, "000001.data"))
 try:
     os.link(secret, os.path.join(jobs, "000002.data"))
 except PermissionError:
     print("protected_hardlinks")
 os.mkfifo(os.path.join(jobs, "000003.data"))
-os.symlink(fake, os.path.join(jobs, "000004.job"))
 """
-    done = world.as_user(NOBODY, attack, str(jobs), str(world.secret),
-                         str(world.root / "fake.job"))
+    done = world.as_user(NOBODY, attack, str(jobs), str(world.secret))
     assert done.returncode == 0, done.stderr
     if done.stdout == "protected_hardlinks\n":
         os.link(world.secret, jobs / "000002.data")
     run = world.watch_once()
     assert run.returncode == 6, run.stderr
     assert world.printer.read_bytes() == b""
-    assert world.refused() == ["000001.data", "000002.data", "000003.data", "000004.job"]
+    assert world.refused() == ["000001.data", "000002.data", "000003.data"]
     why = {"000001": "a symbolic link (never followed)", "000003": "a FIFO",
            "000002": "owned by uid 0, not by the queue's owner (uid 65534)"}
     tickets = world.tickets()
@@ -200,9 +199,58 @@ os.symlink(fake, os.path.join(jobs, "000004.job"))
             f"its data file was refused, never sent: {reason}; moved to"
             f" {world.sd}/.lpfilter/refused/{job}.data")
     lines = refused_lines(run.stderr)
-    assert len(lines) == 4, run.stderr
-    assert (f"lpfilter: queue q: refused {jobs}/000004.job: a symbolic link (never followed);"
-            f" moved to {world.sd}/.lpfilter/refused/000004.job") in lines
+    assert len(lines) == 3, run.stderr
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo", "hardlink", "root's", "own hardlink"])
+def test_a_journal_that_is_not_the_owners_own_file_is_never_used(world: World,
+                                                                 plant: str) -> None:
+    """sd is nobody's: nobody spools a job, then puts at the journal's name a symbolic
+    link to a root-only file, a FIFO, a hard link to the root-only file (made by root
+    where protected_hardlinks stops nobody), a file of root's (root's, as a root command
+    once left it), or a hard link to a file of nobody's own. Root's watcher and root's
+    'print' refuse it in one line naming it (exit 5), never read, append to or give it
+    away, and print nothing."""
+    os.chown(world.sd, NOBODY, NOBODY)
+    world.sd.chmod(0o700)
+    done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
+    assert done.returncode == 0, done.stderr
+    journal = world.sd / ".lpfilter" / "journal"
+    journal.unlink()
+    target = world.secret
+    if plant == "symlink":
+        journal.symlink_to(world.secret)
+    elif plant == "fifo":
+        os.mkfifo(journal)
+        os.chown(journal, NOBODY, NOBODY)
+    elif plant == "hardlink":
+        os.link(world.secret, journal)
+    elif plant == "root's":
+        target = journal
+        journal.write_bytes(SECRET)
+    else:
+        target = world.root / "nobodys"
+        target.write_bytes(SECRET)
+        os.chown(target, NOBODY, NOBODY)
+        os.link(target, journal)
+    reason = {"symlink": "a symbolic link (never followed)", "fifo": "a FIFO",
+              "hardlink": "owned by uid 0, not by the queue's owner (uid 65534)",
+              "root's": "owned by uid 0, not by the queue's owner (uid 65534)",
+              "own hardlink": "it has 2 hard links"}[plant]
+    line = (f"lpfilter: queue q: {journal}: {reason}; not used: remove it (lpfilter makes a"
+            " new one; the data files in jobs/ no record names are taken in again as jobs)")
+    for run in (world.watch_once(), subprocess.run(
+            [sys.executable, "-m", "lpfilter", "print", "--no-wait", str(world.root / "doc")],
+            env=world.env, capture_output=True, text=True, timeout=60, check=False)):
+        assert run.returncode == 5, run.stderr
+        assert line in run.stderr.splitlines(), run.stderr
+        assert "Traceback" not in run.stderr
+    assert world.printer.read_bytes() == b""
+    info = target.stat()
+    assert (info.st_uid, target.read_bytes()) == (
+        NOBODY if plant == "own hardlink" else 0, SECRET)
+    if plant == "symlink":
+        assert journal.is_symlink()
 
 
 def test_a_hard_link_or_a_file_moved_in_by_another_user_is_refused(world: World) -> None:
@@ -318,10 +366,11 @@ def test_root_gives_what_it_spools_in_a_users_queue_to_that_user(world: World) -
 
 
 def test_planted_symlinks_at_lpfilters_own_names_are_never_followed(tmp_path: Path) -> None:
-    """Whoever can write the job folder (the owner, attacking root) plants symbolic links
-    where lpfilter writes: at the temporary name a ticket was written through (once
-    .tmp-PID-NAME), and at its lock files. Root writes the ticket without touching the
-    victim, and refuses the lock file."""
+    """Whoever can write the state folder (the owner, attacking root) plants symbolic links
+    where lpfilter writes: at the name a compaction writes the new journal through
+    (journal.next; a ticket's temporary name before the journal), and at the journal's
+    lock file. Root records and compacts without touching the victim, and refuses the
+    lock file, naming it."""
     from lpfilter.errors import AccessError
     from lpfilter.spool.store import SpoolStore
     (tmp_path / "sd").mkdir()
@@ -329,16 +378,19 @@ def test_planted_symlinks_at_lpfilters_own_names_are_never_followed(tmp_path: Pa
     store.ensure()
     victim = tmp_path / "victim"
     victim.write_bytes(SECRET)
-    jobs = Path(store.jobs_dir)
-    for name in ("000001.job", "000001.cancel"):
-        (jobs / f".tmp-{os.getpid()}-{name}").symlink_to(victim)
+    (Path(store.state) / "journal.next").symlink_to(victim)
     store.write(Job("000001", "q", "root", "doc", 5, 0.0))
     store.request_cancel("000001")
+    store.compact()
     assert victim.read_bytes() == SECRET
     assert store.read("000001") is not None and store.cancel_requested("000001")
-    (Path(store.state) / "seq").symlink_to(victim)
-    with pytest.raises(AccessError, match="seq: a symbolic link, not a lock file"):
-        store.next_id()
+    assert not (Path(store.state) / "journal.next").exists()
+    store.close()
+    lock = Path(store.state) / "journal.lock"
+    lock.unlink()
+    lock.symlink_to(victim)
+    with pytest.raises(AccessError, match=r"journal\.lock: a symbolic link"):
+        SpoolStore(str(tmp_path / "sd"), "q").next_id()
     assert victim.read_bytes() == SECRET
 
 
@@ -369,15 +421,15 @@ os.rename(os.path.join(sd, ".page.txt"), os.path.join(sd, "page.txt"))
 
 def test_root_neither_writes_nor_gives_away_a_hard_link_planted_at_a_lock_file(
         world: World) -> None:
-    """sd is nobody's: nobody spools a job, then replaces the job-number file (seq) with a
-    hard link to a root-only file (made by root where fs.protected_hardlinks=1 stops
-    nobody). Root's 'print' into the queue refuses it in one line (exit 5): the root-only
-    file keeps its owner and its bytes."""
+    """sd is nobody's: nobody spools a job, then replaces the journal's lock file (once
+    the job-number file, seq) with a hard link to a root-only file (made by root where
+    fs.protected_hardlinks=1 stops nobody). Root's 'print' into the queue refuses it in
+    one line (exit 5): the root-only file keeps its owner and its bytes."""
     os.chown(world.sd, NOBODY, NOBODY)
     world.sd.chmod(0o700)
     done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
     assert done.returncode == 0, done.stderr
-    seq = world.sd / ".lpfilter" / "seq"
+    seq = world.sd / ".lpfilter" / "journal.lock"
     attack = """seq, secret = args
 os.unlink(seq)
 try:
@@ -393,8 +445,9 @@ except PermissionError:
                            str(world.root / "doc")], env=world.env, capture_output=True,
                           text=True, timeout=60, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (5, "", (
-        f"lpfilter: {seq}: a regular file of uid 0, not a lock file lpfilter made;"
-        " remove it\n"))
+        f"lpfilter: queue q: {seq}: owned by uid 0, not by the queue's owner (uid 65534);"
+        " not used: remove it (lpfilter makes a new one; the data files in jobs/ no record"
+        " names are taken in again as jobs)\n"))
     info = world.secret.stat()
     assert (info.st_uid, world.secret.read_bytes()) == (0, SECRET)
 

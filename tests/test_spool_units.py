@@ -3,6 +3,7 @@ retry policy, and the device and pipe backends (process-level chaos is in
 test_spool_processes.py)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -24,7 +25,9 @@ from lpfilter.programs import command_argv
 from lpfilter.safefiles import CHUNK, TooLarge, atomic_write, copy_fd, remove_unlocked
 from lpfilter.spool import policy
 from lpfilter.spool import recovery
+from lpfilter.spool.journal import Kind
 from lpfilter.spool.store import SpoolStore
+from spoolkit import forge_record
 
 
 def make_entry(tmp_path: Path, options: str = "", lp: str = "/dev/null") -> Entry:
@@ -178,13 +181,14 @@ def add_job(store: SpoolStore, job_id: str) -> Job:
 
 
 def test_job_ids_increase_and_survive_a_new_store(tmp_path: Path) -> None:
-    """Ids count up across store objects (the seq file), and widen past 999999."""
+    """Ids count up across store objects (reserved in the journal, whichever store gave
+    them), and widen past 999999."""
     store = new_store(tmp_path)
     assert [store.next_id() for _ in range(3)] == ["000001", "000002", "000003"]
     again = SpoolStore(store.sd, "q")
     assert again.next_id() == "000004"
-    (tmp_path / "sd" / ".lpfilter" / "seq").write_text("999999")
-    assert again.next_id() == "1000000"
+    store.write(Job("999999", "q", "root", "last", 5, 1.0))
+    assert again.next_id() == "1000000" and store.next_id() == "1000001"
     store.close()
     again.close()
 
@@ -197,29 +201,43 @@ def test_ticket_roundtrip_and_arrival_order(tmp_path: Path) -> None:
     jobs = store.jobs()
     assert [j.id for j in jobs] == ["000002", "000010", "999999", "1000000"]
     assert store.read("000010") == jobs[1]
-    assert not [n for n in os.listdir(store.jobs_dir) if n.startswith(".tmp")]
+    assert sorted(os.listdir(store.jobs_dir)) == sorted(f"{j.id}.data" for j in jobs)
+
+
+def _forged(**fields: object) -> bytes:
+    text = json.loads(Job("000002", "q", "root", "forged", 5, 1.0).to_json())
+    return json.dumps({**text, **fields}).encode()
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"null", b"[1, 2]", b'{"id": "000002"}',
-                                     b'{"state": "bogus"}', b"\xff\xfe", b"", None])
-def test_unreadable_ticket_does_not_crash_jobs(tmp_path: Path, content: bytes | None,
+                                     b'{"state": "bogus"}', b"\xff\xfe", b"",
+                                     _forged(id="../../victim"), _forged(id="2x"),
+                                     _forged(id=2), _forged(queue="other"),
+                                     _forged(state="bogus")])
+def test_unreadable_ticket_does_not_crash_jobs(tmp_path: Path, content: bytes,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    """A damaged ticket is skipped with a warning; others are listed. A directory where a
-    ticket should be (None) is not one lpfilter made: refused and moved aside."""
+    """A damaged or forged job record (the spool's owner may write the journal) is skipped
+    with a warning; others are listed: not JSON, not a job, an id that is not digits (it
+    names a data file), another queue's job. (A directory where a ticket should be was
+    refused: the journal's equivalent is test_a_directory_at_the_journals_name.)"""
     store = new_store(tmp_path)
     add_job(store, "000001")
+    forge_record(tmp_path / "sd", Kind.JOB, content)
     add_job(store, "000003")
-    if content is None:
-        os.mkdir(store.ticket_path("000002"))
-    else:
-        Path(store.ticket_path("000002")).write_bytes(content)
     with caplog.at_level(logging.WARNING):
+        assert [j.id for j in SpoolStore(store.sd, "q").jobs()] == ["000001", "000003"]
         assert [j.id for j in store.jobs()] == ["000001", "000003"]
-    if content is None:
-        assert "refused" in caplog.text and "000002.job: a directory; moved to" in caplog.text
-        assert os.path.isdir(os.path.join(store.refused_dir, "000002.job"))
-    else:
-        assert "000002" in caplog.text and "unreadable ticket" in caplog.text
+    assert "journal record at" in caplog.text and "skipped" in caplog.text
+    store.close()
+
+
+def test_a_directory_at_the_journals_name(tmp_path: Path) -> None:
+    """Not a file lpfilter made: refused in one line naming it, never used."""
+    (tmp_path / "sd" / ".lpfilter").mkdir(parents=True, mode=0o700)
+    (tmp_path / "sd" / ".lpfilter" / "journal").mkdir()
+    store = SpoolStore(str(tmp_path / "sd"), "q")
+    with pytest.raises(LpfilterError, match=r"journal: a directory; not used: remove it"):
+        store.jobs()
 
 
 def test_orphan_data_is_recovered_only_when_old(tmp_path: Path,
@@ -451,16 +469,30 @@ def test_cancel_stops_a_long_send_promptly(tmp_path: Path, body: str, size: int)
 
 
 def test_a_ticket_being_written_is_not_a_job(tmp_path: Path) -> None:
-    """atomic_write's ``.tmp-PID-NNNNNN.job`` never shows up as a job (cancel, status)."""
+    """A job record being written when its writer was killed (a torn tail; once a ticket's
+    ``.tmp-PID-NNNNNN.job``) never shows up as a job (cancel, status), nor does a file
+    in jobs/ that is not a job's data; the next appender cuts the torn record off."""
+    from lpfilter.spool.journal import encode
     from lpfilter.spool.store import SpoolStore
     sd = tmp_path / "sd"
     sd.mkdir(mode=0o700)
     store = SpoolStore(str(sd), "q")
     store.ensure()
-    (Path(store.jobs_dir) / ".tmp-1-000001.job").write_text("{")
-    (Path(store.jobs_dir) / ".tmp-1-000001.data").write_text("x")
-    assert store.jobs() == []
+    store.write(Job("000001", "q", "root", "whole", 5, 1.0))
+    journal = sd / ".lpfilter" / "journal"
+    whole = journal.stat().st_size
+    torn = encode(whole, Kind.JOB, Job("000002", "q", "root", "torn", 5, 1.0).to_json().encode())
+    with open(journal, "ab") as handle:
+        handle.write(torn[:-3])
+    (Path(store.jobs_dir) / ".tmp-1-000002.data").write_text("x")
+    reader = SpoolStore(str(sd), "q")
+    assert [j.id for j in reader.jobs()] == ["000001"] and reader.read("000002") is None
+    assert journal.stat().st_size == whole + len(torn) - 3  # a reader cuts nothing
     assert store.recover_orphans("root") == []
+    assert store.next_id() == "000002"  # an appender cuts it, then appends
+    assert [j.id for j in reader.jobs()] == ["000001"]
+    store.close()
+    reader.close()
 
 
 def test_staged_files_are_locked_until_closed(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from lpfilter.job import JobState, user_name
 from lpfilter.printcap import Entry
 from lpfilter.spool.control import entry_control
 from lpfilter.spool.store import SpoolStore
-from lpfilter.spool.submit import JobOptions, check_copies, submit
+from lpfilter.spool.submit import JobOptions, check_copies, submit_all
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -115,8 +115,7 @@ def run(ctx: Context) -> ExitStatus:
     for path in args.files:
         _check_readable(path)
     ids = []
-    for path in args.files or [None]:
-        job = submit(entry, store, path, options)
+    for job in submit_all(entry, store, args.files or [None], options):
         ids.append(job.id)
         print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lpfilter.errors import SpoolFull
 from lpfilter.job import Job, JobState, user_name
-from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
+from lpfilter.safefiles import UnsafeFile, copy_fd, fsync_dir, open_regular
 from lpfilter.spool import hotfolder
 from lpfilter.spool.control import holds_new
 from lpfilter.spool.records import QueueRecords
@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 
 log = logging.getLogger(__name__)
+
+#: Hot-folder files committed together: one fsync of jobs/ and one of the journal for all.
+BATCH = 64
+#: A file taken in, its job not yet recorded: (the job, its data file, where it came from).
+Taken = tuple[Job, str, hotfolder.Candidate]
 
 
 class Intake:
@@ -68,21 +73,52 @@ class Intake:
             line = f"refused {visible(name)}: {reason}; {where}"
             log.warning("queue %s: %s", visible(self.entry.name), line)
             self.records.log(line)
-        for candidate in found.ready:
-            self._take(candidate)
+        taken: list[Taken] = []
+        try:
+            for candidate in found.ready:
+                one = self._take(candidate)
+                if one is not None:
+                    taken.append(one)
+                if len(taken) >= BATCH:
+                    self._commit(taken)
+        except BaseException:  # a full spool: what was taken before is still recorded
+            with contextlib.suppress(SpoolFull):
+                self._commit(taken)
+            raise
+        self._commit(taken)
         return found.recheck_at
 
-    def _take(self, candidate: hotfolder.Candidate) -> None:
+    def _commit(self, taken: list[Taken]) -> None:
+        """The files taken so far become jobs (and ``taken`` is emptied): their renames made
+        durable by one fsync of jobs/ (a durable record never names a rename a power cut
+        could take back), then their records, one write and one fdatasync. On a full spool
+        every file goes back where it was, for later."""
+        batch, taken[:] = list(taken), []
+        if not batch:
+            return
+        try:
+            with self.store.room():
+                fsync_dir(self.store.jobs_dir)
+            self.store.write_all([job for job, _, _ in batch])
+        except BaseException:
+            for _, path, candidate in batch:
+                self._put_back(path, candidate)
+            raise
+        for job, _, candidate in batch:
+            self.moved_in.discard(candidate.name)
+            self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
+
+    def _take(self, candidate: hotfolder.Candidate) -> Taken | None:
         """One ready file: renamed to a job's data file (where nobody but the queue's owner
-        can swap it), opened there and checked on the descriptor, made the owner's, then
-        its ticket written."""
+        can swap it), opened there and checked on the descriptor, made the owner's; its
+        job is recorded by ``_commit``, with the others of the batch."""
         job_id = self.store.next_id()
         path = self.store.data_path(job_id)
         try:
             with self.store.room():
                 os.rename(candidate.path, path)
         except FileNotFoundError:
-            return
+            return None
         try:
             uid, size = self._adopt(job_id, path)
         except SpoolFull:  # no room for the owner's copy: the file goes back, for later
@@ -101,7 +137,7 @@ class Intake:
             log.warning("queue %s: %s", visible(self.entry.name), line)
             self.records.log(line)
             self.moved_in.discard(candidate.name)
-            return
+            return None
         limit = self.entry.number("mx") * 1024
         too_big = 0 < limit < size  # kept, visibly failed, with the reason
         job = Job(job_id, self.entry.name, user_name(uid), candidate.name,
@@ -112,13 +148,7 @@ class Intake:
             job.finished = self.clock()
             job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
                               " the printcap)")
-        try:
-            self.store.write(job)
-        except BaseException:  # a full spool: the file goes back where it was, for later
-            self._put_back(path, candidate)
-            raise
-        self.moved_in.discard(candidate.name)
-        self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
+        return job, path, candidate
 
     def _put_back(self, path: str, candidate: hotfolder.Candidate) -> None:
         """A file taken in that cannot become a job now (a full spool) goes back to its

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
+from lpfilter.safefiles import UnsafeFile, copy_fd
 from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_control,
                                     write_control)
 from lpfilter.spool.jobctl import Outcome, Selection
@@ -237,27 +237,27 @@ def settle_moves(store: SpoolStore, records: QueueRecords) -> None:
 
 
 def _copied(mark: dict[str, Any], origin: str, owner: int) -> bool:
-    """Is the target's ticket that a move marked there, and the copy of ``origin``? The
-    mark is in a ticket the spool's owner may write: only a ticket of that same owner (or
-    of root's spools, for a root-owned source) counts, as moves never cross owners."""
-    from lpfilter.spool.store import SpoolStore
+    """Is the target's job that a move marked there the copy of ``origin``? The mark is
+    in a record the spool's owner may write: only a journal of that same owner (or of
+    root's spools, for a root-owned source) counts, as moves never cross owners; it is
+    read, never written (no journal is made there)."""
+    from lpfilter.spool.jobindex import replay
+    from lpfilter.spool.journal import JOURNAL, JOURNAL_MAX, open_owned
+    from lpfilter.spool.store import STATE_DIR
     sd, queue, new_id = mark.get("sd"), mark.get("queue"), mark.get("id")
     if (not all(isinstance(v, str) for v in (sd, queue, new_id))
             or not (str(new_id).isascii() and str(new_id).isdigit())):
         return False
-    path = SpoolStore(str(sd), str(queue)).ticket_path(str(new_id))
+    path = os.path.join(str(sd), STATE_DIR, JOURNAL)
     try:
-        fd, _info = open_regular(path, owner)
+        fd = open_owned(path, owner, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                        | os.O_CLOEXEC, create=False)
     except (UnsafeFile, OSError):
         return False
-    try:
-        text = os.read(fd, 1 << 20).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
-    try:
-        return Job.from_json(text).extra.get("moved_from") == origin
-    except (ValueError, TypeError):
-        return False
+    with open(fd, "rb") as handle:
+        data = handle.read(JOURNAL_MAX)
+    job = replay(data, str(queue)).jobs.get(str(new_id))
+    return job is not None and job.extra.get("moved_from") == origin
 
 
 def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore) -> list[Job]:

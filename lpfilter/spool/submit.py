@@ -2,7 +2,9 @@
 
 The data is copied by the kernel (copy_file_range: a reflink where the file system has
 them), never read through Python; the printcap's limits (``mx`` size in KiB, ``mc``
-copies) are enforced with a clear refusal.
+copies) are enforced with a clear refusal. Many files (``print FILE...``) are committed
+in batches of up to BATCH: each staged and fsynced, then the batch renamed into jobs/,
+one fsync of jobs/, their records in one write and one fdatasync of the journal.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
@@ -23,6 +26,11 @@ from lpfilter.structs import FrozenStruct
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
+
+#: Files of one ``print`` committed together (one flush of jobs/ and of the journal).
+BATCH = 64
+#: A staged job: the job, its staged data file, the staged file's descriptor (locked).
+Staged = tuple[Job, str, int]
 
 
 class JobOptions(FrozenStruct):
@@ -90,6 +98,41 @@ def _open_source(path: str | None) -> tuple[int, str, int | None]:
 
 def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOptions) -> Job:
     """Spool one file (None: standard input) as a job of ``entry``'s queue."""
+    (job,) = _commit(store, [_stage(entry, store, path, options)])
+    return job
+
+
+def submit_all(entry: Entry, store: SpoolStore, paths: Iterable[str | None],
+               options: JobOptions) -> Iterator[Job]:
+    """Spool many files, yielding each job once it is on disk, a batch at a time; a file
+    refused stops the rest, after the ones before it are spooled (as one by one)."""
+    batch: list[Staged] = []
+    try:
+        for path in paths:
+            batch.append(_stage(entry, store, path, options))
+            if len(batch) >= BATCH:
+                yield from _commit(store, batch)
+    except BaseException:
+        yield from _commit(store, batch)
+        raise
+    yield from _commit(store, batch)
+
+
+def _commit(store: SpoolStore, batch: list[Staged]) -> list[Job]:
+    """The staged jobs into the queue (``batch`` emptied); their staged files stay locked
+    until then (see SpoolStore.stage)."""
+    staged, batch[:] = list(batch), []
+    try:
+        if staged:
+            store.commit_all([(job, path) for job, path, _ in staged])
+    finally:
+        for _, _, fd in staged:
+            os.close(fd)
+    return [job for job, _, _ in staged]
+
+
+def _stage(entry: Entry, store: SpoolStore, path: str | None, options: JobOptions) -> Staged:
+    """One file copied into tmp/ and fsynced, its job made (not yet in the queue)."""
     check_copies(entry, options.copies)
     admit(entry)  # lpc disable
     limit_kib = entry.number("mx")
@@ -128,8 +171,4 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
               state=JobState.HELD if options.hold or holds_new(entry) else JobState.QUEUED)
-    try:
-        store.commit(job, staged)
-    finally:
-        os.close(fd)  # only now: the staged file stays locked until it is a job (see stage)
-    return job
+    return job, staged, fd

@@ -22,6 +22,7 @@ from lpfilter.job import JobState
 from lpfilter.printcap.pools import same_servers
 from lpfilter.spool import inotify
 from lpfilter.spool.control import CONTROL_FILE
+from lpfilter.spool.journal import JOURNAL
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.serve import QueueServer
@@ -36,10 +37,12 @@ log = logging.getLogger(__name__)
 #: A watched directory deleted or moved away: its queue waits for it to come back.
 _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
 _SPOOL_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE | _GONE
-_JOB_EVENTS = inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | _GONE
+#: The job folder is watched only to see the spool removed: the state folder's removal is
+#: reported only once its open files (the journal) are closed, and a worker keeps it open.
 #: A lease holder closes queue.lock when it lets go: the moment a waiting watcher takes over.
-#: lpc's state (control) is renamed into place: its worker looks again (lpc start).
-_STATE_EVENTS = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | _GONE
+#: lpc's state (control) is renamed into place: its worker looks again (lpc start). The
+#: journal is appended to (a job recorded, a cancel asked) or replaced by a compaction.
+_STATE_EVENTS = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MODIFY | _GONE
 #: While a queue is served by another process, look at its lock at least this often.
 BUSY_POLL = 1.0
 
@@ -107,7 +110,7 @@ class Watcher:
         self.served[entry.name] = served
         if self._inotify is not None:
             for path, kind, mask in ((store.sd, "spool", _SPOOL_EVENTS),
-                                     (store.jobs_dir, "jobs", _JOB_EVENTS),
+                                     (store.jobs_dir, "jobs", _GONE),
                                      (store.state, "state", _STATE_EVENTS)):
                 try:
                     wd = self._inotify.watch(path, mask)
@@ -305,7 +308,7 @@ class Watcher:
             if kind == "state":
                 if event.name == LEASE_FILE and served.thread is None:
                     self._try_run(served)  # the process that served it let go
-                elif event.name == CONTROL_FILE:
+                elif event.name in (CONTROL_FILE, JOURNAL):
                     served.worker.wake()
                 continue
             if not served.worker.news(kind, event.name):

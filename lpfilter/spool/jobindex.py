@@ -1,0 +1,246 @@
+"""A queue's jobs as its journal says: the replay, and what a crash left to settle.
+
+The last word on each job wins: a JOB record sets all of it (a ticket's fields), the
+small records change what they name. ``SpoolStore`` (phase 1 of issue 16) writes JOB,
+CANCEL (on or off), GONE and RESERVE (a job number given out) records, and HEAD at a
+compaction; its in-memory index is a ``JobIndex``.
+
+The small records of the design's later phase (bench/JOURNAL-DESIGN.md §2.5) are replayed
+too (``settle`` and the tests of tests/test_journal.py use them): a worker commits one
+MARK for a batch of jobs before
+the first byte of any of them leaves ("these may be sent from now on", durable), then for
+each job START (the attempt began), FIRST (its first byte is about to leave) and END (the
+outcome), none of them synced. So after a crash:
+
+* same boot (the process was killed: every record it wrote is in the file): a job with a
+  FIRST and no END was in flight: queued again, a possible duplicate; a job only MARKed
+  or STARTed never sent a byte: queued, not flagged;
+* another boot (a power cut may have taken unsynced records): every job a MARK covers
+  and no END closes may have sent bytes: queued again, a possible duplicate.
+
+A record is untrusted input (a spool owner may write anything into their journal, and
+root's watcher reads it): job ids are digits (an id names a data file), the queue must be
+this queue, a damaged record is skipped with a line in the log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from lpfilter.errors import ImpossibleTransition
+from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
+
+log = logging.getLogger(__name__)
+
+#: The fields an END record may set (the outcome of an attempt, Ledger.finish's).
+END_FIELDS = frozenset({"state", "finished", "bytes_sent", "pages", "delivery",
+                        "last_error", "next_try", "possible_duplicate", "attempts"})
+
+
+def payload(record: Record) -> Any:
+    return json.loads(record.payload.decode("utf-8"))
+
+
+def _job_id(value: object) -> str:
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
+        raise ValueError(f"not a job id: {value!r}")
+    return value
+
+
+class JobIndex:
+    """What one queue's journal says about its jobs; ``apply`` each record in order. (A
+    plain class, not a dataclass: ``status`` and ``print`` build one.)"""
+
+    def __init__(self, queue: str, *, any_queue: bool = False) -> None:
+        self.queue = queue
+        self.jobs: dict[str, Job] = {}
+        #: Jobs a MARK covers and no END has closed since: id -> the boot of that MARK.
+        self.marked: dict[str, str] = {}
+        #: Jobs asked to stop (CANCEL records not turned off since), known or not.
+        self.cancels: set[str] = set()
+        #: The size of each job's last JOB record (compaction weighs the live jobs by it).
+        self.sizes: dict[str, int] = {}
+        self.last_id = 0
+        self.skipped = 0
+        #: Any queue's jobs (tests and tools reading a journal); a store takes only its own.
+        self.any_queue = any_queue
+
+    def apply(self, record: Record) -> None:
+        try:
+            self._apply(record)
+        except (ValueError, TypeError, KeyError, AttributeError, ImpossibleTransition) as exc:
+            self.skipped += 1
+            log.warning("queue %s: journal record at %d skipped: %s", self.queue,
+                        record.lsn, exc)
+
+    def _apply(self, record: Record) -> None:
+        if record.kind == Kind.JOB:
+            job = Job.from_json(record.payload.decode("utf-8"))
+            _job_id(job.id)
+            if job.queue != self.queue and not self.any_queue:
+                raise ValueError(f"job {job.id} of queue {job.queue!r}")
+            self.jobs[job.id] = job
+            self.sizes[job.id] = len(record.payload)
+            self.marked.pop(job.id, None)
+            self.last_id = max(self.last_id, int(job.id))
+            return
+        if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS, Kind.DATA):
+            return  # not written in phase 1
+        data = payload(record) if record.payload else {}
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if record.kind in (Kind.HEAD, Kind.RESERVE):  # numbers never given again
+            self.last_id = max(self.last_id, int(_job_id(str(data.get("last_id", 0)))))
+            return
+        if record.kind == Kind.MARK:
+            boot = str(data["boot"])
+            for job_id in data["ids"]:
+                if _job_id(job_id) in self.jobs:
+                    self.marked[job_id] = boot
+        elif record.kind == Kind.GONE:
+            for job_id in data["ids"]:
+                self.jobs.pop(_job_id(job_id), None)
+                self.sizes.pop(job_id, None)
+                self.marked.pop(job_id, None)
+                self.cancels.discard(job_id)
+        elif record.kind == Kind.CANCEL:
+            job_id = _job_id(data["id"])
+            if data.get("on", True):
+                self.cancels.add(job_id)
+            else:
+                self.cancels.discard(job_id)
+        else:
+            self._change(record.kind, data)
+
+    def _change(self, kind: int, data: dict[str, Any]) -> None:
+        job = self.jobs.get(_job_id(data["id"]))
+        if job is None:
+            return
+        if kind == Kind.START:
+            if job.state != JobState.ACTIVE:
+                job.move_to(JobState.ACTIVE)
+            job.attempts = int(data["attempts"])
+            job.started = float(data["started"])
+            job.worker = (int(data["pid"]), float(data.get("since", 0.0)))
+            if job.send_started:  # a try after one that may have printed
+                job.possible_duplicate = True
+        elif kind == Kind.FIRST:
+            job.send_started = True
+        elif kind == Kind.END:
+            state = JobState(data["state"])
+            if state != job.state:  # a record of a change that cannot happen is skipped
+                job.move_to(state)
+            for name, value in data.items():
+                if name in END_FIELDS and name != "state":
+                    setattr(job, name, value)
+            job.worker = None
+            self.marked.pop(job.id, None)
+
+    def reset(self) -> None:
+        """Before a compacted journal is replayed from its start (the last number stays)."""
+        self.jobs.clear()
+        self.marked.clear()
+        self.cancels.clear()
+        self.sizes.clear()
+
+    def live_size(self) -> int:
+        """About what a compaction would write: the jobs' last JOB records."""
+        return sum(self.sizes.values())
+
+    def compacted(self, keep: int) -> tuple[bytes, list[tuple[int, bytes]]]:
+        """What a compaction writes: the HEAD's payload, one JOB record per job still kept
+        (every unfinished one, the ``keep`` newest finished ones), then the MARKs still
+        open (a power cut after the compaction must still flag what they cover)."""
+        finished = sorted((j for j in self.jobs.values() if j.state in FINISHED),
+                          key=lambda j: j.finished or 0.0, reverse=True)[:keep]
+        kept = [j for j in self.jobs.values()
+                if j.state not in FINISHED or j in finished]
+        head = json.dumps({"last_id": str(self.last_id)}).encode()
+        records = [job_record(job) for job in sorted(kept, key=lambda j: int(j.id))]
+        boots: dict[str, list[str]] = {}
+        for job_id, boot in self.marked.items():
+            boots.setdefault(boot, []).append(job_id)
+        records += [cancel_record(job_id, True) for job_id in sorted(self.cancels)]
+        return head, records + [mark_record(ids, boot) for boot, ids in boots.items()]
+
+    def next_id(self) -> str:
+        return f"{self.last_id + 1:06d}"
+
+    def queued(self) -> list[Job]:
+        return [job for job in self.jobs.values() if job.state == JobState.QUEUED]
+
+
+def settle(index: JobIndex, boot: str) -> list[Job]:
+    """After a crash: the jobs to write back (as JOB records), requeued and flagged as
+    the module's docstring says. Every job a MARK still covers is written back, so its
+    mark is spent (a later power cut must not flag a job that was never sent)."""
+    changed: list[Job] = []
+    for job in index.jobs.values():
+        other_boot = job.id in index.marked and index.marked[job.id] != boot
+        if job.state != JobState.ACTIVE and job.id not in index.marked:
+            continue
+        fixed = job.copy()
+        if fixed.state == JobState.ACTIVE:
+            fixed.move_to(JobState.QUEUED)
+            fixed.worker = None
+            fixed.last_error = "interrupted: lpfilter stopped while sending it"
+        if fixed.send_started or other_boot:
+            fixed.send_started = True
+            fixed.possible_duplicate = True
+        changed.append(fixed)
+    return changed
+
+
+def start_record(job: Job, pid: int) -> tuple[int, bytes]:
+    return Kind.START, json.dumps({"id": job.id, "attempts": job.attempts,
+                                   "started": job.started, "pid": pid}).encode()
+
+
+def first_record(job: Job) -> tuple[int, bytes]:
+    return Kind.FIRST, json.dumps({"id": job.id}).encode()
+
+
+def end_record(job: Job) -> tuple[int, bytes]:
+    data = {name: getattr(job, name) for name in END_FIELDS}
+    data["id"] = job.id
+    return Kind.END, json.dumps(data).encode()
+
+
+def mark_record(ids: list[str], boot: str) -> tuple[int, bytes]:
+    return Kind.MARK, json.dumps({"ids": ids, "boot": boot}).encode()
+
+
+def job_record(job: Job) -> tuple[int, bytes]:
+    return Kind.JOB, job.to_json().encode("utf-8")
+
+
+def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:
+    return Kind.CANCEL, json.dumps({"id": job_id, "on": on}).encode()
+
+
+def gone_record(ids: list[str]) -> tuple[int, bytes]:
+    return Kind.GONE, json.dumps({"ids": ids}).encode()
+
+
+def reserve_record(number: int) -> tuple[int, bytes]:
+    return Kind.RESERVE, json.dumps({"last_id": str(number)}).encode()
+
+
+def replay(data: bytes, queue: str | None = None) -> JobIndex:
+    """A journal's bytes replayed (a pure function; ``queue`` None: any queue's jobs)."""
+    index = JobIndex(queue or "", any_queue=queue is None)
+    records, _ = decode(data[:JOURNAL_MAX], first_lsn(data))
+    for record in records:
+        index.apply(record)
+    return index
+
+
+def replay_file(path: str, queue: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every job a journal file names, as the dicts its JOB records hold (the tickets'
+    fields: what tests and tools read), by id, in arrival order."""
+    with open(path, "rb") as handle:
+        index = replay(handle.read(JOURNAL_MAX), queue)
+    ordered = sorted(index.jobs.values(), key=lambda j: (len(j.id), j.id))
+    return {job.id: json.loads(job.to_json()) for job in ordered}

@@ -1,0 +1,333 @@
+"""One queue's journal: an append-only file of records, made durable by group commit.
+
+Why a journal (issue 16; bench/JOURNAL-DESIGN.md): on this machine's disk every durable
+step (an fdatasync, an fsync of a directory) costs a device flush, 0.15-0.55 ms, whatever
+it writes, and even an unsynced ticket rewrite costs 120-170 us on ext4 (a rename over an
+existing file starts writeback). A job kept as ticket files made 4-7 flushes and 2-5 new
+files. Records appended to one file cost a ``write`` each, and one fdatasync makes every
+record appended so far durable (~3 us a record at 64 a batch, bench/journal_ops_bench.py).
+As ``SpoolStore``'s backing (phase 1) it took a hot-folder job from 7 flushes to 2 and
+172 to 326 jobs/s on this disk (bench/README.md).
+
+Two levels of written: ``append`` puts records in the page cache, which is the file for
+every process until the kernel stops (they survive SIGKILL of anyone); ``sync_to`` makes
+them durable (one thread fdatasyncs for all the threads waiting; other processes'
+fdatasyncs join the kernel's own commit). Records are framed by ``journalformat``.
+
+A writer killed in the middle of a ``write`` (or a power cut) leaves a torn tail: readers
+stop at the first record that does not check; the next appender, holding the lock, cuts it
+off (nobody was told of what it held: that is said only after a commit). Bytes that do
+not check followed by a good record, or by more than one batch, are not a torn write:
+JournalDamaged, one line naming the file, and nothing is cut.
+
+Safety (design §2.7): the journal and its lock live in the owner's private state folder;
+they are created with O_EXCL|O_NOFOLLOW and given to the owner, opened without following a
+link and without blocking, and checked on the descriptor (a regular file of the owner with
+one link), so root never reads or appends to a file the owner planted there. A process
+that may not write the folder opens the journal read-only and creates nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+
+from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal
+from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, RECORD_MAX,
+                                          JournalDamaged, Kind, Record, boot_id, decode,
+                                          encode, encode_all, first_lsn, good_after)
+
+__all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
+           "boot_id", "decode", "encode", "open_owned"]
+
+log = logging.getLogger(__name__)
+
+_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_OPEN = os.O_RDWR | os.O_APPEND | _FLAGS
+_READ_ONLY = os.O_RDONLY | _FLAGS
+
+
+def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int:
+    """Open (or create, with ``create``) ``path`` without following a link; a regular file
+    of ``owner`` with one link, checked on the descriptor (UnsafeFile otherwise, its reason
+    naming the file). Only a file this call created is given to the owner."""
+    fd = -1
+    if create:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            give(fd, owner)
+        except FileExistsError:
+            pass
+    if fd < 0:
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeFile(f"{path}: a symbolic link (never followed)") from None
+            if exc.errno == errno.ENXIO:
+                raise UnsafeFile(f"{path}: a socket") from None
+            if exc.errno == errno.EISDIR:
+                raise UnsafeFile(f"{path}: a directory") from None
+            raise
+    info = os.fstat(fd)
+    reason = refusal(info, owner) or (
+        f"it has {info.st_nlink} hard links" if info.st_nlink != 1 else None)
+    if reason is not None:
+        os.close(fd)
+        raise UnsafeFile(f"{path}: {reason}")
+    return fd
+
+
+class Journal:
+    """One queue's journal, open for reading (and, when ``writable``, appending).
+
+    ``locked()`` makes this process the only appender (flock on ``journal.lock``, and a
+    re-entrant thread lock) and catches up first: ``on_record`` is called with every record
+    other processes appended since. ``append`` writes a batch in one ``write`` (the
+    records then survive SIGKILL); ``sync_to`` makes them durable (group commit).
+    """
+
+    def __init__(self, folder: str, owner: int,
+                 on_record: Callable[[Record], None] | None = None,
+                 on_reset: Callable[[], None] | None = None, *, writable: bool = True) -> None:
+        self.folder = folder
+        self.path = os.path.join(folder, JOURNAL)
+        self.owner = owner
+        self.writable = writable
+        self.on_record = on_record or (lambda record: None)
+        #: Called before a compacted journal is read from its start (forget what you had).
+        self.on_reset = on_reset or (lambda: None)
+        self.fd = self._open()
+        self._lock_fd = -1
+        if writable:
+            try:
+                self._lock_fd = open_owned(self.path + ".lock", self.owner,
+                                           os.O_RDWR | _FLAGS)
+            except BaseException:
+                os.close(self.fd)
+                raise
+        #: Held while records are read or appended: hold it to look at what they made.
+        self.threads = threading.RLock()
+        self._cond = threading.Condition()
+        self._base = 0  # the LSN of the file's first byte
+        self._read_at = 0  # how far the file is read (an offset in it)
+        self._end = 0  # the LSN after the last whole record read
+        self._stamp = (-1, 0)  # the file's size and mtime at the last look
+        self._synced = 0
+        self._syncing = False
+        self.holding = False
+        self.catch_up()
+
+    def _open(self) -> int:
+        if self.writable:
+            return open_owned(self.path, self.owner, _OPEN)
+        return open_owned(self.path, self.owner, _READ_ONLY, create=False)
+
+    def close(self) -> None:
+        for fd in (self.fd, self._lock_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.fd = self._lock_fd = -1
+
+    # --- reading ------------------------------------------------------------------------
+    def catch_up(self, *, cut: bool = False) -> None:
+        """Read the records appended since the last look (an fstat says whether there are
+        any); a torn tail is cut off when ``cut`` (only under the lock), else left. One
+        thread at a time (``threads``): the records go to ``on_record`` in order."""
+        with self.threads:
+            info = os.fstat(self.fd)
+            self._read(info, cut=cut)
+            if self._replaced(info):  # compacted by another process: read the new one
+                self._reopen()
+                self._read(os.fstat(self.fd), cut=cut)
+
+    def _read(self, info: os.stat_result, *, cut: bool) -> None:
+        size = info.st_size
+        stamp = (size, info.st_mtime_ns)
+        if stamp == self._stamp and not cut:
+            return  # nothing appended (or the same torn tail) since the last look
+        if size > JOURNAL_MAX:
+            raise JournalDamaged(f"{self.path}: {size} bytes, more than a journal may be"
+                                 f" ({JOURNAL_MAX}); move it aside (the data files in jobs/"
+                                 " are then taken in again as jobs)")
+        self._stamp = stamp
+        while self._read_at < size:
+            data = os.pread(self.fd, min(size - self._read_at, BATCH_MAX + RECORD_MAX),
+                            self._read_at)
+            if self._read_at == 0:
+                self._base = first_lsn(data)
+            records, end = decode(data, self._base + self._read_at)
+            for record in records:
+                self.on_record(record)
+            self._end = end
+            self._read_at = end - self._base
+            if not records:
+                self._torn(data, size, cut=cut)
+                return
+
+    def _replaced(self, info: os.stat_result) -> bool:
+        """Is the journal's name another file now than the one this process has open?"""
+        try:
+            return os.lstat(self.path).st_ino != info.st_ino
+        except FileNotFoundError:
+            return False
+
+    def _reopen(self) -> None:
+        fd = self._open()
+        with self._no_sync():
+            os.close(self.fd)
+            self.fd, self._read_at, self._stamp = fd, 0, (-1, 0)
+        self.on_reset()
+
+    @contextlib.contextmanager
+    def _no_sync(self) -> Iterator[None]:
+        """While the descriptor is swapped: no thread may be flushing it (a closed number
+        could be another file's by then)."""
+        with self._cond:
+            while self._syncing:
+                self._cond.wait()
+            self._syncing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._syncing = False
+                self._cond.notify_all()
+
+    def _torn(self, data: bytes, size: int, *, cut: bool) -> None:
+        """Bytes at the end that are no whole record: a torn write, cut off (by an
+        appender) if it can be one; else the journal is damaged (nothing cut)."""
+        left = size - self._read_at
+        good = None if left > BATCH_MAX else good_after(data, self._end)
+        if left > BATCH_MAX or good is not None:
+            where = "followed by good records" if good is not None else "more than a write"
+            raise JournalDamaged(
+                f"{self.path}: damaged at offset {self._read_at} ({left} bytes that are no"
+                f" records, {where}); nothing was changed: restore it, or move it aside (the"
+                " data files in jobs/ are then taken in again as jobs)")
+        if cut:
+            log.warning("%s: cut a torn tail of %d bytes at offset %d (a writer stopped"
+                        " while appending; nobody had been told of it)", self.path,
+                        left, self._read_at)
+            os.ftruncate(self.fd, self._read_at)
+            self._stamp = (-1, 0)
+
+    # --- appending ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold while deciding and appending, so two appenders never interleave; a thread
+        already holding it holds it again (the outermost hold takes and lets go)."""
+        if not self.writable:
+            raise RuntimeError("Journal.locked on a read-only journal")
+        with self.threads:
+            if self.holding:
+                yield
+                return
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self.catch_up(cut=True)
+                self.holding = True
+                yield
+            finally:
+                self.holding = False
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def append(self, records: list[tuple[int, bytes]]) -> int:
+        """Write ``(kind, payload)`` records in one write (under ``locked``); they are read
+        back by this process too. Returns the journal's end after them, for ``sync_to``."""
+        if not self.holding:
+            raise RuntimeError("Journal.append outside Journal.locked()")
+        data, at = encode_all(self._end, records)
+        if len(data) > BATCH_MAX:
+            raise ValueError(f"a journal batch of {len(data)} bytes: more than {BATCH_MAX}")
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except BaseException:
+            if os.fstat(self.fd).st_size > self._read_at:  # (a truncate is an inotify event)
+                os.ftruncate(self.fd, self._read_at)  # nothing half-written stays behind
+                self._stamp = (-1, 0)
+            raise
+        self.catch_up()
+        return at
+
+    def append_all(self, records: list[tuple[int, bytes]]) -> int:
+        """Any number of records, in writes of at most half a batch each (under ``locked``);
+        returns the journal's end after them."""
+        end = self._end
+        while records:
+            size, count = 0, 0
+            while count < len(records) and size + len(records[count][1]) < BATCH_MAX // 2:
+                size, count = size + len(records[count][1]) + 32, count + 1
+            end = self.append(records[:max(count, 1)])
+            records = records[max(count, 1):]
+        return end
+
+    def compact(self, records: list[tuple[int, bytes]], head: bytes = b"") -> None:
+        """Replace the journal (under ``locked``) by a HEAD (``head``: what the replay must
+        not forget, the last job number) and ``records``, the live state the caller's
+        replay made: written to a new file of the owner's (O_EXCL, never a name someone
+        planted), synced, renamed over the journal, the folder synced. LSNs go on from
+        the old end, so a ``sync_to`` of an older LSN is already satisfied; this process
+        replays the new file at once, others at their next catch-up."""
+        if not self.holding:
+            raise RuntimeError("Journal.compact outside Journal.locked()")
+        path = self.path + ".next"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a compaction killed half-way left it (unlink follows nothing)
+        fd = open_owned(path, self.owner, _OPEN)
+        try:
+            data, at = encode_all(self._end, [(Kind.HEAD, head)] + records)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fdatasync(fd)
+            os.rename(path, self.path)
+            fsync_dir(self.folder)
+        except BaseException:
+            os.close(fd)
+            raise
+        with self._no_sync():
+            os.close(self.fd)
+            self.fd, self._read_at, self._stamp = fd, 0, (-1, 0)
+            self._synced = max(self._synced, at)
+        self.on_reset()  # this process reads the new file too: one state for all
+        self._read(os.fstat(self.fd), cut=False)
+
+    def sync_to(self, end: int) -> None:
+        """Return once everything up to ``end`` is durable: one thread fdatasyncs for all
+        the records appended so far, the others wait for it (group commit)."""
+        with self._cond:
+            while self._synced < end:
+                if self._syncing:
+                    self._cond.wait()
+                    continue
+                self._syncing = True
+                target = self._end
+                self._cond.release()
+                try:
+                    os.fdatasync(self.fd)
+                finally:
+                    self._cond.acquire()
+                    self._syncing = False
+                    self._cond.notify_all()
+                self._synced = max(self._synced, target)
+
+    @property
+    def end(self) -> int:
+        return self._end
+
+    @property
+    def synced(self) -> int:
+        return self._synced
+
+    @property
+    def size(self) -> int:
+        """The bytes of the journal read so far (what compaction weighs)."""
+        return self._read_at

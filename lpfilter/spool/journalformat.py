@@ -1,0 +1,155 @@
+"""A journal's records as bytes: pure functions that build and check them.
+
+A record on disk::
+
+    u32 length of the body | u32 crc32 of the body | body = u64 lsn, u8 kind, payload
+
+``lsn`` is the record's place in the journal (its offset, counted from the journal's first
+generation: a compacted journal starts with a HEAD whose LSN goes on from the old end), so
+a record found anywhere else is not one. The payload is UTF-8 JSON (a ticket's fields for a
+JOB record). Every byte is untrusted input for root (the spool's owner may write the
+file): lengths are bounded, the checksum and the LSN checked, and the payload goes through
+``Job.from_json`` and the replay's own checks (``jobindex``).
+"""
+from __future__ import annotations
+
+import binascii  # crc32 as zlib computes it, without loading zlib (quick commands import this)
+import enum
+import struct
+
+from lpfilter.errors import AccessError
+from lpfilter.structs import FrozenStruct
+
+_HEAD = struct.Struct("<II")
+_BODY = struct.Struct("<QB")
+#: The largest record body: a ticket (TICKET_MAX) and its framing.
+RECORD_MAX = (1 << 20) + _BODY.size
+#: The most one ``append`` writes: a torn write is never longer (see JournalDamaged).
+BATCH_MAX = 8 << 20
+#: A journal is read at most this far (a spool owner could make it any size).
+JOURNAL_MAX = 64 << 20
+#: The journal's name in a queue's state folder (its lock: ``journal.lock``).
+JOURNAL = "journal"
+
+
+class Kind(enum.IntEnum):
+    """What a record says (bench/JOURNAL-DESIGN.md §2.2; phase 1 writes HEAD, JOB, CANCEL,
+    GONE and RESERVE; the replay knows the others)."""
+
+    HEAD = 1
+    JOB = 2
+    MARK = 3
+    START = 4
+    END = 5
+    PROGRESS = 6
+    CANCEL = 7
+    GONE = 8
+    NOTE = 9
+    MOVE = 10
+    FIRST = 11
+    #: A small job's bytes, in the same write as its JOB (design §2.9, phase 2).
+    DATA = 12
+    #: A job number given out (``next_id``), so that no other process gives it again.
+    RESERVE = 13
+
+
+class Record(FrozenStruct):
+    """One record as read back: where it starts, its kind and its payload (a
+    ``FrozenStruct``, not a dataclass: ``status`` imports this module)."""
+
+    __slots__ = _fields = ("lsn", "kind", "payload")
+    lsn: int
+    kind: int
+    payload: bytes
+
+    def __init__(self, lsn: int, kind: int, payload: bytes) -> None:
+        object.__setattr__(self, "lsn", lsn)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "payload", payload)
+
+    @property
+    def end(self) -> int:
+        return self.lsn + _HEAD.size + _BODY.size + len(self.payload)
+
+
+class JournalDamaged(AccessError):
+    """Records that do not check, followed by good ones or by more than a torn write can
+    leave: not cut (that would drop what others were told), refused with one line."""
+
+
+def encode(lsn: int, kind: int, payload: bytes) -> bytes:
+    """One record's bytes, to be written at LSN ``lsn``."""
+    body = _BODY.pack(lsn, kind) + payload
+    if len(body) > RECORD_MAX:
+        raise ValueError(f"a journal record of {len(body)} bytes: more than {RECORD_MAX}")
+    return _HEAD.pack(len(body), binascii.crc32(body)) + body
+
+
+def encode_all(lsn: int, records: list[tuple[int, bytes]]) -> tuple[bytes, int]:
+    """``(kind, payload)`` records as one write starting at ``lsn``, and the LSN after."""
+    chunks = []
+    for kind, payload in records:
+        chunks.append(encode(lsn, kind, payload))
+        lsn += len(chunks[-1])
+    return b"".join(chunks), lsn
+
+
+def _one(data: bytes | memoryview, pos: int, lsn: int) -> Record | None:
+    """The record at ``pos`` of ``data`` if one checks there (its LSN ``lsn``)."""
+    if pos + _HEAD.size > len(data):
+        return None
+    length, crc = _HEAD.unpack_from(data, pos)
+    start = pos + _HEAD.size
+    if not _BODY.size <= length <= RECORD_MAX or start + length > len(data):
+        return None
+    body = data[start:start + length]
+    if binascii.crc32(body) != crc:
+        return None
+    found, kind = _BODY.unpack_from(body)
+    if found != lsn:
+        return None
+    return Record(lsn, kind, bytes(body[_BODY.size:]))
+
+
+def decode(data: bytes, base: int) -> tuple[list[Record], int]:
+    """The whole records in ``data`` (read from LSN ``base``), and the LSN where they end:
+    the first record that is short, too long, at the wrong offset or fails its checksum
+    ends them (a torn tail, or damage: ``good_after`` tells which)."""
+    records: list[Record] = []
+    pos = 0
+    view = memoryview(data)
+    while (record := _one(view, pos, base + pos)) is not None:
+        records.append(record)
+        pos = record.end - base
+    return records, base + pos
+
+
+def good_after(data: bytes, base: int) -> int | None:
+    """The offset in ``data`` (read from LSN ``base``, starting with bytes that are no
+    record) of the first good record after them, or None: a torn write leaves only a
+    prefix of one batch, never a whole record after a broken one."""
+    view = memoryview(data)
+    for pos in range(1, len(data) - _HEAD.size - _BODY.size + 1):
+        if _BODY.unpack_from(view, pos + _HEAD.size)[0] == base + pos and (
+                _one(view, pos, base + pos) is not None):
+            return pos
+    return None
+
+
+def first_lsn(data: bytes) -> int:
+    """The LSN of a journal's first byte: a journal that compaction started begins with a
+    HEAD record whose LSN goes on from the one before (LSNs never go back); else 0."""
+    if len(data) < _HEAD.size + _BODY.size:
+        return 0
+    lsn, kind = _BODY.unpack_from(data, _HEAD.size)
+    return lsn if kind == Kind.HEAD else 0
+
+
+def boot_id() -> str:
+    """This boot of the kernel: what a killed process wrote is in the file for the whole
+    boot; only a crash of the kernel or a power cut (a new boot) loses unsynced records."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read(64).strip()
+    except OSError:
+        return ""  # unknown: every boot is another (the conservative answer)

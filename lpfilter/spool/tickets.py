@@ -1,0 +1,120 @@
+"""Ticket files, the spool's form before the journal: read once, to upgrade, and never written.
+
+Up to issue 16 each job had a ticket ``jobs/NNNNNN.job`` (its JSON), ``seq`` held the last
+job number, ``tickets.lock`` guarded changes and ``jobs/NNNNNN.cancel`` asked a send to
+stop. At the first open with write access (``SpoolStore``), under the journal's lock,
+they become records, committed durably, and then the files go (bench/JOURNAL-DESIGN.md
+§2.8). A spool that may not be written (a read-only file system) is read from them as
+it is, so ``status`` still works; nothing is created then.
+
+Tickets are read with the checks they always had: a regular file of the queue's owner,
+opened without following a link, at most TICKET_MAX bytes, its id its file name.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Callable
+
+from lpfilter.job import Job
+from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
+
+log = logging.getLogger(__name__)
+
+#: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
+TICKET = re.compile(r"^\d+\.job$")
+_CANCEL = re.compile(r"^\d+\.cancel$")
+#: A ticket is a few hundred bytes of JSON; more is not a ticket lpfilter wrote.
+TICKET_MAX = 1 << 20
+#: The files of that form in the state folder.
+SEQ, TICKETS_LOCK = "seq", "tickets.lock"
+
+
+def read_ticket(path: str, job_id: str, owner: int) -> Job:
+    """A ticket file's job: UnsafeFile (a link, a FIFO, another user's file), OSError or
+    ValueError when it is not one to use."""
+    fd, _ = open_regular(path, owner)
+    with open(fd, "rb") as handle:
+        data = handle.read(TICKET_MAX + 1)
+    if len(data) > TICKET_MAX:
+        raise ValueError(f"larger than {TICKET_MAX} bytes")
+    try:
+        job = Job.from_json(data.decode("utf-8"))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    if job.id != job_id:  # the id names the job's files: never a path of its own
+        raise ValueError(f"its id {job.id!r} is not its file name")
+    return job
+
+
+def ticket_ids(jobs_dir: str) -> list[str]:
+    """The ticket files' job ids, in arrival order ([] when there are none, or no folder)."""
+    try:
+        names = os.listdir(jobs_dir)
+    except FileNotFoundError:
+        return []
+    return sorted((n[:-4] for n in names if TICKET.match(n)), key=lambda i: (len(i), i))
+
+
+def read_all(jobs_dir: str, owner: int, queue: str,
+             refuse: Callable[[str, str], str]) -> list[Job]:
+    """Every readable ticket's job, in arrival order; an unsafe one is refused (``refuse``),
+    an unreadable one named in the log and left."""
+    found = []
+    for job_id in ticket_ids(jobs_dir):
+        path = os.path.join(jobs_dir, f"{job_id}.job")
+        try:
+            found.append(read_ticket(path, job_id, owner))
+        except FileNotFoundError:
+            continue
+        except UnsafeFile as exc:
+            refuse(path, exc.reason)
+        except (OSError, ValueError) as exc:
+            log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", queue,
+                        job_id, getattr(exc, "strerror", None) or exc, jobs_dir)
+    return found
+
+
+def cancel_ids(jobs_dir: str) -> list[str]:
+    """The jobs a ``.cancel`` file asks to stop."""
+    try:
+        return [n[:-7] for n in os.listdir(jobs_dir) if _CANCEL.match(n)]
+    except FileNotFoundError:
+        return []
+
+
+def last_number(state: str, owner: int) -> int:
+    """The number ``seq`` holds (0: none, or not a file to read)."""
+    try:
+        fd, _ = open_regular(os.path.join(state, SEQ), owner)
+    except OSError:
+        return 0
+    try:
+        raw = os.read(fd, 32).strip()
+    finally:
+        os.close(fd)
+    return int(raw) if raw.isdigit() else 0
+
+
+def left_behind(state: str) -> bool:
+    """Are there files of the old form to take in (or, after an upgrade a kill stopped,
+    to remove)? Asked at each writable open: two lstats."""
+    return any(os.path.lexists(os.path.join(state, name)) for name in (SEQ, TICKETS_LOCK))
+
+
+def remove_old(state: str, jobs_dir: str) -> None:
+    """After their records are durable: the tickets, cancel requests, half-written tickets,
+    ``seq`` and ``tickets.lock`` go (the lock last: its presence says "look again")."""
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(jobs_dir):
+            if TICKET.match(name) or _CANCEL.match(name) or (
+                    name.startswith(".tmp-") and name.endswith(".job")):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(jobs_dir, name))
+        fsync_dir(jobs_dir)
+    for name in (SEQ, TICKETS_LOCK):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(state, name))
+    fsync_dir(state)

@@ -1,0 +1,281 @@
+"""The journal under SpoolStore (issue 16, phase 1): the upgrade of a spool of ticket files,
+a read-only spool, job numbers given by two processes at once, compaction, damage.
+
+The journal's own format, torn tails, group commit and crash tests are in
+tests/test_journal.py; the safety of its files in tests/test_spool_trust.py.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from spoolkit import Kit, job_ids, journal_path, kit  # noqa: F401 - the fixture
+from test_spool_full import read_only
+
+from lpfilter.cli import main
+from lpfilter.errors import AccessError
+from lpfilter.job import Job, JobState
+from lpfilter.spool.jobindex import replay_file
+from lpfilter.spool.store import SpoolStore
+from lpfilter.status import ExitStatus
+
+
+def _old_spool(sd: Path, jobs: dict[str, JobState], seq: int) -> None:
+    """A spool as lpfilter left it before the journal: tickets, data, seq, a cancel."""
+    jobs_dir = sd / ".lpfilter" / "jobs"
+    for sub in ("", "jobs", "tmp", "refused"):
+        (sd / ".lpfilter" / sub).mkdir(mode=0o700, exist_ok=True)
+    for job_id, state in jobs.items():
+        job = Job(job_id, "lp", "root", f"doc-{job_id}", 6, 1.0, state=JobState.QUEUED)
+        if state != JobState.QUEUED:
+            job.move_to(state)
+        (jobs_dir / f"{job_id}.job").write_text(job.to_json())
+        (jobs_dir / f"{job_id}.data").write_bytes(f"job {job_id}\n".encode()[:6])
+    (sd / ".lpfilter" / "seq").write_text(str(seq))
+    (sd / ".lpfilter" / "tickets.lock").touch()
+
+
+def test_an_old_spool_is_taken_in_and_numbers_go_on(kit: Kit) -> None:
+    """Tickets, seq and a cancel request become records at the first writable open; the
+    old files go; the numbers continue after seq (not after the highest ticket); the
+    jobs print; a second open takes nothing in twice."""
+    sd = kit.queue("lp", kit.recorder())
+    _old_spool(sd, {"000003": JobState.QUEUED, "000007": JobState.HELD,
+                    "000009": JobState.QUEUED}, seq=12)
+    (sd / ".lpfilter" / "jobs" / "000009.cancel").write_text("cancel\n")
+    status = kit.run("status", "-P", "lp")
+    assert status.returncode == 0, status.stderr
+    assert sorted(kit.tickets("lp")) == ["000003", "000007", "000009"]
+    assert kit.states("lp") == {"000003": "queued", "000007": "held", "000009": "queued"}
+    left = sorted(p.name for p in (sd / ".lpfilter").rglob("*") if p.is_file())
+    assert left == ["000003.data", "000007.data", "000009.data", "journal", "journal.lock"]
+    done = kit.run("print", "--no-wait", "-P", "lp", str(kit.printcap))
+    assert job_ids(done.stdout, "lp") == ["000013"], done.stderr
+    once = kit.run("watch", "--once", "-P", "lp")
+    assert once.returncode == 0, once.stderr
+    assert kit.states("lp") == {"000003": "done", "000007": "held", "000009": "cancelled",
+                                "000013": "done"}
+    assert kit.output("lp", "000003") == b"job 00"
+
+
+def test_an_upgrade_a_kill_stopped_never_brings_an_older_job_back(tmp_path: Path) -> None:
+    """The records were committed but the kill came before the tickets were removed: the
+    next open removes them and takes nothing in again (job 1 printed meanwhile stays done)."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    _old_spool(sd, {"000001": JobState.QUEUED}, seq=1)
+    saved = {p.name: p.read_bytes() for p in (sd / ".lpfilter" / "jobs").iterdir()}
+    store = SpoolStore(str(sd), "lp")
+    (job,) = store.jobs()
+    job.move_to(JobState.ACTIVE)
+    job.move_to(JobState.DONE)
+    store.write(job)
+    store.close()
+    for name, data in saved.items():  # as if the removal had never happened
+        (sd / ".lpfilter" / "jobs" / name).write_bytes(data)
+    (sd / ".lpfilter" / "seq").write_text("1")
+    again = SpoolStore(str(sd), "lp")
+    assert [(j.id, j.state) for j in again.jobs()] == [("000001", JobState.DONE)]
+    assert not (sd / ".lpfilter" / "seq").exists()
+    assert sorted(os.listdir(sd / ".lpfilter" / "jobs")) == ["000001.data"]
+    assert again.next_id() == "000002"
+    again.close()
+
+
+def test_a_read_only_spool_is_read_and_nothing_is_made(kit: Kit) -> None:
+    """On a read-only file system, status lists the jobs of an old spool (its tickets) and
+    of a journal, and creates nothing; every writing command says the file system is
+    read-only (SPOOL_FULL)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (CI runs the tests as root)")
+    sd = kit.queue("lp", kit.recorder())
+    _old_spool(sd, {"000004": JobState.HELD}, seq=4)
+    before = sorted(p.name for p in (sd / ".lpfilter").rglob("*"))
+    with read_only(sd):
+        status = kit.run("status", "-P", "lp")
+        assert status.returncode == 0 and "000004" in status.stdout, status
+        done = kit.run("print", "--no-wait", "-P", "lp", str(kit.printcap))
+        assert done.returncode == ExitStatus.SPOOL_FULL, done.stderr
+        assert "read-only file system" in done.stderr, done.stderr
+    assert sorted(p.name for p in (sd / ".lpfilter").rglob("*")) == before
+    assert kit.run("release", "000004").returncode == 0  # writable again: taken in
+    with read_only(sd):
+        status = kit.run("status", "-P", "lp")
+        assert status.returncode == 0 and "000004" in status.stdout, status
+    assert kit.states("lp") == {"000004": "queued"}
+
+
+_TAKE = """
+import sys
+from lpfilter.spool.store import SpoolStore
+from lpfilter.status import ExitStatus
+store = SpoolStore(sys.argv[1], "lp")
+print(" ".join(store.next_id() for _ in range(int(sys.argv[2]))))
+"""
+
+
+def test_two_processes_never_get_the_same_number(tmp_path: Path) -> None:
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    SpoolStore(str(sd), "lp").ensure()
+    procs = [subprocess.Popen([sys.executable, "-c", _TAKE, str(sd), "300"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        given = [p.communicate(timeout=120)[0].split() for p in procs]
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    numbers = [int(n) for part in given for n in part]
+    assert sorted(numbers) == list(range(1, 901))
+    assert all(part == sorted(part, key=int) for part in given)
+
+
+def test_compaction_keeps_jobs_cancels_and_numbers(tmp_path: Path) -> None:
+    """prune compacts a journal past COMPACT_MIN and 4x its live records: what is kept
+    reads back the same in this store and another one that had it open, and numbers go on."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "lp")
+    store.ensure()
+    other = SpoolStore(str(sd), "lp")
+    job = Job("000001", "lp", "root", "kept", 5, 1.0)
+    for _ in range(2500):  # ~1.2 MB of rewrites of one job
+        store.write(job, durable=False)
+    store.request_cancel("000001")
+    assert [j.id for j in other.jobs()] == ["000001"]
+    last = store.next_id()
+    big = journal_path(sd).stat().st_size
+    assert big > 1 << 20
+    store.prune(10, 0.0, 2.0, 0.0)
+    assert journal_path(sd).stat().st_size < 2000
+    for seen in (store, SpoolStore(str(sd), "lp"), other):
+        assert [j.to_json() for j in seen.jobs()] == [job.to_json()]
+        assert seen.cancel_requested("000001")
+    assert other.next_id() == f"{int(last) + 1:06d}"
+    assert sorted(replay_file(str(journal_path(sd)))) == ["000001"]
+    store.close()
+    other.close()
+
+
+def test_damage_followed_by_good_records_is_refused_in_one_line(kit: Kit) -> None:
+    """A flipped byte in the middle of the journal is no torn tail: every command says so
+    in one line naming the file (exit 5, no traceback) and nothing is cut."""
+    sd = kit.queue("lp", kit.recorder())
+    for _ in range(3):
+        assert kit.run("print", "--no-wait", "-P", "lp", str(kit.printcap)).returncode == 0
+    path = journal_path(sd)
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    for args in (["status", "-P", "lp"], ["print", "--no-wait", "-P", "lp", str(kit.printcap)],
+                 ["watch", "--once", "-P", "lp"]):
+        done = kit.run(*args)
+        assert done.returncode == 5, (args, done.stderr)
+        assert f"{path}: damaged at offset 0" in done.stderr and "followed by good" in (
+            done.stderr), done.stderr
+        assert "Traceback" not in done.stderr
+    assert path.read_bytes() == bytes(data)
+    store = SpoolStore(str(sd), "lp")
+    with pytest.raises(AccessError, match="damaged"):
+        store.jobs()
+    assert main(["--printcap", str(kit.printcap), "status", "-P", "lp"]) == 5  # in-process
+
+
+def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten files dropped at once become ten jobs with one fsync of jobs/ and one fdatasync
+    of the journal (the real calls run; which file each made durable is noted)."""
+    from lpfilter import printcap
+    from lpfilter.spool.intake import Intake
+    from lpfilter.spool.records import QueueRecords
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"lp:sd={sd}:lp=/dev/null\n")
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("lp")
+    store = SpoolStore(str(sd), "lp")
+    store.ensure("watch")
+    records = QueueRecords(entry)
+    intake = Intake(entry, store, records, settle=0.0, clock=lambda: 2e9)
+    for n in range(10):
+        (sd / f"f{n}.txt").write_text(f"page {n}\n")
+    synced: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
+        def call(fd: int) -> None:
+            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting(real_fsync))
+    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    try:
+        intake.adopt()
+    finally:
+        monkeypatch.undo()
+        records.close()
+    assert sorted(j.name for j in store.jobs()) == [f"f{n}.txt" for n in range(10)]
+    assert sorted(synced) == ["jobs", "journal"], synced
+    store.close()
+
+
+def test_print_of_many_files_commits_them_in_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``print`` given 70 files: each staged file is fsynced, then two batches (64 and 6)
+    each make one fsync of jobs/ and one fdatasync of the journal; every id is printed,
+    in order, and a file refused after them leaves the ones before it spooled."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"lp:sd={sd}:lp=/dev/null\n")
+    files = []
+    for n in range(70):
+        files.append(tmp_path / f"f{n:02d}.txt")
+        files[-1].write_text(f"page {n}\n")
+    synced: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
+        def call(fd: int) -> None:
+            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting(real_fsync))
+    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    argv = ["--printcap", str(tmp_path / "printcap"), "print", "--no-wait", "-P", "lp"]
+    assert main([*argv, *map(str, files)]) == 0
+    monkeypatch.undo()
+    assert capsys.readouterr().out.split() == [f"lp-{n:06d}" for n in range(1, 71)]
+    assert (synced.count("jobs"), synced.count("journal")) == (2, 2), synced
+    assert sum(name.endswith(".data") for name in synced) == 70  # each staged file
+    (tmp_path / "empty").touch()
+    assert main([*argv, str(files[0]), str(tmp_path / "empty"), str(files[1])]) != 0
+    assert capsys.readouterr().out.split() == ["lp-000071"]
+    assert [j.name for j in SpoolStore(str(sd), "lp").jobs()][-2:] == ["f69.txt", "f00.txt"]
+
+
+def test_a_spool_removed_while_its_folders_are_made_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rm -rf`` of the spool while a starting worker makes (or checks) lpfilter's folders:
+    the error it meets is the one line about the removed spool, not an internal error."""
+    import shutil
+
+    from lpfilter import safefiles
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    real = safefiles._not_private
+
+    def removed_meanwhile(path: str, *args: object) -> str | None:
+        if path.endswith("refused"):  # made, then gone before it is looked at
+            shutil.rmtree(sd / ".lpfilter")
+        return real(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(safefiles, "_not_private", removed_meanwhile)
+    with pytest.raises(AccessError, match="was removed while the queue was served"):
+        SpoolStore(str(sd), "lp").ensure("watch")
