@@ -177,14 +177,21 @@ class RealLpd:
                 pass
         return found
 
-    def wait_printed(self, size: int, timeout: float = 30) -> bytes:
-        """The printer file's bytes once it holds at least ``size`` bytes (bounded wait)."""
-        deadline = time.monotonic() + timeout
+    def wait_printed(self, size: int, timeout: float = 30,
+                     nudge: Callable[[], object] | None = None) -> bytes:
+        """The printer file's bytes once it holds at least ``size`` bytes (bounded wait).
+        ``nudge`` is repeated every 10 s while nothing arrives: LPRng's lpd has been seen, on
+        a loaded machine, to leave a queue idle after the first ``lpc start``."""
+        start = time.monotonic()
+        deadline, nudged = start + timeout, start
         while self.printed.stat().st_size < size:
             assert self.proc.poll() is None, f"lpd exited:\n{self.log()}"
             assert time.monotonic() < deadline, (
                 f"lpd printed {self.printed.stat().st_size} of {size} bytes in "
                 f"{timeout:g} s:\n{self.log()}")
+            if nudge is not None and time.monotonic() - nudged > 10:
+                nudge()
+                nudged = time.monotonic()
             time.sleep(0.05)
         return self.printed.read_bytes()
 

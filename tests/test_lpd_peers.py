@@ -67,7 +67,8 @@ def test_lpq_shows_the_held_jobs_user_and_name_then_it_prints(real_lpd: RealLpd)
     assert real_lpd.printed.read_bytes() == b""  # held, not printed
     start = real_lpd.client("lpc", "-P", real_lpd.queue, "start")
     assert start.returncode == 0, start.stderr
-    assert real_lpd.wait_printed(len(JOB)) == JOB
+    again = lambda: real_lpd.client("lpc", "-P", real_lpd.queue, "start")  # noqa: E731
+    assert real_lpd.wait_printed(len(JOB), timeout=60, nudge=again) == JOB
 
 
 def test_lprm_removes_a_held_job(real_lpd: RealLpd) -> None:
