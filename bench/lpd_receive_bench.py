@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from serverkit import send_job  # noqa: E402
+from serverkit import send_job  # type: ignore[import-not-found]  # noqa: E402
 
 from lpfilter import printcap  # noqa: E402
 from lpfilter.job import JobState  # noqa: E402
