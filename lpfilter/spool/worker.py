@@ -56,8 +56,7 @@ class QueueWorker:
                  settle: float = 2.0, clock: Callable[[], float] = time.time) -> None:
         self.entry = entry
         self.queue = entry.name
-        #: Shared: a daemon's connection threads use it too (commands/lpdserver.py).
-        self.store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)
+        self.store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)  # lpdserver
         self.records = QueueRecords(entry)
         self.lock_dir = lock_dir
         self.stop = stop or threading.Event()
