@@ -135,3 +135,43 @@ def test_a_journal_removed_under_a_daemon_is_made_again(kit: Kit) -> None:
     wait_until(lambda: [t["state"] for t in kit.tickets("q").values()] == ["done"] * 2,
                what="both jobs done in the new journal")
     assert server.proc.popen.poll() is None
+
+
+def test_a_writer_whose_folder_was_removed_appends_to_a_new_journal_under_its_lock(
+        tmp_path: Path) -> None:
+    """The journal's folder removed and made again under a writer: its next append goes
+    into a new journal there, and it holds the new lock file while appending (another
+    process's flock of it must wait); a reader of a removed journal is told."""
+    import fcntl
+    import os
+
+    from lpfilter.spool.journal import Journal, Kind
+
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o700)
+    records: list[bytes] = []
+    writer = Journal(str(folder), os.getuid(), lambda r: records.append(r.payload))
+    reader = Journal(str(folder), os.getuid(), writable=False)
+    try:
+        with writer.locked():
+            writer.append([(Kind.NOTE, b"old")])
+        shutil.rmtree(folder)
+        with pytest.raises(FileNotFoundError):
+            reader.catch_up()
+        folder.mkdir(mode=0o700)
+        with writer.locked():
+            writer.append([(Kind.NOTE, b"new")])
+            other = os.open(folder / "journal.lock", os.O_RDWR)
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(other)
+        seen: list[bytes] = []
+        fresh = Journal(str(folder), os.getuid(), lambda r: seen.append(r.payload),
+                        writable=False)
+        fresh.close()
+        assert seen == [b"{}", b"new"]  # a HEAD going on from the old end, then the record
+    finally:
+        writer.close()
+        reader.close()

@@ -202,7 +202,26 @@ class Journal:
             if lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = lock_fd
+        if self.writable and self._end:
+            self._go_on(held=held)
         self.on_reset()
+
+    def _go_on(self, *, held: bool) -> None:
+        """A new, empty journal made where one was removed: it begins with a HEAD at this
+        process's end, so its LSNs go on (never back: a ``sync_to`` of an LSN already
+        synced in the removed file must not pass over a record of the new one, and every
+        reader takes the HEAD's LSN as the file's first byte's)."""
+        if not held:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self.fd).st_size == 0:  # nobody appended to it yet
+                data, _ = encode_all(self._end, [(Kind.HEAD, b"{}")])
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.fd, view):]
+        finally:
+            if not held:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def _no_sync(self) -> Iterator[None]:
