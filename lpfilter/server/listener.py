@@ -183,7 +183,7 @@ class Listener:
     def __init__(self, sockets: Sequence[socket.socket], queues: Queues, *,
                  allow: Sequence[Network], max_connections: int,
                  idle_timeout: float, stop: threading.Event | None = None,
-                 max_local: int = MAX_LOCAL) -> None:
+                 max_local: int = MAX_LOCAL, checks: SpoolChecks | None = None) -> None:
         self.sockets = list(sockets)
         self.queues = queues
         self.allow = list(allow)
@@ -207,7 +207,7 @@ class Listener:
         self._refusals = Throttle()
         self._stop_pipe = StopPipe()
         #: The served spools' set-up checks, made once per queue (and again on a change).
-        self.checks = SpoolChecks()
+        self.checks = checks or SpoolChecks()
         for sock in self.sockets:
             sock.setblocking(False)
 

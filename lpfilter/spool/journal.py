@@ -142,8 +142,8 @@ class Journal:
         with self.threads:
             info = os.fstat(self.fd)
             self._read(info, cut=cut)
-            if self._replaced(info):  # compacted by another process: read the new one
-                self._reopen()
+            if self._replaced(info):  # compacted by another process (or removed): read the
+                self._reopen(held=cut or self.holding)  # new one
                 self._read(os.fstat(self.fd), cut=cut)
 
     def _read(self, info: os.stat_result, *, cut: bool) -> None:
@@ -171,18 +171,57 @@ class Journal:
                 return
 
     def _replaced(self, info: os.stat_result) -> bool:
-        """Is the journal's name another file now than the one this process has open?"""
+        """Is the journal's name another file now than the one this process has open, or
+        no file (an administrator removed the spool's state folder, or the journal: a
+        long-lived store must not go on appending to a file no name reaches)?"""
         try:
             return os.lstat(self.path).st_ino != info.st_ino
         except FileNotFoundError:
-            return False
+            return True
 
-    def _reopen(self) -> None:
+    def _reopen(self, *, held: bool = False) -> None:
+        """Open the journal's name again (a writer makes a new journal where the old one
+        was removed; a reader, or a writer whose folder is gone, gets FileNotFoundError:
+        the spool removed). A writer's lock is the lock file's name now too (``held``:
+        the old one is held, so the new one is taken before the old one goes)."""
         fd = self._open()
+        lock_fd = -1
+        try:
+            if self.writable and not _same(self._lock_fd, self.path + ".lock"):
+                lock_fd = open_owned(self.path + ".lock", self.owner, os.O_RDWR | _FLAGS)
+                if held:
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            if lock_fd >= 0:
+                os.close(lock_fd)
+            raise
         with self._no_sync():
             os.close(self.fd)
             self.fd, self._read_at, self._stamp = fd, 0, (-1, 0)
+            if lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = lock_fd
+        if self.writable and self._end:
+            self._go_on(held=held)
         self.on_reset()
+
+    def _go_on(self, *, held: bool) -> None:
+        """A new, empty journal made where one was removed: it begins with a HEAD at this
+        process's end, so its LSNs go on (never back: a ``sync_to`` of an LSN already
+        synced in the removed file must not pass over a record of the new one, and every
+        reader takes the HEAD's LSN as the file's first byte's)."""
+        if not held:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self.fd).st_size == 0:  # nobody appended to it yet
+                data, _ = encode_all(self._end, [(Kind.HEAD, b"{}")])
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.fd, view):]
+        finally:
+            if not held:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def _no_sync(self) -> Iterator[None]:
@@ -331,3 +370,13 @@ class Journal:
     def size(self) -> int:
         """The bytes of the journal read so far (what compaction weighs)."""
         return self._read_at
+
+
+def _same(fd: int, path: str) -> bool:
+    """Does ``path`` still name the open file ``fd``?"""
+    try:
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)

@@ -66,8 +66,9 @@ COMPACT_MIN = 1 << 20
 class SpoolStore(SpoolDir):
     """The jobs of one queue, in its spool directory ``sd``."""
 
-    def __init__(self, sd: str, queue: str) -> None:
+    def __init__(self, sd: str, queue: str, *, shared: bool = False) -> None:
         super().__init__(sd, queue)
+        self.shared = shared  # a daemon's worker's, its connections' too: one replay
         self._threads = threading.RLock()
         self._journal: Journal | None = None
         self._index = JobIndex(queue)
@@ -93,7 +94,9 @@ class SpoolStore(SpoolDir):
 
     def _open_new(self, write: bool) -> Journal | None:
         """Open the journal (under self._threads): see _open."""
-        self.close()
+        old, self._journal = self._journal, None  # a read-only one, to open read-write
+        if old is not None:
+            old.close()
         writable = os.access(self.state, os.W_OK | os.X_OK)
         if not writable and write:
             if not os.path.isdir(self.state):  # removed under us: see explain()
@@ -165,12 +168,17 @@ class SpoolStore(SpoolDir):
             with self.room():
                 journal.sync_to(end)
 
-    def close(self) -> None:
-        """Close the journal (a store can still be used afterwards: it opens it again)."""
+    def close(self, *, final: bool = False) -> None:
+        """Close the journal (a later use opens it again); a ``shared`` store keeps it for
+        its other users unless ``final`` (its owner is done: from then on, close closes)."""
         with self._threads:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
+            self.shared = self.shared and not final
+            if self.shared:
+                return
+            journal, self._journal = self._journal, None
+        if journal is not None:
+            with journal.threads:  # no thread reads or appends through it (lock order:
+                journal.close()  # journal, then store: not under self._threads)
 
     def tickets_locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold while reading and rewriting a job, so two processes never interleave: the

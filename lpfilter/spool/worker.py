@@ -56,7 +56,7 @@ class QueueWorker:
                  settle: float = 2.0, clock: Callable[[], float] = time.time) -> None:
         self.entry = entry
         self.queue = entry.name
-        self.store = SpoolStore(entry.string("sd") or "", entry.name)
+        self.store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)  # lpdserver
         self.records = QueueRecords(entry)
         self.lock_dir = lock_dir
         self.stop = stop or threading.Event()
@@ -345,7 +345,7 @@ class QueueWorker:
     def close(self) -> None:
         """Close the files and sessions a worker keeps open between jobs."""
         self.printers.close()
-        self.store.close()
+        self.store.close(final=True)
         self.records.close()
 
     def _status(self, job: Job, message: str) -> None:
