@@ -48,19 +48,17 @@ import threading
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job
 from lpfilter.safefiles import UnsafeFile, fsync_dir, give, open_regular
-from lpfilter.spool import tickets
+from lpfilter.spool import journallimit, tickets
 from lpfilter.spool.jobindex import (JobIndex, cancel_record, gone_record, job_record,
                                      reserve_record)
 from lpfilter.spool.journal import Journal
+from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
 log = logging.getLogger(__name__)
-
-#: The journal is compacted when it passes this and four times its live jobs' records.
-COMPACT_MIN = 1 << 20
 
 
 class SpoolStore(SpoolDir):
@@ -160,10 +158,22 @@ class SpoolStore(SpoolDir):
         outside the lock unless the caller holds it)."""
         journal = self._writer()
         with journal.locked(), self.room():
+            self._fit(journal, records)
             end = journal.append_all(records)
         if durable:
             with self.room():
                 journal.sync_to(end)
+
+    def _fit(self, journal: Journal, records: list[tuple[int, bytes]]) -> None:
+        """Under the lock, before an append: compact first when the journal would pass 3/4
+        of its limit (and a compaction gains something); refuse an append that would still
+        pass it, before writing (a journal lpfilter wrote is always readable)."""
+        adding = journallimit.weight(records)
+        if journallimit.crowded(journal.size, adding) and (
+                journal.size - self._index.live_size() > journallimit.LIMIT // 16):
+            self.compact()
+        if journallimit.too_big(journal.size, adding, records):
+            raise JournalFull(self.journal_path, queue=self.queue)
 
     def close(self) -> None:
         """Close the journal (a store can still be used afterwards: it opens it again)."""
@@ -186,6 +196,7 @@ class SpoolStore(SpoolDir):
             number = self._index.last_id + 1
             while os.path.lexists(self.data_path(f"{number:06d}")):
                 number += 1  # a data file a crash left before its record
+            self._fit(journal, [reserve_record(number)])
             journal.append([reserve_record(number)])
         return f"{number:06d}"
 
@@ -334,7 +345,7 @@ class SpoolStore(SpoolDir):
                 drop.append(job)
         if drop:
             self._drop(drop)
-        if journal.size > max(COMPACT_MIN, 4 * self._index.live_size()):
+        if journallimit.compact_due(journal.size, self._index.live_size()):
             self.compact()
 
     def compact(self) -> None:
