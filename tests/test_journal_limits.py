@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from spoolkit import journal_path
+from spoolkit import Kit, journal_path, kit, write_files  # noqa: F401
 
 from lpfilter.errors import SpoolFull
 from lpfilter.job import Job
@@ -81,3 +81,4 @@ def test_append_past_the_limit_is_refused_before_writing(tmp_path: Path,
     assert journal_path(sd).stat().st_size <= 4 << 20
     store.close()
     fresh.close()
+

@@ -9,15 +9,14 @@ Layout, inside the queue's ``sd``::
     sd/.lpfilter/tmp/          files being spooled, locked by their writer; then moved to jobs/
     sd/.lpfilter/refused/      symlinks, FIFOs and devices dropped into sd, moved aside
 
-Why a journal (issue 16, bench/JOURNAL-DESIGN.md): a job was a ticket file rewritten at
-every change, a ``seq`` and a cancel file; a durable rewrite cost a new file, an fdatasync
-and an fsync of ``jobs/`` (0.15-0.55 ms a flush here), and every worker pass stat'ed every
-ticket. Now a change is a record appended to one file: ``durable=False`` survives SIGKILL
-(the page cache is the file), ``durable`` waits for an fdatasync covering every record so
-far (group commit); ``read``/``jobs`` answer from an index in memory, caught up when an
-fstat says the file grew (an lstat: replaced by a compaction). Measured (1000 x 1 KiB on
-this disk, bench/README.md): flushes per hot-folder job 7 -> 2 (+ 2 per batch of 64), hot
-folder + ``watch --once`` 172 -> 326 jobs/s, ``print`` FILE x 1000 472 -> 938 jobs/s.
+Why a journal (issue 16, bench/JOURNAL-DESIGN.md, figures in spool/journal.py): a job was
+a ticket file rewritten at every change, a ``seq`` and a cancel file, each durable rewrite
+a new file and two flushes. Now a change is a record appended to one file: ``durable=False``
+survives SIGKILL (the page cache is the file), ``durable`` waits for an fdatasync covering
+every record so far (group commit); ``read``/``jobs`` answer from an index in memory,
+caught up when an fstat says the file grew (an lstat: replaced by a compaction). Its size
+is bounded (spool/journallimit.py): compacted in time, an append that would pass the
+limit refused before it is written.
 
 Phase 1 keeps ``SpoolStore``'s interface (the worker, ledger, lpc, pools, the server,
 status, ``print --wait`` unchanged; a JOB record is a ticket's JSON); hot-folder scans and
@@ -40,21 +39,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import threading
 
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job
-from lpfilter.safefiles import UnsafeFile, fsync_dir, give, open_regular
+from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 from lpfilter.spool import journallimit, tickets
-from lpfilter.spool.jobindex import (JobIndex, cancel_record, gone_record, job_record,
-                                     reserve_record)
+from lpfilter.spool.jobindex import JobIndex, cancel_record, gone_record, job_record, reserve_record
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
+from lpfilter.spool.staging import stage
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
@@ -131,27 +129,16 @@ class SpoolStore(SpoolDir):
         numbers above what the journal knows are taken in, so an upgrade a kill stopped
         between the commit and the removal never brings back an older job."""
         with journal.locked():
-            known = self._index.last_id
-            ids = tickets.ticket_ids(self.jobs_dir)
-            cancels = tickets.cancel_ids(self.jobs_dir)
-            if not ids and not cancels and not tickets.left_behind(self.state):
+            taken = tickets.taken_in(self.state, self.owner, self.queue, self.refuse,
+                                     self._index.last_id)
+            if taken is None:
                 return  # a new spool: nothing to take in
-            jobs = [j for j in tickets.read_all(self.jobs_dir, self.owner, self.queue,
-                                                self.refuse) if int(j.id) > known]
-            for job in jobs:
-                job.queue = self.queue  # a queue renamed in the printcap keeps its jobs
-            last = max([tickets.last_number(self.state, self.owner), known]
-                       + [int(i) for i in ids])
-            records = [job_record(job) for job in jobs]
-            records += [cancel_record(i, True) for i in cancels if int(i) > known]
-            if last > known:
-                records.append(reserve_record(last))
-            end = journal.append_all(records)
+            end = journal.append_all(taken.records)
             with self.room():
                 journal.sync_to(end)
                 tickets.remove_old(self.state, self.jobs_dir)
         log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
-                 len(jobs), self.journal_path)
+                 len(taken.jobs), self.journal_path)
 
     def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> None:
         """Records in one write under the lock; ``durable``: and synced (group commit:
@@ -294,27 +281,10 @@ class SpoolStore(SpoolDir):
             raise
 
     def stage(self, job_id: str) -> tuple[int, str]:
-        """A new file in tmp/ for a job's data: (fd, path), locked till closed. Orphan
-        cleanup (remove_unlocked) may take the file between its creation and our lock
-        (it holds the lock only while it unlinks: we wait); once locked it cannot, so
-        the name is checked to still be ours after the lock. Immediate, unlike an age
-        limit: a file a killed process left is removed at the next start."""
-        for attempt in range(5):
-            path = os.path.join(self.tmp_dir, f"{job_id}{'-%d' % attempt if attempt else ''}"
-                                ".data")
-            with self.room():
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if _same_file(fd, path):
-                    give(fd, self.owner)
-                    return fd, path
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)  # removed by a cleanup before our lock: make it again
-        raise AccessError(f"queue {self.queue}: staged files in {self.tmp_dir} keep"
-                          " vanishing (something else removes them)", queue=self.queue)
+        """A new file in tmp/ for a job's data: (fd, path), locked till closed (see
+        spool/staging.py)."""
+        with self.room():
+            return stage(self.tmp_dir, job_id, self.owner, self.queue)
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:
         """Delete a job's data (unless kept), then its record (a GONE record, durable: the
@@ -390,12 +360,3 @@ class SpoolStore(SpoolDir):
         """Jobs for data files whose submission crashed before the job was recorded."""
         return recover_orphans(self, user)
 
-
-def _same_file(fd: int, path: str) -> bool:
-    """Does ``path`` still name the open file ``fd``?"""
-    try:
-        seen = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)

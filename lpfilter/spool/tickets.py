@@ -17,8 +17,10 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 from lpfilter.job import Job
+from lpfilter.spool.jobindex import cancel_record, job_record, reserve_record
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,34 @@ def left_behind(state: str) -> bool:
     """Are there files of the old form to take in (or, after an upgrade a kill stopped,
     to remove)? Asked at each writable open: two lstats."""
     return any(os.path.lexists(os.path.join(state, name)) for name in (SEQ, TICKETS_LOCK))
+
+
+class Taken(NamedTuple):
+    """What an upgrade takes in: the jobs, their records, the ids of every ticket read."""
+
+    jobs: list[Job]
+    records: list[tuple[int, bytes]]
+    read: set[str]
+
+
+def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], str],
+             known: int) -> Taken | None:
+    """The old form's tickets, cancel files and ``seq`` as records (only numbers above
+    ``known``, the journal's last); None: there is nothing of the old form."""
+    jobs_dir = os.path.join(state, "jobs")
+    ids, cancels = ticket_ids(jobs_dir), cancel_ids(jobs_dir)
+    if not ids and not cancels and not left_behind(state):
+        return None
+    read = read_all(jobs_dir, owner, queue, refuse)
+    jobs = [job for job in read if int(job.id) > known]
+    for job in jobs:
+        job.queue = queue  # a queue renamed in the printcap keeps its jobs
+    last = max([last_number(state, owner), known] + [int(i) for i in ids])
+    records = [job_record(job) for job in jobs]
+    records += [cancel_record(i, True) for i in cancels if int(i) > known]
+    if last > known:
+        records.append(reserve_record(last))
+    return Taken(jobs, records, {job.id for job in read})
 
 
 def remove_old(state: str, jobs_dir: str) -> None:
