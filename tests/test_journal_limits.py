@@ -4,18 +4,23 @@ job without data; forged numbers and planted files are one-line refusals, never 
 """
 from __future__ import annotations
 
+import errno
+import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from spoolkit import Kit, journal_path, kit, write_files  # noqa: F401
 
+from lpfilter.cli import main
 from lpfilter.errors import SpoolFull
 from lpfilter.job import Job
 from lpfilter.spool import journallimit
 from lpfilter.spool.journalformat import JOURNAL_MAX
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.store import SpoolStore
+from lpfilter.status import ExitStatus
 
 
 def _store(tmp_path: Path, queue: str = "q") -> tuple[SpoolStore, Path]:
@@ -66,9 +71,9 @@ def test_append_past_the_limit_is_refused_before_writing(tmp_path: Path,
             break
         written.append(job)
     assert refused is not None
-    job, exc = refused
-    assert isinstance(exc, JournalFull) and str(journal_path(sd)) in str(exc)
-    assert "\n" not in str(exc)
+    job, error = refused
+    assert isinstance(error, JournalFull) and str(journal_path(sd)) in str(error)
+    assert "\n" not in str(error)
     size = journal_path(sd).stat().st_size
     assert size <= (4 << 20) * 3 // 4
     fresh = SpoolStore(str(sd), "q")
@@ -82,3 +87,95 @@ def test_append_past_the_limit_is_refused_before_writing(tmp_path: Path,
     store.close()
     fresh.close()
 
+
+def _no_room(fd: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _staged(store: SpoolStore, count: int) -> list[tuple[Job, str]]:
+    staged = []
+    for n in range(count):
+        job_id = store.next_id()
+        fd, path = store.stage(job_id)
+        os.write(fd, b"data")
+        os.close(fd)
+        staged.append((Job(job_id, "q", "u", f"f{n}", 4, time.time()), path))
+    return staged
+
+
+@pytest.mark.parametrize("fault", [_no_room, KeyboardInterrupt])
+def test_commit_all_whose_sync_fails_leaves_no_job_without_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: object) -> None:
+    """The JOB records are appended (the page cache is the file), then the fdatasync fails
+    (ENOSPC at writeback) or SIGINT arrives: commit_all removes the data, so the journal
+    must not name the jobs either (print reports them as not spooled)."""
+    store, sd = _store(tmp_path)
+    staged = _staged(store, 2)
+    monkeypatch.setattr(os, "fdatasync", fault if fault is _no_room else
+                        lambda fd: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises((SpoolFull, KeyboardInterrupt)):
+        store.commit_all(staged)
+    monkeypatch.undo()
+    fresh = SpoolStore(str(sd), "q")
+    assert [(j.id, fresh.has_data(j)) for j in fresh.jobs()] == []
+    assert os.listdir(sd / ".lpfilter" / "jobs") == []
+    assert fresh.next_id() == "000003"  # the numbers given stay given
+    store.close()
+    fresh.close()
+
+
+def test_hot_folder_batch_whose_sync_fails_goes_back_and_is_no_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """watch --once takes two dropped files, their records are appended, the fdatasync
+    fails (ENOSPC): the files go back to the hot folder and the journal names no job."""
+    kit = Kit(tmp_path)
+    sd = kit.queue("q", "/dev/null", accounting=False)
+    for name in ("a.txt", "b.txt"):
+        (sd / name).write_text(name)
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(kit.printcap))
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(kit.lock_dir))
+    monkeypatch.setattr(os, "fdatasync", _no_room)
+    assert main(["watch", "--once", "-P", "q"]) == ExitStatus.SPOOL_FULL
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert sorted(p.name for p in sd.iterdir() if p.suffix == ".txt") == ["a.txt", "b.txt"]
+    store = SpoolStore(str(sd), "q")
+    assert [(j.id, store.has_data(j)) for j in store.jobs()] == []
+    store.close()
+
+
+#: ``lpfilter print`` whose Nth fdatasync first sends the process a real SIGINT (Ctrl-C
+#: arriving while a batch is being made durable: the moment the review's random tries hit).
+_SIGINT_AT_SYNC = """
+import os, signal, sys
+from lpfilter.cli import main
+real, count = os.fdatasync, [0]
+def sync(fd):
+    count[0] += 1
+    if count[0] == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGINT)
+    real(fd)
+os.fdatasync = sync
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigint_of_print_never_leaves_a_job_without_data(kit: Kit) -> None:
+    """Ctrl-C (a real SIGINT) of ``print FILE x 150`` while its 1st..3rd fdatasync is due:
+    print exits 130, every id it printed is in the queue, and every job in the queue has
+    its data, and the queue holds no other (3 tries)."""
+    sd = kit.queue("q", "/dev/null", accounting=False)
+    files = [str(path) for path in write_files(kit.root, 150)]
+    for nth in range(1, 4):  # 3 batches (64, 64, 22): 3 fdatasyncs
+        proc = kit.spawn([sys.executable, "-c", _SIGINT_AT_SYNC, str(nth), "print",
+                          "--no-wait", "-P", "q", *files])
+        assert proc.wait(60) == ExitStatus.INTERRUPTED, proc.stderr()
+        store = SpoolStore(str(sd), "q")
+        jobs = {job.id: job for job in store.jobs()}
+        assert [i for i, job in jobs.items() if not store.has_data(job)] == [], nth
+        told = {line.removeprefix("q-") for line in proc.stdout().split()}
+        assert told == set(jobs), nth  # told of exactly what was made durable
+        for job in jobs.values():
+            store.remove(job)
+        store.close()

@@ -43,7 +43,7 @@ import logging
 import os
 import threading
 
-from lpfilter.errors import AccessError
+from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 from lpfilter.spool import journallimit, tickets
@@ -266,19 +266,37 @@ class SpoolStore(SpoolDir):
     def commit_all(self, staged: list[tuple[Job, str]]) -> None:
         """Move fully written data files from tmp/ into jobs/, make that durable (one fsync:
         a durable record never names a file a power cut could take back), then record the
-        jobs, durably (one write, one fdatasync); if they cannot be recorded the data files
-        are removed (never announced)."""
+        jobs, durably (one write, one fdatasync); if they cannot be recorded (or made
+        durable: a full disk, SIGINT) the jobs are forgotten and the data files removed
+        (never announced)."""
+        jobs = [job for job, _ in staged]
         try:
             with self.room():
                 for job, path in staged:
                     os.replace(path, self.data_path(job.id))
                 fsync_dir(self.jobs_dir)
-            self.write_all([job for job, _ in staged])
+            self.write_all(jobs)
         except BaseException:
-            for job, _ in staged:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.data_path(job.id))
+            if self.forget(jobs):
+                self._drop_files(jobs)
             raise
+
+    def forget(self, jobs: list[Job]) -> bool:
+        """After a commit failed (its records may be in the file, not synced): GONE for
+        those of ``jobs`` the journal names, so no job is left whose data the caller then
+        removes. False: it could not be written (keep the data: the jobs stay, whole)."""
+        journal = self._writer()
+        try:
+            with journal.locked():
+                named = [job.id for job in jobs if job.id in self._index.jobs]
+                end = journal.append([gone_record(named)]) if named else 0
+        except (OSError, LpfilterError) as exc:
+            log.warning("queue %s: jobs %s recorded, not forgotten (%s): kept, with their"
+                        " data", self.queue, " ".join(j.id for j in jobs), exc)
+            return False
+        with contextlib.suppress(OSError, KeyboardInterrupt):  # the caller re-raises
+            journal.sync_to(end)  # best effort: its failure is what the caller reports
+        return True
 
     def stage(self, job_id: str) -> tuple[int, str]:
         """A new file in tmp/ for a job's data: (fd, path), locked till closed (see
@@ -292,10 +310,8 @@ class SpoolStore(SpoolDir):
         self._drop([job], keep_data=keep_data)
 
     def _drop(self, jobs: list[Job], *, keep_data: bool = False) -> None:
-        with self.room():
-            for job in jobs if not keep_data else []:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.data_path(job.id))
+        if not keep_data:
+            self._drop_files(jobs)
         self._append([gone_record([job.id for job in jobs])], durable=True)
 
     def prune(self, keep: int, max_age: float, now: float, keep_recent: float) -> None:
@@ -330,8 +346,13 @@ class SpoolStore(SpoolDir):
                  journal.size)
 
     def drop_data(self, job: Job) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.data_path(job.id))
+        self._drop_files([job])
+
+    def _drop_files(self, jobs: list[Job]) -> None:
+        with self.room():
+            for job in jobs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.data_path(job.id))
 
     def has_data(self, job: Job) -> bool:
         return os.path.lexists(self.data_path(job.id))
