@@ -136,7 +136,7 @@ class SpoolStore(SpoolDir):
             end = journal.append_all(taken.records)
             with self.room():
                 journal.sync_to(end)
-                tickets.remove_old(self.state, self.jobs_dir)
+                tickets.remove_old(self.state, self.jobs_dir, taken.read)
         log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
                  len(taken.jobs), self.journal_path)
 

@@ -62,8 +62,9 @@ def ticket_ids(jobs_dir: str) -> list[str]:
 
 def read_all(jobs_dir: str, owner: int, queue: str,
              refuse: Callable[[str, str], str]) -> list[Job]:
-    """Every readable ticket's job, in arrival order; an unsafe one is refused (``refuse``),
-    an unreadable one named in the log and left."""
+    """Every readable ticket's job, in arrival order; an unsafe or unreadable one is
+    refused (``refuse``: moved to refused/ and named in the log, or only named there by a
+    process that may not write the spool)."""
     found = []
     for job_id in ticket_ids(jobs_dir):
         path = os.path.join(jobs_dir, f"{job_id}.job")
@@ -74,8 +75,8 @@ def read_all(jobs_dir: str, owner: int, queue: str,
         except UnsafeFile as exc:
             refuse(path, exc.reason)
         except (OSError, ValueError) as exc:
-            log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", queue,
-                        job_id, getattr(exc, "strerror", None) or exc, jobs_dir)
+            refuse(path, f"job {job_id}: unreadable ticket"
+                         f" ({getattr(exc, 'strerror', None) or exc})")
     return found
 
 
@@ -134,12 +135,14 @@ def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], st
     return Taken(jobs, records, {job.id for job in read})
 
 
-def remove_old(state: str, jobs_dir: str) -> None:
-    """After their records are durable: the tickets, cancel requests, half-written tickets,
-    ``seq`` and ``tickets.lock`` go (the lock last: its presence says "look again")."""
+def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
+    """After their records are durable: the tickets that were ``read`` (taken in, now or
+    by an upgrade a kill stopped), cancel requests, half-written tickets, ``seq`` and
+    ``tickets.lock`` go (the lock last: its presence says "look again"). A ticket not read
+    (refused, and left where it was because it could not be moved) stays."""
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(jobs_dir):
-            if TICKET.match(name) or _CANCEL.match(name) or (
+            if (TICKET.match(name) and name[:-4] in read) or _CANCEL.match(name) or (
                     name.startswith(".tmp-") and name.endswith(".job")):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(jobs_dir, name))
