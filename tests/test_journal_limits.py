@@ -17,7 +17,7 @@ from lpfilter.cli import main
 from lpfilter.errors import SpoolFull
 from lpfilter.job import Job
 from lpfilter.spool import journallimit
-from lpfilter.spool.journalformat import JOURNAL_MAX
+from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, encode
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
@@ -179,3 +179,17 @@ def test_sigint_of_print_never_leaves_a_job_without_data(kit: Kit) -> None:
         for job in jobs.values():
             store.remove(job)
         store.close()
+
+
+def test_forged_head_lsn_near_2_64_is_one_line_not_an_internal_error(kit: Kit) -> None:
+    """The spool's owner writes a journal whose HEAD claims an LSN near 2**64 (the next
+    append could not be encoded): print refuses in one line naming the journal (exit 5)."""
+    sd = kit.queue("q", "/dev/null", accounting=False)
+    doc = kit.root / "doc"
+    doc.write_text("x\n")
+    assert kit.run("print", "--no-wait", "-P", "q", str(doc)).returncode == 0
+    journal_path(sd).write_bytes(encode((1 << 64) - 40, Kind.HEAD, b'{"last_id": "1"}'))
+    run = kit.run("print", "--no-wait", "-P", "q", str(doc))
+    assert run.returncode == ExitStatus.ACCESS, run.stderr
+    assert "Traceback" not in run.stderr and str(journal_path(sd)) in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr

@@ -37,9 +37,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal
-from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, RECORD_MAX,
-                                          JournalDamaged, Kind, Record, boot_id, decode,
-                                          encode, encode_all, first_lsn, good_after)
+from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
+                                          RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
+                                          decode, encode, encode_all, first_lsn, good_after)
 
 __all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
            "boot_id", "decode", "encode", "open_owned"]
@@ -161,6 +161,11 @@ class Journal:
                             self._read_at)
             if self._read_at == 0:
                 self._base = first_lsn(data)
+                if self._base > LSN_MAX:
+                    raise JournalDamaged(
+                        f"{self.path}: its first record claims position {self._base}, past"
+                        f" what a journal reaches ({LSN_MAX}); not written by lpfilter: move"
+                        " it aside (the data files in jobs/ are then taken in again as jobs)")
             records, end = decode(data, self._base + self._read_at)
             for record in records:
                 self.on_record(record)
