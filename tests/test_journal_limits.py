@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from spoolkit import Kit, journal_path, kit, write_files  # noqa: F401
+from spoolkit import Kit, forge_job, forge_record, journal_path, kit, write_files  # noqa: F401
 
 from lpfilter.cli import main
 from lpfilter.errors import SpoolFull
@@ -193,3 +193,34 @@ def test_forged_head_lsn_near_2_64_is_one_line_not_an_internal_error(kit: Kit) -
     assert run.returncode == ExitStatus.ACCESS, run.stderr
     assert "Traceback" not in run.stderr and str(journal_path(sd)) in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_forged_reserve_of_the_last_12_digit_number_is_skipped(kit: Kit) -> None:
+    """A RESERVE of 999999999999 (after which no 12-digit number is left) is not taken:
+    the next print gets an ordinary number and its job is in the queue."""
+    sd = kit.queue("q", "/dev/null", accounting=False)
+    doc = kit.root / "doc"
+    doc.write_text("x\n")
+    assert kit.run("print", "--no-wait", "-P", "q", str(doc)).returncode == 0
+    forge_record(sd, Kind.RESERVE, b'{"last_id": "999999999999"}')
+    run = kit.run("print", "--no-wait", "-P", "q", str(doc))
+    assert run.returncode == 0 and run.stdout.split() == ["q-000002"], run.stderr
+    store = SpoolStore(str(sd), "q")
+    assert [job.id for job in store.jobs()] == ["000001", "000002"]
+    store.close()
+
+
+def test_a_job_with_the_last_12_digit_number_stops_numbering_in_one_line(kit: Kit) -> None:
+    """A JOB record numbered 999999999999: no number is left, print refuses in one line
+    naming the queue and the journal (exit 5) instead of a 13-digit id the replay skips."""
+    sd = kit.queue("q", "/dev/null", accounting=False)
+    doc = kit.root / "doc"
+    doc.write_text("x\n")
+    assert kit.run("print", "--no-wait", "-P", "q", str(doc)).returncode == 0
+    fields = kit.tickets("q")["000001"] | {"id": "999999999999"}
+    forge_job(sd, fields)
+    run = kit.run("print", "--no-wait", "-P", "q", str(doc))
+    assert run.returncode == ExitStatus.ACCESS, run.stderr
+    assert str(journal_path(sd)) in run.stderr and "queue q" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stdout == ""

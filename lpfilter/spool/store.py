@@ -47,7 +47,8 @@ from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 from lpfilter.spool import journallimit, tickets
-from lpfilter.spool.jobindex import JobIndex, cancel_record, gone_record, job_record, reserve_record
+from lpfilter.spool.jobindex import (ID_MAX, JobIndex, cancel_record, gone_record, job_record,
+                                     reserve_record)
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.recovery import recover_orphans
@@ -183,6 +184,12 @@ class SpoolStore(SpoolDir):
             number = self._index.last_id + 1
             while os.path.lexists(self.data_path(f"{number:06d}")):
                 number += 1  # a data file a crash left before its record
+            if number > ID_MAX:
+                raise AccessError(
+                    f"queue {self.queue}: the journal {self.journal_path} names a job"
+                    f" {self._index.last_id}: no job number is left after it (12 digits);"
+                    " run lpfilter checkpc, or move the journal aside (the data files in"
+                    " jobs/ are then taken in again as jobs)", queue=self.queue)
             self._fit(journal, [reserve_record(number)])
             journal.append([reserve_record(number)])
         return f"{number:06d}"
