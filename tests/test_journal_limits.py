@@ -14,7 +14,7 @@ import pytest
 from spoolkit import Kit, forge_job, forge_record, journal_path, kit, write_files  # noqa: F401
 
 from lpfilter.cli import main
-from lpfilter.errors import SpoolFull
+from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.spool import journallimit
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, encode
@@ -224,3 +224,19 @@ def test_a_job_with_the_last_12_digit_number_stops_numbering_in_one_line(kit: Ki
     assert str(journal_path(sd)) in run.stderr and "queue q" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert run.stdout == ""
+
+
+def test_a_directory_planted_at_journal_next_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The spool's owner makes ``journal.next`` a directory: compaction refuses in one line
+    naming it (an AccessError, not an IsADirectoryError: exit 5, not 70); jobs are kept."""
+    store, sd = _store(tmp_path)
+    store.write(Job("000001", "q", "u", "f", 1, time.time()))
+    planted = sd / ".lpfilter" / "journal.next"
+    planted.mkdir()
+    with pytest.raises(AccessError) as caught:
+        store.compact()
+    assert str(planted) in str(caught.value) and "\n" not in str(caught.value)
+    assert planted.is_dir()
+    assert [job.id for job in SpoolStore(str(sd), "q").jobs()] == ["000001"]
+    store.close()
+

@@ -36,6 +36,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
+from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal
 from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
                                           RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
@@ -284,9 +285,7 @@ class Journal:
         if not self.holding:
             raise RuntimeError("Journal.compact outside Journal.locked()")
         path = self.path + ".next"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # a compaction killed half-way left it (unlink follows nothing)
-        fd = open_owned(path, self.owner, _OPEN)
+        fd = self._next(path)
         try:
             data, at = encode_all(self._end, [(Kind.HEAD, head)] + records)
             view = memoryview(data)
@@ -304,6 +303,20 @@ class Journal:
             self._synced = max(self._synced, at)
         self.on_reset()  # this process reads the new file too: one state for all
         self._read(os.fstat(self.fd), cut=False)
+
+    def _next(self, path: str) -> int:
+        """The compacted journal's new file: a compaction killed half-way left one (removed:
+        unlink follows nothing); anything there that unlink cannot remove (a directory
+        someone planted) is refused in one line."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise AccessError(f"{path}: cannot be removed ({exc.strerror}: not a file"
+                              " lpfilter made); remove it, so the journal can be"
+                              " compacted") from None
+        return open_owned(path, self.owner, _OPEN)
 
     def sync_to(self, end: int) -> None:
         """Return once everything up to ``end`` is durable: one thread fdatasyncs for all
