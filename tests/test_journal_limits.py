@@ -240,3 +240,22 @@ def test_a_directory_planted_at_journal_next_is_refused_in_one_line(tmp_path: Pa
     assert [job.id for job in SpoolStore(str(sd), "q").jobs()] == ["000001"]
     store.close()
 
+
+def test_a_compaction_failing_on_a_full_disk_leaves_no_journal_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compacted file cannot be made durable (ENOSPC): it is removed, not left holding
+    the free space; the journal is untouched and the compaction can run again later."""
+    store, sd = _store(tmp_path)
+    jobs = [Job(f"{n:06d}", "q", "u", "f" * 200, 1, time.time()) for n in range(1, 51)]
+    store.write_all(jobs, durable=False)
+    before = journal_path(sd).read_bytes()
+    monkeypatch.setattr(os, "fdatasync", _no_room)
+    with pytest.raises(SpoolFull):
+        store.compact()
+    monkeypatch.undo()
+    assert sorted(os.listdir(sd / ".lpfilter")) == ["jobs", "journal", "journal.lock",
+                                                    "refused", "tmp"]
+    assert journal_path(sd).read_bytes() == before
+    store.compact()
+    assert len(SpoolStore(str(sd), "q").jobs()) == 50
+    store.close()

@@ -296,6 +296,8 @@ class Journal:
             fsync_dir(self.folder)
         except BaseException:
             os.close(fd)
+            with contextlib.suppress(OSError):  # on a full disk it holds the free space
+                os.unlink(path)  # (after the rename: no such name, nothing removed)
             raise
         with self._no_sync():
             os.close(self.fd)
