@@ -259,3 +259,27 @@ def test_a_compaction_failing_on_a_full_disk_leaves_no_journal_next(
     store.compact()
     assert len(SpoolStore(str(sd), "q").jobs()) == 50
     store.close()
+
+
+def test_a_new_journal_numbers_after_the_one_moved_aside_and_the_data_files(
+        kit: Kit) -> None:
+    """Three jobs printed (their data gone), one left queued; the journal is damaged and
+    moved aside by the admin: the new journal's numbers go on after the highest the spool
+    still shows (the moved-aside journal's, the data files'): no number is given twice."""
+    sd = kit.queue("q", "/dev/null", accounting=False)
+    doc = kit.root / "doc"
+    doc.write_text("x\n")
+    for _ in range(3):
+        assert kit.run("print", "-P", "q", str(doc)).returncode == 0
+    path = journal_path(sd)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # the last record damaged: the earlier ones still read
+    path.write_bytes(bytes(data))
+    path.rename(sd / ".lpfilter" / "journal.damaged")
+    run = kit.run("print", "--no-wait", "-P", "q", str(doc))
+    assert run.stdout.split() == ["q-000004"], run.stderr
+    jobs = sd / ".lpfilter" / "jobs"
+    (jobs / "000004.data").rename(jobs / "000009.data")  # a data file numbered higher
+    path.rename(sd / ".lpfilter" / "journal.damaged2")
+    run = kit.run("print", "--no-wait", "-P", "q", str(doc))
+    assert run.stdout.split() == ["q-000010"], run.stderr

@@ -130,16 +130,23 @@ class SpoolStore(SpoolDir):
         numbers above what the journal knows are taken in, so an upgrade a kill stopped
         between the commit and the removal never brings back an older job."""
         with journal.locked():
-            taken = tickets.taken_in(self.state, self.owner, self.queue, self.refuse,
-                                     self._index.last_id)
-            if taken is None:
+            known = self._index.last_id
+            seed = tickets.seed_number(self.state, self.owner) if journal.end == 0 else 0
+            taken = tickets.taken_in(self.state, self.owner, self.queue, self.refuse, known)
+            records = [reserve_record(seed)] if seed > known else []
+            if taken is None and not records:
                 return  # a new spool: nothing to take in
-            end = journal.append_all(taken.records)
+            end = journal.append_all((taken.records if taken else []) + records)
             with self.room():
                 journal.sync_to(end)
-                tickets.remove_old(self.state, self.jobs_dir, taken.read)
-        log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
-                 len(taken.jobs), self.journal_path)
+                if taken is not None:
+                    tickets.remove_old(self.state, self.jobs_dir, taken.read)
+        if records:
+            log.info("queue %s: a new journal %s: job numbers go on after %d, the highest"
+                     " the spool still shows", self.queue, self.journal_path, seed)
+        if taken is not None:
+            log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
+                     len(taken.jobs), self.journal_path)
 
     def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> None:
         """Records in one write under the lock; ``durable``: and synced (group commit:

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from lpfilter.job import Job
-from lpfilter.spool.jobindex import cancel_record, job_record, reserve_record
+from lpfilter.spool.jobindex import ID_MAX, cancel_record, job_record, replay, reserve_record
+from lpfilter.spool.journalformat import JOURNAL_MAX
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,47 @@ def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], st
     if last > known:
         records.append(reserve_record(last))
     return Taken(jobs, records, {job.id for job in read})
+
+
+_DATA = re.compile(r"^\d{1,12}\.data$")
+#: At most this many journals moved aside are read when a new one starts.
+ASIDE_MAX = 8
+
+
+def seed_number(state: str, owner: int) -> int:
+    """For a new journal: the highest job number the spool still shows (its data files, and
+    journals moved aside next to it, ``journal.*``, read with a journal's checks), so that
+    a number is never given twice after a damaged journal was moved aside."""
+    numbers = [0]
+    with contextlib.suppress(OSError):
+        numbers += [int(n[:-5]) for n in os.listdir(os.path.join(state, "jobs"))
+                    if _DATA.match(n)]
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names = sorted(n for n in os.listdir(state) if n.startswith("journal.")
+                       and n not in ("journal.lock", "journal.next"))
+    for name in names[:ASIDE_MAX]:
+        numbers.append(_aside_number(os.path.join(state, name), owner))
+    return min(max(numbers), ID_MAX - 1)
+
+
+def _aside_number(path: str, owner: int) -> int:
+    """The last job number a journal moved aside names (0: none, or not one to read: a
+    regular file of the owner's, read up to JOURNAL_MAX, its records checked)."""
+    try:
+        fd, _ = open_regular(path, owner)
+    except (OSError, UnsafeFile) as exc:
+        log.warning("%s: not read for its job numbers: %s", path,
+                    getattr(exc, "reason", None) or exc)
+        return 0
+    try:
+        chunks, size = [], 0
+        while size < JOURNAL_MAX and (chunk := os.read(fd, min(1 << 20, JOURNAL_MAX - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return replay(b"".join(chunks)).last_id
 
 
 def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
