@@ -279,3 +279,27 @@ def test_a_spool_removed_while_its_folders_are_made_is_one_line(
     monkeypatch.setattr(safefiles, "_not_private", removed_meanwhile)
     with pytest.raises(AccessError, match="was removed while the queue was served"):
         SpoolStore(str(sd), "lp").ensure("watch")
+
+
+def test_upgrade_moves_an_unreadable_ticket_to_refused_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An old spool with a ticket that does not parse: the upgrade takes in the good one,
+    removes only that ticket, and moves the unreadable one to refused/ (never deleted),
+    with one line in the log naming it and where it went."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    _old_spool(sd, {"000001": JobState.HELD, "000002": JobState.QUEUED}, 2)
+    jobs_dir = sd / ".lpfilter" / "jobs"
+    ticket = (jobs_dir / "000002.job").read_text()
+    (jobs_dir / "000002.job").write_text(ticket[:40])  # cut short: it does not parse
+    store = SpoolStore(str(sd), "lp")
+    with caplog.at_level("WARNING"):
+        assert [(j.id, j.state) for j in store.jobs()] == [("000001", JobState.HELD)]
+    assert not (jobs_dir / "000001.job").exists()
+    assert not (jobs_dir / "000002.job").exists()
+    assert (sd / ".lpfilter" / "refused" / "000002.job").read_text() == ticket[:40]
+    lines = [r.getMessage() for r in caplog.records if "000002.job" in r.getMessage()]
+    assert len(lines) == 1 and "unreadable ticket" in lines[0], lines
+    assert "moved to" in lines[0] and "refused" in lines[0], lines
+    assert store.next_id() == "000003"
+    store.close()

@@ -92,17 +92,20 @@ class Intake:
         """The files taken so far become jobs (and ``taken`` is emptied): their renames made
         durable by one fsync of jobs/ (a durable record never names a rename a power cut
         could take back), then their records, one write and one fdatasync. On a full spool
-        every file goes back where it was, for later."""
+        (or a failed sync) every file goes back where it was, for later, once the journal
+        forgets the jobs (if it cannot, they stay jobs, with their data)."""
         batch, taken[:] = list(taken), []
         if not batch:
             return
+        jobs = [job for job, _, _ in batch]
         try:
             with self.store.room():
                 fsync_dir(self.store.jobs_dir)
-            self.store.write_all([job for job, _, _ in batch])
+            self.store.write_all(jobs)
         except BaseException:
-            for _, path, candidate in batch:
-                self._put_back(path, candidate)
+            if self.store.forget(jobs):
+                for _, path, candidate in batch:
+                    self._put_back(path, candidate)
             raise
         for job, _, candidate in batch:
             self.moved_in.discard(candidate.name)

@@ -43,10 +43,23 @@ def payload(record: Record) -> Any:
     return json.loads(record.payload.decode("utf-8"))
 
 
+#: The highest job number (12 digits: a longer id is no job's, see ``_job_id``).
+ID_MAX = 10**12 - 1
+
+
 def _job_id(value: object) -> str:
     if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
         raise ValueError(f"not a job id: {value!r}")
     return value
+
+
+def _last_number(value: object) -> int:
+    """A RESERVE's or HEAD's last number given: one after which a number is left (a last
+    of ID_MAX would make every later job's id one the replay skips)."""
+    number = int(_job_id(str(value)))
+    if number >= ID_MAX:
+        raise ValueError(f"a last job number of {number}: no number is left after it")
+    return number
 
 
 class JobIndex:
@@ -92,7 +105,7 @@ class JobIndex:
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         if record.kind in (Kind.HEAD, Kind.RESERVE):  # numbers never given again
-            self.last_id = max(self.last_id, int(_job_id(str(data.get("last_id", 0)))))
+            self.last_id = max(self.last_id, _last_number(data.get("last_id", 0)))
             return
         if record.kind == Kind.MARK:
             boot = str(data["boot"])

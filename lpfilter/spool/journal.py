@@ -1,13 +1,11 @@
 """One queue's journal: an append-only file of records, made durable by group commit.
 
-Why a journal (issue 16; bench/JOURNAL-DESIGN.md): on this machine's disk every durable
-step (an fdatasync, an fsync of a directory) costs a device flush, 0.15-0.55 ms, whatever
-it writes, and even an unsynced ticket rewrite costs 120-170 us on ext4 (a rename over an
-existing file starts writeback). A job kept as ticket files made 4-7 flushes and 2-5 new
-files. Records appended to one file cost a ``write`` each, and one fdatasync makes every
-record appended so far durable (~3 us a record at 64 a batch, bench/journal_ops_bench.py).
-As ``SpoolStore``'s backing (phase 1) it took a hot-folder job from 7 flushes to 2 and
-172 to 326 jobs/s on this disk (bench/README.md).
+Why a journal (issue 16; bench/JOURNAL-DESIGN.md): on this disk every durable step costs
+a device flush, 0.15-0.55 ms, whatever it writes, and an unsynced ticket rewrite 120-170 us
+(ext4 starts writeback at a rename over a file): a job as ticket files made 4-7 flushes.
+Records appended to one file cost a ``write`` each, and one fdatasync makes every record
+appended so far durable (~3 us a record at 64 a batch, bench/journal_ops_bench.py). Under
+``SpoolStore`` (phase 1): a hot-folder job 7 flushes -> 2, 172 -> 326 jobs/s (bench/README.md).
 
 Two levels of written: ``append`` puts records in the page cache, which is the file for
 every process until the kernel stops (they survive SIGKILL of anyone); ``sync_to`` makes
@@ -36,10 +34,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
+from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal
-from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, RECORD_MAX,
-                                          JournalDamaged, Kind, Record, boot_id, decode,
-                                          encode, encode_all, first_lsn, good_after)
+from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
+                                          RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
+                                          decode, encode, encode_all, first_lsn, good_after)
 
 __all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
            "boot_id", "decode", "encode", "open_owned"]
@@ -161,6 +160,11 @@ class Journal:
                             self._read_at)
             if self._read_at == 0:
                 self._base = first_lsn(data)
+                if self._base > LSN_MAX:
+                    raise JournalDamaged(
+                        f"{self.path}: its first record claims position {self._base}, past"
+                        f" what a journal reaches ({LSN_MAX}); not written by lpfilter: move"
+                        " it aside (the data files in jobs/ are then taken in again as jobs)")
             records, end = decode(data, self._base + self._read_at)
             for record in records:
                 self.on_record(record)
@@ -318,9 +322,7 @@ class Journal:
         if not self.holding:
             raise RuntimeError("Journal.compact outside Journal.locked()")
         path = self.path + ".next"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # a compaction killed half-way left it (unlink follows nothing)
-        fd = open_owned(path, self.owner, _OPEN)
+        fd = self._next(path)
         try:
             data, at = encode_all(self._end, [(Kind.HEAD, head)] + records)
             view = memoryview(data)
@@ -331,6 +333,8 @@ class Journal:
             fsync_dir(self.folder)
         except BaseException:
             os.close(fd)
+            with contextlib.suppress(OSError):  # on a full disk it holds the free space
+                os.unlink(path)  # (after the rename: no such name, nothing removed)
             raise
         with self._no_sync():
             os.close(self.fd)
@@ -338,6 +342,20 @@ class Journal:
             self._synced = max(self._synced, at)
         self.on_reset()  # this process reads the new file too: one state for all
         self._read(os.fstat(self.fd), cut=False)
+
+    def _next(self, path: str) -> int:
+        """The compacted journal's new file: a compaction killed half-way left one (removed:
+        unlink follows nothing); anything there that unlink cannot remove (a directory
+        someone planted) is refused in one line."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise AccessError(f"{path}: cannot be removed ({exc.strerror}: not a file"
+                              " lpfilter made); remove it, so the journal can be"
+                              " compacted") from None
+        return open_owned(path, self.owner, _OPEN)
 
     def sync_to(self, end: int) -> None:
         """Return once everything up to ``end`` is durable: one thread fdatasyncs for all

@@ -28,6 +28,9 @@ RECORD_MAX = (1 << 20) + _BODY.size
 BATCH_MAX = 8 << 20
 #: A journal is read at most this far (a spool owner could make it any size).
 JOURNAL_MAX = 64 << 20
+#: The highest LSN a journal's first record may have: LSNs count the bytes ever appended,
+#: so a journal never gets near it; a forged one nearer 2**64 would overflow ``encode``.
+LSN_MAX = 1 << 62
 #: The journal's name in a queue's state folder (its lock: ``journal.lock``).
 JOURNAL = "journal"
 

@@ -9,24 +9,18 @@ Layout, inside the queue's ``sd``::
     sd/.lpfilter/tmp/          files being spooled, locked by their writer; then moved to jobs/
     sd/.lpfilter/refused/      symlinks, FIFOs and devices dropped into sd, moved aside
 
-Why a journal (issue 16, bench/JOURNAL-DESIGN.md): a job was a ticket file rewritten at
-every change, a ``seq`` and a cancel file; a durable rewrite cost a new file, an fdatasync
-and an fsync of ``jobs/`` (0.15-0.55 ms a flush here), and every worker pass stat'ed every
-ticket. Now a change is a record appended to one file: ``durable=False`` survives SIGKILL
-(the page cache is the file), ``durable`` waits for an fdatasync covering every record so
-far (group commit); ``read``/``jobs`` answer from an index in memory, caught up when an
-fstat says the file grew (an lstat: replaced by a compaction). Measured (1000 x 1 KiB on
-this disk, bench/README.md): flushes per hot-folder job 7 -> 2 (+ 2 per batch of 64), hot
-folder + ``watch --once`` 172 -> 326 jobs/s, ``print`` FILE x 1000 472 -> 938 jobs/s.
+Why a journal (issue 16, bench/JOURNAL-DESIGN.md, figures in spool/journal.py): a ticket
+file per job, rewritten at every change, cost a new file and two flushes a durable step.
+A change is now a record appended to one file: ``durable=False`` survives SIGKILL (the
+page cache is the file), ``durable`` waits for an fdatasync covering every record so far
+(group commit); ``read``/``jobs`` answer from an index caught up by an fstat. Its size is
+bounded (spool/journallimit.py): compacted in time, an append past the limit refused.
 
-Phase 1 keeps ``SpoolStore``'s interface (the worker, ledger, lpc, pools, the server,
-status, ``print --wait`` unchanged; a JOB record is a ticket's JSON); hot-folder scans and
-``print FILE...`` commit in batches (``write_all``, ``commit_all``). Not yet: the worker's
-batched MARK/START/END records, the wake socket, inline data, LPD notes as records
-(JOURNAL-DESIGN.md §9). Old spools are upgraded at the first writable open
-(spool/tickets.py); the lease holder compacts the journal in ``prune``. A job exists once
-its record is in the journal; a data file no record names was being spooled when its
-writer died and is recovered (spool/recovery.py).
+Phase 1 keeps ``SpoolStore``'s interface (a JOB record is a ticket's JSON); hot-folder
+scans and ``print FILE...`` commit in batches. Not yet: the worker's batched MARK records,
+the wake socket, inline data (JOURNAL-DESIGN.md §9). Old spools are upgraded at the first
+writable open (spool/tickets.py); the lease holder compacts in ``prune``. A data file no
+record names was being spooled when its writer died and is recovered (spool/recovery.py).
 
 ``.lpfilter`` and everything in it belong to the queue's owner, the owner of ``sd``
 (root when ``sd`` is root's): only the owner or root may spool or serve jobs there, root
@@ -40,27 +34,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import threading
 
-from lpfilter.errors import AccessError
+from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job
-from lpfilter.safefiles import UnsafeFile, fsync_dir, give, open_regular
-from lpfilter.spool import tickets
-from lpfilter.spool.jobindex import (JobIndex, cancel_record, gone_record, job_record,
+from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
+from lpfilter.spool import journallimit, tickets
+from lpfilter.spool.jobindex import (ID_MAX, JobIndex, cancel_record, gone_record, job_record,
                                      reserve_record)
 from lpfilter.spool.journal import Journal
+from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
+from lpfilter.spool.staging import stage
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
 log = logging.getLogger(__name__)
-
-#: The journal is compacted when it passes this and four times its live jobs' records.
-COMPACT_MIN = 1 << 20
 
 
 class SpoolStore(SpoolDir):
@@ -137,36 +129,44 @@ class SpoolStore(SpoolDir):
         between the commit and the removal never brings back an older job."""
         with journal.locked():
             known = self._index.last_id
-            ids = tickets.ticket_ids(self.jobs_dir)
-            cancels = tickets.cancel_ids(self.jobs_dir)
-            if not ids and not cancels and not tickets.left_behind(self.state):
+            seed = tickets.seed_number(self.state, self.owner) if journal.end == 0 else 0
+            taken = tickets.taken_in(self.state, self.owner, self.queue, self.refuse, known)
+            records = [reserve_record(seed)] if seed > known else []
+            if taken is None and not records:
                 return  # a new spool: nothing to take in
-            jobs = [j for j in tickets.read_all(self.jobs_dir, self.owner, self.queue,
-                                                self.refuse) if int(j.id) > known]
-            for job in jobs:
-                job.queue = self.queue  # a queue renamed in the printcap keeps its jobs
-            last = max([tickets.last_number(self.state, self.owner), known]
-                       + [int(i) for i in ids])
-            records = [job_record(job) for job in jobs]
-            records += [cancel_record(i, True) for i in cancels if int(i) > known]
-            if last > known:
-                records.append(reserve_record(last))
-            end = journal.append_all(records)
+            end = journal.append_all((taken.records if taken else []) + records)
             with self.room():
                 journal.sync_to(end)
-                tickets.remove_old(self.state, self.jobs_dir)
-        log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
-                 len(jobs), self.journal_path)
+                if taken is not None:
+                    tickets.remove_old(self.state, self.jobs_dir, taken.read)
+        if records:
+            log.info("queue %s: a new journal %s: job numbers go on after %d, the highest"
+                     " the spool still shows", self.queue, self.journal_path, seed)
+        if taken is not None:
+            log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
+                     len(taken.jobs), self.journal_path)
 
     def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> None:
         """Records in one write under the lock; ``durable``: and synced (group commit:
         outside the lock unless the caller holds it)."""
         journal = self._writer()
         with journal.locked(), self.room():
+            self._fit(journal, records)
             end = journal.append_all(records)
         if durable:
             with self.room():
                 journal.sync_to(end)
+
+    def _fit(self, journal: Journal, records: list[tuple[int, bytes]]) -> None:
+        """Under the lock, before an append: compact first when the journal would pass 3/4
+        of its limit (and a compaction gains something); refuse an append that would still
+        pass it, before writing (a journal lpfilter wrote is always readable)."""
+        adding = journallimit.weight(records)
+        if journallimit.crowded(journal.size, adding) and (
+                journal.size - self._index.live_size() > journallimit.LIMIT // 16):
+            self.compact()
+        if journallimit.too_big(journal.size, adding, records):
+            raise JournalFull(self.journal_path, queue=self.queue)
 
     def close(self, *, final: bool = False) -> None:
         """Close the journal (a later use opens it again); a ``shared`` store keeps it for
@@ -194,6 +194,13 @@ class SpoolStore(SpoolDir):
             number = self._index.last_id + 1
             while os.path.lexists(self.data_path(f"{number:06d}")):
                 number += 1  # a data file a crash left before its record
+            if number > ID_MAX:
+                raise AccessError(
+                    f"queue {self.queue}: the journal {self.journal_path} names a job"
+                    f" {self._index.last_id}: no job number is left after it (12 digits);"
+                    " run lpfilter checkpc, or move the journal aside (the data files in"
+                    " jobs/ are then taken in again as jobs)", queue=self.queue)
+            self._fit(journal, [reserve_record(number)])
             journal.append([reserve_record(number)])
         return f"{number:06d}"
 
@@ -276,42 +283,43 @@ class SpoolStore(SpoolDir):
     def commit_all(self, staged: list[tuple[Job, str]]) -> None:
         """Move fully written data files from tmp/ into jobs/, make that durable (one fsync:
         a durable record never names a file a power cut could take back), then record the
-        jobs, durably (one write, one fdatasync); if they cannot be recorded the data files
-        are removed (never announced)."""
+        jobs, durably (one write, one fdatasync); if they cannot be recorded (or made
+        durable: a full disk, SIGINT) the jobs are forgotten and the data files removed
+        (never announced)."""
+        jobs = [job for job, _ in staged]
         try:
             with self.room():
                 for job, path in staged:
                     os.replace(path, self.data_path(job.id))
                 fsync_dir(self.jobs_dir)
-            self.write_all([job for job, _ in staged])
+            self.write_all(jobs)
         except BaseException:
-            for job, _ in staged:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.data_path(job.id))
+            if self.forget(jobs):
+                self._drop_files(jobs)
             raise
 
+    def forget(self, jobs: list[Job]) -> bool:
+        """After a commit failed (its records may be in the file, not synced): GONE for
+        those of ``jobs`` the journal names, so no job is left whose data the caller then
+        removes. False: it could not be written (keep the data: the jobs stay, whole)."""
+        journal = self._writer()
+        try:
+            with journal.locked():
+                named = [job.id for job in jobs if job.id in self._index.jobs]
+                end = journal.append([gone_record(named)]) if named else 0
+        except (OSError, LpfilterError) as exc:
+            log.warning("queue %s: jobs %s recorded, not forgotten (%s): kept, with their"
+                        " data", self.queue, " ".join(j.id for j in jobs), exc)
+            return False
+        with contextlib.suppress(OSError, KeyboardInterrupt):  # the caller re-raises
+            journal.sync_to(end)  # best effort: its failure is what the caller reports
+        return True
+
     def stage(self, job_id: str) -> tuple[int, str]:
-        """A new file in tmp/ for a job's data: (fd, path), locked till closed. Orphan
-        cleanup (remove_unlocked) may take the file between its creation and our lock
-        (it holds the lock only while it unlinks: we wait); once locked it cannot, so
-        the name is checked to still be ours after the lock. Immediate, unlike an age
-        limit: a file a killed process left is removed at the next start."""
-        for attempt in range(5):
-            path = os.path.join(self.tmp_dir, f"{job_id}{'-%d' % attempt if attempt else ''}"
-                                ".data")
-            with self.room():
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if _same_file(fd, path):
-                    give(fd, self.owner)
-                    return fd, path
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)  # removed by a cleanup before our lock: make it again
-        raise AccessError(f"queue {self.queue}: staged files in {self.tmp_dir} keep"
-                          " vanishing (something else removes them)", queue=self.queue)
+        """A new file in tmp/ for a job's data: (fd, path), locked till closed (see
+        spool/staging.py)."""
+        with self.room():
+            return stage(self.tmp_dir, job_id, self.owner, self.queue)
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:
         """Delete a job's data (unless kept), then its record (a GONE record, durable: the
@@ -319,10 +327,8 @@ class SpoolStore(SpoolDir):
         self._drop([job], keep_data=keep_data)
 
     def _drop(self, jobs: list[Job], *, keep_data: bool = False) -> None:
-        with self.room():
-            for job in jobs if not keep_data else []:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.data_path(job.id))
+        if not keep_data:
+            self._drop_files(jobs)
         self._append([gone_record([job.id for job in jobs])], durable=True)
 
     def prune(self, keep: int, max_age: float, now: float, keep_recent: float) -> None:
@@ -342,7 +348,7 @@ class SpoolStore(SpoolDir):
                 drop.append(job)
         if drop:
             self._drop(drop)
-        if journal.size > max(COMPACT_MIN, 4 * self._index.live_size()):
+        if journallimit.compact_due(journal.size, self._index.live_size()):
             self.compact()
 
     def compact(self) -> None:
@@ -357,8 +363,13 @@ class SpoolStore(SpoolDir):
                  journal.size)
 
     def drop_data(self, job: Job) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.data_path(job.id))
+        self._drop_files([job])
+
+    def _drop_files(self, jobs: list[Job]) -> None:
+        with self.room():
+            for job in jobs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.data_path(job.id))
 
     def has_data(self, job: Job) -> bool:
         return os.path.lexists(self.data_path(job.id))
@@ -387,12 +398,3 @@ class SpoolStore(SpoolDir):
         """Jobs for data files whose submission crashed before the job was recorded."""
         return recover_orphans(self, user)
 
-
-def _same_file(fd: int, path: str) -> bool:
-    """Does ``path`` still name the open file ``fd``?"""
-    try:
-        seen = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)

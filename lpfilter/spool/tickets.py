@@ -17,8 +17,11 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 from lpfilter.job import Job
+from lpfilter.spool.jobindex import ID_MAX, cancel_record, job_record, replay, reserve_record
+from lpfilter.spool.journalformat import JOURNAL_MAX
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,9 @@ def ticket_ids(jobs_dir: str) -> list[str]:
 
 def read_all(jobs_dir: str, owner: int, queue: str,
              refuse: Callable[[str, str], str]) -> list[Job]:
-    """Every readable ticket's job, in arrival order; an unsafe one is refused (``refuse``),
-    an unreadable one named in the log and left."""
+    """Every readable ticket's job, in arrival order; an unsafe or unreadable one is
+    refused (``refuse``: moved to refused/ and named in the log, or only named there by a
+    process that may not write the spool)."""
     found = []
     for job_id in ticket_ids(jobs_dir):
         path = os.path.join(jobs_dir, f"{job_id}.job")
@@ -72,8 +76,8 @@ def read_all(jobs_dir: str, owner: int, queue: str,
         except UnsafeFile as exc:
             refuse(path, exc.reason)
         except (OSError, ValueError) as exc:
-            log.warning("queue %s: job %s: unreadable ticket (%s); left in %s", queue,
-                        job_id, getattr(exc, "strerror", None) or exc, jobs_dir)
+            refuse(path, f"job {job_id}: unreadable ticket"
+                         f" ({getattr(exc, 'strerror', None) or exc})")
     return found
 
 
@@ -104,12 +108,83 @@ def left_behind(state: str) -> bool:
     return any(os.path.lexists(os.path.join(state, name)) for name in (SEQ, TICKETS_LOCK))
 
 
-def remove_old(state: str, jobs_dir: str) -> None:
-    """After their records are durable: the tickets, cancel requests, half-written tickets,
-    ``seq`` and ``tickets.lock`` go (the lock last: its presence says "look again")."""
+class Taken(NamedTuple):
+    """What an upgrade takes in: the jobs, their records, the ids of every ticket read."""
+
+    jobs: list[Job]
+    records: list[tuple[int, bytes]]
+    read: set[str]
+
+
+def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], str],
+             known: int) -> Taken | None:
+    """The old form's tickets, cancel files and ``seq`` as records (only numbers above
+    ``known``, the journal's last); None: there is nothing of the old form."""
+    jobs_dir = os.path.join(state, "jobs")
+    ids, cancels = ticket_ids(jobs_dir), cancel_ids(jobs_dir)
+    if not ids and not cancels and not left_behind(state):
+        return None
+    read = read_all(jobs_dir, owner, queue, refuse)
+    jobs = [job for job in read if int(job.id) > known]
+    for job in jobs:
+        job.queue = queue  # a queue renamed in the printcap keeps its jobs
+    last = max([last_number(state, owner), known] + [int(i) for i in ids])
+    records = [job_record(job) for job in jobs]
+    records += [cancel_record(i, True) for i in cancels if int(i) > known]
+    if last > known:
+        records.append(reserve_record(last))
+    return Taken(jobs, records, {job.id for job in read})
+
+
+_DATA = re.compile(r"^\d{1,12}\.data$")
+#: At most this many journals moved aside are read when a new one starts.
+ASIDE_MAX = 8
+
+
+def seed_number(state: str, owner: int) -> int:
+    """For a new journal: the highest job number the spool still shows (its data files, and
+    journals moved aside next to it, ``journal.*``, read with a journal's checks), so that
+    a number is never given twice after a damaged journal was moved aside."""
+    numbers = [0]
+    with contextlib.suppress(OSError):
+        numbers += [int(n[:-5]) for n in os.listdir(os.path.join(state, "jobs"))
+                    if _DATA.match(n)]
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names = sorted(n for n in os.listdir(state) if n.startswith("journal.")
+                       and n not in ("journal.lock", "journal.next"))
+    for name in names[:ASIDE_MAX]:
+        numbers.append(_aside_number(os.path.join(state, name), owner))
+    return min(max(numbers), ID_MAX - 1)
+
+
+def _aside_number(path: str, owner: int) -> int:
+    """The last job number a journal moved aside names (0: none, or not one to read: a
+    regular file of the owner's, read up to JOURNAL_MAX, its records checked)."""
+    try:
+        fd, _ = open_regular(path, owner)
+    except (OSError, UnsafeFile) as exc:
+        log.warning("%s: not read for its job numbers: %s", path,
+                    getattr(exc, "reason", None) or exc)
+        return 0
+    try:
+        chunks, size = [], 0
+        while size < JOURNAL_MAX and (chunk := os.read(fd, min(1 << 20, JOURNAL_MAX - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return replay(b"".join(chunks)).last_id
+
+
+def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
+    """After their records are durable: the tickets that were ``read`` (taken in, now or
+    by an upgrade a kill stopped), cancel requests, half-written tickets, ``seq`` and
+    ``tickets.lock`` go (the lock last: its presence says "look again"). A ticket not read
+    (refused, and left where it was because it could not be moved) stays."""
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(jobs_dir):
-            if TICKET.match(name) or _CANCEL.match(name) or (
+            if (TICKET.match(name) and name[:-4] in read) or _CANCEL.match(name) or (
                     name.startswith(".tmp-") and name.endswith(".job")):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(jobs_dir, name))

@@ -1,0 +1,60 @@
+"""How big a queue's journal may grow, and what is done before it would grow too big.
+
+Why (issue 16's review): readers refuse a journal past JOURNAL_MAX (a spool owner could
+make it any size), so a journal lpfilter writes itself must never get there, or the queue
+is dead for every command. Compaction (the lease holder's, in ``prune``) is due when the
+journal passes 4 x its live records, capped at half the limit (with a floor: a small
+journal is not worth rewriting); an append that would pass 3/4 of the limit compacts
+first, under the lock; one that would still pass it is refused before a byte is written
+(JournalFull: one line, exit 10 like a full disk). Records that carry no job (GONE, a
+number reserved, a cancel) may use the last quarter: removing jobs is how room is made.
+"""
+from __future__ import annotations
+
+import errno
+
+from lpfilter.errors import SpoolFull, TransientError
+from lpfilter.spool.journalformat import JOURNAL_MAX, Kind
+
+#: The most this process lets a journal grow to (a test may lower it).
+LIMIT = JOURNAL_MAX
+#: The journal is never compacted below this size (rewriting a small one gains nothing).
+COMPACT_MIN = 1 << 20
+#: The framing of one record (journalformat: length, crc, lsn, kind).
+FRAMING = 17
+
+
+class JournalFull(SpoolFull):
+    """A queue's journal would pass the size every reader accepts, even compacted: its live
+    jobs fill it. Transient (exit 10, like a full disk): it gets better when jobs go."""
+
+    def __init__(self, path: str, *, queue: str = "") -> None:
+        self.directory = path
+        self.errno = errno.EFBIG
+        TransientError.__init__(
+            self, f"queue {queue}: the journal {path} is full ({LIMIT} bytes, even"
+            " compacted, with the jobs it holds); remove finished or unwanted jobs"
+            " (lpfilter cancel, or lower the jobs kept) and try again", queue=queue)
+
+
+def weight(records: list[tuple[int, bytes]]) -> int:
+    """The bytes ``records`` add to a journal."""
+    return sum(len(payload) + FRAMING for _, payload in records)
+
+
+def compact_due(size: int, live: int) -> bool:
+    """Is a journal of ``size`` bytes, ``live`` of them the live jobs', worth compacting?"""
+    return size > max(COMPACT_MIN, min(4 * live, LIMIT // 2))
+
+
+def crowded(size: int, adding: int) -> bool:
+    """Would ``adding`` bytes take the journal past 3/4 of the limit (compact first)?"""
+    return size + adding > LIMIT * 3 // 4
+
+
+def too_big(size: int, adding: int, records: list[tuple[int, bytes]]) -> bool:
+    """Would the append pass what may be written (after a compaction)? Job records get 3/4
+    of the limit; records that carry no job (they make room, or are small) the rest."""
+    if any(kind == Kind.JOB for kind, _ in records):
+        return crowded(size, adding)
+    return size + adding > LIMIT
