@@ -65,24 +65,24 @@ class SpoolStore(SpoolDir):
         self._journal: Journal | None = None
         self._index = JobIndex(queue)
 
-    # --- names ------------------------------------------------------------------------
     def data_path(self, job_id: str) -> str:
         return os.path.join(self.jobs_dir, f"{job_id}.data")
 
     # --- the journal --------------------------------------------------------------------
     def _open(self, *, write: bool = False) -> Journal | None:
-        """The journal, caught up (an fstat says whether anything was appended, an lstat
-        whether it was replaced). None: there is none and this process may not make one
-        (the spool is read from its old tickets, if any). Opened read-write (and the old
-        tickets taken in) when this process may write the state folder, else read-only."""
+        """The journal, caught up; read-write (old tickets taken in) when this process may
+        write the state folder. None: there is none and it may not make one (old tickets)."""
         journal = self._journal
         if journal is None or not (journal.writable or not write):
             with self._threads:  # one thread opens it; the others use what it opened
                 journal = self._journal
                 if journal is None or not (journal.writable or not write):
                     return self._open_new(write)
-        journal.catch_up()  # not under self._threads: a holder of the journal's lock may
-        return journal  # be waiting for it (lock order: journal, then store)
+        try:  # not under self._threads: a holder of the journal's lock may wait for it
+            journal.catch_up()  # (lock order: journal, then store)
+        except FileNotFoundError as exc:  # removed with its folder: the one line for that
+            raise self.explain(exc) or exc from None
+        return journal
 
     def _open_new(self, write: bool) -> Journal | None:
         """Open the journal (under self._threads): see _open."""

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import NamedTuple
 
 from lpfilter.job import Job
 from lpfilter.spool.jobindex import ID_MAX, cancel_record, job_record, replay, reserve_record
@@ -108,12 +107,16 @@ def left_behind(state: str) -> bool:
     return any(os.path.lexists(os.path.join(state, name)) for name in (SEQ, TICKETS_LOCK))
 
 
-class Taken(NamedTuple):
-    """What an upgrade takes in: the jobs, their records, the ids of every ticket read."""
+class Taken:
+    """What an upgrade takes in: the jobs, their records, the ids of every ticket read (a
+    plain class: a ``typing.NamedTuple`` is built at import, and every quick command
+    imports this module)."""
 
-    jobs: list[Job]
-    records: list[tuple[int, bytes]]
-    read: set[str]
+    __slots__ = ("jobs", "read", "records")
+
+    def __init__(self, jobs: list[Job], records: list[tuple[int, bytes]],
+                 read: set[str]) -> None:
+        self.jobs, self.records, self.read = jobs, records, read
 
 
 def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], str],
