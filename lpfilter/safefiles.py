@@ -300,3 +300,13 @@ def _not_private(path: str, owner: int, created: bool) -> str | None:
     if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"writable by others (mode {stat.S_IMODE(found.st_mode):04o})"
     return None
+
+
+def same_file(fd: int, path: str) -> bool:
+    """Does ``path`` still name the open file ``fd`` (not removed or replaced since)?"""
+    try:
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from lpfilter.errors import AccessError
-from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal
+from lpfilter.safefiles import UnsafeFile, fsync_dir, give, refusal, same_file
 from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
                                           RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
                                           decode, encode, encode_all, first_lsn, good_after)
@@ -191,7 +191,7 @@ class Journal:
         fd = self._open()
         lock_fd = -1
         try:
-            if self.writable and not _same(self._lock_fd, self.path + ".lock"):
+            if self.writable and not same_file(self._lock_fd, self.path + ".lock"):
                 lock_fd = open_owned(self.path + ".lock", self.owner, os.O_RDWR | _FLAGS)
                 if held:
                     fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -388,13 +388,3 @@ class Journal:
     def size(self) -> int:
         """The bytes of the journal read so far (what compaction weighs)."""
         return self._read_at
-
-
-def _same(fd: int, path: str) -> bool:
-    """Does ``path`` still name the open file ``fd``?"""
-    try:
-        seen = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)

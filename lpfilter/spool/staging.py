@@ -12,7 +12,7 @@ import fcntl
 import os
 
 from lpfilter.errors import AccessError
-from lpfilter.safefiles import give
+from lpfilter.safefiles import give, same_file
 
 
 def stage(tmp_dir: str, job_id: str, owner: int, queue: str) -> tuple[int, str]:
@@ -23,7 +23,7 @@ def stage(tmp_dir: str, job_id: str, owner: int, queue: str) -> tuple[int, str]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if _same_file(fd, path):
+            if same_file(fd, path):
                 give(fd, owner)
                 return fd, path
         except BaseException:
@@ -32,13 +32,3 @@ def stage(tmp_dir: str, job_id: str, owner: int, queue: str) -> tuple[int, str]:
         os.close(fd)  # removed by a cleanup before our lock: make it again
     raise AccessError(f"queue {queue}: staged files in {tmp_dir} keep vanishing (something"
                       " else removes them)", queue=queue)
-
-
-def _same_file(fd: int, path: str) -> bool:
-    """Does ``path`` still name the open file ``fd``?"""
-    try:
-        seen = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)
