@@ -207,6 +207,40 @@ def test_one_fdatasync_covers_every_record_before_it(tmp_path: Path,
     assert j.synced == second
 
 
+def test_close_waits_for_a_flush_under_way(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon's worker closes the shared journal at shutdown while a connection thread
+    may be flushing it: the close waits, so the flushed number is never another file's
+    (and the records are never called durable on another file's flush)."""
+    j, _index = _open(tmp_path)
+    entered, release = threading.Event(), threading.Event()
+    flushed: list[int] = []
+    real = os.fdatasync
+
+    def held(fd: int) -> None:
+        entered.set()
+        assert release.wait(timeout=60)
+        flushed.append(os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(journal.os, "fdatasync", held)
+    inode = os.fstat(j.fd).st_ino
+    with j.locked():
+        end = j.append([jobindex.job_record(_job(1))])
+    syncing = threading.Thread(target=j.sync_to, args=(end,))
+    syncing.start()
+    assert entered.wait(timeout=30)
+    closing = threading.Thread(target=j.close)
+    closing.start()
+    closing.join(timeout=0.5)  # bounded: it must still be waiting for the flush
+    waited = closing.is_alive()
+    release.set()
+    syncing.join(timeout=30)
+    closing.join(timeout=30)
+    assert waited, "close() did not wait for the flush under way"
+    assert flushed == [inode] and j.fd == -1
+
+
 def test_threads_waiting_at_once_share_one_fdatasync(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Eight threads append and wait for durability while the first flush is held up: at

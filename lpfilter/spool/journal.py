@@ -127,11 +127,12 @@ class Journal:
         return open_owned(self.path, self.owner, _READ_ONLY, create=False)
 
     def close(self) -> None:
-        for fd in (self.fd, self._lock_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.fd = self._lock_fd = -1
+        with self._no_sync():  # a flush under way ends first: its number is not reused
+            for fd in (self.fd, self._lock_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self.fd = self._lock_fd = -1
 
     # --- reading ------------------------------------------------------------------------
     def catch_up(self, *, cut: bool = False) -> None:
