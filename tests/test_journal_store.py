@@ -40,6 +40,21 @@ def _old_spool(sd: Path, jobs: dict[str, JobState], seq: int) -> None:
     (sd / ".lpfilter" / "tickets.lock").touch()
 
 
+def _note_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files fsynced or fdatasynced from now on, in order."""
+    synced: list[str] = []
+
+    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
+        def call(fd: int) -> None:
+            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fsync", noting(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", noting(os.fdatasync))
+    return synced
+
+
 def test_an_old_spool_is_taken_in_and_numbers_go_on(kit: Kit) -> None:
     """Tickets, seq and a cancel request become records at the first writable open; the
     old files go; the numbers continue after seq (not after the highest ticket); the
@@ -203,17 +218,7 @@ def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
     intake = Intake(entry, store, records, settle=0.0, clock=lambda: 2e9)
     for n in range(10):
         (sd / f"f{n}.txt").write_text(f"page {n}\n")
-    synced: list[str] = []
-    real_fsync, real_fdatasync = os.fsync, os.fdatasync
-
-    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
-        def call(fd: int) -> None:
-            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
-            real(fd)
-        return call
-
-    monkeypatch.setattr(os, "fsync", noting(real_fsync))
-    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    synced = _note_syncs(monkeypatch)
     try:
         intake.adopt()
     finally:
@@ -237,17 +242,7 @@ def test_print_of_many_files_commits_them_in_batches(
     for n in range(70):
         files.append(tmp_path / f"f{n:02d}.txt")
         files[-1].write_text(f"page {n}\n")
-    synced: list[str] = []
-    real_fsync, real_fdatasync = os.fsync, os.fdatasync
-
-    def noting(real: Callable[[int], None]) -> Callable[[int], None]:
-        def call(fd: int) -> None:
-            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
-            real(fd)
-        return call
-
-    monkeypatch.setattr(os, "fsync", noting(real_fsync))
-    monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
+    synced = _note_syncs(monkeypatch)
     argv = ["--printcap", str(tmp_path / "printcap"), "print", "--no-wait", "-P", "lp"]
     assert main([*argv, *map(str, files)]) == 0
     monkeypatch.undo()
