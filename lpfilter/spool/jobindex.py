@@ -168,8 +168,9 @@ class JobIndex:
         open (a power cut after the compaction must still flag what they cover)."""
         finished = sorted((j for j in self.jobs.values() if j.state in FINISHED),
                           key=lambda j: j.finished or 0.0, reverse=True)[:keep]
+        newest = {job.id for job in finished}  # by id: comparing jobs is slow (quadratic)
         kept = [j for j in self.jobs.values()
-                if j.state not in FINISHED or j in finished]
+                if j.state not in FINISHED or j.id in newest]
         head = json.dumps({"last_id": str(self.last_id)}).encode()
         records = [job_record(job) for job in sorted(kept, key=lambda j: int(j.id))]
         boots: dict[str, list[str]] = {}
