@@ -116,6 +116,11 @@ class Journal:
             if self._replaced(info):  # compacted by another process (or removed): read the
                 try:  # new one
                     self._reopen(held=cut or self.holding)
+                except FileNotFoundError:
+                    if self.writable or not os.path.isdir(self.folder):
+                        raise  # the spool removed: the store's one line for that
+                    self._moved_aside(info)
+                    return
                 except UnsafeFile as exc:  # something planted in its place
                     raise AccessError(f"{self._queue_words()}{exc.reason}; not used: remove"
                                       " it (lpfilter makes a new one; the data files in jobs/"
@@ -151,6 +156,13 @@ class Journal:
             if not records:
                 self._torn(data, size, cut=cut)
                 return
+
+    def _moved_aside(self, info: os.stat_result) -> None:
+        """A reader's journal removed (an administrator moved it aside), none made yet: it
+        holds no records now (the removed file is not read again); a new one is read
+        from its start when one appears."""
+        self.on_reset()
+        self._read_at, self._stamp = info.st_size, (info.st_size, info.st_mtime_ns)
 
     def _queue_words(self) -> str:
         return f"queue {self.queue}: " if self.queue else ""

@@ -9,10 +9,13 @@ from __future__ import annotations
 import errno
 import os
 
+from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, give, refusal
 
 __all__ = ["SAFE_FLAGS", "open_owned"]
 
+#: How many times a creator opens a journal that is removed again each time.
+TRIES = 8
 #: Never follow a link, never block on a FIFO, never leak into a child.
 SAFE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -20,7 +23,19 @@ SAFE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int:
     """Open (or create, with ``create``) ``path`` without following a link; a regular file
     of ``owner`` with one link, checked on the descriptor (UnsafeFile otherwise, its reason
-    naming the file). Only a file this call created is given to the owner."""
+    naming the file). Only a file this call created is given to the owner. A file removed
+    while it is opened (an administrator moving the journal aside) is no refusal: a
+    creator tries again (a bounded number of times), a reader gets FileNotFoundError."""
+    for _ in range(TRIES):
+        fd = _open_once(path, owner, flags, create=create)
+        if fd >= 0:
+            return fd
+    raise AccessError(f"{path}: removed each time it was opened ({TRIES} tries); stop"
+                      " whatever removes it")
+
+
+def _open_once(path: str, owner: int, flags: int, *, create: bool) -> int:
+    """One try of ``open_owned``: -1 when the file was removed under it (try again)."""
     fd = -1
     if create:
         try:
@@ -31,6 +46,10 @@ def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int
     if fd < 0:
         try:
             fd = os.open(path, flags)
+        except FileNotFoundError:
+            if create:
+                return -1  # it was there a moment ago: removed between the two opens
+            raise
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeFile(f"{path}: a symbolic link (never followed)") from None
@@ -40,6 +59,11 @@ def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int
                 raise UnsafeFile(f"{path}: a directory") from None
             raise
     info = os.fstat(fd)
+    if info.st_nlink == 0 and refusal(info, owner) is None:  # removed since it was opened
+        os.close(fd)
+        if create:
+            return -1
+        raise FileNotFoundError(errno.ENOENT, "removed while it was opened", path)
     reason = refusal(info, owner) or (
         f"it has {info.st_nlink} hard links" if info.st_nlink != 1 else None)
     if reason is not None:
