@@ -13,7 +13,8 @@ from spoolkit import Kit, journal_path, kit  # noqa: F401 - the fixture
 from lpfilter.cli import main
 from lpfilter.errors import AccessError
 from lpfilter.job import Job
-from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, encode
+from lpfilter.spool.jobindex import reserve_record
+from lpfilter.spool.journalformat import JOURNAL_MAX, encode
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
 
@@ -30,12 +31,13 @@ def _store(tmp_path: Path) -> tuple[SpoolStore, Path]:
 
 
 def damage(sd: Path) -> int:
-    """Bad bytes followed by a good record appended to the journal; returns their offset."""
+    """Bad bytes followed by a good record (job number 7 given out) appended to the
+    journal (73 bytes that are no records for a reader); returns their offset."""
     path = journal_path(sd)
     data = path.read_bytes()
     bad = b"\x07" * 40
     with path.open("ab") as handle:
-        handle.write(bad + encode(len(data) + len(bad), Kind.RESERVE, b'{"id": 7}'))
+        handle.write(bad + encode(len(data) + len(bad), *reserve_record(7)))
     return len(data)
 
 
@@ -45,7 +47,7 @@ def test_a_damaged_journal_is_refused_naming_the_queue(
     assert kit.run("print", "--no-wait", "-P", "lp", str(kit.printcap)).returncode == 0
     at = damage(sd)
     path = journal_path(sd)
-    line = (f"lpfilter: queue lp: {path}: damaged at offset {at} (66 bytes that are no"
+    line = (f"lpfilter: queue lp: {path}: damaged at offset {at} (73 bytes that are no"
             " records, followed by good records); nothing was changed: restore it, or move"
             f" it aside {MOVE_ASIDE}\n")
     done = kit.run("status", "-P", "lp")
