@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from serverkit import printed, send_job, start_server
 from spoolkit import Kit, journal_path, kit, wait_until  # noqa: F401 - the fixture
+from test_journal_admin import read_only_view
 from test_journal_refusals import MOVE_ASIDE, damage
 
 from lpfilter.cli import main
@@ -165,3 +166,21 @@ def test_checkpc_on_a_journal_too_big_says_so_never_70(kit: Kit) -> None:
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "keeps the 1 jobs recorded before the damage" in fixed.stdout
     assert list(kit.tickets("lp")) == ["000001"]
+
+
+def test_checkpc_fix_that_cannot_write_says_the_damage_and_why(kit: Kit, tmp_path: Path) -> None:
+    """A damaged journal seen through a read-only view: the damage line, and why it was not
+    mended (it said nothing of the damage once --fix was given and could not write)."""
+    sd = _queue(kit)
+    at = damage(sd)
+    view = tmp_path / "view"
+    view.mkdir()
+    with read_only_view(sd, view):
+        kit.queues["lp"] = kit.queues["lp"].replace(f"sd={sd}", f"sd={view}")
+        kit.write_printcap()
+        done = kit.run("checkpc", "--fix")
+    assert done.returncode == ExitStatus.FAILURE, done.stderr
+    assert f"{journal_path(view)}: damaged at offset {at}" in done.stdout, done.stdout
+    assert done.stdout.endswith("; not mended: Read-only file system\n"), done.stdout
+    assert sorted(os.listdir(sd / ".lpfilter")) == ["jobs", "journal", "journal.lock",
+                                                     "refused", "tmp"]

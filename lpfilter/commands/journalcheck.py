@@ -57,6 +57,8 @@ def check_journal(sd: str, queue: str, *, fix: bool = False) -> list[SpoolFindin
                                " lpfilter, not yet taken into its journal; the next print,"
                                " watch or status run by its owner (or root) takes them in",
                                note=True))
+    except PermissionError:
+        return []  # not this user's to read (the spool directory's check says so)
     except (OSError, LpfilterError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         return [_line(spool, f"cannot check the journal in {spool.state}: {reason}")]
@@ -94,7 +96,11 @@ def _read(spool: SpoolDir, fix: bool) -> list[SpoolFinding]:
         return []  # moved aside meanwhile
     except JournalDamaged as exc:
         if fix:
-            return [_mend(spool)]
+            try:
+                return [_mend(spool)]
+            except (OSError, LpfilterError) as error:  # the lock unsafe, not ours to write
+                why = getattr(error, "strerror", None) or str(error)
+                return [SpoolFinding(spool.sd, f"{exc}; not mended: {why}")]
         return [SpoolFinding(spool.sd, f"{exc}; or run 'lpfilter checkpc --fix' (it keeps"
                              " the jobs recorded before the damage)")]
     size = journal.size
