@@ -106,12 +106,12 @@ class Journal:
             self.fd = self._lock_fd = -1
 
     # --- reading ------------------------------------------------------------------------
-    def catch_up(self, *, cut: bool = False) -> None:
-        """Read the records appended since the last look (an fstat says whether there are
+    def catch_up(self, *, cut: bool = False, info: os.stat_result | None = None) -> None:
+        """Read the records appended since the last look (an fstat, or ``info``, says if
         any); a torn tail is cut off when ``cut`` (only under the lock), else left. One
         thread at a time (``threads``): the records go to ``on_record`` in order."""
         with self.threads:
-            info = os.fstat(self.fd)
+            info = info or os.fstat(self.fd)
             self._read(info, cut=cut)
             if self._replaced(info):  # compacted by another process (or removed): read the
                 try:  # new one
@@ -158,9 +158,8 @@ class Journal:
                 return
 
     def _moved_aside(self, info: os.stat_result) -> None:
-        """A reader's journal removed (an administrator moved it aside), none made yet: it
-        holds no records now (the removed file is not read again); a new one is read
-        from its start when one appears."""
+        """A reader's journal removed (moved aside), none made yet: no records now (the
+        removed file is not read again); a new one is read from its start when it comes."""
         self.on_reset()
         self._read_at, self._stamp = info.st_size, (info.st_size, info.st_mtime_ns)
 
@@ -278,11 +277,11 @@ class Journal:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def append(self, records: list[tuple[int, bytes]]) -> int:
-        """Write ``(kind, payload)`` records in one write (under ``locked``); they are read
-        back by this process too. Returns the journal's end after them, for ``sync_to``."""
+        """Write ``(kind, payload)`` records in one write (under ``locked``); this process
+        takes them in too. Returns the journal's end after them, for ``sync_to``."""
         if not self.holding:
             raise RuntimeError("Journal.append outside Journal.locked()")
-        data, at = encode_all(self._end, records)
+        data, at = encode_all(start := self._end, records)
         if len(data) > BATCH_MAX:
             raise ValueError(f"a journal batch of {len(data)} bytes: more than {BATCH_MAX}")
         view = memoryview(data)
@@ -294,8 +293,22 @@ class Journal:
                 os.ftruncate(self.fd, self._read_at)  # nothing half-written stays behind
                 self._stamp = (-1, 0)
             raise
-        self.catch_up()
+        info = os.fstat(self.fd)
+        if self._read_at and info.st_size == self._read_at + len(data):  # only ours
+            self._take_own(start, records, info)
+        self.catch_up(info=info)
         return at
+
+    def _take_own(self, lsn: int, records: list[tuple[int, bytes]],
+                  info: os.stat_result) -> None:
+        """Records this appender just wrote, nothing else appended: to ``on_record`` as a
+        read gives them, not read back (design §7: ~15% of the worker's time)."""
+        for kind, payload in records:
+            record = Record(lsn, kind, bytes(payload))
+            self.on_record(record)
+            lsn = record.end
+        self._end, self._read_at = lsn, lsn - self._base
+        self._stamp = (info.st_size, info.st_mtime_ns)
 
     def append_all(self, records: list[tuple[int, bytes]]) -> int:
         """Any number of records, in writes of at most half a batch each (under ``locked``);
