@@ -11,6 +11,7 @@ from lpfilter.errors import LpfilterError
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:
+    from lpfilter.commands.spooldirs import SpoolFinding
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry, Printcap, Problem
 
@@ -43,13 +44,20 @@ def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[
         owners[path] = entry.name
         found += _ftp_secret_problems(entry, path)
         mode = entry.number("spool_dir_perms") or 0o700
-        for finding in check_spool_dir(path, mode, fix=fix):
+        for finding in [*check_spool_dir(path, mode, fix=fix), *_journal(path, name, fix)]:
             if finding.fixed:
                 fixed.append(f"{where}: {finding.message}")
             else:
                 found.append(Problem(where, finding.message, fatal=not finding.note,
                                      note=finding.note))
     return found, fixed
+
+
+def _journal(path: str, queue: str, fix: bool) -> list[SpoolFinding]:
+    """The queue's journal: damaged, nearly full, not yet taken in, unsafe (--fix mends a
+    damaged one); nothing for a spool directory that is not there."""
+    from lpfilter.commands.journalcheck import check_journal
+    return check_journal(path, queue, fix=fix) if os.path.isdir(path) else []
 
 
 def _program_reader(entry: Entry, spool_dir: str) -> tuple[int, int] | None:

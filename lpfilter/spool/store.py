@@ -100,7 +100,7 @@ class SpoolStore(SpoolDir):
         try:
             with self.room():
                 journal = Journal(self.state, self.owner, index.apply, index.reset,
-                                  writable=writable)
+                                  writable=writable, queue=self.queue)
         except FileNotFoundError:
             if write:
                 raise

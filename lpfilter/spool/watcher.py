@@ -26,6 +26,8 @@ from lpfilter.spool.journal import JOURNAL
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.serve import QueueServer
+from lpfilter.spool.retrywatch import RetryWatches
+from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
@@ -87,6 +89,10 @@ class Watcher:
         #: and why (the command says what exit status that is).
         self.broken: dict[str, Entry] = {}
         self.broken_why: dict[str, BaseException] = {}
+        #: The line last said of a queue that is not served (said again only if it changes).
+        self.said: dict[str, str] = {}
+        #: Broken queues' state folders, watched to try them again (spool/retrywatch.py).
+        self._retry = RetryWatches(None)
         self._inotify: inotify.Inotify | None = None
         self._wake_fd: int | None = None
         self._by_watch: dict[int, tuple[Served, str]] = {}
@@ -102,6 +108,11 @@ class Watcher:
     def _start(self, entry: Entry) -> None:
         store = SpoolStore(entry.string("sd") or "", entry.name)
         store.ensure("watch")
+        if entry.name in self.broken:  # tried again: can its jobs be read now (a journal
+            try:  # moved aside)? If not, it stays broken, and nothing is started
+                store.jobs()
+            finally:
+                store.close()
         lease = QueueLease.of(store, "watch --once" if self.once else "watch")
         served = Served(entry, QueueServer(entry, lease, lock_dir=self.lock_dir,
                                            settle=self.settle))
@@ -146,10 +157,11 @@ class Watcher:
             if served.summary.full is not None:
                 log.error("%s; the queue's jobs stay queued for the next run",
                           served.summary.full)
-        except LpfilterError as exc:  # its spool directory went away: one line (none when
-            # the watcher saw it go and is stopping the queue), and the main loop retries
-            # the queue at each rescan
-            log.log(logging.DEBUG if served.worker.stop.is_set() else logging.ERROR, "%s", exc)
+        except LpfilterError as exc:  # its spool went away or cannot be used: the loop
+            # retires it and says why once (a daemon), and tries it again at each rescan
+            if self.once or served.worker.stop.is_set():
+                log.log(logging.DEBUG if served.worker.stop.is_set() else logging.ERROR,
+                        "%s", exc)
             served.error = exc
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others
             log.exception("queue %s stopped on an internal error", served.entry.name)
@@ -200,12 +212,15 @@ class Watcher:
             served.worker.wake()
 
     def _start_safely(self, entry: Entry) -> None:
+        """Start a queue (or try a broken one again); a failure is said once (again only
+        when its reason changes), never at each rescan."""
         try:
             self._start(entry)
         except Exception as exc:  # noqa: BLE001 - a broken queue must not stop the others
-            if entry.name not in self.broken:
-                log.error("%s", exc if str(exc).startswith("queue ") else
-                          f"queue {entry.name}: {exc}")
+            line = str(exc) if str(exc).startswith("queue ") else f"queue {entry.name}: {exc}"
+            if entry.name not in self.broken or self.said.get(entry.name, line) != line:
+                log.error("%s", line + self._waits(entry, exc))
+                self.said[entry.name] = line
             self.broken[entry.name] = entry
             self.broken_why[entry.name] = exc
         else:
@@ -213,16 +228,36 @@ class Watcher:
                 log.warning("queue %s: its spool directory %s can be used again; serving"
                             " the queue", entry.name, entry.string("sd"))
             self.broken_why.pop(entry.name, None)
+            self.said.pop(entry.name, None)
+        self._watch_broken(entry)
 
-    def _retire(self, name: str, error: LpfilterError) -> None:
-        """A daemon's queue whose spool directory went away (said once already): stop it;
-        it is started again, with a new lock and new watches, once the directory is back."""
+    def _waits(self, entry: Entry, error: BaseException) -> str:
+        """What a daemon does about a queue whose journal (or its lock) it cannot use."""
+        journal = os.path.join(STATE_DIR, JOURNAL)
+        if self.once or not isinstance(error, AccessError) or journal not in str(error):
+            return ""
+        return (f"; the queue is not served until then (tried again when the journal is"
+                f" moved or removed, and every {RESCAN:g} s)")
+
+    def _retire(self, name: str, error: LpfilterError, *, say: bool = False) -> None:
+        """A daemon's queue whose spool went away or cannot be used (``say``: its worker
+        stopped on it, said here once): stopped, started again once it can be used."""
         served = self.served.get(name)
         if served is None:
             return
         self._stop_queue(name)
         self.broken[name] = served.entry
         self.broken_why[name] = error
+        if say and self.said.get(name) != str(error):
+            log.error("%s", f"{error}{self._waits(served.entry, error)}")
+            self.said[name] = str(error)
+        self._watch_broken(served.entry)
+
+    def _watch_broken(self, entry: Entry) -> None:
+        if entry.name in self.broken:
+            self._retry.watch(entry.name, entry.string("sd") or "")
+        else:
+            self._retry.drop(entry.name, self._by_watch)
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> WatchOutcome:
@@ -233,6 +268,7 @@ class Watcher:
         self._wake_fd = write_end
         old_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         self._inotify = None if self.once else inotify.Inotify.open()
+        self._retry = RetryWatches(self._inotify)
         selector = selectors.DefaultSelector()
         selector.register(read_end, selectors.EVENT_READ)
         if self._inotify is not None:
@@ -277,20 +313,31 @@ class Watcher:
                 self.reload.clear()
                 self._reconfigure()
             if not self.once:
-                for name, served in list(self.served.items()):
-                    if served.error is not None and not (served.thread and
-                                                         served.thread.is_alive()):
-                        self._retire(name, served.error)
+                self._retire_stopped()
                 for name in list(self.busy):
                     if name in self.served:
                         self._try_run(self.served[name])
             if time.monotonic() >= next_rescan:
                 next_rescan = time.monotonic() + RESCAN
-                for entry in list(self.broken.values()):
-                    self._start_safely(entry)
-                for served in self.served.values():
-                    self._try_run(served)
-                    served.worker.wake()
+                self._rescan()
+
+    def _retire_stopped(self) -> None:
+        """Queues whose worker stopped on their spool: retired (said once), tried again."""
+        for name, served in list(self.served.items()):
+            if served.error is None:
+                continue
+            if served.thread is not None:  # it is ending (it woke us on its way out)
+                served.thread.join(10)
+            if served.thread is None or not served.thread.is_alive():
+                self._retire(name, served.error, say=not served.worker.stop.is_set())
+
+    def _rescan(self) -> None:
+        """Every RESCAN: broken queues tried again, the others looked at."""
+        for entry in list(self.broken.values()):
+            self._start_safely(entry)
+        for served in self.served.values():
+            self._try_run(served)
+            served.worker.wake()
 
     def _dispatch(self, events: list[inotify.Event]) -> None:
         for event in events:
@@ -300,6 +347,9 @@ class Watcher:
                 continue
             found = self._by_watch.get(event.watch)
             if found is None:
+                name = self._retry.due(event)
+                if name is not None and name in self.broken:
+                    self._start_safely(self.broken[name])
                 continue
             served, kind = found
             if event.mask & _GONE:
