@@ -12,6 +12,11 @@ worker: one job in flight) was printed whole twice; no ticket is missing and non
 queued, active or failed; nothing is left in the spool's staging folder. One variant also
 has the printer reset connections at random (mid-job), as real printers do.
 
+The hot-folder case drops the files instead (another user's, written under a temporary
+name and renamed in) and also kills a watcher while it takes a batch in, between the
+renames into jobs/ and the records (spool/intents.py): every file becomes one job named
+after it, of its dropper, at once (never ``recovered-N`` after ORPHAN_AGE).
+
 Written against today's store (tickets and data files), so that it guards the promise for any
 later redesign (a journal). Bounded: a fixed number of kills and restarts, every wait with a
 deadline, every process stopped by its pid (the kit); no timed assertions.
