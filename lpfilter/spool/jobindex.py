@@ -62,7 +62,8 @@ INTENT_FIELDS: dict[str, type] = {"name": str, "uid": int, "size": int, "at": fl
 
 def _intent(data: dict[str, Any]) -> dict[str, Any]:
     """An INTENT's fields, checked: each of its type, numbers from 0 to 2**63, the name one
-    a file may have (untrusted input, like every record)."""
+    a file may have (untrusted input, like every record: an error shows no value of it,
+    which could be long or hold control characters)."""
     fields: dict[str, Any] = {}
     for name, kind in INTENT_FIELDS.items():
         value: Any = data[name]
@@ -70,11 +71,11 @@ def _intent(data: dict[str, Any]) -> dict[str, Any]:
             value = float(value)
         wrong = type(value) is not kind
         if wrong or (kind is not str and not 0 <= value < 1 << 63):
-            raise ValueError(f"an intent's {name} of {value!r}")
+            raise ValueError(f"an intent's {name} is no {kind.__name__} from 0 to 2**63")
         fields[name] = value
     name = fields["name"]
     if not 0 < len(name) <= 255 or "/" in name or "\0" in name or name in (".", ".."):
-        raise ValueError(f"an intent names the file {name!r}")
+        raise ValueError(f"an intent's name ({len(name)} characters) is no file's name")
     return fields
 
 
