@@ -8,6 +8,7 @@ point the test chooses (after the third file was taken, or in the middle of the 
 file's take, renamed but not yet made the queue owner's); the recovery is the store's."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -22,10 +23,11 @@ import pytest
 from lpfilter import printcap
 from lpfilter.job import Job, JobState
 from lpfilter.locks import process_start
-from lpfilter.spool import jobindex, recovery
+from lpfilter.spool import jobindex, journallimit, recovery
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.intents import RECOVERED
-from lpfilter.spool.journalformat import Kind, encode_all
+from lpfilter.spool.journalformat import Kind, decode, encode_all
+from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 
@@ -227,3 +229,32 @@ def test_an_intent_without_a_field_is_skipped() -> None:
     del fields["pid"]
     index = replay((Kind.INTENT, json.dumps(fields).encode()))
     assert index.intents == {} and index.skipped == 1
+
+
+def test_a_crowded_journal_takes_no_intent_and_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live jobs fill 3/4 of the journal (limit lowered): the intents of dropped files are
+    refused as their jobs would be (JournalFull), before any file leaves the hot folder;
+    they do not eat the last quarter, kept for what removes jobs."""
+    monkeypatch.setattr(journallimit, "LIMIT", 4 << 20)
+    printcap_path, sd = queue(tmp_path)
+    sd.chmod(0o700)
+    store = SpoolStore(str(sd), "lp")
+    store.ensure("watch")
+    numbers = iter(range(1, 100_000))
+    for title in ("t" * 100_000, ""):  # big jobs, then small ones: no room for a job left
+        with contextlib.suppress(JournalFull):
+            for n in numbers:
+                store.write(Job(f"{n:06d}", "lp", "u", "f", 1, 1.0, title=title),
+                            durable=False)
+    names = sorted(f"f{n}.txt" for n in range(3))
+    for name in names:
+        (sd / name).write_text(name)
+    with pytest.raises(JournalFull):
+        intake_of(printcap_path, store).adopt()
+    assert sorted(p.name for p in sd.iterdir() if p.suffix == ".txt") == names
+    journal = Path(store.state) / "journal"
+    records, _ = decode(journal.read_bytes(), 0)
+    assert [r for r in records if r.kind == Kind.INTENT] == []
+    assert store.intents() == {} and list(Path(store.jobs_dir).glob("*.data")) == []
+    store.close()
