@@ -12,6 +12,11 @@ worker: one job in flight) was printed whole twice; no ticket is missing and non
 queued, active or failed; nothing is left in the spool's staging folder. One variant also
 has the printer reset connections at random (mid-job), as real printers do.
 
+The hot-folder case drops the files instead (another user's, written under a temporary
+name and renamed in) and also kills a watcher while it takes a batch in, between the
+renames into jobs/ and the records (spool/intents.py): every file becomes one job named
+after it, of its dropper, at once (never ``recovered-N`` after ORPHAN_AGE).
+
 Written against today's store (tickets and data files), so that it guards the promise for any
 later redesign (a journal). Bounded: a fixed number of kills and restarts, every wait with a
 deadline, every process stopped by its pid (the kit); no timed assertions.
@@ -19,11 +24,13 @@ deadline, every process stopped by its pid (the kit); no timed assertions.
 from __future__ import annotations
 
 import os
+import pwd
 import random
 import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,3 +280,160 @@ def test_a_kill_between_done_and_the_data_removal_leaves_no_data_for_ever(
         kept = kit.sd("keep") / ".lpfilter" / "jobs" / f"{ids['keep']}.data"
         assert kept.read_bytes() == content(7)  # save_when_done: kept, as the printcap says
         assert len(list(printed.glob("job-*.prn"))) == 2  # printed once each, never again
+
+
+# --- the hot folder -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class HotCase:
+    seed: int
+    files: int
+    kills: int
+
+
+HOT_CASES = [HotCase(seed=1617, files=600, kills=12)]
+#: The dropper: files of this user, renamed into a spool directory others may write.
+DROPPER = pwd.getpwnam("nobody")
+
+
+def drop(sd: Path, numbers: range) -> list[str]:
+    """Files ``numbers`` dropped as an operator's tool does: each written (as the dropper)
+    under a temporary name the hot folder skips, then all renamed in at once."""
+    names = []
+    for n in numbers:
+        temporary = sd / f"j{n:06d}.txt.tmp"
+        temporary.write_bytes(content(n))
+        os.chown(temporary, DROPPER.pw_uid, DROPPER.pw_gid)
+        names.append(temporary.name.removesuffix(".tmp"))
+    for name in names:
+        os.rename(sd / f"{name}.tmp", sd / name)
+    return names
+
+
+def unnamed_data(kit: Kit) -> list[str]:
+    """The data files in jobs/ that no JOB record names (no watcher running)."""
+    jobs = kit.sd("q") / ".lpfilter" / "jobs"
+    named = set(kit.tickets("q"))
+    return sorted(p.name for p in jobs.glob("*.data") if p.name[:-5] not in named)
+
+
+class HotKiller(Killer):
+    """Kills as ``Killer`` does, and one kind of its own: the moment a watcher has renamed
+    some of a batch of hot-folder files into jobs/ but not yet recorded their jobs."""
+
+    def __init__(self, kit: Kit, rng: random.Random) -> None:
+        super().__init__(kit, rng)
+        #: The data files no record named just after a kill (what the intents are for).
+        self.orphaned: list[str] = []
+
+    def while_taking(self, names: Callable[[], list[str]], then: Callable[[], list[str]],
+                     ) -> None:
+        """Kill the watcher, drop files (``names``) while none runs, start one and kill it
+        as soon as it has taken the first of them (a batch is recorded only once all are
+        renamed). Then a new watcher: once it has taken a file dropped after it started
+        (``then``; a watcher recovers before it takes files), no data file is left that
+        no record names."""
+        sigkill(self.watchers[-1])
+        self.kills += 1
+        sd = self.kit.sd("q")
+        dropped = set(names())
+        self.watchers.append(self.kit.start("watch", "-P", "q"))
+        wait_until(lambda: len(dropped & set(os.listdir(sd))) < len(dropped), timeout=30,
+                   interval=0.0005, what="the watcher to take a dropped file")
+        time.sleep(self.rng.uniform(0.0, 0.003))  # anywhere in the batch's renames
+        sigkill(self.watchers[-1])
+        self.kills += 1
+        orphaned = unnamed_data(self.kit)
+        self.orphaned += orphaned
+        self.watchers.append(self.kit.start("watch", "-P", "q"))
+        later = set(then())
+        wait_until(lambda: later <= {t["name"] for t in self.kit.tickets("q").values()},
+                   timeout=60, interval=0.02, what="the new watcher to take a file")
+        left = sorted(set(orphaned) & set(unnamed_data(self.kit)))
+        assert not left, f"the watcher's recovery left data files no record names: {left}"
+
+
+@pytest.mark.parametrize("case", HOT_CASES, ids=lambda c: f"seed{c.seed}-{c.files}files")
+def test_sigkill_of_the_watcher_taking_the_hot_folder_loses_no_file_and_no_name(
+        kit: Kit, tmp_path: Path, case: HotCase) -> None:
+    """The same promise for files dropped into the hot folder (by another user, into a
+    spool directory others may write), the watcher SIGKILLed at random moments, some of
+    them while it takes a batch in: every file printed whole at least once, byte-exact,
+    as a job named after the file, of the user who dropped it (never ``recovered-N``, and
+    without waiting out ORPHAN_AGE); every job seen twice flagged; nothing left behind."""
+    rng = random.Random(case.seed)
+    killer: list[HotKiller] = []
+
+    def next_connection(_record: JobRecord) -> None:
+        if killer:
+            killer[0].job_ended()
+
+    printed = tmp_path / "printed"
+    with VirtualPrinter("127.0.0.1", 0, str(printed), Behaviour(pages=1),
+                        on_job=next_connection) as printer:
+        host, port = printer.address
+        sd = kit.queue("q", f"{host}%{port}", send_try=0)
+        sd.chmod(0o1733)  # others may drop files (sticky), not list them
+        killer.append(HotKiller(kit, rng))
+        watchers = killer[0].watchers
+        taking = dropped = 0
+        while killer[0].kills < case.kills:  # bursts of 1 to 2 batches (64 files each)
+            numbers = range(dropped, min(dropped + rng.randint(16, 128), case.files - 1))
+            dropped = numbers.stop
+            if numbers and (taking < 3 or rng.random() < 0.5):  # killed while taking files
+                killer[0].while_taking(lambda numbers=numbers: drop(sd, numbers),
+                                       lambda n=dropped: drop(sd, range(n, n + 1)))
+                dropped += 1
+                taking += 1
+            else:  # files renamed in under a running watcher; a kill as for print
+                drop(sd, numbers)
+                killer[0].kill()
+        drop(sd, range(dropped, case.files))
+        kills = killer[0].kills
+        assert killer[0].orphaned, "no kill came between a rename into jobs/ and its record"
+
+        def finished() -> bool:
+            assert watchers[-1].popen.poll() is None, watchers[-1].stderr()
+            tickets = kit.tickets("q")
+            return (len(tickets) >= case.files
+                    and all(t["state"] == "done" for t in tickets.values())
+                    and not any(name.startswith("j") for name in os.listdir(sd)))
+
+        # Within ORPHAN_AGE (60 s) of the last kill when intents work; a recovered-N job
+        # (no intent) would only be taken after it, and fail the names below.
+        wait_until(finished, timeout=300, interval=0.2, what="every file printed")
+        wait_served(kit, "q", watchers[-1])
+        assert watchers[-1].stop(30) == 0, watchers[-1].stderr()
+    for watcher in watchers:
+        assert "Traceback" not in watcher.stderr(), watcher.stderr()
+
+    tickets = kit.tickets("q")
+    by_name = {t["name"]: t for t in tickets.values()}
+    expected = {f"j{n:06d}.txt" for n in range(case.files)}
+    assert sorted(set(by_name) - expected) == [], "jobs not named after their file"
+    assert sorted(expected - set(by_name)) == [], "files that became no job"
+    assert len(tickets) == case.files, "a file became two jobs"
+    assert {t["user"] for t in tickets.values()} == {DROPPER.pw_name}
+    assert {t["source"] for t in tickets.values()} == {"hotfolder"}
+    whole: Counter[int] = Counter()
+    seen: Counter[int] = Counter()
+    for path in sorted(printed.glob("job-*.prn")):
+        data = path.read_bytes()
+        n = ident(data)
+        if n is None:
+            continue
+        assert content(n).startswith(data), f"{path.name}: job {n}'s bytes differ"
+        seen[n] += 1
+        whole[n] += len(data) == JOB_SIZE
+    missing = sorted(n for n in range(case.files) if not whole[n])
+    assert not missing, f"{len(missing)} files never printed whole: {missing[:20]}"
+    again = [f"j{n:06d}.txt" for n, count in seen.items() if count > 1]
+    unflagged = [name for name in again if not by_name[name]["possible_duplicate"]]
+    assert not unflagged, f"printed again but not flagged possible_duplicate: {unflagged}"
+    assert sum(whole.values()) - len(whole) <= kills, "more whole reprints than kills"
+    assert os.listdir(sd / ".lpfilter" / "tmp") == []
+    assert list((sd / ".lpfilter" / "jobs").glob("*.data")) == []
+    assert not any(name.startswith("j") for name in os.listdir(sd))
+    print(f"\n{case}: kills={kills} (while taking files in {taking}, by the printer"
+          f" {killer[0].by_printer}, while sending {killer[0].sending}) orphaned at a kill"
+          f" {len(killer[0].orphaned)} printed-twice={sum(c > 1 for c in whole.values())}"
+          f" seen-again={len(again)}")

@@ -2,7 +2,10 @@
 
 ``hotfolder`` classifies the entries of a spool directory; this module remembers what a
 worker needs between looks (files renamed in, whether this is the first look, what was
-left for later) and turns the ready files into tickets.
+left for later) and turns the ready files into tickets, up to 64 at a time: one unsynced
+write of their intents (spool/intents.py: what a crash before their records leaves is
+settled at once), their renames into jobs/, one fsync of jobs/, their records in one write
+and one fdatasync.
 """
 from __future__ import annotations
 
@@ -11,13 +14,16 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from lpfilter.errors import SpoolFull
-from lpfilter.job import Job, JobState, user_name
-from lpfilter.safefiles import UnsafeFile, copy_fd, fsync_dir, open_regular
+from lpfilter.errors import LpfilterError, SpoolFull
+from lpfilter.job import Job
+from lpfilter.locks import process_start
+from lpfilter.safefiles import UnsafeFile, fsync_dir
 from lpfilter.spool import hotfolder
 from lpfilter.spool.control import holds_new
+from lpfilter.spool.intents import intent_of, job_of, take_over
+from lpfilter.spool.jobindex import gone_record, intent_record
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible
@@ -52,6 +58,9 @@ class Intake:
         #: processes we cannot inspect are waited for until then, and those left are named.
         self.files_deadline: float | None = None
         self._waiting: dict[str, str] = {}
+        #: The numbers whose intents were written since the last commit.
+        self._intended: list[str] = []
+        self._taker: tuple[int, float] | None = None  # this process, as intents name it
         self._own = frozenset(os.path.basename(p) for p in (
             records.log_path, records.status_path, records.acct_path)
             if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(store.sd)
@@ -75,28 +84,64 @@ class Intake:
             self.records.log(line)
         taken: list[Taken] = []
         try:
-            for candidate in found.ready:
-                one = self._take(candidate)
-                if one is not None:
-                    taken.append(one)
-                if len(taken) >= BATCH:
-                    self._commit(taken)
+            for start in range(0, len(found.ready), BATCH):
+                chunk = found.ready[start:start + BATCH]
+                for candidate, (job_id, intent) in zip(chunk, self._intend(chunk),
+                                                       strict=True):
+                    one = self._take(candidate, job_id, intent)
+                    if one is not None:
+                        taken.append(one)
+                self._commit(taken)
         except BaseException:  # a full spool: what was taken before is still recorded
             with contextlib.suppress(SpoolFull):
                 self._commit(taken)
             raise
-        self._commit(taken)
         return found.recheck_at
 
+    def _intend(self, chunk: list[hotfolder.Candidate]) -> list[tuple[str, dict[str, Any]]]:
+        """Numbers for the next files, and their intents, in one unsynced write before any
+        of them is renamed (a kill before their records: spool/intents.py)."""
+        if self._taker is None:
+            self._taker = (os.getpid(), process_start(os.getpid()))
+        held, limit, at = holds_new(self.entry), self.entry.number("mx") * 1024, self.clock()
+        planned = []
+        for candidate in chunk:
+            self._intended.append(self.store.next_id())
+            planned.append((self._intended[-1], intent_of(candidate, at, held=held,
+                                                          limit=limit, taker=self._taker)))
+        self.store.note([intent_record(job_id, intent) for job_id, intent in planned])
+        return planned
+
     def _commit(self, taken: list[Taken]) -> None:
-        """The files taken so far become jobs (and ``taken`` is emptied): their renames made
-        durable by one fsync of jobs/ (a durable record never names a rename a power cut
-        could take back), then their records, one write and one fdatasync. On a full spool
-        (or a failed sync) every file goes back where it was, for later, once the journal
-        forgets the jobs (if it cannot, they stay jobs, with their data)."""
+        """The files taken so far become jobs (and ``taken`` is emptied); then the intents
+        of those that did not are spent."""
         batch, taken[:] = list(taken), []
-        if not batch:
-            return
+        intended, self._intended = self._intended, []
+        recorded: set[str] = set()
+        try:
+            if batch:
+                self._record(batch)
+                recorded = {job.id for job, _, _ in batch}
+        finally:
+            self._spend(intended, recorded)
+
+    def _spend(self, intended: list[str], recorded: set[str]) -> None:
+        """A GONE for the intents of files that did not become jobs and left no data file
+        (gone before their rename, refused, put back): best effort, unsynced (recovery
+        spends what is left once this process is gone; one whose file is still in jobs/
+        names it for recovery)."""
+        stale = [job_id for job_id in intended if job_id not in recorded
+                 and not os.path.lexists(self.store.data_path(job_id))]
+        if stale:
+            with contextlib.suppress(OSError, LpfilterError):
+                self.store.note([gone_record(stale)])
+
+    def _record(self, batch: list[Taken]) -> None:
+        """Their renames made durable by one fsync of jobs/ (a durable record never names
+        a rename a power cut could take back), then their records, one write and one
+        fdatasync. On a full spool (or a failed sync) every file goes back where it was,
+        for later, once the journal forgets the jobs (if it cannot, they stay jobs, with
+        their data)."""
         jobs = [job for job, _, _ in batch]
         try:
             with self.store.room():
@@ -111,11 +156,11 @@ class Intake:
             self.moved_in.discard(candidate.name)
             self.records.log(f"took {visible(candidate.name)} from the spool directory", job)
 
-    def _take(self, candidate: hotfolder.Candidate) -> Taken | None:
+    def _take(self, candidate: hotfolder.Candidate, job_id: str,
+              intent: dict[str, Any]) -> Taken | None:
         """One ready file: renamed to a job's data file (where nobody but the queue's owner
         can swap it), opened there and checked on the descriptor, made the owner's; its
         job is recorded by ``_commit``, with the others of the batch."""
-        job_id = self.store.next_id()
         path = self.store.data_path(job_id)
         try:
             with self.store.room():
@@ -123,7 +168,7 @@ class Intake:
         except FileNotFoundError:
             return None
         try:
-            uid, size = self._adopt(job_id, path)
+            uid, size = take_over(self.store, job_id, path)
         except SpoolFull:  # no room for the owner's copy: the file goes back, for later
             self._put_back(path, candidate)
             raise
@@ -141,17 +186,7 @@ class Intake:
             self.records.log(line)
             self.moved_in.discard(candidate.name)
             return None
-        limit = self.entry.number("mx") * 1024
-        too_big = 0 < limit < size  # kept, visibly failed, with the reason
-        job = Job(job_id, self.entry.name, user_name(uid), candidate.name,
-                  size, self.clock(), source="hotfolder",
-                  state=JobState.FAILED if too_big else
-                  JobState.HELD if holds_new(self.entry) else JobState.QUEUED)
-        if too_big:
-            job.finished = self.clock()
-            job.last_error = (f"larger than the queue's limit of {limit // 1024} KiB (mx in"
-                              " the printcap)")
-        return job, path, candidate
+        return job_of(job_id, self.entry.name, intent, uid, size), path, candidate
 
     def _put_back(self, path: str, candidate: hotfolder.Candidate) -> None:
         """A file taken in that cannot become a job now (a full spool) goes back to its
@@ -173,39 +208,6 @@ class Intake:
             return
         with contextlib.suppress(OSError):
             os.unlink(path)
-
-    def _adopt(self, job_id: str, path: str) -> tuple[int, int]:
-        """Check a file taken in (UnsafeFile if it must not be read for its dropper) and
-        make it the queue owner's: root gives it to them, the owner's watcher copies a
-        file of another user (in the kernel; the copy replaces it atomically). Returns
-        the dropper's uid (the job's user) and the size."""
-        fd, info = open_regular(path)
-        try:
-            reason = hotfolder.dropped_reason(info, os.stat(self.store.sd))
-            if reason is not None:
-                raise UnsafeFile(reason)
-            owner = self.store.owner
-            if info.st_uid == owner:
-                return info.st_uid, info.st_size
-            if os.geteuid() == 0:  # its only name is in jobs/ now (one link, checked)
-                os.fchown(fd, owner, -1)
-                os.fchmod(fd, 0o600)
-                return info.st_uid, info.st_size
-            copy, staged = self.store.stage(job_id)
-            try:
-                with self.store.room():
-                    size = copy_fd(fd, copy)
-                    os.fsync(copy)
-                    os.replace(staged, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(staged)
-                raise
-            finally:
-                os.close(copy)
-            return info.st_uid, size
-        finally:
-            os.close(fd)
 
     def settling(self, recheck: float | None) -> float | None:
         """``watch --once``: when to look again at a file that may still be written by a

@@ -3,7 +3,9 @@
 The last word on each job wins: a JOB record sets all of it (a ticket's fields), the
 small records change what they name. ``SpoolStore`` (phase 1 of issue 16) writes JOB,
 CANCEL (on or off), GONE and RESERVE (a job number given out) records, and HEAD at a
-compaction; its in-memory index is a ``JobIndex``.
+compaction; its in-memory index is a ``JobIndex``. An INTENT (a hot-folder file about to be
+renamed to a job's data file, spool/intents.py) is kept aside in ``intents`` until a JOB or
+GONE names its job.
 
 The small records of the design's later phase (bench/JOURNAL-DESIGN.md §2.5) are replayed
 too (``settle`` and the tests of tests/test_journal.py use them): a worker commits one
@@ -53,6 +55,30 @@ def _job_id(value: object) -> str:
     return value
 
 
+#: An INTENT's fields and their types (spool/intents.py says what each means).
+INTENT_FIELDS: dict[str, type] = {"name": str, "uid": int, "size": int, "at": float, "pid": int,
+                                  "start": float, "held": bool, "limit": int}
+
+
+def _intent(data: dict[str, Any]) -> dict[str, Any]:
+    """An INTENT's fields, checked: each of its type, numbers from 0 to 2**63, the name one
+    a file may have (untrusted input, like every record: an error shows no value of it,
+    which could be long or hold control characters)."""
+    fields: dict[str, Any] = {}
+    for name, kind in INTENT_FIELDS.items():
+        value: Any = data[name]
+        if kind is float and type(value) is int:
+            value = float(value)
+        wrong = type(value) is not kind
+        if wrong or (kind is not str and not 0 <= value < 1 << 63):
+            raise ValueError(f"an intent's {name} is no {kind.__name__} from 0 to 2**63")
+        fields[name] = value
+    name = fields["name"]
+    if not 0 < len(name) <= 255 or "/" in name or "\0" in name or name in (".", ".."):
+        raise ValueError(f"an intent's name ({len(name)} characters) is no file's name")
+    return fields
+
+
 def _last_number(value: object) -> int:
     """A RESERVE's or HEAD's last number given: one after which a number is left (a last
     of ID_MAX would make every later job's id one the replay skips)."""
@@ -75,6 +101,9 @@ class JobIndex:
         self.cancels: set[str] = set()
         #: The size of each job's last JOB record (compaction weighs the live jobs by it).
         self.sizes: dict[str, int] = {}
+        #: Hot-folder files named before their rename to a job's data file, whose job no JOB
+        #: or GONE has named since: id -> the INTENT's fields (``INTENT_FIELDS``).
+        self.intents: dict[str, dict[str, Any]] = {}
         self.last_id = 0
         self.skipped = 0
         #: Any queue's jobs (tests and tools reading a journal); a store takes only its own.
@@ -97,6 +126,7 @@ class JobIndex:
             self.jobs[job.id] = job
             self.sizes[job.id] = len(record.payload)
             self.marked.pop(job.id, None)
+            self.intents.pop(job.id, None)
             self.last_id = max(self.last_id, int(job.id))
             return
         if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS, Kind.DATA):
@@ -118,6 +148,9 @@ class JobIndex:
                 self.sizes.pop(job_id, None)
                 self.marked.pop(job_id, None)
                 self.cancels.discard(job_id)
+                self.intents.pop(job_id, None)
+        elif record.kind == Kind.INTENT:
+            self.intents[_job_id(data["id"])] = _intent(data)
         elif record.kind == Kind.CANCEL:
             job_id = _job_id(data["id"])
             if data.get("on", True):
@@ -157,6 +190,7 @@ class JobIndex:
         self.marked.clear()
         self.cancels.clear()
         self.sizes.clear()
+        self.intents.clear()
 
     def live_size(self) -> int:
         """About what a compaction would write: the jobs' last JOB records."""
@@ -165,7 +199,9 @@ class JobIndex:
     def compacted(self, keep: int) -> tuple[bytes, list[tuple[int, bytes]]]:
         """What a compaction writes: the HEAD's payload, one JOB record per job still kept
         (every unfinished one, the ``keep`` newest finished ones), then the MARKs still
-        open (a power cut after the compaction must still flag what they cover)."""
+        open (a power cut after the compaction must still flag what they cover), and every
+        intent not yet spent (only the lease holder's recovery knows whose writer is gone;
+        it spends those, spool/intents.py)."""
         finished = sorted((j for j in self.jobs.values() if j.state in FINISHED),
                           key=lambda j: j.finished or 0.0, reverse=True)[:keep]
         newest = {job.id for job in finished}  # by id: comparing jobs is slow (quadratic)
@@ -177,6 +213,7 @@ class JobIndex:
         for job_id, boot in self.marked.items():
             boots.setdefault(boot, []).append(job_id)
         records += [cancel_record(job_id, True) for job_id in sorted(self.cancels)]
+        records += [intent_record(job_id, fields) for job_id, fields in self.intents.items()]
         return head, records + [mark_record(ids, boot) for boot, ids in boots.items()]
 
     def next_id(self) -> str:
@@ -236,6 +273,10 @@ def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:
 
 def gone_record(ids: list[str]) -> tuple[int, bytes]:
     return Kind.GONE, json.dumps({"ids": ids}).encode()
+
+
+def intent_record(job_id: str, fields: dict[str, Any]) -> tuple[int, bytes]:
+    return Kind.INTENT, json.dumps({"id": job_id, **fields}).encode()
 
 
 def reserve_record(number: int) -> tuple[int, bytes]:

@@ -37,7 +37,7 @@ JOURNAL = "journal"
 
 class Kind(enum.IntEnum):
     """What a record says (bench/JOURNAL-DESIGN.md §2.2; phase 1 writes HEAD, JOB, CANCEL,
-    GONE and RESERVE; the replay knows the others)."""
+    GONE, RESERVE and INTENT; the replay knows the others)."""
 
     HEAD = 1
     JOB = 2
@@ -54,6 +54,9 @@ class Kind(enum.IntEnum):
     DATA = 12
     #: A job number given out (``next_id``), so that no other process gives it again.
     RESERVE = 13
+    #: A hot-folder file about to be renamed to a job's data file, and what its JOB record
+    #: will say (spool/intents.py): a crash before that record is settled at once.
+    INTENT = 14
 
 
 class Record(FrozenStruct):

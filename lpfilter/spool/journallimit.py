@@ -8,6 +8,7 @@ journal is not worth rewriting); an append that would pass 3/4 of the limit comp
 first, under the lock; one that would still pass it is refused before a byte is written
 (JournalFull: one line, exit 10 like a full disk). Records that carry no job (GONE, a
 number reserved, a cancel) may use the last quarter: removing jobs is how room is made.
+A hot-folder file's INTENT counts as its job's (its JOB record would be refused next).
 """
 from __future__ import annotations
 
@@ -55,6 +56,6 @@ def crowded(size: int, adding: int) -> bool:
 def too_big(size: int, adding: int, records: list[tuple[int, bytes]]) -> bool:
     """Would the append pass what may be written (after a compaction)? Job records get 3/4
     of the limit; records that carry no job (they make room, or are small) the rest."""
-    if any(kind == Kind.JOB for kind, _ in records):
+    if any(kind in (Kind.JOB, Kind.INTENT) for kind, _ in records):
         return crowded(size, adding)
     return size + adding > LIMIT

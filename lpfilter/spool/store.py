@@ -44,6 +44,7 @@ from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 from lpfilter.spool import journallimit, tickets
 from lpfilter.spool.jobindex import (ID_MAX, JobIndex, cancel_record, gone_record, job_record,
                                      reserve_record)
+from lpfilter.spool.intents import IntentLog
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.recovery import recover_orphans
@@ -55,7 +56,7 @@ __all__ = ["STATE_DIR", "SpoolStore"]
 log = logging.getLogger(__name__)
 
 
-class SpoolStore(SpoolDir):
+class SpoolStore(IntentLog, SpoolDir):
     """The jobs of one queue, in its spool directory ``sd``."""
 
     def __init__(self, sd: str, queue: str, *, shared: bool = False) -> None:
@@ -397,4 +398,3 @@ class SpoolStore(SpoolDir):
     def recover_orphans(self, user: str) -> list[Job]:
         """Jobs for data files whose submission crashed before the job was recorded."""
         return recover_orphans(self, user)
-
