@@ -127,6 +127,8 @@ class QueueWorker:
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
+                if not ran and self.store.flush():  # idle: this pass's records made
+                    self.prune()  # durable, their data files gone: those jobs may go too
                 if self.clock() >= next_recovery:
                     self.store.recover_orphans(user_name(os.getuid()))
                     settle_moves(self.store, self.records)
@@ -147,8 +149,6 @@ class QueueWorker:
             self.ledger.flush_status()  # the batch's last message (spool/ledger.py)
             if ran:
                 continue
-            if self.store.flush():  # idle: this pass's records made durable, data go
-                self.prune()  # the jobs whose data went may go now too
             now = self.clock()
             self.printers.close_backends()  # nothing to send now: hold no idle session
             if burst and (not wait_retries or retry_at is None
