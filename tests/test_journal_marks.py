@@ -414,3 +414,40 @@ def test_a_job_whose_mark_was_spent_keeps_the_durable_path(
     assert {j.id: (j.state, j.send_started) for j in index.jobs.values()} == {
         "000001": ("active", True), "000002": ("active", True)}
     assert index.marked == {"000002": journalformat.boot_id()}
+
+
+def test_the_recovery_writes_every_interrupted_job_back_with_one_sync(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five jobs left active by a crash (two had sent bytes): the recovery requeues them
+    all, flags the two, logs each as before, in one write and one fdatasync (before: one
+    of each per job)."""
+    spool.spool(5)
+    store = SpoolStore(str(spool.sd), "q")
+    for job in store.jobs():
+        job.attempts = 1
+        job.move_to(JobState.ACTIVE)
+        job.worker = (2 ** 22 + 1, 1.0)
+        job.send_started = job.id in ("000002", "000004")
+        store.write(job)
+    store.close()
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def noting(fd: int) -> None:
+        if _journal_fd(fd):
+            syncs.append(fd)
+        real(fd)
+
+    worker = spool.worker()
+    worker.store.ensure("watch")
+    monkeypatch.setattr(os, "fdatasync", noting)
+    worker.recover()
+    monkeypatch.undo()
+    worker.close()
+    assert len(syncs) == 1
+    assert {j.id: (j.state, j.possible_duplicate, j.worker) for j in spool.jobs().values()} == {
+        f"00000{n}": ("queued", n in (2, 4), None) for n in range(1, 6)}
+    log = (spool.sd / "log").read_text()
+    assert log.count("requeued after an interrupted send") == 5
+    assert log.count("requeued after an interrupted send (possible duplicate: bytes had"
+                     " reached the printer)") == 2
