@@ -106,6 +106,8 @@ class BatchMarks:
         self._removals: list[tuple[int, str]] = []
         #: The journal's end after this process's last unsynced worker record.
         self._owed = 0
+        #: The last outcome written: its job and the journal's end after it.
+        self._ended = ("", 0)
 
     def boot(self) -> str:
         """This boot's id, read once per store (a power cut makes another)."""
@@ -158,10 +160,11 @@ class BatchMarks:
         with self.tickets_locked():
             covered = self.covered(job.id)
             self._marked.discard(job.id)
+            end = self._append([job_record(job)], durable=not covered)
             if covered:
-                self._owe(self._append([job_record(job)], durable=False))
-            else:
-                self.write(job)
+                self._owe(end)
+            with self._threads:
+                self._ended = (job.id, end)
             self.clear_cancel(job.id)  # a request that came too late is spent
 
     def settle_marks(self) -> list[tuple[Job, Job]]:
@@ -183,14 +186,16 @@ class BatchMarks:
 
     # --- data files removed once their outcome is durable ---------------------------------
     def drop_data(self, job: Job) -> None:
-        """A finished job's data file: removed now when every record read so far is
-        durable, else at the next sync that covers them (``mark``, ``flush``)."""
+        """A finished job's data file: removed now when its outcome (else every record
+        read so far) is durable, else at the next sync that covers it (``mark``,
+        ``flush``)."""
         journal = self._writer()
-        if journal.synced >= journal.end:
-            self._unlink([job.id])
-            return
         with self._threads:
-            self._removals.append((journal.end, job.id))
+            end = self._ended[1] if self._ended[0] == job.id else journal.end
+            if journal.synced < end:
+                self._removals.append((end, job.id))
+                return
+        self._unlink([job.id])
 
     def flush(self) -> int:
         """The pass ends, the worker goes idle or closes: one fdatasync when this process

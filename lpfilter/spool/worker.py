@@ -28,8 +28,8 @@ from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.control import print_order
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.ledger import Ledger
-from lpfilter.spool.marks import due_batch
 from lpfilter.spool.lpcops import Gate, settle_moves
+from lpfilter.spool.marks import due_batch
 from lpfilter.spool.outcome import Observer, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
@@ -268,7 +268,7 @@ class QueueWorker:
                 job.possible_duplicate = True
             try:
                 # Not fsynced: after a power cut "queued" is right, as nothing was sent
-                # yet; the batch's MARK (or first_byte) made "maybe sent" durable.
+                # yet; the batch's MARK made "maybe sent" durable (else first_byte will).
                 self.store.start(job, *self._me)
             except BaseException:  # a full spool: nothing was sent, the ticket says queued
                 os.close(data_fd)
