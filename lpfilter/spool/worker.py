@@ -184,7 +184,8 @@ class QueueWorker:
 
     def recover(self) -> None:
         """After a crash or SIGKILL: an active job goes back to the queue, flagged as a
-        possible duplicate when bytes may already have reached the printer."""
+        possible duplicate when bytes may already have reached the printer; after a power
+        cut (another boot) so is every job a mark still names (its FIRST may be lost)."""
         run.end_orphans(self.entry, self.store.sd)  # what its filters left: before a send
         # One write and one fdatasync for all: active jobs requeued, marks settled by boot
         # id (spool/marks.py): a mark of another boot may have lost a FIRST.
