@@ -66,8 +66,7 @@ class Spool:
             files.append(self.root / f"f{n}")
             files[-1].write_bytes(data)
             datas.append(data)
-        before = len(SpoolStore(str(self.sd), "q").jobs()) if (
-            self.sd / ".lpfilter").exists() else 0
+        before = len(self.jobs()) if (self.sd / ".lpfilter").exists() else 0
         assert main(["--printcap", str(self.printcap), "print", "--no-wait", "-P", "q",
                      *map(str, files)]) == 0
         return {f"{before + n + 1:06d}": data for n, data in enumerate(datas)}
@@ -80,7 +79,11 @@ class Spool:
         return QueueWorker(entry, lock_dir=str(self.root / "locks"))
 
     def jobs(self) -> dict[str, Job]:
-        return {job.id: job for job in SpoolStore(str(self.sd), "q").jobs()}
+        store = SpoolStore(str(self.sd), "q")
+        try:
+            return {job.id: job for job in store.jobs()}
+        finally:
+            store.close()  # many stores in one test: no descriptor left open
 
     def journal(self) -> Path:
         return self.sd / ".lpfilter" / "journal"
@@ -333,7 +336,10 @@ def _restart(root: Path, moment: Moment, cut: int,
     finally:
         worker.close()
     store = SpoolStore(str(sd), "q")
-    return {job.id: (job, store.has_data(job)) for job in store.jobs()}
+    try:
+        return {job.id: (job, store.has_data(job)) for job in store.jobs()}
+    finally:
+        store.close()
 
 
 def test_a_power_cut_at_any_moment_of_the_real_worker_loses_no_job(
