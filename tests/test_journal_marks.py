@@ -21,10 +21,10 @@ import pytest
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.spool import journalformat, marks
-from lpfilter.spool.jobindex import JobIndex, mark_record, replay
+from lpfilter.spool import journalformat, marks, outcome
+from lpfilter.spool.jobindex import JobIndex, mark_record, replay, settle
 from lpfilter.spool.journal import Journal
-from lpfilter.spool.journalformat import decode, first_lsn
+from lpfilter.spool.journalformat import Kind, decode, first_lsn
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import QueueWorker
@@ -457,3 +457,47 @@ def test_the_recovery_writes_every_interrupted_job_back_with_one_sync(
     assert log.count("requeued after an interrupted send") == 5
     assert log.count("requeued after an interrupted send (possible duplicate: bytes had"
                      " reached the printer)") == 2
+
+
+def test_progress_records_during_a_send_keep_the_job_flagged_and_its_outcome_durable(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long send writes JOB records of its progress (ProgressRecorder): they carry
+    "sending started", so a power cut anywhere after the MARK leaves the job flagged
+    (whether they survive or not); they spend the job's mark, so its outcome is then
+    written durably (one fdatasync), as a job no mark covers."""
+    monkeypatch.setattr(outcome, "PROGRESS_EVERY", 0.0)
+    spool.spool(1)
+    store = SpoolStore(str(spool.sd), "q")
+    store.mark(store.jobs())
+    durable = spool.journal().stat().st_size  # the MARK's fdatasync covered it all
+    job = store.read("000001")
+    assert job is not None
+    job.attempts += 1
+    job.move_to(JobState.ACTIVE)
+    store.start(job, os.getpid(), 0.0)
+    job.send_started = True
+    store.first_byte(job)
+    recorder = outcome.ProgressRecorder(store, job)
+    recorder.sent = 512
+    recorder.record()  # a JOB record: active, 512 bytes, sending started
+    assert not store.covered("000001")
+    written = spool.journal().read_bytes()
+    records, _ = decode(written, first_lsn(written))
+    assert [r.kind for r in records][-3:] == [Kind.START, Kind.FIRST, Kind.JOB]
+    for cut in [r.end - first_lsn(written) for r in records if r.end > durable - 1]:
+        index = replay(written[:cut], "q")
+        [settled] = settle(index, "another-boot")
+        assert (settled.state, settled.possible_duplicate) == (JobState.QUEUED, True), cut
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def noting(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", noting)
+    job.move_to(JobState.DONE)
+    store.outcome(job)
+    monkeypatch.undo()
+    store.close()
+    assert len(syncs) == 1
