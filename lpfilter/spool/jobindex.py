@@ -1,24 +1,23 @@
 """A queue's jobs as its journal says: the replay, and what a crash left to settle.
 
 The last word on each job wins: a JOB record sets all of it (a ticket's fields), the
-small records change what they name. ``SpoolStore`` (phase 1 of issue 16) writes JOB,
-CANCEL (on or off), GONE and RESERVE (a job number given out) records, and HEAD at a
-compaction; its in-memory index is a ``JobIndex``. An INTENT (a hot-folder file about to be
-renamed to a job's data file, spool/intents.py) is kept aside in ``intents`` until a JOB or
-GONE names its job.
+small records change what they name. ``SpoolStore`` writes JOB, CANCEL (on or off), GONE
+and RESERVE (a job number given out) records, HEAD at a compaction; its in-memory index
+is a ``JobIndex``. An INTENT (a hot-folder file about to be renamed to a job's data file,
+spool/intents.py) is kept aside in ``intents`` until a JOB or GONE names its job.
 
-The small records of the design's later phase (bench/JOURNAL-DESIGN.md §2.5) are replayed
-too (``settle`` and the tests of tests/test_journal.py use them): a worker commits one
-MARK for a batch of jobs before
-the first byte of any of them leaves ("these may be sent from now on", durable), then for
-each job START (the attempt began), FIRST (its first byte is about to leave) and END (the
-outcome), none of them synced. So after a crash:
+The worker (phase 2, bench/JOURNAL-DESIGN.md §2.4-2.5, spool/marks.py) commits one MARK
+for a batch of jobs before the first byte of any of them leaves ("these may be sent from
+now on", durable), then for each job START (the attempt began) and FIRST (its first byte
+is about to leave), and the outcome as a JOB record, none of them synced (END is replayed
+too: tests/journalkit.py writes it). So after a crash:
 
 * same boot (the process was killed: every record it wrote is in the file): a job with a
   FIRST and no END was in flight: queued again, a possible duplicate; a job only MARKed
   or STARTed never sent a byte: queued, not flagged;
 * another boot (a power cut may have taken unsynced records): every job a MARK covers
-  and no END closes may have sent bytes: queued again, a possible duplicate.
+  and no outcome (a JOB or END record) closes may have sent bytes: queued again, a
+  possible duplicate.
 
 A record is untrusted input (a spool owner may write anything into their journal, and
 root's watcher reads it): job ids are digits (an id names a data file), the queue must be
@@ -170,6 +169,7 @@ class JobIndex:
             job.attempts = int(data["attempts"])
             job.started = float(data["started"])
             job.worker = (int(data["pid"]), float(data.get("since", 0.0)))
+            job.bytes_sent = 0  # this attempt's, as the send goes (the worker's process)
             if job.send_started:  # a try after one that may have printed
                 job.possible_duplicate = True
         elif kind == Kind.FIRST:
@@ -244,9 +244,12 @@ def settle(index: JobIndex, boot: str) -> list[Job]:
     return changed
 
 
-def start_record(job: Job, pid: int) -> tuple[int, bytes]:
+def start_record(job: Job, pid: int, since: float = 0.0) -> tuple[int, bytes]:
+    """An attempt began (``since``: the sending process's start time, as ``Job.worker``
+    says it, so ``lpc``/``cancel`` can tell whether that process still runs)."""
     return Kind.START, json.dumps({"id": job.id, "attempts": job.attempts,
-                                   "started": job.started, "pid": pid}).encode()
+                                   "started": job.started, "pid": pid,
+                                   "since": since}).encode()
 
 
 def first_record(job: Job) -> tuple[int, bytes]:

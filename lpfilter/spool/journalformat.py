@@ -155,7 +155,7 @@ def boot_id() -> str:
     """This boot of the kernel: what a killed process wrote is in the file for the whole
     boot; only a crash of the kernel or a power cut (a new boot) loses unsynced records."""
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read(64).strip()
+        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:  # no codec to import
+            return handle.read(64).decode("ascii", "replace").strip()  # (after dropping root)
     except OSError:
         return ""  # unknown: every boot is another (the conservative answer)

@@ -1,5 +1,10 @@
-"""An attempt's outcome, written down: the ticket (durably), the data file kept or dropped,
+"""An attempt's outcome, written down: the job's record, the data file kept or dropped,
 accounting, the queue's status and log files, and one line in the process log.
+
+The record is durable at once unless the batch's MARK covers the job (spool/marks.py: then
+it is synced with the next MARK, and the data file waits for that). The status file
+(``ps``) is news, not a record: a job done or cancelled is said once per batch (the last
+one, ``flush_status``); a failure or a hold at once.
 
 Kept apart from the worker, which decides what to try; this only records what happened.
 A ticket that cannot be written (a full spool) waits in the backlog to be written when
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,6 +45,10 @@ class Ledger:
         self.backlog = backlog
         self.clock = clock
         self.accounting = Accounting(entry, records, clock)
+        #: The last "job N done" of the batch, not yet in the status file (a pool's
+        #: servers finish jobs from their threads: under ``_said``).
+        self._unsaid: str | None = None
+        self._said = threading.Lock()
 
     def started(self, job: Job) -> None:
         """An attempt at ``job`` reached the printer (the accounting's ``jobstart``)."""
@@ -67,9 +77,7 @@ class Ledger:
             job.possible_duplicate = True  # the next try resends what may have printed
         job.finished = now if state != JobState.QUEUED else None
         try:
-            with self.store.tickets_locked():
-                self.store.write(job)
-                self.store.clear_cancel(job.id)  # a request that came too late is spent
+            self.store.outcome(job)  # and a cancel request that came too late is spent
         except SpoolFull:
             self.backlog.add(job.id, functools.partial(
                 self.finish, before, state, message, result=result, delay=delay,
@@ -78,8 +86,11 @@ class Ledger:
         if state in FINISHED and not self.keeps_data(state):
             self.store.drop_data(job)
         self.accounting.end(job, state)
-        if state != JobState.QUEUED:  # the queue's status no longer says "busy, retrying"
-            self.records.status(f"job {job.id} {state}: {message}")
+        if state in (JobState.DONE, JobState.CANCELLED):  # said once per batch
+            with self._said:
+                self._unsaid = f"job {job.id} {state}: {message}"
+        elif state != JobState.QUEUED:  # news an admin needs now (a retry: worker._failed)
+            self.status_now(f"job {job.id} {state}: {message}")
         duplicate = " (possible duplicate)" if job.possible_duplicate else ""
         when = f"; next try in {delay:g} s" if state == JobState.QUEUED and delay else ""
         self.records.log(f"{state}{duplicate}: {message}{when}", job)
@@ -89,6 +100,19 @@ class Ledger:
                  "queued again" if state == JobState.QUEUED else state, duplicate,
                  max(0.0, now - job.started) if job.started else 0.0, visible(message), when)
         return state
+
+    def status_now(self, message: str) -> None:
+        """A line for the status file now (an older one not yet written is dropped)."""
+        with self._said:
+            self._unsaid = None
+            self.records.status(message)
+
+    def flush_status(self) -> None:
+        """The batch's last outcome into the status file (the worker: once per batch)."""
+        with self._said:
+            message, self._unsaid = self._unsaid, None
+            if message is not None:
+                self.records.status(message)
 
     def keeps_data(self, state: JobState) -> bool:
         """Whether a job finished in ``state`` keeps its data file (printcap flags)."""

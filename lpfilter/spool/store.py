@@ -17,8 +17,9 @@ page cache is the file), ``durable`` waits for an fdatasync covering every recor
 bounded (spool/journallimit.py): compacted in time, an append past the limit refused.
 
 Phase 1 keeps ``SpoolStore``'s interface (a JOB record is a ticket's JSON); hot-folder
-scans and ``print FILE...`` commit in batches. Not yet: the worker's batched MARK records,
-the wake socket, inline data (JOURNAL-DESIGN.md §9). Old spools are upgraded at the first
+scans and ``print FILE...`` commit in batches; phase 2 (spool/marks.py) the worker's sends:
+one durable MARK per batch, a finished job's data removed once its outcome is durable.
+Not yet: the wake socket, inline data (JOURNAL-DESIGN.md §9). Old spools are upgraded at the first
 writable open (spool/tickets.py); the lease holder compacts in ``prune``. A data file no
 record names was being spooled when its writer died and is recovered (spool/recovery.py).
 
@@ -42,11 +43,11 @@ from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 from lpfilter.spool import journallimit, tickets
-from lpfilter.spool.jobindex import (ID_MAX, JobIndex, cancel_record, gone_record, job_record,
-                                     reserve_record)
 from lpfilter.spool.intents import IntentLog
+from lpfilter.spool.jobindex import ID_MAX, JobIndex, gone_record, job_record, reserve_record
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
+from lpfilter.spool.marks import BatchMarks
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
 from lpfilter.spool.staging import stage
@@ -56,7 +57,7 @@ __all__ = ["STATE_DIR", "SpoolStore"]
 log = logging.getLogger(__name__)
 
 
-class SpoolStore(IntentLog, SpoolDir):
+class SpoolStore(IntentLog, SpoolDir, BatchMarks):
     """The jobs of one queue, in its spool directory ``sd``."""
 
     def __init__(self, sd: str, queue: str, *, shared: bool = False) -> None:
@@ -65,6 +66,7 @@ class SpoolStore(IntentLog, SpoolDir):
         self._threads = threading.RLock()
         self._journal: Journal | None = None
         self._index = JobIndex(queue)
+        self._init_marks()
 
     def data_path(self, job_id: str) -> str:
         return os.path.join(self.jobs_dir, f"{job_id}.data")
@@ -147,9 +149,9 @@ class SpoolStore(IntentLog, SpoolDir):
             log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
                      len(taken.jobs), self.journal_path)
 
-    def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> None:
+    def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> int:
         """Records in one write under the lock; ``durable``: and synced (group commit:
-        outside the lock unless the caller holds it)."""
+        outside the lock unless the caller holds it). Returns the journal's end after."""
         journal = self._writer()
         with journal.locked(), self.room():
             self._fit(journal, records)
@@ -157,6 +159,7 @@ class SpoolStore(IntentLog, SpoolDir):
         if durable:
             with self.room():
                 journal.sync_to(end)
+        return end
 
     def _fit(self, journal: Journal, records: list[tuple[int, bytes]]) -> None:
         """Under the lock, before an append: compact first when the journal would pass 3/4
@@ -363,9 +366,6 @@ class SpoolStore(IntentLog, SpoolDir):
         log.info("queue %s: journal compacted from %d to %d bytes", self.queue, before,
                  journal.size)
 
-    def drop_data(self, job: Job) -> None:
-        self._drop_files([job])
-
     def _drop_files(self, jobs: list[Job]) -> None:
         with self.room():
             for job in jobs:
@@ -374,25 +374,6 @@ class SpoolStore(IntentLog, SpoolDir):
 
     def has_data(self, job: Job) -> bool:
         return os.path.lexists(self.data_path(job.id))
-
-    # --- cancel requests (from another process, while a job is being sent) -------------
-    def request_cancel(self, job_id: str) -> None:
-        self._append([cancel_record(job_id, True)], durable=True)
-
-    def clear_cancel(self, job_id: str) -> None:
-        """A cancel request spent (only written when one is set)."""
-        journal = self._writer()
-        with journal.locked():
-            if job_id in self._index.cancels:
-                self._append([cancel_record(job_id, False)], durable=False)
-
-    def cancel_requested(self, job_id: str) -> bool:
-        """Asked often during a send: an fstat, a catch-up only when the journal grew."""
-        journal = self._open()
-        if journal is None:
-            return os.path.lexists(os.path.join(self.jobs_dir, f"{job_id}.cancel"))
-        with journal.threads:
-            return job_id in self._index.cancels
 
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:

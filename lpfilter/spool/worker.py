@@ -29,9 +29,11 @@ from lpfilter.spool.control import print_order
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.ledger import Ledger
 from lpfilter.spool.lpcops import Gate, settle_moves
-from lpfilter.spool.outcome import Observer, ProgressRecorder, WorkSummary
+from lpfilter.spool.marks import due_batch
+from lpfilter.spool.outcome import Observer, WorkSummary
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.records import QueueRecords
+from lpfilter.spool.reporter import JobReporter
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
 
@@ -125,6 +127,8 @@ class QueueWorker:
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
+                if not ran and self.store.flush():  # idle: this pass's records made
+                    self.prune()  # durable, their data files gone: those jobs may go too
                 if self.clock() >= next_recovery:
                     self.store.recover_orphans(user_name(os.getuid()))
                     settle_moves(self.store, self.records)
@@ -142,6 +146,7 @@ class QueueWorker:
                 ran, retry_at, recheck = False, None, None
             else:
                 self.backlog.room()
+            self.ledger.flush_status()  # the batch's last message (spool/ledger.py)
             if ran:
                 continue
             now = self.clock()
@@ -179,22 +184,18 @@ class QueueWorker:
 
     def recover(self) -> None:
         """After a crash or SIGKILL: an active job goes back to the queue, flagged as a
-        possible duplicate when bytes may already have reached the printer."""
+        possible duplicate when bytes may already have reached the printer; after a power
+        cut (another boot) so is every job a mark still names (its FIRST may be lost)."""
         run.end_orphans(self.entry, self.store.sd)  # what its filters left: before a send
-        for job in self.store.jobs():
-            if job.state != JobState.ACTIVE:
-                continue
-            with self.store.tickets_locked():
-                current = self.store.read(job.id)
-                if current is None or current.state != JobState.ACTIVE:
-                    continue
-                current.move_to(JobState.QUEUED)
-                current.worker = None
-                current.possible_duplicate = current.possible_duplicate or current.send_started
-                current.last_error = "interrupted: lpfilter stopped while sending it"
-                self.store.write(current)
-            flag = " (possible duplicate: bytes had reached the printer)" * current.send_started
-            self.records.log(f"requeued after an interrupted send{flag}", current)
+        # One write and one fdatasync for all: active jobs requeued, marks settled by boot
+        # id (spool/marks.py): a mark of another boot may have lost a FIRST.
+        for before, job in self.store.settle_marks():
+            if before.state == JobState.ACTIVE:
+                flag = " (possible duplicate: bytes had reached the printer)" * job.send_started
+                self.records.log(f"requeued after an interrupted send{flag}", job)
+            elif job.possible_duplicate and not before.possible_duplicate:
+                self.records.log("requeued after a power cut during its batch (possible"
+                                 " duplicate: bytes may have reached the printer)", job)
         self.store.recover_orphans(user_name(os.getuid()))
         self.ledger.tidy(self.store.jobs())  # a finished job's data a kill left behind
         settle_moves(self.store, self.records)  # an lpc move a crash interrupted
@@ -206,7 +207,8 @@ class QueueWorker:
             return False, None  # before the listing: every job received wakes a stopped queue
         now, fifo, ran = self.clock(), self.entry.flag("fifo"), False
         retry_at: float | None = None
-        for job in print_order(self.store.jobs()):
+        order = print_order(self.store.jobs())
+        for at, job in enumerate(order):
             if job.state != JobState.QUEUED:  # finished tickets are kept: many, passed over
                 continue
             if self.stop.is_set() or (until and until()) or self.gate.stopped():
@@ -220,6 +222,9 @@ class QueueWorker:
                 if fifo:
                     break  # strict order: later jobs wait for this one
                 continue
+            if not self.store.covered(job.id):  # one durable MARK for the next due jobs
+                self.ledger.flush_status()
+                self.store.mark(due_batch(order[at:], now, self.early, fifo=fifo))
             state = self.process(job)
             if state is None:
                 continue
@@ -264,8 +269,8 @@ class QueueWorker:
                 job.possible_duplicate = True
             try:
                 # Not fsynced: after a power cut "queued" is right, as nothing was sent
-                # yet; first_byte below makes "maybe sent" durable before any byte leaves.
-                self.store.write(job, durable=False)
+                # yet; the batch's MARK made "maybe sent" durable (else first_byte will).
+                self.store.start(job, *self._me)
             except BaseException:  # a full spool: nothing was sent, the ticket says queued
                 os.close(data_fd)
                 raise
@@ -343,14 +348,20 @@ class QueueWorker:
                            attempt=decision.counted)
 
     def close(self) -> None:
-        """Close the files and sessions a worker keeps open between jobs."""
+        """Close the files and sessions a worker keeps open between jobs (what it wrote
+        made durable first, and the data files waiting for that removed)."""
         self.printers.close()
+        self.ledger.flush_status()
+        try:
+            self.store.flush()
+        except (OSError, LpfilterError) as exc:  # Ledger.tidy removes them at the next start
+            log.warning("queue %s: journal not synced at close: %s", self.queue, exc)
         self.store.close(final=True)
         self.records.close()
 
     def _status(self, job: Job, message: str) -> None:
         """A status line from the printer (or about it): ps file, log of changes, observer."""
-        self.records.status(message)
+        self.ledger.status_now(message)
         self.records.log(f"printer: {message}", job)
         if self.observer is not None:
             self.observer.status(job, message)
@@ -359,42 +370,3 @@ class QueueWorker:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
                          self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
-
-
-class JobReporter:
-    """What a worker hears of one job's send: cancel and shutdown, the "maybe sent" mark,
-    progress (the ticket, for status, and the observer) and the printer's status lines."""
-
-    def __init__(self, worker: QueueWorker, job: Job) -> None:
-        self.worker = worker
-        self.job = job
-        self.recorder = ProgressRecorder(worker.store, job)
-
-    def interrupted(self) -> Interruption | None:
-        self.recorder.record()
-        worker = self.worker
-        if worker.store.cancel_requested(self.job.id):
-            return Interruption.CANCELLED
-        if (worker.stop.is_set() and worker.stop_deadline is not None
-                and worker.clock() >= worker.stop_deadline):
-            return Interruption.SHUTDOWN
-        return None
-
-    def first_byte(self) -> None:
-        job, store = self.job, self.worker.store
-        started, job.send_started = job.send_started, True
-        try:
-            with store.tickets_locked():
-                store.write(job)
-        except SpoolFull:
-            job.send_started = started  # no byte may leave without this mark
-            raise
-        self.worker.ledger.started(job)  # connected: LPRng's jobstart accounting line
-
-    def progress(self, taken: int) -> None:
-        self.recorder.sent = taken
-        if self.worker.observer is not None:
-            self.worker.observer.progress(self.job, taken)
-
-    def status(self, message: str) -> None:
-        self.worker._status(self.job, message)
