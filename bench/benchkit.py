@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import platform
 import re
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -41,6 +43,16 @@ def clean_env(tmp: Path, locks: bool = True) -> dict[str, str]:
     if locks:
         env["LPFILTER_LOCK_DIR"] = str(tmp / "lk")
     return env
+
+
+def spool_jobs(sd: Path) -> list[dict[str, Any]]:
+    """Every job a queue's spool records, as ticket fields: from its journal (issue 16),
+    else from the ticket files an older version wrote (a ``--before`` package)."""
+    journal = sd / ".lpfilter" / "journal"
+    if journal.exists():
+        from lpfilter.spool.jobindex import replay_file
+        return list(replay_file(str(journal)).values())
+    return [json.loads(p.read_text()) for p in (sd / ".lpfilter" / "jobs").glob("*.job")]
 
 
 def lpfilter_command() -> list[str]:

@@ -31,7 +31,7 @@ from typing import Any
 
 from benchkit import (BenchError, add_options, clean_env, fs_type, header, load_average,
                       lpfilter_command, lpfilter_info, machine_info, print_info, progress,
-                      reap_timed, row, scratch_dirs, size_arg, spread, verdict)
+                      reap_timed, row, scratch_dirs, size_arg, spool_jobs, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -294,8 +294,8 @@ def small_round(b: Bench, group: str) -> dict[str, float]:
             walls.append(end - start)
         out.update(each=statistics.median(walls), stalls=sum(wall > 0.1 for wall in walls))
     events, out["logins"] = b.server.take(n, f"{group}, small jobs (in order)")
-    tickets = (b.sd[group] / ".lpfilter/jobs").glob("*.job") if queue else ()
-    if queue and [json.loads(p.read_text())["state"] for p in tickets] != ["done"] * n:
+    tickets = spool_jobs(b.sd[group]) if queue else []
+    if queue and [ticket["state"] for ticket in tickets] != ["done"] * n:
         raise BenchError(f"{group}: the tickets are not {n} jobs done")
     head, last = events[0], events[-1]
     out.update(rate=n / (end - first), start=head["first"] - first, tail=end - last["end"],

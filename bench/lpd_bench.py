@@ -34,7 +34,8 @@ from pathlib import Path
 import psutil
 from benchkit import (BenchError, FirstFile, clean_env, fs_type, header, load_average,
                       lpfilter_command, lpfilter_info, machine_info, print_info, progress,
-                      reap_timed, row, scratch_dirs, settle_memory, size_arg, spread, verdict)
+                      reap_timed, row, scratch_dirs, settle_memory, size_arg, spool_jobs, spread,
+                      verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024
@@ -260,7 +261,7 @@ class Bench:
         first = FirstFile(self.lpd.spool, JOB_FILES).start()
         start, end, rss = self.lpfilter("watch", "--once", "-P", "q")
         drained = self.lpd.drain(what)
-        tickets = [json.loads(p.read_text()) for p in (self.sd / ".lpfilter/jobs").glob("*.job")]
+        tickets = spool_jobs(self.sd)
         if len(tickets) != len(files) or any(t["state"] != "done" for t in tickets):
             raise BenchError(f"{what}: {len(tickets)} tickets for {len(files)} jobs, not all done")
         return Sent(end - start, drained - start, drained - first.stop(), rss)

@@ -43,9 +43,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
-from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, rss_sampler,
-                      scratch_dirs, settle_memory, settle_page_cache, spread, verdict)
+from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command, lpfilter_info,
+                      machine_info, print_info, progress, row, rss_sampler, scratch_dirs,
+                      settle_memory, settle_page_cache, spool_jobs, spread, verdict)
 from lpd_bench import LPD, LPR, PRINTCAP, Lpd, free_port
 
 MB, MiB = 1e6, 2**20
@@ -184,7 +184,7 @@ class Daemon:
         return self.cpu() - before
 
     def drain(self, what: str) -> None:
-        """Untimed: until no job data is left in the spool; finished tickets are removed."""
+        """Untimed: until no job data is left in the spool; every job recorded is done."""
         jobs = self.sd / ".lpfilter" / "jobs"
         deadline = time.monotonic() + TIMEOUT
         while any(n.endswith(".data") for n in os.listdir(jobs)):
@@ -192,10 +192,10 @@ class Daemon:
                 raise BenchError(f"{what}: lpfilter kept job data:\n"
                                  f"{self.log.read_text()[-2000:]}")
             time.sleep(0.01)
-        for path in jobs.glob("*.job"):
-            if json.loads(path.read_text())["state"] != "done":
-                raise BenchError(f"{what}: job {path.name} ended {path.read_text()[:300]}")
-            path.unlink()
+        for job in spool_jobs(self.sd):
+            if job["state"] != "done":
+                raise BenchError(f"{what}: job {job['id']} ended {job['state']}:"
+                                 f" {str(job.get('last_error'))[:300]}")
 
     def stop(self) -> None:
         self.sink.close()

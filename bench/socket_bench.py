@@ -32,7 +32,7 @@ from pathlib import Path
 
 from benchkit import (BenchError, add_options, clean_env, fs_type, header, load_average,
                       lpfilter_command, lpfilter_info, machine_info, print_info, progress,
-                      reap_timed, row, scratch_dirs, spread, verdict)
+                      reap_timed, row, scratch_dirs, spool_jobs, spread, verdict)
 
 MB, MiB = 1e6, 2**20
 SMALL = 1024  # bytes of each small job
@@ -284,7 +284,7 @@ def small_round(b: Bench, fs: str) -> dict[str, float]:
     if wrong:
         raise BenchError(f"{fs}: {len(wrong)} of {n} jobs reached the sink wrong or out of order;"
                          f" the first, job {wrong[0][0]}: {wrong[0][1]}")
-    jobs = [json.loads(p.read_text()) for p in (b.sd[fs] / ".lpfilter/jobs").glob("*.job")]
+    jobs = spool_jobs(b.sd[fs])
     if len(jobs) != n or any(j["state"] != "done" for j in jobs):
         raise BenchError(f"{fs}: {len(jobs)} tickets for {n} jobs, not all done")
     return {"submit_rate": n / submit.wall, "once_rate": n / ran.wall, "once_rss": ran.rss,

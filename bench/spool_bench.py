@@ -29,7 +29,8 @@ from pathlib import Path
 
 import psutil
 from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
-                      lpfilter_info, machine_info, print_info, progress, row, spread, verdict)
+                      lpfilter_info, machine_info, print_info, progress, row, spool_jobs, spread,
+                      verdict)
 
 JOB_SIZE = 1024
 SETTLE = 5.0  # seconds the idle watcher gets to settle once it serves every queue
@@ -196,7 +197,7 @@ class Area:
 
 def tickets(sd: Path, expected: int) -> list[dict[str, object]]:
     """Every ticket of the queue; each of the ``expected`` jobs must be done."""
-    jobs = [json.loads(p.read_text()) for p in (sd / ".lpfilter/jobs").glob("*.job")]
+    jobs = spool_jobs(sd)
     bad = [f"{j['id']}: {j['state']} {j['last_error']}" for j in jobs if j["state"] != "done"]
     if len(jobs) != expected or bad:
         raise BenchError(f"{sd}: {len(jobs)} tickets for {expected} jobs; not done: {bad[:5]}")
