@@ -74,7 +74,8 @@ def process_alive(pid: int, start: float) -> bool:
         process = psutil.Process(pid)
         return (abs(process.create_time() - start) < START_SLACK
                 and process.status() != "zombie")
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ValueError,
+            OverflowError):  # ValueError, OverflowError: no pid a process can have
         return False
 
 

@@ -46,6 +46,8 @@ def payload(record: Record) -> Any:
 
 #: The highest job number (12 digits: a longer id is no job's, see ``_job_id``).
 ID_MAX = 10**12 - 1
+#: The highest pid a Linux kernel gives (pid_max at most 2**22).
+PID_MAX = 1 << 22
 
 
 def _job_id(value: object) -> str:
@@ -168,7 +170,10 @@ class JobIndex:
                 job.move_to(JobState.ACTIVE)
             job.attempts = int(data["attempts"])
             job.started = float(data["started"])
-            job.worker = (int(data["pid"]), float(data.get("since", 0.0)))
+            pid = int(data["pid"])
+            if not 0 < pid <= PID_MAX:
+                raise ValueError(f"a START's pid {pid}: no process has it")
+            job.worker = (pid, float(data.get("since", 0.0)))
             job.bytes_sent = 0  # this attempt's, as the send goes (the worker's process)
             if job.send_started:  # a try after one that may have printed
                 job.possible_duplicate = True

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import binascii  # crc32 as zlib computes it, without loading zlib (quick commands import this)
 import enum
+import os
 import struct
+import time
 
 from lpfilter.errors import AccessError
 from lpfilter.structs import FrozenStruct
@@ -33,6 +35,9 @@ JOURNAL_MAX = 64 << 20
 LSN_MAX = 1 << 62
 #: The journal's name in a queue's state folder (its lock: ``journal.lock``).
 JOURNAL = "journal"
+#: When this module was loaded: with the pid, a process's own "boot" when the real one is
+#: unknown (``boot_id``).
+_LOADED = time.time_ns()
 
 
 class Kind(enum.IntEnum):
@@ -157,5 +162,5 @@ def boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id", "rb") as handle:  # no codec to import
             return handle.read(64).decode("ascii", "replace").strip()  # (after dropping root)
-    except OSError:
-        return ""  # unknown: every boot is another (the conservative answer)
+    except OSError:  # unknown (/proc/sys hidden): each process is another boot, so every
+        return f"unknown-{os.getpid()}-{_LOADED}"  # mark a dead one left is flagged

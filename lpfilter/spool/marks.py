@@ -132,8 +132,8 @@ class BatchMarks:
             records = [mark_record(ids, self.boot())]
             self._fit(journal, records)
             end = journal.append(records)
-        self._marked.update(ids)
-        self._sync(journal, end)
+        self._sync(journal, end)  # a MARK whose sync failed covers nothing: the next pass
+        self._marked.update(ids)  # writes another before any byte leaves
 
     def start(self, job: Job, pid: int, since: float) -> None:
         """The attempt began (``job`` is active): a START record when covered, else its JOB

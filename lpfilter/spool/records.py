@@ -61,8 +61,13 @@ def _open_record(path: str, flags: int, mode: int = 0o600) -> int:
 
 
 def stamp(when: float | None = None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() if when is None
-                                                                else when))
+    """A time as logs and ``status -l`` show it; one no clock can show (a forged record's)
+    as its number."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() if when is None
+                                                                    else when))
+    except (OverflowError, OSError, ValueError):
+        return repr(when)
 
 
 class QueueRecords:
