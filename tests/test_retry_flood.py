@@ -70,13 +70,15 @@ def test_a_broken_queues_events_are_coalesced_spaced_and_skipped_on_the_same_fil
             retry.due(event)
         assert retry.ready(200.0 + FIRST_WAIT, {"q"}) == []
         assert retry.ready(200.0 + 2 * FIRST_WAIT, {"q"}) == []  # the same files: skipped
+        retry.failed("q", str(sd), stamp(str(sd)), 230.0)  # a rescan, the same files
+        assert retry.failures["q"][3] == 2 * FIRST_WAIT  # the wait does not grow
         _flood(state)
         for event in _events(notify, 2 * RENAMES):
             retry.due(event)
         os.rename(journal_path(sd), state / "journal.bad")  # the administrator's move aside
         for event in _events(notify, 1):
             retry.due(event)
-        assert retry.ready(300.0, {"q"}) == ["q"]
+        assert retry.ready(230.0 + 2 * FIRST_WAIT, {"q"}) == ["q"]
         retry.drop("q", ())  # served: the next failure waits FIRST_WAIT again
         retry.failed("q", str(sd), stamp(str(sd)), 400.0)
         assert retry.failures["q"][3] == FIRST_WAIT

@@ -10,10 +10,10 @@ watch a folder: when the queue is served again, its own watch of the folder is t
 The folder is the spool owner's: its names can be renamed thousands of times a second,
 and each try of a damaged queue reads its whole journal (as root). So events only mark
 the queue pending (one try per loop iteration at most); a queue is tried at most once
-a FIRST_WAIT (doubled at each failed try, up to RESCAN; reset once it is served); and a
-try is skipped while the journal and its lock are the very files the last failed try
-found (same device, inode, size and mtime): a move aside, a new or mended journal, is
-news; a rename of another name is not.
+a FIRST_WAIT (doubled at each failed try on changed files, up to RESCAN; reset once it
+is served); and a try is skipped while the journal and its lock are the very files the
+last failed try found (same device, inode, size and mtime): a move aside, a new or
+mended journal, is news; a rename of another name is not.
 """
 from __future__ import annotations
 
@@ -102,8 +102,13 @@ class RetryWatches:
             self.pending.add(queue)
 
     def failed(self, queue: str, sd: str, found: Stamp, now: float) -> None:
-        """A try of the queue failed on the files ``found`` (``stamp`` before it)."""
-        wait = min(self.failures[queue][3] * 2, RESCAN) if queue in self.failures else FIRST_WAIT
+        """A try of the queue failed on the files ``found`` (``stamp`` before it). The wait
+        doubles only when the files had changed since the last failure (someone keeps
+        changing them): a rescan of the same damaged file must not slow down the try an
+        administrator's move aside asks for."""
+        last = self.failures.get(queue)
+        wait = FIRST_WAIT if last is None else last[3] if last[1] == found else min(
+            last[3] * 2, RESCAN)
         self.failures[queue] = (sd, found, now, wait)
 
     def timeout(self, now: float) -> float:
