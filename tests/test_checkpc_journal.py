@@ -40,7 +40,7 @@ def test_checkpc_names_a_damaged_journal_and_changes_nothing(kit: Kit) -> None:
         f"{kit.printcap}:1: queue lp: {journal_path(sd)}: damaged at offset {at} (73 bytes"
         " that are no records, followed by good records); nothing was changed: restore it,"
         f" or move it aside {MOVE_ASIDE}; or run 'lpfilter checkpc --fix' (it keeps the jobs"
-        " recorded before the damage)\n")
+        " its good records name)\n")
     assert "Traceback" not in done.stderr
     assert journal_path(sd).read_bytes() == before
     assert sorted(os.listdir(sd / ".lpfilter")) == ["jobs", "journal", "journal.lock",
@@ -69,8 +69,9 @@ def test_checkpc_fix_keeps_the_jobs_before_the_damage_and_numbers_go_on(kit: Kit
     aside = Path(line.removeprefix(prefix).split(";")[0])
     assert aside.name.startswith("journal.damaged-") and aside.name.endswith("Z-2"), line
     assert line.endswith(
-        "; a new journal keeps the 3 jobs recorded before the damage (job numbers go on after"
-        " 20); 1 data files in jobs/ no record names come back as recovered-N jobs (the"
+        "; a new journal keeps the 3 jobs its good records name (before and after the damage),"
+        " 0 of them flagged as possible duplicates (job numbers go on after 20); 1 data files"
+        " in jobs/ no record names come back as recovered-N jobs (the"
         " watcher takes them in once a minute old)"), line
     assert aside.read_bytes() == damaged
     assert all(path.read_text() == "an earlier one\n" for path in taken)
@@ -164,7 +165,7 @@ def test_checkpc_on_a_journal_too_big_says_so_never_70(kit: Kit) -> None:
     assert f"queue lp: {journal_path(sd)}: {JOURNAL_MAX + 1} bytes, more than" in done.stdout
     fixed = kit.run("checkpc", "--fix")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "keeps the 1 jobs recorded before the damage" in fixed.stdout
+    assert "keeps the 1 jobs its good records name" in fixed.stdout
     assert list(kit.tickets("lp")) == ["000001"]
 
 

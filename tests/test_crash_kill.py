@@ -201,7 +201,14 @@ def test_sigkill_of_the_watcher_loses_no_job_and_flags_every_duplicate(
             return all(states.get(job) == "done" for job in reported)
 
         # alone ~10 s; a loaded machine (a reset job waits out its retry delay) far longer
-        wait_until(finished, timeout=300, interval=0.2, what="every job printed")
+        try:
+            wait_until(finished, timeout=300, interval=0.2, what="every job printed")
+        except AssertionError:  # what was left, and what the watcher said
+            left = {j: s for j, s in kit.states("q").items() if s != "done"}
+            raise AssertionError(f"not done after 300 s: {len(left)} jobs, e.g."
+                                 f" {sorted(left.items())[:10]}; states"
+                                 f" {Counter(left.values())}; the watcher said:\n"
+                                 f"{watchers[-1].stderr()[-3000:]}") from None
         wait_served(kit, "q", watchers[-1])  # started: SIGTERM is its orderly stop
         assert watchers[-1].stop(30) == 0, watchers[-1].stderr()
     for watcher in watchers:

@@ -7,8 +7,12 @@ it aside by hand, losing the queued jobs its good records still hold. ``checkpc 
 does it safely: under the journal's lock, the damaged file is kept (linked to
 ``journal.damaged-<UTC stamp>``, never over a name), and a new journal of the owner's
 (O_EXCL, written and synced before it is renamed into place) holds the jobs the records
-before the damage replay to; job numbers go on above any the old file or a data file
-names. Data files no record names are taken in by the orphan recovery (``recovered-N``).
+before the damage replay to, with the good runs of records after it replayed on top (in
+LSN order: a job sent, or taken, after the damage is not queued again as if new); every
+unfinished job the damaged bytes may have changed (named after them, active or under a
+batch's mark) is flagged a possible duplicate. Job numbers go on above any the old file
+or a data file names. Data files no record names are taken in by the orphan recovery
+(``recovered-N``).
 Nothing here follows a link, and no bad journal is an internal error.
 """
 from __future__ import annotations
@@ -16,18 +20,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import time
 
 from lpfilter.commands.spooldirs import SpoolFinding
 from lpfilter.errors import LpfilterError
+from lpfilter.job import FINISHED, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir
 from lpfilter.spool import journallimit, tickets
 from lpfilter.spool.jobindex import JobIndex, reserve_record
 from lpfilter.spool.journal import Journal, JournalDamaged
 from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned
 from lpfilter.spool.journalformat import (JOURNAL_MAX, LSN_MAX, RECORD_MAX, Kind, decode,
-                                          encode_all, first_lsn, good_after)
+                                          Record, encode_all, first_lsn,
+                                          good_after)
 from lpfilter.spool.spooldir import SpoolDir
 
 __all__ = ["check_journal"]
@@ -102,7 +109,7 @@ def _read(spool: SpoolDir, fix: bool) -> list[SpoolFinding]:
                 why = getattr(error, "strerror", None) or str(error)
                 return [SpoolFinding(spool.sd, f"{exc}; not mended: {why}")]
         return [SpoolFinding(spool.sd, f"{exc}; or run 'lpfilter checkpc --fix' (it keeps"
-                             " the jobs recorded before the damage)")]
+                             " the jobs its good records name)")]
     size = journal.size
     journal.close()
     if journallimit.crowded(size, 0):
@@ -151,20 +158,22 @@ def _rewrite(spool: SpoolDir) -> SpoolFinding:
     base = first_lsn(data)
     base = base if base <= LSN_MAX else 0
     records, end = decode(data, base)
+    after = _records_after(data, base, end - base)
     index = JobIndex(spool.queue)
-    for record in records:
+    for record in records + after:  # in LSN order: the good runs after the damage last
         index.apply(record)
-    highest = max(index.last_id, _numbers_after(data, base, end - base, spool.queue))
+    flagged = _flag(index, _named(after))
     head, kept = index.compacted(len(index.jobs))
-    highest = max(highest, tickets.seed_number(spool.state, spool.owner))
+    highest = max(index.last_id, tickets.seed_number(spool.state, spool.owner))
     if highest > index.last_id:
         kept.append(reserve_record(highest))
     aside = _replace(spool, min(base + size, LSN_MAX), [(Kind.HEAD, head)] + kept,
                      _aside_name(path))
     orphans = _orphans(spool, set(index.jobs))
     return _line(spool, f"the damaged journal {path} moved aside to {aside}; a new journal"
-                 f" keeps the {len(index.jobs)} jobs recorded before the damage (job numbers go"
-                 f" on after {highest}); {orphans} data files in jobs/ no record names come"
+                 f" keeps the {len(index.jobs)} jobs its good records name (before and after"
+                 f" the damage), {flagged} of them flagged as possible duplicates (job numbers"
+                 f" go on after {highest}); {orphans} data files in jobs/ no record names come"
                  " back as recovered-N jobs (the watcher takes them in once a minute old)",
                  fixed=True)
 
@@ -177,10 +186,10 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _numbers_after(data: bytes, base: int, pos: int, queue: str) -> int:
-    """The highest job number named by good records after the damage (a bounded search):
-    such a number may have been given out, so the new journal must not give it again."""
-    highest = 0
+def _records_after(data: bytes, base: int, pos: int) -> list[Record]:
+    """The good records after the damage, in LSN order (a bounded search): what they say
+    was told to someone (a job taken, its bytes sent, a number given out)."""
+    found: list[Record] = []
     for _ in range(RUNS_MAX):
         if pos >= len(data):
             break
@@ -188,12 +197,42 @@ def _numbers_after(data: bytes, base: int, pos: int, queue: str) -> int:
         if skip is None:
             break
         records, end = decode(data[pos + skip:], base + pos + skip)
-        index = JobIndex(queue)
-        for record in records:
-            index.apply(record)
-        highest = max(highest, index.last_id)
+        found += records
         pos = end - base
-    return highest
+    return found
+
+
+def _named(records: list[Record]) -> set[str]:
+    """The job ids the records name (untrusted: a record that does not parse names none)."""
+    named: set[str] = set()
+    for record in records:
+        try:
+            data = json.loads(record.payload.decode("utf-8")) if record.payload else {}
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        ids = data.get("ids")
+        ids = ids if isinstance(ids, list) else [data.get("id")]
+        named.update(i for i in ids if isinstance(i, str))
+    return named
+
+
+def _flag(index: JobIndex, named: set[str]) -> int:
+    """Every unfinished job whose state the damaged bytes may have changed (one named after
+    them, one active or under a batch's mark) flagged as a possible duplicate: a record
+    lost in them may have said its bytes left. Returns how many."""
+    flagged = 0
+    for job in index.jobs.values():
+        if job.state in FINISHED or not (job.id in named or job.id in index.marked
+                                         or job.state == JobState.ACTIVE):
+            continue
+        if not job.possible_duplicate:
+            job.possible_duplicate = True
+            job.last_error = ("the journal was mended (checkpc --fix): damaged records may"
+                              " have said it was sent")
+        flagged += 1
+    return flagged
 
 
 def _aside_name(path: str) -> str:

@@ -27,8 +27,7 @@ from lpfilter.spool.journal import JOURNAL
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.serve import QueueServer
-from lpfilter.spool.retrywatch import RetryWatches
-from lpfilter.spool.spooldir import STATE_DIR
+from lpfilter.spool.retrywatch import RetryWatches, stamp, waits
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
@@ -216,12 +215,14 @@ class Watcher:
 
     def _start_safely(self, entry: Entry) -> None:
         """Start a queue (or a broken one again); a failure is said once per reason."""
+        found = stamp(entry.string("sd") or "")  # the files this try reads (retrywatch)
         try:
             self._start(entry)
         except Exception as exc:  # noqa: BLE001 - a broken queue must not stop the others
+            self._retry.failed(entry.name, entry.string("sd") or "", found, time.monotonic())
             line = str(exc) if str(exc).startswith("queue ") else f"queue {entry.name}: {exc}"
             if entry.name not in self.broken or self.said.get(entry.name, line) != line:
-                log.error("%s", line + self._waits(entry, exc))
+                log.error("%s", line + ("" if self.once else waits(exc)))
                 self.said[entry.name] = line
             self.broken[entry.name] = entry
             self.broken_why[entry.name] = exc
@@ -233,14 +234,6 @@ class Watcher:
             self.said.pop(entry.name, None)
         self._watch_broken(entry)
 
-    def _waits(self, entry: Entry, error: BaseException) -> str:
-        """What a daemon does about a queue whose journal (or its lock) it cannot use."""
-        journal = os.path.join(STATE_DIR, JOURNAL)
-        if self.once or not isinstance(error, AccessError) or journal not in str(error):
-            return ""
-        return (f"; the queue is not served until then (tried again when the journal is"
-                f" moved or removed, and every {RESCAN:g} s)")
-
     def _retire(self, name: str, error: LpfilterError, *, say: bool = False) -> None:
         """A daemon's queue whose spool went away or cannot be used (``say``: its worker
         stopped on it, said here once): stopped, started again once it can be used."""
@@ -251,7 +244,7 @@ class Watcher:
         self.broken[name] = served.entry
         self.broken_why[name] = error
         if say and self.said.get(name) != str(error):
-            log.error("%s", f"{error}{self._waits(served.entry, error)}")
+            log.error("%s", f"{error}{'' if self.once else waits(error)}")
             self.said[name] = str(error)
         self._watch_broken(served.entry)
 
@@ -301,6 +294,7 @@ class Watcher:
                                  for s in self.served.values()):
                 return
             timeout = 0.5 if self.once else BUSY_POLL if self.busy else RESCAN
+            timeout = min(timeout, self._retry.timeout(time.monotonic()))
             for key, _ in selector.select(timeout=timeout):
                 if key.fd == wake_fd:
                     with contextlib.suppress(BlockingIOError):
@@ -309,6 +303,8 @@ class Watcher:
                 elif self._inotify is not None:
                     self._dispatch(self._inotify.read())
                     time.sleep(EVENT_GAP)  # a burst's events merge meanwhile (the kernel)
+            for name in self._retry.ready(time.monotonic(), self.broken):
+                self._start_safely(self.broken[name])
             if self.reload.is_set():
                 self.reload.clear()
                 self._reconfigure()
@@ -347,9 +343,7 @@ class Watcher:
                 continue
             found = self._by_watch.get(event.watch)
             if found is None:
-                name = self._retry.due(event)
-                if name is not None and name in self.broken:
-                    self._start_safely(self.broken[name])
+                self._retry.due(event)  # tried in the loop, when due (once, at most)
                 continue
             served, kind = found
             if event.mask & _GONE:

@@ -142,6 +142,7 @@ class QueueWorker:
                 if burst:
                     summary.full = exc
                     break
+                self._sync_only()  # finished jobs' data waiting for a sync: room freed
                 self.backlog.full(exc, RESCAN)
                 ran, retry_at, recheck = False, None, None
             else:
@@ -158,6 +159,15 @@ class QueueWorker:
                     break
             self._pause([t for t in (retry_at, recheck) if t is not None], now, burst=burst)
         return self._end_pass(summary, every_job=every_job)
+
+    def _sync_only(self) -> None:
+        """A pass the full spool keeps aborting (the backlog first) never gets to the idle
+        ``flush``: without this sync the data files waiting for it would stay on the full
+        disk. Its own failure is the same full spool, said by the caller."""
+        try:
+            self.store.flush()
+        except (OSError, LpfilterError) as exc:
+            log.debug("queue %s: journal not synced on a full spool: %s", self.queue, exc)
 
     def _pause(self, deadlines: list[float], now: float, *, burst: bool) -> None:
         """Nothing to do before the first of ``deadlines`` (a daemon: RESCAN at most):
