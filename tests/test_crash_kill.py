@@ -26,7 +26,9 @@ from __future__ import annotations
 import os
 import pwd
 import random
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -55,6 +57,16 @@ class Case:
 
 CASES = [Case(seed=16, jobs=2000, kills=12), Case(seed=1601, jobs=600, kills=8),
          Case(seed=1602, jobs=600, kills=6, resets=0.04)]
+
+
+def _threads_of(pid: int) -> str:
+    """Where a stalled watcher's threads are (py-spy, where installed): for the report."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return "(py-spy is not installed: no stacks)"
+    done = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    return done.stdout[-6000:] + done.stderr[-500:]
 
 
 def content(n: int) -> bytes:
@@ -208,7 +220,8 @@ def test_sigkill_of_the_watcher_loses_no_job_and_flags_every_duplicate(
             raise AssertionError(f"not done after 300 s: {len(left)} jobs, e.g."
                                  f" {sorted(left.items())[:10]}; states"
                                  f" {Counter(left.values())}; the watcher said:\n"
-                                 f"{watchers[-1].stderr()[-3000:]}") from None
+                                 f"{watchers[-1].stderr()[-3000:]}\n"
+                                 f"{_threads_of(watchers[-1].popen.pid)}") from None
         wait_served(kit, "q", watchers[-1])  # started: SIGTERM is its orderly stop
         assert watchers[-1].stop(30) == 0, watchers[-1].stderr()
     for watcher in watchers:
