@@ -541,3 +541,22 @@ def test_print_wait_takes_over_when_the_watcher_goes_away(
         holder.wait(timeout=10)
         holder.stdout.close()  # type: ignore[union-attr]
     assert os.path.exists(sd / ".lpfilter" / "queue.lock")
+
+
+def test_print_in_process_leaves_no_descriptor_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main(["print", ...])`` closes the spool's journal and its lock however it ends: run
+    many times in one process (a test run, a program embedding it), each call left two."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:lp=/dev/null:sd={sd}\n")
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
+    (tmp_path / "f").write_text("one\n")
+    assert main(["print", "--no-wait", "-P", "q", str(tmp_path / "f")]) == 0  # imports, caches
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        assert main(["print", "--no-wait", "-P", "q", str(tmp_path / "f")]) == 0
+        assert main(["print", "-P", "q", str(tmp_path / "f")]) == 0  # printed in the foreground
+    assert len(os.listdir("/proc/self/fd")) == before

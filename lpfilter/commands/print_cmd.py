@@ -100,6 +100,15 @@ def run(ctx: Context) -> ExitStatus:
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)
+    try:  # its journal and lock closed however it ends (main() may run many times)
+        return _spool_and_print(ctx, args, entry, store, user)
+    finally:
+        store.close()
+
+
+def _spool_and_print(ctx: Context, args: argparse.Namespace, entry: Entry,
+                     store: SpoolStore, user: str) -> ExitStatus:
+    """Spool the files (or hand them to the print server), then print or leave them."""
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner,
                          print_format=args.format or "")

@@ -69,6 +69,7 @@ class QueueServer:
                and not self.worker.gate.stopped() and self.take()):
             summary = self.worker.serve(burst=True)
             self.lease.release()
+        self.worker.store.close()  # what ``_due`` opened again after the pass closed it
         return summary
 
     def stop(self, deadline: float) -> None:
