@@ -45,6 +45,17 @@ def clean_env(tmp: Path, locks: bool = True) -> dict[str, str]:
     return env
 
 
+def stop_process(proc: subprocess.Popen[bytes], wait: float = 30.0) -> None:
+    """SIGTERM (an orderly stop), and SIGKILL if it lingers past ``wait`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def spool_jobs(sd: Path) -> list[dict[str, Any]]:
     """Every job a queue's spool records, as ticket fields: from its journal (issue 16),
     else from the ticket files an older version wrote (a ``--before`` package)."""

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 from benchkit import (BenchError, add_options, clean_env, header, load_average, lpfilter_command,
                       lpfilter_info, machine_info, print_info, progress, row, spool_jobs, spread,
-                      verdict)
+                      stop_process, verdict)
 
 JOB_SIZE = 1024
 SETTLE = 5.0  # seconds the idle watcher gets to settle once it serves every queue
@@ -178,13 +178,7 @@ class Area:
     def stop(self) -> None:
         """SIGTERM every watcher started here (SIGKILL if one lingers)."""
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         self.procs.clear()
 
     def close(self) -> None:

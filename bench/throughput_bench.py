@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchkit import BenchError, clean_env, header, row, spread
+from benchkit import BenchError, clean_env, header, row, spread, stop_process
 
 JOB = 1024
 WAYS = ("hot folder + watch --once", "watch --once, spooled",
@@ -153,18 +152,8 @@ class Site:
                 if int(lock["pid"]) == proc.pid:
                     return proc
             time.sleep(0.02)
-        self.stop(proc)
+        stop_process(proc)
         raise BenchError("lpfilter watch did not start serving the queue")
-
-    @staticmethod
-    def stop(proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def one_run(site: Site, printer: Printer, way: str) -> float:
@@ -189,7 +178,7 @@ def one_run(site: Site, printer: Printer, way: str) -> float:
                         for k in range(parts)])
             end = check(printer.take(site.jobs), site.jobs)
         finally:
-            site.stop(watcher)
+            stop_process(watcher)
         return site.jobs / (end - start)
     return site.jobs / (check(printer.take(site.jobs), site.jobs) - start)
 

@@ -114,21 +114,40 @@ def _index(spool: Spool) -> JobIndex:
 
 
 # --- one durable MARK per batch ---------------------------------------------------------
+def _note_syncs(monkeypatch: pytest.MonkeyPatch, *, journal_only: bool = False) -> list[int]:
+    """The descriptors fdatasynced from now on (``journal_only``: the journal's), in order."""
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def noting(fd: int) -> None:
+        if not journal_only or _journal_fd(fd):
+            syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", noting)
+    return syncs
+
+
+def _send_begins(store: SpoolStore, job_id: str) -> Job:
+    """What the worker records as a send of ``job_id`` begins: START, then the first
+    byte's record (``send_started``)."""
+    job = store.read(job_id)
+    assert job is not None
+    job.attempts += 1
+    job.move_to(JobState.ACTIVE)
+    store.start(job, os.getpid(), 0.0)
+    job.send_started = True
+    store.first_byte(job)
+    return job
+
+
 def test_watch_once_of_200_jobs_syncs_the_journal_once_a_batch(
         spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     """200 spooled jobs: watch --once fdatasyncs the journal at most ceil(200/64) + 3 times
     (a MARK per 64 jobs, one at the end; before: two per job); every job is done, printed
     exactly once and byte-exact; no data file is left; no mark is left open."""
     datas = spool.spool(200)
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def noting(fd: int) -> None:
-        if _journal_fd(fd):
-            syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", noting)
+    syncs = _note_syncs(monkeypatch, journal_only=True)
     assert spool.watch_once() == ExitStatus.OK
     monkeypatch.undo()
     assert 1 <= len(syncs) <= math.ceil(200 / 64) + 3, len(syncs)
@@ -395,22 +414,9 @@ def test_a_job_whose_mark_was_spent_keeps_the_durable_path(
     changed.job_class = "B"
     other.write(changed, durable=False)  # another process: the mark of 000001 is spent
     other.close()
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def noting(fd: int) -> None:
-        syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", noting)
+    syncs = _note_syncs(monkeypatch)
     for job_id in ("000002", "000001"):
-        job = store.read(job_id)
-        assert job is not None
-        job.attempts += 1
-        job.move_to(JobState.ACTIVE)
-        store.start(job, os.getpid(), 0.0)
-        job.send_started = True
-        store.first_byte(job)
+        _send_begins(store, job_id)
         if job_id == "000002":
             assert syncs == []  # covered: START and FIRST unsynced
     monkeypatch.undo()
@@ -436,17 +442,9 @@ def test_the_recovery_writes_every_interrupted_job_back_with_one_sync(
         job.send_started = job.id in ("000002", "000004")
         store.write(job)
     store.close()
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def noting(fd: int) -> None:
-        if _journal_fd(fd):
-            syncs.append(fd)
-        real(fd)
-
     worker = spool.worker()
     worker.store.ensure("watch")
-    monkeypatch.setattr(os, "fdatasync", noting)
+    syncs = _note_syncs(monkeypatch, journal_only=True)
     worker.recover()
     monkeypatch.undo()
     worker.close()
@@ -470,13 +468,7 @@ def test_progress_records_during_a_send_keep_the_job_flagged_and_its_outcome_dur
     store = SpoolStore(str(spool.sd), "q")
     store.mark(store.jobs())
     durable = spool.journal().stat().st_size  # the MARK's fdatasync covered it all
-    job = store.read("000001")
-    assert job is not None
-    job.attempts += 1
-    job.move_to(JobState.ACTIVE)
-    store.start(job, os.getpid(), 0.0)
-    job.send_started = True
-    store.first_byte(job)
+    job = _send_begins(store, "000001")
     recorder = outcome.ProgressRecorder(store, job)
     recorder.sent = 512
     recorder.record()  # a JOB record: active, 512 bytes, sending started
@@ -488,14 +480,7 @@ def test_progress_records_during_a_send_keep_the_job_flagged_and_its_outcome_dur
         index = replay(written[:cut], "q")
         [settled] = settle(index, "another-boot")
         assert (settled.state, settled.possible_duplicate) == (JobState.QUEUED, True), cut
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def noting(fd: int) -> None:
-        syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", noting)
+    syncs = _note_syncs(monkeypatch)
     job.move_to(JobState.DONE)
     store.outcome(job)
     monkeypatch.undo()
