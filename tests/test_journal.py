@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from collections import Counter
 from pathlib import Path
 
@@ -152,50 +151,6 @@ def test_compaction_never_compares_jobs(tmp_path: Path,
 
 def _no_comparing(self: Job, other: object) -> bool:
     raise AssertionError("jobs compared")
-
-
-def test_looks_cost_no_lstat_each_and_nothing_under_the_lock(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A look outside the lock lstats the journal's name at most every NAME_EVERY seconds
-    (and when the file lost its last name); taking the lock always does; a look while
-    holding the lock makes no system call (only this thread appends then): an fstat and an
-    lstat per look were ~7% of a 1000-job send."""
-    journalkit.add_jobs(str(tmp_path), 3)
-    j, _index = _open(tmp_path)
-    clock = [time.monotonic() + 1.0]  # the journal looked at its name when opened
-    monkeypatch.setattr(journal, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    calls: list[str] = []
-    real_lstat, real_fstat = os.lstat, os.fstat
-
-    def lstat(path: str | os.PathLike[str], *args: object, **kwargs: object) -> os.stat_result:
-        calls.append("lstat") if os.fspath(path) == j.path else None
-        return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
-
-    def fstat(fd: int) -> os.stat_result:
-        calls.append("fstat") if fd == j.fd else None
-        return real_fstat(fd)
-    monkeypatch.setattr(os, "lstat", lstat)
-    monkeypatch.setattr(os, "fstat", fstat)
-    j.catch_up()
-    calls.clear()
-    for _ in range(20):
-        j.catch_up()
-    assert calls == ["fstat"] * 20  # the name is not looked at again yet
-    clock[0] += journal.NAME_EVERY
-    j.catch_up()
-    assert calls[20:] == ["fstat", "lstat"]
-    with j.locked():
-        assert calls[22:] == ["fstat", "lstat"]  # taking the lock: the name, always
-        for _ in range(20):
-            j.catch_up()
-        assert calls[24:] == []
-        j.append([jobindex.job_record(_job(4))])
-    assert calls[24:] == ["fstat"]  # the append's own: what it wrote is taken as written
-    os.unlink(j.path)  # its last name gone: seen at the next look, whatever the clock
-    j.catch_up()
-    assert calls[25:27] == ["fstat", "lstat"]
-    assert real_fstat(j.fd).st_nlink == 1  # a writer made a new journal in its place
-    j.close()
 
 
 def test_another_process_follows_a_compaction(tmp_path: Path) -> None:

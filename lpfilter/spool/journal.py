@@ -31,12 +31,11 @@ import fcntl
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, fsync_dir, same_file
-from lpfilter.spool.journalfile import SAFE_FLAGS, open_next, open_owned
+from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned
 from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
                                           RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
                                           decode, encode, encode_all, first_lsn, good_after)
@@ -48,8 +47,6 @@ log = logging.getLogger(__name__)
 
 _OPEN = os.O_RDWR | os.O_APPEND | SAFE_FLAGS
 _READ_ONLY = os.O_RDONLY | SAFE_FLAGS
-#: How often a look at the journal also looks at its name (outside the lock), seconds.
-NAME_EVERY = 0.05
 
 
 class Journal:
@@ -89,7 +86,7 @@ class Journal:
         self._base = 0  # the LSN of the file's first byte
         self._read_at = 0  # how far the file is read (an offset in it)
         self._end = 0  # the LSN after the last whole record read
-        self._stamp, self._named = (-1, 0), 0.0  # size and mtime, and when the name, seen
+        self._stamp = (-1, 0)  # the file's size and mtime at the last look
         self._synced = 0
         self._syncing = False
         self.holding = False
@@ -114,12 +111,10 @@ class Journal:
         any); a torn tail is cut off when ``cut`` (only under the lock), else left. One
         thread at a time (``threads``): the records go to ``on_record`` in order."""
         with self.threads:
-            if self.holding and info is None and not cut:
-                return  # under the lock, caught up when it was taken: only we append
             info = info or os.fstat(self.fd)
             self._read(info, cut=cut)
-            if self._look_at_name(info, cut) and self._replaced(info):  # compacted (or
-                try:  # removed) by another process: read the new one
+            if self._replaced(info):  # compacted by another process (or removed): read the
+                try:  # new one
                     self._reopen(held=cut or self.holding)
                 except FileNotFoundError:
                     if self.writable or not os.path.isdir(self.folder):
@@ -174,15 +169,6 @@ class Journal:
     def _damaged(self, what: str) -> JournalDamaged:
         """The one line refusing the journal: the queue, the file, what is wrong with it."""
         return JournalDamaged(f"{self._queue_words()}{self.path}: {what}", queue=self.queue)
-
-    def _look_at_name(self, info: os.stat_result, taking: bool) -> bool:
-        """Whether to lstat the name: at the lock's taking (never an append to a file no name
-        reaches), when the file lost its last name, else every NAME_EVERY s (was 7%)."""
-        now = time.monotonic()
-        if taking or info.st_nlink == 0 or now - self._named >= NAME_EVERY:
-            self._named = now
-            return True
-        return False
 
     def _replaced(self, info: os.stat_result) -> bool:
         """Is the journal's name another file now than the one this process has open, or
@@ -346,7 +332,7 @@ class Journal:
         if not self.holding:
             raise RuntimeError("Journal.compact outside Journal.locked()")
         path = self.path + ".next"
-        fd = open_next(path, self.owner, _OPEN, self.queue)
+        fd = self._next(path)
         try:
             data, at = encode_all(self._end, [(Kind.HEAD, head)] + records)
             view = memoryview(data)
@@ -366,6 +352,20 @@ class Journal:
             self._synced = max(self._synced, at)
         self.on_reset()  # this process reads the new file too: one state for all
         self._read(os.fstat(self.fd), cut=False)
+
+    def _next(self, path: str) -> int:
+        """The compacted journal's new file: a compaction killed half-way left one (removed:
+        unlink follows nothing); anything there that unlink cannot remove (a directory
+        someone planted) is refused in one line."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise AccessError(f"{self._queue_words()}{path}: cannot be removed"
+                              f" ({exc.strerror}: not a file lpfilter made); remove it, so"
+                              " the journal can be compacted", queue=self.queue) from None
+        return open_owned(path, self.owner, _OPEN)
 
     def sync_to(self, end: int) -> None:
         """Return once everything up to ``end`` is durable: one thread fdatasyncs for all

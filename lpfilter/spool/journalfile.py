@@ -70,19 +70,3 @@ def _open_once(path: str, owner: int, flags: int, *, create: bool) -> int:
         os.close(fd)
         raise UnsafeFile(f"{path}: {reason}")
     return fd
-
-
-def open_next(path: str, owner: int, flags: int, queue: str) -> int:
-    """A compacted journal's new file: one a compaction killed half-way left is removed
-    (unlink follows nothing); anything there unlink cannot remove (a directory someone
-    planted) is refused in one line."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        words = f"queue {queue}: " if queue else ""
-        raise AccessError(f"{words}{path}: cannot be removed ({exc.strerror}: not a file"
-                          " lpfilter made); remove it, so the journal can be compacted",
-                          queue=queue) from None
-    return open_owned(path, owner, flags)
