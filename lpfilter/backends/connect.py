@@ -24,6 +24,13 @@ from lpfilter.printcap.destination import host_problem
 
 TICK = 0.2
 _UNUSABLE = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL})
+#: A printer that refuses a job's connection may only be busy for a moment: a print server
+#: that takes one connection at a time re-opens its port some milliseconds after the job
+#: before, and a worker connects the instant that job ended. Tried again after these
+#: pauses (0.4 s in all) before the refusal counts, which costs the job connect_interval
+#: (10 s by default): under load that pause came after most jobs (test_crash_kill's
+#: watcher, 3 jobs/s). A printer that is switched off costs its retry 0.4 s more.
+BUSY_PAUSES = (0.01, 0.03, 0.06, 0.1, 0.2)
 _OFFLINE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN,
                       errno.ETIMEDOUT})
 
@@ -58,10 +65,42 @@ def _wait(sock: socket.socket, deadline: float,
 
 def open_connection(host: str, port: int, *, timeout: float,
                     interrupted: Callable[[], Interruption | None], keepalive: bool = True,
-                    linger: int = 10,
-                    source_ports: tuple[int, int] | None = None) -> socket.socket:
+                    linger: int = 10, source_ports: tuple[int, int] | None = None,
+                    busy: bool = False) -> socket.socket:
     """A connected non-blocking socket to the first address of ``host`` that accepts;
-    from a port in ``source_ports`` (low, high) when given."""
+    from a port in ``source_ports`` (low, high) when given. ``busy`` (a job's send): a
+    refusal is tried again after BUSY_PAUSES before it counts (see there)."""
+    pauses = BUSY_PAUSES if busy else ()
+    for pause in (*pauses, None):
+        sock, failures = _connect_any(host, port, timeout=timeout, interrupted=interrupted,
+                                      source_ports=source_ports)
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(keepalive))
+            if linger > 0:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, linger))
+            return sock
+        error = _classify(host, port, failures, timeout)
+        if pause is None or not isinstance(error, ConnectRefused):
+            raise error
+        _busy_pause(pause, interrupted)
+    raise AssertionError("unreachable")
+
+
+def _busy_pause(pause: float, interrupted: Callable[[], Interruption | None]) -> None:
+    """A short wait before the next try at a printer that refused (a cancel or a shutdown
+    ends it at once: it is a few hundredths of a second)."""
+    reason = interrupted()
+    if reason is not None:
+        raise JobInterrupted(reason)
+    time.sleep(pause)
+
+
+def _connect_any(host: str, port: int, *, timeout: float,
+                 interrupted: Callable[[], Interruption | None],
+                 source_ports: tuple[int, int] | None
+                 ) -> tuple[socket.socket | None, list[tuple[object, int]]]:
+    """One round over every address of ``host``: the first connected socket, or none and
+    why each address failed."""
     failures: list[tuple[object, int]] = []
     for family, kind, proto, address in resolve(host, port):
         try:
@@ -79,17 +118,13 @@ def open_connection(host: str, port: int, *, timeout: float,
                 code = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                         if _wait(sock, deadline, interrupted) else errno.ETIMEDOUT)
             if code == 0:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(keepalive))
-                if linger > 0:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                    struct.pack("ii", 1, linger))
                 result, sock = sock, None  # type: ignore[assignment]
-                return result
+                return result, failures
             failures.append((address, code))
         finally:
             if sock is not None:
                 sock.close()
-    raise _classify(host, port, failures, timeout)
+    return None, failures
 
 
 def on_this_host(sock: socket.socket) -> bool:

@@ -116,7 +116,8 @@ class JetDirectBackend:
         _pause(settings.connect_grace, request)
         sock = open_connection(host, port, timeout=settings.connect_timeout,
                                interrupted=request.reporter.interrupted,
-                               keepalive=settings.keepalive, linger=settings.linger)
+                               keepalive=settings.keepalive, linger=settings.linger,
+                               busy=True)
         finished = False
         try:
             result = self._run(sock, request, settings, f"{host}%{port}")

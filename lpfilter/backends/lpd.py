@@ -192,7 +192,7 @@ class LpdBackend:
                                timeout=request.settings.connect_timeout,
                                interrupted=request.reporter.interrupted,
                                keepalive=request.settings.keepalive,
-                               source_ports=request.settings.source_ports)
+                               source_ports=request.settings.source_ports, busy=True)
         # Every write here ends a step the server must answer before the next one; Nagle
         # would hold the byte that ends a data file until the server's delayed ACK (40 ms
         # on Linux), which is most of a small job's time. See bench/README.md.
