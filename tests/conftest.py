@@ -1,6 +1,7 @@
 """Shared fixtures: every test gets its own parse-cache directory and a clean environment."""
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # pyftpdlib (the test FTP server) still imports asyncore/asynchat on Python 3.11.
     config.addinivalue_line("filterwarnings",
                             "ignore:The asyn(core|chat) module is deprecated:DeprecationWarning")
+    # A run started in the background of a non-interactive shell (``nohup pytest &``)
+    # inherits SIGINT ignored, and so would every process a test starts (Python keeps an
+    # ignored SIGINT ignored): the tests of Ctrl-C need it delivered. A handler here is
+    # reset to the default in every child at exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
