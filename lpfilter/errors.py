@@ -112,6 +112,11 @@ class RemoveJob(PermanentError):
     """Remove the job without printing it (LPRng's JREMOVE, filter exit 3)."""
 
 
+class LockHeld(TransientError):
+    """A queue's lock (its journal's) is held longer than any healthy holder keeps it (a
+    stuck process): the command stops, nothing changed; the daemon tries the queue again."""
+
+
 class PrinterBusy(TransientError):
     """The printer refused the connection or the session: it takes one at a time."""
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import (AccessError, ConfigError, HoldJob, JobRefused, LpfilterError,
-                             NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
+from lpfilter.errors import (AccessError, ConfigError, HoldJob, JobRefused, LockHeld,
+                             LpfilterError, NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
 from lpfilter.status import ExitStatus
 
 if TYPE_CHECKING:  # the job's module (a dataclass, json) is imported by the verdicts on
@@ -27,6 +27,7 @@ ERRORS: dict[type[LpfilterError], ExitStatus] = {
     NoSuchPrinter: ExitStatus.NO_SUCH_PRINTER,
     AccessError: ExitStatus.ACCESS,
     SpoolFull: ExitStatus.SPOOL_FULL,
+    LockHeld: ExitStatus.QUEUE_BUSY,
     JobRefused: ExitStatus.JOB_FAILED,
     HoldJob: ExitStatus.JOB_HELD,
     RemoveJob: ExitStatus.JOB_FAILED,

@@ -37,7 +37,6 @@ folder stays bounded.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -50,6 +49,7 @@ from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.text import visible
 from lpfilter.safefiles import CHUNK, UnsafeFile, atomic_write, open_lock, open_regular, private_dir
+from lpfilter.spool.journalfile import take_lock
 
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
@@ -133,9 +133,10 @@ class Retries:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Other connections wait (threads of this process too: a descriptor of its own)."""
-        fd = open_lock(os.path.join(self.store.state, RECEIVE_LOCK), self.store.owner)
+        path = os.path.join(self.store.state, RECEIVE_LOCK)
+        fd = open_lock(path, self.store.owner)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            take_lock(fd, path, queue=self.store.queue)
             yield
         finally:
             os.close(fd)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, fsync_dir, same_file
-from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned
+from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned, take_lock
 from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
                                           RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
                                           decode, encode, encode_all, first_lsn, good_after)
@@ -190,7 +190,7 @@ class Journal:
             if self.writable and not same_file(self._lock_fd, self.path + ".lock"):
                 lock_fd = open_owned(self.path + ".lock", self.owner, os.O_RDWR | SAFE_FLAGS)
                 if held:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                    take_lock(lock_fd, self.path + ".lock", queue=self.queue)
         except BaseException:
             os.close(fd)
             if lock_fd >= 0:
@@ -212,7 +212,7 @@ class Journal:
         synced in the removed file must not pass over a record of the new one, and every
         reader takes the HEAD's LSN as the file's first byte's)."""
         if not held:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            take_lock(self._lock_fd, self.path + ".lock", queue=self.queue)
         try:
             if os.fstat(self.fd).st_size == 0:  # nobody appended to it yet
                 data, _ = encode_all(self._end, [(Kind.HEAD, b"{}")])
@@ -267,7 +267,7 @@ class Journal:
             if self.holding:
                 yield
                 return
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            take_lock(self._lock_fd, self.path + ".lock", queue=self.queue)
             try:
                 self.catch_up(cut=True)
                 self.holding = True

@@ -7,15 +7,27 @@ journal without taking it in, and mends a damaged one) open the same files the s
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import time
 
-from lpfilter.errors import AccessError
+from lpfilter.errors import AccessError, LockHeld
 from lpfilter.safefiles import UnsafeFile, give, refusal
+from lpfilter.text import visible
 
-__all__ = ["SAFE_FLAGS", "open_owned"]
+__all__ = ["SAFE_FLAGS", "open_owned", "take_lock"]
 
 #: How many times a creator opens a journal that is removed again each time.
 TRIES = 8
+#: The longest a process waits for a journal's lock. Its holders keep it for milliseconds
+#: (a compaction of a full journal, a second or two); one that keeps it longer is stuck
+#: (stopped with Ctrl-Z in the middle of a ``print``, or hung): said, not waited for.
+LOCK_WAIT = 60.0
+#: The pauses between looks at a held lock grow from the first to the last: a holder lets
+#: go within a millisecond as a rule, and the worker and a ``print`` take turns at it.
+LOCK_POLL = (0.0001, 0.02)
+#: /proc/locks is read this far at most, to name a stuck holder.
+LOCKS_MAX = 1 << 20
 #: Never follow a link, never block on a FIFO, never leak into a child.
 SAFE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -70,3 +82,55 @@ def _open_once(path: str, owner: int, flags: int, *, create: bool) -> int:
         os.close(fd)
         raise UnsafeFile(f"{path}: {reason}")
     return fd
+
+
+def take_lock(fd: int, path: str, *, queue: str = "", wait: float | None = None) -> None:
+    """flock(LOCK_EX) on ``fd`` (the lock file ``path``), waited for at most ``wait``
+    seconds (LOCK_WAIT): a blocking flock would wait forever for a stuck holder, and a daemon serving
+    the queue would stop without a word. LockHeld then, naming the holder. (The
+    journal's lock, and the LPD receiver's, in the same state folder.)"""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    wait = LOCK_WAIT if wait is None else wait
+    deadline = time.monotonic() + wait
+    pause, longest = LOCK_POLL
+    while True:
+        time.sleep(pause)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+        pause = min(longest, pause * 2)
+    owner = f"queue {queue}: " if queue else ""
+    raise LockHeld(f"{owner}the lock {path} has been held for {wait:g} s by another"
+                   f" process{_holder(fd)}; nothing was changed: if that process is stuck"
+                   " (stopped, or hung), end it and try again", queue=queue)
+
+
+def _holder(fd: int) -> str:
+    """`` (pid N, NAME)``: who holds the flock on ``fd``'s file, from /proc/locks ("" when
+    it cannot be told). The name is the holder's own text: made visible."""
+    info = os.fstat(fd)
+    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    try:
+        with open("/proc/locks", "rb") as locks:
+            text = locks.read(LOCKS_MAX).decode("ascii", "replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        fields = line.split()
+        if "->" not in fields and len(fields) > 5 and fields[1] == "FLOCK" \
+                and fields[5] == inode and fields[4].isdigit():
+            pid = fields[4]
+            try:
+                with open(f"/proc/{pid}/comm", "rb") as comm:
+                    name = comm.read(64).decode("utf-8", "replace").strip()
+            except OSError:
+                return f" (pid {pid})"
+            return f" (pid {pid}, {visible(name)})"
+    return ""
