@@ -190,14 +190,20 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
         return self._writer().locked()
 
     def next_id(self) -> str:
-        """The next job number of this queue (six digits, more when it grows): one more
-        than any the journal knows, reserved by a record (not synced: a number a durable
-        record used is never given again, and a data file's name is never taken)."""
+        return self.next_ids(1)[0]
+
+    def next_ids(self, count: int) -> list[str]:
+        """The next ``count`` job numbers of this queue (six digits, more when it grows):
+        after any the journal knows, reserved by one record (not synced: a number a
+        durable record used is never given again, and a data file's name is never taken)."""
         journal = self._writer()
         with journal.locked(), self.room():
-            number = self._index.last_id + 1
-            while os.path.lexists(self.data_path(f"{number:06d}")):
-                number += 1  # a data file a crash left before its record
+            numbers: list[int] = []
+            number = self._index.last_id
+            while len(numbers) < count:
+                number += 1
+                if not os.path.lexists(self.data_path(f"{number:06d}")):
+                    numbers.append(number)  # (else a data file a crash left before its record)
             if number > ID_MAX:
                 raise AccessError(
                     f"queue {self.queue}: the journal {self.journal_path} names a job"
@@ -206,7 +212,7 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
                     " jobs/ are then taken in again as jobs)", queue=self.queue)
             self._fit(journal, [reserve_record(number)])
             journal.append([reserve_record(number)])
-        return f"{number:06d}"
+        return [f"{n:06d}" for n in numbers]
 
     # --- jobs -------------------------------------------------------------------------
     def write(self, job: Job, *, durable: bool = True) -> None:

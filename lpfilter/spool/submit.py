@@ -3,8 +3,9 @@
 The data is copied by the kernel (copy_file_range: a reflink where the file system has
 them), never read through Python; the printcap's limits (``mx`` size in KiB, ``mc``
 copies) are enforced with a clear refusal. Many files (``print FILE...``) are committed
-in batches of up to BATCH: each staged and fsynced, then the batch renamed into jobs/,
-one fsync of jobs/, their records in one write and one fdatasync of the journal.
+in batches of up to BATCH: each staged, the batch's files fsynced from a few threads
+at once, then renamed into jobs/, one fsync of jobs/, their records in one write and one
+fdatasync of the journal.
 """
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ import contextlib
 import os
 import stat
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd
-from lpfilter.spool.control import admit, holds_new
+from lpfilter.spool.control import EntryControl, admit, holds_new
 from lpfilter.structs import FrozenStruct
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Files of one ``print`` committed together (one flush of jobs/ and of the journal).
 BATCH = 64
+#: Threads that fsync a batch's data files.
+SYNC_THREADS = 8
 #: A staged job: the job, its staged data file, the staged file's descriptor (locked).
 Staged = tuple[Job, str, int]
 
@@ -98,18 +102,19 @@ def _open_source(path: str | None) -> tuple[int, str, int | None]:
 
 def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOptions) -> Job:
     """Spool one file (None: standard input) as a job of ``entry``'s queue."""
-    (job,) = _commit(store, [_stage(entry, store, path, options)])
+    (job,) = _commit(store, [_stage(_Spooling(entry, store, 1), path, options)])
     return job
 
 
-def submit_all(entry: Entry, store: SpoolStore, paths: Iterable[str | None],
+def submit_all(entry: Entry, store: SpoolStore, paths: Sequence[str | None],
                options: JobOptions) -> Iterator[Job]:
     """Spool many files, yielding each job once it is on disk, a batch at a time; a file
     refused stops the rest, after the ones before it are spooled (as one by one)."""
+    spooling = _Spooling(entry, store, len(paths))
     batch: list[Staged] = []
     try:
         for path in paths:
-            batch.append(_stage(entry, store, path, options))
+            batch.append(_stage(spooling, path, options))
             if len(batch) >= BATCH:
                 yield from _commit(store, batch)
     except BaseException:
@@ -118,12 +123,37 @@ def submit_all(entry: Entry, store: SpoolStore, paths: Iterable[str | None],
     yield from _commit(store, batch)
 
 
+class _Spooling:
+    """What a ``print`` of many files looks up once, not once a file (a third of its time
+    for 1000 files, bench/README.md): this host's name, the queue's lpc state (read again
+    only when its file changed) and job numbers, reserved a batch at a time by one record."""
+
+    def __init__(self, entry: Entry, store: SpoolStore, count: int) -> None:
+        self.entry, self.store, self.left = entry, store, count
+        self.host = host_name()
+        self.control = EntryControl(entry)
+        self._ids: list[str] = []
+
+    def next_id(self) -> str:
+        if not self._ids:  # (a file refused after it leaves the rest of a batch's unused)
+            self._ids = self.store.next_ids(max(1, min(self.left, BATCH)))
+        self.left -= 1
+        return self._ids.pop(0)
+
+
 def _commit(store: SpoolStore, batch: list[Staged]) -> list[Job]:
-    """The staged jobs into the queue (``batch`` emptied); their staged files stay locked
-    until then (see SpoolStore.stage)."""
+    """The staged jobs into the queue (``batch`` emptied), their data made durable first;
+    their staged files stay locked until then (see SpoolStore.stage)."""
     staged, batch[:] = list(batch), []
     try:
         if staged:
+            try:
+                _sync_all(store, [fd for _, _, fd in staged])
+            except BaseException:  # none of them is spooled: no staged file stays behind
+                for _, path, _ in staged:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                raise
             store.commit_all([(job, path) for job, path, _ in staged])
     finally:
         for _, _, fd in staged:
@@ -131,10 +161,41 @@ def _commit(store: SpoolStore, batch: list[Staged]) -> list[Job]:
     return [job for job, _, _ in staged]
 
 
-def _stage(entry: Entry, store: SpoolStore, path: str | None, options: JobOptions) -> Staged:
-    """One file copied into tmp/ and fsynced, its job made (not yet in the queue)."""
+def _sync_all(store: SpoolStore, fds: list[int]) -> None:
+    """fsync every staged file, from SYNC_THREADS threads at once: the file system commits
+    concurrent syncs together (64 new files of 1 KiB: 12 ms one after another, 6 ms from
+    8 threads, on this machine's disk)."""
+    if len(fds) < 3:
+        with store.room():
+            for fd in fds:
+                os.fsync(fd)
+        return
+    errors: list[OSError] = []
+
+    def sync(part: list[int]) -> None:
+        try:
+            for fd in part:
+                os.fsync(fd)
+        except OSError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(fds[i::SYNC_THREADS],), daemon=True)
+               for i in range(min(SYNC_THREADS, len(fds)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        with store.room():  # a full disk: SpoolFull, as a sync in this thread would be
+            raise errors[0]
+
+
+def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged:
+    """One file copied into tmp/, its job made (not yet in the queue, nor synced)."""
+    entry, store = spooling.entry, spooling.store
     check_copies(entry, options.copies)
-    admit(entry)  # lpc disable
+    control = spooling.control.read()
+    admit(entry, control)  # lpc disable
     limit_kib = entry.number("mx")
     limit = limit_kib * 1024 if limit_kib > 0 else None
     src, shown, size = _open_source(path)
@@ -145,7 +206,7 @@ def _stage(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
             raise too_big
         if size == 0:
             raise JobRefused(f"{shown}: empty file; nothing to print", queue=entry.name)
-        job_id = store.next_id()
+        job_id = spooling.next_id()
         fd, staged = store.stage(job_id)
         try:
             try:
@@ -155,8 +216,6 @@ def _stage(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
                 raise too_big from None
             if copied == 0:
                 raise JobRefused(f"{shown}: empty; nothing to print", queue=entry.name)
-            with store.room():
-                os.fsync(fd)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
@@ -167,8 +226,9 @@ def _stage(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
             os.close(src)
     name = options.name or (os.path.basename(path) if path and path != "-" else "stdin")
     job = Job(job_id, entry.name, options.user, name, copied, time.time(),
-              title=options.title, copies=options.copies, host=host_name(),
+              title=options.title, copies=options.copies, host=spooling.host,
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
-              state=JobState.HELD if options.hold or holds_new(entry) else JobState.QUEUED)
+              state=JobState.HELD if options.hold or holds_new(entry, control)
+              else JobState.QUEUED)
     return job, staged, fd
