@@ -86,9 +86,9 @@ def _open_once(path: str, owner: int, flags: int, *, create: bool) -> int:
 
 def take_lock(fd: int, path: str, *, queue: str = "", wait: float | None = None) -> None:
     """flock(LOCK_EX) on ``fd`` (the lock file ``path``), waited for at most ``wait``
-    seconds (LOCK_WAIT): a blocking flock would wait forever for a stuck holder, and a daemon serving
-    the queue would stop without a word. LockHeld then, naming the holder. (The
-    journal's lock, and the LPD receiver's, in the same state folder.)"""
+    seconds (LOCK_WAIT): a blocking flock would wait forever for a stuck holder, and a
+    daemon serving the queue would stop without a word. LockHeld then, naming the holder.
+    (The journal's lock, and the LPD receiver's, in the same state folder.)"""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
