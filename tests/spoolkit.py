@@ -310,6 +310,19 @@ def kit(tmp_path: Path) -> Iterator[Kit]:
 
 
 @pytest.fixture
+def in_process_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Queue q (``lp=/dev/null``) for ``main(argv)`` called in the test's own process:
+    its printcap and lock directory in the environment. Returns its spool directory."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:lp=/dev/null:sd={sd}\n")
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
+    return sd
+
+
+@pytest.fixture
 def fast_dir(tmp_path: Path) -> Iterator[Path]:
     """A directory on tmpfs where there is one (fsync costs nothing), else under tmp_path."""
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):

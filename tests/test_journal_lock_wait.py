@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from spoolkit import in_process_queue  # noqa: F401
 
 from lpfilter.cli import main
 from lpfilter.errors import LockHeld
@@ -51,6 +52,18 @@ class Holder:
 
 
 @pytest.fixture
+def lock_file(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A lock file and a descriptor of ours on it (closed afterwards)."""
+    path = tmp_path / "lock"
+    path.touch()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        yield path, fd
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
 def holder_of() -> Iterator[list[Holder]]:
     holders: list[Holder] = []
     yield holders
@@ -58,26 +71,21 @@ def holder_of() -> Iterator[list[Holder]]:
         holder.let_go()
 
 
-def test_a_free_lock_is_taken_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "lock"
-    path.touch()
-    fd = os.open(path, os.O_RDWR)
+def test_a_free_lock_is_taken_at_once(lock_file: tuple[Path, int]) -> None:
+    path, fd = lock_file
+    take_lock(fd, str(path), wait=0.0)
+    other = os.open(path, os.O_RDWR)
     try:
-        take_lock(fd, str(path), wait=0.0)
-        other = os.open(path, os.O_RDWR)
         with pytest.raises(BlockingIOError):
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.close(other)
     finally:
-        os.close(fd)
+        os.close(other)
 
 
-def test_a_lock_let_go_while_waited_for_is_taken(tmp_path: Path,
+def test_a_lock_let_go_while_waited_for_is_taken(lock_file: tuple[Path, int],
                                                  holder_of: list[Holder]) -> None:
-    path = tmp_path / "lock"
-    path.touch()
+    path, fd = lock_file
     holder_of.append(Holder(path))
-    fd = os.open(path, os.O_RDWR)
     errors: list[BaseException] = []
 
     def take() -> None:
@@ -94,20 +102,14 @@ def test_a_lock_let_go_while_waited_for_is_taken(tmp_path: Path,
         assert not taker.is_alive() and not errors, errors
     finally:
         taker.join(30)
-        os.close(fd)
 
 
-def test_a_lock_held_too_long_is_said_naming_its_holder(tmp_path: Path,
+def test_a_lock_held_too_long_is_said_naming_its_holder(lock_file: tuple[Path, int],
                                                         holder_of: list[Holder]) -> None:
-    path = tmp_path / "lock"
-    path.touch()
+    path, fd = lock_file
     holder_of.append(Holder(path))
-    fd = os.open(path, os.O_RDWR)
-    try:
-        with pytest.raises(LockHeld) as caught:
-            take_lock(fd, str(path), queue="q", wait=0.2)
-    finally:
-        os.close(fd)
+    with pytest.raises(LockHeld) as caught:
+        take_lock(fd, str(path), queue="q", wait=0.2)
     message = str(caught.value)
     assert message.startswith(f"queue q: the lock {path} has been held for 0.2 s by another"
                               f" process (pid {holder_of[0].proc.pid}, python"), message
@@ -116,14 +118,9 @@ def test_a_lock_held_too_long_is_said_naming_its_holder(tmp_path: Path,
 
 
 def test_print_stops_in_one_line_with_exit_9_while_a_stuck_process_holds_the_journal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        holder_of: list[Holder]) -> None:
-    sd = tmp_path / "sd"
-    sd.mkdir(mode=0o700)
-    printcap = tmp_path / "printcap"
-    printcap.write_text(f"q:lp=/dev/null:sd={sd}\n")
-    monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
-    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
+        tmp_path: Path, in_process_queue: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], holder_of: list[Holder]) -> None:
+    sd = in_process_queue
     (tmp_path / "f").write_text("one\n")
     assert main(["print", "--no-wait", "-P", "q", str(tmp_path / "f")]) == 0  # the journal
     store = SpoolStore(str(sd), "q")

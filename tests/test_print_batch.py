@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from spoolkit import write_files
+from spoolkit import in_process_queue, write_files  # noqa: F401
 
 from lpfilter import printcap
 from lpfilter.cli import main
@@ -24,15 +24,8 @@ from lpfilter.status import ExitStatus
 
 
 @pytest.fixture
-def queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Queue q (lp=/dev/null) for in-process ``main``; returns its spool directory."""
-    sd = tmp_path / "sd"
-    sd.mkdir(mode=0o700)
-    printcap = tmp_path / "printcap"
-    printcap.write_text(f"q:lp=/dev/null:sd={sd}\n")
-    monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
-    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
-    return sd
+def queue(in_process_queue: Path) -> Path:
+    return in_process_queue
 
 
 def _records(sd: Path, kind: Kind) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from spoolkit import in_process_queue  # noqa: F401
 
 from lpfilter import printcap
 from lpfilter.cli import main
@@ -544,15 +545,9 @@ def test_print_wait_takes_over_when_the_watcher_goes_away(
 
 
 def test_print_in_process_leaves_no_descriptor_open(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, in_process_queue: Path) -> None:
     """``main(["print", ...])`` closes the spool's journal and its lock however it ends: run
     many times in one process (a test run, a program embedding it), each call left two."""
-    sd = tmp_path / "sd"
-    sd.mkdir(mode=0o700)
-    printcap = tmp_path / "printcap"
-    printcap.write_text(f"q:lp=/dev/null:sd={sd}\n")
-    monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
-    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
     (tmp_path / "f").write_text("one\n")
     assert main(["print", "--no-wait", "-P", "q", str(tmp_path / "f")]) == 0  # imports, caches
     before = len(os.listdir("/proc/self/fd"))
