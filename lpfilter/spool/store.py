@@ -190,6 +190,7 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
         return self._writer().locked()
 
     def next_id(self) -> str:
+        """The next job number (``next_ids``, one)."""
         return self.next_ids(1)[0]
 
     def next_ids(self, count: int) -> list[str]:
