@@ -7,6 +7,7 @@ Real processes hold real locks."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import subprocess
 import sys
@@ -15,13 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spoolkit import in_process_queue  # noqa: F401
+from spoolkit import in_process_queue, wait_until  # noqa: F401
 
+from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.errors import LockHeld
 from lpfilter.spool import journalfile
 from lpfilter.spool.journalfile import take_lock
 from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.watcher import Watcher
 from lpfilter.status import ExitStatus
 
 #: Holds the flock on argv[1] until a line comes on stdin (or stdin closes).
@@ -141,3 +144,46 @@ def test_print_stops_in_one_line_with_exit_9_while_a_stuck_process_holds_the_jou
     assert {job.id for job in store.jobs()} == before  # nothing was spooled
     store.close()
     assert main(["print", "--no-wait", "-P", "q", str(tmp_path / "f")]) == 0  # and now it is
+
+
+def test_the_daemon_says_a_stuck_lock_once_and_serves_the_queue_again_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        holder_of: list[Holder]) -> None:
+    """The daemon's worker meets the journal's lock held by a stuck process: the queue is
+    given up with one line naming the holder, its rescans (called here as the loop does)
+    say nothing more while the lock stays held, and once the holder is gone the next
+    rescan serves the queue again and prints what waited."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"lp:sd={sd}:lp=/dev/null\n")
+    entry = printcap.load([str(tmp_path / "printcap")]).lookup("lp")
+    (sd / "first.txt").write_text("x\n")
+    monkeypatch.setattr(journalfile, "LOCK_WAIT", 0.3)
+    watcher = Watcher(lambda: [entry], lock_dir=str(tmp_path / "locks"), once=False)
+    try:
+        watcher._start_safely(entry)
+        store = watcher.served["lp"].worker.store
+        wait_until(lambda: [j.state for j in store.jobs()] == ["done"], what="the job printed")
+        holder_of.append(Holder(Path(store.journal_path + ".lock")))
+        (sd / "second.txt").write_text("y\n")
+        served = watcher.served["lp"]
+        served.worker.wake()
+        wait_until(lambda: served.error is not None, what="the worker to stop on the lock")
+        assert served.thread is not None
+        served.thread.join(20)
+        caplog.set_level(logging.INFO, logger="lpfilter")
+        watcher._retire_stopped()  # what the loop does with a stopped worker
+        for _ in range(2):
+            watcher._rescan()
+        lines = [r.getMessage() for r in caplog.records if r.name == "lpfilter.spool.watcher"]
+        assert len(lines) == 1, lines
+        assert (f"queue lp: the lock {store.journal_path}.lock has been held for 0.3 s"
+                f" by another process (pid {holder_of[0].proc.pid}, python") in lines[0]
+        holder_of[0].let_go()
+        watcher._rescan()
+        assert "lp" in watcher.served and "lp" not in watcher.broken
+        store = watcher.served["lp"].worker.store
+        wait_until(lambda: sorted(j.state for j in store.jobs()) == ["done", "done"],
+                   what="the waiting job printed")
+    finally:
+        watcher._shutdown()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 
 from lpfilter.errors import AccessError, LockHeld
 from lpfilter.safefiles import UnsafeFile, give, refusal
 from lpfilter.text import visible
 
-__all__ = ["SAFE_FLAGS", "open_owned", "take_lock"]
+__all__ = ["SAFE_FLAGS", "held", "open_owned", "take_lock"]
 
 #: How many times a creator opens a journal that is removed again each time.
 TRIES = 8
@@ -110,6 +111,25 @@ def take_lock(fd: int, path: str, *, queue: str = "", wait: float | None = None)
     raise LockHeld(f"{owner}the lock {path} has been held for {wait:g} s by another"
                    f" process{_holder(fd)}; nothing was changed: if that process is stuck"
                    " (stopped, or hung), end it and try again", queue=queue)
+
+
+def held(path: str) -> bool:
+    """Does another process hold the lock file ``path`` now (a look, no wait: the daemon
+    tries a queue given up on a stuck lock again only once it is let go)? Opened
+    read-only, never following a link or blocking; anything but a regular file: no."""
+    try:
+        fd = os.open(path, os.O_RDONLY | SAFE_FLAGS)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False  # (closing the descriptor lets it go)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _holder(fd: int) -> str:

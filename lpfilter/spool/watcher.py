@@ -18,16 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lpfilter.errors import AccessError, LpfilterError
+from lpfilter.errors import AccessError, LockHeld, LpfilterError
 from lpfilter.job import JobState
 from lpfilter.printcap.pools import same_servers
 from lpfilter.spool import inotify
 from lpfilter.spool.control import CONTROL_FILE
 from lpfilter.spool.journal import JOURNAL
+from lpfilter.spool.journalfile import held
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 from lpfilter.spool.serve import QueueServer
 from lpfilter.spool.retrywatch import RetryWatches, stamp, waits
+from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
@@ -216,6 +218,9 @@ class Watcher:
     def _start_safely(self, entry: Entry) -> None:
         """Start a queue (or a broken one again); a failure is said once per reason."""
         found = stamp(entry.string("sd") or "")  # the files this try reads (retrywatch)
+        if isinstance(self.broken_why.get(entry.name), LockHeld) and held(os.path.join(
+                entry.string("sd") or "", STATE_DIR, f"{JOURNAL}.lock")):
+            return  # still held by the stuck process: said once already
         try:
             self._start(entry)
         except Exception as exc:  # noqa: BLE001 - a broken queue must not stop the others
