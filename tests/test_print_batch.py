@@ -125,3 +125,28 @@ def test_a_sync_that_fails_spools_nothing_of_its_batch_and_leaves_no_file(
         assert os.listdir(store.tmp_dir) == []
     finally:
         store.close()
+
+
+def test_a_foreground_print_of_many_files_reads_each_job_a_few_times_not_once_per_job(
+        queue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``print -P q FILE...`` serves the queue until its jobs are final, asking before each
+    job it sends whether they all are: it read every job each time (200 files: 40,000
+    reads; 1000 files: a million, 8.7 s of 9). Now a job found final is not read again."""
+    reads = [0]
+    real_read = SpoolStore.read
+
+    def read(self: SpoolStore, job_id: str) -> object:
+        reads[0] += 1
+        return real_read(self, job_id)
+
+    monkeypatch.setattr(SpoolStore, "read", read)
+    files = write_files(tmp_path / "in", 200)
+    assert main(["print", "-P", "q", *map(str, files)]) == 0
+    capsys.readouterr()
+    store = SpoolStore(str(queue), "q")
+    try:
+        assert sorted(job.state.value for job in store.jobs()) == ["done"] * 200
+    finally:
+        store.close()
+    assert reads[0] < 10 * 200, reads[0]

@@ -122,7 +122,7 @@ def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock
     previous = {s: signal.signal(s, server.interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = server.serve(burst=True, wait_retries=True, give_up=give_up,
-                               until=lambda: _all_final(store, ids), look_again=True)
+                               until=AllFinal(store, ids), look_again=True)
     finally:
         server.release()
         for signum, handler in previous.items():
@@ -136,18 +136,31 @@ def _due(store: SpoolStore) -> bool:
     return any(job.state == JobState.QUEUED and job.next_try <= now for job in store.jobs())
 
 
-def _all_final(store: SpoolStore, ids: list[str]) -> bool:
-    jobs = [store.read(i) for i in ids]
-    return all(job is None or job.final for job in jobs)
+class AllFinal:
+    """Are all of a ``print``'s jobs final? Asked before each job the worker sends: a job
+    found final is not read again, and the look stops at the first that is not (they are
+    sent in order). It read every job each time: 1000 jobs, a million reads, 8.7 s of a
+    1000-file ``print``'s 9 (bench/README.md)."""
+
+    def __init__(self, store: SpoolStore, ids: list[str]) -> None:
+        self.store, self.ids, self.seen = store, ids, 0
+
+    def __call__(self) -> bool:
+        while self.seen < len(self.ids):
+            job = self.store.read(self.ids[self.seen])
+            if job is not None and not job.final:
+                return False
+            self.seen += 1
+        return True
 
 
 def _wait_for(store: SpoolStore, ids: list[str], lease: QueueLease) -> bool:
     """Wait while another process prints the jobs: True once each is final, False as
     soon as nobody serves the queue any more (one that died must not leave us waiting)."""
-    polls = 0
-    while not _all_final(store, ids):
+    polls, all_final = 0, AllFinal(store, ids)
+    while not all_final():
         time.sleep(POLL)
         polls += 1
         if polls % 10 == 0 and lease.holder() is None:
-            return _all_final(store, ids)
+            return all_final()
     return True
