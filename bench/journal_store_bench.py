@@ -53,13 +53,15 @@ def _fresh(tmp: Path, jobs: int) -> tuple[Path, list[Path]]:
     return sd, made
 
 
-def _run(argv: list[str], env: dict[str, str], trace: Path | None = None) -> float:
+def _run(argv: list[str], env: dict[str, str], cwd: Path, trace: Path | None = None) -> float:
     command = [sys.executable, "-m", "lpfilter", *argv]
     if trace is not None:
         command = ["strace", "-f", "-c", "-o", str(trace), *command]
     began = time.perf_counter()
+    # cwd: ``python -m`` puts the current folder first on sys.path, before PYTHONPATH: run
+    # from a checkout, both packages were that checkout's lpfilter.
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900,
-                          check=False, stdin=subprocess.DEVNULL)
+                          check=False, stdin=subprocess.DEVNULL, cwd=cwd)
     took = time.perf_counter() - began
     if done.returncode != 0:
         raise BenchError(f"{' '.join(argv[:3])}: exit {done.returncode}: {done.stderr[-400:]}")
@@ -72,14 +74,14 @@ def _kind(kind: str, tmp: Path, package: str, jobs: int,
     sd, files = _fresh(tmp, jobs)
     env = _env(tmp, package)
     if kind == "hot folder + watch --once":
-        _run(["checkpc", "--fix"], env)
+        _run(["checkpc", "--fix"], env, tmp)
         for path in files:
             os.rename(path, sd / path.name)
-        return _run(["watch", "--once", "-q", "-P", "q"], env, trace)
+        return _run(["watch", "--once", "-q", "-P", "q"], env, tmp, trace)
     if kind == "watch --once, spooled":
-        _run(["print", "--no-wait", "-P", "q", *map(str, files)], env)
-        return _run(["watch", "--once", "-q", "-P", "q"], env, trace)
-    return _run(["print", "--no-wait", "-P", "q", *map(str, files)], env, trace)
+        _run(["print", "--no-wait", "-P", "q", *map(str, files)], env, tmp)
+        return _run(["watch", "--once", "-q", "-P", "q"], env, tmp, trace)
+    return _run(["print", "--no-wait", "-P", "q", *map(str, files)], env, tmp, trace)
 
 
 def _counts(trace: Path, jobs: int) -> dict[str, float]:

@@ -3,13 +3,14 @@
 
 1000 x 1 KiB jobs (``--jobs``) to a loopback "printer" that reads each connection to EOF
 and closes it (the queue's ``lp=127.0.0.1%PORT``: the socket backend waits for that EOF),
-in four ways, each timed from its first command's start to the last job's EOF at the
+in five ways, each timed from its first command's start to the last job's EOF at the
 printer:
 
 * hot folder: the files renamed into the spool directory, then ``watch --once``;
 * ``watch --once`` of jobs ``print --no-wait`` spooled before (only ``watch`` timed);
 * a running ``watch``, one ``print --no-wait`` given every file;
-* a running ``watch``, 4 ``print --no-wait`` processes at once, a quarter of the files each.
+* a running ``watch``, 4 ``print --no-wait`` processes at once, a quarter of the files each;
+* one ``print`` given every file and no watcher: it spools them and serves the queue itself.
 
 Every run checks that the printer got every job exactly once and byte-exact (each job's
 bytes name it), else the benchmark stops (exit 2). The packages compared (``--package
@@ -39,7 +40,8 @@ from benchkit import BenchError, clean_env, header, row, spread, stop_process
 
 JOB = 1024
 WAYS = ("hot folder + watch --once", "watch --once, spooled",
-        "running watch, 1 print", "running watch, 4 prints at once")
+        "running watch, 1 print", "running watch, 4 prints at once",
+        "print FILE..., foreground")
 TARGET = 1000.0
 WAIT = 300.0  # the longest a run may take before the benchmark gives up
 
@@ -128,8 +130,11 @@ class Site:
         return made
 
     def run(self, *argv: str) -> subprocess.Popen[bytes]:
+        # cwd: ``python -m`` puts the current folder first on sys.path, before PYTHONPATH:
+        # run from a checkout, every package compared was that checkout's lpfilter.
         return subprocess.Popen([*self.command, *argv], env=self.env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                cwd=self.root)
 
     def done(self, *procs: subprocess.Popen[bytes]) -> None:
         for proc in procs:
@@ -165,6 +170,9 @@ def one_run(site: Site, printer: Printer, way: str) -> float:
         for path in files:
             os.rename(path, site.sd / path.name)
         site.done(site.run("watch", "--once", "-q", "-P", "q"))
+    elif way == "print FILE..., foreground":  # print serves the queue itself: no watcher
+        start = time.perf_counter()
+        site.done(site.run("print", "-P", "q", *names))
     elif way == "watch --once, spooled":
         site.done(site.run("print", "--no-wait", "-P", "q", *names))
         start = time.perf_counter()
