@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from spoolkit import Kit, journal_path, kit  # noqa: F401 - the fixture
+from test_journal_lock_wait import Holder, holder_of  # noqa: F401 - the fixture
 from test_journal_refusals import damage
 
 from lpfilter.job import JobState
@@ -110,3 +111,20 @@ def test_fix_keeps_a_job_recorded_only_after_the_damage_under_its_own_name(
     run = kit.run("print", "--no-wait", "-P", "lp", str(kit.printcap))
     assert run.stdout.split() == ["lp-000004"], run.stdout + run.stderr
 
+
+
+def test_fix_waits_a_bounded_time_for_a_held_lock_and_changes_nothing(
+        kit: Kit, holder_of: list[Holder]) -> None:
+    """Another process holds the journal's lock (an appender, or a stuck one): --fix waits
+    at most its LOCK_WAIT (5 s), says so in one line, and leaves the journal as it was;
+    once the lock is let go, it mends."""
+    sd = _queue(kit, 1)
+    damage(sd)
+    before = journal_path(sd).read_bytes()
+    holder_of.append(Holder(Path(str(journal_path(sd)) + ".lock")))
+    done = kit.run("checkpc", "--fix")
+    assert "Traceback" not in done.stderr
+    assert "is being written (its lock held 5 s); not mended" in done.stdout, done.stdout
+    assert journal_path(sd).read_bytes() == before
+    holder_of[0].let_go()
+    assert "moved aside to" in _fix(kit)

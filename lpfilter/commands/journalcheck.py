@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
-import json
 import os
 import time
 
 from lpfilter.commands.spooldirs import SpoolFinding
-from lpfilter.errors import LpfilterError
+from lpfilter.errors import LockHeld, LpfilterError
 from lpfilter.job import FINISHED, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir
 from lpfilter.spool import journallimit, tickets
-from lpfilter.spool.jobindex import JobIndex, reserve_record
+from lpfilter.spool.jobindex import JobIndex, payload, reserve_record
 from lpfilter.spool.journal import Journal, JournalDamaged
-from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned
-from lpfilter.spool.journalformat import (JOURNAL_MAX, LSN_MAX, RECORD_MAX, Kind, decode,
-                                          Record, encode_all, first_lsn,
-                                          good_after)
+from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned, take_lock
+from lpfilter.spool.journalformat import (JOURNAL_MAX, LSN_MAX, RECORD_MAX, Kind, Record,
+                                          decode, encode_all, first_lsn, good_after)
 from lpfilter.spool.spooldir import SpoolDir
 
 __all__ = ["check_journal"]
@@ -124,26 +121,15 @@ def _mend(spool: SpoolDir) -> SpoolFinding:
     """--fix: the damaged journal kept aside, a new one holding what its good prefix says."""
     lock = open_owned(spool.journal_path + ".lock", spool.owner, os.O_RDWR | SAFE_FLAGS)
     try:
-        if not _take(lock):
+        try:
+            take_lock(lock, spool.journal_path + ".lock", wait=LOCK_WAIT)
+        except LockHeld:
             return _line(spool, f"the journal {spool.journal_path} is being written (its lock"
                          f" held {LOCK_WAIT:g} s); not mended: run 'lpfilter checkpc --fix'"
                          " again")
         return _rewrite(spool)
     finally:
         os.close(lock)  # (lets the lock go)
-
-
-def _take(lock: int) -> bool:
-    """The journal's lock, waited for at most LOCK_WAIT seconds."""
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
 
 
 def _rewrite(spool: SpoolDir) -> SpoolFinding:
@@ -207,8 +193,8 @@ def _named(records: list[Record]) -> set[str]:
     named: set[str] = set()
     for record in records:
         try:
-            data = json.loads(record.payload.decode("utf-8")) if record.payload else {}
-        except ValueError:
+            data = payload(record) if record.payload else {}
+        except ValueError:  # (UnicodeDecodeError too)
             continue
         if not isinstance(data, dict):
             continue
