@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from lpfilter.locks import current_holder
+from lpfilter.spool.watcher import Watcher
 from lpfilter.spool.jobindex import replay_file
 from lpfilter.spool.journalformat import Kind, encode, first_lsn
 
@@ -320,6 +321,17 @@ def in_process_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LPFILTER_PRINTCAP", str(printcap))
     monkeypatch.setenv("LPFILTER_LOCK_DIR", str(tmp_path / "locks"))
     return sd
+
+
+def retire_stopped_worker(watcher: Watcher, name: str, why: str) -> None:
+    """Wake queue ``name``'s worker in an in-process daemon, wait until it stops on an error
+    (``why``, for the message), then do what the daemon's loop does with it (bounded)."""
+    served = watcher.served[name]
+    served.worker.wake()
+    wait_until(lambda: served.error is not None, what=f"the worker to stop on {why}")
+    assert served.thread is not None
+    served.thread.join(20)
+    watcher._retire_stopped()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from serverkit import ask, printed, send_job, start_server
-from spoolkit import Kit, journal_path, kit, wait_until  # noqa: F401 - the fixture
+from spoolkit import Kit, journal_path, kit, retire_stopped_worker, wait_until  # noqa: F401
 from test_journal_refusals import damage
 
 from lpfilter import printcap
@@ -85,13 +85,8 @@ def test_a_damaged_queue_is_said_once_not_at_each_rescan(
     store = watcher.served["lp"].worker.store
     wait_until(lambda: [j.state for j in store.jobs()] == ["done"], what="the job printed")
     damage(sd)
-    watcher.served["lp"].worker.wake()
-    served = watcher.served["lp"]
-    wait_until(lambda: served.error is not None, what="the worker to stop on the damage")
-    assert served.thread is not None
-    served.thread.join(20)
     caplog.set_level(logging.INFO, logger="lpfilter")
-    watcher._retire_stopped()  # what the loop does with a stopped worker
+    retire_stopped_worker(watcher, "lp", "the damage")
     for _ in range(3):
         watcher._rescan()
     assert "lp" in watcher.broken and "lp" not in watcher.served

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spoolkit import in_process_queue, wait_until  # noqa: F401
+from spoolkit import in_process_queue, retire_stopped_worker, wait_until  # noqa: F401
 
 from lpfilter import printcap
 from lpfilter.cli import main
@@ -166,13 +166,8 @@ def test_the_daemon_says_a_stuck_lock_once_and_serves_the_queue_again_after_it(
         wait_until(lambda: [j.state for j in store.jobs()] == ["done"], what="the job printed")
         holder_of.append(Holder(Path(store.journal_path + ".lock")))
         (sd / "second.txt").write_text("y\n")
-        served = watcher.served["lp"]
-        served.worker.wake()
-        wait_until(lambda: served.error is not None, what="the worker to stop on the lock")
-        assert served.thread is not None
-        served.thread.join(20)
         caplog.set_level(logging.INFO, logger="lpfilter")
-        watcher._retire_stopped()  # what the loop does with a stopped worker
+        retire_stopped_worker(watcher, "lp", "the lock")
         for _ in range(2):
             watcher._rescan()
         lines = [r.getMessage() for r in caplog.records if r.name == "lpfilter.spool.watcher"]

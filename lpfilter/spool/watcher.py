@@ -217,14 +217,15 @@ class Watcher:
 
     def _start_safely(self, entry: Entry) -> None:
         """Start a queue (or a broken one again); a failure is said once per reason."""
-        found = stamp(entry.string("sd") or "")  # the files this try reads (retrywatch)
-        if isinstance(self.broken_why.get(entry.name), LockHeld) and held(os.path.join(
-                entry.string("sd") or "", STATE_DIR, f"{JOURNAL}.lock")):
+        sd = entry.string("sd") or ""
+        found = stamp(sd)  # the files this try reads (retrywatch)
+        if isinstance(self.broken_why.get(entry.name), LockHeld) and held(
+                os.path.join(sd, STATE_DIR, f"{JOURNAL}.lock")):
             return  # still held by the stuck process: said once already
         try:
             self._start(entry)
         except Exception as exc:  # noqa: BLE001 - a broken queue must not stop the others
-            self._retry.failed(entry.name, entry.string("sd") or "", found, time.monotonic())
+            self._retry.failed(entry.name, sd, found, time.monotonic())
             line = str(exc) if str(exc).startswith("queue ") else f"queue {entry.name}: {exc}"
             if entry.name not in self.broken or self.said.get(entry.name, line) != line:
                 log.error("%s", line + ("" if self.once else waits(exc)))
