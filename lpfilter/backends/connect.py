@@ -70,10 +70,11 @@ def open_connection(host: str, port: int, *, timeout: float,
     """A connected non-blocking socket to the first address of ``host`` that accepts;
     from a port in ``source_ports`` (low, high) when given. ``busy`` (a job's send): a
     refusal is tried again after BUSY_PAUSES before it counts (see there)."""
+    addresses = resolve(host, port)  # once: the retries of a busy printer ask no resolver
     pauses = BUSY_PAUSES if busy else ()
     for pause in (*pauses, None):
-        sock, failures = _connect_any(host, port, timeout=timeout, interrupted=interrupted,
-                                      source_ports=source_ports)
+        sock, failures = _connect_any(addresses, f"{host}%{port}", timeout=timeout,
+                                      interrupted=interrupted, source_ports=source_ports)
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(keepalive))
             if linger > 0:
@@ -95,14 +96,14 @@ def _busy_pause(pause: float, interrupted: Callable[[], Interruption | None]) ->
     time.sleep(pause)
 
 
-def _connect_any(host: str, port: int, *, timeout: float,
+def _connect_any(addresses: list[tuple[int, int, int, object]], where: str, *, timeout: float,
                  interrupted: Callable[[], Interruption | None],
                  source_ports: tuple[int, int] | None
                  ) -> tuple[socket.socket | None, list[tuple[object, int]]]:
-    """One round over every address of ``host``: the first connected socket, or none and
+    """One round over ``addresses`` (``where``'s): the first connected socket, or none and
     why each address failed."""
     failures: list[tuple[object, int]] = []
-    for family, kind, proto, address in resolve(host, port):
+    for family, kind, proto, address in addresses:
         try:
             sock = socket.socket(family, kind, proto)
         except OSError as exc:  # a family this host cannot use (no IPv6): the next one
@@ -111,7 +112,7 @@ def _connect_any(host: str, port: int, *, timeout: float,
         try:
             sock.setblocking(False)
             if source_ports is not None:
-                _bind_source(sock, source_ports, f"{host}%{port}")
+                _bind_source(sock, source_ports, where)
             code = sock.connect_ex(address)  # type: ignore[arg-type]
             if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
                 deadline = time.monotonic() + (timeout if timeout > 0 else 3600.0)
