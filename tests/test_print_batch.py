@@ -17,7 +17,7 @@ from spoolkit import in_process_queue, write_files  # noqa: F401
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.spool import submit
-from lpfilter.spool.control import EntryControl, QueueControl, write_control
+from lpfilter.spool.control import QueueControl, write_control
 from lpfilter.spool.journalformat import Kind, decode, first_lsn
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
@@ -58,16 +58,21 @@ def test_next_ids_passes_over_a_data_file_a_crash_left(tmp_path: Path) -> None:
 
 
 def test_the_lpc_state_is_read_again_when_its_file_changes(queue: Path) -> None:
-    """EntryControl: one stat a job; a state written by lpc between two jobs is seen."""
+    """A print of many files looks at the lpc state before each (one stat): a state written
+    by lpc between two files is seen."""
     entry = printcap.load([os.environ["LPFILTER_PRINTCAP"]]).lookup("q")
     state = queue / ".lpfilter"
     state.mkdir(mode=0o700, exist_ok=True)
-    control = EntryControl(entry)
-    assert not control.read().spooling_disabled
-    write_control(str(state), QueueControl(spooling_disabled=True), os.getuid())
-    assert control.read().spooling_disabled
-    write_control(str(state), QueueControl(hold_all=True), os.getuid())
-    assert control.read().hold_all and not control.read().spooling_disabled
+    store = SpoolStore(str(queue), "q")
+    control = submit._Spooling(entry, store, 1).control
+    try:
+        assert not control.read().spooling_disabled
+        write_control(str(state), QueueControl(spooling_disabled=True), os.getuid())
+        assert control.read().spooling_disabled
+        write_control(str(state), QueueControl(hold_all=True), os.getuid())
+        assert control.read().hold_all and not control.read().spooling_disabled
+    finally:
+        store.close()
 
 
 def test_every_data_file_is_synced_before_any_record_names_it(

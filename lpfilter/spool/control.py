@@ -175,29 +175,6 @@ def admit(entry: Entry, control: QueueControl | None = None) -> None:
                                f" {visible(entry.name)}' takes jobs again", queue=entry.name)
 
 
-class EntryControl:
-    """``entry_control`` for a caller that asks before each of many jobs (a ``print`` of
-    many files): read again only when the file changed (its inode, size and time), one
-    stat a job instead of an open, a read and a parse."""
-
-    def __init__(self, entry: Entry) -> None:
-        from lpfilter.spool.store import STATE_DIR
-        self.entry = entry
-        self.path = control_path(os.path.join(entry.string("sd") or "", STATE_DIR))
-        self._key: tuple[int, int, int] | None = None
-        self._control: QueueControl | None = None
-
-    def read(self) -> QueueControl:
-        try:
-            info = os.stat(self.path, follow_symlinks=False)
-            key: tuple[int, int, int] | None = (info.st_ino, info.st_size, info.st_mtime_ns)
-        except OSError:  # none, or none to be looked at: read as entry_control reads it
-            key = None
-        if self._control is None or key is None or key != self._key:
-            self._control, self._key = entry_control(self.entry), key
-        return self._control
-
-
 class ControlFile:
     """A worker's view of its queue's state: read again only when the file changed (its
     inode, size and time), so a look before each job costs one stat."""

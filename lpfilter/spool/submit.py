@@ -22,7 +22,8 @@ from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd
-from lpfilter.spool.control import EntryControl, admit, holds_new
+from lpfilter.spool.control import ControlFile, admit, holds_new
+from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.structs import FrozenStruct
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class _Spooling:
     def __init__(self, entry: Entry, store: SpoolStore, count: int) -> None:
         self.entry, self.store, self.left = entry, store, count
         self.host = host_name()
-        self.control = EntryControl(entry)
+        self.control = ControlFile(os.path.join(entry.string("sd") or "", STATE_DIR))
         self._ids: list[str] = []
 
     def next_id(self) -> str:
