@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from gettext import gettext
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from lpfilter import __version__
 from lpfilter.commands.environment import Context, split_global_options
@@ -25,6 +24,7 @@ from lpfilter.errors import NO_ROOM, LpfilterError, Several
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

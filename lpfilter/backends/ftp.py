@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING
 
 from lpfilter.backends.request import SendResult
 from lpfilter.backends.connect import open_connection, readable
@@ -24,6 +23,7 @@ from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.errors import ConnectionLost, JobRefused, LpfilterError, TransientError
 from lpfilter.protocols import ftp
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Ftp
 

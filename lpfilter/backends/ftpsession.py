@@ -15,7 +15,6 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.backends.request import SendRequest
 from lpfilter.backends.connect import open_connection, readable
@@ -27,6 +26,7 @@ from lpfilter.errors import (Interruption, JobInterrupted, JobRefused, LpfilterE
 from lpfilter.locks import POLL, ProcessLock, current_holder
 from lpfilter.protocols import ftp
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Ftp
 

@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.children import orphans
 from lpfilter.children.exitwait import ExitWait
@@ -45,7 +44,10 @@ from lpfilter.errors import JobRefused, LpfilterError
 from lpfilter.job import user_name
 from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap.entry import Entry
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ import os
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.errors import LpfilterError, UsageError
 from lpfilter.filtercodes import FilterCode
@@ -33,8 +32,10 @@ from lpfilter.filtermode.run import FilterRun, Plan, one_line
 from lpfilter.printcap.destination import classify, password_on_command_line
 from lpfilter.printcap.entrytext import default_entry, entry_from_text
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import TextIO
 
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry

@@ -17,8 +17,8 @@ import functools
 import logging
 import math
 import socket
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 

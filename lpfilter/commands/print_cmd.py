@@ -5,7 +5,6 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from lpfilter.commands.environment import lock_dir
 from lpfilter.errors import AccessError, UsageError
@@ -17,6 +16,7 @@ from lpfilter.spool.submit import JobOptions, check_copies, submit_all
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the modules every print needs are imported with this one, while the
     # start-up runs without the cyclic collector (lpfilter.__main__)
     from collections.abc import Mapping

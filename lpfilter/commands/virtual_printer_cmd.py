@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.status import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from lpfilter.commands.environment import Context
     from lpfilter.emulator.jetdirect import JobRecord
 

@@ -5,10 +5,10 @@ import argparse
 import logging
 import math
 import os
-from typing import TYPE_CHECKING
 
 from lpfilter.status import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry

@@ -19,7 +19,6 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
@@ -31,7 +30,10 @@ from lpfilter.job import Job
 from lpfilter.structs import Struct
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
 

@@ -26,12 +26,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import JobRefused, LpfilterError, TransientError
 from lpfilter.children import run
 from lpfilter.children.run import Messages, Running
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 

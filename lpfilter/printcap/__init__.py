@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from lpfilter.errors import ConfigError
 from lpfilter.printcap import cache
 from lpfilter.printcap.hostmatch import HostInfo
-from lpfilter.printcap.model import Entry, Printcap, Record, Side, build_record
+from lpfilter.printcap.model import Entry, Printcap, Record, build_record
 from lpfilter.printcap.source import Origin, Problem, read_entries
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lpfilter.printcap.entry import Side
 
 __all__ = ["Entry", "Origin", "Printcap", "Problem", "load", "raise_fatal"]
 

@@ -15,12 +15,15 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
-from typing import Any
 
 from lpfilter import __version__
 from lpfilter.printcap.model import Option, Record
 from lpfilter.printcap.source import MAX_PRINTCAP_BYTES, Origin, Problem
 from lpfilter.structs import Struct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ its primary name are merged (``model``). The rules and their sources are in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
 from lpfilter.printcap.hostmatch import HostInfo
@@ -16,12 +15,16 @@ from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
 from lpfilter.structs import Struct
 
-if TYPE_CHECKING:  # the grammar and the destinations are imported when first needed:
-    # a command reading a cached printcap never parses, and most never connect
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    # the grammar and the destinations are imported when first needed: a command reading a
+    # cached printcap never parses, and most never connect
     from lpfilter.printcap import grammar
     from lpfilter.printcap.destination import Destination
 
-Side = Literal["server", "client"]
+    Side = Literal["server", "client"]
 Value = bool | int | str | None
 
 #: A primary name holding one of these makes LPRng drop the whole entry.

@@ -12,13 +12,17 @@ import string
 
 from lpfilter.errors import ConfigError, NoSuchPrinter
 from lpfilter.printcap.datatypes import ascii_lower, globmatch, split_list
-from lpfilter.printcap.entry import (Entry, Option, Record, Side, Value, build_record, is_glob,
+from lpfilter.printcap.entry import (Entry, Option, Record, Value, build_record, is_glob,
                                      typed_value, usable_name)
 from lpfilter.printcap.hostmatch import HostInfo, local_host, oh_matches
 from lpfilter.printcap.nul import refuse_nul
 from lpfilter.printcap.source import Problem
 
-__all__ = ["Entry", "Option", "Printcap", "Record", "Side", "Value", "build_record", "is_glob",
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lpfilter.printcap.entry import Side
+
+__all__ = ["Entry", "Option", "Printcap", "Record", "Value", "build_record", "is_glob",
            "typed_value", "usable_name"]
 
 #: LPRng's Select_pc_info gives up past this many nested tc levels.

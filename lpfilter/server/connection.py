@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import LpfilterError
 from lpfilter.protocols import lpd
@@ -26,6 +25,7 @@ from lpfilter.spool.lease import holder_of, holder_words
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry

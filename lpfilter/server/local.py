@@ -17,7 +17,6 @@ import socket
 import stat
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError, ConfigError, LpfilterError, NoSuchPrinter, SpoolFull
 from lpfilter.job import user_name
@@ -27,7 +26,10 @@ from lpfilter.server.peer import Peer, Queues
 from lpfilter.server.wire import ClientError, Wire
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.protocols.lpd import LpdProtocolError
@@ -28,6 +27,7 @@ from lpfilter.server.status import server_name
 from lpfilter.server.wire import ClientError, Wire
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer, Queues

@@ -23,7 +23,6 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
 
 from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job
@@ -38,7 +37,10 @@ from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.spool.control import entry_control
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer
     from lpfilter.spool.store import SpoolStore

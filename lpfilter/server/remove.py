@@ -14,7 +14,6 @@ job the asker may remove; an empty list the asker's first removable job.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from lpfilter.job import Job
 from lpfilter.server.status import job_number, owner_id, pending, selected, server_name
@@ -22,6 +21,7 @@ from lpfilter.spool.jobctl import change
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer

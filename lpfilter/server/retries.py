@@ -43,7 +43,6 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
@@ -51,6 +50,7 @@ from lpfilter.text import visible
 from lpfilter.safefiles import CHUNK, UnsafeFile, atomic_write, open_lock, open_regular, private_dir
 from lpfilter.spool.journalfile import take_lock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
 

@@ -23,14 +23,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import JobRefused
 from lpfilter.safefiles import UnsafeFile, atomic_write, open_regular
 from lpfilter.structs import FrozenStruct
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
 

@@ -14,7 +14,6 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
@@ -28,7 +27,10 @@ from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap import Entry
 
 log = logging.getLogger(__name__)

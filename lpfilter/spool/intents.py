@@ -30,15 +30,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.job import Job, JobState, user_name
 from lpfilter.locks import process_alive
 from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing's Protocol costs every quick command ~2 ms: for mypy only
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from lpfilter.spool.hotfolder import Candidate
     from lpfilter.spool.jobindex import JobIndex

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import SpoolFull
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.accounting import Accounting
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.backends import SendResult
     from lpfilter.printcap import Entry

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job, JobState
@@ -33,7 +32,10 @@ from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_co
 from lpfilter.spool.jobctl import Outcome, Selection
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 

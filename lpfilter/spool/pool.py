@@ -29,7 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, SpoolFull,
                              in_brief)
@@ -43,6 +42,7 @@ from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 

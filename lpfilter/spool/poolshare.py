@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
 
 from lpfilter.children import run
 from lpfilter.errors import LpfilterError
@@ -13,6 +12,7 @@ from lpfilter.safefiles import private_dir
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry

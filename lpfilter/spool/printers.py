@@ -11,11 +11,11 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.backends import Backend, backend_for
 from lpfilter.locks import ProcessLock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Destination
 

@@ -10,11 +10,11 @@ import logging
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
 
 from lpfilter.safefiles import atomic_write
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, remove_unlocked
@@ -27,9 +26,10 @@ log = logging.getLogger(__name__)
 ORPHAN_AGE = 60.0
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy only: typing's Protocol costs every quick command ~2 ms
     import contextlib
-    from typing import Protocol
+    from typing import Any, Protocol
 
     class SpoolStore(Protocol):
         """What recovery needs of the store (spool/store.py, which calls it)."""

@@ -13,11 +13,11 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lpfilter.job import JobState
 from lpfilter.spool.lease import QueueLease, holder_words
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer, WorkSummary

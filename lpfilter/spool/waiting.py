@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
 

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, LockHeld, LpfilterError
 from lpfilter.job import JobState
@@ -33,6 +32,7 @@ from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 

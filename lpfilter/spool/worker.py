@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
@@ -37,6 +36,7 @@ from lpfilter.spool.reporter import JobReporter
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.backends.settings import SendSettings
     from lpfilter.printcap import Entry
