@@ -54,7 +54,10 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          "hashlib", "_hashlib", "shutil", "zlib", "lzma", "bz2",
          # about 2 ms: lpfilter's modules say ``TYPE_CHECKING = False`` (mypy reads the name
          # as true) and import typing's names for mypy only
-         "typing"}
+         "typing",
+         # about 6 ms: a module's logger (lpfilter.logs) imports logging at its first record
+         # kept, and at the default level a quick command keeps none (tests/test_logs.py)
+         "logging", "traceback", "string"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,

@@ -12,10 +12,10 @@ Facts: printer-protocols.md §4.
 """
 from __future__ import annotations
 
-import logging
 import socket
 import time
 
+from lpfilter import logs
 from lpfilter.backends.request import SendResult
 from lpfilter.backends.connect import open_connection, readable
 from lpfilter.backends.ftpsession import Control, Request, Session, failure, open_session
@@ -27,7 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Ftp
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 class FtpBackend:

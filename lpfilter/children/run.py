@@ -25,7 +25,6 @@ import collections
 import contextlib
 import ctypes
 import grp
-import logging
 import os
 import pwd
 import signal
@@ -35,6 +34,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lpfilter import logs
 from lpfilter.children import orphans
 from lpfilter.children.exitwait import ExitWait
 from lpfilter.children.output import Messages as Messages  # re-exported: run.Messages
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from lpfilter.printcap.entry import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: Lines of a filter's stderr kept for the message of its failure.
 KEEP_LINES = 5

@@ -25,6 +25,7 @@ import stat
 import sys
 import time
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, UsageError
 from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode import arguments
@@ -60,13 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    import logging
     args = arguments.parse(getattr(ctx.args, "filter_argv", []) or [])
     err: TextIO = sys.stderr
     if "--help" in args.own:
         print(USAGE, end="", file=ctx.stdout)
         return FilterCode.JSUCC
     if "--debug" in args.own or "--verbose" in args.own:
+        import logging
+        logs.settle()  # the edge's configuration first: this sets the level
         logging.getLogger().setLevel(logging.DEBUG if "--debug" in args.own else logging.INFO)
     if args.own.get("--printcap"):
         ctx.args.printcap = args.own["--printcap"]
@@ -77,7 +79,7 @@ def run(ctx: Context) -> int:
         print(one_line(f"lpfilter filter: {exc}"), file=err, flush=True)
         return FilterCode.JABORT
     except Exception as exc:  # noqa: BLE001 - a bug: lpd keeps the job (abort), never 70
-        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        logs.getLogger(__name__).debug("internal error", exc_info=True)
         print(one_line(f"lpfilter filter: internal error: {type(exc).__name__}: {exc}; the"
                        " job is kept"), file=err, flush=True)
         return FilterCode.JABORT

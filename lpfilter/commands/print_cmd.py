@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
+from lpfilter import logs
 from lpfilter.commands.environment import lock_dir
 from lpfilter.errors import AccessError, UsageError
 from lpfilter.job import JobState, user_name
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the modules every print needs are imported with this one, w
 
     from lpfilter.commands.environment import Context
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 ADD_HELP = False  # -h means "no banner page" here, as in LPRng's lpr
 #: How long a foreground print waits out retry pauses (a printer that is off) before it

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import signal
 import stat
@@ -20,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from lpfilter import logs
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
 from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 TICK = 0.2
 CHUNK = 1 << 20

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import signal
 import tempfile
@@ -27,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from lpfilter import logs
 from lpfilter.errors import JobRefused, LpfilterError, TransientError
 from lpfilter.children import run
 from lpfilter.children.run import Messages, Running
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from lpfilter.children.run import FilterCommand
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: What tells the OF filter to stop itself (LPRng's ``Filter_stop``).
 OF_STOP = b"\031\001"

@@ -5,10 +5,10 @@ Data flow: files (``source``) -> text stages (``grammar``) -> records and entrie
 """
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 
+from lpfilter import logs
 from lpfilter.errors import ConfigError
 from lpfilter.printcap import cache
 from lpfilter.printcap.hostmatch import HostInfo
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Entry", "Origin", "Printcap", "Problem", "load", "raise_fatal"]
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def load(paths: Sequence[str], *, optional: Sequence[str] = (), side: Side = "server",

@@ -11,10 +11,10 @@ on.
 """
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError
 from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError, Request, RequestLine
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,

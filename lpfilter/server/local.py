@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import logging
 import os
 import socket
 import stat
 import struct
 from collections.abc import Mapping
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, ConfigError, LpfilterError, NoSuchPrinter, SpoolFull
 from lpfilter.job import user_name
 from lpfilter.protocols import lpdlocal
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The socket of the system's daemon (root's run directory): where clients look for it
 #: unless ``$LPFILTER_SOCKET`` names another.

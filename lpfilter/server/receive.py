@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.protocols import lpd, lpdcontrol
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from lpfilter.server.peer import Peer
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 OK = b"\0"
 #: Non-zero acknowledgements, LPRng's meanings (lpd-protocol.md §3): a malformed line,

@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.text import visible
@@ -54,7 +54,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 RECEIVED_DIR = "received"
 #: The lock that makes "is this a job sent again?" and the job's commit one step.

@@ -10,11 +10,11 @@ and one fdatasync.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 from collections.abc import Callable
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.locks import process_start
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: Hot-folder files committed together: one fsync of jobs/ and one of the journal for all.
 BATCH = 64

@@ -26,8 +26,8 @@ this queue, a damaged record is skipped with a line in the log.
 from __future__ import annotations
 
 import json
-import logging
 
+from lpfilter import logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
@@ -36,7 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The fields an END record may set (the outcome of an attempt, Ledger.finish's).
 END_FIELDS = frozenset({"state", "finished", "bytes_sent", "pages", "delivery",

@@ -13,10 +13,10 @@ there is room again, and SpoolFull is raised to the worker.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Callable
 
+from lpfilter import logs
 from lpfilter.errors import SpoolFull
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.accounting import Accounting
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 class Ledger:

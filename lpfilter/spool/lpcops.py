@@ -20,10 +20,10 @@ for jobs that arrive later (LPD, hot folder), by its worker as soon as it sees t
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 
+from lpfilter import logs
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.safefiles import UnsafeFile, copy_fd
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The ticket's ``extra`` key of a job being moved (see the module's doc).
 MOVING_KEY = "moving_to"

@@ -3,9 +3,9 @@ accounting) and the observer of a foreground ``print`` (its progress bar), each 
 one thread at a time where that matters; and what they left running (``end_left_running``)."""
 from __future__ import annotations
 
-import logging
 import threading
 
+from lpfilter import logs
 from lpfilter.children import run
 from lpfilter.errors import LpfilterError
 from lpfilter.safefiles import private_dir
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def end_left_running(server: Entry) -> None:

@@ -6,11 +6,11 @@ accounting file is written only if it already exists (create it to turn accounti
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 import time
 
+from lpfilter import logs
 from lpfilter.safefiles import atomic_write
 from lpfilter.text import visible
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 #: Records may lie in a spool directory others may write (a shared hot folder): a symbolic
 #: link planted at a record's name is never followed, a FIFO never blocks.
 _NO_LINK = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

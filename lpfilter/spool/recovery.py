@@ -11,16 +11,16 @@ and its rescans).
 """
 from __future__ import annotations
 
-import logging
 import os
 import time
 
+from lpfilter import logs
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, remove_unlocked
 from lpfilter.spool.intents import recovered, writers_gone
 from lpfilter.spool.jobindex import gone_record
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A data file without a ticket older than this is a crashed submission (not one in flight).
 ORPHAN_AGE = 60.0

@@ -8,12 +8,12 @@ serves the queue itself when no other process does, and waits while a one-shot o
 """
 from __future__ import annotations
 
-import logging
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lpfilter import logs
 from lpfilter.job import JobState
 from lpfilter.spool.lease import QueueLease, holder_words
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from lpfilter.spool.outcome import Observer, WorkSummary
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: How often ``print`` looks at its jobs while another process serves their queue.
 POLL = 0.1

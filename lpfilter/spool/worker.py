@@ -7,12 +7,12 @@ nothing is left to do now instead of waiting for more. The caller holds the queu
 """
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 
+from lpfilter import logs
 from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
 from lpfilter.children import run
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from lpfilter.backends.settings import SendSettings
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A daemon rescans this often even without events (a safety net for missed events).
 RESCAN = 30.0
