@@ -306,3 +306,31 @@ def test_help_still_fits_the_terminal(monkeypatch: pytest.MonkeyPatch,
         assert cli.main(["print", "--help"]) == 0
         widths[columns] = max(map(len, capsys.readouterr().out.splitlines()))
     assert widths[40] < 60 < 100 < widths[200] <= 198
+
+
+def test_an_entry_looks_up_this_host_only_when_asked(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A looked-up entry reads /etc/hosts (and imports ipaddress) only for %h, %H or
+    ``host``: never for a command that needs neither, and once for one that does."""
+    from lpfilter.printcap import entry as entry_module
+    from lpfilter.printcap import load
+    from lpfilter.printcap.hostmatch import HostInfo
+    printcap = tmp_path / "printcap"
+    printcap.write_text("q:lp=/dev/null:sd=/var/spool/%h-%P\n")
+    looked: list[int] = []
+    here = HostInfo.fixed("here.example")
+
+    def local_host() -> HostInfo:
+        looked.append(1)
+        return here
+
+    monkeypatch.setattr(entry_module, "local_host", local_host)
+    entry = load([str(printcap)]).lookup("q")
+    assert entry.string("lp") == "/dev/null" and looked == []
+    assert entry.expand(entry.string("sd") or "") == "/var/spool/here-q" and looked == [1]
+    assert entry.host is here and looked == [1]
+    assert entry.replace(requested="Q").host is here
+    fresh = [load([str(printcap)]).lookup("q") for _ in range(2)]
+    assert fresh[0] == fresh[1] and len(looked) == 3  # == compares the host: looked up
+    given = load([str(printcap)], host=HostInfo.fixed("there.example")).lookup("q")
+    assert given.host.short == "there" and len(looked) == 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
-from lpfilter.printcap.hostmatch import HostInfo
+from lpfilter.printcap.hostmatch import HostInfo, local_host
 from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
 from lpfilter.structs import Struct
@@ -195,15 +195,15 @@ def build_record(raw: grammar.RawEntry, problems: list[Problem], *,
 class Entry(Struct):
     """A resolved queue: merged options (lower-case key to Option) and its names."""
 
-    __slots__ = _fields = ("name", "names", "options", "requested", "host", "where", "_codes",
-                           "printcap")
+    __slots__ = ("_codes", "_host", "name", "names", "options", "printcap", "requested", "where")
+    _fields = ("name", "names", "options", "requested", "host", "where", "_codes", "printcap")
     _shown = _fields[:6]
     _compared = _fields[:7]
     name: str
     names: list[str]
     options: dict[str, Option]
     requested: str
-    host: HostInfo
+    _host: HostInfo | None
     #: Where the entry's first record starts.
     where: Origin
     _codes: dict[str, str] | None
@@ -211,16 +211,24 @@ class Entry(Struct):
     printcap: Any
 
     def __init__(self, name: str, names: list[str], options: dict[str, Option],
-                 requested: str, host: HostInfo, where: Origin,
+                 requested: str, host: HostInfo | None, where: Origin,
                  _codes: dict[str, str] | None = None, printcap: Any = None) -> None:
         self.name = name
         self.names = names
         self.options = options
         self.requested = requested
-        self.host = host
+        self._host = host
         self.where = where
         self._codes = _codes
         self.printcap = printcap
+
+    @property
+    def host(self) -> HostInfo:
+        """The host of ``%h`` and ``%H``; None given: this machine, looked up at first use
+        (/etc/hosts and ``ipaddress``: 1.5 ms that most commands never need)."""
+        if self._host is None:
+            self._host = local_host()
+        return self._host
 
     def codes(self) -> dict[str, str]:
         """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""

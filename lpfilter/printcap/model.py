@@ -167,7 +167,7 @@ class Printcap:
         names: list[str] = []
         for record in records:
             names.extend(n for n in record.names if n not in names)
-        entry = Entry(queue, names, options, asked, self.host, records[0].origin)
+        entry = Entry(queue, names, options, asked, self._host, records[0].origin)
         entry.printcap = self  # a pool's server queues are looked up here (printcap/pools.py)
         if usable:  # a queue's values become paths, hosts, programs; the all list does not
             refuse_nul(entry)
