@@ -231,18 +231,26 @@ class Entry(Struct):
         return self._host
 
     def codes(self) -> dict[str, str]:
-        """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""
+        """Values of the ``%`` codes, computed on first use; ``%h`` and ``%H`` (the host)
+        join them when a text first asks for one (``expand``)."""
         if self._codes is None:
             import datetime
             rp, rm = self.options.get("rp"), self.options.get("rm")
             self._codes = {
-                "P": self.name, "Q": self.requested, "h": self.host.short, "H": self.host.fqdn,
+                "P": self.name, "Q": self.requested,
                 "R": (rp.value or "") if rp else "", "M": (rm.value or "") if rm else "",
                 "D": datetime.date.today().isoformat(), "a": "unknown"}
         return self._codes
 
     def expand(self, text: str) -> str:
-        return expand_percent(text, self.codes()) if "%" in text else text
+        """LPRng's ``%`` codes in ``text``. The host is looked up only for ``%h``/``%H``:
+        ``lp=host%9100`` holds a ``%`` too."""
+        if "%" not in text:
+            return text
+        codes = self.codes()
+        if "h" not in codes and ("%h" in text or "%H" in text):
+            codes.update(h=self.host.short, H=self.host.fqdn)
+        return expand_percent(text, codes)
 
     def has(self, name: str) -> bool:
         return name.lower() in self.options
