@@ -10,25 +10,24 @@ import argparse
 import contextlib
 import gc
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from gettext import gettext
 from types import ModuleType
-from typing import TYPE_CHECKING
 
-from lpfilter import __version__
+from lpfilter import __version__, logs
 from lpfilter.commands.environment import Context, split_global_options
 from lpfilter.commands.exits import for_error, worst
 from lpfilter.errors import NO_ROOM, LpfilterError, Several
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: command name -> (module under lpfilter.commands, one-line help, aliases)
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -222,11 +221,23 @@ _WATCH_LOGGERS = ("lpfilter.commands.watch_cmd", "lpfilter.spool.watcher", "lpfi
 
 
 def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
-                       quiet: bool = False) -> None:
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
-                        force=True)
-    if watch and not quiet and level > logging.INFO:
+                       quiet: bool = False, defer: bool = False) -> None:
+    """stderr, one ``lpfilter: `` line a record. With ``defer`` (the process's own command)
+    at the default level, ``logging`` is imported and configured only for the first record
+    kept (lpfilter.logs): a quick command keeps none."""
+    level = logs.DEBUG if debug else logs.INFO if verbose else logs.WARNING
+
+    def configure() -> None:
+        import logging
+        logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
+                            force=True)
+
+    if defer and level == logs.WARNING and not watch:
+        logs.defer(level, configure)
+        return
+    configure()
+    if watch and not quiet and level > logs.INFO:
+        import logging
         for name in _WATCH_LOGGERS:  # reset when the command ends (main's finally)
             logging.getLogger(name).setLevel(logging.INFO)
 
@@ -259,7 +270,7 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
         gc.freeze()  # what it made is never garbage; the command's own objects may be
         gc.enable()
     _configure_logging(args.verbose, args.debug, watch=args.action == "watch",
-                       quiet=getattr(args, "quiet", False))
+                       quiet=getattr(args, "quiet", False), defer=process)
     context = Context(args, os.environ if environ is None else environ)
     try:
         return int(_command_module(args.module).run(context))
@@ -291,8 +302,10 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
               " --debug for a traceback, and please report it)", file=sys.stderr)
         return int(ExitStatus.INTERNAL)
     finally:
-        for name in _WATCH_LOGGERS:  # watch's INFO default ends with the command
-            logging.getLogger(name).setLevel(logging.NOTSET)
+        if args.action == "watch":  # watch's INFO default ends with the command
+            import logging
+            for name in _WATCH_LOGGERS:
+                logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _said(error: LpfilterError) -> ExitStatus:

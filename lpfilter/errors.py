@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import enum
 import errno
-from typing import Self
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Self
 
 #: What a write meets on a full, over-quota or read-only file system: an expected
 #: condition (SpoolFull), never an internal error.

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import stat
 import time
 
+from lpfilter import logs
 from lpfilter.errors import NO_ROOM, AccessError, SpoolFull
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 CHUNK = 1 << 20
 #: How a spool file is opened for reading: a symbolic link is never followed, a FIFO never

@@ -11,8 +11,8 @@ frozen one raises ``dataclasses.FrozenInstanceError`` (an ``AttributeError``) wh
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Self
 

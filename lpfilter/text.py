@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+#: Compiled by ``re`` at its first use (only text that is not ASCII is searched).
+_ESCAPED_BYTE = "[\udc80-\udcff]"
 
 
 def printable(text: str) -> str:
@@ -13,7 +14,7 @@ def printable(text: str) -> str:
     UnicodeEncodeError."""
     if text.isascii():
         return text
-    return _ESCAPED_BYTE.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
+    return re.sub(_ESCAPED_BYTE, lambda m: chr(ord(m.group()) - 0xDC00), text)
 
 
 def visible(text: str) -> str:

@@ -51,7 +51,16 @@ RUN = ("import json, runpy, sys\n"
 NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets",
          # OpenSSL (the cache key is hashed by the interpreter's own SHA-256), and shutil
          # with its compression modules (argparse asks the terminal's width only for help)
-         "hashlib", "_hashlib", "shutil", "zlib", "lzma", "bz2"}
+         "hashlib", "_hashlib", "shutil", "zlib", "lzma", "bz2",
+         # about 2 ms: lpfilter's modules say ``TYPE_CHECKING = False`` (mypy reads the name
+         # as true) and import typing's names for mypy only
+         "typing",
+         # about 6 ms: a module's logger (lpfilter.logs) imports logging at its first record
+         # kept, and at the default level a quick command keeps none (tests/test_logs.py)
+         "logging", "traceback", "string",
+         # the host (Entry.host, only for %h and %H) and a URI's parser (only for lp=ftp://,
+         # socket://, lpd://): 1.5 ms and 3 ms of status for a host%port queue
+         "ipaddress", "urllib.parse"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
@@ -76,6 +85,15 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object =
     return set(json.loads(last.removeprefix("MODULES ")))
 
 
+def _bare(env: dict[str, str]) -> set[str]:
+    """The modules this interpreter has imported before any line of lpfilter runs."""
+    done = subprocess.run([sys.executable, "-c", "import sys, json\n"
+                           "print(json.dumps(sorted(sys.modules)))"], env=env, timeout=60,
+                          capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout)) - {"json", "json.decoder", "json.scanner", "_json",
+                                           "json.encoder"}
+
+
 def _commands(names: set[str]) -> set[str]:
     return {n for n in names if n.startswith("lpfilter.commands.") and n.endswith("_cmd")}
 
@@ -86,7 +104,7 @@ def site(tmp_path: Path) -> tuple[dict[str, str], Path]:
     spool = tmp_path / "sd"
     spool.mkdir()
     printcap = tmp_path / "printcap"
-    printcap.write_text(f"q|queue:lp=/dev/null:sd={spool}\n")
+    printcap.write_text(f"q|queue:lp=127.0.0.1%9:sd={spool}\n")  # no command connects
     (tmp_path / "job").write_bytes(b"x" * 1024)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
     env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
@@ -105,7 +123,8 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
     env, cwd = site
     names = imported(argv, env, cwd, ok=(1,) if "999999" in argv else (0,))  # 1: no such job
     assert _commands(names) == {f"lpfilter.commands.{command}"}
-    assert not names & NEVER, sorted(names & NEVER)
+    # (an editable install's finder imports urllib.parse and ipaddress in every interpreter)
+    assert not (names - _bare(env)) & NEVER, sorted((names - _bare(env)) & NEVER)
     assert "lpfilter.job" in names  # the control: the command read or made jobs
     assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)
     assert TYPED_CLASSES[tuple(argv)] == []  # Origin, status's data: no typing classes
@@ -300,3 +319,31 @@ def test_help_still_fits_the_terminal(monkeypatch: pytest.MonkeyPatch,
         assert cli.main(["print", "--help"]) == 0
         widths[columns] = max(map(len, capsys.readouterr().out.splitlines()))
     assert widths[40] < 60 < 100 < widths[200] <= 198
+
+
+def test_an_entry_looks_up_this_host_only_when_asked(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A looked-up entry reads /etc/hosts (and imports ipaddress) only for %h, %H or
+    ``host``: never for a command that needs neither, and once for one that does."""
+    from lpfilter.printcap import entry as entry_module
+    from lpfilter.printcap import load
+    from lpfilter.printcap.hostmatch import HostInfo
+    printcap = tmp_path / "printcap"
+    printcap.write_text("q:lp=127.0.0.1%9100:sd=/var/spool/%h-%P\n")
+    looked: list[int] = []
+    here = HostInfo.fixed("here.example")
+
+    def local_host() -> HostInfo:
+        looked.append(1)
+        return here
+
+    monkeypatch.setattr(entry_module, "local_host", local_host)
+    entry = load([str(printcap)]).lookup("q")
+    assert entry.string("lp") == "127.0.0.1%9100" and looked == []  # a %, not %h or %H
+    assert entry.expand(entry.string("sd") or "") == "/var/spool/here-q" and looked == [1]
+    assert entry.host is here and looked == [1]
+    assert entry.replace(requested="Q").host is here
+    fresh = [load([str(printcap)]).lookup("q") for _ in range(2)]
+    assert fresh[0] == fresh[1] and len(looked) == 3  # == compares the host: looked up
+    given = load([str(printcap)], host=HostInfo.fixed("there.example")).lookup("q")
+    assert given.host.short == "there" and len(looked) == 3

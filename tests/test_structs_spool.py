@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,7 @@ def old_to_dict(job: OldJob) -> dict[str, Any]:
 def old_to_json(job: OldJob) -> str:
     data = old_to_dict(job)
     text = json.dumps(data, sort_keys=True, ensure_ascii=False)
-    if not text.isascii() and jobmodule._SURROGATE.search(text):
+    if not text.isascii() and re.search(jobmodule._SURROGATE, text):
         text = json.dumps(data, sort_keys=True)
     return text + "\n"
 

@@ -11,13 +11,13 @@ maps it to its settings class.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 from lpfilter.backends.request import Backend, Reporter, SendRequest, SendResult
 from lpfilter.errors import JobRefused
 
 __all__ = ["Backend", "Reporter", "SendRequest", "SendResult", "backend_for"]
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Destination
 

@@ -7,11 +7,11 @@ repeated files of one job.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from lpfilter.printcap.datatypes import c_unescape_bytes
 from lpfilter.structs import FrozenStruct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 

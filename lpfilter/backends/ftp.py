@@ -12,11 +12,10 @@ Facts: printer-protocols.md §4.
 """
 from __future__ import annotations
 
-import logging
 import socket
 import time
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.backends.request import SendResult
 from lpfilter.backends.connect import open_connection, readable
 from lpfilter.backends.ftpsession import Control, Request, Session, failure, open_session
@@ -24,10 +23,11 @@ from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.errors import ConnectionLost, JobRefused, LpfilterError, TransientError
 from lpfilter.protocols import ftp
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Ftp
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 class FtpBackend:

@@ -13,11 +13,11 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lpfilter.job import user_name
 from lpfilter.errors import ConfigError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.backends.settings import FtpSettings
     from lpfilter.printcap.destination import Ftp

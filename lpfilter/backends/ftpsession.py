@@ -10,13 +10,12 @@ slot, and psutil names the live holders while a job waits for one.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.backends.request import SendRequest
 from lpfilter.backends.connect import open_connection, readable
 from lpfilter.backends.ftpauth import credentials
@@ -27,12 +26,13 @@ from lpfilter.errors import (Interruption, JobInterrupted, JobRefused, LpfilterE
 from lpfilter.locks import POLL, ProcessLock, current_holder
 from lpfilter.protocols import ftp
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Ftp
 
 Request = SendRequest[FtpSettings]
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A reply wait with no ``stall_timeout`` still ends after this long.
 LONGEST_WAIT = 3600.0

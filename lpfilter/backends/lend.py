@@ -23,13 +23,15 @@ import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.children.exitwait import ExitWait
 from lpfilter.errors import ConnectionLost, JobInterrupted, TransientError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.backends.framing import Framing
     from lpfilter.backends.request import SendRequest
 

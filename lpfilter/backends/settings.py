@@ -14,13 +14,15 @@ read by three modules (``ftp``, ``ftpsession``, ``ftpauth``), and the socket's a
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from lpfilter.backends.framing import Framing, framing
 from lpfilter.printcap.datatypes import c_unescape_bytes
 from lpfilter.structs import FrozenStruct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, ClassVar, Self
+
     from lpfilter.protocols.lpdcontrol import Style
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination

@@ -16,13 +16,15 @@ import struct
 import termios
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.framing import Framing
 from lpfilter.children.orphans import GONE_WAIT
 from lpfilter.errors import Interruption, JobInterrupted, TransientError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.backends.request import SendRequest, StreamSource
 
 TICK = 0.2

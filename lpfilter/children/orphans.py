@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import re
 import select
@@ -27,10 +26,11 @@ import signal
 import stat
 import time
 
+from lpfilter import logs
 from lpfilter.locks import START_SLACK, process_alive, process_start
 from lpfilter.safefiles import SAFE_OPEN
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The variable that marks a filter and everything it starts.
 TOKEN_VARIABLE = "LPFILTER_FILTER_MARK"

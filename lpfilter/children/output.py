@@ -10,9 +10,12 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from lpfilter.text import visible
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A filter's stderr line longer than this is cut (a status line, not a document).
 LINE_LIMIT = 500

@@ -25,7 +25,6 @@ import collections
 import contextlib
 import ctypes
 import grp
-import logging
 import os
 import pwd
 import signal
@@ -34,8 +33,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.children import orphans
 from lpfilter.children.exitwait import ExitWait
 from lpfilter.children.output import Messages as Messages  # re-exported: run.Messages
@@ -45,10 +44,13 @@ from lpfilter.errors import JobRefused, LpfilterError
 from lpfilter.job import user_name
 from lpfilter.programs import command_argv, needs_shell, strip_prefixes
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap.entry import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: Lines of a filter's stderr kept for the message of its failure.
 KEEP_LINES = 5

@@ -5,11 +5,11 @@ import argparse
 import os
 import pwd
 import sys
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import LpfilterError
 from lpfilter.status import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.commands.spooldirs import SpoolFinding
     from lpfilter.commands.environment import Context

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import (AccessError, ConfigError, LpfilterError, NoSuchPrinter,
                              SpoolFull, UsageError)
@@ -22,7 +21,10 @@ from lpfilter.protocols import lpdlocal
 from lpfilter.protocols.lpd import LpdProtocolError
 from lpfilter.server.local import client_socket_path
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.spool.jobctl import Outcome, Selection
     from lpfilter.spool.queueinfo import QueueData
 

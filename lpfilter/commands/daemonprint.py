@@ -17,7 +17,6 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, LpfilterError
 from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
@@ -25,6 +24,7 @@ from lpfilter.protocols.lpd import Subcommand
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
     from lpfilter.spool.queueinfo import JobData

@@ -9,13 +9,14 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.errors import AccessError, ConfigError, UsageError
 from lpfilter.structs import FrozenStruct, Struct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import TextIO
 
     from lpfilter.printcap import Printcap
 

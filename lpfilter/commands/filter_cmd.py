@@ -24,8 +24,8 @@ import os
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, UsageError
 from lpfilter.filtercodes import FilterCode
 from lpfilter.filtermode import arguments
@@ -33,8 +33,10 @@ from lpfilter.filtermode.run import FilterRun, Plan, one_line
 from lpfilter.printcap.destination import classify, password_on_command_line
 from lpfilter.printcap.entrytext import default_entry, entry_from_text
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import TextIO
 
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
@@ -59,13 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> int:
-    import logging
     args = arguments.parse(getattr(ctx.args, "filter_argv", []) or [])
     err: TextIO = sys.stderr
     if "--help" in args.own:
         print(USAGE, end="", file=ctx.stdout)
         return FilterCode.JSUCC
     if "--debug" in args.own or "--verbose" in args.own:
+        import logging
+        logs.settle()  # the edge's configuration first: this sets the level
         logging.getLogger().setLevel(logging.DEBUG if "--debug" in args.own else logging.INFO)
     if args.own.get("--printcap"):
         ctx.args.printcap = args.own["--printcap"]
@@ -76,7 +79,7 @@ def run(ctx: Context) -> int:
         print(one_line(f"lpfilter filter: {exc}"), file=err, flush=True)
         return FilterCode.JABORT
     except Exception as exc:  # noqa: BLE001 - a bug: lpd keeps the job (abort), never 70
-        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        logs.getLogger(__name__).debug("internal error", exc_info=True)
         print(one_line(f"lpfilter filter: internal error: {type(exc).__name__}: {exc}; the"
                        " job is kept"), file=err, flush=True)
         return FilterCode.JABORT

@@ -16,7 +16,6 @@ import argparse
 import os
 import re
 import sys
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError
 from lpfilter.printcap import Entry, Printcap
@@ -26,6 +25,7 @@ from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
 from lpfilter.structs import Struct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # what every run needs is imported with this module, while the start-up
     # runs without the cyclic collector (lpfilter.__main__)
     from lpfilter.commands.environment import Context

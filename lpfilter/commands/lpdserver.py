@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import math
 import socket
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.watcher import Served, Watcher
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,10 +4,10 @@ says "subservers lp2, lp3" and "serving lp")."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.spool.queueinfo import JobData, QueueData
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.commands.environment import lock_dir
 from lpfilter.errors import AccessError, UsageError
 from lpfilter.job import JobState, user_name
@@ -17,13 +16,14 @@ from lpfilter.spool.submit import JobOptions, check_copies, submit_all
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the modules every print needs are imported with this one, while the
     # start-up runs without the cyclic collector (lpfilter.__main__)
     from collections.abc import Mapping
 
     from lpfilter.commands.environment import Context
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 ADD_HELP = False  # -h means "no banner page" here, as in LPRng's lpr
 #: How long a foreground print waits out retry pauses (a printer that is off) before it

@@ -14,12 +14,12 @@ from __future__ import annotations
 import functools
 import os
 import signal
-from typing import TYPE_CHECKING
 
 from lpfilter.commands.environment import split_global_options
 from lpfilter.locks import process_alive
 from lpfilter.status import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from lpfilter.job import JobState
 from lpfilter.printcap import Entry
@@ -13,6 +12,7 @@ from lpfilter.spool.queueinfo import queue_status
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
     from lpfilter.spool.queueinfo import JobData, QueueData

@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from lpfilter.job import Job
 
 #: A job sent faster than this (seconds) shows no bar: it would only flicker.

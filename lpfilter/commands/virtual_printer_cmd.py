@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TextIO
 
 from lpfilter.status import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from lpfilter.commands.environment import Context
     from lpfilter.emulator.jetdirect import JobRecord
 
@@ -130,6 +132,7 @@ def _run_ftp(ctx: Context) -> ExitStatus:
     """The FTP print server: one line per received file."""
     import logging
 
+    from lpfilter import logs
     from lpfilter.errors import LpfilterError, UsageError
     args = ctx.args
     out: TextIO = ctx.stdout
@@ -138,6 +141,7 @@ def _run_ftp(ctx: Context) -> ExitStatus:
     except ImportError:
         raise LpfilterError("the FTP virtual printer needs pyftpdlib: pip install"
                             " 'lpfilter[ftp]' (or pip install pyftpdlib)") from None
+    logs.settle()  # the edge's configuration first: this reads and sets levels
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("pyftpdlib").setLevel(logging.WARNING)  # one line per file is ours
     received = 0

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.status import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 #: The start line names at most this many queues (then "and N more").
 NAMED_QUEUES = 20
 
@@ -60,7 +60,7 @@ def run(ctx: Context) -> ExitStatus:
     watcher = Watcher(lambda: queue_entries(ctx, names), lock_dir=lock_dir(ctx.environ),
                       once=args.once, grace=args.grace, settle=args.settle)
     # A daemon says when it starts and stops; from cron (--once) only the jobs are news.
-    level = logging.DEBUG if args.once else logging.INFO
+    level = logs.DEBUG if args.once else logs.INFO
     server = lpdserver.open_server(ctx, watcher)
     log.log(level, "%s", start_line(ctx, entries) + lpdserver.where(server))
     if server is not None:  # accepts once the queues are started

@@ -10,10 +10,13 @@ import select
 import socket
 import struct
 import time
-from typing import BinaryIO
 
 from lpfilter.emulator.shared import TICK, Host, JobRecord
 from lpfilter.protocols.pjlstream import PjlScanner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 CHUNK = 256 * 1024
 #: Replies a client leaves unread: past this the printer stops reading too (as real ones do).

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import signal
 import stat
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, TextIO
 
+from lpfilter import logs
 from lpfilter.backends import SendRequest, SendResult, backend_for
 from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
 from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
@@ -31,11 +30,14 @@ from lpfilter.job import Job
 from lpfilter.structs import Struct
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from lpfilter.printcap import Entry
     from lpfilter.printcap.destination import Destination
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 TICK = 0.2
 CHUNK = 1 << 20

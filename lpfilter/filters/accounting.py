@@ -10,9 +10,9 @@ into the line: a job's name is user text, and accounting scripts split on quotes
 """
 from __future__ import annotations
 
-import logging
 import re
 
+from lpfilter import logs
 from lpfilter.errors import ConfigError
 from lpfilter.filters.command import JobFacts, letter_value, raw_value
 from lpfilter.filters.dollars import pieces, token_of
@@ -22,7 +22,7 @@ from lpfilter.printcap.entry import Entry
 from lpfilter.programs import TOKEN
 from lpfilter.text import visible
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 __all__ = ["FORMATS", "Target", "accounting_format", "is_program", "line", "target", "wanted"]
 #: The longest value written into a line (a job name may be 1000 characters).

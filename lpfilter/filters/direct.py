@@ -17,10 +17,10 @@ not write into the printer after lpfilter's next piece.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import LpfilterError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.backends.request import Outlet
     from lpfilter.filters.feed import Feed

@@ -19,25 +19,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import signal
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import JobRefused, LpfilterError, TransientError
 from lpfilter.children import run
 from lpfilter.children.run import Messages, Running
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lpfilter.children.run import FilterCommand
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: What tells the OF filter to stop itself (LPRng's ``Filter_stop``).
 OF_STOP = b"\031\001"

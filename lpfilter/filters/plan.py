@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING
 
 from lpfilter.backends.framing import framing
 from lpfilter.children import run
@@ -30,6 +29,7 @@ from lpfilter.filters.feed import Plan
 from lpfilter.programs import split_words
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 

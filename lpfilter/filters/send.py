@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.backends.pipe import job_variables
 from lpfilter.backends.settings import NO_FRAMING
@@ -34,7 +33,10 @@ from lpfilter.filters.direct import DirectJob
 from lpfilter.filters.feed import Feed
 from lpfilter.filters.plan import plan_for
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.backends import Backend, Reporter, SendRequest, SendResult
     from lpfilter.errors import Interruption
     from lpfilter.children.run import Messages

@@ -5,19 +5,23 @@ Data flow: files (``source``) -> text stages (``grammar``) -> records and entrie
 """
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 
+from lpfilter import logs
 from lpfilter.errors import ConfigError
 from lpfilter.printcap import cache
 from lpfilter.printcap.hostmatch import HostInfo
-from lpfilter.printcap.model import Entry, Printcap, Record, Side, build_record
+from lpfilter.printcap.model import Entry, Printcap, Record, build_record
 from lpfilter.printcap.source import Origin, Problem, read_entries
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lpfilter.printcap.entry import Side
 
 __all__ = ["Entry", "Origin", "Printcap", "Problem", "load", "raise_fatal"]
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def load(paths: Sequence[str], *, optional: Sequence[str] = (), side: Side = "server",

@@ -6,10 +6,13 @@ the same words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from lpfilter.errors import ConfigError
 from lpfilter.printcap.destination import parse_port, split_host
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
 
 #: The accounting formats: LPRng's jobstart/jobend lines, or lpfilter's key=value line.
 FORMATS = ("lprng", "keyvalue")

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import os
 import stat
 from collections.abc import Iterator
-from typing import Any
 
 from lpfilter import __version__
+from lpfilter import logs
 from lpfilter.printcap.model import Option, Record
 from lpfilter.printcap.source import MAX_PRINTCAP_BYTES, Origin, Problem
 from lpfilter.structs import Struct
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = logs.getLogger(__name__)
 
 #: Bump when Record, Option or Problem change shape.
 FORMAT = 4

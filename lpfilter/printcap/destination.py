@@ -2,12 +2,13 @@
 
 Nothing is connected here; backends pick their destination type from this. The forms
 and their LPRng meanings are in ``shared/reference/lprng-printcap.md`` §5, including the
-trap that ``9100@printer`` is an LPD queue named "9100" for LPRng, not a socket.
+trap that ``9100@printer`` is an LPD queue named "9100" for LPRng, not a socket. Only a
+URI's forms import ``urllib.parse`` (with ``ipaddress``: 3 ms that ``status`` of a
+``host%port`` queue would spend for nothing).
 """
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, strtol, strtol_leftover
 from lpfilter.structs import FrozenStruct
@@ -120,6 +121,7 @@ class Ftp(FrozenStruct):
         """The URI with the password masked: it is never shown or logged."""
         auth = ""
         if self.user is not None:
+            import urllib.parse
             auth = urllib.parse.quote(self.user, safe="") + (":***" if self.password else "") + "@"
         host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.port != FTP_PORT else ""
@@ -193,6 +195,7 @@ def _lpd(value: str, default_port: int | str) -> Destination:
 
 
 def _uri(value: str) -> Destination:
+    import urllib.parse
     text = value.replace("\\:", ":")
     scheme, _, rest = text.partition("://")
     if "@" in rest:

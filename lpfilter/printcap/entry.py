@@ -8,20 +8,23 @@ its primary name are merged (``model``). The rules and their sources are in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
-from lpfilter.printcap.hostmatch import HostInfo
+from lpfilter.printcap.hostmatch import HostInfo, local_host
 from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
 from lpfilter.structs import Struct
 
-if TYPE_CHECKING:  # the grammar and the destinations are imported when first needed:
-    # a command reading a cached printcap never parses, and most never connect
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    # the grammar and the destinations are imported when first needed: a command reading a
+    # cached printcap never parses, and most never connect
     from lpfilter.printcap import grammar
     from lpfilter.printcap.destination import Destination
 
-Side = Literal["server", "client"]
+    Side = Literal["server", "client"]
 Value = bool | int | str | None
 
 #: A primary name holding one of these makes LPRng drop the whole entry.
@@ -192,15 +195,15 @@ def build_record(raw: grammar.RawEntry, problems: list[Problem], *,
 class Entry(Struct):
     """A resolved queue: merged options (lower-case key to Option) and its names."""
 
-    __slots__ = _fields = ("name", "names", "options", "requested", "host", "where", "_codes",
-                           "printcap")
+    __slots__ = ("_codes", "_host", "name", "names", "options", "printcap", "requested", "where")
+    _fields = ("name", "names", "options", "requested", "host", "where", "_codes", "printcap")
     _shown = _fields[:6]
     _compared = _fields[:7]
     name: str
     names: list[str]
     options: dict[str, Option]
     requested: str
-    host: HostInfo
+    _host: HostInfo | None
     #: Where the entry's first record starts.
     where: Origin
     _codes: dict[str, str] | None
@@ -208,30 +211,46 @@ class Entry(Struct):
     printcap: Any
 
     def __init__(self, name: str, names: list[str], options: dict[str, Option],
-                 requested: str, host: HostInfo, where: Origin,
+                 requested: str, host: HostInfo | None, where: Origin,
                  _codes: dict[str, str] | None = None, printcap: Any = None) -> None:
         self.name = name
         self.names = names
         self.options = options
         self.requested = requested
-        self.host = host
+        self._host = host
         self.where = where
         self._codes = _codes
         self.printcap = printcap
 
+    @property
+    def host(self) -> HostInfo:
+        """The host of ``%h`` and ``%H``; None given: this machine, looked up at first use
+        (/etc/hosts and ``ipaddress``: 1.5 ms that most commands never need)."""
+        if self._host is None:
+            self._host = local_host()
+        return self._host
+
     def codes(self) -> dict[str, str]:
-        """Values of the ``%`` codes, computed on first use (``%h`` needs the host)."""
+        """Values of the ``%`` codes, computed on first use; ``%h`` and ``%H`` (the host)
+        join them when a text first asks for one (``expand``)."""
         if self._codes is None:
             import datetime
             rp, rm = self.options.get("rp"), self.options.get("rm")
             self._codes = {
-                "P": self.name, "Q": self.requested, "h": self.host.short, "H": self.host.fqdn,
+                "P": self.name, "Q": self.requested,
                 "R": (rp.value or "") if rp else "", "M": (rm.value or "") if rm else "",
                 "D": datetime.date.today().isoformat(), "a": "unknown"}
         return self._codes
 
     def expand(self, text: str) -> str:
-        return expand_percent(text, self.codes()) if "%" in text else text
+        """LPRng's ``%`` codes in ``text``. The host is looked up only for ``%h``/``%H``:
+        ``lp=host%9100`` holds a ``%`` too."""
+        if "%" not in text:
+            return text
+        codes = self.codes()
+        if "h" not in codes and ("%h" in text or "%H" in text):
+            codes.update(h=self.host.short, H=self.host.fqdn)
+        return expand_percent(text, codes)
 
     def has(self, name: str) -> bool:
         return name.lower() in self.options

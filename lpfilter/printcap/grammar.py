@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.printcap.datatypes import C_SPACE
 from lpfilter.structs import Struct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import pyparsing as pp
+    from typing import Any
 
 _LINE_ENDS = re.compile("[\f\x04\x14]")
 _INCLUDE_SEP = re.compile(r"[ \t,;:]+")

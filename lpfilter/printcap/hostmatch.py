@@ -1,19 +1,23 @@
 """The local host as the printcap sees it: ``oh=`` record selection and ``%h``/``%H``.
 
 Looked up lazily, once, and only from the local resolver (``/etc/hosts`` first), because
-most printcaps never use ``oh=`` and a lookup must not slow every command down.
+most printcaps never use ``oh=`` and a lookup must not slow every command down; for the same
+reason ``ipaddress`` (about 1 ms) is imported only by a function that compares addresses.
 """
 from __future__ import annotations
 
 import fnmatch
 import functools
-import ipaddress
 import os
 
 from lpfilter.printcap.datatypes import split_list
 from lpfilter.structs import FrozenStruct
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class HostInfo(FrozenStruct):
@@ -36,6 +40,7 @@ class HostInfo(FrozenStruct):
     @classmethod
     def fixed(cls, fqdn: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> HostInfo:
         """A host given by hand (tests, or ``--host`` style overrides)."""
+        import ipaddress
         return cls(fqdn.split(".")[0], fqdn, (fqdn, fqdn.split(".")[0]),
                    tuple(ipaddress.ip_address(a) for a in addresses))
 
@@ -60,6 +65,7 @@ def local_host() -> HostInfo:
 
     No DNS query is made: a printcap lookup must never send traffic off this machine.
     """
+    import ipaddress
     name = host_name()
     names = {name, name.split(".")[0], "localhost"}
     addresses: set[IPAddress] = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
@@ -80,6 +86,7 @@ def local_host() -> HostInfo:
 
 def _matches_address(item: str, host: HostInfo) -> bool | None:
     """Address or addr/mask match; None when ``item`` is no address form."""
+    import ipaddress
     try:
         network = ipaddress.ip_network(item, strict=False)
     except ValueError:

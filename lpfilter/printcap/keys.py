@@ -6,11 +6,13 @@ LPRng; checkpc says so instead of calling them typos.
 """
 from __future__ import annotations
 
-from typing import Literal
-
 from lpfilter.structs import FrozenStruct
 
-KeyType = Literal["S", "N", "F"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    KeyType = Literal["S", "N", "F"]
 
 
 class Key(FrozenStruct):

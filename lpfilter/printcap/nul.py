@@ -4,11 +4,11 @@ command that uses the entry, before a path built from it reaches the file system
 Python raises ValueError)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import ConfigError
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.entry import Entry, Option
 

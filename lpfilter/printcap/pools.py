@@ -8,12 +8,12 @@ not used. The spool side is ``lpfilter/spool/pool.py``; this module only reads e
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import LpfilterError
 from lpfilter.printcap.datatypes import split_list
 from lpfilter.printcap.source import Problem
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.entry import Entry
 

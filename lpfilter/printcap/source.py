@@ -12,13 +12,15 @@ import os
 import stat
 from collections import namedtuple
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
 
 from lpfilter.safefiles import kind_of
 from lpfilter.structs import FrozenStruct, Struct
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported where a file is read: a warm cache reads none
+    from typing import NamedTuple
+
     from lpfilter.printcap import grammar
 
 #: LPRng's Read_file_list gives up beyond this many nested includes.

@@ -22,9 +22,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from lpfilter.protocols.lpd import MAX_LINE, LpdProtocolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: LPRng's REQ_CONTROL (lp.h): the request code of lpc's requests.
 CONTROL = 6

@@ -11,11 +11,10 @@ on.
 """
 from __future__ import annotations
 
-import logging
 import socket
 import threading
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError
 from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError, Request, RequestLine
@@ -26,12 +25,13 @@ from lpfilter.spool.lease import holder_of, holder_words
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
-import logging
 import os
 import selectors
 import socket
@@ -23,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, UsageError
 from lpfilter.protocols import lpdlocal
 from lpfilter.server.connection import serve_connection
@@ -32,7 +32,7 @@ from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.wire import StopPipe
 from lpfilter.text import visible
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: Served when no --allow is given: this host only.
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")

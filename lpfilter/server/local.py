@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import logging
 import os
 import socket
 import stat
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, ConfigError, LpfilterError, NoSuchPrinter, SpoolFull
 from lpfilter.job import user_name
 from lpfilter.protocols import lpdlocal
@@ -27,11 +26,14 @@ from lpfilter.server.peer import Peer, Queues
 from lpfilter.server.wire import ClientError, Wire
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The socket of the system's daemon (root's run directory): where clients look for it
 #: unless ``$LPFILTER_SOCKET`` names another.

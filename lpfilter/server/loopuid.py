@@ -12,15 +12,15 @@ LPRng's lpd or CUPS's lpd backend, forwards other users' jobs): root may do all 
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 import struct
 
+from lpfilter import logs
 from lpfilter.job import user_name
 from lpfilter.server import sockdiag
 from lpfilter.server.peer import Peer
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 #: A table is read at most this far (a host with very many connections: the peer is

@@ -16,11 +16,10 @@ Rights, as the print server's: a claimed user name counts for nothing.
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.protocols.lpd import LpdProtocolError
 from lpfilter.protocols.lpdlpc import LpcRequest, parse_lpc
@@ -28,13 +27,14 @@ from lpfilter.server.status import server_name
 from lpfilter.server.wire import ClientError, Wire
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer, Queues
     from lpfilter.spool.jobctl import Outcome, Selection
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall")
 #: Words for which the (first) argument is the queue and the rest are jobs.

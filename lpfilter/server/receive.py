@@ -1,16 +1,15 @@
 """Receiving jobs over LPD (RFC 1179 §6; lpd-protocol.md §2, §3.1, §10 "Server").
 
-A job is told "received" (the final acknowledgement) only once its data and ticket are on
-disk, fsynced, as an ordinary queued job; until then its data files are one staged file
-of the store (server/staging.py: one descriptor per job, not per file), removed on any
-failure, and locked while it is written so that the startup recovery of a process killed
-mid-transfer can tell it from one still arriving. Both orders
-(control file first, as LPRng, BSD and CUPS send, or data first), several jobs on one
-connection, abort, and a data file of size 0 (to the end of the connection, as LPRng's
-``lpr -k`` streams) are taken. Everything the client names is checked and never used as a
-path; sizes are checked against the queue's ``mx`` and the free space before a byte of the
-file is read. A client that sends a job again after losing its final acknowledgement (same
-address, same control file name and bytes, same data) is answered "received" without a
+A job is told "received" (the final acknowledgement) only once its data and ticket are on disk,
+fsynced, as an ordinary queued job; until then its data files are one staged file of the store
+(server/staging.py: one descriptor per job, not per file), removed on any failure, and locked
+while it is written so that the startup recovery of a process killed mid-transfer can tell it
+from one still arriving. Both orders (control file first, as LPRng, BSD and CUPS send, or data
+first), several jobs on one connection, abort, and a data file of size 0 (to the end of the
+connection, as LPRng's ``lpr -k`` streams) are taken. Everything the client names is checked and
+never used as a path; sizes are checked against the queue's ``mx`` and the free space before a
+byte of the file is read. A client that sends a job again after losing its final acknowledgement
+(same address, same control file name and bytes, same data) is answered "received" without a
 second job within the retry window, and is queued flagged possible_duplicate after it
 (server/retries.py says why, and why the data's digest is taken after the acknowledgement).
 """
@@ -19,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.protocols import lpd, lpdcontrol
@@ -38,12 +36,14 @@ from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.spool.control import entry_control
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 OK = b"\0"
 #: Non-zero acknowledgements, LPRng's meanings (lpd-protocol.md §3): a malformed line,

@@ -12,7 +12,6 @@ not UTF-8 are kept as ISO-8859-1 characters, since a ticket is JSON text.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from lpfilter.job import Job, JobState
 from lpfilter.protocols import lpdlocal
@@ -20,6 +19,7 @@ from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.spool.control import holds_new
 from lpfilter.text import printable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer

@@ -13,21 +13,20 @@ job the asker may remove; an empty list the asker's first removable job.
 """
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
-
+from lpfilter import logs
 from lpfilter.job import Job
 from lpfilter.server.status import job_number, owner_id, pending, selected, server_name
 from lpfilter.spool.jobctl import change
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.server.peer import Peer
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def origin(job: Job) -> str:

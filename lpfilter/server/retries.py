@@ -38,23 +38,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.text import visible
 from lpfilter.safefiles import CHUNK, UnsafeFile, atomic_write, open_lock, open_regular, private_dir
 from lpfilter.spool.journalfile import take_lock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 RECEIVED_DIR = "received"
 #: The lock that makes "is this a job sent again?" and the job's commit one step.

@@ -18,10 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lpfilter.safefiles import CHUNK
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.protocols.lpdcontrol import ControlFields
     from lpfilter.spool.store import SpoolStore

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.spool.control import flags_text, print_order, read_control
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore

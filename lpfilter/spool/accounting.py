@@ -12,7 +12,6 @@ target that cannot be written is logged, once until it can be again.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import socket
@@ -20,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, TransientError
 from lpfilter.children import run
 from lpfilter.filters import accounting
@@ -30,7 +30,7 @@ from lpfilter.printcap.entry import Entry
 from lpfilter.spool.records import QueueRecords, _open_record
 from lpfilter.text import visible
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: States that end a job for lpfilter's own key=value line.
 _ENDED = (JobState.DONE, JobState.FAILED, JobState.REMOVED, JobState.CANCELLED)

@@ -6,12 +6,12 @@ changes that could not be written (a job's outcome) are kept here and written fi
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
+from lpfilter import logs
 from lpfilter.errors import SpoolFull
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 class Backlog:

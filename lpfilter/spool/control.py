@@ -20,21 +20,23 @@ LPRng's lpq shows them).
 """
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.errors import JobRefused
 from lpfilter.safefiles import UnsafeFile, atomic_write, open_regular
 from lpfilter.structs import FrozenStruct
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 CONTROL_FILE = "control"
 #: A control file is a few lines; more is not one lpfilter wrote.

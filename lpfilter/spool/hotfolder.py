@@ -20,7 +20,6 @@ a file whose owner may not write the spool directory was put there by someone el
 """
 from __future__ import annotations
 
-import logging
 import os
 import pwd
 import re
@@ -28,10 +27,11 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 
+from lpfilter import logs
 from lpfilter.safefiles import kind_of
 from lpfilter.text import visible
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A refused entry keeps at most this much of its name (bytes), leaving room for a
 #: random part within the 255 bytes a file name may have.

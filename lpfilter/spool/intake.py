@@ -10,12 +10,11 @@ and one fdatasync.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.locks import process_start
@@ -28,10 +27,13 @@ from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: Hot-folder files committed together: one fsync of jobs/ and one of the journal for all.
 BATCH = 64

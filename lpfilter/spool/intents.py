@@ -28,17 +28,17 @@ made visible before it is logged); the file it names is checked on its descripto
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.job import Job, JobState, user_name
 from lpfilter.locks import process_alive
 from lpfilter.safefiles import UnsafeFile, copy_fd, open_regular
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing's Protocol costs every quick command ~2 ms: for mypy only
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from lpfilter.spool.hotfolder import Candidate
     from lpfilter.spool.jobindex import JobIndex
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # typing's Protocol costs every quick command ~2 ms: for mypy
 
         def _open(self, *, write: bool = False) -> Journal | None: ...
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: Why a job was taken in by recovery rather than by the intake that renamed its file.
 RECOVERED = "recovered after a crash while it was taken from the hot folder"

@@ -26,14 +26,17 @@ this queue, a damaged record is skipped with a line in the log.
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any
 
+from lpfilter import logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = logs.getLogger(__name__)
 
 #: The fields an END record may set (the outcome of an attempt, Ledger.finish's).
 END_FIELDS = frozenset({"state", "finished", "bytes_sent", "pages", "delivery",

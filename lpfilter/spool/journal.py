@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 
+from lpfilter import logs
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, fsync_dir, same_file
 from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned, take_lock
@@ -43,7 +43,7 @@ from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_M
 __all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
            "boot_id", "decode", "encode", "open_owned"]
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 _OPEN = os.O_RDWR | os.O_APPEND | SAFE_FLAGS
 _READ_ONLY = os.O_RDONLY | SAFE_FLAGS

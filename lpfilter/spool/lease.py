@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lpfilter.locks import Holder, ProcessLock, current_holder
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
 

@@ -13,16 +13,16 @@ there is room again, and SpoolFull is raised to the worker.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import SpoolFull
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.accounting import Accounting
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.backends import SendResult
     from lpfilter.printcap import Entry
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 class Ledger:

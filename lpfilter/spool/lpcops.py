@@ -20,11 +20,10 @@ for jobs that arrive later (LPD, hot folder), by its worker as soon as it sees t
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.errors import AccessError
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.safefiles import UnsafeFile, copy_fd
@@ -33,11 +32,14 @@ from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_co
 from lpfilter.spool.jobctl import Outcome, Selection
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The ticket's ``extra`` key of a job being moved (see the module's doc).
 MOVING_KEY = "moving_to"

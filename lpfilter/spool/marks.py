@@ -27,13 +27,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from lpfilter.job import Job, JobState
 from lpfilter.spool import journalformat
 from lpfilter.spool.jobindex import (JobIndex, cancel_record, first_record, job_record,
                                      mark_record, settle, start_record)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.spool.journal import Journal
 

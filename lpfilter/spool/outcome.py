@@ -6,18 +6,18 @@ status from them (``lpfilter.commands.exits``).
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job, JobState
 
 if TYPE_CHECKING:
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 @dataclass(slots=True)

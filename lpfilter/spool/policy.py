@@ -18,7 +18,6 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lpfilter.children import run
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
@@ -27,6 +26,7 @@ from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.filters.command import facts_for, filter_environment
 from lpfilter.job import JobState
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry

@@ -25,12 +25,11 @@ program asks to hold or remove (exit codes) is held or removed at once.
 from __future__ import annotations
 
 import bisect
-import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, SpoolFull,
                              in_brief)
 from lpfilter.job import Job, JobState
@@ -43,10 +42,11 @@ from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: The dispatcher looks at stop and at servers whose rest ended at least this often.
 TICK = 1.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import atomic_write, open_regular
@@ -20,6 +19,7 @@ BOARD = "pool.json"
 BOARD_MAX = 1 << 16
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy only: a TypedDict is a dict at run time (and costs to build)
     from typing import TypedDict
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # for mypy only: a TypedDict is a dict at run time (and costs
         trouble: str
         #: Until when it is not used (0: it is).
         back_at: float
+    from typing import Any
 
 
 def write(state_dir: str, servers: list[ServerState], owner: int | None) -> None:

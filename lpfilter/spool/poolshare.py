@@ -3,22 +3,22 @@ accounting) and the observer of a foreground ``print`` (its progress bar), each 
 one thread at a time where that matters; and what they left running (``end_left_running``)."""
 from __future__ import annotations
 
-import logging
 import threading
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.children import run
 from lpfilter.errors import LpfilterError
 from lpfilter.safefiles import private_dir
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def end_left_running(server: Entry) -> None:

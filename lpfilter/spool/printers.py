@@ -8,18 +8,18 @@ printer lock: a worker that waits holds no session another may need.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.backends import Backend, backend_for
 from lpfilter.locks import ProcessLock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap.destination import Destination
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def device_key(display: str) -> str:

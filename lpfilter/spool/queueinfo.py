@@ -5,17 +5,16 @@ by the spool's owner, and by the print server for a local user who may not read 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NotRequired, TypedDict
+    from typing import Any, NotRequired, TypedDict
 
     from lpfilter.printcap import Entry
     from lpfilter.spool.poolboard import ServerState
 
-
-#: A job as ``Job.to_dict`` gives it (the ticket's JSON).
-JobData = dict[str, Any]
+    #: A job as ``Job.to_dict`` gives it (the ticket's JSON).
+    JobData = dict[str, Any]
 
 if TYPE_CHECKING:  # for mypy only: a TypedDict is a dict at run time, and building the
     # class compiles each field's annotation (about 2 ms of status)

@@ -6,20 +6,20 @@ accounting file is written only if it already exists (create it to turn accounti
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 import time
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.safefiles import atomic_write
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 #: Records may lie in a spool directory others may write (a shared hot folder): a symbolic
 #: link planted at a record's name is never followed, a FIFO never blocks.
 _NO_LINK = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

@@ -11,25 +11,25 @@ and its rescans).
 """
 from __future__ import annotations
 
-import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
+from lpfilter import logs
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, remove_unlocked
 from lpfilter.spool.intents import recovered, writers_gone
 from lpfilter.spool.jobindex import gone_record
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A data file without a ticket older than this is a crashed submission (not one in flight).
 ORPHAN_AGE = 60.0
 
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy only: typing's Protocol costs every quick command ~2 ms
     import contextlib
-    from typing import Protocol
+    from typing import Any, Protocol
 
     class SpoolStore(Protocol):
         """What recovery needs of the store (spool/store.py, which calls it)."""

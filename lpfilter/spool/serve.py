@@ -8,22 +8,22 @@ serves the queue itself when no other process does, and waits while a one-shot o
 """
 from __future__ import annotations
 
-import logging
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.job import JobState
 from lpfilter.spool.lease import QueueLease, holder_words
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer, WorkSummary
     from lpfilter.spool.store import SpoolStore
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: How often ``print`` looks at its jobs while another process serves their queue.
 POLL = 0.1

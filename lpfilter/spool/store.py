@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import threading
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
@@ -54,7 +54,7 @@ from lpfilter.spool.staging import stage
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 class SpoolStore(IntentLog, SpoolDir, BatchMarks):

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.job import Job, JobState
@@ -26,6 +25,7 @@ from lpfilter.spool.control import ControlFile, admit, holds_new
 from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.structs import FrozenStruct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore

@@ -13,17 +13,17 @@ opened without following a link, at most TICKET_MAX bytes, its id its file name.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 from collections.abc import Callable
 
+from lpfilter import logs
 from lpfilter.job import Job
 from lpfilter.spool.jobindex import ID_MAX, cancel_record, job_record, replay, reserve_record
 from lpfilter.spool.journalformat import JOURNAL_MAX
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
 TICKET = re.compile(r"^\d+\.job$")

@@ -6,17 +6,17 @@ printed rather than leave the user waiting for nothing.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.text import visible
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.job import Job
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 
 def since_words(when: float, now: float) -> str:

@@ -8,7 +8,6 @@ Queues are independent: a printer that hangs holds up only its own queue's threa
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import selectors
 import signal
@@ -16,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.errors import AccessError, LockHeld, LpfilterError
 from lpfilter.job import JobState
 from lpfilter.printcap.pools import same_servers
@@ -33,10 +32,11 @@ from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A watched directory deleted or moved away: its queue waits for it to come back.
 _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
@@ -164,7 +164,7 @@ class Watcher:
         except LpfilterError as exc:  # its spool went away or cannot be used: the loop
             # retires it and says why once (a daemon), and tries it again at each rescan
             if self.once or served.worker.stop.is_set():
-                log.log(logging.DEBUG if served.worker.stop.is_set() else logging.ERROR,
+                log.log(logs.DEBUG if served.worker.stop.is_set() else logs.ERROR,
                         "%s", exc)
             served.error = exc
         except Exception:  # noqa: BLE001 - one queue's failure must not stop the others

@@ -7,13 +7,12 @@ nothing is left to do now instead of waiting for more. The caller holds the queu
 """
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from lpfilter import logs
 from lpfilter.backends import SendRequest
 from lpfilter.backends.settings import settings_for
 from lpfilter.children import run
@@ -37,11 +36,12 @@ from lpfilter.spool.reporter import JobReporter
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.waiting import say_pending, since_words
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.backends.settings import SendSettings
     from lpfilter.printcap import Entry
 
-log = logging.getLogger(__name__)
+log = logs.getLogger(__name__)
 
 #: A daemon rescans this often even without events (a safety net for missed events).
 RESCAN = 30.0

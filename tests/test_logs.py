@@ -1,0 +1,143 @@
+"""lpfilter.logs: module loggers that are ``logging``'s own from the first record kept, and
+the edge's deferred configuration (tests/test_startup.py: a quick command imports no logging).
+
+In this process ``logging`` is imported (pytest) and nothing is deferred: records go to
+``logging`` as they would from ``logging.getLogger(__name__)``. What a command does as a
+process (``defer``) is run in a child interpreter.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lpfilter import cli, logs
+
+HERE = Path(__file__).resolve()
+
+
+def child(code: str, *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``code`` in a new interpreter (its stdout and stderr as text)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, env=env)
+
+
+def test_a_record_is_loggings_own_with_the_callers_place(caplog: pytest.LogCaptureFixture,
+                                                         ) -> None:
+    log = logs.getLogger("lpfilter.test_logs")
+    with caplog.at_level(logging.DEBUG, logger="lpfilter.test_logs"):
+        log.debug("d %s", 1)
+        log.info("i %s", 2)
+        log.warning("w %s", 3)
+        log.error("e %s", 4)
+        log.log(logging.INFO, "l %s", 5)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("x %s", 6)
+    got = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert got == [("lpfilter.test_logs", 10, "d 1"), ("lpfilter.test_logs", 20, "i 2"),
+                   ("lpfilter.test_logs", 30, "w 3"), ("lpfilter.test_logs", 40, "e 4"),
+                   ("lpfilter.test_logs", 20, "l 5"), ("lpfilter.test_logs", 40, "x 6")]
+    # the file, function and line are the caller's (stacklevel), not lpfilter/logs.py's
+    assert {Path(r.pathname) for r in caplog.records} == {HERE}
+    assert {r.funcName for r in caplog.records} == {
+        "test_a_record_is_loggings_own_with_the_callers_place"}
+    assert caplog.records[-1].exc_info is not None
+    assert caplog.records[-1].exc_info[0] is ValueError
+
+
+def test_levels_are_loggings(caplog: pytest.LogCaptureFixture) -> None:
+    """A logger's level set in ``logging`` decides, as for ``logging.getLogger``."""
+    log = logs.getLogger("lpfilter.test_logs.levels")
+    logging.getLogger("lpfilter.test_logs.levels").setLevel(logging.ERROR)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            log.warning("dropped")
+            log.error("kept")
+            assert not log.isEnabledFor(logging.WARNING) and log.isEnabledFor(logging.ERROR)
+    finally:
+        logging.getLogger("lpfilter.test_logs.levels").setLevel(logging.NOTSET)
+    assert [r.getMessage() for r in caplog.records] == ["kept"]
+    assert (logs.DEBUG, logs.INFO, logs.WARNING, logs.ERROR) == (
+        logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+
+
+DEFERRED = ("import sys\n"
+            "from lpfilter import logs\n"
+            "def configure():\n"
+            "    import logging\n"
+            "    print('configured', 'logging' in sys.modules, file=sys.stderr)\n"
+            "    logging.basicConfig(level=logging.WARNING, format='P: %(message)s',"
+            " stream=sys.stderr)\n"
+            "logs.defer(logs.WARNING, configure)\n"
+            "log = logs.getLogger('lpfilter.x')\n"
+            "log.debug('d'); log.info('i'); log.log(logs.INFO, 'l')\n"
+            "print('enabled', log.isEnabledFor(logs.INFO), file=sys.stderr)\n"
+            "print('imported', 'logging' in sys.modules, file=sys.stderr)\n")
+
+
+def test_a_deferred_level_drops_records_without_importing_logging() -> None:
+    done = child(DEFERRED)
+    assert done.stderr.splitlines() == ["enabled False", "imported False"]
+
+
+def test_the_first_record_kept_configures_first_then_is_logged() -> None:
+    done = child(DEFERRED + "log.warning('w %s', 1); log.error('e'); log.info('i2')\n"
+                 "logs.settle()\n")  # nothing deferred any more: no second configure
+    assert done.stderr.splitlines() == ["enabled False", "imported False",
+                                        "configured True", "P: w 1", "P: e"]
+
+
+def test_settle_configures_now_and_once() -> None:
+    done = child(DEFERRED + "logs.settle(); logs.settle()\n"
+                 "import logging\n"
+                 "print('root', logging.getLogger().level, file=sys.stderr)\n"
+                 "log.warning('w')\n")
+    assert done.stderr.splitlines()[2:] == ["configured True", "root 30", "P: w"]
+
+
+def test_a_quick_command_s_warning_is_one_lpfilter_line(tmp_path: Path) -> None:
+    """The deferred configuration is the edge's: a warning of ``print --no-wait`` (a
+    control file that is not lpfilter's) reaches stderr as ``lpfilter: ...``, once."""
+    env = _site(tmp_path)
+    (tmp_path / "sd" / ".lpfilter").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "sd" / ".lpfilter" / "control").write_bytes(b"\xff" * 10)
+    done = subprocess.run([sys.executable, "-m", "lpfilter", "print", "--no-wait", "-P", "q",
+                           "job"], capture_output=True, text=True, timeout=60, env=env,
+                          cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()  # (print reads the state twice: it is said twice)
+    assert lines and all(line.startswith("lpfilter: ") for line in lines), done.stderr
+    assert all("control: not read (not text)" in line for line in lines)
+
+
+def test_in_process_main_configures_at_once(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """``cli.main(argv)`` (tests, a program importing lpfilter) defers nothing: the
+    configuration is made when the command starts, as before."""
+    env = _site(tmp_path)
+    logging.getLogger().setLevel(logging.DEBUG)
+    assert cli.main(["status", "-P", "q"], env) == 0
+    assert logging.getLogger().level == logging.WARNING  # the edge's basicConfig ran
+    capsys.readouterr()
+
+
+def _site(tmp_path: Path) -> dict[str, str]:
+    """A printcap with queue q (lp=/dev/null), its own cache (warm: a cold one parses
+    with pyparsing, which imports traceback), and a 1 KiB job file."""
+    spool = tmp_path / "sd"
+    spool.mkdir()
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:lp=/dev/null:sd={spool}\n")
+    (tmp_path / "job").write_bytes(b"x" * 1024)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
+    env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    subprocess.run([sys.executable, "-m", "lpfilter", "status", "-P", "q"], env=env, cwd=tmp_path,
+                   capture_output=True, timeout=60, check=True)
+    return env
