@@ -101,19 +101,26 @@ def test_settle_configures_now_and_once() -> None:
     assert done.stderr.splitlines()[2:] == ["configured True", "root 30", "P: w"]
 
 
-def test_a_quick_command_s_warning_is_one_lpfilter_line(tmp_path: Path) -> None:
-    """The deferred configuration is the edge's: a warning of ``print --no-wait`` (a
-    control file that is not lpfilter's) reaches stderr as ``lpfilter: ...``, once."""
+@pytest.mark.parametrize("wait", [["--no-wait"], []])
+def test_a_quick_command_s_warning_is_one_lpfilter_line(tmp_path: Path, wait: list[str],
+                                                        ) -> None:
+    """The deferred configuration is the edge's: a warning of ``print`` (a control file
+    that is not lpfilter's) reaches stderr as ``lpfilter: ...``, once: print looks at the
+    queue's state for a redirect, for each batch and (in the foreground) for a stop, and
+    reads it once. The queue is stopped, as a bad state file stops it."""
     env = _site(tmp_path)
     (tmp_path / "sd" / ".lpfilter").mkdir(parents=True, exist_ok=True)
     (tmp_path / "sd" / ".lpfilter" / "control").write_bytes(b"\xff" * 10)
-    done = subprocess.run([sys.executable, "-m", "lpfilter", "print", "--no-wait", "-P", "q",
-                           "job"], capture_output=True, text=True, timeout=60, env=env,
-                          cwd=tmp_path, check=False)
-    assert done.returncode == 0, done.stderr
-    lines = done.stderr.splitlines()  # (print reads the state twice: it is said twice)
-    assert lines and all(line.startswith("lpfilter: ") for line in lines), done.stderr
-    assert all("control: not read (not text)" in line for line in lines)
+    done = subprocess.run([sys.executable, "-m", "lpfilter", "print", *wait, "-P", "q", "job"],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+                          check=False)
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("lpfilter: ") and "control: not read (not text)" in lines[0]
+    if wait:
+        assert done.returncode == 0 and len(lines) == 1, done.stderr
+    else:
+        assert done.returncode == 8, done.stderr  # JOB_PENDING: queued, the queue stopped
+        assert len(lines) == 2 and "is stopped (lpc stop)" in lines[1], done.stderr
 
 
 def test_in_process_main_configures_at_once(tmp_path: Path,

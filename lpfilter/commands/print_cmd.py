@@ -10,7 +10,7 @@ from lpfilter.commands.environment import lock_dir
 from lpfilter.errors import AccessError, UsageError
 from lpfilter.job import JobState, user_name
 from lpfilter.printcap import Entry
-from lpfilter.spool.control import entry_control
+from lpfilter.spool.control import ControlFile
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, check_copies, submit_all
 from lpfilter.status import ExitStatus
@@ -95,19 +95,22 @@ def run(ctx: Context) -> ExitStatus:
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
                          " 'print --wait' or 'status' tell how a job ended)")
     entry = ctx.printcap().lookup(ctx.queue(args.printer))
-    if entry_control(entry).redirect:  # lpc redirect: the job goes to the target
-        entry = ctx.printcap().lookup(entry_control(entry).redirect)
+    control = ControlFile.of(entry)  # read once (a bad file is said once), again if changed
+    redirect = control.read().redirect
+    if redirect:  # lpc redirect: the job goes to the target
+        entry = ctx.printcap().lookup(redirect)
+        control = ControlFile.of(entry)
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     store = SpoolStore(entry.string("sd") or "", entry.name)
     try:  # its journal and lock closed however it ends (main() may run many times)
-        return _spool_and_print(ctx, args, entry, store, user)
+        return _spool_and_print(ctx, args, entry, store, user, control)
     finally:
         store.close()
 
 
 def _spool_and_print(ctx: Context, args: argparse.Namespace, entry: Entry,
-                     store: SpoolStore, user: str) -> ExitStatus:
+                     store: SpoolStore, user: str, control: ControlFile) -> ExitStatus:
     """Spool the files (or hand them to the print server), then print or leave them."""
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner,
@@ -124,7 +127,7 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace, entry: Entry,
     for path in args.files:
         _check_readable(path)
     ids = []
-    for job in submit_all(entry, store, args.files or [None], options):
+    for job in submit_all(entry, store, args.files or [None], options, control=control):
         ids.append(job.id)
         print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
@@ -132,7 +135,7 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace, entry: Entry,
     ctx.stdout.flush()
     if args.wait is False or all(_held(store, i) for i in ids):
         return ExitStatus.OK
-    if entry_control(entry).printing_disabled:  # lpc stop: nothing prints before lpc start
+    if control.read().printing_disabled:  # lpc stop: nothing prints before lpc start
         print(f"lpfilter: queue {visible(entry.name)} is stopped (lpc stop): the job stays"
               f" queued until 'lpfilter lpc start {visible(entry.name)}'", file=sys.stderr)
         return ExitStatus.JOB_PENDING

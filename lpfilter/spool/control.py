@@ -186,6 +186,13 @@ class ControlFile:
         self._key: tuple[int, int, int] | None = None
         self._control = QueueControl()
 
+    @classmethod
+    def of(cls, entry: Entry) -> ControlFile:
+        """The view of ``entry``'s queue: a command that looks more than once (``print``:
+        the redirect, each batch, a stop) reads it once, and says a bad file once."""
+        from lpfilter.spool.store import STATE_DIR
+        return cls(os.path.join(entry.string("sd") or "", STATE_DIR))
+
     def read(self) -> QueueControl:
         try:
             info = os.stat(control_path(self.state_dir), follow_symlinks=False)

@@ -22,7 +22,6 @@ from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd
 from lpfilter.spool.control import ControlFile, admit, holds_new
-from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
@@ -108,10 +107,11 @@ def submit(entry: Entry, store: SpoolStore, path: str | None, options: JobOption
 
 
 def submit_all(entry: Entry, store: SpoolStore, paths: Sequence[str | None],
-               options: JobOptions) -> Iterator[Job]:
+               options: JobOptions, *, control: ControlFile | None = None) -> Iterator[Job]:
     """Spool many files, yielding each job once it is on disk, a batch at a time; a file
-    refused stops the rest, after the ones before it are spooled (as one by one)."""
-    spooling = _Spooling(entry, store, len(paths))
+    refused stops the rest, after the ones before it are spooled (as one by one).
+    ``control``: the caller's view of the queue's lpc state, if it has one."""
+    spooling = _Spooling(entry, store, len(paths), control)
     batch: list[Staged] = []
     try:
         for path in paths:
@@ -129,10 +129,11 @@ class _Spooling:
     for 1000 files, bench/README.md): this host's name, the queue's lpc state (read again
     only when its file changed) and job numbers, reserved a batch at a time by one record."""
 
-    def __init__(self, entry: Entry, store: SpoolStore, count: int) -> None:
+    def __init__(self, entry: Entry, store: SpoolStore, count: int,
+                 control: ControlFile | None = None) -> None:
         self.entry, self.store, self.left = entry, store, count
         self.host = host_name()
-        self.control = ControlFile(os.path.join(entry.string("sd") or "", STATE_DIR))
+        self.control = control or ControlFile.of(entry)
         self._ids: list[str] = []
 
     def next_id(self) -> str:
