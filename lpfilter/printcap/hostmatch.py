@@ -2,7 +2,8 @@
 
 Looked up lazily, once, and only from the local resolver (``/etc/hosts`` first), because
 most printcaps never use ``oh=`` and a lookup must not slow every command down; for the same
-reason ``ipaddress`` (about 1 ms) is imported only by a function that compares addresses.
+reason ``ipaddress`` (about 1 ms) is imported only by the functions that make or compare
+addresses.
 """
 from __future__ import annotations
 
