@@ -51,8 +51,10 @@ data = sys.stdin.buffer.read()
 time.sleep({delay})
 if os.path.exists(os.path.join(OUT, "slow")):
     time.sleep(1.5)
-with open(os.path.join(OUT, f"{{queue}}-{{job}}.out"), "wb") as handle:
+# whole or not at all: a test reading the .out file must never see it half written
+with open(os.path.join(OUT, f".{{queue}}-{{job}}.tmp"), "wb") as handle:
     handle.write(data)
+os.rename(handle.name, os.path.join(OUT, f"{{queue}}-{{job}}.out"))
 end = time.time()
 if marker:
     os.unlink(marker)

@@ -347,3 +347,49 @@ def test_an_entry_looks_up_this_host_only_when_asked(tmp_path: Path,
     assert fresh[0] == fresh[1] and len(looked) == 3  # == compares the host: looked up
     given = load([str(printcap)], host=HostInfo.fixed("there.example")).lookup("q")
     assert given.host.short == "there" and len(looked) == 3
+
+
+#: ``python -m lpfilter filter ARGS`` that says whether the job's backend was imported when
+#: the filter began to read the job (``FilterRun._data``).
+BEFORE_DATA = ("import runpy, sys\n"
+               "from lpfilter.filtermode import run\n"
+               "data = run.FilterRun._data\n"
+               "def look(self):\n"
+               "    sys.stderr.write('\\nBACKEND %s\\n'"
+               " % ('lpfilter.backends.jetdirect' in sys.modules))\n"
+               "    return data(self)\n"
+               "run.FilterRun._data = look\n"
+               "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
+               "runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n")
+
+
+def test_filter_imports_the_backend_before_it_reads_the_job(tmp_path: Path) -> None:
+    """The backend's import (2-3 ms) is not between the job's last byte from lpd and its
+    first at the printer (filter_bench's "gap"): it is made before the job is read."""
+    import socket
+    import threading
+    lpd = Lpd(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        got: list[bytes] = []
+
+        def printer() -> None:
+            server.settimeout(30)
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(30)
+                got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
+
+        thread = threading.Thread(target=printer, daemon=True)
+        thread.start()
+        where = f"127.0.0.1%{server.getsockname()[1]}"  # lp=| lpfilter filter HOST%PORT
+        env = lpd.env(lpd.entry(f"|lpfilter filter {where}"))
+        job = tmp_path / "job"
+        job.write_bytes(b"@@job@@\n")
+        with open(job, "rb") as stdin:
+            done = subprocess.run([sys.executable, "-c", BEFORE_DATA, "filter",
+                                   *lpd.argv(where)], env=env, cwd=lpd.spool, stdin=stdin,
+                                  capture_output=True, timeout=60, check=False)
+        thread.join(30)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert b"\nBACKEND True\n" in done.stderr, done.stderr[-2000:]
+    assert got == [b"@@job@@\n"]  # the control: the job went through that backend

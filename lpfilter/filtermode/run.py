@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 
 from lpfilter import logs
-from lpfilter.backends import SendRequest, SendResult, backend_for
+from lpfilter.backends import SendRequest, SendResult, backend_for, preload
 from lpfilter.backends.settings import SendSettings, SocketSettings, settings_for
 from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
                              RemoveJob, TransientError, in_brief)
@@ -112,6 +112,8 @@ class FilterRun:
 
     def run(self) -> int:
         with self._signals():
+            if self.plan.destination is not None:  # not between the job's end and the printer
+                preload(self.plan.destination)
             try:
                 with self._data() as (path, size):
                     return self._send(path, size)
