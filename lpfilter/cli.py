@@ -235,6 +235,7 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
     if defer and level == logs.WARNING and not watch:
         logs.defer(level, configure)
         return
+    logs.settle()  # one left deferred by an earlier command of this process: replaced below
     configure()
     if watch and not quiet and level > logs.INFO:
         import logging

@@ -134,6 +134,22 @@ def test_in_process_main_configures_at_once(tmp_path: Path,
     capsys.readouterr()
 
 
+def test_a_deferred_configuration_does_not_outlive_the_next_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A program that ran ``cli.main()`` as its own command (which deferred) and then
+    ``cli.main(['-v', ...])``: the second command's INFO level holds, not the first one's
+    deferred WARNING."""
+    env = _site(tmp_path)
+    logs.defer(logs.WARNING, lambda: None)  # what the process's own command left
+    try:
+        assert cli.main(["-v", "status", "-P", "q"], env) == 0
+        assert logs.getLogger("lpfilter.test_logs").isEnabledFor(logging.INFO)
+    finally:
+        logs.settle()
+        logging.getLogger().setLevel(logging.WARNING)
+    capsys.readouterr()
+
+
 def _site(tmp_path: Path) -> dict[str, str]:
     """A printcap with queue q (lp=/dev/null), its own cache (warm: a cold one parses
     with pyparsing, which imports traceback), and a 1 KiB job file."""
