@@ -19,9 +19,9 @@ import psutil
 import pytest
 
 from lpfilter.locks import current_holder
-from lpfilter.spool.watcher import Watcher
 from lpfilter.spool.jobindex import replay_file
 from lpfilter.spool.journalformat import Kind, encode, first_lsn
+from lpfilter.spool.watcher import Watcher
 
 T = TypeVar("T")
 

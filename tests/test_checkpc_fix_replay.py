@@ -112,7 +112,6 @@ def test_fix_keeps_a_job_recorded_only_after_the_damage_under_its_own_name(
     assert run.stdout.split() == ["lp-000004"], run.stdout + run.stderr
 
 
-
 def test_fix_waits_a_bounded_time_for_a_held_lock_and_changes_nothing(
         kit: Kit, holder_of: list[Holder]) -> None:
     """Another process holds the journal's lock (an appender, or a stuck one): --fix waits
