@@ -112,7 +112,9 @@ def test_status_while_the_journal_is_removed_and_made_again_never_exits_70(kit: 
     """Real ``status`` processes while a thread removes the journal and writes it back,
     again and again (bounded): each says the queue (exit 0), none an internal error (it
     exited 70 when the journal went between its create-or-open's two opens, and 5, "0
-    hard links", when it went between the open and the check)."""
+    hard links", when it went between the open and the check). A status whose every one
+    of its bounded tries lost the race (journalfile.TRIES, all in a few microseconds of
+    this thread's loop: seen once in a fresh clone's run) gives its own one line, exit 5."""
     sd = _queue_with_jobs(kit)
     path = journal_path(sd)
     data = path.read_bytes()
@@ -138,8 +140,10 @@ def test_status_while_the_journal_is_removed_and_made_again_never_exits_70(kit: 
     finally:
         stop.set()
         thread.join(30)
-    bad = [(run.returncode, run.stderr[-400:]) for run in done if run.returncode != 0]
+    bad = [(run.returncode, run.stderr[-400:]) for run in done if run.returncode != 0
+           and not (run.returncode == 5 and "removed each time it was opened" in run.stderr)]
     assert bad == []
+    assert sum(run.returncode == 0 for run in done) >= 30, [r.returncode for r in done]
 
 
 def _removing_at(path: Path, monkeypatch: pytest.MonkeyPatch, *, after: bool) -> list[int]:
