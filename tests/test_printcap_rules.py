@@ -24,6 +24,7 @@ from lpfilter.printcap.model import typed_value
 from lpfilter.printcap.source import Origin
 
 HOST = HostInfo.fixed("host.example", ("127.0.0.1",))
+TODAY = object()  # the date the value is read on, taken when the test runs, not when collected
 
 
 def write(tmp_path: Path, text: str, name: str = "printcap") -> Path:
@@ -92,7 +93,7 @@ VALUES: list[tuple[Any, ...]] = [
     # §2.5 % expansion
     ("percent-codes", "lp|alias:rp=RP:rm=RM:cm=c%P d%Q e%h f%H g%R h%M i%a k%Z l%%\n", "cm",
      "clp dalias ehost fhost.example gRP hRM iunknown k%Z l%%", "alias"),
-    ("percent-date", "lp:cm=%D\n", "cm", datetime.date.today().isoformat()),
+    ("percent-date", "lp:cm=%D\n", "cm", TODAY),
     # §3 duplicates and tc
     ("duplicate-key-last-wins", "lp:mx#1:mx#2\n", "mx", 2),
     *[(f"duplicate-entries-{k}", "lp:mx#1:lp=/dev/a\nlp|second:mx#2:sh\n", k, v, "second")
@@ -121,6 +122,11 @@ VALUES: list[tuple[Any, ...]] = [
                          ids=[v[0] for v in VALUES])
 def test_option_value(tmp_path: Path, text: str, key: str, expected: Any, name: str) -> None:
     """§1-§3: the typed value LPRng gives one key after reading, assembling and merging."""
+    if expected is TODAY:  # a run that crosses midnight may read either day
+        before = datetime.date.today().isoformat()
+        got = value(tmp_path, text, name, key)
+        assert got in {before, datetime.date.today().isoformat()}
+        return
     assert value(tmp_path, text, name, key) == expected
 
 
