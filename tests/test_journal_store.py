@@ -298,3 +298,58 @@ def test_upgrade_moves_an_unreadable_ticket_to_refused_and_says_so(
     assert "moved to" in lines[0] and "refused" in lines[0], lines
     assert store.next_id() == "000003"
     store.close()
+
+
+def test_the_unfinished_jobs_follow_every_record(tmp_path: Path) -> None:
+    """``jobs(finished=False)`` (a worker's batch) comes from a set the index keeps as it
+    applies records: a JOB, a START (MARKed), an END, a GONE, a compaction's replay. In the
+    store that wrote them, in another that caught up, and in one that replayed the file,
+    it must say what filtering every job would."""
+    from lpfilter.job import FINISHED
+    from lpfilter.spool.jobindex import end_record
+
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "lp")
+    store.ensure()
+    other = SpoolStore(str(sd), "lp")
+
+    def agree() -> list[str]:
+        seen = [store, other, SpoolStore(str(sd), "lp")]
+        for one in seen:
+            expected = [j.to_json() for j in one.jobs() if j.state not in FINISHED]
+            assert [j.to_json() for j in one.jobs(finished=False)] == expected
+        listed = {tuple(j.id for j in one.jobs(finished=False)) for one in seen}
+        assert len(listed) == 1
+        seen[2].close()
+        return list(listed.pop())
+
+    jobs = [Job(f"{n:06d}", "lp", "root", f"doc{n}", 5, 1.0) for n in range(1, 7)]
+    store.write_all(jobs)
+    assert agree() == [j.id for j in jobs]
+    store.mark(jobs[:3])  # START records for the marked ones, a JOB record for the other
+    for job in jobs[:4]:
+        job.move_to(JobState.ACTIVE)
+        job.attempts, job.started = 1, 2.0
+        store.start(job, os.getpid(), 0.0)
+    assert agree() == [j.id for j in jobs]
+    jobs[0].move_to(JobState.DONE)
+    store.outcome(jobs[0])  # a JOB record
+    jobs[1].move_to(JobState.CANCELLED)
+    store._append([end_record(jobs[1])], durable=True)  # an END record (tests/journalkit.py)
+    jobs[2].move_to(JobState.QUEUED)
+    store.outcome(jobs[2])
+    assert agree() == ["000003", "000004", "000005", "000006"]
+    store.remove(jobs[4])  # GONE
+    jobs[3].move_to(JobState.FAILED)  # failed is not finished: it stays listed
+    store.write(jobs[3])
+    assert agree() == ["000003", "000004", "000006"]
+    store.compact()
+    assert agree() == ["000003", "000004", "000006"]
+    store.write(jobs[0].copy())  # a finished job written again stays out
+    jobs[5].move_to(JobState.ACTIVE)
+    jobs[5].move_to(JobState.DONE)
+    store.write(jobs[5])
+    assert agree() == ["000003", "000004"]
+    store.close()
+    other.close()

@@ -135,11 +135,10 @@ class _Lpc:
         return self.reorder(entry, store, args, head)
 
     def status(self, entry: Entry, store: SpoolStore, head: str) -> str:
-        from lpfilter.job import FINISHED
         from lpfilter.spool.control import read_control, status_row
         from lpfilter.spool.lease import holder_of
         control = read_control(store.state, store.owner)
-        jobs = sum(1 for j in store.jobs() if j.state not in FINISHED)
+        jobs = len(store.jobs(finished=False))
         holder = holder_of(store.state)
         return status_row(head, control, jobs, holder.pid if holder else None) + "\n"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.spool.control import flags_text, print_order, read_control
 from lpfilter.text import visible
@@ -61,7 +61,7 @@ def owner_id(job: Job, host: str) -> str:
 
 def pending(store: SpoolStore) -> list[Job]:
     """The queue's jobs that status lists: not finished, in the order they print."""
-    return [job for job in print_order(store.jobs()) if job.state not in FINISHED]
+    return print_order(store.jobs(finished=False))
 
 
 def short_status(entry: Entry, store: SpoolStore, items: tuple[str, ...]) -> str:

@@ -99,6 +99,9 @@ class JobIndex:
     def __init__(self, queue: str, *, any_queue: bool = False) -> None:
         self.queue = queue
         self.jobs: dict[str, Job] = {}
+        #: The ids of the jobs not finished: a worker's batch lists these, not the finished
+        #: tickets kept beside them (thousands, in a burst).
+        self.unfinished: set[str] = set()
         #: Jobs a MARK covers and no END has closed since: id -> the boot of that MARK.
         self.marked: dict[str, str] = {}
         #: Jobs asked to stop (CANCEL records not turned off since), known or not.
@@ -128,6 +131,7 @@ class JobIndex:
             if job.queue != self.queue and not self.any_queue:
                 raise ValueError(f"job {job.id} of queue {job.queue!r}")
             self.jobs[job.id] = job
+            self._track(job)
             self.sizes[job.id] = len(record.payload)
             self.marked.pop(job.id, None)
             self.intents.pop(job.id, None)
@@ -149,6 +153,7 @@ class JobIndex:
         elif record.kind == Kind.GONE:
             for job_id in data["ids"]:
                 self.jobs.pop(_job_id(job_id), None)
+                self.unfinished.discard(job_id)
                 self.sizes.pop(job_id, None)
                 self.marked.pop(job_id, None)
                 self.cancels.discard(job_id)
@@ -163,6 +168,12 @@ class JobIndex:
                 self.cancels.discard(job_id)
         else:
             self._change(record.kind, data)
+
+    def _track(self, job: Job) -> None:
+        if job.state in FINISHED:
+            self.unfinished.discard(job.id)
+        else:
+            self.unfinished.add(job.id)
 
     def _change(self, kind: int, data: dict[str, Any]) -> None:
         job = self.jobs.get(_job_id(data["id"]))
@@ -191,10 +202,12 @@ class JobIndex:
                     setattr(job, name, value)
             job.worker = None
             self.marked.pop(job.id, None)
+        self._track(job)
 
     def reset(self) -> None:
         """Before a compacted journal is replayed from its start (the last number stays)."""
         self.jobs.clear()
+        self.unfinished.clear()
         self.marked.clear()
         self.cancels.clear()
         self.sizes.clear()
@@ -228,7 +241,11 @@ class JobIndex:
         return f"{self.last_id + 1:06d}"
 
     def queued(self) -> list[Job]:
-        return [job for job in self.jobs.values() if job.state == JobState.QUEUED]
+        return [job for job in self.open_jobs() if job.state == JobState.QUEUED]
+
+    def open_jobs(self) -> list[Job]:
+        """The jobs not finished (in no particular order)."""
+        return [self.jobs[job_id] for job_id in self.unfinished]
 
 
 def settle(index: JobIndex, boot: str) -> list[Job]:

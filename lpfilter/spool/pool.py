@@ -332,7 +332,7 @@ class Round:
         fifo = pool.entry.flag("fifo")
         due: list[str] = []
         self.retry_at = None
-        for job in print_order(pool.store.jobs()):
+        for job in print_order(pool.store.jobs(finished=False)):
             if job.state != JobState.QUEUED or job.id in self.flying:
                 continue
             if job.next_try <= now or job.id in pool.early:

@@ -133,7 +133,8 @@ def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock
 def _due(store: SpoolStore) -> bool:
     """Is a queued job ready to be sent now?"""
     now = time.time()
-    return any(job.state == JobState.QUEUED and job.next_try <= now for job in store.jobs())
+    return any(job.state == JobState.QUEUED and job.next_try <= now
+               for job in store.jobs(finished=False))
 
 
 class AllFinal:

@@ -234,16 +234,19 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
             job = self._index.jobs.get(job_id)
             return None if job is None else job.copy()
 
-    def jobs(self) -> list[Job]:
-        """Every job, in arrival order (copies: change and ``write``)."""
+    def jobs(self, *, finished: bool = True) -> list[Job]:
+        """Every job, in arrival order (copies: change and ``write``). ``finished=False``
+        leaves out the finished ones: a worker's batch in a burst would otherwise copy
+        every ticket kept for ``print --wait`` and ``done_jobs``, once per job received."""
         try:
             journal = self._open()
         except PermissionError as exc:
             raise self._unreadable(exc) from None
         if journal is None:
-            return list(self._legacy().values())
+            return [j for j in self._legacy().values() if finished or j.state not in FINISHED]
         with journal.threads:
-            jobs = sorted(self._index.jobs.values(), key=lambda j: (len(j.id), j.id))
+            chosen = self._index.jobs.values() if finished else self._index.open_jobs()
+            jobs = sorted(chosen, key=lambda j: (len(j.id), j.id))
             return [job.copy() for job in jobs]
 
     def _legacy(self) -> dict[str, Job]:

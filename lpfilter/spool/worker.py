@@ -49,6 +49,9 @@ RESCAN = 30.0
 STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
+#: A worker sending prunes at most this often (seconds): each prune sorts every finished
+#: ticket kept, and a burst keeps thousands (KEEP_RECENT). Idle, it prunes at once.
+PRUNE_EVERY = 1.0
 
 
 class QueueWorker:
@@ -75,6 +78,7 @@ class QueueWorker:
         #: tried before (each would wait out a connect timeout), as CUPS stops a queue
         #: whose printer is away. None: it answered, or was not tried yet.
         self.away: float | None = None
+        self._pruned_at = float("-inf")
         #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
         #: status(job, message) and end(job) (the backend is done with it: the printer took
         #: the last byte, or the try ended) are called from the worker's thread.
@@ -115,7 +119,7 @@ class QueueWorker:
             self.recover()
         except SpoolFull as exc:  # tried again in the loop, where a full spool waits
             recovered, summary.full = False, exc if burst else None
-        self.early = ({j.id for j in self.store.jobs() if j.state == JobState.QUEUED}
+        self.early = ({j.id for j in self.store.jobs(finished=False) if j.state == JobState.QUEUED}
                       if every_job else set())
         self.away = None
         next_recovery = self.clock() + RESCAN
@@ -184,7 +188,8 @@ class QueueWorker:
 
     def _end_pass(self, summary: WorkSummary, *, every_job: bool) -> WorkSummary:
         """What the pass leaves: its queued jobs counted (and named, for cron), files closed."""
-        pending = [job for job in self.store.jobs() if job.state == JobState.QUEUED]
+        pending = [job for job in self.store.jobs(finished=False)
+                   if job.state == JobState.QUEUED]
         summary.pending = len(pending)
         summary.left = self.intake.say_left()
         if every_job and summary.full is None:  # else the one line about the spool says it
@@ -217,7 +222,7 @@ class QueueWorker:
             return False, None  # before the listing: every job received wakes a stopped queue
         now, fifo, ran = self.clock(), self.entry.flag("fifo"), False
         retry_at: float | None = None
-        order = print_order(self.store.jobs())
+        order = print_order(self.store.jobs(finished=False))
         for at, job in enumerate(order):
             if job.state != JobState.QUEUED:  # finished tickets are kept: many, passed over
                 continue
@@ -247,7 +252,7 @@ class QueueWorker:
                                                                            again.next_try)
                 if fifo:
                     break
-        if ran:
+        if ran and self.clock() - self._pruned_at >= PRUNE_EVERY:
             self.prune()
         return ran, retry_at
 
@@ -336,7 +341,7 @@ class QueueWorker:
             job.unreachable_tries += 1
             # Since when the printer is away: this job's first try, or an earlier one's.
             job.unreachable_since = job.unreachable_since or min(
-                (j.unreachable_since for j in self.store.jobs()
+                (j.unreachable_since for j in self.store.jobs(finished=False)
                  if j.state == JobState.QUEUED and j.unreachable_since), default=self.clock())
             since = f"{exc.trouble} since {since_words(job.unreachable_since, self.clock())}"
             message, news = f"{since}: {exc.message}", f"{exc.host}: {since}, next try in"
@@ -380,3 +385,4 @@ class QueueWorker:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
                          self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
+        self._pruned_at = self.clock()
