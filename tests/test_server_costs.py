@@ -271,10 +271,10 @@ def test_a_batch_copies_the_unfinished_tickets_only(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_sending_worker_prunes_at_most_once_a_second(tmp_path: Path) -> None:
-    """Each prune sorts every finished ticket kept; after every batch of a burst that was
-    quadratic too. While it sends, the worker prunes at most every PRUNE_EVERY seconds;
-    idle (nothing left to send), at once, so ``done_jobs`` holds when the burst ends."""
+def test_a_worker_prunes_at_most_once_a_second(tmp_path: Path) -> None:
+    """Each prune sorts every finished ticket kept; after every batch of a burst (and at
+    each idle moment of a trickle) that was quadratic too. The worker prunes at most
+    every PRUNE_EVERY seconds, and before a pass ends, so ``done_jobs`` holds after it."""
     from lpfilter.spool import worker as worker_module
 
     entry, store = _queue(tmp_path)
@@ -302,8 +302,58 @@ def test_a_sending_worker_prunes_at_most_once_a_second(tmp_path: Path) -> None:
         assert every == 1.0 and pruned == [start, start + every, start + 2 * every]
         assert (tmp_path / "out").read_bytes() == b"a page\n" * 10
         pruned.clear()
-        worker.serve(burst=True)  # nothing left to send: the idle pass prunes at once
+        worker.serve(burst=True)  # idle 0.25 s after the last prune: owed, done at the end
         assert pruned == [now[0]]
     finally:
         worker.close()
         store.close()
+
+
+def test_a_daemons_worker_prunes_a_trickle_at_most_once_a_second(tmp_path: Path) -> None:
+    """Jobs arriving one at a time (an LPD client, a print per job) leave the daemon's
+    worker idle after each, and it pruned at each idle moment: a sort of every finished
+    ticket per job. Now the prune owed waits for PRUNE_EVERY since the last one (a
+    deadline of the worker's pause), and still comes once the trickle has stopped."""
+    import threading
+    import time
+
+    from lpfilter.spool import worker as worker_module
+
+    entry, store = _queue(tmp_path)
+    doc = tmp_path / "doc"
+    doc.write_bytes(b"a page\n")
+    (tmp_path / "locks").mkdir(mode=0o700)
+    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    pruned: list[float] = []
+    prune = worker.store.prune
+
+    def counted(keep: int, max_age: float, at: float, keep_recent: float) -> None:
+        pruned.append(time.monotonic())
+        prune(keep, max_age, at, keep_recent)
+
+    worker.store.prune = counted  # type: ignore[method-assign]
+    thread = threading.Thread(target=worker.serve, kwargs={"burst": False})
+    thread.start()
+    try:
+        start = time.monotonic()
+        for number in range(1, 11):
+            submit(entry, store, str(doc), JobOptions("alice"))
+            worker.wake()
+            for _ in range(1000):  # bounded: 10 s
+                if (tmp_path / "out").read_bytes() == b"a page\n" * number:
+                    break
+                time.sleep(0.01)
+            assert (tmp_path / "out").read_bytes() == b"a page\n" * number
+        took, last = time.monotonic() - start, time.monotonic()
+        assert len(pruned) <= 2 + took / worker_module.PRUNE_EVERY, (len(pruned), took)
+        for _ in range(500):  # bounded: 5 s; the owed prune comes at its deadline
+            if pruned and pruned[-1] >= last:
+                break
+            time.sleep(0.01)
+        assert pruned and pruned[-1] >= last
+    finally:
+        worker.stop.set()
+        worker.wake()
+        thread.join(10)
+        store.close()
+    assert not thread.is_alive()

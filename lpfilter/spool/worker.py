@@ -49,8 +49,8 @@ RESCAN = 30.0
 STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
-#: A worker sending prunes at most this often (seconds): each prune sorts every finished
-#: ticket kept, and a burst keeps thousands (KEEP_RECENT). Idle, it prunes at once.
+#: A worker prunes at most this often (seconds): each prune sorts every finished ticket
+#: kept, and a burst keeps thousands (KEEP_RECENT). A pass prunes before it ends.
 PRUNE_EVERY = 1.0
 
 
@@ -78,7 +78,7 @@ class QueueWorker:
         #: tried before (each would wait out a connect timeout), as CUPS stops a queue
         #: whose printer is away. None: it answered, or was not tried yet.
         self.away: float | None = None
-        self._pruned_at = float("-inf")
+        self._pruned_at, self._prune_owed = float("-inf"), False
         #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
         #: status(job, message) and end(job) (the backend is done with it: the printer took
         #: the last byte, or the try ended) are called from the worker's thread.
@@ -131,8 +131,8 @@ class QueueWorker:
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
-                if not ran and self.store.flush():  # idle: this pass's records made
-                    self.prune()  # durable, their data files gone: those jobs may go too
+                if (not ran and self.store.flush()) or self._prune_owed:  # idle: records
+                    self._prune_soon()  # made durable, data gone: those jobs may go too
                 if self.clock() >= next_recovery:
                     self.store.recover_orphans(user_name(os.getuid()))
                     settle_moves(self.store, self.records)
@@ -161,7 +161,9 @@ class QueueWorker:
                 recheck, retry_at = self.intake.settling(recheck), None
                 if recheck is None:
                     break
-            self._pause([t for t in (retry_at, recheck) if t is not None], now, burst=burst)
+            prune_at = self._pruned_at + PRUNE_EVERY if self._prune_owed else None
+            self._pause([t for t in (retry_at, recheck, prune_at) if t is not None], now,
+                        burst=burst)
         return self._end_pass(summary, every_job=every_job)
 
     def _sync_only(self) -> None:
@@ -194,6 +196,8 @@ class QueueWorker:
         summary.left = self.intake.say_left()
         if every_job and summary.full is None:  # else the one line about the spool says it
             say_pending(pending, fifo=self.entry.flag("fifo"))
+        if self._prune_owed:
+            self.prune()
         self.close()
         return summary
 
@@ -252,8 +256,8 @@ class QueueWorker:
                                                                            again.next_try)
                 if fifo:
                     break
-        if ran and self.clock() - self._pruned_at >= PRUNE_EVERY:
-            self.prune()
+        if ran:
+            self._prune_soon()
         return ran, retry_at
 
     # --- one job ----------------------------------------------------------------------
@@ -385,4 +389,12 @@ class QueueWorker:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
                          self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
-        self._pruned_at = self.clock()
+        self._pruned_at, self._prune_owed = self.clock(), False
+
+    def _prune_soon(self) -> None:
+        """Prune now, or PRUNE_EVERY after the last prune (a deadline of the pause, and the
+        end of a pass): each sorts every finished ticket kept, and in a trickle of jobs
+        the worker is idle, and flushes, after each one."""
+        self._prune_owed = True
+        if self.clock() - self._pruned_at >= PRUNE_EVERY:
+            self.prune()
