@@ -499,3 +499,16 @@ def test_checkpc_warns_about_waitend(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert f"{path}:1: waitend=pjll is not a completion mode" in out
     assert f"{path}:2: queue b: waitend=pjl needs :pjl:" in out
+
+
+def test_an_entrys_answers_are_kept_and_the_same_every_time(tmp_path: Path) -> None:
+    """``Entry.get`` keeps its answers (a worker asks ~50 a job): each is what a fresh
+    entry gives, in any case of the key, %-codes expanded, defaults from the key table."""
+    text = "lp:sd=/var/spool/%P:cm=on %h:mx#7:sh:lp=127.0.0.1%9100\n"
+    keys = ["sd", "SD", "cm", "mx", "Mx", "sh", "lp", "done_jobs", "ab", "nothing_like_it"]
+    kept = load(tmp_path, text).lookup("lp")
+    first = [kept.get(key) for key in keys]
+    assert first == [load(tmp_path, text).lookup("lp").get(key) for key in keys]
+    assert [kept.get(key) for key in keys] == first
+    assert first[:6] == ["/var/spool/lp", "/var/spool/lp", "on host", 7, 7, True]
+    assert first[6] == "127.0.0.1%9100" and first[-1] is None

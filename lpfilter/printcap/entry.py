@@ -195,7 +195,8 @@ def build_record(raw: grammar.RawEntry, problems: list[Problem], *,
 class Entry(Struct):
     """A resolved queue: merged options (lower-case key to Option) and its names."""
 
-    __slots__ = ("_codes", "_host", "name", "names", "options", "printcap", "requested", "where")
+    __slots__ = ("_codes", "_got", "_host", "name", "names", "options", "printcap", "requested",
+                 "where")
     _fields = ("name", "names", "options", "requested", "host", "where", "_codes", "printcap")
     _shown = _fields[:6]
     _compared = _fields[:7]
@@ -221,6 +222,8 @@ class Entry(Struct):
         self.where = where
         self._codes = _codes
         self.printcap = printcap
+        #: ``get``'s answers: an entry never changes, and a worker asks ~50 a job.
+        self._got: dict[str, Value] = {}
 
     @property
     def host(self) -> HostInfo:
@@ -261,14 +264,19 @@ class Entry(Struct):
 
     def get(self, name: str) -> Value:
         """The typed value of ``name``, else the LPRng default from the key table."""
-        name = name.lower()
-        option = self.options.get(name)
+        try:
+            return self._got[name]
+        except KeyError:
+            pass
+        key_name = name.lower()
+        option = self.options.get(key_name)
         if option is None:
-            key = KEYS.get(name)
+            key = KEYS.get(key_name)
             value = key.default if key else None
         else:
             value = typed_value(option)
-        return self.expand(value) if isinstance(value, str) else value
+        got = self._got[name] = self.expand(value) if isinstance(value, str) else value
+        return got
 
     def string(self, name: str) -> str | None:
         value = self.get(name)

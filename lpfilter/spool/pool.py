@@ -252,7 +252,7 @@ class ServerWorker(QueueWorker):
         """Take jobs while this server is free and one is due that it has not failed."""
         try:
             while current.may_go(self):
-                device = self.printers.lock(self.entry.destination(),
+                device = self.printers.lock(self.printers.target(self.entry),
                                             lambda: self.stop.is_set() or not current.wants(self))
                 if device is None:
                     break

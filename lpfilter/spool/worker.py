@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.backends import SendRequest
-from lpfilter.backends.settings import settings_for
 from lpfilter.children import run
 from lpfilter.filters.send import send_job
 from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected, SpoolFull,
@@ -300,16 +299,16 @@ class QueueWorker:
 
     def _send(self, job: Job, data_fd: int) -> JobState:
         """Send a job (marked active) from its checked data file; returns its new state."""
-        destination = self.entry.destination()
+        destination = self.printers.target(self.entry)
         device = self.printers.lock(destination, self.stop.is_set)
         if device is None:
             return self.ledger.finish(job, JobState.QUEUED, "not sent: lpfilter is stopping",
                                       attempt=False)
         request: SendRequest[SendSettings] | None = None
         try:  # the settings too: a value that cannot be read fails the job, as a send would
-            request = SendRequest(job, self.store.data_path(job.id), destination,
-                                  settings_for(destination, self.entry), JobReporter(self, job),
-                                  lock_dir=self.lock_dir, data_fd=data_fd)
+            settings = self.printers.settings(destination, self.entry)
+            request = SendRequest(job, self.store.data_path(job.id), destination, settings,
+                                  JobReporter(self, job), lock_dir=self.lock_dir, data_fd=data_fd)
             result = send_job(self.entry, request, self.printers.backend(destination))
             request.progress(result.bytes_sent)  # done: the printer took every byte
         except SpoolFull as exc:  # the "maybe sent" mark could not be written: not sent
