@@ -161,8 +161,7 @@ class QueueWorker:
                 if recheck is None:
                     break
             prune_at = self._pruned_at + PRUNE_EVERY if self._prune_owed else None
-            self._pause([t for t in (retry_at, recheck, prune_at) if t is not None], now,
-                        burst=burst)
+            self._pause([retry_at, recheck, prune_at], now, burst=burst)
         return self._end_pass(summary, every_job=every_job)
 
     def _sync_only(self) -> None:
@@ -174,9 +173,10 @@ class QueueWorker:
         except (OSError, LpfilterError) as exc:
             log.debug("queue %s: journal not synced on a full spool: %s", self.queue, exc)
 
-    def _pause(self, deadlines: list[float], now: float, *, burst: bool) -> None:
-        """Nothing to do before the first of ``deadlines`` (a daemon: RESCAN at most):
-        wait for it, or for ``wake`` or ``stop``."""
+    def _pause(self, times: list[float | None], now: float, *, burst: bool) -> None:
+        """Nothing to do before the first of ``times`` (None: none; a daemon: RESCAN at
+        most): wait for it, or for ``wake`` or ``stop``."""
+        deadlines = [t for t in times if t is not None]
         if not burst:
             deadlines.append(now + RESCAN)
         end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
