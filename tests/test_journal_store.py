@@ -204,7 +204,10 @@ def test_damage_followed_by_good_records_is_refused_in_one_line(kit: Kit) -> Non
 
 def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten files dropped at once become ten jobs with one fsync of jobs/ and one fdatasync
-    of the journal (the real calls run; which file each made durable is noted)."""
+    of the journal (the real calls run; which file each made durable is noted), and their
+    numbers are given by one RESERVE record (one per file was a lock and an append each:
+    a fifth of a hot-folder job's system calls)."""
+    from lpfilter.spool.journalformat import Kind, decode, first_lsn
     from lpfilter import printcap
     from lpfilter.spool.intake import Intake
     from lpfilter.spool.records import QueueRecords
@@ -226,6 +229,9 @@ def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
         records.close()
     assert sorted(j.name for j in store.jobs()) == [f"f{n}.txt" for n in range(10)]
     assert sorted(synced) == ["jobs", "journal"], synced
+    data = journal_path(sd).read_bytes()
+    kinds = [record.kind for record in decode(data, first_lsn(data))[0]]
+    assert kinds.count(Kind.RESERVE) == 1 and kinds.count(Kind.JOB) == 10
     store.close()
 
 
@@ -351,5 +357,55 @@ def test_the_unfinished_jobs_follow_every_record(tmp_path: Path) -> None:
     jobs[5].move_to(JobState.DONE)
     store.write(jobs[5])
     assert agree() == ["000003", "000004"]
+    store.close()
+    other.close()
+
+
+def test_a_reader_looks_the_journal_name_up_only_when_its_file_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every read of a long-lived store (a worker makes ~20 a job) checked that the
+    journal's name still reached its open file: an lstat each. A rename, an unlink or a
+    compaction over it changes the open file's ctime or link count, as an append does:
+    with those unchanged since the name was last found there, no lstat is needed. A
+    compaction by another store, a job another store appended, and a journal moved aside
+    are all still seen at the next read."""
+    import time
+
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "lp")
+    store.ensure()
+    other = SpoolStore(str(sd), "lp")
+    store.write(Job("000001", "lp", "root", "first", 5, 1.0))
+    assert [j.id for j in other.jobs()] == ["000001"]
+    journal = str(journal_path(sd))
+    looked: list[str] = []
+    real = os.lstat
+
+    def counted(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.fspath(path) == journal:
+            looked.append(journal)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", counted)
+    for _ in range(50):
+        assert [j.id for j in other.jobs()] == ["000001"]
+        assert other.read("000001") is not None
+    assert looked == []
+    store.write(Job("000002", "lp", "root", "second", 5, 1.0))  # the writer looks, sure
+    written = len(looked)
+    assert [j.id for j in other.jobs()] == ["000001", "000002"]
+    assert [j.id for j in other.jobs()] == ["000001", "000002"]
+    assert len(looked) == written + 1  # the append changed the file: looked up once
+    for _ in range(2100):  # ~1 MB of rewrites: prune compacts (a rename over the journal)
+        store.write(Job("000002", "lp", "root", "second", 5, 1.0), durable=False)
+    store.prune(10, 0.0, 2.0, 0.0)
+    assert [j.id for j in other.jobs()] == ["000001", "000002"]
+    assert other.read("000002") is not None
+    store.write(Job("000003", "lp", "root", "third", 5, 1.0))
+    assert [j.id for j in other.jobs()] == ["000001", "000002", "000003"]
+    time.sleep(0.02)  # a coarse file-system clock: the rename gets a later ctime
+    os.rename(journal, journal + ".aside")  # an administrator moves it aside
+    assert other.jobs() == []
     store.close()
     other.close()

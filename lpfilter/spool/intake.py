@@ -106,11 +106,11 @@ class Intake:
         if self._taker is None:
             self._taker = (os.getpid(), process_start(os.getpid()))
         held, limit, at = holds_new(self.entry), self.entry.number("mx") * 1024, self.clock()
-        planned = []
-        for candidate in chunk:
-            self._intended.append(self.store.next_id())
-            planned.append((self._intended[-1], intent_of(candidate, at, held=held,
-                                                          limit=limit, taker=self._taker)))
+        numbers = self.store.next_ids(len(chunk))  # one RESERVE for the chunk, not each
+        self._intended.extend(numbers)
+        planned = [(job_id, intent_of(candidate, at, held=held, limit=limit,
+                                      taker=self._taker))
+                   for job_id, candidate in zip(numbers, chunk, strict=True)]
         self.store.note([intent_record(job_id, intent) for job_id, intent in planned])
         return planned
 

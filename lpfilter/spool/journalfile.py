@@ -16,7 +16,7 @@ from lpfilter.errors import AccessError, LockHeld
 from lpfilter.safefiles import UnsafeFile, give, refusal
 from lpfilter.text import visible
 
-__all__ = ["SAFE_FLAGS", "held", "open_owned", "take_lock"]
+__all__ = ["SAFE_FLAGS", "held", "open_fresh", "open_owned", "take_lock"]
 
 #: How many times a creator opens a journal that is removed again each time.
 TRIES = 8
@@ -45,6 +45,22 @@ def open_owned(path: str, owner: int, flags: int, *, create: bool = True) -> int
             return fd
     raise AccessError(f"{path}: removed each time it was opened ({TRIES} tries); stop"
                       " whatever removes it")
+
+
+def open_fresh(path: str, owner: int, flags: int, *, queue: str = "") -> int:
+    """A new file at ``path`` (a compacted journal's): one a compaction killed half-way
+    left is removed first (unlink follows nothing); anything there that unlink cannot
+    remove (a directory someone planted) is refused in one line."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        words = f"queue {queue}: " if queue else ""
+        raise AccessError(f"{words}{path}: cannot be removed ({exc.strerror}: not a file"
+                          " lpfilter made); remove it, so the journal can be compacted",
+                          queue=queue) from None
+    return open_owned(path, owner, flags)
 
 
 def _open_once(path: str, owner: int, flags: int, *, create: bool) -> int:
