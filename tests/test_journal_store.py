@@ -206,7 +206,10 @@ def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
     """Ten files dropped at once become ten jobs with one fsync of jobs/ and one fdatasync
     of the journal (the real calls run; which file each made durable is noted), and their
     numbers are given by one RESERVE record (one per file was a lock and an append each:
-    a fifth of a hot-folder job's system calls)."""
+    a fifth of a hot-folder job's system calls), and their owner's name is looked up
+    once (each lookup reads /etc/passwd: there were two a file)."""
+    import pwd
+
     from lpfilter.spool.journalformat import Kind, decode, first_lsn
     from lpfilter import printcap
     from lpfilter.spool.intake import Intake
@@ -222,6 +225,14 @@ def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
     for n in range(10):
         (sd / f"f{n}.txt").write_text(f"page {n}\n")
     synced = _note_syncs(monkeypatch)
+    looked: list[int] = []
+    real = pwd.getpwuid
+
+    def counted(uid: int) -> pwd.struct_passwd:
+        looked.append(uid)
+        return real(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", counted)
     try:
         intake.adopt()
     finally:
@@ -232,6 +243,7 @@ def test_a_hot_folder_scan_is_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
     data = journal_path(sd).read_bytes()
     kinds = [record.kind for record in decode(data, first_lsn(data))[0]]
     assert kinds.count(Kind.RESERVE) == 1 and kinds.count(Kind.JOB) == 10
+    assert looked == [os.getuid()]
     store.close()
 
 

@@ -240,15 +240,18 @@ def dropped_reason(info: os.stat_result, spool: os.stat_result) -> str | None:
     not be read for whoever dropped it, or None. ``spool``: the spool directory."""
     if not stat.S_ISREG(info.st_mode):
         return kind_of(info.st_mode)
-    owner = f"uid {info.st_uid}"
-    with_name = f"{owner} ({visible(_user(info.st_uid))})"
     if info.st_nlink > 1 and (spool.st_mode & _SHARED or info.st_uid != spool.st_uid):
-        return (f"it has {info.st_nlink} hard links and belongs to {with_name}: a link"
-                " may name a file its dropper may not read; copy the file in instead")
+        return (f"it has {info.st_nlink} hard links and belongs to {_with_name(info)}: a"
+                " link may name a file its dropper may not read; copy the file in instead")
     if not could_write(info.st_uid, spool):
-        return (f"it belongs to {with_name}, who may not write the spool directory: someone"
-                " else put it there")
+        return (f"it belongs to {_with_name(info)}, who may not write the spool directory:"
+                " someone else put it there")
     return None
+
+
+def _with_name(info: os.stat_result) -> str:
+    """The owner as a refusal names them (looked up only for a refusal: /etc/passwd)."""
+    return f"uid {info.st_uid} ({visible(_user(info.st_uid))})"
 
 
 def _user(uid: int) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
-from lpfilter.job import Job
+from lpfilter.job import Job, user_name
 from lpfilter.locks import process_start
 from lpfilter.safefiles import UnsafeFile, fsync_dir
 from lpfilter.spool import hotfolder
@@ -63,6 +63,9 @@ class Intake:
         #: The numbers whose intents were written since the last commit.
         self._intended: list[str] = []
         self._taker: tuple[int, float] | None = None  # this process, as intents name it
+        #: The login names of the files' owners, looked up once a scan (each lookup reads
+        #: /etc/passwd: two a job were a fifth of a hot-folder job's opens and reads).
+        self._names: dict[int, str] = {}
         self._own = frozenset(os.path.basename(p) for p in (
             records.log_path, records.status_path, records.acct_path)
             if p and os.path.dirname(os.path.abspath(p)) == os.path.abspath(store.sd)
@@ -78,7 +81,7 @@ class Intake:
         fresh = self._fresh or self.files_deadline is not None
         found = hotfolder.scan(self.store.sd, self._own, self.moved_in, self.settle,
                                self.clock(), fresh=fresh)
-        self._fresh, self._waiting = False, found.waiting
+        self._fresh, self._waiting, self._names = False, found.waiting, {}
         for name, reason in found.refused:
             where = hotfolder.refuse(self.store.refused_dir, os.path.join(self.store.sd, name))
             line = f"refused {visible(name)}: {reason}; {where}"
@@ -188,7 +191,10 @@ class Intake:
             self.records.log(line)
             self.moved_in.discard(candidate.name)
             return None
-        return job_of(job_id, self.entry.name, intent, uid, size), path, candidate
+        if uid not in self._names:
+            self._names[uid] = user_name(uid)
+        job = job_of(job_id, self.entry.name, intent, uid, size, user=self._names[uid])
+        return job, path, candidate
 
     def _put_back(self, path: str, candidate: hotfolder.Candidate) -> None:
         """A file taken in that cannot become a job now (a full spool) goes back to its

@@ -99,13 +99,15 @@ def intent_of(candidate: Candidate, at: float, *, held: bool, limit: int,
             "pid": taker[0], "start": taker[1], "held": held, "limit": limit}
 
 
-def job_of(job_id: str, queue: str, intent: dict[str, Any], uid: int, size: int) -> Job:
+def job_of(job_id: str, queue: str, intent: dict[str, Any], uid: int, size: int, *,
+           user: str | None = None) -> Job:
     """The job a file taken from the hot folder becomes (by the intake, or by recovery):
-    held if the queue held new jobs, failed (kept, with the reason) if larger than its mx."""
+    held if the queue held new jobs, failed (kept, with the reason) if larger than its mx.
+    ``user``: the login name of ``uid``, when the caller looked it up already."""
     limit = intent["limit"]
     too_big = 0 < limit < size
-    job = Job(job_id, queue, user_name(uid), intent["name"], size, intent["at"],
-              source="hotfolder", state=JobState.FAILED if too_big else
+    job = Job(job_id, queue, user_name(uid) if user is None else user, intent["name"], size,
+              intent["at"], source="hotfolder", state=JobState.FAILED if too_big else
               JobState.HELD if intent["held"] else JobState.QUEUED)
     if too_big:
         job.finished = intent["at"]
