@@ -421,3 +421,38 @@ def test_a_reader_looks_the_journal_name_up_only_when_its_file_changed(
     assert other.jobs() == []
     store.close()
     other.close()
+
+
+def test_reads_under_the_lock_need_no_look_at_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker reads a job, its cancel request and its state under the journal's lock
+    (``tickets_locked``), which it took with a catch-up: nobody else can have appended
+    since, so those reads make no fstat (five a job). A record appended by another
+    process before the lock was taken is still read, at the lock."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "lp")
+    store.ensure()
+    store.write(Job("000001", "lp", "root", "first", 5, 1.0))
+    writer = subprocess.run(
+        [sys.executable, "-c", "import sys; from lpfilter.job import Job;"
+         " from lpfilter.spool.store import SpoolStore;"
+         " s = SpoolStore(sys.argv[1], 'lp'); s.write(Job('000002', 'lp', 'root', 'b', 5,"
+         " 1.0)); s.close()", str(sd)], capture_output=True, text=True, timeout=60)
+    assert writer.returncode == 0, writer.stderr
+    looked: list[int] = []
+    real = os.fstat
+
+    def counted(fd: int) -> os.stat_result:
+        looked.append(fd)
+        return real(fd)
+
+    with store.tickets_locked():
+        monkeypatch.setattr(os, "fstat", counted)
+        assert [j.id for j in store.jobs()] == ["000001", "000002"]  # read at the lock
+        for _ in range(10):
+            assert store.read("000002") is not None
+            assert not store.cancel_requested("000002")
+        assert looked == []
+        monkeypatch.undo()
+    store.close()

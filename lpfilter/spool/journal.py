@@ -112,6 +112,8 @@ class Journal:
         any); a torn tail is cut off when ``cut`` (only under the lock), else left. One
         thread at a time (``threads``): the records go to ``on_record`` in order."""
         with self.threads:
+            if self.holding and not cut and info is None:
+                return  # this thread holds the lock: no record came since it caught up
             info = info or os.fstat(self.fd)
             self._read(info, cut=cut)
             if self._replaced(info, sure=cut):  # compacted by another (or removed): read the
