@@ -89,6 +89,9 @@ class ProcessLock:
         self.owner = owner
         self._fd: int | None = None
         self._idle: int | None = None
+        #: The record this process wrote into the file it keeps open between holds (a
+        #: worker takes its printer's lock for each job): written again only if changed.
+        self._record = b""
 
     def acquire(self, *, timeout: float = 0.0,
                 stop: Callable[[], bool] | None = None) -> bool:
@@ -108,12 +111,15 @@ class ProcessLock:
                     self._idle = fd
                     return False
                 time.sleep(POLL)
+        if self._record and os.pread(fd, len(self._record) + 1, 0) == self._record:
+            self._fd = fd  # our record, left at a release that kept the file: it stands
+            return True
         me = os.getpid()
         # os.uname().nodename is what socket.gethostname() returns on Linux, without
         # importing socket on every quick command's way.
         record = {"pid": me, "start": _own_start(me), "host": os.uname().nodename,
                   "purpose": self.purpose, "since": time.time()}
-        data = json.dumps(record).encode() + b"\n"
+        data = self._record = json.dumps(record).encode() + b"\n"
         try:
             # Over the old record, then cut to size: on a full disk the block the file
             # already has is reused (truncating first would give it up, and then fail).
@@ -132,8 +138,10 @@ class ProcessLock:
     def release(self, *, keep_open: bool = False) -> None:
         """Give the lock up; ``keep_open`` keeps the file open for the next acquire."""
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+            if not keep_open:  # kept: the record stays for the next hold (a reader looks
+                with contextlib.suppress(OSError):  # at a record only while it is held)
+                    os.ftruncate(self._fd, 0)
+                self._record = b""
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             if keep_open:
                 self._idle = self._fd
@@ -141,6 +149,12 @@ class ProcessLock:
                 os.close(self._fd)
             self._fd = None
         if not keep_open and self._idle is not None:
+            if self._record:  # the record a kept file held, if still ours: no holder now
+                with contextlib.suppress(OSError):  # (BlockingIOError: another holds it)
+                    fcntl.flock(self._idle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    if os.pread(self._idle, len(self._record) + 1, 0) == self._record:
+                        os.ftruncate(self._idle, 0)
+                self._record = b""
             os.close(self._idle)
             self._idle = None
 

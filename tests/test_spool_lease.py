@@ -151,3 +151,46 @@ def test_a_clock_step_does_not_kill_a_live_holder() -> None:
     me, start = os.getpid(), process_start(os.getpid())
     assert process_alive(me, start) and process_alive(me, start + 1.0)
     assert not process_alive(me, start - 60.0)
+
+
+def test_a_lock_kept_open_between_holds_writes_its_record_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker takes its printer's lock for each job and keeps the file open between
+    (``release(keep_open=True)``). Its record (who holds it) was written and cut at each
+    job: now it stays while the file is kept, and is written again only when another
+    holder wrote its own meanwhile. While nobody holds the lock nobody is shown; once let
+    go for good, the file is empty again."""
+    from lpfilter.locks import ProcessLock, current_holder
+
+    path = str(tmp_path / "device-printer.lock")
+    worker = ProcessLock(path, "queue q")
+    writes: list[int] = []
+    real = os.pwrite
+
+    def counted(fd: int, data: bytes, offset: int) -> int:
+        writes.append(fd)
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counted)
+    for _ in range(5):
+        assert worker.acquire()
+        holder = current_holder(path)
+        assert holder is not None and holder.pid == os.getpid() and holder.purpose == "queue q"
+        worker.release(keep_open=True)
+        assert current_holder(path) is None
+    assert len(writes) == 1
+    other = ProcessLock(path, "queue r")  # another queue on the same printer, in between
+    assert other.acquire()
+    holder = current_holder(path)
+    assert holder is not None and holder.purpose == "queue r"
+    other.release(keep_open=True)
+    assert worker.acquire()  # the file holds the other's record: ours is written again
+    holder = current_holder(path)
+    assert holder is not None and holder.purpose == "queue q"
+    assert len(writes) == 3
+    worker.release(keep_open=True)
+    other.release()  # its kept file: the record there is not its own, so it stays
+    assert os.path.getsize(path) > 0
+    worker.release()  # let go for good: its record is cut
+    assert os.path.getsize(path) == 0
+    assert current_holder(path) is None
