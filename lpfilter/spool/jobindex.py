@@ -111,6 +111,9 @@ class JobIndex:
         #: Hot-folder files named before their rename to a job's data file, whose job no JOB
         #: or GONE has named since: id -> the INTENT's fields (``INTENT_FIELDS``).
         self.intents: dict[str, dict[str, Any]] = {}
+        #: JOB records this process is appending: id(payload) -> (payload, a copy of the
+        #: job it was made of), taken back instead of decoded (``expect``).
+        self.made: dict[int, tuple[bytes, Job]] = {}
         self.last_id = 0
         self.skipped = 0
         #: Any queue's jobs (tests and tools reading a journal); a store takes only its own.
@@ -126,7 +129,9 @@ class JobIndex:
 
     def _apply(self, record: Record) -> None:
         if record.kind == Kind.JOB:
-            job = Job.from_json(record.payload.decode("utf-8"))
+            made = self.made.get(id(record.payload))
+            job = (made[1] if made is not None and made[0] is record.payload
+                   else Job.from_json(record.payload.decode("utf-8")))
             _job_id(job.id)
             if job.queue != self.queue and not self.any_queue:
                 raise ValueError(f"job {job.id} of queue {job.queue!r}")
@@ -168,6 +173,16 @@ class JobIndex:
                 self.cancels.discard(job_id)
         else:
             self._change(record.kind, data)
+
+    def expect(self, records: list[tuple[int, bytes]], jobs: list[Job]) -> None:
+        """The JOB records about to be appended, and the jobs they were made of (in order):
+        a record read back as this very payload is taken as a copy of its job (its own
+        ``extra``), as decoding it would give."""
+        made = [payload for kind, payload in records if kind == Kind.JOB]
+        for payload, job in zip(made, jobs):
+            own = job.copy()
+            own.extra = dict(job.extra)
+            self.made[id(payload)] = (payload, own)
 
     def _track(self, job: Job) -> None:
         if job.state in FINISHED:

@@ -76,7 +76,8 @@ class BatchMarks:
         def _writer(self) -> Journal:
             ...
 
-        def _append(self, records: list[tuple[int, bytes]], *, durable: bool) -> int:
+        def _append(self, records: list[tuple[int, bytes]], *, durable: bool,
+                    jobs: list[Job] | None = None) -> int:
             ...
 
         def _fit(self, journal: Journal, records: list[tuple[int, bytes]]) -> None:
@@ -159,7 +160,7 @@ class BatchMarks:
         with self.tickets_locked():
             covered = self.covered(job.id)
             self._marked.discard(job.id)
-            end = self._append([job_record(job)], durable=not covered)
+            end = self._append([job_record(job)], durable=not covered, jobs=[job])
             if covered:
                 self._owe(end)
             with self._threads:
