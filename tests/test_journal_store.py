@@ -40,6 +40,16 @@ def _old_spool(sd: Path, jobs: dict[str, JobState], seq: int) -> None:
     (sd / ".lpfilter" / "tickets.lock").touch()
 
 
+def _two_stores(tmp_path: Path) -> tuple[Path, SpoolStore, SpoolStore]:
+    """A queue's spool, a store that made it, and another store of it (another process's
+    view, in this one)."""
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "lp")
+    store.ensure()
+    return sd, store, SpoolStore(str(sd), "lp")
+
+
 def _note_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the files fsynced or fdatasynced from now on, in order."""
     synced: list[str] = []
@@ -154,11 +164,7 @@ def test_two_processes_never_get_the_same_number(tmp_path: Path) -> None:
 def test_compaction_keeps_jobs_cancels_and_numbers(tmp_path: Path) -> None:
     """prune compacts a journal past COMPACT_MIN and 4x its live records: what is kept
     reads back the same in this store and another one that had it open, and numbers go on."""
-    sd = tmp_path / "sd"
-    sd.mkdir(mode=0o700)
-    store = SpoolStore(str(sd), "lp")
-    store.ensure()
-    other = SpoolStore(str(sd), "lp")
+    sd, store, other = _two_stores(tmp_path)
     job = Job("000001", "lp", "root", "kept", 5, 1.0)
     for _ in range(2500):  # ~1.2 MB of rewrites of one job
         store.write(job, durable=False)
@@ -326,11 +332,7 @@ def test_the_unfinished_jobs_follow_every_record(tmp_path: Path) -> None:
     from lpfilter.job import FINISHED
     from lpfilter.spool.jobindex import end_record
 
-    sd = tmp_path / "sd"
-    sd.mkdir(mode=0o700)
-    store = SpoolStore(str(sd), "lp")
-    store.ensure()
-    other = SpoolStore(str(sd), "lp")
+    sd, store, other = _two_stores(tmp_path)
 
     def agree() -> list[str]:
         seen = [store, other, SpoolStore(str(sd), "lp")]
@@ -383,11 +385,7 @@ def test_a_reader_looks_the_journal_name_up_only_when_its_file_changed(
     are all still seen at the next read."""
     import time
 
-    sd = tmp_path / "sd"
-    sd.mkdir(mode=0o700)
-    store = SpoolStore(str(sd), "lp")
-    store.ensure()
-    other = SpoolStore(str(sd), "lp")
+    sd, store, other = _two_stores(tmp_path)
     store.write(Job("000001", "lp", "root", "first", 5, 1.0))
     assert [j.id for j in other.jobs()] == ["000001"]
     journal = str(journal_path(sd))

@@ -8,6 +8,7 @@ pin that those costs are gone, by counting them on real stores and real connecti
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,16 +31,18 @@ def _queue(tmp_path: Path) -> tuple[printcap.Entry, SpoolStore]:
     return entry, store
 
 
-def test_a_stopped_queues_worker_lists_no_jobs_when_woken(tmp_path: Path) -> None:
-    """Every job received wakes the queue's worker; while lpc stop holds the queue, a
-    wake-up looks at the gate only (it used to list, stat and copy every ticket first:
-    quadratic in the jobs received). Once started, the jobs print."""
+def _worker(tmp_path: Path, **kwargs: Any) -> tuple[printcap.Entry, SpoolStore, Path,
+                                                    QueueWorker]:
+    """The queue, a one-page document and a worker of the queue."""
     entry, store = _queue(tmp_path)
     doc = tmp_path / "doc"
     doc.write_bytes(b"a page\n")
-    write_control(store.state, QueueControl(printing_disabled=True), store.owner)
     (tmp_path / "locks").mkdir(mode=0o700)
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    return entry, store, doc, QueueWorker(entry, lock_dir=str(tmp_path / "locks"), **kwargs)
+
+
+def _count_listings(worker: QueueWorker) -> list[int]:
+    """How many jobs each of the worker's listings of its store gave, from now on."""
     listed: list[int] = []
     listing = worker.store.jobs
 
@@ -49,6 +52,16 @@ def test_a_stopped_queues_worker_lists_no_jobs_when_woken(tmp_path: Path) -> Non
         return found
 
     worker.store.jobs = counted  # type: ignore[method-assign]
+    return listed
+
+
+def test_a_stopped_queues_worker_lists_no_jobs_when_woken(tmp_path: Path) -> None:
+    """Every job received wakes the queue's worker; while lpc stop holds the queue, a
+    wake-up looks at the gate only (it used to list, stat and copy every ticket first:
+    quadratic in the jobs received). Once started, the jobs print."""
+    entry, store, doc, worker = _worker(tmp_path)
+    write_control(store.state, QueueControl(printing_disabled=True), store.owner)
+    listed = _count_listings(worker)
     summary = WorkSummary()
     wakeups = 20
     try:
@@ -71,11 +84,7 @@ def test_a_batch_looks_at_the_gate_once_per_queued_job_not_per_ticket(tmp_path: 
     """Finished tickets are kept (done_jobs) and listed with the queued ones; lpc's state
     is read before each job sent, never for each finished ticket passed over (it was:
     with 500 jobs received while printing, 33,666 reads of the control file)."""
-    entry, store = _queue(tmp_path)
-    doc = tmp_path / "doc"
-    doc.write_bytes(b"a page\n")
-    (tmp_path / "locks").mkdir(mode=0o700)
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    entry, store, doc, worker = _worker(tmp_path)
     looks: list[bool] = []
     look = worker.gate.stopped
 
@@ -237,20 +246,8 @@ def test_a_batch_copies_the_unfinished_tickets_only(tmp_path: Path) -> None:
     each job received wakes the worker for a batch: copying every ticket at each batch
     was quadratic (cProfile, 500 jobs received and printed: 216,511 copies, 60 % of the
     daemon's CPU). A batch lists the unfinished ones; ``jobs()`` still lists all."""
-    entry, store = _queue(tmp_path)
-    doc = tmp_path / "doc"
-    doc.write_bytes(b"a page\n")
-    (tmp_path / "locks").mkdir(mode=0o700)
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
-    listed: list[int] = []
-    listing = worker.store.jobs
-
-    def counted(*, finished: bool = True):  # type: ignore[no-untyped-def]
-        found = listing(finished=finished)
-        listed.append(len(found))
-        return found
-
-    worker.store.jobs = counted  # type: ignore[method-assign]
+    entry, store, doc, worker = _worker(tmp_path)
+    listed = _count_listings(worker)
     summary = WorkSummary()
     try:
         finished = 40
@@ -277,12 +274,8 @@ def test_a_worker_prunes_at_most_once_a_second(tmp_path: Path) -> None:
     every PRUNE_EVERY seconds, and before a pass ends, so ``done_jobs`` holds after it."""
     from lpfilter.spool import worker as worker_module
 
-    entry, store = _queue(tmp_path)
-    doc = tmp_path / "doc"
-    doc.write_bytes(b"a page\n")
-    (tmp_path / "locks").mkdir(mode=0o700)
     now = [1_000_000.0]
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"), clock=lambda: now[0])
+    entry, store, doc, worker = _worker(tmp_path, clock=lambda: now[0])
     pruned: list[float] = []
     prune = worker.store.prune
 
@@ -319,11 +312,7 @@ def test_a_daemons_worker_prunes_a_trickle_at_most_once_a_second(tmp_path: Path)
 
     from lpfilter.spool import worker as worker_module
 
-    entry, store = _queue(tmp_path)
-    doc = tmp_path / "doc"
-    doc.write_bytes(b"a page\n")
-    (tmp_path / "locks").mkdir(mode=0o700)
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
+    entry, store, doc, worker = _worker(tmp_path)
     pruned: list[float] = []
     prune = worker.store.prune
 
@@ -365,10 +354,7 @@ def test_a_burst_reads_the_printers_settings_from_the_entry_once(
     (~30 µs each, and the destination classified again, ~12 µs, of a small job's ~1 ms)."""
     from lpfilter.backends import settings as settings_module
 
-    entry, store = _queue(tmp_path)
-    doc = tmp_path / "doc"
-    doc.write_bytes(b"a page\n")
-    (tmp_path / "locks").mkdir(mode=0o700)
+    entry, store, doc, worker = _worker(tmp_path)
     built: list[str] = []
     kind = settings_module.SETTINGS["device"]
     original = kind.from_entry.__func__  # type: ignore[attr-defined]
@@ -377,7 +363,6 @@ def test_a_burst_reads_the_printers_settings_from_the_entry_once(
         built.append(entry.name)
         return original(cls, entry, framed=framed)
 
-    worker = QueueWorker(entry, lock_dir=str(tmp_path / "locks"))
     monkeypatch.setattr(kind, "from_entry", classmethod(counted))
     try:
         for _ in range(20):
