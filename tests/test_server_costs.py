@@ -373,3 +373,34 @@ def test_a_burst_reads_the_printers_settings_from_the_entry_once(
     finally:
         worker.close()
         store.close()
+
+
+def test_a_prune_that_fails_at_the_end_of_a_pass_does_not_fail_the_pass(
+        tmp_path: Path) -> None:
+    """The prune a pass owes is housekeeping: a full spool there (said by whatever needs
+    room next) must not turn a pass that printed every job into an error."""
+    import errno
+
+    from lpfilter.errors import SpoolFull
+
+    now = [1_000_000.0]
+    entry, store, doc, worker = _worker(tmp_path, clock=lambda: now[0])
+    prune = worker.store.prune
+    calls: list[float] = []
+
+    def full(keep: int, max_age: float, at: float, keep_recent: float) -> None:
+        calls.append(at)
+        if len(calls) > 1:
+            raise SpoolFull(str(tmp_path), errno.ENOSPC, queue="q")
+        prune(keep, max_age, at, keep_recent)
+
+    worker.store.prune = full  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            submit(entry, store, str(doc), JobOptions("alice"))
+        summary = worker.serve(burst=True)  # prunes after the batch; owes one at the end
+        assert summary.pending == 0 and summary.full is None
+        assert len(calls) == 2
+        assert (tmp_path / "out").read_bytes() == b"a page\n" * 3
+    finally:
+        store.close()

@@ -49,8 +49,7 @@ STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
 #: A worker prunes at most this often (seconds): each prune sorts every finished ticket
-#: kept, and a burst keeps thousands (KEEP_RECENT). A pass prunes before it ends.
-PRUNE_EVERY = 1.0
+PRUNE_EVERY = 1.0  # kept, and a burst keeps thousands (KEEP_RECENT). A pass ends with one.
 
 
 class QueueWorker:
@@ -174,8 +173,7 @@ class QueueWorker:
             log.debug("queue %s: journal not synced on a full spool: %s", self.queue, exc)
 
     def _pause(self, times: list[float | None], now: float, *, burst: bool) -> None:
-        """Nothing to do before the first of ``times`` (None: none; a daemon: RESCAN at
-        most): wait for it, or for ``wake`` or ``stop``."""
+        """Wait for the first of ``times`` (None: none; a daemon: RESCAN), ``wake``, ``stop``."""
         deadlines = [t for t in times if t is not None]
         if not burst:
             deadlines.append(now + RESCAN)
@@ -195,8 +193,11 @@ class QueueWorker:
         summary.left = self.intake.say_left()
         if every_job and summary.full is None:  # else the one line about the spool says it
             say_pending(pending, fifo=self.entry.flag("fifo"))
-        if self._prune_owed:
-            self.prune()
+        if self._prune_owed:  # housekeeping: a full or removed spool is said elsewhere
+            try:
+                self.prune()
+            except (OSError, LpfilterError) as exc:
+                log.debug("queue %s: not pruned at the end of the pass: %s", self.queue, exc)
         self.close()
         return summary
 
@@ -391,9 +392,8 @@ class QueueWorker:
         self._pruned_at, self._prune_owed = self.clock(), False
 
     def _prune_soon(self) -> None:
-        """Prune now, or PRUNE_EVERY after the last prune (a deadline of the pause, and the
-        end of a pass): each sorts every finished ticket kept, and in a trickle of jobs
-        the worker is idle, and flushes, after each one."""
+        """Prune now, or PRUNE_EVERY after the last prune (a deadline of the pause; at the
+        end of a pass): in a trickle the worker is idle, and flushes, after each job."""
         self._prune_owed = True
         if self.clock() - self._pruned_at >= PRUNE_EVERY:
             self.prune()
