@@ -153,12 +153,17 @@ def write_control(state_dir: str, control: QueueControl, owner: int) -> None:
     atomic_write(control_path(state_dir), control.to_text().encode(), owner=owner)
 
 
+def state_of(entry: Entry) -> str:
+    """The queue's state folder (``sd/.lpfilter``), where its control file is."""
+    from lpfilter.spool.spooldir import STATE_DIR  # (spooldir's imports: not every command's)
+    return os.path.join(entry.string("sd") or "", STATE_DIR)
+
+
 def entry_control(entry: Entry) -> QueueControl:
     """The state of ``entry``'s queue, for a caller that may read its spool (a missing or
     closed spool has nothing set: the caller meets that error itself, said as it is)."""
-    from lpfilter.spool.store import STATE_DIR
     try:
-        return read_control(os.path.join(entry.string("sd") or "", STATE_DIR))
+        return read_control(state_of(entry))
     except PermissionError:
         return QueueControl()
 
@@ -190,8 +195,7 @@ class ControlFile:
     def of(cls, entry: Entry) -> ControlFile:
         """The view of ``entry``'s queue: a command that looks more than once (``print``:
         the redirect, each batch, a stop) reads it once, and says a bad file once."""
-        from lpfilter.spool.store import STATE_DIR
-        return cls(os.path.join(entry.string("sd") or "", STATE_DIR))
+        return cls(state_of(entry))
 
     def read(self) -> QueueControl:
         try:
