@@ -456,24 +456,37 @@ def test_reads_under_the_lock_need_no_look_at_the_file(
     store.close()
 
 
-def test_an_own_job_record_is_taken_back_as_a_copy_equal_to_its_replay(tmp_path: Path) -> None:
+def test_an_own_job_record_is_taken_back_as_a_copy_equal_to_its_replay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The index takes a JOB record this store just appended as a copy of the job it was
-    made of (decoding it was ~15 µs a record, two a sent job): that copy must be what
-    replaying the bytes gives, and the caller's later changes to its job (``extra`` too)
-    must not reach it."""
+    made of (decoding it was ~15 µs a record, two a sent job): no decoding, and that copy
+    must be what replaying the bytes gives; the caller's later changes to its job
+    (``extra`` too) must not reach it."""
+    decoded: list[str] = []
+    real = Job.from_json.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, text):  # type: ignore[no-untyped-def]
+        decoded.append(text)
+        return real(cls, text)
+
     sd = tmp_path / "sd"
     sd.mkdir(mode=0o700)
     store = SpoolStore(str(sd), "lp")
     store.ensure()
+    store.write(Job("000002", "lp", "root", "first", 5, 1.0))  # (an empty journal's first
+    store.remove(Job("000002", "lp", "root", "first", 5, 1.0))  # write is read back)
+    monkeypatch.setattr(Job, "from_json", classmethod(counted))
     job = Job("000001", "lp", "r\u00f6ot", "caf\udce9.txt", 5, 1.5, extra={"topq": 2.0})
     job.worker = (os.getpid(), 3.25)
     store.write(job)
+    assert decoded == []  # taken back as a copy, not decoded
     taken = store._index.jobs["000001"]
     assert taken is not job and taken.extra is not job.extra
     job.extra["topq"] = 9.0
     job.title = "changed after"
     replayed = SpoolStore(str(sd), "lp")
     (again,) = replayed.jobs()
+    assert ['"id": "000001"' in text for text in decoded] == [False, True]  # a replay reads
     assert store.read("000001") == again
     assert again.extra == {"topq": 2.0} and again.worker == (os.getpid(), 3.25)
     assert again.name == "caf\udce9.txt" and again.title == ""
