@@ -3,8 +3,10 @@
 The last word on each job wins: a JOB record sets all of it (a ticket's fields), the
 small records change what they name. ``SpoolStore`` writes JOB, CANCEL (on or off), GONE
 and RESERVE (a job number given out) records, HEAD at a compaction; its in-memory index
-is a ``JobIndex``. An INTENT (a hot-folder file about to be renamed to a job's data file,
-spool/intents.py) is kept aside in ``intents`` until a JOB or GONE names its job.
+is a ``JobIndex``. A small job's bytes may be a DATA record just before its JOB record, in
+the same write (spool/jobdata.py): kept in ``data`` while the job is not finished. An
+INTENT (a hot-folder file about to be renamed to a job's data file, spool/intents.py) is
+kept aside in ``intents`` until a JOB or GONE names its job.
 
 The worker (phase 2, bench/JOURNAL-DESIGN.md §2.4-2.5, spool/marks.py) commits one MARK
 for a batch of jobs before the first byte of any of them leaves ("these may be sent from
@@ -111,6 +113,8 @@ class JobIndex:
         #: Hot-folder files named before their rename to a job's data file, whose job no JOB
         #: or GONE has named since: id -> the INTENT's fields (``INTENT_FIELDS``).
         self.intents: dict[str, dict[str, Any]] = {}
+        #: The bytes of small jobs held in the journal (DATA records), while not finished.
+        self.data: dict[str, bytes] = {}
         #: JOB records this process is appending: id(payload) -> (payload, a copy of the
         #: job it was made of), taken back instead of decoded (``expect``).
         self.made: dict[int, tuple[bytes, Job]] = {}
@@ -142,8 +146,12 @@ class JobIndex:
             self.intents.pop(job.id, None)
             self.last_id = max(self.last_id, int(job.id))
             return
-        if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS, Kind.DATA):
-            return  # not written in phase 1
+        if record.kind == Kind.DATA:
+            name, _, data = record.payload.partition(b"\n")
+            self.data[_job_id(name.decode("ascii"))] = data
+            return
+        if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS):
+            return  # not written
         data = payload(record) if record.payload else {}
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
@@ -159,6 +167,7 @@ class JobIndex:
             for job_id in data["ids"]:
                 self.jobs.pop(_job_id(job_id), None)
                 self.unfinished.discard(job_id)
+                self.data.pop(job_id, None)
                 self.sizes.pop(job_id, None)
                 self.marked.pop(job_id, None)
                 self.cancels.discard(job_id)
@@ -185,8 +194,9 @@ class JobIndex:
             self.made[id(payload)] = (payload, own)
 
     def _track(self, job: Job) -> None:
-        if job.state in FINISHED:
+        if job.state in FINISHED:  # its bytes are not needed any more: a compaction drops them
             self.unfinished.discard(job.id)
+            self.data.pop(job.id, None)
         else:
             self.unfinished.add(job.id)
 
@@ -227,14 +237,17 @@ class JobIndex:
         self.cancels.clear()
         self.sizes.clear()
         self.intents.clear()
+        self.data.clear()
 
     def live_size(self) -> int:
-        """About what a compaction would write: the jobs' last JOB records."""
-        return sum(self.sizes.values())
+        """About what a compaction would write: the jobs' last JOB records, and the bytes of
+        the unfinished jobs held in the journal."""
+        return sum(self.sizes.values()) + sum(len(data) for data in self.data.values())
 
     def compacted(self, keep: int) -> tuple[bytes, list[tuple[int, bytes]]]:
         """What a compaction writes: the HEAD's payload, one JOB record per job still kept
-        (every unfinished one, the ``keep`` newest finished ones), then the MARKs still
+        (every unfinished one, after its bytes when the journal holds them; the ``keep``
+        newest finished ones), then the MARKs still
         open (a power cut after the compaction must still flag what they cover), and every
         intent not yet spent (only the lease holder's recovery knows whose writer is gone;
         it spends those, spool/intents.py)."""
@@ -244,7 +257,11 @@ class JobIndex:
         kept = [j for j in self.jobs.values()
                 if j.state not in FINISHED or j.id in newest]
         head = json.dumps({"last_id": str(self.last_id)}).encode()
-        records = [job_record(job) for job in sorted(kept, key=lambda j: int(j.id))]
+        records: list[tuple[int, bytes]] = []
+        for job in sorted(kept, key=lambda j: int(j.id)):
+            if job.id in self.data:
+                records.append(data_record(job.id, self.data[job.id]))
+            records.append(job_record(job))
         boots: dict[str, list[str]] = {}
         for job_id, boot in self.marked.items():
             boots.setdefault(boot, []).append(job_id)
@@ -308,6 +325,11 @@ def mark_record(ids: list[str], boot: str) -> tuple[int, bytes]:
 
 def job_record(job: Job) -> tuple[int, bytes]:
     return Kind.JOB, job.to_json().encode("utf-8")
+
+
+def data_record(job_id: str, data: bytes) -> tuple[int, bytes]:
+    """A small job's bytes (its id, a newline, the bytes), written just before its JOB."""
+    return Kind.DATA, job_id.encode("ascii") + b"\n" + data
 
 
 def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:

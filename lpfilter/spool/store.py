@@ -5,7 +5,7 @@ Layout, inside the queue's ``sd``::
     sd/                        the hot folder: files dropped here become jobs
     sd/.lpfilter/journal       the jobs: append-only records (spool/journal.py); the truth
     sd/.lpfilter/journal.lock  held by the one process appending
-    sd/.lpfilter/jobs/         NNNNNN.data: each job's bytes
+    sd/.lpfilter/jobs/         NNNNNN.data: each job's bytes (a small printed job's: in the journal)
     sd/.lpfilter/tmp/          files being spooled, locked by their writer; then moved to jobs/
     sd/.lpfilter/refused/      symlinks, FIFOs and devices dropped into sd, moved aside
 
@@ -19,7 +19,8 @@ bounded (spool/journallimit.py): compacted in time, an append past the limit ref
 Phase 1 keeps ``SpoolStore``'s interface (a JOB record is a ticket's JSON); hot-folder
 scans and ``print FILE...`` commit in batches; phase 2 (spool/marks.py) the worker's sends:
 one durable MARK per batch, a finished job's data removed once its outcome is durable.
-Not yet: the wake socket, inline data (JOURNAL-DESIGN.md §9). Old spools are upgraded at the first
+A small job ``print`` spooled keeps its bytes in the journal (spool/jobdata.py). Not yet:
+the wake socket (JOURNAL-DESIGN.md §2.6). Old spools are upgraded at the first
 writable open (spool/tickets.py); the lease holder compacts in ``prune``. A data file no
 record names was being spooled when its writer died and is recovered (spool/recovery.py).
 
@@ -41,23 +42,23 @@ import threading
 from lpfilter import logs
 from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job
-from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
+from lpfilter.safefiles import UnsafeFile
 from lpfilter.spool import journallimit, tickets
 from lpfilter.spool.intents import IntentLog
+from lpfilter.spool.jobdata import JobData
 from lpfilter.spool.jobindex import ID_MAX, JobIndex, gone_record, job_record, reserve_record
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.marks import BatchMarks
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
-from lpfilter.spool.staging import stage
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
 log = logs.getLogger(__name__)
 
 
-class SpoolStore(IntentLog, SpoolDir, BatchMarks):
+class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
     """The jobs of one queue, in its spool directory ``sd``."""
 
     def __init__(self, sd: str, queue: str, *, shared: bool = False) -> None:
@@ -285,40 +286,6 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
         log.warning("queue %s: refused %s: %s; %s", self.queue, path, reason, where)
         return where
 
-    def open_data(self, job_id: str) -> int | str:
-        """A job's data file, opened for sending (the caller closes it): a regular file of
-        the queue's owner, never a symbolic link or a FIFO. Otherwise why the job fails:
-        a file lpfilter did not make is refused and moved aside."""
-        path = self.data_path(job_id)
-        try:
-            return open_regular(path, self.owner)[0]
-        except UnsafeFile as exc:
-            return (f"its data file was refused, never sent: {exc.reason};"
-                    f" {self.refuse(path, exc.reason)}")
-        except OSError as exc:
-            return f"cannot open its data file: {exc.strerror}"
-
-    def commit(self, job: Job, staged: str) -> None:
-        self.commit_all([(job, staged)])
-
-    def commit_all(self, staged: list[tuple[Job, str]]) -> None:
-        """Move fully written data files from tmp/ into jobs/, make that durable (one fsync:
-        a durable record never names a file a power cut could take back), then record the
-        jobs, durably (one write, one fdatasync); if they cannot be recorded (or made
-        durable: a full disk, SIGINT) the jobs are forgotten and the data files removed
-        (never announced)."""
-        jobs = [job for job, _ in staged]
-        try:
-            with self.room():
-                for job, path in staged:
-                    os.replace(path, self.data_path(job.id))
-                fsync_dir(self.jobs_dir)
-            self.write_all(jobs)
-        except BaseException:
-            if self.forget(jobs):
-                self._drop_files(jobs)
-            raise
-
     def forget(self, jobs: list[Job]) -> bool:
         """After a commit failed (its records may be in the file, not synced): GONE for
         those of ``jobs`` the journal names, so no job is left whose data the caller then
@@ -335,12 +302,6 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
         with contextlib.suppress(OSError, KeyboardInterrupt):  # the caller re-raises
             journal.sync_to(end)  # best effort: its failure is what the caller reports
         return True
-
-    def stage(self, job_id: str) -> tuple[int, str]:
-        """A new file in tmp/ for a job's data: (fd, path), locked till closed (see
-        spool/staging.py)."""
-        with self.room():
-            return stage(self.tmp_dir, job_id, self.owner, self.queue)
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:
         """Delete a job's data (unless kept), then its record (a GONE record, durable: the
@@ -382,15 +343,6 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks):
             journal.compact(records, head)
         log.info("queue %s: journal compacted from %d to %d bytes", self.queue, before,
                  journal.size)
-
-    def _drop_files(self, jobs: list[Job]) -> None:
-        with self.room():
-            for job in jobs:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.data_path(job.id))
-
-    def has_data(self, job: Job) -> bool:
-        return os.path.lexists(self.data_path(job.id))
 
     # --- recovery ---------------------------------------------------------------------
     def recover_orphans(self, user: str) -> list[Job]:

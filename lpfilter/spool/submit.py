@@ -5,7 +5,8 @@ them), never read through Python; the printcap's limits (``mx`` size in KiB, ``m
 copies) are enforced with a clear refusal. Many files (``print FILE...``) are committed
 in batches of up to BATCH: each staged, the batch's files fsynced from a few threads
 at once, then renamed into jobs/, one fsync of jobs/, their records in one write and one
-fdatasync of the journal.
+fdatasync of the journal. A small file (INLINE_MAX) is read, not staged: its bytes go into
+the journal just before its record, in the same write (spool/jobdata.py says why).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd
 from lpfilter.spool.control import ControlFile, admit, holds_new
+from lpfilter.spool.jobdata import INLINE_MAX, Source, inline_allowed
 from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
@@ -33,8 +35,8 @@ if TYPE_CHECKING:
 BATCH = 64
 #: Threads that fsync a batch's data files.
 SYNC_THREADS = 8
-#: A staged job: the job, its staged data file, the staged file's descriptor (locked).
-Staged = tuple[Job, str, int]
+#: A staged job: the job, its staged data file (its descriptor, locked) or its bytes (-1).
+Staged = tuple[Job, Source, int]
 
 
 class JobOptions(FrozenStruct):
@@ -135,6 +137,8 @@ class _Spooling:
         self.host = host_name()
         self.control = control or ControlFile.of(entry)
         self._ids: list[str] = []
+        #: How many bytes may still go into the journal (0: none; see spool/jobdata.py).
+        self.inline_left = store.inline_room() if inline_allowed(entry) else 0
 
     def next_id(self) -> str:
         if not self._ids:  # (a file refused after it leaves the rest of a batch's unused)
@@ -150,16 +154,18 @@ def _commit(store: SpoolStore, batch: list[Staged]) -> list[Job]:
     try:
         if staged:
             try:
-                _sync_all(store, [fd for _, _, fd in staged])
+                _sync_all(store, [fd for _, _, fd in staged if fd >= 0])
             except BaseException:  # none of them is spooled: no staged file stays behind
                 for _, path, _ in staged:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                    if isinstance(path, str):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path)
                 raise
-            store.commit_all([(job, path) for job, path, _ in staged])
+            store.commit_all([(job, source) for job, source, _ in staged])
     finally:
         for _, _, fd in staged:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
     return [job for job, _, _ in staged]
 
 
@@ -193,8 +199,9 @@ def _sync_all(store: SpoolStore, fds: list[int]) -> None:
 
 
 def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged:
-    """One file copied into tmp/, its job made (not yet in the queue, nor synced)."""
-    entry, store = spooling.entry, spooling.store
+    """One file copied into tmp/ (or read, when small), its job made (not yet in the
+    queue, nor synced)."""
+    entry = spooling.entry
     check_copies(entry, options.copies)
     control = spooling.control.read()
     admit(entry, control)  # lpc disable
@@ -209,20 +216,11 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
         if size == 0:
             raise JobRefused(f"{shown}: empty file; nothing to print", queue=entry.name)
         job_id = spooling.next_id()
-        fd, staged = store.stage(job_id)
-        try:
-            try:
-                with store.room():
-                    copied = copy_fd(src, fd, limit)
-            except TooLarge:
-                raise too_big from None
-            if copied == 0:
-                raise JobRefused(f"{shown}: empty; nothing to print", queue=entry.name)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(staged)
-            raise
+        source, fd, copied = _take(spooling, job_id, src, size, limit, too_big)
+        if copied == 0:
+            if fd >= 0:
+                _drop_staged(fd, source)
+            raise JobRefused(f"{shown}: empty; nothing to print", queue=entry.name)
     finally:
         if path is not None and path != "-":
             os.close(src)
@@ -233,4 +231,49 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
               print_format=options.print_format,
               state=JobState.HELD if options.hold or holds_new(entry, control)
               else JobState.QUEUED)
-    return job, staged, fd
+    return job, source, fd
+
+
+def _take(spooling: _Spooling, job_id: str, src: int, size: int | None, limit: int | None,
+          too_big: JobRefused) -> tuple[Source, int, int]:
+    """A file's bytes: (its bytes, -1, their length) when it is small enough to go into
+    the journal, else (the staged file, its descriptor, the bytes copied)."""
+    if size is not None and size <= min(INLINE_MAX, spooling.inline_left):
+        data = _read_at_most(src, INLINE_MAX + 1)
+        if len(data) <= INLINE_MAX:  # (else it grew since: staged after all)
+            if limit is not None and len(data) > limit:
+                raise too_big
+            spooling.inline_left -= len(data)
+            return data, -1, len(data)
+        os.lseek(src, 0, os.SEEK_SET)
+    store = spooling.store
+    fd, staged = store.stage(job_id)
+    try:
+        try:
+            with store.room():
+                copied = copy_fd(src, fd, limit)
+        except TooLarge:
+            raise too_big from None
+    except BaseException:
+        _drop_staged(fd, staged)
+        raise
+    return staged, fd, copied
+
+
+def _drop_staged(fd: int, staged: Source) -> None:
+    os.close(fd)
+    if isinstance(staged, str):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged)
+
+
+def _read_at_most(fd: int, count: int) -> bytes:
+    """Up to ``count`` bytes of a file, to its end."""
+    parts, left = [], count
+    while left > 0:
+        part = os.read(fd, left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)

@@ -1,0 +1,169 @@
+"""A job's bytes: a data file in ``jobs/``, or, for a small job ``print`` spooled, a DATA
+record in the queue's journal (bench/JOURNAL-DESIGN.md §9, "inline data").
+
+Why inline (issue 16): on ext4 a new file costs more than its bytes. A data file is made,
+fsynced and renamed per job, and ext4 looks for a free inode past the ones freed in the
+last minute (``recently_deleted``): a spool that makes and removes a file per job pays
+0.3-0.7 ms of kernel time per new file on this machine's disk (bench/README.md). A small
+job's bytes written in the same write as its JOB record, before it, are made durable by the
+same fdatasync: nothing more per job. A torn write keeps a prefix of the batch: a JOB
+record is never there without the bytes before it; bytes with no JOB after them name no
+job and are dropped at the next compaction.
+
+The index keeps the bytes of jobs not finished (bounded by the journal's size, itself
+bounded: spool/journallimit.py; ``print`` inlines only while the journal is under
+INLINE_BUDGET). A compaction writes them again before their job's JOB record; a finished
+job's go. To be sent, they are written into a memory file (``memfd``): the backends read a
+descriptor as they read a data file.
+
+Only a queue with no program that could open the data file by its name gets inline jobs:
+LPRng hands filters and banner programs that name (``-e``, ``$DATAFILES``), and an
+``lp=|program`` reads it too. Queues that keep the data of finished jobs
+(``save_when_done``, ``save_on_error``) keep files.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from lpfilter.job import Job
+from lpfilter.printcap.keys import is_filter_key
+from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
+from lpfilter.spool import journallimit
+from lpfilter.spool.jobindex import data_record, job_record
+from lpfilter.spool.staging import stage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.jobindex import JobIndex
+    from lpfilter.spool.journal import Journal
+
+#: The largest job whose bytes go into the journal (labels, receipts, small invoices).
+INLINE_MAX = 16 << 10
+#: ``print`` inlines only while the journal is smaller than this (1/8 of its limit): the
+#: bytes of queued jobs must never crowd out the records of the jobs themselves.
+INLINE_BUDGET = journallimit.LIMIT // 8
+#: A staged job: its data file in tmp/ (str), or its bytes to go into the journal.
+Source = str | bytes
+
+
+def inline_allowed(entry: Entry) -> bool:
+    """May this queue's small jobs be kept inside its journal (see the module's docstring)?"""
+    if entry.flag("save_when_done") or entry.flag("save_on_error"):
+        return False
+    if (entry.string("lp") or "").lstrip().startswith("|"):
+        return False
+    return not any(is_filter_key(key) and entry.string(key) for key, _ in entry.items())
+
+
+class JobData:
+    """SpoolStore's part for the jobs' bytes (a mixin: it uses the store's journal)."""
+
+    queue: str
+    jobs_dir: str
+    tmp_dir: str
+    _index: JobIndex
+
+    if TYPE_CHECKING:  # what the store provides
+        def _writer(self) -> Journal:
+            ...
+
+        def _append(self, records: list[tuple[int, bytes]], *, durable: bool,
+                    jobs: list[Job] | None = None) -> int:
+            ...
+
+        @property
+        def owner(self) -> int:
+            ...
+
+        def room(self) -> contextlib.AbstractContextManager[None]:
+            ...
+
+        def data_path(self, job_id: str) -> str:
+            ...
+
+        def refuse(self, path: str, reason: str) -> str:
+            ...
+
+        def forget(self, jobs: list[Job]) -> bool:
+            ...
+
+    def inline_room(self) -> int:
+        """How many bytes ``print`` may still put into the journal (INLINE_BUDGET)."""
+        return max(0, INLINE_BUDGET - self._writer().size)
+
+    def stage(self, job_id: str) -> tuple[int, str]:
+        """A new file in tmp/ for a job's data: (fd, path), locked till closed (see
+        spool/staging.py)."""
+        with self.room():
+            return stage(self.tmp_dir, job_id, self.owner, self.queue)
+
+    def commit(self, job: Job, staged: str) -> None:
+        self.commit_all([(job, staged)])
+
+    def commit_all(self, staged: list[tuple[Job, Source]]) -> None:
+        """Move fully written data files from tmp/ into jobs/, make that durable (one fsync:
+        a durable record never names a file a power cut could take back), then record the
+        jobs, each after its bytes when they go into the journal, durably (one write, one
+        fdatasync); if they cannot be recorded (or made durable: a full disk, SIGINT) the
+        jobs are forgotten and the data files removed (never announced)."""
+        jobs = [job for job, _ in staged]
+        records = []
+        try:
+            with self.room():
+                files = False
+                for job, source in staged:
+                    if isinstance(source, bytes):
+                        records.append(data_record(job.id, source))
+                    else:
+                        os.replace(source, self.data_path(job.id))
+                        files = True
+                    records.append(job_record(job))
+                if files:
+                    fsync_dir(self.jobs_dir)
+            self._append(records, durable=True, jobs=jobs)
+        except BaseException:
+            if self.forget(jobs):
+                self._drop_files(jobs)
+            raise
+
+    def open_data(self, job_id: str) -> int | str:
+        """A job's bytes, opened for sending (the caller closes it): its data file, a
+        regular file of the queue's owner, never a symbolic link or a FIFO; or a memory
+        file holding the bytes the journal keeps. Otherwise why the job fails: a file
+        lpfilter did not make is refused and moved aside."""
+        inline = self._index.data.get(job_id)
+        if inline is not None:
+            return _memory_file(f"lpfilter-{self.queue}-{job_id}", inline)
+        path = self.data_path(job_id)
+        try:
+            return open_regular(path, self.owner)[0]
+        except UnsafeFile as exc:
+            return (f"its data file was refused, never sent: {exc.reason};"
+                    f" {self.refuse(path, exc.reason)}")
+        except OSError as exc:
+            return f"cannot open its data file: {exc.strerror}"
+
+    def has_data(self, job: Job) -> bool:
+        return job.id in self._index.data or os.path.lexists(self.data_path(job.id))
+
+    def _drop_files(self, jobs: list[Job]) -> None:
+        with self.room():
+            for job in jobs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.data_path(job.id))
+
+
+def _memory_file(name: str, data: bytes) -> int:
+    """A file in memory holding ``data``, at its start (sendfile and splice take it)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
