@@ -21,6 +21,7 @@ import pytest
 from lpfilter.locks import current_holder
 from lpfilter.spool.jobindex import replay_file
 from lpfilter.spool.journalformat import Kind, encode, first_lsn
+from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.watcher import Watcher
 
 T = TypeVar("T")
@@ -271,13 +272,32 @@ def all_done(kit: Kit, queue: str, ids: list[str]) -> bool:
     return all(states.get(i) == "done" for i in ids)
 
 
-def write_files(directory: Path, count: int, prefix: str = "f") -> list[Path]:
-    """``count`` small files to print, each with its own one-line content."""
+def write_files(directory: Path, count: int, prefix: str = "f", size: int = 0) -> list[Path]:
+    """``count`` small files to print, each with its own one-line content (padded to
+    ``size`` bytes: past jobdata.INLINE_MAX, each job gets a data file of its own)."""
     directory.mkdir(exist_ok=True)
     paths = [directory / f"{prefix}{n:04d}.txt" for n in range(count)]
     for n, path in enumerate(paths):
-        path.write_text(f"{prefix} job {n} {os.urandom(6).hex()}\n")
+        line = f"{prefix} job {n} {os.urandom(6).hex()}\n"
+        path.write_text(line + "." * (size - len(line) - 1) + "\n" if size > len(line) else line)
     return paths
+
+
+def spooled_data(sd: Path, job_id: str, queue: str = "q") -> bytes | None:
+    """A job's bytes as spooled (its data file, or the journal's copy for a small job
+    ``print`` spooled), None when the spool keeps none."""
+    store = SpoolStore(str(sd), queue)
+    try:
+        fd = store.open_data(job_id) if store.read(job_id) is not None else None
+    finally:
+        store.close()
+    if not isinstance(fd, int):
+        return None
+    try:
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def gone(pid: int) -> bool:

@@ -11,6 +11,8 @@ import pytest
 from spoolkit import wait_until
 from test_journal_marks import Spool, _journal_fd, spool  # noqa: F401 - the fixture
 
+from lpfilter.spool.jobdata import INLINE_MAX
+
 
 def test_a_daemon_on_a_full_spool_still_removes_finished_jobs_data(
         spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,7 +20,7 @@ def test_a_daemon_on_a_full_spool_still_removes_finished_jobs_data(
     sync; job 2's outcome meets ENOSPC (every time): the daemon waits for room, and job
     1's data file is gone (job 2's stays: its outcome is not written)."""
     spool.setup("/dev/null")
-    spool.spool(2)
+    spool.spool(2, size=INLINE_MAX + 1)  # jobs with data files (not in the journal)
     real = os.write
 
     def full(fd: int, data: bytes) -> int:

@@ -17,6 +17,7 @@ from lpfilter.cli import main
 from lpfilter.errors import AccessError, SpoolFull
 from lpfilter.job import Job
 from lpfilter.spool import journallimit
+from lpfilter.spool.jobdata import INLINE_MAX
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, encode
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.store import SpoolStore
@@ -268,7 +269,7 @@ def test_a_new_journal_numbers_after_the_one_moved_aside_and_the_data_files(
     still shows (the moved-aside journal's, the data files'): no number is given twice."""
     sd = kit.queue("q", "/dev/null", accounting=False)
     doc = kit.root / "doc"
-    doc.write_text("x\n")
+    doc.write_text("x\n" * INLINE_MAX)  # a data file of its own (not in the journal)
     for _ in range(3):
         assert kit.run("print", "-P", "q", str(doc)).returncode == 0
     path = journal_path(sd)

@@ -20,6 +20,7 @@ from test_spool_full import read_only
 from lpfilter.cli import main
 from lpfilter.errors import AccessError
 from lpfilter.job import Job, JobState
+from lpfilter.spool.jobdata import INLINE_MAX
 from lpfilter.spool.jobindex import replay_file
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
@@ -265,7 +266,7 @@ def test_print_of_many_files_commits_them_in_batches(
     files = []
     for n in range(70):
         files.append(tmp_path / f"f{n:02d}.txt")
-        files[-1].write_text(f"page {n}\n")
+        files[-1].write_text(f"page {n}\n" + "." * INLINE_MAX)  # data files: not inline
     synced = _note_syncs(monkeypatch)
     argv = ["--printcap", str(tmp_path / "printcap"), "print", "--no-wait", "-P", "lp"]
     assert main([*argv, *map(str, files)]) == 0

@@ -17,10 +17,15 @@ from spoolkit import in_process_queue, write_files  # noqa: F401
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.spool import submit
+from lpfilter.spool.jobdata import INLINE_MAX
 from lpfilter.spool.control import QueueControl, write_control
 from lpfilter.spool.journalformat import Kind, decode, first_lsn
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
+
+
+#: A file too big for the journal: its job gets a data file of its own (spool/jobdata.py).
+FILE_SIZED = INLINE_MAX + 1
 
 
 @pytest.fixture
@@ -93,7 +98,7 @@ def test_every_data_file_is_synced_before_any_record_names_it(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(SpoolStore, "commit_all", commit_all)
-    files = write_files(tmp_path / "in", 70)
+    files = write_files(tmp_path / "in", 70, size=FILE_SIZED)
     assert main(["print", "--no-wait", "-P", "q", *map(str, files)]) == 0
     assert unsynced == []
     assert len(synced) >= 70
@@ -116,7 +121,7 @@ def test_a_sync_that_fails_spools_nothing_of_its_batch_and_leaves_no_file(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    files = write_files(tmp_path / "in", 100)
+    files = write_files(tmp_path / "in", 100, size=FILE_SIZED)
     assert main(["print", "--no-wait", "-P", "q", *map(str, files)]) == ExitStatus.SPOOL_FULL
     out, err = capsys.readouterr()
     assert out.split() == [f"q-{n:06d}" for n in range(1, submit.BATCH + 1)]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spoolkit import kit_at, wait_until
+from spoolkit import kit_at, spooled_data, wait_until
 
 from lpfilter import printcap
 from lpfilter.backends.connect import _classify
@@ -83,7 +83,7 @@ class Queue:
         return found
 
     def has_data(self, job_id: str = "000001") -> bool:
-        return (self.sd / ".lpfilter" / "jobs" / f"{job_id}.data").exists()
+        return spooled_data(self.sd, job_id) is not None
 
     def text(self, name: str) -> str:
         path = self.sd / name
@@ -296,7 +296,7 @@ def test_a_signal_during_the_retry_pause_ends_print_at_once(tmp_path: Path, refu
         rc = proc.wait(timeout=3)  # the pause has 30 s to run: it was not sat out
         ticket = kit.ticket("q", "000001")
         assert rc == 8 and (ticket["state"], ticket["attempts"]) == ("queued", 0)
-        assert (sd / ".lpfilter" / "jobs" / "000001.data").read_bytes() == b"ctrl-c\n"
+        assert spooled_data(sd, "000001") == b"ctrl-c\n"
         assert proc.stderr().endswith(f"lpfilter: q-000001: queued: interrupted; it stays"
                                       f" queued: {HOW}\n"), proc.stderr()
 

@@ -167,6 +167,7 @@ def test_the_queue_owner_cannot_make_a_root_watcher_send_what_they_may_not_read(
     test_a_journal_that_is_not_the_owners_own_file_is_never_used.)"""
     os.chown(world.sd, NOBODY, NOBODY)
     world.sd.chmod(0o700)
+    (world.root / "doc").write_text("hello from nobody\n" * 1000)  # past INLINE_MAX: files
     for _ in range(3):
         done = world.as_user(NOBODY, "cli", "print", "--no-wait", str(world.root / "doc"))
         assert done.returncode == 0, done.stderr

@@ -12,7 +12,8 @@ LSN order: a job sent, or taken, after the damage is not queued again as if new)
 unfinished job the damaged bytes may have changed (named after them, active or under a
 batch's mark) is flagged a possible duplicate. Job numbers go on above any the old file
 or a data file names. Data files no record names are taken in by the orphan recovery
-(``recovered-N``).
+(``recovered-N``); so are a small job's bytes kept in the journal whose JOB record was
+damaged: they are written out as its data file first (spool/jobdata.py).
 Nothing here follows a link, and no bad journal is an internal error.
 """
 from __future__ import annotations
@@ -153,6 +154,7 @@ def _rewrite(spool: SpoolDir) -> SpoolFinding:
     highest = max(index.last_id, tickets.seed_number(spool.state, spool.owner))
     if highest > index.last_id:
         kept.append(reserve_record(highest))
+    _spill(spool, index)
     aside = _replace(spool, min(base + size, LSN_MAX), [(Kind.HEAD, head)] + kept,
                      _aside_name(path))
     orphans = _orphans(spool, set(index.jobs))
@@ -253,6 +255,28 @@ def _replace(spool: SpoolDir, lsn: int, records: list[tuple[int, bytes]], aside:
     os.rename(new, spool.journal_path)
     fsync_dir(spool.state)
     return aside + suffix
+
+
+def _spill(spool: SpoolDir, index: JobIndex) -> None:
+    """The bytes of small jobs no good JOB record names (it was in the damage), written to
+    data files of the owner's (new names only, synced) before the journal that held them
+    is replaced: the orphan recovery takes them in, as it takes a file-spooled job's."""
+    spilled = False
+    for job_id, data in index.data.items():
+        path = spool.data_path(job_id)
+        if job_id in index.jobs or not data or os.path.lexists(path):
+            continue
+        fd = open_owned(path, spool.owner, os.O_WRONLY | SAFE_FLAGS)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        spilled = True
+    if spilled:
+        fsync_dir(spool.jobs_dir)
 
 
 def _orphans(spool: SpoolDir, named: set[str]) -> int:

@@ -69,6 +69,9 @@ class JobData:
         def _writer(self) -> Journal:
             ...
 
+        def _open(self, *, write: bool = False) -> Journal | None:
+            ...
+
         def _append(self, records: list[tuple[int, bytes]], *, durable: bool,
                     jobs: list[Job] | None = None) -> int:
             ...
@@ -133,9 +136,9 @@ class JobData:
         regular file of the queue's owner, never a symbolic link or a FIFO; or a memory
         file holding the bytes the journal keeps. Otherwise why the job fails: a file
         lpfilter did not make is refused and moved aside."""
-        inline = self._index.data.get(job_id)
+        inline = self._inline(job_id)
         if inline is not None:
-            return _memory_file(f"lpfilter-{self.queue}-{job_id}", inline)
+            return _memory_file(f"lpfilter-job-{job_id}", inline)
         path = self.data_path(job_id)
         try:
             return open_regular(path, self.owner)[0]
@@ -146,7 +149,15 @@ class JobData:
             return f"cannot open its data file: {exc.strerror}"
 
     def has_data(self, job: Job) -> bool:
-        return job.id in self._index.data or os.path.lexists(self.data_path(job.id))
+        return self._inline(job.id) is not None or os.path.lexists(self.data_path(job.id))
+
+    def _inline(self, job_id: str) -> bytes | None:
+        """The bytes the journal keeps for a job, as it says now (None: it keeps none)."""
+        journal = self._open()
+        if journal is None:  # an old spool's tickets: files only
+            return None
+        with journal.threads:
+            return self._index.data.get(job_id)
 
     def _drop_files(self, jobs: list[Job]) -> None:
         with self.room():

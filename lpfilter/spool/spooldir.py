@@ -36,6 +36,9 @@ class SpoolDir:
         #: Set by ``ensure``: this process (the owner or root) moves refused entries aside.
         self._tidy = False
 
+    def data_path(self, job_id: str) -> str:
+        return os.path.join(self.jobs_dir, f"{job_id}.data")
+
     @property
     def owner(self) -> int:
         """The queue's owner: the owner of ``sd`` (root when ``sd`` is root's)."""

@@ -69,9 +69,6 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         self._index = JobIndex(queue)
         self._init_marks()
 
-    def data_path(self, job_id: str) -> str:
-        return os.path.join(self.jobs_dir, f"{job_id}.data")
-
     # --- the journal --------------------------------------------------------------------
     def _open(self, *, write: bool = False) -> Journal | None:
         """The journal, caught up; read-write (old tickets taken in) when this process may
