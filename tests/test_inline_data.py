@@ -140,6 +140,8 @@ def test_a_compaction_keeps_the_bytes_of_unfinished_jobs_only(
         assert isinstance(fd, int)
         try:
             assert os.read(fd, 100) == b"b" * 10
+            with pytest.raises(PermissionError):  # sealed: a filter cannot change it
+                os.pwrite(fd, b"x", 0)
         finally:
             os.close(fd)
     finally:

@@ -13,8 +13,8 @@ job and are dropped at the next compaction.
 The index keeps the bytes of jobs not finished (bounded by the journal's size, itself
 bounded: spool/journallimit.py; ``print`` inlines only while the journal is under
 INLINE_BUDGET). A compaction writes them again before their job's JOB record; a finished
-job's go. To be sent, they are written into a memory file (``memfd``): the backends read a
-descriptor as they read a data file.
+job's go. To be sent, they are written into a sealed memory file (``memfd``): the backends
+read a descriptor as they read a data file, and nobody can change it.
 
 Only a queue with no program that could open the data file by its name gets inline jobs:
 LPRng hands filters and banner programs that name (``-e``, ``$DATAFILES``), and an
@@ -24,6 +24,7 @@ LPRng hands filters and banner programs that name (``-e``, ``$DATAFILES``), and 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 
 from lpfilter.job import Job
@@ -167,12 +168,16 @@ class JobData:
 
 
 def _memory_file(name: str, data: bytes) -> int:
-    """A file in memory holding ``data``, at its start (sendfile and splice take it)."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    """A file in memory holding ``data``, at its start (sendfile and splice take it),
+    sealed: a filter given it as its input cannot change or cut it, as it cannot a data
+    file opened for reading."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW
+                    | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)
