@@ -27,7 +27,7 @@ import contextlib
 import fcntl
 import os
 
-from lpfilter.job import Job
+from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 from lpfilter.spool import journallimit
@@ -150,7 +150,11 @@ class JobData:
             return f"cannot open its data file: {exc.strerror}"
 
     def has_data(self, job: Job) -> bool:
-        return self._inline(job.id) is not None or os.path.lexists(self.data_path(job.id))
+        """Does the spool keep the job's bytes? (A finished job's are never in the journal:
+        ``prune`` asks this of every finished job, and needs no catch-up for it.)"""
+        if job.state not in FINISHED and self._inline(job.id) is not None:
+            return True
+        return os.path.lexists(self.data_path(job.id))
 
     def _inline(self, job_id: str) -> bytes | None:
         """The bytes the journal keeps for a job, as it says now (None: it keeps none)."""
