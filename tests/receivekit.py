@@ -108,7 +108,11 @@ class Receiver:
         return self.store.jobs()
 
     def data(self, job: Job) -> bytes:
-        return Path(self.store.data_path(job.id)).read_bytes()
+        """The job's bytes as spooled: its data file, or the journal's (a small job)."""
+        fd = self.store.open_data(job.id)
+        assert isinstance(fd, int), fd
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     def staged(self) -> list[str]:
         """Files left in the staging folder (there must be none after any connection)."""

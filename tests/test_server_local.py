@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from localkit import LocalUser, World, local_server, made_user, world
+from spoolkit import spooled_data
 
 from lpfilter.cli import main
 from lpfilter.errors import AccessError
@@ -214,7 +215,7 @@ def test_a_user_prints_sees_and_cancels_through_the_daemon(
         job = made.store().read("000002")
         assert job is not None and (job.user, job.name, job.state) == (
             user.name, "report", JobState.QUEUED)
-        assert (made.sd / ".lpfilter/jobs/000002.data").read_text() == "a page of the user\n"
+        assert spooled_data(made.sd, "000002") == b"a page of the user\n"
         done = user.run("status", "-P", "q", env=made.env())
         assert done.returncode == 0, done.stderr
         assert "  000001   root" in done.stdout and f"  000002   {user.name}" in done.stdout

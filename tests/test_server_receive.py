@@ -21,6 +21,7 @@ from lpfilter.protocols.lpd import Subcommand
 from lpfilter.server.retries import (DIGEST_AT_ONCE, DUPLICATE_WINDOW, KEEP, UNKNOWN, Retries,
                                      format_note, parse_note)
 from lpfilter.server.wire import ClientError
+from lpfilter.spool.jobdata import INLINE_MAX
 
 DATA = bytes(range(256)) * 7 + b"\r\n\0\x1b%-12345X"
 
@@ -428,22 +429,24 @@ def test_a_different_peer_or_control_file_is_not_a_retry(receiver: Receiver) -> 
 
 
 def test_recovery_leaves_a_file_being_received(receiver: Receiver) -> None:
-    """The worker's recovery runs while a job arrives: it must not take the staged file."""
+    """The worker's recovery runs while a job arrives: it must not take the staged file
+    (a job too big to be held in memory: server/staging.py)."""
+    half = DATA * (INLINE_MAX // len(DATA) + 1)
     client = Client(receiver.port)
     assert client.control("cfA057client", control_file(57)) == b"\0"
-    client.send(b"\x03%d dfA057client\n" % (2 * len(DATA)))
+    client.send(b"\x03%d dfA057client\n" % (2 * len(half)))
     assert client.ack() == b"\0"
-    client.send(DATA)
+    client.send(half)
     staged = Path(receiver.store.tmp_dir)
-    wait_until(lambda: [p for p in staged.iterdir() if p.stat().st_size == len(DATA)],
+    wait_until(lambda: [p for p in staged.iterdir() if p.stat().st_size == len(half)],
                what="the first half of the data")
     assert receiver.store.recover_orphans("nobody") == []
     assert len(receiver.staged()) == 1
-    client.send(DATA + b"\0")
+    client.send(half + b"\0")
     assert client.ack() == b"\0"
     client.finish()
     (job,) = receiver.outcome().jobs
-    assert receiver.data(job) == DATA + DATA and receiver.staged() == []
+    assert receiver.data(job) == half + half and receiver.staged() == []
 
 
 def test_an_old_repeat_is_queued_as_a_possible_duplicate(receiver: Receiver) -> None:

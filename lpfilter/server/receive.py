@@ -34,6 +34,7 @@ from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.spool.control import entry_control
+from lpfilter.spool.jobdata import inline_allowed
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
@@ -108,6 +109,8 @@ class _Receiver:
         self.limit_kib = limit_kib
         self.limit = limit_kib * 1024 if limit_kib > 0 else None
         self.pending = _Pending()
+        #: Small jobs may be received in memory and kept in the journal (spool/jobdata.py).
+        self.inline = inline_allowed(entry)
         self.jobs: list[Job] = []
         #: The client's sending side has ended (after a file sent to the end).
         self.ended = False
@@ -245,8 +248,9 @@ class _Receiver:
                         f" larger than the queue's limit of {self.limit_kib} KiB (mx)")
         self.check_room(sub)
         staged = pending.staged
+        inline = self.store.inline_room() if self.inline else 0
         with self.store.room():
-            staged.open(self.store)
+            staged.open(self.store, small=staging.fits_in_memory(staged, sub.size, inline))
         part = staged.parts[sub.name] = Part(staged.size())
         self.wire.send(OK)
         if sub.size:
@@ -330,7 +334,8 @@ class _Receiver:
                                   copies=copies, origin=origin)
             sizes = [pending.parts[f.name].size for f in fields.files]
             digest = file_digest(fd) if size <= DIGEST_AT_ONCE else UNKNOWN
-            twin, note = Retries(self.store).commit_once(job, staged, fd, sizes, self.peer,
+            source = staged or os.pread(fd, size, 0)  # a small job: its bytes, from memory
+            twin, note = Retries(self.store).commit_once(job, source, fd, sizes, self.peer,
                                                          digest)
         except BaseException:
             self.drop_copy(fd, staged)
@@ -357,8 +362,9 @@ class _Receiver:
         """The assembled copy of a job (not its staged file): closed, removed if not queued."""
         if fd != self.pending.staged.fd:
             os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            if path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
     def note_digest(self, job: Job, fd: int, note: str) -> None:
         try:
@@ -371,30 +377,8 @@ class _Receiver:
                 os.close(fd)
 
     def assemble(self, fields: ControlFields) -> tuple[int, str, int, int]:
-        """The job's data as one staged file: (fd, path, size, copies). Its size is known
-        and checked before a byte is copied: differing copies are written out (the job's
-        ticket has one copies count), and 999 of them must not fill the disk."""
-        staged = self.pending.staged
-        total, expand = staging.assembled_size(staged, fields)
-        as_it_came = not expand and staging.in_order(staged, fields)
+        """The job's data as one file (staging.assemble): (fd, path, size, copies)."""
         try:
-            staging.check_assembled(self.store, total, self.limit, expand=expand,
-                                    copy=not as_it_came)
+            return staging.assemble(self.store, self.pending.staged, fields, self.limit)
         except staging.TooBig as exc:
             self.refuse(FAIL, str(exc))
-        copies = 1 if expand else fields.files[0].copies
-        if as_it_came:
-            return staged.fd, staged.path, total, copies
-        with self.store.room():
-            fd, path = self.store.stage(f"{staged.job_id}-all")
-        try:
-            with self.store.room():
-                for data in fields.files:
-                    part = staged.parts[data.name]
-                    for _ in range(data.copies if expand else 1):
-                        staging.copy_range(staged.fd, fd, part.offset, part.size)
-        except BaseException:
-            os.close(fd)
-            os.unlink(path)
-            raise
-        return fd, path, total, copies

@@ -52,6 +52,7 @@ from lpfilter.spool.journalfile import take_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from lpfilter.spool.jobdata import Source
     from lpfilter.spool.store import SpoolStore
 
 log = logs.getLogger(__name__)
@@ -158,6 +159,9 @@ class Retries:
         in the spool; None when it can no longer be known."""
         if noted.digest != UNKNOWN:
             return noted.digest
+        inline = self.store.inline_bytes(noted.job_id)  # a small job's, in the journal
+        if inline is not None:
+            return hashlib.sha256(inline).hexdigest()[:40]
         try:
             fd, _info = open_regular(self.store.data_path(noted.job_id), self.store.owner)
         except (OSError, UnsafeFile):
@@ -236,9 +240,10 @@ class Retries:
                     if now - info.st_mtime > KEEP:
                         os.unlink(entry.path)
 
-    def commit_once(self, job: Job, staged: str, fd: int, sizes: list[int],
+    def commit_once(self, job: Job, staged: Source, fd: int, sizes: list[int],
                     peer: object, digest: str = UNKNOWN) -> tuple[str | None, str]:
-        """Commit a received job (its data staged at ``staged``, open as ``fd``; its
+        """Commit a received job (its data staged at ``staged``, or its bytes for a small
+        job, open as ``fd``; its
         ``digest`` when the caller took it already) unless it resends one received just
         before: then (that one's id, ""); else (None, the note still waiting for the job's
         digest, or "" when it has it)."""

@@ -12,6 +12,11 @@ and all ask for the same copies, the staged file is the job as it is; otherwise 
 ranges are copied out into a second staged file, once per copy when the files' copies
 differ (the job then has one copy). That expansion is computed before a byte is copied
 and refused past the queue's ``mx``, the spool's free space, or ASSEMBLED_MAX.
+
+A small job (at most jobdata.INLINE_MAX in all, every data file's size announced, a queue
+that may keep bytes in its journal) is received into a memory file instead: it makes no
+file in tmp/ and goes into the journal with its record (spool/jobdata.py says why). A data
+file that takes it past that moves it into a staged file first (``spill``).
 """
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 
-from lpfilter.safefiles import CHUNK
+from lpfilter.safefiles import CHUNK, copy_fd
+from lpfilter.spool.jobdata import INLINE_MAX, new_memory_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,27 +57,87 @@ class Staged:
 
     job_id: str = ""
     fd: int = -1
+    #: The staged file; "" while the job is held in a memory file.
     path: str = ""
     parts: dict[str, Part] = field(default_factory=dict)
 
     def size(self) -> int:
         return sum(part.size for part in self.parts.values())
 
-    def open(self, store: SpoolStore) -> None:
-        """The job's staged file, made with its first data file."""
+    def open(self, store: SpoolStore, *, small: bool = False) -> None:
+        """The job's staged file, made with its first data file; a memory file while the
+        job is ``small`` (the caller knows its files' sizes and the queue's rules), moved
+        into a staged file when a file makes it big."""
         if not self.job_id:
             self.job_id = store.next_id()
         if self.fd < 0:
-            self.fd, self.path = store.stage(f"{self.job_id}-r")
+            if small:
+                self.fd = new_memory_file(f"lpfilter-job-{self.job_id}")
+            else:
+                self.fd, self.path = store.stage(f"{self.job_id}-r")
+        elif not small and not self.path:
+            self.spill(store)
+
+    def spill(self, store: SpoolStore) -> None:
+        """The memory file's bytes into a staged file, which the job uses from now on."""
+        fd, path = store.stage(f"{self.job_id}-r")
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            copy_fd(self.fd, fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        os.close(self.fd)
+        self.fd, self.path = fd, path
 
     def discard(self) -> None:
         """Close and remove the staged file (one already committed is gone: fine)."""
         if self.fd >= 0:
             os.close(self.fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+            if self.path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
         self.fd, self.path, self.job_id = -1, "", ""
         self.parts.clear()
+
+
+def fits_in_memory(staged: Staged, size: int, room: int) -> bool:
+    """May the next data file, of ``size`` bytes (0: to the end), keep the job in memory
+    (``room``: what the journal may still take, 0 for a queue that keeps files)?"""
+    total = staged.size() + size
+    return size > 0 and total <= min(INLINE_MAX, room) and (staged.fd < 0 or not staged.path)
+
+
+def assemble(store: SpoolStore, staged: Staged, fields: ControlFields,
+             limit: int | None) -> tuple[int, str, int, int]:
+    """The job's data as one staged file: (fd, path, size, copies; path "" for a memory
+    file). Its size is known and checked before a byte is copied: differing copies are
+    written out (the job's ticket has one copies count), and 999 of them must not fill
+    the disk (TooBig)."""
+    total, expand = assembled_size(staged, fields)
+    as_it_came = not expand and in_order(staged, fields)
+    check_assembled(store, total, limit, expand=expand, copy=not as_it_came)
+    copies = 1 if expand else fields.files[0].copies
+    if as_it_came:
+        return staged.fd, staged.path, total, copies
+    if not staged.path and total <= INLINE_MAX:
+        fd, path = new_memory_file(f"lpfilter-job-{staged.job_id}"), ""
+    else:
+        with store.room():
+            fd, path = store.stage(f"{staged.job_id}-all")
+    try:
+        with store.room():
+            for data in fields.files:
+                part = staged.parts[data.name]
+                for _ in range(data.copies if expand else 1):
+                    copy_range(staged.fd, fd, part.offset, part.size)
+    except BaseException:
+        os.close(fd)
+        if path:
+            os.unlink(path)
+        raise
+    return fd, path, total, copies
 
 
 def assembled_size(staged: Staged, fields: ControlFields) -> tuple[int, bool]:

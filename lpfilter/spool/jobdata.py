@@ -103,7 +103,7 @@ class JobData:
         with self.room():
             return stage(self.tmp_dir, job_id, self.owner, self.queue)
 
-    def commit(self, job: Job, staged: str) -> None:
+    def commit(self, job: Job, staged: Source) -> None:
         self.commit_all([(job, staged)])
 
     def commit_all(self, staged: list[tuple[Job, Source]]) -> None:
@@ -156,6 +156,10 @@ class JobData:
             return True
         return os.path.lexists(self.data_path(job.id))
 
+    def inline_bytes(self, job_id: str) -> bytes | None:
+        """The bytes the journal keeps for a job not finished (None: it keeps none)."""
+        return self._inline(job_id)
+
     def _inline(self, job_id: str) -> bytes | None:
         """The bytes the journal keeps for a job, as it says now (None: it keeps none)."""
         journal = self._open()
@@ -169,6 +173,11 @@ class JobData:
             for job in jobs:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.data_path(job.id))
+
+
+def new_memory_file(name: str) -> int:
+    """An empty file in memory (a small job received over LPD: server/staging.py)."""
+    return os.memfd_create(name, os.MFD_CLOEXEC)
 
 
 def _memory_file(name: str, data: bytes) -> int:
