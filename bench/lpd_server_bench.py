@@ -184,10 +184,12 @@ class Daemon:
         return self.cpu() - before
 
     def drain(self, what: str) -> None:
-        """Untimed: until no job data is left in the spool; every job recorded is done."""
+        """Untimed: until no job is waiting or being sent and no job data file is left
+        (a small job's bytes are in the journal); every job recorded is done."""
         jobs = self.sd / ".lpfilter" / "jobs"
         deadline = time.monotonic() + TIMEOUT
-        while any(n.endswith(".data") for n in os.listdir(jobs)):
+        while any(n.endswith(".data") for n in os.listdir(jobs)) or any(
+                job["state"] in ("queued", "active") for job in spool_jobs(self.sd)):
             if not self.alive() or time.monotonic() > deadline:
                 raise BenchError(f"{what}: lpfilter kept job data:\n"
                                  f"{self.log.read_text()[-2000:]}")
