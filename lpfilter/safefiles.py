@@ -160,9 +160,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = T
     directory = os.path.dirname(path) or "."
     fd, tmp = create_new(directory, os.path.basename(path), mode, owner)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_fully(fd, data)
         if durable:
             os.fdatasync(fd)
     except BaseException:
@@ -238,15 +236,20 @@ def _copy_file_range(src: int, dst: int, count: int) -> int:
     return os.copy_file_range(src, dst, count)
 
 
+def write_fully(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (a write may take less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _splice(src: int, dst: int, count: int) -> int:
     return os.splice(src, dst, count)
 
 
 def _read_write(src: int, dst: int, count: int) -> int:
     data = os.read(src, count)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(dst, view):]
+    write_fully(dst, data)
     return len(data)
 
 

@@ -26,7 +26,7 @@ import time
 from lpfilter.commands.spooldirs import SpoolFinding
 from lpfilter.errors import LockHeld, LpfilterError
 from lpfilter.job import FINISHED, JobState
-from lpfilter.safefiles import UnsafeFile, fsync_dir
+from lpfilter.safefiles import UnsafeFile, fsync_dir, write_fully
 from lpfilter.spool import journallimit, tickets
 from lpfilter.spool.jobindex import JobIndex, payload, reserve_record
 from lpfilter.spool.journal import Journal, JournalDamaged
@@ -237,10 +237,7 @@ def _replace(spool: SpoolDir, lsn: int, records: list[tuple[int, bytes]], aside:
         os.unlink(new)  # a compaction killed half-way left it (unlink follows nothing)
     fd = open_owned(new, spool.owner, os.O_RDWR | os.O_APPEND | SAFE_FLAGS)
     try:
-        data, _ = encode_all(lsn, records)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_fully(fd, encode_all(lsn, records)[0])
         os.fdatasync(fd)
     finally:
         os.close(fd)
@@ -268,9 +265,7 @@ def _spill(spool: SpoolDir, index: JobIndex) -> None:
             continue
         fd = open_owned(path, spool.owner, os.O_WRONLY | SAFE_FLAGS)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_fully(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -29,7 +29,7 @@ import os
 
 from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
-from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
+from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, write_fully
 from lpfilter.spool import journallimit
 from lpfilter.spool.jobindex import data_record, job_record
 from lpfilter.spool.staging import stage
@@ -186,9 +186,7 @@ def _memory_file(name: str, data: bytes) -> int:
     file opened for reading."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_fully(fd, data)
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW
                     | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
         os.lseek(fd, 0, os.SEEK_SET)
