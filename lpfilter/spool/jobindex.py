@@ -115,6 +115,8 @@ class JobIndex:
         self.intents: dict[str, dict[str, Any]] = {}
         #: The bytes of small jobs held in the journal (DATA records), while not finished.
         self.data: dict[str, bytes] = {}
+        #: The bytes of every DATA record replayed (kept or not: a compaction's measure).
+        self.data_read = 0
         #: JOB records this process is appending: id(payload) -> (payload, a copy of the
         #: job it was made of), taken back instead of decoded (``expect``).
         self.made: dict[int, tuple[bytes, Job]] = {}
@@ -149,6 +151,7 @@ class JobIndex:
         if record.kind == Kind.DATA:
             name, _, data = record.payload.partition(b"\n")
             self.data[_job_id(name.decode("ascii"))] = data
+            self.data_read += len(data)
             return
         if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS):
             return  # not written
@@ -238,11 +241,16 @@ class JobIndex:
         self.sizes.clear()
         self.intents.clear()
         self.data.clear()
+        self.data_read = 0
 
     def live_size(self) -> int:
         """About what a compaction would write: the jobs' last JOB records, and the bytes of
         the unfinished jobs held in the journal."""
         return sum(self.sizes.values()) + sum(len(data) for data in self.data.values())
+
+    def dead_data(self) -> int:
+        """The bytes of DATA records the journal holds for jobs no longer keeping them."""
+        return self.data_read - sum(len(data) for data in self.data.values())
 
     def compacted(self, keep: int) -> tuple[bytes, list[tuple[int, bytes]]]:
         """What a compaction writes: the HEAD's payload, one JOB record per job still kept

@@ -327,7 +327,8 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
                 drop.append(job)
         if drop:
             self._drop(drop)
-        if journallimit.compact_due(journal.size, self._index.live_size()):
+        if journallimit.compact_due(journal.size, self._index.live_size(),
+                                    self._index.dead_data()):
             self.compact()
 
     def compact(self) -> None:
