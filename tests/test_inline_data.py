@@ -13,7 +13,7 @@ from filterkit import MakePrinter, dest, printer, stored  # noqa: F401
 
 from lpfilter.cli import main
 from lpfilter.job import Job, JobState
-from lpfilter.spool import jobdata
+from lpfilter.spool import jobdata, journallimit
 from lpfilter.spool.jobindex import data_record, job_record, replay
 from lpfilter.spool.journalformat import Kind, decode, encode_all, first_lsn
 from lpfilter.spool.store import SpoolStore
@@ -189,3 +189,21 @@ def test_a_data_record_that_names_no_job_id_is_skipped() -> None:
     whole, _ = encode_all(0, [*bad, data_record(job.id, b"b"), job_record(job)])
     index = replay(whole, "q")
     assert index.skipped == 3 and index.data == {"000001": b"b"}
+
+
+def test_finished_small_jobs_bytes_do_not_make_a_compaction_due() -> None:
+    """A compaction rewrites every kept record: the dead bytes of finished small jobs (up
+    to DEAD_DATA_MAX) do not make it due, or a pass of 500 jobs would end with one."""
+    job = Job("000001", "q", "user", "f", 4, 1.0)
+    records = [data_record(job.id, b"four"), job_record(job)]
+    index = replay(encode_all(0, records)[0], "q")
+    assert index.dead_data() == 0 and index.live_size() > 4
+    done = job.copy()
+    done.move_to(JobState.ACTIVE)
+    done.move_to(JobState.DONE)
+    index = replay(encode_all(0, [*records, job_record(done)])[0], "q")
+    assert index.dead_data() == 4 and index.data == {}
+    mib = 1 << 20
+    assert journallimit.compact_due(2 * mib, 1000)
+    assert not journallimit.compact_due(2 * mib, 1000, dead_data=mib + 1)
+    assert journallimit.compact_due(8 * mib, 1000, dead_data=7 * mib)  # past the cap
