@@ -1,10 +1,10 @@
-"""A job's bytes: a data file in ``jobs/``, or, for a small job ``print`` spooled, a DATA
-record in the queue's journal (bench/JOURNAL-DESIGN.md §9, "inline data").
+"""A job's bytes: a data file in ``jobs/``, or, for a small job ``print`` spooled or LPD
+received, a DATA record in the queue's journal (bench/JOURNAL-DESIGN.md §10).
 
 Why inline (issue 16): on ext4 a new file costs more than its bytes. A data file is made,
 fsynced and renamed per job, and ext4 looks for a free inode past the ones freed in the
 last minute (``recently_deleted``): a spool that makes and removes a file per job pays
-0.3-0.7 ms of kernel time per new file on this machine's disk (bench/README.md). A small
+0.3-0.8 ms of kernel time per new file on this machine's disk (bench/README.md). A small
 job's bytes written in the same write as its JOB record, before it, are made durable by the
 same fdatasync: nothing more per job. A torn write keeps a prefix of the batch: a JOB
 record is never there without the bytes before it; bytes with no JOB after them name no

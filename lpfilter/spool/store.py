@@ -5,7 +5,7 @@ Layout, inside the queue's ``sd``::
     sd/                        the hot folder: files dropped here become jobs
     sd/.lpfilter/journal       the jobs: append-only records (spool/journal.py); the truth
     sd/.lpfilter/journal.lock  held by the one process appending
-    sd/.lpfilter/jobs/         NNNNNN.data: each job's bytes (a small printed job's: in the journal)
+    sd/.lpfilter/jobs/         NNNNNN.data: each job's bytes (a small job's: in the journal)
     sd/.lpfilter/tmp/          files being spooled, locked by their writer; then moved to jobs/
     sd/.lpfilter/refused/      symlinks, FIFOs and devices dropped into sd, moved aside
 
@@ -19,7 +19,7 @@ bounded (spool/journallimit.py): compacted in time, an append past the limit ref
 Phase 1 keeps ``SpoolStore``'s interface (a JOB record is a ticket's JSON); hot-folder
 scans and ``print FILE...`` commit in batches; phase 2 (spool/marks.py) the worker's sends:
 one durable MARK per batch, a finished job's data removed once its outcome is durable.
-A small job ``print`` spooled keeps its bytes in the journal (spool/jobdata.py). Not yet:
+A small job (``print``, LPD) keeps its bytes in the journal (spool/jobdata.py). Not yet:
 the wake socket (JOURNAL-DESIGN.md §2.6). Old spools are upgraded at the first
 writable open (spool/tickets.py); the lease holder compacts in ``prune``. A data file no
 record names was being spooled when its writer died and is recovered (spool/recovery.py).
