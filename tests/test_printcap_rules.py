@@ -512,3 +512,21 @@ def test_an_entrys_answers_are_kept_and_the_same_every_time(tmp_path: Path) -> N
     assert [kept.get(key) for key in keys] == first
     assert first[:6] == ["/var/spool/lp", "/var/spool/lp", "on host", 7, 7, True]
     assert first[6] == "127.0.0.1%9100" and first[-1] is None
+
+
+def test_an_entry_converts_each_key_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answers are kept, not worked out again: a key's text is converted (and its
+    %-codes expanded) at its first ``get`` only."""
+    from lpfilter.printcap import entry as entry_module
+    converted: list[str] = []
+    real = entry_module.typed_value
+
+    def counting(option: Any) -> Any:
+        converted.append(option.key)
+        return real(option)
+
+    kept = load(tmp_path, "lp:sd=/var/spool/%P:mx#7\n").lookup("lp")
+    monkeypatch.setattr(entry_module, "typed_value", counting)
+    for _ in range(3):
+        assert (kept.get("sd"), kept.get("SD"), kept.get("mx")) == ("/var/spool/lp",) * 2 + (7,)
+    assert sorted(converted) == ["mx", "sd", "sd"]  # once per name asked (sd, SD, mx)
