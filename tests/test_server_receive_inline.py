@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
+from test_server_receive import send
 
 from lpfilter.spool.jobdata import INLINE_MAX
 from lpfilter.spool.journalformat import Kind, decode, first_lsn
@@ -63,11 +64,7 @@ def test_a_queue_with_a_filter_receives_into_files(tmp_path: Path) -> None:
     """A filter is given the data file's name (LPRng's -e): such a queue keeps files."""
     server = Receiver(tmp_path, "if=/bin/cat")
     try:
-        client = Client(server.port)
-        assert client.control("cfA009client", control_file(9)) == b"\0"
-        assert client.data("dfA009client", b"filtered") == b"\0"
-        client.finish()
-        (job,) = server.outcome().jobs
+        (job,) = send(server, 9, b"filtered")
         assert server.data(job) == b"filtered" and server.files() == ["000001.data"]
     finally:
         server.close()

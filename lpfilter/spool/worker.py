@@ -48,8 +48,8 @@ RESCAN = 30.0
 STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
-#: A worker prunes at most this often (seconds): each prune sorts every finished ticket
-PRUNE_EVERY = 1.0  # kept, and a burst keeps thousands (KEEP_RECENT). A pass ends with one.
+#: How often a worker prunes at most, in seconds (a prune sorts the finished tickets kept).
+PRUNE_EVERY = 1.0
 
 
 class QueueWorker:
