@@ -95,12 +95,35 @@ def test_a_file_over_the_size_or_past_the_budget_gets_a_data_file(
     assert main(["print", "--no-wait", "-P", "q", big, _file(tmp_path / "a", b"a")]) == 0
     assert _data_files(queues["q"]) == ["000001.data"]
     assert _kinds(queues["q"]).count(Kind.DATA) == 1
-    size = (queues["q"] / ".lpfilter" / "journal").stat().st_size
-    monkeypatch.setattr(jobdata, "INLINE_BUDGET", size + 3)  # room for 3 bytes more
+    monkeypatch.setattr(jobdata, "INLINE_BUDGET", 1 + 3)  # "a" is held: room for 3 bytes
     files = [_file(tmp_path / name, b"12") for name in ("b", "c")]
     assert main(["print", "--no-wait", "-P", "q", *files]) == 0
     assert _data_files(queues["q"]) == ["000001.data", "000004.data"]
     assert _kinds(queues["q"]).count(Kind.DATA) == 2
+    size = (queues["q"] / ".lpfilter" / "journal").stat().st_size
+    monkeypatch.setattr(jobdata, "INLINE_BUDGET", 1 << 20)
+    monkeypatch.setattr(jobdata, "INLINE_JOURNAL_MAX", size + 2)  # the journal's cap
+    assert main(["print", "--no-wait", "-P", "q", _file(tmp_path / "d", b"123")]) == 0
+    assert _data_files(queues["q"]) == ["000001.data", "000004.data", "000005.data"]
+
+
+def test_the_budget_counts_the_bytes_of_unfinished_jobs_not_the_journal(
+        queues: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finished jobs (kept a minute for status) make the journal grow; their bytes are no
+    longer held, so they leave the budget to the jobs still queued."""
+    files = [_file(tmp_path / f"f{n}", b"x" * 1000) for n in range(4)]
+    assert main(["print", "--no-wait", "-P", "q", *files]) == 0
+    monkeypatch.setattr(jobdata, "INLINE_BUDGET", 2500)  # 2 of them are held, not 3
+    store = SpoolStore(str(queues["q"]), "q")
+    try:
+        assert store.inline_room() == 0  # 4000 bytes held
+        assert main(["watch", "--once", "-q", "-P", "q"]) == 0
+        assert store.inline_room() == 2500  # all done: nothing held
+        assert main(["print", "--no-wait", "-P", "q", *files]) == 0
+        assert _data_files(queues["q"]) == ["000007.data", "000008.data"]
+        assert store.inline_room() == 500
+    finally:
+        store.close()
 
 
 def test_a_torn_write_never_leaves_a_job_without_its_bytes() -> None:

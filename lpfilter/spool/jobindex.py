@@ -115,6 +115,8 @@ class JobIndex:
         self.intents: dict[str, dict[str, Any]] = {}
         #: The bytes of small jobs held in the journal (DATA records), while not finished.
         self.data: dict[str, bytes] = {}
+        #: Their size in all (the memory they hold: ``print`` inlines within a budget).
+        self.data_held = 0
         #: The bytes of every DATA record replayed (kept or not: a compaction's measure).
         self.data_read = 0
         #: JOB records this process is appending: id(payload) -> (payload, a copy of the
@@ -150,7 +152,10 @@ class JobIndex:
             return
         if record.kind == Kind.DATA:
             name, _, data = record.payload.partition(b"\n")
-            self.data[_job_id(name.decode("ascii"))] = data
+            job_id = _job_id(name.decode("ascii"))
+            self._drop_data(job_id)
+            self.data[job_id] = data
+            self.data_held += len(data)
             self.data_read += len(data)
             return
         if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS):
@@ -170,7 +175,7 @@ class JobIndex:
             for job_id in data["ids"]:
                 self.jobs.pop(_job_id(job_id), None)
                 self.unfinished.discard(job_id)
-                self.data.pop(job_id, None)
+                self._drop_data(job_id)
                 self.sizes.pop(job_id, None)
                 self.marked.pop(job_id, None)
                 self.cancels.discard(job_id)
@@ -199,9 +204,12 @@ class JobIndex:
     def _track(self, job: Job) -> None:
         if job.state in FINISHED:  # its bytes are not needed any more: a compaction drops them
             self.unfinished.discard(job.id)
-            self.data.pop(job.id, None)
+            self._drop_data(job.id)
         else:
             self.unfinished.add(job.id)
+
+    def _drop_data(self, job_id: str) -> None:
+        self.data_held -= len(self.data.pop(job_id, b""))
 
     def _change(self, kind: int, data: dict[str, Any]) -> None:
         job = self.jobs.get(_job_id(data["id"]))
@@ -241,16 +249,16 @@ class JobIndex:
         self.sizes.clear()
         self.intents.clear()
         self.data.clear()
-        self.data_read = 0
+        self.data_held = self.data_read = 0
 
     def live_size(self) -> int:
         """About what a compaction would write: the jobs' last JOB records, and the bytes of
         the unfinished jobs held in the journal."""
-        return sum(self.sizes.values()) + sum(len(data) for data in self.data.values())
+        return sum(self.sizes.values()) + self.data_held
 
     def dead_data(self) -> int:
         """The bytes of DATA records the journal holds for jobs no longer keeping them."""
-        return self.data_read - sum(len(data) for data in self.data.values())
+        return self.data_read - self.data_held
 
     def compacted(self, keep: int) -> tuple[bytes, list[tuple[int, bytes]]]:
         """What a compaction writes: the HEAD's payload, one JOB record per job still kept
