@@ -21,7 +21,7 @@ import pytest
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.spool import journalformat, marks, outcome
+from lpfilter.spool import journalformat, ledger, marks, outcome
 from lpfilter.spool.jobindex import JobIndex, mark_record, replay, settle
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journalformat import Kind, decode, first_lsn
@@ -248,10 +248,17 @@ def test_a_mark_of_this_boot_without_start_is_not_flagged(spool: Spool) -> None:
 
 
 # --- the status file --------------------------------------------------------------------
+@pytest.mark.parametrize(("every", "expected"), [
+    (0.0, ["job 000064 done", "job 000070 failed", "job 000128 done", "job 000130 done"]),
+    (3600.0, ["job 000064 done", "job 000070 failed", "job 000130 done"])])
 def test_the_status_file_is_written_once_a_batch_and_a_failure_at_once(
-        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Jobs done are news for the status file once a batch (the last one); a failed job is
-    said at once, and not overwritten by an older "done"."""
+        spool: Spool, monkeypatch: pytest.MonkeyPatch, every: float,
+        expected: list[str]) -> None:
+    """Jobs done are news for the status file once a batch (the last one), and while
+    batches follow each other at most every STATUS_EVERY seconds (the last one is said
+    when the queue goes idle); a failed job is said at once, and not overwritten by an
+    older "done"."""
+    monkeypatch.setattr(ledger, "STATUS_EVERY", every)
     spool.spool(130)
     os.unlink(spool.sd / ".lpfilter" / "jobs" / "000070.data")  # fails: no data
     said: list[str] = []
@@ -264,8 +271,7 @@ def test_the_status_file_is_written_once_a_batch_and_a_failure_at_once(
     monkeypatch.setattr(QueueRecords, "status", noting)
     assert spool.watch_once() == ExitStatus.JOB_FAILED
     monkeypatch.undo()
-    assert [line.split(":")[0] for line in said] == [
-        "job 000064 done", "job 000070 failed", "job 000128 done", "job 000130 done"], said
+    assert [line.split(":")[0] for line in said] == expected, said
 
 
 # --- a power cut of the real worker ------------------------------------------------------

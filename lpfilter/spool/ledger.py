@@ -4,7 +4,9 @@ accounting, the queue's status and log files, and one line in the process log.
 The record is durable at once unless the batch's MARK covers the job (spool/marks.py: then
 it is synced with the next MARK, and the data file waits for that). The status file
 (``ps``) is news, not a record: a job done or cancelled is said once per batch (the last
-one, ``flush_status``); a failure or a hold at once.
+one, ``flush_status``), and while the queue stays busy at most every STATUS_EVERY seconds
+(an LPD server's jobs come one a batch: a new file per job was a fifth of the worker's
+time); a failure or a hold at once.
 
 Kept apart from the worker, which decides what to try; this only records what happened.
 A ticket that cannot be written (a full spool) waits in the backlog to be written when
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logs.getLogger(__name__)
 
+#: While batches follow each other, the status file is rewritten at most this often.
+STATUS_EVERY = 0.25
+
 
 class Ledger:
     """Records the outcome of each attempt at one queue's jobs."""
@@ -49,6 +54,7 @@ class Ledger:
         #: servers finish jobs from their threads: under ``_said``).
         self._unsaid: str | None = None
         self._said = threading.Lock()
+        self._said_at = float("-inf")
 
     def started(self, job: Job) -> None:
         """An attempt at ``job`` reached the printer (the accounting's ``jobstart``)."""
@@ -104,15 +110,18 @@ class Ledger:
     def status_now(self, message: str) -> None:
         """A line for the status file now (an older one not yet written is dropped)."""
         with self._said:
-            self._unsaid = None
+            self._unsaid, self._said_at = None, self.clock()
             self.records.status(message)
 
-    def flush_status(self) -> None:
-        """The batch's last outcome into the status file (the worker: once per batch)."""
+    def flush_status(self, *, busy: bool = False) -> None:
+        """The batch's last outcome into the status file (the worker: once per batch);
+        ``busy`` (another batch follows): only when the last write is STATUS_EVERY old."""
         with self._said:
-            message, self._unsaid = self._unsaid, None
-            if message is not None:
-                self.records.status(message)
+            now = self.clock()
+            if self._unsaid is None or (busy and 0 <= now - self._said_at < STATUS_EVERY):
+                return
+            message, self._unsaid, self._said_at = self._unsaid, None, now
+            self.records.status(message)
 
     def keeps_data(self, state: JobState) -> bool:
         """Whether a job finished in ``state`` keeps its data file (printcap flags)."""

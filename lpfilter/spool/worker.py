@@ -149,7 +149,7 @@ class QueueWorker:
                 ran, retry_at, recheck = False, None, None
             else:
                 self.backlog.room()
-            self.ledger.flush_status()  # the batch's last message (spool/ledger.py)
+            self.ledger.flush_status(busy=ran)  # the batch's last message (spool/ledger.py)
             if ran:
                 continue
             now = self.clock()
@@ -242,7 +242,7 @@ class QueueWorker:
                     break  # strict order: later jobs wait for this one
                 continue
             if not self.store.covered(job.id):  # one durable MARK for the next due jobs
-                self.ledger.flush_status()
+                self.ledger.flush_status(busy=True)
                 self.store.mark(due_batch(order[at:], now, self.early, fifo=fifo))
             state = self.process(job)
             if state is None:
