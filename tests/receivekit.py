@@ -23,6 +23,9 @@ from lpfilter.server.peer import Peer
 from lpfilter.server.receive import receive_job
 from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.wire import ClientError, Wire
+from lpfilter.spool import notes
+from lpfilter.spool.jobindex import JobIndex, replay
+from lpfilter.spool.journalformat import Kind, decode, first_lsn
 from lpfilter.spool.store import SpoolStore
 
 #: Every wait of a test: far above what any step needs, so never a timed assertion.
@@ -201,3 +204,15 @@ def control_file(number: int = 1, host: str = "client", user: str = "alice",
     text += "".join(f"{fmt}{name}\n" for (fmt, _), name in zip(files, names))
     text += "".join(f"U{name}\n" for name in dict.fromkeys(names))
     return text.encode()
+
+
+def note_records(store: SpoolStore) -> list[tuple[str, notes.Noted, str]]:
+    """The NOTE records in the queue's journal file, in order: (key, note, form)."""
+    data = Path(store.journal_path).read_bytes()
+    records, _ = decode(data, first_lsn(data))
+    return [notes.parse(record.payload) for record in records if record.kind == Kind.NOTE]
+
+
+def restarted(store: SpoolStore) -> JobIndex:
+    """The queue as a restart (or a crash now) reads its journal file."""
+    return replay(Path(store.journal_path).read_bytes(), "q")

@@ -170,47 +170,6 @@ def test_a_failed_operation_makes_the_next_connection_check_in_full(tmp_path: Pa
     store.close()
 
 
-def test_a_small_jobs_retry_note_is_written_once_with_its_digest(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A small job is hashed before its retry note is written, so the note is written
-    once (durably, before the commit), not again after the final acknowledgement with the
-    digest (a lock, a read and a file renamed over the note, per job). A big job still
-    gets its digest after its acknowledgement. Either way the note ends with the digest."""
-    import hashlib
-    import os
-
-    from receivekit import Client, Receiver, control_file
-
-    from lpfilter.server import retries
-
-    written: list[tuple[str, bytes]] = []
-    write = retries.atomic_write
-
-    def counted(path: str, data: bytes, **options: object) -> None:
-        if os.path.dirname(path).endswith(retries.RECEIVED_DIR):
-            written.append((os.path.basename(path), data))
-        write(path, data, **options)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(retries, "atomic_write", counted)
-    server = Receiver(tmp_path)
-    try:
-        for number, size in ((1, 1024), (2, retries.DIGEST_AT_ONCE + 1)):
-            data = os.urandom(size)
-            written.clear()
-            client = Client(server.port)
-            assert client.control(f"cfA{number:03d}client", control_file(number)) == b"\0"
-            assert client.data(f"dfA{number:03d}client", data) == b"\0"
-            client.finish()
-            (job,) = server.outcome().jobs
-            digest = hashlib.sha256(data).hexdigest()[:40]
-            assert len(written) == (1 if size <= retries.DIGEST_AT_ONCE else 2), written
-            note = os.path.join(server.store.state, retries.RECEIVED_DIR, written[-1][0])
-            noted = retries.parse_note(Path(note).read_text())[-1]
-            assert (noted.job_id, noted.digest) == (job.id, digest)
-    finally:
-        server.close()
-
-
 def test_an_assembled_jobs_copy_is_closed_once_committed(tmp_path: Path) -> None:
     """Data files sent in another order than the print lines are copied into a second
     staged file; its descriptor was closed only by the digest noted after the final

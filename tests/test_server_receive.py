@@ -12,30 +12,38 @@ import socket
 from pathlib import Path
 
 import pytest
-from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
+from receivekit import (Client, Receiver, control_file, note_records,  # noqa: F401 - a fixture
+                        receiver, restarted)
 from spoolkit import wait_until
 from test_spool_full import small_fs  # noqa: F401 - a fixture
 
 from lpfilter.job import JobState
 from lpfilter.protocols.lpd import Subcommand
-from lpfilter.server.retries import (DIGEST_AT_ONCE, DUPLICATE_WINDOW, KEEP, UNKNOWN, Retries,
-                                     format_note, parse_note)
+from lpfilter.server.retries import DIGEST_AT_ONCE, DUPLICATE_WINDOW
 from lpfilter.server.wire import ClientError
 from lpfilter.spool.jobdata import INLINE_MAX
+from lpfilter.spool.notes import NEW, SEEN, UNKNOWN, Noted, note_record
 
 DATA = bytes(range(256)) * 7 + b"\r\n\0\x1b%-12345X"
 
 
-def the_note(receiver: Receiver) -> Path:
-    """The one retry note in the receiving spool."""
-    (noted,) = Path(Retries(receiver.store).dir).iterdir()
-    return noted
+def the_key(receiver: Receiver) -> str:
+    """The key of the one job (or retries of it) noted in the receiving spool."""
+    (key,) = {key for key, _, _ in note_records(receiver.store)}
+    return key
 
 
-def rewrite_note(noted: Path, **changes: object) -> None:
-    """Change every line of a note (as a crash or the passing of time would have left it)."""
-    lines = [dataclasses.replace(n, **changes) for n in parse_note(noted.read_text())]  # type: ignore[arg-type]
-    noted.write_bytes(format_note(lines))
+def noted(receiver: Receiver) -> list[Noted]:
+    """The notes that count under that key, as a restart reads the journal."""
+    return restarted(receiver.store).notes.lookup(the_key(receiver))
+
+
+def rewrite_note(receiver: Receiver, **changes: object) -> None:
+    """Change every note (as a crash or the passing of time would have left it), by a
+    later record of each, as a digest noted after the acknowledgement is written."""
+    key = the_key(receiver)
+    receiver.store.add_notes([note_record(key, dataclasses.replace(n, **changes), SEEN)  # type: ignore[arg-type]
+                              for n in noted(receiver)])
 
 
 def send(receiver: Receiver, number: int, data: bytes) -> list:
@@ -453,7 +461,7 @@ def test_an_old_repeat_is_queued_as_a_possible_duplicate(receiver: Receiver) -> 
     """Past the retry window the same control file may be a new job (CUPS writes no date):
     it is queued, flagged, never dropped."""
     (first,) = send(receiver, 62, b"again")
-    rewrite_note(the_note(receiver), when=first.submitted - DUPLICATE_WINDOW - 60)
+    rewrite_note(receiver, when=first.submitted - DUPLICATE_WINDOW - 60)
     (second,) = send(receiver, 62, b"again")
     assert second.possible_duplicate and not first.possible_duplicate
     assert len(receiver.jobs()) == 2
@@ -463,32 +471,40 @@ def test_the_data_digest_is_noted_after_the_final_ack(receiver: Receiver) -> Non
     """Not hashed as it streams in (that halved the rate of a big job): noted afterwards,
     from the job's file, as a sha256 of the data as queued."""
     (job,) = send(receiver, 67, DATA)
-    (noted,) = parse_note(the_note(receiver).read_text())
-    assert noted.job_id == job.id and noted.when == pytest.approx(job.submitted, abs=0.001)
-    assert noted.digest == hashlib.sha256(DATA).hexdigest()[:40]
+    (note,) = noted(receiver)
+    assert note.job_id == job.id and note.when == pytest.approx(job.submitted, abs=0.001)
+    assert note.digest == hashlib.sha256(DATA).hexdigest()[:40]
 
 
 @pytest.mark.parametrize("size", [11, DIGEST_AT_ONCE + 1])
-def test_the_note_is_on_disk_before_the_job_is_queued(receiver: Receiver, size: int) -> None:
+def test_the_note_is_in_the_jobs_own_write_before_its_record(receiver: Receiver,
+                                                              size: int) -> None:
     """A crash right after the commit must not leave a job without its note: its retry
-    would print twice, unflagged. A small job's note has its digest already (hashed
-    before the note is written, so the note is written once); a big one's comes after the
-    final acknowledgement (not hashed while its data streams in)."""
-    seen: list[list[str]] = []
+    would print twice, unflagged. The note is a NOTE record just before the job's JOB
+    record, in the same write and flush: when the job is queued, a crash would read both.
+    A small job's note has its digest already (hashed before the note is written, so the
+    note is written once); a big one's comes after the final acknowledgement (not hashed
+    while its data streams in)."""
+    seen: list[list[tuple[str, str]]] = []
     data = os.urandom(size)
 
     class Recorder(list):  # type: ignore[type-arg]
         def append(self, job: object) -> None:
-            seen.append([p.read_text() for p in Path(Retries(receiver.store).dir).iterdir()])
+            index = restarted(receiver.store)  # the file now: what a crash would leave
+            seen.append([(n.job_id, n.digest) for key in index.notes.keys
+                         for n in index.notes.lookup(key)])
             super().append(job)
 
     receiver.committed = Recorder()
     (job,) = send(receiver, 68, data)
-    assert len(seen) == 1 and seen[0] and seen[0][0].startswith(f"{job.id} ")
-    digest = hashlib.sha256(data).hexdigest()[:40] if size <= DIGEST_AT_ONCE else UNKNOWN
-    assert seen[0][0].endswith(f" {digest}\n")
-    (noted,) = parse_note(the_note(receiver).read_text())
-    assert noted.digest == hashlib.sha256(data).hexdigest()[:40]  # after the ack: either
+    digest = hashlib.sha256(data).hexdigest()[:40]
+    assert seen == [[(job.id, digest if size <= DIGEST_AT_ONCE else UNKNOWN)]]
+    forms = [(n.job_id, n.digest, form) for _, n, form in note_records(receiver.store)]
+    expected = [(job.id, digest, NEW)] if size <= DIGEST_AT_ONCE else [
+        (job.id, UNKNOWN, NEW), (job.id, digest, SEEN)]
+    assert forms == expected
+    (note,) = noted(receiver)
+    assert note.digest == digest  # after the ack: either
 
 
 def test_a_retry_before_its_digest_was_noted_is_recognised_from_the_data(
@@ -496,7 +512,7 @@ def test_a_retry_before_its_digest_was_noted_is_recognised_from_the_data(
     """The process died between the final ack and noting the digest: the earlier job's
     data is still in the spool, and is hashed then."""
     (first,) = send(receiver, 69, DATA)
-    rewrite_note(the_note(receiver), digest=UNKNOWN)
+    rewrite_note(receiver, digest=UNKNOWN)
     assert send(receiver, 69, DATA) == [] and [j.id for j in receiver.jobs()] == [first.id]
     assert send(receiver, 69, DATA[::-1]) != []  # other data: another job, not flagged
     assert not any(j.possible_duplicate for j in receiver.jobs())
@@ -507,7 +523,7 @@ def test_a_repeat_that_can_no_longer_be_compared_is_flagged(receiver: Receiver) 
     a possible duplicate, never dropped, since its data may be new."""
     (first,) = send(receiver, 70, b"gone")
     receiver.store.remove(first)
-    rewrite_note(the_note(receiver), digest=UNKNOWN)
+    rewrite_note(receiver, digest=UNKNOWN)
     (second,) = send(receiver, 70, b"gone")
     assert second.possible_duplicate
     assert [j.id for j in receiver.jobs()] == [second.id]
@@ -539,18 +555,6 @@ def test_a_retry_after_the_first_was_printed_and_dropped(receiver: Receiver) -> 
     client.finish()
     assert receiver.outcome().jobs == [] and receiver.jobs() == []
     assert receiver.staged() == []
-
-
-def test_old_keys_are_swept(receiver: Receiver) -> None:
-    retries = Retries(receiver.store)
-    (job,) = send(receiver, 66, b"x")
-    noted = the_note(receiver)
-    assert noted.read_text() == (f"{job.id} {job.submitted:.3f}"
-                                 f" {hashlib.sha256(b'x').hexdigest()[:40]}\n")
-    retries.sweep(noted.stat().st_mtime + KEEP - 1)
-    assert noted.exists()
-    retries.sweep(noted.stat().st_mtime + KEEP + 1)
-    assert not noted.exists()
 
 
 def test_a_full_spool_answers_try_later_and_keeps_nothing(small_fs: Path) -> None:

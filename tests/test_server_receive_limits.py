@@ -1,24 +1,22 @@
 """The review's findings on receiving jobs (issue 14): the retry key includes the data, the
 copies written out are bounded before a byte is copied, a job holds one descriptor
-whatever its number of data files, the retry key is durable and swept on a timer, and a
-staged file survives the orphan cleanup running meanwhile. Real loopback servers
-(receivekit) and raw clients."""
+whatever its number of data files, the retry note is durable with its job and an older
+version's note files go, and a staged file survives the orphan cleanup running
+meanwhile. Real loopback servers (receivekit) and raw clients."""
 from __future__ import annotations
 
 import contextlib
 import os
 import string
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from receivekit import Client, Receiver, control_file, receiver  # noqa: F401 - a fixture
+from receivekit import (Client, Receiver, control_file, note_records,  # noqa: F401
+                        receiver)
 
 from lpfilter.safefiles import remove_unlocked
-from lpfilter.server import retries as retries_module
-from lpfilter.server.retries import KEEP, SWEEP_INTERVAL, SWEPT, Retries
 from lpfilter.server import staging
 from lpfilter.server.staging import ASSEMBLED_MAX
 from lpfilter.server.wire import ClientError
@@ -121,48 +119,51 @@ def test_a_job_holds_one_descriptor_whatever_its_data_files(tmp_path: Path) -> N
             server.close()
 
 
-def test_the_retry_key_is_fsynced_before_the_final_ack(receiver: Receiver,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real fsync and fdatasync run; which files they made durable is noted: the
-    key's bytes, then its folder."""
-    synced: list[str] = []
+def test_the_retry_note_is_made_durable_by_its_jobs_one_flush(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real fsync and fdatasync run; which files they made durable is noted: a small
+    job and its note cost one flush, of the journal, which holds the note by then."""
+    synced: list[tuple[str, list[str]]] = []
     real_fsync, real_fdatasync = os.fsync, os.fdatasync
+    journal = receiver.store.journal_path
 
     def noting(real: Callable[[int], None]) -> Callable[[int], None]:
         def call(fd: int) -> None:
-            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            synced.append((path, [n.job_id for _, n, _ in note_records(receiver.store)]
+                           if path == journal else []))
             real(fd)
         return call
 
     monkeypatch.setattr(os, "fsync", noting(real_fsync))
     monkeypatch.setattr(os, "fdatasync", noting(real_fdatasync))
     send_job(receiver, 8, b"durable")
-    assert len(receiver.outcome().jobs) == 1
-    folder = Retries(receiver.store).dir
-    assert any(os.path.dirname(path) == folder for path in synced), synced
-    assert synced.index(folder) > max(n for n, path in enumerate(synced)
-                                      if os.path.dirname(path) == folder)
+    (job,) = receiver.outcome().jobs
+    assert synced == [(journal, [job.id])]
 
 
-def test_old_keys_are_swept_on_a_timer(receiver: Receiver) -> None:
-    """Job numbers are shared with print and the hot folder: the sweep goes by time."""
-    retries = Retries(receiver.store)
-    send_job(receiver, 9, b"first")
-    receiver.outcome()
-    now = time.time()
-    old = Path(retries.dir) / ("0" * 40)
-    old.write_text("000001\n")
-    os.utime(old, (now - KEEP - 60, now - KEEP - 60))
-    stamp = Path(receiver.store.state) / SWEPT
-    assert stamp.exists()
-    send_job(receiver, 10, b"second")  # a sweep just ran: not yet
-    receiver.outcome()
-    assert old.exists()
-    os.utime(stamp, (now - SWEEP_INTERVAL - 1, now - SWEEP_INTERVAL - 1))
-    send_job(receiver, 11, b"third")
-    receiver.outcome()
-    assert not old.exists() and len(list(Path(retries.dir).iterdir())) == 3
-    assert retries_module.SWEEP_INTERVAL == SWEEP_INTERVAL
+def test_an_older_lpfilters_note_files_are_removed_without_following_a_link(
+        receiver: Receiver, tmp_path: Path) -> None:
+    """Notes were files (``received/KEY``, a sweep stamp, a lock): the recovery removes
+    them; a link in their folder goes, never what it points to, and a folder planted as a
+    link is not entered."""
+    state = Path(receiver.store.state)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("not the spool's")
+    old = state / "received"
+    old.mkdir()
+    (old / ("0" * 40)).write_text("000001 1.000 -\n")
+    (old / ("1" * 40)).symlink_to(outside / "keep")
+    for name in ("received.swept", "receive.lock"):
+        (state / name).write_text("")
+    receiver.store.recover_orphans("nobody")
+    assert not old.exists() and not (state / "received.swept").exists()
+    assert not (state / "receive.lock").exists()
+    assert (outside / "keep").read_text() == "not the spool's"
+    old.symlink_to(outside)
+    receiver.store.recover_orphans("nobody")
+    assert old.is_symlink() and (outside / "keep").exists()
 
 
 def test_a_staged_file_survives_the_cleanup_running_meanwhile(receiver: Receiver) -> None:

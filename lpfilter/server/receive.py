@@ -29,12 +29,13 @@ from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import DATA_LETTERS, LpdProtocolError, Subcommand
 from lpfilter.protocols.lpdcontrol import ControlFields
 from lpfilter.server import received, staging
-from lpfilter.server.retries import DIGEST_AT_ONCE, UNKNOWN, Retries, file_digest
+from lpfilter.server.retries import DIGEST_AT_ONCE, Retries, file_digest
 from lpfilter.server.spoolcheck import SpoolChecks
 from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.spool.control import entry_control
 from lpfilter.spool.jobdata import inline_allowed
+from lpfilter.spool.notes import UNKNOWN
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
@@ -327,8 +328,9 @@ class _Receiver:
         try:
             if size == 0:
                 self.refuse(FAIL, "an empty job: nothing to print")
-            with self.store.room():
-                os.fsync(fd)
+            if staged:  # a file (a small job's memory file needs no flush)
+                with self.store.room():
+                    os.fsync(fd)
             job = received.ticket(self.entry, fields, self.peer, job_id=pending.staged.job_id,
                                   control_name=pending.control_name, size=size,
                                   copies=copies, origin=origin)
@@ -368,7 +370,7 @@ class _Receiver:
 
     def note_digest(self, job: Job, fd: int, note: str) -> None:
         try:
-            Retries(self.store).note_digest(note, job.id, file_digest(fd))
+            Retries(self.store).note_digest(note, job, file_digest(fd))
         except OSError as exc:
             log.warning("queue %s: job %s: cannot read it back for its digest (%s)",
                         visible(self.entry.name), job.id, exc)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Callable
 
 from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
@@ -78,7 +79,8 @@ class JobData:
         def _open(self, *, write: bool = False) -> Journal | None:
             ...
 
-        def _append(self, records: list[tuple[int, bytes]], *, durable: bool,
+        def _append(self, records: list[tuple[int, bytes]]
+                    | Callable[[], list[tuple[int, bytes]] | None], *, durable: bool,
                     jobs: list[Job] | None = None) -> int:
             ...
 
@@ -113,31 +115,45 @@ class JobData:
     def commit(self, job: Job, staged: Source) -> None:
         self.commit_all([(job, staged)])
 
-    def commit_all(self, staged: list[tuple[Job, Source]]) -> None:
+    def commit_all(self, staged: list[tuple[Job, Source]], *,
+                   notes: Callable[[], list[tuple[int, bytes]] | None] | None = None) -> bool:
         """Move fully written data files from tmp/ into jobs/, make that durable (one fsync:
         a durable record never names a file a power cut could take back), then record the
         jobs, each after its bytes when they go into the journal, durably (one write, one
         fdatasync); if they cannot be recorded (or made durable: a full disk, SIGINT) the
-        jobs are forgotten and the data files removed (never announced)."""
+        jobs are forgotten and the data files removed (never announced). ``notes`` (the
+        LPD server's retry notes) is called under the journal's lock, the index caught up,
+        before the jobs' records are made: the records it gives go first in the same
+        write; None writes nothing, removes the data files and returns False."""
         jobs = [job for job, _ in staged]
-        records = []
+
+        def records() -> list[tuple[int, bytes]] | None:
+            first = [] if notes is None else notes()
+            if first is None:
+                return None
+            for job, source in staged:
+                if isinstance(source, bytes):
+                    first.append(data_record(job.id, source))
+                first.append(job_record(job))
+            return first
+
         try:
             with self.room():
                 files = False
                 for job, source in staged:
-                    if isinstance(source, bytes):
-                        records.append(data_record(job.id, source))
-                    else:
+                    if not isinstance(source, bytes):
                         os.replace(source, self.data_path(job.id))
                         files = True
-                    records.append(job_record(job))
                 if files:
                     fsync_dir(self.jobs_dir)
-            self._append(records, durable=True, jobs=jobs)
+            if self._append(records, durable=True, jobs=jobs) < 0:
+                self._drop_files(jobs)
+                return False
         except BaseException:
             if self.forget(jobs):
                 self._drop_files(jobs)
             raise
+        return True
 
     def open_data(self, job_id: str) -> int | str:
         """A job's bytes, opened for sending (the caller closes it): its data file, a

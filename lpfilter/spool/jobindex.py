@@ -6,7 +6,8 @@ and RESERVE (a job number given out) records, HEAD at a compaction; its in-memor
 is a ``JobIndex``. A small job's bytes may be a DATA record just before its JOB record, in
 the same write (spool/jobdata.py): kept in ``data`` while the job is not finished. An
 INTENT (a hot-folder file about to be renamed to a job's data file, spool/intents.py) is
-kept aside in ``intents`` until a JOB or GONE names its job.
+kept aside in ``intents`` until a JOB or GONE names its job. NOTE records are the LPD
+server's retry notes (spool/notes.py), kept in ``notes``.
 
 The worker (phase 2, bench/JOURNAL-DESIGN.md §2.4-2.5, spool/marks.py) commits one MARK
 for a batch of jobs before the first byte of any of them leaves ("these may be sent from
@@ -28,11 +29,13 @@ this queue, a damaged record is skipped with a line in the log.
 from __future__ import annotations
 
 import json
+import time
 
 from lpfilter import logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
+from lpfilter.spool.notes import Notes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -119,6 +122,8 @@ class JobIndex:
         self.data_held = 0
         #: The bytes of every DATA record replayed (kept or not: a compaction's measure).
         self.data_read = 0
+        #: The LPD server's retry notes (spool/notes.py).
+        self.notes = Notes()
         #: JOB records this process is appending: id(payload) -> (payload, a copy of the
         #: job it was made of), taken back instead of decoded (``expect``).
         self.made: dict[int, tuple[bytes, Job]] = {}
@@ -148,6 +153,7 @@ class JobIndex:
             self.sizes[job.id] = len(record.payload)
             self.marked.pop(job.id, None)
             self.intents.pop(job.id, None)
+            self.notes.recorded(job.id)
             self.last_id = max(self.last_id, int(job.id))
             return
         if record.kind == Kind.DATA:
@@ -158,7 +164,10 @@ class JobIndex:
             self.data_held += len(data)
             self.data_read += len(data)
             return
-        if record.kind in (Kind.NOTE, Kind.MOVE, Kind.PROGRESS):
+        if record.kind == Kind.NOTE:
+            self.notes.apply(record.payload)
+            return
+        if record.kind in (Kind.MOVE, Kind.PROGRESS):
             return  # not written
         data = payload(record) if record.payload else {}
         if not isinstance(data, dict):
@@ -250,11 +259,12 @@ class JobIndex:
         self.intents.clear()
         self.data.clear()
         self.data_held = self.data_read = 0
+        self.notes.clear()
 
     def live_size(self) -> int:
         """About what a compaction would write: the jobs' last JOB records, and the bytes of
         the unfinished jobs held in the journal."""
-        return sum(self.sizes.values()) + self.data_held
+        return sum(self.sizes.values()) + self.data_held + self.notes.size
 
     def dead_data(self) -> int:
         """The bytes of DATA records the journal holds for jobs no longer keeping them."""
@@ -264,9 +274,9 @@ class JobIndex:
         """What a compaction writes: the HEAD's payload, one JOB record per job still kept
         (every unfinished one, after its bytes when the journal holds them; the ``keep``
         newest finished ones), then the MARKs still
-        open (a power cut after the compaction must still flag what they cover), and every
+        open (a power cut after the compaction must still flag what they cover), every
         intent not yet spent (only the lease holder's recovery knows whose writer is gone;
-        it spends those, spool/intents.py)."""
+        it spends those, spool/intents.py), and the LPD server's recent retry notes."""
         finished = sorted((j for j in self.jobs.values() if j.state in FINISHED),
                           key=lambda j: j.finished or 0.0, reverse=True)[:keep]
         newest = {job.id for job in finished}  # by id: comparing jobs is slow (quadratic)
@@ -283,6 +293,7 @@ class JobIndex:
             boots.setdefault(boot, []).append(job_id)
         records += [cancel_record(job_id, True) for job_id in sorted(self.cancels)]
         records += [intent_record(job_id, fields) for job_id, fields in self.intents.items()]
+        records += self.notes.records(time.time())
         return head, records + [mark_record(ids, boot) for boot, ids in boots.items()]
 
     def next_id(self) -> str:

@@ -19,6 +19,7 @@ from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, remove_unlocked
 from lpfilter.spool.intents import recovered, writers_gone
 from lpfilter.spool.jobindex import gone_record
+from lpfilter.spool.notes import retire_old
 
 log = logs.getLogger(__name__)
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # for mypy only: typing's Protocol costs every quick command 
 
         queue: str
         sd: str
+        state: str
         tmp_dir: str
         jobs_dir: str
 
@@ -62,6 +64,7 @@ def recover_orphans(store: SpoolStore, user: str) -> list[Job]:
     theirs when nothing says whose they are); their records in one write, after one fsync
     of jobs/ (a durable record never names a rename a power cut could take back)."""
     remove_unlocked(store.tmp_dir)  # staged by a process that died before its commit
+    retire_old(store.state)  # an older lpfilter's retry notes: records now (spool/notes.py)
     try:
         names = os.listdir(store.jobs_dir)
     except FileNotFoundError:

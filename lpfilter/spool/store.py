@@ -38,6 +38,7 @@ import contextlib
 import errno
 import os
 import threading
+from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.errors import AccessError, LpfilterError
@@ -50,12 +51,16 @@ from lpfilter.spool.jobindex import ID_MAX, JobIndex, gone_record, job_record, r
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.marks import BatchMarks
+from lpfilter.spool.notes import Noted
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
 log = logs.getLogger(__name__)
+
+#: Journal records, as they are appended: (kind, payload).
+Records = list[tuple[int, bytes]]
 
 
 class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
@@ -147,18 +152,23 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
             log.info("queue %s: %d ticket files taken into the journal %s", self.queue,
                      len(taken.jobs), self.journal_path)
 
-    def _append(self, records: list[tuple[int, bytes]], *, durable: bool,
+    def _append(self, records: Records | Callable[[], Records | None], *, durable: bool,
                 jobs: list[Job] | None = None) -> int:
         """Records in one write under the lock; ``durable``: and synced (group commit:
         outside the lock unless the caller holds it). Returns the journal's end after.
         ``jobs``: those the first JOB records were made of (the index takes copies of
-        them back, not decoding the bytes it was given: ~15 µs a record)."""
+        them back, not decoding the bytes it was given: ~15 µs a record). ``records`` may
+        be a call made under the lock (the index caught up) that makes them; when it
+        gives None nothing is written, and -1 is returned."""
         journal = self._writer()
         with journal.locked(), self.room():
-            self._fit(journal, records)
-            self._index.expect(records, jobs or [])
+            made = records() if callable(records) else records
+            if made is None:
+                return -1
+            self._fit(journal, made)
+            self._index.expect(made, jobs or [])
             try:
-                end = journal.append_all(records)
+                end = journal.append_all(made)
             finally:
                 self._index.made.clear()
         if durable:
@@ -193,6 +203,24 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         """Hold while reading and rewriting a job, so two processes never interleave: the
         journal's lock, re-entrant for this process's threads, with a catch-up on entry."""
         return self._writer().locked()
+
+    def noted(self, key: str) -> list[Noted]:
+        """The LPD server's retry notes under ``key`` that count (spool/notes.py), as the
+        journal says now (under ``tickets_locked``: as it says when the caller appends)."""
+        journal = self._writer()
+        with journal.threads:
+            return self._index.notes.lookup(key)
+
+    def add_notes(self, records: list[tuple[int, bytes]]) -> None:
+        """Retry notes appended, not synced (a digest noted after the acknowledgement, a
+        note taken back)."""
+        self._append(records, durable=False)
+
+    def sync(self) -> None:
+        """Every record the journal holds made durable, whoever appended it."""
+        journal = self._writer()
+        with self.room():
+            journal.sync_to(journal.end)
 
     def next_id(self) -> str:
         """The next job number (``next_ids``, one)."""

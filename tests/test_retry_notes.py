@@ -1,0 +1,128 @@
+"""The LPD server's retry notes as journal records (issue 16, spool/notes.py): a note counts
+only once its job's record follows it, a failed commit takes its note back, a digest noted
+later replaces the first, the notes are bounded, and a compaction keeps the recent ones.
+Real journals and a real loopback receiving server (receivekit); never timed."""
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+
+import pytest
+from receivekit import Client, Receiver, control_file, receiver, restarted  # noqa: F401
+
+from lpfilter.job import Job
+from lpfilter.spool import notes
+from lpfilter.spool.jobindex import JobIndex, job_record, replay
+from lpfilter.spool.journalformat import Kind, encode_all
+from lpfilter.spool.notes import SEEN, VOID, Noted, note_record
+
+KEY, OTHER = "a" * 40, "b" * 40
+
+
+def _index(records: list[tuple[int, bytes]]) -> JobIndex:
+    whole, _ = encode_all(0, records)
+    return replay(whole, "q")
+
+
+def _job(number: int) -> Job:
+    return Job(f"{number:06d}", "q", "user", "f", 3, 1.0)
+
+
+def test_a_note_counts_only_once_its_jobs_record_follows() -> None:
+    """A torn write or a power cut keeps a prefix of the job's write: a note whose job
+    never was would make that job's resend (never acknowledged) be dropped as a retry."""
+    job = _job(1)
+    records = [note_record(KEY, Noted(job.id, 5.0, "d" * 40)), job_record(job)]
+    whole, _ = encode_all(0, records)
+    cuts = {len(replay(whole[:cut], "q").notes.lookup(KEY)) for cut in range(len(whole))}
+    assert cuts == {0}
+    assert replay(whole, "q").notes.lookup(KEY) == [Noted(job.id, 5.0, "d" * 40)]
+
+
+def test_a_later_note_replaces_the_first_and_void_takes_it_back() -> None:
+    job, second = _job(1), _job(2)
+    index = _index([note_record(KEY, Noted(job.id, 5.0)), job_record(job),
+                    note_record(KEY, Noted(second.id, 6.0)), job_record(second),
+                    note_record(KEY, Noted(job.id, 5.0, "d" * 40), SEEN)])
+    assert index.notes.lookup(KEY) == [Noted(job.id, 5.0, "d" * 40), Noted(second.id, 6.0)]
+    index = _index([note_record(KEY, Noted(job.id, 5.0)), job_record(job),
+                    note_record(KEY, Noted(job.id, 5.0), VOID)])
+    assert index.notes.lookup(KEY) == [] and index.notes.count == 0
+
+
+def test_the_notes_are_bounded_per_key_and_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client repeating one control file for new jobs fills one key (the oldest go);
+    past NOTES_MAX the oldest keys go: the index stays a few MiB."""
+    jobs = [_job(n) for n in range(1, notes.MAX_NOTED + 3)]
+    index = _index([r for job in jobs for r in (note_record(KEY, Noted(job.id, 1.0)),
+                                                 job_record(job))])
+    assert [n.job_id for n in index.notes.lookup(KEY)] == [j.id for j in jobs[2:]]
+    monkeypatch.setattr(notes, "NOTES_MAX", 3)
+    keys = [f"{n:040d}" for n in range(5)]
+    index = _index([r for n, key in enumerate(keys)
+                    for r in (note_record(key, Noted(f"{n + 1:06d}", 1.0), SEEN),)])
+    assert [key for key in keys if index.notes.lookup(key)] == keys[2:]
+    assert index.notes.count == 3
+
+
+def test_a_malformed_note_is_skipped() -> None:
+    index = _index([(Kind.NOTE, b"../../etc 1 2 3 new"), (Kind.NOTE, b"\xff"),
+                    note_record(KEY, Noted("000001", 1.0), SEEN)])
+    assert index.skipped == 2 and index.notes.lookup(KEY) == [Noted("000001", 1.0)]
+
+
+def test_a_compaction_keeps_the_recent_notes_that_count() -> None:
+    """Of a printed and dropped job too (its retry is still known); not a note whose job
+    never came, nor one older than KEEP."""
+    job = _job(1)
+    now = 1e9
+    index = _index([note_record(KEY, Noted(job.id, now - 10, "d" * 40)), job_record(job),
+                    note_record(OTHER, Noted("000002", now)),  # its job never came
+                    note_record("c" * 40, Noted("000003", now - notes.KEEP - 1), SEEN)])
+    kept = index.notes.records(now)
+    assert kept == [note_record(KEY, Noted(job.id, now - 10, "d" * 40), SEEN)]
+    assert _index(kept).notes.lookup(KEY) == [Noted(job.id, now - 10, "d" * 40)]
+
+
+def _send(server: Receiver, number: int, data: bytes) -> bytes:
+    client = Client(server.port)
+    assert client.control(f"cfA{number:03d}client", control_file(number)) == b"\0"
+    answer = client.data(f"dfA{number:03d}client", data)
+    client.close()
+    return answer
+
+
+def test_a_retry_is_known_after_its_job_was_printed_dropped_and_compacted(
+        receiver: Receiver) -> None:  # noqa: F811
+    assert _send(receiver, 5, b"once") == b"\0"
+    (first,) = receiver.outcome().jobs
+    receiver.store.remove(first)
+    receiver.store.compact()
+    assert _send(receiver, 5, b"once") == b"\0"
+    assert receiver.outcome().jobs == [] and receiver.jobs() == []
+    index = restarted(receiver.store)
+    (key,) = index.notes.keys
+    assert [n.job_id for n in index.notes.lookup(key)] == [first.id]
+
+
+def test_a_job_whose_commit_failed_is_queued_when_sent_again(
+        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The journal's flush fails (EIO): the client is not told "received", and its resend
+    is a new job, not the twin of one the journal forgot (that would lose it)."""
+    real: Callable[[int], None] = os.fdatasync
+    failed: list[int] = []
+
+    def failing(fd: int) -> None:
+        if not failed:
+            failed.append(fd)
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    assert _send(receiver, 6, b"twice") != b"\0"
+    receiver.outcome()
+    assert failed and receiver.jobs() == []
+    assert _send(receiver, 6, b"twice") == b"\0"
+    (job,) = receiver.outcome().jobs
+    assert receiver.data(job) == b"twice" and not job.possible_duplicate
