@@ -5,7 +5,6 @@ file is left behind."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import os
 import socket
@@ -42,7 +41,7 @@ def rewrite_note(receiver: Receiver, **changes: object) -> None:
     """Change every note (as a crash or the passing of time would have left it), by a
     later record of each, as a digest noted after the acknowledgement is written."""
     key = the_key(receiver)
-    receiver.store.add_notes([note_record(key, dataclasses.replace(n, **changes), SEEN)  # type: ignore[arg-type]
+    receiver.store.add_notes([note_record(key, n.replace(**changes), SEEN)  # type: ignore[arg-type]
                               for n in noted(receiver)])
 
 

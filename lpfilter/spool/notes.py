@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from lpfilter.spool.journalformat import Kind
 
@@ -46,13 +45,34 @@ NEW, SEEN, VOID = "new", "seen", "void"
 OLD_FOLDER, OLD_FILES = "received", ("received.swept", "receive.lock")
 
 
-@dataclass(frozen=True)
 class Noted:
-    """A job received before with the same key: its id, when, and its data's digest."""
+    """A job received before with the same key: its id, when, and its data's digest. (A
+    plain class: every command reads the journal, and ``dataclasses`` costs 4-6 ms to
+    import, tests/test_startup.py.)"""
 
-    job_id: str
-    when: float
-    digest: str = UNKNOWN
+    __slots__ = ("digest", "job_id", "when")
+    _NAMES = ("job_id", "when", "digest")
+
+    def __init__(self, job_id: str, when: float, digest: str = UNKNOWN) -> None:
+        self.job_id, self.when, self.digest = job_id, when, digest
+
+    def _fields(self) -> tuple[str, float, str]:
+        return self.job_id, self.when, self.digest
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Noted) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Noted({self.job_id!r}, {self.when!r}, {self.digest!r})"
+
+    def replace(self, **changes: str | float) -> Noted:
+        """A copy with ``changes`` (job_id, when, digest)."""
+        fields = dict(zip(self._NAMES, self._fields(), strict=True))
+        fields.update(changes)
+        return Noted(**fields)  # type: ignore[arg-type]
 
 
 def note_record(key: str, noted: Noted, form: str = NEW) -> tuple[int, bytes]:
