@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import math
 import os
+import select
 import selectors
 import stat
 import struct
@@ -87,18 +89,29 @@ class Pump:
         self._waiting = waiting_query(dst) if progress is not None else None
         self._report_at = time.monotonic() + REPORT_EVERY
         self._taken = 0
-        self._selector: selectors.BaseSelector | None = selectors.DefaultSelector()
-        events = selectors.EVENT_WRITE | (selectors.EVENT_READ if reader else 0)
-        try:
-            self._selector.register(dst, events)
-        except PermissionError:  # a regular file: always writable, epoll refuses it
-            self._selector.close()
-            self._selector = None
+        # poll, not an epoll: no descriptor of its own to make, register and close per
+        # job (a socket printer's job is one connection); a regular file is always ready.
+        self._poll = select.poll()
+        self._poll.register(dst, select.POLLOUT | (select.POLLIN if reader else 0))
         self._started = False
 
     def close(self) -> None:
-        if self._selector is not None:
-            self._selector.close()
+        """Nothing to release (poll holds no descriptor); kept for the backends."""
+
+    def _ready(self, timeout: float) -> tuple[bool, bool]:
+        """(writable, readable) within ``timeout`` seconds; an error or hang-up is both
+        (the next write or read says what it is)."""
+        writable = readable = False
+        for _fd, mask in self._poll.poll(math.ceil(timeout * 1000)):
+            trouble = mask & (select.POLLERR | select.POLLHUP | select.POLLNVAL)
+            writable = writable or bool(mask & select.POLLOUT or trouble)
+            readable = readable or bool(mask & select.POLLIN or trouble)
+        return writable, readable
+
+    def _stop_reading(self) -> None:
+        """EOF on the printer's back channel: stop listening to it."""
+        self._poll.modify(self.dst, select.POLLOUT)
+        self.reader = None
 
     def report(self) -> None:
         """Tell ``progress`` what was sent and what the printer has not taken yet. The
@@ -124,15 +137,9 @@ class Pump:
             reason = self.interrupted()
             if reason is not None:
                 raise JobInterrupted(reason)
-            if self._selector is None:
-                return
-            writable = False
-            for _key, mask in self._selector.select(TICK):
-                if (mask & selectors.EVENT_READ and self.reader is not None
-                        and not self.reader()):  # EOF on the back channel: stop listening
-                    self._selector.modify(self.dst, selectors.EVENT_WRITE)
-                    self.reader = None
-                writable = writable or bool(mask & selectors.EVENT_WRITE)
+            writable, readable = self._ready(TICK)
+            if readable and self.reader is not None and not self.reader():
+                self._stop_reading()
             if writable:
                 return
             self.report()  # the printer may be taking what waits in the buffers
@@ -268,12 +275,11 @@ class Pump:
 
     def _wait_writable_or_read(self, timeout: float) -> None:
         """Read what the printer says while the source is silent."""
-        if self._selector is None or self.reader is None:
+        if self.reader is None:
             return
-        for _key, mask in self._selector.select(timeout):
-            if mask & selectors.EVENT_READ and self.reader is not None and not self.reader():
-                self._selector.modify(self.dst, selectors.EVENT_WRITE)
-                self.reader = None
+        _writable, readable = self._ready(timeout)
+        if readable and self.reader is not None and not self.reader():
+            self._stop_reading()
 
     def _pipe_copy(self, src: int) -> int:
         """One read from the pipe, written out whole; 0 at its end."""
