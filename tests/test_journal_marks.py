@@ -13,6 +13,7 @@ import math
 import os
 import random
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,6 +273,40 @@ def test_the_status_file_is_written_once_a_batch_and_a_failure_at_once(
     assert spool.watch_once() == ExitStatus.JOB_FAILED
     monkeypatch.undo()
     assert [line.split(":")[0] for line in said] == expected, said
+
+
+def test_a_daemons_last_status_line_is_written_when_due(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs that come one at a time (an LPD server's, a batch each) are said at most every
+    STATUS_EVERY seconds: the second job's line waits, and the idle worker wakes for it
+    when it is due (no new job, no wake-up needed)."""
+    monkeypatch.setattr(ledger, "STATUS_EVERY", 0.5)
+    said: list[str] = []
+    real = QueueRecords.status
+
+    def noting(self: QueueRecords, message: str) -> None:
+        said.append(message.split(":")[0])
+        real(self, message)
+
+    monkeypatch.setattr(QueueRecords, "status", noting)
+    spool.spool(1)
+    worker = spool.worker()
+    spooled: list[bool] = []
+
+    def second() -> bool:  # the worker's loop asks this: the first job is said at once
+        if said == ["job 000001 done"] and not spooled:
+            spooled.append(bool(spool.spool(1)))
+            worker.wake()
+        return said[-1:] == ["job 000002 done"]
+
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (worker.serve(burst=False, until=second),
+                                              done.set()), daemon=True)
+    thread.start()
+    if not done.wait(30):
+        worker.stop.set()
+        thread.join(10)
+    assert said == ["job 000001 done", "job 000002 done"]
 
 
 # --- a power cut of the real worker ------------------------------------------------------

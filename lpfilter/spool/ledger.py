@@ -4,9 +4,10 @@ accounting, the queue's status and log files, and one line in the process log.
 The record is durable at once unless the batch's MARK covers the job (spool/marks.py: then
 it is synced with the next MARK, and the data file waits for that). The status file
 (``ps``) is news, not a record: a job done or cancelled is said once per batch (the last
-one, ``flush_status``), and while the queue stays busy at most every STATUS_EVERY seconds
-(an LPD server's jobs come one a batch: a new file per job was a fifth of the worker's
-time); a failure or a hold at once.
+one, ``flush_status``), and at most every STATUS_EVERY seconds (an LPD server's jobs come
+one a batch: a new file per job was a fifth of the worker's time; the worker wakes for
+the last one when it is due, and a pass writes it as it ends); a failure or a hold at
+once.
 
 Kept apart from the worker, which decides what to try; this only records what happened.
 A ticket that cannot be written (a full spool) waits in the backlog to be written when
@@ -113,15 +114,19 @@ class Ledger:
             self._unsaid, self._said_at = None, self.clock()
             self.records.status(message)
 
-    def flush_status(self, *, busy: bool = False) -> None:
+    def flush_status(self, *, soon: bool = False) -> float | None:
         """The batch's last outcome into the status file (the worker: once per batch);
-        ``busy`` (another batch follows): only when the last write is STATUS_EVERY old."""
+        ``soon``: only when the last write is STATUS_EVERY old, else it waits. Returns
+        when the line that waits is due (None: none waits): the worker wakes for it."""
         with self._said:
             now = self.clock()
-            if self._unsaid is None or (busy and 0 <= now - self._said_at < STATUS_EVERY):
-                return
+            if self._unsaid is None:
+                return None
+            if soon and 0 <= now - self._said_at < STATUS_EVERY:
+                return self._said_at + STATUS_EVERY
             message, self._unsaid, self._said_at = self._unsaid, None, now
             self.records.status(message)
+            return None
 
     def keeps_data(self, state: JobState) -> bool:
         """Whether a job finished in ``state`` keeps its data file (printcap flags)."""

@@ -149,7 +149,7 @@ class QueueWorker:
                 ran, retry_at, recheck = False, None, None
             else:
                 self.backlog.room()
-            self.ledger.flush_status(busy=ran)  # the batch's last message (spool/ledger.py)
+            status_at = self.ledger.flush_status(soon=True)  # the batch's last message
             if ran:
                 continue
             now = self.clock()
@@ -160,7 +160,7 @@ class QueueWorker:
                 if recheck is None:
                     break
             prune_at = self._pruned_at + PRUNE_EVERY if self._prune_owed else None
-            self._pause([retry_at, recheck, prune_at], now, burst=burst)
+            self._pause([retry_at, recheck, prune_at, status_at], now, burst=burst)
         return self._end_pass(summary, every_job=every_job)
 
     def _sync_only(self) -> None:
@@ -242,7 +242,7 @@ class QueueWorker:
                     break  # strict order: later jobs wait for this one
                 continue
             if not self.store.covered(job.id):  # one durable MARK for the next due jobs
-                self.ledger.flush_status(busy=True)
+                self.ledger.flush_status(soon=True)
                 self.store.mark(due_batch(order[at:], now, self.early, fifo=fifo))
             state = self.process(job)
             if state is None:
