@@ -22,7 +22,7 @@ import pytest
 from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.spool import journalformat, ledger, marks, outcome
+from lpfilter.spool import idle, journalformat, ledger, marks, outcome
 from lpfilter.spool.jobindex import JobIndex, mark_record, replay, settle
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journalformat import Kind, decode, first_lsn
@@ -160,6 +160,45 @@ def test_watch_once_of_200_jobs_syncs_the_journal_once_a_batch(
     assert spool.data_files() == []
     index = _index(spool)
     assert index.marked == {} and all(j.state == JobState.DONE for j in index.jobs.values())
+
+
+def test_jobs_that_come_one_at_a_time_share_the_next_marks_flush(
+        spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon's jobs that come one at a time (an LPD server's) are a batch each: the
+    worker's idle-time flush waits FLUSH_DELAY, and the next batch's MARK makes the last
+    job's outcome durable instead: one flush of the journal a job, not two, and one more
+    as the worker closes. Each job is printed once, and no data file is left."""
+    monkeypatch.setattr(idle, "FLUSH_DELAY", 3600.0)  # never within the test
+    worker = spool.worker()
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def noting(fd: int) -> None:  # the worker's (this thread's), not print's
+        if _journal_fd(fd) and threading.current_thread() is threading.main_thread():
+            syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", noting)
+    datas: dict[str, bytes] = {}
+
+    def feed() -> None:  # the next job once the last one is printed, as a client would
+        for _ in range(5):
+            datas.update(spool.spool(1, size=20_000))
+            worker.wake()
+            for _ in range(2000):
+                if worker.stop.is_set() or all(spool.printed(j) for j in datas):
+                    break
+                threading.Event().wait(0.01)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    worker.serve(burst=False, until=lambda: (len(datas) == 5 and all(
+        spool.printed(j) for j in datas)) or not feeder.is_alive())
+    feeder.join(20)
+    monkeypatch.undo()
+    assert {j: spool.printed(j) for j in datas} == datas and len(datas) == 5
+    assert len(syncs) == 5 + 1, syncs
+    assert spool.data_files() == []
 
 
 def test_a_data_file_goes_only_once_its_outcome_is_durable(

@@ -24,6 +24,7 @@ from lpfilter.printcap.destination import printer_address
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
 from lpfilter.spool.control import print_order
+from lpfilter.spool.idle import Idle
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.ledger import Ledger
 from lpfilter.spool.lpcops import Gate, settle_moves
@@ -44,8 +45,6 @@ log = logs.getLogger(__name__)
 
 #: A daemon rescans this often even without events (a safety net for missed events).
 RESCAN = 30.0
-#: How often a one-shot pass waiting out a retry pause looks whether it must stop.
-STOP_TICK = 0.2
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
 KEEP_RECENT = 60.0
 #: How often a worker prunes at most, in seconds (a prune sorts the finished tickets kept).
@@ -70,7 +69,7 @@ class QueueWorker:
         self.intake = Intake(entry, self.store, self.records, settle=settle, clock=clock)
         #: Queued jobs this pass tries once even before their retry pause ends.
         self.early: set[str] = set()
-        self._wakeup = threading.Event()
+        self.idle = Idle(clock, self.stop, RESCAN)  # between batches (spool/idle.py)
         self.printers = PrinterAccess(lock_dir, f"queue {self.queue}")
         #: The printer could not be reached: when it is tried again. No other job is
         #: tried before (each would wait out a connect timeout), as CUPS stops a queue
@@ -99,7 +98,7 @@ class QueueWorker:
         """Something changed in the spool (an event, a signal): look again now."""
         if moved_in:
             self.intake.moved_in.add(moved_in)
-        self._wakeup.set()
+        self.idle.wakeup.set()
 
     # --- the loop ---------------------------------------------------------------------
     def serve(self, *, burst: bool, wait_retries: bool = False,
@@ -129,8 +128,9 @@ class QueueWorker:
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
-                if (not ran and self.store.flush()) or self._prune_owed:  # idle: records
-                    self._prune_soon()  # made durable, data gone: those jobs may go too
+                flush_at = self.idle.flush_due(ran=ran, burst=burst)
+                if (not ran and flush_at is None and self.store.flush()) or self._prune_owed:
+                    self._prune_soon()  # idle: records durable, data gone: those jobs may go
                 if self.clock() >= next_recovery:
                     self.store.recover_orphans(user_name(os.getuid()))
                     settle_moves(self.store, self.records)
@@ -146,7 +146,7 @@ class QueueWorker:
                     break
                 self._sync_only()  # finished jobs' data waiting for a sync: room freed
                 self.backlog.full(exc, RESCAN)
-                ran, retry_at, recheck = False, None, None
+                ran, retry_at, recheck, flush_at = False, None, None, None
             else:
                 self.backlog.room()
             status_at = self.ledger.flush_status(soon=True)  # the batch's last message
@@ -160,7 +160,8 @@ class QueueWorker:
                 if recheck is None:
                     break
             prune_at = self._pruned_at + PRUNE_EVERY if self._prune_owed else None
-            self._pause([retry_at, recheck, prune_at, status_at], now, burst=burst)
+            self.idle.pause([retry_at, recheck, prune_at, status_at, flush_at], now,
+                            burst=burst)
         return self._end_pass(summary, every_job=every_job)
 
     def _sync_only(self) -> None:
@@ -171,19 +172,6 @@ class QueueWorker:
             self.store.flush()
         except (OSError, LpfilterError) as exc:
             log.debug("queue %s: journal not synced on a full spool: %s", self.queue, exc)
-
-    def _pause(self, times: list[float | None], now: float, *, burst: bool) -> None:
-        """Wait for the first of ``times`` (None: none; a daemon: RESCAN), ``wake``, ``stop``."""
-        deadlines = [t for t in times if t is not None]
-        if not burst:
-            deadlines.append(now + RESCAN)
-        end = time.monotonic() + (max(0.0, min(deadlines) - now) if deadlines else RESCAN)
-        # A one-shot pass (a foreground print) looks at ``stop`` every STOP_TICK: its
-        # signal handler may only set that flag, and Ctrl-C must not sit out a pause.
-        while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
-            if self._wakeup.wait(min(left, STOP_TICK) if burst else left):
-                break
-        self._wakeup.clear()
 
     def _end_pass(self, summary: WorkSummary, *, every_job: bool) -> WorkSummary:
         """What the pass leaves: its queued jobs counted (and named, for cron), files closed."""
