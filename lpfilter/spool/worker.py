@@ -108,17 +108,7 @@ class QueueWorker:
         (``wait_retries``: also wait out retry pauses, but none that ends after
         ``give_up``; ``until``: stop when it is true; ``every_job``: try each queued job
         once whatever its retry pause says, as a cron run is the retry interval)."""
-        self.store.ensure("watch")
-        os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
-        summary = WorkSummary()
-        recovered = True
-        try:
-            self.recover()
-        except SpoolFull as exc:  # tried again in the loop, where a full spool waits
-            recovered, summary.full = False, exc if burst else None
-        self.early = ({j.id for j in self.store.jobs(finished=False) if j.state == JobState.QUEUED}
-                      if every_job else set())
-        self.away = None
+        summary, recovered = self._begin(burst=burst, every_job=every_job)
         next_recovery = self.clock() + RESCAN
         while not self.stop.is_set() and not (until and until()):
             try:
@@ -163,6 +153,21 @@ class QueueWorker:
             self.idle.pause([retry_at, recheck, prune_at, status_at, flush_at], now,
                             burst=burst)
         return self._end_pass(summary, every_job=every_job)
+
+    def _begin(self, *, burst: bool, every_job: bool) -> tuple[WorkSummary, bool]:
+        """A pass's start: the spool checked, what a crash left recovered (a full spool:
+        tried again in the loop); the summary, and whether the recovery is done."""
+        self.store.ensure("watch")
+        os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
+        summary, recovered = WorkSummary(), True
+        try:
+            self.recover()
+        except SpoolFull as exc:  # tried again in the loop, where a full spool waits
+            recovered, summary.full = False, exc if burst else None
+        self.early = ({j.id for j in self.store.jobs(finished=False)
+                       if j.state == JobState.QUEUED} if every_job else set())
+        self.away = None
+        return summary, recovered
 
     def _sync_only(self) -> None:
         """A pass the full spool keeps aborting (the backlog first) never gets to the idle
