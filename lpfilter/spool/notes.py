@@ -32,8 +32,9 @@ from collections import OrderedDict
 
 from lpfilter.spool.journalformat import Kind
 
-#: Notes kept, in all (about 100 bytes each in the journal, ~300 in memory).
-NOTES_MAX = 20000
+#: Notes kept, in all (about 120 bytes each in the journal, ~350 in memory): 10000 are
+#: half a minute of a busy server's jobs, a quarter of an hour of 10 jobs a second.
+NOTES_MAX = 10000
 #: The most jobs one key remembers (a client repeating one control file for new jobs).
 MAX_NOTED = 32
 #: A compaction keeps the notes younger than this (seconds).
@@ -89,13 +90,13 @@ def parse(payload: bytes) -> tuple[str, Noted, str]:
 
 
 class Notes:
-    """A queue's notes by key, in the order they were written (part of the JobIndex)."""
+    """A queue's notes by key, the key written to last at the end (part of the JobIndex).
+    Kept small, since a daemon holds them: one string per note (``ID WHEN DIGEST``) in a
+    list per key, about 350 bytes a note in all (3.5 MB at NOTES_MAX)."""
 
     def __init__(self) -> None:
-        #: key -> {job id: [note, counts]}; ``counts`` False while a ``new`` note waits
-        #: for its JOB record.
-        self.keys: OrderedDict[str, dict[str, list]] = OrderedDict()
-        #: job id -> key of the ``new`` notes waiting for their JOB record.
+        self.keys: OrderedDict[str, list[str]] = OrderedDict()
+        #: job id -> key of the ``new`` notes still waiting for their JOB record.
         self.waiting: dict[str, str] = {}
         self.count = 0
 
@@ -106,56 +107,72 @@ class Notes:
 
     def apply(self, payload: bytes) -> None:
         key, noted, form = parse(payload)
-        jobs = self.keys.get(key)
+        entries = self.keys.get(key)
+        at = _find(entries, noted.job_id) if entries else -1
         if form == VOID:
-            if jobs is not None and jobs.pop(noted.job_id, None) is not None:
-                self.count -= 1
-            self.waiting.pop(noted.job_id, None)
+            if entries is not None and at >= 0:
+                self._drop(key, entries, at)
             return
-        if jobs is None:
-            jobs = self.keys[key] = {}
+        entry = payload[KEY_LENGTH + 1:payload.rindex(b" ")].decode("ascii")
+        if entries is None:
+            entries = self.keys[key] = []
         else:
             self.keys.move_to_end(key)
-        was = jobs.get(noted.job_id)
-        if was is None:
-            self.count += 1
-        counts = form == SEEN or (was is not None and was[1])
-        jobs[noted.job_id] = [noted, counts]
-        if counts:
-            self.waiting.pop(noted.job_id, None)
+        if at >= 0:
+            entries[at] = entry
         else:
-            self.waiting[noted.job_id] = key
-        if len(jobs) > MAX_NOTED:
-            self._drop(jobs, next(iter(jobs)))
+            entries.append(entry)
+            self.count += 1
+            if form == NEW:
+                self.waiting[noted.job_id] = key
+        if form == SEEN:
+            self.waiting.pop(noted.job_id, None)
+        if len(entries) > MAX_NOTED:
+            self._drop(key, entries, 0)
         while self.count > NOTES_MAX:
-            _oldest, jobs = self.keys.popitem(last=False)
-            for job_id in list(jobs):
-                self._drop(jobs, job_id)
+            oldest = next(iter(self.keys))
+            self._drop(oldest, self.keys[oldest], 0)
 
-    def _drop(self, jobs: dict[str, list], job_id: str) -> None:
-        del jobs[job_id]
-        self.waiting.pop(job_id, None)
+    def _drop(self, key: str, entries: list[str], at: int) -> None:
+        job_id = entries.pop(at).split(" ", 1)[0]
+        if self.waiting.get(job_id) == key:
+            del self.waiting[job_id]
         self.count -= 1
+        if not entries:
+            del self.keys[key]
 
     def recorded(self, job_id: str) -> None:
         """The JOB record of ``job_id`` was read: its ``new`` note counts from now on."""
-        key = self.waiting.pop(job_id, None)
-        if key is not None:
-            self.keys[key][job_id][1] = True
+        self.waiting.pop(job_id, None)
 
     def lookup(self, key: str) -> list[Noted]:
         """The notes that count under ``key``, oldest first."""
-        return [noted for noted, counts in self.keys.get(key, {}).values() if counts]
+        return [noted for noted in map(_noted, self.keys.get(key, ()))
+                if self.waiting.get(noted.job_id) != key]
 
     def records(self, now: float) -> list[tuple[int, bytes]]:
         """What a compaction keeps: every note that counts, younger than KEEP."""
-        return [note_record(key, noted, SEEN) for key, jobs in self.keys.items()
-                for noted, counts in jobs.values() if counts and now - noted.when < KEEP]
+        return [note_record(key, noted, SEEN) for key in self.keys
+                for noted in self.lookup(key) if now - noted.when < KEEP]
 
     def clear(self) -> None:
         self.keys.clear()
         self.waiting.clear()
         self.count = 0
+
+
+def _find(entries: list[str], job_id: str) -> int:
+    """Where the note of ``job_id`` is in a key's list (-1: none)."""
+    prefix = job_id + " "
+    for at, entry in enumerate(entries):
+        if entry.startswith(prefix):
+            return at
+    return -1
+
+
+def _noted(entry: str) -> Noted:
+    job_id, when, digest = entry.split(" ")
+    return Noted(job_id, float(when), digest)
 
 
 def retire_old(state: str) -> None:
