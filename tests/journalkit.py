@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lpfilter.job import Job, JobState  # noqa: E402
-from lpfilter.spool import jobindex  # noqa: E402
+from lpfilter.spool import jobindex, marks  # noqa: E402
 from lpfilter.spool.journal import Journal, boot_id  # noqa: E402
 
 QUEUE = "q"
@@ -49,7 +49,7 @@ def add_jobs(folder: str, count: int) -> None:
 def settle(journal: Journal, index: jobindex.JobIndex, boot: str) -> None:
     """What a crash left: written back, durably, before anything is sent."""
     with journal.locked():
-        changed = jobindex.settle(index, boot)
+        changed = marks.settle(index, boot)
         end = journal.append([jobindex.job_record(job) for job in changed]) if changed \
             else journal.end
     journal.sync_to(end)

@@ -19,7 +19,7 @@ import pytest
 
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile
-from lpfilter.spool import jobindex, journal
+from lpfilter.spool import jobindex, journal, marks
 from lpfilter.spool.journal import Journal, JournalDamaged, Kind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -129,7 +129,7 @@ def test_compaction_keeps_the_live_jobs_marks_and_numbers(tmp_path: Path) -> Non
     assert sorted(replayed.jobs) == ["000004", "000005", "000006", "000007", "000008",
                                      "000009", "000010"]  # the 2 newest finished kept
     assert replayed.next_id() == "000011"
-    flagged = {job.id for job in jobindex.settle(replayed, "boot-2") if job.possible_duplicate}
+    flagged = {job.id for job in marks.settle(replayed, "boot-2") if job.possible_duplicate}
     assert flagged == {"000005", "000006"}  # the marks went with their jobs
     assert (tmp_path / "journal").stat().st_size < 12 * 700
 
@@ -383,7 +383,7 @@ def test_a_power_cut_flags_every_job_that_may_have_printed(tmp_path: Path) -> No
             folder.mkdir()
             (folder / "journal").write_bytes(data[:cut])
             after, replayed = _open(folder)
-            changed = {job.id: job for job in jobindex.settle(replayed, "boot-2")}
+            changed = {job.id: job for job in marks.settle(replayed, "boot-2")}
             assert len(replayed.jobs) == 150
             for job_id in was_sent:
                 job = changed.get(job_id, replayed.jobs[job_id])

@@ -19,7 +19,8 @@ from test_journal_marks import Moment, Spool, _journal_fd, _restart, spool  # no
 
 from lpfilter.job import JobState
 from lpfilter.spool import journalformat
-from lpfilter.spool.jobindex import replay, settle
+from lpfilter.spool.jobindex import replay
+from lpfilter.spool.marks import settle
 from lpfilter.spool.journalformat import Kind
 from lpfilter.spool.store import SpoolStore
 

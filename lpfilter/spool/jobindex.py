@@ -1,4 +1,5 @@
-"""A queue's jobs as its journal says: the replay, and what a crash left to settle.
+"""A queue's jobs as its journal says: the replay, and what a crash leaves to settle
+(spool/marks.py ``settle`` does it).
 
 The last word on each job wins: a JOB record sets all of it (a ticket's fields), the
 small records change what they name. ``SpoolStore`` writes JOB, CANCEL (on or off), GONE
@@ -35,11 +36,12 @@ from lpfilter import logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
-from lpfilter.spool.notes import Notes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from lpfilter.spool.notes import Notes
 
 log = logs.getLogger(__name__)
 
@@ -122,8 +124,9 @@ class JobIndex:
         self.data_held = 0
         #: The bytes of every DATA record replayed (kept or not: a compaction's measure).
         self.data_read = 0
-        #: The LPD server's retry notes (spool/notes.py).
-        self.notes = Notes()
+        #: The LPD server's retry notes (spool/notes.py), made at the first look or NOTE
+        #: record: every command reads a journal, and only a server's has notes.
+        self._notes: Notes | None = None
         #: JOB records this process is appending: id(payload) -> (payload, a copy of the
         #: job it was made of), taken back instead of decoded (``expect``).
         self.made: dict[int, tuple[bytes, Job]] = {}
@@ -131,6 +134,13 @@ class JobIndex:
         self.skipped = 0
         #: Any queue's jobs (tests and tools reading a journal); a store takes only its own.
         self.any_queue = any_queue
+
+    @property
+    def notes(self) -> Notes:
+        if self._notes is None:
+            from lpfilter.spool.notes import Notes  # (see __init__)
+            self._notes = Notes()
+        return self._notes
 
     def apply(self, record: Record) -> None:
         try:
@@ -153,7 +163,8 @@ class JobIndex:
             self.sizes[job.id] = len(record.payload)
             self.marked.pop(job.id, None)
             self.intents.pop(job.id, None)
-            self.notes.recorded(job.id)
+            if self._notes is not None:
+                self._notes.recorded(job.id)
             self.last_id = max(self.last_id, int(job.id))
             return
         if record.kind == Kind.DATA:
@@ -259,12 +270,12 @@ class JobIndex:
         self.intents.clear()
         self.data.clear()
         self.data_held = self.data_read = 0
-        self.notes.clear()
+        self._notes = None
 
     def live_size(self) -> int:
         """About what a compaction would write: the jobs' last JOB records, and the bytes of
         the unfinished jobs held in the journal."""
-        return sum(self.sizes.values()) + self.data_held + self.notes.size
+        return sum(self.sizes.values()) + self.data_held + (self._notes.size if self._notes else 0)
 
     def dead_data(self) -> int:
         """The bytes of DATA records the journal holds for jobs no longer keeping them."""
@@ -293,7 +304,7 @@ class JobIndex:
             boots.setdefault(boot, []).append(job_id)
         records += [cancel_record(job_id, True) for job_id in sorted(self.cancels)]
         records += [intent_record(job_id, fields) for job_id, fields in self.intents.items()]
-        records += self.notes.records(time.time())
+        records += self._notes.records(time.time()) if self._notes is not None else []
         return head, records + [mark_record(ids, boot) for boot, ids in boots.items()]
 
     def next_id(self) -> str:
@@ -305,27 +316,6 @@ class JobIndex:
     def open_jobs(self) -> list[Job]:
         """The jobs not finished (in no particular order)."""
         return [self.jobs[job_id] for job_id in self.unfinished]
-
-
-def settle(index: JobIndex, boot: str) -> list[Job]:
-    """After a crash: the jobs to write back (as JOB records), requeued and flagged as
-    the module's docstring says. Every job a MARK still covers is written back, so its
-    mark is spent (a later power cut must not flag a job that was never sent)."""
-    changed: list[Job] = []
-    for job in index.jobs.values():
-        other_boot = job.id in index.marked and index.marked[job.id] != boot
-        if job.state != JobState.ACTIVE and job.id not in index.marked:
-            continue
-        fixed = job.copy()
-        if fixed.state == JobState.ACTIVE:
-            fixed.move_to(JobState.QUEUED)
-            fixed.worker = None
-            fixed.last_error = "interrupted: lpfilter stopped while sending it"
-        if fixed.send_started or other_boot:
-            fixed.send_started = True
-            fixed.possible_duplicate = True
-        changed.append(fixed)
-    return changed
 
 
 def start_record(job: Job, pid: int, since: float = 0.0) -> tuple[int, bytes]:

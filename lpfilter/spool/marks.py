@@ -7,7 +7,7 @@ id) before sending any of them; a job this process marked in this boot ("covered
 writes a START record, a FIRST record and its outcome (a JOB record, which spends the
 mark in the replay) without a sync: the MARK made "maybe sent" durable in advance, and a
 power cut, which loses unsynced records, changes the boot id, so the recovery
-(``settle_marks``, ``jobindex.settle``) flags every job a mark of another boot still
+(``settle_marks``, ``settle``) flags every job a mark of another boot still
 covers. A job no mark of ours covers (a pool's servers, or a mark an ``lpc`` JOB record
 spent) keeps the old durable path: a JOB record at the start, a durable JOB record before
 the first byte, a durable outcome.
@@ -31,7 +31,7 @@ import threading
 from lpfilter.job import Job, JobState
 from lpfilter.spool import journalformat
 from lpfilter.spool.jobindex import (JobIndex, cancel_record, first_record, job_record,
-                                     mark_record, settle, start_record)
+                                     mark_record, start_record)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +41,27 @@ if TYPE_CHECKING:
 BATCH_JOBS = 64
 #: ...and at most this much of their data (at least one job).
 BATCH_BYTES = 8 << 20
+
+
+def settle(index: JobIndex, boot: str) -> list[Job]:
+    """After a crash: the jobs to write back (as JOB records), requeued and flagged as
+    spool/jobindex.py's docstring says. Every job a MARK still covers is written back, so its
+    mark is spent (a later power cut must not flag a job that was never sent)."""
+    changed: list[Job] = []
+    for job in index.jobs.values():
+        other_boot = job.id in index.marked and index.marked[job.id] != boot
+        if job.state != JobState.ACTIVE and job.id not in index.marked:
+            continue
+        fixed = job.copy()
+        if fixed.state == JobState.ACTIVE:
+            fixed.move_to(JobState.QUEUED)
+            fixed.worker = None
+            fixed.last_error = "interrupted: lpfilter stopped while sending it"
+        if fixed.send_started or other_boot:
+            fixed.send_started = True
+            fixed.possible_duplicate = True
+        changed.append(fixed)
+    return changed
 
 
 def due_batch(order: list[Job], now: float, early: set[str], *, fifo: bool) -> list[Job]:
@@ -169,7 +190,7 @@ class BatchMarks:
 
     def settle_marks(self) -> list[tuple[Job, Job]]:
         """After a crash (the lease holder, before sending): the active jobs requeued and
-        the marks settled by boot id (``jobindex.settle``), written back in one write and
+        the marks settled by boot id (``settle``), written back in one write and
         one fdatasync, which spends every mark. Returns (before, after) of each."""
         journal = self._writer()
         with journal.locked(), self.room():

@@ -19,7 +19,6 @@ from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, remove_unlocked
 from lpfilter.spool.intents import recovered, writers_gone
 from lpfilter.spool.jobindex import gone_record
-from lpfilter.spool.notes import retire_old
 
 log = logs.getLogger(__name__)
 
@@ -64,6 +63,7 @@ def recover_orphans(store: SpoolStore, user: str) -> list[Job]:
     theirs when nothing says whose they are); their records in one write, after one fsync
     of jobs/ (a durable record never names a rename a power cut could take back)."""
     remove_unlocked(store.tmp_dir)  # staged by a process that died before its commit
+    from lpfilter.spool.notes import retire_old  # (not every command's import)
     retire_old(store.state)  # an older lpfilter's retry notes: records now (spool/notes.py)
     try:
         names = os.listdir(store.jobs_dir)

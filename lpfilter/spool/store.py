@@ -51,11 +51,14 @@ from lpfilter.spool.jobindex import ID_MAX, JobIndex, gone_record, job_record, r
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.marks import BatchMarks
-from lpfilter.spool.notes import Noted
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
 
 __all__ = ["STATE_DIR", "SpoolStore"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lpfilter.spool.notes import Noted
 
 log = logs.getLogger(__name__)
 
