@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from receivekit import Client, Receiver, control_file, receiver, restarted  # noqa: F401
@@ -14,7 +15,7 @@ from receivekit import Client, Receiver, control_file, receiver, restarted  # no
 from lpfilter.job import Job
 from lpfilter.spool import notes
 from lpfilter.spool.jobindex import JobIndex, job_record, replay
-from lpfilter.spool.journalformat import Kind, encode_all
+from lpfilter.spool.journalformat import Kind, decode, encode_all, first_lsn
 from lpfilter.spool.notes import SEEN, VOID, Noted, note_record
 
 KEY, OTHER = "a" * 40, "b" * 40
@@ -109,7 +110,8 @@ def test_a_retry_is_known_after_its_job_was_printed_dropped_and_compacted(
 def test_a_job_whose_commit_failed_is_queued_when_sent_again(
         receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The journal's flush fails (EIO): the client is not told "received", and its resend
-    is a new job, not the twin of one the journal forgot (that would lose it)."""
+    is a new job, not the twin of one the journal forgot (that would lose it). The note
+    is taken back in the write that forgets the job: both or neither."""
     real: Callable[[int], None] = os.fdatasync
     failed: list[int] = []
 
@@ -123,6 +125,9 @@ def test_a_job_whose_commit_failed_is_queued_when_sent_again(
     assert _send(receiver, 6, b"twice") != b"\0"
     receiver.outcome()
     assert failed and receiver.jobs() == []
+    data = Path(receiver.store.journal_path).read_bytes()
+    kinds = [(r.kind, r.payload.rsplit(b" ", 1)[-1]) for r in decode(data, first_lsn(data))[0]]
+    assert kinds[-2:] == [(Kind.GONE, kinds[-2][1]), (Kind.NOTE, b"void")]  # one write
     assert _send(receiver, 6, b"twice") == b"\0"
     (job,) = receiver.outcome().jobs
     assert receiver.data(job) == b"twice" and not job.possible_duplicate

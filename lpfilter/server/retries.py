@@ -35,7 +35,6 @@ lock. A job of at most DIGEST_AT_ONCE bytes is hashed before its note is written
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import time
@@ -45,7 +44,7 @@ from lpfilter import logs
 from lpfilter.errors import LpfilterError
 from lpfilter.job import Job
 from lpfilter.safefiles import CHUNK, UnsafeFile, open_regular
-from lpfilter.spool.notes import SEEN, UNKNOWN, VOID, Noted, note_record
+from lpfilter.spool.notes import SEEN, UNKNOWN, Noted, note_record
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
@@ -116,7 +115,6 @@ class Retries:
         if digest == UNKNOWN and self.store.noted(note):  # a big job repeating a key
             digest = file_digest(fd)  # (rare): hashed outside the journal's lock
         twin: list[str] = []
-        written: list[Noted] = []
 
         def first() -> list[tuple[int, bytes]] | None:  # under the journal's lock
             nonlocal digest
@@ -127,26 +125,12 @@ class Retries:
             if earlier is not None:
                 twin.append(earlier)
                 return None
-            written.append(Noted(job.id, job.submitted, digest))
-            return [note_record(note, written[0])]
+            return [note_record(note, Noted(job.id, job.submitted, digest))]
 
-        try:
-            committed = self.store.commit_all([(job, staged)], notes=first)
-        except BaseException:
-            if written:
-                self.take_back(note, written[0])
-            raise
-        if not committed:
+        if not self.store.commit_all([(job, staged)], notes=first):
             self.store.sync()  # the earlier job durable before its resend is answered
             return twin[0], ""
         return None, note if digest == UNKNOWN else ""
-
-    def take_back(self, note: str, noted: Noted) -> None:
-        """A job whose commit failed (never acknowledged) is no retry's twin: its note is
-        taken back (best effort: left, it names a job the journal forgot, whose resend is
-        taken for a retry only while the failed job's bytes are known)."""
-        with contextlib.suppress(OSError, LpfilterError):
-            self.store.add_notes([note_record(note, noted, VOID)])
 
     def note_digest(self, note: str, job: Job, digest: str) -> None:
         """Write down a committed job's digest (not synced: lost in a crash, the digest is

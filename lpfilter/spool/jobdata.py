@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
@@ -97,7 +97,7 @@ class JobData:
         def refuse(self, path: str, reason: str) -> str:
             ...
 
-        def forget(self, jobs: list[Job]) -> bool:
+        def forget(self, jobs: list[Job], also: Sequence[tuple[int, bytes]] = ()) -> bool:
             ...
 
     def inline_room(self) -> int:
@@ -124,13 +124,17 @@ class JobData:
         jobs are forgotten and the data files removed (never announced). ``notes`` (the
         LPD server's retry notes) is called under the journal's lock, the index caught up,
         before the jobs' records are made: the records it gives go first in the same
-        write; None writes nothing, removes the data files and returns False."""
+        write; None writes nothing, removes the data files and returns False. A commit
+        that fails takes its notes back in the forgetting write (a note left would make
+        the client's resend, never acknowledged, be dropped as a retry)."""
         jobs = [job for job, _ in staged]
+        noted: list[tuple[int, bytes]] = []
 
         def records() -> list[tuple[int, bytes]] | None:
             first = [] if notes is None else notes()
             if first is None:
                 return None
+            noted.extend(first)
             for job, source in staged:
                 if isinstance(source, bytes):
                     first.append(data_record(job.id, source))
@@ -150,7 +154,7 @@ class JobData:
                 self._drop_files(jobs)
                 return False
         except BaseException:
-            if self.forget(jobs):
+            if self.forget(jobs, also=_taken_back(noted)):
                 self._drop_files(jobs)
             raise
         return True
@@ -196,6 +200,13 @@ class JobData:
             for job in jobs:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.data_path(job.id))
+
+
+def _taken_back(noted: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    if not noted:
+        return []
+    from lpfilter.spool.notes import void_of  # the LPD server's only (every command loads this)
+    return [void_of(record) for record in noted]
 
 
 def new_memory_file(name: str) -> int:

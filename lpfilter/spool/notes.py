@@ -18,7 +18,8 @@ of its data (40 hex digits) or ``-`` when not known yet. FORM says how far it co
   never told "received") be taken for a retry and dropped: a lost job.
 - ``seen``: its job was recorded (a digest noted after the acknowledgement, or a
   compaction keeping the note of a job already printed and dropped).
-- ``void``: its job's commit failed (never acknowledged): the note is taken back.
+- ``void``: its job's commit failed (never acknowledged): the note is taken back, in the
+  same write as the GONE record that forgets the job (spool/jobdata.py ``commit_all``).
 
 A queue keeps at most NOTES_MAX notes (the oldest keys go first) and a compaction keeps
 those younger than KEEP: a client retries within seconds or minutes (LPRng after 10 s,
@@ -79,6 +80,12 @@ class Noted:
 def note_record(key: str, noted: Noted, form: str = NEW) -> tuple[int, bytes]:
     return Kind.NOTE, (f"{key} {noted.job_id} {noted.when:.3f} {noted.digest}"
                        f" {form}").encode("ascii")
+
+
+def void_of(record: tuple[int, bytes]) -> tuple[int, bytes]:
+    """A note written with a job whose commit then failed, taken back."""
+    key, noted, _form = parse(record[1])
+    return note_record(key, noted, VOID)
 
 
 def parse(payload: bytes) -> tuple[str, Noted, str]:

@@ -38,7 +38,7 @@ import contextlib
 import errno
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from lpfilter import logs
 from lpfilter.errors import AccessError, LpfilterError
@@ -314,15 +314,17 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         log.warning("queue %s: refused %s: %s; %s", self.queue, path, reason, where)
         return where
 
-    def forget(self, jobs: list[Job]) -> bool:
+    def forget(self, jobs: list[Job], also: Sequence[tuple[int, bytes]] = ()) -> bool:
         """After a commit failed (its records may be in the file, not synced): GONE for
         those of ``jobs`` the journal names, so no job is left whose data the caller then
-        removes. False: it could not be written (keep the data: the jobs stay, whole)."""
+        removes, with ``also`` in the same write when it names any (what the commit wrote
+        beside them is taken back with them, or not at all). False: it could not be
+        written (keep the data: the jobs stay, whole)."""
         journal = self._writer()
         try:
             with journal.locked():
                 named = [job.id for job in jobs if job.id in self._index.jobs]
-                end = journal.append([gone_record(named)]) if named else 0
+                end = journal.append([gone_record(named), *also]) if named else 0
         except (OSError, LpfilterError) as exc:
             log.warning("queue %s: jobs %s recorded, not forgotten (%s): kept, with their"
                         " data", self.queue, " ".join(j.id for j in jobs), exc)
