@@ -16,8 +16,8 @@ its limit: the records of jobs always have room, spool/journallimit.py). The bud
 the bytes held, not the journal's size: the finished jobs kept a minute (``KEEP_RECENT``)
 made a busy queue's journal pass 8 MiB after ~8000 jobs, and every job then got a file.
 A compaction writes them again before their job's JOB record; a finished job's go. To be
-sent, they are written into a sealed memory file (``memfd``): the backends
-read a descriptor as they read a data file, and nobody can change it.
+sent, they are written into a sealed memory file (``memfd``): the backends read a
+descriptor as they read a data file, and nobody can change it.
 
 Only a queue with no program that could open the data file by its name gets inline jobs:
 LPRng hands filters and banner programs that name (``-e``, ``$DATAFILES``), and an
@@ -164,7 +164,7 @@ class JobData:
         regular file of the queue's owner, never a symbolic link or a FIFO; or a memory
         file holding the bytes the journal keeps. Otherwise why the job fails: a file
         lpfilter did not make is refused and moved aside."""
-        inline = self._inline(job_id)
+        inline = self.inline_bytes(job_id)
         if inline is not None:
             return _memory_file(f"lpfilter-job-{job_id}", inline)
         path = self.data_path(job_id)
@@ -179,16 +179,13 @@ class JobData:
     def has_data(self, job: Job) -> bool:
         """Does the spool keep the job's bytes? (A finished job's are never in the journal:
         ``prune`` asks this of every finished job, and needs no catch-up for it.)"""
-        if job.state not in FINISHED and self._inline(job.id) is not None:
+        if job.state not in FINISHED and self.inline_bytes(job.id) is not None:
             return True
         return os.path.lexists(self.data_path(job.id))
 
     def inline_bytes(self, job_id: str) -> bytes | None:
-        """The bytes the journal keeps for a job not finished (None: it keeps none)."""
-        return self._inline(job_id)
-
-    def _inline(self, job_id: str) -> bytes | None:
-        """The bytes the journal keeps for a job, as it says now (None: it keeps none)."""
+        """The bytes the journal keeps for a job not finished, as it says now (None: it
+        keeps none)."""
         journal = self._open()
         if journal is None:  # an old spool's tickets: files only
             return None
