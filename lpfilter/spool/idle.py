@@ -32,10 +32,11 @@ class Idle:
         #: When the queue went idle (None: a batch ran since the last look).
         self.since: float | None = None
 
-    def flush_due(self, *, ran: bool, burst: bool) -> float | None:
+    def flush_due(self, *, ran: bool, burst: bool, owed: bool) -> float | None:
         """After a batch (``ran``) or a look that found nothing to send: None when the
-        idle-time flush is due now (or there is none: ``ran``), else when it will be."""
-        if ran:
+        idle-time flush is due now (or there is none: ``ran``, or nothing is ``owed`` a
+        flush: then the worker does not wake for it), else when it will be."""
+        if ran or not owed:
             self.since = None
             return None
         now = self.clock()

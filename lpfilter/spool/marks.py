@@ -218,6 +218,15 @@ class BatchMarks:
                 return
         self._unlink([job.id])
 
+    def flush_owed(self) -> bool:
+        """Has ``flush`` anything to do: records this process wrote that no flush covers
+        yet, or data files waiting for one?"""
+        with self._threads:
+            if self._removals:
+                return True
+            owed = self._owed
+        return owed > 0 and owed > self._writer().synced
+
     def flush(self) -> int:
         """The pass ends, the worker goes idle or closes: one fdatasync when this process
         wrote records not yet durable or data files wait for one, then they go. Returns

@@ -118,7 +118,8 @@ class QueueWorker:
                 self.backlog.flush()
                 recheck = self.intake.adopt()
                 ran, retry_at = self.run_batch(summary, until)
-                flush_at = self.idle.flush_due(ran=ran, burst=burst)
+                flush_at = self.idle.flush_due(ran=ran, burst=burst,
+                                               owed=self.store.flush_owed())
                 if (not ran and flush_at is None and self.store.flush()) or self._prune_owed:
                     self._prune_soon()  # idle: records durable, data gone: those jobs may go
                 if self.clock() >= next_recovery:
