@@ -4,7 +4,8 @@ Why (issue 16): an LPD server's jobs come one at a time, so its worker went idle
 every job, and made what it wrote durable at once: an fdatasync per job, beside the
 MARK's of the next batch and the receiving connection's own, which then waited for it
 (one process's flushes of the journal go one after another). The idle-time flush now
-comes FLUSH_DELAY after the queue went idle; when the next batch comes first, its MARK's
+comes FLUSH_DELAY after the queue went idle, and only when something waits for it (an
+idle worker with nothing owed sleeps on); when the next batch comes first, its MARK's
 fdatasync covers what waited. A pass (``burst``: ``watch --once``, a foreground
 ``print``) flushes at once. Until that flush a power cut may take back the last jobs'
 outcomes: they are printed again, flagged possible duplicates, as a power cut within a
