@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sharedkit import CORPUS, require_shared
 
 from lpfilter import cli
+from lpfilter.commands import parser as commands_parser
 from lpfilter.printcap import grammar
 from lpfilter.printcap.entrytext import entry_from_text, entry_to_text
 
@@ -60,7 +61,10 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          "logging", "traceback", "string",
          # the host (Entry.host, only for %h and %H) and a URI's parser (only for lp=ftp://,
          # socket://, lpd://): 1.5 ms and 3 ms of status for a host%port queue
-         "ipaddress", "urllib.parse"}
+         "ipaddress", "urllib.parse",
+         # about 4 ms: argparse, gettext and the locale module gettext's first word imports
+         # (a quick command's plain line is read by commands/quickargs.py)
+         "argparse", "gettext", "locale"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
@@ -272,8 +276,9 @@ def test_fast_entry_reader_equals_pyparsing_on_any_text(text: str) -> None:
 
 # --- the lazy parser ---------------------------------------------------------------------
 
-def _commands_action(parser: argparse.ArgumentParser) -> cli._Commands:  # noqa: SLF001
-    return next(a for a in parser._actions if isinstance(a, cli._Commands))  # noqa: SLF001
+def _commands_action(parser: argparse.ArgumentParser) -> commands_parser.Commands:
+    return next(a for a in parser._actions  # noqa: SLF001
+                if isinstance(a, commands_parser.Commands))
 
 
 def test_lazy_parser_prints_what_the_whole_parser_prints() -> None:
@@ -310,7 +315,7 @@ def test_the_cache_key_is_hashlibs_sha256() -> None:
 
 def test_help_still_fits_the_terminal(monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    """A parser built without asking the width (lpfilter.cli._Parser) still formats its
+    """A parser built without asking the width (lpfilter.commands.parser) still formats its
     help to the terminal's width, as argparse does (COLUMNS, else the terminal), never to
     the fixed width its checks use."""
     widths = {}

@@ -16,6 +16,7 @@ from lpfilter.structs import FrozenStruct, Struct
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from types import SimpleNamespace
     from typing import TextIO
 
     from lpfilter.printcap import Printcap
@@ -181,7 +182,7 @@ class Context(Struct):
 
     _fields = ("args", "environ", "stdout", "_printcap")
 
-    def __init__(self, args: argparse.Namespace, environ: Mapping[str, str],
+    def __init__(self, args: argparse.Namespace | SimpleNamespace, environ: Mapping[str, str],
                  stdout: TextIO | None = None, _printcap: Printcap | None = None) -> None:
         self.args = args
         self.environ = environ

@@ -12,7 +12,6 @@ printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-``
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -28,7 +27,10 @@ from lpfilter.structs import Struct
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # what every run needs is imported with this module, while the start-up
     # runs without the cyclic collector (lpfilter.__main__)
+    import argparse
+
     from lpfilter.commands.environment import Context
+    from lpfilter.commands.quickargs import Recorder
     from lpfilter.spool.jobctl import Outcome
 
 #: ``QUEUE-NNNNNN``: a job id with its queue (a queue name may have ``-`` in it).
@@ -38,7 +40,11 @@ _PLAIN = re.compile(r"[0-9]+")
 EVERY = ("-", "all")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+#: Plain arguments are read without argparse (commands/quickargs.py).
+QUICK_ARGS = True
+
+
+def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     parser.add_argument("-P", dest="printer", metavar="QUEUE",
                         help="the queue (default: PRINTER, LPDEST, first printer)")
     parser.add_argument("-a", dest="all_queues", action="store_true",

@@ -1,7 +1,6 @@
 """``lpfilter print``: spool files as jobs; print them now unless a watcher serves the queue."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -19,19 +18,24 @@ from lpfilter.text import visible
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the modules every print needs are imported with this one, while the
     # start-up runs without the cyclic collector (lpfilter.__main__)
+    import argparse
     from collections.abc import Mapping
+    from types import SimpleNamespace
 
     from lpfilter.commands.environment import Context
+    from lpfilter.commands.quickargs import Recorder
 
 log = logs.getLogger(__name__)
 
+#: Plain arguments are read without argparse (commands/quickargs.py).
+QUICK_ARGS = True
 ADD_HELP = False  # -h means "no banner page" here, as in LPRng's lpr
 #: How long a foreground print waits out retry pauses (a printer that is off) before it
 #: leaves its jobs queued and exits 8; LPFILTER_PRINT_WAIT changes it.
 PRINT_WAIT = 30.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     parser.add_argument("--help", action="help", help="show this help and exit")
     parser.add_argument("-P", dest="printer", metavar="QUEUE",
                         help="the queue (default: PRINTER, LPDEST, first printer)")
@@ -66,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _format(text: str) -> str:
     """lpr's -F: one lower-case letter (the control file's print line)."""
     if len(text) != 1 or not ("a" <= text <= "z"):
+        import argparse  # argparse reads a line that has a bad letter (quickargs)
         raise argparse.ArgumentTypeError(f"{text!r} is not a format letter (a-z)")
     return text
 
@@ -109,7 +114,7 @@ def run(ctx: Context) -> ExitStatus:
         store.close()
 
 
-def _spool_and_print(ctx: Context, args: argparse.Namespace, entry: Entry,
+def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, entry: Entry,
                      store: SpoolStore, user: str, control: ControlFile) -> ExitStatus:
     """Spool the files (or hand them to the print server), then print or leave them."""
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,

@@ -1,7 +1,6 @@
 """``lpfilter status`` (alias ``lpq``): each queue's watcher, printer message and jobs."""
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -14,11 +13,18 @@ from lpfilter.text import printable, visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from lpfilter.commands.environment import Context
+    from lpfilter.commands.quickargs import Recorder
     from lpfilter.spool.queueinfo import JobData, QueueData
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+#: Plain arguments are read without argparse (commands/quickargs.py).
+QUICK_ARGS = True
+
+
+def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("-P", dest="printer", metavar="QUEUE", help="the queue to show")
     which.add_argument("-a", "--all", action="store_true", help="every queue")

@@ -1,0 +1,121 @@
+"""A quick command's plain line is read without argparse (lpfilter.commands.quickargs),
+into exactly what argparse makes of it; every other line is left to argparse.
+
+The proof is argparse itself: on generated lines, whatever the quick reader takes,
+argparse takes without an error and with the same namespace. The lines users type
+(``print -P lp FILE``, ``lpq -Plp``, ``lprm -P lp 12``) are taken quickly, and help, bad
+values and unusual shapes go to argparse, whose messages they need.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from lpfilter import cli
+from lpfilter.commands import quickargs
+from lpfilter.commands.registry import COMMANDS, WORDS, command_module
+
+QUICK = sorted(word for word, name in WORDS.items()
+               if getattr(command_module(COMMANDS[name][0]), "QUICK_ARGS", False))
+GLOBALS = ["-v", "-vv", "--verbose", "--debug", "--printcap", "/pc", "-P", "q", "-Pq", "-vP",
+           "-P=q", "--printcap=/pc", "--version", "-h"]
+OPTIONS = ["-P", "-Pq", "-P=q", "-J", "-T", "-U", "-#", "-#3", "-K", "-K2", "-C", "-h", "-F",
+           "-Fl", "-l", "-p", "-m", "--hold", "--wait", "--no-wait", "--no-w", "--help", "-a",
+           "--all", "--long", "--json", "-v", "-vv", "-vx", "--verbose", "--debug",
+           "--printcap", "--printcap=/p", "-lh", "--", "-"]
+VALUES = ["x", "q", "12", "all", "l", "X", "", "-x", "-3", "a b", "3", " 4", "lp-000012"]
+
+
+def argparse_reads(argv: list[str]) -> dict[str, object] | None:
+    """argparse's namespace for a line, or None when it refused it (or printed help)."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return vars(cli.build_parser(lazy=True).parse_args(argv))
+        except SystemExit:
+            return None
+
+
+def quick_reads(argv: list[str]) -> dict[str, object] | None:
+    read = quickargs.read(argv)
+    return None if read is None else vars(read)
+
+
+lines = st.builds(lambda head, word, rest: [*head, word, *rest],
+                  st.lists(st.sampled_from(GLOBALS), max_size=3),
+                  st.sampled_from([*QUICK, "watch", "printcap"]),
+                  st.lists(st.sampled_from(OPTIONS + VALUES) | st.text(max_size=4),
+                           max_size=7))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(lines)
+@example(["print", "-P", "q", "-P", "r", "f"])
+@example(["-P", "q", "status", "-P", "r"])
+@example(["-v", "print", "-vv", "f"])
+@example(["-vv", "status"])
+@example(["print", "--wait", "--wait"])
+@example(["status", "-a", "--all"])
+@example(["print", "-#", "x", "-#", "3"])
+def test_what_the_quick_reader_takes_argparse_takes_alike(argv: list[str]) -> None:
+    quick = quick_reads(argv)
+    if quick is not None:
+        assert quick == argparse_reads(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["print", "--no-wait", "-P", "own", "/tmp/job"], ["print", "-Plp", "a", "b"],
+    ["print", "-#", "2", "-J", "name", "-T", "title", "-C", "A", "-h", "-Fl", "f"],
+    ["print", "-K3", "-l", "--hold", "--wait", "f"], ["print"], ["-P", "lp", "print", "f"],
+    ["--printcap", "/etc/pc", "-v", "print", "--debug", "f"], ["-vv", "status"],
+    ["status", "-P", "q"], ["status"], ["lpq", "-Pq", "-l"], ["status", "-a", "--json"],
+    ["cancel", "-P", "q", "12"], ["lprm", "-Plp", "all"], ["cancel", "lp-000012"],
+    ["cancel", "--all", "-P", "q"], ["hold", "-P", "q", "3"], ["release", "-a"],
+    ["requeue", "-P", "q", "4", "5"]])
+def test_the_lines_users_type_are_read_quickly(argv: list[str]) -> None:
+    quick = quick_reads(argv)
+    assert quick is not None
+    assert quick == argparse_reads(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["print", "--help"], ["status", "-h"], ["--version"], ["print", "--", "-f"],
+    ["print", "-"], ["print", "-lh"], ["print", "--no-w"], ["print", "-P=q"],
+    ["print", "f", "-P", "q"], ["print", "-F", "X"], ["print", "-#", "two"],
+    ["print", "-m", "a@b"], ["print", "--wait", "--no-wait"], ["status", "-P", "q", "-a"],
+    ["cancel", "-1"], ["print", "-P", "-x"], ["watch", "-P", "q"], ["printcap"],
+    ["--printcap=/p", "status"], ["--printcap", "-p", "status"], ["status", "--printcap=/p"],
+    ["-P"], ["-v"], [], ["frobnicate"], ["status", "-vP", "q"]])
+def test_other_lines_are_left_to_argparse(argv: list[str]) -> None:
+    assert quickargs.read(argv) is None
+
+
+@pytest.mark.parametrize("word", QUICK)
+def test_the_recorder_holds_what_the_parser_holds(word: str) -> None:
+    """The quick reader's view of a command's arguments (its add_arguments, recorded) is
+    the parser's: the same flags, destinations and defaults, in the same order."""
+    lazy = cli.build_parser(lazy=True)
+    commands = next(a for a in lazy._actions if a.dest == "command")  # noqa: SLF001
+    parser = commands.parser_for(word)  # type: ignore[attr-defined]
+    recorded = quickargs.arguments_of(command_module(COMMANDS[WORDS[word]][0]))
+    assert [(tuple(a.option_strings) or (a.dest,), a.dest, a.default, a.type)
+            for a in parser._actions] == [  # noqa: SLF001
+        (r.flags, r.dest, r.default, r.convert) for r in recorded]
+    assert [a.const for a, r in zip(parser._actions, recorded)  # noqa: SLF001
+            if r.kind == "const"] == [r.const for r in recorded if r.kind == "const"]
+
+
+def test_a_quick_line_imports_no_argparse() -> None:
+    """The point of it: argparse, gettext and locale stay out of a quick command's start
+    (tests/test_startup.py checks the installed program's whole import set)."""
+    code = ("import sys\nfrom lpfilter.commands import quickargs\n"
+            "assert quickargs.read(['-P', 'q', 'print', '--no-wait', 'f']) is not None\n"
+            "print(sorted(m for m in ('argparse', 'gettext', 'locale') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
