@@ -6,7 +6,6 @@ Kept apart from argument parsing so that every command (and the tests) resolve
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -25,7 +24,6 @@ SYSTEM_PRINTCAP = "/etc/printcap"
 USER_PRINTCAP = ".printcap"
 #: Where setup.py installs the example printcap, under the installation prefix.
 EXAMPLE_DOC = os.path.join("share", "doc", "lpfilter", "printcap.example")
-_PATH_SEP = re.compile(r"[:;]")
 
 
 class PrintcapPaths(FrozenStruct):
@@ -46,7 +44,7 @@ class PrintcapPaths(FrozenStruct):
 
 
 def _split(value: str, origin: str) -> tuple[str, ...]:
-    paths = tuple(p for p in _PATH_SEP.split(value) if p)
+    paths = tuple(p for p in value.replace(";", ":").split(":") if p)
     for path in paths:
         if path.startswith("|"):
             raise UsageError(f"{origin}: '{path}': lpfilter does not run printcap programs;"
@@ -68,7 +66,7 @@ def split_global_options(argv: Sequence[str]) -> tuple[list[str], list[str], int
     queues: list[str] = []
     while i < len(argv):
         token = argv[i]
-        short = re.fullmatch(r"-(v*)(?:P(.*))?", token, re.DOTALL)
+        short = _short_options(token)
         if token in ("--verbose", "--debug") or token.startswith("--printcap="):
             head.append(token)
             i += 1
@@ -77,20 +75,31 @@ def split_global_options(argv: Sequence[str]) -> tuple[list[str], list[str], int
             i += 2
         elif short is None or token == "-":
             break
-        elif short[2] is None:  # -v, -vv
+        elif short[1] is None:  # -v, -vv
             head.append(token)
             i += 1
-        elif short[2]:  # -Pq, -P=q (argparse: q), -vPq (argparse 3.11: -vP=q is =q)
-            head += [f"-{short[1]}"] if short[1] else []
-            queues.append(short[2] if short[1] else short[2].removeprefix("="))
+        elif short[1]:  # -Pq, -P=q (argparse: q), -vPq (argparse 3.11: -vP=q is =q)
+            head += [f"-{short[0]}"] if short[0] else []
+            queues.append(short[1] if short[0] else short[1].removeprefix("="))
             i += 1
         elif i + 1 < len(argv):  # -P q, -vP q
-            head += [f"-{short[1]}"] if short[1] else []
+            head += [f"-{short[0]}"] if short[0] else []
             queues.append(argv[i + 1])
             i += 2
         else:
             break
     return head, queues, i
+
+
+def _short_options(token: str) -> tuple[str, str | None] | None:
+    """``-v...`` and ``-v...P[QUEUE]`` as (the v's, what follows P or None); else None."""
+    if not token.startswith("-"):
+        return None
+    rest = token[1:].lstrip("v")
+    verbose = "v" * (len(token) - 1 - len(rest))
+    if not rest:
+        return verbose, None
+    return (verbose, rest[1:]) if rest.startswith("P") else None
 
 
 def printcap_paths(option: str | None, environ: Mapping[str, str]) -> PrintcapPaths:

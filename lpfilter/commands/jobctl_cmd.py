@@ -13,7 +13,6 @@ printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-``
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from lpfilter.errors import AccessError
@@ -33,9 +32,6 @@ if TYPE_CHECKING:  # what every run needs is imported with this module, while th
     from lpfilter.commands.quickargs import Recorder
     from lpfilter.spool.jobctl import Outcome
 
-#: ``QUEUE-NNNNNN``: a job id with its queue (a queue name may have ``-`` in it).
-_QUEUE_ID = re.compile(r"(?s)(.+)-([0-9]+)")
-_PLAIN = re.compile(r"[0-9]+")
 #: Words that mean "every job" (of the user), as lprm's ``-`` and LPRng's ``all``.
 EVERY = ("-", "all")
 
@@ -71,16 +67,21 @@ def _queue_of(text: str, printcap: Printcap) -> tuple[Entry, int] | None:
     in the printcap (names, aliases, glob names), else it is a clear error."""
     from lpfilter.errors import NoSuchPrinter
     from lpfilter.text import visible
-    match = _QUEUE_ID.fullmatch(text)
-    if match is None:
+    queue, _dash, number = text.rpartition("-")  # (a queue name may have - in it)
+    if not queue or not _plain(number):
         return None
     try:
-        entry = printcap.lookup(match.group(1))
+        entry = printcap.lookup(queue)
     except NoSuchPrinter:
-        raise NoSuchPrinter(f"{visible(text)}: no queue named '{visible(match.group(1))}' in"
+        raise NoSuchPrinter(f"{visible(text)}: no queue named '{visible(queue)}' in"
                             " the printcap (lpfilter status -a lists the queues)",
-                            queue=match.group(1)) from None
-    return entry, int(match.group(2))
+                            queue=queue) from None
+    return entry, int(number)
+
+
+def _plain(text: str) -> bool:
+    """A job number alone (ASCII digits: ``12``, ``000012``)."""
+    return text.isascii() and text.isdigit()
 
 
 def _targets(ctx: Context, action: str) -> list[_Target]:
@@ -96,8 +97,8 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
         raise UsageError(f"{action}: -a (every queue) and -P {args.printer} do not go"
                          " together")
     printcap = ctx.printcap()
-    plain = {int(i) for i in ids if _PLAIN.fullmatch(i)}
-    queued = {i: _queue_of(i, printcap) for i in ids if not _PLAIN.fullmatch(i)}
+    plain = {int(i) for i in ids if _plain(i)}
+    queued = {i: _queue_of(i, printcap) for i in ids if not _plain(i)}
     bad = [i for i, found in queued.items() if found is None]
     if bad:
         raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed"

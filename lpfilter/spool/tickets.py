@@ -25,9 +25,10 @@ from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 
 log = logs.getLogger(__name__)
 
-#: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job.
-TICKET = re.compile(r"^\d+\.job$")
-_CANCEL = re.compile(r"^\d+\.cancel$")
+#: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job. (Patterns
+#: are compiled on first use, by re's cache: an older version's tickets are rare.)
+TICKET = r"^\d+\.job$"
+_CANCEL = r"^\d+\.cancel$"
 #: A ticket is a few hundred bytes of JSON; more is not a ticket lpfilter wrote.
 TICKET_MAX = 1 << 20
 #: The files of that form in the state folder.
@@ -57,7 +58,7 @@ def ticket_ids(jobs_dir: str) -> list[str]:
         names = os.listdir(jobs_dir)
     except FileNotFoundError:
         return []
-    return sorted((n[:-4] for n in names if TICKET.match(n)), key=lambda i: (len(i), i))
+    return sorted((n[:-4] for n in names if re.match(TICKET, n)), key=lambda i: (len(i), i))
 
 
 def read_all(jobs_dir: str, owner: int, queue: str,
@@ -83,7 +84,7 @@ def read_all(jobs_dir: str, owner: int, queue: str,
 def cancel_ids(jobs_dir: str) -> list[str]:
     """The jobs a ``.cancel`` file asks to stop."""
     try:
-        return [n[:-7] for n in os.listdir(jobs_dir) if _CANCEL.match(n)]
+        return [n[:-7] for n in os.listdir(jobs_dir) if re.match(_CANCEL, n)]
     except FileNotFoundError:
         return []
 
@@ -139,7 +140,7 @@ def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], st
     return Taken(jobs, records, {job.id for job in read})
 
 
-_DATA = re.compile(r"^\d{1,12}\.data$")
+_DATA = r"^\d{1,12}\.data$"
 #: At most this many journals moved aside are read when a new one starts.
 ASIDE_MAX = 8
 
@@ -151,7 +152,7 @@ def seed_number(state: str, owner: int) -> int:
     numbers = [0]
     with contextlib.suppress(OSError):
         numbers += [int(n[:-5]) for n in os.listdir(os.path.join(state, "jobs"))
-                    if _DATA.match(n)]
+                    if re.match(_DATA, n)]
     names: list[str] = []
     with contextlib.suppress(OSError):
         names = sorted(n for n in os.listdir(state) if n.startswith("journal.")
@@ -187,7 +188,7 @@ def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
     (refused, and left where it was because it could not be moved) stays."""
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(jobs_dir):
-            if (TICKET.match(name) and name[:-4] in read) or _CANCEL.match(name) or (
+            if (re.match(TICKET, name) and name[:-4] in read) or re.match(_CANCEL, name) or (
                     name.startswith(".tmp-") and name.endswith(".job")):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(jobs_dir, name))
