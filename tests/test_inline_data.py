@@ -95,14 +95,14 @@ def test_a_file_over_the_size_or_past_the_budget_gets_a_data_file(
     assert main(["print", "--no-wait", "-P", "q", big, _file(tmp_path / "a", b"a")]) == 0
     assert _data_files(queues["q"]) == ["000001.data"]
     assert _kinds(queues["q"]).count(Kind.DATA) == 1
-    monkeypatch.setattr(jobdata, "INLINE_BUDGET", 1 + 3)  # "a" is held: room for 3 bytes
+    monkeypatch.setattr(jobdata, "inline_budget", lambda: 1 + 3)  # "a" is held: room for 3 bytes
     files = [_file(tmp_path / name, b"12") for name in ("b", "c")]
     assert main(["print", "--no-wait", "-P", "q", *files]) == 0
     assert _data_files(queues["q"]) == ["000001.data", "000004.data"]
     assert _kinds(queues["q"]).count(Kind.DATA) == 2
     size = (queues["q"] / ".lpfilter" / "journal").stat().st_size
-    monkeypatch.setattr(jobdata, "INLINE_BUDGET", 1 << 20)
-    monkeypatch.setattr(jobdata, "INLINE_JOURNAL_MAX", size + 2)  # the journal's cap
+    monkeypatch.setattr(jobdata, "inline_budget", lambda: 1 << 20)
+    monkeypatch.setattr(jobdata, "inline_journal_max", lambda: size + 2)  # the journal's cap
     assert main(["print", "--no-wait", "-P", "q", _file(tmp_path / "d", b"123")]) == 0
     assert _data_files(queues["q"]) == ["000001.data", "000004.data", "000005.data"]
 
@@ -113,7 +113,7 @@ def test_the_budget_counts_the_bytes_of_unfinished_jobs_not_the_journal(
     longer held, so they leave the budget to the jobs still queued."""
     files = [_file(tmp_path / f"f{n}", b"x" * 1000) for n in range(4)]
     assert main(["print", "--no-wait", "-P", "q", *files]) == 0
-    monkeypatch.setattr(jobdata, "INLINE_BUDGET", 2500)  # 2 of them are held, not 3
+    monkeypatch.setattr(jobdata, "inline_budget", lambda: 2500)  # 2 of them are held, not 3
     store = SpoolStore(str(queues["q"]), "q")
     try:
         assert store.inline_room() == 0  # 4000 bytes held
@@ -124,6 +124,24 @@ def test_the_budget_counts_the_bytes_of_unfinished_jobs_not_the_journal(
         assert store.inline_room() == 500
     finally:
         store.close()
+
+
+def test_the_budget_follows_the_journal_s_limit_as_it_is_now(
+        queues: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget is a fraction of the limit read when a job is staged (as the journal's
+    cap is), so a lower limit (a test's, or a future setting) lowers it too."""
+    assert main(["print", "--no-wait", "-P", "q", _file(tmp_path / "a", b"x" * 1000)]) == 0
+    store = SpoolStore(str(queues["q"]), "q")
+    try:
+        assert store.inline_room() == journallimit.LIMIT // 8 - 1000
+        monkeypatch.setattr(journallimit, "LIMIT", 8 * (1000 + 300))
+        assert store.inline_room() == 300
+        monkeypatch.setattr(journallimit, "LIMIT", 8 * 1000)  # all of it held
+        assert store.inline_room() == 0
+    finally:
+        store.close()
+    assert main(["print", "--no-wait", "-P", "q", _file(tmp_path / "b", b"y" * 200)]) == 0
+    assert _data_files(queues["q"]) == ["000002.data"]  # past the room: a data file
 
 
 def test_a_torn_write_never_leaves_a_job_without_its_bytes() -> None:
@@ -216,7 +234,7 @@ def test_a_data_record_that_names_no_job_id_is_skipped() -> None:
 
 def test_finished_small_jobs_bytes_do_not_make_a_compaction_due() -> None:
     """A compaction rewrites every kept record: the dead bytes of finished small jobs (up
-    to DEAD_DATA_MAX) do not make it due, or a pass of 500 jobs would end with one."""
+    to 1/16 of the limit) do not make it due, or a pass of 500 jobs would end with one."""
     job = Job("000001", "q", "user", "f", 4, 1.0)
     records = [data_record(job.id, b"four"), job_record(job)]
     index = replay(encode_all(0, records)[0], "q")

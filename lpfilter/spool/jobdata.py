@@ -10,9 +10,10 @@ same fdatasync: nothing more per job. A torn write keeps a prefix of the batch: 
 record is never there without the bytes before it; bytes with no JOB after them name no
 job and are dropped at the next compaction.
 
-The index keeps the bytes of jobs not finished: at most INLINE_BUDGET of them are taken in
-(the memory a process holds), and none while the journal is past INLINE_JOURNAL_MAX (half
-its limit: the records of jobs always have room, spool/journallimit.py). The budget counts
+The index keeps the bytes of jobs not finished: at most ``inline_budget()`` of them are
+taken in (the memory a process holds), and none while the journal is past
+``inline_journal_max()`` (half its limit: the records of jobs always have room,
+spool/journallimit.py). The budget counts
 the bytes held, not the journal's size: the finished jobs kept a minute (``KEEP_RECENT``)
 made a busy queue's journal pass 8 MiB after ~8000 jobs, and every job then got a file.
 A compaction writes them again before their job's JOB record; a finished job's go. To be
@@ -46,11 +47,21 @@ if TYPE_CHECKING:
 
 #: The largest job whose bytes go into the journal (labels, receipts, small invoices).
 INLINE_MAX = 16 << 10
-#: The most bytes of unfinished jobs a journal takes in (1/8 of its limit): memory stays
-#: bounded, and queued bytes never crowd out the records of the jobs themselves.
-INLINE_BUDGET = journallimit.LIMIT // 8
-#: No job is inlined while the journal is this big (until a compaction shrinks it).
-INLINE_JOURNAL_MAX = journallimit.LIMIT // 2
+
+
+def inline_budget() -> int:
+    """The most bytes of unfinished jobs a journal takes in (1/8 of its limit, as it is
+    now: a test may lower it): memory stays bounded, and queued bytes never crowd out the
+    records of the jobs themselves."""
+    return journallimit.LIMIT // 8
+
+
+def inline_journal_max() -> int:
+    """No job is inlined while the journal is this big (half its limit), until a
+    compaction shrinks it."""
+    return journallimit.LIMIT // 2
+
+
 #: A staged job: its data file in tmp/ (str), or its bytes to go into the journal.
 Source = str | bytes
 
@@ -101,10 +112,10 @@ class JobData:
             ...
 
     def inline_room(self) -> int:
-        """How many bytes of jobs may still go into the journal (INLINE_BUDGET)."""
+        """How many bytes of jobs may still go into the journal (``inline_budget``)."""
         journal = self._writer()
-        return max(0, min(INLINE_BUDGET - self._index.data_held,
-                          INLINE_JOURNAL_MAX - journal.size))
+        return max(0, min(inline_budget() - self._index.data_held,
+                          inline_journal_max() - journal.size))
 
     def stage(self, job_id: str) -> tuple[int, str]:
         """A new file in tmp/ for a job's data: (fd, path), locked till closed (see

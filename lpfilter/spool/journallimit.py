@@ -21,9 +21,6 @@ from lpfilter.spool.journalformat import JOURNAL_MAX, Kind
 LIMIT = JOURNAL_MAX
 #: The journal is never compacted below this size (rewriting a small one gains nothing).
 COMPACT_MIN = 1 << 20
-#: The bytes of finished jobs' DATA records a journal may hold before they count towards
-#: a compaction (half of jobdata's INLINE_BUDGET: ``print`` still inlines beside them).
-DEAD_DATA_MAX = LIMIT // 16
 #: The framing of one record (journalformat: length, crc, lsn, kind).
 FRAMING = 17
 
@@ -48,10 +45,10 @@ def weight(records: list[tuple[int, bytes]]) -> int:
 
 def compact_due(size: int, live: int, dead_data: int = 0) -> bool:
     """Is a journal of ``size`` bytes, ``live`` of them the live jobs', worth compacting?
-    Up to DEAD_DATA_MAX of it may be the bytes of finished small jobs (spool/jobdata.py)
+    Up to 1/16 of the limit may be the bytes of finished small jobs (spool/jobdata.py)
     without counting: they cost a replay nothing but their reading, and a compaction
     rewrites every kept record (a pass of 500 one-KiB jobs compacted once at its end)."""
-    return size - min(dead_data, DEAD_DATA_MAX) > max(COMPACT_MIN, min(4 * live, LIMIT // 2))
+    return size - min(dead_data, LIMIT // 16) > max(COMPACT_MIN, min(4 * live, LIMIT // 2))
 
 
 def crowded(size: int, adding: int) -> bool:
