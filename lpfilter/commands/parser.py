@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from gettext import gettext
 
 from lpfilter import __version__
-from lpfilter.commands.quickargs import GLOBAL_QUEUES, common_options
+from lpfilter.commands.quickargs import GLOBAL_QUEUES, add_all, common_options
 from lpfilter.commands.registry import COMMANDS, command_module
 
 TYPE_CHECKING = False
@@ -137,17 +137,13 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
 
 
 def _complete(command: argparse.ArgumentParser) -> None:
-    """Add a command's arguments, once, in the order a parser built whole has them: -h
-    (unless the command takes -h itself, ``ADD_HELP = False``), the common options, the
-    command's own."""
+    """Add a command's arguments, once (quickargs.add_all; -h's help translated as
+    argparse's own)."""
     if not isinstance(command, _CommandParser) or command.complete:
         return
     implementation = command_module(str(command.get_default("module")))
-    if getattr(implementation, "ADD_HELP", True):  # as argparse's add_help, translated too
-        command.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
-                             help=gettext("show this help message and exit"))
-    common_options(command, argparse.SUPPRESS)
-    implementation.add_arguments(command)
+    add_all(command, implementation, argparse.SUPPRESS,
+            gettext("show this help message and exit"))
     command.set_defaults(module=command.get_default("module"),
                          action=command.get_default("action"))
     command.complete = True

@@ -90,14 +90,20 @@ class Recorder:
         return Recorder(self.arguments, 1 + max((a.group for a in self.arguments), default=0))
 
 
+def add_all(parser: Any, module: Any, suppress: str, help_text: str = "") -> None:
+    """A command's arguments, in the order a parser built whole has them: -h (unless the
+    command takes -h itself, ``ADD_HELP = False``), the common options, the command's
+    own. For argparse's parser (parser.py) and for a Recorder alike."""
+    if getattr(module, "ADD_HELP", True):  # as argparse's add_help
+        parser.add_argument("-h", "--help", action="help", default=suppress, help=help_text)
+    common_options(parser, suppress)
+    module.add_arguments(parser)
+
+
 def arguments_of(module: Any) -> list[Argument]:
-    """What a command's parser holds after cli's ``_complete``: -h (unless the command
-    takes -h itself), the common options, the command's own."""
+    """What a command's parser holds (parser.py's ``_complete``), as a Recorder saw it."""
     recorder = Recorder()
-    if getattr(module, "ADD_HELP", True):
-        recorder.add_argument("-h", "--help", action="help", default=SUPPRESS)
-    common_options(recorder, SUPPRESS)
-    module.add_arguments(recorder)
+    add_all(recorder, module, SUPPRESS)
     return recorder.arguments
 
 
