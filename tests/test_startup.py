@@ -64,7 +64,10 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          "ipaddress", "urllib.parse",
          # about 4 ms: argparse, gettext and the locale module gettext's first word imports
          # (a quick command's plain line is read by commands/quickargs.py)
-         "argparse", "gettext", "locale"}
+         "argparse", "gettext", "locale",
+         # 0.7 ms: the journal's lock and the store's are _thread's; the journal makes its
+         # threading.Condition only when a thread must wait for another's flush
+         "threading"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,

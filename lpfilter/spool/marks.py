@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 
 from lpfilter.job import Job, JobState
 from lpfilter.spool import journalformat
@@ -35,6 +34,8 @@ from lpfilter.spool.jobindex import (JobIndex, cancel_record, first_record, job_
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
+
     from lpfilter.spool.journal import Journal
 
 #: A MARK names at most this many jobs...

@@ -34,10 +34,10 @@ system) opens the journal read-only, or reads an old spool's tickets, and create
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import os
-import threading
 from collections.abc import Callable, Sequence
 
 from lpfilter import logs
@@ -72,7 +72,7 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
     def __init__(self, sd: str, queue: str, *, shared: bool = False) -> None:
         super().__init__(sd, queue)
         self.shared = shared  # a daemon's worker's, its connections' too: one replay
-        self._threads = threading.RLock()
+        self._threads = _thread.RLock()  # (threading: 0.7 ms of a quick command)
         self._journal: Journal | None = None
         self._index = JobIndex(queue)
         self._init_marks()
