@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from lpfilter import logs
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import UnsafeFile, fsync_dir, same_file
+from lpfilter.spool.groupsync import GroupSync
 from lpfilter.spool.journalfile import SAFE_FLAGS, open_fresh, open_owned, take_lock
 from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
                                           RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
@@ -42,10 +43,6 @@ from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_M
 
 __all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
            "boot_id", "decode", "encode", "open_owned"]
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import threading
 
 log = logs.getLogger(__name__)
 
@@ -86,18 +83,13 @@ class Journal:
                 raise
         #: Held while records are read or appended: hold it to look at what they made.
         self.threads = _thread.RLock()
-        #: Guards _syncing and _synced; a thread that must wait for another's fdatasync
-        #: waits on _cond, made on first need (threading is 0.7 ms of a quick command's
-        #: start, and a single thread never waits).
-        self._mutex = _thread.allocate_lock()
-        self._cond: threading.Condition | None = None
+        #: How far the file is durable; one fdatasync for all the threads (groupsync.py).
+        self._group = GroupSync()
         self._base = 0  # the LSN of the file's first byte
         self._read_at = 0  # how far the file is read (an offset in it)
         self._end = 0  # the LSN after the last whole record read
         self._stamp = (-1, 0)  # the file's size and mtime at the last look
         self._named: tuple[int, int, int] | None = None  # see _replaced
-        self._synced = 0
-        self._syncing = False
         self.holding = False
         self.catch_up()
 
@@ -107,7 +99,7 @@ class Journal:
         return open_owned(self.path, self.owner, _READ_ONLY, create=False)
 
     def close(self) -> None:
-        with self._no_sync():  # a flush under way ends first: its number is not reused
+        with self._group.paused():  # a flush under way ends first: its number is not reused
             for fd in (self.fd, self._lock_fd):
                 if fd >= 0:
                     with contextlib.suppress(OSError):
@@ -214,7 +206,7 @@ class Journal:
             if lock_fd >= 0:
                 os.close(lock_fd)
             raise
-        with self._no_sync():
+        with self._group.paused():
             os.close(self.fd)
             self.fd, self._read_at, self._stamp = fd, 0, (-1, 0)
             if lock_fd >= 0:
@@ -240,33 +232,6 @@ class Journal:
         finally:
             if not held:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    @contextlib.contextmanager
-    def _no_sync(self) -> Iterator[None]:
-        """While the descriptor is swapped: no thread may be flushing it (a closed number
-        could be another file's by then)."""
-        with self._mutex:
-            while self._syncing:
-                self._wait()
-            self._syncing = True
-        try:
-            yield
-        finally:
-            with self._mutex:
-                self._syncing = False
-                self._notify()
-
-    def _wait(self) -> None:
-        """Wait (holding _mutex) until a flushing thread says it is done."""
-        if self._cond is None:
-            import threading
-            self._cond = threading.Condition(self._mutex)
-        self._cond.wait()
-
-    def _notify(self) -> None:
-        """(Holding _mutex) wake the threads waiting for this flush, if any ever waited."""
-        if self._cond is not None:
-            self._cond.notify_all()
 
     def _torn(self, data: bytes, size: int, *, cut: bool) -> None:
         """Bytes at the end that are no whole record: a torn write, cut off (by an
@@ -378,31 +343,23 @@ class Journal:
             with contextlib.suppress(OSError):  # on a full disk it holds the free space
                 os.unlink(path)  # (after the rename: no such name, nothing removed)
             raise
-        with self._no_sync():
+        with self._group.paused():
             os.close(self.fd)
             self.fd, self._read_at, self._stamp = fd, 0, (-1, 0)
-            self._synced = max(self._synced, at)
+            self._group.synced = max(self._group.synced, at)
         self.on_reset()  # this process reads the new file too: one state for all
         self._read(os.fstat(self.fd), cut=False)
 
     def sync_to(self, end: int) -> None:
         """Return once everything up to ``end`` is durable: one thread fdatasyncs for all
         the records appended so far, the others wait for it (group commit)."""
-        with self._mutex:
-            while self._synced < end:
-                if self._syncing:
-                    self._wait()
-                    continue
-                self._syncing = True
-                target = self._end
-                self._mutex.release()
-                try:
-                    os.fdatasync(self.fd)
-                finally:
-                    self._mutex.acquire()
-                    self._syncing = False
-                    self._notify()
-                self._synced = max(self._synced, target)
+        self._group.sync_to(end, self._flush)
+
+    def _flush(self) -> int:
+        """One fdatasync: what was appended when it began is durable after it."""
+        target = self._end
+        os.fdatasync(self.fd)
+        return target
 
     @property
     def end(self) -> int:
@@ -410,7 +367,7 @@ class Journal:
 
     @property
     def synced(self) -> int:
-        return self._synced
+        return self._group.synced
 
     @property
     def size(self) -> int:
