@@ -10,6 +10,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from lpfilter.errors import AccessError
 from lpfilter.job import Job, JobState
 from lpfilter.spool.jobdata import INLINE_MAX
 from lpfilter.spool.jobindex import replay_file
+from lpfilter.spool.journalformat import Record, decode, first_lsn
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
 
@@ -181,6 +183,50 @@ def test_compaction_keeps_jobs_cancels_and_numbers(tmp_path: Path) -> None:
         assert seen.cancel_requested("000001")
     assert other.next_id() == f"{int(last) + 1:06d}"
     assert sorted(replay_file(str(journal_path(sd)))) == ["000001"]
+    store.close()
+    other.close()
+
+
+def _records(sd: Path) -> list[Record]:
+    data = journal_path(sd).read_bytes()
+    return decode(data, first_lsn(data))[0]
+
+
+def test_a_daemon_compacts_the_jobs_of_the_last_minute_sooner_than_a_pass(
+        tmp_path: Path) -> None:
+    """Every command replays the journal, and a job printed and sent leaves five records
+    or more where a compaction leaves one; the jobs finished in the last minute are kept
+    for status. A running daemon's prune (``eager``) compacts past twice the live records
+    and 256 KiB, so 300 such jobs are one record each; a ``watch --once`` pass keeps four
+    times and 1 MiB (a compaction at its end would cost it)."""
+    sd, store, other = _two_stores(tmp_path)
+    now = time.time()
+    for n in range(1, 301):
+        store.write(Job(f"{n:06d}", "lp", "root", f"label {n}", 1024, now), durable=False)
+        store.mark(store.jobs(finished=False))
+        job = store.read(f"{n:06d}")
+        assert job is not None
+        job.attempts += 1
+        job.move_to(JobState.ACTIVE)
+        job.started = time.time()
+        store.start(job, os.getpid(), 0.0)
+        job.send_started = True
+        store.first_byte(job)
+        job.move_to(JobState.DONE)
+        job.finished = time.time()
+        store.outcome(job)
+    store.flush()
+    grown = journal_path(sd).stat().st_size
+    records = len(_records(sd))
+    assert records >= 5 * 300 and grown > 1 << 18
+    store.prune(0, 0.0, time.time(), 60.0)  # a pass: every job is younger than a minute
+    assert journal_path(sd).stat().st_size == grown
+    store.prune(0, 0.0, time.time(), 60.0, eager=True)  # a daemon
+    assert journal_path(sd).stat().st_size < grown // 2
+    assert len(_records(sd)) == 1 + 300  # the HEAD, one record a job
+    for seen in (store, other, SpoolStore(str(sd), "lp")):
+        assert [(j.id, j.state) for j in seen.jobs()] == [
+            (f"{n:06d}", JobState.DONE) for n in range(1, 301)]
     store.close()
     other.close()
 

@@ -3,11 +3,12 @@
 Why (issue 16's review): readers refuse a journal past JOURNAL_MAX (a spool owner could
 make it any size), so a journal lpfilter writes itself must never get there, or the queue
 is dead for every command. Compaction (the lease holder's, in ``prune``) is due when the
-journal passes 4 x its live records, capped at half the limit (with a floor: a small
-journal is not worth rewriting); an append that would pass 3/4 of the limit compacts
-first, under the lock; one that would still pass it is refused before a byte is written
-(JournalFull: one line, exit 10 like a full disk). Records that carry no job (GONE, a
-number reserved, a cancel) may use the last quarter: removing jobs is how room is made.
+journal passes 4 x its live records (a running daemon's: 2 x), capped at half the limit
+(with a floor: a small journal is not worth rewriting); an append that would pass 3/4 of
+the limit compacts first, under the lock; one that would still pass it is refused before
+a byte is written (JournalFull: one line, exit 10 like a full disk). Records that carry no
+job (GONE, a number reserved, a cancel) may use the last quarter: removing jobs is how
+room is made.
 A hot-folder file's INTENT counts as its job's (its JOB record would be refused next).
 """
 from __future__ import annotations
@@ -19,8 +20,10 @@ from lpfilter.spool.journalformat import JOURNAL_MAX, Kind
 
 #: The most this process lets a journal grow to (a test may lower it).
 LIMIT = JOURNAL_MAX
-#: The journal is never compacted below this size (rewriting a small one gains nothing).
+#: The journal is never compacted below this size (rewriting a small one gains little)...
 COMPACT_MIN = 1 << 20
+#: ...nor below this one by a running daemon, which compacts sooner (``compact_due``).
+COMPACT_MIN_EAGER = 1 << 18
 #: The framing of one record (journalformat: length, crc, lsn, kind).
 FRAMING = 17
 
@@ -43,12 +46,21 @@ def weight(records: list[tuple[int, bytes]]) -> int:
     return sum(len(payload) + FRAMING for _, payload in records)
 
 
-def compact_due(size: int, live: int, dead_data: int = 0) -> bool:
+def compact_due(size: int, live: int, dead_data: int = 0, *, eager: bool = False) -> bool:
     """Is a journal of ``size`` bytes, ``live`` of them the live jobs', worth compacting?
     Up to 1/16 of the limit may be the bytes of finished small jobs (spool/jobdata.py)
     without counting: they cost a replay nothing but their reading, and a compaction
-    rewrites every kept record (a pass of 500 one-KiB jobs compacted once at its end)."""
-    return size - min(dead_data, LIMIT // 16) > max(COMPACT_MIN, min(4 * live, LIMIT // 2))
+    rewrites every kept record (a pass of 500 one-KiB jobs compacted once at its end).
+
+    ``eager`` (a running daemon's worker, which prunes at most once a second): past twice
+    the live records and 256 KiB, not four times and 1 MiB (a ``watch --once`` pass keeps
+    those: a compaction at its end would cost it 5-25 %). Every command replays the journal:
+    a job printed and sent leaves seven records (~90 us of replay), compacted one (~25
+    us), and the jobs finished in the last minute are kept for ``status``, so a busy
+    queue's journal made each ``print``, ``status`` and ``cancel`` pay ~25 ms per 300
+    recent jobs (5 ms compacted), while a compaction of them costs its writer 15-25 ms."""
+    floor, factor = (COMPACT_MIN_EAGER, 2) if eager else (COMPACT_MIN, 4)
+    return size - min(dead_data, LIMIT // 16) > max(floor, min(factor * live, LIMIT // 2))
 
 
 def crowded(size: int, adding: int) -> bool:

@@ -343,10 +343,12 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
             self._drop_files(jobs)
         self._append([gone_record([job.id for job in jobs])], durable=True)
 
-    def prune(self, keep: int, max_age: float, now: float, keep_recent: float) -> None:
+    def prune(self, keep: int, max_age: float, now: float, keep_recent: float, *,
+              eager: bool = False) -> None:
         """Keep the ``keep`` newest finished jobs (and any younger than ``keep_recent``, or
         whose data is kept); ``max_age`` > 0 also drops older ones: one GONE record and one
-        sync for all. Then the journal is compacted when it has grown big (§2.9)."""
+        sync for all. Then the journal is compacted when it has grown big (§2.9; sooner
+        when ``eager``: journallimit.compact_due)."""
         journal = self._writer()
         with journal.threads:
             finished = sorted((j for j in self._index.jobs.values() if j.state in FINISHED),
@@ -361,7 +363,7 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         if drop:
             self._drop(drop)
         if journallimit.compact_due(journal.size, self._index.live_size(),
-                                    self._index.dead_data()):
+                                    self._index.dead_data(), eager=eager):
             self.compact()
 
     def compact(self) -> None:

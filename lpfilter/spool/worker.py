@@ -76,6 +76,8 @@ class QueueWorker:
         #: whose printer is away. None: it answered, or was not tried yet.
         self.away: float | None = None
         self._pruned_at, self._prune_owed = float("-inf"), False
+        #: Serving as a daemon (not one pass): the journal is compacted sooner (prune).
+        self.daemon = False
         #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
         #: status(job, message) and end(job) (the backend is done with it: the printer took
         #: the last byte, or the try ended) are called from the worker's thread.
@@ -161,6 +163,7 @@ class QueueWorker:
         self.store.ensure("watch")
         os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
         summary, recovered = WorkSummary(), True
+        self.daemon = not burst
         try:
             self.recover()
         except SpoolFull as exc:  # tried again in the loop, where a full spool waits
@@ -382,7 +385,8 @@ class QueueWorker:
     def prune(self) -> None:
         """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
-                         self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT)
+                         self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT,
+                         eager=self.daemon)
         self._pruned_at, self._prune_owed = self.clock(), False
 
     def _prune_soon(self) -> None:
