@@ -209,16 +209,21 @@ class Job(Struct):
 
     @classmethod
     def from_json(cls, text: str) -> Job:
-        """A ticket from its JSON; unknown keys (a newer lpfilter's) are kept in ``extra``."""
+        """A ticket from its JSON; unknown keys (a newer lpfilter's) are kept in ``extra``.
+        (Every command replays its queue's journal through this: the unknown keys are
+        found by a set difference and the state by a dict, not by ``JobState()``.)"""
         data = json.loads(text)
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise ValueError("a ticket is a JSON object")
-        known = {k: v for k, v in data.items() if k in _FIELD_SET}
-        extra = {k: v for k, v in data.items() if k not in _FIELD_SET}
-        if isinstance(known.get("worker"), list):
-            known["worker"] = tuple(known["worker"])
-        job = cls(**known)  # an unknown state is a ValueError
-        job.extra.update(extra)
+        extra = None if data.keys() <= _FIELD_SET else {
+            key: data.pop(key) for key in data.keys() - _FIELD_SET}
+        state = data.get("state")
+        if type(state) is str and state in _STATES:
+            data["state"] = _STATES[state]
+        if type(data.get("worker")) is list:
+            data["worker"] = tuple(data["worker"])
+        job = cls(**data)  # an unknown state is a ValueError
+        job.extra.update(extra or ())  # (an "extra" that is no object: AttributeError)
         return job
 
 
@@ -229,6 +234,8 @@ _SURROGATE = "[\ud800-\udfff]"
 #: The ticket's keys, in the order of ``Job``'s fields (the dataclass's ``fields``).
 _FIELDS = Job._fields
 _FIELD_SET = frozenset(_FIELDS)
+#: A state's value -> the state.
+_STATES = {state.value: state for state in JobState}
 #: Fields only a job received over LPD sets: written only when set, so that the tickets of
 #: other jobs stay byte for byte what earlier versions wrote (and read).
 _LPD_ONLY = frozenset({"peer", "origin", "print_format"})
