@@ -45,6 +45,14 @@ if TYPE_CHECKING:
 
 log = logs.getLogger(__name__)
 
+#: The kinds by plain names: ``Kind.JOB`` is an attribute of the enum's class, looked up
+#: at 70 ns, and the replay compares each record's kind with several of them (every
+#: command replays its queue's journal).
+(_JOB, _DATA, _NOTE, _MARK, _GONE, _INTENT, _CANCEL, _START, _FIRST, _END) = (
+    Kind.JOB, Kind.DATA, Kind.NOTE, Kind.MARK, Kind.GONE, Kind.INTENT, Kind.CANCEL,
+    Kind.START, Kind.FIRST, Kind.END)
+_UNUSED = frozenset({Kind.MOVE, Kind.PROGRESS})
+_NUMBERS = frozenset({Kind.HEAD, Kind.RESERVE})
 #: The fields an END record may set (the outcome of an attempt, Ledger.finish's).
 END_FIELDS = frozenset({"state", "finished", "bytes_sent", "pages", "delivery",
                         "last_error", "next_try", "possible_duplicate", "attempts"})
@@ -151,7 +159,8 @@ class JobIndex:
                         record.lsn, exc)
 
     def _apply(self, record: Record) -> None:
-        if record.kind == Kind.JOB:
+        kind = record.kind
+        if kind == _JOB:
             made = self.made.get(id(record.payload))
             job = (made[1] if made is not None and made[0] is record.payload
                    else Job.from_json(record.payload.decode("utf-8")))
@@ -167,7 +176,7 @@ class JobIndex:
                 self._notes.recorded(job.id)
             self.last_id = max(self.last_id, int(job.id))
             return
-        if record.kind == Kind.DATA:
+        if kind == _DATA:
             name, _, data = record.payload.partition(b"\n")
             job_id = _job_id(name.decode("ascii"))
             self._drop_data(job_id)
@@ -175,23 +184,23 @@ class JobIndex:
             self.data_held += len(data)
             self.data_read += len(data)
             return
-        if record.kind == Kind.NOTE:
+        if kind == _NOTE:
             self.notes.apply(record.payload)
             return
-        if record.kind in (Kind.MOVE, Kind.PROGRESS):
+        if kind in _UNUSED:
             return  # not written
         data = payload(record) if record.payload else {}
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        if record.kind in (Kind.HEAD, Kind.RESERVE):  # numbers never given again
+        if kind in _NUMBERS:  # numbers never given again
             self.last_id = max(self.last_id, _last_number(data.get("last_id", 0)))
             return
-        if record.kind == Kind.MARK:
+        if kind == _MARK:
             boot = str(data["boot"])
             for job_id in data["ids"]:
                 if _job_id(job_id) in self.jobs:
                     self.marked[job_id] = boot
-        elif record.kind == Kind.GONE:
+        elif kind == _GONE:
             for job_id in data["ids"]:
                 self.jobs.pop(_job_id(job_id), None)
                 self.unfinished.discard(job_id)
@@ -200,16 +209,16 @@ class JobIndex:
                 self.marked.pop(job_id, None)
                 self.cancels.discard(job_id)
                 self.intents.pop(job_id, None)
-        elif record.kind == Kind.INTENT:
+        elif kind == _INTENT:
             self.intents[_job_id(data["id"])] = _intent(data)
-        elif record.kind == Kind.CANCEL:
+        elif kind == _CANCEL:
             job_id = _job_id(data["id"])
             if data.get("on", True):
                 self.cancels.add(job_id)
             else:
                 self.cancels.discard(job_id)
         else:
-            self._change(record.kind, data)
+            self._change(kind, data)
 
     def expect(self, records: list[tuple[int, bytes]], jobs: list[Job]) -> None:
         """The JOB records about to be appended, and the jobs they were made of (in order):
@@ -235,7 +244,7 @@ class JobIndex:
         job = self.jobs.get(_job_id(data["id"]))
         if job is None:
             return
-        if kind == Kind.START:
+        if kind == _START:
             if job.state != JobState.ACTIVE:
                 job.move_to(JobState.ACTIVE)
             job.attempts = int(data["attempts"])
@@ -247,9 +256,9 @@ class JobIndex:
             job.bytes_sent = 0  # this attempt's, as the send goes (the worker's process)
             if job.send_started:  # a try after one that may have printed
                 job.possible_duplicate = True
-        elif kind == Kind.FIRST:
+        elif kind == _FIRST:
             job.send_started = True
-        elif kind == Kind.END:
+        elif kind == _END:
             state = JobState(data["state"])
             if state != job.state:  # a record of a change that cannot happen is skipped
                 job.move_to(state)

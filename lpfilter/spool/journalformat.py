@@ -106,20 +106,26 @@ def encode_all(lsn: int, records: list[tuple[int, bytes]]) -> tuple[bytes, int]:
 
 
 def _one(data: bytes | memoryview, pos: int, lsn: int) -> Record | None:
-    """The record at ``pos`` of ``data`` if one checks there (its LSN ``lsn``)."""
-    if pos + _HEAD.size > len(data):
+    """The record at ``pos`` of ``data`` if one checks there (its LSN ``lsn``). (Every
+    command runs this for every record of its queue's journal: the sizes are constants
+    and the struct's methods bound once.)"""
+    if pos + _HEAD_SIZE > len(data):
         return None
-    length, crc = _HEAD.unpack_from(data, pos)
-    start = pos + _HEAD.size
-    if not _BODY.size <= length <= RECORD_MAX or start + length > len(data):
+    length, crc = _unpack_head(data, pos)
+    start = pos + _HEAD_SIZE
+    if not _BODY_SIZE <= length <= RECORD_MAX or start + length > len(data):
         return None
     body = data[start:start + length]
-    if binascii.crc32(body) != crc:
+    if _crc32(body) != crc:
         return None
-    found, kind = _BODY.unpack_from(body)
+    found, kind = _unpack_body(body)
     if found != lsn:
         return None
-    return Record(lsn, kind, bytes(body[_BODY.size:]))
+    return Record(lsn, kind, bytes(body[_BODY_SIZE:]))
+
+
+_HEAD_SIZE, _BODY_SIZE = _HEAD.size, _BODY.size
+_unpack_head, _unpack_body, _crc32 = _HEAD.unpack_from, _BODY.unpack_from, binascii.crc32
 
 
 def decode(data: bytes, base: int) -> tuple[list[Record], int]:
