@@ -238,9 +238,11 @@ def test_a_worker_prunes_at_most_once_a_second(tmp_path: Path) -> None:
     pruned: list[float] = []
     prune = worker.store.prune
 
-    def counted(keep: int, max_age: float, at: float, keep_recent: float) -> None:
+    def counted(keep: int, max_age: float, at: float, keep_recent: float, *,
+                eager: bool = False) -> None:
+        assert not eager  # a pass compacts by the rule that costs it least
         pruned.append(at)
-        prune(keep, max_age, at, keep_recent)
+        prune(keep, max_age, at, keep_recent, eager=eager)
 
     worker.store.prune = counted  # type: ignore[method-assign]
     summary = WorkSummary()
@@ -275,9 +277,11 @@ def test_a_daemons_worker_prunes_a_trickle_at_most_once_a_second(tmp_path: Path)
     pruned: list[float] = []
     prune = worker.store.prune
 
-    def counted(keep: int, max_age: float, at: float, keep_recent: float) -> None:
+    def counted(keep: int, max_age: float, at: float, keep_recent: float, *,
+                eager: bool = False) -> None:
+        assert eager  # a daemon compacts sooner: every command reads the journal
         pruned.append(time.monotonic())
-        prune(keep, max_age, at, keep_recent)
+        prune(keep, max_age, at, keep_recent, eager=eager)
 
     worker.store.prune = counted  # type: ignore[method-assign]
     thread = threading.Thread(target=worker.serve, kwargs={"burst": False})
@@ -347,11 +351,12 @@ def test_a_prune_that_fails_at_the_end_of_a_pass_does_not_fail_the_pass(
     prune = worker.store.prune
     calls: list[float] = []
 
-    def full(keep: int, max_age: float, at: float, keep_recent: float) -> None:
+    def full(keep: int, max_age: float, at: float, keep_recent: float, *,
+             eager: bool = False) -> None:
         calls.append(at)
         if len(calls) > 1:
             raise SpoolFull(str(tmp_path), errno.ENOSPC, queue="q")
-        prune(keep, max_age, at, keep_recent)
+        prune(keep, max_age, at, keep_recent, eager=eager)
 
     worker.store.prune = full  # type: ignore[method-assign]
     try:

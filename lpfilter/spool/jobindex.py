@@ -159,8 +159,7 @@ class JobIndex:
                         record.lsn, exc)
 
     def _apply(self, record: Record) -> None:
-        kind = record.kind
-        if kind == _JOB:
+        if (kind := record.kind) == _JOB:
             made = self.made.get(id(record.payload))
             job = (made[1] if made is not None and made[0] is record.payload
                    else Job.from_json(record.payload.decode("utf-8")))
