@@ -22,6 +22,7 @@ from lpfilter.cli import main
 from lpfilter.errors import AccessError
 from lpfilter.job import Job, JobState
 from lpfilter.spool.jobdata import INLINE_MAX
+from lpfilter.spool import journallimit
 from lpfilter.spool.jobindex import replay_file
 from lpfilter.spool.journalformat import Record, decode, first_lsn
 from lpfilter.spool.store import SpoolStore
@@ -229,6 +230,15 @@ def test_a_daemon_compacts_the_jobs_of_the_last_minute_sooner_than_a_pass(
             (f"{n:06d}", JobState.DONE) for n in range(1, 301)]
     store.close()
     other.close()
+    kib = 1 << 10
+    assert journallimit.compact_due(300 * kib, 140 * kib, eager=True)
+    assert not journallimit.compact_due(250 * kib, 100 * kib, eager=True)  # the floor
+    assert not journallimit.compact_due(300 * kib, 160 * kib, eager=True)  # 2 x live
+    # thousands of jobs kept (a daemon taking hundreds a second): the first rule again,
+    # a compaction would stop its receivers while it rewrote them all
+    assert journallimit.compact_due(1500 * kib, 600 * kib, eager=False) is False
+    assert journallimit.compact_due(1500 * kib, 600 * kib, eager=True) is False
+    assert journallimit.compact_due(1500 * kib, 500 * kib, eager=True)
 
 
 def test_damage_followed_by_good_records_is_refused_in_one_line(kit: Kit) -> None:
