@@ -106,10 +106,10 @@ def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
                   "uptime": round(time.time() - holder.start, 1)}
     records = QueueRecords(entry)
     from lpfilter.printcap import pools
-    from lpfilter.spool import poolboard
     names = pools.server_names(entry)
     pool: PoolData | None = None
-    if names:
+    if names:  # a pool (its board's module only then: every status imports this one)
+        from lpfilter.spool import poolboard
         pool = {"servers": names, "board": poolboard.read(store.state) if served else None}
     return {"queue": entry.name, "destination": pools.describe(entry) if names
             else entry.destination().display(), "pool": pool, "serving": entry.string("ss") or "",
