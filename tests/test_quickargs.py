@@ -110,6 +110,19 @@ def test_the_recorder_holds_what_the_parser_holds(word: str) -> None:
             if r.kind == "const"] == [r.const for r in recorded if r.kind == "const"]
 
 
+def test_two_exclusive_groups_made_before_their_options_stay_apart() -> None:
+    """Each group has its own number even when both are made before any option is added
+    to them: options of different groups never count as a conflict."""
+    recorder = quickargs.Recorder()
+    first, second = recorder.add_mutually_exclusive_group(), \
+        recorder.add_mutually_exclusive_group()
+    first.add_argument("-a", action="store_true")
+    second.add_argument("-b", action="store_true")
+    first.add_argument("-c", action="store_true")
+    assert [(a.flags[0], a.group) for a in recorder.arguments] == [
+        ("-a", 1), ("-b", 2), ("-c", 1)]
+
+
 def test_a_quick_line_imports_no_argparse() -> None:
     """The point of it: argparse, gettext and locale stay out of a quick command's start
     (tests/test_startup.py checks the installed program's whole import set)."""

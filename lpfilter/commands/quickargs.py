@@ -79,15 +79,18 @@ class Argument:
 class Recorder:
     """Stands in for argparse's parser in a command's ``add_arguments``."""
 
-    def __init__(self, into: list[Argument] | None = None, group: int = 0) -> None:
+    def __init__(self, into: list[Argument] | None = None, group: int = 0,
+                 groups: list[int] | None = None) -> None:
         self.arguments: list[Argument] = [] if into is None else into
         self.group = group
+        self._groups = [0] if groups is None else groups  # (how many there are: shared)
 
     def add_argument(self, *flags: str, **options: Any) -> None:
         self.arguments.append(Argument(flags, options, self.group))
 
     def add_mutually_exclusive_group(self, **_options: Any) -> Recorder:
-        return Recorder(self.arguments, 1 + max((a.group for a in self.arguments), default=0))
+        self._groups[0] += 1
+        return Recorder(self.arguments, self._groups[0], self._groups)
 
 
 def add_all(parser: Any, module: Any, suppress: str, help_text: str = "") -> None:
