@@ -41,8 +41,9 @@ def rewrite_note(receiver: Receiver, **changes: object) -> None:
     """Change every note (as a crash or the passing of time would have left it), by a
     later record of each, as a digest noted after the acknowledgement is written."""
     key = the_key(receiver)
-    receiver.store.add_notes([note_record(key, n.replace(**changes), SEEN)  # type: ignore[arg-type]
-                              for n in noted(receiver)])
+    receiver.store.add_notes([note_record(key, Noted(**{  # type: ignore[arg-type]
+        "job_id": n.job_id, "when": n.when, "digest": n.digest, **changes}), SEEN)
+        for n in noted(receiver)])
 
 
 def send(receiver: Receiver, number: int, data: bytes) -> list:

@@ -53,7 +53,6 @@ class Noted:
     import, tests/test_startup.py.)"""
 
     __slots__ = ("digest", "job_id", "when")
-    _NAMES = ("job_id", "when", "digest")
 
     def __init__(self, job_id: str, when: float, digest: str = UNKNOWN) -> None:
         self.job_id, self.when, self.digest = job_id, when, digest
@@ -69,12 +68,6 @@ class Noted:
 
     def __repr__(self) -> str:
         return f"Noted({self.job_id!r}, {self.when!r}, {self.digest!r})"
-
-    def replace(self, **changes: str | float) -> Noted:
-        """A copy with ``changes`` (job_id, when, digest)."""
-        fields = dict(zip(self._NAMES, self._fields(), strict=True))
-        fields.update(changes)
-        return Noted(**fields)  # type: ignore[arg-type]
 
 
 def note_record(key: str, noted: Noted, form: str = NEW) -> tuple[int, bytes]:
@@ -161,11 +154,6 @@ class Notes:
         """What a compaction keeps: every note that counts, younger than KEEP."""
         return [note_record(key, noted, SEEN) for key in self.keys
                 for noted in self.lookup(key) if now - noted.when < KEEP]
-
-    def clear(self) -> None:
-        self.keys.clear()
-        self.waiting.clear()
-        self.count = 0
 
 
 def _find(entries: list[str], job_id: str) -> int:
