@@ -242,7 +242,9 @@ def test_a_directory_at_the_journals_name(tmp_path: Path) -> None:
 
 def test_orphan_data_is_recovered_only_when_old(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A data file without a ticket becomes a queued job after ORPHAN_AGE, not before."""
+    """A data file without a ticket becomes a queued job after ORPHAN_AGE, not before,
+    flagged a possible duplicate: its sender was never told it was taken (an LPD client
+    sends it again, a user prints it again)."""
     store = new_store(tmp_path)
     add_job(store, "000001")
     with open(store.data_path("000002"), "wb") as data:
@@ -252,6 +254,7 @@ def test_orphan_data_is_recovered_only_when_old(tmp_path: Path,
     (job,) = store.recover_orphans("alice")
     assert (job.id, job.user, job.size, job.state) == ("000002", "alice", 1234, JobState.QUEUED)
     assert "recovered" in job.last_error and store.read("000002") == job
+    assert job.possible_duplicate
     assert store.recover_orphans("alice") == []
 
 

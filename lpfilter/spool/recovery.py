@@ -5,7 +5,10 @@ A data file in jobs/ that no job of the journal names was moved there by a proce
 died before its record: when an intent names it (a hot-folder file, spool/intents.py) and
 its writer is gone, it becomes that job at once, with the file's name and its dropper;
 otherwise once older than ORPHAN_AGE (a live submission may be between its rename and its
-record), queued again with a recovered name. Intents whose writer is gone and whose data
+record), queued again with a recovered name, flagged a possible duplicate: whoever sent it
+was never told it was taken (a ``print`` that printed no id, an LPD client never
+acknowledged, which sends it again; or a resend the LPD server had recognised, killed
+before it removed the file). Intents whose writer is gone and whose data
 file is not there are spent. The caller holds the queue's lease (the worker's ``recover``
 and its rescans).
 """
@@ -116,8 +119,9 @@ def _orphan(store: SpoolStore, job_id: str, path: str, now: float, user: str,
     log.warning("queue %s: job %s: recovered a spooled file that no job named",
                 store.queue, job_id)
     return Job(job_id, store.queue, user, f"recovered-{job_id}", info.st_size,
-               info.st_mtime, state=JobState.QUEUED,
-               last_error="recovered after a crash while it was being spooled")
+               info.st_mtime, state=JobState.QUEUED, possible_duplicate=True,
+               last_error="recovered after a crash while it was being spooled (its sender"
+                          " was never told it was taken, and may have sent it again)")
 
 
 def _spend(store: SpoolStore, ids: set[str]) -> None:
