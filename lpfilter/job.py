@@ -174,6 +174,13 @@ class Job(Struct):
     def final(self) -> bool:
         return self.state in FINAL
 
+    @property
+    def awaited(self) -> bool:
+        """May a process on this machine wait to read how the job ended? ``print`` reads
+        its own jobs' ends, and a client of the print server's local socket asks for them
+        (``print --wait``); nobody can ask about a job from another host or the hot folder."""
+        return self.source == "print" or (self.source == "lpd" and not self.peer)
+
     def move_to(self, state: JobState) -> None:
         """Change the job's state: the only way it changes, so that a transition that can
         never happen (see TRANSITIONS) is caught where it is attempted, not on disk later."""

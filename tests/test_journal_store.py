@@ -241,6 +241,42 @@ def test_a_daemon_compacts_the_jobs_of_the_last_minute_sooner_than_a_pass(
     assert journallimit.compact_due(1500 * kib, 500 * kib, eager=True)
 
 
+def test_of_the_last_minute_only_the_newest_jobs_nobody_here_waits_for_are_kept(
+        tmp_path: Path) -> None:
+    """A daemon taking hundreds of jobs a second from other hosts kept every job finished
+    in the last minute, and each ``status`` read them all (0.6 s at 6,000). Of the jobs
+    nobody on this machine may wait for (other hosts', the hot folder's) only the newest
+    ``recent_max`` are kept the minute; a ``print``'s own jobs and those of the local
+    socket's clients (``print --wait``) all stay; ``done_jobs`` keeps its newest anyway."""
+    sd, store, other = _two_stores(tmp_path)
+    now = time.time()
+    kinds = [("print", ""), ("lpd", ""), ("lpd", "127.0.0.2"), ("hotfolder", "")]
+    jobs = [Job(f"{n:06d}", "lp", "root", f"job {n}", 10, now - 40, source=kinds[n % 4][0],
+                peer=kinds[n % 4][1], state=JobState.DONE, finished=now - 40 + n / 100)
+            for n in range(1, 401)]
+    store.write_all(jobs, durable=False)
+    newest = [j.id for j in sorted(jobs, key=lambda j: j.finished or 0.0, reverse=True)]
+    awaited = {j.id for j in jobs if j.awaited}
+    assert len(awaited) == 200 and all(j.source == "print" or not j.peer for j in jobs
+                                       if j.id in awaited)
+    others = [i for i in newest if i not in awaited]
+
+    def kept() -> set[str]:
+        return {j.id for j in SpoolStore(str(sd), "lp").jobs()}
+
+    store.prune(0, 0.0, now, 60.0)  # no limit: every job of the minute stays
+    assert kept() == {j.id for j in jobs}
+    store.prune(300, 0.0, now, 60.0, recent_max=50)
+    assert kept() == awaited | set(others[:50]) | set(newest[:300])
+    store.prune(1, 0.0, now, 60.0, recent_max=50)
+    assert kept() == awaited | set(others[:50])
+    assert {j.id for j in other.jobs()} == kept()
+    store.prune(1, 0.0, now + 30, 60.0, recent_max=50)  # a minute old: done_jobs alone
+    assert kept() == {newest[0]}
+    store.close()
+    other.close()
+
+
 def test_damage_followed_by_good_records_is_refused_in_one_line(kit: Kit) -> None:
     """A flipped byte in the middle of the journal is no torn tail: every command says so
     in one line naming the file (exit 5, no traceback) and nothing is cut."""

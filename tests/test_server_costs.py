@@ -17,7 +17,7 @@ from lpfilter.job import JobState
 from lpfilter.spool.control import QueueControl, write_control
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, submit
-from lpfilter.spool.worker import QueueWorker, WorkSummary
+from lpfilter.spool.worker import RECENT_MAX, QueueWorker, WorkSummary
 
 
 def _queue(tmp_path: Path) -> tuple[printcap.Entry, SpoolStore]:
@@ -239,10 +239,10 @@ def test_a_worker_prunes_at_most_once_a_second(tmp_path: Path) -> None:
     prune = worker.store.prune
 
     def counted(keep: int, max_age: float, at: float, keep_recent: float, *,
-                eager: bool = False) -> None:
+                recent_max: int | None = None, eager: bool = False) -> None:
         assert not eager  # a pass compacts by the rule that costs it least
         pruned.append(at)
-        prune(keep, max_age, at, keep_recent, eager=eager)
+        prune(keep, max_age, at, keep_recent, recent_max=recent_max, eager=eager)
 
     worker.store.prune = counted  # type: ignore[method-assign]
     summary = WorkSummary()
@@ -278,10 +278,11 @@ def test_a_daemons_worker_prunes_a_trickle_at_most_once_a_second(tmp_path: Path)
     prune = worker.store.prune
 
     def counted(keep: int, max_age: float, at: float, keep_recent: float, *,
-                eager: bool = False) -> None:
+                recent_max: int | None = None, eager: bool = False) -> None:
         assert eager  # a daemon compacts sooner: every command reads the journal
+        assert recent_max == RECENT_MAX  # and keeps few of the minute's jobs from elsewhere
         pruned.append(time.monotonic())
-        prune(keep, max_age, at, keep_recent, eager=eager)
+        prune(keep, max_age, at, keep_recent, recent_max=recent_max, eager=eager)
 
     worker.store.prune = counted  # type: ignore[method-assign]
     thread = threading.Thread(target=worker.serve, kwargs={"burst": False})
@@ -352,11 +353,11 @@ def test_a_prune_that_fails_at_the_end_of_a_pass_does_not_fail_the_pass(
     calls: list[float] = []
 
     def full(keep: int, max_age: float, at: float, keep_recent: float, *,
-             eager: bool = False) -> None:
+             recent_max: int | None = None, eager: bool = False) -> None:
         calls.append(at)
         if len(calls) > 1:
             raise SpoolFull(str(tmp_path), errno.ENOSPC, queue="q")
-        prune(keep, max_age, at, keep_recent, eager=eager)
+        prune(keep, max_age, at, keep_recent, recent_max=recent_max, eager=eager)
 
     worker.store.prune = full  # type: ignore[method-assign]
     try:

@@ -344,20 +344,27 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         self._append([gone_record([job.id for job in jobs])], durable=True)
 
     def prune(self, keep: int, max_age: float, now: float, keep_recent: float, *,
-              eager: bool = False) -> None:
-        """Keep the ``keep`` newest finished jobs (and any younger than ``keep_recent``, or
-        whose data is kept); ``max_age`` > 0 also drops older ones: one GONE record and one
-        sync for all. Then the journal is compacted when it has grown big (§2.9; sooner
-        when ``eager``: journallimit.compact_due)."""
+              recent_max: int | None = None, eager: bool = False) -> None:
+        """Keep the ``keep`` newest finished jobs (and any whose data is kept, or younger
+        than ``keep_recent``: of those nobody may wait for, the ``recent_max`` newest);
+        ``max_age`` > 0 also drops older ones: one GONE record and one sync for all. Then
+        the journal is compacted when it has grown big (§2.9; sooner when ``eager``:
+        journallimit.compact_due)."""
         journal = self._writer()
         with journal.threads:
             finished = sorted((j for j in self._index.jobs.values() if j.state in FINISHED),
                               key=lambda j: j.finished or 0.0, reverse=True)
-        drop = []
+        drop, unawaited = [], 0
         for rank, job in enumerate(finished):
             age = now - (job.finished or now)
-            if age < keep_recent or self.has_data(job):
+            if self.has_data(job):
                 continue
+            if age < keep_recent:
+                if recent_max is None or job.awaited:
+                    continue
+                unawaited += 1
+                if unawaited <= recent_max:
+                    continue
             if rank >= keep or (max_age > 0 and age > max_age):
                 drop.append(job)
         if drop:

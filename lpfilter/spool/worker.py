@@ -45,8 +45,10 @@ log = logs.getLogger(__name__)
 
 #: A daemon rescans this often even without events (a safety net for missed events).
 RESCAN = 30.0
-#: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says.
-KEEP_RECENT = 60.0
+#: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says;
+#: of those nobody may wait for (``Job.awaited``), the RECENT_MAX newest (bench/README.md,
+#: round 9: a daemon taking 300 jobs/s from other hosts kept 18,000, read by each status).
+KEEP_RECENT, RECENT_MAX = 60.0, 500
 #: How often a worker prunes at most, in seconds (a prune sorts the finished tickets kept).
 PRUNE_EVERY = 1.0
 
@@ -383,10 +385,10 @@ class QueueWorker:
             self.observer.status(job, message)
 
     def prune(self) -> None:
-        """Keep ``done_jobs`` finished tickets (and those younger than a minute)."""
+        """Keep ``done_jobs`` finished tickets (and the young ones: KEEP_RECENT)."""
         self.store.prune(max(0, self.entry.number("done_jobs")),
                          self.entry.number("done_jobs_max_age"), self.clock(), KEEP_RECENT,
-                         eager=self.daemon)
+                         recent_max=RECENT_MAX, eager=self.daemon)
         self._pruned_at, self._prune_owed = self.clock(), False
 
     def _prune_soon(self) -> None:
