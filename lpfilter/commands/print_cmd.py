@@ -107,11 +107,13 @@ def run(ctx: Context) -> ExitStatus:
         control = ControlFile.of(entry)
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
-    store = SpoolStore(entry.string("sd") or "", entry.name)
+    # shared: lent to the worker when this process prints the jobs itself, and kept open
+    # (caught up) for their ends until the final close
+    store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)
     try:  # its journal and lock closed however it ends (main() may run many times)
         return _spool_and_print(ctx, args, entry, store, user, control)
     finally:
-        store.close()
+        store.close(final=True)
 
 
 def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, entry: Entry,

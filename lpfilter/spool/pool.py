@@ -44,7 +44,10 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lpfilter.printcap import Entry
+    from lpfilter.spool.store import SpoolStore
 
 log = logs.getLogger(__name__)
 
@@ -52,19 +55,19 @@ log = logs.getLogger(__name__)
 TICK = 1.0
 
 
-def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0) -> QueueWorker:
+def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0,
+                store: SpoolStore | None = None) -> QueueWorker:
     """The worker for a queue: a pool's for a queue with ``sv=``, else the plain one."""
     if pools.is_pool(entry):
-        return PoolWorker(entry, lock_dir=lock_dir, settle=settle)
-    return QueueWorker(entry, lock_dir=lock_dir, settle=settle)
+        return PoolWorker(entry, lock_dir=lock_dir, settle=settle, store=store)
+    return QueueWorker(entry, lock_dir=lock_dir, settle=settle, store=store)
 
 
 class PoolWorker(QueueWorker):
     """Serves a pool queue: its spool, its lease, its records; the servers send."""
 
-    def __init__(self, entry: Entry, *, lock_dir: str, stop: threading.Event | None = None,
-                 settle: float = 2.0, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(entry, lock_dir=lock_dir, stop=stop, settle=settle, clock=clock)
+    def __init__(self, entry: Entry, **options: Any) -> None:  # QueueWorker's
+        super().__init__(entry, **options)
         self.lock = threading.RLock()
         self.records = self.ledger.records = self.intake.records = SharedRecords(entry)
         members, self.problems = pools.servers(entry)
@@ -191,9 +194,7 @@ class ServerWorker(QueueWorker):
         self.backlog, self.intake = pool.backlog, pool.intake
         self.printers = PrinterAccess(pool.lock_dir, f"pool {pool.queue} on {entry.name}")
         #: Failures in a row, what the last one was, and until when it rests.
-        self.failures = 0
-        self.trouble = ""
-        self.back_at = 0.0
+        self.failures, self.trouble, self.back_at = 0, "", 0.0
         #: The pool's job it is sending now.
         self.job = ""
 

@@ -37,11 +37,11 @@ class QueueServer:
     is held. ``watch`` stops it from its main thread; a signal handler only ``interrupt``s."""
 
     def __init__(self, entry: Entry, lease: QueueLease, *, lock_dir: str,
-                 settle: float = 2.0) -> None:
+                 settle: float = 2.0, store: SpoolStore | None = None) -> None:
         from lpfilter.spool.pool import make_worker  # a print left to a daemon needs none
         self.entry = entry
         self.lease = lease
-        self.worker = make_worker(entry, lock_dir=lock_dir, settle=settle)
+        self.worker = make_worker(entry, lock_dir=lock_dir, settle=settle, store=store)
 
     def take(self) -> bool:
         """Take the queue's lease now if nobody holds it."""
@@ -115,7 +115,9 @@ def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock
         if _wait_for(store, ids, lease):
             return Foreground()
         # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
-    server = QueueServer(entry, lease, lock_dir=lock_dir)
+    # The print's own store, lent: the worker reads the journal the print just wrote
+    # through the same replay, and the print its jobs' ends (bench/README.md, round 9).
+    server = QueueServer(entry, lease, lock_dir=lock_dir, store=store)
     server.worker.observer = observer
     after = patience()
     give_up = None if after is None else time.time() + after

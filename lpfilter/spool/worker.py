@@ -57,10 +57,11 @@ class QueueWorker:
     """Serves one queue. Another thread may call ``wake`` (events) or set ``stop``."""
 
     def __init__(self, entry: Entry, *, lock_dir: str, stop: threading.Event | None = None,
-                 settle: float = 2.0, clock: Callable[[], float] = time.time) -> None:
-        self.entry = entry
-        self.queue = entry.name
-        self.store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)  # lpdserver
+                 settle: float = 2.0, clock: Callable[[], float] = time.time,
+                 store: SpoolStore | None = None) -> None:
+        self.entry, self.queue = entry, entry.name
+        self.lent = store is not None  # a foreground print's, lent: one replay for both
+        self.store = store or SpoolStore(entry.string("sd") or "", entry.name, shared=True)
         self.records = QueueRecords(entry)
         self.lock_dir = lock_dir
         self.stop = stop or threading.Event()
@@ -374,7 +375,7 @@ class QueueWorker:
             self.store.flush()
         except (OSError, LpfilterError) as exc:  # Ledger.tidy removes them at the next start
             log.warning("queue %s: journal not synced at close: %s", self.queue, exc)
-        self.store.close(final=True)
+        self.store.close(final=not self.lent)
         self.records.close()
 
     def _status(self, job: Job, message: str) -> None:
