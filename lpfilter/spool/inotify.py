@@ -5,12 +5,14 @@ so it costs no CPU, yet a file renamed into a spool directory wakes it at once.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import struct
 from dataclasses import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
 
 IN_MODIFY = 0x00000002
 IN_CLOSE_WRITE = 0x00000008
@@ -45,15 +47,22 @@ class Inotify:
 
     @classmethod
     def open(cls) -> Inotify | None:
-        name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(name or "libc.so.6", use_errno=True)
-            fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        except (OSError, AttributeError):
-            return None
-        return cls(fd, libc) if fd >= 0 else None
+        """The C library's functions, found in the running program (``CDLL(None)``: the C
+        library it is linked with), else by its usual name. ``ctypes.util.find_library``
+        ran ``ldconfig -p`` and its import cost every ``watch`` ~5 ms at start; ``ctypes``
+        is imported only here (``watch --once`` uses no inotify)."""
+        import ctypes
+        for name in (None, "libc.so.6"):
+            try:
+                libc = ctypes.CDLL(name, use_errno=True)
+                fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+            except (OSError, AttributeError):
+                continue
+            return cls(fd, libc) if fd >= 0 else None
+        return None
 
     def watch(self, path: str, mask: int) -> int:
+        import ctypes  # (imported by open)
         wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), ctypes.c_uint32(mask))
         if wd < 0:
             error = ctypes.get_errno()
