@@ -12,7 +12,6 @@ import errno
 import ipaddress
 import os
 import select
-import selectors
 import socket
 import struct
 import time
@@ -50,17 +49,19 @@ def resolve(host: str, port: int) -> list[tuple[int, int, int, object]]:
 
 def _wait(sock: socket.socket, deadline: float,
           interrupted: Callable[[], Interruption | None]) -> bool:
-    with selectors.DefaultSelector() as selector:
-        selector.register(sock, selectors.EVENT_WRITE)
-        while True:
-            reason = interrupted()
-            if reason is not None:
-                raise JobInterrupted(reason)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if selector.select(min(TICK, left)):
-                return True
+    """Until the connection is made or failed (writable; an error or a hang-up counts, and
+    the caller reads SO_ERROR): poll(2), no epoll made, registered and closed per job."""
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while True:
+        reason = interrupted()
+        if reason is not None:
+            raise JobInterrupted(reason)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if poller.poll(min(TICK, left) * 1000):
+            return True
 
 
 def open_connection(host: str, port: int, *, timeout: float,
