@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +17,15 @@ from lpdkit import need_lprng
 from serverkit import ask, lprng, send_job, start_server
 from spoolkit import Kit, kit, wait_served, wait_until, write_files  # noqa: F401 - fixture
 
+from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.emulator.jetdirect import Behaviour, VirtualPrinter
+from lpfilter.job import Job, JobState
 from lpfilter.locks import ProcessLock
 from lpfilter.protocols import lpd
+from lpfilter.spool.journalformat import Kind, decode, first_lsn
+from lpfilter.spool import poolboard
+from lpfilter.spool.pool import make_worker
 from lpfilter.spool.printers import device_key
 
 MakePrinter = Callable[..., VirtualPrinter]
@@ -222,6 +228,87 @@ def test_lprngs_lpr_to_the_pool_prints_on_a_server(kit: Kit, make_printer: MakeP
     assert out.returncode == 0, out
     wait_until(lambda: done(kit, 1), what="lpr's job to print")
     assert jobs_on(printer) == [data]
+
+
+def test_a_pool_marks_its_jobs_a_batch_at_a_time(kit: Kit, make_printer: MakePrinter) -> None:
+    """A pool's servers took the old path for every job: a durable JOB record before its
+    first byte and a durable outcome, two fdatasyncs a job, where a plain queue's worker
+    writes one durable MARK for up to 64 jobs. A round now marks the job a server claims
+    and the next due ones, so the jobs' sends are START and FIRST records, not synced."""
+    printers = [make_printer(), make_printer()]
+    for n, printer in enumerate(printers, 1):
+        server_queue(kit, f"q{n}", printer.address[1])
+    pool_queue(kit, ["q1", "q2"])
+    files = write_files(kit.root / "in", 40)
+    out = kit.run("print", "-P", "pool", *map(str, files), timeout=180)
+    assert out.returncode == 0, out.stderr
+    printed = [data for printer in printers for data in jobs_on(printer)]
+    assert sorted(printed) == sorted(contents(files)), "each job exactly once"
+    data = (kit.sd("pool") / ".lpfilter" / "journal").read_bytes()
+    records, _ = decode(data, first_lsn(data))
+    kinds = Counter(record.kind for record in records)
+    assert kinds[Kind.START] == kinds[Kind.FIRST] == 40, kinds
+    assert 1 <= kinds[Kind.MARK] <= 4, kinds  # one a batch (and a server's that raced it)
+    assert kinds[Kind.JOB] <= 40 + 40 + 1, kinds  # spooled, ended (and a reservation)
+    assert {t["state"] for t in kit.tickets("pool").values()} == {"done"}
+
+
+def test_a_pools_round_lists_its_jobs_when_told_not_at_each_jobs_end(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    """A round listed the pool's unfinished tickets (a copy of each) after every job a
+    server ended: quadratic, a pool of two printers took ~240 jobs/s where a plain queue
+    takes 1,100. It lists them at its start, when woken, when files came in or a job was
+    put back to wait, and when a server finds none left: a few times a pass."""
+    printers = [make_printer(), make_printer()]
+    for n, printer in enumerate(printers, 1):
+        server_queue(kit, f"q{n}", printer.address[1])
+    pool_queue(kit, ["q1", "q2"])
+    files = write_files(kit.root / "in", 60)
+    out = kit.run("print", "--no-wait", "-P", "pool", *map(str, files))
+    assert out.returncode == 0, out.stderr
+    entry = printcap.load([str(kit.printcap)]).lookup("pool")
+    worker = make_worker(entry, lock_dir=str(kit.lock_dir))
+    listings = [0]
+    listing = worker.store.jobs
+
+    def counted(*, finished: bool = True) -> list[Job]:
+        listings[0] += 1
+        return listing(finished=finished)
+
+    worker.store.jobs = counted  # type: ignore[method-assign]
+    summary = worker.serve(burst=True)
+    assert summary.counts.get(JobState.DONE) == 60, summary
+    printed = [data for printer in printers for data in jobs_on(printer)]
+    assert sorted(printed) == sorted(contents(files))
+    assert listings[0] < 20, listings[0]  # 60 and more when each job's end listed them
+
+
+def test_the_board_is_rewritten_at_most_every_quarter_second(tmp_path: Path) -> None:
+    """The board (which server prints which job, for status) was a new file twice a job;
+    a change now waits while the last write is younger than poolboard.EVERY, until the
+    dispatcher finds it due or the round ends (``now``)."""
+    clock = [100.0]
+    board = poolboard.Board(clock=lambda: clock[0])
+
+    def put(job: str, *, now: bool = False) -> None:
+        board.put(str(tmp_path), [{"queue": "q1", "job": job, "trouble": "", "back_at": 0.0}],
+                  None, now=now)
+
+    def shown() -> str:
+        servers = poolboard.read(str(tmp_path))
+        assert servers is not None
+        return servers[0]["job"]
+
+    put("000001")
+    assert shown() == "000001" and not board.owed
+    put("000002")
+    assert shown() == "000001" and board.owed and not board.due()
+    clock[0] += poolboard.EVERY
+    assert board.due()
+    put("000003")
+    assert shown() == "000003" and not board.owed
+    put("000004", now=True)
+    assert shown() == "000004" and not board.due()
 
 
 def test_sigkill_mid_run_every_job_prints_and_only_flagged_ones_twice(

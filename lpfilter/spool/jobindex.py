@@ -252,6 +252,8 @@ class JobIndex:
             if not 0 < pid <= PID_MAX:
                 raise ValueError(f"a START's pid {pid}: no process has it")
             job.worker = (pid, float(data.get("since", 0.0)))
+            if "server" in data:
+                job.extra = {**job.extra, "server": str(data["server"])}
             job.bytes_sent = 0  # this attempt's, as the send goes (the worker's process)
             if job.send_started:  # a try after one that may have printed
                 job.possible_duplicate = True
@@ -329,9 +331,11 @@ class JobIndex:
 def start_record(job: Job, pid: int, since: float = 0.0) -> tuple[int, bytes]:
     """An attempt began (``since``: the sending process's start time, as ``Job.worker``
     says it, so ``lpc``/``cancel`` can tell whether that process still runs)."""
-    return Kind.START, json.dumps({"id": job.id, "attempts": job.attempts,
-                                   "started": job.started, "pid": pid,
-                                   "since": since}).encode()
+    data = {"id": job.id, "attempts": job.attempts, "started": job.started, "pid": pid,
+            "since": since}
+    if "server" in job.extra:  # the pool's server sending it (status: "on q2: sending")
+        data["server"] = job.extra["server"]
+    return Kind.START, json.dumps(data).encode()
 
 
 def first_record(job: Job) -> tuple[int, bytes]:

@@ -8,9 +8,9 @@ writes a START record, a FIRST record and its outcome (a JOB record, which spend
 mark in the replay) without a sync: the MARK made "maybe sent" durable in advance, and a
 power cut, which loses unsynced records, changes the boot id, so the recovery
 (``settle_marks``, ``settle``) flags every job a mark of another boot still
-covers. A job no mark of ours covers (a pool's servers, or a mark an ``lpc`` JOB record
-spent) keeps the old durable path: a JOB record at the start, a durable JOB record before
-the first byte, a durable outcome.
+covers (a pool's round marks its batches too: spool/poolround.py). A job no mark of ours
+covers (a mark an ``lpc`` JOB record spent) keeps the old durable path: a JOB record at the
+start, a durable JOB record before the first byte, a durable outcome.
 
 A finished job's data file goes only once its outcome is durable (else a power cut could
 bring back a queued job whose data is gone): ``drop_data`` keeps it in a list until a sync

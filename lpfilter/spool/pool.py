@@ -5,8 +5,8 @@ arrival order, to one sending thread per server queue (``ServerWorker``). A serv
 with its own entry (its ``lp=``, backend settings, filters) from the pool's spool, and
 writes the outcome in the pool's ticket, log and accounting. The pool's jobs stay in the
 pool's spool directory: the process holding the pool's lease is the only one handing them
-out, so the claim is in memory (``Round``), and ``process`` still checks the ticket under
-the tickets lock as for any queue.
+out, so the claim is in memory (``Round``, spool/poolround.py), and ``process`` still checks
+the ticket under the tickets lock as for any queue.
 
 *Free* means: the server's printer lock (``PrinterAccess``, shared with the server
 queue's own worker and with any queue printing there) can be taken, and the server is not
@@ -24,20 +24,17 @@ program asks to hold or remove (exit codes) is held or removed at once.
 """
 from __future__ import annotations
 
-import bisect
 import threading
-import time
 from collections.abc import Callable
 
 from lpfilter import logs
-from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, SpoolFull,
-                             in_brief)
+from lpfilter.errors import (HoldJob, LpfilterError, NotConnected, RemoveJob, in_brief)
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.spool import policy, poolboard, poolshare
-from lpfilter.spool.control import print_order
 from lpfilter.spool.poolshare import Serialized, SharedRecords
 from lpfilter.spool.outcome import Observer, WorkSummary
+from lpfilter.spool.poolround import Round
 from lpfilter.spool.printers import PrinterAccess
 from lpfilter.spool.worker import QueueWorker
 from lpfilter.text import visible
@@ -51,8 +48,6 @@ if TYPE_CHECKING:
 
 log = logs.getLogger(__name__)
 
-#: The dispatcher looks at stop and at servers whose rest ended at least this often.
-TICK = 1.0
 
 
 def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0,
@@ -68,14 +63,13 @@ class PoolWorker(QueueWorker):
 
     def __init__(self, entry: Entry, **options: Any) -> None:  # QueueWorker's
         super().__init__(entry, **options)
-        self.lock = threading.RLock()
+        self.lock, self.shown = threading.RLock(), poolboard.Board()
         self.records = self.ledger.records = self.intake.records = SharedRecords(entry)
         members, self.problems = pools.servers(entry)
         for problem in self.problems:
             log.error("pool %s: %s", visible(entry.name), visible(problem))
         self.servers = [ServerWorker(self, member) for member in members]
-        #: Job id -> the servers that failed it since its last counted attempt.
-        self.failed_by: dict[str, set[str]] = {}
+        self.failed_by: dict[str, set[str]] = {}  # id -> servers that failed it since it counted
         self.round: Round | None = None
 
     def wake(self, moved_in: str | None = None) -> None:
@@ -83,6 +77,7 @@ class PoolWorker(QueueWorker):
         current = self.round
         if current is not None:  # a new job: an idle server may take it now
             with current.cond:
+                current.stale = True
                 current.cond.notify_all()
 
     def run_batch(self, summary: WorkSummary,
@@ -96,6 +91,8 @@ class PoolWorker(QueueWorker):
             current.run()
         finally:
             self.round = None
+            if self.shown.owed:
+                self.board(now=True)
         if current.error is not None:
             raise current.error
         if current.ran:
@@ -105,14 +102,10 @@ class PoolWorker(QueueWorker):
         retry_at = current.retry_at
         if current.pending and resting:
             retry_at = min(resting) if retry_at is None else min(retry_at, *resting)
-        if current.pending and not current.ran:
-            self._say_stuck(resting)
+        if current.pending and not current.ran:  # no server can take a due job now: why
+            self.records.status(poolboard.stuck(self.queue, [(s.queue, s.trouble) for s in
+                                                             self.servers], self.problems, resting))
         return current.ran, retry_at
-
-    def _say_stuck(self, resting: list[float]) -> None:
-        """Due jobs that no server can take now: say why in the pool's status."""
-        self.records.status(poolboard.stuck(self.queue, [(s.queue, s.trouble) for s in
-                                                         self.servers], self.problems, resting))
 
     def recover(self) -> None:
         """What the servers' sends left running first (their records are in their spools)."""
@@ -166,14 +159,15 @@ class PoolWorker(QueueWorker):
         with self.lock:  # servers' threads: one status line (and observer call) at a time
             super()._status(job, message)
 
-    def board(self) -> None:
-        """Rewrite the board status shows (which server prints which job, which fails)."""
+    def board(self, *, now: bool = False) -> None:
+        """The board status shows (which server prints which job, which fails) changed:
+        rewritten at most every poolboard.EVERY seconds (``now``: as a round ends)."""
         with self.lock:
             states: list[poolboard.ServerState] = [
                 {"queue": s.queue, "job": s.job, "trouble": s.trouble, "back_at": s.back_at}
                 for s in self.servers]
             try:
-                poolboard.write(self.store.state, states, self.store.owner)
+                self.shown.put(self.store.state, states, self.store.owner, now=now)
             except OSError as exc:  # news only: a full disk must not stop the pool
                 log.debug("pool %s: board not written: %s", self.queue, exc)
 
@@ -189,14 +183,13 @@ class ServerWorker(QueueWorker):
 
     def __init__(self, pool: PoolWorker, entry: Entry) -> None:
         super().__init__(entry, lock_dir=pool.lock_dir, stop=pool.stop, clock=pool.clock)
-        self.pool = pool
         self.store, self.records, self.ledger = pool.store, pool.records, pool.ledger
-        self.backlog, self.intake = pool.backlog, pool.intake
+        self.pool, self.backlog, self.intake = pool, pool.backlog, pool.intake
         self.printers = PrinterAccess(pool.lock_dir, f"pool {pool.queue} on {entry.name}")
+        self.stamp = {"server": entry.name}  # in each job it sends (status: "on q2")
         #: Failures in a row, what the last one was, and until when it rests.
         self.failures, self.trouble, self.back_at = 0, "", 0.0
-        #: The pool's job it is sending now.
-        self.job = ""
+        self.job = ""  # the pool's job it is sending now
 
     # The pool's stop deadline and observer are the server's (set on the pool).
     @property
@@ -220,15 +213,8 @@ class ServerWorker(QueueWorker):
         self.pool._status(job, f"{self.queue}: {message}")
 
     def _send(self, job: Job, data_fd: int) -> JobState:
-        """Send one of the pool's jobs (claimed, marked active) to this server's printer;
-        the ticket says which server prints it."""
-        job.extra = {**job.extra, "server": self.queue}
-        try:
-            with self.store.tickets_locked():
-                self.store.write(job, durable=False)
-        except SpoolFull:  # news for status only; the send's own marks say what matters
-            log.debug("pool %s: job %s: which server prints it is not written", self.pool.queue,
-                      job.id)
+        """Send one of the pool's jobs (claimed, marked active, its START record naming this
+        server: ``stamp``) to this server's printer."""
         self.job, failures = job.id, self.failures
         self.pool.board()
         try:
@@ -259,6 +245,8 @@ class ServerWorker(QueueWorker):
                     break
                 job_id, state = current.claim(self), None
                 try:
+                    if job_id and not self.store.covered(job_id):  # one MARK for the next
+                        self.store.mark(current.batch(job_id))
                     job = self.store.read(job_id) if job_id else None
                     state = self.process(job) if job is not None else None
                 finally:
@@ -269,132 +257,3 @@ class ServerWorker(QueueWorker):
         finally:
             self.printers.close_backends()  # an idle server keeps no session open
             current.ended(self)
-
-
-class Round:
-    """One ``run_batch`` of a pool: the due jobs, which are being sent, the threads."""
-
-    def __init__(self, pool: PoolWorker, summary: WorkSummary,
-                 until: Callable[[], bool] | None) -> None:
-        self.pool = pool
-        self.summary = summary
-        self.until = until
-        self.cond = threading.Condition(pool.lock)
-        #: Due job ids, in arrival order, that no server is sending.
-        self.pending: list[str] = []
-        self.flying: set[str] = set()
-        self.threads: dict[str, threading.Thread] = {}
-        #: When the first job that is not due yet is (None: there is none).
-        self.retry_at: float | None = None
-        self.ran = False
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        """Start a thread for each free server that has a job to take; wait for them. Files
-        dropped into the pool's spool meanwhile are taken in (a round may last long)."""
-        pool = self.pool
-        adopted = time.monotonic()  # serve() took them in just before
-        while True:
-            with self.cond:
-                self.refill()
-                now = pool.clock()
-                if self.error is None and not self.stopping():
-                    for server in pool.servers:
-                        if (server.queue not in self.threads and server.back_at <= now
-                                and not server.gate.file.read().printing_disabled
-                                and self.wants(server)):
-                            self._start(server)
-                if not self.threads:
-                    return
-                rests = [s.back_at - now for s in pool.servers if s.back_at > now]
-                self.cond.wait(min([TICK, *rests]))
-            if self.error is None and time.monotonic() - adopted >= TICK:
-                adopted = time.monotonic()
-                try:  # this thread is serve()'s, the only one using the intake
-                    pool.intake.adopt()
-                except BaseException as exc:  # noqa: BLE001 - raised by run_batch
-                    self.fail(exc)
-
-    def _start(self, server: ServerWorker) -> None:
-        thread = threading.Thread(target=server.serve_round, args=(self,),
-                                  name=f"pool-{self.pool.queue}-{server.queue}", daemon=True)
-        self.threads[server.queue] = thread
-        thread.start()
-
-    def stopping(self) -> bool:
-        """The daemon stops, the pass ends, or lpc stopped (or redirected) the pool."""
-        return (self.pool.stop.is_set() or bool(self.until and self.until())
-                or self.pool.gate.stopped())
-
-    def refill(self) -> None:
-        """The due jobs from the spool (jobs queued meanwhile, or put back, included)."""
-        pool = self.pool
-        now = pool.clock()
-        fifo = pool.entry.flag("fifo")
-        due: list[str] = []
-        self.retry_at = None
-        for job in print_order(pool.store.jobs(finished=False)):
-            if job.state != JobState.QUEUED or job.id in self.flying:
-                continue
-            if job.next_try <= now or job.id in pool.early:
-                due.append(job.id)
-                continue
-            self.retry_at = job.next_try if self.retry_at is None else min(self.retry_at,
-                                                                           job.next_try)
-            if fifo:
-                break  # strict order: later jobs wait for this one's retry
-        self.pending = due
-
-    def _takes(self, server: ServerWorker, job_id: str) -> bool:
-        return server.queue not in self.pool.failed_by.get(job_id, ())
-
-    def wants(self, server: ServerWorker) -> bool:
-        """Is a due job waiting that this server has not failed?"""
-        with self.cond:
-            return any(self._takes(server, j) for j in self.pending)
-
-    def may_go(self, server: ServerWorker) -> bool:
-        """Should the server's thread take (or wait for) another job?"""
-        with self.cond:
-            if (self.error is not None or self.stopping() or server.back_at > self.pool.clock()
-                    or server.gate.file.read().printing_disabled):
-                return False
-            if not self.wants(server):
-                self.refill()
-            return self.wants(server)
-
-    def claim(self, server: ServerWorker) -> str | None:
-        """The first due job this server may take, now its own (None: none is left)."""
-        with self.cond:
-            for job_id in self.pending:
-                if self._takes(server, job_id):
-                    self.pending.remove(job_id)
-                    self.flying.add(job_id)
-                    return job_id
-        return None
-
-    def done(self, job_id: str | None, state: JobState | None) -> None:
-        """A claimed job's attempt ended: put back when it was, counted in the summary."""
-        with self.cond:
-            if job_id is None:
-                return
-            self.flying.discard(job_id)
-            if state is not None:
-                self.ran = True
-                self.summary.add(state)
-            again = self.pool.store.read(job_id) if state == JobState.QUEUED else None
-            if (again is not None and again.state == JobState.QUEUED
-                    and again.next_try <= self.pool.clock()):  # another server takes it
-                bisect.insort(self.pending, job_id, key=lambda j: (len(j), j))
-            self.cond.notify_all()
-
-    def fail(self, exc: BaseException) -> None:
-        with self.cond:
-            if self.error is None:
-                self.error = exc
-            self.cond.notify_all()
-
-    def ended(self, server: ServerWorker) -> None:
-        with self.cond:
-            self.threads.pop(server.queue, None)
-            self.cond.notify_all()

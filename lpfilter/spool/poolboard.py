@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 
 from lpfilter.errors import AccessError
 from lpfilter.safefiles import atomic_write, open_regular
@@ -17,6 +18,9 @@ from lpfilter.safefiles import atomic_write, open_regular
 BOARD = "pool.json"
 #: A board is a few hundred bytes; more is not one lpfilter wrote.
 BOARD_MAX = 1 << 16
+#: While jobs follow each other, the board is rewritten at most this often: a new file
+#: each time, twice a job, was most of a pool's time (bench/README.md, round 9).
+EVERY = 0.25
 
 
 TYPE_CHECKING = False
@@ -40,6 +44,28 @@ def write(state_dir: str, servers: list[ServerState], owner: int | None) -> None
     """Replace the board (whole or old, never half)."""
     data = json.dumps({"servers": servers}, ensure_ascii=False).encode()
     atomic_write(os.path.join(state_dir, BOARD), data, 0o644, durable=False, owner=owner)
+
+
+class Board:
+    """The pool's board as its worker writes it: a change is written at once when the
+    last write is EVERY seconds old, else it waits (``owed``) until the pool's dispatcher,
+    which looks at least once a second, finds it ``due``, or the round ends."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._at = float("-inf")
+        self.owed = False
+
+    def put(self, state_dir: str, servers: list[ServerState], owner: int | None, *,
+            now: bool = False) -> None:
+        """The board changed: written now when ``now`` or when due (OSError: the caller's)."""
+        self.owed = True
+        if now or self.due():
+            self.owed, self._at = False, self.clock()
+            write(state_dir, servers, owner)
+
+    def due(self) -> bool:
+        return self.owed and self.clock() - self._at >= EVERY
 
 
 def stuck(pool: str, servers: list[tuple[str, str]], problems: list[str],

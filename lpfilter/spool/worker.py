@@ -62,8 +62,7 @@ class QueueWorker:
         self.entry, self.queue = entry, entry.name
         self.lent = store is not None  # a foreground print's, lent: one replay for both
         self.store = store or SpoolStore(entry.string("sd") or "", entry.name, shared=True)
-        self.records = QueueRecords(entry)
-        self.lock_dir = lock_dir
+        self.records, self.lock_dir = QueueRecords(entry), lock_dir
         self.stop = stop or threading.Event()
         #: Set with ``stop`` on shutdown: a running send goes on until this time, then is
         #: interrupted and put back (None: it may finish).
@@ -81,10 +80,11 @@ class QueueWorker:
         self._pruned_at, self._prune_owed = float("-inf"), False
         #: Serving as a daemon (not one pass): the journal is compacted sooner (prune).
         self.daemon = False
-        #: Someone watching this worker's jobs (a progress bar): progress(job, taken),
-        #: status(job, message) and end(job) (the backend is done with it: the printer took
-        #: the last byte, or the try ended) are called from the worker's thread.
+        #: Watching its jobs (a progress bar), from its thread: progress(job, taken),
+        #: status(job, message), end(job) (the printer took all, or the try ended).
         self.observer: Observer | None = None
+        #: What each attempt writes into its job's ``extra`` (a pool's server: its name).
+        self.stamp: dict[str, str] = {}
         self._me = (os.getpid(), process_start(os.getpid()))
         self.backlog = Backlog(self.queue)
         self.ledger = Ledger(entry, self.store, self.records, self.backlog, clock)
@@ -179,7 +179,7 @@ class QueueWorker:
     def _sync_only(self) -> None:
         """A pass the full spool keeps aborting (the backlog first) never gets to the idle
         ``flush``: without this sync the data files waiting for it would stay on the full
-        disk. Its own failure is the same full spool, said by the caller."""
+        disk (its own failure is the same full spool, said by the caller)."""
         try:
             self.store.flush()
         except (OSError, LpfilterError) as exc:
@@ -282,8 +282,8 @@ class QueueWorker:
             job.attempts += 1
             job.move_to(JobState.ACTIVE)
             job.bytes_sent = 0  # this attempt's, as the send goes (status shows it)
-            job.worker = self._me
-            job.started = self.clock()
+            job.worker, job.started = self._me, self.clock()
+            job.extra = {**job.extra, **self.stamp} if self.stamp else job.extra
             if job.send_started:
                 job.possible_duplicate = True
             try:
