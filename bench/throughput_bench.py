@@ -3,14 +3,17 @@
 
 1000 x 1 KiB jobs (``--jobs``) to a loopback "printer" that reads each connection to EOF
 and closes it (the queue's ``lp=127.0.0.1%PORT``: the socket backend waits for that EOF),
-in five ways, each timed from its first command's start to the last job's EOF at the
+in six ways, each timed from its first command's start to the last job's EOF at the
 printer:
 
 * hot folder: the files renamed into the spool directory, then ``watch --once``;
 * ``watch --once`` of jobs ``print --no-wait`` spooled before (only ``watch`` timed);
 * a running ``watch``, one ``print --no-wait`` given every file;
 * a running ``watch``, 4 ``print --no-wait`` processes at once, a quarter of the files each;
-* one ``print`` given every file and no watcher: it spools them and serves the queue itself.
+* one ``print`` given every file and no watcher: it spools them and serves the queue itself;
+* a pool of two printers (``sv=``, each server queue's printer a loopback printer of its
+  own), the jobs spooled by ``print --no-wait`` before, then ``watch --once`` (no target:
+  the issue's are for a queue; this one shows what a pool costs beside it).
 
 Every run checks that the printer got every job exactly once and byte-exact (each job's
 bytes name it), else the benchmark stops (exit 2). The packages compared (``--package
@@ -41,7 +44,7 @@ from benchkit import BenchError, clean_env, header, row, spread, stop_process
 JOB = 1024
 WAYS = ("hot folder + watch --once", "watch --once, spooled",
         "running watch, 1 print", "running watch, 4 prints at once",
-        "print FILE..., foreground")
+        "print FILE..., foreground", "pool of 2 printers, watch --once, spooled")
 TARGET = 1000.0
 WAIT = 300.0  # the longest a run may take before the benchmark gives up
 
@@ -105,7 +108,8 @@ def check(got: list[tuple[bytes, float]], count: int) -> float:
 class Site:
     """One spool (``root``/sd) printing to the printer, run with one package."""
 
-    def __init__(self, root: Path, port: int, package: str | None, jobs: int) -> None:
+    def __init__(self, root: Path, ports: tuple[int, int], package: str | None,
+                 jobs: int) -> None:
         self.root, self.jobs = root, jobs
         self.sd, self.files = root / "sd", root / "files"
         self.env = clean_env(root)
@@ -113,14 +117,20 @@ class Site:
             self.env["PYTHONPATH"] = package
         self.env["LPFILTER_PRINTCAP"] = str(root / "printcap")
         root.mkdir(parents=True, exist_ok=True)
-        (root / "printcap").write_text(f"q:sd={self.sd}:lp=127.0.0.1%{port}:done_jobs=100000\n")
+        (root / "printcap").write_text(
+            f"q:sd={self.sd}:lp=127.0.0.1%{ports[0]}:done_jobs=100000\n"
+            f"pool:sd={root / 'sdpool'}:sv=pa,pb:done_jobs=100000\n"
+            f"pa:sd={root / 'sdpa'}:lp=127.0.0.1%{ports[0]}:ss=pool\n"
+            f"pb:sd={root / 'sdpb'}:lp=127.0.0.1%{ports[1]}:ss=pool\n")
         self.command = [sys.executable, "-m", "lpfilter"]
 
     def fresh(self) -> list[Path]:
         """An empty spool and the job files."""
-        for path in (self.sd, self.files):
+        spools = [self.sd, *(self.root / name for name in ("sdpool", "sdpa", "sdpb"))]
+        for path in (*spools, self.files):
             shutil.rmtree(path, ignore_errors=True)
-        self.sd.mkdir(mode=0o700)
+        for path in spools:
+            path.mkdir(mode=0o700)
         self.files.mkdir()
         made = []
         for n in range(self.jobs):
@@ -161,9 +171,20 @@ class Site:
         raise BenchError("lpfilter watch did not start serving the queue")
 
 
-def one_run(site: Site, printer: Printer, way: str) -> float:
+def take_both(printers: tuple[Printer, Printer], count: int) -> list[tuple[bytes, float]]:
+    """The next ``count`` jobs of the two printers together, waiting at most WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while sum(len(printer.got) for printer in printers) < count:
+        if time.monotonic() > deadline:
+            raise BenchError(f"the two printers got {sum(len(p.got) for p in printers)} of"
+                             f" {count} jobs")
+        time.sleep(0.01)
+    return [job for printer in printers for job in printer.take(len(printer.got))]
+
+
+def one_run(site: Site, printers: tuple[Printer, Printer], way: str) -> float:
     """One way's jobs/s."""
-    files = site.fresh()
+    printer, files = printers[0], site.fresh()
     names = [str(path) for path in files]
     if way == "hot folder + watch --once":
         start = time.perf_counter()
@@ -177,6 +198,11 @@ def one_run(site: Site, printer: Printer, way: str) -> float:
         site.done(site.run("print", "--no-wait", "-P", "q", *names))
         start = time.perf_counter()
         site.done(site.run("watch", "--once", "-q", "-P", "q"))
+    elif way.startswith("pool"):
+        site.done(site.run("print", "--no-wait", "-P", "pool", *names))
+        start = time.perf_counter()
+        site.done(site.run("watch", "--once", "-q", "-P", "pool"))
+        return site.jobs / (check(take_both(printers, site.jobs), site.jobs) - start)
     else:
         watcher = site.watcher()
         try:
@@ -220,7 +246,8 @@ def report(rates: dict[tuple[str, str, str], list[float]], packages: list[str],
     print()
     header("target: >= 1000 jobs/s on the disk", *packages)
     for way in ways:
-        row(way, *("PASS" if spread(rates[(way, "disk", name)])[0] >= TARGET else "MISS"
+        row(way, *("no target" if way.startswith("pool") else "PASS"
+                   if spread(rates[(way, "disk", name)])[0] >= TARGET else "MISS"
                    for name in packages))
 
 
@@ -229,25 +256,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     packages = dict(item.split("=", 1) for item in args.package) or {"installed": ""}
     ways = [WAYS[int(n)] for n in args.ways.split(",")]
     places = {"disk": args.disk, "tmpfs": args.tmpfs}
-    printer = Printer()
+    printers = (Printer(), Printer())
     roots = {where: Path(tempfile.mkdtemp(prefix="lpfilter-tput-", dir=folder))
              for where, folder in places.items()}
     rates: dict[tuple[str, str, str], list[float]] = {}
     load = f"{os.getloadavg()[0]:.1f}"
     try:
-        sites = {(where, name): Site(roots[where] / name, printer.port, package, args.jobs)
+        sites = {(where, name): Site(roots[where] / name, (printers[0].port, printers[1].port),
+                                     package, args.jobs)
                  for where in places for name, package in packages.items()}
         for round_ in range(args.runs + 1):  # the first is a warm-up (.pyc files, caches)
             for way in ways:
                 for (where, name), site in sites.items():
-                    rate = one_run(site, printer, way)
+                    rate = one_run(site, printers, way)
                     if round_:
                         rates.setdefault((way, where, name), []).append(rate)
     except BenchError as exc:
         print(f"throughput_bench: cannot benchmark: {exc}", file=sys.stderr)
         return 2
     finally:
-        printer.close()
+        for printer in printers:
+            printer.close()
         for root in roots.values():
             shutil.rmtree(root, ignore_errors=True)
     report(rates, list(packages), list(places), ways, args,
