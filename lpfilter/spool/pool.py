@@ -25,6 +25,7 @@ program asks to hold or remove (exit codes) is held or removed at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from lpfilter import logs
@@ -41,13 +42,10 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
 log = logs.getLogger(__name__)
-
 
 
 def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0,
@@ -61,15 +59,21 @@ def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0,
 class PoolWorker(QueueWorker):
     """Serves a pool queue: its spool, its lease, its records; the servers send."""
 
-    def __init__(self, entry: Entry, **options: Any) -> None:  # QueueWorker's
-        super().__init__(entry, **options)
-        self.lock, self.shown = threading.RLock(), poolboard.Board()
+    def __init__(self, entry: Entry, *, lock_dir: str, stop: threading.Event | None = None,
+                 settle: float = 2.0, clock: Callable[[], float] = time.time,
+                 store: SpoolStore | None = None) -> None:
+        super().__init__(entry, lock_dir=lock_dir, stop=stop, settle=settle, clock=clock,
+                         store=store)
+        self.lock = threading.RLock()
+        #: What the board says, written at most every poolboard.EVERY seconds.
+        self.shown = poolboard.Board()
         self.records = self.ledger.records = self.intake.records = SharedRecords(entry)
         members, self.problems = pools.servers(entry)
         for problem in self.problems:
             log.error("pool %s: %s", visible(entry.name), visible(problem))
         self.servers = [ServerWorker(self, member) for member in members]
-        self.failed_by: dict[str, set[str]] = {}  # id -> servers that failed it since it counted
+        #: Job id -> the servers that failed it since its last counted attempt.
+        self.failed_by: dict[str, set[str]] = {}
         self.round: Round | None = None
 
     def wake(self, moved_in: str | None = None) -> None:
@@ -102,10 +106,14 @@ class PoolWorker(QueueWorker):
         retry_at = current.retry_at
         if current.pending and resting:
             retry_at = min(resting) if retry_at is None else min(retry_at, *resting)
-        if current.pending and not current.ran:  # no server can take a due job now: why
-            self.records.status(poolboard.stuck(self.queue, [(s.queue, s.trouble) for s in
-                                                             self.servers], self.problems, resting))
+        if current.pending and not current.ran:
+            self._say_stuck(resting)
         return current.ran, retry_at
+
+    def _say_stuck(self, resting: list[float]) -> None:
+        """Due jobs that no server can take now: say why in the pool's status."""
+        self.records.status(poolboard.stuck(self.queue, [(s.queue, s.trouble) for s in
+                                                         self.servers], self.problems, resting))
 
     def recover(self) -> None:
         """What the servers' sends left running first (their records are in their spools)."""
@@ -183,13 +191,15 @@ class ServerWorker(QueueWorker):
 
     def __init__(self, pool: PoolWorker, entry: Entry) -> None:
         super().__init__(entry, lock_dir=pool.lock_dir, stop=pool.stop, clock=pool.clock)
+        self.pool = pool
         self.store, self.records, self.ledger = pool.store, pool.records, pool.ledger
-        self.pool, self.backlog, self.intake = pool, pool.backlog, pool.intake
+        self.backlog, self.intake = pool.backlog, pool.intake
         self.printers = PrinterAccess(pool.lock_dir, f"pool {pool.queue} on {entry.name}")
         self.stamp = {"server": entry.name}  # in each job it sends (status: "on q2")
         #: Failures in a row, what the last one was, and until when it rests.
         self.failures, self.trouble, self.back_at = 0, "", 0.0
-        self.job = ""  # the pool's job it is sending now
+        #: The pool's job it is sending now.
+        self.job = ""
 
     # The pool's stop deadline and observer are the server's (set on the pool).
     @property

@@ -357,13 +357,14 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         drop, unawaited = [], 0
         for rank, job in enumerate(finished):
             age = now - (job.finished or now)
+            young = age < keep_recent
+            if young and (recent_max is None or job.awaited):
+                continue  # (has_data, an lstat, only for the others)
             if self.has_data(job):
                 continue
-            if age < keep_recent:
-                if recent_max is None or job.awaited:
-                    continue
+            if young:
                 unawaited += 1
-                if unawaited <= recent_max:
+                if unawaited <= (recent_max or 0):
                     continue
             if rank >= keep or (max_age > 0 and age > max_age):
                 drop.append(job)
