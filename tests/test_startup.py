@@ -67,7 +67,9 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          "argparse", "gettext", "locale",
          # 0.7 ms: the journal's lock and the store's are _thread's; the journal makes its
          # threading.Condition only when a thread must wait for another's flush
-         "threading"}
+         "threading",
+         # status of a local queue that is no pool: what a remote or pool queue shows
+         "lpfilter.commands.remotequeue", "lpfilter.commands.poolstatus"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,

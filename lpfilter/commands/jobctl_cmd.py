@@ -125,18 +125,20 @@ def _example(ctx: Context) -> str:
 
 
 def run(ctx: Context) -> ExitStatus:
-    from lpfilter.commands import remotequeue
     from lpfilter.job import user_name
     action = {"lprm": "cancel"}.get(ctx.args.action, ctx.args.action)
     default = None if ctx.args.all_queues else (ctx.environ.get("PRINTER")
                                                 or ctx.environ.get("LPDEST"))
-    remote = remotequeue.remote_queue(ctx.args.printer or default)
-    if remote is not None:
-        if action != "cancel":
-            from lpfilter.errors import UsageError
-            raise UsageError(f"{action}: {remote.display()} is another server's queue;"
-                             " only cancel reaches it")
-        return remotequeue.cancel(ctx, remote)
+    name = ctx.args.printer or default
+    if name and "@" in name:  # queue@host (remotequeue is imported only for one)
+        from lpfilter.commands import remotequeue
+        remote = remotequeue.remote_queue(name)
+        if remote is not None:
+            if action != "cancel":
+                from lpfilter.errors import UsageError
+                raise UsageError(f"{action}: {remote.display()} is another server's queue;"
+                                 " only cancel reaches it")
+            return remotequeue.cancel(ctx, remote)
     targets = _targets(ctx, action)
     me, root = user_name(os.getuid()), os.getuid() == 0
     status = ExitStatus.OK

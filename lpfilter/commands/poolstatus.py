@@ -1,6 +1,7 @@
 """What ``status`` says about printer pools: a pool's servers and what each one is doing,
-the server queue a pool job prints on, and the pool a server queue serves (as LPRng's lpq
-says "subservers lp2, lp3" and "serving lp")."""
+and the pool a server queue serves (as LPRng's lpq says "subservers lp2, lp3" and "serving
+lp"); imported only for those queues (the server queue a pool's job prints on is in
+status_cmd's job table)."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,7 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lpfilter.spool.queueinfo import JobData, QueueData
+    from lpfilter.spool.queueinfo import QueueData
 
 
 def lines(data: QueueData) -> list[str]:
@@ -41,9 +42,3 @@ def lines(data: QueueData) -> list[str]:
         found.append(f"    {visible(name)}: {doing}")
     return found
 
-
-def server_of(job: JobData) -> str:
-    """"on Q: " for a pool's job that a server queue prints or printed ("" otherwise)."""
-    extra = job.get("extra")
-    server = extra.get("server") if isinstance(extra, dict) else None
-    return f"on {server}: " if isinstance(server, str) and server else ""
