@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lpfilter.job import Job, JobState  # noqa: E402
 from lpfilter.safefiles import atomic_write, copy_fd, fsync_dir, open_regular  # noqa: E402
-from lpfilter.spool import jobindex  # noqa: E402
+from lpfilter.spool import jobindex, journalformat  # noqa: E402
 from lpfilter.spool.journal import Journal, Kind, boot_id  # noqa: E402
 from lpfilter.spool.store import SpoolStore  # noqa: E402
 
@@ -120,7 +120,7 @@ def journal(store: SpoolStore, names: list[str], devnull: int, status: str) -> N
                 os.rename(os.path.join(store.sd, name), path)
                 fd, info = open_regular(path)
                 os.close(fd)
-                records.append(jobindex.job_record(Job(
+                records.append(journalformat.job_record(Job(
                     f"{number:06d}", "q", "user", name, info.st_size, time.time(),
                     source="hotfolder")))
             fsync_dir(store.jobs_dir)  # the renames before the records that name them
@@ -138,7 +138,7 @@ def _serve(j: Journal, index: jobindex.JobIndex, store: SpoolStore, devnull: int
             batch = sorted(index.queued(), key=lambda job: int(job.id))[:BATCH]
             if not batch:
                 break
-            end = j.append([jobindex.mark_record([job.id for job in batch], boot)])
+            end = j.append([journalformat.mark_record([job.id for job in batch], boot)])
         j.sync_to(end)  # the marks, and every END before them
         for path in drop:
             os.unlink(path)
@@ -150,15 +150,15 @@ def _serve(j: Journal, index: jobindex.JobIndex, store: SpoolStore, devnull: int
                 job = index.jobs[queued.id]
                 job.attempts += 1
                 job.started = time.time()
-                j.append([jobindex.start_record(job, os.getpid())])
-                j.append([jobindex.first_record(job)])
+                j.append([journalformat.start_record(job, os.getpid())])
+                j.append([journalformat.first_record(job)])
             _send(devnull, data_fd, job.size)
             os.close(data_fd)
             with j.locked():
                 done = index.jobs[queued.id].copy()
                 done.move_to(JobState.DONE)
                 done.finished, done.bytes_sent = time.time(), done.size
-                j.append([jobindex.end_record(done)])
+                j.append([journalformat.end_record(done)])
             drop.append(store.data_path(queued.id))
         atomic_write(status, f"job {batch[-1].id} done\n".encode(), 0o644, durable=False)
     j.sync_to(j.end)
@@ -202,7 +202,7 @@ def print_journal(store: SpoolStore, sources: list[str]) -> None:
                 number += 1
                 os.rename(tmp, store.data_path(f"{number:06d}"))
                 os.close(fd)
-                records.append(jobindex.job_record(Job(f"{number:06d}", "q", "user", name,
+                records.append(journalformat.job_record(Job(f"{number:06d}", "q", "user", name,
                                                        size, time.time())))
             fsync_dir(store.jobs_dir)
             end = j.append(records)
@@ -227,7 +227,7 @@ def print_inline(store: SpoolStore, sources: list[str]) -> None:
                 number += 1
                 job = Job(f"{number:06d}", "q", "user", name, len(data), time.time())
                 records += [(Kind.DATA, job.id.encode() + b"\0" + data),
-                            jobindex.job_record(job)]
+                            journalformat.job_record(job)]
             end = j.append(records)
         j.sync_to(end)
     j.close()

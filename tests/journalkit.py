@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lpfilter.job import Job, JobState  # noqa: E402
-from lpfilter.spool import jobindex, marks  # noqa: E402
+from lpfilter.spool import jobindex, journalformat, marks  # noqa: E402
 from lpfilter.spool.journal import Journal, boot_id  # noqa: E402
 
 QUEUE = "q"
@@ -38,7 +38,7 @@ def add_jobs(folder: str, count: int) -> None:
     try:
         with journal.locked():
             first = index.last_id + 1
-            end = journal.append([jobindex.job_record(Job(
+            end = journal.append([journalformat.job_record(Job(
                 f"{n:06d}", QUEUE, "user", f"file{n}", 10, time.time()))
                 for n in range(first, first + count)])
         journal.sync_to(end)
@@ -50,7 +50,7 @@ def settle(journal: Journal, index: jobindex.JobIndex, boot: str) -> None:
     """What a crash left: written back, durably, before anything is sent."""
     with journal.locked():
         changed = marks.settle(index, boot)
-        end = journal.append([jobindex.job_record(job) for job in changed]) if changed \
+        end = journal.append([journalformat.job_record(job) for job in changed]) if changed \
             else journal.end
     journal.sync_to(end)
 
@@ -69,7 +69,7 @@ def serve(journal: Journal, index: jobindex.JobIndex, send: Callable[[Job], None
             batches += 1
             if compact_every and batches % compact_every == 0:
                 journal.compact(*reversed(index.compacted(keep=1 << 20)))
-            end = journal.append([jobindex.mark_record([j.id for j in batch], boot)])
+            end = journal.append([journalformat.mark_record([j.id for j in batch], boot)])
         journal.sync_to(end)  # "maybe sent": durable before any byte of the batch
         for job in batch:
             send_one(journal, index, job.id, send)
@@ -82,14 +82,14 @@ def send_one(journal: Journal, index: jobindex.JobIndex, job_id: str,
         job = index.jobs[job_id]
         job.attempts += 1
         job.started = time.time()
-        journal.append([jobindex.start_record(job, os.getpid())])
-        journal.append([jobindex.first_record(job)])  # connected: bytes leave next
+        journal.append([journalformat.start_record(job, os.getpid())])
+        journal.append([journalformat.first_record(job)])  # connected: bytes leave next
     send(job)
     with journal.locked():
         job = index.jobs[job_id].copy()
         job.move_to(JobState.DONE)
         job.finished, job.bytes_sent = time.time(), job.size
-        journal.append([jobindex.end_record(job)])
+        journal.append([journalformat.end_record(job)])
 
 
 def printer(path: str, pause: float = 0.0) -> Callable[[Job], None]:

@@ -207,10 +207,12 @@ def control_file(number: int = 1, host: str = "client", user: str = "alice",
 
 
 def note_records(store: SpoolStore) -> list[tuple[str, notes.Noted, str]]:
-    """The NOTE records in the queue's journal file, in order: (key, note, form)."""
+    """The notes in the queue's journal file, in order (a compaction's one a line in a
+    record): (key, note, form)."""
     data = Path(store.journal_path).read_bytes()
     records, _ = decode(data, first_lsn(data))
-    return [notes.parse(record.payload) for record in records if record.kind == Kind.NOTE]
+    return [notes.parse(line) for record in records if record.kind == Kind.NOTE
+            for line in record.payload.split(b"\n")]
 
 
 def restarted(store: SpoolStore) -> JobIndex:

@@ -13,8 +13,8 @@ from test_journal_lock_wait import Holder, holder_of  # noqa: F401 - the fixture
 from test_journal_refusals import damage
 
 from lpfilter.job import JobState
-from lpfilter.spool.jobindex import first_record, mark_record, start_record
-from lpfilter.spool.journalformat import Kind, decode, encode_all, first_lsn
+from lpfilter.spool.journalformat import (Kind, decode, encode_all, first_lsn, first_record,
+                                          mark_record, start_record)
 from lpfilter.spool.store import SpoolStore
 
 

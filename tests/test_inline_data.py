@@ -14,8 +14,9 @@ from filterkit import MakePrinter, dest, printer, stored  # noqa: F401
 from lpfilter.cli import main
 from lpfilter.job import Job, JobState
 from lpfilter.spool import jobdata, journallimit
-from lpfilter.spool.jobindex import data_record, job_record, replay
-from lpfilter.spool.journalformat import Kind, decode, encode_all, first_lsn
+from lpfilter.spool.jobindex import replay
+from lpfilter.spool.journalformat import (Kind, data_record, decode, encode_all, first_lsn,
+                                          job_record)
 from lpfilter.spool.store import SpoolStore
 
 EVERY_BYTE = bytes(range(256)) * 4

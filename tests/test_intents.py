@@ -23,7 +23,7 @@ import pytest
 from lpfilter import printcap
 from lpfilter.job import Job, JobState
 from lpfilter.locks import process_start
-from lpfilter.spool import jobindex, journallimit, recovery
+from lpfilter.spool import jobindex, journalformat, journallimit, recovery
 from lpfilter.spool.intake import Intake
 from lpfilter.spool.intents import RECOVERED
 from lpfilter.spool.journalformat import Kind, decode, encode_all
@@ -145,7 +145,7 @@ def test_an_intent_of_a_running_writer_waits_for_the_orphan_rule(
     me = (os.getpid(), process_start(os.getpid()))
     intent = {"name": "report.pdf", "uid": DROPPER.pw_uid, "size": 5, "at": 1e9,
               "pid": me[0], "start": me[1], "held": True, "limit": 0}
-    store.note([jobindex.intent_record(job_id, intent)])
+    store.note([journalformat.intent_record(job_id, intent)])
     Path(store.data_path(job_id)).write_bytes(b"hello")
     assert store.recover_orphans("root") == [] and store.intents() == {job_id: intent}
     monkeypatch.setattr(recovery, "ORPHAN_AGE", 0.0)
@@ -166,7 +166,7 @@ def test_an_intent_of_a_writer_gone_without_its_data_file_is_spent(tmp_path: Pat
                           capture_output=True, text=True, check=True, timeout=60)
     intent = {"name": "a", "uid": 0, "size": 1, "at": 1.0, "pid": int(dead.stdout),
               "start": 1.0, "held": False, "limit": 0}
-    store.note([jobindex.intent_record(store.next_id(), intent)])
+    store.note([journalformat.intent_record(store.next_id(), intent)])
     assert len(store.intents()) == 1
     assert store.recover_orphans("root") == [] and store.intents() == {}
     store.close()
@@ -198,15 +198,16 @@ def replay(*records: tuple[int, bytes]) -> jobindex.JobIndex:
 
 
 def test_the_replay_keeps_an_intent_until_a_job_or_gone_names_its_job() -> None:
-    one, two = jobindex.intent_record("000001", GOOD), jobindex.intent_record("000002", GOOD)
+    one = journalformat.intent_record("000001", GOOD)
+    two = journalformat.intent_record("000002", GOOD)
     assert replay(one, two).intents == {"000001": GOOD, "000002": GOOD}
     job = Job("000001", "lp", "u", "f.txt", 3, 5.0)
-    spent = replay(one, two, jobindex.job_record(job), jobindex.gone_record(["000002"]))
+    spent = replay(one, two, journalformat.job_record(job), journalformat.gone_record(["000002"]))
     assert spent.intents == {} and list(spent.jobs) == ["000001"]
 
 
 def test_a_compaction_keeps_the_intents_not_yet_spent() -> None:
-    index = replay(jobindex.intent_record("000003", GOOD))
+    index = replay(journalformat.intent_record("000003", GOOD))
     head, records = index.compacted(10)
     data, _ = encode_all(0, [(Kind.HEAD, head), *records])
     assert jobindex.replay(data, "lp").intents == {"000003": GOOD}

@@ -19,7 +19,7 @@ import pytest
 
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile
-from lpfilter.spool import jobindex, journal, marks
+from lpfilter.spool import jobindex, journal, journalformat, marks
 from lpfilter.spool.journal import Journal, JournalDamaged, Kind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,7 +70,7 @@ def test_an_appender_cuts_a_torn_tail_and_a_reader_leaves_it(tmp_path: Path) -> 
     assert path.stat().st_size == whole + len(torn) // 2  # a reader cuts nothing
     with reader.locked():
         assert path.stat().st_size == whole
-        end = reader.append([jobindex.job_record(_job(4))])
+        end = reader.append([journalformat.job_record(_job(4))])
     reader.sync_to(end)
     reader.close()
     assert sorted(_open(tmp_path)[1].jobs) == ["000001", "000002", "000003", "000004"]
@@ -96,9 +96,9 @@ def test_forged_records_are_skipped(tmp_path: Path) -> None:
     done = _job(3)
     done.state = JobState.DONE
     with j.locked():
-        j.append([jobindex.job_record(bad_id), jobindex.job_record(_job(2, "other")),
-                  (Kind.END, b"{not json"), jobindex.job_record(_job(3)),
-                  jobindex.job_record(done), jobindex.start_record(done, 1)])
+        j.append([journalformat.job_record(bad_id), journalformat.job_record(_job(2, "other")),
+                  (Kind.END, b"{not json"), journalformat.job_record(_job(3)),
+                  journalformat.job_record(done), journalformat.start_record(done, 1)])
     assert list(index.jobs) == ["000003"]
     assert index.skipped == 4  # and a done job never goes back to active
     assert index.jobs["000003"].state == JobState.DONE
@@ -111,7 +111,7 @@ def _finish(j: Journal, index: jobindex.JobIndex, ids: list[str]) -> None:
             done = index.jobs[job_id].copy()
             done.move_to(JobState.CANCELLED)
             done.finished = float(job_id)
-            j.append([jobindex.end_record(done)])
+            j.append([journalformat.end_record(done)])
 
 
 def test_compaction_keeps_the_live_jobs_marks_and_numbers(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_compaction_keeps_the_live_jobs_marks_and_numbers(tmp_path: Path) -> Non
     j, index = _open(tmp_path)
     _finish(j, index, [f"{n:06d}" for n in (1, 2, 3, 4, 10)])
     with j.locked():
-        j.append([jobindex.mark_record(["000005", "000006"], "boot-1")])
+        j.append([journalformat.mark_record(["000005", "000006"], "boot-1")])
         before = j.end
         head, records = index.compacted(keep=2)
         j.compact(records, head)
@@ -162,10 +162,10 @@ def test_another_process_follows_a_compaction(tmp_path: Path) -> None:
     with j.locked():
         head, records = mine.compacted(keep=0)
         j.compact(records, head)
-        j.append([jobindex.job_record(_job(6))])
+        j.append([journalformat.job_record(_job(6))])
     with other.locked():  # the new file found by its inode, read from its start
         assert sorted(index.jobs) == ["000003", "000004", "000005", "000006"]
-        end = other.append([jobindex.job_record(_job(7))])
+        end = other.append([journalformat.job_record(_job(7))])
     other.sync_to(end)
     with j.locked():
         assert sorted(mine.jobs) == ["000003", "000004", "000005", "000006", "000007"]
@@ -218,8 +218,8 @@ def test_one_fdatasync_covers_every_record_before_it(tmp_path: Path,
     real = os.fdatasync
     monkeypatch.setattr(journal.os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
     with j.locked():
-        first = j.append([jobindex.job_record(_job(1))])
-        second = j.append([jobindex.job_record(_job(2))])
+        first = j.append([journalformat.job_record(_job(1))])
+        second = j.append([journalformat.job_record(_job(2))])
     j.sync_to(second)
     j.sync_to(first)  # already durable: no second flush
     assert synced == [j.fd]
@@ -245,7 +245,7 @@ def test_close_waits_for_a_flush_under_way(tmp_path: Path,
     monkeypatch.setattr(journal.os, "fdatasync", held)
     inode = os.fstat(j.fd).st_ino
     with j.locked():
-        end = j.append([jobindex.job_record(_job(1))])
+        end = j.append([journalformat.job_record(_job(1))])
     syncing = threading.Thread(target=j.sync_to, args=(end,))
     syncing.start()
     assert entered.wait(timeout=30)
@@ -281,7 +281,7 @@ def test_threads_waiting_at_once_share_one_fdatasync(tmp_path: Path,
 
     def one(n: int) -> None:
         with j.locked():
-            ends[n] = j.append([jobindex.job_record(_job(n))])
+            ends[n] = j.append([journalformat.job_record(_job(n))])
         appended.release()
         j.sync_to(ends[n])
 

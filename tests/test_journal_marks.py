@@ -23,10 +23,10 @@ from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool import idle, journalformat, ledger, marks, outcome
-from lpfilter.spool.jobindex import JobIndex, mark_record, replay
+from lpfilter.spool.jobindex import JobIndex, replay
 from lpfilter.spool.marks import settle
 from lpfilter.spool.journal import Journal
-from lpfilter.spool.journalformat import Kind, decode, first_lsn
+from lpfilter.spool.journalformat import Kind, decode, first_lsn, mark_record
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import QueueWorker

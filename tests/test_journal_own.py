@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lpfilter.job import Job
-from lpfilter.spool import jobindex, journal
+from lpfilter.spool import journal, journalformat
 from lpfilter.spool.journal import Record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,10 +51,10 @@ def test_an_appender_reads_none_of_its_own_records_back(
     for n in range(3, 53):  # 50 appends as the worker makes them: each under the lock
         with writer.locked():
             job = _job(n)
-            ends.append(writer.append([jobindex.job_record(job)]))
+            ends.append(writer.append([journalformat.job_record(job)]))
             job.attempts = 1
-            ends.append(writer.append([jobindex.start_record(job, 1),
-                                       jobindex.first_record(job)]))
+            ends.append(writer.append([journalformat.start_record(job, 1),
+                                       journalformat.first_record(job)]))
     monkeypatch.undo()
     assert seen == []  # no pread of the journal, no decode: 0 reads of its own records
     assert len(applied) == 150 and applied[-1].end == writer.end == ends[-1]
@@ -74,12 +74,12 @@ def test_records_another_process_appended_are_still_read(tmp_path: Path) -> None
     between its holds of the lock) are read, in order, before its own."""
     first, index = journalkit.open_queue(str(tmp_path))
     with first.locked():
-        first.append([jobindex.job_record(_job(1))])
+        first.append([journalformat.job_record(_job(1))])
     second, _ = journalkit.open_queue(str(tmp_path))
     with second.locked():
-        second.append([jobindex.job_record(_job(2))])
+        second.append([journalformat.job_record(_job(2))])
     second.close()
     with first.locked():
-        first.append([jobindex.gone_record(["000001"])])
+        first.append([journalformat.gone_record(["000001"])])
     assert sorted(index.jobs) == ["000002"]
     first.close()

@@ -13,8 +13,7 @@ from spoolkit import Kit, journal_path, kit  # noqa: F401 - the fixture
 from lpfilter.cli import main
 from lpfilter.errors import AccessError
 from lpfilter.job import Job
-from lpfilter.spool.jobindex import reserve_record
-from lpfilter.spool.journalformat import JOURNAL_MAX, encode
+from lpfilter.spool.journalformat import JOURNAL_MAX, encode, reserve_record
 from lpfilter.spool.store import SpoolStore
 from lpfilter.status import ExitStatus
 

@@ -423,7 +423,7 @@ def test_the_unfinished_jobs_follow_every_record(tmp_path: Path) -> None:
     store that wrote them, in another that caught up, and in one that replayed the file,
     it must say what filtering every job would."""
     from lpfilter.job import FINISHED
-    from lpfilter.spool.jobindex import end_record
+    from lpfilter.spool.journalformat import end_record
 
     sd, store, other = _two_stores(tmp_path)
 

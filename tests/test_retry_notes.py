@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from receivekit import Client, Receiver, control_file, receiver, restarted  # no
 
 from lpfilter.job import Job
 from lpfilter.spool import notes
-from lpfilter.spool.jobindex import JobIndex, job_record, replay
-from lpfilter.spool.journalformat import Kind, decode, encode_all, first_lsn
+from lpfilter.spool.jobindex import JobIndex, replay
+from lpfilter.spool.journalformat import Kind, decode, encode_all, first_lsn, job_record
 from lpfilter.spool.notes import SEEN, VOID, Noted, note_record
+from lpfilter.spool.store import SpoolStore
 
 KEY, OTHER = "a" * 40, "b" * 40
 
@@ -70,7 +72,8 @@ def test_the_notes_are_bounded_per_key_and_in_all(monkeypatch: pytest.MonkeyPatc
 def test_a_malformed_note_is_skipped() -> None:
     index = _index([(Kind.NOTE, b"../../etc 1 2 3 new"), (Kind.NOTE, b"\xff"),
                     note_record(KEY, Noted("000001", 1.0), SEEN)])
-    assert index.skipped == 2 and index.notes.lookup(KEY) == [Noted("000001", 1.0)]
+    assert index.notes.lookup(KEY) == [Noted("000001", 1.0)]
+    assert index.skipped == 2  # (counted when the notes are read: the first ``notes``)
 
 
 def test_a_compaction_keeps_the_recent_notes_that_count() -> None:
@@ -131,3 +134,78 @@ def test_a_job_whose_commit_failed_is_queued_when_sent_again(
     assert _send(receiver, 6, b"twice") == b"\0"
     (job,) = receiver.outcome().jobs
     assert receiver.data(job) == b"twice" and not job.possible_duplicate
+
+
+def test_a_compaction_writes_the_notes_a_line_each_in_few_records() -> None:
+    """A busy server keeps thousands of notes, and every command replays the journal: one
+    record a note was 40 % of a ``status``'s replay (issue 16). Read back, they are the
+    same notes."""
+    now = 1e9
+    keys = [f"{n:040x}" for n in range(3000)]
+    index = _index([note_record(key, Noted(f"{n + 1:06d}", now - n, "d" * 40), SEEN)
+                    for n, key in enumerate(keys)])
+    kept = index.notes.records(now)
+    assert 2 <= len(kept) <= 3000 * 120 // notes.BATCH_BYTES + 1
+    assert all(len(payload) <= notes.BATCH_BYTES for _, payload in kept)
+    again = _index(kept)
+    assert again.notes.count == 3000
+    assert all(again.notes.lookup(key) == index.notes.lookup(key) for key in keys)
+
+
+def test_a_bad_line_of_a_compactions_notes_is_skipped_alone() -> None:
+    good = note_record(KEY, Noted("000001", 1.0), SEEN)[1]
+    other = note_record(OTHER, Noted("000002", 2.0), SEEN)[1]
+    index = _index([(Kind.NOTE, b"\n".join([good, b"../../etc 1 2 3 seen", other,
+                                            KEY.encode() + b" 3 " + b"9" * 40 + b" - seen"]))])
+    assert index.notes.lookup(KEY) == [Noted("000001", 1.0)]
+    assert index.notes.lookup(OTHER) == [Noted("000002", 2.0)]
+    assert index.skipped == 1  # one record, skipped in part, logged once
+
+
+def test_the_notes_stay_unread_until_a_server_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the LPD server looks its notes up: a replay keeps the records as read, and
+    reading them later gives what reading them at once gave (a note counts only once its
+    job's record follows, whichever comes first in the journal)."""
+    parsed: list[bytes] = []
+    real = notes.parse
+    monkeypatch.setattr(notes, "parse", lambda payload: parsed.append(payload) or real(payload))
+    job, lost = _job(1), _job(2)
+    records = [note_record(KEY, Noted(job.id, 5.0)), job_record(job),
+               note_record(OTHER, Noted(lost.id, 6.0))]  # its job's record never came
+    index = _index(records)
+    assert parsed == [] and index.jobs == {job.id: job}
+    assert index.notes.lookup(KEY) == [Noted(job.id, 5.0)] and index.notes.lookup(OTHER) == []
+    assert len(parsed) == 2
+    index.apply(decode(encode_all(100, [job_record(lost)])[0], 100)[0][0])
+    assert index.notes.lookup(OTHER) == [Noted(lost.id, 6.0)]  # read as they come now
+
+
+def test_unread_notes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal of many notes (up to its 64 MiB) is not held as records: past
+    UNREAD_MAX they are read as they come, a few MiB at most."""
+    from lpfilter.spool import jobindex
+    monkeypatch.setattr(jobindex, "UNREAD_MAX", 8)
+    jobs = [_job(n) for n in range(1, 21)]
+    index = _index([r for n, job in enumerate(jobs)
+                    for r in (note_record(f"{n:040d}", Noted(job.id, 1.0)), job_record(job))])
+    assert len(index.unread) <= 8
+    assert [len(index.notes.lookup(f"{n:040d}")) for n in range(20)] == [1] * 20
+
+
+def test_a_daemon_compacts_a_journal_its_notes_alone_would_keep_big(tmp_path: Path) -> None:
+    """6,000 notes (720 KiB) are live bytes, but a compaction writes them a line each: they
+    do not take a running daemon's journal out of the eager rule (past twice its live
+    bytes), which kept a busy server's journal, and each ``status``, at four times them."""
+    store = SpoolStore(str(tmp_path), "q")
+    store.ensure("test")
+    now = time.time()
+    seen = [note_record(f"{n:040x}", Noted(f"{n + 1:06d}", now), SEEN) for n in range(6000)]
+    for _ in range(3):  # the same notes again: the journal grows, its live bytes do not
+        store.add_notes(seen)
+    grown = os.path.getsize(store.journal_path)
+    store.prune(0, 0.0, now, 60.0)  # a watch --once pass: four times the live bytes
+    assert os.path.getsize(store.journal_path) == grown
+    store.prune(0, 0.0, now, 60.0, eager=True)  # a running daemon
+    assert os.path.getsize(store.journal_path) < grown // 2
+    assert len(SpoolStore(str(tmp_path), "q").noted(seen[0][1][:40].decode())) == 1
+    store.close()

@@ -28,11 +28,12 @@ from lpfilter.errors import LockHeld, LpfilterError
 from lpfilter.job import FINISHED, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, write_fully
 from lpfilter.spool import journallimit, tickets
-from lpfilter.spool.jobindex import JobIndex, payload, reserve_record
+from lpfilter.spool.jobindex import JobIndex, payload
 from lpfilter.spool.journal import Journal, JournalDamaged
 from lpfilter.spool.journalfile import SAFE_FLAGS, open_owned, take_lock
 from lpfilter.spool.journalformat import (JOURNAL_MAX, LSN_MAX, RECORD_MAX, Kind, Record,
-                                          decode, encode_all, first_lsn, good_after)
+                                          decode, encode_all, first_lsn, good_after,
+                                          reserve_record)
 from lpfilter.spool.spooldir import SpoolDir
 
 __all__ = ["check_journal"]

@@ -22,7 +22,7 @@ from lpfilter.safefiles import UnsafeFile, fsync_dir
 from lpfilter.spool import hotfolder
 from lpfilter.spool.control import holds_new
 from lpfilter.spool.intents import intent_of, job_of, take_over
-from lpfilter.spool.jobindex import gone_record, intent_record
+from lpfilter.spool.journalformat import gone_record, intent_record
 from lpfilter.spool.records import QueueRecords
 from lpfilter.spool.store import SpoolStore
 from lpfilter.text import visible

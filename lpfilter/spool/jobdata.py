@@ -36,7 +36,7 @@ from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, write_fully
 from lpfilter.spool import journallimit
-from lpfilter.spool.jobindex import data_record, job_record
+from lpfilter.spool.journalformat import data_record, job_record
 from lpfilter.spool.staging import stage
 
 TYPE_CHECKING = False

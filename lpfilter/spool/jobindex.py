@@ -3,12 +3,13 @@
 
 The last word on each job wins: a JOB record sets all of it (a ticket's fields), the
 small records change what they name. ``SpoolStore`` writes JOB, CANCEL (on or off), GONE
-and RESERVE (a job number given out) records, HEAD at a compaction; its in-memory index
-is a ``JobIndex``. A small job's bytes may be a DATA record just before its JOB record, in
-the same write (spool/jobdata.py): kept in ``data`` while the job is not finished. An
-INTENT (a hot-folder file about to be renamed to a job's data file, spool/intents.py) is
-kept aside in ``intents`` until a JOB or GONE names its job. NOTE records are the LPD
-server's retry notes (spool/notes.py), kept in ``notes``.
+and RESERVE (a job number given out) records, HEAD at a compaction (their bytes built in
+spool/journalformat.py); its in-memory index is a ``JobIndex``. A small job's bytes may
+be a DATA record just before its JOB record, in the same write (spool/jobdata.py): kept
+in ``data`` while the job is not finished. An INTENT (a hot-folder file about to be
+renamed to a job's data file, spool/intents.py) is kept aside in ``intents`` until a JOB
+or GONE names its job. NOTE records are the LPD server's retry notes (spool/notes.py),
+kept unread until ``notes`` is first asked for.
 
 The worker (phase 2, bench/JOURNAL-DESIGN.md §2.4-2.5, spool/marks.py) commits one MARK
 for a batch of jobs before the first byte of any of them leaves ("these may be sent from
@@ -35,7 +36,19 @@ import time
 from lpfilter import logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.spool.journalformat import JOURNAL_MAX, Kind, Record, decode, first_lsn
+from lpfilter.spool.journalformat import (
+    END_FIELDS,
+    JOURNAL_MAX,
+    Kind,
+    Record,
+    cancel_record,
+    data_record,
+    decode,
+    first_lsn,
+    intent_record,
+    job_record,
+    mark_record,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,9 +66,9 @@ log = logs.getLogger(__name__)
     Kind.START, Kind.FIRST, Kind.END)
 _UNUSED = frozenset({Kind.MOVE, Kind.PROGRESS})
 _NUMBERS = frozenset({Kind.HEAD, Kind.RESERVE})
-#: The fields an END record may set (the outcome of an attempt, Ledger.finish's).
-END_FIELDS = frozenset({"state", "finished", "bytes_sent", "pages", "delivery",
-                        "last_error", "next_try", "possible_duplicate", "attempts"})
+#: NOTE records (and JOB ids after them) kept unread at most (``JobIndex.notes``).
+UNREAD_MAX = 1 << 14
+
 
 
 def payload(record: Record) -> Any:
@@ -132,9 +145,12 @@ class JobIndex:
         self.data_held = 0
         #: The bytes of every DATA record replayed (kept or not: a compaction's measure).
         self.data_read = 0
-        #: The LPD server's retry notes (spool/notes.py), made at the first look or NOTE
-        #: record: every command reads a journal, and only a server's has notes.
+        #: The LPD server's retry notes (spool/notes.py), made when first asked for. Until
+        #: then ``unread`` keeps the NOTE records, and the id of each JOB record after
+        #: the first (a note counts once its job's record follows): every command replays
+        #: a journal, a busy server's holds thousands of notes, and only a server asks.
         self._notes: Notes | None = None
+        self.unread: list[Record | str] = []
         #: JOB records this process is appending: id(payload) -> (payload, a copy of the
         #: job it was made of), taken back instead of decoded (``expect``).
         self.made: dict[int, tuple[bytes, Job]] = {}
@@ -145,10 +161,47 @@ class JobIndex:
 
     @property
     def notes(self) -> Notes:
-        if self._notes is None:
-            from lpfilter.spool.notes import Notes  # (see __init__)
-            self._notes = Notes()
+        return self._notes if self._notes is not None else self._read_notes()
+
+    def _read_notes(self) -> Notes:
+        """The notes made from the records kept unread, in the order read (a bad one is
+        skipped and logged as any record is)."""
+        from lpfilter.spool.notes import Notes  # (see __init__)
+        self._notes, unread, self.unread = Notes(), self.unread, []
+        for item in unread:
+            if isinstance(item, str):
+                self._notes.recorded(item)
+            else:
+                self.apply(item)
         return self._notes
+
+    def _job(self, record: Record) -> None:
+        made = self.made.get(id(record.payload))
+        job = (made[1] if made is not None and made[0] is record.payload
+               else Job.from_json(record.payload.decode("utf-8")))
+        _job_id(job.id)
+        if job.queue != self.queue and not self.any_queue:
+            raise ValueError(f"job {job.id} of queue {job.queue!r}")
+        self.jobs[job.id] = job
+        self._track(job)
+        self.sizes[job.id] = len(record.payload)
+        self.marked.pop(job.id, None)
+        self.intents.pop(job.id, None)
+        if self._notes is not None or self.unread:
+            self._note(job.id)
+        self.last_id = max(self.last_id, int(job.id))
+
+    def _note(self, item: Record | str) -> None:
+        """A NOTE record, or the id of a JOB record after one (its note counts from now
+        on): taken in when the notes are read, else kept unread."""
+        if self._notes is None:
+            self.unread.append(item)
+            if len(self.unread) > UNREAD_MAX:  # a long journal of notes: read as they come
+                self._read_notes()
+        elif isinstance(item, str):
+            self._notes.recorded(item)
+        else:
+            self._notes.apply(item.payload)
 
     def apply(self, record: Record) -> None:
         try:
@@ -160,20 +213,7 @@ class JobIndex:
 
     def _apply(self, record: Record) -> None:
         if (kind := record.kind) == _JOB:
-            made = self.made.get(id(record.payload))
-            job = (made[1] if made is not None and made[0] is record.payload
-                   else Job.from_json(record.payload.decode("utf-8")))
-            _job_id(job.id)
-            if job.queue != self.queue and not self.any_queue:
-                raise ValueError(f"job {job.id} of queue {job.queue!r}")
-            self.jobs[job.id] = job
-            self._track(job)
-            self.sizes[job.id] = len(record.payload)
-            self.marked.pop(job.id, None)
-            self.intents.pop(job.id, None)
-            if self._notes is not None:
-                self._notes.recorded(job.id)
-            self.last_id = max(self.last_id, int(job.id))
+            self._job(record)
             return
         if kind == _DATA:
             name, _, data = record.payload.partition(b"\n")
@@ -184,7 +224,7 @@ class JobIndex:
             self.data_read += len(data)
             return
         if kind == _NOTE:
-            self.notes.apply(record.payload)
+            self._note(record)
             return
         if kind in _UNUSED:
             return  # not written
@@ -280,12 +320,18 @@ class JobIndex:
         self.intents.clear()
         self.data.clear()
         self.data_held = self.data_read = 0
-        self._notes = None
+        self._notes, self.unread = None, []
 
     def live_size(self) -> int:
-        """About what a compaction would write: the jobs' last JOB records, and the bytes of
-        the unfinished jobs held in the journal."""
-        return sum(self.sizes.values()) + self.data_held + (self._notes.size if self._notes else 0)
+        """About what a compaction would write: the jobs' last JOB records, the bytes of
+        the unfinished jobs held in the journal, and the retry notes (``notes_size``)."""
+        return sum(self.sizes.values()) + self.data_held + self.notes_size()
+
+    def notes_size(self) -> int:
+        """About what a compaction writes of the retry notes (unread: their records)."""
+        if self._notes is not None:
+            return self._notes.size
+        return sum(len(item.payload) for item in self.unread if not isinstance(item, str))
 
     def dead_data(self) -> int:
         """The bytes of DATA records the journal holds for jobs no longer keeping them."""
@@ -314,7 +360,8 @@ class JobIndex:
             boots.setdefault(boot, []).append(job_id)
         records += [cancel_record(job_id, True) for job_id in sorted(self.cancels)]
         records += [intent_record(job_id, fields) for job_id, fields in self.intents.items()]
-        records += self._notes.records(time.time()) if self._notes is not None else []
+        records += (self.notes.records(time.time()) if self._notes is not None or self.unread
+                    else [])
         return head, records + [mark_record(ids, boot) for boot, ids in boots.items()]
 
     def next_id(self) -> str:
@@ -326,55 +373,6 @@ class JobIndex:
     def open_jobs(self) -> list[Job]:
         """The jobs not finished (in no particular order)."""
         return [self.jobs[job_id] for job_id in self.unfinished]
-
-
-def start_record(job: Job, pid: int, since: float = 0.0) -> tuple[int, bytes]:
-    """An attempt began (``since``: the sending process's start time, as ``Job.worker``
-    says it, so ``lpc``/``cancel`` can tell whether that process still runs)."""
-    data = {"id": job.id, "attempts": job.attempts, "started": job.started, "pid": pid,
-            "since": since}
-    if "server" in job.extra:  # the pool's server sending it (status: "on q2: sending")
-        data["server"] = job.extra["server"]
-    return Kind.START, json.dumps(data).encode()
-
-
-def first_record(job: Job) -> tuple[int, bytes]:
-    return Kind.FIRST, json.dumps({"id": job.id}).encode()
-
-
-def end_record(job: Job) -> tuple[int, bytes]:
-    data = {name: getattr(job, name) for name in END_FIELDS}
-    data["id"] = job.id
-    return Kind.END, json.dumps(data).encode()
-
-
-def mark_record(ids: list[str], boot: str) -> tuple[int, bytes]:
-    return Kind.MARK, json.dumps({"ids": ids, "boot": boot}).encode()
-
-
-def job_record(job: Job) -> tuple[int, bytes]:
-    return Kind.JOB, job.to_json().encode("utf-8")
-
-
-def data_record(job_id: str, data: bytes) -> tuple[int, bytes]:
-    """A small job's bytes (its id, a newline, the bytes), written just before its JOB."""
-    return Kind.DATA, job_id.encode("ascii") + b"\n" + data
-
-
-def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:
-    return Kind.CANCEL, json.dumps({"id": job_id, "on": on}).encode()
-
-
-def gone_record(ids: list[str]) -> tuple[int, bytes]:
-    return Kind.GONE, json.dumps({"ids": ids}).encode()
-
-
-def intent_record(job_id: str, fields: dict[str, Any]) -> tuple[int, bytes]:
-    return Kind.INTENT, json.dumps({"id": job_id, **fields}).encode()
-
-
-def reserve_record(number: int) -> tuple[int, bytes]:
-    return Kind.RESERVE, json.dumps({"last_id": str(number)}).encode()
 
 
 def replay(data: bytes, queue: str | None = None) -> JobIndex:

@@ -9,18 +9,26 @@ generation: a compacted journal starts with a HEAD whose LSN goes on from the ol
 a record found anywhere else is not one. The payload is UTF-8 JSON (a ticket's fields for a
 JOB record). Every byte is untrusted input for root (the spool's owner may write the
 file): lengths are bounded, the checksum and the LSN checked, and the payload goes through
-``Job.from_json`` and the replay's own checks (``jobindex``).
+``Job.from_json`` and the replay's own checks (``jobindex``). The payloads of the records
+lpfilter writes are built here too (``job_record`` and the others).
 """
 from __future__ import annotations
 
 import binascii  # crc32 as zlib computes it, without loading zlib (quick commands import this)
 import enum
+import json
 import os
 import struct
 import time
 
 from lpfilter.errors import AccessError
 from lpfilter.structs import FrozenStruct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from lpfilter.job import Job
 
 _HEAD = struct.Struct("<II")
 _BODY = struct.Struct("<QB")
@@ -170,3 +178,58 @@ def boot_id() -> str:
             return handle.read(64).decode("ascii", "replace").strip()  # (after dropping root)
     except OSError:  # unknown (/proc/sys hidden): each process is another boot, so every
         return f"unknown-{os.getpid()}-{_LOADED}"  # mark a dead one left is flagged
+
+
+# --- the records lpfilter writes (the replay reads them: spool/jobindex.py) -----------
+#: The fields an END record may set (the outcome of an attempt, Ledger.finish's).
+END_FIELDS = frozenset({"state", "finished", "bytes_sent", "pages", "delivery",
+                        "last_error", "next_try", "possible_duplicate", "attempts"})
+
+
+def start_record(job: Job, pid: int, since: float = 0.0) -> tuple[int, bytes]:
+    """An attempt began (``since``: the sending process's start time, as ``Job.worker``
+    says it, so ``lpc``/``cancel`` can tell whether that process still runs)."""
+    data = {"id": job.id, "attempts": job.attempts, "started": job.started, "pid": pid,
+            "since": since}
+    if "server" in job.extra:  # the pool's server sending it (status: "on q2: sending")
+        data["server"] = job.extra["server"]
+    return Kind.START, json.dumps(data).encode()
+
+
+def first_record(job: Job) -> tuple[int, bytes]:
+    return Kind.FIRST, json.dumps({"id": job.id}).encode()
+
+
+def end_record(job: Job) -> tuple[int, bytes]:
+    data = {name: getattr(job, name) for name in END_FIELDS}
+    data["id"] = job.id
+    return Kind.END, json.dumps(data).encode()
+
+
+def mark_record(ids: list[str], boot: str) -> tuple[int, bytes]:
+    return Kind.MARK, json.dumps({"ids": ids, "boot": boot}).encode()
+
+
+def job_record(job: Job) -> tuple[int, bytes]:
+    return Kind.JOB, job.to_json().encode("utf-8")
+
+
+def data_record(job_id: str, data: bytes) -> tuple[int, bytes]:
+    """A small job's bytes (its id, a newline, the bytes), written just before its JOB."""
+    return Kind.DATA, job_id.encode("ascii") + b"\n" + data
+
+
+def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:
+    return Kind.CANCEL, json.dumps({"id": job_id, "on": on}).encode()
+
+
+def gone_record(ids: list[str]) -> tuple[int, bytes]:
+    return Kind.GONE, json.dumps({"ids": ids}).encode()
+
+
+def intent_record(job_id: str, fields: dict[str, Any]) -> tuple[int, bytes]:
+    return Kind.INTENT, json.dumps({"id": job_id, **fields}).encode()
+
+
+def reserve_record(number: int) -> tuple[int, bytes]:
+    return Kind.RESERVE, json.dumps({"last_id": str(number)}).encode()

@@ -29,8 +29,9 @@ import os
 
 from lpfilter.job import Job, JobState
 from lpfilter.spool import journalformat
-from lpfilter.spool.jobindex import (JobIndex, cancel_record, first_record, job_record,
-                                     mark_record, start_record)
+from lpfilter.spool.jobindex import JobIndex
+from lpfilter.spool.journalformat import (cancel_record, first_record, job_record, mark_record,
+                                          start_record)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

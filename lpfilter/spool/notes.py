@@ -23,7 +23,10 @@ of its data (40 hex digits) or ``-`` when not known yet. FORM says how far it co
 
 A queue keeps at most NOTES_MAX notes (the oldest keys go first) and a compaction keeps
 those younger than KEEP: a client retries within seconds or minutes (LPRng after 10 s,
-CUPS after 30 s), and the index holding them stays a few MiB.
+CUPS after 30 s), and the index holding them stays a few MiB. A compaction writes them
+``seen``, one per line, up to BATCH_BYTES a record: a busy server keeps thousands, and
+every command replays the journal (one record each was 40 % of a ``status``'s replay at
+6,000; spool/jobindex.py also leaves them unread until a server asks).
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ NOTES_MAX = 10000
 MAX_NOTED = 32
 #: A compaction keeps the notes younger than this (seconds).
 KEEP = 86400.0
+#: The most bytes of notes in one record a compaction writes (a record holds 1 MiB).
+BATCH_BYTES = 256 << 10
 UNKNOWN = "-"
 KEY_LENGTH = 40
 NEW, SEEN, VOID = "new", "seen", "void"
@@ -82,9 +87,11 @@ def void_of(record: tuple[int, bytes]) -> tuple[int, bytes]:
 
 
 def parse(payload: bytes) -> tuple[str, Noted, str]:
-    """(key, note, form) of a NOTE record; ValueError when it is not one."""
+    """(key, note, form) of one note (a NOTE record, or a line of a compaction's); a
+    ValueError when it is not one."""
     key, job_id, when, digest, form = payload.decode("ascii").split(" ")
-    if len(key) != KEY_LENGTH or not job_id.isdigit() or form not in (NEW, SEEN, VOID):
+    if (len(key) != KEY_LENGTH or not job_id.isdigit() or form not in (NEW, SEEN, VOID)
+            or len(job_id) > 12 or len(when) > 32 or len(digest) > 64):  # (a line's bound)
         raise ValueError(f"not a retry note: {payload[:80]!r}")
     return key, Noted(job_id, float(when), digest), form
 
@@ -102,10 +109,22 @@ class Notes:
 
     @property
     def size(self) -> int:
-        """About what a compaction writes for them (a record is ~120 bytes)."""
+        """About what a compaction writes for them (~120 bytes a note)."""
         return self.count * 120
 
     def apply(self, payload: bytes) -> None:
+        """One NOTE record: a note, or a compaction's notes, one a line (a bad line is
+        skipped, the others kept, and its error raised at the end)."""
+        error: ValueError | None = None
+        for line in payload.split(b"\n") if b"\n" in payload else (payload,):
+            try:
+                self._apply(line)
+            except ValueError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def _apply(self, payload: bytes) -> None:
         key, noted, form = parse(payload)
         entries = self.keys.get(key)
         at = _find(entries, noted.job_id) if entries else -1
@@ -151,9 +170,22 @@ class Notes:
                 if self.waiting.get(noted.job_id) != key]
 
     def records(self, now: float) -> list[tuple[int, bytes]]:
-        """What a compaction keeps: every note that counts, younger than KEEP."""
-        return [note_record(key, noted, SEEN) for key in self.keys
-                for noted in self.lookup(key) if now - noted.when < KEEP]
+        """What a compaction keeps: every note that counts, younger than KEEP, a line each,
+        in records of up to BATCH_BYTES."""
+        batches: list[list[bytes]] = []
+        size = BATCH_BYTES
+        for key, entries in self.keys.items():
+            for entry in entries:  # (as ``lookup``, without a Noted made for each)
+                job_id, when, _digest = entry.split(" ")
+                if self.waiting.get(job_id) == key or not now - float(when) < KEEP:
+                    continue
+                line = f"{key} {entry} {SEEN}".encode("ascii")
+                if size + len(line) >= BATCH_BYTES:
+                    batches.append([])
+                    size = 0
+                batches[-1].append(line)
+                size += len(line) + 1
+        return [(Kind.NOTE, b"\n".join(lines)) for lines in batches]
 
 
 def _find(entries: list[str], job_id: str) -> int:

@@ -21,7 +21,7 @@ from lpfilter import logs
 from lpfilter.job import Job, JobState
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, remove_unlocked
 from lpfilter.spool.intents import recovered, writers_gone
-from lpfilter.spool.jobindex import gone_record
+from lpfilter.spool.journalformat import gone_record
 
 log = logs.getLogger(__name__)
 

@@ -47,7 +47,8 @@ from lpfilter.safefiles import UnsafeFile
 from lpfilter.spool import journallimit, tickets
 from lpfilter.spool.intents import IntentLog
 from lpfilter.spool.jobdata import JobData
-from lpfilter.spool.jobindex import ID_MAX, JobIndex, gone_record, job_record, reserve_record
+from lpfilter.spool.jobindex import ID_MAX, JobIndex
+from lpfilter.spool.journalformat import gone_record, job_record, reserve_record
 from lpfilter.spool.journal import Journal
 from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.marks import BatchMarks
@@ -371,7 +372,8 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         if drop:
             self._drop(drop)
         if journallimit.compact_due(journal.size, self._index.live_size(),
-                                    self._index.dead_data(), eager=eager):
+                                    self._index.dead_data(), eager=eager,
+                                    notes=self._index.notes_size()):
             self.compact()
 
     def compact(self) -> None:

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.job import Job
-from lpfilter.spool.jobindex import ID_MAX, cancel_record, job_record, replay, reserve_record
-from lpfilter.spool.journalformat import JOURNAL_MAX
+from lpfilter.spool.jobindex import ID_MAX, replay
+from lpfilter.spool.journalformat import JOURNAL_MAX, cancel_record, job_record, reserve_record
 from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
 
 log = logs.getLogger(__name__)
