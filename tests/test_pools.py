@@ -25,7 +25,7 @@ from lpfilter.locks import ProcessLock
 from lpfilter.protocols import lpd
 from lpfilter.spool.journalformat import Kind, decode, first_lsn
 from lpfilter.spool import poolboard
-from lpfilter.spool.pool import make_worker
+from lpfilter.spool.serve import make_worker
 from lpfilter.spool.printers import device_key
 
 MakePrinter = Callable[..., VirtualPrinter]

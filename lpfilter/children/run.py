@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import grp
 import os
 import pwd
@@ -70,43 +69,6 @@ def identity(as_root: bool, owner: tuple[int, int], *, key: str) -> dict[str, An
     if as_root or (uid, gid) == (0, 0):
         return {}
     return {"user": uid, "group": gid, "extra_groups": []}
-
-
-#: prctl(2)'s option to have the kernel send a signal when the parent ends.
-_PR_SET_PDEATHSIG = 1
-#: Through ``PyDLL``: the call keeps the GIL (a ``CDLL`` call lets it go and takes it
-#: again), so the ``preexec_fn`` below touches no lock at all.
-_LIBC = ctypes.PyDLL(None, use_errno=True)
-_LIBC.prctl.restype = ctypes.c_int
-
-
-def _dies_with_parent(parent: int) -> Any:
-    """A ``preexec_fn`` (run after ``Popen`` changed the user, so the kernel keeps it
-    through exec): SIGKILL when the starting thread ends (prctl(2): the parent is the
-    thread that forked), so a watcher killed with SIGKILL leaves no filter running, nor
-    an OF filter stopped for ever. A parent already gone by then: die now.
-
-    Why this is safe in a daemon with threads, where CPython warns that a ``preexec_fn``
-    may deadlock: the danger is a lock some other thread held at the fork (the import
-    lock, logging's, malloc's) that the child then waits for. The child runs three calls
-    made ready before the fork: prctl(2) through ``PyDLL`` (the GIL kept, arguments
-    small ints, no libffi closure), getppid(2) and kill(2); no import, no logging, no
-    lock, and what it allocates is a few ints from CPython's own allocator, which the
-    GIL (the child's, made anew by ``PyOS_AfterFork_Child``) guards. The cost is that
-    ``Popen`` forks the daemon rather than vforks it: starting and waiting for a
-    ``/bin/true`` filter took 2.5 ms against 1.1 ms without a ``preexec_fn`` (2.7 against
-    2.0 ms as another user), measured on 200. An exec wrapper (util-linux ``setpriv
-    --pdeathsig``) would keep vfork but cannot check for a parent already gone, and a
-    filter started as the watcher is killed would run on until a watcher takes the queue
-    over; the guarantee is worth a millisecond a filter. The records of
-    ``children.orphans`` cover what PDEATHSIG cannot: what a filter started."""
-    prctl, kill, getppid = _LIBC.prctl, int(signal.SIGKILL), os.getppid
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
-        if getppid() != parent:
-            os.kill(os.getpid(), kill)
-    return preexec
 
 
 #: LPRng's ``user`` and ``group`` when the printcap sets none (Debian's lpd: daemon, lp).
@@ -381,7 +343,7 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
             stdout=subprocess.PIPE if stdout is None else stdout,
             stderr=subprocess.STDOUT if stdout is None else subprocess.PIPE, cwd=cwd,
             env={**env, **command.env, orphans.TOKEN_VARIABLE: token}, close_fds=True,
-            start_new_session=True, preexec_fn=_dies_with_parent(os.getpid()), **user)
+            start_new_session=True, preexec_fn=orphans.dies_with_parent(os.getpid()), **user)
     except BaseException as exc:
         if record is not None:
             record.forget()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-import socket
 
 from lpfilter import logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
     from lpfilter.commands.environment import Context
@@ -90,7 +90,6 @@ class ServedQueues:
 def check_arguments(ctx: Context) -> None:
     """Usage errors first, before any socket is opened."""
     from lpfilter.errors import UsageError
-    from lpfilter.server.listener import parse_allow, parse_listen
     args = ctx.args
     if args.once and (args.listen or args.allow):
         raise UsageError("--once processes the spool and exits; --listen and --allow are"
@@ -100,20 +99,22 @@ def check_arguments(ctx: Context) -> None:
     if not 0 < args.idle_timeout < math.inf:
         raise UsageError("--idle-timeout takes a number of seconds, more than 0")
     socket_mode(args.socket_mode)
-    for text in args.listen:
-        parse_listen(text)
-    for text in args.allow:
-        parse_allow(text)
+    if args.listen or args.allow:  # (the listener's imports: not a cron pass's)
+        from lpfilter.server.listener import parse_allow, parse_listen
+        for text in args.listen:
+            parse_listen(text)
+        for text in args.allow:
+            parse_allow(text)
 
 
 def open_server(ctx: Context, watcher: Watcher) -> Listener | None:
     """The listener over every socket the daemon serves (None with --once): --listen,
     systemd's, and the local Unix socket. Each is named in the log."""
-    from lpfilter.server.listener import (DEFAULT_ALLOW, Listener, inherited_sockets,
-                                          open_tcp, parse_allow, parse_listen)
     args = ctx.args
     if args.once:
         return None
+    from lpfilter.server.listener import (DEFAULT_ALLOW, Listener, inherited_sockets,
+                                          open_tcp, parse_allow, parse_listen)
     sockets = inherited_sockets(ctx.environ)
     try:
         for text in args.listen:
@@ -167,8 +168,8 @@ def _local_socket(ctx: Context) -> tuple[socket.socket, Callable[[], None]] | No
 
 def where(server: Listener | None) -> str:
     """For the start line: where the print server listens ("" without one)."""
-    from lpfilter.server.listener import sock_name
-    from lpfilter.text import visible
     if server is None or not server.sockets:
         return ""
+    from lpfilter.server.listener import sock_name
+    from lpfilter.text import visible
     return "; print server on " + ", ".join(visible(sock_name(s)) for s in server.sockets)

@@ -17,7 +17,6 @@ from lpfilter.job import Job
 from lpfilter.printcap.entry import Entry
 from lpfilter.printcap.entrytext import entry_to_text
 from lpfilter.programs import needs_shell, shell_argv, split_words, strip_prefixes
-from lpfilter.protocols.lpdcontrol import lprng_date
 
 ROLES = ("data", "of", "lp", "banner", "accounting", "pr")
 #: Letters that name one data file: absent from the OF's, an lp-pipe's, a banner's and an
@@ -78,6 +77,7 @@ def facts_for(entry: Entry, job: Job, *, data_file: str, fmt: str, now: float) -
     ``D`` the submit time, ``L`` the banner user unless the job asked for none, ``Q`` the
     queue. A ticket's ``extra["control"]`` (lines of a received control file) adds the
     rest (``M``, ``Z``, ``I``, ``W``...). The class is LPRng's default ``A`` when unset."""
+    from lpfilter.protocols.lpdcontrol import lprng_date  # (not loaded by a pass sending none)
     host = job.host or entry.host.fqdn or "localhost"
     number = _number(job)
     lines = {"A": f"{job.user}@{host}+{number}", "D": lprng_date(job.submitted),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -125,6 +124,7 @@ class Accounting:
         if target.kind == "program":
             self._run("af", facts, data)
         elif target.kind == "host":
+            import socket  # (only for an af=host%port queue: not every pass's import)
             try:
                 with socket.create_connection((target.value, target.port),
                                               timeout=self.timeout) as sock:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import secrets
 import stat
 from dataclasses import dataclass, field
 
@@ -271,7 +270,7 @@ def refuse(refused_dir: str, path: str, name: str | None = None) -> str:
     if len(os.fsencode(name)) > REFUSED_NAME_MAX or os.path.lexists(target):
         short = os.fsdecode(os.fsencode(name)[:REFUSED_NAME_MAX])
         while True:  # bounded in practice: 2^32 names, the folder holds few
-            target = os.path.join(refused_dir, f"{short}.{secrets.token_hex(4)}")
+            target = os.path.join(refused_dir, f"{short}.{os.urandom(4).hex()}")
             if not os.path.lexists(target):
                 break
     try:

@@ -48,14 +48,6 @@ if TYPE_CHECKING:
 log = logs.getLogger(__name__)
 
 
-def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0,
-                store: SpoolStore | None = None) -> QueueWorker:
-    """The worker for a queue: a pool's for a queue with ``sv=``, else the plain one."""
-    if pools.is_pool(entry):
-        return PoolWorker(entry, lock_dir=lock_dir, settle=settle, store=store)
-    return QueueWorker(entry, lock_dir=lock_dir, settle=settle, store=store)
-
-
 class PoolWorker(QueueWorker):
     """Serves a pool queue: its spool, its lease, its records; the servers send."""
 

@@ -7,7 +7,6 @@ printer lock: a worker that waits holds no session another may need.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 
@@ -27,6 +26,7 @@ log = logs.getLogger(__name__)
 
 def device_key(display: str) -> str:
     """A lock-file name for a printer: queues sharing a printer share this name."""
+    import hashlib  # (OpenSSL's: 1-2 ms of a ``watch --once`` that sends nothing)
     digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     safe = "".join(c if c.isalnum() else "_" for c in display)[:40]
     return f"device-{safe}-{digest}.lock"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer, WorkSummary
     from lpfilter.spool.store import SpoolStore
+    from lpfilter.spool.worker import QueueWorker
 
 log = logs.getLogger(__name__)
 
@@ -32,13 +33,24 @@ POLL = 0.1
 ONE_SHOT = ("watch --once", "print")
 
 
+def make_worker(entry: Entry, *, lock_dir: str, settle: float = 2.0,
+                store: SpoolStore | None = None) -> QueueWorker:
+    """The worker for a queue: a pool's for a queue with ``sv=``, else the plain one (a
+    print left to a daemon loads neither, a plain queue's pass no pool module)."""
+    from lpfilter.printcap import pools
+    if pools.is_pool(entry):
+        from lpfilter.spool.pool import PoolWorker
+        return PoolWorker(entry, lock_dir=lock_dir, settle=settle, store=store)
+    from lpfilter.spool.worker import QueueWorker
+    return QueueWorker(entry, lock_dir=lock_dir, settle=settle, store=store)
+
+
 class QueueServer:
     """One queue served by this process: its lease, and the worker that runs while it
     is held. ``watch`` stops it from its main thread; a signal handler only ``interrupt``s."""
 
     def __init__(self, entry: Entry, lease: QueueLease, *, lock_dir: str,
                  settle: float = 2.0, store: SpoolStore | None = None) -> None:
-        from lpfilter.spool.pool import make_worker  # a print left to a daemon needs none
         self.entry = entry
         self.lease = lease
         self.worker = make_worker(entry, lock_dir=lock_dir, settle=settle, store=store)

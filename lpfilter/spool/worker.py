@@ -15,7 +15,6 @@ from collections.abc import Callable
 from lpfilter import logs
 from lpfilter.backends import SendRequest
 from lpfilter.children import run
-from lpfilter.filters.send import send_job
 from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected, SpoolFull,
                              in_brief)
 from lpfilter.job import Job, JobState, user_name
@@ -310,6 +309,7 @@ class QueueWorker:
             settings = self.printers.settings(destination, self.entry)
             request = SendRequest(job, self.store.data_path(job.id), destination, settings,
                                   JobReporter(self, job), lock_dir=self.lock_dir, data_fd=data_fd)
+            from lpfilter.filters.send import send_job  # (a pass that sends nothing: not)
             result = send_job(self.entry, request, self.printers.backend(destination))
             request.progress(result.bytes_sent)  # done: the printer took every byte
         except SpoolFull as exc:  # the "maybe sent" mark could not be written: not sent
