@@ -177,9 +177,12 @@ class Job(Struct):
     @property
     def awaited(self) -> bool:
         """May a process on this machine wait to read how the job ended? ``print`` reads
-        its own jobs' ends, and a client of the print server's local socket asks for them
-        (``print --wait``); nobody can ask about a job from another host or the hot folder."""
-        return self.source == "print" or (self.source == "lpd" and not self.peer)
+        its own jobs' ends (not ``print --no-wait``: ``extra["no_wait"]``), and a client of
+        the print server's local socket asks for them (``print --wait``); nobody can ask
+        about a job from another host or the hot folder."""
+        if self.source == "print":
+            return not self.extra.get("no_wait")
+        return self.source == "lpd" and not self.peer
 
     def move_to(self, state: JobState) -> None:
         """Change the job's state: the only way it changes, so that a transition that can

@@ -121,7 +121,7 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
     """Spool the files (or hand them to the print server), then print or leave them."""
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner,
-                         print_format=args.format or "")
+                         print_format=args.format or "", no_wait=args.wait is False)
     try:
         store.ensure()
     except AccessError as exc:  # the print server spools it for a user who may not

@@ -43,7 +43,7 @@ class JobOptions(FrozenStruct):
     dataclass it was: no ``dataclasses`` on ``print``'s path)."""
 
     __slots__ = _fields = ("user", "name", "title", "copies", "hold", "job_class", "no_banner",
-                           "print_format")
+                           "print_format", "no_wait")
     user: str
     name: str | None
     title: str
@@ -55,10 +55,12 @@ class JobOptions(FrozenStruct):
     no_banner: bool
     #: lpr -F/-l/-p: the format letter ("": f, the default).
     print_format: str
+    #: print --no-wait: nobody here reads how the job ended (``Job.awaited``).
+    no_wait: bool
 
     def __init__(self, user: str, name: str | None = None, title: str = "", copies: int = 1,
                  hold: bool = False, job_class: str = "", no_banner: bool = False,
-                 print_format: str = "") -> None:
+                 print_format: str = "", no_wait: bool = False) -> None:
         object.__setattr__(self, "user", user)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "title", title)
@@ -67,6 +69,7 @@ class JobOptions(FrozenStruct):
         object.__setattr__(self, "job_class", job_class)
         object.__setattr__(self, "no_banner", no_banner)
         object.__setattr__(self, "print_format", print_format)
+        object.__setattr__(self, "no_wait", no_wait)
 
 
 def check_copies(entry: Entry, copies: int) -> None:
@@ -229,6 +232,7 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
               title=options.title, copies=options.copies, host=spooling.host,
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
+              extra={"no_wait": True} if options.no_wait else None,
               state=JobState.HELD if options.hold or holds_new(entry, control)
               else JobState.QUEUED)
     return job, source, fd
