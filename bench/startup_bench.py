@@ -39,6 +39,8 @@ from benchkit import (BenchError, clean_env, header, load_average, lpfilter_comm
 REPO = Path(__file__).resolve().parent.parent
 CUPS_SOCKET = REPO / ".ci/cups/usr/lib/cups/backend-available/socket"
 SMALL, TIMEOUT = 1024, 300.0
+#: The jobs of each loop of ``--sustained``.
+LONG_LOOP = 100
 OWN = ["print", "status", "cancel"]
 #: (variant, label) of the loops of one command per job
 LOOPS = [("lpf", "`lpfilter print --no-wait` → running `lpfilter watch`"),
@@ -147,6 +149,13 @@ def shell_loop(prefix: Sequence[str], command: str, files: Sequence[Path],
     return start
 
 
+def job_file(root: Path, name: str) -> Path:
+    """A 1 KiB job whose first line is its marker (``@@name@@``)."""
+    path = root / name
+    path.write_bytes(f"@@{name}@@\n".encode().ljust(SMALL - 1, b".") + b"\n")
+    return path
+
+
 class Site:
     """The printcap, the watcher, the sink, and LPRng's lpd when it can run here."""
 
@@ -160,11 +169,8 @@ class Site:
         printcap.write_text(f"own:lp=/dev/null:sd={sd['own']}\n"
                             f"sock:lp=127.0.0.1%{self.sink.port}:sd={sd['sock']}\n")
         self.env["LPFILTER_PRINTCAP"] = str(printcap)
-        self.files = []
-        for i in range(args.jobs):
-            path = root / f"job{i:05d}"
-            path.write_bytes(f"@@job{i:05d}@@\n".encode().ljust(SMALL - 1, b".") + b"\n")
-            self.files.append(path)
+        self.root = root
+        self.files = [job_file(root, f"job{i:05d}") for i in range(args.jobs)]
         self.watch = subprocess.Popen([*self.lpf, "watch", "-q", "-P", "sock"], env=self.env,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, start_new_session=True)
@@ -246,6 +252,22 @@ def measure(site: Site, args: argparse.Namespace) -> dict[str, list[float]]:
     return got
 
 
+def sustained(site: Site, count: int) -> list[float]:
+    """``count`` jobs by ``print --no-wait`` loops of LONG_LOOP, back to back, as a long
+    batch runs them: each loop's jobs/s. The queue keeps finished jobs for those who wait
+    for them, and every command reads what its queue keeps: a later loop pays for what
+    the earlier ones left (bench/README.md, round 10)."""
+    files, rates = site.files, []
+    try:
+        for first in range(0, count, LONG_LOOP):
+            site.files = [job_file(site.root, f"long{n:05d}")
+                          for n in range(first, min(count, first + LONG_LOOP))]
+            rates.append(site.loop("lpf"))
+    finally:
+        site.files = files
+    return rates
+
+
 def cell(samples: list[float] | None, unit: str) -> str:
     if not samples:
         return "N/A"
@@ -288,6 +310,14 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         ratio = [v / p for v, p in zip(got[variant], got["lpf"])] if got.get(variant) else None
         row(label, cell(got.get(variant), "rate"), cell(ratio, "x") if variant != "lpf" else "")
     row("floor: 1 / (`python -c pass`)", f"{floor:,.0f} jobs/s", "")
+    if got.get("sustained"):
+        rates = got["sustained"]
+        print()
+        header(f"{args.sustained} × 1 KiB by `print --no-wait`, loops of {LONG_LOOP} back to"
+               " back", "jobs/s")
+        row("the first loop", f"{rates[0]:,.0f} jobs/s")
+        row("the last loop", f"{rates[-1]:,.0f} jobs/s")
+        row("the slowest loop", f"{min(rates):,.0f} jobs/s")
     print()
     header("target", "result")
     for target, result in verdicts(got):
@@ -305,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"CUPS's socket backend (default {CUPS_SOCKET})")
     parser.add_argument("--no-lprng", dest="lprng", action="store_false",
                         help="leave LPRng's lpd out")
+    parser.add_argument("--sustained", type=int, default=0, metavar="N",
+                        help=f"also N jobs in loops of {LONG_LOOP} back to back (default 0)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = parser.parse_args(argv)
     if min(args.runs, args.samples, args.jobs) < 1:
@@ -318,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             site = Site(root, args)
             got = measure(site, args)
+            if args.sustained > 0:
+                progress(args.json)(f"sustained: {args.sustained} jobs")
+                got["sustained"] = sustained(site, args.sustained)
             cups, lpd = site.cups, site.lpd
         except BenchError as exc:
             print(f"startup_bench: cannot benchmark: {exc}", file=sys.stderr)
