@@ -29,12 +29,14 @@ NOBODY = 65534
 STRANGER = 65533
 SECRET = b"root-only secret: s3cr3t\n"
 
-#: Run as a user (argv[1] uid, argv[2] gid): everything lpfilter imports is imported first,
-#: as root (the interpreter may be where nobody cannot read it, /root/.pyenv); then
+#: Run as a user (argv[1] uid, argv[2] gid): everything lpfilter imports is imported first
+#: (its modules, and what they import only where it is used), as root (the interpreter
+#: may be where nobody cannot read it, /root/.pyenv); then
 #: argv[3] is "cli" (lpfilter's main with the rest) or Python code run with the rest as
 #: ``args``.
 AS_USER = """import importlib, os, pkgutil, resource, sys, lpfilter, lpfilter.cli as cli
 import lpfilter.printcap as pc
+import ctypes, hashlib, psutil, socket  # what lpfilter imports where it uses them
 for module in pkgutil.walk_packages(lpfilter.__path__, "lpfilter."):
     if not module.name.endswith("__main__"):
         importlib.import_module(module.name)

@@ -158,7 +158,7 @@ NOT_FOR_AN_EMPTY_PASS = {"lpfilter.server.listener", "lpfilter.server.connection
 def test_a_cron_pass_with_nothing_to_send_imports_no_sending(
         site: tuple[dict[str, str], Path]) -> None:
     env, cwd = site
-    names = imported(["watch", "--once", "-P", "q"], env, cwd)
+    names = imported(["watch", "--once", "-P", "q"], env, cwd) - _bare(env)  # (see above)
     assert "lpfilter.spool.worker" in names  # the control: the queue was served
     assert not names & NOT_FOR_AN_EMPTY_PASS, sorted(names & NOT_FOR_AN_EMPTY_PASS)
 

@@ -175,6 +175,7 @@ class OldJobOptions:
     job_class: str = ""
     no_banner: bool = False
     print_format: str = ""
+    no_wait: bool = False  # (round 10: print --no-wait, a field the dataclass would have)
 
 
 @dataclass
@@ -215,7 +216,7 @@ def test_queue_control_is_the_frozen_dataclass_it_replaced(args: tuple[Any, ...]
 
 
 @given(st.tuples(texts, st.none() | texts, texts, st.integers(1, 9), st.booleans(), texts,
-                 st.booleans(), texts))
+                 st.booleans(), texts, st.booleans()))
 def test_job_options_are_the_frozen_dataclass_they_replaced(args: tuple[Any, ...]) -> None:
     _frozen_as_before(JobOptions(*args), OldJobOptions(*args))
     assert JobOptions(args[0]).to_dict() == dataclasses.asdict(OldJobOptions(args[0]))

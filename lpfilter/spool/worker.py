@@ -46,8 +46,7 @@ log = logs.getLogger(__name__)
 RESCAN = 30.0
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says;
 #: of those nobody may wait for (``Job.awaited``), the RECENT_MAX newest (bench/README.md,
-#: rounds 9 and 10: a daemon taking 300 jobs/s from other hosts kept 18,000, read by each
-#: status; 500 of them were still ~12 ms of each print in a shell loop of them).
+#: rounds 9-10: a daemon kept 18,000, read by each status; 500 cost a print loop 12 ms).
 KEEP_RECENT, RECENT_MAX = 60.0, 100
 #: How often a worker prunes at most, in seconds (a prune sorts the finished tickets kept).
 PRUNE_EVERY = 1.0
