@@ -36,19 +36,9 @@ import time
 from lpfilter import logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.spool.journalformat import (
-    END_FIELDS,
-    JOURNAL_MAX,
-    Kind,
-    Record,
-    cancel_record,
-    data_record,
-    decode,
-    first_lsn,
-    intent_record,
-    job_record,
-    mark_record,
-)
+from lpfilter.spool.journalformat import (END_FIELDS, JOURNAL_MAX, Kind, Record, cancel_record,
+                                          data_record, decode, first_lsn, intent_record,
+                                          job_record, mark_record)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,7 +58,6 @@ _UNUSED = frozenset({Kind.MOVE, Kind.PROGRESS})
 _NUMBERS = frozenset({Kind.HEAD, Kind.RESERVE})
 #: NOTE records (and JOB ids after them) kept unread at most (``JobIndex.notes``).
 UNREAD_MAX = 1 << 14
-
 
 
 def payload(record: Record) -> Any:

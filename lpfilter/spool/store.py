@@ -371,9 +371,11 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
                 drop.append(job)
         if drop:
             self._drop(drop)
-        if journallimit.compact_due(journal.size, self._index.live_size(),
-                                    self._index.dead_data(), eager=eager,
-                                    notes=self._index.notes_size()):
+        with journal.threads:  # (the receivers' threads change the index meanwhile)
+            due = journallimit.compact_due(journal.size, self._index.live_size(),
+                                           self._index.dead_data(), eager=eager,
+                                           notes=self._index.notes_size())
+        if due:
             self.compact()
 
     def compact(self) -> None:
