@@ -207,5 +207,7 @@ def test_a_daemon_compacts_a_journal_its_notes_alone_would_keep_big(tmp_path: Pa
     assert os.path.getsize(store.journal_path) == grown
     store.prune(0, 0.0, now, 60.0, eager=True)  # a running daemon
     assert os.path.getsize(store.journal_path) < grown // 2
-    assert len(SpoolStore(str(tmp_path), "q").noted(seen[0][1][:40].decode())) == 1
+    restarted_store = SpoolStore(str(tmp_path), "q")
+    assert len(restarted_store.noted(seen[0][1][:40].decode())) == 1  # the notes kept
+    restarted_store.close()
     store.close()
