@@ -277,6 +277,26 @@ def test_of_the_last_minute_only_the_newest_jobs_nobody_here_waits_for_are_kept(
     other.close()
 
 
+def test_a_prune_unlinks_no_data_file_it_found_gone(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job is dropped only when ``has_data`` found no data file for it (an lstat):
+    unlinking it again was a second failing system call a job, 900 in a burst's prune
+    (9.6 -> 5.9 ms for 1000 jobs)."""
+    sd, store, other = _two_stores(tmp_path)
+    now = time.time()
+    store.write_all([Job(f"{n:06d}", "lp", "root", "f", 10, now - 200, state=JobState.DONE,
+                         finished=now - 200 + n) for n in range(1, 51)], durable=False)
+    unlinked: list[str] = []
+    real = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda path, *a, **k: (unlinked.append(str(path)),
+                                                            real(path, *a, **k))[1])
+    store.prune(1, 0.0, now, 60.0)
+    assert [j.id for j in SpoolStore(str(sd), "lp").jobs()] == ["000050"]
+    assert not [p for p in unlinked if p.endswith(".data")], unlinked
+    store.close()
+    other.close()
+
+
 def test_nobody_waits_for_a_print_no_wait_job(kit: Kit) -> None:
     """A shell loop of ``print --no-wait``, one command per job as an ERP batch calls lpr,
     kept every job of its last minute for ``print --wait``: each print replayed more of

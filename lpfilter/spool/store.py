@@ -369,8 +369,8 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
                     continue
             if rank >= keep or (max_age > 0 and age > max_age):
                 drop.append(job)
-        if drop:
-            self._drop(drop)
+        if drop:  # (has_data found no data file for any of them: none to unlink)
+            self._drop(drop, keep_data=True)
         with journal.threads:  # (the receivers' threads change the index meanwhile)
             due = journallimit.compact_due(journal.size, self._index.live_size(),
                                            self._index.dead_data(), eager=eager,
