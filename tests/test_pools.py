@@ -484,3 +484,32 @@ def test_lpc_stop_holds_the_pool_and_a_stopped_server_is_passed_over(
     wait_until(lambda: done(kit, 6), timeout=60, what="the pool's jobs")
     assert jobs_on(printers[0]) == []  # q1 is stopped: passed over
     assert sorted(jobs_on(printers[1])) == sorted(contents(files))
+
+
+def test_a_job_put_back_in_a_round_keeps_the_print_order(tmp_path: Path) -> None:
+    """A pool job whose try failed goes back among the due jobs in print order: it was
+    put back by its number, ahead of a job lpc topq put first meanwhile."""
+    import threading
+    from types import SimpleNamespace
+
+    from lpfilter.spool.outcome import WorkSummary
+    from lpfilter.spool.poolround import Round
+    from lpfilter.spool.store import SpoolStore
+    store = SpoolStore(str(tmp_path), "pool")
+    store.ensure("test")
+    jobs = [Job(f"00000{n}", "pool", "u", "f", 1, float(n)) for n in (1, 2, 3)]
+    store.write_all(jobs, durable=False)
+    pool = SimpleNamespace(store=store, entry=SimpleNamespace(flag=lambda name: False),
+                           early=set(), clock=lambda: 10.0, lock=threading.RLock(),
+                           failed_by={})
+    current = Round(pool, WorkSummary(), None)  # type: ignore[arg-type]
+    current.refill()
+    server = SimpleNamespace(queue="s1")
+    assert current.claim(server) == "000001"  # type: ignore[arg-type]
+    jobs[2].extra = {"topq": 5.0}  # lpc topq 3, while 1 is being sent
+    store.write(jobs[2], durable=False)
+    current.done("000001", JobState.QUEUED)  # its try failed: queued, due again
+    if current.stale:  # (as the round's dispatcher does before it hands a job out)
+        current.refill()
+    assert current.pending == ["000003", "000001", "000002"]
+    store.close()

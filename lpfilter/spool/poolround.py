@@ -6,13 +6,12 @@ jobs out. A claimed job that no MARK of this process covers gets one durable MAR
 and the next due jobs (``batch``, spool/marks.py), as a plain queue's worker writes one a
 batch; a pool's jobs took the old path before, two fdatasyncs a job. The due jobs are
 listed again (``refill``, a copy of every queued ticket) only when ``stale``: at a round's
-start, when woken, when files were taken in or a job was put back to wait; it was at every
+start, when woken, when files were taken in or a job was put back; it was at every
 job's end, and a pool of two printers took ~240 jobs/s where a plain queue takes 1,100
 (bench/README.md, round 9).
 """
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -191,12 +190,8 @@ class Round:
             if state is not None:
                 self.ran = True
                 self.summary.add(state)
-            again = self.pool.store.read(job_id) if state == JobState.QUEUED else None
-            if again is not None and again.state == JobState.QUEUED:
-                if again.next_try <= self.pool.clock():  # another server takes it
-                    bisect.insort(self.pending, job_id, key=lambda j: (len(j), j))
-                else:  # it waits: its retry time (and fifo's order) looked at again
-                    self.stale = True
+            if state == JobState.QUEUED:  # put back: listed again in print order (topq
+                self.stale = True  # and fifo), due for another server or waiting its retry
             self.cond.notify_all()
 
     def fail(self, exc: BaseException) -> None:
