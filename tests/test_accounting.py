@@ -159,6 +159,20 @@ def test_af_host_port_sends_each_line_over_tcp(kit: Kit) -> None:  # noqa: F811
     assert all(d.endswith(b"\n") and d.count(b"\n") == 1 for d in received)
 
 
+def test_af_to_a_host_name_the_resolver_refuses_is_said_and_the_job_prints(
+        kit: Kit) -> None:  # noqa: F811
+    """An empty label (``a..b``): the idna codec's UnicodeError, not an OSError, was an
+    internal error of the job; it is accounting's trouble, said once."""
+    _sd, device = _queue(kit, af="a..b%9999")
+    doc = kit.root / "doc"
+    doc.write_text("data\n")
+    done = kit.run("print", "-P", "q", str(doc))
+    assert done.returncode == 0, done.stderr
+    assert device.read_text() == "data\n" and kit.states("q") == {"000001": "done"}
+    assert "accounting to af=a..b%9999 failed: cannot send to a..b%9999" in done.stderr
+    assert "internal error" not in done.stderr and done.stderr.count("accounting") == 1
+
+
 def test_as_and_ae_programs_run_with_the_filter_command_line(kit: Kit) -> None:  # noqa: F811
     got = kit.root / "got"
     program = kit.program("rec.sh", f"#!/bin/sh\necho \"$0 $*\" >> {got}\n")

@@ -190,16 +190,21 @@ def test_refused_twice_then_accepted_shows_busy_and_prints(queue: Queue) -> None
     assert "retrying" not in queue.text("status"), "stale after the job printed"
 
 
-def test_a_name_that_does_not_resolve_keeps_the_job_with_the_reason(queue: Queue) -> None:
-    queue.setup("no_such!host%9100", "send_try#2")
+@pytest.mark.parametrize("host", ["no_such!host", "a..b", f"{'x' * 64}.example"])
+def test_a_name_that_does_not_resolve_keeps_the_job_with_the_reason(queue: Queue,
+                                                                    host: str) -> None:
+    """A name the resolver can never take is said as such, never an internal error (an
+    empty or too long label: the idna codec refused it, a UnicodeError)."""
+    queue.setup(f"{host}%9100", "send_try#2")
     rc, elapsed = queue.print(b"kept\n")
     job = queue.job()
     assert rc == 6 and elapsed < 10
     assert (job.state, job.attempts, job.bytes_sent) == ("failed", 2, 0)
-    assert "no_such!host" in job.last_error and queue.has_data(job)
-    assert re.search(r"no_such!host%9100: name does not resolve since \d\d:\d\d, next try"
-                     r" in 0 s", queue.text("log"))
-    assert queue.text("log").count("not a valid host name") == 2 and "no_such!host" in (
+    assert host in job.last_error and queue.has_data(job)
+    assert "internal error" not in job.last_error
+    assert re.search(rf"{re.escape(host)}%9100: name does not resolve since \d\d:\d\d,"
+                     r" next try in 0 s", queue.text("log"))
+    assert queue.text("log").count("not a valid host name") == 2 and host in (
         queue.text("status"))
     assert acct_fields(queue)[0]["outcome"] == "failed"
 

@@ -27,9 +27,14 @@ def host_problem(host: str) -> str | None:
     """Why ``host`` can never be looked up (None: it may be): a typo in lp, not a printer
     that is away."""
     literal = ":" in host or host.replace(".", "").isdigit()
-    if literal or _HOSTNAME.match(host):
+    if literal:
         return None
-    return f"'{host}' is not a valid host name (letters, digits, '-', '.' and '_')"
+    if not _HOSTNAME.match(host):
+        return f"'{host}' is not a valid host name (letters, digits, '-', '.' and '_')"
+    if any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
+        return (f"'{host}' is not a valid host name (an empty part between dots, or one"
+                " longer than 63 characters)")
+    return None
 
 
 class Device(FrozenStruct):

@@ -129,9 +129,9 @@ class Accounting:
                 with socket.create_connection((target.value, target.port),
                                               timeout=self.timeout) as sock:
                     sock.sendall(data)
-            except OSError as exc:
+            except (OSError, UnicodeError) as exc:  # (a name idna refuses: "a..b")
                 raise TransientError(f"cannot send to {target.value}%{target.port}:"
-                                     f" {exc.strerror or exc}") from None
+                                     f" {getattr(exc, 'strerror', None) or exc}") from None
         else:
             self._append(target.value, data)
 
