@@ -41,11 +41,10 @@ def _parse(argv: list[str]) -> Any:
     line (argparse is not even imported), else by argparse (which may exit: help, a
     usage error)."""
     head, raw = _split_filter(argv)
-    if raw is None:
-        from lpfilter.commands import quickargs
-        quick = quickargs.read(head)
-        if quick is not None:
-            return quick
+    from lpfilter.commands import quickargs
+    quick = quickargs.read(head) if raw is None else quickargs.read_filter(head, raw)
+    if quick is not None:
+        return quick
     args = build_parser(lazy=True).parse_args(head)
     if raw is not None:
         args.filter_argv = raw

@@ -132,3 +132,61 @@ def test_a_quick_line_imports_no_argparse() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def parse_reads(argv: list[str]) -> dict[str, object] | None:
+    """What cli makes of a whole line (quick or not), or None when argparse refused it."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return vars(cli._parse(argv))  # noqa: SLF001
+        except SystemExit:
+            return None
+
+
+def argparse_reads_filter(argv: list[str]) -> dict[str, object] | None:
+    """argparse's namespace for a ``filter`` line, as cli made it before the quick reader:
+    the options before the word parsed, lpd's option list passed raw."""
+    head, raw = cli._split_filter(argv)  # noqa: SLF001
+    args = argparse_reads(head)
+    if args is not None and raw is not None:
+        args["filter_argv"] = raw
+    return args
+
+
+LPD_OPTIONS = ["-Aroot@host+507", "-Ja b", "-Pq", "-P", "q", "-h", "--help", "acct", "-",
+               "127.0.0.1%9100", "--debug", "-v", "--", "-Zx=1"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(GLOBALS), max_size=3),
+       st.lists(st.sampled_from(LPD_OPTIONS) | st.text(max_size=4), max_size=6))
+@example(["--printcap", "/pc", "-vv"], ["-Pq", "acct"])
+@example(["-P", "q"], ["127.0.0.1%9", "-Afoo"])
+def test_a_filter_line_is_read_as_argparse_reads_it(head: list[str], rest: list[str]) -> None:
+    """lpd starts ``lpfilter filter`` once a job: its line is read without argparse
+    (quickargs.read_filter), into what argparse made of it."""
+    argv = [*head, "filter", *rest]
+    before, raw = cli._split_filter(argv)  # noqa: SLF001
+    expected = argparse_reads_filter(argv)
+    if raw is not None and (quick := quickargs.read_filter(before, raw)) is not None:
+        assert vars(quick) == expected
+    assert parse_reads(argv) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["filter", "127.0.0.1%9100", "-Aroot@localhost+507", "-Ja", "acct"], ["filter"],
+    ["-P", "q", "filter", "-h"], ["--printcap", "/pc", "--debug", "filter", "-Pq"]])
+def test_lpds_filter_lines_are_read_quickly(argv: list[str]) -> None:
+    quick = quickargs.read_filter(*cli._split_filter(argv))  # type: ignore[arg-type]  # noqa: SLF001
+    assert quick is not None
+    assert vars(quick) == argparse_reads_filter(argv)
+
+
+def test_a_filter_imports_no_argparse() -> None:
+    code = ("import sys\nfrom lpfilter import cli\n"
+            "args = cli._parse(['filter', '127.0.0.1%9', '-Aroot@h+1', '-Jx', 'acct'])\n"
+            "assert args.filter_argv == ['127.0.0.1%9', '-Aroot@h+1', '-Jx', 'acct'], args\n"
+            "print(sorted(m for m in ('argparse', 'gettext', 'locale') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

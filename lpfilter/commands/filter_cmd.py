@@ -19,7 +19,6 @@ and runs a filter once per copy, so under lpd neither is done here.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 import sys
@@ -37,6 +36,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
+
+    import argparse
 
     from lpfilter.commands.environment import Context
     from lpfilter.printcap import Entry
@@ -57,6 +58,7 @@ Exit status: 0 done, 1 retry later, 2 abort this job, 3 remove it, 6 hold it.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Nothing: lpd's option list is read by lpfilter.filtermode.arguments (cli passes it raw)."""
+    import argparse  # (a filter's own line never needs it: quickargs.read_filter)
     parser.add_argument("filter_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 

@@ -129,13 +129,24 @@ def read(argv: Sequence[str]) -> SimpleNamespace | None:
                               "action": name})
 
 
+def read_filter(head: Sequence[str], raw: list[str]) -> SimpleNamespace | None:
+    """The namespace argparse would make of ``filter``'s line (``head``: the options before
+    the word and the word; ``raw``: lpd's option list, cli._split_filter's): lpd starts a
+    filter for every job, and argparse would cost each of them ~4 ms."""
+    top = _globals(head[:-1])
+    if top is None or head[-1:] != ["filter"]:
+        return None
+    return SimpleNamespace(**top, command="filter", filter_argv=raw,
+                           module=COMMANDS["filter"][0], action="filter")
+
+
 def _globals(head: Sequence[str]) -> dict[str, Any] | None:
     """The options before the command, as split_global_options found them (-P apart)."""
     found: dict[str, Any] = {"printcap": None, "verbose": 0, "debug": False}
     tokens = iter(head)
     for token in tokens:
         if token == "--printcap":
-            found["printcap"] = next(tokens)
+            found["printcap"] = next(tokens, "-")  # (none: argparse says so)
             if found["printcap"].startswith("-"):
                 return None
         elif token.startswith("--printcap="):
