@@ -151,14 +151,13 @@ class FilterRun:
             yield "/proc/self/fd/0", os.fstat(0).st_size
             return
         from lpfilter.errors import AccessError
+        from lpfilter.safefiles import create_unique
         fd, path = -1, ""
         for directory in (self.plan.spool_dir, os.environ.get("TMPDIR", ""), "/tmp"):
             if not directory:
                 continue
             try:
-                import tempfile  # only for a private copy of the job
-                fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-",
-                                            dir=directory)
+                fd, path = create_unique(directory, f"{TEMP_PREFIX}{os.getpid()}-")
             except OSError:
                 continue
             _remove_orphans(directory)

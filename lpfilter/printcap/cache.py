@@ -19,6 +19,7 @@ from lpfilter import __version__
 from lpfilter import logs
 from lpfilter.printcap.model import Option, Record
 from lpfilter.printcap.source import MAX_PRINTCAP_BYTES, Origin, Problem
+from lpfilter.safefiles import create_unique
 from lpfilter.structs import Struct
 
 TYPE_CHECKING = False
@@ -165,13 +166,12 @@ def store(cache_dir: str, path: str, cached: CachedFile) -> None:
     the cache): that made the file a third smaller and faster to read.
     """
     import marshal
-    import tempfile
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         if not _private_dir(cache_dir):
             log.debug("parse cache %s is not private to this user; not used", cache_dir)
             return
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
+        fd, tmp = create_unique(cache_dir, ".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle, no_gc():
                 marshal.dump(_flatten(cached), handle)
