@@ -6,17 +6,34 @@ never the package that imports it by name: no circle, even a lazy one.
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
 from lpfilter.errors import Interruption, JobInterrupted
 from lpfilter.structs import Struct
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import Any, BinaryIO, Generic, Protocol, TypeVar
+
     from lpfilter.backends.settings import SendSettings
     from lpfilter.children.run import FilterCommand
     from lpfilter.job import Job
     from lpfilter.printcap.destination import Destination
+
+    #: The settings type of a backend (``SendRequest[SocketSettings]``).
+    SettingsT = TypeVar("SettingsT", bound="SendSettings")
+else:  # The interfaces below are mypy's: nothing checks them at run time, and typing
+    Protocol = object  # would cost lpd's ``lpfilter filter``, started for each job, ~2 ms.
+    SettingsT = None
+
+    class Generic:
+        """``Generic[T]`` at run time: the class itself, so that a backend's alias
+        (``SendRequest[SocketSettings]``) is SendRequest."""
+
+        __slots__ = ()
+
+        def __class_getitem__(cls, _item: object) -> type:
+            return cls
 
 
 class Reporter(Protocol):
@@ -92,10 +109,6 @@ class DirectSource(Protocol):
 
     def start(self) -> None:
         """Produce into the pipe instead (``request.source`` then streams it)."""
-
-
-#: The settings type of a backend (``SendRequest[SocketSettings]``).
-SettingsT = TypeVar("SettingsT", bound="SendSettings")
 
 
 class SendRequest(Struct, Generic[SettingsT]):
