@@ -226,6 +226,48 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
     assert TYPED_CLASSES[("filter", *lpd.argv(lp_pipe=False))] == []
 
 
+#: What lpd's ``lpfilter filter`` (started for every job) never imports to send a job
+#: to a socket printer (~12 ms, issue 16's round 11): argparse (its line is plain:
+#: quickargs.read_filter), tempfile with shutil and random (its private copy of the job:
+#: safefiles.create_unique), typing (the backends' interfaces), the idna codec (a host
+#: name goes to the resolver as bytes) and ipaddress.
+FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random", "bz2", "lzma",
+                "typing", "encodings.idna", "stringprep", "unicodedata", "ipaddress",
+                "pyparsing", "logging"}
+
+
+def test_filter_sending_to_a_socket_printer_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """As lpd's ``lp=|`` program: the job on a socket from lpd (copied to the spool
+    first), sent to a JetDirect printer on loopback."""
+    import socket
+    import threading
+    lpd = Lpd(tmp_path)
+    ours, theirs = socket.socketpair()
+    with socket.create_server(("127.0.0.1", 0)) as server, ours, theirs:
+        got: list[bytes] = []
+
+        def printer() -> None:
+            server.settimeout(30)
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(30)
+                got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
+
+        thread = threading.Thread(target=printer, daemon=True)
+        thread.start()
+        where = f"127.0.0.1%{server.getsockname()[1]}"
+        ours.sendall(b"@@job@@\n")
+        ours.shutdown(socket.SHUT_WR)
+        names = imported(["filter", *lpd.argv(where)],
+                         lpd.env(lpd.entry(f"|lpfilter filter {where}")), lpd.spool,
+                         stdin=theirs, stdout=theirs)
+        thread.join(30)
+    assert got == [b"@@job@@\n"]  # the control: the job went through the socket backend
+    assert {"socket", "lpfilter.backends.jetdirect", "lpfilter.job"} <= names
+    assert not names & FILTER_NEVER, sorted(names & FILTER_NEVER)
+    assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)
+
+
 def test_the_typed_class_check_sees_typing_s_classes() -> None:
     """The control for ``TYPED``: it flags a TypedDict and a typing.NamedTuple, and neither
     a collections.namedtuple (printcap.source.Origin's base) nor a plain class."""
