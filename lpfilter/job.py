@@ -6,7 +6,6 @@ truth: a crash leaves it on disk, and the next start reads what state the job wa
 from __future__ import annotations
 
 import enum
-import json
 import pwd
 import re
 
@@ -211,6 +210,7 @@ class Job(Struct):
         """The ticket's text, UTF-8 encodable: bytes that were not UTF-8 in a name (kept
         as surrogates, from argv or a control file) are written as JSON escapes, which
         read back as the same characters."""
+        import json  # (at its first use: lpd's filter makes a Job and never writes it)
         data = self.to_dict()
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)
         if not text.isascii() and re.search(_SURROGATE, text):  # isascii: C speed, the usual case
@@ -222,6 +222,7 @@ class Job(Struct):
         """A ticket from its JSON; unknown keys (a newer lpfilter's) are kept in ``extra``.
         (Every command replays its queue's journal through this: the unknown keys are
         found by a set difference and the state by a dict, not by ``JobState()``.)"""
+        import json  # (see to_json; a module already imported costs 0.1 us here)
         data = json.loads(text)
         if type(data) is not dict:
             raise ValueError("a ticket is a JSON object")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import json
 import os
 import stat
 import time
@@ -119,6 +118,7 @@ class ProcessLock:
         # importing socket on every quick command's way.
         record = {"pid": me, "start": _own_start(me), "host": os.uname().nodename,
                   "purpose": self.purpose, "since": time.time()}
+        import json  # (only a lock's holder writes its record: lpd's filter takes none)
         data = self._record = json.dumps(record).encode() + b"\n"
         try:
             # Over the old record, then cut to size: on a full disk the block the file
@@ -180,6 +180,7 @@ def current_holder(path: str) -> Holder | None:
             return None  # we could take it: nobody holds it
         except BlockingIOError:
             pass
+        import json
         try:
             data = json.loads(os.pread(fd, 4096, 0) or b"{}")
             holder = Holder(int(data["pid"]), float(data["start"]), str(data["host"]),

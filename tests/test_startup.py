@@ -36,17 +36,19 @@ TYPED = ("def typed(c):\n"
          "    return typing.is_typeddict(c) or nt\n")
 #: ``python -m lpfilter ARGS`` that writes, last, the modules it imported (``-X importtime``
 #: misses those a command imports with importlib.import_module).
-RUN = ("import json, runpy, sys\n"
+RUN = ("import runpy, sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
        "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
        "except SystemExit as exc:\n    code = exc.code\n"
+       "names = sorted(sys.modules)\n"
+       "import json\n"
        "typing = sys.modules.get('typing')\n"
        f"{TYPED}\n"
        "made = sorted(f'{m}.{n}' for m, module in list(sys.modules.items())\n"
        "              if m.startswith('lpfilter') for n, c in vars(module).items()\n"
        "              if isinstance(c, type) and c.__module__ == m and typed(c))\n"
        "sys.stderr.write('\\nTYPED ' + json.dumps(made))\n"
-       "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
+       "sys.stderr.write('\\nMODULES ' + json.dumps(names) + '\\n')\n"
        "sys.exit(code)\n")
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
 NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets",
@@ -230,10 +232,11 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
 #: to a socket printer (~12 ms, issue 16's round 11): argparse (its line is plain:
 #: quickargs.read_filter), tempfile with shutil and random (its private copy of the job:
 #: safefiles.create_unique), typing (the backends' interfaces), the idna codec (a host
-#: name goes to the resolver as bytes) and ipaddress.
+#: name goes to the resolver as bytes), ipaddress, json (the Job it makes is never
+#: written) and threading (signal handlers are set where signal.signal may set them).
 FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random", "bz2", "lzma",
                 "typing", "encodings.idna", "stringprep", "unicodedata", "ipaddress",
-                "pyparsing", "logging"}
+                "pyparsing", "logging", "json", "threading"}
 
 
 def test_filter_sending_to_a_socket_printer_imports_only_what_it_uses(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import fcntl
 import os
 import signal
 import stat
-import threading
 import time
 from collections.abc import Iterator
 
@@ -128,15 +127,14 @@ class FilterRun:
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
         """SIGTERM, SIGINT, SIGHUP (lprm, lpd stopping) only set a flag."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
         def stop(signum: int, _frame: object) -> None:
             self.stopping = signal.Signals(signum).name
 
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT,
-                                                        signal.SIGHUP)}
+        try:
+            previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT,
+                                                            signal.SIGHUP)}
+        except ValueError:  # not the main thread (a test's): the handlers stay as they are
+            previous = {}  # (and threading, 0.7 ms, stays out of every filter's start)
         try:
             yield
         finally:
