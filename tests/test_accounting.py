@@ -5,7 +5,6 @@ one unless ``create_files``, never through a link), to ``af=|program`` and to
 line kept as ``accounting_format=keyvalue``; accounting that fails never fails a job."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -36,7 +35,7 @@ def test_lines_match_lprngs_recorded_lines() -> None:
 
 def test_template_tokens_quoted_unknown_dropped_and_values_made_safe() -> None:
     e = entry(":as=start $P $0n $-J $g ${cm} ${nokey} $M end")
-    facts: JobFacts = dataclasses.replace(FACTS, job_name="it's\na\x1b[2Jjob",
+    facts: JobFacts = FACTS.replace(job_name="it's\na\x1b[2Jjob",
                                           control_lines={"M": "ann@ws"})
     assert line(e.string("as") or "", e, facts) == (
         "start '-Pq1' '-n' 'root' 'it_s\\na\\x1b[2Jjob'  'Test queue one' '0' '-Mann@ws' end\n")

@@ -2,7 +2,6 @@
 was observed to do (shared/reference/lprng-filters.md §1, §2, §4, §5)."""
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import time
@@ -57,7 +56,7 @@ def test_lprng_time_has_no_milliseconds() -> None:
 
 
 def test_bkf_gives_the_observed_bsd_layout() -> None:
-    facts = dataclasses.replace(FACTS, queue="qbkf", job_name="Jobqbkf", job_class="A",
+    facts = FACTS.replace(queue="qbkf", job_name="Jobqbkf", job_class="A",
                                 indent="", control_lines={"L": "root"})
     got = build_command(entry(":bkf"), "if", facts, role="data").argv
     assert got == ["/path/iffilter", "-Pqbkf", "-w80", "-l66", "-x0", "-y0", "-Ff", "-Lroot",
@@ -103,12 +102,12 @@ def test_dollar_token_forms(text: str, expected: list[str]) -> None:
 
 
 def test_c_is_a_bare_flag_for_format_l_only() -> None:
-    facts = dataclasses.replace(FACTS, fmt="l")
+    facts = FACTS.replace(fmt="l")
     assert argv(":if=-$ /f $c $F", facts=facts) == ["/f", "-c", "-Fl"]
 
 
 def test_control_lines_of_any_upper_case_letter() -> None:
-    facts = dataclasses.replace(FACTS, control_lines={**FACTS.control_lines,
+    facts = FACTS.replace(control_lines={**FACTS.control_lines,
                                                       "M": "root@h", "U": "x"})
     assert argv(":if=-$ /f $M $U $0M", facts=facts) == ["/f", "-Mroot@h", "-Ux", "-M",
                                                         "root@h"]
@@ -166,7 +165,7 @@ def test_shell_form_hostile_names_run_nothing_and_arrive_whole(tmp_path, hostile
     """C1: '$-J', "$-J", bare $-J and $0T inside quotes, run through /bin/sh: each
     argument is exactly the user's text, and nothing the text names is run."""
     value = hostile.replace("PWNED", str(tmp_path / "pwned"))
-    facts = dataclasses.replace(FACTS, job_name=value, title=value)
+    facts = FACTS.replace(job_name=value, title=value)
     rec = _recorder(tmp_path)
     text = f""":if={rec} '$-J' "$-J" $-J 'a$-Jb' "a$-Tb" $0T '$0T' | /bin/cat"""
     command = build_command(entry(text), "if", facts, role="data")
@@ -185,7 +184,7 @@ def test_tokens_inside_command_substitutions_are_quoted_afresh(tmp_path, value: 
     double quotes: a value there must not be split, globbed or become an option of the
     inner program (second review, I-c)."""
     value = value.replace("PWNED", str(tmp_path / "pwned"))
-    facts = dataclasses.replace(FACTS, job_name=value)
+    facts = FACTS.replace(job_name=value)
     rec = _recorder(tmp_path)
     text = (f""":if={rec} "$(printf '%s' $-J)" "$(printf '%s' '$-J')" """
             f""""`printf '%s' $-J`" "x$( (printf '%s' $-J) )y" | /bin/cat""")
@@ -201,7 +200,7 @@ def test_backslashes() -> None:
 
 
 def test_absent_values_drop_the_whole_option() -> None:
-    facts = dataclasses.replace(FACTS, indent="", title="", control_lines={})
+    facts = FACTS.replace(indent="", title="", control_lines={})
     got = argv(":if=/f", facts=facts)
     assert not [a for a in got if re.fullmatch(r"-[A-Za-z]", a)]
     assert "-i" not in " ".join(got) and not any(a.startswith(("-T", "-k", "-L")) for a in got)
@@ -318,7 +317,7 @@ TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
        st.sampled_from(["data", "of", "lp", "banner", "accounting"]))
 def test_no_empty_option_and_no_nul(values: tuple[str, ...], fmt: str, role: str) -> None:
     user, host, name, title, indent, z = values
-    facts = dataclasses.replace(FACTS, user=user, host=host, job_name=name, title=title,
+    facts = FACTS.replace(user=user, host=host, job_name=name, title=title,
                                 indent=indent, fmt=fmt, file_name=name,
                                 control_lines={"Z": z, "L": user})
     e = entry(":of=/of:lp=|/lp")

@@ -8,7 +8,6 @@ digits (a control file's ``I``/``W`` line that is not a number is dropped), and 
 warns, file:line, where any other token stands in arithmetic. Real bash runs."""
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -52,7 +51,7 @@ def run_in_bash(text: str, facts: JobFacts, tmp_path: Path) -> subprocess.Comple
 def test_a_non_numeric_width_or_indent_runs_nothing_in_bash_arithmetic(
         tmp_path: Path, context: str, token: str) -> None:
     marker = tmp_path / "pwned"
-    facts = dataclasses.replace(FACTS, width=attack(marker), indent=attack(marker))
+    facts = FACTS.replace(width=attack(marker), indent=attack(marker))
     shown = run_in_bash("/bin/true; " + context.format(t=token), facts, tmp_path)
     assert not marker.exists(), (context, token, shown.stderr)
 
@@ -63,7 +62,7 @@ def test_the_same_bash_run_does_run_a_job_name_in_arithmetic(tmp_path: Path,
     """The control: the harness above does see an attack, through a text token ($-J),
     which is why checkpc warns of it."""
     marker = tmp_path / "pwned"
-    facts = dataclasses.replace(FACTS, job_name=attack(marker))
+    facts = FACTS.replace(job_name=attack(marker))
     run_in_bash("/bin/true; " + context.format(t="$-J"), facts, tmp_path)
     assert marker.exists(), context
 
@@ -88,7 +87,7 @@ def test_a_received_control_files_width_and_indent_pass_as_digits_only(tmp_path:
 
 @pytest.mark.parametrize("value", ["-5", "+5", "5 ", " 5", "0x10", "\u0663", "1e3", "5;"])
 def test_only_ascii_digits_are_a_number(value: str) -> None:
-    facts = dataclasses.replace(FACTS, width=value, indent=value)
+    facts = FACTS.replace(width=value, indent=value)
     argv = build_command(entry(), "if", facts, role="data").argv
     assert not [a for a in argv if a.startswith(("-W", "-I", "-i"))], argv
 

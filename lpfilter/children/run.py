@@ -31,7 +31,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from lpfilter import logs
 from lpfilter.children import orphans
@@ -42,6 +41,7 @@ from lpfilter.children.exits import exit_error
 from lpfilter.errors import JobRefused, LpfilterError
 from lpfilter.job import user_name
 from lpfilter.programs import command_argv, needs_shell, strip_prefixes
+from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -155,16 +155,25 @@ def program_environment(*, queue: str, spool_dir: str, path: str, shell: str,
     return env
 
 
-@dataclass(frozen=True)
-class FilterCommand:
+class FilterCommand(FrozenStruct):
     """What to run: ``argv`` as root (``ROOT``) or not; ``shell``: argv is ``sh -c``;
     ``env``: variables the shell text names (``LPF_1``...), added to the environment."""
 
+    __slots__ = _fields = ("key", "argv", "as_root", "shell", "env")
     key: str
     argv: list[str]
     as_root: bool
     shell: bool
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str]
+
+    def __init__(self, key: str, argv: list[str], as_root: bool, shell: bool,
+                 env: Mapping[str, str] | None = None) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "key", key)
+        setattr_(self, "argv", argv)
+        setattr_(self, "as_root", as_root)
+        setattr_(self, "shell", shell)
+        setattr_(self, "env", {} if env is None else env)
 
 
 def program_command(key: str, text: str, shell: str) -> FilterCommand:

@@ -8,12 +8,12 @@ import fnmatch
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from lpfilter.children.run import FilterCommand, program_environment
 from lpfilter.errors import JobRefused
 from lpfilter.filters.dollars import Lookup, Token, expand_shell, expand_words, unescape
 from lpfilter.job import Job
+from lpfilter.structs import FrozenStruct
 from lpfilter.printcap.entry import Entry
 from lpfilter.printcap.entrytext import entry_to_text
 from lpfilter.programs import needs_shell, shell_argv, split_words, strip_prefixes
@@ -34,10 +34,15 @@ _NUMERIC = frozenset("IWij")
 _DIGITS = re.compile(r"[0-9]+")
 
 
-@dataclass(frozen=True)
-class JobFacts:
-    """What the ``$`` letters of one filter run need, gathered by the caller."""
+class JobFacts(FrozenStruct):
+    """What the ``$`` letters of one filter run need, gathered by the caller. (A
+    FrozenStruct, not a dataclass: dataclasses costs a cron pass ~5 ms of imports; a
+    copy with changes is ``facts.replace(...)``.)"""
 
+    __slots__ = _fields = ("queue", "spool_dir", "job_number", "user", "host", "job_name",
+                           "title", "job_class", "file_name", "data_file", "control_file",
+                           "size", "fmt", "copies", "indent", "width", "account",
+                           "control_lines", "now")
     queue: str
     spool_dir: str
     job_number: str
@@ -52,12 +57,20 @@ class JobFacts:
     size: int
     fmt: str
     copies: int
-    indent: str = ""
-    width: str = ""
-    account: str = ""
+    indent: str
+    width: str
+    account: str
     #: Other control-file lines by letter (``A``, ``D``, ``L``, ``M``, ``Q``, ``Z``...).
-    control_lines: Mapping[str, str] = field(default_factory=dict)
-    now: float = 0.0
+    control_lines: Mapping[str, str]
+    now: float
+
+    def __init__(self, queue: str, spool_dir: str, job_number: str, user: str, host: str,
+                 job_name: str, title: str, job_class: str, file_name: str, data_file: str,
+                 control_file: str, size: int, fmt: str, copies: int, indent: str = "",
+                 width: str = "", account: str = "",
+                 control_lines: Mapping[str, str] | None = None, now: float = 0.0) -> None:
+        control_lines = {} if control_lines is None else control_lines
+        self._assign(locals())
 
     def control(self) -> dict[str, str]:
         """Every control-file line by letter, the named fields over ``control_lines``."""

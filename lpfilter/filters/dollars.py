@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from lpfilter.programs import TOKEN
+from lpfilter.structs import FrozenStruct
 
 _OCTAL = re.compile(r"\\([0-7]{1,3})")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(FrozenStruct):
     """One ``$`` token: its letter (or ``{name}``), and its form."""
 
+    __slots__ = _fields = ("name", "apart", "bare")
     name: str
     apart: bool   # $0X or $ X: "-X" and the value as two words
     bare: bool    # $-X: the value alone
+
+    def __init__(self, name: str, apart: bool, bare: bool) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "apart", apart)
+        setattr_(self, "bare", bare)
 
 
 #: What a token means: a value (None or "": drop the token), or a list of ready words.

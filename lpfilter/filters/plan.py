@@ -16,7 +16,6 @@ banner, no ``p`` format) goes the old way: the backend sends the spooled file it
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from lpfilter.backends.framing import framing
@@ -109,7 +108,7 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
     start = end = None
     if wants_banner(entry, job):
         # ``ab`` without a banner name: LPRng names the job's user (Print_job).
-        facts = dataclasses.replace(facts, control_lines={"L": job.user,
+        facts = facts.replace(control_lines={"L": job.user,
                                                           **facts.control_lines})
         if not entry.flag("hl"):
             start = _banner(entry, job, facts, "bs", now)

@@ -5,10 +5,10 @@ the same words.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from lpfilter.errors import ConfigError
 from lpfilter.printcap.destination import parse_port, split_host
+from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,14 +18,21 @@ if TYPE_CHECKING:
 FORMATS = ("lprng", "keyvalue")
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(FrozenStruct):
     """Where ``af`` sends lines: a file (path relative to the spool directory unless
     absolute), a ``|program``, or a TCP ``host%port``."""
 
+    __slots__ = _fields = ("kind", "value", "port")
     kind: Literal["file", "program", "host"]
     value: str
-    port: int = 0
+    port: int
+
+    def __init__(self, kind: Literal["file", "program", "host"], value: str,
+                 port: int = 0) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "kind", kind)
+        setattr_(self, "value", value)
+        setattr_(self, "port", port)
 
 
 def parse_target(value: str) -> Target | None:

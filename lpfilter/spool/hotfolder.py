@@ -24,10 +24,10 @@ import os
 import pwd
 import re
 import stat
-from dataclasses import dataclass, field
 
 from lpfilter import logs
 from lpfilter.safefiles import kind_of
+from lpfilter.structs import FrozenStruct, Struct
 from lpfilter.text import visible
 
 log = logs.getLogger(__name__)
@@ -48,40 +48,57 @@ def lprng_names(queue: str) -> frozenset[str]:
     return frozenset(f"{kind}.{queue}" for kind in ("control", "status", "unspooler"))
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A regular file in the hot folder that may become a job."""
+class Candidate(FrozenStruct):
+    """A regular file in the hot folder that may become a job. (These records are
+    lpfilter.structs classes: dataclasses costs a cron pass ~5 ms of imports.)"""
 
+    __slots__ = _fields = ("name", "path", "size", "mtime", "uid", "mode")
     name: str
     path: str
     size: int
     mtime: float
     uid: int
-    mode: int = 0o600
+    mode: int
+
+    def __init__(self, name: str, path: str, size: int, mtime: float, uid: int,
+                 mode: int = 0o600) -> None:
+        self._assign(locals())
 
 
-@dataclass(slots=True)
-class Scan:
+class Scan(Struct):
+    __slots__ = _fields = ("ready", "refused", "recheck_at", "waiting")
     ready: list[Candidate]
     refused: list[tuple[str, str]]
     #: When a file that is not settled yet should be looked at again (None: no such file).
     #: Not for a file a process holds open: its writer closing it is an inotify event.
     recheck_at: float | None
     #: The files not taken at this look, each with the reason.
-    waiting: dict[str, str] = field(default_factory=dict)
+    waiting: dict[str, str]
+
+    def __init__(self, ready: list[Candidate], refused: list[tuple[str, str]],
+                 recheck_at: float | None, waiting: dict[str, str] | None = None) -> None:
+        self.ready, self.refused, self.recheck_at = ready, refused, recheck_at
+        self.waiting = {} if waiting is None else waiting
 
 
-@dataclass(slots=True)
-class Writers:
+class Writers(Struct):
     """One look at every process: which files are held open for writing, and by whom;
     whose processes could not be looked into."""
 
-    holders: dict[str, list[str]] = field(default_factory=dict)
+    __slots__ = _fields = ("holders", "hidden", "others_unseen")
+    holders: dict[str, list[str]]
     #: The uids of each process whose open files we may not see (root's left out: a root
     #: process writing into a hot folder in place is not guarded against).
-    hidden: list[frozenset[int]] = field(default_factory=list)
+    hidden: list[frozenset[int]]
     #: /proc hides other users' processes from us (mounted with hidepid).
-    others_unseen: bool = False
+    others_unseen: bool
+
+    def __init__(self, holders: dict[str, list[str]] | None = None,
+                 hidden: list[frozenset[int]] | None = None,
+                 others_unseen: bool = False) -> None:
+        self.holders = {} if holders is None else holders
+        self.hidden = [] if hidden is None else hidden
+        self.others_unseen = others_unseen
 
     def certain(self, candidate: Candidate) -> bool:
         """Did we see every process that could hold this file open for writing? One we

@@ -8,7 +8,8 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass
+
+from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,13 +29,19 @@ IN_IGNORED = 0x00008000
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _HEADER = struct.Struct("iIII")
+setattr_ = object.__setattr__
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(FrozenStruct):
+    __slots__ = _fields = ("watch", "mask", "name")
     watch: int
     mask: int
     name: str
+
+    def __init__(self, watch: int, mask: int, name: str) -> None:
+        setattr_(self, "watch", watch)
+        setattr_(self, "mask", mask)
+        setattr_(self, "name", name)
 
 
 class Inotify:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
 
 from lpfilter.children import run
 from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, RemoveJob,
@@ -25,6 +24,7 @@ from lpfilter.errors import (HoldJob, JobRefused, LpfilterError, NotConnected, R
 from lpfilter.filtercodes import FilterCode, decode
 from lpfilter.filters.command import facts_for, filter_environment
 from lpfilter.job import JobState
+from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,16 +41,24 @@ _ACTIONS = {"succ": JobState.DONE, "success": JobState.DONE, "abort": JobState.F
             "remove": JobState.REMOVED, "hold": JobState.HELD}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(FrozenStruct):
     """The job's next state, and when to try again (for ``queued``)."""
 
+    __slots__ = _fields = ("state", "delay", "program", "counted")
     state: JobState
-    delay: float = 0.0
+    delay: float
     #: A program decides (``send_failure_action=|program``): run it with the attempt count.
-    program: str | None = None
+    program: str | None
     #: The attempt counts against ``send_try`` (False: the printer could not be reached).
-    counted: bool = True
+    counted: bool
+
+    def __init__(self, state: JobState, delay: float = 0.0, program: str | None = None,
+                 counted: bool = True) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "state", state)
+        setattr_(self, "delay", delay)
+        setattr_(self, "program", program)
+        setattr_(self, "counted", counted)
 
 
 def retry_delay(attempts: int, entry: Entry) -> float:

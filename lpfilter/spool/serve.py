@@ -11,11 +11,11 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from lpfilter import logs
 from lpfilter.job import JobState
 from lpfilter.spool.lease import QueueLease, holder_words
+from lpfilter.structs import Struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,16 +97,22 @@ class QueueServer:
         self.worker.stop.set()
 
 
-@dataclass(slots=True)
-class Foreground:
+class Foreground(Struct):
     """How a foreground ``print``'s serving ended."""
 
+    __slots__ = _fields = ("left_to_daemon", "summary", "interrupted")
     #: A daemon serves the queue: it prints the jobs, and nothing was waited for.
-    left_to_daemon: bool = False
+    left_to_daemon: bool
     #: What this process's own serving did (None: another process served the jobs).
-    summary: WorkSummary | None = None
+    summary: WorkSummary | None
     #: Ctrl-C or SIGTERM ended it.
-    interrupted: bool = False
+    interrupted: bool
+
+    def __init__(self, left_to_daemon: bool = False, summary: WorkSummary | None = None,
+                 interrupted: bool = False) -> None:
+        self.left_to_daemon = left_to_daemon
+        self.summary = summary
+        self.interrupted = interrupted
 
 
 def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock_dir: str,

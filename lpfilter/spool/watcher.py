@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from lpfilter import logs
 from lpfilter.errors import AccessError, LockHeld, LpfilterError
@@ -31,6 +30,7 @@ from lpfilter.spool.retrywatch import RetryWatches, stamp, waits
 from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.worker import RESCAN, QueueWorker
+from lpfilter.structs import Struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,17 +53,22 @@ BUSY_POLL = 1.0
 EVENT_GAP = 0.002  # woke this thread each, ~12% of a sending worker's time (the GIL)
 
 
-@dataclass(slots=True)
-class Served:
+class Served(Struct):
     """A queue this watcher runs (or is waiting to run, while another process has it)."""
 
+    __slots__ = _fields = ("entry", "server", "thread", "summary", "watches", "error")
     entry: Entry
     server: QueueServer
-    thread: threading.Thread | None = None
-    summary: WorkSummary = field(default_factory=WorkSummary)
-    watches: list[int] = field(default_factory=list)
+    thread: threading.Thread | None
+    summary: WorkSummary
+    watches: list[int]
     #: Why the worker stopped, when its spool went away or became unwritable.
-    error: LpfilterError | None = None
+    error: LpfilterError | None
+
+    def __init__(self, entry: Entry, server: QueueServer) -> None:
+        self.entry, self.server = entry, server
+        self.thread, self.error = None, None
+        self.summary, self.watches = WorkSummary(), []
 
     @property
     def worker(self) -> QueueWorker:
