@@ -12,7 +12,6 @@ the listener's).
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 
@@ -20,6 +19,7 @@ from lpfilter import logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     import socket
     from collections.abc import Callable
 

@@ -68,8 +68,9 @@ class Argument:
             return
         longs = [flag for flag in flags if flag.startswith("--")]
         self.dest = options.get("dest") or (longs or flags)[0].lstrip("-").replace("-", "_")
-        if action == "store":
-            self.kind = "value" if nargs is None else "other"
+        if action in ("store", "append"):  # (append: watch's -P, --listen)
+            self.kind = ("value" if action == "store" else "append") if nargs is None \
+                else "other"
         elif action in ("store_const", *_FLAGS):
             self.kind = "const"
         else:  # count; help, version, append...: left to argparse
@@ -210,11 +211,13 @@ def _option(word: str, rest: Sequence[str], by_flag: dict[str, Argument],
             argument.group and seen.setdefault(argument.group, argument) is not argument):
         return 0
     attached = word[len(flag):]
-    if argument.kind == "value":
+    if argument.kind in ("value", "append"):
         text = attached or (rest[0] if rest and not rest[0].startswith("-") else None)
         value = _REFUSED if text is None else _converted(argument, text)
         if value is _REFUSED:
             return 0
+        if argument.kind == "append":  # (a new list: argparse copies the default too)
+            value = [*(values.get(argument.dest) or ()), value]
         values[argument.dest] = value
         return 1 if attached else 2
     if argument.kind == "count":
