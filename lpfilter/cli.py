@@ -64,21 +64,20 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
     at the default level, ``logging`` is imported and configured only for the first record
     kept (lpfilter.logs): a quick command keeps none."""
     level = logs.DEBUG if debug else logs.INFO if verbose else logs.WARNING
+    loud = _WATCH_LOGGERS if watch and not quiet and level > logs.INFO else ()
 
     def configure() -> None:
         import logging
         logging.basicConfig(level=level, format="lpfilter: %(message)s", stream=sys.stderr,
                             force=True)
+        for name in loud:  # reset when the command ends (main's finally)
+            logging.getLogger(name).setLevel(logging.INFO)
 
-    if defer and level == logs.WARNING and not watch:
-        logs.defer(level, configure)
+    if defer and level == logs.WARNING:  # (a cron pass that finds nothing logs nothing)
+        logs.defer(level, configure, loud)
         return
     logs.settle()  # one left deferred by an earlier command of this process: replaced below
     configure()
-    if watch and not quiet and level > logs.INFO:
-        import logging
-        for name in _WATCH_LOGGERS:  # reset when the command ends (main's finally)
-            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -137,9 +136,11 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
         return int(ExitStatus.INTERNAL)
     finally:
         if args.action == "watch":  # watch's INFO default ends with the command
-            import logging
-            for name in _WATCH_LOGGERS:
-                logging.getLogger(name).setLevel(logging.NOTSET)
+            logs.forget()  # (unrun, it set no level)
+            logging = sys.modules.get("logging")  # (not imported: no level was set)
+            if logging is not None:
+                for name in _WATCH_LOGGERS:
+                    logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _said(error: LpfilterError) -> ExitStatus:

@@ -32,6 +32,8 @@ class _Deferred:
     def __init__(self) -> None:
         self.level: int | None = None
         self.configure: Callable[[], None] | None = None
+        #: Loggers (and their children) whose INFO records are kept too (``watch``'s).
+        self.loud: tuple[str, ...] = ()
 
 
 #: The process's logging configuration is global by nature (so is ``logging``'s own): this
@@ -39,27 +41,39 @@ class _Deferred:
 _DEFERRED = _Deferred()
 
 
-def defer(level: int, configure: Callable[[], None]) -> None:
-    """Drop records below ``level`` unseen; run ``configure`` before the first other one."""
-    _DEFERRED.level, _DEFERRED.configure = level, configure
+def defer(level: int, configure: Callable[[], None], loud: tuple[str, ...] = ()) -> None:
+    """Drop records below ``level`` unseen (but the INFO ones of ``loud`` loggers, which
+    ``configure`` sets to INFO); run ``configure`` before the first other one."""
+    _DEFERRED.level, _DEFERRED.configure, _DEFERRED.loud = level, configure, loud
 
 
 def settle() -> None:
     """Run the deferred configuration now (before code sets ``logging``'s levels itself)."""
     configure = _DEFERRED.configure
-    _DEFERRED.level = _DEFERRED.configure = None
+    forget()
     if configure is not None:
         configure()
 
 
-def _kept(level: int) -> bool:
-    """Is a record at ``level`` kept? False only while a deferred level drops it."""
+def forget() -> None:
+    """Drop a deferred configuration unrun (its command ended without a record kept)."""
+    _DEFERRED.level = _DEFERRED.configure = None
+    _DEFERRED.loud = ()
+
+
+def _kept(level: int, name: str) -> bool:
+    """Is a record at ``level`` of logger ``name`` kept? False only while a deferred level
+    drops it."""
     if _DEFERRED.level is None:
         return True
-    if level < _DEFERRED.level:
+    if level < _DEFERRED.level and not (level >= INFO and _loud(name)):
         return False
     settle()
     return True
+
+
+def _loud(name: str) -> bool:
+    return any(name == loud or name.startswith(f"{loud}.") for loud in _DEFERRED.loud)
 
 
 class Logger:
@@ -80,30 +94,30 @@ class Logger:
         return logging.getLogger(self.name)
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's own name
-        return _kept(level) and self.logger().isEnabledFor(level)
+        return _kept(level, self.name) and self.logger().isEnabledFor(level)
 
     def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if _kept(DEBUG):
+        if _kept(DEBUG, self.name):
             self.logger().debug(msg, *args, stacklevel=2, **kwargs)
 
     def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if _kept(INFO):
+        if _kept(INFO, self.name):
             self.logger().info(msg, *args, stacklevel=2, **kwargs)
 
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if _kept(WARNING):
+        if _kept(WARNING, self.name):
             self.logger().warning(msg, *args, stacklevel=2, **kwargs)
 
     def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if _kept(ERROR):
+        if _kept(ERROR, self.name):
             self.logger().error(msg, *args, stacklevel=2, **kwargs)
 
     def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if _kept(ERROR):
+        if _kept(ERROR, self.name):
             self.logger().exception(msg, *args, stacklevel=2, **kwargs)
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if _kept(level):
+        if _kept(level, self.name):
             self.logger().log(level, msg, *args, stacklevel=2, **kwargs)
 
 

@@ -101,6 +101,59 @@ def test_settle_configures_now_and_once() -> None:
     assert done.stderr.splitlines()[2:] == ["configured True", "root 30", "P: w"]
 
 
+LOUD = ("import sys\n"
+        "from lpfilter import logs\n"
+        "def configure():\n"
+        "    import logging\n"
+        "    logging.basicConfig(level=logging.WARNING, format='P: %(message)s',"
+        " stream=sys.stderr)\n"
+        "    logging.getLogger('lpfilter.w').setLevel(logging.INFO)\n"
+        "logs.defer(logs.WARNING, configure, ('lpfilter.w',))\n"
+        "loud, child, other = (logs.getLogger(n) for n in ('lpfilter.w', 'lpfilter.w.x',"
+        " 'lpfilter.wx'))\n"
+        "loud.debug('d'); other.info('o')\n"
+        "print('imported', 'logging' in sys.modules, file=sys.stderr)\n"
+        "child.info('c'); loud.info('i'); other.info('o2'); other.warning('w')\n")
+
+
+def test_watch_s_loud_loggers_keep_their_info_records_deferred() -> None:
+    """``watch`` at the default level defers too (a cron pass that finds nothing imports
+    no logging), but its own loggers' INFO records (start, each job's outcome) are kept:
+    the first of them configures, as a warning would."""
+    done = child(LOUD)
+    assert done.stderr.splitlines() == ["imported False", "P: c", "P: i", "P: w"]
+
+
+def test_a_cron_pass_logs_each_job_and_imports_no_logging_when_idle(tmp_path: Path) -> None:
+    """``watch --once`` says each job's outcome as before; with nothing to do it imports
+    no logging (its finally looks at watch's levels only if logging was imported)."""
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    out = tmp_path / "out"
+    out.touch()
+    (tmp_path / "printcap").write_text(f"q:lp={out}:sd={sd}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
+    env.update(LPFILTER_PRINTCAP=str(tmp_path / "printcap"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"), LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    code = ("import runpy, sys\nsys.argv = ['lpfilter', 'watch', '--once', '-P', 'q']\n"
+            "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
+            "except SystemExit as exc:\n"
+            "    print('exit', exc.code, 'logging' in sys.modules, file=sys.stderr)\n")
+    idle = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert idle.stderr.splitlines() == ["exit 0 False"], idle.stderr
+    (tmp_path / "job").write_text("one\n")
+    spooled = subprocess.run([sys.executable, "-m", "lpfilter", "print", "--no-wait", "-P", "q",
+                              str(tmp_path / "job")], env=env, capture_output=True, text=True,
+                             timeout=60, check=True)
+    assert spooled.stdout.strip() == "q-000001"
+    busy = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    lines = busy.stderr.splitlines()
+    assert lines[-1] == "exit 0 True" and out.read_text() == "one\n", busy.stderr
+    assert [line for line in lines[:-1] if "job 000001" in line and "done" in line], lines
+
+
 @pytest.mark.parametrize("wait", [["--no-wait"], []])
 def test_a_quick_command_s_warning_is_one_lpfilter_line(tmp_path: Path, wait: list[str],
                                                         ) -> None:

@@ -151,12 +151,15 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
 #: ``tempfile`` (and shutil's compression modules), prctl's ctypes, OpenSSL's hashlib
 #: (``socket`` comes with psutil, which the queue's lease needs); nor dataclasses (with
 #: inspect, ast and dis, ~5 ms) and typing (~2 ms): the records on a pass's way are
-#: lpfilter.structs classes, and its Protocols are mypy's (round 11).
+#: lpfilter.structs classes, and its Protocols are mypy's; nor argparse (a plain line is
+#: read by quickargs) and logging (deferred until its first record, as a quick command's;
+#: a pass that finds nothing has none) (round 11).
 NOT_FOR_AN_EMPTY_PASS = {"lpfilter.server.listener", "lpfilter.server.connection",
                          "lpfilter.spool.pool", "lpfilter.spool.poolround",
                          "lpfilter.filters.send", "lpfilter.protocols.lpdcontrol",
                          "lpfilter.protocols.lpd", "tempfile", "shutil", "ctypes", "hashlib",
-                         "_hashlib", "secrets", "ipaddress", *NO_DATACLASSES, "typing"}
+                         "_hashlib", "secrets", "ipaddress", *NO_DATACLASSES, "typing",
+                         "argparse", "gettext", "logging", "traceback"}
 
 
 def test_a_cron_pass_with_nothing_to_send_imports_no_sending(
