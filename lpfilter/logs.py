@@ -16,6 +16,8 @@ a program that imports lpfilter) every record goes to ``logging`` as it is.
 """
 from __future__ import annotations
 
+import _thread  # (threading's own lock, without threading's import)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
@@ -34,6 +36,9 @@ class _Deferred:
         self.configure: Callable[[], None] | None = None
         #: Loggers (and their children) whose INFO records are kept too (``watch``'s).
         self.loud: tuple[str, ...] = ()
+        #: Held while the configuration runs: another thread's first record waits for it
+        #: (a watch's queues each have a thread), rather than reach an unset level.
+        self.lock = _thread.allocate_lock()
 
 
 #: The process's logging configuration is global by nature (so is ``logging``'s own): this
@@ -49,10 +54,11 @@ def defer(level: int, configure: Callable[[], None], loud: tuple[str, ...] = ())
 
 def settle() -> None:
     """Run the deferred configuration now (before code sets ``logging``'s levels itself)."""
-    configure = _DEFERRED.configure
-    forget()
-    if configure is not None:
-        configure()
+    with _DEFERRED.lock:
+        configure = _DEFERRED.configure
+        if configure is not None:
+            configure()
+        forget()
 
 
 def forget() -> None:

@@ -124,6 +124,26 @@ def test_watch_s_loud_loggers_keep_their_info_records_deferred() -> None:
     assert done.stderr.splitlines() == ["imported False", "P: c", "P: i", "P: w"]
 
 
+def test_a_record_made_while_another_thread_configures_waits_and_is_kept() -> None:
+    """A watch's queues each have a thread: the second first record waits for the
+    configuration the first one runs, rather than reach logging before its levels."""
+    done = child("import sys, threading, time\n"
+                 "from lpfilter import logs\n"
+                 "def configure():\n"
+                 "    import logging\n"
+                 "    time.sleep(0.3)\n"
+                 "    logging.basicConfig(level=logging.WARNING, format='P: %(message)s',"
+                 " stream=sys.stderr)\n"
+                 "    logging.getLogger('lpfilter.w').setLevel(logging.INFO)\n"
+                 "logs.defer(logs.WARNING, configure, ('lpfilter.w',))\n"
+                 "log = logs.getLogger('lpfilter.w')\n"
+                 "threads = [threading.Thread(target=log.info, args=(word,))\n"
+                 "           for word in ('t0', 't1')]\n"
+                 "threads[0].start(); time.sleep(0.1); threads[1].start()\n"
+                 "for t in threads: t.join(10)\n")
+    assert sorted(done.stderr.splitlines()) == ["P: t0", "P: t1"], done.stderr
+
+
 def test_a_cron_pass_logs_each_job_and_imports_no_logging_when_idle(tmp_path: Path) -> None:
     """``watch --once`` says each job's outcome as before; with nothing to do it imports
     no logging (its finally looks at watch's levels only if logging was imported)."""
