@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -244,25 +246,29 @@ FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random",
                 "pyparsing", "logging", "json", "threading"}
 
 
+def _printer(server: socket.socket) -> tuple[threading.Thread, list[bytes]]:
+    """A printer on ``server`` that reads one connection to its end, in a thread."""
+    got: list[bytes] = []
+
+    def printer() -> None:
+        server.settimeout(30)
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(30)
+            got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
+
+    thread = threading.Thread(target=printer, daemon=True)
+    thread.start()
+    return thread, got
+
+
 def test_filter_sending_to_a_socket_printer_imports_only_what_it_uses(tmp_path: Path) -> None:
     """As lpd's ``lp=|`` program: the job on a socket from lpd (copied to the spool
     first), sent to a JetDirect printer on loopback."""
-    import socket
-    import threading
     lpd = Lpd(tmp_path)
     ours, theirs = socket.socketpair()
     with socket.create_server(("127.0.0.1", 0)) as server, ours, theirs:
-        got: list[bytes] = []
-
-        def printer() -> None:
-            server.settimeout(30)
-            conn, _ = server.accept()
-            with conn:
-                conn.settimeout(30)
-                got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
-
-        thread = threading.Thread(target=printer, daemon=True)
-        thread.start()
+        thread, got = _printer(server)
         where = f"127.0.0.1%{server.getsockname()[1]}"
         ours.sendall(b"@@job@@\n")
         ours.shutdown(socket.SHUT_WR)
@@ -446,21 +452,9 @@ BEFORE_DATA = ("import runpy, sys\n"
 def test_filter_imports_the_backend_before_it_reads_the_job(tmp_path: Path) -> None:
     """The backend's import (2-3 ms) is not between the job's last byte from lpd and its
     first at the printer (filter_bench's "gap"): it is made before the job is read."""
-    import socket
-    import threading
     lpd = Lpd(tmp_path)
     with socket.create_server(("127.0.0.1", 0)) as server:
-        got: list[bytes] = []
-
-        def printer() -> None:
-            server.settimeout(30)
-            conn, _ = server.accept()
-            with conn:
-                conn.settimeout(30)
-                got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
-
-        thread = threading.Thread(target=printer, daemon=True)
-        thread.start()
+        thread, got = _printer(server)
         where = f"127.0.0.1%{server.getsockname()[1]}"  # lp=| lpfilter filter HOST%PORT
         env = lpd.env(lpd.entry(f"|lpfilter filter {where}"))
         job = tmp_path / "job"

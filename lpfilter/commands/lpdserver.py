@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from lpfilter.server.listener import Listener
     from lpfilter.server.spoolcheck import SpoolChecks
     from lpfilter.spool.store import SpoolStore
-    from lpfilter.spool.watcher import Served, Watcher
+    from lpfilter.spool.serve import Served
+    from lpfilter.spool.watcher import Watcher
 
 log = logs.getLogger(__name__)
 

@@ -15,12 +15,16 @@ from collections.abc import Callable
 from lpfilter import logs
 from lpfilter.job import JobState
 from lpfilter.spool.lease import QueueLease, holder_words
+from lpfilter.spool.outcome import WorkSummary
 from lpfilter.structs import Struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lpfilter.printcap import Entry
-    from lpfilter.spool.outcome import Observer, WorkSummary
+    import threading
+
+    from lpfilter.errors import LpfilterError
+    from lpfilter.spool.outcome import Observer
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.worker import QueueWorker
 
@@ -95,6 +99,29 @@ class QueueServer:
         signal handler: it only sets flags, which a one-shot pass looks at every STOP_TICK."""
         self.worker.stop_deadline = time.time()
         self.worker.stop.set()
+
+
+class Served(Struct):
+    """A queue a watcher (spool/watcher.py) runs, or waits to run while another process
+    has it."""
+
+    __slots__ = _fields = ("entry", "server", "thread", "summary", "watches", "error")
+    entry: Entry
+    server: QueueServer
+    thread: threading.Thread | None
+    summary: WorkSummary
+    watches: list[int]
+    #: Why the worker stopped, when its spool went away or became unwritable.
+    error: LpfilterError | None
+
+    def __init__(self, entry: Entry, server: QueueServer) -> None:
+        self.entry, self.server = entry, server
+        self.thread, self.error = None, None
+        self.summary, self.watches = WorkSummary(), []
+
+    @property
+    def worker(self) -> QueueWorker:
+        return self.server.worker
 
 
 class Foreground(Struct):

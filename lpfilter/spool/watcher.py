@@ -25,12 +25,11 @@ from lpfilter.spool.journal import JOURNAL
 from lpfilter.spool.journalfile import held
 from lpfilter.spool.lease import LEASE_FILE, QueueLease, holder_words
 from lpfilter.spool.outcome import WatchOutcome, WorkSummary
-from lpfilter.spool.serve import QueueServer
+from lpfilter.spool.serve import QueueServer, Served
 from lpfilter.spool.retrywatch import RetryWatches, stamp, waits
 from lpfilter.spool.spooldir import STATE_DIR
 from lpfilter.spool.store import SpoolStore
-from lpfilter.spool.worker import RESCAN, QueueWorker
-from lpfilter.structs import Struct
+from lpfilter.spool.worker import RESCAN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,28 +50,6 @@ _STATE_EVENTS = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MODIFY
 BUSY_POLL = 1.0
 #: After reading events, this long before the next read: a worker's own appends (3 a job)
 EVENT_GAP = 0.002  # woke this thread each, ~12% of a sending worker's time (the GIL)
-
-
-class Served(Struct):
-    """A queue this watcher runs (or is waiting to run, while another process has it)."""
-
-    __slots__ = _fields = ("entry", "server", "thread", "summary", "watches", "error")
-    entry: Entry
-    server: QueueServer
-    thread: threading.Thread | None
-    summary: WorkSummary
-    watches: list[int]
-    #: Why the worker stopped, when its spool went away or became unwritable.
-    error: LpfilterError | None
-
-    def __init__(self, entry: Entry, server: QueueServer) -> None:
-        self.entry, self.server = entry, server
-        self.thread, self.error = None, None
-        self.summary, self.watches = WorkSummary(), []
-
-    @property
-    def worker(self) -> QueueWorker:
-        return self.server.worker
 
 
 class Watcher:
