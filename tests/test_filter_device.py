@@ -124,13 +124,15 @@ def test_reset_mid_job_is_a_possible_duplicate(lpd: Lpd, printer: MakePrinter) -
     assert 1000 <= len(stored(emulator)) < len(data) and spool_is_clean(lpd)
 
 
-def test_a_name_that_does_not_resolve_is_transient(lpd: Lpd) -> None:
-    """No DNS asked: a syntactically invalid host name (connect.resolve refuses it)."""
-    where = "no_such!host%9100"
+@pytest.mark.parametrize("host", ["no_such!host", "a..b"])
+def test_a_name_that_does_not_resolve_is_transient(lpd: Lpd, host: str) -> None:
+    """No DNS asked: a syntactically invalid host name (connect.resolve refuses it; an
+    empty label was the idna codec's UnicodeError, said to lpd as an internal error)."""
+    where = f"{host}%9100"
     run = lp_pipe(lpd, lpd.argv(where), lpd.env(device_entry(lpd, where)), b"job\n")
     assert run.rc == 1, run.text
     assert run.lines == [run.lines[0]] and run.lines[0].startswith(
-        "printer name does not resolve, retrying later: no_such!host")
+        f"printer name does not resolve, retrying later: {host}")
 
 
 # --- permanent: exit 2, lpd aborts the job ----------------------------------------------

@@ -493,11 +493,14 @@ def test_queue_names_from_the_command_line_reach_the_log_visible(tmp_path: Path)
 def test_checkpc_names_a_host_name_that_can_never_resolve(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """lp=-foo%9100: its jobs wait like a printer that is away, and checkpc said nothing."""
-    for name in ("sd1", "sd2"):
+    for name in ("sd1", "sd2", "sd3"):
         (tmp_path / name).mkdir(mode=0o700)
     (tmp_path / "printcap").write_text(f"bad:sd={tmp_path / 'sd1'}:lp=-foo%9100\n"
-                                       f"good:sd={tmp_path / 'sd2'}:lp=printer.example%9100\n")
+                                       f"good:sd={tmp_path / 'sd2'}:lp=printer.example%9100\n"
+                                       f"dots:sd={tmp_path / 'sd3'}:lp=printer..example%9100\n")
     assert main(["--printcap", str(tmp_path / "printcap"), "checkpc"]) == ExitStatus.FAILURE
     out = capsys.readouterr().out
     assert f"{tmp_path / 'printcap'}:1: queue bad: lp=-foo%9100: '-foo' is not a valid host" in out
+    assert (f"{tmp_path / 'printcap'}:3: queue dots: lp=printer..example%9100:"
+            " 'printer..example' is not a valid host name (an empty part between dots") in out
     assert "queue good" not in out
