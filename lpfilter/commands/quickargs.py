@@ -3,11 +3,12 @@
 argparse costs ``print``, ``status`` and ``cancel`` about 4 ms of a start that should
 cost 25 (issue 16): its import, with gettext and the locale module its first translated
 word imports, and the making of the parser. Yet those commands are nearly always typed
-plainly (``print -P lp FILE``, ``lpq -Plp``, ``lprm -P lp 12``). Such a line is read
-here, from the command's own ``add_arguments`` (a ``Recorder`` stands in for the
-parser), with argparse's rules: the defaults, the last of a repeated option, ``-Pq`` as
-``-P q``, a count, a global ``-P`` given to the command first, a command's own
-``--printcap``, ``-v`` or ``--debug`` replacing the one before the command.
+plainly (``print -P lp FILE``, ``lpq -Plp``, ``lprm -P lp 12``), and so are cron's
+``watch --once -P q`` and lpd's ``filter`` (``read_filter``). Such a line is read here,
+from the command's own ``add_arguments`` (a ``Recorder`` stands in for the parser), with
+argparse's rules: the defaults, the last of a repeated option (each of an ``append``
+one), ``-Pq`` as ``-P q``, a count, a global ``-P`` given to the command first, a
+command's own ``--printcap``, ``-v`` or ``--debug`` replacing the one before the command.
 
 Anything else gives None and argparse reads the line, with its own help and messages:
 help, ``--``, an option this reader does not know (argparse also takes abbreviations),
@@ -73,7 +74,7 @@ class Argument:
                 else "other"
         elif action in ("store_const", *_FLAGS):
             self.kind = "const"
-        else:  # count; help, version, append...: left to argparse
+        else:  # count; help, version, extend...: left to argparse
             self.kind = "count" if action == "count" else "other"
 
 
