@@ -243,7 +243,9 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
 #: written) and threading (signal handlers are set where signal.signal may set them).
 FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random", "bz2", "lzma",
                 "typing", "encodings.idna", "stringprep", "unicodedata", "ipaddress",
-                "pyparsing", "logging", "json", "threading"}
+                "pyparsing", "logging", "json", "threading",
+                # a filter's child processes (an if= under lp=|), their orphans and locks
+                "lpfilter.children.orphans", "lpfilter.locks", "psutil"}
 
 
 def _printer(server: socket.socket) -> tuple[threading.Thread, list[bytes]]:

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 
 from lpfilter.backends.framing import Framing
-from lpfilter.children.orphans import GONE_WAIT
 from lpfilter.errors import Interruption, JobInterrupted, TransientError
 
 TYPE_CHECKING = False
@@ -255,6 +254,7 @@ class Pump:
                 produced = time.monotonic()
             elif produced is not None and time.monotonic() - produced > HELD_GRACE:
                 source.finish()  # the producer is done: its own failure comes first
+                from lpfilter.children.orphans import GONE_WAIT  # (only a filter's job)
                 raise TransientError(f"{source.what} ended, but a process it left running"
                                      " still holds its output open (one lpfilter cannot end:"
                                      " it dropped LPFILTER_FILTER_MARK from its environment,"

@@ -368,7 +368,6 @@ def _open_accounting(target: str) -> int | None:
 def _remove_orphans(directory: str) -> None:
     """Copies left by a filter that was killed (SIGKILL, a crash): their pid is gone.
     lpd still has those jobs in its own spool; the copies are only waste."""
-    from lpfilter.locks import process_start
     try:
         names = [n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX)]
     except OSError:
@@ -382,6 +381,7 @@ def _remove_orphans(directory: str) -> None:
             born = os.stat(path).st_mtime
         except OSError:
             continue
+        from lpfilter.locks import process_start  # (only for a copy left: psutil's)
         started = process_start(int(pid_text))
         # Gone, or a newer process that reused the pid: the copy is an orphan.
         if not started or started > born + 1:
