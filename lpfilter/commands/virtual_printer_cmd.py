@@ -115,6 +115,8 @@ def run(ctx: Context) -> ExitStatus:
             printer.refuse(args.refuse)
         try:
             printer.open()
+        except UnicodeError:  # (a ValueError: the idna codec refused --host, "a..b")
+            raise _bad_host(args.host, args.port) from None
         except ValueError as exc:
             raise UsageError(f"{exc}: give --allow-remote to listen there") from None
         except OSError as exc:
@@ -163,6 +165,8 @@ def _run_ftp(ctx: Context) -> ExitStatus:
                                     idle_timeout=900.0 if args.idle_timeout is None
                                     else args.idle_timeout, password=args.password,
                                     allow_remote=args.allow_remote, on_job=report)
+    except UnicodeError:
+        raise _bad_host(args.host, port) from None
     except ValueError as exc:
         raise UsageError(f"{exc}: give --allow-remote to listen there") from None
     except OSError as exc:
@@ -192,3 +196,10 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _bad_host(host: str, port: int) -> Exception:
+    """--host that no lookup can take (an empty or over-long label)."""
+    from lpfilter.errors import UsageError
+    return UsageError(f"cannot listen on {host} port {port}: not a valid host name or"
+                      " address (give an address, such as 127.0.0.1 or ::1)")
