@@ -50,7 +50,7 @@ lpd_printcap_path=
 perms_path={root}/lpd.perms
 lpd_listen_port=127.0.0.1%{port}
 lpd_port={port}
-unix_socket_path=off
+unix_socket_path={unix_socket}
 lockfile={root}/lpd
 user=0
 group=0
@@ -113,10 +113,16 @@ def free_port() -> int:
 
 
 class Lpd:
-    """LPRng's lpd in its own mount namespace (as tests/lpdkit.py), stopped by pid."""
+    """LPRng's lpd in its own mount namespace (as tests/lpdkit.py), stopped by pid.
 
-    def __init__(self, root: Path) -> None:
+    It always listens on TCP (``queue``). With ``unix_socket`` it also listens where
+    Debian's lpd does for its local clients, a Unix socket (``{root}/lpd.sock`` here):
+    ``lpr -P q`` run in its namespace (``nsenter``) then uses that socket, not TCP.
+    """
+
+    def __init__(self, root: Path, *, unix_socket: bool = False) -> None:
         self.root, self.proc = root, None
+        self.unix_socket = f"{root}/lpd.sock" if unix_socket else "off"
         self.spool = root / "spool" / "q"
         for folder in (root / "etc", self.spool, root / "spool" / "check", root / "tmp"):
             folder.mkdir(parents=True)
@@ -126,7 +132,8 @@ class Lpd:
         (root / "printcap").write_text(PRINTCAP.format(root=root))
         for _attempt in range(3):
             self.port = free_port()
-            (root / "etc" / "lpd.conf").write_text(CONF.format(root=root, port=self.port))
+            (root / "etc" / "lpd.conf").write_text(
+                CONF.format(root=root, port=self.port, unix_socket=self.unix_socket))
             if self._launch():
                 return
         raise BenchError(f"LPRng's lpd did not listen on 127.0.0.1:\n{self.log()}")

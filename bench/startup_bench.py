@@ -8,9 +8,10 @@ minus that of `python -c pass` with the same interpreter, in interleaved rounds.
 (2) --jobs × 1 KiB jobs, one command per job from a shell loop, to a socket printer (a
 loopback sink that reads each connection to EOF and closes it): `lpfilter print --no-wait`
 to a running `lpfilter watch` (EOF wait), LPRng's `lpr` to LPRng's lpd (in a private mount
-namespace, as lpd_bench.py runs it, the queue's lp= the sink), and CUPS's socket backend
-(from Debian's cups package unpacked under .ci/cups), one process per job. (3) the same
-jobs through LPRng's lpd with `if=lpfilter filter` in front of the same printer.
+namespace, as lpd_bench.py runs it, the queue's lp= the sink; by lpd's Unix socket, as
+Debian's local users reach it, and by TCP), and CUPS's socket backend (from Debian's cups
+package unpacked under .ci/cups), one process per job. (3) the same jobs through LPRng's
+lpd with `if=lpfilter filter` in front of the same printer, both ways.
 A run ends when the sink has closed one connection per job, each checked by its marker.
 LPRng's and CUPS's parts are left out (N/A) when they cannot run here.
 
@@ -43,9 +44,15 @@ SMALL, TIMEOUT = 1024, 300.0
 LONG_LOOP = 100
 OWN = ["print", "status", "cancel"]
 #: (variant, label) of the loops of one command per job
+#: LPRng's ``lpr -P q`` reaches a local lpd by its Unix socket, as on Debian, where lpd
+#: listens on no TCP port by default; ``lpr -P q@127.0.0.1%PORT`` by TCP, where each job
+#: waits out the receiver's 40 ms delayed ACK (bench/README.md, round 12).
 LOOPS = [("lpf", "`lpfilter print --no-wait` → running `lpfilter watch`"),
-         ("lprng", "LPRng `lpr` → LPRng lpd"), ("cups", "CUPS socket backend, one per job"),
-         ("filter", "LPRng `lpr` → lpd, `if=lpfilter filter`")]
+         ("lprng", "LPRng `lpr` → LPRng lpd, Unix socket"),
+         ("lprng_tcp", "LPRng `lpr` → LPRng lpd, TCP"),
+         ("cups", "CUPS socket backend, one per job"),
+         ("filter", "LPRng `lpr` → lpd, Unix socket, `if=lpfilter filter`"),
+         ("filter_tcp", "LPRng `lpr` → lpd, TCP, `if=lpfilter filter`")]
 
 
 class Sink:
@@ -195,7 +202,7 @@ class Site:
             f"if={' '.join(self.lpf)} filter:\n"
             f"check:sd={{root}}/spool/check:lp=/dev/null{common}\n")
         (root / "spool" / "f").mkdir(parents=True)
-        return lpd_bench.Lpd(root)
+        return lpd_bench.Lpd(root, unix_socket=True)
 
     def loop(self, variant: str) -> float:
         """One command per job, every job to the printer: jobs/s."""
@@ -213,7 +220,9 @@ class Site:
                                self.files, env)
         else:
             lpd = self.lpd
-            queue = ("q" if variant == "lprng" else "f") + f"@127.0.0.1%{lpd.port}"
+            queue = "q" if variant.startswith("lprng") else "f"
+            if variant.endswith("_tcp"):
+                queue += f"@127.0.0.1%{lpd.port}"
             import lpd_bench
             start = shell_loop(lpd.nsenter(), f'"{lpd_bench.LPR}" -P {queue} "$f"',
                                self.files, os.environ.copy())
