@@ -52,7 +52,19 @@ LOOPS = [("lpf", "`lpfilter print --no-wait` → running `lpfilter watch`"),
          ("lprng_tcp", "LPRng `lpr` → LPRng lpd, TCP"),
          ("cups", "CUPS socket backend, one per job"),
          ("filter", "LPRng `lpr` → lpd, Unix socket, `if=lpfilter filter`"),
-         ("filter_tcp", "LPRng `lpr` → lpd, TCP, `if=lpfilter filter`")]
+         ("filter_tcp", "LPRng `lpr` → lpd, TCP, `if=lpfilter filter`"),
+         ("filter_cat", "LPRng `lpr` → lpd, Unix socket, `if=` sh running cat"
+                        " (lpd's floor with a filter)"),
+         ("filter_py", "LPRng `lpr` → lpd, Unix socket, `if=` Python copying stdin"
+                       " (a Python filter's floor)")]
+#: LPRng's queue of each of its loops (``_tcp``: by TCP, else by lpd's Unix socket).
+LPD_QUEUES = {"lprng": "q", "lprng_tcp": "q", "filter": "f", "filter_tcp": "f",
+              "filter_cat": "c", "filter_py": "p"}
+#: The floors' filters, started by lpd per job with its options (which they ignore),
+#: copying the job to the printer and nothing more: a shell running cat, and this
+#: interpreter.
+CAT_FLOOR = "#!/bin/sh\nexec /bin/cat\n"
+PY_FLOOR = "#!{python}\nimport sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())\n"
 
 
 class Sink:
@@ -196,12 +208,20 @@ class Site:
                 "unshare"):
             return None
         common = ":sh:sf:ff_separator@:fo@:fq@:tr=:mx=0:"
+        printer = f"lp=127.0.0.1%{self.sink.port}{common}"
+        floors = {"c": self.root / "cat-floor-filter", "p": self.root / "py-floor-filter"}
+        floors["c"].write_text(CAT_FLOOR)
+        floors["p"].write_text(PY_FLOOR.format(python=sys.executable))
+        for path in floors.values():
+            path.chmod(0o755)
         lpd_bench.PRINTCAP = (  # lpd_bench's Lpd writes this printcap ({root} filled in)
-            f"q:sd={{root}}/spool/q:lp=127.0.0.1%{self.sink.port}{common}\n"
-            f"f:sd={{root}}/spool/f:lp=127.0.0.1%{self.sink.port}{common}pjl@:"
-            f"if={' '.join(self.lpf)} filter:\n"
+            f"q:sd={{root}}/spool/q:{printer}\n"
+            f"f:sd={{root}}/spool/f:{printer}pjl@:if={' '.join(self.lpf)} filter:\n"
+            f"c:sd={{root}}/spool/c:{printer}if={floors['c']}:\n"
+            f"p:sd={{root}}/spool/p:{printer}if={floors['p']}:\n"
             f"check:sd={{root}}/spool/check:lp=/dev/null{common}\n")
-        (root / "spool" / "f").mkdir(parents=True)
+        for queue in "fcp":
+            (root / "spool" / queue).mkdir(parents=True)
         return lpd_bench.Lpd(root, unix_socket=True)
 
     def loop(self, variant: str) -> float:
@@ -220,7 +240,7 @@ class Site:
                                self.files, env)
         else:
             lpd = self.lpd
-            queue = "q" if variant.startswith("lprng") else "f"
+            queue = LPD_QUEUES[variant]
             if variant.endswith("_tcp"):
                 queue += f"@127.0.0.1%{lpd.port}"
             import lpd_bench
@@ -319,6 +339,9 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         ratio = [v / p for v, p in zip(got[variant], got["lpf"])] if got.get(variant) else None
         row(label, cell(got.get(variant), "rate"), cell(ratio, "x") if variant != "lpf" else "")
     row("floor: 1 / (`python -c pass`)", f"{floor:,.0f} jobs/s", "")
+    if got.get("filter") and got.get("filter_py"):
+        near = [f / p for f, p in zip(got["filter"], got["filter_py"])]
+        row("`lpfilter filter` ÷ the Python filter's floor, under lpd", cell(near, "x"), "")
     if got.get("sustained"):
         rates = got["sustained"]
         print()
