@@ -36,11 +36,14 @@ TYPED = ("def typed(c):\n"
          "    if typing is None:\n        return False\n"
          "    nt = issubclass(c, tuple) and '_fields' in vars(c) and '__annotations__' in vars(c)\n"
          "    return typing.is_typeddict(c) or nt\n")
-#: ``python -m lpfilter ARGS`` that writes, last, the modules it imported (``-X importtime``
-#: misses those a command imports with importlib.import_module).
-RUN = ("import runpy, sys\n"
+#: ``lpfilter ARGS`` as the console script runs it (``lpfilter.__main__.main``; runpy, as
+#: ``python -m`` would, imports importlib, warnings and contextlib itself), writing, last,
+#: the modules it imported (``-X importtime`` misses those a command imports with
+#: ``__import__``).
+RUN = ("import sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
-       "try:\n    runpy.run_module('lpfilter', run_name='__main__', alter_sys=True)\n"
+       "from lpfilter.__main__ import main\n"
+       "try:\n    code = main()\n"
        "except SystemExit as exc:\n    code = exc.code\n"
        "names = sorted(sys.modules)\n"
        "import json\n"
@@ -244,6 +247,8 @@ def test_filter_under_lpd_reads_printcap_entry_without_pyparsing(tmp_path: Path)
 FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random", "bz2", "lzma",
                 "typing", "encodings.idna", "stringprep", "unicodedata", "ipaddress",
                 "pyparsing", "logging", "json", "threading",
+                # the backends' registry imports with __import__: importlib brings warnings
+                "importlib", "warnings",
                 # a filter's child processes (an if= under lp=|), their orphans and locks
                 "lpfilter.children.orphans", "lpfilter.locks", "psutil"}
 
