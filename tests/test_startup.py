@@ -76,7 +76,9 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          # threading.Condition only when a thread must wait for another's flush
          "threading",
          # status of a local queue that is no pool: what a remote or pool queue shows
-         "lpfilter.commands.remotequeue", "lpfilter.commands.poolstatus"}
+         "lpfilter.commands.remotequeue", "lpfilter.commands.poolstatus",
+         # a host name pattern (oh=, sv=) is matched only where an entry has one
+         "fnmatch"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
@@ -249,6 +251,8 @@ FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random",
                 "pyparsing", "logging", "json", "threading",
                 # the backends' registry imports with __import__: importlib brings warnings
                 "importlib", "warnings",
+                # the entry comes from PRINTCAP_ENTRY: no parse cache, no host pattern
+                "lpfilter.printcap.cache", "fnmatch",
                 # a filter's child processes (an if= under lp=|), their orphans and locks
                 "lpfilter.children.orphans", "lpfilter.locks", "psutil"}
 

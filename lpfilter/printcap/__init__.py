@@ -10,13 +10,13 @@ from collections.abc import Sequence
 
 from lpfilter import logs
 from lpfilter.errors import ConfigError
-from lpfilter.printcap import cache
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.model import Entry, Printcap, Record, build_record
 from lpfilter.printcap.source import Origin, Problem, read_entries
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from lpfilter.printcap.cache import CachedFile
     from lpfilter.printcap.entry import Side
 
 __all__ = ["Entry", "Origin", "Printcap", "Problem", "load", "raise_fatal"]
@@ -43,8 +43,11 @@ def load(paths: Sequence[str], *, optional: Sequence[str] = (), side: Side = "se
     return Printcap(records, side=side, host=host, problems=problems)
 
 
-def _parse_file(path: str, cache_dir: str | None) -> cache.CachedFile:
-    """The records of one top-level file, from the parse cache when it is still valid."""
+def _parse_file(path: str, cache_dir: str | None) -> CachedFile:
+    """The records of one top-level file, from the parse cache when it is still valid.
+    (The cache's module is imported here: lpd's filter reads its entry from
+    ``PRINTCAP_ENTRY``, never from a file.)"""
+    from lpfilter.printcap import cache
     if cache_dir is not None:
         cached = cache.load(cache_dir, path)
         if cached is not None:

@@ -7,7 +7,6 @@ addresses.
 """
 from __future__ import annotations
 
-import fnmatch
 import functools
 import os
 
@@ -114,6 +113,7 @@ def _matches_one(item: str, host: HostInfo) -> bool:
     by_address = _matches_address(item, host)
     if by_address is not None:
         return by_address
+    import fnmatch  # (only an oh= or sv= host pattern is matched: no quick command does)
     pattern = item.lower()
     return any(fnmatch.fnmatchcase(n.lower(), pattern) for n in host.names)
 
