@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import instructions
 from benchkit import (BenchError, clean_env, header, load_average, lpfilter_command,
                       lpfilter_info, machine_info, print_info, progress, row, scratch_dirs,
                       spread, verdict)
@@ -153,6 +154,21 @@ def own_round(lpf: list[str], env: dict[str, str], job: Path, samples: int,
         if job_id:
             timed([*lpf, "cancel", "-P", "own", job_id], env)
     return got
+
+
+def counted(lpf: list[str], env: dict[str, str], job: Path) -> dict[str, list[float]]:
+    """(4) The instructions of ``python -c pass``, of pip's console-script wrapper alone,
+    and of ``print --no-wait``, ``status`` and ``cancel`` (of the job just printed), each
+    run once under callgrind: ``instr_NAME``."""
+    python = [sys.executable, "-c"]
+    got = {"python": instructions.count([*python, "pass"], env)[0],
+           "wrapper": instructions.count([*python, instructions.WRAPPER], env)[0]}
+    got["print"], out = instructions.count([*lpf, "print", "--no-wait", "-P", "own",
+                                            str(job)], env)
+    got["status"] = instructions.count([*lpf, "status", "-P", "own"], env)[0]
+    job_id = out.strip().rpartition("-")[2]
+    got["cancel"] = instructions.count([*lpf, "cancel", "-P", "own", job_id], env)[0]
+    return {f"instr_{name}": [float(value)] for name, value in got.items()}
 
 
 def shell_loop(prefix: Sequence[str], command: str, files: Sequence[Path],
@@ -350,6 +366,18 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         row("the first loop", f"{rates[0]:,.0f} jobs/s")
         row("the last loop", f"{rates[-1]:,.0f} jobs/s")
         row("the slowest loop", f"{min(rates):,.0f} jobs/s")
+    if got.get("instr_python"):
+        print()
+        header("one run under callgrind", "instructions", "− `python -c pass`")
+        base = got["instr_python"][0]
+        for name, label in [("python", "`python -c pass`"),
+                            ("wrapper", "pip's console-script wrapper alone (`import re`)"),
+                            ("print", "`lpfilter print --no-wait -P own FILE`"),
+                            ("status", "`lpfilter status -P own`"),
+                            ("cancel", "`lpfilter cancel -P own ID`")]:
+            value = got[f"instr_{name}"][0]
+            row(label, f"{value / 1e6:,.1f} M", f"{(value - base) / 1e6:,.1f} M" if
+                name != "python" else "")
     print()
     header("target", "result")
     for target, result in verdicts(got):
@@ -369,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="leave LPRng's lpd out")
     parser.add_argument("--sustained", type=int, default=0, metavar="N",
                         help=f"also N jobs in loops of {LONG_LOOP} back to back (default 0)")
+    parser.add_argument("--no-instructions", dest="instructions", action="store_false",
+                        help="leave out (4), the instructions counted by valgrind")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = parser.parse_args(argv)
     if min(args.runs, args.samples, args.jobs) < 1:
@@ -382,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             site = Site(root, args)
             got = measure(site, args)
+            if args.instructions and instructions.valgrind():
+                progress(args.json)("instructions, under callgrind")
+                got.update(counted(site.lpf, site.env, site.files[0]))
             if args.sustained > 0:
                 progress(args.json)(f"sustained: {args.sustained} jobs")
                 got["sustained"] = sustained(site, args.sustained)
@@ -396,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "lpfilter": lpfilter_info(),
             "CUPS socket backend": str(cups) if cups else "not found (N/A)",
             "LPRng lpd": "running in a private mount namespace" if lpd else "not run (N/A)",
+            "valgrind": instructions.valgrind() or "not found: (4) N/A",
             "load average (1 min)": load_average(load_before),
             "run time": f"{time.monotonic() - began:.0f} s"}
     if args.json:

@@ -1,0 +1,49 @@
+"""Instructions a command runs, counted by valgrind's callgrind (issue 16, round 12).
+
+On this shared two-core machine the wall time of one command moves by a few ms from run
+to run, more than a change of a few hundred microseconds in it. Callgrind counts the
+instructions a process executes: the same for the same program, inputs and environment,
+whatever else the machine is doing. So a small saving shows, and the interpreter's own
+start can be told apart from what a command adds to it. It is slow (~50 ×), so each
+command is counted once. Only the process started is counted, not its children.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from benchkit import BenchError
+
+TIMEOUT = 300.0
+#: What pip's console-script wrapper runs before it imports lpfilter (``import re``, then
+#: its ``re.sub`` on ``sys.argv[0]``): every installed ``lpfilter`` command pays it.
+WRAPPER = "import re; re.sub(r'(-script\\.pyw|\\.exe)?$', '', 'lpfilter')"
+
+
+def valgrind() -> str | None:
+    return shutil.which("valgrind")
+
+
+def count(argv: Sequence[str], env: Mapping[str, str],
+          ok: Sequence[int] = (0,)) -> tuple[int, str]:
+    """The instructions ``argv`` ran, to its exit (one of ``ok``), and what it printed."""
+    tool = valgrind()
+    if tool is None:
+        raise BenchError("valgrind is not installed")
+    with tempfile.TemporaryDirectory(prefix="lpfilter-callgrind-") as tmp:
+        log = Path(tmp) / "callgrind.log"
+        done = subprocess.run([tool, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                               f"--log-file={log}", *argv], env=dict(env),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)
+        if done.returncode not in ok:
+            raise BenchError(f"{' '.join(argv)[:200]} under callgrind: exit status"
+                             f" {done.returncode}: {done.stderr[-800:]}")
+        found = re.search(r"Collected : (\d+)", log.read_text(errors="replace"))
+    if found is None:
+        raise BenchError(f"{' '.join(argv)[:200]}: callgrind counted nothing")
+    return int(found.group(1)), done.stdout
