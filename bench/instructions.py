@@ -28,18 +28,20 @@ def valgrind() -> str | None:
     return shutil.which("valgrind")
 
 
-def count(argv: Sequence[str], env: Mapping[str, str],
-          ok: Sequence[int] = (0,)) -> tuple[int, str]:
-    """The instructions ``argv`` ran, to its exit (one of ``ok``), and what it printed."""
+def count(argv: Sequence[str], env: Mapping[str, str], ok: Sequence[int] = (0,),
+          stdin: Path | None = None) -> tuple[int, str]:
+    """The instructions ``argv`` ran, to its exit (one of ``ok``), and what it printed;
+    its standard input is ``stdin`` (a file), else empty."""
     tool = valgrind()
     if tool is None:
         raise BenchError("valgrind is not installed")
     with tempfile.TemporaryDirectory(prefix="lpfilter-callgrind-") as tmp:
         log = Path(tmp) / "callgrind.log"
-        done = subprocess.run([tool, "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                               f"--log-file={log}", *argv], env=dict(env),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=TIMEOUT, check=False)
+        with open(stdin or "/dev/null", "rb") as given:
+            done = subprocess.run([tool, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                   f"--log-file={log}", *argv], env=dict(env), stdin=given,
+                                  capture_output=True, text=True, timeout=TIMEOUT,
+                                  check=False)
         if done.returncode not in ok:
             raise BenchError(f"{' '.join(argv)[:200]} under callgrind: exit status"
                              f" {done.returncode}: {done.stderr[-800:]}")

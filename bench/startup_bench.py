@@ -156,10 +156,12 @@ def own_round(lpf: list[str], env: dict[str, str], job: Path, samples: int,
     return got
 
 
-def counted(lpf: list[str], env: dict[str, str], job: Path) -> dict[str, list[float]]:
+def counted(site: Site) -> dict[str, list[float]]:
     """(4) The instructions of ``python -c pass``, of pip's console-script wrapper alone,
-    and of ``print --no-wait``, ``status`` and ``cancel`` (of the job just printed), each
-    run once under callgrind: ``instr_NAME``."""
+    of ``print --no-wait``, ``status`` and ``cancel`` (of the job just printed), and of
+    ``filter HOST%PORT < FILE`` to the sink, each run once under callgrind:
+    ``instr_NAME``."""
+    lpf, env, job = site.lpf, site.env, site.files[0]
     python = [sys.executable, "-c"]
     got = {"python": instructions.count([*python, "pass"], env)[0],
            "wrapper": instructions.count([*python, instructions.WRAPPER], env)[0]}
@@ -168,6 +170,9 @@ def counted(lpf: list[str], env: dict[str, str], job: Path) -> dict[str, list[fl
     got["status"] = instructions.count([*lpf, "status", "-P", "own"], env)[0]
     job_id = out.strip().rpartition("-")[2]
     got["cancel"] = instructions.count([*lpf, "cancel", "-P", "own", job_id], env)[0]
+    got["filter"] = instructions.count([*lpf, "filter", f"127.0.0.1%{site.sink.port}"], env,
+                                       stdin=job)[0]
+    site.sink.take([f"@@{job.name}@@".encode()], "filter under callgrind")
     return {f"instr_{name}": [float(value)] for name, value in got.items()}
 
 
@@ -374,7 +379,9 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
                             ("wrapper", "pip's console-script wrapper alone (`import re`)"),
                             ("print", "`lpfilter print --no-wait -P own FILE`"),
                             ("status", "`lpfilter status -P own`"),
-                            ("cancel", "`lpfilter cancel -P own ID`")]:
+                            ("cancel", "`lpfilter cancel -P own ID`"),
+                            ("filter", "`lpfilter filter 127.0.0.1%PORT < FILE` (as `lp=\\|`,"
+                                       " no lpd)")]:
             value = got[f"instr_{name}"][0]
             row(label, f"{value / 1e6:,.1f} M", f"{(value - base) / 1e6:,.1f} M" if
                 name != "python" else "")
@@ -414,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             got = measure(site, args)
             if args.instructions and instructions.valgrind():
                 progress(args.json)("instructions, under callgrind")
-                got.update(counted(site.lpf, site.env, site.files[0]))
+                got.update(counted(site))
             if args.sustained > 0:
                 progress(args.json)(f"sustained: {args.sustained} jobs")
                 got["sustained"] = sustained(site, args.sustained)
