@@ -13,7 +13,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import signal
 import stat
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from lpfilter.backends.settings import SendSettings, SocketSettings, settings_fo
 from lpfilter.errors import (HoldJob, Interruption, JobInterrupted, JobRefused, LpfilterError,
                              RemoveJob, TransientError, in_brief)
 from lpfilter.filtercodes import FilterCode
+from lpfilter.filtermode import stops
 from lpfilter.filtermode.arguments import FilterArgs
 from lpfilter.job import Job
 from lpfilter.structs import Struct
@@ -126,20 +126,17 @@ class FilterRun:
     # --- pieces -----------------------------------------------------------------------
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
-        """SIGTERM, SIGINT, SIGHUP (lprm, lpd stopping) only set a flag."""
-        def stop(signum: int, _frame: object) -> None:
-            self.stopping = signal.Signals(signum).name
-
-        try:
-            previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT,
-                                                            signal.SIGHUP)}
-        except ValueError:  # not the main thread (a test's): the handlers stay as they are
-            previous = {}  # (and threading, 0.7 ms, stays out of every filter's start)
+        """SIGTERM, SIGINT, SIGHUP (lprm, lpd stopping) only set a flag. (Not in the main
+        thread, a test's, the handlers stay as they are: asking threading which thread
+        this is would cost every filter's start 0.7 ms.)"""
+        previous = stops.catch(self._stop)
         try:
             yield
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            stops.restore(previous)
+
+    def _stop(self, name: str) -> None:
+        self.stopping = name
 
     @contextlib.contextmanager
     def _data(self) -> Iterator[tuple[str, int]]:
