@@ -9,13 +9,11 @@ within a tick and the job is left for lpd to send again.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 import stat
 import time
-from collections.abc import Iterator
 
 from lpfilter import logs
 from lpfilter.backends import SendRequest, SendResult, backend_for, preload
@@ -93,8 +91,10 @@ class FilterRun:
 
     def say(self, line: str) -> None:
         """One status line for lpd (and lpq): printable, one line."""
-        with contextlib.suppress(OSError, ValueError):
+        try:
             print(one_line(line), file=self.err, flush=True)
+        except (OSError, ValueError):
+            pass
 
     # --- the Reporter of the send -------------------------------------------------------
     def interrupted(self) -> Interruption | None:
@@ -110,41 +110,39 @@ class FilterRun:
         self.say(message)
 
     def run(self) -> int:
-        with self._signals():
+        """SIGTERM, SIGINT, SIGHUP (lprm, lpd stopping) only set a flag meanwhile. (Not in
+        the main thread, a test's, the handlers stay as they are: asking threading which
+        thread this is would cost every filter's start 0.7 ms.)"""
+        previous = stops.catch(self._stop)
+        try:
             if self.plan.destination is not None:  # not between the job's end and the printer
                 preload(self.plan.destination)
             try:
-                with self._data() as (path, size):
+                path, size = self._data()
+                try:
                     return self._send(path, size)
+                finally:
+                    if self.plan.stdin_kind != "file":  # a private copy
+                        _unlink(path)
             except JobInterrupted as exc:  # while lpd was still writing the job
                 self.say(f"stopped ({exc}); lpd will send the job again")
                 return FilterCode.JFAIL
             except LpfilterError as exc:  # the data could not be read or stored
                 self.say(f"cannot take the job: {exc}")
                 return FilterCode.JFAIL
-
-    # --- pieces -----------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        """SIGTERM, SIGINT, SIGHUP (lprm, lpd stopping) only set a flag. (Not in the main
-        thread, a test's, the handlers stay as they are: asking threading which thread
-        this is would cost every filter's start 0.7 ms.)"""
-        previous = stops.catch(self._stop)
-        try:
-            yield
         finally:
             stops.restore(previous)
 
+    # --- pieces -----------------------------------------------------------------------
     def _stop(self, name: str) -> None:
         self.stopping = name
 
-    @contextlib.contextmanager
-    def _data(self) -> Iterator[tuple[str, int]]:
+    def _data(self) -> tuple[str, int]:
         """The job as a file: lpd's spool file itself, or stdin copied to a private file
-        (in the spool directory when it can) before any byte goes to the printer."""
+        (in the spool directory when it can) before any byte goes to the printer; ``run``
+        removes the copy after the send, this the copy it could not finish."""
         if self.plan.stdin_kind == "file":
-            yield "/proc/self/fd/0", os.fstat(0).st_size
-            return
+            return "/proc/self/fd/0", os.fstat(0).st_size
         from lpfilter.errors import AccessError
         from lpfilter.safefiles import create_unique
         fd, path = -1, ""
@@ -162,17 +160,14 @@ class FilterRun:
                               " /tmp)")
         try:
             try:
-                size = self._copy_stdin(fd)
+                return path, self._copy_stdin(fd)
             except OSError as exc:
                 raise AccessError(f"reading the job: {exc.strerror or exc}") from None
-            os.close(fd)
-            fd = -1
-            yield path, size
+        except BaseException:
+            _unlink(path)
+            raise
         finally:
-            if fd >= 0:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            os.close(fd)
 
     def _copy_stdin(self, fd: int) -> int:
         """Standard input to ``fd``, waking every tick: a signal while lpd is still writing
@@ -183,8 +178,10 @@ class FilterRun:
         fds = os.pipe()
         pipe: tuple[int, int] | None = fds
         try:
-            with contextlib.suppress(OSError):
+            try:
                 fcntl.fcntl(fds[1], F_SETPIPE_SZ, CHUNK)
+            except OSError:
+                pass
             while True:
                 if self.stopping:
                     raise JobInterrupted(Interruption.SHUTDOWN, self.stopping)
@@ -382,8 +379,16 @@ def _remove_orphans(directory: str) -> None:
         started = process_start(int(pid_text))
         # Gone, or a newer process that reused the pid: the copy is an orphan.
         if not started or started > born + 1:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    """Remove a private copy of a job; one already gone is no error. (No contextlib here:
+    lpd's filter would import it for this alone, 2.7 M instructions of every start.)"""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def one_line(text: str) -> str:
