@@ -160,16 +160,19 @@ def counted(site: Site) -> dict[str, list[float]]:
     """(4) The instructions of ``python -c pass``, of pip's console-script wrapper alone,
     of ``print --no-wait``, ``status`` and ``cancel`` (of the job just printed), and of
     ``filter HOST%PORT < FILE`` to the sink, each run once under callgrind:
-    ``instr_NAME``."""
+    ``instr_NAME``. The commands use queue ``count``, which nothing else uses, after one
+    print and cancel of their own: what they read is the same whatever ran before."""
     lpf, env, job = site.lpf, site.env, site.files[0]
+    out = timed([*lpf, "print", "--no-wait", "-P", "count", str(job)], env)[1]
+    timed([*lpf, "cancel", "-P", "count", out.strip().rpartition("-")[2]], env)
     python = [sys.executable, "-c"]
     got = {"python": instructions.count([*python, "pass"], env)[0],
            "wrapper": instructions.count([*python, instructions.WRAPPER], env)[0]}
-    got["print"], out = instructions.count([*lpf, "print", "--no-wait", "-P", "own",
+    got["print"], out = instructions.count([*lpf, "print", "--no-wait", "-P", "count",
                                             str(job)], env)
-    got["status"] = instructions.count([*lpf, "status", "-P", "own"], env)[0]
+    got["status"] = instructions.count([*lpf, "status", "-P", "count"], env)[0]
     job_id = out.strip().rpartition("-")[2]
-    got["cancel"] = instructions.count([*lpf, "cancel", "-P", "own", job_id], env)[0]
+    got["cancel"] = instructions.count([*lpf, "cancel", "-P", "count", job_id], env)[0]
     got["filter"] = instructions.count([*lpf, "filter", f"127.0.0.1%{site.sink.port}"], env,
                                        stdin=job)[0]
     site.sink.take([f"@@{job.name}@@".encode()], "filter under callgrind")
@@ -202,12 +205,13 @@ class Site:
     def __init__(self, root: Path, args: argparse.Namespace) -> None:
         self.sink, self.lpf = Sink(), lpfilter_command()
         self.env = clean_env(root)
-        sd = {name: root / f"sd-{name}" for name in ("own", "sock")}
+        sd = {name: root / f"sd-{name}" for name in ("own", "sock", "count")}
         for path in sd.values():
             path.mkdir()
         printcap = root / "printcap"
         printcap.write_text(f"own:lp=/dev/null:sd={sd['own']}\n"
-                            f"sock:lp=127.0.0.1%{self.sink.port}:sd={sd['sock']}\n")
+                            f"sock:lp=127.0.0.1%{self.sink.port}:sd={sd['sock']}\n"
+                            f"count:lp=/dev/null:sd={sd['count']}\n")
         self.env["LPFILTER_PRINTCAP"] = str(printcap)
         self.root = root
         self.files = [job_file(root, f"job{i:05d}") for i in range(args.jobs)]
@@ -377,9 +381,9 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         base = got["instr_python"][0]
         for name, label in [("python", "`python -c pass`"),
                             ("wrapper", "pip's console-script wrapper alone (`import re`)"),
-                            ("print", "`lpfilter print --no-wait -P own FILE`"),
-                            ("status", "`lpfilter status -P own`"),
-                            ("cancel", "`lpfilter cancel -P own ID`"),
+                            ("print", "`lpfilter print --no-wait -P count FILE`"),
+                            ("status", "`lpfilter status -P count`"),
+                            ("cancel", "`lpfilter cancel -P count ID`"),
                             ("filter", "`lpfilter filter 127.0.0.1%PORT < FILE` (as `lp=\\|`,"
                                        " no lpd)")]:
             value = got[f"instr_{name}"][0]
