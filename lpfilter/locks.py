@@ -6,7 +6,6 @@ say who serves a queue and psutil can tell a live holder from a reused pid.
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
@@ -139,8 +138,10 @@ class ProcessLock:
         """Give the lock up; ``keep_open`` keeps the file open for the next acquire."""
         if self._fd is not None:
             if not keep_open:  # kept: the record stays for the next hold (a reader looks
-                with contextlib.suppress(OSError):  # at a record only while it is held)
+                try:  # at a record only while it is held)
                     os.ftruncate(self._fd, 0)
+                except OSError:
+                    pass
                 self._record = b""
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             if keep_open:
@@ -150,10 +151,12 @@ class ProcessLock:
             self._fd = None
         if not keep_open and self._idle is not None:
             if self._record:  # the record a kept file held, if still ours: no holder now
-                with contextlib.suppress(OSError):  # (BlockingIOError: another holds it)
+                try:  # (BlockingIOError: another holds it)
                     fcntl.flock(self._idle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     if os.pread(self._idle, len(self._record) + 1, 0) == self._record:
                         os.ftruncate(self._idle, 0)
+                except OSError:
+                    pass
                 self._record = b""
             os.close(self._idle)
             self._idle = None

@@ -27,7 +27,6 @@ made visible before it is logged); the file it names is checked on its descripto
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 from lpfilter import logs
@@ -38,6 +37,7 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing's Protocol costs every quick command ~2 ms: for mypy only
+    import contextlib
     from typing import Any, Protocol
 
     from lpfilter.spool.hotfolder import Candidate
@@ -142,8 +142,10 @@ def take_over(store: _Store, job_id: str, path: str) -> tuple[int, int]:
                 os.fsync(copy)
                 os.replace(staged, path)
         except BaseException:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(staged)
+            except OSError:
+                pass
             raise
         finally:
             os.close(copy)

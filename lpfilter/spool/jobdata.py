@@ -27,7 +27,6 @@ LPRng hands filters and banner programs that name (``-e``, ``$DATAFILES``), and 
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from lpfilter.spool.staging import stage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import contextlib
     from lpfilter.printcap import Entry
     from lpfilter.spool.jobindex import JobIndex
     from lpfilter.spool.journal import Journal
@@ -206,8 +206,10 @@ class JobData:
     def _drop_files(self, jobs: list[Job]) -> None:
         with self.room():
             for job in jobs:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     os.unlink(self.data_path(job.id))
+                except FileNotFoundError:
+                    pass
 
 
 def _taken_back(noted: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:

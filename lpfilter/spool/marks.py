@@ -24,7 +24,6 @@ send asks about as it goes.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 from lpfilter.job import Job, JobState
@@ -35,6 +34,7 @@ from lpfilter.spool.journalformat import (cancel_record, first_record, job_recor
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import contextlib
     import threading
 
     from lpfilter.spool.journal import Journal
@@ -259,8 +259,10 @@ class BatchMarks:
     def _unlink(self, ids: list[str]) -> None:
         with self.room():
             for job_id in ids:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     os.unlink(self.data_path(job_id))
+                except FileNotFoundError:
+                    pass
 
     # --- cancel requests (from another process, while a job is being sent) -------------
     def request_cancel(self, job_id: str) -> None:

@@ -35,7 +35,6 @@ system) opens the journal read-only, or reads an old spool's tickets, and create
 from __future__ import annotations
 
 import _thread
-import contextlib
 import errno
 import os
 from collections.abc import Callable, Sequence
@@ -59,6 +58,7 @@ __all__ = ["STATE_DIR", "SpoolStore"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import contextlib
     from lpfilter.spool.notes import Noted
 
 log = logs.getLogger(__name__)
@@ -330,8 +330,10 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
             log.warning("queue %s: jobs %s recorded, not forgotten (%s): kept, with their"
                         " data", self.queue, " ".join(j.id for j in jobs), exc)
             return False
-        with contextlib.suppress(OSError, KeyboardInterrupt):  # the caller re-raises
+        try:  # the caller re-raises
             journal.sync_to(end)  # best effort: its failure is what the caller reports
+        except (OSError, KeyboardInterrupt):
+            pass
         return True
 
     def remove(self, job: Job, *, keep_data: bool = False) -> None:

@@ -10,7 +10,6 @@ the journal just before its record, in the same write (spool/jobdata.py says why
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
@@ -160,8 +159,10 @@ def _commit(store: SpoolStore, batch: list[Staged]) -> list[Job]:
             except BaseException:  # none of them is spooled: no staged file stays behind
                 for _, path, _ in staged:
                     if isinstance(path, str):
-                        with contextlib.suppress(FileNotFoundError):
+                        try:
                             os.unlink(path)
+                        except FileNotFoundError:
+                            pass
                 raise
             store.commit_all([(job, source) for job, source, _ in staged])
     finally:
@@ -267,8 +268,10 @@ def _take(spooling: _Spooling, job_id: str, src: int, size: int | None, limit: i
 def _drop_staged(fd: int, staged: Source) -> None:
     os.close(fd)
     if isinstance(staged, str):
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(staged)
+        except FileNotFoundError:
+            pass
 
 
 def _read_at_most(fd: int, count: int) -> bytes:

@@ -12,7 +12,6 @@ opened without following a link, at most TICKET_MAX bytes, its id its file name.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -150,13 +149,17 @@ def seed_number(state: str, owner: int) -> int:
     journals moved aside next to it, ``journal.*``, read with a journal's checks), so that
     a number is never given twice after a damaged journal was moved aside."""
     numbers = [0]
-    with contextlib.suppress(OSError):
+    try:
         numbers += [int(n[:-5]) for n in os.listdir(os.path.join(state, "jobs"))
                     if re.match(_DATA, n)]
+    except OSError:
+        pass
     names: list[str] = []
-    with contextlib.suppress(OSError):
+    try:
         names = sorted(n for n in os.listdir(state) if n.startswith("journal.")
                        and n not in ("journal.lock", "journal.next"))
+    except OSError:
+        pass
     for name in names[:ASIDE_MAX]:
         numbers.append(_aside_number(os.path.join(state, name), owner))
     return min(max(numbers), ID_MAX - 1)
@@ -186,14 +189,20 @@ def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
     by an upgrade a kill stopped), cancel requests, half-written tickets, ``seq`` and
     ``tickets.lock`` go (the lock last: its presence says "look again"). A ticket not read
     (refused, and left where it was because it could not be moved) stays."""
-    with contextlib.suppress(FileNotFoundError):
+    try:
         for name in os.listdir(jobs_dir):
             if (re.match(TICKET, name) and name[:-4] in read) or re.match(_CANCEL, name) or (
                     name.startswith(".tmp-") and name.endswith(".job")):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     os.unlink(os.path.join(jobs_dir, name))
+                except FileNotFoundError:
+                    pass
         fsync_dir(jobs_dir)
+    except FileNotFoundError:
+        pass
     for name in (SEQ, TICKETS_LOCK):
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(os.path.join(state, name))
+        except FileNotFoundError:
+            pass
     fsync_dir(state)
