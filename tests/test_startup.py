@@ -38,8 +38,8 @@ TYPED = ("def typed(c):\n"
          "    return typing.is_typeddict(c) or nt\n")
 #: ``lpfilter ARGS`` as the console script runs it (``lpfilter.__main__.main``; runpy, as
 #: ``python -m`` would, imports importlib, warnings and contextlib itself), writing, last,
-#: the modules it imported (``-X importtime`` misses those a command imports with
-#: ``__import__``).
+#: the modules it imported (``-X importtime`` does not list what
+#: ``importlib.import_module`` imports).
 RUN = ("import sys\n"
        "sys.argv = ['lpfilter', *sys.argv[1:]]\n"
        "from lpfilter.__main__ import main\n"
