@@ -13,10 +13,10 @@ from lpfilter.children.run import FilterCommand, program_environment
 from lpfilter.errors import JobRefused
 from lpfilter.filters.dollars import Lookup, Token, expand_shell, expand_words, unescape
 from lpfilter.job import Job
-from lpfilter.structs import FrozenStruct
 from lpfilter.printcap.entry import Entry
 from lpfilter.printcap.entrytext import entry_to_text
 from lpfilter.programs import needs_shell, shell_argv, split_words, strip_prefixes
+from lpfilter.structs import FrozenStruct
 
 ROLES = ("data", "of", "lp", "banner", "accounting", "pr")
 #: Letters that name one data file: absent from the OF's, an lp-pipe's, a banner's and an

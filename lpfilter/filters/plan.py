@@ -108,8 +108,7 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
     start = end = None
     if wants_banner(entry, job):
         # ``ab`` without a banner name: LPRng names the job's user (Print_job).
-        facts = facts.replace(control_lines={"L": job.user,
-                                                          **facts.control_lines})
+        facts = facts.replace(control_lines={"L": job.user, **facts.control_lines})
         if not entry.flag("hl"):
             start = _banner(entry, job, facts, "bs", now)
         if entry.flag("hl") or entry.string("be"):

@@ -5,7 +5,6 @@ the same words.
 """
 from __future__ import annotations
 
-
 from lpfilter.errors import ConfigError
 from lpfilter.printcap.destination import parse_port, split_host
 from lpfilter.structs import FrozenStruct

@@ -20,10 +20,10 @@ from lpfilter.structs import Struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lpfilter.printcap import Entry
     import threading
 
     from lpfilter.errors import LpfilterError
+    from lpfilter.printcap import Entry
     from lpfilter.spool.outcome import Observer
     from lpfilter.spool.store import SpoolStore
     from lpfilter.spool.worker import QueueWorker
