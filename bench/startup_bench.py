@@ -11,9 +11,12 @@ to a running `lpfilter watch` (EOF wait), LPRng's `lpr` to LPRng's lpd (in a pri
 namespace, as lpd_bench.py runs it, the queue's lp= the sink; by lpd's Unix socket, as
 Debian's local users reach it, and by TCP), and CUPS's socket backend (from Debian's cups
 package unpacked under .ci/cups), one process per job. (3) the same jobs through LPRng's
-lpd with `if=lpfilter filter` in front of the same printer, both ways.
+lpd with `if=lpfilter filter` in front of the same printer, both ways, and beside it two
+floors by lpd's Unix socket: `if=` a shell running cat, and `if=` a script of this
+interpreter that copies its input. (4) the instructions each command runs, counted once
+by valgrind's callgrind (bench/instructions.py): the same every run, where wall times move.
 A run ends when the sink has closed one connection per job, each checked by its marker.
-LPRng's and CUPS's parts are left out (N/A) when they cannot run here.
+LPRng's, CUPS's and valgrind's parts are left out (N/A) when they cannot run here.
 
 A missed target prints MISS and still exits 0. Exit status 2: the benchmark could not run.
 """
