@@ -37,8 +37,9 @@ class _Deferred:
         #: Loggers (and their children) whose INFO records are kept too (``watch``'s).
         self.loud: tuple[str, ...] = ()
         #: Held while the configuration runs: another thread's first record waits for it
-        #: (a watch's queues each have a thread), rather than reach an unset level.
-        self.lock = _thread.allocate_lock()
+        #: (a watch's queues each have a thread), rather than reach an unset level. An
+        #: RLock: a record the configuration itself makes must not wait for itself.
+        self.lock = _thread.RLock()
 
 
 #: The process's logging configuration is global by nature (so is ``logging``'s own): this
@@ -54,8 +55,8 @@ def defer(level: int, configure: Callable[[], None], loud: tuple[str, ...] = ())
 
 def settle() -> None:
     """Run the deferred configuration now (before code sets ``logging``'s levels itself)."""
-    with _DEFERRED.lock:
-        configure = _DEFERRED.configure
+    with _DEFERRED.lock:  # (taken before it runs: run once, even if it fails or logs)
+        configure, _DEFERRED.configure = _DEFERRED.configure, None
         if configure is not None:
             configure()
         forget()

@@ -237,3 +237,25 @@ def _site(tmp_path: Path) -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "lpfilter", "status", "-P", "q"], env=env, cwd=tmp_path,
                    capture_output=True, timeout=60, check=True)
     return env
+
+
+def test_a_configuration_that_logs_or_fails_runs_once_and_never_waits_for_itself() -> None:
+    """The deferred configuration runs under a lock that other threads' first records wait
+    on: a record it makes itself must not wait for it (a daemon that hangs), and one that
+    fails is not run again by the next record."""
+    done = child("import sys\n"
+                 "from lpfilter import logs\n"
+                 "runs = []\n"
+                 "def configure():\n"
+                 "    runs.append(1)\n"
+                 "    logs.getLogger('lpfilter.c').warning('from configure')\n"
+                 "    if len(runs) == 1:\n"
+                 "        raise OSError('no log device')\n"
+                 "logs.defer(logs.WARNING, configure)\n"
+                 "log = logs.getLogger('lpfilter.t')\n"
+                 "try:\n    log.warning('first')\nexcept OSError as exc:\n"
+                 "    print('failed:', exc, file=sys.stderr)\n"
+                 "log.warning('second')\n"
+                 "print('runs', len(runs), file=sys.stderr)\n")
+    assert done.stderr.splitlines() == ["from configure", "failed: no log device", "second",
+                                        "runs 1"], done.stderr
