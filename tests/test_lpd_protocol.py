@@ -431,3 +431,27 @@ def test_a_job_file_name_has_a_length_limit() -> None:
         lpd.check_file_name(longest + "h")
     with pytest.raises(LpdProtocolError, match="bad job file name"):
         lpd.parse_subcommand(b"\x0310 " + longest.encode() + b"h\n")
+
+
+def _clean_by_character(value: str, limit: int, name: bool) -> str:
+    """The rule of ``lpdcontrol.clean``, one character at a time (its loop, without the
+    shortcut it takes for what lpr sends)."""
+    out, size = "", 0
+    for c in value if name else value.lstrip():
+        keep = (c.isprintable() and not (name and c.isspace())) or "\udca0" <= c <= "\udcff"
+        c = c if keep else "_"
+        width = len(c.encode("utf-8", "surrogateescape"))
+        if size + width > limit:
+            break
+        out, size = out + c, size + width
+    return out
+
+
+@PROPERTY
+@given(value=st.one_of(st.text(st.characters(max_codepoint=0x7F), max_size=140), _HOSTILE),
+       limit=st.integers(0, 140), name=st.booleans())
+@example(value=" lpr's user", limit=131, name=False)
+@example(value="a b", limit=31, name=True)
+@example(value="x" * 32, limit=31, name=False)
+def test_clean_keeps_to_its_rule_on_every_input(value: str, limit: int, name: bool) -> None:
+    assert lpdcontrol.clean(value, limit, name=name) == _clean_by_character(value, limit, name)
