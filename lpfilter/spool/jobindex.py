@@ -39,6 +39,7 @@ from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import (END_FIELDS, JOURNAL_MAX, Kind, Record, cancel_record,
                                           data_record, decode, first_lsn, intent_record,
                                           job_record, mark_record)
+from lpfilter.spool.supersede import plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,13 +165,19 @@ class JobIndex:
                 self.apply(item)
         return self._notes
 
-    def _job(self, record: Record) -> None:
+    def decode_job(self, record: Record) -> Job:
+        """A JOB record's job, checked (its id, its queue): this process's own record is
+        taken back, not decoded (``expect``)."""
         made = self.made.get(id(record.payload))
         job = (made[1] if made is not None and made[0] is record.payload
                else Job.from_json(record.payload.decode("utf-8")))
         _job_id(job.id)
         if job.queue != self.queue and not self.any_queue:
             raise ValueError(f"job {job.id} of queue {job.queue!r}")
+        return job
+
+    def _job(self, record: Record, job: Job | None = None) -> None:
+        job = self.decode_job(record) if job is None else job
         self.jobs[job.id] = job
         self._track(job)
         self.sizes[job.id] = len(record.payload)
@@ -191,6 +198,16 @@ class JobIndex:
             self._notes.recorded(item)
         else:
             self._notes.apply(item.payload)
+
+    def apply_all(self, records: list[Record]) -> None:
+        """``apply`` one read's records in order; a JOB record that a later one of them
+        replaces is passed over undecoded (spool/supersede.py says when)."""
+        chosen = plan(records, self.jobs, self.decode_job) if len(records) > 1 else {}
+        for at, record in enumerate(records):
+            if at not in chosen:
+                self.apply(record)
+            elif (job := chosen[at]) is not None:
+                self._job(record, job)  # (decoded and checked: nothing left to fail)
 
     def apply(self, record: Record) -> None:
         try:

@@ -54,14 +54,15 @@ class Journal:
 
     ``locked()`` makes this process the only appender (flock on ``journal.lock``, and a
     re-entrant thread lock) and catches up first: ``on_record`` is called with every record
-    other processes appended since. ``append`` writes a batch in one ``write`` (the
-    records then survive SIGKILL); ``sync_to`` makes them durable (group commit).
-    """
+    other processes appended since (``on_records``, if given, with all one read gives).
+    ``append`` writes a batch in one ``write`` (the records then survive SIGKILL);
+    ``sync_to`` makes them durable (group commit)."""
 
     def __init__(self, folder: str, owner: int,
                  on_record: Callable[[Record], None] | None = None,
                  on_reset: Callable[[], None] | None = None, *, writable: bool = True,
-                 queue: str = "") -> None:
+                 queue: str = "", on_records: Callable[[list[Record]], None] | None = None,
+                 ) -> None:
         self.folder = folder
         #: The queue it is (its refusals start "queue Q: ", as the spool's other errors).
         self.queue = queue
@@ -69,6 +70,7 @@ class Journal:
         self.owner = owner
         self.writable = writable
         self.on_record = on_record or (lambda record: None)
+        self.on_records = on_records or (lambda records: [*map(self.on_record, records)])
         #: Called before a compacted journal is read from its start (forget what you had).
         self.on_reset = on_reset or (lambda: None)
         self.fd = self._open()
@@ -153,8 +155,7 @@ class Journal:
                         f" reaches ({LSN_MAX}); not written by lpfilter: move it aside (the"
                         " data files in jobs/ are then taken in again as jobs)")
             records, end = decode(data, self._base + self._read_at)
-            for record in records:
-                self.on_record(record)
+            self.on_records(records)
             self._end = end
             self._read_at = end - self._base
             if not records:

@@ -110,7 +110,8 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
         try:
             with self.room():
                 journal = Journal(self.state, self.owner, index.apply, index.reset,
-                                  writable=writable, queue=self.queue)
+                                  writable=writable, queue=self.queue,
+                                  on_records=index.apply_all)
         except FileNotFoundError:
             if write:
                 raise

@@ -1,0 +1,137 @@
+"""A read's JOB records that a later one replaces are passed over undecoded
+(lpfilter.spool.supersede): the index a store builds that way is the one a replay of
+every record builds, for any sequence of the records lpfilter writes, read at once or in
+several reads. No files here: records are built, framed and decoded in memory."""
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from lpfilter.job import FINISHED, Job, JobState
+from lpfilter.spool import journalformat as jf
+from lpfilter.spool.jobindex import JobIndex
+from lpfilter.spool.supersede import plan, quick_id
+
+PROPERTY = settings(max_examples=1000, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+IDS = ["000001", "000002"]
+QUEUE = "q"
+
+
+def _job(job_id: str, state: JobState, *, queue: str = QUEUE, extra_id: bool = False) -> Job:
+    return Job(job_id, queue, "user", f"file {job_id}", 10, 1.0, state=state,
+               extra={"id": "000009"} if extra_id else None)
+
+
+_ID = st.sampled_from(IDS)
+_STATE = st.sampled_from(list(JobState))
+_TICKET = st.builds(lambda i, s, x: jf.job_record(_job(i, s, extra_id=x)), _ID, _STATE,
+                   st.booleans())
+_DATA = st.builds(lambda i: jf.data_record(i, b"bytes of " + i.encode()), _ID)
+_RECORD = st.one_of(  # (tickets and data more often: what the shortcut must get right)
+    _TICKET, _TICKET, _TICKET, _DATA,
+    st.builds(lambda i, s: jf.job_record(_job(i, s, queue="other")), _ID, _STATE),
+    st.builds(lambda i, s, cut: (jf.Kind.JOB, jf.job_record(_job(i, s))[1][:cut]), _ID,
+              _STATE, st.integers(0, 120)),  # a torn or damaged ticket
+    st.builds(lambda i, a: jf.start_record(_job(i, JobState.ACTIVE), 4242 if a else 0), _ID,
+              st.booleans()),
+    st.builds(lambda i: jf.first_record(_job(i, JobState.ACTIVE)), _ID),
+    st.builds(lambda i, s: jf.end_record(_job(i, s)), _ID, _STATE),
+    st.builds(lambda ids: jf.mark_record(ids, "boot"), st.lists(_ID, max_size=3)),
+    st.builds(lambda ids: jf.gone_record(ids), st.lists(_ID, min_size=1, max_size=2)),
+    st.builds(jf.cancel_record, _ID, st.booleans()),
+    st.builds(jf.reserve_record, st.integers(1, 20)),
+)
+
+
+def _records(pairs: list[tuple[int, bytes]]) -> list[jf.Record]:
+    data, _ = jf.encode_all(0, pairs)
+    records, _ = jf.decode(data, 0)
+    assert len(records) == len(pairs)
+    return records
+
+
+def _state(index: JobIndex) -> dict[str, Any]:
+    """Everything a replay leaves, but ``skipped`` (a replaced record that was damaged is
+    passed over without its warning)."""
+    return {"jobs": {i: (type(j), j.to_dict()) for i, j in index.jobs.items()},
+            "unfinished": set(index.unfinished), "marked": dict(index.marked),
+            "cancels": set(index.cancels), "sizes": dict(index.sizes),
+            "intents": dict(index.intents), "data": dict(index.data),
+            "data_held": index.data_held, "data_read": index.data_read,
+            "last_id": index.last_id}
+
+
+def _each(records: list[jf.Record]) -> JobIndex:
+    index = JobIndex(QUEUE)
+    for record in records:
+        index.apply(record)
+    return index
+
+
+@PROPERTY
+@given(pairs=st.lists(_RECORD, min_size=6, max_size=40),
+       cuts=st.lists(st.integers(0, 40), max_size=3))
+@example(pairs=[jf.data_record("000001", b"x"), jf.job_record(_job("000001", JobState.QUEUED)),
+                jf.start_record(_job("000001", JobState.ACTIVE), 7),
+                jf.job_record(_job("000001", JobState.DONE))], cuts=[])
+@example(pairs=[jf.job_record(_job("000001", JobState.DONE)), jf.data_record("000001", b"x"),
+                jf.job_record(_job("000001", JobState.QUEUED))], cuts=[])
+@example(pairs=[jf.data_record("000001", b"x"), jf.job_record(_job("000001", JobState.DONE)),
+                jf.job_record(_job("000001", JobState.QUEUED))], cuts=[])
+@example(pairs=[jf.job_record(_job("000001", JobState.QUEUED)),
+                jf.job_record(_job("000001", JobState.QUEUED)),
+                jf.start_record(_job("000001", JobState.ACTIVE), 7),
+                jf.job_record(_job("000001", JobState.DONE))], cuts=[1])
+def test_reads_build_the_index_a_replay_of_every_record_builds(
+        pairs: list[tuple[int, bytes]], cuts: list[int]) -> None:
+    """The same index at the end, and at each read's end the jobs a caller took before it
+    changed alike (a record between the two a job has in a read must not change a job
+    object the index gave out before)."""
+    records = _records(pairs)
+    expected, index = _each([]), JobIndex(QUEUE)
+    start = 0
+    for cut in sorted(cuts) + [len(records)]:  # reads as a catching-up process makes them
+        read, start = records[start:max(cut, start)], max(cut, start)
+        held = [(dict(expected.jobs), dict(index.jobs))]
+        for record in read:
+            expected.apply(record)
+        index.apply_all(read)
+        assert {i: j.to_dict() for i, j in held[0][1].items()} == {
+            i: j.to_dict() for i, j in held[0][0].items()}
+    assert _state(index) == _state(expected) == _state(_each(records))
+
+
+def test_a_sent_jobs_queued_ticket_is_passed_over_undecoded() -> None:
+    """What the module is for: of a job queued then done in one read, only the outcome is
+    decoded; a job seen once, or whose last ticket is not finished, is decoded as before."""
+    done = _records([jf.job_record(_job("000001", JobState.QUEUED)),
+                     jf.start_record(_job("000001", JobState.ACTIVE), 7),
+                     jf.job_record(_job("000001", JobState.DONE)),
+                     jf.job_record(_job("000002", JobState.QUEUED)),
+                     jf.job_record(_job("000003", JobState.DONE)),
+                     jf.job_record(_job("000003", JobState.QUEUED))])
+    fresh = JobIndex(QUEUE)
+    chosen = plan(done, fresh.jobs, fresh.decode_job)
+    assert list(chosen) == [0, 2] and chosen[0] is None
+    job = chosen[2]
+    assert job is not None and job.id == "000001" and job.state in FINISHED
+    known = JobIndex(QUEUE)
+    known.apply_all(done[:1])
+    assert plan(done, known.jobs, known.decode_job) == {}  # known before: all decoded
+
+
+@given(job_id=st.from_regex(r"[0-9]{1,12}", fullmatch=True), name=st.text(max_size=20),
+       extra=st.dictionaries(st.text(max_size=5), st.text(max_size=8), max_size=3))
+@example(job_id="000001", name='"id": "000002"', extra={})
+@example(job_id="000001", name="x", extra={"id": "000002"})
+def test_the_id_read_without_json_is_the_tickets_own(job_id: str, name: str,
+                                                      extra: dict[str, str]) -> None:
+    """``to_json`` writes every ticket's id once as ``"id": "DIGITS"``; an ``extra`` with
+    an "id" of its own makes the quick read give up, and no text a user gives (a name,
+    a title) can look like the key."""
+    job = Job(job_id, QUEUE, "user", name, 10, 1.0, title=name, extra=dict(extra))
+    found = quick_id(jf.job_record(job)[1])
+    assert found == (None if "id" in extra else job_id)
