@@ -46,6 +46,9 @@ CUPS_SOCKET = REPO / ".ci/cups/usr/lib/cups/backend-available/socket"
 SMALL, TIMEOUT = 1024, 300.0
 #: The jobs of each loop of ``--sustained``.
 LONG_LOOP = 100
+#: (4) counts a print on a queue keeping this many finished jobs (the last ``print
+#: --no-wait`` jobs a queue keeps: spool/worker.py's RECENT_MAX).
+KEPT = 100
 OWN = ["print", "status", "cancel"]
 #: (variant, label) of the loops of one command per job
 #: LPRng's ``lpr -P q`` reaches a local lpd by its Unix socket, as on Debian, where lpd
@@ -164,7 +167,8 @@ def counted(site: Site) -> dict[str, list[float]]:
     of ``print --no-wait``, ``status`` and ``cancel`` (of the job just printed), and of
     ``filter HOST%PORT < FILE`` to the sink, each run once under callgrind:
     ``instr_NAME``. The commands use queue ``count``, which nothing else uses, after one
-    print and cancel of their own: what they read is the same whatever ran before."""
+    print and cancel of their own: what they read is the same whatever ran before. Last,
+    ``print_kept``: a print on that queue once it keeps KEPT finished jobs."""
     lpf, env, job = site.lpf, site.env, site.files[0]
     out = timed([*lpf, "print", "--no-wait", "-P", "count", str(job)], env)[1]
     timed([*lpf, "cancel", "-P", "count", out.strip().rpartition("-")[2]], env)
@@ -179,7 +183,18 @@ def counted(site: Site) -> dict[str, list[float]]:
     got["filter"] = instructions.count([*lpf, "filter", f"127.0.0.1%{site.sink.port}"], env,
                                        stdin=job)[0]
     site.sink.take([f"@@{job.name}@@".encode()], "filter under callgrind")
+    got["print_kept"] = print_kept(site)
     return {f"instr_{name}": [float(value)] for name, value in got.items()}
+
+
+def print_kept(site: Site) -> int:
+    """The instructions of ``print --no-wait`` on queue ``count`` once it keeps KEPT
+    finished jobs (printed by ``watch --once``): a working queue's state, which every
+    command replays (the finished jobs kept are its last ``print --no-wait`` jobs)."""
+    lpf, env, job = site.lpf, site.env, site.files[0]
+    shell_loop([], f'"{lpf[0]}" print --no-wait -P count "$f" >/dev/null', [job] * KEPT, env)
+    timed([*lpf, "watch", "--once", "-q", "-P", "count"], env)
+    return instructions.count([*lpf, "print", "--no-wait", "-P", "count", str(job)], env)[0]
 
 
 def shell_loop(prefix: Sequence[str], command: str, files: Sequence[Path],
@@ -385,6 +400,8 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         for name, label in [("python", "`python -c pass`"),
                             ("wrapper", "pip's console-script wrapper alone (`import re`)"),
                             ("print", "`lpfilter print --no-wait -P count FILE`"),
+                            ("print_kept", f"the same, the queue keeping {KEPT} finished"
+                                           " jobs"),
                             ("status", "`lpfilter status -P count`"),
                             ("cancel", "`lpfilter cancel -P count ID`"),
                             ("filter", "`lpfilter filter 127.0.0.1%PORT < FILE` (as `lp=\\|`,"
