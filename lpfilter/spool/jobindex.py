@@ -39,7 +39,6 @@ from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import (END_FIELDS, JOURNAL_MAX, Kind, Record, cancel_record,
                                           data_record, decode, first_lsn, intent_record,
                                           job_record, mark_record)
-from lpfilter.spool.supersede import plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -200,9 +199,12 @@ class JobIndex:
             self._notes.apply(item.payload)
 
     def apply_all(self, records: list[Record]) -> None:
-        """``apply`` one read's records in order; a JOB record that a later one of them
-        replaces is passed over undecoded (spool/supersede.py says when)."""
-        chosen = plan(records, self.jobs, self.decode_job) if len(records) > 1 else {}
+        """``apply`` one read's records in order, but a JOB record a later one replaces
+        (spool/supersede.py: imported only for a read with two JOB records)."""
+        chosen: dict[int, Job | None] = {}
+        if sum(record.kind == _JOB for record in records) > 1:
+            from lpfilter.spool.supersede import plan  # (0.5 M instructions otherwise)
+            chosen = plan(records, self.jobs, self.decode_job)
         for at, record in enumerate(records):
             if at not in chosen:
                 self.apply(record)
@@ -318,13 +320,9 @@ class JobIndex:
 
     def reset(self) -> None:
         """Before a compacted journal is replayed from its start (the last number stays)."""
-        self.jobs.clear()
-        self.unfinished.clear()
-        self.marked.clear()
-        self.cancels.clear()
-        self.sizes.clear()
-        self.intents.clear()
-        self.data.clear()
+        for held in (self.jobs, self.unfinished, self.marked, self.cancels, self.sizes,
+                     self.intents, self.data):
+            held.clear()
         self.data_held = self.data_read = 0
         self._notes, self.unread = None, []
 
