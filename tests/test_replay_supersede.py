@@ -95,12 +95,12 @@ def test_reads_build_the_index_a_replay_of_every_record_builds(
     start = 0
     for cut in sorted(cuts) + [len(records)]:  # reads as a catching-up process makes them
         read, start = records[start:max(cut, start)], max(cut, start)
-        held = [(dict(expected.jobs), dict(index.jobs))]
+        held, held_expected = dict(index.jobs), dict(expected.jobs)  # as callers took them
         for record in read:
             expected.apply(record)
         index.apply_all(read)
-        assert {i: j.to_dict() for i, j in held[0][1].items()} == {
-            i: j.to_dict() for i, j in held[0][0].items()}
+        assert {i: j.to_dict() for i, j in held.items()} == {
+            i: j.to_dict() for i, j in held_expected.items()}
     assert _state(index) == _state(expected) == _state(_each(records))
 
 
