@@ -81,6 +81,15 @@ def refusal(info: os.stat_result, owner: int | None) -> str | None:
     return None
 
 
+def discard(path: str) -> None:
+    """Remove ``path``; one already gone is no error. (Not ``contextlib.suppress``: the
+    quick commands do not import contextlib, 2.7 M instructions.)"""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def fsync_dir(path: str) -> None:
     """Make a rename or a new name in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 
 from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
-from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular, write_fully
+from lpfilter.safefiles import UnsafeFile, discard, fsync_dir, open_regular, write_fully
 from lpfilter.spool import journallimit
 from lpfilter.spool.journalformat import data_record, job_record
 from lpfilter.spool.staging import stage
@@ -206,10 +206,7 @@ class JobData:
     def _drop_files(self, jobs: list[Job]) -> None:
         with self.room():
             for job in jobs:
-                try:
-                    os.unlink(self.data_path(job.id))
-                except FileNotFoundError:
-                    pass
+                discard(self.data_path(job.id))
 
 
 def _taken_back(noted: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 
 from lpfilter.job import Job, JobState
+from lpfilter.safefiles import discard
 from lpfilter.spool import journalformat
 from lpfilter.spool.jobindex import JobIndex
 from lpfilter.spool.journalformat import (cancel_record, first_record, job_record, mark_record,
@@ -259,10 +260,7 @@ class BatchMarks:
     def _unlink(self, ids: list[str]) -> None:
         with self.room():
             for job_id in ids:
-                try:
-                    os.unlink(self.data_path(job_id))
-                except FileNotFoundError:
-                    pass
+                discard(self.data_path(job_id))
 
     # --- cancel requests (from another process, while a job is being sent) -------------
     def request_cancel(self, job_id: str) -> None:

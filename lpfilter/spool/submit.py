@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from lpfilter.errors import AccessError, JobRefused, UsageError
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
-from lpfilter.safefiles import TooLarge, copy_fd
+from lpfilter.safefiles import TooLarge, copy_fd, discard
 from lpfilter.spool.control import ControlFile, admit, holds_new
 from lpfilter.spool.jobdata import INLINE_MAX, Source, inline_allowed
 from lpfilter.structs import FrozenStruct
@@ -159,10 +159,7 @@ def _commit(store: SpoolStore, batch: list[Staged]) -> list[Job]:
             except BaseException:  # none of them is spooled: no staged file stays behind
                 for _, path, _ in staged:
                     if isinstance(path, str):
-                        try:
-                            os.unlink(path)
-                        except FileNotFoundError:
-                            pass
+                        discard(path)
                 raise
             store.commit_all([(job, source) for job, source, _ in staged])
     finally:
@@ -268,10 +265,7 @@ def _take(spooling: _Spooling, job_id: str, src: int, size: int | None, limit: i
 def _drop_staged(fd: int, staged: Source) -> None:
     os.close(fd)
     if isinstance(staged, str):
-        try:
-            os.unlink(staged)
-        except FileNotFoundError:
-            pass
+        discard(staged)
 
 
 def _read_at_most(fd: int, count: int) -> bytes:

@@ -20,7 +20,7 @@ from lpfilter import logs
 from lpfilter.job import Job
 from lpfilter.spool.jobindex import ID_MAX, replay
 from lpfilter.spool.journalformat import JOURNAL_MAX, cancel_record, job_record, reserve_record
-from lpfilter.safefiles import UnsafeFile, fsync_dir, open_regular
+from lpfilter.safefiles import UnsafeFile, discard, fsync_dir, open_regular
 
 log = logs.getLogger(__name__)
 
@@ -193,16 +193,10 @@ def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
         for name in os.listdir(jobs_dir):
             if (re.match(TICKET, name) and name[:-4] in read) or re.match(_CANCEL, name) or (
                     name.startswith(".tmp-") and name.endswith(".job")):
-                try:
-                    os.unlink(os.path.join(jobs_dir, name))
-                except FileNotFoundError:
-                    pass
+                discard(os.path.join(jobs_dir, name))
         fsync_dir(jobs_dir)
     except FileNotFoundError:
         pass
     for name in (SEQ, TICKETS_LOCK):
-        try:
-            os.unlink(os.path.join(state, name))
-        except FileNotFoundError:
-            pass
+        discard(os.path.join(state, name))
     fsync_dir(state)
