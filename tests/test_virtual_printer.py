@@ -433,12 +433,14 @@ def test_command_refuses_a_remote_host(capsys: pytest.CaptureFixture[str]) -> No
                                        " --allow-remote to listen there\n")
 
 
+@pytest.mark.parametrize("kind", [[], ["--ftp", "--allow-remote"]])
 @pytest.mark.parametrize("host", ["a..b", f"{'x' * 64}.example"])
 def test_command_says_a_host_no_lookup_takes_is_no_host(
-        host: str, capsys: pytest.CaptureFixture[str]) -> None:
+        host: str, kind: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """The idna codec's UnicodeError (a ValueError) was read as "not a loopback address"
-    and told to give --allow-remote, which could not help."""
-    assert main(["virtual-printer", "--host", host, "--port", "0"]) == 2
+    and told to give --allow-remote, which could not help (the socket printer, and the
+    FTP server, which takes only a loopback address without it, alike)."""
+    assert main(["virtual-printer", *kind, "--host", host, "--port", "0"]) == 2
     assert capsys.readouterr().err == (f"lpfilter: cannot listen on {host} port 0: not a valid"
                                        " host name or address (give an address, such as"
                                        " 127.0.0.1 or ::1)\n")
