@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +33,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import instructions
 from benchkit import (BenchError, clean_env, header, lpfilter_command, machine_info, print_info,
                       progress, row)
 from lpd_bench import free_port
@@ -53,8 +52,7 @@ def daemon_run(command: list[str], jobs: int, root: Path, *, counted: bool = Tru
         printcap = root / "printcap"
         printcap.write_text(f"q:lp=127.0.0.1%{sink.port}:sd={root / 'sd'}\n")
         port, log = free_port(), root / "callgrind.log"
-        tool = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                f"--log-file={log}"] if counted else []
+        tool = instructions.under_callgrind(log) if counted else []
         argv = [*tool, *command, "--printcap", str(printcap), "watch", "--listen",
                 f"127.0.0.1:{port}"]
         with (root / "stderr").open("wb") as err:
@@ -75,12 +73,7 @@ def daemon_run(command: list[str], jobs: int, root: Path, *, counted: bool = Tru
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
-        if not counted:
-            return 0
-        found = re.search(r"Collected : (\d+)", log.read_text(errors="replace"))
-        if found is None:
-            raise BenchError(f"callgrind counted nothing: {(root / 'stderr').read_text()[-800:]}")
-        return int(found.group(1))
+        return instructions.collected(log, "the daemon") if counted else 0
     finally:
         sink.close()
 
@@ -134,7 +127,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    if shutil.which("valgrind") is None:
+    if instructions.valgrind() is None:
         print("daemon_instructions: needs valgrind", file=sys.stderr)
         return 2
     say = progress(args.json)

@@ -28,24 +28,33 @@ def valgrind() -> str | None:
     return shutil.which("valgrind")
 
 
+def under_callgrind(log: Path) -> list[str]:
+    """The words that run a command under callgrind, its summary written to ``log``."""
+    tool = valgrind()
+    if tool is None:
+        raise BenchError("valgrind is not installed")
+    return [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--log-file={log}"]
+
+
+def collected(log: Path, what: str) -> int:
+    """The instructions callgrind's summary in ``log`` says ``what`` ran."""
+    found = re.search(r"Collected : (\d+)", log.read_text(errors="replace"))
+    if found is None:
+        raise BenchError(f"{what[:200]}: callgrind counted nothing")
+    return int(found.group(1))
+
+
 def count(argv: Sequence[str], env: Mapping[str, str], ok: Sequence[int] = (0,),
           stdin: Path | None = None) -> tuple[int, str]:
     """The instructions ``argv`` ran, to its exit (one of ``ok``), and what it printed;
     its standard input is ``stdin`` (a file), else empty."""
-    tool = valgrind()
-    if tool is None:
-        raise BenchError("valgrind is not installed")
     with tempfile.TemporaryDirectory(prefix="lpfilter-callgrind-") as tmp:
         log = Path(tmp) / "callgrind.log"
         with open(stdin or "/dev/null", "rb") as given:
-            done = subprocess.run([tool, "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                                   f"--log-file={log}", *argv], env=dict(env), stdin=given,
+            done = subprocess.run([*under_callgrind(log), *argv], env=dict(env), stdin=given,
                                   capture_output=True, text=True, timeout=TIMEOUT,
                                   check=False)
         if done.returncode not in ok:
             raise BenchError(f"{' '.join(argv)[:200]} under callgrind: exit status"
                              f" {done.returncode}: {done.stderr[-800:]}")
-        found = re.search(r"Collected : (\d+)", log.read_text(errors="replace"))
-    if found is None:
-        raise BenchError(f"{' '.join(argv)[:200]}: callgrind counted nothing")
-    return int(found.group(1)), done.stdout
+        return collected(log, " ".join(argv)), done.stdout
