@@ -128,7 +128,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     if instructions.valgrind() is None:
-        print("daemon_instructions: needs valgrind", file=sys.stderr)
+        print("daemon_instructions_bench: needs valgrind", file=sys.stderr)
         return 2
     say = progress(args.json)
     versions = {"this": lpfilter_command()}
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job, few = per_job(command, args.few, args.jobs)
             got[name] = {"per_job": job, "run_of_few": float(few)}
     except BenchError as exc:
-        print(f"daemon_instructions: cannot benchmark: {exc}", file=sys.stderr)
+        print(f"daemon_instructions_bench: cannot benchmark: {exc}", file=sys.stderr)
         return 2
     info = {**machine_info(), **{f"lpfilter ({name})": " ".join(command)
                                  for name, command in versions.items()}}
