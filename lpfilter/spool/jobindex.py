@@ -38,7 +38,7 @@ from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import (END_FIELDS, JOURNAL_MAX, Kind, Record, cancel_record,
                                           data_record, decode, first_lsn, intent_record,
-                                          job_record, mark_record)
+                                          job_record, last_given, mark_record)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -236,12 +236,12 @@ class JobIndex:
             return
         if kind in _UNUSED:
             return  # not written
+        if kind in _NUMBERS:  # numbers never given again
+            self.last_id = max(self.last_id, _last_number(last_given(record.payload)))
+            return
         data = payload(record) if record.payload else {}
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        if kind in _NUMBERS:  # numbers never given again
-            self.last_id = max(self.last_id, _last_number(data.get("last_id", 0)))
-            return
         if kind == _MARK:
             boot = str(data["boot"])
             for job_id in data["ids"]:
