@@ -46,8 +46,9 @@ CUPS_SOCKET = REPO / ".ci/cups/usr/lib/cups/backend-available/socket"
 SMALL, TIMEOUT = 1024, 300.0
 #: The jobs of each loop of ``--sustained``.
 LONG_LOOP = 100
-#: (4) counts a print on a queue keeping this many finished jobs (the last ``print
-#: --no-wait`` jobs a queue keeps: spool/worker.py's RECENT_MAX).
+#: (4) counts a print on a queue keeping this many finished jobs (what a queue kept of
+#: its last ``print --no-wait`` jobs until round 14: spool/worker.py's RECENT_MAX, now 10;
+#: a watch --once pass, or jobs someone waits for, still leave this many and more).
 KEPT = 100
 OWN = ["print", "status", "cancel"]
 #: (variant, label) of the loops of one command per job
