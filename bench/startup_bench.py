@@ -50,6 +50,8 @@ LONG_LOOP = 100
 #: its last ``print --no-wait`` jobs until round 14: spool/worker.py's RECENT_MAX, now 10;
 #: a watch --once pass, or jobs someone waits for, still leave this many and more).
 KEPT = 100
+#: (4) counts every LOOP_EVERY-th print of LOOP_COUNTED in the per-job loop.
+LOOP_COUNTED, LOOP_EVERY = 140, 7
 OWN = ["print", "status", "cancel"]
 #: (variant, label) of the loops of one command per job
 #: LPRng's ``lpr -P q`` reaches a local lpd by its Unix socket, as on Debian, where lpd
@@ -169,7 +171,8 @@ def counted(site: Site) -> dict[str, list[float]]:
     ``filter HOST%PORT < FILE`` to the sink, each run once under callgrind:
     ``instr_NAME``. The commands use queue ``count``, which nothing else uses, after one
     print and cancel of their own: what they read is the same whatever ran before. Last,
-    ``print_kept``: a print on that queue once it keeps KEPT finished jobs."""
+    ``print_kept``: a print on that queue once it keeps KEPT finished jobs;
+    ``print_loop``: a print of the per-job loop (``print_looping``)."""
     lpf, env, job = site.lpf, site.env, site.files[0]
     out = timed([*lpf, "print", "--no-wait", "-P", "count", str(job)], env)[1]
     timed([*lpf, "cancel", "-P", "count", out.strip().rpartition("-")[2]], env)
@@ -185,6 +188,7 @@ def counted(site: Site) -> dict[str, list[float]]:
                                        stdin=job)[0]
     site.sink.take([f"@@{job.name}@@".encode()], "filter under callgrind")
     got["print_kept"] = print_kept(site)
+    got["print_loop"] = print_looping(site)
     return {f"instr_{name}": [float(value)] for name, value in got.items()}
 
 
@@ -196,6 +200,25 @@ def print_kept(site: Site) -> int:
     shell_loop([], f'"{lpf[0]}" print --no-wait -P count "$f" >/dev/null', [job] * KEPT, env)
     timed([*lpf, "watch", "--once", "-q", "-P", "count"], env)
     return instructions.count([*lpf, "print", "--no-wait", "-P", "count", str(job)], env)[0]
+
+
+def print_looping(site: Site) -> float:
+    """The mean instructions of ``print --no-wait`` in the per-job loop (queue ``sock``,
+    its running watcher sending each job as it comes and compacting the journal now and
+    then), counted at every LOOP_EVERY-th of LOOP_COUNTED jobs: a stride the compactions
+    do not keep step with (every 25th job, say, fell each time at the same point of
+    their cycle)."""
+    lpf, env = site.lpf, site.env
+    files = [job_file(site.root, f"count{n:05d}") for n in range(1, LOOP_COUNTED + 1)]
+    counts = []
+    for number, path in enumerate(files, 1):
+        argv = [*lpf, "print", "--no-wait", "-P", "sock", str(path)]
+        if number % LOOP_EVERY:
+            timed(argv, env)
+        else:
+            counts.append(instructions.count(argv, env)[0])
+    site.sink.take([f"@@{p.name}@@".encode() for p in files], "the counted loop")
+    return statistics.mean(counts)
 
 
 def shell_loop(prefix: Sequence[str], command: str, files: Sequence[Path],
@@ -403,6 +426,9 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
                             ("print", "`lpfilter print --no-wait -P count FILE`"),
                             ("print_kept", f"the same, the queue keeping {KEPT} finished"
                                            " jobs"),
+                            ("print_loop", f"`print --no-wait -P sock` in the per-job loop,"
+                                           f" mean of every {LOOP_EVERY}th of"
+                                           f" {LOOP_COUNTED}"),
                             ("status", "`lpfilter status -P count`"),
                             ("cancel", "`lpfilter cancel -P count ID`"),
                             ("filter", "`lpfilter filter 127.0.0.1%PORT < FILE` (as `lp=\\|`,"
