@@ -198,7 +198,7 @@ def test_a_daemon_compacts_the_jobs_of_the_last_minute_sooner_than_a_pass(
     """Every command replays the journal, and a job printed and sent leaves five records
     or more where a compaction leaves one; the jobs finished in the last minute are kept
     for status. A running daemon's prune (``eager``) compacts past twice the live records
-    and 32 KiB, so 300 such jobs are one record each; a ``watch --once`` pass keeps four
+    and 64 KiB, so 300 such jobs are one record each; a ``watch --once`` pass keeps four
     times and 1 MiB (a compaction at its end would cost it)."""
     sd, store, other = _two_stores(tmp_path)
     now = time.time()
@@ -234,11 +234,10 @@ def test_a_daemon_compacts_the_jobs_of_the_last_minute_sooner_than_a_pass(
     assert journallimit.compact_due(300 * kib, 140 * kib, eager=True)
     assert not journallimit.compact_due(250 * kib, 130 * kib, eager=True)  # 2 x live
     # the floor: a queue fed by one print per job keeps 10 recent jobs (~6 KiB); its
-    # journal is compacted past 32 KiB, not 256 (each command replays the journal)
+    # journal is compacted past 64 KiB, not 256 (each command replays the journal)
     assert journallimit.compact_due(120 * kib, 55 * kib, eager=True)
-    assert not journallimit.compact_due(30 * kib, 6 * kib, eager=True)
-    assert journallimit.compact_due(34 * kib, 6 * kib, eager=True)
-    assert not journallimit.compact_due(60 * kib, 30 * kib, eager=True)  # 2 x live
+    assert not journallimit.compact_due(60 * kib, 6 * kib, eager=True)
+    assert journallimit.compact_due(70 * kib, 6 * kib, eager=True)
     assert not journallimit.compact_due(300 * kib, 160 * kib, eager=True)  # 2 x live
     # thousands of jobs kept (a daemon taking hundreds a second): the first rule again,
     # a compaction would stop its receivers while it rewrote them all

@@ -25,8 +25,10 @@ COMPACT_MIN = 1 << 20
 #: ...nor below this one by a running daemon, which compacts sooner (``compact_due``)
 #: while its live records are at most EAGER_LIVE_MAX (a compaction holds the journal's
 #: lock while it rewrites them: ~60 ms for 512 KiB, ~1000 recent jobs; a few ms for the
-#: 10 recent jobs a queue fed by one ``print`` per job keeps, ~6 KiB).
-COMPACT_MIN_EAGER = 1 << 15
+#: 10 recent jobs a queue fed by one ``print`` per job keeps, ~6 KiB). Not lower: 32 KiB
+#: took 4 % off that loop's prints and added 2-3 % to an LPD server's instructions per
+#: job (it compacted twice as often), where the daemon's CPU is the limit (round 14).
+COMPACT_MIN_EAGER = 1 << 16
 EAGER_LIVE_MAX = 1 << 19
 #: The framing of one record (journalformat: length, crc, lsn, kind).
 FRAMING = 17
@@ -58,7 +60,7 @@ def compact_due(size: int, live: int, dead_data: int = 0, *, eager: bool = False
     rewrites every kept record (a pass of 500 one-KiB jobs compacted once at its end).
 
     ``eager`` (a running daemon's worker, which prunes at most once a second): past twice
-    the live records and 32 KiB, not four times and 1 MiB, while the live records are
+    the live records and 64 KiB, not four times and 1 MiB, while the live records are
     at most 512 KiB. Every command replays the journal: a job printed and sent leaves
     five to seven records (~90 us of replay), compacted one (~25 us), and the jobs
     finished in the last minute are kept for ``status``, so a busy queue's journal made
@@ -67,8 +69,7 @@ def compact_due(size: int, live: int, dead_data: int = 0, *, eager: bool = False
     256 KiB, a queue fed by one ``print --no-wait`` per job, 100 recent jobs kept, went
     from 55 to 480 KiB between compactions: ~10 ms of each command's replay at the top,
     ~6 ms on average; with 64 KiB, 55 to ~150 KiB, a compaction every ~40 jobs, ~10 ms
-    each. Round 14: 10 recent jobs kept and a floor of 32 KiB, 8 to ~40 KiB: a print of
-    that loop runs 11 % fewer instructions on average, bench/README.md.)
+    each; keeping 10 recent jobs since round 14, 8 to ~66 KiB, every ~50 jobs.)
     A ``watch --once`` pass keeps the first rule (a compaction at its end would cost it
     5-25 %), and so does a daemon taking hundreds of jobs a second, all kept a minute
     (each compaction would stop its receivers while it rewrote thousands). ``notes``,
