@@ -46,9 +46,9 @@ CUPS_SOCKET = REPO / ".ci/cups/usr/lib/cups/backend-available/socket"
 SMALL, TIMEOUT = 1024, 300.0
 #: The jobs of each loop of ``--sustained``.
 LONG_LOOP = 100
-#: (4) counts a print on a queue keeping this many finished jobs (what a queue kept of
-#: its last ``print --no-wait`` jobs until round 14: spool/worker.py's RECENT_MAX, now 10;
-#: a watch --once pass, or jobs someone waits for, still leave this many and more).
+#: (4) counts a print on a queue whose journal holds the records of this many jobs that
+#: a ``watch --once`` pass printed (it keeps them all until the journal passes 1 MiB;
+#: of the finished tickets it keeps done_jobs and spool/worker.py's RECENT_MAX).
 KEPT = 100
 #: (4) counts every LOOP_EVERY-th print of LOOP_COUNTED in the per-job loop.
 LOOP_COUNTED, LOOP_EVERY = 140, 7
@@ -171,7 +171,7 @@ def counted(site: Site) -> dict[str, list[float]]:
     ``filter HOST%PORT < FILE`` to the sink, each run once under callgrind:
     ``instr_NAME``. The commands use queue ``count``, which nothing else uses, after one
     print and cancel of their own: what they read is the same whatever ran before. Last,
-    ``print_kept``: a print on that queue once it keeps KEPT finished jobs;
+    ``print_kept``: a print on that queue once a pass printed KEPT jobs;
     ``print_loop``: a print of the per-job loop (``print_looping``)."""
     lpf, env, job = site.lpf, site.env, site.files[0]
     out = timed([*lpf, "print", "--no-wait", "-P", "count", str(job)], env)[1]
@@ -193,9 +193,9 @@ def counted(site: Site) -> dict[str, list[float]]:
 
 
 def print_kept(site: Site) -> int:
-    """The instructions of ``print --no-wait`` on queue ``count`` once it keeps KEPT
-    finished jobs (printed by ``watch --once``): a working queue's state, which every
-    command replays (the finished jobs kept are its last ``print --no-wait`` jobs)."""
+    """The instructions of ``print --no-wait`` on queue ``count`` once ``watch --once``
+    printed KEPT jobs: a working queue's journal, which every command replays (a pass
+    does not compact it below 1 MiB, so it holds every record of those jobs)."""
     lpf, env, job = site.lpf, site.env, site.files[0]
     shell_loop([], f'"{lpf[0]}" print --no-wait -P count "$f" >/dev/null', [job] * KEPT, env)
     timed([*lpf, "watch", "--once", "-q", "-P", "count"], env)
@@ -424,8 +424,8 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         for name, label in [("python", "`python -c pass`"),
                             ("wrapper", "pip's console-script wrapper alone (`import re`)"),
                             ("print", "`lpfilter print --no-wait -P count FILE`"),
-                            ("print_kept", f"the same, the queue keeping {KEPT} finished"
-                                           " jobs"),
+                            ("print_kept", f"the same, after a `watch --once` pass printed"
+                                           f" {KEPT} jobs"),
                             ("print_loop", f"`print --no-wait -P sock` in the per-job loop,"
                                            f" mean of every {LOOP_EVERY}th of"
                                            f" {LOOP_COUNTED}"),
