@@ -45,9 +45,8 @@ log = logs.getLogger(__name__)
 #: A daemon rescans this often even without events (a safety net for missed events).
 RESCAN = 30.0
 #: Finished tickets younger than this are kept for ``print --wait`` whatever done_jobs says;
-#: of those nobody may wait for (``Job.awaited``), the RECENT_MAX newest (bench/README.md,
-#: rounds 9-10: a daemon kept 18,000, read by each status; 500 cost a print loop 12 ms;
-#: round 14: 100 were still 8 % of the instructions of each print of such a loop).
+#: of those nobody may wait for (``Job.awaited``), the RECENT_MAX newest (bench/README.md:
+#: 18,000 read by each status, round 9; 100 were 8 % of a print loop's instructions, 14).
 KEEP_RECENT, RECENT_MAX = 60.0, 10
 #: How often a worker prunes at most, in seconds (a prune sorts the finished tickets kept).
 PRUNE_EVERY = 1.0
