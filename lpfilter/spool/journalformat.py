@@ -241,8 +241,8 @@ _LAST = b'{"last_id": "'
 def last_given(payload: bytes) -> object:
     """A RESERVE's or HEAD's last number given, as its payload says. ``reserve_record``
     and a compaction's HEAD write exactly ``{"last_id": "DIGITS"}``, read here without
-    json (15 K instructions, and every ``print`` writes a RESERVE); any other payload
-    goes through json (ValueError: not a JSON object)."""
+    json (every ``print`` writes a RESERVE, and every command replays them); any other
+    payload goes through json (ValueError: not a JSON object)."""
     if payload.startswith(_LAST) and payload.endswith(b'"}') and (
             number := payload[len(_LAST):-2]).isdigit():
         return number.decode("ascii")

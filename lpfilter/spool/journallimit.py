@@ -27,7 +27,7 @@ COMPACT_MIN = 1 << 20
 #: lock while it rewrites them: ~60 ms for 512 KiB, ~1000 recent jobs; a few ms for the
 #: 10 recent jobs a queue fed by one ``print`` per job keeps, ~6 KiB). Not lower: 32 KiB
 #: took 4 % off that loop's prints and added 2-3 % to an LPD server's instructions per
-#: job (it compacted twice as often), where the daemon's CPU is the limit (round 14).
+#: job (it compacted more often), where the daemon's CPU is the limit (round 14).
 COMPACT_MIN_EAGER = 1 << 16
 EAGER_LIVE_MAX = 1 << 19
 #: The framing of one record (journalformat: length, crc, lsn, kind).

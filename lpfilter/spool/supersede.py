@@ -17,8 +17,8 @@ passed over if:
 The START, FIRST and END records of such a job before its last JOB record are passed over
 too, without their json: each would find no job (the records before the last are passed
 over), and a record that finds none changes nothing. A sent job leaves a START and a FIRST
-(round 14 of bench/README.md: 3.6 M of the 36 M instructions that a ``print`` spends
-replaying 100 such jobs).
+(round 14 of bench/README.md: with the RESERVE records read without json, 3.6 M of the
+~34 M instructions that a ``print`` spent replaying 100 such jobs).
 
 The id is read without json: the payload's one ``"id": "DIGITS"``. ``Job.to_json`` writes
 every ticket's id that way, once, at the top level; an ``extra`` holding an "id" of its own
