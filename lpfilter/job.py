@@ -210,11 +210,11 @@ class Job(Struct):
         """The ticket's text, UTF-8 encodable: bytes that were not UTF-8 in a name (kept
         as surrogates, from argv or a control file) are written as JSON escapes, which
         read back as the same characters."""
-        import json  # (at its first use: lpd's filter makes a Job and never writes it)
+        from lpfilter import jsontext  # (at its first use: lpd's filter never writes a Job)
         data = self.to_dict()
-        text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        text = jsontext.dumps(data, sort_keys=True, ensure_ascii=False)
         if not text.isascii() and re.search(_SURROGATE, text):  # isascii: C speed, the usual case
-            text = json.dumps(data, sort_keys=True)
+            text = jsontext.dumps(data, sort_keys=True)
         return text + "\n"
 
     @classmethod
@@ -225,8 +225,8 @@ class Job(Struct):
         become the fields' own names first: ``__init__`` matches a keyword by identity
         before it compares text, and a key json made matched each of 31 parameters by text,
         more than json's own parse of the ticket.)"""
-        import json  # (see to_json; a module already imported costs 0.1 us here)
-        data = json.loads(text)
+        from lpfilter import jsontext  # (see to_json; an imported module costs 0.1 us here)
+        data = jsontext.loads(text)
         if type(data) is not dict:
             raise ValueError("a ticket is a JSON object")
         data = {_NAMES.get(key, key): value for key, value in data.items()}

@@ -117,8 +117,8 @@ class ProcessLock:
         # importing socket on every quick command's way.
         record = {"pid": me, "start": _own_start(me), "host": os.uname().nodename,
                   "purpose": self.purpose, "since": time.time()}
-        import json  # (only a lock's holder writes its record: lpd's filter takes none)
-        data = self._record = json.dumps(record).encode() + b"\n"
+        from lpfilter import jsontext  # (only a lock's holder writes a record: not lpd's filter)
+        data = self._record = jsontext.dumps(record).encode() + b"\n"
         try:
             # Over the old record, then cut to size: on a full disk the block the file
             # already has is reused (truncating first would give it up, and then fail).
@@ -183,9 +183,9 @@ def current_holder(path: str) -> Holder | None:
             return None  # we could take it: nobody holds it
         except BlockingIOError:
             pass
-        import json
+        from lpfilter import jsontext
         try:
-            data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            data = jsontext.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
             holder = Holder(int(data["pid"]), float(data["start"]), str(data["host"]),
                             str(data["purpose"]), float(data["since"]))
         except (ValueError, KeyError, TypeError):

@@ -30,10 +30,9 @@ this queue, a damaged record is skipped with a line in the log.
 """
 from __future__ import annotations
 
-import json
 import time
 
-from lpfilter import logs
+from lpfilter import jsontext, logs
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool.journalformat import (END_FIELDS, JOURNAL_MAX, Kind, Record, cancel_record,
@@ -61,7 +60,7 @@ UNREAD_MAX = 1 << 14
 
 
 def payload(record: Record) -> Any:
-    return json.loads(record.payload.decode("utf-8"))
+    return jsontext.loads(record.payload.decode("utf-8"))
 
 
 #: The highest job number (12 digits: a longer id is no job's, see ``_job_id``).
@@ -353,7 +352,7 @@ class JobIndex:
         newest = {job.id for job in finished}  # by id: comparing jobs is slow (quadratic)
         kept = [j for j in self.jobs.values()
                 if j.state not in FINISHED or j.id in newest]
-        head = json.dumps({"last_id": str(self.last_id)}).encode()
+        head = jsontext.dumps({"last_id": str(self.last_id)}).encode()
         records: list[tuple[int, bytes]] = []
         for job in sorted(kept, key=lambda j: int(j.id)):
             if job.id in self.data:
@@ -394,4 +393,4 @@ def replay_file(path: str, queue: str | None = None) -> dict[str, dict[str, Any]
     with open(path, "rb") as handle:
         index = replay(handle.read(JOURNAL_MAX), queue)
     ordered = sorted(index.jobs.values(), key=lambda j: (len(j.id), j.id))
-    return {job.id: json.loads(job.to_json()) for job in ordered}
+    return {job.id: jsontext.loads(job.to_json()) for job in ordered}

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import binascii  # crc32 as zlib computes it, without loading zlib (quick commands import this)
 import enum
-import json
 import os
 import struct
 import time
 
+from lpfilter import jsontext
 from lpfilter.errors import AccessError
 from lpfilter.structs import FrozenStruct
 
@@ -193,21 +193,21 @@ def start_record(job: Job, pid: int, since: float = 0.0) -> tuple[int, bytes]:
             "since": since}
     if "server" in job.extra:  # the pool's server sending it (status: "on q2: sending")
         data["server"] = job.extra["server"]
-    return Kind.START, json.dumps(data).encode()
+    return Kind.START, jsontext.dumps(data).encode()
 
 
 def first_record(job: Job) -> tuple[int, bytes]:
-    return Kind.FIRST, json.dumps({"id": job.id}).encode()
+    return Kind.FIRST, jsontext.dumps({"id": job.id}).encode()
 
 
 def end_record(job: Job) -> tuple[int, bytes]:
     data = {name: getattr(job, name) for name in END_FIELDS}
     data["id"] = job.id
-    return Kind.END, json.dumps(data).encode()
+    return Kind.END, jsontext.dumps(data).encode()
 
 
 def mark_record(ids: list[str], boot: str) -> tuple[int, bytes]:
-    return Kind.MARK, json.dumps({"ids": ids, "boot": boot}).encode()
+    return Kind.MARK, jsontext.dumps({"ids": ids, "boot": boot}).encode()
 
 
 def job_record(job: Job) -> tuple[int, bytes]:
@@ -220,19 +220,19 @@ def data_record(job_id: str, data: bytes) -> tuple[int, bytes]:
 
 
 def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:
-    return Kind.CANCEL, json.dumps({"id": job_id, "on": on}).encode()
+    return Kind.CANCEL, jsontext.dumps({"id": job_id, "on": on}).encode()
 
 
 def gone_record(ids: list[str]) -> tuple[int, bytes]:
-    return Kind.GONE, json.dumps({"ids": ids}).encode()
+    return Kind.GONE, jsontext.dumps({"ids": ids}).encode()
 
 
 def intent_record(job_id: str, fields: dict[str, Any]) -> tuple[int, bytes]:
-    return Kind.INTENT, json.dumps({"id": job_id, **fields}).encode()
+    return Kind.INTENT, jsontext.dumps({"id": job_id, **fields}).encode()
 
 
 def reserve_record(number: int) -> tuple[int, bytes]:
-    return Kind.RESERVE, json.dumps({"last_id": str(number)}).encode()
+    return Kind.RESERVE, jsontext.dumps({"last_id": str(number)}).encode()
 
 
 _LAST = b'{"last_id": "'
@@ -241,12 +241,12 @@ _LAST = b'{"last_id": "'
 def last_given(payload: bytes) -> object:
     """A RESERVE's or HEAD's last number given, as its payload says. ``reserve_record``
     and a compaction's HEAD write exactly ``{"last_id": "DIGITS"}``, read here without
-    json (every ``print`` writes a RESERVE, and every command replays them); any other
-    payload goes through json (ValueError: not a JSON object)."""
+    a JSON parse (every ``print`` writes a RESERVE, and every command replays them); any
+    other payload is parsed (ValueError: not a JSON object)."""
     if payload.startswith(_LAST) and payload.endswith(b'"}') and (
             number := payload[len(_LAST):-2]).isdigit():
         return number.decode("ascii")
-    data = json.loads(payload.decode("utf-8")) if payload else {}
+    data = jsontext.loads(payload.decode("utf-8")) if payload else {}
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data.get("last_id", 0)
