@@ -19,9 +19,24 @@ from pathlib import Path
 from benchkit import BenchError
 
 TIMEOUT = 300.0
-#: What pip's console-script wrapper runs before it imports lpfilter (``import re``, then
-#: its ``re.sub`` on ``sys.argv[0]``): every installed ``lpfilter`` command pays it.
+#: What the console-script wrapper of a pip before 25.0 runs before it imports lpfilter
+#: (``import re``, then its ``re.sub`` on ``sys.argv[0]``); pip 25.0 and later write one
+#: without ``re`` (``wrapper``).
 WRAPPER = "import re; re.sub(r'(-script\\.pyw|\\.exe)?$', '', 'lpfilter')"
+
+
+def wrapper(script: Path) -> str:
+    """The code of the installed ``lpfilter`` wrapper ``script`` with lpfilter's ``main`` a
+    no-op: what every run of the command pays before lpfilter's first line; ``WRAPPER``
+    where it is not such a wrapper (``python -m lpfilter``)."""
+    try:
+        text = script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return WRAPPER
+    if "from lpfilter.__main__ import main" not in text or "sys.exit(main())" not in text:
+        return WRAPPER
+    return text.replace("from lpfilter.__main__ import main", "main = int").replace(
+        "sys.exit(main())", "main()")
 
 
 def valgrind() -> str | None:

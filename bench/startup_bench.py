@@ -178,7 +178,8 @@ def counted(site: Site) -> dict[str, list[float]]:
     timed([*lpf, "cancel", "-P", "count", out.strip().rpartition("-")[2]], env)
     python = [sys.executable, "-c"]
     got = {"python": instructions.count([*python, "pass"], env)[0],
-           "wrapper": instructions.count([*python, instructions.WRAPPER], env)[0]}
+           "wrapper": instructions.count([*python, instructions.wrapper(Path(lpf[0]))],
+                                         env)[0]}
     got["print"], out = instructions.count([*lpf, "print", "--no-wait", "-P", "count",
                                             str(job)], env)
     got["status"] = instructions.count([*lpf, "status", "-P", "count"], env)[0]
@@ -422,7 +423,7 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
         header("one run under callgrind", "instructions", "− `python -c pass`")
         base = got["instr_python"][0]
         for name, label in [("python", "`python -c pass`"),
-                            ("wrapper", "pip's console-script wrapper alone (`import re`)"),
+                            ("wrapper", "the installed `lpfilter` wrapper alone"),
                             ("print", "`lpfilter print --no-wait -P count FILE`"),
                             ("print_kept", f"the same, after a `watch --once` pass printed"
                                            f" {KEPT} jobs"),

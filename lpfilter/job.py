@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import pwd
-import re
 
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.structs import Struct
@@ -213,7 +212,7 @@ class Job(Struct):
         from lpfilter import jsontext  # (at its first use: lpd's filter never writes a Job)
         data = self.to_dict()
         text = jsontext.dumps(data, sort_keys=True, ensure_ascii=False)
-        if not text.isascii() and re.search(_SURROGATE, text):  # isascii: C speed, the usual case
+        if not text.isascii() and _has_surrogate(text):  # isascii: C speed, the usual case
             text = jsontext.dumps(data, sort_keys=True)
         return text + "\n"
 
@@ -246,6 +245,13 @@ class Job(Struct):
 #: pattern, compiled by ``re`` at its first use: compiling it costs every command 0.25 ms,
 #: and only a name that is not ASCII is searched.
 _SURROGATE = "[\ud800-\udfff]"
+
+
+def _has_surrogate(text: str) -> bool:
+    import re  # (only for text that is not ASCII: a quick command imports no re)
+    return re.search(_SURROGATE, text) is not None
+
+
 #: The ticket's keys, in the order of ``Job``'s fields (the dataclass's ``fields``).
 _FIELDS = Job._fields
 _FIELD_SET = frozenset(_FIELDS)

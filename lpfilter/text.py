@@ -2,9 +2,8 @@
 character obeyed. On the ground floor, so every layer may use it without reaching up."""
 from __future__ import annotations
 
-import re
-
-#: Compiled by ``re`` at its first use (only text that is not ASCII is searched).
+#: Compiled by ``re`` at its first use (only text that is not ASCII is searched, and only
+#: then is ``re`` imported: a quick command's text is ASCII).
 _ESCAPED_BYTE = "[\udc80-\udcff]"
 
 
@@ -14,6 +13,7 @@ def printable(text: str) -> str:
     UnicodeEncodeError."""
     if text.isascii():
         return text
+    import re
     return re.sub(_ESCAPED_BYTE, lambda m: chr(ord(m.group()) - 0xDC00), text)
 
 

@@ -473,7 +473,7 @@ def test_readme_set_up_is_two_commands_the_first_ending_with_the_demo() -> None:
     assert len(blocks) == 2, blocks
     assert all("\n" not in b for b in blocks), "each set-up command is one line"
     first, second = blocks
-    assert first.startswith("python3 -m venv .venv && .venv/bin/pip install . && ")
+    assert first.startswith("python3 -m venv --upgrade-deps .venv && .venv/bin/pip install . && ")
     assert first.endswith(".venv/bin/lpfilter demo"), first
     assert second == "bash .ci/run"
 

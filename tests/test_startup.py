@@ -84,7 +84,11 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          "contextlib",
          # 4.6 M instructions: %D (the date) comes from time, asked for as soon as an
          # entry's value has a % (lp=host%port does) (round 14)
-         "datetime", "_datetime"}
+         "datetime", "_datetime",
+         # 14 M instructions with a pip that writes its wrapper without `import re` (25.0
+         # and later): the journal's JSON is read and written by lpfilter.jsontext, and the
+         # printcap's numbers and %-codes by hand (round 15)
+         "re", "json", "json.decoder"}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
@@ -111,11 +115,10 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path, *, stdin: object =
 
 def _bare(env: dict[str, str]) -> set[str]:
     """The modules this interpreter has imported before any line of lpfilter runs."""
-    done = subprocess.run([sys.executable, "-c", "import sys, json\n"
-                           "print(json.dumps(sorted(sys.modules)))"], env=env, timeout=60,
+    done = subprocess.run([sys.executable, "-c", "import sys\n"
+                           "print(' '.join(sorted(sys.modules)))"], env=env, timeout=60,
                           capture_output=True, text=True, check=True)
-    return set(json.loads(done.stdout)) - {"json", "json.decoder", "json.scanner", "_json",
-                                           "json.encoder"}
+    return set(done.stdout.split())
 
 
 def _commands(names: set[str]) -> set[str]:

@@ -6,8 +6,6 @@ drop-in reader must read ``sh=on`` and ``mx#010`` the way lpd does (see
 """
 from __future__ import annotations
 
-import re
-
 #: C isspace() in the C locale: what LPRng trims.
 C_SPACE = " \t\n\v\f\r"
 #: The URI schemes an ``lp`` value may name (``destination.classify``); here, below both
@@ -16,10 +14,10 @@ URI_SCHEMES = ("ftp", "socket", "lpd")
 
 _TRUE_WORDS = frozenset({"yes", "true", "all", "allow"})
 _FALSE_WORDS = frozenset({"no", "false", "none", "deny"})
-#: Patterns, compiled on first use (re's cache): a quick command whose printcap comes
-#: from the cache converts no value, and each compile costs 0.05-0.15 ms of its start.
-_STRTOL = r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)"
-_LIST_SEP = r"[ \t,;]+"
+_LIST_BLANKS = str.maketrans("\t,;", "   ")
+_DIGITS = frozenset("0123456789")
+_OCTAL_DIGITS = frozenset("01234567")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def c_strip(text: str) -> str:
@@ -27,25 +25,39 @@ def c_strip(text: str) -> str:
     return text.strip(C_SPACE)
 
 
+def _strtol_span(text: str) -> tuple[int, int] | None:
+    """The number C's ``strtol(text, NULL, 0)`` reads and where it stops; None when it
+    reads none. (By hand, not ``re``: a quick command's ``lp=host%port`` is read here, and
+    a quick command imports no ``re``.)"""
+    at = len(text) - len(text.lstrip(C_SPACE))
+    sign = text[at:at + 1]
+    if sign in ("+", "-"):
+        at += 1
+    first, digits, base = text[at:at + 1], _DIGITS, 10
+    if first == "0":
+        if text[at + 1:at + 2] in ("x", "X") and text[at + 2:at + 3] in _HEX_DIGITS:
+            at, digits, base = at + 2, _HEX_DIGITS, 16
+        else:
+            digits, base = _OCTAL_DIGITS, 8
+    elif not first or first not in _DIGITS:
+        return None
+    end = at + 1
+    while end < len(text) and text[end] in digits:
+        end += 1
+    value = int(text[at:end], base)
+    return (-value if sign == "-" else value), end
+
+
 def strtol(text: str) -> int:
     """C ``strtol(text, NULL, 0)``: 0x hex, leading-0 octal, junk after digits ignored, none = 0."""
-    match = re.match(_STRTOL, text)
-    if match is None:
-        return 0
-    sign, digits = match.groups()
-    if digits[:2] in ("0x", "0X"):
-        value = int(digits[2:], 16)
-    elif digits.startswith("0"):
-        value = int(digits, 8) if len(digits) > 1 else 0
-    else:
-        value = int(digits)
-    return -value if sign == "-" else value
+    span = _strtol_span(text)
+    return 0 if span is None else span[0]
 
 
 def strtol_leftover(text: str) -> str:
     """What ``strtol`` ignores after the number (for checkpc's "junk ignored" warning)."""
-    match = re.match(_STRTOL, text)
-    return text[match.end():] if match else text
+    span = _strtol_span(text)
+    return text if span is None else text[span[1]:]
 
 
 def number_word(text: str) -> int:
@@ -65,12 +77,12 @@ def is_number_word(text: str) -> bool:
     """True when ``text`` is a number or a flag word LPRng understands with no surprise."""
     word = c_strip(text).lower()
     return word in _TRUE_WORDS or word in _FALSE_WORDS or (
-        re.match(_STRTOL, word) is not None and strtol_leftover(word) == "")
+        (span := _strtol_span(word)) is not None and span[1] == len(word))
 
 
 def split_list(text: str) -> list[str]:
     """Split a list value (``tc``, ``oh``, ``all``) on blanks, commas and semicolons."""
-    return [item for item in re.split(_LIST_SEP, text) if item]
+    return [item for item in text.translate(_LIST_BLANKS).split(" ") if item]
 
 
 def c_unescape(text: str) -> str:
@@ -117,15 +129,20 @@ def format_octal(value: int) -> str:
     return f"0{value:o}"
 
 
-_PERCENT = r"(?s)%(.)"
-
-
 def expand_percent(text: str, codes: dict[str, str]) -> str:
     """LPRng's Expand_percent: ``%P``, ``%Q``... from ``codes``; any other ``%x`` and ``%%``
-    stay."""
+    stay. (By ``find``, not ``re``: a ``print`` to ``lp=host%port`` expands its value, and
+    a quick command imports no ``re``.)"""
     if "%" not in text:
         return text
-    return re.sub(_PERCENT, lambda m: codes.get(m.group(1), m.group(0)), text)
+    out: list[str] = []
+    start, last = 0, len(text) - 1
+    while (at := text.find("%", start)) != -1 and at < last:  # a "%" at the end stays
+        code = text[at + 1]
+        out += (text[start:at], codes.get(code, "%" + code))
+        start = at + 2
+    out.append(text[start:])
+    return "".join(out)
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

@@ -8,8 +8,6 @@ URI's forms import ``urllib.parse`` (with ``ipaddress``: 3 ms that ``status`` of
 """
 from __future__ import annotations
 
-import re
-
 from lpfilter.printcap.datatypes import URI_SCHEMES, strtol, strtol_leftover
 from lpfilter.structs import FrozenStruct
 
@@ -20,7 +18,7 @@ FTP_PORT = 21
 
 #: A host name as the resolver takes it (RFC 1123 letters, digits, '-', '.', and '_'
 #: that real sites use); an address literal is not a name.
-_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+_HOSTNAME = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$"
 
 
 def host_problem(host: str) -> str | None:
@@ -29,7 +27,8 @@ def host_problem(host: str) -> str | None:
     literal = ":" in host or host.replace(".", "").isdigit()
     if literal:
         return None
-    if not _HOSTNAME.match(host):
+    import re  # (checkpc's and a backend's: a quick command looks up no host)
+    if not re.match(_HOSTNAME, host):
         return f"'{host}' is not a valid host name (letters, digits, '-', '.' and '_')"
     if any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
         return (f"'{host}' is not a valid host name (an empty part between dots, or one"
@@ -271,6 +270,7 @@ def redact(value: str) -> str:
     whole = _redact_uri(value)
     if whole != value or not any(c.isspace() for c in value):
         return whole
+    import re
     return re.sub(r"\S+", lambda word: _redact_uri(word.group()), value)
 
 

@@ -13,7 +13,6 @@ opened without following a link, at most TICKET_MAX bytes, its id its file name.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 
 from lpfilter import logs
@@ -24,14 +23,23 @@ from lpfilter.safefiles import UnsafeFile, discard, fsync_dir, open_regular
 
 log = logs.getLogger(__name__)
 
-#: A ticket's name; ``.tmp-PID-NNNNNN.job`` is one being written, not a job. (Patterns
-#: are compiled on first use, by re's cache: an older version's tickets are rare.)
-TICKET = r"^\d+\.job$"
-_CANCEL = r"^\d+\.cancel$"
+#: A ticket's name is digits and this; ``.tmp-PID-NNNNNN.job`` is one being written, not a
+#: job.
+TICKET = ".job"
+_CANCEL = ".cancel"
 #: A ticket is a few hundred bytes of JSON; more is not a ticket lpfilter wrote.
 TICKET_MAX = 1 << 20
 #: The files of that form in the state folder.
 SEQ, TICKETS_LOCK = "seq", "tickets.lock"
+
+
+def numbered(name: str, suffix: str, most: int | None = None) -> bool:
+    """``name`` is decimal digits (1 to ``most``) and ``suffix``: what ``^\\d+SUFFIX$`` matched,
+    but for a name that ends in a newline (``$`` matched before it; no file lpfilter writes
+    has one). By hand: a queue's first journal looks for these, and a quick command
+    imports no ``re``."""
+    stem = name[:-len(suffix)] if name.endswith(suffix) else ""
+    return stem.isdecimal() and (most is None or len(stem) <= most)
 
 
 def read_ticket(path: str, job_id: str, owner: int) -> Job:
@@ -57,7 +65,7 @@ def ticket_ids(jobs_dir: str) -> list[str]:
         names = os.listdir(jobs_dir)
     except FileNotFoundError:
         return []
-    return sorted((n[:-4] for n in names if re.match(TICKET, n)), key=lambda i: (len(i), i))
+    return sorted((n[:-4] for n in names if numbered(n, TICKET)), key=lambda i: (len(i), i))
 
 
 def read_all(jobs_dir: str, owner: int, queue: str,
@@ -83,7 +91,7 @@ def read_all(jobs_dir: str, owner: int, queue: str,
 def cancel_ids(jobs_dir: str) -> list[str]:
     """The jobs a ``.cancel`` file asks to stop."""
     try:
-        return [n[:-7] for n in os.listdir(jobs_dir) if re.match(_CANCEL, n)]
+        return [n[:-7] for n in os.listdir(jobs_dir) if numbered(n, _CANCEL)]
     except FileNotFoundError:
         return []
 
@@ -139,7 +147,7 @@ def taken_in(state: str, owner: int, queue: str, refuse: Callable[[str, str], st
     return Taken(jobs, records, {job.id for job in read})
 
 
-_DATA = r"^\d{1,12}\.data$"
+_DATA = ".data"
 #: At most this many journals moved aside are read when a new one starts.
 ASIDE_MAX = 8
 
@@ -151,7 +159,7 @@ def seed_number(state: str, owner: int) -> int:
     numbers = [0]
     try:
         numbers += [int(n[:-5]) for n in os.listdir(os.path.join(state, "jobs"))
-                    if re.match(_DATA, n)]
+                    if numbered(n, _DATA, 12)]
     except OSError:
         pass
     names: list[str] = []
@@ -191,7 +199,7 @@ def remove_old(state: str, jobs_dir: str, read: set[str]) -> None:
     (refused, and left where it was because it could not be moved) stays."""
     try:
         for name in os.listdir(jobs_dir):
-            if (re.match(TICKET, name) and name[:-4] in read) or re.match(_CANCEL, name) or (
+            if (numbered(name, TICKET) and name[:-4] in read) or numbered(name, _CANCEL) or (
                     name.startswith(".tmp-") and name.endswith(".job")):
                 discard(os.path.join(jobs_dir, name))
         fsync_dir(jobs_dir)

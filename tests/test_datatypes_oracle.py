@@ -1,0 +1,109 @@
+"""The printcap converters, and the spool's file names, are read by hand as the regular
+expressions they replaced read them.
+
+``strtol``, ``split_list`` and ``expand_percent`` run in every quick command (a
+``print`` to ``lp=host%port`` expands and parses its value), and a queue's first journal
+looks for older tickets and data files by name: none of them imports ``re`` any more. The
+oracles below are the old code, word for word: they are what the new code is compared
+with, for any text.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from lpfilter.printcap import datatypes
+from lpfilter.spool.tickets import numbered
+
+PROPERTY = settings(max_examples=2000, deadline=None)
+#: What steers a number or a list: signs, bases, digits of each kind, C's and other blanks.
+NUMBERISH = st.text(alphabet=" \t\n\v\f\r\xa0+-0123456789xXabcdefABCDEFgG8,;%\u0661.",
+                    max_size=12)
+_STRTOL = r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)"
+
+
+def _strtol_by_re(text: str) -> int:
+    match = re.match(_STRTOL, text)
+    if match is None:
+        return 0
+    sign, digits = match.groups()
+    if digits[:2] in ("0x", "0X"):
+        value = int(digits[2:], 16)
+    elif digits.startswith("0"):
+        value = int(digits, 8) if len(digits) > 1 else 0
+    else:
+        value = int(digits)
+    return -value if sign == "-" else value
+
+
+def _leftover_by_re(text: str) -> str:
+    match = re.match(_STRTOL, text)
+    return text[match.end():] if match else text
+
+
+def _is_number_word_by_re(text: str) -> bool:
+    word = datatypes.c_strip(text).lower()
+    return word in ("yes", "true", "all", "allow", "no", "false", "none", "deny") or (
+        re.match(_STRTOL, word) is not None and _leftover_by_re(word) == "")
+
+
+@PROPERTY
+@given(NUMBERISH)
+@example("0x")
+@example(" -0X1fz")
+@example("0789")
+@example("+")
+@example("\v+012")
+@example("\u0661")
+def test_strtol_reads_what_the_pattern_read(text: str) -> None:
+    assert datatypes.strtol(text) == _strtol_by_re(text)
+    assert datatypes.strtol_leftover(text) == _leftover_by_re(text)
+    assert datatypes.is_number_word(text) == _is_number_word_by_re(text)
+
+
+@PROPERTY
+@given(st.text(alphabet=" \t,;\n\xa0ab", max_size=12))
+def test_split_list_splits_where_the_pattern_split(text: str) -> None:
+    assert datatypes.split_list(text) == [item for item in re.split(r"[ \t,;]+", text)
+                                          if item]
+
+
+@PROPERTY
+@given(st.text(alphabet="%PQhH\n%x", max_size=12),
+       st.dictionaries(st.sampled_from("PQh%\n"), st.text(alphabet="%Pab", max_size=3)))
+@example("100%", {})
+@example("%%P", {"P": "lp", "%": "!"})
+def test_expand_percent_expands_what_the_pattern_expanded(text: str,
+                                                          codes: dict[str, str]) -> None:
+    expected = re.sub(r"(?s)%(.)", lambda m: codes.get(m.group(1), m.group(0)), text)
+    assert datatypes.expand_percent(text, codes) == expected
+
+
+def test_a_quick_command_s_conversions_import_no_re() -> None:
+    code = ("import sys; from lpfilter.printcap import datatypes as d; "
+            "assert d.expand_percent('127.0.0.1%9100', {'P': 'lp'}) == '127.0.0.1%9100'; "
+            "assert d.strtol('0x10') == 16 and d.split_list('a, b') == ['a', 'b']; "
+            "print('re' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "False"
+
+
+@PROPERTY
+@given(st.text(alphabet="0123456789\u0661\u00b2.jobcancelx\n", max_size=14),
+       st.sampled_from([(".job", None), (".cancel", None), (".data", 12)]))
+@example("000001.job", (".job", None))
+@example("1234567890123.data", (".data", 12))
+@example("12.job\n", (".job", None))
+def test_a_spool_file_name_is_told_as_the_pattern_told_it(
+        name: str, form: tuple[str, int | None]) -> None:
+    """``tickets.numbered`` against ``^\\d+SUFFIX$`` (``\\d{1,12}`` for data files), but
+    for a name ending in a newline, which ``$`` let through (no file lpfilter writes)."""
+    suffix, most = form
+    digits = r"\d+" if most is None else r"\d{1,%d}" % most
+    expected = re.match(rf"^{digits}{re.escape(suffix)}$", name) is not None
+    assert numbered(name, suffix, most) == (expected and not name.endswith("\n"))
