@@ -19,8 +19,8 @@ from pathlib import Path
 from benchkit import BenchError
 
 TIMEOUT = 300.0
-#: What the console-script wrapper of a pip before 25.0 runs before it imports lpfilter
-#: (``import re``, then its ``re.sub`` on ``sys.argv[0]``); pip 25.0 and later write one
+#: What the console-script wrapper of a pip before 25.2 runs before it imports lpfilter
+#: (``import re``, then its ``re.sub`` on ``sys.argv[0]``); pip 25.2 and later write one
 #: without ``re`` (``wrapper``).
 WRAPPER = "import re; re.sub(r'(-script\\.pyw|\\.exe)?$', '', 'lpfilter')"
 

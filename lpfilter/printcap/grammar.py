@@ -9,7 +9,6 @@ files and ``model`` gives the pieces meaning.
 from __future__ import annotations
 
 import functools
-import re
 
 from lpfilter.printcap.datatypes import C_SPACE
 from lpfilter.structs import Struct
@@ -19,16 +18,15 @@ if TYPE_CHECKING:
     import pyparsing as pp
     from typing import Any
 
-_LINE_ENDS = re.compile("[\f\x04\x14]")
-_INCLUDE_SEP = re.compile(r"[ \t,;:]+")
-# One option: a ':' and the text up to the next ':' that is not right after a backslash
-# (LPRng looks at one character only, so "\\:" is escaped too).
-_OPTION = re.compile(r":(?:[^:]|(?<=\\):)*")
-# The entry rule of ``_grammar`` (names, then options, then the end) as one pattern, for
-# ``parse_entry(text, fast=True)``: the same two regular expressions in a row, anchored at
-# the end, so the same two pieces (tests/test_printcap_fast.py checks it on every entry of
-# the corpus and on generated text). pyparsing stays the reference and reads the files.
-_ENTRY = re.compile(f"([^:]*)((?:{_OPTION.pattern})*)")
+# The text is cut by hand, not by ``re``: lpd's filter reads ``PRINTCAP_ENTRY`` here at
+# every job's start, and importing ``re`` would be the most of it (tests/test_without_re.py
+# compares each cut with the pattern it replaced). LPRng ends a physical line at a form
+# feed, ^D and ^T too: the first two become the third, which then cuts.
+_LINE_ENDS = str.maketrans("\f\x14", "\x04\x04")
+_INCLUDE_BLANKS = str.maketrans("\t,;:", "    ")
+#: One option, as the pyparsing grammar reads it (``cut_options`` cuts the same): a ':'
+#: and the text up to the next ':' that is not right after a backslash.
+OPTION = r":(?:[^:]|(?<=\\):)*"
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,9 +37,9 @@ def _grammar() -> tuple[pp.ParserElement, pp.ParserElement]:
 
     # An entry is its names, up to the first ':', then its options. The option block is
     # one token (a token per option made a 10,000-entry file take twice as long to read);
-    # parse_entry cuts it with _OPTION, the same pattern an option token would have.
+    # parse_entry cuts it with cut_options, as OPTION would cut it.
     names = pp.Regex(r"[^:]*")
-    options = pp.Regex(f"(?:{_OPTION.pattern})*")
+    options = pp.Regex(f"(?:{OPTION})*")
     entry = names + options + pp.StringEnd()
     entry.leave_whitespace()
     entry.parse_with_tabs()
@@ -55,7 +53,7 @@ def _grammar() -> tuple[pp.ParserElement, pp.ParserElement]:
 
 
 # An option's key ends at a blank or at one of = # @ (LPRng's Option_value_sep).
-_KEY = re.compile(r"[^ \t=#@]*")
+_KEY_ENDS = " \t=#@"
 
 
 class Line(Struct):
@@ -145,7 +143,7 @@ def physical_lines(text: str, origin: Any = None) -> list[Line]:
     lines: list[Line] = []
     gap = False
     for lineno, newline_piece in enumerate(text.split("\n"), start=1):
-        for piece in _LINE_ENDS.split(newline_piece):
+        for piece in newline_piece.translate(_LINE_ENDS).split("\x04"):
             trimmed = piece.strip(C_SPACE)
             if not trimmed or trimmed[0] == "#":
                 gap = True
@@ -165,7 +163,7 @@ def include_files(line: str) -> list[str] | None:
         result = _grammar()[1].parse_string(line, parse_all=True)
     except pp.ParseException:
         return None
-    return [name for name in _INCLUDE_SEP.split(result["files"]) if name]
+    return [name for name in result["files"].translate(_INCLUDE_BLANKS).split(" ") if name]
 
 
 def assemble(lines: list[Line]) -> list[RawEntry]:
@@ -216,16 +214,41 @@ def option_form(rest: str) -> tuple[str, str | None]:
     return "value", head.lstrip(" \t=#@")
 
 
+def option_key(text: str) -> str:
+    """An option's key: its text up to a blank or one of ``= # @``."""
+    end = len(text)
+    for stop in _KEY_ENDS:
+        at = text.find(stop, 0, end)
+        if at != -1:
+            end = at
+    return text[:end]
+
+
+def cut_options(text: str) -> list[tuple[int, str]]:
+    """Each option of ``text`` with where it starts: a ':' and the text up to the next ':'
+    that is not right after a backslash (LPRng looks at one character only, so ``\\\\:``
+    is escaped too)."""
+    found: list[tuple[int, str]] = []
+    start = at = text.find(":")
+    if start == -1:
+        return found
+    while (at := text.find(":", at + 1)) != -1:
+        if text[at - 1] != "\\":
+            found.append((start, text[start:at]))
+            start = at
+    found.append((start, text[start:]))
+    return found
+
+
 def _option(offset: int, text: str) -> ParsedOption:
-    key = _KEY.match(text).group()  # type: ignore[union-attr]  # always matches
+    key = option_key(text)
     form, value = option_form(text[len(key):])
     return ParsedOption(offset, text, key, form, value)
 
 
 def option_sort_key(text: str) -> bytes:
     """The order LPRng's Split(sort=1) puts options in: by key, ASCII case folded, stable."""
-    key = _KEY.match(text).group()  # type: ignore[union-attr]  # always matches
-    return key.encode("utf-8", "surrogateescape").lower()
+    return option_key(text).encode("utf-8", "surrogateescape").lower()
 
 
 def parse_entry(text: str, *, fast: bool = False) -> ParsedEntry:
@@ -237,14 +260,15 @@ def parse_entry(text: str, *, fast: bool = False) -> ParsedEntry:
     swallows the option that follows it *in key order*, not in the file. Options keep
     the file's order here; offsets point into ``text``.
 
-    ``fast`` cuts names from options with ``re`` alone, without importing pyparsing (about
+    ``fast`` cuts names from options at the first ':', without importing pyparsing (about
     35 ms, more than the rest of a filter's start-up): for ``PRINTCAP_ENTRY``, which lpd
-    hands every filter it starts. Text the pattern does not take whole (none is known)
-    goes to pyparsing, which then says what is wrong as it always has.
+    hands every filter it starts. The grammar's entry rule (names, then options, then the
+    end) takes any text whole, and cuts it there too (tests/test_startup.py checks
+    both give the same pieces, on every entry of the corpus and on generated text).
     """
-    match = _ENTRY.fullmatch(text) if fast else None
-    if match is not None:
-        names_text, options_text = match.group(1, 2)
+    if fast:
+        names_text, colon, rest = text.partition(":")
+        options_text = colon + rest
     else:
         # StringEnd in the grammar already demands all of the text; parse_all would only
         # double the cost of each call.
@@ -252,12 +276,12 @@ def parse_entry(text: str, *, fast: bool = False) -> ParsedEntry:
     names = [name.strip(C_SPACE) for name in names_text.split("|")]
     base = len(names_text)
     pieces: list[tuple[int, str]] = []
-    for match in _OPTION.finditer(options_text):
-        body = match.group()[1:]
+    for start, option in cut_options(options_text):
+        body = option[1:]
         stripped = body.lstrip(C_SPACE)
         piece = stripped.rstrip(C_SPACE)
         if piece:
-            pieces.append((base + match.start() + 1 + len(body) - len(stripped), piece))
+            pieces.append((base + start + 1 + len(body) - len(stripped), piece))
     texts, swallowed = _join_escaped(pieces)
     options: list[ParsedOption] = []
     for index, (offset, _piece) in enumerate(pieces):

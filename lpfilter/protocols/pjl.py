@@ -7,8 +7,6 @@ out of the back channel with a bounded buffer, so endless garbage cannot grow me
 """
 from __future__ import annotations
 
-import re
-
 from lpfilter.structs import FrozenStruct
 
 UEL = b"\x1b%-12345X"
@@ -18,13 +16,15 @@ MAX_NAME = 64
 #: A reply longer than this is garbage: it is dropped, not kept.
 MAX_REPLY = 16 * 1024
 
-_UNSAFE = re.compile(r"[^\x20-\x7e]|[\"\\]")
 
 
 def safe_name(text: str, limit: int = MAX_NAME) -> str:
     """A job name that is safe inside ``NAME="..."``: printable ASCII, no quote or backslash,
     no CR/LF or control bytes, bounded length. Others become '_'."""
-    cleaned = _UNSAFE.sub("_", text)[:limit].strip()
+    # (By hand, not re: an if= filter's start imports no re. One character for one, so
+    # cutting first is cutting after.)
+    cleaned = "".join(c if " " <= c <= "~" and c not in '"\\' else "_"
+                      for c in text[:limit]).strip()
     return cleaned or "job"
 
 
@@ -41,7 +41,7 @@ def job_start(name: str, *, ustatus: bool = True, enter: str | None = None) -> b
     if ustatus:
         out += command("USTATUS JOB=ON")
     if enter:
-        language = re.sub(r"[^A-Za-z0-9]", "", enter).upper()
+        language = "".join(c for c in enter if c.isascii() and c.isalnum()).upper()
         if language:
             out += command(f"ENTER LANGUAGE={language}")
     return out
@@ -118,7 +118,8 @@ class Reply(FrozenStruct):
     @property
     def code(self) -> int | None:
         for key, raw in self.fields.items():
-            if re.fullmatch(r"CODE\d*", key) and raw.strip().isdigit():
+            if key[:4] == "CODE" and (key[4:].isdecimal() or key == "CODE") and (
+                    raw.strip().isdigit()):
                 return int(raw)
         return None
 
@@ -140,7 +141,8 @@ class Reply(FrozenStruct):
         return display or self.text
 
 
-_PS_MESSAGE = re.compile(rb"%%\[(.{0,400}?)\]%%", re.S)
+#: Compiled by re's cache at its first use: only a PostScript printer's reply is searched.
+_PS_MESSAGE = rb"(?s)%%\[(.{0,400}?)\]%%"
 
 
 def parse_reply(block: bytes) -> Reply:
@@ -187,10 +189,12 @@ class ReplyParser:
     def feed(self, data: bytes) -> list[Reply]:
         self._buffer += data
         replies: list[Reply] = []
-        for match in _PS_MESSAGE.finditer(self._buffer):
-            replies.append(Reply("ps", match.group(0).decode("ascii", "replace")))
-        if replies:
-            self._buffer = bytearray(_PS_MESSAGE.sub(b"", bytes(self._buffer)))
+        if b"%%[" in self._buffer:  # (a PJL printer's replies need no re)
+            import re
+            for match in re.finditer(_PS_MESSAGE, self._buffer):
+                replies.append(Reply("ps", match.group(0).decode("ascii", "replace")))
+            if replies:
+                self._buffer = bytearray(re.sub(_PS_MESSAGE, b"", bytes(self._buffer)))
         while True:
             end = self._buffer.find(b"\x0c")
             if end < 0:

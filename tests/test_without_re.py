@@ -1,11 +1,11 @@
-"""The printcap converters, and the spool's file names, are read by hand as the regular
-expressions they replaced read them.
+"""Text read by hand reads as the regular expressions it replaced read it.
 
 ``strtol``, ``split_list`` and ``expand_percent`` run in every quick command (a
-``print`` to ``lp=host%port`` expands and parses its value), and a queue's first journal
-looks for older tickets and data files by name: none of them imports ``re`` any more. The
-oracles below are the old code, word for word: they are what the new code is compared
-with, for any text.
+``print`` to ``lp=host%port`` expands and parses its value), a queue's first journal
+looks for older tickets and data files by name, and lpd's filter cuts ``PRINTCAP_ENTRY``
+and writes a PJL job name at every job's start: none of them imports ``re`` any more. The
+oracles below are the old code's patterns: they are what the new code is compared with,
+for any text.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import sys
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lpfilter.printcap import datatypes
+from lpfilter.printcap import datatypes, grammar
+from lpfilter.protocols import pjl
 from lpfilter.spool.tickets import numbered
 
 PROPERTY = settings(max_examples=2000, deadline=None)
@@ -107,3 +108,75 @@ def test_a_spool_file_name_is_told_as_the_pattern_told_it(
     digits = r"\d+" if most is None else r"\d{1,%d}" % most
     expected = re.match(rf"^{digits}{re.escape(suffix)}$", name) is not None
     assert numbered(name, suffix, most) == (expected and not name.endswith("\n"))
+
+
+# --- PRINTCAP_ENTRY, as lpd's filter reads it (printcap/grammar.py) ----------------------
+
+#: What steers the entry's cuts: colons, backslashes, blanks, the line ends, key stops.
+ENTRYISH = st.text(alphabet=":\\ \t\n\f\x04\x14=#@|,;ab", max_size=24)
+
+
+@PROPERTY
+@given(ENTRYISH)
+@example(r"lp|x:\:a=b\\:c\:")
+@example("\\:a:b")
+@example("a\\:")
+def test_options_are_cut_where_the_pattern_cut_them(text: str) -> None:
+    expected = [(m.start(), m.group()) for m in re.finditer(grammar.OPTION, text)]
+    assert grammar.cut_options(text) == expected
+    assert grammar.option_key(text) == re.match(r"[^ \t=#@]*", text).group()
+    names, options = re.fullmatch(f"([^:]*)((?:{grammar.OPTION})*)", text).group(1, 2)
+    assert grammar.parse_entry(text, fast=True).names == [
+        n.strip(datatypes.C_SPACE) for n in names.split("|") if n.strip(datatypes.C_SPACE)]
+    assert (names + options) == text
+
+
+@PROPERTY
+@given(ENTRYISH)
+def test_lines_and_includes_are_cut_where_the_patterns_cut_them(text: str) -> None:
+    pieces = [piece for line in text.split("\n") for piece in re.split("[\f\x04\x14]", line)]
+    kept = [p.strip(datatypes.C_SPACE) for p in pieces]
+    assert [line.text for line in grammar.physical_lines(text)] == [
+        p for p in kept if p and p[0] != "#"]
+    line = "include " + text.replace("\n", " ")
+    files = grammar.include_files(line)
+    assert files is not None
+    rest = re.match(r"(?i)include(?=[ \t]|$)(.*)", line, re.S).group(1)
+    assert files == [name for name in re.split(r"[ \t,;:]+", rest) if name]
+
+
+def test_a_filter_s_entry_and_pjl_import_no_re() -> None:
+    code = ("import sys; from lpfilter.printcap import entrytext; from lpfilter.protocols "
+            "import pjl; e = entrytext.entry_from_text('lp|x:\\n :lp=h%9100:\\n :sh@:\\n'); "
+            "assert e.name == 'lp', e.name; pjl.job_start('a\\x1b\"b', enter='post-script'); "
+            "pjl.ReplyParser().feed(b'@PJL USTATUS JOB\\r\\nCODE=10023\\r\\n\\x0c'); "
+            "print('re' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "False"
+
+
+# --- PJL (protocols/pjl.py): a filter's job name, language and a status code -------------
+
+@PROPERTY
+@given(st.text(max_size=80), st.integers(min_value=0, max_value=90))
+@example('a"b\\c\x1b\n d', 64)
+@example("  x  ", 3)
+def test_a_pjl_name_is_made_safe_as_the_pattern_made_it(text: str, limit: int) -> None:
+    expected = re.sub(r"[^\x20-\x7e]|[\"\\]", "_", text)[:limit].strip() or "job"
+    assert pjl.safe_name(text, limit) == expected
+
+
+@PROPERTY
+@given(st.text(alphabet="PCLpostscript-_ 5\u00e9\u0661", max_size=12),
+       st.text(alphabet="CODE0123456789\u0661x", max_size=8))
+@example("PCL-XL", "CODE")
+@example("x", "CODE\u0661")
+def test_pjl_language_and_code_are_read_as_the_patterns_read_them(enter: str,
+                                                                  key: str) -> None:
+    language = re.sub(r"[^A-Za-z0-9]", "", enter).upper()
+    expected = pjl.UEL + b"@PJL" + pjl.EOL + pjl.command('JOB NAME="n"') + (
+        pjl.command(f"ENTER LANGUAGE={language}") if language else b"")
+    assert pjl.job_start("n", ustatus=False, enter=enter) == expected
+    reply = pjl.Reply("status", "", {key: "42"})
+    assert reply.code == (42 if re.fullmatch(r"CODE\d*", key) else None)
