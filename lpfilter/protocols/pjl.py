@@ -17,7 +17,6 @@ MAX_NAME = 64
 MAX_REPLY = 16 * 1024
 
 
-
 def safe_name(text: str, limit: int = MAX_NAME) -> str:
     """A job name that is safe inside ``NAME="..."``: printable ASCII, no quote or backslash,
     no CR/LF or control bytes, bounded length. Others become '_'."""
