@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,16 @@ def shared_dir() -> Path:
     """The project's shared/ folder (cloned beside the repo): skipped when absent, unless
     CI is set (see sharedkit)."""
     return require_shared(SHARED)
+
+
+@pytest.fixture
+def fresh_python() -> Callable[[str], str]:
+    """Runs code in a new interpreter (this one), checked, and gives what it printed: what
+    a module imports is seen only in a process that had not imported it yet."""
+    def run(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, timeout=60).stdout.strip()
+    return run
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
+from collections.abc import Callable
 
 import pytest
 from hypothesis import example, given, settings
@@ -92,7 +91,7 @@ def test_unknown_types_are_refused_as_json_refuses_them() -> None:
     assert math.isnan(jsontext.loads("NaN"))
 
 
-def test_neither_json_nor_re_is_imported() -> None:
+def test_neither_json_nor_re_is_imported(fresh_python: Callable[[str], str]) -> None:
     """The point of the module: a fresh interpreter reads and writes a record with
     neither ``json`` nor ``re`` loaded (nor what ``re`` loads)."""
     code = ("import sys; from lpfilter import jsontext; "
@@ -100,17 +99,13 @@ def test_neither_json_nor_re_is_imported() -> None:
             "assert value == {'id': '7', 'n': [1.5, None]}, value; "
             "print(sorted(m for m in ('json', 're', 'enum', 'functools', 'collections') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
-    assert out.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
-def test_without_the_accelerator_json_does_it() -> None:
+def test_without_the_accelerator_json_does_it(fresh_python: Callable[[str], str]) -> None:
     """On a Python without ``_json`` both ways go through ``json`` itself, alike."""
     code = ("import sys; sys.modules['_json'] = None; from lpfilter import jsontext; "
             "assert jsontext._scan is None; "
             "text = jsontext.dumps({'b': 'é', 'a': [1.5, None]}, sort_keys=True); "
             "print(text, jsontext.loads(text)['b'] == 'é')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
-    assert out.strip() == '{"a": [1.5, null], "b": "\\u00e9"} True'
+    assert fresh_python(code) == '{"a": [1.5, null], "b": "\\u00e9"} True'

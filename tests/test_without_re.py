@@ -10,8 +10,7 @@ for any text.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from collections.abc import Callable
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -84,14 +83,12 @@ def test_expand_percent_expands_what_the_pattern_expanded(text: str,
     assert datatypes.expand_percent(text, codes) == expected
 
 
-def test_a_quick_command_s_conversions_import_no_re() -> None:
+def test_a_quick_command_s_conversions_import_no_re(fresh_python: Callable[[str], str]) -> None:
     code = ("import sys; from lpfilter.printcap import datatypes as d; "
             "assert d.expand_percent('127.0.0.1%9100', {'P': 'lp'}) == '127.0.0.1%9100'; "
             "assert d.strtol('0x10') == 16 and d.split_list('a, b') == ['a', 'b']; "
             "print('re' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
-    assert out.strip() == "False"
+    assert fresh_python(code) == "False"
 
 
 @PROPERTY
@@ -145,15 +142,13 @@ def test_lines_and_includes_are_cut_where_the_patterns_cut_them(text: str) -> No
     assert files == [name for name in re.split(r"[ \t,;:]+", rest) if name]
 
 
-def test_a_filter_s_entry_and_pjl_import_no_re() -> None:
+def test_a_filter_s_entry_and_pjl_import_no_re(fresh_python: Callable[[str], str]) -> None:
     code = ("import sys; from lpfilter.printcap import entrytext; from lpfilter.protocols "
             "import pjl; e = entrytext.entry_from_text('lp|x:\\n :lp=h%9100:\\n :sh@:\\n'); "
             "assert e.name == 'lp', e.name; pjl.job_start('a\\x1b\"b', enter='post-script'); "
             "pjl.ReplyParser().feed(b'@PJL USTATUS JOB\\r\\nCODE=10023\\r\\n\\x0c'); "
             "print('re' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
-    assert out.strip() == "False"
+    assert fresh_python(code) == "False"
 
 
 # --- PJL (protocols/pjl.py): a filter's job name, language and a status code -------------
