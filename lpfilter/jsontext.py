@@ -15,6 +15,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import ModuleType
     from typing import Any
 
 #: What ``json.loads`` skips around a value (its ``WHITESPACE``): JSON's four, no others.
@@ -35,17 +36,26 @@ class _Decoding:
     parse_constant = _CONSTANTS.__getitem__
 
 
+def _accelerator() -> ModuleType | None:
+    """CPython's ``_json``, imported once; None on a Python without it."""
+    try:
+        import _json
+    except ImportError:
+        return None
+    return _json
+
+
 def _scanner() -> Callable[[str, int], tuple[Any, int]] | None:
     """One scanner for every call, as ``json`` keeps one default decoder: a call runs in
     C from start to end (float, int and a dict's lookup are C), so threads share it. None
     where ``_json`` is missing or wants more than ``_Decoding`` has: then json does it."""
     try:
-        from _json import make_scanner
-        return make_scanner(_Decoding())  # type: ignore[arg-type]  # (a duck, as json's)
-    except (ImportError, AttributeError, TypeError):
+        return _C.make_scanner(_Decoding()) if _C is not None else None
+    except (AttributeError, TypeError):
         return None
 
 
+_C = _accelerator()
 _scan = _scanner()
 
 
@@ -72,15 +82,13 @@ def _unknown(value: object) -> object:
 def dumps(value: object, *, sort_keys: bool = False, ensure_ascii: bool = True) -> str:
     """``json.dumps(value, sort_keys=..., ensure_ascii=...)``, its other settings the
     defaults: the same text, or the same ``TypeError`` or ``ValueError``."""
-    try:
-        from _json import encode_basestring, encode_basestring_ascii, make_encoder
-    except ImportError:
+    if _C is None:
         import json
         return json.dumps(value, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
-    quote = encode_basestring_ascii if ensure_ascii else encode_basestring
+    quote = _C.encode_basestring_ascii if ensure_ascii else _C.encode_basestring
     if isinstance(value, str):
-        return quote(value)
+        return quote(value)  # type: ignore[no-any-return]
     # A new encoder and a new dict of markers for each call, as json makes them: the
     # markers find a circular list or dict, and one left from a failed call could be wrong.
-    encode = make_encoder({}, _unknown, quote, None, ": ", ", ", sort_keys, False, True)
+    encode = _C.make_encoder({}, _unknown, quote, None, ": ", ", ", sort_keys, False, True)
     return "".join(encode(value, 0))
