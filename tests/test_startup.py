@@ -260,6 +260,9 @@ FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random",
                 "pyparsing", "logging", "json", "threading",
                 # PRINTCAP_ENTRY is cut and a PJL job name made safe by hand (round 15)
                 "re",
+                # its connection is _socket's (backends/connect.py): the socket module
+                # makes four enums of its constants and imports selectors (round 16)
+                "socket", "selectors",
                 # the backends' registry imports with __import__: importlib brings warnings
                 "importlib", "warnings",
                 # the entry comes from PRINTCAP_ENTRY: no parse cache, no host pattern
@@ -302,7 +305,7 @@ def test_filter_sending_to_a_socket_printer_imports_only_what_it_uses(tmp_path: 
                          stdin=theirs, stdout=theirs)
         thread.join(30)
     assert got == [b"@@job@@\n"]  # the control: the job went through the socket backend
-    assert {"socket", "lpfilter.backends.jetdirect", "lpfilter.job"} <= names
+    assert {"_socket", "lpfilter.backends.jetdirect", "lpfilter.job"} <= names
     names -= _bare(lpd.env(None))  # (an editable install's finder loads ipaddress)
     assert not names & FILTER_NEVER, sorted(names & FILTER_NEVER)
     assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)

@@ -12,6 +12,7 @@ Facts: printer-protocols.md §4.
 """
 from __future__ import annotations
 
+import _socket
 import socket
 import time
 
@@ -129,7 +130,7 @@ class _Listener(socket.socket):
     """Active mode's listening socket, until the server connects to it."""
 
 
-def _open_data(session: Session, request: Request) -> socket.socket:
+def _open_data(session: Session, request: Request) -> _socket.socket:
     """A data connection (passive) or a listening socket announced with PORT/EPRT (active);
     passive refused, by reply or by connection, turns the session to active mode."""
     if session.passive:
@@ -207,7 +208,7 @@ def _dropped(session: Session, request: Request, exc: OSError) -> LpfilterError:
                           f" {request.sent} bytes ({exc.strerror or exc}){said}")
 
 
-def _final_reply(session: Session, request: Request, data: socket.socket,
+def _final_reply(session: Session, request: Request, data: _socket.socket,
                  stall: float) -> ftp.Reply:
     """The reply after the data: its wait is bounded by ``stall`` seconds without the
     server taking bytes, counted from the last byte it took."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
+import _socket
 import time
 from collections.abc import Callable
 
@@ -60,7 +60,7 @@ def failure(reply: ftp.Reply, where: str, step: str) -> LpfilterError:
 class Control:
     """The control connection: command lines out, complete replies in."""
 
-    def __init__(self, sock: socket.socket, where: str) -> None:
+    def __init__(self, sock: _socket.socket, where: str) -> None:
         self.sock = sock
         self.where = where
         self._reader = ftp.ReplyReader()

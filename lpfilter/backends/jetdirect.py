@@ -9,7 +9,7 @@ delay, or none, each with fallbacks and bounds. Facts: printer-protocols.md §1-
 """
 from __future__ import annotations
 
-import socket
+import _socket
 import struct
 import time
 from collections.abc import Callable
@@ -32,7 +32,7 @@ DRAIN = 2.0
 class Session:
     """One connection's back channel: replies parsed, new status passed on, EOF noticed."""
 
-    def __init__(self, sock: socket.socket, request: Request) -> None:
+    def __init__(self, sock: _socket.socket, request: Request) -> None:
         self.sock = sock
         self.request = request
         self.parser = pjl.ReplyParser()
@@ -46,7 +46,7 @@ class Session:
         self.half_closed = False
 
     def half_close(self) -> None:
-        self.sock.shutdown(socket.SHUT_WR)
+        self.sock.shutdown(_socket.SHUT_WR)
         self.half_closed = True
 
     def read(self) -> bool:
@@ -124,11 +124,11 @@ class JetDirectBackend:
             finished = True
         finally:
             if not finished:  # reset: a linger would block here, deaf to cancel and shutdown
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
         return result
 
-    def send_on(self, sock: socket.socket, request: Request, where: str) -> SendResult:
+    def send_on(self, sock: _socket.socket, request: Request, where: str) -> SendResult:
         """The same job over a connection someone else opened and keeps (lpd's, for a data
         filter): it is never half-closed or closed here, so ``waitend=eof`` (the printer
         closing) cannot work and means ``none``."""
@@ -138,7 +138,7 @@ class JetDirectBackend:
         sock.setblocking(False)
         return self._run(sock, request, settings, where)
 
-    def _run(self, sock: socket.socket, request: Request, settings: SocketSettings,
+    def _run(self, sock: _socket.socket, request: Request, settings: SocketSettings,
              where: str) -> SendResult:
         job = request.job
         session = Session(sock, request)

@@ -16,8 +16,8 @@ count) keeps the pipe: ``lend_meter`` says None.
 """
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import stat
 import struct
 import time
@@ -48,8 +48,11 @@ _TCP_ESTABLISHED, _TCP_CLOSE_WAIT = 1, 8
 
 
 def _tcp_info(fd: int) -> bytes:
-    with socket.socket(fileno=os.dup(fd)) as sock:
-        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+    sock = _socket.socket(fileno=os.dup(fd))  # (the C type: no socket module; see connect)
+    try:
+        return sock.getsockopt(_socket.IPPROTO_TCP, _socket.TCP_INFO, _TCP_INFO_SIZE)
+    finally:
+        sock.close()
 
 
 def lend_meter(fd: int) -> Meter | None:

@@ -27,7 +27,7 @@ LPRng's and BSD's (CUPS's cups-lpd, printers' own) may take only one.
 from __future__ import annotations
 
 import os
-import socket
+import _socket
 import struct
 import time
 
@@ -52,7 +52,7 @@ LOCAL_SEND_BUFFER = 128 * 1024
 class Connection:
     """One job's connection: small writes and bounded acknowledgement reads."""
 
-    def __init__(self, sock: socket.socket, request: Request, where: str) -> None:
+    def __init__(self, sock: _socket.socket, request: Request, where: str) -> None:
         self.sock = sock
         self.request = request
         self.where = where
@@ -133,7 +133,7 @@ class LpdBackend:
     previous job when it is still open."""
 
     def __init__(self) -> None:
-        self._kept: socket.socket | None = None
+        self._kept: _socket.socket | None = None
 
     def close(self) -> None:
         """End the kept connection with a plain close: every job sent on it was committed
@@ -166,7 +166,7 @@ class LpdBackend:
             raise broken(exc, where, request.sent, peer="server", unit="bytes of data") from None
         finally:
             if not finished:  # reset: a linger would block here, deaf to cancel
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
             elif request.settings.batch:
                 self._kept = sock
@@ -175,7 +175,7 @@ class LpdBackend:
         return SendResult(sent, "sent", None, f"sent: {sent} bytes to {where}, every file"
                           " acknowledged")
 
-    def _take(self) -> socket.socket | None:
+    def _take(self) -> _socket.socket | None:
         """The kept connection if the server has not closed it: an idle server says nothing,
         so anything readable (EOF, a stray byte) means it is done with it."""
         sock, self._kept = self._kept, None
@@ -187,7 +187,7 @@ class LpdBackend:
         return sock
 
     @staticmethod
-    def _connect(request: Request, destination: Lpd) -> socket.socket:
+    def _connect(request: Request, destination: Lpd) -> _socket.socket:
         sock = open_connection(destination.host, destination.port,
                                timeout=request.settings.connect_timeout,
                                interrupted=request.reporter.interrupted,
@@ -196,13 +196,13 @@ class LpdBackend:
         # Every write here ends a step the server must answer before the next one; Nagle
         # would hold the byte that ends a data file until the server's delayed ACK (40 ms
         # on Linux), which is most of a small job's time. See bench/README.md.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         if on_this_host(sock):
             # A reader on this host copies what we queue; a small queue is still in the
             # CPU cache when it does (lpd: 0.82-0.92 s of CPU for 1 GiB against 1.07 with
             # the kernel's default; bench/README.md, LPD forwarding). The round trip is
             # microseconds, so 128 KiB never starves the link.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LOCAL_SEND_BUFFER)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, LOCAL_SEND_BUFFER)
         return sock
 
     def _job(self, conn: Connection, queue: str, *, request: bool) -> int:

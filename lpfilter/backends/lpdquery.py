@@ -12,7 +12,7 @@ NotConnected error (ConnectRefused, Unreachable, NameNotFound) carrying ``host%p
 """
 from __future__ import annotations
 
-import socket
+import _socket
 import time
 
 from lpfilter.backends.connect import open_connection
@@ -73,7 +73,7 @@ def _ask(host: str, port: int, request: bytes, timeout: float,
     return [*lines, note] if note else lines
 
 
-def read_reply(sock: socket.socket, timeout: float, total: float,
+def read_reply(sock: _socket.socket, timeout: float, total: float,
                limit: int = MAX_REPLY) -> tuple[bytes, str]:
     """Everything the server sends until it closes, at most ``limit`` bytes, each read
     waiting at most ``timeout`` seconds and all of them ``total``; and a note ("" when

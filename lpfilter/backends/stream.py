@@ -12,7 +12,6 @@ import fcntl
 import math
 import os
 import select
-import selectors
 import stat
 import struct
 import termios
@@ -214,42 +213,39 @@ class Pump:
         where the kernel moves pipe pages to ``dst`` itself, else through the one buffer.
         A source silent for ``idle_timeout`` fails the try like a printer taking nothing."""
         use_splice = self.use_sendfile and hasattr(os, "splice")
-        waiter = selectors.DefaultSelector()
-        try:
-            waiter.register(source.fd, selectors.EVENT_READ)
-            while True:
-                self._wait_source(waiter, source)
+        waiter = select.poll()  # (poll(2), as Pump's: no epoll made and closed per job)
+        waiter.register(source.fd, select.POLLIN)
+        while True:
+            self._wait_source(waiter, source)
+            if use_splice:
+                self._wait_writable()
+                self._before_write()
+            try:
                 if use_splice:
-                    self._wait_writable()
-                    self._before_write()
-                try:
-                    if use_splice:
-                        done = os.splice(source.fd, self.dst, CHUNK,
-                                         flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-                    else:
-                        done = self._pipe_copy(source.fd)
-                except BlockingIOError:
+                    done = os.splice(source.fd, self.dst, CHUNK,
+                                     flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+                else:
+                    done = self._pipe_copy(source.fd)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if use_splice and exc.errno in _NO_SENDFILE:
+                    use_splice = False
                     continue
-                except OSError as exc:
-                    if use_splice and exc.errno in _NO_SENDFILE:
-                        use_splice = False
-                        continue
-                    raise
-                if done == 0:
-                    source.finish()
-                    return
-                if use_splice:
-                    self.sent += done
-                    self.report()
-        finally:
-            waiter.close()
+                raise
+            if done == 0:
+                source.finish()
+                return
+            if use_splice:
+                self.sent += done
+                self.report()
 
-    def _wait_source(self, waiter: selectors.BaseSelector, source: StreamSource) -> None:
+    def _wait_source(self, waiter: select.poll, source: StreamSource) -> None:
         """Wait until the pipe has bytes (or its end), hearing cancel and shutdown and
         reading the printer's back channel meanwhile."""
         deadline = time.monotonic() + self.idle_timeout if self.idle_timeout > 0 else None
         produced: float | None = None
-        while not waiter.select(0):
+        while not waiter.poll(0):
             if produced is None and source.produced():
                 produced = time.monotonic()
             elif produced is not None and time.monotonic() - produced > HELD_GRACE:
@@ -266,7 +262,7 @@ class Pump:
                 raise JobInterrupted(reason)
             if self.reader is not None:
                 self._wait_writable_or_read(TICK / 4)
-            if waiter.select(TICK):
+            if waiter.poll(TICK * 1000):
                 return
             self.report()
             if deadline is not None and time.monotonic() > deadline:
