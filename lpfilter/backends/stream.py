@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import math
 import os
 import select
 import stat
@@ -100,7 +99,8 @@ class Pump:
         """(writable, readable) within ``timeout`` seconds; an error or hang-up is both
         (the next write or read says what it is)."""
         writable = readable = False
-        for _fd, mask in self._poll.poll(math.ceil(timeout * 1000)):
+        # (milliseconds as a float: poll rounds them up, and no math module is loaded)
+        for _fd, mask in self._poll.poll(timeout * 1000):
             trouble = mask & (select.POLLERR | select.POLLHUP | select.POLLNVAL)
             writable = writable or bool(mask & select.POLLOUT or trouble)
             readable = readable or bool(mask & select.POLLIN or trouble)
