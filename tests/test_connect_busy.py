@@ -38,10 +38,12 @@ def test_a_port_that_opens_after_a_refusal_is_connected_to(refusing: socket.sock
         looks.append(1)
         return None
 
-    with open_connection("127.0.0.1", port, timeout=5, interrupted=interrupted, busy=True):
+    with open_connection("127.0.0.1", port, timeout=5, interrupted=interrupted,
+                         busy=True) as sock:
         conn, _ = refusing.accept()
         conn.close()
     assert looks, "the port was never opened"
+    assert sock.fileno() == -1  # the end of the with closed it (connect.Connection)
 
 
 def test_a_port_that_stays_closed_is_refused_after_every_pause(refusing: socket.socket) -> None:
