@@ -271,7 +271,9 @@ FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random",
                 # its context managers are classes (contextlib: 2.7 M instructions)
                 "signal", "contextlib",
                 # a filter's child processes (an if= under lp=|), their orphans and locks
-                "lpfilter.children.orphans", "lpfilter.locks", "psutil"}
+                "lpfilter.children.orphans", "lpfilter.locks", "psutil",
+                # the socket lent to a data filter, and the wait for its exit (round 16)
+                "lpfilter.backends.lend", "lpfilter.children.exitwait"}
 
 
 def _printer(server: socket.socket) -> tuple[threading.Thread, list[bytes]]:

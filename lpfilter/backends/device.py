@@ -11,8 +11,7 @@ import stat
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import DeviceSettings
-from lpfilter.backends.lend import send_lent
-from lpfilter.backends.stream import Pump
+from lpfilter.backends.stream import Pump, send_body
 from lpfilter.errors import JobRefused, TransientError
 
 Request = SendRequest[DeviceSettings]
@@ -63,7 +62,11 @@ class DeviceBackend:
                         first_byte=request.reporter.first_byte, idle_timeout=settings.stall,
                         progress=request.progress, sendfile=not regular, what=path)
             try:
-                sent = send_lent(pump, request, settings.framing)
+                if request.direct is None:  # no data filter writes to the device itself
+                    sent = send_body(pump, request, settings.framing)
+                else:  # (see jetdirect._stream)
+                    from lpfilter.backends.lend import send_lent
+                    sent = send_lent(pump, request, settings.framing)
             finally:
                 pump.close()
         except OSError as exc:
