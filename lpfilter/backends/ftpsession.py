@@ -9,9 +9,9 @@ slot, and psutil names the live holders while a job waits for one.
 """
 from __future__ import annotations
 
+import _socket
 import hashlib
 import os
-import _socket
 import time
 from collections.abc import Callable
 

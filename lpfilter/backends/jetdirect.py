@@ -189,8 +189,8 @@ class JetDirectBackend:
         try:
             if request.direct is None:  # no data filter writes to the socket itself
                 sent = send_body(pump, request, frame)
-            else:  # (lend and its child's wait: 1.6 M instructions lpd's filter needs
-                from lpfilter.backends.lend import send_lent  # only for such a job)
+            else:  # lend.py and its child's wait (1.6 M instructions) only for such a job
+                from lpfilter.backends.lend import send_lent
                 sent = send_lent(pump, request, frame)
         finally:
             pump.close()

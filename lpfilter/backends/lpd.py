@@ -26,8 +26,8 @@ LPRng's and BSD's (CUPS's cups-lpd, printers' own) may take only one.
 """
 from __future__ import annotations
 
-import os
 import _socket
+import os
 import struct
 import time
 
