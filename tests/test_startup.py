@@ -161,6 +161,56 @@ def test_a_quick_command_imports_only_its_own_module(site: tuple[dict[str, str],
         assert not names & {"socket", "lpfilter.printcap.destination"}
 
 
+def _lpd_answering(server: socket.socket, reply: bytes,
+                   count: int) -> tuple[threading.Thread, list[bytes]]:
+    """An LPD server on ``server`` that answers ``count`` requests with ``reply``, one
+    connection each, in a thread."""
+    got: list[bytes] = []
+
+    def serve() -> None:
+        server.settimeout(30)
+        for _ in range(count):
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(30)
+                got.append(conn.recv(512))
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread, got
+
+
+@pytest.mark.parametrize("argv", [["status", "-P", "f"], ["status", "-P", "q@{server}"],
+                                  ["cancel", "-P", "q@{server}", "7"]])
+def test_a_forwarded_queue_s_status_and_cancel_import_no_dataclasses_nor_re(
+        tmp_path: Path, argv: list[str]) -> None:
+    """A client's ``lpq`` and ``lprm`` of a print server's queue (``lp=queue@server``, or
+    ``-P queue@server``) ask it over LPD: the protocol's module is loaded
+    (protocols/lpd.py), but not dataclasses (52 M instructions), re, nor the socket
+    module (round 16)."""
+    (tmp_path / "sd").mkdir(mode=0o700)
+    printcap = tmp_path / "printcap"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
+    env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        where = f"127.0.0.1%{server.getsockname()[1]}"
+        printcap.write_text(f"f:lp=q@{where}:sd={tmp_path}/sd\n")
+        argv = [a.format(server=where) for a in argv]
+        warm = argv[-1] == "f"  # the printcap read once: its parse cache is warm after
+        thread, got = _lpd_answering(server, b"no entries\n", 2 if warm else 1)
+        if warm:
+            assert "pyparsing" in imported(argv, env, tmp_path)  # (the cache's control)
+        names = imported(argv, env, tmp_path) - _bare(env)
+        thread.join(30)
+    asked = b"\x05q " if argv[0] == "cancel" else b"\x03q\n"
+    assert got and got[0].startswith(asked), got  # the control: the server was asked
+    assert "lpfilter.protocols.lpd" in names
+    assert not names & {*NO_DATACLASSES, "re", "socket", "selectors"}, sorted(
+        names & {*NO_DATACLASSES, "re", "socket", "selectors"})
+
+
 #: What a ``watch --once`` pass that finds nothing to send needs none of (issue 16: a cron
 #: pass every minute paid ~100 ms, 217 modules): the print server (only for the daemon),
 #: a pool's modules (only for ``sv=``), the send path with its control-file module,

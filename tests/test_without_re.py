@@ -2,10 +2,11 @@
 
 ``strtol``, ``split_list`` and ``expand_percent`` run in every quick command (a
 ``print`` to ``lp=host%port`` expands and parses its value), a queue's first journal
-looks for older tickets and data files by name, and lpd's filter cuts ``PRINTCAP_ENTRY``
-and writes a PJL job name at every job's start: none of them imports ``re`` any more. The
-oracles below are the old code's patterns: they are what the new code is compared with,
-for any text.
+looks for older tickets and data files by name, lpd's filter cuts ``PRINTCAP_ENTRY``
+and writes a PJL job name at every job's start, and a client's ``status`` of a forwarded
+queue loads the LPD protocol's module: none of them imports ``re`` any more. The oracles
+below are the old code's patterns: they are what the new code is compared with, for any
+text.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lpfilter.printcap import datatypes, grammar
-from lpfilter.protocols import pjl
+from lpfilter.protocols import lpd, pjl
 from lpfilter.spool.tickets import numbered
 
 PROPERTY = settings(max_examples=2000, deadline=None)
@@ -175,3 +176,83 @@ def test_pjl_language_and_code_are_read_as_the_patterns_read_them(enter: str,
     assert pjl.job_start("n", ustatus=False, enter=enter) == expected
     reply = pjl.Reply("status", "", {key: "42"})
     assert reply.code == (42 if re.fullmatch(r"CODE\d*", key) else None)
+
+
+# --- LPD (protocols/lpd.py): job file names, a file name's host part, a request's words --
+
+_FILE_NAME = r"(cf|df)([A-Za-z])(\d{3,6})([A-Za-z0-9._-]*)"
+
+
+#: A start that is often a job file name's (``cf``/``df``, a letter, digits), then anything.
+FILE_NAMEISH = st.builds(
+    "".join, st.lists(st.sampled_from(["cf", "df", "cF", "A", "\u00e9", "1", "23", "4567",
+                                       "\u0661", ".", "..", "_", "-", "/", "h", "x"]),
+                      max_size=8))
+
+
+@PROPERTY
+@given(FILE_NAMEISH)
+@example("cfA123host")
+@example("dfB1234567890")
+@example("cfA12")
+@example("cf\u00e9123x")
+@example("cfA123\u0661")
+@example("cfA12345678.host")
+def test_a_job_file_name_is_read_as_the_pattern_read_it(name: str) -> None:
+    found = re.fullmatch(_FILE_NAME, name, re.ASCII)
+    good = found is not None and len(name) <= lpd.MAX_FILE_NAME and ".." not in name
+    try:
+        lpd.check_file_name(name)
+        checked = True
+    except lpd.LpdProtocolError:
+        checked = False
+    assert checked == good
+    if good:
+        assert found is not None
+        assert lpd.file_job(name) == (int(found.group(3)), found.group(4))
+
+
+@PROPERTY
+@given(st.text(alphabet="ab.-_/ \u00e9\u0661\n9", max_size=24),
+       st.integers(min_value=0, max_value=40))
+@example("..a...b..", 31)
+@example("h\u00e9st.example.org", 15)
+def test_a_file_name_s_host_is_made_as_the_patterns_made_it(host: str, limit: int) -> None:
+    expected = re.sub(r"\.\.+", ".", re.sub(r"[^A-Za-z0-9.-]", "_", host)[:limit])
+    assert lpd.name_host(host, limit) == (expected.strip(".") or "localhost")
+
+
+@PROPERTY
+@given(st.integers(min_value=1, max_value=5), st.lists(st.sampled_from(
+    [b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x85", b"lp", b"bob", b"7", b"\xe9"]),
+    max_size=8).map(b"".join))
+@example(3, b"lp  bob\t\x0b\x0c7")
+@example(5, b"q\x1croot")
+def test_a_request_s_words_are_cut_where_the_pattern_cut_them(code: int, body: bytes) -> None:
+    """RFC 1179's separators (SP, HT, VT, FF); a line never holds NUL, CR or LF here
+    (``_text_line`` refuses them first)."""
+    line = bytes([code]) + body
+    words = [w.decode("utf-8", "surrogateescape")
+             for w in re.split(rb"[ \t\v\f]+", line[1:]) if w]
+    refused = (any(not w.isprintable() for w in words) or not words
+               or (code == lpd.Request.REMOVE and len(words) < 2))
+    try:
+        parsed = lpd.parse_request(line)
+    except lpd.LpdProtocolError:
+        assert refused
+        return
+    assert not refused
+    assert (parsed.queue, *parsed.operands) == tuple(words)
+
+
+def test_a_forwarded_queue_s_status_imports_no_re_nor_dataclasses(
+        fresh_python: Callable[[str], str]) -> None:
+    """What ``lpfilter status`` of an ``lp=queue@host`` queue uses of the protocol: the
+    request, a reply's lines, an acknowledgement and a job's file names."""
+    code = ("import sys; from lpfilter.protocols import lpd; "
+            "assert lpd.status('lp', ('bob',), long=True) == b'\\x04lp bob\\n'; "
+            "assert lpd.status_lines(b'a\\x1bb\\n') == ['a\\\\x1bb']; "
+            "assert lpd.parse_ack(b'\\x01no').permanent; "
+            "assert lpd.job_names('000042', 'h..x').control == 'cfA042h.x'; "
+            "print(sorted({'re', 'dataclasses', 'zlib'} & set(sys.modules)))")
+    assert fresh_python(code) == "[]"

@@ -6,15 +6,18 @@ touches a socket: callers read bounded amounts and hand the bytes in. An operand
 from a user or a printcap (a queue, a user, a job number) can never end a request line or
 add one: it is refused here, and so is a received line that is too long or holds a NUL.
 The control file is in ``lpdcontrol``.
+
+A client's ``status`` and ``cancel`` of a forwarded queue import this module, so it keeps
+to what a quick command imports anyway: its records are ``FrozenStruct``s, not dataclasses
+(``dataclasses`` imports ``inspect``: 52 M instructions, more than the rest of such a
+``status``), and its names are checked with ``str`` methods, not ``re``.
 """
 from __future__ import annotations
 
 import enum
-import re
-import zlib
-from dataclasses import dataclass
 
 from lpfilter.errors import PermanentError
+from lpfilter.structs import FrozenStruct
 from lpfilter.text import visible
 
 #: The LPD port (RFC §3.1); LPRng's ``lpd_port``.
@@ -41,10 +44,12 @@ MAX_NAME_HOST = 31
 #: writes in practice (LPRng writes its FQDN); a 200-character name is hostile, refused.
 MAX_FILE_NAME = 128
 
-#: RFC §3.1: operands are separated by SP, HT, VT or FF.
-_SEPARATORS = re.compile(rb"[ \t\v\f]+")
-_NAME_HOST_BAD = re.compile(r"[^A-Za-z0-9.-]")
-_FILE_NAME = re.compile(r"(cf|df)([A-Za-z])(\d{3,6})([A-Za-z0-9._-]*)", re.ASCII)
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ASCII_DIGITS = frozenset("0123456789")
+#: What a host part of a file name may hold (lpd-protocol.md §5).
+_NAME_HOST_OK = _ASCII_LETTERS | _ASCII_DIGITS | frozenset(".-")
+#: What may follow a job file name's number: its host part (RFC §7).
+_FILE_NAME_TAIL = _NAME_HOST_OK | frozenset("_")
 
 
 class LpdProtocolError(PermanentError):
@@ -73,13 +78,18 @@ class Subcommand(enum.IntEnum):
     DATA_FILE = 3
 
 
-@dataclass(frozen=True, slots=True)
-class RequestLine:
+class RequestLine(FrozenStruct):
     """A parsed request: for REMOVE the first operand is the agent (RFC §5.5)."""
 
+    __slots__ = _fields = ("code", "queue", "operands")
     code: Request
     queue: str
-    operands: tuple[str, ...] = ()
+    operands: tuple[str, ...]
+
+    def __init__(self, code: Request, queue: str, operands: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "operands", operands)
 
     @property
     def agent(self) -> str:
@@ -154,7 +164,9 @@ def parse_request(line: bytes) -> RequestLine:
     body = _text_line(line, "a request line")
     if not body or body[0] not in _REQUEST_CODES:
         raise LpdProtocolError(f"not an LPD request (code 0x{body[:1].hex() or 'none'})")
-    words = [w.decode("utf-8", "surrogateescape") for w in _SEPARATORS.split(body[1:]) if w]
+    # RFC §3.1: operands are separated by SP, HT, VT or FF; split() also cuts at CR and
+    # LF, which _text_line refused.
+    words = [w.decode("utf-8", "surrogateescape") for w in body[1:].split()]
     if any(not w.isprintable() for w in words):
         raise LpdProtocolError("a request with a control character")
     code = Request(body[0])
@@ -166,14 +178,19 @@ def parse_request(line: bytes) -> RequestLine:
 
 
 # --- inside a job transfer ---------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class FileLine:
+class FileLine(FrozenStruct):
     """A ``\\x02``/``\\x03`` subcommand: the file that follows, ``size`` bytes (0 for a data
     file: until the client closes, lpd-protocol.md §2)."""
 
+    __slots__ = _fields = ("code", "size", "name")
     code: Subcommand
     size: int
     name: str
+
+    def __init__(self, code: Subcommand, size: int, name: str) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "name", name)
 
 
 def abort_job() -> bytes:
@@ -207,10 +224,25 @@ def parse_subcommand(line: bytes) -> FileLine | None:
     return FileLine(Subcommand(body[0]), int(count), text)
 
 
+def _file_name_parts(name: str) -> tuple[str, str] | None:
+    """The number and host part of a job file name, or None when it is not one: ``cf`` or
+    ``df``, a letter, 3 to 6 digits (as many as there are, up to 6), then letters, digits
+    and ``._-``; all of them ASCII."""
+    if name[:2] not in ("cf", "df") or name[2:3] not in _ASCII_LETTERS:
+        return None
+    end = 3
+    while end < len(name) and end < 9 and name[end] in _ASCII_DIGITS:
+        end += 1
+    host = name[end:]
+    if end < 6 or not _FILE_NAME_TAIL.issuperset(host):
+        return None
+    return name[3:end], host
+
+
 def check_file_name(name: str) -> None:
     """A job file name as RFC §7 writes it (``cfA123host``, ``dfB123host``): anything
     else, a ``/`` or ``..`` above all, is refused (BSD refuses ``/``, lpd-protocol.md §5)."""
-    if len(name) > MAX_FILE_NAME or not _FILE_NAME.fullmatch(name) or ".." in name:
+    if len(name) > MAX_FILE_NAME or _file_name_parts(name) is None or ".." in name:
         raise LpdProtocolError(f"a bad job file name {visible(name)[:80]!r}")
 
 
@@ -218,14 +250,13 @@ def file_job(name: str) -> tuple[int, str]:
     """The job number and host part of a checked job file name (``cfA634localhost``:
     634, ``localhost``): what a server compares to know a job sent again."""
     check_file_name(name)
-    found = _FILE_NAME.fullmatch(name)
-    assert found is not None
-    return int(found.group(3)), found.group(4)
+    parts = _file_name_parts(name)
+    assert parts is not None
+    return int(parts[0]), parts[1]
 
 
 # --- job numbers and file names -----------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class JobNames:
+class JobNames(FrozenStruct):
     """The number and file names of one job on the wire (RFC §7, lpd-protocol.md §5).
 
     ``digits`` 3 is what RFC 1179, BSD, CUPS and LPRng by default write and every server
@@ -233,10 +264,17 @@ class JobNames:
     ``cf`` name's priority letter: ``A`` everywhere, LPRng writes the class's (``cfZ``).
     """
 
+    __slots__ = _fields = ("number", "host", "digits", "letter")
     number: int
     host: str
-    digits: int = 3
-    letter: str = "A"
+    digits: int
+    letter: str
+
+    def __init__(self, number: int, host: str, digits: int = 3, letter: str = "A") -> None:
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "digits", digits)
+        object.__setattr__(self, "letter", letter)
 
     @property
     def control(self) -> str:
@@ -254,8 +292,11 @@ def job_number(job_id: str, digits: int = 3) -> int:
     an id without digits (never made by lpfilter) gets a stable number from its text."""
     if digits not in (3, 6):
         raise LpdProtocolError("LPD job numbers have 3 (RFC 1179) or 6 (LPRng) digits")
-    number = int(job_id) if job_id.isascii() and job_id.isdigit() else zlib.crc32(
-        job_id.encode("utf-8", "surrogateescape"))
+    if job_id.isascii() and job_id.isdigit():
+        number = int(job_id)
+    else:
+        from zlib import crc32  # (an extension module to load: only for such an id)
+        number = crc32(job_id.encode("utf-8", "surrogateescape"))
     return number % (1000 if digits == 3 else 1_000_000)
 
 
@@ -264,8 +305,10 @@ def name_host(host: str, limit: int = MAX_NAME_HOST) -> str:
     be a path or a separator to some server; never ``..``), at most ``limit`` characters.
     LPRng writes its full host name and LPRng and BSD servers take it; pass 15 to cut it
     as CUPS does for old servers with short file names."""
-    host = _NAME_HOST_BAD.sub("_", host)[:limit]
-    return re.sub(r"\.\.+", ".", host).strip(".") or "localhost"
+    host = "".join([c if c in _NAME_HOST_OK else "_" for c in host[:limit]])
+    while ".." in host:  # a run of dots becomes one
+        host = host.replace("..", ".")
+    return host.strip(".") or "localhost"
 
 
 def job_names(job_id: str, host: str, *, digits: int = 3, job_class: str = "") -> JobNames:
@@ -298,13 +341,18 @@ _KINDS = {0: AckKind.OK, 1: AckKind.STOP_QUEUE, 2: AckKind.RETRY, 3: AckKind.FAI
 PERMANENT = frozenset({AckKind.STOP_QUEUE, AckKind.FAIL, AckKind.REFUSED})
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(FrozenStruct):
     """An acknowledgement: its code (-1 for a BSD text refusal) and the server's reason."""
 
+    __slots__ = _fields = ("code", "kind", "reason")
     code: int
     kind: AckKind
-    reason: str = ""
+    reason: str
+
+    def __init__(self, code: int, kind: AckKind, reason: str = "") -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "reason", reason)
 
     @property
     def ok(self) -> bool:
