@@ -7,10 +7,9 @@ from a user or a printcap (a queue, a user, a job number) can never end a reques
 add one: it is refused here, and so is a received line that is too long or holds a NUL.
 The control file is in ``lpdcontrol``.
 
-A client's ``status`` and ``cancel`` of a forwarded queue import this module, so it keeps
-to what a quick command imports anyway: its records are ``FrozenStruct``s, not dataclasses
-(``dataclasses`` imports ``inspect``: 52 M instructions, more than the rest of such a
-``status``), and its names are checked with ``str`` methods, not ``re``.
+A client's ``status`` and ``cancel`` of a print server's queue load this module: its
+records are ``FrozenStruct``s and its names are read with ``str`` methods, not dataclasses
+(with ``inspect``, 52 M instructions to import) and ``re``.
 """
 from __future__ import annotations
 
@@ -45,9 +44,8 @@ MAX_NAME_HOST = 31
 MAX_FILE_NAME = 128
 
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_ASCII_DIGITS = frozenset("0123456789")
 #: What a host part of a file name may hold (lpd-protocol.md §5).
-_NAME_HOST_OK = _ASCII_LETTERS | _ASCII_DIGITS | frozenset(".-")
+_NAME_HOST_OK = _ASCII_LETTERS | frozenset("0123456789.-")
 #: What may follow a job file name's number: its host part (RFC §7).
 _FILE_NAME_TAIL = _NAME_HOST_OK | frozenset("_")
 
@@ -87,9 +85,7 @@ class RequestLine(FrozenStruct):
     operands: tuple[str, ...]
 
     def __init__(self, code: Request, queue: str, operands: tuple[str, ...] = ()) -> None:
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "queue", queue)
-        object.__setattr__(self, "operands", operands)
+        self._assign(locals())
 
     @property
     def agent(self) -> str:
@@ -188,9 +184,7 @@ class FileLine(FrozenStruct):
     name: str
 
     def __init__(self, code: Subcommand, size: int, name: str) -> None:
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "size", size)
-        object.__setattr__(self, "name", name)
+        self._assign(locals())
 
 
 def abort_job() -> bytes:
@@ -225,18 +219,14 @@ def parse_subcommand(line: bytes) -> FileLine | None:
 
 
 def _file_name_parts(name: str) -> tuple[str, str] | None:
-    """The number and host part of a job file name, or None when it is not one: ``cf`` or
-    ``df``, a letter, 3 to 6 digits (as many as there are, up to 6), then letters, digits
-    and ``._-``; all of them ASCII."""
-    if name[:2] not in ("cf", "df") or name[2:3] not in _ASCII_LETTERS:
+    """The number and host part of a job file name (``cf`` or ``df``, a letter, 3 to 6
+    digits, as many as there are up to 6, then ``[A-Za-z0-9._-]*``, all ASCII), or None."""
+    head = name[3:9]  # up to 6 digits: the number; what follows is the host part
+    end = 3 + len(head) - len(head.lstrip("0123456789"))
+    if name[:2] not in ("cf", "df") or name[2:3] not in _ASCII_LETTERS or end < 6 or \
+            not _FILE_NAME_TAIL.issuperset(name[end:]):
         return None
-    end = 3
-    while end < len(name) and end < 9 and name[end] in _ASCII_DIGITS:
-        end += 1
-    host = name[end:]
-    if end < 6 or not _FILE_NAME_TAIL.issuperset(host):
-        return None
-    return name[3:end], host
+    return name[3:end], name[end:]
 
 
 def check_file_name(name: str) -> None:
@@ -271,10 +261,7 @@ class JobNames(FrozenStruct):
     letter: str
 
     def __init__(self, number: int, host: str, digits: int = 3, letter: str = "A") -> None:
-        object.__setattr__(self, "number", number)
-        object.__setattr__(self, "host", host)
-        object.__setattr__(self, "digits", digits)
-        object.__setattr__(self, "letter", letter)
+        self._assign(locals())
 
     @property
     def control(self) -> str:
@@ -350,9 +337,7 @@ class Ack(FrozenStruct):
     reason: str
 
     def __init__(self, code: int, kind: AckKind, reason: str = "") -> None:
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "reason", reason)
+        self._assign(locals())
 
     @property
     def ok(self) -> bool:
