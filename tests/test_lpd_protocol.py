@@ -7,7 +7,6 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -306,9 +305,9 @@ def _fields(draw: st.DrawFn, text: st.SearchStrategy[str]) -> ControlFields:
 def _as_written(fields: ControlFields, style: Style) -> ControlFields:
     """What a control file of ``style`` can say of ``fields``."""
     if style is not Style.LPRNG:
-        fields = replace(fields, identifier="", date="", queue="")
+        fields = fields.replace(identifier="", date="", queue="")
     if style is Style.CUPS and not fields.banner:
-        fields = replace(fields, job_class="")
+        fields = fields.replace(job_class="")
     return fields
 
 

@@ -6,15 +6,19 @@ sent), §4 (the lines and their bounds), §9 (injection). Every value is cleaned
 is written, so that no job field can end its line or add one: a character that is not
 printable becomes ``_`` (as LPRng's lpd does with names and CUPS with titles), names lose
 their white space too, and each line is cut at the RFC's bound for it.
+
+Its records are ``FrozenStruct``s, as ``lpd``'s are: a client's ``print`` that sends its
+own job to a print server loads this module, and ``dataclasses`` would cost it 52 M
+instructions to import.
 """
 from __future__ import annotations
 
 import enum
 import time
-from dataclasses import dataclass, field, replace
 
 from lpfilter.job import Job
 from lpfilter.protocols.lpd import MAX_LINE, JobNames, LpdProtocolError, check_file_name
+from lpfilter.structs import FrozenStruct
 
 #: Bytes in an operand, per line (RFC §7.2 as CUPS quotes it: H, P, C 31, J 99, N 131;
 #: T and L are UNVERIFIED in the reference, the bounds here are the narrow ones).
@@ -45,32 +49,46 @@ class Style(enum.Enum):
     CUPS = "cups"
 
 
-@dataclass(frozen=True, slots=True)
-class DataFile:
+class DataFile(FrozenStruct):
     """One data file of a job: its wire name, print format letter, source name, copies."""
 
+    __slots__ = _fields = ("name", "format", "source", "copies")
     name: str
-    format: str = "f"
-    source: str = ""
-    copies: int = 1
+    format: str
+    source: str
+    copies: int
+
+    def __init__(self, name: str, format: str = "f",  # noqa: A002 - the field's name
+                 source: str = "", copies: int = 1) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "format", format)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "copies", copies)
 
 
-@dataclass(frozen=True, slots=True)
-class ControlFields:
+class ControlFields(FrozenStruct):
     """What a control file says. ``identifier``, ``date`` and ``queue`` are LPRng's A, D
     and Q lines; ``other`` holds lines lpfilter does not interpret (W, I, M, Z ...)."""
 
+    __slots__ = _fields = ("host", "user", "files", "job_name", "job_class", "title",
+                           "banner", "identifier", "date", "queue", "other")
     host: str
     user: str
     files: tuple[DataFile, ...]
-    job_name: str = ""
-    job_class: str = ""
-    title: str = ""
-    banner: bool = True
-    identifier: str = ""
-    date: str = ""
-    queue: str = ""
-    other: tuple[tuple[str, str], ...] = field(default=())
+    job_name: str
+    job_class: str
+    title: str
+    banner: bool
+    identifier: str
+    date: str
+    queue: str
+    other: tuple[tuple[str, str], ...]
+
+    def __init__(self, host: str, user: str, files: tuple[DataFile, ...], job_name: str = "",
+                 job_class: str = "", title: str = "", banner: bool = True,
+                 identifier: str = "", date: str = "", queue: str = "",
+                 other: tuple[tuple[str, str], ...] = ()) -> None:
+        self._assign(locals())
 
 
 def clean(value: str, limit: int, *, name: bool = False) -> str:
@@ -105,11 +123,13 @@ def cleaned(fields: ControlFields) -> ControlFields:
     other = tuple((k, clean(v, OTHER_LIMIT)) for k, v in fields.other)
     if any(len(k) != 1 or not k.isascii() or not k.isalnum() or k in _OWN for k, _ in other):
         raise LpdProtocolError("an extra control line must have a letter of its own")
-    result = replace(fields, host=one("H", fields.host), user=one("P", fields.user),
-                     job_name=one("J", fields.job_name), job_class=one("C", fields.job_class),
-                     title=one("T", fields.title), identifier=one("A", fields.identifier),
-                     date=one("D", fields.date), queue=one("Q", fields.queue), files=files,
-                     other=other)
+    result = fields.replace(host=one("H", fields.host), user=one("P", fields.user),
+                            job_name=one("J", fields.job_name),
+                            job_class=one("C", fields.job_class),
+                            title=one("T", fields.title),
+                            identifier=one("A", fields.identifier),
+                            date=one("D", fields.date), queue=one("Q", fields.queue),
+                            files=files, other=other)
     if not result.host or not result.user:
         raise LpdProtocolError("a control file needs a host (H) and a user (P)")
     return result
@@ -124,7 +144,7 @@ def _file(data: DataFile) -> DataFile:
         raise LpdProtocolError(f"no print format {fmt!r} (a lower-case letter)")
     if not 1 <= data.copies <= MAX_COPIES:
         raise LpdProtocolError(f"copies must be 1 to {MAX_COPIES}, not {data.copies}")
-    return replace(data, source=clean(data.source, LIMITS["N"]))
+    return data.replace(source=clean(data.source, LIMITS["N"]))
 
 
 def build(fields: ControlFields, style: Style = Style.LPRNG) -> bytes:
@@ -206,7 +226,7 @@ def parse(data: bytes) -> ControlFields:
         if "a" <= letter <= "z":
             check_file_name(operand)
             old = files.get(operand)
-            files[operand] = (replace(old, copies=old.copies + 1) if old else
+            files[operand] = (old.replace(copies=old.copies + 1) if old else
                               DataFile(operand, letter, sources.pop(0) if sources else ""))
         elif letter == "N":
             sources.append(operand)
@@ -219,7 +239,7 @@ def parse(data: bytes) -> ControlFields:
         else:
             other.append((letter, operand))
     for name in [n for n, f in files.items() if not f.source and sources]:
-        files[name] = replace(files[name], source=sources.pop(0))
+        files[name] = files[name].replace(source=sources.pop(0))
     if not files:
         raise LpdProtocolError("a control file that prints no data file")
     return ControlFields(

@@ -16,7 +16,6 @@ second job within the retry window, and is queued flagged possible_duplicate aft
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import os
 from collections.abc import Callable
@@ -229,7 +228,7 @@ class _Receiver:
         client; the connecting address for a missing host (as LPRng does)."""
         user = (self.peer.user or str(self.peer.uid)) if self.peer.local else parsed.user
         host = parsed.host or self.peer.address or "localhost"
-        return lpdcontrol.cleaned(dataclasses.replace(parsed, user=user, host=host))
+        return lpdcontrol.cleaned(parsed.replace(user=user, host=host))
 
     def data_file(self, sub: lpd.FileLine) -> None:
         """A data file, streamed into the job's staged file and hashed on the way: its
