@@ -24,18 +24,21 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 
 from lpfilter import logs
 from lpfilter.errors import JobRefused, LpfilterError, TransientError
 from lpfilter.children import run
 from lpfilter.children.run import Messages, Running
+from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lpfilter.children.run import FilterCommand
+
+    Command = FilterCommand | None
+    Banner = FilterCommand | bytes | None
 
 log = logs.getLogger(__name__)
 
@@ -45,33 +48,39 @@ OF_STOP = b"\031\001"
 POLL = 0.01
 CHUNK = 1 << 20
 
-@dataclass(frozen=True)
-class Plan:
+
+class Plan(FrozenStruct):  # (not a dataclass: a print serving its queue makes one)
     """What one job's production does (made by ``filters.plan``)."""
 
-    #: The data filter, or None: the file goes out as it is.
-    data: FilterCommand | None
+    __slots__ = _fields = ("data", "pr", "of", "suspend", "start_banner", "end_banner",
+                           "leader", "separator", "trailer", "copies", "env", "cwd", "owner",
+                           "of_wait", "notes")
+    data: Command  # the data filter, or None: the file goes out as it is
     #: Format ``p``: the ``pr`` program's command, run first into a temporary file.
-    pr: FilterCommand | None
-    of: FilterCommand | None
+    pr: Command
+    of: Command
     #: Run the OF's suspend protocol (``suspend_of_filter``); else restart it.
     suspend: bool
     #: A banner: a program's command (``bp``/``bs``/``be``), or a built-in one's bytes.
-    start_banner: FilterCommand | bytes | None
-    end_banner: FilterCommand | bytes | None
+    start_banner: Banner
+    end_banner: Banner
     leader: bytes
     separator: bytes
     trailer: bytes
     copies: int
     env: dict[str, str]
-    #: The spool directory: every filter's directory, where temporary files go.
-    cwd: str
+    cwd: str  # the spool directory: every filter's directory, where temporary files go
     #: The spool's owner (uid, gid): whom a root watcher runs filters as.
     owner: tuple[int, int]
-    #: Seconds the OF filter may take to stop itself (or to exit at the end).
-    of_wait: float
+    of_wait: float  # seconds the OF filter may take to stop itself (or to exit at the end)
     #: Status lines said before anything runs (a bad format letter).
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...]
+
+    def __init__(self, *, data: Command, pr: Command, of: Command, suspend: bool,
+                 start_banner: Banner, end_banner: Banner, leader: bytes, separator: bytes,
+                 trailer: bytes, copies: int, env: dict[str, str], cwd: str,
+                 owner: tuple[int, int], of_wait: float, notes: tuple[str, ...] = ()) -> None:
+        self._assign(locals())
 
     def describe(self) -> str:
         """Who writes the stream, for a message about it."""
