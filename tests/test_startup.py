@@ -466,13 +466,18 @@ def test_lazy_parser_makes_only_the_chosen_command() -> None:
 
 
 def test_the_cache_key_is_hashlibs_sha256() -> None:
-    """The interpreter's own SHA-256 names the cache file as hashlib's did (the same files)."""
+    """The interpreter's own SHA-256 names the cache file and a printer's lock as
+    hashlib's did (the same files)."""
     import hashlib
 
-    from lpfilter.printcap import cache
+    from lpfilter.digest import sha256_hex
+    from lpfilter.spool.printers import device_key
     for data in (b"", b"/etc/printcap\0/\0" + bytes(range(256)), "é\udc80".encode(
             "utf-8", "surrogateescape") * 1000):
-        assert cache._sha256_hex(data) == hashlib.sha256(data).hexdigest()  # noqa: SLF001
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    assert device_key("127.0.0.1%9100") == (
+        "device-127_0_0_1_9100-" + hashlib.sha256(b"127.0.0.1%9100").hexdigest()[:16]
+        + ".lock")
 
 
 def test_help_still_fits_the_terminal(monkeypatch: pytest.MonkeyPatch,

@@ -26,8 +26,8 @@ log = logs.getLogger(__name__)
 
 def device_key(display: str) -> str:
     """A lock-file name for a printer: queues sharing a printer share this name."""
-    import hashlib  # (OpenSSL's: 1-2 ms of a ``watch --once`` that sends nothing)
-    digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    from lpfilter.digest import sha256_hex  # (only a pass that sends: see digest.py)
+    digest = sha256_hex(display.encode("utf-8", "surrogateescape"))[:16]
     safe = "".join(c if c.isalnum() else "_" for c in display)[:40]
     return f"device-{safe}-{digest}.lock"
 
