@@ -76,7 +76,7 @@ class Plan(FrozenStruct):  # (not a dataclass: a print serving its queue makes o
     #: Status lines said before anything runs (a bad format letter).
     notes: tuple[str, ...]
 
-    def __init__(self, *, data: Command, pr: Command, of: Command, suspend: bool,
+    def __init__(self, data: Command, pr: Command, of: Command, suspend: bool,
                  start_banner: Banner, end_banner: Banner, leader: bytes, separator: bytes,
                  trailer: bytes, copies: int, env: dict[str, str], cwd: str,
                  owner: tuple[int, int], of_wait: float, notes: tuple[str, ...] = ()) -> None:
