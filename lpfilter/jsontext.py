@@ -60,18 +60,25 @@ _scan = _scanner()
 
 
 def loads(text: str) -> Any:
-    """``json.loads(text)`` for a ``str``: the same value, or the same ``ValueError``."""
-    if _scan is not None:
-        start = len(text) - len(text.lstrip(_BLANKS))
-        try:
-            value, end = _scan(text, start)
-        except StopIteration:  # no value where one starts: json's message says where
-            pass
-        else:
-            if end == len(text) or not text[end:].strip(_BLANKS):
-                return value
-    import json  # an error (or no _json): json raises what it always raised
-    return json.loads(text)
+    """``json.loads(text)`` for a ``str``: the same value, or the same ``ValueError``.
+    Arrays or objects nested deeper than the interpreter's recursion limit are a
+    ``ValueError`` too, where json raises ``RecursionError``: the text read here (a
+    journal's records, a lock's holder) is untrusted input, and its readers handle a
+    ``ValueError``."""
+    try:
+        if _scan is not None:
+            start = len(text) - len(text.lstrip(_BLANKS))
+            try:
+                value, end = _scan(text, start)
+            except StopIteration:  # no value where one starts: json's message says where
+                pass
+            else:
+                if end == len(text) or not text[end:].strip(_BLANKS):
+                    return value
+        import json  # an error (or no _json): json raises what it always raised
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _unknown(value: object) -> object:

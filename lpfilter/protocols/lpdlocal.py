@@ -137,7 +137,7 @@ def parse_reply(data: bytes) -> dict[str, Any]:
         raise LpdProtocolError(f"an answer longer than {MAX_REPLY} bytes")
     try:
         answer = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # (not UTF-8, not JSON, nested too deeply)
         raise LpdProtocolError("an answer that is not lpfilter's (not JSON)") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
         raise LpdProtocolError("an answer that is not lpfilter's (no \"ok\")")

@@ -91,7 +91,7 @@ def read(state_dir: str) -> list[ServerState] | None:
             return None
         with open(fd, "rb", closefd=False) as handle:
             data: Any = json.loads(handle.read(BOARD_MAX))
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):  # (nested too deeply)
         return None
     finally:
         os.close(fd)
