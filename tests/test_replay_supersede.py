@@ -1,8 +1,9 @@
-"""A read's JOB records that a later one replaces are passed over undecoded
-(lpfilter.spool.supersede): the index a store builds that way is the one a replay of
-every record builds, for any sequence of the records lpfilter writes, read at once or in
-several reads. A RESERVE's or HEAD's number is read without json, as json reads it. No
-files here: records are built, framed and decoded in memory."""
+"""A read's JOB records that a later one replaces, or a later GONE removes, are passed
+over undecoded (lpfilter.spool.supersede): the index a store builds that way is the one a
+replay of every record builds, for any sequence of the records lpfilter writes (and GONE
+records it does not), read at once or in several reads. A RESERVE's or HEAD's number is
+read without json, as json reads it. No files here: records are built, framed and decoded
+in memory."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.spool import journalformat as jf
 from lpfilter.spool.jobindex import JobIndex, _last_number
-from lpfilter.spool.supersede import plan, quick_id
+from lpfilter.spool.notes import KEY_LENGTH, NEW, SEEN, Noted, note_record
+from lpfilter.spool.supersede import gone_ids, plan, quick_id
 
 PROPERTY = settings(max_examples=1000, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -43,6 +45,12 @@ _RECORD = st.one_of(  # (tickets and data more often: what the shortcut must get
     st.builds(lambda i, s: jf.end_record(_job(i, s)), _ID, _STATE),
     st.builds(lambda ids: jf.mark_record(ids, "boot"), st.lists(_ID, max_size=3)),
     st.builds(lambda ids: jf.gone_record(ids), st.lists(_ID, min_size=1, max_size=2)),
+    st.builds(lambda ids: jf.gone_record(ids), st.lists(_ID, min_size=1, max_size=2)),
+    st.sampled_from([(jf.Kind.GONE, b'{"ids": "12"}'), (jf.Kind.GONE, b'{"ids": 1}'),
+                     (jf.Kind.GONE, b'{"ids": ["000001", "x"]}'), (jf.Kind.GONE, b"[1]"),
+                     (jf.Kind.GONE, b'{"ids": ["000002", 2]}'), (jf.Kind.GONE, b"{")]),
+    st.builds(lambda k, i, f: note_record(k * KEY_LENGTH, Noted(i, 1.0), f),
+              st.sampled_from("ab"), _ID, st.sampled_from([NEW, SEEN])),
     st.builds(jf.cancel_record, _ID, st.booleans()),
     st.builds(jf.reserve_record, st.integers(1, 20)),
 )
@@ -63,7 +71,8 @@ def _state(index: JobIndex) -> dict[str, Any]:
             "cancels": set(index.cancels), "sizes": dict(index.sizes),
             "intents": dict(index.intents), "data": dict(index.data),
             "data_held": index.data_held, "data_read": index.data_read,
-            "last_id": index.last_id}
+            "last_id": index.last_id, "notes": dict(index.notes.keys),
+            "waiting": dict(index.notes.waiting)}
 
 
 def _each(records: list[jf.Record]) -> JobIndex:
@@ -87,6 +96,12 @@ def _each(records: list[jf.Record]) -> JobIndex:
                 jf.job_record(_job("000001", JobState.QUEUED)),
                 jf.start_record(_job("000001", JobState.ACTIVE), 7),
                 jf.job_record(_job("000001", JobState.DONE))], cuts=[1])
+@example(pairs=[note_record("a" * KEY_LENGTH, Noted("000001", 1.0), NEW),
+                jf.job_record(_job("000001", JobState.QUEUED)), jf.gone_record(["000001"]),
+                jf.job_record(_job("000002", JobState.QUEUED))], cuts=[])
+@example(pairs=[note_record("a" * KEY_LENGTH, Noted("000001", 1.0), NEW),
+                jf.job_record(_job("000001", JobState.QUEUED)), jf.gone_record(["000001"]),
+                jf.job_record(_job("000002", JobState.QUEUED))], cuts=[1])
 def test_reads_build_the_index_a_replay_of_every_record_builds(
         pairs: list[tuple[int, bytes]], cuts: list[int]) -> None:
     """The same index at the end, and at each read's end the jobs a caller took before it
@@ -124,6 +139,66 @@ def test_a_sent_jobs_queued_ticket_is_passed_over_undecoded() -> None:
     known = JobIndex(QUEUE)
     known.apply_all(done[:1])
     assert plan(done, known.jobs, known.decode_job) == {}  # known before: all decoded
+
+
+def test_a_job_a_gone_removes_in_the_same_read_is_not_decoded() -> None:
+    """What a ``watch --once`` pass leaves: each printed job's queued ticket, START, FIRST
+    and outcome, then one GONE for all but the last. None of the removed jobs' records is
+    decoded, and their numbers are not given again; a read with a retry note in it is
+    replayed as before (a JOB record tells a note its job came)."""
+    pairs: list[tuple[int, bytes]] = []
+    for n in range(1, 6):
+        job_id = f"{n:06d}"
+        pairs += [jf.job_record(_job(job_id, JobState.QUEUED)),
+                  jf.start_record(_job(job_id, JobState.ACTIVE), 7),
+                  jf.first_record(_job(job_id, JobState.ACTIVE)),
+                  jf.job_record(_job(job_id, JobState.DONE))]
+    pairs.append(jf.gone_record(["000001", "000002", "000003", "000004"]))
+    records = _records(pairs)
+    decoded: list[str] = []
+
+    def decode(record: jf.Record) -> Job:
+        job = Job.from_json(record.payload.decode())
+        decoded.append(job.id)
+        return job
+
+    chosen = plan(records, {}, decode)
+    assert decoded == ["000005"]  # only the outcome of the job that stays
+    assert sorted(chosen) == list(range(20)) and chosen[19] is not None
+    assert {at for at, job in chosen.items() if job is None} == set(range(16)) | {16, 17, 18}
+    index = JobIndex(QUEUE)
+    index.apply_all(records)
+    assert list(index.jobs) == ["000005"] and index.last_id == 5
+    assert index.next_id() == "000006"
+    decoded.clear()
+    noted = _records([note_record("k" * KEY_LENGTH, Noted("000001", 1.0), NEW), *pairs])
+    for read, waiting in ((noted, False), (records, True)):  # each job's outcome decoded
+        chosen = plan(read, {}, decode, notes_waiting=waiting)
+        assert decoded == ["000001", "000002", "000003", "000004", "000005"]
+        assert len([job for job in chosen.values() if job is not None]) == 5
+        decoded.clear()
+
+
+@given(payload=st.one_of(st.binary(max_size=40), st.builds(
+    lambda ids: json.dumps({"ids": ids}).encode(),
+    st.lists(st.one_of(st.text(max_size=13), st.integers(), st.none()), max_size=3))))
+@example(payload=b'{"ids": ["\\u0661"]}')  # a digit to str.isdigit: applied, not planned by
+@example(payload=b'{"ids": ["\\u00b2"]}')  # a digit to isdigit that int() refuses
+@example(payload=b'{"ids": ["1234567890123"]}')
+@example(payload=b'{"ids": ["000007", "000003"]}')
+def test_a_gone_planned_by_is_one_the_index_applies_whole(payload: bytes) -> None:
+    """The ids ``gone_ids`` gives are those of a GONE the index applies whole, each number
+    then never given again; a GONE it would fail on part way gives none."""
+    index = JobIndex(QUEUE)
+    ids = gone_ids(payload)
+    try:
+        index._apply(jf.Record(0, jf.Kind.GONE, payload))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        assert ids == []
+        return
+    if ids:
+        assert ids == json.loads(payload)["ids"]
+        assert index.last_id == max(map(int, ids))
 
 
 @given(job_id=st.from_regex(r"[0-9]{1,12}", fullmatch=True), name=st.text(max_size=20),

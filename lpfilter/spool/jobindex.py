@@ -198,12 +198,13 @@ class JobIndex:
             self._notes.apply(item.payload)
 
     def apply_all(self, records: list[Record]) -> None:
-        """``apply`` one read's records in order, but a JOB record a later one replaces
-        (spool/supersede.py: imported only for a read with two JOB records)."""
+        """``apply`` one read's records in order, but a JOB record a later one replaces or
+        a GONE removes (spool/supersede.py: imported only for a read with two JOB records)."""
         chosen: dict[int, Job | None] = {}
         if sum(record.kind == _JOB for record in records) > 1:
             from lpfilter.spool.supersede import plan  # (0.5 M instructions otherwise)
-            chosen = plan(records, self.jobs, self.decode_job)
+            chosen = plan(records, self.jobs, self.decode_job,
+                          notes_waiting=self._notes is not None or bool(self.unread))
         for at, record in enumerate(records):
             if at not in chosen:
                 self.apply(record)
@@ -246,9 +247,11 @@ class JobIndex:
             for job_id in data["ids"]:
                 if _job_id(job_id) in self.jobs:
                     self.marked[job_id] = boot
-        elif kind == _GONE:
+        elif kind == _GONE:  # (its ids' numbers are not given again, as their JOB's)
             for job_id in data["ids"]:
                 self.jobs.pop(_job_id(job_id), None)
+                if job_id.isascii():
+                    self.last_id = max(self.last_id, int(job_id))
                 self.unfinished.discard(job_id)
                 self._drop_data(job_id)
                 self.sizes.pop(job_id, None)
