@@ -618,7 +618,8 @@ def test_an_own_job_record_is_taken_back_as_a_copy_equal_to_its_replay(
     job.title = "changed after"
     replayed = SpoolStore(str(sd), "lp")
     (again,) = replayed.jobs()
-    assert ['"id": "000001"' in text for text in decoded] == [False, True]  # a replay reads
+    # a replay reads the record (000002's, which a GONE removes, it passes over undecoded)
+    assert ['"id": "000001"' in text for text in decoded] == [True]
     assert store.read("000001") == again
     assert again.extra == {"topq": 2.0} and again.worker == (os.getpid(), 3.25)
     assert again.name == "caf\udce9.txt" and again.title == ""
