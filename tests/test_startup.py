@@ -226,6 +226,25 @@ def test_a_print_sending_its_own_job_makes_no_dataclass_and_loads_no_openssl(
     assert fresh_python(code) == "[]"
 
 
+def test_an_ordinary_users_print_through_the_daemon_imports_no_server(
+        fresh_python: Callable[[str], str]) -> None:
+    """A user who may not write the spool prints, and asks for status or a cancel, through
+    the daemon's socket (commands/daemonclient.py, daemonprint.py): the client builds its
+    requests and reads the answers without the server's modules, ``dataclasses``, ``json``
+    with ``re``, or OpenSSL (round 17: they were 119 M instructions of every such command,
+    72 M of them these)."""
+    code = ("import sys, os; from lpfilter.commands import daemonclient, daemonprint; "
+            "from lpfilter.protocols import lpdlocal; "
+            "assert lpdlocal.client_socket_path({}) == lpdlocal.DEFAULT_SOCKET; "
+            "assert lpdlocal.control_request('q', 'u', 'status').startswith(b'\\x06q u st'); "
+            "assert lpdlocal.parse_reply(b'{\"ok\": true, \"jobs\": []}')['jobs'] == []; "
+            "assert daemonprint.__name__; "
+            "print(sorted(m for m in sys.modules if m in {'dataclasses', 'inspect', 'json', "
+            "'re', 'hashlib', '_hashlib', 'typing', 'threading'} "
+            "or m.startswith('lpfilter.server.')))")
+    assert fresh_python(code) == "[]"
+
+
 #: What a ``watch --once`` pass that finds nothing to send needs none of (issue 16: a cron
 #: pass every minute paid ~100 ms, 217 modules): the print server (only for the daemon),
 #: a pool's modules (only for ``sv=``), the send path with its control-file module,

@@ -2,7 +2,7 @@
 ``hold``, ``release`` and ``requeue`` for a queue whose spool the user may not write.
 
 The daemon (``lpfilter watch``) listens on a Unix socket (``$LPFILTER_SOCKET``, else
-``server.local.DEFAULT_SOCKET``) and knows the user from the kernel. A job goes in as LPD's
+``protocols.lpdlocal.DEFAULT_SOCKET``) and knows the user from the kernel. A job goes in as LPD's
 receive-job; everything else is lpfilter's own local request (``protocols.lpdlocal``),
 whose JSON answer lets each command show the same lines and exit with the same status
 as when the spool's owner runs it. No daemon there: one line saying so and how to start
@@ -18,8 +18,8 @@ from lpfilter.errors import (AccessError, ConfigError, LpfilterError, NoSuchPrin
                              SpoolFull, UsageError)
 from lpfilter.job import user_name
 from lpfilter.protocols import lpdlocal
+from lpfilter.protocols.lpdlocal import client_socket_path
 from lpfilter.protocols.lpd import LpdProtocolError
-from lpfilter.server.local import client_socket_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ server records it) and shown as the owner's ``print`` shows it.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import stat
@@ -18,6 +17,7 @@ import sys
 import time
 from collections.abc import Mapping
 
+from lpfilter.digest import sha256_hex
 from lpfilter.errors import AccessError, JobRefused, LpfilterError
 from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import Subcommand
@@ -68,7 +68,7 @@ def send_file(environ: Mapping[str, str], queue: str, path: str | None,
     finally:
         if not stdin:
             os.close(src)
-    return f"{names.control}:{hashlib.sha256(control).hexdigest()[:40]}", name
+    return f"{names.control}:{sha256_hex(control)[:40]}", name
 
 
 def _open(path: str) -> int:

@@ -19,15 +19,18 @@ same status as the spool's owner running the command.
 """
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
-
+from lpfilter import jsontext
 from lpfilter.protocols.lpd import MAX_LINE, LpdProtocolError
+from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
+
+#: Where the daemon listens for local users when root runs it (server/local.py), and where
+#: a client looks unless ``$LPFILTER_SOCKET`` says otherwise.
+DEFAULT_SOCKET = "/run/lpfilter/lpfilter.sock"
 
 #: LPRng's REQ_CONTROL (lp.h): the request code of lpc's requests.
 CONTROL = 6
@@ -44,21 +47,32 @@ HOLD_LINE = ("O", "hold")
 #: Error kinds an answer may carry.
 KINDS = ("access", "config", "no_such_printer", "usage", "spool_full", "refused")
 
-_SEPARATORS = re.compile(rb"[ \t\v\f]+")
-_OPERAND = re.compile(r"all|~?[0-9]{1,9}", re.ASCII)
+#: The server's patterns (``parse_control``): ``re`` is imported there, not by a client.
+_SEPARATORS = rb"[ \t\v\f]+"
+_OPERAND = r"all|~?[0-9]{1,9}"
 
 
-@dataclass(frozen=True, slots=True)
-class ControlRequest:
+def client_socket_path(environ: Mapping[str, str]) -> str:
+    """Where a client looks for the daemon: ``$LPFILTER_SOCKET``, else DEFAULT_SOCKET."""
+    return environ.get("LPFILTER_SOCKET") or DEFAULT_SOCKET
+
+
+class ControlRequest(FrozenStruct):  # (not a dataclass: an ordinary user's print imports this)
     """A parsed local request: the queue, the user the client claims, the action and the
     jobs: ``named`` must exist, ``anywhere`` may be missing, ``every`` is ``all``."""
 
+    __slots__ = _fields = ("queue", "user", "action", "named", "anywhere", "every")
     queue: str
     user: str
     action: str
-    named: frozenset[int] = frozenset()
-    anywhere: frozenset[int] = frozenset()
-    every: bool = False
+    named: frozenset[int]
+    anywhere: frozenset[int]
+    every: bool
+
+    def __init__(self, queue: str, user: str, action: str,
+                 named: frozenset[int] = frozenset(), anywhere: frozenset[int] = frozenset(),
+                 every: bool = False) -> None:
+        self._assign(locals())
 
 
 def _word(value: str, what: str) -> bytes:
@@ -87,12 +101,13 @@ def control_request(queue: str, user: str, action: str, *, named: tuple[int, ...
 
 def parse_control(line: bytes) -> ControlRequest:
     """A local request as the server reads it (with or without its LF)."""
+    import re
     if len(line) > MAX_LINE:
         raise LpdProtocolError(f"a request line longer than {MAX_LINE} bytes")
     body = line.removesuffix(b"\n")
     if not body or body[0] != CONTROL:
         raise LpdProtocolError(f"not a local request (code 0x{body[:1].hex() or 'none'})")
-    words = [w.decode("utf-8", "surrogateescape") for w in _SEPARATORS.split(body[1:]) if w]
+    words = [w.decode("utf-8", "surrogateescape") for w in re.split(_SEPARATORS, body[1:]) if w]
     if any(not w.isprintable() for w in words):
         raise LpdProtocolError("a request with a control character")
     if len(words) < 3:
@@ -100,7 +115,7 @@ def parse_control(line: bytes) -> ControlRequest:
     queue, user, action, *operands = words
     if action not in ACTIONS:
         raise LpdProtocolError(f"no local action {action[:40]!r} (one of {', '.join(ACTIONS)})")
-    bad = [o for o in operands if not _OPERAND.fullmatch(o)]
+    bad = [o for o in operands if not re.fullmatch(_OPERAND, o, re.ASCII)]
     if bad or (action in ("status", "reread") and operands):
         raise LpdProtocolError(f"a bad operand {(bad or operands)[0][:40]!r} for {action}")
     return ControlRequest(queue, user, action,
@@ -111,6 +126,7 @@ def parse_control(line: bytes) -> ControlRequest:
 
 def reply(answer: dict[str, Any]) -> bytes:
     """The server's answer: one JSON object (text made ASCII), one line."""
+    import json  # (the server's: a client only reads answers)
     return json.dumps(answer, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
 
 
@@ -136,8 +152,8 @@ def parse_reply(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_REPLY:
         raise LpdProtocolError(f"an answer longer than {MAX_REPLY} bytes")
     try:
-        answer = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError):  # (not UTF-8, not JSON, nested too deeply)
+        answer = jsontext.loads(data.decode("utf-8"))
+    except ValueError:  # not UTF-8, not JSON, or nested too deeply
         raise LpdProtocolError("an answer that is not lpfilter's (not JSON)") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
         raise LpdProtocolError("an answer that is not lpfilter's (no \"ok\")")

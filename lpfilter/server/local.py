@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 log = logs.getLogger(__name__)
 
-#: The socket of the system's daemon (root's run directory): where clients look for it
-#: unless ``$LPFILTER_SOCKET`` names another.
-DEFAULT_SOCKET = "/run/lpfilter/lpfilter.sock"
 SOCKET_NAME = "lpfilter.sock"
 #: Connections the kernel queues for the daemon before it accepts them.
 BACKLOG = 64
@@ -48,13 +45,8 @@ _SEARCH = stat.S_IXGRP | stat.S_IXOTH
 
 def server_socket_path(environ: Mapping[str, str], lock_dir: str) -> str:
     """Where the daemon listens: ``$LPFILTER_SOCKET``, else ``lpfilter.sock`` in its run
-    (lock) directory, which is DEFAULT_SOCKET for root."""
+    (lock) directory, which is ``lpdlocal.DEFAULT_SOCKET`` for root."""
     return environ.get("LPFILTER_SOCKET") or os.path.join(lock_dir, SOCKET_NAME)
-
-
-def client_socket_path(environ: Mapping[str, str]) -> str:
-    """Where a client looks for the daemon: ``$LPFILTER_SOCKET``, else DEFAULT_SOCKET."""
-    return environ.get("LPFILTER_SOCKET") or DEFAULT_SOCKET
 
 
 def _safe_parent(path: str) -> None:
