@@ -10,7 +10,6 @@ slot, and psutil names the live holders while a job waits for one.
 from __future__ import annotations
 
 import _socket
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from lpfilter.backends.connect import open_connection, readable
 from lpfilter.backends.ftpauth import credentials
 from lpfilter.backends.settings import FtpSettings
 from lpfilter.backends.stream import TICK
+from lpfilter.digest import sha256_hex
 from lpfilter.errors import (Interruption, JobInterrupted, JobRefused, LpfilterError, PrinterBusy,
                              TransientError)
 from lpfilter.locks import POLL, ProcessLock, current_holder
@@ -197,7 +197,7 @@ class Session:
 def slot_paths(lock_dir: str, host: str, port: int, count: int) -> list[str]:
     """The lock files of one server's session slots (by address, not by directory)."""
     server = f"{host.lower()}:{port}"
-    digest = hashlib.sha256(server.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    digest = sha256_hex(server.encode("utf-8", "surrogateescape"))[:16]
     safe = "".join(c if c.isalnum() else "_" for c in server)[:40]
     return [os.path.join(lock_dir, f"ftp-{safe}-{digest}-slot{n}.lock") for n in range(count)]
 
