@@ -231,8 +231,9 @@ def test_an_ordinary_users_print_through_the_daemon_imports_no_server(
     """A user who may not write the spool prints, and asks for status or a cancel, through
     the daemon's socket (commands/daemonclient.py, daemonprint.py): the client builds its
     requests and reads the answers without the server's modules, ``dataclasses``, ``json``
-    with ``re``, or OpenSSL (round 17: they were 119 M instructions of every such command,
-    72 M of them these)."""
+    with ``re``, OpenSSL (round 17: they were 119 M instructions of every such command,
+    72 M of them these), or the ``socket`` module with ``selectors`` (round 18: the C
+    socket type and a sendfile loop that waits with poll)."""
     code = ("import sys, os; from lpfilter.commands import daemonclient, daemonprint; "
             "from lpfilter.protocols import lpdlocal; "
             "assert lpdlocal.client_socket_path({}) == lpdlocal.DEFAULT_SOCKET; "
@@ -240,7 +241,7 @@ def test_an_ordinary_users_print_through_the_daemon_imports_no_server(
             "assert lpdlocal.parse_reply(b'{\"ok\": true, \"jobs\": []}')['jobs'] == []; "
             "assert daemonprint.__name__; "
             "print(sorted(m for m in sys.modules if m in {'dataclasses', 'inspect', 'json', "
-            "'re', 'hashlib', '_hashlib', 'typing', 'threading'} "
+            "'re', 'hashlib', '_hashlib', 'typing', 'threading', 'socket', 'selectors'} "
             "or m.startswith('lpfilter.server.')))")
     assert fresh_python(code) == "[]"
 

@@ -10,8 +10,8 @@ it, exit status 5 (the user still may not use the spool).
 """
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 from collections.abc import Mapping
 
 from lpfilter.errors import (AccessError, ConfigError, LpfilterError, NoSuchPrinter,
@@ -46,11 +46,13 @@ def reachable(environ: Mapping[str, str]) -> bool:
     return True
 
 
-def connect(environ: Mapping[str, str], why: AccessError | None) -> socket.socket:
-    """A connection to the daemon; NoDaemon (one line: ``why`` the daemon is needed, that
-    none runs, and how to start it) when there is none."""
+def connect(environ: Mapping[str, str], why: AccessError | None) -> _socket.socket:
+    """A connection to the daemon (the caller closes it); NoDaemon (one line: ``why`` the
+    daemon is needed, that none runs, and how to start it) when there is none. The C
+    socket type: every method used is its own, and the ``socket`` module would cost each
+    command 15-25 M instructions to import (four enums of its constants, ``selectors``)."""
     path = client_socket_path(environ)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(TIMEOUT)
     try:
         sock.connect(path)
@@ -68,20 +70,21 @@ def connect(environ: Mapping[str, str], why: AccessError | None) -> socket.socke
 def ask(environ: Mapping[str, str], request: bytes, why: AccessError | None) -> dict[str, Any]:
     """Send one local request, read the answer to the end (bounded): the result, or the
     daemon's refusal raised as the same error the command would have met itself."""
-    with connect(environ, why) as sock:
-        try:
-            sock.sendall(request)
-            data = _read_all(sock)
-            answer = lpdlocal.parse_reply(data)
-        except (OSError, LpdProtocolError) as exc:
-            raise AccessError(f"the print server on {client_socket_path(environ)} did not"
-                              f" answer properly: {exc}") from None
+    sock = connect(environ, why)
+    try:
+        sock.sendall(request)
+        answer = lpdlocal.parse_reply(_read_all(sock))
+    except (OSError, LpdProtocolError) as exc:
+        raise AccessError(f"the print server on {client_socket_path(environ)} did not"
+                          f" answer properly: {exc}") from None
+    finally:
+        sock.close()
     if not answer["ok"]:
         raise _error(answer)
     return answer
 
 
-def _read_all(sock: socket.socket) -> bytes:
+def _read_all(sock: _socket.socket) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size <= lpdlocal.MAX_REPLY:

@@ -10,8 +10,9 @@ server records it) and shown as the owner's ``print`` shows it.
 """
 from __future__ import annotations
 
+import _socket
+import errno
 import os
-import socket
 import stat
 import sys
 import time
@@ -26,6 +27,8 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from lpfilter.commands.environment import Context
     from lpfilter.spool.queueinfo import JobData
     from lpfilter.spool.submit import JobOptions
@@ -50,21 +53,21 @@ def send_file(environ: Mapping[str, str], queue: str, path: str | None,
         name = options.name or ("stdin" if stdin else os.path.basename(str(path)))
         if size == 0:
             raise JobRefused(f"{path}: empty file; nothing to print", queue=queue)
-        names = lpd.job_names(str(_number()), socket.gethostname(), digits=6)
+        names = lpd.job_names(str(_number()), _socket.gethostname(), digits=6)
         control = _control(names, name, options)
-        with connect(environ, why) as sock:
+        sock = connect(environ, why)
+        try:
             sock.settimeout(ACK_TIMEOUT)
             _ack(sock, lpd.receive_job(queue), queue)
             _ack(sock, lpd.file_line(Subcommand.CONTROL_FILE, len(control), names.control),
                  queue)
             _ack(sock, control + b"\0", queue)
             _ack(sock, lpd.file_line(Subcommand.DATA_FILE, size or 0, names.data(0)), queue)
-            _stream(sock, src, size)
-            if size is None:
-                sock.shutdown(socket.SHUT_WR)  # size 0: the end of the connection ends it
-                _ack(sock, b"", queue)
-            else:
-                _ack(sock, b"\0", queue)
+            _send_data(sock, src, size, name, queue)
+            # size 0: the end of the connection ends the file; else a zero octet does
+            _ack(sock, b"" if size is None else b"\0", queue)
+        finally:
+            sock.close()
     finally:
         if not stdin:
             os.close(src)
@@ -98,41 +101,113 @@ def _control(names: lpd.JobNames, name: str, options: JobOptions) -> bytes:
     return lpdcontrol.build(fields)
 
 
-def _ack(sock: socket.socket, data: bytes, queue: str) -> None:
+def _ack(sock: _socket.socket, data: bytes, queue: str) -> None:
     """Send ``data`` and read the server's acknowledgement; a refusal is the job's."""
     try:
         if data:
             sock.sendall(data)
         octet = sock.recv(1)
-        reason = b""
-        if octet not in (b"\0", b""):
-            sock.settimeout(1.0)
-            try:
-                reason = sock.recv(lpd.MAX_ACK_READ)
-            except OSError:
-                reason = b""
     except OSError as exc:
-        raise JobRefused(f"queue {visible(queue)}: the print server broke off the job"
-                         f" ({exc.strerror or exc}); nothing was printed", queue=queue) from None
-    if octet == b"\0":
-        return
+        _broken(sock, queue, exc)
+    if octet != b"\0":
+        _refused(sock, queue, octet)
+
+
+def _refused(sock: _socket.socket, queue: str, octet: bytes) -> NoReturn:
+    """The server's refusal (its code and reason, read for a second at most), or its close."""
+    reason = b""
+    if octet:
+        try:
+            sock.settimeout(1.0)
+            reason = sock.recv(lpd.MAX_ACK_READ)
+        except OSError:
+            reason = b""
     answer = lpd.parse_ack(octet + reason) if octet else None
     said = answer.words() if answer else "it closed the connection"
     raise JobRefused(f"queue {visible(queue)}: the print server refused the job: {said}",
                      queue=queue)
 
 
-def _stream(sock: socket.socket, src: int, size: int | None) -> None:
-    """The data file's bytes: the kernel copies a regular file (sendfile)."""
-    if size is not None:
-        with os.fdopen(os.dup(src), "rb") as handle:
-            sock.sendfile(handle, 0, size)
-        return
-    while True:
-        chunk = os.read(src, CHUNK)
-        if not chunk:
+def _broken(sock: _socket.socket, queue: str, exc: OSError) -> NoReturn:
+    """A send or a wait that failed. A server that refuses a job while it comes (larger
+    than the queue's ``mx``, a full spool) says why and closes, and the rest of the data
+    meets a closed socket: what it said is read and told."""
+    try:
+        sock.settimeout(1.0)
+        octet = sock.recv(1)
+    except OSError:
+        octet = b""
+    if octet not in (b"", b"\0"):
+        _refused(sock, queue, octet)
+    raise JobRefused(f"queue {visible(queue)}: the print server broke off the job"
+                     f" ({exc.strerror or exc}); nothing was printed", queue=queue)
+
+
+def _send_data(sock: _socket.socket, src: int, size: int | None, name: str,
+               queue: str) -> None:
+    """The data file's bytes: a regular file by sendfile(2), a pipe to its end (then the
+    sending side is shut: that ends the file). A file that cannot be read is the file's
+    error, the server's end the job's."""
+    try:
+        if size is not None:
+            sent = _sendfile(sock, src, size)
+            if sent < size:  # (the server waits for the missing bytes: the job is dropped)
+                raise JobRefused(f"{name}: the file shrank from {size} to {sent} bytes while"
+                                 " it was sent; nothing was printed", queue=queue)
             return
+        while True:
+            try:
+                chunk = os.read(src, CHUNK)
+            except OSError as exc:
+                raise AccessError(f"{name}: cannot read: {exc.strerror}") from None
+            if not chunk:
+                break
+            sock.sendall(chunk)
+        sock.shutdown(_socket.SHUT_WR)
+    except OSError as exc:
+        _broken(sock, queue, exc)
+
+
+def _sendfile(sock: _socket.socket, src: int, size: int) -> int:
+    """``size`` bytes of a regular file, copied by the kernel. The socket has a timeout,
+    so it is non-blocking: each wait for room is poll(2)'s, as long as the timeout (what
+    ``socket.sendfile`` does, without the ``socket`` module and its ``selectors``). A
+    file system that cannot sendfile is read through a buffer. Returns the bytes sent:
+    fewer when the file shrank while it went."""
+    import select
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLOUT)
+    wait = (sock.gettimeout() or ACK_TIMEOUT) * 1000
+    offset = 0
+    while offset < size:
+        try:
+            sent = os.sendfile(sock.fileno(), src, offset, min(CHUNK, size - offset))
+        except BlockingIOError:
+            if not poller.poll(wait):
+                raise TimeoutError(errno.ETIMEDOUT, f"it took no data for {wait / 1000:g} s"
+                                   ) from None
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            sent = _copy(sock, src, offset, size)
+        if sent == 0:
+            break
+        offset += sent
+    return offset
+
+
+def _copy(sock: _socket.socket, src: int, offset: int, size: int) -> int:
+    """The rest of the file from ``offset`` through a buffer (sendall waits for room
+    within the socket's timeout); returns the bytes sent, 0 at an early end."""
+    done = 0
+    while offset + done < size:
+        chunk = os.pread(src, min(CHUNK, size - offset - done), offset + done)
+        if not chunk:
+            return done
         sock.sendall(chunk)
+        done += len(chunk)
+    return done
 
 
 def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError) -> ExitStatus:

@@ -1,0 +1,107 @@
+"""An ordinary user's job on its way to the print server (commands/daemonprint.py), and
+the server's answer to a local ``status`` (server/local.py): the data file sent with the
+C socket type and a poll(2)-bounded sendfile loop; a refusal that comes while the data
+goes is told (it once ended the command with exit 0 and no word: the job was not
+queued)."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localkit import LocalUser, World, local_server, made_user, world
+from spoolkit import spooled_data
+
+from lpfilter.commands import daemonprint
+
+
+@pytest.fixture
+def setting() -> Iterator[tuple[World, LocalUser]]:
+    with made_user() as user, world() as made:
+        yield made, user
+
+
+def _with_mx(made: World) -> None:
+    """Queue q takes jobs of at most 1 KiB (LPRng's mx, in KiB)."""
+    made.printcap.write_text(made.printcap.read_text().rstrip("\n") + ":mx#1\n")
+
+
+@pytest.mark.parametrize("how", ["stdin", "file"])
+def test_a_job_over_the_queues_limit_is_refused_with_the_reason(
+        setting: tuple[World, LocalUser], how: str) -> None:
+    """A file's size is refused at its data line; standard input's, once 1 KiB of it
+    came: the server says why and closes while the client still sends. Both end with
+    the server's reason and the status of a refused job (6), and nothing is queued."""
+    made, user = setting
+    _with_mx(made)
+    data = b"a line of a long report\n" * 20_000  # 480 KB: more than the socket holds
+    big = made.root / "big.txt"
+    big.write_bytes(data)
+    big.chmod(0o644)
+    with local_server(made) as server:
+        if how == "stdin":
+            done = user.run("print", "--no-wait", "-P", "q", env=made.env(), stdin=data)
+        else:
+            done = user.run("print", "--no-wait", "-P", "q", str(big), env=made.env())
+        faults = list(server.faults)
+    assert (done.returncode, done.stdout) == (6, ""), done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "lpfilter: queue q: the print server refused the job: "), done.stderr
+    assert "larger than the queue's limit of 1 KiB (mx)" in lines[0]
+    assert len(faults) == 1 and "refused a job" in faults[0]
+    assert made.store().jobs() == []
+
+
+def test_a_big_file_goes_whole_and_exact(setting: tuple[World, LocalUser]) -> None:
+    """8 MiB through sendfile(2): the socket fills many times, each wait is poll's."""
+    made, user = setting
+    data = bytes(range(256)) * (8 * 4096)
+    big = made.root / "big.bin"
+    big.write_bytes(data)
+    big.chmod(0o644)
+    with local_server(made) as server:
+        done = user.run("print", "--no-wait", "-P", "q", str(big), env=made.env())
+        assert server.faults == []
+    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "")
+    assert spooled_data(made.sd, "000001") == data
+
+
+def _file(tmp_path: Path, data: bytes) -> int:
+    path = tmp_path / "doc"
+    path.write_bytes(data)
+    return os.open(path, os.O_RDONLY)
+
+
+def test_a_file_that_shrank_sends_what_it_has(tmp_path: Path) -> None:
+    """The size was taken before the send: a shorter file ends early, and the caller
+    refuses the job (the server would wait for the missing bytes)."""
+    src = _file(tmp_path, b"x" * 100)
+    ours, theirs = socket.socketpair()
+    try:
+        ours.settimeout(5.0)
+        assert daemonprint._sendfile(ours, src, 200) == 100
+        ours.close()
+        assert theirs.recv(1000) == b"x" * 100
+    finally:
+        os.close(src)
+        ours.close()
+        theirs.close()
+
+
+def test_a_server_that_takes_nothing_ends_the_send_at_the_timeout(tmp_path: Path) -> None:
+    src = _file(tmp_path, b"y" * (8 << 20))
+    ours, theirs = socket.socketpair()  # nobody reads theirs
+    try:
+        ours.settimeout(0.3)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"it took no data for 0\.3 s"):
+            daemonprint._sendfile(ours, src, 8 << 20)
+        assert time.monotonic() - started < 10
+    finally:
+        os.close(src)
+        ours.close()
+        theirs.close()
