@@ -2,7 +2,8 @@
 the server's answer to a local ``status`` (server/local.py): the data file sent with the
 C socket type and a poll(2)-bounded sendfile loop; a refusal that comes while the data
 goes is told (it once ended the command with exit 0 and no word: the job was not
-queued)."""
+queued); a status answer read from the store the daemon serves, not from a fresh replay
+of the whole journal."""
 from __future__ import annotations
 
 import os
@@ -15,7 +16,16 @@ import pytest
 from localkit import LocalUser, World, local_server, made_user, world
 from spoolkit import spooled_data
 
+import lpfilter.spool.store
+from lpfilter import printcap
+from lpfilter.cli import main
 from lpfilter.commands import daemonprint
+from lpfilter.printcap import Entry
+from lpfilter.protocols import lpdlocal
+from lpfilter.server.local import serve_local_request
+from lpfilter.server.peer import Peer
+from lpfilter.server.wire import Wire
+from lpfilter.spool.store import SpoolStore
 
 
 @pytest.fixture
@@ -105,3 +115,69 @@ def test_a_server_that_takes_nothing_ends_the_send_at_the_timeout(tmp_path: Path
         os.close(src)
         ours.close()
         theirs.close()
+
+
+class _Served:
+    """The daemon's Queues: one queue, its store shared as a worker's is."""
+
+    def __init__(self, entry: Entry, store: SpoolStore) -> None:
+        self.entry, self.store = entry, store
+
+    def find(self, name: str) -> tuple[Entry, SpoolStore] | None:
+        return (self.entry, self.store) if name == self.entry.name else None
+
+    def wake(self, name: str) -> None:
+        raise AssertionError("a status wakes no queue")
+
+
+def _status(queues: _Served) -> dict[str, object]:
+    server, client = socket.socketpair()
+    with server, client:
+        wire = Wire(server, idle_timeout=5)
+        serve_local_request(wire, lpdlocal.control_request("q", "root", "status"),
+                            Peer("", uid=0, user="root"), queues)
+        wire.close()
+        server.close()
+        data = b""
+        for _ in range(1000):
+            chunk = client.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    return lpdlocal.parse_reply(data)
+
+
+def test_a_local_status_is_read_from_the_served_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fresh store (a replay of the whole journal) per answer; jobs another process
+    queued since are in it all the same, as a fresh read shows them."""
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    cap = tmp_path / "printcap"
+    cap.write_text(f"q:sd={sd}:lp=/dev/null\n")
+    doc = tmp_path / "doc.txt"
+    doc.write_text("page\n")
+    env = {"LPFILTER_PRINTCAP": str(cap), "LPFILTER_LOCK_DIR": str(tmp_path / "locks")}
+    assert main(["print", "--no-wait", "-P", "q", str(doc)], env) == 0
+    store = SpoolStore(str(sd), "q", shared=True)
+    store.ensure("watch")
+    queues = _Served(printcap.load([str(cap)]).lookup("q"), store)
+    assert [j["id"] for j in _status(queues)["queue"]["jobs"]] == ["000001"]  # type: ignore[index]
+    assert main(["print", "--no-wait", "-P", "q", str(doc), str(doc)], env) == 0
+    made: list[str] = []
+    real = lpfilter.spool.store.SpoolStore
+
+    def counted(sd: str, queue: str, **kw: bool) -> SpoolStore:
+        made.append(queue)
+        return real(sd, queue, **kw)
+
+    monkeypatch.setattr(lpfilter.spool.store, "SpoolStore", counted)
+    answer = _status(queues)
+    monkeypatch.undo()
+    assert made == []
+    jobs = answer["queue"]["jobs"]  # type: ignore[index]
+    assert [j["id"] for j in jobs] == ["000001", "000002", "000003"]
+    from lpfilter.spool.queueinfo import queue_status
+    fresh = queue_status(queues.entry)
+    assert jobs == fresh["jobs"]
+    store.close(final=True)

@@ -178,7 +178,7 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
         try:
             if request.action == "status":
                 from lpfilter.spool.queueinfo import queue_status
-                return {"ok": True, "queue": queue_status(entry)}
+                return {"ok": True, "queue": queue_status(entry, store=store)}
             if request.action == "reread":
                 from lpfilter.server.lpcserver import reread
                 return {"ok": True, "pid": reread(peer, store)}

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from lpfilter.printcap import Entry
     from lpfilter.spool.poolboard import ServerState
+    from lpfilter.spool.store import SpoolStore
 
     #: A job as ``Job.to_dict`` gives it (the ticket's JSON).
     JobData = dict[str, Any]
@@ -79,14 +80,18 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
                                        for h in holders]}
 
 
-def queue_status(entry: Entry, lock_dir: str = "") -> QueueData:
-    """Everything status shows about one queue, as plain data."""
+def queue_status(entry: Entry, lock_dir: str = "", store: SpoolStore | None = None) -> QueueData:
+    """Everything status shows about one queue, as plain data. ``store``: the print
+    server's own store of the queue, whose index is kept up to date (a fresh store
+    replays the whole journal: 5 ms for a queue keeping 30 finished jobs, more for a busy
+    one's hundreds, at every local user's ``status`` and ``print``)."""
     from lpfilter.errors import AccessError
     from lpfilter.spool.lease import holder_of
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.control import entry_control, print_order
-    from lpfilter.spool.store import SpoolStore
-    store = SpoolStore(entry.string("sd") or "", entry.name)
+    if store is None:
+        from lpfilter.spool.store import SpoolStore
+        store = SpoolStore(entry.string("sd") or "", entry.name)
     jobs: list[JobData] = []
     readable = True
     try:
