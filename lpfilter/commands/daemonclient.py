@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from lpfilter.errors import (AccessError, ConfigError, LpfilterError, NoSuchPrinter,
                              SpoolFull, UsageError)
 from lpfilter.job import user_name
-from lpfilter.protocols import lpdlocal
+from lpfilter.protocols import LpdProtocolError, lpdlocal
 from lpfilter.protocols.lpdlocal import client_socket_path
-from lpfilter.protocols.lpd import LpdProtocolError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import enum
 
-from lpfilter.errors import PermanentError
+from lpfilter.protocols import MAX_LINE as MAX_LINE  # (both defined there: see its docstring)
+from lpfilter.protocols import LpdProtocolError as LpdProtocolError
 from lpfilter.structs import FrozenStruct
 from lpfilter.text import visible
 
 #: The LPD port (RFC §3.1); LPRng's ``lpd_port``.
 DEFAULT_PORT = 515
-#: Longest request or subcommand line, LF included: LPRng reads them into a 512-byte
-#: buffer (lpd-protocol.md §4), BSD aborts on overflow. Longer is not LPD.
-MAX_LINE = 512
 #: Longest server reason kept from a non-zero acknowledgement, in characters; the backend
 #: reads at most MAX_ACK_READ bytes after the octet (LPRng sends up to three lines, §3).
 MAX_REASON = 300
@@ -48,11 +46,6 @@ _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 _NAME_HOST_OK = _ASCII_LETTERS | frozenset("0123456789.-")
 #: What may follow a job file name's number: its host part (RFC §7).
 _FILE_NAME_TAIL = _NAME_HOST_OK | frozenset("_")
-
-
-class LpdProtocolError(PermanentError):
-    """Bytes that are not LPD, or a value that cannot be put on the wire (the one exception
-    root's permanent branch: the same bytes would be refused again)."""
 
 
 class Request(enum.IntEnum):

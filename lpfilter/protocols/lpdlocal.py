@@ -20,7 +20,7 @@ same status as the spool's owner running the command.
 from __future__ import annotations
 
 from lpfilter import jsontext
-from lpfilter.protocols.lpd import MAX_LINE, LpdProtocolError
+from lpfilter.protocols import MAX_LINE, LpdProtocolError
 from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
