@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localkit import LocalUser, World, local_server, made_user, world
+from localkit import SITE, LocalUser, World, local_server, made_user, world
 from spoolkit import spooled_data
 
 import lpfilter.spool.store
@@ -78,6 +78,25 @@ def test_a_big_file_goes_whole_and_exact(setting: tuple[World, LocalUser]) -> No
         assert server.faults == []
     assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "")
     assert spooled_data(made.sd, "000001") == data
+
+
+def test_a_closed_spools_status_is_asked_of_the_server_first(
+        setting: tuple[World, LocalUser]) -> None:
+    """A user who may not read the journal gets the server's status without the store's
+    modules (the spool's own read would only fail, after importing them)."""
+    made, user = setting
+    assert main(["print", "--no-wait", "-P", "q", str(made.doc)],
+                {"LPFILTER_PRINTCAP": str(made.printcap),
+                 "LPFILTER_LOCK_DIR": str(made.root / "rootlocks")}) == 0
+    code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
+            "done = main(['status', '-P', 'q']); "
+            "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal'} & set(sys.modules)),"
+            " file=sys.stderr); sys.exit(done)")
+    with local_server(made) as server:
+        done = user.python("-c", code, env=made.env())
+        assert server.faults == []
+    assert (done.returncode, done.stderr) == (0, "[]\n")
+    assert "Queue q:" in done.stdout and "  000001   root" in done.stdout
 
 
 def _file(tmp_path: Path, data: bytes) -> int:

@@ -155,7 +155,7 @@ def write_control(state_dir: str, control: QueueControl, owner: int) -> None:
 
 def state_of(entry: Entry) -> str:
     """The queue's state folder (``sd/.lpfilter``), where its control file is."""
-    from lpfilter.spool.spooldir import STATE_DIR  # (spooldir's imports: not every command's)
+    from lpfilter.spool import STATE_DIR
     return os.path.join(entry.string("sd") or "", STATE_DIR)
 
 

@@ -22,6 +22,7 @@ import time
 
 from lpfilter import jsontext
 from lpfilter.errors import AccessError
+from lpfilter.spool import JOURNAL as JOURNAL  # (defined there: see its docstring)
 from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
@@ -41,8 +42,6 @@ JOURNAL_MAX = 64 << 20
 #: The highest LSN a journal's first record may have: LSNs count the bytes ever appended,
 #: so a journal never gets near it; a forged one nearer 2**64 would overflow ``encode``.
 LSN_MAX = 1 << 62
-#: The journal's name in a queue's state folder (its lock: ``journal.lock``).
-JOURNAL = "journal"
 #: When this module was loaded: with the pid, a process's own "boot" when the real one is
 #: unknown (``boot_id``).
 _LOADED = time.time_ns()

@@ -14,9 +14,9 @@ import stat
 from lpfilter.errors import NO_ROOM, AccessError, LpfilterError, SpoolFull
 from lpfilter.job import user_name
 from lpfilter.safefiles import private_dir
-from lpfilter.spool.journalformat import JOURNAL
+from lpfilter.spool import JOURNAL
+from lpfilter.spool import STATE_DIR as STATE_DIR  # (defined there: see its docstring)
 
-STATE_DIR = ".lpfilter"
 #: Write permission for group or others.
 _SHARED = stat.S_IWGRP | stat.S_IWOTH
 
