@@ -200,3 +200,59 @@ def test_a_local_status_is_read_from_the_served_store(
     fresh = queue_status(queues.entry)
     assert jobs == fresh["jobs"]
     store.close(final=True)
+
+
+def test_which_spools_are_certainly_closed(setting: tuple[World, LocalUser]) -> None:
+    """closed_to_me as an ordinary user sees it, and never for root; anything uncertain
+    is False (the command's own path decides and says the error as it always did)."""
+    made, user = setting
+    base = made.root / "spools"
+    base.mkdir(mode=0o755)
+    for name, mode in (("closed", 0o700), ("open", 0o755), ("shared", 0o1777)):
+        (base / name).mkdir()
+        (base / name).chmod(mode)
+    state = base / "open" / ".lpfilter"
+    state.mkdir(mode=0o755)
+    journal = state / "journal"
+    journal.write_bytes(b"")
+    cases = {"missing": base / "none", "closed": base / "closed", "open": base / "open",
+             "shared": base / "shared"}
+    code = ("import sys, json; sys.path[:0] = [%r]; "
+            "from lpfilter.spool.closedspool import closed_to_me; "
+            "print(json.dumps({n: [closed_to_me(p, write=False), closed_to_me(p, write=True)]"
+            " for n, p in json.loads(sys.argv[1]).items()}))" % SITE)
+    import json
+
+    def seen() -> dict[str, list[bool]]:
+        arg = json.dumps({n: str(p) for n, p in cases.items()})
+        done = user.python("-c", code, arg, env=made.env())
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    journal.chmod(0o644)
+    assert seen() == {"missing": [False, False], "closed": [True, True],
+                      "open": [False, True], "shared": [False, False]}
+    journal.chmod(0o600)  # the journal closed, the folder open: status cannot read it
+    assert seen()["open"] == [True, True]
+    state.chmod(0o700)
+    assert seen()["open"] == [True, True]
+    from lpfilter.spool.closedspool import closed_to_me
+    assert not closed_to_me(str(base / "closed"), write=True)  # root may do everything
+
+
+@pytest.mark.parametrize("action", ["cancel", "hold"])
+def test_a_closed_spools_job_change_goes_to_the_server_without_the_store(
+        setting: tuple[World, LocalUser], action: str) -> None:
+    made, user = setting
+    with local_server(made):
+        done = user.run("print", "--no-wait", "-P", "q", "--hold", str(made.doc),
+                        env=made.env())
+        assert done.stdout == "q-000001\n", done.stderr
+        code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
+                f"done = main([{action!r}, '-P', 'q', '1']); "
+                "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal'}"
+                " & set(sys.modules)), file=sys.stderr); sys.exit(done)")
+        done = user.python("-c", code, env=made.env())
+    assert (done.returncode, done.stderr) == (0, "[]\n")
+    assert done.stdout == {"cancel": "q-000001: cancelled\n",
+                           "hold": "q-000001: not queued (held)\n"}[action]

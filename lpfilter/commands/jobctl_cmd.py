@@ -17,9 +17,8 @@ import sys
 
 from lpfilter.errors import AccessError
 from lpfilter.printcap import Entry, Printcap
-from lpfilter.spool.jobctl import Selection, act
-from lpfilter.spool.records import QueueRecords
-from lpfilter.spool.store import SpoolStore
+from lpfilter.spool.closedspool import closed_to_me
+from lpfilter.spool.jobctl import Selection
 from lpfilter.status import ExitStatus
 from lpfilter.structs import Struct
 
@@ -155,8 +154,16 @@ def run(ctx: Context) -> ExitStatus:
 def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found.
-    A user who may not write the spool asks the print server to do it."""
+    A user who may not write the spool asks the print server to do it: at once when the
+    spool is certainly closed (spool/closedspool.py), else when the store says so."""
     entry = target.entry
+    if closed_to_me(entry.string("sd") or "", write=True):
+        outcomes = _ask_server(ctx, target, action)
+        if outcomes is not None:
+            return _show(ctx, entry.name, outcomes)
+    from lpfilter.spool.jobctl import act
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
     store = SpoolStore(entry.string("sd") or "", entry.name)
     if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
         from lpfilter.commands import daemonclient  # the print server's client: rarely needed
@@ -178,6 +185,19 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
             records.close()
             store.close()
     return _show(ctx, entry.name, outcomes)
+
+
+def _ask_server(ctx: Context, target: _Target, action: str) -> list[Outcome] | None:
+    """The print server's change; None when none answers (nothing was asked: the spool's
+    own path then says the error as it always did)."""
+    from lpfilter.commands import daemonclient
+    name = target.entry.name
+    why = AccessError(f"queue {name}: you may not write its spool", queue=name)
+    try:
+        return daemonclient.control(ctx.environ, name, action, target.selection, why,
+                                    quiet=ctx.args.all_queues)
+    except daemonclient.NoDaemon:
+        return None
 
 
 def _show(ctx: Context, name: str, outcomes: list[Outcome]) -> tuple[ExitStatus, set[int]]:

@@ -1,14 +1,13 @@
 """``lpfilter status`` (alias ``lpq``): each queue's watcher, printer message and jobs."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from lpfilter.job import JobState
 from lpfilter.printcap import Entry
-from lpfilter.spool import JOURNAL
-from lpfilter.spool.control import control_words, state_of
+from lpfilter.spool.closedspool import closed_to_me
+from lpfilter.spool.control import control_words
 from lpfilter.spool.queueinfo import queue_status
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
@@ -244,27 +243,12 @@ def _through_daemon(ctx: Context, data: QueueData) -> QueueData:
         return {**data, "error": str(exc)}
 
 
-def _closed(entry: Entry) -> bool:
-    """Is the queue's journal certainly closed to this user (not root)? Its status is the
-    print server's then, asked first: reading the spool here would only fail, after the
-    store's modules were imported (~4 ms of an ordinary user's ``status``)."""
-    if os.geteuid() == 0:
-        return False
-    journal = os.path.join(state_of(entry), JOURNAL)
-    try:
-        os.stat(journal)
-    except PermissionError:
-        return True  # behind a folder closed to this user
-    except OSError:
-        return False  # none yet, or another trouble: the spool's read says what it is
-    return not os.access(journal, os.R_OK)
-
-
 def _status_of(ctx: Context, entry: Entry, locks: str) -> QueueData:
     """The queue's status: read from its spool, or the print server's (_through_daemon);
-    a closed spool's from the server first, and read here only when none answers (its
-    error is said as it was)."""
-    if _closed(entry):
+    a spool whose journal is closed to the user from the server first (reading it here
+    would only fail, after the store's modules: ~4 ms), and read here only when none
+    answers (its error is said as it was)."""
+    if closed_to_me(entry.string("sd") or "", write=False):
         from lpfilter.commands import daemonclient
         from lpfilter.errors import AccessError, LpfilterError
         why = AccessError(f"queue {entry.name}: its spool is closed to you", queue=entry.name)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 
 from lpfilter.job import FINISHED, Job, JobState
-from lpfilter.locks import process_alive
-from lpfilter.spool.lease import served
-from lpfilter.spool.records import QueueRecords
-from lpfilter.spool.store import SpoolStore
-from lpfilter.spool.waiting import how_it_prints
 from lpfilter.structs import FrozenStruct, Struct
 from lpfilter.text import visible
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (an ordinary user's cancel through the print server makes a Selection
+    # and reads Outcomes: the store's, records' and lease's modules are its spool's only)
+    from lpfilter.spool.records import QueueRecords
+    from lpfilter.spool.store import SpoolStore
 
 ACTIONS = ("cancel", "hold", "release", "requeue")
 
@@ -93,6 +94,7 @@ def change(store: SpoolStore, records: QueueRecords, job: Job, action: str) -> s
 
 
 def _cancel(store: SpoolStore, records: QueueRecords, job: Job) -> str:
+    from lpfilter.locks import process_alive
     if job.state == JobState.ACTIVE and job.worker and process_alive(*job.worker):
         store.request_cancel(job.id)
         return "being printed: its worker stops it and removes it"
@@ -113,6 +115,8 @@ def act(store: SpoolStore, records: QueueRecords, selection: Selection, action: 
         user: str, privileged: bool) -> list[Outcome]:
     """Apply ``action`` to the selected jobs of one queue (``store.ensure`` done by the
     caller), as ``user``: one Outcome per job found or named, in the queue's order."""
+    from lpfilter.spool.lease import served
+    from lpfilter.spool.waiting import how_it_prints
     outcomes: list[Outcome] = []
     seen: set[int] = set()
     with store.tickets_locked():
