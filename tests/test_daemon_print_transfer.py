@@ -256,3 +256,17 @@ def test_a_closed_spools_job_change_goes_to_the_server_without_the_store(
     assert (done.returncode, done.stderr) == (0, "[]\n")
     assert done.stdout == {"cancel": "q-000001: cancelled\n",
                            "hold": "q-000001: not queued (held)\n"}[action]
+
+
+def test_a_closed_spools_print_goes_to_the_server_without_the_store(
+        setting: tuple[World, LocalUser]) -> None:
+    made, user = setting
+    code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
+            f"done = main(['print', '--no-wait', '-P', 'q', {str(made.doc)!r}]); "
+            "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal'}"
+            " & set(sys.modules)), file=sys.stderr); sys.exit(done)")
+    with local_server(made) as server:
+        done = user.python("-c", code, env=made.env())
+        assert server.faults == []
+    assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "[]\n")
+    assert spooled_data(made.sd, "000001") == made.doc.read_bytes()

@@ -10,7 +10,6 @@ from lpfilter.errors import AccessError, UsageError
 from lpfilter.job import JobState, user_name
 from lpfilter.printcap import Entry
 from lpfilter.spool.control import ControlFile
-from lpfilter.spool.store import SpoolStore
 from lpfilter.spool.submit import JobOptions, check_copies, submit_all
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
@@ -24,6 +23,7 @@ if TYPE_CHECKING:  # the modules every print needs are imported with this one, w
 
     from lpfilter.commands.environment import Context
     from lpfilter.commands.quickargs import Recorder
+    from lpfilter.spool.store import SpoolStore
 
 log = logs.getLogger(__name__)
 
@@ -107,30 +107,55 @@ def run(ctx: Context) -> ExitStatus:
         control = ControlFile.of(entry)
     check_copies(entry, args.copies)
     user = _user(args.user)  # a usage error comes before anything is made in the spool
+    options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
+                         job_class=args.job_class, no_banner=args.no_banner,
+                         print_format=args.format or "", no_wait=args.wait is False)
+    if os.geteuid() != 0 and _closed(entry) and _server_answers(ctx):
+        # the print server's at once (spool/closedspool.py); else the spool's own path,
+        # which says its error as it always did
+        why = AccessError(f"queue {entry.name}: you may not write its spool", queue=entry.name)
+        return _through_server(ctx, args, entry.name, options, why)
+    from lpfilter.spool.store import SpoolStore  # (not for a user the spool is closed to)
     # shared: lent to the worker when this process prints the jobs itself, and kept open
     # (caught up) for their ends until the final close
     store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)
     try:  # its journal and lock closed however it ends (main() may run many times)
-        return _spool_and_print(ctx, args, entry, store, user, control)
+        return _spool_and_print(ctx, args, entry, store, options, control)
     finally:
         store.close(final=True)
 
 
+def _closed(entry: Entry) -> bool:
+    from lpfilter.spool.closedspool import closed_to_me  # (root's print never asks)
+    return closed_to_me(entry.string("sd") or "", write=True)
+
+
+def _server_answers(ctx: Context) -> bool:
+    from lpfilter.commands import daemonclient
+    return daemonclient.reachable(ctx.environ)
+
+
+def _through_server(ctx: Context, args: argparse.Namespace | SimpleNamespace, queue: str,
+                    options: JobOptions, why: AccessError) -> ExitStatus:
+    """The files through the print server, for a user who may not write the spool
+    (``why``: said when no server answers)."""
+    from lpfilter.commands import daemonprint
+    for path in args.files:
+        _check_readable(path)
+    return daemonprint.print_files(ctx, queue, options, why)
+
+
 def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, entry: Entry,
-                     store: SpoolStore, user: str, control: ControlFile) -> ExitStatus:
+                     store: SpoolStore, options: JobOptions,
+                     control: ControlFile) -> ExitStatus:
     """Spool the files (or hand them to the print server), then print or leave them."""
-    options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
-                         job_class=args.job_class, no_banner=args.no_banner,
-                         print_format=args.format or "", no_wait=args.wait is False)
     try:
         store.ensure()
     except AccessError as exc:  # the print server spools it for a user who may not
-        from lpfilter.commands import daemonclient, daemonprint
+        from lpfilter.commands import daemonclient
         if not daemonclient.may_help(store.sd):
             raise
-        for path in args.files:
-            _check_readable(path)
-        return daemonprint.print_files(ctx, entry.name, options, exc)
+        return _through_server(ctx, args, entry.name, options, exc)
     for path in args.files:
         _check_readable(path)
     ids = []
