@@ -218,7 +218,7 @@ def test_which_spools_are_certainly_closed(setting: tuple[World, LocalUser]) -> 
     cases = {"missing": base / "none", "closed": base / "closed", "open": base / "open",
              "shared": base / "shared"}
     code = ("import sys, json; sys.path[:0] = [%r]; "
-            "from lpfilter.spool.closedspool import closed_to_me; "
+            "from lpfilter.spool import closed_to_me; "
             "print(json.dumps({n: [closed_to_me(p, write=False), closed_to_me(p, write=True)]"
             " for n, p in json.loads(sys.argv[1]).items()}))" % SITE)
     import json
@@ -236,7 +236,7 @@ def test_which_spools_are_certainly_closed(setting: tuple[World, LocalUser]) -> 
     assert seen()["open"] == [True, True]
     state.chmod(0o700)
     assert seen()["open"] == [True, True]
-    from lpfilter.spool.closedspool import closed_to_me
+    from lpfilter.spool import closed_to_me
     assert not closed_to_me(str(base / "closed"), write=True)  # root may do everything
 
 

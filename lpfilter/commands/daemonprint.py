@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from lpfilter.commands.environment import Context
     from lpfilter.spool.queueinfo import JobData
-    from lpfilter.spool.submit import JobOptions
+    from lpfilter.spool.joboptions import JobOptions
 
 #: Each acknowledgement may take this long (the last one waits for the fsyncs).
 ACK_TIMEOUT = 60.0

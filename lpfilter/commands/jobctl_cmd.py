@@ -17,7 +17,7 @@ import sys
 
 from lpfilter.errors import AccessError
 from lpfilter.printcap import Entry, Printcap
-from lpfilter.spool.closedspool import closed_to_me
+from lpfilter.spool import closed_to_me
 from lpfilter.spool.jobctl import Selection
 from lpfilter.status import ExitStatus
 from lpfilter.structs import Struct
@@ -155,7 +155,7 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
            root: bool) -> tuple[ExitStatus, set[int]]:
     """Act on one queue's chosen jobs; returns the exit status and the numbers found.
     A user who may not write the spool asks the print server to do it: at once when the
-    spool is certainly closed (spool/closedspool.py), else when the store says so."""
+    spool is certainly closed (``spool.closed_to_me``), else when the store says so."""
     entry = target.entry
     if closed_to_me(entry.string("sd") or "", write=True):
         outcomes = _ask_server(ctx, target, action)

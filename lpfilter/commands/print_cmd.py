@@ -9,8 +9,9 @@ from lpfilter.commands.environment import lock_dir
 from lpfilter.errors import AccessError, UsageError
 from lpfilter.job import JobState, user_name
 from lpfilter.printcap import Entry
+from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import ControlFile
-from lpfilter.spool.submit import JobOptions, check_copies, submit_all
+from lpfilter.spool.joboptions import JobOptions, check_copies
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -110,8 +111,8 @@ def run(ctx: Context) -> ExitStatus:
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner,
                          print_format=args.format or "", no_wait=args.wait is False)
-    if os.geteuid() != 0 and _closed(entry) and _server_answers(ctx):
-        # the print server's at once (spool/closedspool.py); else the spool's own path,
+    if closed_to_me(entry.string("sd") or "", write=True) and _server_answers(ctx):
+        # the print server's at once (spool.closed_to_me); else the spool's own path,
         # which says its error as it always did
         why = AccessError(f"queue {entry.name}: you may not write its spool", queue=entry.name)
         return _through_server(ctx, args, entry.name, options, why)
@@ -123,11 +124,6 @@ def run(ctx: Context) -> ExitStatus:
         return _spool_and_print(ctx, args, entry, store, options, control)
     finally:
         store.close(final=True)
-
-
-def _closed(entry: Entry) -> bool:
-    from lpfilter.spool.closedspool import closed_to_me  # (root's print never asks)
-    return closed_to_me(entry.string("sd") or "", write=True)
 
 
 def _server_answers(ctx: Context) -> bool:
@@ -156,6 +152,7 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
         if not daemonclient.may_help(store.sd):
             raise
         return _through_server(ctx, args, entry.name, options, exc)
+    from lpfilter.spool.submit import submit_all
     for path in args.files:
         _check_readable(path)
     ids = []

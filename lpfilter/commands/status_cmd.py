@@ -6,7 +6,7 @@ import time
 
 from lpfilter.job import JobState
 from lpfilter.printcap import Entry
-from lpfilter.spool.closedspool import closed_to_me
+from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import control_words
 from lpfilter.spool.queueinfo import queue_status
 from lpfilter.status import ExitStatus

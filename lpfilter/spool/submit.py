@@ -16,13 +16,14 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
-from lpfilter.errors import AccessError, JobRefused, UsageError
+from lpfilter.errors import AccessError, JobRefused
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd, discard
 from lpfilter.spool.control import ControlFile, admit, holds_new
 from lpfilter.spool.jobdata import INLINE_MAX, Source, inline_allowed
-from lpfilter.structs import FrozenStruct
+from lpfilter.spool.joboptions import JobOptions as JobOptions  # (see there)
+from lpfilter.spool.joboptions import check_copies as check_copies
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,51 +36,6 @@ BATCH = 64
 SYNC_THREADS = 8
 #: A staged job: the job, its staged data file (its descriptor, locked) or its bytes (-1).
 Staged = tuple[Job, Source, int]
-
-
-class JobOptions(FrozenStruct):
-    """What the user asked for on the command line (a ``FrozenStruct``, as the frozen
-    dataclass it was: no ``dataclasses`` on ``print``'s path)."""
-
-    __slots__ = _fields = ("user", "name", "title", "copies", "hold", "job_class", "no_banner",
-                           "print_format", "no_wait")
-    user: str
-    name: str | None
-    title: str
-    copies: int
-    hold: bool
-    #: LPRng's job class (lpr -C), kept with the job.
-    job_class: str
-    #: lpr -h: no banner page.
-    no_banner: bool
-    #: lpr -F/-l/-p: the format letter ("": f, the default).
-    print_format: str
-    #: print --no-wait: nobody here reads how the job ended (``Job.awaited``).
-    no_wait: bool
-
-    def __init__(self, user: str, name: str | None = None, title: str = "", copies: int = 1,
-                 hold: bool = False, job_class: str = "", no_banner: bool = False,
-                 print_format: str = "", no_wait: bool = False) -> None:
-        object.__setattr__(self, "user", user)
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "title", title)
-        object.__setattr__(self, "copies", copies)
-        object.__setattr__(self, "hold", hold)
-        object.__setattr__(self, "job_class", job_class)
-        object.__setattr__(self, "no_banner", no_banner)
-        object.__setattr__(self, "print_format", print_format)
-        object.__setattr__(self, "no_wait", no_wait)
-
-
-def check_copies(entry: Entry, copies: int) -> None:
-    limit = entry.number("mc")
-    if copies < 1:
-        raise UsageError(f"-# {copies}: the number of copies must be at least 1",
-                         queue=entry.name)
-    if limit > 0 and copies > limit:
-        raise UsageError(f"queue {entry.name} allows at most {limit} cop"
-                         f"{'y' if limit == 1 else 'ies'} (mc#{limit} in the printcap);"
-                         f" you asked for {copies}", queue=entry.name)
 
 
 def _open_source(path: str | None) -> tuple[int, str, int | None]:
