@@ -263,7 +263,8 @@ def test_a_closed_spools_print_goes_to_the_server_without_the_store(
     made, user = setting
     code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
             f"done = main(['print', '--no-wait', '-P', 'q', {str(made.doc)!r}]); "
-            "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal'}"
+            "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal',"
+            " 'lpfilter.spool.submit', 'lpfilter.spool.jobdata'}"
             " & set(sys.modules)), file=sys.stderr); sys.exit(done)")
     with local_server(made) as server:
         done = user.python("-c", code, env=made.env())
