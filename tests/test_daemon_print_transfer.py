@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +81,19 @@ def test_a_big_file_goes_whole_and_exact(setting: tuple[World, LocalUser]) -> No
     assert spooled_data(made.sd, "000001") == data
 
 
+STORE_MODULES = frozenset({"lpfilter.spool.store", "lpfilter.spool.journal"})
+
+
+def _imports_of(user: LocalUser, made: World, argv: list[str],
+                modules: frozenset[str] = STORE_MODULES) -> subprocess.CompletedProcess[str]:
+    """The user's ``lpfilter ARGV`` (main() in a fresh interpreter); the last line of its
+    standard error lists which of ``modules`` it imported."""
+    code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
+            f"done = main({argv!r}); print(sorted(set({sorted(modules)!r}) & set(sys.modules)),"
+            " file=sys.stderr); sys.exit(done)")
+    return user.python("-c", code, env=made.env())
+
+
 def test_a_closed_spools_status_is_asked_of_the_server_first(
         setting: tuple[World, LocalUser]) -> None:
     """A user who may not read the journal gets the server's status without the store's
@@ -88,12 +102,8 @@ def test_a_closed_spools_status_is_asked_of_the_server_first(
     assert main(["print", "--no-wait", "-P", "q", str(made.doc)],
                 {"LPFILTER_PRINTCAP": str(made.printcap),
                  "LPFILTER_LOCK_DIR": str(made.root / "rootlocks")}) == 0
-    code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
-            "done = main(['status', '-P', 'q']); "
-            "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal'} & set(sys.modules)),"
-            " file=sys.stderr); sys.exit(done)")
     with local_server(made) as server:
-        done = user.python("-c", code, env=made.env())
+        done = _imports_of(user, made, ["status", "-P", "q"])
         assert server.faults == []
     assert (done.returncode, done.stderr) == (0, "[]\n")
     assert "Queue q:" in done.stdout and "  000001   root" in done.stdout
@@ -248,11 +258,7 @@ def test_a_closed_spools_job_change_goes_to_the_server_without_the_store(
         done = user.run("print", "--no-wait", "-P", "q", "--hold", str(made.doc),
                         env=made.env())
         assert done.stdout == "q-000001\n", done.stderr
-        code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
-                f"done = main([{action!r}, '-P', 'q', '1']); "
-                "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal'}"
-                " & set(sys.modules)), file=sys.stderr); sys.exit(done)")
-        done = user.python("-c", code, env=made.env())
+        done = _imports_of(user, made, [action, "-P", "q", "1"])
     assert (done.returncode, done.stderr) == (0, "[]\n")
     assert done.stdout == {"cancel": "q-000001: cancelled\n",
                            "hold": "q-000001: not queued (held)\n"}[action]
@@ -261,13 +267,9 @@ def test_a_closed_spools_job_change_goes_to_the_server_without_the_store(
 def test_a_closed_spools_print_goes_to_the_server_without_the_store(
         setting: tuple[World, LocalUser]) -> None:
     made, user = setting
-    code = (f"import sys; sys.path[:0] = [{SITE!r}]; from lpfilter.cli import main; "
-            f"done = main(['print', '--no-wait', '-P', 'q', {str(made.doc)!r}]); "
-            "print(sorted({'lpfilter.spool.store', 'lpfilter.spool.journal',"
-            " 'lpfilter.spool.submit', 'lpfilter.spool.jobdata'}"
-            " & set(sys.modules)), file=sys.stderr); sys.exit(done)")
     with local_server(made) as server:
-        done = user.python("-c", code, env=made.env())
+        done = _imports_of(user, made, ["print", "--no-wait", "-P", "q", str(made.doc)],
+                           STORE_MODULES | {"lpfilter.spool.submit", "lpfilter.spool.jobdata"})
         assert server.faults == []
     assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "[]\n")
     assert spooled_data(made.sd, "000001") == made.doc.read_bytes()
