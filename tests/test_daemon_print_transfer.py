@@ -22,7 +22,8 @@ from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.commands import daemonprint
 from lpfilter.printcap import Entry
-from lpfilter.protocols import lpdlocal
+from lpfilter.job import Job
+from lpfilter.protocols import LpdProtocolError, lpdlocal
 from lpfilter.server.local import serve_local_request
 from lpfilter.server.peer import Peer
 from lpfilter.server.wire import Wire
@@ -159,11 +160,12 @@ class _Served:
         raise AssertionError("a status wakes no queue")
 
 
-def _status(queues: _Served) -> dict[str, object]:
+def _status(queues: _Served, request: bytes | None = None) -> dict[str, object]:
+    """The server's answer to a local request (the queue's status unless another)."""
     server, client = socket.socketpair()
     with server, client:
         wire = Wire(server, idle_timeout=5)
-        serve_local_request(wire, lpdlocal.control_request("q", "root", "status"),
+        serve_local_request(wire, request or lpdlocal.control_request("q", "root", "status"),
                             Peer("", uid=0, user="root"), queues)
         wire.close()
         server.close()
@@ -273,3 +275,68 @@ def test_a_closed_spools_print_goes_to_the_server_without_the_store(
         assert server.faults == []
     assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "[]\n")
     assert spooled_data(made.sd, "000001") == made.doc.read_bytes()
+
+
+def test_find_answers_and_copies_only_the_jobs_of_its_origins(
+        setting: tuple[World, LocalUser], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local ``find`` (what a user's print asks for its jobs' ids): the queue's jobs
+    of those origins, no other ticket copied; an origin the queue lacks is no error."""
+    made, user = setting
+    with local_server(made):
+        done = user.run("print", "--no-wait", "-P", "q", str(made.doc), str(made.doc),
+                        str(made.doc), env=made.env())
+    assert done.stdout == "q-000001\nq-000002\nq-000003\n", done.stderr
+    store = SpoolStore(str(made.sd), "q", shared=True)
+    origins = {job.id: job.origin for job in store.jobs()}
+    assert all(o.startswith("cfA") and len(o.rpartition(":")[2]) == 40 for o in origins.values())
+    queues = _Served(printcap.load([str(made.printcap)]).lookup("q"), store)
+    copied: list[str] = []
+    real_copy = Job.copy
+
+    def counted(job: Job) -> Job:
+        copied.append(job.id)
+        return real_copy(job)
+
+    monkeypatch.setattr(Job, "copy", counted)
+    request = lpdlocal.control_request("q", "root", "find", origins=(
+        origins["000003"], origins["000001"], "cfA999nowhere:" + "0" * 40))
+    answer = _status(queues, request)
+    monkeypatch.undo()
+    assert [j["id"] for j in answer["jobs"]] == ["000001", "000003"]  # type: ignore[attr-defined]
+    assert sorted(copied) == ["000001", "000003"]
+    store.close(final=True)
+
+
+@pytest.mark.parametrize("files", [2, 20])
+def test_print_finds_its_ids_from_a_daemon_without_find(
+        setting: tuple[World, LocalUser], monkeypatch: pytest.MonkeyPatch, files: int) -> None:
+    """A daemon started before ``find`` (refused as a usage error), and more files than one
+    ``find`` line carries: the print asks the queue's status instead, and shows each id."""
+    made, user = setting
+    monkeypatch.setattr(lpdlocal, "ACTIONS", tuple(a for a in lpdlocal.ACTIONS if a != "find"))
+    with local_server(made) as server:
+        done = user.run("print", "--no-wait", "-P", "q", *[str(made.doc)] * files,
+                        env=made.env())
+        faults = list(server.faults)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "".join(f"q-{n:06d}\n" for n in range(1, files + 1))
+    assert len(faults) == (1 if files == 2 else 0)  # 20 origins: status asked at once
+    assert all("no local action 'find'" in f for f in faults)
+
+
+def test_find_requests_round_trip_and_bad_origins_are_refused() -> None:
+    origin = "cfA012345client.example:" + "ab" * 20
+    line = lpdlocal.control_request("q", "carol", "find", origins=(origin, origin))
+    assert line == f"\x06q carol find {origin} {origin}\n".encode()
+    assert lpdlocal.parse_control(line).origins == (origin,)
+    for bad in ("", "a b", "x" * 201, "tab\there", "caf\u00e9"):
+        with pytest.raises(LpdProtocolError):
+            lpdlocal.control_request("q", "carol", "find", origins=(bad,))
+    with pytest.raises(LpdProtocolError):
+        lpdlocal.control_request("q", "carol", "find")
+    with pytest.raises(LpdProtocolError):
+        lpdlocal.control_request("q", "carol", "status", origins=(origin,))
+    for line in (b"\x06q carol find\n", b"\x06q carol find " + b"x" * 201 + b"\n",
+                 b"\x06q carol find caf\xc3\xa9\n"):
+        with pytest.raises(LpdProtocolError):
+            lpdlocal.parse_control(line)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lpfilter.spool.jobctl import Outcome, Selection
-    from lpfilter.spool.queueinfo import QueueData
+    from lpfilter.spool.queueinfo import JobData, QueueData
 
 #: Seconds the daemon may take to accept, and between two pieces of its answer (it may
 #: wait for a queue's ticket lock while a worker writes a ticket).
@@ -132,6 +132,17 @@ def status(environ: Mapping[str, str], queue: str, why: AccessError) -> QueueDat
                  why)
     data: QueueData = answer["queue"]
     return data
+
+
+def find(environ: Mapping[str, str], queue: str, origins: list[str],
+         why: AccessError) -> list[JobData]:
+    """The queue's jobs of these origins (``cfname:digest``, as the server records a job
+    it received), without the whole queue's status; UsageError from a daemon older than
+    the request (the caller then asks the status)."""
+    request = lpdlocal.control_request(queue, user_name(os.getuid()), "find",
+                                       origins=tuple(origins))
+    jobs: list[JobData] = ask(environ, request, why)["jobs"]
+    return jobs
 
 
 def may_help(sd: str) -> bool:

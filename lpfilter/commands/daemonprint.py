@@ -227,15 +227,14 @@ def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError)
 
 def _show(ctx: Context, queue: str, sent: list[tuple[str, str]],
           why: AccessError) -> list[JobData | None]:
-    """One line per job the server acknowledged: its id, found in the queue's status.
-    The final acknowledgement came, so each is queued: a status question that fails then
-    is said, and the job reported as queued, never as failed (a resubmit would print it
-    twice)."""
-    from lpfilter.commands import daemonclient
+    """One line per job the server acknowledged: its id, asked of the server by the
+    origins (``_server_jobs``). The final acknowledgement came, so each is queued: a
+    question that fails then is said, and the job reported as queued, never as failed (a
+    resubmit would print it twice)."""
     if not sent:
         return []
     try:
-        jobs = _find(daemonclient.status(ctx.environ, queue, why)["jobs"], sent)
+        jobs = _find(_server_jobs(ctx, queue, [origin for origin, _ in sent], why), sent)
         lost = ""
     except (LpfilterError, KeyError, TypeError) as exc:
         jobs = [None] * len(sent)
@@ -251,6 +250,21 @@ def _show(ctx: Context, queue: str, sent: list[tuple[str, str]],
         print(shown, file=ctx.stdout)
     ctx.stdout.flush()
     return jobs
+
+
+def _server_jobs(ctx: Context, queue: str, origins: list[str],
+                 why: AccessError) -> list[JobData]:
+    """The server's jobs of these origins: the local ``find`` request (only those jobs,
+    however many the queue keeps), or the queue's status for more origins than one
+    request line carries, and from a daemon that predates ``find``."""
+    from lpfilter.commands import daemonclient
+    from lpfilter.errors import UsageError
+    from lpfilter.protocols import LpdProtocolError
+    try:
+        return daemonclient.find(ctx.environ, queue, origins, why)
+    except (LpdProtocolError, UsageError):  # too many for a line; an older daemon
+        jobs: list[JobData] = daemonclient.status(ctx.environ, queue, why)["jobs"]
+        return jobs
 
 
 def _find(jobs: list[JobData], sent: list[tuple[str, str]]) -> list[JobData | None]:

@@ -179,6 +179,10 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
             if request.action == "status":
                 from lpfilter.spool.queueinfo import queue_status
                 return {"ok": True, "queue": queue_status(entry, store=store)}
+            if request.action == "find":  # (the jobs a print sent: no other is copied)
+                wanted = set(request.origins)
+                jobs = store.jobs(where=lambda job: job.origin in wanted)
+                return {"ok": True, "jobs": [job.to_dict() for job in jobs]}
             if request.action == "reread":
                 from lpfilter.server.lpcserver import reread
                 return {"ok": True, "pid": reread(peer, store)}

@@ -272,19 +272,21 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
             job = self._index.jobs.get(job_id)
             return None if job is None else job.copy()
 
-    def jobs(self, *, finished: bool = True) -> list[Job]:
-        """Every job, in arrival order (copies: change and ``write``). ``finished=False``
-        leaves out the finished ones: a worker's batch in a burst would otherwise copy
-        every ticket kept for ``print --wait`` and ``done_jobs``, once per job received."""
+    def jobs(self, *, finished: bool = True, where: Callable[[Job], bool] | None = None
+             ) -> list[Job]:
+        """Every job in arrival order, copied (change and ``write``); ``where``: those it picks;
+        ``finished=False``: no finished one (a worker's burst would copy each kept one per job)."""
         try:
             journal = self._open()
         except PermissionError as exc:
             raise self._unreadable(exc) from None
         if journal is None:
-            return [j for j in self._legacy().values() if finished or j.state not in FINISHED]
-        with journal.threads:
+            legacy = [j for j in self._legacy().values() if finished or j.state not in FINISHED]
+            return legacy if where is None else list(filter(where, legacy))
+        with journal.threads:  # (picked before they are copied)
             chosen = self._index.jobs.values() if finished else self._index.open_jobs()
-            jobs = sorted(chosen, key=lambda j: (len(j.id), j.id))
+            jobs = sorted(chosen if where is None else filter(where, chosen),
+                          key=lambda j: (len(j.id), j.id))
             return [job.copy() for job in jobs]
 
     def _legacy(self) -> dict[str, Job]:
