@@ -20,6 +20,8 @@ Every command runs with the system's ``/usr/bin/python3 -S -I`` and the package 
 users cannot enter (here under /root). Own cost = a command's median wall time minus
 the floor's. ``--before DIR``: the same with the lpfilter package in DIR (``git archive
 REV lpfilter | tar -x -C DIR``; its own daemon, the same dependencies), interleaved.
+``--kept N``: the queue keeps N finished jobs (``done_jobs#N``), printed by root before
+the rounds: what a busy queue's ``status`` carries, and the user's ``print`` asked for.
 
 A benchmark, not a test: it prints Markdown and exits 0 (2 if it could not run).
 """
@@ -70,7 +72,7 @@ def made_user() -> Iterator[str]:
 class Site:
     """One package's daemon, queue and documents, and the commands timed against it."""
 
-    def __init__(self, root: Path, package: str, user: str) -> None:
+    def __init__(self, root: Path, package: str, user: str, kept: int = 0) -> None:
         self.root, self.user = root, user
         root.mkdir(mode=0o755)
         root.chmod(0o755)  # (the user enters it: its home, the socket, the document)
@@ -78,7 +80,8 @@ class Site:
         self.sd = root / "sd"
         self.sd.mkdir(mode=0o755)  # root's: the user may read, not write
         self.printcap = root / "printcap"
-        self.printcap.write_text(f"q:lp=127.0.0.1%{self.sink.port}:sd={self.sd}\n")
+        self.printcap.write_text(f"q:lp=127.0.0.1%{self.sink.port}:sd={self.sd}"
+                                 f":done_jobs#{max(kept, 1)}\n")
         self.printcap.chmod(0o644)
         self.doc = root / "doc.txt"
         self.doc.write_bytes(b"a small job of the user's, one line of text\n" * 23)
@@ -96,6 +99,18 @@ class Site:
         self.root_env = {**self.env, "HOME": str(root), "LPFILTER_LOCK_DIR": str(root / "lk")}
         self.daemon = self._start()
         self.last = ""
+        if kept:
+            self._fill(kept)
+
+    def _fill(self, count: int) -> None:
+        """``count`` jobs printed by root, in one command; back when the printer has them."""
+        argv = [SYSTEM_PYTHON, "-S", "-I", "-c", self.boot, "print", "--no-wait", "-P", "q",
+                *[str(self.doc)] * count]
+        done = subprocess.run(argv, env=self.root_env, capture_output=True, timeout=600)
+        if done.returncode != 0:
+            raise BenchError(f"print of {count} jobs: {done.stderr[-500:]!r}")
+        size = count * self.doc.stat().st_size
+        self.sink.wait(size, f"{count} jobs kept", lambda: self.daemon.poll() is None)
 
     def _start(self) -> subprocess.Popen[bytes]:
         """``lpfilter watch`` as root, waiting until its socket answers."""
@@ -177,10 +192,11 @@ def measure(sites: dict[str, Site], runs: int) -> dict[str, dict[str, list[float
     return times
 
 
-def report(times: dict[str, dict[str, list[float]]], runs: int, load: float) -> None:
+def report(times: dict[str, dict[str, list[float]]], runs: int, load: float,
+           kept: int) -> None:
     print_info({**machine_info(), "python": subprocess.run(
         [SYSTEM_PYTHON, "-V"], capture_output=True, text=True).stdout.strip(),
-        "rounds": runs, "load": load_average(load)})
+        "rounds": runs, "finished jobs kept before": kept, "load": load_average(load)})
     print()
     names = list(times)
     header("command (ms)", *(f"{n}: median (min–max)" for n in names),
@@ -198,6 +214,8 @@ def report(times: dict[str, dict[str, list[float]]], runs: int, load: float) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="rounds (default 20)")
+    parser.add_argument("--kept", type=int, default=0, metavar="N",
+                        help="finished jobs the queue keeps (done_jobs#N), printed first")
     parser.add_argument("--before", metavar="DIR",
                         help="also time the lpfilter package in DIR (a git archive)")
     args = parser.parse_args(argv)
@@ -214,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sites: dict[str, Site] = {}
             try:
                 for name, package in packages.items():
-                    sites[name] = Site(tmp / name, package, user)
+                    sites[name] = Site(tmp / name, package, user, args.kept)
                 times = measure(sites, args.runs)
             finally:
                 for site in sites.values():
@@ -222,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"user_commands_bench: cannot benchmark: {exc}", file=sys.stderr)
         return 2
-    report(times, args.runs, load)
+    report(times, args.runs, load, args.kept)
     return 0
 
 
