@@ -13,10 +13,11 @@ setup(
     install_requires=["pyparsing>=3.1", "psutil>=5.9"],
     # pyftpdlib runs only `lpfilter virtual-printer --ftp`: an optional extra.
     # setuptools in [test]: a test builds the wheel without build isolation (no network);
-    # 70.1 builds wheels without the separate wheel package.
+    # 70.1 builds wheels without the separate wheel package. pytest-xdist: .ci/run runs
+    # the tests in two processes (one took 13-14 minutes, near .ci/run's 15).
     extras_require={"ftp": ["pyftpdlib>=1.5.7"],
                     "test": ["pytest>=7", "hypothesis>=6", "pyftpdlib>=1.5.7",
-                             "setuptools>=70.1"],
+                             "setuptools>=70.1", "pytest-xdist>=3"],
                     # .ci/run checks the code with these before the tests (pyproject.toml).
                     "lint": ["ruff>=0.17,<0.18", "mypy>=2.4,<2.5", "types-psutil"]},
     entry_points={"console_scripts": ["lpfilter = lpfilter.__main__:main"]},
