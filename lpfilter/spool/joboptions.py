@@ -35,15 +35,7 @@ class JobOptions(FrozenStruct):
     def __init__(self, user: str, name: str | None = None, title: str = "", copies: int = 1,
                  hold: bool = False, job_class: str = "", no_banner: bool = False,
                  print_format: str = "", no_wait: bool = False) -> None:
-        object.__setattr__(self, "user", user)
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "title", title)
-        object.__setattr__(self, "copies", copies)
-        object.__setattr__(self, "hold", hold)
-        object.__setattr__(self, "job_class", job_class)
-        object.__setattr__(self, "no_banner", no_banner)
-        object.__setattr__(self, "print_format", print_format)
-        object.__setattr__(self, "no_wait", no_wait)
+        self._assign(locals())
 
 
 def check_copies(entry: Entry, copies: int) -> None:
