@@ -35,12 +35,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import psutil
-from benchkit import BenchError, header, load_average, machine_info, print_info, row, spread
+from benchkit import (BenchError, header, load_average, machine_info, print_info, row,
+                      scratch_dirs, spread, stop_process)
 from lpd_server_bench import Sink
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -122,7 +123,7 @@ class Site:
         deadline = time.monotonic() + 30
         while not self.socket.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
+                stop_process(proc)
                 raise BenchError(f"lpfilter watch did not start:\n"
                                  f"{(self.root / 'watch.log').read_text()[-800:]}")
             time.sleep(0.05)
@@ -160,28 +161,13 @@ class Site:
         return took
 
     def close(self) -> None:
-        _stop(self.daemon)
+        stop_process(self.daemon)  # (watch stops its own children)
         self.sink.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 30 s: by pid, with its children."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        children = psutil.Process(proc.pid).children(recursive=True)
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
 
 
 def measure(sites: dict[str, Site], runs: int) -> dict[str, dict[str, list[float]]]:
     """``runs`` rounds; each round every site's variants once, the sites' order alternating."""
-    times = {name: {v: [] for v in VARIANTS} for name in sites}
+    times: dict[str, dict[str, list[float]]] = {name: {v: [] for v in VARIANTS} for name in sites}
     names = list(sites)
     for round_ in range(runs + 1):  # the first: a warm-up (parse caches, page cache)
         for name in names if round_ % 2 else names[::-1]:
@@ -228,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         compileall.compile_dir(packages["before"], quiet=1)  # the user may not write .pyc
     load = os.getloadavg()[0]
     try:
-        with made_user() as user, _scratch() as tmp:
+        with made_user() as user, scratch_dirs("user-commands-", tempfile.gettempdir()) as [tmp]:
+            tmp.chmod(0o755)  # (the user enters it: its home, the socket, the document)
             sites: dict[str, Site] = {}
             try:
                 for name, package in packages.items():
@@ -242,18 +229,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report(times, args.runs, load, args.kept)
     return 0
-
-
-@contextlib.contextmanager
-def _scratch() -> Iterator[Path]:
-    """A directory the user may enter, removed at the end."""
-    import tempfile
-    path = Path(tempfile.mkdtemp(prefix="user-commands-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":
