@@ -54,8 +54,7 @@ VARIANTS = ("floor", "print", "status", "cancel", "root print")
 
 def _site_of(module: str) -> str:
     """The directory that holds ``module`` for this interpreter."""
-    spec = __import__(module)
-    return str(Path(spec.__file__).resolve().parent.parent)
+    return str(Path(str(__import__(module).__file__)).resolve().parent.parent)
 
 
 @contextlib.contextmanager

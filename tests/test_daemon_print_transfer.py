@@ -22,6 +22,7 @@ from lpfilter import printcap
 from lpfilter.cli import main
 from lpfilter.commands import daemonprint
 from lpfilter.printcap import Entry
+from lpfilter.errors import AccessError
 from lpfilter.job import Job
 from lpfilter.protocols import LpdProtocolError, lpdlocal
 from lpfilter.server.local import serve_local_request
@@ -123,9 +124,24 @@ def test_a_file_that_shrank_sends_what_it_has(tmp_path: Path) -> None:
     ours, theirs = socket.socketpair()
     try:
         ours.settimeout(5.0)
-        assert daemonprint._sendfile(ours, src, 200) == 100
+        assert daemonprint._sendfile(ours, src, 200, "doc") == 100
         ours.close()
         assert theirs.recv(1000) == b"x" * 100
+    finally:
+        os.close(src)
+        ours.close()
+        theirs.close()
+
+
+def test_a_file_read_through_a_buffer_that_fails_is_the_files_error(tmp_path: Path) -> None:
+    """Where sendfile cannot take the file, it is read through a buffer: a read that
+    fails there (here: a directory's descriptor) names the file, never the server."""
+    src = os.open(tmp_path, os.O_RDONLY)
+    ours, theirs = socket.socketpair()
+    try:
+        ours.settimeout(5.0)
+        with pytest.raises(AccessError, match=r"^doc: cannot read: Is a directory$"):
+            daemonprint._copy(ours, src, 0, 10, "doc")
     finally:
         os.close(src)
         ours.close()
@@ -139,7 +155,7 @@ def test_a_server_that_takes_nothing_ends_the_send_at_the_timeout(tmp_path: Path
         ours.settimeout(0.3)
         started = time.monotonic()
         with pytest.raises(TimeoutError, match=r"it took no data for 0\.3 s"):
-            daemonprint._sendfile(ours, src, 8 << 20)
+            daemonprint._sendfile(ours, src, 8 << 20, "doc")
         assert time.monotonic() - started < 10
     finally:
         os.close(src)

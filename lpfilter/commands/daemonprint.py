@@ -150,7 +150,7 @@ def _send_data(sock: _socket.socket, src: int, size: int | None, name: str,
     error, the server's end the job's."""
     try:
         if size is not None:
-            sent = _sendfile(sock, src, size)
+            sent = _sendfile(sock, src, size, name)
             if sent < size:  # (the server waits for the missing bytes: the job is dropped)
                 raise JobRefused(f"{name}: the file shrank from {size} to {sent} bytes while"
                                  " it was sent; nothing was printed", queue=queue)
@@ -168,7 +168,7 @@ def _send_data(sock: _socket.socket, src: int, size: int | None, name: str,
         _broken(sock, queue, exc)
 
 
-def _sendfile(sock: _socket.socket, src: int, size: int) -> int:
+def _sendfile(sock: _socket.socket, src: int, size: int, name: str) -> int:
     """``size`` bytes of a regular file, copied by the kernel. The socket has a timeout,
     so it is non-blocking: each wait for room is poll(2)'s, as long as the timeout (what
     ``socket.sendfile`` does, without the ``socket`` module and its ``selectors``). A
@@ -190,19 +190,23 @@ def _sendfile(sock: _socket.socket, src: int, size: int) -> int:
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                 raise
-            sent = _copy(sock, src, offset, size)
+            sent = _copy(sock, src, offset, size, name)
         if sent == 0:
             break
         offset += sent
     return offset
 
 
-def _copy(sock: _socket.socket, src: int, offset: int, size: int) -> int:
+def _copy(sock: _socket.socket, src: int, offset: int, size: int, name: str) -> int:
     """The rest of the file from ``offset`` through a buffer (sendall waits for room
-    within the socket's timeout); returns the bytes sent, 0 at an early end."""
+    within the socket's timeout); returns the bytes sent, 0 at an early end. A read that
+    fails is the file's error (``name``'s), not the server's."""
     done = 0
     while offset + done < size:
-        chunk = os.pread(src, min(CHUNK, size - offset - done), offset + done)
+        try:
+            chunk = os.pread(src, min(CHUNK, size - offset - done), offset + done)
+        except OSError as exc:
+            raise AccessError(f"{name}: cannot read: {exc.strerror}") from None
         if not chunk:
             return done
         sock.sendall(chunk)
