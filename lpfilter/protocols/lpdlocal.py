@@ -29,7 +29,7 @@ from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 #: Where the daemon listens for local users when root runs it (server/local.py), and where
@@ -97,8 +97,7 @@ def control_request(queue: str, user: str, action: str, *, named: tuple[int, ...
                                                                         else [])
     if action in ("status", "reread", "find") and operands:
         raise LpdProtocolError(f"{action} takes no job operands")
-    if (action == "find") != bool(origins) or not all(_is_origin(o) for o in origins):
-        raise LpdProtocolError(f"{action}: origins are find's, and it needs at least one")
+    _check_origins(action, origins)
     operands += origins
     words = [_word(queue, "queue name"), _word(user, "user name"), action.encode()]
     words += [o.encode() for o in operands]
@@ -136,15 +135,23 @@ def parse_control(line: bytes) -> ControlRequest:
                           "all" in operands)
 
 
-def _is_origin(text: str) -> bool:
-    return 0 < len(text) <= 200 and text.isascii() and text.isprintable() and " " not in text
+def _check_origins(action: str, origins: Sequence[str]) -> None:
+    """``find`` names one or more origins, each printable ASCII without a space, at most
+    200 characters (compared as they are, never used as a path); no other action any."""
+    if action != "find":
+        if origins:
+            raise LpdProtocolError(f"{action} takes no origins")
+        return
+    if not origins:
+        raise LpdProtocolError("find names at least one origin")
+    for origin in origins:
+        if not (0 < len(origin) <= 200 and origin.isascii() and origin.isprintable()
+                and " " not in origin):
+            raise LpdProtocolError(f"a bad origin {origin[:40]!r} for find")
 
 
 def _find_request(queue: str, user: str, operands: list[str]) -> ControlRequest:
-    bad = [o for o in operands if not _is_origin(o)]
-    if bad or not operands:
-        raise LpdProtocolError(f"a bad operand {(bad or [''])[0][:40]!r} for find (a job's"
-                               " origin)" if bad else "find names at least one origin")
+    _check_origins("find", operands)
     return ControlRequest(queue, user, "find", origins=tuple(dict.fromkeys(operands)))
 
 
