@@ -254,8 +254,10 @@ def _status_of(ctx: Context, entry: Entry, locks: str) -> QueueData:
         why = AccessError(f"queue {entry.name}: its spool is closed to you", queue=entry.name)
         try:
             return daemonclient.status(ctx.environ, entry.name, why)
-        except LpfilterError:
-            pass  # no daemon, or it serves no such queue: as before, with the spool's error
+        except daemonclient.NoDaemon:
+            pass  # the spool's read says why one was needed, and asks again
+        except LpfilterError as exc:  # it answered (it serves no such queue): not asked twice
+            return {**queue_status(entry, locks), "error": str(exc)}
     return _through_daemon(ctx, queue_status(entry, locks))
 
 
