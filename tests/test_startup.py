@@ -406,6 +406,29 @@ def test_filter_sending_to_a_socket_printer_imports_only_what_it_uses(tmp_path: 
     assert {"_socket", "lpfilter.backends.jetdirect", "lpfilter.job"} <= names
     names -= _bare(lpd.env(None))  # (an editable install's finder loads ipaddress)
     assert not names & FILTER_NEVER, sorted(names & FILTER_NEVER)
+
+
+def test_filter_writing_to_lpd_s_printer_socket_imports_only_what_it_uses(
+        tmp_path: Path) -> None:
+    """As lpd's ``if=`` filter with ``lp=host%port``: standard output is lpd's connection
+    to the printer, which the filter wraps as a socket of its own (round 19: it was the
+    ``socket`` module's, whose import was a tenth of the filter's start)."""
+    lpd = Lpd(tmp_path)
+    spooled = lpd.spool / "dfA508localhost"
+    spooled.write_bytes(b"@@job@@\n")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        thread, got = _printer(server)
+        where = f"127.0.0.1%{server.getsockname()[1]}"
+        with socket.create_connection(server.getsockname(), timeout=30) as to_printer, \
+                open(spooled, "rb") as stdin:
+            names = imported(["filter", *lpd.argv(lp_pipe=False)],
+                             lpd.env(lpd.entry(where, "pjl@")), lpd.spool, stdin=stdin,
+                             stdout=to_printer)
+        thread.join(30)
+    assert got == [b"@@job@@\n"]  # the control: the job went through lpd's socket
+    assert "lpfilter.backends.stdout" in names and "_socket" in names
+    names -= _bare(lpd.env(None))
+    assert not names & FILTER_NEVER, sorted(names & FILTER_NEVER)
     assert not names & NO_DATACLASSES, sorted(names & NO_DATACLASSES)
 
 

@@ -8,10 +8,11 @@ is written and that is all.
 """
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import stat
 
+from lpfilter.backends.connect import Connection
 from lpfilter.backends.jetdirect import JetDirectBackend, wrapping
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.settings import SocketSettings
@@ -23,7 +24,7 @@ def send_to_stdout(request: SendRequest[SocketSettings]) -> SendResult:
     """Send the job to file descriptor 1, with the socket's settings (read from the entry
     as for ``lp=host%port``)."""
     if stat.S_ISSOCK(os.fstat(1).st_mode):
-        sock = socket.socket(fileno=os.dup(1))
+        sock = Connection(fileno=os.dup(1))  # (not socket's: its import, 15 M instructions)
         try:
             return JetDirectBackend().send_on(sock, request, peer_name(sock))
         finally:
@@ -44,7 +45,7 @@ def send_to_stdout(request: SendRequest[SocketSettings]) -> SendResult:
     return SendResult(sent, "sent", None, f"sent: {sent} bytes to standard output")
 
 
-def peer_name(sock: socket.socket) -> str:
+def peer_name(sock: _socket.socket) -> str:
     """``host%port`` of the printer at the other end of lpd's connection."""
     try:
         host, port = sock.getpeername()[:2]
