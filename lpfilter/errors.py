@@ -8,8 +8,9 @@ them. Only the command-line edge turns errors into messages and exit statuses
 """
 from __future__ import annotations
 
-import enum
 import errno
+
+from lpfilter.enums import Enum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class NameNotFound(NotConnected):
     trouble = "name does not resolve"
 
 
-class Interruption(enum.Enum):
+class Interruption(Enum):
     """Why a send was stopped on purpose."""
 
     #: The job was cancelled: it is removed.

@@ -7,15 +7,14 @@ the job by its exit status. LPRng accepts each code plain (1-31) or already shif
 """
 from __future__ import annotations
 
-import enum
-
+from lpfilter.enums import IntEnum
 from lpfilter.errors import HoldJob, JobRefused, LpfilterError, RemoveJob, TransientError
 
 #: LPRng's shift: a filter may return JFAIL as 1 or as 32.
 _SHIFT = 31
 
 
-class FilterCode(enum.IntEnum):
+class FilterCode(IntEnum):
     """What the exit status of a filter or program asks for (the plain, unshifted value)."""
 
     JSUCC = 0          # done

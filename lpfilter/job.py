@@ -5,9 +5,9 @@ truth: a crash leaves it on disk, and the next start reads what state the job wa
 """
 from __future__ import annotations
 
-import enum
 import pwd
 
+from lpfilter.enums import StrEnum
 from lpfilter.errors import ImpossibleTransition
 from lpfilter.structs import Struct
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-class JobState(enum.StrEnum):
+class JobState(StrEnum):
     """Where a job is. The values are what tickets on disk say (and ``status`` shows)."""
 
     QUEUED = "queued"

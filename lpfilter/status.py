@@ -5,10 +5,10 @@ numbers. Keep the two in step: scripts and cron jobs test these values.
 """
 from __future__ import annotations
 
-import enum
+from lpfilter.enums import IntEnum
 
 
-class ExitStatus(enum.IntEnum):
+class ExitStatus(IntEnum):
     """What a finished ``lpfilter`` command tells its caller."""
 
     OK = 0

@@ -13,8 +13,7 @@ records are ``FrozenStruct``s and its names are read with ``str`` methods, not d
 """
 from __future__ import annotations
 
-import enum
-
+from lpfilter.enums import Enum, IntEnum
 from lpfilter.protocols import MAX_LINE as MAX_LINE  # (both defined there: see its docstring)
 from lpfilter.protocols import LpdProtocolError as LpdProtocolError
 from lpfilter.structs import FrozenStruct
@@ -48,7 +47,7 @@ _NAME_HOST_OK = _ASCII_LETTERS | frozenset("0123456789.-")
 _FILE_NAME_TAIL = _NAME_HOST_OK | frozenset("_")
 
 
-class Request(enum.IntEnum):
+class Request(IntEnum):
     """The first octet of a request line (RFC §5, lpd-protocol.md §1)."""
 
     PRINT_WAITING = 1
@@ -61,7 +60,7 @@ class Request(enum.IntEnum):
 _REQUEST_CODES = frozenset(code.value for code in Request)
 
 
-class Subcommand(enum.IntEnum):
+class Subcommand(IntEnum):
     """The first octet of a line inside a job transfer (RFC §6, lpd-protocol.md §2)."""
 
     ABORT = 1
@@ -299,7 +298,7 @@ def job_names(job_id: str, host: str, *, digits: int = 3, job_class: str = "") -
 
 
 # --- acknowledgements ---------------------------------------------------------------------
-class AckKind(enum.Enum):
+class AckKind(Enum):
     """What a non-zero acknowledgement means (LPRng's names, lpd-protocol.md §3)."""
 
     OK = "ok"

@@ -13,9 +13,9 @@ instructions to import.
 """
 from __future__ import annotations
 
-import enum
 import time
 
+from lpfilter.enums import Enum
 from lpfilter.job import Job
 from lpfilter.protocols.lpd import MAX_LINE, JobNames, LpdProtocolError, check_file_name
 from lpfilter.structs import FrozenStruct
@@ -37,7 +37,7 @@ _OWN = frozenset("HPJCLTADQNU") | frozenset("abcdefghijklmnopqrstuvwxyz")
 _NAMES = frozenset("HPCLQ")
 
 
-class Style(enum.Enum):
+class Style(Enum):
     """Whose line order to write (lpd-protocol.md §2.1). Where LPRng puts T (``lpr -T``)
     is not in the reference: here after L, as BSD's lpr writes it."""
 

@@ -15,12 +15,12 @@ lpfilter writes are built here too (``job_record`` and the others).
 from __future__ import annotations
 
 import binascii  # crc32 as zlib computes it, without loading zlib (quick commands import this)
-import enum
 import os
 import struct
 import time
 
 from lpfilter import jsontext
+from lpfilter.enums import IntEnum
 from lpfilter.errors import AccessError
 from lpfilter.spool import JOURNAL as JOURNAL  # (defined there: see its docstring)
 from lpfilter.structs import FrozenStruct
@@ -47,7 +47,7 @@ LSN_MAX = 1 << 62
 _LOADED = time.time_ns()
 
 
-class Kind(enum.IntEnum):
+class Kind(IntEnum):
     """What a record says (bench/JOURNAL-DESIGN.md §2.2; phase 1 writes HEAD, JOB, CANCEL,
     GONE, RESERVE and INTENT; the replay knows the others)."""
 
