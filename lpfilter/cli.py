@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Mapping, Sequence
 
 from lpfilter import logs
 from lpfilter.commands.environment import Context, split_global_options
@@ -22,6 +21,7 @@ from lpfilter.text import visible
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 log = logs.getLogger(__name__)

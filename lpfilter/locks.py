@@ -7,15 +7,18 @@ say who serves a queue and psutil can tell a live holder from a reused pid.
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import stat
 import time
-from collections.abc import Callable
 
 from lpfilter.errors import NO_ROOM
+from lpfilter.memo import per_process
 from lpfilter.safefiles import open_lock
 from lpfilter.structs import FrozenStruct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: How often a blocked acquire looks again (seconds).
 POLL = 0.05
@@ -44,9 +47,9 @@ class Holder(FrozenStruct):
         return process_alive(self.pid, self.start)
 
 
-@functools.lru_cache(maxsize=8)
-def _own_start(pid: int) -> float:
-    return process_start(pid)
+@per_process
+def _own_start() -> float:
+    return process_start(os.getpid())
 
 
 def process_start(pid: int) -> float:
@@ -115,7 +118,7 @@ class ProcessLock:
         me = os.getpid()
         # os.uname().nodename is what socket.gethostname() returns on Linux, without
         # importing socket on every quick command's way.
-        record = {"pid": me, "start": _own_start(me), "host": os.uname().nodename,
+        record = {"pid": me, "start": _own_start(), "host": os.uname().nodename,
                   "purpose": self.purpose, "since": time.time()}
         from lpfilter import jsontext  # (only a lock's holder writes a record: not lpd's filter)
         data = self._record = jsontext.dumps(record).encode() + b"\n"

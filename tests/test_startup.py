@@ -89,7 +89,13 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          # 14 M instructions with a pip that writes its wrapper without `import re` (25.2
          # and later): the journal's JSON is read and written by lpfilter.jsontext, and the
          # printcap's numbers and %-codes by hand (round 15)
-         "re", "json", "json.decoder"}
+         "re", "json", "json.decoder",
+         # 17 M instructions, and 1.3-1.9 M for each enum class made: lpfilter's enums are
+         # lpfilter.enums' (mypy sees enum's), its caches lpfilter.memo's, its annotations'
+         # collections.abc names are imported for mypy only, and printcap.source's Origin is
+         # written out (round 19)
+         *(ENUM_AND_COLLECTIONS := {"enum", "functools", "collections", "collections.abc",
+                                    "types", "operator", "reprlib", "keyword"})}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
@@ -369,7 +375,9 @@ FILTER_NEVER = {"argparse", "gettext", "locale", "tempfile", "shutil", "random",
                 # a filter's child processes (an if= under lp=|), their orphans and locks
                 "lpfilter.children.orphans", "lpfilter.locks", "psutil",
                 # the socket lent to a data filter, and the wait for its exit (round 16)
-                "lpfilter.backends.lend", "lpfilter.children.exitwait"}
+                "lpfilter.backends.lend", "lpfilter.children.exitwait",
+                # enum, functools and collections: as for the quick commands (round 19)
+                *ENUM_AND_COLLECTIONS}
 
 
 def _printer(server: socket.socket) -> tuple[threading.Thread, list[bytes]]:

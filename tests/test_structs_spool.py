@@ -244,8 +244,9 @@ def test_a_selection_is_the_dataclass_it_replaced(named: set[int], anywhere: set
 
 
 def test_origin_is_the_named_tuple_it_was() -> None:
-    """printcap.source.Origin, now a collections.namedtuple (typing.NamedTuple compiled its
-    annotations at import), shows, compares, copies and pickles as before."""
+    """printcap.source.Origin, a named tuple written out (typing.NamedTuple compiled its
+    annotations at import, collections.namedtuple needs collections), shows, compares,
+    copies and pickles as before."""
     import copy
     import pickle
 
@@ -254,6 +255,8 @@ def test_origin_is_the_named_tuple_it_was() -> None:
     assert (repr(origin), str(origin), origin._fields) == ("Origin(file='f', line=1)", "f:1",
                                                           ("file", "line"))
     assert origin == ("f", 1) and hash(origin) == hash(("f", 1)) and origin[1] == 1
+    assert (origin.file, origin.line, tuple(origin), len(origin)) == ("f", 1, ("f", 1), 2)
+    assert sorted([Origin("g", 1), Origin("f", 9), origin]) == [("f", 1), ("f", 9), ("g", 1)]
     assert Origin(file="f", line=1) == origin and origin._replace(line=2) == Origin("f", 2)
     for again in (pickle.loads(pickle.dumps(origin)), copy.deepcopy(origin)):  # noqa: S301
         assert again == origin and type(again) is Origin

@@ -21,7 +21,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lpfilter"
 #: Each room and the rooms it may import (besides itself and the ground floor).
 GROUND = {"lpfilter", "lpfilter.text", "lpfilter.errors", "lpfilter.job", "lpfilter.locks",
           "lpfilter.safefiles", "lpfilter.filtercodes", "lpfilter.programs", "lpfilter.structs",
-          "lpfilter.logs", "lpfilter.jsontext", "lpfilter.digest", "lpfilter.enums"}
+          "lpfilter.logs", "lpfilter.jsontext", "lpfilter.digest", "lpfilter.enums",
+          "lpfilter.memo"}
 ALLOWED: dict[str, set[str]] = {
     "lpfilter.printcap": set(),
     "lpfilter.protocols": set(),

@@ -19,11 +19,14 @@ import os
 import select
 import struct
 import time
-from collections.abc import Callable
 
 from lpfilter.errors import (ConnectionLost, ConnectRefused, Interruption, JobInterrupted,
                              NameNotFound, TransientError, Unreachable)
 from lpfilter.printcap.destination import host_problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TICK = 0.2
 _UNUSABLE = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import _socket
 import struct
 import time
-from collections.abc import Callable
 
 from lpfilter.backends.request import SendRequest, SendResult
 from lpfilter.backends.connect import broken, open_connection, readable
@@ -21,6 +20,10 @@ from lpfilter.backends.settings import SocketSettings
 from lpfilter.backends.stream import TICK, Pump, send_body, unsent
 from lpfilter.errors import ConnectionLost, PrinterOffline, TransientError
 from lpfilter.protocols import pjl
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Request = SendRequest[SocketSettings]
 

@@ -15,13 +15,13 @@ import stat
 import struct
 import termios
 import time
-from collections.abc import Callable
 
 from lpfilter.backends.framing import Framing
 from lpfilter.errors import Interruption, JobInterrupted, TransientError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from lpfilter.backends.request import SendRequest, StreamSource

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
 
 from lpfilter.errors import AccessError, ConfigError, UsageError
 from lpfilter.structs import FrozenStruct, Struct
@@ -15,6 +14,7 @@ from lpfilter.structs import FrozenStruct, Struct
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping, Sequence
     from types import SimpleNamespace
     from typing import TextIO
 

@@ -7,8 +7,6 @@ serve and why), and the commands ask here what that means to a caller.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from lpfilter.errors import (AccessError, ConfigError, HoldJob, JobRefused, LockHeld,
                              LpfilterError, NoSuchPrinter, RemoveJob, SpoolFull, UsageError)
 from lpfilter.status import ExitStatus
@@ -16,6 +14,7 @@ from lpfilter.status import ExitStatus
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the job's module (a dataclass, json) is imported by the verdicts on
     # jobs: every command imports this module through the command edge
+    from collections.abc import Iterable
     from lpfilter.job import JobState
     from lpfilter.spool.outcome import WatchOutcome, WorkSummary
 

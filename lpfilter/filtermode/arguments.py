@@ -9,9 +9,11 @@ destination (``lpfilter filter printer.example%9100 -Plp ...``).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from lpfilter.structs import Struct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 #: Letters that are flags without a value (``-c``: format ``l``, pass control characters).
 BARE_FLAGS = frozenset("c")

@@ -7,10 +7,9 @@ lpd starts for a job (bench/README.md, round 12), and a filter needs none of the
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     import signal
     from typing import Any
 else:

@@ -6,7 +6,6 @@ Data flow: files (``source``) -> text stages (``grammar``) -> records and entrie
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 from lpfilter import logs
 from lpfilter.errors import ConfigError
@@ -16,6 +15,7 @@ from lpfilter.printcap.source import Origin, Problem, read_entries
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from lpfilter.printcap.cache import CachedFile
     from lpfilter.printcap.entry import Side
 

@@ -8,7 +8,6 @@ its primary name are merged (``model``). The rules and their sources are in
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
 from lpfilter.printcap.hostmatch import HostInfo, local_host
@@ -18,6 +17,7 @@ from lpfilter.structs import Struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any, Literal
 
     # the grammar and the destinations are imported when first needed: a command reading a

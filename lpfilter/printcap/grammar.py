@@ -8,8 +8,7 @@ files and ``model`` gives the pieces meaning.
 """
 from __future__ import annotations
 
-import functools
-
+from lpfilter.memo import once
 from lpfilter.printcap.datatypes import C_SPACE
 from lpfilter.structs import Struct
 
@@ -29,7 +28,7 @@ _INCLUDE_BLANKS = str.maketrans("\t,;:", "    ")
 OPTION = r":(?:[^:]|(?<=\\):)*"
 
 
-@functools.lru_cache(maxsize=1)
+@once
 def _grammar() -> tuple[pp.ParserElement, pp.ParserElement]:
     """Build the pyparsing grammar on first use: importing pyparsing costs ~50 ms, and a
     command served from the parse cache never needs it."""

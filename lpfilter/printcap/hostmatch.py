@@ -7,9 +7,9 @@ addresses.
 """
 from __future__ import annotations
 
-import functools
 import os
 
+from lpfilter.memo import once
 from lpfilter.printcap.datatypes import split_list
 from lpfilter.structs import FrozenStruct
 
@@ -59,7 +59,7 @@ def host_name() -> str:
     return os.uname().nodename
 
 
-@functools.lru_cache(maxsize=1)
+@once
 def local_host() -> HostInfo:
     """This machine's names and addresses, from gethostname() and /etc/hosts only.
 

@@ -21,7 +21,6 @@ LPRng's lpq shows them).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from lpfilter import logs
 from lpfilter.errors import JobRefused
@@ -31,6 +30,7 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from lpfilter.job import Job

@@ -12,10 +12,10 @@ object's plain lock: importing threading costs a quick command (``print``, ``sta
 from __future__ import annotations
 
 import _thread
-from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     import threading
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable, Sequence
 
 from lpfilter.job import FINISHED, Job
 from lpfilter.printcap.keys import is_filter_key
@@ -41,6 +40,7 @@ from lpfilter.spool.staging import stage
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import contextlib
+    from collections.abc import Callable, Sequence
     from lpfilter.printcap import Entry
     from lpfilter.spool.jobindex import JobIndex
     from lpfilter.spool.journal import Journal

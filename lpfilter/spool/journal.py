@@ -29,7 +29,6 @@ from __future__ import annotations
 import _thread
 import fcntl
 import os
-from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.errors import AccessError
@@ -39,6 +38,10 @@ from lpfilter.spool.journalfile import SAFE_FLAGS, open_fresh, open_owned, take_
 from lpfilter.spool.journalformat import (BATCH_MAX, JOURNAL, JOURNAL_MAX, LSN_MAX,
                                           RECORD_MAX, JournalDamaged, Kind, Record, boot_id,
                                           decode, encode, encode_all, first_lsn, good_after)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["BATCH_MAX", "JOURNAL", "JOURNAL_MAX", "Journal", "JournalDamaged", "Kind", "Record",
            "boot_id", "decode", "encode", "open_owned"]
@@ -58,11 +61,9 @@ class Journal:
     ``append`` writes a batch in one ``write`` (the records then survive SIGKILL);
     ``sync_to`` makes them durable (group commit)."""
 
-    def __init__(self, folder: str, owner: int,
-                 on_record: Callable[[Record], None] | None = None,
+    def __init__(self, folder: str, owner: int, on_record: Callable[[Record], None] | None = None,
                  on_reset: Callable[[], None] | None = None, *, writable: bool = True,
-                 queue: str = "", on_records: Callable[[list[Record]], None] | None = None,
-                 ) -> None:
+                 queue: str = "", on_records: Callable[[list[Record]], None] | None = None) -> None:
         self.folder = folder
         #: The queue it is (its refusals start "queue Q: ", as the spool's other errors).
         self.queue = queue
@@ -163,8 +164,8 @@ class Journal:
                 return
 
     def _moved_aside(self, info: os.stat_result) -> None:
-        """A reader's journal removed (moved aside), none made yet: no records now (the
-        removed file is not read again); a new one is read from its start when it comes."""
+        """A reader's journal moved aside, none made yet: no records now; a new one is read
+        from its start when it comes."""
         self.on_reset()
         self._read_at, self._stamp = info.st_size, (info.st_size, info.st_mtime_ns)
 
@@ -283,8 +284,7 @@ class Journal:
             self.catch_up(info=info)
         return at
 
-    def _take_own(self, lsn: int, records: list[tuple[int, bytes]],
-                  info: os.stat_result) -> None:
+    def _take_own(self, lsn: int, records: list[tuple[int, bytes]], info: os.stat_result) -> None:
         """Records this appender just wrote, nothing else appended: to ``on_record`` as a
         read gives them, not read back (design §7: ~15% of the worker's time)."""
         for kind, payload in records:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from lpfilter.locks import Holder, ProcessLock, current_holder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from lpfilter.spool.store import SpoolStore
 
 #: The lease's file, in the queue's state folder (``sd/.lpfilter``).

@@ -37,7 +37,6 @@ from __future__ import annotations
 import _thread
 import errno
 import os
-from collections.abc import Callable, Sequence
 
 from lpfilter import logs
 from lpfilter.errors import AccessError, LpfilterError
@@ -58,6 +57,7 @@ __all__ = ["STATE_DIR", "SpoolStore"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     import contextlib
     from lpfilter.spool.notes import Noted
 

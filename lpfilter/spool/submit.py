@@ -14,7 +14,6 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator, Sequence
 
 from lpfilter.errors import AccessError, JobRefused
 from lpfilter.job import Job, JobState
@@ -27,6 +26,7 @@ from lpfilter.spool.joboptions import check_copies as check_copies
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 

@@ -13,13 +13,16 @@ opened without following a link, at most TICKET_MAX bytes, its id its file name.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.job import Job
 from lpfilter.spool.jobindex import ID_MAX, replay
 from lpfilter.spool.journalformat import JOURNAL_MAX, cancel_record, job_record, reserve_record
 from lpfilter.safefiles import UnsafeFile, discard, fsync_dir, open_regular
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logs.getLogger(__name__)
 

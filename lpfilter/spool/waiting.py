@@ -7,13 +7,13 @@ printed rather than leave the user waiting for nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from lpfilter import logs
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from lpfilter.job import Job
 
 log = logs.getLogger(__name__)
