@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchkit import BenchError
 
@@ -60,16 +61,17 @@ def collected(log: Path, what: str) -> int:
 
 
 def count(argv: Sequence[str], env: Mapping[str, str], ok: Sequence[int] = (0,),
-          stdin: Path | None = None) -> tuple[int, str]:
+          stdin: Path | None = None, stdout: Any = subprocess.PIPE) -> tuple[int, str]:
     """The instructions ``argv`` ran, to its exit (one of ``ok``), and what it printed;
-    its standard input is ``stdin`` (a file), else empty."""
+    its standard input is ``stdin`` (a file), else empty; its standard output ``stdout``
+    (a file or socket: then nothing printed is returned), else a pipe."""
     with tempfile.TemporaryDirectory(prefix="lpfilter-callgrind-") as tmp:
         log = Path(tmp) / "callgrind.log"
         with open(stdin or "/dev/null", "rb") as given:
             done = subprocess.run([*under_callgrind(log), *argv], env=dict(env), stdin=given,
-                                  capture_output=True, text=True, timeout=TIMEOUT,
-                                  check=False)
+                                  stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                  timeout=TIMEOUT, check=False)
         if done.returncode not in ok:
             raise BenchError(f"{' '.join(argv)[:200]} under callgrind: exit status"
                              f" {done.returncode}: {done.stderr[-800:]}")
-        return collected(log, " ".join(argv)), done.stdout
+        return collected(log, " ".join(argv)), done.stdout or ""

@@ -188,9 +188,24 @@ def counted(site: Site) -> dict[str, list[float]]:
     got["filter"] = instructions.count([*lpf, "filter", f"127.0.0.1%{site.sink.port}"], env,
                                        stdin=job)[0]
     site.sink.take([f"@@{job.name}@@".encode()], "filter under callgrind")
+    got["filter_if"] = filter_as_if(site)
     got["print_kept"] = print_kept(site)
     got["print_loop"] = print_looping(site)
     return {f"instr_{name}": [float(value)] for name, value in got.items()}
+
+
+def filter_as_if(site: Site) -> int:
+    """The instructions of ``lpfilter filter`` as LPRng's lpd runs an ``if=`` filter for a
+    queue whose ``lp=`` is the sink: the entry in PRINTCAP_ENTRY, lpd's options, the job on
+    standard input and lpd's connection to the printer as standard output (loop (3)'s
+    filter)."""
+    lpf, job, port = site.lpf, site.files[1 % len(site.files)], site.sink.port
+    env = {**site.env, "PRINTCAP_ENTRY": f"f:lp=127.0.0.1%{port}:pjl@:sd={site.root}\n"}
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as printer:
+        counted = instructions.count([*lpf, "filter", "-Pf", "-Jcount", "-nroot",
+                                      "-hlocalhost"], env, stdin=job, stdout=printer)[0]
+    site.sink.take([f"@@{job.name}@@".encode()], "filter as if= under callgrind")
+    return counted
 
 
 def print_kept(site: Site) -> int:
@@ -433,7 +448,9 @@ def report(got: dict[str, list[float]], info: dict[str, object], args: argparse.
                             ("status", "`lpfilter status -P count`"),
                             ("cancel", "`lpfilter cancel -P count ID`"),
                             ("filter", "`lpfilter filter 127.0.0.1%PORT < FILE` (as `lp=\\|`,"
-                                       " no lpd)")]:
+                                       " no lpd)"),
+                            ("filter_if", "`lpfilter filter -Pf … < FILE` as lpd's `if=`,"
+                                          " standard output lpd's socket to the printer")]:
             value = got[f"instr_{name}"][0]
             row(label, f"{value / 1e6:,.1f} M", f"{(value - base) / 1e6:,.1f} M" if
                 name != "python" else "")
