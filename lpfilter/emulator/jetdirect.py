@@ -115,15 +115,18 @@ class VirtualPrinter:
     def refuse(self, count: int) -> None:
         """Refuse connections (ECONNREFUSED) for ``count`` windows of ``refuse_window`` s.
 
-        Returns once the port is closed, so a connection made next is refused."""
-        self._refuse_until = time.monotonic() + count * self.refuse_window
-        self.note(0, "refusing", f"{count * self.refuse_window:g} s")
+        Returns once the port is closed, so a connection made next is refused; the windows
+        count from then (a serving thread slow to close it must not eat into them)."""
+        span = count * self.refuse_window
+        self._refuse_until = time.monotonic() + span
+        self.note(0, "refusing", f"{span:g} s")
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             with self._cond:
                 self._cond.wait_for(lambda: not self._listening or not thread.is_alive(), 5.0)
         elif thread is None:
             self._set_listening(False)
+        self._refuse_until = time.monotonic() + span
 
     def serve(self) -> None:
         """Take connections one at a time until ``stop()`` or ``jobs`` connections."""
