@@ -2,6 +2,7 @@
 generated ones, behave as ``enum``'s twin of the same members does."""
 from __future__ import annotations
 
+import ast
 import copy
 import enum
 import json
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from lpfilter.status import ExitStatus
 
 OURS = [ExitStatus, FilterCode, Kind, Request, Subcommand, AckKind, Style, Interruption,
         JobState]
+PACKAGE = Path(enums.__file__).resolve().parent
 #: lpfilter's base class and the standard library's.
 TWIN_BASES = {enums.IntEnum: enum.IntEnum, enums.StrEnum: enum.StrEnum, enums.Enum: enum.Enum}
 
@@ -99,6 +102,33 @@ def behaviour(cls: Any) -> list[object]:
     seen.append(_outcome(lambda: types.new_class(  # a class statement extending it
         "Sub", (cls,), exec_body=lambda body: body.__setitem__("EXTRA", first.value))))
     return seen
+
+
+def _declared() -> set[tuple[str, str]]:
+    """(module, class) of every class in the package whose base is lpfilter.enums' (read
+    from the source, so that an enum added later is compared too)."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(base, ast.Name) and base.id in ("Enum", "IntEnum", "StrEnum")
+                    for base in node.bases) and module != "lpfilter.enums":
+                found.add((module, node.name))
+    return found
+
+
+def test_every_enum_of_lpfilter_is_compared() -> None:
+    assert {(cls.__module__, cls.__qualname__) for cls in OURS} == _declared()
+
+
+def test_no_module_but_enums_imports_enum() -> None:
+    """An enum made with ``enum`` itself would bring its import back to every command."""
+    users = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+                   if path.name != "enums.py" and any(
+                       line.strip().startswith(("import enum", "from enum "))
+                       for line in path.read_text(encoding="utf-8").splitlines()))
+    assert users == []
 
 
 @pytest.mark.parametrize("cls", OURS, ids=lambda c: c.__name__)
