@@ -180,4 +180,5 @@ else:
         __format__ = str.__format__
         __hash__ = str.__hash__
 
+
 __all__ = ["Enum", "IntEnum", "StrEnum"]
