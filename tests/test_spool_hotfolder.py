@@ -308,3 +308,25 @@ def test_a_refused_link_is_moved_even_if_the_refused_folder_was_removed(kit: Kit
     assert watcher.stop() == 0
     assert (f"refused shadow: a symbolic link (never followed); moved to {refused / 'shadow'}"
             in (sd / "log").read_text())
+
+
+def test_a_writer_is_found_through_a_folder_reached_by_a_link(kit: Kit) -> None:
+    """The folder's real name is looked up once for all its files (hotfolder._real_paths):
+    a file held open through a linked folder name is still found, under the name the scan
+    gave, and the others are not; each key is what os.path.realpath gives the file."""
+    from lpfilter.spool.hotfolder import _real_paths, open_for_writing
+    real = kit.root / "real-spool"
+    real.mkdir()
+    linked = kit.root / "linked-spool"
+    linked.symlink_to(real)
+    for name in ("held.ps", "done.ps"):
+        (real / name).write_bytes(b"x\n")
+    paths = {str(linked / "held.ps"), str(linked / "done.ps")}
+    assert _real_paths(paths) == {os.path.realpath(p): p for p in paths}
+    holder = hold_open(kit, linked / "held.ps")
+    try:
+        writer = psutil.Process(holder.pid).name()
+        found = open_for_writing(paths)
+    finally:
+        stop(holder)
+    assert found.holders == {str(linked / "held.ps"): [f"pid {holder.pid} ({writer})"]}

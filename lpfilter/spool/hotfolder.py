@@ -177,7 +177,7 @@ def open_for_writing(paths: set[str]) -> Writers:
     if not paths:
         return Writers()
     import psutil
-    wanted = {os.path.realpath(p): p for p in paths}
+    wanted = _real_paths(paths)
     found = Writers(others_unseen=os.geteuid() != 0 and _proc_hides_others())
     for process in psutil.process_iter():
         try:
@@ -194,6 +194,22 @@ def open_for_writing(paths: set[str]) -> Writers:
                 found.holders.setdefault(wanted[item.path], []).append(
                     f"pid {process.pid} ({_name(process)})")
     return found
+
+
+def _real_paths(paths: set[str]) -> dict[str, str]:
+    """Each path by its real name, as a process's open files are shown. The paths are
+    regular files a scan found in a folder (no link among them): the folder's real name is
+    looked up once, not once a file (realpath's lstat of every component, per file, was
+    1-2 % of a 1000-file pass)."""
+    folders: dict[str, str] = {}
+    wanted = {}
+    for path in paths:
+        folder, name = os.path.split(path)
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        wanted[os.path.join(real, name)] = path
+    return wanted
 
 
 def _name(process: object) -> str:
