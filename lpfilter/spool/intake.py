@@ -17,7 +17,7 @@ from collections.abc import Callable
 from lpfilter import logs
 from lpfilter.errors import LpfilterError, SpoolFull
 from lpfilter.job import Job, user_name
-from lpfilter.locks import process_start
+from lpfilter.locks import own_start
 from lpfilter.safefiles import UnsafeFile, fsync_dir
 from lpfilter.spool import hotfolder
 from lpfilter.spool.control import holds_new
@@ -107,7 +107,7 @@ class Intake:
         """Numbers for the next files, and their intents, in one unsynced write before any
         of them is renamed (a kill before their records: spool/intents.py)."""
         if self._taker is None:
-            self._taker = (os.getpid(), process_start(os.getpid()))
+            self._taker = (os.getpid(), own_start())
         held, limit, at = holds_new(self.entry), self.entry.number("mx") * 1024, self.clock()
         numbers = self.store.next_ids(len(chunk))  # one RESERVE for the chunk, not each
         self._intended.extend(numbers)

@@ -18,7 +18,7 @@ from lpfilter.children import run
 from lpfilter.errors import (Interruption, JobInterrupted, LpfilterError, NotConnected, SpoolFull,
                              in_brief)
 from lpfilter.job import Job, JobState, user_name
-from lpfilter.locks import process_start
+from lpfilter.locks import own_start
 from lpfilter.printcap.destination import printer_address
 from lpfilter.spool import policy
 from lpfilter.spool.backlog import Backlog
@@ -84,7 +84,7 @@ class QueueWorker:
         self.observer: Observer | None = None
         #: What each attempt writes into its job's ``extra`` (a pool's server: its name).
         self.stamp: dict[str, str] = {}
-        self._me = (os.getpid(), process_start(os.getpid()))
+        self._me = (os.getpid(), own_start())
         self.backlog = Backlog(self.queue)
         self.ledger = Ledger(entry, self.store, self.records, self.backlog, clock)
         self.gate = Gate(self.store, self.records)  # lpc stop, redirect
