@@ -28,7 +28,7 @@ import stat
 import time
 
 from lpfilter import logs
-from lpfilter.locks import START_SLACK, process_alive, process_start
+from lpfilter.locks import START_SLACK, own_start, process_alive, process_start
 from lpfilter.safefiles import SAFE_OPEN
 
 TYPE_CHECKING = False
@@ -50,11 +50,6 @@ ENVIRON_LIMIT = 1 << 20
 #: How long a takeover waits for the processes it killed to be gone.
 GONE_WAIT = 5.0
 _NAME = re.compile(r"^[0-9a-f]{32}$")
-
-
-@functools.lru_cache(maxsize=4)
-def _own_start(pid: int) -> float:
-    return process_start(pid)
 
 
 #: prctl(2)'s option to have the kernel send a signal when the parent ends.
@@ -162,8 +157,7 @@ def note(sd: str, token: str) -> Record | None:
         fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o600, dir_fd=folder)
         try:
-            pid = os.getpid()
-            os.write(fd, f"{pid} {_own_start(pid)!r} {time.time()!r}\n".encode())
+            os.write(fd, f"{os.getpid()} {own_start()!r} {time.time()!r}\n".encode())
         finally:
             os.close(fd)
     except OSError as exc:
