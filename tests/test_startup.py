@@ -56,6 +56,12 @@ RUN = ("import sys\n"
        "sys.stderr.write('\\nTYPED ' + json.dumps(made))\n"
        "sys.stderr.write('\\nMODULES ' + json.dumps(names) + '\\n')\n"
        "sys.exit(code)\n")
+#: 17 M instructions, and 1.3-1.9 M for each enum class made: lpfilter's enums are
+#: lpfilter.enums' (mypy sees enum's), its caches lpfilter.memo's, its annotations'
+#: collections.abc names are imported for mypy only, and printcap.source's Origin is
+#: written out (round 19).
+ENUM_AND_COLLECTIONS = {"enum", "functools", "collections", "collections.abc", "types",
+                        "operator", "reprlib", "keyword"}
 #: Modules a quick command never needs (pyparsing alone costs more than the command).
 NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "secrets",
          # OpenSSL (the cache key is hashed by the interpreter's own SHA-256), and shutil
@@ -89,13 +95,7 @@ NEVER = {"pyparsing", "lpfilter.printcap.grammar", "lpfilter.spool.hotfolder", "
          # 14 M instructions with a pip that writes its wrapper without `import re` (25.2
          # and later): the journal's JSON is read and written by lpfilter.jsontext, and the
          # printcap's numbers and %-codes by hand (round 15)
-         "re", "json", "json.decoder",
-         # 17 M instructions, and 1.3-1.9 M for each enum class made: lpfilter's enums are
-         # lpfilter.enums' (mypy sees enum's), its caches lpfilter.memo's, its annotations'
-         # collections.abc names are imported for mypy only, and printcap.source's Origin is
-         # written out (round 19)
-         *(ENUM_AND_COLLECTIONS := {"enum", "functools", "collections", "collections.abc",
-                                    "types", "operator", "reprlib", "keyword"})}
+         "re", "json", "json.decoder", *ENUM_AND_COLLECTIONS}
 #: A dataclass is built at import (0.3-1 ms: its methods are compiled from source with
 #: ``exec``) and ``dataclasses`` imports inspect, ast and dis (4-6 ms; tokenize comes with
 #: logging's traceback): a quick command's records (the printcap's, the job's, the spool's,
