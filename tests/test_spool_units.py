@@ -359,6 +359,32 @@ def test_device_appends_with_framing(tmp_path: Path, options: str, copies: int,
     assert result.bytes_sent == len(expected) and result.delivery == "sent"
 
 
+def test_the_spools_descriptor_is_sent_whole_wherever_it_points_and_stays_open(
+        tmp_path: Path) -> None:
+    """A byte-stream backend sends from the descriptor the spool checked, not a copy of
+    it: whole (sendfile takes its own offsets) even from one left at its end, each copy,
+    and the descriptor is still open and where it was afterwards (the spool closes it)."""
+    target = tmp_path / "printer"
+    target.touch()
+    entry = make_entry(tmp_path, "sf@", lp=str(target))
+    path = tmp_path / "job.data"
+    path.write_bytes(b"DATA" * 5000)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, 0, os.SEEK_END)
+        job = Job("000001", "q", "root", "job", 20000, time.time(), copies=2)
+        destination = entry.destination()
+        request = SendRequest(job, str(tmp_path / "elsewhere"), destination,
+                              settings_for(destination, entry),
+                              Reporter(lambda: None, lambda line: None), data_fd=fd)
+        result = backend_for(destination).send(request)
+        assert target.read_bytes() == b"DATA" * 5000 + b"\f" + b"DATA" * 5000
+        assert result.bytes_sent == 40001
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 20000  # not moved, and still open
+    finally:
+        os.close(fd)
+
+
 # --- pipe backend ---------------------------------------------------------------------
 @pytest.mark.parametrize(("code", "error"), [
     (0, None), (1, TransientError), (32, TransientError), (12, TransientError),
