@@ -313,6 +313,7 @@ def test_the_status_file_is_written_once_a_batch_and_a_failure_at_once(
     assert spool.watch_once() == ExitStatus.JOB_FAILED
     monkeypatch.undo()
     assert [line.split(":")[0] for line in said] == expected, said
+    assert "job 000070 failed: its spooled data file is missing" in said
 
 
 def test_a_daemons_last_status_line_is_written_when_due(

@@ -184,6 +184,8 @@ class JobData:
         except UnsafeFile as exc:
             return (f"its data file was refused, never sent: {exc.reason};"
                     f" {self.refuse(path, exc.reason)}")
+        except FileNotFoundError:
+            return "its spooled data file is missing"
         except OSError as exc:
             return f"cannot open its data file: {exc.strerror}"
 

@@ -271,13 +271,12 @@ class QueueWorker:
             job = current
             if self.store.cancel_requested(job.id):
                 return self.ledger.finish(job, JobState.CANCELLED, "cancelled")
-            if not self.store.has_data(job):
-                return self.ledger.finish(job, JobState.FAILED, "its spooled data file is missing")
-            if job.size == 0:
-                return self.ledger.finish(job, JobState.FAILED, "empty file; nothing to print")
             data_fd = self.store.open_data(job.id)  # the backend reads this, not the path
             if isinstance(data_fd, str):
                 return self.ledger.finish(job, JobState.FAILED, data_fd)
+            if job.size == 0:
+                os.close(data_fd)
+                return self.ledger.finish(job, JobState.FAILED, "empty file; nothing to print")
             job.attempts += 1
             job.move_to(JobState.ACTIVE)
             job.bytes_sent = 0  # this attempt's, as the send goes (status shows it)
