@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -358,3 +359,51 @@ def test_filter_messages_are_bounded_and_said_a_few_at_a_time() -> None:
     messages.put("soon after")
     messages.drain(said.append, flush=True)  # the attempt's end: whatever the interval
     assert said[-1] == "soon after"
+
+
+# --- which jobs get a production (filters/plan.py) ---------------------------------------
+PRODUCING = {"if": "/f", "of": "/o", "filter": "/g", "vf": "/v", "pr": "/usr/bin/pr",
+             "bp": "/b", "bs": "/s", "be": "/e", "sb": None, "generate_banner": None,
+             "sh": None, "hl": None, "ab": None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.sets(st.sampled_from(sorted(PRODUCING))), fmt=st.sampled_from("flpvoc"),
+       no_banner=st.booleans())
+def test_a_job_gets_a_production_exactly_when_something_makes_its_bytes(
+        keys: set[str], fmt: str, no_banner: bool) -> None:
+    """LPRng's rules (the module's docstring), written out here on their own: a data
+    filter for the format, ``pr`` for ``p``, ``of``, or a banner made. A job that gets
+    none has no facts built for it (most queues' every job, in the worker's loop)."""
+    from lpfilter.filters import plan
+    text = "".join(f":{key}={PRODUCING[key]}" if PRODUCING[key] else f":{key}"
+                   for key in sorted(keys))
+    e = entry(text, base=f"q1:sd={tempfile.gettempdir()}:lp=/file\n")
+    job = Job("000042", "q1", "ann", "r.txt", 12, FACTS.now, no_banner=no_banner,
+              print_format=fmt)
+    as_f = fmt in "flpo"  # ``o`` is one of the formats LPRng takes as ``f``
+    data = ("if" in keys if as_f else f"{fmt}f" in keys) or "filter" in keys
+    named = not no_banner or "ab" in keys
+    made = {"bp", "sb", "generate_banner"} & keys
+    start = "hl" not in keys and bool(made or "bs" in keys)
+    end = ("hl" in keys or "be" in keys) and bool(made or "be" in keys)
+    banner = "sh" not in keys and named and (start or end)
+    pr = fmt == "p" and bool((e.string("pr") or "").strip())  # (LPRng's default: /usr/bin/pr)
+    expected = data or pr or "of" in keys or banner
+    built: list[Job] = []
+    real = plan.facts_for
+
+    def counted(*args: object, **kwargs: object) -> JobFacts:
+        built.append(job)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    plan.facts_for = counted  # type: ignore[assignment]
+    try:
+        got = plan.plan_for(e, job, data_file="d", kind="file", stall=0, environ={},
+                            now=FACTS.now)
+    finally:
+        plan.facts_for = real
+    assert (got is not None) == expected, (text, fmt, no_banner)
+    if not (keys & {"if", "of", "filter", "vf", "bp", "bs", "be", "sb", "generate_banner"}
+            or pr):
+        assert not built

@@ -46,6 +46,12 @@ def wants_banner(entry: Entry, job: Job) -> bool:
     return not entry.flag("sh") and (not job.no_banner or entry.flag("ab"))
 
 
+def _may_banner(entry: Entry) -> bool:
+    """Does the queue make any banner (``_banner`` for a start or an end: not None)?"""
+    return (entry.flag("sb") or entry.flag("generate_banner")
+            or any(entry.string(key) for key in ("bs", "be", "bp")))
+
+
 def _banner(entry: Entry, job: Job, facts: JobFacts, program_key: str | None,
             now: float) -> FilterCommand | bytes | None:
     """One banner: its program's command, LPRng's short line, the built-in page, or none."""
@@ -100,13 +106,17 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
     if fmt in BAD_FORMATS:
         notes = (f"bad data file format '{visible(fmt)}', using 'f' format",)
         fmt = "f"
-    facts = facts_for(entry, job, data_file=data_file, fmt=fmt, now=now)
     key = filter_key(entry, fmt)
+    banner = wants_banner(entry, job) and _may_banner(entry)
+    if key is None and not banner and not entry.string("of") and not (
+            fmt == "p" and (entry.string("pr") or "").strip()):
+        return None  # most queues' every job: no facts built (3 % of a worker's time)
+    facts = facts_for(entry, job, data_file=data_file, fmt=fmt, now=now)
     data = build_command(entry, key, facts, role="data") if key else None
     pr = pr_command(entry, facts) if fmt == "p" else None
     of = build_command(entry, "of", facts, role="of") if entry.string("of") else None
     start = end = None
-    if wants_banner(entry, job):
+    if banner:
         # ``ab`` without a banner name: LPRng names the job's user (Print_job).
         facts = facts.replace(control_lines={"L": job.user, **facts.control_lines})
         if not entry.flag("hl"):
