@@ -313,3 +313,25 @@ def test_accounting_programs_run_as_the_filters_do(kit: Kit) -> None:  # noqa: F
             assert got == sorted(f"{who} {user.uid}" for who in ("if", "ae", "af"))
         finally:
             shutil.rmtree(where)
+
+
+def test_an_attempt_without_a_jobstart_gets_no_jobend(tmp_path: Path) -> None:
+    """The af file looked for once when an attempt starts: made during the attempt, it
+    gets that attempt's neither line (no jobend without its jobstart) and the next
+    attempt's both; there from the start, both lines. (The worker's loop: the default
+    af=acct that no one made costs one lookup a job, not two.)"""
+    from lpfilter.job import Job, JobState
+    from lpfilter.printcap.entrytext import entry_from_text
+    from lpfilter.spool.accounting import Accounting
+    from lpfilter.spool.records import QueueRecords
+    e = entry_from_text(f"q:sd={tmp_path}:lp=/dev/null\n")
+    accounting = Accounting(e, QueueRecords(e))
+    acct = tmp_path / "acct"
+    job = Job("000001", "q", "ann", "a.txt", 5, 0.0)
+    accounting.start(job)
+    acct.touch()
+    accounting.end(job, JobState.DONE)
+    assert acct.read_text() == ""
+    accounting.start(job)
+    accounting.end(job, JobState.DONE)
+    assert [x.split()[0] for x in acct.read_text().splitlines()] == ["jobstart", "jobend"]

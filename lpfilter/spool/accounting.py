@@ -60,8 +60,8 @@ class Accounting:
         attempt."""
         if not self.wanted or job.id in self._started:
             return
-        self._started.add(job.id)
-        self._account("as", job)
+        if self._account("as", job):  # (no target now: no jobstart, so no jobend, and
+            self._started.add(job.id)  # the end does not look for the target again)
 
     def end(self, job: Job, state: JobState) -> None:
         """An attempt at ``job`` ended in ``state``: LPRng's ``jobend`` for an attempt that
@@ -74,11 +74,15 @@ class Accounting:
             self._started.discard(job.id)
             self._account("ae", job)
 
-    def _account(self, key: str, job: Job) -> None:
+    def _account(self, key: str, job: Job) -> bool:
+        """Write ``key``'s line; returns whether it had somewhere to go (a program, or a
+        target that exists), written or not."""
         template = self.entry.string(key) or ""
         program = accounting.is_program(template)
-        if not template.strip() or not (program or self._reachable()):
-            return
+        if not (program or self._reachable()):
+            return False
+        if not template.strip():
+            return True
         facts = facts_for(self.entry, job, data_file="", fmt=job.print_format or "f",
                           now=self.clock())
         what = f"{key}={template}" if program else f"af={self.entry.string('af') or ''}"
@@ -94,6 +98,7 @@ class Accounting:
             self._trouble(what, str(exc))
         else:
             self._trouble(what, None)
+        return True
 
     def _reachable(self) -> bool:
         """Is there a target to write a line to? (Cheap: most queues keep the default
