@@ -39,6 +39,7 @@ class PrinterAccess:
         self.lock_dir = lock_dir
         self.purpose = purpose
         self._device: ProcessLock | None = None
+        self._lock_path: tuple[str, str] | None = None  # (a printer's display, its lock)
         self._backends: dict[str, Backend] = {}
         self._target: tuple[Entry, Destination] | None = None
         self._settings: tuple[Entry, Destination, SendSettings] | None = None
@@ -60,7 +61,10 @@ class PrinterAccess:
 
     def lock(self, destination: Destination, stop: Callable[[], bool]) -> ProcessLock | None:
         """The printer lock, waited for until ``stop()``; None when stopped first."""
-        path = os.path.join(self.lock_dir, device_key(destination.display()))
+        display = destination.display()
+        if self._lock_path is None or self._lock_path[0] != display:  # (a digest: once)
+            self._lock_path = (display, os.path.join(self.lock_dir, device_key(display)))
+        path = self._lock_path[1]
         if self._device is None or self._device.path != path:
             if self._device is not None:
                 self._device.release()
