@@ -625,3 +625,40 @@ def test_an_own_job_record_is_taken_back_as_a_copy_equal_to_its_replay(
     assert again.name == "caf\udce9.txt" and again.title == ""
     replayed.close()
     store.close()
+
+
+def test_a_sends_asks_look_for_a_cancel_at_first_then_at_most_every_cancel_look(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send asks "stop?" often; the journal is looked at for a cancel at its first ask
+    (a request made while it waited for the printer's lock is seen), then again only
+    once CANCEL_LOOK has passed: a small job's three asks cost one look, not three."""
+    import threading
+    from types import SimpleNamespace
+
+    from lpfilter.errors import Interruption
+    from lpfilter.spool import reporter
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store, other = SpoolStore(str(sd), "lp"), SpoolStore(str(sd), "lp")
+    store.ensure("watch")
+    looks: list[str] = []
+    real = store.cancel_requested
+    monkeypatch.setattr(store, "cancel_requested",
+                        lambda job_id: looks.append(job_id) or real(job_id))
+    now = [100.0]
+    monkeypatch.setattr(reporter, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    worker = SimpleNamespace(store=store, stop=threading.Event(), stop_deadline=None,
+                             observer=None)
+    other.request_cancel("000001")  # before the send's first ask
+    first = reporter.JobReporter(worker, Job("000001", "lp", "ann", "a", 5, 0.0))
+    assert first.interrupted() is Interruption.CANCELLED and looks == ["000001"]
+    second = reporter.JobReporter(worker, Job("000002", "lp", "ann", "b", 5, 0.0))
+    assert second.interrupted() is None
+    other.request_cancel("000002")
+    now[0] += reporter.CANCEL_LOOK / 2
+    assert second.interrupted() is None and looks == ["000001", "000002"]  # not looked
+    now[0] += reporter.CANCEL_LOOK / 2
+    assert second.interrupted() is Interruption.CANCELLED
+    assert looks == ["000001", "000002", "000002"]
+    store.close()
+    other.close()

@@ -3,6 +3,7 @@ so the worker stays short."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from lpfilter.errors import Interruption, SpoolFull
@@ -43,6 +44,13 @@ class Sender(Protocol):
     def _status(self, job: Job, message: str) -> None: ...
 
 
+#: How long a send's answer to "was a cancel asked for?" holds: a small job's send asks
+#: three times within a millisecond (connecting, sending, waiting for the printer's
+#: close), and each look is a catch-up of the journal (an fstat). The first ask always
+#: looks; a long send asks every TICK, far apart.
+CANCEL_LOOK = 0.002
+
+
 class JobReporter:
     """What a worker hears of one job's send: cancel and shutdown, the "maybe sent" mark,
     progress (the ticket, for status, and the observer) and the printer's status lines."""
@@ -51,12 +59,16 @@ class JobReporter:
         self.worker = worker
         self.job = job
         self.recorder = ProgressRecorder(worker.store, job)
+        self._looked = -CANCEL_LOOK  # (never: the first ask looks)
 
     def interrupted(self) -> Interruption | None:
         self.recorder.record()
         worker = self.worker
-        if worker.store.cancel_requested(self.job.id):
-            return Interruption.CANCELLED
+        now = time.monotonic()
+        if now - self._looked >= CANCEL_LOOK:
+            self._looked = now
+            if worker.store.cancel_requested(self.job.id):
+                return Interruption.CANCELLED
         if (worker.stop.is_set() and worker.stop_deadline is not None
                 and worker.clock() >= worker.stop_deadline):
             return Interruption.SHUTDOWN
