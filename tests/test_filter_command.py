@@ -404,6 +404,7 @@ def test_a_job_gets_a_production_exactly_when_something_makes_its_bytes(
     finally:
         plan.facts_for = real
     assert (got is not None) == expected, (text, fmt, no_banner)
+    assert plan.produces(e, job, "file") or not expected  # send_job's question first
     if not (keys & {"if", "of", "filter", "vf", "bp", "bs", "be", "sb", "generate_banner"}
             or pr):
         assert not built

@@ -95,10 +95,24 @@ def pr_command(entry: Entry, facts: JobFacts) -> FilterCommand | None:
     return build_command(entry, "pr", facts, role="pr")
 
 
+def produces(entry: Entry, job: Job, kind: str) -> bool:
+    """Can anything make this job's bytes (a data filter, ``pr``, ``of``, a banner)? From
+    the printcap and the job's format alone: most queues' every job gets no, and then
+    neither its facts nor its data file's relative name are made (~5 % of a worker's
+    time a small job). Yes does not promise a plan (``plan_for`` may still find none)."""
+    if kind == "lpd" and not entry.flag("lpd_bounce"):
+        return False
+    fmt = job.print_format or "f"
+    fmt = "f" if fmt in BAD_FORMATS else fmt
+    return (filter_key(entry, fmt) is not None or bool(entry.string("of"))
+            or (wants_banner(entry, job) and _may_banner(entry))
+            or (fmt == "p" and bool((entry.string("pr") or "").strip())))
+
+
 def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
              environ: Mapping[str, str], now: float | None = None) -> Plan | None:
     """The production for one job, or None when it needs none (see the docstring)."""
-    if kind == "lpd" and not entry.flag("lpd_bounce"):
+    if not produces(entry, job, kind):
         return None
     now = time.time() if now is None else now
     fmt = job.print_format or "f"
@@ -108,9 +122,6 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
         fmt = "f"
     key = filter_key(entry, fmt)
     banner = wants_banner(entry, job) and _may_banner(entry)
-    if key is None and not banner and not entry.string("of") and not (
-            fmt == "p" and (entry.string("pr") or "").strip()):
-        return None  # most queues' every job: no facts built (3 % of a worker's time)
     facts = facts_for(entry, job, data_file=data_file, fmt=fmt, now=now)
     data = build_command(entry, key, facts, role="data") if key else None
     pr = pr_command(entry, facts) if fmt == "p" else None

@@ -31,7 +31,7 @@ from lpfilter.errors import NO_ROOM, SpoolFull
 from lpfilter.filters.command import build_command, facts_for, filter_environment
 from lpfilter.filters.direct import DirectJob
 from lpfilter.filters.feed import Feed
-from lpfilter.filters.plan import plan_for
+from lpfilter.filters.plan import plan_for, produces
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,9 +73,13 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
     """Send the job as LPRng's lpd prints it: through its filters and banners when the
     queue has any for it, else as spooled; an ``lp=|`` program gets LPRng's command line
     (role ``lp``: the option list without -F -N -e -f)."""
+    own_program = request.destination.kind == "pipe" and (
+        entry.destination() == request.destination)
+    if not own_program and not produces(entry, request.job, request.destination.kind):
+        return backend.send(request)  # the spooled file as it is: most jobs
     sd = entry.string("sd") or "."
     data_file = os.path.relpath(request.data_path, sd)
-    if request.destination.kind == "pipe" and entry.destination() == request.destination:
+    if own_program:
         facts = facts_for(entry, request.job, data_file=data_file,
                           fmt=request.job.print_format or "f", now=time.time())
         request.command = build_command(entry, "lp", facts, role="lp")
