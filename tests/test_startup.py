@@ -266,18 +266,20 @@ def test_an_ordinary_users_status_and_cancel_load_no_lpd_module(
 #: What a ``watch --once`` pass that finds nothing to send needs none of (issue 16: a cron
 #: pass every minute paid ~100 ms, 217 modules): the print server (only for the daemon),
 #: a pool's modules (only for ``sv=``), the send path with its control-file module,
-#: ``tempfile`` (and shutil's compression modules), prctl's ctypes, OpenSSL's hashlib
-#: (``socket`` comes with psutil, which the queue's lease needs); nor dataclasses (with
-#: inspect, ast and dis, ~5 ms) and typing (~2 ms): the records on a pass's way are
-#: lpfilter.structs classes, and its Protocols are mypy's; nor argparse (a plain line is
-#: read by quickargs) and logging (deferred until its first record, as a quick command's;
-#: a pass that finds nothing has none) (round 11).
+#: ``tempfile`` (and shutil's compression modules), prctl's ctypes, OpenSSL's hashlib;
+#: nor dataclasses (with inspect, ast and dis, ~5 ms) and typing (~2 ms): the records on
+#: a pass's way are lpfilter.structs classes, and its Protocols are mypy's; nor argparse
+#: (a plain line is read by quickargs) and logging (deferred until its first record, as a
+#: quick command's; a pass that finds nothing has none) (round 11); nor psutil and the
+#: socket module it brings (a process's own start is read from /proc, round 19), nor
+#: subprocess and locale (imported where a program is first run, round 20).
 NOT_FOR_AN_EMPTY_PASS = {"lpfilter.server.listener", "lpfilter.server.connection",
                          "lpfilter.spool.pool", "lpfilter.spool.poolround",
                          "lpfilter.filters.send", "lpfilter.protocols.lpdcontrol",
                          "lpfilter.protocols.lpd", "tempfile", "shutil", "ctypes", "hashlib",
                          "_hashlib", "secrets", "ipaddress", *NO_DATACLASSES, "typing",
-                         "argparse", "gettext", "logging", "traceback"}
+                         "argparse", "gettext", "logging", "traceback", "psutil", "socket",
+                         "subprocess", "locale"}
 
 
 def test_a_cron_pass_with_nothing_to_send_imports_no_sending(

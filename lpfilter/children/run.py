@@ -27,7 +27,6 @@ import grp
 import os
 import pwd
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -45,7 +44,8 @@ from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    import subprocess  # (at the first start: a pass that runs no program imports none,
+    from typing import Any  # and subprocess with locale is ~16 M instructions)
 
     from lpfilter.printcap.entry import Entry
 
@@ -227,6 +227,7 @@ class Running:
         never heard of."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)  # unreaped: its group's id
+        import subprocess  # (loaded by ``start``)
         with self._reaping, contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=TERM_GRACE)
         self._end_left()  # what carries its mark; its record goes
@@ -331,6 +332,7 @@ class Running:
             while not self.exited() and time.monotonic() < deadline:
                 time.sleep(0.02)
         self._end_left()  # before the reaping below: the group's id is still its own
+        import subprocess  # (loaded by ``start``)
         with self._reaping, contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
         self._reader.finish()
@@ -342,6 +344,7 @@ def start(command: FilterCommand, *, stdin: int | None, stdout: int | None,
     """Start ``command`` (``stdin`` None: a pipe the caller writes, ``Running.process.stdin``;
     ``stdout`` None: stdout joins stderr as status lines, as an ``lp=|`` program's do).
     A program that cannot be started fails the job as LPRng's child exiting 33 would."""
+    import subprocess  # (here: see TYPE_CHECKING above)
     argv = command.argv
     user = identity(command.as_root, owner, key=command.key)
     token = orphans.new_token()

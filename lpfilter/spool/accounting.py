@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -94,7 +93,7 @@ class Accounting:
         except OSError as exc:
             why = exc.strerror or str(exc)
             self._trouble(what, f"cannot write {exc.filename}: {why}" if exc.filename else why)
-        except (LpfilterError, subprocess.SubprocessError) as exc:
+        except LpfilterError as exc:  # (``_run`` says a SubprocessError as one)
             self._trouble(what, str(exc))
         else:
             self._trouble(what, None)
@@ -159,6 +158,7 @@ class Accounting:
         """Run the program ``key`` names as a filter is run (``children.run.start``: the
         same user, ``ROOT`` handling, session, environment and bounded stderr); ``data``
         (or nothing) on its standard input. Bounded: killed after the timeout."""
+        import subprocess  # (only where a program runs: see children/run.py)
         command = build_command(self.entry, key, facts, role="accounting")
         env = filter_environment(self.entry, facts, inherited=os.environ)
         sd = self.entry.string("sd") or "."
@@ -168,6 +168,9 @@ class Accounting:
             running = run.start(command, stdin=None if data is not None else subprocess.DEVNULL,
                                 stdout=write_end, env=env, cwd=sd,
                                 owner=owner, messages=run.Messages())
+        except subprocess.SubprocessError as exc:  # (not an OSError: run.start raises it)
+            os.close(read_end)
+            raise TransientError(str(exc)) from None
         except BaseException:
             os.close(read_end)
             raise
@@ -189,6 +192,7 @@ def _collect(running: run.Running, data: bytes | None, fd: int, deadline: float)
     """Feed ``data``, read the output from ``fd`` (the first bytes kept; closed here) and
     wait for the exit, all before ``deadline``; past it the program and its children are
     killed."""
+    import subprocess  # (loaded by run.start)
     process = running.process
     kept = b""
     try:
