@@ -4,14 +4,20 @@ LPRng's command-line conventions (lprng-filters.md §2, ``Split_cmd_line``): the
 blanks. The one splitter: ``filters.dollars`` expands ``$`` tokens in what it cuts."""
 from __future__ import annotations
 
-import re
+from lpfilter.memo import Pattern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 #: Characters that make LPRng run the command line through ``/bin/sh -c``.
 _SHELL_CHARS = frozenset("<>|;")
 _BLANKS = " \t"
 #: ``$`` then its form markers (``0`` or blanks: flag and value apart; ``-``: value alone;
 #: ``'``: quoted), then a letter, ``*`` or ``{name}``.
-TOKEN = re.compile(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
+TOKEN: re.Pattern[str] = Pattern(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")  # type: ignore[assignment]
+#: A leading word and the blank (or end) after it.
+_WORD: re.Pattern[str] = Pattern(r"(\S+)(?:[ \t]|$)")  # type: ignore[assignment]
 
 
 def needs_shell(command: str) -> bool:
@@ -28,7 +34,7 @@ def strip_prefixes(text: str) -> tuple[str, bool, bool]:
     no_options = as_root = False
     while True:
         rest = rest.lstrip(_BLANKS)
-        word = re.match(r"(\S+)(?:[ \t]|$)", rest)
+        word = _WORD.match(rest)
         if word is None:
             break
         if word.group(1) in ("-$", "$-"):

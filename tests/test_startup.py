@@ -279,7 +279,13 @@ NOT_FOR_AN_EMPTY_PASS = {"lpfilter.server.listener", "lpfilter.server.connection
                          "lpfilter.protocols.lpd", "tempfile", "shutil", "ctypes", "hashlib",
                          "_hashlib", "secrets", "ipaddress", *NO_DATACLASSES, "typing",
                          "argparse", "gettext", "logging", "traceback", "psutil", "socket",
-                         "subprocess", "locale"}
+                         "subprocess", "locale", "re", "fnmatch"}
+#: What a pass that sends a job as spooled to a socket printer needs none of: subprocess
+#: and locale (no program runs), re and fnmatch (no filter command line, environment or
+#: accounting line is built), tempfile with shutil, random and the compression modules
+#: (no bounce, pr or banner file): imported where they are used (round 20).
+NOT_FOR_A_PLAIN_SEND = {"subprocess", "locale", "re", "fnmatch", "tempfile", "shutil",
+                        "random", "bz2", "lzma", "zlib", *NO_DATACLASSES, "typing"}
 
 
 def test_a_cron_pass_with_nothing_to_send_imports_no_sending(
@@ -288,6 +294,42 @@ def test_a_cron_pass_with_nothing_to_send_imports_no_sending(
     names = imported(["watch", "--once", "-P", "q"], env, cwd) - _bare(env)  # (see above)
     assert "lpfilter.spool.worker" in names  # the control: the queue was served
     assert not names & NOT_FOR_AN_EMPTY_PASS, sorted(names & NOT_FOR_AN_EMPTY_PASS)
+
+
+def test_a_pass_sending_a_plain_job_imports_no_program_or_pattern_machinery(
+        tmp_path: Path) -> None:
+    """A ``watch --once`` that prints one spooled job to a loopback printer (read to its
+    end) imports the send path and nothing that only filters, programs, bounces or
+    accounting lines need."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    spool = tmp_path / "sd"
+    spool.mkdir()
+    printcap = tmp_path / "printcap"
+    printcap.write_text(f"q:lp=127.0.0.1%{listener.getsockname()[1]}:sd={spool}\n")
+    (tmp_path / "job").write_bytes(b"x" * 1024)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
+    env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    try:
+        imported(["print", "--no-wait", "-P", "q", "job"], env, tmp_path)
+        # -q: a cron line's pass (without it, the job's INFO line loads logging, and
+        # logging imports re)
+        names = imported(["watch", "--once", "-q", "-P", "q"], env, tmp_path) - _bare(env)
+        thread.join(30)
+    finally:
+        listener.close()
+    assert got == [b"x" * 1024]  # the control: it was sent
+    assert "lpfilter.filters.send" in names and "lpfilter.backends.jetdirect" in names
+    assert not names & NOT_FOR_A_PLAIN_SEND, sorted(names & NOT_FOR_A_PLAIN_SEND)
 
 
 def test_the_command_edge_imports_no_job_and_no_dataclasses() -> None:

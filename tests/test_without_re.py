@@ -256,3 +256,41 @@ def test_a_forwarded_queue_s_status_imports_no_re_nor_dataclasses(
             "assert lpd.job_names('000042', 'h..x').control == 'cfA042h.x'; "
             "print(sorted({'re', 'dataclasses', 'zlib'} & set(sys.modules)))")
     assert fresh_python(code) == "[]"
+
+
+# --- a pass's names and numbers (issue 16, round 20: a cron pass imports no re) -----------
+_LPRNG_FILES = re.compile(r"^(?:[hcdt]f[A-Za-z]\d{3}|lpd\.lock\.)")
+
+
+@PROPERTY
+@given(st.text(alphabet="hcdtfAzZ09\u0661\u00e9.lpdock_ \n", max_size=12))
+@example("cfA123host")
+@example("dfZ\u0661\u0662\u0663")
+@example("lpd.lock.host")
+@example("hfa12")
+def test_lprngs_own_spool_files_are_told_as_the_pattern_told_them(name: str) -> None:
+    from lpfilter.spool.hotfolder import lprng_file
+    assert lprng_file(name) == bool(_LPRNG_FILES.match(name))
+
+
+@PROPERTY
+@given(st.one_of(st.none(), st.text(alphabet="0123456789\u0661\u00b2 x-", max_size=6)))
+def test_a_numeric_letter_is_plain_digits_as_the_pattern_said(value: str | None) -> None:
+    from lpfilter.filters.command import _number_only
+    expected = (None if value is None or not re.fullmatch(r"[0-9]+", value)
+                else value.lstrip("0") or "0")
+    assert _number_only(value) == expected
+
+
+def test_a_lazy_pattern_is_the_pattern(fresh_python: Callable[[str], str]) -> None:
+    """``memo.Pattern`` compiles at its first use, and is the compiled pattern from then
+    on; importing the modules that keep one imports no re."""
+    from lpfilter.memo import Pattern
+    from lpfilter.programs import TOKEN
+    lazy = Pattern(r"\$([0 \t\-']*)(\{[^}]*\}|[A-Za-z*])")
+    assert [m.group(0) for m in lazy.finditer("a $0P ${x} $-J $' b")] == [
+        m.group(0) for m in re.finditer(lazy.pattern, "a $0P ${x} $-J $' b")]
+    assert TOKEN.sub("*", "x$Py${a}") == "x*y*" and lazy.match("$P").end() == 2
+    code = ("import sys; import lpfilter.programs, lpfilter.filters.dollars,"
+            " lpfilter.filters.command, lpfilter.spool.hotfolder; print('re' in sys.modules)")
+    assert fresh_python(code) == "False"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import select
 import signal
 import stat
@@ -49,7 +48,8 @@ RECORD_LIMIT = 200
 ENVIRON_LIMIT = 1 << 20
 #: How long a takeover waits for the processes it killed to be gone.
 GONE_WAIT = 5.0
-_NAME = re.compile(r"^[0-9a-f]{32}$")
+#: A record's name: 32 lower-case hex digits (by hand: ``re`` is ~3 ms of a pass's start).
+_HEX = "0123456789abcdef"
 
 
 #: prctl(2)'s option to have the kernel send a signal when the parent ends.
@@ -202,7 +202,8 @@ def end_orphans(sd: str, uids: frozenset[int]) -> int:
 
 
 def _end_recorded(folder: int, uids: frozenset[int]) -> int:
-    names = [n for n in os.listdir(folder) if _NAME.match(n)][:MAX_RECORDS]
+    names = [n for n in os.listdir(folder)
+             if len(n) == 32 and not n.strip(_HEX)][:MAX_RECORDS]
     marks: dict[bytes, float] = {}
     stale = []
     for name in names:

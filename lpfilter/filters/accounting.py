@@ -10,8 +10,6 @@ into the line: a job's name is user text, and accounting scripts split on quotes
 """
 from __future__ import annotations
 
-import re
-
 from lpfilter import logs
 from lpfilter.errors import ConfigError
 from lpfilter.filters.command import JobFacts, letter_value, raw_value
@@ -21,6 +19,10 @@ from lpfilter.printcap.acctarget import FORMATS, Target, parse_target
 from lpfilter.printcap.entry import Entry
 from lpfilter.programs import TOKEN
 from lpfilter.text import visible
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 log = logs.getLogger(__name__)
 

@@ -4,8 +4,6 @@ facts once (``facts_for``) and runs what ``build_command`` returns.
 """
 from __future__ import annotations
 
-import fnmatch
-import re
 import time
 from collections.abc import Mapping
 
@@ -31,7 +29,6 @@ _AS_F = frozenset("aios")
 #: unknown value is (LPRng's lpr refuses a non-numeric -i/-w outright). ``b l w x y``
 #: are numbers lpfilter makes itself.
 _NUMERIC = frozenset("IWij")
-_DIGITS = re.compile(r"[0-9]+")
 
 
 class JobFacts(FrozenStruct):
@@ -156,7 +153,7 @@ def _clean(value: str) -> str:
 def _number_only(value: str | None) -> str | None:
     """A numeric letter's value as plain decimal digits (no leading zeros, which bash
     reads as octal), None when it is not a number."""
-    if value is None or not _DIGITS.fullmatch(value):
+    if value is None or not (value.isascii() and value.isdigit()):  # (no re: see memo)
         return None
     return value.lstrip("0") or "0"
 
@@ -239,6 +236,7 @@ def _hold_file(facts: JobFacts) -> str:
 
 
 def _passed(names: str, inherited: Mapping[str, str]) -> dict[str, str]:
+    import fnmatch  # (it imports re: only where an environment is built, see memo.Pattern)
     patterns = [n for n in names.replace(",", " ").replace(";", " ").split() if n]
     return {k: v for k, v in inherited.items()
             if any(fnmatch.fnmatchcase(k, p) for p in patterns)}

@@ -8,13 +8,17 @@ filter never sees a bare ``-X``.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
+from lpfilter.memo import Pattern
 from lpfilter.programs import TOKEN
 from lpfilter.structs import FrozenStruct
 
-_OCTAL = re.compile(r"\\([0-7]{1,3})")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
+_OCTAL: re.Pattern[str] = Pattern(r"\\([0-7]{1,3})")  # type: ignore[assignment]
 
 
 class Token(FrozenStruct):

@@ -21,7 +21,6 @@ import errno
 import fcntl
 import os
 import signal
-import tempfile
 import threading
 import time
 
@@ -261,6 +260,7 @@ class Feed:
         plan = self.plan
         if plan.pr is None:
             return self._data
+        import tempfile  # (tempfile with shutil, random, bz2...: only a job that needs it)
         with tempfile.TemporaryFile(dir=plan.cwd, prefix=".pr-") as temp:
             fd = os.dup(temp.fileno())
         self._temps.append(fd)
@@ -281,6 +281,7 @@ class Feed:
         file first, as LPRng does; a banner is a page, not a document)."""
         if isinstance(banner, bytes):
             return banner
+        import tempfile  # (see above)
         with tempfile.TemporaryFile(dir=self.plan.cwd, prefix=".banner-") as temp:
             with open(os.devnull, "rb") as nothing:
                 process = self.start_process(banner, stdin=nothing.fileno(),

@@ -21,7 +21,6 @@ closed before this returns; the worker then records the job's state as for any s
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 
 from lpfilter.backends.pipe import job_variables
@@ -124,6 +123,7 @@ def send_job(entry: Entry, request: SendRequest[Any], backend: Backend) -> SendR
 def _spool(feed: Feed, request: SendRequest[Any], sd: str) -> int:
     """The whole filtered body into an unlinked file in the spool (for LPD's sizes);
     bounded and interruptible like a send. Returns its descriptor."""
+    import tempfile  # (with shutil, random, bz2, lzma: only a bounce queue's pass needs it)
     with tempfile.TemporaryFile(dir=sd, prefix=".filtered-") as temp:
         fd = os.dup(temp.fileno())
     try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import stat
 
 from lpfilter import logs
@@ -36,11 +35,19 @@ log = logs.getLogger(__name__)
 #: random part within the 255 bytes a file name may have.
 REFUSED_NAME_MAX = 200
 IGNORED_SUFFIXES = (".tmp", ".part")
-#: LPRng's own spool files (job tickets, data and control files, queue control, status,
-#: locks): an LPRng spool directory reused for lpfilter must not print them as jobs.
-LPRNG_FILES = re.compile(r"^(?:[hcdt]f[A-Za-z]\d{3}|lpd\.lock\.)")
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 #: Write permission for group or others: processes of other users may hold the file.
 _SHARED = stat.S_IWGRP | stat.S_IWOTH
+
+
+def lprng_file(name: str) -> bool:
+    """One of LPRng's own spool files (job tickets, data and control files, queue control,
+    status, locks: ``[hcdt]f`` a letter and three digits, or ``lpd.lock.``): an LPRng
+    spool directory reused for lpfilter must not print them as jobs. (By hand, as the
+    pattern ``^(?:[hcdt]f[A-Za-z]\\d{3}|lpd\\.lock\\.)`` read it: a pass imports no re.)"""
+    return ((len(name) >= 6 and name[0] in "hcdt" and name[1] == "f"
+             and name[2] in _ASCII_LETTERS and name[3:6].isdecimal())
+            or name.startswith("lpd.lock."))
 
 
 def lprng_names(queue: str) -> frozenset[str]:
@@ -122,7 +129,7 @@ def _entries(sd: str, own: frozenset[str]) -> tuple[list[Candidate], list[tuple[
     for entry in entries:
         name = entry.name
         if (name.startswith(".") or name.endswith(IGNORED_SUFFIXES) or name in own
-                or LPRNG_FILES.match(name)):
+                or lprng_file(name)):
             continue
         try:
             info = entry.stat(follow_symlinks=False)
