@@ -282,11 +282,9 @@ class Feed:
         if isinstance(banner, bytes):
             return banner
         import tempfile  # (see above)
-        with tempfile.TemporaryFile(dir=self.plan.cwd, prefix=".banner-") as temp:
-            with open(os.devnull, "rb") as nothing:
-                process = self.start_process(banner, stdin=nothing.fileno(),
-                                             stdout=temp.fileno())
-                self._done(process)
+        with (tempfile.TemporaryFile(dir=self.plan.cwd, prefix=".banner-") as temp,
+              open(os.devnull, "rb") as nothing):
+            self._done(self.start_process(banner, stdin=nothing.fileno(), stdout=temp.fileno()))
             temp.seek(0)
             data = temp.read(BANNER_LIMIT + 1)
         if len(data) > BANNER_LIMIT:
