@@ -48,7 +48,7 @@ RECORD_LIMIT = 200
 ENVIRON_LIMIT = 1 << 20
 #: How long a takeover waits for the processes it killed to be gone.
 GONE_WAIT = 5.0
-#: A record's name: 32 lower-case hex digits (by hand: ``re`` is ~3 ms of a pass's start).
+#: A record's name is 32 of these (read by hand: a pass imports no ``re``).
 _HEX = "0123456789abcdef"
 
 
