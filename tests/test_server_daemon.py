@@ -235,10 +235,24 @@ def test_500_connections_at_once(kit: Kit) -> None:
     wait_until(lambda: daemon.num_threads() == threads, what="every connection's thread to end")
 
 
+def settled_threads(process: psutil.Process, quiet: float = 0.5, limit: float = 20.0) -> int:
+    """``process``'s thread count once it has held still for ``quiet`` seconds: a daemon
+    starts threads just after it says it listens, and under load the count read at once
+    could miss one (the count after a request then never came back to it)."""
+    deadline = time.monotonic() + limit
+    count, since = process.num_threads(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, f"its threads did not settle in {limit:g} s"
+        time.sleep(0.02)
+        if (now := process.num_threads()) != count:
+            count, since = now, time.monotonic()
+    return count
+
+
 def test_an_idle_server_uses_no_cpu(kit: Kit, server: Server) -> None:
     """After serving, the listener waits in select without a timeout: no thread wakes."""
     daemon = psutil.Process(server.proc.pid)
-    threads = daemon.num_threads()
+    threads = settled_threads(daemon)
     assert ask(server.port, b"\x04q\n").startswith(b"Printer: q@")
     wait_until(lambda: daemon.num_threads() == threads, what="the connection's thread to end")
     cpu = sum(daemon.cpu_times()[:2])
