@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_startup import site_env
 
 from lpfilter import cli, logs
 
@@ -226,14 +227,7 @@ def test_a_deferred_configuration_does_not_outlive_the_next_command(
 def _site(tmp_path: Path) -> dict[str, str]:
     """A printcap with queue q (lp=/dev/null), its own cache (warm: a cold one parses
     with pyparsing, which imports traceback), and a 1 KiB job file."""
-    spool = tmp_path / "sd"
-    spool.mkdir()
-    printcap = tmp_path / "printcap"
-    printcap.write_text(f"q:lp=/dev/null:sd={spool}\n")
-    (tmp_path / "job").write_bytes(b"x" * 1024)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
-    env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    env = site_env(tmp_path, "/dev/null")
     subprocess.run([sys.executable, "-m", "lpfilter", "status", "-P", "q"], env=env, cwd=tmp_path,
                    capture_output=True, timeout=60, check=True)
     return env

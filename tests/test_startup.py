@@ -132,17 +132,25 @@ def _commands(names: set[str]) -> set[str]:
     return {n for n in names if n.startswith("lpfilter.commands.") and n.endswith("_cmd")}
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A printcap with one queue, its own cache and lock directories, warmed once."""
+def site_env(tmp_path: Path, lp: str) -> dict[str, str]:
+    """A printcap with one queue, ``q|queue`` printing to ``lp``, its spool ``sd``, a 1 KiB
+    file ``job``, and the environment naming them with a cache and a lock directory of
+    their own (test_logs' site too)."""
     spool = tmp_path / "sd"
     spool.mkdir()
     printcap = tmp_path / "printcap"
-    printcap.write_text(f"q|queue:lp=127.0.0.1%9:sd={spool}\n")  # no command connects
+    printcap.write_text(f"q|queue:lp={lp}:sd={spool}\n")
     (tmp_path / "job").write_bytes(b"x" * 1024)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
     env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
                LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    return env
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A printcap with one queue, its own cache and lock directories, warmed once."""
+    env = site_env(tmp_path, "127.0.0.1%9")  # no command connects
     cold = imported(["status", "-P", "q"], env, tmp_path)  # parses, fills the cache
     assert "pyparsing" in cold  # the control: a cold cache reads the file with pyparsing
     return env, tmp_path
@@ -311,14 +319,7 @@ def test_a_pass_sending_a_plain_job_imports_no_program_or_pattern_machinery(
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    spool = tmp_path / "sd"
-    spool.mkdir()
-    printcap = tmp_path / "printcap"
-    printcap.write_text(f"q:lp=127.0.0.1%{listener.getsockname()[1]}:sd={spool}\n")
-    (tmp_path / "job").write_bytes(b"x" * 1024)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPFILTER", "PYTHON"))}
-    env.update(LPFILTER_PRINTCAP=str(printcap), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               LPFILTER_LOCK_DIR=str(tmp_path / "lk"))
+    env = site_env(tmp_path, f"127.0.0.1%{listener.getsockname()[1]}")
     try:
         imported(["print", "--no-wait", "-P", "q", "job"], env, tmp_path)
         # -q: a cron line's pass (without it, the job's INFO line loads logging, and
