@@ -7,6 +7,7 @@ bounded and every process started is stopped by its pid."""
 from __future__ import annotations
 
 import os
+import json
 import shutil
 import signal
 import subprocess
@@ -272,8 +273,8 @@ def test_a_file_is_certain_only_if_every_process_that_may_write_it_was_seen(
 
 def test_one_look_at_the_processes_per_scan_whatever_the_number_of_files(
         kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
-    """500 new files and one held open: one pass over the processes (psutil) tells them
-    apart, not one per file."""
+    """500 new files and one held open: one pass over the processes (the list of /proc,
+    read once; psutil's where there is none) tells them apart, not one per file."""
     from lpfilter.spool import hotfolder
     sd = kit.root / "sd"
     sd.mkdir()
@@ -281,14 +282,16 @@ def test_one_look_at_the_processes_per_scan_whatever_the_number_of_files(
         drop(sd, f"f{n:03d}", b"x\n")
     holder = hold_open(kit, sd / "held")
     passes = []
-    process_iter = psutil.process_iter
+    listdir = os.listdir
 
-    def counted(*args: object, **kwargs: object) -> object:
-        passes.append(1)
-        return process_iter(*args, **kwargs)
+    def counted(path: str = ".") -> list[str]:
+        if path == "/proc":
+            passes.append(1)
+        return listdir(path)
 
-    monkeypatch.setattr(psutil, "process_iter", counted)
+    monkeypatch.setattr(os, "listdir", counted)
     found = hotfolder.scan(str(sd), frozenset(), set(), 2.0, time.time(), fresh=True)
+    monkeypatch.undo()
     assert len(passes) == 1
     assert sorted(c.name for c in found.ready) == [f"f{n:03d}" for n in range(500)]
     assert list(found.waiting) == ["held"] and f"pid {holder.pid} " in found.waiting["held"]
@@ -330,3 +333,51 @@ def test_a_writer_is_found_through_a_folder_reached_by_a_link(kit: Kit) -> None:
     finally:
         stop(holder)
     assert found.holders == {str(linked / "held.ps"): [f"pid {holder.pid} ({writer})"]}
+
+
+def test_proc_and_psutil_find_the_same_writers_and_hidden_users(kit: Kit) -> None:
+    """The /proc reading (Linux) and psutil's (elsewhere) agree: the file a process holds
+    open for writing, not one held open for reading; and, looking as nobody, the uids of
+    the processes it may not see into (uid 65533's among them), which is what
+    ``Writers.certain`` weighs."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to look as nobody and to run a process as another user")
+    from lpfilter.spool import hotfolder
+    world = Path(tempfile.mkdtemp(prefix="lpfilter-proc-"))
+    other: subprocess.Popen[bytes] | None = None
+    try:
+        world.chmod(0o777)
+        for name in ("held.ps", "read.ps", "free.ps"):
+            (world / name).write_bytes(b"x\n")
+        paths = {str(world / name) for name in ("held.ps", "read.ps", "free.ps")}
+        holder = hold_open(kit, world / "held.ps")
+        writer = psutil.Process(holder.pid).name()
+        other = subprocess.Popen([sys.executable, "-c", OTHER_USER, str(world / "o.ps"), "hold"])
+        wait_until(lambda: (world / "o.ps").exists(), what="uid 65533's writer")
+        with open(world / "read.ps", "rb"):
+            try:
+                by_proc = hotfolder.open_for_writing(paths)
+                by_psutil = hotfolder._by_psutil(hotfolder._real_paths(paths),
+                                                 hotfolder.Writers())
+                code = ("import json, os, sys, psutil; from lpfilter.spool import hotfolder\n"
+                        "list(psutil.process_iter()); psutil.Process().uids()\n"
+                        "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+                        "paths = set(sys.argv[1:])\n"
+                        "a = hotfolder.open_for_writing(paths)\n"
+                        "b = hotfolder._by_psutil(hotfolder._real_paths(paths),"
+                        " hotfolder.Writers())\n"
+                        "print(json.dumps([sorted(map(sorted, w.hidden)) for w in (a, b)]))")
+                done = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True,
+                                      text=True, timeout=60, check=True)
+            finally:
+                stop(holder)
+        expected = {str(world / "held.ps"): [f"pid {holder.pid} ({writer})"]}
+        assert by_proc.holders == by_psutil.holders == expected
+        assert by_proc.hidden == by_psutil.hidden == []  # root sees into every process
+        seen_by_proc, seen_by_psutil = json.loads(done.stdout)
+        assert seen_by_proc == seen_by_psutil and [65533] in seen_by_proc
+    finally:
+        if other is not None:
+            other.kill()
+            other.wait()
+        shutil.rmtree(world, ignore_errors=True)

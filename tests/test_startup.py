@@ -291,9 +291,11 @@ NOT_FOR_AN_EMPTY_PASS = {"lpfilter.server.listener", "lpfilter.server.connection
 #: What a pass that sends a job as spooled to a socket printer needs none of: subprocess
 #: and locale (no program runs), re and fnmatch (no filter command line, environment or
 #: accounting line is built), tempfile with shutil, random and the compression modules
-#: (no bounce, pr or banner file): imported where they are used (round 20).
+#: (no bounce, pr or banner file): imported where they are used; nor psutil (the hot
+#: folder's writers are read from /proc) (round 20).
 NOT_FOR_A_PLAIN_SEND = {"subprocess", "locale", "re", "fnmatch", "tempfile", "shutil",
-                        "random", "bz2", "lzma", "zlib", *NO_DATACLASSES, "typing"}
+                        "random", "bz2", "lzma", "zlib", *NO_DATACLASSES, "typing",
+                        "psutil", "socket"}
 
 
 def test_a_cron_pass_with_nothing_to_send_imports_no_sending(
@@ -306,29 +308,32 @@ def test_a_cron_pass_with_nothing_to_send_imports_no_sending(
 
 def test_a_pass_sending_a_plain_job_imports_no_program_or_pattern_machinery(
         tmp_path: Path) -> None:
-    """A ``watch --once`` that prints one spooled job to a loopback printer (read to its
-    end) imports the send path and nothing that only filters, programs, bounces or
-    accounting lines need."""
+    """A ``watch --once`` that prints a spooled job and a file dropped in the hot folder
+    to a loopback printer (each read to its end) imports the send path and nothing that
+    only filters, programs, bounces or accounting lines need; nor psutil, as the hot
+    folder's writers are looked for in /proc."""
     listener = socket.create_server(("127.0.0.1", 0))
     got: list[bytes] = []
 
     def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            got.append(b"".join(iter(lambda: conn.recv(65536), b"")))
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                got.append(b"".join(iter(lambda c=conn: c.recv(65536), b"")))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     env = site_env(tmp_path, f"127.0.0.1%{listener.getsockname()[1]}")
     try:
         imported(["print", "--no-wait", "-P", "q", "job"], env, tmp_path)
+        (tmp_path / "sd" / "dropped.txt").write_bytes(b"y" * 512)
         # -q: a cron line's pass (without it, the job's INFO line loads logging, and
         # logging imports re)
         names = imported(["watch", "--once", "-q", "-P", "q"], env, tmp_path) - _bare(env)
         thread.join(30)
     finally:
         listener.close()
-    assert got == [b"x" * 1024]  # the control: it was sent
+    assert sorted(got) == [b"x" * 1024, b"y" * 512]  # the control: both were sent
     assert "lpfilter.filters.send" in names and "lpfilter.backends.jetdirect" in names
     assert not names & NOT_FOR_A_PLAIN_SEND, sorted(names & NOT_FOR_A_PLAIN_SEND)
 
