@@ -662,3 +662,27 @@ def test_a_sends_asks_look_for_a_cancel_at_first_then_at_most_every_cancel_look(
     assert looks == ["000001", "000002", "000002"]
     store.close()
     other.close()
+
+
+def test_a_spool_removed_as_a_pass_recovers_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``rm -rf`` of the spool just after a starting worker checked its folders, before its
+    recovery opens the journal (CI met it under ``rm -rf`` in a daemon): the one line about
+    the removed spool and a documented status, not an internal error."""
+    import shutil
+
+    from lpfilter.children import run
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text(f"lp:sd={sd}:lp=/dev/null\n")
+
+    def removed_meanwhile(*args: object) -> None:
+        shutil.rmtree(sd / ".lpfilter")
+
+    monkeypatch.setattr(run, "end_orphans", removed_meanwhile)
+    status = main(["--printcap", str(tmp_path / "printcap"), "watch", "--once", "-P", "lp"])
+    err = capsys.readouterr().err
+    assert "was removed while the queue was served" in err, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    assert status not in (0, ExitStatus.INTERNAL), err

@@ -131,10 +131,7 @@ class QueueWorker:
                     settle_moves(self.store, self.records)
                     next_recovery = self.clock() + RESCAN
             except OSError as exc:  # the spool directory removed, or made unwritable
-                error = self.store.explain(exc)
-                if error is None:
-                    raise
-                raise error from exc
+                raise self.store.explain(exc) or exc from None
             except SpoolFull as exc:  # nothing was half-made; the jobs wait
                 if burst:
                     summary.full = exc
@@ -170,6 +167,8 @@ class QueueWorker:
             self.recover()
         except SpoolFull as exc:  # tried again in the loop, where a full spool waits
             recovered, summary.full = False, exc if burst else None
+        except OSError as exc:  # removed since ensure() (rm -rf): as the loop says it
+            raise self.store.explain(exc) or exc from None
         self.early = ({j.id for j in self.store.jobs(finished=False)
                        if j.state == JobState.QUEUED} if every_job else set())
         self.away = None
