@@ -117,7 +117,23 @@ class Watcher:
                     continue
                 served.watches.append(wd)
                 self._by_watch[wd] = (served, kind)
-        self._try_run(served)
+        try:
+            self._try_run(served)
+        except BaseException:
+            self._stop_queue(entry.name)  # not served: tried again as a broken queue
+            raise
+
+    def _run_or_retire(self, served: Served) -> None:
+        """``_try_run`` from the loop: a lease its spool's removal (or a refused lock file)
+        keeps from being taken retires the queue, said once, as its worker's error does."""
+        if self.served.get(served.entry.name) is not served:
+            return  # retired already (an event of the same read)
+        try:
+            self._try_run(served)
+        except (OSError, LpfilterError) as exc:
+            error = served.worker.store.explain(exc) if isinstance(exc, OSError) else exc
+            self._retire(served.entry.name, error or AccessError(
+                f"queue {served.entry.name}: cannot take its lease: {exc}"), say=True)
 
     def _try_run(self, served: Served) -> None:
         """Start the queue's thread if we can take its lease; say who has it if not."""
@@ -300,7 +316,7 @@ class Watcher:
                 self._retire_stopped()
                 for name in list(self.busy):
                     if name in self.served:
-                        self._try_run(self.served[name])
+                        self._run_or_retire(self.served[name])
             if time.monotonic() >= next_rescan:
                 next_rescan = time.monotonic() + RESCAN
                 self._rescan()
@@ -319,8 +335,8 @@ class Watcher:
         """Every RESCAN: broken queues tried again, the others looked at."""
         for entry in list(self.broken.values()):
             self._start_safely(entry)
-        for served in self.served.values():
-            self._try_run(served)
+        for served in list(self.served.values()):
+            self._run_or_retire(served)
             served.worker.wake()
 
     def _dispatch(self, events: list[inotify.Event]) -> None:
@@ -339,7 +355,7 @@ class Watcher:
                 continue
             if kind == "state":
                 if event.name == LEASE_FILE and served.thread is None:
-                    self._try_run(served)  # the process that served it let go
+                    self._run_or_retire(served)  # the process that served it let go
                 elif event.name in (CONTROL_FILE, JOURNAL):
                     served.worker.wake()
                 continue
