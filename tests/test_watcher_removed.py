@@ -4,16 +4,20 @@ The watcher's loop takes a queue's lease again after its worker ended (a rescan)
 when the process that held it let go (a busy queue). A spool removed just before (an
 ``rm -rf`` whose events are not read yet) left nowhere to open the lease: the error went
 up through the loop, and the daemon stopped serving every queue. Here the moment is made
-by hand: the worker stopped, the spool removed, then the loop's look.
+by hand: the worker stopped, the spool removed, then the loop's look. And a real daemon
+whose spool goes while a job is being sent.
 """
 from __future__ import annotations
 
 import logging
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
-from spoolkit import wait_until
+from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - the fixture
+from test_spool_full import GATED, remove_busy_tree
 
 from lpfilter import printcap
 from lpfilter.spool.lease import QueueLease
@@ -78,3 +82,27 @@ def test_a_busy_queue_whose_spool_is_removed_is_retired_not_the_daemon(
         str(watcher.broken_why["q"])]
     watcher._run_or_retire(served)  # a later event of the same read: nothing more
     assert "q" not in watcher.served
+
+
+def test_a_spool_removed_while_a_job_is_sent_is_one_line(kit: Kit) -> None:
+    """``rm -rf`` of the spool while its worker sends a job: the outcome has nowhere to
+    go. The daemon says the one line about the removed spool (no traceback, no internal
+    error), goes on running, and serves the directory made again."""
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                  pids=str(kit.pids)))
+    sd = kit.queue("lp", f"|{program}")
+    watcher = kit.start("watch", "-P", "lp")
+    wait_served(kit, "lp", watcher)
+    (sd / "doc.txt").write_text("once\n")
+    wait_until(lambda: (kit.out / "started").exists(), what="the send to start")
+    remove_busy_tree(sd)
+    (kit.out / "go").touch()
+    wait_until(lambda: "was removed" in watcher.stderr(), what="the daemon to say")
+    sd.mkdir(mode=0o700)
+    watcher.signal(signal.SIGHUP)
+    wait_until(lambda: f"spool directory {sd} can be used again" in watcher.stderr(),
+               what="the queue back")
+    assert watcher.popen.poll() is None
+    assert watcher.stop() == 0
+    err = watcher.stderr()
+    assert "Traceback" not in err and "internal error" not in err, err
