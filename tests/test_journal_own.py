@@ -83,3 +83,69 @@ def test_records_another_process_appended_are_still_read(tmp_path: Path) -> None
         first.append([journalformat.gone_record(["000001"])])
     assert sorted(index.jobs) == ["000002"]
     first.close()
+
+
+def _fstats(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every fstat from now on (the real call runs)."""
+    seen: list[int] = []
+    real = os.fstat
+
+    def fstat(fd: int) -> os.stat_result:
+        seen.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    return seen
+
+
+def test_a_hold_on_an_open_journal_catches_up_once_under_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store whose journal is open takes the lock without a catch-up before it (the
+    hold catches up: one fstat, not two), and still sees what another process appended
+    meanwhile, inside the hold, and appends after it."""
+    from lpfilter.spool.store import SpoolStore
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    mine, other = SpoolStore(str(sd), "q"), SpoolStore(str(sd), "q")
+    mine.ensure("print")
+    mine.write(_job(1), durable=False)
+    other.write(_job(2), durable=False)  # another process's record, not read by mine yet
+    seen = _fstats(monkeypatch)
+    with mine.tickets_locked():
+        assert mine.read("000002") is not None  # caught up inside the hold
+    monkeypatch.undo()
+    assert len(seen) == 1, seen
+    seen = _fstats(monkeypatch)
+    other.write(_job(3), durable=False)  # (other catches up once too, under its lock)
+    mine.write(_job(4), durable=False)
+    monkeypatch.undo()
+    assert len(seen) == 4, seen  # each: the catch-up under the lock, the append's own look
+    assert [j.id for j in SpoolStore(str(sd), "q").jobs()] == [
+        "000001", "000002", "000003", "000004"]
+    mine.close()
+    other.close()
+
+
+@pytest.mark.parametrize("way", ["hold", "append"])
+def test_a_spool_removed_under_an_open_journal_is_one_line_at_its_next_hold(
+        tmp_path: Path, way: str) -> None:
+    """The spool's state folder removed while a store has its journal open: its next hold
+    (``tickets_locked``) or append meets it taking the lock, and says the one line about
+    the removed spool (the store's ``explain``), not a FileNotFoundError."""
+    import shutil
+
+    from lpfilter.errors import AccessError
+    from lpfilter.spool.store import SpoolStore
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o700)
+    store = SpoolStore(str(sd), "q")
+    store.ensure("print")
+    store.write(_job(1), durable=False)
+    shutil.rmtree(sd / ".lpfilter")
+    with pytest.raises(AccessError, match="was removed while the queue was served"):
+        if way == "hold":
+            with store.tickets_locked():
+                pass
+        else:
+            store.write(_job(2), durable=False)
+    store.close()

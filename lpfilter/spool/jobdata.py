@@ -84,7 +84,7 @@ class JobData:
     _index: JobIndex
 
     if TYPE_CHECKING:  # what the store provides
-        def _writer(self) -> Journal:
+        def _writer(self, *, catch_up: bool = True) -> Journal:
             ...
 
         def _open(self, *, write: bool = False) -> Journal | None:

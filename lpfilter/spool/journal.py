@@ -61,6 +61,10 @@ class Journal:
     ``append`` writes a batch in one ``write`` (the records then survive SIGKILL);
     ``sync_to`` makes them durable (group commit)."""
 
+    #: The store's one line for an OSError met taking the lock (the folder removed, or
+    #: made unwritable, since the journal was opened); None: that error itself.
+    gone: Callable[[OSError], BaseException | None] | None = None
+
     def __init__(self, folder: str, owner: int, on_record: Callable[[Record], None] | None = None,
                  on_reset: Callable[[], None] | None = None, *, writable: bool = True,
                  queue: str = "", on_records: Callable[[list[Record]], None] | None = None) -> None:

@@ -22,6 +22,7 @@ __all__ = ["SAFE_FLAGS", "Held", "held", "open_fresh", "open_owned", "take_lock"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _thread
+    from collections.abc import Callable
     from typing import Protocol
 
     class Journal(Protocol):
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         holding: bool
         threads: _thread.RLock
         _lock_fd: int
+        gone: Callable[[OSError], BaseException | None] | None
 
         def catch_up(self, *, cut: bool = False, info: os.stat_result | None = None) -> None:
             ...
@@ -211,9 +213,12 @@ class Held:
             self.outermost = True
             journal.catch_up(cut=True)
             journal.holding = True
-        except BaseException:
+        except BaseException as exc:
             self.__exit__()
-            raise
+            said = journal.gone(exc) if isinstance(exc, OSError) and journal.gone else None
+            if said is None:
+                raise
+            raise said from None
 
     def __exit__(self, *_exc: object) -> None:
         journal = self.journal

@@ -97,7 +97,7 @@ class BatchMarks:
     _threads: threading.RLock
 
     if TYPE_CHECKING:  # what the store provides
-        def _writer(self) -> Journal:
+        def _writer(self, *, catch_up: bool = True) -> Journal:
             ...
 
         def _append(self, records: list[tuple[int, bytes]], *, durable: bool,
@@ -213,7 +213,8 @@ class BatchMarks:
         """A finished job's data file: removed now when its outcome (else every record
         read so far) is durable, else at the next sync that covers it (``mark``,
         ``flush``)."""
-        journal = self._writer()
+        journal = self._writer(catch_up=False)  # its outcome: appended here, or read
+        # before the caller chose the job (Ledger.tidy): ``end`` covers it either way
         with self._threads:
             end = self._ended[1] if self._ended[0] == job.id else journal.end
             if journal.synced < end:

@@ -27,7 +27,7 @@ class Upkeep:
     _index: JobIndex
 
     if TYPE_CHECKING:  # what the store provides
-        def _writer(self) -> Journal:
+        def _writer(self, *, catch_up: bool = True) -> Journal:
             ...
 
         def has_data(self, job: Job) -> bool:
