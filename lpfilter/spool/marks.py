@@ -148,7 +148,7 @@ class BatchMarks:
         """One durable MARK naming the ``jobs`` still queued: "maybe sent" for all of them,
         before any byte of one leaves. Its fdatasync also covers the outcomes written
         before it, whose data files then go."""
-        journal = self._writer()
+        journal = self._writer(catch_up=False)
         with journal.locked(), self.room():
             ids = [job.id for job in jobs if (known := self._index.jobs.get(job.id))
                    is not None and known.state == JobState.QUEUED]
@@ -195,7 +195,7 @@ class BatchMarks:
         """After a crash (the lease holder, before sending): the active jobs requeued and
         the marks settled by boot id (``settle``), written back in one write and
         one fdatasync, which spends every mark. Returns (before, after) of each."""
-        journal = self._writer()
+        journal = self._writer(catch_up=False)
         with journal.locked(), self.room():
             changed = settle(self._index, self.boot())
             before = [self._index.jobs[job.id].copy() for job in changed]
@@ -269,7 +269,7 @@ class BatchMarks:
 
     def clear_cancel(self, job_id: str) -> None:
         """A cancel request spent (only written when one is set)."""
-        journal = self._writer()
+        journal = self._writer(catch_up=False)
         with journal.locked():
             if job_id in self._index.cancels:
                 self._append([cancel_record(job_id, False)], durable=False)

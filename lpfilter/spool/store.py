@@ -243,7 +243,7 @@ class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData, Upkeep):
         """The next ``count`` job numbers of this queue (six digits, more when it grows):
         after any the journal knows, reserved by one record (not synced: a number a
         durable record used is never given again, and a data file's name is never taken)."""
-        journal = self._writer()
+        journal = self._writer(catch_up=False)
         with journal.locked(), self.room():
             numbers: list[int] = []
             number = self._index.last_id
