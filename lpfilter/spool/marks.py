@@ -20,15 +20,17 @@ there, and ``Ledger.tidy`` removes what a stop left.
 
 A mixin of ``SpoolStore`` (store.py stays under the module size limit): it uses the
 store's journal, index and appends. The cancel requests live here too: they are what a
-send asks about as it goes.
+send asks about as it goes; and the lease holder's housekeeping, ``prune`` (finished
+jobs dropped, never one whose data file is there) and ``compact``.
 """
 from __future__ import annotations
 
 import os
 
-from lpfilter.job import Job, JobState
+from lpfilter import logs
+from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.safefiles import discard
-from lpfilter.spool import journalformat
+from lpfilter.spool import journalformat, journallimit
 from lpfilter.spool.jobindex import JobIndex
 from lpfilter.spool.journalformat import (cancel_record, first_record, job_record, mark_record,
                                           start_record)
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     import threading
 
     from lpfilter.spool.journal import Journal
+
+log = logs.getLogger(__name__)
 
 #: A MARK names at most this many jobs...
 BATCH_JOBS = 64
@@ -120,6 +124,12 @@ class BatchMarks:
             ...
 
         def tickets_locked(self) -> contextlib.AbstractContextManager[None]:
+            ...
+
+        def has_data(self, job: Job) -> bool:
+            ...
+
+        def _drop(self, jobs: list[Job], *, keep_data: bool = False) -> None:
             ...
 
     def _init_marks(self) -> None:
@@ -281,3 +291,49 @@ class BatchMarks:
             return os.path.lexists(os.path.join(self.jobs_dir, f"{job_id}.cancel"))
         with journal.threads:
             return job_id in self._index.cancels
+
+    # --- the lease holder's housekeeping (design §2.9) ----------------------------------
+    def prune(self, keep: int, max_age: float, now: float, keep_recent: float, *,
+              recent_max: int | None = None, eager: bool = False) -> None:
+        """Keep the ``keep`` newest finished jobs (and any whose data is kept, or younger
+        than ``keep_recent``: of those nobody may wait for, the ``recent_max`` newest);
+        ``max_age`` > 0 also drops older ones: one GONE record and one sync for all. Then
+        the journal is compacted when it has grown big (§2.9; sooner when ``eager``:
+        journallimit.compact_due)."""
+        journal = self._writer()
+        with journal.threads:
+            finished = sorted((j for j in self._index.jobs.values() if j.state in FINISHED),
+                              key=lambda j: j.finished or 0.0, reverse=True)
+        drop, unawaited = [], 0
+        for rank, job in enumerate(finished):
+            age = now - (job.finished or now)
+            young = age < keep_recent
+            if young and (recent_max is None or job.awaited):
+                continue  # (has_data, an lstat, only for the others)
+            if self.has_data(job):
+                continue
+            if young:
+                unawaited += 1
+                if unawaited <= (recent_max or 0):
+                    continue
+            if rank >= keep or (max_age > 0 and age > max_age):
+                drop.append(job)
+        if drop:  # (has_data found no data file for any of them: none to unlink)
+            self._drop(drop, keep_data=True)
+        with journal.threads:  # (the receivers' threads change the index meanwhile)
+            due = journallimit.compact_due(journal.size, self._index.live_size(),
+                                           self._index.dead_data(), eager=eager,
+                                           notes=self._index.notes_size())
+        if due:
+            self.compact()
+
+    def compact(self) -> None:
+        """The journal rewritten as one record per job kept (the last number in its HEAD),
+        replacing the old one (design §2.9); the lease holder does it, in ``prune``."""
+        journal = self._writer()
+        with journal.locked(), self.room():
+            head, records = self._index.compacted(len(self._index.jobs))
+            before = journal.size
+            journal.compact(records, head)
+        log.info("queue %s: journal compacted from %d to %d bytes", self.queue, before,
+                 journal.size)

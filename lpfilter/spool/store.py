@@ -52,7 +52,6 @@ from lpfilter.spool.journallimit import JournalFull
 from lpfilter.spool.marks import BatchMarks
 from lpfilter.spool.recovery import recover_orphans
 from lpfilter.spool.spooldir import STATE_DIR, SpoolDir
-from lpfilter.spool.upkeep import Upkeep
 
 __all__ = ["STATE_DIR", "SpoolStore"]
 
@@ -68,7 +67,7 @@ log = logs.getLogger(__name__)
 Records = list[tuple[int, bytes]]
 
 
-class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData, Upkeep):
+class SpoolStore(IntentLog, SpoolDir, BatchMarks, JobData):
     """The jobs of one queue, in its spool directory ``sd``."""
 
     def __init__(self, sd: str, queue: str, *, shared: bool = False) -> None:
