@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -86,12 +87,13 @@ def test_records_another_process_appended_are_still_read(tmp_path: Path) -> None
 
 
 def _fstats(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every fstat from now on (the real call runs)."""
+    """Every fstat this thread makes from now on (the real call runs)."""
     seen: list[int] = []
-    real = os.fstat
+    real, me = os.fstat, threading.get_ident()
 
     def fstat(fd: int) -> os.stat_result:
-        seen.append(fd)
+        if threading.get_ident() == me:
+            seen.append(fd)
         return real(fd)
 
     monkeypatch.setattr(os, "fstat", fstat)
