@@ -408,3 +408,17 @@ def test_a_job_gets_a_production_exactly_when_something_makes_its_bytes(
     if not (keys & {"if", "of", "filter", "vf", "bp", "bs", "be", "sb", "generate_banner"}
             or pr):
         assert not built
+
+
+def test_ab_names_the_banner_user_to_the_filters_even_with_no_banner_made() -> None:
+    """``ab`` on a job sent with no banner (``lpr -h``): LPRng names its user (``L``) in
+    what the filters get (``HF``) whether or not the queue makes a banner page. Round 20's
+    shortcut for queues that make none had dropped the line from a data filter's HF."""
+    from lpfilter.filters import plan
+    e = entry(":if=/f:ab", base=f"q1:sd={tempfile.gettempdir()}:lp=/file\n")
+    job = Job("000042", "q1", "ann", "r.txt", 12, FACTS.now, no_banner=True,
+              print_format="f")
+    got = plan.plan_for(e, job, data_file="d", kind="file", stall=0, environ={},
+                        now=FACTS.now)
+    assert got is not None and got.start_banner is None and got.end_banner is None
+    assert "L=ann" in got.env["HF"].splitlines()

@@ -121,13 +121,12 @@ def plan_for(entry: Entry, job: Job, *, data_file: str, kind: str, stall: float,
         notes = (f"bad data file format '{visible(fmt)}', using 'f' format",)
         fmt = "f"
     key = filter_key(entry, fmt)
-    banner = wants_banner(entry, job) and _may_banner(entry)
     facts = facts_for(entry, job, data_file=data_file, fmt=fmt, now=now)
     data = build_command(entry, key, facts, role="data") if key else None
     pr = pr_command(entry, facts) if fmt == "p" else None
     of = build_command(entry, "of", facts, role="of") if entry.string("of") else None
     start = end = None
-    if banner:
+    if wants_banner(entry, job):  # (its filters' HF names the user even with no banner)
         # ``ab`` without a banner name: LPRng names the job's user (Print_job).
         facts = facts.replace(control_lines={"L": job.user, **facts.control_lines})
         if not entry.flag("hl"):
