@@ -6,8 +6,8 @@ went. Real processes (lpfilter, writers holding files open) and real files; ever
 bounded and every process started is stopped by its pid."""
 from __future__ import annotations
 
-import os
 import json
+import os
 import shutil
 import signal
 import subprocess

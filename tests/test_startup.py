@@ -313,6 +313,7 @@ def test_a_pass_sending_a_plain_job_imports_no_program_or_pattern_machinery(
     only filters, programs, bounces or accounting lines need; nor psutil, as the hot
     folder's writers are looked for in /proc."""
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)  # (the serving thread's accept is bounded too)
     got: list[bytes] = []
 
     def serve() -> None:
