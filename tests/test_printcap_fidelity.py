@@ -296,3 +296,13 @@ def test_checkpc_warns_about_pattern_primary(tmp_path: Path,
     found = [line for line in out.splitlines() if re.search(r"'\S*\*' is a pattern", line)]
     assert found == [line for line in found if line.startswith(f"{tmp_path / 'printcap'}:2: ")]
     assert len(found) == 1, out
+
+
+def test_the_name_all_means_every_queue_unless_a_queue_has_it(tmp_path: Path) -> None:
+    """``lpq -Pall``, ``lprm -Pall``: LPRng's lpd takes the name ``all`` as every queue
+    (lpd_status.c, lpd_remove.c), in any case; a printcap whose printer list has a queue
+    called ``all`` keeps it a queue."""
+    pc = load(tmp_path, "all:all=a,b\na:lp=/dev/null\nb:lp=/dev/null\n*:rm=server\n")
+    assert [pc.means_every(n) for n in ("all", "ALL", "a", None)] == [True, True, False, False]
+    own = load(tmp_path, "all:lp=/dev/null\n")  # an all entry with no list: a queue
+    assert own.queue_names() == ["all"] and not own.means_every("all")

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serverkit import Server, ask, prints_another_job, printed, read_all, send_job, start_server
-from spoolkit import Kit, gone, kit, kit_at, wait_until  # noqa: F401 - fixture
+from spoolkit import Kit, gone, kit, kit_at, wait_served, wait_until  # noqa: F401 - fixture
 
 from lpfilter.cli import main
 from lpfilter.protocols import lpd, lpdcontrol
@@ -119,6 +119,37 @@ def test_remove_only_the_claimed_users_jobs_from_the_same_address(
     assert states == {"first.txt": "active", "a2": "queued", "b1": "queued"}
     out = kit.run("cancel", "-P", stuck.queue(), str(int(ids["b1"])))
     assert out.returncode == 0 and "no permission" in out.stdout  # lpfilter's client: root
+
+
+def test_the_queue_all_is_every_queue_as_lprng_lpd_takes_it(kit: Kit) -> None:
+    """``lpq -Pall`` and ``lprm -Pall`` reach the server as a request for the queue
+    ``all``, which LPRng's lpd answers for each queue it serves; lpfilter's own
+    ``status -P all`` and ``cancel -P all`` are ``-a``. A queue stopped keeps its jobs."""
+    for name in ("q", "r"):
+        kit.queue(name, kit.recorder())
+    server = start_server(kit)
+    wait_served(kit, "r", server.proc)
+    for name in ("q", "r"):
+        assert kit.run("stop", "-P", name).returncode == 0
+        send_job(server.port, f"{name}\n".encode(), queue=name, name=f"{name}.txt")
+    long = ask(server.port, b"\x04all\n").decode()
+    assert long.index("Printer: q@") < long.index("q.txt") < long.index("Printer: r@") < (
+        long.index("r.txt")), long
+    short = ask(server.port, b"\x03ALL\n").decode().splitlines()
+    assert [line.split("@")[0] for line in short] == ["q", "r"], short
+    assert all(" 1 job" in line for line in short), short
+    out = kit.run("status", "-P", "all")
+    assert out.returncode == 0 and "Queue q:" in out.stdout and "Queue r:" in out.stdout, out
+    removed = ask(server.port, b"\x05all alice all\n").decode()
+    assert removed.count("dequeued 'alice@client+") == 2, removed
+    assert all(set(kit.states(n).values()) <= {"cancelled"} for n in ("q", "r"))  # or gone
+    for name in ("q", "r"):
+        send_job(server.port, f"{name}\n".encode(), queue=name, name=f"{name}2.txt", number=2)
+    out = kit.run("cancel", "-P", "all", "all")
+    assert out.returncode == 0 and out.stdout.count("cancelled") == 2, out
+    assert "queue not served here" not in server.proc.stderr()
+    assert kit.run("start", "-P", "q").returncode == 0
+    prints_another_job(kit, server)
 
 
 def test_print_waiting_jobs_is_acknowledged(server: Server, kit: Kit) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from lpdkit import need_lprng
 from serverkit import Server, lprng, prints_another_job, printed, send_job, start_server
-from spoolkit import Kit, kit, wait_until  # noqa: F401 - fixture
+from spoolkit import Kit, kit, wait_served, wait_until  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -82,3 +82,27 @@ def test_lpr_to_a_queue_that_does_not_exist_fails_and_the_daemon_prints_on(kit: 
     assert out.returncode != 0
     assert kit.tickets("q") == {}
     prints_another_job(kit, server)
+
+
+def test_lpq_and_lprm_of_the_queue_all_reach_every_queue(kit: Kit) -> None:
+    """``lpq -Pall@server`` and ``lprm -Pall@server``: each queue the server serves, as
+    LPRng's own lpd answers them."""
+    need_lprng()
+    for name in ("q", "r"):
+        kit.queue(name, kit.recorder())
+    server = start_server(kit)
+    wait_served(kit, "r", server.proc)
+    every = server.queue("all")
+    for name in ("q", "r"):
+        assert kit.run("stop", "-P", name).returncode == 0
+        (kit.root / f"{name}.txt").write_text(f"{name}\n")
+        sent = lprng(kit.root, "lpr", "-P", server.queue(name), f"{name}.txt")
+        assert sent.returncode == 0, sent
+    wait_until(lambda: all(kit.tickets(n) for n in ("q", "r")), what="both jobs received")
+    listing = lprng(kit.root, "lpq", "-P", every)
+    text = listing.stdout.decode()
+    assert listing.returncode == 0 and "q.txt" in text and "r.txt" in text, listing
+    assert "ERROR" not in text, text
+    removed = lprng(kit.root, "lprm", "-P", every, "all")
+    assert removed.returncode == 0 and removed.stdout.count(b"dequeued") == 2, removed
+    assert all(set(kit.states(n).values()) <= {"cancelled"} for n in ("q", "r"))

@@ -129,6 +129,8 @@ def run(ctx: Context) -> ExitStatus:
     default = None if ctx.args.all_queues else (ctx.environ.get("PRINTER")
                                                 or ctx.environ.get("LPDEST"))
     name = ctx.args.printer or default
+    if name and "@" not in name and ctx.printcap().means_every(name):  # lprm -Pall
+        ctx.args.all_queues, ctx.args.printer = True, None
     if name and "@" in name:  # queue@host (remotequeue is imported only for one)
         from lpfilter.commands import remotequeue
         remote = remotequeue.remote_queue(name)

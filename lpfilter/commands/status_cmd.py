@@ -270,20 +270,20 @@ def run(ctx: Context) -> ExitStatus:
         if remote is not None:
             return remotequeue.status(ctx, remote)
     printcap = ctx.printcap()
-    names = (printcap.queue_names() if args.all
-             else [ctx.queue(args.printer)])
+    every = args.all or printcap.means_every(name)
+    names = printcap.queue_names() if every else [ctx.queue(args.printer)]
     from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
     data = [_status_of(ctx, entry, locks) for entry in entries]
     if args.json:
         import json
-        text = json.dumps(data if args.all else data[0], indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(data if every else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
         # One queue's remote part only: -a asks no server (a client printcap may forward
         # hundreds of queues, each a connection and a wait).
         text = "".join(format_queue(d, long=args.long)
-                       + ("" if args.all else _forwarded(entry, args.long))
+                       + ("" if every else _forwarded(entry, args.long))
                        for d, entry in zip(data, entries, strict=True))
     ctx.stdout.write(printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]

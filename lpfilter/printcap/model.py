@@ -120,6 +120,12 @@ class Printcap:
             result.append(name)
         return result
 
+    def means_every(self, name: str | None) -> bool:
+        """Does the queue name ``name`` mean every queue, as ``all`` does for LPRng's lpq,
+        lprm and lpd (``lpq -Pall``)? Not where the printer list has a queue of that name."""
+        return (name is not None and name.lower() == "all"
+                and "all" not in (n.lower() for n in self.queue_names()))
+
     def resolve(self, name: str) -> str | None:
         """The primary (lower case) ``name`` answers to, as LPRng's Select_pc_info finds it:
         an exact name or alias (any case), else the first glob name in LPRng's order that

@@ -4,10 +4,11 @@ RFC 1179 §5: ``\\1`` print waiting jobs, ``\\2`` receive a job, ``\\3``/``\\4``
 long status, ``\\5`` remove; ``\\6`` from a TCP client is LPRng's lpc request
 (``lpcserver``). A line starting with another byte is lpfilter's own request for a
 client on the Unix socket (hold, release, requeue: ``local.serve_local_request``) and
-refused for a network one. Everything a client does wrong (a bad line, an unknown
-queue, silence, a dropped connection) is one log line with its control characters made
-visible and an answer where the protocol has one, never an exception: the daemon serves
-on.
+refused for a network one. A status or remove request for the queue ``all`` is
+answered for every queue served, as LPRng's lpd does (``lpq -Pall``). Everything a
+client does wrong (a bad line, an unknown queue, silence, a dropped connection) is one
+log line with its control characters made visible and an answer where the protocol has
+one, never an exception: the daemon serves on.
 """
 from __future__ import annotations
 
@@ -92,16 +93,41 @@ def _dispatch(wire: Wire, line: bytes, peer: Peer, queues: Queues,
         wire.send(lpd.ack(1, str(exc)))
         return
     found = queues.find(request.queue)
+    if found is None and request.queue.lower() == ALL and request.code in _EVERY:
+        _every_queue(wire, request, peer, queues, checks)
+        return
     if found is None:
         log.warning("%s: %s for a queue not served here: %s", peer, _WHAT[request.code],
                     visible(request.queue))
         wire.send(_no_queue(request))
         return
+    _serve_closing(wire, request, peer, queues, found, checks)
+
+
+def _serve_closing(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
+                   found: tuple[Entry, SpoolStore], checks: SpoolChecks) -> None:
+    """``_serve`` for the queue ``found``, whose store is closed after."""
     entry, store = found
     try:
         _serve(wire, request, peer, queues, entry, store, checks)
     finally:
         store.close()
+
+
+#: The queue name that means every queue served, as LPRng's lpd takes it in a status or
+#: remove request (``lpq -Pall``, ``lprm -Pall``), unless a queue has that name.
+ALL = "all"
+_EVERY = (Request.SHORT_STATUS, Request.LONG_STATUS, Request.REMOVE)
+
+
+def _every_queue(wire: Wire, request: RequestLine, peer: Peer, queues: Queues,
+                 checks: SpoolChecks) -> None:
+    """A status or remove request for ``all``: each served queue's answer in turn, as
+    LPRng's lpd gives it (one queue's answer is bounded; so is the number of queues)."""
+    for name in queues.names():
+        found = queues.find(name)
+        if found is not None:  # (else retired since the names were read)
+            _serve_closing(wire, request, peer, queues, found, checks)
 
 
 _WHAT = {Request.PRINT_WAITING: "print-waiting-jobs", Request.RECEIVE_JOB: "a job",
