@@ -302,7 +302,7 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[s
     (["print", "--bogus"], "lpfilter print", "unrecognized arguments: --bogus"),
     (["print", "-#", "two"], "lpfilter print", "argument -#/-K: invalid int value: 'two'"),
     (["status", "-P"], "lpfilter status", "argument -P: expected one argument"),
-    (["status", "--bogus", "x"], "lpfilter status", "unrecognized arguments: --bogus x"),
+    (["status", "--bogus", "x"], "lpfilter status", "unrecognized arguments: --bogus"),  # x: a user
     (["lpq", "--bogus"], "lpfilter status", "unrecognized arguments: --bogus"),
     (["watch", "--once", "extra"], "lpfilter watch", "unrecognized arguments: extra"),
     (["cancel", "-P"], "lpfilter cancel", "argument -P: expected one argument"),

@@ -98,6 +98,9 @@ def test_long_and_short_status_list_the_waiting_jobs(kit: Kit, stuck: Server) ->
     assert ask(stuck.port, b"\x03q alice\n").decode().endswith(" 1 job\n")
     out = kit.run("status", "-l", "-P", stuck.queue())
     assert out.returncode == 0 and "report.pdf" in out.stdout, out
+    out = kit.run("lpq", "-l", "-P", stuck.queue(), "bob")  # the list goes to the server
+    assert "memo.txt" in out.stdout and "report.pdf" not in out.stdout, out
+    assert kit.run("lpq", "-s", "-P", stuck.queue(), "3").stdout.endswith(" 1 job\n")
 
 
 def test_remove_only_the_claimed_users_jobs_from_the_same_address(

@@ -84,6 +84,47 @@ def test_status_a_shows_every_queue_as_all_does(world: World) -> None:
     assert [d["queue"] for d in data] == ["q", "r", "lp-color"]
 
 
+def test_status_and_cancel_take_the_queue_all_as_a(world: World) -> None:
+    """``lpq -Pall`` and ``lprm -Pall``, as LPRng's clients take them: every queue."""
+    world.spool("r")
+    assert world.cli("status", "-P", "all") == world.cli("status", "-a")
+    assert world.cli("lpq", "-P", "ALL", "--json")[1] == world.cli("status", "-a", "--json")[1]
+    world.spool("q")
+    assert world.cli("lprm", "-P", "all", "all") == (
+        0, "q-000001: cancelled\nr-000001: cancelled\n", "")
+
+
+def test_status_lists_only_the_users_and_numbers_named(world: World) -> None:
+    """lpq's list (RFC 1179 §5.3): user names and job numbers pick the rows shown."""
+    for user in ("alice", "bob", "alice"):
+        world.spool("q", "-U", user)
+    rows = lambda out: re.findall(r"(?m)^  (\d{6}) ", out)  # noqa: E731
+    assert rows(world.cli("status", "-P", "q")[1]) == ["000001", "000002", "000003"]
+    assert rows(world.cli("lpq", "-P", "q", "alice")[1]) == ["000001", "000003"]
+    assert rows(world.cli("lpq", "-P", "q", "2", "3")[1]) == ["000002", "000003"]
+    assert rows(world.cli("lpq", "-P", "q", "bob", "0001")[1]) == ["000001", "000002"]
+    rc, out, err = world.cli("lpq", "-P", "q", "carol", "9")
+    assert (rc, err) == (0, "") and "  no jobs" in out
+    data = json.loads(world.cli("status", "-P", "q", "--json", "bob")[1])
+    assert [job["user"] for job in data["jobs"]] == ["bob"]
+
+
+def test_status_s_is_one_line_a_queue(world: World) -> None:
+    """``lpq -s``: ``queue@host N jobs``, the jobs not finished, the lpc state after."""
+    world.spool("q")
+    world.spool("q", "-U", "bob")
+    world.spool("r")
+    assert world.cli("cancel", "-P", "r", "1")[0] == 0  # finished: not counted
+    assert world.cli("stop", "-P", "r")[0] == 0
+    rc, out, err = world.cli("lpq", "-s", "-a")
+    assert (rc, err) == (0, "")
+    assert [re.sub(r"@\S+", "@HOST", line) for line in out.splitlines()] == [
+        "q@HOST 2 jobs", "r@HOST 0 jobs (printing disabled)", "lp-color@HOST 0 jobs"], out
+    assert re.fullmatch(r"q@\S+ 1 job\n", world.cli("status", "-s", "-P", "q", "bob")[1])
+    rc, _, err = world.cli("status", "-s", "-l")
+    assert rc == 2 and "not allowed with" in err
+
+
 def test_status_names_each_queues_log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """lf relative to sd (default "log"), absolute, or none at all."""

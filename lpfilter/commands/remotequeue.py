@@ -52,7 +52,7 @@ def status(ctx: Context, target: Lpd) -> ExitStatus:
                          " server's, whose answer is free text")
     try:
         lines = remote_status(target.host, target.port, target.queue, long=args.long,
-                              timeout=TIMEOUT)
+                              items=tuple(args.select), timeout=TIMEOUT)
     except LpdProtocolError as exc:
         raise UsageError(f"-P {target.display()}: {exc}") from None
     _show(ctx, lines)
@@ -70,7 +70,8 @@ def forwarding(entry: Entry) -> Lpd | None:
     return destination
 
 
-def forwarded_status(entry: Entry, target: Lpd, *, long: bool) -> str:
+def forwarded_status(entry: Entry, target: Lpd, *, long: bool,
+                     items: tuple[str, ...] = ()) -> str:
     """Below a forwarding queue's own jobs: "Remote queue q@host:" and the server's
     answer, indented; one line saying why when there is none (not an error)."""
     from lpfilter.backends.lpdquery import remote_status
@@ -79,6 +80,7 @@ def forwarded_status(entry: Entry, target: Lpd, *, long: bool) -> str:
     head = f"Remote queue {visible(target.display())}:"
     try:
         lines = remote_status(target.host, target.port, target.queue, long=long,
+                              items=items,
                               timeout=float(entry.number("connect_timeout") or TIMEOUT))
     except LpfilterError as exc:
         lines = [f"not answered: {visible(str(exc))}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from lpfilter.job import JobState
+from lpfilter.job import FINISHED, JobState
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import control_words
@@ -15,6 +15,7 @@ from lpfilter.text import printable, visible
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
     from lpfilter.commands.environment import Context
     from lpfilter.commands.quickargs import Recorder
@@ -29,9 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("-P", dest="printer", metavar="QUEUE", help="the queue to show")
     which.add_argument("-a", "--all", action="store_true", help="every queue")
-    parser.add_argument("-l", "--long", action="store_true",
-                        help="one block per job with every detail, nothing cut")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("-l", "--long", action="store_true",
+                      help="one block per job with every detail, nothing cut")
+    form.add_argument("-s", "--short", action="store_true",
+                      help="one line a queue: how many jobs it has (as lpq -s)")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
+    parser.add_argument("select", nargs="*", metavar="USER|NUMBER",
+                        help="only these users' jobs and the jobs of these numbers (as lpq's"
+                             " list)")
 
 
 #: The width of the DETAIL column; longer details are cut between words.
@@ -119,6 +126,34 @@ def format_queue(data: QueueData, *, long: bool = False) -> str:
     else:
         lines.extend(_job_table(jobs))
     return "\n".join(lines) + "\n"
+
+
+def picked(job: JobData, select: Sequence[str]) -> bool:
+    """Is ``job`` in lpq's list (RFC 1179 §5.3): a job number or a user name; an empty
+    list picks every job."""
+    if not select:
+        return True
+    number = str(job["id"]).lstrip("0") or "0"
+    return any(item == job["user"] or (item.isascii() and item.isdigit()
+                                       and (item.lstrip("0") or "0") == number)
+               for item in select)
+
+
+def short_line(data: QueueData, entry: Entry) -> str:
+    """``lpq -s``: ``q@host 2 jobs``, the jobs not finished, and the lpc state after."""
+    from lpfilter.server.status import server_name
+    where = f"{visible(str(data['queue']))}@{server_name(entry)}"
+    if not data.get("readable", True):
+        return f"{where}: jobs not shown: you may not read its spool directory\n"
+    if data.get("error"):
+        return f"{where}: no spool directory\n"
+    count = sum(1 for job in data["jobs"] if str(job["state"]) not in _FINISHED)
+    words = control_words(data.get("control"))
+    return (f"{where} {count} job{'' if count == 1 else 's'}"
+            f"{f' ({words})' if words else ''}\n")
+
+
+_FINISHED = frozenset(str(state) for state in FINISHED)
 
 
 def _log_file(data: QueueData) -> str:
@@ -217,14 +252,15 @@ def _job_block(queue: str, job: JobData) -> list[str]:
                                             for label, value in fields]
 
 
-def _forwarded(entry: Entry, long: bool) -> str:
+def _forwarded(entry: Entry, long: bool, select: Sequence[str]) -> str:
     """A forwarding queue's remote part, below its own jobs ("" for any other queue)."""
     from lpfilter.printcap.destination import Lpd
     if not isinstance(entry.destination(), Lpd):
         return ""  # (remotequeue's import, 0.3 ms, only for a queue sending to a server)
     from lpfilter.commands import remotequeue
     target = remotequeue.forwarding(entry)
-    return "" if target is None else remotequeue.forwarded_status(entry, target, long=long)
+    return "" if target is None else remotequeue.forwarded_status(entry, target, long=long,
+                                                                  items=tuple(select))
 
 
 def _through_daemon(ctx: Context, data: QueueData) -> QueueData:
@@ -276,14 +312,16 @@ def run(ctx: Context) -> ExitStatus:
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
     data = [_status_of(ctx, entry, locks) for entry in entries]
+    if args.select:
+        data = [{**d, "jobs": [j for j in d["jobs"] if picked(j, args.select)]} for d in data]
     if args.json:
         import json
         text = json.dumps(data if every else data[0], indent=2, ensure_ascii=False) + "\n"
     else:
         # One queue's remote part only: -a asks no server (a client printcap may forward
         # hundreds of queues, each a connection and a wait).
-        text = "".join(format_queue(d, long=args.long)
-                       + ("" if every else _forwarded(entry, args.long))
+        text = "".join((short_line(d, entry) if args.short else format_queue(d, long=args.long))
+                       + ("" if every else _forwarded(entry, args.long, args.select))
                        for d, entry in zip(data, entries, strict=True))
     ctx.stdout.write(printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
