@@ -93,11 +93,12 @@ def read_all(sock: socket.socket, limit: int = 1 << 20) -> bytes:
 
 def send_job(port: int, data: bytes, *, queue: str = "q", user: str = "alice",
              name: str = "job.txt", number: int = 1, host: str = "client",
-             source: str = "127.0.0.1") -> None:
-    """A job as LPRng's lpr sends it (control file first); every acknowledgement must be 0."""
+             source: str = "127.0.0.1", other: tuple[tuple[str, str], ...] = ()) -> None:
+    """A job as LPRng's lpr sends it (control file first, ``other`` lines such as -Z's
+    among its lines); every acknowledgement must be 0."""
     names = lpd.JobNames(number, host)
     control = lpdcontrol.build(lpdcontrol.ControlFields(
-        host=host, user=user, job_name=name,
+        host=host, user=user, job_name=name, other=other,
         files=(lpdcontrol.DataFile(names.data(0), "f", name),)))
     with socket.create_connection(("127.0.0.1", port), timeout=20,
                                   source_address=(source, 0)) as sock:

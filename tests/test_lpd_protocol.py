@@ -203,6 +203,23 @@ def test_lprng_options_lines(utc: None) -> None:
     assert cf == b"Hh\nPalice\nJx\nCZ\nTMyTitle\nNx\nldfA634h\nldfA634h\nUdfA634h\n"
 
 
+def test_a_received_jobs_own_lines_are_carried_to_the_next_server(utc: None) -> None:
+    """A job that came over LPD with lpr's -Z, -w, -i lines (its ticket's
+    extra["control"]) sends them on, as LPRng's lpd forwards its control file; the lines
+    every job gets are written anew, not copied."""
+    control = {"Z": "duplex,landscape", "W": "100", "I": "4", "A": "eve@far+7",
+               "N": "orig.txt", "Q": "far", "D": "x", "H": "evil", "x": "dfA001h", "R": ""}
+    job = Job("000634", "q", "alice", "x", 1, 0.0, extra={"control": control})
+    cf = lpdcontrol.build(lpdcontrol.from_job(job, lpd.job_names(job.id, "h"), host="h"),
+                          Style.RFC)
+    assert cf == (b"Hh\nPalice\nJx\nCA\nLalice\nZduplex,landscape\nW100\nI4\nNx\n"
+                  b"fdfA634h\nUdfA634h\n")
+    assert lpdcontrol.parse(cf).other == (("Z", "duplex,landscape"), ("W", "100"), ("I", "4"))
+    bad = Job("000001", "q", "u", "x", 1, 0.0, extra={"control": {"Z": "a\nPmallory"}})
+    assert b"Za_Pmallory\n" in lpdcontrol.build(
+        lpdcontrol.from_job(bad, lpd.job_names(bad.id, "h"), host="h"), Style.RFC)
+
+
 def test_cups_backend_control_file_byte_for_byte() -> None:
     fields = ControlFields(host="vm", user="alice", job_name="My Title", banner=False,
                            files=(DataFile("dfA542vm", "l", "My Title"),))

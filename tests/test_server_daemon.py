@@ -353,12 +353,14 @@ def test_a_daemon_forwards_to_another_daemon_which_prints(tmp_path: Path) -> Non
         a.queue("fwd", f"q@127.0.0.1%{printer.port}")
         relay = start_server(a, queue="fwd")
         data = os.urandom(70_000)
-        send_job(relay.port, data, queue="fwd", user="dora", name="over.bin")
+        send_job(relay.port, data, queue="fwd", user="dora", name="over.bin",
+                 other=(("Z", "duplex"), ("W", "132")))  # lpr -Z duplex -w 132
         (tmp_path / "local.txt").write_bytes(b"printed here, sent there\n")
         out = a.run("print", "-P", "fwd", str(tmp_path / "local.txt"))
         assert out.returncode == 0, out
         assert sorted(printed(b, "q", 2)) == sorted([data, b"printed here, sent there\n"])
-        assert "dora" in {t["user"] for t in b.tickets("q").values()}
+        [dora] = [t for t in b.tickets("q").values() if t["user"] == "dora"]
+        assert {k: dora["extra"]["control"][k] for k in "ZW"} == {"Z": "duplex", "W": "132"}
         shown = a.run("status", "-P", "fwd")
         assert shown.returncode == 0, shown
         assert f"Remote queue q@127.0.0.1%{printer.port}:" in shown.stdout, shown.stdout

@@ -191,7 +191,18 @@ def from_job(job: Job, names: JobNames, *, host: str, fmt: str = "f",
         job_class=job.job_class or "A", title=job.title,
         banner=banner and not job.no_banner,
         identifier=f"{job.user}@{host}+{names.number}", date=lprng_date(job.submitted),
-        queue=queue)
+        queue=queue, other=carried(job.extra.get("control")))
+
+
+def carried(lines: object) -> tuple[tuple[str, str], ...]:
+    """The control lines a job received over LPD brought with it (its ticket's
+    ``extra["control"]``: Z, W, I, M, R ...), carried on to the next server as LPRng's lpd
+    forwards them; the lines written here for every job (``_OWN``) are written anew."""
+    if not isinstance(lines, dict):
+        return ()
+    return tuple((k, v) for k, v in lines.items()
+                 if isinstance(k, str) and len(k) == 1 and k.isascii() and k.isalnum()
+                 and k not in _OWN and isinstance(v, str) and v)
 
 
 def _lines(data: bytes) -> list[tuple[str, str]]:
