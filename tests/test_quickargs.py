@@ -28,7 +28,8 @@ GLOBALS = ["-v", "-vv", "--verbose", "--debug", "--printcap", "/pc", "-P", "q", 
 OPTIONS = ["-P", "-Pq", "-P=q", "-J", "-T", "-U", "-#", "-#3", "-K", "-K2", "-C", "-h", "-F",
            "-Fl", "-l", "-p", "-m", "--hold", "--wait", "--no-wait", "--no-w", "--help", "-a",
            "--all", "--long", "--json", "-v", "-vv", "-vx", "--verbose", "--debug",
-           "--printcap", "--printcap=/p", "-lh", "--", "-",
+           "--printcap", "--printcap=/p", "-lh", "--", "-", "-Z", "-Zduplex", "-w", "-w80",
+           "-i", "-s", "--short",
            # watch's (a cron pass's line is read quickly too)
            "--once", "--grace", "--settle", "-q", "--quiet", "--listen", "--allow",
            "--max-connections", "--idle-timeout", "--socket-mode", "--socket-group"]

@@ -241,13 +241,14 @@ def test_a_user_prints_sees_and_cancels_through_the_daemon(
 def test_a_user_prints_standard_input_and_holds_it(setting: tuple[World, LocalUser]) -> None:
     made, user = setting
     with local_server(made):
-        done = user.run("print", "-P", "q", "--hold", "-#", "2", env=made.env(),
-                        stdin=b"from a pipe\n" * 1000)
+        done = user.run("print", "-P", "q", "--hold", "-#", "2", "-Z", "duplex", "-w", "90",
+                        env=made.env(), stdin=b"from a pipe\n" * 1000)
         assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "")
         job = made.store().read("000001")
         assert job is not None
         assert (job.user, job.name, job.size, job.copies, job.state) == (
             user.name, "stdin", 12000, 2, JobState.HELD)
+        assert {k: job.extra["control"][k] for k in "ZW"} == {"Z": "duplex", "W": "90"}
         done = user.run("requeue", "q-000001", env=made.env())
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("q-000001: queued again")

@@ -97,7 +97,7 @@ def _control(names: lpd.JobNames, name: str, options: JobOptions) -> bytes:
         host=host, user=user, files=(data,), job_name=name,
         job_class=options.job_class, title=options.title, banner=not options.no_banner,
         identifier=f"{user}@{host}+{names.number}", date=lpdcontrol.lprng_date(time.time()),
-        other=(lpdlocal.HOLD_LINE,) if options.hold else ())
+        other=((lpdlocal.HOLD_LINE,) if options.hold else ()) + options.lines)
     return lpdcontrol.build(fields)
 
 

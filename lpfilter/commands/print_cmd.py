@@ -11,7 +11,7 @@ from lpfilter.job import JobState, user_name
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import ControlFile
-from lpfilter.spool.joboptions import JobOptions, check_copies
+from lpfilter.spool.joboptions import JobOptions, check_copies, control_lines
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
                         help="format l: print control characters (-F l)")
     parser.add_argument("-p", dest="format", action="store_const", const="p",
                         help="format p: through pr first (-F p)")
+    parser.add_argument("-Z", dest="options", metavar="OPTIONS", action="append",
+                        help="options for the queue's filters (LPRng's lpr -Z; several are"
+                             " joined with commas)")
+    parser.add_argument("-w", dest="width", metavar="WIDTH", type=int,
+                        help="page width for the filters (LPRng's lpr -w)")
+    parser.add_argument("-i", dest="indent", metavar="INDENT", type=int,
+                        help="indent for the filters (LPRng's lpr -i)")
     parser.add_argument("-m", dest="mail", metavar="ADDRESS", nargs="?", const="",
                         help="refused: lpfilter does not send mail")
     parser.add_argument("--hold", action="store_true", help="hold the job")
@@ -110,7 +117,8 @@ def run(ctx: Context) -> ExitStatus:
     user = _user(args.user)  # a usage error comes before anything is made in the spool
     options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
                          job_class=args.job_class, no_banner=args.no_banner,
-                         print_format=args.format or "", no_wait=args.wait is False)
+                         print_format=args.format or "", no_wait=args.wait is False,
+                         lines=control_lines(args.options, args.width, args.indent))
     if closed_to_me(entry.string("sd") or "", write=True) and _server_answers(ctx):
         # the print server's at once (spool.closed_to_me); else the spool's own path,
         # which says its error as it always did

@@ -17,7 +17,7 @@ class JobOptions(FrozenStruct):
     dataclass it was: no ``dataclasses`` on ``print``'s path)."""
 
     __slots__ = _fields = ("user", "name", "title", "copies", "hold", "job_class", "no_banner",
-                           "print_format", "no_wait")
+                           "print_format", "no_wait", "lines")
     user: str
     name: str | None
     title: str
@@ -31,11 +31,40 @@ class JobOptions(FrozenStruct):
     print_format: str
     #: print --no-wait: nobody here reads how the job ended (``Job.awaited``).
     no_wait: bool
+    #: lpr -Z, -w, -i: control-file lines (Z, W, I) for the job's filters and the next
+    #: server, kept in the ticket's ``extra["control"]`` as a received job's are.
+    lines: tuple[tuple[str, str], ...]
 
     def __init__(self, user: str, name: str | None = None, title: str = "", copies: int = 1,
                  hold: bool = False, job_class: str = "", no_banner: bool = False,
-                 print_format: str = "", no_wait: bool = False) -> None:
+                 print_format: str = "", no_wait: bool = False,
+                 lines: tuple[tuple[str, str], ...] = ()) -> None:
         self._assign(locals())
+
+    def extra(self) -> dict[str, object] | None:
+        """The new job's ``extra`` (None: nothing to keep)."""
+        extra: dict[str, object] = {"no_wait": True} if self.no_wait else {}
+        if self.lines:
+            extra["control"] = dict(self.lines)
+        return extra or None
+
+
+def control_lines(options: list[str] | None, width: int | None,
+                  indent: int | None) -> tuple[tuple[str, str], ...]:
+    """lpr's -Z (each given joined with commas, as LPRng's lpr joins them), -w and -i as
+    control-file lines; a value with a control character, or a negative number, is a
+    usage error."""
+    lines = [("Z", ",".join(options))] if options else []
+    lines += [(letter, str(number)) for letter, number in (("W", width), ("I", indent))
+              if number is not None]
+    for letter, value in lines:
+        flag = {"Z": "-Z", "W": "-w", "I": "-i"}[letter]
+        if not value.isprintable():
+            raise UsageError(f"{flag}: no control characters in it, please; nothing was"
+                             " printed")
+        if letter != "Z" and value.startswith("-"):
+            raise UsageError(f"{flag} {value}: a number, 0 or more; nothing was printed")
+    return tuple(lines)
 
 
 def check_copies(entry: Entry, copies: int) -> None:

@@ -186,7 +186,7 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
               title=options.title, copies=options.copies, host=spooling.host,
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
-              extra={"no_wait": True} if options.no_wait else None,
+              extra=options.extra(),
               state=JobState.HELD if options.hold or holds_new(entry, control)
               else JobState.QUEUED)
     return job, source, fd
