@@ -115,6 +115,29 @@ def test_print_to_a_stopped_queue_spools_and_exits_8(kit: Kit) -> None:
     assert kit.states("q") == {"000001": "done"}
 
 
+def test_lpc_lpq_lprm_printcap_redo_and_help_run_lpfilters_own_commands(kit: Kit) -> None:
+    """LPRng's lpc runs its clients: ``lpc lpq q``, ``lpc lprm q N``, ``lpc printcap q``;
+    ``lpc redo q N`` queues a job again; ``lpc help`` lists every word."""
+    kit.queue("q", kit.recorder())
+    kit.queue("r", kit.recorder())
+    assert lpc(kit, "stop", "q")[0] == 0
+    for text in ("one\n", "two\n"):
+        assert kit.run("print", "-P", "q", "--no-wait", doc(kit, text)).returncode == 0
+    assert kit.run("hold", "-P", "q", "2").returncode == 0
+    status, out, err = lpc(kit, "lpc", "lpq", "q", "2")
+    assert (status, err) == (0, "") and re.findall(r"(?m)^  (\d{6}) ", out) == ["000002"], out
+    assert lpc(kit, "lpc", "-P", "q", "lpq") == lpc(kit, "status", "-P", "q")
+    status, out, _ = lpc(kit, "lpc", "redo", "q", "2")
+    assert status == 0 and out.startswith("q-000002: queued again"), out
+    assert lpc(kit, "lpc", "lprm", "q", "1") == (0, "q-000001: cancelled\n", "")
+    status, out, _ = lpc(kit, "lpc", "printcap", "r")
+    assert status == 0 and out.startswith("r\n") and " :sd=" in out, out
+    assert lpc(kit, "lpc", "lpq", "nosuch")[0] == 4
+    status, out, _ = lpc(kit, "lpc", "help")
+    words = [line.split()[0] for line in out.splitlines()]
+    assert status == 0 and {"status", "stop", "lpq", "lprm", "printcap", "redo"} <= set(words)
+
+
 # --- disable and enable, holdall, down and up, status ---------------------------------------
 def test_a_disabled_queue_refuses_print_and_lpd_jobs(kit: Kit) -> None:
     kit.queue("q", kit.recorder())

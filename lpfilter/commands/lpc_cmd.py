@@ -33,7 +33,26 @@ if TYPE_CHECKING:
 
 QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall")
 JOB_WORDS = ("hold", "release", "topq")
-WORDS = ("status", *QUEUE_WORDS, *JOB_WORDS, "move", "redirect", "reread")
+#: LPRng's lpc words that run another client (``lpc lpq q``): lpfilter's command for it.
+PASSED = {"lpq": "status", "lprm": "cancel", "printcap": "printcap", "redo": "requeue"}
+WORDS = ("status", *QUEUE_WORDS, *JOB_WORDS, "move", "redirect", "reread", *PASSED, "help")
+#: ``lpc help``: each word, what it takes and does.
+HELP = {"status": "[queue ...|all]: printing, spooling, jobs, server, redirect",
+        "stop": "[queue ...|all]: stop printing (a job being printed ends first)",
+        "start": "[queue ...|all]: start printing again",
+        "disable": "[queue ...|all]: refuse new jobs", "enable": "[queue ...|all]: take them",
+        "down": "[queue ...|all]: stop and disable", "up": "[queue ...|all]: start and enable",
+        "holdall": "[queue ...|all]: hold every new job", "noholdall": "[queue ...|all]: no more",
+        "hold": "queue job ...|user ...|all: hold jobs", "release": "queue job ...: release",
+        "topq": "queue job ...: put jobs at the head of the queue",
+        "move": "queue job ... target: move jobs to another queue",
+        "redirect": "queue target|off: send the queue's jobs to another queue",
+        "reread": "make the daemon read the printcap again",
+        "lpq": "[queue] [user|number ...]: lpfilter status (lpq)",
+        "lprm": "[queue] job ...|all: lpfilter cancel (lprm)",
+        "printcap": "[queue]: the queue's printcap entry",
+        "redo": "queue job ...|all: queue failed or held jobs again (lpfilter requeue)",
+        "help": "this list"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +74,11 @@ def run(ctx: Context) -> ExitStatus:
     args = ctx.args
     word = args.word if args.action == "lpc" else args.action
     operands = list(args.operands)
+    if word == "help":
+        print("".join(f"  {w:<10} {HELP[w]}\n" for w in WORDS), end="", file=ctx.stdout)
+        return ExitStatus.OK
+    if word in PASSED:
+        return _pass_on(ctx, word, operands)
     remote = _remote(ctx, word, operands)
     if remote is not None:
         return remote
@@ -68,6 +92,25 @@ def run(ctx: Context) -> ExitStatus:
         _each(ctx, operands, lambda entry: _queue_word(ctx, word, entry), failed)
         return _done(failed)
     return _job_word(ctx, word, operands)
+
+
+def _pass_on(ctx: Context, word: str, operands: list[str]) -> ExitStatus:
+    """lpc's lpq, lprm, printcap and redo: lpfilter's own command (``PASSED``) for the
+    queue (-P, else the first argument) and the rest of the arguments, as LPRng's lpc runs
+    its clients; its usage errors are its own (exit status 2)."""
+    from lpfilter.commands.environment import Context
+    from lpfilter.commands.parser import build_parser
+    from lpfilter.commands.registry import command_module
+    queue = ctx.args.printer or (operands.pop(0) if operands else None)
+    argv = [PASSED[word], *(["-P", queue] if queue else []), *operands]
+    if ctx.args.printcap:
+        argv[1:1] = ["--printcap", ctx.args.printcap]
+    try:
+        args = build_parser(lazy=True).parse_args(argv)
+    except SystemExit as exc:  # argparse said what was wrong (or printed help)
+        return ExitStatus(int(exc.code or 0))
+    args.debug, args.verbose = ctx.args.debug, ctx.args.verbose
+    return ExitStatus(command_module(args.module).run(Context(args, ctx.environ, ctx.stdout)))
 
 
 def _each(ctx: Context, names: list[str], act: Callable[[Entry], None],
