@@ -176,6 +176,7 @@ class OldJobOptions:
     no_banner: bool = False
     print_format: str = ""
     no_wait: bool = False  # (round 10: print --no-wait, a field the dataclass would have)
+    lines: tuple[tuple[str, str], ...] = ()  # (print -Z, -w, -i: the same)
 
 
 @dataclass
@@ -216,7 +217,8 @@ def test_queue_control_is_the_frozen_dataclass_it_replaced(args: tuple[Any, ...]
 
 
 @given(st.tuples(texts, st.none() | texts, texts, st.integers(1, 9), st.booleans(), texts,
-                 st.booleans(), texts, st.booleans()))
+                 st.booleans(), texts, st.booleans(),
+                 st.lists(st.tuples(st.sampled_from("ZWI"), texts), max_size=3).map(tuple)))
 def test_job_options_are_the_frozen_dataclass_they_replaced(args: tuple[Any, ...]) -> None:
     _frozen_as_before(JobOptions(*args), OldJobOptions(*args))
     assert JobOptions(args[0]).to_dict() == dataclasses.asdict(OldJobOptions(args[0]))
