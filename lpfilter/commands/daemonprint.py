@@ -214,7 +214,8 @@ def _copy(sock: _socket.socket, src: int, offset: int, size: int, name: str) -> 
     return done
 
 
-def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError) -> ExitStatus:
+def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError,
+                shown: str = "{}") -> ExitStatus:
     """``print`` through the print server: each file a job, its id shown as the owner's
     ``print`` shows it (``--hold``: held as it is queued); ``--wait`` waits for their end."""
     sent: list[tuple[str, str]] = []
@@ -222,19 +223,19 @@ def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError)
         for path in ctx.args.files or [None]:
             sent.append(send_file(ctx.environ, queue, path, options, why))
     finally:  # the jobs the server took are said, even when a later file failed
-        jobs = _show(ctx, queue, sent, why)
+        jobs = _show(ctx, queue, sent, why, shown)
     ids = [str(job["id"]) for job in jobs if job]
     if not ctx.args.wait or options.hold:
         return ExitStatus.OK  # the daemon serves the queue: it prints the jobs
     return _wait(ctx, queue, ids, why)
 
 
-def _show(ctx: Context, queue: str, sent: list[tuple[str, str]],
-          why: AccessError) -> list[JobData | None]:
-    """One line per job the server acknowledged: its id, asked of the server by the
-    origins (``_server_jobs``). The final acknowledgement came, so each is queued: a
-    question that fails then is said, and the job reported as queued, never as failed (a
-    resubmit would print it twice)."""
+def _show(ctx: Context, queue: str, sent: list[tuple[str, str]], why: AccessError,
+          shown: str) -> list[JobData | None]:
+    """One line per job the server acknowledged (none when ``shown`` is ""): its id in
+    ``shown``, asked of the server by the origins (``_server_jobs``). The final
+    acknowledgement came, so each is queued: a question that fails then is said, and the
+    job reported as queued, never as failed (a resubmit would print it twice)."""
     if not sent:
         return []
     try:
@@ -247,11 +248,13 @@ def _show(ctx: Context, queue: str, sent: list[tuple[str, str]],
               f" did not say their ids ({lost}); see 'lpfilter status -P {visible(queue)}'",
               file=sys.stderr)
     for (_origin, name), job in zip(sent, jobs, strict=True):
-        shown = f"{visible(queue)}-{job['id']}" if job else (
+        if not shown:
+            continue
+        line = shown.format(f"{visible(queue)}-{job['id']}") if job else (
             f"{visible(queue)}: {visible(name)}: queued (id unknown)" if lost else
             f"{visible(queue)}: {visible(name)} (sent to the print server; it is not in"
             " the queue any more)")
-        print(shown, file=ctx.stdout)
+        print(line, file=ctx.stdout)
     ctx.stdout.flush()
     return jobs
 

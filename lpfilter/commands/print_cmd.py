@@ -103,6 +103,12 @@ def _check_readable(path: str) -> None:
 
 
 def run(ctx: Context) -> ExitStatus:
+    return spool_files(ctx)
+
+
+def spool_files(ctx: Context, shown: str = "{}") -> ExitStatus:
+    """``print`` with ``ctx.args`` (``lp`` makes them from CUPS's options); each job's id
+    is shown in ``shown`` ("": not shown)."""
     args = ctx.args
     if args.mail is not None:  # before anything is looked up or spooled
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
@@ -123,13 +129,13 @@ def run(ctx: Context) -> ExitStatus:
         # the print server's at once (spool.closed_to_me); else the spool's own path,
         # which says its error as it always did
         why = AccessError(f"queue {entry.name}: you may not write its spool", queue=entry.name)
-        return _through_server(ctx, args, entry.name, options, why)
+        return _through_server(ctx, args, entry.name, options, why, shown)
     from lpfilter.spool.store import SpoolStore  # (not for a user the spool is closed to)
     # shared: lent to the worker when this process prints the jobs itself, and kept open
     # (caught up) for their ends until the final close
     store = SpoolStore(entry.string("sd") or "", entry.name, shared=True)
     try:  # its journal and lock closed however it ends (main() may run many times)
-        return _spool_and_print(ctx, args, entry, store, options, control)
+        return _spool_and_print(ctx, args, entry, store, options, control, shown)
     finally:
         store.close(final=True)
 
@@ -140,18 +146,18 @@ def _server_answers(ctx: Context) -> bool:
 
 
 def _through_server(ctx: Context, args: argparse.Namespace | SimpleNamespace, queue: str,
-                    options: JobOptions, why: AccessError) -> ExitStatus:
+                    options: JobOptions, why: AccessError, shown: str) -> ExitStatus:
     """The files through the print server, for a user who may not write the spool
     (``why``: said when no server answers)."""
     from lpfilter.commands import daemonprint
     for path in args.files:
         _check_readable(path)
-    return daemonprint.print_files(ctx, queue, options, why)
+    return daemonprint.print_files(ctx, queue, options, why, shown)
 
 
 def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, entry: Entry,
-                     store: SpoolStore, options: JobOptions,
-                     control: ControlFile) -> ExitStatus:
+                     store: SpoolStore, options: JobOptions, control: ControlFile,
+                     shown: str) -> ExitStatus:
     """Spool the files (or hand them to the print server), then print or leave them."""
     try:
         store.ensure()
@@ -159,14 +165,15 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
         from lpfilter.commands import daemonclient
         if not daemonclient.may_help(store.sd):
             raise
-        return _through_server(ctx, args, entry.name, options, exc)
+        return _through_server(ctx, args, entry.name, options, exc, shown)
     from lpfilter.spool.submit import submit_all
     for path in args.files:
         _check_readable(path)
     ids = []
     for job in submit_all(entry, store, args.files or [None], options, control=control):
         ids.append(job.id)
-        print(f"{visible(entry.name)}-{job.id}", file=ctx.stdout)
+        if shown:
+            print(shown.format(f"{visible(entry.name)}-{job.id}"), file=ctx.stdout)
         log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
                  visible(job.name), job.size, " (held)" if job.state is JobState.HELD else "")
     ctx.stdout.flush()

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "printcap": ("printcap_cmd", "show resolved printcap entries", ()),
     "checkpc": ("checkpc_cmd", "check the printcap and the spool directories", ()),
-    "print": ("print_cmd", "spool files and print them", ()),
+    "print": ("print_cmd", "spool files and print them", ("lpr",)),
+    "lp": ("lp_cmd", "print with CUPS's lp options (-d queue -n copies -o option)", ()),
     "watch": ("watch_cmd", "serve queues: send their jobs to the printers", ()),
     "status": ("status_cmd", "show queues and their jobs", ("lpq",)),
     "cancel": ("jobctl_cmd", "remove jobs, stopping one that is printing", ("lprm",)),
