@@ -150,6 +150,19 @@ def test_cancel_removes_one_job_of_the_real_lpd(
     assert "bob@" not in real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
 
 
+def test_cancel_of_a_user_asks_the_real_lpd_for_that_users_jobs(
+        real_lpd: RealLpd, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """``lprm -P q@host bob`` and CUPS' ``cancel -u alice``: the name is sent as lprm's
+    item; LPRng's lpd (lpd.perms accepts everything) removes that user's jobs."""
+    hold_two_jobs(real_lpd)
+    code, out, err = lpfilter(capsys, "cancel", "-P", real_lpd.queue, "-u", "alice")
+    assert code == 0 and err == "" and "alice@" in out and "bob@" not in out, out
+    code, out, _ = lpfilter(capsys, "lprm", "-P", real_lpd.queue, "bob")
+    assert code == 0 and "dequeued" in out and "bob@" in out, out
+    after = real_lpd.client("lpq", "-P", real_lpd.queue).stdout.decode()
+    assert "alice@" not in after and "bob@" not in after, after
+
+
 def test_cancel_dash_removes_all_the_users_jobs_and_only_those(
         real_lpd: RealLpd, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """``-`` is the user's jobs, all of them: LPRng's lpd, given no item, would remove only

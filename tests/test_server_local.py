@@ -307,6 +307,23 @@ def test_a_user_cancel_all_queues_passes_over_root_jobs(
     assert [j.user for j in made.store().jobs()] == ["root"]
 
 
+def test_a_user_cancels_by_user_name_only_their_own_jobs(
+        setting: tuple[World, LocalUser]) -> None:
+    """``lprm USER`` through the daemon: one's own name is one's jobs; root's name is
+    refused as a whole (exit 5), and root's job stays."""
+    made, user = setting
+    _root_prints(made)
+    with local_server(made):
+        done = user.run("print", "--no-wait", "-P", "q", str(made.doc), env=made.env())
+        assert done.stdout == "q-000002\n", done.stderr
+        done = user.run("lprm", "-P", "q", "root", env=made.env())
+        assert (done.returncode, done.stdout) == (5, ""), done
+        assert done.stderr == "lpfilter: queue q: not your jobs (root's)\n"
+        done = user.run("lprm", "-P", "q", user.name, env=made.env())
+        assert (done.returncode, done.stdout, done.stderr) == (0, "q-000002: cancelled\n", "")
+    assert [j.user for j in made.store().jobs()] == ["root"]
+
+
 @pytest.mark.parametrize(("peer", "state"), [
     (Peer("", uid=1000, user="carol"), JobState.HELD),
     (Peer("127.0.0.1", 721), JobState.QUEUED)])

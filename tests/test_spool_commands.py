@@ -410,9 +410,12 @@ def test_hold_release_requeue_cancel(make_queue: MakeQueue) -> None:
             (("requeue", "2"), 0, "q-000002: already queued\n", ""),
             (("lprm", "3"), 0, "q-000003: cancelled\n", ""),
             (("cancel", "3"), 1, "", "lpfilter: q-000003: no such job\n"),
-            (("hold",), 2, "", "lpfilter: hold: name the jobs (their ids) or give --all\n"),
-            (("hold", "x7"), 2, "", "lpfilter: not a job id: x7 (write it as print showed it,"
-                                    " e.g. q-000012)\n"),
+            (("hold",), 2, "", "lpfilter: hold: name the jobs (their ids or their users) or"
+                               " give --all\n"),
+            (("hold", "x7"), 1, "", "lpfilter: no job of user x7 to hold (a job id is written"
+                                    " as print showed it, e.g. lp-000012)\n"),
+            (("hold", "x-\u00b2"), 2, "", "lpfilter: not a job id: x-\u00b2 (write it as print"
+                                         " showed it, e.g. q-000012)\n"),
             (("hold", "1"), 0, "q-000001: held\n", "")]:
         assert q.cli(*argv) == (rc, out, err), argv
     assert sorted(q.jobs()) == ["000001", "000002"] and not q.has_data("000003")

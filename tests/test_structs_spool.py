@@ -184,6 +184,7 @@ class OldSelection:
     named: set[int] = field(default_factory=set)
     anywhere: set[int] = field(default_factory=set)
     every: bool = False
+    users: set[str] = field(default_factory=set)  # (lprm alice: a field it would have)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +239,10 @@ def test_a_selection_is_the_dataclass_it_replaced(named: set[int], anywhere: set
     assert new == Selection(set(named), set(anywhere), every)
     assert new != Selection(named | {-1}, anywhere, every)
     empty = Selection()
-    assert (empty.named, empty.anywhere, empty.every) == (set(), set(), False)
+    assert (empty.named, empty.anywhere, empty.every, empty.users) == (set(), set(), False,
+                                                                        set())
     assert empty.named is not Selection().named  # each its own set
+    assert empty.users is not Selection().users
     new.every = not every  # mutable, as the dataclass
     with pytest.raises(TypeError, match="unhashable"):
         hash(new)

@@ -8,7 +8,8 @@ daemon's Unix socket, ``daemonclient``), which makes the same change with the sa
 
 Which jobs, as LPRng's lprm and CUPS' cancel take them: ``q-000012`` names its queue (the
 printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-`` or ``all``
-(or ``--all``) is every job of the user (root: every job), and ``-a`` every queue.
+(or ``--all``) is every job of the user (root: every job), another word (or CUPS' ``-u``)
+a user's jobs not finished, and ``-a`` every queue.
 """
 from __future__ import annotations
 
@@ -46,9 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
                         help="every queue of the printer list (as LPRng's lprm -a)")
     parser.add_argument("--all", action="store_true",
                         help="every job of the queue (as the id - or all)")
+    parser.add_argument("-u", dest="users", metavar="USER", action="append",
+                        help="the jobs of this user (as CUPS' cancel -u; a word that is no"
+                             " job id is one too)")
     parser.add_argument("ids", nargs="*", metavar="ID",
                         help="job ids as print shows them (lp-000012: job 12 of queue lp;"
-                             " 000012 or 12: of the -P queue), or - or all: every job")
+                             " 000012 or 12: of the -P queue), - or all: every job, or a"
+                             " user name: that user's jobs (as LPRng's lprm)")
 
 
 class _Target(Struct):
@@ -90,26 +95,30 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     args = ctx.args
     every = args.all or any(i in EVERY for i in args.ids)
     ids = [i for i in args.ids if i not in EVERY]
-    if not ids and not every:
-        raise UsageError(f"{action}: name the jobs (their ids) or give --all")
+    if not ids and not every and not args.users:
+        raise UsageError(f"{action}: name the jobs (their ids or their users) or give --all")
     if args.all_queues and args.printer:
         raise UsageError(f"{action}: -a (every queue) and -P {args.printer} do not go"
                          " together")
     printcap = ctx.printcap()
     plain = {int(i) for i in ids if _plain(i)}
     queued = {i: _queue_of(i, printcap) for i in ids if not _plain(i)}
-    bad = [i for i, found in queued.items() if found is None]
-    if bad:
+    words = [i for i, found in queued.items() if found is None]
+    bad = [w for w in words if w.rpartition("-")[2].isdigit() or not w.isprintable()]
+    if bad:  # a number in other digits than 0-9 (to isdigit(), not to int()), or no name
         raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed"
                          f" it, e.g. {_example(ctx)}-000012)")
+    users = set(words) | set(args.users or ())
     targets: dict[str, _Target] = {}
     if args.all_queues:
         for name in printcap.queue_names():  # as watch and status: no names nothing defines
             entry = printcap.lookup(name)
-            targets[entry.name] = _Target(entry, Selection(anywhere=set(plain), every=every))
-    elif plain or every:
+            targets[entry.name] = _Target(entry, Selection(anywhere=set(plain), every=every,
+                                                           users=set(users)))
+    elif plain or every or users:
         entry = printcap.lookup(ctx.queue(args.printer))
-        targets[entry.name] = _Target(entry, Selection(named=set(plain), every=every))
+        targets[entry.name] = _Target(entry, Selection(named=set(plain), every=every,
+                                                       users=set(users)))
     for entry, number in filter(None, queued.values()):
         targets.setdefault(entry.name, _Target(entry)).selection.named.add(number)
     return list(targets.values())
@@ -125,6 +134,7 @@ def _example(ctx: Context) -> str:
 
 def run(ctx: Context) -> ExitStatus:
     from lpfilter.job import user_name
+    from lpfilter.text import visible
     action = {"lprm": "cancel"}.get(ctx.args.action, ctx.args.action)
     default = None if ctx.args.all_queues else (ctx.environ.get("PRINTER")
                                                 or ctx.environ.get("LPDEST"))
@@ -144,23 +154,31 @@ def run(ctx: Context) -> ExitStatus:
     me, root = user_name(os.getuid()), os.getuid() == 0
     status = ExitStatus.OK
     found: set[int] = set()
+    whose: set[str] = set()
     for target in targets:
-        queue_status, seen = _apply(ctx, target, action, me, root)
-        status, found = max(status, queue_status), found | seen
+        queue_status, seen, owners = _apply(ctx, target, action, me, root)
+        status, found, whose = max(status, queue_status), found | seen, whose | owners
     for number in sorted({n for t in targets for n in t.selection.anywhere} - found):
         print(f"lpfilter: job {number:06d}: no such job in any queue", file=sys.stderr)
+        status = max(status, ExitStatus.FAILURE)
+    for user in sorted({u for t in targets for u in t.selection.users} - whose):
+        hint = (f"{visible(user)} is a queue: -P {visible(user)} all takes its jobs"
+                if ctx.printcap().owner(user) else
+                "a job id is written as print showed it, e.g. lp-000012")
+        print(f"lpfilter: no job of user {visible(user)} to {action} ({hint})",
+              file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)
     return status
 
 
 def _apply(ctx: Context, target: _Target, action: str, me: str,
-           root: bool) -> tuple[ExitStatus, set[int]]:
-    """Act on one queue's chosen jobs; returns the exit status and the numbers found.
-    A user who may not write the spool asks the print server to do it: at once when the
-    spool is certainly closed (``spool.closed_to_me``), else when the store says so."""
+           root: bool) -> tuple[ExitStatus, set[int], set[str]]:
+    """Act on one queue's chosen jobs; returns the exit status, the numbers and the users
+    found. A user who may not write the spool asks the print server to do it: at once when
+    the spool is certainly closed (``spool.closed_to_me``), else when the store says so."""
     entry = target.entry
     if closed_to_me(entry.string("sd") or "", write=True):
-        outcomes = _ask_server(ctx, target, action)
+        outcomes = _ask_server(ctx, target, action, me)
         if outcomes is not None:
             return _show(ctx, entry.name, outcomes)
     from lpfilter.spool.jobctl import act
@@ -170,15 +188,16 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     if ctx.args.all_queues and not os.access(store.jobs_dir, os.R_OK | os.X_OK):
         from lpfilter.commands import daemonclient  # the print server's client: rarely needed
         if root or not daemonclient.reachable(ctx.environ):
-            return ExitStatus.OK, set()  # -a: a queue that never had a job (or none of yours)
+            return ExitStatus.OK, set(), set()  # -a: a queue that never had a job (of yours)
     try:
         store.ensure("change")
     except AccessError as exc:
         from lpfilter.commands import daemonclient
         if root or not daemonclient.may_help(store.sd):
             raise
-        outcomes = daemonclient.control(ctx.environ, entry.name, action, target.selection,
-                                        exc, quiet=ctx.args.all_queues)
+        chosen, others = _own_users(target.selection, me)
+        outcomes = others + daemonclient.control(ctx.environ, entry.name, action, chosen,
+                                                 exc, quiet=ctx.args.all_queues)
     else:
         records = QueueRecords(entry)
         try:
@@ -189,21 +208,33 @@ def _apply(ctx: Context, target: _Target, action: str, me: str,
     return _show(ctx, entry.name, outcomes)
 
 
-def _ask_server(ctx: Context, target: _Target, action: str) -> list[Outcome] | None:
+def _ask_server(ctx: Context, target: _Target, action: str, me: str) -> list[Outcome] | None:
     """The print server's change; None when none answers (nothing was asked: the spool's
     own path then says the error as it always did)."""
     from lpfilter.commands import daemonclient
     name = target.entry.name
     why = AccessError(f"queue {name}: you may not write its spool", queue=name)
+    chosen, others = _own_users(target.selection, me)
     try:
-        return daemonclient.control(ctx.environ, name, action, target.selection, why,
-                                    quiet=ctx.args.all_queues)
+        return others + daemonclient.control(ctx.environ, name, action, chosen, why,
+                                             quiet=ctx.args.all_queues)
     except daemonclient.NoDaemon:
         return None
 
 
-def _show(ctx: Context, name: str, outcomes: list[Outcome]) -> tuple[ExitStatus, set[int]]:
-    """What became of each job, as the user reads it; the exit status of the worst."""
+def _own_users(selection: Selection, me: str) -> tuple[Selection, list[Outcome]]:
+    """A selection for the print server, which acts on the asker's jobs only: one's own
+    name is every job of one's own; another user's name is refused here, as a whole."""
+    from lpfilter.spool.jobctl import Outcome
+    others = [Outcome(0, "not_yours", "", user) for user in sorted(selection.users - {me})]
+    return Selection(named=selection.named, anywhere=selection.anywhere,
+                     every=selection.every or me in selection.users), others
+
+
+def _show(ctx: Context, name: str,
+          outcomes: list[Outcome]) -> tuple[ExitStatus, set[int], set[str]]:
+    """What became of each job, as the user reads it; the exit status of the worst, the
+    numbers and the users found."""
     from lpfilter.text import visible
     queue = visible(name)  # a pattern entry takes the name given on the command line
     status = ExitStatus.OK
@@ -211,10 +242,12 @@ def _show(ctx: Context, name: str, outcomes: list[Outcome]) -> tuple[ExitStatus,
         if outcome.kind == "changed":
             print(f"{queue}-{outcome.job}: {outcome.said}", file=ctx.stdout)
         elif outcome.kind == "not_yours":
-            print(f"lpfilter: {queue}-{outcome.job}: not your job"
-                  f" ({visible(outcome.user)}'s)", file=sys.stderr)
+            what = f"{queue}-{outcome.job}: not your job" if outcome.job else (
+                f"queue {queue}: not your jobs")
+            print(f"lpfilter: {what} ({visible(outcome.user)}'s)", file=sys.stderr)
             status = max(status, ExitStatus.ACCESS)
         elif outcome.kind == "missing":
             print(f"lpfilter: {queue}-{outcome.number:06d}: no such job", file=sys.stderr)
             status = max(status, ExitStatus.FAILURE)
-    return status, {o.number for o in outcomes if o.kind != "missing"}
+    found = [o for o in outcomes if o.kind != "missing"]
+    return status, {o.number for o in found if o.job}, {o.user for o in found}

@@ -104,7 +104,7 @@ def cancel(ctx: Context, target: Lpd) -> ExitStatus:
         raise UsageError(f"cancel: -a (every queue) and -P {target.display()} do not go"
                          " together")
     agent = user_name(os.getuid())
-    items = [i for i in args.ids if i != "-"]
+    items = [i for i in args.ids if i != "-"] + list(args.users or ())
     if args.all and "all" not in items:
         items.append("all")
     if not items:

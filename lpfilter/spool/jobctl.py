@@ -26,20 +26,23 @@ class Selection(Struct):
     """The jobs of one queue to act on (a ``Struct``, as the dataclass it was: ``cancel``
     imports no ``dataclasses``)."""
 
-    __slots__ = _fields = ("named", "anywhere", "every")
+    __slots__ = _fields = ("named", "anywhere", "every", "users")
     #: Numbers named with this queue (q-000012), or plain ones without -a: must exist.
     named: set[int]
     #: Plain numbers with -a: looked for in every queue (missing here is no error).
     anywhere: set[int]
     #: Every job (of the user; of everyone for a privileged caller).
     every: bool
+    #: The jobs of these users not finished (LPRng's ``lprm alice``, CUPS' ``cancel -u``).
+    users: set[str]
 
     def __init__(self, named: set[int] | None = None, anywhere: set[int] | None = None,
-                 every: bool = False) -> None:
+                 every: bool = False, users: set[str] | None = None) -> None:
         """None is a new empty set (the dataclass's ``default_factory``)."""
         self.named = set() if named is None else named
         self.anywhere = set() if anywhere is None else anywhere
         self.every = every
+        self.users = set() if users is None else users
 
 
 class Outcome(FrozenStruct):
@@ -123,13 +126,14 @@ def act(store: SpoolStore, records: QueueRecords, selection: Selection, action: 
         for job in store.jobs():
             number = int(job.id)
             named = number in selection.named or number in selection.anywhere
-            if not named and not selection.every:
+            by_user = job.user in selection.users
+            if not named and not by_user and not selection.every:
                 continue
             if not named and job.state in FINISHED and not store.has_data(job):
                 continue  # a finished ticket kept for status: nothing to do, nothing to say
             seen.add(number)
             if not privileged and job.user != user:
-                kind = "not_yours" if named else "skipped"
+                kind = "not_yours" if named or by_user else "skipped"
                 outcomes.append(Outcome(number, kind, job.id, job.user))
                 continue
             said = change(store, records, job, action)
