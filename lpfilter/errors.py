@@ -170,6 +170,8 @@ class Interruption(Enum):
     CANCELLED = "cancelled"
     #: lpfilter (or the filter lpd started) is stopping: the job is put back.
     SHUTDOWN = "shutdown"
+    #: lpc abort or kill: the job is put back (the queue stopped, or started again).
+    ABORTED = "lpc abort"
 
 
 class JobInterrupted(TransientError):

@@ -642,8 +642,8 @@ def test_a_sends_asks_look_for_a_cancel_at_first_then_at_most_every_cancel_look(
     store, other = SpoolStore(str(sd), "lp"), SpoolStore(str(sd), "lp")
     store.ensure("watch")
     looks: list[str] = []
-    real = store.cancel_requested
-    monkeypatch.setattr(store, "cancel_requested",
+    real = store.stop_requested
+    monkeypatch.setattr(store, "stop_requested",
                         lambda job_id: looks.append(job_id) or real(job_id))
     now = [100.0]
     monkeypatch.setattr(reporter, "time", SimpleNamespace(monotonic=lambda: now[0]))
@@ -660,6 +660,9 @@ def test_a_sends_asks_look_for_a_cancel_at_first_then_at_most_every_cancel_look(
     now[0] += reporter.CANCEL_LOOK / 2
     assert second.interrupted() is Interruption.CANCELLED
     assert looks == ["000001", "000002", "000002"]
+    other.request_cancel("000003", requeue=True)  # lpc abort: put back, not cancelled
+    third = reporter.JobReporter(worker, Job("000003", "lp", "ann", "c", 5, 0.0))
+    assert third.interrupted() is Interruption.ABORTED
     store.close()
     other.close()
 

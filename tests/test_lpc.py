@@ -138,6 +138,58 @@ def test_lpc_lpq_lprm_printcap_redo_and_help_run_lpfilters_own_commands(kit: Kit
     assert status == 0 and {"status", "stop", "lpq", "lprm", "printcap", "redo"} <= set(words)
 
 
+def test_abort_puts_the_job_being_printed_back_and_kill_prints_it_again(kit: Kit) -> None:
+    """LPRng's ``lpc abort`` (stop, and end the job being printed) and ``lpc kill`` (abort,
+    then start): the job goes back to the queue, flagged a possible duplicate since bytes
+    had left, never lost; after kill it prints whole."""
+    kit.queue("q", kit.recorder())
+    (kit.out / "hang").touch()
+    watcher = kit.start("watch", "-P", "q")
+    wait_served(kit, "q", watcher)
+    data = b"a line of the page\n" * 2000  # more than the hanging printer reads
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit, data.decode())).returncode == 0
+    ready = kit.out / "q-000001.ready"
+    wait_until(ready.exists, what="the printer to hang in the job")
+    status, out, _ = lpc(kit, "lpc", "abort", "q")
+    assert status == 0 and out.endswith("is stopped and queued again\n"), out
+    wait_until(lambda: kit.states("q") == {"000001": "queued"}, what="the job put back")
+    assert kit.ticket("q", "000001")["possible_duplicate"] and state(kit).printing_disabled
+    ready.unlink()
+    assert lpc(kit, "start", "q")[0] == 0
+    wait_until(ready.exists, what="the job sent again, to hang again")
+    (kit.out / "hang").unlink()
+    status, out, _ = lpc(kit, "lpc", "kill", "q")
+    assert status == 0 and out.endswith("queued again; started\n"), out
+    assert printed(kit, "q", 1) == [data]
+    assert kit.states("q") == {"000001": "done"} and not state(kit).printing_disabled
+    assert watcher.stderr().count("interrupted (lpc abort); it will be sent again") == 2
+    assert watcher.stop() == 0
+
+
+def test_a_put_back_request_the_worker_never_saw_is_spent_not_a_cancel(kit: Kit) -> None:
+    """An abort's request left for a job no longer being sent (its worker ended first):
+    kept through a compaction as a put-back, never read as a cancel; the next send spends
+    it and prints the job whole."""
+    from lpfilter.spool.jobindex import replay
+    from lpfilter.spool.store import SpoolStore
+    kit.queue("q", kit.recorder())
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    path = kit.sd("q") / ".lpfilter" / "journal"
+    store = SpoolStore(str(kit.sd("q")), "q")
+    try:
+        store.request_cancel("000001", requeue=True)
+        before = path.stat().st_ino
+        store.compact()
+        assert path.stat().st_ino != before  # a new file, the records written anew
+        assert store.stop_requested("000001") is True
+    finally:
+        store.close()
+    assert replay(path.read_bytes(), "q").cancels == {"000001": True}
+    assert kit.run("watch", "--once", "-P", "q").returncode == 0
+    assert printed(kit, "q", 1) == [b"a page\n"] and kit.states("q") == {"000001": "done"}
+    assert replay(path.read_bytes(), "q").cancels == {}
+
+
 # --- disable and enable, holdall, down and up, status ---------------------------------------
 def test_a_disabled_queue_refuses_print_and_lpd_jobs(kit: Kit) -> None:
     kit.queue("q", kit.recorder())
@@ -337,6 +389,8 @@ def test_a_remote_host_may_hold_only_its_users_jobs(kit: Kit) -> None:
     assert "q-000001: not your job" in answer and kit.states("q")["000001"] == "held"
     answer = request(b"\x06q root start q\n", away)
     assert "permission denied" in answer and state(kit).printing_disabled
+    answer = request(b"\x06q root kill q\n", away)
+    assert "permission denied" in answer and state(kit).printing_disabled
     answer = request(b"\x06q alice release q all\n", Peer("192.0.2.7", 721))
     assert "q-000001" not in answer and kit.states("q")["000001"] == "held"
     assert re.search(r"(?m)^q@\S+ +disabled", request(b"\x06q x status q\n", away))
@@ -373,6 +427,11 @@ def test_lprngs_lpc_controls_lpfilters_print_server(kit: Kit) -> None:
     out = _lprng_lpc(kit.root, "start", where)
     assert re.search(r"(?m)^q@\S+: started$", out), out
     assert printed(kit, "q", 1) == [b"held back\n"]
+    out = _lprng_lpc(kit.root, "abort", where)  # LPRng's abort: stopped, nothing to end
+    assert re.search(r"(?m)^q@\S+: stopped; the job being printed", out), out
+    assert state(kit).printing_disabled
+    out = _lprng_lpc(kit.root, "kill", where)
+    assert "started" in out and not state(kit).printing_disabled, out
     status, out, _ = lpc(kit, "lpc", "disable", where)  # lpfilter's own client, as root
     assert status == 0 and re.search(r"(?m)^q@\S+: disabled$", out), out
     assert state(kit).spooling_disabled

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from lpfilter.spool.jobctl import Outcome
     from lpfilter.spool.store import SpoolStore
 
-QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall")
+QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall",
+               "abort", "kill")
 JOB_WORDS = ("hold", "release", "topq")
 #: LPRng's lpc words that run another client (``lpc lpq q``): lpfilter's command for it.
 PASSED = {"lpq": "status", "lprm": "cancel", "printcap": "printcap", "redo": "requeue"}
@@ -43,6 +44,8 @@ HELP = {"status": "[queue ...|all]: printing, spooling, jobs, server, redirect",
         "disable": "[queue ...|all]: refuse new jobs", "enable": "[queue ...|all]: take them",
         "down": "[queue ...|all]: stop and disable", "up": "[queue ...|all]: start and enable",
         "holdall": "[queue ...|all]: hold every new job", "noholdall": "[queue ...|all]: no more",
+        "abort": "[queue ...|all]: stop, and put the job being printed back in the queue",
+        "kill": "[queue ...|all]: put the job being printed back, and start (it prints again)",
         "hold": "queue job ...|user ...|all: hold jobs", "release": "queue job ...: release",
         "topq": "queue job ...: put jobs at the head of the queue",
         "move": "queue job ... target: move jobs to another queue",

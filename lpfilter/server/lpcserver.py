@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logs.getLogger(__name__)
 
-QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall")
+QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall",
+               "abort", "kill")
 #: Words for which the (first) argument is the queue and the rest are jobs.
 JOB_WORDS = ("hold", "release", "topq", "move", "redirect")
 

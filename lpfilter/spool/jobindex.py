@@ -120,8 +120,8 @@ class JobIndex:
         self.unfinished: set[str] = set()
         #: Jobs a MARK covers and no END has closed since: id -> the boot of that MARK.
         self.marked: dict[str, str] = {}
-        #: Jobs asked to stop (CANCEL records not turned off since), known or not.
-        self.cancels: set[str] = set()
+        #: Jobs asked to stop (a CANCEL on): id -> True to put back (lpc abort), False to cancel.
+        self.cancels: dict[str, bool] = {}
         #: The size of each job's last JOB record (compaction weighs the live jobs by it).
         self.sizes: dict[str, int] = {}
         #: Hot-folder files named before their rename to a job's data file, whose job no JOB
@@ -256,16 +256,16 @@ class JobIndex:
                 self._drop_data(job_id)
                 self.sizes.pop(job_id, None)
                 self.marked.pop(job_id, None)
-                self.cancels.discard(job_id)
+                self.cancels.pop(job_id, None)
                 self.intents.pop(job_id, None)
         elif kind == _INTENT:
             self.intents[_job_id(data["id"])] = _intent(data)
         elif kind == _CANCEL:
             job_id = _job_id(data["id"])
             if data.get("on", True):
-                self.cancels.add(job_id)
+                self.cancels[job_id] = data.get("requeue") is True
             else:
-                self.cancels.discard(job_id)
+                self.cancels.pop(job_id, None)
         else:
             self._change(kind, data)
 
@@ -364,7 +364,7 @@ class JobIndex:
         boots: dict[str, list[str]] = {}
         for job_id, boot in self.marked.items():
             boots.setdefault(boot, []).append(job_id)
-        records += [cancel_record(job_id, True) for job_id in sorted(self.cancels)]
+        records += [cancel_record(i, True, self.cancels[i]) for i in sorted(self.cancels)]
         records += [intent_record(job_id, fields) for job_id, fields in self.intents.items()]
         records += (self.notes.records(time.time()) if self._notes is not None or self.unread
                     else [])

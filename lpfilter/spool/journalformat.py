@@ -218,8 +218,11 @@ def data_record(job_id: str, data: bytes) -> tuple[int, bytes]:
     return Kind.DATA, job_id.encode("ascii") + b"\n" + data
 
 
-def cancel_record(job_id: str, on: bool) -> tuple[int, bytes]:
-    return Kind.CANCEL, jsontext.dumps({"id": job_id, "on": on}).encode()
+def cancel_record(job_id: str, on: bool, requeue: bool = False) -> tuple[int, bytes]:
+    """A request to stop a job's send (``on``) or its end; ``requeue``: put the job back
+    (lpc abort) rather than cancel it."""
+    fields = {"id": job_id, "on": on, **({"requeue": True} if requeue else {})}
+    return Kind.CANCEL, jsontext.dumps(fields).encode()
 
 
 def gone_record(ids: list[str]) -> tuple[int, bytes]:

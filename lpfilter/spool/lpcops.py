@@ -53,11 +53,16 @@ CHANGES: dict[str, dict[str, bool]] = {
     "down": {"printing_disabled": True, "spooling_disabled": True},
     "up": {"printing_disabled": False, "spooling_disabled": False},
     "holdall": {"hold_all": True}, "noholdall": {"hold_all": False},
+    "abort": {"printing_disabled": True}, "kill": {"printing_disabled": False},
 }
 #: What LPRng's lpc says after each (``q@host: stopped``).
 SAID = {"stop": "stopped", "start": "started", "disable": "disabled", "enable": "enabled",
         "down": "disabled and stopped", "up": "enabled and started", "holdall": "holdall on",
-        "noholdall": "holdall off"}
+        "noholdall": "holdall off",
+        "abort": "stopped; the job being printed, if any, is stopped and queued again",
+        "kill": "the job being printed, if any, is stopped and queued again; started"}
+#: The words that also stop the send of the job being printed (it is put back).
+ABORTS = ("abort", "kill")
 
 
 def change(store: SpoolStore, action: str) -> QueueControl:
@@ -68,6 +73,11 @@ def change(store: SpoolStore, action: str) -> QueueControl:
                                                                  **CHANGES[action])
         with store.room():
             write_control(store.state, control, store.owner)
+        for job in store.jobs(finished=False) if action in ABORTS else ():
+            if job.state is JobState.ACTIVE:  # its worker stops the send, puts it back
+                store.request_cancel(job.id, requeue=True)
+                log.info("queue %s: job %s: lpc %s: its send is stopped, the job queued"
+                         " again", visible(store.queue), job.id, action)
     return control
 
 

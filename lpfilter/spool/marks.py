@@ -274,8 +274,10 @@ class BatchMarks:
                 discard(self.data_path(job_id))
 
     # --- cancel requests (from another process, while a job is being sent) -------------
-    def request_cancel(self, job_id: str) -> None:
-        self._append([cancel_record(job_id, True)], durable=True)
+    def request_cancel(self, job_id: str, *, requeue: bool = False) -> None:
+        """Ask the job's worker to stop its send: to cancel it, or (``requeue``, lpc
+        abort) to put it back in the queue."""
+        self._append([cancel_record(job_id, True, requeue)], durable=True)
 
     def clear_cancel(self, job_id: str) -> None:
         """A cancel request spent (only written when one is set)."""
@@ -285,12 +287,23 @@ class BatchMarks:
                 self._append([cancel_record(job_id, False)], durable=False)
 
     def cancel_requested(self, job_id: str) -> bool:
-        """Asked often during a send: an fstat, a catch-up only when the journal grew."""
+        """Is the job, about to be sent, to be cancelled? (Under its ticket lock.) A
+        request to put it back is spent here: it is in the queue already."""
+        asked = self.stop_requested(job_id)
+        if asked:
+            self.clear_cancel(job_id)
+        return asked is False
+
+    def stop_requested(self, job_id: str) -> bool | None:
+        """Is the job's send to stop: None no, False to cancel it, True to put it back
+        (lpc abort). Asked often during a send: an fstat, a catch-up only when the
+        journal grew."""
         journal = self._open()
         if journal is None:
-            return os.path.lexists(os.path.join(self.jobs_dir, f"{job_id}.cancel"))
+            named = os.path.lexists(os.path.join(self.jobs_dir, f"{job_id}.cancel"))
+            return False if named else None
         with journal.threads:
-            return job_id in self._index.cancels
+            return self._index.cancels.get(job_id)
 
     # --- the lease holder's housekeeping (design §2.9) ----------------------------------
     def prune(self, keep: int, max_age: float, now: float, keep_recent: float, *,

@@ -67,8 +67,9 @@ class JobReporter:
         now = time.monotonic()
         if now - self._looked >= CANCEL_LOOK:
             self._looked = now
-            if worker.store.cancel_requested(self.job.id):
-                return Interruption.CANCELLED
+            asked = worker.store.stop_requested(self.job.id)
+            if asked is not None:
+                return Interruption.ABORTED if asked else Interruption.CANCELLED
         if (worker.stop.is_set() and worker.stop_deadline is not None
                 and worker.clock() >= worker.stop_deadline):
             return Interruption.SHUTDOWN
