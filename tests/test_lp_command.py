@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from localkit import need_root
 from spoolkit import Kit, kit  # noqa: F401 - kit: a fixture
 
 from lpfilter.cli import main
@@ -89,3 +90,38 @@ def test_lpr_is_print_and_the_installed_lp_answers_as_cups(kit: Kit) -> None:  #
                            env=kit.env, capture_output=True, timeout=60, check=False)
     assert (piped.returncode, piped.stdout) == (0, b""), piped
     assert set(kit.states("q").values()) == {"done"} and len(kit.states("q")) == 3
+
+
+def test_lpr_r_removes_each_file_once_its_job_is_on_disk(
+        two: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """LPRng's ``lpr -r``: each file goes once its job is spooled (never before: a file
+    that fails to spool stays); one that cannot be removed is said, its job queued."""
+    files = [two / "a.txt", two / "b.txt"]
+    for path in files:
+        path.write_text(f"{path.name}\n")
+    assert main(["lpr", "-r", "--no-wait", "-P", "q", *map(str, files)]) == 0
+    assert capsys.readouterr() == ("q-000001\nq-000002\n", "")
+    assert not any(path.exists() for path in files)
+    assert [j.size for j in jobs(two, "q")] == [6, 6]
+
+
+def test_lpr_r_says_a_file_it_cannot_remove_and_keeps_one_not_spooled(
+        two: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file whose directory is immutable (root may remove anything else) is spooled and
+    said; an empty file is not spooled, so it is not removed."""
+    need_root("an immutable directory (chattr +i)")
+    kept = two / "kept"
+    kept.mkdir()
+    (kept / "c.txt").write_text("c\n")
+    (kept / "empty.txt").write_text("")
+    immutable = subprocess.run(["chattr", "+i", str(kept)], capture_output=True, check=False)
+    assert immutable.returncode == 0, immutable.stderr
+    try:
+        assert main(["lpr", "-r", "--no-wait", "-P", "q", str(kept / "c.txt"),
+                     str(kept / "empty.txt")]) == 6
+        out, err = capsys.readouterr()
+        assert out == "q-000001\n" and "empty.txt: empty file" in err, err
+        assert f"{kept / 'c.txt'}: spooled, but not removed (-r):" in err, err
+        assert (kept / "c.txt").exists() and (kept / "empty.txt").exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(kept)], capture_output=True, check=False)

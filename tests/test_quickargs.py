@@ -30,7 +30,7 @@ OPTIONS = ["-P", "-Pq", "-P=q", "-J", "-T", "-U", "-#", "-#3", "-K", "-K2", "-C"
            "--all", "--long", "--json", "-v", "-vv", "-vx", "--verbose", "--debug",
            "--printcap", "--printcap=/p", "-lh", "--", "-", "-Z", "-Zduplex", "-w", "-w80",
            "-i", "-s", "--short", "-d", "-dq", "-n", "-n2", "-t", "-o", "-H", "-E", "-c",
-           "-u", "-ualice",
+           "-u", "-ualice", "-r",
            # watch's (a cron pass's line is read quickly too)
            "--once", "--grace", "--settle", "-q", "--quiet", "--listen", "--allow",
            "--max-connections", "--idle-timeout", "--socket-mode", "--socket-group"]

@@ -307,6 +307,24 @@ def test_a_user_cancel_all_queues_passes_over_root_jobs(
     assert [j.user for j in made.store().jobs()] == ["root"]
 
 
+def test_a_users_lpr_r_removes_the_file_once_the_daemon_has_the_job(
+        setting: tuple[World, LocalUser]) -> None:
+    """``print -r`` through the daemon: the file goes after the server's final
+    acknowledgement (the job is on disk), by the user's own rights."""
+    made, user = setting
+    mine = made.root / "mine"
+    mine.mkdir()
+    os.chown(mine, user.uid, -1)
+    (mine / "page.txt").write_text("a page to print once\n")
+    os.chown(mine / "page.txt", user.uid, -1)
+    with local_server(made):
+        done = user.run("print", "-r", "--no-wait", "-P", "q", str(mine / "page.txt"),
+                        env=made.env())
+        assert (done.returncode, done.stdout, done.stderr) == (0, "q-000001\n", "")
+    assert not (mine / "page.txt").exists()
+    assert spooled_data(made.sd, "000001") == b"a page to print once\n"
+
+
 def test_a_user_cancels_by_user_name_only_their_own_jobs(
         setting: tuple[World, LocalUser]) -> None:
     """``lprm USER`` through the daemon: one's own name is one's jobs; root's name is

@@ -87,6 +87,19 @@ def _number() -> int:
     return (time.time_ns() // 1000 + os.getpid() * 7919) % 1_000_000
 
 
+def remove_spooled(path: str | None) -> None:
+    """lpr -r: a file whose job is on disk (here, or the server's final acknowledgement
+    came) is removed, by the user's own rights; one that cannot be is said, not an
+    error: its job is queued. Standard input is left alone."""
+    if path is None or path == "-":
+        return
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        print(f"lpfilter: {visible(path)}: spooled, but not removed (-r):"
+              f" {exc.strerror or exc}", file=sys.stderr)
+
+
 def _control(names: lpd.JobNames, name: str, options: JobOptions) -> bytes:
     from lpfilter.job import user_name
     host = names.host
@@ -215,13 +228,16 @@ def _copy(sock: _socket.socket, src: int, offset: int, size: int, name: str) -> 
 
 
 def print_files(ctx: Context, queue: str, options: JobOptions, why: AccessError,
-                shown: str = "{}") -> ExitStatus:
+                shown: str = "{}", *, remove: bool = False) -> ExitStatus:
     """``print`` through the print server: each file a job, its id shown as the owner's
-    ``print`` shows it (``--hold``: held as it is queued); ``--wait`` waits for their end."""
+    ``print`` shows it (``--hold``: held as it is queued); ``--wait`` waits for their end;
+    ``remove`` (lpr -r): each file removed once the server acknowledged its job."""
     sent: list[tuple[str, str]] = []
     try:
         for path in ctx.args.files or [None]:
             sent.append(send_file(ctx.environ, queue, path, options, why))
+            if remove:
+                remove_spooled(path)
     finally:  # the jobs the server took are said, even when a later file failed
         jobs = _show(ctx, queue, sent, why, shown)
     ids = [str(job["id"]) for job in jobs if job]

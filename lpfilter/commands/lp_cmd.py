@@ -85,5 +85,6 @@ def run(ctx: Context) -> ExitStatus:
     args.hold, args.options, args.mail = args.when == "hold", options or None, None
     args.title, args.job_class, args.no_banner, args.format = "", "", False, None
     args.wait = args.width = args.indent = None
+    args.remove = False
     from lpfilter.commands import print_cmd
     return print_cmd.spool_files(ctx, "" if args.silent else SHOWN)

@@ -65,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
                         help="indent for the filters (LPRng's lpr -i)")
     parser.add_argument("-m", dest="mail", metavar="ADDRESS", nargs="?", const="",
                         help="refused: lpfilter does not send mail")
+    parser.add_argument("-r", dest="remove", action="store_true",
+                        help="remove each file once its job is spooled (LPRng's lpr -r)")
     parser.add_argument("--hold", action="store_true", help="hold the job")
     wait = parser.add_mutually_exclusive_group()
     wait.add_argument("--wait", dest="wait", action="store_true", default=None,
@@ -152,7 +154,7 @@ def _through_server(ctx: Context, args: argparse.Namespace | SimpleNamespace, qu
     from lpfilter.commands import daemonprint
     for path in args.files:
         _check_readable(path)
-    return daemonprint.print_files(ctx, queue, options, why, shown)
+    return daemonprint.print_files(ctx, queue, options, why, shown, remove=args.remove)
 
 
 def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, entry: Entry,
@@ -169,8 +171,12 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
     from lpfilter.spool.submit import submit_all
     for path in args.files:
         _check_readable(path)
-    ids = []
-    for job in submit_all(entry, store, args.files or [None], options, control=control):
+    ids: list[str] = []
+    files = args.files or [None]
+    for job in submit_all(entry, store, files, options, control=control):
+        if args.remove:  # the job is on disk: its file may go (lpr -r); one job a file
+            from lpfilter.commands.daemonprint import remove_spooled
+            remove_spooled(files[len(ids)])
         ids.append(job.id)
         if shown:
             print(shown.format(f"{visible(entry.name)}-{job.id}"), file=ctx.stdout)
