@@ -178,6 +178,11 @@ def test_checkpc_statuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out, err = capsys.readouterr()
     assert out.startswith(f"{bad}:1: sh=on reads as 0") and "1 problem found" in err
     assert main(["--printcap", str(tmp_path / "none"), "checkpc"]) == ExitStatus.CONFIG
+    capsys.readouterr()
+    missing = tmp_path / "made" / "by" / "fix"
+    absent = write(tmp_path, f"lp:lp=/dev/null:sd={missing}\n", "absent")
+    assert main(["--printcap", str(absent), "checkpc", "-f"]) == 0  # LPRng's checkpc -f
+    assert missing.is_dir() and oct(missing.stat().st_mode & 0o777) == "0o700"
 
 
 def test_parse_cache_is_used_and_never_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -107,6 +107,8 @@ def test_status_lists_only_the_users_and_numbers_named(world: World) -> None:
     assert (rc, err) == (0, "") and "  no jobs" in out
     data = json.loads(world.cli("status", "-P", "q", "--json", "bob")[1])
     assert [job["user"] for job in data["jobs"]] == ["bob"]
+    long = world.cli("lpq", "-L", "-P", "q", "bob")  # LPRng's -L: every detail, as -l
+    assert long[0] == 0 and "    user:" in long[1] and "alice" not in long[1], long
 
 
 def test_status_s_is_one_line_a_queue(world: World) -> None:

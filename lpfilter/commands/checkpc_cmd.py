@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fix", action="store_true",
-                        help="create missing spool directories and correct their modes")
+    parser.add_argument("-f", "--fix", action="store_true",
+                        help="create missing spool directories and correct their modes"
+                             " (LPRng's checkpc -f)")
 
 
 def _spool_problems(printcap: Printcap, fix: bool) -> tuple[list[Problem], list[str]]:

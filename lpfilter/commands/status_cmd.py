@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     which.add_argument("-P", dest="printer", metavar="QUEUE", help="the queue to show")
     which.add_argument("-a", "--all", action="store_true", help="every queue")
     form = parser.add_mutually_exclusive_group()
-    form.add_argument("-l", "--long", action="store_true",
-                      help="one block per job with every detail, nothing cut")
+    form.add_argument("-l", "-L", "--long", action="store_true",
+                      help="one block per job with every detail, nothing cut (-L: as"
+                           " LPRng's lpq -L)")
     form.add_argument("-s", "--short", action="store_true",
                       help="one line a queue: how many jobs it has (as lpq -s)")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
