@@ -190,6 +190,30 @@ def test_a_put_back_request_the_worker_never_saw_is_spent_not_a_cancel(kit: Kit)
     assert replay(path.read_bytes(), "q").cancels == {}
 
 
+def test_abort_leaves_a_cancel_asked_for_a_cancel(kit: Kit) -> None:
+    """A job being printed that its user cancelled (the request not yet seen by its
+    worker): lpc abort must not turn that into a put-back."""
+    from lpfilter.job import JobState
+    from lpfilter.spool.lpcops import change
+    from lpfilter.spool.store import SpoolStore
+    kit.queue("q", kit.recorder())
+    for _ in range(2):
+        assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    store = SpoolStore(str(kit.sd("q")), "q")
+    try:
+        with store.tickets_locked():  # both printing (as a pool's two workers would)
+            for job_id in ("000001", "000002"):
+                job = store.read(job_id)
+                assert job is not None
+                job.move_to(JobState.ACTIVE)
+                store.write(job)
+        store.request_cancel("000001")
+        change(store, "abort")
+        assert [store.stop_requested(i) for i in ("000001", "000002")] == [False, True]
+    finally:
+        store.close()
+
+
 # --- disable and enable, holdall, down and up, status ---------------------------------------
 def test_a_disabled_queue_refuses_print_and_lpd_jobs(kit: Kit) -> None:
     kit.queue("q", kit.recorder())

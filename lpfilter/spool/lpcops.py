@@ -74,7 +74,8 @@ def change(store: SpoolStore, action: str) -> QueueControl:
         with store.room():
             write_control(store.state, control, store.owner)
         for job in store.jobs(finished=False) if action in ABORTS else ():
-            if job.state is JobState.ACTIVE:  # its worker stops the send, puts it back
+            # its worker stops the send and puts it back; a cancel asked for stays one
+            if job.state is JobState.ACTIVE and store.stop_requested(job.id) is None:
                 store.request_cancel(job.id, requeue=True)
                 log.info("queue %s: job %s: lpc %s: its send is stopped, the job queued"
                          " again", visible(store.queue), job.id, action)
