@@ -115,7 +115,7 @@ def spool_files(ctx: Context, shown: str = "{}") -> ExitStatus:
     if args.mail is not None:  # before anything is looked up or spooled
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
                          " 'print --wait' or 'status' tell how a job ended)")
-    entry = ctx.printcap().lookup(ctx.queue(args.printer))
+    entry = _entry(ctx, ctx.queue(args.printer))
     control = ControlFile.of(entry)  # read once (a bad file is said once), again if changed
     redirect = control.read().redirect
     if redirect:  # lpc redirect: the job goes to the target
@@ -140,6 +140,21 @@ def spool_files(ctx: Context, shown: str = "{}") -> ExitStatus:
         return _spool_and_print(ctx, args, entry, store, options, control, shown)
     finally:
         store.close(final=True)
+
+
+def _entry(ctx: Context, name: str) -> Entry:
+    """The queue's printcap entry; for ``queue@host``, which LPRng's lpr sends to that
+    server directly, the error says how lpfilter does it: a queue that forwards."""
+    from lpfilter.errors import NoSuchPrinter
+    try:
+        return ctx.printcap().lookup(name)
+    except NoSuchPrinter as exc:
+        if "@" not in name:
+            raise
+        raise NoSuchPrinter(f"{exc}; print spools into a queue of the printcap: for another"
+                            f" server's queue give it an entry ({visible(name.split('@')[0])}"
+                            f":lp={visible(name)}) and print to that, which forwards the"
+                            " jobs over LPD", queue=exc.queue) from None
 
 
 def _server_answers(ctx: Context) -> bool:
