@@ -129,29 +129,28 @@ def format_queue(data: QueueData, *, long: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def picked(job: JobData, select: Sequence[str]) -> bool:
-    """Is ``job`` in lpq's list (RFC 1179 §5.3): a job number or a user name; an empty
-    list picks every job."""
-    if not select:
-        return True
-    number = str(job["id"]).lstrip("0") or "0"
-    return any(item == job["user"] or (item.isascii() and item.isdigit()
-                                       and (item.lstrip("0") or "0") == number)
-               for item in select)
+def picked(job: JobData, select: list[str]) -> bool:
+    """Is ``job`` in lpq's list (job numbers, user names), as a server reads it?"""
+    from lpfilter.protocols import picks
+    number = str(job["id"])
+    return picks(select, int(number) if number.isascii() and number.isdigit() else None,
+                 str(job["user"]))
 
 
 def short_line(data: QueueData, entry: Entry) -> str:
-    """``lpq -s``: ``q@host 2 jobs``, the jobs not finished, and the lpc state after."""
+    """``lpq -s``: ``q@host 2 jobs``, the jobs not finished, and the lpc state after, as
+    the print server's short answer writes them (server/status.py)."""
     from lpfilter.server.status import server_name
+    from lpfilter.spool.control import QueueControl, flags_text
     where = f"{visible(str(data['queue']))}@{server_name(entry)}"
     if not data.get("readable", True):
         return f"{where}: jobs not shown: you may not read its spool directory\n"
     if data.get("error"):
         return f"{where}: no spool directory\n"
     count = sum(1 for job in data["jobs"] if str(job["state"]) not in _FINISHED)
-    words = control_words(data.get("control"))
-    return (f"{where} {count} job{'' if count == 1 else 's'}"
-            f"{f' ({words})' if words else ''}\n")
+    control = data.get("control")
+    flags = flags_text(QueueControl(**control)) if control else ""
+    return f"{where} {count} job{'' if count == 1 else 's'}{flags}\n"
 
 
 _FINISHED = frozenset(str(state) for state in FINISHED)

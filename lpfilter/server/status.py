@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
+from lpfilter.protocols import picks
 from lpfilter.spool.control import flags_text, print_order, read_control
 from lpfilter.text import visible
 
@@ -39,19 +40,8 @@ def job_number(job: Job) -> int | None:
 
 
 def selected(job: Job, items: Iterable[str]) -> bool:
-    """Does a status or remove request's list (user names, job numbers) pick ``job``? An
-    empty list picks every job (RFC 1179 §5.3)."""
-    items = tuple(items)
-    if not items:
-        return True
-    number = job_number(job)
-    for item in items:
-        if item.isascii() and item.isdigit():
-            if number is not None and int(item) == number:
-                return True
-        elif item == job.user:
-            return True
-    return False
+    """Does a status or remove request's list (user names, job numbers) pick ``job``?"""
+    return picks(tuple(items), job_number(job), job.user)
 
 
 def owner_id(job: Job, host: str) -> str:
