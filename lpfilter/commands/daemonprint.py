@@ -263,9 +263,7 @@ def _show(ctx: Context, queue: str, sent: list[tuple[str, str]], why: AccessErro
         print(f"lpfilter: queue {visible(queue)}: the print server queued the jobs but"
               f" did not say their ids ({lost}); see 'lpfilter status -P {visible(queue)}'",
               file=sys.stderr)
-    for (_origin, name), job in zip(sent, jobs, strict=True):
-        if not shown:
-            continue
+    for (_origin, name), job in zip(sent, jobs, strict=True) if shown else ():
         line = shown.format(f"{visible(queue)}-{job['id']}") if job else (
             f"{visible(queue)}: {visible(name)}: queued (id unknown)" if lost else
             f"{visible(queue)}: {visible(name)} (sent to the print server; it is not in"

@@ -81,10 +81,14 @@ def run(ctx: Context) -> ExitStatus:
     if not all(word.isprintable() for word in options):
         raise UsageError("lp -o: no control characters in an option, please; nothing was"
                          " printed")
-    args.printer = args.printer or ctx.environ.get("LPDEST") or ctx.environ.get("PRINTER")
-    args.hold, args.options, args.mail = args.when == "hold", options or None, None
-    args.title, args.job_class, args.no_banner, args.format = "", "", False, None
-    args.wait = args.width = args.indent = None
-    args.remove = False
-    from lpfilter.commands import print_cmd
-    return print_cmd.spool_files(ctx, "" if args.silent else SHOWN)
+    from lpfilter.commands import print_cmd, quickargs
+    from lpfilter.commands.environment import Context
+    printing = quickargs.read(["print"])  # print's defaults, as its own parser makes them
+    assert printing is not None  # (a plain line of a quick command)
+    vars(printing).update(
+        printcap=args.printcap, verbose=args.verbose, debug=args.debug, files=args.files,
+        printer=args.printer or ctx.environ.get("LPDEST") or ctx.environ.get("PRINTER"),
+        copies=args.copies, jobname=args.jobname, user=args.user, hold=args.when == "hold",
+        options=options or None)
+    return print_cmd.spool_files(Context(printing, ctx.environ, ctx.stdout),
+                                 "" if args.silent else SHOWN)
