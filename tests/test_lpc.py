@@ -160,8 +160,9 @@ def test_abort_puts_the_job_being_printed_back_and_kill_prints_it_again(kit: Kit
     (kit.out / "hang").unlink()
     status, out, _ = lpc(kit, "lpc", "kill", "q")
     assert status == 0 and out.endswith("queued again; started\n"), out
-    assert printed(kit, "q", 1) == [data]
-    assert kit.states("q") == {"000001": "done"} and not state(kit).printing_disabled
+    assert printed(kit, "q", 1) == [data]  # (the program wrote it; its end comes next)
+    wait_until(lambda: kit.states("q") == {"000001": "done"}, what="the job recorded done")
+    assert not state(kit).printing_disabled
     assert watcher.stderr().count("interrupted (lpc abort); it will be sent again") == 2
     assert watcher.stop() == 0
 
