@@ -20,6 +20,8 @@ MODES = {
     "nack-data": "take the control file, refuse the data file's subcommand line",
     "nack-data-content": "refuse after the data file's content and \\0",
     "close-before-final-ack": "close instead of the ack after a data file's content and \\0",
+    "close-first-before-final-ack": "the first connection as close-before-final-ack, every"
+                                    " later one as accept",
     "stall": "accept the connection, never read from it",
     "close-between-jobs": "ack the first control file's content, then close (kept connection)",
     "close-before-second-final-ack": "close instead of the ack after the second control"
@@ -162,7 +164,8 @@ class ScriptedLpd:
         entry.complete = True
         if self._refuse(client, f"nack-{entry.kind}-content", queue):
             return False
-        if entry.kind == "data" and self.mode == "close-before-final-ack":
+        if entry.kind == "data" and (self.mode == "close-before-final-ack" or (
+                self.mode == "close-first-before-final-ack" and len(self.connections) == 1)):
             return False
         if entry.kind == "control":
             self.controls += 1

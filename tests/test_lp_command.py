@@ -126,13 +126,3 @@ def test_lpr_r_says_a_file_it_cannot_remove_and_keeps_one_not_spooled(
     finally:
         subprocess.run(["chattr", "-i", str(kept)], capture_output=True, check=False)
 
-
-def test_a_queue_at_another_host_says_how_lpfilter_prints_there(
-        two: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """LPRng's ``lpr -Pq@host`` sends straight to that server; lpfilter spools into a
-    printcap queue, so the answer says which entry forwards there. Nothing is spooled."""
-    for argv in (["lpr", "-P", "laser@127.0.0.1%1"], ["lp", "-d", "laser@127.0.0.1%1"]):
-        assert main([*argv, str(two / "doc.txt")]) == 4
-        out, err = capsys.readouterr()
-        assert out == "" and "give it an entry (laser:lp=laser@127.0.0.1%1)" in err, err
-    assert jobs(two, "q") == [] and jobs(two, "r") == []

@@ -32,8 +32,8 @@ SHOWN = "request id is {} (1 file(s))"
 #: CUPS's options lpfilter has no way to do, and what to do instead.
 REFUSED = {"mail": ("-m", "lpfilter does not send mail ('lpfilter status' tells how a job"
                           " ended)"),
-           "server": ("-h", "name the queue as queue@host in a printcap entry (lp=q@host)"
-                            " instead"),
+           "server": ("-h", "name the queue as -d queue@host instead (sent straight to"
+                            " that LPD server)"),
            "job_id": ("-i", "lpfilter does not change a queued job: cancel it and print"
                             " again, or use hold, release and topq"),
            "encrypt": ("-E", "lpfilter's LPD has no encryption"),

@@ -115,18 +115,17 @@ def spool_files(ctx: Context, shown: str = "{}") -> ExitStatus:
     if args.mail is not None:  # before anything is looked up or spooled
         raise UsageError("-m: lpfilter does not send mail; nothing was printed (leave out -m:"
                          " 'print --wait' or 'status' tell how a job ended)")
-    entry = _entry(ctx, ctx.queue(args.printer))
+    name = ctx.queue(args.printer)
+    if "@" in name:  # LPRng's lpr -P queue@host: straight to that server, no spool
+        return _send_direct(ctx, name, shown)
+    entry = ctx.printcap().lookup(name)
     control = ControlFile.of(entry)  # read once (a bad file is said once), again if changed
     redirect = control.read().redirect
     if redirect:  # lpc redirect: the job goes to the target
         entry = ctx.printcap().lookup(redirect)
         control = ControlFile.of(entry)
     check_copies(entry, args.copies)
-    user = _user(args.user)  # a usage error comes before anything is made in the spool
-    options = JobOptions(user, args.jobname, args.title, args.copies, args.hold,
-                         job_class=args.job_class, no_banner=args.no_banner,
-                         print_format=args.format or "", no_wait=args.wait is False,
-                         lines=control_lines(args.options, args.width, args.indent))
+    options = _options(args)  # a usage error comes before anything is made in the spool
     if closed_to_me(entry.string("sd") or "", write=True) and _server_answers(ctx):
         # the print server's at once (spool.closed_to_me); else the spool's own path,
         # which says its error as it always did
@@ -142,19 +141,27 @@ def spool_files(ctx: Context, shown: str = "{}") -> ExitStatus:
         store.close(final=True)
 
 
-def _entry(ctx: Context, name: str) -> Entry:
-    """The queue's printcap entry; for ``queue@host``, which LPRng's lpr sends to that
-    server directly, the error says how lpfilter does it: a queue that forwards."""
-    from lpfilter.errors import NoSuchPrinter
-    try:
-        return ctx.printcap().lookup(name)
-    except NoSuchPrinter as exc:
-        if "@" not in name:
-            raise
-        raise NoSuchPrinter(f"{exc}; print spools into a queue of the printcap: for another"
-                            f" server's queue give it an entry ({visible(name.split('@')[0])}"
-                            f":lp={visible(name)}) and print to that, which forwards the"
-                            " jobs over LPD", queue=exc.queue) from None
+def _options(args: argparse.Namespace | SimpleNamespace) -> JobOptions:
+    """What the user asked of each job; -U and -Z/-w/-i are checked here."""
+    return JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold,
+                      job_class=args.job_class, no_banner=args.no_banner,
+                      print_format=args.format or "", no_wait=args.wait is False,
+                      lines=control_lines(args.options, args.width, args.indent))
+
+
+def _send_direct(ctx: Context, name: str, shown: str) -> ExitStatus:
+    """``-P queue@host[%port]``: each file to that LPD server now (commands/remoteprint.py),
+    as LPRng's lpr sends it; no printcap is read."""
+    from lpfilter.commands import remoteprint
+    from lpfilter.commands.remotequeue import remote_queue
+    target = remote_queue(name)
+    assert target is not None
+    if ctx.args.copies < 1:
+        raise UsageError(f"-# {ctx.args.copies}: the number of copies must be at least 1")
+    options = _options(ctx.args)
+    for path in ctx.args.files:
+        _check_readable(path)
+    return remoteprint.send_files(ctx, target, options, shown, wait=_print_wait(ctx.environ))
 
 
 def _server_answers(ctx: Context) -> bool:
