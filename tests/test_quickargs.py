@@ -35,7 +35,7 @@ OPTIONS = ["-P", "-Pq", "-P=q", "-J", "-T", "-U", "-#", "-#3", "-K", "-K2", "-C"
            "--once", "--grace", "--settle", "-q", "--quiet", "--listen", "--allow",
            "--max-connections", "--idle-timeout", "--socket-mode", "--socket-group"]
 VALUES = ["x", "q", "12", "all", "l", "X", "", "-x", "-3", "a b", "3", " 4", "lp-000012",
-          "2.5", "nan", "515", "127.0.0.1:515", "0644"]
+          "2.5", "nan", "515", "127.0.0.1:515", "0644", "+", "+5", "+0"]
 
 
 def argparse_reads(argv: list[str]) -> dict[str, object] | None:

@@ -41,7 +41,7 @@ def remote_queue(name: str | None) -> Lpd | None:
     return found
 
 
-def status(ctx: Context, target: Lpd) -> ExitStatus:
+def status(ctx: Context, target: Lpd, select: list[str]) -> ExitStatus:
     """``status -P queue@host``: the server's answer, short or (``-l``) long."""
     from lpfilter.backends.lpdquery import remote_status
     from lpfilter.errors import UsageError
@@ -52,7 +52,7 @@ def status(ctx: Context, target: Lpd) -> ExitStatus:
                          " server's, whose answer is free text")
     try:
         lines = remote_status(target.host, target.port, target.queue, long=args.long,
-                              items=tuple(args.select), timeout=TIMEOUT)
+                              items=tuple(select), timeout=TIMEOUT)
     except LpdProtocolError as exc:
         raise UsageError(f"-P {target.display()}: {exc}") from None
     _show(ctx, lines)

@@ -37,9 +37,31 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     form.add_argument("-s", "--short", action="store_true",
                       help="one line a queue: how many jobs it has (as lpq -s)")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
-    parser.add_argument("select", nargs="*", metavar="USER|NUMBER",
+    parser.add_argument("-t", dest="repeat", metavar="SECONDS", type=_seconds,
+                        help="show it again every SECONDS until interrupted (LPRng's lpq -t;"
+                             " 0: once)")
+    parser.add_argument("-c", dest="clear", action="store_true",
+                        help="clear the screen before each showing (LPRng's lpq -c)")
+    parser.add_argument("select", nargs="*", metavar="USER|NUMBER|+SECONDS",
                         help="only these users' jobs and the jobs of these numbers (as lpq's"
-                             " list)")
+                             " list); +SECONDS: show it again every SECONDS until no job is"
+                             " left (BSD's and CUPS's lpq +interval; + alone: 10)")
+
+
+def _seconds(text: str) -> float:
+    """-t's seconds: a number, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        import argparse  # argparse reads a line that has a bad number (quickargs)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
+#: BSD lpq's pause for a bare ``+``.
+PLUS_DEFAULT = 10.0
 
 
 #: The width of the DETAIL column; longer details are cut between words.
@@ -154,6 +176,8 @@ def short_line(data: QueueData, entry: Entry) -> str:
 
 
 _FINISHED = frozenset(str(state) for state in FINISHED)
+#: What +N waits for: a held or failed job waits for someone, not for the printer.
+_TO_PRINT = frozenset({str(JobState.QUEUED), str(JobState.ACTIVE)})
 
 
 def _log_file(data: QueueData) -> str:
@@ -298,13 +322,53 @@ def _status_of(ctx: Context, entry: Entry, locks: str) -> QueueData:
 
 
 def run(ctx: Context) -> ExitStatus:
+    """Once; with -t again every so many seconds until interrupted; with +N until no job
+    is left (each showing reads the spools anew)."""
+    args = ctx.args
+    select, pause, until_empty = _repeat(args.select, args.repeat)
+    if pause and args.json:
+        from lpfilter.errors import UsageError
+        raise UsageError("--json shows the queues once: run it again for each look")
+    while True:
+        if args.clear:
+            ctx.stdout.write("\033[H\033[2J")
+        status, left = _show(ctx, select, until_empty)
+        if not pause or (until_empty and not left):
+            return status
+        ctx.stdout.flush()
+        time.sleep(pause)
+
+
+def _repeat(items: list[str], repeat: float | None) -> tuple[list[str], float, bool]:
+    """lpq's list without its ``+N``; the pause between showings (0: show once); whether
+    to stop when no job is left (+N) rather than only when interrupted (-t)."""
+    plus = [item for item in items if item == "+" or (item[:1] == "+" and item[1:].isdigit())]
+    if not plus:
+        return items, repeat or 0.0, False
+    from lpfilter.errors import UsageError
+    if repeat is not None or len(plus) > 1:
+        raise UsageError(f"{' '.join(plus)}: one pause, please (+SECONDS, or -t SECONDS)")
+    pause = float(plus[0][1:]) if plus[0] != "+" else PLUS_DEFAULT
+    if pause <= 0:
+        raise UsageError(f"{plus[0]}: the pause must be 1 second or more")
+    return [item for item in items if item not in plus], pause, True
+
+
+def _show(ctx: Context, select: list[str], counted: bool) -> tuple[ExitStatus, int]:
+    """One showing; the exit status and how many jobs are queued or printing (+N stops
+    at none)."""
     args = ctx.args
     name = None if args.all else ctx.queue(args.printer)
     if name and "@" in name:  # -P queue@host: the server's answer, as lpq shows it
         from lpfilter.commands import remotequeue
         remote = remotequeue.remote_queue(name)
         if remote is not None:
-            return remotequeue.status(ctx, remote)
+            if counted:
+                from lpfilter.errors import UsageError
+                raise UsageError(f"+SECONDS stops when no job is left, which another server's"
+                                 f" free text does not say: -t SECONDS repeats"
+                                 f" {visible(remote.display())}'s answer")
+            return remotequeue.status(ctx, remote, select), 0
     printcap = ctx.printcap()
     every = args.all or printcap.means_every(name)
     names = printcap.queue_names() if every else [ctx.queue(args.printer)]
@@ -312,8 +376,8 @@ def run(ctx: Context) -> ExitStatus:
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
     data = [_status_of(ctx, entry, locks) for entry in entries]
-    if args.select:
-        data = [{**d, "jobs": [j for j in d["jobs"] if picked(j, args.select)]} for d in data]
+    if select:
+        data = [{**d, "jobs": [j for j in d["jobs"] if picked(j, select)]} for d in data]
     if args.json:
         import json
         text = json.dumps(data if every else data[0], indent=2, ensure_ascii=False) + "\n"
@@ -321,10 +385,11 @@ def run(ctx: Context) -> ExitStatus:
         # One queue's remote part only: -a asks no server (a client printcap may forward
         # hundreds of queues, each a connection and a wait).
         text = "".join((short_line(d, entry) if args.short else format_queue(d, long=args.long))
-                       + ("" if every else _forwarded(entry, args.long, args.select))
+                       + ("" if every else _forwarded(entry, args.long, select))
                        for d, entry in zip(data, entries, strict=True))
     ctx.stdout.write(printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:
         print(f"lpfilter: {visible(error)}", file=sys.stderr)
-    return ExitStatus.ACCESS if errors else ExitStatus.OK
+    left = sum(1 for d in data for job in d["jobs"] if str(job["state"]) in _TO_PRINT)
+    return ExitStatus.ACCESS if errors else ExitStatus.OK, left
