@@ -236,7 +236,7 @@ def test_a_forwarding_queue_by_rm_and_rp(reply_server: type[ReplyServer],
     (("status", "-l"), b"\x04q\n"),
     (("cancel", "12"), b"\x05q %s 12\n" % ME.encode()),
     (("cancel", "-"), b"\x05q %s %s\n" % (ME.encode(), ME.encode())),
-    (("cancel",), b"\x05q %s %s\n" % (ME.encode(), ME.encode())),
+    (("cancel",), b"\x05q %s\n" % ME.encode()),  # as LPRng's lprm: the first removable
     (("lprm", "all"), b"\x05q %s all\n" % ME.encode()),
     (("cancel", "--all"), b"\x05q %s all\n" % ME.encode()),
     (("cancel", "bob", "7"), b"\x05q %s bob 7\n" % ME.encode()),

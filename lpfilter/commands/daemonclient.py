@@ -115,7 +115,7 @@ def control(environ: Mapping[str, str], queue: str, action: str, selection: Sele
     request = lpdlocal.control_request(queue, user_name(os.getuid()), action,
                                        named=tuple(sorted(selection.named)),
                                        anywhere=tuple(sorted(selection.anywhere)),
-                                       every=selection.every)
+                                       every=selection.every, first=selection.first)
     try:
         answer = ask(environ, request, why)
     except (NoSuchPrinter, AccessError):

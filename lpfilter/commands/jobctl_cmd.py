@@ -9,7 +9,8 @@ daemon's Unix socket, ``daemonclient``), which makes the same change with the sa
 Which jobs, as LPRng's lprm and CUPS' cancel take them: ``q-000012`` names its queue (the
 printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-`` or ``all``
 (or ``--all``) is every job of the user (root: every job), another word (or CUPS' ``-u``)
-a user's jobs not finished, and ``-a`` every queue.
+a user's jobs not finished, and ``-a`` every queue. A bare ``cancel`` (``lprm``) is the
+first job not finished that the user may remove, as LPRng's lprm: root's is anyone's.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID",
                         help="job ids as print shows them (lp-000012: job 12 of queue lp;"
                              " 000012 or 12: of the -P queue), - or all: every job, or a"
-                             " user name: that user's jobs (as LPRng's lprm)")
+                             " user name: that user's jobs (as LPRng's lprm); none: cancel's"
+                             " the first job you may remove")
 
 
 class _Target(Struct):
@@ -95,7 +97,8 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     args = ctx.args
     every = args.all or any(i in EVERY for i in args.ids)
     ids = [i for i in args.ids if i not in EVERY]
-    if not ids and not every and not args.users:
+    first = not ids and not every and not args.users  # a bare lprm
+    if first and action != "cancel":
         raise UsageError(f"{action}: name the jobs (their ids or their users) or give --all")
     if args.all_queues and args.printer:
         raise UsageError(f"{action}: -a (every queue) and -P {args.printer} do not go"
@@ -114,11 +117,11 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
         for name in printcap.queue_names():  # as watch and status: no names nothing defines
             entry = printcap.lookup(name)
             targets[entry.name] = _Target(entry, Selection(anywhere=set(plain), every=every,
-                                                           users=set(users)))
-    elif plain or every or users:
+                                                           users=set(users), first=first))
+    elif plain or every or users or first:
         entry = printcap.lookup(ctx.queue(args.printer))
         targets[entry.name] = _Target(entry, Selection(named=set(plain), every=every,
-                                                       users=set(users)))
+                                                       users=set(users), first=first))
     for entry, number in filter(None, queued.values()):
         targets.setdefault(entry.name, _Target(entry)).selection.named.add(number)
     return list(targets.values())
@@ -160,6 +163,10 @@ def run(ctx: Context) -> ExitStatus:
         status, found, whose = max(status, queue_status), found | seen, whose | owners
     for number in sorted({n for t in targets for n in t.selection.anywhere} - found):
         print(f"lpfilter: job {number:06d}: no such job in any queue", file=sys.stderr)
+        status = max(status, ExitStatus.FAILURE)
+    if targets and targets[0].selection.first and not found:
+        where = "any queue" if ctx.args.all_queues else f"queue {visible(targets[0].entry.name)}"
+        print(f"lpfilter: no job in {where} that you may cancel", file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)
     for user in sorted({u for t in targets for u in t.selection.users} - whose):
         hint = (f"{visible(user)} is a queue: -P {visible(user)} all takes its jobs"
@@ -228,7 +235,8 @@ def _own_users(selection: Selection, me: str) -> tuple[Selection, list[Outcome]]
     from lpfilter.spool.jobctl import Outcome
     others = [Outcome(0, "not_yours", "", user) for user in sorted(selection.users - {me})]
     return Selection(named=selection.named, anywhere=selection.anywhere,
-                     every=selection.every or me in selection.users), others
+                     every=selection.every or me in selection.users,
+                     first=selection.first), others
 
 
 def _show(ctx: Context, name: str,

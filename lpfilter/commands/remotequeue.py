@@ -92,9 +92,10 @@ def forwarded_status(entry: Entry, target: Lpd, *, long: bool,
 def cancel(ctx: Context, target: Lpd) -> ExitStatus:
     """``cancel -P queue@host [ID ...|-|all]``: ask the server to remove jobs, as LPRng's
     lprm: the agent is the user running the command, ``all`` and ``--all`` are sent as
-    ``all``. ``-`` (or no id) is sent as the agent's own name, which selects all the
-    user's jobs on every server (RFC 1179 §5.5); LPRng's lprm sends nothing there, and
-    LPRng's lpd then removes only the first job the agent may remove (root: anyone's)."""
+    ``all``. ``-`` is sent as the agent's own name, which selects all the user's jobs on
+    every server (RFC 1179 §5.5). No id sends no list, as LPRng's and BSD's lprm: LPRng's
+    lpd (and lpfilter's) then removes the first job the agent may remove (root: anyone's),
+    BSD's the active job if it is the agent's."""
     from lpfilter.backends.lpdquery import remote_remove
     from lpfilter.errors import UsageError
     from lpfilter.job import user_name
@@ -107,8 +108,8 @@ def cancel(ctx: Context, target: Lpd) -> ExitStatus:
     items = [i for i in args.ids if i != "-"] + list(args.users or ())
     if args.all and "all" not in items:
         items.append("all")
-    if not items:
-        items = [agent]
+    if "-" in args.ids and agent not in items:
+        items.append(agent)
     try:
         lines = remote_remove(target.host, target.port, target.queue, agent, tuple(items),
                               timeout=TIMEOUT)

@@ -7,8 +7,9 @@ The request has the form of LPRng's control request (the one its ``lpc`` sends, 
 what the client says it is; the server never believes it (it takes the kernel's peer
 credentials) and takes the request on the Unix socket only. ACTION is ``cancel``, ``hold``,
 ``release`` or ``requeue`` with operands ``N`` (job N of the queue: an error if it is
-missing), ``~N`` (job N if it is in this queue: ``-a`` looks in every queue) and ``all``
-(every job of the user), or ``status`` or ``reread`` (``lpc reread``) without operands,
+missing), ``~N`` (job N if it is in this queue: ``-a`` looks in every queue), ``all``
+(every job of the user) and ``first`` (the first job the user may change: a bare
+``lprm``), or ``status`` or ``reread`` (``lpc reread``) without operands,
 or ``find`` with the origins of jobs (``cfA123host:DIGEST``, as the server records a job
 it received): the jobs an ordinary user's ``print`` sent, without the whole queue's
 status (a queue keeping 400 finished jobs answered status in 14 ms, 190 KB).
@@ -53,7 +54,7 @@ KINDS = ("access", "config", "no_such_printer", "usage", "spool_full", "refused"
 
 #: The server's patterns (``parse_control``): ``re`` is imported there, not by a client.
 _SEPARATORS = rb"[ \t\v\f]+"
-_OPERAND = r"all|~?[0-9]{1,9}"
+_OPERAND = r"all|first|~?[0-9]{1,9}"
 
 
 def client_socket_path(environ: Mapping[str, str]) -> str:
@@ -63,9 +64,11 @@ def client_socket_path(environ: Mapping[str, str]) -> str:
 
 class ControlRequest(FrozenStruct):  # (not a dataclass: an ordinary user's print imports this)
     """A parsed local request: the queue, the user the client claims, the action and the
-    jobs: ``named`` must exist, ``anywhere`` may be missing, ``every`` is ``all``."""
+    jobs: ``named`` must exist, ``anywhere`` may be missing, ``every`` is ``all``,
+    ``first`` is ``first``."""
 
-    __slots__ = _fields = ("queue", "user", "action", "named", "anywhere", "every", "origins")
+    __slots__ = _fields = ("queue", "user", "action", "named", "anywhere", "every", "origins",
+                           "first")
     queue: str
     user: str
     action: str
@@ -74,10 +77,12 @@ class ControlRequest(FrozenStruct):  # (not a dataclass: an ordinary user's prin
     every: bool
     #: ``find``: the origins asked for.
     origins: tuple[str, ...]
+    first: bool
 
     def __init__(self, queue: str, user: str, action: str,
                  named: frozenset[int] = frozenset(), anywhere: frozenset[int] = frozenset(),
-                 every: bool = False, origins: tuple[str, ...] = ()) -> None:
+                 every: bool = False, origins: tuple[str, ...] = (),
+                 first: bool = False) -> None:
         self._assign(locals())
 
 
@@ -89,12 +94,13 @@ def _word(value: str, what: str) -> bytes:
 
 def control_request(queue: str, user: str, action: str, *, named: tuple[int, ...] = (),
                     anywhere: tuple[int, ...] = (), every: bool = False,
-                    origins: tuple[str, ...] = ()) -> bytes:
+                    origins: tuple[str, ...] = (), first: bool = False) -> bytes:
     """The request line; refused when a word cannot be carried or it is too long."""
     if action not in ACTIONS:
         raise LpdProtocolError(f"no local action {action!r}")
     operands = [str(n) for n in named] + [f"~{n}" for n in anywhere] + (["all"] if every
                                                                         else [])
+    operands += ["first"] if first else []
     if action in ("status", "reread", "find") and operands:
         raise LpdProtocolError(f"{action} takes no job operands")
     _check_origins(action, origins)
@@ -132,7 +138,7 @@ def parse_control(line: bytes) -> ControlRequest:
     return ControlRequest(queue, user, action,
                           frozenset(int(o) for o in operands if o[0].isdigit()),
                           frozenset(int(o[1:]) for o in operands if o[0] == "~"),
-                          "all" in operands)
+                          "all" in operands, first="first" in operands)
 
 
 def _check_origins(action: str, origins: Sequence[str]) -> None:

@@ -211,7 +211,8 @@ def _act(request: lpdlocal.ControlRequest, peer: Peer, entry: Entry,
     from lpfilter.spool.records import QueueRecords
     store.ensure("change")
     privileged = peer.uid in (0, store.owner)
-    selection = Selection(set(request.named), set(request.anywhere), request.every)
+    selection = Selection(set(request.named), set(request.anywhere), request.every,
+                          first=request.first)
     records = QueueRecords(entry)  # its log stays open once written: closed here
     try:
         outcomes = act(store, records, selection, request.action, peer.user or "",

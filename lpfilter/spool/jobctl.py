@@ -26,7 +26,7 @@ class Selection(Struct):
     """The jobs of one queue to act on (a ``Struct``, as the dataclass it was: ``cancel``
     imports no ``dataclasses``)."""
 
-    __slots__ = _fields = ("named", "anywhere", "every", "users")
+    __slots__ = _fields = ("named", "anywhere", "every", "users", "first")
     #: Numbers named with this queue (q-000012), or plain ones without -a: must exist.
     named: set[int]
     #: Plain numbers with -a: looked for in every queue (missing here is no error).
@@ -35,14 +35,19 @@ class Selection(Struct):
     every: bool
     #: The jobs of these users not finished (LPRng's ``lprm alice``, CUPS' ``cancel -u``).
     users: set[str]
+    #: The first job not finished that the caller may change, in the queue's order (a bare
+    #: ``lprm``, as LPRng's lprm and lpd take it: root's is anyone's).
+    first: bool
 
     def __init__(self, named: set[int] | None = None, anywhere: set[int] | None = None,
-                 every: bool = False, users: set[str] | None = None) -> None:
+                 every: bool = False, users: set[str] | None = None,
+                 first: bool = False) -> None:
         """None is a new empty set (the dataclass's ``default_factory``)."""
         self.named = set() if named is None else named
         self.anywhere = set() if anywhere is None else anywhere
         self.every = every
         self.users = set() if users is None else users
+        self.first = first
 
 
 class Outcome(FrozenStruct):
@@ -122,10 +127,13 @@ def act(store: SpoolStore, records: QueueRecords, selection: Selection, action: 
     from lpfilter.spool.waiting import how_it_prints
     outcomes: list[Outcome] = []
     seen: set[int] = set()
+    first = selection.first
     with store.tickets_locked():
         for job in store.jobs():
             number = int(job.id)
             named = number in selection.named or number in selection.anywhere
+            if first and job.state not in FINISHED and (privileged or job.user == user):
+                first, named = False, True  # the bare lprm's job, as if it were named
             by_user = job.user in selection.users
             if not named and not by_user and not selection.every:
                 continue
