@@ -185,6 +185,7 @@ class OldSelection:
     anywhere: set[int] = field(default_factory=set)
     every: bool = False
     users: set[str] = field(default_factory=set)  # (lprm alice: a field it would have)
+    first: bool = False  # (a bare lprm: the same)
 
 
 @dataclass(frozen=True, slots=True)

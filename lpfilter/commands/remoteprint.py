@@ -119,8 +119,8 @@ def _send_file(backend: LpdBackend, target: Lpd, settings: LpdSettings, options:
     fd, size = _data(path)
     try:
         if size == 0:
-            raise JobRefused(f"{visible(path or 'standard input')}: empty file; nothing to"
-                             " print")
+            shown = "standard input" if path in (None, "-") else visible(str(path))
+            raise JobRefused(f"{shown}: empty file; nothing to print")
         job = _job(options, target, path, job_id, size, settings.host)
         request: SendRequest[LpdSettings] = SendRequest(job, path or "", target, settings,
                                                         _Try(), data_fd=fd)
