@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """LPD forwarding benchmark: lpfilter's LPD backend against LPRng's own `lpr`, both sending
-to a real LPRng lpd on loopback.
+to a real LPRng lpd on loopback; and lpfilter's `print -P q@host` (no spool) beside `lpr`.
 
 Run it as root with the interpreter lpfilter is installed in; see bench/README.md. LPRng's
 lpd runs as the tests run it (tests/lpdkit.py): a private mount namespace with our
@@ -8,8 +8,10 @@ lpd runs as the tests run it (tests/lpdkit.py): a private mount namespace with o
 to /dev/null so the disk holds only lpd's spool. (1) One big job; (2) --jobs × 1 KiB jobs.
 lpfilter's jobs are spooled first (`print --no-wait`, untimed), then `watch --once -P q`
 is timed; LPRng's `lpr -P q@127.0.0.1%PORT` runs once for the big job, once per small job
-(a shell loop, in lpd's namespace). A run ends when the client has exited and lpd's spool
-holds no job file any more (the jobs went to its printer).
+(a shell loop, in lpd's namespace). lpfilter's `print -P q@127.0.0.1%PORT` sends straight
+to lpd as `lpr` does, with no spool: once for the big job, once per small job (the same
+loop). A run ends when the client has exited and lpd's spool holds no job file any more
+(the jobs went to its printer).
 
 A missed target prints MISS and still exits 0: this is a benchmark, not a test. Exit
 status 2 means it could not run (LPRng missing, not root, a command failed).
@@ -76,6 +78,10 @@ BIG_FIGURES = [("lpf_rate", "lpfilter `watch --once`: size / (lpd's first byte t
                ("lpr_wall", "LPRng `lpr`: wall (to the last ack)", "s"),
                ("lpf_rss", "lpfilter `watch --once`: peak RSS", "B"),
                ("lpr_rss", "LPRng `lpr`: peak RSS", "B"),
+               ("dir_rate", "lpfilter `print -P q@host`: size / (lpd's first byte to its"
+                " queue empty)", "MBs"),
+               ("dir_ratio", "sending rate, `print -P q@host` / `lpr`, per round", "x"),
+               ("dir_rss", "lpfilter `print -P q@host`: peak RSS", "B"),
                ("one_rss", "lpfilter `watch --once`, one 1 KiB job: peak RSS", "B"),
                ("rss_growth", "peak RSS: big job − one 1 KiB job, same round", "B")]
 SMALL_FIGURES = [("lpf_rate", "lpfilter `watch --once`: jobs / (start to lpd's queue empty)",
@@ -85,11 +91,17 @@ SMALL_FIGURES = [("lpf_rate", "lpfilter `watch --once`: jobs / (start to lpd's q
                  ("ratio", "lpfilter rate / LPRng rate, per round", "x"),
                  ("lpf_wall", "lpfilter `watch --once`: wall (to the last ack)", "s"),
                  ("lpr_wall", "LPRng `lpr` loop: wall (to the last ack)", "s"),
-                 ("lpf_rss", "lpfilter `watch --once`: peak RSS", "B")]
+                 ("lpf_rss", "lpfilter `watch --once`: peak RSS", "B"),
+                 ("dir_rate", "lpfilter `print -P q@host` loop: jobs / (first start to lpd's"
+                  " queue empty)", "rate"),
+                 ("dir_ratio", "`print -P q@host` rate / `lpr` rate, per round", "x")]
 #: (group, figure, target, limit, higher is better)
 TARGETS = [("big", "ratio", "big job: lpfilter sending rate ≥ LPRng's", 1.0, True),
            ("small", "ratio", "{jobs} × 1 KiB: lpfilter rate ≥ LPRng's", 1.0, True),
-           ("big", "rss_growth", "peak RSS flat: big job − 1 KiB job < 4 MiB", 4 * MiB, False)]
+           ("big", "rss_growth", "peak RSS flat: big job − 1 KiB job < 4 MiB", 4 * MiB, False),
+           ("big", "dir_ratio", "big job: `print -P q@host` sending rate ≥ `lpr`'s", 1.0, True),
+           ("small", "dir_ratio", "{jobs} × 1 KiB, a command each: `print -P q@host` ≥ `lpr`",
+            1.0, True)]
 UNITS = {("big", k): u for k, _, u in BIG_FIGURES} | {("small", k): u for k, _, u in SMALL_FIGURES}
 
 
@@ -228,7 +240,9 @@ class Bench:
         for path in (self.sd, root / "sd-check", root / "in", root / "cwd"):
             path.mkdir()
         self.printcap = root / "printcap"
-        self.printcap.write_text(f"q:lp={lpd.queue}:sd={self.sd}\n"
+        # done_jobs: every ticket kept, so that send_lpfilter can see each job done
+        # (the default, 1, prunes them as they finish)
+        self.printcap.write_text(f"q:lp={lpd.queue}:sd={self.sd}:done_jobs#1000000\n"
                                  f"check:lp={lpd.queue.replace('q@', 'check@')}"
                                  f":sd={root / 'sd-check'}\n")
         self.big = root / "in" / "big"
@@ -283,6 +297,19 @@ class Bench:
         drained = self.lpd.drain(what)
         return Sent(end - start, drained - start, drained - first.stop(), rss)
 
+    def send_direct(self, files: Sequence[Path], what: str) -> Sent:
+        """One `lpfilter print -P q@127.0.0.1%PORT` per file, in the same loop as `lpr`'s:
+        no printcap, no spool (commands/remoteprint.py)."""
+        loop = 'q=$1; shift; for f do "$0" print -P "$q" "$f" >/dev/null || exit 1; done'
+        settle_memory(sum(path.stat().st_size for path in files) * 2)
+        first = FirstFile(self.lpd.spool, JOB_FILES).start()
+        if len(self.lpf) != 1:
+            raise BenchError("the lpfilter script beside this interpreter is needed")
+        start, end, rss = self.run(["sh", "-c", loop, self.lpf[0], self.lpd.queue,
+                                    *map(str, files)])
+        drained = self.lpd.drain(what)
+        return Sent(end - start, drained - start, drained - first.stop(), rss)
+
     def kill(self) -> None:
         if self.live is not None and self.live.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -295,7 +322,7 @@ class Bench:
 
 
 def check(b: Bench) -> None:
-    """Both clients' bytes reach lpd's printer intact: queue ``check`` prints to a file."""
+    """Every client's bytes reach lpd's printer intact: queue ``check`` prints to a file."""
     files = [b.big, *b.small[:20]]
     expected = b"".join(path.read_bytes() for path in files)
     b.lpfilter("print", "--no-wait", "-P", "check", *files)
@@ -305,15 +332,19 @@ def check(b: Bench) -> None:
     for path in files:
         b.run([*b.lpd.nsenter(), LPR, "-P", queue, str(path)])
     b.lpd.wait_printed(2 * len(expected), "lpr to queue check")
-    if b.lpd.printed.read_bytes() != expected * 2:
-        raise BenchError("lpd's printer file differs from the files sent (lpfilter, then lpr)")
+    for path in files:
+        b.run([*b.lpf, "print", "-P", queue, str(path)])
+    b.lpd.wait_printed(3 * len(expected), "print -P to queue check")
+    if b.lpd.printed.read_bytes() != expected * 3:
+        raise BenchError("lpd's printer file differs from the files sent (lpfilter, lpr, then"
+                         " print -P)")
     b.lpd.printed.write_bytes(b"")
 
 
 def one_round(b: Bench, lpr_first: bool) -> dict[str, dict[str, float]]:
     """The big job and the small jobs, by each client (order alternates with the round)."""
     got: dict[str, dict[str, float]] = {"big": {}, "small": {}}
-    steps = [("lpf", b.send_lpfilter), ("lpr", b.send_lpr)]
+    steps = [("lpf", b.send_lpfilter), ("lpr", b.send_lpr), ("dir", b.send_direct)]
     for group, files, amount in (("big", [b.big], b.args.size), ("small", b.small, len(b.small))):
         for who, send in steps[::-1] if lpr_first else steps:
             sent = send(files, f"{who} {group}")
@@ -324,6 +355,7 @@ def one_round(b: Bench, lpr_first: bool) -> dict[str, dict[str, float]]:
                                                         else sent.whole),
                                f"{who}_rss": sent.rss})
         got[group]["ratio"] = got[group]["lpf_rate"] / got[group]["lpr_rate"]
+        got[group]["dir_ratio"] = got[group]["dir_rate"] / got[group]["lpr_rate"]
     got["big"]["one_rss"] = b.send_lpfilter(b.small[:1], "lpf one").rss
     got["big"]["rss_growth"] = got["big"]["lpf_rss"] - got["big"]["one_rss"]
     return got
@@ -334,6 +366,7 @@ def measure(args: argparse.Namespace, b: Bench) -> dict[str, dict[str, list[floa
     say("warm-up round, and a check that the bytes arrive intact")
     check(b)
     b.send_lpfilter(b.small[:20], "warm-up"), b.send_lpr(b.small[:20], "warm-up")
+    b.send_direct(b.small[:20], "warm-up")
     b.send_lpfilter([b.big], "warm-up")  # also brings the big file into the page cache
     got: dict[str, dict[str, list[float]]] = {"big": {}, "small": {}}
     for number in range(args.runs):

@@ -283,15 +283,14 @@ class LpdSettings(SendSettings):
 
     @classmethod
     def from_entry(cls, entry: Entry, *, framed: bool = True) -> Self:
-        import socket  # here: a filter sending to a socket printer never needs the LPD parts
-
+        from lpfilter.printcap.hostmatch import host_name
         from lpfilter.protocols.lpdcontrol import Style
         common = _common(entry, False)
         return cls(**common, connect_timeout=_seconds(entry.number("connect_timeout")),
                    ack_timeout=common["stall"] if common["stall"] > 0 else ACK_DEFAULT,
                    banner=not entry.flag("sh"),
                    style=Style.RFC if entry.flag("bk") else Style.LPRNG, fmt="f",
-                   host=socket.gethostname() or "localhost",
+                   host=host_name() or "localhost",  # (socket.gethostname(), no socket)
                    data_first=entry.flag("send_data_first") or entry.flag("lpd_batch"),
                    keepalive=entry.flag("keepalive"), batch=entry.flag("lpd_batch"),
                    source_ports=_source_ports(entry))

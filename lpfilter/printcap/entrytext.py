@@ -45,6 +45,10 @@ def entry_to_text(entry: Entry) -> str:
 
 
 def default_entry(name: str) -> Entry:
-    """An entry with every key at its default, for a filter run without any printcap."""
+    """An entry with every key at its default, for a filter run without any printcap and
+    for ``print -P queue@host``: made as the reader would make ``NAME:``, without the
+    reader (its grammar module is 1 ms of a quick command)."""
+    from lpfilter.printcap.model import Record
+    from lpfilter.printcap.source import Origin
     safe = "".join(c for c in name if c.isalnum() or c in "._-") or "lp"
-    return entry_from_text(f"{safe}:\n", "(defaults)")
+    return Printcap([Record([safe], [], Origin("(defaults)", 1), None)]).lookup(safe)
