@@ -204,7 +204,10 @@ class Bench:
         for path in (*self.sd.values(), disk / "in", disk / "cwd", disk / "home"):
             path.mkdir()
         self.printcap = disk / "printcap"
-        self.printcap.write_text("".join(f"{q}:lp=ftp\\://127.0.0.1\\:{server.port}/:sd={sd}\n"
+        # done_jobs: every ticket kept, for the check that each job is done (the
+        # default, 1, prunes finished tickets as the queue goes on)
+        self.printcap.write_text("".join(f"{q}:lp=ftp\\://127.0.0.1\\:{server.port}/:sd={sd}"
+                                         ":done_jobs#1000000\n"
                                          for q, sd in self.sd.items()))
         block, tag = os.urandom(MiB), b"@@big@@"  # a random MiB over and over, a head
         self.big = disk / "in/big"

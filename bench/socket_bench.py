@@ -186,7 +186,10 @@ class Bench:
         for path in (*self.sd.values(), disk / "in", tmpfs / "in", disk / "cwd"):
             path.mkdir()
         self.printcap = disk / "printcap"
-        self.printcap.write_text("".join(f"{q}:lp=127.0.0.1%{sink.port}:sd={sd}\n"
+        # done_jobs: every ticket kept, for the check that each job is done (the
+        # default, 1, prunes finished tickets as the queue goes on)
+        self.printcap.write_text("".join(f"{q}:lp=127.0.0.1%{sink.port}:sd={sd}"
+                                         ":done_jobs#1000000\n"
                                          for q, sd in self.sd.items()))
         block = os.urandom(MiB)  # the big files: a random MiB over and over, a named head
         self.big = {}

@@ -132,8 +132,10 @@ class Area:
                      *self.idle_sds):
             path.mkdir(parents=True)
         self.printcap, self.idle_printcap = root / "printcap", root / "printcap.idle"
-        self.printcap.write_text(f"tput:sd={self.tput}:lp=/dev/null\n"
-                                 f"lat:sd={self.lat}:lp={root / 'fifo'}\n")
+        # done_jobs: every ticket kept, for the check that each job is done (the
+        # default, 1, prunes finished tickets as the queue goes on)
+        self.printcap.write_text(f"tput:sd={self.tput}:lp=/dev/null:done_jobs#1000000\n"
+                                 f"lat:sd={self.lat}:lp={root / 'fifo'}:done_jobs#1000000\n")
         self.idle_printcap.write_text("".join(f"idle{i:03d}:sd={sd}:lp=/dev/null\n"
                                               for i, sd in enumerate(self.idle_sds)))
         self.files = [str(root / f"in/job{i:04d}") for i in range(jobs)]
