@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID",
                         help="job ids as print shows them (lp-000012: job 12 of queue lp;"
                              " 000012 or 12: of the -P queue), - or all: every job, or a"
-                             " user name: that user's jobs (as LPRng's lprm); none: cancel's"
-                             " the first job you may remove")
+                             " user name: that user's jobs (as LPRng's lprm); none (cancel"
+                             " only): the first job you may remove")
 
 
 class _Target(Struct):
