@@ -13,7 +13,7 @@ import sys
 from lpfilter import logs
 from lpfilter.commands.environment import Context, split_global_options
 from lpfilter.commands.exits import for_error, worst
-from lpfilter.commands.registry import COMMANDS, command_module
+from lpfilter.commands.registry import COMMANDS, PROGRAMS, command_module
 from lpfilter.errors import NO_ROOM, LpfilterError, Several
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
@@ -83,8 +83,10 @@ def _configure_logging(verbose: int, debug: bool, *, watch: bool = False,
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one ``lpfilter`` command; returns the exit status (see lpfilter.status)."""
     if argv is None:  # the process's own command (the console script, python -m lpfilter)
+        program = os.path.basename(sys.argv[0]) if sys.argv else ""
+        words = [program] if program in PROGRAMS else []  # lpr, lpq... (a link to lpfilter)
         try:
-            return _main(sys.argv[1:], environ, process=True)
+            return _main([*words, *sys.argv[1:]], environ, process=True)
         finally:
             # The interpreter exits next. Its last collection would walk every object of
             # every module imported (about 10 ms of a quick command), and none of them is

@@ -43,6 +43,12 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                " filter or lp=| program", ()),
 }
 
+#: The names lpfilter answers to as a program of its own (a link, or a copy of the
+#: command, named so): ``lpr -P lp f`` is then ``lpfilter lpr -P lp f``, as LPRng's and
+#: CUPS's programs of those names are called (cli.main). Not ``print``, ``status``,
+#: ``hold``... (other programs have those names), nor lpd (``watch`` is not a drop-in).
+PROGRAMS = frozenset({"lpr", "lpq", "lprm", "lpc", "lp", "cancel", "checkpc"})
+
 #: Every word a command answers to (its name and aliases) -> its name.
 WORDS: dict[str, str] = {word: name for name, (_module, _help, aliases) in COMMANDS.items()
                          for word in (name, *aliases)}
