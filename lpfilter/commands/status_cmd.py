@@ -329,10 +329,9 @@ def run(ctx: Context) -> ExitStatus:
     if pause and args.json:
         from lpfilter.errors import UsageError
         raise UsageError("--json shows the queues once: run it again for each look")
+    head = "\033[H\033[2J" if args.clear else ""  # written with the showing: no flicker
     while True:
-        if args.clear:
-            ctx.stdout.write("\033[H\033[2J")
-        status, left = _show(ctx, select, until_empty)
+        status, left = _show(ctx, select, until_empty, head)
         if not pause or (until_empty and not left):
             return status
         ctx.stdout.flush()
@@ -354,7 +353,8 @@ def _repeat(items: list[str], repeat: float | None) -> tuple[list[str], float, b
     return [item for item in items if item not in plus], pause, True
 
 
-def _show(ctx: Context, select: list[str], counted: bool) -> tuple[ExitStatus, int]:
+def _show(ctx: Context, select: list[str], counted: bool,
+          head: str) -> tuple[ExitStatus, int]:
     """One showing; the exit status and how many jobs are queued or printing (+N stops
     at none)."""
     args = ctx.args
@@ -368,6 +368,7 @@ def _show(ctx: Context, select: list[str], counted: bool) -> tuple[ExitStatus, i
                 raise UsageError(f"+SECONDS stops when no job is left, which another server's"
                                  f" free text does not say: -t SECONDS repeats"
                                  f" {visible(remote.display())}'s answer")
+            ctx.stdout.write(head)
             return remotequeue.status(ctx, remote, select), 0
     printcap = ctx.printcap()
     every = args.all or printcap.means_every(name)
@@ -387,7 +388,7 @@ def _show(ctx: Context, select: list[str], counted: bool) -> tuple[ExitStatus, i
         text = "".join((short_line(d, entry) if args.short else format_queue(d, long=args.long))
                        + ("" if every else _forwarded(entry, args.long, select))
                        for d, entry in zip(data, entries, strict=True))
-    ctx.stdout.write(printable(text))
+    ctx.stdout.write(head + printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:
         print(f"lpfilter: {visible(error)}", file=sys.stderr)
