@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from localkit import LocalUser, World, local_server, made_user, world
@@ -20,9 +21,11 @@ from lpfilter.protocols import lpdlocal
 
 
 def spool_as(env: dict[str, str], queue: str, *users: str) -> None:
+    """A job of each user (print -U, as root), spooled only."""
+    doc = Path(env["LPFILTER_LOCK_DIR"]).parent / "page.txt"
+    doc.write_text("a page\n")
     for user in users:
-        assert main(["print", "--no-wait", "-U", user, "-P", queue, "/etc/hostname"],
-                    env) == 0
+        assert main(["print", "--no-wait", "-U", user, "-P", queue, str(doc)], env) == 0
 
 
 @pytest.fixture
