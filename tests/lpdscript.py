@@ -23,6 +23,7 @@ MODES = {
     "close-first-before-final-ack": "the first connection as close-before-final-ack, every"
                                     " later one as accept",
     "stall": "accept the connection, never read from it",
+    "hold-final-ack": "take the files, never answer the data file's content (until stopped)",
     "close-between-jobs": "ack the first control file's content, then close (kept connection)",
     "close-before-second-final-ack": "close instead of the ack after the second control"
                                      " file's content and \\0",
@@ -163,6 +164,9 @@ class ScriptedLpd:
             raise Dropped("no \\0 after the file")
         entry.complete = True
         if self._refuse(client, f"nack-{entry.kind}-content", queue):
+            return False
+        if entry.kind == "data" and self.mode == "hold-final-ack":
+            self.stopping.wait()
             return False
         if entry.kind == "data" and (self.mode == "close-before-final-ack" or (
                 self.mode == "close-first-before-final-ack" and len(self.connections) == 1)):

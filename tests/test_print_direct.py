@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from localkit import made_user, need_root, world
 from lpdkit import MakeScripted, RealLpd, real_lpd, scripted_lpd  # noqa: F401 - fixtures
 from serverkit import printed, start_server
-from spoolkit import Kit, kit  # noqa: F401 - fixture
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - fixture
 
 from lpfilter.cli import main
 
@@ -212,3 +213,22 @@ def test_standard_input_with_no_room_in_the_temporary_directory_is_exit_10(
     assert run.returncode == 10, run.stderr
     assert run.stderr.decode().startswith(f"lpfilter: cannot write {small}: No space left")
     assert b"Traceback" not in run.stderr and server.connections == []
+
+
+def test_ctrl_c_after_the_data_left_says_the_server_may_have_it(
+        docs: Path, scripted_lpd: MakeScripted) -> None:
+    server = scripted_lpd("hold-final-ack")
+    proc = subprocess.Popen([LPFILTER, "print", "-P", f"q@127.0.0.1%{server.port}",
+                             str(docs / "a.txt")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        wait_until(lambda: server.connections and len(server.connections[0].files) == 2
+                   and server.connections[0].files[1].complete, what="the data file")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == 130 and out == ""
+    assert "stopped after the job's data left: the server may have it" in err, err
+    assert (docs / "a.txt").exists()

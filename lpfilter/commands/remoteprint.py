@@ -140,6 +140,12 @@ def _tries(backend: LpdBackend, request: SendRequest[LpdSettings], *, tries: int
         assert isinstance(reporter, _Try)
         try:
             result = backend.send(request)
+        except KeyboardInterrupt:
+            if left_before or reporter.data_left:  # (the edge then says "interrupted")
+                print(f"lpfilter: {where}: stopped after the job's data left: the server may"
+                      f" have it; see 'lpfilter status -P {where}' before printing it again",
+                      file=sys.stderr)
+            raise
         except TransientError as exc:
             left_before = left_before or reporter.data_left
             rest = min(pause, deadline - time.monotonic())
