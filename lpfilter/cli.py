@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logs.getLogger(__name__)
 
+#: The longest line ``lpc`` with no command reads (a longer one is read as several).
+LPC_LINE_MAX = 64 * 1024
+
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 
@@ -108,6 +111,8 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
                        quiet=getattr(args, "quiet", False), defer=process)
     context = Context(args, os.environ if environ is None else environ)
     try:
+        if args.action == "lpc" and args.word is None:  # lpc alone: a line a command
+            return _lpc_lines(list(argv), environ)
         return int(command_module(args.module).run(context))
     except LpfilterError as exc:
         if args.debug:
@@ -152,6 +157,30 @@ def _said(error: LpfilterError) -> ExitStatus:
         return worst([_said(each) for each in error.errors])
     print(f"lpfilter: {visible(str(error))}", file=sys.stderr)  # one line, always
     return for_error(error)
+
+
+def _lpc_lines(argv: list[str], environ: Mapping[str, str] | None) -> int:
+    """LPRng's (and BSD's) lpc with no command: each line of standard input is one, run as
+    ``lpc ... LINE`` would be (its errors said, the next line read), until ``quit``,
+    ``exit``, the input's end or Ctrl-C; ``lpc>`` prompts a terminal. The exit status is
+    the worst of the lines'."""
+    statuses: list[ExitStatus] = []
+    terminal = sys.stdin.isatty()
+    while True:
+        if terminal:
+            print("lpc> ", end="", file=sys.stdout, flush=True)
+        line = sys.stdin.readline(LPC_LINE_MAX)
+        words = line.split()
+        if not line or words[:1] in (["quit"], ["exit"]):
+            if terminal and not line:
+                print()  # Ctrl-D at the prompt: the shell's prompt on a line of its own
+            return int(worst(statuses)) if statuses else 0
+        if words:
+            status = ExitStatus(_main([*argv, *(["help"] if words == ["?"] else words)],
+                                      environ))
+            if status is ExitStatus.INTERRUPTED:
+                return int(status)
+            statuses.append(status)
 
 
 def _split_filter(argv: list[str]) -> tuple[list[str], list[str] | None]:

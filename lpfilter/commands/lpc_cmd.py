@@ -65,8 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", dest="all_queues", action="store_true",
                         help="every queue (as LPRng's lpc -a)")
     if parser.prog.split()[-1] == "lpc":
-        parser.add_argument("word", metavar="COMMAND", choices=WORDS,
-                            help=f"one of: {', '.join(WORDS)}")
+        parser.add_argument("word", metavar="COMMAND", choices=WORDS, nargs="?",
+                            help=f"one of: {', '.join(WORDS)}; none: the commands are read"
+                                 " from standard input, one line each, until quit or its end"
+                                 " (lpc> prompts a terminal)")
     parser.add_argument("operands", nargs="*", metavar="ARG",
                         help="queues (or all); for hold, release, topq and move the queue,"
                              " then jobs: numbers, user names or all; move ends with the"
