@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
-          process: bool = False) -> int:
+          process: bool = False, line: bool = False) -> int:
     try:
         args = _parse(list(argv))
     except SystemExit as exc:  # argparse: --help, --version, or a usage error
@@ -112,6 +112,9 @@ def _main(argv: Sequence[str], environ: Mapping[str, str] | None, *,
     context = Context(args, os.environ if environ is None else environ)
     try:
         if args.action == "lpc" and args.word is None:  # lpc alone: a line a command
+            if line:  # (a line of lpc's own with options only: never lines within lines)
+                print("lpfilter lpc: a command, please ('help' lists them)", file=sys.stderr)
+                return int(ExitStatus.USAGE)
             return _lpc_lines(list(argv), environ)
         return int(command_module(args.module).run(context))
     except LpfilterError as exc:
@@ -177,7 +180,7 @@ def _lpc_lines(argv: list[str], environ: Mapping[str, str] | None) -> int:
             return int(worst(statuses)) if statuses else 0
         if words:
             status = ExitStatus(_main([*argv, *(["help"] if words == ["?"] else words)],
-                                      environ))
+                                      environ, line=True))
             if status is ExitStatus.INTERRUPTED:
                 return int(status)
             statuses.append(status)

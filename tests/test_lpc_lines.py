@@ -26,11 +26,12 @@ def stopped(kit: Kit, queue: str) -> bool:
 def test_each_line_is_a_command_until_quit(kit: Kit) -> None:
     kit.queue("q", "/dev/null")
     kit.queue("r", "/dev/null")
-    lines = "status q\nstop q\n\nbogus\nstop r\nquit\nstart q\n"
+    lines = "status q\nstop q\n\nbogus\n-P q\nstop r\nquit\nstart q\n"
     run = subprocess.run(kit.argv("lpc"), input=lines, env=kit.env, cwd=kit.root, text=True,
                          capture_output=True, timeout=60, check=False)
     assert run.returncode == 2, run  # the worst line's: bogus, a usage error
     assert "invalid choice: 'bogus'" in run.stderr and "Traceback" not in run.stderr
+    assert "lpfilter lpc: a command, please" in run.stderr  # a line of options only
     assert run.stdout.count("Printer: ") == 2 and "q@" in run.stdout, run.stdout
     assert stopped(kit, "q") and stopped(kit, "r")  # 'start q' came after quit
 
