@@ -49,6 +49,19 @@ def test_t_shows_it_again_until_interrupted_and_c_clears_each_time(kit: Kit) -> 
     assert shown.count(CLEAR) == shown.count("Queue q:") >= 3
 
 
+def test_a_plus_with_other_digits_is_a_name_in_the_list(
+        kit: Kit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``+²`` is no pause (float() would refuse it: it was an internal error, 70): a
+    word of lpq's list, a user name, as any other word that is no number."""
+    kit.queue("q", "/dev/null")
+    spooled(kit)
+    monkeypatch.setenv("LPFILTER_PRINTCAP", str(kit.printcap))
+    monkeypatch.setenv("LPFILTER_LOCK_DIR", str(kit.lock_dir))
+    assert main(["status", "-P", "q", "+\u00b2"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "no jobs" in out
+
+
 def test_t_0_shows_it_once(kit: Kit) -> None:
     kit.queue("q", "/dev/null")
     run = kit.run("status", "-t", "0", "-P", "q")

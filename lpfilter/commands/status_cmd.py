@@ -341,7 +341,8 @@ def run(ctx: Context) -> ExitStatus:
 def _repeat(items: list[str], repeat: float | None) -> tuple[list[str], float, bool]:
     """lpq's list without its ``+N``; the pause between showings (0: show once); whether
     to stop when no job is left (+N) rather than only when interrupted (-t)."""
-    plus = [item for item in items if item == "+" or (item[:1] == "+" and item[1:].isdigit())]
+    plus = [item for item in items if item == "+" or (
+        item[:1] == "+" and item[1:].isascii() and item[1:].isdigit())]  # (not "+²")
     if not plus:
         return items, repeat or 0.0, False
     from lpfilter.errors import UsageError
