@@ -165,6 +165,17 @@ def test_printer_lp_and_lpr_name_the_server_too(
         f"f{server.connections[1].files[1].name}") == 3
     assert main(["print", "-P", "q@", doc]) == 2  # no host: a usage error
     assert "write queue@host or queue@host%port" in capsys.readouterr().err
+    before = len(server.connections)
+    for name in ("q x@127.0.0.1", "q\x1b@127.0.0.1", "q" * 600 + "@127.0.0.1", "q@-x"):
+        # what LPD cannot carry, a host that can never resolve: refused, nothing sent
+        for command in ("print", "status", "cancel"):
+            argv = [command, "-P", f"{name}%{server.port}", *([doc] if command == "print"
+                                                             else [])]
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert err.startswith("lpfilter: -P ") and "\x1b" not in err, err
+            assert "printcap" not in err, err
+    assert len(server.connections) == before
 
 
 def test_lpfilters_own_server_prints_the_bytes(kit: Kit) -> None:

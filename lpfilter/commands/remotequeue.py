@@ -27,17 +27,27 @@ TIMEOUT = 10.0
 
 def remote_queue(name: str | None) -> Lpd | None:
     """The LPD queue ``name`` names when it is ``queue@host[%port]`` (None: a local
-    queue); a ``@`` form no server can be asked with is a usage error."""
+    queue); a ``@`` form no server can be asked with is a usage error, before any
+    connection: no host, a bad port, a host name that can never resolve, a queue name
+    LPD cannot carry (white space, a control character, too long)."""
     if not name or "@" not in name:
         return None
     from lpfilter.errors import UsageError
-    from lpfilter.printcap.destination import Lpd, classify
+    from lpfilter.printcap.destination import Lpd, classify, host_problem
+    from lpfilter.protocols.lpd import LpdProtocolError, receive_job
     from lpfilter.text import visible
     found = classify(name, queue=name)
     if not isinstance(found, Lpd):
         reason = getattr(found, "reason", "not queue@host[%port]")
         raise UsageError(f"-P {visible(name)}: {reason} (write queue@host or"
                          " queue@host%port)")
+    try:
+        receive_job(found.queue)  # (the request lines all carry the queue name so)
+        problem = host_problem(found.host)
+    except LpdProtocolError as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise UsageError(f"-P {visible(name)}: {visible(problem)}")
     return found
 
 
