@@ -168,11 +168,11 @@ def _lpc_lines(argv: list[str], environ: Mapping[str, str] | None) -> int:
     ``exit``, the input's end or Ctrl-C; ``lpc>`` prompts a terminal. The exit status is
     the worst of the lines'."""
     statuses: list[ExitStatus] = []
-    terminal = sys.stdin.isatty()
+    terminal = sys.stdin is not None and sys.stdin.isatty()  # (None: started with it closed)
     while True:
         if terminal:
             print("lpc> ", end="", file=sys.stdout, flush=True)
-        line = sys.stdin.readline(LPC_LINE_MAX)
+        line = sys.stdin.readline(LPC_LINE_MAX) if sys.stdin is not None else ""
         words = line.split()
         if not line or words[:1] in (["quit"], ["exit"]):
             if terminal and not line:

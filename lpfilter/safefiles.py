@@ -81,6 +81,17 @@ def refusal(info: os.stat_result, owner: int | None) -> str | None:
     return None
 
 
+def standard_input() -> int:
+    """Standard input's descriptor, for a ``print`` of ``-`` or of no file. A process
+    started with it closed (``<&-``: Python's ``sys.stdin`` is then None) gets one line,
+    never an internal error."""
+    import sys
+    if sys.stdin is None:
+        raise AccessError("standard input is closed: name the files to print, or give it"
+                          " the job; nothing was printed")
+    return sys.stdin.fileno()
+
+
 def discard(path: str) -> None:
     """Remove ``path``; one already gone is no error. (Not ``contextlib.suppress``: the
     quick commands do not import contextlib, 2.7 M instructions.)"""

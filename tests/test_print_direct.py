@@ -247,3 +247,24 @@ def test_ctrl_c_after_the_data_left_says_the_server_may_have_it(
     assert proc.returncode == 130 and out == ""
     assert "stopped after the job's data left: the server may have it" in err, err
     assert (docs / "a.txt").exists()
+
+
+@pytest.mark.parametrize("queue", ["own", "q@127.0.0.1%1"])
+def test_standard_input_closed_is_one_line_not_an_internal_error(
+        tmp_path: Path, queue: str) -> None:
+    """``lpr <&-``: a process started with standard input closed, printing standard input
+    (into a spool, and straight to a server): exit 5 and one line, never 70; ``lpc`` alone
+    reads no command then."""
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "printcap").write_text(f"own:sd={tmp_path / 'sd'}:lp=/dev/null\n")
+    env = dict(os.environ, LPFILTER_PRINTCAP=str(tmp_path / "printcap"),
+               LPFILTER_LOCK_DIR=str(tmp_path / "locks"))
+    for argv, status in (([LPFILTER, "print", "--no-wait", "-P", queue], 5),
+                         ([LPFILTER, "lpc"], 0)):
+        run = subprocess.run(["sh", "-c", '"$@" <&-', "sh", *argv], env=env, text=True,
+                             capture_output=True, timeout=60, check=False)
+        assert run.returncode == status, run
+        assert "internal error" not in run.stderr and "Traceback" not in run.stderr, run
+    assert "standard input is closed" in subprocess.run(
+        ["sh", "-c", '"$@" <&-', "sh", LPFILTER, "print", "-P", queue], env=env, text=True,
+        capture_output=True, timeout=60, check=False).stderr

@@ -22,6 +22,7 @@ from lpfilter.digest import sha256_hex
 from lpfilter.errors import AccessError, JobRefused, LpfilterError
 from lpfilter.protocols import lpd, lpdcontrol, lpdlocal
 from lpfilter.protocols.lpd import Subcommand
+from lpfilter.safefiles import standard_input
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -46,7 +47,7 @@ def send_file(environ: Mapping[str, str], queue: str, path: str | None,
     origin the server records for it (``cfname:digest``) and the job's name."""
     from lpfilter.commands.daemonclient import connect
     stdin = path is None or path == "-"
-    src = sys.stdin.fileno() if stdin else _open(str(path))
+    src = standard_input() if stdin else _open(str(path))
     try:
         info = os.fstat(src)
         size = info.st_size if stat.S_ISREG(info.st_mode) and not stdin else None

@@ -23,6 +23,7 @@ import time
 
 from lpfilter import logs
 from lpfilter.errors import JobRefused, LpfilterError, NameNotFound, TransientError, UsageError
+from lpfilter.safefiles import standard_input
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -183,7 +184,7 @@ def _data(path: str | None) -> tuple[int, int]:
     from lpfilter.errors import AccessError
     stdin = path is None or path == "-"
     try:
-        src = sys.stdin.fileno() if stdin else os.open(str(path), os.O_RDONLY | os.O_CLOEXEC)
+        src = standard_input() if stdin else os.open(str(path), os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise AccessError(f"{visible(str(path))}: cannot open: {exc.strerror}; nothing was"
                           " printed") from None

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 import time
 
 from lpfilter.errors import AccessError, JobRefused
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
-from lpfilter.safefiles import TooLarge, copy_fd, discard
+from lpfilter.safefiles import TooLarge, copy_fd, discard, standard_input
 from lpfilter.spool.control import ControlFile, admit, holds_new
 from lpfilter.spool.jobdata import INLINE_MAX, Source, inline_allowed
 from lpfilter.spool.joboptions import JobOptions as JobOptions  # (see there)
@@ -41,7 +40,7 @@ Staged = tuple[Job, Source, int]
 def _open_source(path: str | None) -> tuple[int, str, int | None]:
     """(fd, display name, size if known) of a file to print, or of standard input."""
     if path is None or path == "-":
-        return sys.stdin.fileno(), "(standard input)", None
+        return standard_input(), "(standard input)", None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
