@@ -23,7 +23,7 @@ import time
 
 from lpfilter import logs
 from lpfilter.errors import JobRefused, LpfilterError, NameNotFound, TransientError, UsageError
-from lpfilter.safefiles import standard_input
+from lpfilter.safefiles import copy_fd, standard_input
 from lpfilter.status import ExitStatus
 from lpfilter.text import visible
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from lpfilter.spool.joboptions import JobOptions
 
 log = logs.getLogger(__name__)
-
-CHUNK = 1 << 20
 
 
 class _Try:
@@ -210,13 +208,8 @@ def _copied(src: int, what: str) -> tuple[int, int]:
     except OSError as exc:
         raise AccessError(f"{what}: no temporary file for it in {tempfile.gettempdir()}:"
                           f" {exc.strerror}; nothing was printed") from None
-    size = 0
     try:
-        while chunk := os.read(src, CHUNK):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-            size += len(chunk)
+        size = copy_fd(src, fd)  # in the kernel where it can (a pipe: splice)
     except OSError as exc:
         os.close(fd)
         if exc.errno in NO_ROOM:  # the command's edge says it (exit status 10)
