@@ -384,7 +384,9 @@ def test_entry_destination(tmp_path: Path, options: str, expected: Any) -> None:
     ("9100@printer", Lpd("9100", "printer")), ("q@[::1]%516", Lpd("q", "::1", 516)),
     ("ftp\\://h/P", Ftp("h", 21, "P")), (None, Lpd("queue", "localhost")),
     *[(bad, Invalid) for bad in ("printer", "|", "| ", "%9100", "@host", "queue@", "h%nosuchsvc",
-                                 "h%99999", "ftp://")]])
+                                 "h%99999", "ftp://",
+                                 # a bracketed host the URI parser refuses (a colon cut)
+                                 "ftp://u@[:1]\\:2121/in", "socket://[nonsense]/", "lpd://[/q")]])
 def test_classify(lp: str | None, expected: Any) -> None:
     """§5: classify() reads lp forms, [IPv6] hosts, octal ports; anything else is a bad lp."""
     result = classify(lp, queue="queue")

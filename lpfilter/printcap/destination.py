@@ -210,7 +210,11 @@ def _uri(value: str) -> Destination:
         quoted = urllib.parse.quote(user, safe="%") + (
             ":" + urllib.parse.quote(password, safe="%") if colon else "")
         text = f"{scheme}://{quoted}@{hostpart}"
-    parts = urllib.parse.urlsplit(text)
+    try:  # (Python refuses a bracketed host that is no IP address: "[:1]", "[")
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return Invalid(value, f"bad host in the {scheme.lower()} URI: an IPv6 address in"
+                              " brackets, each ':' escaped (\\:) in the printcap")
     scheme = parts.scheme.lower()
     try:
         host, port_number = parts.hostname, parts.port
