@@ -44,6 +44,11 @@ def test_each_program_name_is_its_command(kit: Kit, links: Path) -> None:
     assert (shown.returncode, shown.stdout.split()[1:]) == (0, ["1", "job"]), shown
     held = run(kit, links / "lp", "-d", "q", "-H", "hold", "doc.txt")
     assert held.stdout.startswith("request id is q-"), held
+    listed = run(kit, links / "lpstat", "-v", "-o", "q")  # -v: lpstat's devices, not verbose
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0] == "device for q: /dev/null", listed.stdout
+    assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == [
+        f"q-{first}", held.stdout.split()[3]]
     assert run(kit, links / "lprm", "-P", "q").stdout == f"q-{first}: cancelled\n"
     stopped = run(kit, links / "lpc", "stop", "q")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped

@@ -42,12 +42,14 @@ _FLAGS = {"store_true": True, "store_false": False}
 _REFUSED = object()
 
 
-def common_options(parser: Any, default: object) -> None:
-    """Options allowed before and after the command (``lpfilter checkpc --printcap F``)."""
+def common_options(parser: Any, default: object, short_verbose: bool = True) -> None:
+    """Options allowed before and after the command (``lpfilter checkpc --printcap F``);
+    without ``short_verbose`` only ``--verbose`` (the command's own ``-v``: lpstat's)."""
     parser.add_argument("--printcap", metavar="PATH[:PATH...]", default=default,
                         help="printcap files to read (default: $LPFILTER_PRINTCAP, else"
                              " /etc/printcap and ~/.printcap)")
-    parser.add_argument("-v", "--verbose", action="count", default=default,
+    parser.add_argument(*("-v", "--verbose")[0 if short_verbose else 1:], action="count",
+                        default=default,
                         help="say more (repeat for more)")
     parser.add_argument("--debug", action="store_true", default=default,
                         help="debug logging, and a traceback on errors")
@@ -104,7 +106,7 @@ def add_all(parser: Any, module: Any, suppress: str, help_text: str = "") -> Non
     own. For argparse's parser (parser.py) and for a Recorder alike."""
     if getattr(module, "ADD_HELP", True):  # as argparse's add_help
         parser.add_argument("-h", "--help", action="help", default=suppress, help=help_text)
-    common_options(parser, suppress)
+    common_options(parser, suppress, getattr(module, "SHORT_VERBOSE", True))
     module.add_arguments(parser)
 
 

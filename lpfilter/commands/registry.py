@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "checkpc": ("checkpc_cmd", "check the printcap and the spool directories", ()),
     "print": ("print_cmd", "spool files and print them", ("lpr",)),
     "lp": ("lp_cmd", "print with CUPS's lp options (-d queue -n copies -o option)", ()),
+    "lpstat": ("lpstat_cmd", "CUPS's lpstat: jobs (-o), printers (-p), devices (-v), all (-t)",
+               ()),
     "watch": ("watch_cmd", "serve queues: send their jobs to the printers", ()),
     "status": ("status_cmd", "show queues and their jobs", ("lpq",)),
     "cancel": ("jobctl_cmd", "remove jobs, stopping one that is printing", ("lprm",)),
@@ -47,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 #: command, named so): ``lpr -P lp f`` is then ``lpfilter lpr -P lp f``, as LPRng's and
 #: CUPS's programs of those names are called (cli.main). Not ``print``, ``status``,
 #: ``hold``... (other programs have those names), nor lpd (``watch`` is not a drop-in).
-PROGRAMS = frozenset({"lpr", "lpq", "lprm", "lpc", "lp", "cancel", "checkpc"})
+PROGRAMS = frozenset({"lpr", "lpq", "lprm", "lpc", "lp", "cancel", "lpstat", "checkpc"})
 
 #: Every word a command answers to (its name and aliases) -> its name.
 WORDS: dict[str, str] = {word: name for name, (_module, _help, aliases) in COMMANDS.items()

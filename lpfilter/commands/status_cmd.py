@@ -198,7 +198,7 @@ def _job_table(jobs: list[JobData]) -> list[str]:
                      f" {_clip(visible(str(job['name'])), 24):<24}"
                      f" {human_size(job['size']):>10} {state:<9} {job['attempts']:>5}"
                      f" {human_age(now - job['submitted']):>6}"
-                     f"  {cut_words(visible(_detail(job)), DETAIL_WIDTH)}".rstrip())
+                     f"  {cut_words(visible(job_detail(job)), DETAIL_WIDTH)}".rstrip())
     if any(job["possible_duplicate"] for job in jobs):
         lines.append("  * possible duplicate: retried after bytes had reached the printer")
     return lines
@@ -213,7 +213,7 @@ def _sending(job: JobData) -> str:
     return f"{human_size(sent)} of {human_size(total)}{percent}"
 
 
-def _detail(job: JobData) -> str:
+def job_detail(job: JobData) -> str:
     """For an active job how far its send got; for a printed one how far the printer went
     (sent, or confirmed, and pages); else the last error."""
     if job["state"] == JobState.ACTIVE:
@@ -303,7 +303,7 @@ def _through_daemon(ctx: Context, data: QueueData) -> QueueData:
         return {**data, "error": str(exc)}
 
 
-def _status_of(ctx: Context, entry: Entry, locks: str) -> QueueData:
+def queue_view(ctx: Context, entry: Entry, locks: str) -> QueueData:
     """The queue's status: read from its spool, or the print server's (_through_daemon);
     a spool whose journal is closed to the user from the server first (reading it here
     would only fail, after the store's modules: ~4 ms), and read here only when none
@@ -377,7 +377,7 @@ def _show(ctx: Context, select: list[str], counted: bool,
     from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
-    data = [_status_of(ctx, entry, locks) for entry in entries]
+    data = [queue_view(ctx, entry, locks) for entry in entries]
     if select:
         data = [{**d, "jobs": [j for j in d["jobs"] if picked(j, select)]} for d in data]
     if args.json:
