@@ -167,6 +167,7 @@ def test_devices_classes_the_default_and_the_names(
 @pytest.mark.parametrize(("argv", "status", "said"), [
     (["-o", "q,nosuch"], 4, "no printer named 'nosuch'"),
     (["-d", "-p", "nosuch"], 4, "no printer named 'nosuch'"),
+    (["-o", "q@printhost"], 4, "'lpfilter status -P q@printhost' shows another server's"),
     (["-h", "server:631"], 2, "lpstat -h: not supported"),
     (["-E"], 2, "lpstat -E: not supported"), (["-H"], 2, "lpstat -H: not supported"),
     (["-W", "soon"], 2, "invalid choice: 'soon'")])

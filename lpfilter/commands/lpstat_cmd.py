@@ -31,7 +31,7 @@ import sys
 import time
 
 from lpfilter.commands.status_cmd import queue_view
-from lpfilter.errors import UsageError
+from lpfilter.errors import NoSuchPrinter, UsageError
 from lpfilter.job import FINISHED, JobState, user_name
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
@@ -124,11 +124,22 @@ class _View:
         """The queues a list names (each checked: NoSuchPrinter), or every queue."""
         if not listed or listed.lower() == "all":
             return self.printcap.queue_names()
-        return [self.printcap.lookup(name).name for name in names_in(listed)]
+        return [self.lookup(name).name for name in names_in(listed)]
+
+    def lookup(self, name: str) -> Entry:
+        """The queue's entry; a ``queue@host`` no printcap names is another server's,
+        which status shows (its answer is free text, not CUPS's lines)."""
+        try:
+            return self.printcap.lookup(name)
+        except NoSuchPrinter as exc:
+            if "@" not in name:
+                raise
+            raise NoSuchPrinter(f"{exc.message}: lpstat shows this host's queues; 'lpfilter"
+                                f" status -P {name}' shows another server's") from None
 
     def queue(self, name: str) -> tuple[Entry, QueueData]:
         if name not in self._data:
-            entry = self.printcap.lookup(name)
+            entry = self.lookup(name)
             data = queue_view(self.ctx, entry, self.locks)
             if data.get("error"):
                 self.errors.append(str(data["error"]))
@@ -275,7 +286,7 @@ def _accepting(view: _View, listed: str | None) -> list[str]:
 
 
 def _devices(view: _View, listed: str | None) -> list[str]:
-    return [f"device for {visible(name)}: {visible(device_uri(view.printcap.lookup(name)))}"
+    return [f"device for {visible(name)}: {visible(device_uri(view.lookup(name)))}"
             for name in view.names(listed)]
 
 
@@ -302,7 +313,7 @@ def _classes(view: _View, listed: str | None) -> list[str]:
     from lpfilter.printcap import pools
     lines = []
     for name in view.names(listed):
-        members = pools.server_names(view.printcap.lookup(name))
+        members = pools.server_names(view.lookup(name))
         if members:
             lines.append(f"members of class {visible(name)}:")
             lines.extend(f"\t{visible(member)}" for member in members)
