@@ -96,6 +96,8 @@ def test_W_picks_completed_jobs_dated_when_they_ended(
         assert capsys.readouterr().out == "".join(f"{each}\n" for each in shown), which
     assert main(["lpstat", "-o", "q"], two) == 0  # not-completed by default
     assert capsys.readouterr().out == f"{waiting}\n"
+    assert main(["lpstat", "-R", "-o", "q"], two) == 0  # the jobs -W picks are ranked
+    assert capsys.readouterr().out.startswith("  0 q-000002 ")
 
 
 def control_since(sd: Path) -> str:

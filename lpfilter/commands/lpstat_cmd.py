@@ -208,10 +208,9 @@ def _job_lines(view: _View, names: list[str], users: set[str] | None) -> list[st
     lines = []
     for name in names:
         _entry, data = view.queue(name)
-        for rank, job in enumerate(data["jobs"]):
-            finished = str(job["state"]) in _FINISHED
-            if args.which != "all" and finished != (args.which == "completed"):
-                continue
+        which = [job for job in data["jobs"] if args.which == "all"
+                 or (str(job["state"]) in _FINISHED) == (args.which == "completed")]
+        for rank, job in enumerate(which):  # (CUPS ranks the jobs -W picks)
             user = visible(str(job["user"]))
             if users is not None and user.lower() not in users:
                 continue
