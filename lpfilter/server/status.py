@@ -74,13 +74,12 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
              f" Server: {served_by}"]
     if message:
         lines.append(f" Status: {visible(message)}")
-    chosen = [job for job in jobs if selected(job, items)]
+    # A job's rank is its place in the whole queue, the active one counted, as LPRng's lpd
+    # numbers them (count+1 in Get_queue_status), whichever jobs the list picks.
+    chosen = [(rank, job) for rank, job in enumerate(jobs, 1) if selected(job, items)]
     if chosen:
         lines.append(HEADER)
-    rank = 0
-    for job in chosen[:MAX_JOBS]:
-        if job.state is JobState.QUEUED:
-            rank += 1
+    for rank, job in chosen[:MAX_JOBS]:
         lines.append(job_row(job, _RANK.get(job.state, str(rank)), host))
     if len(chosen) > MAX_JOBS:
         lines.append(f" ... and {len(chosen) - MAX_JOBS} more jobs")
