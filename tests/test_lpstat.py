@@ -166,6 +166,22 @@ def test_devices_classes_the_default_and_the_names(
     assert capsys.readouterr().out.splitlines()[1:] == ["\tDescription: Second floor"]
 
 
+def test_a_queue_without_its_spool_directory_neither_prints_nor_accepts(
+        kit: Kit, two: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """A client's forwarding entry whose spool was never made (checkpc --fix makes it):
+    said on both reports and on standard error, exit 5 as status's; r is shown as it is."""
+    kit.queues["lp"] = f"lp:rm=printhost:rp=raw:sd={kit.root / 'never-made'}"
+    kit.write_printcap()
+    assert main(["lpstat", "-p", "lp,r", "-a", "lp"], two) == 5
+    out, err = capsys.readouterr()
+    rows = out.splitlines()
+    assert rows[0].startswith("printer lp disabled since ") and rows[0].endswith(" -")
+    assert rows[1].startswith("\tqueue lp: spool directory ") and "checkpc --fix" in rows[1]
+    assert rows[2].startswith("printer r is idle.  enabled since ")
+    assert rows[3].startswith("lp not accepting requests since ") and rows[4] == rows[1]
+    assert err.count("lpfilter: queue lp: spool directory") == 1, err
+
+
 @pytest.mark.parametrize(("argv", "status", "said"), [
     (["-o", "q,nosuch"], 4, "no printer named 'nosuch'"),
     (["-d", "-p", "nosuch"], 4, "no printer named 'nosuch'"),
@@ -214,8 +230,10 @@ def test_an_ordinary_user_sees_a_closed_spool_through_the_print_server() -> None
                     "LPFILTER_LOCK_DIR": str(made.root / "rootlocks")}
         spool_as(root_env, "q", "root")
         when = submitted(made.sd, "q")["000001"]
-        done = user.run("lpstat", "-d", "-o", "q", env=made.env())
-        assert (done.returncode, done.stdout) == (5, "system default destination: q\n")
+        done = user.run("lpstat", "-d", "-o", "q", "-p", "q", env=made.env())
+        assert done.returncode == 5, done.stderr
+        assert done.stdout.splitlines()[:2] == ["system default destination: q",
+                                                "printer q unknown state -"]
         assert "lpfilter: " in done.stderr and "Traceback" not in done.stderr, done.stderr
         with local_server(made):
             done = user.run("lpstat", "-o", "q", env=made.env())

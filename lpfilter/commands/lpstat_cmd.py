@@ -187,8 +187,8 @@ def _since(data: QueueData) -> float:
     if not times:
         try:
             times.append(os.lstat(spool).st_mtime)
-        except OSError:
-            times.append(0.0)
+        except OSError:  # no spool directory: nothing to date it by
+            times.append(time.time())
     return max(times)
 
 
@@ -240,8 +240,10 @@ def _printers(view: _View, listed: str | None) -> list[str]:
         control = data.get("control") or {}
         since, shown = _date(_since(data)), visible(name)
         active = [job for job in data["jobs"] if job["state"] == JobState.ACTIVE]
-        reason = _stopped(control, name)
-        if reason:
+        reason = _stopped(control, name) or visible(str(data.get("error") or ""))
+        if not data.get("readable", True):  # closed to the caller, and no server answered
+            lines += [f"printer {shown} unknown state -", f"\t{reason}"]
+        elif reason:
             lines += [f"printer {shown} disabled since {since} -", f"\t{reason}"]
         elif active:
             lines.append(f"printer {shown} now printing {shown}-{active[0]['id']}."
@@ -279,6 +281,9 @@ def _accepting(view: _View, listed: str | None) -> list[str]:
             lines += [f"{shown} not accepting requests since {since} -",
                       f"\tspooling disabled by lpc disable ('lpfilter enable {shown}' takes"
                       " jobs again)"]
+        elif data.get("error") and data.get("readable", True):  # no spool directory
+            lines += [f"{shown} not accepting requests since {since} -",
+                      f"\t{visible(str(data['error']))}"]
         else:
             lines.append(f"{shown} accepting requests since {since}")
     return lines
