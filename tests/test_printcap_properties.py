@@ -24,6 +24,7 @@ from sharedkit import CORPUS, SHARED, require_shared
 from lpfilter import cli, printcap
 from lpfilter.errors import LpfilterError
 from lpfilter.printcap.check import check_printcap
+from lpfilter.printcap.destination import Invalid, classify
 from lpfilter.printcap.hostmatch import HostInfo
 from lpfilter.printcap.model import typed_value
 
@@ -285,3 +286,16 @@ def test_options_split_as_lprng_rebuilds_them(options: str) -> None:
     from lpfilter.printcap.grammar import parse_entry
     expected = _by_key(_lprng_split(":".join(_by_key(_lprng_split(options)))))
     assert _by_key([o.text for o in parse_entry("lp:" + options).options]) == expected
+
+
+@SETTINGS
+@given(scheme=st.sampled_from(["ftp", "socket", "lpd", "FTP", "ftp\\"]),
+       rest=st.text(st.sampled_from(list(":/\\@%[]!#?=.-_ 019aqh\u00e9|")), max_size=30))
+def test_a_uri_lp_is_a_destination_or_says_why_not(scheme: str, rest: str) -> None:
+    """§5: an ``lp=scheme://...`` value, however cut by the printcap's colons, gives a
+    destination or an Invalid one with its reason; never an exception (a bracketed host
+    Python's URI parser refuses was an internal error, exit 70)."""
+    destination = classify(f"{scheme}://{rest}", queue="q")
+    assert destination.display() is not None
+    if isinstance(destination, Invalid):
+        assert destination.reason
