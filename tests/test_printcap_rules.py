@@ -532,3 +532,35 @@ def test_an_entry_converts_each_key_once(tmp_path: Path, monkeypatch: pytest.Mon
     for _ in range(3):
         assert (kept.get("sd"), kept.get("SD"), kept.get("mx")) == ("/var/spool/lp",) * 2 + (7,)
     assert sorted(converted) == ["mx", "sd", "sd"]  # once per name asked (sd, SD, mx)
+
+
+@pytest.mark.parametrize("text", [
+    "127.0.0.1", "10.0.0.9", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5",
+    "::1", "fe80::1", "fe80::1%eth0", "2001:db8::1", "::ffff:192.0.2.1", "1.2.3.x", "host",
+    "", "a:b", "1.2.3.٤", "1.2.3.4/24"])
+def test_an_address_is_told_by_its_shape_as_ipaddress_reads_it(text: str) -> None:
+    """``local_fqdn`` tells a hosts line's address without ``ipaddress`` (a quick command's
+    ``Printer: q@host``); for what /etc/hosts holds it agrees with ``ipaddress``."""
+    from lpfilter.printcap import hostmatch
+    assert hostmatch._looks_like_address(text) == hostmatch._is_address(text)  # noqa: SLF001
+
+
+def test_this_machines_full_name_is_the_same_either_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entry.fqdn() (no addresses looked up) names this machine as Entry.host does, from a
+    hosts file whose line for it gives a dotted name."""
+    from lpfilter.printcap import hostmatch
+    name = hostmatch.host_name()
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost\n192.0.2.7 {name}.example.org {name}\n"
+                     f"bad.address {name}.wrong.example\n")
+    real = hostmatch._hosts_file_lines  # noqa: SLF001
+    monkeypatch.setattr(hostmatch, "_hosts_file_lines", lambda path="": real(str(hosts)))
+    from lpfilter.printcap import entry as entry_module
+    for cached in (hostmatch._local_lines, hostmatch.local_host, hostmatch.local_fqdn):  # noqa: SLF001
+        fresh = hostmatch.once(cached.__wrapped__)  # (each read once per process)
+        monkeypatch.setattr(hostmatch, cached.__name__, fresh)
+        if hasattr(entry_module, cached.__name__):
+            monkeypatch.setattr(entry_module, cached.__name__, fresh)
+    entry = load(tmp_path, "lp:lp=/dev/null\n", host=None).lookup("lp")
+    assert entry.fqdn() == f"{name}.example.org" == hostmatch.local_host().fqdn

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from lpfilter.printcap.datatypes import URI_SCHEMES, expand_percent, number_word
-from lpfilter.printcap.hostmatch import HostInfo, local_host
+from lpfilter.printcap.hostmatch import HostInfo, local_fqdn, local_host
 from lpfilter.printcap.keys import KEYS, is_by_name
 from lpfilter.printcap.source import Origin, Problem
 from lpfilter.structs import Struct
@@ -233,6 +233,13 @@ class Entry(Struct):
         if self._host is None:
             self._host = local_host()
         return self._host
+
+    def fqdn(self) -> str:
+        """The host's full name (``host.fqdn``, else its short one); this machine's without
+        looking up its addresses (``ipaddress``) when no host was given."""
+        if self._host is None:
+            return local_fqdn()
+        return self._host.fqdn or self._host.short
 
     def codes(self) -> dict[str, str]:
         """Values of the ``%`` codes, computed on first use; ``%h`` and ``%H`` (the host)

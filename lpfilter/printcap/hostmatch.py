@@ -15,6 +15,7 @@ from lpfilter.structs import FrozenStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     import ipaddress
 
     IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -60,28 +61,71 @@ def host_name() -> str:
 
 
 @once
+def _local_lines() -> tuple[str, list[list[str]]]:
+    """This machine's name and the /etc/hosts lines that name it (read once)."""
+    name = host_name()
+    return name, [fields for fields in _hosts_file_lines()
+                  if len(fields) >= 2 and name in fields[1:]]
+
+
+def _fqdn(name: str, lines: list[list[str]], *, usable: Callable[[str], bool]) -> str:
+    """The first dotted name of a line naming this machine (``usable``: that line's
+    address reads), else the name itself."""
+    fqdn = name
+    for fields in lines:
+        if usable(fields[0]):
+            fqdn = next((n for n in fields[1:] if "." in n and n.startswith(name.split(".")[0])),
+                        fqdn)
+    return fqdn
+
+
+@once
 def local_host() -> HostInfo:
     """This machine's names and addresses, from gethostname() and /etc/hosts only.
 
     No DNS query is made: a printcap lookup must never send traffic off this machine.
     """
     import ipaddress
-    name = host_name()
+    name, lines = _local_lines()
     names = {name, name.split(".")[0], "localhost"}
     addresses: set[IPAddress] = {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
-    fqdn = name
-    for fields in _hosts_file_lines():
-        if len(fields) < 2 or name not in fields[1:]:
-            continue
+    for fields in lines:
         try:
             addresses.add(ipaddress.ip_address(fields[0]))
         except ValueError:
             continue
         names.update(fields[1:])
-        fqdn = next((n for n in fields[1:] if "." in n and n.startswith(name.split(".")[0])),
-                    fqdn)
+    fqdn = _fqdn(name, lines, usable=_is_address)
     return HostInfo(fqdn.split(".")[0], fqdn, tuple(sorted(names)), tuple(sorted(
         addresses, key=lambda a: (a.version, int(a)))))
+
+
+@once
+def local_fqdn() -> str:
+    """``local_host().fqdn`` without its addresses (``ipaddress``: 1.5 ms a command that
+    only names the host need not pay): an address is told by its shape here."""
+    name, lines = _local_lines()
+    return _fqdn(name, lines, usable=_looks_like_address)
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_address(text: str) -> bool:
+    """An IPv4 or IPv6 address as /etc/hosts writes one (digits and dots; hex and
+    colons), the test ``_is_address`` makes without ``ipaddress``."""
+    if ":" in text:
+        text = text.partition("%")[0]  # (a scope: fe80::1%eth0)
+        return all(c in "0123456789abcdefABCDEF:." for c in text) and text.count(":") >= 2
+    parts = text.split(".")
+    return len(parts) == 4 and all(p.isascii() and p.isdigit() and p == str(int(p))
+                                   and int(p) <= 255 for p in parts)
 
 
 def _matches_address(item: str, host: HostInfo) -> bool | None:
