@@ -147,6 +147,17 @@ def test_a_forged_intents_time(kit: Kit) -> None:
                  ["status", "--json", "-P", "lp"]):
         done = kit.run(*argv)
         assert done.returncode != 70 and "Traceback" not in done.stderr, argv
+    # The print server's answer to LPRng's lpq writes the same rows (server/status.py):
+    # the time no clock can show is its number, not an error ending the connection.
+    from lpfilter import printcap
+    from lpfilter.server.status import long_status
+    entry = printcap.load([str(kit.printcap)]).lookup("lp")
+    store = SpoolStore(str(sd), "lp")
+    try:
+        answer = long_status(entry, store, (), served_by="no server active", message="")
+    finally:
+        store.close()
+    assert str(float(2**62)) in answer and "\x1b" not in answer, answer
 
 
 def test_a_forged_job_records_time_is_shown_as_its_number(kit: Kit) -> None:

@@ -79,7 +79,9 @@ def test_status_a_shows_every_queue_as_all_does(world: World) -> None:
     rc, out, err = world.cli("status", "-a")
     assert (rc, err) == (0, "")
     assert re.findall(r"(?m)^Queue (\S+):", out) == ["q", "r", "lp-color"]
-    assert world.cli("lpq", "--all") == (0, out, "")
+    rc, out, err = world.cli("lpq", "--all")  # LPRng's table (test_lpq_lprng.py)
+    assert (rc, err) == (0, "")
+    assert re.findall(r"(?m)^Printer: ([^@]+)@", out) == ["q", "r", "lp-color"]
     data = json.loads(world.cli("status", "-a", "--json")[1])
     assert [d["queue"] for d in data] == ["q", "r", "lp-color"]
 
@@ -100,11 +102,13 @@ def test_status_lists_only_the_users_and_numbers_named(world: World) -> None:
         world.spool("q", "-U", user)
     rows = lambda out: re.findall(r"(?m)^  (\d{6}) ", out)  # noqa: E731
     assert rows(world.cli("status", "-P", "q")[1]) == ["000001", "000002", "000003"]
-    assert rows(world.cli("lpq", "-P", "q", "alice")[1]) == ["000001", "000003"]
-    assert rows(world.cli("lpq", "-P", "q", "2", "3")[1]) == ["000002", "000003"]
-    assert rows(world.cli("lpq", "-P", "q", "bob", "0001")[1]) == ["000001", "000002"]
-    rc, out, err = world.cli("lpq", "-P", "q", "carol", "9")
+    assert rows(world.cli("status", "-P", "q", "alice")[1]) == ["000001", "000003"]
+    assert rows(world.cli("status", "-P", "q", "2", "3")[1]) == ["000002", "000003"]
+    assert rows(world.cli("status", "-P", "q", "bob", "0001")[1]) == ["000001", "000002"]
+    rc, out, err = world.cli("status", "-P", "q", "carol", "9")
     assert (rc, err) == (0, "") and "  no jobs" in out
+    lprng = re.findall(r"(?m)^ (\d+) +\S+\+(\d+) ", world.cli("lpq", "-P", "q", "alice")[1])
+    assert lprng == [("1", "1"), ("3", "3")]  # LPRng's rows: rank, user@host+number
     data = json.loads(world.cli("status", "-P", "q", "--json", "bob")[1])
     assert [job["user"] for job in data["jobs"]] == ["bob"]
     long = world.cli("lpq", "-L", "-P", "q", "bob")  # LPRng's -L: every detail, as -l

@@ -51,8 +51,8 @@ def remote_queue(name: str | None) -> Lpd | None:
     return found
 
 
-def status(ctx: Context, target: Lpd, select: list[str]) -> ExitStatus:
-    """``status -P queue@host``: the server's answer, short or (``-l``) long."""
+def status(ctx: Context, target: Lpd, select: list[str], *, long: bool) -> ExitStatus:
+    """``status -P queue@host``: the server's answer, short or long (``-l``, and lpq's)."""
     from lpfilter.backends.lpdquery import remote_status
     from lpfilter.errors import UsageError
     from lpfilter.protocols.lpd import LpdProtocolError
@@ -61,7 +61,7 @@ def status(ctx: Context, target: Lpd, select: list[str]) -> ExitStatus:
         raise UsageError(f"--json shows local queues; {target.display()} is another"
                          " server's, whose answer is free text")
     try:
-        lines = remote_status(target.host, target.port, target.queue, long=args.long,
+        lines = remote_status(target.host, target.port, target.queue, long=long,
                               items=tuple(select), timeout=TIMEOUT)
     except LpdProtocolError as exc:
         raise UsageError(f"-P {target.display()}: {exc}") from None

@@ -359,6 +359,7 @@ def _show(ctx: Context, select: list[str], counted: bool,
     """One showing; the exit status and how many jobs are queued or printing (+N stops
     at none)."""
     args = ctx.args
+    lpq = args.command == "lpq" and not (args.long or args.short or args.json)  # (lpqview)
     name = None if args.all else ctx.queue(args.printer)
     if name and "@" in name:  # -P queue@host: the server's answer, as lpq shows it
         from lpfilter.commands import remotequeue
@@ -370,25 +371,26 @@ def _show(ctx: Context, select: list[str], counted: bool,
                                  f" free text does not say: -t SECONDS repeats"
                                  f" {visible(remote.display())}'s answer")
             ctx.stdout.write(head)
-            return remotequeue.status(ctx, remote, select), 0
+            return remotequeue.status(ctx, remote, select, long=args.long or lpq), 0
     printcap = ctx.printcap()
     every = args.all or printcap.means_every(name)
     names = printcap.queue_names() if every else [ctx.queue(args.printer)]
     from lpfilter.commands.environment import lock_dir
     locks = lock_dir(ctx.environ)
     entries = [printcap.lookup(name) for name in names]
-    data = [queue_view(ctx, entry, locks) for entry in entries]
+    whole = data = [queue_view(ctx, entry, locks) for entry in entries]
     if select:
         data = [{**d, "jobs": [j for j in d["jobs"] if picked(j, select)]} for d in data]
     if args.json:
         import json
         text = json.dumps(data if every else data[0], indent=2, ensure_ascii=False) + "\n"
-    else:
-        # One queue's remote part only: -a asks no server (a client printcap may forward
-        # hundreds of queues, each a connection and a wait).
-        text = "".join((short_line(d, entry) if args.short else format_queue(d, long=args.long))
-                       + ("" if every else _forwarded(entry, args.long, select))
-                       for d, entry in zip(data, entries, strict=True))
+    else:  # (-a asks no server: a client printcap may forward hundreds of queues)
+        if lpq:
+            from lpfilter.commands import lpqview
+        text = "".join((lpqview.table(w, entry, select) if lpq else short_line(d, entry)
+                        if args.short else format_queue(d, long=args.long))
+                       + ("" if every else _forwarded(entry, args.long or lpq, select))
+                       for d, w, entry in zip(data, whole, entries, strict=True))
     ctx.stdout.write(head + printable(text))
     errors = [str(d["error"]) for d in data if d.get("error")]
     for error in errors:

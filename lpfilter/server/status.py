@@ -9,7 +9,6 @@ control characters made visible; the answer is bounded (``MAX_JOBS`` rows).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
@@ -19,19 +18,23 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
 
 #: At most this many job rows in one answer (then a line saying how many more).
 MAX_JOBS = 1000
 #: Rank words for jobs not waiting in line, as LPRng's lpq shows them.
-_RANK = {JobState.ACTIVE: "active", JobState.HELD: "hold", JobState.FAILED: "error"}
+_RANK = {str(JobState.ACTIVE): "active", str(JobState.HELD): "hold",
+         str(JobState.FAILED): "error"}
 HEADER = " Rank   Owner/ID                   Class Job Files                 Size Time"
 
 
 def server_name(entry: Entry) -> str:
-    """The host part of ``q@host`` in answers: this host's name as the printcap sees it."""
-    return entry.host.fqdn or entry.host.short or "localhost"
+    """The host part of ``q@host`` in answers: this host's name as the printcap sees it
+    (``Entry.fqdn``: without looking up its addresses)."""
+    return entry.fqdn() or "localhost"
 
 
 def job_number(job: Job) -> int | None:
@@ -68,28 +71,50 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     host = server_name(entry)
     jobs = pending(store)
     printable = sum(1 for job in jobs if job.state in (JobState.QUEUED, JobState.ACTIVE))
-    lines = [f"Printer: {visible(entry.name)}@{host}{flags_text(read_control(store.state))}"
-             f"{visible(pools.lpq_note(entry))}",
-             f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
-             f" Server: {served_by}"]
-    if message:
-        lines.append(f" Status: {visible(message)}")
+    lines = head_lines(entry, flags_text(read_control(store.state)), printable,
+                       served_by=served_by, message=message)
     # A job's rank is its place in the whole queue, the active one counted, as LPRng's lpd
     # numbers them (count+1 in Get_queue_status), whichever jobs the list picks.
     chosen = [(rank, job) for rank, job in enumerate(jobs, 1) if selected(job, items)]
     if chosen:
         lines.append(HEADER)
     for rank, job in chosen[:MAX_JOBS]:
-        lines.append(job_row(job, _RANK.get(job.state, str(rank)), host))
+        lines.append(job_row(job, rank_word(str(job.state), rank), host))
     if len(chosen) > MAX_JOBS:
         lines.append(f" ... and {len(chosen) - MAX_JOBS} more jobs")
     return "".join(f"{line}\n" for line in lines)
 
 
+def head_lines(entry: Entry, flags: str, printable: int, *, served_by: str,
+               message: str) -> list[str]:
+    """LPRng's lines above the jobs: ``Printer: q@host`` (lpc's flags, a pool's note),
+    the printable jobs, who serves the queue, the printer's last message."""
+    lines = [f"Printer: {visible(entry.name)}@{server_name(entry)}{flags}"
+             f"{visible(pools.lpq_note(entry))}",
+             f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
+             f" Server: {served_by}"]
+    if message:
+        lines.append(f" Status: {visible(message)}")
+    return lines
+
+
+def rank_word(state: str, rank: int) -> str:
+    """The Rank column: active, hold or error, else the job's place in the queue."""
+    return _RANK.get(state, str(rank))
+
+
 def job_row(job: Job, rank: str, host: str) -> str:
     """One row: rank, owner/id, class, number, name, size, time submitted."""
-    name = visible(job.name)[:20]
-    number = job_number(job)
-    when = time.strftime("%H:%M:%S", time.localtime(job.submitted))
-    return (f" {rank:<6} {owner_id(job, host)[:26]:<26} {visible(job.job_class or 'A')[:5]:>5}"
-            f" {'' if number is None else number:>3} {name:<20} {job.size:>5} {when}")
+    return row(rank, owner_id(job, host), job.job_class, job_number(job), job.name, job.size,
+               job.submitted)
+
+
+def row(rank: str, owner: str, job_class: str, number: int | None, name: str, size: int,
+        submitted: float) -> str:
+    """A job's row from its fields (the server's jobs and a local lpq's data alike)."""
+    try:
+        when = time.strftime("%H:%M:%S", time.localtime(submitted))
+    except (OverflowError, OSError, ValueError):  # a forged record's: its number
+        when = repr(submitted)
+    return (f" {rank:<6} {owner[:26]:<26} {visible(job_class or 'A')[:5]:>5}"
+            f" {'' if number is None else number:>3} {visible(name)[:20]:<20} {size:>5} {when}")

@@ -1,0 +1,76 @@
+"""``lpq`` as LPRng's lpq shows a queue (the word ``lpq``, or lpfilter linked as ``lpq``):
+the lines lpfilter's print server answers LPRng's lpq with (``server/status.py``),
+``Printer: lp@host``, the printable jobs, who serves the queue, the printer's last
+message, then a row a job (rank, ``user@host+number``, class, number, name, size, time).
+
+So a site's users and their scripts see on this host what LPRng's lpq showed them, and
+the same as ``lpq -P lp@thishost`` from another. ``lpfilter status`` keeps lpfilter's own
+table; ``lpq -l``/``-L`` and ``--json`` lpfilter's details, ``lpq -s`` LPRng's one line.
+The data is what status reads (the spool, or the print server's view for an ordinary
+user's closed spool); a queue that could not be read is LPRng's ``Printer: lp@host -
+why`` line.
+"""
+from __future__ import annotations
+
+from lpfilter.job import FINISHED
+from lpfilter.server.status import (HEADER, MAX_JOBS, head_lines, rank_word, row,
+                                    server_name)
+from lpfilter.text import visible
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lpfilter.printcap import Entry
+    from lpfilter.spool.queueinfo import JobData, QueueData
+
+_FINISHED = frozenset(str(state) for state in FINISHED)
+_PRINTABLE = frozenset({"queued", "active"})
+
+
+def table(data: QueueData, entry: Entry, select: Sequence[str]) -> str:
+    """One queue as LPRng's lpq shows it; ``select`` (user names, job numbers) picks the
+    rows, each keeping its rank in the whole queue."""
+    from lpfilter.commands.status_cmd import picked
+    if data.get("error"):  # LPRng's line for a queue it cannot show
+        return (f"Printer: {visible(entry.name)}@{server_name(entry)}"
+                f" - {visible(str(data['error']))}\n")
+    jobs = [job for job in data["jobs"] if str(job["state"]) not in _FINISHED]
+    printable = sum(1 for job in jobs if str(job["state"]) in _PRINTABLE)
+    lines = head_lines(entry, _flags(data), printable, served_by=_served_by(data),
+                       message=str(data["printer_status"] or ""))
+    chosen = [(rank, job) for rank, job in enumerate(jobs, 1)
+              if not select or picked(job, list(select))]
+    if chosen:
+        lines.append(HEADER)
+    host = server_name(entry)
+    lines.extend(_row(job, rank_word(str(job["state"]), rank), host)
+                 for rank, job in chosen[:MAX_JOBS])
+    if len(chosen) > MAX_JOBS:
+        lines.append(f" ... and {len(chosen) - MAX_JOBS} more jobs")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _row(job: JobData, rank: str, host: str) -> str:
+    number = str(job["id"])
+    owner = visible(f"{job['user']}@{job.get('host') or host}+{number.lstrip('0') or '0'}")
+    return row(rank, owner, str(job.get("job_class") or ""),
+               int(number) if number.isascii() and number.isdigit() else None,
+               str(job["name"]), int(job["size"]), float(job["submitted"]))
+
+
+def _flags(data: QueueData) -> str:
+    """lpc's state as LPRng's lpq puts it after the queue's name."""
+    control = data.get("control")
+    if not control:
+        return ""
+    from lpfilter.spool.control import QueueControl, flags_text
+    return flags_text(QueueControl(**control))
+
+
+def _served_by(data: QueueData) -> str:
+    served = data.get("served_by")
+    if not served:
+        return "no server active"
+    from lpfilter.spool.lease import served_by
+    return served_by(int(served["pid"]), str(served["purpose"]), float(served["since"]))

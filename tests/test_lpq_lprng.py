@@ -1,0 +1,95 @@
+"""``lpq`` (the word, and lpfilter linked as lpq) shows a queue as LPRng's lpq does: the
+lines lpfilter's print server answers LPRng's lpq with, byte for byte, for the same
+queue; ``status`` keeps lpfilter's table, ``lpq -l``/``-s``/``--json`` their own forms.
+A real daemon with a printer that hangs on the first job, LPRng's own lpq against it, and
+in-process commands on real spools."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lpdkit import need_lprng
+from serverkit import Server, ask, lprng, send_job, start_server
+from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
+
+from lpfilter.cli import main
+
+
+@pytest.fixture
+def stuck(kit: Kit) -> Server:  # noqa: F811
+    """A daemon whose printer hangs on the first job: zed's printing, alice's and bob's
+    waiting, bob's held."""
+    kit.queue("q", kit.recorder())
+    (kit.out / "hang").touch()
+    server = start_server(kit)
+    for number, user in ((1, "zed"), (2, "alice"), (3, "bob")):
+        send_job(server.port, f"{user}\n".encode(), user=user, name=f"{user}.txt",
+                 number=number)
+    wait_until(lambda: (kit.out / "q-000001.ready").exists(), what="the first job printing")
+    assert kit.run("hold", "-P", "q", "000003").returncode == 0
+    return server
+
+
+def test_lpq_is_the_servers_answer_to_lprngs_lpq(kit: Kit, stuck: Server) -> None:  # noqa: F811
+    for items in ((), ("bob",), ("2",)):
+        answer = ask(stuck.port, b"\x04q" + b"".join(b" " + i.encode() for i in items)
+                     + b"\n").decode()
+        shown = kit.run("lpq", "-P", "q", *items)
+        assert (shown.returncode, shown.stdout, shown.stderr) == (0, answer, ""), items
+    lines = kit.run("lpq", "-P", "q").stdout.splitlines()
+    assert lines[0].startswith("Printer: q@") and lines[1] == " Queue: 2 printable jobs"
+    assert lines[2].startswith(" Server: served by pid ")
+    assert [row.split()[:2] for row in lines[4:]] == [
+        ["active", "zed@client+1"], ["2", "alice@client+2"], ["hold", "bob@client+3"]]
+    assert kit.run("lpq", "-P", "q", "alice").stdout.splitlines()[4].split()[0] == "2"
+
+
+def test_lprngs_lpq_and_lpfilters_show_the_same_rows(kit: Kit, stuck: Server) -> None:  # noqa: F811
+    need_lprng()
+    theirs = lprng(kit.root, "lpq", "-P", stuck.queue())
+    assert theirs.returncode == 0, theirs
+    ours = kit.run("lpq", "-P", "q").stdout
+    rows = [line for line in ours.splitlines() if "@client+" in line]
+    assert len(rows) == 3 and all(row in theirs.stdout.decode() for row in rows), (
+        theirs.stdout, ours)
+
+
+def test_status_and_lpqs_other_forms_are_as_they_were(kit: Kit, stuck: Server) -> None:  # noqa: F811
+    table = kit.run("status", "-P", "q").stdout
+    assert table.startswith("Queue q: lp=|") and "  JOB      USER" in table
+    assert kit.run("lpq", "-P", "q", "-s").stdout.endswith(" 3 jobs\n")
+    assert kit.run("lpq", "-l", "-P", "q").stdout == kit.run("status", "-l", "-P", "q").stdout
+    data = json.loads(kit.run("lpq", "--json", "-P", "q").stdout)
+    assert [job["user"] for job in data["jobs"]] == ["zed", "alice", "bob"]
+
+
+def test_a_queue_lpq_cannot_show_is_lprngs_line_and_exit_5(
+        kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    kit.queue("r", "/dev/null")
+    kit.queues["lp"] = f"lp:lp=/dev/null:sd={kit.root / 'never-made'}"
+    kit.write_printcap()
+    env = dict(kit.env)
+    assert main(["lpq", "-a"], env) == 5
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith("Printer: r@")
+    [line] = [row for row in out.splitlines() if row.startswith("Printer: lp@")]
+    assert " - queue lp: spool directory " in line and "checkpc --fix" in line
+    assert err.count("lpfilter: queue lp: spool directory") == 1, err
+
+
+def test_the_lpq_link_shows_lprngs_table(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
+    """Linked as lpq, on a queue with no watcher: no server active, one row a job."""
+    from test_program_names import LPFILTER
+    kit.queue("q", "/dev/null")
+    (kit.root / "doc.txt").write_text("a page\n")
+    assert kit.run("print", "--no-wait", "-P", "q", "doc.txt").returncode == 0
+    (tmp_path / "lpq").symlink_to(LPFILTER)
+    import subprocess
+    done = subprocess.run([str(tmp_path / "lpq"), "-P", "q"], env=kit.env, cwd=kit.root,
+                          text=True, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1:3] == [" Queue: 1 printable job", " Server: no server active"]
+    assert lines[4].split()[:2] == ["1", "root@" + lines[4].split()[1].split("@")[1]]
+    assert lines[4].split()[4:6] == ["doc.txt", "7"]
