@@ -58,7 +58,11 @@ def test_lprngs_lpq_and_lpfilters_show_the_same_rows(kit: Kit, stuck: Server) ->
 def test_status_and_lpqs_other_forms_are_as_they_were(kit: Kit, stuck: Server) -> None:  # noqa: F811
     table = kit.run("status", "-P", "q").stdout
     assert table.startswith("Queue q: lp=|") and "  JOB      USER" in table
-    assert kit.run("lpq", "-P", "q", "-s").stdout.endswith(" 3 jobs\n")
+    # LPRng's short line counts the printable jobs and then the held ones (its lpd's
+    # Get_queue_status), the server's answer and lpq -s alike.
+    assert kit.run("lpq", "-P", "q", "-s").stdout.endswith(" 2 jobs (1 held)\n")
+    assert ask(stuck.port, b"\x03q\n").decode().endswith(" 2 jobs (1 held)\n")
+    assert ask(stuck.port, b"\x03q bob\n").decode().endswith(" 0 jobs (1 held)\n")
     assert kit.run("lpq", "-l", "-P", "q").stdout == kit.run("status", "-l", "-P", "q").stdout
     data = json.loads(kit.run("lpq", "--json", "-P", "q").stdout)
     assert [job["user"] for job in data["jobs"]] == ["zed", "alice", "bob"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from lpfilter.job import FINISHED, JobState
+from lpfilter.job import JobState
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import control_words
@@ -160,22 +160,20 @@ def picked(job: JobData, select: list[str]) -> bool:
 
 
 def short_line(data: QueueData, entry: Entry) -> str:
-    """``lpq -s``: ``q@host 2 jobs``, the jobs not finished, and the lpc state after, as
-    the print server's short answer writes them (server/status.py)."""
-    from lpfilter.server.status import server_name
+    """``lpq -s``: ``q@host 2 jobs (1 held)`` and the lpc state after, as the print
+    server's short answer writes them (server/status.short_text)."""
+    from lpfilter.server.status import server_name, short_text
     from lpfilter.spool.control import QueueControl, flags_text
     where = f"{visible(str(data['queue']))}@{server_name(entry)}"
     if not data.get("readable", True):
         return f"{where}: jobs not shown: you may not read its spool directory\n"
     if data.get("error"):
         return f"{where}: no spool directory\n"
-    count = sum(1 for job in data["jobs"] if str(job["state"]) not in _FINISHED)
     control = data.get("control")
     flags = flags_text(QueueControl(**control)) if control else ""
-    return f"{where} {count} job{'' if count == 1 else 's'}{flags}\n"
+    return short_text(entry, [str(job["state"]) for job in data["jobs"]], flags)
 
 
-_FINISHED = frozenset(str(state) for state in FINISHED)
 #: What +N waits for: a held or failed job waits for someone, not for the printer.
 _TO_PRINT = frozenset({str(JobState.QUEUED), str(JobState.ACTIVE)})
 

@@ -28,6 +28,7 @@ MAX_JOBS = 1000
 #: Rank words for jobs not waiting in line, as LPRng's lpq shows them.
 _RANK = {str(JobState.ACTIVE): "active", str(JobState.HELD): "hold",
          str(JobState.FAILED): "error"}
+_PRINTABLE = frozenset({str(JobState.QUEUED), str(JobState.ACTIVE)})
 HEADER = " Rank   Owner/ID                   Class Job Files                 Size Time"
 
 
@@ -59,9 +60,18 @@ def pending(store: SpoolStore) -> list[Job]:
 
 def short_status(entry: Entry, store: SpoolStore, items: tuple[str, ...]) -> str:
     """``lpq -s``: one line, ``q@host N jobs``."""
-    count = sum(1 for job in pending(store) if selected(job, items))
-    return (f"{visible(entry.name)}@{server_name(entry)} {count} job"
-            f"{'' if count == 1 else 's'}{flags_text(read_control(store.state))}\n")
+    states = [str(job.state) for job in pending(store) if selected(job, items)]
+    return short_text(entry, states, flags_text(read_control(store.state)))
+
+
+def short_text(entry: Entry, states: list[str], flags: str) -> str:
+    """LPRng's short status of jobs in these states: the printable ones (queued or
+    printing), then how many are held, then lpc's flags: ``q@host 2 jobs (1 held)``, as
+    its lpd counts them (Get_queue_status; a failed job is neither)."""
+    count = sum(1 for state in states if state in _PRINTABLE)
+    held = states.count(str(JobState.HELD))
+    return (f"{visible(entry.name)}@{server_name(entry)} {count} job{'' if count == 1 else 's'}"
+            f"{f' ({held} held)' if held else ''}{flags}\n")
 
 
 def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
