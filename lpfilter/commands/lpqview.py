@@ -13,6 +13,7 @@ why`` line.
 from __future__ import annotations
 
 from lpfilter.job import FINISHED
+from lpfilter.spool.queueinfo import picked
 from lpfilter.server.status import (HEADER, MAX_JOBS, head_lines, rank_word, row,
                                     server_name)
 from lpfilter.text import visible
@@ -31,7 +32,6 @@ _PRINTABLE = frozenset({"queued", "active"})
 def table(data: QueueData, entry: Entry, select: Sequence[str]) -> str:
     """One queue as LPRng's lpq shows it; ``select`` (user names, job numbers) picks the
     rows, each keeping its rank in the whole queue."""
-    from lpfilter.commands.status_cmd import picked
     if data.get("error"):  # LPRng's line for a queue it cannot show
         return (f"Printer: {visible(entry.name)}@{server_name(entry)}"
                 f" - {visible(str(data['error']))}\n")

@@ -8,7 +8,7 @@ from lpfilter.job import JobState
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import control_words
-from lpfilter.spool.queueinfo import queue_status
+from lpfilter.spool.queueinfo import picked, queue_status
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
 
@@ -149,14 +149,6 @@ def format_queue(data: QueueData, *, long: bool = False) -> str:
     else:
         lines.extend(_job_table(jobs))
     return "\n".join(lines) + "\n"
-
-
-def picked(job: JobData, select: list[str]) -> bool:
-    """Is ``job`` in lpq's list (job numbers, user names), as a server reads it?"""
-    from lpfilter.protocols import picks
-    number = str(job["id"])
-    return picks(select, int(number) if number.isascii() and number.isdigit() else None,
-                 str(job["user"]))
 
 
 def short_line(data: QueueData, entry: Entry) -> str:

@@ -80,6 +80,14 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
                                        for h in holders]}
 
 
+def picked(job: JobData, select: list[str]) -> bool:
+    """Is ``job`` in lpq's list (job numbers, user names), as a server reads it?"""
+    from lpfilter.protocols import picks
+    number = str(job["id"])
+    return picks(select, int(number) if number.isascii() and number.isdigit() else None,
+                 str(job["user"]))
+
+
 def queue_status(entry: Entry, lock_dir: str = "", store: SpoolStore | None = None) -> QueueData:
     """Everything status shows about one queue, as plain data. ``store``: the print
     server's own store of the queue, whose index is kept up to date (a fresh store
