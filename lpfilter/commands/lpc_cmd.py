@@ -35,7 +35,7 @@ QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "n
                "abort", "kill")
 JOB_WORDS = ("hold", "release", "topq")
 #: LPRng's lpc words that run another client (``lpc lpq q``): lpfilter's command for it.
-PASSED = {"lpq": "status", "lprm": "cancel", "printcap": "printcap", "redo": "requeue"}
+PASSED = {"lpq": "lpq", "lprm": "cancel", "printcap": "printcap", "redo": "requeue"}
 WORDS = ("status", *QUEUE_WORDS, *JOB_WORDS, "move", "redirect", "reread", *PASSED, "help")
 #: ``lpc help``: each word, what it takes and does.
 HELP = {"status": "[queue ...|all]: printing, spooling, jobs, server, redirect",
@@ -51,7 +51,7 @@ HELP = {"status": "[queue ...|all]: printing, spooling, jobs, server, redirect",
         "move": "queue job ... target: move jobs to another queue",
         "redirect": "queue target|off: send the queue's jobs to another queue",
         "reread": "make the daemon read the printcap again",
-        "lpq": "[queue] [user|number ...]: lpfilter status (lpq)",
+        "lpq": "[queue] [user|number ...]: lpfilter lpq (LPRng's table)",
         "lprm": "[queue] job ...|all: lpfilter cancel (lprm)",
         "printcap": "[queue]: the queue's printcap entry",
         "redo": "queue job ...|all: queue failed or held jobs again (lpfilter requeue)",
