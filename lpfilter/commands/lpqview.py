@@ -13,9 +13,9 @@ why`` line.
 from __future__ import annotations
 
 from lpfilter.job import FINISHED
-from lpfilter.spool.queueinfo import picked
-from lpfilter.server.status import (HEADER, MAX_JOBS, head_lines, rank_word, row,
+from lpfilter.server.status import (HEADER, MAX_JOBS, PRINTABLE, head_lines, rank_word, row,
                                     server_name)
+from lpfilter.spool.queueinfo import picked
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from lpfilter.spool.queueinfo import JobData, QueueData
 
 _FINISHED = frozenset(str(state) for state in FINISHED)
-_PRINTABLE = frozenset({"queued", "active"})
 
 
 def table(data: QueueData, entry: Entry, select: Sequence[str]) -> str:
@@ -36,7 +35,7 @@ def table(data: QueueData, entry: Entry, select: Sequence[str]) -> str:
         return (f"Printer: {visible(entry.name)}@{server_name(entry)}"
                 f" - {visible(str(data['error']))}\n")
     jobs = [job for job in data["jobs"] if str(job["state"]) not in _FINISHED]
-    printable = sum(1 for job in jobs if str(job["state"]) in _PRINTABLE)
+    printable = sum(1 for job in jobs if str(job["state"]) in PRINTABLE)
     lines = head_lines(entry, _flags(data), printable, served_by=_served_by(data),
                        message=str(data["printer_status"] or ""))
     chosen = [(rank, job) for rank, job in enumerate(jobs, 1)

@@ -28,7 +28,8 @@ MAX_JOBS = 1000
 #: Rank words for jobs not waiting in line, as LPRng's lpq shows them.
 _RANK = {str(JobState.ACTIVE): "active", str(JobState.HELD): "hold",
          str(JobState.FAILED): "error"}
-_PRINTABLE = frozenset({str(JobState.QUEUED), str(JobState.ACTIVE)})
+#: The states LPRng's lpq counts as printable jobs (its short line, its ``Queue:`` line).
+PRINTABLE = frozenset({str(JobState.QUEUED), str(JobState.ACTIVE)})
 HEADER = " Rank   Owner/ID                   Class Job Files                 Size Time"
 
 
@@ -68,7 +69,7 @@ def short_text(entry: Entry, states: list[str], flags: str) -> str:
     """LPRng's short status of jobs in these states: the printable ones (queued or
     printing), then how many are held, then lpc's flags: ``q@host 2 jobs (1 held)``, as
     its lpd counts them (Get_queue_status; a failed job is neither)."""
-    count = sum(1 for state in states if state in _PRINTABLE)
+    count = sum(1 for state in states if state in PRINTABLE)
     held = states.count(str(JobState.HELD))
     return (f"{visible(entry.name)}@{server_name(entry)} {count} job{'' if count == 1 else 's'}"
             f"{f' ({held} held)' if held else ''}{flags}\n")
@@ -80,7 +81,7 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     message) and one row a job."""
     host = server_name(entry)
     jobs = pending(store)
-    printable = sum(1 for job in jobs if job.state in (JobState.QUEUED, JobState.ACTIVE))
+    printable = sum(1 for job in jobs if str(job.state) in PRINTABLE)
     lines = head_lines(entry, flags_text(read_control(store.state)), printable,
                        served_by=served_by, message=message)
     # A job's rank is its place in the whole queue, the active one counted, as LPRng's lpd
