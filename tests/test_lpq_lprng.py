@@ -6,12 +6,14 @@ in-process commands on real spools."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from lpdkit import need_lprng
 from serverkit import Server, ask, lprng, send_job, start_server
 from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
+from test_program_names import LPFILTER
 
 from lpfilter.cli import main
 
@@ -84,12 +86,10 @@ def test_a_queue_lpq_cannot_show_is_lprngs_line_and_exit_5(
 
 def test_the_lpq_link_shows_lprngs_table(kit: Kit, tmp_path: Path) -> None:  # noqa: F811
     """Linked as lpq, on a queue with no watcher: no server active, one row a job."""
-    from test_program_names import LPFILTER
     kit.queue("q", "/dev/null")
     (kit.root / "doc.txt").write_text("a page\n")
     assert kit.run("print", "--no-wait", "-P", "q", "doc.txt").returncode == 0
     (tmp_path / "lpq").symlink_to(LPFILTER)
-    import subprocess
     done = subprocess.run([str(tmp_path / "lpq"), "-P", "q"], env=kit.env, cwd=kit.root,
                           text=True, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
