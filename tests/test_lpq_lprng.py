@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from localkit import local_server, made_user, world
 from lpdkit import need_lprng
 from serverkit import Server, ask, lprng, send_job, start_server
 from spoolkit import Kit, kit, wait_until  # noqa: F401 - kit: a fixture
+from test_lpstat import spool_as
 from test_program_names import LPFILTER
 
 from lpfilter.cli import main
@@ -97,3 +99,19 @@ def test_the_lpq_link_shows_lprngs_table(kit: Kit, tmp_path: Path) -> None:  # n
     assert lines[1:3] == [" Queue: 1 printable job", " Server: no server active"]
     assert lines[4].split()[:2] == ["1", "root@" + lines[4].split()[1].split("@")[1]]
     assert lines[4].split()[4:6] == ["doc.txt", "7"]
+
+
+def test_an_ordinary_user_sees_lprngs_table_through_the_print_server() -> None:
+    """The spool is root's (0700): the user's lpq shows the print server's view of it in
+    LPRng's table, as the server itself would answer LPRng's lpq."""
+    with made_user() as user, world() as made:
+        root_env = {"LPFILTER_PRINTCAP": str(made.printcap),
+                    "LPFILTER_LOCK_DIR": str(made.root / "rootlocks")}
+        spool_as(root_env, "q", "root", "alice")
+        with local_server(made):
+            done = user.run("lpq", "-P", "q", "alice", env=made.env())
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].startswith("Printer: q@") and lines[1] == " Queue: 2 printable jobs"
+        assert [row.split()[:2] for row in lines[4:]] == [["2", lines[4].split()[1]]]
+        assert lines[4].split()[1].startswith("alice@")
