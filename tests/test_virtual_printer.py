@@ -444,3 +444,22 @@ def test_command_says_a_host_no_lookup_takes_is_no_host(
     assert capsys.readouterr().err == (f"lpfilter: cannot listen on {host} port 0: not a valid"
                                        " host name or address (give an address, such as"
                                        " 127.0.0.1 or ::1)\n")
+
+
+def test_the_signal_handlers_stop_takes_no_lock_and_serve_ends_within_a_tick() -> None:
+    """SIGTERM's handler runs in the serving thread, which may be inside ``Event.wait``
+    holding the event's lock: ``stop()`` (``Event.set``) then waited for that lock forever
+    (a whole-suite run once saw ``virtual-printer --refuse 1`` ignore SIGTERM). The command
+    installs ``stop_soon``, a plain flag: called with the lock held it returns, and
+    ``serve()`` (here refusing, in its wait) ends within a tick."""
+    printer = VirtualPrinter("127.0.0.1", 0)
+    try:
+        printer.refuse(1)
+        with printer._stop._cond:  # noqa: SLF001 - what Event.wait holds at moments
+            printer.stop_soon()
+        started = time.monotonic()
+        printer.serve()
+        assert time.monotonic() - started < 5.0
+        assert printer.stopping()
+    finally:
+        printer.close()

@@ -122,7 +122,7 @@ def run(ctx: Context) -> ExitStatus:
         except OSError as exc:
             raise LpfilterError(f"cannot listen on {args.host} port {args.port}:"
                                 f" {exc.strerror or exc}") from None
-        with _stop_on_signals(printer.stop):
+        with _stop_on_signals(printer.stop_soon):
             print("listening on %s %s" % printer.address, file=out, flush=True)
             printer.serve()
     finally:

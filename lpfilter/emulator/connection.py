@@ -54,7 +54,7 @@ class Connection:
         poller = select.poll()
         poller.register(conn, 0)
         while True:
-            if self.printer._stop.is_set():
+            if self.printer.stopping():
                 return "the printer was stopped"
             now = time.monotonic()
             while self.later and self.later[0][0] <= now:

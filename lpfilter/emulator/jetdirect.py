@@ -54,6 +54,7 @@ class VirtualPrinter:
         self._events: deque[Event] = deque(maxlen=10000)
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._signalled = False  # (stop_soon)
         self._sock: socket.socket | None = None
         self._listening = False
         self._address: tuple[object, ...] = ()
@@ -94,12 +95,23 @@ class VirtualPrinter:
         return self
 
     def stop(self) -> None:
-        """Ask ``serve()`` to end (safe from a signal handler); joins the thread if any."""
+        """Ask ``serve()`` to end from another thread; joins the serving thread if any.
+        Not from a signal handler: ``stop_soon``."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(10)
             if not self._thread.is_alive():
                 self.close()
+
+    def stop_soon(self) -> None:
+        """Ask ``serve()`` to end from a signal handler: a plain flag its loop reads every
+        tick. (``Event.set`` takes the lock that ``Event.wait`` holds at moments in the
+        serving thread; a handler run in that thread while it holds it never got it.)"""
+        self._signalled = True
+
+    def stopping(self) -> bool:
+        """Has ``stop()`` or ``stop_soon()`` been asked?"""
+        return self._signalled or self._stop.is_set()
 
     def close(self) -> None:
         if self._sock is not None:
@@ -131,7 +143,7 @@ class VirtualPrinter:
     def serve(self) -> None:
         """Take connections one at a time until ``stop()`` or ``jobs`` connections."""
         self.open()
-        while not self._stop.is_set() and (self.jobs is None or self.jobs_done < self.jobs):
+        while not self.stopping() and (self.jobs is None or self.jobs_done < self.jobs):
             if time.monotonic() < self._refuse_until:
                 self._set_listening(False)
                 self._stop.wait(TICK)

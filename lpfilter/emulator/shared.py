@@ -78,8 +78,10 @@ class Host(Protocol):
     idle_timeout: float
     pagecount: int
     model: str
-    _stop: threading.Event
     _cond: threading.Condition
+
+    def stopping(self) -> bool:
+        """Has the printer been asked to stop?"""
 
     def note(self, job: int, kind: str, detail: str = "") -> None:
         """Record one event of ``job``."""
