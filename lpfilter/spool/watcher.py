@@ -68,7 +68,7 @@ class Watcher:
         self.grace = grace
         self.settle = settle
         self.stop = threading.Event()
-        self.reload = threading.Event()
+        self._asked_stop = self._asked_reload = False  # (the signal handlers' flags)
         self.served: dict[str, Served] = {}
         self.busy: list[str] = []
         #: Queues that could not start (no spool directory...), retried at each rescan,
@@ -83,12 +83,14 @@ class Watcher:
         self._wake_fd: int | None = None
         self._by_watch: dict[int, tuple[Served, str]] = {}
 
-    # --- signals ------------------------------------------------------------------------
+    # --- signals: a handler sets a plain flag, which the loop (woken by the wakeup fd)
+    # acts on. Event.set takes the Event's lock, and the handler runs in the main thread,
+    # which may hold that lock at that moment (reload.clear, stop.set): a lock never got.
     def _on_stop(self, signum: int, frame: object) -> None:
-        self.stop.set()
+        self._asked_stop = True
 
     def _on_hup(self, signum: int, frame: object) -> None:
-        self.reload.set()
+        self._asked_reload = True
 
     # --- queues -------------------------------------------------------------------------
     def _start(self, entry: Entry) -> None:
@@ -293,7 +295,7 @@ class Watcher:
 
     def _loop(self, selector: selectors.BaseSelector, wake_fd: int) -> None:
         next_rescan = time.monotonic() + RESCAN
-        while not self.stop.is_set():
+        while not (self._asked_stop or self.stop.is_set()):
             if self.once and all(s.thread is None or not s.thread.is_alive()
                                  for s in self.served.values()):
                 return
@@ -309,8 +311,8 @@ class Watcher:
                     time.sleep(EVENT_GAP)  # a burst's events merge meanwhile (the kernel)
             for name in self._retry.ready(time.monotonic(), self.broken):
                 self._start_safely(self.broken[name])
-            if self.reload.is_set():
-                self.reload.clear()
+            if self._asked_reload:
+                self._asked_reload = False
                 self._reconfigure()
             if not self.once:
                 self._retire_stopped()
