@@ -85,7 +85,7 @@ class Watcher:
 
     # --- signals: a handler sets a plain flag, which the loop (woken by the wakeup fd)
     # acts on. Event.set takes the Event's lock, and the handler runs in the main thread,
-    # which may hold that lock at that moment (reload.clear, stop.set): a lock never got.
+    # which may hold that lock at that moment (the shutdown's stop.set): never got.
     def _on_stop(self, signum: int, frame: object) -> None:
         self._asked_stop = True
 
