@@ -144,7 +144,7 @@ def test_a_forged_intents_time(kit: Kit) -> None:
     once = kit.run("watch", "--once", "-P", "lp")
     assert once.returncode == 0, once.stderr
     for argv in (["status", "-P", "lp"], ["status", "-l", "-P", "lp"], ["lpq", "-P", "lp"],
-                 ["status", "--json", "-P", "lp"]):
+                 ["status", "--json", "-P", "lp"], ["lpstat", "-W", "all", "-l", "-o", "lp"]):
         done = kit.run(*argv)
         assert done.returncode != 70 and "Traceback" not in done.stderr, argv
     # The print server's answer to LPRng's lpq writes the same rows (server/status.py):

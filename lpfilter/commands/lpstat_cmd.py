@@ -170,7 +170,12 @@ def run(ctx: Context) -> ExitStatus:
 
 
 def _date(seconds: float | None) -> str:
-    return time.strftime("%c", time.localtime(seconds or 0))
+    """A time as CUPS's lpstat writes it (``%c``); one no clock can show (a forged
+    record's) as its number."""
+    try:
+        return time.strftime("%c", time.localtime(seconds or 0))
+    except (OverflowError, OSError, ValueError):
+        return repr(seconds)
 
 
 def _since(data: QueueData) -> float:
