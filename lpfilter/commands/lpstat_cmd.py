@@ -170,12 +170,9 @@ def run(ctx: Context) -> ExitStatus:
 
 
 def _date(seconds: float | None) -> str:
-    """A time as CUPS's lpstat writes it (``%c``); one no clock can show (a forged
-    record's) as its number."""
-    try:
-        return time.strftime("%c", time.localtime(seconds or 0))
-    except (OverflowError, OSError, ValueError):
-        return repr(seconds)
+    """A time as CUPS's lpstat writes it (``%c``; a forged record's: its number)."""
+    from lpfilter.spool.records import stamp
+    return stamp(seconds or 0, "%c")
 
 
 def _since(data: QueueData) -> float:

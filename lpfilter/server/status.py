@@ -8,12 +8,11 @@ control characters made visible; the answer is bounded (``MAX_JOBS`` rows).
 """
 from __future__ import annotations
 
-import time
-
 from lpfilter.job import Job, JobState
 from lpfilter.printcap import pools
 from lpfilter.protocols import picks
 from lpfilter.spool.control import flags_text, print_order, read_control
+from lpfilter.spool.records import stamp
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
@@ -123,9 +122,6 @@ def job_row(job: Job, rank: str, host: str) -> str:
 def row(rank: str, owner: str, job_class: str, number: int | None, name: str, size: int,
         submitted: float) -> str:
     """A job's row from its fields (the server's jobs and a local lpq's data alike)."""
-    try:
-        when = time.strftime("%H:%M:%S", time.localtime(submitted))
-    except (OverflowError, OSError, ValueError):  # a forged record's: its number
-        when = repr(submitted)
+    when = stamp(submitted, "%H:%M:%S")  # (a forged record's time: its number)
     return (f" {rank:<6} {owner[:26]:<26} {visible(job_class or 'A')[:5]:>5}"
             f" {'' if number is None else number:>3} {visible(name)[:20]:<20} {size:>5} {when}")

@@ -60,12 +60,11 @@ def _open_record(path: str, flags: int, mode: int = 0o600) -> int:
     raise OSError(errno.EPERM, why, path)
 
 
-def stamp(when: float | None = None) -> str:
-    """A time as logs and ``status -l`` show it; one no clock can show (a forged record's)
-    as its number."""
+def stamp(when: float | None = None, form: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time as logs and ``status -l`` show it (or in ``form``: lpq's rows, lpstat's
+    dates); one no clock can show (a forged record's) as its number."""
     try:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() if when is None
-                                                                    else when))
+        return time.strftime(form, time.localtime(time.time() if when is None else when))
     except (OverflowError, OSError, ValueError):
         return repr(when)
 
