@@ -115,3 +115,18 @@ def test_an_ordinary_user_sees_lprngs_table_through_the_print_server() -> None:
         assert lines[0].startswith("Printer: q@") and lines[1] == " Queue: 2 printable jobs"
         assert [row.split()[:2] for row in lines[4:]] == [["2", lines[4].split()[1]]]
         assert lines[4].split()[1].startswith("alice@")
+
+
+def test_the_printer_line_carries_cm_else_the_last_alias_as_lprngs_lpd_writes_it(
+        kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """LPRng's lpd adds `` 'comment'`` to the Printer line: ``cm``, else the entry's last
+    name when it has several (Get_queue_status); lpfilter's server and lpq alike."""
+    kit.queue("q|laser|Second floor", "/dev/null")
+    kit.queue("r", "/dev/null", cm="Label\x1bprinter")
+    kit.queue("s", "/dev/null")
+    env = dict(kit.env)
+    assert main(["lpq", "-a"], env) == 0
+    heads = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("Printer: ")]
+    assert [head.split("@", 1)[1].split(" ", 1)[1:] for head in heads] == [
+        ["'Second floor'"], ["'Label\\x1bprinter'"], []], heads

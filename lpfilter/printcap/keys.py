@@ -58,7 +58,7 @@ _TABLE = (
     _k("br", "N", 0, "serial speed"),
     _k("bs", "S", None, "start banner program"),
     _k("check_for_nonprintable", "F", True, "lpr checks f-format files for binary data"),
-    _k("cm", "S", None, "comment shown by status"),
+    _k("cm", "S", None, "comment shown by lpq and lpstat -l"),
     _k("connect_grace", "N", 0, "pause before each connection, seconds"),
     _k("connect_interval", "N", 10, "base pause between connection tries, seconds"),
     _k("connect_timeout", "N", 10, "time allowed for one connection try, seconds"),

@@ -97,9 +97,12 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
 
 def head_lines(entry: Entry, flags: str, printable: int, *, served_by: str,
                message: str) -> list[str]:
-    """LPRng's lines above the jobs: ``Printer: q@host`` (lpc's flags, a pool's note),
-    the printable jobs, who serves the queue, the printer's last message."""
-    lines = [f"Printer: {visible(entry.name)}@{server_name(entry)}{flags}"
+    """LPRng's lines above the jobs: ``Printer: q@host 'comment'`` (lpc's flags, a pool's
+    note), the printable jobs, who serves the queue, the printer's last message. The
+    comment is ``cm``, else the entry's last alias, as LPRng's lpd adds it."""
+    comment = entry.string("cm") or (entry.names[-1] if len(entry.names) > 1 else "")
+    tag = f" '{visible(comment)}'" if comment else ""
+    lines = [f"Printer: {visible(entry.name)}@{server_name(entry)}{tag}{flags}"
              f"{visible(pools.lpq_note(entry))}",
              f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
              f" Server: {served_by}"]
