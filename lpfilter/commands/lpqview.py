@@ -15,7 +15,7 @@ from __future__ import annotations
 from lpfilter.job import FINISHED
 from lpfilter.server.status import (HEADER, MAX_JOBS, PRINTABLE, head_lines, rank_word, row,
                                     server_name)
-from lpfilter.spool.queueinfo import picked
+from lpfilter.spool.queueinfo import lpc_flags, picked
 from lpfilter.text import visible
 
 TYPE_CHECKING = False
@@ -36,7 +36,7 @@ def table(data: QueueData, entry: Entry, select: Sequence[str]) -> str:
                 f" - {visible(str(data['error']))}\n")
     jobs = [job for job in data["jobs"] if str(job["state"]) not in _FINISHED]
     printable = sum(1 for job in jobs if str(job["state"]) in PRINTABLE)
-    lines = head_lines(entry, _flags(data), printable, served_by=_served_by(data),
+    lines = head_lines(entry, lpc_flags(data), printable, served_by=_served_by(data),
                        message=str(data["printer_status"] or ""))
     chosen = [(rank, job) for rank, job in enumerate(jobs, 1)
               if not select or picked(job, list(select))]
@@ -56,15 +56,6 @@ def _row(job: JobData, rank: str, host: str) -> str:
     return row(rank, owner, str(job.get("job_class") or ""),
                int(number) if number.isascii() and number.isdigit() else None,
                str(job["name"]), int(job["size"]), float(job["submitted"]))
-
-
-def _flags(data: QueueData) -> str:
-    """lpc's state as LPRng's lpq puts it after the queue's name."""
-    control = data.get("control")
-    if not control:
-        return ""
-    from lpfilter.spool.control import QueueControl, flags_text
-    return flags_text(QueueControl(**control))
 
 
 def _served_by(data: QueueData) -> str:

@@ -179,11 +179,12 @@ def _since(data: QueueData) -> float:
     """When the queue's state last changed, as far as lpfilter knows: lpc's last change
     (its control file) or its watcher's start, the later; else its spool's last change."""
     from lpfilter.spool import STATE_DIR
+    from lpfilter.spool.control import CONTROL_FILE
     spool = str(data["spool"])
     served = data.get("served_by")
     times = [float(served["since"])] if served else []
     try:
-        times.append(os.lstat(os.path.join(spool, STATE_DIR, "control")).st_mtime)
+        times.append(os.lstat(os.path.join(spool, STATE_DIR, CONTROL_FILE)).st_mtime)
     except OSError:
         pass  # lpc never changed it (or its spool is closed to this user)
     if not times:

@@ -8,7 +8,7 @@ from lpfilter.job import JobState
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
 from lpfilter.spool.control import control_words
-from lpfilter.spool.queueinfo import picked, queue_status
+from lpfilter.spool.queueinfo import lpc_flags, picked, queue_status
 from lpfilter.status import ExitStatus
 from lpfilter.text import printable, visible
 
@@ -155,15 +155,12 @@ def short_line(data: QueueData, entry: Entry) -> str:
     """``lpq -s``: ``q@host 2 jobs (1 held)`` and the lpc state after, as the print
     server's short answer writes them (server/status.short_text)."""
     from lpfilter.server.status import server_name, short_text
-    from lpfilter.spool.control import QueueControl, flags_text
     where = f"{visible(str(data['queue']))}@{server_name(entry)}"
     if not data.get("readable", True):
         return f"{where}: jobs not shown: you may not read its spool directory\n"
     if data.get("error"):
         return f"{where}: no spool directory\n"
-    control = data.get("control")
-    flags = flags_text(QueueControl(**control)) if control else ""
-    return short_text(entry, [str(job["state"]) for job in data["jobs"]], flags)
+    return short_text(entry, [str(job["state"]) for job in data["jobs"]], lpc_flags(data))
 
 
 #: What +N waits for: a held or failed job waits for someone, not for the printer.

@@ -80,6 +80,16 @@ def ftp_sessions(entry: Entry, lock_dir: str) -> FtpSessions | None:
                                        for h in holders]}
 
 
+def lpc_flags(data: QueueData) -> str:
+    """lpc's state of a queue's status as LPRng's lpq puts it after the queue's name (""
+    for none, or for a spool whose state could not be read)."""
+    control = data.get("control")
+    if not control:
+        return ""
+    from lpfilter.spool.control import QueueControl, flags_text
+    return flags_text(QueueControl(**control))
+
+
 def picked(job: JobData, select: list[str]) -> bool:
     """Is ``job`` in lpq's list (job numbers, user names), as a server reads it?"""
     from lpfilter.protocols import picks
