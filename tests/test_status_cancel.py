@@ -336,7 +336,7 @@ def test_a_word_that_is_no_job_id_is_a_users_jobs_as_lprm_takes_it(world: World)
     assert world.cli("lprm", "-P", "q", "alice") == (
         1, "", "lpfilter: no job of user alice to cancel (a job id is written as print"
                " showed it, e.g. lp-000012)\n")
-    rc, _, err = world.cli("cancel", "-P", "q", "r")
+    rc, _, err = world.cli("lprm", "-P", "q", "r")  # (CUPS' cancel takes r as the queue)
     assert rc == 1 and "(r is a queue: -P r all takes its jobs)" in err, err
     assert world.cli("hold", "-a", "-u", "bob") == (0, "q-000002: held\nr-000001: held\n", "")
     rc, out, err = world.cli("release", "-P", "r", "bob", "7")
@@ -383,6 +383,8 @@ NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
 @pytest.mark.parametrize(("argv", "rc", "out", "err"), [
     (["-P", "q", "-"], 0, "q-000001: cancelled\nq-000003: cancelled\n", ""),
     (["-a", "all"], 0, "q-000001: cancelled\nq-000003: cancelled\n", ""),
+    (["-a"], 0, "q-000001: cancelled\nq-000003: cancelled\n", ""),  # CUPS' cancel -a
+    (["-a", "q"], 0, "q-000001: cancelled\nq-000003: cancelled\n", ""),  # and -a DEST
     (["q-2", "q-3"], 5, "q-000003: cancelled\n",
      "lpfilter: q-000002: not your job (carol's)\n")])
 def test_a_user_removes_only_their_own_jobs(argv: list[str], rc: int, out: str,

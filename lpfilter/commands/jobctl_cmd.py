@@ -11,6 +11,9 @@ printcap name before the last ``-``), ``12`` is a job of the ``-P`` queue, ``-``
 (or ``--all``) is every job of the user (root: every job), another word (or CUPS' ``-u``)
 a user's jobs not finished, and ``-a`` every queue. A bare ``cancel`` (``lprm``) is the
 first job not finished that the user may remove, as LPRng's lprm: root's is anyone's.
+As ``cancel`` (not ``lprm``), CUPS' words where the two differ (``_cups_words``): a
+queue's name is that queue (``cancel -a lp``: every job of lp), a bare ``-a`` every job of
+every queue, ``-u`` a user's jobs anywhere.
 """
 from __future__ import annotations
 
@@ -45,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     parser.add_argument("-P", dest="printer", metavar="QUEUE",
                         help="the queue (default: PRINTER, LPDEST, first printer)")
     parser.add_argument("-a", dest="all_queues", action="store_true",
-                        help="every queue of the printer list (as LPRng's lprm -a)")
+                        help="every queue of the printer list (as LPRng's lprm -a; with"
+                             " a queue's name, as CUPS' cancel -a lp: every job of it)")
     parser.add_argument("--all", action="store_true",
                         help="every job of the queue (as the id - or all)")
     parser.add_argument("-u", dest="users", metavar="USER", action="append",
@@ -95,15 +99,18 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     from lpfilter.errors import UsageError
     from lpfilter.text import visible
     args = ctx.args
+    printcap = ctx.printcap()
     every = args.all or any(i in EVERY for i in args.ids)
     ids = [i for i in args.ids if i not in EVERY]
-    first = not ids and not every and not args.users  # a bare lprm
+    targets: dict[str, _Target] = {}
+    if args.command == "cancel":  # CUPS' words (lprm keeps LPRng's)
+        ids, every = _cups_words(ctx, ids, every, targets)
+    first = not ids and not every and not args.users and not targets  # a bare lprm
     if first and action != "cancel":
         raise UsageError(f"{action}: name the jobs (their ids or their users) or give --all")
     if args.all_queues and args.printer:
         raise UsageError(f"{action}: -a (every queue) and -P {args.printer} do not go"
                          " together")
-    printcap = ctx.printcap()
     plain = {int(i) for i in ids if _plain(i)}
     queued = {i: _queue_of(i, printcap) for i in ids if not _plain(i)}
     words = [i for i, found in queued.items() if found is None]
@@ -111,20 +118,56 @@ def _targets(ctx: Context, action: str) -> list[_Target]:
     if bad:  # a number in other digits than 0-9 (to isdigit(), not to int()), or no name
         raise UsageError(f"not a job id: {visible(', '.join(bad))} (write it as print showed"
                          f" it, e.g. {_example(ctx)}-000012)")
-    users = set(words) | set(args.users or ())
-    targets: dict[str, _Target] = {}
-    if args.all_queues:
+    users = set(words) | set(() if targets else args.users or ())  # (-u DEST: DEST's)
+    anywhere = args.command == "cancel" and args.users and not (words or plain or every
+                                                               or args.printer or targets)
+    if args.all_queues or anywhere:  # (CUPS' cancel -u USER: the user's jobs anywhere)
         for name in printcap.queue_names():  # as watch and status: no names nothing defines
             entry = printcap.lookup(name)
             targets[entry.name] = _Target(entry, Selection(anywhere=set(plain), every=every,
                                                            users=set(users), first=first))
     elif plain or every or users or first:
         entry = printcap.lookup(ctx.queue(args.printer))
-        targets[entry.name] = _Target(entry, Selection(named=set(plain), every=every,
-                                                       users=set(users), first=first))
+        selection = targets.setdefault(entry.name, _Target(entry)).selection
+        selection.named |= plain  # (a queue CUPS' cancel named too keeps its own choice)
+        selection.users |= users
+        selection.every, selection.first = selection.every or every, selection.first or first
     for entry, number in filter(None, queued.values()):
         targets.setdefault(entry.name, _Target(entry)).selection.named.add(number)
     return list(targets.values())
+
+
+def _cups_words(ctx: Context, ids: list[str], every: bool,
+                targets: dict[str, _Target]) -> tuple[list[str], bool]:
+    """CUPS' cancel: a word naming a queue (a printcap name or alias, as cupsGetDest finds
+    a destination) is that queue's current job (the first it may remove), with -a or ``-``
+    its every job, with -u the user's jobs there; a number just before it is its job
+    (``cancel 12 lp``: CUPS, whose numbers are global, ignores the name). A bare -a is
+    every job of every queue. Adds those queues' targets; returns the other words and
+    whether they mean every job."""
+    from lpfilter.errors import UsageError
+    args, printcap, rest = ctx.args, ctx.printcap(), []
+    users = set(args.users or ())
+    for word in ids:
+        if _plain(word) or printcap.owner(word) is None:
+            rest.append(word)
+            continue
+        target = targets.setdefault(printcap.lookup(word).name,
+                                    _Target(printcap.lookup(word)))
+        if rest and _plain(rest[-1]):
+            target.selection.named.add(int(rest.pop()))
+            continue
+        chosen = every or args.all_queues
+        target.selection.every |= chosen
+        target.selection.users |= users
+        target.selection.first = not (chosen or users)
+    if targets and args.printer:
+        raise UsageError(f"cancel: -P {args.printer} and a queue's name ({', '.join(targets)})"
+                         " do not go together")
+    if targets:
+        args.all_queues = False  # -a DEST: every job of DEST
+        return rest, False
+    return rest, every or (args.all_queues and not rest and not users)
 
 
 def _example(ctx: Context) -> str:
@@ -158,14 +201,17 @@ def run(ctx: Context) -> ExitStatus:
     status = ExitStatus.OK
     found: set[int] = set()
     whose: set[str] = set()
+    empty: list[str] = []  # the queues asked for their first job that had none
     for target in targets:
         queue_status, seen, owners = _apply(ctx, target, action, me, root)
         status, found, whose = max(status, queue_status), found | seen, whose | owners
+        if target.selection.first and not seen:
+            empty.append(visible(target.entry.name))
     for number in sorted({n for t in targets for n in t.selection.anywhere} - found):
         print(f"lpfilter: job {number:06d}: no such job in any queue", file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)
-    if targets and targets[0].selection.first and not found:
-        where = "any queue" if ctx.args.all_queues else f"queue {visible(targets[0].entry.name)}"
+    if empty and not (ctx.args.all_queues and found):  # (-a: the first of any queue)
+        where = "any queue" if ctx.args.all_queues else f"queue {', '.join(empty)}"
         print(f"lpfilter: no job in {where} that you may cancel", file=sys.stderr)
         status = max(status, ExitStatus.FAILURE)
     for user in sorted({u for t in targets for u in t.selection.users} - whose):
