@@ -46,7 +46,8 @@ def test_each_file_is_one_job_on_the_wire_with_the_users_options(
     server = scripted_lpd()
     queue = f"q@127.0.0.1%{server.port}"
     assert main(["print", "-P", queue, "-J", "Invoice", "-T", "Title", "-C", "B", "-h",
-                 "-Z", "duplex", "-Z", "a4", "-w", "100", "-#", "2", "-l",
+                 "-Z", "duplex", "-Z", "a4", "-w", "100", "-#", "2", "-l", "-R", "cc-4711",
+                 "-k", "-s",
                  str(docs / "a.txt"), str(docs / "b.txt")]) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -61,7 +62,8 @@ def test_each_file_is_one_job_on_the_wire_with_the_users_options(
         lines = control_lines(control.data)
         number = control.name[3:6]
         ids.append(f"{queue}-{number}")
-        assert {"JInvoice", "TTitle", "CB", "Zduplex,a4", "W100", "Qq"} <= set(lines)
+        assert {"JInvoice", "TTitle", "CB", "Zduplex,a4", "W100", "Qq", "Rcc-4711"} <= set(
+            lines)
         assert not [line for line in lines if line.startswith("L")]  # -h: no banner
         assert lines.count(f"l{data.name}") == 2  # two copies, format l
     assert out.splitlines() == ids

@@ -90,19 +90,21 @@ def test_the_filter_gets_lprngs_argv_environment_fds_and_directory(
 
 def test_lpr_z_w_and_i_reach_the_filter_as_lprngs_lpd_gives_them(
         kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
-    """``print -Z a -Z b -w 100 -i 4`` as LPRng's ``lpr``: the job's Z line joins the -Z
-    options with commas, and the filter gets ``-Za,b``, ``-W100`` and ``-I4``."""
+    """``print -Z a -Z b -w 100 -i 4 -R acct`` as LPRng's ``lpr``: the job's Z line joins
+    the -Z options with commas, and the filter gets ``-Za,b``, ``-W100``, ``-I4`` and
+    ``-Racct``."""
     record = kit.root / "runs.jsonl"
     program = kit.program("record.py", RECORDING.format(python=PY, out=str(record)))
     kit.queue("q", _lp(printer), **{"if": str(program)}, user="root")
-    _print(kit, "q", b"abc\n", "-Z", "duplex", "-Z", "landscape=1", "-w", "100", "-i", "4")
+    _print(kit, "q", b"abc\n", "-Z", "duplex", "-Z", "landscape=1", "-w", "100", "-i", "4",
+           "-R", "cc-4711")
     _print(kit, "q", b"plain\n")
     _watch(kit, "q")
     assert _printed(printer, 2) == [b"<abc\n>", b"<plain\n>"]
     first, second = (json.loads(line)["argv"] for line in record.read_text().splitlines())
-    assert {"-Zduplex,landscape=1", "-W100", "-I4"} <= set(first)
-    assert not [a for a in second if a[:2] in ("-Z", "-W", "-I")]
-    for bad in (["-Z", "a\nb"], ["-w", "-1"], ["-i", "-4"]):
+    assert {"-Zduplex,landscape=1", "-W100", "-I4", "-Rcc-4711"} <= set(first)
+    assert not [a for a in second if a[:2] in ("-Z", "-W", "-I", "-R")]
+    for bad in (["-Z", "a\nb"], ["-w", "-1"], ["-i", "-4"], ["-R", "a\tb"]):
         out = kit.run("print", "-P", "q", *bad, str(record))
         assert out.returncode == 2 and "nothing was printed" in out.stderr, out
 

@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
                         help="page width for the filters (LPRng's lpr -w)")
     parser.add_argument("-i", dest="indent", metavar="INDENT", type=int,
                         help="indent for the filters (LPRng's lpr -i)")
+    parser.add_argument("-R", dest="account", metavar="ACCOUNT",
+                        help="an accounting name (a billing code) for the filters and the"
+                             " next server (LPRng's lpr -R)")
+    parser.add_argument("-k", "-s", dest="copy_taken", action="store_true",
+                        help="accepted for LPRng's lpr -k and BSD's lpr -s: the job is"
+                             " always a copy on disk")
     parser.add_argument("-m", dest="mail", metavar="ADDRESS", nargs="?", const="",
                         help="refused: lpfilter does not send mail")
     parser.add_argument("-r", dest="remove", action="store_true",
@@ -146,7 +152,8 @@ def _options(args: argparse.Namespace | SimpleNamespace) -> JobOptions:
     return JobOptions(_user(args.user), args.jobname, args.title, args.copies, args.hold,
                       job_class=args.job_class, no_banner=args.no_banner,
                       print_format=args.format or "", no_wait=args.wait is False,
-                      lines=control_lines(args.options, args.width, args.indent))
+                      lines=control_lines(args.options, args.width, args.indent,
+                                          args.account))
 
 
 def _send_direct(ctx: Context, name: str, shown: str) -> ExitStatus:

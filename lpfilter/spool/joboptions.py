@@ -49,20 +49,21 @@ class JobOptions(FrozenStruct):
         return extra or None
 
 
-def control_lines(options: list[str] | None, width: int | None,
-                  indent: int | None) -> tuple[tuple[str, str], ...]:
-    """lpr's -Z (each given joined with commas, as LPRng's lpr joins them), -w and -i as
-    control-file lines; a value with a control character, or a negative number, is a
-    usage error."""
+def control_lines(options: list[str] | None, width: int | None, indent: int | None,
+                  account: str | None = None) -> tuple[tuple[str, str], ...]:
+    """lpr's -Z (each given joined with commas, as LPRng's lpr joins them), -w, -i and -R
+    (the accounting name) as control-file lines; a value with a control character, or a
+    negative number, is a usage error."""
     lines = [("Z", ",".join(options))] if options else []
     lines += [(letter, str(number)) for letter, number in (("W", width), ("I", indent))
               if number is not None]
+    lines += [("R", account)] if account is not None else []
     for letter, value in lines:
-        flag = {"Z": "-Z", "W": "-w", "I": "-i"}[letter]
+        flag = {"Z": "-Z", "W": "-w", "I": "-i", "R": "-R"}[letter]
         if not value.isprintable():
             raise UsageError(f"{flag}: no control characters in it, please; nothing was"
                              " printed")
-        if letter != "Z" and value.startswith("-"):
+        if letter in "WI" and value.startswith("-"):
             raise UsageError(f"{flag} {value}: a number, 0 or more; nothing was printed")
     return tuple(lines)
 
