@@ -72,7 +72,11 @@ ROWS = (
     "        0 0 3 0000000000000000\n"
     "   3: garbage\n"
     "   4: 0100007F:A003 0100007F:0203 05 00000000:00000000 00:00000000 00000000  1235"
-    "        0 2 1 0000000000000000 20 4 30 10 -1\n")
+    "        0 2 1 0000000000000000 20 4 30 10 -1\n"
+    "   5: 0100007F:A004 0100007F:0203 05 00000000:00000000 01:00000014 00000000     0"
+    "        0 0 1 0000000000000000 20 4 30 10 -1\n"  # closed by its process: no inode
+    "   6: 0100007F:A005 0100007F:0203 04 00000000:00000000 01:00000014 00000000  1236"
+    "        0 0 1 0000000000000000 20 4 30 10 -1\n")
 ROWS6 = (
     "  sl  local_address                         remote_address                        st"
     " tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -94,6 +98,8 @@ def test_the_owner_of_a_loopback_socket_is_read_from_proc_net_tcp() -> None:
     assert owner_uid(ROWS, (v4, 515), (v4, 0xA001)) is None  # the server's own end
     assert owner_uid(ROWS, (v4, 0xA002), (v4, 515)) is None  # TIME_WAIT: uid 0, no owner
     assert owner_uid(ROWS, (v4, 0xA003), (v4, 515)) == 1235  # half-closed: still its own
+    assert owner_uid(ROWS, (v4, 0xA004), (v4, 515)) is None  # closed: uid 0 is nobody's
+    assert owner_uid(ROWS, (v4, 0xA005), (v4, 515)) is None  # closed, its uid still shown
     assert owner_uid(ROWS, (v4, 0xA001), (v4, 516)) is None
     assert owner_uid(ROWS6, (v6, 0xB001), (v6, 515)) == 4321
     assert owner_uid(ROWS6, (v4, 0xB002), (v4, 515)) == 4322  # IPv4-mapped, as IPv4
@@ -139,6 +145,61 @@ def test_a_local_user_over_tcp_loopback_is_the_kernels_user(tmp_path: Path) -> N
                 assert kit.ticket("q", "000002")["user"] == user.name  # not alice
                 assert "000001" in kit.states("q")  # alice's job: not the user's to remove
                 assert kit.run("cancel", "q-1").returncode == 0
+                (kit.out / "hang").unlink()
+                assert server.proc.stop() == 0
+        finally:
+            shutil.rmtree(root)
+
+
+def test_a_local_user_who_closes_before_being_accepted_gets_no_rights() -> None:
+    """An ordinary user sends lpc's disable as root and a remove of alice's job, each
+    closed at once, while the daemon does not accept (stopped): the kernel keeps the
+    closed ends as timewait sockets shown with uid 0. lpfilter took them for root's: the
+    queue was disabled and alice's job (from root's client on 127.0.0.1) removed."""
+    import shutil
+    import signal
+    import tempfile
+
+    from localkit import made_user
+    from serverkit import send_job, start_server
+    from spoolkit import kit_at
+    from test_sockdiag import _orphaned
+    with made_user() as user:
+        root = Path(tempfile.mkdtemp(prefix="lpfilter-orphan-"))
+        root.chmod(0o755)
+        try:
+            with kit_at(root) as kit:
+                kit.queue("q", kit.recorder())
+                (kit.out / "hang").touch()  # job 1 is being printed, job 2 waits
+                server = start_server(kit)
+                for number in (1, 2):
+                    send_job(server.port, b"alice's\n", user="alice", number=number)
+                wait_until(lambda: len(kit.tickets("q")) == 2, what="two jobs")
+                script = ("import socket, sys\n"
+                          "for line in sys.argv[2:]:\n"
+                          "    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                          "    s.sendall(line.encode('latin-1') + b'\\n')\n"
+                          "    print(s.getsockname()[1]); s.close()\n")
+                pid = server.proc.popen.pid
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    done = user.python("-c", script, str(server.port), "\x06q root disable q",
+                                       "\x05q alice 2", env={"PATH": "/usr/bin:/bin"})
+                    assert done.returncode == 0, done.stderr
+                    for port in done.stdout.split():
+                        _orphaned(("127.0.0.1", int(port)), ("127.0.0.1", server.port))
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+
+                def answered() -> str:
+                    text = server.proc.stderr()
+                    return text if text.count("(owner unknown)") >= 2 else ""
+                log = wait_until(answered, what="both requests answered")
+                assert "lpc disable q: permission denied" in log, log
+                assert "remove q-000002 for alice: no permission" in log, log
+                status = kit.run("lpc", "status", "q")
+                assert status.returncode == 0 and "disabled" not in status.stdout, status
+                assert kit.states("q")["000002"] == "queued"  # not removed
                 (kit.out / "hang").unlink()
                 assert server.proc.stop() == 0
         finally:

@@ -105,3 +105,61 @@ def test_another_users_connection_is_theirs(tmp_path: Path) -> None:
         thread.join(timeout=60)
         assert done.returncode == 0, done.stderr
         assert found == [user.uid] and user.uid != os.getuid()
+
+
+def _orphaned(client: tuple[str, int], server: tuple[str, int]) -> tuple[int, int, int]:
+    """Wait (at most 10 s) until the kernel keeps the closed client end as a timewait
+    socket, shown in FIN_WAIT2 (5) or TIME_WAIT (6) with uid 0 and no inode."""
+    import time
+    local = (ipaddress.ip_address(client[0]), client[1])
+    remote = (ipaddress.ip_address(server[0]), server[1])
+    deadline = time.monotonic() + 10
+    while True:
+        found = sockdiag.answer(_ask(sockdiag.request(local, remote)))
+        if found is not None and found[0] in (5, 6) and found[1] == 0 and found[2] == 0:
+            return found
+        assert time.monotonic() < deadline, f"the closed socket stayed {found}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("user_runs_it", [False, True])
+def test_a_client_that_closed_before_it_was_accepted_is_nobodys(user_runs_it: bool) -> None:
+    """A request sent and the socket closed at once: once the kernel keeps that end as a
+    timewait socket it shows uid 0, and lpfilter took it for root's (lpc of root's, and
+    the TCP rules for remove: a claimed user believed). It has no owner: anonymous."""
+    from localkit import made_user
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        script = ("import socket, sys\n"
+                  "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                  "s.sendall(b'\\x06q root disable q\\n'); print(s.getsockname()[1])\n"
+                  "s.close()\n")
+        if user_runs_it:
+            with made_user() as user:
+                done = user.python("-c", script, str(port), env={"PATH": "/usr/bin:/bin"})
+        else:
+            import subprocess
+            import sys
+            done = subprocess.run([sys.executable, "-c", script, str(port)], text=True,
+                                  capture_output=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        client_port = int(done.stdout)
+        _orphaned(("127.0.0.1", client_port), ("127.0.0.1", port))
+        conn, (host, peer_port) = server.accept()
+        with conn:
+            assert peer_port == client_port
+            assert conn.recv(100) == b"\x06q root disable q\n"  # the request is there
+            assert loopuid.socket_owner(conn, host, peer_port) is None
+            peer = loopuid.loopback_peer(conn, host, peer_port)
+            assert (peer.anonymous, peer.local, peer.uid) == (True, False, None)
+            assert str(peer) == f"127.0.0.1:{peer_port} (owner unknown)"
+
+
+def test_a_remote_hosts_client_is_no_anonymous_one() -> None:
+    """Not from this host: a plain TCP peer (the kernel shows no such socket here)."""
+    with _connection() as (_client, conn, _host, _port):
+        assert not loopuid.from_here(conn, "192.0.2.7")
+        assert loopuid.from_here(conn, "127.0.0.9") and loopuid.from_here(conn, "::1")
+        assert loopuid.from_here(conn, "::ffff:127.0.0.1")

@@ -331,7 +331,7 @@ class Listener:
             self._refuse(conn, address, "not on the allow-list (--allow)", REFUSAL)
             return None
         from lpfilter.server.loopuid import loopback_peer
-        return loopback_peer(conn, address, int(port)) or Peer(address, int(port))
+        return loopback_peer(conn, address, int(port))
 
     def _serve(self, conn: socket.socket, peer: Peer, klass: str, client: Client) -> None:
         """A connection's thread: whatever happens, its slot is given back (``_done``)."""

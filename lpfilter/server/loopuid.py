@@ -8,6 +8,14 @@ q@localhost`` gives no more rights than the Unix socket: a claimed user counts f
 Not found (another host, another network namespace, no /proc): the TCP rules apply. A
 client of root's is let speak for its users as over the network (a spooler on this host,
 LPRng's lpd or CUPS's lpd backend, forwards other users' jobs): root may do all anyway.
+
+Only a socket a process still holds (an inode) has an owner. One its process closed is
+shown with uid 0 (TIME_WAIT, and FIN_WAIT2 once the kernel keeps it as a timewait
+socket): a local user who sends a request and closes at once, in a burst that keeps it
+waiting to be accepted, would pass for root. A client from this host (a loopback
+address, or the server's own address) whose owner the kernel does not show is
+``anonymous``: it speaks for nobody (it may ask for status and send jobs, as any host,
+but removes no job and gets no lpc of root's).
 """
 from __future__ import annotations
 
@@ -28,7 +36,8 @@ TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 MAX_TABLE = 8 * 1024 * 1024
 _WORD = struct.Struct("=I")  # the kernel prints each 32-bit word in host byte order
 #: States whose row carries the socket's owner: ESTABLISHED, FIN_WAIT1, FIN_WAIT2. A
-#: TIME_WAIT row (a client that closed at once) shows uid 0 and must never count as root.
+#: TIME_WAIT row (a client that closed at once) shows uid 0 and must never count as root;
+#: nor a row without an inode (a socket its process closed, in any state).
 OWNED_STATES = frozenset({"01", "04", "05"})
 
 Address = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
@@ -54,10 +63,11 @@ def decode(field: str) -> Address:
 
 def owner_uid(table: str, client: Address, server: Address) -> int | None:
     """The uid column of the row whose local end is ``client`` and remote end ``server``,
-    in a state that keeps its owner; None when no row is (malformed rows are passed over)."""
+    in a state that keeps its owner and held by a process (a non-zero inode column); None
+    when no row is (malformed rows are passed over)."""
     for row in table.splitlines()[1:]:
         fields = row.split()
-        if len(fields) < 8 or fields[3] not in OWNED_STATES:
+        if len(fields) < 10 or fields[3] not in OWNED_STATES or fields[9] == "0":
             continue
         try:
             if decode(fields[1]) == client and decode(fields[2]) == server:
@@ -95,11 +105,26 @@ def socket_owner(conn: socket.socket, host: str, port: int) -> int | None:
     return None
 
 
-def loopback_peer(conn: socket.socket, host: str, port: int) -> Peer | None:
-    """The local user who owns the client end of TCP connection ``conn`` (accepted from
-    ``host``:``port``), as a local Peer keeping the address; None when the kernel shows no
-    such socket here, or root's (a local spooler forwarding: the TCP rules)."""
+def loopback_peer(conn: socket.socket, host: str, port: int) -> Peer:
+    """Who the client of TCP connection ``conn`` (accepted from ``host``:``port``) is: the
+    local user who owns its end; a plain TCP peer when the kernel shows no such socket
+    here, or root's (a local spooler forwarding: the TCP rules); an anonymous one when it
+    comes from this host and its owner is not shown (it closed its end)."""
     uid = socket_owner(conn, host, port)
-    if uid is None or uid == 0:
-        return None
-    return Peer(str(_normal(host, port)[0]), port, uid=uid, user=user_name(uid))
+    address = str(_normal(host, port)[0])
+    if uid is None:
+        return Peer(address, port, anonymous=from_here(conn, address))
+    if uid == 0:
+        return Peer(address, port)
+    return Peer(address, port, uid=uid, user=user_name(uid))
+
+
+def from_here(conn: socket.socket, address: str) -> bool:
+    """Does a client at ``address`` connect from this host: a loopback address, or the
+    server's own address (a client of this host reaching one of its addresses)?"""
+    try:
+        ours = _normal(str(conn.getsockname()[0]), 0)[0]
+        theirs = _normal(address, 0)[0]
+    except (OSError, ValueError, IndexError, TypeError):
+        return False
+    return theirs.is_loopback or theirs == ours

@@ -58,7 +58,7 @@ def _root_here(wire: Wire, peer: Peer) -> bool:
     from lpfilter.server.loopuid import socket_owner
     if peer.local or not peer.address:
         return peer.uid == 0
-    return socket_owner(wire.sock, peer.address, peer.port) == 0
+    return not peer.anonymous and socket_owner(wire.sock, peer.address, peer.port) == 0
 
 
 def serve_lpc(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:

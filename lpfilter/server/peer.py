@@ -19,12 +19,14 @@ class Peer:
     """A connected client. ``address`` is the peer's IP address as text ("" for a local
     socket); ``uid`` and ``user`` are set only for a local client, from the kernel: the
     Unix socket's peer credentials, or the owner of a TCP client's socket on this host
-    (``loopuid``)."""
+    (``loopuid``). ``anonymous``: a TCP client of this host whose owner the kernel does
+    not show (it closed its end before it was accepted); it speaks for nobody."""
 
     address: str
     port: int = 0
     uid: int | None = None
     user: str | None = None
+    anonymous: bool = False
 
     @property
     def local(self) -> bool:
@@ -37,7 +39,7 @@ class Peer:
             f"{self.address}:{self.port}")
         if self.local:
             return f"local user {self.user or self.uid} at {where}"
-        return where
+        return f"{where} (owner unknown)" if self.anonymous else where
 
 
 class Queues(Protocol):

@@ -35,10 +35,12 @@ def origin(job: Job) -> str:
 
 
 def may_remove(peer: Peer, agent: str, job: Job, owner: int) -> bool:
-    """The rights above, for one job."""
+    """The rights above, for one job (a client of this host whose owner is not known:
+    none)."""
     if peer.local:
         return peer.uid in (0, owner) or job.user == peer.user
-    return bool(agent) and job.user == agent and origin(job) == peer.address
+    return (bool(agent) and not peer.anonymous and job.user == agent
+            and origin(job) == peer.address)
 
 
 def remove_jobs(entry: Entry, store: SpoolStore, peer: Peer, agent: str,
@@ -62,6 +64,8 @@ def remove_jobs(entry: Entry, store: SpoolStore, peer: Peer, agent: str,
                 if job.id not in allowed_ids:
                     if str(job_number(job)) in {i.lstrip("0") or "0" for i in named}:
                         lines.append(f"  no permission to remove '{who}'")
+                        log.info("%s: remove %s-%s for %s: no permission", peer,
+                                 visible(store.queue), job.id, _asker(peer, agent))
                     continue
                 said = cancel(store, records, job, peer, agent)
                 lines.append(f"  dequeued '{who}'" + (f" ({said})" if said else ""))
@@ -74,6 +78,11 @@ def cancel(store: SpoolStore, records: QueueRecords, job: Job, peer: Peer, agent
     """Cancel one job as ``lpfilter cancel`` does (``spool.jobctl``); "" or a word on how
     (a job being printed is stopped by its worker)."""
     said = change(store, records, job, "cancel")
-    asker = peer.user if peer.local else visible(agent)
-    log.info("%s: remove %s-%s for %s: %s", peer, visible(store.queue), job.id, asker, said)
+    log.info("%s: remove %s-%s for %s: %s", peer, visible(store.queue), job.id,
+             _asker(peer, agent), said)
     return "" if said == "cancelled" else said
+
+
+def _asker(peer: Peer, agent: str) -> str:
+    """Who a remove is for, as the log says it: the kernel's user, else the claimed one."""
+    return str(peer.user) if peer.local else visible(agent)

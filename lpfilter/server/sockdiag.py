@@ -20,7 +20,10 @@ NLM_F_REQUEST = 1
 #: inet_diag_sockid's cookie that asks the kernel not to check it.
 NO_COOKIE = 0xFFFFFFFF
 #: TCP states whose socket still carries its owner (ESTABLISHED, FIN_WAIT1, FIN_WAIT2);
-#: a TIME_WAIT socket shows uid 0 and must never count as root's.
+#: a TIME_WAIT socket shows uid 0 and must never count as root's. Nor must a socket its
+#: process closed (orphaned: no inode), which shows uid 0 in FIN_WAIT2 once the kernel
+#: keeps it as a timewait socket: an ordinary user who sends a request and closes at once
+#: would pass for root (``socket_uid`` wants an inode too).
 OWNED_STATES = frozenset({1, 4, 5})
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -74,7 +77,8 @@ def _plain(address: Address) -> Address:
 
 def socket_uid(local: Address, remote: Address, timeout: float = 1.0) -> int | None:
     """The uid owning this host's TCP socket ``local`` connected to ``remote``; None when
-    the kernel shows none in a state that keeps its owner (or refuses the question)."""
+    the kernel shows none in a state that keeps its owner, held by a process (an inode),
+    or refuses the question."""
     local, remote = _plain(local), _plain(remote)
     if local[0].version != remote[0].version:
         return None
@@ -85,6 +89,6 @@ def socket_uid(local: Address, remote: Address, timeout: float = 1.0) -> int | N
             found = answer(nl.recv(8192))
     except OSError:
         return None
-    if found is None or found[0] not in OWNED_STATES:
+    if found is None or found[0] not in OWNED_STATES or not found[2]:
         return None
     return found[1]
