@@ -88,10 +88,13 @@ class SpoolFull(TransientError):
     meanwhile (queued jobs wait, a job not spooled was not announced). ``directory`` is
     the directory named to the admin, ``errno`` the cause."""
 
-    def __init__(self, directory: str, error: int, *, queue: str = "") -> None:
+    def __init__(self, directory: str, error: int, *, queue: str = "", floor: str = "") -> None:
         self.directory = directory
         self.errno = error
-        if error == errno.EROFS:
+        if floor:  # the queue's minfree (spool/room.py), before anything is written
+            what = (f"would leave too little room: {floor}; free space there (df"
+                    f" {directory}) and try again")
+        elif error == errno.EROFS:
             what = ("is on a read-only file system; remount it read-write (or move sd) and"
                     " try again")
         elif error == errno.EDQUOT:

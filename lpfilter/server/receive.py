@@ -7,11 +7,12 @@ while it is written so that the startup recovery of a process killed mid-transfe
 from one still arriving. Both orders (control file first, as LPRng, BSD and CUPS send, or data
 first), several jobs on one connection, abort, and a data file of size 0 (to the end of the
 connection, as LPRng's ``lpr -k`` streams) are taken. Everything the client names is checked and
-never used as a path; sizes are checked against the queue's ``mx`` and the free space before a
-byte of the file is read. A client that sends a job again after losing its final acknowledgement
-(same address, same control file name and bytes, same data) is answered "received" without a
-second job within the retry window, and is queued flagged possible_duplicate after it
-(server/retries.py says why, and why the data's digest is taken after the acknowledgement).
+never used as a path; sizes are checked against the queue's ``mx`` and the free space (less
+what other transfers were promised, and ``minfree``: spool/room.py) before a byte is read. A
+client that sends a job again after losing its final acknowledgement (same address, same
+control file name and bytes, same data) is answered "received" without a second job within
+the retry window, and is queued flagged possible_duplicate after it (server/retries.py says
+why, and why the data's digest is taken after the acknowledgement).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from lpfilter.server.staging import Part, Staged
 from lpfilter.server.wire import ClientError, LineTooLong, TooMuch, Wire
 from lpfilter.spool.control import entry_control
 from lpfilter.spool.jobdata import inline_allowed
+from lpfilter.spool.room import Claim, NoRoom
 from lpfilter.spool.notes import UNKNOWN
 from lpfilter.text import visible
 
@@ -62,6 +64,8 @@ class _Pending:
     control_name: str = ""
     digest: str = ""
     staged: Staged = field(default_factory=Staged)
+    #: The room its data files were promised (spool/room.py), given back when it goes.
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def parts(self) -> dict[str, Part]:
@@ -80,8 +84,11 @@ class _Pending:
         return self.control is not None or bool(self.parts)
 
     def discard(self) -> None:
-        """Drop the job: its staged file goes."""
+        """Drop the job (or forget it, queued): its staged file and its promises go."""
         self.staged.discard()
+        for claim in self.claims:
+            claim.release()
+        self.claims.clear()
         self.control, self.control_name, self.digest = None, "", ""
 
 
@@ -150,8 +157,7 @@ class _Receiver:
         try:
             self.checks.ensure(self.store, "watch")
         except SpoolFull as exc:
-            log.warning("queue %s: %s", visible(self.entry.name), exc)
-            self.refuse(RETRY, "no room in the spool; try later")
+            self.full(exc)
         except AccessError as exc:
             log.error("queue %s: cannot receive jobs: %s", visible(self.entry.name), exc)
             self.refuse(STOP_QUEUE, "the queue cannot take jobs now (see the server's log)")
@@ -189,9 +195,15 @@ class _Receiver:
                 self.control_file(sub)
             else:
                 self.data_file(sub)
-        except SpoolFull as exc:  # the details are for the log, not for the client
-            log.warning("queue %s: %s", visible(self.entry.name), exc)
-            self.refuse(RETRY, "no room in the spool; try later")
+        except SpoolFull as exc:
+            self.full(exc)
+
+    def full(self, error: SpoolFull) -> NoReturn:
+        """A full spool is the client's "try later" (it keeps the job and retries), never
+        a fault of ours; its details (which name the queue) are for the log."""
+        said = str(error) if error.queue else f"queue {self.entry.name}: {error}"
+        log.warning("%s", visible(said))
+        self.refuse(RETRY, "no room in the spool; try later")
 
     # --- the two kinds of file ------------------------------------------------------
     def control_file(self, sub: lpd.FileLine) -> None:
@@ -281,14 +293,14 @@ class _Receiver:
             self.refuse(FAIL, f"file {name} is not followed by a NUL byte")
 
     def check_room(self, sub: lpd.FileLine) -> None:
+        """The free space, less the other transfers' promises and minfree (spool/room.py):
+        a size that fits is promised to this job until it is queued or dropped."""
+        keep = max(0, self.entry.number("minfree")) * 1024
         try:
-            info = os.statvfs(self.store.tmp_dir)
-        except OSError:
-            return
-        free = info.f_bavail * info.f_frsize
-        if sub.size > free:
-            self.refuse(RETRY, f"data file {sub.name} of {sub.size} bytes: only {free} bytes"
-                        " free in the spool")
+            claim = self.checks.room.take(self.store.tmp_dir, sub.size, keep)
+        except NoRoom as exc:
+            self.refuse(RETRY, f"data file {sub.name} of {sub.size} bytes: {exc}")
+        self.pending.claims.append(claim)
 
     # --- a complete job -------------------------------------------------------------
     def acknowledge(self) -> None:

@@ -14,11 +14,16 @@ they ran (the first connection, which makes the folders, is not remembered: the 
 one checks them again). An operation that still fails for want of a folder (an
 operator's ``rm`` between two looks) makes the spool be checked in full next time
 (``forget``).
+
+The same object carries what the daemon's transfers in progress were promised of each
+file system (``room``, spool/room.py), since every connection of the daemon shares it.
 """
 from __future__ import annotations
 
 import os
 import threading
+
+from lpfilter.spool.room import Promised
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,6 +50,8 @@ class SpoolChecks:
     def __init__(self) -> None:
         self._passed: dict[str, Mark] = {}
         self._lock = threading.Lock()
+        #: Bytes promised to the jobs being received, per file system.
+        self.room = Promised()
 
     def ensure(self, store: SpoolStore, action: str = "watch") -> None:
         """``store.ensure(action)`` unless the spool passed it and has not changed since;

@@ -10,11 +10,12 @@ the journal just before its record, in the same write (spool/jobdata.py says why
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
 
-from lpfilter.errors import AccessError, JobRefused
+from lpfilter.errors import AccessError, JobRefused, SpoolFull
 from lpfilter.job import Job, JobState
 from lpfilter.printcap.hostmatch import host_name
 from lpfilter.safefiles import TooLarge, copy_fd, discard, standard_input
@@ -171,6 +172,7 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
             raise too_big
         if size == 0:
             raise JobRefused(f"{shown}: empty file; nothing to print", queue=entry.name)
+        _keep_floor(spooling, size or 0)
         job_id = spooling.next_id()
         source, fd, copied = _take(spooling, job_id, src, size, limit, too_big)
         if copied == 0:
@@ -189,6 +191,17 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
               state=JobState.HELD if options.hold or holds_new(entry, control)
               else JobState.QUEUED)
     return job, source, fd
+
+
+def _keep_floor(spooling: _Spooling, size: int) -> None:
+    """The queue's minfree, as LPRng's lpd keeps it for every job (spool/room.py)."""
+    keep = spooling.entry.number("minfree")
+    if keep > 0:
+        from lpfilter.spool.room import check_floor
+        short = check_floor(spooling.store.tmp_dir, size, keep * 1024)
+        if short:
+            raise SpoolFull(spooling.store.sd, errno.ENOSPC, queue=spooling.entry.name,
+                            floor=short)
 
 
 def _take(spooling: _Spooling, job_id: str, src: int, size: int | None, limit: int | None,
