@@ -91,5 +91,31 @@ def test_a_local_clients_job_keeps_its_file_name_but_not_its_hold_line(
     assert job.state is JobState.HELD
     lines = job.extra["control"]
     assert lines["N"] == "/home/alice/doc.txt"
-    assert lines["A"].endswith("@ws1+42") and lines["D"][:2] == "20"
-    assert "O" not in lines
+    assert lines["D"][:2] == "20"
+    assert "O" not in lines and "A" not in lines  # A: built from the job for its filters
+
+
+def test_a_local_client_claims_no_identifier_and_no_more_copies_than_mc(
+        tmp_path: Path) -> None:
+    """A local user's own client: its A line (root@host+1) is not kept, so the filters
+    get one built from the kernel's user; and the queue's mc (default 1) holds for it as
+    for print -#, since on a closed spool the daemon is the only way in."""
+    server = Receiver(tmp_path, local_user="alice")
+    try:
+        client = Client(server.port)
+        cf = control_file(1, user="root", A="root@vm+1")
+        assert client.control("cfA001client", cf) == b"\0"
+        assert client.data("dfA001client", b"page\n") == b"\0"
+        client.finish()
+        assert server.outcome().error is None
+        (job,) = server.jobs()
+        assert (job.user, "A" in job.extra.get("control", {})) == ("alice", False)
+        client = Client(server.port)
+        three = control_file(2).replace(b"fdfA002client\n", b"fdfA002client\n" * 3)
+        assert three.count(b"\nfdfA002client") == 3
+        answer = client.control("cfA002client", three)
+        assert answer[:1] == b"\x03"  # LPRng's "bad job", with the reason
+        answer += client.finish()
+        assert b"3 copies: queue q allows at most 1 (mc in the printcap)" in answer, answer
+    finally:
+        server.close()

@@ -231,6 +231,9 @@ class _Receiver:
         if len(named) > MAX_DATA_FILES:
             self.refuse(FAIL, f"control file {sub.name} names more than {MAX_DATA_FILES}"
                         " data files")
+        too_many = received.too_many_copies(self.entry, fields, self.peer)
+        if too_many:
+            self.refuse(FAIL, too_many)
         pending.control, pending.control_name = fields, sub.name
         pending.digest = hashlib.sha256(data).hexdigest()[:40]
         self.acknowledge()

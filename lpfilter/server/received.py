@@ -29,17 +29,32 @@ def control_lines(fields: ControlFields, *, local: bool) -> dict[str, str]:
     """The control file's upper-case lines by letter, for ``extra["control"]``: every line
     the ticket has no field for (the first of a letter), LPRng's A, D and Q, and the first
     data file's N (the job's data is its files in print-line order). A local client's hold
-    line is lpfilter's own request, not a line of the job."""
+    line is lpfilter's own request, not a line of the job, and its A line (``user@host+N``)
+    is not kept: the job's user is the kernel's, and its filters get the A line built from
+    it, as ``lpq`` shows the job (a claimed ``root@host+1`` must not reach them)."""
     lines: dict[str, str] = {}
     for letter, value in fields.other:
         if local and (letter, value) == lpdlocal.HOLD_LINE:
             continue
         if letter.isupper() and value:
             lines.setdefault(letter, printable(value))
-    named = {"A": fields.identifier, "D": fields.date, "Q": fields.queue,
+    named = {"A": "" if local else fields.identifier, "D": fields.date, "Q": fields.queue,
              "N": fields.files[0].source}
     lines.update({letter: printable(value) for letter, value in named.items() if value})
     return lines
+
+
+def too_many_copies(entry: Entry, fields: ControlFields, peer: Peer) -> str | None:
+    """Why a local user's job asks more copies than the queue's ``mc`` allows (None: it
+    does not). ``print`` checks it before it sends; a client of the user's own making
+    must meet it too, since on a spool closed to users the daemon is the only way in.
+    (LPRng's lpd checks no ``mc``, only its lpr: a remote host's jobs are not checked.)"""
+    limit = entry.number("mc")
+    most = max((f.copies for f in fields.files), default=1)
+    if not peer.local or limit <= 0 or most <= limit:
+        return None
+    return (f"{most} copies: queue {entry.name} allows at most {limit} (mc in the"
+            " printcap)")
 
 
 def hold_asked(fields: ControlFields, peer: Peer) -> bool:
