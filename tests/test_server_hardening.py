@@ -583,3 +583,31 @@ def test_one_local_user_holds_at_most_a_share_of_the_unix_socket() -> None:
     finally:
         server.shutdown()
         shutil.rmtree(top)
+
+
+def test_a_request_line_too_long_is_answered_and_logged_once(kit: Kit) -> None:  # noqa: F811
+    """A 600-byte request line got a reset and no answer; now the answer its code has (a
+    job: LPRng's "malformed", 1; status and remove: a line). Log lines name the peer once
+    (an lpc or local request's fault named it twice) and escape a control character once
+    (a bad file name showed ``\\\\x1b``)."""
+    import re
+
+    from serverkit import ask, start_server
+    kit.queue("q", kit.recorder())
+    server = start_server(kit)
+    said = b"a request line longer than 512 bytes\n"
+    long = b"a" * 600
+    assert ask(server.port, b"\x04q " + long + b"\n") == said
+    assert ask(server.port, b"\x05q root " + long + b"\n") == said
+    assert ask(server.port, b"\x02q" + long + b"\n") == b"\x01" + said
+    assert ask(server.port, b"\x06q root stop q\x01\n").startswith(b"bad control command")
+    assert ask(server.port, b"\x02q\n\x0210 cfA001ab\x1b[31m\n")[:2] == b"\x00\x01"
+
+    def logged() -> str:
+        text = server.proc.stderr()
+        return text if "cfA001ab" in text and text.count("\n") >= 6 else ""
+    log = wait_until(logged, what="the refusals logged", timeout=5)
+    assert server.proc.stop() == 0
+    assert not re.search(r"(127\.0\.0\.1:\d+):.*\1", log), log
+    assert "a line longer than 512 bytes" in log
+    assert "'cfA001ab\\x1b[31m'" in log and "\\\\x1b" not in log, log

@@ -95,7 +95,7 @@ def _operand(value: str, what: str) -> bytes:
     if not value:
         raise LpdProtocolError(f"an empty {what} cannot be sent")
     if not value.isprintable() or any(c.isspace() for c in value):
-        raise LpdProtocolError(f"the {what} {visible(value)!r} holds white space or a control"
+        raise LpdProtocolError(f"the {what} '{visible(value)}' holds white space or a control"
                                " character, which LPD cannot carry")
     return value.encode("utf-8", "surrogateescape")
 
@@ -202,7 +202,7 @@ def parse_subcommand(line: bytes) -> FileLine | None:
         raise LpdProtocolError(f"not an LPD subcommand (code 0x{body[:1].hex() or 'none'})")
     count, _, name = body[1:].partition(b" ")
     if not count.isdigit() or int(count) > MAX_COUNT:
-        raise LpdProtocolError(f"a bad file size {visible(count.decode('latin-1'))!r}")
+        raise LpdProtocolError(f"a bad file size '{visible(count.decode('latin-1'))}'")
     text = name.decode("latin-1")
     check_file_name(text)
     if body[0] == Subcommand.CONTROL_FILE and int(count) == 0:
@@ -225,7 +225,7 @@ def check_file_name(name: str) -> None:
     """A job file name as RFC §7 writes it (``cfA123host``, ``dfB123host``): anything
     else, a ``/`` or ``..`` above all, is refused (BSD refuses ``/``, lpd-protocol.md §5)."""
     if len(name) > MAX_FILE_NAME or _file_name_parts(name) is None or ".." in name:
-        raise LpdProtocolError(f"a bad job file name {visible(name)[:80]!r}")
+        raise LpdProtocolError(f"a bad job file name '{visible(name)[:80]}'")
 
 
 def file_job(name: str) -> tuple[int, str]:

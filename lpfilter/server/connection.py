@@ -21,7 +21,7 @@ from lpfilter.protocols import lpd
 from lpfilter.protocols.lpd import LpdProtocolError, Request, RequestLine
 from lpfilter.server.peer import Peer, Queues
 from lpfilter.server.spoolcheck import SpoolChecks
-from lpfilter.server.wire import ClientError, StopPipe, Wire
+from lpfilter.server.wire import ClientError, LineTooLong, StopPipe, Wire
 from lpfilter.spool.lease import holder_of, holder_words
 from lpfilter.spool.records import QueueRecords
 from lpfilter.text import visible
@@ -49,6 +49,9 @@ def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,
             log.debug("%s: closed without a request", peer)
             return
         _dispatch(wire, line, peer, queues, checks or SpoolChecks())
+    except LineTooLong as exc:
+        log.warning("%s: %s", peer, visible(str(exc)))
+        _answer_too_long(wire, exc.head)
     except (ClientError, LpdProtocolError) as exc:
         log.warning("%s: %s", peer, visible(str(exc)))
     except LpfilterError as exc:  # the spool: full disk, a queue's directory gone...
@@ -58,6 +61,17 @@ def serve_connection(sock: socket.socket, peer: Peer, queues: Queues, *,
         log.error("%s: %s", peer, visible(str(exc)))
     finally:
         wire.close()
+
+
+def _answer_too_long(wire: Wire, code: bytes) -> None:
+    """A request line past RFC 1179's bound, answered where its code has an answer: a job
+    LPRng's "malformed" (1), a status or remove request a line of text."""
+    said = f"a request line longer than {lpd.MAX_LINE} bytes"
+    answer = {b"\x02": lpd.ack(1, said), b"\x03": f"{said}\n".encode(),
+              b"\x04": f"{said}\n".encode(), b"\x05": f"{said}\n".encode()}.get(code)
+    if answer:
+        _answer_quietly(wire, answer)
+        wire.drain()
 
 
 def _answer_quietly(wire: Wire, data: bytes) -> None:

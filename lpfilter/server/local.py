@@ -106,7 +106,7 @@ def open_local_socket(path: str, *, mode: int = 0o666,
         try:
             gid = grp.getgrnam(group).gr_gid
         except KeyError:
-            raise ConfigError(f"socket {path}: no group named {visible(group)!r}") from None
+            raise ConfigError(f"socket {path}: no group named '{visible(group)}'") from None
     _safe_parent(path)
     _clear_stale(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -158,12 +158,12 @@ def serve_local_request(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> 
     if not peer.local:
         wire.send(lpdlocal.error_reply("refused", "lpfilter's local requests are served"
                                                   " only on the Unix socket"))
-        raise ClientError(f"{peer}: a request that is not LPD (code 0x{line[:1].hex()})")
+        raise ClientError(f"a request that is not LPD (code 0x{line[:1].hex()})")
     try:
         request = lpdlocal.parse_control(line)
     except LpdProtocolError as exc:
         wire.send(lpdlocal.error_reply("usage", str(exc)))
-        raise ClientError(f"{peer}: {visible(str(exc))}") from None
+        raise ClientError(str(exc)) from None  # (the connection names the peer)
     wire.send(lpdlocal.bounded_reply(_answer(request, peer, queues)))
 
 

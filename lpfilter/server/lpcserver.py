@@ -68,7 +68,7 @@ def serve_lpc(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> None:
         request = parse_lpc(line)
     except LpdProtocolError as exc:
         wire.send(f"bad control command: {exc}\n".encode())
-        raise ClientError(f"{peer}: {visible(str(exc))}") from None
+        raise ClientError(str(exc)) from None  # (the connection names the peer)
     answer = _Lpc(request, peer, queues, _root_here(wire, peer)).answer()
     wire.send(answer.encode("utf-8", "surrogateescape"))
 

@@ -174,8 +174,8 @@ class _Receiver:
         """The non-zero acknowledgement with its reason, then the end of the transfer."""
         with contextlib.suppress(ClientError):
             self.wire.send(lpd.ack(code, f"{self.entry.name}: {reason}"))
-        raise ClientError(f"queue {visible(self.entry.name)}: refused a job from"
-                          f" {self.peer}: {visible(reason)}")
+        raise ClientError(f"queue {visible(self.entry.name)}: refused a job:"  # (the log
+                          f" {visible(reason)}")  # line names the peer)
 
     def step(self, line: bytes) -> None:
         """One subcommand. A full spool is the client's "try later" (it keeps the job and

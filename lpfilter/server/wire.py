@@ -10,6 +10,7 @@ beyond "lines end with LF".
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -38,7 +39,12 @@ class ClientError(PermanentError):
 
 
 class LineTooLong(ClientError):
-    """A line past its limit: the rest of it is never read."""
+    """A line past its limit: the rest of it is never read. ``head``: its first byte (a
+    request's code, so that the client can be answered)."""
+
+    def __init__(self, message: str, head: bytes = b"") -> None:
+        super().__init__(message)
+        self.head = head
 
 
 class TooMuch(ClientError):
@@ -99,6 +105,12 @@ class Wire:
     def close(self) -> None:
         """Nothing to release (kept for the callers: a Wire is closed with its socket)."""
 
+    def drain(self, limit: int = 65536) -> None:
+        """Read what the client sent already, without waiting: closed with unread bytes,
+        the socket would reset the connection, and the client lose the answer just sent."""
+        with contextlib.suppress(OSError):
+            self.sock.recv(limit, socket.MSG_DONTWAIT)
+
     def _start(self) -> None:
         """A new unit begins: it has ``idle_timeout`` seconds."""
         self._deadline = time.monotonic() + self.idle_timeout
@@ -156,12 +168,12 @@ class Wire:
             end = self._pending.find(b"\n")
             if end >= 0:
                 if end > limit:
-                    raise LineTooLong(f"a line longer than {limit} bytes")
+                    raise LineTooLong(f"a line longer than {limit} bytes", bytes(self._pending[:1]))
                 line = bytes(self._pending[:end])
                 del self._pending[:end + 1]
                 return line
             if len(self._pending) > limit:
-                raise LineTooLong(f"a line longer than {limit} bytes")
+                raise LineTooLong(f"a line longer than {limit} bytes", bytes(self._pending[:1]))
             data = self._recv(max(limit + 1 - len(self._pending), 1))
             if not data:
                 if self._pending:
