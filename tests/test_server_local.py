@@ -400,3 +400,27 @@ def test_status_all_mixes_the_users_own_queue_and_the_daemons(
         assert done.stderr == ("lpfilter: queue other: the print server serves no such"
                                " queue\n")
         assert "  000001   root" in done.stdout
+
+
+def test_a_users_status_shows_no_other_users_control_lines(
+        setting: tuple[World, LocalUser]) -> None:
+    """Another user's -Z options (a filter's password) and -R billing code are only for
+    the job's filters: the daemon's status answer leaves them out for other users; one's
+    own job keeps them, and root's status shows all."""
+    made, user = setting
+    root_env = {"LPFILTER_PRINTCAP": str(made.printcap),
+                "LPFILTER_LOCK_DIR": str(made.root / "rootlocks")}
+    assert main(["print", "--no-wait", "-P", "q", "-Z", "password=hunter2", "-R", "cc-7",
+                 str(made.doc)], root_env) == 0
+    with local_server(made):
+        done = user.run("print", "--no-wait", "-P", "q", "-Z", "duplex", str(made.doc),
+                        env=made.env())
+        assert done.returncode == 0, done.stderr
+        shown = user.run("status", "-P", "q", "--json", env=made.env())
+        assert shown.returncode == 0, shown.stderr
+    jobs = {job["id"]: job for job in json.loads(shown.stdout)["jobs"]}
+    assert "hunter2" not in shown.stdout and "cc-7" not in shown.stdout
+    assert "control" not in jobs["000001"].get("extra", {})
+    assert jobs["000002"]["extra"]["control"]["Z"] == "duplex"
+    assert made.store().read("000001").extra["control"] == {"Z": "password=hunter2",
+                                                            "R": "cc-7"}

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lpfilter.printcap import Entry
+    from lpfilter.spool.queueinfo import QueueData
     from lpfilter.spool.store import SpoolStore
 
 log = logs.getLogger(__name__)
@@ -167,6 +168,16 @@ def serve_local_request(wire: Wire, line: bytes, peer: Peer, queues: Queues) -> 
     wire.send(lpdlocal.bounded_reply(_answer(request, peer, queues)))
 
 
+def _keep_lines_private(status: QueueData, user: str) -> None:
+    """Another user's jobs without their control lines (``-Z`` options, an accounting
+    name: a filter's password, a billing code): everyone sees every queue's jobs, their
+    names and states, as with LPRng's lpq, but not what only their filters are for."""
+    for job in status["jobs"]:
+        extra = job.get("extra")
+        if job.get("user") != user and isinstance(extra, dict) and "control" in extra:
+            job["extra"] = {k: v for k, v in extra.items() if k != "control"}
+
+
 def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dict[str, Any]:
     """The answer to a well-formed request: the result, or the error as the client shows it."""
     try:
@@ -178,7 +189,10 @@ def _answer(request: lpdlocal.ControlRequest, peer: Peer, queues: Queues) -> dic
         try:
             if request.action == "status":
                 from lpfilter.spool.queueinfo import queue_status
-                return {"ok": True, "queue": queue_status(entry, store=store)}
+                status = queue_status(entry, store=store)
+                if peer.uid not in (0, store.owner):
+                    _keep_lines_private(status, str(peer.user))
+                return {"ok": True, "queue": status}
             if request.action == "find":  # (the jobs a print sent: no other is copied)
                 wanted = set(request.origins)
                 jobs = store.jobs(where=lambda job: job.origin in wanted)
