@@ -130,7 +130,8 @@ def test_a_user_cannot_print_into_a_shared_spool_nor_plant_a_job_folder(world: W
     assert (done.returncode, done.stdout, done.stderr) == (5, "", (
         f"lpfilter: queue q: spool directory {world.sd} is shared; its jobs belong to its"
         f" owner root (uid 0) only: drop the file into {world.sd} instead: the owner's"
-        " watcher takes it from there (or wait for the print server); and no print server"
+        " watcher takes it from there (a running watcher also takes print through its print"
+        " server); and no print server"
         f" answers on {world.root / 'none.sock'} (No such file or directory) to do it for"
         " you: start one with 'lpfilter watch' (as root or the spool's owner), or set"
         " LPFILTER_SOCKET to its socket\n"))
@@ -326,8 +327,8 @@ def test_dropped_reason(spool_mode: int, file_uid: int, nlink: int,
 @pytest.mark.parametrize(("mode", "rc", "expect"), [
     (0o1777, 0, "note: spool directory {sd} is shared (mode 01777): other users may drop"
                 " files into it (a hot folder), which the watcher of its owner root (uid 0)"
-                " takes; 'lpfilter print' by other users is refused (exit 5) until the print"
-                " server gives them a safe way to submit"),
+                " takes; 'lpfilter print' by other users goes through that watcher's print"
+                " server (refused, exit 5, when none answers)"),
     (0o777, 1, "spool directory {sd} may be written by others but has no sticky bit (mode"
                " 0777): anyone could replace lpfilter's folder in it, so print and watch"
                " refuse it; make it 01777 (a shared hot folder) or 0700")])

@@ -71,8 +71,8 @@ def check_spool_dir(path: str, mode: int, *, fix: bool = False) -> list[SpoolFin
 
 
 def _shared(path: str, info: os.stat_result) -> list[SpoolFinding]:
-    """A spool directory others may write: a hot folder only (until the print server gives
-    other users a safe way to submit), and only when sticky."""
+    """A spool directory others may write: a hot folder for other users (their print goes
+    through the owner's print server), and only when sticky."""
     mode = stat.S_IMODE(info.st_mode)
     if not mode & (stat.S_IWGRP | stat.S_IWOTH):
         return []
@@ -88,8 +88,8 @@ def _shared(path: str, info: os.stat_result) -> list[SpoolFinding]:
     return [SpoolFinding(path, f"spool directory {path} is shared (mode {format_octal(mode)}):"
                          " other users may drop files into it (a hot folder), which the"
                          f" watcher of its owner {owner} takes; 'lpfilter print' by other"
-                         " users is refused (exit 5) until the print server gives them a"
-                         " safe way to submit", note=True)]
+                         " users goes through that watcher's print server (refused, exit 5,"
+                         " when none answers)", note=True)]
 
 
 def _no_room(path: str) -> str | None:

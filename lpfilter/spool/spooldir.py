@@ -106,7 +106,8 @@ class SpoolDir:
         if os.geteuid() not in (0, info.st_uid):
             owner = f"{user_name(info.st_uid)} (uid {info.st_uid})"
             advice = (f"drop the file into {self.sd} instead: the owner's watcher takes it from"
-                      " there (or wait for the print server)" if action == "print" else
+                      " there (a running watcher also takes print through its print server)"
+                      if action == "print" else
                       "run it as root" if info.st_uid == 0 else
                       f"run it as {user_name(info.st_uid)} or root")
             raise AccessError(f"queue {self.queue}: spool directory {self.sd} is shared; its"
