@@ -281,12 +281,25 @@ def _read_write(src: int, dst: int, count: int) -> int:
     return len(data)
 
 
+#: How long ``private_dir`` tries to make its folder while something else keeps taking its
+#: name (a user of a shared spool racing it with a link they make and remove in a loop),
+#: seconds: each try, a few milliseconds apart at random, is a race they must win.
+PRIVATE_DIR_PATIENCE = 2.0
+
+
 def private_dir(path: str, owner: int, who: str, sd: str) -> None:
     """Create ``path`` (0700, given to ``owner`` when this call made it) or check it: a
     folder that is not ``owner``'s own private directory (another owner, writable by
     others, a link or no directory at all) is moved aside, with a logged line, and made
-    again. ``who`` ("queue q") and ``sd`` name it in messages."""
-    for _ in range(2):
+    again. ``who`` ("queue q") and ``sd`` name it in messages. In a shared (sticky) spool
+    nobody can remove the folder once it is made, so it is tried again while the name is
+    taken and freed under it (``PRIVATE_DIR_PATIENCE``)."""
+    deadline = time.monotonic() + PRIVATE_DIR_PATIENCE
+    tries = 0
+    while tries < 2 or time.monotonic() < deadline:  # (twice at least, whatever the clock)
+        if tries:
+            time.sleep((1 + os.urandom(1)[0] % 16) / 1000)  # 1-16 ms: not in step with a loop
+        tries += 1
         created = False
         try:
             os.mkdir(path, 0o700)
@@ -297,7 +310,10 @@ def private_dir(path: str, owner: int, who: str, sd: str) -> None:
             if exc.errno in NO_ROOM:
                 raise SpoolFull(sd, exc.errno, queue=who.removeprefix("queue ")) from exc
             raise AccessError(f"{who}: cannot create {path}: {exc.strerror}") from exc
-        reason = _not_private(path, owner, created)
+        try:
+            reason = _not_private(path, owner, created)
+        except FileNotFoundError:
+            continue  # gone while it was looked at: the name is free again
         if reason is None:
             return
         # A random part: in a shared spool a user could plant a directory at a name
@@ -306,11 +322,14 @@ def private_dir(path: str, owner: int, who: str, sd: str) -> None:
                  f"-{os.urandom(4).hex()}")
         try:
             os.rename(path, aside)
+        except FileNotFoundError:
+            continue
         except OSError as exc:
             raise AccessError(f"{who}: {path} is {reason} and cannot be moved aside:"
                               f" {exc.strerror}") from exc
         log.warning("%s: refused %s: %s; moved to %s", who, path, reason, aside)
-    raise AccessError(f"{who}: cannot make {path}")
+    raise AccessError(f"{who}: cannot make {path}: something in {sd} keeps taking its name"
+                      f" ({tries} tries); see who writes there")
 
 
 def _not_private(path: str, owner: int, created: bool) -> str | None:

@@ -588,3 +588,40 @@ os.rename(os.path.join(sd, ".page.txt"), os.path.join(sd, "page.txt"))
     for name in ("log", "acct"):
         assert (world.sd / name).read_text() == "forged\n", name
         assert run.stderr.count(f"cannot write {world.sd / name}: owned by uid 65534") == 1
+
+
+def test_a_link_made_and_removed_in_a_loop_does_not_keep_the_folder_from_being_made(
+        tmp_path: Path) -> None:
+    """A user of a shared spool racing its ``.lpfilter`` with a link they make and remove
+    in a loop: the folder was tried twice, then the queue gave up (15 of 20 first
+    starts; the message said the spool had been removed). Each try is a race the loop
+    must win; the folder is made within PRIVATE_DIR_PATIENCE, and nothing else is left."""
+    import subprocess
+    import time
+
+    from lpfilter.safefiles import private_dir
+    sd = tmp_path / "sd"
+    sd.mkdir(mode=0o1777)
+    racer = ("import os, sys, time\n"
+             "path, end = sys.argv[1], time.monotonic() + 30\n"
+             "while time.monotonic() < end and not os.path.exists(path + '.stop'):\n"
+             "    try:\n"
+             "        os.symlink('/etc/shadow', path)\n"
+             "        os.unlink(path)\n"
+             "    except OSError:\n"
+             "        pass\n")
+    for _ in range(10):
+        folder = sd / ".lpfilter"
+        proc = subprocess.Popen([sys.executable, "-c", racer, str(folder)])
+        try:
+            time.sleep(0.05)
+            private_dir(str(folder), os.getuid(), "queue q", str(sd))
+            info = folder.lstat()
+            assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+        finally:
+            (sd / ".lpfilter.stop").touch()
+            proc.wait(timeout=30)
+        folder.rmdir()
+        for left in sd.iterdir():
+            assert left.is_symlink() or left.name == ".lpfilter.stop", left
+            left.unlink()
