@@ -285,6 +285,55 @@ def test_daemon_keeps_an_outcome_it_cannot_write(kit: Kit, small_fs: Path) -> No
     assert "Traceback" not in err, err
 
 
+@pytest.mark.parametrize(("how", "freed"), [("once", True), ("once", False),
+                                            ("print", False)])
+def test_a_one_shot_pass_keeps_an_outcome_it_cannot_write(kit: Kit, small_fs: Path,
+                                                           how: str, freed: bool) -> None:
+    """watch --once sends a job and the spool fills before its outcome is written. It
+    stopped at once (exit 10, "the jobs stay queued as they were"), and the next run
+    printed the job again. Now it tries to write the outcome for a while: room comes
+    back in that time, the job is done and sent once; it does not, the one line says the
+    job went to the printer and the next run sends it again, flagged. A foreground print
+    (no watcher) runs the same pass; it said "lp-000001: active: active"."""
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                  pids=str(kit.pids)))
+    sd = kit.queue("lp", f"|{program}", parent=small_fs)
+    (kit.root / "doc.txt").write_text("once\n")
+    if how == "once":
+        assert kit.run("print", "--no-wait", "-P", "lp", str(kit.root / "doc.txt")
+                       ).returncode == 0
+        once = kit.start("watch", "--once", "-P", "lp")
+    else:
+        once = kit.start("print", "-P", "lp", str(kit.root / "doc.txt"))
+    wait_until(lambda: (kit.out / "started").exists(), what="the send to start")
+    (job,) = kit.states("lp")
+    with filled(small_fs):
+        (kit.out / "go").touch()
+        if freed:
+            wait_until(lambda: (kit.out / f"{job}.out").exists(), what="the job's end")
+            time.sleep(0.5)  # its outcome tried on a full spool (the pass waits for room)
+        else:
+            once.popen.wait(timeout=60)
+    rc = once.popen.wait(timeout=60)
+    err = once.stderr()
+    assert "Traceback" not in err, err
+    if freed:
+        assert rc == 0, err
+        assert kit.states("lp") == {job: "done"}
+    else:
+        assert rc == ExitStatus.SPOOL_FULL, err
+        assert (f"job {job} went to the printer, but its outcome could not be written: the"
+                " next run sends it again, flagged a possible duplicate") in err, err
+        if how == "print":
+            assert (f"lpfilter: lp-{job}: active: sent, but its outcome could not be written"
+                    " (below)\n") in err, err
+        again = kit.run("watch", "--once", "-P", "lp")
+        assert again.returncode == 0, again.stderr
+        assert kit.ticket("lp", job)["possible_duplicate"]
+    assert (kit.out / f"{job}.out").read_text() == ("once\n" if freed else "once\nonce\n")
+    assert sd.exists()
+
+
 def test_job_is_not_sent_when_its_maybe_sent_mark_cannot_be_written(
         tmp_path: Path, small_fs: Path, ftp_server: MakeServer, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

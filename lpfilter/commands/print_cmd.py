@@ -239,7 +239,7 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
     status = _report(ctx, store, ids, interrupted=ran.interrupted)
     if ran.summary is not None and ran.summary.full is not None:
         # the jobs are spooled and wait; the spool needs room
-        print(f"lpfilter: {ran.summary.full}", file=sys.stderr)
+        print(f"lpfilter: {ran.summary.full_text()}", file=sys.stderr)
         return ExitStatus.SPOOL_FULL
     return status
 
@@ -282,6 +282,8 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
             if state == JobState.QUEUED:
                 why = "interrupted" if interrupted else why
                 why = f"{why}; it stays queued: {how_it_prints(visible(store.queue))}"
+            elif state == JobState.ACTIVE and not interrupted:  # (its outcome unwritten)
+                why = "sent, but its outcome could not be written (below)"
             flag = " (possible duplicate)" if job and job.possible_duplicate else ""
             print(f"lpfilter: {visible(store.queue)}-{job_id}: {state}{flag}: {why}",
                   file=sys.stderr)

@@ -6,12 +6,21 @@ changes that could not be written (a job's outcome) are kept here and written fi
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from lpfilter import logs
 from lpfilter.errors import SpoolFull
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
+
 log = logs.getLogger(__name__)
+
+#: How long a one-shot pass that sent a job but could not write its outcome tries to write
+#: it before it stops (seconds): else the next run sends the job again.
+PATIENCE = 5.0
 
 
 class Backlog:
@@ -31,6 +40,24 @@ class Backlog:
         for job_id, retry in list(self.pending.items()):
             del self.pending[job_id]
             retry()
+
+    def written_within(self, stop: threading.Event, clock: Callable[[], float],
+                       patience: float = PATIENCE) -> bool:
+        """Write what waits, trying for ``patience`` seconds; False when there is still no
+        room (or nothing waits, or ``stop`` is set). For a one-shot pass that sent a job
+        and could not write its outcome: stopped, it would leave the job to be sent again by
+        the next run (a daemon keeps it until it can). Plain sleeps, no wait on ``stop``: a
+        signal handler of this thread may set it."""
+        deadline = clock() + patience
+        while self.pending and not stop.is_set():
+            try:
+                self.flush()
+                return True
+            except SpoolFull:
+                if clock() >= deadline:
+                    return False
+                time.sleep(0.2)
+        return False
 
     def full(self, error: SpoolFull, every: float) -> None:
         """Say once (per spell) that the queue waits for its spool directory."""

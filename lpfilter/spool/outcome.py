@@ -28,20 +28,34 @@ class WorkSummary(Struct):
     """What a pass did: how many attempts ended in each state, what it left waiting.
     (A Struct, not a dataclass: dataclasses costs a cron pass ~5 ms of imports.)"""
 
-    __slots__ = _fields = ("counts", "pending", "left", "full")
+    __slots__ = _fields = ("counts", "pending", "left", "full", "unwritten")
     counts: dict[JobState, int]
     pending: int
     #: Hot-folder files a one-shot pass left for a later run (each said on stderr).
     left: int
     #: A one-shot pass stopped because the spool could not be written.
     full: SpoolFull | None
+    #: The jobs it sent whose outcome it could not write (sent again by the next run).
+    unwritten: list[str]
 
     def __init__(self, counts: dict[JobState, int] | None = None, pending: int = 0,
-                 left: int = 0, full: SpoolFull | None = None) -> None:
+                 left: int = 0, full: SpoolFull | None = None,
+                 unwritten: list[str] | None = None) -> None:
         self.counts = {} if counts is None else counts
         self.pending = pending
         self.left = left
         self.full = full
+        self.unwritten = [] if unwritten is None else unwritten
+
+    def full_text(self) -> str:
+        """What a pass stopped by a full spool says: the spool, and what becomes of its
+        jobs (a job sent whose outcome could not be written is sent again)."""
+        said = f"{self.full}; the queue's jobs stay queued for the next run"
+        if self.unwritten:
+            said += (f"; job {', '.join(self.unwritten)} went to the printer, but its outcome"
+                     " could not be written: the next run sends it again, flagged a possible"
+                     " duplicate")
+        return said
 
     def add(self, state: JobState) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1

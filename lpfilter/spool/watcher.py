@@ -159,8 +159,7 @@ class Watcher:
         try:
             served.summary = served.server.serve(burst=self.once, every_job=self.once)
             if served.summary.full is not None:
-                log.error("%s; the queue's jobs stay queued for the next run",
-                          served.summary.full)
+                log.error("%s", served.summary.full_text())
         except LpfilterError as exc:  # its spool went away or cannot be used: the loop
             # retires it and says why once (a daemon), and tries it again at each rescan
             if self.once or served.worker.stop.is_set():

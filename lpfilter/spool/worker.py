@@ -134,7 +134,9 @@ class QueueWorker:
                 raise self.store.explain(exc) or exc from None
             except SpoolFull as exc:  # nothing was half-made; the jobs wait
                 if burst:
-                    summary.full = exc
+                    if self.backlog.written_within(self.stop, self.clock):
+                        continue  # a sent job's outcome written after all: go on
+                    summary.full, summary.unwritten = exc, sorted(self.backlog.pending)
                     break
                 self._sync_only()  # finished jobs' data waiting for a sync: room freed
                 self.backlog.full(exc, RESCAN)
