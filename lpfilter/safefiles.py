@@ -306,6 +306,8 @@ def private_dir(path: str, owner: int, who: str, sd: str) -> None:
             created = True
         except FileExistsError:
             pass
+        except FileNotFoundError:
+            raise  # the folder it goes in is gone (rm -rf): the caller's one line says so
         except OSError as exc:
             if exc.errno in NO_ROOM:
                 raise SpoolFull(sd, exc.errno, queue=who.removeprefix("queue ")) from exc
