@@ -171,6 +171,34 @@ def test_another_process_follows_a_compaction(tmp_path: Path) -> None:
         assert sorted(mine.jobs) == ["000003", "000004", "000005", "000006", "000007"]
 
 
+def test_a_reader_follows_a_journal_cut_under_it(tmp_path: Path) -> None:
+    """The journal cut by hand under a running reader (the daemon), then a writer cuts
+    the torn tail and appends: the reader kept its old, larger offset, missed the new
+    records and read into the middle of one, so a released job stayed held for good. It
+    reads the file again from its start; a record appended after is synced anew."""
+    journalkit.add_jobs(str(tmp_path), 3)
+    index = jobindex.JobIndex("q")
+    reader = Journal(str(tmp_path), os.getuid(), index.apply, index.reset)
+    with reader.locked():
+        assert sorted(index.jobs) == ["000001", "000002", "000003"]
+    path = tmp_path / "journal"
+    os.truncate(path, path.stat().st_size - 20)  # job 3's record torn
+    writer, mine = _open(tmp_path)
+    with writer.locked():  # cuts the torn tail, appends at the shorter end
+        assert sorted(mine.jobs) == ["000001", "000002"]
+        end = writer.append([journalformat.job_record(_job(4)), journalformat.job_record(
+            _job(5))])
+    writer.sync_to(end)
+    writer.close()
+    with reader.locked():
+        assert sorted(index.jobs) == ["000001", "000002", "000004", "000005"]
+        end = reader.append([journalformat.job_record(_job(6))])
+    assert reader._group.synced < end  # noqa: SLF001 - the fdatasync is not skipped
+    reader.sync_to(end)
+    reader.close()
+    assert sorted(_open(tmp_path)[1].jobs) == ["000001", "000002", "000004", "000005", "000006"]
+
+
 def test_a_link_planted_at_the_compactions_name_is_not_followed(tmp_path: Path) -> None:
     journalkit.add_jobs(str(tmp_path), 2)
     victim = tmp_path / "victim"

@@ -95,6 +95,8 @@ class Journal:
         self._read_at = 0  # how far the file is read (an offset in it)
         self._end = 0  # the LSN after the last whole record read
         self._stamp = (-1, 0)  # the file's size and mtime at the last look
+        #: A whole record read: its offset and first 16 bytes (length, CRC, LSN; _rewritten).
+        self._last: tuple[int, bytes] | None = None
         self._named: tuple[int, int, int] | None = None  # see _replaced
         self.holding = False
         self.catch_up()
@@ -149,7 +151,10 @@ class Journal:
                                 " move it aside (the data files in jobs/ are then taken in"
                                 " again as jobs)")
         self._stamp = stamp
+        if size < self._read_at:
+            self._shrank(size)
         while self._read_at < size:
+            at = self._read_at
             data = os.pread(self.fd, min(size - self._read_at, BATCH_MAX + RECORD_MAX),
                             self._read_at)
             if self._read_at == 0:
@@ -160,12 +165,36 @@ class Journal:
                         f" reaches ({LSN_MAX}); not written by lpfilter: move it aside (the"
                         " data files in jobs/ are then taken in again as jobs)")
             records, end = decode(data, self._base + self._read_at)
+            if not records and self._rewritten():
+                self._shrank(size)  # (read from its start: the loop goes on from 0)
+                continue
             self.on_records(records)
             self._end = end
             self._read_at = end - self._base
             if not records:
                 self._torn(data, size, cut=cut)
                 return
+            last = records[-1].lsn - self._base
+            self._last = (last, data[last - at:last - at + 16])
+
+    def _rewritten(self) -> bool:
+        """Is a record this process read gone from its place (asked where no record follows)?"""
+        try:
+            return self._last is not None and os.pread(self.fd, 16, self._last[0]) != self._last[1]
+        except OSError:
+            return False
+
+    def _shrank(self, size: int) -> None:
+        """The file lost what this process had read (cut by hand, maybe written again; ours
+        cut only torn tails, never read past): read it all again, not cut at the old offset
+        (records written since would go), and sync anew what is appended from now on."""
+        log.warning("%s%s: cut under this process (by another program?) below the %d bytes"
+                    " it had read: read again from its start", self._queue_words(),
+                    self.path, self._read_at)
+        with self._group.paused():
+            self._group.synced = min(self._group.synced, self._base + size)
+        self.on_reset()
+        self._read_at, self._last = 0, None
 
     def _moved_aside(self, info: os.stat_result) -> None:
         """A reader's journal moved aside, none made yet: no records now; a new one is read
@@ -284,6 +313,7 @@ class Journal:
         info = os.fstat(self.fd)
         if self._read_at and info.st_size == self._read_at + len(data):  # only ours
             self._take_own(start, records, info)
+            self._last = (start - self._base, bytes(data[:16]))  # the batch's first record
         else:
             self.catch_up(info=info)
         return at
