@@ -279,6 +279,21 @@ def test_reset_after_bytes_requeues_then_prints_as_possible_duplicate(
     assert (line["outcome"], line["duplicate"], line["attempts"]) == ("done", "yes", "2")
 
 
+def test_a_printer_that_resets_after_taking_everything_is_not_said_to_have_taken_less(
+        queue: Queue, printer: MakePrinter) -> None:
+    """The printer reads the whole job, then resets instead of closing: the job is not
+    done (nothing confirmed it), but the reason no longer says the printer did not take
+    the whole job; it says that is not known."""
+    emulator = printer(reset_after=5000)
+    queue.setup(lp_of(emulator), "send_try#1")
+    rc, _elapsed = queue.print(b"r" * 5000)
+    job = queue.job()
+    assert rc == 6 and job.state == "failed", job
+    assert stored(emulator, 1) == b"r" * 5000
+    assert ("reset the connection instead of closing it, so whether it took the whole job"
+            " is not known (it may have printed it)") in job.last_error, job.last_error
+
+
 @pytest.mark.parametrize(("option", "size"), [
     ("close_after", 100), ("close_after", 4 << 20), ("reset_after", 100)])
 def test_accepted_and_dropped_at_once_is_not_done(queue: Queue, printer: MakePrinter,

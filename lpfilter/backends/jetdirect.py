@@ -307,9 +307,10 @@ def _drain(session: Session, stall: float, where: str) -> None:
 def _check_delivered(session: Session, where: str, sent: int) -> None:
     """A job is not done while the printer reset the connection or left bytes untaken
     (a printer that accepts and never reads: the data fitted in the socket buffers)."""
-    if session.reset:
-        raise ConnectionLost(f"{where}: the printer reset the connection before it took the"
-                             " whole job")
+    if session.reset:  # (its kernel then drops what it had not acknowledged: unknowable)
+        raise ConnectionLost(f"{where}: the printer reset the connection instead of closing"
+                             " it, so whether it took the whole job is not known (it may have"
+                             " printed it)")
     left = unsent(session.sock.fileno())
     if left > (1 if session.half_closed else 0):  # a FIN not yet acknowledged counts 1
         raise TransientError(f"{where}: the printer did not take the last {left} of {sent}"
