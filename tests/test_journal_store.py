@@ -333,6 +333,9 @@ def test_damage_followed_by_good_records_is_refused_in_one_line(kit: Kit) -> Non
         assert f"{path}: damaged at offset 0" in done.stderr and "followed by good" in (
             done.stderr), done.stderr
         assert "Traceback" not in done.stderr
+        if args[0] == "status":  # (to root it said "you may not read its spool directory")
+            said = "its journal is damaged (said below; 'lpfilter checkpc --fix' mends it)"
+            assert f"watcher and jobs not shown: {said}" in done.stdout, done.stdout
     assert path.read_bytes() == bytes(data)
     store = SpoolStore(str(sd), "lp")
     with pytest.raises(AccessError, match="damaged"):

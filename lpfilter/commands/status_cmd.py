@@ -113,8 +113,10 @@ def format_queue(data: QueueData, *, long: bool = False) -> str:
     lines = [f"Queue {visible(str(data['queue']))}: lp={visible(str(data['destination']))},"
              f" spool {visible(str(data['spool']))}", f"  log file: {_log_file(data)}"]
     if not data.get("readable", True):  # neither its lock nor its jobs can be looked at
-        lines.append(f"  watcher and jobs not shown: you may not read its spool directory"
-                     f" {visible(str(data['spool']))}")
+        why = ("its journal is damaged (said below; 'lpfilter checkpc --fix' mends it)"
+               if data.get("damaged") else
+               f"you may not read its spool directory {visible(str(data['spool']))}")
+        lines.append(f"  watcher and jobs not shown: {why}")
         return "\n".join(lines) + "\n"
     served = data["served_by"]
     if served:

@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # for mypy only: a TypedDict is a dict at run time, and build
         ftp_sessions: FtpSessions | None
         error: str | None
         readable: bool
+        #: Not readable because its journal is damaged (not for want of a permission).
+        damaged: NotRequired[bool]
         jobs: list[JobData]
         #: A pool (sv=): its server queues, and (while served) what each is doing.
         pool: NotRequired[PoolData | None]
@@ -110,8 +112,9 @@ def queue_status(entry: Entry, lock_dir: str = "", store: SpoolStore | None = No
     if store is None:
         from lpfilter.spool.store import SpoolStore
         store = SpoolStore(entry.string("sd") or "", entry.name)
+    from lpfilter.spool.journalformat import JournalDamaged
     jobs: list[JobData] = []
-    readable = True
+    readable, damaged = True, False
     try:
         store.require_dir()
         error = None
@@ -122,6 +125,7 @@ def queue_status(entry: Entry, lock_dir: str = "", store: SpoolStore | None = No
             jobs = [job.to_dict() for job in print_order(store.jobs())]
         except AccessError as exc:  # not this user's to read: said (exit 5), not empty
             error, readable = str(exc), False
+            damaged = isinstance(exc, JournalDamaged)
     holder = holder_of(store.state)
     served: Served | None = None
     if holder is not None:
@@ -140,4 +144,5 @@ def queue_status(entry: Entry, lock_dir: str = "", store: SpoolStore | None = No
             "served_by": served, "printer_status": records.last_status(),
             "ftp_sessions": ftp_sessions(entry, lock_dir) if lock_dir else None,
             "error": error, "readable": readable, "jobs": jobs,
+            **({"damaged": True} if damaged else {}),  # type: ignore[typeddict-item]
             "control": entry_control(entry).to_dict() if readable else None}
