@@ -95,3 +95,38 @@ def test_print_while_the_watcher_restarts_loses_and_doubles_no_job(kit: Kit) -> 
     # file proves nothing here: the finished sends' times must not overlap instead.
     spans = sorted((float(line[3]), float(line[4])) for line in kit.log_lines())
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans
+
+
+def test_a_print_waiting_on_a_stopped_print_gives_up_after_its_patience(kit: Kit) -> None:
+    """Two foreground prints of a queue no watcher serves: the first holds the queue and
+    is stopped (Ctrl-Z) in the middle of its job. The second waited for it without a word
+    and without end; it waits LPFILTER_PRINT_WAIT, then says who holds the queue and
+    leaves its job queued (exit 8). Both print once the first goes on."""
+    import signal
+    import sys
+
+    from test_spool_full import GATED
+    program = kit.program("gated.py", GATED.format(python=sys.executable, out=str(kit.out),
+                                                  pids=str(kit.pids)))
+    kit.queue("lp", f"|{program}")
+    for name in ("a.txt", "b.txt"):
+        (kit.root / name).write_text(f"{name}\n")
+    first = kit.start("print", "-P", "lp", str(kit.root / "a.txt"))
+    wait_until(lambda: (kit.out / "started").exists(), what="the first job's send")
+    first.popen.send_signal(signal.SIGSTOP)
+    try:
+        kit.env["LPFILTER_PRINT_WAIT"] = "2"
+        started = time.monotonic()
+        second = kit.run("print", "-P", "lp", str(kit.root / "b.txt"))
+        waited = time.monotonic() - started
+    finally:
+        first.popen.send_signal(signal.SIGCONT)
+    assert second.returncode == ExitStatus.JOB_PENDING, second.stderr
+    assert waited < 30, waited
+    (job,) = job_ids(second.stdout, "lp")
+    assert (f"lpfilter: lp-{job}: queued: the queue is served by pid {first.popen.pid}"
+            " (print), which has not printed it yet; it stays queued\n") in second.stderr, \
+        second.stderr
+    (kit.out / "go").touch()
+    assert first.popen.wait(timeout=60) == 0, first.stderr()
+    assert set(kit.states("lp").values()) == {"done"}

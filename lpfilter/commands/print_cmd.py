@@ -236,7 +236,7 @@ def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], lo
         observer.close()
     if ran.left_to_daemon:
         return ExitStatus.OK  # a daemon serves the queue: it prints the jobs
-    status = _report(ctx, store, ids, interrupted=ran.interrupted)
+    status = _report(ctx, store, ids, interrupted=ran.interrupted, waited_on=ran.waited_on)
     if ran.summary is not None and ran.summary.full is not None:
         # the jobs are spooled and wait; the spool needs room
         print(f"lpfilter: {ran.summary.full_text()}", file=sys.stderr)
@@ -267,7 +267,7 @@ def _held(store: SpoolStore, job_id: str) -> bool:
 
 
 def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
-            interrupted: bool) -> ExitStatus:
+            interrupted: bool, waited_on: str = "") -> ExitStatus:
     """One line per job that did not print; the exit status of the worst."""
     from lpfilter.commands.exits import for_job, worst
     from lpfilter.spool.waiting import how_it_prints
@@ -279,7 +279,9 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
         if status != ExitStatus.OK:
             why = (job.last_error if job and job.last_error else state) if job else "removed"
             why = visible(why)
-            if state == JobState.QUEUED:
+            if state == JobState.QUEUED and waited_on:  # (another print, stopped?)
+                why = f"the queue is {waited_on}, which has not printed it yet; it stays queued"
+            elif state == JobState.QUEUED:
                 why = "interrupted" if interrupted else why
                 why = f"{why}; it stays queued: {how_it_prints(visible(store.queue))}"
             elif state == JobState.ACTIVE and not interrupted:  # (its outcome unwritten)

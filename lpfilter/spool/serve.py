@@ -127,19 +127,23 @@ class Served(Struct):
 class Foreground(Struct):
     """How a foreground ``print``'s serving ended."""
 
-    __slots__ = _fields = ("left_to_daemon", "summary", "interrupted")
+    __slots__ = _fields = ("left_to_daemon", "summary", "interrupted", "waited_on")
     #: A daemon serves the queue: it prints the jobs, and nothing was waited for.
     left_to_daemon: bool
     #: What this process's own serving did (None: another process served the jobs).
     summary: WorkSummary | None
     #: Ctrl-C or SIGTERM ended it.
     interrupted: bool
+    #: Another one-shot process served the queue longer than the patience ("served by
+    #: pid N (print)"): the jobs stay queued to it.
+    waited_on: str
 
     def __init__(self, left_to_daemon: bool = False, summary: WorkSummary | None = None,
-                 interrupted: bool = False) -> None:
+                 interrupted: bool = False, waited_on: str = "") -> None:
         self.left_to_daemon = left_to_daemon
         self.summary = summary
         self.interrupted = interrupted
+        self.waited_on = waited_on
 
 
 def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock_dir: str,
@@ -157,8 +161,10 @@ def serve_in_foreground(entry: Entry, store: SpoolStore, ids: list[str], *, lock
         log.info("queue %s is %s; the job is queued there", entry.name, holder_words(holder))
         if not wait and not (holder is not None and holder.purpose in ONE_SHOT):
             return Foreground(left_to_daemon=True)  # a daemon: it prints the job
-        if _wait_for(store, ids, lease):
-            return Foreground()
+        after = None if wait else patience()  # (a stopped print must not hold us for good)
+        waited = _wait_for(store, ids, lease, None if after is None else time.time() + after)
+        if waited is not None:  # final, or left queued to it (print says so: exit 8)
+            return Foreground(waited_on="" if waited else holder_words(lease.holder()))
         # Whoever served the queue went away with our jobs unfinished: serve it ourselves.
     # The print's own store, lent: the worker reads the journal the print just wrote
     # through the same replay, and the print its jobs' ends (bench/README.md, round 9).
@@ -202,13 +208,17 @@ class AllFinal:
         return True
 
 
-def _wait_for(store: SpoolStore, ids: list[str], lease: QueueLease) -> bool:
-    """Wait while another process prints the jobs: True once each is final, False as
-    soon as nobody serves the queue any more (one that died must not leave us waiting)."""
+def _wait_for(store: SpoolStore, ids: list[str], lease: QueueLease,
+              give_up: float | None) -> bool | None:
+    """Wait while another process prints the jobs: True once each is final; False when
+    ``give_up`` (a time) passes first, the jobs left queued to it; None as soon as nobody
+    serves the queue any more (one that died must not leave us waiting: serve it)."""
     polls, all_final = 0, AllFinal(store, ids)
     while not all_final():
+        if give_up is not None and time.time() >= give_up:
+            return False
         time.sleep(POLL)
         polls += 1
         if polls % 10 == 0 and lease.holder() is None:
-            return all_final()
+            return True if all_final() else None
     return True
