@@ -106,6 +106,9 @@ class ProcessLock:
         #: The record this process wrote into the file it keeps open between holds (a
         #: worker takes its printer's lock for each job): written again only if changed.
         self._record = b""
+        #: Held, but its record could not be written (a full or read-only disk): nobody
+        #: can tell who holds it until ``name_again`` writes it.
+        self.unnamed = False
 
     def acquire(self, *, timeout: float = 0.0,
                 stop: Callable[[], bool] | None = None) -> bool:
@@ -134,21 +137,37 @@ class ProcessLock:
         record = {"pid": me, "start": own_start(), "host": os.uname().nodename,
                   "purpose": self.purpose, "since": time.time()}
         from lpfilter import jsontext  # (only a lock's holder writes a record: not lpd's filter)
-        data = self._record = jsontext.dumps(record).encode() + b"\n"
+        self._record = jsontext.dumps(record).encode() + b"\n"
         try:
-            # Over the old record, then cut to size: on a full disk the block the file
-            # already has is reused (truncating first would give it up, and then fail).
-            os.pwrite(fd, data, 0)
-            os.ftruncate(fd, len(data))
+            self._write_record(fd)
         except OSError as exc:
             if exc.errno not in NO_ROOM:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 self._idle = fd
                 raise
             # A full or read-only disk: the lock holds (flock is the lock); only who
-            # holds it cannot be shown. What needs writing next says the disk is full.
+            # holds it cannot be shown (``name_again``). What needs writing next says
+            # the disk is full.
+            self.unnamed = True
         self._fd = fd
         return True
+
+    def _write_record(self, fd: int) -> None:
+        """Over the old record, then cut to size: on a full disk the block the file already
+        has is reused (truncating first would give it up, and then fail)."""
+        os.pwrite(fd, self._record, 0)
+        os.ftruncate(fd, len(self._record))
+        self.unnamed = False
+
+    def name_again(self) -> None:
+        """Write the record a full disk kept out at ``acquire`` (nothing if it is in):
+        until then ``current_holder`` finds nobody, and status says no watcher runs."""
+        if self.unnamed and self._fd is not None:
+            try:
+                self._write_record(self._fd)
+            except OSError as exc:
+                if exc.errno not in NO_ROOM:
+                    raise
 
     def release(self, *, keep_open: bool = False) -> None:
         """Give the lock up; ``keep_open`` keeps the file open for the next acquire."""

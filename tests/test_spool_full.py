@@ -438,11 +438,15 @@ def test_daemon_started_on_a_full_spool_waits_for_room(kit: Kit, small_fs: Path)
     first.wait()
     assert set(kit.states("lp").values()) == {"active"}
     (kit.out / "go").touch()
+    from lpfilter.spool.lease import lease_path
+    os.truncate(lease_path(str(sd / ".lpfilter")), 0)  # its record then needs a new block
     with filled(small_fs):
         watcher = kit.start("watch", "-P", "lp")
         wait_until(lambda: "cannot be written" in watcher.stderr(), what="the daemon to say")
     watcher.signal(signal.SIGHUP)
     wait_until(lambda: set(kit.states("lp").values()) == {"done"}, what="the job printed")
+    status = kit.run("status", "-P", "lp")  # its name, kept out of the lease by the full
+    assert f"served by pid {watcher.popen.pid} (watch" in status.stdout, status.stdout  # disk
     (ticket,) = kit.tickets("lp").values()
     assert ticket["possible_duplicate"]  # its bytes had reached the program
     assert watcher.stop() == 0

@@ -30,6 +30,9 @@ class Backlog:
         self.queue = queue
         self.pending: dict[str, Callable[[], object]] = {}
         self.said: SpoolFull | None = None
+        #: Called whenever the spool could be written (the lease's name_again: a lease
+        #: taken on a full disk names its holder once it can).
+        self.on_room: Callable[[], None] | None = None
 
     def add(self, job_id: str, retry: Callable[[], object]) -> None:
         """Write this job's change later (``retry`` adds itself again if it fails)."""
@@ -66,6 +69,8 @@ class Backlog:
         self.said = error
 
     def room(self) -> None:
+        if self.on_room is not None:
+            self.on_room()
         if self.said is not None:
             log.warning("queue %s: the spool directory %s can be written again; serving the"
                         " queue", self.queue, self.said.directory)

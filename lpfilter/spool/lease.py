@@ -82,6 +82,10 @@ class QueueLease:
         """Let the lease go (nothing when not held): a waiting process may take it now."""
         self._lock.release()
 
+    def name_again(self) -> None:
+        """Name this process in the lease, if a full disk kept its name out when it took it."""
+        self._lock.name_again()
+
     def holder(self) -> Holder | None:
         """Who holds the lease now (this process too), or None."""
         return current_holder(self.path)

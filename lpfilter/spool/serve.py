@@ -58,6 +58,7 @@ class QueueServer:
         self.entry = entry
         self.lease = lease
         self.worker = make_worker(entry, lock_dir=lock_dir, settle=settle, store=store)
+        self.worker.backlog.on_room = lease.name_again  # (a lease taken on a full disk)
 
     def take(self) -> bool:
         """Take the queue's lease now if nobody holds it."""
