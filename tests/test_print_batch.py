@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from spoolkit import in_process_queue, write_files  # noqa: F401
+from spoolkit import Kit, in_process_queue, job_ids, kit, write_files  # noqa: F401
 
 from lpfilter import printcap
 from lpfilter.cli import main
@@ -188,3 +188,19 @@ def test_a_foreground_print_of_many_files_reads_each_job_a_few_times_not_once_pe
     finally:
         store.close()
     assert reads[0] < 10 * 200, reads[0]
+
+
+def test_a_file_refused_in_the_middle_says_what_became_of_the_rest(kit: Kit) -> None:  # noqa: F811
+    """print a b c, b larger than mx: a is spooled (its id printed), and the one line about
+    b says that it and the file after it were not spooled (it said only b's reason)."""
+    kit.queue("q", "/dev/null", mx=1)
+    for name, size in (("a", 10), ("b", 5000), ("c", 10)):
+        (kit.root / name).write_bytes(b"x" * size)
+    done = kit.run("print", "--no-wait", "-P", "q", *(str(kit.root / n) for n in "abc"))
+    assert done.returncode == 6 and len(job_ids(done.stdout, "q")) == 1, done
+    assert done.stderr == (f"lpfilter: {kit.root / 'b'}: larger than queue q's limit of 1 KiB"
+                           " (mx in the printcap); it and the 1 file(s) after it were not"
+                           " spooled\n")
+    done = kit.run("print", "--no-wait", "-P", "q", *(str(kit.root / n) for n in "ba"))
+    assert done.returncode == 6 and done.stdout == "", done
+    assert done.stderr.endswith("(mx in the printcap); nothing was printed\n"), done.stderr

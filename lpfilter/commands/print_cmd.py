@@ -6,7 +6,7 @@ import sys
 
 from lpfilter import logs
 from lpfilter.commands.environment import lock_dir
-from lpfilter.errors import AccessError, UsageError
+from lpfilter.errors import AccessError, LpfilterError, UsageError
 from lpfilter.job import JobState, user_name
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
@@ -202,15 +202,20 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
         _check_readable(path)
     ids: list[str] = []
     files = args.files or [None]
-    for job in submit_all(entry, store, files, options, control=control):
-        if args.remove:  # the job is on disk: its file may go (lpr -r); one job a file
-            from lpfilter.commands.daemonprint import remove_spooled
-            remove_spooled(files[len(ids)])
-        ids.append(job.id)
-        if shown:
-            print(shown.format(f"{visible(entry.name)}-{job.id}"), file=ctx.stdout)
-        log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
-                 visible(job.name), job.size, " (held)" if job.state is JobState.HELD else "")
+    try:
+        for job in submit_all(entry, store, files, options, control=control):
+            if args.remove:  # the job is on disk: its file may go (lpr -r); one job a file
+                from lpfilter.commands.daemonprint import remove_spooled
+                remove_spooled(files[len(ids)])
+            ids.append(job.id)
+            if shown:
+                print(shown.format(f"{visible(entry.name)}-{job.id}"), file=ctx.stdout)
+            log.info("queue %s: job %s: %s spooled, %d bytes%s", entry.name, job.id,
+                     visible(job.name), job.size,
+                     " (held)" if job.state is JobState.HELD else "")
+    except LpfilterError as exc:  # a file gone or refused while the others were spooled
+        _said_what_was_spooled(exc, spooled=len(ids), left=len(files) - len(ids))
+        raise
     ctx.stdout.flush()
     if args.wait is False or all(_held(store, i) for i in ids):
         return ExitStatus.OK
@@ -219,6 +224,20 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
               f" queued until 'lpfilter lpc start {visible(entry.name)}'", file=sys.stderr)
         return ExitStatus.JOB_PENDING
     return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
+
+
+def _said_what_was_spooled(error: LpfilterError, *, spooled: int, left: int) -> None:
+    """A file refused in the middle of a print's files (removed since it was looked at,
+    too large, no room): its one line also says what became of the rest (the ids of those
+    spooled before it were printed)."""
+    if spooled + left < 2 or "nothing" in error.message:  # (one file: it says it all)
+        return
+    if not spooled:
+        error.message += "; nothing was printed"
+    elif left > 1:
+        error.message += f"; it and the {left - 1} file(s) after it were not spooled"
+    else:
+        error.message += "; it was not spooled"
 
 
 def _print_now(ctx: Context, entry: Entry, store: SpoolStore, ids: list[str], locks: str,

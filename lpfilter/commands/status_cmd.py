@@ -189,7 +189,8 @@ def _job_table(jobs: list[JobData]) -> list[str]:
                      f" {human_age(now - job['submitted']):>6}"
                      f"  {cut_words(visible(job_detail(job)), DETAIL_WIDTH)}".rstrip())
     if any(job["possible_duplicate"] for job in jobs):
-        lines.append("  * possible duplicate: retried after bytes had reached the printer")
+        lines.append("  * possible duplicate: it may have printed already (sent again after"
+                     " bytes had reached the printer, or taken in again after a crash)")
     return lines
 
 
