@@ -40,6 +40,7 @@ class OldForeground:
     left_to_daemon: bool = False
     summary: Any = None
     interrupted: bool = False
+    waited_on: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,7 @@ class OldWorkSummary:
     pending: int = 0
     left: int = 0
     full: Any = None
+    unwritten: list[str] = field(default_factory=list)
 
 
 @dataclasses.dataclass(slots=True)
@@ -141,7 +143,7 @@ FACTS = ("q", "/sd", "7", "u", "h", "name", "title", "A", "f.txt", "dfA007h", "c
 #: (new class, the dataclass it replaced, the required arguments, every argument)
 CASES: list[tuple[type[Struct], type, tuple[Any, ...], tuple[Any, ...]]] = [
     (Event, OldEvent, (1, 2, "a"), (1, 2, "a")),
-    (Foreground, OldForeground, (), (True, None, True)),
+    (Foreground, OldForeground, (), (True, None, True, "served by pid 1 (print)")),
     (FilterCommand, OldFilterCommand, ("lp", ["x"], False, True),
      ("lp", ["x"], False, True, {"LPF_1": "v"})),
     (Token, OldToken, ("P", True, False), ("P", True, False)),
@@ -151,7 +153,7 @@ CASES: list[tuple[type[Struct], type, tuple[Any, ...], tuple[Any, ...]]] = [
     (Scan, OldScan, ([], [("a", "b")], None), ([], [], 2.0, {"f": "open"})),
     (Writers, OldWriters, (), ({"f": ["1"]}, [frozenset({0})], True)),
     (Target, OldTarget, ("file", "acct"), ("host", "h", 9)),
-    (WorkSummary, OldWorkSummary, (), ({JobState.DONE: 1}, 2, 3, None)),
+    (WorkSummary, OldWorkSummary, (), ({JobState.DONE: 1}, 2, 3, None, ["000001"])),
     (WatchOutcome, OldWatchOutcome, (), ({"q": OSError()}, [], ["r"])),
 ]
 
