@@ -24,6 +24,7 @@ from lpfilter.protocols.lpd import LpdProtocolError
 from lpfilter.protocols.lpdlpc import LpcRequest, lpc_request, parse_lpc
 from lpfilter.spool.control import QueueControl, parse, read_control
 from lpfilter.spool.jobindex import replay_file
+from lpfilter.status import ExitStatus
 
 STOPPED = re.compile(r"\APrinter: q@\S+\nq@\S+: stopped\n\Z")
 
@@ -75,6 +76,23 @@ def test_the_control_file_is_lprngs_lines_and_never_followed(tmp_path: Path) -> 
     (tmp_path / "control").symlink_to(tmp_path / "elsewhere")
     assert read_control(str(tmp_path)) == QueueControl(  # a link is never read: stopped
         printing_disabled=True, unreadable="a symbolic link (never followed)")
+
+
+def test_lpr_to_a_stopped_queue_a_daemon_serves_exits_0(kit: Kit) -> None:
+    """LPRng's lpr says 0 for a job its lpd took, stopped queue or not; lpfilter's said 8
+    (job pending) though a daemon had the job, and a script retrying on failure ('until
+    lpr f') queued it again and again. With no daemon the job waits for a print or a
+    watch after lpc start: 8, as before."""
+    kit.queue("q", kit.recorder())
+    assert kit.run("lpc", "stop", "q").returncode == 0
+    alone = kit.run("lpr", "-P", "q", doc(kit))
+    assert alone.returncode == ExitStatus.JOB_PENDING, alone
+    daemon = kit.start("watch")
+    wait_served(kit, "q", daemon)
+    served = kit.run("lpr", "-P", "q", doc(kit))
+    assert served.returncode == 0 and "is stopped (lpc stop)" in served.stderr, served
+    assert kit.states("q") == {"000001": "queued", "000002": "queued"}
+    assert daemon.stop() == 0
 
 
 # --- stop and start, across a daemon restart ----------------------------------------------

@@ -222,8 +222,19 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
     if control.read().printing_disabled:  # lpc stop: nothing prints before lpc start
         print(f"lpfilter: queue {visible(entry.name)} is stopped (lpc stop): the job stays"
               f" queued until 'lpfilter lpc start {visible(entry.name)}'", file=sys.stderr)
-        return ExitStatus.JOB_PENDING
+        return ExitStatus.OK if _daemon_serves(store) and not args.wait else (
+            ExitStatus.JOB_PENDING)
     return _print_now(ctx, entry, store, ids, lock_dir(ctx.environ), bool(args.wait))
+
+
+def _daemon_serves(store: SpoolStore) -> bool:
+    """Does a daemon serve the queue (not another one-shot print)? The job is then as
+    good as printed for print's exit status, stopped queue or not: it is queued to it, as
+    LPRng's lpr says 0 (a script retrying on another status would queue it again)."""
+    from lpfilter.spool.lease import holder_of
+    from lpfilter.spool.serve import ONE_SHOT
+    holder = holder_of(store.state)
+    return holder is not None and holder.purpose not in ONE_SHOT
 
 
 def _said_what_was_spooled(error: LpfilterError, *, spooled: int, left: int) -> None:
