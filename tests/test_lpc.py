@@ -143,7 +143,7 @@ def test_lpc_lpq_lprm_printcap_redo_and_help_run_lpfilters_own_commands(kit: Kit
         assert kit.run("print", "-P", "q", "--no-wait", doc(kit, text)).returncode == 0
     assert kit.run("hold", "-P", "q", "2").returncode == 0
     status, out, err = lpc(kit, "lpc", "lpq", "q", "2")  # LPRng's lpc runs its lpq
-    assert (status, err) == (0, "") and re.findall(r"(?m)^ hold +\S+\+(\d+) ", out) == ["2"], out
+    assert (status, err) == (0, "") and re.findall(r"(?m)^hold +\S+\+(\d+) ", out) == ["2"], out
     assert lpc(kit, "lpc", "-P", "q", "lpq") == lpc(kit, "lpq", "-P", "q")
     status, out, _ = lpc(kit, "lpc", "redo", "q", "2")
     assert status == 0 and out.startswith("q-000002: queued again"), out

@@ -107,7 +107,7 @@ def test_status_lists_only_the_users_and_numbers_named(world: World) -> None:
     assert rows(world.cli("status", "-P", "q", "bob", "0001")[1]) == ["000001", "000002"]
     rc, out, err = world.cli("status", "-P", "q", "carol", "9")
     assert (rc, err) == (0, "") and "  no jobs" in out
-    lprng = re.findall(r"(?m)^ (\d+) +\S+\+(\d+) ", world.cli("lpq", "-P", "q", "alice")[1])
+    lprng = re.findall(r"(?m)^(\d+) +\S+\+(\d+) ", world.cli("lpq", "-P", "q", "alice")[1])
     assert lprng == [("1", "1"), ("3", "3")]  # LPRng's rows: rank, user@host+number
     data = json.loads(world.cli("status", "-P", "q", "--json", "bob")[1])
     assert [job["user"] for job in data["jobs"]] == ["bob"]

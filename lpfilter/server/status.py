@@ -17,10 +17,12 @@ from lpfilter.text import visible
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+    from typing import TypeVar
 
     from lpfilter.printcap import Entry
     from lpfilter.spool.store import SpoolStore
+    T = TypeVar("T")
 
 #: At most this many job rows in one answer (then a line saying how many more).
 MAX_JOBS = 1000
@@ -29,7 +31,8 @@ _RANK = {str(JobState.ACTIVE): "active", str(JobState.HELD): "hold",
          str(JobState.FAILED): "error"}
 #: The states LPRng's lpq counts as printable jobs (its short line, its ``Queue:`` line).
 PRINTABLE = frozenset({str(JobState.QUEUED), str(JobState.ACTIVE)})
-HEADER = " Rank   Owner/ID                   Class Job Files                 Size Time"
+#: LPRng's header line, its columns as its lpd writes them (rows start in column 0).
+HEADER = " Rank   Owner/ID               Pr/Class Job Files                 Size Time"
 
 
 def server_name(entry: Entry) -> str:
@@ -79,9 +82,10 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     """``lpq``: the header (queue, how many jobs, who serves it, the printer's last
     message) and one row a job."""
     host = server_name(entry)
-    jobs = pending(store)
+    jobs = held_last(pending(store), lambda job: str(job.state))
     printable = sum(1 for job in jobs if str(job.state) in PRINTABLE)
-    lines = head_lines(entry, flags_text(read_control(store.state)), printable,
+    held = sum(1 for job in jobs if job.state == JobState.HELD)
+    lines = head_lines(entry, flags_text(read_control(store.state)), printable, held,
                        served_by=served_by, message=message)
     # A job's rank is its place in the whole queue, the active one counted, as LPRng's lpd
     # numbers them (count+1 in Get_queue_status), whichever jobs the list picks.
@@ -95,20 +99,31 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     return "".join(f"{line}\n" for line in lines)
 
 
-def head_lines(entry: Entry, flags: str, printable: int, *, served_by: str,
+def head_lines(entry: Entry, flags: str, printable: int, held: int = 0, *, served_by: str,
                message: str) -> list[str]:
     """LPRng's lines above the jobs: ``Printer: q@host 'comment'`` (lpc's flags, a pool's
-    note), the printable jobs, who serves the queue, the printer's last message. The
-    comment is ``cm``, else the entry's last alias, as LPRng's lpd adds it."""
+    note), the printable jobs, the held ones, who serves the queue, the printer's last
+    message, in its lpd's words. The comment is ``cm``, else the entry's last alias, as
+    LPRng's lpd adds it."""
     comment = entry.string("cm") or (entry.names[-1] if len(entry.names) > 1 else "")
     tag = f" '{visible(comment)}'" if comment else ""
     lines = [f"Printer: {visible(entry.name)}@{server_name(entry)}{tag}{flags}"
              f"{visible(pools.lpq_note(entry))}",
-             f" Queue: {printable} printable job{'' if printable == 1 else 's'}",
-             f" Server: {served_by}"]
+             " Queue: " + (f"{printable} printable job{'' if printable == 1 else 's'}"
+                           if printable else "no printable jobs in queue")]
+    if held:
+        lines.append(f" Holding: {held} held job{'' if held == 1 else 's'} in queue")
+    lines.append(f" Server: {served_by}")
     if message:
         lines.append(f" Status: {visible(message)}")
     return lines
+
+
+def held_last(jobs: list[T], state_of: Callable[[T], str]) -> list[T]:
+    """The jobs as LPRng's lpq lists them: held ones after the rest, each in its order."""
+    held = str(JobState.HELD)
+    return ([job for job in jobs if state_of(job) != held]
+            + [job for job in jobs if state_of(job) == held])
 
 
 def rank_word(state: str, rank: int) -> str:
@@ -126,5 +141,5 @@ def row(rank: str, owner: str, job_class: str, number: int | None, name: str, si
         submitted: float) -> str:
     """A job's row from its fields (the server's jobs and a local lpq's data alike)."""
     when = stamp(submitted, "%H:%M:%S")  # (a forged record's time: its number)
-    return (f" {rank:<6} {owner[:26]:<26} {visible(job_class or 'A')[:5]:>5}"
-            f" {'' if number is None else number:>3} {visible(name)[:20]:<20} {size:>5} {when}")
+    return (f"{rank:<7}{owner[:28]:<29}{visible(job_class or 'A')[:1]}"
+            f"{'' if number is None else number:>6} {visible(name)[:20]:<20} {size:>5} {when}")
