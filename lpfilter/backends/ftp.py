@@ -180,9 +180,12 @@ def _listen(session: Session) -> socket.socket:
 
 
 def _accept(listener: socket.socket, session: Session, request: Request) -> socket.socket:
-    """Active mode: wait (interruptibly) for the server's data connection."""
+    """Active mode: wait (interruptibly) for the server's data connection, from the
+    control connection's peer only: whoever else connects first to the listening port
+    (another host, a local user reading it from /proc/net/tcp) would take the job's data."""
     wait = session.connect_timeout if session.connect_timeout > 0 else 60.0
     deadline = time.monotonic() + wait
+    server = _host_of(session.control.sock.getpeername()[0])
     try:
         while True:
             request.check()
@@ -190,11 +193,22 @@ def _accept(listener: socket.socket, session: Session, request: Request) -> sock
                 raise TransientError(f"{session.where}: the server did not open the active"
                                      " data connection")
             if readable(listener, TICK):
-                conn, _ = listener.accept()
+                conn, peer = listener.accept()
+                if _host_of(peer[0]) != server:
+                    log.warning("%s: refused a data connection from %s: not the server's"
+                                " address", session.where, peer[0])
+                    conn.close()
+                    continue
                 conn.setblocking(False)
                 return conn
     finally:
         listener.close()
+
+
+def _host_of(address: str) -> str:
+    """An address as compared here: an IPv4-mapped IPv6 address as IPv4, no zone."""
+    address = address.split("%", 1)[0].lower()
+    return address.removeprefix("::ffff:") if address.count(".") == 3 else address
 
 
 def _dropped(session: Session, request: Request, exc: OSError) -> LpfilterError:

@@ -64,6 +64,8 @@ def _private(path: str, what: str, reader: int | None = None) -> os.stat_result:
         info = os.stat(path)
     except OSError as exc:
         raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would hold the job's send for good
+        raise ConfigError(f"{what} {path} is not a regular file; give a file")
     if reader is not None and info.st_uid != reader:
         raise ConfigError(f"{what} {path} belongs to {user_name(info.st_uid)}, but it is read"
                           f" by lpfilter filter running as {user_name(reader)}, the queue's"
@@ -147,14 +149,26 @@ def netrc_problem(home: str, reader: tuple[int, int]) -> str | None:
             f" ftp_password_file belonging to {who} (mode 600), or set user= to its owner")
 
 
+#: An ``ftp_password_file`` is read this far: a password is a line.
+PASSWORD_FILE_MAX = 4096
+
+
 def _password_file(path: str) -> str:
-    """The first line of ``ftp_password_file``."""
+    """The first line of ``ftp_password_file`` (a regular file, read without waiting
+    and at most PASSWORD_FILE_MAX bytes: what is put in its place cannot hold the job)."""
     _private(path, "ftp_password_file")
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.readline().rstrip("\r\n")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"ftp_password_file {path} is not a regular file; give a"
+                                  " file")
+            data = os.read(fd, PASSWORD_FILE_MAX)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ConfigError(f"ftp_password_file {path}: {exc.strerror}") from None
+    return data.decode("utf-8", "surrogateescape").split("\n", 1)[0].rstrip("\r")
 
 
 def _from_netrc(host: str, user: str | None, env: Mapping[str, str]) -> Credentials | None:
@@ -167,8 +181,10 @@ def _from_netrc(host: str, user: str | None, env: Mapping[str, str]) -> Credenti
     _private(path, "netrc file")
     try:
         parsed = netrc.netrc(path)
-    except netrc.NetrcParseError as exc:
-        raise ConfigError(f"{exc.filename}:{exc.lineno}: {exc.msg}") from None
+    except netrc.NetrcParseError as exc:  # its message quotes the token: a password, maybe
+        raise ConfigError(f"{exc.filename}:{exc.lineno}: not a netrc line lpfilter can read"
+                          " (a word out of place: a password with a space must be in quotes;"
+                          " the line is not shown, it may hold a password)") from None
     except OSError as exc:
         raise ConfigError(f"netrc file {path}: {exc.strerror}") from None
     found = parsed.authenticators(host)

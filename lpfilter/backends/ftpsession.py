@@ -136,6 +136,32 @@ class Control:
                 self._read()
         return self._replies.pop(0)
 
+    def final(self, limit: float, *, step: str,
+              interrupted: Callable[[], Interruption | None],
+              preliminary: bool = False) -> ftp.Reply:
+        """The first reply that is not preliminary (1xx; with ``preliminary`` the first of
+        any kind), all within ``limit`` seconds: a server sending 1xx after 1xx ('150 still
+        thinking') must not hold the job, and a slot of the server, for good."""
+        limit = limit if limit > 0 else LONGEST_WAIT
+        deadline = time.monotonic() + limit
+        only = TransientError(f"{self.where}: only preliminary replies to {step} for"
+                              f" {limit:g} s")
+        waiting = False  # (a preliminary reply came: the time is up for want of another)
+        while True:
+            try:
+                reply = self.reply(max(0.001, deadline - time.monotonic()), step=step,
+                                   interrupted=interrupted)
+            except TransientError:
+                if waiting and time.monotonic() >= deadline:
+                    raise only from None
+                raise
+            log.debug("%s: < %s", self.where, reply.words())
+            if reply.kind != 1 or preliminary:
+                return reply
+            waiting = True
+            if time.monotonic() >= deadline:
+                raise only
+
     def close(self) -> None:
         self.sock.close()
 
@@ -169,12 +195,8 @@ class Session:
         log.debug("%s: > %s", self.where, "PASS ***" if verb == "PASS" else
                   line.decode("utf-8", "replace").rstrip())
         self.control.send(line)
-        while True:
-            reply = self.control.reply(self.reply_timeout, step=step,
-                                       interrupted=self.interrupted)
-            log.debug("%s: < %s", self.where, reply.words())
-            if reply.kind != 1 or 1 in expect:
-                break
+        reply = self.control.final(self.reply_timeout, step=step, interrupted=self.interrupted,
+                                   preliminary=1 in expect)
         if reply.kind not in expect:
             raise failure(reply, self.where, step)
         return reply
@@ -247,11 +269,8 @@ def open_session(request: Request, destination: Ftp, key: str) -> Session:
                           connect_timeout=settings.connect_timeout,
                           reply_timeout=settings.stall, keepalive=settings.keepalive,
                           interrupted=interrupted)
-        greeting = control.reply(session.reply_timeout, step="the greeting",
-                                 interrupted=interrupted)
-        while greeting.kind == 1:  # 120: ready in a few minutes
-            greeting = control.reply(session.reply_timeout, step="the greeting",
-                                     interrupted=interrupted)
+        greeting = control.final(session.reply_timeout, step="the greeting",  # (120: ready
+                                 interrupted=interrupted)  # in a few minutes, at most so long)
         if greeting.kind != 2:
             raise failure(greeting, where, "connect")
         step = f"login as {login.user}"

@@ -8,7 +8,7 @@ sees exactly the keys, types and defaults lpfilter's own queues would.
 from __future__ import annotations
 
 from lpfilter.errors import ConfigError
-from lpfilter.printcap.model import Entry, Printcap, build_record
+from lpfilter.printcap.model import Entry, Option, Printcap, build_record
 from lpfilter.printcap.source import MAX_ENTRY_BYTES, Problem, bounded, file_lines
 
 ORIGIN = "PRINTCAP_ENTRY"
@@ -38,10 +38,26 @@ def entry_to_text(entry: Entry) -> str:
     """The entry as lpd writes ``PRINTCAP_ENTRY``: names joined by ``|``, then one
     ``:option`` per line, ``%`` codes expanded, values otherwise raw. lpfilter's pipe
     programs get it too, so ``lp=|lpfilter filter ...`` under lpfilter's own watcher sees
-    its queue's keys."""
+    its queue's keys. A password in a URI (``lp=ftp://user:pw@host``) is hidden: no filter
+    needs it (lpfilter logs in itself), and a filter's environment is readable by every
+    process of its user, and logged by some filters."""
     lines = ["|".join(entry.names or [entry.name])]
-    lines += [f" :{entry.expand(option.text)}" for _name, option in sorted(entry.items())]
+    lines += [f" :{_hidden(entry, name, option)}" for name, option in sorted(entry.items())]
     return "\n".join(lines) + "\n"
+
+
+def _hidden(entry: Entry, name: str, option: Option) -> str:
+    """An option's text, a URI's password as ``***``."""
+    text = entry.expand(option.text)
+    if option.form != "value" or "@" not in text or "//" not in text:
+        return text
+    from lpfilter.printcap.destination import redact
+    from lpfilter.printcap.keys import is_filter_key
+    if name != "lp" and name != "rm" and not is_filter_key(name):
+        return text
+    value = entry.expand(option.value or "")
+    hidden = redact(value)
+    return text if hidden == value else f"{option.key}={hidden}"  # (escapes kept: raw)
 
 
 def default_entry(name: str) -> Entry:
