@@ -223,3 +223,28 @@ def test_settings_and_the_port_of_each_form(tmp_path: Path) -> None:
     plain = settings_for(b.destination(), b)
     assert isinstance(plain, LpdSettings) and plain.banner
     assert plain.style is lpdcontrol.Style.LPRNG and plain.ack_timeout == 300.0
+
+
+def test_a_foreground_print_behind_a_job_in_its_retry_pause_does_not_spin(
+        kit: Kit, scripted_lpd: MakeScripted) -> None:  # noqa: F811
+    """The server says 'try later': job 1 waits out a retry pause. A second foreground
+    print found its own job due, but fifo kept it behind job 1; its look-again loop
+    served the queue again and again, sending nothing, at 100 % CPU and past
+    LPFILTER_PRINT_WAIT (until job 1 failed, or without end with send_try=0). It now
+    leaves the job queued at once, exit 8, saying why."""
+    import resource
+    import time
+    server = scripted_lpd("nack-request", code=2)
+    kit.queue("q", f"q@127.0.0.1%{server.port}", send_try=0, connect_interval=60)
+    kit.env["LPFILTER_PRINT_WAIT"] = "3"
+    (kit.root / "f").write_text("page\n")
+    first = kit.run("print", "-P", "q", str(kit.root / "f"))
+    assert first.returncode == 8, first.stderr
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    second = kit.run("print", "-P", "q", str(kit.root / "f"), timeout=60)
+    took = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert second.returncode == 8 and took < 15 and cpu < 5, (took, cpu, second.stderr)
+    assert "not tried yet: the jobs ahead of it go first" in second.stderr, second.stderr

@@ -313,6 +313,8 @@ def _report(ctx: Context, store: SpoolStore, ids: list[str], *,
                 why = f"the queue is {waited_on}, which has not printed it yet; it stays queued"
             elif state == JobState.QUEUED:
                 why = "interrupted" if interrupted else why
+                if why == state and job is not None and not job.attempts:
+                    why = "not tried yet: the jobs ahead of it go first (fifo)"
                 why = f"{why}; it stays queued: {how_it_prints(visible(store.queue))}"
             elif state == JobState.ACTIVE and not interrupted:  # (its outcome unwritten)
                 why = "sent, but its outcome could not be written (below)"

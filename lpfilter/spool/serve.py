@@ -82,10 +82,14 @@ class QueueServer:
             return summary
         self.lease.release()
         while (look_again and summary.full is None and not self.worker.stop.is_set()
-               and self.worker.away is None and _due(self.worker.store)
-               and not self.worker.gate.stopped() and self.take()):
-            summary = self.worker.serve(burst=True)
+               and self.worker.away is None and (give_up is None or time.time() < give_up)
+               and _due(self.worker.store) and not self.worker.gate.stopped()
+               and self.take()):
+            again = self.worker.serve(burst=True)
             self.lease.release()
+            if not again.counts and again.full is None:
+                break  # nothing could be sent (fifo: a job ahead waits out its pause)
+            summary = again
         self.worker.store.close()  # what ``_due`` opened again after the pass closed it
         return summary
 
