@@ -139,11 +139,13 @@ def test_checkpc_reports_every_unknown_key_with_a_hint(
 
 def test_checkpc_knows_every_key_of_lprng_and_lpfilter(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """LPRng keys the key table leaves out (lpd.conf settings...) and lpfilter's own keys
-    are not unknown."""
+    """LPRng keys the key table leaves out (lpd.conf settings...), lpfilter's own keys
+    and ifhp's options (ifhp= for the ifhp filter, which reads it from PRINTCAP_ENTRY:
+    every ifhp site's printcap was one problem a queue) are not unknown."""
     known = ("lpd_poll_time#600 kerberos_keytab=/etc/k ssl_ca_file=/x chooser_interval#5"
              " discard_zero_length_jobs user_printcap=.printcap pjl sync pagecount"
-             " ftp_sessions#2 waitend=eof cm=Hello lf=log af=acct ld=\\033E mx#0 sh")
+             " ftp_sessions#2 waitend=eof cm=Hello lf=log af=acct ld=\\033E mx#0 sh"
+             " ifhp=model=hp4,status@")
     assert _checkpc(tmp_path, capsys, known.split()) == (ExitStatus.OK, [], "")
 
 

@@ -14,8 +14,8 @@ from lpfilter.printcap.commandline import check_command_password, cut_command_ur
 from lpfilter.printcap.datatypes import format_octal, is_number_word, number_word, strtol_leftover
 from lpfilter.printcap.destination import (Destination, Invalid, Lpd, Socket, host_problem,
                                            redact)
-from lpfilter.printcap.keys import (BSD_ONLY, KEYS, LPRNG_OTHER_KEYS, NOT_ACTED_ON,
-                                    PARSER_KEYS, is_filter_key)
+from lpfilter.printcap.keys import (BSD_ONLY, FILTER_READ_KEYS, KEYS, LPRNG_OTHER_KEYS,
+                                    NOT_ACTED_ON, PARSER_KEYS, is_filter_key)
 from lpfilter.printcap.model import (Entry, Option, Printcap, Record, is_glob, typed_value,
                                      usable_name)
 from lpfilter.printcap.nul import nul_problem
@@ -65,7 +65,8 @@ def _check_key(option: Option) -> list[Problem]:
         name = name.split(".", 1)[1]
     if not name:
         return [_warn(option, f"option '{option.text[:30]}' has no key; LPRng ignores it")]
-    if name in KEYS or name in PARSER_KEYS or name in LPRNG_OTHER_KEYS or is_filter_key(name):
+    if (name in KEYS or name in PARSER_KEYS or name in LPRNG_OTHER_KEYS or is_filter_key(name)
+            or name in FILTER_READ_KEYS):
         return []
     if name in BSD_ONLY:
         return [_warn(option, f"{name} has no meaning in LPRng 3.8 and is ignored"

@@ -222,6 +222,10 @@ LPRNG_OTHER_KEYS = frozenset([
     "translate_incoming_format", "unix_socket_path", "use_info_cache", "use_shorthost", "user",
     "user_is_authuser", "user_printcap"])
 
+#: Keys no spooler reads but a filter does, from ``PRINTCAP_ENTRY`` (ifhp's ``ifhp=model=...``
+#: options, as LPRng sites write them): passed on to the filter, never "unknown".
+FILTER_READ_KEYS = frozenset({"ifhp"})
+
 #: Keys lpfilter reads but its own spool (watch, print) does not act on yet, and what that
 #: means; checkpc notes each one set, so nobody believes it has an effect. Filters
 #: (``if``, ``of``, ``filter``, ``Xf``, ``pr``) and banners run (``lpfilter.filters``).
