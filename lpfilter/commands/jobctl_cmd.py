@@ -152,8 +152,8 @@ def _cups_words(ctx: Context, ids: list[str], every: bool,
         if _plain(word) or printcap.owner(word) is None:
             rest.append(word)
             continue
-        target = targets.setdefault(printcap.lookup(word).name,
-                                    _Target(printcap.lookup(word)))
+        entry = printcap.lookup(word)
+        target = targets.setdefault(entry.name, _Target(entry))
         if rest and _plain(rest[-1]):
             target.selection.named.add(int(rest.pop()))
             continue

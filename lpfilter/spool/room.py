@@ -46,9 +46,9 @@ class Promised:
         asked (statvfs fails) is not checked: its writes say so (SpoolFull)."""
         try:
             info = os.statvfs(path)
-            device = os.stat(path).st_dev
         except OSError:
             return Claim(self, 0, 0)
+        device = info.f_fsid  # (the file system's id: one call tells both)
         free = info.f_bavail * info.f_frsize
         with self._lock:
             promised = self._bytes.get(device, 0)
