@@ -325,6 +325,21 @@ def kit_at(root: Path) -> Iterator[Kit]:
         kit.cleanup()
 
 
+@contextlib.contextmanager
+def open_kit(prefix: str) -> Iterator[Kit]:
+    """A Kit in a new temporary root other users may enter (mode 0755; pytest's tmp_path is
+    root's 0700), for tests that run commands as an ordinary user; removed afterwards."""
+    import shutil
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    try:
+        with kit_at(root) as made:
+            yield made
+    finally:
+        shutil.rmtree(root)
+
+
 @pytest.fixture
 def kit(tmp_path: Path) -> Iterator[Kit]:
     """A Kit under tmp_path; every process it started is ended afterwards."""

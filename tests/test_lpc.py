@@ -346,26 +346,17 @@ def test_reread_makes_the_daemon_read_the_printcap(kit: Kit) -> None:
 
 # --- rights ---------------------------------------------------------------------------------
 def test_an_ordinary_user_holds_only_their_own_jobs(tmp_path: Path) -> None:
-    import shutil
-    import tempfile
-
     from localkit import made_user
-    from spoolkit import kit_at
-    with made_user() as user:
-        root = Path(tempfile.mkdtemp(prefix="lpfilter-lpc-"))
-        root.chmod(0o755)
-        try:
-            with kit_at(root) as kit:
-                kit.queue("q", kit.recorder())
-                kit.printcap.chmod(0o644)
-                (root / "run").mkdir(mode=0o700)
-                kit.env["LPFILTER_SOCKET"] = str(root / "run" / "lpfilter.sock")
-                env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
-                       "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
-                       "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
-                _ordinary_user(kit, user, env)
-        finally:
-            shutil.rmtree(root)
+    from spoolkit import open_kit
+    with made_user() as user, open_kit("lpfilter-lpc-") as kit:
+        kit.queue("q", kit.recorder())
+        kit.printcap.chmod(0o644)
+        (kit.root / "run").mkdir(mode=0o700)
+        kit.env["LPFILTER_SOCKET"] = str(kit.root / "run" / "lpfilter.sock")
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
+               "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
+               "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
+        _ordinary_user(kit, user, env)
 
 
 def _ordinary_user(kit: Kit, user: object, env: dict[str, str]) -> None:
@@ -552,36 +543,27 @@ def test_a_spool_owner_controls_their_queue_under_roots_daemon() -> None:
     """The owner of a spool served by root's daemon stops it themselves (the state is
     theirs to write) and, unable to signal root's process, has the daemon reread the
     printcap through its Unix socket."""
-    import shutil
-    import tempfile
-
     from localkit import made_user
-    from spoolkit import kit_at
-    with made_user() as user:
-        root = Path(tempfile.mkdtemp(prefix="lpfilter-lpc-owner-"))
-        root.chmod(0o755)
-        try:
-            with kit_at(root) as kit:
-                sd = kit.queue("q", kit.recorder())
-                os.chown(sd, user.uid, user.uid)
-                kit.printcap.chmod(0o644)
-                (root / "run").mkdir(mode=0o700)
-                kit.env["LPFILTER_SOCKET"] = str(root / "run" / "lpfilter.sock")
-                env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
-                       "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
-                       "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
-                daemon = kit.start("watch")
-                wait_served(kit, "q", daemon)
-                wait_until(lambda: Path(env["LPFILTER_SOCKET"]).exists(), what="the socket")
-                done = user.run("stop", "q", env=env)
-                assert done.returncode == 0 and STOPPED.match(done.stdout), done
-                assert state(kit).printing_disabled
-                kit.queue("r", kit.recorder())
-                kit.printcap.chmod(0o644)
-                done = user.run("reread", env=env)
-                assert done.returncode == 0, done
-                assert f"pid {daemon.pid}: sending SIGHUP" in done.stdout
-                wait_served(kit, "r", daemon)
-                assert daemon.stop() == 0
-        finally:
-            shutil.rmtree(root)
+    from spoolkit import open_kit
+    with made_user() as user, open_kit("lpfilter-lpc-owner-") as kit:
+        sd = kit.queue("q", kit.recorder())
+        os.chown(sd, user.uid, user.uid)
+        kit.printcap.chmod(0o644)
+        (kit.root / "run").mkdir(mode=0o700)
+        kit.env["LPFILTER_SOCKET"] = str(kit.root / "run" / "lpfilter.sock")
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
+               "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
+               "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
+        daemon = kit.start("watch")
+        wait_served(kit, "q", daemon)
+        wait_until(lambda: Path(env["LPFILTER_SOCKET"]).exists(), what="the socket")
+        done = user.run("stop", "q", env=env)
+        assert done.returncode == 0 and STOPPED.match(done.stdout), done
+        assert state(kit).printing_disabled
+        kit.queue("r", kit.recorder())
+        kit.printcap.chmod(0o644)
+        done = user.run("reread", env=env)
+        assert done.returncode == 0, done
+        assert f"pid {daemon.pid}: sending SIGHUP" in done.stdout
+        wait_served(kit, "r", daemon)
+        assert daemon.stop() == 0

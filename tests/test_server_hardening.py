@@ -109,46 +109,37 @@ def test_the_owner_of_a_loopback_socket_is_read_from_proc_net_tcp() -> None:
 def test_a_local_user_over_tcp_loopback_is_the_kernels_user(tmp_path: Path) -> None:
     """``lpr -P q@localhost`` by an ordinary user: the job is that user's whatever the
     control file claims, and a claimed name removes no one else's job from 127.0.0.1."""
-    import shutil
-    import tempfile
-
     from localkit import made_user
     from serverkit import send_job, start_server
-    from spoolkit import kit_at
-    with made_user() as user:
-        root = Path(tempfile.mkdtemp(prefix="lpfilter-loopuid-"))
-        root.chmod(0o755)
-        try:
-            with kit_at(root) as kit:
-                kit.queue("q", kit.recorder())
-                (kit.out / "hang").touch()  # job 1 stays, being printed
-                server = start_server(kit)
-                send_job(server.port, b"alice's\n", user="alice")  # root's client: TCP rules
-                wait_until(lambda: (kit.out / "q-000001.ready").exists(), what="job 1")
-                assert kit.ticket("q", "000001")["user"] == "alice"
-                script = (
-                    "import socket, sys\n"
-                    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
-                    "def step(data):\n"
-                    "    s.sendall(data); assert s.recv(1) == b'\\0', data\n"
-                    "cf = b'Hclient\\nPalice\\nJforged\\nLalice\\nfdfA002client\\n'\n"
-                    "step(b'\\x02q\\n'); step(b'\\x02%d cfA002client\\n' % len(cf))\n"
-                    "step(cf + b'\\0'); step(b'\\x036 dfA002client\\n'); step(b'forged\\0')\n"
-                    "s.close()\n"
-                    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
-                    "s.sendall(b'\\x05q alice 1\\n'); s.shutdown(socket.SHUT_WR)\n"
-                    "while s.recv(4096): pass\n")
-                env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-                done = user.python("-c", script, str(server.port), env=env)
-                assert done.returncode == 0, done.stderr
-                wait_until(lambda: "000002" in kit.tickets("q"), what="job 2")
-                assert kit.ticket("q", "000002")["user"] == user.name  # not alice
-                assert "000001" in kit.states("q")  # alice's job: not the user's to remove
-                assert kit.run("cancel", "q-1").returncode == 0
-                (kit.out / "hang").unlink()
-                assert server.proc.stop() == 0
-        finally:
-            shutil.rmtree(root)
+    from spoolkit import open_kit
+    with made_user() as user, open_kit("lpfilter-loopuid-") as kit:
+        kit.queue("q", kit.recorder())
+        (kit.out / "hang").touch()  # job 1 stays, being printed
+        server = start_server(kit)
+        send_job(server.port, b"alice's\n", user="alice")  # root's client: TCP rules
+        wait_until(lambda: (kit.out / "q-000001.ready").exists(), what="job 1")
+        assert kit.ticket("q", "000001")["user"] == "alice"
+        script = (
+            "import socket, sys\n"
+            "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+            "def step(data):\n"
+            "    s.sendall(data); assert s.recv(1) == b'\\0', data\n"
+            "cf = b'Hclient\\nPalice\\nJforged\\nLalice\\nfdfA002client\\n'\n"
+            "step(b'\\x02q\\n'); step(b'\\x02%d cfA002client\\n' % len(cf))\n"
+            "step(cf + b'\\0'); step(b'\\x036 dfA002client\\n'); step(b'forged\\0')\n"
+            "s.close()\n"
+            "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+            "s.sendall(b'\\x05q alice 1\\n'); s.shutdown(socket.SHUT_WR)\n"
+            "while s.recv(4096): pass\n")
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        done = user.python("-c", script, str(server.port), env=env)
+        assert done.returncode == 0, done.stderr
+        wait_until(lambda: "000002" in kit.tickets("q"), what="job 2")
+        assert kit.ticket("q", "000002")["user"] == user.name  # not alice
+        assert "000001" in kit.states("q")  # alice's job: not the user's to remove
+        assert kit.run("cancel", "q-1").returncode == 0
+        (kit.out / "hang").unlink()
+        assert server.proc.stop() == 0
 
 
 def test_a_local_user_who_closes_before_being_accepted_gets_no_rights() -> None:
@@ -156,54 +147,46 @@ def test_a_local_user_who_closes_before_being_accepted_gets_no_rights() -> None:
     closed at once, while the daemon does not accept (stopped): the kernel keeps the
     closed ends as timewait sockets shown with uid 0. lpfilter took them for root's: the
     queue was disabled and alice's job (from root's client on 127.0.0.1) removed."""
-    import shutil
     import signal
-    import tempfile
 
     from localkit import made_user
     from serverkit import send_job, start_server
-    from spoolkit import kit_at
+    from spoolkit import open_kit
     from test_sockdiag import _orphaned
-    with made_user() as user:
-        root = Path(tempfile.mkdtemp(prefix="lpfilter-orphan-"))
-        root.chmod(0o755)
+    with made_user() as user, open_kit("lpfilter-orphan-") as kit:
+        kit.queue("q", kit.recorder())
+        (kit.out / "hang").touch()  # job 1 is being printed, job 2 waits
+        server = start_server(kit)
+        for number in (1, 2):
+            send_job(server.port, b"alice's\n", user="alice", number=number)
+        wait_until(lambda: len(kit.tickets("q")) == 2, what="two jobs")
+        script = ("import socket, sys\n"
+                  "for line in sys.argv[2:]:\n"
+                  "    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                  "    s.sendall(line.encode('latin-1') + b'\\n')\n"
+                  "    print(s.getsockname()[1]); s.close()\n")
+        pid = server.proc.popen.pid
+        os.kill(pid, signal.SIGSTOP)
         try:
-            with kit_at(root) as kit:
-                kit.queue("q", kit.recorder())
-                (kit.out / "hang").touch()  # job 1 is being printed, job 2 waits
-                server = start_server(kit)
-                for number in (1, 2):
-                    send_job(server.port, b"alice's\n", user="alice", number=number)
-                wait_until(lambda: len(kit.tickets("q")) == 2, what="two jobs")
-                script = ("import socket, sys\n"
-                          "for line in sys.argv[2:]:\n"
-                          "    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
-                          "    s.sendall(line.encode('latin-1') + b'\\n')\n"
-                          "    print(s.getsockname()[1]); s.close()\n")
-                pid = server.proc.popen.pid
-                os.kill(pid, signal.SIGSTOP)
-                try:
-                    done = user.python("-c", script, str(server.port), "\x06q root disable q",
-                                       "\x05q alice 2", env={"PATH": "/usr/bin:/bin"})
-                    assert done.returncode == 0, done.stderr
-                    for port in done.stdout.split():
-                        _orphaned(("127.0.0.1", int(port)), ("127.0.0.1", server.port))
-                finally:
-                    os.kill(pid, signal.SIGCONT)
-
-                def answered() -> str:
-                    text = server.proc.stderr()
-                    return text if text.count("(owner unknown)") >= 2 else ""
-                log = wait_until(answered, what="both requests answered")
-                assert "lpc disable q: permission denied" in log, log
-                assert "remove q-000002 for alice: no permission" in log, log
-                status = kit.run("lpc", "status", "q")
-                assert status.returncode == 0 and "disabled" not in status.stdout, status
-                assert kit.states("q")["000002"] == "queued"  # not removed
-                (kit.out / "hang").unlink()
-                assert server.proc.stop() == 0
+            done = user.python("-c", script, str(server.port), "\x06q root disable q",
+                               "\x05q alice 2", env={"PATH": "/usr/bin:/bin"})
+            assert done.returncode == 0, done.stderr
+            for port in done.stdout.split():
+                _orphaned(("127.0.0.1", int(port)), ("127.0.0.1", server.port))
         finally:
-            shutil.rmtree(root)
+            os.kill(pid, signal.SIGCONT)
+
+        def answered() -> str:
+            text = server.proc.stderr()
+            return text if text.count("(owner unknown)") >= 2 else ""
+        log = wait_until(answered, what="both requests answered")
+        assert "lpc disable q: permission denied" in log, log
+        assert "remove q-000002 for alice: no permission" in log, log
+        status = kit.run("lpc", "status", "q")
+        assert status.returncode == 0 and "disabled" not in status.stdout, status
+        assert kit.states("q")["000002"] == "queued"  # not removed
+        (kit.out / "hang").unlink()
+        assert server.proc.stop() == 0
 
 
 def test_one_address_holding_its_share_blocks_neither_hosts_nor_local_users(kit: Kit) -> None:
