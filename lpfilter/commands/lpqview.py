@@ -12,9 +12,9 @@ why`` line.
 """
 from __future__ import annotations
 
-from lpfilter.job import FINISHED, JobState
-from lpfilter.server.status import (HEADER, MAX_JOBS, PRINTABLE, head_lines, held_last,
-                                    rank_word, row, server_name)
+from lpfilter.job import FINISHED
+from lpfilter.server.status import (HEADER, MAX_JOBS, counts, head_lines, held_last, rank_word,
+                                    row, server_name)
 from lpfilter.spool.queueinfo import lpc_flags, picked
 from lpfilter.text import visible
 
@@ -36,8 +36,7 @@ def table(data: QueueData, entry: Entry, select: Sequence[str]) -> str:
                 f" - {visible(str(data['error']))}\n")
     jobs = held_last([job for job in data["jobs"] if str(job["state"]) not in _FINISHED],
                      lambda job: str(job["state"]))
-    printable = sum(1 for job in jobs if str(job["state"]) in PRINTABLE)
-    held = sum(1 for job in jobs if str(job["state"]) == str(JobState.HELD))
+    printable, held = counts([str(job["state"]) for job in jobs])
     lines = head_lines(entry, lpc_flags(data), printable, held, served_by=_served_by(data),
                        message=str(data["printer_status"] or ""))
     chosen = [(rank, job) for rank, job in enumerate(jobs, 1)

@@ -71,8 +71,7 @@ def short_text(entry: Entry, states: list[str], flags: str) -> str:
     """LPRng's short status of jobs in these states: the printable ones (queued or
     printing), then how many are held, then lpc's flags: ``q@host 2 jobs (1 held)``, as
     its lpd counts them (Get_queue_status; a failed job is neither)."""
-    count = sum(1 for state in states if state in PRINTABLE)
-    held = states.count(str(JobState.HELD))
+    count, held = counts(states)
     return (f"{visible(entry.name)}@{server_name(entry)} {count} job{'' if count == 1 else 's'}"
             f"{f' ({held} held)' if held else ''}{flags}\n")
 
@@ -83,8 +82,7 @@ def long_status(entry: Entry, store: SpoolStore, items: tuple[str, ...], *,
     message) and one row a job."""
     host = server_name(entry)
     jobs = held_last(pending(store), lambda job: str(job.state))
-    printable = sum(1 for job in jobs if str(job.state) in PRINTABLE)
-    held = sum(1 for job in jobs if job.state == JobState.HELD)
+    printable, held = counts([str(job.state) for job in jobs])
     lines = head_lines(entry, flags_text(read_control(store.state)), printable, held,
                        served_by=served_by, message=message)
     # A job's rank is its place in the whole queue, the active one counted, as LPRng's lpd
@@ -117,6 +115,11 @@ def head_lines(entry: Entry, flags: str, printable: int, held: int = 0, *, serve
     if message:
         lines.append(f" Status: {visible(message)}")
     return lines
+
+
+def counts(states: list[str]) -> tuple[int, int]:
+    """How many jobs in these states LPRng's lpd counts as printable, and as held."""
+    return sum(1 for state in states if state in PRINTABLE), states.count(str(JobState.HELD))
 
 
 def held_last(jobs: list[T], state_of: Callable[[T], str]) -> list[T]:
