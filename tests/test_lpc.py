@@ -345,17 +345,23 @@ def test_reread_makes_the_daemon_read_the_printcap(kit: Kit) -> None:
 
 
 # --- rights ---------------------------------------------------------------------------------
+def _user_env(kit: Kit) -> dict[str, str]:
+    """An ordinary user's environment for the kit: its printcap (made readable) and the
+    daemon's socket in a run directory of the kit's, no cache, no home."""
+    kit.printcap.chmod(0o644)
+    (kit.root / "run").mkdir(mode=0o700)
+    kit.env["LPFILTER_SOCKET"] = str(kit.root / "run" / "lpfilter.sock")
+    return {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
+            "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
+            "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
+
+
 def test_an_ordinary_user_holds_only_their_own_jobs(tmp_path: Path) -> None:
     from localkit import made_user
     from spoolkit import open_kit
     with made_user() as user, open_kit("lpfilter-lpc-") as kit:
         kit.queue("q", kit.recorder())
-        kit.printcap.chmod(0o644)
-        (kit.root / "run").mkdir(mode=0o700)
-        kit.env["LPFILTER_SOCKET"] = str(kit.root / "run" / "lpfilter.sock")
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
-               "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
-               "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
+        env = _user_env(kit)
         _ordinary_user(kit, user, env)
 
 
@@ -548,12 +554,7 @@ def test_a_spool_owner_controls_their_queue_under_roots_daemon() -> None:
     with made_user() as user, open_kit("lpfilter-lpc-owner-") as kit:
         sd = kit.queue("q", kit.recorder())
         os.chown(sd, user.uid, user.uid)
-        kit.printcap.chmod(0o644)
-        (kit.root / "run").mkdir(mode=0o700)
-        kit.env["LPFILTER_SOCKET"] = str(kit.root / "run" / "lpfilter.sock")
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8",
-               "LPFILTER_PRINTCAP": str(kit.printcap), "LPFILTER_NO_CACHE": "1",
-               "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
+        env = _user_env(kit)
         daemon = kit.start("watch")
         wait_served(kit, "q", daemon)
         wait_until(lambda: Path(env["LPFILTER_SOCKET"]).exists(), what="the socket")
