@@ -337,7 +337,8 @@ def test_checkpc_explains_a_shared_spool_directory(world: World, mode: int, rc: 
     """checkpc names a world-writable sd: a note for a sticky one (a hot folder only), a
     problem for one without the sticky bit (print and watch refuse it)."""
     (world.root / "printcap").write_text(
-        f"q:sd={world.sd}:lp={world.printer}:spool_dir_perms={mode:#o}\n".replace("0o", "0"))
+        f"q:sd={world.sd}:lp={world.printer}:spool_dir_perms=0{mode:o}\n")  # (not a replace
+    # of "0o" over the whole line: a temporary directory's name may hold "0o" too)
     world.sd.chmod(mode)
     done = subprocess.run([sys.executable, "-m", "lpfilter", "checkpc"], env=world.env,
                           capture_output=True, text=True, timeout=60, check=False)
