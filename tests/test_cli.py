@@ -72,6 +72,23 @@ def test_json_types_values_and_hides_passwords(tmp_path: Path,
     assert "s3cret" not in capsys.readouterr().out
 
 
+def test_a_password_in_any_key_is_hidden(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A URI's password in rm= or in a mistyped key (lpp=) is hidden too: printcap, its
+    JSON, lpc client's text and a filter's PRINTCAP_ENTRY never show it."""
+    from lpfilter.printcap.entrytext import entry_from_text, entry_to_text
+    text = ("q:lp=/dev/null:rm=ftp\\://bob\\:hunter2@h/x"
+            ":lpp=ftp\\://bob\\:hunter2@h/P:note=socket\\://u\\:hunter2@h\\:9100\n")
+    path = str(write(tmp_path, text))
+    assert main(["--printcap", path, "printcap", "-P", "q"]) == 0
+    shown = capsys.readouterr().out
+    assert "hunter2" not in shown and shown.count("***@h") == 3, shown
+    data = run_json(capsys, "--printcap", path, "printcap", "-P", "q", "--json")
+    assert "hunter2" not in json.dumps(data)
+    assert data["options"]["lpp"] == "ftp\\://bob\\:***@h/P"
+    assert "hunter2" not in entry_to_text(entry_from_text(text))
+
+
 def test_all_lists_printers_in_lprng_order(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """--all skips the punctuation-led template and keeps file order."""

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def option_text(entry: Entry, option: Option) -> str:
-    """One option in printcap notation, with %-codes expanded and passwords hidden."""
+    """One option in printcap notation, with %-codes expanded and a URI's password hidden
+    in any key (``lp``, ``rm``, a filter's command line, a mistyped ``lpp``)."""
     from lpfilter.printcap.destination import redact
     if option.form == "flag":
         return option.key
@@ -33,13 +34,7 @@ def option_text(entry: Entry, option: Option) -> str:
         return option.key + "@"
     sep = "#" if option.text[len(option.key):].lstrip(" \t").startswith("#") else "="
     value = entry.expand(option.value or "")
-    return option.key + sep + (redact(value) if _may_hold_uri(option.name) else value)
-
-
-def _may_hold_uri(name: str) -> bool:
-    """lp, or a filter whose command line may name a destination with a password."""
-    from lpfilter.printcap.keys import is_filter_key
-    return name == "lp" or is_filter_key(name)
+    return option.key + sep + redact(value)
 
 
 def entry_text(entry: Entry) -> str:
@@ -58,7 +53,7 @@ def entry_json(entry: Entry) -> dict[str, object]:
         value = typed_value(option)
         if isinstance(value, str):
             value = entry.expand(value)
-            value = redact(value) if _may_hold_uri(name) else value
+            value = redact(value)  # any key: rm=, a filter's command line, a mistyped lp
         options[name] = value
     return {"name": entry.name, "aliases": [n for n in entry.names if n != entry.name],
             "options": options}

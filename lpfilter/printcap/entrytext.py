@@ -42,19 +42,16 @@ def entry_to_text(entry: Entry) -> str:
     needs it (lpfilter logs in itself), and a filter's environment is readable by every
     process of its user, and logged by some filters."""
     lines = ["|".join(entry.names or [entry.name])]
-    lines += [f" :{_hidden(entry, name, option)}" for name, option in sorted(entry.items())]
+    lines += [f" :{_hidden(entry, option)}" for _, option in sorted(entry.items())]
     return "\n".join(lines) + "\n"
 
 
-def _hidden(entry: Entry, name: str, option: Option) -> str:
-    """An option's text, a URI's password as ``***``."""
+def _hidden(entry: Entry, option: Option) -> str:
+    """An option's text, a URI's password as ``***`` in any key (a mistyped one too)."""
     text = entry.expand(option.text)
     if option.form != "value" or "@" not in text or "//" not in text:
         return text
     from lpfilter.printcap.destination import redact
-    from lpfilter.printcap.keys import is_filter_key
-    if name != "lp" and name != "rm" and not is_filter_key(name):
-        return text
     value = entry.expand(option.value or "")
     hidden = redact(value)
     return text if hidden == value else f"{option.key}={hidden}"  # (escapes kept: raw)
