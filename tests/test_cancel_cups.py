@@ -77,6 +77,22 @@ def test_a_number_before_a_queue_is_that_queues_job(world: World) -> None:
                            "lp-color": ["000001"]}
 
 
+def test_a_queue_named_is_local_though_printer_names_another_servers(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PRINTER=q@host is the default queue only: ``cancel r`` names the local queue r,
+    so no other server is asked (here one that refuses: the old code failed, exit 1)."""
+    import socket
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("PRINTER", f"q@127.0.0.1%{port}")
+    many(world)
+    assert world.cli("cancel", "r") == (0, "r-000001: cancelled\n", "")
+    assert world.cli("cancel", "-a", "color") == (0, "lp-color-000001: cancelled\n", "")
+    assert left(world) == {"q": ["000001", "000002", "000003"], "r": ["000002"],
+                           "lp-color": []}
+
+
 @pytest.mark.parametrize("argv", [["r"], ["-a", "r"], ["-a"], ["-u", "bob"]])
 def test_lprm_keeps_lprngs_words(world: World, argv: list[str]) -> None:
     """lprm r: user r's jobs (none: said, with the hint); lprm -a: the first job of each

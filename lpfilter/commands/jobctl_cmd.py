@@ -170,6 +170,20 @@ def _cups_words(ctx: Context, ids: list[str], every: bool,
     return rest, every or (args.all_queues and not rest and not users)
 
 
+def _names_a_queue(ctx: Context) -> bool:
+    """CUPS' ``cancel r``: a word naming a local queue, so PRINTER (``q@host`` too) is not
+    the queue acted on. A client without a printcap has no such word."""
+    from lpfilter.errors import LpfilterError
+    words = [w for w in ctx.args.ids if w not in EVERY and not _plain(w)]
+    if ctx.args.command != "cancel" or not words:
+        return False
+    try:
+        printcap = ctx.printcap()
+    except LpfilterError:
+        return False
+    return any(printcap.owner(word) is not None for word in words)
+
+
 def _example(ctx: Context) -> str:
     from lpfilter.errors import LpfilterError
     try:
@@ -182,8 +196,8 @@ def run(ctx: Context) -> ExitStatus:
     from lpfilter.job import user_name
     from lpfilter.text import visible
     action = {"lprm": "cancel"}.get(ctx.args.action, ctx.args.action)
-    default = None if ctx.args.all_queues else (ctx.environ.get("PRINTER")
-                                                or ctx.environ.get("LPDEST"))
+    default = None if ctx.args.all_queues or _names_a_queue(ctx) else (
+        ctx.environ.get("PRINTER") or ctx.environ.get("LPDEST"))
     name = ctx.args.printer or default
     if name and "@" not in name and ctx.printcap().means_every(name):  # lprm -Pall
         ctx.args.all_queues, ctx.args.printer = True, None
