@@ -259,7 +259,7 @@ def test_checkpc_no_longer_notes_the_accounting_keys(tmp_path: Path,
     sd = tmp_path / "spool"
     sd.mkdir(mode=0o700)
     printcap = tmp_path / "printcap"
-    printcap.write_text(f"q:sd={sd}:lp=/dev/null:as=jobstart $P:ae=|/usr/bin/acct"
+    printcap.write_text(f"q:sd={sd}:lp=/dev/null:as=jobstart $P:ae=|/bin/true"
                         ":af=loghost%9999:la:ar:create_files:accounting_format=keyvalue\n")
     assert cli.main(["--printcap", str(printcap), "checkpc"]) == 0
     assert capsys.readouterr() == ("", "")

@@ -308,10 +308,21 @@ def test_example_as_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_example_passes_checkpc_once_spool_directories_exist(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The programs the example names (/usr/bin/lpfilter, /usr/bin/lpr) are where a
+    distribution installs them; here they are stand-ins, and checkpc without them names
+    each line that runs one, as it would on a site where one is missing."""
     spool = tmp_path / "spool"
     copy = tmp_path / "printcap"
-    copy.write_text(EXAMPLE.read_text(encoding="utf-8").replace("/var/spool/lpd", str(spool)),
-                    encoding="utf-8")
+    text = EXAMPLE.read_text(encoding="utf-8").replace("/var/spool/lpd", str(spool))
+    copy.write_text(text.replace("/usr/bin/", "/nonexistent/bin/"), encoding="utf-8")
+    missing = [line for line in _checkpc_lines(copy, capsys) if "no such program" in line]
+    runs = [line for line in text.splitlines() if "/usr/bin/" in line and "#" not in line]
+    assert len(missing) == len(runs) == 4, missing
+    (tmp_path / "bin").mkdir()
+    for name in ("lpfilter", "lpr"):
+        (tmp_path / "bin" / name).write_text("#!/bin/sh\n")
+        (tmp_path / "bin" / name).chmod(0o755)
+    copy.write_text(text.replace("/usr/bin/", f"{tmp_path}/bin/"), encoding="utf-8")
     argv = ["--printcap", str(copy), "checkpc"]
 
     assert cli.main(argv + ["--fix"]) == ExitStatus.OK
@@ -324,6 +335,11 @@ def test_example_passes_checkpc_once_spool_directories_exist(
 
     assert cli.main(argv) == ExitStatus.OK
     assert capsys.readouterr() == ("", "")
+
+
+def _checkpc_lines(printcap: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    cli.main(["--printcap", str(printcap), "checkpc"])
+    return capsys.readouterr().out.splitlines()
 
 
 # --- (f) the systemd unit and the cron line -------------------------------------------------

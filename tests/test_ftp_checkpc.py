@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,9 @@ from localkit import need_root
 
 from lpfilter.backends.ftpauth import netrc_problem
 from lpfilter.cli import main
+
+#: The installed command, so that checkpc finds the program lp=| names.
+LPFILTER = str(Path(sys.executable).with_name("lpfilter"))
 
 
 def _checkpc(tmp_path: Path, secret: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -141,7 +145,7 @@ def _checkpc_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     printcap = tmp_path / "printcap"
     spool = tmp_path / "spool"
     spool.mkdir(mode=0o700, exist_ok=True)
-    printcap.write_text(f"f1:sd={spool}:lp=|/usr/bin/lpfilter filter"
+    printcap.write_text(f"f1:sd={spool}:lp=|{LPFILTER} filter"
                         f" ftp\\://127.0.0.1/PORT1{options}\n")
     status = main(["--printcap", str(printcap), "checkpc"], {"HOME": str(tmp_path)})
     return status, capsys.readouterr().out

@@ -192,7 +192,8 @@ def test_checkpc_notes_come_with_problems_and_spare_what_has_no_effect(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A filter that is lpfilter's own, a flag turned off, an empty value: no note. Notes
     next to a problem: the problem decides the status, and only problems are counted."""
-    quiet = ["if=/usr/bin/lpfilter filter -v", "hl@", "ab@", "sh", "sv=", "br#0"]
+    quiet = [f"if={Path(sys.executable).with_name('lpfilter')} filter -v", "hl@", "ab@",
+             "sh", "sv=", "br#0"]
     assert _checkpc(tmp_path, capsys, quiet) == (ExitStatus.OK, [], "")
     status, out, err = _checkpc(tmp_path, capsys, ["router=/usr/libexec/lpf", "sycn"])
     assert status == ExitStatus.FAILURE and len(out) == 2

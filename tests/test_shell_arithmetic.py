@@ -108,7 +108,7 @@ WARNED = {"if=/bin/cat; [[ $-W -eq 1 && $-J -gt 2 ]]": "$-J",
           "vf=/bin/cat; declare -a a=(x $(echo $-W) [${T}]=2)": "${T}"}
 QUIET = ["if=/bin/cat; [[ $-J == x ]]", "vf=/bin/cat | x=$(( $-W + $-I + $-j + $-b ))",
          "of=/bin/cat; let y=$0W+$-w", "ae=jobend $-J $((x))", "lp=|/bin/cat; (( $-j ))",
-         "filter=/bin/prog $J (( $-J ))", "cf=/bin/cat; echo $-J ${pw}",
+         "filter=/bin/cat $J (( $-J ))", "cf=/bin/cat; echo $-J ${pw}",
          "if=/bin/cat; a[$-W]=$-J; echo $[ $-I ]", "vf=/bin/cat; declare -r n=$-J",
          "of=/bin/cat; local n=$-J; tr '[a-z]' '[A-Z]'; echo $-J[1]",
          "bp=/bin/cat; echo ${a[$-J]}", "if=/bin/cat; a=($-J [$-W]=1 $(echo [$-J]))"]

@@ -118,8 +118,9 @@ def run(ctx: Context) -> ExitStatus:
     for problem in printcap.problems:
         if problem.fatal and problem.origin is None:  # a printcap file cannot be read at all
             raise ConfigError(problem.message)
+    from lpfilter.commands.programcheck import program_problems
     spool, fixed = _spool_problems(printcap, ctx.args.fix)
-    problems = check_printcap(printcap) + spool
+    problems = check_printcap(printcap) + program_problems(printcap) + spool
     from lpfilter.text import printable
     lines = fixed + [str(problem) for problem in problems]
     ctx.stdout.write(printable("".join(line + "\n" for line in lines)))

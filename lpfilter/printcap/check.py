@@ -151,6 +151,8 @@ def _check_value(option: Option) -> list[Problem]:
                            " junk options here; lpfilter reads it as meant, but write"
                            f" :lp={shown}: (LPRng itself has no ftp://, socket:// or"
                            " lpd:// forms)"))
+    if option.form == "value" and option.value and is_filter_key(option.name):
+        return found + _check_filter(option, option.value)  # (xf, vf...: in no key table)
     if key is None or option.form != "value" or not option.value:
         return found
     text = option.value
@@ -182,8 +184,6 @@ def _check_value(option: Option) -> list[Problem]:
                                " remove, success or |program"))
     elif option.name in _ACCOUNTING_KEYS:
         found.extend(_check_accounting(option, text))
-    elif is_filter_key(option.name):
-        found.extend(_check_filter(option, text))
     elif option.name == "waitend" and text.strip().lower() not in _WAIT_MODES:
         found.append(_warn(option, f"waitend={text} is not a completion mode lpfilter knows, so"
                            " it waits for the printer to close the connection (eof); use one of"
