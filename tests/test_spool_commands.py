@@ -213,6 +213,29 @@ def test_print_limits_and_refusals(make_queue: MakeQueue, tmp_path: Path, option
     assert not list(q.sd.glob(".lpfilter/tmp/*"))
 
 
+def test_lpr_leaves_out_a_file_it_cannot_read_and_prints_the_others(
+        make_queue: MakeQueue, tmp_path: Path) -> None:
+    """As LPRng's lpr (checked against it: 'Warning - Cannot open file', the others one
+    job, exit 0; none left: 'nothing to print', exit 1): each file that cannot be read is
+    a line and the rest print, exit 0; none left, refused (5). print and lp refuse it all."""
+    q = make_queue()
+    a, b = q.doc(b"A\n", "a"), q.doc(b"B\n", "b")
+    missing, folder = str(tmp_path / "missing"), str(tmp_path / "folder")
+    os.mkdir(folder)
+    assert q.cli("print", "--no-wait", a, missing, b) == (
+        5, "", f"lpfilter: {missing}: no such file; nothing was printed\n")
+    assert q.cli("lp", "-d", "q", a, missing) == (
+        5, "", f"lpfilter: {missing}: no such file; nothing was printed\n")
+    assert q.jobs() == {}
+    assert q.cli("lpr", "--no-wait", a, missing, folder, b) == (0, "q-000001\nq-000002\n", (
+        f"lpfilter: {missing}: no such file; left out (the other files print)\n"
+        f"lpfilter: {folder}: is a directory, not a file to print; left out (the other"
+        " files print)\n"))
+    assert sorted(j.name for j in q.jobs().values()) == ["a", "b"]
+    assert q.cli("lpr", "--no-wait", missing, folder) == (
+        5, "", f"lpfilter: {missing}: no such file; nothing was printed\n")
+
+
 NOBODY = ("import os, sys, lpfilter.cli as cli, lpfilter.printcap as pc\n"
           "import lpfilter.commands.print_cmd, lpfilter.spool.submit\n"
           "import lpfilter.commands.daemonclient, lpfilter.commands.daemonprint\n"

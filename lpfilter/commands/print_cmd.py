@@ -98,16 +98,34 @@ def _user(requested: str | None) -> str:
     return requested or me
 
 
-def _check_readable(path: str) -> None:
-    """Refuse before spooling anything, so that no file of the command is half-done."""
-    if path == "-":
+def _check_readable(args: argparse.Namespace | SimpleNamespace) -> None:
+    """Refuse before spooling anything, so that no file of the command is half-done; as
+    ``lpr``, LPRng's way: a file that cannot be read is said and left out, and the others
+    print (exit 0); only when none is left is it refused."""
+    refused = [(path, why) for path in args.files if (why := _unreadable(path))]
+    if not refused:
         return
+    left = [path for path in args.files if not _unreadable(path)]
+    if args.command != "lpr" or not left:
+        path, why = refused[0]
+        raise AccessError(f"{visible(path)}: {why}; nothing was printed")
+    for path, why in refused:
+        print(f"lpfilter: {visible(path)}: {why}; left out (the other files print)",
+              file=sys.stderr)
+    args.files = left
+
+
+def _unreadable(path: str) -> str | None:
+    """Why a file named to print cannot be read (None: it can, or it is stdin)."""
+    if path == "-":
+        return None
     if not os.path.exists(path):
-        raise AccessError(f"{path}: no such file; nothing was printed")
+        return "no such file"
     if os.path.isdir(path):
-        raise AccessError(f"{path}: is a directory, not a file to print; nothing was printed")
+        return "is a directory, not a file to print"
     if not os.access(path, os.R_OK):
-        raise AccessError(f"{path}: you may not read this file; nothing was printed")
+        return "you may not read this file"
+    return None
 
 
 def run(ctx: Context) -> ExitStatus:
@@ -166,8 +184,7 @@ def _send_direct(ctx: Context, name: str, shown: str) -> ExitStatus:
     if ctx.args.copies < 1:
         raise UsageError(f"-# {ctx.args.copies}: the number of copies must be at least 1")
     options = _options(ctx.args)
-    for path in ctx.args.files:
-        _check_readable(path)
+    _check_readable(ctx.args)
     return remoteprint.send_files(ctx, target, options, shown, wait=_print_wait(ctx.environ))
 
 
@@ -181,8 +198,7 @@ def _through_server(ctx: Context, args: argparse.Namespace | SimpleNamespace, qu
     """The files through the print server, for a user who may not write the spool
     (``why``: said when no server answers)."""
     from lpfilter.commands import daemonprint
-    for path in args.files:
-        _check_readable(path)
+    _check_readable(args)
     return daemonprint.print_files(ctx, queue, options, why, shown, remove=args.remove)
 
 
@@ -198,8 +214,7 @@ def _spool_and_print(ctx: Context, args: argparse.Namespace | SimpleNamespace, e
             raise
         return _through_server(ctx, args, entry.name, options, exc, shown)
     from lpfilter.spool.submit import submit_all
-    for path in args.files:
-        _check_readable(path)
+    _check_readable(args)
     ids: list[str] = []
     files = args.files or [None]
     try:
