@@ -160,6 +160,19 @@ def test_vf_runs_for_format_v_and_if_for_the_rest(kit: Kit, printer: VirtualPrin
     assert _printed(printer) == [b"xxx\n"]
 
 
+def test_lprs_format_letters_choose_their_filters(kit: Kit,  # noqa: F811
+                                                 printer: VirtualPrinter) -> None:
+    """LPRng lpr's -b (binary: format l) -c -d -g -n -t: each the filter of its letter;
+    -f the default, if."""
+    filters = {f"{letter}f": f"-$ /bin/sed s/^/{letter}=/" for letter in "cdgnt"}
+    kit.queue("q", _lp(printer), **filters, **{"if": "-$ /bin/sed s/^/if=/"}, user="root")
+    for letter in "bcdfgnt":
+        _print(kit, "q", b"x\n", f"-{letter}")
+    _watch(kit, "q")
+    assert sorted(_printed(printer, 7)) == sorted(
+        [b"if=x\n", b"c=x\n", b"d=x\n", b"if=x\n", b"g=x\n", b"n=x\n", b"t=x\n"])
+
+
 def test_format_p_goes_through_pr_first(kit: Kit, printer: VirtualPrinter) -> None:  # noqa: F811
     pr = kit.program("pr.sh", "#!/bin/sh\necho PAGE-HEADER\ncat\n")
     kit.queue("q", _lp(printer), pr=str(pr), **{"if": "-$ /bin/cat"}, user="root")

@@ -36,6 +36,11 @@ ADD_HELP = False  # -h means "no banner page" here, as in LPRng's lpr
 PRINT_WAIT = 30.0
 
 
+#: LPRng lpr's format options besides -l and -p, each the same as -F with its letter.
+_FORMAT_LETTERS = {"c": "cifplot", "d": "TeX DVI", "f": "plain text, the default", "g": "plot",
+                   "n": "ditroff", "t": "troff"}
+
+
 def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
     parser.add_argument("--help", action="help", help="show this help and exit")
     parser.add_argument("-P", dest="printer", metavar="QUEUE",
@@ -52,10 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser | Recorder) -> None:
                         help="no banner page (LPRng's lpr -h)")
     parser.add_argument("-F", dest="format", metavar="FORMAT", type=_format,
                         help="the job's format letter (LPRng's lpr -F: f, l, p, v, ...)")
-    parser.add_argument("-l", dest="format", action="store_const", const="l",
-                        help="format l: print control characters (-F l)")
+    parser.add_argument("-l", "-b", dest="format", action="store_const", const="l",
+                        help="format l: print control characters, binary (-F l; -b:"
+                             " LPRng's binary)")
     parser.add_argument("-p", dest="format", action="store_const", const="p",
                         help="format p: through pr first (-F p)")
+    for letter, what in _FORMAT_LETTERS.items():  # (LPRng's lpr; -v stays --verbose)
+        parser.add_argument(f"-{letter}", dest="format", action="store_const", const=letter,
+                            help=f"format {letter}: {what} (-F {letter})")
     parser.add_argument("-Z", dest="options", metavar="OPTIONS", action="append",
                         help="options for the queue's filters (LPRng's lpr -Z; several are"
                              " joined with commas)")
