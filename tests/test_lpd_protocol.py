@@ -17,6 +17,7 @@ from lpfilter.protocols import lpd, lpdcontrol
 from lpfilter.protocols.lpd import (Ack, AckKind, FileLine, JobNames, LpdProtocolError, Request,
                                     RequestLine, Subcommand)
 from lpfilter.protocols.lpdcontrol import ControlFields, DataFile, Style
+from lpfilter.spool.joboptions import JobOptions
 
 PROPERTY = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -206,18 +207,31 @@ def test_lprng_options_lines(utc: None) -> None:
 def test_a_received_jobs_own_lines_are_carried_to_the_next_server(utc: None) -> None:
     """A job that came over LPD with lpr's -Z, -w, -i lines (its ticket's
     extra["control"]) sends them on, as LPRng's lpd forwards its control file; the lines
-    every job gets are written anew, not copied."""
+    every job gets are written anew, not copied, but for N: the file's name it came with."""
     control = {"Z": "duplex,landscape", "W": "100", "I": "4", "A": "eve@far+7",
                "N": "orig.txt", "Q": "far", "D": "x", "H": "evil", "x": "dfA001h", "R": ""}
     job = Job("000634", "q", "alice", "x", 1, 0.0, extra={"control": control})
     cf = lpdcontrol.build(lpdcontrol.from_job(job, lpd.job_names(job.id, "h"), host="h"),
                           Style.RFC)
-    assert cf == (b"Hh\nPalice\nJx\nCA\nLalice\nZduplex,landscape\nW100\nI4\nNx\n"
+    assert cf == (b"Hh\nPalice\nJx\nCA\nLalice\nZduplex,landscape\nW100\nI4\nNorig.txt\n"
                   b"fdfA634h\nUdfA634h\n")
     assert lpdcontrol.parse(cf).other == (("Z", "duplex,landscape"), ("W", "100"), ("I", "4"))
     bad = Job("000001", "q", "u", "x", 1, 0.0, extra={"control": {"Z": "a\nPmallory"}})
     assert b"Za_Pmallory\n" in lpdcontrol.build(
         lpdcontrol.from_job(bad, lpd.job_names(bad.id, "h"), host="h"), Style.RFC)
+
+
+def test_a_job_named_with_j_keeps_its_files_name_as_n(utc: None) -> None:
+    """print -J MyJob doc.txt: J is the job's name, N the file's (LPRng's lpr), also
+    when the job is forwarded."""
+    options = JobOptions("alice", name="MyJob")
+    assert options.names("/home/alice/doc.txt") == ("MyJob", "doc.txt")
+    assert options.names("-") == ("MyJob", "stdin")
+    assert JobOptions("alice").names("/home/alice/doc.txt") == ("doc.txt", "doc.txt")
+    job = Job("000634", "q", "alice", "MyJob", 1, 0.0, extra=options.extra("doc.txt"))
+    cf = lpdcontrol.build(lpdcontrol.from_job(job, lpd.job_names(job.id, "h"), host="h"),
+                          Style.RFC)
+    assert cf == b"Hh\nPalice\nJMyJob\nCA\nLalice\nNdoc.txt\nfdfA634h\nUdfA634h\n"
 
 
 def test_cups_backend_control_file_byte_for_byte() -> None:

@@ -78,8 +78,8 @@ def test_a_local_clients_job_keeps_its_file_name_but_not_its_hold_line(
     server = Receiver(tmp_path, local_user="alice")
     try:
         names = lpd.JobNames(42, "ws1")
-        cf = daemonprint._control(names, "/home/alice/doc.txt",
-                                  JobOptions(user="alice", hold=True))
+        cf = daemonprint._control(names, "report", "doc.txt",
+                                  JobOptions(user="alice", name="report", hold=True))
         client = Client(server.port)
         assert client.control(names.control, cf) == b"\0"
         assert client.data(names.data(0), b"page\n") == b"\0"
@@ -90,7 +90,7 @@ def test_a_local_clients_job_keeps_its_file_name_but_not_its_hold_line(
         server.close()
     assert job.state is JobState.HELD
     lines = job.extra["control"]
-    assert lines["N"] == "/home/alice/doc.txt"
+    assert (job.name, lines["N"]) == ("report", "doc.txt")  # -J report: J and N apart
     assert lines["D"][:2] == "20"
     assert "O" not in lines and "A" not in lines  # A: built from the job for its filters
 

@@ -72,6 +72,7 @@ def test_the_filter_gets_lprngs_argv_environment_fds_and_directory(
     run = runs[0]
     argv = run["argv"]
     assert "-Ff" in argv and "-Pq" in argv and "-JMyJob" in argv and "-Ttitle1" in argv
+    assert "-Ndoc.txt" in argv and "-fdoc.txt" in argv  # the file's name, -J or not
     assert "-CZ" in argv and "-STest queue" in argv and f"-d{sd}" in argv
     assert "-w80" in argv and "-l66" in argv and any(a.startswith("-b4") for a in argv)
     assert any(a.startswith("-e") and a.endswith(".data") for a in argv)

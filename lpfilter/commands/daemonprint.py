@@ -51,11 +51,11 @@ def send_file(environ: Mapping[str, str], queue: str, path: str | None,
     try:
         info = os.fstat(src)
         size = info.st_size if stat.S_ISREG(info.st_mode) and not stdin else None
-        name = options.name or ("stdin" if stdin else os.path.basename(str(path)))
+        name, file_name = options.names(path)
         if size == 0:
             raise JobRefused(f"{path}: empty file; nothing to print", queue=queue)
         names = lpd.job_names(str(_number()), _socket.gethostname(), digits=6)
-        control = _control(names, name, options)
+        control = _control(names, name, file_name, options)
         sock = connect(environ, why)
         try:
             sock.settimeout(ACK_TIMEOUT)
@@ -101,11 +101,11 @@ def remove_spooled(path: str | None) -> None:
               f" {exc.strerror or exc}", file=sys.stderr)
 
 
-def _control(names: lpd.JobNames, name: str, options: JobOptions) -> bytes:
+def _control(names: lpd.JobNames, name: str, file_name: str, options: JobOptions) -> bytes:
     from lpfilter.job import user_name
     host = names.host
     user = user_name(os.getuid())  # the server takes the kernel's word for it anyway
-    data = lpdcontrol.DataFile(names.data(0), options.print_format or "f", name,
+    data = lpdcontrol.DataFile(names.data(0), options.print_format or "f", file_name,
                                max(options.copies, 1))
     fields = lpdcontrol.ControlFields(
         host=host, user=user, files=(data,), job_name=name,

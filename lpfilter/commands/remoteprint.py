@@ -168,12 +168,11 @@ def _tries(backend: LpdBackend, request: SendRequest[LpdSettings], *, tries: int
 def _job(options: JobOptions, target: Lpd, path: str | None, job_id: str, size: int,
          host: str) -> Job:
     from lpfilter.job import Job
-    stdin = path is None or path == "-"
-    name = options.name or ("stdin" if stdin else os.path.basename(str(path)))
+    name, file_name = options.names(path)
     return Job(job_id, target.queue, options.user, name, size, time.time(),
                title=options.title, copies=options.copies, host=host,
                job_class=options.job_class, no_banner=options.no_banner,
-               print_format=options.print_format, extra=options.extra())
+               print_format=options.print_format, extra=options.extra(file_name))
 
 
 def _data(path: str | None) -> tuple[int, int]:

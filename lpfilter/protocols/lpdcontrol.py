@@ -182,10 +182,14 @@ def lprng_date(when: float) -> str:
 
 def from_job(job: Job, names: JobNames, *, host: str, fmt: str = "f",
              banner: bool = True, queue: str = "") -> ControlFields:
-    """A job's fields as LPRng's lpr would send them: its name as J and N (lpr's J is the
-    file's path without ``-J``), the class (LPRng's default ``A``), a banner unless the
-    job or the printcap (``sh``) suppresses it, ``queue`` the remote queue for Q."""
-    data = DataFile(names.data(0), fmt, job.name, max(job.copies, 1))
+    """A job's fields as LPRng's lpr would send them: its name as J, its file's name as N
+    (the job's name, unless ``-J`` or a received job kept another in its N line), the
+    class (LPRng's default ``A``), a banner unless the job or the printcap (``sh``)
+    suppresses it, ``queue`` the remote queue for Q."""
+    lines = job.extra.get("control")
+    source = lines.get("N") if isinstance(lines, dict) else None
+    data = DataFile(names.data(0), fmt, source if isinstance(source, str) else job.name,
+                    max(job.copies, 1))
     return ControlFields(
         host=host, user=job.user, files=(data,), job_name=job.name,
         job_class=job.job_class or "A", title=job.title,

@@ -41,11 +41,21 @@ class JobOptions(FrozenStruct):
                  lines: tuple[tuple[str, str], ...] = ()) -> None:
         self._assign(locals())
 
-    def extra(self) -> dict[str, object] | None:
-        """The new job's ``extra`` (None: nothing to keep)."""
+    def names(self, path: str | None) -> tuple[str, str]:
+        """The job's name (``-J``, else the file's) and the file's name (its base name, or
+        ``stdin``): LPRng's J and N lines, which filters get as ``-J`` and ``-N``."""
+        file_name = "stdin" if path is None or path == "-" else path.rpartition("/")[2]
+        return self.name or file_name, file_name
+
+    def extra(self, file_name: str = "") -> dict[str, object] | None:
+        """The new job's ``extra`` (None: nothing to keep); under ``-J`` the file's name
+        is kept as its ``N`` line, since the job's name is no longer it."""
         extra: dict[str, object] = {"no_wait": True} if self.no_wait else {}
-        if self.lines:
-            extra["control"] = dict(self.lines)
+        lines = dict(self.lines)
+        if self.name and file_name and self.name != file_name:
+            lines["N"] = file_name
+        if lines:
+            extra["control"] = lines
         return extra or None
 
 

@@ -182,12 +182,12 @@ def _stage(spooling: _Spooling, path: str | None, options: JobOptions) -> Staged
     finally:
         if path is not None and path != "-":
             os.close(src)
-    name = options.name or (os.path.basename(path) if path and path != "-" else "stdin")
+    name, file_name = options.names(path)
     job = Job(job_id, entry.name, options.user, name, copied, time.time(),
               title=options.title, copies=options.copies, host=spooling.host,
               job_class=options.job_class, no_banner=options.no_banner,
               print_format=options.print_format,
-              extra=options.extra(),
+              extra=options.extra(file_name),
               state=JobState.HELD if options.hold or holds_new(entry, control)
               else JobState.QUEUED)
     return job, source, fd
