@@ -507,3 +507,25 @@ def test_checkpc_names_a_host_name_that_can_never_resolve(
     assert (f"{tmp_path / 'printcap'}:3: queue dots: lp=printer..example%9100:"
             " 'printer..example' is not a valid host name (an empty part between dots") in out
     assert "queue good" not in out
+
+
+def test_checkpc_names_a_bad_host_in_rm_and_a_colon_that_is_no_ipv6_address(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """rm=-foo (forwarding written LPRng's old way) and lp=q@host\\:515 (a port after
+    ':'): never reached, and checkpc said nothing; a real IPv6 address is good."""
+    lines = ["fwd:rm=-foo:rp=q", "colon:lp=q@printer\\:515", "six:lp=raw@[fe80\\:\\:1]",
+             "sixp:lp=fe80\\:\\:1%9100", "ok:rm=printer.example:rp=q"]
+    for number in range(len(lines)):
+        (tmp_path / f"sd{number}").mkdir(mode=0o700)
+    (tmp_path / "printcap").write_text("".join(
+        f"{line}:sd={tmp_path / f'sd{number}'}\n" for number, line in enumerate(lines)))
+    assert main(["--printcap", str(tmp_path / "printcap"), "checkpc"]) == ExitStatus.FAILURE
+    out = capsys.readouterr().out.splitlines()
+    where = f"{tmp_path / 'printcap'}"
+    assert out == [
+        f"{where}:1: queue fwd: rm=-foo: '-foo' is not a valid host name (letters, digits,"
+        " '-', '.' and '_'), so no job can ever reach it (they would wait as for a printer"
+        " that is away); fix the host name",
+        f"{where}:2: queue colon: lp=q@printer\\:515: 'printer:515' is not a valid IPv6"
+        " address (a port is written after '%': host%515), so no job can ever reach it (they"
+        " would wait as for a printer that is away); fix the host name"], out

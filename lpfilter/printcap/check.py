@@ -293,11 +293,12 @@ def _check_entry(entry: Entry) -> list[Problem]:
     if isinstance(destination, Invalid):
         found.append(Problem(entry.origin("lp"), f"queue {entry.name}: lp={destination.display()}:"
                              f" {destination.reason}", fatal=True))
-    elif (isinstance(destination, (Socket, Lpd)) and lp and lp.value
+    elif (isinstance(destination, (Socket, Lpd)) and where is not None
           and (bad := host_problem(destination.host))):
-        found.append(Problem(lp.origin, f"queue {entry.name}: lp={redact(lp.value)}: {bad}, so"
-                             " no job can ever reach it (they would wait as for a printer that"
-                             " is away); fix the host name"))
+        found.append(Problem(where.origin, f"queue {entry.name}: {where.key}="
+                             f"{redact(where.value or '')}: {bad}, so no job can ever reach it"
+                             " (they would wait as for a printer that is away); fix the host"
+                             " name"))
     elif isinstance(destination, Lpd) and lp and lp.value and destination.queue.isdigit():
         found.append(Problem(lp.origin, f"lp={redact(lp.value)}: LPRng reads this as LPD queue"
                              f" '{destination.queue}' on {destination.host}, not a raw socket"

@@ -24,8 +24,16 @@ _HOSTNAME = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$"
 def host_problem(host: str) -> str | None:
     """Why ``host`` can never be looked up (None: it may be): a typo in lp, not a printer
     that is away."""
-    literal = ":" in host or host.replace(".", "").isdigit()
-    if literal:
+    if ":" in host:  # an IPv6 address, or a port written LPRng's wrong way (host:515)
+        import _socket
+        address = host.removeprefix("[").removesuffix("]").partition("%")[0]
+        try:
+            _socket.inet_pton(_socket.AF_INET6, address)
+        except (OSError, ValueError):
+            return (f"'{host}' is not a valid IPv6 address (a port is written after '%':"
+                    " host%515)")
+        return None
+    if host.replace(".", "").isdigit():
         return None
     import re  # (checkpc's and a backend's: a quick command looks up no host)
     if not re.match(_HOSTNAME, host):
