@@ -105,7 +105,7 @@ def test_lprm_keeps_lprngs_words(world: World, argv: list[str]) -> None:
     elif argv == ["-u", "bob"]:
         assert (rc, out, err) == (0, "q-000002: cancelled\n", "")
     else:
-        assert (rc, out) == (1, "") and "(r is a queue: -P r all takes its jobs)" in err
+        assert (rc, out) == (0, "") and "(r is a queue: -P r all takes its jobs)" in err
 
 
 def test_the_installed_cancel_link_is_cups(world: World, tmp_path: Path) -> None:

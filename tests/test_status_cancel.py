@@ -327,17 +327,19 @@ def test_cancel_dash_or_all_removes_every_job_as_root(world: World, every: str) 
 
 def test_a_word_that_is_no_job_id_is_a_users_jobs_as_lprm_takes_it(world: World) -> None:
     """LPRng's ``lprm alice`` and CUPS' ``cancel -u alice``: the user's jobs not finished;
-    a user with none is said (exit 1), with a hint when the word is a queue's name."""
+    a user with none is said (exit 0 as LPRng's lprm, 1 as cancel), with a hint when the
+    word is a queue's name."""
     for user in ("alice", "bob", "alice"):
         world.spool("q", "-U", user)
     world.spool("r", "-U", "bob")
     assert world.cli("lprm", "-P", "q", "alice") == (
         0, "q-000001: cancelled\nq-000003: cancelled\n", "")
     assert world.cli("lprm", "-P", "q", "alice") == (
-        1, "", "lpfilter: no job of user alice to cancel (a job id is written as print"
+        0, "", "lpfilter: no job of user alice to cancel (a job id is written as print"
                " showed it, e.g. lp-000012)\n")
+    assert world.cli("cancel", "-P", "q", "-u", "alice")[0] == 1
     rc, _, err = world.cli("lprm", "-P", "q", "r")  # (CUPS' cancel takes r as the queue)
-    assert rc == 1 and "(r is a queue: -P r all takes its jobs)" in err, err
+    assert rc == 0 and "(r is a queue: -P r all takes its jobs)" in err, err
     assert world.cli("hold", "-a", "-u", "bob") == (0, "q-000002: held\nr-000001: held\n", "")
     rc, out, err = world.cli("release", "-P", "r", "bob", "7")
     assert (rc, err) == (1, "lpfilter: r-000007: no such job\n")

@@ -184,6 +184,13 @@ def _names_a_queue(ctx: Context) -> bool:
     return any(printcap.owner(word) is not None for word in words)
 
 
+def _nothing(ctx: Context) -> ExitStatus:
+    """The status of a job named that is not there (nothing to do): 1, but 0 as
+    ``lprm``, whose LPRng namesake always exits 0 (a script's clean-up under ``set -e``
+    must not stop at a job already gone); the line says it all the same."""
+    return ExitStatus.OK if ctx.args.command == "lprm" else ExitStatus.FAILURE
+
+
 def _example(ctx: Context) -> str:
     from lpfilter.errors import LpfilterError
     try:
@@ -223,18 +230,18 @@ def run(ctx: Context) -> ExitStatus:
             empty.append(visible(target.entry.name))
     for number in sorted({n for t in targets for n in t.selection.anywhere} - found):
         print(f"lpfilter: job {number:06d}: no such job in any queue", file=sys.stderr)
-        status = max(status, ExitStatus.FAILURE)
+        status = max(status, _nothing(ctx))
     if empty and not (ctx.args.all_queues and found):  # (-a: the first of any queue)
         where = "any queue" if ctx.args.all_queues else f"queue {', '.join(empty)}"
         print(f"lpfilter: no job in {where} that you may cancel", file=sys.stderr)
-        status = max(status, ExitStatus.FAILURE)
+        status = max(status, _nothing(ctx))
     for user in sorted({u for t in targets for u in t.selection.users} - whose):
         hint = (f"{visible(user)} is a queue: -P {visible(user)} all takes its jobs"
                 if ctx.printcap().owner(user) else
                 "a job id is written as print showed it, e.g. lp-000012")
         print(f"lpfilter: no job of user {visible(user)} to {action} ({hint})",
               file=sys.stderr)
-        status = max(status, ExitStatus.FAILURE)
+        status = max(status, _nothing(ctx))
     return status
 
 
@@ -316,6 +323,6 @@ def _show(ctx: Context, name: str,
             status = max(status, ExitStatus.ACCESS)
         elif outcome.kind == "missing":
             print(f"lpfilter: {queue}-{outcome.number:06d}: no such job", file=sys.stderr)
-            status = max(status, ExitStatus.FAILURE)
+            status = max(status, _nothing(ctx))
     found = [o for o in outcomes if o.kind != "missing"]
     return status, {o.number for o in found if o.job}, {o.user for o in found}
