@@ -49,7 +49,8 @@ def test_lp_options_become_prints_and_each_job_is_reported_as_cups_does(
     assert capsys.readouterr().out == "request id is r-000001 (1 file(s))\n"
     [job] = jobs(two, "r")
     assert (job.name, job.copies, job.state) == ("Invoice 7", 2, JobState.HELD)
-    assert job.extra["control"] == {"Z": "duplex,media=a4,landscape"}
+    assert job.extra["control"] == {"Z": "duplex,media=a4,landscape",
+                                    "N": "doc.txt"}  # -t names the job, N the file
     assert main(["lp", "-s", "-P", "q", doc, doc]) == 0  # printed at once, nothing said
     assert capsys.readouterr().out == ""
     assert [j.state for j in jobs(two, "q")] == [JobState.DONE, JobState.DONE]
