@@ -86,3 +86,50 @@ def test_a_cancel_during_the_pauses_ends_the_try_at_once(refusing: socket.socket
         open_connection("127.0.0.1", port, timeout=5, interrupted=interrupted, busy=True)
     assert caught.value.reason is Interruption.CANCELLED
     assert len(looks) == 1
+
+
+def _silent_listener(address: str) -> tuple[socket.socket, list[socket.socket]]:
+    """A loopback port whose accept queue is full: the kernel drops further SYNs, so a
+    connection there gets no answer (a printer that is away), where another address's
+    same port refuses."""
+    server = socket.socket()
+    server.bind((address, 0))
+    server.listen(0)
+    fillers: list[socket.socket] = []
+    for _ in range(4):  # (backlog 0 admits one or two before the queue counts as full)
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(server.getsockname())
+        fillers.append(filler)
+    return server, fillers
+
+
+def test_busy_retries_ask_only_the_addresses_that_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with a silent address and a refusing one: each busy retry waited the whole
+    connect timeout on the silent one again (6 x connect_timeout for one try); only a
+    refusal can be a busy moment, so only the refusing address is asked again."""
+    from lpfilter.backends import connect
+    server, fillers = _silent_listener("127.0.0.2")
+    port = server.getsockname()[1]
+    silent = (socket.AF_INET, socket.SOCK_STREAM, 6, ("127.0.0.2", port))
+    refused = (socket.AF_INET, socket.SOCK_STREAM, 6, ("127.0.0.3", port))
+    monkeypatch.setattr(connect, "resolve", lambda host, p: [silent, refused])
+    rounds: list[list[object]] = []
+    real = connect._connect_any  # noqa: SLF001 - watched, not replaced
+
+    def watched(addresses: list[tuple[int, int, int, object]], *args: object,
+                **kwargs: object) -> object:
+        rounds.append([a[3] for a in addresses])
+        return real(addresses, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connect, "_connect_any", watched)
+    try:
+        with pytest.raises(ConnectRefused, match=f"printer%{port}: connection refused"):
+            open_connection("printer", port, timeout=0.5, interrupted=lambda: None,
+                            busy=True)
+    finally:
+        for each in (server, *fillers):
+            each.close()
+    assert rounds[0] == [("127.0.0.2", port), ("127.0.0.3", port)]
+    assert rounds[1:] == [[("127.0.0.3", port)]] * len(BUSY_PAUSES), rounds

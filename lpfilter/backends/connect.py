@@ -93,7 +93,8 @@ def open_connection(host: str, port: int, *, timeout: float,
                     busy: bool = False) -> Connection:
     """A connected non-blocking socket to the first address of ``host`` that accepts;
     from a port in ``source_ports`` (low, high) when given. ``busy`` (a job's send): a
-    refusal is tried again after BUSY_PAUSES before it counts (see there)."""
+    refusal is tried again after BUSY_PAUSES before it counts (see there), at the
+    addresses that refused only."""
     addresses = resolve(host, port)  # once: the retries of a busy printer ask no resolver
     pauses = BUSY_PAUSES if busy else ()
     for pause in (*pauses, None):
@@ -108,6 +109,11 @@ def open_connection(host: str, port: int, *, timeout: float,
         error = _classify(host, port, failures, timeout)
         if pause is None or not isinstance(error, ConnectRefused):
             raise error
+        # Only a refusal may be a busy moment: an address that gave no answer is not
+        # waited for again (each wait is the whole connect timeout). None succeeded, so
+        # each address has its one failure, in order.
+        addresses = [address for address, (_, code) in zip(addresses, failures, strict=True)
+                     if code == errno.ECONNREFUSED]
         _busy_pause(pause, interrupted)
     raise AssertionError("unreachable")
 
