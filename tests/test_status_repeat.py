@@ -3,6 +3,7 @@
 (clear the screen first). The installed command as a process, real spools."""
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import pytest
@@ -96,3 +97,39 @@ def test_t_asks_another_server_again_each_time(kit: Kit) -> None:
     wait_until(lambda: proc.stdout().count(" 0 jobs\n") >= 2, what="two answers")
     proc.signal(signal.SIGINT)
     assert proc.wait() == 130
+
+
+def test_t_goes_on_after_a_look_another_server_did_not_answer(kit: Kit) -> None:
+    """LPRng's lpq -t keeps looking at a server that is away for a moment; lpfilter's
+    stopped at the first refused look. Here the port refuses (bound, not listening) until
+    two looks said so, then answers."""
+    import socket
+    import threading
+    port_holder = socket.socket()
+    port_holder.bind(("127.0.0.1", 0))
+    port = port_holder.getsockname()[1]
+
+    def answer() -> None:
+        port_holder.listen(1)
+        port_holder.settimeout(20)
+        with contextlib.suppress(OSError):
+            conn, _ = port_holder.accept()
+            with conn:
+                conn.settimeout(5)
+                conn.recv(1024)
+                conn.sendall(b"q@server 0 jobs\n")
+
+    try:
+        proc = kit.start("status", "-t", "0.2", "-P", f"q@127.0.0.1%{port}")
+        wait_until(lambda: proc.stderr().count("looking again in 0.2 s") >= 2,
+                   what="two looks refused")
+        assert proc.popen.poll() is None, proc.stderr()
+        server = threading.Thread(target=answer, daemon=True)
+        server.start()
+        wait_until(lambda: "q@server 0 jobs" in proc.stdout(), what="the answer")
+        proc.signal(signal.SIGINT)
+        assert proc.wait() == 130
+        server.join(20)
+    finally:
+        port_holder.close()
+    assert f"127.0.0.1%{port}: connection refused" in proc.stderr()

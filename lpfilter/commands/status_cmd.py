@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
+from lpfilter.errors import TransientError
 from lpfilter.job import JobState
 from lpfilter.printcap import Entry
 from lpfilter.spool import closed_to_me
@@ -321,7 +322,15 @@ def run(ctx: Context) -> ExitStatus:
         raise UsageError("--json shows the queues once: run it again for each look")
     head = "\033[H\033[2J" if args.clear else ""  # written with the showing: no flicker
     while True:
-        status, left = _show(ctx, select, until_empty, head)
+        try:
+            status, left = _show(ctx, select, until_empty, head)
+        except TransientError as exc:  # a server that did not answer this time
+            if not pause:
+                raise
+            from lpfilter.commands.exits import for_error
+            print(f"lpfilter: {visible(str(exc))}; looking again in {pause:g} s",
+                  file=sys.stderr)
+            status, left = for_error(exc), 1
         if not pause or (until_empty and not left):
             return status
         ctx.stdout.flush()
