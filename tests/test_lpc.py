@@ -356,6 +356,30 @@ def _user_env(kit: Kit) -> dict[str, str]:
             "LPFILTER_SOCKET": kit.env["LPFILTER_SOCKET"]}
 
 
+def test_hold_and_release_without_a_job_take_the_first_they_change(kit: Kit) -> None:
+    """LPRng's 'lpc hold q' holds the queue's first job (run here: "selected
+    'root@localhost+631'"); lpfilter's asked for job words. release takes the first held
+    job (LPRng's takes the first job, a queued one that it leaves as it was)."""
+    kit.queue("q", kit.recorder())
+    assert lpc(kit, "stop", "q")[0] == 0
+    for n in range(3):
+        assert kit.run("print", "--no-wait", "-P", "q", doc(kit, f"job {n}\n")).returncode == 0
+    assert lpc(kit, "lpc", "hold", "q")[1].splitlines()[-1] == "q-000001: held"
+    assert lpc(kit, "lpc", "hold", "q")[1].splitlines()[-1] == "q-000002: held"
+    assert kit.states("q") == {"000001": "held", "000002": "held", "000003": "queued"}
+    status, out, _ = lpc(kit, "lpc", "release", "q")
+    assert (status, out.splitlines()[-1].split(",")[0]) == (0, "q-000001: released")
+    assert lpc(kit, "lpc", "hold", "q")[1].splitlines()[-1] == "q-000001: held"
+    assert lpc(kit, "lpc", "hold", "q")[1].splitlines()[-1] == "q-000003: held"
+    status, out, err = lpc(kit, "lpc", "hold", "q")
+    assert (status, err) == (1, "lpfilter: no queued job in queue q that you may hold\n")
+    for _ in range(3):
+        assert lpc(kit, "lpc", "release", "q")[0] == 0
+    status, out, err = lpc(kit, "lpc", "release", "q")
+    assert (status, err) == (1, "lpfilter: no held job in queue q that you may release\n")
+    assert kit.states("q") == {"000001": "queued", "000002": "queued", "000003": "queued"}
+
+
 def test_an_ordinary_user_holds_only_their_own_jobs(tmp_path: Path) -> None:
     from localkit import made_user
     from spoolkit import open_kit
@@ -391,6 +415,10 @@ def _ordinary_user(kit: Kit, user: object, env: dict[str, str]) -> None:
     assert kit.states("q") == {"000001": "queued", "000002": "held"}
     done = user.run("lpc", "release", "q", user.name, env=env)
     assert done.returncode == 0 and "q-000002: released" in done.stdout
+    done = user.run("lpc", "hold", "q", env=env)  # no job: the user's first, not root's
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "q-000002: held"), done
+    done = user.run("lpc", "release", "q", env=env)
+    assert done.returncode == 0 and "q-000002: released" in done.stdout, done
     done = user.run("lpc", "status", "q", env=env)
     assert re.search(r"(?m)^q@\S+ +disabled +enabled +2 ", done.stdout), done
     assert daemon.stop() == 0

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lpfilter.commands.environment import Context
     from lpfilter.errors import LpfilterError
     from lpfilter.printcap import Entry
-    from lpfilter.spool.jobctl import Outcome
+    from lpfilter.spool.jobctl import Outcome, Selection
     from lpfilter.spool.store import SpoolStore
 
 QUEUE_WORDS = ("stop", "start", "disable", "enable", "down", "up", "holdall", "noholdall",
@@ -46,7 +46,8 @@ HELP = {"status": "[queue ...|all]: printing, spooling, jobs, server, redirect",
         "holdall": "[queue ...|all]: hold every new job", "noholdall": "[queue ...|all]: no more",
         "abort": "[queue ...|all]: stop, and put the job being printed back in the queue",
         "kill": "[queue ...|all]: put the job being printed back, and start (it prints again)",
-        "hold": "queue job ...|user ...|all: hold jobs", "release": "queue job ...: release",
+        "hold": "queue [job ...|user ...|all]: hold jobs (none: the first)",
+        "release": "queue [job ...]: release (none: the first held)",
         "topq": "queue job ...: put jobs at the head of the queue",
         "move": "queue job ... target: move jobs to another queue",
         "redirect": "queue target|off: send the queue's jobs to another queue",
@@ -193,11 +194,20 @@ def _job_word(ctx: Context, word: str, operands: list[str]) -> ExitStatus:
         if len(operands) < 2:
             raise UsageError("lpc move: name the queue, the jobs and the target queue")
         target = ctx.printcap().lookup(operands.pop())
-    if not operands:
+    if not operands and word not in ("hold", "release"):  # (those: the first job, LPRng's)
         raise UsageError(f"lpc {word}: name the jobs (numbers, user names) or all")
     numbers, users, every = _jobs(entry, operands)
     if word in ("hold", "release"):
-        outcomes = _hold(ctx, entry, word, numbers, users, every)
+        from lpfilter.spool.jobctl import Selection
+        outcomes = _hold(ctx, entry, word, Selection(
+            named=numbers, users=users, every=every, first=not operands))
+        if not operands and not outcomes:
+            from lpfilter.text import visible
+            which = "queued job" if word == "hold" else "held job"
+            print(f"Printer: {_host(entry)}", file=ctx.stdout)
+            print(f"lpfilter: no {which} in queue {visible(entry.name)} that you may {word}",
+                  file=sys.stderr)
+            return ExitStatus.FAILURE
     else:
         outcomes = _reorder(entry, word, target, numbers, users, every)
     return _show(ctx, entry, outcomes)
@@ -216,10 +226,10 @@ def _jobs(entry: Entry, words: list[str]) -> tuple[set[int], set[str], bool]:
     return numbers, users, "all" in words
 
 
-def _hold(ctx: Context, entry: Entry, word: str, numbers: set[int], users: set[str],
-          every: bool) -> list[Outcome]:
+def _hold(ctx: Context, entry: Entry, word: str, asked: Selection) -> list[Outcome]:
     """hold or release: as the spool's owner here, else through the print server (the
-    user's own jobs: their own name counts as all, another's name is refused)."""
+    user's own jobs: their own name counts as all, another's name is refused). ``asked``:
+    numbers, users, all, or (no job word) the first job the word changes."""
     from lpfilter.commands import daemonclient
     from lpfilter.errors import AccessError
     from lpfilter.job import user_name
@@ -234,14 +244,16 @@ def _hold(ctx: Context, entry: Entry, word: str, numbers: set[int], users: set[s
     except AccessError as exc:
         if root or not daemonclient.may_help(store.sd):
             raise
-        others = [Outcome(0, "not_yours", "", u) for u in sorted(users - {me})]
-        chosen = Selection(named=numbers, every=every or me in users)
-        if not chosen.named and not chosen.every:
+        others = [Outcome(0, "not_yours", "", u) for u in sorted(asked.users - {me})]
+        chosen = Selection(named=asked.named, every=asked.every or me in asked.users,
+                           first=asked.first)
+        if not chosen.named and not chosen.every and not chosen.first:
             return others
         return daemonclient.control(ctx.environ, entry.name, word, chosen, exc) + others
     records = QueueRecords(entry)
     try:
-        chosen = lpcops.selection(store, numbers, users, every)
+        chosen = lpcops.selection(store, asked.named, asked.users, asked.every)
+        chosen.first = asked.first
         return act(store, records, chosen, word, me, True)
     finally:
         records.close()

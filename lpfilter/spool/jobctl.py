@@ -36,7 +36,8 @@ class Selection(Struct):
     #: The jobs of these users not finished (LPRng's ``lprm alice``, CUPS' ``cancel -u``).
     users: set[str]
     #: The first job not finished that the caller may change, in the queue's order (a bare
-    #: ``lprm``, as LPRng's lprm and lpd take it: root's is anyone's).
+    #: ``lprm``, as LPRng's lprm and lpd take it: root's is anyone's); for ``hold`` the
+    #: first queued one, for ``release`` the first held one (LPRng's lpc with no job).
     first: bool
 
     def __init__(self, named: set[int] | None = None, anywhere: set[int] | None = None,
@@ -119,6 +120,15 @@ def _cancel(store: SpoolStore, records: QueueRecords, job: Job) -> str:
     return "cancelled"
 
 
+def _first_for(action: str, job: Job) -> bool:
+    """Whether ``job`` may be a selection's ``first`` for ``action``: one it changes."""
+    if action == "hold":
+        return job.state is JobState.QUEUED
+    if action == "release":
+        return job.state is JobState.HELD
+    return job.state not in FINISHED
+
+
 def act(store: SpoolStore, records: QueueRecords, selection: Selection, action: str,
         user: str, privileged: bool) -> list[Outcome]:
     """Apply ``action`` to the selected jobs of one queue (``store.ensure`` done by the
@@ -132,7 +142,7 @@ def act(store: SpoolStore, records: QueueRecords, selection: Selection, action: 
         for job in store.jobs():
             number = int(job.id)
             named = number in selection.named or number in selection.anywhere
-            if first and job.state not in FINISHED and (privileged or job.user == user):
+            if first and _first_for(action, job) and (privileged or job.user == user):
                 first, named = False, True  # the bare lprm's job, as if it were named
             by_user = job.user in selection.users
             if not named and not by_user and not selection.every:
