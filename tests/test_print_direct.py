@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,44 @@ def test_standard_input_closed_is_one_line_not_an_internal_error(
     assert "standard input is closed" in subprocess.run(
         ["sh", "-c", '"$@" <&-', "sh", LPFILTER, "print", "-P", queue], env=env, text=True,
         capture_output=True, timeout=60, check=False).stderr
+
+
+def test_a_slow_try_uses_up_none_of_the_pauses(
+        docs: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """LPFILTER_PRINT_WAIT bounds the pauses between tries, as the man page says; it
+    counted the tries' own time too, so a server slower than it got one try, not three.
+    Here each try takes 0.6 s (the server answers nothing, then closes) and the pauses
+    may take 0.5 s in all: two tries, the one pause 0.5 s."""
+    import socket
+    import threading
+    monkeypatch.setenv("LPFILTER_PRINT_WAIT", "0.5")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    taken: list[int] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        for _ in range(600):  # a minute at most; until the test is done
+            if done.is_set():
+                return
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            taken.append(1)
+            with conn:
+                time.sleep(0.6)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        port = listener.getsockname()[1]
+        assert main(["print", "-P", f"q@127.0.0.1%{port}", str(docs / "a.txt")]) == 1
+    finally:
+        done.set()
+        server.join(20)
+        listener.close()
+    err = capsys.readouterr().err
+    assert len(taken) == 2, err
+    assert "trying again in 0.5 s (try 2 of 3)" in err, err

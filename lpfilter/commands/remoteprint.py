@@ -130,8 +130,9 @@ def _send_file(backend: LpdBackend, target: Lpd, settings: LpdSettings, options:
 
 def _tries(backend: LpdBackend, request: SendRequest[LpdSettings], *, tries: int,
            pause: float, wait: float) -> bool:
-    """LPRng's lpr: the whole job again after a try that failed, ``tries`` in all."""
-    deadline = time.monotonic() + wait
+    """LPRng's lpr: the whole job again after a try that failed, ``tries`` in all, the
+    pauses between them ``wait`` seconds together at most (the tries' own time is bounded
+    by the backend's timeouts, and not counted: a slow try costs no later one)."""
     left_before = False
     where = visible(request.destination.display())
     for attempt in range(1, tries + 1):
@@ -147,7 +148,8 @@ def _tries(backend: LpdBackend, request: SendRequest[LpdSettings], *, tries: int
             raise
         except TransientError as exc:
             left_before = left_before or reporter.data_left
-            rest = min(pause, deadline - time.monotonic())
+            rest = min(pause, wait)
+            wait -= rest
             if attempt == tries or rest <= 0 or isinstance(exc, NameNotFound):
                 if left_before:
                     exc.message += (" (its data had left: the server may have it; see"
