@@ -565,6 +565,35 @@ def test_orphan_recovery_refuses_a_data_file_with_other_names(
     store.close()
 
 
+def test_a_directory_link_planted_in_a_records_path_is_never_followed(
+        world: World) -> None:
+    """lf, af and ps with a directory part (.acct/log): nobody plants .acct as a link to
+    a root-only directory of an existing accounting file and drops a file; root's watcher
+    appended the accounting lines to that file and created the log and status there. It
+    prints the file and writes nothing through the link."""
+    (world.root / "printcap").write_text(
+        f"q:sd={world.sd}:lp={world.printer}:lf=.acct/log:af=.acct/acct:ps=.acct/status\n")
+    world.sd.chmod(0o1777)
+    closed = world.root / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "acct").write_bytes(SECRET)
+    attack = """sd, closed = args
+os.symlink(closed, os.path.join(sd, ".acct"))
+with open(os.path.join(sd, ".page.txt"), "w") as handle:
+    handle.write("a page\\n")
+os.rename(os.path.join(sd, ".page.txt"), os.path.join(sd, "page.txt"))
+"""
+    done = world.as_user(NOBODY, attack, str(world.sd), str(closed))
+    assert done.returncode == 0, done.stderr
+    run = world.watch_once()
+    assert run.returncode == 0, run.stderr
+    assert world.printer.read_bytes() == b"a page\n"
+    assert sorted(p.name for p in closed.iterdir()) == ["acct"]
+    assert (closed / "acct").read_bytes() == SECRET
+    assert run.stderr.count(".acct is no directory (a symbolic link below the spool"
+                            " directory is never followed)") == 3, run.stderr
+
+
 def test_records_a_user_planted_in_a_shared_spool_are_not_written(world: World) -> None:
     """nobody makes the log (lf) and accounting (af) files of a shared root spool, their
     own and writable to all, and drops a file: root's watcher appended to them (the user

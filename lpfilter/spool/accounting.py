@@ -148,7 +148,7 @@ class Accounting:
             flags |= os.O_CREAT
         elif not os.path.lexists(path):
             return
-        fd = _open_record(path, flags)
+        fd = _open_record(path, flags, spool=self.entry.string("sd") or "")
         try:
             os.write(fd, data)
         finally:

@@ -33,12 +33,65 @@ def _path(entry: Entry, key: str) -> str | None:
     return value if os.path.isabs(value) else os.path.join(entry.string("sd") or ".", value)
 
 
-def _open_record(path: str, flags: int, mode: int = 0o600) -> int:
-    """Open a log or accounting file to append to it: never through a link, a regular file
-    with no other name, and, in a folder others may write (a shared spool), one of this
-    process's user, of root or of the folder's owner. A file another user planted there
-    is not written (it would let them forge or erase records, or, hard-linked, make root
-    append to a file of theirs choosing): OSError says why."""
+class _Beneath:
+    """A record's path with every directory below the spool directory opened without
+    following a link (``lf=.acct/log``): in a spool others may write, a user could put a
+    link there to a directory of root's, and root would write the record into it. The
+    path given (``path``) reaches that directory through its descriptor
+    (``/proc/self/fd/N``), so a link made after the look changes nothing. A record that
+    is not below ``spool`` is its own path: the printcap's own (absolute) choice."""
+
+    def __init__(self, path: str, spool: str) -> None:
+        self.fd: int | None = None
+        self.path = path
+        top = spool.rstrip("/")
+        if not top or not path.startswith(top + "/"):
+            return
+        parts = [part for part in path[len(top) + 1:].split("/") if part not in ("", ".")]
+        if len(parts) < 2:
+            return  # right in the spool directory: its own open refuses a link
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in parts[:-1]:
+                if part == "..":
+                    raise OSError(errno.EPERM, "'..' in a record's path", path)
+                try:
+                    inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                    | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                        raise
+                    raise OSError(errno.EPERM, f"{visible(part)} is no directory (a"
+                                  " symbolic link below the spool directory is never"
+                                  " followed)", path) from None
+                os.close(fd)
+                fd = inner
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd, self.path = fd, f"/proc/self/fd/{fd}/{parts[-1]}"
+
+    def __enter__(self) -> _Beneath:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _open_record(path: str, flags: int, mode: int = 0o600, spool: str = "") -> int:
+    """Open a log or accounting file to append to it: never through a link (nor, below
+    ``spool``, through a linked directory: ``_Beneath``), a regular file with no other
+    name, and, in a folder others may write (a shared spool), one of this process's user,
+    of root or of the folder's owner. A file another user planted there is not written
+    (it would let them forge or erase records, or, hard-linked, make root append to a file
+    of theirs choosing): OSError says why."""
+    with _Beneath(path, spool) as beneath:
+        return _open_checked(beneath.path, flags, mode)
+
+
+def _open_checked(path: str, flags: int, mode: int) -> int:
     fd = os.open(path, flags | _NO_LINK, mode)
     try:
         info = os.fstat(fd)
@@ -74,6 +127,7 @@ class QueueRecords:
 
     def __init__(self, entry: Entry) -> None:
         self.queue = entry.name
+        self.spool = entry.string("sd") or ""
         self.log_path = _path(entry, "lf")
         self.status_path = _path(entry, "ps")
         self.acct_path = _path(entry, "af")
@@ -102,7 +156,8 @@ class QueueRecords:
         try:
             if self._log_fd is None:
                 self._log_fd = _open_record(self.log_path,
-                                            os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                                            os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                                            spool=self.spool)
             os.write(self._log_fd, line)
         except OSError as exc:
             self._trouble(self.log_path, exc)
@@ -121,8 +176,9 @@ class QueueRecords:
         try:
             # Whole or old, never half; but not fsynced: it is news, not a record, and a
             # sync per job halved the small-job rate on this disk.
-            atomic_write(self.status_path, f"{stamp()} {visible(message)}\n".encode(
-                "utf-8", "replace"), 0o644, durable=False)
+            with _Beneath(self.status_path, self.spool) as beneath:
+                atomic_write(beneath.path, f"{stamp()} {visible(message)}\n".encode(
+                    "utf-8", "replace"), 0o644, durable=False)
         except OSError as exc:
             self._trouble(self.status_path, exc)
         else:
@@ -135,7 +191,7 @@ class QueueRecords:
         if not self.status_path:
             return ""
         try:
-            fd = _open_record(self.status_path, os.O_RDONLY)
+            fd = _open_record(self.status_path, os.O_RDONLY, spool=self.spool)
             with open(fd, encoding="utf-8", errors="replace") as handle:
                 return handle.read(2000).strip()
         except OSError:
@@ -153,7 +209,7 @@ class QueueRecords:
                 f" duplicate={'yes' if job.possible_duplicate else 'no'}"
                 f" delivery={job.delivery or '-'}\n")
         try:
-            fd = _open_record(self.acct_path, os.O_WRONLY | os.O_APPEND)
+            fd = _open_record(self.acct_path, os.O_WRONLY | os.O_APPEND, spool=self.spool)
             try:
                 os.write(fd, line.encode("utf-8", "replace"))
             finally:
