@@ -217,6 +217,24 @@ def test_a_daemons_control_state_with_keys_unknown_here_is_read() -> None:
     assert QueueControl.from_dict(None) == QueueControl()
 
 
+def test_a_killed_moves_copy_gone_from_the_target_is_not_printed_again(kit: Kit) -> None:
+    """Killed after the copy was committed into r, before the job left q (an audit's
+    SIGKILL; a Ctrl-C at that moment too); the copy then leaves r before anyone looks at
+    q (cancelled here; printed and pruned, or moved on, alike). The next look put q's job
+    back, as if never copied, and it printed twice; the mark now says the copy was made."""
+    kit.queue("q", kit.recorder())
+    kit.queue("r", kit.recorder())
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    _killed_move(kit, "remove")
+    assert kit.states("q") == {"000001": "held"} and kit.states("r") == {"000001": "queued"}
+    assert kit.run("cancel", "r-000001").returncode == 0
+    assert kit.states("r") == {}
+    assert kit.run("watch", "--once", "-P", "q").returncode == 0
+    assert kit.states("q") == {}  # settled as moved: the copy was r's to print or not
+    assert "moved to r-000001 (finished after an interruption)" in (
+        kit.sd("q") / "log").read_text()
+
+
 def test_a_ticket_whose_id_is_a_path_is_never_read_nor_acted_on(tmp_path: Path) -> None:
     """The spool's owner may write its journal: a job record whose id is not digits
     (``../../victim/keep``) would make root's watcher remove and write files anywhere when

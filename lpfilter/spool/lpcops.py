@@ -182,6 +182,12 @@ def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolSt
         except BaseException:
             store.write(job)  # not copied: as it was
             raise
+        # The copy is the target's now: said here before the job goes, so that a crash
+        # in between is settled by this note, whatever became of the copy meanwhile
+        # (printed and pruned, cancelled or moved on: not in the target to be found).
+        marked.extra = {**marked.extra, MOVING_KEY: {**marked.extra[MOVING_KEY],
+                                                     "committed": True}}
+        store.write(marked)
     finally:
         os.close(data_fd)
     store.remove(marked)
@@ -228,14 +234,16 @@ def _kept_extra(job: Job) -> dict[str, Any]:
 
 def settle_moves(store: SpoolStore, records: QueueRecords) -> None:
     """Moves a crash interrupted (a ticket still marked ``moving_to``): the job is removed
-    here when its copy is in the target (the move was done), else put back as it was."""
+    here when the mark says its copy was committed, or the copy is in the target (the move
+    was done), else put back as it was."""
     with store.tickets_locked():
         for job in store.jobs():
             mark = job.extra.get(MOVING_KEY)
             if mark is None:
                 continue
             origin = f"{store.queue}-{job.id}"
-            if isinstance(mark, dict) and _copied(mark, origin, store.owner):
+            if isinstance(mark, dict) and (mark.get("committed") is True
+                                           or _copied(mark, origin, store.owner)):
                 store.remove(job)
                 records.log(f"moved to {visible(str(mark.get('queue')))}-"
                             f"{visible(str(mark.get('id')))} (finished after an interruption)",
