@@ -330,6 +330,34 @@ def test_move_and_redirect_send_jobs_to_another_queue(kit: Kit) -> None:
     assert state(kit).redirect == "" and server.proc.stop() == 0
 
 
+def test_two_redirects_made_at_once_keep_the_jobs_instead_of_a_loop(kit: Kit) -> None:
+    """'lpc redirect q r' and 'lpc redirect r q' at the same moment (an audit made it in
+    ten tries): each checked that the other queue was not redirected, both were written,
+    and the daemon moved the jobs back and forth for ever, 80 moves a second. A queue's
+    jobs now wait where they are when its target is redirected itself, said once."""
+    from lpfilter.spool.lpcops import set_redirect
+    from lpfilter.spool.store import SpoolStore
+    kit.queue("q", kit.recorder())
+    kit.queue("r", kit.recorder())
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    stores = {name: SpoolStore(str(kit.sd(name)), name) for name in ("q", "r")}
+    try:
+        for name, other in (("q", "r"), ("r", "q")):
+            stores[name].ensure("change")
+            stores[other].ensure("change")
+            set_redirect(stores[name], stores[other])
+    finally:
+        for store in stores.values():
+            store.close()
+    for _ in range(3):
+        for name in ("q", "r"):
+            done = kit.run("watch", "--once", "-P", name)
+            assert "Traceback" not in done.stderr, done.stderr
+    assert (kit.states("q"), kit.states("r")) == ({"000001": "queued"}, {})
+    said = kit.run("watch", "--once", "-P", "q").stderr
+    assert "cannot move its jobs to r (lpc redirect): r is redirected itself (to q)" in said
+
+
 def test_reread_makes_the_daemon_read_the_printcap(kit: Kit) -> None:
     kit.queue("q", kit.recorder())
     kit.env["LPFILTER_SOCKET"] = str(kit.root / "lpfilter.sock")

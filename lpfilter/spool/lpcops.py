@@ -330,6 +330,12 @@ class Gate:
                 raise AccessError(f"{target.sd} is not a spool of the queue's owner (uid"
                                   f" {self.store.owner})")
             target.ensure("change")
+            onward = ControlFile(target.state).read().redirect
+            if onward:  # two redirects set at once (each checked before the other was
+                # written): the jobs would go round for ever, a move and its syncs each time
+                raise AccessError(f"{visible(target.queue)} is redirected itself (to"
+                                  f" {visible(onward)}); the jobs wait here until one of"
+                                  " the redirects is turned off (lpc redirect QUEUE off)")
             for job in move_all(self.store, self.records, target):
                 log.info("queue %s: job %s redirected to %s-%s", visible(self.store.queue),
                          job.extra.get("moved_from", ""), visible(target.queue), job.id)
