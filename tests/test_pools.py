@@ -513,3 +513,30 @@ def test_a_job_put_back_in_a_round_keeps_the_print_order(tmp_path: Path) -> None
         current.refill()
     assert current.pending == ["000003", "000001", "000002"]
     store.close()
+
+
+def test_a_job_one_server_failed_is_tried_again_while_the_other_is_stopped(
+        kit: Kit, make_printer: MakePrinter) -> None:
+    """Found by an audit: pool sv=m1,m2 with m2 stopped (lpc stop); m1 refused the job
+    once. The job waited for m2, the one server that had not failed it, for as long as m2
+    stayed stopped, though m1 printed again (and printed later jobs). A stopped server is
+    no server that may take it: the pool's retry policy tries it again on m1."""
+    away = socket.socket()  # m1's port: refused until a printer listens there
+    away.bind(("127.0.0.1", 0))
+    port = away.getsockname()[1]
+    server_queue(kit, "m1", port)
+    server_queue(kit, "m2", make_printer().address[1])
+    pool_queue(kit, ["m1", "m2"])
+    assert kit.run("lpc", "stop", "m2").returncode == 0
+    daemon = kit.start("watch")
+    for queue in ("pool", "m1", "m2"):
+        wait_served(kit, queue, daemon)
+    (kit.root / "doc").write_bytes(b"the job\n")
+    assert kit.run("print", "--no-wait", "-P", "pool", str(kit.root / "doc")).returncode == 0
+    log = kit.sd("pool") / "log"
+    wait_until(lambda: log.exists() and "m1: " in log.read_text(), what="m1's refusal")
+    away.close()
+    printer = make_printer(port)
+    wait_until(lambda: done(kit, 1), what="the job printed on m1", timeout=60)
+    assert jobs_on(printer) == [b"the job\n"]
+    assert daemon.stop() == 0

@@ -116,8 +116,11 @@ class PoolWorker(QueueWorker):
     def server_failed(self, server: ServerWorker, job: Job, exc: LpfilterError,
                       delay: float) -> JobState:
         """A server failed ``job``: another server takes it, unless each one has failed it
-        (then the pool's retry policy decides) or the server's program said hold or remove."""
-        everyone = {s.queue for s in self.servers}
+        (then the pool's retry policy decides) or the server's program said hold or remove.
+        A server lpc stopped is not one that may take it: the job would wait for it for as
+        long as it stays stopped, while this one prints again."""
+        everyone = {s.queue for s in self.servers
+                    if s is server or not s.gate.file.read().printing_disabled}
         with self.lock:
             tried = self.failed_by.setdefault(job.id, set())
             tried.add(server.queue)
