@@ -361,6 +361,71 @@ def test_sighup_starts_added_queues_and_stops_removed_ones(kit: Kit) -> None:
     assert watcher.stop() == 0
 
 
+def test_sighup_after_an_edit_elsewhere_leaves_a_printing_job_alone(kit: Kit) -> None:
+    """Found by an audit: a comment removed (or a queue added) above an entry moved its
+    lines, and a reread took every such queue for changed (an option's place was compared
+    with it): it was restarted and its printing job sent twice. Its settings did not
+    change: it goes on, the job printed once."""
+    kit.queue("q", kit.recorder(delay=3))
+    watcher = kit.start("watch", "--grace", "0.5")
+    wait_served(kit, "q", watcher)
+    (kit.root / "a.txt").write_text("a page\n")
+    [job] = job_ids(kit.run("print", "-P", "q", "--no-wait", str(kit.root / "a.txt")).stdout, "q")
+    wait_until(lambda: kit.states("q").get(job) == "active", what="the job printing")
+    kit.queue("added", kit.recorder())  # (the kit writes the printcap anew)
+    kit.printcap.write_text("# printers of the second floor\n" + kit.printcap.read_text())
+    watcher.signal(signal.SIGHUP)
+    wait_served(kit, "added", watcher)
+    wait_until(lambda: kit.states("q").get(job) == "done", what="the job printed")
+    assert len(list(kit.pids.iterdir())) == 1  # one run of the program: not sent again
+    assert not kit.ticket("q", job)["possible_duplicate"]
+    assert watcher.stop() == 0
+    assert "restarting" not in watcher.stderr()
+
+
+def test_sigterm_during_a_reread_starts_no_queue_again(kit: Kit) -> None:
+    """Found by an audit: SIGTERM while a reread was stopping a changed queue: the reread
+    went on and started the queue again, which could send its job again after the stop
+    was asked (a race: with three busy queues the audit saw two sent again; this one
+    queue seldom meets it). No queue starts once a stop was asked."""
+    kit.queue("q", kit.recorder(delay=5))
+    watcher = kit.start("watch", "--grace", "1")
+    wait_served(kit, "q", watcher)
+    (kit.root / "a.txt").write_text("a page\n")
+    [job] = job_ids(kit.run("print", "-P", "q", "--no-wait", str(kit.root / "a.txt")).stdout, "q")
+    wait_until(lambda: kit.states("q").get(job) == "active", what="the job printing")
+    kit.queues["q"] += ":cm=changed"
+    kit.write_printcap()
+    watcher.signal(signal.SIGHUP)
+    wait_until(lambda: "changed in the printcap; restarting it" in watcher.stderr(),
+               what="the reread stopping q")
+    watcher.signal(signal.SIGTERM)
+    assert watcher.wait() == 0
+    assert len(list(kit.pids.iterdir())) == 1  # the job was not sent again
+    assert kit.states("q") == {job: "queued"}
+
+
+def test_a_spool_left_with_jobs_by_a_reread_is_said(kit: Kit) -> None:
+    """Found by an audit: sd= changed (or the queue removed) while jobs waited: the
+    reread stopped the queue silently and nothing showed the jobs left in the old spool.
+    A warning names the spool and how many jobs stay there."""
+    old = kit.queue("q", kit.recorder())
+    assert kit.run("lpc", "stop", "q").returncode == 0
+    for name in ("a", "b"):
+        (kit.root / name).write_text("a page\n")
+        assert kit.run("print", "-P", "q", "--no-wait", str(kit.root / name)).returncode == 0
+    watcher = kit.start("watch")
+    wait_served(kit, "q", watcher)
+    new = kit.root / "spool-q2"
+    new.mkdir(mode=0o700)
+    kit.queues["q"] = kit.queues["q"].replace(f"sd={old}", f"sd={new}")
+    kit.write_printcap()
+    watcher.signal(signal.SIGHUP)
+    said = f"queue q: 2 jobs not finished stay in {old}, which nothing serves now (its spool"
+    wait_until(lambda: said in watcher.stderr(), what="the warning")
+    assert watcher.stop() == 0
+
+
 # --- one printer, two queues --------------------------------------------------------------
 @pytest.mark.parametrize("split", [True, False], ids=["two-processes", "one-process"])
 def test_queues_sharing_a_printer_never_send_at_once(kit: Kit, split: bool) -> None:

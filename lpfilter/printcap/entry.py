@@ -307,3 +307,9 @@ class Entry(Struct):
     def items(self) -> Iterator[tuple[str, Option]]:
         """Options sorted by key, as LPRng lists them."""
         return iter(sorted(self.options.items()))
+
+    def settings(self) -> dict[str, tuple[str, str, str | None]]:
+        """The options as written, without where: two readings of a queue compare equal
+        when an edit elsewhere in the file only moved its lines (a reread then leaves the
+        queue, and the job it prints, alone)."""
+        return {name: (o.text, o.form, o.value) for name, o in self.options.items()}

@@ -66,7 +66,7 @@ def same_servers(one: Entry, other: Entry) -> bool:
     if not is_pool(one) and not is_pool(other):
         return True
     first, second = servers(one)[0], servers(other)[0]
-    return [(s.name, s.options) for s in first] == [(s.name, s.options) for s in second]
+    return [(s.name, s.settings()) for s in first] == [(s.name, s.settings()) for s in second]
 
 
 def check_pool(entry: Entry) -> list[Problem]:

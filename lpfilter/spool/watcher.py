@@ -18,8 +18,7 @@ from collections.abc import Callable
 from lpfilter import logs
 from lpfilter.errors import AccessError, LockHeld, LpfilterError
 from lpfilter.job import JobState
-from lpfilter.printcap.pools import same_servers
-from lpfilter.spool import inotify
+from lpfilter.spool import inotify, reconfig
 from lpfilter.spool.control import CONTROL_FILE
 from lpfilter.spool.journal import JOURNAL
 from lpfilter.spool.journalfile import held
@@ -122,7 +121,7 @@ class Watcher:
         try:
             self._try_run(served)
         except BaseException:
-            self._stop_queue(entry.name)  # not served: tried again as a broken queue
+            self._stop_queues([entry.name])  # not served: tried again as a broken queue
             raise
 
     def _run_or_retire(self, served: Served) -> None:
@@ -177,31 +176,31 @@ class Watcher:
                 except OSError:
                     pass
 
-    def _stop_queue(self, name: str) -> None:
-        served = self.served.pop(name)
-        for wd in served.watches:
-            self._by_watch.pop(wd, None)
-            if self._inotify is not None:
-                self._inotify.unwatch(wd)
-        if served.thread is not None:
-            served.server.stop(time.time() + self.grace)
-            served.thread.join(self.grace + 10)
+    def _stop_queues(self, names: list[str]) -> None:
+        stopping = [self.served.pop(name) for name in names]
+        for served in stopping:
+            for wd in served.watches:
+                self._by_watch.pop(wd, None)
+                if self._inotify is not None:
+                    self._inotify.unwatch(wd)
+        reconfig.stop_together(stopping, self.grace)
 
     def _reconfigure(self) -> None:
-        """SIGHUP: queues added to the printcap start, removed ones stop."""
+        """SIGHUP: queues added to the printcap start, removed or changed ones stop (a
+        changed one starts again), all at once; none starts once a stop was asked."""
         try:
             entries = {e.name: e for e in self.load()}
         except Exception as exc:  # noqa: BLE001 - keep serving with the old printcap
             log.error("printcap reload failed, keeping the old one: %s", exc)
             return
-        for name in list(self.served):
-            if name not in entries:
-                log.info("queue %s removed from the printcap; stopping it", name)
-                self._stop_queue(name)
-            elif (entries[name].options != self.served[name].entry.options
-                  or not same_servers(entries[name], self.served[name].entry)):
-                log.info("queue %s changed in the printcap; restarting it", name)
-                self._stop_queue(name)
+        going = reconfig.going(entries, self.served)
+        for name, (why, left) in going.items():
+            log.info("queue %s %s", name, why)
+            if left:
+                log.warning("%s", left)
+        self._stop_queues(list(going))
+        if self._asked_stop:
+            return
         for name in list(self.broken):
             if name not in entries:
                 del self.broken[name]
@@ -245,7 +244,7 @@ class Watcher:
         served = self.served.get(name)
         if served is None:
             return
-        self._stop_queue(name)
+        self._stop_queues([name])
         self.broken[name] = served.entry
         self.broken_why[name] = error
         if say and self.said.get(name) != str(error):
