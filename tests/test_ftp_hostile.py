@@ -25,7 +25,8 @@ SECRET = "Top Secret9"
 
 
 class Scripted:
-    """One FTP server thread on 127.0.0.1: logs in anyone; ``mode`` "endless_1xx"
+    """One FTP server thread on 127.0.0.1: logs in anyone (``mode`` "echo_pass": no one,
+    its refusal quoting the password it was given); "endless_1xx"
     answers TYPE with a 150 every 0.2 s, "active" refuses passive mode and, on STOR,
     lets a stranger (from 127.0.0.2) connect to the client's port first."""
 
@@ -68,6 +69,8 @@ class Scripted:
                     conn.sendall(b"200 ok\r\n")
                 elif verb == "STOR" and port is not None:
                     self._store(conn, port)
+                elif verb == "PASS" and self.mode == "echo_pass":
+                    conn.sendall(f"530 Login incorrect: you said {arg}\r\n".encode())
                 elif verb == "QUIT":
                     conn.sendall(b"221 bye\r\n")
                     return
@@ -126,6 +129,26 @@ def test_active_mode_takes_the_data_connection_from_the_server_only(
     run = ftp_queue.print(b"the job's data\n")
     assert run.rc == 0, run.err
     assert server.stranger_got == b"" and server.stored == b"the job's data\n"
+
+
+def test_a_password_the_server_echoes_is_shown_nowhere(
+        ftp_queue: FtpQueue, scripted: type[Scripted], tmp_path: Path) -> None:  # noqa: F811
+    """An audit's server answered PASS with '530 Login incorrect: you said PASSWORD': the
+    password (from a 0600 ftp_password_file) reached the error, the daemon's log, the
+    spool's log and status file and 'lpfilter status'. It is *** wherever said."""
+    server = scripted("echo_pass")
+    secret_file = tmp_path / "ftp-password"
+    secret_file.write_text(SECRET + "\n")
+    secret_file.chmod(0o600)
+    ftp_queue.setup(f"ftp\\://127.0.0.1\\:{server.port}/in",
+                    f"ftp_user=alice:ftp_password_file={secret_file}:send_try#1")
+    run = ftp_queue.print(b"page\n", opts=("--debug",))
+    status = ftp_queue.run("status", "-l", "-P", "q")
+    job = ftp_queue.job()
+    assert run.rc != 0 and "login refused (530 Login incorrect: you said ***)" in (
+        job.last_error), job.last_error
+    for text in (run.out, run.err, status.out, status.err, ftp_queue.every_file()):
+        assert SECRET not in text and "Top" not in text, text
 
 
 def test_a_netrc_line_that_does_not_parse_is_named_without_its_words(tmp_path: Path) -> None:

@@ -66,6 +66,9 @@ class Control:
         self._reader = ftp.ReplyReader()
         self._replies: list[ftp.Reply] = []
         self.eof = False
+        #: The password sent (PASS): a server that echoes it in a reply ('530 Login
+        #: incorrect: you said ...') must not put it in an error, the log or status.
+        self.secret = ""
 
     def send(self, line: bytes) -> None:
         self.sock.setblocking(True)
@@ -134,7 +137,8 @@ class Control:
                 raise TransientError(f"{self.where}: no reply to {step} within {limit:g} s")
             if readable(self.sock, min(TICK, deadline - now)):
                 self._read()
-        return self._replies.pop(0)
+        reply = self._replies.pop(0)
+        return ftp.masked(reply, self.secret) if self.secret else reply
 
     def final(self, limit: float, *, step: str,
               interrupted: Callable[[], Interruption | None],
@@ -194,6 +198,8 @@ class Session:
             raise JobRefused(f"{self.where}: {exc}") from None
         log.debug("%s: > %s", self.where, "PASS ***" if verb == "PASS" else
                   line.decode("utf-8", "replace").rstrip())
+        if verb == "PASS" and argument:
+            self.control.secret = argument
         self.control.send(line)
         reply = self.control.final(self.reply_timeout, step=step, interrupted=self.interrupted,
                                    preliminary=1 in expect)

@@ -54,6 +54,16 @@ class Reply:
         return f"{self.code} {text}".rstrip()
 
 
+def masked(reply: Reply, secret: str) -> Reply:
+    """``reply`` with ``secret`` (the password sent) as ``***`` wherever the server echoed
+    it, also as its words show it (blanks and control characters made one space)."""
+    text = reply.text.replace(secret, "***")
+    shown = " ".join("".join(c if c.isprintable() else " " for c in secret).split())
+    if shown:
+        text = " ".join(text.split()).replace(shown, "***")
+    return Reply(reply.code, text)
+
+
 class ReplyReader:
     """Incremental reply parser: ``feed(bytes) -> [Reply, ...]``."""
 
