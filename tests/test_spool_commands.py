@@ -581,3 +581,17 @@ def test_print_in_process_leaves_no_descriptor_open(
         assert main(["print", "--no-wait", "-P", "q", str(tmp_path / "f")]) == 0
         assert main(["print", "-P", "q", str(tmp_path / "f")]) == 0  # printed in the foreground
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_watch_once_over_a_printcap_without_queues_says_so(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """An audit's cron job: the printcap emptied (or only comments left), watch --once
+    exited 0 and said nothing, where EXIT STATUS gives 3 when the printcap defines no
+    queue (status says so)."""
+    printcap = tmp_path / "printcap"
+    printcap.write_text("# every queue moved to the new server\n")
+    rc = main(["--printcap", str(printcap), "watch", "--once"])
+    assert (rc, capsys.readouterr().err) == (ExitStatus.CONFIG, (
+        "lpfilter: the printcap defines no queue: watch --once has nothing to serve"
+        " (lpfilter printcap --all lists the queues)\n"))

@@ -61,6 +61,10 @@ def run(ctx: Context) -> ExitStatus:
     lpdserver.check_arguments(ctx)
     names = args.printers
     entries = queue_entries(ctx, names)  # a bad printcap or queue name fails here, first
+    if not entries and args.once:  # (a daemon may start empty: a reread adds queues)
+        from lpfilter.errors import ConfigError
+        raise ConfigError("the printcap defines no queue: watch --once has nothing to serve"
+                          " (lpfilter printcap --all lists the queues)")
     watcher = Watcher(lambda: queue_entries(ctx, names), lock_dir=lock_dir(ctx.environ),
                       once=args.once, grace=args.grace, settle=args.settle)
     # A daemon says when it starts and stops; from cron (--once) only the jobs are news.
