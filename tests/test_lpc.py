@@ -330,6 +330,20 @@ def test_move_and_redirect_send_jobs_to_another_queue(kit: Kit) -> None:
     assert state(kit).redirect == "" and server.proc.stop() == 0
 
 
+def test_a_move_keeps_the_target_queues_minfree(kit: Kit) -> None:
+    """Found by an audit: print to a queue whose minfree the disk cannot keep is refused
+    (exit 10), but 'lpc move' put the job there all the same. The move is refused as
+    print is; the job stays where it was, as it was."""
+    kit.queue("q", kit.recorder())
+    kit.queue("full", kit.recorder(), minfree=999999999)
+    assert lpc(kit, "stop", "q", "full")[0] == 0
+    assert kit.run("print", "--no-wait", "-P", "q", doc(kit)).returncode == 0
+    status, _, err = lpc(kit, "move", "q", "1", "full")
+    assert status == 10 and "minfree" in err, err
+    assert (kit.states("q"), kit.states("full")) == ({"000001": "queued"}, {})
+    assert "moving_to" not in kit.tickets("q")["000001"]["extra"]
+
+
 def test_two_redirects_made_at_once_keep_the_jobs_instead_of_a_loop(kit: Kit) -> None:
     """'lpc redirect q r' and 'lpc redirect r q' at the same moment (an audit made it in
     ten tries): each checked that the other queue was not redirected, both were written,

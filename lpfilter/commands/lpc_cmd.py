@@ -277,7 +277,8 @@ def _reorder(entry: Entry, word: str, target: Entry | None, numbers: set[int],
             raise UsageError(f"lpc move: the jobs are in {entry.name} already")
         into = _owned(target, word)
         try:
-            return lpcops.move(store, records, chosen, into, user_name(os.getuid()), True)
+            return lpcops.move(store, records, chosen, into, user_name(os.getuid()), True,
+                               keep=target.number("minfree") * 1024)
         finally:
             into.close()
     finally:
@@ -310,7 +311,8 @@ def _redirect(ctx: Context, entry: Entry, operands: list[str]) -> ExitStatus:
         print(f"Printer: {_host(entry)}\nforwarding to '{target.name}'", file=ctx.stdout)
         records = QueueRecords(entry)
         try:
-            for job in lpcops.move_all(store, records, into):
+            for job in lpcops.move_all(store, records, into,
+                                       keep=target.number("minfree") * 1024):
                 print(f"{job.extra['moved_from']}: moved to {target.name}-{job.id}",
                       file=ctx.stdout)
         finally:

@@ -196,7 +196,7 @@ class _Lpc:
         if found is None or found[0].name == entry.name:
             raise AccessError(f"lpc {action}: no other queue '{visible(target_name)}' is"
                               " served here")
-        target = found[1]
+        target, keep = found[1], found[0].number("minfree") * 1024
         if not self.root and target.owner != store.owner:  # the worker Gate's rule
             target.close()
             raise AccessError(f"permission denied: lpc {action}: {visible(target.queue)}'s"
@@ -209,14 +209,14 @@ class _Lpc:
         try:
             if action == "redirect":
                 lpcops.set_redirect(store, target)
-                moved = lpcops.move_all(store, records, target)
+                moved = lpcops.move_all(store, records, target, keep=keep)
                 text = f"forwarding to '{visible(target.queue)}'\n"
                 text += "".join(f"{j.extra['moved_from']}: moved to {j.queue}-{j.id}\n"
                                 for j in moved)
                 return text + f"{head}: redirected\n"
             chosen, _ = self.selection(store, args[:-1])
-            return _outcomes(entry, lpcops.move(store, records, chosen, target, "", True),
-                             head)
+            return _outcomes(entry, lpcops.move(store, records, chosen, target, "", True,
+                                                keep=keep), head)
         finally:
             records.close()
             target.close()

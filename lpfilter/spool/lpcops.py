@@ -20,11 +20,12 @@ for jobs that arrive later (LPD, hot folder), by its worker as soon as it sees t
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 
 from lpfilter import logs
-from lpfilter.errors import AccessError
+from lpfilter.errors import AccessError, LpfilterError
 from lpfilter.job import FINISHED, Job, JobState
 from lpfilter.safefiles import UnsafeFile, copy_fd
 from lpfilter.spool.control import (TOPQ_KEY, ControlFile, QueueControl, read_control,
@@ -36,6 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lpfilter.printcap import Entry
     from lpfilter.spool.records import QueueRecords
     from lpfilter.spool.store import SpoolStore
 
@@ -144,8 +146,9 @@ def topq(store: SpoolStore, chosen: Selection, user: str, privileged: bool) -> l
 
 
 def move(store: SpoolStore, records: QueueRecords, chosen: Selection, target: SpoolStore,
-         user: str, privileged: bool) -> list[Outcome]:
-    """Move the chosen jobs into ``target``'s spool (``ensure``d by the caller)."""
+         user: str, privileged: bool, *, keep: int = 0) -> list[Outcome]:
+    """Move the chosen jobs into ``target``'s spool (``ensure``d by the caller), keeping
+    ``keep`` bytes free there (its queue's minfree, as print keeps it)."""
     outcomes: list[Outcome] = []
     settle_moves(store, records)
     with store.tickets_locked():
@@ -155,13 +158,14 @@ def move(store: SpoolStore, records: QueueRecords, chosen: Selection, target: Sp
                 why = "being printed" if job.state == JobState.ACTIVE else job.state
                 said = f"not moved ({why})"
             else:
-                moved = move_job(store, records, job, target)
+                moved = move_job(store, records, job, target, keep=keep)
                 said = f"moved to {visible(target.queue)}-{moved.id}"
             outcomes.append(Outcome(int(job.id), "changed", job.id, job.user, said))
     return sorted(outcomes + refused, key=lambda o: o.number)
 
 
-def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolStore) -> Job:
+def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolStore, *,
+             keep: int = 0) -> Job:
     """One job (its ticket lock held) into ``target`` as a new job there, then removed
     here; its state (queued or held) and everything the user asked for kept. Marked
     first (see the module's doc), so that a crash between is settled, not doubled."""
@@ -178,7 +182,8 @@ def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolSt
             marked.move_to(JobState.HELD)
         store.write(marked)
         try:
-            moved = _copy_into(target, job, data_fd, new_id, origin=f"{store.queue}-{job.id}")
+            moved = _copy_into(target, job, data_fd, new_id, origin=f"{store.queue}-{job.id}",
+                               keep=keep)
         except BaseException:
             store.write(job)  # not copied: as it was
             raise
@@ -196,7 +201,13 @@ def move_job(store: SpoolStore, records: QueueRecords, job: Job, target: SpoolSt
 
 
 def _copy_into(target: SpoolStore, job: Job, data_fd: int, new_id: str, *,
-               origin: str) -> Job:
+               origin: str, keep: int = 0) -> Job:
+    if keep > 0:  # the target queue's minfree: a move is no way round it
+        from lpfilter.errors import SpoolFull
+        from lpfilter.spool.room import check_floor
+        short = check_floor(target.sd, os.fstat(data_fd).st_size, keep)
+        if short:
+            raise SpoolFull(target.sd, errno.ENOSPC, queue=target.queue, floor=short)
     fd, staged = target.stage(new_id)
     try:
         try:
@@ -281,14 +292,15 @@ def _copied(mark: dict[str, Any], origin: str, owner: int) -> bool:
     return job is not None and job.extra.get("moved_from") == origin
 
 
-def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore) -> list[Job]:
+def move_all(store: SpoolStore, records: QueueRecords, target: SpoolStore, *,
+             keep: int = 0) -> list[Job]:
     """Every queued and held job of the queue into ``target`` (a redirect)."""
     moved: list[Job] = []
     settle_moves(store, records)
     with store.tickets_locked():
         for job in store.jobs():
             if job.state in MOVABLE:
-                moved.append(move_job(store, records, job, target))
+                moved.append(move_job(store, records, job, target, keep=keep))
     return moved
 
 
@@ -299,9 +311,10 @@ class Gate:
     unless that owner is root, the target must be a spool of the same owner, so that a
     daemon run by root never writes for them where they could not write themselves."""
 
-    def __init__(self, store: SpoolStore, records: QueueRecords) -> None:
+    def __init__(self, store: SpoolStore, records: QueueRecords,
+                 entry: Entry | None = None) -> None:
         from lpfilter.spool.store import SpoolStore
-        self.store, self.records = store, records
+        self.store, self.records, self.entry = store, records, entry
         self.file = ControlFile(store.state)
         self._said = ""
         self._stopped = False
@@ -336,7 +349,8 @@ class Gate:
                 raise AccessError(f"{visible(target.queue)} is redirected itself (to"
                                   f" {visible(onward)}); the jobs wait here until one of"
                                   " the redirects is turned off (lpc redirect QUEUE off)")
-            for job in move_all(self.store, self.records, target):
+            for job in move_all(self.store, self.records, target,
+                                keep=_minfree_of(self.entry, control.redirect)):
                 log.info("queue %s: job %s redirected to %s-%s", visible(self.store.queue),
                          job.extra.get("moved_from", ""), visible(target.queue), job.id)
             self._said = ""
@@ -348,3 +362,16 @@ class Gate:
                 self._said = said
         finally:
             target.close()
+
+
+def _minfree_of(entry: Entry | None, name: str) -> int:
+    """The bytes queue ``name`` keeps free (its minfree), looked up in the printcap the
+    worker's entry came from; 0 when it cannot be (then only a full disk stops a move)."""
+    printcap = getattr(entry, "printcap", None)
+    if printcap is None:  # an entry made from text (PRINTCAP_ENTRY): no other queue
+        return 0
+    try:
+        target: Entry = printcap.lookup(name)
+    except LpfilterError:
+        return 0
+    return target.number("minfree") * 1024

@@ -87,7 +87,7 @@ class QueueWorker:
         self._me = (os.getpid(), own_start())
         self.backlog = Backlog(self.queue)
         self.ledger = Ledger(entry, self.store, self.records, self.backlog, clock)
-        self.gate = Gate(self.store, self.records)  # lpc stop, redirect
+        self.gate = Gate(self.store, self.records, entry)  # lpc stop, redirect
 
     def news(self, folder: str, name: str) -> bool:
         """Is an event about ``name`` in the spool directory (``folder`` "spool") or the
