@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from spoolkit import (  # noqa: F401 - fixtures
     Kit,
+    Proc,
     all_done,
     fast_dir,
     gone,
@@ -361,17 +362,24 @@ def test_sighup_starts_added_queues_and_stops_removed_ones(kit: Kit) -> None:
     assert watcher.stop() == 0
 
 
+def _printing(kit: Kit, seconds: float, grace: str) -> tuple[Proc, str]:
+    """Queue q whose program takes ``seconds`` a job, a watcher with ``--grace``, and a
+    job of q being printed: the watcher and the job's number."""
+    kit.queue("q", kit.recorder(delay=seconds))
+    watcher = kit.start("watch", "--grace", grace)
+    wait_served(kit, "q", watcher)
+    (kit.root / "a.txt").write_text("a page\n")
+    [job] = job_ids(kit.run("print", "-P", "q", "--no-wait", str(kit.root / "a.txt")).stdout, "q")
+    wait_until(lambda: kit.states("q").get(job) == "active", what="the job printing")
+    return watcher, job
+
+
 def test_sighup_after_an_edit_elsewhere_leaves_a_printing_job_alone(kit: Kit) -> None:
     """Found by an audit: a comment removed (or a queue added) above an entry moved its
     lines, and a reread took every such queue for changed (an option's place was compared
     with it): it was restarted and its printing job sent twice. Its settings did not
     change: it goes on, the job printed once."""
-    kit.queue("q", kit.recorder(delay=3))
-    watcher = kit.start("watch", "--grace", "0.5")
-    wait_served(kit, "q", watcher)
-    (kit.root / "a.txt").write_text("a page\n")
-    [job] = job_ids(kit.run("print", "-P", "q", "--no-wait", str(kit.root / "a.txt")).stdout, "q")
-    wait_until(lambda: kit.states("q").get(job) == "active", what="the job printing")
+    watcher, job = _printing(kit, 3, "0.5")
     kit.queue("added", kit.recorder())  # (the kit writes the printcap anew)
     kit.printcap.write_text("# printers of the second floor\n" + kit.printcap.read_text())
     watcher.signal(signal.SIGHUP)
@@ -388,12 +396,7 @@ def test_sigterm_during_a_reread_starts_no_queue_again(kit: Kit) -> None:
     went on and started the queue again, which could send its job again after the stop
     was asked (a race: with three busy queues the audit saw two sent again; this one
     queue seldom meets it). No queue starts once a stop was asked."""
-    kit.queue("q", kit.recorder(delay=5))
-    watcher = kit.start("watch", "--grace", "1")
-    wait_served(kit, "q", watcher)
-    (kit.root / "a.txt").write_text("a page\n")
-    [job] = job_ids(kit.run("print", "-P", "q", "--no-wait", str(kit.root / "a.txt")).stdout, "q")
-    wait_until(lambda: kit.states("q").get(job) == "active", what="the job printing")
+    watcher, job = _printing(kit, 5, "1")
     kit.queues["q"] += ":cm=changed"
     kit.write_printcap()
     watcher.signal(signal.SIGHUP)
