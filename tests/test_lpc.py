@@ -342,6 +342,18 @@ def test_a_move_keeps_the_target_queues_minfree(kit: Kit) -> None:
     assert status == 10 and "minfree" in err, err
     assert (kit.states("q"), kit.states("full")) == ({"000001": "queued"}, {})
     assert "moving_to" not in kit.tickets("q")["000001"]["extra"]
+    from lpfilter.spool.lpcops import set_redirect  # the daemon's later moves too
+    from lpfilter.spool.store import SpoolStore
+    source, target = SpoolStore(str(kit.sd("q")), "q"), SpoolStore(str(kit.sd("full")), "full")
+    try:
+        set_redirect(source, target)
+    finally:
+        source.close()
+        target.close()
+    assert lpc(kit, "start", "q")[0] == 0
+    done = kit.run("watch", "--once", "-P", "q")
+    assert "Traceback" not in done.stderr and "minfree" in done.stderr, done.stderr
+    assert (kit.states("q"), kit.states("full")) == ({"000001": "queued"}, {})
 
 
 def test_two_redirects_made_at_once_keep_the_jobs_instead_of_a_loop(kit: Kit) -> None:

@@ -354,7 +354,7 @@ class Gate:
                 log.info("queue %s: job %s redirected to %s-%s", visible(self.store.queue),
                          job.extra.get("moved_from", ""), visible(target.queue), job.id)
             self._said = ""
-        except (AccessError, OSError) as exc:  # said once; the jobs stay here meanwhile
+        except (LpfilterError, OSError) as exc:  # said once; the jobs stay here meanwhile
             said = f"queue {visible(self.store.queue)}: cannot move its jobs to"
             said += f" {visible(control.redirect)} (lpc redirect): {exc}"
             if said != self._said:
