@@ -67,7 +67,8 @@ class Control:
         self._replies: list[ftp.Reply] = []
         self.eof = False
         #: The password sent (PASS): a server that echoes it in a reply ('530 Login
-        #: incorrect: you said ...') must not put it in an error, the log or status.
+        #: incorrect: you said ...', or a last word after a broken data connection) must
+        #: not put it in an error, the log or status: every reply is masked as it comes.
         self.secret = ""
 
     def send(self, line: bytes) -> None:
@@ -92,7 +93,8 @@ class Control:
             self.eof = True
             return
         try:
-            self._replies.extend(self._reader.feed(data))
+            self._replies.extend(ftp.masked(reply, self.secret) if self.secret else reply
+                                 for reply in self._reader.feed(data))
         except ftp.ReplyTooLong as exc:
             # Cut at the bound, never held whole; the server may be out of something
             # (disk, memory): the job waits for a later try, as for any 4xx.
@@ -137,8 +139,7 @@ class Control:
                 raise TransientError(f"{self.where}: no reply to {step} within {limit:g} s")
             if readable(self.sock, min(TICK, deadline - now)):
                 self._read()
-        reply = self._replies.pop(0)
-        return ftp.masked(reply, self.secret) if self.secret else reply
+        return self._replies.pop(0)  # (each masked as it came: _read)
 
     def final(self, limit: float, *, step: str,
               interrupted: Callable[[], Interruption | None],
