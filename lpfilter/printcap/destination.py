@@ -24,6 +24,8 @@ _HOSTNAME = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$"
 def host_problem(host: str) -> str | None:
     """Why ``host`` can never be looked up (None: it may be): a typo in lp, not a printer
     that is away."""
+    if host.startswith("[") != host.endswith("]"):
+        return f"'{host}' has one bracket of an IPv6 address's two ([::1])"
     if ":" in host:  # an IPv6 address, or a port written LPRng's wrong way (host:515)
         import _socket
         address = host.removeprefix("[").removesuffix("]").partition("%")[0]

@@ -61,5 +61,5 @@ def left_behind(served: Served, new: Entry | None) -> str | None:
            f"its spool is now {visible(new.string('sd') or '')}")
     return (f"queue {visible(old.name)}: {count} job{'s' if count != 1 else ''} not finished"
             f" stay in {visible(spool)}, which nothing serves now ({now}); they are kept"
-            " there: put the printcap's entry back to print them, or print their files"
-            f" ({visible(spool)}/jobs) again")
+            " there: put the printcap's entry back to print them ('lpfilter status' with"
+            " that entry lists them)")
