@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ftpkit import FtpQueue, ftp_queue  # noqa: F401 - fixture
+from ftpkit import FtpQueue, Run, ftp_queue  # noqa: F401 - fixture
 
 from lpfilter.backends import ftpauth
 from lpfilter.errors import ConfigError
@@ -147,24 +147,36 @@ def test_active_mode_takes_the_data_connection_from_the_server_only(
     assert server.stranger_got == b"" and server.stored == b"the job's data\n"
 
 
+def _print_with_secret(ftp_queue: FtpQueue, server: Scripted, tmp_path: Path,  # noqa: F811
+                       data: bytes, opts: tuple[str, ...] = ()) -> Run:
+    """Queue q to ``server`` as alice, the password SECRET in a 0600 ftp_password_file,
+    and one job of ``data``: how print ended."""
+    secret_file = tmp_path / "ftp-password"
+    secret_file.write_text(SECRET + "\n")
+    secret_file.chmod(0o600)
+    ftp_queue.setup(f"ftp\\://127.0.0.1\\:{server.port}/in",
+                    f"ftp_user=alice:ftp_password_file={secret_file}:send_try#1")
+    return ftp_queue.print(data, opts=opts)
+
+
+def _shown_nowhere(ftp_queue: FtpQueue, run: Run) -> None:  # noqa: F811
+    """SECRET (or a part) in no output of print or status, nor any file lpfilter wrote."""
+    status = ftp_queue.run("status", "-l", "-P", "q")
+    for text in (run.out, run.err, status.out, status.err, ftp_queue.every_file()):
+        assert SECRET not in text and "Top" not in text, text
+
+
 def test_a_password_the_server_echoes_is_shown_nowhere(
         ftp_queue: FtpQueue, scripted: type[Scripted], tmp_path: Path) -> None:  # noqa: F811
     """An audit's server answered PASS with '530 Login incorrect: you said PASSWORD': the
     password (from a 0600 ftp_password_file) reached the error, the daemon's log, the
     spool's log and status file and 'lpfilter status'. It is *** wherever said."""
     server = scripted("echo_pass")
-    secret_file = tmp_path / "ftp-password"
-    secret_file.write_text(SECRET + "\n")
-    secret_file.chmod(0o600)
-    ftp_queue.setup(f"ftp\\://127.0.0.1\\:{server.port}/in",
-                    f"ftp_user=alice:ftp_password_file={secret_file}:send_try#1")
-    run = ftp_queue.print(b"page\n", opts=("--debug",))
-    status = ftp_queue.run("status", "-l", "-P", "q")
+    run = _print_with_secret(ftp_queue, server, tmp_path, b"page\n", opts=("--debug",))
     job = ftp_queue.job()
     assert run.rc != 0 and "login refused (530 Login incorrect: you said ***)" in (
         job.last_error), job.last_error
-    for text in (run.out, run.err, status.out, status.err, ftp_queue.every_file()):
-        assert SECRET not in text and "Top" not in text, text
+    _shown_nowhere(ftp_queue, run)
 
 
 def test_a_password_quoted_after_a_broken_data_connection_is_shown_nowhere(
@@ -173,17 +185,10 @@ def test_a_password_quoted_after_a_broken_data_connection_is_shown_nowhere(
     server's last words after it broke the data connection ('552 ... password ...'),
     read by another path than a command's reply. Every reply is masked as it comes."""
     server = scripted("echo_after_reset")
-    secret_file = tmp_path / "ftp-password"
-    secret_file.write_text(SECRET + "\n")
-    secret_file.chmod(0o600)
-    ftp_queue.setup(f"ftp\\://127.0.0.1\\:{server.port}/in",
-                    f"ftp_user=alice:ftp_password_file={secret_file}:send_try#1")
-    run = ftp_queue.print(b"page\n" * 50000)
-    status = ftp_queue.run("status", "-l", "-P", "q")
+    run = _print_with_secret(ftp_queue, server, tmp_path, b"page\n" * 50000)
     assert server.password == SECRET and run.rc != 0
     assert "password *** exceeded" in ftp_queue.job().last_error, ftp_queue.job().last_error
-    for text in (run.out, run.err, status.out, status.err, ftp_queue.every_file()):
-        assert SECRET not in text and "Top" not in text, text
+    _shown_nowhere(ftp_queue, run)
 
 
 def test_a_netrc_line_that_does_not_parse_is_named_without_its_words(tmp_path: Path) -> None:
