@@ -111,10 +111,11 @@ def _check_readable(args: argparse.Namespace | SimpleNamespace) -> None:
     """Refuse before spooling anything, so that no file of the command is half-done; as
     ``lpr``, LPRng's way: a file that cannot be read is said and left out, and the others
     print (exit 0); only when none is left is it refused."""
-    refused = [(path, why) for path in args.files if (why := _unreadable(path))]
+    looked = [(path, _unreadable(path)) for path in args.files]
+    refused = [(path, why) for path, why in looked if why]
     if not refused:
         return
-    left = [path for path in args.files if not _unreadable(path)]
+    left = [path for path, why in looked if not why]
     if args.command != "lpr" or not left:
         path, why = refused[0]
         raise AccessError(f"{visible(path)}: {why}; nothing was printed")
